@@ -1,0 +1,277 @@
+"""Expression graphs: frozen nodes that hold their inputs and their value.
+
+A node is built once, with its forward value computed on the spot, and never
+changes. Equality and hashing are by identity (so nodes can key a sweep's
+dictionaries) and nothing here recurses over the graph, so a chain of a
+million nodes builds, prints and hashes like a short one.
+
+>>> a, b = Var(2.0, name="a"), Var(-3.0, name="b")
+>>> c = a * b + b ** 3
+>>> c.value, c.op, len(c.children)
+(-33.0, '+', 2)
+"""
+
+from __future__ import annotations
+
+import itertools
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+from . import numeric as num
+
+Number = float | int
+# Transform invocations are ordered by this counter, like object ids: an inner
+# transform tells the variables of enclosing transforms (older) from those of
+# transforms that ran and finished inside it (newer). It never alters values.
+_levels = itertools.count()
+
+
+def next_level() -> int:
+    """A level newer than every existing variable (see ``Var.level``)."""
+    return next(_levels)
+
+
+@dataclass(frozen=True, slots=True, eq=False, repr=False, init=False)
+class Expr:
+    """Base of every graph node: ``value``, ``op`` and ``children``.
+
+    >>> x = Var(0.5)
+    >>> (x.tanh().op, x.exp().children == (x,))
+    ('tanh', True)
+    """
+
+    value: Any
+    op: str
+    children: tuple
+
+    __array_ufunc__ = None  # make numpy defer to our reflected operators
+
+    # arithmetic: every operator builds one node
+    def __add__(self, other: Any) -> Expr:
+        o = lift(other)
+        return node("+", self.value + o.value, (self, o))
+
+    def __radd__(self, other: Any) -> Expr:
+        o = lift(other)
+        return node("+", o.value + self.value, (o, self))
+
+    def __sub__(self, other: Any) -> Expr:
+        o = lift(other)
+        return node("-", self.value - o.value, (self, o))
+
+    def __rsub__(self, other: Any) -> Expr:
+        o = lift(other)
+        return node("-", o.value - self.value, (o, self))
+
+    def __mul__(self, other: Any) -> Expr:
+        o = lift(other)
+        return node("*", self.value * o.value, (self, o))
+
+    def __rmul__(self, other: Any) -> Expr:
+        o = lift(other)
+        return node("*", o.value * self.value, (o, self))
+
+    def __truediv__(self, other: Any) -> Expr:
+        o = lift(other)
+        return node("/", num.div(self.value, o.value), (self, o))
+
+    def __rtruediv__(self, other: Any) -> Expr:
+        o = lift(other)
+        return node("/", num.div(o.value, self.value), (o, self))
+
+    def __pow__(self, other: Any) -> Expr:
+        o = lift(other)
+        return node("**", num.power(self.value, o.value), (self, o))
+
+    def __rpow__(self, other: Any) -> Expr:
+        o = lift(other)
+        return node("**", num.power(o.value, self.value), (o, self))
+
+    def __neg__(self) -> Expr:
+        return node("neg", -self.value, (self,))
+
+    def __pos__(self) -> Expr:
+        return self
+
+    def __abs__(self) -> Expr:
+        return node("abs", abs(self.value), (self,))
+
+    # micrograd's methods
+    def relu(self) -> Expr:
+        """``max(x, 0)``; derivative 0 at 0, as torch."""
+        return node("relu", num.relu(self.value), (self,))
+
+    def tanh(self) -> Expr:
+        """Hyperbolic tangent."""
+        return node("tanh", num.tanh(self.value), (self,))
+
+    def exp(self) -> Expr:
+        """``e ** x``."""
+        return node("exp", num.exp(self.value), (self,))
+
+    def log(self) -> Expr:
+        """Natural logarithm (``-inf`` at 0)."""
+        return node("log", num.log(self.value), (self,))
+
+    def sigmoid(self) -> Expr:
+        """Logistic function ``1 / (1 + e ** -x)``."""
+        return node("sigmoid", num.sigmoid(self.value), (self,))
+
+    def sqrt(self) -> Expr:
+        """Square root."""
+        return node("sqrt", num.sqrt(self.value), (self,))
+
+    def sin(self) -> Expr:
+        """Sine."""
+        return node("sin", num.sin(self.value), (self,))
+
+    def cos(self) -> Expr:
+        """Cosine."""
+        return node("cos", num.cos(self.value), (self,))
+
+    # comparisons look at values only: they are not differentiable
+    def __lt__(self, other: Any) -> bool:
+        return bool(self.value < _value(other))
+
+    def __le__(self, other: Any) -> bool:
+        return bool(self.value <= _value(other))
+
+    def __gt__(self, other: Any) -> bool:
+        return bool(self.value > _value(other))
+
+    def __ge__(self, other: Any) -> bool:
+        return bool(self.value >= _value(other))
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __repr__(self) -> str:
+        return f"Expr(op={self.op!r}, value={self.value!r}, children={len(self.children)})"
+
+
+@dataclass(frozen=True, slots=True, eq=False, repr=False, init=False)
+class Var(Expr):
+    """A leaf variable. ``level`` orders variables by the transform that made
+    them; a variable made by a transform for an ``Expr`` argument has that
+    expression as its one child (derivative 1), so enclosing transforms see
+    through it.
+
+    >>> Var(3.0, name="x")
+    Var(3.0, name='x')
+    """
+
+    name: str | None
+    level: int
+
+    def __init__(self, value: Number, name: str | None = None) -> None:
+        _init_var(self, _check_number(value, "Var"), name, next_level(), ())
+
+    def __repr__(self) -> str:
+        extra = f", name={self.name!r}" if self.name is not None else ""
+        return f"Var({self.value!r}{extra})"
+
+
+@dataclass(frozen=True, slots=True, eq=False, repr=False, init=False)
+class Const(Expr):
+    """A constant leaf: its derivative is zero.
+
+    >>> Const(2.0) * 3
+    Expr(op='*', value=6.0, children=2)
+    """
+
+    def __init__(self, value: Any) -> None:
+        _set_value(self, _check_number(value, "Const"))
+        _set_op(self, "const")
+        _set_children(self, ())
+
+    def __repr__(self) -> str:
+        return f"Const({self.value!r})"
+
+
+@dataclass(frozen=True, slots=True, eq=False, repr=False, init=False)
+class Prim(Expr):
+    """A node whose rule needs data besides its inputs (``param``), such as a
+    user's ``custom_vjp`` rule or the index of a batch element."""
+
+    param: Any
+
+
+_new = object.__new__
+_set_value = Expr.value.__set__
+_set_op = Expr.op.__set__
+_set_children = Expr.children.__set__
+_set_name = Var.name.__set__
+_set_level = Var.level.__set__
+_set_param = Prim.param.__set__
+
+
+def _init_var(v: Var, value: Any, name: str | None, level: int, children: tuple) -> Var:
+    _set_value(v, value)
+    _set_op(v, "var")
+    _set_children(v, children)
+    _set_name(v, name)
+    _set_level(v, level)
+    return v
+
+
+def node(op: str, value: Any, children: tuple) -> Expr:
+    """Build a node without the dataclass ``__init__`` (3x faster, same object).
+
+    >>> node("+", 3.0, (Const(1.0), Const(2.0))).value
+    3.0
+    """
+    n = _new(Expr)
+    _set_value(n, value)
+    _set_op(n, op)
+    _set_children(n, children)
+    return n
+
+
+def prim(op: str, value: Any, children: tuple, param: Any) -> Prim:
+    """Build a ``Prim`` node carrying ``param`` for its rule."""
+    n = _new(Prim)
+    _set_value(n, value)
+    _set_op(n, op)
+    _set_children(n, children)
+    _set_param(n, param)
+    return n
+
+
+def variable(value: Any, level: int, source: Expr | None = None, name: str | None = None) -> Var:
+    """A transform's input variable at ``level``; ``source`` is the outer
+    expression it stands for, if any."""
+    return _init_var(_new(Var), value, name, level, () if source is None else (source,))
+
+
+def const(value: Any) -> Const:
+    """A constant node, skipping validation (for values already checked)."""
+    c = _new(Const)
+    _set_value(c, value)
+    _set_op(c, "const")
+    _set_children(c, ())
+    return c
+
+
+def lift(x: Any) -> Expr:
+    """``x`` as a node: nodes pass through, numbers become ``Const``."""
+    if isinstance(x, Expr):
+        return x
+    if isinstance(x, bool) or not _is_value(x):
+        raise TypeError(f"cannot combine an fm.Expr with {type(x).__name__} {x!r}; "
+                        "expected a number or an Expr")
+    return const(float(x) if isinstance(x, numbers.Real) else x)
+
+
+def _is_value(x: Any) -> bool:
+    return isinstance(x, numbers.Real) or hasattr(x, "__array__")
+
+
+def _value(x: Any) -> Any:
+    return x.value if isinstance(x, Expr) else x
+
+
+def _check_number(value: Any, who: str) -> Any:
+    if isinstance(value, bool) or not _is_value(value):
+        raise TypeError(f"{who}(value): expected a number, got {type(value).__name__} {value!r}")
+    return float(value) if isinstance(value, numbers.Real) else value

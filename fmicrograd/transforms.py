@@ -1,0 +1,219 @@
+"""The core transforms: ``grad``, ``value_and_grad``, ``vjp``, ``jvp``, ``trace``.
+
+Each call gives the differentiated arguments fresh variables (one new level),
+runs the user's function to build its graph, and sweeps it. Every other
+transform is a thin wrapper over these.
+
+>>> grad(lambda x: x * x + 3 * x)(2.0)
+7.0
+>>> value_and_grad(lambda p: p["w"] ** 2, )({"w": 3.0})
+(9.0, pmap({'w': 6.0}))
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import sweep
+from . import tree as tr
+from .expr import Expr, next_level, variable
+
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "trace", "lower"]
+
+
+def _argnums(argnums: Any, nargs: int, who: str) -> tuple[tuple[int, ...], bool]:
+    single = isinstance(argnums, int) and not isinstance(argnums, bool)
+    nums = (argnums,) if single else argnums
+    if not isinstance(nums, tuple) or not nums or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in nums):
+        raise ValueError(f"{who}: argnums must be an int or a non-empty tuple of ints, "
+                         f"got {argnums!r}")
+    for i in nums:
+        if not -nargs <= i < nargs:
+            raise ValueError(f"{who}: argnums {i} is out of range for a call with {nargs} "
+                             f"positional argument{'s' if nargs != 1 else ''}")
+    normal = tuple(i % nargs for i in nums)
+    if len(set(normal)) != len(normal):
+        raise ValueError(f"{who}: argnums {argnums!r} repeats an argument")
+    return normal, single
+
+
+def make_inputs(arg: Any, level: int, who: str, where: str) -> tuple[tr.TreeDef, list]:
+    """Fresh variables for every leaf of ``arg``; a ``TypeError`` names a bad
+    leaf's path. A leaf that is already an ``Expr`` (an enclosing transform's
+    value) gets a variable that stands for it."""
+    leaves, paths, treedef = tr.flatten_with_paths(arg)
+    out = []
+    for leaf, path in zip(leaves, paths):
+        if isinstance(leaf, Expr):
+            out.append(variable(leaf.value, level, source=leaf))
+        elif isinstance(leaf, numbers.Real) and not isinstance(leaf, bool):
+            out.append(variable(float(leaf), level))
+        else:
+            raise TypeError(f"{who}: {where} has a leaf at {tr.keystr(path)} that is "
+                            f"{type(leaf).__name__} {leaf!r}; expected a float or an fm.Expr")
+    return treedef, out
+
+
+def lower(x: Any, on_graph: bool) -> Any:
+    """Node leaves to their values, unless the result must stay a graph."""
+    if on_graph:
+        return x
+    return tr.map(lambda leaf: leaf.value if isinstance(leaf, Expr) else leaf, x)
+
+
+def _scalar(out: Any, who: str) -> Any:
+    if isinstance(out, Expr) or (isinstance(out, numbers.Real) and not isinstance(out, bool)):
+        return out
+    raise TypeError(f"{who}: the function must return a scalar (a float or an fm.Expr), "
+                    f"got {type(out).__name__}; reduce it first, e.g. with fm.sum or fm.mean")
+
+
+def _prepare(f_args: Sequence, nums: tuple, who: str) -> tuple[list, list, list]:
+    level = next_level()
+    args = list(f_args)
+    defs, groups = [], []
+    for i in nums:
+        treedef, xs = make_inputs(args[i], level, who, f"argument {i}")
+        args[i] = tr.unflatten(treedef, xs)
+        defs.append(treedef)
+        groups.append(xs)
+    return args, defs, groups
+
+
+def _rebuild(defs: list, groups: list, flat: list) -> list:
+    out, k = [], 0
+    for treedef, xs in zip(defs, groups):
+        out.append(tr.unflatten(tr.persistent(treedef), flat[k:k + len(xs)]))
+        k += len(xs)
+    return out
+
+
+def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0,
+                   has_aux: bool = False) -> Callable:
+    """``f``'s value and gradient in one sweep.
+
+    Returns ``(value, grads)``, or ``((value, aux), grads)`` with ``has_aux``.
+    The gradient mirrors the differentiated argument (dicts as ``PMap``, lists
+    as ``PVector``); a tuple ``argnums`` gives a tuple of them.
+
+    >>> value_and_grad(lambda x, y: x * y, argnums=(0, 1))(2.0, 5.0)
+    (10.0, (5.0, 2.0))
+    """
+    who = "value_and_grad" if not getattr(f, "__fm_grad__", False) else "grad"
+
+    @functools.wraps(f)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        nums, single = _argnums(argnums, len(args), who)
+        new_args, defs, groups = _prepare(args, nums, who)
+        out = f(*new_args, **kwargs)
+        aux = None
+        if has_aux:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise TypeError(f"{who}(has_aux=True): the function must return a pair "
+                                f"(value, aux), got {type(out).__name__}")
+            out, aux = out
+        out = _scalar(out, who)
+        flat_inputs = [x for xs in groups for x in xs]
+        cts, on_graph = sweep.reverse([out], [1.0], flat_inputs)
+        grads = _rebuild(defs, groups, cts)
+        value = out.value if isinstance(out, Expr) and not on_graph else out
+        result = grads[0] if single else tuple(grads)
+        if has_aux:
+            return (value, lower(aux, on_graph)), result
+        return value, result
+
+    return wrapped
+
+
+def grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False) -> Callable:
+    """Gradient of a scalar-valued ``f`` with respect to argument ``argnums``.
+
+    >>> grad(lambda x: x ** 3)(2.0)
+    12.0
+    >>> grad(grad(lambda x: x ** 3))(2.0)
+    12.0
+    """
+    vg = value_and_grad(f, argnums, has_aux)
+
+    @functools.wraps(f)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            (value, grads) = vg(*args, **kwargs)
+        except (TypeError, ValueError) as e:
+            raise type(e)(str(e).replace("value_and_grad", "grad", 1)) from None
+        if has_aux:
+            return grads, value[1]
+        return grads
+
+    return wrapped
+
+
+def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
+    """``f(*primals)`` and a function mapping an output cotangent to one
+    gradient per primal; the function can be called many times.
+
+    >>> out, back = vjp(lambda x, y: (x * y, x + y), 2.0, 3.0)
+    >>> out, back((1.0, 0.0)), back((0.0, 1.0))
+    ((6.0, 5.0), (3.0, 2.0), (1.0, 1.0))
+    """
+    new_args, defs, groups = _prepare(primals, tuple(range(len(primals))), "vjp")
+    out = f(*new_args)
+    outs, out_def = tr.flatten(out)
+    flat_inputs = [x for xs in groups for x in xs]
+    plan = sweep.order(outs, flat_inputs)
+    on_graph = plan[2]
+
+    def vjp_fn(cotangent: Any) -> tuple:
+        seeds, seed_def = tr.flatten(cotangent)
+        tr.check_same(out_def, seed_def, "vjp_fn: the cotangent must match the output")
+        cts, _ = sweep.reverse(outs, seeds, flat_inputs, plan)
+        return tuple(_rebuild(defs, groups, cts))
+
+    return lower(out, on_graph), vjp_fn
+
+
+def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
+    """Forward mode: ``(f(*primals), J @ tangents)`` in one forward sweep.
+
+    >>> jvp(lambda x, y: x * y, (2.0, 3.0), (1.0, 0.0))
+    (6.0, 3.0)
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    tr.check_same(tr.structure(primals), tr.structure(tangents),
+                  "jvp: tangents must match primals")
+    new_args, _, groups = _prepare(primals, tuple(range(len(primals))), "jvp")
+    out = f(*new_args)
+    outs, out_def = tr.flatten(out)
+    flat_inputs = [x for xs in groups for x in xs]
+    tans, on_graph = sweep.forward(outs, flat_inputs, tr.leaves(tangents))
+    return lower(out, on_graph), tr.unflatten(out_def, tans)
+
+
+def trace(f: Callable) -> Callable:
+    """``f``'s output graph, with every float leaf of the arguments a ``Var``
+    named by its position.
+
+    >>> trace(lambda x, y: x * y + 1)(2.0, 3.0).op
+    '+'
+    """
+
+    @functools.wraps(f)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        level = next_level()
+        new_args = []
+        for i, arg in enumerate(args):
+            leaves, paths, treedef = tr.flatten_with_paths(arg)
+            names = [f"args[{i}]" + tr.keystr(p).replace("<root>", "") for p in paths]
+            named = [variable(float(x), level, name=n)
+                     if isinstance(x, numbers.Real) and not isinstance(x, bool) else x
+                     for x, n in zip(leaves, names)]
+            new_args.append(tr.unflatten(treedef, named))
+        return f(*new_args, **kwargs)
+
+    return wrapped

@@ -1,0 +1,274 @@
+"""Pytrees: nested containers whose leaves the transforms act on.
+
+Built-in nodes are tuple, list, dict, NamedTuple, ``PMap``, ``PVector``,
+dataclasses (fields are children) and ``None`` (a node with no leaves);
+graph nodes (``Expr``) and everything else are leaves. Dict keys are visited
+in sorted order, as in JAX.
+
+>>> leaves, treedef = flatten({"b": (1.0, 2.0), "a": [3.0]})
+>>> leaves
+[3.0, 1.0, 2.0]
+>>> unflatten(treedef, [x * 10 for x in leaves])
+{'a': [30.0], 'b': (10.0, 20.0)}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+from pyrsistent import PMap, PVector, pmap, pvector
+
+from .expr import Expr
+
+__all__ = ["map", "leaves", "flatten", "unflatten", "structure", "register",
+           "flatten_with_paths", "keystr", "TreeDef"]
+
+_builtin_map = map
+
+
+class TreeDef(NamedTuple):
+    """The shape of a pytree with the leaves left out; ``None`` kind is a leaf."""
+
+    kind: Any          # the node's type, or None for a leaf
+    meta: Any          # what unflatten needs besides the children (keys, names)
+    children: tuple    # TreeDefs of the children
+
+    def __repr__(self) -> str:
+        if self.kind is None:
+            return "*"
+        inner = ", ".join(_builtin_map(repr, self.children))
+        if self.kind in (dict, PMap):
+            inner = ", ".join(f"{k!r}: {c!r}" for k, c in zip(self.meta, self.children))
+            return f"{self.kind.__name__}{{{inner}}}"
+        return f"{self.kind.__name__}({inner})"
+
+    @property
+    def num_leaves(self) -> int:
+        """How many leaves a tree of this structure holds."""
+        if self.kind is None:
+            return 1
+        return sum(c.num_leaves for c in self.children)
+
+
+LEAF = TreeDef(None, None, ())
+
+# cls -> (flatten(x) -> (children, meta), unflatten(meta, children) -> x)
+_registry: dict[type, tuple[Callable, Callable]] = {}
+
+
+def register(cls: type, flatten: Callable[[Any], tuple[Iterable, Any]],
+             unflatten: Callable[[Any, tuple], Any]) -> type:
+    """Make ``cls`` a pytree node: ``flatten(x) -> (children, meta)`` and
+    ``unflatten(meta, children) -> x``. Returns ``cls``.
+
+    >>> class Pair:
+    ...     def __init__(self, a, b): self.a, self.b = a, b
+    >>> _ = register(Pair, lambda p: ((p.a, p.b), None), lambda m, c: Pair(*c))
+    >>> leaves(Pair(1.0, (2.0,)))
+    [1.0, 2.0]
+    """
+    _registry[cls] = (flatten, unflatten)
+    return cls
+
+
+def _sorted_keys(d: Any) -> list:
+    try:
+        return sorted(d)
+    except TypeError:  # keys of mixed types: keep the mapping's own order
+        return list(d)
+
+
+def _dataclass_flatten(x: Any) -> tuple[list, tuple]:
+    names = tuple(f.name for f in dataclasses.fields(x))
+    return [getattr(x, n) for n in names], names
+
+
+def _dataclass_unflatten(cls: type, names: tuple, children: Iterable) -> Any:
+    # Bypass __init__ (and frozen __setattr__): leaves may be graph nodes that
+    # a user's __post_init__ validation does not expect.
+    obj = object.__new__(cls)
+    for n, c in zip(names, children):
+        object.__setattr__(obj, n, c)
+    return obj
+
+
+def _node_of(x: Any) -> tuple[type, list, Any] | None:
+    """(kind, children, meta) for a container, or None for a leaf."""
+    if isinstance(x, Expr):
+        return None
+    t = type(x)
+    if t in _registry:
+        children, meta = _registry[t][0](x)
+        return t, list(children), meta
+    if t is tuple or t is list or t is PVector or (isinstance(x, tuple) and hasattr(x, "_fields")):
+        return t, list(x), None
+    if t is dict or t is PMap or isinstance(x, PMap):
+        keys = _sorted_keys(x)
+        return (PMap if isinstance(x, PMap) else dict), [x[k] for k in keys], tuple(keys)
+    if x is None:
+        return type(None), [], None
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        children, names = _dataclass_flatten(x)
+        return t, children, names
+    return None
+
+
+def _rebuild(kind: type, meta: Any, children: list) -> Any:
+    if kind in _registry:
+        return _registry[kind][1](meta, tuple(children))
+    if kind is tuple or kind is list:
+        return kind(children)
+    if kind is PVector:
+        return pvector(children)
+    if kind is dict:
+        return dict(zip(meta, children))
+    if kind is PMap:
+        return pmap(dict(zip(meta, children)))
+    if kind is type(None):
+        return None
+    if issubclass(kind, tuple):  # NamedTuple
+        return kind(*children)
+    return _dataclass_unflatten(kind, meta, children)
+
+
+def _flatten_into(x: Any, out: list, paths: list | None, path: tuple) -> TreeDef:
+    node = _node_of(x)
+    if node is None:
+        out.append(x)
+        if paths is not None:
+            paths.append(path)
+        return LEAF
+    kind, children, meta = node
+    keys = _child_keys(kind, meta, len(children))
+    subs = tuple(_flatten_into(c, out, paths, path + (k,)) for c, k in zip(children, keys))
+    return TreeDef(kind, meta, subs)
+
+
+def _child_keys(kind: type, meta: Any, n: int) -> list:
+    if kind in (dict, PMap):
+        return [("key", k) for k in meta]
+    if kind not in _registry and dataclasses.is_dataclass(kind):
+        return [("attr", name) for name in meta]
+    if kind not in _registry and issubclass(kind, tuple) and hasattr(kind, "_fields"):
+        return [("attr", name) for name in kind._fields]
+    return [("index", i) for i in range(n)]
+
+
+def keystr(path: tuple) -> str:
+    """Render a key path as Python-like accessors: ``['layers'][0].w``."""
+    parts = []
+    for how, k in path:
+        parts.append(f".{k}" if how == "attr" else f"[{k!r}]")
+    return "".join(parts) or "<root>"
+
+
+def flatten(tree: Any) -> tuple[list, TreeDef]:
+    """Leaves in a fixed order, and the structure to rebuild the tree.
+
+    >>> flatten((1.0, [2.0, None]))[0]
+    [1.0, 2.0]
+    """
+    out: list = []
+    return out, _flatten_into(tree, out, None, ())
+
+
+def flatten_with_paths(tree: Any) -> tuple[list, list, TreeDef]:
+    """Like ``flatten`` but also returns each leaf's key path (see ``keystr``).
+
+    >>> _, paths, _ = flatten_with_paths({"w": (1.0, 2.0)})
+    >>> [keystr(p) for p in paths]
+    ["['w'][0]", "['w'][1]"]
+    """
+    out: list = []
+    paths: list = []
+    return out, paths, _flatten_into(tree, out, paths, ())
+
+
+def unflatten(treedef: TreeDef, leaves: Iterable) -> Any:
+    """Rebuild a tree of ``treedef``'s structure from ``leaves`` in order.
+
+    >>> unflatten(structure((1.0, 2.0)), [3.0, 4.0])
+    (3.0, 4.0)
+    """
+    items = list(leaves)
+    if len(items) != treedef.num_leaves:
+        raise ValueError(f"unflatten: structure {treedef!r} needs {treedef.num_leaves} "
+                         f"leaves, got {len(items)}")
+    it = iter(items)
+    return _build(treedef, it)
+
+
+def _build(td: TreeDef, it: Any) -> Any:
+    if td.kind is None:
+        return next(it)
+    return _rebuild(td.kind, td.meta, [_build(c, it) for c in td.children])
+
+
+def leaves(tree: Any) -> list:
+    """The leaves of ``tree``, in flatten order.
+
+    >>> leaves({"a": 1.0, "b": (2.0, 3.0)})
+    [1.0, 2.0, 3.0]
+    """
+    return flatten(tree)[0]
+
+
+def structure(tree: Any) -> TreeDef:
+    """The ``TreeDef`` of ``tree``.
+
+    >>> structure((1.0, {"a": 2.0}))
+    tuple(*, dict{'a': *})
+    """
+    return flatten(tree)[1]
+
+
+def _first_difference(a: TreeDef, b: TreeDef, path: tuple) -> tuple[tuple, str, str] | None:
+    def describe(t: TreeDef) -> str:
+        if t.kind is None:
+            return "a leaf"
+        if t.kind in (dict, PMap):
+            return f"{t.kind.__name__} with keys {list(t.meta)}"
+        return f"{t.kind.__name__} of {len(t.children)} children"
+
+    if a.kind != b.kind or a.meta != b.meta or len(a.children) != len(b.children):
+        return path, describe(a), describe(b)
+    keys = _child_keys(a.kind, a.meta, len(a.children)) if a.kind is not None else []
+    for ca, cb, k in zip(a.children, b.children, keys):
+        found = _first_difference(ca, cb, path + (k,))
+        if found:
+            return found
+    return None
+
+
+def check_same(first: TreeDef, other: TreeDef, what: str = "tree.map") -> None:
+    """Raise ``ValueError`` naming the first path where two structures differ."""
+    found = _first_difference(first, other, ())
+    if found is not None:
+        path, da, db = found
+        raise ValueError(f"{what}: tree structures differ at {keystr(path)}: the first tree "
+                         f"has {da}, the other has {db}.\n  first:  {first!r}\n  other:  {other!r}")
+
+
+def map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
+    """Apply ``f`` leaf-wise; ``rest`` must have the same structure as ``tree``.
+
+    >>> map(lambda a, b: a + b, (1.0, [2.0]), (10.0, [20.0]))
+    (11.0, [22.0])
+    """
+    xs, td = flatten(tree)
+    others = []
+    for r in rest:
+        ys, rd = flatten(r)
+        check_same(td, rd)
+        others.append(ys)
+    return unflatten(td, [f(*args) for args in zip(xs, *others)])
+
+
+def persistent(td: TreeDef) -> TreeDef:
+    """The same structure with dicts as ``PMap`` and lists as ``PVector``."""
+    if td.kind is None:
+        return td
+    kind = {dict: PMap, list: PVector}.get(td.kind, td.kind)
+    return TreeDef(kind, td.meta, tuple(persistent(c) for c in td.children))
