@@ -3,32 +3,41 @@
 >>> import fmicrograd as fm
 >>> fm.grad(lambda x: fm.tanh(x) * x)(0.5)  # doctest: +ELLIPSIS
 0.8553...
+
+Submodules (``fm.nn``, ``fm.optim``, ...) and the heavier transforms load on
+first use, so ``import fmicrograd`` stays light and never imports numpy.
 """
+
+import importlib
+from typing import Any
 
 from . import tree
 from .expr import Const, Expr, Var
-from .functions import (
-                        cos,
-                        dot,
-                        exp,
-                        log,
-                        maximum,
-                        mean,
-                        minimum,
-                        relu,
-                        sigmoid,
-                        sin,
-                        sqrt,
-                        stop_gradient,
-                        sum,
-                        tanh,
-)
+from .functions import (cos, dot, exp, log, maximum, mean, minimum, relu, sigmoid, sin,
+                        sqrt, stop_gradient, sum, tanh)
 from .transforms import grad, jvp, trace, value_and_grad, vjp
+
+# name -> module that defines it (loaded on first access)
+_LAZY = {
+    "jacrev": "jacobians", "jacfwd": "jacobians", "jacobian": "jacobians",
+    "hessian": "jacobians", "custom_vjp": "custom", "debug_nans": "debug",
+    "jit": "compile", "vmap": "vmap", "to_torch": "export",
+}
+_SUBMODULES = ("nn", "random", "losses", "optim", "train", "datasets", "viz", "io",
+               "testing", "cli", "plot")
 
 __all__ = [
     "Expr", "Var", "Const", "tree",
     "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "maximum", "minimum",
     "sum", "mean", "dot", "stop_gradient",
-    "grad", "value_and_grad", "vjp", "jvp", "trace",
+    "grad", "value_and_grad", "vjp", "jvp", "trace", *_LAZY, *_SUBMODULES,
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'fmicrograd' has no attribute {name!r}")

@@ -84,6 +84,9 @@ def partials(op: str, out: Any, args: tuple) -> tuple:
 
 # Rules of ``Prim`` nodes, which also get the node's ``param``:
 # ``PARAM_VJP[op](ct, out, param, *args)``.
+# A ``"custom"`` node carries its own rule as ``param``, so a module can add
+# an op (``custom_vjp``, batching) without touching this table.
 PARAM_VJP: dict[str, Rule] = {
     "batch_sum": batching.batch_sum_vjp,
+    "custom":    lambda ct, out, rule, *args: rule(ct, out, *args),
 }
