@@ -13,8 +13,22 @@ from typing import Any
 
 from . import tree
 from .expr import Const, Expr, Var
-from .functions import (cos, dot, exp, log, maximum, mean, minimum, relu, sigmoid, sin,
-                        sqrt, stop_gradient, sum, tanh)
+from .functions import (
+    cos,
+    dot,
+    exp,
+    log,
+    maximum,
+    mean,
+    minimum,
+    relu,
+    sigmoid,
+    sin,
+    sqrt,
+    stop_gradient,
+    sum,
+    tanh,
+)
 from .transforms import grad, jvp, trace, value_and_grad, vjp
 
 # name -> module that defines it (loaded on first access)

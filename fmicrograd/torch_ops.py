@@ -13,7 +13,8 @@ module costs nothing for users without torch.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def _sum(t: Any, *xs: Any) -> Any:
