@@ -257,6 +257,8 @@ def lift(x: Any) -> Expr:
     """``x`` as a node: nodes pass through, numbers become ``Const``."""
     if isinstance(x, Expr):
         return x
+    if x.__class__ is float:
+        return const(x)
     if isinstance(x, bool) or not _is_value(x):
         raise TypeError(f"cannot combine an fm.Expr with {type(x).__name__} {x!r}; "
                         "expected a number or an Expr")

@@ -11,6 +11,7 @@ with these, so one rule serves floats, graphs (higher order) and arrays.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import mul
 from typing import Any
 
 from . import numeric as num
@@ -121,14 +122,18 @@ def dot(xs: Iterable, ys: Iterable) -> Any:
     11.0
     """
     xs, ys = _items(xs, "dot"), _items(ys, "dot")
-    if len(xs) != len(ys):
-        raise ValueError(f"fm.dot: sequences differ in length ({len(xs)} vs {len(ys)})")
-    if any(isinstance(x, Expr) for x in xs) or any(isinstance(y, Expr) for y in ys):
-        kids = tuple(lift(x) for x in xs) + tuple(lift(y) for y in ys)
-        n = len(xs)
-        value = _builtin_sum(kids[i].value * kids[n + i].value for i in range(n))
-        return node("dot", value, kids)
-    return _builtin_sum((x * y for x, y in zip(xs, ys)), 0.0)
+    n = len(xs)
+    if n != len(ys):
+        raise ValueError(f"fm.dot: sequences differ in length ({n} vs {len(ys)})")
+    kids = xs + ys
+    try:
+        values = [k.value for k in kids]
+    except AttributeError:  # some plain numbers (or no nodes at all)
+        if not any(isinstance(k, Expr) for k in kids):
+            return _builtin_sum(map(mul, xs, ys), 0.0)
+        kids = tuple(k if isinstance(k, Expr) else lift(k) for k in kids)
+        values = [k.value for k in kids]
+    return node("dot", _builtin_sum(map(mul, values[:n], values[n:]), 0.0), kids)
 
 
 def stop_gradient(x: Any) -> Any:

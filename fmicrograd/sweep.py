@@ -27,49 +27,49 @@ from .expr import Expr, Prim, Var
 from .rules import PARAM_VJP, VJP
 
 
-def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, set, bool]:
+_FINISH = object()  # stack marker: the node below it has all children done
+
+
+def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bool]:
     """Nodes that depend on ``inputs`` and reach ``outputs``, children first.
 
-    Returns ``(nodes, ids, on_graph)``: the nodes, the set of their ids, and
-    whether derivatives must be built as graphs (see the module docstring).
+    Returns ``(nodes, relevant, on_graph)``: the inner nodes to sweep (the
+    inputs themselves left out), a map from every visited node to whether it
+    depends on an input, and whether derivatives must be built as graphs (see
+    the module docstring). Nodes key the maps directly: their hash and
+    equality are identity.
     """
     level = min((x.level for x in inputs), default=0)
-    leaf_ids = {id(x) for x in inputs}
     on_graph = any(x.children and x.children[0].op != "const" for x in inputs)
-    relevant: set = set()
-    done: set = set()
-    open_: set = set()
+    relevant: dict = dict.fromkeys(inputs, True)
     nodes: list = []
     stack = [o for o in outputs if isinstance(o, Expr)]
+    pop, push = stack.pop, stack.append
     while stack:
-        n = stack.pop()
-        nid = id(n)
-        if nid in done:
-            continue
-        if nid in open_:  # every child is finished
-            done.add(nid)
+        n = pop()
+        if n is _FINISH:
+            n = pop()
             for c in n.children:
-                if id(c) in relevant:
-                    relevant.add(nid)
+                if relevant[c]:
+                    relevant[n] = True
                     nodes.append(n)
                     break
+            else:
+                relevant[n] = False
             continue
-        if nid in leaf_ids:
-            done.add(nid)
-            relevant.add(nid)
-            nodes.append(n)
+        if n in relevant:
             continue
         kids = n.children
         if not kids:
-            done.add(nid)
-            if not on_graph and n.op == "var" and n.level < level:
+            relevant[n] = False
+            if n.op == "var" and not on_graph and n.level < level:
                 on_graph = True  # an enclosing transform's variable
             continue
-        open_.add(nid)
-        stack.append(n)
+        push(n)
+        push(_FINISH)
         for c in kids:
-            if id(c) not in done:
-                stack.append(c)
+            if c not in relevant:
+                push(c)
     return nodes, relevant, on_graph
 
 
@@ -78,29 +78,22 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
     """Cotangents of ``inputs`` given cotangents ``seeds`` of ``outputs``.
 
     Returns ``(cotangents, on_graph)``; an input that no output depends on
-    gets ``0.0``.
+    gets ``0.0``. ``plan`` is a result of ``order`` to reuse.
     """
     nodes, relevant, on_graph = plan or order(outputs, inputs)
     cts: dict = {}
     for o, s in zip(outputs, seeds):
-        if isinstance(o, Expr) and id(o) in relevant:
-            _add(cts, id(o), s)
-    leaf_ids = {id(x) for x in inputs}
+        if isinstance(o, Expr) and relevant.get(o):
+            cts[o] = cts[o] + s if o in cts else s
     for n in reversed(nodes):
-        nid = id(n)
-        if nid in leaf_ids:
-            continue
-        g = cts.pop(nid, None)
+        g = cts.pop(n, None)
         if g is None:
             continue
         kids = n.children
-        res = _vjp(n, g, kids, on_graph)
-        for c, cg in zip(kids, res):
-            cid = id(c)
-            if cid in relevant:
-                prev = cts.get(cid)
-                cts[cid] = cg if prev is None else prev + cg
-    return [_fit(cts.get(id(x), 0.0), x.value) for x in inputs], on_graph
+        for c, cg in zip(kids, _vjp(n, g, kids, on_graph)):
+            if relevant[c]:
+                cts[c] = cts[c] + cg if c in cts else cg
+    return [_fit(cts.get(x, 0.0), x.value) for x in inputs], on_graph
 
 
 def _vjp(n: Expr, g: Any, kids: tuple, on_graph: bool) -> tuple:
@@ -124,26 +117,18 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
     Returns ``(tangents, on_graph)``; an output independent of the inputs gets
     ``0.0``.
     """
-    nodes, relevant, on_graph = plan or order(outputs, inputs)
-    tans = {id(x): t for x, t in zip(inputs, tangents)}
+    nodes, _, on_graph = plan or order(outputs, inputs)
+    tans = dict(zip(inputs, tangents))
     for n in nodes:
-        nid = id(n)
-        if nid in tans:
-            continue
         kids = n.children
-        ts = [tans.get(id(c)) for c in kids]
         total = None
-        for p, t in zip(_vjp(n, 1.0, kids, on_graph), ts):
+        for c, p in zip(kids, _vjp(n, 1.0, kids, on_graph)):
+            t = tans.get(c)
             if t is not None:
                 total = p * t if total is None else total + p * t
         if total is not None:
-            tans[nid] = total
-    return [tans.get(id(o), 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
-
-
-def _add(cts: dict, key: int, ct: Any) -> None:
-    prev = cts.get(key)
-    cts[key] = ct if prev is None else prev + ct
+            tans[n] = total
+    return [tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
 
 
 def _fit(ct: Any, like: Any) -> Any:
