@@ -102,8 +102,10 @@ def _node_of(x: Any) -> tuple[type, list, Any] | None:
     if t in _registry:
         children, meta = _registry[t][0](x)
         return t, list(children), meta
-    if t is tuple or t is list or t is PVector or (isinstance(x, tuple) and hasattr(x, "_fields")):
+    if t is tuple or t is list or (isinstance(x, tuple) and hasattr(x, "_fields")):
         return t, list(x), None
+    if isinstance(x, PVector):
+        return PVector, list(x), None
     if t is dict or t is PMap or isinstance(x, PMap):
         keys = _sorted_keys(x)
         return (PMap if isinstance(x, PMap) else dict), [x[k] for k in keys], tuple(keys)
@@ -252,7 +254,9 @@ def check_same(first: TreeDef, other: TreeDef, what: str = "tree.map") -> None:
 
 
 def map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
-    """Apply ``f`` leaf-wise; ``rest`` must have the same structure as ``tree``.
+    """Apply ``f`` leaf-wise; ``rest`` must have the same structure as ``tree``
+    (a dict matches a ``PMap`` and a list a ``PVector``, so parameters combine
+    with their persistent gradients). The result has ``tree``'s types.
 
     >>> map(lambda a, b: a + b, (1.0, [2.0]), (10.0, [20.0]))
     (11.0, [22.0])
@@ -261,7 +265,8 @@ def map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     others = []
     for r in rest:
         ys, rd = flatten(r)
-        check_same(td, rd)
+        if rd != td:
+            check_same(persistent(td), persistent(rd))
         others.append(ys)
     return unflatten(td, [f(*args) for args in zip(xs, *others)])
 
