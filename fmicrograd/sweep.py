@@ -26,7 +26,6 @@ from typing import Any
 from .expr import Expr, Prim, Var
 from .rules import PARAM_VJP, VJP
 
-
 _FINISH = object()  # stack marker: the node below it has all children done
 
 
