@@ -18,7 +18,7 @@ from . import numeric as num
 from .expr import Expr, lift, node
 
 __all__ = ["exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "maximum",
-           "minimum", "sum", "mean", "dot", "div", "stop_gradient", "where_value"]
+           "minimum", "sum", "mean", "dot", "div", "power", "stop_gradient", "where_value"]
 
 _builtin_sum = sum
 
@@ -75,6 +75,18 @@ def div(a: Any, b: Any) -> Any:
     if isinstance(a, Expr) or isinstance(b, Expr):
         return lift(a) / b
     return num.div(a, b)
+
+
+def power(a: Any, b: Any) -> Any:
+    """``a ** b`` as C's ``pow`` for numbers (nan, not complex, for a negative
+    base and fractional exponent); a node for ``Expr``.
+
+    >>> power(0.0, -1.0), power(2.0, 3.0)
+    (inf, 8.0)
+    """
+    if isinstance(a, Expr) or isinstance(b, Expr):
+        return lift(a) ** b
+    return num.power(a, b)
 
 
 def _items(xs: Iterable, who: str) -> tuple:
