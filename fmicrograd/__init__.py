@@ -15,12 +15,14 @@ from . import tree
 from .expr import Const, Expr, Var
 from .functions import (
     cos,
+    div,
     dot,
     exp,
     log,
     maximum,
     mean,
     minimum,
+    power,
     relu,
     sigmoid,
     sin,
@@ -43,7 +45,7 @@ _SUBMODULES = ("nn", "random", "losses", "optim", "train", "datasets", "viz", "i
 __all__ = [
     "Expr", "Var", "Const", "tree",
     "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "maximum", "minimum",
-    "sum", "mean", "dot", "stop_gradient",
+    "sum", "mean", "dot", "div", "power", "stop_gradient",
     "grad", "value_and_grad", "vjp", "jvp", "trace", *_LAZY, *_SUBMODULES,
 ]
 __version__ = "0.1.0"

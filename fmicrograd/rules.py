@@ -29,7 +29,7 @@ Rule = Callable[..., tuple]
 
 def _pow(ct: Any, out: Any, a: Any, b: Any) -> tuple:
     av, bv = v(a), v(b)
-    da = num.select(bv == 0, 0.0, ct * (b * a ** (b - 1.0)))
+    da = num.select(bv == 0, 0.0, ct * (b * F.power(a, b - 1.0)))
     db = num.select((av == 0) & (bv >= 0), 0.0, ct * (out * F.log(a)))
     return da, db
 
