@@ -1,0 +1,181 @@
+"""Benchmark runner: the micrograd demo step in every framework, in one process.
+
+    python benchmarks/run.py            # full table (micrograd as shipped is slow: ~1 s/step)
+    python benchmarks/run.py --quick    # fewer repetitions
+
+Prints one table: median time per training step, and ratios against
+micrograd (as shipped, cyclic GC on), torch eager and jax.jit; then the jit
+compile time, a million-node chain, and bytes per graph node. A framework that
+is not installed is marked skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import workload as w  # noqa: E402
+
+
+def median_step(step: Callable, min_steps: int, seconds: float) -> float:
+    """Median seconds per call over at least ``min_steps`` calls (and ``seconds``)."""
+    step()  # warm up
+    times: list[float] = []
+    budget = time.perf_counter() + seconds
+    while len(times) < min_steps or time.perf_counter() < budget:
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= 2000:
+            break
+    return statistics.median(times)
+
+
+def _with_gc(enabled: bool, fn: Callable) -> Any:
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        return fn()
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def measure_steps(quick: bool) -> tuple[dict, dict]:
+    rows: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    budget = 1.0 if quick else 3.0
+    candidates = [
+        ("micrograd (GC on, as shipped)", w.micrograd_step, True, 2 if quick else 4),
+        ("micrograd (GC off)", w.micrograd_step, False, 5),
+        ("fmicrograd eager", w.fm_eager_step, True, 10),
+        ("fmicrograd jit", lambda: w.fm_jit_step(False), True, 20),
+        ("fmicrograd jit+vmap", lambda: w.fm_jit_step(True), True, 50),
+        ("torch eager", w.torch_step, True, 50),
+        ("jax.jit", w.jax_step, True, 50),
+        ("HIPS autograd", w.autograd_step, True, 50),
+    ]
+    loss0 = None
+    for name, factory, gc_on, min_steps in candidates:
+        try:
+            made = factory()
+        except (ImportError, AttributeError, NotImplementedError) as e:
+            rows[name] = f"skipped ({type(e).__name__}: {e})"
+            continue
+        step, value0 = made[0], float(made[1])
+        if len(made) > 2:
+            extra[f"{name}: first call (trace + compile)"] = f"{made[2]:.3f} s"
+        loss0 = value0 if loss0 is None else loss0
+        if abs(value0 - loss0) > 1e-9 * max(1.0, abs(loss0)):
+            rows[name] = f"WRONG initial loss {value0!r} (expected {loss0!r})"
+            continue
+        rows[name] = _with_gc(gc_on, functools.partial(median_step, step, min_steps, budget))
+    return rows, extra
+
+
+def deep_chain(n: int = 1_000_000) -> str:
+    import fmicrograd as fm
+
+    c = fm.Const(1.000001)
+
+    def f(x: Any) -> Any:
+        for _ in range(n):
+            x = x * c
+        return x
+
+    t0 = time.perf_counter()
+    fm.value_and_grad(f)(1.0)
+    fm_s = time.perf_counter() - t0
+    try:
+        from micrograd.engine import Value
+
+        x = Value(1.0)
+        y = x
+        for _ in range(1000):
+            y = y * 1.000001
+        y.backward()
+        mg = "micrograd: fine at depth 1000"
+    except RecursionError:
+        mg = "micrograd: RecursionError already at depth 1000"
+    except ImportError:
+        mg = "micrograd: skipped (not installed)"
+    return f"fmicrograd build + value_and_grad, {n:,} nodes: {fm_s:.2f} s; {mg}"
+
+
+def bytes_per_node(n: int = 100_000) -> str:
+    import fmicrograd as fm
+
+    def held(make: Callable) -> float:
+        gc.collect()
+        tracemalloc.start()
+        graph = make()
+        size = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        del graph
+        return size / n
+
+    def fm_graph() -> Any:
+        x = fm.Var(1.0)
+        y = x
+        for _ in range(n):
+            y = y * x
+        return y
+
+    out = f"fmicrograd {held(fm_graph):.0f} B/node"
+    try:
+        from micrograd.engine import Value
+
+        def mg_graph() -> Any:
+            x = Value(1.0)
+            y = x
+            for _ in range(n):
+                y = y * x
+            return y
+
+        out += f"; micrograd {held(mg_graph):.0f} B/node"
+    except ImportError:
+        out += "; micrograd skipped"
+    return out
+
+
+def table(rows: dict) -> str:
+    refs = {k: rows.get(k) for k in ("micrograd (GC on, as shipped)", "torch eager", "jax.jit")}
+    head = ("| system | per step | x micrograd (shipped) | x torch eager | x jax.jit |\n"
+            "|---|---|---|---|---|")
+    lines = [head]
+    for name, t in rows.items():
+        if isinstance(t, str):
+            lines.append(f"| {name} | {t} | | | |")
+            continue
+        ratios = [f"{t / r:.3g}" if isinstance(r, float) else "-" for r in refs.values()]
+        shown = f"{t * 1e3:.3f} ms" if t < 1 else f"{t:.3f} s"
+        lines.append(f"| {name} | {shown} | " + " | ".join(ratios) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args = parser.parse_args()
+    print(f"Python {sys.version.split()[0]}; micrograd demo step (100 moons points, "
+          "2-16-16-1 ReLU MLP, hinge + 1e-4 L2, SGD), median per step\n")
+    rows, extra = measure_steps(args.quick)
+    print(table(rows))
+    print()
+    for k, v in extra.items():
+        print(f"- {k}: {v}")
+    print(f"- deep chain: {deep_chain()}")
+    print(f"- memory: {bytes_per_node()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""The micrograd demo step, written once per framework from the same data and weights.
+
+100 two-moons points, MLP 2-16-16-1 (ReLU hidden, linear out), mean hinge loss
+plus 1e-4 L2, value_and_grad plus an SGD update, float64, full batch. Every
+``*_step`` factory returns ``(step, loss0)``: ``step()`` runs one training step
+and ``loss0`` is the loss at the initial weights, used to check that all
+frameworks compute the same function.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from typing import Any
+
+SIZES = (2, 16, 16, 1)
+ALPHA = 1e-4
+LR = 0.1
+
+
+def moons(n: int = 100, noise: float = 0.1, seed: int = 0) -> tuple[list, list]:
+    """sklearn's make_moons construction (labels -1/1), from a local RNG."""
+    rng = random.Random(seed)
+    n_out, n_in = n // 2, n - n // 2
+    xs = [(math.cos(math.pi * i / (n_out - 1)), math.sin(math.pi * i / (n_out - 1)))
+          for i in range(n_out)]
+    xs += [(1 - math.cos(math.pi * i / (n_in - 1)), 0.5 - math.sin(math.pi * i / (n_in - 1)))
+           for i in range(n_in)]
+    xs = [(a + rng.gauss(0, noise), b + rng.gauss(0, noise)) for a, b in xs]
+    ys = [-1.0] * n_out + [1.0] * n_in
+    return xs, ys
+
+
+def init_layers(seed: int = 1) -> list:
+    """micrograd's uniform(-1, 1) weights and zero biases: [[(w, b), ...], ...]."""
+    rng = random.Random(seed)
+    return [[(tuple(rng.uniform(-1, 1) for _ in range(nin)), 0.0) for _ in range(nout)]
+            for nin, nout in zip(SIZES, SIZES[1:])]
+
+
+XS, YS = moons()
+LAYERS = init_layers()
+
+
+def fm_eager_step() -> tuple[Callable, float]:
+    import fmicrograd as fm
+
+    params = tuple(tuple(layer) for layer in LAYERS)
+
+    def mlp(p: Any, x: Any) -> Any:
+        for i, layer in enumerate(p):
+            x = [fm.dot(w, x) + b for w, b in layer]
+            if i < len(p) - 1:
+                x = [fm.relu(v) for v in x]
+        return x[0]
+
+    def loss(p: Any) -> Any:
+        data = fm.mean([fm.relu(1.0 - y * mlp(p, x)) for x, y in zip(XS, YS)])
+        ps = fm.tree.leaves(p)
+        return data + ALPHA * fm.dot(ps, ps)
+
+    vg = fm.value_and_grad(loss)
+    state = [params]
+
+    def step() -> float:
+        value, g = vg(state[0])
+        state[0] = fm.tree.map(lambda p, d: p - LR * d, state[0], g)
+        return value
+
+    return step, vg(params)[0]
+
+
+def micrograd_step() -> tuple[Callable, float]:
+    from micrograd.engine import Value
+    from micrograd.nn import MLP
+
+    model = MLP(2, [16, 16, 1])
+    for layer, ours in zip(model.layers, LAYERS):
+        for neuron, (w, b) in zip(layer.neurons, ours):
+            for v, x in zip(neuron.w, w):
+                v.data = x
+            neuron.b.data = b
+    inputs = [[Value(a), Value(b)] for a, b in XS]
+
+    def loss() -> Any:
+        scores = [model(x) for x in inputs]
+        losses = [(1 + -y * s).relu() for y, s in zip(YS, scores)]
+        data = sum(losses) * (1.0 / len(losses))
+        return data + ALPHA * sum(p * p for p in model.parameters())
+
+    def step() -> float:
+        total = loss()
+        model.zero_grad()
+        total.backward()
+        for p in model.parameters():
+            p.data -= LR * p.grad
+        return total.data
+
+    return step, loss().data
+
+
+def _arrays(np: Any) -> tuple:
+    x = np.array(XS, dtype=np.float64)
+    y = np.array(YS, dtype=np.float64)
+    params = []
+    for layer in LAYERS:
+        params.append(np.array([w for w, _ in layer], dtype=np.float64))
+        params.append(np.array([b for _, b in layer], dtype=np.float64))
+    return x, y, params
+
+
+def torch_step() -> tuple[Callable, float]:
+    import numpy as np
+    import torch
+
+    x, y, params = _arrays(np)
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    ps = [torch.from_numpy(p.copy()).requires_grad_() for p in params]
+
+    def loss() -> Any:
+        h = x
+        for i in range(0, len(ps), 2):
+            h = h @ ps[i].T + ps[i + 1]
+            if i < len(ps) - 2:
+                h = torch.relu(h)
+        data = torch.relu(1 - y * h[:, 0]).mean()
+        return data + ALPHA * sum((p * p).sum() for p in ps)
+
+    def step() -> float:
+        total = loss()
+        grads = torch.autograd.grad(total, ps)
+        with torch.no_grad():
+            for p, g in zip(ps, grads):
+                p -= LR * g
+        return total.item()
+
+    return step, loss().item()
+
+
+def _numpy_loss(np: Any) -> Callable:
+    def loss(ps: list, x: Any, y: Any) -> Any:
+        h = x
+        for i in range(0, len(ps), 2):
+            h = h @ ps[i].T + ps[i + 1]
+            if i < len(ps) - 2:
+                h = np.maximum(h, 0.0)
+        data = np.mean(np.maximum(1 - y * h[:, 0], 0.0))
+        return data + ALPHA * sum(np.sum(p * p) for p in ps)
+
+    return loss
+
+
+def jax_step() -> tuple[Callable, float]:
+    import jax
+    import numpy
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    x, y, params = _arrays(numpy)
+    loss = _numpy_loss(jnp)
+
+    @jax.jit
+    def update(ps: list, x: Any, y: Any) -> tuple:
+        value, grads = jax.value_and_grad(loss)(ps, x, y)
+        return value, [p - LR * g for p, g in zip(ps, grads)]
+
+    state = [[jnp.asarray(p) for p in params]]
+    x, y = jnp.asarray(x), jnp.asarray(y)
+
+    def step() -> float:
+        value, state[0] = update(state[0], x, y)
+        value.block_until_ready()
+        return value
+
+    return step, float(loss(state[0], x, y))
+
+
+def autograd_step() -> tuple[Callable, float]:
+    import autograd
+    import autograd.numpy as anp
+    import numpy
+
+    x, y, params = _arrays(numpy)
+    loss = _numpy_loss(anp)
+    vg = autograd.value_and_grad(loss)
+    state = [params]
+
+    def step() -> float:
+        value, grads = vg(state[0], x, y)
+        state[0] = [p - LR * g for p, g in zip(state[0], grads)]
+        return value
+
+    return step, float(loss(params, x, y))
+
+
+def _fm_jit_loss(vmapped: bool) -> tuple[Callable, Any, tuple]:
+    import fmicrograd as fm
+
+    def mlp(p: Any, x: Any) -> Any:
+        for i, layer in enumerate(p):
+            x = [fm.dot(w, x) + b for w, b in layer]
+            if i < len(p) - 1:
+                x = [fm.relu(v) for v in x]
+        return x[0]
+
+    def per_example(p: Any, x: Any, y: Any) -> Any:
+        return fm.relu(1.0 - y * mlp(p, x))
+
+    def loss(p: Any, xs: Any, ys: Any) -> Any:
+        if vmapped:
+            data = fm.mean(fm.vmap(per_example, in_axes=(None, 0, 0))(p, xs, ys))
+        else:
+            data = fm.mean([per_example(p, x, y) for x, y in zip(xs, ys)])
+        ps = fm.tree.leaves(p)
+        return data + ALPHA * fm.dot(ps, ps)
+
+    params = tuple(tuple(layer) for layer in LAYERS)
+    if vmapped:
+        import numpy as np
+
+        return loss, params, (np.array(XS), np.array(YS))
+    return loss, params, (tuple(XS), tuple(YS))
+
+
+def fm_jit_step(vmapped: bool = False) -> tuple[Callable, float, float]:
+    """Also returns the compile time: the first call, which traces and compiles."""
+    import time
+
+    import fmicrograd as fm
+
+    loss, params, data = _fm_jit_loss(vmapped)
+    vg = fm.jit(fm.value_and_grad(loss))
+    start = time.perf_counter()
+    value0, _ = vg(params, *data)
+    compile_s = time.perf_counter() - start
+    state = [params]
+
+    def step() -> float:
+        value, g = vg(state[0], *data)
+        state[0] = fm.tree.map(lambda p, d: p - LR * d, state[0], g)
+        return value
+
+    return step, value0, compile_s
