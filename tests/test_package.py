@@ -1,0 +1,48 @@
+"""The package as a whole: the contract's names, a light import, lint."""
+
+import importlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CONTRACT_NAMES = """
+Expr Var Const trace exp log sqrt tanh sigmoid relu sin cos maximum minimum
+sum mean dot grad value_and_grad vjp jvp jacrev jacfwd jacobian hessian
+stop_gradient custom_vjp jit vmap debug_nans
+tree.map tree.leaves tree.flatten tree.unflatten tree.structure tree.register
+nn.MLP nn.Layer nn.Neuron nn.apply nn.parameters nn.count_params
+random.key random.split
+losses.mse losses.hinge losses.binary_cross_entropy_with_logits
+losses.softmax_cross_entropy losses.l2
+optim.GradientTransformation optim.apply_updates optim.sgd optim.adam
+optim.chain optim.clip_by_global_norm
+train.fit datasets.moons datasets.circles datasets.xor
+viz.to_dot viz.draw_dot testing.check_grads io.save io.load to_torch
+""".split()
+
+
+@pytest.mark.parametrize("dotted", CONTRACT_NAMES)
+def test_contract_name_is_offered(dotted):
+    obj = importlib.import_module("fmicrograd")
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    assert callable(obj) or isinstance(obj, type)
+
+
+def test_import_is_light_and_needs_no_numpy():
+    code = ("import sys, fmicrograd as fm; assert fm.grad(lambda x: fm.tanh(x) * x)(0.0) == 0.0;"
+            " print('numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_ruff_is_clean():
+    ruff = shutil.which("ruff")
+    cmd = [ruff] if ruff else [sys.executable, "-m", "ruff"]
+    out = subprocess.run(cmd + ["check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
