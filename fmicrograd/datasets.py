@@ -1,0 +1,125 @@
+"""Small 2-D toy datasets, as plain tuples, deterministic for a seed.
+
+Each returns ``(xs, ys)``: ``xs`` a tuple of points (tuples of floats) and
+``ys`` a tuple of labels ``-1.0`` / ``1.0``, as in micrograd's demo. The
+constructions follow scikit-learn's ``make_moons``, ``make_circles`` and
+``make_blobs`` (which is not needed); the random numbers come from
+``fm.random``, so the points differ from scikit-learn's for the same seed.
+
+>>> xs, ys = moons(100, 0.1, seed=0)
+>>> len(xs), len(xs[0]), sorted(set(ys))
+(100, 2, [-1.0, 1.0])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from . import random as fr
+
+__all__ = ["moons", "circles", "xor", "blobs"]
+
+Points = tuple[tuple[float, ...], ...]
+
+
+def _linspace(start: float, stop: float, n: int, endpoint: bool = True) -> list[float]:
+    """numpy.linspace for floats."""
+    if n == 1:
+        return [start]
+    steps = n - 1 if endpoint else n
+    return [start + (stop - start) * i / steps for i in range(n)]
+
+
+def _check_n(n: int, who: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"fm.datasets.{who}: n must be an int >= 2, got {n!r}")
+    return n
+
+
+def _finish(points: Sequence[tuple[float, ...]], labels: Sequence, noise: float,
+            key: fr.Key, shuffle: bool) -> tuple[Points, tuple]:
+    """Shuffle (as scikit-learn does, before the noise) and add Gaussian noise."""
+    k_order, k_noise = fr.split(key)
+    order = fr.permutation(k_order, len(points)) if shuffle else range(len(points))
+    dims = len(points[0])
+    eps = fr.normal(k_noise, len(points) * dims, 0.0, noise) if noise else None
+    xs = tuple(tuple(c + (eps[j * dims + d] if eps else 0.0) for d, c in enumerate(points[i]))
+               for j, i in enumerate(order))
+    return xs, tuple(labels[i] for i in order)
+
+
+def moons(n: int = 100, noise: float = 0.1, *, seed: int = 0,
+          shuffle: bool = True) -> tuple[Points, tuple[float, ...]]:
+    """Two interleaving half circles: ``n // 2`` labelled -1 (the upper
+    moon), the rest 1, with Gaussian noise of standard deviation ``noise``.
+
+    >>> xs, ys = moons(4, 0.0, shuffle=False)
+    >>> xs[0], ys
+    ((1.0, 0.0), (-1.0, -1.0, 1.0, 1.0))
+    """
+    n_out = _check_n(n, "moons") // 2
+    n_in = n - n_out
+    outer = [(math.cos(t), math.sin(t)) for t in _linspace(0.0, math.pi, n_out)]
+    inner = [(1.0 - math.cos(t), 1.0 - math.sin(t) - 0.5) for t in _linspace(0.0, math.pi, n_in)]
+    return _finish(outer + inner, (-1.0,) * n_out + (1.0,) * n_in, noise, fr.key(seed), shuffle)
+
+
+def circles(n: int = 100, noise: float = 0.05, *, factor: float = 0.8, seed: int = 0,
+            shuffle: bool = True) -> tuple[Points, tuple[float, ...]]:
+    """A circle of radius 1 (label -1) around one of radius ``factor`` (label 1).
+
+    >>> xs, ys = circles(8, 0.0, factor=0.5, shuffle=False)
+    >>> xs[0], xs[4], ys[0], ys[4]
+    ((1.0, 0.0), (0.5, 0.0), -1.0, 1.0)
+    """
+    if not 0.0 <= factor < 1.0:
+        raise ValueError(f"fm.datasets.circles: factor must be in [0, 1), got {factor!r}")
+    n_out = _check_n(n, "circles") // 2
+    n_in = n - n_out
+    outer = [(math.cos(t), math.sin(t))
+             for t in _linspace(0.0, 2 * math.pi, n_out, endpoint=False)]
+    inner = [(factor * math.cos(t), factor * math.sin(t))
+             for t in _linspace(0.0, 2 * math.pi, n_in, endpoint=False)]
+    return _finish(outer + inner, (-1.0,) * n_out + (1.0,) * n_in, noise, fr.key(seed), shuffle)
+
+
+def xor() -> tuple[Points, tuple[float, ...]]:
+    """The four corners of the unit square, labelled by exclusive or.
+
+    >>> xor()
+    (((0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)), (-1.0, 1.0, 1.0, -1.0))
+    """
+    return ((0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)), (-1.0, 1.0, 1.0, -1.0)
+
+
+def blobs(n: int = 100, centers: int | Sequence[Sequence[float]] = 2, *, std: float = 1.0,
+          seed: int = 0, box: tuple[float, float] = (-10.0, 10.0),
+          shuffle: bool = True) -> tuple[Points, tuple]:
+    """Gaussian clusters around ``centers`` (a count, drawn uniformly in
+    ``box`` in 2-D, or explicit points). Two clusters are labelled -1.0 / 1.0
+    like the other datasets; more get their index ``0 .. k-1`` (an int, for
+    ``fm.losses.softmax_cross_entropy``). Cluster ``i`` gets ``n // k`` points,
+    one more for the first ``n % k``.
+
+    >>> xs, ys = blobs(6, [(0.0, 0.0), (5.0, 5.0), (9.0, 0.0)], std=0.0, shuffle=False)
+    >>> xs[2], ys
+    ((5.0, 5.0), (0, 0, 1, 1, 2, 2))
+    """
+    k_centers, k_rest = fr.split(fr.key(seed))
+    if isinstance(centers, int) and not isinstance(centers, bool):
+        if centers < 1:
+            raise ValueError(f"fm.datasets.blobs: centers must be >= 1, got {centers}")
+        flat = fr.uniform(k_centers, 2 * centers, *box)
+        centers = [flat[2 * i:2 * i + 2] for i in range(centers)]
+    cs = [tuple(float(c) for c in center) for center in centers]
+    k = len(cs)
+    if k == 0 or len({len(c) for c in cs}) != 1:
+        raise ValueError("fm.datasets.blobs: centers must be a positive count or a non-empty "
+                         "sequence of points of one dimension")
+    _check_n(n, "blobs")
+    counts = [n // k + (1 if i < n % k else 0) for i in range(k)]
+    points = [c for c, m in zip(cs, counts) for _ in range(m)]
+    names = (-1.0, 1.0) if k == 2 else tuple(range(k))
+    labels = tuple(names[i] for i, m in enumerate(counts) for _ in range(m))
+    return _finish(points, labels, std, k_rest, shuffle)

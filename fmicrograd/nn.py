@@ -1,0 +1,276 @@
+"""Neural networks as pytrees: an ``MLP`` of ``Layer``s of ``Neuron``s.
+
+Each is a frozen dataclass; the weights and biases are its pytree leaves and
+the activation name is static structure, so ``fm.grad`` of a loss returns an
+``MLP`` of gradients and an optimizer maps over the model like any pytree.
+The forward pass is a pure function of the model and the input.
+
+>>> model = MLP.init(2, [4, 1], key=fm.random.key(0))
+>>> count_params(model)
+17
+>>> isinstance(model((1.0, -1.0)), float)
+True
+>>> g = fm.grad(lambda m: m((1.0, -1.0)) ** 2)(model)
+>>> type(g).__name__, count_params(g)
+('MLP', 17)
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import functions as F
+from . import random as fr
+from . import tree
+from .expr import Expr, lift
+
+__all__ = ["Neuron", "Layer", "MLP", "apply", "parameters", "count_params",
+           "ACTIVATIONS", "INITS"]
+
+
+def _linear(x: Any) -> Any:
+    return x
+
+
+ACTIVATIONS = {"relu": F.relu, "tanh": F.tanh, "sigmoid": F.sigmoid, "linear": _linear}
+
+# name -> weight distribution for a neuron with fan_in inputs in a layer of fan_out
+INITS = {
+    "uniform": "micrograd's U(-1, 1)",
+    "xavier": "Glorot uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out))",
+    "he": "He normal: N(0, 2 / fan_in)",
+}
+
+
+def _check_activation(activation: Any) -> str:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of "
+                         f"{sorted(ACTIVATIONS)}")
+    return activation
+
+
+def _weights(key: fr.Key, nin: int, fan_out: int, init: str) -> tuple[float, ...]:
+    if init == "uniform":
+        return fr.uniform(key, nin, -1.0, 1.0)
+    if init == "xavier":
+        a = math.sqrt(6.0 / (nin + fan_out))
+        return fr.uniform(key, nin, -a, a)
+    if init == "he":
+        return fr.normal(key, nin, 0.0, math.sqrt(2.0 / nin))
+    raise ValueError(f"unknown init {init!r}; choose one of {sorted(INITS)}")
+
+
+def _size(n: Any, what: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{what} must be a positive int, got {n!r}")
+    return n
+
+
+@dataclass(frozen=True)
+class Neuron:
+    """``activation(w . x + b)``: a weight per input and a bias.
+
+    >>> n = Neuron(w=(1.0, -2.0), b=0.5, activation="linear")
+    >>> n((3.0, 1.0))
+    1.5
+    """
+
+    w: tuple
+    b: Any = 0.0
+    activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "w", tuple(self.w))
+        _check_activation(self.activation)
+
+    @classmethod
+    def init(cls, nin: int, *, key: fr.Key, activation: str = "relu", init: str = "uniform",
+             fan_out: int = 1) -> Neuron:
+        """A neuron with ``nin`` random weights (see ``INITS``) and bias 0.
+
+        >>> Neuron.init(3, key=fm.random.key(0)).nin
+        3
+        """
+        _size(nin, "Neuron.init: nin")
+        return cls(_weights(key, nin, fan_out, init), 0.0, _check_activation(activation))
+
+    @property
+    def nin(self) -> int:
+        """Number of inputs."""
+        return len(self.w)
+
+    def __call__(self, x: Sequence) -> Any:
+        return _forward((self,), x, "Neuron")[0]
+
+
+@dataclass(frozen=True, repr=False)
+class Layer:
+    """A tuple of neurons that read the same input.
+
+    >>> layer = Layer.init(2, 3, key=fm.random.key(0))
+    >>> layer, len(layer((1.0, 2.0)))
+    (Layer(2->3, relu), 3)
+    """
+
+    neurons: tuple
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "neurons", tuple(self.neurons))
+        if not self.neurons:
+            raise ValueError("Layer: needs at least one neuron")
+
+    @classmethod
+    def init(cls, nin: int, nout: int, *, key: fr.Key, activation: str = "relu",
+             init: str = "uniform") -> Layer:
+        """``nout`` neurons of ``nin`` inputs, each from its own split of ``key``.
+
+        >>> Layer.init(4, 2, key=fm.random.key(0), activation="tanh")
+        Layer(4->2, tanh)
+        """
+        _size(nout, "Layer.init: nout")
+        return cls(tuple(Neuron.init(nin, key=k, activation=activation, init=init,
+                                     fan_out=nout) for k in fr.split(key, nout)))
+
+    @property
+    def nin(self) -> int:
+        """Number of inputs."""
+        return self.neurons[0].nin
+
+    @property
+    def nout(self) -> int:
+        """Number of outputs (neurons)."""
+        return len(self.neurons)
+
+    def __call__(self, x: Sequence) -> Any:
+        out = _forward(self.neurons, x, "Layer")
+        return out[0] if len(out) == 1 else out
+
+    def __repr__(self) -> str:
+        acts = sorted({n.activation for n in self.neurons})
+        return f"Layer({self.nin}->{self.nout}, {'/'.join(acts)})"
+
+
+@dataclass(frozen=True, repr=False)
+class MLP:
+    """Layers applied in turn: hidden layers use one activation, the last is
+    linear, as in micrograd.
+
+    >>> model = MLP.init(2, [16, 16, 1], key=fm.random.key(0))
+    >>> model
+    MLP(Layer(2->16, relu), Layer(16->16, relu), Layer(16->1, linear))
+    """
+
+    layers: tuple
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(self.layers))
+        if not self.layers:
+            raise ValueError("MLP: needs at least one layer")
+
+    @classmethod
+    def init(cls, nin: int, nouts: Sequence[int], *, key: fr.Key, activation: str = "relu",
+             init: str = "uniform") -> MLP:
+        """An MLP with ``nin`` inputs and layers of sizes ``nouts``; ``init``
+        picks the weight distribution (``"uniform"``, ``"xavier"``, ``"he"``).
+
+        >>> MLP.init(3, [4, 4, 1], key=fm.random.key(1)).nouts
+        (4, 4, 1)
+        """
+        sizes = (_size(nin, "MLP.init: nin"),
+                 *(_size(n, "MLP.init: each of nouts") for n in nouts))
+        if len(sizes) < 2:
+            raise ValueError("MLP.init: nouts must name at least one layer size, e.g. [16, 1]")
+        _check_activation(activation)
+        keys = fr.split(key, len(sizes) - 1)
+        last = len(sizes) - 2
+        return cls(tuple(
+            Layer.init(sizes[i], sizes[i + 1], key=keys[i], init=init,
+                       activation=activation if i < last else "linear")
+            for i in range(len(sizes) - 1)))
+
+    @property
+    def nin(self) -> int:
+        """Number of inputs."""
+        return self.layers[0].nin
+
+    @property
+    def nouts(self) -> tuple[int, ...]:
+        """Size of each layer."""
+        return tuple(layer.nout for layer in self.layers)
+
+    def __call__(self, x: Sequence) -> Any:
+        for i, layer in enumerate(self.layers):
+            x = _forward(layer.neurons, x, "MLP", i)
+        return x[0] if len(x) == 1 else x
+
+    def __repr__(self) -> str:
+        return f"MLP({', '.join(map(repr, self.layers))})"
+
+
+def _forward(neurons: tuple, x: Any, who: str, index: int | None = None) -> tuple:
+    """Outputs of ``neurons`` on input ``x``: the hot path of training."""
+    if isinstance(x, Expr) or isinstance(x, numbers.Number) or not hasattr(x, "__len__"):
+        raise TypeError(f"{who}.apply: expected a sequence of {neurons[0].nin} inputs, got "
+                        f"{type(x).__name__} {x!r}; wrap a single input as (x,)")
+    nin = len(neurons[0].w)
+    if len(x) != nin:
+        where = f" layer {index}" if index else ""
+        raise ValueError(f"{who}.apply:{where} expected an input of length {nin}, got length "
+                         f"{len(x)}")
+    first = neurons[0]
+    if not isinstance(x[0], Expr) and (isinstance(first.b, Expr) or isinstance(first.w[0], Expr)):
+        x = tuple(map(lift, x))  # lift once per layer, not once per neuron
+    acts = ACTIVATIONS
+    dot = F.dot
+    return tuple(acts[n.activation](dot(n.w, x) + n.b) for n in neurons)
+
+
+def apply(model: Neuron | Layer | MLP, x: Sequence) -> Any:
+    """The model's output on input ``x``: a scalar for one output, else a tuple.
+
+    >>> model = MLP.init(2, [3, 2], key=fm.random.key(0))
+    >>> len(apply(model, (0.5, -0.5)))
+    2
+    """
+    if not isinstance(model, (Neuron, Layer, MLP)):
+        raise TypeError(f"fm.nn.apply: expected a Neuron, Layer or MLP, got "
+                        f"{type(model).__name__}")
+    return model(x)
+
+
+def parameters(params: Any) -> tuple:
+    """The leaves of a pytree as a tuple; for an MLP in micrograd's order
+    (layer by layer, neuron by neuron, weights then bias).
+
+    >>> parameters(Neuron(w=(1.0, 2.0), b=3.0))
+    (1.0, 2.0, 3.0)
+    """
+    return tuple(tree.leaves(params))
+
+
+def count_params(params: Any) -> int:
+    """Number of leaves of a pytree.
+
+    >>> count_params(MLP.init(2, [16, 16, 1], key=fm.random.key(0)))
+    337
+    """
+    return len(tree.leaves(params))
+
+
+def _new(cls: type, **fields: Any) -> Any:
+    # Rebuild without __post_init__: leaves may be gradients or graph nodes.
+    obj = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+tree.register(Neuron, lambda n: ((n.w, n.b), n.activation),
+              lambda act, ch: _new(Neuron, w=ch[0], b=ch[1], activation=act))
+tree.register(Layer, lambda layer: (layer.neurons, None),
+              lambda _, ch: _new(Layer, neurons=tuple(ch)))
+tree.register(MLP, lambda m: (m.layers, None), lambda _, ch: _new(MLP, layers=tuple(ch)))
