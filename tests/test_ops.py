@@ -30,7 +30,7 @@ def _inputs(domain):
 
 
 @pytest.mark.parametrize("op", sorted(OPS))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_value_and_gradient_match_torch(op, data):
     case = OPS[op]
