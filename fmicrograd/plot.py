@@ -1,0 +1,138 @@
+"""PNG pictures of training: a 2-D classifier's decision boundary over its
+data, and the curves of a training ``history``.
+
+matplotlib is an optional extra (``pip install 'fmicrograd[plot]'``), imported
+on first use. Figures are drawn on their own Agg canvas, never through
+``pyplot``, so plotting changes no global state (a notebook's backend, open
+figures) and needs no display. Files are written atomically.
+
+>>> import tempfile, pathlib
+>>> out = pathlib.Path(tempfile.mkdtemp())
+>>> xs, ys = fm.datasets.xor()
+>>> decision_boundary(lambda p: p[0] - p[1], xs, ys, out / "b.png", resolution=20).exists()
+True
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .io import atomic_write
+
+__all__ = ["decision_boundary", "loss_curve"]
+
+_PLOT_HINT = "fm.plot needs matplotlib: pip install 'fmicrograd[plot]'"
+
+
+def _figure(**kwargs: Any) -> Any:
+    """A matplotlib Figure on its own Agg canvas."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError(_PLOT_HINT) from e
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: str | os.PathLike, dpi: int) -> Path:
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+
+
+def _label_of(score: Any) -> Any:
+    """Class of a prediction: the sign of one score, the argmax of several."""
+    if isinstance(score, Sequence):
+        values = [float(s) for s in score]
+        return max(range(len(values)), key=values.__getitem__)
+    return 1.0 if float(score) > 0 else -1.0
+
+
+def _class_colours(classes: list[float]) -> tuple[Any, Any, list[float]]:
+    """One Spectral colour per class, the same for regions and points."""
+    from matplotlib import colormaps
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    spectral = colormaps["Spectral"]
+    k = len(classes)
+    cmap = ListedColormap([spectral(i / max(k - 1, 1)) for i in range(k)])
+    levels = ([classes[0] - 0.5] + [(a + b) / 2 for a, b in zip(classes, classes[1:])]
+              + [classes[-1] + 0.5])
+    return cmap, BoundaryNorm(levels, k), levels
+
+
+def decision_boundary(predict: Callable[[tuple[float, float]], Any], xs: Sequence, ys: Sequence,
+                      path: str | os.PathLike, *, resolution: int = 80, title: str | None = None,
+                      dpi: int = 100) -> Path:
+    """Colour the plane by ``predict``'s class and scatter the data on top, as
+    micrograd's demo does; write the picture to ``path`` (PNG). ``predict``
+    maps a point ``(x0, x1)`` to a score (class by its sign: an ``fm.nn``
+    model works as is) or to a tuple of scores (class by argmax).
+    ``resolution`` is the grid size per axis. Returns the path.
+
+    >>> import tempfile, pathlib
+    >>> xs, ys = fm.datasets.moons(40, 0.1, seed=0)
+    >>> model = fm.nn.MLP.init(2, [8, 1], key=fm.random.key(0))
+    >>> p = decision_boundary(model, xs, ys, pathlib.Path(tempfile.mkdtemp()) / "m.png",
+    ...                       resolution=30, title="untrained")
+    >>> p.read_bytes()[:4]
+    b'\\x89PNG'
+    """
+    if len(xs) == 0 or len(xs) != len(ys) or any(len(x) != 2 for x in xs):
+        raise ValueError(f"fm.plot.decision_boundary: expected as many labels as points and "
+                         f"2-D points, got {len(xs)} points, {len(ys)} labels")
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
+        raise ValueError(f"fm.plot.decision_boundary: resolution must be an int >= 2, "
+                         f"got {resolution!r}")
+    fig = _figure(figsize=(5.5, 5.0))
+    import numpy as np  # after matplotlib, which needs it
+
+    pts = np.asarray(xs, dtype=float)
+    lo, hi = pts.min(axis=0) - 1.0, pts.max(axis=0) + 1.0
+    gx, gy = np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
+    zs = np.array([[_label_of(predict((float(a), float(b)))) for a in gx] for b in gy],
+                  dtype=float)
+    cmap, norm, levels = _class_colours(sorted({float(y) for y in ys} | set(zs.flat)))
+    ax = fig.add_subplot()
+    ax.contourf(gx, gy, zs, levels=levels, cmap=cmap, norm=norm, alpha=0.8)
+    ax.scatter(pts[:, 0], pts[:, 1], c=[float(y) for y in ys], s=40, cmap=cmap, norm=norm,
+               edgecolors="k", linewidths=0.5)
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    if title:
+        ax.set_title(title)
+    return _save(fig, path, dpi)
+
+
+def loss_curve(history: Mapping[str, Sequence[float]], path: str | os.PathLike, *,
+               title: str | None = None, dpi: int = 100) -> Path:
+    """One panel per metric of ``history`` (such as ``fm.train.fit``'s
+    ``{"loss": [...], "accuracy": [...]}``) against the epoch, written to
+    ``path`` (PNG). A positive loss is drawn on a log scale. Returns the path.
+
+    >>> import tempfile, pathlib
+    >>> p = loss_curve({"loss": [1.0, 0.5, 0.2], "accuracy": [0.5, 0.8, 1.0]},
+    ...                pathlib.Path(tempfile.mkdtemp()) / "loss.png")
+    >>> p.stat().st_size > 0
+    True
+    """
+    metrics = {name: [float(v) for v in values] for name, values in history.items()
+               if len(values)}
+    if not metrics:
+        raise ValueError(f"fm.plot.loss_curve: the history has no values to plot "
+                         f"(metrics: {sorted(history)})")
+    fig = _figure(figsize=(4.5 * len(metrics), 3.5), layout="tight")
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, (name, values) in zip(axes, metrics.items()):
+        ax.plot(range(len(values)), values, marker="." if len(values) < 50 else None)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        if "loss" in name and min(values) > 0:
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path, dpi)

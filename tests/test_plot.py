@@ -1,0 +1,101 @@
+"""fm.plot: real PNG files, the right colours on each side of a boundary,
+atomic writes, and a clear error without matplotlib."""
+
+import struct
+import sys
+
+import pytest
+from pyrsistent import pmap, pvector
+
+import fmicrograd as fm
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG and len(data) > 1000
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_decision_boundary_png(tmp_path):
+    xs, ys = fm.datasets.moons(30, 0.1, seed=1)
+    model = fm.nn.MLP.init(2, [4, 1], key=fm.random.key(0))
+    path = fm.plot.decision_boundary(model, xs, ys, tmp_path / "b.png", resolution=10, dpi=50)
+    assert path == tmp_path / "b.png"
+    assert png_size(path) == (275, 250)  # 5.5 x 5 inches at 50 dpi
+    assert [p.name for p in tmp_path.iterdir()] == ["b.png"]
+
+
+def test_regions_are_coloured_by_predicted_class(tmp_path):
+    from matplotlib.image import imread
+
+    xs = ((-1.0, 0.0), (1.0, 0.0), (-1.0, 1.0), (1.0, 1.0))
+    ys = (-1.0, 1.0, -1.0, 1.0)
+    # class by the sign of x0: the left half is one colour, the right the other
+    path = fm.plot.decision_boundary(lambda p: p[0], xs, ys, tmp_path / "half.png",
+                                     resolution=40)
+    img = imread(path)
+    h, w = img.shape[:2]
+    row = int(h * 0.8)  # below the points, inside the axes
+    left, right = img[row, int(w * 0.3)], img[row, int(w * 0.75)]
+    assert (abs(left - right) > 0.1).any()
+    assert (abs(img[row, int(w * 0.25)] - left) < 1e-6).all()  # each side uniform
+    assert (abs(img[row, int(w * 0.8)] - right) < 1e-6).all()
+
+
+def test_several_scores_colour_by_argmax(tmp_path):
+    xs, ys = fm.datasets.blobs(30, 3, seed=2)
+    path = fm.plot.decision_boundary(lambda p: (p[0], -p[0], p[1]), xs, ys,
+                                     tmp_path / "multi.png", resolution=12, dpi=40)
+    assert png_size(path) == (220, 200)
+
+
+def test_loss_curve_png_from_a_history(tmp_path):
+    history = pmap({"loss": pvector([0.9, 0.5, 0.1, 0.05]),
+                    "accuracy": pvector([0.5, 0.75, 1.0, 1.0])})
+    path = fm.plot.loss_curve(history, tmp_path / "loss.png", title="moons", dpi=40)
+    assert png_size(path) == (360, 140)  # two panels of 4.5 x 3.5 inches
+    one = fm.plot.loss_curve({"loss": [1.0, -1.0]}, tmp_path / "one.png", dpi=40)
+    assert png_size(one) == (180, 140)
+
+
+def test_bad_inputs_are_value_errors(tmp_path):
+    with pytest.raises(ValueError, match="as many labels as points"):
+        fm.plot.decision_boundary(lambda p: p[0], ((0.0, 1.0),), (1.0, -1.0), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="2-D points"):
+        fm.plot.decision_boundary(lambda p: p[0], ((0.0, 1.0, 2.0),), (1.0,), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="resolution"):
+        fm.plot.decision_boundary(lambda p: p[0], ((0.0, 1.0),), (1.0,), tmp_path / "x.png",
+                                  resolution=1)
+    with pytest.raises(ValueError, match="no values"):
+        fm.plot.loss_curve({"loss": []}, tmp_path / "x.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_save_keeps_the_old_picture(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    path = tmp_path / "loss.png"
+    path.write_bytes(b"old picture")
+
+    def broken(self, f, **kwargs):
+        f.write(b"\x89PNG half")
+        raise RuntimeError("renderer failed")
+
+    monkeypatch.setattr(Figure, "savefig", broken)
+    with pytest.raises(RuntimeError, match="renderer failed"):
+        fm.plot.loss_curve({"loss": [1.0, 0.5]}, path)
+    assert path.read_bytes() == b"old picture"
+    assert [p.name for p in tmp_path.iterdir()] == ["loss.png"]
+
+
+def test_missing_matplotlib_says_how_to_install(tmp_path, monkeypatch):
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError, match=r"pip install 'fmicrograd\[plot\]'"):
+        fm.plot.loss_curve({"loss": [1.0]}, tmp_path / "x.png")
+    with pytest.raises(ImportError, match=r"pip install 'fmicrograd\[plot\]'"):
+        fm.plot.decision_boundary(lambda p: p[0], ((0.0, 1.0),), (1.0,), tmp_path / "x.png")
+    assert list(tmp_path.iterdir()) == []
