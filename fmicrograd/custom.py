@@ -1,0 +1,213 @@
+"""``custom_vjp``: functions that bring their own derivative rule, as in JAX.
+
+>>> @custom_vjp
+... def f(x, y):
+...     return fm.sin(x) * y
+>>> def f_fwd(x, y):
+...     return f(x, y), (fm.cos(x), fm.sin(x), y)
+>>> def f_bwd(res, g):
+...     cos_x, sin_x, y = res
+...     return (cos_x * g * y, sin_x * g)
+>>> f.defvjp(f_fwd, f_bwd)
+>>> fm.grad(f, argnums=(0, 1))(0.0, 2.0)
+(2.0, 0.0)
+
+How it works: called with graph nodes, ``f`` runs ``fwd`` on their values and
+becomes one ``"custom"`` node per output leaf, whose children are the
+argument leaves and whose ``param`` is a ``CustomRule``. A sweep that reaches
+the node calls the rule, which calls ``bwd`` with the output's cotangent (the
+other output leaves get ``0.0``: a VJP is linear in its cotangent). With plain
+numbers ``f`` is just called. Because every output leaf is its own node, the
+forward sweep gets true partials from the rule, so ``jvp`` and ``jacfwd`` work
+on custom functions too (JAX refuses them).
+
+Higher order: when the sweep itself builds a graph (inside another
+transform), the rule reruns ``fwd`` on the argument nodes so the residuals
+are nodes too, and ``bwd`` written with fmicrograd operations is then
+differentiable again. ``bwd`` written with ``math`` works at first order only.
+
+Supported: any pytree of float arguments and of float outputs; arguments in
+``nondiff_argnums`` are passed through untouched (any Python value) and come
+first in ``bwd(*nondiff_args, residuals, ct)``; ``bwd`` returns one cotangent
+per other argument, shaped like it, or ``None`` for zero. ``f`` must not close
+over values being differentiated (pass them as arguments): that is an error.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import tree as tr
+from .expr import Expr, lift, prim
+
+__all__ = ["custom_vjp", "CustomRule"]
+
+
+class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
+    """Give ``fun`` a hand-written derivative: ``fun.defvjp(fwd, bwd)`` with
+    ``fwd(*args) -> (output, residuals)`` and ``bwd(residuals, ct) -> one
+    cotangent per argument``. The rule is set once; the result composes with
+    every transform.
+
+    >>> @custom_vjp
+    ... def clip_gradient(x):
+    ...     return x
+    >>> clip_gradient.defvjp(lambda x: (x, None),
+    ...                      lambda res, g: (fm.minimum(fm.maximum(g, -1.0), 1.0),))
+    >>> fm.grad(lambda x: 5.0 * clip_gradient(x))(2.0)
+    1.0
+    """
+
+    def __init__(self, fun: Callable, nondiff_argnums: tuple[int, ...] = ()) -> None:
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.fwd: Callable | None = None
+        self.bwd: Callable | None = None
+        self._signature = inspect.signature(fun)
+
+    @property
+    def name(self) -> str:
+        """The wrapped function's name (shown by ``debug_nans`` and errors)."""
+        return getattr(self.fun, "__name__", repr(self.fun))
+
+    def defvjp(self, fwd: Callable, bwd: Callable) -> None:
+        """Set the rule: ``fwd(*args) -> (out, residuals)``, ``bwd(*nondiff,
+        residuals, ct) -> cotangents``. Allowed once per function."""
+        if self.fwd is not None:
+            raise ValueError(f"custom_vjp: {self.name} already has a rule; to use another, "
+                             f"wrap the function again with fm.custom_vjp")
+        if not (callable(fwd) and callable(bwd)):
+            raise TypeError("custom_vjp.defvjp(fwd, bwd): both must be functions")
+        self.fwd, self.bwd = fwd, bwd
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.fwd is None:
+            raise TypeError(f"custom_vjp: {self.name} has no rule yet; call "
+                            f"{self.name}.defvjp(fwd, bwd) before using it")
+        args = self._positional(args, kwargs)
+        diff = tuple(a for i, a in enumerate(args) if i not in self.nondiff_argnums)
+        leaves, paths, arg_def = tr.flatten_with_paths(diff)
+        if not any(isinstance(leaf, Expr) for leaf in leaves):
+            return self.fun(*args)
+        for leaf, path in zip(leaves, paths):
+            if not isinstance(leaf, Expr) and (isinstance(leaf, bool) or not _is_number(leaf)):
+                raise TypeError(f"custom_vjp: {self.name}'s differentiable arguments have a "
+                                f"leaf at {tr.keystr(path)} that is {type(leaf).__name__} "
+                                f"{leaf!r}; list non-float arguments in nondiff_argnums")
+        values = [leaf.value if isinstance(leaf, Expr) else leaf for leaf in leaves]
+        out, residuals = self._run_fwd(self._merge(args, tr.unflatten(arg_def, values)))
+        outs, out_paths, out_def = tr.flatten_with_paths(out)
+        for leaf, path in zip(outs, out_paths):
+            if isinstance(leaf, Expr):
+                raise TypeError(f"custom_vjp: {self.name}'s fwd returned a graph node at output "
+                                f"{tr.keystr(path)} when called with plain values: it closes "
+                                "over a value being differentiated; pass that value as an "
+                                "argument instead")
+        kids = tuple(lift(leaf) for leaf in leaves)
+        static = tuple(args[i] for i in self.nondiff_argnums)
+        nodes = [prim("custom", _as_value(v), kids,
+                      CustomRule(self, k, len(outs), out_def, arg_def, args, residuals, static))
+                 for k, v in enumerate(outs)]
+        return tr.unflatten(out_def, nodes)
+
+    def _positional(self, args: tuple, kwargs: dict) -> tuple:
+        if not kwargs:
+            return args
+        bound = self._signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        if bound.kwargs:
+            raise TypeError(f"custom_vjp: {self.name} takes keyword-only arguments "
+                            f"{sorted(bound.kwargs)}; make them positional")
+        return bound.args
+
+    def _merge(self, args: tuple, diff: tuple) -> tuple:
+        """``args`` with the differentiable ones replaced by ``diff`` (in order)."""
+        it = iter(diff)
+        return tuple(a if i in self.nondiff_argnums else next(it) for i, a in enumerate(args))
+
+    def _run_fwd(self, args: tuple) -> tuple:
+        result = self.fwd(*args)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError(f"custom_vjp: {self.name}'s fwd must return a pair "
+                            f"(output, residuals), got {type(result).__name__}")
+        return result
+
+    def __repr__(self) -> str:
+        return f"custom_vjp({self.name})"
+
+
+@dataclass(frozen=True, eq=False)
+class CustomRule:
+    """The ``param`` of a ``"custom"`` node: output leaf ``index`` of ``fn``.
+
+    Called by the sweeps as ``rule(ct, out, *args)`` (see ``rules.PARAM_VJP``)
+    with the argument leaves as numbers (first order: the residuals of the
+    call are reused) or as nodes (higher order: ``fwd`` reruns on them).
+    ``forward(*leaves)`` recomputes the node's value from argument values,
+    for tools that replay graphs.
+    """
+
+    fn: custom_vjp
+    index: int
+    n_outputs: int
+    out_def: tr.TreeDef
+    arg_def: tr.TreeDef
+    args: tuple          # the call's arguments (nondiff ones used as they were)
+    residuals: Any       # fwd's residuals at the call's values
+    static: tuple        # the nondiff arguments, bwd's leading arguments
+
+    @property
+    def name(self) -> str:
+        """The custom function's name."""
+        return self.fn.name
+
+    def forward(self, *leaves: Any) -> Any:
+        """The node's value for argument leaves ``leaves``."""
+        out, _ = self.fn._run_fwd(self.fn._merge(self.args, tr.unflatten(self.arg_def, leaves)))
+        return tr.leaves(out)[self.index]
+
+    def __call__(self, ct: Any, out: Any, *leaves: Any) -> list:
+        if any(isinstance(leaf, Expr) for leaf in leaves):
+            diff = tr.unflatten(self.arg_def, leaves)
+            _, residuals = self.fn._run_fwd(self.fn._merge(self.args, diff))
+        else:
+            residuals = self.residuals
+        seeds = [0.0] * self.n_outputs
+        seeds[self.index] = ct
+        cts = self.fn.bwd(*self.static, residuals, tr.unflatten(self.out_def, seeds))
+        return self._flat_cotangents(cts)
+
+    def _flat_cotangents(self, cts: Any) -> list:
+        name, wanted = self.name, self.arg_def.children
+        if not isinstance(cts, (tuple, list)) or len(cts) != len(wanted):
+            got = f"{type(cts).__name__} of {len(cts)}" if isinstance(cts, (tuple, list)) \
+                else type(cts).__name__
+            raise TypeError(f"custom_vjp: {name}'s bwd must return a tuple with one cotangent "
+                            f"per differentiable argument ({len(wanted)}), got {got}; for one "
+                            "argument write `return (g,)`")
+        flat: list = []
+        for i, (ct, want) in enumerate(zip(cts, wanted)):
+            if ct is None:
+                flat.extend([0.0] * want.num_leaves)
+                continue
+            leaves, got = tr.flatten(ct)
+            tr.check_same(tr.persistent(want), tr.persistent(got),
+                          f"custom_vjp: {name}'s bwd cotangent {i} must match argument {i}")
+            flat.extend(leaves)
+        return flat
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, numbers.Real) or hasattr(x, "__array__")
+
+
+def _as_value(v: Any) -> Any:
+    if isinstance(v, numbers.Real) and not isinstance(v, float):
+        return float(v)
+    return v
