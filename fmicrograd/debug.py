@@ -1,0 +1,151 @@
+"""``debug_nans``: find the first operation that produced a NaN.
+
+No hook sits in the hot path, so there is no cost unless the wrapper is used.
+The wrapper runs ``f`` with every float of its arguments replaced by a fresh
+variable. Every transform inside ``f`` then meets a variable of an enclosing
+transform and runs in graph mode: its derivative computation becomes graph
+nodes too, next to the forward ones. The wrapper walks the output graph,
+children before parents, and raises on the first node whose value is NaN while
+none of its inputs is.
+
+>>> debug_nans(lambda x: fm.log(x) * 2)(1.0)
+0.0
+>>> debug_nans(lambda x: fm.log(x) * 2)(-1.0)
+Traceback (most recent call last):
+    ...
+FloatingPointError: debug_nans: 'log' produced nan from inputs (-1.0,): log(args[0]) = nan; \
+it reaches the output at <root>
+
+Only computations that depend on ``f``'s arguments are seen (a transform
+applied to constants alone runs on floats and is not inspected), and only
+nodes that reach an output (a cotangent computed for a constant and then
+dropped is not). Under ``vmap`` a node counts when it has a NaN and none of
+its inputs has one anywhere in the batch.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+from . import tree as tr
+from .expr import Expr, Prim, next_level, variable
+from .transforms import lower
+
+__all__ = ["debug_nans"]
+
+_INFIX = {"+": "+", "-": "-", "*": "*", "/": "/", "**": "**"}
+
+
+def debug_nans(f: Callable) -> Callable:
+    """Wrap ``f`` (transformed or not) so that the first operation producing a
+    NaN, forward or in a derivative, raises ``FloatingPointError`` naming the
+    op and its inputs. Otherwise returns what ``f`` returns.
+
+    >>> g = debug_nans(fm.grad(lambda x: fm.sqrt(x) * 0.0))
+    >>> g(4.0)
+    0.0
+    >>> g(0.0)
+    Traceback (most recent call last):
+        ...
+    FloatingPointError: debug_nans: '/' produced nan from inputs (0.0, 0.0): \
+(1.0 * 0.0) / (2.0 * sqrt(args[0])) = nan; it reaches the output at <root>
+    """
+
+    @functools.wraps(f)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        level = next_level()
+        new_args, inputs, outer = [], set(), False
+        for i, arg in enumerate(args):
+            leaves, paths, treedef = tr.flatten_with_paths(arg)
+            new = []
+            for leaf, path in zip(leaves, paths):
+                name = f"args[{i}]" + tr.keystr(path).replace("<root>", "")
+                if isinstance(leaf, Expr):
+                    outer = True
+                    leaf = variable(leaf.value, level, source=leaf, name=name)
+                    inputs.add(leaf)
+                elif isinstance(leaf, numbers.Real) and not isinstance(leaf, bool):
+                    leaf = variable(float(leaf), level, name=name)
+                    inputs.add(leaf)
+                new.append(leaf)
+            new_args.append(tr.unflatten(treedef, new))
+        out = f(*new_args, **kwargs)
+        _check(out, inputs)
+        return lower(out, outer)
+
+    return wrapped
+
+
+def _check(out: Any, inputs: set) -> None:
+    """Raise on the first node (children first) that makes a NaN from non-NaN inputs."""
+    leaves, paths, _ = tr.flatten_with_paths(out)
+    done: set = set(inputs)  # the wrapper's variables stand for the caller's values
+    for root, path in zip(leaves, paths):
+        if not isinstance(root, Expr) or root in done:
+            continue
+        stack = [(root, False)]
+        while stack:
+            n, expanded = stack.pop()
+            if n in done:
+                continue
+            if expanded or not n.children:
+                done.add(n)
+                if n.children and _has_nan(n.value) and \
+                        not any(_has_nan(c.value) for c in n.children):
+                    _raise(n, path)
+                continue
+            stack.append((n, True))
+            stack.extend((c, False) for c in reversed(n.children) if c not in done)
+
+
+def _has_nan(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isnan(value)
+    if hasattr(value, "__array__"):
+        import numpy as np
+
+        return bool(np.isnan(value).any())
+    return False
+
+
+def _raise(n: Expr, path: tuple) -> None:
+    inputs = tuple(_short(c.value) for c in n.children)
+    raise FloatingPointError(
+        f"debug_nans: {_op_name(n)!r} produced nan from inputs "
+        f"({', '.join(inputs)}{',' if len(inputs) == 1 else ''}): {_render(n, 3)} = nan; "
+        f"it reaches the output at {tr.keystr(path)}")
+
+
+def _op_name(n: Expr) -> str:
+    if n.__class__ is Prim and n.op == "custom":
+        return f"custom_vjp {getattr(n.param, 'name', '?')}"
+    return n.op
+
+
+def _short(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else f"{type(value).__name__}"
+
+
+def _render(n: Expr, depth: int) -> str:
+    """A short formula for ``n``: named variables, values below ``depth``."""
+    if n.op == "var" and getattr(n, "name", None):
+        return n.name
+    if n.op == "var" and n.children:  # a transform's variable standing for an outer value
+        return _render(n.children[0], depth)
+    if not n.children or depth == 0:
+        return _short(n.value)
+    kids = [_render(c, depth - 1) for c in n.children]
+    if n.op in _INFIX and len(kids) == 2:
+        a, b = (k if _atomic(c, k) else f"({k})" for c, k in zip(n.children, kids))
+        return f"{a} {_INFIX[n.op]} {b}"
+    if n.op == "neg":
+        return f"-({kids[0]})"
+    return f"{_op_name(n)}({', '.join(kids)})"
+
+
+def _atomic(c: Expr, text: str) -> bool:
+    return c.op not in _INFIX and not text.startswith("-")
