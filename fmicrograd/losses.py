@@ -1,0 +1,156 @@
+"""Loss functions on floats and graph nodes alike (written with ``fm`` functions).
+
+Each takes a prediction and a target (a scalar each, or equal-length
+sequences) and, for sequences, reduces the per-example losses with
+``reduction``: ``"mean"`` (the default, as torch), ``"sum"`` or ``"none"``
+(a tuple). The cross-entropies use the log-sum-exp trick with a
+``stop_gradient`` shift, so values and gradients stay finite and exact at
+logits of +-1000, including at 0 where a ``max``-based shift would have a kink.
+
+>>> mse([1.0, 2.0], [1.0, 4.0])
+2.0
+>>> hinge([2.0, -0.5], [1.0, 1.0])
+0.75
+>>> round(binary_cross_entropy_with_logits(0.0, 1.0), 6)
+0.693147
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import functions as F
+from . import tree
+from .expr import Expr
+
+__all__ = ["mse", "hinge", "binary_cross_entropy_with_logits", "softmax_cross_entropy",
+           "l2", "log_sum_exp"]
+
+_REDUCTIONS = {"mean": F.mean, "sum": F.sum, "none": tuple}
+
+
+def _is_seq(x: Any) -> bool:
+    return not isinstance(x, (Expr, numbers.Number, str)) and hasattr(x, "__len__")
+
+
+def _elementwise(f: Callable[[Any, Any], Any], preds: Any, targets: Any, reduction: str,
+                 who: str) -> Any:
+    """``f`` on one pair, or on each pair of two sequences then reduced."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{who}: reduction must be one of {sorted(_REDUCTIONS)}, "
+                         f"got {reduction!r}")
+    if not _is_seq(preds):
+        if _is_seq(targets):
+            raise ValueError(f"{who}: one prediction but {len(targets)} targets")
+        return f(preds, targets)
+    if not _is_seq(targets) or len(preds) != len(targets):
+        got = len(targets) if _is_seq(targets) else "a single"
+        raise ValueError(f"{who}: {len(preds)} predictions but {got} targets; "
+                         "pass equal-length sequences")
+    if not len(preds):
+        raise ValueError(f"{who}: no predictions")
+    return _REDUCTIONS[reduction]([f(p, t) for p, t in zip(preds, targets)])
+
+
+def _squared_error(p: Any, t: Any) -> Any:
+    d = p - t
+    return d * d
+
+
+def mse(preds: Any, targets: Any, reduction: str = "mean") -> Any:
+    """Mean squared error, as ``torch.nn.functional.mse_loss``.
+
+    >>> mse(3.0, 1.0), mse([0.0, 1.0], [1.0, 1.0], reduction="none")
+    (4.0, (1.0, 0.0))
+    """
+    return _elementwise(_squared_error, preds, targets, reduction, "mse")
+
+
+def _margin(score: Any, label: Any) -> Any:
+    return F.relu(1.0 - label * score)
+
+
+def hinge(scores: Any, labels: Any, reduction: str = "mean") -> Any:
+    """micrograd's max-margin loss ``relu(1 - label * score)``, labels -1 / 1.
+
+    >>> hinge(0.25, -1.0)
+    1.25
+    """
+    return _elementwise(_margin, scores, labels, reduction, "hinge")
+
+
+def _softplus(z: Any) -> Any:
+    """``log(1 + exp(z))``, finite with derivative ``sigmoid(z)`` everywhere."""
+    m = F.stop_gradient(F.maximum(z, 0.0))
+    return m + F.log(F.exp(-m) + F.exp(z - m))
+
+
+def _bce(z: Any, y: Any) -> Any:
+    return _softplus(z) - z * y
+
+
+def binary_cross_entropy_with_logits(logits: Any, labels: Any, reduction: str = "mean") -> Any:
+    """``-y log(sigmoid(z)) - (1 - y) log(1 - sigmoid(z))`` for labels in
+    [0, 1] (map -1 / 1 labels with ``(y + 1) / 2``), as torch's function of
+    the same name.
+
+    >>> binary_cross_entropy_with_logits([1000.0, -1000.0], [1.0, 0.0])
+    0.0
+    """
+    return _elementwise(_bce, logits, labels, reduction, "binary_cross_entropy_with_logits")
+
+
+def log_sum_exp(xs: Sequence) -> Any:
+    """``log(sum(exp(x)))`` without overflow; its gradient is ``softmax(xs)``.
+
+    >>> round(log_sum_exp([1000.0, 1000.0]), 6)
+    1000.693147
+    """
+    xs = tuple(xs)
+    m = F.stop_gradient(functools.reduce(F.maximum, xs))
+    return m + F.log(F.sum([F.exp(x - m) for x in xs]))
+
+
+def _softmax_ce(logits: Any, label: Any) -> Any:
+    zs = tuple(logits)
+    lse = log_sum_exp(zs)
+    if isinstance(label, numbers.Integral) and not isinstance(label, bool):
+        if not 0 <= label < len(zs):
+            raise ValueError(f"softmax_cross_entropy: class index {label} is out of range for "
+                             f"{len(zs)} logits")
+        return lse - zs[label]
+    if not _is_seq(label) or len(label) != len(zs):
+        raise ValueError("softmax_cross_entropy: a label must be a class index (int) or "
+                         f"{len(zs)} class probabilities, got {label!r}")
+    return F.dot(tuple(label), tuple(lse - z for z in zs))
+
+
+def softmax_cross_entropy(logits: Sequence, labels: Any, reduction: str = "mean") -> Any:
+    """Cross-entropy of ``softmax(logits)`` against a class index or a vector
+    of class probabilities, as ``torch.nn.functional.cross_entropy``.
+    ``logits`` is one example's K scores, or a sequence of such examples with
+    one label each.
+
+    >>> round(softmax_cross_entropy([0.0, 0.0], 1), 6)
+    0.693147
+    >>> softmax_cross_entropy([[1000.0, -1000.0], [0.0, 0.0]], [0, [0.5, 0.5]], "none")
+    (0.0, 0.6931471805599453)
+    """
+    if not _is_seq(logits) or not len(logits):
+        raise ValueError("softmax_cross_entropy: logits must be a non-empty sequence of scores")
+    if not _is_seq(logits[0]):
+        return _softmax_ce(logits, labels)
+    return _elementwise(_softmax_ce, logits, labels, reduction, "softmax_cross_entropy")
+
+
+def l2(params: Any) -> Any:
+    """Sum of squares of a pytree's leaves (micrograd's regularizer).
+
+    >>> l2({"w": (1.0, 2.0), "b": 3.0})
+    14.0
+    """
+    xs = tree.leaves(params)
+    return F.dot(xs, xs)

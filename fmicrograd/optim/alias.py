@@ -1,0 +1,73 @@
+"""Ready-made optimizers, each a ``chain`` of transformations ending in
+``-lr`` (a number or a schedule), matching ``torch.optim`` step for step.
+
+>>> opt = sgd(0.1)
+>>> params = {"w": 1.0}
+>>> updates, state = opt.update(fm.grad(lambda p: p["w"] ** 2)(params), opt.init(params))
+>>> apply_updates(params, updates)
+{'w': 0.8}
+"""
+
+from __future__ import annotations
+
+from .base import GradientTransformation, apply_updates, chain, identity
+from .schedules import ScalarOrSchedule
+from .transforms import (
+    add_decayed_weights,
+    scale_by_adam,
+    scale_by_learning_rate,
+    scale_by_rms,
+    trace,
+)
+
+__all__ = ["sgd", "adam", "adamw", "rmsprop", "apply_updates"]
+
+
+def sgd(lr: ScalarOrSchedule, momentum: float = 0.0,
+        nesterov: bool = False) -> GradientTransformation:
+    """Stochastic gradient descent, with optional (Nesterov) momentum, as
+    ``torch.optim.SGD(lr=lr, momentum=momentum, nesterov=nesterov)``.
+
+    >>> opt = sgd(0.5, momentum=0.9)
+    >>> u, s = opt.update((1.0,), opt.init((0.0,)))
+    >>> u, opt.update((1.0,), s)[0]
+    ((-0.5,), (-0.95,))
+    """
+    first = trace(momentum, nesterov) if momentum or nesterov else identity()
+    return chain(first, scale_by_learning_rate(lr))
+
+
+def adam(lr: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
+         eps: float = 1e-8) -> GradientTransformation:
+    """Adam (Kingma and Ba), as ``torch.optim.Adam(lr, betas=(b1, b2), eps=eps)``.
+
+    >>> opt = adam(0.1)
+    >>> round(opt.update((5.0,), opt.init((0.0,)))[0][0], 6)  # the first step is lr * -sign(g)
+    -0.1
+    """
+    return chain(scale_by_adam(b1, b2, eps), scale_by_learning_rate(lr))
+
+
+def adamw(lr: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+          weight_decay: float = 1e-4) -> GradientTransformation:
+    """Adam with decoupled weight decay, as ``torch.optim.AdamW``; ``update``
+    needs the parameters.
+
+    >>> opt = adamw(0.1, weight_decay=0.5)
+    >>> round(opt.update((5.0,), opt.init((2.0,)), (2.0,))[0][0], 6)  # -0.1 * (1 + 0.5 * 2)
+    -0.2
+    """
+    return chain(scale_by_adam(b1, b2, eps), add_decayed_weights(weight_decay),
+                 scale_by_learning_rate(lr))
+
+
+def rmsprop(lr: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e-8,
+            momentum: float = 0.0, nesterov: bool = False) -> GradientTransformation:
+    """RMSprop, as ``torch.optim.RMSprop(lr, alpha=decay, eps=eps, momentum=momentum)``.
+
+    >>> opt = rmsprop(0.01, decay=0.0)
+    >>> round(opt.update((4.0,), opt.init((0.0,)))[0][0], 6)
+    -0.01
+    """
+    last = trace(momentum, nesterov) if momentum or nesterov else identity()
+    return chain(scale_by_rms(decay, eps), last, scale_by_learning_rate(lr))

@@ -1,0 +1,143 @@
+"""The optimizer interface: a pure ``(init, update)`` pair, as in optax.
+
+``init(params) -> state`` and ``update(grads, state, params=None) ->
+(updates, new_state)``; updates are what you ADD to the parameters
+(``apply_updates``). States are NamedTuples of persistent trees, and nothing
+is ever changed in place, so any state can be kept, replayed or compared.
+Hyperparameters are bound with ``functools.partial`` so they stay visible
+(``opt.update.keywords``).
+
+>>> opt = chain(identity(), identity())
+>>> updates, state = opt.update({"w": 1.0}, opt.init({"w": 0.0}))
+>>> apply_updates({"w": 0.0}, updates)
+{'w': 1.0}
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from .. import functions as F
+from .. import tree
+
+__all__ = ["GradientTransformation", "EmptyState", "apply_updates", "chain", "identity",
+           "global_norm", "zeros_like", "leafwise"]
+
+
+class GradientTransformation(NamedTuple):
+    """An optimizer (or one stage of one): ``init`` and ``update`` functions."""
+
+    init: Callable[[Any], Any]
+    update: Callable[..., tuple[Any, Any]]
+
+
+class EmptyState(NamedTuple):
+    """The state of a stateless transformation."""
+
+
+def apply_updates(params: Any, updates: Any) -> Any:
+    """``params + updates`` leaf by leaf, in ``params``' types (a dict stays a
+    dict when the updates come as a ``PMap``).
+
+    >>> from pyrsistent import pmap, pvector
+    >>> apply_updates({"w": 1.0, "b": [2.0]}, pmap({"w": 0.5, "b": pvector([1.0])}))
+    {'b': [3.0], 'w': 1.5}
+    >>> apply_updates((1.0, 2.0), (0.5,))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: apply_updates: tree structures differ at <root>: ...
+    """
+    td, (new,) = leafwise(lambda p, u: (p + u,), 1, params, updates, who="apply_updates")
+    return tree.unflatten(td, new)
+
+
+def leafwise(f: Callable[..., tuple], n_out: int, first: Any, *rest: Any,
+             who: str = "update") -> tuple[tree.TreeDef, list[list]]:
+    """Run ``f`` on matching leaves of ``first`` and ``rest`` (same structure,
+    dict ~ PMap and list ~ PVector) where ``f`` returns ``n_out`` values.
+    Returns ``first``'s treedef and ``n_out`` lists of leaves.
+
+    >>> td, (a, b) = leafwise(lambda x, y: (x + y, x * y), 2, (1.0, 2.0), (3.0, 4.0))
+    >>> a, b
+    ([4.0, 6.0], [3.0, 8.0])
+    """
+    xs, td = tree.flatten(first)
+    columns = [xs]
+    for r in rest:
+        ys, rd = tree.flatten(r)
+        if rd != td:
+            tree.check_same(tree.persistent(td), tree.persistent(rd), who)
+        columns.append(ys)
+    outs = [f(*args) for args in zip(*columns)]
+    return td, [list(col) for col in zip(*outs)] if outs else [[] for _ in range(n_out)]
+
+
+def zeros_like(params: Any) -> Any:
+    """A persistent tree of ``0.0`` shaped like ``params``.
+
+    >>> zeros_like({"w": [1.0, 2.0]})
+    pmap({'w': pvector([0.0, 0.0])})
+    """
+    td = tree.persistent(tree.structure(params))
+    return tree.unflatten(td, [0.0] * td.num_leaves)
+
+
+def global_norm(updates: Any) -> Any:
+    """The Euclidean norm of all leaves together.
+
+    >>> global_norm({"a": 3.0, "b": (4.0,)})
+    5.0
+    """
+    xs = tree.leaves(updates)
+    return F.sqrt(F.dot(xs, xs))
+
+
+def _identity_init(params: Any) -> EmptyState:
+    return EmptyState()
+
+
+def _identity_update(updates: Any, state: EmptyState, params: Any = None) -> tuple:
+    return updates, state
+
+
+def identity() -> GradientTransformation:
+    """Leaves updates unchanged.
+
+    >>> identity().update((1.0,), EmptyState())
+    ((1.0,), EmptyState())
+    """
+    return GradientTransformation(_identity_init, _identity_update)
+
+
+def _chain_init(transforms: tuple, params: Any) -> tuple:
+    return tuple(t.init(params) for t in transforms)
+
+
+def _chain_update(transforms: tuple, updates: Any, state: tuple,
+                  params: Any = None) -> tuple[Any, tuple]:
+    if not isinstance(state, tuple) or len(state) != len(transforms):
+        raise ValueError(f"chain.update: expected the state of {len(transforms)} "
+                         f"transformations (from this chain's init), got {state!r}")
+    new_states = []
+    for t, s in zip(transforms, state):
+        updates, s = t.update(updates, s, params)
+        new_states.append(s)
+    return updates, tuple(new_states)
+
+
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
+    """Apply transformations in order; the state is a tuple of their states.
+
+    >>> from fmicrograd.optim import clip_by_global_norm, sgd
+    >>> opt = chain(clip_by_global_norm(1.0), sgd(0.1))
+    >>> opt.update((3.0, 4.0), opt.init((0.0, 0.0)))[0]
+    (-0.06000000000000001, -0.08000000000000002)
+    """
+    for i, t in enumerate(transforms):
+        if not isinstance(t, GradientTransformation):
+            raise TypeError(f"chain: argument {i} is {type(t).__name__}, expected a "
+                            "GradientTransformation (e.g. fm.optim.sgd(0.1))")
+    return GradientTransformation(functools.partial(_chain_init, transforms),
+                                  functools.partial(_chain_update, transforms))

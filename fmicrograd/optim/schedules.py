@@ -1,0 +1,165 @@
+"""Learning-rate schedules: ``step -> learning rate``, as in optax.
+
+A schedule is a frozen dataclass you call with the number of updates made so
+far (0 for the first). Anything callable that way is accepted wherever a
+learning rate is, and so is a plain number.
+
+>>> s = linear_schedule(1.0, 0.0, transition_steps=4)
+>>> [s(k) for k in range(6)]
+[1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["Schedule", "ScalarOrSchedule", "constant_schedule", "linear_schedule",
+           "exponential_decay", "cosine_decay_schedule", "micrograd_schedule",
+           "ConstantSchedule", "LinearSchedule", "ExponentialDecay", "CosineDecay",
+           "MicrogradSchedule"]
+
+Schedule = Callable[[int], float]
+ScalarOrSchedule = float | Schedule
+
+
+def _positive(n: int, who: str, what: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ValueError(f"{who}: {what} must be a positive int, got {n!r}")
+    return n
+
+
+@dataclass(frozen=True)
+class ConstantSchedule:
+    """See ``constant_schedule``."""
+
+    value: float
+
+    def __call__(self, count: int) -> float:
+        return self.value
+
+
+@dataclass(frozen=True)
+class LinearSchedule:
+    """See ``linear_schedule``."""
+
+    init_value: float
+    end_value: float
+    transition_steps: int
+    transition_begin: int = 0
+
+    def __call__(self, count: int) -> float:
+        done = min(max(count - self.transition_begin, 0), self.transition_steps)
+        frac = 1.0 - done / self.transition_steps
+        return (self.init_value - self.end_value) * frac + self.end_value
+
+
+@dataclass(frozen=True)
+class ExponentialDecay:
+    """See ``exponential_decay``."""
+
+    init_value: float
+    transition_steps: int
+    decay_rate: float
+    transition_begin: int = 0
+    staircase: bool = False
+    end_value: float | None = None
+
+    def __call__(self, count: int) -> float:
+        p = max(count - self.transition_begin, 0) / self.transition_steps
+        value = self.init_value * self.decay_rate ** (math.floor(p) if self.staircase else p)
+        if self.end_value is None:
+            return value
+        clip = max if self.decay_rate < 1.0 else min
+        return clip(value, self.end_value)
+
+
+@dataclass(frozen=True)
+class CosineDecay:
+    """See ``cosine_decay_schedule``."""
+
+    init_value: float
+    decay_steps: int
+    alpha: float = 0.0
+
+    def __call__(self, count: int) -> float:
+        done = min(max(count, 0), self.decay_steps)
+        cosine = 0.5 * (1.0 + math.cos(math.pi * done / self.decay_steps))
+        return self.init_value * ((1.0 - self.alpha) * cosine + self.alpha)
+
+
+@dataclass(frozen=True)
+class MicrogradSchedule:
+    """See ``micrograd_schedule``."""
+
+    init_value: float = 1.0
+    decay: float = 0.9
+    steps: int = 100
+
+    def __call__(self, count: int) -> float:
+        return self.init_value * (1.0 - self.decay * min(count, self.steps) / self.steps)
+
+
+def constant_schedule(value: float) -> ConstantSchedule:
+    """Always ``value``.
+
+    >>> constant_schedule(0.1)(1000)
+    0.1
+    """
+    return ConstantSchedule(value)
+
+
+def linear_schedule(init_value: float, end_value: float, transition_steps: int,
+                    transition_begin: int = 0) -> LinearSchedule:
+    """``init_value`` until ``transition_begin``, then a straight line to
+    ``end_value`` over ``transition_steps`` steps, then ``end_value``.
+
+    >>> linear_schedule(1.0, 0.5, 10, transition_begin=5)(10)
+    0.75
+    """
+    _positive(transition_steps, "linear_schedule", "transition_steps")
+    return LinearSchedule(init_value, end_value, transition_steps, transition_begin)
+
+
+def exponential_decay(init_value: float, transition_steps: int, decay_rate: float,
+                      transition_begin: int = 0, staircase: bool = False,
+                      end_value: float | None = None) -> ExponentialDecay:
+    """``init_value * decay_rate ** ((step - transition_begin) / transition_steps)``,
+    in whole steps with ``staircase``, never past ``end_value``.
+
+    >>> s = exponential_decay(1.0, 10, 0.5)
+    >>> s(0), s(10), s(20)
+    (1.0, 0.5, 0.25)
+    """
+    _positive(transition_steps, "exponential_decay", "transition_steps")
+    if decay_rate <= 0.0:
+        raise ValueError(f"exponential_decay: decay_rate must be > 0, got {decay_rate!r}")
+    return ExponentialDecay(init_value, transition_steps, decay_rate, transition_begin,
+                            staircase, end_value)
+
+
+def cosine_decay_schedule(init_value: float, decay_steps: int,
+                          alpha: float = 0.0) -> CosineDecay:
+    """Half a cosine from ``init_value`` down to ``alpha * init_value`` over
+    ``decay_steps`` steps, then flat.
+
+    >>> s = cosine_decay_schedule(1.0, 100)
+    >>> s(0), s(50), s(100)
+    (1.0, 0.5, 0.0)
+    """
+    _positive(decay_steps, "cosine_decay_schedule", "decay_steps")
+    return CosineDecay(init_value, decay_steps, alpha)
+
+
+def micrograd_schedule(init_value: float = 1.0, decay: float = 0.9,
+                       steps: int = 100) -> MicrogradSchedule:
+    """micrograd demo's ``1.0 - 0.9 * k / 100`` (times ``init_value``),
+    held at its last value after ``steps`` steps.
+
+    >>> s = micrograd_schedule()
+    >>> s(0), s(50), s(100) == 1.0 - 0.9 * 100 / 100
+    (1.0, 0.55, True)
+    """
+    _positive(steps, "micrograd_schedule", "steps")
+    return MicrogradSchedule(init_value, decay, steps)

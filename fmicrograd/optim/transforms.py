@@ -1,0 +1,243 @@
+"""The stages optimizers are chained from, each a ``GradientTransformation``
+with its own NamedTuple state (optax's names and conventions).
+
+Every rule is written with generic arithmetic and ``fm`` functions, so it
+runs on float gradients and, inside another transform, on graph nodes
+(differentiating through an optimizer step works).
+
+>>> opt = scale(-0.5)
+>>> opt.update({"w": 2.0}, opt.init({"w": 0.0}))
+({'w': -1.0}, EmptyState())
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from .. import functions as F
+from .. import tree
+from .base import EmptyState, GradientTransformation, global_norm, leafwise, zeros_like
+from .schedules import ScalarOrSchedule
+
+__all__ = ["scale", "scale_by_schedule", "scale_by_learning_rate", "trace", "scale_by_adam",
+           "scale_by_rms", "add_decayed_weights", "clip_by_global_norm",
+           "ScaleByScheduleState", "TraceState", "ScaleByAdamState", "ScaleByRmsState"]
+
+
+def _stateless(update: Callable, **hyper: Any) -> GradientTransformation:
+    return GradientTransformation(_empty_init, functools.partial(update, **hyper))
+
+
+def _empty_init(params: Any) -> EmptyState:
+    return EmptyState()
+
+
+def _map(f: Callable[..., Any], updates: Any, *rest: Any) -> Any:
+    td, (out,) = leafwise(lambda *a: (f(*a),), 1, updates, *rest)
+    return tree.unflatten(td, out)
+
+
+# scale ------------------------------------------------------------------------
+
+def _scale_update(updates: Any, state: EmptyState, params: Any = None, *,
+                  step_size: float) -> tuple:
+    return _map(lambda g: step_size * g, updates), state
+
+
+def scale(step_size: float) -> GradientTransformation:
+    """Multiply updates by a fixed ``step_size``.
+
+    >>> scale(2.0).update((1.0, 3.0), EmptyState())[0]
+    (2.0, 6.0)
+    """
+    return _stateless(_scale_update, step_size=step_size)
+
+
+class ScaleByScheduleState(NamedTuple):
+    """How many updates were made (the schedule's argument)."""
+
+    count: int
+
+
+def _schedule_init(params: Any) -> ScaleByScheduleState:
+    return ScaleByScheduleState(0)
+
+
+def _schedule_update(updates: Any, state: ScaleByScheduleState, params: Any = None, *,
+                     schedule: Callable[[int], float], sign: float) -> tuple:
+    step_size = sign * schedule(state.count)
+    return _map(lambda g: step_size * g, updates), ScaleByScheduleState(state.count + 1)
+
+
+def scale_by_schedule(schedule: Callable[[int], float],
+                      sign: float = 1.0) -> GradientTransformation:
+    """Multiply updates by ``sign * schedule(count)``, count = updates so far.
+
+    >>> opt = scale_by_schedule(lambda k: 10.0 ** -k)
+    >>> u, s = opt.update((1.0,), opt.init((0.0,)))
+    >>> u, opt.update((1.0,), s)[0]
+    ((1.0,), (0.1,))
+    """
+    return GradientTransformation(
+        _schedule_init, functools.partial(_schedule_update, schedule=schedule, sign=sign))
+
+
+def scale_by_learning_rate(lr: ScalarOrSchedule) -> GradientTransformation:
+    """Multiply by ``-lr`` (a number or a schedule): the descent direction.
+
+    >>> scale_by_learning_rate(0.1).update((2.0,), EmptyState())[0]
+    (-0.2,)
+    """
+    if callable(lr):
+        return scale_by_schedule(lr, -1.0)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)):
+        raise TypeError(f"learning rate must be a number or a schedule (step -> number), "
+                        f"got {type(lr).__name__} {lr!r}")
+    return scale(-float(lr))
+
+
+# momentum ---------------------------------------------------------------------
+
+class TraceState(NamedTuple):
+    """The running sum of past updates (momentum buffer)."""
+
+    trace: Any
+
+
+def _trace_init(params: Any) -> TraceState:
+    return TraceState(zeros_like(params))
+
+
+def _trace_update(updates: Any, state: TraceState, params: Any = None, *,
+                  decay: float, nesterov: bool) -> tuple:
+    def step(g: Any, t: Any) -> tuple:
+        t = g + decay * t
+        return (g + decay * t if nesterov else t), t
+
+    td, (out, new) = leafwise(step, 2, updates, state.trace, who="trace.update")
+    return tree.unflatten(td, out), TraceState(tree.unflatten(tree.persistent(td), new))
+
+
+def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
+    """Momentum: ``t = g + decay * t``, update ``t`` (or ``g + decay * t``
+    with ``nesterov``), as ``torch.optim.SGD``.
+
+    >>> opt = trace(0.5)
+    >>> u, s = opt.update((1.0,), opt.init((0.0,)))
+    >>> opt.update((1.0,), s)[0]
+    (1.5,)
+    """
+    return GradientTransformation(
+        _trace_init, functools.partial(_trace_update, decay=decay, nesterov=nesterov))
+
+
+# adaptive scalings ------------------------------------------------------------
+
+class ScaleByAdamState(NamedTuple):
+    """Adam's step count and first and second moment estimates."""
+
+    count: int
+    mu: Any
+    nu: Any
+
+
+def _adam_init(params: Any) -> ScaleByAdamState:
+    return ScaleByAdamState(0, zeros_like(params), zeros_like(params))
+
+
+def _adam_update(updates: Any, state: ScaleByAdamState, params: Any = None, *,
+                 b1: float, b2: float, eps: float) -> tuple:
+    count = state.count + 1
+    c1, c2 = 1.0 - b1 ** count, 1.0 - b2 ** count
+
+    def step(g: Any, m: Any, v: Any) -> tuple:
+        m = (1.0 - b1) * g + b1 * m
+        v = (1.0 - b2) * (g * g) + b2 * v
+        return F.div(m / c1, F.sqrt(v / c2) + eps), m, v
+
+    td, (out, mu, nu) = leafwise(step, 3, updates, state.mu, state.nu, who="adam.update")
+    ptd = tree.persistent(td)
+    return tree.unflatten(td, out), ScaleByAdamState(count, tree.unflatten(ptd, mu),
+                                                     tree.unflatten(ptd, nu))
+
+
+def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> GradientTransformation:
+    """Adam's bias-corrected ``m / (sqrt(v) + eps)``.
+
+    >>> opt = scale_by_adam()
+    >>> opt.update((3.0,), opt.init((0.0,)))[0]
+    (0.9999999966666667,)
+    """
+    return GradientTransformation(_adam_init,
+                                  functools.partial(_adam_update, b1=b1, b2=b2, eps=eps))
+
+
+class ScaleByRmsState(NamedTuple):
+    """The running mean of squared gradients."""
+
+    nu: Any
+
+
+def _rms_init(params: Any) -> ScaleByRmsState:
+    return ScaleByRmsState(zeros_like(params))
+
+
+def _rms_update(updates: Any, state: ScaleByRmsState, params: Any = None, *,
+                decay: float, eps: float) -> tuple:
+    def step(g: Any, v: Any) -> tuple:
+        v = (1.0 - decay) * (g * g) + decay * v
+        return F.div(g, F.sqrt(v) + eps), v
+
+    td, (out, nu) = leafwise(step, 2, updates, state.nu, who="rmsprop.update")
+    return tree.unflatten(td, out), ScaleByRmsState(tree.unflatten(tree.persistent(td), nu))
+
+
+def scale_by_rms(decay: float = 0.9, eps: float = 1e-8) -> GradientTransformation:
+    """``g / (sqrt(v) + eps)`` with ``v`` the running mean of ``g * g``, as
+    ``torch.optim.RMSprop(alpha=decay)`` (eps outside the root).
+
+    >>> opt = scale_by_rms(decay=0.75)
+    >>> round(opt.update((1.0,), opt.init((0.0,)))[0][0], 6)  # 1 / sqrt(0.25)
+    2.0
+    """
+    return GradientTransformation(_rms_init,
+                                  functools.partial(_rms_update, decay=decay, eps=eps))
+
+
+# weight decay and clipping ----------------------------------------------------
+
+def _decay_update(updates: Any, state: EmptyState, params: Any = None, *,
+                  weight_decay: float) -> tuple:
+    if params is None:
+        raise ValueError("add_decayed_weights (adamw's weight decay) needs the parameters: "
+                         "call opt.update(grads, state, params)")
+    return _map(lambda g, p: g + weight_decay * p, updates, params), state
+
+
+def add_decayed_weights(weight_decay: float) -> GradientTransformation:
+    """Add ``weight_decay * params`` to the updates (decoupled weight decay).
+
+    >>> add_decayed_weights(0.1).update((1.0,), EmptyState(), (2.0,))[0]
+    (1.2,)
+    """
+    return _stateless(_decay_update, weight_decay=weight_decay)
+
+
+def _clip_update(updates: Any, state: EmptyState, params: Any = None, *,
+                 max_norm: float) -> tuple:
+    # max_norm / max(norm, max_norm) is exactly 1.0 below the threshold: no branch on values
+    factor = F.div(max_norm, F.maximum(global_norm(updates), max_norm))
+    return _map(lambda g: g * factor, updates), state
+
+
+def clip_by_global_norm(max_norm: float) -> GradientTransformation:
+    """Scale updates down so that their global norm is at most ``max_norm``.
+
+    >>> clip_by_global_norm(1.0).update((3.0, 4.0), EmptyState())[0]
+    (0.6000000000000001, 0.8)
+    """
+    if not max_norm > 0:
+        raise ValueError(f"clip_by_global_norm: max_norm must be > 0, got {max_norm!r}")
+    return _stateless(_clip_update, max_norm=float(max_norm))
