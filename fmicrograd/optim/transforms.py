@@ -13,11 +13,13 @@ runs on float gradients and, inside another transform, on graph nodes
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .. import functions as F
 from .. import tree
+from ..expr import Expr
 from .base import EmptyState, GradientTransformation, global_norm, leafwise, zeros_like
 from .schedules import ScalarOrSchedule
 
@@ -92,10 +94,10 @@ def scale_by_learning_rate(lr: ScalarOrSchedule) -> GradientTransformation:
     """
     if callable(lr):
         return scale_by_schedule(lr, -1.0)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)):
+    if isinstance(lr, bool) or not isinstance(lr, (numbers.Real, Expr)):
         raise TypeError(f"learning rate must be a number or a schedule (step -> number), "
                         f"got {type(lr).__name__} {lr!r}")
-    return scale(-float(lr))
+    return scale(-lr)  # an Expr learning rate makes the step differentiable in it
 
 
 # momentum ---------------------------------------------------------------------
