@@ -1,0 +1,168 @@
+"""fm.losses against torch.nn.functional: values, gradients, stability."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as tF
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fmicrograd as fm
+from fmicrograd import losses
+
+SETTINGS = settings(max_examples=40, deadline=None)
+floats = st.floats(-30.0, 30.0, allow_nan=False)
+REDUCTIONS = ["mean", "sum"]
+
+
+def _torch_value_and_grad(fn, preds, *rest):
+    t = torch.tensor(preds, dtype=torch.float64, requires_grad=True)
+    out = fn(t, *rest)
+    out.backward()
+    return out.item(), tuple(t.grad.flatten().tolist())
+
+
+def _agree(fm_fn, torch_fn, preds, *rest, rel=1e-12, abs=1e-12):
+    value, grads = fm.value_and_grad(fm_fn)(preds)
+    t_value, t_grads = _torch_value_and_grad(torch_fn, preds, *rest)
+    assert value == pytest.approx(t_value, rel=rel, abs=abs)
+    flat = tuple(g for row in grads for g in row) if isinstance(grads[0], tuple) else grads
+    assert flat == pytest.approx(t_grads, rel=rel, abs=abs)
+
+
+def _t(xs):
+    return torch.tensor(xs, dtype=torch.float64)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(floats, floats), min_size=1, max_size=6), st.sampled_from(REDUCTIONS))
+def test_mse_matches_torch(pairs, reduction):
+    preds, targets = map(tuple, zip(*pairs))
+    _agree(lambda p: losses.mse(p, targets, reduction),
+           lambda t: tF.mse_loss(t, _t(targets), reduction=reduction), preds)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(floats, st.sampled_from([-1.0, 1.0])), min_size=1, max_size=6),
+       st.sampled_from(REDUCTIONS))
+def test_hinge_matches_torch(pairs, reduction):
+    scores, labels = map(tuple, zip(*pairs))
+    reduce = {"mean": torch.mean, "sum": torch.sum}[reduction]
+    _agree(lambda s: losses.hinge(s, labels, reduction),
+           lambda t: reduce(tF.relu(1.0 - _t(labels) * t)), scores)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(floats, st.floats(0.0, 1.0)), min_size=1, max_size=6),
+       st.sampled_from(REDUCTIONS))
+def test_binary_cross_entropy_matches_torch(pairs, reduction):
+    logits, labels = map(tuple, zip(*pairs))
+    _agree(lambda z: losses.binary_cross_entropy_with_logits(z, labels, reduction),
+           lambda t: tF.binary_cross_entropy_with_logits(t, _t(labels), reduction=reduction),
+           logits, rel=1e-9, abs=1e-12)
+
+
+@SETTINGS
+@given(st.integers(2, 5).flatmap(lambda k: st.tuples(
+    st.lists(st.lists(floats, min_size=k, max_size=k), min_size=1, max_size=4),
+    st.lists(st.integers(0, k - 1), min_size=4, max_size=4))),
+    st.sampled_from(REDUCTIONS))
+def test_softmax_cross_entropy_with_class_indices_matches_torch(case, reduction):
+    logits, labels = case
+    logits = tuple(map(tuple, logits))
+    labels = tuple(labels[:len(logits)])
+    _agree(lambda z: losses.softmax_cross_entropy(z, labels, reduction),
+           lambda t: tF.cross_entropy(t, torch.tensor(labels), reduction=reduction),
+           logits, rel=1e-9, abs=1e-12)
+
+
+@SETTINGS
+@given(st.lists(floats, min_size=3, max_size=3), st.lists(st.floats(0.01, 1.0), min_size=3,
+                                                         max_size=3))
+def test_softmax_cross_entropy_with_probabilities_matches_torch(logits, weights):
+    probs = tuple(w / sum(weights) for w in weights)
+    logits = (tuple(logits),)
+    _agree(lambda z: losses.softmax_cross_entropy(z, (probs,)),
+           lambda t: tF.cross_entropy(t, _t([probs])), logits, rel=1e-9, abs=1e-12)
+
+
+def test_single_example_softmax_cross_entropy():
+    z = (1.0, 2.0, 0.5)
+    got = losses.softmax_cross_entropy(z, 1)
+    assert got == pytest.approx(tF.cross_entropy(_t([z]), torch.tensor([1])).item(), rel=1e-14)
+
+
+@pytest.mark.parametrize("z", [1000.0, -1000.0, 0.0, 700.0, -745.0])
+@pytest.mark.parametrize("y", [0.0, 1.0, 0.3])
+def test_binary_cross_entropy_is_finite_and_exact_at_extreme_logits(z, y):
+    value, grad = fm.value_and_grad(lambda z: losses.binary_cross_entropy_with_logits(z, y))(z)
+    t_value, (t_grad,) = _torch_value_and_grad(
+        lambda t: tF.binary_cross_entropy_with_logits(t, _t([y])), [z])
+    assert math.isfinite(value) and math.isfinite(grad)
+    assert value == pytest.approx(t_value, rel=1e-12, abs=1e-300)
+    assert grad == pytest.approx(t_grad, rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.parametrize("y", [0.0, 1.0, 0.25])
+def test_binary_cross_entropy_gradient_at_zero_has_no_kink(y):
+    assert fm.grad(lambda z: losses.binary_cross_entropy_with_logits(z, y))(0.0) == 0.5 - y
+
+
+def test_binary_cross_entropy_second_derivative_matches_torch():
+    for z in (-3.0, 0.0, 2.5, 1000.0):
+        d2 = fm.grad(fm.grad(lambda z: losses.binary_cross_entropy_with_logits(z, 1.0)))(z)
+        t = _t([z]).requires_grad_()
+        (g,) = torch.autograd.grad(tF.binary_cross_entropy_with_logits(t, _t([1.0])), t,
+                                   create_graph=True)
+        (t_d2,) = torch.autograd.grad(g.sum(), t)
+        assert d2 == pytest.approx(t_d2.item(), rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.parametrize("logits", [(1000.0, -1000.0, 0.0), (-1000.0, -1000.0, 1000.0),
+                                    (1000.0, 1000.0, 1000.0), (-1000.0, -1000.0, -1000.0)])
+@pytest.mark.parametrize("label", [0, 1, 2])
+def test_softmax_cross_entropy_is_finite_and_exact_at_extreme_logits(logits, label):
+    value, grads = fm.value_and_grad(
+        lambda z: losses.softmax_cross_entropy(z, (label,)))((logits,))
+    t_value, t_grads = _torch_value_and_grad(
+        lambda t: tF.cross_entropy(t, torch.tensor([label])), [logits])
+    assert math.isfinite(value) and all(map(math.isfinite, grads[0]))
+    assert value == pytest.approx(t_value, rel=1e-12, abs=1e-12)
+    assert grads[0] == pytest.approx(t_grads, rel=1e-12, abs=1e-12)
+
+
+def test_reduction_none_gives_per_example_losses():
+    assert losses.mse((1.0, 3.0), (0.0, 0.0), "none") == (1.0, 9.0)
+    assert losses.hinge((2.0, 0.0), (1.0, -1.0), "none") == (0.0, 1.0)
+    per = losses.softmax_cross_entropy(((0.0, 0.0), (5.0, 5.0)), (0, 1), "none")
+    assert per == pytest.approx((math.log(2.0), math.log(2.0)), rel=1e-15)
+
+
+def test_hinge_is_micrograds_max_margin():
+    scores, labels = (0.3, -2.0, 1.5, -0.1), (1.0, -1.0, -1.0, 1.0)
+    want = sum(max(0.0, 1.0 - y * s) for s, y in zip(scores, labels)) / 4
+    assert losses.hinge(scores, labels) == pytest.approx(want, rel=1e-15)
+
+
+def test_losses_build_graphs_on_exprs():
+    out = fm.trace(lambda s: losses.hinge(s, (1.0, -1.0)))((0.5, 0.5))
+    assert isinstance(out, fm.Expr) and out.value == 1.0
+
+
+def test_l2_is_the_sum_of_squares_with_gradient_2p():
+    params = {"w": (1.0, -2.0), "b": [3.0]}
+    assert losses.l2(params) == 14.0
+    g = fm.grad(losses.l2)(params)
+    assert g["w"] == (2.0, -4.0) and list(g["b"]) == [6.0]
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="2 predictions but 3 targets"):
+        losses.mse((1.0, 2.0), (1.0, 2.0, 3.0))
+    with pytest.raises(ValueError, match="reduction"):
+        losses.mse((1.0,), (1.0,), "avg")
+    with pytest.raises(ValueError, match="out of range"):
+        losses.softmax_cross_entropy((1.0, 2.0), 2)
+    with pytest.raises(ValueError, match="class index"):
+        losses.softmax_cross_entropy((1.0, 2.0), (1.0,))
