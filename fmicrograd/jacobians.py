@@ -134,8 +134,8 @@ def hessian(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = Fal
     touches only the part of it that the row's gradient entry depends on,
     whereas a forward column visits every node downstream of its input.
     The layout is the input's structure of input structures (a tuple of n
-    tuples for n floats; a tuple ``argnums`` gives a tuple of tuples of
-    blocks, as ``jax.hessian``).
+    tuples for n floats); with a tuple ``argnums`` each level holds a tuple
+    over the arguments, nested exactly as ``jax.hessian`` nests it.
 
     >>> hessian(lambda x, y: x * x * y, argnums=(0, 1))(1.0, 2.0)
     ((4.0, 2.0), (2.0, 0.0))
