@@ -16,11 +16,14 @@ Traceback (most recent call last):
 FloatingPointError: debug_nans: 'log' produced nan from inputs (-1.0,): log(args[0]) = nan; \
 it reaches the output at <root>
 
-Only computations that depend on ``f``'s arguments are seen (a transform
-applied to constants alone runs on floats and is not inspected), and only
-nodes that reach an output (a cotangent computed for a constant and then
-dropped is not). Under ``vmap`` a node counts when it has a NaN and none of
-its inputs has one anywhere in the batch.
+Limits, from walking the output graph: only computations that depend on
+``f``'s arguments are seen (a transform applied to constants alone runs on
+floats), and only nodes that reach an output. ``grad`` drops the function's
+value, so a forward NaN that the derivative never uses goes unseen (under
+``grad(log)`` at -1 the derivative ``1/x`` is a clean -1.0): wrap
+``value_and_grad`` to see those. A NaN argument is not an operation and is
+not reported. Under ``vmap`` a node counts when it has a NaN and none of its
+inputs has one anywhere in the batch.
 """
 
 from __future__ import annotations
@@ -140,12 +143,9 @@ def _render(n: Expr, depth: int) -> str:
         return _short(n.value)
     kids = [_render(c, depth - 1) for c in n.children]
     if n.op in _INFIX and len(kids) == 2:
-        a, b = (k if _atomic(c, k) else f"({k})" for c, k in zip(n.children, kids))
+        a, b = (k if " " not in k and not k.startswith("-") else f"({k})" for k in kids)
         return f"{a} {_INFIX[n.op]} {b}"
     if n.op == "neg":
         return f"-({kids[0]})"
     return f"{_op_name(n)}({', '.join(kids)})"
 
-
-def _atomic(c: Expr, text: str) -> bool:
-    return c.op not in _INFIX and not text.startswith("-")
