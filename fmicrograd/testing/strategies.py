@@ -36,7 +36,8 @@ _REAL = (-4.0, 4.0)  # the domain of ops that accept any real input (see ops.py)
 # when comparing with finite differences. Left out: abs and relu (kinks at 0),
 # maximum and minimum (along a == b), and ** whose rule, as torch's, masks the base
 # derivative to a constant 0 where the exponent is exactly 0 (a^0 is constant in a),
-# so its mixed second derivative there is 0 instead of 1/a.
+# so its mixed second derivative there is 0 instead of 1/a (and derivative graphs
+# reach exponent b - k, so integer exponents hit it at order k + 2).
 SMOOTH_OPS: tuple[str, ...] = tuple(
     name for name, case in OPS.items()
     if not case.kinks and name not in ("maximum", "minimum", "**"))

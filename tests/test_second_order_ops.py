@@ -1,0 +1,136 @@
+"""Second derivatives of every primitive against torch float64 (hypothesis inputs in
+each op's domain, plus special points), finite-difference checks to third order,
+and third-order spot checks against torch. First order is tests/test_ops.py."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import fmicrograd as fm
+from fmicrograd.testing import OPS, check_grads
+from fmicrograd.testing.strategies import op_args
+
+
+def _close(got, want):
+    if math.isnan(want):
+        return math.isnan(got)
+    return got == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+def _torch_hessian(case, args):
+    ts = tuple(torch.tensor(a, dtype=torch.float64) for a in args)
+    h = torch.autograd.functional.hessian(lambda *a: case.torch(torch, *a), ts)
+    return [[h[i][j].item() for j in range(len(args))] for i in range(len(args))]
+
+
+def _torch_third(case, args):
+    """d^3 f / dx_i dx_j dx_k by nested torch.autograd.grad."""
+    ts = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in args]
+    n = len(ts)
+    out = case.torch(torch, *ts)
+    g = torch.autograd.grad(out, ts, create_graph=True)
+    third = [[[0.0] * n for _ in range(n)] for _ in range(n)]
+    for i in range(n):
+        if not g[i].requires_grad:  # a constant first derivative: the rest is zero
+            continue
+        hi = torch.autograd.grad(g[i], ts, create_graph=True, allow_unused=True)
+        for j in range(n):
+            if hi[j] is None or not hi[j].requires_grad:
+                continue
+            tk = torch.autograd.grad(hi[j], ts, retain_graph=True, allow_unused=True)
+            for k in range(n):
+                third[i][j][k] = 0.0 if tk[k] is None else tk[k].item()
+    return third
+
+
+def _fm_hessian(case, args):
+    return fm.hessian(case.call, argnums=tuple(range(len(args))))(*args)
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_hessian_matches_torch(op, data):
+    case = OPS[op]
+    args = data.draw(op_args(op))
+    got, want = _fm_hessian(case, args), _torch_hessian(case, args)
+    n = len(args)
+    for i in range(n):
+        for j in range(n):
+            assert _close(got[i][j], want[i][j]), (op, args, i, j, got, want)
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_hessian_matches_torch_at_special_points(op):
+    """Kinks, zeros and ties: torch's conventions hold at second order too."""
+    case = OPS[op]
+    specials = [0.0, -0.0, 1.0, -1.0, 2.5]
+    n = len(case.domain)
+    points = [tuple(specials[(i + k) % len(specials)] for k in range(n))
+              for i in range(len(specials))] + [(0.0,) * n, (1.5,) * n]
+    for args in points:
+        if op == "**" and args[0] == 0.0:
+            continue  # singular: see test_power_at_a_zero_base_is_zero_not_nan
+        got, want = _fm_hessian(case, args), _torch_hessian(case, args)
+        for i in range(n):
+            for j in range(n):
+                assert _close(got[i][j], want[i][j]), (op, args, i, j, got, want)
+
+
+def test_power_at_a_zero_base_is_zero_not_nan():
+    """A deliberate difference: at base 0 the first-order masks (as torch) select the
+    constant 0, so no branch with log(0) is ever built and the second derivatives are
+    0; torch's where-style mask still differentiates the discarded log(0) branch and
+    returns nan."""
+    case = OPS["**"]
+    assert math.isnan(_torch_hessian(case, (0.0, 0.0))[0][0])
+    assert fm.hessian(lambda a, b: a ** b, argnums=(0, 1))(0.0, 0.0) == ((0.0, 0.0), (0.0, 0.0))
+    assert fm.hessian(lambda b: 0.0 ** b)(1.0) == 0.0
+
+
+def test_kink_conventions_at_second_order():
+    assert fm.grad(fm.grad(fm.relu))(0.0) == 0.0
+    assert fm.grad(fm.grad(abs))(0.0) == 0.0
+    assert fm.hessian(fm.maximum, argnums=(0, 1))(1.0, 1.0) == ((0.0, 0.0), (0.0, 0.0))
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+@settings(max_examples=10, deadline=None)
+@given(data=st.data())
+def test_derivatives_to_third_order_match_finite_differences(op, data):
+    case = OPS[op]
+    args = data.draw(op_args(op))
+    # stay off the kinks, where finite differences straddle two branches
+    assume(all(abs(a - k) > 1e-3 for a in args for k in case.kinks))
+    if op in ("maximum", "minimum"):
+        assume(abs(args[0] - args[1]) > 1e-3)
+    if op == "**":
+        # The rule masks the base derivative b * a**(b - 1) to the constant 0 where the
+        # exponent is exactly 0, as torch does. Derivative graphs reach exponent b - k, so
+        # at b in {0, 1, 2} the mixed derivatives of order <= 3 lose a term (torch too).
+        assume(args[1] not in (0.0, 1.0, 2.0))
+    check_grads(case.call, args, order=3)
+
+
+def _spot_point(case):
+    """A point well inside the domain and off every kink."""
+    return tuple(lo + (hi - lo) * (0.37 + 0.21 * i) for i, (lo, hi) in enumerate(case.domain))
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_third_derivatives_match_torch_spot_check(op):
+    case = OPS[op]
+    args = _spot_point(case)
+    n = len(args)
+    want = _torch_third(case, args)
+    got = fm.jacrev(lambda *a: _fm_hessian(case, a), argnums=tuple(range(n)))(*args)
+    for i in range(n):
+        for j in range(n):
+            for k in range(n):
+                assert _close(got[i][j][k], want[i][j][k]), (op, args, i, j, k)
+    if n == 1:
+        third = fm.grad(fm.grad(fm.grad(case.call)))(*args)
+        assert _close(third, want[0][0][0])
