@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import numbers
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,18 +133,21 @@ class Expr:
 
     # comparisons look at values only: they are not differentiable
     def __lt__(self, other: Any) -> bool:
-        return bool(self.value < _value(other))
+        return _compared("<", self, other, self.value < _value(other))
 
     def __le__(self, other: Any) -> bool:
-        return bool(self.value <= _value(other))
+        return _compared("<=", self, other, self.value <= _value(other))
 
     def __gt__(self, other: Any) -> bool:
-        return bool(self.value > _value(other))
+        return _compared(">", self, other, self.value > _value(other))
 
     def __ge__(self, other: Any) -> bool:
-        return bool(self.value >= _value(other))
+        return _compared(">=", self, other, self.value >= _value(other))
 
     def __float__(self) -> float:
+        log = GUARDS.get()
+        if log is not None:
+            log.append(("float", self, None, float(self.value)))
         return float(self.value)
 
     def __repr__(self) -> str:
@@ -271,6 +275,25 @@ def _is_value(x: Any) -> bool:
 
 def _value(x: Any) -> Any:
     return x.value if isinstance(x, Expr) else x
+
+
+# While ``fm.jit`` traces a function, this holds the trace's log of comparisons
+# (and ``float()`` calls) on node values, so the compiled code can re-check each
+# one and retrace when a branch flips; outside a trace it is None (one lookup).
+GUARDS: ContextVar = ContextVar("fmicrograd_guards", default=None)
+
+
+def _compared(op: str, a: Expr, b: Any, result: Any) -> bool:
+    try:
+        r = bool(result)
+    except ValueError:  # an array of per-example truth values
+        raise ValueError(f"`{op}` on a batched value inside fm.vmap: Python control flow "
+                         "cannot depend on a per-example value; use fm.maximum, fm.minimum "
+                         "or fm.relu instead") from None
+    log = GUARDS.get()
+    if log is not None:
+        log.append((op, a, b, r))
+    return r
 
 
 def _check_number(value: Any, who: str) -> Any:

@@ -22,15 +22,54 @@ from typing import Any
 from . import batching
 from . import functions as F
 from . import numeric as num
+from .expr import Expr, lift, prim
 from .functions import where_value as v
 
 Rule = Callable[..., tuple]
 
 
+# Kinks and masks: a rule factor that depends on an input's value (relu's step,
+# abs's sign, maximum's share, pow's masks) is a node when the rule runs on nodes,
+# so a compiled graph (fm.jit) recomputes it from run-time values instead of
+# freezing the value seen while tracing. Its derivative is zero.
+def _factor(fn: Callable, *args: Any) -> Any:
+    if not any(isinstance(a, Expr) for a in args):
+        return fn(*args)
+    return prim("factor", fn(*[v(a) for a in args]), tuple(map(lift, args)), fn)
+
+
+def _select(pred: Callable, conds: tuple, yes: Any, no: Any) -> Any:
+    """``yes`` where ``pred(*conds)`` holds, else ``no``."""
+    if not any(isinstance(a, Expr) for a in (*conds, yes, no)):
+        return num.select(pred(*conds), yes, no)
+    value = num.select(pred(*[v(c) for c in conds]), v(yes), v(no))
+    return prim("select", value, tuple(map(lift, (*conds, yes, no))), pred)
+
+
+def _select_vjp(ct: Any, out: Any, pred: Callable, *args: Any) -> tuple:
+    conds = args[:-2]
+    return ((0.0,) * len(conds) + (_select(pred, conds, ct, 0.0), _select(pred, conds, 0.0, ct)))
+
+
+def _is_zero(b: Any) -> Any:
+    return b == 0
+
+
+def _zero_base(a: Any, b: Any) -> Any:
+    return (a == 0) & (b >= 0)
+
+
 def _pow(ct: Any, out: Any, a: Any, b: Any) -> tuple:
-    av, bv = v(a), v(b)
-    da = num.select(bv == 0, 0.0, ct * (b * F.power(a, b - 1.0)))
-    db = num.select((av == 0) & (bv >= 0), 0.0, ct * (out * F.log(a)))
+    if not (isinstance(a, Expr) or isinstance(b, Expr)):
+        da = num.select(_is_zero(b), 0.0, ct * (b * F.power(a, b - 1.0)))
+        db = num.select(_zero_base(a, b), 0.0, ct * (out * F.log(a)))
+        return da, db
+    # on nodes, a masked branch reads a safe base (1.0) where it is masked, so its
+    # own derivatives stay finite instead of 0 * inf (the "double where" trick)
+    a1 = _select(_is_zero, (b,), 1.0, a)
+    a2 = _select(_zero_base, (a, b), 1.0, a)
+    da = _select(_is_zero, (b,), 0.0, ct * (b * F.power(a1, b - 1.0)))
+    db = _select(_zero_base, (a, b), 0.0, ct * (out * F.log(a2)))
     return da, db
 
 
@@ -54,17 +93,19 @@ VJP: dict[str, Rule] = {
     "/":             lambda ct, out, a, b: (F.div(ct, b), -(ct * F.div(out, b))),
     "**":            _pow,
     "neg":           lambda ct, out, a: (-ct,),
-    "abs":           lambda ct, out, a: (ct * num.sign(v(a)),),
+    "abs":           lambda ct, out, a: (ct * _factor(num.sign, a),),
     "exp":           lambda ct, out, a: (ct * out,),
     "log":           lambda ct, out, a: (F.div(ct, a),),
     "sqrt":          lambda ct, out, a: (F.div(ct, 2.0 * out),),
     "tanh":          lambda ct, out, a: (ct * (1.0 - out * out),),
     "sigmoid":       lambda ct, out, a: (ct * (out * (1.0 - out)),),
-    "relu":          lambda ct, out, a: (ct * num.step(v(a)),),
+    "relu":          lambda ct, out, a: (ct * _factor(num.step, a),),
     "sin":           lambda ct, out, a: (ct * F.cos(a),),
     "cos":           lambda ct, out, a: (-(ct * F.sin(a)),),
-    "maximum":       lambda ct, out, a, b: (ct * num.share(v(a), v(b)), ct * num.share(v(b), v(a))),
-    "minimum":       lambda ct, out, a, b: (ct * num.share(v(b), v(a)), ct * num.share(v(a), v(b))),
+    "maximum":       lambda ct, out, a, b: (ct * _factor(num.share, a, b),
+                                          ct * _factor(num.share, b, a)),
+    "minimum":       lambda ct, out, a, b: (ct * _factor(num.share, b, a),
+                                          ct * _factor(num.share, a, b)),
     "sum":           _sum,
     "mean":          _mean,
     "dot":           _dot,
@@ -89,4 +130,6 @@ def partials(op: str, out: Any, args: tuple) -> tuple:
 PARAM_VJP: dict[str, Rule] = {
     "batch_sum": batching.batch_sum_vjp,
     "custom":    lambda ct, out, rule, *args: rule(ct, out, *args),
+    "factor":    lambda ct, out, fn, *args: (0.0,) * len(args),
+    "select":    _select_vjp,
 }
