@@ -1,0 +1,151 @@
+"""fm.train.fit: a pure fold over epochs and batches."""
+
+import copy
+import functools
+
+import pytest
+from pyrsistent import PMap, PVector
+
+import fmicrograd as fm
+from fmicrograd import optim, train
+
+
+def line_loss(p, batch):
+    xs, ys = batch
+    return fm.mean([(p["w"][0] * x + p["b"] - y) ** 2 for x, y in zip(xs, ys)])
+
+
+XS = tuple(i / 10 for i in range(10))
+YS = tuple(2.0 * x - 1.0 for x in XS)
+
+
+def accuracy(model, batch):
+    xs, ys = batch
+    return sum((model(x) > 0) == (y > 0) for x, y in zip(xs, ys)) / len(ys)
+
+
+def test_fit_leaves_its_inputs_untouched():
+    params = {"w": [0.0], "b": 0.0}
+    data = [[list(XS), list(YS)]]
+    val = [list(XS[:3]), list(YS[:3])]
+    before = copy.deepcopy((params, data, val))
+    new, history = train.fit(line_loss, params, optim.adam(0.1), data, epochs=5,
+                             val_data=val, patience=3)
+    assert (params, data, val) == before
+    assert new != params and type(new) is dict and type(new["w"]) is list
+
+
+def test_history_is_a_pmap_of_pvectors_one_value_per_epoch():
+    _, history = train.fit(line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(0.1), [(XS, YS)],
+                           epochs=7, val_data=(XS, YS), metrics={"abs_w": lambda p, b: p["w"][0]})
+    assert isinstance(history, PMap)
+    assert set(history) == {"loss", "abs_w", "val_loss", "val_abs_w"}
+    assert all(isinstance(v, PVector) and len(v) == 7 for v in history.values())
+    assert list(history["loss"]) == sorted(history["loss"], reverse=True)
+
+
+def test_fit_equals_the_manual_loop():
+    opt = optim.sgd(0.2, momentum=0.5)
+    params = {"w": [0.3], "b": -0.1}
+    batches = [(XS[:5], YS[:5]), (XS[5:], YS[5:])]
+
+    def step(carry, batch):
+        p, s, losses = carry
+        loss, g = fm.value_and_grad(line_loss)(p, batch)
+        u, s = opt.update(g, s, p)
+        return optim.apply_updates(p, u), s, losses + (loss,)
+
+    p, _, losses = functools.reduce(step, batches * 4, (params, opt.init(params), ()))
+    got, history = train.fit(line_loss, params, opt, batches, epochs=4)
+    assert got == p
+    assert list(history["loss"]) == [(losses[2 * i] + losses[2 * i + 1]) / 2 for i in range(4)]
+
+
+def test_batches_cover_the_dataset_once():
+    data = (tuple(range(10)), tuple(range(10, 20)))
+    bs = train.batches(data, 3, key=fm.random.key(0))
+    assert [len(b[0]) for b in bs] == [3, 3, 3, 1]
+    assert sorted(x for b in bs for x in b[0]) == list(range(10))
+    assert all(y == x + 10 for b in bs for x, y in zip(*b))  # columns stay aligned
+    assert bs == train.batches(data, 3, key=fm.random.key(0))
+    assert bs != train.batches(data, 3, key=fm.random.key(1))
+    assert [len(b[0]) for b in train.batches(data, 3, drop_last=True)] == [3, 3, 3]
+    assert train.batches(data, 4)[0] == ((0, 1, 2, 3), (10, 11, 12, 13))
+
+
+def test_minibatch_training_is_deterministic_for_a_key():
+    run = lambda key: train.fit(line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(0.1), (XS, YS),
+                                epochs=3, batch_size=4, key=key)
+    a, b, c = run(fm.random.key(0)), run(fm.random.key(0)), run(fm.random.key(1))
+    assert a == b and a[0] != c[0]
+    unshuffled, _ = train.fit(line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(0.1), (XS, YS),
+                              epochs=3, batch_size=4)
+    manual, _ = train.fit(line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(0.1),
+                          train.batches((XS, YS), 4), epochs=3)
+    assert unshuffled == manual
+
+
+def test_callback_sees_every_epoch():
+    seen = []
+    train.fit(line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(0.1), [(XS, YS)], epochs=3,
+              callback=lambda epoch, p, m: seen.append((epoch, type(p), dict(m))))
+    assert [e for e, _, _ in seen] == [0, 1, 2]
+    assert all(t is dict and set(m) == {"loss"} for _, t, m in seen)
+
+
+def test_progress_bar_on_stderr(capsys):
+    train.fit(line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(0.1), [(XS, YS)], epochs=3,
+              progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "epoch 3/3 [########################]" in err and "loss" in err
+    assert err.endswith("\n")
+
+
+def test_early_stopping_on_a_plateau():
+    params = {"w": [0.0], "b": 0.0}
+    _, history = train.fit(line_loss, params, optim.sgd(0.0), [(XS, YS)], epochs=50,
+                           patience=3)
+    assert len(history["loss"]) == 4  # the first epoch, then three without improvement
+
+
+def test_restore_best_returns_the_best_parameters():
+    # a learning rate far too large: the loss grows after the first epoch
+    best, history = train.fit(line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(5.0), [(XS, YS)],
+                              epochs=4, val_data=(XS, YS), restore_best=True)
+    last, _ = train.fit(line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(5.0), [(XS, YS)],
+                        epochs=4, val_data=(XS, YS))
+    vals = list(history["val_loss"])
+    assert vals.index(min(vals)) == 0 and best != last
+    assert line_loss(best, (XS, YS)) == min(vals)
+
+
+def test_metrics_and_validation_on_a_classifier():
+    xs, ys = fm.datasets.xor()
+    model = fm.nn.MLP.init(2, [8, 1], key=fm.random.key(0))
+    hinge = lambda m, b: fm.losses.hinge([m(x) for x in b[0]], b[1])
+    _, history = train.fit(hinge, model, optim.adam(0.05), [(xs, ys)], epochs=150,
+                           val_data=(xs, ys), metrics={"accuracy": accuracy})
+    assert history["val_accuracy"][-1] == 1.0 and history["accuracy"][0] < 1.0
+
+
+def test_zero_epochs_returns_the_inputs():
+    params = {"w": [1.0], "b": 0.0}
+    p, history = train.fit(line_loss, params, optim.sgd(0.1), [(XS, YS)], epochs=0)
+    assert p is params and list(history["loss"]) == []
+
+
+def test_errors_teach():
+    args = (line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(0.1))
+    with pytest.raises(TypeError, match="one-shot iterator"):
+        train.fit(*args, iter([(XS, YS)]), epochs=2)
+    with pytest.raises(ValueError, match="key shuffles a dataset cut by batch_size"):
+        train.fit(*args, [(XS, YS)], epochs=2, key=fm.random.key(0))
+    with pytest.raises(ValueError, match="metric names"):
+        train.fit(*args, [(XS, YS)], epochs=2, metrics={"loss": line_loss})
+    with pytest.raises(ValueError, match="epochs"):
+        train.fit(*args, [(XS, YS)], epochs=-1)
+    with pytest.raises(ValueError, match="differ in length"):
+        train.fit(*args, (XS, YS[:3]), epochs=1, batch_size=2)
+    with pytest.raises(ValueError, match="no batches"):
+        train.fit(*args, [], epochs=1)
