@@ -128,6 +128,12 @@ def test_op_args_lie_in_the_domain(op_and_args):
     assert all(lo <= a <= hi for a, (lo, hi) in zip(args, OPS[op].domain))
 
 
+def test_strategies_are_exported_lazily():
+    assert fm.testing.dags is dags and fm.testing.SMOOTH_OPS == SMOOTH_OPS
+    with pytest.raises(AttributeError, match="no attribute"):
+        fm.testing.nothing_here  # noqa: B018
+
+
 def test_program_repr_and_arity():
     p = Program(2, (("*", (0, 1)), ("log", (2,))), (3,))
     assert repr(p) == ("Program(n_inputs=2): v2 = v0 * v1; "
