@@ -13,8 +13,7 @@
 import importlib
 from typing import Any
 
-from .check_grads import ATOL, EPS, RTOL, check_grads
-from .compare import assert_trees_close
+from .check_grads import ATOL, EPS, RTOL, assert_trees_close, check_grads
 from .ops import OPS, OpCase
 
 # the strategies need hypothesis (a test dependency): loaded on first use

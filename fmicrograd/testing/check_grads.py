@@ -1,4 +1,5 @@
-"""``check_grads``: derivatives against central differences, to any order.
+"""``check_grads``: derivatives against central differences, to any order; and
+``assert_trees_close``, pytrees compared leaf by leaf.
 
 As in HIPS autograd's ``test_util``: forward mode is checked column by column
 against ``(f(x + eps/2 v) - f(x - eps/2 v)) / eps``; reverse mode through the
@@ -22,8 +23,9 @@ from typing import Any, NamedTuple
 
 from .. import transforms as T
 from .. import tree as tr
+from ..expr import Expr
 
-__all__ = ["check_grads", "EPS", "ATOL", "RTOL"]
+__all__ = ["check_grads", "assert_trees_close", "EPS", "ATOL", "RTOL"]
 
 EPS = 1e-5    # central-difference step: near the float64 optimum (3 eps_mach)^(1/3)
 ATOL = 1e-6   # |got - expected| <= ATOL + RTOL * |expected|
@@ -167,3 +169,36 @@ def _report(worst: _Mismatch | None, mode: str, name: str, order: int) -> None:
         f"check_grads: {mode} of {name} disagrees with central differences at order {order}. "
         f"Worst mismatch: {worst.where}: expected {worst.expected!r}, got {worst.got!r} "
         f"(|diff| {abs(worst.got - worst.expected):.6g} > tolerance {worst.tol:.6g})")
+
+
+def assert_trees_close(actual: Any, expected: Any, rtol: float = 1e-12,
+                       atol: float = 0.0) -> None:
+    """Assert same structure (a dict matches a ``PMap``, a list a ``PVector``)
+    and ``|a - e| <= atol + rtol * |e|`` at every leaf; NaNs must match NaNs.
+    ``Expr`` leaves compare by value. The error names the worst leaf's path.
+
+    >>> assert_trees_close(fm.grad(lambda p: p["w"] ** 2)({"w": 3.0}), {"w": 6.0})
+    """
+    got, got_paths, got_def = tr.flatten_with_paths(actual)
+    want, _, want_def = tr.flatten_with_paths(expected)
+    tr.check_same(tr.persistent(got_def), tr.persistent(want_def), "assert_trees_close")
+    worst = None
+    for a, e, path in zip(got, want, got_paths):
+        a, e = _float(a), _float(e)
+        tol = atol + rtol * abs(e)
+        if math.isnan(a) or math.isnan(e):
+            score = 0.0 if math.isnan(a) and math.isnan(e) else math.inf
+        elif a == e:  # equal infinities too
+            score = 0.0
+        else:
+            score = abs(a - e) / tol if tol > 0 else math.inf
+        if score > 1.0 and (worst is None or score > worst[0]):
+            worst = (score, path, a, e, tol)
+    if worst is not None:
+        _, path, a, e, tol = worst
+        raise AssertionError(f"trees differ at {tr.keystr(path)}: got {a!r}, expected {e!r} "
+                             f"(|diff| {abs(a - e):.6g} > tolerance {tol:.6g})")
+
+
+def _float(x: Any) -> float:
+    return float(x.value if isinstance(x, Expr) else x)
