@@ -149,17 +149,23 @@ def _number(x: Any, name: str, what: str, where: str) -> float:
 
 def _worse(worst: _Mismatch | None, expected: float, got: float, atol: float, rtol: float,
            where: str) -> _Mismatch | None:
-    tol = atol + rtol * abs(expected)
-    diff = abs(got - expected)
-    if math.isnan(expected) or math.isnan(got):
-        score = 0.0 if math.isnan(expected) and math.isnan(got) else math.inf
-    else:
-        score = diff / tol
+    score, tol = _score(got, expected, atol, rtol)
     # a failure along one input's own direction says more than one along the random mix
     key = (score > 1.0, "random" not in where, score)
     if worst is None or key > worst.key:
         return _Mismatch(key, score, where, expected, got, tol)
     return worst
+
+
+def _score(got: float, expected: float, atol: float, rtol: float) -> tuple[float, float]:
+    """``(|got - expected| / tolerance, tolerance)``: a score above 1 fails; NaN
+    matches only NaN, and equal values (infinities too) score 0."""
+    tol = atol + rtol * abs(expected)
+    if math.isnan(got) or math.isnan(expected):
+        return (0.0 if math.isnan(got) and math.isnan(expected) else math.inf), tol
+    if got == expected:
+        return 0.0, tol
+    return (abs(got - expected) / tol if tol > 0 else math.inf), tol
 
 
 def _report(worst: _Mismatch | None, mode: str, name: str, order: int) -> None:
@@ -185,13 +191,7 @@ def assert_trees_close(actual: Any, expected: Any, rtol: float = 1e-12,
     worst = None
     for a, e, path in zip(got, want, got_paths):
         a, e = _float(a), _float(e)
-        tol = atol + rtol * abs(e)
-        if math.isnan(a) or math.isnan(e):
-            score = 0.0 if math.isnan(a) and math.isnan(e) else math.inf
-        elif a == e:  # equal infinities too
-            score = 0.0
-        else:
-            score = abs(a - e) / tol if tol > 0 else math.inf
+        score, tol = _score(a, e, atol, rtol)
         if score > 1.0 and (worst is None or score > worst[0]):
             worst = (score, path, a, e, tol)
     if worst is not None:
