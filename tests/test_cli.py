@@ -1,0 +1,175 @@
+"""The command line, in-process (fast checks) and as ``python -m fmicrograd``
+in a subprocess (what a user runs)."""
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import fmicrograd as fm
+from fmicrograd.cli import accuracy, main
+
+PNG = b"\x89PNG\r\n\x1a\n"
+FINAL = re.compile(r"final training accuracy (\d+\.\d)% \((\d+)/(\d+) points\), loss (\S+?),?\s")
+
+
+def run(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "fmicrograd", *args], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=300)
+
+
+def call(*args, err=None):
+    out = io.StringIO()
+    code = main(list(args), out=out, err=err if err is not None else io.StringIO())
+    return code, out.getvalue()
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_default_run_trains_the_micrograd_demo_to_100_percent(tmp_path):
+    r = run("train", "--dataset", "moons", "--plot", "moons.png", "--save", "model.json",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "moons (100 points), MLP 2-16-16-1 relu (337 parameters), hinge loss + 0.0001 L2, " \
+           "sgd lr 1.0 - 0.9*k/100, 100 epochs" in r.stdout
+    assert "final training accuracy 100.0% (100/100 points)" in r.stdout
+    model = fm.io.load(tmp_path / "model.json")
+    assert type(model) is fm.nn.MLP and model.nouts == (16, 16, 1)
+    assert accuracy(model, fm.datasets.moons(100, 0.1, seed=0)) == 1.0
+    assert (tmp_path / "moons.png").read_bytes()[:8] == PNG
+
+
+def test_short_run_writes_model_and_pictures(tmp_path):
+    r = run("train", "--dataset", "circles", "--n", "30", "--hidden", "4", "--steps", "4",
+            "--seed", "3", "--save", str(tmp_path / "m.json"), "--plot", str(tmp_path / "b.png"),
+            "--loss-plot", str(tmp_path / "l.png"))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""  # no progress bar when stderr is not a terminal
+    lines = r.stdout.splitlines()
+    assert [ln.split()[1] for ln in lines if ln.startswith("epoch")] == ["1/4", "4/4"]
+    acc, right, total, _ = FINAL.search(r.stdout).groups()
+    model = fm.io.load(tmp_path / "m.json")
+    assert model.nouts == (4, 1)
+    data = fm.datasets.circles(30, 0.05, seed=3)
+    assert round(accuracy(model, data) * 30) == int(right) and total == "30"
+    assert f"{100 * accuracy(model, data):.1f}" == acc
+    for png in ("b.png", "l.png"):
+        assert (tmp_path / png).read_bytes()[:8] == PNG
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.png", "l.png", "m.json"]
+
+
+def test_help():
+    r = run("--help")
+    assert r.returncode == 0 and "train" in r.stdout and "info" in r.stdout
+    r = run("train", "--help")
+    assert r.returncode == 0
+    for flag in ("--dataset", "--hidden", "--steps", "--lr", "--seed", "--save", "--plot",
+                 "--loss-plot", "--optimizer", "--activation", "--noise", "--n", "--quiet"):
+        assert flag in r.stdout
+    assert "1.0 - 0.9*k/steps" in r.stdout and "(default: 100)" in r.stdout
+
+
+def test_console_script():
+    exe = shutil.which("fmicrograd", path=os.path.dirname(sys.executable) + os.pathsep
+                       + os.environ.get("PATH", ""))
+    assert exe is not None, "the fmicrograd console script is not installed (pip install -e .)"
+    r = subprocess.run([exe, "train", "--dataset", "xor", "--steps", "2", "--quiet"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and FINAL.search(r.stdout)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--dataset", "spirals"], "invalid choice: 'spirals'"),
+    (["train", "--hidden", "16,x"], "comma-separated positive layer sizes"),
+    (["train", "--hidden", "0"], "comma-separated positive layer sizes"),
+    (["train", "--steps", "-3"], "expected a positive int"),
+    (["train", "--lr", "fast"], "expected a positive float"),
+    (["train", "--noise", "-0.1"], "expected a number >= 0"),
+    (["train", "--optimizer", "lbfgs"], "invalid choice"),
+    (["train", "--bogus"], "unrecognized arguments"),
+    ([], "required: COMMAND"),
+])
+def test_bad_arguments_exit_2(args, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_arguments_exit_2_in_a_subprocess():
+    r = run("train", "--steps", "zero")
+    assert r.returncode == 2 and "usage: fmicrograd train" in r.stderr
+
+
+def test_missing_matplotlib_still_saves_the_model(tmp_path):
+    fake = tmp_path / "fake" / "matplotlib"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('No module named matplotlib')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "fake")}
+    r = run("train", "--dataset", "xor", "--steps", "3", "--save", str(tmp_path / "m.json"),
+            "--plot", str(tmp_path / "b.png"), env=env)
+    assert r.returncode == 1
+    assert "pip install 'fmicrograd[plot]'" in r.stderr and "model was saved" in r.stderr
+    assert type(fm.io.load(tmp_path / "m.json")) is fm.nn.MLP
+    assert not (tmp_path / "b.png").exists()
+
+
+def test_epoch_lines_quiet_and_determinism():
+    code, out = call("train", "--dataset", "xor", "--steps", "3", "--log-every", "1")
+    assert code == 0
+    assert [ln.split()[1] for ln in out.splitlines() if ln.startswith("epoch")] == \
+        ["1/3", "2/3", "3/3"]
+    code, quiet = call("train", "--dataset", "xor", "--steps", "3", "--quiet")
+    assert len(quiet.splitlines()) == 1 and quiet.startswith("final training accuracy")
+    assert FINAL.search(quiet).groups() == FINAL.search(out).groups()
+    assert call("train", "--dataset", "xor", "--steps", "3", "--quiet")[1] == quiet
+
+
+def test_progress_bar_only_on_a_terminal():
+    term = Terminal()
+    code, out = call("train", "--dataset", "xor", "--steps", "12", err=term)
+    bar = term.getvalue()
+    assert code == 0 and "\r\x1b[K" in bar and "epoch 12/12 [########################]" in bar
+    assert bar.endswith("\n") and "\x1b" not in out
+    term = Terminal()
+    call("train", "--dataset", "xor", "--steps", "2", "--quiet", err=term)
+    assert term.getvalue() == ""
+
+
+@pytest.mark.parametrize("args, header", [
+    (["--dataset", "blobs", "--n", "20"], "blobs (20 points)"),
+    (["--dataset", "moons", "--n", "20", "--optimizer", "adam"], "adam lr 0.05"),
+    (["--dataset", "xor", "--lr", "0.3"], "sgd lr 0.3,"),
+    (["--dataset", "moons", "--n", "20", "--batch-size", "5"], "sgd lr 1.0 - 0.9*k/8,"),
+    (["--dataset", "xor", "--loss", "logistic", "--l2", "0"], "logistic loss, sgd"),
+    (["--dataset", "xor", "--loss", "mse", "--activation", "tanh", "--hidden", "3,2"],
+     "MLP 2-3-2-1 tanh (20 parameters), mse loss"),
+])
+def test_options(args, header):
+    code, out = call("train", *args, "--steps", "2")
+    assert code == 0 and header in out
+    assert FINAL.search(out)
+
+
+def test_training_improves_with_adam():
+    code, out = call("train", "--dataset", "xor", "--optimizer", "adam", "--steps", "40",
+                     "--log-every", "1")
+    losses = [float(ln.split()[3]) for ln in out.splitlines() if ln.startswith("epoch")]
+    assert code == 0 and len(losses) == 40 and losses[-1] < losses[0] / 10
+    assert "final training accuracy 100.0% (4/4 points)" in out
+
+
+def test_info():
+    r = run("info")
+    assert r.returncode == 0
+    assert f"fmicrograd {fm.__version__}" in r.stdout
+    for name in ("numpy", "matplotlib", "graphviz", "torch", "dot"):
+        assert re.search(rf"^  {name} +(yes|no)", r.stdout, re.M)
+    assert re.search(r"^  matplotlib +yes", r.stdout, re.M)  # installed for the tests
