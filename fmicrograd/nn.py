@@ -21,6 +21,7 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import mul
 from typing import Any
 
 from . import functions as F
@@ -222,9 +223,14 @@ def _forward(neurons: tuple, x: Any, who: str, index: int | None = None) -> tupl
         raise ValueError(f"{who}.apply:{where} expected an input of length {nin}, got length "
                          f"{len(x)}")
     first = neurons[0]
-    if not isinstance(x[0], Expr) and (isinstance(first.b, Expr) or isinstance(first.w[0], Expr)):
-        x = tuple(map(lift, x))  # lift once per layer, not once per neuron
     acts = ACTIVATIONS
+    if isinstance(first.b, Expr) or isinstance(first.w[0], Expr):
+        if not isinstance(x[0], Expr):
+            x = tuple(map(lift, x))  # lift once per layer, not once per neuron
+    elif not isinstance(x[0], Expr):
+        # plain numbers (predictions, metrics, plots): the float sum fm.dot would
+        # compute, without its per-call checks for nodes
+        return tuple(acts[n.activation](sum(map(mul, n.w, x), 0.0) + n.b) for n in neurons)
     dot = F.dot
     return tuple(acts[n.activation](dot(n.w, x) + n.b) for n in neurons)
 
