@@ -97,7 +97,7 @@ def decision_boundary(predict: Callable[[tuple[float, float]], Any], xs: Sequenc
                   dtype=float)
     cmap, norm, levels = _class_colours(sorted({float(y) for y in ys} | set(zs.flat)))
     ax = fig.add_subplot()
-    ax.contourf(gx, gy, zs, levels=levels, cmap=cmap, norm=norm, alpha=0.8)
+    ax.contourf(gx, gy, zs, levels=levels, cmap=cmap, norm=norm, alpha=0.5)
     ax.scatter(pts[:, 0], pts[:, 1], c=[float(y) for y in ys], s=40, cmap=cmap, norm=norm,
                edgecolors="k", linewidths=0.5)
     ax.set_xlim(lo[0], hi[0])
