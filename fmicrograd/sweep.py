@@ -91,6 +91,8 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
         kids = n.children
         for c, cg in zip(kids, _vjp(n, g, kids, on_graph)):
             if relevant[c]:
+                if cg.__class__ is not float:  # a batched contribution to an unbatched
+                    cg = _fit(cg, c.value)     # node is summed before it meets others
                 cts[c] = cts[c] + cg if c in cts else cg
     return [_fit(cts.get(x, 0.0), x.value) for x in inputs], on_graph
 
@@ -120,6 +122,8 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
     tans = dict(zip(inputs, tangents))
     for n in nodes:
         kids = n.children
+        if not any(c in tans for c in kids):
+            continue  # depends on an input, but not on one with a tangent here
         total = None
         for c, p in zip(kids, _vjp(n, 1.0, kids, on_graph)):
             t = tans.get(c)
