@@ -25,6 +25,7 @@ import json
 import math
 import numbers
 import os
+import pkgutil
 import secrets
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -75,10 +76,11 @@ def atomic_write(path: _Path, write: Callable[[IO[bytes]], Any]) -> Path:
 
 
 def _own_classes() -> tuple[dict[str, type], dict[type, str]]:
-    """fmicrograd's own dataclasses and NamedTuples by public name
-    (``fmicrograd.nn.MLP``), and the public name of each class."""
-    by_name: dict[str, type] = {}
-    names: dict[type, str] = {}
+    """fmicrograd's own dataclasses and NamedTuples by name, and each class's
+    name in files: public (``fmicrograd.nn.MLP``) where a module exports it,
+    else where it is defined (``fmicrograd.optim.schedules.MicrogradSchedule``).
+    Only fmicrograd's modules (``_OWN_MODULES`` and their submodules) are read."""
+    modules = []
     for mod_name in _OWN_MODULES:
         full = f"fmicrograd.{mod_name}"
         try:
@@ -87,12 +89,20 @@ def _own_classes() -> tuple[dict[str, type], dict[type, str]]:
             if e.name != full:
                 raise
             continue
+        modules.append(module)
+        for sub in pkgutil.iter_modules(getattr(module, "__path__", [])):
+            modules.append(importlib.import_module(f"{full}.{sub.name}"))
+    by_name: dict[str, type] = {}
+    names: dict[type, str] = {}
+    for module in modules:
         for attr, obj in sorted(vars(module).items()):
-            if (isinstance(obj, type) and obj.__module__.startswith("fmicrograd")
+            if (isinstance(obj, type) and obj.__module__.startswith("fmicrograd.")
+                    and not obj.__name__.startswith("_") and not issubclass(obj, Expr)
                     and (dataclasses.is_dataclass(obj) or _is_namedtuple_class(obj))):
-                by_name[f"{full}.{attr}"] = obj
-                if obj.__module__ == full or obj not in names:  # the defining module wins
-                    names[obj] = f"{full}.{attr}"
+                by_name[f"{module.__name__}.{attr}"] = obj
+                by_name[f"{obj.__module__}.{obj.__qualname__}"] = obj
+                if obj not in names or names[obj].count(".") > module.__name__.count(".") + 1:
+                    names[obj] = f"{module.__name__}.{attr}"  # the shortest public path
     return by_name, names
 
 
