@@ -37,7 +37,7 @@ from .transforms import grad, jvp, trace, value_and_grad, vjp
 _LAZY = {
     "jacrev": "jacobians", "jacfwd": "jacobians", "jacobian": "jacobians",
     "hessian": "jacobians", "custom_vjp": "custom", "debug_nans": "debug",
-    "jit": "compile", "vmap": "vmap", "to_torch": "export",
+    "jit": "compile", "vmap": "vectorize", "to_torch": "export",
 }
 _SUBMODULES = ("nn", "random", "losses", "optim", "train", "datasets", "viz", "io",
                "testing", "cli", "plot")

@@ -11,13 +11,19 @@ input must be summed over the batch axes it gained.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from .expr import Expr, prim
 
+# How many ``vmap`` calls enclose the running code (set by ``vmap`` for the
+# duration of its call). A sweep that runs inside them keeps their batch axes,
+# the trailing ones: its inputs are per-example values (``vmap(grad(f))``).
+DEPTH: ContextVar[int] = ContextVar("fmicrograd_vmap_depth", default=0)
+
 
 def _extra_axes(value: Any, like: Any) -> tuple:
-    extra = getattr(value, "ndim", 0) - getattr(like, "ndim", 0)
+    extra = getattr(value, "ndim", 0) - max(getattr(like, "ndim", 0), DEPTH.get())
     return tuple(range(max(extra, 0)))
 
 

@@ -1,0 +1,200 @@
+"""Nodes that move values along batch axes, for ``vmap``.
+
+Each is a ``"custom"`` node (see ``rules.PARAM_VJP``) whose ``param`` is one of
+the small frozen classes below: calling it is the node's VJP rule, ``forward``
+recomputes its value from its inputs' values (``fm.jit`` replays graphs with
+it) and ``torch`` is the same operation on tensors (``fm.to_torch``).
+
+A cotangent may carry more leading axes than its node (batch axes of an inner
+``vmap``, summed away at the inputs by ``batching.reduce_to``), so every rule
+keeps ``lead = ct.ndim - out.ndim`` leading axes untouched.
+
+>>> import numpy as np
+>>> x = Var(1.0) + np.array([[1.0, 2.0], [3.0, 4.0]])
+>>> row = apply(Take(1, 0, (2, 2), (2,)), x)
+>>> row.value.tolist(), fm.grad(lambda v: fm.sum([apply(Take(0, 0, (2, 2), ()), v + x)]))(0.0)
+([4.0, 5.0], 2.0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .expr import Expr, const, prim
+
+__all__ = ["Take", "Put", "Stack", "Reshape", "MoveAxis", "apply", "sum_to"]
+
+
+def apply(param: Any, *xs: Any) -> Any:
+    """``param``'s operation on ``xs``: a node when any input is a non-constant
+    node, a constant node for constant nodes, a plain value for values."""
+    if any(isinstance(x, Expr) and x.op != "const" for x in xs):
+        kids = tuple(x if isinstance(x, Expr) else const(x) for x in xs)
+        return prim("custom", param.forward(*[k.value for k in kids]), kids, param)
+    values = [x.value if isinstance(x, Expr) else x for x in xs]
+    out = param.forward(*values)
+    return const(out) if any(isinstance(x, Expr) for x in xs) else out
+
+
+def _plain(a: Any) -> Any:
+    return float(a) if getattr(a, "ndim", 0) == 0 else a
+
+
+def sum_to(a: Any, lead: int, shape: tuple) -> Any:
+    """Sum ``a`` (``lead`` leading axes kept) down to trailing ``shape``, the
+    inverse of broadcasting ``shape`` up to ``a``'s trailing axes.
+
+    >>> sum_to(np.ones((2, 3)), 0, (3,)).tolist(), sum_to(np.ones((2, 3)), 1, (1,)).tolist()
+    ([2.0, 2.0, 2.0], [[3.0], [3.0]])
+    """
+    a = np.asarray(a)
+    tail = a.ndim - lead
+    extra = tail - len(shape)
+    axes = tuple(range(lead, lead + extra)) + tuple(
+        lead + extra + i for i, n in enumerate(shape) if n == 1 and a.shape[lead + extra + i] != 1)
+    if axes:
+        a = a.sum(axis=axes, keepdims=True)
+        a = a.reshape(a.shape[:lead] + tuple(shape))
+    return _plain(a)
+
+
+def _lead(ct: Any, out: Any) -> int:
+    value = ct.value if isinstance(ct, Expr) else ct
+    done = out.value if isinstance(out, Expr) else out
+    return max(np.ndim(value) - np.ndim(done), 0)
+
+
+@dataclass(frozen=True)
+class Take:
+    """``x[index]`` along axis ``lead``, of an ``x`` shaped ``full`` after its
+    ``lead`` axes (broadcast up to it first), summed down to ``shape``."""
+
+    index: int
+    lead: int
+    full: tuple
+    shape: tuple
+
+    def forward(self, x: Any) -> Any:
+        x = np.asarray(x)
+        x = np.broadcast_to(x, x.shape[:self.lead] + self.full)
+        return sum_to(x[(slice(None),) * self.lead + (self.index,)], self.lead, self.shape)
+
+    def __call__(self, ct: Any, out: Any, x: Any) -> tuple:
+        lead = self.lead + _lead(ct, out)
+        return (apply(Put(self.index, lead, self.full), ct),)
+
+    def torch(self, t: Any, x: Any) -> Any:
+        x = x.expand(tuple(x.shape[:self.lead]) + self.full)
+        y = x.select(self.lead, self.index)
+        return _torch_sum_to(y, self.lead, self.shape)
+
+
+@dataclass(frozen=True)
+class Put:
+    """Zeros shaped ``full`` (after ``lead`` leading axes) holding ``c`` at
+    ``index``: the transpose of ``Take``."""
+
+    index: int
+    lead: int
+    full: tuple
+
+    def forward(self, c: Any) -> Any:
+        c = np.asarray(c)
+        z = np.zeros(c.shape[:self.lead] + self.full)
+        z[(slice(None),) * self.lead + (self.index,)] = c
+        return z
+
+    def __call__(self, ct: Any, out: Any, c: Any) -> tuple:
+        lead = self.lead + _lead(ct, out)
+        shape = np.shape(c.value if isinstance(c, Expr) else c)[self.lead:]
+        return (apply(Take(self.index, lead, self.full, shape), ct),)
+
+    def torch(self, t: Any, c: Any) -> Any:
+        lead_shape = tuple(c.shape[:self.lead])
+        row = c.expand(lead_shape + self.full[1:])
+        zero = t.zeros_like(row)
+        return t.stack([row if i == self.index else zero for i in range(self.full[0])],
+                       dim=self.lead)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Its inputs broadcast together, padded with leading unit axes to
+    ``ndim`` axes and stacked on a new leading axis."""
+
+    ndim: int
+
+    def forward(self, *xs: Any) -> Any:
+        common = np.broadcast_shapes(*[np.shape(x) for x in xs])
+        common = (1,) * (self.ndim - len(common)) + common
+        return np.stack([np.broadcast_to(x, common) for x in xs])
+
+    def __call__(self, ct: Any, out: Any, *xs: Any) -> list:
+        lead = _lead(ct, out)
+        full = np.shape(out.value if isinstance(out, Expr) else out)
+        return [apply(Take(i, lead, full, np.shape(x.value if isinstance(x, Expr) else x)), ct)
+                for i, x in enumerate(xs)]
+
+    def torch(self, t: Any, *xs: Any) -> Any:
+        xs = t.broadcast_tensors(*[t.as_tensor(x) for x in xs])
+        common = tuple(xs[0].shape)
+        common = (1,) * (self.ndim - len(common)) + common
+        return t.stack([x.reshape(common) for x in xs])
+
+
+@dataclass(frozen=True)
+class Reshape:
+    """``x`` reshaped from ``before`` to ``after`` (kept leading axes aside)."""
+
+    before: tuple
+    after: tuple
+
+    def forward(self, x: Any) -> Any:
+        x = np.asarray(x)
+        return x.reshape(x.shape[:x.ndim - len(self.before)] + self.after)
+
+    def __call__(self, ct: Any, out: Any, x: Any) -> tuple:
+        return (apply(Reshape(self.after, self.before), _whole(ct, self.after)),)
+
+    def torch(self, t: Any, x: Any) -> Any:
+        return x.reshape(tuple(x.shape[:x.dim() - len(self.before)]) + self.after)
+
+
+@dataclass(frozen=True)
+class MoveAxis:
+    """``x``'s axis ``src`` moved to ``dst`` (both counted after ``lead`` axes)."""
+
+    src: int
+    dst: int
+    lead: int = 0
+
+    def forward(self, x: Any) -> Any:
+        return np.moveaxis(np.asarray(x), self.lead + self.src, self.lead + self.dst)
+
+    def __call__(self, ct: Any, out: Any, x: Any) -> tuple:
+        whole = _whole(ct, np.shape(out.value if isinstance(out, Expr) else out))
+        return (apply(MoveAxis(self.dst, self.src, self.lead + _lead(whole, out)), whole),)
+
+    def torch(self, t: Any, x: Any) -> Any:
+        return t.movedim(x, self.lead + self.src, self.lead + self.dst)
+
+
+def _whole(ct: Any, shape: tuple) -> Any:
+    """``ct`` broadcast up to trailing ``shape`` (a rule may pass a smaller one)."""
+    value = ct.value if isinstance(ct, Expr) else ct
+    if np.shape(value)[-len(shape) or len(np.shape(value)):] == shape:
+        return ct
+    return ct + np.zeros(shape)
+
+
+def _torch_sum_to(y: Any, lead: int, shape: tuple) -> Any:
+    extra = y.dim() - lead - len(shape)
+    axes = list(range(lead, lead + extra)) + [
+        lead + extra + i for i, n in enumerate(shape) if n == 1 and y.shape[lead + extra + i] != 1]
+    if axes:
+        y = y.sum(dim=axes, keepdim=True)
+        y = y.reshape(tuple(y.shape[:lead]) + tuple(shape))
+    return y
