@@ -9,27 +9,15 @@ frameworks compute the same function.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 from typing import Any
 
+import fmicrograd as fm
+
 SIZES = (2, 16, 16, 1)
 ALPHA = 1e-4
 LR = 0.1
-
-
-def moons(n: int = 100, noise: float = 0.1, seed: int = 0) -> tuple[list, list]:
-    """sklearn's make_moons construction (labels -1/1), from a local RNG."""
-    rng = random.Random(seed)
-    n_out, n_in = n // 2, n - n // 2
-    xs = [(math.cos(math.pi * i / (n_out - 1)), math.sin(math.pi * i / (n_out - 1)))
-          for i in range(n_out)]
-    xs += [(1 - math.cos(math.pi * i / (n_in - 1)), 0.5 - math.sin(math.pi * i / (n_in - 1)))
-           for i in range(n_in)]
-    xs = [(a + rng.gauss(0, noise), b + rng.gauss(0, noise)) for a, b in xs]
-    ys = [-1.0] * n_out + [1.0] * n_in
-    return xs, ys
 
 
 def init_layers(seed: int = 1) -> list:
@@ -39,26 +27,25 @@ def init_layers(seed: int = 1) -> list:
             for nin, nout in zip(SIZES, SIZES[1:])]
 
 
-XS, YS = moons()
+XS, YS = fm.datasets.moons(100, 0.1, seed=0)
 LAYERS = init_layers()
 
 
+def fm_model() -> Any:
+    """``LAYERS`` as an ``fm.nn.MLP`` (ReLU hidden layers, linear output)."""
+    last = len(LAYERS) - 1
+    return fm.nn.MLP(tuple(
+        fm.nn.Layer(tuple(fm.nn.Neuron(w, b, "relu" if i < last else "linear") for w, b in layer))
+        for i, layer in enumerate(LAYERS)))
+
+
 def fm_eager_step() -> tuple[Callable, float]:
-    import fmicrograd as fm
+    """The user's path: an ``fm.nn.MLP``, ``fm.losses`` and ``value_and_grad``."""
+    params = fm_model()
 
-    params = tuple(tuple(layer) for layer in LAYERS)
-
-    def mlp(p: Any, x: Any) -> Any:
-        for i, layer in enumerate(p):
-            x = [fm.dot(w, x) + b for w, b in layer]
-            if i < len(p) - 1:
-                x = [fm.relu(v) for v in x]
-        return x[0]
-
-    def loss(p: Any) -> Any:
-        data = fm.mean([fm.relu(1.0 - y * mlp(p, x)) for x, y in zip(XS, YS)])
-        ps = fm.tree.leaves(p)
-        return data + ALPHA * fm.dot(ps, ps)
+    def loss(model: Any) -> Any:
+        scores = [model(x) for x in XS]
+        return fm.losses.hinge(scores, YS) + ALPHA * fm.losses.l2(model)
 
     vg = fm.value_and_grad(loss)
     state = [params]
@@ -196,8 +183,6 @@ def autograd_step() -> tuple[Callable, float]:
 
 
 def _fm_jit_loss(vmapped: bool) -> tuple[Callable, Any, tuple]:
-    import fmicrograd as fm
-
     def mlp(p: Any, x: Any) -> Any:
         for i, layer in enumerate(p):
             x = [fm.dot(w, x) + b for w, b in layer]
@@ -227,8 +212,6 @@ def _fm_jit_loss(vmapped: bool) -> tuple[Callable, Any, tuple]:
 def fm_jit_step(vmapped: bool = False) -> tuple[Callable, float, float]:
     """Also returns the compile time: the first call, which traces and compiles."""
     import time
-
-    import fmicrograd as fm
 
     loss, params, data = _fm_jit_loss(vmapped)
     vg = fm.jit(fm.value_and_grad(loss))
