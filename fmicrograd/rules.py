@@ -51,8 +51,11 @@ def _select_vjp(ct: Any, out: Any, pred: Callable, *args: Any) -> tuple:
     return ((0.0,) * len(conds) + (_select(pred, conds, ct, 0.0), _select(pred, conds, 0.0, ct)))
 
 
-def _is_zero(b: Any) -> Any:
-    return b == 0
+def _zero_both(a: Any, b: Any) -> Any:
+    # torch masks d/da wherever b == 0; masking only at 0 ** 0 gives the same
+    # first derivative (b * a ** (b - 1) is 0 there anyway) and keeps its
+    # dependence on b, so higher derivatives (and the Hessian) are right
+    return (a == 0) & (b == 0)
 
 
 def _zero_base(a: Any, b: Any) -> Any:
@@ -61,14 +64,14 @@ def _zero_base(a: Any, b: Any) -> Any:
 
 def _pow(ct: Any, out: Any, a: Any, b: Any) -> tuple:
     if not (isinstance(a, Expr) or isinstance(b, Expr)):
-        da = num.select(_is_zero(b), 0.0, ct * (b * F.power(a, b - 1.0)))
+        da = num.select(_zero_both(a, b), 0.0, ct * (b * F.power(a, b - 1.0)))
         db = num.select(_zero_base(a, b), 0.0, ct * (out * F.log(a)))
         return da, db
     # on nodes, a masked branch reads a safe base (1.0) where it is masked, so its
     # own derivatives stay finite instead of 0 * inf (the "double where" trick)
-    a1 = _select(_is_zero, (b,), 1.0, a)
+    a1 = _select(_zero_both, (a, b), 1.0, a)
     a2 = _select(_zero_base, (a, b), 1.0, a)
-    da = _select(_is_zero, (b,), 0.0, ct * (b * F.power(a1, b - 1.0)))
+    da = _select(_zero_both, (a, b), 0.0, ct * (b * F.power(a1, b - 1.0)))
     db = _select(_zero_base, (a, b), 0.0, ct * (out * F.log(a2)))
     return da, db
 
