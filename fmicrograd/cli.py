@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from importlib import metadata
+from pathlib import Path
 from typing import IO, Any
 
 import fmicrograd as fm
@@ -48,28 +49,21 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def _positive(kind: type) -> Callable[[str], Any]:
+def _at_least(kind: type, low: float, strict: bool = False) -> Callable[[str], Any]:
+    """An argparse type: a number of ``kind`` at least (or, ``strict``, above) ``low``."""
+    what = f"{'an int' if kind is int else 'a number'} {'>' if strict else '>='} {low:g}"
+
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
             value = None
-        if value is None or not value > 0:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        if value is None or not (value > low if strict else value >= low):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
 
-    parse.__name__ = f"positive {kind.__name__}"
+    parse.__name__ = what
     return parse
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,9 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     data = t.add_argument_group("data")
     data.add_argument("--dataset", choices=DATASETS, default="moons",
                       help="toy dataset (default: %(default)s)")
-    data.add_argument("--n", type=_positive(int), default=100,
+    data.add_argument("--n", type=_at_least(int, 2), default=100,
                       help="number of points (default: %(default)s; xor always has 4)")
-    data.add_argument("--noise", type=_non_negative_float, default=None,
+    data.add_argument("--noise", type=_at_least(float, 0.0), default=None,
                       help="noise standard deviation (default: moons 0.1, circles 0.05, "
                       "blobs 1.0)")
     data.add_argument("--seed", type=int, default=0,
@@ -111,24 +105,24 @@ def build_parser() -> argparse.ArgumentParser:
     opt = t.add_argument_group("optimization")
     opt.add_argument("--loss", choices=LOSSES, default="hinge",
                      help="hinge (micrograd's max-margin, the default), logistic or mse")
-    opt.add_argument("--l2", type=_non_negative_float, default=1e-4,
+    opt.add_argument("--l2", type=_at_least(float, 0.0), default=1e-4,
                      help="weight of the L2 penalty on the sum of squared parameters "
                      "(default: %(default)s)")
     opt.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                      help="optimizer (default: %(default)s)")
-    opt.add_argument("--lr", type=_positive(float), default=None,
+    opt.add_argument("--lr", type=_at_least(float, 0.0, strict=True), default=None,
                      help="learning rate; default for sgd is micrograd's schedule "
                      "1.0 - 0.9*k/steps, for adam 0.05")
-    opt.add_argument("--steps", type=_positive(int), default=100,
+    opt.add_argument("--steps", type=_at_least(int, 1), default=100,
                      help="training epochs, one step each with full batches "
                      "(default: %(default)s)")
-    opt.add_argument("--batch-size", type=_positive(int), default=None, metavar="B",
+    opt.add_argument("--batch-size", type=_at_least(int, 1), default=None, metavar="B",
                      help="examples per minibatch (default: the whole dataset)")
     out = t.add_argument_group("output")
     out.add_argument("--save", metavar="PATH", help="save the trained model as JSON (fm.io)")
     out.add_argument("--plot", metavar="PATH", help="save the decision boundary as PNG")
     out.add_argument("--loss-plot", metavar="PATH", help="save loss and accuracy curves as PNG")
-    out.add_argument("--log-every", type=_positive(int), default=10, metavar="K",
+    out.add_argument("--log-every", type=_at_least(int, 1), default=10, metavar="K",
                      help="print loss and accuracy every K epochs, and the first and last "
                      "(default: %(default)s)")
     out.add_argument("--quiet", action="store_true", help="print only the final result")
@@ -243,7 +237,11 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 def _write_outputs(args: argparse.Namespace, model: Any, history: Any, data: tuple,
                    out: IO[str], err: IO[str]) -> int:
     if args.save:
-        fm.io.save(args.save, model)
+        try:
+            fm.io.save(args.save, model)
+        except OSError as e:
+            print(f"fmicrograd: error: cannot save the model: {e}", file=err)
+            return 1
         if not args.quiet:
             print(f"saved the model to {args.save} (load it with fm.io.load)", file=out)
     pictures = [(args.plot, "decision boundary", lambda p: fm.plot.decision_boundary(
@@ -256,7 +254,7 @@ def _write_outputs(args: argparse.Namespace, model: Any, history: Any, data: tup
             continue
         try:
             draw(path)
-        except ImportError as e:
+        except (ImportError, OSError) as e:
             kept = f" (the model was saved to {args.save})" if args.save else ""
             print(f"fmicrograd: error: cannot save the {what}: {e}{kept}", file=err)
             return 1
@@ -297,9 +295,19 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
     >>> main(["info"], out=open(__import__("os").devnull, "w"))
     0
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     if args.command == "info":
         return _info(out)
-    return _train(args, out, err)
+    for flag in ("save", "plot", "loss_plot"):  # fail now, not after training
+        path = getattr(args, flag)
+        if path and (Path(path).is_dir() or not Path(path).absolute().parent.is_dir()):
+            parser.error(f"argument --{flag.replace('_', '-')}: cannot write {path!r}: "
+                         f"{'it is a directory' if Path(path).is_dir() else 'no such directory'}")
+    try:
+        return _train(args, out, err)
+    except KeyboardInterrupt:
+        print("\nfmicrograd: interrupted", file=err)
+        return 130

@@ -89,8 +89,11 @@ def test_console_script():
     (["train", "--dataset", "spirals"], "invalid choice: 'spirals'"),
     (["train", "--hidden", "16,x"], "comma-separated positive layer sizes"),
     (["train", "--hidden", "0"], "comma-separated positive layer sizes"),
-    (["train", "--steps", "-3"], "expected a positive int"),
-    (["train", "--lr", "fast"], "expected a positive float"),
+    (["train", "--steps", "-3"], "expected an int >= 1"),
+    (["train", "--lr", "fast"], "expected a number > 0"),
+    (["train", "--n", "1"], "expected an int >= 2"),
+    (["train", "--save", "no/such/dir/m.json"], "--save: cannot write .* no such directory"),
+    (["train", "--plot", "."], "--plot: cannot write '\\.': it is a directory"),
     (["train", "--noise", "-0.1"], "expected a number >= 0"),
     (["train", "--optimizer", "lbfgs"], "invalid choice"),
     (["train", "--bogus"], "unrecognized arguments"),
@@ -100,7 +103,7 @@ def test_bad_arguments_exit_2(args, message, capsys):
     with pytest.raises(SystemExit) as info:
         main(args)
     assert info.value.code == 2
-    assert message in capsys.readouterr().err
+    assert re.search(message, capsys.readouterr().err)
 
 
 def test_bad_arguments_exit_2_in_a_subprocess():
@@ -173,3 +176,13 @@ def test_info():
     for name in ("numpy", "matplotlib", "graphviz", "torch", "dot"):
         assert re.search(rf"^  {name} +(yes|no)", r.stdout, re.M)
     assert re.search(r"^  matplotlib +yes", r.stdout, re.M)  # installed for the tests
+
+
+def test_interrupt_exits_130_without_a_traceback(monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fm.train, "fit", interrupted)
+    err = io.StringIO()
+    code, _ = call("train", "--dataset", "xor", err=err)
+    assert code == 130 and err.getvalue() == "\nfmicrograd: interrupted\n"
