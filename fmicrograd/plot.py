@@ -119,16 +119,19 @@ def loss_curve(history: Mapping[str, Sequence[float]], path: str | os.PathLike, 
     >>> p.stat().st_size > 0
     True
     """
-    metrics = {name: [float(v) for v in values] for name, values in history.items()
-               if len(values)}
+    order = sorted(history, key=lambda k: (k != "loss", "loss" not in k, k))  # losses first
+    metrics = {name: [float(v) for v in history[name]] for name in order if len(history[name])}
     if not metrics:
         raise ValueError(f"fm.plot.loss_curve: the history has no values to plot "
                          f"(metrics: {sorted(history)})")
     fig = _figure(figsize=(4.5 * len(metrics), 3.5), layout="tight")
+    from matplotlib.ticker import MaxNLocator
+
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, (name, values) in zip(axes, metrics.items()):
         ax.plot(range(len(values)), values, marker="." if len(values) < 50 else None)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(name)
         if "loss" in name and min(values) > 0:
             ax.set_yscale("log")
