@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from . import sweep
 from . import tree as tr
 from .expr import Expr
-from .transforms import _argnums, _prepare, _rebuild, lower
+from .transforms import _argnums, _rebuild, call_on_inputs, lower
 
 __all__ = ["jacrev", "jacfwd", "jacobian", "hessian"]
 
@@ -49,14 +49,7 @@ class _Traced(NamedTuple):
 def _trace(f: Callable, args: tuple, kwargs: dict, argnums: Any, has_aux: bool,
            who: str) -> _Traced:
     nums, single = _argnums(argnums, len(args), who)
-    new_args, defs, groups = _prepare(args, nums, who)
-    out = f(*new_args, **kwargs)
-    aux = None
-    if has_aux:
-        if not (isinstance(out, tuple) and len(out) == 2):
-            raise TypeError(f"{who}(has_aux=True): the function must return a pair "
-                            f"(output, aux), got {type(out).__name__}")
-        out, aux = out
+    out, aux, defs, groups = call_on_inputs(f, args, kwargs, nums, has_aux, who)
     outs, paths, out_def = tr.flatten_with_paths(out)
     for leaf, path in zip(outs, paths):
         if not (isinstance(leaf, Expr)

@@ -84,6 +84,21 @@ def _prepare(f_args: Sequence, nums: tuple, who: str) -> tuple[list, list, list]
     return args, defs, groups
 
 
+def call_on_inputs(f: Callable, args: Sequence, kwargs: dict, nums: tuple, has_aux: bool,
+                   who: str) -> tuple[Any, Any, list, list]:
+    """Call ``f`` with fresh variables for the arguments ``nums``; returns
+    ``(out, aux, defs, groups)`` with ``aux`` split off when ``has_aux``."""
+    new_args, defs, groups = _prepare(args, nums, who)
+    out = f(*new_args, **kwargs)
+    aux = None
+    if has_aux:
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError(f"{who}(has_aux=True): the function must return a pair "
+                            f"(output, aux), got {type(out).__name__}")
+        out, aux = out
+    return out, aux, defs, groups
+
+
 def _rebuild(defs: list, groups: list, flat: list) -> list:
     out, k = [], 0
     for treedef, xs in zip(defs, groups):
@@ -108,14 +123,7 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0,
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         nums, single = _argnums(argnums, len(args), who)
-        new_args, defs, groups = _prepare(args, nums, who)
-        out = f(*new_args, **kwargs)
-        aux = None
-        if has_aux:
-            if not (isinstance(out, tuple) and len(out) == 2):
-                raise TypeError(f"{who}(has_aux=True): the function must return a pair "
-                                f"(value, aux), got {type(out).__name__}")
-            out, aux = out
+        out, aux, defs, groups = call_on_inputs(f, args, kwargs, nums, has_aux, who)
         out = _scalar(out, who)
         flat_inputs = [x for xs in groups for x in xs]
         cts, on_graph = sweep.reverse([out], [1.0], flat_inputs)
