@@ -1,0 +1,345 @@
+"""Array code for a program: one numpy operation per group of nodes.
+
+Group ``j`` of ``k`` nodes with shape ``s`` is computed as one array
+``g{j}`` of shape ``(k, *s)``: row ``r`` is one node's value. An argument is
+gathered from where its nodes live (the input vector ``I``, a group, baked
+constants) by a view when the rows are contiguous, else by one fancy index.
+A group of ``dot`` (or batch ``bdot``) nodes whose operand lists form a grid,
+as the neurons of a layer do (each weight row with the same inputs), is one
+matrix product. Guards are checked as soon as their operands exist.
+
+>>> from fmicrograd.expr import variable, next_level
+>>> from fmicrograd.ir import lower, optimize
+>>> import numpy as np
+>>> lv = next_level()
+>>> w = [variable(float(i), lv) for i in range(6)]
+>>> h = [fm.relu(fm.dot(w[2 * j: 2 * j + 2], (1.0, -1.0))) for j in range(3)]
+>>> run = batched_program(optimize(lower(h, w, [], lv)))
+>>> run(np.array([0.0, 1.0, 5.0, 2.0, 4.0, 4.0]))
+[0.0, 3.0, 0.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from . import numeric as num
+from .codegen import Source
+from .ir import Program
+from .schedule import batched_cost, groups, scalar_cost
+
+__all__ = ["batched_program", "worth_it"]
+
+_NP = {
+    "+": "{0} + {1}", "-": "{0} - {1}", "*": "{0} * {1}", "/": "{0} / {1}",
+    "**": "_np.power({0}, {1})", "neg": "-{0}", "abs": "_np.abs({0})", "exp": "_np.exp({0})",
+    "log": "_np.log({0})", "sqrt": "_np.sqrt({0})", "tanh": "_np.tanh({0})",
+    "sigmoid": "_sigmoid({0})", "relu": "_np.maximum({0}, 0.0)", "sin": "_np.sin({0})",
+    "cos": "_np.cos({0})", "maximum": "_np.maximum({0}, {1})",
+    "minimum": "_np.minimum({0}, {1})",
+}
+_FACTORS = {num.step: "({0} > 0).astype(float)", num.sign: "_np.sign({0})",
+            num.share: "_share({0}, {1})"}
+_GLOBALS = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.errstate,
+            "_sigmoid": num._ARRAY_FUNCS["sigmoid"](np), "_share": num._ARRAY_FUNCS["share"](np)}
+_GRID = 2  # a grid product may compute up to this many times the needed entries
+
+
+def worth_it(p: Program) -> bool:
+    """Whether batched array code beats straight-line float code for ``p``."""
+    if p.size > 20000:
+        return True
+    return batched_cost(p) < scalar_cost(p)
+
+
+def batched_program(p: Program) -> Callable:
+    """``run(I) -> output list`` (None when a guard fails) for input vector ``I``."""
+    return _Emitter(p).build()
+
+
+class _Emitter:
+    def __init__(self, p: Program) -> None:
+        self.p = p
+        self.src = Source()
+        self.loc: dict[int, tuple[str, int]] = {i: ("I", i) for i in range(p.n_inputs)}
+        self.sizes: dict[str, int] = {"I": p.n_inputs}
+        self.ready = [-1] * p.size
+        self.count = 0
+
+    # gathering ----------------------------------------------------------------
+    def _rows(self, var: str, rows: list) -> str:
+        n = self.sizes[var]
+        if rows == list(range(n)):
+            return var
+        if rows == list(range(rows[0], rows[0] + len(rows))):
+            return f"{var}[{rows[0]}:{rows[0] + len(rows)}]"
+        return f"{var}[{self.src.name(np.array(rows, dtype=np.intp), 'i')}]"
+
+    def gather(self, ids: list) -> str:
+        """Source text for the values of nodes ``ids`` stacked on a new first axis."""
+        p = self.p
+        if all(p.ops[i] == "const" for i in ids):
+            return self.src.name(np.stack([np.asarray(p.params[i], float) for i in ids]), "c")
+        parts: dict[str, list] = {}
+        consts: list = []
+        for pos, i in enumerate(ids):
+            if p.ops[i] == "const":
+                consts.append(pos)
+            else:
+                var, row = self.loc[i]
+                parts.setdefault(var, []).append((pos, row))
+        pieces, order = [], []
+        for var, items in parts.items():
+            pieces.append(self._rows(var, [r for _, r in items]))
+            order += [pos for pos, _ in items]
+        if consts:
+            pieces.append(self.gather([ids[pos] for pos in consts]))
+            order += consts
+        if len(pieces) == 1:
+            return pieces[0]
+        text = f"_cat(({', '.join(pieces)},))"
+        if order == list(range(len(ids))):
+            return text
+        perm = np.empty(len(order), dtype=np.intp)
+        perm[order] = np.arange(len(order))
+        return f"{text}[{self.src.name(perm, 'i')}]"
+
+    def elem(self, i: int) -> str:
+        """Source text for one node's value."""
+        if self.p.ops[i] == "const":
+            v = self.p.params[i]
+            return self.src.literal(v) if isinstance(v, float) else self.src.name(v, "c")
+        var, row = self.loc[i]
+        return f"{var}[{row}]"
+
+    def arg(self, members: list, pos: int, ndim: int) -> str:
+        """Argument ``pos`` of every member, shaped to broadcast against ``ndim``
+        trailing axes (a shared argument is one broadcast row)."""
+        p = self.p
+        ids = [p.args[m][pos] for m in members]
+        shape = p.shapes[ids[0]]
+        if all(i == ids[0] for i in ids) and len(ids) > 1:
+            i = ids[0]
+            if p.ops[i] == "const" and isinstance(p.params[i], float):
+                return self.src.literal(p.params[i])
+            text = self.gather([i])
+            rows = 1
+        else:
+            text, rows = self.gather(ids), len(ids)
+        if len(shape) < ndim:
+            text = f"{text}.reshape({(rows,) + (1,) * (ndim - len(shape)) + shape})"
+        return text
+
+    # groups -------------------------------------------------------------------
+    def build(self) -> Callable:
+        p = self.p
+        found = groups(p)
+        pending = list(p.guards)
+        pending = self._guards(pending, -1)
+        for j, members in enumerate(found):
+            var = f"g{j}"
+            order, text = self._group(members)
+            self.src.emit(f"{var} = {text}")
+            self.sizes[var] = len(order)
+            for r, m in enumerate(order):
+                self.loc[m] = (var, r)
+                self.ready[m] = j
+            pending = self._guards(pending, j)
+        self._outputs()
+        body = self.src.lines
+        self.src.lines = ["    with _errstate(all='ignore'):"] + ["    " + x for x in body]
+        return self.src.build("I", _GLOBALS)
+
+    def _guards(self, pending: list, j: int) -> list:
+        left = []
+        for g in pending:
+            op, a, b, expected = g
+            if max(self.ready[a], self.ready[b]) <= j:
+                self.src.emit(f"if ({self.elem(a)} {op} {self.elem(b)}) != {expected}: "
+                              f"return None")
+            else:
+                left.append(g)
+        return left
+
+    def _outputs(self) -> None:
+        p = self.p
+        scalars = [o for o in p.outputs if p.ops[o] != "const" and p.shapes[o] == ()]
+        if scalars:
+            self.src.emit(f"_s = {self.gather(scalars)}.tolist()")
+            if scalars == p.outputs:
+                self.src.emit("return _s")
+                return
+        place = {o: k for k, o in enumerate(scalars)}
+        items = []
+        for o in p.outputs:
+            if o in place:
+                items.append(f"_s[{place[o]}]")
+            elif p.ops[o] == "const" and isinstance(p.params[o], float):
+                items.append(self.src.literal(p.params[o]))
+            else:
+                items.append(f"_np.array({self.elem(o)})")
+        self.src.emit(f"return [{', '.join(items)}]")
+
+    def _group(self, members: list) -> tuple[list, str]:
+        p = self.p
+        m0 = members[0]
+        op, shape = p.ops[m0], p.shapes[m0]
+        k, nd = len(members), len(p.shapes[m0])
+        if op in _NP:
+            args = [self.arg(members, a, nd) for a in range(len(p.args[m0]))]
+            return members, _NP[op].format(*args)
+        if op == "factor" and p.params[m0] in _FACTORS:
+            args = [self.arg(members, a, nd) for a in range(len(p.args[m0]))]
+            return members, _FACTORS[p.params[m0]].format(*args)
+        if op == "select":
+            args = [self.arg(members, a, nd) for a in range(len(p.args[m0]))]
+            pred = self.src.name(p.params[m0], "f")
+            text = f"_np.where({pred}({', '.join(args[:-2])}), {args[-2]}, {args[-1]})"
+            return members, text
+        if op == "sum":
+            return members, self._sum(members, nd)
+        if op == "bsum":
+            axes = tuple(a + 1 for a in p.params[m0])
+            return members, f"{self.gather([p.args[m][0] for m in members])}.sum(axis={axes})"
+        if op == "dot":
+            return self._dot(members)
+        if op == "bdot":
+            return self._bdot(members)
+        if op == "stack" and all(p.shapes[a] == shape[1:] for a in p.args[m0]):
+            ids = [a for m in members for a in p.args[m]]
+            return members, f"{self.gather(ids)}.reshape({(k,) + shape})"
+        if op == "take" and p.params[m0].lead == 0 and p.params[m0].shape == shape and all(
+                p.shapes[p.args[m][0]] == p.params[m0].full for m in members):
+            index = self.src.name(np.array([p.params[m].index for m in members]), "i")
+            xs = [p.args[m][0] for m in members]
+            if all(x == xs[0] for x in xs):
+                return members, f"{self.gather(xs[:1])}[0][{index}]"
+            return members, f"{self.gather(xs)}[{self.src.name(np.arange(k), 'i')}, {index}]"
+        return members, self._each(members)
+
+    def _each(self, members: list) -> str:
+        """The slow path: each member on its own (rare node kinds)."""
+        p = self.p
+        calls = []
+        for m in members:
+            args = ", ".join(self.elem(a) for a in p.args[m])
+            param = p.params[m]
+            if p.ops[m] == "factor":
+                calls.append(f"{self.src.name(param, 'f')}({args})")
+            elif hasattr(param, "forward"):  # custom and vmap nodes
+                calls.append(f"{self.src.name(param, 'f')}.forward({args})")
+            else:
+                raise ValueError(f"fm.jit: no array form for node op {p.ops[m]!r}")
+        return f"_stack([{', '.join(calls)}])"
+
+    def _sum(self, members: list, nd: int) -> str:
+        p = self.p
+        n = len(p.args[members[0]])
+        classes: dict[tuple, list] = {}
+        for pos in range(n):
+            classes.setdefault(p.shapes[p.args[members[0]][pos]], []).append(pos)
+        terms = []
+        for shape, positions in classes.items():
+            ids = [p.args[m][pos] for m in members for pos in positions]
+            text = self.gather(ids)
+            if len(positions) > 1:
+                text = f"{text}.reshape({(len(members), len(positions)) + shape}).sum(1)"
+            if len(shape) < nd:
+                text = f"{text}.reshape({(len(members),) + (1,) * (nd - len(shape)) + shape})"
+            terms.append(text)
+        return " + ".join(terms)
+
+    def _dot(self, members: list) -> tuple[list, str]:
+        p = self.p
+        m0 = members[0]
+        n = len(p.args[m0]) // 2
+        shapes = [p.shapes[a] for a in p.args[m0]]
+        sx, sy = shapes[0], shapes[n]
+        if any(s != sx for s in shapes[:n]) or any(s != sy for s in shapes[n:]):
+            return members, self._dot_terms(members)
+        lists = [(p.args[m][:n], p.args[m][n:]) for m in members]
+        if sx != () and sy == ():  # keep the scalar operand first
+            lists = [(b, a) for a, b in lists]
+            sx, sy = sy, sx
+        return self._contract(members, lists, sx, sy, n, p.shapes[m0])
+
+    def _contract(self, members: list, lists: list, sx: tuple, sy: tuple, n: int,
+                  out: tuple) -> tuple[list, str]:
+        """``sum_r x[r] * y[r]`` per member, for operand lists ``(xs, ys)``."""
+        k = len(members)
+        xs_of = {}
+        ys_of = {}
+        for xs, ys in lists:
+            xs_of.setdefault(xs, len(xs_of))
+            ys_of.setdefault(ys, len(ys_of))
+        ni, nj = len(xs_of), len(ys_of)
+        if sx == () and ni * nj <= _GRID * k:
+            X = self.gather([a for xs in xs_of for a in xs])
+            Y = self.gather([a for ys in ys_of for a in ys])
+            flat = int(np.prod(sy, dtype=int))
+            if sy == ():
+                text = f"({Y}.reshape({(nj, n)}) @ {X}.reshape({(ni, n)}).T).reshape(-1)"
+            else:
+                text = (f"_np.matmul({X}.reshape({(ni, n)}), {Y}.reshape({(nj, n, flat)}))"
+                        f".reshape({(nj * ni,) + sy})")
+            cell = {(xs_of[xs], ys_of[ys]): m for m, (xs, ys) in zip(members, lists)}
+            if len(cell) == ni * nj:  # a full grid: rows in (y, x) order need no gather
+                return [cell[(i, j)] for j in range(nj) for i in range(ni)], text
+            rows = [ys_of[ys] * ni + xs_of[xs] for xs, ys in lists]
+            return members, f"{text}[{self.src.name(np.array(rows, dtype=np.intp), 'i')}]"
+        X = self.gather([a for xs, _ in lists for a in xs])
+        Y = self.gather([a for _, ys in lists for a in ys])
+        if sx == () and sy == ():
+            return members, f"_np.einsum('kn,kn->k', {X}.reshape({(k, n)}), " \
+                            f"{Y}.reshape({(k, n)}))"
+        nd = len(out)
+        X = f"{X}.reshape({(k, n) + (1,) * (nd - len(sx)) + sx})"
+        Y = f"{Y}.reshape({(k, n) + (1,) * (nd - len(sy)) + sy})"
+        return members, f"({X} * {Y}).sum(1)"
+
+    def _dot_terms(self, members: list) -> str:
+        p = self.p
+        m0 = members[0]
+        n, nd = len(p.args[m0]) // 2, len(p.shapes[m0])
+        terms = [f"{self.arg(members, r, nd)} * {self.arg(members, n + r, nd)}"
+                 for r in range(n)]
+        return " + ".join(terms)
+
+    def _bdot(self, members: list) -> tuple[list, str]:
+        p = self.p
+        m0 = members[0]
+        axes = p.params[m0]
+        a0, b0 = p.args[m0]
+        sa, sb, out = p.shapes[a0], p.shapes[b0], p.shapes[m0]
+        if sa == sb and out == () and axes == tuple(range(len(sa))):
+            flat = int(np.prod(sa, dtype=int))
+            lists = [((p.args[m][0],), (p.args[m][1],)) for m in members]
+            # a full contraction is a dot over the flattened batch entries
+            return self._contract_rows(members, lists, flat)
+        nd = max(len(sa), len(sb))
+        A = self.arg(members, 0, nd)
+        B = self.arg(members, 1, nd)
+        return members, f"({A} * {B}).sum(axis={tuple(a + 1 for a in axes)})"
+
+    def _contract_rows(self, members: list, lists: list, flat: int) -> tuple[list, str]:
+        k = len(members)
+        as_of, bs_of = {}, {}
+        for (a,), (b,) in lists:
+            as_of.setdefault(a, len(as_of))
+            bs_of.setdefault(b, len(bs_of))
+        ni, nj = len(as_of), len(bs_of)
+        A = self.gather(list(as_of)) if ni * nj <= _GRID * k else None
+        if A is None:
+            A = self.gather([a for (a,), _ in lists])
+            B = self.gather([b for _, (b,) in lists])
+            return members, f"_np.einsum('kb,kb->k', {A}.reshape({(k, flat)}), " \
+                            f"{B}.reshape({(k, flat)}))"
+        B = self.gather(list(bs_of))
+        text = f"({B}.reshape({(nj, flat)}) @ {A}.reshape({(ni, flat)}).T).reshape(-1)"
+        cell = {(as_of[a], bs_of[b]): m for m, ((a,), (b,)) in zip(members, lists)}
+        if len(cell) == ni * nj:
+            return [cell[(i, j)] for j in range(nj) for i in range(ni)], text
+        rows = [bs_of[b] * ni + as_of[a] for (a,), (b,) in lists]
+        return members, f"{text}[{self.src.name(np.array(rows, dtype=np.intp), 'i')}]"

@@ -1,0 +1,121 @@
+"""Straight-line Python for scalar programs: one line per node.
+
+A program whose values are all floats (no ``vmap`` inside) and that is small
+enough runs fastest as plain Python arithmetic: ``v5 = v3 * v4``, with the
+IEEE-safe functions of ``scalar`` where Python would raise. Guards become
+``if (v7 > 0.0) != True: return None``, checked as soon as both sides exist;
+``None`` tells the caller to retrace.
+
+>>> from fmicrograd.expr import variable, next_level
+>>> from fmicrograd.ir import lower
+>>> lv = next_level()
+>>> x = variable(2.0, lv)
+>>> run = scalar_program(lower([fm.exp(x) * x, x / 0.0], [x], [], lv))
+>>> [round(v, 6) for v in run([1.0])], run([-1.0])[1]
+([2.718282, inf], -inf)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from . import scalar
+from .ir import Program
+
+__all__ = ["Source", "scalar_program", "SCALAR_OPS"]
+
+
+class Source:
+    """Lines of a generated function and the constants it refers to."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {}
+        self._ids: dict[int, str] = {}
+
+    def name(self, obj: Any, hint: str = "k") -> str:
+        """A global name bound to ``obj`` in the generated code."""
+        key = id(obj)
+        if key not in self._ids:
+            self._ids[key] = f"{hint}{len(self.names)}"
+            self.names[self._ids[key]] = obj
+        return self._ids[key]
+
+    def literal(self, value: float) -> str:
+        """``value`` as source text (a named constant when not finite)."""
+        if math.isfinite(value):
+            return f"({value!r})"
+        return self.name(value, "c")
+
+    def emit(self, line: str) -> None:
+        """Add a line to the function body."""
+        self.lines.append("    " + line)
+
+    def build(self, signature: str, extra: dict | None = None) -> Callable:
+        """Compile ``def run(signature): <lines>`` and return ``run``."""
+        text = f"def run({signature}):\n" + "\n".join(self.lines or ["    pass"]) + "\n"
+        namespace = dict(self.names, **(extra or {}))
+        exec(compile(text, "<fm.jit>", "exec"), namespace)  # noqa: S102 -- generated code
+        run = namespace["run"]
+        run.__fm_source__ = text
+        return run
+
+
+SCALAR_OPS: dict[str, str] = {
+    "+": "{0} + {1}", "-": "{0} - {1}", "*": "{0} * {1}", "/": "_div({0}, {1})",
+    "**": "_pow({0}, {1})", "neg": "-{0}", "abs": "abs({0})", "exp": "_exp({0})",
+    "log": "_log({0})", "sqrt": "_sqrt({0})", "tanh": "_tanh({0})",
+    "sigmoid": "_sigmoid({0})", "relu": "_relu({0})", "sin": "_sin({0})", "cos": "_cos({0})",
+    "maximum": "_maximum({0}, {1})", "minimum": "_minimum({0}, {1})",
+}
+_HELPERS = {f"_{n}": getattr(scalar, n) for n in (
+    "div", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "maximum", "minimum")}
+_HELPERS["_pow"] = scalar.power
+_NARY = ("sum", "dot", "factor", "select", "custom")
+
+
+def supports(p: Program) -> bool:
+    """Whether ``p`` is a scalar program this backend can run."""
+    return all(s == () for s in p.shapes) and all(
+        op in SCALAR_OPS or op in _NARY or op in ("in", "const") for op in p.ops)
+
+
+def scalar_program(p: Program) -> Callable:
+    """``run(inputs) -> output list`` (or None when a guard fails) for ``p``."""
+    src = Source()
+    names: list[str] = [f"v{i}" for i in range(p.size)]
+    guards_at: dict[int, list] = {}
+    for g in p.guards:
+        guards_at.setdefault(max(g[1], g[2]), []).append(g)
+    if p.n_inputs:
+        src.emit(", ".join(names[:p.n_inputs]) + ", = map(float, I)")
+    for i in range(p.size):
+        op, args = p.ops[i], [names[a] for a in p.args[i]]
+        if op == "const":
+            names[i] = src.literal(p.params[i])
+        elif op != "in":
+            src.emit(f"{names[i]} = {_expr(src, op, args, p.params[i])}")
+        for op_, a, b, expected in guards_at.get(i, ()):
+            src.emit(f"if ({names[a]} {op_} {names[b]}) != {expected}: return None")
+    src.emit("return [" + ", ".join(names[o] for o in p.outputs) + "]")
+    return src.build("I", _HELPERS)
+
+
+def _expr(src: Source, op: str, args: list, param: Any) -> str:
+    if op in SCALAR_OPS:
+        return SCALAR_OPS[op].format(*args)
+    if op == "sum":
+        return " + ".join(args)
+    if op == "dot":
+        n = len(args) // 2
+        return " + ".join(f"{x} * {y}" for x, y in zip(args[:n], args[n:]))
+    if op == "factor":
+        return f"{src.name(param, 'f')}({', '.join(args)})"
+    if op == "select":
+        conds, yes, no = args[:-2], args[-2], args[-1]
+        return f"({yes} if {src.name(param, 'f')}({', '.join(conds)}) else {no})"
+    if op == "custom":
+        return f"{src.name(param, 'f')}.forward({', '.join(args)})"
+    raise ValueError(f"codegen: no scalar form for op {op!r}")

@@ -1,0 +1,299 @@
+"""A traced graph as a flat program: the form ``fm.jit`` compiles.
+
+``lower`` walks the graph once (iteratively) and numbers its nodes in
+topological order. Nodes that do not depend on the inputs are folded to
+constants, identical nodes are merged, identity nodes (a transform's variable
+standing for an outer value, ``stop_gradient`` in the forward direction, ``+
+0``) vanish. ``optimize`` then rewrites for array execution: ``+`` chains
+become n-ary sums, a sum of single-use products a ``dot``, and a batch sum of a
+product a ``bdot`` (a contraction over batch axes), so the batched backend can
+find matrix products.
+
+>>> from fmicrograd.expr import variable, next_level
+>>> lv = next_level()
+>>> x, y = variable(2.0, lv), variable(3.0, lv)
+>>> p = lower([x * y + x * 2.0 + 1.0], [x, y], [], lv)
+>>> [p.ops[i] for i in range(p.size)], p.outputs
+(['in', 'in', 'const', 'const', '*', '*', '+', '+'], [7])
+>>> q = optimize(p)
+>>> [(q.ops[i], q.args[i]) for i in range(2, q.size)]
+[('const', ()), ('const', ()), ('dot', (0, 0, 1, 3)), ('sum', (4, 2))]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from . import vmap_ops
+from .custom import CustomRule
+from .expr import Expr, Prim
+
+__all__ = ["Program", "lower", "optimize", "NotCompilable"]
+
+_VMAP_OPS = {vmap_ops.Take: "take", vmap_ops.Put: "put", vmap_ops.Stack: "stack",
+             vmap_ops.Reshape: "reshape", vmap_ops.MoveAxis: "moveaxis"}
+_COMPARE = ("<", "<=", ">", ">=")
+
+
+class NotCompilable(Exception):
+    """The graph reaches something a compiled program cannot recompute."""
+
+
+class Program:
+    """Nodes ``0..size-1`` in topological order: ``ops[i]``, ``args[i]`` (node
+    numbers), ``params[i]`` (a constant's value, an input's position, a
+    rule's function, axes...), ``shapes[i]`` (``()`` for a scalar, batch axes
+    otherwise); ``outputs`` (node numbers) and ``guards`` ``(op, a, b,
+    expected)`` with node numbers ``a`` and ``b``."""
+
+    def __init__(self) -> None:
+        self.ops: list = []
+        self.args: list = []
+        self.params: list = []
+        self.shapes: list = []
+        self.outputs: list = []
+        self.guards: list = []
+        self.n_inputs = 0
+        self._memo: dict = {}
+
+    @property
+    def size(self) -> int:
+        """How many nodes the program has."""
+        return len(self.ops)
+
+    def add(self, op: str, args: tuple, param: Any, shape: tuple) -> int:
+        """Node number of ``op(args)``, merged with an identical earlier node."""
+        if op == "const":
+            key = ("const", _const_key(param))
+        else:
+            key = (op, args, param)
+        found = self._memo.get(key)
+        if found is not None:
+            return found
+        self.ops.append(op)
+        self.args.append(args)
+        self.params.append(param)
+        self.shapes.append(shape)
+        self._memo[key] = len(self.ops) - 1
+        return len(self.ops) - 1
+
+    def const(self, value: Any) -> int:
+        """Node number of the constant ``value``."""
+        return self.add("const", (), value, tuple(np.shape(value)))
+
+    def is_const(self, i: int) -> bool:
+        """Whether node ``i`` is a constant."""
+        return self.ops[i] == "const"
+
+
+def _const_key(value: Any) -> Any:
+    if isinstance(value, float):
+        return ("f", value.hex())  # tells 0.0 from -0.0, and nan equals itself
+    return ("obj", id(value))
+
+
+def _shape(value: Any) -> tuple:
+    return getattr(value, "shape", ())
+
+
+def lower(outputs: list, inputs: list, guards: list, level: int) -> Program:
+    """The program computing ``outputs`` (nodes or plain values) from
+    ``inputs`` (the trace's variables, at ``level``). ``guards`` is the trace's
+    comparison log. Raises ``NotCompilable`` when the graph reaches a variable
+    of an enclosing transform or a custom node without a ``forward``."""
+    p = Program()
+    number: dict = {}
+    for x in inputs:
+        number[x] = p.add("in", (), len(number), _shape(x.value))
+    p.n_inputs = len(inputs)
+    roots = [o for o in outputs if isinstance(o, Expr)]
+    for _op, a, b, _ in guards:
+        roots += [x for x in (a, b) if isinstance(x, Expr)]
+    _walk(p, roots, number, level)
+    p.outputs = [number[o] if isinstance(o, Expr) else p.const(o) for o in outputs]
+    for op, a, b, expected in guards:
+        ia = number[a]
+        if op == "float":
+            if not p.is_const(ia):
+                raise TypeError(
+                    "fm.jit: float() was called on a value that depends on the jitted "
+                    f"function's inputs (a {_describe(a)}); the compiled code would freeze it. "
+                    "Compute with fm functions instead, or pass that argument in static_argnums")
+            continue
+        ib = number[b] if isinstance(b, Expr) else p.const(_float(b))
+        if not (p.is_const(ia) and p.is_const(ib)):
+            p.guards.append((op, ia, ib, expected))
+    p._memo = {}
+    return p
+
+
+def _float(x: Any) -> Any:
+    return float(x) if isinstance(x, (int, float, np.floating)) else x
+
+
+def _describe(n: Expr) -> str:
+    return f"node of op {n.op!r} with value {n.value!r}"
+
+
+def _walk(p: Program, roots: list, number: dict, level: int) -> None:
+    stack = list(roots)
+    while stack:
+        n = stack[-1]
+        if n in number:
+            stack.pop()
+            continue
+        pending = [c for c in n.children if c not in number]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        number[n] = _lower_node(p, n, [number[c] for c in n.children], level)
+
+
+def _lower_node(p: Program, n: Expr, kids: list, level: int) -> int:
+    op = n.op
+    if not kids:
+        if op == "var" and n.level < level:
+            raise NotCompilable("the function uses a variable of an enclosing transform")
+        return p.const(n.value)
+    if all(p.ops[k] == "const" for k in kids) and not (n.__class__ is Prim and op == "custom"
+                                                       and not hasattr(n.param, "forward")):
+        return p.const(n.value)
+    shape = _shape(n.value)
+    if op in ("var", "stop_gradient"):
+        return kids[0]
+    if op == "mean":
+        total = p.add("sum", tuple(kids), None, shape)
+        return p.add("/", (total, p.const(float(len(kids)))), None, shape)
+    if op in ("+", "-") and _is_zero(p, kids[1]) and p.shapes[kids[0]] == shape:
+        return kids[0]
+    if op == "+" and _is_zero(p, kids[0]) and p.shapes[kids[1]] == shape:
+        return kids[1]
+    if n.__class__ is not Prim:
+        return p.add(op, tuple(kids), None, shape)
+    param = n.param
+    if op == "custom":
+        kind = _VMAP_OPS.get(type(param))
+        if kind is not None:
+            return p.add(kind, tuple(kids), param, shape)
+        if not hasattr(param, "forward"):
+            raise NotCompilable("a custom node has no forward function")
+        if isinstance(param, CustomRule):  # keep the rule, not the traced call
+            param = dataclasses.replace(param, residuals=None, args=tuple(
+                a if i in param.fn.nondiff_argnums else None for i, a in enumerate(param.args)))
+        return p.add("custom", tuple(kids), param, shape)
+    if op == "batch_sum":
+        return p.add("bsum", tuple(kids), tuple(param), shape)
+    if op in ("factor", "select"):
+        return p.add(op, tuple(kids), param, shape)
+    raise NotCompilable(f"no compiled form for node op {op!r}")
+
+
+def _is_zero(p: Program, i: int) -> bool:
+    v = p.params[i]
+    return p.ops[i] == "const" and isinstance(v, float) and v == 0.0
+
+
+def optimize(p: Program) -> Program:
+    """``p`` rewritten for batched execution (see the module docstring), with
+    nodes nothing needs removed."""
+    uses = _uses(p)
+    absorbed = [False] * p.size  # a single-use sum inside a bigger sum
+    for i in range(p.size):
+        if p.ops[i] in ("+", "sum"):
+            for a in p.args[i]:
+                absorbed[a] = uses[a] == 1 and p.ops[a] in ("+", "sum")
+    q = Program()
+    q.n_inputs = p.n_inputs
+    new: list = []
+    for i in range(p.size):
+        op = p.ops[i]
+        if absorbed[i]:
+            new.append(None)
+            continue
+        args = tuple(new[a] for a in p.args[i])
+        if op in ("+", "sum"):
+            new.append(_sum(p, q, i, uses, new))
+        elif op == "bsum" and p.ops[p.args[i][0]] == "*" and uses[p.args[i][0]] == 1:
+            a, b = (new[x] for x in p.args[p.args[i][0]])
+            new.append(q.add("bdot", (a, b), p.params[i], p.shapes[i]))
+        else:
+            new.append(q.add(op, args, p.params[i], p.shapes[i]))
+    q.outputs = [new[o] for o in p.outputs]
+    q.guards = [(op, new[a], new[b], e) for op, a, b, e in p.guards]
+    q._memo = {}
+    return _prune(q)
+
+
+def _sum(p: Program, q: Program, i: int, uses: list, new: list) -> int:
+    """An n-ary sum over the leaves of the single-use ``+`` tree at ``i``, with
+    its single-use products gathered into one ``dot``."""
+    terms: list = []
+    stack = list(reversed(p.args[i]))
+    while stack:
+        a = stack.pop()
+        if p.ops[a] in ("+", "sum") and uses[a] == 1:
+            stack.extend(reversed(p.args[a]))
+        else:
+            terms.append(a)
+    prods = [t for t in terms if p.ops[t] == "*" and uses[t] == 1]
+    if len(prods) >= 2 and len({(p.shapes[p.args[t][0]], p.shapes[p.args[t][1]])
+                                for t in prods}) == 1:
+        xs = tuple(new[p.args[t][0]] for t in prods)
+        ys = tuple(new[p.args[t][1]] for t in prods)
+        d = q.add("dot", xs + ys, None, _broadcast(p, prods))
+        rest = [new[t] for t in terms if t not in set(prods)]
+        if not rest:
+            return d
+        terms_new = [d] + rest
+    else:
+        terms_new = [new[t] for t in terms]
+    if len(terms_new) == 1:
+        return terms_new[0]
+    return q.add("sum", tuple(terms_new), None, p.shapes[i])
+
+
+def _broadcast(p: Program, nodes: list) -> tuple:
+    return tuple(np.broadcast_shapes(*[p.shapes[n] for n in nodes]))
+
+
+def _uses(p: Program) -> list:
+    uses = [0] * p.size
+    for args in p.args:
+        for a in args:
+            uses[a] += 1
+    for o in p.outputs:
+        uses[o] += 2  # an output is needed as itself
+    for _, a, b, _ in p.guards:
+        uses[a] += 2
+        uses[b] += 2
+    return uses
+
+
+def _prune(p: Program) -> Program:
+    """``p`` without nodes that no output or guard needs (inputs are kept)."""
+    live = [False] * p.size
+    for i in range(p.n_inputs):
+        live[i] = True
+    stack = list(p.outputs) + [x for g in p.guards for x in g[1:3]]
+    while stack:
+        i = stack.pop()
+        if not live[i]:
+            live[i] = True
+            stack.extend(p.args[i])
+    renum: list = [0] * p.size
+    q = Program()
+    q.n_inputs = p.n_inputs
+    for i in range(p.size):
+        if live[i]:
+            renum[i] = len(q.ops)
+            q.ops.append(p.ops[i])
+            q.args.append(tuple(renum[a] for a in p.args[i]))
+            q.params.append(p.params[i])
+            q.shapes.append(p.shapes[i])
+    q.outputs = [renum[o] for o in p.outputs]
+    q.guards = [(op, renum[a], renum[b], e) for op, a, b, e in p.guards]
+    return q

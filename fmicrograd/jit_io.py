@@ -1,0 +1,191 @@
+"""Fast entry and exit for compiled functions: generated code per structure.
+
+Flattening a pytree generically costs about a microsecond per leaf, more
+than a compiled step itself. For each argument structure it has seen,
+``fm.jit`` generates a *matcher*: straight-line code that checks a call has
+exactly that structure (container types, lengths, keys, static values) and
+collects its leaves, returning None on any difference. Outputs are rebuilt
+by one generated expression per output structure (a *builder*).
+
+>>> import numpy as np
+>>> args = ((1.0, (2.0, 3.0)), np.zeros(2))
+>>> leaves, treedef = fm.tree.flatten((args, {}))
+>>> match = matcher(treedef, [classify(x) for x in leaves], {}, 2)
+>>> match(args, {})
+([1.0, 2.0, 3.0], [array([0., 0.])])
+>>> match(((1.0, [2.0, 3.0]), np.zeros(2)), {}) is None  # a list, not a tuple
+True
+>>> builder(fm.tree.structure((1.0, [2.0], {"a": None})))([5.0, 6.0])
+(5.0, [6.0], {'a': None})
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from pyrsistent import PMap, PVector
+
+from . import tree as tr
+from .codegen import Source
+from .expr import Expr
+
+__all__ = ["classify", "matcher", "builder", "SCALAR", "EXPR"]
+
+SCALAR = "scalar"
+EXPR = "expr"
+_NUMBERS = frozenset({float, int, np.float64})
+_MAX_DEPTH = 60  # deeper trees use the generic (slower) functions
+
+
+def classify(leaf: Any) -> Any:
+    """How a jitted function treats an argument leaf: ``SCALAR`` (an input),
+    ``("array", shape, dtype)`` (each element an input), ``EXPR`` (an
+    enclosing transform's value: the call is not compiled) or ``("static",
+    type, value)`` (part of the cache key; must be hashable)."""
+    if isinstance(leaf, Expr):
+        return EXPR
+    if isinstance(leaf, numbers.Real) and not isinstance(leaf, bool):
+        return SCALAR
+    if isinstance(leaf, np.ndarray) and leaf.dtype.kind in "fiu" and leaf.ndim > 0:
+        return ("array", leaf.shape, leaf.dtype)
+    try:
+        hash(leaf)
+    except TypeError:
+        raise TypeError(f"fm.jit: an argument leaf of type {type(leaf).__name__} is neither "
+                        "a number, a numeric array nor hashable; non-numeric leaves are part "
+                        "of the compiled function's key and must be hashable") from None
+    return ("static", type(leaf), leaf)
+
+
+def _depth(td: tr.TreeDef) -> int:
+    return 1 + max((_depth(c) for c in td.children), default=0)
+
+
+def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int) -> Callable:
+    """``match(args, kwargs) -> (scalar leaves, array leaves)`` or None, for
+    calls whose dynamic part ``(positional args without the static ones,
+    kwargs)`` has ``treedef`` with leaves of ``kinds``, ``nargs`` positional
+    arguments and static arguments ``static`` (position -> value)."""
+    if _depth(treedef) > _MAX_DEPTH:
+        return _generic_matcher(treedef, kinds, static, nargs)
+    src = Source()
+    scalars: list[str] = []
+    arrays: list[str] = []
+    counter = iter(range(10 ** 9))
+    it = iter(kinds)
+    src.emit("try:")
+    body = Source()
+    body.names = src.names
+    body._ids = src._ids
+    body.emit(f"if len(args) != {nargs}: return None")
+    for i, value in static.items():
+        body.emit(f"if args[{i}].__class__ is not {src.name(type(value))} or "
+                  f"args[{i}] != {src.name(value)}: return None")
+    dyn, kw = treedef.children
+    positions = [i for i in range(nargs) if i not in static]
+    for i, td in zip(positions, dyn.children):
+        _gen(body, td, f"args[{i}]", it, scalars, arrays, counter)
+    if kw.children:
+        body.emit(f"if kwargs.keys() != {src.name(frozenset(kw.meta))}: return None")
+        for key, td in zip(kw.meta, kw.children):
+            _gen(body, td, f"kwargs[{src.name(key)}]", it, scalars, arrays, counter)
+    else:
+        body.emit("if kwargs: return None")
+    src.lines += ["    " + line for line in body.lines]
+    src.emit("except (TypeError, ValueError, AttributeError, KeyError, IndexError):")
+    src.emit("    return None")
+    src.emit(f"S = [{', '.join(scalars)}]")
+    src.emit("if not _NUMBERS.issuperset(map(type, S)): return None")
+    src.emit(f"return S, [{', '.join(arrays)}]")
+    return src.build("args, kwargs", {"_NUMBERS": _NUMBERS})
+
+
+def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, arrays: list,
+         counter: Any) -> None:
+    kind = td.kind
+    if kind is None:
+        leaf = next(kinds)
+        if leaf == SCALAR:
+            scalars.append(var)
+        elif leaf[0] == "array":
+            src.emit(f"if {var}.__class__ is not _ndarray or {var}.shape != {leaf[1]!r} or "
+                     f"{var}.dtype != {src.name(leaf[2])}: return None")
+            src.names["_ndarray"] = np.ndarray
+            arrays.append(var)
+        else:
+            src.emit(f"if {var}.__class__ is not {src.name(leaf[1])} or "
+                     f"{var} != {src.name(leaf[2])}: return None")
+        return
+    if kind is type(None):
+        src.emit(f"if {var} is not None: return None")
+        return
+    names = [f"n{next(counter)}" for _ in td.children]
+    cls = src.name(kind)
+    if kind in (PMap, PVector):
+        src.emit(f"if not isinstance({var}, {cls}): return None")
+    else:
+        src.emit(f"if {var}.__class__ is not {cls}: return None")
+    if kind in (dict, PMap):
+        src.emit(f"if len({var}) != {len(names)}: return None")
+        for n, key in zip(names, td.meta):
+            src.emit(f"{n} = {var}[{src.name(key)}]")
+    elif kind in tr._registry:
+        src.emit(f"_ch, _m = {src.name(tr._registry[kind][0])}({var})")
+        src.emit(f"if _m != {src.name(td.meta)}: return None")
+        src.emit(f"{''.join(n + ', ' for n in names)}= _ch" if names else
+                 "if len(tuple(_ch)): return None")
+    elif dataclasses.is_dataclass(kind):
+        for n, field in zip(names, td.meta):
+            src.emit(f"{n} = {var}.{field}")
+    elif names:
+        src.emit(f"{''.join(n + ', ' for n in names)}= {var}")
+    else:
+        src.emit(f"if len({var}): return None")
+    for n, child in zip(names, td.children):
+        _gen(src, child, n, kinds, scalars, arrays, counter)
+
+
+def _generic_matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int) -> Callable:
+    def match(args: tuple, kwargs: dict) -> Any:
+        if len(args) != nargs or any(
+                type(args[i]) is not type(v) or args[i] != v for i, v in static.items()):
+            return None
+        dyn = tuple(a for i, a in enumerate(args) if i not in static)
+        leaves, td = tr.flatten((dyn, kwargs))
+        if td != treedef or [classify(x) for x in leaves] != kinds:
+            return None
+        return ([x for x, k in zip(leaves, kinds) if k == SCALAR],
+                [x for x, k in zip(leaves, kinds) if k not in (SCALAR, EXPR) and
+                 k[0] == "array"])
+
+    return match
+
+
+def builder(treedef: tr.TreeDef) -> Callable:
+    """``build(leaves) -> tree`` of structure ``treedef``."""
+    if _depth(treedef) > _MAX_DEPTH:
+        return lambda leaves: tr.unflatten(treedef, leaves)
+    src = Source()
+    counter = iter(range(10 ** 9))
+    src.emit(f"return {_expr(src, treedef, counter)}")
+    return src.build("L", {"_rebuild": tr._rebuild})
+
+
+def _expr(src: Source, td: tr.TreeDef, counter: Any) -> str:
+    kind = td.kind
+    if kind is None:
+        return f"L[{next(counter)}]"
+    if kind is type(None):
+        return "None"
+    parts = [_expr(src, c, counter) for c in td.children]
+    if kind is tuple:
+        return "(" + "".join(p + ", " for p in parts) + ")"
+    if kind is list:
+        return "[" + ", ".join(parts) + "]"
+    if kind is dict:
+        return "{" + ", ".join(f"{src.name(k)}: {p}" for k, p in zip(td.meta, parts)) + "}"
+    return f"_rebuild({src.name(kind)}, {src.name(td.meta)}, [{', '.join(parts)}])"
