@@ -176,7 +176,7 @@ class _Emitter:
         for o in p.outputs:
             if o in place:
                 items.append(f"_s[{place[o]}]")
-            elif p.ops[o] == "const" and isinstance(p.params[o], float):
+            elif p.ops[o] == "const" and not isinstance(p.params[o], np.ndarray):
                 items.append(self.src.literal(p.params[o]))
             else:
                 items.append(f"_np.array({self.elem(o)})")

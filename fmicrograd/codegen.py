@@ -43,9 +43,9 @@ class Source:
             self.names[self._ids[key]] = obj
         return self._ids[key]
 
-    def literal(self, value: float) -> str:
-        """``value`` as source text (a named constant when not finite)."""
-        if math.isfinite(value):
+    def literal(self, value: Any) -> str:
+        """``value`` as source text (a named constant unless a finite float)."""
+        if value.__class__ is float and math.isfinite(value):
             return f"({value!r})"
         return self.name(value, "c")
 

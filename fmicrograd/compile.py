@@ -36,7 +36,7 @@ import numpy as np
 
 from . import autobatch, codegen, ir
 from . import tree as tr
-from .expr import GUARDS, Expr, next_level, variable
+from .expr import GUARDS, next_level, variable
 from .jit_io import EXPR, SCALAR, builder, classify, matcher
 
 __all__ = ["jit", "MAX_STRUCTURES", "MAX_VARIANTS"]
@@ -230,7 +230,3 @@ def _compile(p: ir.Program) -> tuple[Callable, bool]:
     if codegen.supports(p) and not autobatch.worth_it(p):
         return codegen.scalar_program(p), False
     return autobatch.batched_program(p), True
-
-
-def _is_expr(x: Any) -> bool:
-    return isinstance(x, Expr)

@@ -1,0 +1,87 @@
+"""fm.to_torch: the same function over torch tensors, differentiable by torch autograd."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fmicrograd as fm
+from fmicrograd.testing import dags
+
+TOL = 1e-12
+
+
+def t64(x, grad=False):
+    return torch.tensor(x, dtype=torch.float64, requires_grad=grad)
+
+
+def assert_close(actual, expected):
+    np.testing.assert_allclose(np.asarray(actual, float), np.asarray(expected, float),
+                               rtol=TOL, atol=TOL, equal_nan=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(dags(max_inputs=3, max_steps=8), st.lists(st.floats(-2.0, 2.0), min_size=1,
+                                                 max_size=5))
+def test_random_graphs_values_and_torch_gradients(dag, shifts):
+    fn, n, xs = dag
+    examples = [[x + s * (i + 1) for i, x in enumerate(xs)] for s in shifts]
+    inputs = [t64([e[i] for e in examples], grad=True) for i in range(n)]
+    out = fm.to_torch(fn)(*inputs)
+    assert out.shape == (len(shifts),)
+    assert_close(out.detach(), [fn(*e) for e in examples])
+    out.sum().backward()
+    for i in range(n):
+        expected = [fm.grad(fn, argnums=i)(*e) for e in examples]
+        got = inputs[i].grad  # None when the output does not use input i
+        assert_close(torch.zeros(len(shifts)) if got is None else got, expected)
+
+
+def test_mlp_model_runs_on_torch_with_the_same_gradients():
+    model = fm.nn.MLP.init(2, [8, 8, 1], key=fm.random.key(0))
+    xs, ys = fm.datasets.moons(30, noise=0.1, seed=0)
+
+    def per_example(m, x, y):
+        return fm.relu(1.0 - y * m(x))
+
+    params = fm.tree.map(lambda v: t64(v, grad=True), model)
+    losses = fm.to_torch(per_example, in_axes=(None, 0, 0))(params, t64(xs), t64(ys))
+    losses.mean().backward()
+    value, grads = fm.value_and_grad(
+        lambda m: fm.mean([per_example(m, x, y) for x, y in zip(xs, ys)]))(model)
+    assert_close(losses.mean().item(), value)
+    assert_close([p.grad.item() for p in fm.tree.leaves(params)], fm.tree.leaves(grads))
+
+
+def test_parameter_tensors_unbatched_and_structured_outputs():
+    f = fm.to_torch(lambda w, x: {"y": fm.dot(w, x), "w0": w[0] * 1.0}, in_axes=(None, 0))
+    w = t64([1.0, -2.0], grad=True)
+    out = f(w, t64([[1.0, 1.0], [3.0, 0.5]]))
+    assert set(out) == {"y", "w0"}
+    assert out["y"].tolist() == [-1.0, 2.0] and out["w0"].tolist() == [1.0, 1.0]
+    out["y"].sum().backward()
+    assert w.grad.tolist() == [4.0, 1.5]
+    scalar = fm.to_torch(lambda a, b: a * b, in_axes=None)(t64(2.0), 3.0)
+    assert scalar.shape == () and scalar.item() == 6.0
+
+
+def test_lowered_derivatives_keep_their_kinks_per_example():
+    g = fm.grad(lambda x, y: fm.relu(x) * abs(y) + fm.maximum(x, y) + x ** y, argnums=(0, 1))
+    xs = [-1.0, 0.0, 0.5, 2.0, 0.5]
+    ys = [2.0, 0.0, 0.5, -1.0, 3.0]
+    dx, dy = fm.to_torch(g)(t64(xs), t64(ys))
+    expected = [g(x, y) for x, y in zip(xs, ys)]
+    assert_close(dx, [e[0] for e in expected])
+    assert_close(dy, [e[1] for e in expected])
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="branches on a traced value"):
+        fm.to_torch(lambda x: x if x > 0 else -x)(t64([1.0, -1.0]))
+    with pytest.raises(ValueError, match="argument 0 has 2 examples but argument 1 has 3"):
+        fm.to_torch(lambda a, b: a * b)(t64([1.0, 2.0]), t64([1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match="in_axes"):
+        fm.to_torch(lambda a: a, in_axes=(1,))(t64([1.0]))
+    with pytest.raises(ValueError, match="leading batch axis"):
+        fm.to_torch(lambda a: a)(t64(1.0))

@@ -1,0 +1,182 @@
+"""fm.vmap: the same values as a Python loop, composed with grad, jit and itself."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fmicrograd as fm
+from fmicrograd.testing import dags
+from fmicrograd.vectorize import Batched
+
+TOL = 1e-12
+
+
+def close(a, b):
+    la, ta = fm.tree.flatten(a)
+    lb, tb = fm.tree.flatten(b)
+    assert len(la) == len(lb), (ta, tb)
+    for x, y in zip(la, lb):
+        x = x.value if isinstance(x, fm.Expr) else x
+        y = y.value if isinstance(y, fm.Expr) else y
+        np.testing.assert_allclose(np.asarray(x, float), np.asarray(y, float), rtol=TOL,
+                                   atol=TOL, equal_nan=True)
+
+
+batches = st.integers(1, 6).flatmap(
+    lambda b: st.lists(st.floats(-3.0, 3.0), min_size=b, max_size=b))
+
+
+# --- values --------------------------------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(dags(max_inputs=3, max_steps=8), batches)
+def test_random_graphs_match_the_loop(dag, shifts):
+    fn, n, xs = dag
+    examples = [tuple(x + s * (i + 1) for i, x in enumerate(xs)) for s in shifts]
+    loop = tuple(fn(*e) for e in examples)
+    mapped = fm.vmap(lambda e: fn(*e))(examples)
+    assert isinstance(mapped, tuple) and len(mapped) == len(shifts)
+    close(mapped, loop)
+    # unmapped arguments broadcast; an array argument is a batch of examples
+    columns = np.array(examples)
+    close(fm.vmap(lambda first, *rest: fn(first, *rest), in_axes=(0,) + (None,) * (n - 1))(
+        columns[:, 0], *xs[1:]), tuple(fn(e[0], *xs[1:]) for e in examples))
+
+
+@settings(max_examples=30, deadline=None)
+@given(dags(max_inputs=3, max_steps=8), batches)
+def test_grad_of_vmap_and_vmap_of_grad_match_the_loop(dag, shifts):
+    fn, n, xs = dag
+    examples = [tuple(x + s for x in xs) for s in shifts]
+    nums = tuple(range(n))
+
+    def batch_loss(*params):  # params shared by all examples, each example shifts them
+        out = fm.vmap(lambda e: fn(*[p * e for p in params]))(tuple(shifts))
+        return fm.mean(out)
+
+    def loop_loss(*params):
+        return fm.mean([fn(*[p * s for p in params]) for s in shifts])
+
+    close(fm.grad(batch_loss, argnums=nums)(*xs), fm.grad(loop_loss, argnums=nums)(*xs))
+    per_example = fm.vmap(lambda e: fm.grad(fn, argnums=nums)(*e))(examples)
+    close(per_example, tuple(fm.grad(fn, argnums=nums)(*e) for e in examples))
+
+
+def test_pytrees_per_example_and_batched_results():
+    items = [{"x": (float(i), 2.0 * i), "y": -float(i)} for i in range(5)]
+    out = fm.vmap(lambda d: {"s": d["x"][0] + d["x"][1] * d["y"], "c": 1.0})(items)
+    assert out == tuple({"s": i + 2.0 * i * -i, "c": 1.0} for i in range(5))
+
+    w = fm.Var(2.0)
+    b = fm.vmap(lambda x: (x * w, w))(np.arange(4.0))
+    assert isinstance(b, Batched) and len(b) == 4
+    assert b[1][0].value == 2.0 and b[-1][0].value == 6.0 and b[2][1].value == 2.0
+    assert [e[0].value for e in b] == [0.0, 2.0, 4.0, 6.0]
+    assert len(b[1:3]) == 2
+    with pytest.raises(IndexError, match="out of range for 4 examples"):
+        b[4]
+    with pytest.raises(TypeError, match="one number per example"):
+        fm.sum(b)
+    s = fm.vmap(lambda x: x * w)(np.arange(4.0))
+    assert fm.sum(s).value == 12.0 and fm.mean(s).value == 3.0
+    assert fm.grad(lambda w: fm.mean(fm.vmap(lambda x: x * w)(np.arange(4.0))))(2.0) == 1.5
+
+
+def test_mlp_loss_and_gradients_match_the_loop():
+    rng = np.random.default_rng(0)
+    layers = tuple(tuple((tuple(rng.uniform(-1, 1, nin).tolist()), 0.1) for _ in range(nout))
+                   for nin, nout in ((2, 6), (6, 1)))
+    X = rng.normal(size=(30, 2))
+    Y = np.sign(rng.normal(size=30))
+
+    def per(params, x, y):
+        h = [fm.relu(fm.dot(w, x) + b) for w, b in params[0]]
+        return fm.relu(1.0 - y * (fm.dot(params[1][0][0], h) + params[1][0][1]))
+
+    def batched(params):
+        return fm.mean(fm.vmap(per, in_axes=(None, 0, 0))(params, X, Y))
+
+    def loop(params):
+        return fm.mean([per(params, tuple(x), y) for x, y in zip(X, Y)])
+
+    close(fm.value_and_grad(batched)(layers), fm.value_and_grad(loop)(layers))
+    close(fm.jit(fm.value_and_grad(batched))(layers), fm.value_and_grad(loop)(layers))
+
+
+# --- nesting -----------------------------------------------------------------------------------
+
+def test_vmap_of_vmap():
+    xs, ys = (1.0, -2.0, 3.0), (0.5, 4.0)
+    table = fm.vmap(lambda x: fm.vmap(lambda y: fm.tanh(x * y) + y)(ys))(xs)
+    expected = tuple(tuple(float(np.tanh(x * y) + y) for y in ys) for x in xs)
+    close(table, expected)
+    sums = fm.vmap(lambda x: fm.sum(fm.vmap(lambda y: x * y)(ys)))(xs)
+    close(sums, tuple(x * sum(ys) for x in xs))
+    m = np.arange(6.0).reshape(2, 3)
+    close(fm.vmap(lambda row: fm.vmap(lambda v: v * v)(row))(m), tuple(map(tuple, m * m)))
+
+
+def test_grad_through_nested_vmaps_and_hessians_per_example():
+    xs, ys = (1.0, -2.0, 3.0), (0.5, 4.0)
+
+    def nested(w):
+        return fm.sum(fm.vmap(lambda x: fm.sum(fm.vmap(lambda y: fm.sin(w * x * y))(ys)))(xs))
+
+    def loop(w):
+        return fm.sum([fm.sin(w * x * y) for x in xs for y in ys])
+
+    close(fm.grad(nested)(0.3), fm.grad(loop)(0.3))
+    close(fm.jit(fm.grad(nested))(0.3), fm.grad(loop)(0.3))
+    g2 = fm.grad(fm.grad(lambda x: x ** 3 * fm.tanh(x)))
+    close(fm.vmap(g2)(xs), tuple(g2(x) for x in xs))
+    close(fm.vmap(fm.vmap(g2))((xs, ys + (1.0,))),
+          tuple(tuple(g2(x) for x in row) for row in (xs, ys + (1.0,))))
+
+
+def test_vmap_over_a_vmap_result():
+    w = fm.Var(3.0)
+    first = fm.vmap(lambda x: x * w)((1.0, 2.0))
+    second = fm.vmap(lambda v: v + 1.0)(first)
+    assert [e.value for e in second] == [4.0, 7.0]
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+def test_clear_errors():
+    f = fm.vmap(lambda a, b: a * b, in_axes=(0, 0))
+    with pytest.raises(ValueError, match="argument 0 has 3 examples but argument 1 has 2"):
+        f((1.0, 2.0, 3.0), (1.0, 2.0))
+    with pytest.raises(ValueError, match="in_axes\\[1\\] must be 0 or None"):
+        fm.vmap(lambda a, b: a, in_axes=(0, 1))((1.0,), (2.0,))
+    with pytest.raises(ValueError, match="2 entries but the function got 1"):
+        fm.vmap(lambda a: a, in_axes=(0, None))((1.0,))
+    with pytest.raises(ValueError, match="maps no argument"):
+        fm.vmap(lambda a: a, in_axes=None)((1.0,))
+    with pytest.raises(ValueError, match="argument 0 is mapped .* but is float"):
+        fm.vmap(lambda a: a)(1.0)
+    with pytest.raises(ValueError, match="empty sequence"):
+        fm.vmap(lambda a: a)(())
+    with pytest.raises(ValueError, match="example 1 differs from example 0"):
+        fm.vmap(lambda a: a[0])([(1.0, 2.0), (1.0,)])
+    with pytest.raises(ValueError, match="out_axes must be 0"):
+        fm.vmap(lambda a: a, out_axes=1)
+    with pytest.raises(ValueError, match="control flow cannot depend on a per-example value"):
+        fm.vmap(lambda a: a if a > 0 else -a)((1.0, -1.0))
+
+
+def test_gradient_with_respect_to_mapped_data():
+    def batched(xs, w):
+        return fm.sum(fm.vmap(lambda x: fm.tanh(w * x[0]) * x[1], in_axes=0)(xs))
+
+    def loop(xs, w):
+        return fm.sum([fm.tanh(w * x[0]) * x[1] for x in xs])
+
+    xs = ((0.5, 1.0), (-1.0, 2.0), (2.0, -0.5))
+    expected = fm.grad(loop, argnums=(0, 1))(xs, 0.7)
+    close(fm.grad(batched, argnums=(0, 1))(xs, 0.7), expected)
+    close(fm.jit(fm.grad(batched, argnums=(0, 1)))(xs, 0.7), expected)
+    picked = fm.grad(lambda xs: fm.vmap(lambda x: x * x)(xs)[1] * 10.0)((1.0, 2.0, 3.0))
+    assert picked == (0.0, 40.0, 0.0)
+    assert fm.jit(fm.grad(lambda xs: fm.vmap(lambda x: x * x)(xs)[1] * 10.0))(
+        (1.0, 2.0, 3.0)) == (0.0, 40.0, 0.0)
