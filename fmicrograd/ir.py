@@ -138,30 +138,46 @@ def _describe(n: Expr) -> str:
     return f"node of op {n.op!r} with value {n.value!r}"
 
 
+_DONE = object()  # stack marker: the node below it has all its children numbered
+
+
 def _walk(p: Program, roots: list, number: dict, level: int) -> None:
     stack = list(roots)
+    pop, push = stack.pop, stack.append
+    expanded: set = set()
+    ops = p.ops
     while stack:
-        n = stack[-1]
-        if n in number:
-            stack.pop()
+        n = pop()
+        if n is _DONE:
+            n = pop()
+            kids = [number[c] for c in n.children]
+            for k in kids:
+                if ops[k] != "const":
+                    number[n] = _lower_node(p, n, kids)
+                    break
+            else:  # nothing here depends on the inputs
+                if n.__class__ is Prim and n.op == "custom" and not hasattr(n.param, "forward"):
+                    number[n] = _lower_node(p, n, kids)
+                else:
+                    number[n] = p.const(n.value)
             continue
-        pending = [c for c in n.children if c not in number]
-        if pending:
-            stack.extend(pending)
+        if n in number or n in expanded:
             continue
-        stack.pop()
-        number[n] = _lower_node(p, n, [number[c] for c in n.children], level)
+        if not n.children:
+            if n.op == "var" and n.level < level:
+                raise NotCompilable("the function uses a variable of an enclosing transform")
+            number[n] = p.const(n.value)
+            continue
+        expanded.add(n)
+        push(n)
+        push(_DONE)
+        for c in n.children:
+            if c not in number:
+                push(c)
 
 
-def _lower_node(p: Program, n: Expr, kids: list, level: int) -> int:
+def _lower_node(p: Program, n: Expr, kids: list) -> int:
     op = n.op
-    if not kids:
-        if op == "var" and n.level < level:
-            raise NotCompilable("the function uses a variable of an enclosing transform")
-        return p.const(n.value)
-    if all(p.ops[k] == "const" for k in kids) and not (n.__class__ is Prim and op == "custom"
-                                                       and not hasattr(n.param, "forward")):
-        return p.const(n.value)
     shape = _shape(n.value)
     if op in ("var", "stop_gradient"):
         return kids[0]
@@ -200,60 +216,80 @@ def _is_zero(p: Program, i: int) -> bool:
 def optimize(p: Program) -> Program:
     """``p`` rewritten for batched execution (see the module docstring), with
     nodes nothing needs removed."""
-    uses = _uses(p)
-    absorbed = [False] * p.size  # a single-use sum inside a bigger sum
-    for i in range(p.size):
-        if p.ops[i] in ("+", "sum"):
-            for a in p.args[i]:
-                absorbed[a] = uses[a] == 1 and p.ops[a] in ("+", "sum")
-    q = Program()
-    q.n_inputs = p.n_inputs
-    new: list = []
-    for i in range(p.size):
-        op = p.ops[i]
-        if absorbed[i]:
-            new.append(None)
-            continue
-        args = tuple(new[a] for a in p.args[i])
-        if op in ("+", "sum"):
-            new.append(_sum(p, q, i, uses, new))
-        elif op == "bsum" and p.ops[p.args[i][0]] == "*" and uses[p.args[i][0]] == 1:
-            a, b = (new[x] for x in p.args[p.args[i][0]])
-            new.append(q.add("bdot", (a, b), p.params[i], p.shapes[i]))
-        else:
-            new.append(q.add(op, args, p.params[i], p.shapes[i]))
-    q.outputs = [new[o] for o in p.outputs]
-    q.guards = [(op, new[a], new[b], e) for op, a, b, e in p.guards]
-    q._memo = {}
-    return _prune(q)
+    return _prune(_Rewrite(p).run())
 
 
-def _sum(p: Program, q: Program, i: int, uses: list, new: list) -> int:
-    """An n-ary sum over the leaves of the single-use ``+`` tree at ``i``, with
-    its single-use products gathered into one ``dot``."""
-    terms: list = []
-    stack = list(reversed(p.args[i]))
-    while stack:
-        a = stack.pop()
-        if p.ops[a] in ("+", "sum") and uses[a] == 1:
-            stack.extend(reversed(p.args[a]))
-        else:
-            terms.append(a)
-    prods = [t for t in terms if p.ops[t] == "*" and uses[t] == 1]
-    if len(prods) >= 2 and len({(p.shapes[p.args[t][0]], p.shapes[p.args[t][1]])
-                                for t in prods}) == 1:
-        xs = tuple(new[p.args[t][0]] for t in prods)
-        ys = tuple(new[p.args[t][1]] for t in prods)
-        d = q.add("dot", xs + ys, None, _broadcast(p, prods))
-        rest = [new[t] for t in terms if t not in set(prods)]
-        if not rest:
-            return d
-        terms_new = [d] + rest
-    else:
-        terms_new = [new[t] for t in terms]
-    if len(terms_new) == 1:
-        return terms_new[0]
-    return q.add("sum", tuple(terms_new), None, p.shapes[i])
+class _Rewrite:
+    """One pass in topological order. A single-use ``+`` under another sum is
+    never emitted (the outer sum takes its terms); a single-use product under
+    a sum or a batch sum is emitted only if that consumer does not absorb it."""
+
+    def __init__(self, p: Program) -> None:
+        self.p = p
+        self.uses = uses = _uses(p)
+        self.deferred = deferred = [False] * p.size
+        ops, args = p.ops, p.args
+        for i in range(p.size):
+            if ops[i] in ("+", "sum", "bsum"):
+                for a in args[i]:
+                    deferred[a] = uses[a] == 1 and (ops[a] == "*" or (
+                        ops[a] in ("+", "sum") and ops[i] != "bsum"))
+        self.q = Program()
+        self.q.n_inputs = p.n_inputs
+        self.new: list = [None] * p.size
+
+    def get(self, i: int) -> int:
+        """The new number of old node ``i``, emitting a deferred product now."""
+        n = self.new[i]
+        if n is None:
+            p = self.p
+            n = self.new[i] = self.q.add(p.ops[i], tuple(map(self.get, p.args[i])),
+                                         p.params[i], p.shapes[i])
+        return n
+
+    def run(self) -> Program:
+        p, q, new = self.p, self.q, self.new
+        for i in range(p.size):
+            op = p.ops[i]
+            if self.deferred[i]:
+                continue
+            if op in ("+", "sum"):
+                new[i] = self._sum(i)
+            elif op == "bsum" and self.deferred[p.args[i][0]]:
+                a, b = map(self.get, p.args[p.args[i][0]])
+                new[i] = q.add("bdot", (a, b), p.params[i], p.shapes[i])
+            else:
+                new[i] = q.add(op, tuple(map(self.get, p.args[i])), p.params[i], p.shapes[i])
+        q.outputs = [self.get(o) for o in p.outputs]
+        q.guards = [(op, self.get(a), self.get(b), e) for op, a, b, e in p.guards]
+        q._memo = {}
+        return q
+
+    def _sum(self, i: int) -> int:
+        """An n-ary sum over the leaves of the single-use ``+`` tree at ``i``,
+        with its single-use products gathered into one ``dot``."""
+        p, uses, get = self.p, self.uses, self.get
+        terms: list = []
+        stack = list(reversed(p.args[i]))
+        while stack:
+            a = stack.pop()
+            if p.ops[a] in ("+", "sum") and uses[a] == 1:
+                stack.extend(reversed(p.args[a]))
+            else:
+                terms.append(a)
+        prods = [t for t in terms if p.ops[t] == "*" and uses[t] == 1]
+        out: list = []
+        if len(prods) >= 2 and len({(p.shapes[p.args[t][0]], p.shapes[p.args[t][1]])
+                                    for t in prods}) == 1:
+            xs = tuple(get(p.args[t][0]) for t in prods)
+            ys = tuple(get(p.args[t][1]) for t in prods)
+            out.append(self.q.add("dot", xs + ys, None, _broadcast(p, prods)))
+            absorbed = set(prods)
+            terms = [t for t in terms if t not in absorbed]
+        out += [get(t) for t in terms]
+        if len(out) == 1:
+            return out[0]
+        return self.q.add("sum", tuple(out), None, p.shapes[i])
 
 
 def _broadcast(p: Program, nodes: list) -> tuple:

@@ -96,9 +96,9 @@ def _dataclass_unflatten(cls: type, names: tuple, children: Iterable) -> Any:
 
 def _node_of(x: Any) -> tuple[type, list, Any] | None:
     """(kind, children, meta) for a container, or None for a leaf."""
-    if isinstance(x, Expr):
-        return None
     t = type(x)
+    if t is float or isinstance(x, Expr):
+        return None
     if t in _registry:
         children, meta = _registry[t][0](x)
         return t, list(children), meta
@@ -143,6 +143,8 @@ def _flatten_into(x: Any, out: list, paths: list | None, path: tuple) -> TreeDef
             paths.append(path)
         return LEAF
     kind, children, meta = node
+    if paths is None:  # no key paths wanted: skip computing them
+        return TreeDef(kind, meta, tuple([_flatten_into(c, out, None, path) for c in children]))
     keys = _child_keys(kind, meta, len(children))
     subs = tuple(_flatten_into(c, out, paths, path + (k,)) for c, k in zip(children, keys))
     return TreeDef(kind, meta, subs)
