@@ -143,8 +143,15 @@ def _flatten_into(x: Any, out: list, paths: list | None, path: tuple) -> TreeDef
             paths.append(path)
         return LEAF
     kind, children, meta = node
-    if paths is None:  # no key paths wanted: skip computing them
-        return TreeDef(kind, meta, tuple([_flatten_into(c, out, None, path) for c in children]))
+    if paths is None:  # no key paths wanted: skip computing them; float leaves inline
+        subs = []
+        for c in children:
+            if c.__class__ is float:
+                out.append(c)
+                subs.append(LEAF)
+            else:
+                subs.append(_flatten_into(c, out, None, path))
+        return TreeDef(kind, meta, tuple(subs))
     keys = _child_keys(kind, meta, len(children))
     subs = tuple(_flatten_into(c, out, paths, path + (k,)) for c, k in zip(children, keys))
     return TreeDef(kind, meta, subs)
@@ -197,17 +204,22 @@ def unflatten(treedef: TreeDef, leaves: Iterable) -> Any:
     (3.0, 4.0)
     """
     items = list(leaves)
-    if len(items) != treedef.num_leaves:
+    it = iter(items)
+    try:
+        tree = _build(treedef, it)
+    except StopIteration:  # too few leaves
+        tree = it
+    if tree is it or next(it, it) is not it:
         raise ValueError(f"unflatten: structure {treedef!r} needs {treedef.num_leaves} "
                          f"leaves, got {len(items)}")
-    it = iter(items)
-    return _build(treedef, it)
+    return tree
 
 
 def _build(td: TreeDef, it: Any) -> Any:
     if td.kind is None:
         return next(it)
-    return _rebuild(td.kind, td.meta, [_build(c, it) for c in td.children])
+    return _rebuild(td.kind, td.meta,
+                    [next(it) if c.kind is None else _build(c, it) for c in td.children])
 
 
 def leaves(tree: Any) -> list:
