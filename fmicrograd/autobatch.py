@@ -30,20 +30,24 @@ from .codegen import Source
 from .ir import Program
 from .schedule import batched_cost, groups, scalar_cost
 
-__all__ = ["batched_program", "worth_it"]
+__all__ = ["batched_program", "worth_it", "NUMPY"]
 
 _NP = {
     "+": "{0} + {1}", "-": "{0} - {1}", "*": "{0} * {1}", "/": "{0} / {1}",
     "**": "_np.power({0}, {1})", "neg": "-{0}", "abs": "_np.abs({0})", "exp": "_np.exp({0})",
     "log": "_np.log({0})", "sqrt": "_np.sqrt({0})", "tanh": "_np.tanh({0})",
-    "sigmoid": "_sigmoid({0})", "relu": "_np.maximum({0}, 0.0)", "sin": "_np.sin({0})",
+    "sigmoid": "_sigmoid({0})", "relu": "_relu({0})", "sin": "_np.sin({0})",
     "cos": "_np.cos({0})", "maximum": "_np.maximum({0}, {1})",
     "minimum": "_np.minimum({0}, {1})",
 }
-_FACTORS = {num.step: "({0} > 0).astype(float)", num.sign: "_np.sign({0})",
+_FACTORS = {num.step: "_tofloat({0} > 0)", num.sign: "_np.sign({0})",
             num.share: "_share({0}, {1})"}
-_GLOBALS = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.errstate,
-            "_sigmoid": num._ARRAY_FUNCS["sigmoid"](np), "_share": num._ARRAY_FUNCS["share"](np)}
+# The names generated code uses; ``export`` binds the same names to torch.
+NUMPY = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.errstate,
+         "_sigmoid": num._ARRAY_FUNCS["sigmoid"](np), "_share": num._ARRAY_FUNCS["share"](np),
+         "_tofloat": lambda b: b.astype(float), "_tolist": lambda a: a.tolist(),
+         "_copy": np.array, "_fwd": lambda param, *args: param.forward(*args),
+         "_call": lambda fn, *args: fn(*args), "_relu": lambda x: np.maximum(x, 0.0)}
 _GRID = 2  # a grid product may compute up to this many times the needed entries
 
 
@@ -54,9 +58,13 @@ def worth_it(p: Program) -> bool:
     return batched_cost(p) < scalar_cost(p)
 
 
-def batched_program(p: Program) -> Callable:
-    """``run(I) -> output list`` (None when a guard fails) for input vector ``I``."""
-    return _Emitter(p).build()
+def batched_program(p: Program, namespace: dict = NUMPY,
+                    constant: Callable | None = None) -> Callable:
+    """``run(I) -> output list`` (None when a guard fails) for input vector ``I``.
+
+    ``namespace`` binds the array functions the code calls (numpy's by
+    default); ``constant`` converts the baked numpy constants for them."""
+    return _Emitter(p).build(namespace, constant)
 
 
 class _Emitter:
@@ -133,7 +141,7 @@ class _Emitter:
         return text
 
     # groups -------------------------------------------------------------------
-    def build(self) -> Callable:
+    def build(self, namespace: dict, constant: Callable | None) -> Callable:
         p = self.p
         found = groups(p)
         pending = list(p.guards)
@@ -150,7 +158,10 @@ class _Emitter:
         self._outputs()
         body = self.src.lines
         self.src.lines = ["    with _errstate(all='ignore'):"] + ["    " + x for x in body]
-        return self.src.build("I", _GLOBALS)
+        if constant is not None:
+            self.src.names = {k: constant(v) if isinstance(v, np.ndarray) else v
+                              for k, v in self.src.names.items()}
+        return self.src.build("I", namespace)
 
     def _guards(self, pending: list, j: int) -> list:
         left = []
@@ -167,7 +178,7 @@ class _Emitter:
         p = self.p
         scalars = [o for o in p.outputs if p.ops[o] != "const" and p.shapes[o] == ()]
         if scalars:
-            self.src.emit(f"_s = {self.gather(scalars)}.tolist()")
+            self.src.emit(f"_s = _tolist({self.gather(scalars)})")
             if scalars == p.outputs:
                 self.src.emit("return _s")
                 return
@@ -179,7 +190,7 @@ class _Emitter:
             elif p.ops[o] == "const" and not isinstance(p.params[o], np.ndarray):
                 items.append(self.src.literal(p.params[o]))
             else:
-                items.append(f"_np.array({self.elem(o)})")
+                items.append(f"_copy({self.elem(o)})")
         self.src.emit(f"return [{', '.join(items)}]")
 
     def _group(self, members: list) -> tuple[list, str]:
@@ -227,9 +238,9 @@ class _Emitter:
             args = ", ".join(self.elem(a) for a in p.args[m])
             param = p.params[m]
             if p.ops[m] == "factor":
-                calls.append(f"{self.src.name(param, 'f')}({args})")
+                calls.append(f"_call({self.src.name(param, 'f')}, {args})")
             elif hasattr(param, "forward"):  # custom and vmap nodes
-                calls.append(f"{self.src.name(param, 'f')}.forward({args})")
+                calls.append(f"_fwd({self.src.name(param, 'f')}, {args})")
             else:
                 raise ValueError(f"fm.jit: no array form for node op {p.ops[m]!r}")
         return f"_stack([{', '.join(calls)}])"

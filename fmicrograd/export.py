@@ -1,13 +1,12 @@
 """``fm.to_torch``: a function prototyped here, run by torch.
 
-``to_torch(f, in_axes)`` traces ``f`` once per input structure (as ``jit``
-does), lowers the graph to a flat program and replays it with the torch op
-table (``torch_ops.TORCH``) on tensors: mapped arguments (``in_axes`` 0, the
-default) carry a batch of examples on their leading axis, as with ``vmap``,
-and every node becomes one tensor operation over the whole batch. The result
-is differentiable by torch autograd, with fmicrograd's derivative conventions
-(torch's: relu'(0) = 0 and so on), so a model moves to torch's devices,
-optimizers and distributed training unchanged.
+``to_torch(f, in_axes)`` traces ``vmap(f, in_axes)`` once per input structure
+(as ``jit`` does), optimizes the graph and generates the same batched array
+code as ``jit``, bound to torch functions instead of numpy's: one tensor
+operation per group of same-op nodes, reading one flat, differentiable
+tensor of all inputs. The result is differentiable by torch autograd with
+fmicrograd's derivative conventions (torch's: relu'(0) = 0 and so on), so a
+model moves to torch's optimizers and devices unchanged.
 
 >>> import torch
 >>> f = to_torch(lambda w, x: fm.tanh(fm.dot(w, x)), in_axes=(None, 0))
@@ -19,26 +18,24 @@ optimizers and distributed training unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import itertools
 from collections import OrderedDict
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
-from . import ir
+import numpy as np
+
+from . import autobatch, ir
 from . import numeric as num
 from . import tree as tr
 from .expr import GUARDS, next_level, variable
-from .torch_ops import TORCH
+from .vectorize import Batched, vmap
 
 __all__ = ["to_torch"]
 
 _MAX_STRUCTURES = 32
-_FACTORS = {
-    num.step: lambda t, x: (x > 0).to(x.dtype),
-    num.sign: lambda t, x: t.sign(x),
-    num.share: lambda t, a, b: t.where(a > b, 1.0, t.where(a == b, 0.5, 0.0)).to(a.dtype),
-}
 
 
 def to_torch(f: Callable, in_axes: Any = 0) -> Callable:
@@ -48,8 +45,8 @@ def to_torch(f: Callable, in_axes: Any = 0) -> Callable:
     its tensors (a ``(B, 2)`` tensor is ``B`` examples of two features), None
     passes it unbatched (a parameter tensor of shape ``(n,)`` is a sequence of
     ``n`` numbers). Leaves may be tensors or floats. Outputs are tensors with
-    the batch on the leading axis, in ``f``'s output structure. Python control
-    flow on values cannot be lowered and is an error.
+    the batch on the leading axis, in ``f``'s per-example output structure.
+    Python control flow on values cannot be lowered and is an error.
 
     >>> import torch
     >>> g = to_torch(lambda x: fm.relu(x) * 2.0)
@@ -64,25 +61,40 @@ def to_torch(f: Callable, in_axes: Any = 0) -> Callable:
 
         axes = _axes(in_axes, len(args))
         flat = [tr.flatten(a) for a in args]
-        key = tuple((td, tuple(_leaf_key(x) for x in leaves), ax)
-                    for (leaves, td), ax in zip(flat, axes))
         size = _batch_size(flat, axes)
+        dtype, device = _dtype(flat, torch)
+        key = (tuple((td, tuple(_leaf_key(x) for x in leaves), ax)
+                     for (leaves, td), ax in zip(flat, axes)), str(dtype), str(device))
         entry = cache.get(key)
         if entry is None:
-            entry = _trace(f, args, axes, flat)
-            cache[key] = entry
+            entry = cache[key] = _compile(f, flat, axes, size, torch, dtype, device)
             if len(cache) > _MAX_STRUCTURES:
                 cache.popitem(last=False)
         else:
             cache.move_to_end(key)
-        program, out_def = entry
-        dtype = _dtype(flat, torch)
-        inputs = [x for (leaves, _), ax in zip(flat, axes) for leaf in leaves
-                  for x in _elements(torch, leaf, ax, dtype)]
-        values = _run(torch, program, inputs, size, dtype)
-        return tr.unflatten(out_def, values)
+        run, out_def = entry
+        return tr.unflatten(out_def, run(_inputs(torch, flat, dtype, device)))
 
     return lowered
+
+
+def _inputs(torch: Any, flat: list, dtype: Any, device: Any) -> Any:
+    """Every input number in one differentiable tensor (runs of 0-d tensors
+    stacked at once: one autograd node each, not one per number)."""
+    parts, run = [], []
+    for leaves, _ in flat:
+        for x in leaves:
+            x = torch.as_tensor(x, dtype=dtype, device=device)
+            if x.dim() == 0:
+                run.append(x)
+                continue
+            if run:
+                parts.append(torch.stack(run))
+                run = []
+            parts.append(x.reshape(-1))
+    if run:
+        parts.append(torch.stack(run))
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def _axes(in_axes: Any, nargs: int) -> tuple:
@@ -91,10 +103,6 @@ def _axes(in_axes: Any, nargs: int) -> tuple:
         raise ValueError(f"fm.to_torch: in_axes must be 0, None or a tuple of those with one "
                          f"entry per argument ({nargs}), got {in_axes!r}")
     return axes
-
-
-def _shape(x: Any) -> tuple:
-    return tuple(x.shape) if hasattr(x, "shape") else ()
 
 
 def _leaf_key(x: Any) -> Any:
@@ -112,10 +120,10 @@ def _batch_size(flat: list, axes: tuple) -> int | None:
         if ax is None:
             continue
         for x in leaves:
-            n = _shape(x)[0] if _shape(x) else None
-            if n is None:
+            if not getattr(x, "shape", ()):
                 raise ValueError(f"fm.to_torch: argument {i} is mapped (in_axes 0) but has a "
                                  f"leaf without a leading batch axis; give it in_axes None")
+            n = x.shape[0]
             if size is not None and n != size:
                 raise ValueError(f"fm.to_torch: mapped arguments disagree on the batch size: "
                                  f"{where} has {size} examples but argument {i} has {n}")
@@ -123,56 +131,59 @@ def _batch_size(flat: list, axes: tuple) -> int | None:
     return size
 
 
-def _dtype(flat: list, torch: Any) -> Any:
+def _dtype(flat: list, torch: Any) -> tuple:
     for leaves, _ in flat:
         for x in leaves:
             if isinstance(x, torch.Tensor) and x.is_floating_point():
-                return x.dtype
-    return torch.float64
+                return x.dtype, x.device
+    return torch.float64, torch.device("cpu")
 
 
-def _indices(shape: tuple) -> list:
-    return list(itertools.product(*[range(n) for n in shape]))
+def _values(x: Any) -> Any:
+    if hasattr(x, "detach"):
+        return x.detach().cpu().double().numpy()
+    return np.asarray(x, dtype=float)
 
 
-def _elements(torch: Any, leaf: Any, axis: Any, dtype: Any) -> list:
-    """One tensor per scalar a leaf holds per example (batched: shape ``(B,)``)."""
-    if not hasattr(leaf, "shape"):
-        return [torch.as_tensor(float(leaf), dtype=dtype)]
-    t = torch.as_tensor(leaf).to(dtype)
-    lead = (slice(None),) if axis == 0 else ()
-    return [t[lead + idx] for idx in _indices(tuple(t.shape[len(lead):]))]
+def _variables(value: np.ndarray, level: int, inputs: list) -> Any:
+    """An object array of fresh variables holding ``value``'s entries."""
+    obj = np.empty(value.shape, dtype=object)
+    flat = obj.reshape(-1)
+    for j, v in enumerate(value.reshape(-1).tolist()):
+        flat[j] = variable(float(v), level)
+        inputs.append(flat[j])
+    return obj
 
 
-def _example(leaf: Any, axis: Any, level: int) -> Any:
-    """Example 0's value of a leaf, as nested tuples of fresh variables."""
-    if not hasattr(leaf, "shape"):
-        return variable(float(leaf), level)
-    value = leaf.detach().cpu().double().numpy() if hasattr(leaf, "detach") else leaf
-    value = value[0] if axis == 0 else value
-
-    def build(v: Any) -> Any:
-        if getattr(v, "ndim", 0) == 0:
-            return variable(float(v), level)
-        return tuple(build(r) for r in v)
-
-    return build(value)
+def _tuples(x: Any) -> Any:
+    return tuple(_tuples(r) for r in x) if isinstance(x, np.ndarray) else x
 
 
-def _trace(f: Callable, args: tuple, axes: tuple, flat: list) -> tuple:
+def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any, dtype: Any,
+             device: Any) -> tuple:
     level = next_level()
-    examples, inputs = [], []
+    inputs: list = []
+    args = []
     for (leaves, td), ax in zip(flat, axes):
-        per = [_example(x, ax, level) for x in leaves]
-        inputs += [v for p in per for v in tr.leaves(p)]
-        examples.append(tr.unflatten(td, per))
+        objs = [_variables(_values(x), level, inputs) for x in leaves]
+        if ax is None:
+            args.append(tr.unflatten(td, [_tuples(o) if o.ndim else o.item() for o in objs]))
+        else:  # the sequence of examples vmap maps over
+            args.append([tr.unflatten(td, [_tuples(o[i]) for o in objs]) for i in range(size)])
     log: list = []
     token = GUARDS.set(log)
     try:
-        out = f(*examples)
+        out = vmap(f, in_axes=axes)(*args) if size is not None else f(*args)
     finally:
         GUARDS.reset(token)
-    outs, out_def = tr.flatten(out)
+    if isinstance(out, Batched):
+        outs, out_def = list(out.leaves), out.treedef
+    elif size is not None:  # nothing traced: the same constants for every example
+        outs, out_def = tr.flatten(out[0])
+        outs = [np.stack([np.asarray(tr.leaves(o)[k], float) for o in out])
+                for k in range(len(outs))]
+    else:
+        outs, out_def = tr.flatten(out)
     try:
         program = ir.lower(outs, inputs, log, level)
     except ir.NotCompilable as e:
@@ -181,30 +192,39 @@ def _trace(f: Callable, args: tuple, axes: tuple, flat: list) -> tuple:
         raise ValueError("fm.to_torch: the function branches on a traced value (a comparison "
                          "in Python control flow); a torch graph cannot follow per-example "
                          "branches: use fm.maximum, fm.minimum or fm.relu instead")
-    if any(s != () for s in program.shapes):
-        raise NotImplementedError("fm.to_torch: the function uses fm.vmap; lower the "
-                                  "per-example function instead (to_torch already batches)")
-    return program, out_def
+    constant = functools.partial(_constant, torch, dtype, device)
+    run = autobatch.batched_program(ir.optimize(program), _namespace(torch, dtype), constant)
+    return run, out_def
 
 
-def _run(torch: Any, p: ir.Program, inputs: list, size: int | None, dtype: Any) -> list:
-    values: list = list(inputs) + [None] * (p.size - p.n_inputs)
-    for i in range(p.n_inputs, p.size):
-        op, param = p.ops[i], p.params[i]
-        args = [values[a] for a in p.args[i]]
-        if op == "const":
-            values[i] = torch.as_tensor(param, dtype=dtype)
-        elif op in TORCH:
-            values[i] = TORCH[op](torch, *args)
-        elif op == "factor" and param in _FACTORS:
-            values[i] = _FACTORS[param](torch, *args)
-        elif op == "select":
-            values[i] = torch.where(param(*args[:-2]), args[-2], args[-1])
-        elif hasattr(param, "torch"):
-            values[i] = param.torch(torch, *args)
-        else:
-            raise NotImplementedError(f"fm.to_torch: no torch form for node op {op!r}")
-    outs = [values[o] for o in p.outputs]
-    shape = () if size is None else (size,)
-    return [o.expand(shape) if isinstance(o, torch.Tensor) else torch.full(shape, o)
-            for o in outs]
+def _constant(torch: Any, dtype: Any, device: Any, value: np.ndarray) -> Any:
+    kind = torch.long if value.dtype.kind in "iu" else dtype
+    return torch.as_tensor(value, dtype=kind, device=device)
+
+
+def _namespace(torch: Any, dtype: Any) -> dict:
+    """The names generated array code calls (see ``autobatch.NUMPY``), on torch."""
+    def t(x: Any) -> Any:
+        return x if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=dtype)
+
+    def share(a: Any, b: Any) -> Any:
+        return torch.where(a > b, 1.0, torch.where(a == b, 0.5, 0.0)).to(dtype)
+
+    factors = {num.step: lambda x: (x > 0).to(dtype), num.sign: torch.sign, num.share: share}
+    shim = SimpleNamespace(
+        power=torch.pow, abs=torch.abs, exp=torch.exp, log=torch.log, sqrt=torch.sqrt,
+        tanh=torch.tanh, sin=torch.sin, cos=torch.cos, sign=torch.sign, matmul=torch.matmul,
+        einsum=torch.einsum, where=torch.where,
+        maximum=lambda a, b: torch.maximum(t(a), t(b)),
+        minimum=lambda a, b: torch.minimum(t(a), t(b)))
+
+    def call(fn: Callable, *args: Any) -> Any:
+        if fn not in factors:
+            raise NotImplementedError(f"fm.to_torch: no torch form for rule factor {fn!r}")
+        return factors[fn](*args)
+
+    return {"_np": shim, "_cat": torch.cat, "_stack": lambda xs: torch.stack([t(x) for x in xs]),
+            "_errstate": lambda **_: contextlib.nullcontext(), "_sigmoid": torch.sigmoid,
+            "_relu": torch.relu, "_share": share, "_tofloat": lambda b: b.to(dtype),
+            "_tolist": lambda a: list(a.unbind(0)), "_copy": lambda a: a,
+            "_fwd": lambda param, *args: param.torch(torch, *args), "_call": call}
