@@ -11,7 +11,9 @@ array code that evaluates same-op nodes together otherwise (``autobatch``).
 Python control flow on traced values is guarded: every comparison made
 while tracing is re-checked by the compiled code, and a call whose branch
 differs traces again (the new variant is kept too). ``float()`` of a traced
-value is an error. Values that depend on an enclosing transform's variables
+value is an error (reading a traced node's ``.value`` cannot be seen and would
+freeze it). Values the function closes over are constants of the compiled
+code, as in JAX. Values that depend on an enclosing transform's variables
 cannot be compiled: then, and when an argument leaf is itself a graph node
 (``grad(jit(f))``, ``vmap(jit(f))``), the function simply runs.
 
@@ -83,7 +85,7 @@ class _Jitted:
         self._lock = threading.Lock()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        for entry in reversed(self._entries.values()):
+        for entry in reversed(tuple(self._entries.values())):  # a snapshot: threads may add
             found = entry.match(args, kwargs)
             if found is not None:
                 return self._run(entry, found, args, kwargs)

@@ -326,3 +326,17 @@ def test_caches_are_bounded_and_hold_no_graph():
         for run, build, _ in entry.variants:
             for fn in (run, build, entry.match):
                 assert not any(isinstance(v, Expr) for v in fn.__globals__.values())
+
+
+def test_operation_batching_turns_layers_into_matrix_products():
+    params = make_params((2, 16, 16, 1), 0)
+    xs, ys = make_data(100, 0)
+    step = fm.jit(fm.value_and_grad(loss_vmap))
+    step(params, np.array(xs), np.array(ys))
+    (entry,) = step._entries.values()
+    source = entry.variants[0][0].__fm_source__
+    groups = [line for line in source.splitlines() if line.strip().startswith("g")]
+    assert len(groups) < 50  # a 337-parameter forward and backward pass in a few dozen ops
+    # each hidden layer's 16 dot nodes (weights against the same inputs) is one product
+    assert sum("(16, 16))" in g and "matmul" in g for g in groups) == 2  # forward, backward
+    assert sum("(16, 2))" in g and "matmul" in g for g in groups) == 1
