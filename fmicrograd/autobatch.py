@@ -27,7 +27,7 @@ import numpy as np
 
 from . import numeric as num
 from .codegen import Source
-from .ir import Program
+from .ir import Program, lower  # noqa: F401 -- doctests use lower
 from .schedule import batched_cost, groups, scalar_cost
 
 __all__ = ["batched_program", "worth_it", "NUMPY"]
@@ -52,7 +52,14 @@ _GRID = 2  # a grid product may compute up to this many times the needed entries
 
 
 def worth_it(p: Program) -> bool:
-    """Whether batched array code beats straight-line float code for ``p``."""
+    """Whether batched array code beats straight-line float code for ``p``.
+
+    >>> from fmicrograd.expr import variable, next_level
+    >>> lv = next_level()
+    >>> x = variable(1.0, lv)
+    >>> worth_it(lower([x * x + 1.0], [x], [], lv))
+    False
+    """
     if p.size > 20000:
         return True
     return batched_cost(p) < scalar_cost(p)
@@ -63,7 +70,14 @@ def batched_program(p: Program, namespace: dict = NUMPY,
     """``run(I) -> output list`` (None when a guard fails) for input vector ``I``.
 
     ``namespace`` binds the array functions the code calls (numpy's by
-    default); ``constant`` converts the baked numpy constants for them."""
+    default); ``constant`` converts the baked numpy constants for them.
+
+    >>> from fmicrograd.expr import variable, next_level
+    >>> lv = next_level()
+    >>> xs = [variable(float(i), lv) for i in range(3)]
+    >>> batched_program(lower([fm.exp(x) * 0.0 for x in xs], xs, [], lv))(np.zeros(3))
+    [0.0, 0.0, 0.0]
+    """
     return _Emitter(p).build(namespace, constant)
 
 

@@ -28,7 +28,13 @@ __all__ = ["Source", "scalar_program", "SCALAR_OPS"]
 
 
 class Source:
-    """Lines of a generated function and the constants it refers to."""
+    """Lines of a generated function and the constants it refers to.
+
+    >>> src = Source()
+    >>> src.emit(f"return x * {src.literal(2.0)} + {src.name(10, 'k')}")
+    >>> src.build("x")(3.0)
+    16.0
+    """
 
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -77,13 +83,30 @@ _NARY = ("sum", "dot", "factor", "select", "custom")
 
 
 def supports(p: Program) -> bool:
-    """Whether ``p`` is a scalar program this backend can run."""
+    """Whether ``p`` is a scalar program this backend can run.
+
+    >>> from fmicrograd.expr import variable, next_level
+    >>> from fmicrograd.ir import lower
+    >>> lv = next_level()
+    >>> x = variable(1.0, lv)
+    >>> supports(lower([fm.tanh(x)], [x], [], lv))
+    True
+    """
     return all(s == () for s in p.shapes) and all(
         op in SCALAR_OPS or op in _NARY or op in ("in", "const") for op in p.ops)
 
 
 def scalar_program(p: Program) -> Callable:
-    """``run(inputs) -> output list`` (or None when a guard fails) for ``p``."""
+    """``run(inputs) -> output list`` (or None when a guard fails) for ``p``.
+
+    >>> from fmicrograd.expr import variable, next_level
+    >>> from fmicrograd.ir import lower
+    >>> lv = next_level()
+    >>> x = variable(1.0, lv)
+    >>> run = scalar_program(lower([x * 3.0], [x], [(">", x, 0.0, True)], lv))
+    >>> run([2.0]), run([-2.0])
+    ([6.0], None)
+    """
     src = Source()
     names: list[str] = [f"v{i}" for i in range(p.size)]
     guards_at: dict[int, list] = {}

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import vmap_ops
 from .custom import CustomRule
-from .expr import Expr, Prim
+from .expr import Expr, Prim, Var, next_level, variable  # noqa: F401 -- doctests use them
 
 __all__ = ["Program", "lower", "optimize", "NotCompilable"]
 
@@ -39,7 +39,16 @@ _COMPARE = ("<", "<=", ">", ">=")
 
 
 class NotCompilable(Exception):
-    """The graph reaches something a compiled program cannot recompute."""
+    """The graph reaches something a compiled program cannot recompute.
+
+    >>> outer = Var(1.0)  # an enclosing transform's variable: older than the trace
+    >>> lv = next_level()
+    >>> try:
+    ...     _ = lower([outer * variable(2.0, lv)], [], [], lv)
+    ... except NotCompilable as e:
+    ...     print(e)
+    the function uses a variable of an enclosing transform
+    """
 
 
 class Program:
@@ -47,7 +56,13 @@ class Program:
     numbers), ``params[i]`` (a constant's value, an input's position, a
     rule's function, axes...), ``shapes[i]`` (``()`` for a scalar, batch axes
     otherwise); ``outputs`` (node numbers) and ``guards`` ``(op, a, b,
-    expected)`` with node numbers ``a`` and ``b``."""
+    expected)`` with node numbers ``a`` and ``b``.
+
+    >>> p = Program()
+    >>> x = p.add("in", (), 0, ())
+    >>> p.add("*", (x, p.const(2.0)), None, ()) == p.add("*", (x, p.const(2.0)), None, ())
+    True
+    """
 
     def __init__(self) -> None:
         self.ops: list = []
@@ -103,7 +118,14 @@ def lower(outputs: list, inputs: list, guards: list, level: int) -> Program:
     """The program computing ``outputs`` (nodes or plain values) from
     ``inputs`` (the trace's variables, at ``level``). ``guards`` is the trace's
     comparison log. Raises ``NotCompilable`` when the graph reaches a variable
-    of an enclosing transform or a custom node without a ``forward``."""
+    of an enclosing transform or a custom node without a ``forward``.
+
+    >>> lv = next_level()
+    >>> x = variable(3.0, lv)
+    >>> p = lower([x * x, 5.0], [x], [(">", x, 0.0, True)], lv)
+    >>> p.ops, p.outputs, p.guards
+    (['in', '*', 'const', 'const'], [1, 2], [('>', 0, 3, True)])
+    """
     p = Program()
     number: dict = {}
     for x in inputs:
@@ -215,7 +237,13 @@ def _is_zero(p: Program, i: int) -> bool:
 
 def optimize(p: Program) -> Program:
     """``p`` rewritten for batched execution (see the module docstring), with
-    nodes nothing needs removed."""
+    nodes nothing needs removed.
+
+    >>> lv = next_level()
+    >>> x = variable(3.0, lv)
+    >>> optimize(lower([(x * 2.0 + x * x) + 1.0], [x], [], lv)).ops
+    ['in', 'const', 'const', 'dot', 'sum']
+    """
     return _prune(_Rewrite(p).run())
 
 

@@ -45,7 +45,11 @@ def classify(leaf: Any) -> Any:
     """How a jitted function treats an argument leaf: ``SCALAR`` (an input),
     ``("array", shape, dtype)`` (each element an input), ``EXPR`` (an
     enclosing transform's value: the call is not compiled) or ``("static",
-    type, value)`` (part of the cache key; must be hashable)."""
+    type, value)`` (part of the cache key; must be hashable).
+
+    >>> classify(1.5), classify(np.zeros(2))[0], classify("relu")
+    ('scalar', 'array', ('static', <class 'str'>, 'relu'))
+    """
     if isinstance(leaf, Expr):
         return EXPR
     if isinstance(leaf, numbers.Real) and not isinstance(leaf, bool):
@@ -69,7 +73,13 @@ def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int) -> Calla
     """``match(args, kwargs) -> (scalar leaves, array leaves)`` or None, for
     calls whose dynamic part ``(positional args without the static ones,
     kwargs)`` has ``treedef`` with leaves of ``kinds``, ``nargs`` positional
-    arguments and static arguments ``static`` (position -> value)."""
+    arguments and static arguments ``static`` (position -> value).
+
+    >>> leaves, td = fm.tree.flatten(((1.0,), {}))
+    >>> match = matcher(td, ["scalar"], {1: "x"}, 2)
+    >>> match((2.0, "x"), {}), match((2.0, "y"), {})
+    (([2.0], []), None)
+    """
     if _depth(treedef) > _MAX_DEPTH:
         return _generic_matcher(treedef, kinds, static, nargs)
     src = Source()
@@ -166,7 +176,11 @@ def _generic_matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int)
 
 
 def builder(treedef: tr.TreeDef) -> Callable:
-    """``build(leaves) -> tree`` of structure ``treedef``."""
+    """``build(leaves) -> tree`` of structure ``treedef``.
+
+    >>> builder(fm.tree.structure({"a": (1.0, 2.0)}))([3.0, 4.0])
+    {'a': (3.0, 4.0)}
+    """
     if _depth(treedef) > _MAX_DEPTH:
         return lambda leaves: tr.unflatten(treedef, leaves)
     src = Source()

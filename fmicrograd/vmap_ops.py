@@ -30,7 +30,11 @@ __all__ = ["Take", "Put", "Stack", "Reshape", "MoveAxis", "apply", "sum_to"]
 
 def apply(param: Any, *xs: Any) -> Any:
     """``param``'s operation on ``xs``: a node when any input is a non-constant
-    node, a constant node for constant nodes, a plain value for values."""
+    node, a constant node for constant nodes, a plain value for values.
+
+    >>> apply(Stack(0), 1.0, 2.0).tolist(), apply(Stack(0), Var(1.0), 2.0).op
+    ([1.0, 2.0], 'custom')
+    """
     if any(isinstance(x, Expr) and x.op != "const" for x in xs):
         kids = tuple(x if isinstance(x, Expr) else const(x) for x in xs)
         return prim("custom", param.forward(*[k.value for k in kids]), kids, param)
@@ -70,7 +74,11 @@ def _lead(ct: Any, out: Any) -> int:
 @dataclass(frozen=True)
 class Take:
     """``x[index]`` along axis ``lead``, of an ``x`` shaped ``full`` after its
-    ``lead`` axes (broadcast up to it first), summed down to ``shape``."""
+    ``lead`` axes (broadcast up to it first), summed down to ``shape``.
+
+    >>> Take(1, 0, (2, 3), (3,)).forward(np.arange(6.0).reshape(2, 3)).tolist()
+    [3.0, 4.0, 5.0]
+    """
 
     index: int
     lead: int
@@ -95,7 +103,11 @@ class Take:
 @dataclass(frozen=True)
 class Put:
     """Zeros shaped ``full`` (after ``lead`` leading axes) holding ``c`` at
-    ``index``: the transpose of ``Take``."""
+    ``index``: the transpose of ``Take``.
+
+    >>> Put(1, 0, (3,)).forward(5.0).tolist()
+    [0.0, 5.0, 0.0]
+    """
 
     index: int
     lead: int
@@ -123,7 +135,11 @@ class Put:
 @dataclass(frozen=True)
 class Stack:
     """Its inputs broadcast together, padded with leading unit axes to
-    ``ndim`` axes and stacked on a new leading axis."""
+    ``ndim`` axes and stacked on a new leading axis.
+
+    >>> Stack(1).forward(1.0, np.array([2.0, 3.0])).tolist()
+    [[1.0, 1.0], [2.0, 3.0]]
+    """
 
     ndim: int
 
@@ -147,7 +163,11 @@ class Stack:
 
 @dataclass(frozen=True)
 class Reshape:
-    """``x`` reshaped from ``before`` to ``after`` (kept leading axes aside)."""
+    """``x`` reshaped from ``before`` to ``after`` (kept leading axes aside).
+
+    >>> Reshape((2,), (2, 1)).forward(np.ones(2)).shape
+    (2, 1)
+    """
 
     before: tuple
     after: tuple
@@ -165,7 +185,11 @@ class Reshape:
 
 @dataclass(frozen=True)
 class MoveAxis:
-    """``x``'s axis ``src`` moved to ``dst`` (both counted after ``lead`` axes)."""
+    """``x``'s axis ``src`` moved to ``dst`` (both counted after ``lead`` axes).
+
+    >>> MoveAxis(0, 1).forward(np.zeros((2, 3))).shape
+    (3, 2)
+    """
 
     src: int
     dst: int
