@@ -39,7 +39,7 @@ import numpy as np
 from . import autobatch, codegen, ir
 from . import tree as tr
 from .expr import GUARDS, next_level, variable
-from .jit_io import EXPR, SCALAR, builder, classify, matcher
+from .jit_io import EXPR, SCALAR, builder, classify, matcher, variables
 
 __all__ = ["jit", "MAX_STRUCTURES", "MAX_VARIANTS"]
 
@@ -149,15 +149,7 @@ class _Jitted:
                kwargs: dict) -> Any:
         level = next_level()
         inputs = [variable(x, level) for x in scalars]
-        traced_arrays = []
-        for a in arrays:
-            obj = np.empty(a.shape, dtype=object)
-            flat = obj.reshape(-1)
-            for j, x in enumerate(a.reshape(-1).tolist()):
-                v = variable(float(x), level)
-                flat[j] = v
-                inputs.append(v)
-            traced_arrays.append(obj)
+        traced_arrays = [variables(a, level, inputs) for a in arrays]
         new_args, new_kwargs = _substitute(args, kwargs, self._static(len(args)), inputs,
                                            traced_arrays)
         log: list = []

@@ -30,7 +30,8 @@ import numpy as np
 from . import autobatch, ir
 from . import numeric as num
 from . import tree as tr
-from .expr import GUARDS, next_level, variable
+from .expr import GUARDS, next_level
+from .jit_io import variables
 from .vectorize import Batched, vmap
 
 __all__ = ["to_torch"]
@@ -145,16 +146,6 @@ def _values(x: Any) -> Any:
     return np.asarray(x, dtype=float)
 
 
-def _variables(value: np.ndarray, level: int, inputs: list) -> Any:
-    """An object array of fresh variables holding ``value``'s entries."""
-    obj = np.empty(value.shape, dtype=object)
-    flat = obj.reshape(-1)
-    for j, v in enumerate(value.reshape(-1).tolist()):
-        flat[j] = variable(float(v), level)
-        inputs.append(flat[j])
-    return obj
-
-
 def _tuples(x: Any) -> Any:
     return tuple(_tuples(r) for r in x) if isinstance(x, np.ndarray) else x
 
@@ -165,7 +156,7 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
     inputs: list = []
     args = []
     for (leaves, td), ax in zip(flat, axes):
-        objs = [_variables(_values(x), level, inputs) for x in leaves]
+        objs = [variables(_values(x), level, inputs) for x in leaves]
         if ax is None:
             args.append(tr.unflatten(td, [_tuples(o) if o.ndim else o.item() for o in objs]))
         else:  # the sequence of examples vmap maps over

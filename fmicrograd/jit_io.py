@@ -31,9 +31,9 @@ from pyrsistent import PMap, PVector
 
 from . import tree as tr
 from .codegen import Source
-from .expr import Expr
+from .expr import Expr, variable
 
-__all__ = ["classify", "matcher", "builder", "SCALAR", "EXPR"]
+__all__ = ["classify", "matcher", "builder", "variables", "SCALAR", "EXPR"]
 
 SCALAR = "scalar"
 EXPR = "expr"
@@ -63,6 +63,24 @@ def classify(leaf: Any) -> Any:
                         "a number, a numeric array nor hashable; non-numeric leaves are part "
                         "of the compiled function's key and must be hashable") from None
     return ("static", type(leaf), leaf)
+
+
+def variables(value: Any, level: int, inputs: list) -> np.ndarray:
+    """An object array shaped like ``value`` of fresh variables at ``level``
+    holding its entries (appended to ``inputs`` in row-major order): how a
+    traced function sees a numeric array argument.
+
+    >>> inputs = []
+    >>> a = variables(np.array([[1.0, 2.0]]), 0, inputs)
+    >>> a.shape, a[0, 1].value, len(inputs)
+    ((1, 2), 2.0, 2)
+    """
+    obj = np.empty(np.shape(value), dtype=object)
+    flat = obj.reshape(-1)
+    for j, x in enumerate(np.asarray(value).reshape(-1).tolist()):
+        flat[j] = variable(float(x), level)
+        inputs.append(flat[j])
+    return obj
 
 
 def _depth(td: tr.TreeDef) -> int:
