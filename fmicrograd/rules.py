@@ -33,9 +33,10 @@ Rule = Callable[..., tuple]
 # so a compiled graph (fm.jit) recomputes it from run-time values instead of
 # freezing the value seen while tracing. Its derivative is zero.
 def _factor(fn: Callable, *args: Any) -> Any:
-    if not any(isinstance(a, Expr) for a in args):
-        return fn(*args)
-    return prim("factor", fn(*[v(a) for a in args]), tuple(map(lift, args)), fn)
+    for a in args:
+        if isinstance(a, Expr):
+            return prim("factor", fn(*[v(a) for a in args]), tuple(map(lift, args)), fn)
+    return fn(*args)
 
 
 def _select(pred: Callable, conds: tuple, yes: Any, no: Any) -> Any:
