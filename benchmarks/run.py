@@ -12,7 +12,6 @@ is not installed is marked skipped.
 from __future__ import annotations
 
 import argparse
-import functools
 import gc
 import statistics
 import sys
@@ -27,27 +26,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workload as w  # noqa: E402
 
 
-def median_step(step: Callable, min_steps: int, seconds: float) -> float:
-    """Median seconds per call over at least ``min_steps`` calls (and ``seconds``)."""
+def median_step(step: Callable, min_steps: int, seconds: float, gc_on: bool = True) -> float:
+    """Median seconds per call over at least ``min_steps`` calls (and ``seconds``).
+
+    With ``gc_on=False`` the cyclic GC is off while a step runs and the garbage
+    is collected between steps, outside the timing (so cyclic garbage does not
+    pile up across steps, which would slow later steps down)."""
     step()  # warm up
     times: list[float] = []
     budget = time.perf_counter() + seconds
-    while len(times) < min_steps or time.perf_counter() < budget:
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-        if len(times) >= 2000:
-            break
-    return statistics.median(times)
-
-
-def _with_gc(enabled: bool, fn: Callable) -> Any:
     was = gc.isenabled()
-    (gc.enable if enabled else gc.disable)()
     try:
-        return fn()
+        while len(times) < min_steps or time.perf_counter() < budget:
+            if not gc_on:
+                gc.collect()
+                gc.disable()
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+            if was:
+                gc.enable()
+            if len(times) >= 2000:
+                break
     finally:
-        (gc.enable if was else gc.disable)()
+        if was:
+            gc.enable()
+    return statistics.median(times)
 
 
 def measure_steps(quick: bool) -> tuple[dict, dict]:
@@ -78,7 +82,7 @@ def measure_steps(quick: bool) -> tuple[dict, dict]:
         if abs(value0 - loss0) > 1e-9 * max(1.0, abs(loss0)):
             rows[name] = f"WRONG initial loss {value0!r} (expected {loss0!r})"
             continue
-        rows[name] = _with_gc(gc_on, functools.partial(median_step, step, min_steps, budget))
+        rows[name] = median_step(step, min_steps, budget, gc_on)
     return rows, extra
 
 
