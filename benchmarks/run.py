@@ -82,6 +82,10 @@ def measure_steps(quick: bool) -> tuple[dict, dict]:
         if abs(value0 - loss0) > 1e-9 * max(1.0, abs(loss0)):
             rows[name] = f"WRONG initial loss {value0!r} (expected {loss0!r})"
             continue
+        # what earlier rows and imports left on the heap should not be walked by
+        # the next row's collections: every row starts from a frozen heap
+        gc.collect()
+        gc.freeze()
         rows[name] = median_step(step, min_steps, budget, gc_on)
     return rows, extra
 
