@@ -29,7 +29,11 @@ _levels = itertools.count()
 
 
 def next_level() -> int:
-    """A level newer than every existing variable (see ``Var.level``)."""
+    """A level newer than every existing variable (see ``Var.level``).
+
+    >>> a = next_level(); a < next_level()
+    True
+    """
     return next(_levels)
 
 
@@ -233,7 +237,11 @@ def node(op: str, value: Any, children: tuple) -> Expr:
 
 
 def prim(op: str, value: Any, children: tuple, param: Any) -> Prim:
-    """Build a ``Prim`` node carrying ``param`` for its rule."""
+    """Build a ``Prim`` node carrying ``param`` for its rule.
+
+    >>> prim("custom", 1.0, (Const(1.0),), lambda ct, out, a: (ct,)).op
+    'custom'
+    """
     n = _new(Prim)
     _set_value(n, value)
     _set_op(n, op)
@@ -244,12 +252,21 @@ def prim(op: str, value: Any, children: tuple, param: Any) -> Prim:
 
 def variable(value: Any, level: int, source: Expr | None = None, name: str | None = None) -> Var:
     """A transform's input variable at ``level``; ``source`` is the outer
-    expression it stands for, if any."""
+    expression it stands for, if any.
+
+    >>> outer = Var(2.0)
+    >>> variable(2.0, next_level(), source=outer).children == (outer,)
+    True
+    """
     return _init_var(_new(Var), value, name, level, () if source is None else (source,))
 
 
 def const(value: Any) -> Const:
-    """A constant node, skipping validation (for values already checked)."""
+    """A constant node, skipping validation (for values already checked).
+
+    >>> const(2.0)
+    Const(2.0)
+    """
     c = _new(Const)
     _set_value(c, value)
     _set_op(c, "const")
@@ -258,7 +275,12 @@ def const(value: Any) -> Const:
 
 
 def lift(x: Any) -> Expr:
-    """``x`` as a node: nodes pass through, numbers become ``Const``."""
+    """``x`` as a node: nodes pass through, numbers become ``Const``.
+
+    >>> x = Var(1.0)
+    >>> lift(x) is x, lift(3)
+    (True, Const(3.0))
+    """
     if isinstance(x, Expr):
         return x
     if x.__class__ is float:

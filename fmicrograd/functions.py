@@ -162,6 +162,10 @@ def stop_gradient(x: Any) -> Any:
 
 
 def where_value(x: Any) -> Any:
-    """The value of a node, or ``x`` itself: rules branch on values only."""
+    """The value of a node, or ``x`` itself: rules branch on values only.
+
+    >>> where_value(Var(2.0)), where_value(3.0)
+    (2.0, 3.0)
+    """
     return x.value if isinstance(x, Expr) else x
 

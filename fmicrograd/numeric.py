@@ -58,7 +58,9 @@ def _unary(name: str) -> Any:
         return _array(name, x)
 
     f.__name__ = name
-    f.__doc__ = f"{name} of a float or array; see ``scalar.{name}``."
+    f.__doc__ = (f"{name} of a float or an array; see ``scalar.{name}``.\n\n"
+                 f">>> import numpy as np\n"
+                 f">>> bool({name}(0.5) == {name}(np.array([0.5]))[0])\nTrue")
     return f
 
 
@@ -71,7 +73,9 @@ def _binary(name: str) -> Any:
         return _array(name, a, b)
 
     f.__name__ = name
-    f.__doc__ = f"{name} of floats or arrays; see ``scalar.{name}``."
+    f.__doc__ = (f"{name} of floats or arrays; see ``scalar.{name}``.\n\n"
+                 f">>> import numpy as np\n"
+                 f">>> bool({name}(0.5, 2.0) == {name}(np.array([0.5]), 2.0)[0])\nTrue")
     return f
 
 
@@ -92,13 +96,13 @@ minimum = _binary("minimum")
 share = _binary("share")
 
 
-def is_zero(x: Any) -> bool:
-    """True when ``x`` is the number 0 (arrays are never called zero)."""
-    return isinstance(x, _NUMBER) and x == 0
-
-
 def select(cond: Any, a: Any, b: Any) -> Any:
-    """``a`` where ``cond`` else ``b``; ``cond`` a bool or a boolean array."""
+    """``a`` where ``cond`` else ``b``; ``cond`` a bool or a boolean array.
+
+    >>> import numpy as np
+    >>> select(True, 1.0, 2.0), select(np.array([True, False]), 1.0, 2.0).tolist()
+    (1.0, [1.0, 2.0])
+    """
     if isinstance(cond, bool):
         return a if cond else b
     return _np().where(cond, a, b)

@@ -37,6 +37,12 @@ def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bo
     depends on an input, and whether derivatives must be built as graphs (see
     the module docstring). Nodes key the maps directly: their hash and
     equality are identity.
+
+    >>> from fmicrograd.expr import variable, next_level
+    >>> x = variable(2.0, next_level())
+    >>> nodes, relevant, on_graph = order([x * 3.0 + 1.0], [x])
+    >>> [n.op for n in nodes], on_graph
+    (['*', '+'], False)
     """
     level = min((x.level for x in inputs), default=0)
     on_graph = any(x.children and x.children[0].op != "const" for x in inputs)
@@ -78,6 +84,12 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
 
     Returns ``(cotangents, on_graph)``; an input that no output depends on
     gets ``0.0``. ``plan`` is a result of ``order`` to reuse.
+
+    >>> from fmicrograd.expr import variable, next_level
+    >>> lv = next_level()
+    >>> x, y = variable(2.0, lv), variable(5.0, lv)
+    >>> reverse([x * y], [1.0], [x, y])
+    ([5.0, 2.0], False)
     """
     nodes, relevant, on_graph = plan or order(outputs, inputs)
     cts: dict = {}
@@ -117,6 +129,11 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
 
     Returns ``(tangents, on_graph)``; an output independent of the inputs gets
     ``0.0``.
+
+    >>> from fmicrograd.expr import variable, next_level
+    >>> x = variable(2.0, next_level())
+    >>> forward([x * x, 7.0], [x], [1.0])
+    ([4.0, 0.0], False)
     """
     nodes, _, on_graph = plan or order(outputs, inputs)
     tans = dict(zip(inputs, tangents))

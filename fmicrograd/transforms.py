@@ -44,7 +44,12 @@ def _argnums(argnums: Any, nargs: int, who: str) -> tuple[tuple[int, ...], bool]
 def make_inputs(arg: Any, level: int, who: str, where: str) -> tuple[tr.TreeDef, list]:
     """Fresh variables for every leaf of ``arg``; a ``TypeError`` names a bad
     leaf's path. A leaf that is already an ``Expr`` (an enclosing transform's
-    value) gets a variable that stands for it."""
+    value) gets a variable that stands for it.
+
+    >>> treedef, xs = make_inputs({"w": (1.0, 2.0)}, next_level(), "grad", "argument 0")
+    >>> [x.value for x in xs], treedef
+    ([1.0, 2.0], dict{'w': tuple(*, *)})
+    """
     leaves, paths, treedef = tr.flatten_with_paths(arg)
     out = []
     for leaf, path in zip(leaves, paths):
@@ -59,7 +64,11 @@ def make_inputs(arg: Any, level: int, who: str, where: str) -> tuple[tr.TreeDef,
 
 
 def lower(x: Any, on_graph: bool) -> Any:
-    """Node leaves to their values, unless the result must stay a graph."""
+    """Node leaves to their values, unless the result must stay a graph.
+
+    >>> lower((Var(1.0), 2.0), on_graph=False)
+    (1.0, 2.0)
+    """
     if on_graph:
         return x
     return tr.map(lambda leaf: leaf.value if isinstance(leaf, Expr) else leaf, x)
@@ -87,7 +96,12 @@ def _prepare(f_args: Sequence, nums: tuple, who: str) -> tuple[list, list, list]
 def call_on_inputs(f: Callable, args: Sequence, kwargs: dict, nums: tuple, has_aux: bool,
                    who: str) -> tuple[Any, Any, list, list]:
     """Call ``f`` with fresh variables for the arguments ``nums``; returns
-    ``(out, aux, defs, groups)`` with ``aux`` split off when ``has_aux``."""
+    ``(out, aux, defs, groups)`` with ``aux`` split off when ``has_aux``.
+
+    >>> out, aux, _, _ = call_on_inputs(lambda x: (x * 2, "aux"), (3.0,), {}, (0,), True, "grad")
+    >>> out.value, aux
+    (6.0, 'aux')
+    """
     new_args, defs, groups = _prepare(args, nums, who)
     out = f(*new_args, **kwargs)
     aux = None

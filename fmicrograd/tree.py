@@ -168,7 +168,11 @@ def _child_keys(kind: type, meta: Any, n: int) -> list:
 
 
 def keystr(path: tuple) -> str:
-    """Render a key path as Python-like accessors: ``['layers'][0].w``."""
+    """Render a key path as Python-like accessors.
+
+    >>> keystr((("key", "layers"), ("index", 0), ("attr", "w")))
+    "['layers'][0].w"
+    """
     parts = []
     for how, k in path:
         parts.append(f".{k}" if how == "attr" else f"[{k!r}]")
@@ -259,7 +263,12 @@ def _first_difference(a: TreeDef, b: TreeDef, path: tuple) -> tuple[tuple, str, 
 
 
 def check_same(first: TreeDef, other: TreeDef, what: str = "tree.map") -> None:
-    """Raise ``ValueError`` naming the first path where two structures differ."""
+    """Raise ``ValueError`` naming the first path where two structures differ.
+
+    >>> check_same(structure((1.0, 2.0)), structure((3.0,)))
+    Traceback (most recent call last):
+    ValueError: tree.map: tree structures differ at <root>: ...
+    """
     found = _first_difference(first, other, ())
     if found is not None:
         path, da, db = found
@@ -286,7 +295,11 @@ def map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
 
 
 def persistent(td: TreeDef) -> TreeDef:
-    """The same structure with dicts as ``PMap`` and lists as ``PVector``."""
+    """The same structure with dicts as ``PMap`` and lists as ``PVector``.
+
+    >>> persistent(structure({"a": [1.0]}))
+    PMap{'a': PVector(*)}
+    """
     if td.kind is None:
         return td
     kind = {dict: PMap, list: PVector}.get(td.kind, td.kind)
