@@ -99,7 +99,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         metrics: Mapping[str, Callable[[Any, Any], float]] | None = None,
         patience: int | None = None, min_delta: float = 0.0, restore_best: bool = False,
         callback: Callable[[int, Any, PMap], Any] | None = None,
-        progress: bool = False) -> tuple[Any, PMap]:
+        progress: bool = False, jit: bool = False) -> tuple[Any, PMap]:
     """Train ``params`` for ``epochs`` epochs; returns ``(final_params, history)``.
 
     Each epoch records the mean over its batches of ``loss`` and of each of
@@ -111,6 +111,8 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     more than ``min_delta``; ``restore_best`` returns the best parameters
     seen rather than the last. ``callback(epoch, params, metrics)`` runs after
     each epoch (its result is ignored); ``progress=True`` draws a bar on stderr.
+    ``jit=True`` compiles the loss and its gradient with ``fm.jit`` (traced
+    once per batch structure; same numbers, many times faster per step).
 
     >>> loss = lambda p, batch: sum((p["w"] * x - y) ** 2 for x, y in batch)
     >>> p, h = fit(loss, {"w": 0.0}, fm.optim.sgd(0.05), [[(1.0, 2.0), (2.0, 4.0)]], epochs=50)
@@ -126,6 +128,10 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
                          f"(got {sorted(metrics)})")
     epoch_batches = _batcher(data, batch_size, key)
     vg = value_and_grad(loss_fn)
+    if jit:
+        from .compile import jit as compile_fn
+
+        vg = compile_fn(vg)
 
     def train_step(acc: tuple, batch: Any) -> tuple:
         p, opt_state, sums = acc

@@ -186,3 +186,12 @@ def test_interrupt_exits_130_without_a_traceback(monkeypatch):
     err = io.StringIO()
     code, _ = call("train", "--dataset", "xor", err=err)
     assert code == 130 and err.getvalue() == "\nfmicrograd: interrupted\n"
+
+
+def test_jit_flag_gives_the_same_training_run():
+    args = ("train", "--dataset", "circles", "--n", "30", "--steps", "8", "--log-every", "1")
+    code, plain = call(*args)
+    code_jit, compiled = call(*args, "--jit")
+    assert code == code_jit == 0
+    strip = lambda text: [ln.rsplit(", in ", 1)[0] for ln in text.splitlines()[1:]]
+    assert strip(plain) == strip(compiled)

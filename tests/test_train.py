@@ -149,3 +149,19 @@ def test_errors_teach():
         train.fit(*args, (XS, YS[:3]), epochs=1, batch_size=2)
     with pytest.raises(ValueError, match="no batches"):
         train.fit(*args, [], epochs=1)
+
+
+def test_fit_with_jit_follows_the_same_trajectory():
+    xs, ys = fm.datasets.moons(20, 0.1, seed=3)
+    model = fm.nn.MLP.init(2, [4, 1], key=fm.random.key(5))
+
+    def loss(m, batch):
+        bx, by = batch
+        return fm.losses.hinge([m(x) for x in bx], by) + 1e-4 * fm.losses.l2(m)
+
+    plain, h1 = fm.train.fit(loss, model, fm.optim.sgd(0.1), [(xs, ys)], epochs=15)
+    compiled, h2 = fm.train.fit(loss, model, fm.optim.sgd(0.1), [(xs, ys)], epochs=15, jit=True)
+    for a, b in zip(fm.tree.leaves(plain), fm.tree.leaves(compiled)):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-12)
+    assert list(h1["loss"]) == pytest.approx(list(h2["loss"]), rel=1e-12)
+    assert h1["loss"][-1] < h1["loss"][0]
