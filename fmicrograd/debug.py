@@ -18,10 +18,10 @@ it reaches the output at <root>
 
 Limits, from walking the output graph: only computations that depend on
 ``f``'s arguments are seen (a transform applied to constants alone runs on
-floats), and only nodes that reach an output. ``grad`` drops the function's
-value, so a forward NaN that the derivative never uses goes unseen (under
-``grad(log)`` at -1 the derivative ``1/x`` is a clean -1.0): wrap
-``value_and_grad`` to see those. A NaN argument is not an operation and is
+floats), and only nodes that reach an output or the function value of a transform
+inside ``f`` (so a forward NaN that ``grad`` drops is still reported: under
+``grad(log)`` at -1 the derivative ``1/x`` is a clean -1.0, but ``log(-1)``
+is not). A NaN argument is not an operation and is
 not reported. Under ``vmap`` a node counts when it has a NaN and none of its
 inputs has one anywhere in the batch.
 """
@@ -36,7 +36,7 @@ from typing import Any
 
 from . import tree as tr
 from .expr import Expr, Prim, next_level, variable
-from .transforms import lower
+from .transforms import CHECK_VALUES, lower
 
 __all__ = ["debug_nans"]
 
@@ -76,14 +76,19 @@ def debug_nans(f: Callable) -> Callable:
                     inputs.add(leaf)
                 new.append(leaf)
             new_args.append(tr.unflatten(treedef, new))
-        out = f(*new_args, **kwargs)
+        inner = "the function value of an inner transform"
+        token = CHECK_VALUES.set(functools.partial(_check, inputs=inputs, where=inner))
+        try:
+            out = f(*new_args, **kwargs)
+        finally:
+            CHECK_VALUES.reset(token)
         _check(out, inputs)
         return lower(out, outer)
 
     return wrapped
 
 
-def _check(out: Any, inputs: set) -> None:
+def _check(out: Any, inputs: set, where: str = "the output") -> None:
     """Raise on the first node (children first) that makes a NaN from non-NaN inputs."""
     leaves, paths, _ = tr.flatten_with_paths(out)
     done: set = set(inputs)  # the wrapper's variables stand for the caller's values
@@ -99,7 +104,7 @@ def _check(out: Any, inputs: set) -> None:
                 done.add(n)
                 if n.children and _has_nan(n.value) and \
                         not any(_has_nan(c.value) for c in n.children):
-                    _raise(n, path)
+                    _raise(n, path, where)
                 continue
             stack.append((n, True))
             stack.extend((c, False) for c in reversed(n.children) if c not in done)
@@ -115,12 +120,12 @@ def _has_nan(value: Any) -> bool:
     return False
 
 
-def _raise(n: Expr, path: tuple) -> None:
+def _raise(n: Expr, path: tuple, where: str) -> None:
     inputs = tuple(_short(c.value) for c in n.children)
     raise FloatingPointError(
         f"debug_nans: {_op_name(n)!r} produced nan from inputs "
         f"({', '.join(inputs)}{',' if len(inputs) == 1 else ''}): {_render(n, 3)} = nan; "
-        f"it reaches the output at {tr.keystr(path)}")
+        f"it reaches {where} at {tr.keystr(path)}")
 
 
 def _op_name(n: Expr) -> str:

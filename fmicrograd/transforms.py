@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import numbers
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from . import sweep
@@ -22,6 +23,19 @@ from . import tree as tr
 from .expr import Expr, next_level, variable
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "trace", "lower"]
+
+
+# While ``fm.debug_nans`` runs, a check applied to the function value of every
+# transform inside it (which ``grad`` would otherwise drop unseen); None
+# otherwise, so a transform call costs one lookup.
+CHECK_VALUES: ContextVar = ContextVar("fmicrograd_check_values", default=None)
+
+
+def _checked(out: Any) -> Any:
+    check = CHECK_VALUES.get()
+    if check is not None:
+        check(out)
+    return out
 
 
 def _argnums(argnums: Any, nargs: int, who: str) -> tuple[tuple[int, ...], bool]:
@@ -138,7 +152,7 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0,
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         nums, single = _argnums(argnums, len(args), who)
         out, aux, defs, groups = call_on_inputs(f, args, kwargs, nums, has_aux, who)
-        out = _scalar(out, who)
+        out = _checked(_scalar(out, who))
         flat_inputs = [x for xs in groups for x in xs]
         cts, on_graph = sweep.reverse([out], [1.0], flat_inputs)
         grads = _rebuild(defs, groups, cts)
@@ -183,7 +197,7 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
     ((6.0, 5.0), (3.0, 2.0), (1.0, 1.0))
     """
     new_args, defs, groups = _prepare(primals, tuple(range(len(primals))), "vjp")
-    out = f(*new_args)
+    out = _checked(f(*new_args))
     outs, out_def = tr.flatten(out)
     flat_inputs = [x for xs in groups for x in xs]
     plan = sweep.order(outs, flat_inputs)
@@ -210,7 +224,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
     tr.check_same(tr.structure(primals), tr.structure(tangents),
                   "jvp: tangents must match primals")
     new_args, _, groups = _prepare(primals, tuple(range(len(primals))), "jvp")
-    out = f(*new_args)
+    out = _checked(f(*new_args))
     outs, out_def = tr.flatten(out)
     flat_inputs = [x for xs in groups for x in xs]
     tans, on_graph = sweep.forward(outs, flat_inputs, tr.leaves(tangents))

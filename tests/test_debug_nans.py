@@ -95,3 +95,12 @@ def test_inside_an_outer_transform_the_graph_stays_differentiable():
     assert g(3.0) == 27.0
     with pytest.raises(FloatingPointError, match="'log'"):
         fm.grad(lambda x: fm.debug_nans(fm.log)(x - 5.0))(1.0)
+
+
+def test_a_forward_nan_that_grad_drops_is_still_reported():
+    assert fm.grad(fm.log)(-1.0) == -1.0  # the derivative 1/x is clean
+    with pytest.raises(FloatingPointError, match="'log' produced nan.*inner transform"):
+        fm.debug_nans(fm.grad(fm.log))(-1.0)
+    with pytest.raises(FloatingPointError, match="'log'"):
+        fm.debug_nans(lambda x: fm.jvp(fm.log, (x,), (1.0,))[1])(-1.0)
+    assert fm.debug_nans(fm.grad(fm.log))(2.0) == 0.5
