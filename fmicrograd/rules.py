@@ -5,7 +5,7 @@ output's cotangent ``ct``, the output ``out`` and the inputs ``args``. Rules
 are written with the generic functions of ``functions``, so they run on
 floats (first order), on graph nodes (higher order: the sweep builds nodes)
 and on numpy arrays (``vmap``). Forward mode needs no second table: an op's
-partial derivatives are its VJP at ``ct = 1`` (see ``partials``).
+partial derivatives are its VJP at ``ct = 1`` (see ``sweep.forward``).
 
 Conventions at kinks follow torch: relu'(0) = 0, abs'(0) = 0, maximum and
 minimum split a tie 0.5/0.5, and pow's masks at a zero base or exponent.
@@ -116,15 +116,6 @@ VJP: dict[str, Rule] = {
     "var":           lambda ct, out, a: (ct,),
     "stop_gradient": lambda ct, out, a: (0.0,),
 }
-
-
-def partials(op: str, out: Any, args: tuple) -> tuple:
-    """Partial derivatives of ``op`` at its inputs (its VJP with ``ct = 1``).
-
-    >>> partials("*", 6.0, (2.0, 3.0))
-    (3.0, 2.0)
-    """
-    return VJP[op](1.0, out, *args)
 
 
 # Rules of ``Prim`` nodes, which also get the node's ``param``:

@@ -53,7 +53,3 @@ TORCH: dict[str, Callable[..., Any]] = {
     "var":           lambda t, a: a,
     "stop_gradient": lambda t, a: a.detach(),
 }
-
-UNARY = ("neg", "abs", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos")
-BINARY = ("+", "-", "*", "/", "**", "maximum", "minimum")
-NARY = ("sum", "mean", "dot")

@@ -146,7 +146,11 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0,
     >>> value_and_grad(lambda x, y: x * y, argnums=(0, 1))(2.0, 5.0)
     (10.0, (5.0, 2.0))
     """
-    who = "value_and_grad" if not getattr(f, "__fm_grad__", False) else "grad"
+    return _value_and_grad(f, argnums, has_aux, "value_and_grad")
+
+
+def _value_and_grad(f: Callable, argnums: Any, has_aux: bool, who: str) -> Callable:
+    """``value_and_grad``, with errors naming the transform the user called."""
 
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -173,14 +177,11 @@ def grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False)
     >>> grad(grad(lambda x: x ** 3))(2.0)
     12.0
     """
-    vg = value_and_grad(f, argnums, has_aux)
+    vg = _value_and_grad(f, argnums, has_aux, "grad")
 
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            (value, grads) = vg(*args, **kwargs)
-        except (TypeError, ValueError) as e:
-            raise type(e)(str(e).replace("value_and_grad", "grad", 1)) from None
+        value, grads = vg(*args, **kwargs)
         if has_aux:
             return grads, value[1]
         return grads
