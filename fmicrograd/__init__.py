@@ -12,8 +12,8 @@ import importlib
 from typing import Any
 
 from . import tree
-from .expr import Const, Expr, Var
-from .functions import (
+from .core.expr import Const, Expr, Var
+from .core.functions import (
     cos,
     div,
     dot,
@@ -31,13 +31,14 @@ from .functions import (
     sum,
     tanh,
 )
-from .transforms import grad, jvp, trace, value_and_grad, vjp
+from .transforms.autodiff import grad, jvp, trace, value_and_grad, vjp
 
 # name -> module that defines it (loaded on first access)
 _LAZY = {
-    "jacrev": "jacobians", "jacfwd": "jacobians", "jacobian": "jacobians",
-    "hessian": "jacobians", "custom_vjp": "custom", "debug_nans": "debug",
-    "jit": "compile", "vmap": "vectorize", "to_torch": "export",
+    "jacrev": "transforms.jacobians", "jacfwd": "transforms.jacobians",
+    "jacobian": "transforms.jacobians", "hessian": "transforms.jacobians",
+    "custom_vjp": "transforms.custom", "debug_nans": "transforms.debug",
+    "jit": "compiler.compile", "vmap": "batching.vectorize", "to_torch": "compiler.export",
 }
 _SUBMODULES = ("nn", "random", "losses", "optim", "train", "datasets", "viz", "io",
                "testing", "cli", "plot")

@@ -33,7 +33,7 @@ from typing import IO, Any
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
-from .expr import Expr
+from .core.expr import Expr
 
 __all__ = ["save", "load", "dumps", "loads", "atomic_write", "FORMAT", "VERSION"]
 

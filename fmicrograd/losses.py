@@ -22,9 +22,9 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import functions as F
 from . import tree
-from .expr import Expr
+from .core import functions as F
+from .core.expr import Expr
 
 __all__ = ["mse", "hinge", "binary_cross_entropy_with_logits", "softmax_cross_entropy",
            "l2", "log_sum_exp"]

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from operator import mul
 from typing import Any
 
-from . import functions as F
 from . import random as fr
 from . import tree
-from .expr import Expr, lift
+from .core import functions as F
+from .core.expr import Expr, lift
 
 __all__ = ["Neuron", "Layer", "MLP", "apply", "parameters", "count_params",
            "ACTIVATIONS", "INITS"]

@@ -37,7 +37,7 @@ from pyrsistent import PMap, pmap, pvector
 
 from . import random as fr
 from .optim import GradientTransformation, apply_updates
-from .transforms import value_and_grad
+from .transforms.autodiff import value_and_grad
 
 __all__ = ["fit", "batches", "progress_bar"]
 
@@ -129,7 +129,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     epoch_batches = _batcher(data, batch_size, key)
     vg = value_and_grad(loss_fn)
     if jit:
-        from .compile import jit as compile_fn
+        from .compiler.compile import jit as compile_fn
 
         vg = compile_fn(vg)
 

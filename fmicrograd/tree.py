@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
-from .expr import Expr
+from .core.expr import Expr
 
 __all__ = ["map", "leaves", "flatten", "unflatten", "structure", "register",
            "flatten_with_paths", "keystr", "TreeDef"]

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .expr import Expr
-from .sweep import _vjp
+from .core.expr import Expr
+from .core.sweep import _vjp
 
 __all__ = ["to_dot", "draw_dot", "node_grads", "topological"]
 

@@ -121,7 +121,7 @@ def test_unknown_class_is_rejected_without_importing_it(tmp_path):
     with pytest.raises(ValueError, match="os.stat_result"):
         fm.io.load(path)
     # fmicrograd's graph nodes and private classes are not data a file may build
-    for name in ("fmicrograd.expr.Expr", "fmicrograd.expr.Var", "fmicrograd.train._Fold"):
+    for name in ("fmicrograd.core.expr.Expr", "fmicrograd.core.expr.Var", "fmicrograd.train._Fold"):
         write_doc(path, {"type": "dataclass", "class": name, "fields": {}})
         with pytest.raises(ValueError, match="not one of fmicrograd's own classes"):
             fm.io.load(path)

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from pyrsistent import PMap
 
 import fmicrograd as fm
-from fmicrograd import autobatch, codegen, ir
-from fmicrograd.expr import Expr, next_level, variable
+from fmicrograd.compiler import autobatch, codegen, ir
+from fmicrograd.core.expr import Expr, next_level, variable
 from fmicrograd.testing import dags
 
 TOL = 1e-12
@@ -315,7 +315,7 @@ def test_cache_memory_stays_flat_over_a_thousand_calls():
 
 
 def test_caches_are_bounded_and_hold_no_graph():
-    from fmicrograd.compile import MAX_STRUCTURES
+    from fmicrograd.compiler.compile import MAX_STRUCTURES
 
     f = fm.jit(lambda x, n: x * n, static_argnums=1)
     for n in range(3 * MAX_STRUCTURES):

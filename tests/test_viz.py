@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import fmicrograd as fm
-from fmicrograd.expr import prim
+from fmicrograd.core.expr import prim
 
 RECORD = re.compile(r'(n\d+) \[label="\{ (.*?) \| data (\S+) \| grad (\S+) \}" shape=record\]')
 OVAL = re.compile(r'(n\d+)op \[label="(.*?)"\]')

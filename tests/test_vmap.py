@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fmicrograd as fm
+from fmicrograd.batching.vectorize import Batched
 from fmicrograd.testing import dags
-from fmicrograd.vectorize import Batched
 
 TOL = 1e-12
 

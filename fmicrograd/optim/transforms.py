@@ -17,9 +17,9 @@ import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .. import functions as F
 from .. import tree
-from ..expr import Expr
+from ..core import functions as F
+from ..core.expr import Expr
 from .base import EmptyState, GradientTransformation, global_norm, leafwise, zeros_like
 from .schedules import ScalarOrSchedule
 

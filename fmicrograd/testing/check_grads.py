@@ -21,9 +21,9 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from .. import transforms as T
 from .. import tree as tr
-from ..expr import Expr
+from ..core.expr import Expr
+from ..transforms import autodiff as T
 
 __all__ = ["check_grads", "assert_trees_close", "EPS", "ATOL", "RTOL"]
 

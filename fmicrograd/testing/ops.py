@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .. import functions as F
-from ..torch_ops import TORCH
+from ..core import functions as F
+from ..core.torch_ops import TORCH
 
 
 class OpCase(NamedTuple):

@@ -34,9 +34,9 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
-from . import tree as tr
-from .expr import Expr, Prim, next_level, variable
-from .transforms import CHECK_VALUES, lower
+from .. import tree as tr
+from ..core.expr import Expr, Prim, next_level, variable
+from .autodiff import CHECK_VALUES, lower
 
 __all__ = ["debug_nans"]
 

@@ -6,8 +6,8 @@ IEEE-safe functions of ``scalar`` where Python would raise. Guards become
 ``if (v7 > 0.0) != True: return None``, checked as soon as both sides exist;
 ``None`` tells the caller to retrace.
 
->>> from fmicrograd.expr import variable, next_level
->>> from fmicrograd.ir import lower
+>>> from fmicrograd.core.expr import variable, next_level
+>>> from fmicrograd.compiler.ir import lower
 >>> lv = next_level()
 >>> x = variable(2.0, lv)
 >>> run = scalar_program(lower([fm.exp(x) * x, x / 0.0], [x], [], lv))
@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from . import scalar
+from ..core import scalar
 from .ir import Program
 
 __all__ = ["Source", "scalar_program", "SCALAR_OPS"]
@@ -85,8 +85,8 @@ _NARY = ("sum", "dot", "factor", "select", "custom")
 def supports(p: Program) -> bool:
     """Whether ``p`` is a scalar program this backend can run.
 
-    >>> from fmicrograd.expr import variable, next_level
-    >>> from fmicrograd.ir import lower
+    >>> from fmicrograd.core.expr import variable, next_level
+    >>> from fmicrograd.compiler.ir import lower
     >>> lv = next_level()
     >>> x = variable(1.0, lv)
     >>> supports(lower([fm.tanh(x)], [x], [], lv))
@@ -99,8 +99,8 @@ def supports(p: Program) -> bool:
 def scalar_program(p: Program) -> Callable:
     """``run(inputs) -> output list`` (or None when a guard fails) for ``p``.
 
-    >>> from fmicrograd.expr import variable, next_level
-    >>> from fmicrograd.ir import lower
+    >>> from fmicrograd.core.expr import variable, next_level
+    >>> from fmicrograd.compiler.ir import lower
     >>> lv = next_level()
     >>> x = variable(1.0, lv)
     >>> run = scalar_program(lower([x * 3.0], [x], [(">", x, 0.0, True)], lv))

@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from . import tree as tr
-from .batching import DEPTH
-from .expr import Expr, const, prim
+from .. import tree as tr
+from ..core.batch_axes import DEPTH
+from ..core.expr import Expr, const, prim
 from .vmap_ops import MoveAxis, Reshape, Stack, Take, apply
 
 __all__ = ["vmap", "Batched"]

@@ -156,7 +156,7 @@ def stop_gradient(x: Any) -> Any:
     """
     if isinstance(x, Expr):
         return node("stop_gradient", x.value, (x,))
-    from . import tree
+    from .. import tree
 
     return tree.map(lambda leaf: stop_gradient(leaf) if isinstance(leaf, Expr) else leaf, x)
 

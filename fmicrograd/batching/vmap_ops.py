@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .expr import Expr, const, prim
+from ..core.expr import Expr, const, prim
 
 __all__ = ["Take", "Put", "Stack", "Reshape", "MoveAxis", "apply", "sum_to"]
 

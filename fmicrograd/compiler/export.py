@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from .. import tree as tr
+from ..batching.vectorize import Batched, vmap
+from ..core import numeric as num
+from ..core.expr import GUARDS, next_level
 from . import autobatch, ir
-from . import numeric as num
-from . import tree as tr
-from .expr import GUARDS, next_level
 from .jit_io import variables
-from .vectorize import Batched, vmap
 
 __all__ = ["to_torch"]
 

@@ -42,8 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import tree as tr
-from .expr import Expr, lift, prim
+from .. import tree as tr
+from ..core.expr import Expr, lift, prim
 
 __all__ = ["custom_vjp", "CustomRule"]
 

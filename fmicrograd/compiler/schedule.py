@@ -6,8 +6,8 @@ shapes form a *group* that one array operation evaluates. A scalar MLP's
 sixteen ``dot`` nodes of a layer, or the same node across a hundred unrolled
 examples, become one group.
 
->>> from fmicrograd.ir import lower
->>> from fmicrograd.expr import variable, next_level
+>>> from fmicrograd.compiler.ir import lower
+>>> from fmicrograd.core.expr import variable, next_level
 >>> lv = next_level()
 >>> xs = [variable(float(i), lv) for i in range(4)]
 >>> p = lower([fm.exp(x) * 2.0 for x in xs], xs, [], lv)
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import vmap_ops
+from ..batching import vmap_ops
 from .ir import Program
 
 __all__ = ["groups", "param_key", "scalar_cost", "batched_cost"]
@@ -44,8 +44,8 @@ def param_key(op: str, param: Any) -> Any:
 def groups(p: Program) -> list[list[int]]:
     """Groups of node numbers, in an order that respects dependencies.
 
-    >>> from fmicrograd.expr import variable, next_level
-    >>> from fmicrograd.ir import lower
+    >>> from fmicrograd.core.expr import variable, next_level
+    >>> from fmicrograd.compiler.ir import lower
     >>> lv = next_level()
     >>> x, y = variable(1.0, lv), variable(2.0, lv)
     >>> p = lower([x * y, x * x, fm.exp(x * y)], [x, y], [], lv)

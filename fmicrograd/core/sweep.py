@@ -11,7 +11,7 @@ transform can differentiate again. The inputs are the only leaves it
 differentiates with respect to, which is what keeps nested transforms free of
 perturbation confusion.
 
->>> from fmicrograd.expr import variable, next_level
+>>> from fmicrograd.core.expr import variable, next_level
 >>> x = variable(3.0, next_level())
 >>> y = x * x + x
 >>> reverse([y], [1.0], [x])[0]
@@ -38,7 +38,7 @@ def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bo
     the module docstring). Nodes key the maps directly: their hash and
     equality are identity.
 
-    >>> from fmicrograd.expr import variable, next_level
+    >>> from fmicrograd.core.expr import variable, next_level
     >>> x = variable(2.0, next_level())
     >>> nodes, relevant, on_graph = order([x * 3.0 + 1.0], [x])
     >>> [n.op for n in nodes], on_graph
@@ -85,7 +85,7 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
     Returns ``(cotangents, on_graph)``; an input that no output depends on
     gets ``0.0``. ``plan`` is a result of ``order`` to reuse.
 
-    >>> from fmicrograd.expr import variable, next_level
+    >>> from fmicrograd.core.expr import variable, next_level
     >>> lv = next_level()
     >>> x, y = variable(2.0, lv), variable(5.0, lv)
     >>> reverse([x * y], [1.0], [x, y])
@@ -130,7 +130,7 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
     Returns ``(tangents, on_graph)``; an output independent of the inputs gets
     ``0.0``.
 
-    >>> from fmicrograd.expr import variable, next_level
+    >>> from fmicrograd.core.expr import variable, next_level
     >>> x = variable(2.0, next_level())
     >>> forward([x * x, 7.0], [x], [1.0])
     ([4.0, 0.0], False)
@@ -158,6 +158,6 @@ def _fit(ct: Any, like: Any) -> Any:
     value = ct.value if isinstance(ct, Expr) else ct
     if getattr(value, "ndim", 0) <= getattr(like, "ndim", 0):
         return ct
-    from .batching import reduce_to
+    from .batch_axes import reduce_to
 
     return reduce_to(ct, like)

@@ -8,8 +8,8 @@ A group of ``dot`` (or batch ``bdot``) nodes whose operand lists form a grid,
 as the neurons of a layer do (each weight row with the same inputs), is one
 matrix product. Guards are checked as soon as their operands exist.
 
->>> from fmicrograd.expr import variable, next_level
->>> from fmicrograd.ir import lower, optimize
+>>> from fmicrograd.core.expr import variable, next_level
+>>> from fmicrograd.compiler.ir import lower, optimize
 >>> import numpy as np
 >>> lv = next_level()
 >>> w = [variable(float(i), lv) for i in range(6)]
@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import numeric as num
+from ..core import numeric as num
 from .codegen import Source
 from .ir import Program, lower  # noqa: F401 -- doctests use lower
 from .schedule import batched_cost, groups, scalar_cost
@@ -54,7 +54,7 @@ _GRID = 2  # a grid product may compute up to this many times the needed entries
 def worth_it(p: Program) -> bool:
     """Whether batched array code beats straight-line float code for ``p``.
 
-    >>> from fmicrograd.expr import variable, next_level
+    >>> from fmicrograd.core.expr import variable, next_level
     >>> lv = next_level()
     >>> x = variable(1.0, lv)
     >>> worth_it(lower([x * x + 1.0], [x], [], lv))
@@ -72,7 +72,7 @@ def batched_program(p: Program, namespace: dict = NUMPY,
     ``namespace`` binds the array functions the code calls (numpy's by
     default); ``constant`` converts the baked numpy constants for them.
 
-    >>> from fmicrograd.expr import variable, next_level
+    >>> from fmicrograd.core.expr import variable, next_level
     >>> lv = next_level()
     >>> xs = [variable(float(i), lv) for i in range(3)]
     >>> batched_program(lower([fm.exp(x) * 0.0 for x in xs], xs, [], lv))(np.zeros(3))

@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from . import sweep
-from . import tree as tr
-from .expr import Expr, next_level, variable
+from .. import tree as tr
+from ..core import sweep
+from ..core.expr import Expr, next_level, variable
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "trace", "lower"]
 

@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import tree as tr
+from ..core.expr import GUARDS, next_level, variable
 from . import autobatch, codegen, ir
-from . import tree as tr
-from .expr import GUARDS, next_level, variable
 from .jit_io import EXPR, SCALAR, builder, classify, matcher, variables
 
 __all__ = ["jit", "MAX_STRUCTURES", "MAX_VARIANTS"]

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 from pyrsistent import PMap, PVector
 
-from . import tree as tr
+from .. import tree as tr
+from ..core.expr import Expr, variable
 from .codegen import Source
-from .expr import Expr, variable
 
 __all__ = ["classify", "matcher", "builder", "variables", "SCALAR", "EXPR"]
 

@@ -25,10 +25,10 @@ import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from . import sweep
-from . import tree as tr
-from .expr import Expr
-from .transforms import _argnums, _rebuild, call_on_inputs, lower
+from .. import tree as tr
+from ..core import sweep
+from ..core.expr import Expr
+from .autodiff import _argnums, _rebuild, call_on_inputs, lower
 
 __all__ = ["jacrev", "jacfwd", "jacobian", "hessian"]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import batching
+from . import batch_axes as batching
 from . import functions as F
 from . import numeric as num
 from .expr import Expr, lift, prim

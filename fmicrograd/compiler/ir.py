@@ -9,7 +9,7 @@ become n-ary sums, a sum of single-use products a ``dot``, and a batch sum of a
 product a ``bdot`` (a contraction over batch axes), so the batched backend can
 find matrix products.
 
->>> from fmicrograd.expr import variable, next_level
+>>> from fmicrograd.core.expr import variable, next_level
 >>> lv = next_level()
 >>> x, y = variable(2.0, lv), variable(3.0, lv)
 >>> p = lower([x * y + x * 2.0 + 1.0], [x, y], [], lv)
@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from . import vmap_ops
-from .custom import CustomRule
-from .expr import Expr, Prim, Var, next_level, variable  # noqa: F401 -- doctests use them
+from ..batching import vmap_ops
+from ..core.expr import Expr, Prim, Var, next_level, variable  # noqa: F401 -- doctests use them
+from ..transforms.custom import CustomRule
 
 __all__ = ["Program", "lower", "optimize", "NotCompilable"]
 

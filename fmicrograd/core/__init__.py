@@ -1,0 +1,1 @@
+"""The engine: frozen graph nodes, IEEE scalar maths, the rule table and the sweeps."""

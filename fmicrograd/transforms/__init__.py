@@ -1,0 +1,1 @@
+"""Transformations built on the sweeps: grad, jvp/vjp, jacobians, custom rules, debug_nans."""
