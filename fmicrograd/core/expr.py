@@ -322,3 +322,30 @@ def _check_number(value: Any, who: str) -> Any:
     if isinstance(value, bool) or not _is_value(value):
         raise TypeError(f"{who}(value): expected a number, got {type(value).__name__} {value!r}")
     return float(value) if isinstance(value, numbers.Real) else value
+
+
+# micrograd's names on a node. fmicrograd's nodes hold no gradient, so each of
+# these raises an error naming the fmicrograd way. Added after the class (not
+# as fields, and unseen by type checkers, which report them as unknown).
+_GRAD_WAY = ("write the computation as a function f and take fm.grad(f)(x) (or "
+             "fm.value_and_grad(f)(x)); to see d out / d node for every node of a graph "
+             "already built, as micrograd's backward() leaves in .grad, use "
+             "fm.viz.node_grads(out)[node]")
+MICROGRAD_HINTS = {
+    "data": "fm.Expr has no .data (micrograd's name): a node's forward value is node.value",
+    "grad": "fm.Expr has no .grad: nodes are immutable and store no gradient; " + _GRAD_WAY,
+    "backward": "fm.Expr has no .backward(): nothing is written into nodes; " + _GRAD_WAY,
+    "zero_grad": "fm.Expr has no .zero_grad(): nodes store no gradient, so there is none "
+                 "to reset; " + _GRAD_WAY,
+}
+
+
+def _hint(message: str) -> property:
+    def fail(self: Expr) -> Any:
+        raise AttributeError(message)
+
+    return property(fail)
+
+
+for _name, _message in MICROGRAD_HINTS.items():
+    setattr(Expr, _name, _hint(_message))

@@ -1,0 +1,22 @@
+"""A higher-order user's script: nested transforms, jit, vmap, hessian."""
+
+import fmicrograd as fm
+
+
+def f(x: fm.Expr | float) -> fm.Expr | float:
+    return fm.tanh(x) * fm.exp(x)
+
+
+def curvature(x: float) -> float:
+    d2: float = fm.grad(fm.grad(f))(x)
+    return d2
+
+
+on_node: fm.Expr = fm.sin(fm.Var(1.0, name="x"))   # a node in, a node out
+on_float: float = fm.sin(1.0)                       # a float in, a float out
+fast = fm.jit(fm.grad(f))
+per_example = fm.vmap(fm.grad(f))((0.1, 0.2, 0.3))
+hess = fm.hessian(lambda xy: fm.maximum(xy[0] * xy[1], 0.0))((1.0, 2.0))
+grads = fm.tree.stack(fm.vmap(fm.grad(lambda p: p["w"] * p["b"]))(
+    [{"w": 1.0, "b": 2.0}, {"w": 3.0, "b": 4.0}]))
+print(curvature(0.3), fast(0.3), fm.sum(per_example), hess, on_node.value, on_float, grads)
