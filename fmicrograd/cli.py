@@ -157,6 +157,7 @@ def _dataset(args: argparse.Namespace) -> tuple[tuple, tuple]:
 
 def _loss(args: argparse.Namespace) -> Callable[[Any, tuple], Any]:
     l2 = args.l2
+    data_loss: Callable[[Sequence, Sequence], Any]
     if args.loss == "hinge":
         data_loss = fm.losses.hinge
     elif args.loss == "logistic":
@@ -248,7 +249,7 @@ def _write_outputs(args: argparse.Namespace, model: Any, history: Any, data: tup
         if not args.quiet:
             print(f"saved the model to {args.save} (load it with fm.io.load)", file=out)
     pictures = [(args.plot, "decision boundary", lambda p: fm.plot.decision_boundary(
-                    model, *data, p, title=f"{args.dataset}: training accuracy "
+                    model, data[0], data[1], p, title=f"{args.dataset}: training accuracy "
                     f"{100 * accuracy(model, data):.1f}%")),
                 (args.loss_plot, "loss curves", lambda p: fm.plot.loss_curve(
                     history, p, title=f"{args.dataset}, {args.optimizer}"))]

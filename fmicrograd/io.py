@@ -233,13 +233,14 @@ def _decode_class(x: dict, kind: str, where: str, classes: dict[str, type]) -> A
     is_nt = _is_namedtuple_class(cls)
     if kind != ("namedtuple" if is_nt else "dataclass"):
         raise _Bad(f"{where}: the file has {name} as a {kind}, but it is not one")
-    expected = list(cls._fields) if is_nt else [f.name for f in dataclasses.fields(cls)]
+    fields_of: Any = cls  # a NamedTuple class or a dataclass
+    expected = list(fields_of._fields) if is_nt else [f.name for f in dataclasses.fields(cls)]
     if sorted(fields) != sorted(expected):
         raise _Bad(f"{where}: {name} has fields {expected}, the file gives {list(fields)}")
     values = {f: _decode(fields[f], f"{where}.{f}", classes) for f in expected}
     if is_nt:
         return cls(**values)
-    obj = object.__new__(cls)  # as fm.tree rebuilds dataclasses: frozen, no __init__
+    obj: Any = object.__new__(cls)  # as fm.tree rebuilds dataclasses: frozen, no __init__
     for f, v in values.items():
         object.__setattr__(obj, f, v)
     return obj

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import mul
 from typing import Any
@@ -38,7 +38,8 @@ def _linear(x: Any) -> Any:
     return x
 
 
-ACTIVATIONS = {"relu": F.relu, "tanh": F.tanh, "sigmoid": F.sigmoid, "linear": _linear}
+ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
+    "relu": F.relu, "tanh": F.tanh, "sigmoid": F.sigmoid, "linear": _linear}
 
 # name -> weight distribution for a neuron with fan_in inputs in a layer of fan_out
 INITS = {
@@ -270,7 +271,7 @@ def count_params(params: Any) -> int:
 
 def _new(cls: type, **fields: Any) -> Any:
     # Rebuild without __post_init__: leaves may be gradients or graph nodes.
-    obj = object.__new__(cls)
+    obj: Any = object.__new__(cls)
     for name, value in fields.items():
         object.__setattr__(obj, name, value)
     return obj
@@ -298,7 +299,7 @@ _ZERO_GRAD_HINT = ("{cls}.zero_grad() is micrograd's method; models here store n
 def _teach_micrograd(cls: type) -> None:
     """Wrap ``cls.__init__`` so micrograd's ``cls(nin, ...)`` (ints) names the
     ``init`` form, and make ``.parameters()`` / ``.zero_grad()`` explain."""
-    dataclass_init = cls.__init__
+    dataclass_init = cls.__dict__["__init__"]
 
     @functools.wraps(dataclass_init)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:

@@ -48,7 +48,7 @@ def _figure(**kwargs: Any) -> Any:
         fig.savefig(buffer, format="png")
         return buffer.getvalue()
 
-    fig._repr_png_ = png
+    fig._repr_png_ = png  # type: ignore[attr-defined]
     return fig
 
 

@@ -44,7 +44,7 @@ class Key:
 tree.register(Key, lambda k: ((), k.data), lambda data, _: Key(data))
 
 
-def _mix(*parts: int) -> int:
+def _mix(*parts: int | str) -> int:
     text = ":".join(str(p) for p in parts).encode()
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
 

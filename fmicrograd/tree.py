@@ -95,7 +95,7 @@ def _dataclass_flatten(x: Any) -> tuple[list, tuple]:
 def _dataclass_unflatten(cls: type, names: tuple, children: Iterable) -> Any:
     # Bypass __init__ (and frozen __setattr__): leaves may be graph nodes that
     # a user's __post_init__ validation does not expect.
-    obj = object.__new__(cls)
+    obj: Any = object.__new__(cls)
     for n, c in zip(names, children):
         object.__setattr__(obj, n, c)
     return obj
@@ -151,7 +151,7 @@ def _flatten_into(x: Any, out: list, paths: list | None, path: tuple) -> TreeDef
         return LEAF
     kind, children, meta = node
     if paths is None:  # no key paths wanted: skip computing them; float leaves inline
-        subs = []
+        subs: list[TreeDef] = []
         for c in children:
             if c.__class__ is float:
                 out.append(c)
@@ -160,13 +160,14 @@ def _flatten_into(x: Any, out: list, paths: list | None, path: tuple) -> TreeDef
                 subs.append(_flatten_into(c, out, None, path))
         return TreeDef(kind, meta, tuple(subs))
     keys = _child_keys(kind, meta, len(children))
-    subs = tuple(_flatten_into(c, out, paths, path + (k,)) for c, k in zip(children, keys))
-    return TreeDef(kind, meta, subs)
+    return TreeDef(kind, meta, tuple(_flatten_into(c, out, paths, path + (k,))
+                                     for c, k in zip(children, keys)))
 
 
 def _child_keys(kind: type, meta: Any, n: int) -> list:
-    if kind in _registry and _registry[kind][2] is not None:
-        return [("name", name) for name in _registry[kind][2](meta, n)]
+    names = _registry[kind][2] if kind in _registry else None
+    if names is not None:
+        return [("name", name) for name in names(meta, n)]
     if kind in (dict, PMap):
         return [("key", k) for k in meta]
     if kind not in _registry and dataclasses.is_dataclass(kind):

@@ -93,14 +93,24 @@ def at(where: Callable[[Any], Any], tree: Any, replace: Any = _NOTHING, *,
         if len(news) != len(parts):
             raise ValueError(f"tree.at: where picked {len(parts)} parts but replace has "
                              f"{len(news)} values")
-    for a in paths:
-        if any(a != b and a[:len(b)] == b for b in paths):
-            raise ValueError(f"tree.at: a picked part lies inside another ({keystr(a)})")
+    for pos, keys in paths:
+        if any(pos != other and pos[:len(other)] == other for other, _ in paths):
+            raise ValueError(f"tree.at: a picked part lies inside another ({keystr(keys)})")
     out = tree
     for k, path in enumerate(paths):
-        out = _replaced(out, path, lambda old, k=k: news[k] if replace_fn is None
-                        else replace_fn(old))
+        value = replace_fn if replace_fn is not None else _Constant(news[k])
+        out = _replaced(out, path, value)
     return out
+
+
+class _Constant:
+    """``lambda old: value``, typed."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self, old: Any) -> Any:
+        return self.value
 
 
 def _node_paths(marked: Any) -> dict:

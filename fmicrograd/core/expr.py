@@ -206,12 +206,12 @@ class Prim(Expr):
 
 
 _new = object.__new__
-_set_value = Expr.value.__set__
-_set_op = Expr.op.__set__
-_set_children = Expr.children.__set__
-_set_name = Var.name.__set__
-_set_level = Var.level.__set__
-_set_param = Prim.param.__set__
+_set_value = Expr.__dict__["value"].__set__  # the slots' own setters (fields are frozen)
+_set_op = Expr.__dict__["op"].__set__
+_set_children = Expr.__dict__["children"].__set__
+_set_name = Var.__dict__["name"].__set__
+_set_level = Var.__dict__["level"].__set__
+_set_param = Prim.__dict__["param"].__set__
 
 
 def _init_var(v: Var, value: Any, name: str | None, level: int, children: tuple) -> Var:

@@ -59,7 +59,7 @@ def _unary(op: str, doc: str) -> Unary:
 
     f.__name__ = op
     f.__doc__ = doc
-    return f  # type: ignore[return-value]  # the overloads describe f's branches
+    return f
 
 
 exp = _unary("exp", "``e ** x``; ``exp(1000.0) == inf``.\n\n>>> exp(0.0)\n1.0")
@@ -83,7 +83,7 @@ def _binary(op: str, doc: str) -> Binary:
 
     f.__name__ = op
     f.__doc__ = doc
-    return f  # type: ignore[return-value]  # the overloads describe f's branches
+    return f
 
 
 maximum = _binary("maximum", "Larger of ``a`` and ``b``; a tie splits the derivative "

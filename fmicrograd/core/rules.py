@@ -79,7 +79,7 @@ def _pow(ct: Any, out: Any, a: Any, b: Any) -> tuple:
 
 def _dot(ct: Any, out: Any, *args: Any) -> tuple:
     n = len(args) // 2
-    return [ct * y for y in args[n:]] + [ct * x for x in args[:n]]
+    return (*(ct * y for y in args[n:]), *(ct * x for x in args[:n]))
 
 
 def _sum(ct: Any, out: Any, *args: Any) -> tuple:

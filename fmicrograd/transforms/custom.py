@@ -142,7 +142,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         return tuple(a if i in self.nondiff_argnums else next(it) for i, a in enumerate(args))
 
     def _run_fwd(self, args: tuple) -> tuple:
-        result = self.fwd(*args)
+        result = self.fwd(*args)  # type: ignore[misc]  # defvjp was checked
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError(f"custom_vjp: {self.name}'s fwd must return a pair "
                             f"(output, residuals), got {type(result).__name__}")
@@ -196,7 +196,8 @@ class CustomRule:
             residuals = self.residuals
         seeds = [0.0] * self.n_outputs
         seeds[self.index] = ct
-        cts = self.fn.bwd(*self.static, residuals, tr.unflatten(self.out_def, seeds))
+        cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
+                          tr.unflatten(self.out_def, seeds))
         return self._flat_cotangents(cts)
 
     def _flat_cotangents(self, cts: Any) -> list:
@@ -212,8 +213,8 @@ class CustomRule:
             if ct is None:
                 flat.extend([0.0] * want.num_leaves)
                 continue
-            leaves, got = tr.flatten(ct)
-            tr.check_same(tr.persistent(want), tr.persistent(got),
+            leaves, got_def = tr.flatten(ct)
+            tr.check_same(want, got_def,
                           f"custom_vjp: {name}'s bwd cotangent {i} must match argument {i}")
             flat.extend(leaves)
         return flat

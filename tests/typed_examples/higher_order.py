@@ -1,3 +1,4 @@
+# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls, disallow-any-generics, warn-unreachable
 """A higher-order user's script: nested transforms, jit, vmap, hessian."""
 
 import fmicrograd as fm

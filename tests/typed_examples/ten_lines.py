@@ -1,3 +1,4 @@
+# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls, disallow-any-generics, warn-unreachable
 """The README's ten lines, with the annotations a typed user writes."""
 
 import fmicrograd as fm
