@@ -1,4 +1,5 @@
-# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls, disallow-any-generics, warn-unreachable
+# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls
+# mypy: disallow-any-generics, warn-unreachable
 """A higher-order user's script: nested transforms, jit, vmap, hessian."""
 
 import fmicrograd as fm

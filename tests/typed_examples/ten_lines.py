@@ -1,4 +1,5 @@
-# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls, disallow-any-generics, warn-unreachable
+# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls
+# mypy: disallow-any-generics, warn-unreachable
 """The README's ten lines, with the annotations a typed user writes."""
 
 import fmicrograd as fm
