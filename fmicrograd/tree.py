@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
@@ -322,5 +322,14 @@ _PERSISTENT: dict = {dict: PMap, list: PVector}
 
 
 
-# Building new trees from old (map_with_path, at, stack) lives in its own file.
-from .tree_ops import at, map_with_path, stack  # noqa: E402
+# Building new trees from old (map_with_path, at, stack) lives in its own file,
+# loaded on first use so that `import fmicrograd` stays light.
+if TYPE_CHECKING:
+    from .tree_ops import at, map_with_path, stack
+else:
+    def __getattr__(name: str) -> Any:
+        if name in ("at", "map_with_path", "stack"):
+            from . import tree_ops
+
+            return getattr(tree_ops, name)
+        raise AttributeError(f"module 'fmicrograd.tree' has no attribute {name!r}")
