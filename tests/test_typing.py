@@ -5,6 +5,7 @@ scripts (--strict)."""
 
 import ast
 import os
+import runpy
 from pathlib import Path
 
 import fmicrograd as fm
@@ -69,3 +70,10 @@ def test_mypy_is_clean_on_the_package_and_typed_user_scripts(tmp_path):
     for (line, needle), error in zip(expected, errors):
         assert f"wrong.py:{line}: error:" in error and needle in error, report
     assert status == 1
+
+
+def test_typed_examples_run(capsys):
+    for script in sorted(EXAMPLES.glob("*.py")):
+        runpy.run_path(str(script), run_name="__main__")
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 2 and all(printed)

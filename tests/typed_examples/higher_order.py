@@ -19,6 +19,7 @@ on_float: float = fm.sin(1.0)                       # a float in, a float out
 fast = fm.jit(fm.grad(f))
 per_example = fm.vmap(fm.grad(f))((0.1, 0.2, 0.3))
 hess = fm.hessian(lambda xy: fm.maximum(xy[0] * xy[1], 0.0))((1.0, 2.0))
-grads = fm.tree.stack(fm.vmap(fm.grad(lambda p: p["w"] * p["b"]))(
-    [{"w": 1.0, "b": 2.0}, {"w": 3.0, "b": 4.0}]))
+model = fm.nn.MLP.init(2, [4, 1], key=fm.random.key(0))
+per_model = fm.vmap(fm.grad(lambda m, x: m(x)), in_axes=(None, 0))(model, ((1.0, 2.0), (3.0, 4.0)))
+grads: fm.nn.MLP = fm.tree.stack(per_model)
 print(curvature(0.3), fast(0.3), fm.sum(per_example), hess, on_node.value, on_float, grads)
