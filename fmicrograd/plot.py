@@ -52,7 +52,7 @@ def _figure(**kwargs: Any) -> Any:
     return fig
 
 
-def _finish(fig: Any, path: str | os.PathLike | None, dpi: int) -> Any:
+def _save(fig: Any, path: str | os.PathLike | None, dpi: int) -> Any:
     if path is not None:
         atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
     return fig
@@ -118,7 +118,7 @@ def decision_boundary(predict: Callable[[tuple[float, float]], Any], xs: Sequenc
     ax.set_ylim(lo[1], hi[1])
     if title:
         ax.set_title(title)
-    return _finish(fig, path, dpi)
+    return _save(fig, path, dpi)
 
 
 def loss_curve(history: Mapping[str, Sequence[float]], path: str | os.PathLike | None = None,
@@ -162,4 +162,4 @@ def loss_curve(history: Mapping[str, Sequence[float]], path: str | os.PathLike |
         axes[0].legend()
     if title:
         fig.suptitle(title)
-    return _finish(fig, path, dpi)
+    return _save(fig, path, dpi)

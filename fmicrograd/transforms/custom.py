@@ -202,6 +202,7 @@ class CustomRule:
 
     def _flat_cotangents(self, cts: Any) -> list:
         name, wanted = self.name, self.arg_def.children
+        got: Any  # what bwd gave: described in words, then a structure
         if not isinstance(cts, (tuple, list)) or len(cts) != len(wanted):
             got = f"{type(cts).__name__} of {len(cts)}" if isinstance(cts, (tuple, list)) \
                 else type(cts).__name__
@@ -213,8 +214,8 @@ class CustomRule:
             if ct is None:
                 flat.extend([0.0] * want.num_leaves)
                 continue
-            leaves, got_def = tr.flatten(ct)
-            tr.check_same(want, got_def,
+            leaves, got = tr.flatten(ct)
+            tr.check_same(tr.persistent(want), tr.persistent(got),
                           f"custom_vjp: {name}'s bwd cotangent {i} must match argument {i}")
             flat.extend(leaves)
         return flat
