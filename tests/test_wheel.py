@@ -61,3 +61,26 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     trained = sh(py, "-m", "fmicrograd", "train", "--dataset", "xor", "--steps", "5",
                  "--hidden", "4", "--quiet", "--save", "m.json", cwd=run_dir, env=env)
     assert "accuracy" in trained and (run_dir / "m.json").exists()
+
+
+def test_editable_install_in_compat_mode_is_visible_to_static_tools(tmp_path):
+    """The README's editable install for editors: a plain path in a .pth file,
+    which mypy and pyright follow (setuptools' default import hook they cannot)."""
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "fmicrograd", src / "fmicrograd",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, src / name)
+    venv = tmp_path / "venv"
+    sh(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv,
+       cwd=tmp_path)
+    py = venv / "bin" / "python"
+    sh(sys.executable, "-m", "pip", "--python", py, "install", "--no-deps", "--no-index",
+       "--no-build-isolation", "-e", src, "--config-settings", "editable_mode=compat",
+       cwd=tmp_path)
+    (pth,) = venv.glob("lib/python*/site-packages/__editable__.fmicrograd*.pth")
+    assert pth.read_text().split() == [str(src)]
+    assert (src / "fmicrograd" / "py.typed").exists()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = sh(py, "-c", "import fmicrograd; print(fmicrograd.__file__)", cwd=tmp_path, env=env)
+    assert Path(out.strip()).is_relative_to(src)
