@@ -105,6 +105,10 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
                   for leaf, r in zip(arg.leaves, _ranks(arg.treedef))]
         return arg.size, tr.unflatten(arg.treedef, leaves)
     if isinstance(arg, np.ndarray) and arg.dtype != object:
+        if arg.dtype.kind not in "fiub":
+            raise TypeError(f"fm.vmap: {where} is a numpy array of dtype {arg.dtype}; only real "
+                            "numbers are supported (complex and text are not): pass "
+                            "floats, e.g. the real and imaginary parts as separate arguments")
         if arg.ndim == 0:
             raise ValueError(f"fm.vmap: {where} is mapped but is a 0-d array; map a sequence "
                              f"or use in_axes=None for it")
