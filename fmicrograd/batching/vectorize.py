@@ -184,6 +184,8 @@ def _stack(column: list, rank: int, depth: int, where: str) -> Any:
             raise TypeError(f"fm.vmap: {where} has a leaf that is {type(leaf).__name__} "
                             f"{leaf!r}; expected numbers or fm.Expr")
     stacked = apply(Stack(depth + rank), *column)
+    if not isinstance(stacked, Expr):  # plain numbers: a constant node, as for tuples
+        stacked = const(stacked)
     return _move(stacked, 0, rank) if rank else stacked
 
 
@@ -283,6 +285,8 @@ class Batched:
     leaves: tuple
     treedef: tr.TreeDef
     size: int
+
+    __fm_examples__ = True  # transforms that sweep outputs take it example by example
 
     def __len__(self) -> int:
         return self.size

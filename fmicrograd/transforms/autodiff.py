@@ -89,6 +89,23 @@ def lower(x: Any, on_graph: bool) -> Any:
     return tr.map(lambda leaf: leaf.value if isinstance(leaf, Expr) else leaf, x)
 
 
+def per_example(tree: Any) -> Any:
+    """``tree`` with every ``vmap`` result in it (a ``Batched``) replaced by the
+    tuple of its examples, so each example is its own output leaf and a
+    Jacobian keeps examples apart (block-diagonal), as the Python loop would.
+
+    >>> per_example({"a": (1.0, 2.0)})
+    {'a': (1.0, 2.0)}
+    """
+    if getattr(tree, "__fm_examples__", False):
+        return tuple(per_example(e) for e in tree)
+    node = tr._node_of(tree)
+    if node is None:
+        return tree
+    kind, children, meta = node
+    return tr._rebuild(kind, meta, [per_example(c) for c in children])
+
+
 def _scalar(out: Any, who: str) -> Any:
     if isinstance(out, Expr):
         # under vmap a per-example scalar holds one axis per enclosing vmap
@@ -208,7 +225,7 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
     """
     new_args, defs, groups, level = _prepare(primals, tuple(range(len(primals))), "vjp")
     with running(level, "fm.vjp"):
-        out = _checked(f(*new_args))
+        out = per_example(_checked(f(*new_args)))
     outs, out_def = tr.flatten(out)
     flat_inputs = [x for xs in groups for x in xs]
     plan = sweep.order(outs, flat_inputs)
@@ -236,7 +253,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
                   "jvp: tangents must match primals")
     new_args, _, groups, level = _prepare(primals, tuple(range(len(primals))), "jvp")
     with running(level, "fm.jvp"):
-        out = _checked(f(*new_args))
+        out = per_example(_checked(f(*new_args)))
     outs, out_def = tr.flatten(out)
     flat_inputs = [x for xs in groups for x in xs]
     tans, on_graph = sweep.forward(outs, flat_inputs, tr.leaves(tangents))
