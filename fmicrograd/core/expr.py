@@ -375,12 +375,20 @@ def running(level: int, who: str, traces: bool = False) -> Iterator[None]:
         RUNNING.reset(token)
 
 
-def _dependent(x: Expr) -> str | None:
-    """The name of a running transform that ``x`` depends on, if any."""
+def dependent(x: Expr, differentiating: bool = False) -> str | None:
+    """The name of a running transform that ``x`` depends on (with
+    ``differentiating``, only one that differentiates, not one that traces).
+
+    >>> x = Var(1.0)
+    >>> with running(x.level, "fm.grad"):
+    ...     dependent(x * 2.0), dependent(fm.stop_gradient(x))
+    ('fm.grad', None)
+    """
     active = RUNNING.get()
     if not active:
         return None
-    levels = {lv: (who, traces) for lv, who, traces in active}
+    levels = {lv: (who, traces) for lv, who, traces in active
+              if not (differentiating and traces)}
     stack, seen = [(x, False)], set()
     while stack:
         n, stopped = stack.pop()
@@ -411,7 +419,7 @@ def escape(x: Expr, how: str) -> float:
                         "a Python number cannot stand for the whole batch. Compute with fm "
                         "functions (fm.sin(x), not math.sin(x)), and use fm.where for "
                         "per-example choices")
-    who = _dependent(x)
+    who = dependent(x)
     if who is None:
         return float(value)
     if who in ("fm.jit", "fm.trace"):
