@@ -235,7 +235,7 @@ def _traced(x: Any) -> bool:
     stack, seen = [x], set()
     while stack:
         n = stack.pop()
-        if n.op == "var" or (not n.children and n.op != "const"):
+        if not n.children and n.op != "const":  # a variable standing for a value goes on
             return True
         for c in n.children:
             if id(c) not in seen:
@@ -246,8 +246,9 @@ def _traced(x: Any) -> bool:
 
 def _whole(value: Any, size: int, rank: int) -> Any:
     value = np.asarray(value, dtype=float)
-    if value.ndim == rank + 1:
-        return value if rank == 0 else np.moveaxis(value, rank, 0)
+    if value.ndim == rank + 1:  # this vmap's axis (maybe broadcast, size 1) after rank ones
+        value = value if rank == 0 else np.moveaxis(value, rank, 0)
+        return np.broadcast_to(value, (size,) + value.shape[1:])
     return np.broadcast_to(value, (size,) + value.shape)
 
 
@@ -256,8 +257,9 @@ def _batch_first(x: Any, size: int, rank: int, depth: int) -> Expr:
     if not isinstance(x, Expr):
         x = const(np.asarray(x, dtype=float) if not isinstance(x, float) else x)
     shape = np.shape(x.value)
-    if len(shape) - rank == depth + 1 and shape[rank] == size:
-        return _move(x, rank, 0)
+    if len(shape) - rank == depth + 1:  # has this vmap's axis, maybe broadcast (size 1)
+        x = _move(x, rank, 0)
+        return x if shape[rank] == size else x + np.zeros((size,) + (1,) * (len(shape) - 1))
     if rank == 0:
         return x + np.zeros((size,) + (1,) * depth)
     return x + np.zeros((size,) + (1,) * len(shape))

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import tree as tr
-from ..core.expr import Expr, dependent, lift, prim
+from ..core.expr import Expr, const, dependent, lift, prim
 
 __all__ = ["custom_vjp", "CustomRule"]
 
@@ -110,7 +110,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                 raise TypeError(f"custom_vjp: {self.name}'s differentiable arguments have a "
                                 f"leaf at {tr.keystr(path)} that is {type(leaf).__name__} "
                                 f"{leaf!r}; list non-float arguments in nondiff_argnums")
-        values = [leaf.value if isinstance(leaf, Expr) else leaf for leaf in leaves]
+        values = [_batched(leaf.value) if isinstance(leaf, Expr) else leaf for leaf in leaves]
         out, residuals = self._run_fwd(self._merge(args, tr.unflatten(arg_def, values)))
         outs, out_def = tr.flatten(out)
         closes = self._closed_over(outs, residuals)
@@ -136,7 +136,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                 raise TypeError(f"custom_vjp: {self.name} closes over a value that {who} "
                                 "differentiates, but its rule only gives derivatives for its "
                                 "arguments; pass that value as an argument instead")
-        return bool(closed)
+        return any(_reaches_variable(x) for x in closed)
 
     def _positional(self, args: tuple, kwargs: dict) -> tuple:
         if not kwargs:
@@ -207,8 +207,10 @@ class CustomRule:
         return self._forward
 
     def _forward(self, *leaves: Any) -> Any:
-        out, _ = self.fn._run_fwd(self.fn._merge(self.args, tr.unflatten(self.arg_def, leaves)))
-        return tr.leaves(out)[self.index]
+        diff = tr.unflatten(self.arg_def, [_batched(x) for x in leaves])
+        out, _ = self.fn._run_fwd(self.fn._merge(self.args, diff))
+        leaf = tr.leaves(out)[self.index]
+        return leaf.value if isinstance(leaf, Expr) else leaf
 
     def __call__(self, ct: Any, out: Any, *leaves: Any) -> list:
         if any(isinstance(leaf, Expr) for leaf in leaves):
@@ -244,6 +246,25 @@ class CustomRule:
                                     "cotangent must be a number, an fm.Expr or None")
             flat.extend(leaves)
         return flat
+
+
+def _batched(value: Any) -> Any:
+    """A batch of values (under ``vmap``) as the constant node ``vmap`` would
+    hand a function, so ``fwd`` sees what ``fun`` sees; numbers as they are."""
+    return const(value) if getattr(value, "ndim", 0) else value
+
+
+def _reaches_variable(x: Expr) -> bool:
+    stack, seen = [x], set()
+    while stack:
+        n = stack.pop()
+        if not n.children and n.op != "const":
+            return True
+        for c in n.children:
+            if id(c) not in seen:
+                seen.add(id(c))
+                stack.append(c)
+    return False
 
 
 def _is_number(x: Any) -> bool:
