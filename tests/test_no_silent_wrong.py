@@ -225,3 +225,13 @@ def test_debug_nans_never_blames_a_custom_vjp_the_user_did_not_write():
     with pytest.raises(FloatingPointError) as info:
         fm.debug_nans(fm.vmap(fm.log))((1.0, -1.0))
     assert "custom_vjp" not in str(info.value)
+
+
+def test_three_nested_vmaps_keep_every_example_in_place():
+    a = (((1.0, 2.0), (3.0, 4.0)), ((5.0, 6.0), (7.0, 8.0)))
+    want = (((2.0, 4.0), (6.0, 8.0)), ((10.0, 12.0), (14.0, 16.0)))
+    assert fm.vmap(fm.vmap(fm.vmap(lambda x: x * 2)))(a) == want
+    assert fm.vmap(fm.vmap(fm.vmap(lambda x: x * 2)))(np.array(a)) == want
+    f = lambda x: fm.vmap(lambda y: fm.vmap(lambda z: z * 2)([y, y * 0.5]))([x, x * 0.5])  # noqa: E731
+    want = (((2.0, 1.0), (1.0, 0.5)), ((6.0, 3.0), (3.0, 1.5)))
+    assert fm.vmap(f)([1.0, 3.0]) == want and fm.jit(fm.vmap(f))((1.0, 3.0)) == want

@@ -210,9 +210,11 @@ def _ranks(treedef: tr.TreeDef) -> list:
     def walk(td: tr.TreeDef, r: int) -> None:
         if td.kind is None:
             out.append(r)
-            return
-        for c in td.children:
-            walk(c, r + (td.kind is Batched))
+        elif td.kind is Batched:  # its leaves are those of its example structure
+            walk(td.meta[0], r + 1)
+        else:
+            for c in td.children:
+                walk(c, r)
 
     walk(treedef, 0)
     return out
@@ -329,7 +331,9 @@ def _unflatten_batched(meta: tuple, children: tuple) -> Any:
     if all(isinstance(c, Expr) for c in children):
         return Batched(tuple(children), treedef, size)
     if not any(isinstance(c, Expr) for c in children):
-        values = [_whole(c, size, r) for c, r in zip(children, _ranks(treedef))]
+        # a Batched leaf holds its own example axis first (see _batch_first)
+        values = [np.broadcast_to(np.asarray(c, dtype=float), (size,) + np.shape(c)[1:])
+                  for c in children]
         return _materialize(values, treedef, size)
     return Batched(tuple(c if isinstance(c, Expr) else const(c) for c in children),
                    treedef, size)
