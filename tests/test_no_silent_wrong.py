@@ -67,6 +67,15 @@ def test_comparisons_under_vmap_follow_each_example_or_name_where():
         fm.vmap(lambda x: x if x else -x)((0.0, 2.0))
 
 
+def test_comparisons_in_jit_of_vmap_follow_each_call():
+    f = fm.jit(fm.vmap(lambda x: x * 2.0 if x > 0 else -x))
+    cases = (((1.0, 2.0), (2.0, 4.0)), ((-1.0, -2.0), (1.0, 2.0)), ((3.0, 4.0), (6.0, 8.0)))
+    for xs, want in cases:
+        assert f(np.array(xs)) == want and f(xs) == want
+    with pytest.raises(ValueError, match="fm.where"):
+        f(np.array([1.0, -1.0]))
+
+
 def test_nodes_are_not_equal_to_non_numbers_and_hash_by_identity():
     x = fm.Var(1.0)
     assert x != "1.0" and x != None  # noqa: E711
