@@ -29,8 +29,10 @@ differentiable again. ``bwd`` written with ``math`` works at first order only.
 Supported: any pytree of float arguments and of float outputs; arguments in
 ``nondiff_argnums`` are passed through untouched (any Python value) and come
 first in ``bwd(*nondiff_args, residuals, ct)``; ``bwd`` returns one cotangent
-per other argument, shaped like it, or ``None`` for zero. ``f`` must not close
-over values being differentiated (pass them as arguments): that is an error.
+per other argument, shaped like it, or ``None`` for zero. ``f`` may close over
+values that an enclosing ``vmap`` maps or ``jit`` traces, but not over values
+being differentiated (the rule gives no derivative for them; pass them as
+arguments): that is an error, as in JAX.
 """
 
 from __future__ import annotations
