@@ -87,7 +87,7 @@ def _run(f, x):
         return None, type(e)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(programs(min_inputs=1, max_inputs=2, max_steps=4), stacks(), st.data())
 def test_any_stack_with_jit_gives_the_numbers_without_jit(prog, stack, data):
     x = tuple(data.draw(st.floats(-2.0, 2.0, allow_nan=False)) for _ in range(prog.n_inputs))
