@@ -39,8 +39,13 @@ def test_history_is_a_pmap_of_pvectors_one_value_per_epoch():
     _, history = train.fit(line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(0.1), [(XS, YS)],
                            epochs=7, val_data=(XS, YS), metrics={"abs_w": lambda p, b: p["w"][0]})
     assert isinstance(history, PMap)
-    assert set(history) == {"loss", "abs_w", "val_loss", "val_abs_w"}
-    assert all(isinstance(v, PVector) and len(v) == 7 for v in history.values())
+    assert set(history) == {"loss", "abs_w", "val_loss", "val_abs_w", "grad_norm", "update_norm",
+                            "param_norm", "nonfinite_grads", "nonfinite_params", "events"}
+    assert all(isinstance(v, PVector) and len(v) == 7 for k, v in history.items() if k != "events")
+    assert list(history["events"]) == []
+    _, bare = train.fit(line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(0.1), [(XS, YS)], epochs=2,
+                        monitor=False)
+    assert set(bare) == {"loss", "grad_norm"}
     assert list(history["loss"]) == sorted(history["loss"], reverse=True)
 
 
@@ -90,7 +95,7 @@ def test_callback_sees_every_epoch():
     train.fit(line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(0.1), [(XS, YS)], epochs=3,
               callback=lambda epoch, p, m: seen.append((epoch, type(p), dict(m))))
     assert [e for e, _, _ in seen] == [0, 1, 2]
-    assert all(t is dict and set(m) == {"loss"} for _, t, m in seen)
+    assert all(t is dict and {"loss", "grad_norm"} <= set(m) for _, t, m in seen)
 
 
 def test_progress_bar_on_stderr(capsys):
