@@ -10,7 +10,7 @@ kind                      fires when (defaults)
 ========================  ==================================================
 ``"nan"``                 the loss, a gradient entry or a parameter is nan
                           or infinite
-``"explosion"``           the loss is above ``explosion_factor`` (10) times
+``"explosion"``           the loss is above ``explosion_factor`` (5) times
                           the best loss so far and above the first epoch's,
                           or it rose in each of the last
                           ``explosion_window`` (5) epochs, by
@@ -21,7 +21,9 @@ kind                      fires when (defaults)
 ``"oscillation"``         over the last ``oscillation_window`` (10) epochs
                           the loss changed direction at least
                           ``oscillation_flips`` (0.8) of the time, by
-                          ``oscillation_rtol`` (1%) of its mean on average
+                          ``oscillation_rtol`` (25%) of its mean on average,
+                          without going down (the second half's mean is
+                          not below the first half's)
 ``"plateau"``             the best loss of the last ``plateau_window`` (25)
                           epochs is within ``plateau_rtol`` (1e-4) of the
                           best before them, and above ``converged_loss``
@@ -65,14 +67,14 @@ class Thresholds:
     50
     """
 
-    explosion_factor: float = 10.0
+    explosion_factor: float = 5.0
     explosion_window: int = 5
     explosion_growth: float = 2.0
     exploding_factor: float = 100.0
     window: int = 10
     oscillation_window: int = 10
     oscillation_flips: float = 0.8
-    oscillation_rtol: float = 0.01
+    oscillation_rtol: float = 0.25
     plateau_window: int = 25
     plateau_rtol: float = 1e-4
     converged_loss: float = 1e-8
@@ -152,7 +154,10 @@ def _oscillation(h: History, e: int, t: Thresholds) -> Found:
     flips = sum(a * b < 0 for a, b in zip(diffs, diffs[1:]))
     mean = sum(map(abs, recent)) / w
     size = sum(map(abs, diffs)) / len(diffs)
-    if flips >= t.oscillation_flips * (len(diffs) - 1) and size > t.oscillation_rtol * mean:
+    half = w // 2
+    stuck = sum(recent[half:]) / (w - half) >= sum(recent[:half]) / half  # no net progress
+    if stuck and flips >= t.oscillation_flips * (len(diffs) - 1) \
+            and size > t.oscillation_rtol * mean:
         return {"loss": recent[-1], "flips": flips, "amplitude": size,
                 "message": f"the loss changed direction {flips} times in {w} epochs, by "
                            f"{size:.3g} on average ({100 * size / mean:.1f}% of its mean)"}
@@ -208,19 +213,24 @@ DETECTORS: dict[str, Callable[[History, int, Thresholds], Found]] = {
 }
 
 
-def detect(history: History, epoch: int, thresholds: Thresholds) -> tuple[PMap, ...]:
+def detect(history: History, epoch: int, thresholds: Thresholds,
+           since: int = 0) -> tuple[PMap, ...]:
     """The events at ``epoch`` (an index into the history's lists): one ``PMap``
     per detector that fires, with ``epoch``, ``kind``, ``message`` and the
-    numbers that triggered it. A nan silences the other detectors.
+    numbers that triggered it. A nan silences the other detectors. The
+    detectors see the history from epoch ``since`` on (after a rollback, the
+    epochs before it belong to a trajectory that was abandoned).
 
     >>> h = {"loss": [1.0, float("nan")], "grad_norm": [1.0, 2.0]}
     >>> [sorted(e.items()) for e in detect(h, 1, Thresholds())]  # doctest: +NORMALIZE_WHITESPACE
     [[('epoch', 1), ('grad_norm', 2.0), ('kind', 'nan'), ('loss', nan),
       ('message', 'not finite: loss')]]
     """
+    if since:
+        history = {k: v[since:] for k, v in history.items() if k != "events"}
     events = []
     for kind, detector in DETECTORS.items():
-        found = detector(history, epoch, thresholds)
+        found = detector(history, epoch - since, thresholds)
         if found is not None:
             events.append(pmap({"epoch": epoch, "kind": kind, **found}))
             if kind == "nan":

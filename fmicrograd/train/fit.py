@@ -54,10 +54,12 @@ class _Fold(NamedTuple):
     best_params: Any      # and the epochs since it improved
     wait: int
     stopped: bool
-    good_params: Any      # recovery: the last state at which no instability was seen
+    good_params: Any      # recovery: the last state at which no instability was seen (the
+                          # start of the last epoch whose statistics raised no alarm)
     good_opt_state: Any
     rollbacks: int
     active: tuple         # kinds detected at the last epoch (an event fires when one starts)
+    since: int            # the detectors look at the history from here (the last rollback)
 
 
 _STRUCTURED = ("params", "opt_state", "best_params", "good_params", "good_opt_state")
@@ -145,7 +147,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
 
     def watch(fold: _Fold, p: Any, opt_state: Any, history: PMap) -> _Fold:
         e = len(history["loss"]) - 1
-        found = detect(history, e, thresholds)
+        found = detect(history, e, thresholds, fold.since)
         kinds = tuple(ev["kind"] for ev in found)
         new = [ev for ev in found if ev["kind"] not in fold.active]
         action = decide(on_instability, [ev["kind"] for ev in new], rollbacks=fold.rollbacks,
@@ -162,9 +164,9 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
                               InstabilityWarning, stacklevel=4)
         healthy = not any(k in INSTABILITIES for k in kinds)
         fold = fold._replace(history=history, active=kinds)
-        if healthy:
-            return fold._replace(params=p, opt_state=opt_state, good_params=p,
-                                 good_opt_state=opt_state)
+        if healthy:  # the epoch's statistics vouch for the state it started from
+            return fold._replace(params=p, opt_state=opt_state, good_params=fold.params,
+                                 good_opt_state=fold.opt_state)
         if action == "raise":
             first = next(ev for ev in new if ev["kind"] in INSTABILITIES)
             raise InstabilityError(f"fit: epoch {e}: {first['kind']}: {first['message']} "
@@ -177,7 +179,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
             back = fold.good_opt_state._replace(lr_scale=opt_state.lr_scale)
             return fold._replace(params=fold.good_params,
                                  opt_state=scale_lr(back, rollback_lr_factor),
-                                 rollbacks=fold.rollbacks + 1, active=())
+                                 rollbacks=fold.rollbacks + 1, active=(), since=e + 1)
         return fold._replace(params=p, opt_state=opt_state)
 
     def epoch_step(fold: _Fold, epoch: int) -> _Fold:
@@ -234,7 +236,7 @@ def _start(params: Any, opt: GradientTransformation, monitor: bool, key: fr.Key 
     history = pmap({"loss": pvector(), "grad_norm": pvector(),
                     **({"events": pvector()} if monitor else {})})
     fresh = _Fold(0, params, opt_state, history, math.inf, params, 0, False, params, opt_state,
-                  0, ())
+                  0, (), 0)
     if resume is None:
         return fresh
     path = checkpoint.latest(resume)
