@@ -13,9 +13,10 @@ fold tying them together), ``diagnose`` and ``probe`` (reports), ``progress``.
 
 from .data import batches
 from .detectors import INSTABILITIES, KINDS, Thresholds
+from .diagnose import Diagnosis, diagnose
 from .fit import fit
 from .progress import Progress, progress_bar
 from .recovery import POLICIES, InstabilityError, InstabilityWarning
 
-__all__ = ["fit", "batches", "progress_bar", "Progress", "Thresholds", "InstabilityError",
-           "InstabilityWarning", "INSTABILITIES", "KINDS", "POLICIES"]
+__all__ = ["fit", "diagnose", "Diagnosis", "batches", "progress_bar", "Progress", "Thresholds",
+           "InstabilityError", "InstabilityWarning", "INSTABILITIES", "KINDS", "POLICIES"]
