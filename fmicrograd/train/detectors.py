@@ -22,8 +22,8 @@ kind                      fires when (defaults)
                           the loss changed direction at least
                           ``oscillation_flips`` (0.8) of the time, by
                           ``oscillation_rtol`` (25%) of its mean on average,
-                          without going down (the second half's mean is
-                          not below the first half's)
+                          without progress (the second half's lowest loss
+                          is not 1% below the first half's)
 ``"plateau"``             the best loss of the last ``plateau_window`` (25)
                           epochs is within ``plateau_rtol`` (1e-4) of the
                           best before them, and above ``converged_loss``
@@ -155,7 +155,7 @@ def _oscillation(h: History, e: int, t: Thresholds) -> Found:
     mean = sum(map(abs, recent)) / w
     size = sum(map(abs, diffs)) / len(diffs)
     half = w // 2
-    stuck = sum(recent[half:]) / (w - half) >= sum(recent[:half]) / half  # no net progress
+    stuck = min(recent[half:]) >= 0.99 * min(recent[:half])  # no new best by 1%
     if stuck and flips >= t.oscillation_flips * (len(diffs) - 1) \
             and size > t.oscillation_rtol * mean:
         return {"loss": recent[-1], "flips": flips, "amplitude": size,
