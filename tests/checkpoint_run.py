@@ -13,14 +13,12 @@ import sys
 
 import fmicrograd as fm
 
-mode, k, directory, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 
-
-def die(*_):
+def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-if mode == "write":
+def kill_at_replace(k):
     real_replace, calls = os.replace, []
 
     def replace(src, dst, *a, **kw):
@@ -32,22 +30,27 @@ if mode == "write":
     os.replace = replace
 
 
-def callback(epoch, params, row):
-    if mode == "epoch" and epoch == k:
-        die()
-
-
-xs, ys = fm.datasets.moons(24, 0.1, seed=1)
-model = fm.nn.MLP.init(2, [4, 1], key=fm.random.key(2))
-
-
 def loss(m, batch):
     bx, by = batch
     return fm.losses.hinge([m(x) for x in bx], by) + 1e-4 * fm.losses.l2(m)
 
 
-params, history = fm.train.fit(
-    loss, model, fm.optim.sgd(0.3, momentum=0.9), (xs, ys), epochs=8, batch_size=8,
-    key=fm.random.key(3), on_instability="rollback", checkpoint_dir=directory,
-    checkpoint_every=2, resume=directory, callback=callback)
-fm.io.save(out, {"params": params, "history": history})
+def main(mode, k, directory, out):
+    if mode == "write":
+        kill_at_replace(k)
+
+    def callback(epoch, params, row):
+        if mode == "epoch" and epoch == k:
+            die()
+
+    xs, ys = fm.datasets.moons(24, 0.1, seed=1)
+    model = fm.nn.MLP.init(2, [4, 1], key=fm.random.key(2))
+    params, history = fm.train.fit(
+        loss, model, fm.optim.sgd(0.3, momentum=0.9), (xs, ys), epochs=8, batch_size=8,
+        key=fm.random.key(3), on_instability="rollback", checkpoint_dir=directory,
+        checkpoint_every=2, resume=directory, callback=callback)
+    fm.io.save(out, {"params": params, "history": history})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4])
