@@ -193,3 +193,46 @@ def test_diagnose_explains_and_advises():
     assert not clean and str(clean) == "no problems found: no detector fired"
     with pytest.raises(TypeError, match="history"):
         fm.train.diagnose([1.0])
+
+
+# ------------------------------------------------------------------ inspect
+def test_inspect_reports_activations_and_gradients_per_layer():
+    xs, ys = MOONS
+    model = fm.nn.MLP.init(2, [4, 4, 1], key=fm.random.key(0))
+    healthy = fm.train.inspect(model, mlp_loss, (xs, ys))
+    assert [r["name"] for r in healthy.layers] == ["layers[0]", "layers[1]", "layers[2]"]
+    assert all(r["grad_norm"] > 0 for r in healthy.layers)
+    assert healthy.loss == pytest.approx(mlp_loss(model, (xs, ys)))
+    first = healthy.layers[0]
+    outs = [max(0.0, sum(w * x for w, x in zip(n.w, p)) + n.b)
+            for p in xs for n in model.layers[0].neurons]
+    assert first["mean"] == pytest.approx(sum(outs) / len(outs))
+    assert first["saturated"] == pytest.approx(sum(o == 0 for o in outs) / len(outs))
+    dead = fm.train.inspect(dead_mlp(), mlp_loss, (xs, ys))
+    assert dead.layers[0]["dead"] == 1.0 and dead.layers[0]["grad_norm"] == 0.0
+    assert "100% of its units are flat" in str(dead)
+    tanh = fm.nn.MLP.init(2, [3, 1], key=fm.random.key(0), activation="tanh")
+    big = fm.nn.MLP(tuple(fm.nn.Layer(tuple(fm.nn.Neuron(tuple(50 * w for w in n.w), n.b,
+                                                         n.activation) for n in layer.neurons))
+                          for layer in tanh.layers))
+    assert fm.train.inspect(big, mlp_loss, (xs, ys)).layers[0]["saturated"] > 0.8
+    with pytest.raises(TypeError, match="fm.nn.MLP"):
+        fm.train.inspect({"w": 1.0}, mlp_loss, (xs, ys))
+    with pytest.raises(ValueError, match="inputs first"):
+        fm.train.inspect(dead_mlp(), mlp_loss, ((), ()))
+
+
+def test_layer_stats_plot_returns_a_figure_and_accepts_ax(tmp_path):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    report = fm.train.inspect(dead_mlp(), mlp_loss, MOONS)
+    fig = fm.plot.layer_stats(report, tmp_path / "layers.png", title="dead")
+    assert isinstance(fig, Figure) and (tmp_path / "layers.png").read_bytes()[:4] == b"\x89PNG"
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert heights[0] < 1e-200 and heights[2] > 0  # layer 0 passes no gradient
+    mine = Figure()
+    ax = mine.add_subplot()
+    assert fm.plot.layer_stats(report, ax=ax) is mine and ax.get_yscale() == "log"
+    with pytest.raises(TypeError, match="inspect"):
+        fm.plot.layer_stats({"loss": [1.0]})

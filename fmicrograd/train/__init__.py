@@ -15,8 +15,10 @@ from .data import batches
 from .detectors import INSTABILITIES, KINDS, Thresholds
 from .diagnose import Diagnosis, diagnose
 from .fit import fit
+from .probe import Inspection, inspect
 from .progress import Progress, progress_bar
 from .recovery import POLICIES, InstabilityError, InstabilityWarning
 
-__all__ = ["fit", "diagnose", "Diagnosis", "batches", "progress_bar", "Progress", "Thresholds",
-           "InstabilityError", "InstabilityWarning", "INSTABILITIES", "KINDS", "POLICIES"]
+__all__ = ["fit", "diagnose", "Diagnosis", "inspect", "Inspection", "batches", "progress_bar",
+           "Progress", "Thresholds", "InstabilityError", "InstabilityWarning", "INSTABILITIES",
+           "KINDS", "POLICIES"]
