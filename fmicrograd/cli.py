@@ -227,7 +227,7 @@ class _Reporter:
         """Print a detector's event the moment it fires."""
         action = {"rollback": ": rolled back, learning rate x0.1", "stop": ": stopped",
                   "raise": ""}.get(event["action"], "")
-        self.say(f"epoch {event['epoch'] + 1}: {event['kind']}: {event['message']}{action}")
+        self.say(f"{event['kind']} at epoch {event['epoch'] + 1}: {event['message']}{action}")
 
     def say(self, text: str) -> None:
         if self.bar is not None:

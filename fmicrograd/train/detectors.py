@@ -26,7 +26,9 @@ kind                      fires when (defaults)
                           is not 1% below the first half's)
 ``"plateau"``             the best loss of the last ``plateau_window`` (25)
                           epochs is within ``plateau_rtol`` (1e-4) of the
-                          best before them, and above ``converged_loss``
+                          best before them, while it is still above
+                          ``plateau_above`` (0.1) times the first epoch's
+                          (lower, the run has converged rather than stalled)
 ``"vanishing_grad"``      the gradient norm is below ``vanishing_grad_norm``
                           (1e-8) while the loss is above ``converged_loss``
                           (1e-8), or a layer's gradient norm stayed below
@@ -77,6 +79,7 @@ class Thresholds:
     oscillation_rtol: float = 0.25
     plateau_window: int = 25
     plateau_rtol: float = 1e-4
+    plateau_above: float = 0.1
     converged_loss: float = 1e-8
     vanishing_grad_norm: float = 1e-8
     vanishing_layer_ratio: float = 1e-4
@@ -172,7 +175,9 @@ def _plateau(h: History, e: int, t: Thresholds) -> Found:
     if not before or len(recent) < w:
         return None
     old, new = min(before), min(recent)
-    if new > t.converged_loss and old - new <= t.plateau_rtol * abs(old):
+    first = h["loss"][0]
+    high = not math.isfinite(first) or new > t.plateau_above * first  # else: converged
+    if high and new > t.converged_loss and old - new <= t.plateau_rtol * abs(old):
         return {"loss": h["loss"][e], "best": old, "window": w,
                 "message": f"no improvement over {w} epochs: best loss {new:.6g} against "
                            f"{old:.6g} before"}
