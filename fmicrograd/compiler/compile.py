@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from .. import tree as tr
-from ..core.expr import GUARDS, next_level, running, variable
+from ..core.control import running
+from ..core.expr import GUARDS, next_level, variable
 from . import autobatch, codegen, ir
 from .jit_io import EXPR, SCALAR, builder, classify, matcher, variables
 
