@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -306,6 +307,50 @@ def variable(value: Any, level: int, source: Expr | None = None, name: str | Non
     True
     """
     return _init_var(_new(Var), value, name, level, () if source is None else (source,))
+
+
+_get_value = Expr.value.__get__
+
+
+class TracedVar(Var):
+    """An argument variable of ``fm.jit``'s trace. Reading its ``.value`` from
+    the user's code while the trace runs is a ``TypeError``: the compiled
+    code would freeze the number (fmicrograd's own code reads it freely).
+
+    >>> lv = next_level()
+    >>> x = traced_variable(2.0, lv)
+    >>> with running(lv, "fm.jit", traces=True):  # eval: as from a user's module
+    ...     eval("x.value", {"x": x})
+    Traceback (most recent call last):
+        ...
+    TypeError: x.value on an argument that fm.jit is tracing: it is the number seen while \
+tracing, and the compiled code would freeze it (a branch on it never flips). Compare the node \
+itself (`if x > 0:` is guarded), compute with fm functions, or pass the argument in \
+static_argnums
+    >>> (x * 3.0).value
+    6.0
+    """
+
+    __slots__ = ()
+
+    @property  # type: ignore[override]
+    def value(self) -> Any:
+        if not sys._getframe(1).f_globals.get("__name__", "").startswith("fmicrograd") \
+                and any(lv == self.level for lv, _, _ in RUNNING.get()):
+            raise TypeError("x.value on an argument that fm.jit is tracing: it is the number seen "
+                            "while tracing, and the compiled code would freeze it (a branch on "
+                            "it never flips). Compare the node itself (`if x > 0:` is guarded), "
+                            "compute with fm functions, or pass the argument in static_argnums")
+        return _get_value(self)
+
+
+def traced_variable(value: Any, level: int) -> Var:
+    """A ``TracedVar`` holding ``value`` at ``level`` (``fm.jit``'s arguments).
+
+    >>> traced_variable(1.5, next_level()).op
+    'var'
+    """
+    return _init_var(_new(TracedVar), value, None, level, ())
 
 
 def const(value: Any) -> Const:
