@@ -17,8 +17,6 @@ True
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -37,19 +35,24 @@ GUARDS: ContextVar = ContextVar("fmicrograd_guards", default=None)
 RUNNING: ContextVar[tuple] = ContextVar("fmicrograd_running", default=())
 
 
-@contextmanager
-def running(level: int, who: str, traces: bool = False) -> Iterator[None]:
+class running:  # noqa: N801 -- used as a function: ``with running(level, who):``
     """Mark the transform whose variables are at ``level`` as running.
 
     >>> with running(10 ** 9, "fm.grad"):
     ...     len(RUNNING.get())
     1
     """
-    token = RUNNING.set(RUNNING.get() + ((level, who, traces),))
-    try:
-        yield
-    finally:
-        RUNNING.reset(token)
+
+    __slots__ = ("entry", "token")
+
+    def __init__(self, level: int, who: str, traces: bool = False) -> None:
+        self.entry = (level, who, traces)
+
+    def __enter__(self) -> None:
+        self.token = RUNNING.set(RUNNING.get() + (self.entry,))
+
+    def __exit__(self, *exc: Any) -> None:
+        RUNNING.reset(self.token)
 
 
 def dependent(x: Any, differentiating: bool = False) -> str | None:
