@@ -21,7 +21,8 @@ from typing import Any
 from .. import tree as tr
 from ..core import sweep
 from ..core.batch_axes import DEPTH
-from ..core.expr import Expr, next_level, running, variable
+from ..core.control import running
+from ..core.expr import Expr, next_level, variable
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "trace", "lower"]
 

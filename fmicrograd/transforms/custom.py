@@ -45,7 +45,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import tree as tr
-from ..core.expr import Expr, const, dependent, lift, prim
+from ..core.control import dependent
+from ..core.expr import Expr, const, lift, prim
 
 __all__ = ["custom_vjp", "CustomRule"]
 
