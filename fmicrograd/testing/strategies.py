@@ -33,14 +33,15 @@ __all__ = ["Program", "Dag", "programs", "dags", "op_args", "SMOOTH_OPS"]
 _REAL = (-4.0, 4.0)  # the domain of ops that accept any real input (see ops.py)
 
 # Ops whose derivatives, to any order, are smooth on their whole domain: use these
-# when comparing with finite differences. Left out: abs and relu (kinks at 0),
-# maximum and minimum (along a == b), and ** whose rule, as torch's, masks the base
-# derivative to a constant 0 where the exponent is exactly 0 (a^0 is constant in a),
-# so its mixed second derivative there is 0 instead of 1/a (and derivative graphs
+# when comparing with finite differences. Left out: ops with kinks (abs, relu, sign,
+# where, softplus), maximum and minimum (along a == b), clip (where x meets a
+# bound), and ** whose rule, as torch's, masks the base derivative to a constant 0
+# where the exponent is exactly 0 (a^0 is constant in a), so its mixed second
+# derivative there is 0 instead of 1/a (and derivative graphs
 # reach exponent b - k, so integer exponents hit it at order k + 2).
 SMOOTH_OPS: tuple[str, ...] = tuple(
     name for name, case in OPS.items()
-    if not case.kinks and name not in ("maximum", "minimum", "**"))
+    if not case.kinks and name not in ("maximum", "minimum", "**", "clip"))
 
 
 def _is_torch(x: Any) -> bool:
