@@ -66,6 +66,8 @@ _LAZY = {
     "jacrev": "transforms.jacobians", "jacfwd": "transforms.jacobians",
     "jacobian": "transforms.jacobians", "hessian": "transforms.jacobians",
     "custom_vjp": "transforms.custom", "debug_nans": "transforms.debug",
+    "custom_jvp": "transforms.custom_jvp", "linearize": "transforms.linearize",
+    "checkpoint": "transforms.checkpoint", "remat": "transforms.checkpoint",
     "jit": "compiler.compile", "vmap": "batching.vectorize", "to_torch": "compiler.export",
 }
 _SUBMODULES = ("nn", "random", "losses", "optim", "train", "datasets", "viz", "io",
