@@ -53,7 +53,7 @@ _NP = {
 }
 # the ops ``_NP`` calls as ``_op_<name>``
 CALLED_OPS = tuple(op for op, text in _NP.items() if text.startswith("_op_"))
-_FACTORS = {num.step: "_tofloat({0} > 0)", num.sign: "_np.sign({0})",
+_FACTORS = {num.step: "_tofloat({0} > 0)", num.sign: "_op_sign({0})",
             num.share: "_share({0}, {1})"}
 # The names generated code uses; ``export`` binds the same names to torch.
 NUMPY = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.errstate,

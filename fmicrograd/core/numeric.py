@@ -42,7 +42,7 @@ _ARRAY_FUNCS = {
     "sigmoid": lambda np: lambda x: np.exp(-np.logaddexp(0.0, -x)),
     "relu": lambda np: lambda x: np.where(x > 0, x, np.where(x != x, x, 0.0)),
     "step": lambda np: lambda x: (x > 0).astype(float),
-    "sign": lambda np: np.sign,
+    "sign": lambda np: lambda x: np.where(x != x, 0.0, np.sign(x)),
     "maximum": lambda np: np.maximum,
     "minimum": lambda np: np.minimum,
     "share": lambda np: lambda a, b: np.where(a > b, 1.0, np.where(a == b, 0.5, 0.0)),

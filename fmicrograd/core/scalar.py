@@ -140,16 +140,14 @@ def step(x: float) -> float:
 
 
 def sign(x: float) -> float:
-    """Derivative of abs: -1, 0 or 1 (torch's abs'(0) = 0); nan for nan.
+    """-1, 0 or 1, and 0 for nan, as torch.sign (also abs's derivative: abs'(0) = 0).
 
-    >>> sign(-3.0), sign(0.0), sign(2.0)
-    (-1.0, 0.0, 1.0)
+    >>> sign(-3.0), sign(0.0), sign(2.0), sign(nan)
+    (-1.0, 0.0, 1.0, 0.0)
     """
     if x > 0:
         return 1.0
-    if x < 0:
-        return -1.0
-    return x if x != x else 0.0
+    return -1.0 if x < 0 else 0.0
 
 
 def maximum(a: float, b: float) -> float:
