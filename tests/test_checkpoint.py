@@ -99,3 +99,13 @@ def test_memory_of_a_deep_chain_shrinks():
     plain = _peak(lambda: fm.grad(f)(0.3, 1.2))
     remat = _peak(lambda: fm.grad(g)(0.3, 1.2))
     assert remat < 0.5 * plain, (remat, plain)
+
+
+def test_memory_of_a_hessian_shrinks():
+    """Inside the outer sweep the inner gradient is itself checkpointed, so reverse
+    over reverse keeps one node per block as well."""
+    f = lambda x, w: chain(x, w, n=10)
+    g = lambda x, w: chain(x, w, fm.checkpoint, n=10)
+    plain = _peak(lambda: fm.hessian(f, argnums=(0, 1))(0.3, 1.2))
+    remat = _peak(lambda: fm.hessian(g, argnums=(0, 1))(0.3, 1.2))
+    assert remat < 0.5 * plain, (remat, plain)
