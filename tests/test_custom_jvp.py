@@ -210,3 +210,33 @@ def _closure(w):
     f = fm.custom_jvp(lambda x: x * w)
     f.defjvp(lambda p, t: (f(*p), t[0] * w))
     return f
+
+
+def test_docs_example_two_arguments():  # JAX's custom derivatives notebook, TL;DR
+    @fm.custom_jvp
+    def f(x, y):
+        return fm.sin(x) * y
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x, y), (x_dot, y_dot) = primals, tangents
+        return f(x, y), fm.cos(x) * x_dot * y + fm.sin(x) * y_dot
+
+    assert fm.jvp(f, (2.0, 3.0), (1.0, 0.0)) == (math.sin(2.0) * 3.0, math.cos(2.0) * 3.0)
+    assert fm.grad(f)(2.0, 3.0) == pytest.approx(math.cos(2.0) * 3.0, rel=1e-15)
+    assert fm.grad(f, argnums=1)(2.0, 3.0) == pytest.approx(math.sin(2.0), rel=1e-15)
+
+
+def test_kwargs():  # JAX: test_kwargs
+    @fm.custom_jvp
+    def my_fun(x, y, c=1.0):
+        return c * (x + y)
+
+    @my_fun.defjvp
+    def my_jvp(primals, tangents):
+        (x, y, c), (_, _, t_c) = primals, tangents
+        return my_fun(x, y, c), t_c
+
+    f = lambda x, y: fm.square(my_fun(x, y, c=2.0))
+    assert f(10.0, 5.0) == 900.0
+    assert fm.jvp(f, (10.0, 5.0), (1.0, 1.0)) == (900.0, 0.0)  # the rule: only c moves it
