@@ -20,7 +20,7 @@ def test_formulas_read_like_the_code():
 
 def test_large_graphs_are_abbreviated_without_recursion():
     y = x
-    for _ in range(1_000_000):
+    for _ in range(300_000):  # 300 times the recursion limit; printing cost is bounded
         y = fm.tanh(y)
     start = time.perf_counter()
     text = str(y)
