@@ -183,7 +183,8 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
     if program.guards:
         raise ValueError("fm.to_torch: the function branches on a traced value (a comparison "
                          "in Python control flow); a torch graph cannot follow per-example "
-                         "branches: use fm.maximum, fm.minimum or fm.relu instead")
+                         "branches: select with fm.where(fm.greater(x, y), a, b) (or "
+                         "fm.maximum, fm.minimum, fm.relu, fm.clip) instead")
     constant = functools.partial(_constant, torch, dtype, device)
     run = autobatch.batched_program(ir.optimize(program), _namespace(torch, dtype), constant)
     return run, out_def
