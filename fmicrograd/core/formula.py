@@ -36,7 +36,7 @@ _UNARY_MINUS = 3
 
 
 def _number(v: Any) -> str:
-    if hasattr(v, "shape") and getattr(v, "ndim", 0):
+    if getattr(v, "ndim", 0) > 0:
         return f"array{tuple(v.shape)}"
     text = repr(float(v)) if isinstance(v, (int, float)) else repr(v)
     return text if len(text) <= 12 else f"{float(v):.6g}"

@@ -166,7 +166,7 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     if isinstance(cond, Expr):
         a, b = lift(a), lift(b)
         return node("where", num.where(cond.value, a.value, b.value), (cond, a, b))
-    if hasattr(cond, "shape") and getattr(cond, "ndim", 0):  # a per-example mask
+    if getattr(cond, "ndim", 0) > 0:  # an array of per-example truth values
         if isinstance(a, Expr) or isinstance(b, Expr):
             return where(lift(cond), a, b)
         return num.where(cond, a, b)

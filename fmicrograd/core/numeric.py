@@ -31,6 +31,17 @@ def _array(name: str, *xs: Any) -> Any:
         return _ARRAY_FUNCS[name](np)(*xs)
 
 
+@functools.cache
+def _special(name: str) -> Any:
+    """numpy has no erf: math's, one element at a time, so arrays get the very
+    floats of the scalar path (within 5e-16 of torch's, see
+    benchmarks/op_accuracy.py; scipy's erfc is off by up to 6e-14 in the
+    tail), at about 100x the cost of a numpy ufunc."""
+    np = _np()
+    ufunc = np.frompyfunc(getattr(scalar, name), 1, 1)
+    return lambda x: np.asarray(ufunc(x), dtype=float)
+
+
 _ARRAY_FUNCS = {
     "exp": lambda np: np.exp,
     "log": lambda np: np.log,
@@ -73,16 +84,6 @@ _ARRAY_FUNCS = {
     "greater_equal": lambda np: lambda a, b: np.greater_equal(a, b).astype(float),
 }
 
-
-@functools.cache
-def _special(name: str) -> Any:
-    """numpy has no erf: math's, one element at a time, so arrays get the very
-    floats of the scalar path (within 5e-16 of torch's, see
-    benchmarks/op_accuracy.py; scipy's erfc is off by up to 6e-14 in the
-    tail), at about 100x the cost of a numpy ufunc."""
-    np = _np()
-    ufunc = np.frompyfunc(getattr(scalar, name), 1, 1)
-    return lambda x: np.asarray(ufunc(x), dtype=float)
 
 
 def _unary(name: str) -> Any:

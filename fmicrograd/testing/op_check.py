@@ -91,7 +91,7 @@ def _torch_derivatives(fn: Callable, args: tuple, order: int) -> list:
     out = [np.array([value.item()])]
     level = [value]
     for k in range(order):
-        nxt = []
+        nxt: list[Any] = []
         for entry in level:
             if entry is None or not entry.requires_grad:  # constant: all zeros below
                 nxt += [None] * len(ts)

@@ -137,6 +137,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         """The transpose of the rule's tangent map at the primals, applied to ``ct``."""
         *static, primals, ct = rest
         rule = self.jvp_rule
+        assert rule is not None  # defjvp set it before defvjp made this the bwd
 
         def tangent_out(*tangents: Any) -> Any:
             result = rule(*static, primals, tangents)
