@@ -16,6 +16,7 @@ from operator import mul
 from typing import Any
 
 from . import numeric as num
+from .control import Mask
 from .expr import Expr, lift, node
 
 __all__ = ["exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "maximum",
@@ -125,6 +126,9 @@ def less_equal(a: Any, b: Any) -> Any:
     return greater_equal(b, a)
 
 
+_COMPARISONS = {">": greater, ">=": greater_equal, "<": less, "<=": less_equal}
+
+
 def square(x: Any) -> Any:
     """``x * x``.
 
@@ -162,7 +166,12 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     (0.5, -1.0)
     >>> fm.vmap(huber)((0.5, -3.0))
     (0.125, 2.5)
+    >>> fm.vmap(lambda x: where(x > 0.0, x, 0.0))((1.0, -2.0))  # a comparison per example
+    (1.0, 0.0)
     """
+    if isinstance(cond, Mask):  # a comparison whose examples disagree under vmap
+        make = _COMPARISONS.get(cond.op)
+        cond = make(cond.left, cond.right) if make else lift(cond.value)
     if isinstance(cond, Expr):
         a, b = lift(a), lift(b)
         return node("where", num.where(cond.value, a.value, b.value), (cond, a, b))
