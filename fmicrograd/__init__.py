@@ -20,23 +20,51 @@ from typing import TYPE_CHECKING, Any
 from . import tree
 from .core.expr import Const, Expr, Var
 from .core.functions import (
+    acos,
+    acosh,
+    asin,
+    asinh,
+    atan,
+    atan2,
+    atanh,
+    clip,
     cos,
+    cosh,
     div,
     dot,
+    erf,
+    erfc,
     exp,
+    expm1,
+    greater,
+    greater_equal,
+    hypot,
+    less,
+    less_equal,
     log,
+    log1p,
+    log2,
+    log10,
+    log_sigmoid,
     maximum,
     mean,
     minimum,
     power,
     relu,
     sigmoid,
+    sign,
     sin,
+    sinh,
+    softplus,
     sqrt,
+    square,
     stop_gradient,
     sum,
+    tan,
     tanh,
+    where,
 )
+from .core.softmax import log_softmax, logsumexp, softmax
 from .transforms.autodiff import grad, jvp, trace, value_and_grad, vjp
 
 if TYPE_CHECKING:  # what the lazy names below are, for mypy, pyright and IDEs
@@ -44,9 +72,12 @@ if TYPE_CHECKING:  # what the lazy names below are, for mypy, pyright and IDEs
     from .batching.vectorize import vmap
     from .compiler.compile import jit
     from .compiler.export import to_torch
+    from .transforms.checkpoint import checkpoint, remat
     from .transforms.custom import custom_vjp
+    from .transforms.custom_jvp import custom_jvp
     from .transforms.debug import debug_nans
     from .transforms.jacobians import hessian, jacfwd, jacobian, jacrev
+    from .transforms.linearize import linearize
 
 # name -> module that defines it, loaded on first access (a submodule names itself)
 _LAZY = {
@@ -59,6 +90,10 @@ _LAZY = {
     "jit": "compiler.compile",
     "vmap": "batching.vectorize",
     "to_torch": "compiler.export",
+    "custom_jvp": "transforms.custom_jvp",
+    "linearize": "transforms.linearize",
+    "checkpoint": "transforms.checkpoint",
+    "remat": "transforms.checkpoint",
     "nn": "nn",
     "random": "random",
     "losses": "losses",
@@ -76,9 +111,13 @@ __all__ = [
     "Expr", "Var", "Const", "tree",
     "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "maximum", "minimum",
     "sum", "mean", "dot", "div", "power", "stop_gradient",
+    "tan", "sinh", "cosh", "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh", "erf",
+    "erfc", "log1p", "expm1", "log2", "log10", "softplus", "log_sigmoid", "sign", "square",
+    "hypot", "clip", "where", "greater", "greater_equal", "less", "less_equal",
+    "logsumexp", "softmax", "log_softmax",
     "grad", "value_and_grad", "vjp", "jvp", "trace",
     "jacrev", "jacfwd", "jacobian", "hessian", "custom_vjp", "debug_nans", "jit", "vmap",
-    "to_torch",
+    "to_torch", "custom_jvp", "linearize", "checkpoint", "remat",
     "nn", "random", "losses", "optim", "train", "datasets", "viz", "io", "testing", "cli",
     "plot",
 ]

@@ -104,6 +104,17 @@ def test_escape_messages_name_the_transform_and_the_fix():
         fm.vmap(lambda x: math.sin(x))((1.0, 2.0))
 
 
+def test_reading_a_traced_argument_value_inside_jit_is_a_type_error():
+    with pytest.raises(TypeError, match=r"x.value on an argument that fm.jit is tracing"):
+        fm.jit(lambda x: x * 2.0 if x.value > 0 else -x)(1.0)
+    with pytest.raises(TypeError, match="static_argnums"):
+        fm.jit(lambda a: a[0] * 2.0 if a[1].value > 0 else a[0])(np.array([1.0, 2.0]))
+    # the same function without jit, and a jitted one that compares the node, work
+    assert (lambda x: x * 2.0 if x.value > 0 else -x)(fm.Var(1.0)).value == 2.0
+    f = fm.jit(lambda x: x * 2.0 if x > 0 else -x)
+    assert (f(1.0), f(-3.0)) == (2.0, 3.0)
+
+
 def test_escapes_outside_transforms_and_on_independent_nodes_keep_working():
     x = fm.Var(2.6)
     assert (float(x), int(x), round(x), round(x, 1), math.floor(x)) == (2.6, 2, 3, 2.6, 2)
@@ -126,6 +137,7 @@ def test_printing_inside_a_loss_shows_the_value():
 
     assert fm.grad(loss)(1.5) == 3.0
     assert seen[0] == "2.250" and "2.25" in seen[1]
+    assert fm.jit(loss)(2.0) == 4.0 and seen[-2] == "4.000"  # printed while tracing
     assert f"{fm.vmap(lambda x: x * 1.0, in_axes=0)((1.0, 2.0))[0]:.1f}" == "1.0"
 
 
@@ -244,3 +256,12 @@ def test_three_nested_vmaps_keep_every_example_in_place():
     f = lambda x: fm.vmap(lambda y: fm.vmap(lambda z: z * 2)([y, y * 0.5]))([x, x * 0.5])  # noqa: E731
     want = (((2.0, 1.0), (1.0, 0.5)), ((6.0, 3.0), (3.0, 1.5)))
     assert fm.vmap(f)([1.0, 3.0]) == want and fm.jit(fm.vmap(f))((1.0, 3.0)) == want
+
+
+def test_where_takes_a_comparison_whose_vmap_examples_disagree():
+    f = lambda x: fm.where(x > 0.0, x * x, -x)
+    assert fm.vmap(f)((1.0, -2.0)) == (1.0, 2.0)
+    assert fm.vmap(fm.grad(f))((1.0, -2.0)) == (2.0, -1.0)
+    assert list(fm.jit(fm.vmap(f))(np.array([1.0, -2.0]))) == [1.0, 2.0]
+    g = lambda x: fm.where(x == 1.0, 10.0 * x, x)
+    assert fm.vmap(fm.grad(g))((1.0, -2.0)) == (10.0, 1.0)

@@ -8,7 +8,9 @@ function of ``x``, so stages stack in any order: the scalar-only transforms
 (grad, value_and_grad, hessian) differentiate the sum of all output leaves,
 ``jvp`` pushes a fixed tangent, ``vmap`` maps over two examples (``x`` and
 ``x / 2``) and ``custom`` wraps the function in a ``custom_vjp`` whose rule is
-its own ``vjp``.
+its own ``vjp``. The base function may branch on a comparison or a truth
+test of its first input, and each drawn stack is called at three points, so
+``jit``'s guards must retrace when a branch flips.
 """
 
 import math
@@ -22,6 +24,11 @@ from fmicrograd.testing.strategies import programs
 from fmicrograd.transforms.autodiff import per_example
 
 STAGES = ("grad", "value_and_grad", "jvp", "jacfwd", "jacrev", "hessian", "vmap", "jit", "custom")
+BRANCHES = {
+    "<": lambda v: v < 0.5, "<=": lambda v: v <= 0.5, ">": lambda v: v > 0.5,
+    ">=": lambda v: v >= 0.5, "==": lambda v: v == 0.5, "!=": lambda v: v != 0.5,
+    "truth": lambda v: bool(v),
+}
 SEEN: Counter = Counter()  # stage pairs met, for the statistics printed with -s
 
 
@@ -56,8 +63,12 @@ def _stage(name, f):
     return fm.jit(f)
 
 
-def _build(prog, stack):
-    f = lambda x: prog(*x)  # noqa: E731
+def _build(prog, stack, branch=None):
+    if branch is None:
+        f = lambda x: prog(*x)  # noqa: E731
+    else:
+        test = BRANCHES[branch]
+        f = lambda x: prog(*x) if test(x[0]) else prog(*x) * -0.5 + x[0]  # noqa: E731
     for name in stack:  # innermost first
         f = _stage(name, f)
     return f
@@ -88,21 +99,28 @@ def _run(f, x):
 
 
 @settings(max_examples=150, deadline=None)
-@given(programs(min_inputs=1, max_inputs=2, max_steps=4), stacks(), st.data())
-def test_any_stack_with_jit_gives_the_numbers_without_jit(prog, stack, data):
-    x = tuple(data.draw(st.floats(-2.0, 2.0, allow_nan=False)) for _ in range(prog.n_inputs))
+@given(programs(min_inputs=1, max_inputs=2, max_steps=4), stacks(),
+       st.sampled_from([None, *BRANCHES]), st.data())
+def test_any_stack_with_jit_gives_the_numbers_without_jit(prog, stack, branch, data):
+    point = st.tuples(*[st.sampled_from([0.0, 0.5, -1.25]) | st.floats(-2.0, 2.0)]
+                      * prog.n_inputs)
+    xs = [data.draw(point) for _ in range(3)]
     event(f"stack depth {len(stack)}")
+    event(f"branch {branch}")
     SEEN.update(zip(stack, stack[1:]))
     SEEN.update((s,) for s in stack)
-    want, want_error = _run(_build(prog, [s for s in stack if s != "jit"]), x)
-    got, got_error = _run(_build(prog, stack), x)
-    event("both raise" if want_error else "numbers compared")
-    assert got_error == want_error, (stack, prog, x)
-    if want is not None:
-        assert len(got) == len(want), (stack, prog, x)
-        for g, w in zip(got, want):
-            assert isinstance(g, float), (stack, prog, x, g)
-            assert _same(g, w), (stack, prog, x, g, w)
+    plain = _build(prog, [s for s in stack if s != "jit"], branch)
+    jitted = _build(prog, stack, branch)
+    for x in xs:  # one jitted function at several points: its guards must hold
+        want, want_error = _run(plain, x)
+        got, got_error = _run(jitted, x)
+        event("both raise" if want_error else "numbers compared")
+        assert got_error == want_error, (stack, prog, branch, x)
+        if want is not None:
+            assert len(got) == len(want), (stack, prog, branch, x)
+            for g, w in zip(got, want):
+                assert isinstance(g, float), (stack, prog, branch, x, g)
+                assert _same(g, w), (stack, prog, branch, x, g, w)
 
 
 def test_statistics_of_the_stack_property():

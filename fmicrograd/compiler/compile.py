@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from .. import tree as tr
-from ..core.expr import GUARDS, next_level, running, variable
+from ..core.control import running
+from ..core.expr import GUARDS, next_level, traced_variable
 from . import autobatch, codegen, ir
 from .jit_io import EXPR, SCALAR, builder, classify, matcher, variables
 
@@ -150,7 +151,7 @@ class _Jitted:
     def _trace(self, entry: _Entry, scalars: list, arrays: list, args: tuple,
                kwargs: dict) -> Any:
         level = next_level()
-        inputs = [variable(x, level) for x in scalars]
+        inputs = [traced_variable(x, level) for x in scalars]
         traced_arrays = [variables(a, level, inputs) for a in arrays]
         new_args, new_kwargs = _substitute(args, kwargs, self._static(len(args)), inputs,
                                            traced_arrays)

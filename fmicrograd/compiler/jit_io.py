@@ -30,7 +30,7 @@ import numpy as np
 from pyrsistent import PMap, PVector
 
 from .. import tree as tr
-from ..core.expr import Expr, variable
+from ..core.expr import Expr, traced_variable
 from .codegen import Source
 
 __all__ = ["classify", "matcher", "builder", "variables", "SCALAR", "EXPR"]
@@ -81,7 +81,7 @@ def variables(value: Any, level: int, inputs: list) -> np.ndarray:
     obj = np.empty(np.shape(value), dtype=object)
     flat = obj.reshape(-1)
     for j, x in enumerate(np.asarray(value).reshape(-1).tolist()):
-        flat[j] = variable(float(x), level)
+        flat[j] = traced_variable(float(x), level)
         inputs.append(flat[j])
     return obj
 

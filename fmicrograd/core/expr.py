@@ -17,14 +17,12 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
-import operator
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from . import numeric as num
+from .control import GUARDS, RUNNING, Mask, compare, dependent, escape, running  # noqa: F401
 
 Number = float | int
 # Transform invocations are ordered by this counter, like object ids: an inner
@@ -207,6 +205,17 @@ class Expr:
     def __repr__(self) -> str:
         return f"Expr(op={self.op!r}, value={self.value!r}, children={len(self.children)})"
 
+    def __str__(self) -> str:
+        """The node as a readable formula (abbreviated for large graphs).
+
+        >>> w, x = Var(0.5, name="w"), Var(2.0, name="x")
+        >>> str(fm.tanh(w * x + 1.0))
+        'tanh(w*x + 1.0)'
+        """
+        from .formula import formula
+
+        return formula(self)
+
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False, init=False)
 class Var(Expr):
@@ -311,6 +320,50 @@ def variable(value: Any, level: int, source: Expr | None = None, name: str | Non
     return _init_var(_new(Var), value, name, level, () if source is None else (source,))
 
 
+_get_value = Expr.__dict__["value"].__get__
+
+
+class TracedVar(Var):
+    """An argument variable of ``fm.jit``'s trace. Reading its ``.value`` from
+    the user's code while the trace runs is a ``TypeError``: the compiled
+    code would freeze the number (fmicrograd's own code reads it freely).
+
+    >>> lv = next_level()
+    >>> x = traced_variable(2.0, lv)
+    >>> with running(lv, "fm.jit", traces=True):  # eval: as from a user's module
+    ...     eval("x.value", {"x": x})
+    Traceback (most recent call last):
+        ...
+    TypeError: x.value on an argument that fm.jit is tracing: it is the number seen while \
+tracing, and the compiled code would freeze it (a branch on it never flips). Compare the node \
+itself (`if x > 0:` is guarded), compute with fm functions, or pass the argument in \
+static_argnums
+    >>> (x * 3.0).value
+    6.0
+    """
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> Any:
+        if not sys._getframe(1).f_globals.get("__name__", "").startswith("fmicrograd") \
+                and any(lv == self.level for lv, _, _ in RUNNING.get()):
+            raise TypeError("x.value on an argument that fm.jit is tracing: it is the number seen "
+                            "while tracing, and the compiled code would freeze it (a branch on "
+                            "it never flips). Compare the node itself (`if x > 0:` is guarded), "
+                            "compute with fm functions, or pass the argument in static_argnums")
+        return _get_value(self)
+
+
+def traced_variable(value: Any, level: int) -> Var:
+    """A ``TracedVar`` holding ``value`` at ``level`` (``fm.jit``'s arguments).
+
+    >>> traced_variable(1.5, next_level()).op
+    'var'
+    """
+    return _init_var(_new(TracedVar), value, None, level, ())
+
+
 def const(value: Any) -> Const:
     """A constant node, skipping validation (for values already checked).
 
@@ -345,142 +398,12 @@ def _is_value(x: Any) -> bool:
     return isinstance(x, numbers.Real) or hasattr(x, "__array__")
 
 
-def _value(x: Any) -> Any:
-    return x.value if isinstance(x, Expr) else x
-
-
-# While ``fm.jit`` traces a function, this holds the trace's log of comparisons
-# (and ``float()`` calls) on node values, so the compiled code can re-check each
-# one and retrace when a branch flips; outside a trace it is None (one lookup).
-GUARDS: ContextVar = ContextVar("fmicrograd_guards", default=None)
-
-# The transforms running now, innermost last, as ``(level, who, traces)``:
-# ``who`` names the transform, ``traces`` is True for one that records the
-# computation (jit, trace), whose variables even ``stop_gradient`` cannot hide.
-RUNNING: ContextVar[tuple] = ContextVar("fmicrograd_running", default=())
-
-
-@contextmanager
-def running(level: int, who: str, traces: bool = False) -> Iterator[None]:
-    """Mark the transform whose variables are at ``level`` as running.
-
-    >>> with running(next_level(), "fm.grad"):
-    ...     len(RUNNING.get())
-    1
-    """
-    token = RUNNING.set(RUNNING.get() + ((level, who, traces),))
-    try:
-        yield
-    finally:
-        RUNNING.reset(token)
-
-
-def dependent(x: Expr, differentiating: bool = False) -> str | None:
-    """The name of a running transform that ``x`` depends on (with
-    ``differentiating``, only one that differentiates, not one that traces).
-
-    >>> x = Var(1.0)
-    >>> with running(x.level, "fm.grad"):
-    ...     dependent(x * 2.0), dependent(fm.stop_gradient(x))
-    ('fm.grad', None)
-    """
-    active = RUNNING.get()
-    if not active:
-        return None
-    levels = {lv: (who, traces) for lv, who, traces in active
-              if not (differentiating and traces)}
-    stack: list[tuple[Any, bool]] = [(x, False)]
-    seen = set()
-    while stack:
-        n, stopped = stack.pop()
-        if n.op == "var":
-            hit = levels.get(n.level)
-            if hit is not None and (hit[1] or not stopped):
-                return hit[0]
-        stopped = stopped or n.op == "stop_gradient"
-        for c in n.children:
-            key = (id(c), stopped)
-            if key not in seen:
-                seen.add(key)
-                stack.append((c, stopped))
-    return None
-
-
-def escape(x: Expr, how: str) -> float:
-    """``x``'s value as a float, unless a running transform depends on ``x``
-    (its derivative, or its value under ``jit``, would be silently lost):
-    then a ``TypeError`` that names the fix.
-
-    >>> escape(Var(2.0), "float()")
-    2.0
-    """
-    value = x.value
-    if getattr(value, "ndim", 0):
-        raise TypeError(f"{how} on an fm.Expr holding one value per example (inside fm.vmap): "
-                        "a Python number cannot stand for the whole batch. Compute with fm "
-                        "functions (fm.sin(x), not math.sin(x)), and use fm.where for "
-                        "per-example choices")
-    who = dependent(x)
-    if who is None:
-        return float(value)
-    if who in ("fm.jit", "fm.trace"):
-        raise TypeError(f"{how} on a value that {who} is tracing: the compiled code would "
-                        "freeze the number seen while tracing. Compute with fm functions "
-                        "(fm.sin(x), not math.sin(x)); compare nodes directly (comparisons are "
-                        "guarded); or pass that argument in static_argnums")
-    raise TypeError(f"{how} on an fm.Expr that {who} differentiates: the plain number would "
-                    "silently drop its derivative. Compute with fm functions (fm.sin(x), not "
-                    "math.sin(x); x * y, not float(x) * y), or write fm.stop_gradient(x) where "
-                    "dropping the derivative is intended. To print a value inside a loss use "
-                    "f\"{x:.4f}\" or x.value")
-
-
-@dataclass(frozen=True, eq=False)
-class Mask:
-    """The per-example answers of a comparison under ``fm.vmap`` whose
-    examples disagree: usable by ``fm.where``, an error in ``if``.
-
-    >>> import numpy as np
-    >>> m = Mask(">", None, 0.0, np.array([True, False]))
-    >>> bool(m)
-    Traceback (most recent call last):
-        ...
-    ValueError: `>` inside fm.vmap: Python control flow cannot depend on a per-example value \
-(here the examples disagree); choose per example with fm.where(cond, a, b)
-    """
-
-    op: str
-    left: Any
-    right: Any
-    value: Any
-
-    def __bool__(self) -> bool:
-        raise ValueError(f"`{self.op}` inside fm.vmap: Python control flow cannot depend on a "
-                         "per-example value (here the examples disagree); choose per example "
-                         "with fm.where(cond, a, b)")
-
-
 def _compare(op: str, a: Expr, b: Any) -> Any:
-    if not (isinstance(b, Expr) or _is_value(b)):
-        return NotImplemented
-    result = _OPS[op](a.value, b.value if isinstance(b, Expr) else b)
-    if getattr(result, "ndim", 0):
-        if result.all():
-            r = True
-        elif not result.any():
-            r = False
-        else:
-            return Mask(op, a, b, result)
-    else:
-        r = bool(result)
-    log = GUARDS.get()
-    if log is not None:
-        log.append((op, a, b, r))
-    return r
-
-
-_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-        "==": operator.eq, "!=": operator.ne}
+    if isinstance(b, Expr):
+        return compare(op, a, b, b.value)
+    if _is_value(b):
+        return compare(op, a, b, b)
+    return NotImplemented  # ``x == "text"`` is False, as for a float
 
 
 def _check_number(value: Any, who: str) -> Any:

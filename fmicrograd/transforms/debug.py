@@ -156,7 +156,11 @@ def _op_name(n: Expr) -> str:
 
 
 def _short(value: Any) -> str:
-    return repr(value) if isinstance(value, float) else f"{type(value).__name__}"
+    if isinstance(value, float):
+        return repr(value)
+    if getattr(value, "size", 9) <= 8:  # a small batch (vmap): show every example
+        return repr(value.tolist())
+    return f"{type(value).__name__}"
 
 
 def _render(n: Expr, depth: int) -> str:
