@@ -6,8 +6,9 @@ opt_state, batch) -> (params, opt_state, stats)``: the gradient, the
 optimizer update and, in ``stats``, the loss, the squared gradient norm of
 each parameter group (an ``fm.nn.MLP``'s layers, else the whole tree) and
 the squared norms of the update and of the new parameters (computed in the
-step, where ``jit`` fuses them, rather than by walking the tree in Python). It is what ``fit(jit=True)`` compiles whole,
-so the monitoring costs a few fused operations in the compiled program.
+step, where ``jit`` fuses them, rather than by walking the tree in Python).
+It is what ``fit(jit=True)`` compiles whole, so the monitoring costs a few
+fused operations in the compiled program.
 ``Epoch`` adds the steps' statistics up; ``row`` turns them into one
 history row: ``loss``, ``grad_norm`` and ``update_norm`` (means over the
 steps), ``param_norm`` (at the end), ``grad_norm.layers[i]`` (means) and the
@@ -58,10 +59,12 @@ def _squares(grads: Any, split: bool) -> tuple:
 
 
 def make_step(loss_fn: Callable[[Any, Any], Any], optimizer: GradientTransformation,
-              n_groups: int) -> Callable[[Any, Any, Any], tuple]:
+              n_groups: int, vg: Callable[[Any, Any], tuple] | None = None
+              ) -> Callable[[Any, Any, Any], tuple]:
     """One training step; ``n_groups`` > 1 splits the gradient norm by layer
-    (see the module docstring)."""
-    vg = value_and_grad(loss_fn)
+    (see the module docstring). ``vg(params, batch) -> (loss, grads)``
+    replaces ``value_and_grad(loss_fn)`` (e.g. one that shards the batch)."""
+    vg = value_and_grad(loss_fn) if vg is None else vg
     split = n_groups > 1
 
     def step(params: Any, opt_state: Any, batch: Any) -> tuple:
