@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
+import os
 import shutil
 import sys
 import time
@@ -240,7 +241,28 @@ class _Reporter:
             self.bar.close()
 
 
+def _checkpoint_problem(args: argparse.Namespace) -> str | None:
+    """Why --checkpoint-dir / --resume cannot work, found before training."""
+    if args.resume is True and args.checkpoint_dir is None:
+        return "argument --resume: give a PATH, or a --checkpoint-dir to resume from"
+    if args.checkpoint_dir is not None:
+        path = Path(args.checkpoint_dir)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            return f"argument --checkpoint-dir: cannot create {str(path)!r}: {e.strerror}"
+        if not os.access(path, os.W_OK | os.X_OK):
+            return f"argument --checkpoint-dir: cannot write to {str(path)!r}"
+    if args.resume not in (None, True) and not Path(args.resume).exists():
+        return f"argument --resume: {args.resume!r} does not exist"
+    return None
+
+
 def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    problem = _checkpoint_problem(args)
+    if problem:
+        print(f"fmicrograd train: error: {problem}", file=err)
+        return 2
     xs, ys = _dataset(args)
     key_model, key_batches = fm.random.split(fm.random.key(args.seed))
     model = fm.nn.MLP.init(2, [*args.hidden, 1], key=key_model, activation=args.activation)

@@ -196,8 +196,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         watched = row["val_loss" if val_data is not None else "loss"]
         improved = watched < fold.best - min_delta
         wait = 0 if improved else fold.wait + 1
-        history = fold.history.update(
-            {k: fold.history.get(k, pvector()).append(v) for k, v in row.items()})
+        history = _append(fold.history, row)
         fold = fold._replace(epoch=fold.epoch + 1, best=watched if improved else fold.best,
                              best_params=p if improved else fold.best_params, wait=wait,
                              stopped=patience is not None and wait >= patience)
@@ -221,6 +220,16 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     if bar is not None:
         bar.close()
     return (end.best_params if restore_best else end.params), end.history
+
+
+def _append(history: PMap, row: Mapping[str, Any]) -> PMap:
+    grown = history.evolver()
+    for k, v in row.items():
+        grown[k] = history.get(k, _EMPTY).append(v)
+    return grown.persistent()
+
+
+_EMPTY = pvector()
 
 
 def _save(directory: str | Path, fold: _Fold, key: fr.Key | None) -> None:
