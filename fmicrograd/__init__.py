@@ -41,7 +41,7 @@ _LAZY = {
     "jit": "compiler.compile", "vmap": "batching.vectorize", "to_torch": "compiler.export",
 }
 _SUBMODULES = ("nn", "random", "losses", "optim", "train", "datasets", "viz", "io",
-               "testing", "cli", "plot")
+               "testing", "cli", "plot", "distributed")
 
 __all__ = [
     "Expr", "Var", "Const", "tree",

@@ -99,7 +99,8 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         metrics: Mapping[str, Callable[[Any, Any], float]] | None = None,
         patience: int | None = None, min_delta: float = 0.0, restore_best: bool = False,
         callback: Callable[[int, Any, PMap], Any] | None = None,
-        progress: bool = False, jit: bool = False) -> tuple[Any, PMap]:
+        progress: bool = False, jit: bool = False,
+        data_parallel: bool = False) -> tuple[Any, PMap]:
     """Train ``params`` for ``epochs`` epochs; returns ``(final_params, history)``.
 
     Each epoch records the mean over its batches of ``loss`` and of each of
@@ -113,6 +114,10 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     each epoch (its result is ignored); ``progress=True`` draws a bar on stderr.
     ``jit=True`` compiles the loss and its gradient with ``fm.jit`` (traced
     once per batch structure; same numbers, many times faster per step).
+    ``data_parallel=True`` splits every batch over the ranks of an initialized
+    ``torch.distributed`` process group (see ``fm.distributed``: batches are
+    ``(xs, ys)`` columns, the loss a mean over examples plus parameter-only
+    terms); every rank returns the same result, that of one process.
 
     >>> loss = lambda p, batch: sum((p["w"] * x - y) ** 2 for x, y in batch)
     >>> p, h = fit(loss, {"w": 0.0}, fm.optim.sgd(0.05), [[(1.0, 2.0), (2.0, 4.0)]], epochs=50)
@@ -133,10 +138,20 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
 
         vg = compile_fn(vg)
 
+    def evaluate(p: Any, batch: Any) -> tuple[tuple, Any]:
+        value, grads = vg(p, batch)
+        return (value, *(fn(p, batch) for fn in metrics.values())), grads
+
+    if data_parallel:  # shard, evaluate, all-reduce: see fmicrograd/distributed.py
+        from .distributed import data_parallel as shard_over_ranks
+        from .distributed import is_writer
+
+        evaluate = shard_over_ranks(evaluate)
+        progress = progress and is_writer()
+
     def train_step(acc: tuple, batch: Any) -> tuple:
         p, opt_state, sums = acc
-        value, grads = vg(p, batch)
-        values = (value, *(fn(p, batch) for fn in metrics.values()))
+        values, grads = evaluate(p, batch)
         updates, opt_state = optimizer.update(grads, opt_state, p)
         return apply_updates(p, updates), opt_state, tuple(map(_add, sums, values))
 
