@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import io
 import shutil
 import sys
 import time
@@ -121,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "the batched backend; about 1 s to compile, then much faster steps)")
     opt.add_argument("--batch-size", type=_at_least(int, 1), default=None, metavar="B",
                      help="examples per minibatch (default: the whole dataset)")
+    opt.add_argument("--data-parallel", action="store_true",
+                     help="split every batch over the processes torchrun starts (torch."
+                     "distributed, gloo): torchrun --nproc-per-node 2 -m fmicrograd train "
+                     "--data-parallel; rank 0 prints and writes the files")
     out = t.add_argument_group("output")
     out.add_argument("--save", metavar="PATH", help="save the trained model as JSON (fm.io)")
     out.add_argument("--plot", metavar="PATH", help="save the decision boundary as PNG")
@@ -227,7 +232,8 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     start = time.perf_counter()
     model, history = fm.train.fit(_loss(args), model, optimizer, epochs=args.steps,
                                   metrics={"accuracy": accuracy},
-                                  callback=_Reporter(args, out, err), jit=args.jit, **data)
+                                  callback=_Reporter(args, out, err), jit=args.jit,
+                                  data_parallel=args.data_parallel, **data)
     seconds = time.perf_counter() - start
     final = accuracy(model, (xs, ys))
     right = round(final * len(ys))
@@ -309,8 +315,30 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
         if path and (Path(path).is_dir() or not Path(path).absolute().parent.is_dir()):
             parser.error(f"argument --{flag.replace('_', '-')}: cannot write {path!r}: "
                          f"{'it is a directory' if Path(path).is_dir() else 'no such directory'}")
+    started = False
+    if args.data_parallel:  # one process per rank (torchrun); rank 0 alone prints and writes
+        try:
+            started = fm.distributed.init_from_env()
+            world = fm.distributed.group("--data-parallel")[1]
+        except ImportError as e:
+            parser.error(f"argument --data-parallel: {e}")
+        except RuntimeError:
+            parser.error("argument --data-parallel: start one process per rank with torchrun, "
+                         "e.g. torchrun --nproc-per-node 2 -m fmicrograd train --data-parallel")
+        size = min(args.batch_size or _count(args), _count(args))
+        if (_count(args) % size or size) < world:  # the last, smallest batch
+            parser.error(f"argument --data-parallel: every batch needs at least {world} "
+                         f"examples, one for each of the {world} processes")
+        if not fm.distributed.is_writer():
+            out = err = io.StringIO()
+            args.save = args.plot = args.loss_plot = None
     try:
         return _train(args, out, err)
     except KeyboardInterrupt:
         print("\nfmicrograd: interrupted", file=err)
         return 130
+    finally:
+        if started:
+            import torch.distributed
+
+            torch.distributed.destroy_process_group()

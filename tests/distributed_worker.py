@@ -12,9 +12,9 @@ import sys
 import fmicrograd as fm
 
 
-def train(config: dict, data_parallel: bool) -> dict:
+def train(config: dict, data_parallel: bool, rank: int = 0) -> dict:
     xs, ys = fm.datasets.moons(100, 0.1, seed=0)
-    key_model, key_batches = fm.random.split(fm.random.key(0))
+    key_model, key_batches = fm.random.split(fm.random.key(rank * config.get("seed_per_rank", 0)))
     model = fm.nn.MLP.init(2, [16, 16, 1], key=key_model)
 
     def loss(m, batch):  # the README's: mean hinge + 1e-4 L2
@@ -42,7 +42,7 @@ if __name__ == "__main__":
 
     fm.distributed.init_from_env()
     try:
-        result = train(json.loads(sys.argv[1]), data_parallel=True)
+        result = train(json.loads(sys.argv[1]), data_parallel=True, rank=dist.get_rank())
         result["rank"] = dist.get_rank()
         with open(sys.argv[2], "w") as f:
             json.dump(result, f)

@@ -1,12 +1,14 @@
 """fit(data_parallel=True) on torch.distributed (gloo, loopback): 2 and 3 local
 processes give every rank the one-process parameters and history to 1e-12."""
 
+import io
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -41,9 +43,10 @@ def run_group(commands: list, envs: list, cwd: Path) -> list:
                               stderr=subprocess.PIPE, text=True, start_new_session=True)
              for cmd, env in zip(commands, envs)]
     outputs = []
+    deadline = time.monotonic() + TIMEOUT
     try:
         for p in procs:
-            outputs.append(p.communicate(timeout=TIMEOUT))
+            outputs.append(p.communicate(timeout=max(deadline - time.monotonic(), 0.1)))
     finally:
         for p in procs:
             if p.poll() is None:
@@ -84,7 +87,16 @@ def test_every_rank_ends_where_one_process_does(world, config, tmp_path):
         assert set(result["history"]) == set(alone["history"])
         for name, values in alone["history"].items():
             assert_close(result["history"][name], values)
-    assert alone["params"] != train({**config, "epochs": 1}, False)["params"]  # it trained
+    start = fm.nn.MLP.init(2, [16, 16, 1], key=fm.random.split(fm.random.key(0))[0])
+    assert alone["params"] != list(fm.nn.parameters(start))  # it trained
+
+
+def test_ranks_that_start_from_different_models_are_told_so(tmp_path):
+    with pytest.raises(AssertionError) as failed:
+        run_ranks(2, {"batch_size": None, "epochs": 1, "jit": False, "seed_per_rank": 1},
+                  tmp_path)
+    assert "the parameters of rank(s) [1] differ from rank 0's" in str(failed.value)
+    assert "build the model from the same key on every rank" in str(failed.value)
 
 
 def test_without_a_process_group_the_error_says_how_to_start_one():
@@ -107,3 +119,30 @@ def test_shards_cover_the_batch_in_order_and_differ_in_size_by_at_most_one():
         distributed.shard("not columns", 0, 2)
     with pytest.raises(ValueError, match="differ in length"):
         distributed.shard(((1.0, 2.0), (1.0,)), 0, 2)
+
+
+def test_the_command_line_under_torchrun_trains_as_one_process_and_rank_0_writes(tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        torchrun = "torchrun"
+    flags = ["train", "--steps", "3", "--batch-size", "25", "--quiet"]
+    env = {**rank_env(0, 1, 0), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT"):
+        del env[name]
+    [out] = run_group([[str(torchrun), "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+                        "--master-port", str(free_port()), "-m", "fmicrograd", *flags,
+                        "--data-parallel", "--save", "parallel.json"]], [env], tmp_path)
+    alone = tmp_path / "alone.json"
+    lines = io.StringIO()
+    assert fm.cli.main([*flags, "--save", str(alone)], out=lines) == 0
+    assert out == lines.getvalue()  # one rank printed, the same line as one process
+    assert_close(fm.nn.parameters(fm.io.load(tmp_path / "parallel.json")),
+                 fm.nn.parameters(fm.io.load(alone)))
+
+
+def test_the_command_line_says_how_to_start_the_processes(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        fm.cli.main(["train", "--data-parallel", "--steps", "1"])
+    assert exit_.value.code == 2
+    assert "torchrun --nproc-per-node 2 -m fmicrograd train --data-parallel" in (
+        capsys.readouterr().err)
