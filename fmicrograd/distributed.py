@@ -131,7 +131,7 @@ def init_from_env(backend: str = "gloo") -> bool:
     >>> import os
     >>> "RANK" in os.environ or init_from_env()  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    RuntimeError: init_from_env: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT are not set ...
+    RuntimeError: init_from_env: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT are not set, ...
     """
     dist = _dist("init_from_env")
     if dist.is_initialized():
