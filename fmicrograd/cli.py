@@ -88,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     data = t.add_argument_group("data")
     data.add_argument("--dataset", choices=DATASETS, default="moons",
                       help="toy dataset (default: %(default)s)")
-    data.add_argument("--n", type=_at_least(int, 2), default=100,
-                      help="number of points (default: %(default)s; xor always has 4)")
+    data.add_argument("--n", "--points", type=_at_least(int, 2), default=100,
+                      help="number of points (default: %(default)s; xor always has 4; "
+                      "under torchrun write --points: torchrun takes --n as its own option)")
     data.add_argument("--noise", type=_at_least(float, 0.0), default=None,
                       help="noise standard deviation (default: moons 0.1, circles 0.05, "
                       "blobs 1.0)")
