@@ -9,11 +9,13 @@ gradient, each weighted by ``shard size / batch size``) over the ranks with
 all of them hold the same parameters and history, equal to a one-process run
 on whole batches up to rounding (1e-12 and below).
 
-The weighting is exact when the loss is a mean of per-example terms plus
-terms that depend on the parameters only (such as an L2 penalty): the
-weights sum to one, so a parameter-only term counts once, as in one process.
-A loss that *sums* per-example terms, or couples examples (batch statistics),
-does not decompose this way; write it as a mean.
+The weighting is exact when the loss (and each metric) is a mean of
+per-example terms plus terms that depend on the parameters only (such as an
+L2 penalty): the weights sum to one, so a parameter-only term counts once, as
+in one process. A loss that *sums* per-example terms, or couples examples
+(batch statistics), does not decompose this way; write it as a mean.
+``val_data`` is evaluated whole on every rank, ``callback`` runs on every
+rank, the progress bar on rank 0 only.
 
 Batches must be a tuple of equal-length columns such as ``(xs, ys)`` (the
 form of ``fm.datasets`` and of ``fit(batch_size=...)``); columns may be

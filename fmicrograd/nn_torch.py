@@ -26,7 +26,7 @@ True
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -77,8 +77,9 @@ class FmModule(torch.nn.Module):
     def flat(self) -> torch.Tensor:
         """All parameters in fmicrograd's order (neuron by neuron, weights then
         bias), one differentiable vector."""
+        dense = cast("list[Dense]", list(self.layers))
         return torch.cat([torch.cat([d.weight, d.bias[:, None]], dim=1).reshape(-1)
-                          for d in self.layers])
+                          for d in dense])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         one = x.dim() == 1

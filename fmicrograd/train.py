@@ -138,15 +138,16 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
 
         vg = compile_fn(vg)
 
-    def evaluate(p: Any, batch: Any) -> tuple[tuple, Any]:
+    def one_process(p: Any, batch: Any) -> tuple[tuple, Any]:
         value, grads = vg(p, batch)
         return (value, *(fn(p, batch) for fn in metrics.values())), grads
 
+    evaluate: Callable[[Any, Any], tuple[tuple, Any]] = one_process
     if data_parallel:  # shard, evaluate, all-reduce: see fmicrograd/distributed.py
         from .distributed import data_parallel as shard_over_ranks
         from .distributed import is_writer
 
-        evaluate = shard_over_ranks(evaluate)
+        evaluate = shard_over_ranks(one_process)
         progress = progress and is_writer()
 
     def train_step(acc: tuple, batch: Any) -> tuple:
