@@ -12,8 +12,12 @@ processes on the loopback address (gloo, as torchrun would) that run
 P processes use at most P cores. The first epoch (with ``--jit`` the compile)
 is not timed; the table shows the median of the others, the speedup over one
 process, and the largest difference of the final parameters from the
-1-process run. The machine's load average is printed: on a shared machine the
-speedup is bounded by the cores actually free.
+1-process run. The last column is the speedup P processes could reach with P
+free cores and free communication: one process's step time on all points over
+its step time on 1/P of them (the part of a step that does not shrink with
+the shard, such as updating the parameters, is paid by every process). The
+machine's load average is printed: on a shared machine the speedup is bounded
+by the cores actually free.
 """
 
 from __future__ import annotations
@@ -71,12 +75,13 @@ def worker(args: argparse.Namespace) -> None:
         torch.distributed.destroy_process_group()
 
 
-def run(procs: int, args: argparse.Namespace) -> dict:
-    """Start ``procs`` worker processes (plain fit for 1) and return rank 0's report."""
+def run(procs: int, args: argparse.Namespace, n: int) -> dict:
+    """Start ``procs`` worker processes on ``n`` points (plain fit for 1) and
+    return rank 0's report."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, __file__, "--worker", "--n", str(args.n), "--steps", str(args.steps),
+    cmd = [sys.executable, __file__, "--worker", "--n", str(n), "--steps", str(args.steps),
            "--sizes", ",".join(map(str, args.sizes))] + (["--jit"] if args.jit else [])
     envs = [{**os.environ, **THREADS} for _ in range(procs)]
     if procs > 1:
@@ -113,14 +118,22 @@ def main() -> None:
     print(f"MLP {'-'.join(map(str, args.sizes))}, {args.n} points, full batch, "
           f"{'jit' if args.jit else 'eager'}, {args.steps} timed steps; {cpus} cores, load "
           f"average {os.getloadavg()[0]:.2f} (other programs share these cores)")
-    print(f"{'processes':>9} | {'s / step':>8} | {'speedup':>7} | {'max |params - 1 proc|':>21}")
+    print(f"{'processes':>9} | {'s / step':>8} | {'speedup':>7} | {'max |params - 1 proc|':>21} "
+          f"| {'bound':>6}")
     base = None
     for procs in map(int, args.procs.split(",")):
-        report = run(procs, args)
-        step = statistics.median(report["seconds"][1:])
+        report = run(procs, args, args.n)
+        step = median_step(report)
         base = base or (step, report["params"])
         diff = max(abs(a - b) for a, b in zip(report["params"], base[1]))
-        print(f"{procs:>9} | {step:8.3f} | {base[0] / step:6.2f}x | {diff:21.2e}", flush=True)
+        bound = base[0] / median_step(run(1, args, args.n // procs)) if procs > 1 else 1.0
+        print(f"{procs:>9} | {step:8.3f} | {base[0] / step:6.2f}x | {diff:21.2e} | "
+              f"{bound:5.2f}x", flush=True)
+
+
+def median_step(report: dict) -> float:
+    """Median seconds per step, the first (warm-up, compile) left out."""
+    return statistics.median(report["seconds"][1:])
 
 
 if __name__ == "__main__":
