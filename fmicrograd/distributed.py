@@ -2,20 +2,20 @@
 
 Under ``fit(..., data_parallel=True)`` every process (rank) runs the same
 script on the same data: it cuts each batch into ``world`` contiguous shards
-(sizes differ by at most one), computes fmicrograd's loss, metrics and
-gradient on its own shard, and sums ONE flat float64 vector (values and
-gradient, each weighted by ``shard size / batch size``) over the ranks with
+(sizes differ by at most one), computes fmicrograd's loss and gradient on
+its own shard, and sums ONE flat float64 vector (loss and gradient, weighted
+by ``shard size / batch size``) over the ranks with
 ``torch.distributed.all_reduce``. Every rank then applies the same update, so
 all of them hold the same parameters and history, equal to a one-process run
 on whole batches up to rounding (1e-12 and below).
 
-The weighting is exact when the loss (and each metric) is a mean of
-per-example terms plus terms that depend on the parameters only (such as an
-L2 penalty): the weights sum to one, so a parameter-only term counts once, as
-in one process. A loss that *sums* per-example terms, or couples examples
-(batch statistics), does not decompose this way; write it as a mean.
-``val_data`` is evaluated whole on every rank, ``callback`` runs on every
-rank, the progress bar on rank 0 only.
+The weighting is exact when the loss is a mean of per-example terms plus
+terms that depend on the parameters only (such as an L2 penalty): the
+weights sum to one, so a parameter-only term counts once, as in one process.
+A loss that *sums* per-example terms, or couples examples (batch statistics),
+does not decompose this way; write it as a mean. Metrics and ``val_data``
+are evaluated on whole batches on every rank (same numbers everywhere);
+``callback`` runs on every rank, the progress bar on rank 0 only.
 
 Batches must be a tuple of equal-length columns such as ``(xs, ys)`` (the
 form of ``fm.datasets`` and of ``fit(batch_size=...)``); columns may be
@@ -37,7 +37,7 @@ from typing import Any
 from . import tree
 
 __all__ = ["shard_bounds", "shard", "group", "is_writer", "init_from_env", "all_reduce_sum",
-           "data_parallel", "HOW_TO_START"]
+           "all_ranks_gradient", "HOW_TO_START"]
 
 HOW_TO_START = (
     "start one process per rank with torchrun (e.g. `torchrun --nproc-per-node 2 "
@@ -165,25 +165,22 @@ def all_reduce_sum(vector: Sequence[float]) -> list[float]:
     return total.cpu().tolist()
 
 
-Evaluate = Callable[[Any, Any], tuple[tuple, Any]]
+def all_ranks_gradient(value_and_grad_fn: Callable[[Any, Any], tuple]) -> Callable:
+    """``value_and_grad_fn(params, batch) -> (loss, grads)`` made data
+    parallel: each rank evaluates its shard of the batch, and the
+    shard-size-weighted sum over the ranks of the loss and the gradient comes
+    back, the same on every rank (one ``all_reduce`` of one float64 vector).
+    The first call checks that all ranks hold the same parameters and batch.
+    This is the hook of ``fit(data_parallel=True)``.
 
-
-def data_parallel(evaluate: Evaluate) -> Evaluate:
-    """``evaluate(params, batch) -> (values, grads)`` made data parallel:
-    each rank evaluates its shard, and the shard-size-weighted sum over the
-    ranks of the values (a tuple of floats) and the gradient pytree comes
-    back, the same on every rank. The first call checks that all ranks hold
-    the same parameters and batch. This is the hook of
-    ``fit(data_parallel=True)``.
-
-    >>> data_parallel(lambda p, b: ((0.0,), p))  # doctest: +ELLIPSIS
+    >>> all_ranks_gradient(fm.value_and_grad(lambda p, b: p))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     RuntimeError: fit(data_parallel=True) needs an initialized torch.distributed process group ...
     """
     rank, world = group()
     checked: list = []  # local to this wrapper: the consistency check runs once
 
-    def sharded(params: Any, batch: Any) -> tuple[tuple, Any]:
+    def gradient(params: Any, batch: Any) -> tuple[float, Any]:
         columns = _columns(batch)
         n = len(columns[0])
         if n < world:
@@ -194,13 +191,13 @@ def data_parallel(evaluate: Evaluate) -> Evaluate:
             _check_same(params, columns, rank, world)
             checked.append(True)
         start, stop = shard_bounds(n, rank, world)
-        values, grads = evaluate(params, tuple(c[start:stop] for c in columns))
+        loss, grads = value_and_grad_fn(params, tuple(c[start:stop] for c in columns))
         leaves, treedef = tree.flatten(grads)
         weight = (stop - start) / n
-        total = all_reduce_sum([weight * float(v) for v in (*values, *leaves)])
-        return tuple(total[:len(values)]), tree.unflatten(treedef, total[len(values):])
+        total = all_reduce_sum([weight * float(x) for x in (loss, *leaves)])
+        return total[0], tree.unflatten(treedef, total[1:])
 
-    return sharded
+    return gradient
 
 
 def _digest(x: Any) -> bytes:

@@ -138,21 +138,16 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
 
         vg = compile_fn(vg)
 
-    def one_process(p: Any, batch: Any) -> tuple[tuple, Any]:
-        value, grads = vg(p, batch)
-        return (value, *(fn(p, batch) for fn in metrics.values())), grads
+    if data_parallel:  # shard, gradient, all-reduce: fmicrograd/distributed.py; rank 0 writes
+        from .distributed import all_ranks_gradient, is_writer
 
-    evaluate: Callable[[Any, Any], tuple[tuple, Any]] = one_process
-    if data_parallel:  # shard, evaluate, all-reduce: see fmicrograd/distributed.py
-        from .distributed import data_parallel as shard_over_ranks
-        from .distributed import is_writer
-
-        evaluate = shard_over_ranks(one_process)
+        vg = all_ranks_gradient(vg)
         progress = progress and is_writer()
 
     def train_step(acc: tuple, batch: Any) -> tuple:
         p, opt_state, sums = acc
-        values, grads = evaluate(p, batch)
+        value, grads = vg(p, batch)
+        values = (value, *(fn(p, batch) for fn in metrics.values()))
         updates, opt_state = optimizer.update(grads, opt_state, p)
         return apply_updates(p, updates), opt_state, tuple(map(_add, sums, values))
 

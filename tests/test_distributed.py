@@ -21,7 +21,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from distributed_worker import train  # noqa: E402
 
-TIMEOUT = 50  # seconds for a whole group; then every process is killed
+TIMEOUT = 55  # seconds for a whole group (under a minute); then every process is killed
 
 
 def free_port() -> int:
