@@ -190,10 +190,10 @@ def all_ranks_gradient(value_and_grad_fn: Callable[[Any, Any], tuple]) -> Callab
         if not checked:
             _check_same(params, columns, rank, world)
             checked.append(True)
-        start, stop = shard_bounds(n, rank, world)
-        loss, grads = value_and_grad_fn(params, tuple(c[start:stop] for c in columns))
+        part = shard(columns, rank, world)
+        loss, grads = value_and_grad_fn(params, part)
         leaves, treedef = tree.flatten(grads)
-        weight = (stop - start) / n
+        weight = len(part[0]) / n
         total = all_reduce_sum([weight * float(x) for x in (loss, *leaves)])
         return total[0], tree.unflatten(treedef, total[1:])
 
