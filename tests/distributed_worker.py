@@ -34,7 +34,8 @@ def train(config: dict, data_parallel: bool, rank: int = 0) -> dict:
                                   metrics={"accuracy": accuracy}, jit=config["jit"],
                                   data_parallel=data_parallel, **data)
     return {"params": fm.nn.parameters(model),
-            "history": {k: list(v) for k, v in history.items()}}
+            "history": {k: list(v) for k, v in history.items() if k != "events"},
+            "events": [e["kind"] for e in history.get("events", ())]}
 
 
 if __name__ == "__main__":

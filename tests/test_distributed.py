@@ -87,6 +87,7 @@ def test_every_rank_ends_where_one_process_does(world, config, tmp_path):
         assert set(result["history"]) == set(alone["history"])
         for name, values in alone["history"].items():
             assert_close(result["history"][name], values)
+        assert result["events"] == alone["events"]
     start = fm.nn.MLP.init(2, [16, 16, 1], key=fm.random.split(fm.random.key(0))[0])
     assert alone["params"] != list(fm.nn.parameters(start))  # it trained
 
