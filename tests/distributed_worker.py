@@ -30,6 +30,8 @@ def train(config: dict, data_parallel: bool, rank: int = 0) -> dict:
     else:
         data = {"data": (xs, ys), "batch_size": config["batch_size"], "key": key_batches}
     optimizer = fm.optim.sgd(fm.optim.micrograd_schedule(1.0, 0.9, 100), momentum=0.5)
+    if config.get("checkpoint"):  # each rank its own directory: only rank 0's may fill
+        data["checkpoint_dir"] = f"checkpoints-rank{rank}"
     model, history = fm.train.fit(loss, model, optimizer, epochs=config["epochs"],
                                   metrics={"accuracy": accuracy}, jit=config["jit"],
                                   data_parallel=data_parallel, **data)

@@ -92,6 +92,15 @@ def test_every_rank_ends_where_one_process_does(world, config, tmp_path):
     assert alone["params"] != list(fm.nn.parameters(start))  # it trained
 
 
+def test_only_rank_0_writes_checkpoints(tmp_path):
+    config = {"batch_size": None, "epochs": 2, "jit": False, "checkpoint": True}
+    ranks = run_ranks(2, config, tmp_path)
+    assert ranks[0]["params"] == ranks[1]["params"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints-rank0").iterdir()) == [
+        "epoch-000000.json", "epoch-000001.json", "epoch-000002.json"]
+    assert not (tmp_path / "checkpoints-rank1").exists()
+
+
 def test_ranks_that_start_from_different_models_are_told_so(tmp_path):
     with pytest.raises(AssertionError) as failed:
         run_ranks(2, {"batch_size": None, "epochs": 1, "jit": False, "seed_per_rank": 1},
