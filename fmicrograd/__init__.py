@@ -14,23 +14,51 @@ from typing import Any
 from . import tree
 from .core.expr import Const, Expr, Var
 from .core.functions import (
+    acos,
+    acosh,
+    asin,
+    asinh,
+    atan,
+    atan2,
+    atanh,
+    clip,
     cos,
+    cosh,
     div,
     dot,
+    erf,
+    erfc,
     exp,
+    expm1,
+    greater,
+    greater_equal,
+    hypot,
+    less,
+    less_equal,
     log,
+    log1p,
+    log2,
+    log10,
+    log_sigmoid,
     maximum,
     mean,
     minimum,
     power,
     relu,
     sigmoid,
+    sign,
     sin,
+    sinh,
+    softplus,
     sqrt,
+    square,
     stop_gradient,
     sum,
+    tan,
     tanh,
+    where,
 )
+from .core.softmax import log_softmax, logsumexp, softmax
 from .transforms.autodiff import grad, jvp, trace, value_and_grad, vjp
 
 # name -> module that defines it (loaded on first access)
@@ -38,6 +66,8 @@ _LAZY = {
     "jacrev": "transforms.jacobians", "jacfwd": "transforms.jacobians",
     "jacobian": "transforms.jacobians", "hessian": "transforms.jacobians",
     "custom_vjp": "transforms.custom", "debug_nans": "transforms.debug",
+    "custom_jvp": "transforms.custom_jvp", "linearize": "transforms.linearize",
+    "checkpoint": "transforms.checkpoint", "remat": "transforms.checkpoint",
     "jit": "compiler.compile", "vmap": "batching.vectorize", "to_torch": "compiler.export",
 }
 _SUBMODULES = ("nn", "random", "losses", "optim", "train", "datasets", "viz", "io",
@@ -47,6 +77,10 @@ __all__ = [
     "Expr", "Var", "Const", "tree",
     "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "maximum", "minimum",
     "sum", "mean", "dot", "div", "power", "stop_gradient",
+    "tan", "sinh", "cosh", "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh", "erf",
+    "erfc", "log1p", "expm1", "log2", "log10", "softplus", "log_sigmoid", "sign", "square",
+    "hypot", "clip", "where", "greater", "greater_equal", "less", "less_equal",
+    "logsumexp", "softmax", "log_softmax",
     "grad", "value_and_grad", "vjp", "jvp", "trace", *_LAZY, *_SUBMODULES,
 ]
 __version__ = "0.1.0"

@@ -205,6 +205,17 @@ class Expr:
     def __repr__(self) -> str:
         return f"Expr(op={self.op!r}, value={self.value!r}, children={len(self.children)})"
 
+    def __str__(self) -> str:
+        """The node as a readable formula (abbreviated for large graphs).
+
+        >>> w, x = Var(0.5, name="w"), Var(2.0, name="x")
+        >>> str(fm.tanh(w * x + 1.0))
+        'tanh(w*x + 1.0)'
+        """
+        from .formula import formula
+
+        return formula(self)
+
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False, init=False)
 class Var(Expr):
