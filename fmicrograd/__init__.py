@@ -68,7 +68,20 @@ from .core.softmax import log_softmax, logsumexp, softmax
 from .transforms.autodiff import grad, jvp, trace, value_and_grad, vjp
 
 if TYPE_CHECKING:  # what the lazy names below are, for mypy, pyright and IDEs
-    from . import cli, datasets, io, losses, nn, optim, plot, random, testing, train, viz
+    from . import (
+        cli,
+        datasets,
+        distributed,
+        io,
+        losses,
+        nn,
+        optim,
+        plot,
+        random,
+        testing,
+        train,
+        viz,
+    )
     from .batching.vectorize import vmap
     from .compiler.compile import jit
     from .compiler.export import to_torch
@@ -105,6 +118,7 @@ _LAZY = {
     "testing": "testing",
     "cli": "cli",
     "plot": "plot",
+    "distributed": "distributed",
 }
 
 __all__ = [
@@ -119,7 +133,7 @@ __all__ = [
     "jacrev", "jacfwd", "jacobian", "hessian", "custom_vjp", "debug_nans", "jit", "vmap",
     "to_torch", "custom_jvp", "linearize", "checkpoint", "remat",
     "nn", "random", "losses", "optim", "train", "datasets", "viz", "io", "testing", "cli",
-    "plot",
+    "plot", "distributed",
 ]
 __version__ = "0.1.0"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import io
 import math
 import os
 import shutil
@@ -90,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     data = t.add_argument_group("data")
     data.add_argument("--dataset", choices=DATASETS, default="moons",
                       help="toy dataset (default: %(default)s)")
-    data.add_argument("--n", type=_at_least(int, 2), default=100,
-                      help="number of points (default: %(default)s; xor always has 4)")
+    data.add_argument("--n", "--points", type=_at_least(int, 2), default=100,
+                      help="number of points (default: %(default)s; xor always has 4; "
+                      "under torchrun write --points: torchrun takes --n as its own option)")
     data.add_argument("--noise", type=_at_least(float, 0.0), default=None,
                       help="noise standard deviation (default: moons 0.1, circles 0.05, "
                       "blobs 1.0)")
@@ -124,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "the batched backend; about 1 s to compile, then much faster steps)")
     opt.add_argument("--batch-size", type=_at_least(int, 1), default=None, metavar="B",
                      help="examples per minibatch (default: the whole dataset)")
+    opt.add_argument("--data-parallel", action="store_true",
+                     help="split every batch over the processes torchrun starts (torch."
+                     "distributed, gloo): torchrun --nproc-per-node 2 -m fmicrograd train "
+                     "--data-parallel; rank 0 prints and writes the files")
     watch = t.add_argument_group("stability and checkpoints")
     watch.add_argument("--on-instability", choices=fm.train.POLICIES, default="warn",
                        help="what to do when training goes wrong (nan, exploding loss or "
@@ -287,7 +293,8 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 _loss(args), model, optimizer, epochs=args.steps, metrics={"accuracy": accuracy},
                 callback=reporter, jit=args.jit, on_instability=args.on_instability,
                 on_event=reporter.event, checkpoint_dir=args.checkpoint_dir,
-                checkpoint_every=args.checkpoint_every, resume=resume, **data)
+                checkpoint_every=args.checkpoint_every, resume=resume,
+                data_parallel=args.data_parallel, **data)
     except fm.train.InstabilityError as e:
         reporter.close()
         print(f"fmicrograd: error: {e}\n{fm.train.diagnose(e.history)}", file=err)
@@ -388,8 +395,30 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
         if path and (Path(path).is_dir() or not Path(path).absolute().parent.is_dir()):
             parser.error(f"argument --{flag.replace('_', '-')}: cannot write {path!r}: "
                          f"{'it is a directory' if Path(path).is_dir() else 'no such directory'}")
+    started = False
+    if args.data_parallel:  # one process per rank (torchrun); rank 0 alone prints and writes
+        try:
+            started = fm.distributed.init_from_env()
+            world = fm.distributed.group("--data-parallel")[1]
+        except ImportError as e:
+            parser.error(f"argument --data-parallel: {e}")
+        except RuntimeError:
+            parser.error("argument --data-parallel: start one process per rank with torchrun, "
+                         "e.g. torchrun --nproc-per-node 2 -m fmicrograd train --data-parallel")
+        size = min(args.batch_size or _count(args), _count(args))
+        if (_count(args) % size or size) < world:  # the last, smallest batch
+            parser.error(f"argument --data-parallel: every batch needs at least {world} "
+                         f"examples, one for each of the {world} processes")
+        if not fm.distributed.is_writer():
+            out = err = io.StringIO()
+            args.save = args.plot = args.loss_plot = None
     try:
         return _train(args, out, err)
     except KeyboardInterrupt:
         print("\nfmicrograd: interrupted", file=err)
         return 130
+    finally:
+        if started:
+            import torch.distributed
+
+            torch.distributed.destroy_process_group()

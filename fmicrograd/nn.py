@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import mul
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import random as fr
 from . import tree
@@ -32,7 +32,18 @@ from .core import functions as F
 from .core.expr import Expr, lift
 
 __all__ = ["Neuron", "Layer", "MLP", "apply", "parameters", "count_params",
-           "ACTIVATIONS", "INITS"]
+           "ACTIVATIONS", "INITS", "to_torch_module", "from_torch_module"]
+
+if TYPE_CHECKING:
+    from .nn_torch import from_torch_module, to_torch_module
+
+
+def __getattr__(name: str) -> Any:  # torch models (fmicrograd/nn_torch.py) load torch on use
+    if name in ("to_torch_module", "from_torch_module"):
+        from . import nn_torch
+
+        return getattr(nn_torch, name)
+    raise AttributeError(f"module 'fmicrograd.nn' has no attribute {name!r}")
 
 
 def _linear(x: Any) -> Any:
