@@ -11,7 +11,8 @@ first use, so ``import fmicrograd`` stays light and never imports numpy.
 import importlib
 from typing import Any
 
-from . import tree
+# _interrupts first: run as the command line, Ctrl-C exits quietly even mid-import
+from . import _interrupts, tree  # noqa: F401
 from .core.expr import Const, Expr, Var
 from .core.functions import (
     cos,

@@ -189,6 +189,10 @@ def test_wrong_types_everywhere(tree, match, tmp_path):
     (layer(neuron(), neuron(w=[1.0, 2.0])), r"same number of weights, got \[1, 2\]"),
     (mlp(layer(neuron(w=[1.0, 2.0]), neuron(w=[3.0, 4.0])), layer(neuron(w=[1.0]))),
      "layer 1 takes 1 inputs but layer 0 gives 2"),
+    (tagged("fmicrograd.random.Key", data="abc"), "Key: data must be a 64-bit unsigned int"),
+    (tagged("fmicrograd.random.Key", data=-1), "Key: data must be"),
+    (tagged("fmicrograd.random.Key", data=2 ** 64), "Key: data must be"),
+    (tagged("fmicrograd.random.Key", data=None), "Key: data must be"),
 ])
 def test_loaded_models_pass_the_constructor_checks(tree, match, tmp_path):
     rejects(tmp_path, HEAD % tree, match)
