@@ -13,9 +13,10 @@ import fmicrograd as fm
 
 __all__ = ["validate", "LIMITS"]
 
-# Upper bounds on sizes: far beyond what scalar autodiff trains in a day, and
-# small enough that a typo (--hidden 100000000000) fails now, not out of memory.
-LIMITS = {"n": 1_000_000, "steps": 10_000_000, "batch_size": 1_000_000, "params": 1_000_000}
+# Upper bounds: sizes far beyond what scalar autodiff trains in a day, and
+# small enough that a typo (--hidden 100000000000, --lr 1e300) fails now, not later.
+LIMITS = {"n": 1_000_000, "steps": 10_000_000, "batch_size": 1_000_000, "params": 1_000_000,
+          "lr": 1e6, "l2": 1e6, "noise": 1e6}
 OUTPUTS = ("save", "plot", "loss_plot")
 
 
@@ -31,11 +32,11 @@ def validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     Traceback (most recent call last):
     SystemExit: 2
     """
-    for name in ("n", "steps", "batch_size"):
+    for name in ("n", "steps", "batch_size", "lr", "l2", "noise"):
         value = getattr(args, name)
         if value is not None and value > LIMITS[name]:
-            parser.error(f"argument --{name.replace('_', '-')}: {value} is too large (at most "
-                         f"{LIMITS[name]:,})")
+            parser.error(f"argument --{name.replace('_', '-')}: {_show(value)} is too large "
+                         f"(at most {_show(LIMITS[name])})")
     sizes = (2, *args.hidden, 1)
     params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
     if params > LIMITS["params"]:
@@ -57,6 +58,10 @@ def validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             parser.error(f"argument {option}: {path!r} is also the {targets[real]} file; give "
                          f"each output its own path")
         targets[real] = option
+
+
+def _show(x: float) -> str:
+    return f"{x:,}" if isinstance(x, int) else f"{x:g}"
 
 
 def _reason(e: Exception, path: str) -> str:
