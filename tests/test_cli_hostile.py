@@ -2,6 +2,9 @@
 unwritable outputs are found first, a closed pipe and Ctrl-C at any moment end
 quietly (no traceback)."""
 
+import contextlib
+import io
+import math
 import os
 import re
 import shutil
@@ -9,8 +12,11 @@ import signal
 import subprocess
 import sys
 import textwrap
+from unittest import mock
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fmicrograd as fm
 from fmicrograd.cli import main
@@ -197,3 +203,47 @@ def test_library_users_keep_their_sigint_handler():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=120, preexec_fn=default_sigint)
     assert r.stdout.splitlines()[-1] == "True", r.stderr
+
+
+# ---------------------------------------------------------------- every flag, fuzzed
+class Started(KeyboardInterrupt):
+    """Raised by the stand-in for fit: the arguments got through to training."""
+
+
+ODD = ["inf", "-inf", "nan", "NaN", "1e999", "1e30", "-0", "0", "", "abc", "1_000", " 5",
+       "0x10", "\u0663", "1e-320", "-1", "2", "3.5", "100000000000", "9" * 30, "16,16", "4,,4",
+       "1e300", "2e6", "1e7"]
+# valid sizes stay small (fast to build), invalid ones are huge
+VALUES = st.one_of(st.sampled_from(ODD), st.sampled_from(ODD), st.integers(-10, 40).map(str),
+                   st.floats(allow_nan=True).map(repr),
+                   st.integers().filter(lambda v: abs(v) < 1000 or abs(v) > 10 ** 7).map(str))
+BOUNDS = {"--lr": 1e6, "--l2": 1e6, "--noise": 1e6, "--n": 1e6, "--steps": 1e7,
+          "--batch-size": 1e6}
+FLAGS = ["--n", "--noise", "--seed", "--hidden", "--lr", "--l2", "--steps", "--batch-size",
+         "--log-every", "--activation", "--loss", "--optimizer", "--dataset"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(FLAGS), VALUES), max_size=4))
+def test_any_flag_values_exit_2_or_reach_training_with_sane_values(pairs):
+    args = ["train", *(f"{flag}={value}" for flag, value in pairs)]
+    seen = {}
+
+    def fit(loss_fn, model, optimizer, *, epochs, **kwargs):
+        seen.update(params=fm.nn.count_params(model), epochs=epochs)
+        raise Started
+
+    err = io.StringIO()
+    with mock.patch.object(fm.train, "fit", fit), contextlib.redirect_stderr(err):
+        try:
+            code = main(args, out=io.StringIO(), err=err)
+        except SystemExit as e:
+            code = e.code
+    if code == 2:
+        assert len([ln for ln in err.getvalue().splitlines() if "error:" in ln]) == 1
+    else:
+        assert code == 130 and err.getvalue() == "\nfmicrograd: interrupted\n", err.getvalue()
+        assert seen["params"] <= 1_000_000 and 1 <= seen["epochs"] <= 10_000_000
+        for flag, value in pairs:
+            if flag in BOUNDS:
+                assert math.isfinite(float(value)) and 0 <= float(value) <= BOUNDS[flag]
