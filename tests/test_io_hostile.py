@@ -339,3 +339,10 @@ def test_check_outcome_runs_loaded_models(tmp_path):
         type(model).__call__ = original
     assert calls == [(0.5, 0.5)]
     assert math.isfinite(model((0.5, 0.5)))
+
+
+def test_classes_must_be_dataclasses_or_namedtuples(tmp_path):
+    path = fm.io.save(tmp_path / "t.json", [1.0])
+    for bad in (1, "Point", dict, lambda: None):
+        with pytest.raises(TypeError, match="classes must be dataclasses or NamedTuples"):
+            fm.io.load(path, classes=[bad])
