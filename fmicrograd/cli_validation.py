@@ -10,6 +10,7 @@ import argparse
 import os
 
 import fmicrograd as fm
+from fmicrograd.files import check_directory
 
 __all__ = ["validate", "LIMITS"]
 
@@ -58,6 +59,20 @@ def validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             parser.error(f"argument {option}: {path!r} is also the {targets[real]} file; give "
                          f"each output its own path")
         targets[real] = option
+    _check_checkpoint_dir(parser, args)
+
+
+def _check_checkpoint_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    path = getattr(args, "checkpoint_dir", None)
+    if path is None:
+        return
+    try:
+        if not path:
+            raise ValueError("the path is empty")
+        check_directory(path)
+    except (OSError, ValueError) as e:
+        parser.error(f"argument --checkpoint-dir: cannot write checkpoints to {path!r}: "
+                     f"{_reason(e, path)}")
 
 
 def _show(x: float) -> str:
@@ -70,5 +85,6 @@ def _reason(e: Exception, path: str) -> str:
     if isinstance(e, IsADirectoryError):
         return "it is a directory"
     if isinstance(e, NotADirectoryError):
-        return "a part of the path is not a directory"
+        whole = os.path.exists(path) and not os.path.isdir(path)
+        return "it is not a directory" if whole else "a part of the path is not a directory"
     return e.strerror.lower() if isinstance(e, OSError) and e.strerror else str(e)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "check_writable", "read_regular"]
+__all__ = ["atomic_write", "check_writable", "check_directory", "read_regular"]
 
 _Path = str | os.PathLike
 
@@ -46,6 +46,28 @@ def check_writable(path: _Path) -> Path:
     os.close(fd)
     os.unlink(tmp)
     return target
+
+
+def check_directory(path: _Path) -> Path:
+    """Check that ``path`` is a directory where new files can be written, or
+    that it can be made (its nearest existing ancestor takes new entries);
+    raises ``OSError`` otherwise. Returns ``path``.
+
+    >>> import tempfile, pathlib
+    >>> check_directory(pathlib.Path(tempfile.mkdtemp()) / "runs" / "a").name
+    'a'
+    >>> check_directory("/dev/null")
+    Traceback (most recent call last):
+    NotADirectoryError: [Errno 20] not a directory: '/dev/null'
+    """
+    path = Path(os.fsdecode(path))
+    existing = next(a for a in (path, *path.absolute().parents) if a.exists())
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(existing))
+    fd, tmp = _new_temp(existing)
+    os.close(fd)
+    os.unlink(tmp)
+    return path
 
 
 def atomic_write(path: _Path, write: Callable[[IO[bytes]], Any]) -> Path:

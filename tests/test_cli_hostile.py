@@ -94,6 +94,23 @@ def test_unwritable_outputs_are_found_before_training(tmp_path, capsys, no_train
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dev.json", "fifo.json", "file"]
 
 
+def test_an_unusable_checkpoint_dir_is_found_before_training(tmp_path, capsys, no_training):
+    (tmp_path / "file").write_text("")
+    cases = [(str(tmp_path / "file"), "it is not a directory"),
+             (str(tmp_path / "file" / "runs"), "a part of the path is not a directory"),
+             ("/proc/runs", "cannot write checkpoints to '/proc/runs'"),
+             ("/dev/null", "it is not a directory"), ("", "the path is empty")]
+    for path, message in cases:
+        assert message in exits_2(["--checkpoint-dir", path], capsys), path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_a_new_checkpoint_dir_is_fine(tmp_path):
+    code = main(["train", "--dataset", "xor", "--steps", "2", "--quiet", "--checkpoint-dir",
+                 str(tmp_path / "runs" / "a")], out=io.StringIO(), err=io.StringIO())
+    assert code == 0 and (tmp_path / "runs" / "a" / "epoch-000002.json").is_file()
+
+
 def command(*args):
     return [sys.executable, "-m", "fmicrograd", *args]
 

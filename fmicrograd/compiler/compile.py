@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from .. import tree as tr
-from ..core.expr import GUARDS, next_level, variable
+from ..core.expr import GUARDS, next_level, running, variable
 from . import autobatch, codegen, ir
 from .jit_io import EXPR, SCALAR, builder, classify, matcher, variables
 
@@ -61,7 +61,9 @@ def jit(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Callable:
     if not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
         raise ValueError(f"fm.jit: static_argnums must be an int or a tuple of ints, "
                          f"got {static_argnums!r}")
-    return functools.wraps(f)(_Jitted(f, nums))
+    # updated=(): copying f's __dict__ would overwrite this jit's state with an
+    # inner jit's when f is one (or wraps one, as grad(jit(g)) does)
+    return functools.update_wrapper(_Jitted(f, nums), f, updated=())
 
 
 class _Entry:
@@ -155,7 +157,8 @@ class _Jitted:
         log: list = []
         token = GUARDS.set(log)
         try:
-            out = self.f(*new_args, **new_kwargs)
+            with running(level, "fm.jit", traces=True):
+                out = self.f(*new_args, **new_kwargs)
         finally:
             GUARDS.reset(token)
         outs, out_def = tr.flatten(out)

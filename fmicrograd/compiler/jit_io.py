@@ -56,6 +56,9 @@ def classify(leaf: Any) -> Any:
         return SCALAR
     if isinstance(leaf, np.ndarray) and leaf.dtype.kind in "fiu" and leaf.ndim > 0:
         return ("array", leaf.shape, leaf.dtype)
+    if isinstance(leaf, np.ndarray) and leaf.dtype == object and \
+            any(isinstance(x, Expr) for x in leaf.flat):  # nodes (debug_nans): not compiled
+        return EXPR
     try:
         hash(leaf)
     except TypeError:

@@ -1,9 +1,10 @@
 """Expression graphs: frozen nodes that hold their inputs and their value.
 
 A node is built once, with its forward value computed on the spot, and never
-changes. Equality and hashing are by identity (so nodes can key a sweep's
-dictionaries) and nothing here recurses over the graph, so a chain of a
-million nodes builds, prints and hashes like a short one.
+changes. Comparisons (``==`` included) answer as the values would; hashing is
+by identity (so nodes can key a sweep's dictionaries), and nothing here
+recurses over the graph, so a chain of a million nodes builds, prints and
+hashes like a short one.
 
 >>> a, b = Var(2.0, name="a"), Var(-3.0, name="b")
 >>> c = a * b + b ** 3
@@ -14,7 +15,11 @@ million nodes builds, prints and hashes like a short one.
 from __future__ import annotations
 
 import itertools
+import math
 import numbers
+import operator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -135,24 +140,69 @@ class Expr:
         """Cosine."""
         return node("cos", num.cos(self.value), (self,))
 
-    # comparisons look at values only: they are not differentiable
-    def __lt__(self, other: Any) -> bool:
-        return _compared("<", self, other, self.value < _value(other))
+    # Comparisons and truth tests read values only (they are not differentiable)
+    # and answer exactly as the floats would; fm.jit guards each one it sees.
+    # The hash stays identity (nodes key the sweeps' dictionaries), as torch's
+    # tensors do, so two equal nodes are == but never collide as keys.
+    def __lt__(self, other: Any) -> Any:
+        return _compare("<", self, other)
 
-    def __le__(self, other: Any) -> bool:
-        return _compared("<=", self, other, self.value <= _value(other))
+    def __le__(self, other: Any) -> Any:
+        return _compare("<=", self, other)
 
-    def __gt__(self, other: Any) -> bool:
-        return _compared(">", self, other, self.value > _value(other))
+    def __gt__(self, other: Any) -> Any:
+        return _compare(">", self, other)
 
-    def __ge__(self, other: Any) -> bool:
-        return _compared(">=", self, other, self.value >= _value(other))
+    def __ge__(self, other: Any) -> Any:
+        return _compare(">=", self, other)
 
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return _compare("==", self, other)
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return _compare("!=", self, other)
+
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        return bool(_compare("!=", self, 0.0))
+
+    # Implicit escapes to a plain number: fine on their own, an error on a node
+    # that a running transform differentiates, maps or traces (see ``escape``).
     def __float__(self) -> float:
+        value = escape(self, "float()")
         log = GUARDS.get()
         if log is not None:
-            log.append(("float", self, None, float(self.value)))
-        return float(self.value)
+            log.append(("float", self, None, value))
+        return value
+
+    def __int__(self) -> int:
+        return int(escape(self, "int()"))
+
+    def __round__(self, ndigits: int | None = None) -> Any:
+        return round(escape(self, "round()"), ndigits)
+
+    def __trunc__(self) -> int:
+        return math.trunc(escape(self, "math.trunc()"))
+
+    def __floor__(self) -> int:
+        return math.floor(escape(self, "math.floor()"))
+
+    def __ceil__(self) -> int:
+        return math.ceil(escape(self, "math.ceil()"))
+
+    def __complex__(self) -> complex:
+        return complex(escape(self, "complex()"))
+
+    def __format__(self, spec: str) -> str:
+        """``f"{x:.4f}"`` formats the value (the way to print inside a loss);
+        an empty spec gives ``str(x)``."""
+        if not spec:
+            return str(self)
+        value = self.value
+        if hasattr(value, "ravel"):
+            return "[" + ", ".join(format(float(v), spec) for v in value.ravel()) + "]"
+        return format(value, spec)
 
     def __repr__(self) -> str:
         return f"Expr(op={self.op!r}, value={self.value!r}, children={len(self.children)})"
@@ -304,18 +354,132 @@ def _value(x: Any) -> Any:
 # one and retrace when a branch flips; outside a trace it is None (one lookup).
 GUARDS: ContextVar = ContextVar("fmicrograd_guards", default=None)
 
+# The transforms running now, innermost last, as ``(level, who, traces)``:
+# ``who`` names the transform, ``traces`` is True for one that records the
+# computation (jit, trace), whose variables even ``stop_gradient`` cannot hide.
+RUNNING: ContextVar[tuple] = ContextVar("fmicrograd_running", default=())
 
-def _compared(op: str, a: Expr, b: Any, result: Any) -> bool:
+
+@contextmanager
+def running(level: int, who: str, traces: bool = False) -> Iterator[None]:
+    """Mark the transform whose variables are at ``level`` as running.
+
+    >>> with running(next_level(), "fm.grad"):
+    ...     len(RUNNING.get())
+    1
+    """
+    token = RUNNING.set(RUNNING.get() + ((level, who, traces),))
     try:
+        yield
+    finally:
+        RUNNING.reset(token)
+
+
+def dependent(x: Expr, differentiating: bool = False) -> str | None:
+    """The name of a running transform that ``x`` depends on (with
+    ``differentiating``, only one that differentiates, not one that traces).
+
+    >>> x = Var(1.0)
+    >>> with running(x.level, "fm.grad"):
+    ...     dependent(x * 2.0), dependent(fm.stop_gradient(x))
+    ('fm.grad', None)
+    """
+    active = RUNNING.get()
+    if not active:
+        return None
+    levels = {lv: (who, traces) for lv, who, traces in active
+              if not (differentiating and traces)}
+    stack, seen = [(x, False)], set()
+    while stack:
+        n, stopped = stack.pop()
+        if n.op == "var":
+            hit = levels.get(n.level)
+            if hit is not None and (hit[1] or not stopped):
+                return hit[0]
+        stopped = stopped or n.op == "stop_gradient"
+        for c in n.children:
+            key = (id(c), stopped)
+            if key not in seen:
+                seen.add(key)
+                stack.append((c, stopped))
+    return None
+
+
+def escape(x: Expr, how: str) -> float:
+    """``x``'s value as a float, unless a running transform depends on ``x``
+    (its derivative, or its value under ``jit``, would be silently lost):
+    then a ``TypeError`` that names the fix.
+
+    >>> escape(Var(2.0), "float()")
+    2.0
+    """
+    value = x.value
+    if getattr(value, "ndim", 0):
+        raise TypeError(f"{how} on an fm.Expr holding one value per example (inside fm.vmap): "
+                        "a Python number cannot stand for the whole batch. Compute with fm "
+                        "functions (fm.sin(x), not math.sin(x)), and use fm.where for "
+                        "per-example choices")
+    who = dependent(x)
+    if who is None:
+        return float(value)
+    if who in ("fm.jit", "fm.trace"):
+        raise TypeError(f"{how} on a value that {who} is tracing: the compiled code would "
+                        "freeze the number seen while tracing. Compute with fm functions "
+                        "(fm.sin(x), not math.sin(x)); compare nodes directly (comparisons are "
+                        "guarded); or pass that argument in static_argnums")
+    raise TypeError(f"{how} on an fm.Expr that {who} differentiates: the plain number would "
+                    "silently drop its derivative. Compute with fm functions (fm.sin(x), not "
+                    "math.sin(x); x * y, not float(x) * y), or write fm.stop_gradient(x) where "
+                    "dropping the derivative is intended. To print a value inside a loss use "
+                    "f\"{x:.4f}\" or x.value")
+
+
+@dataclass(frozen=True, eq=False)
+class Mask:
+    """The per-example answers of a comparison under ``fm.vmap`` whose
+    examples disagree: usable by ``fm.where``, an error in ``if``.
+
+    >>> import numpy as np
+    >>> m = Mask(">", None, 0.0, np.array([True, False]))
+    >>> bool(m)
+    Traceback (most recent call last):
+        ...
+    ValueError: `>` inside fm.vmap: Python control flow cannot depend on a per-example value \
+(here the examples disagree); choose per example with fm.where(cond, a, b)
+    """
+
+    op: str
+    left: Any
+    right: Any
+    value: Any
+
+    def __bool__(self) -> bool:
+        raise ValueError(f"`{self.op}` inside fm.vmap: Python control flow cannot depend on a "
+                         "per-example value (here the examples disagree); choose per example "
+                         "with fm.where(cond, a, b)")
+
+
+def _compare(op: str, a: Expr, b: Any) -> Any:
+    if not (isinstance(b, Expr) or _is_value(b)):
+        return NotImplemented
+    result = _OPS[op](a.value, b.value if isinstance(b, Expr) else b)
+    if getattr(result, "ndim", 0):
+        if result.all():
+            r = True
+        elif not result.any():
+            r = False
+        else:
+            return Mask(op, a, b, result)
+    else:
         r = bool(result)
-    except ValueError:  # an array of per-example truth values
-        raise ValueError(f"`{op}` on a batched value inside fm.vmap: Python control flow "
-                         "cannot depend on a per-example value; use fm.maximum, fm.minimum "
-                         "or fm.relu instead") from None
     log = GUARDS.get()
     if log is not None:
         log.append((op, a, b, r))
     return r
+
+
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+        "==": operator.eq, "!=": operator.ne}
 
 
 def _check_number(value: Any, who: str) -> Any:
