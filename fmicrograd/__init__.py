@@ -17,7 +17,8 @@ under ``TYPE_CHECKING`` (a test checks the two agree).
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import tree
+# _interrupts first: run as the command line, Ctrl-C exits quietly even mid-import
+from . import _interrupts, tree  # noqa: F401
 from .core.expr import Const, Expr, Var
 from .core.functions import (
     acos,

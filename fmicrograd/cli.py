@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import fmicrograd as fm
+from fmicrograd import _interrupts
+from fmicrograd.cli_validation import validate
 
 __all__ = ["main", "build_parser", "accuracy"]
 
@@ -54,7 +56,8 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def _at_least(kind: type, low: float, strict: bool = False) -> Callable[[str], Any]:
-    """An argparse type: a number of ``kind`` at least (or, ``strict``, above) ``low``."""
+    """An argparse type: a finite number of ``kind`` at least (or, ``strict``,
+    above) ``low``; ``inf`` and ``nan`` are refused like any other bad value."""
     what = f"{'an int' if kind is int else 'a number'} {'>' if strict else '>='} {low:g}"
 
     def parse(text: str) -> Any:
@@ -64,6 +67,8 @@ def _at_least(kind: type, low: float, strict: bool = False) -> Callable[[str], A
             value = None
         if value is None or not (value > low if strict else value >= low):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
         return value
 
     parse.__name__ = what
@@ -327,7 +332,7 @@ def _write_outputs(args: argparse.Namespace, model: Any, history: Any, data: tup
     if args.save:
         try:
             fm.io.save(args.save, model)
-        except OSError as e:
+        except (OSError, ValueError) as e:
             print(f"fmicrograd: error: cannot save the model: {e}", file=err)
             return 1
         if not args.quiet:
@@ -343,7 +348,7 @@ def _write_outputs(args: argparse.Namespace, model: Any, history: Any, data: tup
             continue
         try:
             draw(path)
-        except (ImportError, OSError) as e:
+        except (ImportError, OSError, ValueError) as e:
             kept = f" (the model was saved to {args.save})" if args.save else ""
             print(f"fmicrograd: error: cannot save the {what}: {e}{kept}", file=err)
             return 1
@@ -379,32 +384,59 @@ def _version(module: str) -> str:
 def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
          err: IO[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the
-    exit code. Bad arguments exit with code 2, as argparse does.
+    exit code. Bad arguments exit with code 2, as argparse does, before any
+    training; Ctrl-C gives 130 and output cut short by a closed pipe (``| head``)
+    141, as for a program killed by SIGPIPE; no traceback reaches the user.
 
     >>> main(["info"], out=open(__import__("os").devnull, "w"))
     0
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    _interrupts.raise_on_interrupt()
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
+    try:
+        return _run(argv, out, err)
+    except KeyboardInterrupt:
+        _say(err, "\nfmicrograd: interrupted")
+        return 130
+    except BrokenPipeError:
+        _silence(out, err, sys.stdout, sys.stderr)
+        return 141
+    except Exception as e:
+        if os.environ.get("FMICROGRAD_TRACEBACK"):
+            raise
+        what = "out of memory" if isinstance(e, MemoryError) else f"{type(e).__name__}: {e}"
+        _say(err, f"fmicrograd: error: {what} (set FMICROGRAD_TRACEBACK=1 to see where)")
+        return 1
+
+
+def _run(argv: Sequence[str] | None, out: IO[str], err: IO[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "info":
-        return _info(out)
-    for flag in ("save", "plot", "loss_plot"):  # fail now, not after training
-        path = getattr(args, flag)
-        if path and (Path(path).is_dir() or not Path(path).absolute().parent.is_dir()):
-            parser.error(f"argument --{flag.replace('_', '-')}: cannot write {path!r}: "
-                         f"{'it is a directory' if Path(path).is_dir() else 'no such directory'}")
+        code = _info(out)
+    else:
+        sub = _subparser(parser, args.command)
+        validate(sub, args)
+        code = _train_on_ranks(sub, args, out, err) if args.data_parallel else \
+            _train(args, out, err)
+    out.flush()  # now, so a closed pipe is reported here and not at interpreter exit
+    return code
+
+
+def _train_on_ranks(parser: argparse.ArgumentParser, args: argparse.Namespace, out: IO[str],
+                    err: IO[str]) -> int:
+    """``--data-parallel``: one process per rank (torchrun); rank 0 alone prints and writes."""
     started = False
-    if args.data_parallel:  # one process per rank (torchrun); rank 0 alone prints and writes
-        try:
-            started = fm.distributed.init_from_env()
-            world = fm.distributed.group("--data-parallel")[1]
-        except ImportError as e:
-            parser.error(f"argument --data-parallel: {e}")
-        except RuntimeError:
-            parser.error("argument --data-parallel: start one process per rank with torchrun, "
-                         "e.g. torchrun --nproc-per-node 2 -m fmicrograd train --data-parallel")
+    try:
+        started = fm.distributed.init_from_env()
+        world = fm.distributed.group("--data-parallel")[1]
+    except ImportError as e:
+        parser.error(f"argument --data-parallel: {e}")
+    except RuntimeError:
+        parser.error("argument --data-parallel: start one process per rank with torchrun, "
+                     "e.g. torchrun --nproc-per-node 2 -m fmicrograd train --data-parallel")
+    try:
         size = min(args.batch_size or _count(args), _count(args))
         if (_count(args) % size or size) < world:  # the last, smallest batch
             parser.error(f"argument --data-parallel: every batch needs at least {world} "
@@ -412,13 +444,36 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
         if not fm.distributed.is_writer():
             out = err = io.StringIO()
             args.save = args.plot = args.loss_plot = None
-    try:
         return _train(args, out, err)
-    except KeyboardInterrupt:
-        print("\nfmicrograd: interrupted", file=err)
-        return 130
     finally:
         if started:
             import torch.distributed
 
             torch.distributed.destroy_process_group()
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name`` (its errors name it: ``fmicrograd train: ...``)."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[name]
+
+
+def _say(err: IO[str], line: str) -> None:
+    try:
+        print(line, file=err, flush=True)
+    except (OSError, ValueError):
+        pass  # stderr is gone too: exit quietly
+
+
+def _silence(*streams: IO[str]) -> None:
+    """Point the streams' file descriptors at /dev/null, so that the flush at
+    interpreter exit does not fail again on the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in streams:
+            try:
+                os.dup2(devnull, stream.fileno())
+            except (AttributeError, OSError, ValueError):
+                continue  # not a real file (e.g. StringIO)
+    finally:
+        os.close(devnull)

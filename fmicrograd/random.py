@@ -37,6 +37,12 @@ class Key:
 
     data: int
 
+    def __post_init__(self) -> None:
+        if isinstance(self.data, bool) or not isinstance(self.data, int) \
+                or not 0 <= self.data < 2 ** 64:
+            raise ValueError(f"Key: data must be a 64-bit unsigned int, got {self.data!r:.40}; "
+                             f"make keys with fm.random.key(seed)")
+
     def __repr__(self) -> str:
         return f"Key(data={self.data:#018x})"
 
