@@ -253,27 +253,16 @@ class _Reporter:
 
 
 def _checkpoint_problem(args: argparse.Namespace) -> str | None:
-    """Why --checkpoint-dir / --resume cannot work, found before training."""
+    """Why --resume cannot work, found before training (an unwritable
+    --checkpoint-dir is refused by ``cli_validation.validate``)."""
     if args.resume is True and args.checkpoint_dir is None:
         return "argument --resume: give a PATH, or a --checkpoint-dir to resume from"
-    if args.checkpoint_dir is not None:
-        path = Path(args.checkpoint_dir)
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            return f"argument --checkpoint-dir: cannot create {str(path)!r}: {e.strerror}"
-        if not os.access(path, os.W_OK | os.X_OK):
-            return f"argument --checkpoint-dir: cannot write to {str(path)!r}"
     if args.resume not in (None, True) and not Path(args.resume).exists():
         return f"argument --resume: {args.resume!r} does not exist"
     return None
 
 
 def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    problem = _checkpoint_problem(args)
-    if problem:
-        print(f"fmicrograd train: error: {problem}", file=err)
-        return 2
     xs, ys = _dataset(args)
     key_model, key_batches = fm.random.split(fm.random.key(args.seed))
     model = fm.nn.MLP.init(2, [*args.hidden, 1], key=key_model, activation=args.activation)
@@ -418,6 +407,9 @@ def _run(argv: Sequence[str] | None, out: IO[str], err: IO[str]) -> int:
     else:
         sub = _subparser(parser, args.command)
         validate(sub, args)
+        problem = _checkpoint_problem(args)
+        if problem:
+            sub.error(problem)
         code = _train_on_ranks(sub, args, out, err) if args.data_parallel else \
             _train(args, out, err)
     out.flush()  # now, so a closed pipe is reported here and not at interpreter exit
