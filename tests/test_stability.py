@@ -146,6 +146,8 @@ def test_rollback_lowers_the_learning_rate_and_recovers():
     p, h = run(line_loss, {"w": 0.0, "b": 0.0}, fm.optim.sgd(5.0), 40, on_instability="rollback")
     rollbacks = [e for e in h["events"] if e["action"] == "rollback"]
     assert 1 <= len(rollbacks) <= 3 and len(h["loss"]) == 40
+    assert [e["lr_scale"] for e in rollbacks] == pytest.approx(
+        [0.1 ** (i + 1) for i in range(len(rollbacks))])
     assert h["loss"][-1] < 1e-3 and line_loss(p, (XS, YS)) < 1e-3
     assert (p, h) == run(line_loss, {"w": 0.0, "b": 0.0}, fm.optim.sgd(5.0), 40,
                          on_instability="rollback")  # the same every run

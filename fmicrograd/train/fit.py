@@ -154,6 +154,9 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
                         max_rollbacks=max_rollbacks)
         new = [ev.set("action", action if on_instability == "warn"
                       or ev["kind"] in INSTABILITIES else "none") for ev in new]
+        if action == "rollback":  # the learning rate, as a fraction of the first, from now on
+            scale = opt_state.lr_scale * rollback_lr_factor
+            new = [ev.set("lr_scale", scale) if ev["action"] == "rollback" else ev for ev in new]
         if new:
             history = history.set("events", history["events"].extend(new))
         for ev in new:
