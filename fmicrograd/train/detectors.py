@@ -104,7 +104,7 @@ def _finite(xs: Sequence[float]) -> list[float]:
 def _nan(h: History, e: int, t: Thresholds) -> Found:
     values = {k: h[k][e] for k in ("loss", "grad_norm", "param_norm", "nonfinite_grads",
                                    "nonfinite_params") if k in h}
-    bad = [k for k in ("loss", "grad_norm", "param_norm") if k in values
+    bad: list[str] = [k for k in ("loss", "grad_norm", "param_norm") if k in values
            and not math.isfinite(values[k])]
     bad += [k for k in ("nonfinite_grads", "nonfinite_params") if values.get(k)]
     if not bad:
