@@ -238,8 +238,8 @@ class _Reporter:
 
     def event(self, event: Any) -> None:
         """Print a detector's event the moment it fires."""
-        action = {"rollback": ": rolled back, learning rate x0.1", "stop": ": stopped",
-                  "raise": ""}.get(event["action"], "")
+        action = {"rollback": f": rolled back, learning rate now {event.get('lr_scale', 0):.3g}x "
+                  "the first", "stop": ": stopped"}.get(event["action"], "")
         self.say(f"{event['kind']} at epoch {event['epoch'] + 1}: {event['message']}{action}")
 
     def say(self, text: str) -> None:

@@ -99,9 +99,11 @@ def diagnose(history: Mapping[str, Any]) -> Diagnosis:
         findings.append(_finding(kind, [e["epoch"] for e in evs], evs[0]["message"]))
     rollbacks = [e for e in events if e.get("action") == "rollback"]
     if rollbacks:
+        scale = rollbacks[-1].get("lr_scale")
+        end = f"; the learning rate ended at {scale:.3g}x the first" if scale else ""
         findings.append(_finding("recovered", [e["epoch"] for e in rollbacks],
                                  f"{len(rollbacks)} rollback(s), each lowering the learning "
-                                 "rate"))
+                                 f"rate{end}"))
     grads = [g for g in history.get("grad_norm", ()) if math.isfinite(g)]
     blew_up = {"nan", "explosion", "exploding_grad"} & set(seen)
     if blew_up and grads and grads[0] > 100.0:

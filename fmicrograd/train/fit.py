@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pyrsistent import PMap, pmap, pvector
+from pyrsistent import PMap, PVector, pmap, pvector
 
 from .. import random as fr
 from ..optim import GradientTransformation, inject_lr_scale, scale_lr
@@ -167,6 +167,9 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
                         max_rollbacks=max_rollbacks)
         new = [ev.set("action", action if on_instability == "warn"
                       or ev["kind"] in INSTABILITIES else "none") for ev in new]
+        if action == "rollback":  # the learning rate, as a fraction of the first, from now on
+            scale = opt_state.lr_scale * rollback_lr_factor
+            new = [ev.set("lr_scale", scale) if ev["action"] == "rollback" else ev for ev in new]
         if new:
             history = history.set("events", history["events"].extend(new))
         for ev in new:
