@@ -242,7 +242,7 @@ def _append(history: PMap, row: Mapping[str, Any]) -> PMap:
     return grown.persistent()
 
 
-_EMPTY = pvector()
+_EMPTY: Any = pvector()
 
 
 def _save(directory: str | Path, fold: _Fold, key: fr.Key | None) -> None:
