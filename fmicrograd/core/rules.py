@@ -147,7 +147,7 @@ VJP: dict[str, Rule] = {
     "log":           lambda ct, out, a: (F.div(ct, a),),
     "sqrt":          lambda ct, out, a: (F.div(ct, 2.0 * out),),
     "tanh":          lambda ct, out, a: (ct * (1.0 - out * out),),
-    "sigmoid":       lambda ct, out, a: (ct * (out * (1.0 - out)),),
+    "sigmoid":       lambda ct, out, a: (ct * (out * F.sigmoid(-a)),),  # not 1 - out: cancels
     "relu":          lambda ct, out, a: (ct * _factor(num.step, a),),
     "sin":           lambda ct, out, a: (ct * F.cos(a),),
     "cos":           lambda ct, out, a: (-(ct * F.sin(a)),),
