@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pyrsistent import PMap, PVector, pmap, pvector
+from pyrsistent import PMap, pmap, pvector
 
 from .. import random as fr
 from ..optim import GradientTransformation, inject_lr_scale, scale_lr
