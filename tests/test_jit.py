@@ -323,7 +323,7 @@ def test_caches_are_bounded_and_hold_no_graph():
     entries = f._entries
     assert len(entries) == MAX_STRUCTURES
     for entry in entries.values():
-        for run, build, _ in entry.variants:
+        for run, build, *_ in entry.variants:
             for fn in (run, build, entry.match):
                 assert not any(isinstance(v, Expr) for v in fn.__globals__.values())
 

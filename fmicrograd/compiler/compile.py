@@ -39,7 +39,8 @@ import numpy as np
 from .. import tree as tr
 from ..core.expr import GUARDS, next_level, variable
 from . import autobatch, codegen, ir
-from .jit_io import EXPR, SCALAR, builder, classify, matcher, variables
+from .jit_io import EXPR, SCALAR, builder, classify, immutable, matcher, variables
+from .threads import single_thread
 
 __all__ = ["jit", "MAX_STRUCTURES", "MAX_VARIANTS"]
 
@@ -65,14 +66,20 @@ def jit(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Callable:
 
 
 class _Entry:
-    """One input structure: its matcher and its compiled variants."""
+    """One input structure: its matcher, its compiled variants, and the
+    immutable pytrees it returned last that may come back as arguments
+    (``known``: argument position -> (object, its leaves as a vector))."""
 
-    __slots__ = ("match", "variants", "inline")
+    __slots__ = ("match", "variants", "inline", "known", "treedef", "kinds", "positions")
 
-    def __init__(self, match: Callable) -> None:
-        self.match = match
-        self.variants: list = []  # (run, build) pairs
+    def __init__(self, treedef: tr.TreeDef, kinds: list, static: dict, nargs: int) -> None:
+        self.known: dict = {}
+        self.match = matcher(treedef, kinds, static, nargs, self.known)
+        self.variants: list = []  # (run, build, vector, carry)
         self.inline = False
+        self.treedef = treedef
+        self.kinds = kinds
+        self.positions = [i for i in range(nargs) if i not in static]
 
 
 class _Jitted:
@@ -120,13 +127,13 @@ class _Jitted:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
-                entry = _Entry(matcher(treedef, kinds, static, len(args)))
+                entry = _Entry(treedef, kinds, static, len(args))
                 self._entries[key] = entry
                 if len(self._entries) > MAX_STRUCTURES:
                     self._entries.popitem(last=False)
             else:
                 self._entries.move_to_end(key)
-        scalars = [float(x) for x, k in zip(leaves, kinds) if k == SCALAR]
+        scalars = [np.array([float(x) for x, k in zip(leaves, kinds) if k == SCALAR])]
         arrays = [x for x, k in zip(leaves, kinds) if k != SCALAR and k[0] == "array"]
         return self._run(entry, (scalars, arrays), args, kwargs)
 
@@ -135,20 +142,21 @@ class _Jitted:
             return self.f(*args, **kwargs)
         scalars, arrays = found
         variants = entry.variants
-        for k, (run, build, vector) in enumerate(variants):
-            out = run(_inputs(scalars, arrays, vector))
+        inputs = _inputs(scalars, arrays)
+        for k, (run, build, vector, carry) in enumerate(variants):
+            out = single_thread(run, inputs if vector else inputs.tolist())
             if out is not None:
                 if k:  # keep the branch seen last in front
                     with self._lock:
                         if k < len(variants) and variants[k][0] is run:
                             variants.insert(0, variants.pop(k))
-                return build(out)
+                return _finish(entry, build, carry, out)
         return self._trace(entry, scalars, arrays, args, kwargs)
 
     def _trace(self, entry: _Entry, scalars: list, arrays: list, args: tuple,
                kwargs: dict) -> Any:
         level = next_level()
-        inputs = [variable(x, level) for x in scalars]
+        inputs = [variable(x, level) for seg in scalars for x in seg.tolist()]
         traced_arrays = [variables(a, level, inputs) for a in arrays]
         new_args, new_kwargs = _substitute(args, kwargs, self._static(len(args)), inputs,
                                            traced_arrays)
@@ -164,15 +172,18 @@ class _Jitted:
         except ir.NotCompilable:
             entry.inline = True
             return self.f(*args, **kwargs)
-        run, vector = _compile(ir.optimize(program))
+        optimized = ir.optimize(program)
+        run, vector = _compile(optimized)
         build = builder(out_def)
+        carry = _carry(entry, out_def, optimized)
         with self._lock:
-            entry.variants.insert(0, (run, build, vector))
+            entry.variants.insert(0, (run, build, vector, carry))
             del entry.variants[MAX_VARIANTS:]
-        result = run(_inputs(scalars, arrays, vector))
+        flat = _inputs(scalars, arrays)
+        result = single_thread(run, flat if vector else flat.tolist())
         if result is None:  # cannot happen: the trace took exactly these branches
             raise RuntimeError("fm.jit: a freshly compiled variant rejected its own inputs")
-        return build(result)
+        return _finish(entry, build, carry, result)
 
     def __repr__(self) -> str:
         return f"jit({getattr(self.f, '__name__', self.f)!r})"
@@ -186,15 +197,56 @@ def _kind_key(kind: Any) -> Any:
     return kind
 
 
-def _inputs(scalars: list, arrays: list, vector: bool) -> Any:
-    if not vector:
-        if not arrays:
-            return scalars
-        return scalars + [x for a in arrays for x in a.reshape(-1).tolist()]
-    if not arrays:
-        return np.array(scalars, dtype=float)
-    return np.concatenate([np.array(scalars, dtype=float)]
-                          + [np.asarray(a, dtype=float).reshape(-1) for a in arrays])
+def _inputs(scalars: list, arrays: list) -> np.ndarray:
+    """The program's input vector: the scalar segments, then the arrays'
+    entries (copied: a program's outputs may be views of it, and a user's
+    array may change in place later)."""
+    parts = scalars + [a.reshape(-1) for a in arrays]
+    if len(parts) == 1 and not arrays:
+        return parts[0]
+    return np.concatenate(parts, dtype=float) if parts else np.zeros(0)
+
+
+def _carry(entry: _Entry, out_def: tr.TreeDef, p: ir.Program) -> list:
+    """``(output part, argument position, start, stop)`` for every immutable
+    part of the output (the whole output, or an item of an output tuple) that
+    has the structure of an all-scalar argument, so that the part, passed
+    back, is not walked again (see ``_Entry.known``). The part's leaves are
+    program outputs ``start:stop``, all scalars."""
+    if not all(p.shapes[o] == () and not p.is_const(o) for o in p.outputs):
+        return []
+    parts = [(None, out_def, 0)]
+    if out_def.kind is tuple:
+        start = 0
+        for k, c in enumerate(out_def.children):
+            parts.append((k, c, start))
+            start += c.num_leaves
+    dyn = entry.treedef.children[0].children
+    kinds = iter(entry.kinds)
+    wanted = []
+    for pos, td in zip(entry.positions, dyn):
+        mine = [next(kinds) for _ in range(td.num_leaves)]
+        if mine and all(k == SCALAR for k in mine) and immutable(td):
+            wanted.append((pos, td))
+    out = []
+    for k, td, start in parts:
+        for pos, want in wanted:
+            if td == want:
+                out.append((k, pos, start, start + td.num_leaves))
+                break
+    return out
+
+
+def _finish(entry: _Entry, build: Callable, carry: list, out: list) -> Any:
+    """The output pytree; its parts listed in ``carry`` are remembered."""
+    result = build(out)
+    if carry:
+        values = getattr(out, "array", None)
+        for k, pos, a, b in carry:
+            part = result if k is None else result[k]
+            entry.known[pos] = (part, values[a:b] if values is not None else
+                                np.array(out[a:b], dtype=float))
+    return result
 
 
 def _substitute(args: tuple, kwargs: dict, static: list, inputs: list,
@@ -223,4 +275,20 @@ def _compile(p: ir.Program) -> tuple[Callable, bool]:
     """The fastest backend for ``p``: ``(run, takes_an_array)``."""
     if codegen.supports(p) and not autobatch.worth_it(p):
         return codegen.scalar_program(p), False
-    return autobatch.batched_program(p), True
+    return autobatch.batched_program(p, _NAMESPACE), True
+
+
+class _Floats(list):
+    """The batched program's scalar outputs as a list, with the vector they
+    came from (``array``), so a carried part needs no conversion back."""
+
+    __slots__ = ("array",)
+
+
+def _floats(a: np.ndarray) -> _Floats:
+    out = _Floats(a.tolist())
+    out.array = a
+    return out
+
+
+_NAMESPACE = dict(autobatch.NUMPY, _tolist=_floats)
