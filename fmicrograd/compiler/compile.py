@@ -40,6 +40,7 @@ from .. import tree as tr
 from ..core.expr import GUARDS, next_level, variable
 from . import autobatch, codegen, ir
 from .jit_io import EXPR, SCALAR, builder, classify, immutable, matcher, variables
+from .lowered import Lowered
 from .threads import single_thread
 
 __all__ = ["jit", "MAX_STRUCTURES", "MAX_VARIANTS"]
@@ -184,6 +185,36 @@ class _Jitted:
         if result is None:  # cannot happen: the trace took exactly these branches
             raise RuntimeError("fm.jit: a freshly compiled variant rejected its own inputs")
         return _finish(entry, build, carry, result)
+
+    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
+        """The program this function runs for these arguments (compiled now
+        if it was not yet); ``.as_text()`` shows it.
+
+        >>> text = jit(lambda x: fm.tanh(x) * 2.0).lower(0.5).as_text()
+        >>> "_tanh(v0)" in text
+        True
+        """
+        self(*args, **kwargs)
+        name = getattr(self.f, "__name__", repr(self.f))
+        for entry in reversed(tuple(self._entries.values())):
+            found = entry.match(args, kwargs)
+            if found is None:
+                continue
+            if entry.inline:
+                return Lowered(name, "python", 0, 0, 0, None,
+                               "it uses a variable of an enclosing transform or an op "
+                               "without a compiled form")
+            inputs = _inputs(*found)
+            for run, _, vector, _ in entry.variants:
+                if single_thread(run, inputs if vector else inputs.tolist()) is not None:
+                    source = run.__fm_source__
+                    lines = [x for x in source.splitlines()[1:]
+                             if x.strip() and not x.strip().startswith(("with ", "return "))]
+                    n_out = len(run(inputs if vector else inputs.tolist()))
+                    return Lowered(name, "batched" if vector else "scalar", len(inputs),
+                                   n_out, len(lines) - (0 if vector else 1), source)
+        return Lowered(name, "python", 0, 0, 0, None,
+                       "an argument is a value of an enclosing transform")
 
     def __repr__(self) -> str:
         return f"jit({getattr(self.f, '__name__', self.f)!r})"
