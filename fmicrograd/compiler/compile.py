@@ -42,6 +42,7 @@ from . import autobatch, codegen, ir
 from .jit_io import EXPR, SCALAR, builder, classify, immutable, matcher, variables
 from .lowered import Lowered
 from .threads import single_thread
+from .through import NotThrough, can_see_through, seen_through
 
 __all__ = ["jit", "MAX_STRUCTURES", "MAX_VARIANTS"]
 
@@ -63,7 +64,7 @@ def jit(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Callable:
     if not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
         raise ValueError(f"fm.jit: static_argnums must be an int or a tuple of ints, "
                          f"got {static_argnums!r}")
-    return functools.wraps(f)(_Jitted(f, nums))
+    return functools.wraps(f, updated=())(_Jitted(f, nums))  # not f.__dict__: a jit inside
 
 
 class _Entry:
@@ -91,6 +92,7 @@ class _Jitted:
         self.static_argnums = static_argnums
         self._entries: OrderedDict = OrderedDict()  # key -> _Entry, most recent last
         self._lock = threading.Lock()
+        self._through: dict = {}  # (nargs, static positions) -> custom_vjp (see ``through``)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         for entry in reversed(tuple(self._entries.values())):  # a snapshot: threads may add
@@ -121,8 +123,8 @@ class _Jitted:
         dyn = tuple(a for i, a in enumerate(args) if i not in static)
         leaves, treedef = tr.flatten((dyn, kwargs))
         kinds = [classify(x) for x in leaves]
-        if EXPR in kinds:  # inside another transform: run the function itself
-            return self.f(*args, **kwargs)
+        if EXPR in kinds:  # inside another transform: one compiled node if possible
+            return self._under_transform(args, kwargs, leaves, kinds, tuple(static_pos))
         key = (treedef, tuple(map(_kind_key, kinds)), len(args),
                tuple((i, type(v), v) for i, v in static.items()))
         with self._lock:
@@ -137,6 +139,19 @@ class _Jitted:
         scalars = [np.array([float(x) for x, k in zip(leaves, kinds) if k == SCALAR])]
         arrays = [x for x, k in zip(leaves, kinds) if k != SCALAR and k[0] == "array"]
         return self._run(entry, (scalars, arrays), args, kwargs)
+
+    def _under_transform(self, args: tuple, kwargs: dict, leaves: list, kinds: list,
+                         static: tuple) -> Any:
+        if kwargs or not can_see_through(leaves, kinds, EXPR, SCALAR):
+            return self.f(*args, **kwargs)
+        key = (len(args), static)
+        node = self._through.get(key)
+        if node is None:
+            node = self._through.setdefault(key, seen_through(self, static, len(args)))
+        try:
+            return node(*args)
+        except NotThrough:
+            return self.f(*args)
 
     def _run(self, entry: _Entry, found: tuple, args: tuple, kwargs: dict) -> Any:
         if entry.inline:
