@@ -49,6 +49,7 @@ NUMPY = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.
          "_copy": np.array, "_fwd": lambda param, *args: param.forward(*args),
          "_call": lambda fn, *args: fn(*args), "_relu": lambda x: np.maximum(x, 0.0)}
 _GRID = 2  # a grid product may compute up to this many times the needed entries
+_FEW = 4  # sums of up to this many terms add one gathered array per term
 
 
 def worth_it(p: Program) -> bool:
@@ -267,9 +268,12 @@ class _Emitter:
             classes.setdefault(p.shapes[p.args[members[0]][pos]], []).append(pos)
         terms = []
         for shape, positions in classes.items():
-            ids = [p.args[m][pos] for m in members for pos in positions]
-            text = self.gather(ids)
-            if len(positions) > 1:
+            if len(positions) <= _FEW:  # one gather per position, added
+                parts = [self.gather([p.args[m][pos] for m in members]) for pos in positions]
+                text = " + ".join(parts) if len(parts) == 1 else f"({' + '.join(parts)})"
+            else:
+                ids = [p.args[m][pos] for m in members for pos in positions]
+                text = self.gather(ids)
                 text = f"{text}.reshape({(len(members), len(positions)) + shape}).sum(1)"
             if len(shape) < nd:
                 text = f"{text}.reshape({(len(members),) + (1,) * (nd - len(shape)) + shape})"
@@ -306,6 +310,9 @@ class _Emitter:
             flat = int(np.prod(sy, dtype=int))
             if sy == ():
                 text = f"({Y}.reshape({(nj, n)}) @ {X}.reshape({(ni, n)}).T).reshape(-1)"
+            elif nj == 1:  # one shared operand list: a plain matrix product
+                text = (f"({X}.reshape({(ni, n)}) @ {Y}.reshape({(n, flat)}))"
+                        f".reshape({(ni,) + sy})")
             else:
                 text = (f"_np.matmul({X}.reshape({(ni, n)}), {Y}.reshape({(nj, n, flat)}))"
                         f".reshape({(nj * ni,) + sy})")

@@ -164,7 +164,10 @@ _DONE = object()  # stack marker: the node below it has all its children numbere
 
 
 def _walk(p: Program, roots: list, number: dict, level: int) -> None:
-    stack = list(roots)
+    # children are pushed last-first so that they are numbered first-first:
+    # nodes built in order (a layer's neurons, a dot's terms) get consecutive
+    # numbers, which the batched backend reads as slices rather than gathers
+    stack = list(reversed(roots))
     pop, push = stack.pop, stack.append
     expanded: set = set()
     ops = p.ops
@@ -193,7 +196,7 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
         expanded.add(n)
         push(n)
         push(_DONE)
-        for c in n.children:
+        for c in reversed(n.children):
             if c not in number:
                 push(c)
 
