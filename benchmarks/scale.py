@@ -141,9 +141,8 @@ def jax_step(row: Row) -> tuple[Callable, float, float]:
     return step, float(value0), compile_s
 
 
-def fm_update(row: Row) -> Callable:
-    """The step as a user writes it: a pytree of float parameters (layers of
-    ``(weights, bias)`` neurons) in and out, the loss over ``fm.vmap``."""
+def fm_loss(row: Row) -> Callable:
+    """``loss(params, xs, ys)``: the row's mean loss over ``fm.vmap`` plus L2."""
     import fmicrograd as fm
 
     act = fm.relu if row.activation == "relu" else fm.tanh
@@ -165,6 +164,15 @@ def fm_update(row: Row) -> Callable:
         data = fm.mean(fm.vmap(per_example, in_axes=(None, 0, 0))(p, xs, ys))
         return data + ALPHA * fm.losses.l2(p)
 
+    return loss
+
+
+def fm_update(row: Row) -> Callable:
+    """The step as a user writes it: a pytree of float parameters (layers of
+    ``(weights, bias)`` neurons) in and out, the loss over ``fm.vmap``."""
+    import fmicrograd as fm
+
+    loss = fm_loss(row)
     vg = fm.value_and_grad(loss)
 
     @fm.jit
@@ -196,6 +204,27 @@ def fm_step(row: Row) -> tuple[Callable, float, float]:
     return step, value0, compile_s
 
 
+def fm_grad_step(row: Row) -> tuple[Callable, float, float]:
+    """The other user path: ``fm.jit(fm.value_and_grad(loss))``, the SGD
+    update outside with ``fm.tree.map``."""
+    import fmicrograd as fm
+
+    x, y, layers = data(row)
+    vg = fm.jit(fm.value_and_grad(fm_loss(row)))
+    params = fm_params(layers)
+    start = time.perf_counter()
+    value0, _ = vg(params, x, y)
+    compile_s = time.perf_counter() - start
+    state = [params]
+
+    def step() -> float:
+        value, g = vg(state[0], x, y)
+        state[0] = fm.tree.map(lambda a, d: a - LR * d, state[0], g)
+        return value
+
+    return step, value0, compile_s
+
+
 def peak_bytes(step: Callable) -> int:
     """Peak bytes allocated (Python objects and numpy buffers) during one call."""
     step()
@@ -211,10 +240,10 @@ def peak_bytes(step: Callable) -> int:
 SYSTEMS = (("fm jit+vmap", fm_step), ("torch eager", torch_step), ("jax.jit", jax_step))
 
 
-def measure(row: Row, budget: float) -> dict:
+def measure(row: Row, budget: float, systems: tuple = SYSTEMS) -> dict:
     out: dict[str, Any] = {}
     loss0 = None
-    for name, factory in SYSTEMS:
+    for name, factory in systems:
         try:
             step, value0, compile_s = factory(row)
         except ImportError as e:
@@ -227,7 +256,7 @@ def measure(row: Row, budget: float) -> dict:
         gc.collect()
         per_step = median_step(step, 20, budget)
         out[name] = (per_step, compile_s)
-        if name.startswith("fm"):
+        if name == "fm jit+vmap":
             out["fm peak"] = peak_bytes(step)
     return out
 
@@ -239,6 +268,8 @@ def fmt_time(t: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter timing budget per row")
+    parser.add_argument("--user-path", action="store_true",
+                        help="also time jit(value_and_grad) with the update outside")
     parser.add_argument("--rows", nargs="*", help="row names to run (default: all), e.g. "
                         + " ".join(r.name.split()[0] for r in ROWS[:2]))
     args = parser.parse_args()
@@ -255,8 +286,11 @@ def main() -> None:
     print("| MLP, batch | params | fm jit+vmap | fm compile | fm peak | torch eager | "
           "jax.jit | jax compile | fm / torch | fm / jax |")
     print("|---|---|---|---|---|---|---|---|---|---|")
+    systems = SYSTEMS
+    if args.user_path:
+        systems += (("fm jit(vg) + tree.map", fm_grad_step),)
     for row in rows:
-        r = measure(row, budget)
+        r = measure(row, budget, systems)
         fm_t, fm_c = r["fm jit+vmap"]
         cells = [row.name, f"{row.params:,}", fmt_time(fm_t), f"{fm_c:.2f} s",
                  f"{r['fm peak'] / 1e6:.1f} MB"]
@@ -271,6 +305,11 @@ def main() -> None:
             if name == "jax.jit":
                 cells.append(f"{r[name][1]:.2f} s" if not isinstance(r[name], str) else "-")
         print("| " + " | ".join(cells + ratios) + " |", flush=True)
+        if args.user_path:
+            t, c = r["fm jit(vg) + tree.map"]
+            print(f"|   jit(value_and_grad) + tree.map update | | {fmt_time(t)} | {c:.2f} s | "
+                  f"| | | | {t / r['torch eager'][0]:.2f} | {t / r['jax.jit'][0]:.2f} |",
+                  flush=True)
 
 
 if __name__ == "__main__":

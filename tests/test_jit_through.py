@@ -84,3 +84,20 @@ def test_vmap_of_jit_gives_the_loop_numbers():
     xs, ys = np.array([0.1, 0.2, 0.3]), np.array([1.0, -1.0, 2.0])
     out = fm.vmap(jf)(xs, ys)
     close([out[i] for i in range(3)], [f2(x, y) for x, y in zip(xs.tolist(), ys.tolist())])
+
+
+def test_grad_of_jit_with_data_arrays_runs_one_compiled_node():
+    g, calls = counted(lambda w, X: fm.sum([fm.tanh(w[0] * x[0] + w[1] * x[1]) for x in X]))
+    X = np.array([[0.5, -1.0], [2.0, 0.3], [-0.7, 0.9]])
+    dg = fm.grad(fm.jit(g))
+    reference = fm.grad(lambda w: fm.sum([fm.tanh(w[0] * a + w[1] * b) for a, b in X.tolist()]))
+    close(dg((0.3, -0.2), X), reference((0.3, -0.2)))
+    first = len(calls)
+    close(dg((1.3, 0.4), X), reference((1.3, 0.4)))
+    X2 = X * 2.0  # new data, same structure: still compiled, and read again
+    close(dg((1.3, 0.4), X2), fm.grad(
+        lambda w: fm.sum([fm.tanh(w[0] * a + w[1] * b) for a, b in X2.tolist()]))((1.3, 0.4)))
+    assert len(calls) == first
+    second = fm.jacfwd(lambda w: dg(w, X))((0.3, -0.2))  # through the compiled VJP
+    close(second, fm.hessian(lambda w: fm.sum([fm.tanh(w[0] * a + w[1] * b)
+                                                for a, b in X.tolist()]))((0.3, -0.2)))

@@ -42,7 +42,7 @@ from . import autobatch, codegen, ir
 from .jit_io import EXPR, SCALAR, builder, classify, immutable, matcher, variables
 from .lowered import Lowered
 from .threads import single_thread
-from .through import NotThrough, can_see_through, seen_through
+from .through import NotThrough, plan, seen_through
 
 __all__ = ["jit", "MAX_STRUCTURES", "MAX_VARIANTS"]
 
@@ -124,7 +124,7 @@ class _Jitted:
         leaves, treedef = tr.flatten((dyn, kwargs))
         kinds = [classify(x) for x in leaves]
         if EXPR in kinds:  # inside another transform: one compiled node if possible
-            return self._under_transform(args, kwargs, leaves, kinds, tuple(static_pos))
+            return self._under_transform(args, kwargs, tuple(static_pos))
         key = (treedef, tuple(map(_kind_key, kinds)), len(args),
                tuple((i, type(v), v) for i, v in static.items()))
         with self._lock:
@@ -140,14 +140,14 @@ class _Jitted:
         arrays = [x for x, k in zip(leaves, kinds) if k != SCALAR and k[0] == "array"]
         return self._run(entry, (scalars, arrays), args, kwargs)
 
-    def _under_transform(self, args: tuple, kwargs: dict, leaves: list, kinds: list,
-                         static: tuple) -> Any:
-        if kwargs or not can_see_through(leaves, kinds, EXPR, SCALAR):
+    def _under_transform(self, args: tuple, kwargs: dict, static: tuple) -> Any:
+        nondiff = None if kwargs else plan(args, static)
+        if nondiff is None:
             return self.f(*args, **kwargs)
-        key = (len(args), static)
+        key = (len(args), static, nondiff)
         node = self._through.get(key)
         if node is None:
-            node = self._through.setdefault(key, seen_through(self, static, len(args)))
+            node = self._through.setdefault(key, seen_through(self, static, nondiff, len(args)))
         try:
             return node(*args)
         except NotThrough:

@@ -10,9 +10,11 @@ function. At higher order the rule is called with nodes, so the compiled VJP
 is itself seen through the same way: ``hessian(jit(f))`` runs compiled code
 at every order.
 
-Calls this cannot take run ``f`` itself, as before: arguments that are not
-all numbers (arrays, strings, keyword arguments), values with batch axes
-(under ``vmap``), and functions that use an enclosing transform's variables.
+Arguments without graph nodes (data arrays, static values) are passed
+through untouched. Calls this cannot take run ``f`` itself, as before:
+keyword arguments, an argument mixing graph nodes with non-numbers, values
+with batch axes (under ``vmap``), and functions that use an enclosing
+transform's variables.
 
 >>> calls = []
 >>> def f(x, y):
@@ -25,52 +27,86 @@ all numbers (arrays, strings, keyword arguments), values with batch axes
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np  # noqa: F401 -- doctests use it
 
 from .. import tree as tr
 from ..core.expr import Expr
 from ..transforms.autodiff import vjp
 from ..transforms.custom import custom_vjp
 
-__all__ = ["seen_through", "NotThrough"]
+__all__ = ["seen_through", "plan", "NotThrough"]
 
 
 class NotThrough(Exception):
     """This call cannot become a compiled node; run the function itself."""
 
 
-def seen_through(jitted: Any, static: tuple, nargs: int) -> Callable:
-    """The ``custom_vjp`` that stands for ``jitted`` called with ``nargs``
-    positional arguments, those at positions ``static`` static.
+def plan(args: tuple, static: tuple) -> tuple | None:
+    """The positions a compiled node does not differentiate (the static
+    ones and those holding no graph node, such as data arrays), or None when
+    the call cannot be one compiled node: an argument mixes graph nodes with
+    leaves that are not numbers, or a node holds an array (a ``vmap`` value).
 
-    >>> h = seen_through(fm.jit(lambda x: x * x), (), 1)
-    >>> fm.grad(h)(3.0)
-    6.0
+    >>> plan((fm.Var(1.0), np.zeros(3), "relu"), (2,))
+    (1, 2)
+    >>> plan(((fm.Var(1.0), np.zeros(3)),), ()) is None
+    True
+    """
+    nondiff = []
+    for i, a in enumerate(args):
+        if i in static:
+            nondiff.append(i)
+            continue
+        leaves = tr.leaves(a)
+        if not any(isinstance(x, Expr) for x in leaves):
+            nondiff.append(i)
+            continue
+        for x in leaves:
+            if isinstance(x, Expr):
+                if x.value.__class__ is not float:
+                    return None
+            elif not isinstance(x, numbers.Real) or isinstance(x, bool):
+                return None
+    return tuple(nondiff)
+
+
+def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int) -> Callable:
+    """The ``custom_vjp`` that stands for ``jitted`` called with ``nargs``
+    positional arguments, differentiable except at ``nondiff`` (which holds
+    the static positions ``static``).
+
+    >>> h = seen_through(fm.jit(lambda x, y: x * y), (), (1,), 2)
+    >>> fm.grad(h)(3.0, 4.0)
+    4.0
     """
     f = jitted.f
-    diff_pos = tuple(i for i in range(nargs) if i not in static)
+    diff_pos = tuple(i for i in range(nargs) if i not in nondiff)
 
-    def merge(static_values: tuple, diff: tuple) -> tuple:
+    def merge(kept: tuple, diff: tuple) -> tuple:
         args: list = [None] * nargs
-        for i, v in zip(static, static_values):
+        for i, v in zip(nondiff, kept):
             args[i] = v
         for i, v in zip(diff_pos, diff):
             args[i] = v
         return tuple(args)
 
     def back(*rest: Any) -> tuple:
-        """The cotangents of the differentiable arguments (static ones first,
+        """The cotangents of the differentiable arguments (the others first,
         then the primals and the output cotangent)."""
-        static_values, primals, ct = rest[:len(static)], rest[-2], rest[-1]
-        _, vjp_fn = vjp(lambda *diff: f(*merge(static_values, diff)), *primals)
+        kept, primals, ct = rest[:len(nondiff)], rest[-2], rest[-1]
+        _, vjp_fn = vjp(lambda *diff: f(*merge(kept, diff)), *primals)
         return vjp_fn(ct)
 
-    compiled_back = type(jitted)(back, tuple(range(len(static))))
+    compiled_back = type(jitted)(back, tuple(k for k, i in enumerate(nondiff) if i in static))
 
     def plain(*args: Any) -> Any:
         out = jitted(*args)
-        if not any(isinstance(x, Expr) for x in tr.leaves(args)) and not all(
+        if out.__class__ is not float and not any(
+                isinstance(x, Expr) for x in tr.leaves(args)) and not all(
                 x.__class__ is float for x in tr.leaves(out)):
             raise NotThrough  # not compiled (f used an enclosing transform's variable),
             # or an output that is not a number
@@ -82,23 +118,6 @@ def seen_through(jitted: Any, static: tuple, nargs: int) -> Callable:
     def bwd(*rest: Any) -> tuple:
         return compiled_back(*rest)
 
-    node = custom_vjp(plain, nondiff_argnums=static)
+    node = custom_vjp(plain, nondiff_argnums=nondiff)
     node.defvjp(fwd, bwd)
     return node
-
-
-def can_see_through(leaves: list, kinds: list, expr_kind: Any, scalar_kind: Any) -> bool:
-    """Whether a call with these argument leaves (and their ``classify``
-    kinds) can be one compiled node: number leaves only, and every graph
-    node holding a plain float (no batch axes).
-
-    >>> can_see_through([1.0, fm.Var(2.0)], ["scalar", "expr"], "expr", "scalar")
-    True
-    """
-    for leaf, kind in zip(leaves, kinds):
-        if kind == expr_kind:
-            if leaf.value.__class__ is not float:
-                return False
-        elif kind != scalar_kind:
-            return False
-    return True
