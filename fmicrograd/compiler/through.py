@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np  # noqa: F401 -- doctests use it
 
 from .. import tree as tr
+from ..batching.vmap_ops import Stack, apply
 from ..core.expr import Expr
 from ..transforms.autodiff import vjp
 from ..transforms.custom import custom_vjp
@@ -43,6 +44,32 @@ __all__ = ["seen_through", "plan", "NotThrough"]
 
 class NotThrough(Exception):
     """This call cannot become a compiled node; run the function itself."""
+
+
+def _spread(outs: tuple, cts: list) -> tuple:
+    """The cotangents ``cts`` of the compiled output (whose arrays are spread
+    into numbers) regrouped, one per graph output leaf ``outs`` (an array for
+    a ``vmap`` result)."""
+    parts, start = [], 0
+    for x in outs:
+        shape = np.shape(getattr(x, "value", x))
+        n = int(np.prod(shape, dtype=int))
+        parts.append(_stacked(cts[start:start + n], shape) if shape else cts[start])
+        start += n
+    return tuple(parts)
+
+
+def _stacked(items: list, shape: tuple) -> Any:
+    """``items`` (numbers or nodes, row-major) as one array of ``shape``."""
+    if len(shape) == 1:
+        return apply(Stack(0), *items)
+    step = len(items) // shape[0]
+    return apply(Stack(0), *[_stacked(items[k:k + step], shape[1:])
+                             for k in range(0, len(items), step)])
+
+
+def _registered(td: tr.TreeDef) -> bool:
+    return td.kind in tr._registry or any(_registered(c) for c in td.children)
 
 
 def plan(args: tuple, static: tuple) -> tuple | None:
@@ -98,18 +125,22 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int) -> Call
         """The cotangents of the differentiable arguments (the others first,
         then the primals and the output cotangent)."""
         kept, primals, ct = rest[:len(nondiff)], rest[-2], rest[-1]
-        _, vjp_fn = vjp(lambda *diff: f(*merge(kept, diff)), *primals)
-        return vjp_fn(ct)
+        def run(*diff: Any) -> tuple:  # the output's leaves: a vmap result is one array
+            return tuple(tr.leaves(f(*merge(kept, diff))))
+
+        out, vjp_fn = vjp(run, *primals)
+        return vjp_fn(_spread(out, tr.leaves(ct)))
 
     compiled_back = type(jitted)(back, tuple(k for k, i in enumerate(nondiff) if i in static))
 
     def plain(*args: Any) -> Any:
         out = jitted(*args)
-        if out.__class__ is not float and not any(
-                isinstance(x, Expr) for x in tr.leaves(args)) and not all(
-                x.__class__ is float for x in tr.leaves(out)):
-            raise NotThrough  # not compiled (f used an enclosing transform's variable),
-            # or an output that is not a number
+        if out.__class__ is not float and not any(isinstance(x, Expr) for x in tr.leaves(args)):
+            leaves, out_def = tr.flatten(out)
+            if not all(x.__class__ is float for x in leaves) or _registered(out_def):
+                raise NotThrough  # not compiled (f used an enclosing transform's variable),
+                # an output that is not a number, or a container (a vmap result) whose
+                # leaves are not the graph's
         return out
 
     def fwd(*args: Any) -> tuple:
