@@ -14,10 +14,10 @@ find matrix products.
 >>> x, y = variable(2.0, lv), variable(3.0, lv)
 >>> p = lower([x * y + x * 2.0 + 1.0], [x, y], [], lv)
 >>> [p.ops[i] for i in range(p.size)], p.outputs
-(['in', 'in', 'const', 'const', '*', '*', '+', '+'], [7])
+(['in', 'in', '*', 'const', '*', '+', 'const', '+'], [7])
 >>> q = optimize(p)
 >>> [(q.ops[i], q.args[i]) for i in range(2, q.size)]
-[('const', ()), ('const', ()), ('dot', (0, 0, 1, 3)), ('sum', (4, 2))]
+[('const', ()), ('const', ()), ('dot', (0, 0, 1, 2)), ('sum', (4, 3))]
 """
 
 from __future__ import annotations
