@@ -12,7 +12,10 @@ step. Losses: mean hinge + 1e-4 L2 for one output (as micrograd's demo),
 softmax cross-entropy + 1e-4 L2 for several. Printed per row: median time per
 step, the first call (trace + compile), the peak of Python/numpy memory
 allocated during one fm step (tracemalloc; the weights are not counted), and
-the ratios fm / torch and fm / jax. Rows are checked to agree on the initial
+the ratios fm / torch and fm / jax, of wall time and of CPU time (all threads
+of the process; on a loaded machine a process that computes without pause is
+kept waiting far more than one that sleeps between short bursts, so the CPU
+ratios are the ones to compare there). Rows are checked to agree on the initial
 loss (1e-9) before they are timed.
 """
 
@@ -225,6 +228,16 @@ def fm_grad_step(row: Row) -> tuple[Callable, float, float]:
     return step, value0, compile_s
 
 
+def cpu_per_step(step: Callable, seconds: float) -> float:
+    """Mean CPU seconds (this process, all threads) per call: unlike wall time,
+    it does not count the time a loaded machine keeps the process waiting."""
+    n, start, cpu = 0, time.perf_counter(), time.process_time()
+    while n < 5 or time.perf_counter() - start < seconds:
+        step()
+        n += 1
+    return (time.process_time() - cpu) / n
+
+
 def peak_bytes(step: Callable) -> int:
     """Peak bytes allocated (Python objects and numpy buffers) during one call."""
     step()
@@ -255,7 +268,7 @@ def measure(row: Row, budget: float, systems: tuple = SYSTEMS) -> dict:
                                  f"fm at {loss0!r}")
         gc.collect()
         per_step = median_step(step, 20, budget)
-        out[name] = (per_step, compile_s)
+        out[name] = (per_step, compile_s, cpu_per_step(step, budget / 2))
         if name == "fm jit+vmap":
             out["fm peak"] = peak_bytes(step)
     return out
@@ -284,32 +297,32 @@ def main() -> None:
     print(f"Python {sys.version.split()[0]}, load average {load:.2f}; whole SGD step, "
           "float64, median per step\n")
     print("| MLP, batch | params | fm jit+vmap | fm compile | fm peak | torch eager | "
-          "jax.jit | jax compile | fm / torch | fm / jax |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "jax.jit | jax compile | fm / torch | fm / jax | CPU: fm / torch | CPU: fm / jax |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     systems = SYSTEMS
     if args.user_path:
         systems += (("fm jit(vg) + tree.map", fm_grad_step),)
     for row in rows:
         r = measure(row, budget, systems)
-        fm_t, fm_c = r["fm jit+vmap"]
+        fm_t, fm_c, fm_cpu = r["fm jit+vmap"]
         cells = [row.name, f"{row.params:,}", fmt_time(fm_t), f"{fm_c:.2f} s",
                  f"{r['fm peak'] / 1e6:.1f} MB"]
-        ratios = []
         for name in ("torch eager", "jax.jit"):
-            if isinstance(r[name], str):
-                cells.append(r[name])
-                ratios.append("-")
-            else:
-                cells.append(fmt_time(r[name][0]))
-                ratios.append(f"{fm_t / r[name][0]:.2f}")
-            if name == "jax.jit":
-                cells.append(f"{r[name][1]:.2f} s" if not isinstance(r[name], str) else "-")
-        print("| " + " | ".join(cells + ratios) + " |", flush=True)
+            cells.append(fmt_time(r[name][0]) if not isinstance(r[name], str) else r[name])
+        cells.append(f"{r['jax.jit'][1]:.2f} s" if not isinstance(r["jax.jit"], str) else "-")
+        print("| " + " | ".join(cells + ratios(r, fm_t, 0) + ratios(r, fm_cpu, 2)) + " |",
+              flush=True)
         if args.user_path:
-            t, c = r["fm jit(vg) + tree.map"]
+            t, c, cpu = r["fm jit(vg) + tree.map"]
             print(f"|   jit(value_and_grad) + tree.map update | | {fmt_time(t)} | {c:.2f} s | "
-                  f"| | | | {t / r['torch eager'][0]:.2f} | {t / r['jax.jit'][0]:.2f} |",
+                  "| | | | " + " | ".join(ratios(r, t, 0) + ratios(r, cpu, 2)) + " |",
                   flush=True)
+
+
+def ratios(r: dict, t: float, k: int) -> list:
+    """``t`` over torch's and jax's figure ``k`` (0 wall time, 2 CPU time)."""
+    return [f"{t / r[name][k]:.2f}" if not isinstance(r[name], str) else "-"
+            for name in ("torch eager", "jax.jit")]
 
 
 if __name__ == "__main__":
