@@ -14,8 +14,14 @@ differs traces again (the new variant is kept too). ``float()`` of a traced
 value is an error (reading a traced node's ``.value`` cannot be seen and would
 freeze it). Values the function closes over are constants of the compiled
 code, as in JAX. Values that depend on an enclosing transform's variables
-cannot be compiled: then, and when an argument leaf is itself a graph node
-(``grad(jit(f))``, ``vmap(jit(f))``), the function simply runs.
+cannot be compiled: then the function simply runs. When argument leaves are
+graph nodes (``grad(jit(f))``, ``hessian(jit(f))``), the call becomes one
+node computed by compiled code (see ``through``); under ``vmap`` the
+function runs.
+
+The program runs with one BLAS thread (``threads``); a parameter pytree that
+the function returned and gets back is not walked again (``jit_io.matcher``);
+``jit(f).lower(*args).as_text()`` shows the program (``lowered``).
 
 Caches hold only generated code and constants, never graphs, and are
 bounded: at most ``MAX_STRUCTURES`` structures per jitted function (least
