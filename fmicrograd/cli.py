@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -121,6 +123,20 @@ def build_parser() -> argparse.ArgumentParser:
                      "the batched backend; about 1 s to compile, then much faster steps)")
     opt.add_argument("--batch-size", type=_at_least(int, 1), default=None, metavar="B",
                      help="examples per minibatch (default: the whole dataset)")
+    watch = t.add_argument_group("stability and checkpoints")
+    watch.add_argument("--on-instability", choices=fm.train.POLICIES, default="warn",
+                       help="what to do when training goes wrong (nan, exploding loss or "
+                       "gradient, oscillation): warn and go on (the default), raise (exit 1), "
+                       "stop with the last good model, or rollback to it with a 10x smaller "
+                       "learning rate (at most 3 times)")
+    watch.add_argument("--checkpoint-dir", metavar="DIR",
+                       help="write a checkpoint (JSON, atomic) to DIR before training, every "
+                       "--checkpoint-every epochs and at the end")
+    watch.add_argument("--checkpoint-every", type=_at_least(int, 1), default=1, metavar="K",
+                       help="epochs between checkpoints (default: %(default)s)")
+    watch.add_argument("--resume", nargs="?", const=True, default=None, metavar="PATH",
+                       help="continue from the latest checkpoint in PATH (default: the "
+                       "--checkpoint-dir); the result is the uninterrupted run's, bit for bit")
     out = t.add_argument_group("output")
     out.add_argument("--save", metavar="PATH", help="save the trained model as JSON (fm.io)")
     out.add_argument("--plot", metavar="PATH", help="save the decision boundary as PNG")
@@ -190,23 +206,37 @@ def _count(args: argparse.Namespace) -> int:
 
 
 class _Reporter:
-    """Per-epoch lines on ``out`` and a progress bar on ``err`` (a terminal only)."""
+    """Per-epoch lines on ``out``, events as they happen, and a progress bar
+    with elapsed time, rate and ETA on ``err`` when it is a terminal."""
 
     def __init__(self, args: argparse.Namespace, out: IO[str], err: IO[str]) -> None:
-        self.args, self.out, self.err = args, out, err
-        self.bar = not args.quiet and err.isatty()
+        self.args, self.out = args, out
+        self.bar = (fm.train.Progress(args.steps, err) if not args.quiet and err.isatty()
+                    else None)
 
     def __call__(self, epoch: int, params: Any, row: Any) -> None:
         steps, every = self.args.steps, self.args.log_every
         k = epoch + 1
-        if self.bar:
-            self.err.write("\r\033[K")
         if not self.args.quiet and (k == 1 or k % every == 0 or k == steps):
-            print(f"epoch {k:{len(str(steps))}d}/{steps}  loss {row['loss']:.4f}  "
-                  f"accuracy {100 * row['accuracy']:5.1f}%", file=self.out, flush=True)
-        if self.bar:
-            self.err.write(fm.train.progress_bar(k, steps, row) + ("\n" if k == steps else ""))
-            self.err.flush()
+            self.say(f"epoch {k:{len(str(steps))}d}/{steps}  loss {row['loss']:.4f}  "
+                     f"accuracy {100 * row['accuracy']:5.1f}%")
+        if self.bar is not None:
+            self.bar.update(k, {"loss": row["loss"], "accuracy": row["accuracy"]})
+
+    def event(self, event: Any) -> None:
+        """Print a detector's event the moment it fires."""
+        action = {"rollback": ": rolled back, learning rate x0.1", "stop": ": stopped",
+                  "raise": ""}.get(event["action"], "")
+        self.say(f"{event['kind']} at epoch {event['epoch'] + 1}: {event['message']}{action}")
+
+    def say(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.clear()
+        print(text, file=self.out, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
@@ -225,15 +255,40 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     else:
         data = {"data": (xs, ys), "batch_size": args.batch_size, "key": key_batches}
     start = time.perf_counter()
-    model, history = fm.train.fit(_loss(args), model, optimizer, epochs=args.steps,
-                                  metrics={"accuracy": accuracy},
-                                  callback=_Reporter(args, out, err), jit=args.jit, **data)
+    reporter = _Reporter(args, out, err)
+    resume = args.checkpoint_dir if args.resume is True else args.resume
+    try:
+        with warnings.catch_warnings():  # the reporter prints the events itself
+            warnings.simplefilter("ignore", fm.train.InstabilityWarning)
+            model, history = fm.train.fit(
+                _loss(args), model, optimizer, epochs=args.steps, metrics={"accuracy": accuracy},
+                callback=reporter, jit=args.jit, on_instability=args.on_instability,
+                on_event=reporter.event, checkpoint_dir=args.checkpoint_dir,
+                checkpoint_every=args.checkpoint_every, resume=resume, **data)
+    except fm.train.InstabilityError as e:
+        reporter.close()
+        print(f"fmicrograd: error: {e}\n{fm.train.diagnose(e.history)}", file=err)
+        return 1
+    except ValueError as e:  # a checkpoint that is not this run's
+        reporter.close()
+        if args.checkpoint_dir is None and args.resume is None:
+            raise
+        print(f"fmicrograd: error: {e}", file=err)
+        return 2
+    reporter.close()
     seconds = time.perf_counter() - start
     final = accuracy(model, (xs, ys))
     right = round(final * len(ys))
+    loss = float(_loss(args)(model, (xs, ys)))
     print(f"final training accuracy {100 * final:.1f}% ({right}/{len(ys)} points), loss "
-          f"{_loss(args)(model, (xs, ys)):.4f}" + ("" if args.quiet else f", in {seconds:.1f} s"),
-          file=out, flush=True)
+          f"{loss:.4f}" + ("" if args.quiet else f", in {seconds:.1f} s"), file=out, flush=True)
+    diagnosis = fm.train.diagnose(history)
+    if diagnosis:
+        print(f"diagnosis: {diagnosis}", file=out, flush=True)
+    if not math.isfinite(loss):
+        print("fmicrograd: error: training diverged (the final loss is not finite); see the "
+              "diagnosis above, or rerun with --on-instability rollback", file=err)
+        return 1
     return _write_outputs(args, model, history, (xs, ys), out, err)
 
 
@@ -251,7 +306,8 @@ def _write_outputs(args: argparse.Namespace, model: Any, history: Any, data: tup
                     model, *data, p, title=f"{args.dataset}: training accuracy "
                     f"{100 * accuracy(model, data):.1f}%")),
                 (args.loss_plot, "loss curves", lambda p: fm.plot.loss_curve(
-                    history, p, title=f"{args.dataset}, {args.optimizer}"))]
+                    {k: history[k] for k in ("loss", "accuracy")}, p,
+                    title=f"{args.dataset}, {args.optimizer}"))]
     for path, what, draw in pictures:
         if not path:
             continue

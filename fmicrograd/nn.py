@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import mul
@@ -48,7 +49,7 @@ INITS = {
 
 
 def _check_activation(activation: Any) -> str:
-    if activation not in ACTIVATIONS:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of "
                          f"{sorted(ACTIVATIONS)}")
     return activation
@@ -63,6 +64,15 @@ def _weights(key: fr.Key, nin: int, fan_out: int, init: str) -> tuple[float, ...
     if init == "he":
         return fr.normal(key, nin, 0.0, math.sqrt(2.0 / nin))
     raise ValueError(f"unknown init {init!r}; choose one of {sorted(INITS)}")
+
+
+def _check_number(x: Any, what: str) -> None:
+    # numbers, graph nodes and arrays convert to float; strings, None and
+    # containers do not, and an int beyond the float range would overflow later
+    if isinstance(x, bool | str | bytes) or not hasattr(x, "__float__"):
+        raise TypeError(f"{what} must be a number, got {type(x).__name__} {x!r:.80}")
+    if isinstance(x, int) and abs(x) > sys.float_info.max:
+        raise ValueError(f"{what} is an int beyond the float range ({x.bit_length()} bits)")
 
 
 def _size(n: Any, what: str) -> int:
@@ -85,7 +95,15 @@ class Neuron:
     activation: str = "relu"
 
     def __post_init__(self) -> None:
+        if isinstance(self.w, str | bytes) or not hasattr(self.w, "__iter__"):
+            raise TypeError(f"Neuron: w must be a sequence of weights, got "
+                            f"{type(self.w).__name__}")
         object.__setattr__(self, "w", tuple(self.w))
+        if not self.w:
+            raise ValueError("Neuron: needs at least one weight")
+        for i, w in enumerate(self.w):
+            _check_number(w, f"Neuron: w[{i}]")
+        _check_number(self.b, "Neuron: b")
         _check_activation(self.activation)
 
     @classmethod
@@ -123,6 +141,12 @@ class Layer:
         object.__setattr__(self, "neurons", tuple(self.neurons))
         if not self.neurons:
             raise ValueError("Layer: needs at least one neuron")
+        for i, n in enumerate(self.neurons):
+            if not isinstance(n, Neuron):
+                raise TypeError(f"Layer: neurons[{i}] must be a Neuron, got {type(n).__name__}")
+        if len({len(n.w) for n in self.neurons}) > 1:
+            raise ValueError(f"Layer: every neuron must have the same number of weights, got "
+                             f"{[len(n.w) for n in self.neurons]}")
 
     @classmethod
     def init(cls, nin: int, nout: int, *, key: fr.Key, activation: str = "relu",
@@ -171,6 +195,12 @@ class MLP:
         object.__setattr__(self, "layers", tuple(self.layers))
         if not self.layers:
             raise ValueError("MLP: needs at least one layer")
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"MLP: layers[{i}] must be a Layer, got {type(layer).__name__}")
+            if i and layer.nin != self.layers[i - 1].nout:
+                raise ValueError(f"MLP: layer {i} takes {layer.nin} inputs but layer {i - 1} "
+                                 f"gives {self.layers[i - 1].nout} outputs")
 
     @classmethod
     def init(cls, nin: int, nouts: Sequence[int], *, key: fr.Key, activation: str = "relu",

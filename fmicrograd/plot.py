@@ -22,7 +22,7 @@ from typing import Any
 
 from .io import atomic_write
 
-__all__ = ["decision_boundary", "loss_curve"]
+__all__ = ["decision_boundary", "loss_curve", "layer_stats"]
 
 _PLOT_HINT = "fm.plot needs matplotlib: pip install 'fmicrograd[plot]'"
 
@@ -139,3 +139,48 @@ def loss_curve(history: Mapping[str, Sequence[float]], path: str | os.PathLike, 
     if title:
         fig.suptitle(title)
     return _save(fig, path, dpi)
+
+
+def layer_stats(inspection: Any, path: str | os.PathLike | None = None, *, ax: Any = None,
+                title: str | None = None, dpi: int = 100) -> Any:
+    """Draw ``fm.train.inspect``'s report: per layer, the gradient norm (bars,
+    log scale) and, on the right axis, the fractions of saturated outputs and
+    dead units, so a layer that passes no gradient stands out. Draws on
+    ``ax`` if given, else on a new figure; writes a PNG to ``path`` if given.
+    Returns the matplotlib Figure.
+
+    >>> xs, ys = fm.datasets.xor()
+    >>> model = fm.nn.MLP.init(2, [4, 4, 1], key=fm.random.key(0))
+    >>> report = fm.train.inspect(model, lambda m, b: fm.losses.mse([m(x) for x in b[0]], b[1]),
+    ...                           (xs, ys))
+    >>> fig = layer_stats(report, title="xor")
+    >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    ['layers[0]', 'layers[1]', 'layers[2]']
+    """
+    rows = getattr(inspection, "layers", None)
+    if not rows:
+        raise TypeError(f"fm.plot.layer_stats: expected fm.train.inspect's report, got "
+                        f"{type(inspection).__name__}")
+    if ax is None:
+        fig = _figure(figsize=(1.6 * len(rows) + 3.0, 3.5), layout="tight")
+        ax = fig.add_subplot()
+    fig = ax.figure
+    names = [r["name"] for r in rows]
+    where = list(range(len(rows)))
+    norms = [max(float(r["grad_norm"]), 1e-300) for r in rows]
+    ax.bar(where, norms, color="tab:blue", alpha=0.7, label="gradient norm")
+    ax.set_yscale("log")
+    ax.set_ylabel("gradient norm")
+    ax.set_xticks(where, names)
+    right = ax.twinx()
+    right.plot(where, [r["saturated"] for r in rows], "o-", color="tab:orange",
+               label="saturated outputs")
+    right.plot(where, [r["dead"] for r in rows], "s--", color="tab:red", label="dead units")
+    right.set_ylim(-0.05, 1.05)
+    right.set_ylabel("fraction")
+    right.legend(loc="upper right", fontsize="small")
+    if title:
+        ax.set_title(title)
+    if path is not None:
+        _save(fig, path, dpi)
+    return fig

@@ -195,3 +195,51 @@ def test_jit_flag_gives_the_same_training_run():
     assert code == code_jit == 0
     strip = lambda text: [ln.rsplit(", in ", 1)[0] for ln in text.splitlines()[1:]]
     assert strip(plain) == strip(compiled)
+
+
+def test_lr_50_rollback_recovers_to_95_percent():
+    # `--jit` gives the same run as without (test_fit_jit_compiles_the_whole_step...), faster
+    code, out = call("train", "--dataset", "moons", "--lr", "50", "--on-instability",
+                     "rollback", "--jit", "--log-every", "50")
+    assert code == 0
+    lines = out.splitlines()
+    events = [ln for ln in lines if " at epoch " in ln]
+    assert events[0].startswith("explosion at epoch 2: loss 1667 is over 5x the best")
+    assert all(ln.endswith("rolled back, learning rate x0.1") for ln in events)
+    assert lines.index(events[0]) < lines.index(next(ln for ln in lines if "epoch  50/" in ln))
+    pct, right, total, _ = FINAL.search(out).groups()
+    assert float(pct) >= 95.0 and int(total) == 100
+    assert "diagnosis: " in out and "advice: lower the learning rate 10x" in out
+    assert "recovered" in out
+
+
+def test_unstable_runs_warn_raise_or_stop():
+    code, out = call("train", "--dataset", "moons", "--n", "30", "--lr", "50", "--steps", "6",
+                     "--jit")
+    assert code == 0 and "explosion at epoch 2" in out and "diagnosis: " in out
+    err = io.StringIO()
+    code, out = call("train", "--dataset", "moons", "--n", "30", "--lr", "50", "--steps", "6",
+                     "--on-instability", "raise", err=err)
+    assert code == 1 and "Traceback" not in err.getvalue()
+    assert err.getvalue().startswith("fmicrograd: error: fit: epoch 1: explosion")
+    assert "advice:" in err.getvalue()
+    code, out = call("train", "--dataset", "moons", "--n", "30", "--lr", "50", "--steps", "6",
+                     "--on-instability", "stop", "--log-every", "1")
+    assert code == 0 and "explosion at epoch 2: " in out and out.count("epoch ") >= 2
+
+
+def test_checkpoint_dir_and_resume(tmp_path):
+    args = ("train", "--dataset", "moons", "--n", "20", "--steps", "6", "--batch-size", "5",
+            "--quiet", "--optimizer", "adam")  # sgd's default schedule depends on --steps
+    code, whole = call(*args)
+    code, _ = call(*args[:6], "4", *args[7:], "--checkpoint-dir", str(tmp_path),
+                   "--checkpoint-every", "2")
+    assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == [
+        "epoch-000000.json", "epoch-000002.json", "epoch-000004.json"]
+    code, resumed = call(*args, "--checkpoint-dir", str(tmp_path), "--resume")
+    assert code == 0 and resumed == whole
+    assert call(*args, "--resume", str(tmp_path / "epoch-000002.json"))[1] == whole
+    (tmp_path / "epoch-000006.json").write_text("{")
+    err = io.StringIO()
+    code, _ = call(*args, "--resume", str(tmp_path), err=err)
+    assert code == 2 and "epoch-000006.json" in err.getvalue()

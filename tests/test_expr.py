@@ -52,10 +52,11 @@ def test_comparisons_compare_values_and_return_bool():
     assert type(x < y) is bool
 
 
-def test_equality_and_hash_are_identity():
+def test_equality_compares_values_and_hash_is_identity():
     x = fm.Var(1.0)
     y = fm.Var(1.0)
-    assert x == x and x != y and len({x, y, x}) == 2
+    assert x == y and x == 1.0 and x != fm.Var(2.0) and len({x, y, x}) == 2
+    assert x != "one" and x is not None
 
 
 def test_functions_return_plain_floats_for_numbers():

@@ -2,6 +2,7 @@
 
 import copy
 import functools
+import io
 
 import pytest
 from pyrsistent import PMap, PVector
@@ -39,8 +40,13 @@ def test_history_is_a_pmap_of_pvectors_one_value_per_epoch():
     _, history = train.fit(line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(0.1), [(XS, YS)],
                            epochs=7, val_data=(XS, YS), metrics={"abs_w": lambda p, b: p["w"][0]})
     assert isinstance(history, PMap)
-    assert set(history) == {"loss", "abs_w", "val_loss", "val_abs_w"}
-    assert all(isinstance(v, PVector) and len(v) == 7 for v in history.values())
+    assert set(history) == {"loss", "abs_w", "val_loss", "val_abs_w", "grad_norm", "update_norm",
+                            "param_norm", "nonfinite_grads", "nonfinite_params", "events"}
+    assert all(isinstance(v, PVector) and len(v) == 7 for k, v in history.items() if k != "events")
+    assert list(history["events"]) == []
+    _, bare = train.fit(line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(0.1), [(XS, YS)], epochs=2,
+                        monitor=False)
+    assert set(bare) == {"loss", "grad_norm"}
     assert list(history["loss"]) == sorted(history["loss"], reverse=True)
 
 
@@ -90,7 +96,7 @@ def test_callback_sees_every_epoch():
     train.fit(line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(0.1), [(XS, YS)], epochs=3,
               callback=lambda epoch, p, m: seen.append((epoch, type(p), dict(m))))
     assert [e for e, _, _ in seen] == [0, 1, 2]
-    assert all(t is dict and set(m) == {"loss"} for _, t, m in seen)
+    assert all(t is dict and {"loss", "grad_norm"} <= set(m) for _, t, m in seen)
 
 
 def test_progress_bar_on_stderr(capsys):
@@ -99,7 +105,8 @@ def test_progress_bar_on_stderr(capsys):
     out, err = capsys.readouterr()
     assert out == ""
     assert "epoch 3/3 [########################]" in err and "loss" in err
-    assert err.endswith("\n")
+    assert err.endswith("\n") and "\r" not in err and len(err.splitlines()) == 3  # not a tty
+    assert "elapsed" in err and "ETA" in err
 
 
 def test_early_stopping_on_a_plateau():
@@ -165,3 +172,88 @@ def test_fit_with_jit_follows_the_same_trajectory():
         assert a == pytest.approx(b, rel=1e-12, abs=1e-12)
     assert list(h1["loss"]) == pytest.approx(list(h2["loss"]), rel=1e-12)
     assert h1["loss"][-1] < h1["loss"][0]
+
+
+def mse_loss(m, batch):
+    bx, by = batch
+    return fm.losses.mse([m(x) for x in bx], by) + 1e-3 * fm.losses.l2(m)
+
+
+OPTIMIZERS = {
+    "sgd": lambda: optim.sgd(0.1),
+    "momentum": lambda: optim.sgd(0.1, momentum=0.9),
+    "nesterov": lambda: optim.sgd(0.1, momentum=0.9, nesterov=True),
+    "adam": lambda: optim.adam(0.05),
+    "adamw": lambda: optim.adamw(0.05, weight_decay=0.1),
+    "rmsprop": lambda: optim.rmsprop(0.01, momentum=0.5),
+    "clipped": lambda: optim.chain(optim.clip_by_global_norm(0.5), optim.sgd(0.2)),
+    "linear": lambda: optim.sgd(optim.linear_schedule(0.2, 0.01, 6)),
+    "cosine": lambda: optim.adam(optim.cosine_decay_schedule(0.1, 8)),
+    "staircase": lambda: optim.sgd(optim.exponential_decay(0.2, 3, 0.5, staircase=True)),
+    "micrograd": lambda: optim.sgd(optim.micrograd_schedule(0.5, 0.9, 8)),
+    "injected": lambda: optim.inject_lr_scale(optim.adam(0.05), 0.5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_fit_jit_compiles_the_whole_step_for_every_optimizer(name):
+    xs, ys = fm.datasets.moons(12, 0.1, seed=3)
+    model = fm.nn.MLP.init(2, [3, 1], key=fm.random.key(5))
+    calls = []
+
+    def loss(m, batch):
+        calls.append(1)
+        return mse_loss(m, batch)
+
+    run = lambda jit: fm.train.fit(loss, model, OPTIMIZERS[name](), (xs, ys), epochs=4,
+                                   batch_size=6, key=fm.random.key(1), jit=jit)
+    plain, h1 = run(False)
+    eager_calls = len(calls)
+    calls.clear()
+    compiled, h2 = run(True)
+    assert eager_calls == 8 and len(calls) <= 3  # one trace, more if a schedule branch flips
+    for a, b in zip(fm.tree.leaves(plain), fm.tree.leaves(compiled)):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-12)
+    for k in h1:
+        if k != "events":
+            assert list(h1[k]) == pytest.approx(list(h2[k]), rel=1e-12, abs=1e-12), k
+    assert list(h1["events"]) == list(h2["events"]) == []
+
+
+def test_a_dataset_without_batch_size_is_a_clear_error():
+    xs, ys = fm.datasets.moons(10, 0.1, seed=0)
+    model = fm.nn.MLP.init(2, [3, 1], key=fm.random.key(0))
+    with pytest.raises(TypeError, match="looks like a dataset") as info:
+        train.fit(mse_loss, model, optim.sgd(0.1), (xs, ys), epochs=3)
+    assert "[(xs, ys)]" in str(info.value) and "batch_size=32" in str(info.value)
+    with pytest.raises(TypeError, match="with batch_size, data must be a dataset") as info:
+        train.fit(mse_loss, model, optim.sgd(0.1), [(xs, ys)], epochs=3, batch_size=4)
+    assert "[(xs, ys)]" in str(info.value) and "batch_size=32" in str(info.value)
+    # the two documented forms train
+    full, _ = train.fit(mse_loss, model, optim.sgd(0.1), [(xs, ys)], epochs=1)
+    cut, _ = train.fit(mse_loss, model, optim.sgd(0.1), (xs, ys), epochs=1, batch_size=10)
+    assert full == cut
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_redraws_on_a_terminal_and_prints_lines_elsewhere():
+    clock = iter([0.0, 2.0, 4.0, 10.0]).__next__
+    term = FakeTerminal()
+    bar = train.Progress(3, term, clock=clock)
+    bar.update(1, {"accuracy": 0.5, "loss": 1.0})
+    bar.update(2, {"accuracy": 0.75, "loss": 0.5})
+    bar.close()
+    text = term.getvalue()
+    assert text.count("\r") == 2 and text.endswith("\n") and text.count("\n") == 1
+    assert "loss 0.5000  accuracy 0.7500  4.0s elapsed, 0.50 epoch/s, ETA 2.0s" in text
+    log = io.StringIO()
+    bar = train.Progress(100, log, every=10, clock=iter([0.0] + [1.0] * 100).__next__)
+    for k in range(1, 101):
+        bar.update(k, {"loss": 1.0 / k})
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 11 and "\r" not in log.getvalue()
+    assert lines[0].startswith("epoch 1/100") and lines[-1].startswith("epoch 100/100")

@@ -105,6 +105,10 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
                   for leaf, r in zip(arg.leaves, _ranks(arg.treedef))]
         return arg.size, tr.unflatten(arg.treedef, leaves)
     if isinstance(arg, np.ndarray) and arg.dtype != object:
+        if arg.dtype.kind not in "fiub":
+            raise TypeError(f"fm.vmap: {where} is a numpy array of dtype {arg.dtype}; only real "
+                            "numbers are supported (complex and text are not): pass "
+                            "floats, e.g. the real and imaginary parts as separate arguments")
         if arg.ndim == 0:
             raise ValueError(f"fm.vmap: {where} is mapped but is a 0-d array; map a sequence "
                              f"or use in_axes=None for it")
@@ -180,6 +184,8 @@ def _stack(column: list, rank: int, depth: int, where: str) -> Any:
             raise TypeError(f"fm.vmap: {where} has a leaf that is {type(leaf).__name__} "
                             f"{leaf!r}; expected numbers or fm.Expr")
     stacked = apply(Stack(depth + rank), *column)
+    if not isinstance(stacked, Expr):  # plain numbers: a constant node, as for tuples
+        stacked = const(stacked)
     return _move(stacked, 0, rank) if rank else stacked
 
 
@@ -204,9 +210,11 @@ def _ranks(treedef: tr.TreeDef) -> list:
     def walk(td: tr.TreeDef, r: int) -> None:
         if td.kind is None:
             out.append(r)
-            return
-        for c in td.children:
-            walk(c, r + (td.kind is Batched))
+        elif td.kind is Batched:  # its leaves are those of its example structure
+            walk(td.meta[0], r + 1)
+        else:
+            for c in td.children:
+                walk(c, r)
 
     walk(treedef, 0)
     return out
@@ -229,7 +237,7 @@ def _traced(x: Any) -> bool:
     stack, seen = [x], set()
     while stack:
         n = stack.pop()
-        if n.op == "var" or (not n.children and n.op != "const"):
+        if not n.children and n.op != "const":  # a variable standing for a value goes on
             return True
         for c in n.children:
             if id(c) not in seen:
@@ -240,8 +248,9 @@ def _traced(x: Any) -> bool:
 
 def _whole(value: Any, size: int, rank: int) -> Any:
     value = np.asarray(value, dtype=float)
-    if value.ndim == rank + 1:
-        return value if rank == 0 else np.moveaxis(value, rank, 0)
+    if value.ndim == rank + 1:  # this vmap's axis (maybe broadcast, size 1) after rank ones
+        value = value if rank == 0 else np.moveaxis(value, rank, 0)
+        return np.broadcast_to(value, (size,) + value.shape[1:])
     return np.broadcast_to(value, (size,) + value.shape)
 
 
@@ -250,8 +259,9 @@ def _batch_first(x: Any, size: int, rank: int, depth: int) -> Expr:
     if not isinstance(x, Expr):
         x = const(np.asarray(x, dtype=float) if not isinstance(x, float) else x)
     shape = np.shape(x.value)
-    if len(shape) - rank == depth + 1 and shape[rank] == size:
-        return _move(x, rank, 0)
+    if len(shape) - rank == depth + 1:  # has this vmap's axis, maybe broadcast (size 1)
+        x = _move(x, rank, 0)
+        return x if shape[rank] == size else x + np.zeros((size,) + (1,) * (len(shape) - 1))
     if rank == 0:
         return x + np.zeros((size,) + (1,) * depth)
     return x + np.zeros((size,) + (1,) * len(shape))
@@ -279,6 +289,8 @@ class Batched:
     leaves: tuple
     treedef: tr.TreeDef
     size: int
+
+    __fm_examples__ = True  # transforms that sweep outputs take it example by example
 
     def __len__(self) -> int:
         return self.size
@@ -319,7 +331,9 @@ def _unflatten_batched(meta: tuple, children: tuple) -> Any:
     if all(isinstance(c, Expr) for c in children):
         return Batched(tuple(children), treedef, size)
     if not any(isinstance(c, Expr) for c in children):
-        values = [_whole(c, size, r) for c, r in zip(children, _ranks(treedef))]
+        # a Batched leaf holds its own example axis first (see _batch_first)
+        values = [np.broadcast_to(np.asarray(c, dtype=float), (size,) + np.shape(c)[1:])
+                  for c in children]
         return _materialize(values, treedef, size)
     return Batched(tuple(c if isinstance(c, Expr) else const(c) for c in children),
                    treedef, size)

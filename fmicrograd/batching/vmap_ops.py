@@ -80,6 +80,8 @@ class Take:
     [3.0, 4.0, 5.0]
     """
 
+    linear = True  # forward mode applies the op to tangents (sweep.forward)
+
     index: int
     lead: int
     full: tuple
@@ -108,6 +110,8 @@ class Put:
     >>> Put(1, 0, (3,)).forward(5.0).tolist()
     [0.0, 5.0, 0.0]
     """
+
+    linear = True  # forward mode applies the op to tangents (sweep.forward)
 
     index: int
     lead: int
@@ -141,6 +145,8 @@ class Stack:
     [[1.0, 1.0], [2.0, 3.0]]
     """
 
+    linear = True  # forward mode applies the op to tangents (sweep.forward)
+
     ndim: int
 
     def forward(self, *xs: Any) -> Any:
@@ -169,6 +175,8 @@ class Reshape:
     (2, 1)
     """
 
+    linear = True  # forward mode applies the op to tangents (sweep.forward)
+
     before: tuple
     after: tuple
 
@@ -190,6 +198,8 @@ class MoveAxis:
     >>> MoveAxis(0, 1).forward(np.zeros((2, 3))).shape
     (3, 2)
     """
+
+    linear = True  # forward mode applies the op to tangents (sweep.forward)
 
     src: int
     dst: int

@@ -43,7 +43,8 @@ from typing import Any
 import numpy as np
 
 from .. import tree as tr
-from ..core.expr import GUARDS, next_level, variable
+from ..core.control import running
+from ..core.expr import GUARDS, next_level, traced_variable
 from . import autobatch, codegen, ir
 from .jit_io import EXPR, SCALAR, builder, classify, immutable, matcher, variables
 from .lowered import Lowered
@@ -70,7 +71,9 @@ def jit(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Callable:
     if not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
         raise ValueError(f"fm.jit: static_argnums must be an int or a tuple of ints, "
                          f"got {static_argnums!r}")
-    return functools.wraps(f, updated=())(_Jitted(f, nums))  # not f.__dict__: a jit inside
+    # updated=(): copying f's __dict__ would overwrite this jit's state with an
+    # inner jit's when f is one (or wraps one, as grad(jit(g)) does)
+    return functools.update_wrapper(_Jitted(f, nums), f, updated=())
 
 
 class _Entry:
@@ -178,14 +181,15 @@ class _Jitted:
     def _trace(self, entry: _Entry, scalars: list, arrays: list, args: tuple,
                kwargs: dict) -> Any:
         level = next_level()
-        inputs = [variable(x, level) for seg in scalars for x in seg.tolist()]
+        inputs = [traced_variable(x, level) for seg in scalars for x in seg.tolist()]
         traced_arrays = [variables(a, level, inputs) for a in arrays]
         new_args, new_kwargs = _substitute(args, kwargs, self._static(len(args)), inputs,
                                            traced_arrays)
         log: list = []
         token = GUARDS.set(log)
         try:
-            out = self.f(*new_args, **new_kwargs)
+            with running(level, "fm.jit", traces=True):
+                out = self.f(*new_args, **new_kwargs)
         finally:
             GUARDS.reset(token)
         outs, out_def = tr.flatten(out)

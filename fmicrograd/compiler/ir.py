@@ -126,6 +126,9 @@ def lower(outputs: list, inputs: list, guards: list, level: int) -> Program:
     >>> p.ops, p.outputs, p.guards
     (['in', '*', 'const', 'const'], [1, 2], [('>', 0, 3, True)])
     """
+    if any(_shape(x.value) for g in guards for x in g[1:3] if isinstance(x, Expr)):
+        # a comparison on per-example values (jit of vmap): run the function itself
+        raise NotCompilable("a guard compares per-example values")
     p = Program()
     number: dict = {}
     for x in inputs:

@@ -30,7 +30,7 @@ import numpy as np
 from pyrsistent import PMap, PVector
 
 from .. import tree as tr
-from ..core.expr import Expr, variable
+from ..core.expr import Expr, traced_variable
 from .codegen import Source
 
 __all__ = ["classify", "matcher", "builder", "variables", "immutable", "SCALAR", "EXPR"]
@@ -55,6 +55,9 @@ def classify(leaf: Any) -> Any:
         return SCALAR
     if isinstance(leaf, np.ndarray) and leaf.dtype.kind in "fiu" and leaf.ndim > 0:
         return ("array", leaf.shape, leaf.dtype)
+    if isinstance(leaf, np.ndarray) and leaf.dtype == object and \
+            any(isinstance(x, Expr) for x in leaf.flat):  # nodes (debug_nans): not compiled
+        return EXPR
     try:
         hash(leaf)
     except TypeError:
@@ -77,7 +80,7 @@ def variables(value: Any, level: int, inputs: list) -> np.ndarray:
     obj = np.empty(np.shape(value), dtype=object)
     flat = obj.reshape(-1)
     for j, x in enumerate(np.asarray(value).reshape(-1).tolist()):
-        flat[j] = variable(float(x), level)
+        flat[j] = traced_variable(float(x), level)
         inputs.append(flat[j])
     return obj
 

@@ -50,6 +50,42 @@ def _sum_axes(value: Any, axes: tuple) -> Any:
     return float(total) if getattr(total, "ndim", 0) == 0 else total
 
 
+def linear_tangent(n: Any, tangents: list) -> Any:
+    """Forward-mode tangent of a node that moves values along batch axes
+    (``batch_sum``, or a ``batching.vmap_ops`` op): the op applied to its
+    inputs' tangents, zeros standing in for inputs without one.
+
+    >>> import numpy as np
+    >>> from fmicrograd.core.expr import const
+    >>> s = prim("batch_sum", 3.0, (const(np.ones(3)),), (0,))
+    >>> linear_tangent(s, [np.array([1.0, 0.0, 2.0])]), linear_tangent(s, [2.0])
+    (3.0, 6.0)
+    """
+    import numpy as np
+
+    ts = [_like(t, np.shape(c.value)) for c, t in zip(n.children, tangents)]
+    if n.op == "batch_sum":
+        (t,) = ts
+        if isinstance(t, Expr):
+            return prim("batch_sum", _sum_axes(t.value, n.param), (t,), n.param)
+        return _sum_axes(np.asarray(t), n.param) if np.ndim(t) else t
+    from ..batching.vmap_ops import apply
+
+    return apply(n.param, *ts)
+
+
+def _like(t: Any, shape: tuple) -> Any:
+    """Tangent ``t`` broadcast up to its primal's ``shape`` (zeros for None)."""
+    import numpy as np
+
+    if t is None:
+        return np.zeros(shape)
+    value = t.value if isinstance(t, Expr) else t
+    if np.ndim(value) >= len(shape):
+        return t
+    return t + np.zeros(shape) if isinstance(t, Expr) else np.broadcast_to(t, shape) + 0.0
+
+
 def batch_sum_vjp(ct: Any, out: Any, axes: tuple, a: Any) -> tuple:
     """Rule of the ``batch_sum`` node: broadcast the cotangent back over the
     summed batch axes.

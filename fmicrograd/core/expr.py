@@ -1,9 +1,10 @@
 """Expression graphs: frozen nodes that hold their inputs and their value.
 
 A node is built once, with its forward value computed on the spot, and never
-changes. Equality and hashing are by identity (so nodes can key a sweep's
-dictionaries) and nothing here recurses over the graph, so a chain of a
-million nodes builds, prints and hashes like a short one.
+changes. Comparisons (``==`` included) answer as the values would; hashing is
+by identity (so nodes can key a sweep's dictionaries), and nothing here
+recurses over the graph, so a chain of a million nodes builds, prints and
+hashes like a short one.
 
 >>> a, b = Var(2.0, name="a"), Var(-3.0, name="b")
 >>> c = a * b + b ** 3
@@ -14,12 +15,14 @@ million nodes builds, prints and hashes like a short one.
 from __future__ import annotations
 
 import itertools
+import math
 import numbers
-from contextvars import ContextVar
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from . import numeric as num
+from .control import GUARDS, RUNNING, Mask, compare, dependent, escape, running  # noqa: F401
 
 Number = float | int
 # Transform invocations are ordered by this counter, like object ids: an inner
@@ -135,24 +138,69 @@ class Expr:
         """Cosine."""
         return node("cos", num.cos(self.value), (self,))
 
-    # comparisons look at values only: they are not differentiable
-    def __lt__(self, other: Any) -> bool:
-        return _compared("<", self, other, self.value < _value(other))
+    # Comparisons and truth tests read values only (they are not differentiable)
+    # and answer exactly as the floats would; fm.jit guards each one it sees.
+    # The hash stays identity (nodes key the sweeps' dictionaries), as torch's
+    # tensors do, so two equal nodes are == but never collide as keys.
+    def __lt__(self, other: Any) -> Any:
+        return _compare("<", self, other)
 
-    def __le__(self, other: Any) -> bool:
-        return _compared("<=", self, other, self.value <= _value(other))
+    def __le__(self, other: Any) -> Any:
+        return _compare("<=", self, other)
 
-    def __gt__(self, other: Any) -> bool:
-        return _compared(">", self, other, self.value > _value(other))
+    def __gt__(self, other: Any) -> Any:
+        return _compare(">", self, other)
 
-    def __ge__(self, other: Any) -> bool:
-        return _compared(">=", self, other, self.value >= _value(other))
+    def __ge__(self, other: Any) -> Any:
+        return _compare(">=", self, other)
 
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return _compare("==", self, other)
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return _compare("!=", self, other)
+
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        return bool(_compare("!=", self, 0.0))
+
+    # Implicit escapes to a plain number: fine on their own, an error on a node
+    # that a running transform differentiates, maps or traces (see ``escape``).
     def __float__(self) -> float:
+        value = escape(self, "float()")
         log = GUARDS.get()
         if log is not None:
-            log.append(("float", self, None, float(self.value)))
-        return float(self.value)
+            log.append(("float", self, None, value))
+        return value
+
+    def __int__(self) -> int:
+        return int(escape(self, "int()"))
+
+    def __round__(self, ndigits: int | None = None) -> Any:
+        return round(escape(self, "round()"), ndigits)
+
+    def __trunc__(self) -> int:
+        return math.trunc(escape(self, "math.trunc()"))
+
+    def __floor__(self) -> int:
+        return math.floor(escape(self, "math.floor()"))
+
+    def __ceil__(self) -> int:
+        return math.ceil(escape(self, "math.ceil()"))
+
+    def __complex__(self) -> complex:
+        return complex(escape(self, "complex()"))
+
+    def __format__(self, spec: str) -> str:
+        """``f"{x:.4f}"`` formats the value (the way to print inside a loss);
+        an empty spec gives ``str(x)``."""
+        if not spec:
+            return str(self)
+        value = self.value
+        if hasattr(value, "ravel"):
+            return "[" + ", ".join(format(float(v), spec) for v in value.ravel()) + "]"
+        return format(value, spec)
 
     def __repr__(self) -> str:
         return f"Expr(op={self.op!r}, value={self.value!r}, children={len(self.children)})"
@@ -261,6 +309,50 @@ def variable(value: Any, level: int, source: Expr | None = None, name: str | Non
     return _init_var(_new(Var), value, name, level, () if source is None else (source,))
 
 
+_get_value = Expr.value.__get__
+
+
+class TracedVar(Var):
+    """An argument variable of ``fm.jit``'s trace. Reading its ``.value`` from
+    the user's code while the trace runs is a ``TypeError``: the compiled
+    code would freeze the number (fmicrograd's own code reads it freely).
+
+    >>> lv = next_level()
+    >>> x = traced_variable(2.0, lv)
+    >>> with running(lv, "fm.jit", traces=True):  # eval: as from a user's module
+    ...     eval("x.value", {"x": x})
+    Traceback (most recent call last):
+        ...
+    TypeError: x.value on an argument that fm.jit is tracing: it is the number seen while \
+tracing, and the compiled code would freeze it (a branch on it never flips). Compare the node \
+itself (`if x > 0:` is guarded), compute with fm functions, or pass the argument in \
+static_argnums
+    >>> (x * 3.0).value
+    6.0
+    """
+
+    __slots__ = ()
+
+    @property  # type: ignore[override]
+    def value(self) -> Any:
+        if not sys._getframe(1).f_globals.get("__name__", "").startswith("fmicrograd") \
+                and any(lv == self.level for lv, _, _ in RUNNING.get()):
+            raise TypeError("x.value on an argument that fm.jit is tracing: it is the number seen "
+                            "while tracing, and the compiled code would freeze it (a branch on "
+                            "it never flips). Compare the node itself (`if x > 0:` is guarded), "
+                            "compute with fm functions, or pass the argument in static_argnums")
+        return _get_value(self)
+
+
+def traced_variable(value: Any, level: int) -> Var:
+    """A ``TracedVar`` holding ``value`` at ``level`` (``fm.jit``'s arguments).
+
+    >>> traced_variable(1.5, next_level()).op
+    'var'
+    """
+    return _init_var(_new(TracedVar), value, None, level, ())
+
+
 def const(value: Any) -> Const:
     """A constant node, skipping validation (for values already checked).
 
@@ -295,27 +387,12 @@ def _is_value(x: Any) -> bool:
     return isinstance(x, numbers.Real) or hasattr(x, "__array__")
 
 
-def _value(x: Any) -> Any:
-    return x.value if isinstance(x, Expr) else x
-
-
-# While ``fm.jit`` traces a function, this holds the trace's log of comparisons
-# (and ``float()`` calls) on node values, so the compiled code can re-check each
-# one and retrace when a branch flips; outside a trace it is None (one lookup).
-GUARDS: ContextVar = ContextVar("fmicrograd_guards", default=None)
-
-
-def _compared(op: str, a: Expr, b: Any, result: Any) -> bool:
-    try:
-        r = bool(result)
-    except ValueError:  # an array of per-example truth values
-        raise ValueError(f"`{op}` on a batched value inside fm.vmap: Python control flow "
-                         "cannot depend on a per-example value; use fm.maximum, fm.minimum "
-                         "or fm.relu instead") from None
-    log = GUARDS.get()
-    if log is not None:
-        log.append((op, a, b, r))
-    return r
+def _compare(op: str, a: Expr, b: Any) -> Any:
+    if isinstance(b, Expr):
+        return compare(op, a, b, b.value)
+    if _is_value(b):
+        return compare(op, a, b, b)
+    return NotImplemented  # ``x == "text"`` is False, as for a float
 
 
 def _check_number(value: Any, who: str) -> Any:

@@ -156,6 +156,9 @@ def stop_gradient(x: Any) -> Any:
     """
     if isinstance(x, Expr):
         return node("stop_gradient", x.value, (x,))
+    if callable(x):
+        raise TypeError(f"fm.stop_gradient takes a value, got the function {x!r}; to stop the "
+                        "derivative of a function's result, write fm.stop_gradient(f(x))")
     from .. import tree
 
     return tree.map(lambda leaf: stop_gradient(leaf) if isinstance(leaf, Expr) else leaf, x)

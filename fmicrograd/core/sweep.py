@@ -141,6 +141,9 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
         kids = n.children
         if not any(c in tans for c in kids):
             continue  # depends on an input, but not on one with a tangent here
+        if n.__class__ is Prim and _moves_batch(n):
+            tans[n] = _linear_tangent(n, [tans.get(c) for c in kids])
+            continue
         total = None
         for c, p in zip(kids, _vjp(n, 1.0, kids, on_graph)):
             t = tans.get(c)
@@ -149,6 +152,19 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
         if total is not None:
             tans[n] = total
     return [tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
+
+
+def _moves_batch(n: Prim) -> bool:
+    """Whether ``n`` moves values between examples (``vmap``'s stack, take,
+    reshape, batch sum): its VJP at 1 is no partial derivative, so forward mode
+    applies the (linear) op itself to the tangents instead."""
+    return n.op == "batch_sum" or getattr(n.param, "linear", False)
+
+
+def _linear_tangent(n: Prim, tangents: list) -> Any:
+    from .batch_axes import linear_tangent
+
+    return linear_tangent(n, tangents)
 
 
 def _fit(ct: Any, like: Any) -> Any:

@@ -21,6 +21,7 @@ from .base import (
     global_norm,
     identity,
 )
+from .inject import InjectLrScaleState, inject_lr_scale, scale_lr
 from .schedules import (
     constant_schedule,
     cosine_decay_schedule,
@@ -50,5 +51,5 @@ __all__ = [
     "scale_by_rms", "add_decayed_weights", "clip_by_global_norm",
     "ScaleByScheduleState", "TraceState", "ScaleByAdamState", "ScaleByRmsState",
     "constant_schedule", "linear_schedule", "exponential_decay", "cosine_decay_schedule",
-    "micrograd_schedule",
+    "micrograd_schedule", "inject_lr_scale", "scale_lr", "InjectLrScaleState",
 ]

@@ -2,7 +2,8 @@
 
 A schedule is a frozen dataclass you call with the number of updates made so
 far (0 for the first). Anything callable that way is accepted wherever a
-learning rate is, and so is a plain number.
+learning rate is, and so is a plain number. The built-in schedules also take
+a traced count, so ``fm.jit`` compiles them into a whole training step.
 
 >>> s = linear_schedule(1.0, 0.0, transition_steps=4)
 >>> [s(k) for k in range(6)]
@@ -14,6 +15,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from ..core import functions as F
+from ..core.expr import Expr
 
 __all__ = ["Schedule", "ScalarOrSchedule", "constant_schedule", "linear_schedule",
            "exponential_decay", "cosine_decay_schedule", "micrograd_schedule",
@@ -27,6 +32,17 @@ ScalarOrSchedule = float | Schedule
 def _positive(n: int, who: str, what: str) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
         raise ValueError(f"{who}: {what} must be a positive int, got {n!r}")
+    return n
+
+
+def _floor(p: Any) -> Any:
+    """``math.floor``, also of a count traced by ``fm.jit``: the two comparisons
+    are guards, so a compiled step is reused only on the same stair."""
+    if not isinstance(p, Expr):
+        return math.floor(p)
+    n = math.floor(F.where_value(p))
+    if not n <= p < n + 1:
+        raise ArithmeticError(f"floor: {p!r} is not in [{n}, {n + 1})")
     return n
 
 
@@ -68,7 +84,7 @@ class ExponentialDecay:
 
     def __call__(self, count: int) -> float:
         p = max(count - self.transition_begin, 0) / self.transition_steps
-        value = self.init_value * self.decay_rate ** (math.floor(p) if self.staircase else p)
+        value = self.init_value * self.decay_rate ** (_floor(p) if self.staircase else p)
         if self.end_value is None:
             return value
         clip = max if self.decay_rate < 1.0 else min
@@ -85,7 +101,7 @@ class CosineDecay:
 
     def __call__(self, count: int) -> float:
         done = min(max(count, 0), self.decay_steps)
-        cosine = 0.5 * (1.0 + math.cos(math.pi * done / self.decay_steps))
+        cosine = 0.5 * (1.0 + F.cos(math.pi * done / self.decay_steps))
         return self.init_value * ((1.0 - self.alpha) * cosine + self.alpha)
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 from .. import tree as tr
 from ..core import sweep
+from ..core.batch_axes import DEPTH
+from ..core.control import running
 from ..core.expr import Expr, next_level, variable
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "trace", "lower"]
@@ -88,14 +90,38 @@ def lower(x: Any, on_graph: bool) -> Any:
     return tr.map(lambda leaf: leaf.value if isinstance(leaf, Expr) else leaf, x)
 
 
+def per_example(tree: Any) -> Any:
+    """``tree`` with every ``vmap`` result in it (a ``Batched``) replaced by the
+    tuple of its examples, so each example is its own output leaf and a
+    Jacobian keeps examples apart (block-diagonal), as the Python loop would.
+
+    >>> per_example({"a": (1.0, 2.0)})
+    {'a': (1.0, 2.0)}
+    """
+    if getattr(tree, "__fm_examples__", False):
+        return tuple(per_example(e) for e in tree)
+    node = tr._node_of(tree)
+    if node is None:
+        return tree
+    kind, children, meta = node
+    return tr._rebuild(kind, meta, [per_example(c) for c in children])
+
+
 def _scalar(out: Any, who: str) -> Any:
-    if isinstance(out, Expr) or (isinstance(out, numbers.Real) and not isinstance(out, bool)):
+    if isinstance(out, Expr):
+        # under vmap a per-example scalar holds one axis per enclosing vmap
+        if getattr(out.value, "ndim", 0) <= DEPTH.get():
+            return out
+        raise TypeError(f"{who}: the function must return a scalar, got an fm.Expr holding an "
+                        f"array of shape {out.value.shape} (a numpy array entered the "
+                        "computation); reduce it first, e.g. with fm.sum, or map with fm.vmap")
+    if isinstance(out, numbers.Real) and not isinstance(out, bool):
         return out
     raise TypeError(f"{who}: the function must return a scalar (a float or an fm.Expr), "
                     f"got {type(out).__name__}; reduce it first, e.g. with fm.sum or fm.mean")
 
 
-def _prepare(f_args: Sequence, nums: tuple, who: str) -> tuple[list, list, list]:
+def _prepare(f_args: Sequence, nums: tuple, who: str) -> tuple[list, list, list, int]:
     level = next_level()
     args = list(f_args)
     defs, groups = [], []
@@ -104,7 +130,7 @@ def _prepare(f_args: Sequence, nums: tuple, who: str) -> tuple[list, list, list]
         args[i] = tr.unflatten(treedef, xs)
         defs.append(treedef)
         groups.append(xs)
-    return args, defs, groups
+    return args, defs, groups, level
 
 
 def call_on_inputs(f: Callable, args: Sequence, kwargs: dict, nums: tuple, has_aux: bool,
@@ -116,8 +142,9 @@ def call_on_inputs(f: Callable, args: Sequence, kwargs: dict, nums: tuple, has_a
     >>> out.value, aux
     (6.0, 'aux')
     """
-    new_args, defs, groups = _prepare(args, nums, who)
-    out = f(*new_args, **kwargs)
+    new_args, defs, groups, level = _prepare(args, nums, who)
+    with running(level, f"fm.{who}"):
+        out = f(*new_args, **kwargs)
     aux = None
     if has_aux:
         if not (isinstance(out, tuple) and len(out) == 2):
@@ -197,8 +224,9 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
     >>> out, back((1.0, 0.0)), back((0.0, 1.0))
     ((6.0, 5.0), (3.0, 2.0), (1.0, 1.0))
     """
-    new_args, defs, groups = _prepare(primals, tuple(range(len(primals))), "vjp")
-    out = _checked(f(*new_args))
+    new_args, defs, groups, level = _prepare(primals, tuple(range(len(primals))), "vjp")
+    with running(level, "fm.vjp"):
+        out = per_example(_checked(f(*new_args)))
     outs, out_def = tr.flatten(out)
     flat_inputs = [x for xs in groups for x in xs]
     plan = sweep.order(outs, flat_inputs)
@@ -224,8 +252,9 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     tr.check_same(tr.structure(primals), tr.structure(tangents),
                   "jvp: tangents must match primals")
-    new_args, _, groups = _prepare(primals, tuple(range(len(primals))), "jvp")
-    out = _checked(f(*new_args))
+    new_args, _, groups, level = _prepare(primals, tuple(range(len(primals))), "jvp")
+    with running(level, "fm.jvp"):
+        out = per_example(_checked(f(*new_args)))
     outs, out_def = tr.flatten(out)
     flat_inputs = [x for xs in groups for x in xs]
     tans, on_graph = sweep.forward(outs, flat_inputs, tr.leaves(tangents))
@@ -251,6 +280,7 @@ def trace(f: Callable) -> Callable:
                      if isinstance(x, numbers.Real) and not isinstance(x, bool) else x
                      for x, n in zip(leaves, names)]
             new_args.append(tr.unflatten(treedef, named))
-        return f(*new_args, **kwargs)
+        with running(level, "fm.trace", traces=True):
+            return f(*new_args, **kwargs)
 
     return wrapped

@@ -29,8 +29,10 @@ differentiable again. ``bwd`` written with ``math`` works at first order only.
 Supported: any pytree of float arguments and of float outputs; arguments in
 ``nondiff_argnums`` are passed through untouched (any Python value) and come
 first in ``bwd(*nondiff_args, residuals, ct)``; ``bwd`` returns one cotangent
-per other argument, shaped like it, or ``None`` for zero. ``f`` must not close
-over values being differentiated (pass them as arguments): that is an error.
+per other argument, shaped like it, or ``None`` for zero. ``f`` may close over
+values that an enclosing ``vmap`` maps or ``jit`` traces, but not over values
+being differentiated (the rule gives no derivative for them; pass them as
+arguments): that is an error, as in JAX.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import tree as tr
-from ..core.expr import Expr, lift, prim
+from ..core.control import dependent
+from ..core.expr import Expr, const, lift, prim
 
 __all__ = ["custom_vjp", "CustomRule"]
 
@@ -110,21 +113,33 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                 raise TypeError(f"custom_vjp: {self.name}'s differentiable arguments have a "
                                 f"leaf at {tr.keystr(path)} that is {type(leaf).__name__} "
                                 f"{leaf!r}; list non-float arguments in nondiff_argnums")
-        values = [leaf.value if isinstance(leaf, Expr) else leaf for leaf in leaves]
+        values = [_batched(leaf.value) if isinstance(leaf, Expr) else leaf for leaf in leaves]
         out, residuals = self._run_fwd(self._merge(args, tr.unflatten(arg_def, values)))
-        outs, out_paths, out_def = tr.flatten_with_paths(out)
-        for leaf, path in zip(outs, out_paths):
-            if isinstance(leaf, Expr):
-                raise TypeError(f"custom_vjp: {self.name}'s fwd returned a graph node at output "
-                                f"{tr.keystr(path)} when called with plain values: it closes "
-                                "over a value being differentiated; pass that value as an "
-                                "argument instead")
+        outs, out_def = tr.flatten(out)
+        closes = self._closed_over(outs, residuals)
         kids = tuple(lift(leaf) for leaf in leaves)
         static = tuple(args[i] for i in self.nondiff_argnums)
-        nodes = [prim("custom", _as_value(v), kids,
-                      CustomRule(self, k, len(outs), out_def, arg_def, args, residuals, static))
+        nodes = [prim("custom", _as_value(v.value if isinstance(v, Expr) else v), kids,
+                      CustomRule(self, k, len(outs), out_def, arg_def, args, residuals, static,
+                                 replayable=not closes))
                  for k, v in enumerate(outs)]
         return tr.unflatten(out_def, nodes)
+
+    def _closed_over(self, outs: list, residuals: Any) -> bool:
+        """Whether ``fwd``, run on plain values, still returned graph nodes: it
+        closes over values of an enclosing transform. Values that ``vmap`` maps
+        or ``jit`` traces are fine (``jit`` then runs the function uncompiled,
+        since replaying ``fwd`` would reuse the traced value); values being
+        differentiated are an error, as in JAX: the rule gives no derivative
+        for them."""
+        closed = [x for x in outs + tr.leaves(residuals) if isinstance(x, Expr)]
+        for x in closed:
+            who = dependent(x, differentiating=True)
+            if who is not None:
+                raise TypeError(f"custom_vjp: {self.name} closes over a value that {who} "
+                                "differentiates, but its rule only gives derivatives for its "
+                                "arguments; pass that value as an argument instead")
+        return any(_reaches_variable(x) for x in closed)
 
     def _positional(self, args: tuple, kwargs: dict) -> tuple:
         if not kwargs:
@@ -171,22 +186,34 @@ class CustomRule:
     args: tuple          # the call's arguments (nondiff ones used as they were)
     residuals: Any       # fwd's residuals at the call's values
     static: tuple        # the nondiff arguments, bwd's leading arguments
+    replayable: bool = True  # False when fwd closes over traced values (see _closed_over)
 
     @property
     def name(self) -> str:
         """The custom function's name."""
         return self.fn.name
 
-    def forward(self, *leaves: Any) -> Any:
-        """The node's value for argument leaves ``leaves``.
+    @property
+    def forward(self) -> Callable:
+        """The node's value for argument leaves ``leaves``, as
+        ``rule.forward(*leaves)``; absent (an ``AttributeError``, so tools
+        that replay graphs fall back) when ``fwd`` closes over traced values.
 
         >>> sq = custom_vjp(lambda x: x * x)
         >>> sq.defvjp(lambda x: (x * x, x), lambda x, g: (2.0 * x * g,))
         >>> fm.trace(sq)(3.0).param.forward(4.0)
         16.0
         """
-        out, _ = self.fn._run_fwd(self.fn._merge(self.args, tr.unflatten(self.arg_def, leaves)))
-        return tr.leaves(out)[self.index]
+        if not self.replayable:
+            raise AttributeError(f"custom_vjp {self.name} closes over traced values and "
+                                 "cannot be replayed")
+        return self._forward
+
+    def _forward(self, *leaves: Any) -> Any:
+        diff = tr.unflatten(self.arg_def, [_batched(x) for x in leaves])
+        out, _ = self.fn._run_fwd(self.fn._merge(self.args, diff))
+        leaf = tr.leaves(out)[self.index]
+        return leaf.value if isinstance(leaf, Expr) else leaf
 
     def __call__(self, ct: Any, out: Any, *leaves: Any) -> list:
         if any(isinstance(leaf, Expr) for leaf in leaves):
@@ -212,11 +239,35 @@ class CustomRule:
             if ct is None:
                 flat.extend([0.0] * want.num_leaves)
                 continue
-            leaves, got = tr.flatten(ct)
+            leaves, paths, got = tr.flatten_with_paths(ct)
             tr.check_same(tr.persistent(want), tr.persistent(got),
                           f"custom_vjp: {name}'s bwd cotangent {i} must match argument {i}")
+            for leaf, path in zip(leaves, paths):
+                if isinstance(leaf, bool) or not (isinstance(leaf, Expr) or _is_number(leaf)):
+                    raise TypeError(f"custom_vjp: {name}'s bwd returned {type(leaf).__name__} "
+                                    f"{leaf!r} as cotangent {i} at {tr.keystr(path)}; every "
+                                    "cotangent must be a number, an fm.Expr or None")
             flat.extend(leaves)
         return flat
+
+
+def _batched(value: Any) -> Any:
+    """A batch of values (under ``vmap``) as the constant node ``vmap`` would
+    hand a function, so ``fwd`` sees what ``fun`` sees; numbers as they are."""
+    return const(value) if getattr(value, "ndim", 0) else value
+
+
+def _reaches_variable(x: Expr) -> bool:
+    stack, seen = [x], set()
+    while stack:
+        n = stack.pop()
+        if not n.children and n.op != "const":
+            return True
+        for c in n.children:
+            if id(c) not in seen:
+                seen.add(id(c))
+                stack.append(c)
+    return False
 
 
 def _is_number(x: Any) -> bool:

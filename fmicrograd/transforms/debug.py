@@ -74,6 +74,8 @@ def debug_nans(f: Callable) -> Callable:
                 elif isinstance(leaf, numbers.Real) and not isinstance(leaf, bool):
                     leaf = variable(float(leaf), level, name=name)
                     inputs.add(leaf)
+                elif _numeric_array(leaf):  # an array of examples (vmap) or inputs (jit)
+                    leaf = _array_of_variables(leaf, level, name, inputs)
                 new.append(leaf)
             new_args.append(tr.unflatten(treedef, new))
         inner = "the function value of an inner transform"
@@ -86,6 +88,24 @@ def debug_nans(f: Callable) -> Callable:
         return lower(out, outer)
 
     return wrapped
+
+
+def _numeric_array(x: Any) -> bool:
+    return type(x).__name__ == "ndarray" and getattr(x, "dtype", None) is not None \
+        and x.dtype.kind in "fiu"
+
+
+def _array_of_variables(a: Any, level: int, name: str, inputs: set) -> Any:
+    """An object array shaped like ``a`` holding one named variable per entry
+    (``vmap`` and ``jit`` take it as they take nested tuples)."""
+    import numpy as np
+
+    out = np.empty(a.shape, dtype=object)
+    for index in np.ndindex(a.shape):
+        v = variable(float(a[index]), level, name=name + "".join(f"[{i}]" for i in index))
+        inputs.add(v)
+        out[index] = v
+    return out
 
 
 def _check(out: Any, inputs: set, where: str = "the output") -> None:
@@ -130,12 +150,17 @@ def _raise(n: Expr, path: tuple, where: str) -> None:
 
 def _op_name(n: Expr) -> str:
     if n.__class__ is Prim and n.op == "custom":
-        return f"custom_vjp {getattr(n.param, 'name', '?')}"
+        name = getattr(n.param, "name", None)  # a user's custom_vjp has one
+        return f"custom_vjp {name}" if name else type(n.param).__name__.lower()
     return n.op
 
 
 def _short(value: Any) -> str:
-    return repr(value) if isinstance(value, float) else f"{type(value).__name__}"
+    if isinstance(value, float):
+        return repr(value)
+    if getattr(value, "size", 9) <= 8:  # a small batch (vmap): show every example
+        return repr(value.tolist())
+    return f"{type(value).__name__}"
 
 
 def _render(n: Expr, depth: int) -> str:

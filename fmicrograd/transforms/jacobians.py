@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from .. import tree as tr
 from ..core import sweep
 from ..core.expr import Expr
-from .autodiff import _argnums, _rebuild, call_on_inputs, lower
+from .autodiff import _argnums, _rebuild, call_on_inputs, lower, per_example
 
 __all__ = ["jacrev", "jacfwd", "jacobian", "hessian"]
 
@@ -50,7 +50,7 @@ def _trace(f: Callable, args: tuple, kwargs: dict, argnums: Any, has_aux: bool,
            who: str) -> _Traced:
     nums, single = _argnums(argnums, len(args), who)
     out, aux, defs, groups = call_on_inputs(f, args, kwargs, nums, has_aux, who)
-    outs, paths, out_def = tr.flatten_with_paths(out)
+    outs, paths, out_def = tr.flatten_with_paths(per_example(out))
     for leaf, path in zip(outs, paths):
         if not (isinstance(leaf, Expr)
                 or (isinstance(leaf, numbers.Real) and not isinstance(leaf, bool))):

@@ -1,0 +1,166 @@
+"""Control flow on node values: comparisons, truth tests and escapes.
+
+Comparisons answer as the nodes' floats would; under ``fm.jit`` each one is
+logged as a guard (``GUARDS``) that the compiled code re-checks. Escapes to a
+plain number (``float(x)``, ``math.sin(x)``...) are fine unless a running
+transform depends on the node: ``RUNNING`` holds the transforms now running
+(set by ``running`` for the duration of each call, a context variable, so
+threads and nested calls each see their own), and ``escape`` raises the
+``TypeError`` that names the fix.
+
+>>> x = Var(2.0)
+>>> with running(x.level, "fm.grad"):
+...     x > 1.0
+True
+"""
+
+from __future__ import annotations
+
+import operator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["GUARDS", "RUNNING", "running", "dependent", "escape", "compare", "Mask"]
+
+
+# While ``fm.jit`` traces a function, this holds the trace's log of comparisons
+# (and ``float()`` calls) on node values, so the compiled code can re-check each
+# one and retrace when a branch flips; outside a trace it is None (one lookup).
+GUARDS: ContextVar = ContextVar("fmicrograd_guards", default=None)
+
+# The transforms running now, innermost last, as ``(level, who, traces)``:
+# ``who`` names the transform, ``traces`` is True for one that records the
+# computation (jit, trace), whose variables even ``stop_gradient`` cannot hide.
+RUNNING: ContextVar[tuple] = ContextVar("fmicrograd_running", default=())
+
+
+class running:  # noqa: N801 -- used as a function: ``with running(level, who):``
+    """Mark the transform whose variables are at ``level`` as running.
+
+    >>> with running(10 ** 9, "fm.grad"):
+    ...     len(RUNNING.get())
+    1
+    """
+
+    __slots__ = ("entry", "token")
+
+    def __init__(self, level: int, who: str, traces: bool = False) -> None:
+        self.entry = (level, who, traces)
+
+    def __enter__(self) -> None:
+        self.token = RUNNING.set(RUNNING.get() + (self.entry,))
+
+    def __exit__(self, *exc: Any) -> None:
+        RUNNING.reset(self.token)
+
+
+def dependent(x: Any, differentiating: bool = False) -> str | None:
+    """The name of a running transform that ``x`` depends on (with
+    ``differentiating``, only one that differentiates, not one that traces).
+
+    >>> x = Var(1.0)
+    >>> with running(x.level, "fm.grad"):
+    ...     dependent(x * 2.0), dependent(fm.stop_gradient(x))
+    ('fm.grad', None)
+    """
+    active = RUNNING.get()
+    if not active:
+        return None
+    levels = {lv: (who, traces) for lv, who, traces in active
+              if not (differentiating and traces)}
+    stack, seen = [(x, False)], set()
+    while stack:
+        n, stopped = stack.pop()
+        if n.op == "var":
+            hit = levels.get(n.level)
+            if hit is not None and (hit[1] or not stopped):
+                return hit[0]
+        stopped = stopped or n.op == "stop_gradient"
+        for c in n.children:
+            key = (id(c), stopped)
+            if key not in seen:
+                seen.add(key)
+                stack.append((c, stopped))
+    return None
+
+
+def escape(x: Any, how: str) -> float:
+    """``x``'s value as a float, unless a running transform depends on ``x``
+    (its derivative, or its value under ``jit``, would be silently lost):
+    then a ``TypeError`` that names the fix.
+
+    >>> escape(Var(2.0), "float()")
+    2.0
+    """
+    value = x.value
+    if getattr(value, "ndim", 0):
+        raise TypeError(f"{how} on an fm.Expr holding one value per example (inside fm.vmap): "
+                        "a Python number cannot stand for the whole batch. Compute with fm "
+                        "functions (fm.sin(x), not math.sin(x)), and use fm.where for "
+                        "per-example choices")
+    who = dependent(x)
+    if who is None:
+        return float(value)
+    if who in ("fm.jit", "fm.trace"):
+        raise TypeError(f"{how} on a value that {who} is tracing: the compiled code would "
+                        "freeze the number seen while tracing. Compute with fm functions "
+                        "(fm.sin(x), not math.sin(x)); compare nodes directly (comparisons are "
+                        "guarded); or pass that argument in static_argnums")
+    raise TypeError(f"{how} on an fm.Expr that {who} differentiates: the plain number would "
+                    "silently drop its derivative. Compute with fm functions (fm.sin(x), not "
+                    "math.sin(x); x * y, not float(x) * y), or write fm.stop_gradient(x) where "
+                    "dropping the derivative is intended. To print a value inside a loss use "
+                    "f\"{x:.4f}\" or x.value")
+
+
+@dataclass(frozen=True, eq=False)
+class Mask:
+    """The per-example answers of a comparison under ``fm.vmap`` whose
+    examples disagree: usable by ``fm.where``, an error in ``if``.
+
+    >>> import numpy as np
+    >>> m = Mask(">", None, 0.0, np.array([True, False]))
+    >>> bool(m)
+    Traceback (most recent call last):
+        ...
+    ValueError: `>` inside fm.vmap: Python control flow cannot depend on a per-example value \
+(here the examples disagree); choose per example with fm.where(cond, a, b)
+    """
+
+    op: str
+    left: Any
+    right: Any
+    value: Any
+
+    def __bool__(self) -> bool:
+        raise ValueError(f"`{self.op}` inside fm.vmap: Python control flow cannot depend on a "
+                         "per-example value (here the examples disagree); choose per example "
+                         "with fm.where(cond, a, b)")
+
+
+def compare(op: str, a: Any, b: Any, b_value: Any) -> Any:
+    """``a op b`` on values, as the floats would answer (guarded under ``jit``);
+    a ``Mask`` when ``vmap``'s examples disagree.
+
+    >>> compare("<", Var(1.0), 2.0, 2.0), compare("==", Var(1.0), 2.0, 2.0)
+    (True, False)
+    """
+    result = _OPS[op](a.value, b_value)
+    if getattr(result, "ndim", 0):
+        if result.all():
+            r = True
+        elif not result.any():
+            r = False
+        else:
+            return Mask(op, a, b, result)
+    else:
+        r = bool(result)
+    log = GUARDS.get()
+    if log is not None:
+        log.append((op, a, b, r))
+    return r
+
+
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+        "==": operator.eq, "!=": operator.ne}

@@ -1,0 +1,104 @@
+"""Checkpoints of a training fold: the whole state between two epochs.
+
+A checkpoint is an ``fm.io`` file (JSON, written atomically: a run killed
+while writing leaves the previous file whole) named ``epoch-000042.json``
+after the number of epochs done. It holds everything the fold carries:
+parameters, optimizer state, history, the early-stopping and recovery
+bookkeeping, and the key that orders the data, so a run resumed from it
+continues exactly as the uninterrupted run would have.
+
+>>> import tempfile
+>>> d = tempfile.mkdtemp()
+>>> _ = save(d, 3, {"params": (1.0,), "key": None})
+>>> path = latest(d)
+>>> path.name, load(path, {"params": (0.0,), "key": None}, free=("key",))["params"]
+('epoch-000003.json', (1.0,))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from pyrsistent import pmap
+
+from .. import io, tree
+
+__all__ = ["save", "latest", "load", "FORMAT", "VERSION"]
+
+FORMAT = "fmicrograd-checkpoint"
+VERSION = 1
+_NAME = re.compile(r"epoch-(\d{6,})\.json")
+
+
+def save(directory: str | os.PathLike, epoch: int, state: dict[str, Any]) -> Path:
+    """Write ``state`` (a dict of pytrees) as the checkpoint after ``epoch``
+    epochs in ``directory`` (created if needed); returns its path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    doc = pmap({"checkpoint": FORMAT, "version": VERSION, "epoch": epoch, **state})
+    return io.save(directory / f"epoch-{epoch:06d}.json", doc)
+
+
+def latest(path: str | os.PathLike) -> Path | None:
+    """The checkpoint of the most epochs in directory ``path`` (or ``path``
+    itself if it is a file); None if the directory holds none."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        return None
+    found = [(int(m.group(1)), p) for p in path.iterdir() if (m := _NAME.fullmatch(p.name))]
+    return max(found)[1] if found else None
+
+
+def _classes(t: Any) -> set[type]:
+    """The dataclasses and NamedTuples in ``t``'s structure (so that a loaded
+    checkpoint may rebuild the user's own classes, those it was given)."""
+    out: set[type] = set()
+    stack = [tree.structure(t)]
+    while stack:
+        td = stack.pop()
+        kind = td.kind
+        if isinstance(kind, type) and (dataclasses.is_dataclass(kind) or hasattr(kind, "_fields")):
+            out.add(kind)
+        stack.extend(td.children)
+    return out
+
+
+def load(path: str | os.PathLike, like: dict[str, Any],
+         free: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The state saved in checkpoint ``path``, checked against ``like`` (the
+    state a fresh run starts from): the same entries and, except for those
+    named in ``free``, the same tree structures. A corrupt, foreign or
+    mismatched file is a ``ValueError``."""
+    doc = io.load(path, classes=_classes(like))
+    if not hasattr(doc, "get") or doc.get("checkpoint") != FORMAT:
+        raise ValueError(f"fm.train.fit: {path} is not a training checkpoint (an fm.io file "
+                         f"without \"checkpoint\": \"{FORMAT}\"); resume from the directory "
+                         "fit(checkpoint_dir=...) wrote")
+    if doc.get("version") != VERSION:
+        raise ValueError(f"fm.train.fit: {path} is a checkpoint of version "
+                         f"{doc.get('version')!r}; this fmicrograd reads version {VERSION}")
+    missing = sorted(set(like) - set(doc))
+    if missing:
+        raise ValueError(f"fm.train.fit: {path} lacks {missing}; the file is incomplete")
+    state = {}
+    for name, expected in like.items():
+        got = doc[name]
+        if name in free:
+            state[name] = got
+            continue
+        try:
+            tree.check_same(tree.persistent(tree.structure(expected)),
+                            tree.persistent(tree.structure(got)), f"checkpoint {name}")
+        except ValueError as e:
+            raise ValueError(f"fm.train.fit: {path} does not belong to this run: its {name} "
+                             f"differ from this run's ({e}); resume with the same model, "
+                             f"optimizer and options, or start a new checkpoint_dir") from None
+        state[name] = got
+    state["epoch"] = doc["epoch"]
+    return state

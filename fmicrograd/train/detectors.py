@@ -1,0 +1,243 @@
+"""Detectors: pure functions of the history that say when training goes wrong.
+
+Each detector looks at the history up to the current epoch (lists of floats
+by metric name) and returns the numbers that triggered it, or None. The
+thresholds are the fields of ``Thresholds``; override any of them with
+``fit(..., thresholds=Thresholds(plateau_window=50))``.
+
+========================  ==================================================
+kind                      fires when (defaults)
+========================  ==================================================
+``"nan"``                 the loss, a gradient entry or a parameter is nan
+                          or infinite
+``"explosion"``           the loss is above ``explosion_factor`` (5) times
+                          the best loss so far and above the first epoch's,
+                          or it rose in each of the last
+                          ``explosion_window`` (5) epochs, by
+                          ``explosion_growth`` (2) times in all
+``"exploding_grad"``      the gradient norm is above ``exploding_factor``
+                          (100) times the median of the previous
+                          ``window`` (10) epochs' norms
+``"oscillation"``         over the last ``oscillation_window`` (10) epochs
+                          the loss changed direction at least
+                          ``oscillation_flips`` (0.8) of the time, by
+                          ``oscillation_rtol`` (25%) of its mean on average,
+                          without progress (the second half's lowest loss
+                          is not 1% below the first half's)
+``"plateau"``             the best loss of the last ``plateau_window`` (25)
+                          epochs is within ``plateau_rtol`` (1e-4) of the
+                          best before them, while it is still above
+                          ``plateau_above`` (0.1) times the first epoch's
+                          (lower, the run has converged rather than stalled)
+``"vanishing_grad"``      the gradient norm is below ``vanishing_grad_norm``
+                          (1e-8) while the loss is above ``converged_loss``
+                          (1e-8), or a layer's gradient norm stayed below
+                          ``vanishing_layer_ratio`` (1e-4) times the largest
+                          layer's for ``vanishing_window`` (5) epochs
+========================  ==================================================
+
+``"nan"``, ``"explosion"``, ``"exploding_grad"`` and ``"oscillation"`` are
+instabilities (``INSTABILITIES``): ``fit``'s ``on_instability`` policy acts
+on them. ``"plateau"`` and ``"vanishing_grad"`` are recorded and reported.
+
+>>> h = {"loss": [1.0, 0.5, 80.0], "grad_norm": [1.0, 1.0, 1.0]}
+>>> [(e["kind"], e["loss"]) for e in detect(h, 2, Thresholds())]
+[('explosion', 80.0)]
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from pyrsistent import PMap, pmap
+
+__all__ = ["Thresholds", "detect", "DETECTORS", "INSTABILITIES", "KINDS"]
+
+INSTABILITIES = ("nan", "explosion", "exploding_grad", "oscillation")
+KINDS = ("nan", "explosion", "exploding_grad", "oscillation", "plateau", "vanishing_grad")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The detectors' thresholds (see the module docstring for each one).
+
+    >>> Thresholds(plateau_window=50).plateau_window
+    50
+    """
+
+    explosion_factor: float = 5.0
+    explosion_window: int = 5
+    explosion_growth: float = 2.0
+    exploding_factor: float = 100.0
+    window: int = 10
+    oscillation_window: int = 10
+    oscillation_flips: float = 0.8
+    oscillation_rtol: float = 0.25
+    plateau_window: int = 25
+    plateau_rtol: float = 1e-4
+    plateau_above: float = 0.1
+    converged_loss: float = 1e-8
+    vanishing_grad_norm: float = 1e-8
+    vanishing_layer_ratio: float = 1e-4
+    vanishing_window: int = 5
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or (
+                    f.type == "int" and not isinstance(v, int)):
+                raise ValueError(f"Thresholds: {f.name} must be a positive {f.type}, got {v!r}")
+
+
+History = Mapping[str, Sequence[float]]
+Found = dict[str, Any] | None
+
+
+def _finite(xs: Sequence[float]) -> list[float]:
+    return [x for x in xs if math.isfinite(x)]
+
+
+def _nan(h: History, e: int, t: Thresholds) -> Found:
+    values = {k: h[k][e] for k in ("loss", "grad_norm", "param_norm", "nonfinite_grads",
+                                   "nonfinite_params") if k in h}
+    bad = [k for k in ("loss", "grad_norm", "param_norm") if k in values
+           and not math.isfinite(values[k])]
+    bad += [k for k in ("nonfinite_grads", "nonfinite_params") if values.get(k)]
+    if not bad:
+        return None
+    return {**values, "message": f"not finite: {', '.join(dict.fromkeys(bad))}"}
+
+
+def _explosion(h: History, e: int, t: Thresholds) -> Found:
+    loss = h["loss"][e]
+    before = _finite(h["loss"][:e])
+    if not before or not math.isfinite(loss):
+        return None
+    best, first = min(before), h["loss"][0]
+    if loss > t.explosion_factor * best and loss > first and best >= 0:
+        return {"loss": loss, "best": best, "factor": t.explosion_factor,
+                "message": f"loss {loss:.4g} is over {t.explosion_factor:g}x the best "
+                           f"{best:.4g} and above the first epoch's {first:.4g}"}
+    w = t.explosion_window
+    recent = h["loss"][e - w:e + 1] if e >= w else []
+    if (recent and all(math.isfinite(x) and x > 0 for x in recent)
+            and all(b > a for a, b in zip(recent, recent[1:]))
+            and recent[-1] > t.explosion_growth * recent[0]):
+        return {"loss": loss, "start": recent[0], "window": w,
+                "message": f"loss rose in each of the last {w} epochs, from {recent[0]:.4g} "
+                           f"to {loss:.4g}"}
+    return None
+
+
+def _exploding_grad(h: History, e: int, t: Thresholds) -> Found:
+    g = h["grad_norm"][e]
+    before = _finite(h["grad_norm"][max(0, e - t.window):e])
+    if not before or not math.isfinite(g):
+        return None
+    median = statistics.median(before)
+    if g > t.exploding_factor * median:
+        return {"grad_norm": g, "median": median, "factor": t.exploding_factor,
+                "message": f"gradient norm {g:.4g} is over {t.exploding_factor:g}x the "
+                           f"median {median:.4g} of the previous epochs"}
+    return None
+
+
+def _oscillation(h: History, e: int, t: Thresholds) -> Found:
+    w = t.oscillation_window
+    if e + 1 < w:
+        return None
+    recent = h["loss"][e + 1 - w:e + 1]
+    if not all(map(math.isfinite, recent)):
+        return None
+    diffs = [b - a for a, b in zip(recent, recent[1:])]
+    flips = sum(a * b < 0 for a, b in zip(diffs, diffs[1:]))
+    mean = sum(map(abs, recent)) / w
+    size = sum(map(abs, diffs)) / len(diffs)
+    half = w // 2
+    stuck = min(recent[half:]) >= 0.99 * min(recent[:half])  # no new best by 1%
+    if stuck and flips >= t.oscillation_flips * (len(diffs) - 1) \
+            and size > t.oscillation_rtol * mean:
+        return {"loss": recent[-1], "flips": flips, "amplitude": size,
+                "message": f"the loss changed direction {flips} times in {w} epochs, by "
+                           f"{size:.3g} on average ({100 * size / mean:.1f}% of its mean)"}
+    return None
+
+
+def _plateau(h: History, e: int, t: Thresholds) -> Found:
+    w = t.plateau_window
+    if e < w:
+        return None
+    before, recent = _finite(h["loss"][:e + 1 - w]), _finite(h["loss"][e + 1 - w:e + 1])
+    if not before or len(recent) < w:
+        return None
+    old, new = min(before), min(recent)
+    first = h["loss"][0]
+    high = not math.isfinite(first) or new > t.plateau_above * first  # else: converged
+    if high and new > t.converged_loss and old - new <= t.plateau_rtol * abs(old):
+        return {"loss": h["loss"][e], "best": old, "window": w,
+                "message": f"no improvement over {w} epochs: best loss {new:.6g} against "
+                           f"{old:.6g} before"}
+    return None
+
+
+def _vanishing_grad(h: History, e: int, t: Thresholds) -> Found:
+    g, loss = h["grad_norm"][e], h["loss"][e]
+    if not (math.isfinite(g) and math.isfinite(loss)):
+        return None
+    if g < t.vanishing_grad_norm and loss > t.converged_loss:
+        what = "every gradient is zero" if g == 0 else f"the gradient norm is {g:.3g}"
+        return {"grad_norm": g, "loss": loss,
+                "message": f"{what} while the loss is {loss:.4g}"}
+    names = [k for k in sorted(h) if k.startswith("grad_norm.")]
+    w = t.vanishing_window
+    if len(names) < 2 or e + 1 < w:
+        return None
+    for name in names:  # a layer far below the largest one, every epoch of the window
+        ratios = []
+        for i in range(e + 1 - w, e + 1):
+            top = max(h[k][i] for k in names)
+            if not (math.isfinite(top) and top > 0):
+                return None
+            ratios.append(h[name][i] / top)
+        if max(ratios) < t.vanishing_layer_ratio:
+            layer = name[len("grad_norm."):]
+            return {"grad_norm": g, "layer": layer, "layer_norm": h[name][e],
+                    "message": f"the gradient of {layer} stayed below "
+                               f"{t.vanishing_layer_ratio:g}x the largest layer's for {w} epochs "
+                               f"(now {h[name][e]:.3g})"}
+    return None
+
+
+DETECTORS: dict[str, Callable[[History, int, Thresholds], Found]] = {
+    "nan": _nan, "explosion": _explosion, "exploding_grad": _exploding_grad,
+    "oscillation": _oscillation, "plateau": _plateau, "vanishing_grad": _vanishing_grad,
+}
+
+
+def detect(history: History, epoch: int, thresholds: Thresholds,
+           since: int = 0) -> tuple[PMap, ...]:
+    """The events at ``epoch`` (an index into the history's lists): one ``PMap``
+    per detector that fires, with ``epoch``, ``kind``, ``message`` and the
+    numbers that triggered it. A nan silences the other detectors. The
+    detectors see the history from epoch ``since`` on (after a rollback, the
+    epochs before it belong to a trajectory that was abandoned).
+
+    >>> h = {"loss": [1.0, float("nan")], "grad_norm": [1.0, 2.0]}
+    >>> [sorted(e.items()) for e in detect(h, 1, Thresholds())]  # doctest: +NORMALIZE_WHITESPACE
+    [[('epoch', 1), ('grad_norm', 2.0), ('kind', 'nan'), ('loss', nan),
+      ('message', 'not finite: loss')]]
+    """
+    if since:
+        history = {k: v[since:] for k, v in history.items() if k != "events"}
+    events = []
+    for kind, detector in DETECTORS.items():
+        found = detector(history, epoch - since, thresholds)
+        if found is not None:
+            events.append(pmap({"epoch": epoch, "kind": kind, **found}))
+            if kind == "nan":
+                break
+    return tuple(events)

@@ -1,0 +1,257 @@
+"""Training as a fold: ``fit`` reduces over epochs, each epoch over batches.
+
+``loss_fn(params, batch)`` returns a scalar; the optimizer is any
+``fm.optim`` ``GradientTransformation``; ``data`` is a collection of batches,
+or a dataset with ``batch_size`` (see ``fm.train.data``). The fold's state
+(parameters, optimizer state, history, early-stopping and recovery
+bookkeeping) is a NamedTuple that never escapes; the caller gets
+``(final_params, history)`` with ``history`` a ``PMap`` from metric name to a
+``PVector`` of one value per epoch, and ``history["events"]`` the detected
+instabilities. Nothing passed in is modified, and the same call gives the
+same result every time.
+
+>>> xs, ys = fm.datasets.xor()
+>>> model = fm.nn.MLP.init(2, [8, 1], key=fm.random.key(0))
+>>> def loss(m, batch):
+...     return fm.losses.hinge([m(x) for x in batch[0]], batch[1])
+>>> model, history = fit(loss, model, fm.optim.adam(0.05), [(xs, ys)], epochs=200,
+...                      on_instability="stop")
+>>> len(history["loss"]), history["loss"][-1] < 0.05
+(200, True)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pyrsistent import PMap, pmap, pvector
+
+from .. import random as fr
+from ..optim import GradientTransformation, inject_lr_scale, scale_lr
+from ..transforms.autodiff import value_and_grad
+from . import checkpoint
+from .data import batcher
+from .detectors import INSTABILITIES, Thresholds, detect
+from .monitor import Epoch, count_nonfinite, groups_of, make_step
+from .progress import Progress
+from .recovery import InstabilityError, InstabilityWarning, check_policy, decide
+
+__all__ = ["fit"]
+
+
+class _Fold(NamedTuple):
+    epoch: int            # epochs done
+    params: Any
+    opt_state: Any
+    history: PMap
+    best: float           # early stopping: the best watched value, its parameters,
+    best_params: Any      # and the epochs since it improved
+    wait: int
+    stopped: bool
+    good_params: Any      # recovery: the last state at which no instability was seen (the
+                          # start of the last epoch whose statistics raised no alarm)
+    good_opt_state: Any
+    rollbacks: int
+    active: tuple         # kinds detected at the last epoch (an event fires when one starts)
+    since: int            # the detectors look at the history from here (the last rollback)
+
+
+_STRUCTURED = ("params", "opt_state", "best_params", "good_params", "good_opt_state")
+
+
+def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTransformation,
+        data: Iterable, *, epochs: int, batch_size: int | None = None,
+        key: fr.Key | None = None, val_data: Any = None,
+        metrics: Mapping[str, Callable[[Any, Any], float]] | None = None,
+        patience: int | None = None, min_delta: float = 0.0, restore_best: bool = False,
+        callback: Callable[[int, Any, PMap], Any] | None = None,
+        progress: bool = False, jit: bool = False, monitor: bool = True,
+        on_instability: str = "warn", rollback_lr_factor: float = 0.1, max_rollbacks: int = 3,
+        thresholds: Thresholds | None = None, on_event: Callable[[PMap], Any] | None = None,
+        checkpoint_dir: str | Path | None = None, checkpoint_every: int = 1,
+        resume: str | Path | None = None) -> tuple[Any, PMap]:
+    """Train ``params`` for ``epochs`` epochs; returns ``(final_params, history)``.
+
+    Each epoch records the mean over its batches of ``loss`` and of each of
+    ``metrics`` (``name -> fn(params, batch)``), taken at the parameters the
+    batch's gradient is taken at, ``grad_norm`` (the gradient's global norm,
+    mean over the steps) and, with ``monitor=True`` (the default),
+    ``update_norm``, ``param_norm``, per-layer ``grad_norm.layers[i]`` for an
+    ``fm.nn.MLP`` and the counts ``nonfinite_grads`` and ``nonfinite_params``
+    (see ``fm.train.monitor``); then, with ``val_data`` (one batch),
+    ``val_loss`` and ``val_<name>`` at the epoch's final parameters.
+
+    Monitoring runs the detectors of ``fm.train.detectors`` (thresholds
+    overridable with ``thresholds=``) after each epoch; events go to
+    ``history["events"]`` and to ``on_event(event)``, and ``on_instability``
+    (``"warn"``, ``"raise"``, ``"stop"`` or ``"rollback"`` with
+    ``rollback_lr_factor`` and ``max_rollbacks``, see
+    ``fm.train.recovery``) says what happens next.
+
+    ``patience`` stops after that many epochs without the monitored value
+    (``val_loss`` if there is validation data, else ``loss``) improving by
+    more than ``min_delta``; ``restore_best`` returns the best parameters
+    seen rather than the last. ``callback(epoch, params, metrics)`` runs after
+    each epoch (its result is ignored); ``progress=True`` reports on stderr.
+    ``jit=True`` compiles the whole step (gradient, optimizer update and
+    statistics) with ``fm.jit``: same numbers, many times faster per step.
+
+    ``checkpoint_dir`` receives a checkpoint before the first epoch, then
+    every ``checkpoint_every`` epochs and after the last; ``resume`` (that
+    directory, or one checkpoint file) continues from the latest one, and
+    the result is bit for bit the uninterrupted run's (``epochs`` counts the
+    whole run). Resuming from ``checkpoint_dir`` itself before anything was
+    written starts from the beginning.
+
+    >>> loss = lambda p, batch: sum((p["w"] * x - y) ** 2 for x, y in batch)
+    >>> p, h = fit(loss, {"w": 0.0}, fm.optim.sgd(0.05), [[(1.0, 2.0), (2.0, 4.0)]], epochs=50)
+    >>> round(p["w"], 6), h["loss"][0], h["grad_norm"][0]
+    (2.0, 20.0, 20.0)
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
+    metrics = dict(metrics or {})
+    clash = {"loss", "events"} & set(metrics)
+    if clash or any(k.startswith(("val_", "grad_norm")) for k in metrics):
+        raise ValueError("fit: metric names must not be 'loss' or 'events' or start with "
+                         f"'val_' or 'grad_norm' (got {sorted(metrics)})")
+    check_policy(on_instability, rollback_lr_factor, max_rollbacks)
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
+            or checkpoint_every < 1:
+        raise ValueError(f"fit: checkpoint_every must be a positive int, got "
+                         f"{checkpoint_every!r}")
+    thresholds = Thresholds() if thresholds is None else thresholds
+    epoch_batches = batcher(data, batch_size, key)
+    opt = inject_lr_scale(optimizer) if on_instability == "rollback" else optimizer
+    names = groups_of(params) if monitor else ()
+    step = make_step(loss_fn, opt, len(names))
+    if jit:
+        from ..compiler.compile import jit as compile_fn
+
+        step = compile_fn(step)
+    vg = value_and_grad(loss_fn)
+    bar = Progress(epochs, sys.stderr) if progress else None
+
+    def train_step(acc: tuple, batch: Any) -> tuple:
+        p, opt_state, sums, extra = acc
+        new, opt_state, stats = step(p, opt_state, batch)
+        sums = sums.add(stats, lambda: count_nonfinite(vg(p, batch)[1]))
+        extra = tuple(t + float(fn(p, batch)) for t, fn in zip(extra, metrics.values()))
+        return new, opt_state, sums, extra
+
+    def watch(fold: _Fold, p: Any, opt_state: Any, history: PMap) -> _Fold:
+        e = len(history["loss"]) - 1
+        found = detect(history, e, thresholds, fold.since)
+        kinds = tuple(ev["kind"] for ev in found)
+        new = [ev for ev in found if ev["kind"] not in fold.active]
+        action = decide(on_instability, [ev["kind"] for ev in new], rollbacks=fold.rollbacks,
+                        max_rollbacks=max_rollbacks)
+        new = [ev.set("action", action if on_instability == "warn"
+                      or ev["kind"] in INSTABILITIES else "none") for ev in new]
+        if new:
+            history = history.set("events", history["events"].extend(new))
+        for ev in new:
+            if on_event is not None:
+                on_event(ev)
+            if action == "warn":
+                warnings.warn(f"fit: epoch {e}: {ev['kind']}: {ev['message']}",
+                              InstabilityWarning, stacklevel=4)
+        healthy = not any(k in INSTABILITIES for k in kinds)
+        fold = fold._replace(history=history, active=kinds)
+        if healthy:  # the epoch's statistics vouch for the state it started from
+            return fold._replace(params=p, opt_state=opt_state, good_params=fold.params,
+                                 good_opt_state=fold.opt_state)
+        if action == "raise":
+            first = next(ev for ev in new if ev["kind"] in INSTABILITIES)
+            raise InstabilityError(f"fit: epoch {e}: {first['kind']}: {first['message']} "
+                                   f"(fm.train.diagnose(err.history) says what to change)",
+                                   new, history)
+        if action == "stop":
+            return fold._replace(params=fold.good_params, opt_state=fold.good_opt_state,
+                                 stopped=True)
+        if action == "rollback":
+            back = fold.good_opt_state._replace(lr_scale=opt_state.lr_scale)
+            return fold._replace(params=fold.good_params,
+                                 opt_state=scale_lr(back, rollback_lr_factor),
+                                 rollbacks=fold.rollbacks + 1, active=(), since=e + 1)
+        return fold._replace(params=p, opt_state=opt_state)
+
+    def epoch_step(fold: _Fold, epoch: int) -> _Fold:
+        if fold.stopped:
+            return fold
+        todo = epoch_batches(epoch)
+        start = (fold.params, fold.opt_state, Epoch(), (0.0,) * len(metrics))
+        p, opt_state, sums, extra = functools.reduce(train_step, todo, start)
+        row = sums.row(p, names, monitor)
+        row.update((k, t / len(todo)) for k, t in zip(metrics, extra))
+        if val_data is not None:
+            row["val_loss"] = float(loss_fn(p, val_data))
+            row.update((f"val_{k}", float(fn(p, val_data))) for k, fn in metrics.items())
+        watched = row["val_loss" if val_data is not None else "loss"]
+        improved = watched < fold.best - min_delta
+        wait = 0 if improved else fold.wait + 1
+        history = fold.history.update(
+            {k: fold.history.get(k, pvector()).append(v) for k, v in row.items()})
+        fold = fold._replace(epoch=fold.epoch + 1, best=watched if improved else fold.best,
+                             best_params=p if improved else fold.best_params, wait=wait,
+                             stopped=patience is not None and wait >= patience)
+        if monitor:
+            fold = watch(fold, p, opt_state, history)
+        else:
+            fold = fold._replace(params=p, opt_state=opt_state, history=history)
+        if callback is not None:
+            callback(epoch, p, pmap(row))
+        if bar is not None:
+            bar.update(epoch + 1, row)
+        if checkpoint_dir is not None and (fold.epoch % checkpoint_every == 0
+                                           or fold.epoch == epochs or fold.stopped):
+            _save(checkpoint_dir, fold, key)
+        return fold
+
+    start = _start(params, opt, monitor, key, checkpoint_dir, resume)
+    if checkpoint_dir is not None and start.epoch == 0:
+        _save(checkpoint_dir, start, key)
+    end = functools.reduce(epoch_step, range(start.epoch, epochs), start)
+    if bar is not None:
+        bar.close()
+    return (end.best_params if restore_best else end.params), end.history
+
+
+def _save(directory: str | Path, fold: _Fold, key: fr.Key | None) -> None:
+    state = fold._asdict()
+    epoch = state.pop("epoch")
+    checkpoint.save(directory, epoch, {**state, "key": key})
+
+
+def _start(params: Any, opt: GradientTransformation, monitor: bool, key: fr.Key | None,
+           checkpoint_dir: Any, resume: Any) -> _Fold:
+    """The fold's first state: a fresh one, or the latest checkpoint's."""
+    opt_state = opt.init(params)
+    history = pmap({"loss": pvector(), "grad_norm": pvector(),
+                    **({"events": pvector()} if monitor else {})})
+    fresh = _Fold(0, params, opt_state, history, math.inf, params, 0, False, params, opt_state,
+                  0, (), 0)
+    if resume is None:
+        return fresh
+    path = checkpoint.latest(resume)
+    if path is None:
+        if checkpoint_dir is not None and Path(resume).absolute() == Path(
+                checkpoint_dir).absolute():
+            return fresh
+        raise ValueError(f"fit: resume={str(resume)!r} holds no checkpoint (epoch-*.json); "
+                         "pass the checkpoint_dir of an earlier run, or resume=checkpoint_dir "
+                         "to resume when possible and start afresh otherwise")
+    like = {**fresh._asdict(), "key": key}
+    del like["epoch"]
+    state = checkpoint.load(path, like, free=tuple(k for k in like if k not in _STRUCTURED))
+    if state["key"] != key:
+        raise ValueError(f"fit: {path} was written by a run with key {state['key']!r}, not "
+                         f"{key!r}; resume with the same key (it orders the data)")
+    del state["key"]
+    return _Fold(**state)

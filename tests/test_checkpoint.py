@@ -1,0 +1,103 @@
+"""Checkpoints: atomic files, exact resume (also after SIGKILL), clear errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fmicrograd as fm
+
+RUN = Path(__file__).with_name("checkpoint_run.py")
+XS = tuple(i / 10 for i in range(10))
+YS = tuple(2.0 * x - 1.0 for x in XS)
+
+
+def line_loss(p, batch):
+    xs, ys = batch
+    return fm.mean([(p["w"] * x + p["b"] - y) ** 2 for x, y in zip(xs, ys)])
+
+
+def fit(epochs, **kw):
+    return fm.train.fit(line_loss, {"w": 0.0, "b": 0.0}, fm.optim.adam(0.1), (XS, YS),
+                        epochs=epochs, batch_size=3, key=fm.random.key(0), **kw)
+
+
+def test_checkpoints_are_written_before_and_every_n_epochs(tmp_path):
+    fit(5, checkpoint_dir=tmp_path, checkpoint_every=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "epoch-000000.json", "epoch-000002.json", "epoch-000004.json", "epoch-000005.json"]
+    doc = fm.io.load(tmp_path / "epoch-000004.json")
+    assert doc["epoch"] == 4 and len(doc["history"]["loss"]) == 4 and "opt_state" in doc
+
+
+def test_resume_is_bit_identical_in_process(tmp_path):
+    whole = fit(7)
+    fit(3, checkpoint_dir=tmp_path)  # an earlier, shorter run
+    resumed = fit(7, resume=tmp_path)
+    assert resumed == whole  # floats compared exactly, history and events included
+    assert fit(7, checkpoint_dir=tmp_path, resume=tmp_path) == whole
+    (tmp_path / "epoch-000007.json").unlink()
+    (tmp_path / "epoch-000003.json").unlink()
+    assert fit(7, resume=tmp_path / "epoch-000002.json") == whole  # a file works too
+
+
+def test_resume_from_an_empty_checkpoint_dir_starts_afresh(tmp_path):
+    assert fit(3, checkpoint_dir=tmp_path / "new", resume=tmp_path / "new") == fit(3)
+    with pytest.raises(ValueError, match="holds no checkpoint"):
+        fit(3, resume=tmp_path / "elsewhere")
+
+
+def test_bad_checkpoints_are_value_errors(tmp_path):
+    fit(2, checkpoint_dir=tmp_path)
+    latest = tmp_path / "epoch-000002.json"
+    text = latest.read_text()
+    latest.write_text(text[: len(text) // 2])
+    with pytest.raises(ValueError, match="epoch-000002.json"):
+        fit(4, resume=tmp_path)
+    fm.io.save(latest, {"w": 1.0})  # an fm.io file, not a checkpoint
+    with pytest.raises(ValueError, match="not a training checkpoint"):
+        fit(4, resume=tmp_path)
+    latest.write_text(text)
+    with pytest.raises(ValueError, match="does not belong to this run"):
+        fm.train.fit(line_loss, {"w": 0.0, "b": 0.0, "c": 0.0}, fm.optim.adam(0.1), (XS, YS),
+                     epochs=4, batch_size=3, key=fm.random.key(0), resume=tmp_path)
+    with pytest.raises(ValueError, match="same key"):
+        fm.train.fit(line_loss, {"w": 0.0, "b": 0.0}, fm.optim.adam(0.1), (XS, YS),
+                     epochs=4, batch_size=3, key=fm.random.key(1), resume=tmp_path)
+    doc = json.loads(text)
+    doc["tree"]["type"] = "list"
+    latest.write_text(json.dumps(doc))
+    with pytest.raises(ValueError):
+        fit(4, resume=tmp_path)
+
+
+def _run(mode, k, directory, out):
+    return subprocess.run([sys.executable, str(RUN), mode, str(k), str(directory), str(out)],
+                          timeout=120, capture_output=True, text=True, env=os.environ.copy())
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    path = tmp_path_factory.mktemp("reference")
+    assert _run("none", 0, path / "ck", path / "out.json").returncode == 0
+    return path / "out.json"
+
+
+@pytest.mark.parametrize("mode,k", [("epoch", 0), ("epoch", 5), ("write", 1), ("write", 3),
+                                    ("write", 5)])
+def test_a_run_killed_at_any_point_resumes_bit_identically(tmp_path, reference, mode, k):
+    directory, out = tmp_path / "ck", tmp_path / "out.json"
+    killed = _run(mode, k, directory, out)
+    assert killed.returncode == -9, killed.stderr
+    assert not out.exists()
+    for path in directory.glob("epoch-*.json"):  # what a kill leaves is whole
+        assert fm.io.load(path)["epoch"] == int(path.stem.split("-")[1])
+    resumed = _run("none", 0, directory, out)
+    assert resumed.returncode == 0, resumed.stderr
+    # a PMap's key order follows the process's string hashes: compare the loaded trees,
+    # whose floats fm.io reads back bit for bit
+    got, want = fm.io.load(out), fm.io.load(reference)
+    assert got == want and len(want["history"]["loss"]) == 8

@@ -1,0 +1,238 @@
+"""fit watches itself: detectors, on_instability policies, diagnose."""
+
+import math
+import warnings
+
+import pytest
+from pyrsistent import PMap, PVector
+
+import fmicrograd as fm
+from fmicrograd.train import InstabilityError, InstabilityWarning, Thresholds
+
+XS = tuple(i / 10 for i in range(10))
+YS = tuple(2.0 * x - 1.0 for x in XS)
+
+
+def line_loss(p, batch):
+    xs, ys = batch
+    return fm.mean([(p["w"] * x + p["b"] - y) ** 2 for x, y in zip(xs, ys)])
+
+
+def run(loss, params, opt, epochs, data=((XS, YS),), **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InstabilityWarning)
+        return fm.train.fit(loss, params, opt, list(data), epochs=epochs, **kw)
+
+
+def kinds(history):
+    return [e["kind"] for e in history["events"]]
+
+
+# ------------------------------------------------------------------ detectors
+def sqrt_loss(p, batch):
+    return fm.sqrt(p["w"])  # sgd(2.0) steps w from 1 to 0 (infinite gradient), then -inf
+
+
+def dead_mlp():
+    model = fm.nn.MLP.init(2, [4, 4, 1], key=fm.random.key(0))
+    first = model.layers[0]
+    dead = fm.nn.Layer(tuple(fm.nn.Neuron(n.w, -100.0, n.activation) for n in first.neurons))
+    return fm.nn.MLP((dead, *model.layers[1:]))
+
+
+def mlp_loss(m, batch):
+    xs, ys = batch
+    return fm.losses.mse([m(x) for x in xs], [(y + 1) / 2 for y in ys])
+
+
+MOONS = fm.datasets.moons(16, 0.1, seed=0)
+
+TRIGGERS = {
+    "nan": lambda: run(sqrt_loss, {"w": 1.0}, fm.optim.sgd(2.0), 3),
+    "explosion": lambda: run(line_loss, {"w": 0.0, "b": 0.0}, fm.optim.sgd(5.0), 6),
+    "exploding_grad": lambda: run(line_loss, {"w": 0.0, "b": 0.0}, fm.optim.sgd(5.0), 6),
+    # |w| with a fixed step bounces between w = 0.3 and -0.7 for ever
+    "oscillation": lambda: run(lambda p, b: abs(p["w"]), {"w": 0.3}, fm.optim.sgd(1.0), 12),
+    "plateau": lambda: run(line_loss, {"w": 0.0, "b": 0.0}, fm.optim.sgd(0.0), 8,
+                           thresholds=Thresholds(plateau_window=5)),
+    "vanishing_grad": lambda: run(lambda p, b: fm.stop_gradient(p["w"]) + 1.0, {"w": 1.0},
+                                  fm.optim.sgd(0.1), 2),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TRIGGERS))
+def test_each_detector_fires_on_a_run_built_for_it(kind):
+    _, history = TRIGGERS[kind]()
+    assert kind in kinds(history)
+    event = next(e for e in history["events"] if e["kind"] == kind)
+    assert isinstance(event, PMap) and isinstance(history["events"], PVector)
+    assert {"epoch", "kind", "message", "action"} <= set(event)
+    assert isinstance(event["message"], str) and event["message"]
+    assert len(set(event) - {"epoch", "kind", "message", "action"}) >= 1  # the numbers
+
+
+def test_detector_details():
+    _, h = TRIGGERS["nan"]()
+    assert h["events"][0]["epoch"] == 1 and h["loss"][1] == 0.0 and math.isnan(h["loss"][2])
+    assert h["nonfinite_grads"][1] == 1 and h["events"][0]["message"] == (
+        "not finite: grad_norm, param_norm, nonfinite_grads, nonfinite_params")
+    _, h = TRIGGERS["oscillation"]()
+    assert [e["epoch"] for e in h["events"]] == [9]  # one event while the condition lasts
+    _, h = TRIGGERS["vanishing_grad"]()
+    assert h["events"][0]["epoch"] == 0 and "every gradient is zero" in h["events"][0]["message"]
+
+
+def test_a_dead_layer_is_a_vanishing_gradient():
+    _, h = run(mlp_loss, dead_mlp(), fm.optim.sgd(0.1), 6, data=[MOONS])
+    assert h["grad_norm.layers[0]"][0] == 0.0 and h["grad_norm.layers[2]"][0] > 0
+    (event,) = h["events"]
+    assert (event["kind"], event["layer"], event["epoch"]) == ("vanishing_grad", "layers[0]", 4)
+
+
+def test_thresholds_are_overridable_and_checked():
+    _, h = run(line_loss, {"w": 0.0, "b": 0.0}, fm.optim.sgd(5.0), 6,
+               thresholds=Thresholds(explosion_factor=1e300, explosion_window=50,
+                                     exploding_factor=1e300))
+    assert kinds(h) == []
+    with pytest.raises(ValueError, match="plateau_window must be a positive int"):
+        Thresholds(plateau_window=0)
+
+
+def test_healthy_runs_fire_nothing():
+    xs, ys = fm.datasets.moons(100, 0.1, seed=0)
+    model = fm.nn.MLP.init(2, [16, 16, 1], key=fm.random.split(fm.random.key(0))[0])
+
+    def loss(m, batch):
+        bx, by = batch
+        return fm.losses.hinge([m(x) for x in bx], by) + 1e-4 * fm.losses.l2(m)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InstabilityWarning)
+        for opt in (fm.optim.sgd(fm.optim.micrograd_schedule(1.0, 0.9, 100)), fm.optim.adam(0.05)):
+            m, h = fm.train.fit(loss, model, opt, [(xs, ys)], epochs=100, jit=True)
+            assert list(h["events"]) == [] and h["loss"][-1] < 0.05
+            assert h["nonfinite_grads"][-1] == 0 and h["param_norm"][-1] > 0
+            assert set(k for k in h if k.startswith("grad_norm.")) == {
+                "grad_norm.layers[0]", "grad_norm.layers[1]", "grad_norm.layers[2]"}
+        _, h = fm.train.fit(line_loss, {"w": 0.0, "b": 0.0}, fm.optim.sgd(0.5), [(XS, YS)],
+                            epochs=60)
+        assert list(h["events"]) == []
+
+
+# ------------------------------------------------------------------ policies
+def test_warn_records_warns_and_goes_on():
+    with pytest.warns(InstabilityWarning, match="epoch 1: nan"):
+        _, h = fm.train.fit(sqrt_loss, {"w": 1.0}, fm.optim.sgd(2.0), [None], epochs=4)
+    assert len(h["loss"]) == 4 and kinds(h) == ["nan"] and h["events"][0]["action"] == "warn"
+    assert h["nonfinite_params"][-1] == 1
+
+
+def test_raise_carries_the_events_and_history():
+    with pytest.raises(InstabilityError, match="epoch 1: nan") as info:
+        fm.train.fit(sqrt_loss, {"w": 1.0}, fm.optim.sgd(2.0), [None], epochs=4,
+                     on_instability="raise")
+    assert info.value.events[0]["kind"] == "nan" and len(info.value.history["loss"]) == 2
+    assert "lower the learning rate" in str(fm.train.diagnose(info.value.history))
+
+
+def test_stop_returns_the_last_good_parameters():
+    p, h = run(sqrt_loss, {"w": 1.0}, fm.optim.sgd(2.0), 5, data=[None], on_instability="stop")
+    assert p == {"w": 1.0} and len(h["loss"]) == 2 and h["events"][0]["action"] == "stop"
+
+
+def test_rollback_lowers_the_learning_rate_and_recovers():
+    p, h = run(line_loss, {"w": 0.0, "b": 0.0}, fm.optim.sgd(5.0), 40, on_instability="rollback")
+    rollbacks = [e for e in h["events"] if e["action"] == "rollback"]
+    assert 1 <= len(rollbacks) <= 3 and len(h["loss"]) == 40
+    assert h["loss"][-1] < 1e-3 and line_loss(p, (XS, YS)) < 1e-3
+    assert (p, h) == run(line_loss, {"w": 0.0, "b": 0.0}, fm.optim.sgd(5.0), 40,
+                         on_instability="rollback")  # the same every run
+
+
+def test_rollback_gives_up_after_max_rollbacks():
+    p, h = run(sqrt_loss, {"w": 1.0}, fm.optim.sgd(2.0), 30, data=[None],
+               on_instability="rollback", max_rollbacks=1, rollback_lr_factor=0.5)
+    actions = [e["action"] for e in h["events"]]
+    assert actions == ["rollback", "stop"] and math.isfinite(p["w"]) and p["w"] > 0
+
+
+def test_rollback_works_for_every_optimizer_under_jit():
+    for opt in (fm.optim.adam(0.1), fm.optim.sgd(fm.optim.exponential_decay(5.0, 10, 0.5)),
+                fm.optim.chain(fm.optim.clip_by_global_norm(100.0), fm.optim.sgd(5.0))):
+        eager = run(line_loss, {"w": 0.0, "b": 0.0}, opt, 12, on_instability="rollback")
+        compiled = run(line_loss, {"w": 0.0, "b": 0.0}, opt, 12, on_instability="rollback",
+                       jit=True)
+        assert kinds(eager[1]) == kinds(compiled[1])
+        for a, b in zip(fm.tree.leaves(eager[0]), fm.tree.leaves(compiled[0])):
+            assert a == pytest.approx(b, rel=1e-12, abs=1e-12)
+
+
+def test_policy_arguments_are_checked():
+    args = (line_loss, {"w": 0.0, "b": 0.0}, fm.optim.sgd(0.1), [(XS, YS)])
+    with pytest.raises(ValueError, match="on_instability must be one of"):
+        fm.train.fit(*args, epochs=1, on_instability="ignore")
+    with pytest.raises(ValueError, match="rollback_lr_factor"):
+        fm.train.fit(*args, epochs=1, rollback_lr_factor=2.0)
+    with pytest.raises(ValueError, match="max_rollbacks"):
+        fm.train.fit(*args, epochs=1, max_rollbacks=-1)
+
+
+# ------------------------------------------------------------------ diagnose
+def test_diagnose_explains_and_advises():
+    _, h = TRIGGERS["explosion"]()
+    d = fm.train.diagnose(h)
+    found = {f["kind"]: f for f in d.findings}
+    assert {"explosion", "exploding_grad"} <= set(found)
+    assert "10x" in found["explosion"]["advice"] and "clip" in found["exploding_grad"]["advice"]
+    assert str(d).startswith(f"{len(d.findings)} problems found:") and "advice:" in str(d)
+    _, h = TRIGGERS["vanishing_grad"]()
+    assert "connectivity" in fm.train.diagnose(h).findings[0]["advice"]
+    _, h = run(line_loss, {"w": 0.0, "b": 0.0}, fm.optim.sgd(5.0), 40, on_instability="rollback")
+    assert "recovered" in {f["kind"] for f in fm.train.diagnose(h).findings}
+    clean = fm.train.diagnose({"loss": [1.0], "events": []})
+    assert not clean and str(clean) == "no problems found: no detector fired"
+    with pytest.raises(TypeError, match="history"):
+        fm.train.diagnose([1.0])
+
+
+# ------------------------------------------------------------------ inspect
+def test_inspect_reports_activations_and_gradients_per_layer():
+    xs, ys = MOONS
+    model = fm.nn.MLP.init(2, [4, 4, 1], key=fm.random.key(0))
+    healthy = fm.train.inspect(model, mlp_loss, (xs, ys))
+    assert [r["name"] for r in healthy.layers] == ["layers[0]", "layers[1]", "layers[2]"]
+    assert all(r["grad_norm"] > 0 for r in healthy.layers)
+    assert healthy.loss == pytest.approx(mlp_loss(model, (xs, ys)))
+    first = healthy.layers[0]
+    outs = [max(0.0, sum(w * x for w, x in zip(n.w, p)) + n.b)
+            for p in xs for n in model.layers[0].neurons]
+    assert first["mean"] == pytest.approx(sum(outs) / len(outs))
+    assert first["saturated"] == pytest.approx(sum(o == 0 for o in outs) / len(outs))
+    dead = fm.train.inspect(dead_mlp(), mlp_loss, (xs, ys))
+    assert dead.layers[0]["dead"] == 1.0 and dead.layers[0]["grad_norm"] == 0.0
+    assert "100% of its units are flat" in str(dead)
+    tanh = fm.nn.MLP.init(2, [3, 1], key=fm.random.key(0), activation="tanh")
+    big = fm.nn.MLP(tuple(fm.nn.Layer(tuple(fm.nn.Neuron(tuple(50 * w for w in n.w), n.b,
+                                                         n.activation) for n in layer.neurons))
+                          for layer in tanh.layers))
+    assert fm.train.inspect(big, mlp_loss, (xs, ys)).layers[0]["saturated"] > 0.8
+    with pytest.raises(TypeError, match="fm.nn.MLP"):
+        fm.train.inspect({"w": 1.0}, mlp_loss, (xs, ys))
+    with pytest.raises(ValueError, match="inputs first"):
+        fm.train.inspect(dead_mlp(), mlp_loss, ((), ()))
+
+
+def test_layer_stats_plot_returns_a_figure_and_accepts_ax(tmp_path):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    report = fm.train.inspect(dead_mlp(), mlp_loss, MOONS)
+    fig = fm.plot.layer_stats(report, tmp_path / "layers.png", title="dead")
+    assert isinstance(fig, Figure) and (tmp_path / "layers.png").read_bytes()[:4] == b"\x89PNG"
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert heights[0] < 1e-200 and heights[2] > 0  # layer 0 passes no gradient
+    mine = Figure()
+    ax = mine.add_subplot()
+    assert fm.plot.layer_stats(report, ax=ax) is mine and ax.get_yscale() == "log"
+    with pytest.raises(TypeError, match="inspect"):
+        fm.plot.layer_stats({"loss": [1.0]})
