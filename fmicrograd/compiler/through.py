@@ -75,8 +75,9 @@ def _registered(td: tr.TreeDef) -> bool:
 def plan(args: tuple, static: tuple) -> tuple | None:
     """The positions a compiled node does not differentiate (the static
     ones and those holding no graph node, such as data arrays), or None when
-    the call cannot be one compiled node: an argument mixes graph nodes with
-    leaves that are not numbers, or a node holds an array (a ``vmap`` value).
+    the call cannot be one compiled node: no argument holds a graph node, an
+    argument mixes graph nodes with leaves that are not numbers, or a node
+    holds an array (a ``vmap`` value).
 
     >>> plan((fm.Var(1.0), np.zeros(3), "relu"), (2,))
     (1, 2)
@@ -89,6 +90,8 @@ def plan(args: tuple, static: tuple) -> tuple | None:
             nondiff.append(i)
             continue
         leaves = tr.leaves(a)
+        if any(isinstance(x, np.ndarray) and x.dtype == object for x in leaves):
+            return None  # graph nodes inside an array: f runs on them
         if not any(isinstance(x, Expr) for x in leaves):
             nondiff.append(i)
             continue
@@ -98,7 +101,7 @@ def plan(args: tuple, static: tuple) -> tuple | None:
                     return None
             elif not isinstance(x, numbers.Real) or isinstance(x, bool):
                 return None
-    return tuple(nondiff)
+    return tuple(nondiff) if len(nondiff) < len(args) else None
 
 
 def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int) -> Callable:
