@@ -210,3 +210,20 @@ def test_non_float_leaf_needs_nondiff_argnums():
     f.defvjp(lambda x, mode: (x, None), lambda res, g: (g, None))
     with pytest.raises(TypeError, match="nondiff_argnums"):
         fm.grad(f)(1.0, "fast")
+
+
+def test_nondiff_argnums_take_any_python_value_under_every_transform():
+    """A function-valued nondiff argument (JAX's typical use): passed to fwd and bwd
+    untouched, never differentiated, under grad, hessian, vmap and jit alike."""
+    def apply(fn, scale, x):
+        return fn(x) * scale
+
+    ap = fm.custom_vjp(apply, nondiff_argnums=(0, 1))
+    ap.defvjp(lambda fn, scale, x: (fn(x) * scale, x),
+              lambda fn, scale, x, g: (g * scale * 2.0 * x,))
+    sq = lambda x: x * x
+    assert ap(sq, 3.0, 2.0) == 12.0
+    assert fm.grad(lambda x: ap(sq, 3.0, x))(2.0) == 12.0
+    assert fm.hessian(lambda x: ap(sq, 3.0, x))(2.0) == 6.0
+    assert fm.jit(fm.grad(lambda x: ap(sq, 3.0, x)))(2.0) == 12.0
+    assert fm.vmap(fm.grad(lambda x: ap(sq, 3.0, x)))((1.0, 2.0)) == (6.0, 12.0)

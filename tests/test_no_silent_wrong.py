@@ -256,3 +256,12 @@ def test_three_nested_vmaps_keep_every_example_in_place():
     f = lambda x: fm.vmap(lambda y: fm.vmap(lambda z: z * 2)([y, y * 0.5]))([x, x * 0.5])  # noqa: E731
     want = (((2.0, 1.0), (1.0, 0.5)), ((6.0, 3.0), (3.0, 1.5)))
     assert fm.vmap(f)([1.0, 3.0]) == want and fm.jit(fm.vmap(f))((1.0, 3.0)) == want
+
+
+def test_where_takes_a_comparison_whose_vmap_examples_disagree():
+    f = lambda x: fm.where(x > 0.0, x * x, -x)
+    assert fm.vmap(f)((1.0, -2.0)) == (1.0, 2.0)
+    assert fm.vmap(fm.grad(f))((1.0, -2.0)) == (2.0, -1.0)
+    assert list(fm.jit(fm.vmap(f))(np.array([1.0, -2.0]))) == [1.0, 2.0]
+    g = lambda x: fm.where(x == 1.0, 10.0 * x, x)
+    assert fm.vmap(fm.grad(g))((1.0, -2.0)) == (10.0, 1.0)

@@ -31,7 +31,7 @@ from .codegen import Source
 from .ir import Program, lower  # noqa: F401 -- doctests use lower
 from .schedule import batched_cost, groups, scalar_cost
 
-__all__ = ["batched_program", "worth_it", "NUMPY"]
+__all__ = ["batched_program", "worth_it", "NUMPY", "CALLED_OPS"]
 
 _NP = {
     "+": "{0} + {1}", "-": "{0} - {1}", "*": "{0} * {1}", "/": "{0} / {1}",
@@ -40,8 +40,21 @@ _NP = {
     "sigmoid": "_sigmoid({0})", "relu": "_relu({0})", "sin": "_np.sin({0})",
     "cos": "_np.cos({0})", "maximum": "_np.maximum({0}, {1})",
     "minimum": "_np.minimum({0}, {1})",
+    # each a call of its array function, ``_op_<name>`` (numeric's here, torch's in export)
+    "tan": "_op_tan({0})", "sinh": "_op_sinh({0})", "cosh": "_op_cosh({0})",
+    "asin": "_op_asin({0})", "acos": "_op_acos({0})", "atan": "_op_atan({0})",
+    "atan2": "_op_atan2({0}, {1})", "asinh": "_op_asinh({0})", "acosh": "_op_acosh({0})",
+    "atanh": "_op_atanh({0})", "erf": "_op_erf({0})", "erfc": "_op_erfc({0})",
+    "log1p": "_op_log1p({0})", "expm1": "_op_expm1({0})", "log2": "_op_log2({0})",
+    "log10": "_op_log10({0})", "softplus": "_op_softplus({0})",
+    "log_sigmoid": "_op_log_sigmoid({0})", "sign": "_op_sign({0})",
+    "hypot": "_op_hypot({0}, {1})", "clip": "_op_clip({0}, {1}, {2})",
+    "where": "_op_where({0}, {1}, {2})", "greater": "_op_greater({0}, {1})",
+    "greater_equal": "_op_greater_equal({0}, {1})",
 }
-_FACTORS = {num.step: "_tofloat({0} > 0)", num.sign: "_np.sign({0})",
+# the ops ``_NP`` calls as ``_op_<name>``
+CALLED_OPS = tuple(op for op, text in _NP.items() if text.startswith("_op_"))
+_FACTORS = {num.step: "_tofloat({0} > 0)", num.sign: "_op_sign({0})",
             num.share: "_share({0}, {1})"}
 # The names generated code uses; ``export`` binds the same names to torch.
 NUMPY = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.errstate,
@@ -49,6 +62,7 @@ NUMPY = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.
          "_tofloat": lambda b: b.astype(float), "_tolist": lambda a: a.tolist(),
          "_copy": np.array, "_fwd": lambda param, *args: param.forward(*args),
          "_call": lambda fn, *args: fn(*args), "_relu": lambda x: np.maximum(x, 0.0)}
+NUMPY.update({f"_op_{op}": getattr(num, op) for op in CALLED_OPS})
 
 
 def _sigmoid(np: Any, x: Any) -> Any:
@@ -307,8 +321,8 @@ class _Emitter:
                   out: tuple) -> tuple[list, str]:
         """``sum_r x[r] * y[r]`` per member, for operand lists ``(xs, ys)``."""
         k = len(members)
-        xs_of = {}
-        ys_of = {}
+        xs_of: dict = {}
+        ys_of: dict = {}
         for xs, ys in lists:
             xs_of.setdefault(xs, len(xs_of))
             ys_of.setdefault(ys, len(ys_of))
@@ -366,7 +380,8 @@ class _Emitter:
 
     def _contract_rows(self, members: list, lists: list, flat: int) -> tuple[list, str]:
         k = len(members)
-        as_of, bs_of = {}, {}
+        as_of: dict = {}
+        bs_of: dict = {}
         for (a,), (b,) in lists:
             as_of.setdefault(a, len(as_of))
             bs_of.setdefault(b, len(bs_of))

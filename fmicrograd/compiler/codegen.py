@@ -75,9 +75,20 @@ SCALAR_OPS: dict[str, str] = {
     "log": "_log({0})", "sqrt": "_sqrt({0})", "tanh": "_tanh({0})",
     "sigmoid": "_sigmoid({0})", "relu": "_relu({0})", "sin": "_sin({0})", "cos": "_cos({0})",
     "maximum": "_maximum({0}, {1})", "minimum": "_minimum({0}, {1})",
+    "tan": "_tan({0})", "sinh": "_sinh({0})", "cosh": "_cosh({0})", "asin": "_asin({0})",
+    "acos": "_acos({0})", "atan": "_atan({0})", "atan2": "_atan2({0}, {1})",
+    "asinh": "_asinh({0})", "acosh": "_acosh({0})", "atanh": "_atanh({0})",
+    "erf": "_erf({0})", "erfc": "_erfc({0})", "log1p": "_log1p({0})", "expm1": "_expm1({0})",
+    "log2": "_log2({0})", "log10": "_log10({0})", "softplus": "_softplus({0})",
+    "log_sigmoid": "_log_sigmoid({0})", "sign": "_sign({0})", "hypot": "_hypot({0}, {1})",
+    "clip": "_clip({0}, {1}, {2})", "where": "({1} if {0} else {2})",
+    "greater": "(1.0 if {0} > {1} else 0.0)", "greater_equal": "(1.0 if {0} >= {1} else 0.0)",
 }
 _HELPERS = {f"_{n}": getattr(scalar, n) for n in (
-    "div", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "maximum", "minimum")}
+    "div", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "maximum", "minimum",
+    "tan", "sinh", "cosh", "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh", "erf",
+    "erfc", "log1p", "expm1", "log2", "log10", "softplus", "log_sigmoid", "sign", "hypot",
+    "clip")}
 _HELPERS["_pow"] = scalar.power
 _NARY = ("sum", "dot", "factor", "select", "custom")
 

@@ -31,6 +31,7 @@ from .. import tree as tr
 from ..batching.vectorize import Batched, vmap
 from ..core import numeric as num
 from ..core.expr import GUARDS, next_level
+from ..core.torch_ops import TORCH
 from . import autobatch, ir
 from .jit_io import variables
 
@@ -160,7 +161,8 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
         if ax is None:
             args.append(tr.unflatten(td, [_tuples(o) if o.ndim else o.item() for o in objs]))
         else:  # the sequence of examples vmap maps over
-            args.append([tr.unflatten(td, [_tuples(o[i]) for o in objs]) for i in range(size)])
+            args.append([tr.unflatten(td, [_tuples(o[i]) for o in objs])
+                         for i in range(size)])  # type: ignore[arg-type]  # one axis is mapped
     log: list = []
     token = GUARDS.set(log)
     try:
@@ -182,7 +184,8 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
     if program.guards:
         raise ValueError("fm.to_torch: the function branches on a traced value (a comparison "
                          "in Python control flow); a torch graph cannot follow per-example "
-                         "branches: use fm.maximum, fm.minimum or fm.relu instead")
+                         "branches: select with fm.where(fm.greater(x, y), a, b) (or "
+                         "fm.maximum, fm.minimum, fm.relu, fm.clip) instead")
     constant = functools.partial(_constant, torch, dtype, device)
     run = autobatch.batched_program(ir.optimize(program), _namespace(torch, dtype), constant)
     return run, out_def
@@ -218,4 +221,10 @@ def _namespace(torch: Any, dtype: Any) -> dict:
             "_errstate": lambda **_: contextlib.nullcontext(), "_sigmoid": torch.sigmoid,
             "_relu": torch.relu, "_share": share, "_tofloat": lambda b: b.to(dtype),
             "_tolist": lambda a: list(a.unbind(0)), "_copy": lambda a: a,
-            "_fwd": lambda param, *args: param.torch(torch, *args), "_call": call}
+            "_fwd": lambda param, *args: param.torch(torch, *args), "_call": call,
+            **{f"_op_{op}": _torch_op(TORCH[op], torch, t) for op in autobatch.CALLED_OPS}}
+
+
+def _torch_op(fn: Callable, torch: Any, t: Callable) -> Callable:
+    """``TORCH`` entry ``fn`` on tensors, plain constants converted first."""
+    return lambda *args: fn(torch, *[t(a) for a in args])

@@ -125,7 +125,8 @@ class Mask:
     Traceback (most recent call last):
         ...
     ValueError: `>` inside fm.vmap: Python control flow cannot depend on a per-example value \
-(here the examples disagree); choose per example with fm.where(cond, a, b)
+(here the examples disagree); choose per example with fm.where(cond, a, b), e.g. \
+fm.where(x > 0.0, x, 0.0), or fm.maximum / fm.minimum / fm.relu
     """
 
     op: str
@@ -136,7 +137,8 @@ class Mask:
     def __bool__(self) -> bool:
         raise ValueError(f"`{self.op}` inside fm.vmap: Python control flow cannot depend on a "
                          "per-example value (here the examples disagree); choose per example "
-                         "with fm.where(cond, a, b)")
+                         "with fm.where(cond, a, b), e.g. fm.where(x > 0.0, x, 0.0), or "
+                         "fm.maximum / fm.minimum / fm.relu")
 
 
 def compare(op: str, a: Any, b: Any, b_value: Any) -> Any:

@@ -10,20 +10,51 @@ with these, so one rule serves floats, graphs (higher order) and arrays.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math  # noqa: F401 -- doctests use it
+from collections.abc import Callable, Iterable
 from operator import mul
-from typing import Any
+from typing import Any, Protocol, TypeVar, overload
 
 from . import numeric as num
+from .control import Mask
 from .expr import Expr, lift, node
 
 __all__ = ["exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "maximum",
-           "minimum", "sum", "mean", "dot", "div", "power", "stop_gradient", "where_value"]
+           "minimum", "sum", "mean", "dot", "div", "power", "stop_gradient", "where_value",
+           "tan", "sinh", "cosh", "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh",
+           "erf", "erfc", "log1p", "expm1", "log2", "log10", "softplus", "log_sigmoid", "sign",
+           "square", "hypot", "clip", "where", "greater", "greater_equal", "less", "less_equal"]
 
 _builtin_sum = sum
+T = TypeVar("T")
 
 
-def _unary(op: str, doc: str) -> Any:
+class Unary(Protocol):
+    """Type of a one-argument function: a float for a number, a node for a node
+    (and an array under ``vmap``)."""
+
+    @overload
+    def __call__(self, x: Expr, /) -> Expr: ...
+    @overload
+    def __call__(self, x: float, /) -> float: ...
+    @overload
+    def __call__(self, x: Any, /) -> Any: ...
+
+
+class Binary(Protocol):
+    """Type of a two-argument function: a node if either argument is a node."""
+
+    @overload
+    def __call__(self, a: Expr, b: Expr | float, /) -> Expr: ...
+    @overload
+    def __call__(self, a: float, b: Expr, /) -> Expr: ...
+    @overload
+    def __call__(self, a: float, b: float, /) -> float: ...
+    @overload
+    def __call__(self, a: Any, b: Any, /) -> Any: ...
+
+
+def _unary(op: str, doc: str) -> Unary:
     forward = getattr(num, op)
 
     def f(x: Any) -> Any:
@@ -44,9 +75,36 @@ sigmoid = _unary("sigmoid", "Logistic function.\n\n>>> sigmoid(0.0)\n0.5")
 relu = _unary("relu", "``max(x, 0)``.\n\n>>> relu(-2.0), relu(Var(3.0)).value\n(0.0, 3.0)")
 sin = _unary("sin", "Sine.\n\n>>> sin(0.0)\n0.0")
 cos = _unary("cos", "Cosine.\n\n>>> cos(0.0)\n1.0")
+tan = _unary("tan", "Tangent.\n\n>>> tan(0.0), tan(Var(0.0)).op\n(0.0, 'tan')")
+sinh = _unary("sinh", "Hyperbolic sine.\n\n>>> sinh(0.0)\n0.0")
+cosh = _unary("cosh", "Hyperbolic cosine.\n\n>>> cosh(0.0)\n1.0")
+asin = _unary("asin", "Inverse sine; nan outside [-1, 1].\n\n>>> asin(0.0), asin(2.0)\n"
+              "(0.0, nan)")
+acos = _unary("acos", "Inverse cosine; nan outside [-1, 1].\n\n>>> acos(1.0)\n0.0")
+atan = _unary("atan", "Inverse tangent.\n\n>>> atan(0.0)\n0.0")
+asinh = _unary("asinh", "Inverse hyperbolic sine.\n\n>>> asinh(0.0)\n0.0")
+acosh = _unary("acosh", "Inverse hyperbolic cosine; nan below 1.\n\n>>> acosh(1.0)\n0.0")
+atanh = _unary("atanh", "Inverse hyperbolic tangent; ``atanh(1.0) == inf``.\n\n"
+               ">>> atanh(0.0), atanh(1.0)\n(0.0, inf)")
+erf = _unary("erf", "Error function; ``erf(inf) == 1``.\n\n>>> erf(0.0), erf(float('inf'))\n"
+             "(0.0, 1.0)")
+erfc = _unary("erfc", "``1 - erf(x)``, accurate where erf(x) is close to 1.\n\n"
+              ">>> erfc(0.0), erfc(30.0) > 0.0\n(1.0, False)")
+log1p = _unary("log1p", "``log(1 + x)``, accurate near 0; ``log1p(-1.0) == -inf``.\n\n"
+               ">>> log1p(0.0), log1p(-1.0)\n(0.0, -inf)")
+expm1 = _unary("expm1", "``exp(x) - 1``, accurate near 0.\n\n>>> expm1(0.0)\n0.0")
+log2 = _unary("log2", "Base-2 logarithm.\n\n>>> log2(8.0)\n3.0")
+log10 = _unary("log10", "Base-10 logarithm.\n\n>>> log10(1000.0)\n3.0")
+softplus = _unary("softplus", "``log(1 + exp(x))``, exactly ``x`` above 20 (torch's "
+                  "threshold, derivative 1 there).\n\n>>> softplus(1000.0), "
+                  "fm.grad(softplus)(1000.0)\n(1000.0, 1.0)")
+log_sigmoid = _unary("log_sigmoid", "``log(sigmoid(x))``, stable at both tails.\n\n"
+                     ">>> log_sigmoid(-1000.0)\n-1000.0")
+sign = _unary("sign", "-1, 0 or 1 (nan for nan); derivative 0 everywhere, as torch.\n\n"
+              ">>> sign(-2.0), fm.grad(sign)(0.5)\n(-1.0, 0.0)")
 
 
-def _binary(op: str, doc: str) -> Any:
+def _binary(op: str, doc: str) -> Binary:
     forward = getattr(num, op)
 
     def f(a: Any, b: Any) -> Any:
@@ -64,8 +122,106 @@ maximum = _binary("maximum", "Larger of ``a`` and ``b``; a tie splits the deriva
                   "0.5/0.5 as torch.\n\n>>> maximum(1.0, 2.0)\n2.0")
 minimum = _binary("minimum", "Smaller of ``a`` and ``b``; a tie splits the derivative "
                   "0.5/0.5 as torch.\n\n>>> minimum(1.0, 2.0)\n1.0")
+atan2 = _binary("atan2", "Angle of the point ``(x, y)`` for ``atan2(y, x)``, in [-pi, pi]."
+                "\n\n>>> atan2(1.0, 1.0) == math.pi / 4\nTrue")
+hypot = _binary("hypot", "``sqrt(a * a + b * b)`` without overflow.\n\n>>> hypot(3.0, 4.0)\n"
+                "5.0")
+greater = _binary("greater", "1.0 where ``a > b``, else 0.0: a comparison as data, for "
+                  "``where``\n(derivative 0; per example under ``vmap``, a select under "
+                  "``jit``).\n\n>>> greater(2.0, 1.0), greater(Var(1.0), 1.0).value\n"
+                  "(1.0, 0.0)")
+greater_equal = _binary("greater_equal", "1.0 where ``a >= b``, else 0.0 (see ``greater``)."
+                        "\n\n>>> greater_equal(1.0, 1.0)\n1.0")
 
 
+def less(a: Any, b: Any) -> Any:
+    """1.0 where ``a < b``, else 0.0 (see ``greater``).
+
+    >>> less(1.0, 2.0), less(Var(2.0), 1.0).op
+    (1.0, 'greater')
+    """
+    return greater(b, a)
+
+
+def less_equal(a: Any, b: Any) -> Any:
+    """1.0 where ``a <= b``, else 0.0 (see ``greater``).
+
+    >>> less_equal(2.0, 2.0)
+    1.0
+    """
+    return greater_equal(b, a)
+
+
+_COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
+    ">": greater, ">=": greater_equal, "<": less, "<=": less_equal}
+
+
+def square(x: Any) -> Any:
+    """``x * x``.
+
+    >>> square(3.0), fm.grad(square)(3.0)
+    (9.0, 6.0)
+    """
+    return x * x
+
+
+def clip(x: Any, lo: Any, hi: Any) -> Any:
+    """``x`` clamped to ``[lo, hi]`` as ``torch.clamp``: derivative 1 inside the
+    closed interval (bounds included), 0 outside; ``hi`` wins if ``lo > hi``.
+
+    >>> clip(5.0, 0.0, 1.0), fm.grad(lambda x: clip(x, 0.0, 1.0))(1.0)
+    (1.0, 1.0)
+    """
+    if isinstance(x, Expr) or isinstance(lo, Expr) or isinstance(hi, Expr):
+        x, lo, hi = lift(x), lift(lo), lift(hi)
+        return node("clip", num.clip(x.value, lo.value, hi.value), (x, lo, hi))
+    return num.clip(_float(x), _float(lo), _float(hi))
+
+
+def where(cond: Any, a: Any, b: Any) -> Any:
+    """``a`` where ``cond`` holds, else ``b``; the derivative flows through the
+    branch taken only.
+
+    ``cond`` is a bool (the branch is chosen now: under ``jit`` the comparison
+    that made it is guarded, under ``vmap`` it must not depend on the example),
+    or a node such as ``greater(x, 0.0)`` (nonzero means true): then ``where``
+    is a node, an elementwise select per example under ``vmap`` and a select,
+    not a guard, under ``jit``.
+
+    >>> huber = lambda x: where(less(abs(x), 1.0), 0.5 * x * x, abs(x) - 0.5)
+    >>> fm.grad(huber)(0.5), fm.grad(huber)(-3.0)
+    (0.5, -1.0)
+    >>> fm.vmap(huber)((0.5, -3.0))
+    (0.125, 2.5)
+    >>> fm.vmap(lambda x: where(x > 0.0, x, 0.0))((1.0, -2.0))  # a comparison per example
+    (1.0, 0.0)
+    """
+    if isinstance(cond, Mask):  # a comparison whose examples disagree under vmap
+        make = _COMPARISONS.get(cond.op)
+        cond = make(cond.left, cond.right) if make else lift(cond.value)
+    if isinstance(cond, Expr):
+        a, b = lift(a), lift(b)
+        return node("where", num.where(cond.value, a.value, b.value), (cond, a, b))
+    if getattr(cond, "ndim", 0) > 0:  # an array of per-example truth values
+        if isinstance(a, Expr) or isinstance(b, Expr):
+            return where(lift(cond), a, b)
+        return num.where(cond, a, b)
+    return _float(a) if cond else _float(b)
+
+
+def _float(x: Any) -> Any:
+    """Plain numbers as floats (the contract's return type); anything else as is."""
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x
+
+
+@overload
+def div(a: Expr, b: Expr | float) -> Expr: ...
+@overload
+def div(a: float, b: Expr) -> Expr: ...
+@overload
+def div(a: float, b: float) -> float: ...
+@overload
+def div(a: Any, b: Any) -> Any: ...
 def div(a: Any, b: Any) -> Any:
     """``a / b`` with IEEE results at 0 for numbers; a node for ``Expr``.
 
@@ -77,6 +233,14 @@ def div(a: Any, b: Any) -> Any:
     return num.div(a, b)
 
 
+@overload
+def power(a: Expr, b: Expr | float) -> Expr: ...
+@overload
+def power(a: float, b: Expr) -> Expr: ...
+@overload
+def power(a: float, b: float) -> float: ...
+@overload
+def power(a: Any, b: Any) -> Any: ...
 def power(a: Any, b: Any) -> Any:
     """``a ** b`` as C's ``pow`` for numbers (nan, not complex, for a negative
     base and fractional exponent); a node for ``Expr``.
@@ -95,7 +259,13 @@ def _items(xs: Iterable, who: str) -> tuple:
     return tuple(xs)
 
 
-def sum(xs: Iterable) -> Any:
+@overload
+def sum(xs: Iterable[float]) -> float: ...  # type: ignore[overload-overlap]
+@overload
+def sum(xs: Iterable[Expr | float]) -> Expr: ...
+@overload
+def sum(xs: Any) -> Any: ...
+def sum(xs: Any) -> Any:
     """Sum of a sequence as one n-ary node (a plain float for numbers).
 
     >>> sum([1.0, 2.0, 3.0]), sum([Var(1.0), 2.0]).op
@@ -110,7 +280,13 @@ def sum(xs: Iterable) -> Any:
     return _builtin_sum(items, 0.0)
 
 
-def mean(xs: Iterable) -> Any:
+@overload
+def mean(xs: Iterable[float]) -> float: ...  # type: ignore[overload-overlap]
+@overload
+def mean(xs: Iterable[Expr | float]) -> Expr: ...
+@overload
+def mean(xs: Any) -> Any: ...
+def mean(xs: Any) -> Any:
     """Mean of a non-empty sequence as one n-ary node.
 
     >>> mean([1.0, 2.0, 3.0])
@@ -127,7 +303,13 @@ def mean(xs: Iterable) -> Any:
     return _builtin_sum(items, 0.0) / len(items)
 
 
-def dot(xs: Iterable, ys: Iterable) -> Any:
+@overload
+def dot(xs: Iterable[float], ys: Iterable[float]) -> float: ...  # type: ignore[overload-overlap]
+@overload
+def dot(xs: Iterable[Expr | float], ys: Iterable[Expr | float]) -> Expr: ...
+@overload
+def dot(xs: Any, ys: Any) -> Any: ...
+def dot(xs: Any, ys: Any) -> Any:
     """``sum(x * y)`` over two equal-length sequences, as one node.
 
     >>> dot([1.0, 2.0], [3.0, 4.0])
@@ -148,6 +330,10 @@ def dot(xs: Iterable, ys: Iterable) -> Any:
     return node("dot", _builtin_sum(map(mul, values[:n], values[n:]), 0.0), kids)
 
 
+@overload
+def stop_gradient(x: Expr) -> Expr: ...
+@overload
+def stop_gradient(x: T) -> T: ...
 def stop_gradient(x: Any) -> Any:
     """The value of ``x`` with derivative zero (numbers pass through).
 

@@ -16,12 +16,14 @@ minimum split a tie 0.5/0.5, and pow's masks at a zero base or exponent.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 from . import batch_axes as batching
 from . import functions as F
 from . import numeric as num
+from . import scalar
 from .expr import Expr, lift, prim
 from .functions import where_value as v
 
@@ -77,9 +79,52 @@ def _pow(ct: Any, out: Any, a: Any, b: Any) -> tuple:
     return da, db
 
 
+def _above_threshold(a: Any) -> Any:
+    return a > scalar.SOFTPLUS_THRESHOLD
+
+
+def _in_range(x: Any, lo: Any, hi: Any) -> Any:
+    return (x >= lo) & (x <= hi)
+
+
+def _below_min(x: Any, lo: Any, hi: Any) -> Any:
+    return (x < lo) & (lo < hi)
+
+
+def _above_max(x: Any, lo: Any, hi: Any) -> Any:
+    return (x > hi) | (hi < lo)
+
+
+def _clip(ct: Any, out: Any, x: Any, lo: Any, hi: Any) -> tuple:
+    # torch.clamp's masks: x passes the cotangent on the closed interval; lo and hi
+    # take it where they bind (hi wins when lo > hi)
+    conds = (x, lo, hi)
+    return (_select(_in_range, conds, ct, 0.0), _select(_below_min, conds, ct, 0.0),
+            _select(_above_max, conds, ct, 0.0))
+
+
+def _is_zero(a: Any) -> Any:
+    return a == 0
+
+
+def _atan2(ct: Any, out: Any, y: Any, x: Any) -> tuple:
+    # torch: the reciprocal of the squared radius, but 0 where the radius is 0
+    d = y * y + x * x
+    r = _select(_is_zero, (d,), 0.0, F.div(1.0, d))
+    return ct * x * r, ct * -y * r
+
+
+def _erf_slope(a: Any) -> Any:
+    return _TWO_OVER_SQRT_PI * F.exp(-(a * a))
+
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+
+
 def _dot(ct: Any, out: Any, *args: Any) -> tuple:
     n = len(args) // 2
-    return [ct * y for y in args[n:]] + [ct * x for x in args[:n]]
+    return (*(ct * y for y in args[n:]), *(ct * x for x in args[:n]))
 
 
 def _sum(ct: Any, out: Any, *args: Any) -> tuple:
@@ -110,6 +155,31 @@ VJP: dict[str, Rule] = {
                                           ct * _factor(num.share, b, a)),
     "minimum":       lambda ct, out, a, b: (ct * _factor(num.share, b, a),
                                           ct * _factor(num.share, a, b)),
+    "tan":           lambda ct, out, a: (ct * (1.0 + out * out),),
+    "sinh":          lambda ct, out, a: (ct * F.cosh(a),),
+    "cosh":          lambda ct, out, a: (ct * F.sinh(a),),
+    "asin":          lambda ct, out, a: (F.div(ct, F.sqrt(1.0 - a * a)),),
+    "acos":          lambda ct, out, a: (-F.div(ct, F.sqrt(1.0 - a * a)),),
+    "atan":          lambda ct, out, a: (F.div(ct, a * a + 1.0),),
+    "atan2":         _atan2,
+    "asinh":         lambda ct, out, a: (F.div(ct, F.sqrt(a * a + 1.0)),),
+    "acosh":         lambda ct, out, a: (F.div(ct, F.sqrt(a * a - 1.0)),),
+    "atanh":         lambda ct, out, a: (F.div(ct, 1.0 - a * a),),
+    "erf":           lambda ct, out, a: (ct * _erf_slope(a),),
+    "erfc":          lambda ct, out, a: (-(ct * _erf_slope(a)),),
+    "log1p":         lambda ct, out, a: (F.div(ct, a + 1.0),),
+    "expm1":         lambda ct, out, a: (ct * (out + 1.0),),
+    "log2":          lambda ct, out, a: (F.div(ct, a * _LN2),),
+    "log10":         lambda ct, out, a: (F.div(ct, a * _LN10),),
+    "softplus":      lambda ct, out, a: (ct * _select(_above_threshold, (a,), 1.0,
+                                                      F.sigmoid(a)),),
+    "log_sigmoid":   lambda ct, out, a: (ct * F.sigmoid(-a),),
+    "sign":          lambda ct, out, a: (0.0,),
+    "hypot":         lambda ct, out, a, b: (F.div(ct * a, out), F.div(ct * b, out)),
+    "clip":          _clip,
+    "where":         lambda ct, out, c, a, b: (0.0, F.where(c, ct, 0.0), F.where(c, 0.0, ct)),
+    "greater":       lambda ct, out, a, b: (0.0, 0.0),
+    "greater_equal": lambda ct, out, a, b: (0.0, 0.0),
     "sum":           _sum,
     "mean":          _mean,
     "dot":           _dot,

@@ -140,16 +140,14 @@ def step(x: float) -> float:
 
 
 def sign(x: float) -> float:
-    """Derivative of abs: -1, 0 or 1 (torch's abs'(0) = 0); nan for nan.
+    """-1, 0 or 1, and 0 for nan, as torch.sign (also abs's derivative: abs'(0) = 0).
 
-    >>> sign(-3.0), sign(0.0), sign(2.0)
-    (-1.0, 0.0, 1.0)
+    >>> sign(-3.0), sign(0.0), sign(2.0), sign(nan)
+    (-1.0, 0.0, 1.0, 0.0)
     """
     if x > 0:
         return 1.0
-    if x < 0:
-        return -1.0
-    return x if x != x else 0.0
+    return -1.0 if x < 0 else 0.0
 
 
 def maximum(a: float, b: float) -> float:
@@ -183,3 +181,190 @@ def share(a: float, b: float) -> float:
     if a > b:
         return 1.0
     return 0.5 if a == b else 0.0
+
+
+# math's own versions never raise: inf and nan in, IEEE results out
+atan = math.atan
+atan2 = math.atan2
+asinh = math.asinh
+erf = math.erf
+erfc = math.erfc
+hypot = math.hypot
+
+
+def _finite(x: float) -> bool:
+    return x - x == 0
+
+
+def tan(x: float) -> float:
+    """Tangent; nan at infinity.
+
+    >>> tan(0.0), tan(inf)
+    (0.0, nan)
+    """
+    return math.tan(x) if _finite(x) else nan
+
+
+def sinh(x: float) -> float:
+    """Hyperbolic sine, ``+-inf`` on overflow.
+
+    >>> sinh(0.0), sinh(-1000.0)
+    (0.0, -inf)
+    """
+    try:
+        return math.sinh(x)
+    except OverflowError:
+        return math.copysign(inf, x)
+
+
+def cosh(x: float) -> float:
+    """Hyperbolic cosine, ``inf`` on overflow.
+
+    >>> cosh(0.0), cosh(-1000.0)
+    (1.0, inf)
+    """
+    try:
+        return math.cosh(x)
+    except OverflowError:
+        return inf
+
+
+def asin(x: float) -> float:
+    """Inverse sine; nan outside ``[-1, 1]``.
+
+    >>> asin(0.0), asin(2.0)
+    (0.0, nan)
+    """
+    return math.asin(x) if -1.0 <= x <= 1.0 else nan
+
+
+def acos(x: float) -> float:
+    """Inverse cosine; nan outside ``[-1, 1]``.
+
+    >>> acos(1.0), acos(-2.0)
+    (0.0, nan)
+    """
+    return math.acos(x) if -1.0 <= x <= 1.0 else nan
+
+
+def acosh(x: float) -> float:
+    """Inverse hyperbolic cosine; nan below 1.
+
+    >>> acosh(1.0), acosh(0.5)
+    (0.0, nan)
+    """
+    return math.acosh(x) if x >= 1.0 else nan
+
+
+def atanh(x: float) -> float:
+    """Inverse hyperbolic tangent; ``+-inf`` at ``+-1``, nan beyond.
+
+    >>> atanh(0.0), atanh(1.0), atanh(-2.0)
+    (0.0, inf, nan)
+    """
+    if -1.0 < x < 1.0:
+        return math.atanh(x)
+    return math.copysign(inf, x) if x in (1.0, -1.0) else nan
+
+
+def log1p(x: float) -> float:
+    """``log(1 + x)``, accurate near 0; ``-inf`` at -1, nan below.
+
+    >>> log1p(0.0), log1p(-1.0), log1p(-2.0)
+    (0.0, -inf, nan)
+    """
+    if x > -1.0:
+        return math.log1p(x)
+    return -inf if x == -1.0 else nan
+
+
+def expm1(x: float) -> float:
+    """``e ** x - 1``, accurate near 0; ``inf`` on overflow.
+
+    >>> expm1(0.0), expm1(1000.0), expm1(-inf)
+    (0.0, inf, -1.0)
+    """
+    try:
+        return math.expm1(x)
+    except OverflowError:
+        return inf
+
+
+def log2(x: float) -> float:
+    """Base-2 log; ``-inf`` at 0, nan below.
+
+    >>> log2(8.0), log2(0.0)
+    (3.0, -inf)
+    """
+    if x > 0:
+        return math.log2(x)
+    return -inf if x == 0 else nan
+
+
+def log10(x: float) -> float:
+    """Base-10 log; ``-inf`` at 0, nan below.
+
+    >>> log10(1000.0), log10(-1.0)
+    (3.0, nan)
+    """
+    if x > 0:
+        return math.log10(x)
+    return -inf if x == 0 else nan
+
+
+SOFTPLUS_THRESHOLD = 20.0  # torch's default: above it softplus(x) is x, exactly
+
+
+def softplus(x: float) -> float:
+    """``log(1 + e ** x)``, and ``x`` itself above 20 (torch's threshold).
+
+    >>> softplus(0.0) == math.log(2.0), softplus(1000.0), softplus(-1000.0)
+    (True, 1000.0, 0.0)
+    """
+    return x if x > SOFTPLUS_THRESHOLD else math.log1p(exp(x))
+
+
+def log_sigmoid(x: float) -> float:
+    """``log(sigmoid(x))``, stable at both tails (torch's formula).
+
+    >>> log_sigmoid(0.0) == -math.log(2.0), log_sigmoid(-1000.0), log_sigmoid(1000.0)
+    (True, -1000.0, 0.0)
+    """
+    low = x if x < 0 or x != x else 0.0
+    return low - math.log1p(exp(-abs(x)))
+
+
+def clip(x: float, lo: float, hi: float) -> float:
+    """``x`` clamped to ``[lo, hi]`` as ``torch.clamp`` (``hi`` wins if ``lo > hi``).
+
+    >>> clip(5.0, 0.0, 1.0), clip(-5.0, 0.0, 1.0), clip(nan, 0.0, 1.0)
+    (1.0, 0.0, nan)
+    """
+    return minimum(maximum(x, lo), hi)
+
+
+def where(cond: float, a: float, b: float) -> float:
+    """``a`` if ``cond`` is true (nonzero) else ``b``.
+
+    >>> where(1.0, 2.0, 3.0), where(0.0, 2.0, 3.0)
+    (2.0, 3.0)
+    """
+    return a if cond else b
+
+
+def greater(a: float, b: float) -> float:
+    """1.0 where ``a > b``, else 0.0 (nan compares false).
+
+    >>> greater(2.0, 1.0), greater(1.0, 1.0), greater(nan, 0.0)
+    (1.0, 0.0, 0.0)
+    """
+    return 1.0 if a > b else 0.0
+
+
+def greater_equal(a: float, b: float) -> float:
+    """1.0 where ``a >= b``, else 0.0 (nan compares false).
+
+    >>> greater_equal(1.0, 1.0), greater_equal(0.0, 1.0)
+    (1.0, 0.0)
+    """
+    return 1.0 if a >= b else 0.0

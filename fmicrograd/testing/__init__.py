@@ -5,7 +5,10 @@
   order against central differences.
 - ``assert_trees_close(actual, expected)``: pytrees compared leaf by leaf.
 - ``programs`` and ``dags``: hypothesis strategies drawing random expression
-  DAGs that run on floats, ``fm.Expr`` and torch tensors alike.
+  DAGs that run on floats, ``fm.Expr`` and torch tensors alike, over ``OPS``
+  or your own ops (``ops={"name": OpCase(...)}``).
+- ``check_op(fm_fn, torch_fn, arity=..., domain=..., order=...)``: your own op
+  or rule against torch float64, values and derivatives, on hypothesis inputs.
 
 >>> check_grads(fm.tanh, (0.3,), order=3)
 """
@@ -18,12 +21,13 @@ from .ops import OPS, OpCase
 
 # the strategies need hypothesis (a test dependency): loaded on first use
 _STRATEGIES = ("Program", "Dag", "programs", "dags", "op_args", "SMOOTH_OPS")
+_LAZY = {**dict.fromkeys(_STRATEGIES, ".strategies"), "check_op": ".op_check"}
 
 __all__ = ["OPS", "OpCase", "check_grads", "assert_trees_close", "EPS", "ATOL", "RTOL",
-           *_STRATEGIES]
+           *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _STRATEGIES:
-        return getattr(importlib.import_module(".strategies", __name__), name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'fmicrograd.testing' has no attribute {name!r}")

@@ -20,27 +20,28 @@ the very same function.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from hypothesis import strategies as st
 
-from .ops import OPS
+from .ops import OPS, OpCase
 
 __all__ = ["Program", "Dag", "programs", "dags", "op_args", "SMOOTH_OPS"]
 
 _REAL = (-4.0, 4.0)  # the domain of ops that accept any real input (see ops.py)
 
 # Ops whose derivatives, to any order, are smooth on their whole domain: use these
-# when comparing with finite differences. Left out: abs and relu (kinks at 0),
-# maximum and minimum (along a == b), and ** whose rule, as torch's, masks the base
-# derivative to a constant 0 where the exponent is exactly 0 (a^0 is constant in a),
-# so its mixed second derivative there is 0 instead of 1/a (and derivative graphs
+# when comparing with finite differences. Left out: ops with kinks (abs, relu, sign,
+# where, softplus), maximum and minimum (along a == b), clip (where x meets a
+# bound), and ** whose rule, as torch's, masks the base derivative to a constant 0
+# where the exponent is exactly 0 (a^0 is constant in a), so its mixed second
+# derivative there is 0 instead of 1/a (and derivative graphs
 # reach exponent b - k, so integer exponents hit it at order k + 2).
 SMOOTH_OPS: tuple[str, ...] = tuple(
     name for name, case in OPS.items()
-    if not case.kinks and name not in ("maximum", "minimum", "**"))
+    if not case.kinks and name not in ("maximum", "minimum", "**", "clip"))
 
 
 def _is_torch(x: Any) -> bool:
@@ -63,6 +64,7 @@ class Program:
     n_inputs: int
     steps: tuple[tuple[str, tuple[int, ...]], ...]
     outputs: tuple[int, ...]
+    table: Mapping[str, OpCase] = field(default_factory=lambda: OPS, compare=False)
 
     def __call__(self, *xs: Any) -> Any:
         if len(xs) != self.n_inputs:
@@ -70,22 +72,26 @@ class Program:
         if any(_is_torch(x) for x in xs):
             import torch
 
-            apply = lambda op, *args: OPS[op].torch(torch, *args)
+            apply = lambda op, *args: self._case(op).torch(torch, *args)
         else:
-            apply = lambda op, *args: OPS[op].call(*args)
+            apply = lambda op, *args: self._case(op).call(*args)
         values = list(xs)
         for op, refs in self.steps:
-            domain = OPS[op].domain
+            domain = self._case(op).domain
             args = [_into(apply, values[r], domain[i % len(domain)])
                     for i, r in enumerate(refs)]
             values.append(apply(op, *args))
         outs = tuple(values[i] for i in self.outputs)
         return outs[0] if len(outs) == 1 else outs
 
+    def _case(self, op: str) -> OpCase:
+        # the library's ops (sum, sigmoid) stay available next to a user's table
+        return self.table[op] if op in self.table else OPS[op]
+
     def __repr__(self) -> str:
         lines = []
         for k, (op, refs) in enumerate(self.steps):
-            domain = OPS[op].domain
+            domain = self._case(op).domain
             args = [_show_into(f"v{r}", domain[i % len(domain)]) for i, r in enumerate(refs)]
             if op in ("+", "-", "*", "/", "**"):
                 expr = f"{args[0]} {op} {args[1]}"
@@ -120,27 +126,38 @@ class Dag(NamedTuple):
 
 @st.composite
 def programs(draw: Callable, min_inputs: int = 1, max_inputs: int = 3, max_steps: int = 8,
-             ops: Iterable[str] | None = None, n_outputs: int = 1) -> Program:
-    """Random programs over ``ops`` (default: every op of ``OPS``); n-ary ops
-    get as many arguments as ``OPS`` lists domains. The first output is the
-    sum of the unused steps; further outputs (``n_outputs > 1``) are drawn
-    values.
+             ops: Iterable[str] | Mapping[str, OpCase] | None = None,
+             n_outputs: int = 1) -> Program:
+    """Random programs over ``ops``: names from ``OPS`` (default: all of them),
+    or your own table, a mapping from name to ``OpCase`` (nothing global
+    changes). n-ary ops get as many arguments as their case lists domains.
+    The first output is the sum of the unused steps; further outputs
+    (``n_outputs > 1``) are drawn values.
 
     >>> from hypothesis import find
     >>> p = find(programs(ops=("tanh", "*")), lambda p: len(p.steps) >= 3)
     >>> {op for op, _ in p.steps} <= {"tanh", "*", "sum"}, isinstance(p(0.5), float)
     (True, True)
+    >>> mine = {"cube": OpCase("cube", lambda x: x * x * x, lambda t, x: x ** 3, ((-2.0, 2.0),))}
+    >>> p = find(programs(ops=mine), lambda p: len(p.steps) >= 2)
+    >>> import torch
+    >>> half = torch.tensor(0.5, dtype=torch.float64)
+    >>> {op for op, _ in p.steps} <= {"cube", "sum"}, p(0.5) == p(half).item()
+    (True, True)
     """
-    names = sorted(OPS) if ops is None else list(ops)
-    unknown = [op for op in names if op not in OPS]
+    table = ops if isinstance(ops, Mapping) else OPS
+    names = sorted(table) if ops is None or isinstance(ops, Mapping) else list(ops)
+    unknown = [op for op in names if op not in table]
     if unknown or not names:
-        raise ValueError(f"programs: unknown ops {unknown}; choose from {sorted(OPS)}")
+        raise ValueError(f"programs: unknown ops {unknown}; choose from {sorted(table)}, or "
+                         "pass your own ops as a mapping from name to OpCase")
     n = draw(st.integers(min_inputs, max_inputs))
     k = draw(st.integers(1, max_steps))
-    steps, used = [], set()
+    steps: list = []
+    used: set = set()
     for s in range(k):
         op = draw(st.sampled_from(names))
-        refs = tuple(draw(st.integers(0, n + s - 1)) for _ in OPS[op].domain)
+        refs = tuple(draw(st.integers(0, n + s - 1)) for _ in table[op].domain)
         used.update(refs)
         steps.append((op, refs))
     sinks = [i for i in range(n, n + k) if i not in used]
@@ -148,7 +165,7 @@ def programs(draw: Callable, min_inputs: int = 1, max_inputs: int = 3, max_steps
         steps.append(("sum", tuple(sinks)))
         sinks = [n + len(steps) - 1]
     extra = [draw(st.integers(0, n + len(steps) - 1)) for _ in range(n_outputs - 1)]
-    return Program(n, tuple(steps), tuple(sinks + extra))
+    return Program(n, tuple(steps), tuple(sinks + extra), table)
 
 
 @st.composite
@@ -167,7 +184,7 @@ def dags(draw: Callable, min_inputs: int = 1, max_inputs: int = 3, max_steps: in
     return Dag(fn, fn.n_inputs, xs)
 
 
-def op_args(op: str) -> st.SearchStrategy[tuple[float, ...]]:
+def op_args(op: str, table: Mapping[str, OpCase] = OPS) -> st.SearchStrategy[tuple[float, ...]]:
     """Arguments for ``OPS[op]`` drawn inside its smooth domain.
 
     >>> from hypothesis import find
@@ -175,4 +192,4 @@ def op_args(op: str) -> st.SearchStrategy[tuple[float, ...]]:
     >>> 0.05 <= xs[0] < 1.0
     True
     """
-    return st.tuples(*[st.floats(lo, hi, allow_nan=False) for lo, hi in OPS[op].domain])
+    return st.tuples(*[st.floats(lo, hi, allow_nan=False) for lo, hi in table[op].domain])

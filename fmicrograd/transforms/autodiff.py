@@ -241,23 +241,30 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
     return lower(out, on_graph), vjp_fn
 
 
-def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
-    """Forward mode: ``(f(*primals), J @ tangents)`` in one forward sweep.
+def jvp(f: Callable, primals: Sequence, tangents: Sequence,
+        has_aux: bool = False) -> tuple:
+    """Forward mode: ``(f(*primals), J @ tangents)`` in one forward sweep; with
+    ``has_aux``, ``f`` returns ``(output, aux)`` and ``jvp`` returns
+    ``(output, tangent_out, aux)``, as JAX.
 
     >>> jvp(lambda x, y: x * y, (2.0, 3.0), (1.0, 0.0))
     (6.0, 3.0)
+    >>> jvp(lambda x: (x * x, "aux"), (3.0,), (1.0,), has_aux=True)
+    (9.0, 6.0, 'aux')
     """
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     tr.check_same(tr.structure(primals), tr.structure(tangents),
                   "jvp: tangents must match primals")
-    new_args, _, groups, level = _prepare(primals, tuple(range(len(primals))), "jvp")
-    with running(level, "fm.jvp"):
-        out = per_example(_checked(f(*new_args)))
+    out, aux, _, groups = call_on_inputs(f, primals, {}, tuple(range(len(primals))), has_aux,
+                                         "jvp")
+    out = per_example(_checked(out))
     outs, out_def = tr.flatten(out)
     flat_inputs = [x for xs in groups for x in xs]
     tans, on_graph = sweep.forward(outs, flat_inputs, tr.leaves(tangents))
+    if has_aux:
+        return lower(out, on_graph), tr.unflatten(out_def, tans), lower(aux, on_graph)
     return lower(out, on_graph), tr.unflatten(out_def, tans)
 
 

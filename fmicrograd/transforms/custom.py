@@ -66,6 +66,8 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
     1.0
     """
 
+    who = "custom_vjp"  # the decorator the user wrote, for errors (see custom_jvp, checkpoint)
+
     def __init__(self, fun: Callable, nondiff_argnums: tuple[int, ...] = ()) -> None:
         functools.update_wrapper(self, fun)
         self.fun = fun
@@ -93,7 +95,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         2.0
         """
         if self.fwd is not None:
-            raise ValueError(f"custom_vjp: {self.name} already has a rule; to use another, "
+            raise ValueError(f"{self.who}: {self.name} already has a rule; to use another, "
                              f"wrap the function again with fm.custom_vjp")
         if not (callable(fwd) and callable(bwd)):
             raise TypeError("custom_vjp.defvjp(fwd, bwd): both must be functions")
@@ -101,7 +103,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.fwd is None:
-            raise TypeError(f"custom_vjp: {self.name} has no rule yet; call "
+            raise TypeError(f"{self.who}: {self.name} has no rule yet; call "
                             f"{self.name}.defvjp(fwd, bwd) before using it")
         args = self._positional(args, kwargs)
         diff = tuple(a for i, a in enumerate(args) if i not in self.nondiff_argnums)
@@ -110,7 +112,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
             return self.fun(*args)
         for leaf, path in zip(leaves, paths):
             if not isinstance(leaf, Expr) and (isinstance(leaf, bool) or not _is_number(leaf)):
-                raise TypeError(f"custom_vjp: {self.name}'s differentiable arguments have a "
+                raise TypeError(f"{self.who}: {self.name}'s differentiable arguments have a "
                                 f"leaf at {tr.keystr(path)} that is {type(leaf).__name__} "
                                 f"{leaf!r}; list non-float arguments in nondiff_argnums")
         values = [_batched(leaf.value) if isinstance(leaf, Expr) else leaf for leaf in leaves]
@@ -136,7 +138,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         for x in closed:
             who = dependent(x, differentiating=True)
             if who is not None:
-                raise TypeError(f"custom_vjp: {self.name} closes over a value that {who} "
+                raise TypeError(f"{self.who}: {self.name} closes over a value that {who} "
                                 "differentiates, but its rule only gives derivatives for its "
                                 "arguments; pass that value as an argument instead")
         return any(_reaches_variable(x) for x in closed)
@@ -147,7 +149,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         bound = self._signature.bind(*args, **kwargs)
         bound.apply_defaults()
         if bound.kwargs:
-            raise TypeError(f"custom_vjp: {self.name} takes keyword-only arguments "
+            raise TypeError(f"{self.who}: {self.name} takes keyword-only arguments "
                             f"{sorted(bound.kwargs)}; make them positional")
         return bound.args
 
@@ -157,9 +159,9 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         return tuple(a if i in self.nondiff_argnums else next(it) for i, a in enumerate(args))
 
     def _run_fwd(self, args: tuple) -> tuple:
-        result = self.fwd(*args)
+        result = self.fwd(*args)  # type: ignore[misc]  # defvjp was checked
         if not (isinstance(result, tuple) and len(result) == 2):
-            raise TypeError(f"custom_vjp: {self.name}'s fwd must return a pair "
+            raise TypeError(f"{self.who}: {self.name}'s fwd must return a pair "
                             f"(output, residuals), got {type(result).__name__}")
         return result
 
@@ -223,15 +225,17 @@ class CustomRule:
             residuals = self.residuals
         seeds = [0.0] * self.n_outputs
         seeds[self.index] = ct
-        cts = self.fn.bwd(*self.static, residuals, tr.unflatten(self.out_def, seeds))
+        cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
+                          tr.unflatten(self.out_def, seeds))
         return self._flat_cotangents(cts)
 
     def _flat_cotangents(self, cts: Any) -> list:
         name, wanted = self.name, self.arg_def.children
+        got: Any  # what bwd gave: described in words, then a structure
         if not isinstance(cts, (tuple, list)) or len(cts) != len(wanted):
             got = f"{type(cts).__name__} of {len(cts)}" if isinstance(cts, (tuple, list)) \
                 else type(cts).__name__
-            raise TypeError(f"custom_vjp: {name}'s bwd must return a tuple with one cotangent "
+            raise TypeError(f"{self.fn.who}: {name}'s bwd must return a tuple with one cotangent "
                             f"per differentiable argument ({len(wanted)}), got {got}; for one "
                             "argument write `return (g,)`")
         flat: list = []
@@ -241,10 +245,10 @@ class CustomRule:
                 continue
             leaves, paths, got = tr.flatten_with_paths(ct)
             tr.check_same(tr.persistent(want), tr.persistent(got),
-                          f"custom_vjp: {name}'s bwd cotangent {i} must match argument {i}")
+                          f"{self.fn.who}: {name}'s bwd cotangent {i} must match argument {i}")
             for leaf, path in zip(leaves, paths):
                 if isinstance(leaf, bool) or not (isinstance(leaf, Expr) or _is_number(leaf)):
-                    raise TypeError(f"custom_vjp: {name}'s bwd returned {type(leaf).__name__} "
+                    raise TypeError(f"{self.fn.who}: {name}'s bwd returned {type(leaf).__name__} "
                                     f"{leaf!r} as cotangent {i} at {tr.keystr(path)}; every "
                                     "cotangent must be a number, an fm.Expr or None")
             flat.extend(leaves)

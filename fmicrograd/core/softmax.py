@@ -1,0 +1,75 @@
+"""Stable reductions over a sequence: ``logsumexp``, ``softmax``, ``log_softmax``.
+
+Each is composed from primitives, as torch computes it: the inputs are
+shifted by their maximum ``m`` (a constant for differentiation, and 0 when
+it is infinite) before ``exp``, so large inputs never overflow, and the
+derivatives are exactly those of the formula without the shift.
+
+>>> logsumexp([1000.0, 1000.0]) == 1000.0 + math.log(2.0)
+True
+>>> [round(p, 4) for p in softmax([0.0, math.log(3.0)])]
+[0.25, 0.75]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from . import functions as F
+
+__all__ = ["logsumexp", "softmax", "log_softmax"]
+
+
+def _items(xs: Iterable, who: str) -> tuple:
+    items = F._items(xs, who)
+    if not items:
+        raise ValueError(f"fm.{who} of an empty sequence; pass at least one value")
+    return items
+
+
+def _shifted(items: tuple, finite: bool) -> tuple[tuple, Any]:
+    """``items`` minus their maximum ``m`` (without derivative), and ``m``. With
+    ``finite``, an infinite ``m`` is replaced by 0, as torch's logsumexp does (its
+    softmax does not: an infinite input gives nan there)."""
+    m = items[0]
+    for x in items[1:]:
+        m = F.maximum(m, x)
+    m = F.stop_gradient(m)
+    if finite:
+        m = F.where(F.greater_equal(abs(m), math.inf), 0.0, m)
+    return tuple(x - m for x in items), m
+
+
+def logsumexp(xs: Iterable) -> Any:
+    """``log(sum(exp(x) for x in xs))`` without overflow; derivative ``softmax(xs)``.
+
+    >>> logsumexp([0.0, 0.0]) == math.log(2.0), logsumexp([1e308, 1e308]) < math.inf
+    (True, True)
+    """
+    shifted, m = _shifted(_items(xs, "logsumexp"), finite=True)
+    return F.log(F.sum([F.exp(z) for z in shifted])) + m
+
+
+def softmax(xs: Iterable) -> tuple:
+    """``exp(x) / sum(exp(x))`` for each item, as a tuple, without overflow.
+
+    >>> softmax([1000.0, 1000.0])
+    (0.5, 0.5)
+    """
+    shifted, _ = _shifted(_items(xs, "softmax"), finite=False)
+    exps = [F.exp(z) for z in shifted]
+    total = F.sum(exps)
+    return tuple(F.div(e, total) for e in exps)
+
+
+def log_softmax(xs: Iterable) -> tuple:
+    """``x - logsumexp(xs)`` for each item, as a tuple, computed stably.
+
+    >>> [round(v, 6) for v in log_softmax([0.0, 0.0])] == [round(-math.log(2.0), 6)] * 2
+    True
+    """
+    shifted, _ = _shifted(_items(xs, "log_softmax"), finite=False)
+    log_total = F.log(F.sum([F.exp(z) for z in shifted]))
+    return tuple(z - log_total for z in shifted)

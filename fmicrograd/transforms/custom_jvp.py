@@ -1,0 +1,153 @@
+"""``custom_jvp``: functions that bring their own forward-mode rule, as in JAX.
+
+>>> @custom_jvp
+... def f(x):
+...     return fm.sin(x)
+>>> @f.defjvp
+... def f_jvp(primals, tangents):
+...     (x,), (t,) = primals, tangents
+...     return f(x), 2.0 * fm.cos(x) * t
+>>> fm.jvp(f, (0.0,), (1.0,)), fm.grad(f)(0.0)
+((0.0, 2.0), 2.0)
+
+How it works: a call with graph nodes becomes a ``custom_vjp`` node (one per
+output leaf) whose value is ``f`` at the argument values. Its derivative is
+the rule's linear part, obtained by running the rule on the primals with
+tangent variables: the sweeps get the partial derivatives by transposing that
+linear map (one reverse sweep over the tangent graph). Forward mode
+(``jvp``, ``jacfwd``) uses those partials, reverse mode (``grad``) the
+transpose; when the primals are graph nodes the rule runs on them, so a rule
+written with fmicrograd operations is differentiable again (``hessian``,
+``grad`` of ``grad``). The node composes with ``jit``, ``vmap`` and
+``custom_vjp`` like any ``custom_vjp`` node.
+
+As in JAX, ``tangent_out`` must be linear in ``tangents``; ``f`` must not
+close over values being differentiated (pass them as arguments), and
+arguments listed in ``nondiff_argnums`` come first in the rule:
+``rule(*nondiff_args, primals, tangents)``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from .. import tree as tr
+from ..core.expr import Expr, const
+from .autodiff import vjp
+from .custom import custom_vjp
+
+
+def zeros_like(x: Any) -> Any:
+    """A zero shaped like ``x``'s value: a float, or under ``vmap`` a constant
+    node holding an array (so a transform's variables keep the batch axis).
+
+    >>> import numpy as np
+    >>> zeros_like(fm.Var(2.0)), zeros_like(np.ones(2)).value.tolist()
+    (0.0, [0.0, 0.0])
+    """
+    value = x.value if isinstance(x, Expr) else x
+    if getattr(value, "ndim", 0):
+        return const(value * 0.0)
+    return 0.0
+
+
+def as_primal(x: Any) -> Any:
+    """``x`` as a transform accepts it: arrays (``vmap``'s values) as constant nodes.
+
+    >>> import numpy as np
+    >>> as_primal(1.0), as_primal(np.ones(2)).op
+    (1.0, 'const')
+    """
+    if getattr(x, "ndim", 0) and not isinstance(x, Expr):
+        return const(x)
+    return x
+
+__all__ = ["custom_jvp", "zeros_like", "as_primal"]
+
+
+class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
+    """Give ``fun`` a hand-written JVP rule: ``fun.defjvp(rule)`` with
+    ``rule(primals, tangents) -> (primal_out, tangent_out)``, ``primals`` and
+    ``tangents`` tuples of the arguments and their tangents. The result
+    composes with every transform, reverse mode and higher order included.
+
+    >>> @custom_jvp
+    ... def log1pexp(x):
+    ...     return fm.log(1.0 + fm.exp(x))
+    >>> @log1pexp.defjvp
+    ... def _(primals, tangents):
+    ...     (x,), (t,) = primals, tangents
+    ...     return log1pexp(x), t * (1.0 - 1.0 / (1.0 + fm.exp(x)))
+    >>> fm.grad(log1pexp)(100.0), fm.grad(fm.grad(log1pexp))(0.0)
+    (1.0, 0.25)
+    """
+
+    def __init__(self, fun: Callable, nondiff_argnums: tuple[int, ...] = ()) -> None:
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.jvp_rule: Callable | None = None
+        self._node = custom_vjp(fun, nondiff_argnums=self.nondiff_argnums)
+        self._node.who = "custom_jvp"
+
+    @property
+    def name(self) -> str:
+        """The wrapped function's name.
+
+        >>> custom_jvp(fm.tanh).name
+        'tanh'
+        """
+        return getattr(self.fun, "__name__", repr(self.fun))
+
+    def defjvp(self, rule: Callable) -> Callable:
+        """Set the rule (once); returns it, so it can decorate the rule.
+
+        >>> double = custom_jvp(lambda x: 2.0 * x)
+        >>> _ = double.defjvp(lambda primals, tangents: (double(*primals), 2.0 * tangents[0]))
+        >>> fm.grad(double)(5.0)
+        2.0
+        """
+        if self.jvp_rule is not None:
+            raise ValueError(f"custom_jvp: {self.name} already has a rule; to use another, "
+                             f"wrap the function again with fm.custom_jvp")
+        if not callable(rule):
+            raise TypeError(f"custom_jvp.defjvp(rule): the rule must be a function, got "
+                            f"{type(rule).__name__}")
+        self.jvp_rule = rule
+        self._node.defvjp(self._fwd, self._bwd)
+        return rule
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.jvp_rule is None:
+            raise TypeError(f"custom_jvp: {self.name} has no rule yet; call "
+                            f"{self.name}.defjvp(rule) before using it")
+        return self._node(*args, **kwargs)
+
+    def _split(self, args: tuple) -> tuple[tuple, tuple]:
+        static = tuple(args[i] for i in self.nondiff_argnums)
+        primals = tuple(a for i, a in enumerate(args) if i not in self.nondiff_argnums)
+        return static, primals
+
+    def _fwd(self, *args: Any) -> tuple:
+        return self.fun(*args), self._split(args)[1]
+
+    def _bwd(self, *rest: Any) -> tuple:
+        """The transpose of the rule's tangent map at the primals, applied to ``ct``."""
+        *static, primals, ct = rest
+        rule = self.jvp_rule
+        assert rule is not None  # defjvp set it before defvjp made this the bwd
+
+        def tangent_out(*tangents: Any) -> Any:
+            result = rule(*static, primals, tangents)
+            if not (isinstance(result, (tuple, list)) and len(result) == 2):
+                raise TypeError(f"custom_jvp: {self.name}'s rule must return a pair "
+                                f"(primal_out, tangent_out), got {type(result).__name__}")
+            return result[1]
+
+        _, transpose = vjp(tangent_out, *tr.map(zeros_like, primals))
+        return transpose(ct)
+
+    def __repr__(self) -> str:
+        return f"custom_jvp({self.name})"

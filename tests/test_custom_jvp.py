@@ -1,0 +1,242 @@
+"""fm.custom_jvp, with cases ported from JAX's tests/api_test.py (CustomJVPTest):
+forward mode uses the rule, reverse mode and higher order work, and the function
+composes with jit, vmap and custom_vjp."""
+
+import math
+
+import numpy as np
+import pytest
+
+import fmicrograd as fm
+
+
+def _sin_with_rule(scale=2.0):
+    @fm.custom_jvp
+    def f(x):
+        return fm.sin(x)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x,), (g,) = primals, tangents
+        return f(x), scale * fm.cos(x) * g
+
+    return f
+
+
+def test_basic():  # JAX: test_basic
+    f = _sin_with_rule()
+    x = 3.0
+    assert f(x) == math.sin(x)
+    assert fm.jvp(f, (x,), (1.0,)) == (math.sin(x), 2 * math.cos(x))
+    assert fm.grad(f)(x) == pytest.approx(2 * math.cos(x), rel=1e-15)
+
+
+def test_the_rule_replaces_the_function_derivative_in_every_mode():
+    f = _sin_with_rule(scale=3.0)
+    x = 0.7
+    want = 3.0 * math.cos(x)
+    assert fm.jacfwd(f)(x) == pytest.approx(want, rel=1e-15)
+    assert fm.jacrev(f)(x) == pytest.approx(want, rel=1e-15)
+    out, f_jvp = fm.linearize(f, x)
+    assert f_jvp(2.0) == pytest.approx(2 * want, rel=1e-15)
+
+
+def test_higher_order_differentiates_the_rule():  # JAX: test_hessian / test_grad_of_grad
+    f = _sin_with_rule()
+    x = 0.4
+    assert fm.grad(fm.grad(f))(x) == pytest.approx(-2 * math.sin(x), rel=1e-14)
+    assert fm.hessian(f)(x) == pytest.approx(-2 * math.sin(x), rel=1e-14)
+    assert fm.grad(fm.grad(fm.grad(f)))(x) == pytest.approx(-2 * math.cos(x), rel=1e-14)
+
+
+def test_invariance():  # JAX: test_invariance
+    @fm.custom_jvp
+    def f(x):
+        return fm.cos(2 * x) / 2.0
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x,), (g,) = primals, tangents
+        return f(x), g
+
+    def f2(x):
+        y, _ = fm.jvp(f, (x,), (x,))
+        return y
+
+    def f3(x):
+        y, _ = fm.jvp(f2, (x,), (x,))
+        return y
+
+    x = 1.0
+    assert fm.jvp(f, (x,), (x,)) == fm.jvp(f2, (x,), (x,))
+    assert fm.jvp(f, (x,), (x,)) == fm.jvp(f3, (x,), (x,))
+
+
+def test_python_control_flow():  # JAX: test_python_control_flow
+    @fm.custom_jvp
+    def f(x):
+        return fm.sin(x) if x > 0 else fm.cos(x)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x,), (g,) = primals, tangents
+        return f(x), (2.0 * g if x > 0 else 3.0 * g)
+
+    assert f(1.0) == math.sin(1.0) and f(-1.0) == math.cos(1.0)
+    assert fm.jvp(f, (1.0,), (1.0,)) == (math.sin(1.0), 2.0)
+    assert fm.jvp(f, (-1.0,), (1.0,)) == (math.cos(-1.0), 3.0)
+    assert fm.grad(f)(1.0) == 2.0 and fm.grad(f)(-1.0) == 3.0
+
+
+def test_vmap():  # JAX: test_vmap
+    f = _sin_with_rule()
+    xs = np.arange(3.0)
+    assert np.allclose(fm.vmap(f)(xs), np.sin(xs), rtol=1e-15)
+    assert np.allclose(fm.vmap(fm.grad(f))(xs), 2 * np.cos(xs), rtol=1e-15)
+    assert fm.grad(lambda x: fm.sum(fm.vmap(lambda y: f(x * y))(xs)))(0.5) == pytest.approx(
+        sum(2 * math.cos(0.5 * y) * y for y in xs), rel=1e-14)
+
+
+def test_jit():  # JAX: test_jit
+    f = _sin_with_rule()
+    x = 3.0
+    assert fm.jit(f)(x) == math.sin(x)
+    assert fm.jit(fm.grad(f))(x) == pytest.approx(2 * math.cos(x), rel=1e-15)
+    assert fm.grad(fm.jit(f))(x) == pytest.approx(2 * math.cos(x), rel=1e-15)
+    assert fm.jit(lambda x: fm.jvp(f, (x,), (1.0,)))(x) == pytest.approx(
+        (math.sin(x), 2 * math.cos(x)), rel=1e-15)
+
+
+def test_pytrees():  # JAX: test_pytrees
+    @fm.custom_jvp
+    def f(x):
+        return {"b": fm.sin(x["a"])}
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x,), (g,) = primals, tangents
+        return f(x), {"b": 2.0 * fm.cos(x["a"]) * g["a"]}
+
+    x = {"a": 3.0}
+    out, tan = fm.jvp(f, (x,), (x,))
+    assert out["b"] == math.sin(3.0)
+    assert tan["b"] == pytest.approx(2 * math.cos(3.0) * 3.0, rel=1e-15)
+    assert fm.grad(lambda x: f(x)["b"])(x)["a"] == pytest.approx(2 * math.cos(3.0), rel=1e-15)
+
+
+def test_several_arguments_and_outputs():
+    @fm.custom_jvp
+    def f(x, y):
+        return x * y, x + y
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x, y), (tx, ty) = primals, tangents
+        return f(x, y), (10.0 * (tx * y + x * ty), tx + ty)
+
+    jac = fm.jacrev(lambda x, y: f(x, y), argnums=(0, 1))(2.0, 3.0)
+    assert jac == ((30.0, 20.0), (1.0, 1.0))
+    assert fm.jacfwd(lambda x, y: f(x, y), argnums=(0, 1))(2.0, 3.0) == jac
+
+
+def test_nondiff_argnums():  # JAX: test_nondiff_arg
+    @fm.custom_jvp
+    def app(f, x):
+        return f(x)
+
+    app = fm.custom_jvp(app.fun, nondiff_argnums=(0,))
+
+    @app.defjvp
+    def app_jvp(f, primals, tangents):
+        (x,), (t,) = primals, tangents
+        return app(f, x), 3.0 * t
+
+    assert app(lambda x: 2.0 * x, 1.0) == 2.0
+    assert fm.jvp(lambda x: app(lambda y: 2.0 * y, x), (1.0,), (1.0,)) == (2.0, 3.0)
+    assert fm.grad(lambda x: app(lambda y: 2.0 * y, x))(1.0) == 3.0
+
+
+def test_composes_with_custom_vjp():
+    @fm.custom_vjp
+    def clip_gradient(x):
+        return x
+
+    clip_gradient.defvjp(lambda x: (x, None), lambda _, g: (fm.clip(g, -1.0, 1.0),))
+    f = _sin_with_rule(scale=10.0)
+    # reverse mode: outside, the custom_vjp clips the seed (1) and the rule scales it
+    # by 10; inside, it clips the 10 the rule's transpose made
+    assert fm.grad(lambda x: clip_gradient(f(x)))(0.0) == 10.0
+    assert fm.grad(lambda x: f(clip_gradient(x)))(0.0) == 1.0
+    # forward mode multiplies the partial derivatives each rule gives (clip_gradient's
+    # is its bwd at cotangent 1: 1)
+    assert fm.jvp(lambda x: f(clip_gradient(x)), (0.0,), (1.0,)) == (0.0, 10.0)
+
+
+def test_stable_rule_gives_finite_derivatives():  # the JAX docs' log1pexp
+    @fm.custom_jvp
+    def log1pexp(x):
+        return fm.log(1.0 + fm.exp(x))
+
+    @log1pexp.defjvp
+    def _(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return log1pexp(x), t * (1.0 - 1.0 / (1.0 + fm.exp(x)))
+
+    assert fm.grad(lambda x: fm.log(1.0 + fm.exp(x)))(1000.0) != 1.0  # nan without the rule
+    assert fm.grad(log1pexp)(1000.0) == 1.0
+    assert fm.vmap(fm.grad(log1pexp))(np.array([0.0, 1000.0])) == (0.5, 1.0)
+
+
+def test_errors():
+    f = fm.custom_jvp(fm.sin)
+    with pytest.raises(TypeError, match="no rule yet"):
+        f(1.0)
+    f.defjvp(lambda p, t: (fm.sin(p[0]), t[0]))
+    with pytest.raises(ValueError, match="already has a rule"):
+        f.defjvp(lambda p, t: (fm.sin(p[0]), t[0]))
+    bad = fm.custom_jvp(fm.sin)
+    bad.defjvp(lambda p, t: fm.sin(p[0]))
+    with pytest.raises(TypeError, match="must return a pair"):
+        fm.grad(bad)(1.0)
+    w = fm.Var(2.0)
+    closes = fm.custom_jvp(lambda x: x * w.value)
+    closes.defjvp(lambda p, t: (closes(*p), t[0]))
+    assert fm.grad(closes)(1.0) == 1.0  # a float closure is fine
+    with pytest.raises(TypeError, match="custom_jvp: .*closes over"):
+        fm.grad(lambda w: fm.grad(_closure(w))(1.0))(2.0)
+
+
+def _closure(w):
+    f = fm.custom_jvp(lambda x: x * w)
+    f.defjvp(lambda p, t: (f(*p), t[0] * w))
+    return f
+
+
+def test_docs_example_two_arguments():  # JAX's custom derivatives notebook, TL;DR
+    @fm.custom_jvp
+    def f(x, y):
+        return fm.sin(x) * y
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x, y), (x_dot, y_dot) = primals, tangents
+        return f(x, y), fm.cos(x) * x_dot * y + fm.sin(x) * y_dot
+
+    assert fm.jvp(f, (2.0, 3.0), (1.0, 0.0)) == (math.sin(2.0) * 3.0, math.cos(2.0) * 3.0)
+    assert fm.grad(f)(2.0, 3.0) == pytest.approx(math.cos(2.0) * 3.0, rel=1e-15)
+    assert fm.grad(f, argnums=1)(2.0, 3.0) == pytest.approx(math.sin(2.0), rel=1e-15)
+
+
+def test_kwargs():  # JAX: test_kwargs
+    @fm.custom_jvp
+    def my_fun(x, y, c=1.0):
+        return c * (x + y)
+
+    @my_fun.defjvp
+    def my_jvp(primals, tangents):
+        (x, y, c), (_, _, t_c) = primals, tangents
+        return my_fun(x, y, c), t_c
+
+    f = lambda x, y: fm.square(my_fun(x, y, c=2.0))
+    assert f(10.0, 5.0) == 900.0
+    assert fm.jvp(f, (10.0, 5.0), (1.0, 1.0)) == (900.0, 0.0)  # the rule: only c moves it
