@@ -271,7 +271,7 @@ def _carry(entry: _Entry, out_def: tr.TreeDef, p: ir.Program) -> list:
     program outputs ``start:stop``, all scalars."""
     if not all(p.shapes[o] == () and not p.is_const(o) for o in p.outputs):
         return []
-    parts = [(None, out_def, 0)]
+    parts: list[tuple[int | None, tr.TreeDef, int]] = [(None, out_def, 0)]
     if out_def.kind is tuple:
         start = 0
         for k, c in enumerate(out_def.children):
@@ -285,10 +285,10 @@ def _carry(entry: _Entry, out_def: tr.TreeDef, p: ir.Program) -> list:
         if mine and all(k == SCALAR for k in mine) and immutable(td):
             wanted.append((pos, td))
     out = []
-    for k, td, start in parts:
+    for index, part, first in parts:
         for pos, want in wanted:
-            if td == want:
-                out.append((k, pos, start, start + td.num_leaves))
+            if part == want:
+                out.append((index, pos, first, first + part.num_leaves))
                 break
     return out
 
@@ -339,6 +339,7 @@ class _Floats(list):
     came from (``array``), so a carried part needs no conversion back."""
 
     __slots__ = ("array",)
+    array: np.ndarray
 
 
 def _floats(a: np.ndarray) -> _Floats:
