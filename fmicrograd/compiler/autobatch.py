@@ -333,9 +333,6 @@ class _Emitter:
             flat = int(np.prod(sy, dtype=int))
             if sy == ():
                 text = f"({Y}.reshape({(nj, n)}) @ {X}.reshape({(ni, n)}).T).reshape(-1)"
-            elif nj == 1:  # one shared operand list: a plain matrix product
-                text = (f"({X}.reshape({(ni, n)}) @ {Y}.reshape({(n, flat)}))"
-                        f".reshape({(ni,) + sy})")
             else:
                 text = (f"_np.matmul({X}.reshape({(ni, n)}), {Y}.reshape({(nj, n, flat)}))"
                         f".reshape({(nj * ni,) + sy})")

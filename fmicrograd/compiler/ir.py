@@ -14,10 +14,10 @@ find matrix products.
 >>> x, y = variable(2.0, lv), variable(3.0, lv)
 >>> p = lower([x * y + x * 2.0 + 1.0], [x, y], [], lv)
 >>> [p.ops[i] for i in range(p.size)], p.outputs
-(['in', 'in', '*', 'const', '*', '+', 'const', '+'], [7])
+(['in', 'in', 'const', 'const', '*', '*', '+', '+'], [7])
 >>> q = optimize(p)
 >>> [(q.ops[i], q.args[i]) for i in range(2, q.size)]
-[('const', ()), ('const', ()), ('dot', (0, 0, 1, 2)), ('sum', (4, 3))]
+[('const', ()), ('const', ()), ('dot', (0, 0, 1, 3)), ('sum', (4, 2))]
 """
 
 from __future__ import annotations
@@ -168,10 +168,7 @@ _DONE = object()  # stack marker: the node below it has all its children numbere
 
 
 def _walk(p: Program, roots: list, number: dict, level: int) -> None:
-    # children are pushed last-first so that they are numbered first-first:
-    # nodes built in order (a layer's neurons, a dot's terms) get consecutive
-    # numbers, which the batched backend reads as slices rather than gathers
-    stack = list(reversed(roots))
+    stack = list(roots)
     pop, push = stack.pop, stack.append
     expanded: set = set()
     ops = p.ops
@@ -200,7 +197,7 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
         expanded.add(n)
         push(n)
         push(_DONE)
-        for c in reversed(n.children):
+        for c in n.children:
             if c not in number:
                 push(c)
 
