@@ -22,6 +22,7 @@ matrix product. Guards are checked as soon as their operands exist.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -57,12 +58,21 @@ _FACTORS = {num.step: "_tofloat({0} > 0)", num.sign: "_op_sign({0})",
             num.share: "_share({0}, {1})"}
 # The names generated code uses; ``export`` binds the same names to torch.
 NUMPY = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.errstate,
-         "_sigmoid": num._ARRAY_FUNCS["sigmoid"](np), "_share": num._ARRAY_FUNCS["share"](np),
+         "_sigmoid": lambda x: _sigmoid(np, x), "_share": num._ARRAY_FUNCS["share"](np),
          "_tofloat": lambda b: b.astype(float), "_tolist": lambda a: a.tolist(),
          "_copy": np.array, "_fwd": lambda param, *args: param.forward(*args),
          "_call": lambda fn, *args: fn(*args), "_relu": lambda x: np.maximum(x, 0.0)}
 NUMPY.update({f"_op_{op}": getattr(num, op) for op in CALLED_OPS})
+
+
+def _sigmoid(np: Any, x: Any) -> Any:
+    """``scalar.sigmoid``'s formula on arrays, so both backends round alike."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
 _GRID = 2  # a grid product may compute up to this many times the needed entries
+_FEW = 4  # sums of up to this many terms add one gathered array per term
 
 
 def worth_it(p: Program) -> bool:
@@ -281,9 +291,12 @@ class _Emitter:
             classes.setdefault(p.shapes[p.args[members[0]][pos]], []).append(pos)
         terms = []
         for shape, positions in classes.items():
-            ids = [p.args[m][pos] for m in members for pos in positions]
-            text = self.gather(ids)
-            if len(positions) > 1:
+            if len(positions) <= _FEW:  # one gather per position, added
+                parts = [self.gather([p.args[m][pos] for m in members]) for pos in positions]
+                text = " + ".join(parts) if len(parts) == 1 else f"({' + '.join(parts)})"
+            else:
+                ids = [p.args[m][pos] for m in members for pos in positions]
+                text = self.gather(ids)
                 text = f"{text}.reshape({(len(members), len(positions)) + shape}).sum(1)"
             if len(shape) < nd:
                 text = f"{text}.reshape({(len(members),) + (1,) * (nd - len(shape)) + shape})"

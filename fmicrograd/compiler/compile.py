@@ -14,8 +14,14 @@ differs traces again (the new variant is kept too). ``float()`` of a traced
 value is an error (reading a traced node's ``.value`` cannot be seen and would
 freeze it). Values the function closes over are constants of the compiled
 code, as in JAX. Values that depend on an enclosing transform's variables
-cannot be compiled: then, and when an argument leaf is itself a graph node
-(``grad(jit(f))``, ``vmap(jit(f))``), the function simply runs.
+cannot be compiled: then the function simply runs. When argument leaves are
+graph nodes (``grad(jit(f))``, ``hessian(jit(f))``), the call becomes one
+node computed by compiled code (see ``through``); under ``vmap`` the
+function runs.
+
+The program runs with one BLAS thread (``threads``); a parameter pytree that
+the function returned and gets back is not walked again (``jit_io.matcher``);
+``jit(f).lower(*args).as_text()`` shows the program (``lowered``).
 
 Caches hold only generated code and constants, never graphs, and are
 bounded: at most ``MAX_STRUCTURES`` structures per jitted function (least
@@ -40,7 +46,10 @@ from .. import tree as tr
 from ..core.control import running
 from ..core.expr import GUARDS, next_level, traced_variable
 from . import autobatch, codegen, ir
-from .jit_io import EXPR, SCALAR, builder, classify, matcher, variables
+from .jit_io import EXPR, SCALAR, builder, classify, immutable, matcher, variables
+from .lowered import Lowered
+from .threads import single_thread
+from .through import NotThrough, plan, seen_through
 
 __all__ = ["jit", "MAX_STRUCTURES", "MAX_VARIANTS"]
 
@@ -68,14 +77,20 @@ def jit(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Callable:
 
 
 class _Entry:
-    """One input structure: its matcher and its compiled variants."""
+    """One input structure: its matcher, its compiled variants, and the
+    immutable pytrees it returned last that may come back as arguments
+    (``known``: argument position -> (object, its leaves as a vector))."""
 
-    __slots__ = ("match", "variants", "inline")
+    __slots__ = ("match", "variants", "inline", "known", "treedef", "kinds", "positions")
 
-    def __init__(self, match: Callable) -> None:
-        self.match = match
-        self.variants: list = []  # (run, build) pairs
+    def __init__(self, treedef: tr.TreeDef, kinds: list, static: dict, nargs: int) -> None:
+        self.known: dict = {}
+        self.match = matcher(treedef, kinds, static, nargs, self.known)
+        self.variants: list = []  # (run, build, vector, carry)
         self.inline = False
+        self.treedef = treedef
+        self.kinds = kinds
+        self.positions = [i for i in range(nargs) if i not in static]
 
 
 class _Jitted:
@@ -86,6 +101,7 @@ class _Jitted:
         self.static_argnums = static_argnums
         self._entries: OrderedDict = OrderedDict()  # key -> _Entry, most recent last
         self._lock = threading.Lock()
+        self._through: dict = {}  # (nargs, static positions) -> custom_vjp (see ``through``)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         for entry in reversed(tuple(self._entries.values())):  # a snapshot: threads may add
@@ -116,42 +132,56 @@ class _Jitted:
         dyn = tuple(a for i, a in enumerate(args) if i not in static)
         leaves, treedef = tr.flatten((dyn, kwargs))
         kinds = [classify(x) for x in leaves]
-        if EXPR in kinds:  # inside another transform: run the function itself
-            return self.f(*args, **kwargs)
+        if EXPR in kinds:  # inside another transform: one compiled node if possible
+            return self._under_transform(args, kwargs, tuple(static_pos))
         key = (treedef, tuple(map(_kind_key, kinds)), len(args),
                tuple((i, type(v), v) for i, v in static.items()))
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
-                entry = _Entry(matcher(treedef, kinds, static, len(args)))
+                entry = _Entry(treedef, kinds, static, len(args))
                 self._entries[key] = entry
                 if len(self._entries) > MAX_STRUCTURES:
                     self._entries.popitem(last=False)
             else:
                 self._entries.move_to_end(key)
-        scalars = [float(x) for x, k in zip(leaves, kinds) if k == SCALAR]
+        scalars = [np.array([float(x) for x, k in zip(leaves, kinds) if k == SCALAR])]
         arrays = [x for x, k in zip(leaves, kinds) if k != SCALAR and k[0] == "array"]
         return self._run(entry, (scalars, arrays), args, kwargs)
+
+    def _under_transform(self, args: tuple, kwargs: dict, static: tuple) -> Any:
+        nondiff = None if kwargs else plan(args, static)
+        if nondiff is None:
+            return self.f(*args, **kwargs)
+        key = (len(args), static, nondiff)
+        node = self._through.get(key)
+        if node is None:
+            node = self._through.setdefault(key, seen_through(self, static, nondiff, len(args)))
+        try:
+            return node(*args)
+        except NotThrough:
+            return self.f(*args)
 
     def _run(self, entry: _Entry, found: tuple, args: tuple, kwargs: dict) -> Any:
         if entry.inline:
             return self.f(*args, **kwargs)
         scalars, arrays = found
         variants = entry.variants
-        for k, (run, build, vector) in enumerate(variants):
-            out = run(_inputs(scalars, arrays, vector))
+        inputs = _inputs(scalars, arrays)
+        for k, (run, build, vector, carry) in enumerate(variants):
+            out = single_thread(run, inputs if vector else inputs.tolist())
             if out is not None:
                 if k:  # keep the branch seen last in front
                     with self._lock:
                         if k < len(variants) and variants[k][0] is run:
                             variants.insert(0, variants.pop(k))
-                return build(out)
+                return _finish(entry, build, carry, out)
         return self._trace(entry, scalars, arrays, args, kwargs)
 
     def _trace(self, entry: _Entry, scalars: list, arrays: list, args: tuple,
                kwargs: dict) -> Any:
         level = next_level()
-        inputs = [traced_variable(x, level) for x in scalars]
+        inputs = [traced_variable(x, level) for seg in scalars for x in seg.tolist()]
         traced_arrays = [variables(a, level, inputs) for a in arrays]
         new_args, new_kwargs = _substitute(args, kwargs, self._static(len(args)), inputs,
                                            traced_arrays)
@@ -168,15 +198,48 @@ class _Jitted:
         except ir.NotCompilable:
             entry.inline = True
             return self.f(*args, **kwargs)
-        run, vector = _compile(ir.optimize(program))
+        optimized = ir.optimize(program)
+        run, vector = _compile(optimized)
         build = builder(out_def)
+        carry = _carry(entry, out_def, optimized)
         with self._lock:
-            entry.variants.insert(0, (run, build, vector))
+            entry.variants.insert(0, (run, build, vector, carry))
             del entry.variants[MAX_VARIANTS:]
-        result = run(_inputs(scalars, arrays, vector))
+        flat = _inputs(scalars, arrays)
+        result = single_thread(run, flat if vector else flat.tolist())
         if result is None:  # cannot happen: the trace took exactly these branches
             raise RuntimeError("fm.jit: a freshly compiled variant rejected its own inputs")
-        return build(result)
+        return _finish(entry, build, carry, result)
+
+    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
+        """The program this function runs for these arguments (compiled now
+        if it was not yet); ``.as_text()`` shows it.
+
+        >>> text = jit(lambda x: fm.tanh(x) * 2.0).lower(0.5).as_text()
+        >>> "_tanh(v0)" in text
+        True
+        """
+        self(*args, **kwargs)
+        name = getattr(self.f, "__name__", repr(self.f))
+        for entry in reversed(tuple(self._entries.values())):
+            found = entry.match(args, kwargs)
+            if found is None:
+                continue
+            if entry.inline:
+                return Lowered(name, "python", 0, 0, 0, None,
+                               "it uses a variable of an enclosing transform or an op "
+                               "without a compiled form")
+            inputs = _inputs(*found)
+            for run, _, vector, _ in entry.variants:
+                if single_thread(run, inputs if vector else inputs.tolist()) is not None:
+                    source = run.__fm_source__
+                    lines = [x for x in source.splitlines()[1:]
+                             if x.strip() and not x.strip().startswith(("with ", "return "))]
+                    n_out = len(run(inputs if vector else inputs.tolist()))
+                    return Lowered(name, "batched" if vector else "scalar", len(inputs),
+                                   n_out, len(lines) - (0 if vector else 1), source)
+        return Lowered(name, "python", 0, 0, 0, None,
+                       "an argument is a value of an enclosing transform")
 
     def __repr__(self) -> str:
         return f"jit({getattr(self.f, '__name__', self.f)!r})"
@@ -190,15 +253,56 @@ def _kind_key(kind: Any) -> Any:
     return kind
 
 
-def _inputs(scalars: list, arrays: list, vector: bool) -> Any:
-    if not vector:
-        if not arrays:
-            return scalars
-        return scalars + [x for a in arrays for x in a.reshape(-1).tolist()]
-    if not arrays:
-        return np.array(scalars, dtype=float)
-    return np.concatenate([np.array(scalars, dtype=float)]
-                          + [np.asarray(a, dtype=float).reshape(-1) for a in arrays])
+def _inputs(scalars: list, arrays: list) -> np.ndarray:
+    """The program's input vector: the scalar segments, then the arrays'
+    entries (copied: a program's outputs may be views of it, and a user's
+    array may change in place later)."""
+    parts = scalars + [a.reshape(-1) for a in arrays]
+    if len(parts) == 1 and not arrays:
+        return parts[0]
+    return np.concatenate(parts, dtype=float) if parts else np.zeros(0)
+
+
+def _carry(entry: _Entry, out_def: tr.TreeDef, p: ir.Program) -> list:
+    """``(output part, argument position, start, stop)`` for every immutable
+    part of the output (the whole output, or an item of an output tuple) that
+    has the structure of an all-scalar argument, so that the part, passed
+    back, is not walked again (see ``_Entry.known``). The part's leaves are
+    program outputs ``start:stop``, all scalars."""
+    if not all(p.shapes[o] == () and not p.is_const(o) for o in p.outputs):
+        return []
+    parts: list[tuple[int | None, tr.TreeDef, int]] = [(None, out_def, 0)]
+    if out_def.kind is tuple:
+        start = 0
+        for k, c in enumerate(out_def.children):
+            parts.append((k, c, start))
+            start += c.num_leaves
+    dyn = entry.treedef.children[0].children
+    kinds = iter(entry.kinds)
+    wanted = []
+    for pos, td in zip(entry.positions, dyn):
+        mine = [next(kinds) for _ in range(td.num_leaves)]
+        if mine and all(k == SCALAR for k in mine) and immutable(td):
+            wanted.append((pos, td))
+    out = []
+    for index, part, first in parts:
+        for pos, want in wanted:
+            if part == want:
+                out.append((index, pos, first, first + part.num_leaves))
+                break
+    return out
+
+
+def _finish(entry: _Entry, build: Callable, carry: list, out: list) -> Any:
+    """The output pytree; its parts listed in ``carry`` are remembered."""
+    result = build(out)
+    if carry:
+        values = getattr(out, "array", None)
+        for k, pos, a, b in carry:
+            part = result if k is None else result[k]
+            entry.known[pos] = (part, values[a:b] if values is not None else
+                                np.array(out[a:b], dtype=float))
+    return result
 
 
 def _substitute(args: tuple, kwargs: dict, static: list, inputs: list,
@@ -227,4 +331,21 @@ def _compile(p: ir.Program) -> tuple[Callable, bool]:
     """The fastest backend for ``p``: ``(run, takes_an_array)``."""
     if codegen.supports(p) and not autobatch.worth_it(p):
         return codegen.scalar_program(p), False
-    return autobatch.batched_program(p), True
+    return autobatch.batched_program(p, _NAMESPACE), True
+
+
+class _Floats(list):
+    """The batched program's scalar outputs as a list, with the vector they
+    came from (``array``), so a carried part needs no conversion back."""
+
+    __slots__ = ("array",)
+    array: np.ndarray
+
+
+def _floats(a: np.ndarray) -> _Floats:
+    out = _Floats(a.tolist())
+    out.array = a
+    return out
+
+
+_NAMESPACE = dict(autobatch.NUMPY, _tolist=_floats)

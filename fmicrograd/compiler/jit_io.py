@@ -12,7 +12,7 @@ by one generated expression per output structure (a *builder*).
 >>> leaves, treedef = fm.tree.flatten((args, {}))
 >>> match = matcher(treedef, [classify(x) for x in leaves], {}, 2)
 >>> match(args, {})
-([1.0, 2.0, 3.0], [array([0., 0.])])
+([array([1., 2., 3.])], [array([0., 0.])])
 >>> match(((1.0, [2.0, 3.0]), np.zeros(2)), {}) is None  # a list, not a tuple
 True
 >>> builder(fm.tree.structure((1.0, [2.0], {"a": None})))([5.0, 6.0])
@@ -33,11 +33,10 @@ from .. import tree as tr
 from ..core.expr import Expr, traced_variable
 from .codegen import Source
 
-__all__ = ["classify", "matcher", "builder", "variables", "SCALAR", "EXPR"]
+__all__ = ["classify", "matcher", "builder", "variables", "immutable", "SCALAR", "EXPR"]
 
 SCALAR = "scalar"
 EXPR = "expr"
-_NUMBERS = frozenset({float, int, np.float64})
 _MAX_DEPTH = 60  # deeper trees use the generic (slower) functions
 
 
@@ -90,25 +89,50 @@ def _depth(td: tr.TreeDef) -> int:
     return 1 + max((_depth(c) for c in td.children), default=0)
 
 
-def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int) -> Callable:
-    """``match(args, kwargs) -> (scalar leaves, array leaves)`` or None, for
+def immutable(td: tr.TreeDef) -> bool:
+    """Whether every container of structure ``td`` is immutable (tuples,
+    NamedTuples, frozen dataclasses, ``PMap``, ``PVector``): then an object of
+    that structure that ``fm.jit`` built itself still holds the leaves it was
+    built with, whenever it comes back.
+
+    >>> immutable(fm.tree.structure((1.0, (2.0,)))), immutable(fm.tree.structure([1.0]))
+    (True, False)
+    """
+    kind = td.kind
+    if kind is None or kind is type(None):
+        return True
+    if kind in tr._registry:
+        return False
+    params = getattr(kind, "__dataclass_params__", None)
+    ok = kind in (tuple, PMap, PVector) or issubclass(kind, tuple) or (
+        params is not None and params.frozen)
+    return ok and all(immutable(c) for c in td.children)
+
+
+def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
+            known: dict | None = None) -> Callable:
+    """``match(args, kwargs) -> (scalar segments, array leaves)`` or None, for
     calls whose dynamic part ``(positional args without the static ones,
     kwargs)`` has ``treedef`` with leaves of ``kinds``, ``nargs`` positional
-    arguments and static arguments ``static`` (position -> value).
+    arguments and static arguments ``static`` (position -> value). The scalar
+    leaves come as float64 vectors, one per argument that has any.
+
+    ``known`` maps an argument position to ``(obj, vector)``: an immutable
+    pytree ``fm.jit`` returned earlier and its leaves. An argument that *is*
+    that object is not walked again (the training loop's parameters).
 
     >>> leaves, td = fm.tree.flatten(((1.0,), {}))
     >>> match = matcher(td, ["scalar"], {1: "x"}, 2)
     >>> match((2.0, "x"), {}), match((2.0, "y"), {})
-    (([2.0], []), None)
+    (([array([2.])], []), None)
     """
     if _depth(treedef) > _MAX_DEPTH:
         return _generic_matcher(treedef, kinds, static, nargs)
     src = Source()
-    scalars: list[str] = []
+    segments: list[str] = []
     arrays: list[str] = []
     counter = iter(range(10 ** 9))
     it = iter(kinds)
-    src.emit("try:")
     body = Source()
     body.names = src.names
     body._ids = src._ids
@@ -119,20 +143,52 @@ def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int) -> Calla
     dyn, kw = treedef.children
     positions = [i for i in range(nargs) if i not in static]
     for i, td in zip(positions, dyn.children):
-        _gen(body, td, f"args[{i}]", it, scalars, arrays, counter)
+        _argument(body, td, f"args[{i}]", i, it, segments, arrays, counter, known)
     if kw.children:
         body.emit(f"if kwargs.keys() != {src.name(frozenset(kw.meta))}: return None")
         for key, td in zip(kw.meta, kw.children):
-            _gen(body, td, f"kwargs[{src.name(key)}]", it, scalars, arrays, counter)
+            _argument(body, td, f"kwargs[{src.name(key)}]", None, it, segments, arrays,
+                      counter, None)
     else:
         body.emit("if kwargs: return None")
+    src.emit("try:")
     src.lines += ["    " + line for line in body.lines]
     src.emit("except (TypeError, ValueError, AttributeError, KeyError, IndexError):")
     src.emit("    return None")
-    src.emit(f"S = [{', '.join(scalars)}]")
-    src.emit("if not _NUMBERS.issuperset(map(type, S)): return None")
-    src.emit(f"return S, [{', '.join(arrays)}]")
-    return src.build("args, kwargs", {"_NUMBERS": _NUMBERS})
+    src.emit(f"return [{', '.join(segments)}], [{', '.join(arrays)}]")
+    return src.build("args, kwargs", {"_K": known if known is not None else {},
+                                      "_array": np.array, "_f64": np.dtype(float)})
+
+
+def _argument(src: Source, td: tr.TreeDef, var: str, pos: int | None, kinds: Any,
+              segments: list, arrays: list, counter: Any, known: dict | None) -> None:
+    """Code matching one argument: its scalar leaves become one float64 vector
+    ``s<n>``; a known object (see ``matcher``) skips the walk."""
+    count = td.num_leaves
+    mine = [next(kinds) for _ in range(count)]
+    scalars: list[str] = []
+    inner = Source()
+    inner.names, inner._ids = src.names, src._ids
+    name = f"a{next(counter)}"
+    inner.emit(f"{name} = {var}")
+    _gen(inner, td, name, iter(mine), scalars, arrays, counter)
+    if not scalars:
+        src.lines += inner.lines
+        return
+    seg = f"s{next(counter)}"
+    segments.append(seg)
+    inner.emit(f"{seg} = _array([{', '.join(scalars)}])")
+    inner.emit(f"if {seg}.dtype != _f64 or {seg}.ndim != 1:")
+    inner.emit(f"    if {seg}.dtype.kind not in 'iu' or {seg}.ndim != 1: return None")
+    inner.emit(f"    {seg} = {seg}.astype(_f64)")
+    if known is None or pos is None or any(k != SCALAR for k in mine) or not immutable(td):
+        src.lines += inner.lines
+        return
+    src.emit(f"k = _K.get({pos})")
+    src.emit(f"if k is not None and k[0] is {var}:")
+    src.emit(f"    {seg} = k[1]")
+    src.emit("else:")
+    src.lines += ["    " + line for line in inner.lines]
 
 
 def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, arrays: list,
@@ -154,12 +210,20 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
     if kind is type(None):
         src.emit(f"if {var} is not None: return None")
         return
-    names = [f"n{next(counter)}" for _ in td.children]
     cls = src.name(kind)
     if kind in (PMap, PVector):
         src.emit(f"if not isinstance({var}, {cls}): return None")
     else:
         src.emit(f"if {var}.__class__ is not {cls}: return None")
+    if (kind is tuple or kind is list or kind is PVector) and td.children and all(
+            c.kind is None for c in td.children):
+        run = [next(kinds) for _ in td.children]
+        if all(k == SCALAR for k in run):  # a run of numbers: one star-unpacking
+            src.emit(f"if len({var}) != {len(run)}: return None")
+            scalars.append(f"*{var}")
+            return
+        kinds = iter(run)
+    names = [f"n{next(counter)}" for _ in td.children]
     if kind in (dict, PMap):
         src.emit(f"if len({var}) != {len(names)}: return None")
         for n, key in zip(names, td.meta):
@@ -189,7 +253,7 @@ def _generic_matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int)
         leaves, td = tr.flatten((dyn, kwargs))
         if td != treedef or [classify(x) for x in leaves] != kinds:
             return None
-        return ([x for x, k in zip(leaves, kinds) if k == SCALAR],
+        return ([np.array([float(x) for x, k in zip(leaves, kinds) if k == SCALAR])],
                 [x for x, k in zip(leaves, kinds) if k not in (SCALAR, EXPR) and
                  k[0] == "array"])
 
@@ -216,6 +280,12 @@ def _expr(src: Source, td: tr.TreeDef, counter: Any) -> str:
         return f"L[{next(counter)}]"
     if kind is type(None):
         return "None"
+    if (kind is tuple or kind is list) and len(td.children) > 2 and all(
+            c.kind is None for c in td.children):  # a run of leaves: one slice
+        a = next(counter)
+        for _ in td.children[1:]:
+            b = next(counter)
+        return f"(*L[{a}:{b + 1}],)" if kind is tuple else f"L[{a}:{b + 1}]"
     parts = [_expr(src, c, counter) for c in td.children]
     if kind is tuple:
         return "(" + "".join(p + ", " for p in parts) + ")"

@@ -1,0 +1,103 @@
+"""Transforms see through jit: grad/jvp/hessian of a jitted function trace it
+once per structure, run compiled code, and give the jit-free numbers."""
+
+import numpy as np
+import pytest
+
+import fmicrograd as fm
+
+
+def counted(f):
+    calls = []
+
+    def g(*args):
+        calls.append(1)
+        return f(*args)
+
+    return g, calls
+
+
+def f2(x, y):
+    return fm.tanh(x * y) + x ** 3 / (1.0 + y * y)
+
+
+def close(a, b, tol=1e-12):
+    la, lb = fm.tree.leaves(a), fm.tree.leaves(b)
+    assert len(la) == len(lb)
+    for u, v in zip(la, lb):
+        assert abs(u - v) <= tol * max(1.0, abs(v)), (u, v)
+
+
+POINTS = [(0.3, -1.2), (1.5, 0.7), (-2.0, 0.1), (0.9, 2.5)]
+
+
+@pytest.mark.parametrize("transform", [
+    lambda f: fm.grad(f, argnums=(0, 1)),
+    lambda f: fm.value_and_grad(f, argnums=1),
+    lambda f: (lambda x, y: fm.jvp(f, (x, y), (0.5, -1.0))),
+    lambda f: (lambda x, y: fm.hessian(lambda v: f(v[0], v[1]))((x, y))),
+    lambda f: (lambda x, y: fm.jacfwd(lambda v: f(v[0], v[1]))((x, y))),
+])
+def test_transform_of_jit_traces_once_and_matches(transform):
+    g, calls = counted(f2)
+    compiled = transform(fm.jit(g))
+    reference = transform(f2)
+    close(compiled(*POINTS[0]), reference(*POINTS[0]))
+    first = len(calls)
+    for x, y in POINTS[1:]:
+        close(compiled(x, y), reference(x, y))
+    assert len(calls) == first  # no call traced f again
+    assert first <= 4  # the forward program and the compiled VJPs, each traced once
+
+
+def test_grad_of_jit_follows_branches():
+    g, calls = counted(lambda x: x * x if x > 0.0 else -3.0 * x)
+    dg = fm.grad(fm.jit(g))
+    assert [dg(2.0), dg(-2.0), dg(3.0), dg(-1.0)] == [4.0, -3.0, 6.0, -3.0]
+    assert len(calls) <= 4  # one trace per branch and program, never one per call
+
+
+def test_grad_of_jit_with_static_argument():
+    g, calls = counted(lambda x, n: x ** n)
+    dg = fm.grad(fm.jit(g, static_argnums=1))
+    assert [dg(2.0, 3), dg(3.0, 3), dg(2.0, 2)] == [12.0, 27.0, 4.0]
+    before = len(calls)
+    assert dg(5.0, 2) == 10.0 and len(calls) == before
+
+
+def test_jit_of_grad_of_jit():
+    inner = fm.jit(f2)
+    outer = fm.jit(fm.grad(inner, argnums=(0, 1)))
+    for x, y in POINTS:
+        close(outer(x, y), fm.grad(f2, argnums=(0, 1))(x, y))
+
+
+def test_closure_over_an_outer_variable_still_differentiates():
+    def outer(a):
+        return fm.jit(lambda x: fm.sin(x * a))(2.0)
+
+    assert abs(fm.grad(outer)(0.5) - 2.0 * np.cos(1.0)) < 1e-12
+
+
+def test_vmap_of_jit_gives_the_loop_numbers():
+    jf = fm.jit(f2)
+    xs, ys = np.array([0.1, 0.2, 0.3]), np.array([1.0, -1.0, 2.0])
+    out = fm.vmap(jf)(xs, ys)
+    close([out[i] for i in range(3)], [f2(x, y) for x, y in zip(xs.tolist(), ys.tolist())])
+
+
+def test_grad_of_jit_with_data_arrays_runs_one_compiled_node():
+    g, calls = counted(lambda w, X: fm.sum([fm.tanh(w[0] * x[0] + w[1] * x[1]) for x in X]))
+    X = np.array([[0.5, -1.0], [2.0, 0.3], [-0.7, 0.9]])
+    dg = fm.grad(fm.jit(g))
+    reference = fm.grad(lambda w: fm.sum([fm.tanh(w[0] * a + w[1] * b) for a, b in X.tolist()]))
+    close(dg((0.3, -0.2), X), reference((0.3, -0.2)))
+    first = len(calls)
+    close(dg((1.3, 0.4), X), reference((1.3, 0.4)))
+    X2 = X * 2.0  # new data, same structure: still compiled, and read again
+    close(dg((1.3, 0.4), X2), fm.grad(
+        lambda w: fm.sum([fm.tanh(w[0] * a + w[1] * b) for a, b in X2.tolist()]))((1.3, 0.4)))
+    assert len(calls) == first
+    second = fm.jacfwd(lambda w: dg(w, X))((0.3, -0.2))  # through the compiled VJP
+    close(second, fm.hessian(lambda w: fm.sum([fm.tanh(w[0] * a + w[1] * b)
+                                                for a, b in X.tolist()]))((0.3, -0.2)))
