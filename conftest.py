@@ -4,6 +4,9 @@ import pytest
 
 import fmicrograd as fm
 
+# typed user scripts: checked by mypy and run by tests/test_typing.py, not imported as modules
+collect_ignore_glob = ["tests/typed_examples/*"]
+
 
 @pytest.fixture(autouse=True)
 def _doctest_names(doctest_namespace: dict) -> None:

@@ -43,8 +43,9 @@ def main(out_dir: Path) -> None:
     final = sum((y > 0) == (model(x) > 0) for x, y in zip(xs, ys)) / len(ys)
     print(f"final training accuracy {final * 100:.1f}% after {STEPS} steps ({seconds:.1f} s)")
     try:
-        path = fm.plot.decision_boundary(model, xs, ys, out_dir / "moons.png",
-                                         title=f"training accuracy {final * 100:.1f}%")
+        path = out_dir / "moons.png"
+        fm.plot.decision_boundary(model, xs, ys, path,
+                                  title=f"training accuracy {final * 100:.1f}%")
         print(f"saved the decision boundary to {path}")
     except ImportError as e:
         print(f"no picture: {e}")

@@ -112,7 +112,7 @@ def blobs(n: int = 100, centers: int | Sequence[Sequence[float]] = 2, *, std: fl
             raise ValueError(f"fm.datasets.blobs: centers must be >= 1, got {centers}")
         flat = fr.uniform(k_centers, 2 * centers, *box)
         centers = [flat[2 * i:2 * i + 2] for i in range(centers)]
-    cs = [tuple(float(c) for c in center) for center in centers]
+    cs = [tuple(float(c) for c in center) for center in centers]  # type: ignore[union-attr]
     k = len(cs)
     if k == 0 or len({len(c) for c in cs}) != 1:
         raise ValueError("fm.datasets.blobs: centers must be a positive count or a non-empty "

@@ -23,7 +23,6 @@ nest at most ``MAX_DEPTH`` containers deep, on save as on load.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import importlib
 import json
 import math
@@ -31,15 +30,14 @@ import numbers
 import os
 import pkgutil
 import reprlib
-import secrets
-import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
 from .core.expr import Expr
+from .files import atomic_write, check_writable, read_regular
 
 __all__ = ["save", "load", "dumps", "loads", "atomic_write", "check_writable", "FORMAT",
            "VERSION", "MAX_DEPTH"]
@@ -51,114 +49,6 @@ MAX_DEPTH = 100  # containers inside containers: far beyond any model, far below
 _OWN_MODULES = ("nn", "random", "optim", "train")
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 _Path = str | os.PathLike
-
-
-def check_writable(path: _Path) -> Path:
-    """Check, before any work is done, that ``atomic_write`` could write
-    ``path``: its directory exists and takes new files, and ``path`` is a new
-    name or a regular file (a symlink counts as its target). Raises
-    ``ValueError`` for a FIFO, device or socket, ``OSError`` otherwise;
-    returns the file that a write replaces.
-
-    >>> import tempfile, pathlib
-    >>> check_writable(pathlib.Path(tempfile.mkdtemp()) / "new.json").name
-    'new.json'
-    >>> check_writable("/dev/null")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ValueError: /dev/null is a character device, not a regular file; ...
-    """
-    target = _target(path)[0]
-    fd, tmp = _new_temp(target.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    return target
-
-
-def atomic_write(path: _Path, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Call ``write(f)`` on a new temporary file next to ``path``, then move it
-    onto ``path`` in one step (``os.replace``). If ``write`` raises, the
-    temporary file is removed and an existing ``path`` is left untouched. An
-    existing file keeps its permission bits (and, where allowed, its owner); a
-    symlink is written through to its target; a FIFO, device or socket is
-    never replaced (``ValueError``).
-
-    >>> import tempfile, pathlib
-    >>> p = atomic_write(pathlib.Path(tempfile.mkdtemp()) / "a.txt", lambda f: f.write(b"hi"))
-    >>> p.read_bytes()
-    b'hi'
-    """
-    target, old = _target(path)
-    fd, tmp = _new_temp(target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if old is not None:
-                _keep_owner_and_mode(f.fileno(), old)
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        _target(path)  # once more: the name must not have become a device meanwhile
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return Path(os.fsdecode(path))
-
-
-def _target(path: _Path) -> tuple[Path, os.stat_result | None]:
-    """The file a write to ``path`` replaces (through symlinks) and its status,
-    ``None`` if it does not exist yet."""
-    path = Path(os.fsdecode(path))
-    target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    try:
-        status = os.stat(target)
-    except FileNotFoundError:
-        return target, None
-    if stat.S_ISDIR(status.st_mode):
-        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(path))
-    if not stat.S_ISREG(status.st_mode):
-        raise ValueError(f"{path} is {_kind(status.st_mode)}, not a regular file; fmicrograd "
-                         f"writes only regular files: choose another path")
-    return target, status
-
-
-def _kind(mode: int) -> str:
-    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
-             (stat.S_ISDIR, "a directory"))
-    return next((name for test, name in kinds if test(mode)), "a special file")
-
-
-def _new_temp(directory: Path) -> tuple[int, Path]:
-    # A short name of its own, so that any name the OS accepts for the file
-    # itself (up to NAME_MAX) still works.
-    while True:
-        tmp = directory / f".fmicrograd-{secrets.token_hex(8)}.tmp"
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
-        except FileExistsError:
-            continue
-
-
-def _keep_owner_and_mode(fd: int, old: os.stat_result) -> None:
-    try:
-        os.fchown(fd, old.st_uid, old.st_gid)
-    except OSError:
-        pass  # only root may give a file away; the mode is kept regardless
-    os.fchmod(fd, stat.S_IMODE(old.st_mode))
-
-
-def _read_regular(path: _Path, who: str) -> bytes:
-    """The bytes of the regular file ``path``; a FIFO or device is a
-    ``ValueError`` (opened without blocking, so a FIFO never hangs)."""
-    fd = os.open(os.fsdecode(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", os.fsdecode(path))
-        if not stat.S_ISREG(mode):
-            raise ValueError(f"{who}: {os.fsdecode(path)} is {_kind(mode)}, not a regular file; "
-                             f"it is not an fmicrograd parameter file")
-        return f.read()
 
 
 def _own_classes() -> tuple[dict[str, type], dict[type, str]]:
@@ -355,7 +245,8 @@ def _decode_class(x: dict, kind: str, where: str, classes: dict[str, type], dept
     is_nt = _is_namedtuple_class(cls)
     if kind != ("namedtuple" if is_nt else "dataclass"):
         raise _Bad(f"{where}: the file has {name} as a {kind}, but it is not one")
-    expected = list(cls._fields) if is_nt else [f.name for f in dataclasses.fields(cls)]
+    fields_of: Any = cls  # a NamedTuple class or a dataclass
+    expected = list(fields_of._fields) if is_nt else [f.name for f in dataclasses.fields(cls)]
     if sorted(fields) != sorted(expected):
         raise _Bad(f"{where}: {name} has fields {expected}, the file gives {list(fields)}")
     values = {f: _decode(fields[f], f"{where}.{f}", classes, depth + 1) for f in expected}
@@ -409,7 +300,11 @@ def loads(text: str, *, classes: Iterable[type] = (), source: str = "<string>") 
     {'a': (1.0, -0.0)}
     """
     allowed = dict(_own_classes()[0])
-    allowed.update({f"{c.__module__}.{c.__qualname__}": c for c in classes})
+    for c in classes:
+        if not isinstance(c, type) or not (dataclasses.is_dataclass(c) or _is_namedtuple_class(c)):
+            raise TypeError(f"fm.io.load: classes must be dataclasses or NamedTuples, got "
+                            f"{c!r:.80}")
+        allowed[f"{c.__module__}.{c.__qualname__}"] = c
     try:
         doc = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
                          object_pairs_hook=_no_duplicate_keys)
@@ -458,7 +353,7 @@ def load(path: _Path, *, classes: Iterable[type] = ()) -> Any:
     >>> load(p)
     [1.0, (2.0,)]
     """
-    data = _read_regular(path, "fm.io.load")
+    data = read_regular(path, "fm.io.load")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -29,7 +29,7 @@ from .core.expr import Expr
 __all__ = ["mse", "hinge", "binary_cross_entropy_with_logits", "softmax_cross_entropy",
            "l2", "log_sum_exp"]
 
-_REDUCTIONS = {"mean": F.mean, "sum": F.sum, "none": tuple}
+_REDUCTIONS: dict[str, Callable[[list], Any]] = {"mean": F.mean, "sum": F.sum, "none": tuple}
 
 
 def _is_seq(x: Any) -> bool:
@@ -118,7 +118,7 @@ def _softmax_ce(logits: Any, label: Any) -> Any:
     zs = tuple(logits)
     lse = log_sum_exp(zs)
     if isinstance(label, numbers.Integral) and not isinstance(label, bool):
-        if not 0 <= label < len(zs):
+        if not 0 <= int(label) < len(zs):
             raise ValueError(f"softmax_cross_entropy: class index {label} is out of range for "
                              f"{len(zs)} logits")
         return lse - zs[label]

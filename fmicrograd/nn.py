@@ -17,13 +17,14 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import mul
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import random as fr
 from . import tree
@@ -31,14 +32,26 @@ from .core import functions as F
 from .core.expr import Expr, lift
 
 __all__ = ["Neuron", "Layer", "MLP", "apply", "parameters", "count_params",
-           "ACTIVATIONS", "INITS"]
+           "ACTIVATIONS", "INITS", "to_torch_module", "from_torch_module"]
+
+if TYPE_CHECKING:
+    from .nn_torch import from_torch_module, to_torch_module
+
+
+def __getattr__(name: str) -> Any:  # torch models (fmicrograd/nn_torch.py) load torch on use
+    if name in ("to_torch_module", "from_torch_module"):
+        from . import nn_torch
+
+        return getattr(nn_torch, name)
+    raise AttributeError(f"module 'fmicrograd.nn' has no attribute {name!r}")
 
 
 def _linear(x: Any) -> Any:
     return x
 
 
-ACTIVATIONS = {"relu": F.relu, "tanh": F.tanh, "sigmoid": F.sigmoid, "linear": _linear}
+ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
+    "relu": F.relu, "tanh": F.tanh, "sigmoid": F.sigmoid, "linear": _linear}
 
 # name -> weight distribution for a neuron with fan_in inputs in a layer of fan_out
 INITS = {
@@ -299,14 +312,55 @@ def count_params(params: Any) -> int:
 
 def _new(cls: type, **fields: Any) -> Any:
     # Rebuild without __post_init__: leaves may be gradients or graph nodes.
-    obj = object.__new__(cls)
+    obj: Any = object.__new__(cls)
     for name, value in fields.items():
         object.__setattr__(obj, name, value)
     return obj
 
 
+# children named for paths in messages: .layers[1].neurons[0].w[1]
 tree.register(Neuron, lambda n: ((n.w, n.b), n.activation),
-              lambda act, ch: _new(Neuron, w=ch[0], b=ch[1], activation=act))
+              lambda act, ch: _new(Neuron, w=ch[0], b=ch[1], activation=act),
+              lambda _, n: (".w", ".b"))
 tree.register(Layer, lambda layer: (layer.neurons, None),
-              lambda _, ch: _new(Layer, neurons=tuple(ch)))
-tree.register(MLP, lambda m: (m.layers, None), lambda _, ch: _new(MLP, layers=tuple(ch)))
+              lambda _, ch: _new(Layer, neurons=tuple(ch)),
+              lambda _, n: [f".neurons[{i}]" for i in range(n)])
+tree.register(MLP, lambda m: (m.layers, None), lambda _, ch: _new(MLP, layers=tuple(ch)),
+              lambda _, n: [f".layers[{i}]" for i in range(n)])
+
+
+# micrograd's idioms on a model, each answered by an error naming the fmicrograd way
+_PARAMETERS_HINT = ("{cls}.parameters() is micrograd's method; here parameters are the model's "
+                    "pytree leaves: fm.nn.parameters(model) gives them as a tuple (micrograd's "
+                    "order), and fm.grad(loss)(model) returns gradients shaped like the model")
+_ZERO_GRAD_HINT = ("{cls}.zero_grad() is micrograd's method; models here store no gradient: "
+                   "fm.grad(loss)(model) returns a fresh one each call, nothing to reset")
+
+
+def _teach_micrograd(cls: type) -> None:
+    """Wrap ``cls.__init__`` so micrograd's ``cls(nin, ...)`` (ints) names the
+    ``init`` form, and make ``.parameters()`` / ``.zero_grad()`` explain."""
+    dataclass_init = cls.__dict__["__init__"]
+
+    @functools.wraps(dataclass_init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if args and isinstance(args[0], int):
+            shown = ", ".join(map(repr, args))
+            raise TypeError(f"fm.nn.{cls.__name__}({shown}) is micrograd's constructor; "
+                            f"fmicrograd builds a random model from an explicit key: "
+                            f"fm.nn.{cls.__name__}.init({shown}, key=fm.random.key(0))")
+        dataclass_init(self, *args, **kwargs)
+
+    def hint(message: str) -> property:
+        def fail(self: Any) -> Any:
+            raise AttributeError(message.format(cls=cls.__name__))
+
+        return property(fail)
+
+    cls.__init__ = __init__  # type: ignore[misc]
+    cls.parameters = hint(_PARAMETERS_HINT)  # type: ignore[attr-defined]
+    cls.zero_grad = hint(_ZERO_GRAD_HINT)  # type: ignore[attr-defined]
+
+
+for _cls in (Neuron, Layer, MLP):
+    _teach_micrograd(_cls)

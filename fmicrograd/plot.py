@@ -1,26 +1,32 @@
-"""PNG pictures of training: a 2-D classifier's decision boundary over its
-data, and the curves of a training ``history``.
+"""Pictures of training: a 2-D classifier's decision boundary over its data,
+and the curves of a training ``history``.
 
-matplotlib is an optional extra (``pip install 'fmicrograd[plot]'``), imported
-on first use. Figures are drawn on their own Agg canvas, never through
-``pyplot``, so plotting changes no global state (a notebook's backend, open
-figures) and needs no display. Files are written atomically.
+Each function returns the matplotlib ``Figure`` (shown inline when it is the
+last value of a notebook cell), draws into the user's axes when given
+``ax=``, and writes a PNG atomically when given a path. matplotlib is an
+optional extra (``pip install 'fmicrograd[plot]'``), imported on first use.
+A new figure gets its own Agg canvas, never ``pyplot``, so plotting changes
+no global state (a notebook's backend, open figures) and needs no display.
 
 >>> import tempfile, pathlib
 >>> out = pathlib.Path(tempfile.mkdtemp())
 >>> xs, ys = fm.datasets.xor()
->>> decision_boundary(lambda p: p[0] - p[1], xs, ys, out / "b.png", resolution=20).exists()
-True
+>>> fig = decision_boundary(lambda p: p[0] - p[1], xs, ys, out / "b.png", resolution=20)
+>>> type(fig).__name__, (out / "b.png").exists()
+('Figure', True)
 """
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .io import atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["decision_boundary", "loss_curve", "layer_stats"]
 
@@ -28,7 +34,7 @@ _PLOT_HINT = "fm.plot needs matplotlib: pip install 'fmicrograd[plot]'"
 
 
 def _figure(**kwargs: Any) -> Any:
-    """A matplotlib Figure on its own Agg canvas."""
+    """A matplotlib Figure on its own Agg canvas, shown inline by notebooks."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -36,11 +42,20 @@ def _figure(**kwargs: Any) -> Any:
         raise ImportError(_PLOT_HINT) from e
     fig = Figure(**kwargs)
     FigureCanvasAgg(fig)
+
+    def png() -> bytes:  # what Jupyter calls to show the figure
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        return buffer.getvalue()
+
+    fig._repr_png_ = png  # type: ignore[attr-defined]
     return fig
 
 
-def _save(fig: Any, path: str | os.PathLike, dpi: int) -> Path:
-    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+def _save(fig: Any, path: str | os.PathLike | None, dpi: int) -> Any:
+    if path is not None:
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+    return fig
 
 
 def _label_of(score: Any) -> Any:
@@ -65,21 +80,20 @@ def _class_colours(classes: list[float]) -> tuple[Any, Any, list[float]]:
 
 
 def decision_boundary(predict: Callable[[tuple[float, float]], Any], xs: Sequence, ys: Sequence,
-                      path: str | os.PathLike, *, resolution: int = 80, title: str | None = None,
-                      dpi: int = 100) -> Path:
+                      path: str | os.PathLike | None = None, *, ax: Any = None,
+                      resolution: int = 80, title: str | None = None, dpi: int = 100) -> Figure:
     """Colour the plane by ``predict``'s class and scatter the data on top, as
-    micrograd's demo does; write the picture to ``path`` (PNG). ``predict``
-    maps a point ``(x0, x1)`` to a score (class by its sign: an ``fm.nn``
-    model works as is) or to a tuple of scores (class by argmax).
-    ``resolution`` is the grid size per axis. Returns the path.
+    micrograd's demo does. ``predict`` maps a point ``(x0, x1)`` to a score
+    (class by its sign: an ``fm.nn`` model works as is) or to a tuple of
+    scores (class by argmax). ``resolution`` is the grid size per axis.
+    Draws into ``ax`` if given (else a new figure), writes a PNG to ``path``
+    if given, and returns the Figure.
 
-    >>> import tempfile, pathlib
     >>> xs, ys = fm.datasets.moons(40, 0.1, seed=0)
     >>> model = fm.nn.MLP.init(2, [8, 1], key=fm.random.key(0))
-    >>> p = decision_boundary(model, xs, ys, pathlib.Path(tempfile.mkdtemp()) / "m.png",
-    ...                       resolution=30, title="untrained")
-    >>> p.read_bytes()[:4]
-    b'\\x89PNG'
+    >>> fig = decision_boundary(model, xs, ys, resolution=30, title="untrained")
+    >>> fig.axes[0].get_title()
+    'untrained'
     """
     if len(xs) == 0 or len(xs) != len(ys) or any(len(x) != 2 for x in xs):
         raise ValueError(f"fm.plot.decision_boundary: expected as many labels as points and "
@@ -87,8 +101,8 @@ def decision_boundary(predict: Callable[[tuple[float, float]], Any], xs: Sequenc
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
         raise ValueError(f"fm.plot.decision_boundary: resolution must be an int >= 2, "
                          f"got {resolution!r}")
-    fig = _figure(figsize=(5.5, 5.0))
-    import numpy as np  # after matplotlib, which needs it
+    fig = _figure(figsize=(5.5, 5.0)) if ax is None else ax.figure
+    import numpy as np
 
     pts = np.asarray(xs, dtype=float)
     lo, hi = pts.min(axis=0) - 1.0, pts.max(axis=0) + 1.0
@@ -96,7 +110,7 @@ def decision_boundary(predict: Callable[[tuple[float, float]], Any], xs: Sequenc
     zs = np.array([[_label_of(predict((float(a), float(b)))) for a in gx] for b in gy],
                   dtype=float)
     cmap, norm, levels = _class_colours(sorted({float(y) for y in ys} | set(zs.flat)))
-    ax = fig.add_subplot()
+    ax = fig.add_subplot() if ax is None else ax
     ax.contourf(gx, gy, zs, levels=levels, cmap=cmap, norm=norm, alpha=0.5)
     ax.scatter(pts[:, 0], pts[:, 1], c=[float(y) for y in ys], s=40, cmap=cmap, norm=norm,
                edgecolors="k", linewidths=0.5)
@@ -107,35 +121,45 @@ def decision_boundary(predict: Callable[[tuple[float, float]], Any], xs: Sequenc
     return _save(fig, path, dpi)
 
 
-def loss_curve(history: Mapping[str, Sequence[float]], path: str | os.PathLike, *,
-               title: str | None = None, dpi: int = 100) -> Path:
+def loss_curve(history: Mapping[str, Sequence[float]], path: str | os.PathLike | None = None,
+               *, ax: Any = None, title: str | None = None, dpi: int = 100) -> Figure:
     """One panel per metric of ``history`` (such as ``fm.train.fit``'s
-    ``{"loss": [...], "accuracy": [...]}``) against the epoch, written to
-    ``path`` (PNG). A positive loss is drawn on a log scale. Returns the path.
+    ``{"loss": [...], "accuracy": [...]}``) against the epoch; a positive
+    loss is drawn on a log scale. ``ax`` is one Axes per metric (a sequence),
+    or one Axes for all metrics as labelled lines. Writes a PNG to ``path``
+    if given and returns the Figure.
 
-    >>> import tempfile, pathlib
-    >>> p = loss_curve({"loss": [1.0, 0.5, 0.2], "accuracy": [0.5, 0.8, 1.0]},
-    ...                pathlib.Path(tempfile.mkdtemp()) / "loss.png")
-    >>> p.stat().st_size > 0
-    True
+    >>> fig = loss_curve({"loss": [1.0, 0.5, 0.2], "accuracy": [0.5, 0.8, 1.0]})
+    >>> [a.get_ylabel() for a in fig.axes]
+    ['loss', 'accuracy']
     """
     order = sorted(history, key=lambda k: (k != "loss", "loss" not in k, k))  # losses first
     metrics = {name: [float(v) for v in history[name]] for name in order if len(history[name])}
     if not metrics:
         raise ValueError(f"fm.plot.loss_curve: the history has no values to plot "
                          f"(metrics: {sorted(history)})")
-    fig = _figure(figsize=(4.5 * len(metrics), 3.5), layout="tight")
+    if ax is None:
+        fig = _figure(figsize=(4.5 * len(metrics), 3.5), layout="tight")
+        axes = list(fig.subplots(1, len(metrics), squeeze=False)[0])
+    else:
+        axes = list(ax) if isinstance(ax, Sequence) else [ax] * len(metrics)
+        if len(axes) != len(metrics):
+            raise ValueError(f"fm.plot.loss_curve: got {len(axes)} axes for {len(metrics)} "
+                             f"metrics {list(metrics)}; pass one Axes, or one per metric")
+        fig = axes[0].figure
     from matplotlib.ticker import MaxNLocator
 
-    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
-    for ax, (name, values) in zip(axes, metrics.items()):
-        ax.plot(range(len(values)), values, marker="." if len(values) < 50 else None)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(name)
-        if "loss" in name and min(values) > 0:
-            ax.set_yscale("log")
-        ax.grid(True, alpha=0.3)
+    shared = len(metrics) > 1 and axes[0] is axes[-1]  # all metrics on one Axes
+    for a, (name, values) in zip(axes, metrics.items()):
+        a.plot(range(len(values)), values, marker="." if len(values) < 50 else None, label=name)
+        a.set_xlabel("epoch")
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+        a.set_ylabel("value" if shared else name)
+        if "loss" in name and min(values) > 0 and not shared:
+            a.set_yscale("log")
+        a.grid(True, alpha=0.3)
+    if shared:
+        axes[0].legend()
     if title:
         fig.suptitle(title)
     return _save(fig, path, dpi)

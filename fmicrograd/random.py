@@ -37,6 +37,12 @@ class Key:
 
     data: int
 
+    def __post_init__(self) -> None:
+        if isinstance(self.data, bool) or not isinstance(self.data, int) \
+                or not 0 <= self.data < 2 ** 64:
+            raise ValueError(f"Key: data must be a 64-bit unsigned int, got {self.data!r:.40}; "
+                             f"make keys with fm.random.key(seed)")
+
     def __repr__(self) -> str:
         return f"Key(data={self.data:#018x})"
 
@@ -44,7 +50,7 @@ class Key:
 tree.register(Key, lambda k: ((), k.data), lambda data, _: Key(data))
 
 
-def _mix(*parts: int) -> int:
+def _mix(*parts: int | str) -> int:
     text = ":".join(str(p) for p in parts).encode()
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
 

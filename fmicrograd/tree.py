@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
 from .core.expr import Expr
 
 __all__ = ["map", "leaves", "flatten", "unflatten", "structure", "register",
-           "flatten_with_paths", "keystr", "TreeDef"]
+           "flatten_with_paths", "keystr", "map_with_path", "at", "stack", "TreeDef"]
 
 _builtin_map = map
 
@@ -54,22 +54,29 @@ class TreeDef(NamedTuple):
 
 LEAF = TreeDef(None, None, ())
 
-# cls -> (flatten(x) -> (children, meta), unflatten(meta, children) -> x)
-_registry: dict[type, tuple[Callable, Callable]] = {}
+# cls -> (flatten(x) -> (children, meta), unflatten(meta, children) -> x,
+#         names(meta, n) -> an accessor per child, or None for "[i]")
+_registry: dict[type, tuple[Callable, Callable, Callable | None]] = {}
 
 
 def register(cls: type, flatten: Callable[[Any], tuple[Iterable, Any]],
-             unflatten: Callable[[Any, tuple], Any]) -> type:
+             unflatten: Callable[[Any, tuple], Any],
+             names: Callable[[Any, int], Iterable[str]] | None = None) -> type:
     """Make ``cls`` a pytree node: ``flatten(x) -> (children, meta)`` and
-    ``unflatten(meta, children) -> x``. Returns ``cls``.
+    ``unflatten(meta, children) -> x``. ``names(meta, n)``, if given, returns
+    each child's accessor (``".a"``, ``".items[0]"``) for paths in messages;
+    otherwise children show as ``[0]``, ``[1]``, ... Returns ``cls``.
 
     >>> class Pair:
     ...     def __init__(self, a, b): self.a, self.b = a, b
-    >>> _ = register(Pair, lambda p: ((p.a, p.b), None), lambda m, c: Pair(*c))
+    >>> _ = register(Pair, lambda p: ((p.a, p.b), None), lambda m, c: Pair(*c),
+    ...              names=lambda meta, n: (".a", ".b"))
     >>> leaves(Pair(1.0, (2.0,)))
     [1.0, 2.0]
+    >>> [keystr(p) for p in flatten_with_paths(Pair(1.0, (2.0,)))[1]]
+    ['.a', '.b[0]']
     """
-    _registry[cls] = (flatten, unflatten)
+    _registry[cls] = (flatten, unflatten, names)
     return cls
 
 
@@ -88,7 +95,7 @@ def _dataclass_flatten(x: Any) -> tuple[list, tuple]:
 def _dataclass_unflatten(cls: type, names: tuple, children: Iterable) -> Any:
     # Bypass __init__ (and frozen __setattr__): leaves may be graph nodes that
     # a user's __post_init__ validation does not expect.
-    obj = object.__new__(cls)
+    obj: Any = object.__new__(cls)
     for n, c in zip(names, children):
         object.__setattr__(obj, n, c)
     return obj
@@ -144,7 +151,7 @@ def _flatten_into(x: Any, out: list, paths: list | None, path: tuple) -> TreeDef
         return LEAF
     kind, children, meta = node
     if paths is None:  # no key paths wanted: skip computing them; float leaves inline
-        subs = []
+        subs: list[TreeDef] = []
         for c in children:
             if c.__class__ is float:
                 out.append(c)
@@ -153,11 +160,14 @@ def _flatten_into(x: Any, out: list, paths: list | None, path: tuple) -> TreeDef
                 subs.append(_flatten_into(c, out, None, path))
         return TreeDef(kind, meta, tuple(subs))
     keys = _child_keys(kind, meta, len(children))
-    subs = tuple(_flatten_into(c, out, paths, path + (k,)) for c, k in zip(children, keys))
-    return TreeDef(kind, meta, subs)
+    return TreeDef(kind, meta, tuple(_flatten_into(c, out, paths, path + (k,))
+                                     for c, k in zip(children, keys)))
 
 
 def _child_keys(kind: type, meta: Any, n: int) -> list:
+    names = _registry[kind][2] if kind in _registry else None
+    if names is not None:
+        return [("name", name) for name in names(meta, n)]
     if kind in (dict, PMap):
         return [("key", k) for k in meta]
     if kind not in _registry and dataclasses.is_dataclass(kind):
@@ -175,7 +185,7 @@ def keystr(path: tuple) -> str:
     """
     parts = []
     for how, k in path:
-        parts.append(f".{k}" if how == "attr" else f"[{k!r}]")
+        parts.append(f".{k}" if how == "attr" else k if how == "name" else f"[{k!r}]")
     return "".join(parts) or "<root>"
 
 
@@ -252,7 +262,8 @@ def _first_difference(a: TreeDef, b: TreeDef, path: tuple) -> tuple[tuple, str, 
             return f"{t.kind.__name__} with keys {list(t.meta)}"
         return f"{t.kind.__name__} of {len(t.children)} children"
 
-    if a.kind != b.kind or a.meta != b.meta or len(a.children) != len(b.children):
+    if (_PERSISTENT.get(a.kind, a.kind) != _PERSISTENT.get(b.kind, b.kind)
+            or a.meta != b.meta or len(a.children) != len(b.children)):
         return path, describe(a), describe(b)
     keys = _child_keys(a.kind, a.meta, len(a.children)) if a.kind is not None else []
     for ca, cb, k in zip(a.children, b.children, keys):
@@ -263,7 +274,8 @@ def _first_difference(a: TreeDef, b: TreeDef, path: tuple) -> tuple[tuple, str, 
 
 
 def check_same(first: TreeDef, other: TreeDef, what: str = "tree.map") -> None:
-    """Raise ``ValueError`` naming the first path where two structures differ.
+    """Raise ``ValueError`` naming the first path where two structures differ
+    (a dict matches a ``PMap`` and a list a ``PVector``).
 
     >>> check_same(structure((1.0, 2.0)), structure((3.0,)))
     Traceback (most recent call last):
@@ -289,7 +301,7 @@ def map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     for r in rest:
         ys, rd = flatten(r)
         if rd != td:
-            check_same(persistent(td), persistent(rd))
+            check_same(td, rd)
         others.append(ys)
     return unflatten(td, [f(*args) for args in zip(xs, *others)])
 
@@ -302,5 +314,22 @@ def persistent(td: TreeDef) -> TreeDef:
     """
     if td.kind is None:
         return td
-    kind = {dict: PMap, list: PVector}.get(td.kind, td.kind)
+    kind = _PERSISTENT.get(td.kind, td.kind)
     return TreeDef(kind, td.meta, tuple(persistent(c) for c in td.children))
+
+
+_PERSISTENT: dict = {dict: PMap, list: PVector}
+
+
+
+# Building new trees from old (map_with_path, at, stack) lives in its own file,
+# loaded on first use so that `import fmicrograd` stays light.
+if TYPE_CHECKING:
+    from .tree_ops import at, map_with_path, stack
+else:
+    def __getattr__(name: str) -> Any:
+        if name in ("at", "map_with_path", "stack"):
+            from . import tree_ops
+
+            return getattr(tree_ops, name)
+        raise AttributeError(f"module 'fmicrograd.tree' has no attribute {name!r}")

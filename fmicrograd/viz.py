@@ -19,6 +19,7 @@ n1op -> n1
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from .core.expr import Expr
@@ -27,6 +28,9 @@ from .core.sweep import _vjp
 __all__ = ["to_dot", "draw_dot", "node_grads", "topological"]
 
 _VIZ_HINT = "fm.viz.draw_dot needs the graphviz package: pip install 'fmicrograd[viz]'"
+DOT_HINT = ("the Graphviz program `dot` is not installed (the graphviz Python package only "
+            "calls it): apt install graphviz, brew install graphviz, or conda install -c "
+            "conda-forge graphviz; without it, fm.viz.to_dot(expr) gives the DOT text")
 # characters with a meaning inside a Graphviz record label
 _RECORD_ESCAPES = str.maketrans({c: "\\" + c for c in '{}|<>"\\'} | {"\n": "\\n"})
 _QUOTE_ESCAPES = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n"})
@@ -145,4 +149,39 @@ def draw_dot(expr: Expr, *, precision: int | None = 4) -> Any:
         import graphviz
     except ImportError as e:
         raise ImportError(_VIZ_HINT) from e
-    return graphviz.Digraph(name="fm", body=[f"\t{s}\n" for s in _statements(expr, precision)])
+    body = [f"\t{s}\n" for s in _statements(expr, precision)]
+    return _digraph_class(graphviz)(name="fm", body=body)
+
+
+@functools.cache
+def _digraph_class(graphviz: Any) -> type:
+    """``graphviz.Digraph`` whose errors say how to install the Graphviz
+    program, and which a notebook shows as DOT text when it is missing."""
+
+    class DotMissing(graphviz.ExecutableNotFound):
+        def __init__(self) -> None:
+            RuntimeError.__init__(self, f"fm.viz.draw_dot: {DOT_HINT}")
+
+    class Digraph(graphviz.Digraph):
+        __doc__ = graphviz.Digraph.__doc__
+
+        def pipe(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().pipe(*args, **kwargs)
+            except graphviz.ExecutableNotFound as e:
+                raise DotMissing() from e
+
+        def render(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().render(*args, **kwargs)
+            except graphviz.ExecutableNotFound as e:
+                raise DotMissing() from e
+
+        def _repr_mimebundle_(self, include: Any = None, exclude: Any = None,
+                              **kwargs: Any) -> dict:
+            try:
+                return super()._repr_mimebundle_(include, exclude, **kwargs)
+            except graphviz.ExecutableNotFound:
+                return {"text/plain": f"({DOT_HINT})\n{self.source}"}
+
+    return Digraph

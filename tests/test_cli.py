@@ -243,3 +243,18 @@ def test_checkpoint_dir_and_resume(tmp_path):
     err = io.StringIO()
     code, _ = call(*args, "--resume", str(tmp_path), err=err)
     assert code == 2 and "epoch-000006.json" in err.getvalue()
+
+
+def test_checkpoint_arguments_fail_before_training(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    for args, message in [
+        (["--resume"], "--resume: give a PATH, or a --checkpoint-dir"),
+        (["--checkpoint-dir", str(tmp_path / "file" / "ck")],
+         "--checkpoint-dir: cannot write checkpoints to"),
+        (["--resume", str(tmp_path / "missing")], "does not exist"),
+    ]:
+        with pytest.raises(SystemExit) as info:
+            call("train", "--dataset", "xor", "--steps", "2", *args)
+        captured = capsys.readouterr()
+        assert info.value.code == 2 and message in captured.err and captured.out == ""
+        assert captured.err.splitlines()[-1].startswith("fmicrograd train: error:")

@@ -189,6 +189,10 @@ def test_wrong_types_everywhere(tree, match, tmp_path):
     (layer(neuron(), neuron(w=[1.0, 2.0])), r"same number of weights, got \[1, 2\]"),
     (mlp(layer(neuron(w=[1.0, 2.0]), neuron(w=[3.0, 4.0])), layer(neuron(w=[1.0]))),
      "layer 1 takes 1 inputs but layer 0 gives 2"),
+    (tagged("fmicrograd.random.Key", data="abc"), "Key: data must be a 64-bit unsigned int"),
+    (tagged("fmicrograd.random.Key", data=-1), "Key: data must be"),
+    (tagged("fmicrograd.random.Key", data=2 ** 64), "Key: data must be"),
+    (tagged("fmicrograd.random.Key", data=None), "Key: data must be"),
 ])
 def test_loaded_models_pass_the_constructor_checks(tree, match, tmp_path):
     rejects(tmp_path, HEAD % tree, match)
@@ -335,3 +339,10 @@ def test_check_outcome_runs_loaded_models(tmp_path):
         type(model).__call__ = original
     assert calls == [(0.5, 0.5)]
     assert math.isfinite(model((0.5, 0.5)))
+
+
+def test_classes_must_be_dataclasses_or_namedtuples(tmp_path):
+    path = fm.io.save(tmp_path / "t.json", [1.0])
+    for bad in (1, "Point", dict, lambda: None):
+        with pytest.raises(TypeError, match="classes must be dataclasses or NamedTuples"):
+            fm.io.load(path, classes=[bad])

@@ -22,8 +22,9 @@ def png_size(path):
 def test_decision_boundary_png(tmp_path):
     xs, ys = fm.datasets.moons(30, 0.1, seed=1)
     model = fm.nn.MLP.init(2, [4, 1], key=fm.random.key(0))
-    path = fm.plot.decision_boundary(model, xs, ys, tmp_path / "b.png", resolution=10, dpi=50)
-    assert path == tmp_path / "b.png"
+    fig = fm.plot.decision_boundary(model, xs, ys, tmp_path / "b.png", resolution=10, dpi=50)
+    assert type(fig).__name__ == "Figure"
+    path = tmp_path / "b.png"
     assert png_size(path) == (275, 250)  # 5.5 x 5 inches at 50 dpi
     assert [p.name for p in tmp_path.iterdir()] == ["b.png"]
 
@@ -34,8 +35,8 @@ def test_regions_are_coloured_by_predicted_class(tmp_path):
     xs = ((-1.0, 0.0), (1.0, 0.0), (-1.0, 1.0), (1.0, 1.0))
     ys = (-1.0, 1.0, -1.0, 1.0)
     # class by the sign of x0: the left half is one colour, the right the other
-    path = fm.plot.decision_boundary(lambda p: p[0], xs, ys, tmp_path / "half.png",
-                                     resolution=40)
+    path = tmp_path / "half.png"
+    fm.plot.decision_boundary(lambda p: p[0], xs, ys, path, resolution=40)
     img = imread(path)
     h, w = img.shape[:2]
     row = int(h * 0.8)  # below the points, inside the axes
@@ -47,18 +48,18 @@ def test_regions_are_coloured_by_predicted_class(tmp_path):
 
 def test_several_scores_colour_by_argmax(tmp_path):
     xs, ys = fm.datasets.blobs(30, 3, seed=2)
-    path = fm.plot.decision_boundary(lambda p: (p[0], -p[0], p[1]), xs, ys,
-                                     tmp_path / "multi.png", resolution=12, dpi=40)
-    assert png_size(path) == (220, 200)
+    fm.plot.decision_boundary(lambda p: (p[0], -p[0], p[1]), xs, ys,
+                              tmp_path / "multi.png", resolution=12, dpi=40)
+    assert png_size(tmp_path / "multi.png") == (220, 200)
 
 
 def test_loss_curve_png_from_a_history(tmp_path):
     history = pmap({"loss": pvector([0.9, 0.5, 0.1, 0.05]),
                     "accuracy": pvector([0.5, 0.75, 1.0, 1.0])})
-    path = fm.plot.loss_curve(history, tmp_path / "loss.png", title="moons", dpi=40)
-    assert png_size(path) == (360, 140)  # two panels of 4.5 x 3.5 inches
-    one = fm.plot.loss_curve({"loss": [1.0, -1.0]}, tmp_path / "one.png", dpi=40)
-    assert png_size(one) == (180, 140)
+    fm.plot.loss_curve(history, tmp_path / "loss.png", title="moons", dpi=40)
+    assert png_size(tmp_path / "loss.png") == (360, 140)  # two panels of 4.5 x 3.5 inches
+    fm.plot.loss_curve({"loss": [1.0, -1.0]}, tmp_path / "one.png", dpi=40)
+    assert png_size(tmp_path / "one.png") == (180, 140)
 
 
 def test_bad_inputs_are_value_errors(tmp_path):
@@ -99,3 +100,28 @@ def test_missing_matplotlib_says_how_to_install(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r"pip install 'fmicrograd\[plot\]'"):
         fm.plot.decision_boundary(lambda p: p[0], ((0.0, 1.0),), (1.0,), tmp_path / "x.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plots_return_the_figure_and_draw_into_given_axes(tmp_path):
+    from matplotlib.figure import Figure
+
+    xs, ys = fm.datasets.xor()
+    fig = fm.plot.decision_boundary(lambda p: p[0] * p[1], xs, ys, resolution=8)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    assert fig._repr_png_()[:8] == PNG  # how a notebook shows it inline
+    assert list(tmp_path.iterdir()) == []  # no path, no file
+
+    mine = Figure()
+    left, right = mine.subplots(1, 2)
+    assert fm.plot.decision_boundary(lambda p: p[0], xs, ys, ax=left, resolution=8,
+                                     title="mine") is mine
+    assert left.get_title() == "mine" and len(left.collections) > 0
+    assert fm.plot.loss_curve({"loss": [3.0, 1.0], "acc": [0.1, 0.9]}, ax=right) is mine
+    assert [line.get_label() for line in right.get_lines()] == ["loss", "acc"]
+    assert right.get_legend() is not None and len(mine.axes) == 2
+
+    a, b = Figure().subplots(1, 2)
+    fig = fm.plot.loss_curve({"loss": [3.0, 1.0], "acc": [0.1, 0.9]}, ax=[a, b])
+    assert (a.get_ylabel(), b.get_ylabel(), a.get_yscale()) == ("loss", "acc", "log")
+    with pytest.raises(ValueError, match="3 axes for 2 metrics"):
+        fm.plot.loss_curve({"loss": [3.0, 1.0], "acc": [0.1, 0.9]}, ax=[a, b, a])

@@ -257,3 +257,16 @@ def test_progress_redraws_on_a_terminal_and_prints_lines_elsewhere():
     lines = log.getvalue().splitlines()
     assert len(lines) == 11 and "\r" not in log.getvalue()
     assert lines[0].startswith("epoch 1/100") and lines[-1].startswith("epoch 100/100")
+
+
+def test_history_prints_in_a_stable_order():
+    _, history = train.fit(line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(0.1), [(XS, YS)],
+                           epochs=3, val_data=(XS, YS), metrics={"abs_w": lambda p, b: p["w"][0]})
+    assert train.history_order(history) == [
+        "loss", "grad_norm", "update_norm", "param_norm", "nonfinite_grads", "nonfinite_params",
+        "abs_w", "val_abs_w", "val_loss", "events"]
+    text = train.format_history(history)
+    assert [ln.split()[0] for ln in text.splitlines()] == train.history_order(history)
+    assert text.splitlines()[0] == (f"loss              first {history['loss'][0]:.6g}  min "
+                                    f"{min(history['loss']):.6g}  last "
+                                    f"{history['loss'][-1]:.6g}  (3 epochs)")

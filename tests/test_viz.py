@@ -155,3 +155,27 @@ def test_draw_dot_without_graphviz_says_how_to_install(monkeypatch):
 def test_not_an_expression_is_a_type_error():
     with pytest.raises(TypeError, match="fm.trace"):
         fm.viz.to_dot(3.0)
+
+
+def test_draw_dot_without_the_graphviz_program_says_how_to_install(monkeypatch, tmp_path):
+    import graphviz
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` anywhere
+    g = fm.viz.draw_dot(fm.Var(1.0, name="x").exp())
+    assert isinstance(g, graphviz.Digraph)
+    with pytest.raises(graphviz.ExecutableNotFound, match="apt install graphviz.*brew"):
+        g.pipe(format="svg")
+    with pytest.raises(graphviz.ExecutableNotFound, match="conda install"):
+        g.render(tmp_path / "g", format="svg")
+    shown = g._repr_mimebundle_()  # what a notebook displays instead of a traceback
+    assert list(shown) == ["text/plain"] and "digraph fm" in shown["text/plain"]
+    assert "apt install graphviz" in shown["text/plain"]
+
+
+def test_draw_dot_in_a_notebook_is_svg_when_dot_exists(monkeypatch, tmp_path):
+    fake = tmp_path / "dot"  # stands in for Graphviz: prints an SVG for -Tsvg
+    fake.write_text('#!/bin/sh\nprintf "<svg>fm</svg>"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    shown = fm.viz.draw_dot(fm.Var(1.0, name="x").exp())._repr_mimebundle_()
+    assert shown["image/svg+xml"] == "<svg>fm</svg>"

@@ -72,7 +72,7 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
             out = f(*new_args, **kwargs)
         finally:
             DEPTH.reset(token)
-        return _collect(out, size, depth)
+        return _collect(out, size, depth)  # type: ignore[arg-type]  # one axis is mapped
 
     return mapped
 

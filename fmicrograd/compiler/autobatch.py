@@ -308,8 +308,8 @@ class _Emitter:
                   out: tuple) -> tuple[list, str]:
         """``sum_r x[r] * y[r]`` per member, for operand lists ``(xs, ys)``."""
         k = len(members)
-        xs_of = {}
-        ys_of = {}
+        xs_of: dict = {}
+        ys_of: dict = {}
         for xs, ys in lists:
             xs_of.setdefault(xs, len(xs_of))
             ys_of.setdefault(ys, len(ys_of))
@@ -364,7 +364,8 @@ class _Emitter:
 
     def _contract_rows(self, members: list, lists: list, flat: int) -> tuple[list, str]:
         k = len(members)
-        as_of, bs_of = {}, {}
+        as_of: dict = {}
+        bs_of: dict = {}
         for (a,), (b,) in lists:
             as_of.setdefault(a, len(as_of))
             bs_of.setdefault(b, len(bs_of))

@@ -161,7 +161,8 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
         if ax is None:
             args.append(tr.unflatten(td, [_tuples(o) if o.ndim else o.item() for o in objs]))
         else:  # the sequence of examples vmap maps over
-            args.append([tr.unflatten(td, [_tuples(o[i]) for o in objs]) for i in range(size)])
+            args.append([tr.unflatten(td, [_tuples(o[i]) for o in objs])
+                         for i in range(size)])  # type: ignore[arg-type]  # one axis is mapped
     log: list = []
     token = GUARDS.set(log)
     try:

@@ -81,6 +81,7 @@ class Program:
 
     def add(self, op: str, args: tuple, param: Any, shape: tuple) -> int:
         """Node number of ``op(args)``, merged with an identical earlier node."""
+        key: tuple
         if op == "const":
             key = ("const", _const_key(param))
         else:

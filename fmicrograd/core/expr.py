@@ -162,10 +162,10 @@ class Expr:
     def __ge__(self, other: Any) -> Any:
         return _compare(">=", self, other)
 
-    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+    def __eq__(self, other: Any) -> Any:
         return _compare("==", self, other)
 
-    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+    def __ne__(self, other: Any) -> Any:
         return _compare("!=", self, other)
 
     __hash__ = object.__hash__
@@ -273,12 +273,12 @@ class Prim(Expr):
 
 
 _new = object.__new__
-_set_value = Expr.value.__set__
-_set_op = Expr.op.__set__
-_set_children = Expr.children.__set__
-_set_name = Var.name.__set__
-_set_level = Var.level.__set__
-_set_param = Prim.param.__set__
+_set_value = Expr.__dict__["value"].__set__  # the slots' own setters (fields are frozen)
+_set_op = Expr.__dict__["op"].__set__
+_set_children = Expr.__dict__["children"].__set__
+_set_name = Var.__dict__["name"].__set__
+_set_level = Var.__dict__["level"].__set__
+_set_param = Prim.__dict__["param"].__set__
 
 
 def _init_var(v: Var, value: Any, name: str | None, level: int, children: tuple) -> Var:
@@ -328,7 +328,7 @@ def variable(value: Any, level: int, source: Expr | None = None, name: str | Non
     return _init_var(_new(Var), value, name, level, () if source is None else (source,))
 
 
-_get_value = Expr.value.__get__
+_get_value = Expr.__dict__["value"].__get__
 
 
 class TracedVar(Var):
@@ -352,7 +352,7 @@ static_argnums
 
     __slots__ = ()
 
-    @property  # type: ignore[override]
+    @property
     def value(self) -> Any:
         if not sys._getframe(1).f_globals.get("__name__", "").startswith("fmicrograd") \
                 and any(lv == self.level for lv, _, _ in RUNNING.get()):
@@ -418,3 +418,30 @@ def _check_number(value: Any, who: str) -> Any:
     if isinstance(value, bool) or not _is_value(value):
         raise TypeError(f"{who}(value): expected a number, got {type(value).__name__} {value!r}")
     return float(value) if isinstance(value, numbers.Real) else value
+
+
+# micrograd's names on a node. fmicrograd's nodes hold no gradient, so each of
+# these raises an error naming the fmicrograd way. Added after the class (not
+# as fields, and unseen by type checkers, which report them as unknown).
+_GRAD_WAY = ("write the computation as a function f and take fm.grad(f)(x) (or "
+             "fm.value_and_grad(f)(x)); to see d out / d node for every node of a graph "
+             "already built, as micrograd's backward() leaves in .grad, use "
+             "fm.viz.node_grads(out)[node]")
+MICROGRAD_HINTS = {
+    "data": "fm.Expr has no .data (micrograd's name): a node's forward value is node.value",
+    "grad": "fm.Expr has no .grad: nodes are immutable and store no gradient; " + _GRAD_WAY,
+    "backward": "fm.Expr has no .backward(): nothing is written into nodes; " + _GRAD_WAY,
+    "zero_grad": "fm.Expr has no .zero_grad(): nodes store no gradient, so there is none "
+                 "to reset; " + _GRAD_WAY,
+}
+
+
+def _hint(message: str) -> property:
+    def fail(self: Expr) -> Any:
+        raise AttributeError(message)
+
+    return property(fail)
+
+
+for _name, _message in MICROGRAD_HINTS.items():
+    setattr(Expr, _name, _hint(_message))

@@ -11,9 +11,9 @@ with these, so one rule serves floats, graphs (higher order) and arrays.
 from __future__ import annotations
 
 import math  # noqa: F401 -- doctests use it
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from operator import mul
-from typing import Any
+from typing import Any, Protocol, TypeVar, overload
 
 from . import numeric as num
 from .control import Mask
@@ -26,9 +26,35 @@ __all__ = ["exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "maxim
            "square", "hypot", "clip", "where", "greater", "greater_equal", "less", "less_equal"]
 
 _builtin_sum = sum
+T = TypeVar("T")
 
 
-def _unary(op: str, doc: str) -> Any:
+class Unary(Protocol):
+    """Type of a one-argument function: a float for a number, a node for a node
+    (and an array under ``vmap``)."""
+
+    @overload
+    def __call__(self, x: Expr, /) -> Expr: ...
+    @overload
+    def __call__(self, x: float, /) -> float: ...
+    @overload
+    def __call__(self, x: Any, /) -> Any: ...
+
+
+class Binary(Protocol):
+    """Type of a two-argument function: a node if either argument is a node."""
+
+    @overload
+    def __call__(self, a: Expr, b: Expr | float, /) -> Expr: ...
+    @overload
+    def __call__(self, a: float, b: Expr, /) -> Expr: ...
+    @overload
+    def __call__(self, a: float, b: float, /) -> float: ...
+    @overload
+    def __call__(self, a: Any, b: Any, /) -> Any: ...
+
+
+def _unary(op: str, doc: str) -> Unary:
     forward = getattr(num, op)
 
     def f(x: Any) -> Any:
@@ -78,7 +104,7 @@ sign = _unary("sign", "-1, 0 or 1 (nan for nan); derivative 0 everywhere, as tor
               ">>> sign(-2.0), fm.grad(sign)(0.5)\n(-1.0, 0.0)")
 
 
-def _binary(op: str, doc: str) -> Any:
+def _binary(op: str, doc: str) -> Binary:
     forward = getattr(num, op)
 
     def f(a: Any, b: Any) -> Any:
@@ -126,7 +152,8 @@ def less_equal(a: Any, b: Any) -> Any:
     return greater_equal(b, a)
 
 
-_COMPARISONS = {">": greater, ">=": greater_equal, "<": less, "<=": less_equal}
+_COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
+    ">": greater, ">=": greater_equal, "<": less, "<=": less_equal}
 
 
 def square(x: Any) -> Any:
@@ -187,6 +214,14 @@ def _float(x: Any) -> Any:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x
 
 
+@overload
+def div(a: Expr, b: Expr | float) -> Expr: ...
+@overload
+def div(a: float, b: Expr) -> Expr: ...
+@overload
+def div(a: float, b: float) -> float: ...
+@overload
+def div(a: Any, b: Any) -> Any: ...
 def div(a: Any, b: Any) -> Any:
     """``a / b`` with IEEE results at 0 for numbers; a node for ``Expr``.
 
@@ -198,6 +233,14 @@ def div(a: Any, b: Any) -> Any:
     return num.div(a, b)
 
 
+@overload
+def power(a: Expr, b: Expr | float) -> Expr: ...
+@overload
+def power(a: float, b: Expr) -> Expr: ...
+@overload
+def power(a: float, b: float) -> float: ...
+@overload
+def power(a: Any, b: Any) -> Any: ...
 def power(a: Any, b: Any) -> Any:
     """``a ** b`` as C's ``pow`` for numbers (nan, not complex, for a negative
     base and fractional exponent); a node for ``Expr``.
@@ -216,7 +259,13 @@ def _items(xs: Iterable, who: str) -> tuple:
     return tuple(xs)
 
 
-def sum(xs: Iterable) -> Any:
+@overload
+def sum(xs: Iterable[float]) -> float: ...  # type: ignore[overload-overlap]
+@overload
+def sum(xs: Iterable[Expr | float]) -> Expr: ...
+@overload
+def sum(xs: Any) -> Any: ...
+def sum(xs: Any) -> Any:
     """Sum of a sequence as one n-ary node (a plain float for numbers).
 
     >>> sum([1.0, 2.0, 3.0]), sum([Var(1.0), 2.0]).op
@@ -231,7 +280,13 @@ def sum(xs: Iterable) -> Any:
     return _builtin_sum(items, 0.0)
 
 
-def mean(xs: Iterable) -> Any:
+@overload
+def mean(xs: Iterable[float]) -> float: ...  # type: ignore[overload-overlap]
+@overload
+def mean(xs: Iterable[Expr | float]) -> Expr: ...
+@overload
+def mean(xs: Any) -> Any: ...
+def mean(xs: Any) -> Any:
     """Mean of a non-empty sequence as one n-ary node.
 
     >>> mean([1.0, 2.0, 3.0])
@@ -248,7 +303,13 @@ def mean(xs: Iterable) -> Any:
     return _builtin_sum(items, 0.0) / len(items)
 
 
-def dot(xs: Iterable, ys: Iterable) -> Any:
+@overload
+def dot(xs: Iterable[float], ys: Iterable[float]) -> float: ...  # type: ignore[overload-overlap]
+@overload
+def dot(xs: Iterable[Expr | float], ys: Iterable[Expr | float]) -> Expr: ...
+@overload
+def dot(xs: Any, ys: Any) -> Any: ...
+def dot(xs: Any, ys: Any) -> Any:
     """``sum(x * y)`` over two equal-length sequences, as one node.
 
     >>> dot([1.0, 2.0], [3.0, 4.0])
@@ -269,6 +330,10 @@ def dot(xs: Iterable, ys: Iterable) -> Any:
     return node("dot", _builtin_sum(map(mul, values[:n], values[n:]), 0.0), kids)
 
 
+@overload
+def stop_gradient(x: Expr) -> Expr: ...
+@overload
+def stop_gradient(x: T) -> T: ...
 def stop_gradient(x: Any) -> Any:
     """The value of ``x`` with derivative zero (numbers pass through).
 

@@ -124,7 +124,7 @@ _LN2, _LN10 = math.log(2.0), math.log(10.0)
 
 def _dot(ct: Any, out: Any, *args: Any) -> tuple:
     n = len(args) // 2
-    return [ct * y for y in args[n:]] + [ct * x for x in args[:n]]
+    return (*(ct * y for y in args[n:]), *(ct * x for x in args[:n]))
 
 
 def _sum(ct: Any, out: Any, *args: Any) -> tuple:

@@ -48,7 +48,7 @@ def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bo
     on_graph = any(x.children and x.children[0].op != "const" for x in inputs)
     relevant: dict = dict.fromkeys(inputs, True)
     nodes: list = []
-    stack = [o for o in outputs if isinstance(o, Expr)]
+    stack: list[Any] = [o for o in outputs if isinstance(o, Expr)]
     pop, push = stack.pop, stack.append
     while stack:
         n = pop()
@@ -136,7 +136,7 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
     ([4.0, 0.0], False)
     """
     nodes, _, on_graph = plan or order(outputs, inputs)
-    tans = dict(zip(inputs, tangents))
+    tans: dict[Any, Any] = dict(zip(inputs, tangents))
     for n in nodes:
         kids = n.children
         if not any(c in tans for c in kids):

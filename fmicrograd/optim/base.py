@@ -68,7 +68,7 @@ def leafwise(f: Callable[..., tuple], n_out: int, first: Any, *rest: Any,
     for r in rest:
         ys, rd = tree.flatten(r)
         if rd != td:
-            tree.check_same(tree.persistent(td), tree.persistent(rd), who)
+            tree.check_same(td, rd, who)
         columns.append(ys)
     outs = [f(*args) for args in zip(*columns)]
     return td, [list(col) for col in zip(*outs)] if outs else [[] for _ in range(n_out)]

@@ -60,7 +60,7 @@ def scale(step_size: float) -> GradientTransformation:
 class ScaleByScheduleState(NamedTuple):
     """How many updates were made (the schedule's argument)."""
 
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count, as optax's field
 
 
 def _schedule_init(params: Any) -> ScaleByScheduleState:
@@ -140,7 +140,7 @@ def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
 class ScaleByAdamState(NamedTuple):
     """Adam's step count and first and second moment estimates."""
 
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count, as optax's field
     mu: Any
     nu: Any
 

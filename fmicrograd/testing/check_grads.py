@@ -114,9 +114,9 @@ def _check(f: Callable, args: tuple, order: int, modes: tuple, tols: tuple, rng:
         g = [float(c) for c in tr.leaves(back(tr.unflatten(out_def, u)))]
         worst = None
         for v, col, w in zip(dirs, fd, where):
-            want = math.fsum(a * b for a, b in zip(u, col))
-            got = math.fsum(a * b for a, b in zip(g, v))
-            worst = _worse(worst, want, got, atol, rtol,
+            u_jv = math.fsum(a * b for a, b in zip(u, col))
+            ut_j_v = math.fsum(a * b for a, b in zip(g, v))
+            worst = _worse(worst, u_jv, ut_j_v, atol, rtol,
                            f"<u, J v> along input {w} with cotangent u on the outputs")
         _report(worst, "reverse mode (vjp)", name, depth)
     if order > 1:

@@ -153,7 +153,8 @@ def programs(draw: Callable, min_inputs: int = 1, max_inputs: int = 3, max_steps
                          "pass your own ops as a mapping from name to OpCase")
     n = draw(st.integers(min_inputs, max_inputs))
     k = draw(st.integers(1, max_steps))
-    steps, used = [], set()
+    steps: list = []
+    used: set = set()
     for s in range(k):
         op = draw(st.sampled_from(names))
         refs = tuple(draw(st.integers(0, n + s - 1)) for _ in table[op].domain)

@@ -7,8 +7,8 @@ The folder reads like the loop: ``data`` (what an epoch iterates),
 ``recovery`` (what to do then), ``checkpoint`` (exact resume), ``fit`` (the
 fold tying them together), ``diagnose`` and ``probe`` (reports), ``progress``.
 
->>> sorted(n for n in __all__ if n[0].islower())[:4]
-['batches', 'diagnose', 'fit', 'inspect']
+>>> [n for n in ("fit", "diagnose", "inspect", "InstabilityError") if n not in __all__]
+[]
 """
 
 from .data import batches
@@ -16,9 +16,10 @@ from .detectors import INSTABILITIES, KINDS, Thresholds
 from .diagnose import Diagnosis, diagnose
 from .fit import fit
 from .probe import Inspection, inspect
-from .progress import Progress, progress_bar
+from .progress import Progress, format_history, history_order, progress_bar
 from .recovery import POLICIES, InstabilityError, InstabilityWarning
 
 __all__ = ["fit", "diagnose", "Diagnosis", "inspect", "Inspection", "batches", "progress_bar",
+           "format_history", "history_order",
            "Progress", "Thresholds", "InstabilityError", "InstabilityWarning", "INSTABILITIES",
            "KINDS", "POLICIES"]

@@ -75,7 +75,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         on_instability: str = "warn", rollback_lr_factor: float = 0.1, max_rollbacks: int = 3,
         thresholds: Thresholds | None = None, on_event: Callable[[PMap], Any] | None = None,
         checkpoint_dir: str | Path | None = None, checkpoint_every: int = 1,
-        resume: str | Path | None = None) -> tuple[Any, PMap]:
+        resume: str | Path | None = None, data_parallel: bool = False) -> tuple[Any, PMap]:
     """Train ``params`` for ``epochs`` epochs; returns ``(final_params, history)``.
 
     Each epoch records the mean over its batches of ``loss`` and of each of
@@ -109,6 +109,12 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     whole run). Resuming from ``checkpoint_dir`` itself before anything was
     written starts from the beginning.
 
+    ``data_parallel=True`` splits every batch over the ranks of an initialized
+    ``torch.distributed`` process group (see ``fm.distributed``: batches are
+    ``(xs, ys)`` columns, the loss a mean over examples plus parameter-only
+    terms); every rank returns the same result, that of one process, and
+    only rank 0 writes checkpoints and draws progress.
+
     >>> loss = lambda p, batch: sum((p["w"] * x - y) ** 2 for x, y in batch)
     >>> p, h = fit(loss, {"w": 0.0}, fm.optim.sgd(0.05), [[(1.0, 2.0), (2.0, 4.0)]], epochs=50)
     >>> round(p["w"], 6), h["loss"][0], h["grad_norm"][0]
@@ -136,7 +142,14 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
 
         step = compile_fn(step)
     vg = value_and_grad(loss_fn)
-    bar = Progress(epochs, sys.stderr) if progress else None
+    writer = True
+    if data_parallel:  # shard, gradient, all-reduce: fmicrograd/distributed.py; rank 0 writes
+        from ..distributed import all_ranks_gradient, is_writer
+
+        step = make_step(loss_fn, opt, len(names),
+                         all_ranks_gradient(compile_fn(vg) if jit else vg))
+        writer = is_writer()
+    bar = Progress(epochs, sys.stderr) if progress and writer else None
 
     def train_step(acc: tuple, batch: Any) -> tuple:
         p, opt_state, sums, extra = acc
@@ -196,8 +209,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         watched = row["val_loss" if val_data is not None else "loss"]
         improved = watched < fold.best - min_delta
         wait = 0 if improved else fold.wait + 1
-        history = fold.history.update(
-            {k: fold.history.get(k, pvector()).append(v) for k, v in row.items()})
+        history = _append(fold.history, row)
         fold = fold._replace(epoch=fold.epoch + 1, best=watched if improved else fold.best,
                              best_params=p if improved else fold.best_params, wait=wait,
                              stopped=patience is not None and wait >= patience)
@@ -209,18 +221,28 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
             callback(epoch, p, pmap(row))
         if bar is not None:
             bar.update(epoch + 1, row)
-        if checkpoint_dir is not None and (fold.epoch % checkpoint_every == 0
+        if checkpoint_dir is not None and writer and (fold.epoch % checkpoint_every == 0
                                            or fold.epoch == epochs or fold.stopped):
             _save(checkpoint_dir, fold, key)
         return fold
 
     start = _start(params, opt, monitor, key, checkpoint_dir, resume)
-    if checkpoint_dir is not None and start.epoch == 0:
+    if checkpoint_dir is not None and writer and start.epoch == 0:
         _save(checkpoint_dir, start, key)
     end = functools.reduce(epoch_step, range(start.epoch, epochs), start)
     if bar is not None:
         bar.close()
     return (end.best_params if restore_best else end.params), end.history
+
+
+def _append(history: PMap, row: Mapping[str, Any]) -> PMap:
+    grown = history.evolver()
+    for k, v in row.items():
+        grown[k] = history.get(k, _EMPTY).append(v)
+    return grown.persistent()
+
+
+_EMPTY: Any = pvector()
 
 
 def _save(directory: str | Path, fold: _Fold, key: fr.Key | None) -> None:
@@ -233,7 +255,7 @@ def _start(params: Any, opt: GradientTransformation, monitor: bool, key: fr.Key 
            checkpoint_dir: Any, resume: Any) -> _Fold:
     """The fold's first state: a fresh one, or the latest checkpoint's."""
     opt_state = opt.init(params)
-    history = pmap({"loss": pvector(), "grad_norm": pvector(),
+    history: Any = pmap({"loss": pvector(), "grad_norm": pvector(),
                     **({"events": pvector()} if monitor else {})})
     fresh = _Fold(0, params, opt_state, history, math.inf, params, 0, False, params, opt_state,
                   0, (), 0)

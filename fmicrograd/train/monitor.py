@@ -5,8 +5,10 @@ by default.
 opt_state, batch) -> (params, opt_state, stats)``: the gradient, the
 optimizer update and, in ``stats``, the loss, the squared gradient norm of
 each parameter group (an ``fm.nn.MLP``'s layers, else the whole tree) and
-the squared norm of the update. It is what ``fit(jit=True)`` compiles whole,
-so the monitoring costs a few fused operations in the compiled program.
+the squared norms of the update and of the new parameters (computed in the
+step, where ``jit`` fuses them, rather than by walking the tree in Python).
+It is what ``fit(jit=True)`` compiles whole, so the monitoring costs a few
+fused operations in the compiled program.
 ``Epoch`` adds the steps' statistics up; ``row`` turns them into one
 history row: ``loss``, ``grad_norm`` and ``update_norm`` (means over the
 steps), ``param_norm`` (at the end), ``grad_norm.layers[i]`` (means) and the
@@ -15,7 +17,7 @@ counts ``nonfinite_grads`` (gradient entries, over the steps) and
 
 >>> step = make_step(lambda p, b: (p[0] - b) ** 2, fm.optim.sgd(0.25), 1)
 >>> step((3.0,), fm.optim.sgd(0.25).init((3.0,)), 1.0)
-((2.0,), (EmptyState(), EmptyState()), (4.0, (16.0,), 1.0))
+((2.0,), (EmptyState(), EmptyState()), (4.0, (16.0,), 1.0, 4.0))
 """
 
 from __future__ import annotations
@@ -57,18 +59,20 @@ def _squares(grads: Any, split: bool) -> tuple:
 
 
 def make_step(loss_fn: Callable[[Any, Any], Any], optimizer: GradientTransformation,
-              n_groups: int) -> Callable[[Any, Any, Any], tuple]:
+              n_groups: int, vg: Callable[[Any, Any], tuple] | None = None
+              ) -> Callable[[Any, Any, Any], tuple]:
     """One training step; ``n_groups`` > 1 splits the gradient norm by layer
-    (see the module docstring)."""
-    vg = value_and_grad(loss_fn)
+    (see the module docstring). ``vg(params, batch) -> (loss, grads)``
+    replaces ``value_and_grad(loss_fn)`` (e.g. one that shards the batch)."""
+    vg = value_and_grad(loss_fn) if vg is None else vg
     split = n_groups > 1
 
     def step(params: Any, opt_state: Any, batch: Any) -> tuple:
         loss, grads = vg(params, batch)
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        us = tree.leaves(updates)
-        return (apply_updates(params, updates), opt_state,
-                (loss, _squares(grads, split), F.dot(us, us)))
+        new = apply_updates(params, updates)
+        us, ps = tree.leaves(updates), tree.leaves(new)
+        return new, opt_state, (loss, _squares(grads, split), F.dot(us, us), F.dot(ps, ps))
 
     return step
 
@@ -95,18 +99,20 @@ class Epoch(NamedTuple):
     update_norm: float = 0.0
     layers: tuple = ()
     nonfinite_grads: int = 0
+    param_sq: float = 0.0   # of the last step's parameters
 
     def add(self, stats: tuple, recount: Callable[[], int]) -> Epoch:
         """These sums with one step's ``stats`` added; ``recount()`` counts the
         non-finite gradient entries, called only when the norm is not finite."""
-        loss, squares, update_sq = stats
+        loss, squares, update_sq, param_sq = stats
         total = math.fsum(squares) if all(map(math.isfinite, squares)) else sum(squares)
         layers = tuple(map(_sqrt, squares)) if len(squares) > 1 else ()
         return Epoch(self.steps + 1, self.loss + float(loss), self.grad_norm + _sqrt(total),
                      self.update_norm + _sqrt(update_sq),
                      tuple(a + b for a, b in zip(self.layers, layers)) if self.layers
                      else layers,
-                     self.nonfinite_grads + (0 if math.isfinite(total) else recount()))
+                     self.nonfinite_grads + (0 if math.isfinite(total) else recount()),
+                     float(param_sq))
 
     def row(self, params: Any, names: tuple[str, ...], monitor: bool) -> dict[str, Any]:
         """The history row: means over the steps, norms and counts at the end."""
@@ -114,8 +120,7 @@ class Epoch(NamedTuple):
         row: dict[str, Any] = {"loss": self.loss / n, "grad_norm": self.grad_norm / n}
         if not monitor:
             return row
-        xs = tree.leaves(params)
-        param_norm = _sqrt(F.dot(xs, xs)) if xs else 0.0
+        param_norm = _sqrt(self.param_sq)
         row["update_norm"] = self.update_norm / n
         row["param_norm"] = param_norm
         row.update((f"grad_norm.{name}", v / n) for name, v in zip(names, self.layers))

@@ -21,7 +21,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
-__all__ = ["progress_bar", "Progress", "format_metrics"]
+__all__ = ["progress_bar", "Progress", "format_metrics", "history_order", "format_history"]
+
+_FIRST = ("loss", "grad_norm", "update_norm", "param_norm")
 
 
 def format_metrics(metrics: Mapping[str, Any]) -> str:
@@ -108,3 +110,44 @@ class Progress:
             self.stream.write("\n")
             self.drawn = False
         self.stream.flush()
+
+
+def history_order(names: Any) -> list[str]:
+    """Metric names in a fixed order, whatever the mapping's hash order:
+    ``loss``, the norms, per-layer norms, counts, the user's metrics, then
+    the validation ones, each group sorted; ``events`` last.
+
+    >>> history_order(["val_loss", "accuracy", "events", "grad_norm", "loss"])
+    ['loss', 'grad_norm', 'accuracy', 'val_loss', 'events']
+    """
+    def rank(k: str) -> tuple:
+        if k in _FIRST:
+            return (0, _FIRST.index(k), k)
+        group = (1 if k.startswith("grad_norm.") else 2 if k.startswith("nonfinite_")
+                 else 5 if k == "events" else 4 if k.startswith("val_") else 3)
+        return (group, 0, k)
+
+    return sorted(names, key=rank)
+
+
+def format_history(history: Mapping[str, Any]) -> str:
+    """``fit``'s history as text in a stable order (see ``history_order``):
+    per metric its first, best (lowest) and last value; then the events.
+
+    >>> print(format_history({"accuracy": [0.5, 1.0], "loss": [0.8, 0.1], "events": []}))
+    loss      first 0.8  min 0.1  last 0.1  (2 epochs)
+    accuracy  first 0.5  min 0.5  last 1  (2 epochs)
+    events    none
+    """
+    names = history_order(history)
+    width = max(map(len, names), default=0) + 2
+    lines = []
+    for k in names:
+        values = list(history[k])
+        if k == "events":
+            lines.append(f"{k:<{width}}" + ("none" if not values else ""))
+            lines += [f"  epoch {e['epoch'] + 1}: {e['kind']}: {e['message']}" for e in values]
+        elif values:
+            lines.append(f"{k:<{width}}first {values[0]:.6g}  min {min(values):.6g}  "
+                         f"last {values[-1]:.6g}  ({len(values)} epochs)")
+    return "\n".join(lines)

@@ -159,7 +159,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         return tuple(a if i in self.nondiff_argnums else next(it) for i, a in enumerate(args))
 
     def _run_fwd(self, args: tuple) -> tuple:
-        result = self.fwd(*args)
+        result = self.fwd(*args)  # type: ignore[misc]  # defvjp was checked
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError(f"{self.who}: {self.name}'s fwd must return a pair "
                             f"(output, residuals), got {type(result).__name__}")
@@ -225,11 +225,13 @@ class CustomRule:
             residuals = self.residuals
         seeds = [0.0] * self.n_outputs
         seeds[self.index] = ct
-        cts = self.fn.bwd(*self.static, residuals, tr.unflatten(self.out_def, seeds))
+        cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
+                          tr.unflatten(self.out_def, seeds))
         return self._flat_cotangents(cts)
 
     def _flat_cotangents(self, cts: Any) -> list:
         name, wanted = self.name, self.arg_def.children
+        got: Any  # what bwd gave: described in words, then a structure
         if not isinstance(cts, (tuple, list)) or len(cts) != len(wanted):
             got = f"{type(cts).__name__} of {len(cts)}" if isinstance(cts, (tuple, list)) \
                 else type(cts).__name__

@@ -165,8 +165,9 @@ def _short(value: Any) -> str:
 
 def _render(n: Expr, depth: int) -> str:
     """A short formula for ``n``: named variables, values below ``depth``."""
-    if n.op == "var" and getattr(n, "name", None):
-        return n.name
+    name = getattr(n, "name", None)
+    if n.op == "var" and name:
+        return str(name)
     if n.op == "var" and n.children:  # a transform's variable standing for an outer value
         return _render(n.children[0], depth)
     if not n.children or depth == 0:

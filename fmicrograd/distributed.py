@@ -1,0 +1,236 @@
+"""Data-parallel training on ``torch.distributed``: the pieces ``fit`` uses.
+
+Under ``fit(..., data_parallel=True)`` every process (rank) runs the same
+script on the same data: it cuts each batch into ``world`` contiguous shards
+(sizes differ by at most one), computes fmicrograd's loss and gradient on
+its own shard, and sums ONE flat float64 vector (loss and gradient, weighted
+by ``shard size / batch size``) over the ranks with
+``torch.distributed.all_reduce``. Every rank then applies the same update, so
+all of them hold the same parameters and history, equal to a one-process run
+on whole batches up to rounding (1e-12 and below).
+
+The weighting is exact when the loss is a mean of per-example terms plus
+terms that depend on the parameters only (such as an L2 penalty): the
+weights sum to one, so a parameter-only term counts once, as in one process.
+A loss that *sums* per-example terms, or couples examples (batch statistics),
+does not decompose this way; write it as a mean. Metrics and ``val_data``
+are evaluated on whole batches on every rank (same numbers everywhere);
+``callback`` runs on every rank, the progress bar on rank 0 only.
+
+Batches must be a tuple of equal-length columns such as ``(xs, ys)`` (the
+form of ``fm.datasets`` and of ``fit(batch_size=...)``); columns may be
+tuples, lists or arrays. Every rank must start from the same parameters and
+see the same data (same ``key`` for shuffling); the first step checks this.
+Only rank 0 should write files (``is_writer``): checkpoints, models, plots.
+
+>>> shard_bounds(10, 0, 3), shard_bounds(10, 1, 3), shard_bounds(10, 2, 3)
+((0, 3), (3, 6), (6, 10))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import tree
+
+__all__ = ["shard_bounds", "shard", "group", "is_writer", "init_from_env", "all_reduce_sum",
+           "all_ranks_gradient", "HOW_TO_START"]
+
+HOW_TO_START = (
+    "start one process per rank with torchrun (e.g. `torchrun --nproc-per-node 2 "
+    "train_script.py`, or `torchrun --nproc-per-node 2 -m fmicrograd train --data-parallel`) "
+    "and call fm.distributed.init_from_env() (or "
+    "torch.distributed.init_process_group('gloo')) in the script before fit")
+
+_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
+    """``(start, stop)`` of rank ``rank``'s contiguous shard of ``n`` examples
+    split over ``world`` ranks; shard sizes differ by at most one.
+
+    >>> [shard_bounds(5, r, 2) for r in range(2)]
+    [(0, 2), (2, 5)]
+    """
+    if not 0 <= rank < world:
+        raise ValueError(f"shard_bounds: rank {rank} is not in range(0, {world})")
+    return n * rank // world, n * (rank + 1) // world
+
+
+def shard(batch: Any, rank: int, world: int) -> tuple:
+    """Rank ``rank``'s part of ``batch``, a tuple of equal-length columns.
+
+    >>> shard(((1.0, 2.0, 3.0), (-1.0, 1.0, 1.0)), 1, 2)
+    ((2.0, 3.0), (1.0, 1.0))
+    """
+    columns = _columns(batch)
+    start, stop = shard_bounds(len(columns[0]), rank, world)
+    return tuple(c[start:stop] for c in columns)
+
+
+def _columns(batch: Any) -> tuple:
+    if not isinstance(batch, (tuple, list)) or not batch or not all(
+            hasattr(c, "__len__") and hasattr(c, "__getitem__") and not isinstance(c, str)
+            for c in batch):
+        raise TypeError("fit(data_parallel=True): each batch must be a tuple of equal-length "
+                        "columns such as (xs, ys), to be split between ranks; got "
+                        f"{type(batch).__name__}. Pass data=[(xs, ys)] or data=(xs, ys) with "
+                        "batch_size=...")
+    lengths = [len(c) for c in batch]
+    if len(set(lengths)) != 1:
+        raise ValueError(f"fit(data_parallel=True): a batch's columns differ in length: "
+                         f"{lengths}")
+    return tuple(batch)
+
+
+def _dist(who: str) -> Any:
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        raise ImportError(f"{who} runs on torch.distributed, which is not installed: "
+                          "pip install torch") from None
+    return dist
+
+
+def group(who: str = "fit(data_parallel=True)") -> tuple[int, int]:
+    """``(rank, world_size)`` of the initialized process group; a clear
+    ``RuntimeError`` saying how to start one if there is none.
+
+    >>> group()  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    RuntimeError: fit(data_parallel=True) needs an initialized torch.distributed process group ...
+    """
+    dist = _dist(who)
+    if not dist.is_available() or not dist.is_initialized():
+        raise RuntimeError(f"{who} needs an initialized torch.distributed process group and "
+                           f"this process has none: {HOW_TO_START}")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def is_writer() -> bool:
+    """True in the process that should write files: rank 0 of an initialized
+    process group, or any process when there is no group.
+
+    >>> is_writer()
+    True
+    """
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return True
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def init_from_env(backend: str = "gloo") -> bool:
+    """Initialize the default process group from the variables ``torchrun``
+    sets (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``); returns
+    True if it did, False if a group was already initialized. Without those
+    variables it is a ``RuntimeError`` saying how to launch with torchrun.
+
+    >>> import os
+    >>> "RANK" in os.environ or init_from_env()  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    RuntimeError: init_from_env: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT are not set, ...
+    """
+    dist = _dist("init_from_env")
+    if dist.is_initialized():
+        return False
+    missing = [name for name in _ENV if name not in os.environ]
+    if missing:
+        raise RuntimeError(f"init_from_env: {', '.join(missing)} are not set, so this process "
+                           f"was not started by torchrun: {HOW_TO_START}")
+    dist.init_process_group(backend, init_method="env://")
+    return True
+
+
+def all_reduce_sum(vector: Sequence[float]) -> list[float]:
+    """The elementwise sum of ``vector`` over all ranks, in float64, as one
+    ``all_reduce`` (every rank gets the same bits).
+
+    >>> all_reduce_sum([1.0])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    RuntimeError: all_reduce_sum needs an initialized torch.distributed process group ...
+    """
+    group("all_reduce_sum")
+    import torch
+    import torch.distributed as dist
+
+    total = torch.tensor(vector, dtype=torch.float64)
+    if dist.get_backend() == "nccl":  # nccl reduces tensors on the GPU only
+        total = total.cuda()
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return total.cpu().tolist()
+
+
+def all_ranks_gradient(value_and_grad_fn: Callable[[Any, Any], tuple]) -> Callable:
+    """``value_and_grad_fn(params, batch) -> (loss, grads)`` made data
+    parallel: each rank evaluates its shard of the batch, and the
+    shard-size-weighted sum over the ranks of the loss and the gradient comes
+    back, the same on every rank (one ``all_reduce`` of one float64 vector).
+    The first call checks that all ranks hold the same parameters and batch.
+    This is the hook of ``fit(data_parallel=True)``.
+
+    >>> all_ranks_gradient(fm.value_and_grad(lambda p, b: p))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    RuntimeError: fit(data_parallel=True) needs an initialized torch.distributed process group ...
+    """
+    rank, world = group()
+    checked: list = []  # local to this wrapper: the consistency check runs once
+
+    def gradient(params: Any, batch: Any) -> tuple[float, Any]:
+        columns = _columns(batch)
+        n = len(columns[0])
+        if n < world:
+            raise ValueError(f"fit(data_parallel=True): a batch of {n} examples cannot give "
+                             f"each of the {world} ranks at least one; use batches of at "
+                             f"least {world} examples (batch_size >= {world})")
+        if not checked:
+            _check_same(params, columns, rank, world)
+            checked.append(True)
+        part = shard(columns, rank, world)
+        loss, grads = value_and_grad_fn(params, part)
+        leaves, treedef = tree.flatten(grads)
+        weight = len(part[0]) / n
+        total = all_reduce_sum([weight * float(x) for x in (loss, *leaves)])
+        return total[0], tree.unflatten(treedef, total[1:])
+
+    return gradient
+
+
+def _digest(x: Any) -> bytes:
+    """A fingerprint of parameters or data (floats by ``repr``, arrays by bytes)."""
+    h = hashlib.sha256()
+    for leaf in _walk(x):
+        h.update(leaf)
+    return h.digest()
+
+
+def _walk(x: Any) -> Any:
+    if hasattr(x, "tobytes") or hasattr(x, "numpy"):  # numpy array, torch tensor
+        array = x.detach().cpu().numpy() if hasattr(x, "detach") else x
+        yield str((array.shape, array.dtype)).encode() + array.tobytes()
+    elif isinstance(x, (tuple, list)):
+        yield b"(%d" % len(x)
+        for item in x:
+            yield from _walk(item)
+        yield b")"
+    else:
+        yield repr(x).encode()
+
+
+def _check_same(params: Any, columns: tuple, rank: int, world: int) -> None:
+    dist = _dist("fit(data_parallel=True)")
+    mine = (_digest(tree.leaves(params)), _digest(columns))
+    everyone: list = [None] * world
+    dist.all_gather_object(everyone, mine)
+    for what, index, fix in (
+            ("parameters", 0, "build the model from the same key on every rank"),
+            ("first batch", 1, "load the same data on every rank and shuffle it with the same "
+                               "key; each rank takes its own shard")):
+        differ = [r for r in range(world) if everyone[r][index] != everyone[0][index]]
+        if differ:
+            raise ValueError(f"fit(data_parallel=True): the {what} of rank(s) {differ} differ "
+                             f"from rank 0's (this is rank {rank}): {fix}")

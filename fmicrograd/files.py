@@ -1,0 +1,178 @@
+"""Files written atomically and read only when regular: what ``fm.io`` and
+``fm.plot`` use to touch the disk.
+
+A write goes to a fresh temporary file in the same directory and is moved
+onto the name in one step, so a failure at any moment leaves the old file as
+it was; an existing file keeps its permission bits; a FIFO, device or socket
+is never replaced; a read never blocks on a FIFO.
+
+>>> import tempfile, pathlib
+>>> path = atomic_write(pathlib.Path(tempfile.mkdtemp()) / "a.txt", lambda f: f.write(b"hi"))
+>>> read_regular(path, "example")
+b'hi'
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["atomic_write", "check_writable", "check_directory", "read_regular"]
+
+_Path = str | os.PathLike
+
+
+def check_writable(path: _Path) -> Path:
+    """Check, before any work is done, that ``atomic_write`` could write
+    ``path``: its directory exists and takes new files, and ``path`` is a new
+    name or a regular file (a symlink counts as its target). Raises
+    ``ValueError`` for a FIFO, device or socket, ``OSError`` otherwise;
+    returns the file that a write replaces.
+
+    >>> import tempfile, pathlib
+    >>> check_writable(pathlib.Path(tempfile.mkdtemp()) / "new.json").name
+    'new.json'
+    >>> check_writable("/dev/null")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: /dev/null is a character device, not a regular file; ...
+    """
+    target = _target(path)[0]
+    fd, tmp = _new_temp(target.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    return target
+
+
+def check_directory(path: _Path) -> Path:
+    """Check that ``path`` is a directory where new files can be written, or
+    that it can be made (its nearest existing ancestor takes new entries);
+    raises ``OSError`` otherwise. Returns ``path``.
+
+    >>> import tempfile, pathlib
+    >>> check_directory(pathlib.Path(tempfile.mkdtemp()) / "runs" / "a").name
+    'a'
+    >>> check_directory("/dev/null")
+    Traceback (most recent call last):
+    NotADirectoryError: [Errno 20] not a directory: '/dev/null'
+    """
+    path = Path(os.fsdecode(path))
+    existing = next(a for a in (path, *path.absolute().parents) if a.exists())
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(existing))
+    fd, tmp = _new_temp(existing)
+    os.close(fd)
+    os.unlink(tmp)
+    return path
+
+
+def atomic_write(path: _Path, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Call ``write(f)`` on a new temporary file next to ``path``, then move it
+    onto ``path`` in one step (``os.replace``). If ``write`` raises, the
+    temporary file is removed and an existing ``path`` is left untouched. An
+    existing file keeps its permission bits (and, where allowed, its owner); a
+    symlink is written through to its target; a FIFO, device or socket is
+    never replaced (``ValueError``).
+
+    >>> import tempfile, pathlib
+    >>> p = atomic_write(pathlib.Path(tempfile.mkdtemp()) / "a.txt", lambda f: f.write(b"hi"))
+    >>> p.read_bytes()
+    b'hi'
+    """
+    target, old = _target(path)
+    fd, tmp = _new_temp(target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if old is not None:
+                _keep_owner_and_mode(f.fileno(), old)
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        _target(path)  # once more: the name must not have become a device meanwhile
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _sync_directory(target.parent)
+    return Path(os.fsdecode(path))
+
+
+def _target(path: _Path) -> tuple[Path, os.stat_result | None]:
+    """The file a write to ``path`` replaces (through symlinks) and its status,
+    ``None`` if it does not exist yet."""
+    path = Path(os.fsdecode(path))
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        status = os.stat(target)
+    except FileNotFoundError:
+        return target, None
+    if stat.S_ISDIR(status.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(path))
+    if not stat.S_ISREG(status.st_mode):
+        raise ValueError(f"{path} is {_kind(status.st_mode)}, not a regular file; fmicrograd "
+                         f"writes only regular files: choose another path")
+    return target, status
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISDIR, "a directory"))
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def _new_temp(directory: Path) -> tuple[int, Path]:
+    # A short name of its own, so that any name the OS accepts for the file
+    # itself (up to NAME_MAX) still works.
+    while True:
+        tmp = directory / f".fmicrograd-{secrets.token_hex(8)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+def _sync_directory(directory: Path) -> None:
+    # the rename itself survives a crash only once the directory is on disk
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems cannot sync a directory; the file itself is synced
+    finally:
+        os.close(fd)
+
+
+def _keep_owner_and_mode(fd: int, old: os.stat_result) -> None:
+    try:
+        os.fchown(fd, old.st_uid, old.st_gid)
+    except OSError:
+        pass  # only root may give a file away; the mode is kept regardless
+    os.fchmod(fd, stat.S_IMODE(old.st_mode))
+
+
+def read_regular(path: _Path, who: str) -> bytes:
+    """The bytes of the regular file ``path``; a FIFO or device is a
+    ``ValueError`` that starts with ``who`` (opened without blocking, so a
+    FIFO never hangs).
+
+    >>> read_regular("/dev/null", "fm.io.load")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: fm.io.load: /dev/null is a character device, not a regular file; ...
+    """
+    fd = os.open(os.fsdecode(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", os.fsdecode(path))
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"{who}: {os.fsdecode(path)} is {_kind(mode)}, not a regular file; "
+                             f"it is not an fmicrograd parameter file")
+        return f.read()

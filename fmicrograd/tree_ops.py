@@ -1,0 +1,171 @@
+"""Building new pytrees from old: ``map_with_path`` (the leaf's path too),
+``at`` (replace chosen parts, as equinox's ``tree_at``) and ``stack``
+(per-example trees -> one tree of arrays). Offered as ``fm.tree.*``.
+
+>>> from fmicrograd import tree
+>>> tree.at(lambda t: t[1], (1.0, 2.0), 0.0)
+(1.0, 0.0)
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .core.expr import Expr
+from .tree import (
+    _child_keys,
+    _node_of,
+    _rebuild,
+    check_same,
+    flatten,
+    flatten_with_paths,
+    keystr,
+    unflatten,
+)
+
+__all__ = ["map_with_path", "at", "stack"]
+
+
+def map_with_path(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
+    """Like ``map`` but ``f(path, leaf, *others)`` also gets each leaf's path
+    as a string (``".layers[0].neurons[1].b"``, ``"['w'][0]"``).
+
+    >>> model = fm.nn.MLP.init(2, [1], key=fm.random.key(0))
+    >>> map_with_path(lambda p, x: p, model).layers[0].neurons[0].b
+    '.layers[0].neurons[0].b'
+    """
+    xs, paths, td = flatten_with_paths(tree)
+    others = []
+    for r in rest:
+        ys, rd = flatten(r)
+        if rd != td:
+            check_same(td, rd, "tree.map_with_path")
+        others.append(ys)
+    return unflatten(td, [f(keystr(p), *args) for p, *args in zip(paths, xs, *others)])
+
+
+class _Mark:
+    """Stands in for leaf ``i`` while ``at``'s ``where`` picks nodes."""
+
+    __slots__ = ("i",)
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+
+
+_NOTHING = object()
+
+
+def at(where: Callable[[Any], Any], tree: Any, replace: Any = _NOTHING, *,
+       replace_fn: Callable[[Any], Any] | None = None) -> Any:
+    """A copy of ``tree`` with the parts ``where(tree)`` picks replaced (as
+    equinox's ``tree_at``): by ``replace`` (one value, or a sequence with one
+    value per part when ``where`` returns a tuple of parts), or by
+    ``replace_fn(old)``. Parts are leaves or whole subtrees; ``tree`` itself
+    is never changed.
+
+    >>> model = fm.nn.MLP.init(2, [3, 1], key=fm.random.key(0))
+    >>> zeroed = at(lambda m: m.layers[1].neurons[0].b, model, 5.0)
+    >>> zeroed.layers[1].neurons[0].b, model.layers[1].neurons[0].b
+    (5.0, 0.0)
+    >>> at(lambda t: (t["a"], t["b"][1]), {"a": 1.0, "b": [2.0, 3.0]}, replace_fn=lambda x: -x)
+    {'a': -1.0, 'b': [2.0, -3.0]}
+    """
+    if (replace is _NOTHING) == (replace_fn is None):
+        raise TypeError("tree.at: pass exactly one of replace=... and replace_fn=...")
+    xs, td = flatten(tree)
+    marked = unflatten(td, [_Mark(i) for i in range(len(xs))])
+    where_is = _node_paths(marked)
+    chosen = where(marked)
+    parts = (chosen,) if id(chosen) in where_is or not isinstance(chosen, tuple | list) \
+        else tuple(chosen)
+    paths = []
+    for k, part in enumerate(parts):
+        if id(part) not in where_is:
+            raise ValueError(f"tree.at: where(tree) returned {type(part).__name__} (part {k}), "
+                             "which is not a node of the tree; return leaves or subtrees "
+                             "reached by attribute and index access, e.g. lambda m: m.layers[0]")
+        paths.append(where_is[id(part)])
+    if replace is not _NOTHING:
+        news = [replace] if len(parts) == 1 and parts[0] is chosen else list(replace)
+        if len(news) != len(parts):
+            raise ValueError(f"tree.at: where picked {len(parts)} parts but replace has "
+                             f"{len(news)} values")
+    for pos, keys in paths:
+        if any(pos != other and pos[:len(other)] == other for other, _ in paths):
+            raise ValueError(f"tree.at: a picked part lies inside another ({keystr(keys)})")
+    out = tree
+    for k, path in enumerate(paths):
+        value = replace_fn if replace_fn is not None else _Constant(news[k])
+        out = _replaced(out, path, value)
+    return out
+
+
+class _Constant:
+    """``lambda old: value``, typed."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self, old: Any) -> Any:
+        return self.value
+
+
+def _node_paths(marked: Any) -> dict:
+    """id(node) -> (path of child positions, key path) for every node of a tree."""
+    found: dict = {}
+    stack: list = [(marked, (), ())]
+    while stack:
+        x, pos, keys = stack.pop()
+        found[id(x)] = (pos, keys)
+        node = None if isinstance(x, _Mark) else _node_of(x)
+        if node is not None:
+            kind, children, meta = node
+            for i, (c, k) in enumerate(zip(children, _child_keys(kind, meta, len(children)))):
+                stack.append((c, pos + (i,), keys + (k,)))
+    return found
+
+
+def _replaced(x: Any, path: tuple, new: Callable[[Any], Any]) -> Any:
+    pos, keys = path
+    if not pos:
+        return new(x)
+    kind, children, meta = _node_of(x)  # type: ignore[misc]  # path leads through nodes
+    children[pos[0]] = _replaced(children[pos[0]], (pos[1:], keys[1:]), new)
+    return _rebuild(kind, meta, children)
+
+
+def stack(trees: Iterable) -> Any:
+    """One pytree of numpy arrays from a sequence of pytrees of one structure,
+    leaf ``i`` of the result holding leaf ``i`` of every tree (as JAX's ``vmap``
+    returns per-example results, such as ``fm.vmap(fm.grad(f))``'s).
+
+    >>> per_example = fm.vmap(fm.grad(lambda p: p[0] * p[1]))(((1.0, 2.0), (3.0, 4.0)))
+    >>> stack(per_example)
+    (array([2., 4.]), array([1., 3.]))
+    """
+    import numpy as np
+
+    items = list(trees)
+    if not items:
+        raise ValueError("tree.stack: needs at least one tree")
+    first, td = flatten(items[0])
+    columns = [[x] for x in first]
+    for k, t in enumerate(items[1:], 1):
+        xs, other = flatten(t)
+        if other != td:
+            check_same(td, other, f"tree.stack: tree {k} against tree 0")
+        for col, x in zip(columns, xs):
+            col.append(x)
+    for (path, col) in zip(flatten_with_paths(items[0])[1], columns):
+        bad = next((x for x in col if isinstance(x, Expr) or not _is_number(x)), None)
+        if bad is not None:
+            raise TypeError(f"tree.stack: the leaf at {keystr(path)} is {type(bad).__name__} "
+                            f"{bad!r}; stack works on numbers (take .value of graph nodes)")
+    return unflatten(td, [np.asarray(col, dtype=float) for col in columns])
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, numbers.Real) or hasattr(x, "__array__")

@@ -1,0 +1,53 @@
+"""One rank of the data-parallel tests (started by tests/test_distributed.py).
+
+``python distributed_worker.py CONFIG_JSON OUT_JSON`` with torchrun's variables
+(RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) set: trains the moons demo with
+``fit(data_parallel=True)`` and writes its parameters and history as JSON.
+``train(config, data_parallel=False)`` is the one-process reference.
+"""
+
+import json
+import sys
+
+import fmicrograd as fm
+
+
+def train(config: dict, data_parallel: bool, rank: int = 0) -> dict:
+    xs, ys = fm.datasets.moons(100, 0.1, seed=0)
+    key_model, key_batches = fm.random.split(fm.random.key(rank * config.get("seed_per_rank", 0)))
+    model = fm.nn.MLP.init(2, [16, 16, 1], key=key_model)
+
+    def loss(m, batch):  # the README's: mean hinge + 1e-4 L2
+        bx, by = batch
+        return fm.losses.hinge([m(x) for x in bx], by) + 1e-4 * fm.losses.l2(m)
+
+    def accuracy(m, batch):
+        bx, by = batch
+        return sum((float(m(x)) > 0) == (y > 0) for x, y in zip(bx, by)) / len(by)
+
+    if config["batch_size"] is None:
+        data = {"data": [(xs, ys)]}
+    else:
+        data = {"data": (xs, ys), "batch_size": config["batch_size"], "key": key_batches}
+    optimizer = fm.optim.sgd(fm.optim.micrograd_schedule(1.0, 0.9, 100), momentum=0.5)
+    if config.get("checkpoint"):  # each rank its own directory: only rank 0's may fill
+        data["checkpoint_dir"] = f"checkpoints-rank{rank}"
+    model, history = fm.train.fit(loss, model, optimizer, epochs=config["epochs"],
+                                  metrics={"accuracy": accuracy}, jit=config["jit"],
+                                  data_parallel=data_parallel, **data)
+    return {"params": fm.nn.parameters(model),
+            "history": {k: list(v) for k, v in history.items() if k != "events"},
+            "events": [e["kind"] for e in history.get("events", ())]}
+
+
+if __name__ == "__main__":
+    import torch.distributed as dist
+
+    fm.distributed.init_from_env()
+    try:
+        result = train(json.loads(sys.argv[1]), data_parallel=True, rank=dist.get_rank())
+        result["rank"] = dist.get_rank()
+        with open(sys.argv[2], "w") as f:
+            json.dump(result, f)
+    finally:
+        dist.destroy_process_group()

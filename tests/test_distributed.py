@@ -1,0 +1,158 @@
+"""fit(data_parallel=True) on torch.distributed (gloo, loopback): 2 and 3 local
+processes give every rank the one-process parameters and history to 1e-12."""
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import fmicrograd as fm
+from fmicrograd import distributed
+
+torch = pytest.importorskip("torch")
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from distributed_worker import train  # noqa: E402
+
+TIMEOUT = 55  # seconds for a whole group (under a minute); then every process is killed
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rank_env(rank: int, world: int, port: int) -> dict:
+    return {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(world),
+            "LOCAL_RANK": str(rank), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+            "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
+
+
+def run_group(commands: list, envs: list, cwd: Path) -> list:
+    """Run the processes together in their own sessions; kill them all on a
+    failure or after TIMEOUT seconds."""
+    procs = [subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+             for cmd, env in zip(commands, envs)]
+    outputs = []
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        for p in procs:
+            outputs.append(p.communicate(timeout=max(deadline - time.monotonic(), 0.1)))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, f"exit {p.returncode}\n{out}\n{err[-3000:]}"
+    return [out for out, _ in outputs]
+
+
+def run_ranks(world: int, config: dict, tmp_path: Path) -> list:
+    port = free_port()
+    paths = [tmp_path / f"rank{r}.json" for r in range(world)]
+    run_group([[sys.executable, str(HERE / "distributed_worker.py"), json.dumps(config),
+                str(path)] for path in paths],
+              [rank_env(r, world, port) for r in range(world)], tmp_path)
+    return [json.loads(path.read_text()) for path in paths]
+
+
+def assert_close(a, b, tol=1e-12):
+    assert len(a) == len(b)
+    worst = max(abs(x - y) for x, y in zip(a, b))
+    assert worst <= tol, f"largest difference {worst:.3g}"
+
+
+@pytest.mark.parametrize("world, config", [
+    (2, {"batch_size": None, "epochs": 4, "jit": False}),  # full batch, eager
+    (3, {"batch_size": 32, "epochs": 2, "jit": True}),  # shards of 10/11 and 1/1/2, jit
+])
+def test_every_rank_ends_where_one_process_does(world, config, tmp_path):
+    ranks = run_ranks(world, config, tmp_path)
+    alone = train(config, data_parallel=False)
+    assert [r["rank"] for r in ranks] == list(range(world))
+    for result in ranks:
+        assert result["params"] == ranks[0]["params"]  # bit-identical across ranks
+        assert result["history"] == ranks[0]["history"]
+        assert_close(result["params"], alone["params"])
+        assert set(result["history"]) == set(alone["history"])
+        for name, values in alone["history"].items():
+            assert_close(result["history"][name], values)
+        assert result["events"] == alone["events"]
+    start = fm.nn.MLP.init(2, [16, 16, 1], key=fm.random.split(fm.random.key(0))[0])
+    assert alone["params"] != list(fm.nn.parameters(start))  # it trained
+
+
+def test_only_rank_0_writes_checkpoints(tmp_path):
+    config = {"batch_size": None, "epochs": 2, "jit": False, "checkpoint": True}
+    ranks = run_ranks(2, config, tmp_path)
+    assert ranks[0]["params"] == ranks[1]["params"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints-rank0").iterdir()) == [
+        "epoch-000000.json", "epoch-000001.json", "epoch-000002.json"]
+    assert not (tmp_path / "checkpoints-rank1").exists()
+
+
+def test_ranks_that_start_from_different_models_are_told_so(tmp_path):
+    with pytest.raises(AssertionError) as failed:
+        run_ranks(2, {"batch_size": None, "epochs": 1, "jit": False, "seed_per_rank": 1},
+                  tmp_path)
+    assert "the parameters of rank(s) [1] differ from rank 0's" in str(failed.value)
+    assert "build the model from the same key on every rank" in str(failed.value)
+
+
+def test_without_a_process_group_the_error_says_how_to_start_one():
+    model = fm.nn.MLP.init(2, [4, 1], key=fm.random.key(0))
+    loss = lambda m, b: fm.losses.hinge([m(x) for x in b[0]], b[1])  # noqa: E731
+    with pytest.raises(RuntimeError, match="torchrun --nproc-per-node 2"):
+        fm.train.fit(loss, model, fm.optim.sgd(0.1), [fm.datasets.xor()], epochs=1,
+                     data_parallel=True)
+
+
+def test_shards_cover_the_batch_in_order_and_differ_in_size_by_at_most_one():
+    for n in range(0, 12):
+        for world in range(1, 5):
+            bounds = [distributed.shard_bounds(n, r, world) for r in range(world)]
+            assert bounds[0][0] == 0 and bounds[-1][1] == n
+            assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+            sizes = [stop - start for start, stop in bounds]
+            assert max(sizes) - min(sizes) <= 1
+    with pytest.raises(TypeError, match=r"tuple of equal-length columns such as \(xs, ys\)"):
+        distributed.shard("not columns", 0, 2)
+    with pytest.raises(ValueError, match="differ in length"):
+        distributed.shard(((1.0, 2.0), (1.0,)), 0, 2)
+
+
+def test_the_command_line_under_torchrun_trains_as_one_process_and_rank_0_writes(tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        torchrun = "torchrun"
+    flags = ["train", "--steps", "3", "--batch-size", "25", "--quiet"]
+    env = {**rank_env(0, 1, 0), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT"):
+        del env[name]
+    [out] = run_group([[str(torchrun), "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+                        "--master-port", str(free_port()), "-m", "fmicrograd", *flags,
+                        "--data-parallel", "--save", "parallel.json"]], [env], tmp_path)
+    alone = tmp_path / "alone.json"
+    lines = io.StringIO()
+    assert fm.cli.main([*flags, "--save", str(alone)], out=lines) == 0
+    assert out == lines.getvalue()  # one rank printed, the same line as one process
+    assert_close(fm.nn.parameters(fm.io.load(tmp_path / "parallel.json")),
+                 fm.nn.parameters(fm.io.load(alone)))
+
+
+def test_the_command_line_says_how_to_start_the_processes(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        fm.cli.main(["train", "--data-parallel", "--steps", "1"])
+    assert exit_.value.code == 2
+    assert "torchrun --nproc-per-node 2 -m fmicrograd train --data-parallel" in (
+        capsys.readouterr().err)
