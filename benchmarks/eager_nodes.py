@@ -40,7 +40,7 @@ import hessian as hb  # noqa: E402
 
 import fmicrograd as fm  # noqa: E402
 from fmicrograd.core import sweep  # noqa: E402
-from fmicrograd.core.expr import Expr, node, next_level, variable  # noqa: E402
+from fmicrograd.core.expr import Expr, next_level, node, variable  # noqa: E402
 
 
 def count_nodes(roots: list, stop: set | None = None) -> set:
