@@ -55,7 +55,7 @@ def debug_nans(f: Callable) -> Callable:
     Traceback (most recent call last):
         ...
     FloatingPointError: debug_nans: '/' produced nan from inputs (0.0, 0.0): \
-(1.0 * 0.0) / (2.0 * sqrt(args[0])) = nan; it reaches the output at <root>
+0.0 / (2.0 * sqrt(args[0])) = nan; it reaches the output at <root>
     """
 
     @functools.wraps(f)
