@@ -149,3 +149,13 @@ def test_erf_on_arrays_is_the_float_erf_within_two_ulp_of_torch(name):
     assert got.tolist() == [getattr(math, name)(x) for x in xs]
     want = getattr(torch, name)(torch.tensor(xs, dtype=torch.float64)).numpy()
     assert np.all(np.abs(got - want) <= 5e-16 * np.abs(want))
+
+
+def test_softplus_second_derivative_at_the_threshold_is_torchs():
+    # torch switches the slope to 1 above 20 but the curvature to 0 from 20 on
+    for v in (19.999999, 20.0, 20.000001):
+        x = torch.tensor(v, dtype=torch.float64, requires_grad=True)
+        (g,) = torch.autograd.grad(torch.nn.functional.softplus(x), x, create_graph=True)
+        (h,) = torch.autograd.grad(g, x)
+        assert fm.grad(fm.softplus)(v) == pytest.approx(g.item(), rel=1e-15, abs=0)
+        assert fm.hessian(fm.softplus)(v) == pytest.approx(h.item(), rel=1e-7, abs=0)

@@ -83,6 +83,18 @@ def _above_threshold(a: Any) -> Any:
     return a > scalar.SOFTPLUS_THRESHOLD
 
 
+def _at_threshold(a: Any) -> Any:
+    return a == scalar.SOFTPLUS_THRESHOLD
+
+
+def _softplus_slope(a: Any) -> Any:
+    # torch: slope 1 above the threshold, sigmoid(a) up to it; its second
+    # derivative is 0 from the threshold on (>=), so at exactly 20 the sigmoid's
+    # input carries no derivative
+    at = _select(_at_threshold, (a,), F.stop_gradient(a), a)
+    return _select(_above_threshold, (a,), 1.0, F.sigmoid(at))
+
+
 def _in_range(x: Any, lo: Any, hi: Any) -> Any:
     return (x >= lo) & (x <= hi)
 
@@ -171,8 +183,7 @@ VJP: dict[str, Rule] = {
     "expm1":         lambda ct, out, a: (ct * (out + 1.0),),
     "log2":          lambda ct, out, a: (F.div(ct, a * _LN2),),
     "log10":         lambda ct, out, a: (F.div(ct, a * _LN10),),
-    "softplus":      lambda ct, out, a: (ct * _select(_above_threshold, (a,), 1.0,
-                                                      F.sigmoid(a)),),
+    "softplus":      lambda ct, out, a: (ct * _softplus_slope(a),),
     "log_sigmoid":   lambda ct, out, a: (ct * F.sigmoid(-a),),
     "sign":          lambda ct, out, a: (0.0,),
     "hypot":         lambda ct, out, a, b: (F.div(ct * a, out), F.div(ct * b, out)),
