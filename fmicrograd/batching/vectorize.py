@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import tree as tr
 from ..core.batch_axes import DEPTH
+from ..core.control import reaches_variable
 from ..core.expr import Expr, const, prim
 from .vmap_ops import MoveAxis, Reshape, Stack, Take, apply
 
@@ -222,28 +223,13 @@ def _ranks(treedef: tr.TreeDef) -> list:
 
 def _collect(out: Any, size: int, depth: int) -> Any:
     leaves, treedef = tr.flatten(out)
-    if depth == 0 and not any(_traced(x) for x in leaves):
+    if depth == 0 and not any(reaches_variable(x) for x in leaves):
         values = [_whole(x.value if isinstance(x, Expr) else x, size, r)
                   for x, r in zip(leaves, _ranks(treedef))]
         return _materialize(values, treedef, size)
     batched = [_batch_first(x, size, r, depth) for x, r in zip(leaves, _ranks(treedef))]
     return Batched(tuple(batched), treedef, size)
 
-
-def _traced(x: Any) -> bool:
-    """Whether the graph under ``x`` reaches a leaf that is not a constant."""
-    if not isinstance(x, Expr):
-        return False
-    stack, seen = [x], set()
-    while stack:
-        n = stack.pop()
-        if not n.children and n.op != "const":  # a variable standing for a value goes on
-            return True
-        for c in n.children:
-            if id(c) not in seen:
-                seen.add(id(c))
-                stack.append(c)
-    return False
 
 
 def _whole(value: Any, size: int, rank: int) -> Any:

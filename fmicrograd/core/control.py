@@ -21,7 +21,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GUARDS", "RUNNING", "running", "dependent", "escape", "compare", "Mask"]
+__all__ = ["GUARDS", "RUNNING", "running", "dependent", "escape", "compare", "Mask",
+           "reaches_variable"]
 
 
 # While ``fm.jit`` traces a function, this holds the trace's log of comparisons
@@ -83,6 +84,29 @@ def dependent(x: Any, differentiating: bool = False) -> str | None:
                 seen.add(key)
                 stack.append((c, stopped))
     return None
+
+
+def reaches_variable(x: Any) -> bool:
+    """Whether the graph under node ``x`` reaches a leaf that is not a constant
+    (a variable of some transform); False for plain values.
+
+    >>> reaches_variable(Var(1.0) * 2.0), reaches_variable(Const(1.0) * 2.0)
+    (True, False)
+    >>> reaches_variable(3.0)
+    False
+    """
+    if not hasattr(x, "children"):
+        return False
+    stack, seen = [x], set()
+    while stack:
+        n = stack.pop()
+        if not n.children and n.op != "const":
+            return True
+        for c in n.children:
+            if id(c) not in seen:
+                seen.add(id(c))
+                stack.append(c)
+    return False
 
 
 def escape(x: Any, how: str) -> float:

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import tree as tr
-from ..core.control import dependent
+from ..core.control import dependent, reaches_variable
 from ..core.expr import Expr, const, lift, prim
 
 __all__ = ["custom_vjp", "CustomRule"]
@@ -141,7 +141,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                 raise TypeError(f"{self.who}: {self.name} closes over a value that {who} "
                                 "differentiates, but its rule only gives derivatives for its "
                                 "arguments; pass that value as an argument instead")
-        return any(_reaches_variable(x) for x in closed)
+        return any(reaches_variable(x) for x in closed)
 
     def _positional(self, args: tuple, kwargs: dict) -> tuple:
         if not kwargs:
@@ -260,18 +260,6 @@ def _batched(value: Any) -> Any:
     hand a function, so ``fwd`` sees what ``fun`` sees; numbers as they are."""
     return const(value) if getattr(value, "ndim", 0) else value
 
-
-def _reaches_variable(x: Expr) -> bool:
-    stack, seen = [x], set()
-    while stack:
-        n = stack.pop()
-        if not n.children and n.op != "const":
-            return True
-        for c in n.children:
-            if id(c) not in seen:
-                seen.add(id(c))
-                stack.append(c)
-    return False
 
 
 def _is_number(x: Any) -> bool:
