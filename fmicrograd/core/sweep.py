@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .batch_axes import linear_tangent, reduce_to
 from .expr import Expr, Prim, Var
 from .rules import PARAM_VJP, VJP
 
@@ -142,7 +143,7 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
         if not any(c in tans for c in kids):
             continue  # depends on an input, but not on one with a tangent here
         if n.__class__ is Prim and _moves_batch(n):
-            tans[n] = _linear_tangent(n, [tans.get(c) for c in kids])
+            tans[n] = linear_tangent(n, [tans.get(c) for c in kids])
             continue
         total = None
         for c, p in zip(kids, _vjp(n, 1.0, kids, on_graph)):
@@ -161,12 +162,6 @@ def _moves_batch(n: Prim) -> bool:
     return n.op == "batch_sum" or getattr(n.param, "linear", False)
 
 
-def _linear_tangent(n: Prim, tangents: list) -> Any:
-    from .batch_axes import linear_tangent
-
-    return linear_tangent(n, tangents)
-
-
 def _fit(ct: Any, like: Any) -> Any:
     """Sum a batched cotangent down to its input's shape (``vmap``)."""
     if ct.__class__ is float:
@@ -174,6 +169,4 @@ def _fit(ct: Any, like: Any) -> Any:
     value = ct.value if isinstance(ct, Expr) else ct
     if getattr(value, "ndim", 0) <= getattr(like, "ndim", 0):
         return ct
-    from .batch_axes import reduce_to
-
     return reduce_to(ct, like)
