@@ -31,7 +31,7 @@ from .codegen import Source
 from .ir import Program, lower  # noqa: F401 -- doctests use lower
 from .schedule import batched_cost, groups, scalar_cost
 
-__all__ = ["batched_program", "worth_it", "NUMPY", "CALLED_OPS"]
+__all__ = ["batched_program", "worth_it", "input_shapes", "NUMPY", "CALLED_OPS"]
 
 _NP = {
     "+": "{0} + {1}", "-": "{0} - {1}", "*": "{0} * {1}", "/": "{0} / {1}",
@@ -91,7 +91,9 @@ def worth_it(p: Program) -> bool:
 
 def batched_program(p: Program, namespace: dict = NUMPY,
                     constant: Callable | None = None) -> Callable:
-    """``run(I) -> output list`` (None when a guard fails) for input vector ``I``.
+    """``run(I) -> output list`` (None when a guard fails) for input vector ``I``
+    (when the inputs have several shapes, ``I`` is a tuple of arrays, one per
+    shape of ``input_shapes(p)``, each holding its inputs as rows in order).
 
     ``namespace`` binds the array functions the code calls (numpy's by
     default); ``constant`` converts the baked numpy constants for them.
@@ -105,12 +107,29 @@ def batched_program(p: Program, namespace: dict = NUMPY,
     return _Emitter(p).build(namespace, constant)
 
 
+def input_shapes(p: Program) -> list:
+    """The distinct shapes of ``p``'s inputs, in order of first appearance.
+
+    >>> p = Program()
+    >>> _ = p.add("in", (), 0, (3,)), p.add("in", (), 1, ()), p.add("in", (), 2, (3,))
+    >>> input_shapes(p)
+    [(3,), ()]
+    """
+    return list(dict.fromkeys(p.shapes[i] for i in range(p.n_inputs)))
+
+
 class _Emitter:
     def __init__(self, p: Program) -> None:
         self.p = p
         self.src = Source()
         self.loc: dict[int, tuple[str, int]] = {i: ("I", i) for i in range(p.n_inputs)}
         self.sizes: dict[str, int] = {"I": p.n_inputs}
+        self.classes = input_shapes(p)
+        if len(self.classes) > 1:  # one array per input shape (jit under vmap)
+            for c, shape in enumerate(self.classes):
+                rows = [i for i in range(p.n_inputs) if p.shapes[i] == shape]
+                self.loc.update({i: (f"I{c}", r) for r, i in enumerate(rows)})
+                self.sizes[f"I{c}"] = len(rows)
         self.ready = [-1] * p.size
         self.count = 0
 
@@ -182,6 +201,8 @@ class _Emitter:
     def build(self, namespace: dict, constant: Callable | None) -> Callable:
         p = self.p
         found = groups(p)
+        if len(self.classes) > 1:
+            self.src.emit(f"{', '.join(f'I{c}' for c in range(len(self.classes)))}, = I")
         pending = list(p.guards)
         pending = self._guards(pending, -1)
         for j, members in enumerate(found):

@@ -34,38 +34,17 @@ from typing import Any
 import numpy as np  # noqa: F401 -- doctests use it
 
 from .. import tree as tr
-from ..batching.vmap_ops import Stack, apply
-from ..core.expr import Expr
-from ..transforms.autodiff import vjp
+from ..core.batch_axes import DEPTH
+from ..core.control import dependent
+from ..core.expr import Expr, const, lift
+from ..transforms.autodiff import per_example, vjp
 from ..transforms.custom import custom_vjp
 
-__all__ = ["seen_through", "plan", "NotThrough"]
+__all__ = ["seen_through", "plan", "under_trace_only", "NotThrough"]
 
 
 class NotThrough(Exception):
     """This call cannot become a compiled node; run the function itself."""
-
-
-def _spread(outs: tuple, cts: list) -> tuple:
-    """The cotangents ``cts`` of the compiled output (whose arrays are spread
-    into numbers) regrouped, one per graph output leaf ``outs`` (an array for
-    a ``vmap`` result)."""
-    parts, start = [], 0
-    for x in outs:
-        shape = np.shape(getattr(x, "value", x))
-        n = int(np.prod(shape, dtype=int))
-        parts.append(_stacked(cts[start:start + n], shape) if shape else cts[start])
-        start += n
-    return tuple(parts)
-
-
-def _stacked(items: list, shape: tuple) -> Any:
-    """``items`` (numbers or nodes, row-major) as one array of ``shape``."""
-    if len(shape) == 1:
-        return apply(Stack(0), *items)
-    step = len(items) // shape[0]
-    return apply(Stack(0), *[_stacked(items[k:k + step], shape[1:])
-                             for k in range(0, len(items), step)])
 
 
 def _registered(td: tr.TreeDef) -> bool:
@@ -73,41 +52,92 @@ def _registered(td: tr.TreeDef) -> bool:
 
 
 def plan(args: tuple, static: tuple) -> tuple | None:
-    """The positions a compiled node does not differentiate (the static
-    ones and those holding no graph node, such as data arrays), or None when
-    the call cannot be one compiled node: no argument holds a graph node, an
-    argument mixes graph nodes with leaves that are not numbers, or a node
-    holds an array (a ``vmap`` value).
+    """``(nondiff, batched)``: the positions a compiled node does not
+    differentiate (the static ones and those whose nodes reach no variable,
+    such as data arrays or ``vmap``'s batched data), and whether a node holds
+    a batch (a ``vmap`` value, see ``batched_call``). None when the call
+    cannot be compiled: an argument mixes differentiated nodes with leaves
+    that are not numbers, or nothing is differentiated nor batched.
 
     >>> plan((fm.Var(1.0), np.zeros(3), "relu"), (2,))
-    (1, 2)
+    ((1, 2), False)
+    >>> plan((fm.Const(np.zeros(3)), fm.Var(1.0)), ())
+    ((0,), True)
     >>> plan(((fm.Var(1.0), np.zeros(3)),), ()) is None
     True
     """
     nondiff = []
+    batched = False
     for i, a in enumerate(args):
         if i in static:
             nondiff.append(i)
             continue
         leaves = tr.leaves(a)
-        if any(isinstance(x, np.ndarray) and x.dtype == object for x in leaves):
-            return None  # graph nodes inside an array: f runs on them
-        if not any(isinstance(x, Expr) for x in leaves):
-            nondiff.append(i)
-            continue
+        diff, numbers_only = False, True
         for x in leaves:
             if isinstance(x, Expr):
                 if x.value.__class__ is not float:
-                    return None
+                    if not isinstance(x.value, np.ndarray):
+                        return None
+                    batched = True
+                diff = diff or has_variable(x)
+            elif isinstance(x, np.ndarray) and x.dtype == object:
+                return None  # graph nodes inside an array: f runs on them
             elif not isinstance(x, numbers.Real) or isinstance(x, bool):
-                return None
-    return tuple(nondiff) if len(nondiff) < len(args) else None
+                numbers_only = False
+        if not diff:
+            nondiff.append(i)
+        elif not numbers_only:
+            return None
+    if len(nondiff) == len(args) and not batched:
+        return None
+    return tuple(nondiff), batched
 
 
-def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int) -> Callable:
+def has_variable(x: Expr) -> bool:
+    """Whether the graph under ``x`` holds a variable of some transform (one
+    that stands for an outer value counts too: ``vmap(grad(f))``'s).
+
+    >>> has_variable(fm.Const(1.0) * 2.0), has_variable(fm.Var(1.0) * 2.0)
+    (False, True)
+    """
+    stack, seen = [x], set()
+    while stack:
+        n = stack.pop()
+        if n.op == "var":
+            return True
+        for c in n.children:
+            if id(c) not in seen:
+                seen.add(id(c))
+                stack.append(c)
+    return False
+
+
+def under_trace_only(args: tuple) -> bool:
+    """Whether the argument nodes that reach a variable all reach only
+    variables of a running ``jit`` trace (``jit(vmap(jit(f)))``): then ``f``
+    is best run, so that the enclosing trace compiles it with the rest.
+
+    >>> under_trace_only((fm.Var(1.0),))
+    False
+    """
+    found = False
+    for x in tr.leaves(args):
+        if isinstance(x, Expr) and has_variable(x):
+            if dependent(x) is None or dependent(x, differentiating=True) is not None:
+                return False
+            found = True
+    return found
+
+
+def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
+                 depth: int | None = None) -> Callable:
     """The ``custom_vjp`` that stands for ``jitted`` called with ``nargs``
     positional arguments, differentiable except at ``nondiff`` (which holds
-    the static positions ``static``).
+    the static positions ``static``). ``depth`` is the ``vmap`` depth of a
+    call on batched values (None for one without): the function and its VJP
+    then run at that depth whenever the sweep calls them, and the cotangents
+    are arrays over the batch, one per output leaf.
 
     >>> h = seen_through(fm.jit(lambda x, y: x * y), (), (1,), 2)
     >>> fm.grad(h)(3.0, 4.0)
@@ -115,6 +145,7 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int) -> Call
     """
     f = jitted.f
     diff_pos = tuple(i for i in range(nargs) if i not in nondiff)
+    batched = depth is not None
 
     def merge(kept: tuple, diff: tuple) -> tuple:
         args: list = [None] * nargs
@@ -124,21 +155,35 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int) -> Call
             args[i] = v
         return tuple(args)
 
-    def back(*rest: Any) -> tuple:
+    def back(sweep_depth: int | None, *rest: Any) -> tuple:
         """The cotangents of the differentiable arguments (the others first,
-        then the primals and the output cotangent)."""
+        then the primals and the output cotangent), for a sweep running at
+        ``vmap`` depth ``sweep_depth`` (None: not batched)."""
         kept, primals, ct = rest[:len(nondiff)], rest[-2], rest[-1]
-        def run(*diff: Any) -> tuple:  # the output's leaves: a vmap result is one array
-            return tuple(tr.leaves(f(*merge(kept, diff))))
+        cts = tuple(_unwrapped(c) for c in tr.leaves(ct))
+        if batched and not any(np.ndim(_value(c)) for c in cts):
+            primals = _per_example(primals, kept)
 
-        out, vjp_fn = vjp(run, *primals)
-        return vjp_fn(_spread(out, tr.leaves(ct)))
+        def run(*diff: Any) -> tuple:  # the output's leaves, one per compiled output
+            out = f(*merge(kept, diff))
+            return tuple(tr.leaves(out if batched else per_example(out)))
 
-    compiled_back = type(jitted)(back, tuple(k for k, i in enumerate(nondiff) if i in static))
+        with _at(depth):
+            _, vjp_fn = vjp(run, *primals)
+        with _at(sweep_depth):
+            return vjp_fn(cts)
+
+    compiled_back = type(jitted)(back, (0,) + tuple(k + 1 for k, i in enumerate(nondiff)
+                                                    if i in static))
 
     def plain(*args: Any) -> Any:
-        out = jitted(*args)
-        if out.__class__ is not float and not any(isinstance(x, Expr) for x in tr.leaves(args)):
+        with _at(depth):
+            out = jitted(*args)
+        if batched:
+            if not all(isinstance(x, (Expr, float, np.ndarray)) for x in tr.leaves(out)):
+                raise NotThrough  # an output that is not a number
+        elif out.__class__ is not float and not any(isinstance(x, Expr)
+                                                    for x in tr.leaves(args)):
             leaves, out_def = tr.flatten(out)
             if not all(x.__class__ is float for x in leaves) or _registered(out_def):
                 raise NotThrough  # not compiled (f used an enclosing transform's variable),
@@ -150,8 +195,54 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int) -> Call
         return plain(*args), tuple(args[i] for i in diff_pos)
 
     def bwd(*rest: Any) -> tuple:
-        return compiled_back(*rest)
+        if not batched:
+            return compiled_back(None, *rest)
+        # the sweep hands batched cotangents over as arrays; at first order (no
+        # argument is a node of a transform) it takes them back so
+        cts = compiled_back(DEPTH.get(), *rest[:-1], tr.map(_as_node, rest[-1]))
+        if any(isinstance(x, Expr) and has_variable(x) for x in tr.leaves(rest)):
+            return cts
+        return tr.map(_value, cts)
 
     node = custom_vjp(plain, nondiff_argnums=nondiff)
     node.defvjp(fwd, bwd)
     return node
+
+
+class _at:  # noqa: N801 -- used as a function: ``with _at(depth):``
+    """Run at ``vmap`` depth ``depth`` (None: leave it as it is)."""
+
+    def __init__(self, depth: int | None) -> None:
+        self.depth = depth
+
+    def __enter__(self) -> None:
+        self.token = DEPTH.set(self.depth) if self.depth is not None else None
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.token is not None:
+            DEPTH.reset(self.token)
+
+
+def _value(x: Any) -> Any:
+    return x.value if isinstance(x, Expr) else x
+
+
+def _unwrapped(x: Any) -> Any:
+    """A cotangent as the sweeps hand it over: a constant node's value."""
+    return x.value if isinstance(x, Expr) and x.op == "const" else x
+
+
+def _as_node(x: Any) -> Any:
+    return const(x) if isinstance(x, np.ndarray) else x
+
+
+
+
+def _per_example(primals: tuple, kept: tuple) -> tuple:
+    """``primals`` with every unbatched leaf broadcast over the batch: a VJP
+    seeded with a number (forward mode asks a node for its partials that way)
+    must give each example its own partial, not their sum."""
+    shapes = [np.shape(x.value) for x in tr.leaves((primals, kept)) if isinstance(x, Expr)]
+    batch = np.broadcast_shapes(*shapes)
+    return tr.map(lambda x: lift(x) + np.zeros(batch) if np.ndim(_value(x)) == 0 else x,
+                  primals)
