@@ -112,6 +112,7 @@ def input_shapes(p: Program) -> list:
 
     >>> p = Program()
     >>> _ = p.add("in", (), 0, (3,)), p.add("in", (), 1, ()), p.add("in", (), 2, (3,))
+    >>> p.n_inputs = 3
     >>> input_shapes(p)
     [(3,), ()]
     """

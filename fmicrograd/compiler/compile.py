@@ -49,7 +49,7 @@ from ..core.batch_axes import DEPTH
 from ..core.control import running
 from ..core.expr import GUARDS, next_level, traced_variable
 from . import autobatch, codegen, ir
-from .batched_call import BatchedCalls, NotBatchable
+from .batched_call import MISS, BatchedCalls, NotBatchable
 from .jit_io import EXPR, SCALAR, builder, classify, immutable, matcher, variables
 from .lowered import Lowered
 from .threads import single_thread
@@ -125,6 +125,10 @@ class _Jitted:
         return sorted(set(out))
 
     def _slow(self, args: tuple, kwargs: dict) -> Any:
+        if not kwargs and self._batched.seen:  # under vmap, a structure compiled before
+            out = self._batched.lookup(args)
+            if out is not MISS:
+                return out
         static_pos = self._static(len(args))
         static = {i: args[i] for i in static_pos}
         for i, v in static.items():
@@ -156,9 +160,9 @@ class _Jitted:
 
     def _under_transform(self, args: tuple, kwargs: dict, static: tuple) -> Any:
         found = None if kwargs else plan(args, static)
-        if found is None or (found[1] and under_trace_only(args)):
-            return self.f(*args, **kwargs)
-        nondiff, batched = found
+        if found is None or (found[1] and found[2] is not None and under_trace_only(found[2])):
+            return self.f(*args, **kwargs)  # jit(vmap(jit(f))): the outer trace takes f
+        nondiff, batched, _ = found
         try:
             if len(nondiff) == len(args):  # under vmap, nothing differentiated
                 return self._batched(args, static)

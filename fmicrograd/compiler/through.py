@@ -52,35 +52,38 @@ def _registered(td: tr.TreeDef) -> bool:
 
 
 def plan(args: tuple, static: tuple) -> tuple | None:
-    """``(nondiff, batched)``: the positions a compiled node does not
+    """``(nondiff, batched, probe)``: the positions a compiled node does not
     differentiate (the static ones and those whose nodes reach no variable,
-    such as data arrays or ``vmap``'s batched data), and whether a node holds
-    a batch (a ``vmap`` value, see ``batched_call``). None when the call
-    cannot be compiled: an argument mixes differentiated nodes with leaves
-    that are not numbers, or nothing is differentiated nor batched.
+    such as data arrays or ``vmap``'s batched data), whether a node holds a
+    batch (a ``vmap`` value, see ``batched_call``), and the first node that
+    reaches a variable (None if none does). None when the call cannot be
+    compiled: an argument mixes differentiated nodes with leaves that are not
+    numbers, or nothing is differentiated nor batched.
 
-    >>> plan((fm.Var(1.0), np.zeros(3), "relu"), (2,))
+    >>> plan((fm.Var(1.0), np.zeros(3), "relu"), (2,))[:2]
     ((1, 2), False)
-    >>> plan((fm.Const(np.zeros(3)), fm.Var(1.0)), ())
-    ((0,), True)
+    >>> plan((fm.Const(np.zeros(3)), 2.0), ())
+    ((0, 1), True, None)
     >>> plan(((fm.Var(1.0), np.zeros(3)),), ()) is None
     True
     """
     nondiff = []
     batched = False
+    probe = None
     for i, a in enumerate(args):
         if i in static:
             nondiff.append(i)
             continue
-        leaves = tr.leaves(a)
         diff, numbers_only = False, True
-        for x in leaves:
+        for x in tr.leaves(a):
             if isinstance(x, Expr):
                 if x.value.__class__ is not float:
                     if not isinstance(x.value, np.ndarray):
                         return None
                     batched = True
-                diff = diff or has_variable(x)
+                if not diff and has_variable(x):
+                    diff = True
+                    probe = x if probe is None else probe
             elif isinstance(x, np.ndarray) and x.dtype == object:
                 return None  # graph nodes inside an array: f runs on them
             elif not isinstance(x, numbers.Real) or isinstance(x, bool):
@@ -91,7 +94,7 @@ def plan(args: tuple, static: tuple) -> tuple | None:
             return None
     if len(nondiff) == len(args) and not batched:
         return None
-    return tuple(nondiff), batched
+    return tuple(nondiff), batched, probe
 
 
 def has_variable(x: Expr) -> bool:
@@ -113,21 +116,15 @@ def has_variable(x: Expr) -> bool:
     return False
 
 
-def under_trace_only(args: tuple) -> bool:
-    """Whether the argument nodes that reach a variable all reach only
-    variables of a running ``jit`` trace (``jit(vmap(jit(f)))``): then ``f``
-    is best run, so that the enclosing trace compiles it with the rest.
+def under_trace_only(x: Expr) -> bool:
+    """Whether node ``x`` depends on a running ``jit`` trace but on no running
+    transform that differentiates (``jit(vmap(jit(f)))``): then ``f`` is best
+    run, so that the enclosing trace compiles it with the rest.
 
-    >>> under_trace_only((fm.Var(1.0),))
+    >>> under_trace_only(fm.Var(1.0))
     False
     """
-    found = False
-    for x in tr.leaves(args):
-        if isinstance(x, Expr) and has_variable(x):
-            if dependent(x) is None or dependent(x, differentiating=True) is not None:
-                return False
-            found = True
-    return found
+    return dependent(x) is not None and dependent(x, differentiating=True) is None
 
 
 def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
