@@ -10,11 +10,14 @@ function. At higher order the rule is called with nodes, so the compiled VJP
 is itself seen through the same way: ``hessian(jit(f))`` runs compiled code
 at every order.
 
-Arguments without graph nodes (data arrays, static values) are passed
-through untouched. Calls this cannot take run ``f`` itself, as before:
-keyword arguments, an argument mixing graph nodes with non-numbers, values
-with batch axes (under ``vmap``), and functions that use an enclosing
-transform's variables.
+Arguments whose nodes reach no variable (data arrays, ``vmap``'s batched
+data, static values) are passed through untouched. Under ``vmap`` (argument
+values with batch axes) the forward value and the VJP are the batched
+compiled programs of ``batched_call``, run at the ``vmap`` depth of the call;
+cotangents are then arrays over the batch, one per output leaf. Calls this
+cannot take run ``f`` itself, as before: keyword arguments, an argument mixing
+graph nodes with non-numbers, and functions that use an enclosing transform's
+variables.
 
 >>> calls = []
 >>> def f(x, y):
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np  # noqa: F401 -- doctests use it
@@ -36,7 +40,7 @@ import numpy as np  # noqa: F401 -- doctests use it
 from .. import tree as tr
 from ..core.batch_axes import DEPTH
 from ..core.control import dependent
-from ..core.expr import Expr, const, lift
+from ..core.expr import Expr, const
 from ..transforms.autodiff import per_example, vjp
 from ..transforms.custom import custom_vjp
 
@@ -176,10 +180,15 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
     def plain(*args: Any) -> Any:
         with _at(depth):
             out = jitted(*args)
-        if batched:
-            if not all(isinstance(x, (Expr, float, np.ndarray)) for x in tr.leaves(out)):
+        if batched:  # the leaves (a vmap result inside stays one array per leaf)
+            leaves, out_def = tr.flatten(out)
+            if not all(isinstance(x, (Expr, float, np.ndarray)) for x in leaves):
                 raise NotThrough  # an output that is not a number
-        elif out.__class__ is not float and not any(isinstance(x, Expr)
+            box = _OUT_DEF.get()
+            if box is not None:
+                box.append(out_def)
+            return tuple(leaves)
+        if out.__class__ is not float and not any(isinstance(x, Expr)
                                                     for x in tr.leaves(args)):
             leaves, out_def = tr.flatten(out)
             if not all(x.__class__ is float for x in leaves) or _registered(out_def):
@@ -203,7 +212,25 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
 
     node = custom_vjp(plain, nondiff_argnums=nondiff)
     node.defvjp(fwd, bwd)
-    return node
+    if not batched:
+        return node
+
+    def call(*args: Any) -> Any:
+        box: list = []
+        token = _OUT_DEF.set(box)
+        try:
+            leaves = node(*args)
+        finally:
+            _OUT_DEF.reset(token)
+        return tr.unflatten(box[-1], list(leaves))  # plain's own entry comes last
+
+    return call
+
+
+# While a batched node is called, the output structure its function returned
+# (its leaves are the node's outputs: a vmap result inside is not taken apart
+# into examples, so each output's cotangent is one array).
+_OUT_DEF: ContextVar = ContextVar("fmicrograd_through_out_def", default=None)
 
 
 class _at:  # noqa: N801 -- used as a function: ``with _at(depth):``
@@ -225,8 +252,9 @@ def _value(x: Any) -> Any:
 
 
 def _unwrapped(x: Any) -> Any:
-    """A cotangent as the sweeps hand it over: a constant node's value."""
-    return x.value if isinstance(x, Expr) and x.op == "const" else x
+    """A cotangent as the sweeps hand it over: the value of a node that
+    reaches no variable."""
+    return x.value if isinstance(x, Expr) and not has_variable(x) else x
 
 
 def _as_node(x: Any) -> Any:
@@ -241,5 +269,12 @@ def _per_example(primals: tuple, kept: tuple) -> tuple:
     must give each example its own partial, not their sum."""
     shapes = [np.shape(x.value) for x in tr.leaves((primals, kept)) if isinstance(x, Expr)]
     batch = np.broadcast_shapes(*shapes)
-    return tr.map(lambda x: lift(x) + np.zeros(batch) if np.ndim(_value(x)) == 0 else x,
-                  primals)
+
+    def widen(x: Any) -> Any:
+        if np.ndim(_value(x)):
+            return x
+        if isinstance(x, Expr) and x.op != "const":
+            return x + np.zeros(batch)
+        return const(np.full(batch, float(_value(x))))  # a value stays a value
+
+    return tr.map(widen, primals)
