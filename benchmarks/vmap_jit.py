@@ -4,7 +4,8 @@ per-example loss (2-16-16-1), values and the gradient of the mean loss.
     PYTHONPATH=. python benchmarks/vmap_jit.py
 
 Both rows of a size run in one process, so their ratio is what to read on a
-noisy machine.
+noisy machine; times are CPU time of this process (``time.process_time``),
+less sensitive to other processes than wall time, best of three.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ def seconds(fn, reps: int) -> float:
     fn()  # compile / warm up
     best = float("inf")
     for _ in range(3):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for _ in range(reps):
             fn()
-        best = min(best, (time.perf_counter() - t0) / reps)
+        best = min(best, (time.process_time() - t0) / reps)
     return best
 
 
@@ -51,7 +52,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for n in (100, 1000):
         for name, (a, b) in rows(model, n).items():
-            ta, tb = seconds(a, 5), seconds(b, 5)
+            ta, tb = seconds(a, 20), seconds(b, 20)
             print(f"| {n} | {name} | {ta * 1e3:.2f} ms | {tb * 1e3:.2f} ms | {tb / ta:.2f} |")
 
 

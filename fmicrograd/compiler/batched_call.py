@@ -42,7 +42,7 @@ from ..core.batch_axes import DEPTH
 from ..core.control import running
 from ..core.expr import GUARDS, Expr, const, next_level, traced_variable
 from . import autobatch, ir
-from .jit_io import SCALAR, classify, matcher, variables
+from .jit_io import SCALAR, builder, classify, matcher, variables
 from .threads import single_thread
 from .through import has_variable
 
@@ -278,7 +278,10 @@ def _kind_key(kind: Any) -> Any:
 def _builder(out_def: tr.TreeDef) -> Callable:
     """The output pytree from the program's outputs, batched arrays as
     constant nodes (what the function returns under ``vmap``)."""
+    rebuild = builder(out_def)
+
     def build(out: list) -> Any:
-        return tr.unflatten(out_def, [const(x) if getattr(x, "ndim", 0) else x for x in out])
+        return rebuild([x if x.__class__ is float else const(x) if getattr(x, "ndim", 0) else x
+                        for x in out])
 
     return build

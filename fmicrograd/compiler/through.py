@@ -137,8 +137,9 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
     positional arguments, differentiable except at ``nondiff`` (which holds
     the static positions ``static``). ``depth`` is the ``vmap`` depth of a
     call on batched values (None for one without): the function and its VJP
-    then run at that depth whenever the sweep calls them, and the cotangents
-    are arrays over the batch, one per output leaf.
+    then run at that depth whenever the sweep calls them, the node's outputs
+    are the leaves of the function's output (rebuilt into its structure
+    around the node), and their cotangents are arrays over the batch.
 
     >>> h = seen_through(fm.jit(lambda x, y: x * y), (), (1,), 2)
     >>> fm.grad(h)(3.0, 4.0)
@@ -203,12 +204,10 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
     def bwd(*rest: Any) -> tuple:
         if not batched:
             return compiled_back(None, *rest)
-        # the sweep hands batched cotangents over as arrays; at first order (no
-        # argument is a node of a transform) it takes them back so
+        # the sweep hands batched cotangents over as arrays, and takes them back
+        # so (compiled code returns batched values as constant nodes)
         cts = compiled_back(DEPTH.get(), *rest[:-1], tr.map(_as_node, rest[-1]))
-        if any(isinstance(x, Expr) and has_variable(x) for x in tr.leaves(rest)):
-            return cts
-        return tr.map(_value, cts)
+        return tr.map(_const_value, cts)
 
     node = custom_vjp(plain, nondiff_argnums=nondiff)
     node.defvjp(fwd, bwd)
@@ -255,6 +254,10 @@ def _unwrapped(x: Any) -> Any:
     """A cotangent as the sweeps hand it over: the value of a node that
     reaches no variable."""
     return x.value if isinstance(x, Expr) and not has_variable(x) else x
+
+
+def _const_value(x: Any) -> Any:
+    return x.value if isinstance(x, Expr) and x.op == "const" else x
 
 
 def _as_node(x: Any) -> Any:
