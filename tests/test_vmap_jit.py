@@ -106,6 +106,23 @@ def test_transforms_of_vmap_of_jit_trace_once_and_match(transform):
     assert first <= 4
 
 
+def test_vmap_result_inside_the_jitted_function_under_grad():
+    def inner(x, w):  # a vmap inside f: each output leaf is one array over both batches
+        return fm.vmap(lambda p: g2(p, x * w))(POINTS)
+
+    def total(jit):
+        f, calls = counted(inner)
+        mapped = fm.vmap(jit(f), in_axes=(0, None))
+        xs = np.array([0.5, -1.0, 2.0])
+        return fm.value_and_grad(lambda w: fm.sum([fm.sum(r) for r in mapped(xs, w)])), calls
+
+    compiled, calls = total(fm.jit)
+    reference, _ = total(lambda f: f)
+    for w in (0.3, -0.8):
+        close(compiled(w), reference(w))
+    assert len(calls) <= 2
+
+
 def test_branch_on_unbatched_argument_is_guarded():
     f, calls = counted(lambda x, w: x * w if w > 0.0 else x - w)
     jitted = fm.vmap(fm.jit(f), in_axes=(0, None))
