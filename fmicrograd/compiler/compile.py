@@ -53,7 +53,7 @@ from .batched_call import MISS, BatchedCalls, NotBatchable
 from .jit_io import EXPR, SCALAR, builder, classify, immutable, matcher, variables
 from .lowered import Lowered
 from .threads import single_thread
-from .through import NotThrough, plan, seen_through, under_trace_only
+from .through import NotThrough, plan, seen_through, under_trace
 
 __all__ = ["jit", "MAX_STRUCTURES", "MAX_VARIANTS"]
 
@@ -160,7 +160,7 @@ class _Jitted:
 
     def _under_transform(self, args: tuple, kwargs: dict, static: tuple) -> Any:
         found = None if kwargs else plan(args, static)
-        if found is None or (found[1] and found[2] is not None and under_trace_only(found[2])):
+        if found is None or (found[2] is not None and under_trace(found[2])):
             return self.f(*args, **kwargs)  # jit(vmap(jit(f))): the outer trace takes f
         nondiff, batched, _ = found
         try:

@@ -39,12 +39,12 @@ import numpy as np  # noqa: F401 -- doctests use it
 
 from .. import tree as tr
 from ..core.batch_axes import DEPTH
-from ..core.control import dependent
+from ..core.control import RUNNING
 from ..core.expr import Expr, const
 from ..transforms.autodiff import per_example, vjp
 from ..transforms.custom import custom_vjp
 
-__all__ = ["seen_through", "plan", "under_trace_only", "NotThrough"]
+__all__ = ["seen_through", "plan", "under_trace", "NotThrough"]
 
 
 class NotThrough(Exception):
@@ -120,15 +120,28 @@ def has_variable(x: Expr) -> bool:
     return False
 
 
-def under_trace_only(x: Expr) -> bool:
-    """Whether node ``x`` depends on a running ``jit`` trace but on no running
-    transform that differentiates (``jit(vmap(jit(f)))``): then ``f`` is best
-    run, so that the enclosing trace compiles it with the rest.
+def under_trace(x: Expr) -> bool:
+    """Whether node ``x`` reaches a variable of a running ``jit`` trace (as in
+    ``jit(vmap(jit(f)))`` or ``jit(grad(jit(f)))``): then ``f`` is best run,
+    so that the enclosing trace compiles it with the rest, as JAX inlines a
+    jitted call into an enclosing one.
 
-    >>> under_trace_only(fm.Var(1.0))
+    >>> under_trace(fm.Var(1.0))
     False
     """
-    return dependent(x) is not None and dependent(x, differentiating=True) is None
+    traced = {lv for lv, _, traces in RUNNING.get() if traces}
+    if not traced:
+        return False
+    stack, seen = [x], set()
+    while stack:
+        n = stack.pop()
+        if n.op == "var" and getattr(n, "level", None) in traced:
+            return True
+        for c in n.children:
+            if id(c) not in seen:
+                seen.add(id(c))
+                stack.append(c)
+    return False
 
 
 def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
@@ -157,13 +170,17 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
             args[i] = v
         return tuple(args)
 
-    def back(sweep_depth: int | None, *rest: Any) -> tuple:
+    def back(sweep_depth: int | None, reduce: bool, *rest: Any) -> tuple:
         """The cotangents of the differentiable arguments (the others first,
         then the primals and the output cotangent), for a sweep running at
-        ``vmap`` depth ``sweep_depth`` (None: not batched)."""
+        ``vmap`` depth ``sweep_depth`` (None: not batched). Under ``vmap`` an
+        unbatched argument's cotangent is summed over the batch only with
+        ``reduce`` (first order) and a batched cotangent: otherwise each
+        example keeps its own, so that the node that computes them at higher
+        order has one output per example too (see ``plain``)."""
         kept, primals, ct = rest[:len(nondiff)], rest[-2], rest[-1]
         cts = tuple(_unwrapped(c) for c in tr.leaves(ct))
-        if batched and not any(np.ndim(_value(c)) for c in cts):
+        if batched and not (reduce and any(np.ndim(_value(c)) for c in cts)):
             primals = _per_example(primals, kept)
 
         def run(*diff: Any) -> tuple:  # the output's leaves, one per compiled output
@@ -175,16 +192,20 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
         with _at(sweep_depth):
             return vjp_fn(cts)
 
-    compiled_back = type(jitted)(back, (0,) + tuple(k + 1 for k, i in enumerate(nondiff)
-                                                    if i in static))
+    compiled_back = type(jitted)(back, (0, 1) + tuple(k + 2 for k, i in enumerate(nondiff)
+                                                       if i in static))
 
     def plain(*args: Any) -> Any:
         with _at(depth):
             out = jitted(*args)
         if batched:  # the leaves (a vmap result inside stays one array per leaf)
             leaves, out_def = tr.flatten(out)
-            if not all(isinstance(x, (Expr, float, np.ndarray)) for x in leaves):
-                raise NotThrough  # an output that is not a number
+            batch = _batch_shape(args)
+            if not all(isinstance(x, (Expr, float, np.ndarray)) and
+                       np.shape(_value(x)) == batch for x in leaves):
+                raise NotThrough  # an output that is not a number, or not one per example
+                # of the arguments' batch (a vmap inside, an unbatched output): its partials
+                # would not be the VJP at 1 that forward mode takes (see _per_example)
             box = _OUT_DEF.get()
             if box is not None:
                 box.append(out_def)
@@ -199,14 +220,20 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
         return out
 
     def fwd(*args: Any) -> tuple:
-        return plain(*args), tuple(args[i] for i in diff_pos)
+        diff = tuple(args[i] for i in diff_pos)
+        if not batched:
+            return plain(*args), diff
+        # called with values (first order) or with nodes (the sweep builds a graph)
+        first = not any(isinstance(x, Expr) and x.op != "const" for x in tr.leaves(diff))
+        return plain(*args), (diff, first)
 
     def bwd(*rest: Any) -> tuple:
         if not batched:
-            return compiled_back(None, *rest)
+            return compiled_back(None, True, *rest)
+        (diff, first), ct = rest[-2], rest[-1]
         # the sweep hands batched cotangents over as arrays, and takes them back
         # so (compiled code returns batched values as constant nodes)
-        cts = compiled_back(DEPTH.get(), *rest[:-1], tr.map(_as_node, rest[-1]))
+        cts = compiled_back(DEPTH.get(), first, *rest[:-2], diff, tr.map(_as_node, ct))
         return tr.map(_const_value, cts)
 
     node = custom_vjp(plain, nondiff_argnums=nondiff)
@@ -266,18 +293,24 @@ def _as_node(x: Any) -> Any:
 
 
 
+def _batch_shape(tree: Any) -> tuple:
+    """The batch shape of the nodes in ``tree``: their shapes broadcast."""
+    return np.broadcast_shapes(*[np.shape(x.value) for x in tr.leaves(tree)
+                                 if isinstance(x, Expr)])
+
+
 def _per_example(primals: tuple, kept: tuple) -> tuple:
-    """``primals`` with every unbatched leaf broadcast over the batch: a VJP
+    """``primals`` with every leaf broadcast to the whole batch shape: a VJP
     seeded with a number (forward mode asks a node for its partials that way)
-    must give each example its own partial, not their sum."""
-    shapes = [np.shape(x.value) for x in tr.leaves((primals, kept)) if isinstance(x, Expr)]
-    batch = np.broadcast_shapes(*shapes)
+    must give each example its own partial, not the sum over the examples
+    that share an input (the node's outputs have that shape, see ``plain``)."""
+    batch = _batch_shape((primals, kept))
 
     def widen(x: Any) -> Any:
-        if np.ndim(_value(x)):
+        if np.shape(_value(x)) == batch:
             return x
         if isinstance(x, Expr) and x.op != "const":
             return x + np.zeros(batch)
-        return const(np.full(batch, float(_value(x))))  # a value stays a value
+        return const(np.broadcast_to(_value(x), batch).copy())  # a value stays a value
 
     return tr.map(widen, primals)
