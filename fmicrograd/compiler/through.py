@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np  # noqa: F401 -- doctests use it
 
 from .. import tree as tr
+from ..batching.vectorize import Batched
 from ..core.batch_axes import DEPTH
 from ..core.control import RUNNING
 from ..core.expr import Expr, const
@@ -53,6 +54,10 @@ class NotThrough(Exception):
 
 def _registered(td: tr.TreeDef) -> bool:
     return td.kind in tr._registry or any(_registered(c) for c in td.children)
+
+
+def _holds(td: tr.TreeDef, kind: type) -> bool:
+    return td.kind is kind or any(_holds(c, kind) for c in td.children)
 
 
 def plan(args: tuple, static: tuple) -> tuple | None:
@@ -79,7 +84,10 @@ def plan(args: tuple, static: tuple) -> tuple | None:
             nondiff.append(i)
             continue
         diff, numbers_only = False, True
-        for x in tr.leaves(a):
+        leaves, td = tr.flatten(a)
+        if _holds(td, Batched):
+            return None  # examples of an inner vmap: the examples of a node may mix
+        for x in leaves:
             if isinstance(x, Expr):
                 if x.value.__class__ is not float:
                     if not isinstance(x.value, np.ndarray):
