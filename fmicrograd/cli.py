@@ -4,11 +4,11 @@
 (``fm.io`` JSON) and pictures (``fm.plot`` PNGs); the defaults are
 micrograd's demo: 100 moons points with noise 0.1, a 2-16-16-1 ReLU network,
 hinge loss + 1e-4 L2, 100 full-batch SGD steps with learning rate
-``1.0 - 0.9 * k / steps``, which reaches 100% training accuracy. Every step
-is compiled with ``fm.jit`` (the SGD loss over ``fm.vmap``, which compiles
-in a fraction of a second); ``--eager`` runs the scalar graph instead, to
-watch it, with the same trajectory to ~1e-12. ``info`` tells which optional
-extras are installed.
+``1.0 - 0.9 * k / steps``, which reaches 100% training accuracy. SGD steps
+are compiled with ``fm.jit`` (the loss over ``fm.vmap``, which compiles in a
+fraction of a second) and follow the eager trajectory to 1e-12; Adam runs
+eager unless ``--jit`` (see ``_compiled``); ``--eager`` runs the scalar
+graph, to watch it. ``info`` tells which optional extras are installed.
 
 >>> main(["train", "--dataset", "xor", "--optimizer", "adam", "--steps", "40", "--quiet"])
 final training accuracy 100.0% (4/4 points), loss 0.0075
@@ -131,14 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--steps", type=_at_least(int, 1), default=100,
                      help="training epochs, one step each with full batches "
                      "(default: %(default)s)")
-    opt.add_argument("--eager", action="store_true",
-                     help="run every step on the scalar eager path, to watch it: the same "
-                     "numbers, many times slower per step. Without it each step is compiled "
-                     "with fm.jit (a fraction of a second to compile); every option here "
-                     "compiles")
-    opt.add_argument("--jit", dest="eager", action="store_false",
-                     help="compile every step with fm.jit: the default, kept so scripts "
-                     "that pass it work (the last of --eager and --jit counts)")
+    opt.add_argument("--eager", dest="engine", action="store_const", const="eager",
+                     help="run every step on the scalar eager path, to watch it (many times "
+                     "slower per step). By default sgd steps are compiled with fm.jit (a "
+                     "fraction of a second to compile, the same trajectory to 1e-12), while "
+                     "adam runs eager: it divides each gradient entry by its size plus 1e-8, "
+                     "which magnifies the compiled code's other rounding of entries that are "
+                     "0 but for rounding (the output bias on balanced data) into a visibly "
+                     "different run")
+    opt.add_argument("--jit", dest="engine", action="store_const", const="jit",
+                     help="compile every step with fm.jit, adam's too (same numbers up to "
+                     "rounding); the last of --eager and --jit counts")
     opt.add_argument("--batch-size", type=_at_least(int, 1), default=None, metavar="B",
                      help="examples per minibatch (default: the whole dataset)")
     opt.add_argument("--data-parallel", action="store_true",
@@ -216,14 +219,26 @@ def _loss(args: argparse.Namespace, batched: bool = False) -> Callable[[Any, tup
     return loss_fn
 
 
+def _compiled(args: argparse.Namespace) -> bool:
+    """Whether ``fit`` compiles the steps: as ``--jit`` / ``--eager`` say, else
+    for SGD, whose compiled trajectory stays within ~1e-12 of the eager one
+    (see ``--eager``'s help for why Adam's does not).
+
+    >>> [_compiled(build_parser().parse_args(["train", *flags])) for flags in (
+    ...     [], ["--optimizer", "adam"], ["--optimizer", "adam", "--jit"], ["--eager"])]
+    [True, False, True, False]
+    """
+    if args.engine is not None:
+        return bool(args.engine == "jit")
+    return bool(args.optimizer == "sgd")
+
+
 def _batched(args: argparse.Namespace) -> bool:
-    """Whether the compiled step takes the loss over ``fm.vmap``: for SGD, whose
-    trajectory then stays within ~1e-15 of the eager one (vmap sums the points
-    in another order). Adam divides each gradient entry by its running
-    magnitude plus 1e-8, which magnifies that rounding in near-zero entries up
-    to lr / 1e-8 times, so for Adam ``fm.jit`` compiles the scalar graph
-    itself, whose numbers are the eager path's bit for bit."""
-    return not args.eager and args.optimizer == "sgd"
+    """Whether the compiled step takes the loss over ``fm.vmap`` (compiles in a
+    fraction of a second): for SGD. Compiled Adam (``--jit``) compiles the
+    scalar graph, as eager builds it, which small programs run in the eager
+    path's order, bit for bit."""
+    return _compiled(args) and args.optimizer == "sgd"
 
 
 def _columns(batch: tuple) -> tuple[Any, Any]:
@@ -330,8 +345,8 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             warnings.simplefilter("ignore", fm.train.InstabilityWarning)
             model, history = fm.train.fit(
                 _loss(args, batched=_batched(args)), model, optimizer, epochs=args.steps,
-                metrics={"accuracy": _accuracy_metric(not args.eager)}, callback=reporter,
-                jit=not args.eager, on_instability=args.on_instability,
+                metrics={"accuracy": _accuracy_metric(_compiled(args))}, callback=reporter,
+                jit=_compiled(args), on_instability=args.on_instability,
                 on_event=reporter.event, checkpoint_dir=args.checkpoint_dir,
                 checkpoint_every=args.checkpoint_every, resume=resume,
                 data_parallel=args.data_parallel, **data)
