@@ -1,0 +1,86 @@
+"""The fast paths of ``fm.tree`` (runs of floats flattened and rebuilt as one
+slice, shared TreeDefs) agree with the general walk on any tree."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyrsistent import pmap, pvector
+
+import fmicrograd as fm
+from fmicrograd import tree
+
+
+@dataclasses.dataclass(frozen=True)
+class Box:
+    a: object
+    b: object
+
+
+LEAVES = st.one_of(st.floats(allow_nan=False), st.integers(-3, 3), st.booleans(),
+                   st.just(np.float64(2.5)), st.just("s"))
+TREES = st.recursive(
+    LEAVES | st.none(),
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=5), st.lists(kids, max_size=5).map(tuple),
+        st.lists(st.floats(allow_nan=False), min_size=1, max_size=6).map(tuple),
+        st.dictionaries(st.sampled_from("abc"), kids, max_size=3),
+        st.dictionaries(st.sampled_from("xy"), kids, max_size=2).map(pmap),
+        st.lists(kids, max_size=3).map(pvector), st.tuples(kids, kids).map(lambda t: Box(*t))),
+    max_leaves=25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(TREES)
+def test_fast_flatten_agrees_with_the_walk_that_records_paths(t):
+    leaves, td = tree.flatten(t)
+    walked, paths, walked_td = tree.flatten_with_paths(t)  # the general walk
+    assert leaves == walked and [type(x) for x in leaves] == [type(x) for x in walked]
+    assert td == walked_td and len(paths) == len(leaves) == td.num_leaves
+    rebuilt = tree.unflatten(td, leaves)
+    assert rebuilt == t and type(rebuilt) is type(t)
+    assert tree.map(lambda x: x, t) == t
+    with pytest.raises(ValueError, match=f"needs {len(leaves)} leaves, got {len(leaves) + 1}"):
+        tree.unflatten(td, [*leaves, 0.0])
+    if leaves:
+        with pytest.raises(ValueError, match=f"needs {len(leaves)} leaves, got "):
+            tree.unflatten(td, leaves[:-1])
+
+
+def test_runs_of_floats_share_their_treedef_and_rebuild_as_new_containers():
+    a, b = tree.structure((1.0, 2.0, 3.0)), tree.structure((4.0, 5.0, 6.0))
+    assert a is b and a == tree.structure((1.0, 2.0, 3.0))
+    assert tree.structure([1.0, 2.0]) != tree.structure((1.0, 2.0))
+    leaves = [7.0, 8.0]
+    rebuilt = tree.unflatten(tree.structure([0.0, 0.0]), leaves)
+    assert rebuilt == leaves and rebuilt is not leaves  # never the caller's list
+    rebuilt.append(9.0)
+    assert leaves == [7.0, 8.0]
+    # not a run: None is a node, an Expr or an int a leaf of its own type
+    x = fm.Var(1.0)
+    assert tree.flatten((1.0, None, 2.0))[0] == [1.0, 2.0]
+    assert tree.leaves([1.0, x, 2]) == [1.0, x, 2]
+
+
+def test_map_over_persistent_twins_keeps_the_first_trees_types():
+    params = {"w": [1.0, 2.0], "b": (3.0,)}
+    grads = pmap({"w": pvector([0.5, 0.5]), "b": (1.0,)})
+    new = tree.map(lambda p, g: p - g, params, grads)
+    assert new == {"w": [0.5, 1.5], "b": (2.0,)} and type(new["w"]) is list
+    with pytest.raises(ValueError, match=r"differ at \['w'\]: the first tree has list of 2 "
+                                         r"children, the other has PVector of 3"):
+        tree.map(lambda p, g: p - g, params, pmap({"w": pvector([1.0] * 3), "b": (1.0,)}))
+
+
+def test_big_nested_float_trees_round_trip():
+    # the shape of benchmarks/scale.py's parameters: layers of (weights row, bias) neurons
+    rng = np.random.default_rng(0)
+    params = tuple(tuple((tuple(rng.standard_normal(a).tolist()), float(rng.standard_normal()))
+                         for _ in range(b)) for a, b in ((16, 32), (32, 32), (32, 1)))
+    leaves, td = tree.flatten(params)
+    assert len(leaves) == td.num_leaves == 17 * 32 + 33 * 32 + 33
+    assert tree.unflatten(td, leaves) == params
+    halved = tree.map(lambda p, g: p - 0.5 * g, params, params)
+    assert tree.leaves(halved) == [0.5 * x for x in leaves]
