@@ -135,10 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run every step on the scalar eager path, to watch it (many times "
                      "slower per step). By default sgd steps are compiled with fm.jit (a "
                      "fraction of a second to compile, the same trajectory to 1e-12), while "
-                     "adam runs eager: it divides each gradient entry by its size plus 1e-8, "
-                     "which magnifies the compiled code's other rounding of entries that are "
-                     "0 but for rounding (the output bias on balanced data) into a visibly "
-                     "different run")
+                     "adam runs eager: its step lr*g/(|g|+1e-8) turns the compiled code's "
+                     "different rounding of a gradient entry that is 0 up to rounding (the "
+                     "output bias on balanced data) into a visibly different run")
     opt.add_argument("--jit", dest="engine", action="store_const", const="jit",
                      help="compile every step with fm.jit, adam's too (same numbers up to "
                      "rounding); the last of --eager and --jit counts")

@@ -354,14 +354,7 @@ def map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     >>> map(lambda a, b: a + b, (1.0, [2.0]), (10.0, [20.0]))
     (11.0, [22.0])
     """
-    xs, td = flatten(tree)
-    others = []
-    for r in rest:
-        ys, rd = flatten(r)
-        if rd is not td and rd != td:
-            check_same(td, rd)
-        others.append(ys)
-    return _build(td, list(_builtin_map(f, xs, *others)), 0)[0]
+    return _map(f, tree, rest)
 
 
 def persistent(td: TreeDef) -> TreeDef:
@@ -391,3 +384,6 @@ else:
 
             return getattr(tree_ops, name)
         raise AttributeError(f"module 'fmicrograd.tree' has no attribute {name!r}")
+
+
+from .tree_map import map_trees as _map  # noqa: E402 -- it builds on the functions above

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pyrsistent import pmap, pvector
 
 import fmicrograd as fm
-from fmicrograd import tree
+from fmicrograd import tree, tree_map
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,3 +84,51 @@ def test_big_nested_float_trees_round_trip():
     assert tree.unflatten(td, leaves) == params
     halved = tree.map(lambda p, g: p - 0.5 * g, params, params)
     assert tree.leaves(halved) == [0.5 * x for x in leaves]
+
+
+def twin(t):
+    """``t`` with dicts as PMap and lists as PVector (what gradients come back as)."""
+    if type(t) is dict:
+        return pmap({k: twin(v) for k, v in t.items()})
+    if type(t) is list:
+        return pvector([twin(v) for v in t])
+    if type(t) is tuple:
+        return tuple(twin(v) for v in t)
+    if isinstance(t, Box):
+        return Box(twin(t.a), twin(t.b))
+    return t
+
+
+def outcome(run):
+    try:
+        return "ok", run()
+    except ValueError as e:
+        return "error", str(e)
+
+
+def pair(*leaves):
+    return leaves
+
+
+@settings(max_examples=60, deadline=None)
+@given(TREES)
+def test_map_over_several_trees_agrees_with_mapping_the_flattened_leaves(t):
+    u = tree.map(lambda x: f"other {x!r}", t)
+    for other in (u, twin(t)):
+        assert tree.map(pair, t, other) == tree_map._flat_map(pair, t, (other,))
+        assert tree.map(pair, t, other, t) == tree_map._flat_map(pair, t, (other, t))
+
+
+@settings(max_examples=60, deadline=None)
+@given(TREES, TREES)
+def test_map_of_two_unrelated_trees_fails_as_the_flattening_map_does(a, b):
+    flattening = outcome(lambda: tree_map._flat_map(pair, a, (b,)))
+    assert outcome(lambda: tree.map(pair, a, b)) == flattening
+
+
+def test_a_structure_error_wins_over_an_error_of_f():
+    add = lambda a, b: a + b
+    with pytest.raises(ValueError, match=r"differ at \[1\]: the first tree has a leaf"):
+        tree.map(add, ("s", "t"), (1.0, (2.0,)))  # "s" + 1.0 would be a TypeError
+    with pytest.raises(TypeError, match="concatenate"):
+        tree.map(add, ("s", 1.0), (1.0, 2.0))
