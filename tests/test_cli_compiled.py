@@ -80,6 +80,23 @@ def test_adam_runs_eager_unless_jit_and_then_follows_the_eager_trajectory(monkey
     assert_same_trajectory(compiled, default)
 
 
+def test_a_compiled_run_resumed_from_a_checkpoint_is_the_uninterrupted_one(monkeypatch,
+                                                                            tmp_path):
+    flags = ("--lr", "0.3", "--batch-size", "7")  # a constant rate: the schedule is per run
+    whole = recorded_run(monkeypatch, *flags)
+    ck = str(tmp_path)
+    cut = recorded_run(monkeypatch, *flags, "--steps", "5", "--checkpoint-dir", ck,
+                       "--checkpoint-every", "2")
+    assert len(cut[2]["loss"]) == 5 and sorted(p.name for p in tmp_path.iterdir())[-1] == \
+        "epoch-000005.json"
+    resumed = recorded_run(monkeypatch, *flags, "--checkpoint-dir", ck, "--resume")
+    eager = recorded_run(monkeypatch, *flags, "--eager")
+    assert whole[0] is resumed[0] is True
+    assert fm.tree.leaves(resumed[1]) == fm.tree.leaves(whole[1])  # bit for bit
+    assert list(resumed[2]["loss"]) == list(whole[2]["loss"])
+    assert_same_trajectory(resumed, eager)
+
+
 def test_jit_and_eager_flags_the_last_one_counts():
     parse = build_parser().parse_args
     assert parse(["train"]).engine is None
