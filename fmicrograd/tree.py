@@ -166,7 +166,7 @@ def _flat(x: Any, out: list) -> TreeDef:
     t: type = x.__class__
     kind: type
     if (t is tuple or t is list) and t not in _registry:
-        if _FLOATS.issuperset(_builtin_map(type, x)) and x:
+        if x and _FLOATS.issuperset(_builtin_map(type, x)):
             out.extend(x)
             return _run(t, len(x))
         children = x
