@@ -76,15 +76,18 @@ def _zip_map(f: Callable[..., Any], x: Any, ys: tuple) -> Any:
             if y.__class__ is not float and _node_of(y) is not None:
                 raise _Mismatch
         return f(x, *ys)
-    if (t is tuple or t is list) and t not in _registry and x and _FLOATS.issuperset(
-            _builtin_map(type, x)):
+    if (t is tuple or t is list) and t not in _registry:  # the common nodes, inline
         n = len(x)
         for y in ys:
-            if not (y.__class__ is t or (t is list and isinstance(y, PVector))) or len(y) != n \
-                    or not (_FLOATS.issuperset(_builtin_map(type, y))
-                            or all(_node_of(c) is None for c in y)):
+            if not (y.__class__ is t or (t is list and isinstance(y, PVector))) or len(y) != n:
                 raise _Mismatch
-        return t(_builtin_map(f, x, *ys))
+        if n and _FLOATS.issuperset(_builtin_map(type, x)):  # a run of floats
+            for y in ys:
+                if not (_FLOATS.issuperset(_builtin_map(type, y))
+                        or all(_node_of(c) is None for c in y)):
+                    raise _Mismatch
+            return t(_builtin_map(f, x, *ys))
+        return t(_children(f, x, ys))
     node = _node_of(x)
     if node is None:
         for y in ys:
@@ -100,7 +103,16 @@ def _zip_map(f: Callable[..., Any], x: Any, ys: tuple) -> Any:
                 or other[2] != meta or len(other[1]) != len(children):
             raise _Mismatch
         columns.append(other[1])
+    return _rebuild(kind, meta, _children(f, children, columns))
+
+
+def _children(f: Callable[..., Any], children: Any, columns: Any) -> list:
+    """``_zip_map`` of each child with the same child of every other tree."""
     built = []  # a loop, not a comprehension: one frame per level, as flatten's
+    if len(columns) == 1:
+        for c, other in zip(children, columns[0]):
+            built.append(_zip_map(f, c, (other,)))
+        return built
     for i, c in enumerate(children):
         built.append(_zip_map(f, c, tuple([col[i] for col in columns])))
-    return _rebuild(kind, meta, built)
+    return built
