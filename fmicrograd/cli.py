@@ -330,8 +330,8 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         print(f"fmicrograd {fm.__version__}: {args.dataset} ({len(xs)} points), MLP "
               f"{'-'.join(map(str, (2, *args.hidden, 1)))} {args.activation} "
               f"({fm.nn.count_params(model)} parameters), {args.loss} loss"
-              f"{f' + {args.l2:g} L2' if args.l2 else ''}, {opt_text}, {args.steps} epochs",
-              file=out, flush=True)
+              f"{f' + {args.l2:g} L2' if args.l2 else ''}, {opt_text}, {args.steps} epochs, "
+              f"{'compiled with fm.jit' if _compiled(args) else 'eager'}", file=out, flush=True)
     if args.batch_size is None:
         data: dict = {"data": [(xs, ys)]}
     else:

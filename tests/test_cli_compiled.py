@@ -97,6 +97,15 @@ def test_a_compiled_run_resumed_from_a_checkpoint_is_the_uninterrupted_one(monke
     assert_same_trajectory(resumed, eager)
 
 
+def test_the_first_line_says_which_path_runs():
+    for flags, path in [((), "compiled with fm.jit"), (("--eager",), "eager"),
+                        (("--optimizer", "adam"), "eager"),
+                        (("--optimizer", "adam", "--jit"), "compiled with fm.jit")]:
+        out = io.StringIO()
+        assert main(["train", "--dataset", "xor", "--steps", "2", *flags], out=out) == 0
+        assert out.getvalue().splitlines()[0].endswith(f", 2 epochs, {path}")
+
+
 def test_jit_and_eager_flags_the_last_one_counts():
     parse = build_parser().parse_args
     assert parse(["train"]).engine is None
