@@ -77,6 +77,7 @@ def register(cls: type, flatten: Callable[[Any], tuple[Iterable, Any]],
     ['.a', '.b[0]']
     """
     _registry[cls] = (flatten, unflatten, names)
+    _LEAF_TYPES.discard(cls)
     return cls
 
 
@@ -101,10 +102,20 @@ def _dataclass_unflatten(cls: type, names: tuple, children: Iterable) -> Any:
     return obj
 
 
+# Types whose every instance is a leaf, learnt by _node_of so that a leaf costs one set lookup:
+# Expr's, and types defined in C (numbers, strings, numpy scalars), which cannot become
+# dataclasses later as a Python class can; register() takes its class out again.
+_LEAF_TYPES: set[type] = {float, int, bool, str}
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class defined in Python
+
+
 def _node_of(x: Any) -> tuple[type, list, Any] | None:
     """(kind, children, meta) for a container, or None for a leaf."""
     t = type(x)
-    if t is float or isinstance(x, Expr):
+    if t in _LEAF_TYPES:
+        return None
+    if isinstance(x, Expr):
+        _learn_leaf(t, True)
         return None
     if t in _registry:
         children, meta = _registry[t][0](x)
@@ -121,7 +132,13 @@ def _node_of(x: Any) -> tuple[type, list, Any] | None:
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
         children, names = _dataclass_flatten(x)
         return t, children, names
+    _learn_leaf(t, not t.__flags__ & _HEAPTYPE)
     return None
+
+
+def _learn_leaf(t: type, always: bool) -> None:
+    if always and len(_LEAF_TYPES) < 1024:
+        _LEAF_TYPES.add(t)
 
 
 def _rebuild(kind: type, meta: Any, children: list) -> Any:
@@ -156,17 +173,15 @@ def _flatten_into(x: Any, out: list, paths: list | None, path: tuple) -> TreeDef
                                      for c, k in zip(children, keys)))
 
 
-_FLOATS = {float}
-
-
 def _flat(x: Any, out: list) -> TreeDef:
     """``_flatten_into`` without key paths, the hot case: a tuple or list of
-    floats is one C-level type check and ``extend`` (its TreeDef shared, see
-    ``_run``), float children are appended inline."""
+    leaves of known types (floats, ints, Exprs, ...) is one C-level type check
+    and ``extend`` (its TreeDef shared, see ``_run``), float children are
+    appended inline."""
     t: type = x.__class__
     kind: type
     if (t is tuple or t is list) and t not in _registry:
-        if x and _FLOATS.issuperset(_builtin_map(type, x)):
+        if x and _LEAF_TYPES.issuperset(_builtin_map(type, x)):
             out.extend(x)
             return _run(t, len(x))
         children = x

@@ -1,10 +1,10 @@
 """``fm.tree.map`` over one or several pytrees in one walk.
 
 Each node of the first tree is checked against the same node of the others
-and rebuilt at once, and a run of floats (a tuple or list of them, such as a
-row of weights) is one C-level ``map``: the row is still in cache when ``f``
-reads it, which it is not after separate flatten, flatten and unflatten
-passes over 20k leaves. Whatever the walk finds odd (a structure mismatch,
+and rebuilt at once, and a run of leaves (a tuple or list of floats, ints,
+Exprs, ..., such as a row of weights) is one C-level ``map``: the row is
+still in cache when ``f`` reads it, which it is not after separate flatten,
+flatten and unflatten passes over 20k leaves. Whatever the walk finds odd (a structure mismatch,
 a tree nested too deep) is handed to the flattening map, whose structure
 error names the first differing path.
 """
@@ -17,7 +17,7 @@ from typing import Any
 from pyrsistent import PVector
 
 from .tree import (
-    _FLOATS,
+    _LEAF_TYPES,
     _PERSISTENT,
     _build,
     _builtin_map,
@@ -81,9 +81,9 @@ def _zip_map(f: Callable[..., Any], x: Any, ys: tuple) -> Any:
         for y in ys:
             if not (y.__class__ is t or (t is list and isinstance(y, PVector))) or len(y) != n:
                 raise _Mismatch
-        if n and _FLOATS.issuperset(_builtin_map(type, x)):  # a run of floats
+        if n and _LEAF_TYPES.issuperset(_builtin_map(type, x)):  # a run of leaves
             for y in ys:
-                if not (_FLOATS.issuperset(_builtin_map(type, y))
+                if not (_LEAF_TYPES.issuperset(_builtin_map(type, y))
                         or all(_node_of(c) is None for c in y)):
                     raise _Mismatch
             return t(_builtin_map(f, x, *ys))

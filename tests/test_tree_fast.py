@@ -132,3 +132,19 @@ def test_a_structure_error_wins_over_an_error_of_f():
         tree.map(add, ("s", "t"), (1.0, (2.0,)))  # "s" + 1.0 would be a TypeError
     with pytest.raises(TypeError, match="concatenate"):
         tree.map(add, ("s", 1.0), (1.0, 2.0))
+
+
+def test_a_class_seen_as_a_leaf_can_still_become_a_node():
+    class Late:
+        def __init__(self, v):
+            self.v = v
+
+    class LateDataclass:
+        v: float = 1.0
+
+    x, y = Late(2.0), LateDataclass()
+    assert tree.leaves([x, y, 3, np.float64(4.0)]) == [x, y, 3, np.float64(4.0)]
+    tree.register(Late, lambda t: ((t.v,), None), lambda _, c: Late(*c))
+    dataclasses.dataclass(LateDataclass)  # the class itself becomes a dataclass
+    assert tree.leaves([x, y, 3, np.float64(4.0)]) == [2.0, 1.0, 3, np.float64(4.0)]
+    assert tree.map(lambda v: v * 2, [x])[0].v == 4.0
