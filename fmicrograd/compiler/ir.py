@@ -100,7 +100,8 @@ class Program:
 
     def const(self, value: Any) -> int:
         """Node number of the constant ``value``."""
-        return self.add("const", (), value, tuple(np.shape(value)))
+        shape = () if value.__class__ is float else tuple(np.shape(value))
+        return self.add("const", (), value, shape)
 
     def is_const(self, i: int) -> bool:
         """Whether node ``i`` is a constant."""
@@ -331,6 +332,8 @@ class _Rewrite:
                 new[i] = q.add("bdot", (x, y), params[i], shapes[i])
                 continue
             if op == "const":  # the inlined ``q.add`` below, with a constant's key
+                if not self.uses[i]:  # folded away: ``_prune`` would drop it again
+                    continue
                 key: tuple = ("const", _const_key(params[i]))
                 t: tuple = ()
             else:
