@@ -20,8 +20,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from . import batch_axes as batching
 from . import functions as F
 from . import numeric as num
@@ -138,42 +136,15 @@ _LN2, _LN10 = math.log(2.0), math.log(10.0)
 
 def _dot(ct: Any, out: Any, *args: Any) -> tuple:
     n = len(args) // 2
-    if isinstance(ct, Expr) and _value(ct).__class__ is np.ndarray \
-            and _value(ct).dtype == np.float64:
-        return _products(ct, args[n:] + args[:n])
+    if isinstance(ct, Expr) and all(isinstance(a, Expr) for a in args):
+        # ``ct * a`` for every factor, built directly: a layer's backward pass
+        # makes one product per weight (same nodes, same values)
+        cv = _value(ct)
+        return tuple([node("*", cv * _value(a), (ct, a)) for a in args[n:] + args[:n]])
     return (*(ct * y for y in args[n:]), *(ct * x for x in args[:n]))
 
 
 _value = Expr.__dict__["value"].__get__  # the stored value (no traced-argument check)
-
-
-def _products(ct: Expr, factors: tuple) -> tuple:
-    """``tuple(ct * f for f in factors)`` for a batched cotangent node: the
-    same nodes and values, with the factors that are plain floats, and those
-    whose arrays have ``ct``'s shape, each multiplied in one numpy operation
-    (a layer's backward pass makes one product per weight)."""
-    cv = _value(ct)
-    out: list = [None] * len(factors)
-    floats: list = []
-    rows: list = []
-    for i, f in enumerate(factors):
-        v = _value(f) if isinstance(f, Expr) else None
-        if v.__class__ is float:
-            floats.append(i)
-        elif v.__class__ is np.ndarray and v.shape == cv.shape and v.dtype == np.float64:
-            rows.append(i)
-        else:
-            out[i] = ct * f
-    for group, block in ((floats, lambda vs: np.multiply.outer(vs, cv)),
-                         (rows, lambda vs: cv * np.stack(vs))):
-        if len(group) > 1:
-            products = block([_value(factors[i]) for i in group])
-            for i, p in zip(group, products):
-                out[i] = node("*", p, (ct, factors[i]))
-        else:
-            for i in group:
-                out[i] = ct * factors[i]
-    return tuple(out)
 
 
 def _sum(ct: Any, out: Any, *args: Any) -> tuple:
