@@ -178,9 +178,9 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
     case (a plain node that depends on the inputs) is inlined: a compile of
     an MLP step walks hundreds of thousands of nodes."""
     stack = list(roots)
-    pop, push = stack.pop, stack.append
+    pop, push, extend = stack.pop, stack.append, stack.extend
     ops, args, params, shapes, memo = p.ops, p.args, p.params, p.shapes, p._memo
-    get = number.get
+    number_of = number.__getitem__
     while stack:
         n = pop()
         if n is not _DONE:
@@ -195,12 +195,10 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
             number[n] = _EXPANDED
             push(n)
             push(_DONE)
-            for c in kids:
-                if get(c) is None:
-                    push(c)
+            extend(kids)  # the numbered ones are skipped when popped
             continue
         n = pop()
-        kids = tuple([number[c] for c in n.children])
+        kids = tuple(map(number_of, n.children))
         for k in kids:
             if ops[k] != "const":
                 break
