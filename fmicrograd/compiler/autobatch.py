@@ -306,7 +306,7 @@ class _Emitter:
     def _reads(self, lists: list) -> list:
         """``gather`` of each list, an identical one read once (named by ``:=``)."""
         seen: dict = {}
-        texts = []
+        texts: list[str] = []
         for ids in lists:
             t = tuple(ids)
             if t in seen:
