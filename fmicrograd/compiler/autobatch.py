@@ -125,9 +125,6 @@ class _Emitter:
         self.gather = self.rows.gather
         self.elem = self.rows.elem
         self.ready = [-1] * p.size
-        scalars = [o for o in p.outputs if p.ops[o] != "const" and p.shapes[o] == ()]
-        self.out_pos = {o: k for k, o in enumerate(scalars)}  # read in one gather
-        self.reused = 0
 
     def arg(self, members: list, pos: int, ndim: int) -> str:
         """Argument ``pos`` of every member, shaped to broadcast against ``ndim``
@@ -146,34 +143,6 @@ class _Emitter:
         if len(shape) < ndim:
             text = f"{text}.reshape({(rows,) + (1,) * (ndim - len(shape)) + shape})"
         return text
-
-    def order(self, members: list, positions: list) -> list:
-        """The members in the order that makes reading their arguments at
-        ``positions`` (and the program's outputs among them) cheapest: as they
-        come, or sorted by where one argument lives, or by output position
-        (ties go to the earlier candidate, so rows follow their inputs)."""
-        if len(members) < 2:
-            return members
-        args, key, cost, out = self.p.args, self.rows.key, self.rows.cost, self.out_pos
-        reads: dict = {}
-        for pos in positions:
-            ids = tuple(args[m][pos] for m in members)
-            if ids not in reads and any(i != ids[0] for i in ids):
-                reads[ids] = pos
-        candidates = [sorted(members, key=lambda m: key(args[m][pos]))
-                      for pos in list(reads.values())[:4]]
-        if any(m in out for m in members):
-            candidates.append(sorted(members, key=lambda m: out.get(m, len(out))))
-        best, least = members, None
-        for order in candidates + [members]:
-            total = sum(cost([args[m][pos] for m in order]) for pos in reads.values())
-            where = sorted((out[m], r) for r, m in enumerate(order) if m in out)
-            rows = [r for _, r in where]
-            if rows and rows != list(range(rows[0], rows[0] + len(rows))):
-                total += 1.0  # the outputs then read these rows with an index
-            if least is None or total < least:
-                best, least = order, total
-        return best
 
     # groups -------------------------------------------------------------------
     def build(self, namespace: dict, constant: Callable | None) -> Callable:
@@ -234,7 +203,7 @@ class _Emitter:
         k, nd = len(members), len(p.shapes[m0])
         if op in _NP or op in ("select", "sum", "bsum") or (
                 op == "factor" and p.params[m0] in _FACTORS):  # rows in any order
-            members = self.order(members, list(range(len(p.args[m0]))))
+            members = self.rows.order(members, list(range(len(p.args[m0]))))
         if op in _NP:
             args = [self.arg(members, a, nd) for a in range(len(p.args[m0]))]
             return members, _NP[op].format(*args)
@@ -292,7 +261,7 @@ class _Emitter:
         terms = []
         for shape, positions in classes.items():
             if len(positions) <= _FEW:  # one gather per position, added
-                parts = self._reads([[p.args[m][pos] for m in members] for pos in positions])
+                parts = self.rows.reads([[p.args[m][pos] for m in members] for pos in positions])
                 text = " + ".join(parts) if len(parts) == 1 else f"({' + '.join(parts)})"
             else:
                 ids = [p.args[m][pos] for m in members for pos in positions]
@@ -302,25 +271,6 @@ class _Emitter:
                 text = f"{text}.reshape({(len(members),) + (1,) * (nd - len(shape)) + shape})"
             terms.append(text)
         return " + ".join(terms)
-
-    def _reads(self, lists: list) -> list:
-        """``gather`` of each list, an identical one read once (named by ``:=``)."""
-        seen: dict = {}
-        texts: list[str] = []
-        for ids in lists:
-            t = tuple(ids)
-            if t in seen:
-                first, name = seen[t]
-                if name is None:
-                    name = f"_r{self.reused}"
-                    self.reused += 1
-                    texts[first] = f"({name} := {texts[first]})"
-                    seen[t] = (first, name)
-                texts.append(name)
-            else:
-                seen[t] = (len(texts), None)
-                texts.append(self.gather(ids))
-        return texts
 
     def _dot(self, members: list) -> tuple[list, str]:
         p = self.p

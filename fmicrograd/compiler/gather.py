@@ -56,6 +56,9 @@ class Rows:
         self.loc: dict[int, tuple[str, int]] = {i: ("I", i) for i in range(p.n_inputs)}
         self.sizes: dict[str, int] = {"I": p.n_inputs}
         self.rank: dict[str, int] = {"I": 0}
+        scalars = [o for o in p.outputs if p.ops[o] != "const" and p.shapes[o] == ()]
+        self.out_pos = {o: k for k, o in enumerate(scalars)}  # read by one gather
+        self.reused = 0
 
     def place(self, var: str, order: list) -> None:
         """Record that row ``r`` of array ``var`` holds node ``order[r]``."""
@@ -155,6 +158,53 @@ class Rows:
         perm = np.empty(len(order), dtype=np.intp)
         perm[order] = np.arange(len(order))
         return f"{text}[{self.src.name(perm, 'i')}]"
+
+    def reads(self, lists: list) -> list:
+        """``gather`` of each list, an identical one read once (named by ``:=``)."""
+        seen: dict = {}
+        texts: list[str] = []
+        for ids in lists:
+            t = tuple(ids)
+            if t in seen:
+                first, name = seen[t]
+                if name is None:
+                    name = f"_r{self.reused}"
+                    self.reused += 1
+                    texts[first] = f"({name} := {texts[first]})"
+                    seen[t] = (first, name)
+                texts.append(name)
+            else:
+                seen[t] = (len(texts), None)
+                texts.append(self.gather(ids))
+        return texts
+
+    def order(self, members: list, positions: list) -> list:
+        """The members in the order that makes reading their arguments at
+        ``positions`` (and the program's outputs among them) cheapest: as they
+        come, or sorted by where one argument lives, or by output position
+        (ties go to the earlier candidate, so rows follow their inputs)."""
+        if len(members) < 2:
+            return members
+        args, key, cost, out = self.p.args, self.key, self.cost, self.out_pos
+        reads: dict = {}
+        for pos in positions:
+            ids = tuple(args[m][pos] for m in members)
+            if ids not in reads and any(i != ids[0] for i in ids):
+                reads[ids] = pos
+        candidates = [sorted(members, key=lambda m: key(args[m][pos]))
+                      for pos in list(reads.values())[:4]]
+        if any(m in out for m in members):
+            candidates.append(sorted(members, key=lambda m: out.get(m, len(out))))
+        best, least = members, None
+        for order in candidates + [members]:
+            total = sum(cost([args[m][pos] for m in order]) for pos in reads.values())
+            where = sorted((out[m], r) for r, m in enumerate(order) if m in out)
+            rows = [r for _, r in where]
+            if rows and rows != list(range(rows[0], rows[0] + len(rows))):
+                total += 1.0  # the outputs then read these rows with an index
+            if least is None or total < least:
+                best, least = order, total
+        return best
 
     # matrix operands ------------------------------------------------------------------
     def matrix(self, ids: list, lead: tuple, tail: tuple) -> str:
