@@ -3,6 +3,7 @@
     python benchmarks/scale.py                     # every row (a few minutes)
     python benchmarks/scale.py --quick             # shorter timing budget per row
     python benchmarks/scale.py --rows 2-16-16-1x100 12-160-160-1x300
+    python benchmarks/scale.py --quick --load      # with one core kept busy meanwhile
 
 Each row is one training step (value_and_grad + SGD update, float64, full
 batch) from the same data and weights in three systems, in this one process:
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -283,6 +285,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter timing budget per row")
     parser.add_argument("--user-path", action="store_true",
                         help="also time jit(value_and_grad) with the update outside")
+    parser.add_argument("--load", action="store_true",
+                        help="keep one core busy with another process while timing (to see "
+                        "how the ratios move under load)")
     parser.add_argument("--rows", nargs="*", help="row names to run (default: all), e.g. "
                         + " ".join(r.name.split()[0] for r in ROWS[:2]))
     args = parser.parse_args()
@@ -293,14 +298,29 @@ def main() -> None:
         if not rows:
             parser.error(f"no row named {args.rows}; rows: {[r.name for r in ROWS]}")
     budget = 0.5 if args.quick else 1.5
+    busy = None
+    if args.load:
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        time.sleep(1.0)
+    try:
+        sweep(rows, budget, args.user_path, busy is not None)
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
+
+
+def sweep(rows: tuple, budget: float, user_path: bool, loaded: bool) -> None:
+    """Time every row and print the table."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"Python {sys.version.split()[0]}, load average {load:.2f}; whole SGD step, "
+    print(f"Python {sys.version.split()[0]}, load average {load:.2f}"
+          f"{' (one core kept busy by another process)' if loaded else ''}; whole SGD step, "
           "float64, median per step\n")
     print("| MLP, batch | params | fm jit+vmap | fm compile | fm peak | torch eager | "
           "jax.jit | jax compile | fm / torch | fm / jax | CPU: fm / torch | CPU: fm / jax |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     systems = SYSTEMS
-    if args.user_path:
+    if user_path:
         systems += (("fm jit(vg) + tree.map", fm_grad_step),)
     for row in rows:
         r = measure(row, budget, systems)
@@ -312,7 +332,7 @@ def main() -> None:
         cells.append(f"{r['jax.jit'][1]:.2f} s" if not isinstance(r["jax.jit"], str) else "-")
         print("| " + " | ".join(cells + ratios(r, fm_t, 0) + ratios(r, fm_cpu, 2)) + " |",
               flush=True)
-        if args.user_path:
+        if user_path:
             t, c, cpu = r["fm jit(vg) + tree.map"]
             print(f"|   jit(value_and_grad) + tree.map update | | {fmt_time(t)} | {c:.2f} s | "
                   "| | | | " + " | ".join(ratios(r, t, 0) + ratios(r, cpu, 2)) + " |",
