@@ -226,6 +226,7 @@ class _Emitter:
         if op == "bdot":
             return self._bdot(members)
         if op == "stack" and all(p.shapes[a] == shape[1:] for a in p.args[m0]):
+            members = self.rows.order(members, [0])  # rows in the order of their first parts
             ids = [a for m in members for a in p.args[m]]
             return members, f"{self.gather(ids)}.reshape({(k,) + shape})"
         if op == "take" and p.params[m0].lead == 0 and p.params[m0].shape == shape and all(

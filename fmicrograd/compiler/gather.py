@@ -56,6 +56,7 @@ class Rows:
         self.loc: dict[int, tuple[str, int]] = {i: ("I", i) for i in range(p.n_inputs)}
         self.sizes: dict[str, int] = {"I": p.n_inputs}
         self.rank: dict[str, int] = {"I": 0}
+        self.shapes: dict[str, tuple] = {}
         scalars = [o for o in p.outputs if p.ops[o] != "const" and p.shapes[o] == ()]
         self.out_pos = {o: k for k, o in enumerate(scalars)}  # read by one gather
         self.reused = 0
@@ -63,6 +64,7 @@ class Rows:
     def place(self, var: str, order: list) -> None:
         """Record that row ``r`` of array ``var`` holds node ``order[r]``."""
         self.sizes[var] = len(order)
+        self.shapes[var] = (len(order),) + self.p.shapes[order[0]]
         self.rank[var] = len(self.rank)
         loc = self.loc
         for r, m in enumerate(order):
@@ -234,7 +236,10 @@ class Rows:
         shape, n = lead + tail, self.sizes[var]
         kind, s = self._kind(var, rows, True)
         if kind == _WHOLE or (kind == _SLICE and (s == 1 or tail)):
-            return f"{self._text(var, rows, kind, s)}.reshape({shape})"
+            text = self._text(var, rows, kind, s)
+            if lead == (len(rows),) and self.shapes.get(var, ())[1:] == tail:
+                return text  # already that shape
+            return f"{text}.reshape({shape})"
         if len(lead) != 2 or lead[0] < 2 or lead[1] < 2:
             return None
         nr, nc = lead
