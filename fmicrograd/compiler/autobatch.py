@@ -32,7 +32,7 @@ from .gather import Rows
 from .ir import Program, lower  # noqa: F401 -- doctests use lower
 from .schedule import batched_cost, groups, scalar_cost
 
-__all__ = ["batched_program", "worth_it", "input_shapes", "NUMPY", "CALLED_OPS"]
+__all__ = ["batched_program", "worth_it", "NUMPY", "CALLED_OPS"]
 
 _NP = {
     "+": "{0} + {1}", "-": "{0} - {1}", "*": "{0} * {1}", "/": "{0} / {1}",
@@ -99,8 +99,7 @@ def worth_it(p: Program) -> bool:
 def batched_program(p: Program, namespace: dict = NUMPY,
                     constant: Callable | None = None, views: bool = True) -> Callable:
     """``run(I) -> output list`` (None when a guard fails) for input vector ``I``
-    (when the inputs have several shapes, ``I`` is a tuple of arrays, one per
-    shape of ``input_shapes(p)``, each holding its inputs as rows in order).
+    (a tuple of arrays when the inputs have several shapes, see ``gather``).
 
     ``namespace`` binds the array functions the code calls (numpy's by
     default); ``constant`` converts the baked numpy constants for them.
@@ -118,18 +117,6 @@ def batched_program(p: Program, namespace: dict = NUMPY,
     return _Emitter(p, views).build(namespace, constant)
 
 
-def input_shapes(p: Program) -> list:
-    """The distinct shapes of ``p``'s inputs, in order of first appearance.
-
-    >>> p = Program()
-    >>> _ = p.add("in", (), 0, (3,)), p.add("in", (), 1, ()), p.add("in", (), 2, (3,))
-    >>> p.n_inputs = 3
-    >>> input_shapes(p)
-    [(3,), ()]
-    """
-    return list(dict.fromkeys(p.shapes[i] for i in range(p.n_inputs)))
-
-
 class _Emitter:
     def __init__(self, p: Program, views: bool = True) -> None:
         self.p = p
@@ -139,10 +126,6 @@ class _Emitter:
         self.gather = self.rows.gather
         self.elem = self.rows.elem
         self.ready = [-1] * p.size
-        self.classes = input_shapes(p)
-        if len(self.classes) > 1:  # one array per input shape (jit under vmap)
-            for c, shape in enumerate(self.classes):
-                self.rows.place(f"I{c}", [i for i in range(p.n_inputs) if p.shapes[i] == shape])
 
     def arg(self, members: list, pos: int, ndim: int) -> str:
         """Argument ``pos`` of every member, shaped to broadcast against ``ndim``
@@ -166,8 +149,8 @@ class _Emitter:
     def build(self, namespace: dict, constant: Callable | None) -> Callable:
         p = self.p
         found = groups(p)
-        if len(self.classes) > 1:
-            self.src.emit(f"{', '.join(f'I{c}' for c in range(len(self.classes)))}, = I")
+        if len(self.rows.inputs) > 1:
+            self.src.emit(f"{', '.join(f'I{c}' for c in range(len(self.rows.inputs)))}, = I")
         pending = list(p.guards)
         pending = self._guards(pending, -1)
         for j, members in enumerate(found):

@@ -42,6 +42,7 @@ from ..core.batch_axes import DEPTH
 from ..core.control import running
 from ..core.expr import GUARDS, Expr, const, next_level, traced_variable
 from . import autobatch, ir
+from .gather import input_shapes
 from .jit_io import SCALAR, builder, classify, matcher, variables
 from .threads import single_thread
 from .through import has_variable
@@ -242,7 +243,7 @@ class BatchedCalls:
         run = autobatch.batched_program(optimized)
         build = _builder(out_def)
         with self._lock:
-            entry.classes = autobatch.input_shapes(optimized) or [()]
+            entry.classes = input_shapes(optimized) or [()]
             entry.variants.insert(0, (run, build))
             del entry.variants[self.max_variants:]
         result = single_thread(run, entry.inputs(found))
