@@ -85,8 +85,6 @@ def plan(args: tuple, static: tuple) -> tuple | None:
             continue
         diff, numbers_only = False, True
         leaves, td = tr.flatten(a)
-        if _holds(td, Batched):
-            return None  # examples of an inner vmap: the examples of a node may mix
         for x in leaves:
             if isinstance(x, Expr):
                 if x.value.__class__ is not float:
@@ -104,6 +102,8 @@ def plan(args: tuple, static: tuple) -> tuple | None:
             nondiff.append(i)
         elif not numbers_only:
             return None
+        if batched and _holds(td, Batched):
+            return None  # examples of an inner vmap: the examples of a node may mix
     if len(nondiff) == len(args) and not batched:
         return None
     return tuple(nondiff), batched, probe

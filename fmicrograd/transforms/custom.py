@@ -258,10 +258,14 @@ class CustomRule:
 
 
 def _bad_argument(leaf: Any) -> bool:
+    if leaf.__class__ is float:
+        return False
     return not isinstance(leaf, Expr) and (isinstance(leaf, bool) or not _is_number(leaf))
 
 
 def _bad_cotangent(leaf: Any) -> bool:
+    if leaf.__class__ is float:
+        return False
     return isinstance(leaf, bool) or not (isinstance(leaf, Expr) or _is_number(leaf))
 
 
