@@ -23,7 +23,6 @@ find matrix products.
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from itertools import chain, compress
 from typing import Any
 
@@ -382,14 +381,16 @@ class _Rewrite:
 
 
 def _broadcast(p: Program, nodes: list) -> tuple:
-    return tuple(np.broadcast_shapes(*[p.shapes[n] for n in nodes]))
+    shapes = p.shapes
+    first = shapes[nodes[0]]
+    if all(shapes[n] == first for n in nodes):  # the usual case, without numpy
+        return first
+    return tuple(np.broadcast_shapes(*[shapes[n] for n in nodes]))
 
 
 def _uses(p: Program) -> list:
-    counts = Counter(chain.from_iterable(p.args))  # counted in C: a program has ~10^5 edges
-    uses = [0] * p.size
-    for a, k in counts.items():
-        uses[a] = k
+    edges = np.fromiter(chain.from_iterable(p.args), dtype=np.intp)  # ~10^5 of them
+    uses = np.bincount(edges, minlength=p.size).tolist()
     for o in p.outputs:
         uses[o] += 2  # an output is needed as itself
     for _, a, b, _ in p.guards:
