@@ -113,6 +113,9 @@ def _const_key(value: Any) -> Any:
     return ("obj", id(value))
 
 
+_stored = Expr.__dict__["value"].__get__  # a traced argument's value, without its user check
+
+
 def _shape(value: Any) -> tuple:
     return getattr(value, "shape", ())
 
@@ -135,7 +138,7 @@ def lower(outputs: list, inputs: list, guards: list, level: int) -> Program:
     p = Program()
     number: dict = {}
     for x in inputs:
-        number[x] = p.add("in", (), len(number), _shape(x.value))
+        number[x] = p.add("in", (), len(number), _shape(_stored(x)))
     p.n_inputs = len(inputs)
     roots = [o for o in outputs if isinstance(o, Expr)]
     for _op, a, b, _ in guards:
