@@ -170,7 +170,6 @@ def _describe(n: Expr) -> str:
 
 
 _DONE = object()  # stack marker: the node below it has all its children numbered
-_EXPANDED = -1  # ``number``'s mark for a node whose children are being numbered
 _SPECIAL = frozenset(("var", "stop_gradient", "mean"))  # plain nodes ``_lower_node`` rewrites
 
 
@@ -194,7 +193,8 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
                     raise NotCompilable("the function uses a variable of an enclosing transform")
                 number[n] = p.const(n.value)
                 continue
-            number[n] = _EXPANDED
+            # no mark while its children are numbered: a node is never its own
+            # descendant (immutable nodes are built after their children)
             push(n)
             push(_DONE)
             extend(kids)  # the numbered ones are skipped when popped
