@@ -46,7 +46,8 @@ def run(rows, arrays, text):
 
 
 def var_rows(rows, var):
-    return sorted((r, i) for i, (v, r) in rows.loc.items() if v == var)
+    v = rows.names.index(var)
+    return sorted((int(rows.row_of[i]), i) for i in np.flatnonzero(rows.var_of == v))
 
 
 @st.composite
