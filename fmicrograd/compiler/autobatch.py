@@ -53,6 +53,8 @@ _NP = {
     "where": "_op_where({0}, {1}, {2})", "greater": "_op_greater({0}, {1})",
     "greater_equal": "_op_greater_equal({0}, {1})",
 }
+# ops whose groups compute row by row from same-shape arguments (their rows in any order)
+_ROWWISE = frozenset(_NP) | {"sum", "select", "factor"}
 # the ops ``_NP`` calls as ``_op_<name>``
 CALLED_OPS = tuple(op for op, text in _NP.items() if text.startswith("_op_"))
 _FACTORS = {num.step: "_tofloat({0} > 0)", num.sign: "_op_sign({0})",
@@ -122,7 +124,7 @@ class _Emitter:
         self.p = p
         self.src = Source()
         self.views = views
-        self.rows = Rows(p, self.src, views)
+        self.rows = Rows(p, self.src, views, _ROWWISE)
         self.gather = self.rows.gather
         self.elem = self.rows.elem
         self.ready = [-1] * p.size

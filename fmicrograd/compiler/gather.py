@@ -55,7 +55,8 @@ class Rows:
     ('_cat((_rev(g0), I[3:4],))', 'g0[0]')
     """
 
-    def __init__(self, p: Program, src: Source, views: bool = True) -> None:
+    def __init__(self, p: Program, src: Source, views: bool = True,
+                 through: frozenset = frozenset()) -> None:
         self.p = p
         self.src = src
         self.views = views
@@ -67,8 +68,7 @@ class Rows:
         self.var_of[:p.n_inputs] = 0
         self.row_of[:p.n_inputs] = np.arange(p.n_inputs)
         self.is_const = np.array([op == "const" for op in p.ops], dtype=bool)
-        scalars = [o for o in p.outputs if p.ops[o] != "const" and p.shapes[o] == ()]
-        self.out_pos = {o: k for k, o in enumerate(scalars)}  # read by one gather
+        self.demand = _demand(p, through)
         self.reused = 0
 
     def place(self, var: str, order: list) -> None:
@@ -188,12 +188,13 @@ class Rows:
 
     def order(self, members: list, positions: list) -> list:
         """The members in the order that makes reading their arguments at
-        ``positions`` (and the program's outputs among them) cheapest: as they
-        come, or sorted by where one argument lives, or by output position
-        (ties go to the earlier candidate, so rows follow their inputs)."""
+        ``positions`` (and the program's outputs they lead to) cheapest: as
+        they come, or sorted by where one argument lives, or by the output
+        each leads to (ties go to the earlier candidate, so rows follow their
+        inputs)."""
         if len(members) < 2:
             return members
-        args, out = self.p.args, self.out_pos
+        args = self.p.args
         reads: dict = {}
         for pos in positions:
             ids = tuple(args[m][pos] for m in members)
@@ -201,16 +202,17 @@ class Rows:
                 reads[ids] = np.array(ids, dtype=np.intp)
         candidates = [np.argsort(self.keys(ids), kind="stable")
                       for ids in list(reads.values())[:4]]
-        where = np.array([out.get(m, -1) for m in members])
+        where = self.demand[np.asarray(members, dtype=np.intp)]
         if where.max() >= 0:
-            candidates.append(np.argsort(np.where(where < 0, len(out), where), kind="stable"))
+            last = where.max() + 1
+            candidates.append(np.argsort(np.where(where < 0, last, where), kind="stable"))
         best, least = None, None
         for perm in candidates + [np.arange(len(members))]:
             total = sum(self.cost(ids[perm]) for ids in reads.values())
-            at = np.flatnonzero(where[perm] >= 0)  # rows the outputs read, in their order
-            at = at[np.argsort(where[perm][at])]
+            at = np.flatnonzero(where[perm] >= 0)  # rows outputs read, in output order
+            at = at[np.argsort(where[perm][at], kind="stable")]
             if len(at) and not np.array_equal(at, np.arange(at[0], at[0] + len(at))):
-                total += _COST[_INDEX]
+                total += _COST[_INDEX]  # an index, here or where the outputs are read
             if least is None or total < least:
                 best, least = perm, total
         return [members[i] for i in best]  # type: ignore[union-attr]  # set on the first turn
@@ -262,3 +264,24 @@ class Rows:
             return None
         cols = f"{off}:{off + width}{'' if s0 == 1 else f':{s0}'}"
         return f"{name}[{start}:{start + nr * s1}].reshape({(nr, s1) + tail})[:, {cols}]"
+
+
+def _demand(p: Program, through: frozenset) -> np.ndarray:
+    """For each node, the position among the program's scalar outputs of the
+    output it becomes through ops in ``through`` that keep its shape (-1 if
+    none): rows in that order reach the outputs without an index."""
+    demand = [-1] * p.size
+    k = 0
+    for o in p.outputs:
+        if p.ops[o] != "const" and p.shapes[o] == ():
+            if demand[o] < 0:
+                demand[o] = k
+            k += 1
+    ops, args, shapes = p.ops, p.args, p.shapes
+    for i in range(p.size - 1, -1, -1):
+        d = demand[i]
+        if d >= 0 and ops[i] in through:
+            for a in args[i]:
+                if demand[a] < 0 and shapes[a] == shapes[i]:
+                    demand[a] = d
+    return np.array(demand, dtype=np.intp)
