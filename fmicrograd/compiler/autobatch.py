@@ -30,7 +30,7 @@ from ..core import numeric as num
 from .codegen import Source
 from .gather import Rows
 from .ir import Program, lower  # noqa: F401 -- doctests use lower
-from .schedule import batched_cost, groups, scalar_cost
+from .schedule import batched_cost, groups, merge_later, scalar_cost
 
 __all__ = ["batched_program", "worth_it", "NUMPY", "CALLED_OPS"]
 
@@ -150,7 +150,7 @@ class _Emitter:
     # groups -------------------------------------------------------------------
     def build(self, namespace: dict, constant: Callable | None) -> Callable:
         p = self.p
-        found = groups(p)
+        found = merge_later(p, groups(p), _ROWWISE)
         pending = list(p.guards)
         pending = self._guards(pending, -1)
         for j, members in enumerate(found):
