@@ -175,6 +175,8 @@ def test_a_compiled_step_reads_views_and_matches_the_scalar_graph(sizes):
     # layer the update interleaving each neuron's bias with its weights (21 before views
     # and row orders for (3, 4, 4, 2))
     assert len(set(re.findall(r"\bi\d+\b", source))) <= len(sizes)
+    # every layer's update, p - 0.1 * g, in one subtraction (schedule.merge_later)
+    assert sum(" = I[" in line and " - " in line for line in source.splitlines()) == 1
 
 
 def test_reversed_and_strided_outputs_are_views_and_export_agrees():
