@@ -4,8 +4,11 @@
 (``fm.io`` JSON) and pictures (``fm.plot`` PNGs); the defaults are
 micrograd's demo: 100 moons points with noise 0.1, a 2-16-16-1 ReLU network,
 hinge loss + 1e-4 L2, 100 full-batch SGD steps with learning rate
-``1.0 - 0.9 * k / steps``, which reaches 100% training accuracy. ``info``
-tells which optional extras are installed.
+``1.0 - 0.9 * k / steps``, which reaches 100% training accuracy. SGD steps
+are compiled with ``fm.jit`` (the loss over ``fm.vmap``, which compiles in a
+fraction of a second) and follow the eager trajectory to 1e-12; Adam runs
+eager unless ``--jit`` (see ``_compiled``); ``--eager`` runs the scalar
+graph, to watch it. ``info`` tells which optional extras are installed.
 
 >>> main(["train", "--dataset", "xor", "--optimizer", "adam", "--steps", "40", "--quiet"])
 final training accuracy 100.0% (4/4 points), loss 0.0075
@@ -27,6 +30,8 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 import fmicrograd as fm
 from fmicrograd import _interrupts
@@ -126,9 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--steps", type=_at_least(int, 1), default=100,
                      help="training epochs, one step each with full batches "
                      "(default: %(default)s)")
-    opt.add_argument("--jit", action="store_true",
-                     help="compile the loss and its gradient with fm.jit (needs numpy for "
-                     "the batched backend; about 1 s to compile, then much faster steps)")
+    opt.add_argument("--eager", dest="engine", action="store_const", const="eager",
+                     help="run every step on the scalar eager path, to watch it (many times "
+                     "slower per step). By default sgd steps are compiled with fm.jit (a "
+                     "fraction of a second to compile, the same trajectory to 1e-12), while "
+                     "adam runs eager: its step lr*g/(|g|+1e-8) turns the compiled code's "
+                     "different rounding of a gradient entry that is 0 up to rounding (the "
+                     "output bias on balanced data) into a visibly different run")
+    opt.add_argument("--jit", dest="engine", action="store_const", const="jit",
+                     help="compile every step with fm.jit, adam's too (same numbers up to "
+                     "rounding); the last of --eager and --jit counts")
     opt.add_argument("--batch-size", type=_at_least(int, 1), default=None, metavar="B",
                      help="examples per minibatch (default: the whole dataset)")
     opt.add_argument("--data-parallel", action="store_true",
@@ -183,23 +195,70 @@ def _dataset(args: argparse.Namespace) -> tuple[tuple, tuple]:
     return getattr(fm.datasets, args.dataset)(args.n, noise, seed=args.seed)
 
 
-def _loss(args: argparse.Namespace) -> Callable[[Any, tuple], Any]:
+def _loss(args: argparse.Namespace, batched: bool = False) -> Callable[[Any, tuple], Any]:
+    """The training loss ``loss_fn(model, (xs, ys))``: a mean of per-point terms
+    (a list of scalar graphs, or with ``batched`` one ``fm.vmap`` over the
+    points, which ``fm.jit`` compiles many times faster) plus the L2 term."""
     l2 = args.l2
-    data_loss: Callable[[Sequence, Sequence], Any]
-    if args.loss == "hinge":
-        data_loss = fm.losses.hinge
-    elif args.loss == "logistic":
-        def data_loss(scores: Sequence, ys: Sequence) -> Any:
-            return fm.losses.binary_cross_entropy_with_logits(scores, [(y + 1) / 2 for y in ys])
-    else:
-        data_loss = fm.losses.mse
+    term = {"hinge": fm.losses.hinge, "mse": fm.losses.mse,
+            "logistic": fm.losses.binary_cross_entropy_with_logits}[args.loss]
+    target = (lambda y: (y + 1) / 2) if args.loss == "logistic" else (lambda y: y)
+
+    def point(model: Any, x: Any, y: Any) -> Any:
+        return term(model(x), target(y))
 
     def loss_fn(model: Any, batch: tuple) -> Any:
         xs, ys = batch
-        loss = data_loss([model(x) for x in xs], ys)
+        if batched:
+            loss = fm.mean(fm.vmap(point, in_axes=(None, 0, 0))(model, *_columns(batch)))
+        else:
+            loss = term([model(x) for x in xs], [target(y) for y in ys])
         return loss + l2 * fm.losses.l2(model) if l2 else loss
 
     return loss_fn
+
+
+def _compiled(args: argparse.Namespace) -> bool:
+    """Whether ``fit`` compiles the steps: as ``--jit`` / ``--eager`` say, else
+    for SGD, whose compiled trajectory stays within ~1e-12 of the eager one
+    (see ``--eager``'s help for why Adam's does not).
+
+    >>> [_compiled(build_parser().parse_args(["train", *flags])) for flags in (
+    ...     [], ["--optimizer", "adam"], ["--optimizer", "adam", "--jit"], ["--eager"])]
+    [True, False, True, False]
+    """
+    if args.engine is not None:
+        return bool(args.engine == "jit")
+    return bool(args.optimizer == "sgd")
+
+
+def _batched(args: argparse.Namespace) -> bool:
+    """Whether the compiled step takes the loss over ``fm.vmap`` (compiles in a
+    fraction of a second): for SGD. Compiled Adam (``--jit``) compiles the
+    scalar graph, as eager builds it, which small programs run in the eager
+    path's order, bit for bit."""
+    return _compiled(args) and args.optimizer == "sgd"
+
+
+def _columns(batch: tuple) -> tuple[Any, Any]:
+    """``(xs, ys)`` as arrays for ``fm.vmap``: floats, or while ``fm.jit``
+    traces, objects (its traced variables)."""
+    kind = float if all(type(v) is float for v in fm.tree.leaves(batch)) else object
+    return np.array(batch[0], dtype=kind), np.array(batch[1], dtype=kind)
+
+
+def _accuracy_metric(batched: bool) -> Callable[[Any, tuple], float]:
+    """``accuracy``, or with ``batched`` the same count from scores computed by
+    one compiled ``fm.vmap`` of the model over the points."""
+    if not batched:
+        return accuracy
+    scores = fm.jit(fm.vmap(lambda model, x: model(x), in_axes=(None, 0)))
+
+    def batched_accuracy(model: Any, batch: tuple) -> float:
+        xs, ys = _columns(batch)
+        return float(np.mean((np.array(scores(model, xs)) > 0) == (ys > 0)))
+
+    return batched_accuracy
 
 
 def _optimizer(args: argparse.Namespace) -> tuple[Any, str]:
@@ -271,8 +330,8 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         print(f"fmicrograd {fm.__version__}: {args.dataset} ({len(xs)} points), MLP "
               f"{'-'.join(map(str, (2, *args.hidden, 1)))} {args.activation} "
               f"({fm.nn.count_params(model)} parameters), {args.loss} loss"
-              f"{f' + {args.l2:g} L2' if args.l2 else ''}, {opt_text}, {args.steps} epochs",
-              file=out, flush=True)
+              f"{f' + {args.l2:g} L2' if args.l2 else ''}, {opt_text}, {args.steps} epochs, "
+              f"{'compiled with fm.jit' if _compiled(args) else 'eager'}", file=out, flush=True)
     if args.batch_size is None:
         data: dict = {"data": [(xs, ys)]}
     else:
@@ -284,8 +343,9 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         with warnings.catch_warnings():  # the reporter prints the events itself
             warnings.simplefilter("ignore", fm.train.InstabilityWarning)
             model, history = fm.train.fit(
-                _loss(args), model, optimizer, epochs=args.steps, metrics={"accuracy": accuracy},
-                callback=reporter, jit=args.jit, on_instability=args.on_instability,
+                _loss(args, batched=_batched(args)), model, optimizer, epochs=args.steps,
+                metrics={"accuracy": _accuracy_metric(_compiled(args))}, callback=reporter,
+                jit=_compiled(args), on_instability=args.on_instability,
                 on_event=reporter.event, checkpoint_dir=args.checkpoint_dir,
                 checkpoint_every=args.checkpoint_every, resume=resume,
                 data_parallel=args.data_parallel, **data)

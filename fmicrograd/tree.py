@@ -77,6 +77,7 @@ def register(cls: type, flatten: Callable[[Any], tuple[Iterable, Any]],
     ['.a', '.b[0]']
     """
     _registry[cls] = (flatten, unflatten, names)
+    _LEAF_TYPES.discard(cls)
     return cls
 
 
@@ -101,10 +102,20 @@ def _dataclass_unflatten(cls: type, names: tuple, children: Iterable) -> Any:
     return obj
 
 
+# Types whose every instance is a leaf, learnt by _node_of so that a leaf costs one set lookup:
+# Expr's, and types defined in C (numbers, strings, numpy scalars), which cannot become
+# dataclasses later as a Python class can; register() takes its class out again.
+_LEAF_TYPES: set[type] = {float, int, bool, str}
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class defined in Python
+
+
 def _node_of(x: Any) -> tuple[type, list, Any] | None:
     """(kind, children, meta) for a container, or None for a leaf."""
     t = type(x)
-    if t is float or isinstance(x, Expr):
+    if t in _LEAF_TYPES:
+        return None
+    if isinstance(x, Expr):
+        _learn_leaf(t, True)
         return None
     if t in _registry:
         children, meta = _registry[t][0](x)
@@ -121,7 +132,13 @@ def _node_of(x: Any) -> tuple[type, list, Any] | None:
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
         children, names = _dataclass_flatten(x)
         return t, children, names
+    _learn_leaf(t, not t.__flags__ & _HEAPTYPE)
     return None
+
+
+def _learn_leaf(t: type, always: bool) -> None:
+    if always and len(_LEAF_TYPES) < 1024:
+        _LEAF_TYPES.add(t)
 
 
 def _rebuild(kind: type, meta: Any, children: list) -> Any:
@@ -143,25 +160,63 @@ def _rebuild(kind: type, meta: Any, children: list) -> Any:
 
 
 def _flatten_into(x: Any, out: list, paths: list | None, path: tuple) -> TreeDef:
+    if paths is None:
+        return _flat(x, out)
     node = _node_of(x)
     if node is None:
         out.append(x)
-        if paths is not None:
-            paths.append(path)
+        paths.append(path)
         return LEAF
     kind, children, meta = node
-    if paths is None:  # no key paths wanted: skip computing them; float leaves inline
-        subs: list[TreeDef] = []
-        for c in children:
-            if c.__class__ is float:
-                out.append(c)
-                subs.append(LEAF)
-            else:
-                subs.append(_flatten_into(c, out, None, path))
-        return TreeDef(kind, meta, tuple(subs))
     keys = _child_keys(kind, meta, len(children))
     return TreeDef(kind, meta, tuple(_flatten_into(c, out, paths, path + (k,))
                                      for c, k in zip(children, keys)))
+
+
+def _flat(x: Any, out: list) -> TreeDef:
+    """``_flatten_into`` without key paths, the hot case: a tuple or list of
+    leaves of known types (floats, ints, Exprs, ...) is one C-level type check
+    and ``extend`` (its TreeDef shared, see ``_run``), float children are
+    appended inline."""
+    t: type = x.__class__
+    kind: type
+    if (t is tuple or t is list) and t not in _registry:
+        if x and _LEAF_TYPES.issuperset(_builtin_map(type, x)):
+            out.extend(x)
+            return _run(t, len(x))
+        children = x
+        kind, meta = t, None
+    else:
+        node = _node_of(x)
+        if node is None:
+            out.append(x)
+            return LEAF
+        kind, children, meta = node
+    subs: list[TreeDef] = []
+    for c in children:
+        if c.__class__ is float:
+            out.append(c)
+            subs.append(LEAF)
+        else:
+            subs.append(_flat(c, out))
+    return _treedef(TreeDef, (kind, meta, tuple(subs)))
+
+
+_treedef = tuple.__new__  # TreeDef(kind, meta, children) without NamedTuple's Python-level __new__
+
+
+_RUNS: dict[tuple[type, int], TreeDef] = {}
+
+
+def _run(kind: type, n: int) -> TreeDef:
+    """The TreeDef of a ``kind`` (tuple or list) of ``n`` leaves, one object
+    per length: equal structures then share it, so comparing them stops there."""
+    td = _RUNS.get((kind, n))
+    if td is None:
+        td = TreeDef(kind, None, (LEAF,) * n)
+        if len(_RUNS) < 4096:
+            _RUNS[kind, n] = td
+    return td
 
 
 def _child_keys(kind: type, meta: Any, n: int) -> list:
@@ -217,23 +272,41 @@ def unflatten(treedef: TreeDef, leaves: Iterable) -> Any:
     >>> unflatten(structure((1.0, 2.0)), [3.0, 4.0])
     (3.0, 4.0)
     """
-    items = list(leaves)
-    it = iter(items)
+    items = leaves if leaves.__class__ is list else list(leaves)
     try:
-        tree = _build(treedef, it)
-    except StopIteration:  # too few leaves
-        tree = it
-    if tree is it or next(it, it) is not it:
+        tree, used = _build(treedef, items, 0)
+    except IndexError:  # too few leaves
+        used = -1
+    if used != len(items):
         raise ValueError(f"unflatten: structure {treedef!r} needs {treedef.num_leaves} "
                          f"leaves, got {len(items)}")
     return tree
 
 
-def _build(td: TreeDef, it: Any) -> Any:
-    if td.kind is None:
-        return next(it)
-    return _rebuild(td.kind, td.meta,
-                    [next(it) if c.kind is None else _build(c, it) for c in td.children])
+def _build(td: TreeDef, items: list, i: int) -> tuple[Any, int]:
+    """The tree of structure ``td`` from ``items[i:]`` and the index after it;
+    a run of leaves is one slice (and may end past ``items``: the caller
+    checks the final index)."""
+    kind, children = td.kind, td.children
+    if kind is None:
+        return items[i], i + 1
+    n = len(children)
+    if n and children.count(LEAF) == n:  # only leaves: one slice
+        part = items[i:i + n]
+        if kind is list and kind not in _registry:
+            return part, i + n
+        if kind is tuple and kind not in _registry:
+            return tuple(part), i + n
+        return _rebuild(kind, td.meta, part), i + n
+    built = []
+    for c in children:
+        if c.kind is None:
+            built.append(items[i])
+            i += 1
+        else:
+            sub, i = _build(c, items, i)
+            built.append(sub)
+    return _rebuild(kind, td.meta, built), i
 
 
 def leaves(tree: Any) -> list:
@@ -296,14 +369,7 @@ def map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     >>> map(lambda a, b: a + b, (1.0, [2.0]), (10.0, [20.0]))
     (11.0, [22.0])
     """
-    xs, td = flatten(tree)
-    others = []
-    for r in rest:
-        ys, rd = flatten(r)
-        if rd != td:
-            check_same(td, rd)
-        others.append(ys)
-    return unflatten(td, [f(*args) for args in zip(xs, *others)])
+    return _map(f, tree, rest)
 
 
 def persistent(td: TreeDef) -> TreeDef:
@@ -333,3 +399,6 @@ else:
 
             return getattr(tree_ops, name)
         raise AttributeError(f"module 'fmicrograd.tree' has no attribute {name!r}")
+
+
+from .tree_map import map_trees as _map  # noqa: E402 -- it builds on the functions above

@@ -188,17 +188,21 @@ def test_interrupt_exits_130_without_a_traceback(monkeypatch):
     assert code == 130 and err.getvalue() == "\nfmicrograd: interrupted\n"
 
 
-def test_jit_flag_gives_the_same_training_run():
+def test_eager_jit_and_default_print_the_same_training_run():
+    # the default compiles (as --jit, kept for old scripts); --eager runs the scalar graph
+    # (trajectories to 1e-12: tests/test_cli_compiled.py)
     args = ("train", "--dataset", "circles", "--n", "30", "--steps", "8", "--log-every", "1")
-    code, plain = call(*args)
-    code_jit, compiled = call(*args, "--jit")
-    assert code == code_jit == 0
+    code, compiled = call(*args)
+    code_jit, jit = call(*args, "--jit")
+    code_eager, eager = call(*args, "--eager")
+    assert code == code_jit == code_eager == 0
     strip = lambda text: [ln.rsplit(", in ", 1)[0] for ln in text.splitlines()[1:]]
-    assert strip(plain) == strip(compiled)
+    assert strip(compiled) == strip(jit) == strip(eager)
+    assert len(strip(eager)) == 9
 
 
 def test_lr_50_rollback_recovers_to_95_percent():
-    # `--jit` gives the same run as without (test_fit_jit_compiles_the_whole_step...), faster
+    # `--jit` is the default, kept for old scripts (the same run as --eager, faster)
     code, out = call("train", "--dataset", "moons", "--lr", "50", "--on-instability",
                      "rollback", "--jit", "--log-every", "50")
     assert code == 0
