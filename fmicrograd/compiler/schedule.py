@@ -97,11 +97,12 @@ def batched_cost(p: Program, found: list | None = None) -> float:
 def merge_later(p: Program, found: list, ops: frozenset, most: int = 2048) -> list:
     """``found`` (groups in order) with each group of an op in ``ops`` merged
     into a later group of the same kind when its values are first needed
-    after that one and the two hold at most ``most`` numbers: one array
-    operation instead of two, where the call costs more than copying the
-    arguments together (a network's layers each end their backward pass in
-    ``g + a * w``, ``lr * g`` and ``w - ...``, at different levels, with only
-    the outputs after them).
+    after that one and the two hold at most ``most`` numbers (scalars only,
+    so the program does not depend on a batch size): one array operation
+    instead of two, where the call costs more than copying the arguments
+    together (a network's layers each end their backward pass in ``g + a *
+    w``, ``lr * g`` and ``w - ...``, at different levels, with only the
+    outputs after them).
 
     >>> from fmicrograd.core.expr import variable, next_level
     >>> from fmicrograd.compiler.ir import lower
@@ -140,8 +141,8 @@ def _merge_once(p: Program, found: list, ops: frozenset, most: int) -> list:
         kind = (p.ops[m], param_key(p.ops[m], p.params[m]), p.shapes[m],
                 tuple(p.shapes[a] for a in p.args[m]))
         i = open_.get(kind)
-        size = int(np.prod(p.shapes[m], dtype=int))
-        if i is not None and need[i] > j and (len(merged[i]) + len(members)) * size <= most:
+        if i is not None and need[i] > j and p.shapes[m] == () and (
+                len(merged[i]) + len(members) <= most):
             merged[j] = merged[i] + merged[j]  # group i may wait until here
             merged[i] = []
             need[j] = min(need[i], need[j])
