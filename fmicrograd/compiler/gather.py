@@ -32,11 +32,25 @@ import numpy as np
 from .codegen import Source
 from .ir import Program
 
-__all__ = ["Rows"]
+__all__ = ["Rows", "input_shapes"]
 
 _WHOLE, _SLICE, _REV, _INDEX = range(4)
 _COST = (0.0, 0.2, 0.4, 1.0)  # rough microseconds of a read of each kind
 _JOIN = 1.0  # a concatenation of reads, or the permutation after it
+
+
+def input_shapes(p: Program) -> list:
+    """The distinct shapes of ``p``'s inputs, in order of first appearance:
+    with several, the program's input is one array per shape, its inputs as
+    rows in order (``I0, I1, ... = I``).
+
+    >>> p = Program()
+    >>> _ = p.add("in", (), 0, (3,)), p.add("in", (), 1, ()), p.add("in", (), 2, (3,))
+    >>> p.n_inputs = 3
+    >>> input_shapes(p), Rows(p, Source()).elem(2)
+    ([(3,), ()], 'I0[1]')
+    """
+    return list(dict.fromkeys(p.shapes[i] for i in range(p.n_inputs)))
 
 
 class Rows:
@@ -67,7 +81,10 @@ class Rows:
         self.row_of = np.zeros(p.size, dtype=np.intp)
         self.var_of[:p.n_inputs] = 0
         self.row_of[:p.n_inputs] = np.arange(p.n_inputs)
-        self.is_const = np.array([op == "const" for op in p.ops], dtype=bool)
+        self.inputs = input_shapes(p)
+        if len(self.inputs) > 1:  # jit under vmap: ``I`` is one array per input shape
+            for c, shape in enumerate(self.inputs):
+                self.place(f"I{c}", [i for i in range(p.n_inputs) if p.shapes[i] == shape])
         self.demand = _demand(p, through)
         self.reused = 0
 
