@@ -232,12 +232,24 @@ def _compiled(args: argparse.Namespace) -> bool:
     return bool(args.optimizer == "sgd")
 
 
-def _batched(args: argparse.Namespace) -> bool:
+# Compiled Adam takes the scalar graph itself up to this many point-parameters (30 points x
+# 105 parameters compile in well under a second); beyond, the loss over vmap, whose compile
+# time does not grow with the points (500 x 4,417 took 325 s to compile as a scalar graph).
+SCALAR_GRAPH_LIMIT = 10_000
+
+
+def _batched(args: argparse.Namespace, points: int, params: int) -> bool:
     """Whether the compiled step takes the loss over ``fm.vmap`` (compiles in a
-    fraction of a second): for SGD. Compiled Adam (``--jit``) compiles the
-    scalar graph, as eager builds it, which small programs run in the eager
-    path's order, bit for bit."""
-    return _compiled(args) and args.optimizer == "sgd"
+    fraction of a second): for SGD, and for Adam (``--jit``) beyond
+    ``SCALAR_GRAPH_LIMIT``. Below it, compiled Adam takes the scalar graph, as
+    eager builds it, which so small a program runs in the eager order, bit for
+    bit.
+
+    >>> args = build_parser().parse_args(["train", "--optimizer", "adam", "--jit"])
+    >>> _batched(args, 30, 105), _batched(args, 100, 337)
+    (False, True)
+    """
+    return _compiled(args) and (args.optimizer == "sgd" or points * params > SCALAR_GRAPH_LIMIT)
 
 
 def _columns(batch: tuple) -> tuple[Any, Any]:
@@ -343,7 +355,8 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         with warnings.catch_warnings():  # the reporter prints the events itself
             warnings.simplefilter("ignore", fm.train.InstabilityWarning)
             model, history = fm.train.fit(
-                _loss(args, batched=_batched(args)), model, optimizer, epochs=args.steps,
+                _loss(args, batched=_batched(args, len(xs), fm.nn.count_params(model))),
+                model, optimizer, epochs=args.steps,
                 metrics={"accuracy": _accuracy_metric(_compiled(args))}, callback=reporter,
                 jit=_compiled(args), on_instability=args.on_instability,
                 on_event=reporter.event, checkpoint_dir=args.checkpoint_dir,
