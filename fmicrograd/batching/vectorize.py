@@ -118,6 +118,10 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
         raise ValueError(f"fm.vmap: {where} is mapped (in_axes 0) but is "
                          f"{type(arg).__name__}, not a sequence of examples; pass a sequence "
                          f"or array, or give it in_axes None")
+    if isinstance(arg, np.ndarray) and arg.size and all(isinstance(x, Expr) for x in arg.flat):
+        # jit's traced array: its columns directly (what the general path below
+        # gives for it, without splitting it into one tuple per example first)
+        return len(arg), _expr_columns(arg, depth, where)
     items = [_tuples(x) for x in arg]
     if not items:
         raise ValueError(f"fm.vmap: {where} is an empty sequence: no examples to map over")
@@ -136,6 +140,16 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
     ranks = _ranks(treedef)
     leaves = [_stack(col, r, depth, where) for col, r in zip(columns, ranks)]
     return len(items), tr.unflatten(treedef, leaves)
+
+
+def _expr_columns(arr: np.ndarray, depth: int, where: str) -> Any:
+    """A (B, ...) object array of nodes as nested tuples of stacked columns."""
+    def build(index: tuple) -> Any:
+        if len(index) == arr.ndim - 1:
+            return _stack(arr[(slice(None),) + index].tolist(), 0, depth, where)
+        return tuple(build(index + (j,)) for j in range(arr.shape[len(index) + 1]))
+
+    return build(())
 
 
 def _tuples(x: Any) -> Any:

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..core import numeric as num
 from .codegen import Source
+from .gather import Rows
 from .ir import Program, lower  # noqa: F401 -- doctests use lower
 from .schedule import batched_cost, groups, scalar_cost
 
@@ -61,8 +62,14 @@ NUMPY = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.
          "_sigmoid": lambda x: _sigmoid(np, x), "_share": num._ARRAY_FUNCS["share"](np),
          "_tofloat": lambda b: b.astype(float), "_tolist": lambda a: a.tolist(),
          "_copy": np.array, "_fwd": lambda param, *args: param.forward(*args),
-         "_call": lambda fn, *args: fn(*args), "_relu": lambda x: np.maximum(x, 0.0)}
+         "_call": lambda fn, *args: fn(*args), "_relu": lambda x: np.maximum(x, 0.0),
+         "_rev": lambda a: a[::-1]}
 NUMPY.update({f"_op_{op}": getattr(num, op) for op in CALLED_OPS})
+
+
+def _sort(index: dict, key: Callable) -> dict:
+    """``index`` (item -> position) renumbered in the order of ``key``."""
+    return {item: k for k, item in enumerate(sorted(index, key=key))}
 
 
 def _sigmoid(np: Any, x: Any) -> Any:
@@ -90,11 +97,15 @@ def worth_it(p: Program) -> bool:
 
 
 def batched_program(p: Program, namespace: dict = NUMPY,
-                    constant: Callable | None = None) -> Callable:
+                    constant: Callable | None = None, views: bool = True) -> Callable:
     """``run(I) -> output list`` (None when a guard fails) for input vector ``I``.
 
     ``namespace`` binds the array functions the code calls (numpy's by
     default); ``constant`` converts the baked numpy constants for them.
+    ``views``: matrix products read strided views and take their rows in the
+    order that makes reads cheap (numpy's BLAS gives the same bits for those;
+    torch's kernels may not, so ``export`` passes False: contiguous operands
+    in the graph's order, as 3-d ``matmul``).
 
     >>> from fmicrograd.core.expr import variable, next_level
     >>> lv = next_level()
@@ -102,63 +113,18 @@ def batched_program(p: Program, namespace: dict = NUMPY,
     >>> batched_program(lower([fm.exp(x) * 0.0 for x in xs], xs, [], lv))(np.zeros(3))
     [0.0, 0.0, 0.0]
     """
-    return _Emitter(p).build(namespace, constant)
+    return _Emitter(p, views).build(namespace, constant)
 
 
 class _Emitter:
-    def __init__(self, p: Program) -> None:
+    def __init__(self, p: Program, views: bool = True) -> None:
         self.p = p
         self.src = Source()
-        self.loc: dict[int, tuple[str, int]] = {i: ("I", i) for i in range(p.n_inputs)}
-        self.sizes: dict[str, int] = {"I": p.n_inputs}
+        self.views = views
+        self.rows = Rows(p, self.src, views)
+        self.gather = self.rows.gather
+        self.elem = self.rows.elem
         self.ready = [-1] * p.size
-        self.count = 0
-
-    # gathering ----------------------------------------------------------------
-    def _rows(self, var: str, rows: list) -> str:
-        n = self.sizes[var]
-        if rows == list(range(n)):
-            return var
-        if rows == list(range(rows[0], rows[0] + len(rows))):
-            return f"{var}[{rows[0]}:{rows[0] + len(rows)}]"
-        return f"{var}[{self.src.name(np.array(rows, dtype=np.intp), 'i')}]"
-
-    def gather(self, ids: list) -> str:
-        """Source text for the values of nodes ``ids`` stacked on a new first axis."""
-        p = self.p
-        if all(p.ops[i] == "const" for i in ids):
-            return self.src.name(np.stack([np.asarray(p.params[i], float) for i in ids]), "c")
-        parts: dict[str, list] = {}
-        consts: list = []
-        for pos, i in enumerate(ids):
-            if p.ops[i] == "const":
-                consts.append(pos)
-            else:
-                var, row = self.loc[i]
-                parts.setdefault(var, []).append((pos, row))
-        pieces, order = [], []
-        for var, items in parts.items():
-            pieces.append(self._rows(var, [r for _, r in items]))
-            order += [pos for pos, _ in items]
-        if consts:
-            pieces.append(self.gather([ids[pos] for pos in consts]))
-            order += consts
-        if len(pieces) == 1:
-            return pieces[0]
-        text = f"_cat(({', '.join(pieces)},))"
-        if order == list(range(len(ids))):
-            return text
-        perm = np.empty(len(order), dtype=np.intp)
-        perm[order] = np.arange(len(order))
-        return f"{text}[{self.src.name(perm, 'i')}]"
-
-    def elem(self, i: int) -> str:
-        """Source text for one node's value."""
-        if self.p.ops[i] == "const":
-            v = self.p.params[i]
-            return self.src.literal(v) if isinstance(v, float) else self.src.name(v, "c")
-        var, row = self.loc[i]
-        return f"{var}[{row}]"
 
     def arg(self, members: list, pos: int, ndim: int) -> str:
         """Argument ``pos`` of every member, shaped to broadcast against ``ndim``
@@ -188,9 +154,8 @@ class _Emitter:
             var = f"g{j}"
             order, text = self._group(members)
             self.src.emit(f"{var} = {text}")
-            self.sizes[var] = len(order)
-            for r, m in enumerate(order):
-                self.loc[m] = (var, r)
+            self.rows.place(var, order)
+            for m in order:
                 self.ready[m] = j
             pending = self._guards(pending, j)
         self._outputs()
@@ -236,6 +201,9 @@ class _Emitter:
         m0 = members[0]
         op, shape = p.ops[m0], p.shapes[m0]
         k, nd = len(members), len(p.shapes[m0])
+        if op in _NP or op in ("select", "sum", "bsum") or (
+                op == "factor" and p.params[m0] in _FACTORS):  # rows in any order
+            members = self.rows.order(members, list(range(len(p.args[m0]))))
         if op in _NP:
             args = [self.arg(members, a, nd) for a in range(len(p.args[m0]))]
             return members, _NP[op].format(*args)
@@ -251,12 +219,14 @@ class _Emitter:
             return members, self._sum(members, nd)
         if op == "bsum":
             axes = tuple(a + 1 for a in p.params[m0])
-            return members, f"{self.gather([p.args[m][0] for m in members])}.sum(axis={axes})"
+            ids = [p.args[m][0] for m in members]
+            return members, f"{self.gather(ids, steps=False)}.sum(axis={axes})"
         if op == "dot":
             return self._dot(members)
         if op == "bdot":
             return self._bdot(members)
         if op == "stack" and all(p.shapes[a] == shape[1:] for a in p.args[m0]):
+            members = self.rows.order(members, [0])  # rows in the order of their first parts
             ids = [a for m in members for a in p.args[m]]
             return members, f"{self.gather(ids)}.reshape({(k,) + shape})"
         if op == "take" and p.params[m0].lead == 0 and p.params[m0].shape == shape and all(
@@ -292,11 +262,11 @@ class _Emitter:
         terms = []
         for shape, positions in classes.items():
             if len(positions) <= _FEW:  # one gather per position, added
-                parts = [self.gather([p.args[m][pos] for m in members]) for pos in positions]
+                parts = self.rows.reads([[p.args[m][pos] for m in members] for pos in positions])
                 text = " + ".join(parts) if len(parts) == 1 else f"({' + '.join(parts)})"
             else:
                 ids = [p.args[m][pos] for m in members for pos in positions]
-                text = self.gather(ids)
+                text = self.gather(ids, steps=False)
                 text = f"{text}.reshape({(len(members), len(positions)) + shape}).sum(1)"
             if len(shape) < nd:
                 text = f"{text}.reshape({(len(members),) + (1,) * (nd - len(shape)) + shape})"
@@ -328,21 +298,35 @@ class _Emitter:
             ys_of.setdefault(ys, len(ys_of))
         ni, nj = len(xs_of), len(ys_of)
         if sx == () and ni * nj <= _GRID * k:
-            X = self.gather([a for xs in xs_of for a in xs])
-            Y = self.gather([a for ys in ys_of for a in ys])
+            key = self.rows.key
+            # a product's bits do not depend on the order of its left rows, so
+            # those follow where they live (the right operand keeps its order)
+            if self.views:
+                ys_of = _sort(ys_of, lambda ys: key(ys[0]))
             flat = int(np.prod(sy, dtype=int))
             if sy == ():
-                text = f"({Y}.reshape({(nj, n)}) @ {X}.reshape({(ni, n)}).T).reshape(-1)"
+                X = self.rows.matrix([a for xs in xs_of for a in xs], (ni, n), ())
+                Y = self.rows.matrix([a for ys in ys_of for a in ys], (nj, n), ())
+                text = f"({Y} @ {X}.T).reshape(-1)"
             else:
-                text = (f"_np.matmul({X}.reshape({(ni, n)}), {Y}.reshape({(nj, n, flat)}))"
-                        f".reshape({(nj * ni,) + sy})")
+                if self.views:
+                    xs_of = _sort(xs_of, lambda xs: key(xs[0]))
+                X = self.rows.matrix([a for xs in xs_of for a in xs], (ni, n), ())
+                Y = self.rows.matrix([a for ys in ys_of for a in ys],
+                                     (nj, n)[nj == 1 and self.views:], (flat,))
+                if nj > 1 or not self.views:
+                    text = f"_np.matmul({X}, {Y}).reshape({(nj * ni,) + sy})"
+                elif len(sy) > 1:
+                    text = f"({X} @ {Y}).reshape({(ni,) + sy})"
+                else:
+                    text = f"{X} @ {Y}"
             cell = {(xs_of[xs], ys_of[ys]): m for m, (xs, ys) in zip(members, lists)}
             if len(cell) == ni * nj:  # a full grid: rows in (y, x) order need no gather
                 return [cell[(i, j)] for j in range(nj) for i in range(ni)], text
             rows = [ys_of[ys] * ni + xs_of[xs] for xs, ys in lists]
             return members, f"{text}[{self.src.name(np.array(rows, dtype=np.intp), 'i')}]"
-        X = self.gather([a for xs, _ in lists for a in xs])
-        Y = self.gather([a for _, ys in lists for a in ys])
+        X = self.gather([a for xs, _ in lists for a in xs], steps=False)
+        Y = self.gather([a for _, ys in lists for a in ys], steps=False)
         if sx == () and sy == ():
             return members, f"_np.einsum('kn,kn->k', {X}.reshape({(k, n)}), " \
                             f"{Y}.reshape({(k, n)}))"
@@ -383,16 +367,28 @@ class _Emitter:
             as_of.setdefault(a, len(as_of))
             bs_of.setdefault(b, len(bs_of))
         ni, nj = len(as_of), len(bs_of)
-        A = self.gather(list(as_of)) if ni * nj <= _GRID * k else None
-        if A is None:
-            A = self.gather([a for (a,), _ in lists])
-            B = self.gather([b for _, (b,) in lists])
+        if ni * nj > _GRID * k:
+            A = self.gather([a for (a,), _ in lists], steps=False)
+            B = self.gather([b for _, (b,) in lists], steps=False)
             return members, f"_np.einsum('kb,kb->k', {A}.reshape({(k, flat)}), " \
                             f"{B}.reshape({(k, flat)}))"
-        B = self.gather(list(bs_of))
-        text = f"({B}.reshape({(nj, flat)}) @ {A}.reshape({(ni, flat)}).T).reshape(-1)"
+        if not self.views:  # as the graph gives them, b-major
+            A = self.rows.matrix(list(as_of), (ni,), (flat,))
+            B = self.rows.matrix(list(bs_of), (nj,), (flat,))
+            cell = {(as_of[a], bs_of[b]): m for m, ((a,), (b,)) in zip(members, lists)}
+            text = f"({B} @ {A}.T).reshape(-1)"
+            if len(cell) == ni * nj:
+                return [cell[(i, j)] for j in range(nj) for i in range(ni)], text
+            rows = [bs_of[b] * ni + as_of[a] for (a,), (b,) in lists]
+            return members, f"{text}[{self.src.name(np.array(rows, dtype=np.intp), 'i')}]"
+        # rows (a, b) in a-major order: for a weight gradient, the cotangent of
+        # a neuron times its inputs, in the order the weights are laid out
+        as_of, bs_of = _sort(as_of, self.rows.key), _sort(bs_of, self.rows.key)
+        A = self.rows.matrix(list(as_of), (ni,), (flat,))
+        B = self.rows.matrix(list(bs_of), (nj,), (flat,))
+        text = f"({A} @ {B}.T).reshape(-1)"
         cell = {(as_of[a], bs_of[b]): m for m, ((a,), (b,)) in zip(members, lists)}
         if len(cell) == ni * nj:
-            return [cell[(i, j)] for j in range(nj) for i in range(ni)], text
-        rows = [bs_of[b] * ni + as_of[a] for (a,), (b,) in lists]
+            return [cell[(i, j)] for i in range(ni) for j in range(nj)], text
+        rows = [as_of[a] * nj + bs_of[b] for (a,), (b,) in lists]
         return members, f"{text}[{self.src.name(np.array(rows, dtype=np.intp), 'i')}]"

@@ -187,7 +187,8 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
                          "branches: select with fm.where(fm.greater(x, y), a, b) (or "
                          "fm.maximum, fm.minimum, fm.relu, fm.clip) instead")
     constant = functools.partial(_constant, torch, dtype, device)
-    run = autobatch.batched_program(ir.optimize(program), _namespace(torch, dtype), constant)
+    run = autobatch.batched_program(ir.optimize(program), _namespace(torch, dtype), constant,
+                                    views=False)
     return run, out_def
 
 
@@ -221,6 +222,7 @@ def _namespace(torch: Any, dtype: Any) -> dict:
             "_errstate": lambda **_: contextlib.nullcontext(), "_sigmoid": torch.sigmoid,
             "_relu": torch.relu, "_share": share, "_tofloat": lambda b: b.to(dtype),
             "_tolist": lambda a: list(a.unbind(0)), "_copy": lambda a: a,
+            "_rev": lambda a: torch.flip(a, (0,)),
             "_fwd": lambda param, *args: param.torch(torch, *args), "_call": call,
             **{f"_op_{op}": _torch_op(TORCH[op], torch, t) for op in autobatch.CALLED_OPS}}
 

@@ -23,6 +23,8 @@ find matrix products.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
+from itertools import chain, compress
 from typing import Any
 
 import numpy as np
@@ -98,7 +100,8 @@ class Program:
 
     def const(self, value: Any) -> int:
         """Node number of the constant ``value``."""
-        return self.add("const", (), value, tuple(np.shape(value)))
+        shape = () if value.__class__ is float else tuple(np.shape(value))
+        return self.add("const", (), value, shape)
 
     def is_const(self, i: int) -> bool:
         """Whether node ``i`` is a constant."""
@@ -165,72 +168,102 @@ def _describe(n: Expr) -> str:
 
 
 _DONE = object()  # stack marker: the node below it has all its children numbered
+_EXPANDED = -1  # ``number``'s mark for a node whose children are being numbered
+_SPECIAL = frozenset(("var", "stop_gradient", "mean"))  # plain nodes ``_lower_node`` rewrites
 
 
 def _walk(p: Program, roots: list, number: dict, level: int) -> None:
+    """Number every node under ``roots`` (children first, the last child
+    first), folding, merging and dropping nodes as ``lower`` says. The common
+    case (a plain node that depends on the inputs) is inlined: a compile of
+    an MLP step walks hundreds of thousands of nodes."""
     stack = list(roots)
-    pop, push = stack.pop, stack.append
-    expanded: set = set()
-    ops = p.ops
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    ops, args, params, shapes, memo = p.ops, p.args, p.params, p.shapes, p._memo
+    number_of = number.__getitem__
     while stack:
         n = pop()
-        if n is _DONE:
-            n = pop()
-            kids = [number[c] for c in n.children]
-            for k in kids:
-                if ops[k] != "const":
-                    number[n] = _lower_node(p, n, kids)
-                    break
-            else:  # nothing here depends on the inputs
-                if n.__class__ is Prim and n.op == "custom" and not hasattr(n.param, "forward"):
-                    number[n] = _lower_node(p, n, kids)
-                else:
-                    number[n] = p.const(n.value)
+        if n is not _DONE:
+            if n in number:
+                continue
+            kids = n.children
+            if not kids:
+                if n.op == "var" and n.level < level:
+                    raise NotCompilable("the function uses a variable of an enclosing transform")
+                number[n] = p.const(n.value)
+                continue
+            number[n] = _EXPANDED
+            push(n)
+            push(_DONE)
+            extend(kids)  # the numbered ones are skipped when popped
             continue
-        if n in number or n in expanded:
+        n = pop()
+        kids = tuple(map(number_of, n.children))
+        for k in kids:
+            if ops[k] != "const":
+                break
+        else:  # nothing here depends on the inputs
+            if n.__class__ is Prim and n.op == "custom" and not hasattr(n.param, "forward"):
+                number[n] = _lower_node(p, n, kids)
+            else:
+                number[n] = p.const(n.value)
             continue
-        if not n.children:
-            if n.op == "var" and n.level < level:
-                raise NotCompilable("the function uses a variable of an enclosing transform")
-            number[n] = p.const(n.value)
+        op = n.op
+        if n.__class__ is not Expr or op in _SPECIAL:
+            number[n] = _lower_node(p, n, kids)
             continue
-        expanded.add(n)
-        push(n)
-        push(_DONE)
-        for c in n.children:
-            if c not in number:
-                push(c)
+        value = n.value
+        shape = () if value.__class__ is float else getattr(value, "shape", ())
+        if op == "+" or op == "-":  # ``x + 0``, ``x - 0``, ``0 + x`` are ``x``
+            a, b = kids
+            if ops[b] == "const" and isinstance(params[b], float) and params[b] == 0.0 \
+                    and shapes[a] == shape:
+                number[n] = a
+                continue
+            if op == "+" and ops[a] == "const" and isinstance(params[a], float) \
+                    and params[a] == 0.0 and shapes[b] == shape:
+                number[n] = b
+                continue
+        key = (op, kids, None)
+        i = memo.get(key)
+        if i is None:
+            i = memo[key] = len(ops)
+            ops.append(op)
+            args.append(kids)
+            params.append(None)
+            shapes.append(shape)
+        number[n] = i
 
 
-def _lower_node(p: Program, n: Expr, kids: list) -> int:
+def _lower_node(p: Program, n: Expr, kids: tuple) -> int:
     op = n.op
     shape = _shape(n.value)
     if op in ("var", "stop_gradient"):
         return kids[0]
     if op == "mean":
-        total = p.add("sum", tuple(kids), None, shape)
+        total = p.add("sum", kids, None, shape)
         return p.add("/", (total, p.const(float(len(kids)))), None, shape)
     if op in ("+", "-") and _is_zero(p, kids[1]) and p.shapes[kids[0]] == shape:
         return kids[0]
     if op == "+" and _is_zero(p, kids[0]) and p.shapes[kids[1]] == shape:
         return kids[1]
     if n.__class__ is not Prim:
-        return p.add(op, tuple(kids), None, shape)
+        return p.add(op, kids, None, shape)
     param = n.param
     if op == "custom":
         kind = _VMAP_OPS.get(type(param))
         if kind is not None:
-            return p.add(kind, tuple(kids), param, shape)
+            return p.add(kind, kids, param, shape)
         if not hasattr(param, "forward"):
             raise NotCompilable("a custom node has no forward function")
         if isinstance(param, CustomRule):  # keep the rule, not the traced call
             param = dataclasses.replace(param, residuals=None, args=tuple(
                 a if i in param.fn.nondiff_argnums else None for i, a in enumerate(param.args)))
-        return p.add("custom", tuple(kids), param, shape)
+        return p.add("custom", kids, param, shape)
     if op == "batch_sum":
-        return p.add("bsum", tuple(kids), tuple(param), shape)
+        return p.add("bsum", kids, tuple(param), shape)
     if op in ("factor", "select"):
-        return p.add(op, tuple(kids), param, shape)
+        return p.add(op, kids, param, shape)
     raise NotCompilable(f"no compiled form for node op {op!r}")
 
 
@@ -260,12 +293,14 @@ class _Rewrite:
         self.p = p
         self.uses = uses = _uses(p)
         self.deferred = deferred = [False] * p.size
-        ops, args = p.ops, p.args
-        for i in range(p.size):
-            if ops[i] in ("+", "sum", "bsum"):
-                for a in args[i]:
-                    deferred[a] = uses[a] == 1 and (ops[a] == "*" or (
-                        ops[a] in ("+", "sum") and ops[i] != "bsum"))
+        ops = p.ops
+        for op, args in zip(ops, p.args):
+            if op == "+" or op == "sum" or op == "bsum":
+                for a in args:
+                    if uses[a] == 1:
+                        kind = ops[a]
+                        deferred[a] = kind == "*" or (op != "bsum" and (kind == "+" or
+                                                                        kind == "sum"))
         self.q = Program()
         self.q.n_inputs = p.n_inputs
         self.new: list = [None] * p.size
@@ -280,18 +315,38 @@ class _Rewrite:
         return n
 
     def run(self) -> Program:
-        p, q, new = self.p, self.q, self.new
-        for i in range(p.size):
-            op = p.ops[i]
-            if self.deferred[i]:
+        p, q, new, deferred = self.p, self.q, self.new, self.deferred
+        ops, args, params, shapes = p.ops, p.args, p.params, p.shapes
+        q_ops, q_args, q_params, q_shapes, memo = q.ops, q.args, q.params, q.shapes, q._memo
+        for i, op in enumerate(ops):
+            if deferred[i]:
                 continue
-            if op in ("+", "sum"):
+            if op == "+" or op == "sum":
                 new[i] = self._sum(i)
-            elif op == "bsum" and self.deferred[p.args[i][0]]:
-                a, b = map(self.get, p.args[p.args[i][0]])
-                new[i] = q.add("bdot", (a, b), p.params[i], p.shapes[i])
+                continue
+            a = args[i]
+            if op == "bsum" and deferred[a[0]]:
+                x, y = map(self.get, args[a[0]])
+                new[i] = q.add("bdot", (x, y), params[i], shapes[i])
+                continue
+            if op == "const":  # the inlined ``q.add`` below, with a constant's key
+                if not self.uses[i]:  # folded away: ``_prune`` would drop it again
+                    continue
+                key: tuple = ("const", _const_key(params[i]))
+                t: tuple = ()
             else:
-                new[i] = q.add(op, tuple(map(self.get, p.args[i])), p.params[i], p.shapes[i])
+                t = tuple([new[k] for k in a])
+                if None in t:  # a deferred product used here after all
+                    t = tuple(map(self.get, a))
+                key = (op, t, params[i])
+            j = memo.get(key)
+            if j is None:
+                j = memo[key] = len(q_ops)
+                q_ops.append(op)
+                q_args.append(t)
+                q_params.append(params[i])
+                q_shapes.append(shapes[i])
+            new[i] = j
         q.outputs = [self.get(o) for o in p.outputs]
         q.guards = [(op, self.get(a), self.get(b), e) for op, a, b, e in p.guards]
         q._memo = {}
@@ -301,27 +356,29 @@ class _Rewrite:
         """An n-ary sum over the leaves of the single-use ``+`` tree at ``i``,
         with its single-use products gathered into one ``dot``."""
         p, uses, get = self.p, self.uses, self.get
+        ops, args, shapes = p.ops, p.args, p.shapes
         terms: list = []
-        stack = list(reversed(p.args[i]))
+        stack = list(reversed(args[i]))
         while stack:
             a = stack.pop()
-            if p.ops[a] in ("+", "sum") and uses[a] == 1:
-                stack.extend(reversed(p.args[a]))
+            op = ops[a]
+            if (op == "+" or op == "sum") and uses[a] == 1:
+                stack.extend(reversed(args[a]))
             else:
                 terms.append(a)
-        prods = [t for t in terms if p.ops[t] == "*" and uses[t] == 1]
+        prods = [t for t in terms if ops[t] == "*" and uses[t] == 1]
         out: list = []
-        if len(prods) >= 2 and len({(p.shapes[p.args[t][0]], p.shapes[p.args[t][1]])
+        if len(prods) >= 2 and len({(shapes[args[t][0]], shapes[args[t][1]])
                                     for t in prods}) == 1:
-            xs = tuple(get(p.args[t][0]) for t in prods)
-            ys = tuple(get(p.args[t][1]) for t in prods)
+            xs = tuple([get(args[t][0]) for t in prods])
+            ys = tuple([get(args[t][1]) for t in prods])
             out.append(self.q.add("dot", xs + ys, None, _broadcast(p, prods)))
             absorbed = set(prods)
             terms = [t for t in terms if t not in absorbed]
         out += [get(t) for t in terms]
         if len(out) == 1:
             return out[0]
-        return self.q.add("sum", tuple(out), None, p.shapes[i])
+        return self.q.add("sum", tuple(out), None, shapes[i])
 
 
 def _broadcast(p: Program, nodes: list) -> tuple:
@@ -329,10 +386,10 @@ def _broadcast(p: Program, nodes: list) -> tuple:
 
 
 def _uses(p: Program) -> list:
+    counts = Counter(chain.from_iterable(p.args))  # counted in C: a program has ~10^5 edges
     uses = [0] * p.size
-    for args in p.args:
-        for a in args:
-            uses[a] += 1
+    for a, k in counts.items():
+        uses[a] = k
     for o in p.outputs:
         uses[o] += 2  # an output is needed as itself
     for _, a, b, _ in p.guards:
@@ -346,22 +403,26 @@ def _prune(p: Program) -> Program:
     live = [False] * p.size
     for i in range(p.n_inputs):
         live[i] = True
-    stack = list(p.outputs) + [x for g in p.guards for x in g[1:3]]
-    while stack:
-        i = stack.pop()
-        if not live[i]:
-            live[i] = True
-            stack.extend(p.args[i])
+    for i in p.outputs:
+        live[i] = True
+    for _, a, b, _ in p.guards:
+        live[a] = live[b] = True
+    args = p.args
+    for i in range(p.size - 1, -1, -1):  # consumers come after what they use
+        if live[i]:
+            for a in args[i]:
+                live[a] = True
+    if all(live):
+        return p
     renum: list = [0] * p.size
     q = Program()
     q.n_inputs = p.n_inputs
-    for i in range(p.size):
-        if live[i]:
-            renum[i] = len(q.ops)
-            q.ops.append(p.ops[i])
-            q.args.append(tuple(renum[a] for a in p.args[i]))
-            q.params.append(p.params[i])
-            q.shapes.append(p.shapes[i])
+    for i in compress(range(p.size), live):
+        renum[i] = len(q.ops)
+        q.ops.append(p.ops[i])
+        q.args.append(tuple([renum[a] for a in args[i]]))
+        q.params.append(p.params[i])
+        q.shapes.append(p.shapes[i])
     q.outputs = [renum[o] for o in p.outputs]
     q.guards = [(op, renum[a], renum[b], e) for op, a, b, e in p.guards]
     return q

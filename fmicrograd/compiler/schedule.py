@@ -55,17 +55,20 @@ def groups(p: Program) -> list[list[int]]:
     level = [-1] * p.size
     found: dict = {}
     ops, args, shapes, params = p.ops, p.args, p.shapes, p.params
-    for i in range(p.size):
-        op = ops[i]
+    level_of, shape_of = level.__getitem__, shapes.__getitem__
+    for i, op in enumerate(ops):
         if op in _SOURCES:
             continue
-        lv = 0
-        for a in args[i]:
-            if level[a] >= lv:
-                lv = level[a] + 1
-        level[i] = lv
-        key = (lv, op, param_key(op, params[i]), shapes[i], tuple(shapes[a] for a in args[i]))
-        found.setdefault(key, []).append(i)
+        a = args[i]
+        lv = level[i] = max(map(level_of, a)) + 1 if a else 0  # sources are at -1
+        param = params[i]
+        key = (lv, op, param if param is None else param_key(op, param), shapes[i],
+               tuple(map(shape_of, a)))
+        members = found.get(key)
+        if members is None:
+            found[key] = [i]
+        else:
+            members.append(i)
     return [members for _, members in sorted(found.items(), key=lambda kv: kv[0][0])]
 
 

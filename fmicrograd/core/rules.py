@@ -24,7 +24,7 @@ from . import batch_axes as batching
 from . import functions as F
 from . import numeric as num
 from . import scalar
-from .expr import Expr, lift, prim
+from .expr import Expr, lift, node, prim
 from .functions import where_value as v
 
 Rule = Callable[..., tuple]
@@ -136,7 +136,15 @@ _LN2, _LN10 = math.log(2.0), math.log(10.0)
 
 def _dot(ct: Any, out: Any, *args: Any) -> tuple:
     n = len(args) // 2
+    if isinstance(ct, Expr) and all(isinstance(a, Expr) for a in args):
+        # ``ct * a`` for every factor, built directly: a layer's backward pass
+        # makes one product per weight (same nodes, same values)
+        cv = _value(ct)
+        return tuple([node("*", cv * _value(a), (ct, a)) for a in args[n:] + args[:n]])
     return (*(ct * y for y in args[n:]), *(ct * x for x in args[:n]))
+
+
+_value = Expr.__dict__["value"].__get__  # the stored value (no traced-argument check)
 
 
 def _sum(ct: Any, out: Any, *args: Any) -> tuple:

@@ -1,0 +1,76 @@
+"""What ``fm.jit`` compiles for a batched training step does not grow with
+the batch: under ``fm.vmap`` the graph holds one node per neuron operation
+whatever the batch size, so the program (and the work of building it) is the
+same at 10 examples as at 1000. Only the input vector is longer. Counted, not
+timed."""
+
+import numpy as np
+import pytest
+
+import fmicrograd as fm
+from fmicrograd.compiler import ir, schedule
+
+
+def mlp(p, x):
+    for i, layer in enumerate(p):
+        x = [fm.dot(w, x) + b for w, b in layer]
+        if i < len(p) - 1:
+            x = [fm.tanh(v) for v in x]
+    return x
+
+
+def loss(p, xs, ys):
+    def per_example(p, x, y):
+        return fm.relu(1.0 - y * mlp(p, x)[0])
+
+    return fm.mean(fm.vmap(per_example, in_axes=(None, 0, 0))(p, xs, ys)) + 1e-4 * fm.losses.l2(p)
+
+
+def step(p, xs, ys):
+    value, g = fm.value_and_grad(loss)(p, xs, ys)
+    return value, fm.tree.map(lambda a, d: a - 0.01 * d, p, g)
+
+
+def params(sizes, seed=0):
+    rng = np.random.default_rng(seed)
+    return tuple(tuple((tuple(rng.uniform(-1, 1, a).tolist()), 0.0) for _ in range(b))
+                 for a, b in zip(sizes, sizes[1:]))
+
+
+def compiled(batch, monkeypatch):
+    """The optimized program of the jitted step at ``batch`` examples, and its text."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(batch, 3))
+    y = np.where(rng.random(batch) < 0.5, -1.0, 1.0)
+    seen = []
+    real = ir.optimize
+    monkeypatch.setattr(ir, "optimize", lambda p: seen.append(real(p)) or seen[-1])
+    lowered = fm.jit(step).lower(params((3, 6, 5, 1)), x, y)
+    (program,) = seen
+    return program, lowered
+
+
+@pytest.mark.parametrize("small, large", [(10, 1000), (7, 300)])
+def test_program_is_the_same_size_at_any_batch(small, large, monkeypatch):
+    p_small, l_small = compiled(small, monkeypatch)
+    p_large, l_large = compiled(large, monkeypatch)
+    assert l_small.backend == l_large.backend == "batched"
+    # the inputs are the parameters plus the batch (x: 3 per example, y: 1)
+    n_params = sum(len(w) + 1 for layer in params((3, 6, 5, 1)) for w, _ in layer)
+    assert p_small.n_inputs == n_params + 4 * small
+    assert p_large.n_inputs == n_params + 4 * large
+    # everything else is one node per neuron operation, whatever the batch
+    assert p_small.size - p_small.n_inputs == p_large.size - p_large.n_inputs
+    assert p_small.ops[p_small.n_inputs:] == p_large.ops[p_large.n_inputs:]
+    assert len(schedule.groups(p_small)) == len(schedule.groups(p_large))
+    assert l_small.n_operations == l_large.n_operations
+
+
+def test_the_batch_changes_only_the_batch_axis(monkeypatch):
+    # the same program at two batch sizes: its batched nodes' shapes differ only
+    # in the batch axis
+    p_small, _ = compiled(10, monkeypatch)
+    p_large, _ = compiled(1000, monkeypatch)
+    shapes = {(s, t) for s, t in zip(p_small.shapes[p_small.n_inputs:],
+                                     p_large.shapes[p_large.n_inputs:]) if s != t}
+    assert shapes and all(s[1:] == t[1:] and (s[0], t[0]) == (10, 1000) for s, t in shapes)

@@ -1,0 +1,183 @@
+"""Batched code's reads (compiler.gather): slices, strided and reversed views,
+grids of rows read as matrix operands, and the row orders groups take. Each
+read is checked against plain indexing; whole programs against the scalar
+graph at 1e-12."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fmicrograd as fm
+from fmicrograd.compiler import autobatch, ir
+from fmicrograd.compiler.codegen import Source
+from fmicrograd.compiler.gather import Rows
+
+N_INPUTS, GROUPS, TAILS = 30, (12, 7), ((), (3,))
+
+
+def setup(tail, seed):
+    """Rows over inputs ``I`` and two groups ``g0``, ``g1`` placed in shuffled
+    orders (node values: their arrays' rows), plus the value of every node."""
+    rng = np.random.default_rng(seed)
+    p = ir.Program()
+    size = N_INPUTS + sum(GROUPS)
+    nodes = [p.add("in", (), k, tail) for k in range(size)]
+    p.n_inputs = N_INPUTS
+    consts = [p.const(np.full(tail, v) if tail else v) for v in (0.5, -2.0)]
+    rows = Rows(p, Source())
+    arrays = {"I": rng.normal(size=(N_INPUTS,) + tail)}
+    value = {i: arrays["I"][i] for i in range(N_INPUTS)}
+    start = N_INPUTS
+    for j, k in enumerate(GROUPS):
+        order = list(rng.permutation(nodes[start:start + k]))
+        start += k
+        var = f"g{j}"
+        arrays[var] = rng.normal(size=(k,) + tail)
+        rows.place(var, [int(m) for m in order])
+        value.update({int(m): arrays[var][r] for r, m in enumerate(order)})
+    for c in consts:
+        value[c] = p.params[c]
+    return rows, arrays, value, consts
+
+
+def run(rows, arrays, text):
+    return eval(text, dict(autobatch.NUMPY, **rows.src.names, **arrays))  # noqa: S307
+
+
+def var_rows(rows, var):
+    return sorted((r, i) for i, (v, r) in rows.loc.items() if v == var)
+
+
+@st.composite
+def reads(draw):
+    """Lists of node ids: progressions (any step, either direction) over one
+    array's rows, joined with others, with picks and constants mixed in."""
+    tail = draw(st.sampled_from(TAILS))
+    seed = draw(st.integers(0, 2**16))
+    rows, arrays, value, consts = setup(tail, seed)
+    ids = []
+    for _ in range(draw(st.integers(1, 3))):
+        var = draw(st.sampled_from(["I", "g0", "g1"]))
+        by_row = [i for _, i in var_rows(rows, var)]
+        kind = draw(st.sampled_from(["range", "range", "pick", "const"]))
+        if kind == "const":
+            ids.append(draw(st.sampled_from(consts)))
+        elif kind == "pick":
+            ids += draw(st.lists(st.sampled_from(by_row), min_size=1, max_size=6))
+        else:
+            step = draw(st.sampled_from([1, 1, 2, 3, -1, -2]))
+            start = draw(st.integers(0, len(by_row) - 1))
+            stop = start + step * draw(st.integers(1, len(by_row)))
+            ids += [by_row[r] for r in range(start, stop, step) if 0 <= r < len(by_row)]
+    return rows, arrays, value, ids
+
+
+@settings(max_examples=60, deadline=None)
+@given(reads())
+def test_a_read_gives_the_rows_it_names_and_its_cost_says_whether_it_copies(case):
+    rows, arrays, value, ids = case
+    want = np.stack([value[i] for i in ids])
+    for steps in (True, False):
+        got = run(rows, arrays, rows.gather(ids, steps=steps))
+        assert got.shape == want.shape and np.array_equal(got, want)
+    text = rows.gather(ids)
+    if text.startswith(("I", "g", "_rev")) and "_cat" not in text and "[i" not in text:
+        got = run(rows, arrays, text)  # a view of one array: cheap
+        assert any(np.shares_memory(got, a) for a in arrays.values())
+        assert rows.cost(ids) < 1.0
+    elif not text.startswith("c"):  # an index, a concatenation: a copy
+        assert rows.cost(ids) >= 1.0
+
+
+@st.composite
+def grids(draw):
+    """Node ids laid out as an (R, C) grid of one array's rows with steps
+    (s1, s0), or shuffled."""
+    tail = draw(st.sampled_from(TAILS))
+    rows, arrays, value, _ = setup(tail, draw(st.integers(0, 2**16)))
+    var = draw(st.sampled_from(["I", "g0"]))
+    by_row = [i for _, i in var_rows(rows, var)]
+    nr, nc = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    s0 = draw(st.sampled_from([1, 1, 2, -1]))
+    s1 = draw(st.integers(-8, 12))
+    base = draw(st.integers(0, len(by_row) - 1))
+    at = [base + r * s1 + c * s0 for r in range(nr) for c in range(nc)]
+    if not all(0 <= a < len(by_row) for a in at) or len(set(at)) < len(at):
+        at = list(draw(st.permutations(range(len(by_row)))))[:nr * nc]
+        nr, nc = 1, len(at)
+    return rows, arrays, value, [by_row[a] for a in at], (nr, nc), tail
+
+
+@settings(max_examples=60, deadline=None)
+@given(grids())
+def test_a_matrix_operand_is_its_rows_and_a_view_only_with_a_blas_layout(case):
+    rows, arrays, value, ids, lead, tail = case
+    want = np.stack([value[i] for i in ids]).reshape(lead + tail)
+    got = run(rows, arrays, rows.matrix(ids, lead, tail))
+    assert got.shape == want.shape and np.array_equal(got, want)
+    if any(np.shares_memory(got, a) for a in arrays.values()):
+        assert all(s > 0 for s in got.strides[:len(lead)])
+        assert got.strides[-1] == got.itemsize  # unit inner stride: BLAS sees a copy's layout
+
+
+def test_grids_of_rows_are_read_as_strided_views():
+    rows, arrays, value, _ = setup((), 0)
+    # every third input from 1, two at a time: the first 2 columns of a (4, 3) reshape
+    ids = [1 + 3 * r + c for r in range(4) for c in range(2)]
+    text = rows.matrix(ids, (4, 2), ())
+    assert text == "I[1:13].reshape((4, 3))[:, 0:2]"
+    assert np.array_equal(run(rows, arrays, text), arrays["I"][ids].reshape(4, 2))
+    assert rows.gather([9, 6, 3]) == "_rev(I[3:10:3])"
+    assert rows.gather([2, 4, 6]) == "I[2:7:2]"
+    assert rows.matrix([2, 4, 6, 8], (2, 2), ()).startswith("I[i")  # inner step 2: a copy
+
+
+def mlp_loss(params, x, y):
+    h = x
+    for k, layer in enumerate(params):
+        h = [fm.dot(w, h) + b for w, b in layer]
+        if k < len(params) - 1:
+            h = [fm.tanh(v) for v in h]
+    return fm.relu(1.0 - y * h[0])
+
+
+def loss(params, xs, ys):
+    return fm.mean(fm.vmap(mlp_loss, in_axes=(None, 0, 0))(params, xs, ys))
+
+
+def step(params, xs, ys):
+    value, grads = fm.value_and_grad(loss)(params, xs, ys)
+    return value, fm.tree.map(lambda p, g: p - 0.1 * g, params, grads)
+
+
+@pytest.mark.parametrize("sizes", [(2, 5, 1), (3, 4, 4, 2)])
+def test_a_compiled_step_reads_views_and_matches_the_scalar_graph(sizes):
+    rng = np.random.default_rng(1)
+    params = tuple(tuple((tuple(rng.normal(size=a).tolist()), float(rng.normal()))
+                         for _ in range(b)) for a, b in zip(sizes, sizes[1:]))
+    xs = rng.normal(size=(20, sizes[0]))
+    ys = np.where(rng.random(20) < 0.5, -1.0, 1.0)
+    jitted = fm.jit(step)
+    got = fm.tree.leaves(jitted(params, xs, ys))
+    want = fm.tree.leaves(step(params, xs, ys))
+    assert len(got) == len(want) == 1 + sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    assert max(abs(a - b) for a, b in zip(got, want)) <= 1e-12
+    source = jitted.lower(params, xs, ys).as_text()
+    products = [line for line in source.splitlines() if "@" in line]
+    assert len(products) >= 2 * (len(sizes) - 1)  # each layer forward and its weight gradient
+    assert any("reshape((" in line and ")[:, " in line for line in products)  # a strided view
+    assert "[i" not in source.split("_tolist")[-1]  # the outputs need no index to gather
+
+
+def test_reversed_and_strided_outputs_are_views_and_export_agrees():
+    torch = pytest.importorskip("torch")
+
+    def f(xs):
+        return [fm.exp(xs[i]) * xs[i] for i in range(len(xs) - 1, -1, -2)]
+
+    xs = list(np.linspace(-1.0, 1.0, 9))
+    jitted = fm.jit(f)
+    assert jitted(xs) == pytest.approx(f(xs), rel=1e-12, abs=0)
+    one = fm.to_torch(lambda x: f(list(x)), in_axes=None)(torch.tensor(xs, dtype=torch.float64))
+    assert [float(v) for v in one] == pytest.approx(f(xs), rel=1e-12, abs=0)
