@@ -98,7 +98,8 @@ def worth_it(p: Program) -> bool:
 
 def batched_program(p: Program, namespace: dict = NUMPY,
                     constant: Callable | None = None, views: bool = True) -> Callable:
-    """``run(I) -> output list`` (None when a guard fails) for input vector ``I``.
+    """``run(I) -> output list`` (None when a guard fails) for input vector ``I``
+    (a tuple of arrays when the inputs have several shapes, see ``gather``).
 
     ``namespace`` binds the array functions the code calls (numpy's by
     default); ``constant`` converts the baked numpy constants for them.
@@ -148,6 +149,8 @@ class _Emitter:
     def build(self, namespace: dict, constant: Callable | None) -> Callable:
         p = self.p
         found = groups(p)
+        if len(self.rows.inputs) > 1:
+            self.src.emit(f"{', '.join(f'I{c}' for c in range(len(self.rows.inputs)))}, = I")
         pending = list(p.guards)
         pending = self._guards(pending, -1)
         for j, members in enumerate(found):

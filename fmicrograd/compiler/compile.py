@@ -17,7 +17,9 @@ code, as in JAX. Values that depend on an enclosing transform's variables
 cannot be compiled: then the function simply runs. When argument leaves are
 graph nodes (``grad(jit(f))``, ``hessian(jit(f))``), the call becomes one
 node computed by compiled code (see ``through``); under ``vmap`` the
-function runs.
+function is traced once per structure with the batch's values and compiled to
+array code over the whole batch (see ``batched_call``), a compiled node
+again when a batched argument is differentiated (``grad`` of a ``vmap``).
 
 The program runs with one BLAS thread (``threads``); a parameter pytree that
 the function returned and gets back is not walked again (``jit_io.matcher``);
@@ -45,13 +47,15 @@ from typing import Any
 import numpy as np
 
 from .. import tree as tr
+from ..core.batch_axes import DEPTH
 from ..core.control import running
 from ..core.expr import GUARDS, next_level, traced_variable
 from . import autobatch, codegen, ir
+from .batched_call import MISS, BatchedCalls, NotBatchable
 from .jit_io import EXPR, SCALAR, builder, classify, immutable, matcher, variables
 from .lowered import Lowered
 from .threads import single_thread
-from .through import NotThrough, plan, seen_through
+from .through import NotThrough, plan, seen_through, under_trace
 
 __all__ = ["jit", "MAX_STRUCTURES", "MAX_VARIANTS"]
 
@@ -104,6 +108,7 @@ class _Jitted:
         self._entries: OrderedDict = OrderedDict()  # key -> _Entry, most recent last
         self._lock = threading.Lock()
         self._through: dict = {}  # (nargs, static positions) -> custom_vjp (see ``through``)
+        self._batched = BatchedCalls(f, MAX_STRUCTURES, MAX_VARIANTS)  # under vmap
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         for entry in reversed(tuple(self._entries.values())):  # a snapshot: threads may add
@@ -122,6 +127,10 @@ class _Jitted:
         return sorted(set(out))
 
     def _slow(self, args: tuple, kwargs: dict) -> Any:
+        if not kwargs and self._batched.seen:  # under vmap, a structure compiled before
+            out = self._batched.lookup(args)
+            if out is not MISS:
+                return out
         static_pos = self._static(len(args))
         static = {i: args[i] for i in static_pos}
         for i, v in static.items():
@@ -152,16 +161,21 @@ class _Jitted:
         return self._run(entry, (scalars, arrays), args, kwargs)
 
     def _under_transform(self, args: tuple, kwargs: dict, static: tuple) -> Any:
-        nondiff = None if kwargs else plan(args, static)
-        if nondiff is None:
-            return self.f(*args, **kwargs)
-        key = (len(args), static, nondiff)
-        node = self._through.get(key)
-        if node is None:
-            node = self._through.setdefault(key, seen_through(self, static, nondiff, len(args)))
+        found = None if kwargs else plan(args, static)
+        if found is None or (found[2] is not None and under_trace(found[2])):
+            return self.f(*args, **kwargs)  # jit(vmap(jit(f))): the outer trace takes f
+        nondiff, batched, _ = found
         try:
+            if len(nondiff) == len(args):  # under vmap, nothing differentiated
+                return self._batched(args, static)
+            depth = DEPTH.get() if batched else None
+            key = (len(args), static, nondiff, depth)
+            node = self._through.get(key)
+            if node is None:
+                node = self._through.setdefault(
+                    key, seen_through(self, static, nondiff, len(args), depth))
             return node(*args)
-        except NotThrough:
+        except (NotThrough, NotBatchable):
             return self.f(*args)
 
     def _run(self, entry: _Entry, found: tuple, args: tuple, kwargs: dict) -> Any:

@@ -30,11 +30,25 @@ import numpy as np
 from .codegen import Source
 from .ir import Program
 
-__all__ = ["Rows"]
+__all__ = ["Rows", "input_shapes"]
 
 _WHOLE, _SLICE, _REV, _INDEX = range(4)
 _COST = (0.0, 0.2, 0.4, 1.0)  # rough microseconds of a read of each kind
 _JOIN = 1.0  # a concatenation of reads, or the permutation after it
+
+
+def input_shapes(p: Program) -> list:
+    """The distinct shapes of ``p``'s inputs, in order of first appearance:
+    with several, the program's input is one array per shape, its inputs as
+    rows in order (``I0, I1, ... = I``).
+
+    >>> p = Program()
+    >>> _ = p.add("in", (), 0, (3,)), p.add("in", (), 1, ()), p.add("in", (), 2, (3,))
+    >>> p.n_inputs = 3
+    >>> input_shapes(p), Rows(p, Source()).elem(2)
+    ([(3,), ()], 'I0[1]')
+    """
+    return list(dict.fromkeys(p.shapes[i] for i in range(p.n_inputs)))
 
 
 class Rows:
@@ -57,6 +71,10 @@ class Rows:
         self.sizes: dict[str, int] = {"I": p.n_inputs}
         self.rank: dict[str, int] = {"I": 0}
         self.shapes: dict[str, tuple] = {}
+        self.inputs = input_shapes(p)
+        if len(self.inputs) > 1:  # jit under vmap: ``I`` is one array per input shape
+            for c, shape in enumerate(self.inputs):
+                self.place(f"I{c}", [i for i in range(p.n_inputs) if p.shapes[i] == shape])
         scalars = [o for o in p.outputs if p.ops[o] != "const" and p.shapes[o] == ()]
         self.out_pos = {o: k for k, o in enumerate(scalars)}  # read by one gather
         self.reused = 0

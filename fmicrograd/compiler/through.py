@@ -10,11 +10,14 @@ function. At higher order the rule is called with nodes, so the compiled VJP
 is itself seen through the same way: ``hessian(jit(f))`` runs compiled code
 at every order.
 
-Arguments without graph nodes (data arrays, static values) are passed
-through untouched. Calls this cannot take run ``f`` itself, as before:
-keyword arguments, an argument mixing graph nodes with non-numbers, values
-with batch axes (under ``vmap``), and functions that use an enclosing
-transform's variables.
+Arguments whose nodes reach no variable (data arrays, ``vmap``'s batched
+data, static values) are passed through untouched. Under ``vmap`` (argument
+values with batch axes) the forward value and the VJP are the batched
+compiled programs of ``batched_call``, run at the ``vmap`` depth of the call;
+cotangents are then arrays over the batch, one per output leaf. Calls this
+cannot take run ``f`` itself, as before: keyword arguments, an argument mixing
+graph nodes with non-numbers, and functions that use an enclosing transform's
+variables.
 
 >>> calls = []
 >>> def f(x, y):
@@ -29,85 +32,135 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np  # noqa: F401 -- doctests use it
 
 from .. import tree as tr
-from ..batching.vmap_ops import Stack, apply
-from ..core.expr import Expr
-from ..transforms.autodiff import vjp
+from ..batching.vectorize import Batched
+from ..core.batch_axes import DEPTH
+from ..core.control import RUNNING
+from ..core.expr import Expr, const
+from ..transforms.autodiff import per_example, vjp
 from ..transforms.custom import custom_vjp
 
-__all__ = ["seen_through", "plan", "NotThrough"]
+__all__ = ["seen_through", "plan", "under_trace", "NotThrough"]
 
 
 class NotThrough(Exception):
     """This call cannot become a compiled node; run the function itself."""
 
 
-def _spread(outs: tuple, cts: list) -> tuple:
-    """The cotangents ``cts`` of the compiled output (whose arrays are spread
-    into numbers) regrouped, one per graph output leaf ``outs`` (an array for
-    a ``vmap`` result)."""
-    parts, start = [], 0
-    for x in outs:
-        shape = np.shape(getattr(x, "value", x))
-        n = int(np.prod(shape, dtype=int))
-        parts.append(_stacked(cts[start:start + n], shape) if shape else cts[start])
-        start += n
-    return tuple(parts)
-
-
-def _stacked(items: list, shape: tuple) -> Any:
-    """``items`` (numbers or nodes, row-major) as one array of ``shape``."""
-    if len(shape) == 1:
-        return apply(Stack(0), *items)
-    step = len(items) // shape[0]
-    return apply(Stack(0), *[_stacked(items[k:k + step], shape[1:])
-                             for k in range(0, len(items), step)])
-
-
 def _registered(td: tr.TreeDef) -> bool:
     return td.kind in tr._registry or any(_registered(c) for c in td.children)
 
 
-def plan(args: tuple, static: tuple) -> tuple | None:
-    """The positions a compiled node does not differentiate (the static
-    ones and those holding no graph node, such as data arrays), or None when
-    the call cannot be one compiled node: no argument holds a graph node, an
-    argument mixes graph nodes with leaves that are not numbers, or a node
-    holds an array (a ``vmap`` value).
+def _holds(td: tr.TreeDef, kind: type) -> bool:
+    return td.kind is kind or any(_holds(c, kind) for c in td.children)
 
-    >>> plan((fm.Var(1.0), np.zeros(3), "relu"), (2,))
-    (1, 2)
+
+def plan(args: tuple, static: tuple) -> tuple | None:
+    """``(nondiff, batched, probe)``: the positions a compiled node does not
+    differentiate (the static ones and those whose nodes reach no variable,
+    such as data arrays or ``vmap``'s batched data), whether a node holds a
+    batch (a ``vmap`` value, see ``batched_call``), and the first node that
+    reaches a variable (None if none does). None when the call cannot be
+    compiled: an argument mixes differentiated nodes with leaves that are not
+    numbers, or nothing is differentiated nor batched.
+
+    >>> plan((fm.Var(1.0), np.zeros(3), "relu"), (2,))[:2]
+    ((1, 2), False)
+    >>> plan((fm.Const(np.zeros(3)), 2.0), ())
+    ((0, 1), True, None)
     >>> plan(((fm.Var(1.0), np.zeros(3)),), ()) is None
     True
     """
     nondiff = []
+    batched = False
+    probe = None
     for i, a in enumerate(args):
         if i in static:
             nondiff.append(i)
             continue
-        leaves = tr.leaves(a)
-        if any(isinstance(x, np.ndarray) and x.dtype == object for x in leaves):
-            return None  # graph nodes inside an array: f runs on them
-        if not any(isinstance(x, Expr) for x in leaves):
-            nondiff.append(i)
-            continue
+        diff, numbers_only = False, True
+        leaves, td = tr.flatten(a)
         for x in leaves:
             if isinstance(x, Expr):
                 if x.value.__class__ is not float:
-                    return None
+                    if not isinstance(x.value, np.ndarray):
+                        return None
+                    batched = True
+                if not diff and has_variable(x):
+                    diff = True
+                    probe = x if probe is None else probe
+            elif isinstance(x, np.ndarray) and x.dtype == object:
+                return None  # graph nodes inside an array: f runs on them
             elif not isinstance(x, numbers.Real) or isinstance(x, bool):
-                return None
-    return tuple(nondiff) if len(nondiff) < len(args) else None
+                numbers_only = False
+        if not diff:
+            nondiff.append(i)
+        elif not numbers_only:
+            return None
+        if batched and _holds(td, Batched):
+            return None  # examples of an inner vmap: the examples of a node may mix
+    if len(nondiff) == len(args) and not batched:
+        return None
+    return tuple(nondiff), batched, probe
 
 
-def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int) -> Callable:
+def has_variable(x: Expr) -> bool:
+    """Whether the graph under ``x`` holds a variable of some transform (one
+    that stands for an outer value counts too: ``vmap(grad(f))``'s).
+
+    >>> has_variable(fm.Const(1.0) * 2.0), has_variable(fm.Var(1.0) * 2.0)
+    (False, True)
+    """
+    stack, seen = [x], set()
+    while stack:
+        n = stack.pop()
+        if n.op == "var":
+            return True
+        for c in n.children:
+            if id(c) not in seen:
+                seen.add(id(c))
+                stack.append(c)
+    return False
+
+
+def under_trace(x: Expr) -> bool:
+    """Whether node ``x`` reaches a variable of a running ``jit`` trace (as in
+    ``jit(vmap(jit(f)))`` or ``jit(grad(jit(f)))``): then ``f`` is best run,
+    so that the enclosing trace compiles it with the rest, as JAX inlines a
+    jitted call into an enclosing one.
+
+    >>> under_trace(fm.Var(1.0))
+    False
+    """
+    traced = {lv for lv, _, traces in RUNNING.get() if traces}
+    if not traced:
+        return False
+    stack, seen = [x], set()
+    while stack:
+        n = stack.pop()
+        if n.op == "var" and getattr(n, "level", None) in traced:
+            return True
+        for c in n.children:
+            if id(c) not in seen:
+                seen.add(id(c))
+                stack.append(c)
+    return False
+
+
+def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
+                 depth: int | None = None) -> Callable:
     """The ``custom_vjp`` that stands for ``jitted`` called with ``nargs``
     positional arguments, differentiable except at ``nondiff`` (which holds
-    the static positions ``static``).
+    the static positions ``static``). ``depth`` is the ``vmap`` depth of a
+    call on batched values (None for one without): the function and its VJP
+    then run at that depth whenever the sweep calls them, the node's outputs
+    are the leaves of the function's output (rebuilt into its structure
+    around the node), and their cotangents are arrays over the batch.
 
     >>> h = seen_through(fm.jit(lambda x, y: x * y), (), (1,), 2)
     >>> fm.grad(h)(3.0, 4.0)
@@ -115,6 +168,7 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int) -> Call
     """
     f = jitted.f
     diff_pos = tuple(i for i in range(nargs) if i not in nondiff)
+    batched = depth is not None
 
     def merge(kept: tuple, diff: tuple) -> tuple:
         args: list = [None] * nargs
@@ -124,21 +178,48 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int) -> Call
             args[i] = v
         return tuple(args)
 
-    def back(*rest: Any) -> tuple:
+    def back(sweep_depth: int | None, reduce: bool, *rest: Any) -> tuple:
         """The cotangents of the differentiable arguments (the others first,
-        then the primals and the output cotangent)."""
+        then the primals and the output cotangent), for a sweep running at
+        ``vmap`` depth ``sweep_depth`` (None: not batched). Under ``vmap`` an
+        unbatched argument's cotangent is summed over the batch only with
+        ``reduce`` (first order) and a batched cotangent: otherwise each
+        example keeps its own, so that the node that computes them at higher
+        order has one output per example too (see ``plain``)."""
         kept, primals, ct = rest[:len(nondiff)], rest[-2], rest[-1]
-        def run(*diff: Any) -> tuple:  # the output's leaves: a vmap result is one array
-            return tuple(tr.leaves(f(*merge(kept, diff))))
+        cts = tuple(_unwrapped(c) for c in tr.leaves(ct))
+        if batched and not (reduce and any(np.ndim(_value(c)) for c in cts)):
+            primals = _per_example(primals, kept)
 
-        out, vjp_fn = vjp(run, *primals)
-        return vjp_fn(_spread(out, tr.leaves(ct)))
+        def run(*diff: Any) -> tuple:  # the output's leaves, one per compiled output
+            out = f(*merge(kept, diff))
+            return tuple(tr.leaves(out if batched else per_example(out)))
 
-    compiled_back = type(jitted)(back, tuple(k for k, i in enumerate(nondiff) if i in static))
+        with _at(depth):
+            _, vjp_fn = vjp(run, *primals)
+        with _at(sweep_depth):
+            return vjp_fn(cts)
+
+    compiled_back = type(jitted)(back, (0, 1) + tuple(k + 2 for k, i in enumerate(nondiff)
+                                                       if i in static))
 
     def plain(*args: Any) -> Any:
-        out = jitted(*args)
-        if out.__class__ is not float and not any(isinstance(x, Expr) for x in tr.leaves(args)):
+        with _at(depth):
+            out = jitted(*args)
+        if batched:  # the leaves (a vmap result inside stays one array per leaf)
+            leaves, out_def = tr.flatten(out)
+            batch = _batch_shape(args)
+            if not all(isinstance(x, (Expr, float, np.ndarray)) and
+                       np.shape(_value(x)) == batch for x in leaves):
+                raise NotThrough  # an output that is not a number, or not one per example
+                # of the arguments' batch (a vmap inside, an unbatched output): its partials
+                # would not be the VJP at 1 that forward mode takes (see _per_example)
+            box = _OUT_DEF.get()
+            if box is not None:
+                box.append(out_def)
+            return tuple(leaves)
+        if out.__class__ is not float and not any(isinstance(x, Expr)
+                                                    for x in tr.leaves(args)):
             leaves, out_def = tr.flatten(out)
             if not all(x.__class__ is float for x in leaves) or _registered(out_def):
                 raise NotThrough  # not compiled (f used an enclosing transform's variable),
@@ -147,11 +228,97 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int) -> Call
         return out
 
     def fwd(*args: Any) -> tuple:
-        return plain(*args), tuple(args[i] for i in diff_pos)
+        diff = tuple(args[i] for i in diff_pos)
+        if not batched:
+            return plain(*args), diff
+        # called with values (first order) or with nodes (the sweep builds a graph)
+        first = not any(isinstance(x, Expr) and x.op != "const" for x in tr.leaves(diff))
+        return plain(*args), (diff, first)
 
     def bwd(*rest: Any) -> tuple:
-        return compiled_back(*rest)
+        if not batched:
+            return compiled_back(None, True, *rest)
+        (diff, first), ct = rest[-2], rest[-1]
+        # the sweep hands batched cotangents over as arrays, and takes them back
+        # so (compiled code returns batched values as constant nodes)
+        cts = compiled_back(DEPTH.get(), first, *rest[:-2], diff, tr.map(_as_node, ct))
+        return tr.map(_const_value, cts)
 
     node = custom_vjp(plain, nondiff_argnums=nondiff)
     node.defvjp(fwd, bwd)
-    return node
+    if not batched:
+        return node
+
+    def call(*args: Any) -> Any:
+        box: list = []
+        token = _OUT_DEF.set(box)
+        try:
+            leaves = node(*args)
+        finally:
+            _OUT_DEF.reset(token)
+        return tr.unflatten(box[-1], list(leaves))  # plain's own entry comes last
+
+    return call
+
+
+# While a batched node is called, the output structure its function returned
+# (its leaves are the node's outputs: a vmap result inside is not taken apart
+# into examples, so each output's cotangent is one array).
+_OUT_DEF: ContextVar = ContextVar("fmicrograd_through_out_def", default=None)
+
+
+class _at:  # noqa: N801 -- used as a function: ``with _at(depth):``
+    """Run at ``vmap`` depth ``depth`` (None: leave it as it is)."""
+
+    def __init__(self, depth: int | None) -> None:
+        self.depth = depth
+
+    def __enter__(self) -> None:
+        self.token = DEPTH.set(self.depth) if self.depth is not None else None
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.token is not None:
+            DEPTH.reset(self.token)
+
+
+def _value(x: Any) -> Any:
+    return x.value if isinstance(x, Expr) else x
+
+
+def _unwrapped(x: Any) -> Any:
+    """A cotangent as the sweeps hand it over: the value of a node that
+    reaches no variable."""
+    return x.value if isinstance(x, Expr) and not has_variable(x) else x
+
+
+def _const_value(x: Any) -> Any:
+    return x.value if isinstance(x, Expr) and x.op == "const" else x
+
+
+def _as_node(x: Any) -> Any:
+    return const(x) if isinstance(x, np.ndarray) else x
+
+
+
+
+def _batch_shape(tree: Any) -> tuple:
+    """The batch shape of the nodes in ``tree``: their shapes broadcast."""
+    return np.broadcast_shapes(*[np.shape(x.value) for x in tr.leaves(tree)
+                                 if isinstance(x, Expr)])
+
+
+def _per_example(primals: tuple, kept: tuple) -> tuple:
+    """``primals`` with every leaf broadcast to the whole batch shape: a VJP
+    seeded with a number (forward mode asks a node for its partials that way)
+    must give each example its own partial, not the sum over the examples
+    that share an input (the node's outputs have that shape, see ``plain``)."""
+    batch = _batch_shape((primals, kept))
+
+    def widen(x: Any) -> Any:
+        if np.shape(_value(x)) == batch:
+            return x
+        if isinstance(x, Expr) and x.op != "const":
+            return x + np.zeros(batch)
+        return const(np.broadcast_to(_value(x), batch).copy())  # a value stays a value
+
+    return tr.map(widen, primals)

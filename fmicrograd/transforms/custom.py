@@ -107,11 +107,11 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                             f"{self.name}.defvjp(fwd, bwd) before using it")
         args = self._positional(args, kwargs)
         diff = tuple(a for i, a in enumerate(args) if i not in self.nondiff_argnums)
-        leaves, paths, arg_def = tr.flatten_with_paths(diff)
+        leaves, arg_def = tr.flatten(diff)
         if not any(isinstance(leaf, Expr) for leaf in leaves):
             return self.fun(*args)
-        for leaf, path in zip(leaves, paths):
-            if not isinstance(leaf, Expr) and (isinstance(leaf, bool) or not _is_number(leaf)):
+        for leaf, path in zip(leaves, _paths(diff, leaves, _bad_argument)):
+            if _bad_argument(leaf):
                 raise TypeError(f"{self.who}: {self.name}'s differentiable arguments have a "
                                 f"leaf at {tr.keystr(path)} that is {type(leaf).__name__} "
                                 f"{leaf!r}; list non-float arguments in nondiff_argnums")
@@ -243,16 +243,39 @@ class CustomRule:
             if ct is None:
                 flat.extend([0.0] * want.num_leaves)
                 continue
-            leaves, paths, got = tr.flatten_with_paths(ct)
-            tr.check_same(tr.persistent(want), tr.persistent(got),
-                          f"{self.fn.who}: {name}'s bwd cotangent {i} must match argument {i}")
-            for leaf, path in zip(leaves, paths):
-                if isinstance(leaf, bool) or not (isinstance(leaf, Expr) or _is_number(leaf)):
+            leaves, got = tr.flatten(ct)
+            if got != want:
+                tr.check_same(tr.persistent(want), tr.persistent(got),
+                              f"{self.fn.who}: {name}'s bwd cotangent {i} must match argument "
+                              f"{i}")
+            for leaf, path in zip(leaves, _paths(ct, leaves, _bad_cotangent)):
+                if _bad_cotangent(leaf):
                     raise TypeError(f"{self.fn.who}: {name}'s bwd returned {type(leaf).__name__} "
                                     f"{leaf!r} as cotangent {i} at {tr.keystr(path)}; every "
                                     "cotangent must be a number, an fm.Expr or None")
             flat.extend(leaves)
         return flat
+
+
+def _bad_argument(leaf: Any) -> bool:
+    if leaf.__class__ is float:
+        return False
+    return not isinstance(leaf, Expr) and (isinstance(leaf, bool) or not _is_number(leaf))
+
+
+def _bad_cotangent(leaf: Any) -> bool:
+    if leaf.__class__ is float:
+        return False
+    return isinstance(leaf, bool) or not (isinstance(leaf, Expr) or _is_number(leaf))
+
+
+def _paths(tree: Any, leaves: list, bad: Callable) -> list:
+    """The paths of ``tree``'s leaves, found only when one of them is ``bad``
+    (an error message names it); else placeholders, to keep the common call
+    cheap."""
+    if not any(bad(leaf) for leaf in leaves):
+        return [None] * len(leaves)
+    return tr.flatten_with_paths(tree)[1]
 
 
 def _batched(value: Any) -> Any:
