@@ -34,8 +34,7 @@ def _with_slope(name: str, forward: Callable, slope: Callable) -> Callable:
     loses up to 9 digits at 16; the second derivatives of ``softplus`` and
     ``log_sigmoid`` lose 3 at 10."""
     def op(t: Any, a: Any) -> Any:
-        fn = _FUNCTIONS.get((t, name))
-        if fn is None:
+        if (t, name) not in _FUNCTIONS:
             class Op(t.autograd.Function):
                 generate_vmap_rule = True  # so torch.func transforms accept it
 
@@ -52,8 +51,8 @@ def _with_slope(name: str, forward: Callable, slope: Callable) -> Callable:
                     (x,) = ctx.saved_tensors
                     return g * slope(t, x)
 
-            fn = _FUNCTIONS.setdefault((t, name), Op.apply)
-        return fn(a)
+            _FUNCTIONS.setdefault((t, name), Op.apply)
+        return _FUNCTIONS[(t, name)](a)
     return op
 
 
