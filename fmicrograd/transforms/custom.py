@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import tree as tr
+from ..core.batch_axes import DEPTH, at_depth
 from ..core.control import dependent, reaches_variable
 from ..core.expr import Expr, const, lift, prim
 
@@ -121,9 +122,10 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         closes = self._closed_over(outs, residuals)
         kids = tuple(lift(leaf) for leaf in leaves)
         static = tuple(args[i] for i in self.nondiff_argnums)
+        depth = DEPTH.get()
         nodes = [prim("custom", _as_value(v.value if isinstance(v, Expr) else v), kids,
                       CustomRule(self, k, len(outs), out_def, arg_def, args, residuals, static,
-                                 replayable=not closes))
+                                 replayable=not closes, depth=depth))
                  for k, v in enumerate(outs)]
         return tr.unflatten(out_def, nodes)
 
@@ -189,6 +191,7 @@ class CustomRule:
     residuals: Any       # fwd's residuals at the call's values
     static: tuple        # the nondiff arguments, bwd's leading arguments
     replayable: bool = True  # False when fwd closes over traced values (see _closed_over)
+    depth: int = 0       # the vmap depth of the call (see _at_call_depth)
 
     @property
     def name(self) -> str:
@@ -213,21 +216,34 @@ class CustomRule:
 
     def _forward(self, *leaves: Any) -> Any:
         diff = tr.unflatten(self.arg_def, [_batched(x) for x in leaves])
-        out, _ = self.fn._run_fwd(self.fn._merge(self.args, diff))
+        with self._at_call_depth():
+            out, _ = self.fn._run_fwd(self.fn._merge(self.args, diff))
         leaf = tr.leaves(out)[self.index]
         return leaf.value if isinstance(leaf, Expr) else leaf
 
     def __call__(self, ct: Any, out: Any, *leaves: Any) -> list:
-        if any(isinstance(leaf, Expr) for leaf in leaves):
-            diff = tr.unflatten(self.arg_def, leaves)
-            _, residuals = self.fn._run_fwd(self.fn._merge(self.args, diff))
-        else:
-            residuals = self.residuals
         seeds = [0.0] * self.n_outputs
         seeds[self.index] = ct
-        cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
-                          tr.unflatten(self.out_def, seeds))
+        with self._at_call_depth():
+            if any(isinstance(leaf, Expr) for leaf in leaves):
+                diff = tr.unflatten(self.arg_def, leaves)
+                _, residuals = self.fn._run_fwd(self.fn._merge(self.args, diff))
+            else:
+                residuals = self.residuals
+            cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
+                              tr.unflatten(self.out_def, seeds))
         return self._flat_cotangents(cts)
+
+    def _at_call_depth(self) -> at_depth:
+        """Run ``fwd`` and ``bwd`` at the ``vmap`` depth of the call, not at
+        the (lower) depth of the sweep that reaches the node (``grad`` of a
+        ``vmap``) or of the compiled code that replays it (``jit`` of a
+        ``vmap``): the call's batch axes stay per-example for them, so the
+        transforms they use inside see one example as ``fun`` did. A sweep
+        deeper than the call (``vmap`` of a VJP function) keeps its own depth:
+        its cotangents carry its batch axes."""
+        depth = self.depth
+        return at_depth(depth if depth > DEPTH.get() else None)
 
     def _flat_cotangents(self, cts: Any) -> list:
         name, wanted = self.name, self.arg_def.children
