@@ -1,8 +1,12 @@
-"""What ``fm.jit`` compiles for a batched training step does not grow with
-the batch: under ``fm.vmap`` the graph holds one node per neuron operation
-whatever the batch size, so the program (and the work of building it) is the
-same at 10 examples as at 1000. Only the input vector is longer. Counted, not
-timed."""
+"""The work of ``fm.jit``'s first call, counted, never timed.
+
+What it compiles for a batched training step does not grow with the batch:
+under ``fm.vmap`` the graph holds one node per neuron operation whatever the
+batch size, so the program (and the work of building it) is the same at 10
+examples as at 1000; only the input vector is longer. And the cyclic garbage
+collector, paused while a trace compiles, is always restored."""
+
+import gc
 
 import numpy as np
 import pytest
@@ -74,3 +78,28 @@ def test_the_batch_changes_only_the_batch_axis(monkeypatch):
     shapes = {(s, t) for s, t in zip(p_small.shapes[p_small.n_inputs:],
                                      p_large.shapes[p_large.n_inputs:]) if s != t}
     assert shapes and all(s[1:] == t[1:] and (s[0], t[0]) == (10, 1000) for s, t in shapes)
+
+
+def test_the_collector_is_paused_while_tracing_and_restored_after():
+    states = []
+
+    def f(x):
+        states.append(gc.isenabled())
+        return x * 2.0
+
+    assert gc.isenabled()
+    assert fm.jit(f)(1.0) == 2.0
+    assert states == [False] and gc.isenabled()
+
+    def fails(x):
+        raise ZeroDivisionError("in the traced function")
+
+    with pytest.raises(ZeroDivisionError):
+        fm.jit(fails)(1.0)
+    assert gc.isenabled()
+    gc.disable()  # a user's choice is left alone
+    try:
+        assert fm.jit(f)(3.0) == 6.0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -150,7 +150,7 @@ class Stack:
     ndim: int
 
     def forward(self, *xs: Any) -> Any:
-        if all(x.__class__ is float for x in xs):  # jit's traced inputs: one array at once
+        if xs and all(x.__class__ is float for x in xs):  # jit's traced inputs, at once
             return np.array(xs).reshape((len(xs),) + (1,) * self.ndim)
         common = np.broadcast_shapes(*[np.shape(x) for x in xs])
         common = (1,) * (self.ndim - len(common)) + common

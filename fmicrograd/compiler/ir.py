@@ -23,7 +23,6 @@ find matrix products.
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from itertools import chain, compress
 from typing import Any
 
@@ -114,6 +113,9 @@ def _const_key(value: Any) -> Any:
     return ("obj", id(value))
 
 
+_stored = Expr.__dict__["value"].__get__  # a traced argument's value, without its user check
+
+
 def _shape(value: Any) -> tuple:
     return getattr(value, "shape", ())
 
@@ -136,7 +138,7 @@ def lower(outputs: list, inputs: list, guards: list, level: int) -> Program:
     p = Program()
     number: dict = {}
     for x in inputs:
-        number[x] = p.add("in", (), len(number), _shape(x.value))
+        number[x] = p.add("in", (), len(number), _shape(_stored(x)))
     p.n_inputs = len(inputs)
     roots = [o for o in outputs if isinstance(o, Expr)]
     for _op, a, b, _ in guards:
@@ -168,7 +170,6 @@ def _describe(n: Expr) -> str:
 
 
 _DONE = object()  # stack marker: the node below it has all its children numbered
-_EXPANDED = -1  # ``number``'s mark for a node whose children are being numbered
 _SPECIAL = frozenset(("var", "stop_gradient", "mean"))  # plain nodes ``_lower_node`` rewrites
 
 
@@ -194,7 +195,8 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
                 continue
             if n.op == "var" and n.level < level:  # one holding a node (a vmap batch)
                 raise NotCompilable("the function uses a variable of an enclosing transform")
-            number[n] = _EXPANDED
+            # no mark while its children are numbered: a node is never its own
+            # descendant (immutable nodes are built after their children)
             push(n)
             push(_DONE)
             extend(kids)  # the numbered ones are skipped when popped
@@ -384,14 +386,16 @@ class _Rewrite:
 
 
 def _broadcast(p: Program, nodes: list) -> tuple:
-    return tuple(np.broadcast_shapes(*[p.shapes[n] for n in nodes]))
+    shapes = p.shapes
+    first = shapes[nodes[0]]
+    if all(shapes[n] == first for n in nodes):  # the usual case, without numpy
+        return first
+    return tuple(np.broadcast_shapes(*[shapes[n] for n in nodes]))
 
 
 def _uses(p: Program) -> list:
-    counts = Counter(chain.from_iterable(p.args))  # counted in C: a program has ~10^5 edges
-    uses = [0] * p.size
-    for a, k in counts.items():
-        uses[a] = k
+    edges = np.fromiter(chain.from_iterable(p.args), dtype=np.intp)  # ~10^5 of them
+    uses = np.bincount(edges, minlength=p.size).tolist()
     for o in p.outputs:
         uses[o] += 2  # an output is needed as itself
     for _, a, b, _ in p.guards:
