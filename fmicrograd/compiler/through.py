@@ -246,6 +246,7 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
         return tr.map(_const_value, cts)
 
     node = custom_vjp(plain, nondiff_argnums=nondiff)
+    node.sets_depth = True  # bwd takes the sweep's depth, back runs f at the call's
     node.defvjp(fwd, bwd)
     if not batched:
         return node

@@ -70,6 +70,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
     """
 
     who = "custom_vjp"  # the decorator the user wrote, for errors (see custom_jvp, checkpoint)
+    sets_depth = False  # True: fwd and bwd set the vmap depth themselves (compiler.through)
 
     def __init__(self, fun: Callable, nondiff_argnums: tuple[int, ...] = ()) -> None:
         functools.update_wrapper(self, fun)
@@ -253,7 +254,9 @@ class CustomRule:
         deeper than the call (``vmap`` of a VJP function) keeps its own depth:
         its cotangents carry its batch axes."""
         depth = self.depth
-        return at_depth(depth if depth > DEPTH.get() else None)
+        if self.fn.sets_depth or depth <= DEPTH.get():
+            return at_depth(None)
+        return at_depth(depth)
 
     def _flat_cotangents(self, cts: Any) -> list:
         name, wanted = self.name, self.arg_def.children
