@@ -7,7 +7,7 @@ hinge loss + 1e-4 L2, 100 full-batch SGD steps with learning rate
 ``1.0 - 0.9 * k / steps``, which reaches 100% training accuracy. SGD steps
 are compiled with ``fm.jit`` (the loss over ``fm.vmap``, which compiles in a
 fraction of a second) and follow the eager trajectory to 1e-12; Adam runs
-eager unless ``--jit`` (see ``_compiled``); ``--eager`` runs the scalar
+eager unless ``--jit`` (see ``cli_steps``); ``--eager`` runs the scalar
 graph, to watch it. ``info`` tells which optional extras are installed.
 
 >>> main(["train", "--dataset", "xor", "--optimizer", "adam", "--steps", "40", "--quiet"])
@@ -31,10 +31,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
-
 import fmicrograd as fm
 from fmicrograd import _interrupts
+from fmicrograd.cli_steps import accuracy, accuracy_metric, batched, compiled, loss
 from fmicrograd.cli_validation import validate
 
 __all__ = ["main", "build_parser", "accuracy"]
@@ -176,16 +175,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------- training
-def accuracy(model: Any, batch: tuple) -> float:
-    """Fraction of points whose score has the sign of their -1 / 1 label.
-
-    >>> accuracy(lambda x: x[0], (((1.0,), (-2.0,), (3.0,)), (1.0, 1.0, 1.0)))
-    0.6666666666666666
-    """
-    xs, ys = batch
-    return sum((float(model(x)) > 0) == (y > 0) for x, y in zip(xs, ys)) / len(ys)
-
-
 def _dataset(args: argparse.Namespace) -> tuple[tuple, tuple]:
     noise = args.noise if args.noise is not None else DEFAULT_NOISE.get(args.dataset, 0.0)
     if args.dataset == "xor":
@@ -193,72 +182,6 @@ def _dataset(args: argparse.Namespace) -> tuple[tuple, tuple]:
     if args.dataset == "blobs":
         return fm.datasets.blobs(args.n, 2, std=noise, seed=args.seed)
     return getattr(fm.datasets, args.dataset)(args.n, noise, seed=args.seed)
-
-
-def _loss(args: argparse.Namespace, batched: bool = False) -> Callable[[Any, tuple], Any]:
-    """The training loss ``loss_fn(model, (xs, ys))``: a mean of per-point terms
-    (a list of scalar graphs, or with ``batched`` one ``fm.vmap`` over the
-    points, which ``fm.jit`` compiles many times faster) plus the L2 term."""
-    l2 = args.l2
-    term = {"hinge": fm.losses.hinge, "mse": fm.losses.mse,
-            "logistic": fm.losses.binary_cross_entropy_with_logits}[args.loss]
-    target = (lambda y: (y + 1) / 2) if args.loss == "logistic" else (lambda y: y)
-
-    def point(model: Any, x: Any, y: Any) -> Any:
-        return term(model(x), target(y))
-
-    def loss_fn(model: Any, batch: tuple) -> Any:
-        xs, ys = batch
-        if batched:
-            loss = fm.mean(fm.vmap(point, in_axes=(None, 0, 0))(model, *_columns(batch)))
-        else:
-            loss = term([model(x) for x in xs], [target(y) for y in ys])
-        return loss + l2 * fm.losses.l2(model) if l2 else loss
-
-    return loss_fn
-
-
-def _compiled(args: argparse.Namespace) -> bool:
-    """Whether ``fit`` compiles the steps: as ``--jit`` / ``--eager`` say, else
-    for SGD, whose compiled trajectory stays within ~1e-12 of the eager one
-    (see ``--eager``'s help for why Adam's does not).
-
-    >>> [_compiled(build_parser().parse_args(["train", *flags])) for flags in (
-    ...     [], ["--optimizer", "adam"], ["--optimizer", "adam", "--jit"], ["--eager"])]
-    [True, False, True, False]
-    """
-    if args.engine is not None:
-        return bool(args.engine == "jit")
-    return bool(args.optimizer == "sgd")
-
-
-def _batched(args: argparse.Namespace) -> bool:
-    """Whether the compiled step takes the loss over ``fm.vmap`` (compiles in a
-    fraction of a second): for SGD. Compiled Adam (``--jit``) compiles the
-    scalar graph, as eager builds it, which small programs run in the eager
-    path's order, bit for bit."""
-    return _compiled(args) and args.optimizer == "sgd"
-
-
-def _columns(batch: tuple) -> tuple[Any, Any]:
-    """``(xs, ys)`` as arrays for ``fm.vmap``: floats, or while ``fm.jit``
-    traces, objects (its traced variables)."""
-    kind = float if all(type(v) is float for v in fm.tree.leaves(batch)) else object
-    return np.array(batch[0], dtype=kind), np.array(batch[1], dtype=kind)
-
-
-def _accuracy_metric(batched: bool) -> Callable[[Any, tuple], float]:
-    """``accuracy``, or with ``batched`` the same count from scores computed by
-    one compiled ``fm.vmap`` of the model over the points."""
-    if not batched:
-        return accuracy
-    scores = fm.jit(fm.vmap(lambda model, x: model(x), in_axes=(None, 0)))
-
-    def batched_accuracy(model: Any, batch: tuple) -> float:
-        xs, ys = _columns(batch)
-        return float(np.mean((np.array(scores(model, xs)) > 0) == (ys > 0)))
-
-    return batched_accuracy
 
 
 def _optimizer(args: argparse.Namespace) -> tuple[Any, str]:
@@ -331,7 +254,7 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
               f"{'-'.join(map(str, (2, *args.hidden, 1)))} {args.activation} "
               f"({fm.nn.count_params(model)} parameters), {args.loss} loss"
               f"{f' + {args.l2:g} L2' if args.l2 else ''}, {opt_text}, {args.steps} epochs, "
-              f"{'compiled with fm.jit' if _compiled(args) else 'eager'}", file=out, flush=True)
+              f"{'compiled with fm.jit' if compiled(args) else 'eager'}", file=out, flush=True)
     if args.batch_size is None:
         data: dict = {"data": [(xs, ys)]}
     else:
@@ -343,9 +266,10 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         with warnings.catch_warnings():  # the reporter prints the events itself
             warnings.simplefilter("ignore", fm.train.InstabilityWarning)
             model, history = fm.train.fit(
-                _loss(args, batched=_batched(args)), model, optimizer, epochs=args.steps,
-                metrics={"accuracy": _accuracy_metric(_compiled(args))}, callback=reporter,
-                jit=_compiled(args), on_instability=args.on_instability,
+                loss(args, batched=batched(args, len(xs), fm.nn.count_params(model))),
+                model, optimizer, epochs=args.steps,
+                metrics={"accuracy": accuracy_metric(compiled(args))}, callback=reporter,
+                jit=compiled(args), on_instability=args.on_instability,
                 on_event=reporter.event, checkpoint_dir=args.checkpoint_dir,
                 checkpoint_every=args.checkpoint_every, resume=resume,
                 data_parallel=args.data_parallel, **data)
@@ -363,13 +287,14 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     seconds = time.perf_counter() - start
     final = accuracy(model, (xs, ys))
     right = round(final * len(ys))
-    loss = float(_loss(args)(model, (xs, ys)))
+    final_loss = float(loss(args)(model, (xs, ys)))
     print(f"final training accuracy {100 * final:.1f}% ({right}/{len(ys)} points), loss "
-          f"{loss:.4f}" + ("" if args.quiet else f", in {seconds:.1f} s"), file=out, flush=True)
+          f"{final_loss:.4f}" + ("" if args.quiet else f", in {seconds:.1f} s"), file=out,
+          flush=True)
     diagnosis = fm.train.diagnose(history)
     if diagnosis:
         print(f"diagnosis: {diagnosis}", file=out, flush=True)
-    if not math.isfinite(loss):
+    if not math.isfinite(final_loss):
         print("fmicrograd: error: training diverged (the final loss is not finite); see the "
               "diagnosis above, or rerun with --on-instability rollback", file=err)
         return 1

@@ -102,11 +102,11 @@ def _dataclass_unflatten(cls: type, names: tuple, children: Iterable) -> Any:
     return obj
 
 
-# Types whose every instance is a leaf, learnt by _node_of so that a leaf costs one set lookup:
-# Expr's, and types defined in C (numbers, strings, numpy scalars), which cannot become
-# dataclasses later as a Python class can; register() takes its class out again.
+# Types whose every instance is a leaf, learnt by _node_of (a leaf then costs one lookup): Exprs
+# and C types (numbers, numpy scalars), which cannot become dataclasses later; register() forgets.
 _LEAF_TYPES: set[type] = {float, int, bool, str}
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class defined in Python
+_treedef = tuple.__new__  # TreeDef(kind, meta, children) without NamedTuple's Python-level __new__
 
 
 def _node_of(x: Any) -> tuple[type, list, Any] | None:
@@ -202,15 +202,12 @@ def _flat(x: Any, out: list) -> TreeDef:
     return _treedef(TreeDef, (kind, meta, tuple(subs)))
 
 
-_treedef = tuple.__new__  # TreeDef(kind, meta, children) without NamedTuple's Python-level __new__
-
-
-_RUNS: dict[tuple[type, int], TreeDef] = {}
+_RUNS: dict[tuple[type, int], TreeDef] = {}  # see _run
 
 
 def _run(kind: type, n: int) -> TreeDef:
-    """The TreeDef of a ``kind`` (tuple or list) of ``n`` leaves, one object
-    per length: equal structures then share it, so comparing them stops there."""
+    """The TreeDef of a ``kind`` (tuple or list) of ``n`` leaves, one object per
+    length: equal structures share it, so comparing them stops there."""
     td = _RUNS.get((kind, n))
     if td is None:
         td = TreeDef(kind, None, (LEAF,) * n)
@@ -385,7 +382,6 @@ def persistent(td: TreeDef) -> TreeDef:
 
 
 _PERSISTENT: dict = {dict: PMap, list: PVector}
-
 
 
 # Building new trees from old (map_with_path, at, stack) lives in its own file,

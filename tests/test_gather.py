@@ -3,6 +3,8 @@ grids of rows read as matrix operands, and the row orders groups take. Each
 read is checked against plain indexing; whole programs against the scalar
 graph at 1e-12."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -46,7 +48,8 @@ def run(rows, arrays, text):
 
 
 def var_rows(rows, var):
-    return sorted((r, i) for i, (v, r) in rows.loc.items() if v == var)
+    v = rows.names.index(var)
+    return sorted((int(rows.row_of[i]), i) for i in np.flatnonzero(rows.var_of == v))
 
 
 @st.composite
@@ -168,6 +171,12 @@ def test_a_compiled_step_reads_views_and_matches_the_scalar_graph(sizes):
     assert len(products) >= 2 * (len(sizes) - 1)  # each layer forward and its weight gradient
     assert any("reshape((" in line and ")[:, " in line for line in products)  # a strided view
     assert "[i" not in source.split("_tolist")[-1]  # the outputs need no index to gather
+    # index reads left: the data's columns, a hidden layer's transposed weights, and per
+    # layer the update interleaving each neuron's bias with its weights (21 before views
+    # and row orders for (3, 4, 4, 2))
+    assert len(set(re.findall(r"\bi\d+\b", source))) <= len(sizes)
+    # every layer's update, p - 0.1 * g, in one subtraction (schedule.merge_later)
+    assert sum(" = I[" in line and " - " in line for line in source.splitlines()) == 1
 
 
 def test_reversed_and_strided_outputs_are_views_and_export_agrees():

@@ -30,7 +30,7 @@ from ..core import numeric as num
 from .codegen import Source
 from .gather import Rows
 from .ir import Program, lower  # noqa: F401 -- doctests use lower
-from .schedule import batched_cost, groups, scalar_cost
+from .schedule import batched_cost, groups, merge_later, scalar_cost
 
 __all__ = ["batched_program", "worth_it", "NUMPY", "CALLED_OPS"]
 
@@ -53,6 +53,8 @@ _NP = {
     "where": "_op_where({0}, {1}, {2})", "greater": "_op_greater({0}, {1})",
     "greater_equal": "_op_greater_equal({0}, {1})",
 }
+# ops whose groups compute row by row from same-shape arguments (their rows in any order)
+_ROWWISE = frozenset(_NP) | {"sum", "select", "factor"}
 # the ops ``_NP`` calls as ``_op_<name>``
 CALLED_OPS = tuple(op for op, text in _NP.items() if text.startswith("_op_"))
 _FACTORS = {num.step: "_tofloat({0} > 0)", num.sign: "_op_sign({0})",
@@ -67,9 +69,10 @@ NUMPY = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.
 NUMPY.update({f"_op_{op}": getattr(num, op) for op in CALLED_OPS})
 
 
-def _sort(index: dict, key: Callable) -> dict:
-    """``index`` (item -> position) renumbered in the order of ``key``."""
-    return {item: k for k, item in enumerate(sorted(index, key=key))}
+def _sort(index: dict, keys: np.ndarray) -> dict:
+    """``index`` (item -> position) renumbered in the order of ``keys``, one per item."""
+    items = list(index)
+    return {items[k]: pos for pos, k in enumerate(np.argsort(keys, kind="stable"))}
 
 
 def _sigmoid(np: Any, x: Any) -> Any:
@@ -122,7 +125,7 @@ class _Emitter:
         self.p = p
         self.src = Source()
         self.views = views
-        self.rows = Rows(p, self.src, views)
+        self.rows = Rows(p, self.src, views, _ROWWISE)
         self.gather = self.rows.gather
         self.elem = self.rows.elem
         self.ready = [-1] * p.size
@@ -148,7 +151,7 @@ class _Emitter:
     # groups -------------------------------------------------------------------
     def build(self, namespace: dict, constant: Callable | None) -> Callable:
         p = self.p
-        found = groups(p)
+        found = merge_later(p, groups(p), _ROWWISE)
         if len(self.rows.inputs) > 1:
             self.src.emit(f"{', '.join(f'I{c}' for c in range(len(self.rows.inputs)))}, = I")
         pending = list(p.guards)
@@ -301,11 +304,11 @@ class _Emitter:
             ys_of.setdefault(ys, len(ys_of))
         ni, nj = len(xs_of), len(ys_of)
         if sx == () and ni * nj <= _GRID * k:
-            key = self.rows.key
-            # a product's bits do not depend on the order of its left rows, so
-            # those follow where they live (the right operand keeps its order)
+            keys = self.rows.keys
+            # the rows of a product's left operand (and the batch of a 3-d one) may
+            # come in any order without changing a bit: they follow where they live
             if self.views:
-                ys_of = _sort(ys_of, lambda ys: key(ys[0]))
+                ys_of = _sort(ys_of, keys([ys[0] for ys in ys_of]))
             flat = int(np.prod(sy, dtype=int))
             if sy == ():
                 X = self.rows.matrix([a for xs in xs_of for a in xs], (ni, n), ())
@@ -313,7 +316,7 @@ class _Emitter:
                 text = f"({Y} @ {X}.T).reshape(-1)"
             else:
                 if self.views:
-                    xs_of = _sort(xs_of, lambda xs: key(xs[0]))
+                    xs_of = _sort(xs_of, keys([xs[0] for xs in xs_of]))
                 X = self.rows.matrix([a for xs in xs_of for a in xs], (ni, n), ())
                 Y = self.rows.matrix([a for ys in ys_of for a in ys],
                                      (nj, n)[nj == 1 and self.views:], (flat,))
@@ -375,23 +378,23 @@ class _Emitter:
             B = self.gather([b for _, (b,) in lists], steps=False)
             return members, f"_np.einsum('kb,kb->k', {A}.reshape({(k, flat)}), " \
                             f"{B}.reshape({(k, flat)}))"
-        if not self.views:  # as the graph gives them, b-major
-            A = self.rows.matrix(list(as_of), (ni,), (flat,))
-            B = self.rows.matrix(list(bs_of), (nj,), (flat,))
-            cell = {(as_of[a], bs_of[b]): m for m, ((a,), (b,)) in zip(members, lists)}
-            text = f"({B} @ {A}.T).reshape(-1)"
-            if len(cell) == ni * nj:
-                return [cell[(i, j)] for j in range(nj) for i in range(ni)], text
-            rows = [bs_of[b] * ni + as_of[a] for (a,), (b,) in lists]
-            return members, f"{text}[{self.src.name(np.array(rows, dtype=np.intp), 'i')}]"
-        # rows (a, b) in a-major order: for a weight gradient, the cotangent of
-        # a neuron times its inputs, in the order the weights are laid out
-        as_of, bs_of = _sort(as_of, self.rows.key), _sort(bs_of, self.rows.key)
+        if self.views:  # rows in any order: those that make reads cheap
+            as_of = _sort(as_of, self.rows.keys(list(as_of)))
+            bs_of = _sort(bs_of, self.rows.keys(list(bs_of)))
         A = self.rows.matrix(list(as_of), (ni,), (flat,))
         B = self.rows.matrix(list(bs_of), (nj,), (flat,))
-        text = f"({A} @ {B}.T).reshape(-1)"
         cell = {(as_of[a], bs_of[b]): m for m, ((a,), (b,)) in zip(members, lists)}
+        if self.views:
+            # a-major: for a weight gradient, a neuron's cotangent times each of its
+            # inputs, in the order the weights are laid out (the product may round
+            # differently from the b-major one; both are within rounding of the graph)
+            text = f"({A} @ {B}.T).reshape(-1)"
+            order = [cell.get((i, j)) for i in range(ni) for j in range(nj)]
+            rows = [as_of[a] * nj + bs_of[b] for (a,), (b,) in lists]
+        else:  # b-major, as the graph gives them
+            text = f"({B} @ {A}.T).reshape(-1)"
+            order = [cell.get((i, j)) for j in range(nj) for i in range(ni)]
+            rows = [bs_of[b] * ni + as_of[a] for (a,), (b,) in lists]
         if len(cell) == ni * nj:
-            return [cell[(i, j)] for i in range(ni) for j in range(nj)], text
-        rows = [as_of[a] * nj + bs_of[b] for (a,), (b,) in lists]
+            return order, text
         return members, f"{text}[{self.src.name(np.array(rows, dtype=np.intp), 'i')}]"

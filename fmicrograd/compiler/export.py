@@ -219,7 +219,8 @@ def _namespace(torch: Any, dtype: Any) -> dict:
         return factors[fn](*args)
 
     return {"_np": shim, "_cat": torch.cat, "_stack": lambda xs: torch.stack([t(x) for x in xs]),
-            "_errstate": lambda **_: contextlib.nullcontext(), "_sigmoid": torch.sigmoid,
+            "_errstate": lambda **_: contextlib.nullcontext(),
+            "_sigmoid": lambda a: TORCH["sigmoid"](torch, a),
             "_relu": torch.relu, "_share": share, "_tofloat": lambda b: b.to(dtype),
             "_tolist": lambda a: list(a.unbind(0)), "_copy": lambda a: a,
             "_rev": lambda a: torch.flip(a, (0,)),

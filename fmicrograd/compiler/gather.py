@@ -25,6 +25,8 @@ same bits either way.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .codegen import Source
@@ -54,6 +56,10 @@ def input_shapes(p: Program) -> list:
 class Rows:
     """Where each node's value lives, and source text reading them.
 
+    Node ``i`` lives in row ``row_of[i]`` of array ``names[var_of[i]]``
+    (``var_of`` is -1 for a constant); ``views`` allows strided views as
+    matrix operands.
+
     >>> p = Program()
     >>> nodes = [p.add("in", (), k, ()) for k in range(8)]
     >>> p.n_inputs = 4
@@ -63,99 +69,98 @@ class Rows:
     ('_cat((_rev(g0), I[3:4],))', 'g0[0]')
     """
 
-    def __init__(self, p: Program, src: Source, views: bool = True) -> None:
+    def __init__(self, p: Program, src: Source, views: bool = True,
+                 through: frozenset = frozenset()) -> None:
         self.p = p
         self.src = src
         self.views = views
-        self.loc: dict[int, tuple[str, int]] = {i: ("I", i) for i in range(p.n_inputs)}
-        self.sizes: dict[str, int] = {"I": p.n_inputs}
-        self.rank: dict[str, int] = {"I": 0}
-        self.shapes: dict[str, tuple] = {}
+        self.names: list[str] = ["I"]
+        self.sizes: list[int] = [p.n_inputs]
+        self.shapes: list[tuple] = [(p.n_inputs,)]
+        self.var_of = np.full(p.size, -1, dtype=np.intp)
+        self.row_of = np.zeros(p.size, dtype=np.intp)
+        self.var_of[:p.n_inputs] = 0
+        self.row_of[:p.n_inputs] = np.arange(p.n_inputs)
         self.inputs = input_shapes(p)
         if len(self.inputs) > 1:  # jit under vmap: ``I`` is one array per input shape
             for c, shape in enumerate(self.inputs):
                 self.place(f"I{c}", [i for i in range(p.n_inputs) if p.shapes[i] == shape])
-        scalars = [o for o in p.outputs if p.ops[o] != "const" and p.shapes[o] == ()]
-        self.out_pos = {o: k for k, o in enumerate(scalars)}  # read by one gather
+        self.demand = _demand(p, through)
         self.reused = 0
 
     def place(self, var: str, order: list) -> None:
         """Record that row ``r`` of array ``var`` holds node ``order[r]``."""
-        self.sizes[var] = len(order)
-        self.shapes[var] = (len(order),) + self.p.shapes[order[0]]
-        self.rank[var] = len(self.rank)
-        loc = self.loc
-        for r, m in enumerate(order):
-            loc[m] = (var, r)
+        self.var_of[order] = len(self.names)
+        self.row_of[order] = np.arange(len(order))
+        self.names.append(var)
+        self.sizes.append(len(order))
+        self.shapes.append((len(order),) + self.p.shapes[order[0]])
 
-    def key(self, i: int) -> tuple:
-        """Sort key of node ``i``'s place: arrays in creation order, then rows."""
-        if self.p.ops[i] == "const":
-            return (len(self.rank), i)
-        var, row = self.loc[i]
-        return (self.rank[var], row)
+    def keys(self, ids: Any) -> np.ndarray:
+        """Sort keys of the places of nodes ``ids``: arrays in creation order,
+        then rows; constants last."""
+        ids = np.asarray(ids, dtype=np.intp)
+        var = np.where(self.var_of[ids] < 0, len(self.names), self.var_of[ids])
+        return var * (self.p.size + 1) + np.where(self.var_of[ids] < 0, ids, self.row_of[ids])
 
     def elem(self, i: int) -> str:
         """Source text for one node's value."""
         if self.p.ops[i] == "const":
             v = self.p.params[i]
             return self.src.literal(v) if isinstance(v, float) else self.src.name(v, "c")
-        var, row = self.loc[i]
-        return f"{var}[{row}]"
+        return f"{self.names[self.var_of[i]]}[{self.row_of[i]}]"
 
     # reads -----------------------------------------------------------------------
-    def _kind(self, var: str, rows: list, steps: bool) -> tuple[int, int]:
-        """``(kind, step)`` of the cheapest read of ``rows`` of ``var``; only
-        unit steps unless ``steps``."""
-        k, a = len(rows), rows[0]
-        s = rows[1] - a if k > 1 else 1
-        if s == 0 or (s != 1 and not steps) or rows != list(range(a, a + k * s, s)):
+    def _kind(self, var: int, rows: np.ndarray, steps: bool) -> tuple[int, int]:
+        """``(kind, step)`` of the cheapest read of ``rows`` of array number
+        ``var``; only unit steps unless ``steps``."""
+        k, a = len(rows), int(rows[0])
+        s = int(rows[1]) - a if k > 1 else 1
+        if s == 0 or (s != 1 and not steps) or (
+                k > 2 and not np.array_equal(rows, np.arange(a, a + k * s, s))):
             return _INDEX, 0
         if s == 1 and a == 0 and k == self.sizes[var]:
             return _WHOLE, 1
         return (_SLICE if s > 0 else _REV), s
 
-    def _text(self, var: str, rows: list, kind: int, s: int) -> str:
-        a, k = rows[0], len(rows)
+    def _text(self, var: int, rows: np.ndarray, kind: int, s: int) -> str:
+        a, k, name = int(rows[0]), len(rows), self.names[var]
         if kind == _WHOLE:
-            return var
+            return name
         if kind == _SLICE:
-            return f"{var}[{a}:{a + (k - 1) * s + 1}{'' if s == 1 else f':{s}'}]"
+            return f"{name}[{a}:{a + (k - 1) * s + 1}{'' if s == 1 else f':{s}'}]"
         if kind == _REV:
             if s == -1 and k == self.sizes[var]:
-                return f"_rev({var})"
-            return f"_rev({var}[{a + (k - 1) * s}:{a + 1}{'' if s == -1 else f':{-s}'}])"
-        return f"{var}[{self.src.name(np.array(rows, dtype=np.intp), 'i')}]"
+                return f"_rev({name})"
+            return f"_rev({name}[{a + (k - 1) * s}:{a + 1}{'' if s == -1 else f':{-s}'}])"
+        return f"{name}[{self.src.name(np.array(rows, dtype=np.intp), 'i')}]"
 
-    def _pieces(self, ids: list, steps: bool) -> tuple[list, list, list]:
+    def _pieces(self, ids: list, steps: bool) -> tuple[list, np.ndarray, np.ndarray]:
         """The reads of ``ids``: ``(pieces, consts, order)`` with pieces
-        ``(var, rows, kind, step)``, the positions of constants, and the
-        position of each row of the concatenated pieces (constants last)."""
-        parts: dict[str, list] = {}
-        consts: list = []
-        ops, loc = self.p.ops, self.loc
-        for pos, i in enumerate(ids):
-            if ops[i] == "const":
-                consts.append(pos)
-            else:
-                var, row = loc[i]
-                parts.setdefault(var, []).append((pos, row))
+        ``(var, rows, kind, step)`` (one per array, in order of first use), the
+        positions of constants, and the position of each row of the
+        concatenated pieces (constants last)."""
+        var = self.var_of[np.asarray(ids, dtype=np.intp)]
+        row = self.row_of[np.asarray(ids, dtype=np.intp)]
+        consts = np.flatnonzero(var < 0)
+        used, first = np.unique(var[var >= 0], return_index=True)
         pieces, order = [], []
-        for var, items in parts.items():
-            rows = [r for _, r in items]
-            pieces.append((var, rows, *self._kind(var, rows, steps)))
-            order += [pos for pos, _ in items]
-        return pieces, consts, order + consts
+        for v in used[np.argsort(first)]:
+            at = np.flatnonzero(var == v)
+            rows = row[at]
+            pieces.append((int(v), rows, *self._kind(int(v), rows, steps)))
+            order.append(at)
+        return pieces, consts, np.concatenate(order + [consts])
 
     def cost(self, ids: list) -> float:
         """Rough microseconds that ``gather(ids)`` spends reading."""
-        if all(self.p.ops[i] == "const" for i in ids):
-            return 0.0
         pieces, consts, order = self._pieces(ids, True)
+        if not pieces:
+            return 0.0
         total = sum(_COST[kind] for _, _, kind, _ in pieces)
-        if len(pieces) + bool(consts) > 1:
+        if len(pieces) + bool(len(consts)) > 1:
             total += _JOIN
-            if order != list(range(len(ids))):
+            if np.any(order != np.arange(len(ids))):
                 total += _JOIN
         return total
 
@@ -164,16 +169,16 @@ class Rows:
         axis (a strided or reversed view where one reads them, unless not
         ``steps``: then a whole array, a unit-step slice or a copy)."""
         p = self.p
-        if all(p.ops[i] == "const" for i in ids):
-            return self.src.name(np.stack([np.asarray(p.params[i], float) for i in ids]), "c")
         pieces, consts, order = self._pieces(ids, steps)
+        if not pieces:
+            return self.src.name(np.stack([np.asarray(p.params[i], float) for i in ids]), "c")
         texts = [self._text(var, rows, kind, s) for var, rows, kind, s in pieces]
-        if consts:
+        if len(consts):
             texts.append(self.gather([ids[pos] for pos in consts]))
         if len(texts) == 1:
             return texts[0]
         text = f"_cat(({', '.join(texts)},))"
-        if order == list(range(len(ids))):
+        if np.all(order == np.arange(len(ids))):
             return text
         perm = np.empty(len(order), dtype=np.intp)
         perm[order] = np.arange(len(order))
@@ -200,38 +205,41 @@ class Rows:
 
     def order(self, members: list, positions: list) -> list:
         """The members in the order that makes reading their arguments at
-        ``positions`` (and the program's outputs among them) cheapest: as they
-        come, or sorted by where one argument lives, or by output position
-        (ties go to the earlier candidate, so rows follow their inputs)."""
+        ``positions`` (and the program's outputs they lead to) cheapest: as
+        they come, or sorted by where one argument lives, or by the output
+        each leads to (ties go to the earlier candidate, so rows follow their
+        inputs)."""
         if len(members) < 2:
             return members
-        args, key, cost, out = self.p.args, self.key, self.cost, self.out_pos
+        args = self.p.args
         reads: dict = {}
         for pos in positions:
             ids = tuple(args[m][pos] for m in members)
             if ids not in reads and any(i != ids[0] for i in ids):
-                reads[ids] = pos
-        candidates = [sorted(members, key=lambda m: key(args[m][pos]))
-                      for pos in list(reads.values())[:4]]
-        if any(m in out for m in members):
-            candidates.append(sorted(members, key=lambda m: out.get(m, len(out))))
-        best, least = members, None
-        for order in candidates + [members]:
-            total = sum(cost([args[m][pos] for m in order]) for pos in reads.values())
-            where = sorted((out[m], r) for r, m in enumerate(order) if m in out)
-            rows = [r for _, r in where]
-            if rows and rows != list(range(rows[0], rows[0] + len(rows))):
-                total += 1.0  # the outputs then read these rows with an index
+                reads[ids] = np.array(ids, dtype=np.intp)
+        candidates = [np.argsort(self.keys(ids), kind="stable")
+                      for ids in list(reads.values())[:4]]
+        where = self.demand[np.asarray(members, dtype=np.intp)]
+        if where.max() >= 0:
+            last = where.max() + 1
+            candidates.append(np.argsort(np.where(where < 0, last, where), kind="stable"))
+        best, least = None, None
+        for perm in candidates + [np.arange(len(members))]:
+            total = sum(self.cost(ids[perm]) for ids in reads.values())
+            at = np.flatnonzero(where[perm] >= 0)  # rows outputs read, in output order
+            at = at[np.argsort(where[perm][at], kind="stable")]
+            if len(at) and not np.array_equal(at, np.arange(at[0], at[0] + len(at))):
+                total += _COST[_INDEX]  # an index, here or where the outputs are read
             if least is None or total < least:
-                best, least = order, total
-        return best
+                best, least = perm, total
+        return [members[i] for i in best]  # type: ignore[union-attr]  # set on the first turn
 
     # matrix operands ------------------------------------------------------------------
     def matrix(self, ids: list, lead: tuple, tail: tuple) -> str:
         """Source text for an array of shape ``lead + tail`` whose rows (over
         ``lead``) are the values of ``ids``, laid out for BLAS as a copy would
-        be: a view when the rows are a grid of ``var`` with positive steps and
-        unit inner stride (and ``views`` is on), else a copy.
+        be: a view when the rows are a grid of one array's rows with positive
+        steps and unit inner stride (and ``views`` is on), else a copy.
 
         >>> p = Program()
         >>> p.n_inputs = len([p.add("in", (), k, ()) for k in range(10)])
@@ -240,37 +248,57 @@ class Rows:
         ('I[i0].reshape((2, 2))', 'I[0:4].reshape((2, 2))')
         """
         shape = lead + tail
-        ops, loc = self.p.ops, self.loc
-        if self.views and all(ops[i] != "const" for i in ids) and len(
-                {loc[i][0] for i in ids}) == 1:
-            var = loc[ids[0]][0]
-            view = self._view(var, [loc[i][1] for i in ids], lead, tail)
+        var = self.var_of[np.asarray(ids, dtype=np.intp)]
+        if self.views and var[0] >= 0 and np.all(var == var[0]):
+            view = self._view(int(var[0]), self.row_of[np.asarray(ids, dtype=np.intp)], lead,
+                              tail)
             if view is not None:
                 return view
         return f"{self.gather(ids, steps=False)}.reshape({shape})"
 
-    def _view(self, var: str, rows: list, lead: tuple, tail: tuple) -> str | None:
-        """``rows`` of ``var`` as a strided view of shape ``lead + tail``, or None."""
-        shape, n = lead + tail, self.sizes[var]
+    def _view(self, var: int, rows: np.ndarray, lead: tuple, tail: tuple) -> str | None:
+        """``rows`` of array ``var`` as a strided view of shape ``lead + tail``, or None."""
+        shape, n, name = lead + tail, self.sizes[var], self.names[var]
         kind, s = self._kind(var, rows, True)
         if kind == _WHOLE or (kind == _SLICE and (s == 1 or tail)):
             text = self._text(var, rows, kind, s)
-            if lead == (len(rows),) and self.shapes.get(var, ())[1:] == tail:
+            if lead == (len(rows),) and self.shapes[var][1:] == tail:
                 return text  # already that shape
             return f"{text}.reshape({shape})"
         if len(lead) != 2 or lead[0] < 2 or lead[1] < 2:
             return None
         nr, nc = lead
-        base, s0, s1 = rows[0], rows[1] - rows[0], rows[nc] - rows[0]
+        base, s0, s1 = int(rows[0]), int(rows[1] - rows[0]), int(rows[nc] - rows[0])
         width = (nc - 1) * s0 + 1
         if s0 < 1 or (s0 != 1 and not tail) or s1 < width or nr * s1 > n:
             return None
         grid = base + s1 * np.arange(nr)[:, None] + s0 * np.arange(nc)
-        if grid.ravel().tolist() != rows:
+        if not np.array_equal(grid.ravel(), rows):
             return None
         start = min(base, n - nr * s1)
         off = base - start
         if off + width > s1:
             return None
         cols = f"{off}:{off + width}{'' if s0 == 1 else f':{s0}'}"
-        return f"{var}[{start}:{start + nr * s1}].reshape({(nr, s1) + tail})[:, {cols}]"
+        return f"{name}[{start}:{start + nr * s1}].reshape({(nr, s1) + tail})[:, {cols}]"
+
+
+def _demand(p: Program, through: frozenset) -> np.ndarray:
+    """For each node, the position among the program's scalar outputs of the
+    output it becomes through ops in ``through`` that keep its shape (-1 if
+    none): rows in that order reach the outputs without an index."""
+    demand = [-1] * p.size
+    k = 0
+    for o in p.outputs:
+        if p.ops[o] != "const" and p.shapes[o] == ():
+            if demand[o] < 0:
+                demand[o] = k
+            k += 1
+    ops, args, shapes = p.ops, p.args, p.shapes
+    for i in range(p.size - 1, -1, -1):
+        d = demand[i]
+        if d >= 0 and ops[i] in through:
+            for a in args[i]:
+                if demand[a] < 0 and shapes[a] == shapes[i]:
+                    demand[a] = d
+    return np.array(demand, dtype=np.intp)

@@ -17,12 +17,15 @@ examples, become one group.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
+
+import numpy as np
 
 from ..batching import vmap_ops
 from .ir import Program
 
-__all__ = ["groups", "param_key", "scalar_cost", "batched_cost"]
+__all__ = ["groups", "merge_later", "param_key", "scalar_cost", "batched_cost"]
 
 _SOURCES = ("in", "const")
 
@@ -89,3 +92,59 @@ def batched_cost(p: Program, found: list | None = None) -> float:
     """
     found = groups(p) if found is None else found
     return 6e-6 * len(found) + 5e-9 * p.size + 1e-5
+
+
+def merge_later(p: Program, found: list, ops: frozenset, most: int = 2048) -> list:
+    """``found`` (groups in order) with each group of an op in ``ops`` merged
+    into a later group of the same kind when its values are first needed
+    after that one and the two hold at most ``most`` numbers (scalars only,
+    so the program does not depend on a batch size): one array operation
+    instead of two, where the call costs more than copying the arguments
+    together (a network's layers each end their backward pass in ``g + a *
+    w``, ``lr * g`` and ``w - ...``, at different levels, with only the
+    outputs after them).
+
+    >>> from fmicrograd.core.expr import variable, next_level
+    >>> from fmicrograd.compiler.ir import lower
+    >>> lv = next_level()
+    >>> x, y = variable(1.0, lv), variable(2.0, lv)
+    >>> p = lower([fm.exp(x), fm.exp(fm.sin(y))], [x, y], [], lv)
+    >>> [[p.ops[i] for i in g] for g in groups(p)]
+    [['sin'], ['exp'], ['exp']]
+    >>> [[p.ops[i] for i in g] for g in merge_later(p, groups(p), frozenset({"exp"}))]
+    [['sin'], ['exp', 'exp']]
+    """
+    while True:
+        merged = _merge_once(p, found, ops, most)
+        if len(merged) == len(found):
+            return merged
+        found = merged
+
+
+def _merge_once(p: Program, found: list, ops: frozenset, most: int) -> list:
+    n = len(found)
+    group_of = np.full(p.size, n, dtype=np.intp)
+    for j, members in enumerate(found):
+        group_of[members] = j
+    counts = np.fromiter(map(len, p.args), dtype=np.intp, count=p.size)
+    used = np.fromiter(itertools.chain.from_iterable(p.args), dtype=np.intp, count=counts.sum())
+    first = np.full(p.size, n, dtype=np.intp)  # the first group that needs each node
+    np.minimum.at(first, used, np.repeat(group_of, counts))
+    need = np.full(n + 1, n, dtype=np.intp)
+    np.minimum.at(need, group_of, first)
+    merged: list = [list(members) for members in found]
+    open_: dict = {}
+    for j, members in enumerate(found):
+        m = members[0]
+        if p.ops[m] not in ops:
+            continue
+        kind = (p.ops[m], param_key(p.ops[m], p.params[m]), p.shapes[m],
+                tuple(p.shapes[a] for a in p.args[m]))
+        i = open_.get(kind)
+        if i is not None and need[i] > j and p.shapes[m] == () and (
+                len(merged[i]) + len(members) <= most):
+            merged[j] = merged[i] + merged[j]  # group i may wait until here
+            merged[i] = []
+            need[j] = min(need[i], need[j])
+        open_[kind] = j
+    return [members for members in merged if members]
