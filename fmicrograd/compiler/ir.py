@@ -193,6 +193,8 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
                     raise NotCompilable("the function uses a variable of an enclosing transform")
                 number[n] = p.const(n.value)
                 continue
+            if n.op == "var" and n.level < level:  # one holding a node (a vmap batch)
+                raise NotCompilable("the function uses a variable of an enclosing transform")
             # no mark while its children are numbered: a node is never its own
             # descendant (immutable nodes are built after their children)
             push(n)

@@ -40,6 +40,7 @@ import numpy as np  # noqa: F401 -- doctests use it
 from .. import tree as tr
 from ..batching.vectorize import Batched
 from ..core.batch_axes import DEPTH
+from ..core.batch_axes import at_depth as _at
 from ..core.control import RUNNING
 from ..core.expr import Expr, const
 from ..transforms.autodiff import per_example, vjp
@@ -245,6 +246,7 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
         return tr.map(_const_value, cts)
 
     node = custom_vjp(plain, nondiff_argnums=nondiff)
+    node.sets_depth = True  # bwd takes the sweep's depth, back runs f at the call's
     node.defvjp(fwd, bwd)
     if not batched:
         return node
@@ -265,20 +267,6 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
 # (its leaves are the node's outputs: a vmap result inside is not taken apart
 # into examples, so each output's cotangent is one array).
 _OUT_DEF: ContextVar = ContextVar("fmicrograd_through_out_def", default=None)
-
-
-class _at:  # noqa: N801 -- used as a function: ``with _at(depth):``
-    """Run at ``vmap`` depth ``depth`` (None: leave it as it is)."""
-
-    def __init__(self, depth: int | None) -> None:
-        self.depth = depth
-
-    def __enter__(self) -> None:
-        self.token = DEPTH.set(self.depth) if self.depth is not None else None
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.token is not None:
-            DEPTH.reset(self.token)
 
 
 def _value(x: Any) -> Any:

@@ -22,6 +22,29 @@ from .expr import Expr, prim
 DEPTH: ContextVar[int] = ContextVar("fmicrograd_vmap_depth", default=0)
 
 
+class at_depth:  # noqa: N801 -- used as a function: ``with at_depth(depth):``
+    """Run the ``with`` block at ``vmap`` depth ``depth`` (None: leave it as
+    it is), for code that runs later than its call (a VJP during the sweep)
+    but must see the batch axes of the call as per-example ones.
+
+    >>> with at_depth(2):
+    ...     DEPTH.get()
+    2
+    >>> DEPTH.get()
+    0
+    """
+
+    def __init__(self, depth: int | None) -> None:
+        self.depth = depth
+
+    def __enter__(self) -> None:
+        self.token = DEPTH.set(self.depth) if self.depth is not None else None
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.token is not None:
+            DEPTH.reset(self.token)
+
+
 def _extra_axes(value: Any, like: Any) -> tuple:
     extra = getattr(value, "ndim", 0) - max(getattr(like, "ndim", 0), DEPTH.get())
     return tuple(range(max(extra, 0)))

@@ -44,7 +44,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .. import tree as tr
+from ..core.batch_axes import DEPTH, at_depth
 from ..core.control import dependent, reaches_variable
 from ..core.expr import Expr, const, lift, prim
 
@@ -67,6 +70,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
     """
 
     who = "custom_vjp"  # the decorator the user wrote, for errors (see custom_jvp, checkpoint)
+    sets_depth = False  # True: fwd and bwd set the vmap depth themselves (compiler.through)
 
     def __init__(self, fun: Callable, nondiff_argnums: tuple[int, ...] = ()) -> None:
         functools.update_wrapper(self, fun)
@@ -108,22 +112,31 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         args = self._positional(args, kwargs)
         diff = tuple(a for i, a in enumerate(args) if i not in self.nondiff_argnums)
         leaves, arg_def = tr.flatten(diff)
-        if not any(isinstance(leaf, Expr) for leaf in leaves):
+        values, nodes_in, bad = [], False, None
+        for leaf in leaves:  # one pass: the values fwd sees, graph nodes, a bad leaf
+            if isinstance(leaf, Expr):
+                nodes_in = True
+                values.append(_batched(leaf.value))
+            else:
+                if bad is None and leaf.__class__ is not float and _bad_argument(leaf):
+                    bad = leaf
+                values.append(leaf)
+        if not nodes_in:
             return self.fun(*args)
-        for leaf, path in zip(leaves, _paths(diff, leaves, _bad_argument)):
-            if _bad_argument(leaf):
-                raise TypeError(f"{self.who}: {self.name}'s differentiable arguments have a "
-                                f"leaf at {tr.keystr(path)} that is {type(leaf).__name__} "
-                                f"{leaf!r}; list non-float arguments in nondiff_argnums")
-        values = [_batched(leaf.value) if isinstance(leaf, Expr) else leaf for leaf in leaves]
+        if bad is not None:
+            raise TypeError(f"{self.who}: {self.name}'s differentiable arguments have a "
+                            f"leaf at {_path_of(diff, _bad_argument)} that is "
+                            f"{type(bad).__name__} {bad!r}; list non-float arguments in "
+                            "nondiff_argnums")
         out, residuals = self._run_fwd(self._merge(args, tr.unflatten(arg_def, values)))
         outs, out_def = tr.flatten(out)
         closes = self._closed_over(outs, residuals)
         kids = tuple(lift(leaf) for leaf in leaves)
         static = tuple(args[i] for i in self.nondiff_argnums)
+        depth = DEPTH.get()
         nodes = [prim("custom", _as_value(v.value if isinstance(v, Expr) else v), kids,
                       CustomRule(self, k, len(outs), out_def, arg_def, args, residuals, static,
-                                 replayable=not closes))
+                                 replayable=not closes, depth=depth))
                  for k, v in enumerate(outs)]
         return tr.unflatten(out_def, nodes)
 
@@ -189,6 +202,7 @@ class CustomRule:
     residuals: Any       # fwd's residuals at the call's values
     static: tuple        # the nondiff arguments, bwd's leading arguments
     replayable: bool = True  # False when fwd closes over traced values (see _closed_over)
+    depth: int = 0       # the vmap depth of the call (see _at_call_depth)
 
     @property
     def name(self) -> str:
@@ -213,21 +227,36 @@ class CustomRule:
 
     def _forward(self, *leaves: Any) -> Any:
         diff = tr.unflatten(self.arg_def, [_batched(x) for x in leaves])
-        out, _ = self.fn._run_fwd(self.fn._merge(self.args, diff))
+        with self._at_call_depth():
+            out, _ = self.fn._run_fwd(self.fn._merge(self.args, diff))
         leaf = tr.leaves(out)[self.index]
         return leaf.value if isinstance(leaf, Expr) else leaf
 
     def __call__(self, ct: Any, out: Any, *leaves: Any) -> list:
-        if any(isinstance(leaf, Expr) for leaf in leaves):
-            diff = tr.unflatten(self.arg_def, leaves)
-            _, residuals = self.fn._run_fwd(self.fn._merge(self.args, diff))
-        else:
-            residuals = self.residuals
         seeds = [0.0] * self.n_outputs
         seeds[self.index] = ct
-        cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
-                          tr.unflatten(self.out_def, seeds))
+        with self._at_call_depth():
+            if any(isinstance(leaf, Expr) for leaf in leaves):
+                diff = tr.unflatten(self.arg_def, leaves)
+                _, residuals = self.fn._run_fwd(self.fn._merge(self.args, diff))
+            else:
+                residuals = self.residuals
+            cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
+                              tr.unflatten(self.out_def, seeds))
         return self._flat_cotangents(cts)
+
+    def _at_call_depth(self) -> at_depth:
+        """Run ``fwd`` and ``bwd`` at the ``vmap`` depth of the call, not at
+        the (lower) depth of the sweep that reaches the node (``grad`` of a
+        ``vmap``) or of the compiled code that replays it (``jit`` of a
+        ``vmap``): the call's batch axes stay per-example for them, so the
+        transforms they use inside see one example as ``fun`` did. A sweep
+        deeper than the call (``vmap`` of a VJP function) keeps its own depth:
+        its cotangents carry its batch axes."""
+        depth = self.depth
+        if self.fn.sets_depth or depth <= DEPTH.get():
+            return at_depth(None)
+        return at_depth(depth)
 
     def _flat_cotangents(self, cts: Any) -> list:
         name, wanted = self.name, self.arg_def.children
@@ -248,11 +277,12 @@ class CustomRule:
                 tr.check_same(tr.persistent(want), tr.persistent(got),
                               f"{self.fn.who}: {name}'s bwd cotangent {i} must match argument "
                               f"{i}")
-            for leaf, path in zip(leaves, _paths(ct, leaves, _bad_cotangent)):
-                if _bad_cotangent(leaf):
+            for leaf in leaves:
+                if leaf.__class__ not in _PLAIN and _bad_cotangent(leaf):
                     raise TypeError(f"{self.fn.who}: {name}'s bwd returned {type(leaf).__name__} "
-                                    f"{leaf!r} as cotangent {i} at {tr.keystr(path)}; every "
-                                    "cotangent must be a number, an fm.Expr or None")
+                                    f"{leaf!r} as cotangent {i} at "
+                                    f"{_path_of(ct, _bad_cotangent)}; every cotangent must be "
+                                    "a number, an fm.Expr or None")
             flat.extend(leaves)
         return flat
 
@@ -269,13 +299,16 @@ def _bad_cotangent(leaf: Any) -> bool:
     return isinstance(leaf, bool) or not (isinstance(leaf, Expr) or _is_number(leaf))
 
 
-def _paths(tree: Any, leaves: list, bad: Callable) -> list:
-    """The paths of ``tree``'s leaves, found only when one of them is ``bad``
-    (an error message names it); else placeholders, to keep the common call
-    cheap."""
-    if not any(bad(leaf) for leaf in leaves):
-        return [None] * len(leaves)
-    return tr.flatten_with_paths(tree)[1]
+def _path_of(tree: Any, bad: Callable) -> str:
+    """The path of ``tree``'s first ``bad`` leaf, for an error message (the
+    common call never walks the paths)."""
+    leaves, paths, _ = tr.flatten_with_paths(tree)
+    return next(tr.keystr(p) for leaf, p in zip(leaves, paths) if bad(leaf))
+
+
+# Leaf classes that are always valid cotangents (checked by class, without the
+# slower ``numbers.Real`` test): floats, and numpy's values under vmap.
+_PLAIN = frozenset({float, np.float64, np.ndarray})
 
 
 def _batched(value: Any) -> Any:
