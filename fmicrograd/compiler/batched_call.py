@@ -151,6 +151,7 @@ class BatchedCalls:
         self.max_structures = max_structures
         self.max_variants = max_variants
         self._entries: OrderedDict = OrderedDict()
+        self._order: tuple = ()  # the entries most recent first (see ``jit``'s)
         self._lock = threading.Lock()
 
     @property
@@ -160,7 +161,7 @@ class BatchedCalls:
 
     def lookup(self, args: tuple) -> Any:
         """``f(*args)`` if a structure seen before matches, else ``MISS``."""
-        for entry in reversed(tuple(self._entries.values())):
+        for entry in self._order:
             found = entry.match(args)
             if found is not None:
                 return self._run(entry, found, args)
@@ -176,6 +177,7 @@ class BatchedCalls:
                     self._entries.popitem(last=False)
             else:
                 self._entries.move_to_end(new.key)
+            self._order = tuple(reversed(self._entries.values()))
         found = entry.match(args)
         if found is None:
             raise NotBatchable  # a node reaches a variable: nothing to compile here

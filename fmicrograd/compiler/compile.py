@@ -106,12 +106,15 @@ class _Jitted:
         self.f = f
         self.static_argnums = static_argnums
         self._entries: OrderedDict = OrderedDict()  # key -> _Entry, most recent last
+        # the entries most recent first, for the hot path: iterating the dict
+        # would hash each key again, and a key holds the whole argument TreeDef
+        self._order: tuple = ()
         self._lock = threading.Lock()
         self._through: dict = {}  # (nargs, static positions) -> custom_vjp (see ``through``)
         self._batched = BatchedCalls(f, MAX_STRUCTURES, MAX_VARIANTS)  # under vmap
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        for entry in reversed(tuple(self._entries.values())):  # a snapshot: threads may add
+        for entry in self._order:  # a snapshot: threads may add
             found = entry.match(args, kwargs)
             if found is not None:
                 return self._run(entry, found, args, kwargs)
@@ -156,6 +159,7 @@ class _Jitted:
                     self._entries.popitem(last=False)
             else:
                 self._entries.move_to_end(key)
+            self._order = tuple(reversed(self._entries.values()))
         scalars = [np.array([float(x) for x, k in zip(leaves, kinds) if k == SCALAR])]
         arrays = [x for x, k in zip(leaves, kinds) if k != SCALAR and k[0] == "array"]
         return self._run(entry, (scalars, arrays), args, kwargs)
@@ -242,7 +246,7 @@ class _Jitted:
         """
         self(*args, **kwargs)
         name = getattr(self.f, "__name__", repr(self.f))
-        for entry in reversed(tuple(self._entries.values())):
+        for entry in self._order:
             found = entry.match(args, kwargs)
             if found is None:
                 continue
