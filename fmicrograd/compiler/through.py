@@ -41,7 +41,7 @@ from .. import tree as tr
 from ..batching.vectorize import Batched
 from ..core.batch_axes import DEPTH
 from ..core.batch_axes import at_depth as _at
-from ..core.control import RUNNING
+from ..core.control import RUNNING, reaches
 from ..core.expr import Expr, const
 from ..transforms.autodiff import per_example, vjp
 from ..transforms.custom import custom_vjp
@@ -117,16 +117,7 @@ def has_variable(x: Expr) -> bool:
     >>> has_variable(fm.Const(1.0) * 2.0), has_variable(fm.Var(1.0) * 2.0)
     (False, True)
     """
-    stack, seen = [x], set()
-    while stack:
-        n = stack.pop()
-        if n.op == "var":
-            return True
-        for c in n.children:
-            if id(c) not in seen:
-                seen.add(id(c))
-                stack.append(c)
-    return False
+    return reaches(x, lambda n: n.op == "var")
 
 
 def under_trace(x: Expr) -> bool:
@@ -139,18 +130,8 @@ def under_trace(x: Expr) -> bool:
     False
     """
     traced = {lv for lv, _, traces in RUNNING.get() if traces}
-    if not traced:
-        return False
-    stack, seen = [x], set()
-    while stack:
-        n = stack.pop()
-        if n.op == "var" and getattr(n, "level", None) in traced:
-            return True
-        for c in n.children:
-            if id(c) not in seen:
-                seen.add(id(c))
-                stack.append(c)
-    return False
+    return bool(traced) and reaches(
+        x, lambda n: n.op == "var" and getattr(n, "level", None) in traced)
 
 
 def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,

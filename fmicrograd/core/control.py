@@ -17,12 +17,13 @@ True
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["GUARDS", "RUNNING", "running", "dependent", "escape", "compare", "Mask",
-           "reaches_variable"]
+           "reaches_variable", "reaches"]
 
 
 # While ``fm.jit`` traces a function, this holds the trace's log of comparisons
@@ -86,6 +87,25 @@ def dependent(x: Any, differentiating: bool = False) -> str | None:
     return None
 
 
+def reaches(x: Any, hit: Callable[[Any], bool]) -> bool:
+    """Whether ``hit`` holds for some node of the graph under ``x`` (``x``
+    included): one walk, each shared node visited once.
+
+    >>> reaches(Var(1.0) * 2.0, lambda n: n.op == "var")
+    True
+    """
+    stack, seen = [x], set()
+    while stack:
+        n = stack.pop()
+        if hit(n):
+            return True
+        for c in n.children:
+            if id(c) not in seen:
+                seen.add(id(c))
+                stack.append(c)
+    return False
+
+
 def reaches_variable(x: Any) -> bool:
     """Whether the graph under node ``x`` reaches a leaf that is not a constant
     (a variable of some transform); False for plain values.
@@ -95,18 +115,11 @@ def reaches_variable(x: Any) -> bool:
     >>> reaches_variable(3.0)
     False
     """
-    if not hasattr(x, "children"):
-        return False
-    stack, seen = [x], set()
-    while stack:
-        n = stack.pop()
-        if not n.children and n.op != "const":
-            return True
-        for c in n.children:
-            if id(c) not in seen:
-                seen.add(id(c))
-                stack.append(c)
-    return False
+    return hasattr(x, "children") and reaches(x, _is_variable_leaf)
+
+
+def _is_variable_leaf(n: Any) -> bool:
+    return not n.children and n.op != "const"
 
 
 def escape(x: Any, how: str) -> float:

@@ -66,13 +66,12 @@ def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bo
         if n in relevant:
             continue
         kids = n.children
+        if not on_graph and n.op == "var" and n.level < level:
+            on_graph = True  # an enclosing transform's variable (one holding a node too:
+            #                  a vmap batch, or a graph at higher order)
         if not kids:
             relevant[n] = False
-            if n.op == "var" and not on_graph and n.level < level:
-                on_graph = True  # an enclosing transform's variable
             continue
-        if not on_graph and n.op == "var" and n.level < level:
-            on_graph = True  # one that holds a node: a vmap batch, or a graph at higher order
         push(n)
         push(_FINISH)
         for c in kids:
