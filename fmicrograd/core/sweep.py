@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .batch_axes import linear_tangent, reduce_to
+from .dot_cotangents import Pending, batch_dot_tangent, dot_cotangents
 from .expr import Expr, Prim, Var
 from .rules import PARAM_VJP, VJP
 
@@ -102,13 +103,22 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
         g = cts.pop(n, None)
         if g is None:
             continue
+        if g.__class__ is Pending:
+            g = g.total()
+        if on_graph and n.op == "dot" and isinstance(g, Expr):
+            dot_cotangents(n, g, relevant, cts)  # no batch-sized product per factor
+            continue
         kids = n.children
         for c, cg in zip(kids, _vjp(n, g, kids, on_graph)):
             if relevant[c]:
                 if cg.__class__ is not float:  # a batched contribution to an unbatched
                     cg = _fit(cg, c.value)     # node is summed before it meets others
                 cts[c] = cts[c] + cg if c in cts else cg
-    return [_fit(cts.get(x, 0.0), x.value) for x in inputs], on_graph
+    return [_fit(_total(cts.get(x, 0.0)), x.value) for x in inputs], on_graph
+
+
+def _total(ct: Any) -> Any:
+    return ct.total() if ct.__class__ is Pending else ct
 
 
 def _vjp(n: Expr, g: Any, kids: tuple, on_graph: bool) -> tuple:
@@ -145,6 +155,9 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
             continue  # depends on an input, but not on one with a tangent here
         if n.__class__ is Prim and _moves_batch(n):
             tans[n] = linear_tangent(n, [tans.get(c) for c in kids])
+            continue
+        if n.op == "batch_dot":
+            tans[n] = batch_dot_tangent(n, tans.get(kids[0]), tans.get(kids[1]), on_graph)
             continue
         total = None
         for c, p in zip(kids, _vjp(n, 1.0, kids, on_graph)):
