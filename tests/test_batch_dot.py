@@ -101,7 +101,7 @@ def test_fused_matches_generic(name, seed):
 @pytest.mark.parametrize("stack", ["grad", "hessian", "jit(grad)", "jit(hessian)"])
 def test_two_batch_axes(stack):
     p = params(2)
-    make = {"grad": lambda f: fm.jit(fm.grad(f)), "hessian": fm.hessian,
+    make = {"grad": fm.grad, "hessian": fm.hessian,
             "jit(grad)": lambda f: fm.jit(fm.grad(f)),
             "jit(hessian)": lambda f: fm.jit(fm.hessian(f))}[stack]
     got = _leaves(make(loss_depth2(fused))(p, XSS))

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .batch_axes import extra_axes, sum_tangent
+from .batch_axes import DEPTH, sum_tangent
 from .expr import Expr, Prim, node, prim
 
 _value = Expr.__dict__["value"].__get__  # the stored value (no traced-argument check)
@@ -137,14 +137,15 @@ def dot_cotangents(n: Expr, g: Expr, relevant: dict, cts: dict) -> None:
     """
     kids = n.children
     half = len(kids) // 2
-    gnd = getattr(_value(g), "ndim", 0)
+    depth = DEPTH.get()
+    gnd = _ndim(_value(g))
     for i, c in enumerate(kids):
         if not relevant[c]:
             continue
         other = kids[i + half] if i < half else kids[i - half]
-        axes = extra_axes(max(gnd, getattr(_value(other), "ndim", 0)), _value(c))
-        if axes:
-            cg: Any = batch_dot(g, other, axes)
+        extra = max(gnd, _ndim(_value(other))) - max(_ndim(_value(c)), depth)
+        if extra > 0:  # summed over the batch axes ``c`` does not have
+            cg: Any = batch_dot(g, other, _AXES[extra] if extra < 4 else tuple(range(extra)))
         else:
             old = cts.get(c)
             if old is None:
@@ -155,3 +156,10 @@ def dot_cotangents(n: Expr, g: Expr, relevant: dict, cts: dict) -> None:
                 continue
             cg = node("*", _value(g) * _value(other), (g, other))  # after another term
         cts[c] = cts[c] + cg if c in cts else cg
+
+
+_AXES = ((), (0,), (0, 1), (0, 1, 2))
+
+
+def _ndim(value: Any) -> int:
+    return 0 if value.__class__ is float else getattr(value, "ndim", 0)
