@@ -32,8 +32,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .batch_axes import DEPTH, sum_tangent
 from .expr import Expr, Prim, node, prim
 
@@ -61,6 +59,8 @@ def batch_dot_vjp(ct: Any, out: Any, axes: tuple, a: Any, b: Any) -> tuple:
     >>> da.tolist(), db.tolist()
     ([6.0, 8.0], [2.0, 4.0])
     """
+    import numpy as np  # only under vmap: importing fmicrograd needs no numpy
+
     spread = ct + np.zeros(_shape(a, b))
     return spread * b, spread * a
 
@@ -86,6 +86,8 @@ def batch_dot_tangent(n: Prim, ta: Any, tb: Any, on_graph: bool) -> Any:
 
 
 def _shape(a: Any, b: Any) -> tuple:
+    import numpy as np
+
     va = _value(a) if isinstance(a, Expr) else a
     vb = _value(b) if isinstance(b, Expr) else b
     return np.broadcast_shapes(np.shape(va), np.shape(vb))
