@@ -105,8 +105,8 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
             continue
         if g.__class__ is Pending:
             g = g.total()
-        if on_graph and n.op == "dot" and isinstance(g, Expr):
-            dot_cotangents(n, g, relevant, cts)  # no batch-sized product per factor
+        if on_graph and n.op == "dot" and isinstance(g, Expr) and g.value.__class__ is not float:
+            dot_cotangents(n, g, relevant, cts)  # vmap: no batch-sized product per factor
             continue
         kids = n.children
         for c, cg in zip(kids, _vjp(n, g, kids, on_graph)):
