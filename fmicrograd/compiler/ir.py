@@ -137,8 +137,12 @@ def lower(outputs: list, inputs: list, guards: list, level: int) -> Program:
         raise NotCompilable("a guard compares per-example values")
     p = Program()
     number: dict = {}
-    for x in inputs:
-        number[x] = p.add("in", (), len(number), _shape(_stored(x)))
+    # inputs are never merged (each has its own position): no memo entries
+    p.ops = ["in"] * len(inputs)
+    p.args = [()] * len(inputs)
+    p.params = list(range(len(inputs)))
+    p.shapes = [_shape(_stored(x)) for x in inputs]
+    number.update(zip(inputs, p.params))
     p.n_inputs = len(inputs)
     roots = [o for o in outputs if isinstance(o, Expr)]
     for _op, a, b, _ in guards:
@@ -176,12 +180,14 @@ _SPECIAL = frozenset(("var", "stop_gradient", "mean"))  # plain nodes ``_lower_n
 def _walk(p: Program, roots: list, number: dict, level: int) -> None:
     """Number every node under ``roots`` (children first, the last child
     first), folding, merging and dropping nodes as ``lower`` says. The common
-    case (a plain node that depends on the inputs) is inlined: a compile of
-    an MLP step walks hundreds of thousands of nodes."""
+    cases (a plain node that depends on the inputs, a float constant leaf, a
+    transform's variable, a batch contraction) are inlined: a compile of an
+    MLP step walks hundreds of thousands of nodes."""
     stack = list(roots)
     pop, push, extend = stack.pop, stack.append, stack.extend
     ops, args, params, shapes, memo = p.ops, p.args, p.params, p.shapes, p._memo
     number_of = number.__getitem__
+    floats: dict = {}  # a nonzero, non-NaN float constant's node (equal ones have equal bits)
     while stack:
         n = pop()
         if n is not _DONE:
@@ -191,7 +197,14 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
             if not kids:
                 if n.op == "var" and n.level < level:
                     raise NotCompilable("the function uses a variable of an enclosing transform")
-                number[n] = p.const(n.value)
+                value = n.value
+                if value.__class__ is float and value and value == value:
+                    i = floats.get(value)
+                    if i is None:
+                        i = floats[value] = p.const(value)
+                    number[n] = i
+                else:
+                    number[n] = p.const(value)
                 continue
             if n.op == "var" and n.level < level:  # one holding a node (a vmap batch)
                 raise NotCompilable("the function uses a variable of an enclosing transform")
@@ -213,7 +226,21 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
                 number[n] = p.const(n.value)
             continue
         op = n.op
+        if op == "var" or op == "stop_gradient":  # as ``_lower_node``, inlined
+            number[n] = kids[0]
+            continue
         if n.__class__ is not Expr or op in _SPECIAL:
+            if op == "batch_dot" and n.__class__ is Prim:  # as ``_lower_node``, inlined
+                key = ("bdot", kids, tuple(n.param))
+                i = memo.get(key)
+                if i is None:
+                    i = memo[key] = len(ops)
+                    ops.append("bdot")
+                    args.append(kids)
+                    params.append(key[2])
+                    shapes.append(_shape(n.value))
+                number[n] = i
+                continue
             number[n] = _lower_node(p, n, kids)
             continue
         value = n.value
