@@ -214,8 +214,8 @@ class Rows:
         args = self.p.args
         reads: dict = {}
         for pos in positions:
-            ids = tuple(args[m][pos] for m in members)
-            if ids not in reads and any(i != ids[0] for i in ids):
+            ids = tuple([args[m][pos] for m in members])
+            if ids not in reads and ids.count(ids[0]) != len(ids):
                 reads[ids] = np.array(ids, dtype=np.intp)
         candidates = [np.argsort(self.keys(ids), kind="stable")
                       for ids in list(reads.values())[:4]]

@@ -27,7 +27,6 @@ from .ir import Program
 
 __all__ = ["groups", "merge_later", "param_key", "scalar_cost", "batched_cost"]
 
-_SOURCES = ("in", "const")
 
 
 def param_key(op: str, param: Any) -> Any:
@@ -58,16 +57,23 @@ def groups(p: Program) -> list[list[int]]:
     level = [-1] * p.size
     found: dict = {}
     ops, args, shapes, params = p.ops, p.args, p.shapes, p.params
-    level_of, shape_of = level.__getitem__, shapes.__getitem__
+    level_of, shape_of, get = level.__getitem__, shapes.__getitem__, found.get
     for i, op in enumerate(ops):
-        if op in _SOURCES:
+        if op == "in" or op == "const":
             continue
         a = args[i]
-        lv = level[i] = max(map(level_of, a)) + 1 if a else 0  # sources are at -1
         param = params[i]
-        key = (lv, op, param if param is None else param_key(op, param), shapes[i],
-               tuple(map(shape_of, a)))
-        members = found.get(key)
+        if len(a) == 2:  # most nodes: without ``map`` and a generator
+            x, y = a
+            lx, ly = level[x], level[y]
+            lv = level[i] = (lx if lx > ly else ly) + 1
+            key = (lv, op, param if param is None else param_key(op, param), shapes[i],
+                   (shapes[x], shapes[y]))
+        else:
+            lv = level[i] = max(map(level_of, a)) + 1 if a else 0  # sources are at -1
+            key = (lv, op, param if param is None else param_key(op, param), shapes[i],
+                   tuple(map(shape_of, a)))
+        members = get(key)
         if members is None:
             found[key] = [i]
         else:
