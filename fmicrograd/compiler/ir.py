@@ -351,7 +351,16 @@ class _Rewrite:
         p, q, new, deferred = self.p, self.q, self.new, self.deferred
         ops, args, params, shapes = p.ops, p.args, p.params, p.shapes
         q_ops, q_args, q_params, q_shapes, memo = q.ops, q.args, q.params, q.shapes, q._memo
-        for i, op in enumerate(ops):
+        start = p.n_inputs
+        if ops[:start] == ["in"] * start:  # the inputs first, as they are (never merged)
+            q_ops += ops[:start]
+            q_args += args[:start]
+            q_params += params[:start]
+            q_shapes += shapes[:start]
+            new[:start] = range(start)
+        else:
+            start = 0
+        for i, op in enumerate(ops[start:], start):
             if deferred[i]:
                 continue
             if op == "+" or op == "sum":
@@ -388,10 +397,11 @@ class _Rewrite:
     def _sum(self, i: int) -> int:
         """An n-ary sum over the leaves of the single-use ``+`` tree at ``i``,
         with its single-use products gathered into one ``dot``."""
-        p, uses, get = self.p, self.uses, self.get
+        p, uses, get, new = self.p, self.uses, self.get, self.new
         ops, args, shapes = p.ops, p.args, p.shapes
         terms: list = []
-        stack = list(reversed(args[i]))
+        stack = list(args[i])
+        stack.reverse()
         while stack:
             a = stack.pop()
             op = ops[a]
@@ -408,7 +418,8 @@ class _Rewrite:
             out.append(self.q.add("dot", xs + ys, None, _broadcast(p, prods)))
             absorbed = set(prods)
             terms = [t for t in terms if t not in absorbed]
-        out += [get(t) for t in terms]
+        done = [new[t] for t in terms]
+        out += [get(t) for t in terms] if None in done else done
         if len(out) == 1:
             return out[0]
         return self.q.add("sum", tuple(out), None, shapes[i])

@@ -120,20 +120,21 @@ def merge_later(p: Program, found: list, ops: frozenset, most: int = 2048) -> li
     >>> [[p.ops[i] for i in g] for g in merge_later(p, groups(p), frozenset({"exp"}))]
     [['sin'], ['exp', 'exp']]
     """
+    counts = np.fromiter(map(len, p.args), dtype=np.intp, count=p.size)  # the edges, once
+    used = np.fromiter(itertools.chain.from_iterable(p.args), dtype=np.intp, count=counts.sum())
     while True:
-        merged = _merge_once(p, found, ops, most)
+        merged = _merge_once(p, found, ops, most, counts, used)
         if len(merged) == len(found):
             return merged
         found = merged
 
 
-def _merge_once(p: Program, found: list, ops: frozenset, most: int) -> list:
+def _merge_once(p: Program, found: list, ops: frozenset, most: int, counts: np.ndarray,
+                used: np.ndarray) -> list:
     n = len(found)
     group_of = np.full(p.size, n, dtype=np.intp)
     for j, members in enumerate(found):
         group_of[members] = j
-    counts = np.fromiter(map(len, p.args), dtype=np.intp, count=p.size)
-    used = np.fromiter(itertools.chain.from_iterable(p.args), dtype=np.intp, count=counts.sum())
     first = np.full(p.size, n, dtype=np.intp)  # the first group that needs each node
     np.minimum.at(first, used, np.repeat(group_of, counts))
     need = np.full(n + 1, n, dtype=np.intp)
