@@ -141,11 +141,13 @@ def dot_cotangents(n: Expr, g: Expr, relevant: dict, cts: dict) -> None:
     half = len(kids) // 2
     depth = DEPTH.get()
     gnd = _ndim(_value(g))
-    for i, c in enumerate(kids):
+    for c, other in zip(kids, kids[half:] + kids[:half]):
         if not relevant[c]:
             continue
-        other = kids[i + half] if i < half else kids[i - half]
-        extra = max(gnd, _ndim(_value(other))) - max(_ndim(_value(c)), depth)
+        vo, vc = _value(other), _value(c)  # ``_ndim`` of both, inlined
+        no = 0 if vo.__class__ is float else getattr(vo, "ndim", 0)
+        nc = 0 if vc.__class__ is float else getattr(vc, "ndim", 0)
+        extra = (gnd if gnd > no else no) - (nc if nc > depth else depth)
         if extra > 0:  # summed over the batch axes ``c`` does not have
             cg: Any = batch_dot(g, other, _AXES[extra] if extra < 4 else tuple(range(extra)))
         else:
