@@ -354,3 +354,46 @@ def test_operation_batching_turns_layers_into_matrix_products():
     # to its inputs, and the L2 term's sum of squares (1 output neuron's gradient to
     # its inputs is a broadcast product, the data gets none): 3 + 3 + 1 + 1
     assert sum(product(g) for g in groups) == 8
+
+
+class _Everything:
+    def __contains__(self, op):
+        return True
+
+
+def _program(p):
+    return p.ops, p.args, p.shapes, p.params, p.outputs, p.guards
+
+
+def test_optimize_merges_nodes_that_become_identical():
+    level = next_level()
+    a, b, c = (variable(float(i + 1), level) for i in range(3))
+    # both sums become sum(a, b, c); then the two exps, built before and after, are one node
+    p = ir.lower([fm.exp((a + b) + c) * fm.exp(a + (b + c)), fm.exp(a * b)], [a, b, c], [],
+                 level)
+    q = ir.optimize(p)
+    assert list(zip(q.ops, q.args))[3:] == [("*", (0, 1)), ("exp", (3,)), ("sum", (0, 1, 2)),
+                                            ("exp", (5,)), ("*", (6, 6))]
+
+
+@settings(max_examples=40, deadline=None)
+@given(dags(max_inputs=3, max_steps=10))
+def test_optimize_merges_as_if_it_looked_every_node_up(dag):
+    # optimize looks up only the kinds of node it makes until two old nodes become one
+    fn, n, xs = dag
+    level = next_level()
+    inputs = [variable(x, level) for x in xs]
+    copies = [fm.value_and_grad(fn, argnums=tuple(range(n)))(*[x + s for x in inputs])
+              for s in (0.0, 0.5)]  # the gradients repeat sums in other orders
+    u, v, w = copies[0][0], copies[1][0], inputs[0]
+    outs = [o for o in fm.tree.leaves(copies) if isinstance(o, Expr)]
+    outs += [fm.exp((u + v) + w) * 2.0, fm.exp(u + (v + w)) * 3.0]  # one sum, then one exp
+    p = ir.lower(outs, inputs, [], level)
+    fast = ir.optimize(p)
+    real = ir._MADE
+    try:
+        ir._MADE = _Everything()
+        slow = ir.optimize(p)
+    finally:
+        ir._MADE = real
+    assert _program(fast) == _program(slow)

@@ -226,10 +226,10 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
                 number[n] = p.const(n.value)
             continue
         op = n.op
-        if op == "var" or op == "stop_gradient":  # as ``_lower_node``, inlined
-            number[n] = kids[0]
-            continue
         if n.__class__ is not Expr or op in _SPECIAL:
+            if op == "var" or op == "stop_gradient":  # as ``_lower_node``, inlined
+                number[n] = kids[0]
+                continue
             if op == "batch_dot" and n.__class__ is Prim:  # as ``_lower_node``, inlined
                 key = ("bdot", kids, tuple(n.param))
                 i = memo.get(key)
@@ -320,7 +320,14 @@ def optimize(p: Program) -> Program:
 class _Rewrite:
     """One pass in topological order. A single-use ``+`` under another sum is
     never emitted (the outer sum takes its terms); a single-use product under
-    a sum or a batch sum is emitted only if that consumer does not absorb it."""
+    a sum or a batch sum is emitted only if that consumer does not absorb it.
+
+    Identical new nodes are merged, as ``Program.add`` does, but cheaper: the
+    old nodes are all different (``lower`` merged them), so while no two old
+    nodes have become one new node (``merged`` still False), a node copied
+    with its arguments renumbered cannot equal an earlier one, and only the
+    kinds this pass also makes (``_MADE``) are looked up. The first merge
+    fills in the lookup table and from then on every node is looked up."""
 
     def __init__(self, p: Program) -> None:
         self.p = p
@@ -337,14 +344,32 @@ class _Rewrite:
         self.q = Program()
         self.q.n_inputs = p.n_inputs
         self.new: list = [None] * p.size
+        self.merged = False
+
+    def add(self, op: str, args: tuple, param: Any, shape: tuple) -> int:
+        """``self.q.add``, noting a merge."""
+        size = self.q.size
+        i = self.q.add(op, args, param, shape)
+        if i < size:
+            self.merge()
+        return i
+
+    def merge(self) -> None:
+        """Two old nodes are one new node: look every node up from now on."""
+        if not self.merged:
+            self.merged = True
+            q = self.q
+            for k, (op, a, param) in enumerate(zip(q.ops, q.args, q.params)):
+                q._memo.setdefault(("const", _const_key(param)) if op == "const" else
+                                   (op, a, param), k)
 
     def get(self, i: int) -> int:
         """The new number of old node ``i``, emitting a deferred product now."""
         n = self.new[i]
         if n is None:
             p = self.p
-            n = self.new[i] = self.q.add(p.ops[i], tuple(map(self.get, p.args[i])),
-                                         p.params[i], p.shapes[i])
+            n = self.new[i] = self.add(p.ops[i], tuple(map(self.get, p.args[i])),
+                                       p.params[i], p.shapes[i])
         return n
 
     def run(self) -> Program:
@@ -369,7 +394,7 @@ class _Rewrite:
             a = args[i]
             if op == "bsum" and deferred[a[0]]:
                 x, y = map(self.get, args[a[0]])
-                new[i] = q.add("bdot", (x, y), params[i], shapes[i])
+                new[i] = self.add("bdot", (x, y), params[i], shapes[i])
                 continue
             if op == "const":  # the inlined ``q.add`` below, with a constant's key
                 if not self.uses[i]:  # folded away: ``_prune`` would drop it again
@@ -380,6 +405,13 @@ class _Rewrite:
                 t = tuple([new[k] for k in a])
                 if None in t:  # a deferred product used here after all
                     t = tuple(map(self.get, a))
+                if not self.merged and op not in _MADE:  # a new node (see the class)
+                    new[i] = len(q_ops)
+                    q_ops.append(op)
+                    q_args.append(t)
+                    q_params.append(params[i])
+                    q_shapes.append(shapes[i])
+                    continue
                 key = (op, t, params[i])
             j = memo.get(key)
             if j is None:
@@ -388,6 +420,8 @@ class _Rewrite:
                 q_args.append(t)
                 q_params.append(params[i])
                 q_shapes.append(shapes[i])
+            else:
+                self.merge()
             new[i] = j
         q.outputs = [self.get(o) for o in p.outputs]
         q.guards = [(op, self.get(a), self.get(b), e) for op, a, b, e in p.guards]
@@ -415,14 +449,19 @@ class _Rewrite:
                                     for t in prods}) == 1:
             xs = tuple([get(args[t][0]) for t in prods])
             ys = tuple([get(args[t][1]) for t in prods])
-            out.append(self.q.add("dot", xs + ys, None, _broadcast(p, prods)))
+            out.append(self.add("dot", xs + ys, None, _broadcast(p, prods)))
             absorbed = set(prods)
             terms = [t for t in terms if t not in absorbed]
         done = [new[t] for t in terms]
         out += [get(t) for t in terms] if None in done else done
         if len(out) == 1:
+            if terms:  # the one term is itself the sum
+                self.merge()
             return out[0]
-        return self.q.add("sum", tuple(out), None, shapes[i])
+        return self.add("sum", tuple(out), None, shapes[i])
+
+
+_MADE = frozenset(("sum", "dot", "bdot"))  # the kinds of node ``_Rewrite`` makes
 
 
 def _broadcast(p: Program, nodes: list) -> tuple:
