@@ -88,7 +88,9 @@ def variables(value: Any, level: int, inputs: list) -> np.ndarray:
 
 
 def _depth(td: tr.TreeDef) -> int:
-    return 1 + max((_depth(c) for c in td.children), default=0)
+    # a child without children (a leaf) is 1 deep: not visited (20k leaves in a large MLP)
+    return 1 + max([_depth(c) for c in td.children if c.children], default=1 if td.children
+                   else 0)
 
 
 def immutable(td: tr.TreeDef) -> bool:
