@@ -130,11 +130,12 @@ class _Emitter:
         self.elem = self.rows.elem
         self.ready = [-1] * p.size
 
-    def arg(self, members: list, pos: int, ndim: int) -> str:
+    def arg(self, members: list, pos: int, ndim: int, column: tuple | None = None) -> str:
         """Argument ``pos`` of every member, shaped to broadcast against ``ndim``
-        trailing axes (a shared argument is one broadcast row)."""
+        trailing axes (a shared argument is one broadcast row); ``column``:
+        those arguments, if known."""
         p = self.p
-        ids = [p.args[m][pos] for m in members]
+        ids = [p.args[m][pos] for m in members] if column is None else list(column)
         shape = p.shapes[ids[0]]
         if all(i == ids[0] for i in ids) and len(ids) > 1:
             i = ids[0]
@@ -210,14 +211,15 @@ class _Emitter:
         if op in _NP or op in ("select", "sum", "bsum") or (
                 op == "factor" and p.params[m0] in _FACTORS):  # rows in any order
             members = self.rows.order(members, list(range(len(p.args[m0]))))
+        if op in _NP or op == "select" or (op == "factor" and p.params[m0] in _FACTORS):
+            # the members' arguments by position, in one pass
+            args = [self.arg(members, a, nd, column) for a, column in
+                    enumerate(zip(*map(p.args.__getitem__, members)))]
         if op in _NP:
-            args = [self.arg(members, a, nd) for a in range(len(p.args[m0]))]
             return members, _NP[op].format(*args)
         if op == "factor" and p.params[m0] in _FACTORS:
-            args = [self.arg(members, a, nd) for a in range(len(p.args[m0]))]
             return members, _FACTORS[p.params[m0]].format(*args)
         if op == "select":
-            args = [self.arg(members, a, nd) for a in range(len(p.args[m0]))]
             pred = self.src.name(p.params[m0], "f")
             text = f"_np.where({pred}({', '.join(args[:-2])}), {args[-2]}, {args[-1]})"
             return members, text

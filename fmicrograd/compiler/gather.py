@@ -50,7 +50,7 @@ def input_shapes(p: Program) -> list:
     >>> input_shapes(p), Rows(p, Source()).elem(2)
     ([(3,), ()], 'I0[1]')
     """
-    return list(dict.fromkeys(p.shapes[i] for i in range(p.n_inputs)))
+    return list(dict.fromkeys(p.shapes[:p.n_inputs]))
 
 
 class Rows:
@@ -213,8 +213,9 @@ class Rows:
             return members
         args = self.p.args
         reads: dict = {}
+        columns = list(zip(*map(args.__getitem__, members))) if len(positions) > 1 else None
         for pos in positions:
-            ids = tuple([args[m][pos] for m in members])
+            ids = tuple([args[m][pos] for m in members]) if columns is None else columns[pos]
             if ids not in reads and ids.count(ids[0]) != len(ids):
                 reads[ids] = np.array(ids, dtype=np.intp)
         candidates = [np.argsort(self.keys(ids), kind="stable")
