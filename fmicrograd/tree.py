@@ -49,7 +49,7 @@ class TreeDef(NamedTuple):
         """How many leaves a tree of this structure holds."""
         if self.kind is None:
             return 1
-        return sum(c.num_leaves for c in self.children)
+        return sum([1 if c.kind is None else c.num_leaves for c in self.children])
 
 
 LEAF = TreeDef(None, None, ())
