@@ -334,13 +334,12 @@ class _Rewrite:
         self.uses = uses = _uses(p)
         self.deferred = deferred = [False] * p.size
         ops = p.ops
-        for op, args in zip(ops, p.args):
-            if op == "+" or op == "sum" or op == "bsum":
-                for a in args:
-                    if uses[a] == 1:
-                        kind = ops[a]
-                        deferred[a] = kind == "*" or (op != "bsum" and (kind == "+" or
-                                                                        kind == "sum"))
+        for op, args in compress(zip(ops, p.args), map(_SUMS.__contains__, ops)):
+            for a in args:
+                if uses[a] == 1:
+                    kind = ops[a]
+                    deferred[a] = kind == "*" or (op != "bsum" and (kind == "+" or
+                                                                    kind == "sum"))
         self.q = Program()
         self.q.n_inputs = p.n_inputs
         self.new: list = [None] * p.size
@@ -461,6 +460,7 @@ class _Rewrite:
         return self.add("sum", tuple(out), None, shapes[i])
 
 
+_SUMS = frozenset(("+", "sum", "bsum"))  # the consumers that may absorb a single-use node
 _MADE = frozenset(("sum", "dot", "bdot"))  # the kinds of node ``_Rewrite`` makes
 
 
