@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .accumulate import add_product, total
 from .batch_axes import linear_tangent, reduce_to
 from .expr import Expr, Prim, Var
 from .rules import PARAM_VJP, VJP
@@ -94,6 +95,8 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
     ([5.0, 2.0], False)
     """
     nodes, relevant, on_graph = plan or order(outputs, inputs)
+    if on_graph:
+        return _reverse_graph(outputs, seeds, inputs, nodes, relevant), True
     cts: dict = {}
     for o, s in zip(outputs, seeds):
         if isinstance(o, Expr) and relevant.get(o):
@@ -109,6 +112,42 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
                     cg = _fit(cg, c.value)     # node is summed before it meets others
                 cts[c] = cts[c] + cg if c in cts else cg
     return [_fit(cts.get(x, 0.0), x.value) for x in inputs], on_graph
+
+
+def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
+                   nodes: list, relevant: dict) -> list:
+    """``reverse`` building the cotangents as a graph: each node's contributions
+    are collected and built once (``accumulate``), and the products that ``*``
+    and ``dot`` send down are kept as pairs until then, so a sum of products
+    becomes one ``dot`` node."""
+    parts: dict = {}
+    for o, s in zip(outputs, seeds):
+        if isinstance(o, Expr) and relevant.get(o):
+            parts.setdefault(o, []).append(s)
+    for n in reversed(nodes):
+        got = parts.pop(n, None)
+        if got is None:
+            continue
+        g = total(got)
+        kids = n.children
+        op = n.op
+        if (op == "*" or op == "dot") and n.__class__ is Expr and _value(n).__class__ is float \
+                and (g.__class__ is float or _value(g).__class__ is float):
+            half = len(kids) // 2  # a product's partner: y for x, x for y
+            for i, c in enumerate(kids):
+                if relevant[c]:
+                    partner = kids[i - half if i >= half else i + half]
+                    add_product(parts.setdefault(c, []), g, partner)
+            continue
+        for c, cg in zip(kids, _vjp(n, g, kids, True)):
+            if relevant[c]:
+                if cg.__class__ is not float:
+                    cg = _fit(cg, c.value)
+                parts.setdefault(c, []).append(cg)
+    return [_fit(total(parts[x]), x.value) if x in parts else 0.0 for x in inputs]
+
+
+_value = Expr.__dict__["value"].__get__  # the stored value (no traced-argument check)
 
 
 def _vjp(n: Expr, g: Any, kids: tuple, on_graph: bool) -> tuple:
@@ -146,13 +185,21 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
         if n.__class__ is Prim and _moves_batch(n):
             tans[n] = linear_tangent(n, [tans.get(c) for c in kids])
             continue
-        total = None
-        for c, p in zip(kids, _vjp(n, 1.0, kids, on_graph)):
+        if on_graph:  # the tangent as one sum (or dot) node, see ``accumulate``
+            parts: list = []
+            for c, p in zip(kids, _vjp(n, 1.0, kids, True)):
+                t = tans.get(c)
+                if t is not None:
+                    add_product(parts, p, t)
+            tans[n] = total(parts)
+            continue
+        acc = None
+        for c, p in zip(kids, _vjp(n, 1.0, kids, False)):
             t = tans.get(c)
             if t is not None:
-                total = p * t if total is None else total + p * t
-        if total is not None:
-            tans[n] = total
+                acc = p * t if acc is None else acc + p * t
+        if acc is not None:
+            tans[n] = acc
     return [tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
 
 
