@@ -128,22 +128,32 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
         got = parts.pop(n, None)
         if got is None:
             continue
-        g = total(got)
+        g = got[0] if len(got) == 1 and got[0].__class__ is not tuple else total(got)
         kids = n.children
         op = n.op
         if (op == "*" or op == "dot") and n.__class__ is Expr and _value(n).__class__ is float \
                 and (g.__class__ is float or _value(g).__class__ is float):
+            one = g.__class__ is float and g == 1.0  # 1.0 * y is y itself
             half = len(kids) // 2  # a product's partner: y for x, x for y
             for i, c in enumerate(kids):
                 if relevant[c]:
                     partner = kids[i - half if i >= half else i + half]
-                    add_product(parts.setdefault(c, []), g, partner)
+                    item = partner if one else (g, partner)
+                    pending = parts.get(c)
+                    if pending is None:
+                        parts[c] = [item]
+                    else:
+                        pending.append(item)
             continue
         for c, cg in zip(kids, _vjp(n, g, kids, True)):
             if relevant[c]:
                 if cg.__class__ is not float:
                     cg = _fit(cg, c.value)
-                parts.setdefault(c, []).append(cg)
+                pending = parts.get(c)
+                if pending is None:
+                    parts[c] = [cg]
+                else:
+                    pending.append(cg)
     return [_fit(total(parts[x]), x.value) if x in parts else 0.0 for x in inputs]
 
 
