@@ -30,6 +30,7 @@ others is dropped, where ``x + 0.0`` would have turned a ``-0.0`` into ``0.0``.
 
 from __future__ import annotations
 
+from operator import mul
 from typing import Any
 
 from .expr import Expr, lift, node
@@ -80,10 +81,10 @@ def _fold(values: list) -> Any:
 
 
 def _dot(pairs: list) -> Expr:
-    cts = [lift(ct) for ct, _ in pairs]
-    ys = [lift(y) for _, y in pairs]
-    value = _fold([_value(c) * _value(y) for c, y in zip(cts, ys)])
-    return node("dot", value, (*cts, *ys))
+    cts = [ct if isinstance(ct, Expr) else lift(ct) for ct, _ in pairs]
+    ys = [y if isinstance(y, Expr) else lift(y) for _, y in pairs]
+    products = list(map(mul, map(_value, cts), map(_value, ys)))
+    return node("dot", _fold(products), (*cts, *ys))
 
 
 def total(parts: Parts) -> Any:

@@ -188,9 +188,10 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
     """
     nodes, _, on_graph = plan or order(outputs, inputs)
     tans: dict[Any, Any] = dict(zip(inputs, tangents))
+    has = tans.__contains__
     for n in nodes:
         kids = n.children
-        if not any(c in tans for c in kids):
+        if not any(map(has, kids)):
             continue  # depends on an input, but not on one with a tangent here
         if n.__class__ is Prim and _moves_batch(n):
             tans[n] = linear_tangent(n, [tans.get(c) for c in kids])
@@ -204,6 +205,15 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
             tans[n] = total(parts)
             continue
         acc = None
+        if n.op == "dot" and n.__class__ is Expr:  # partials: the partners' values
+            half = len(kids) // 2
+            for i, c in enumerate(kids):
+                t = tans.get(c)
+                if t is not None:
+                    p = _value(kids[i + half if i < half else i - half])
+                    acc = p * t if acc is None else acc + p * t
+            tans[n] = acc
+            continue
         for c, p in zip(kids, _vjp(n, 1.0, kids, False)):
             t = tans.get(c)
             if t is not None:
