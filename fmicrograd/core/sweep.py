@@ -20,6 +20,7 @@ perturbation confusion.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,9 +37,10 @@ def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bo
 
     Returns ``(nodes, relevant, on_graph)``: the inner nodes to sweep (the
     inputs themselves left out), a map from every visited node to whether it
-    depends on an input, and whether derivatives must be built as graphs (see
-    the module docstring). Nodes key the maps directly: their hash and
-    equality are identity.
+    depends on an input (truthy: ``True`` for an input, an inner node's
+    1-based position in ``nodes``; ``False`` otherwise), and whether
+    derivatives must be built as graphs (see the module docstring). Nodes key
+    the maps directly: their hash and equality are identity.
 
     >>> from fmicrograd.core.expr import variable, next_level
     >>> x = variable(2.0, next_level())
@@ -58,8 +60,8 @@ def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bo
             n = pop()
             for c in n.children:
                 if relevant[c]:
-                    relevant[n] = True
                     nodes.append(n)
+                    relevant[n] = len(nodes)
                     break
             else:
                 relevant[n] = False
@@ -101,7 +103,10 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
     for o, s in zip(outputs, seeds):
         if isinstance(o, Expr) and relevant.get(o):
             cts[o] = cts[o] + s if o in cts else s
-    for n in reversed(nodes):
+    start = len(nodes)
+    if plan is not None and cts:  # one row of a Jacobian may touch few of the plan's nodes
+        start = _sparse_head(cts, nodes, relevant, start // 8)
+    for n in reversed(nodes) if start == len(nodes) else reversed(nodes[:start]):
         g = cts.pop(n, None)
         if g is None:
             continue
@@ -112,6 +117,46 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
                     cg = _fit(cg, c.value)     # node is summed before it meets others
                 cts[c] = cts[c] + cg if c in cts else cg
     return [_fit(cts.get(x, 0.0), x.value) for x in inputs], on_graph
+
+
+def _sparse_head(cts: dict, nodes: list, relevant: dict, budget: int) -> int:
+    """Sweep the nodes that have a cotangent in order of position (a heap), not
+    by scanning the whole plan; after ``budget`` nodes, return the position
+    the scan must go on from (0 when the sweep is done). Rows of a Jacobian
+    swept over one shared plan each touch their own part of it.
+
+    >>> from fmicrograd.core.expr import variable, next_level
+    >>> lv = next_level()
+    >>> x, y = variable(2.0, lv), variable(5.0, lv)
+    >>> a, b = x * 3.0, y * y
+    >>> plan = order([a, b], [x, y])
+    >>> cts = {a: 1.0}
+    >>> _sparse_head(cts, plan[0], plan[1], 10), cts[x], y in cts
+    (0, 3.0, False)
+    """
+    heap = [-relevant[o] for o in cts if relevant[o] is not True]
+    heapq.heapify(heap)
+    push, pop = heapq.heappush, heapq.heappop
+    while heap:
+        p = -pop(heap)
+        if budget == 0:
+            return p  # the scan takes over from this node down
+        budget -= 1
+        n = nodes[p - 1]
+        g = cts.pop(n)
+        kids = n.children
+        for c, cg in zip(kids, _vjp(n, g, kids, False)):
+            r = relevant[c]
+            if r:
+                if cg.__class__ is not float:
+                    cg = _fit(cg, c.value)
+                if c in cts:
+                    cts[c] = cts[c] + cg
+                else:
+                    cts[c] = cg
+                    if r is not True:  # an inner node: sweep it in its turn
+                        push(heap, -r)
+    return 0
 
 
 def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
