@@ -233,7 +233,7 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
     """
     nodes, _, on_graph = plan or order(outputs, inputs)
     tans: dict[Any, Any] = dict(zip(inputs, tangents))
-    has = tans.__contains__
+    has, get = tans.__contains__, tans.get
     for n in nodes:
         kids = n.children
         if not any(map(has, kids)):
@@ -252,11 +252,9 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
         acc = None
         if n.op == "dot" and n.__class__ is Expr:  # partials: the partners' values
             half = len(kids) // 2
-            for i, c in enumerate(kids):
-                t = tans.get(c)
+            for t, y in zip(map(get, kids), kids[half:] + kids[:half]):
                 if t is not None:
-                    p = _value(kids[i + half if i < half else i - half])
-                    acc = p * t if acc is None else acc + p * t
+                    acc = _value(y) * t if acc is None else acc + _value(y) * t
             tans[n] = acc
             continue
         for c, p in zip(kids, _vjp(n, 1.0, kids, False)):
