@@ -85,3 +85,21 @@ def test_clear_errors():
         fm.to_torch(lambda a: a, in_axes=(1,))(t64([1.0]))
     with pytest.raises(ValueError, match="leading batch axis"):
         fm.to_torch(lambda a: a)(t64(1.0))
+
+
+@pytest.mark.parametrize("f, x", [
+    # an overflowing chain over maximum: the side not taken gets inf * 0
+    (lambda x: fm.cosh(fm.cosh(fm.maximum(x, fm.cosh(x)))) + x * x, 3.0),
+    (lambda x: fm.cosh(fm.cosh(fm.minimum(-x, -fm.cosh(x)) * -1.0)), 3.0),
+    # relu off under an infinite cotangent
+    (lambda x: fm.cosh(fm.cosh(fm.cosh(fm.relu(x) + 3.0))) + x, -1.0),
+])
+def test_an_infinite_cotangent_through_a_kink_gives_fms_derivative(f, x):
+    # fmicrograd (like JAX) multiplies the cotangent by a 0/1 factor, so inf
+    # becomes NaN on the side not taken; the torch function must say the same
+    # rather than torch's masked 0 or inf
+    want = fm.grad(f)(x)
+    xt = t64([x], grad=True)
+    fm.to_torch(f)(xt).sum().backward()
+    assert np.isnan(want)
+    assert_close(xt.grad, [want])

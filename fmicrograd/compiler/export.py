@@ -210,8 +210,8 @@ def _namespace(torch: Any, dtype: Any) -> dict:
         power=torch.pow, abs=torch.abs, exp=torch.exp, log=torch.log, sqrt=torch.sqrt,
         tanh=torch.tanh, sin=torch.sin, cos=torch.cos, sign=torch.sign, matmul=torch.matmul,
         einsum=torch.einsum, where=torch.where,
-        maximum=lambda a, b: torch.maximum(t(a), t(b)),
-        minimum=lambda a, b: torch.minimum(t(a), t(b)))
+        maximum=lambda a, b: TORCH["maximum"](torch, t(a), t(b)),
+        minimum=lambda a, b: TORCH["minimum"](torch, t(a), t(b)))
 
     def call(fn: Callable, *args: Any) -> Any:
         if fn not in factors:
@@ -221,7 +221,8 @@ def _namespace(torch: Any, dtype: Any) -> dict:
     return {"_np": shim, "_cat": torch.cat, "_stack": lambda xs: torch.stack([t(x) for x in xs]),
             "_errstate": lambda **_: contextlib.nullcontext(),
             "_sigmoid": lambda a: TORCH["sigmoid"](torch, a),
-            "_relu": torch.relu, "_share": share, "_tofloat": lambda b: b.to(dtype),
+            "_relu": lambda a: TORCH["relu"](torch, a), "_share": share,
+            "_tofloat": lambda b: b.to(dtype),
             "_tolist": lambda a: list(a.unbind(0)), "_copy": lambda a: a,
             "_rev": lambda a: torch.flip(a, (0,)),
             "_fwd": lambda param, *args: param.torch(torch, *args), "_call": call,

@@ -27,33 +27,43 @@ def _sum(t: Any, *xs: Any) -> Any:
 _FUNCTIONS: dict = {}  # (torch module, op) -> its autograd Function (made on first use)
 
 
-def _with_slope(name: str, forward: Callable, slope: Callable) -> Callable:
-    """The torch op ``forward`` whose derivative is ``slope``, itself made of
-    differentiable ops, so every order follows fmicrograd's rule. Used where
-    torch's own backward cancels in a tail: ``sigmoid``'s ``out * (1 - out)``
-    loses up to 9 digits at 16; the second derivatives of ``softplus`` and
-    ``log_sigmoid`` lose 3 at 10."""
-    def op(t: Any, a: Any) -> Any:
+def _with_slope(name: str, forward: Callable, *slopes: Callable) -> Callable:
+    """The torch op ``forward`` whose derivative in its i-th argument is
+    ``g * slopes[i](t, *args)``, each slope made of differentiable ops, so every
+    order follows fmicrograd's rule. Used where torch's own backward cancels
+    in a tail: ``sigmoid``'s ``out * (1 - out)`` loses up to 9 digits at 16;
+    the second derivatives of ``softplus`` and ``log_sigmoid`` lose 3 at 10.
+    And where torch masks a cotangent that fmicrograd (like JAX) multiplies by
+    a 0/1 factor: ``relu``, ``maximum`` and ``minimum`` of an infinite
+    cotangent give NaN on the side not taken, not 0, as fmicrograd does."""
+    def op(t: Any, *args: Any) -> Any:
         if (t, name) not in _FUNCTIONS:
             class Op(t.autograd.Function):
                 generate_vmap_rule = True  # so torch.func transforms accept it
 
                 @staticmethod
-                def forward(x: Any) -> Any:
-                    return forward(t, x)
+                def forward(*xs: Any) -> Any:
+                    return forward(t, *xs)
 
                 @staticmethod
                 def setup_context(ctx: Any, inputs: tuple, output: Any) -> None:
-                    ctx.save_for_backward(inputs[0])
+                    ctx.save_for_backward(*inputs)
 
                 @staticmethod
                 def backward(ctx: Any, g: Any) -> Any:
-                    (x,) = ctx.saved_tensors
-                    return g * slope(t, x)
+                    xs = ctx.saved_tensors
+                    grads = tuple(g * slope(t, *xs) for slope in slopes)
+                    return grads[0] if len(grads) == 1 else grads
 
             _FUNCTIONS.setdefault((t, name), Op.apply)
-        return _FUNCTIONS[(t, name)](a)
+        return _FUNCTIONS[(t, name)](*args)
     return op
+
+
+def _share(t: Any, a: Any, b: Any) -> Any:
+    """maximum's slope in ``a`` (as ``numeric.share``): 1, 0.5 at a tie, 0."""
+    one = t.ones_like(a + b)
+    return t.where(a > b, one, t.where(a == b, 0.5 * one, 0.0 * one))
 
 
 def _softplus_slope(t: Any, x: Any) -> Any:
@@ -82,11 +92,14 @@ TORCH: dict[str, Callable[..., Any]] = {
     "tanh":          lambda t, a: t.tanh(a),
     "sigmoid":       _with_slope("sigmoid", lambda t, a: t.sigmoid(a),
                                  lambda t, a: TORCH["sigmoid"](t, a) * TORCH["sigmoid"](t, -a)),
-    "relu":          lambda t, a: t.relu(a),
+    "relu":          _with_slope("relu", lambda t, a: t.relu(a),
+                                 lambda t, a: (a > 0).to(a.dtype)),
     "sin":           lambda t, a: t.sin(a),
     "cos":           lambda t, a: t.cos(a),
-    "maximum":       lambda t, a, b: t.maximum(a, b),
-    "minimum":       lambda t, a, b: t.minimum(a, b),
+    "maximum":       _with_slope("maximum", lambda t, a, b: t.maximum(a, b),
+                                 lambda t, a, b: _share(t, a, b), lambda t, a, b: _share(t, b, a)),
+    "minimum":       _with_slope("minimum", lambda t, a, b: t.minimum(a, b),
+                                 lambda t, a, b: _share(t, b, a), lambda t, a, b: _share(t, a, b)),
     "tan":           lambda t, a: t.tan(a),
     "sinh":          lambda t, a: t.sinh(a),
     "cosh":          lambda t, a: t.cosh(a),
