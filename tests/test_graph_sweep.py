@@ -105,7 +105,7 @@ def test_gradient_graph_of_an_mlp_loss_is_about_one_node_per_forward_node():
 def test_tangent_graph_node_counts():
     # forward mode building tangents as graphs (grad of jvp): 149 and 475 before
     assert len(_built_by_forward(tanh_sum, X5, [1.0] * 5)) <= 102
-    assert len(_built_by_forward(_mlp_loss, W, list(V))) <= 250
+    assert len(_built_by_forward(_mlp_loss, W, list(V))) <= 199  # a tangent: one leaf
 
 
 def test_constant_exponent_builds_no_masks_and_no_exponent_cotangent():

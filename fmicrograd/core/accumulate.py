@@ -80,16 +80,29 @@ def _fold(values: list) -> Any:
     return acc
 
 
-def _dot(pairs: list) -> Expr:
-    cts = [ct if isinstance(ct, Expr) else lift(ct) for ct, _ in pairs]
-    ys = [y if isinstance(y, Expr) else lift(y) for _, y in pairs]
+def _dot(pairs: list, consts: dict | None) -> Expr:
+    cts = [ct if isinstance(ct, Expr) else _lift(ct, consts) for ct, _ in pairs]
+    ys = [y if isinstance(y, Expr) else _lift(y, consts) for _, y in pairs]
     products = list(map(mul, map(_value, cts), map(_value, ys)))
     return node("dot", _fold(products), (*cts, *ys))
 
 
-def total(parts: Parts) -> Any:
+def _lift(x: Any, consts: dict | None) -> Expr:
+    """``x`` as a constant leaf, the same leaf each time within one sweep
+    (``consts``, keyed by identity, holds ``x`` so that its id stays its own)."""
+    if consts is None:
+        return lift(x)
+    hit = consts.get(id(x))
+    if hit is None:
+        hit = consts[id(x)] = (x, lift(x))
+    return hit[1]
+
+
+def total(parts: Parts, consts: dict | None = None) -> Any:
     """The sum of ``parts`` in arrival order, with at most two new nodes: a
-    ``dot`` for the products at the front and a ``sum`` over the rest.
+    ``dot`` for the products at the front and a ``sum`` over the rest. A
+    float factor of a product is lifted to a constant leaf through
+    ``consts`` (a dict a sweep keeps), so that its uses share one leaf.
 
     >>> x = Var(1.5)
     >>> total([x]) is x, total([x, 0.0]) is x
@@ -104,7 +117,7 @@ def total(parts: Parts) -> Any:
     k = 0
     while k < len(parts) and parts[k].__class__ is tuple:
         k += 1
-    terms: list = [_dot(parts[:k])] if k > 1 else []
+    terms: list = [_dot(parts[:k], consts)] if k > 1 else []
     for p in parts[k if k > 1 else 0:]:
         if p.__class__ is tuple:
             terms.append(_product(*p))

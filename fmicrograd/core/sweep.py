@@ -234,6 +234,7 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
     nodes, _, on_graph = plan or order(outputs, inputs)
     tans: dict[Any, Any] = dict(zip(inputs, tangents))
     has, get = tans.__contains__, tans.get
+    consts: dict = {}  # one constant leaf per float factor (an input's tangent)
     for n in nodes:
         kids = n.children
         if not any(map(has, kids)):
@@ -243,11 +244,17 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
             continue
         if on_graph:  # the tangent as one sum (or dot) node, see ``accumulate``
             parts: list = []
-            for c, p in zip(kids, _vjp(n, 1.0, kids, True)):
-                t = tans.get(c)
-                if t is not None:
-                    add_product(parts, p, t)
-            tans[n] = total(parts)
+            if n.op == "dot" and n.__class__ is Expr and _value(n).__class__ is float:
+                half = len(kids) // 2  # partials: the partners themselves
+                for t, y in zip(map(get, kids), kids[half:] + kids[:half]):
+                    if t is not None:
+                        add_product(parts, y, t)
+            else:
+                for c, p in zip(kids, _vjp(n, 1.0, kids, True)):
+                    t = tans.get(c)
+                    if t is not None:
+                        add_product(parts, p, t)
+            tans[n] = total(parts, consts)
             continue
         acc = None
         if n.op == "dot" and n.__class__ is Expr:  # partials: the partners' values
