@@ -30,7 +30,6 @@ others is dropped, where ``x + 0.0`` would have turned a ``-0.0`` into ``0.0``.
 
 from __future__ import annotations
 
-from operator import mul
 from typing import Any
 
 from .expr import Expr, lift, node
@@ -81,15 +80,20 @@ def _fold(values: list) -> Any:
 
 
 def _dot(pairs: list, consts: dict | None) -> Expr:
-    cts = [ct if isinstance(ct, Expr) else _lift(ct, consts) for ct, _ in pairs]
-    ys = [y if isinstance(y, Expr) else _lift(y, consts) for _, y in pairs]
-    products = list(map(mul, map(_value, cts), map(_value, ys)))
-    return node("dot", _fold(products), (*cts, *ys))
+    try:
+        products = [ct.value * y.value for ct, y in pairs]
+    except AttributeError:  # a float factor (a cotangent, a tangent): a constant leaf
+        pairs = [(_lift(ct, consts), _lift(y, consts)) for ct, y in pairs]
+        products = [ct.value * y.value for ct, y in pairs]
+    kids = tuple([ct for ct, _ in pairs] + [y for _, y in pairs])
+    return node("dot", _fold(products), kids)
 
 
 def _lift(x: Any, consts: dict | None) -> Expr:
     """``x`` as a constant leaf, the same leaf each time within one sweep
     (``consts``, keyed by identity, holds ``x`` so that its id stays its own)."""
+    if isinstance(x, Expr):
+        return x
     if consts is None:
         return lift(x)
     hit = consts.get(id(x))
@@ -114,9 +118,11 @@ def total(parts: Parts, consts: dict | None = None) -> Any:
     if len(parts) == 1:
         p = parts[0]
         return _product(*p) if p.__class__ is tuple else p
-    k = 0
+    k = 0  # the products in front
     while k < len(parts) and parts[k].__class__ is tuple:
         k += 1
+    if k == len(parts):
+        return _dot(parts, consts)
     terms: list = [_dot(parts[:k], consts)] if k > 1 else []
     for p in parts[k if k > 1 else 0:]:
         if p.__class__ is tuple:
@@ -130,4 +136,4 @@ def total(parts: Parts, consts: dict | None = None) -> Any:
     if not any(isinstance(t, Expr) for t in terms):
         return _fold(terms)
     kids = tuple([lift(t) for t in terms])
-    return node("sum", _fold([_value(k) for k in kids]), kids)
+    return node("sum", _fold([k.value for k in kids]), kids)
