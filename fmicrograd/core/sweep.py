@@ -180,9 +180,8 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
                 and (g.__class__ is float or _value(g).__class__ is float):
             one = g.__class__ is float and g == 1.0  # 1.0 * y is y itself
             half = len(kids) // 2  # a product's partner: y for x, x for y
-            for i, c in enumerate(kids):
+            for c, partner in zip(kids, kids[half:] + kids[:half]):
                 if relevant[c]:
-                    partner = kids[i - half if i >= half else i + half]
                     item = partner if one else (g, partner)
                     pending = parts.get(c)
                     if pending is None:
@@ -192,8 +191,9 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
             continue
         for c, cg in zip(kids, _vjp(n, g, kids, True)):
             if relevant[c]:
-                if cg.__class__ is not float:
-                    cg = _fit(cg, c.value)
+                if cg.__class__ is not float and not (
+                        cg.__class__ is Expr and _value(cg).__class__ is float):
+                    cg = _fit(cg, c.value)  # a batched contribution: summed to c's shape
                 pending = parts.get(c)
                 if pending is None:
                     parts[c] = [cg]
