@@ -209,9 +209,13 @@ def _vjp(n: Expr, g: Any, kids: tuple, on_graph: bool) -> tuple:
     if n.__class__ is Prim:
         args = kids if on_graph else [c.value for c in kids]
         return PARAM_VJP[n.op](g, n if on_graph else n.value, n.param, *args)
-    rule = VJP[n.op]
     if on_graph:
-        return rule(g, n, *kids)
+        return VJP[n.op](g, n, *kids)
+    if n.op == "dot":  # the rule on floats, without unpacking: ct times each partner
+        values = [c.value for c in kids]
+        half = len(values) // 2
+        return [g * v for v in values[half:] + values[:half]]
+    rule = VJP[n.op]
     if len(kids) == 1:
         return rule(g, n.value, kids[0].value)
     if len(kids) == 2:
