@@ -9,7 +9,9 @@ transform (an older ``level``) or an input stands for an outer expression:
 then it runs on nodes, building the derivative as a graph that the enclosing
 transform can differentiate again. The inputs are the only leaves it
 differentiates with respect to, which is what keeps nested transforms free of
-perturbation confusion.
+perturbation confusion. On nodes, each node's contributions are built once,
+as one ``dot`` and one ``sum`` at most (``accumulate``): the enclosing
+sweeps then walk about one node per node of the function's graph.
 
 >>> from fmicrograd.core.expr import variable, next_level
 >>> x = variable(3.0, next_level())
