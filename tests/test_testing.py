@@ -102,7 +102,9 @@ def test_shared_subexpressions_are_drawn():
 def test_one_dag_runs_on_floats_exprs_and_torch_alike(dag):
     fn, n, xs = dag
     value = fn(*xs)
-    assert isinstance(value, float) and math.isfinite(value)  # every op stayed in its domain
+    # every op stayed in its domain (no NaN); a drawn chain may still overflow to
+    # inf (sinh(sinh(4.0 ** 2.7)))
+    assert isinstance(value, float) and not math.isnan(value)
     assert fm.trace(fn)(*xs).value == value
     t = fn(*[torch.tensor(x, dtype=torch.float64) for x in xs])
     assert isinstance(t, torch.Tensor) and t.item() == pytest.approx(value, rel=1e-12, abs=1e-12)
