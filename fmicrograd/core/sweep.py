@@ -207,7 +207,7 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
 _value = Expr.__dict__["value"].__get__  # the stored value (no traced-argument check)
 
 
-def _vjp(n: Expr, g: Any, kids: tuple, on_graph: bool) -> tuple:
+def _vjp(n: Expr, g: Any, kids: tuple, on_graph: bool) -> Sequence[Any]:
     if n.__class__ is Prim:
         args = kids if on_graph else [c.value for c in kids]
         return PARAM_VJP[n.op](g, n if on_graph else n.value, n.param, *args)
