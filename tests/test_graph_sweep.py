@@ -9,10 +9,12 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
 
 import fmicrograd as fm
 from fmicrograd.core import sweep
 from fmicrograd.core.expr import Expr, next_level, variable
+from fmicrograd.testing.strategies import dags
 
 
 def _reach(roots, stop=frozenset()):
@@ -133,6 +135,24 @@ def test_graph_gradient_has_the_first_order_floats_bit_for_bit(f, x):
     # and grad(jvp(f)) builds the tangent as a graph: its value is jvp's float
     tangent = lambda p: fm.jvp(f, (p,), (v,))[1]
     assert fm.value_and_grad(tangent)(x)[0] == fm.jvp(f, (x,), (v,))[1]
+
+
+def _same_floats(a, b):
+    return all(x == y or (x != x and y != y) for x, y in zip(fm.tree.leaves(a),
+                                                           fm.tree.leaves(b)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(dags(max_inputs=3, max_steps=8))
+def test_graph_derivatives_of_random_dags_have_the_first_order_floats(dag):
+    fn, n, xs = dag
+    nums = tuple(range(n))
+    v = tuple(0.5 + 0.25 * i for i in range(n))
+    g = fm.grad(fn, argnums=nums)
+    assert _same_floats(fm.jvp(g, xs, v)[0], g(*xs))
+    tangent = lambda *p: fm.jvp(fn, p, v)[1]
+    assert _same_floats(fm.value_and_grad(tangent, argnums=nums)(*xs)[0],
+                        fm.jvp(fn, xs, v)[1])
 
 
 # --- against torch at second and third order ----------------------------------------
