@@ -7,6 +7,7 @@ bit for bit, and under ``jit`` and ``vmap``."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -259,3 +260,12 @@ def test_vmap_of_hessian_agrees_with_a_loop():
     xs = ((0.3, -1.1, 0.7), (1.2, 0.4, -0.2), (-0.5, 0.9, 0.1))
     for x, h in zip(xs, fm.vmap(fm.hessian(_mixed))(xs)):
         _close(h, fm.hessian(_mixed)(x))
+
+
+def test_an_array_cotangent_seeding_a_graph_sweep():
+    # a numpy cotangent for a scalar output: summed to the input's shape, as before
+    def h(x):
+        _, back = fm.vjp(lambda y: y * x, x)
+        return back(np.array([1.0, 2.0]))[0]
+
+    assert fm.grad(h)(3.0) == 3.0

@@ -34,7 +34,7 @@ from typing import Any
 
 from .expr import Expr, lift, node
 
-__all__ = ["Parts", "add_product", "total"]
+__all__ = ["Parts", "add_product", "float_valued", "total"]
 
 Parts = list  # a node's contributions: terms (floats, nodes, arrays) and (ct, y) pairs
 
@@ -56,14 +56,19 @@ def add_product(parts: Parts, ct: Any, y: Any) -> None:
         parts.append(y)
     elif y.__class__ is float and y == 1.0:
         parts.append(ct)
-    elif _floaty(ct) and _floaty(y) and (ct.__class__ is not float or y.__class__ is not float):
+    elif (float_valued(ct) and float_valued(y)
+          and (ct.__class__ is not float or y.__class__ is not float)):
         parts.append((ct, y))
     else:
         parts.append(ct * y)
 
 
-def _floaty(x: Any) -> bool:
-    """A float, or a node holding one (not an array: a ``vmap`` batch)."""
+def float_valued(x: Any) -> bool:
+    """A float, or a node holding one (not an array: a ``vmap`` batch).
+
+    >>> float_valued(2.0), float_valued(Var(2.0)), float_valued([2.0])
+    (True, True, False)
+    """
     return x.__class__ is float or (isinstance(x, Expr) and _value(x).__class__ is float)
 
 

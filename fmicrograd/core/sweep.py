@@ -26,7 +26,7 @@ import heapq
 from collections.abc import Sequence
 from typing import Any
 
-from .accumulate import add_product, total
+from .accumulate import add_product, float_valued, total
 from .batch_axes import linear_tangent, reduce_to
 from .expr import Expr, Prim, Var
 from .rules import PARAM_VJP, VJP
@@ -179,7 +179,7 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
         kids = n.children
         op = n.op
         if (op == "*" or op == "dot") and n.__class__ is Expr and _value(n).__class__ is float \
-                and (g.__class__ is float or _value(g).__class__ is float):
+                and float_valued(g):
             one = g.__class__ is float and g == 1.0  # 1.0 * y is y itself
             half = len(kids) // 2  # a product's partner: y for x, x for y
             for c, partner in zip(kids, kids[half:] + kids[:half]):
