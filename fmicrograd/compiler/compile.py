@@ -223,7 +223,11 @@ class _Jitted:
         except ir.NotCompilable:
             entry.inline = True
             return self.f(*args, **kwargs)
+        # the traced graph and the unoptimized program are dropped as soon as
+        # they are used, so they do not sit in memory beside what comes next
+        del out, outs, inputs, traced_arrays, new_args, new_kwargs, log
         optimized = ir.optimize(program)
+        del program
         run, vector = _compile(optimized)
         build = builder(out_def)
         carry = _carry(entry, out_def, optimized)

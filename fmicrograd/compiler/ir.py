@@ -266,6 +266,8 @@ def _lower_node(p: Program, n: Expr, kids: tuple) -> int:
         return p.add("custom", kids, param, shape)
     if op == "batch_sum":
         return p.add("bsum", kids, tuple(param), shape)
+    if op == "batch_dot":
+        return p.add("bdot", kids, tuple(param), shape)
     if op in ("factor", "select"):
         return p.add(op, kids, param, shape)
     raise NotCompilable(f"no compiled form for node op {op!r}")

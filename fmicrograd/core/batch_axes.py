@@ -45,8 +45,15 @@ class at_depth:  # noqa: N801 -- used as a function: ``with at_depth(depth):``
             DEPTH.reset(self.token)
 
 
-def _extra_axes(value: Any, like: Any) -> tuple:
-    extra = getattr(value, "ndim", 0) - max(getattr(like, "ndim", 0), DEPTH.get())
+def extra_axes(ndim: int, like: Any) -> tuple:
+    """The leading axes of a value with ``ndim`` axes that ``like`` (a value)
+    does not have, the per-example axes of an enclosing ``vmap`` kept.
+
+    >>> import numpy as np
+    >>> extra_axes(2, np.zeros(3)), extra_axes(1, 0.0), extra_axes(0, 0.0)
+    ((0,), (0,), ())
+    """
+    extra = ndim - max(getattr(like, "ndim", 0), DEPTH.get())
     return tuple(range(max(extra, 0)))
 
 
@@ -58,11 +65,11 @@ def reduce_to(ct: Any, like: Any) -> Any:
     [3.0, 3.0]
     """
     if isinstance(ct, Expr):
-        axes = _extra_axes(ct.value, like)
+        axes = extra_axes(getattr(ct.value, "ndim", 0), like)
         if not axes:
             return ct
         return prim("batch_sum", _sum_axes(ct.value, axes), (ct,), axes)
-    axes = _extra_axes(ct, like)
+    axes = extra_axes(getattr(ct, "ndim", 0), like)
     if not axes:
         return ct
     return _sum_axes(ct, axes)
@@ -86,15 +93,29 @@ def linear_tangent(n: Any, tangents: list) -> Any:
     """
     import numpy as np
 
-    ts = [_like(t, np.shape(c.value)) for c, t in zip(n.children, tangents)]
     if n.op == "batch_sum":
-        (t,) = ts
-        if isinstance(t, Expr):
-            return prim("batch_sum", _sum_axes(t.value, n.param), (t,), n.param)
-        return _sum_axes(np.asarray(t), n.param) if np.ndim(t) else t
+        (t,) = tangents
+        return sum_tangent(t, np.shape(n.children[0].value), n.param)
+    ts = [_like(t, np.shape(c.value)) for c, t in zip(n.children, tangents)]
     from ..batching.vmap_ops import apply
 
     return apply(n.param, *ts)
+
+
+def sum_tangent(t: Any, shape: tuple, axes: tuple) -> Any:
+    """Tangent of a batch sum over ``axes`` of a value of ``shape``, given the
+    tangent ``t`` of that value (None: zero).
+
+    >>> import numpy as np
+    >>> sum_tangent(np.array([1.0, 2.0]), (2,), (0,)), sum_tangent(1.5, (2,), (0,))
+    (3.0, 3.0)
+    """
+    import numpy as np
+
+    t = _like(t, shape)
+    if isinstance(t, Expr):
+        return prim("batch_sum", _sum_axes(t.value, axes), (t,), axes)
+    return _sum_axes(np.asarray(t), axes) if np.ndim(t) else t
 
 
 def _like(t: Any, shape: tuple) -> Any:

@@ -21,9 +21,9 @@ from collections.abc import Callable
 from typing import Any
 
 from . import batch_axes as batching
+from . import dot_cotangents, scalar
 from . import functions as F
 from . import numeric as num
-from . import scalar
 from .expr import Expr, const, lift, node, prim
 from .functions import where_value as v
 
@@ -234,6 +234,7 @@ VJP: dict[str, Rule] = {
 # an op (``custom_vjp``, batching) without touching this table.
 PARAM_VJP: dict[str, Rule] = {
     "batch_sum": batching.batch_sum_vjp,
+    "batch_dot": dot_cotangents.batch_dot_vjp,
     "custom":    lambda ct, out, rule, *args: rule(ct, out, *args),
     "factor":    lambda ct, out, fn, *args: (0.0,) * len(args),
     "select":    _select_vjp,

@@ -28,6 +28,7 @@ from typing import Any
 
 from .accumulate import add_product, float_valued, total
 from .batch_axes import linear_tangent, reduce_to
+from .dot_cotangents import batch_dot_tangent, dot_cotangents
 from .expr import Expr, Prim, Var
 from .rules import PARAM_VJP, VJP
 
@@ -178,6 +179,9 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
         g = got[0] if len(got) == 1 and got[0].__class__ is not tuple else total(got)
         kids = n.children
         op = n.op
+        if op == "dot" and isinstance(g, Expr) and _value(g).__class__ is not float:
+            dot_cotangents(n, g, relevant, parts)  # vmap: no batch-sized product per factor
+            continue
         if (op == "*" or op == "dot") and n.__class__ is Expr and _value(n).__class__ is float \
                 and float_valued(g):
             one = g.__class__ is float and g == 1.0  # 1.0 * y is y itself
@@ -247,6 +251,9 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
             continue  # depends on an input, but not on one with a tangent here
         if n.__class__ is Prim and _moves_batch(n):
             tans[n] = linear_tangent(n, [tans.get(c) for c in kids])
+            continue
+        if n.op == "batch_dot":
+            tans[n] = batch_dot_tangent(n, tans.get(kids[0]), tans.get(kids[1]), on_graph)
             continue
         if on_graph:  # the tangent as one sum (or dot) node, see ``accumulate``
             parts: list = []

@@ -66,17 +66,21 @@ def make_inputs(arg: Any, level: int, who: str, where: str) -> tuple[tr.TreeDef,
     >>> [x.value for x in xs], treedef
     ([1.0, 2.0], dict{'w': tuple(*, *)})
     """
-    leaves, paths, treedef = tr.flatten_with_paths(arg)
+    leaves, treedef = tr.flatten(arg)
     out = []
-    for leaf, path in zip(leaves, paths):
+    for j, leaf in enumerate(leaves):
         if isinstance(leaf, Expr):
-            out.append(variable(leaf.value, level, source=leaf))
+            out.append(variable(_stored(leaf), level, source=leaf))
         elif isinstance(leaf, numbers.Real) and not isinstance(leaf, bool):
             out.append(variable(float(leaf), level))
-        else:
+        else:  # the paths only now: building them for every leaf costs more than the rest
+            path = tr.flatten_with_paths(arg)[1][j]
             raise TypeError(f"{who}: {where} has a leaf at {tr.keystr(path)} that is "
                             f"{type(leaf).__name__} {leaf!r}; expected a float or an fm.Expr")
     return treedef, out
+
+
+_stored = Expr.__dict__["value"].__get__  # a leaf's value, without a traced argument's check
 
 
 def lower(x: Any, on_graph: bool) -> Any:

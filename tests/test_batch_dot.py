@@ -1,0 +1,178 @@
+"""The reverse sweep's ``dot`` cotangents under ``vmap`` (core.dot_cotangents):
+a fused ``batch_dot`` node for a weight's cotangent and one ``dot`` node per
+input for the others, instead of a batch-sized product per weight.
+
+Every transform stack runs on an MLP written with ``fm.dot`` (the fused path)
+and on the same MLP written with ``fm.sum`` of products (the generic path):
+values agree to 1e-12 at first and second order, under ``vmap`` at depth 1
+and 2, ``grad``, ``jvp``, ``hessian`` and ``jit``. Then the memory: a jit
+trace of a training step keeps no batch-sized node per weight.
+"""
+
+import numpy as np
+import pytest
+
+import fmicrograd as fm
+from fmicrograd.compiler import ir
+from fmicrograd.core.expr import Expr
+
+
+def fused(ws, xs):
+    return fm.dot(ws, xs)
+
+
+def generic(ws, xs):
+    return fm.sum([w * x for w, x in zip(ws, xs)])
+
+
+def per_example(dot):
+    def f(p, x):
+        hidden, out = p
+        h = [fm.tanh(dot(w, x)) for w in hidden]
+        return dot(out, h) ** 2
+
+    return f
+
+
+def loss(dot):
+    f = per_example(dot)
+    return lambda p, xs: fm.mean(fm.vmap(f, in_axes=(None, 0))(p, xs))
+
+
+def loss_depth2(dot):
+    f = per_example(dot)
+    inner = fm.vmap(f, in_axes=(None, 0))
+    return lambda p, xss: fm.mean(fm.vmap(lambda p, xs: fm.mean(inner(p, xs)),
+                                          in_axes=(None, 0))(p, xss))
+
+
+def params(seed):
+    rng = np.random.default_rng(seed)
+    hidden = tuple(tuple(rng.normal(size=2).tolist()) for _ in range(3))
+    return hidden, tuple(rng.normal(size=3).tolist())
+
+
+XS = np.random.default_rng(7).normal(size=(5, 2))
+XSS = np.random.default_rng(8).normal(size=(2, 4, 2))
+TANGENT = params(11)
+
+
+def _grad(dot):
+    return fm.grad(loss(dot))
+
+
+STACKS = {
+    "jit(grad)": lambda dot: fm.jit(_grad(dot)),
+    "hessian": lambda dot: fm.hessian(loss(dot)),
+    "jit(hessian)": lambda dot: fm.jit(fm.hessian(loss(dot))),
+    "jvp(grad)": lambda dot: lambda p, xs: fm.jvp(lambda q: _grad(dot)(q, xs), (p,),
+                                                  (TANGENT,))[1],
+    "jit(jvp(grad))": lambda dot: fm.jit(lambda p, xs: fm.jvp(
+        lambda q: _grad(dot)(q, xs), (p,), (TANGENT,))[1]),
+    "jvp(jit(grad))": lambda dot: lambda p, xs: fm.jvp(
+        lambda q: fm.jit(_grad(dot))(q, xs), (p,), (TANGENT,))[1],
+    "grad(jit(grad)) of a dot": lambda dot: fm.grad(
+        lambda p, xs: fm.dot(fm.tree.leaves(fm.jit(_grad(dot))(p, xs)),
+                             fm.tree.leaves(TANGENT))),
+    "vmap(grad) at depth 1, jit": lambda dot: fm.jit(
+        lambda p, xs: fm.vmap(fm.grad(per_example(dot)), in_axes=(None, 0))(p, xs)),
+    "hessian of vmap(grad) at depth 1": lambda dot: fm.hessian(
+        lambda p, xs: fm.mean(fm.vmap(lambda q, x: fm.dot(
+            fm.tree.leaves(fm.grad(per_example(dot))(q, x)), fm.tree.leaves(TANGENT)),
+            in_axes=(None, 0))(p, xs))),
+}
+
+
+def _leaves(out):
+    return np.array([float(v.value if isinstance(v, Expr) else v)
+                     for v in fm.tree.leaves(out)], dtype=float).ravel()
+
+
+@pytest.mark.parametrize("name", sorted(STACKS))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fused_matches_generic(name, seed):
+    p = params(seed)
+    got = _leaves(STACKS[name](fused)(p, XS))
+    want = _leaves(STACKS[name](generic)(p, XS))
+    assert got.shape == want.shape and got.size > 0
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stack", ["grad", "hessian", "jit(grad)", "jit(hessian)"])
+def test_two_batch_axes(stack):
+    p = params(2)
+    make = {"grad": fm.grad, "hessian": fm.hessian,
+            "jit(grad)": lambda f: fm.jit(fm.grad(f)),
+            "jit(hessian)": lambda f: fm.jit(fm.hessian(f))}[stack]
+    got = _leaves(make(loss_depth2(fused))(p, XSS))
+    want = _leaves(make(loss_depth2(generic))(p, XSS))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_hessian_against_finite_differences():
+    p = params(3)
+    flat = np.array(fm.tree.leaves(p))
+    treedef = fm.tree.structure(p)
+    g = fm.grad(loss(fused))
+
+    def grad_at(v):
+        return np.array(fm.tree.leaves(g(fm.tree.unflatten(treedef, v.tolist()), XS)))
+
+    eps = 1e-6
+    fd = np.array([(grad_at(flat + eps * e) - grad_at(flat - eps * e)) / (2 * eps)
+                   for e in np.eye(flat.size)])
+    h = _leaves(fm.hessian(loss(fused))(p, XS)).reshape(flat.size, flat.size)
+    np.testing.assert_allclose(h, fd, rtol=1e-6, atol=1e-7)
+
+
+def _batch_sized_nodes(f, *args, batch):
+    """How many nodes of ``f``'s jit trace hold an array with ``batch`` entries
+    or more, and the set of ops in the trace."""
+    counted = {}
+    lower = ir.lower
+
+    def spy(outputs, inputs, guards, level):
+        seen, stack = set(), [o for o in outputs if isinstance(o, Expr)]
+        ops, big = set(), 0
+        while stack:
+            n = stack.pop()
+            if id(n) not in seen:
+                seen.add(id(n))
+                ops.add(n.op)
+                big += getattr(n.value, "size", 1) >= batch
+                stack.extend(n.children)
+        counted.update(big=big, ops=ops)
+        return lower(outputs, inputs, guards, level)
+
+    ir.lower = spy
+    try:
+        fm.jit(f)(*args)
+    finally:
+        ir.lower = lower
+    return counted["big"], counted["ops"]
+
+
+def test_a_jit_trace_keeps_no_batch_sized_node_per_weight():
+    rng = np.random.default_rng(0)
+    sizes, batch = (4, 32, 32, 1), 40
+    layers = tuple(tuple((tuple(rng.normal(size=a).tolist()), 0.0) for _ in range(b))
+                   for a, b in zip(sizes, sizes[1:]))
+    n_params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    neurons = sum(sizes[1:])
+
+    def step(p, xs):
+        def f(p, x):
+            for i, layer in enumerate(p):
+                x = [fm.dot(w, x) + b for w, b in layer]
+                if i < len(p) - 1:
+                    x = [fm.relu(v) for v in x]
+            return x[0] * x[0]
+
+        value, g = fm.value_and_grad(lambda p: fm.mean(fm.vmap(f, in_axes=(None, 0))(p, xs)))(p)
+        return value, fm.tree.map(lambda a, d: a - 0.01 * d, p, g)
+
+    big, ops = _batch_sized_nodes(step, layers, rng.normal(size=(batch, 4)), batch=batch)
+    # a few per neuron (forward value, activation, cotangents), none per weight:
+    # the unfused sweep kept about three per weight (3,564 here; 396 fused)
+    assert big <= 8 * neurons < n_params / 2
+    assert "batch_dot" in ops
