@@ -11,7 +11,9 @@ graph nodes the stage builds or visits:
 - ``forward build``: running the function on variables (nodes built);
 - ``reverse, floats``: the first-order sweep (nodes swept, floats out);
 - ``reverse, on graph``: the same sweep when an enclosing transform needs the
-  gradient as a graph (nodes swept; and per node it builds);
+  gradient as a graph (nodes swept; and per node it builds, with the count of
+  built nodes per op: each node's contributions become one ``dot`` for the
+  products and one ``sum`` for the rest, see ``fmicrograd/core/accumulate.py``);
 - ``outer forward`` / ``outer reverse``: the sweeps of the enclosing
   transform over that gradient graph (HVP = jvp of grad; a Hessian row);
 
@@ -31,6 +33,7 @@ import os
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -108,7 +111,16 @@ def stages(name: str, f: Callable[[list], Any], values: list, tangents: list,
     rplan = sweep.order([grads[0]], outer)
     _row("outer reverse (Hessian row 0)", timed(
         lambda: sweep.reverse([grads[0]], [1.0], outer), repeats), len(rplan[0]), "swept")
-    print(f"  built by the on-graph sweep per forward node: {len(built) / len(fwd):.2f}")
+    print(f"  built by the on-graph sweep per forward node: {len(built) / len(fwd):.2f} "
+          f"({_by_op(built)})")
+    links = sum(len(n.children) for n in fplan[0])
+    print(f"  child links the outer forward sweep follows: {links} "
+          f"({links / len(fplan[0]):.1f} per node; an n-ary node costs per link)")
+
+
+def _by_op(nodes: set) -> str:
+    counts = Counter(n.op for n in nodes)
+    return ", ".join(f"{op} {k}" for op, k in counts.most_common())
 
 
 def floor(repeats: int) -> None:

@@ -63,3 +63,24 @@ def test_the_reference_ops_work_under_torch_func():
         got = torch.func.vmap(torch.func.grad(lambda a, op=op: TORCH[op](torch, a)))(xs)
         want = [fm.grad(FM[op])(x) for x in xs.tolist()]
         assert got.tolist() == pytest.approx(want, rel=1e-15)
+
+
+@pytest.mark.parametrize("op", ["sigmoid", "softplus", "log_sigmoid", "relu", "maximum",
+                                "minimum"])
+def test_forward_mode_agrees_with_reverse_mode(op):
+    # the ops with a derivative of their own (an autograd Function) work under
+    # torch.func.jvp and jacfwd too, not only under backward
+    x = torch.tensor([-30.0, -1.0, 0.0, 0.3, 2.0, 19.5], dtype=torch.float64)
+    y = torch.tensor([0.5, -1.0, -2.0, 0.3, 3.0, 1.0], dtype=torch.float64)
+    args = (x,) if op in FM or op == "relu" else (x, y)
+    ones = tuple(torch.full_like(a, 1.0 + k) for k, a in enumerate(args))
+    _, forward = torch.func.jvp(lambda *a: TORCH[op](torch, *a), args, ones)
+    grads = torch.func.vmap(torch.func.grad(lambda *a: TORCH[op](torch, *a),
+                                            argnums=tuple(range(len(args)))))(*args)
+    assert torch.equal(forward, sum(g * d for g, d in zip(grads, ones)))
+    def first(a, *rest):
+        return TORCH[op](torch, a, *rest)
+
+    hess_fwd = torch.func.vmap(torch.func.jacfwd(torch.func.grad(first)))(*args)
+    hess_rev = torch.func.vmap(torch.func.jacrev(torch.func.grad(first)))(*args)
+    assert torch.allclose(hess_fwd, hess_rev, rtol=1e-12, atol=1e-300)

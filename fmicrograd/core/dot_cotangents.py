@@ -15,10 +15,11 @@ Two nodes take their place, with the same values bit for bit:
   whose product exists only while its value is computed. Its rules are those
   of the product followed by the batch sum; ``fm.jit`` lowers it to the IR's
   ``bdot``, as it did the pair before.
-- the contributions ``g_i * w_ij`` to one input ``x_j`` wait in a ``Pending``
-  list while the sweep reaches ``x_j`` and then become one ``dot`` node of the
-  cotangents and the weights (one node per ``x_j`` instead of two per weight),
-  summed in the order the old ``+`` chain summed them.
+- the contributions ``g_i * w_ij`` to one input ``x_j`` wait as pairs in the
+  sweep's list for ``x_j`` (``accumulate``) while the sweep reaches ``x_j``
+  and then become one ``dot`` node of the cotangents and the weights (one node
+  per ``x_j`` instead of two per weight), summed in the order the old ``+``
+  chain summed them.
 
 >>> import numpy as np
 >>> from fmicrograd.core.expr import const
@@ -33,7 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from .batch_axes import DEPTH, sum_tangent
-from .expr import Expr, Prim, node, prim
+from .expr import Expr, Prim, prim
 
 _value = Expr.__dict__["value"].__get__  # the stored value (no traced-argument check)
 
@@ -93,49 +94,19 @@ def _shape(a: Any, b: Any) -> tuple:
     return np.broadcast_shapes(np.shape(va), np.shape(vb))
 
 
-class Pending:
-    """Products ``g * w`` waiting to be added into one cotangent, in the order
-    they arrived. Local to one reverse sweep (it never escapes it)."""
-
-    __slots__ = ("terms",)
-
-    def __init__(self, g: Expr, w: Expr) -> None:
-        self.terms = [(g, w)]
-
-    def total(self) -> Expr:
-        """The sum of the products as a node: the product itself for one, a
-        ``dot`` of the cotangents and the factors for several.
-
-        >>> from fmicrograd.core.expr import Var
-        >>> p = Pending(Var(2.0), Var(3.0)); p.terms.append((Var(4.0), Var(5.0)))
-        >>> t = p.total(); t.op, t.value
-        ('dot', 26.0)
-        """
-        terms = self.terms
-        g, w = terms[0]
-        value = _value(g) * _value(w)
-        if len(terms) == 1:
-            return node("*", value, (g, w))
-        for g, w in terms[1:]:
-            value = value + _value(g) * _value(w)  # the old ``+`` chain's order
-        return node("dot", value, tuple([g for g, _ in terms] + [w for _, w in terms]))
-
-    def __add__(self, other: Any) -> Any:
-        return self.total() + other
-
-
-def dot_cotangents(n: Expr, g: Expr, relevant: dict, cts: dict) -> None:
+def dot_cotangents(n: Expr, g: Expr, relevant: dict, parts: dict) -> None:
     """Add the cotangents of the ``dot`` node ``n``'s relevant factors, given
-    its cotangent node ``g``, into the sweep's ``cts``: a fused batch
+    its cotangent node ``g``, to the graph-building sweep's ``parts`` (one
+    list of contributions per node, see ``accumulate``): a fused batch
     contraction for a factor the batch is summed away from, a pending product
-    for the others (see the module docstring).
+    ``(g, other)`` for the others (see the module docstring).
 
-    >>> from fmicrograd.core.expr import Var
+    >>> from fmicrograd.core.expr import Var, node
     >>> w, x, g = Var(2.0), Var(3.0), Var(1.5)
-    >>> cts = {}
-    >>> dot_cotangents(node("dot", 6.0, (w, x)), g, {w: True, x: False}, cts)
-    >>> cts[w].total().value
-    4.5
+    >>> parts = {}
+    >>> dot_cotangents(node("dot", 6.0, (w, x)), g, {w: True, x: False}, parts)
+    >>> parts[w] == [(g, x)]
+    True
     """
     kids = n.children
     half = len(kids) // 2
@@ -149,17 +120,14 @@ def dot_cotangents(n: Expr, g: Expr, relevant: dict, cts: dict) -> None:
         nc = 0 if vc.__class__ is float else getattr(vc, "ndim", 0)
         extra = (gnd if gnd > no else no) - (nc if nc > depth else depth)
         if extra > 0:  # summed over the batch axes ``c`` does not have
-            cg: Any = batch_dot(g, other, _AXES[extra] if extra < 4 else tuple(range(extra)))
+            item: Any = batch_dot(g, other, _AXES[extra] if extra < 4 else tuple(range(extra)))
         else:
-            old = cts.get(c)
-            if old is None:
-                cts[c] = Pending(g, other)
-                continue
-            if old.__class__ is Pending:
-                old.terms.append((g, other))
-                continue
-            cg = node("*", _value(g) * _value(other), (g, other))  # after another term
-        cts[c] = cts[c] + cg if c in cts else cg
+            item = (g, other)
+        pending = parts.get(c)
+        if pending is None:
+            parts[c] = [item]
+        else:
+            pending.append(item)
 
 
 _AXES = ((), (0,), (0, 1), (0, 1, 2))

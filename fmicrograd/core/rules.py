@@ -24,7 +24,7 @@ from . import batch_axes as batching
 from . import dot_cotangents, scalar
 from . import functions as F
 from . import numeric as num
-from .expr import Expr, lift, node, prim
+from .expr import Expr, const, lift, node, prim
 from .functions import where_value as v
 
 Rule = Callable[..., tuple]
@@ -70,6 +70,11 @@ def _pow(ct: Any, out: Any, a: Any, b: Any) -> tuple:
         da = num.select(_zero_both(a, b), 0.0, ct * (b * F.power(a, b - 1.0)))
         db = num.select(_zero_base(a, b), 0.0, ct * (out * F.log(a)))
         return da, db
+    if _constant(b) and b.value != 0:  # x ** 2.0: no mask can apply, and the exponent,
+        # a constant leaf, needs no cotangent (no sweep asks a leaf for one)
+        return ct * (b * F.power(a, const(b.value - 1.0))), 0.0
+    if _constant(a) and a.value != 0:  # 2.0 ** x: likewise for the base
+        return 0.0, ct * (out * const(num.log(a.value)))
     # on nodes, a masked branch reads a safe base (1.0) where it is masked, so its
     # own derivatives stay finite instead of 0 * inf (the "double where" trick)
     a1 = _select(_zero_both, (a, b), 1.0, a)
@@ -77,6 +82,22 @@ def _pow(ct: Any, out: Any, a: Any, b: Any) -> tuple:
     da = _select(_zero_both, (a, b), 0.0, ct * (b * F.power(a1, b - 1.0)))
     db = _select(_zero_base, (a, b), 0.0, ct * (out * F.log(a2)))
     return da, db
+
+
+def _constant(x: Any) -> bool:
+    """A float constant leaf (its value can change neither under ``jit`` nor per
+    example)."""
+    return isinstance(x, Expr) and x.op == "const" and x.value.__class__ is float
+
+
+def _one_minus(x: Any) -> Any:
+    """``1.0 - x``, on nodes with one shared constant leaf for the 1.0."""
+    if isinstance(x, Expr):
+        return node("-", 1.0 - _value(x), (_ONE, x))
+    return 1.0 - x
+
+
+_ONE = const(1.0)
 
 
 def _above_threshold(a: Any) -> Any:
@@ -166,7 +187,7 @@ VJP: dict[str, Rule] = {
     "exp":           lambda ct, out, a: (ct * out,),
     "log":           lambda ct, out, a: (F.div(ct, a),),
     "sqrt":          lambda ct, out, a: (F.div(ct, 2.0 * out),),
-    "tanh":          lambda ct, out, a: (ct * (1.0 - out * out),),
+    "tanh":          lambda ct, out, a: (ct * _one_minus(out * out),),
     "sigmoid":       lambda ct, out, a: (ct * (out * F.sigmoid(-a)),),  # not 1 - out: cancels
     "relu":          lambda ct, out, a: (ct * _factor(num.step, a),),
     "sin":           lambda ct, out, a: (ct * F.cos(a),),

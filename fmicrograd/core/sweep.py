@@ -9,7 +9,9 @@ transform (an older ``level``) or an input stands for an outer expression:
 then it runs on nodes, building the derivative as a graph that the enclosing
 transform can differentiate again. The inputs are the only leaves it
 differentiates with respect to, which is what keeps nested transforms free of
-perturbation confusion.
+perturbation confusion. On nodes, each node's contributions are built once,
+as one ``dot`` and one ``sum`` at most (``accumulate``): the enclosing
+sweeps then walk about one node per node of the function's graph.
 
 >>> from fmicrograd.core.expr import variable, next_level
 >>> x = variable(3.0, next_level())
@@ -20,11 +22,13 @@ perturbation confusion.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from typing import Any
 
+from .accumulate import add_product, float_valued, total
 from .batch_axes import linear_tangent, reduce_to
-from .dot_cotangents import Pending, batch_dot_tangent, dot_cotangents
+from .dot_cotangents import batch_dot_tangent, dot_cotangents
 from .expr import Expr, Prim, Var
 from .rules import PARAM_VJP, VJP
 
@@ -36,9 +40,10 @@ def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bo
 
     Returns ``(nodes, relevant, on_graph)``: the inner nodes to sweep (the
     inputs themselves left out), a map from every visited node to whether it
-    depends on an input, and whether derivatives must be built as graphs (see
-    the module docstring). Nodes key the maps directly: their hash and
-    equality are identity.
+    depends on an input (truthy: ``True`` for an input, an inner node's
+    1-based position in ``nodes``; ``False`` otherwise), and whether
+    derivatives must be built as graphs (see the module docstring). Nodes key
+    the maps directly: their hash and equality are identity.
 
     >>> from fmicrograd.core.expr import variable, next_level
     >>> x = variable(2.0, next_level())
@@ -58,8 +63,8 @@ def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bo
             n = pop()
             for c in n.children:
                 if relevant[c]:
-                    relevant[n] = True
                     nodes.append(n)
+                    relevant[n] = len(nodes)
                     break
             else:
                 relevant[n] = False
@@ -95,18 +100,18 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
     ([5.0, 2.0], False)
     """
     nodes, relevant, on_graph = plan or order(outputs, inputs)
+    if on_graph:
+        return _reverse_graph(outputs, seeds, inputs, nodes, relevant), True
     cts: dict = {}
     for o, s in zip(outputs, seeds):
         if isinstance(o, Expr) and relevant.get(o):
             cts[o] = cts[o] + s if o in cts else s
-    for n in reversed(nodes):
+    start = len(nodes)
+    if plan is not None and cts:  # one row of a Jacobian may touch few of the plan's nodes
+        start = _sparse_head(cts, nodes, relevant, start // 8)
+    for n in reversed(nodes) if start == len(nodes) else reversed(nodes[:start]):
         g = cts.pop(n, None)
         if g is None:
-            continue
-        if g.__class__ is Pending:
-            g = g.total()
-        if on_graph and n.op == "dot" and isinstance(g, Expr) and g.value.__class__ is not float:
-            dot_cotangents(n, g, relevant, cts)  # vmap: no batch-sized product per factor
             continue
         kids = n.children
         for c, cg in zip(kids, _vjp(n, g, kids, on_graph)):
@@ -116,20 +121,109 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
                     cg = _fit(cg, c.value)  # a batched contribution to an unbatched
                     #                         node is summed before it meets others
                 cts[c] = cts[c] + cg if c in cts else cg
-    return [_fit(_total(cts.get(x, 0.0)), x.value) for x in inputs], on_graph
+    return [_fit(cts.get(x, 0.0), x.value) for x in inputs], on_graph
 
 
-def _total(ct: Any) -> Any:
-    return ct.total() if ct.__class__ is Pending else ct
+def _sparse_head(cts: dict, nodes: list, relevant: dict, budget: int) -> int:
+    """Sweep the nodes that have a cotangent in order of position (a heap), not
+    by scanning the whole plan; after ``budget`` nodes, return the position
+    the scan must go on from (0 when the sweep is done). Rows of a Jacobian
+    swept over one shared plan each touch their own part of it.
+
+    >>> from fmicrograd.core.expr import variable, next_level
+    >>> lv = next_level()
+    >>> x, y = variable(2.0, lv), variable(5.0, lv)
+    >>> a, b = x * 3.0, y * y
+    >>> plan = order([a, b], [x, y])
+    >>> cts = {a: 1.0}
+    >>> _sparse_head(cts, plan[0], plan[1], 10), cts[x], y in cts
+    (0, 3.0, False)
+    """
+    heap = [-relevant[o] for o in cts if relevant[o] is not True]
+    heapq.heapify(heap)
+    push, pop = heapq.heappush, heapq.heappop
+    while heap:
+        p = -pop(heap)
+        if budget == 0:
+            return p  # the scan takes over from this node down
+        budget -= 1
+        n = nodes[p - 1]
+        g = cts.pop(n)
+        kids = n.children
+        for c, cg in zip(kids, _vjp(n, g, kids, False)):
+            r = relevant[c]
+            if r:
+                if cg.__class__ is not float:
+                    cg = _fit(cg, c.value)
+                if c in cts:
+                    cts[c] = cts[c] + cg
+                else:
+                    cts[c] = cg
+                    if r is not True:  # an inner node: sweep it in its turn
+                        push(heap, -r)
+    return 0
 
 
-def _vjp(n: Expr, g: Any, kids: tuple, on_graph: bool) -> tuple:
+def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
+                   nodes: list, relevant: dict) -> list:
+    """``reverse`` building the cotangents as a graph: each node's contributions
+    are collected and built once (``accumulate``), and the products that ``*``
+    and ``dot`` send down are kept as pairs until then, so a sum of products
+    becomes one ``dot`` node."""
+    parts: dict = {}
+    for o, s in zip(outputs, seeds):
+        if isinstance(o, Expr) and relevant.get(o):
+            parts.setdefault(o, []).append(s)
+    for n in reversed(nodes):
+        got = parts.pop(n, None)
+        if got is None:
+            continue
+        g = got[0] if len(got) == 1 and got[0].__class__ is not tuple else total(got)
+        kids = n.children
+        op = n.op
+        if op == "dot" and isinstance(g, Expr) and _value(g).__class__ is not float:
+            dot_cotangents(n, g, relevant, parts)  # vmap: no batch-sized product per factor
+            continue
+        if (op == "*" or op == "dot") and n.__class__ is Expr and _value(n).__class__ is float \
+                and float_valued(g):
+            one = g.__class__ is float and g == 1.0  # 1.0 * y is y itself
+            half = len(kids) // 2  # a product's partner: y for x, x for y
+            for c, partner in zip(kids, kids[half:] + kids[:half]):
+                if relevant[c]:
+                    item = partner if one else (g, partner)
+                    pending = parts.get(c)
+                    if pending is None:
+                        parts[c] = [item]
+                    else:
+                        pending.append(item)
+            continue
+        for c, cg in zip(kids, _vjp(n, g, kids, True)):
+            if relevant[c]:
+                if cg.__class__ is not float and not (
+                        cg.__class__ is Expr and _value(cg).__class__ is float):
+                    cg = _fit(cg, c.value)  # a batched contribution: summed to c's shape
+                pending = parts.get(c)
+                if pending is None:
+                    parts[c] = [cg]
+                else:
+                    pending.append(cg)
+    return [_fit(total(parts[x]), x.value) if x in parts else 0.0 for x in inputs]
+
+
+_value = Expr.__dict__["value"].__get__  # the stored value (no traced-argument check)
+
+
+def _vjp(n: Expr, g: Any, kids: tuple, on_graph: bool) -> Sequence[Any]:
     if n.__class__ is Prim:
         args = kids if on_graph else [c.value for c in kids]
         return PARAM_VJP[n.op](g, n if on_graph else n.value, n.param, *args)
-    rule = VJP[n.op]
     if on_graph:
-        return rule(g, n, *kids)
+        return VJP[n.op](g, n, *kids)
+    if n.op == "dot":  # the rule on floats, without unpacking: ct times each partner
+        values = [c.value for c in kids]
+        half = len(values) // 2
+        return [g * v for v in values[half:] + values[:half]]
+    rule = VJP[n.op]
     if len(kids) == 1:
         return rule(g, n.value, kids[0].value)
     if len(kids) == 2:
@@ -151,9 +245,11 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
     """
     nodes, _, on_graph = plan or order(outputs, inputs)
     tans: dict[Any, Any] = dict(zip(inputs, tangents))
+    has, get = tans.__contains__, tans.get
+    consts: dict = {}  # one constant leaf per float factor (an input's tangent)
     for n in nodes:
         kids = n.children
-        if not any(c in tans for c in kids):
+        if not any(map(has, kids)):
             continue  # depends on an input, but not on one with a tangent here
         if n.__class__ is Prim and _moves_batch(n):
             tans[n] = linear_tangent(n, [tans.get(c) for c in kids])
@@ -161,13 +257,34 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
         if n.op == "batch_dot":
             tans[n] = batch_dot_tangent(n, tans.get(kids[0]), tans.get(kids[1]), on_graph)
             continue
-        total = None
-        for c, p in zip(kids, _vjp(n, 1.0, kids, on_graph)):
+        if on_graph:  # the tangent as one sum (or dot) node, see ``accumulate``
+            parts: list = []
+            if n.op == "dot" and n.__class__ is Expr and _value(n).__class__ is float:
+                half = len(kids) // 2  # partials: the partners themselves
+                for t, y in zip(map(get, kids), kids[half:] + kids[:half]):
+                    if t is not None:
+                        add_product(parts, y, t)
+            else:
+                for c, p in zip(kids, _vjp(n, 1.0, kids, True)):
+                    t = tans.get(c)
+                    if t is not None:
+                        add_product(parts, p, t)
+            tans[n] = total(parts, consts)
+            continue
+        acc = None
+        if n.op == "dot" and n.__class__ is Expr:  # partials: the partners' values
+            half = len(kids) // 2
+            for t, y in zip(map(get, kids), kids[half:] + kids[:half]):
+                if t is not None:
+                    acc = _value(y) * t if acc is None else acc + _value(y) * t
+            tans[n] = acc
+            continue
+        for c, p in zip(kids, _vjp(n, 1.0, kids, False)):
             t = tans.get(c)
             if t is not None:
-                total = p * t if total is None else total + p * t
-        if total is not None:
-            tans[n] = total
+                acc = p * t if acc is None else acc + p * t
+        if acc is not None:
+            tans[n] = acc
     return [tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
 
 

@@ -48,12 +48,19 @@ def _with_slope(name: str, forward: Callable, *slopes: Callable) -> Callable:
                 @staticmethod
                 def setup_context(ctx: Any, inputs: tuple, output: Any) -> None:
                     ctx.save_for_backward(*inputs)
+                    ctx.save_for_forward(*inputs)
 
                 @staticmethod
                 def backward(ctx: Any, g: Any) -> Any:
                     xs = ctx.saved_tensors
                     grads = tuple(g * slope(t, *xs) for slope in slopes)
                     return grads[0] if len(grads) == 1 else grads
+
+                @staticmethod
+                def jvp(ctx: Any, *tangents: Any) -> Any:  # forward mode (torch.func.jvp)
+                    xs = ctx.saved_tensors
+                    return _sum(t, *[d * slope(t, *xs) for d, slope in zip(tangents, slopes)
+                                     if d is not None])
 
             _FUNCTIONS.setdefault((t, name), Op.apply)
         return _FUNCTIONS[(t, name)](*args)

@@ -1,0 +1,144 @@
+"""Cotangent sums that a graph-building reverse sweep turns into few nodes.
+
+When the reverse sweep builds the gradient as a graph (inside another
+transform), each node's cotangent is the sum of its contributions, one per
+use. Added up one at a time, as the float sweep does, ``k`` contributions
+cost ``k - 1`` binary ``+`` nodes, and each product ``ct * y`` that the rules
+of ``*`` and ``dot`` send down is a node of its own. Here the contributions
+of a node are collected first (a ``Parts`` list) and built once, when the
+sweep reaches the node:
+
+- a product ``ct * y`` is kept as the pair ``(ct, y)`` until then, and a run
+  of pairs at the front becomes one n-ary ``dot`` node;
+- the rest becomes one n-ary ``sum`` node over the terms, in arrival order.
+
+Both are exact: the node's value is the left-to-right sum of the same
+floats in the same order as the chain of ``+`` it replaces (products are
+commutative in IEEE arithmetic), and ``dot`` and ``sum`` have the derivatives
+of the chain at every order. Only the node count changes (the enclosing
+sweeps then visit fewer nodes). One liberty: a plain ``0.0`` term next to
+others is dropped, where ``x + 0.0`` would have turned a ``-0.0`` into ``0.0``.
+
+>>> from fmicrograd.core.expr import Var
+>>> x, y, g = Var(2.0), Var(3.0), Var(0.5)
+>>> parts: Parts = []
+>>> add_product(parts, g, y); add_product(parts, g, x)
+>>> s = total(parts)
+>>> s.op, s.value, len(s.children)
+('dot', 2.5, 4)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .expr import Expr, lift, node
+
+__all__ = ["Parts", "add_product", "float_valued", "total"]
+
+Parts = list  # a node's contributions: terms (floats, nodes, arrays) and (ct, y) pairs
+
+_value = Expr.__dict__["value"].__get__  # the stored value (no traced-argument check)
+
+
+def add_product(parts: Parts, ct: Any, y: Any) -> None:
+    """Record the contribution ``ct * y``: as the pair ``(ct, y)`` when both
+    are float-valued and one is a node, so that it is built later, in a
+    ``dot``; otherwise as the product (a factor ``1.0`` gives the other
+    factor itself, as ``Expr.__mul__`` does).
+
+    >>> parts: Parts = []
+    >>> add_product(parts, 1.0, Var(4.0)); add_product(parts, 2.0, 3.0)
+    >>> parts[0].value, parts[1]
+    (4.0, 6.0)
+    """
+    if ct.__class__ is float and ct == 1.0:
+        parts.append(y)
+    elif y.__class__ is float and y == 1.0:
+        parts.append(ct)
+    elif (float_valued(ct) and float_valued(y)
+          and (ct.__class__ is not float or y.__class__ is not float)):
+        parts.append((ct, y))
+    else:
+        parts.append(ct * y)
+
+
+def float_valued(x: Any) -> bool:
+    """A float, or a node holding one (not an array: a ``vmap`` batch).
+
+    >>> float_valued(2.0), float_valued(Var(2.0)), float_valued([2.0])
+    (True, True, False)
+    """
+    return x.__class__ is float or (isinstance(x, Expr) and _value(x).__class__ is float)
+
+
+def _product(ct: Any, y: Expr) -> Any:
+    return ct * y  # the operator: the node ``*`` would have built
+
+
+def _fold(values: list) -> Any:
+    """Left-to-right sum from the first value, as a chain of ``+`` adds them."""
+    acc = values[0]
+    for v in values[1:]:
+        acc = acc + v
+    return acc
+
+
+def _dot(pairs: list, consts: dict | None) -> Expr:
+    try:
+        products = [ct.value * y.value for ct, y in pairs]
+    except AttributeError:  # a float factor (a cotangent, a tangent): a constant leaf
+        pairs = [(_lift(ct, consts), _lift(y, consts)) for ct, y in pairs]
+        products = [ct.value * y.value for ct, y in pairs]
+    kids = tuple([ct for ct, _ in pairs] + [y for _, y in pairs])
+    return node("dot", _fold(products), kids)
+
+
+def _lift(x: Any, consts: dict | None) -> Expr:
+    """``x`` as a constant leaf, the same leaf each time within one sweep
+    (``consts``, keyed by identity, holds ``x`` so that its id stays its own)."""
+    if isinstance(x, Expr):
+        return x
+    if consts is None:
+        return lift(x)
+    hit = consts.get(id(x))
+    if hit is None:
+        hit = consts[id(x)] = (x, lift(x))
+    return hit[1]
+
+
+def total(parts: Parts, consts: dict | None = None) -> Any:
+    """The sum of ``parts`` in arrival order, with at most two new nodes: a
+    ``dot`` for the products at the front and a ``sum`` over the rest. A
+    float factor of a product is lifted to a constant leaf through
+    ``consts`` (a dict a sweep keeps), so that its uses share one leaf.
+
+    >>> x = Var(1.5)
+    >>> total([x]) is x, total([x, 0.0]) is x
+    (True, True)
+    >>> s = total([x, 2.0, x])
+    >>> s.op, s.value
+    ('sum', 5.0)
+    """
+    if len(parts) == 1:
+        p = parts[0]
+        return _product(*p) if p.__class__ is tuple else p
+    k = 0  # the products in front
+    while k < len(parts) and parts[k].__class__ is tuple:
+        k += 1
+    if k == len(parts):
+        return _dot(parts, consts)
+    terms: list = [_dot(parts[:k], consts)] if k > 1 else []
+    for p in parts[k if k > 1 else 0:]:
+        if p.__class__ is tuple:
+            terms.append(_product(*p))
+        elif not (p.__class__ is float and p == 0.0):
+            terms.append(p)
+    if not terms:
+        return 0.0
+    if len(terms) == 1:
+        return terms[0]
+    if not any(isinstance(t, Expr) for t in terms):
+        return _fold(terms)
+    kids = tuple([lift(t) for t in terms])
+    return node("sum", _fold([k.value for k in kids]), kids)
