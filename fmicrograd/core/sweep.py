@@ -116,10 +116,8 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
         kids = n.children
         for c, cg in zip(kids, _vjp(n, g, kids, on_graph)):
             if relevant[c]:
-                if cg.__class__ is not float and (cg.__class__ is not Expr or
-                                                  cg.value.__class__ is not float):
-                    cg = _fit(cg, c.value)  # a batched contribution to an unbatched
-                    #                         node is summed before it meets others
+                if cg.__class__ is not float:  # a batched contribution to an unbatched
+                    cg = _fit(cg, c.value)     # node is summed before it meets others
                 cts[c] = cts[c] + cg if c in cts else cg
     return [_fit(cts.get(x, 0.0), x.value) for x in inputs], on_graph
 
