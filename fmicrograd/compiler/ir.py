@@ -231,7 +231,7 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
                 number[n] = kids[0]
                 continue
             if op == "batch_dot" and n.__class__ is Prim:  # as ``_lower_node``, inlined
-                key = ("bdot", kids, tuple(n.param))
+                key: tuple = ("bdot", kids, tuple(n.param))
                 i = memo.get(key)
                 if i is None:
                     i = memo[key] = len(ops)
