@@ -20,6 +20,20 @@ the ratios may move under load. A count that follows
 the load would make results depend on it: OpenBLAS's one- and two-thread
 products differ in the last bits for some shapes.
 
+Sharing large products with a Python helper thread instead was measured too
+(issue 9, round 4): the left operand's rows cut into two blocks fixed by the
+shapes (so the bits never depend on timing), each block on one BLAS thread,
+taken by the caller or a helper blocked on a condition variable, a late
+block computed again by the caller, and sharing paused when it did not pay.
+Two threads multiplying alone run 1.8x faster than one; inside a compiled
+step they did not. Whole programs, medians in one process, load 0.7 (quiet)
+and 0.8-1.1 (one other process busy), one thread -> shared: 2-64-64-1 x1000
+1.75 -> 3.10 and 1.62 -> 2.24 ms, 16-128-128-1 x1000 5.61 -> 6.43 and
+5.65 -> 6.07 ms, 12-160-160-1 x300 tanh 3.19 -> 3.62 and 3.86 -> 4.29 ms,
+64-256-256-10 x1000 17.6 -> 17.2 and 19.6 -> 19.4 ms. The hand-offs (a
+wake-up, the GIL back and forth around every block) cost what the second
+core saves, so it was not kept.
+
 >>> single_thread(sum, [1.0, 2.0])
 3.0
 """
