@@ -1,0 +1,234 @@
+"""``optimize``: a lowered program rewritten for array execution.
+
+``+`` chains become n-ary sums, a sum of single-use products a ``dot``, and a
+batch sum of a product a ``bdot`` (a contraction over batch axes), so the
+batched backend can find matrix products; nodes nothing needs are dropped.
+
+>>> from fmicrograd.core.expr import variable, next_level
+>>> from fmicrograd.compiler.ir import lower
+>>> lv = next_level()
+>>> x, y = variable(2.0, lv), variable(3.0, lv)
+>>> q = optimize(lower([x * y + x * 2.0 + 1.0], [x, y], [], lv))
+>>> [(q.ops[i], q.args[i]) for i in range(2, q.size)]
+[('const', ()), ('const', ()), ('dot', (0, 0, 1, 3)), ('sum', (4, 2))]
+"""
+
+from __future__ import annotations
+
+from itertools import chain, compress
+from typing import Any
+
+import numpy as np
+
+from ..core.expr import next_level, variable  # noqa: F401 -- doctests use them
+from .ir import Program, _const_key, lower  # noqa: F401 -- doctests use lower
+
+__all__ = ["optimize"]
+
+
+def optimize(p: Program) -> Program:
+    """``p`` rewritten for batched execution (see the module docstring), with
+    nodes nothing needs removed.
+
+    >>> lv = next_level()
+    >>> x = variable(3.0, lv)
+    >>> optimize(lower([(x * 2.0 + x * x) + 1.0], [x], [], lv)).ops
+    ['in', 'const', 'const', 'dot', 'sum']
+    """
+    return _prune(_Rewrite(p).run())
+
+
+class _Rewrite:
+    """One pass in topological order. A single-use ``+`` under another sum is
+    never emitted (the outer sum takes its terms); a single-use product under
+    a sum or a batch sum is emitted only if that consumer does not absorb it.
+
+    Identical new nodes are merged, as ``Program.add`` does, but cheaper: the
+    old nodes are all different (``lower`` merged them), so while no two old
+    nodes have become one new node (``merged`` still False), a node copied
+    with its arguments renumbered cannot equal an earlier one, and only the
+    kinds this pass also makes (``_MADE``) are looked up. The first merge
+    fills in the lookup table and from then on every node is looked up."""
+
+    def __init__(self, p: Program) -> None:
+        self.p = p
+        self.uses = uses = _uses(p)
+        self.deferred = deferred = [False] * p.size
+        ops = p.ops
+        for op, args in compress(zip(ops, p.args), map(_SUMS.__contains__, ops)):
+            for a in args:
+                if uses[a] == 1:
+                    kind = ops[a]
+                    deferred[a] = kind == "*" or (op != "bsum" and (kind == "+" or
+                                                                    kind == "sum"))
+        self.q = Program()
+        self.q.n_inputs = p.n_inputs
+        self.new: list = [None] * p.size
+        self.merged = False
+
+    def add(self, op: str, args: tuple, param: Any, shape: tuple) -> int:
+        """``self.q.add``, noting a merge."""
+        size = self.q.size
+        i = self.q.add(op, args, param, shape)
+        if i < size:
+            self.merge()
+        return i
+
+    def merge(self) -> None:
+        """Two old nodes are one new node: look every node up from now on."""
+        if not self.merged:
+            self.merged = True
+            q = self.q
+            for k, (op, a, param) in enumerate(zip(q.ops, q.args, q.params)):
+                q._memo.setdefault(("const", _const_key(param)) if op == "const" else
+                                   (op, a, param), k)
+
+    def get(self, i: int) -> int:
+        """The new number of old node ``i``, emitting a deferred product now."""
+        n = self.new[i]
+        if n is None:
+            p = self.p
+            n = self.new[i] = self.add(p.ops[i], tuple(map(self.get, p.args[i])),
+                                       p.params[i], p.shapes[i])
+        return n
+
+    def run(self) -> Program:
+        p, q, new, deferred = self.p, self.q, self.new, self.deferred
+        ops, args, params, shapes = p.ops, p.args, p.params, p.shapes
+        q_ops, q_args, q_params, q_shapes, memo = q.ops, q.args, q.params, q.shapes, q._memo
+        start = p.n_inputs
+        if ops[:start] == ["in"] * start:  # the inputs first, as they are (never merged)
+            q_ops += ops[:start]
+            q_args += args[:start]
+            q_params += params[:start]
+            q_shapes += shapes[:start]
+            new[:start] = range(start)
+        else:
+            start = 0
+        for i, op in enumerate(ops[start:], start):
+            if deferred[i]:
+                continue
+            if op == "+" or op == "sum":
+                new[i] = self._sum(i)
+                continue
+            a = args[i]
+            if op == "bsum" and deferred[a[0]]:
+                x, y = map(self.get, args[a[0]])
+                new[i] = self.add("bdot", (x, y), params[i], shapes[i])
+                continue
+            if op == "const":  # the inlined ``q.add`` below, with a constant's key
+                if not self.uses[i]:  # folded away: ``_prune`` would drop it again
+                    continue
+                key: tuple = ("const", _const_key(params[i]))
+                t: tuple = ()
+            else:
+                t = tuple([new[k] for k in a])
+                if None in t:  # a deferred product used here after all
+                    t = tuple(map(self.get, a))
+                if not self.merged and op not in _MADE:  # a new node (see the class)
+                    new[i] = len(q_ops)
+                    q_ops.append(op)
+                    q_args.append(t)
+                    q_params.append(params[i])
+                    q_shapes.append(shapes[i])
+                    continue
+                key = (op, t, params[i])
+            j = memo.get(key)
+            if j is None:
+                j = memo[key] = len(q_ops)
+                q_ops.append(op)
+                q_args.append(t)
+                q_params.append(params[i])
+                q_shapes.append(shapes[i])
+            else:
+                self.merge()
+            new[i] = j
+        q.outputs = [self.get(o) for o in p.outputs]
+        q.guards = [(op, self.get(a), self.get(b), e) for op, a, b, e in p.guards]
+        q._memo = {}
+        return q
+
+    def _sum(self, i: int) -> int:
+        """An n-ary sum over the leaves of the single-use ``+`` tree at ``i``,
+        with its single-use products gathered into one ``dot``."""
+        p, uses, get, new = self.p, self.uses, self.get, self.new
+        ops, args, shapes = p.ops, p.args, p.shapes
+        terms: list = []
+        stack = list(args[i])
+        stack.reverse()
+        while stack:
+            a = stack.pop()
+            op = ops[a]
+            if (op == "+" or op == "sum") and uses[a] == 1:
+                stack.extend(reversed(args[a]))
+            else:
+                terms.append(a)
+        prods = [t for t in terms if ops[t] == "*" and uses[t] == 1]
+        out: list = []
+        if len(prods) >= 2 and len({(shapes[args[t][0]], shapes[args[t][1]])
+                                    for t in prods}) == 1:
+            xs = tuple([get(args[t][0]) for t in prods])
+            ys = tuple([get(args[t][1]) for t in prods])
+            out.append(self.add("dot", xs + ys, None, _broadcast(p, prods)))
+            absorbed = set(prods)
+            terms = [t for t in terms if t not in absorbed]
+        done = [new[t] for t in terms]
+        out += [get(t) for t in terms] if None in done else done
+        if len(out) == 1:
+            if terms:  # the one term is itself the sum
+                self.merge()
+            return out[0]
+        return self.add("sum", tuple(out), None, shapes[i])
+
+
+_SUMS = frozenset(("+", "sum", "bsum"))  # the consumers that may absorb a single-use node
+_MADE = frozenset(("sum", "dot", "bdot"))  # the kinds of node ``_Rewrite`` makes
+
+
+def _broadcast(p: Program, nodes: list) -> tuple:
+    shapes = p.shapes
+    first = shapes[nodes[0]]
+    if all(shapes[n] == first for n in nodes):  # the usual case, without numpy
+        return first
+    return tuple(np.broadcast_shapes(*[shapes[n] for n in nodes]))
+
+
+def _uses(p: Program) -> list:
+    edges = np.fromiter(chain.from_iterable(p.args), dtype=np.intp)  # ~10^5 of them
+    uses = np.bincount(edges, minlength=p.size).tolist()
+    for o in p.outputs:
+        uses[o] += 2  # an output is needed as itself
+    for _, a, b, _ in p.guards:
+        uses[a] += 2
+        uses[b] += 2
+    return uses
+
+
+def _prune(p: Program) -> Program:
+    """``p`` without nodes that no output or guard needs (inputs are kept)."""
+    live = [False] * p.size
+    for i in range(p.n_inputs):
+        live[i] = True
+    for i in p.outputs:
+        live[i] = True
+    for _, a, b, _ in p.guards:
+        live[a] = live[b] = True
+    args = p.args
+    for i in range(p.size - 1, -1, -1):  # consumers come after what they use
+        if live[i]:
+            for a in args[i]:
+                live[a] = True
+    if all(live):
+        return p
+    renum: list = [0] * p.size
+    q = Program()
+    q.n_inputs = p.n_inputs
+    for i in compress(range(p.size), live):
+        renum[i] = len(q.ops)
+        q.ops.append(p.ops[i])
+        q.args.append(tuple([renum[a] for a in args[i]]))
+        q.params.append(p.params[i])
+        q.shapes.append(p.shapes[i])
+    q.outputs = [renum[o] for o in p.outputs]
+    q.guards = [(op, renum[a], renum[b], e) for op, a, b, e in p.guards]
+    return q
