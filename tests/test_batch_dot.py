@@ -11,6 +11,8 @@ trace of a training step keeps no batch-sized node per weight.
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fmicrograd as fm
 from fmicrograd.compiler import ir
@@ -176,3 +178,67 @@ def test_a_jit_trace_keeps_no_batch_sized_node_per_weight():
     # the unfused sweep kept about three per weight (3,564 here; 396 fused)
     assert big <= 8 * neurons < n_params / 2
     assert "batch_dot" in ops
+
+
+# Random MLPs: depth, widths, activation, transform stack and whether each
+# example has its own weights (vmap over the parameters too) are drawn.
+ACTIVATIONS = {"tanh": fm.tanh, "relu": fm.relu, "sigmoid": fm.sigmoid, "square": lambda z: z * z}
+RANDOM_STACKS = ("grad", "jit_grad", "grad_jit", "hessian", "jvp_grad", "jacfwd_grad",
+          "grad_of_grad", "per_example_grad", "jit_per_example_grad")
+
+
+def mlp(dot, act):
+    def f(p, x):
+        h = list(x)
+        for layer in p:
+            h = [act(dot(w, h)) for w in layer]
+        return fm.sum(h)
+    return f
+
+
+def random_params(rng, sizes):
+    return tuple(tuple(tuple(rng.normal(size=sizes[i]).tolist()) for _ in range(sizes[i + 1]))
+                 for i in range(len(sizes) - 1))
+
+
+def run_stack(stack, dot, act, p, xs, tangent, own_weights):
+    f = mlp(dot, act)
+    if stack.endswith("per_example_grad"):
+        g = fm.vmap(fm.grad(f), in_axes=(0 if own_weights else None, 0))
+        return (fm.jit(g) if stack.startswith("jit") else g)(p, xs)
+
+    def loss(q, xs):
+        return fm.mean(fm.vmap(f, in_axes=(None, 0))(q, xs))
+
+    if stack == "grad":
+        return fm.grad(loss)(p, xs)
+    if stack == "jit_grad":
+        return fm.jit(fm.grad(loss))(p, xs)
+    if stack == "grad_jit":
+        return fm.grad(fm.jit(loss))(p, xs)
+    if stack == "hessian":
+        return fm.hessian(lambda q: loss(q, xs))(p)
+    if stack == "jvp_grad":
+        return fm.jvp(lambda q: fm.grad(loss)(q, xs), (p,), (tangent,))[1]
+    if stack == "jacfwd_grad":
+        return fm.jacfwd(lambda q: fm.grad(loss)(q, xs))(p)
+    return fm.grad(lambda q: fm.sum(fm.tree.leaves(fm.grad(loss)(q, xs))))(p)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 3), min_size=2, max_size=3), st.sampled_from(sorted(ACTIVATIONS)),
+       st.sampled_from(RANDOM_STACKS), st.integers(1, 4), st.booleans(), st.integers(0, 2**31))
+def test_random_mlps_fused_match_generic(sizes, act, stack, batch, own_weights, seed):
+    rng = np.random.default_rng(seed)
+    own_weights = own_weights and stack.endswith("per_example_grad")
+    # per-example weights: a list of models, one per example (vmap maps a list)
+    p = ([random_params(rng, sizes) for _ in range(batch)] if own_weights
+         else random_params(rng, sizes))
+    xs = rng.normal(size=(batch, sizes[0]))
+    tangent = random_params(np.random.default_rng(seed + 1), sizes)
+    got = run_stack(stack, fused, ACTIVATIONS[act], p, xs, tangent, own_weights)
+    want = run_stack(stack, generic, ACTIVATIONS[act], p, xs, tangent, own_weights)
+    a = np.concatenate([np.ravel(np.asarray(v, float)) for v in fm.tree.leaves(got)])
+    b = np.concatenate([np.ravel(np.asarray(v, float)) for v in fm.tree.leaves(want)])
+    assert a.shape == b.shape
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
