@@ -29,6 +29,7 @@ import numpy as np
 
 from ..batching import vmap_ops
 from ..core.expr import Expr, Prim, Var, next_level, variable  # noqa: F401 -- doctests use them
+from ..core.expr import stored_value as _stored
 from ..transforms.custom import CustomRule
 
 __all__ = ["Program", "lower", "optimize", "NotCompilable"]
@@ -112,7 +113,6 @@ def _const_key(value: Any) -> Any:
     return ("obj", id(value))
 
 
-_stored = Expr.__dict__["value"].__get__  # a traced argument's value, without its user check
 
 
 def _shape(value: Any) -> tuple:

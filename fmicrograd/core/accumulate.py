@@ -33,12 +33,12 @@ from __future__ import annotations
 from typing import Any
 
 from .expr import Expr, lift, node
+from .expr import stored_value as _value
 
 __all__ = ["Parts", "add_product", "float_valued", "total"]
 
 Parts = list  # a node's contributions: terms (floats, nodes, arrays) and (ct, y) pairs
 
-_value = Expr.__dict__["value"].__get__  # the stored value (no traced-argument check)
 
 
 def add_product(parts: Parts, ct: Any, y: Any) -> None:

@@ -35,8 +35,7 @@ from typing import Any
 
 from .batch_axes import DEPTH, sum_tangent
 from .expr import Expr, Prim, prim
-
-_value = Expr.__dict__["value"].__get__  # the stored value (no traced-argument check)
+from .expr import stored_value as _value
 
 
 def batch_dot(a: Expr, b: Expr, axes: tuple) -> Prim:

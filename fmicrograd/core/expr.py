@@ -328,7 +328,9 @@ def variable(value: Any, level: int, source: Expr | None = None, name: str | Non
     return _init_var(_new(Var), value, name, level, () if source is None else (source,))
 
 
-_get_value = Expr.__dict__["value"].__get__
+# a node's stored value, read without ``TracedVar``'s check (fmicrograd's own
+# code, on hot paths: the sweeps, the rules, jit's lowering)
+stored_value = Expr.__dict__["value"].__get__
 
 
 class TracedVar(Var):
@@ -360,7 +362,7 @@ static_argnums
                             "while tracing, and the compiled code would freeze it (a branch on "
                             "it never flips). Compare the node itself (`if x > 0:` is guarded), "
                             "compute with fm functions, or pass the argument in static_argnums")
-        return _get_value(self)
+        return stored_value(self)
 
 
 def traced_variable(value: Any, level: int) -> Var:

@@ -25,6 +25,7 @@ from . import dot_cotangents, scalar
 from . import functions as F
 from . import numeric as num
 from .expr import Expr, const, lift, node, prim
+from .expr import stored_value as _value
 from .functions import where_value as v
 
 Rule = Callable[..., tuple]
@@ -165,7 +166,6 @@ def _dot(ct: Any, out: Any, *args: Any) -> tuple:
     return (*(ct * y for y in args[n:]), *(ct * x for x in args[:n]))
 
 
-_value = Expr.__dict__["value"].__get__  # the stored value (no traced-argument check)
 
 
 def _sum(ct: Any, out: Any, *args: Any) -> tuple:

@@ -30,6 +30,7 @@ from .accumulate import add_product, float_valued, total
 from .batch_axes import linear_tangent, reduce_to
 from .dot_cotangents import batch_dot_tangent, dot_cotangents
 from .expr import Expr, Prim, Var
+from .expr import stored_value as _value
 from .rules import PARAM_VJP, VJP
 
 _FINISH = object()  # stack marker: the node below it has all children done
@@ -114,12 +115,12 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
         if g is None:
             continue
         kids = n.children
-        for c, cg in zip(kids, _vjp(n, g, kids, on_graph)):
+        for c, cg in zip(kids, _vjp(n, g, kids, False)):
             if relevant[c]:
                 if cg.__class__ is not float:  # a batched contribution to an unbatched
                     cg = _fit(cg, c.value)     # node is summed before it meets others
                 cts[c] = cts[c] + cg if c in cts else cg
-    return [_fit(cts.get(x, 0.0), x.value) for x in inputs], on_graph
+    return [_fit(cts.get(x, 0.0), x.value) for x in inputs], False
 
 
 def _sparse_head(cts: dict, nodes: list, relevant: dict, budget: int) -> int:
@@ -208,7 +209,6 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
     return [_fit(total(parts[x]), x.value) if x in parts else 0.0 for x in inputs]
 
 
-_value = Expr.__dict__["value"].__get__  # the stored value (no traced-argument check)
 
 
 def _vjp(n: Expr, g: Any, kids: tuple, on_graph: bool) -> Sequence[Any]:

@@ -23,6 +23,7 @@ from ..core import sweep
 from ..core.batch_axes import DEPTH
 from ..core.control import running
 from ..core.expr import Expr, next_level, variable
+from ..core.expr import stored_value as _stored
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "trace", "lower"]
 
@@ -80,7 +81,6 @@ def make_inputs(arg: Any, level: int, who: str, where: str) -> tuple[tr.TreeDef,
     return treedef, out
 
 
-_stored = Expr.__dict__["value"].__get__  # a leaf's value, without a traced argument's check
 
 
 def lower(x: Any, on_graph: bool) -> Any:
