@@ -3,18 +3,9 @@ once per structure, run compiled code, and give the jit-free numbers."""
 
 import numpy as np
 import pytest
+from helpers import counted
 
 import fmicrograd as fm
-
-
-def counted(f):
-    calls = []
-
-    def g(*args):
-        calls.append(1)
-        return f(*args)
-
-    return g, calls
 
 
 def f2(x, y):

@@ -7,22 +7,13 @@ import math
 
 import numpy as np
 import pytest
+from helpers import counted
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fmicrograd as fm
 from fmicrograd.testing.strategies import programs
 from fmicrograd.transforms.autodiff import per_example
-
-
-def counted(f):
-    calls = []
-
-    def g(*args):
-        calls.append(1)
-        return f(*args)
-
-    return g, calls
 
 
 def close(a, b, tol=1e-12):
