@@ -31,7 +31,6 @@ transform): the function runs, as before.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -43,7 +42,7 @@ from ..core.control import running
 from ..core.expr import GUARDS, Expr, const, next_level, traced_variable
 from . import autobatch, ir
 from .gather import input_shapes
-from .jit_io import SCALAR, builder, classify, matcher, variables
+from .jit_io import SCALAR, Structures, builder, classify, matcher, variables
 from .threads import single_thread
 from .through import has_variable
 
@@ -148,10 +147,8 @@ class BatchedCalls:
 
     def __init__(self, f: Callable, max_structures: int, max_variants: int) -> None:
         self.f = f
-        self.max_structures = max_structures
         self.max_variants = max_variants
-        self._entries: OrderedDict = OrderedDict()
-        self._order: tuple = ()  # the entries most recent first (see ``jit``'s)
+        self._entries = Structures(max_structures)
         self._lock = threading.Lock()
 
     @property
@@ -161,7 +158,7 @@ class BatchedCalls:
 
     def lookup(self, args: tuple) -> Any:
         """``f(*args)`` if a structure seen before matches, else ``MISS``."""
-        for entry in self._order:
+        for entry in self._entries.order:
             found = entry.match(args)
             if found is not None:
                 return self._run(entry, found, args)
@@ -169,15 +166,7 @@ class BatchedCalls:
 
     def __call__(self, args: tuple, static: tuple) -> Any:
         new = _Entry(args, static, DEPTH.get())
-        with self._lock:
-            entry = self._entries.get(new.key)
-            if entry is None:
-                entry = self._entries[new.key] = new
-                if len(self._entries) > self.max_structures:
-                    self._entries.popitem(last=False)
-            else:
-                self._entries.move_to_end(new.key)
-            self._order = tuple(reversed(self._entries.values()))
+        entry = self._entries.entry(new.key, lambda: new)
         found = entry.match(args)
         if found is None:
             raise NotBatchable  # a node reaches a variable: nothing to compile here

@@ -40,7 +40,6 @@ import contextlib
 import functools
 import gc
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -52,7 +51,7 @@ from ..core.control import running
 from ..core.expr import GUARDS, next_level, traced_variable
 from . import autobatch, codegen, ir
 from .batched_call import MISS, BatchedCalls, NotBatchable
-from .jit_io import EXPR, SCALAR, builder, classify, immutable, matcher, variables
+from .jit_io import EXPR, SCALAR, Structures, builder, classify, immutable, matcher, variables
 from .lowered import Lowered
 from .threads import single_thread
 from .through import NotThrough, plan, seen_through, under_trace
@@ -105,16 +104,13 @@ class _Jitted:
     def __init__(self, f: Callable, static_argnums: tuple) -> None:
         self.f = f
         self.static_argnums = static_argnums
-        self._entries: OrderedDict = OrderedDict()  # key -> _Entry, most recent last
-        # the entries most recent first, for the hot path: iterating the dict
-        # would hash each key again, and a key holds the whole argument TreeDef
-        self._order: tuple = ()
+        self._entries = Structures(MAX_STRUCTURES)  # one _Entry per input structure
         self._lock = threading.Lock()
         self._through: dict = {}  # (nargs, static positions) -> custom_vjp (see ``through``)
         self._batched = BatchedCalls(f, MAX_STRUCTURES, MAX_VARIANTS)  # under vmap
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        for entry in self._order:  # a snapshot: threads may add
+        for entry in self._entries.order:  # a snapshot: threads may add
             found = entry.match(args, kwargs)
             if found is not None:
                 return self._run(entry, found, args, kwargs)
@@ -150,16 +146,7 @@ class _Jitted:
             return self._under_transform(args, kwargs, tuple(static_pos))
         key = (treedef, tuple(map(_kind_key, kinds)), len(args),
                tuple((i, type(v), v) for i, v in static.items()))
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                entry = _Entry(treedef, kinds, static, len(args))
-                self._entries[key] = entry
-                if len(self._entries) > MAX_STRUCTURES:
-                    self._entries.popitem(last=False)
-            else:
-                self._entries.move_to_end(key)
-            self._order = tuple(reversed(self._entries.values()))
+        entry = self._entries.entry(key, lambda: _Entry(treedef, kinds, static, len(args)))
         scalars = [np.array([float(x) for x, k in zip(leaves, kinds) if k == SCALAR])]
         arrays = [x for x, k in zip(leaves, kinds) if k != SCALAR and k[0] == "array"]
         return self._run(entry, (scalars, arrays), args, kwargs)
@@ -250,7 +237,7 @@ class _Jitted:
         """
         self(*args, **kwargs)
         name = getattr(self.f, "__name__", repr(self.f))
-        for entry in self._order:
+        for entry in self._entries.order:
             found = entry.match(args, kwargs)
             if found is None:
                 continue

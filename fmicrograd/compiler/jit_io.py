@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +35,8 @@ from .. import tree as tr
 from ..core.expr import Expr, traced_variable
 from .codegen import Source
 
-__all__ = ["classify", "matcher", "builder", "variables", "immutable", "SCALAR", "EXPR"]
+__all__ = ["classify", "matcher", "builder", "variables", "immutable", "Structures", "SCALAR",
+           "EXPR"]
 
 SCALAR = "scalar"
 EXPR = "expr"
@@ -298,3 +301,42 @@ def _expr(src: Source, td: tr.TreeDef, counter: Any) -> str:
     if kind is dict:
         return "{" + ", ".join(f"{src.name(k)}: {p}" for k, p in zip(td.meta, parts)) + "}"
     return f"_rebuild({src.name(kind)}, {src.name(td.meta)}, [{', '.join(parts)}])"
+
+
+class Structures:
+    """A compiled function's entries, one per input structure, at most
+    ``limit`` (the least recently used goes). ``order`` is a snapshot of them,
+    most recent first, for the hot path: iterating the dict would hash each
+    key again, and a key holds the whole argument TreeDef.
+
+    >>> cache = Structures(2)
+    >>> [cache.entry(k, lambda k=k: k.upper()) for k in "aba"] + [cache.entry("c", str)]
+    ['A', 'B', 'A', '']
+    >>> cache.order, len(cache)
+    (('', 'A'), 2)
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.order: tuple = ()
+        self._entries: OrderedDict = OrderedDict()  # key -> entry, most recent last
+        self._lock = threading.Lock()
+
+    def entry(self, key: Any, make: Callable[[], Any]) -> Any:
+        """The entry for ``key``, made by ``make()`` the first time."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = make()
+                if len(self._entries) > self.limit:
+                    self._entries.popitem(last=False)
+            else:
+                self._entries.move_to_end(key)
+            self.order = tuple(reversed(self._entries.values()))
+        return entry
+
+    def values(self) -> Any:
+        return self._entries.values()
+
+    def __len__(self) -> int:
+        return len(self._entries)
