@@ -108,10 +108,24 @@ class _Rewrite:
         for i, op in enumerate(ops[start:], start):
             if deferred[i]:
                 continue
-            if op == "+" or op == "sum":
-                new[i] = self._sum(i)
-                continue
             a = args[i]
+            if op == "+" or op == "sum":
+                t = tuple([new[k] for k in a])
+                if None in t or len(t) < 2:  # a term to absorb (a deferred node has no number)
+                    new[i] = self._sum(i)
+                    continue
+                key = ("sum", t, None)  # nothing to absorb: the sum as it is (``_sum``'s end)
+                j = memo.get(key)
+                if j is None:
+                    j = memo[key] = len(q_ops)
+                    q_ops.append("sum")
+                    q_args.append(t)
+                    q_params.append(None)
+                    q_shapes.append(shapes[i])
+                else:
+                    self.merge()
+                new[i] = j
+                continue
             if op == "bsum" and deferred[a[0]]:
                 x, y = map(self.get, args[a[0]])
                 new[i] = self.add("bdot", (x, y), params[i], shapes[i])
