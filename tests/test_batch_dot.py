@@ -242,3 +242,43 @@ def test_random_mlps_fused_match_generic(sizes, act, stack, batch, own_weights, 
     b = np.concatenate([np.ravel(np.asarray(v, float)) for v in fm.tree.leaves(want)])
     assert a.shape == b.shape
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+# A dot node's fused weight cotangents are computed in one array operation
+# (core.dot_cotangents.batch_values) when there are enough of them: the same
+# bits as one batch_dot per weight, for any batch length (numpy's pairwise sum
+# works in blocks of 8 and 128), and the same gradients end to end.
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(8, 40), st.integers(1, 700), st.integers(0, 2**31))
+def test_batch_values_are_each_batch_dot_bit_for_bit(k, batch, seed):
+    from fmicrograd.core.dot_cotangents import batch_dot, batch_values
+    from fmicrograd.core.expr import const
+
+    rng = np.random.default_rng(seed)
+    scale = np.exp(rng.normal(scale=8.0, size=(k, 1)))  # rows of very different magnitudes
+    others = [const(v) for v in rng.normal(size=(k, batch)) * scale]
+    g = const(rng.normal(size=batch))
+    want = [batch_dot(g, o, (0,)).value for o in others]
+    last: list = []
+    assert list(batch_values(g.value, others, last)) == want
+    stacked = last[2]
+    assert list(batch_values(g.value, others, last)) == want and last[2] is stacked  # reused
+    assert batch_values(g.value[None], others) is None  # not one batch axis: one by one
+
+
+@pytest.mark.parametrize("stack", ["grad", "jit_grad", "grad_of_grad"])
+def test_wide_layers_same_bits_with_and_without_batch_values(stack, monkeypatch):
+    from fmicrograd.core import dot_cotangents
+
+    rng = np.random.default_rng(3)
+    p = random_params(rng, (9, 10, 1))
+    xs = rng.normal(size=(37, 9))
+
+    def bits():
+        out = run_stack(stack, fused, fm.tanh, p, xs, None, False)
+        return np.array(fm.tree.leaves(out), dtype=float).tobytes()
+
+    together = bits()
+    monkeypatch.setattr(dot_cotangents, "_FEW", 10**9)  # one batch_dot at a time
+    assert bits() == together

@@ -140,5 +140,5 @@ def total(parts: Parts, consts: dict | None = None) -> Any:
         return terms[0]
     if not any(isinstance(t, Expr) for t in terms):
         return _fold(terms)
-    kids = tuple([lift(t) for t in terms])
-    return node("sum", _fold([k.value for k in kids]), kids)
+    kids = tuple([t if isinstance(t, Expr) else lift(t) for t in terms])
+    return node("sum", _fold([_value(k) for k in kids]), kids)

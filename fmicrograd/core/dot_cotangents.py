@@ -93,12 +93,14 @@ def _shape(a: Any, b: Any) -> tuple:
     return np.broadcast_shapes(np.shape(va), np.shape(vb))
 
 
-def dot_cotangents(n: Expr, g: Expr, relevant: dict, parts: dict) -> None:
+def dot_cotangents(n: Expr, g: Expr, relevant: dict, parts: dict, last: list | None = None
+                   ) -> None:
     """Add the cotangents of the ``dot`` node ``n``'s relevant factors, given
     its cotangent node ``g``, to the graph-building sweep's ``parts`` (one
     list of contributions per node, see ``accumulate``): a fused batch
     contraction for a factor the batch is summed away from, a pending product
-    ``(g, other)`` for the others (see the module docstring).
+    ``(g, other)`` for the others (see the module docstring). ``last``: a
+    list the sweep keeps for ``batch_values`` (the factors it stacked last).
 
     >>> from fmicrograd.core.expr import Var, node
     >>> w, x, g = Var(2.0), Var(3.0), Var(1.5)
@@ -110,7 +112,10 @@ def dot_cotangents(n: Expr, g: Expr, relevant: dict, parts: dict) -> None:
     kids = n.children
     half = len(kids) // 2
     depth = DEPTH.get()
-    gnd = _ndim(_value(g))
+    gv = _value(g)
+    gnd = _ndim(gv)
+    todo: list = []  # (factor, its contribution, or None and the other factor and axes)
+    others: list = []  # the other factors of the fused contractions, in order
     for c, other in zip(kids, kids[half:] + kids[:half]):
         if not relevant[c]:
             continue
@@ -119,14 +124,57 @@ def dot_cotangents(n: Expr, g: Expr, relevant: dict, parts: dict) -> None:
         nc = 0 if vc.__class__ is float else getattr(vc, "ndim", 0)
         extra = (gnd if gnd > no else no) - (nc if nc > depth else depth)
         if extra > 0:  # summed over the batch axes ``c`` does not have
-            item: Any = batch_dot(g, other, _AXES[extra] if extra < 4 else tuple(range(extra)))
+            todo.append((c, None, other, _AXES[extra] if extra < 4 else tuple(range(extra))))
+            others.append(other)
         else:
-            item = (g, other)
+            todo.append((c, (g, other), None, None))
+    values = batch_values(gv, others, last) if len(others) >= _FEW else None
+    for c, item, other, axes in todo:
+        if item is None:
+            item = batch_dot(g, other, axes) if values is None else \
+                prim("batch_dot", next(values), (g, other), axes)
         pending = parts.get(c)
         if pending is None:
             parts[c] = [item]
         else:
             pending.append(item)
+
+
+def batch_values(gv: Any, others: list, last: list | None = None) -> Any:
+    """The values of ``batch_dot(g, o, (0,))`` for each node ``o`` of ``others``
+    (an iterator of floats), computed in one array operation, or None unless
+    ``gv`` (``g``'s value) and every other value are float64 vectors of one
+    length. The same bits as one ``batch_dot`` each: a row's products, then
+    its sum along the contiguous axis (numpy's pairwise sum, as for one
+    vector). ``last`` keeps ``[ids, others, their stacked values]`` between calls:
+    a layer's neurons share their inputs, stacked once.
+
+    >>> import numpy as np
+    >>> from fmicrograd.core.expr import const
+    >>> xs = [const(np.arange(3.0) + k) for k in range(2)]
+    >>> list(batch_values(np.ones(3), xs))
+    [3.0, 6.0]
+    """
+    import numpy as np
+
+    if gv.__class__ is not np.ndarray or gv.ndim != 1 or gv.dtype != np.float64:
+        return None
+    key = tuple(map(id, others))  # identities (``==`` on nodes compares values); ``last``
+    if last and last[0] == key:      # holds the nodes, so their ids stay theirs
+        stacked = last[2]
+    else:
+        vs = [_value(o) for o in others]
+        shape = gv.shape
+        for v in vs:
+            if v.__class__ is not np.ndarray or v.shape != shape or v.dtype != np.float64:
+                return None
+        stacked = np.stack(vs)
+        if last is not None:
+            last[:] = [key, others, stacked]
+    return iter((stacked * gv).sum(axis=1).tolist())
+
+
+_FEW = 8  # fewer fused contractions than this are computed one by one
 
 
 _AXES = ((), (0,), (0, 1), (0, 1, 2))

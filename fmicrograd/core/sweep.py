@@ -170,6 +170,7 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
     and ``dot`` send down are kept as pairs until then, so a sum of products
     becomes one ``dot`` node."""
     parts: dict = {}
+    last: list = []  # ``dot_cotangents``'s factors stacked last
     for o, s in zip(outputs, seeds):
         if isinstance(o, Expr) and relevant.get(o):
             parts.setdefault(o, []).append(s)
@@ -181,7 +182,7 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
         kids = n.children
         op = n.op
         if op == "dot" and isinstance(g, Expr) and _value(g).__class__ is not float:
-            dot_cotangents(n, g, relevant, parts)  # vmap: no batch-sized product per factor
+            dot_cotangents(n, g, relevant, parts, last)  # vmap: no batch-sized product per factor
             continue
         if (op == "*" or op == "dot") and n.__class__ is Expr and _value(n).__class__ is float \
                 and float_valued(g):
