@@ -205,8 +205,13 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
                 else:
                     number[n] = p.const(value)
                 continue
-            if n.op == "var" and n.level < level:  # one holding a node (a vmap batch)
-                raise NotCompilable("the function uses a variable of an enclosing transform")
+            if n.op == "var":  # a transform's variable standing for its one child
+                if n.level < level:  # one holding a node (a vmap batch)
+                    raise NotCompilable("the function uses a variable of an enclosing transform")
+                i = number.get(kids[0])
+                if i is not None:  # numbered already: nothing to wait for
+                    number[n] = i
+                    continue
             # no mark while its children are numbered: a node is never its own
             # descendant (immutable nodes are built after their children)
             push(n)

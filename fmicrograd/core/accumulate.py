@@ -138,7 +138,10 @@ def total(parts: Parts, consts: dict | None = None) -> Any:
         return 0.0
     if len(terms) == 1:
         return terms[0]
-    if not any(isinstance(t, Expr) for t in terms):
+    for t in terms:
+        if isinstance(t, Expr):
+            break
+    else:
         return _fold(terms)
     kids = tuple([t if isinstance(t, Expr) else lift(t) for t in terms])
     return node("sum", _fold([_value(k) for k in kids]), kids)
