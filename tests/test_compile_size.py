@@ -10,9 +10,13 @@ import gc
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fmicrograd as fm
-from fmicrograd.compiler import ir, schedule
+from fmicrograd.compiler import ir, rewrite, schedule
+from fmicrograd.core.expr import Expr, next_level, variable
+from fmicrograd.testing import dags
 
 
 def mlp(p, x):
@@ -103,3 +107,43 @@ def test_the_collector_is_paused_while_tracing_and_restored_after():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# --- optimize without its pass ------------------------------------------------------
+# ir.optimize skips its rewriting pass when the pass would only rename + to sum,
+# move a product that stands alone in a sum and drop the constants nothing uses
+# (rewrite._Rewrite.as_is), which is what a traced training step asks of it.
+
+def _program(p):
+    return p.ops, p.args, p.shapes, p.params, p.outputs, p.guards
+
+
+def _the_pass(p):
+    return rewrite._prune(rewrite._Rewrite(p).run())
+
+
+@settings(max_examples=40, deadline=None)
+@given(dags(max_inputs=3, max_steps=10), st.floats(0.1, 2.0))
+def test_optimize_without_the_pass_gives_what_the_pass_gives(dag, lr):
+    fn, n, xs = dag
+    level = next_level()
+    inputs = [variable(x, level) for x in xs]
+    value, g = fm.value_and_grad(fn, argnums=tuple(range(n)))(*inputs)
+    outs = [value, *(x - lr * d for x, d in zip(inputs, g)), *((x + 1.0) * 0.0 for x in xs)]
+    p = ir.lower([o for o in outs if isinstance(o, Expr)], inputs, [], level)
+    assert _program(ir.optimize(p)) == _program(_the_pass(p))
+
+
+def test_a_training_step_is_optimized_without_the_pass(monkeypatch):
+    # the step has + nodes (dot + b), a product alone in a sum (the L2 term of the
+    # loss) and constants folded away: all three, and the same program as the pass
+    seen = []
+    real = ir.optimize
+    monkeypatch.setattr(ir, "optimize", lambda p: seen.append((p, real(p))) or seen[-1][1])
+    rng = np.random.default_rng(2)
+    fm.jit(step)(params((3, 6, 5, 1)), rng.normal(size=(30, 3)), rng.normal(size=30))
+    ((p, q),) = seen
+    skipped = rewrite._Rewrite(p)
+    assert "+" in p.ops and True in skipped.deferred and 0 in skipped.uses
+    assert skipped.as_is() is not None
+    assert _program(q) == _program(_the_pass(p))

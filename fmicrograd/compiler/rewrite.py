@@ -16,6 +16,7 @@ batched backend can find matrix products; nodes nothing needs are dropped.
 from __future__ import annotations
 
 from itertools import chain, compress
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,9 @@ def optimize(p: Program) -> Program:
     >>> optimize(lower([(x * 2.0 + x * x) + 1.0], [x], [], lv)).ops
     ['in', 'const', 'const', 'dot', 'sum']
     """
-    return _prune(_Rewrite(p).run())
+    rewrite = _Rewrite(p)
+    same = rewrite.as_is()
+    return same if same is not None else _prune(rewrite.run())
 
 
 class _Rewrite:
@@ -52,19 +55,80 @@ class _Rewrite:
 
     def __init__(self, p: Program) -> None:
         self.p = p
-        self.uses = uses = _uses(p)
-        self.deferred = deferred = [False] * p.size
-        ops = p.ops
-        for op, args in compress(zip(ops, p.args), map(_SUMS.__contains__, ops)):
-            for a in args:
-                if uses[a] == 1:
-                    kind = ops[a]
-                    deferred[a] = kind == "*" or (op != "bsum" and (kind == "+" or
-                                                                    kind == "sum"))
+        ops, size = p.ops, p.size
+        self.kinds = {op: k for k, op in enumerate(set(ops))}  # each op as a small number
+        self.codes = np.fromiter(map(self.kinds.__getitem__, ops), dtype=np.intp, count=size)
+        self.counts = counts = np.fromiter(map(len, p.args), dtype=np.intp, count=size)
+        self.edges = edges = np.fromiter(chain.from_iterable(p.args), dtype=np.intp,
+                                         count=int(counts.sum()))  # ~10^5 of them
+        uses = _uses(p, edges)
+        self.uses = uses.tolist()
+        # a single-use argument of a sum (a product, or a + or sum not under a batch sum)
+        users = np.repeat(np.arange(size), counts)  # the node each edge leads to
+        under = self.has(_SUMS)[users] & (uses[edges] == 1)
+        args, users = edges[under], users[under]
+        deferred = np.zeros(size, dtype=bool)
+        deferred[args] = self.has(_TIMES)[args] | (self.has(_ADDS)[args] &
+                                                   ~self.has(_BSUM)[users])
+        self.deferred = deferred.tolist()
         self.q = Program()
         self.q.n_inputs = p.n_inputs
-        self.new: list = [None] * p.size
+        self.new: list = [None] * size
         self.merged = False
+
+    def as_is(self) -> Program | None:
+        """``run``'s result without the pass, or None. When every deferred node
+        is a product alone in its sum (so not absorbed, and emitted just before
+        that sum), every sum has two terms or more and no ``+`` is a copy of
+        another sum, the pass would only rename ``+`` to ``sum``, move those
+        products and drop the constants nothing uses; and when every other
+        node is used, ``_prune`` has nothing to drop (a node with a use has a
+        user; the last node of a dead chain has none). That is the usual case
+        of a traced training step: its sums come from the sweep, gathered."""
+        p, counts = self.p, self.counts
+        ops, args, size = p.ops, p.args, p.size
+        before: dict = {}  # a sum -> the deferred product it is emitted after
+        deferred = np.flatnonzero(self.deferred)
+        if len(deferred) > _FEW_MOVES:
+            return None
+        ends = np.cumsum(counts)
+        for m in deferred.tolist():
+            (at,) = np.flatnonzero(self.edges == m)  # its one use
+            user = int(np.searchsorted(ends, at, side="right"))
+            if ops[m] != "*" or ops[user] not in _ADDS or user in before:
+                return None  # flattened, or absorbed (a batch sum's; two in one sum)
+            before[user] = m
+        sums = self.has(_ADDS)
+        if (counts[sums] < 2).any():
+            return None  # a sum of one term is that term
+        plus = np.flatnonzero(self.has(_PLUS)).tolist()
+        pairs = [args[i] for i in np.flatnonzero(sums & (counts == 2)).tolist()]
+        if plus and len(set(pairs)) < len(pairs):
+            return None  # a + and a sum over the same terms: one node after the pass
+        unused = np.flatnonzero(np.asarray(self.uses) == 0).tolist()
+        skip = set(before.values())
+        for i in unused:
+            if ops[i] == "const":
+                skip.add(i)
+            elif ops[i] != "in":
+                return None  # nothing uses it: ``_prune``'s case
+        pieces = []
+        done = 0
+        for i in sorted(skip | before.keys()):
+            pieces.append(np.arange(done, i))
+            if i in before:
+                pieces.append(np.array([before[i], i]))
+            done = i + 1
+        pieces.append(np.arange(done, size))
+        order = np.concatenate(pieces).astype(np.intp)
+        q, number = _renumbered(p, order, counts, self.edges)
+        for i in plus:
+            q.ops[number[i]] = "sum"
+        return q
+
+    def has(self, kinds: frozenset) -> np.ndarray:
+        """Which nodes have an op in ``kinds`` (a boolean array)."""
+        return np.isin(self.codes, [self.kinds[op] for op in kinds if op in self.kinds])
 
     def add(self, op: str, args: tuple, param: Any, shape: tuple) -> int:
         """``self.q.add``, noting a merge."""
@@ -110,11 +174,11 @@ class _Rewrite:
                 continue
             a = args[i]
             if op == "+" or op == "sum":
-                t = tuple([new[k] for k in a])
+                t: tuple = tuple([new[k] for k in a])
                 if None in t or len(t) < 2:  # a term to absorb (a deferred node has no number)
                     new[i] = self._sum(i)
                     continue
-                key = ("sum", t, None)  # nothing to absorb: the sum as it is (``_sum``'s end)
+                key: tuple = ("sum", t, None)  # nothing to absorb: the sum as it is
                 j = memo.get(key)
                 if j is None:
                     j = memo[key] = len(q_ops)
@@ -133,8 +197,8 @@ class _Rewrite:
             if op == "const":  # the inlined ``q.add`` below, with a constant's key
                 if not self.uses[i]:  # folded away: ``_prune`` would drop it again
                     continue
-                key: tuple = ("const", _const_key(params[i]))
-                t: tuple = ()
+                key = ("const", _const_key(params[i]))
+                t = ()
             else:
                 t = tuple([new[k] for k in a])
                 if None in t:  # a deferred product used here after all
@@ -196,6 +260,9 @@ class _Rewrite:
 
 
 _SUMS = frozenset(("+", "sum", "bsum"))  # the consumers that may absorb a single-use node
+_ADDS = frozenset(("+", "sum"))
+_PLUS, _TIMES, _BSUM = frozenset(("+",)), frozenset(("*",)), frozenset(("bsum",))
+_FEW_MOVES = 64  # more deferred products than this: the pass itself
 _MADE = frozenset(("sum", "dot", "bdot"))  # the kinds of node ``_Rewrite`` makes
 
 
@@ -207,15 +274,47 @@ def _broadcast(p: Program, nodes: list) -> tuple:
     return tuple(np.broadcast_shapes(*[shapes[n] for n in nodes]))
 
 
-def _uses(p: Program) -> list:
-    edges = np.fromiter(chain.from_iterable(p.args), dtype=np.intp)  # ~10^5 of them
-    uses = np.bincount(edges, minlength=p.size).tolist()
-    for o in p.outputs:
-        uses[o] += 2  # an output is needed as itself
-    for _, a, b, _ in p.guards:
-        uses[a] += 2
-        uses[b] += 2
+def _uses(p: Program, edges: np.ndarray) -> np.ndarray:
+    uses = np.bincount(edges, minlength=p.size)
+    extra = p.outputs + [x for _, a, b, _ in p.guards for x in (a, b)]
+    np.add.at(uses, np.asarray(extra, dtype=np.intp), 2)  # needed as themselves
     return uses
+
+
+def _renumbered(p: Program, order: np.ndarray, counts: np.ndarray,
+                edges: np.ndarray) -> tuple[Program, list]:
+    """A copy of ``p`` with its nodes ``order`` (old numbers, in their new
+    order; the others dropped), arguments renumbered. From the first node that
+    moves on, the arguments are mapped in one array operation and rebuilt as
+    tuples a column at a time, by number of arguments. Returns the program and
+    the map old -> new number (-1: dropped)."""
+    q = Program()
+    q.n_inputs = p.n_inputs
+    kept = order.tolist()
+    pick = itemgetter(*kept) if len(kept) > 1 else (lambda x: tuple(x[i] for i in kept))
+    q.ops, q.params, q.shapes = list(pick(p.ops)), list(pick(p.params)), list(pick(p.shapes))
+    number = np.full(p.size, -1, dtype=np.intp)
+    number[order] = np.arange(len(order))
+    moved = np.flatnonzero(order != np.arange(len(order)))
+    first = int(moved[0]) if len(moved) else len(order)
+    tail = order[first:]
+    cnt = counts[tail]
+    starts = (np.cumsum(counts) - counts)[tail]
+    mapped = number[edges]
+    built = np.empty(len(tail), dtype=object)
+    for k in np.unique(cnt).tolist():
+        rows = np.flatnonzero(cnt == k)
+        if k > len(rows):  # few nodes with many arguments: one slice each
+            each = [tuple(mapped[a:a + k].tolist()) for a in starts[rows].tolist()]
+            built[rows] = np.fromiter(each, dtype=object, count=len(rows))
+            continue
+        columns = [mapped[starts[rows] + c].tolist() for c in range(k)]
+        built[rows] = np.fromiter(zip(*columns) if k else ((),) * len(rows), dtype=object,
+                                  count=len(rows))
+    q.args = p.args[:first] + built.tolist()
+    q.outputs = number[p.outputs].tolist() if p.outputs else []
+    q.guards = [(op, int(number[a]), int(number[b]), e) for op, a, b, e in p.guards]
+    return q, number.tolist()
 
 
 def _prune(p: Program) -> Program:
