@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.expr import Expr, const, prim
+from ..core.expr import Expr, const, prim, stored_value
 
 __all__ = ["Take", "Put", "Stack", "Reshape", "MoveAxis", "apply", "sum_to"]
 
@@ -37,7 +37,7 @@ def apply(param: Any, *xs: Any) -> Any:
     """
     if any(isinstance(x, Expr) and x.op != "const" for x in xs):
         kids = tuple(x if isinstance(x, Expr) else const(x) for x in xs)
-        return prim("custom", param.forward(*[k.value for k in kids]), kids, param)
+        return prim("custom", param.forward(*[stored_value(k) for k in kids]), kids, param)
     values = [x.value if isinstance(x, Expr) else x for x in xs]
     out = param.forward(*values)
     return const(out) if any(isinstance(x, Expr) for x in xs) else out

@@ -131,7 +131,11 @@ def total(parts: Parts, consts: dict | None = None) -> Any:
     terms: list = [_dot(parts[:k], consts)] if k > 1 else []
     for p in parts[k if k > 1 else 0:]:
         if p.__class__ is tuple:
-            terms.append(_product(*p))
+            ct, y = p
+            if isinstance(ct, Expr) and isinstance(y, Expr):  # ``ct * y``, inlined
+                terms.append(node("*", _value(ct) * _value(y), p))
+            else:
+                terms.append(_product(ct, y))
         elif not (p.__class__ is float and p == 0.0):
             terms.append(p)
     if not terms:
