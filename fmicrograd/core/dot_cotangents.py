@@ -146,7 +146,7 @@ def batch_values(gv: Any, others: list, last: list | None = None) -> Any:
     ``gv`` (``g``'s value) and every other value are float64 vectors of one
     length. The same bits as one ``batch_dot`` each: a row's products, then
     its sum along the contiguous axis (numpy's pairwise sum, as for one
-    vector). ``last`` keeps ``[ids, others, their stacked values]`` between calls:
+    vector). ``last`` keeps ``[ids, others, their stacked values, a buffer]`` between calls:
     a layer's neurons share their inputs, stacked once.
 
     >>> import numpy as np
@@ -161,7 +161,7 @@ def batch_values(gv: Any, others: list, last: list | None = None) -> Any:
         return None
     key = tuple(map(id, others))  # identities (``==`` on nodes compares values); ``last``
     if last and last[0] == key:      # holds the nodes, so their ids stay theirs
-        stacked = last[2]
+        stacked, products = last[2], last[3]
     else:
         vs = [_value(o) for o in others]
         shape = gv.shape
@@ -169,9 +169,10 @@ def batch_values(gv: Any, others: list, last: list | None = None) -> Any:
             if v.__class__ is not np.ndarray or v.shape != shape or v.dtype != np.float64:
                 return None
         stacked = np.stack(vs)
+        products = np.empty_like(stacked)  # reused: no fresh pages per neuron
         if last is not None:
-            last[:] = [key, others, stacked]
-    return iter((stacked * gv).sum(axis=1).tolist())
+            last[:] = [key, others, stacked, products]
+    return iter(np.multiply(stacked, gv, out=products).sum(axis=1).tolist())
 
 
 _FEW = 8  # fewer fused contractions than this are computed one by one
