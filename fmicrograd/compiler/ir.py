@@ -23,6 +23,7 @@ find matrix products (``compiler/rewrite.py``).
 from __future__ import annotations
 
 import dataclasses
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,24 @@ class Program:
         self.guards: list = []
         self.n_inputs = 0
         self._memo: dict = {}
+        self._edges: tuple | None = None
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(counts, flat)``: each node's number of arguments, and all the
+        arguments in order, as arrays; computed once (a program is not
+        changed once built and handed on).
+
+        >>> p = Program()
+        >>> x = p.add("in", (), 0, ())
+        >>> [a.tolist() for a in p.add("*", (x, x), None, ()) and p.edges()]
+        [[0, 2], [0, 0]]
+        """
+        if self._edges is None:
+            counts = np.fromiter(map(len, self.args), dtype=np.intp, count=self.size)
+            flat = np.fromiter(chain.from_iterable(self.args), dtype=np.intp,
+                               count=int(counts.sum()))  # ~10^5 of them
+            self._edges = (counts, flat)
+        return self._edges
 
     @property
     def size(self) -> int:

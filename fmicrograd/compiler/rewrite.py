@@ -15,7 +15,7 @@ batched backend can find matrix products; nodes nothing needs are dropped.
 
 from __future__ import annotations
 
-from itertools import chain, compress
+from itertools import compress
 from operator import itemgetter
 from typing import Any
 
@@ -58,9 +58,7 @@ class _Rewrite:
         ops, size = p.ops, p.size
         self.kinds = {op: k for k, op in enumerate(set(ops))}  # each op as a small number
         self.codes = np.fromiter(map(self.kinds.__getitem__, ops), dtype=np.intp, count=size)
-        self.counts = counts = np.fromiter(map(len, p.args), dtype=np.intp, count=size)
-        self.edges = edges = np.fromiter(chain.from_iterable(p.args), dtype=np.intp,
-                                         count=int(counts.sum()))  # ~10^5 of them
+        self.counts, self.edges = counts, edges = p.edges()
         uses = _uses(p, edges)
         self.uses = uses.tolist()
         # a single-use argument of a sum (a product, or a + or sum not under a batch sum)
@@ -299,7 +297,8 @@ def _renumbered(p: Program, order: np.ndarray, counts: np.ndarray,
     first = int(moved[0]) if len(moved) else len(order)
     tail = order[first:]
     cnt = counts[tail]
-    starts = (np.cumsum(counts) - counts)[tail]
+    starts_all = np.cumsum(counts) - counts
+    starts = starts_all[tail]
     mapped = number[edges]
     built = np.empty(len(tail), dtype=object)
     for k in np.unique(cnt).tolist():
@@ -312,6 +311,9 @@ def _renumbered(p: Program, order: np.ndarray, counts: np.ndarray,
         built[rows] = np.fromiter(zip(*columns) if k else ((),) * len(rows), dtype=object,
                                   count=len(rows))
     q.args = p.args[:first] + built.tolist()
+    kept_counts = counts[order]  # the new program's edges, taken along
+    shift = np.repeat(starts_all[order] - (np.cumsum(kept_counts) - kept_counts), kept_counts)
+    q._edges = (kept_counts, mapped[np.arange(len(shift)) + shift])
     q.outputs = number[p.outputs].tolist() if p.outputs else []
     q.guards = [(op, int(number[a]), int(number[b]), e) for op, a, b, e in p.guards]
     return q, number.tolist()

@@ -17,7 +17,6 @@ examples, become one group.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
@@ -120,8 +119,7 @@ def merge_later(p: Program, found: list, ops: frozenset, most: int = 2048) -> li
     >>> [[p.ops[i] for i in g] for g in merge_later(p, groups(p), frozenset({"exp"}))]
     [['sin'], ['exp', 'exp']]
     """
-    counts = np.fromiter(map(len, p.args), dtype=np.intp, count=p.size)  # the edges, once
-    used = np.fromiter(itertools.chain.from_iterable(p.args), dtype=np.intp, count=counts.sum())
+    counts, used = p.edges()
     while True:
         merged = _merge_once(p, found, ops, most, counts, used)
         if len(merged) == len(found):
