@@ -152,6 +152,6 @@ def test_a_training_step_is_optimized_without_the_pass(monkeypatch):
     fm.jit(step)(params((3, 6, 5, 1)), rng.normal(size=(30, 3)), rng.normal(size=30))
     ((p, q),) = seen
     skipped = rewrite._Rewrite(p)
-    assert "+" in p.ops and True in skipped.deferred and 0 in skipped.uses
+    assert "+" in p.ops and skipped.waits.any() and (skipped.used == 0).any()
     assert skipped.as_is() is not None
     assert _program(q) == _program(_the_pass(p)) and _same_edges(q)

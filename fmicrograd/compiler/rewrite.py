@@ -60,7 +60,7 @@ class _Rewrite:
         self.codes = np.fromiter(map(self.kinds.__getitem__, ops), dtype=np.intp, count=size)
         self.counts, self.edges = counts, edges = p.edges()
         uses = _uses(p, edges)
-        self.uses = uses.tolist()
+        self.used = uses  # arrays here, lists for ``run``
         # a single-use argument of a sum (a product, or a + or sum not under a batch sum)
         users = np.repeat(np.arange(size), counts)  # the node each edge leads to
         under = self.has(_SUMS)[users] & (uses[edges] == 1)
@@ -68,10 +68,12 @@ class _Rewrite:
         deferred = np.zeros(size, dtype=bool)
         deferred[args] = self.has(_TIMES)[args] | (self.has(_ADDS)[args] &
                                                    ~self.has(_BSUM)[users])
-        self.deferred = deferred.tolist()
+        self.waits = deferred
         self.q = Program()
         self.q.n_inputs = p.n_inputs
-        self.new: list = [None] * size
+        self.new: list = []
+        self.uses: list = []
+        self.deferred: list = []
         self.merged = False
 
     def as_is(self) -> Program | None:
@@ -86,7 +88,7 @@ class _Rewrite:
         p, counts = self.p, self.counts
         ops, args, size = p.ops, p.args, p.size
         before: dict = {}  # a sum -> the deferred product it is emitted after
-        deferred = np.flatnonzero(self.deferred)
+        deferred = np.flatnonzero(self.waits)
         if len(deferred) > _FEW_MOVES:
             return None
         ends = np.cumsum(counts)
@@ -103,7 +105,7 @@ class _Rewrite:
         pairs = [args[i] for i in np.flatnonzero(sums & (counts == 2)).tolist()]
         if plus and len(set(pairs)) < len(pairs):
             return None  # a + and a sum over the same terms: one node after the pass
-        unused = np.flatnonzero(np.asarray(self.uses) == 0).tolist()
+        unused = np.flatnonzero(self.used == 0).tolist()
         skip = set(before.values())
         for i in unused:
             if ops[i] == "const":
@@ -155,6 +157,8 @@ class _Rewrite:
         return n
 
     def run(self) -> Program:
+        self.uses, self.deferred = self.used.tolist(), self.waits.tolist()
+        self.new = [None] * self.p.size
         p, q, new, deferred = self.p, self.q, self.new, self.deferred
         ops, args, params, shapes = p.ops, p.args, p.params, p.shapes
         q_ops, q_args, q_params, q_shapes, memo = q.ops, q.args, q.params, q.shapes, q._memo
