@@ -57,21 +57,22 @@ def groups(p: Program) -> list[list[int]]:
     found: dict = {}
     ops, args, shapes, params = p.ops, p.args, p.shapes, p.params
     level_of, shape_of, get = level.__getitem__, shapes.__getitem__, found.get
-    for i, op in enumerate(ops):
-        if op == "in" or op == "const":
+    start = p.n_inputs if ops[:p.n_inputs] == ["in"] * p.n_inputs else 0  # sources first
+    # one flat key per node: level, op, parameter, shape, the arguments' shapes
+    for i, op, a, param, shape in zip(range(start, p.size), ops[start:], args[start:],
+                                      params[start:], shapes[start:]):
+        if op == "const" or op == "in":
             continue
-        a = args[i]
-        param = params[i]
+        if param is not None:
+            param = param if param.__class__ is tuple and op != "custom" else param_key(op, param)
         if len(a) == 2:  # most nodes: without ``map`` and a generator
             x, y = a
             lx, ly = level[x], level[y]
             lv = level[i] = (lx if lx > ly else ly) + 1
-            key = (lv, op, param if param is None else param_key(op, param), shapes[i],
-                   (shapes[x], shapes[y]))
+            key: tuple = (lv, op, param, shape, shapes[x], shapes[y])
         else:
             lv = level[i] = max(map(level_of, a)) + 1 if a else 0  # sources are at -1
-            key = (lv, op, param if param is None else param_key(op, param), shapes[i],
-                   tuple(map(shape_of, a)))
+            key = (lv, op, param, shape, *map(shape_of, a))
         members = get(key)
         if members is None:
             found[key] = [i]
