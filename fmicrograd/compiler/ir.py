@@ -238,11 +238,20 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
             extend(kids)  # the numbered ones are skipped when popped
             continue
         n = pop()
-        kids = tuple(map(number_of, n.children))
-        for k in kids:
-            if ops[k] != "const":
-                break
-        else:  # nothing here depends on the inputs
+        ch = n.children
+        if len(ch) == 2:  # most nodes: without ``map`` and a loop
+            a, b = ch
+            kids = (number_of(a), number_of(b))
+            folded = ops[kids[0]] == "const" and ops[kids[1]] == "const"
+        else:
+            kids = tuple(map(number_of, ch))
+            for k in kids:
+                if ops[k] != "const":
+                    folded = False
+                    break
+            else:
+                folded = True
+        if folded:  # nothing here depends on the inputs
             if n.__class__ is Prim and n.op == "custom" and not hasattr(n.param, "forward"):
                 number[n] = _lower_node(p, n, kids)
             else:
