@@ -207,7 +207,18 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
                     parts[c] = [cg]
                 else:
                     pending.append(cg)
-    return [_fit(total(parts[x]), x.value) if x in parts else 0.0 for x in inputs]
+    out = []
+    for x in inputs:
+        got = parts.get(x)
+        if got is None:
+            out.append(0.0)
+            continue
+        ct = total(got)
+        if ct.__class__ is not float and not (ct.__class__ is Expr and
+                                              _value(ct).__class__ is float):
+            ct = _fit(ct, _value(x))  # a scalar needs no fit (``_fit``'s first test)
+        out.append(ct)
+    return out
 
 
 
