@@ -128,7 +128,9 @@ class _Rewrite:
 
     def has(self, kinds: frozenset) -> np.ndarray:
         """Which nodes have an op in ``kinds`` (a boolean array)."""
-        return np.isin(self.codes, [self.kinds[op] for op in kinds if op in self.kinds])
+        table = np.zeros(len(self.kinds), dtype=bool)
+        table[[self.kinds[op] for op in kinds if op in self.kinds]] = True
+        return table[self.codes]
 
     def add(self, op: str, args: tuple, param: Any, shape: tuple) -> int:
         """``self.q.add``, noting a merge."""
@@ -305,7 +307,7 @@ def _renumbered(p: Program, order: np.ndarray, counts: np.ndarray,
     starts = starts_all[tail]
     mapped = number[edges]
     built = np.empty(len(tail), dtype=object)
-    for k in np.unique(cnt).tolist():
+    for k in np.flatnonzero(np.bincount(cnt)).tolist():  # (``np.unique`` imports numpy.ma)
         rows = np.flatnonzero(cnt == k)
         if k > len(rows):  # few nodes with many arguments: one slice each
             each = [tuple(mapped[a:a + k].tolist()) for a in starts[rows].tolist()]
