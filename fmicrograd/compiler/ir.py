@@ -80,14 +80,14 @@ class Program:
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
         """``(counts, flat)``: each node's number of arguments, and all the
         arguments in order, as arrays; computed once (a program is not
-        changed once built and handed on).
+        changed once built and handed on; one that grew is counted again).
 
         >>> p = Program()
         >>> x = p.add("in", (), 0, ())
         >>> [a.tolist() for a in p.add("*", (x, x), None, ()) and p.edges()]
         [[0, 2], [0, 0]]
         """
-        if self._edges is None:
+        if self._edges is None or len(self._edges[0]) != self.size:  # none yet, or stale
             counts = np.fromiter(map(len, self.args), dtype=np.intp, count=self.size)
             flat = np.fromiter(chain.from_iterable(self.args), dtype=np.intp,
                                count=int(counts.sum()))  # ~10^5 of them
