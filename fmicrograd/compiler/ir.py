@@ -84,7 +84,8 @@ class Program:
 
         >>> p = Program()
         >>> x = p.add("in", (), 0, ())
-        >>> [a.tolist() for a in p.add("*", (x, x), None, ()) and p.edges()]
+        >>> _ = p.add("*", (x, x), None, ())
+        >>> [a.tolist() for a in p.edges()]
         [[0, 2], [0, 0]]
         """
         if self._edges is None or len(self._edges[0]) != self.size:  # none yet, or stale
