@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fmicrograd as fm
 from fmicrograd.core import sweep
@@ -269,3 +270,27 @@ def test_an_array_cotangent_seeding_a_graph_sweep():
         return back(np.array([1.0, 2.0]))[0]
 
     assert fm.grad(h)(3.0) == 3.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(-1e3, 1e3), st.floats(-1e3, 1e3), st.booleans()),
+                min_size=1, max_size=5), st.floats(-1e3, 1e3))
+def test_a_sum_of_nodes_and_products_is_the_chain_of_plus(terms, first):
+    # accumulate.total's sum of nodes (a node first, then nodes and pairs (ct, y)
+    # of nodes): one sum node over the terms, its value the + chain's bit for bit
+    from fmicrograd.core.accumulate import total
+
+    parts = [variable(first, next_level())]
+    chain = parts[0]
+    for a, b, pair in terms:
+        x, y = variable(a, next_level()), variable(b, next_level())
+        parts.append((x, y) if pair else x)
+        chain = chain + (x * y if pair else x)
+    s = total(parts)
+    assert s.op == "sum" and len(s.children) == len(parts)
+    assert s.value == chain.value or (s.value != s.value and chain.value != chain.value)
+    for kid, part in zip(s.children, parts):
+        if isinstance(part, tuple):
+            assert kid.op == "*" and kid.children == part
+        else:
+            assert kid is part

@@ -123,6 +123,24 @@ def total(parts: Parts, consts: dict | None = None) -> Any:
     if len(parts) == 1:
         p = parts[0]
         return _product(*p) if p.__class__ is tuple else p
+    if isinstance(parts[0], Expr):  # no product in front: a sum of nodes, the usual case
+        nodes: list = []
+        acc: Any = None
+        for p in parts:
+            if p.__class__ is tuple:
+                ct, y = p
+                if not (isinstance(ct, Expr) and isinstance(y, Expr)):
+                    break
+                v = _value(ct) * _value(y)
+                nodes.append(node("*", v, p))  # ``ct * y``, inlined
+            elif isinstance(p, Expr):
+                nodes.append(p)
+                v = _value(p)
+            else:
+                break
+            acc = v if acc is None else acc + v  # the left-to-right sum, as ``_fold``
+        else:
+            return node("sum", acc, tuple(nodes))
     k = 0  # the products in front
     while k < len(parts) and parts[k].__class__ is tuple:
         k += 1
