@@ -16,7 +16,6 @@ batched backend can find matrix products; nodes nothing needs are dropped.
 from __future__ import annotations
 
 from itertools import compress
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -59,12 +58,16 @@ class _Rewrite:
         self.kinds = {op: k for k, op in enumerate(set(ops))}  # each op as a small number
         self.codes = np.fromiter(map(self.kinds.__getitem__, ops), dtype=np.intp, count=size)
         self.counts, self.edges = counts, edges = p.edges()
+        self.ends = np.cumsum(counts)  # node i's arguments: edges[ends[i] - counts[i]:ends[i]]
         uses = _uses(p, edges)
         self.used = uses  # arrays here, lists for ``run``
         # a single-use argument of a sum (a product, or a + or sum not under a batch sum)
-        users = np.repeat(np.arange(size), counts)  # the node each edge leads to
-        under = self.has(_SUMS)[users] & (uses[edges] == 1)
-        args, users = edges[under], users[under]
+        sums = np.flatnonzero(self.has(_SUMS))
+        k = counts[sums]
+        at = np.arange(int(k.sum())) + np.repeat(self.ends[sums] - k - (np.cumsum(k) - k), k)
+        users = np.repeat(sums, k)  # the sum each of those edges leads to
+        under = uses[edges[at]] == 1
+        args, users = edges[at[under]], users[under]
         deferred = np.zeros(size, dtype=bool)
         deferred[args] = self.has(_TIMES)[args] | (self.has(_ADDS)[args] &
                                                    ~self.has(_BSUM)[users])
@@ -91,10 +94,9 @@ class _Rewrite:
         deferred = np.flatnonzero(self.waits)
         if len(deferred) > _FEW_MOVES:
             return None
-        ends = np.cumsum(counts)
         for m in deferred.tolist():
             (at,) = np.flatnonzero(self.edges == m)  # its one use
-            user = int(np.searchsorted(ends, at, side="right"))
+            user = int(np.searchsorted(self.ends, at, side="right"))
             if ops[m] != "*" or ops[user] not in _ADDS or user in before:
                 return None  # flattened, or absorbed (a batch sum's; two in one sum)
             before[user] = m
@@ -112,18 +114,17 @@ class _Rewrite:
                 skip.add(i)
             elif ops[i] != "in":
                 return None  # nothing uses it: ``_prune``'s case
-        pieces = []
+        runs = []  # the new order, as runs of old numbers [a, b)
         done = 0
         for i in sorted(skip | before.keys()):
-            pieces.append(np.arange(done, i))
+            runs.append((done, i))
             if i in before:
-                pieces.append(np.array([before[i], i]))
+                runs += [(before[i], before[i] + 1), (i, i + 1)]
             done = i + 1
-        pieces.append(np.arange(done, size))
-        order = np.concatenate(pieces).astype(np.intp)
-        q, number = _renumbered(p, order, counts, self.edges)
+        runs.append((done, size))
+        q, number = _renumbered(p, [(a, b) for a, b in runs if a < b], self)
         for i in plus:
-            q.ops[number[i]] = "sum"
+            q.ops[int(number[i])] = "sum"
         return q
 
     def has(self, kinds: frozenset) -> np.ndarray:
@@ -285,27 +286,34 @@ def _uses(p: Program, edges: np.ndarray) -> np.ndarray:
     return uses
 
 
-def _renumbered(p: Program, order: np.ndarray, counts: np.ndarray,
-                edges: np.ndarray) -> tuple[Program, list]:
-    """A copy of ``p`` with its nodes ``order`` (old numbers, in their new
-    order; the others dropped), arguments renumbered. From the first node that
-    moves on, the arguments are mapped in one array operation and rebuilt as
-    tuples a column at a time, by number of arguments. Returns the program and
-    the map old -> new number (-1: dropped)."""
+def _renumbered(p: Program, runs: list, r: _Rewrite) -> tuple[Program, np.ndarray]:
+    """A copy of ``p`` with its nodes in the order of ``runs`` (ranges ``[a,
+    b)`` of old numbers; the others dropped), arguments renumbered. The lists
+    are joined from slices; from the first node that moves on, the arguments
+    are mapped in one array operation and rebuilt as tuples a column at a
+    time, by number of arguments. Returns the program and the map old -> new
+    number (an array; -1: dropped)."""
     q = Program()
     q.n_inputs = p.n_inputs
-    kept = order.tolist()
-    pick = itemgetter(*kept) if len(kept) > 1 else (lambda x: tuple(x[i] for i in kept))
-    q.ops, q.params, q.shapes = list(pick(p.ops)), list(pick(p.params)), list(pick(p.shapes))
+    for name in ("ops", "params", "shapes"):
+        old, kept = getattr(p, name), []
+        for a, b in runs:
+            kept += old[a:b]
+        setattr(q, name, kept)
+    order = np.concatenate([np.arange(a, b) for a, b in runs]) if runs else \
+        np.zeros(0, dtype=np.intp)
     number = np.full(p.size, -1, dtype=np.intp)
     number[order] = np.arange(len(order))
-    moved = np.flatnonzero(order != np.arange(len(order)))
-    first = int(moved[0]) if len(moved) else len(order)
+    first = 0  # the nodes before it keep their numbers and arguments
+    for a, b in runs:
+        if a != first:
+            break
+        first = b
+    counts, ends = r.counts, r.ends
+    mapped = number[r.edges]
     tail = order[first:]
     cnt = counts[tail]
-    starts_all = np.cumsum(counts) - counts
-    starts = starts_all[tail]
-    mapped = number[edges]
+    starts = ends[tail] - cnt
     built = np.empty(len(tail), dtype=object)
     for k in np.flatnonzero(np.bincount(cnt)).tolist():  # (``np.unique`` imports numpy.ma)
         rows = np.flatnonzero(cnt == k)
@@ -317,12 +325,12 @@ def _renumbered(p: Program, order: np.ndarray, counts: np.ndarray,
         built[rows] = np.fromiter(zip(*columns) if k else ((),) * len(rows), dtype=object,
                                   count=len(rows))
     q.args = p.args[:first] + built.tolist()
-    kept_counts = counts[order]  # the new program's edges, taken along
-    shift = np.repeat(starts_all[order] - (np.cumsum(kept_counts) - kept_counts), kept_counts)
-    q._edges = (kept_counts, mapped[np.arange(len(shift)) + shift])
+    # the new program's edges, taken along: the runs' slices of the mapped ones
+    q._edges = (counts[order], np.concatenate(
+        [mapped[ends[a] - counts[a]:ends[b - 1]] for a, b in runs]) if runs else mapped[:0])
     q.outputs = number[p.outputs].tolist() if p.outputs else []
     q.guards = [(op, int(number[a]), int(number[b]), e) for op, a, b, e in p.guards]
-    return q, number.tolist()
+    return q, number
 
 
 def _prune(p: Program) -> Program:
