@@ -28,6 +28,7 @@ import numpy as np
 
 from ..core import numeric as num
 from .codegen import Source
+from .contract import contract, contract_rows
 from .gather import Rows
 from .ir import Program, lower  # noqa: F401 -- doctests use lower
 from .schedule import batched_cost, groups, merge_later, scalar_cost
@@ -69,19 +70,12 @@ NUMPY = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.
 NUMPY.update({f"_op_{op}": getattr(num, op) for op in CALLED_OPS})
 
 
-def _sort(index: dict, keys: np.ndarray) -> dict:
-    """``index`` (item -> position) renumbered in the order of ``keys``, one per item."""
-    items = list(index)
-    return {items[k]: pos for pos, k in enumerate(np.argsort(keys, kind="stable"))}
-
-
 def _sigmoid(np: Any, x: Any) -> Any:
     """``scalar.sigmoid``'s formula on arrays, so both backends round alike."""
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-_GRID = 2  # a grid product may compute up to this many times the needed entries
 _FEW = 4  # sums of up to this many terms add one gathered array per term
 
 
@@ -134,20 +128,8 @@ class _Emitter:
         """Argument ``pos`` of every member, shaped to broadcast against ``ndim``
         trailing axes (a shared argument is one broadcast row); ``column``:
         those arguments, if known."""
-        p = self.p
-        ids = [p.args[m][pos] for m in members] if column is None else list(column)
-        shape = p.shapes[ids[0]]
-        if all(i == ids[0] for i in ids) and len(ids) > 1:
-            i = ids[0]
-            if p.ops[i] == "const" and isinstance(p.params[i], float):
-                return self.src.literal(p.params[i])
-            text = self.gather([i])
-            rows = 1
-        else:
-            text, rows = self.gather(ids), len(ids)
-        if len(shape) < ndim:
-            text = f"{text}.reshape({(rows,) + (1,) * (ndim - len(shape)) + shape})"
-        return text
+        ids = [self.p.args[m][pos] for m in members] if column is None else list(column)
+        return self.rows.column(ids, ndim)
 
     # groups -------------------------------------------------------------------
     def build(self, namespace: dict, constant: Callable | None) -> Callable:
@@ -293,55 +275,7 @@ class _Emitter:
         if sx != () and sy == ():  # keep the scalar operand first
             lists = [(b, a) for a, b in lists]
             sx, sy = sy, sx
-        return self._contract(members, lists, sx, sy, n, p.shapes[m0])
-
-    def _contract(self, members: list, lists: list, sx: tuple, sy: tuple, n: int,
-                  out: tuple) -> tuple[list, str]:
-        """``sum_r x[r] * y[r]`` per member, for operand lists ``(xs, ys)``."""
-        k = len(members)
-        xs_of: dict = {}
-        ys_of: dict = {}
-        for xs, ys in lists:
-            xs_of.setdefault(xs, len(xs_of))
-            ys_of.setdefault(ys, len(ys_of))
-        ni, nj = len(xs_of), len(ys_of)
-        if sx == () and ni * nj <= _GRID * k:
-            keys = self.rows.keys
-            # the rows of a product's left operand (and the batch of a 3-d one) may
-            # come in any order without changing a bit: they follow where they live
-            if self.views:
-                ys_of = _sort(ys_of, keys([ys[0] for ys in ys_of]))
-            flat = int(np.prod(sy, dtype=int))
-            if sy == ():
-                X = self.rows.matrix([a for xs in xs_of for a in xs], (ni, n), ())
-                Y = self.rows.matrix([a for ys in ys_of for a in ys], (nj, n), ())
-                text = f"({Y} @ {X}.T).reshape(-1)"
-            else:
-                if self.views:
-                    xs_of = _sort(xs_of, keys([xs[0] for xs in xs_of]))
-                X = self.rows.matrix([a for xs in xs_of for a in xs], (ni, n), ())
-                Y = self.rows.matrix([a for ys in ys_of for a in ys],
-                                     (nj, n)[nj == 1 and self.views:], (flat,))
-                if nj > 1 or not self.views:
-                    text = f"_np.matmul({X}, {Y}).reshape({(nj * ni,) + sy})"
-                elif len(sy) > 1:
-                    text = f"({X} @ {Y}).reshape({(ni,) + sy})"
-                else:
-                    text = f"{X} @ {Y}"
-            cell = {(xs_of[xs], ys_of[ys]): m for m, (xs, ys) in zip(members, lists)}
-            if len(cell) == ni * nj:  # a full grid: rows in (y, x) order need no gather
-                return [cell[(i, j)] for j in range(nj) for i in range(ni)], text
-            rows = [ys_of[ys] * ni + xs_of[xs] for xs, ys in lists]
-            return members, f"{text}[{self.src.name(np.array(rows, dtype=np.intp), 'i')}]"
-        X = self.gather([a for xs, _ in lists for a in xs], steps=False)
-        Y = self.gather([a for _, ys in lists for a in ys], steps=False)
-        if sx == () and sy == ():
-            return members, f"_np.einsum('kn,kn->k', {X}.reshape({(k, n)}), " \
-                            f"{Y}.reshape({(k, n)}))"
-        nd = len(out)
-        X = f"{X}.reshape({(k, n) + (1,) * (nd - len(sx)) + sx})"
-        Y = f"{Y}.reshape({(k, n) + (1,) * (nd - len(sy)) + sy})"
-        return members, f"({X} * {Y}).sum(1)"
+        return contract(self.rows, members, lists, sx, sy, n, p.shapes[m0])
 
     def _dot_terms(self, members: list) -> str:
         p = self.p
@@ -361,42 +295,8 @@ class _Emitter:
             flat = int(np.prod(sa, dtype=int))
             lists = [((p.args[m][0],), (p.args[m][1],)) for m in members]
             # a full contraction is a dot over the flattened batch entries
-            return self._contract_rows(members, lists, flat)
+            return contract_rows(self.rows, members, lists, flat)
         nd = max(len(sa), len(sb))
         A = self.arg(members, 0, nd)
         B = self.arg(members, 1, nd)
         return members, f"({A} * {B}).sum(axis={tuple(a + 1 for a in axes)})"
-
-    def _contract_rows(self, members: list, lists: list, flat: int) -> tuple[list, str]:
-        k = len(members)
-        as_of: dict = {}
-        bs_of: dict = {}
-        for (a,), (b,) in lists:
-            as_of.setdefault(a, len(as_of))
-            bs_of.setdefault(b, len(bs_of))
-        ni, nj = len(as_of), len(bs_of)
-        if ni * nj > _GRID * k:
-            A = self.gather([a for (a,), _ in lists], steps=False)
-            B = self.gather([b for _, (b,) in lists], steps=False)
-            return members, f"_np.einsum('kb,kb->k', {A}.reshape({(k, flat)}), " \
-                            f"{B}.reshape({(k, flat)}))"
-        if self.views:  # rows in any order: those that make reads cheap
-            as_of = _sort(as_of, self.rows.keys(list(as_of)))
-            bs_of = _sort(bs_of, self.rows.keys(list(bs_of)))
-        A = self.rows.matrix(list(as_of), (ni,), (flat,))
-        B = self.rows.matrix(list(bs_of), (nj,), (flat,))
-        cell = {(as_of[a], bs_of[b]): m for m, ((a,), (b,)) in zip(members, lists)}
-        if self.views:
-            # a-major: for a weight gradient, a neuron's cotangent times each of its
-            # inputs, in the order the weights are laid out (the product may round
-            # differently from the b-major one; both are within rounding of the graph)
-            text = f"({A} @ {B}.T).reshape(-1)"
-            order = [cell.get((i, j)) for i in range(ni) for j in range(nj)]
-            rows = [as_of[a] * nj + bs_of[b] for (a,), (b,) in lists]
-        else:  # b-major, as the graph gives them
-            text = f"({B} @ {A}.T).reshape(-1)"
-            order = [cell.get((i, j)) for j in range(nj) for i in range(ni)]
-            rows = [bs_of[b] * ni + as_of[a] for (a,), (b,) in lists]
-        if len(cell) == ni * nj:
-            return order, text
-        return members, f"{text}[{self.src.name(np.array(rows, dtype=np.intp), 'i')}]"
