@@ -18,12 +18,18 @@ gathered into ``(k, n)`` arrays and contracted row by row.
 >>> from fmicrograd.compiler.gather import Rows
 >>> from fmicrograd.compiler.ir import Program
 >>> p = Program()
->>> p.n_inputs = len([p.add("in", (), k, ()) for k in range(8)])
->>> rows = Rows(p, Source())
->>> # members (i, j): x = (I[i], I[2 + i], I[4]), y = (I[j], I[2 + j], I[5 + 2 * i + j])
->>> lists = [((i, 2 + i, 4), (j, 2 + j, 5 + 2 * i + j)) for i in range(2) for j in range(2)]
->>> outer_columns(lists, 3)
-(array([0, 1]), array([2]))
+>>> p.n_inputs = len([p.add("in", (), k, ()) for k in range(18)])
+>>> c = p.add("const", (), 0.5, ())
+>>> # member (i, j): x = (I[i], I[3 + i], I[6 + i], c), y = (.., .., I[6 + j], I[9 + 3 i + j])
+>>> lists = [((i, 3 + i, 6 + i, c), (j, 3 + j, 6 + j, 9 + 3 * i + j))
+...          for i in range(3) for j in range(3)]
+>>> outer_columns(lists, 4)
+(array([0, 1, 2]), array([3]))
+>>> order, text = contract(Rows(p, Source()), list(range(9)), lists, (), (), 4, ())
+>>> text  # rows (i, j) in i-major order: the leftover I[9 + 3 i + j] is a slice
+'(I[i0].reshape((3, 3)) @ I[i1].reshape((3, 3)).T).reshape(-1) + (0.5) * I[9:18]'
+>>> order == list(range(9))
+True
 """
 
 from __future__ import annotations
@@ -56,19 +62,20 @@ def _follows(ids: np.ndarray, label: np.ndarray) -> np.ndarray:
 def outer_columns(lists: list, n: int) -> tuple[np.ndarray, np.ndarray] | None:
     """``(outer, rest)`` column positions of operand lists ``(xs, ys)`` (``n``
     terms each): in the outer columns a member's ``xs`` entries follow one
-    label and its ``ys`` entries another, with few enough label pairs for a
-    matrix product; None when fewer than two columns are so."""
+    label (those of its column ``r0``) and its ``ys`` entries another, with
+    few enough label pairs for a matrix product; None unless reading the
+    outer columns as matrices and gathering the rest reads at most half the
+    entries that gathering every column would."""
     k = len(lists)
     xs = np.array([x for x, _ in lists], dtype=np.intp).reshape(k, n)
     ys = np.array([y for _, y in lists], dtype=np.intp).reshape(k, n)
-    best = None
+    best, least = None, k * n  # entries read, at most half of the 2 k n of a gather
     for r0 in dict.fromkeys((0, n - 1, n // 2)):  # the label columns to try
         cols = np.flatnonzero(_follows(xs, xs[:, r0]) & _follows(ys, ys[:, r0]))
-        if len(cols) < 2 or (best is not None and len(cols) <= len(best)):
-            continue
         ni, nj = len(np.unique(xs[:, r0])), len(np.unique(ys[:, r0]))
-        if ni * nj <= _GRID * k:
-            best = cols
+        reads = (ni + nj) * len(cols) + 2 * k * (n - len(cols))
+        if len(cols) >= 2 and ni * nj <= _GRID * k and reads <= least:
+            best, least = cols, reads
     if best is None:
         return None
     return best, np.setdiff1d(np.arange(n), best)
@@ -87,44 +94,79 @@ def contract(rows: Rows, members: list, lists: list, sx: tuple, sy: tuple, n: in
         return members, _dense(rows, lists, sx, sy, n, out)
     outer, rest = split
     part = [(tuple([xs[c] for c in outer]), tuple([ys[c] for c in outer])) for xs, ys in lists]
-    found = _grid(rows, members, part, sx, sy, len(outer))
+    of = dict(zip(members, lists))
+
+    def leftover(order: list) -> list:
+        return [(tuple([of[m][0][c] for c in rest]), tuple([of[m][1][c] for c in rest]))
+                for m in order]
+
+    def cost(x_major: bool) -> float:  # of reading the leftover columns in that order
+        order = _full(rows, members, part, sy, x_major)
+        if order is None:
+            return 0.0
+        left = leftover(order)
+        return sum(rows.cost([ids[r] for ids in column]) for r in range(len(rest))
+                   for column in zip(*left))
+
+    x_major = sy == () and len(rest) > 0 and cost(True) < cost(False)
+    found = _grid(rows, members, part, sx, sy, len(outer), x_major)
     assert found is not None, "outer_columns gives a grid"
     order, text = found
     if len(rest):
-        of = dict(zip(members, lists))
-        left = [(tuple([of[m][0][c] for c in rest]), tuple([of[m][1][c] for c in rest]))
-                for m in order]
-        text = f"{text} + {_dense(rows, left, sx, sy, len(rest), out)}"
+        text = f"{text} + {_dense(rows, leftover(order), sx, sy, len(rest), out)}"
     return order, text
 
 
-def _grid(rows: Rows, members: list, lists: list, sx: tuple, sy: tuple,
-          n: int) -> tuple[list, str] | None:
-    """A matrix product over the distinct operand lists, or None if there
-    are too many of them."""
-    k = len(members)
+def _layout(rows: Rows, lists: list, sy: tuple, x_major: bool) -> tuple[dict, dict]:
+    """The distinct ``xs`` and ``ys`` of ``lists``, each numbered (a product's
+    left operand, and the batch of a 3-d one, numbered in the order where its
+    rows live: that changes no bit and makes reads cheap)."""
     xs_of: dict = {}
     ys_of: dict = {}
     for xs, ys in lists:
         xs_of.setdefault(xs, len(xs_of))
         ys_of.setdefault(ys, len(ys_of))
-    ni, nj = len(xs_of), len(ys_of)
-    if sx != () or ni * nj > _GRID * k:
-        return None
-    views = rows.views
-    # the rows of a product's left operand (and the batch of a 3-d one) may
-    # come in any order without changing a bit: they follow where they live
-    if views:
-        ys_of = _sort(ys_of, rows.keys([ys[0] for ys in ys_of]))
-    flat = int(np.prod(sy, dtype=int))
-    if sy == ():
-        X = rows.matrix([a for xs in xs_of for a in xs], (ni, n), ())
-        Y = rows.matrix([a for ys in ys_of for a in ys], (nj, n), ())
-        text = f"({Y} @ {X}.T).reshape(-1)"
-    else:
-        if views:
+    if rows.views:
+        if not x_major:
+            ys_of = _sort(ys_of, rows.keys([ys[0] for ys in ys_of]))
+        if x_major or sy != ():
             xs_of = _sort(xs_of, rows.keys([xs[0] for xs in xs_of]))
-        X = rows.matrix([a for xs in xs_of for a in xs], (ni, n), ())
+    return xs_of, ys_of
+
+
+def _cells(lists: list, members: list, xs_of: dict, ys_of: dict, x_major: bool) -> list | None:
+    """The members in the order of the product's entries if they fill it, one each."""
+    ni, nj = len(xs_of), len(ys_of)
+    cell = {(xs_of[xs], ys_of[ys]): m for m, (xs, ys) in zip(members, lists)}
+    if len(cell) != ni * nj or len(cell) != len(members):
+        return None
+    if x_major:
+        return [cell[(i, j)] for i in range(ni) for j in range(nj)]
+    return [cell[(i, j)] for j in range(nj) for i in range(ni)]
+
+
+def _full(rows: Rows, members: list, lists: list, sy: tuple, x_major: bool) -> list | None:
+    """``_cells`` of the layout ``_grid`` takes."""
+    return _cells(lists, members, *_layout(rows, lists, sy, x_major), x_major)
+
+
+def _grid(rows: Rows, members: list, lists: list, sx: tuple, sy: tuple, n: int,
+          x_major: bool = False) -> tuple[list, str] | None:
+    """A matrix product over the distinct operand lists, or None if there
+    are too many of them; its entries ``y``-major, or ``x``-major if
+    ``x_major`` (scalar ``y`` only)."""
+    if sx != ():
+        return None
+    xs_of, ys_of = _layout(rows, lists, sy, x_major)
+    k, ni, nj, views = len(members), len(xs_of), len(ys_of), rows.views
+    if ni * nj > _GRID * k:
+        return None
+    flat = int(np.prod(sy, dtype=int))
+    X = rows.matrix([a for xs in xs_of for a in xs], (ni, n), ())
+    if sy == ():
+        Y = rows.matrix([a for ys in ys_of for a in ys], (nj, n), ())
+        text = f"({X} @ {Y}.T).reshape(-1)" if x_major else f"({Y} @ {X}.T).reshape(-1)"
+    else:
         Y = rows.matrix([a for ys in ys_of for a in ys], (nj, n)[nj == 1 and views:], (flat,))
         if nj > 1 or not views:
             text = f"_np.matmul({X}, {Y}).reshape({(nj * ni,) + sy})"
@@ -132,10 +174,13 @@ def _grid(rows: Rows, members: list, lists: list, sx: tuple, sy: tuple,
             text = f"({X} @ {Y}).reshape({(ni,) + sy})"
         else:
             text = f"{X} @ {Y}"
-    cell = {(xs_of[xs], ys_of[ys]): m for m, (xs, ys) in zip(members, lists)}
-    if len(cell) == ni * nj and len(cell) == k:  # a full grid: rows in (y, x) order
-        return [cell[(i, j)] for j in range(nj) for i in range(ni)], text
-    at = [ys_of[ys] * ni + xs_of[xs] for xs, ys in lists]
+    order = _cells(lists, members, xs_of, ys_of, x_major)
+    if order is not None:  # a full grid: no gather
+        return order, text
+    if x_major:
+        at = [xs_of[xs] * nj + ys_of[ys] for xs, ys in lists]
+    else:
+        at = [ys_of[ys] * ni + xs_of[xs] for xs, ys in lists]
     return members, f"{text}[{rows.src.name(np.array(at, dtype=np.intp), 'i')}]"
 
 
