@@ -87,21 +87,23 @@ def contractions(draw):
         lists.append((tuple(int(a) for a in xs), tuple(int(a) for a in ys)))
     rows = Rows(p, Source())
     members = [int(v) for v in rng.permutation(k) + 10**6]  # names only
-    return rows, rng.normal(size=size), members, lists, m + extra
+    xs = np.array([x for x, _ in lists], dtype=np.intp).reshape(k, m + extra)
+    ys = np.array([y for _, y in lists], dtype=np.intp).reshape(k, m + extra)
+    return rows, rng.normal(size=size), members, xs, ys
 
 
 @settings(max_examples=60, deadline=None)
 @given(contractions())
 def test_a_contraction_group_gives_every_members_sum(case):
-    rows, inputs, members, lists, n = case
-    order, text = contract(rows, members, lists, (), (), n, ())
+    rows, inputs, members, xs, ys = case
+    order, text = contract(rows, members, xs, ys, (), (), ())
     assert sorted(order) == sorted(members)
     got = eval(text, dict(autobatch.NUMPY, **rows.src.names, I=inputs))  # noqa: S307
     value = dict(enumerate(inputs.tolist()))
     value.update({i: rows.p.params[i] for i in range(len(rows.p.ops)) if rows.p.ops[i] == "const"})
-    of = dict(zip(members, lists))
+    of = {m: r for r, m in enumerate(members)}
     for r, m in enumerate(order):
-        terms = [value[a] * value[b] for a, b in zip(*of[m])]
+        terms = [value[a] * value[b] for a, b in zip(xs[of[m]], ys[of[m]])]
         assert abs(got[r] - sum(terms)) <= 1e-12 * sum(map(abs, terms))
 
 
@@ -110,10 +112,12 @@ def test_the_outer_columns_are_those_that_follow_a_row_and_a_column():
     lists = [((10 + i, 20 + i, 30 + i, 40 + i, 100),
               (50 + j, 60 + j, 70 + j, 80 + j, 200 + 8 * i + j))
              for i in range(6) for j in range(8)]
-    outer, rest = outer_columns(lists, 5)
+    xs, ys = (np.array([lst[s] for lst in lists]) for s in (0, 1))
+    outer, rest = outer_columns(xs, ys)
     assert outer.tolist() == [0, 1, 2, 3] and rest.tolist() == [4]
-    moved = [((x[4],) + x[:4], (y[4],) + y[:4]) for x, y in lists]  # own column first
-    outer, rest = outer_columns(moved, 5)
+    moved = [4, 0, 1, 2, 3]  # own column first
+    outer, rest = outer_columns(xs[:, moved], ys[:, moved])
     assert outer.tolist() == [1, 2, 3, 4] and rest.tolist() == [0]
     # every column a member's own: nothing to share
-    assert outer_columns([((i,) * 5, (100 + i,) * 5) for i in range(48)], 5) is None
+    own = np.arange(48)[:, None] + np.zeros(5, dtype=int)
+    assert outer_columns(own, own + 100) is None

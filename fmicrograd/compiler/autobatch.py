@@ -271,11 +271,11 @@ class _Emitter:
         sx, sy = shapes[0], shapes[n]
         if any(s != sx for s in shapes[:n]) or any(s != sy for s in shapes[n:]):
             return members, self._dot_terms(members)
-        lists = [(p.args[m][:n], p.args[m][n:]) for m in members]
+        ids = np.array([p.args[m] for m in members], dtype=np.intp)
+        xs, ys = ids[:, :n], ids[:, n:]
         if sx != () and sy == ():  # keep the scalar operand first
-            lists = [(b, a) for a, b in lists]
-            sx, sy = sy, sx
-        return contract(self.rows, members, lists, sx, sy, n, p.shapes[m0])
+            xs, ys, sx, sy = ys, xs, sy, sx
+        return contract(self.rows, members, xs, ys, sx, sy, p.shapes[m0])
 
     def _dot_terms(self, members: list) -> str:
         p = self.p

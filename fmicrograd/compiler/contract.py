@@ -14,6 +14,7 @@ are one matrix product, and the rest a small contraction added to it (the
 same terms, summed in another order). Otherwise each member's operands are
 gathered into ``(k, n)`` arrays and contracted row by row.
 
+>>> import numpy as np
 >>> from fmicrograd.compiler.codegen import Source
 >>> from fmicrograd.compiler.gather import Rows
 >>> from fmicrograd.compiler.ir import Program
@@ -21,11 +22,11 @@ gathered into ``(k, n)`` arrays and contracted row by row.
 >>> p.n_inputs = len([p.add("in", (), k, ()) for k in range(18)])
 >>> c = p.add("const", (), 0.5, ())
 >>> # member (i, j): x = (I[i], I[3 + i], I[6 + i], c), y = (.., .., I[6 + j], I[9 + 3 i + j])
->>> lists = [((i, 3 + i, 6 + i, c), (j, 3 + j, 6 + j, 9 + 3 * i + j))
-...          for i in range(3) for j in range(3)]
->>> outer_columns(lists, 4)
+>>> xs = np.array([(i, 3 + i, 6 + i, c) for i in range(3) for j in range(3)])
+>>> ys = np.array([(j, 3 + j, 6 + j, 9 + 3 * i + j) for i in range(3) for j in range(3)])
+>>> outer_columns(xs, ys)
 (array([0, 1, 2]), array([3]))
->>> order, text = contract(Rows(p, Source()), list(range(9)), lists, (), (), 4, ())
+>>> order, text = contract(Rows(p, Source()), list(range(9)), xs, ys, (), (), ())
 >>> text  # rows (i, j) in i-major order: the leftover I[9 + 3 i + j] is a slice
 '(I[i0].reshape((3, 3)) @ I[i1].reshape((3, 3)).T).reshape(-1) + (0.5) * I[9:18]'
 >>> order == list(range(9))
@@ -59,16 +60,14 @@ def _follows(ids: np.ndarray, label: np.ndarray) -> np.ndarray:
     return np.all((a[1:] == a[:-1]) | ~same[:, None], axis=0)
 
 
-def outer_columns(lists: list, n: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(outer, rest)`` column positions of operand lists ``(xs, ys)`` (``n``
-    terms each): in the outer columns a member's ``xs`` entries follow one
-    label (those of its column ``r0``) and its ``ys`` entries another, with
-    few enough label pairs for a matrix product; None unless reading the
-    outer columns as matrices and gathering the rest reads at most half the
-    entries that gathering every column would."""
-    k = len(lists)
-    xs = np.array([x for x, _ in lists], dtype=np.intp).reshape(k, n)
-    ys = np.array([y for _, y in lists], dtype=np.intp).reshape(k, n)
+def outer_columns(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(outer, rest)`` column positions of operand ids ``xs`` and ``ys``
+    (members x terms): in the outer columns a member's ``xs`` entries follow
+    one label (those of its column ``r0``) and its ``ys`` entries another,
+    with few enough label pairs for a matrix product; None unless reading
+    the outer columns as matrices and gathering the rest reads at most half
+    the entries that gathering every column would."""
+    k, n = xs.shape
     best, least = None, k * n  # entries read, at most half of the 2 k n of a gather
     for r0 in dict.fromkeys((0, n - 1, n // 2)):  # the label columns to try
         cols = np.flatnonzero(_follows(xs, xs[:, r0]) & _follows(ys, ys[:, r0]))
@@ -81,119 +80,129 @@ def outer_columns(lists: list, n: int) -> tuple[np.ndarray, np.ndarray] | None:
     return best, np.setdiff1d(np.arange(n), best)
 
 
-def contract(rows: Rows, members: list, lists: list, sx: tuple, sy: tuple, n: int,
-             out: tuple) -> tuple[list, str]:
+def contract(rows: Rows, members: list, xs: np.ndarray, ys: np.ndarray, sx: tuple,
+             sy: tuple, out: tuple) -> tuple[list, str]:
     """``(order, text)``: ``text`` is an array whose row ``r`` is member
-    ``order[r]``'s ``sum_r x[r] * y[r]`` for operand lists ``lists`` (``x`` of
-    shape ``sx``, ``y`` of shape ``sy``, result ``out``)."""
-    found = _grid(rows, members, lists, sx, sy, n)
+    ``order[r]``'s ``sum_r x[r] * y[r]``, for members x terms arrays ``xs``
+    and ``ys`` of node ids (``x`` of shape ``sx``, ``y`` of shape ``sy``,
+    result ``out``)."""
+    found = _grid(rows, members, xs, ys, sx, sy)
     if found is not None:
         return found
-    split = outer_columns(lists, n) if sx == () and len(members) > 1 else None
+    split = outer_columns(xs, ys) if sx == () and len(members) > 1 else None
     if split is None:
-        return members, _dense(rows, lists, sx, sy, n, out)
+        return members, _dense(rows, xs, ys, sx, sy, out)
     outer, rest = split
-    part = [(tuple([xs[c] for c in outer]), tuple([ys[c] for c in outer])) for xs, ys in lists]
-    of = dict(zip(members, lists))
-
-    def leftover(order: list) -> list:
-        return [(tuple([of[m][0][c] for c in rest]), tuple([of[m][1][c] for c in rest]))
-                for m in order]
-
-    def cost(x_major: bool) -> float:  # of reading the leftover columns in that order
-        order = _full(rows, members, part, sy, x_major)
-        if order is None:
-            return 0.0
-        left = leftover(order)
-        return sum(rows.cost([ids[r] for ids in column]) for r in range(len(rest))
-                   for column in zip(*left))
-
-    x_major = sy == () and len(rest) > 0 and cost(True) < cost(False)
-    found = _grid(rows, members, part, sx, sy, len(outer), x_major)
+    xo, yo, xr, yr = xs[:, outer], ys[:, outer], xs[:, rest], ys[:, rest]
+    x_major = False
+    if sy == () and len(rest):  # the entries in the order that reads the rest cheapest
+        costs = []
+        for major in (False, True):
+            at = _at(*_layout(rows, xo, yo, sy, major), major)
+            full = _full(at, len(members))
+            costs.append(0.0 if full is None else sum(
+                rows.cost(ids[full].tolist()) for ids in (*xr.T, *yr.T)))
+        x_major = costs[1] < costs[0]
+    found = _grid(rows, members, xo, yo, sx, sy, x_major)
     assert found is not None, "outer_columns gives a grid"
     order, text = found
     if len(rest):
-        text = f"{text} + {_dense(rows, leftover(order), sx, sy, len(rest), out)}"
+        of = {m: r for r, m in enumerate(members)}
+        at = np.array([of[m] for m in order], dtype=np.intp)
+        text = f"{text} + {_dense(rows, xr[at], yr[at], sx, sy, out)}"
     return order, text
 
 
-def _layout(rows: Rows, lists: list, sy: tuple, x_major: bool) -> tuple[dict, dict]:
-    """The distinct ``xs`` and ``ys`` of ``lists``, each numbered (a product's
-    left operand, and the batch of a 3-d one, numbered in the order where its
-    rows live: that changes no bit and makes reads cheap)."""
-    xs_of: dict = {}
-    ys_of: dict = {}
-    for xs, ys in lists:
-        xs_of.setdefault(xs, len(xs_of))
-        ys_of.setdefault(ys, len(ys_of))
+def _number(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, label)`` of the rows of ``ids``: the position of each
+    distinct row's first appearance, and each row's number among them."""
+    seen: dict = {}
+    label = np.fromiter((seen.setdefault(r.tobytes(), len(seen)) for r in ids),
+                        dtype=np.intp, count=len(ids))
+    return np.unique(label, return_index=True)[1], label
+
+
+def _layout(rows: Rows, xs: np.ndarray, ys: np.ndarray, sy: tuple,
+            x_major: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(xfirst, yfirst, xi, yj)``: a member holding each distinct row of
+    ``xs`` and of ``ys`` in the product's order, and each member's row
+    numbers (a product's left operand, and the batch of a 3-d one, in the
+    order where its rows live: that changes no bit and makes reads cheap)."""
+    (xfirst, xi), (yfirst, yj) = _number(xs), _number(ys)
     if rows.views:
         if not x_major:
-            ys_of = _sort(ys_of, rows.keys([ys[0] for ys in ys_of]))
+            yfirst, yj = _sorted(rows, ys, yfirst, yj)
         if x_major or sy != ():
-            xs_of = _sort(xs_of, rows.keys([xs[0] for xs in xs_of]))
-    return xs_of, ys_of
+            xfirst, xi = _sorted(rows, xs, xfirst, xi)
+    return xfirst, yfirst, xi, yj
 
 
-def _cells(lists: list, members: list, xs_of: dict, ys_of: dict, x_major: bool) -> list | None:
-    """The members in the order of the product's entries if they fill it, one each."""
-    ni, nj = len(xs_of), len(ys_of)
-    cell = {(xs_of[xs], ys_of[ys]): m for m, (xs, ys) in zip(members, lists)}
-    if len(cell) != ni * nj or len(cell) != len(members):
+def _sorted(rows: Rows, ids: np.ndarray, first: np.ndarray,
+            label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``first`` and ``label`` renumbered in the order where each row's first node lives."""
+    perm = np.argsort(rows.keys(ids[first, 0]), kind="stable")
+    rank = np.empty_like(perm)
+    rank[perm] = np.arange(len(perm))
+    return first[perm], rank[label]
+
+
+def _at(xfirst: np.ndarray, yfirst: np.ndarray, xi: np.ndarray, yj: np.ndarray,
+        x_major: bool) -> np.ndarray:
+    """Each member's entry in the flattened product."""
+    return xi * len(yfirst) + yj if x_major else yj * len(xfirst) + xi
+
+
+def _full(at: np.ndarray, size: int) -> np.ndarray | None:
+    """The members in the order of the product's entries if they fill all
+    ``size`` of them, one each; else None."""
+    order = np.argsort(at, kind="stable")
+    if len(at) != size or not np.array_equal(at[order], np.arange(size)):
         return None
-    if x_major:
-        return [cell[(i, j)] for i in range(ni) for j in range(nj)]
-    return [cell[(i, j)] for j in range(nj) for i in range(ni)]
+    return order
 
 
-def _full(rows: Rows, members: list, lists: list, sy: tuple, x_major: bool) -> list | None:
-    """``_cells`` of the layout ``_grid`` takes."""
-    return _cells(lists, members, *_layout(rows, lists, sy, x_major), x_major)
-
-
-def _grid(rows: Rows, members: list, lists: list, sx: tuple, sy: tuple, n: int,
+def _grid(rows: Rows, members: list, xs: np.ndarray, ys: np.ndarray, sx: tuple, sy: tuple,
           x_major: bool = False) -> tuple[list, str] | None:
-    """A matrix product over the distinct operand lists, or None if there
-    are too many of them; its entries ``y``-major, or ``x``-major if
+    """A matrix product over the distinct rows of ``xs`` and ``ys``, or None
+    if there are too many of them; its entries ``y``-major, or ``x``-major if
     ``x_major`` (scalar ``y`` only)."""
     if sx != ():
         return None
-    xs_of, ys_of = _layout(rows, lists, sy, x_major)
-    k, ni, nj, views = len(members), len(xs_of), len(ys_of), rows.views
+    xfirst, yfirst, xi, yj = _layout(rows, xs, ys, sy, x_major)
+    k, n, ni, nj, views = len(members), xs.shape[1], len(xfirst), len(yfirst), rows.views
     if ni * nj > _GRID * k:
         return None
     flat = int(np.prod(sy, dtype=int))
-    X = rows.matrix([a for xs in xs_of for a in xs], (ni, n), ())
+    X = rows.matrix(xs[xfirst].ravel().tolist(), (ni, n), ())
     if sy == ():
-        Y = rows.matrix([a for ys in ys_of for a in ys], (nj, n), ())
+        Y = rows.matrix(ys[yfirst].ravel().tolist(), (nj, n), ())
         text = f"({X} @ {Y}.T).reshape(-1)" if x_major else f"({Y} @ {X}.T).reshape(-1)"
     else:
-        Y = rows.matrix([a for ys in ys_of for a in ys], (nj, n)[nj == 1 and views:], (flat,))
+        Y = rows.matrix(ys[yfirst].ravel().tolist(), (nj, n)[nj == 1 and views:], (flat,))
         if nj > 1 or not views:
             text = f"_np.matmul({X}, {Y}).reshape({(nj * ni,) + sy})"
         elif len(sy) > 1:
             text = f"({X} @ {Y}).reshape({(ni,) + sy})"
         else:
             text = f"{X} @ {Y}"
-    order = _cells(lists, members, xs_of, ys_of, x_major)
+    at = _at(xfirst, yfirst, xi, yj, x_major)
+    order = _full(at, ni * nj)
     if order is not None:  # a full grid: no gather
-        return order, text
-    if x_major:
-        at = [xs_of[xs] * nj + ys_of[ys] for xs, ys in lists]
-    else:
-        at = [ys_of[ys] * ni + xs_of[xs] for xs, ys in lists]
-    return members, f"{text}[{rows.src.name(np.array(at, dtype=np.intp), 'i')}]"
+        return [members[r] for r in order], text
+    return members, f"{text}[{rows.src.name(at, 'i')}]"
 
 
-def _dense(rows: Rows, lists: list, sx: tuple, sy: tuple, n: int, out: tuple) -> str:
+def _dense(rows: Rows, xs: np.ndarray, ys: np.ndarray, sx: tuple, sy: tuple,
+           out: tuple) -> str:
     """Each member's operands gathered and contracted on their own: a sum of
     column products for a few columns, else ``(k, n)`` arrays."""
-    k, nd = len(lists), len(out)
+    (k, n), nd = xs.shape, len(out)
     if n <= _FEW:
-        terms = [f"{rows.column([xs[r] for xs, _ in lists], nd)} * "
-                 f"{rows.column([ys[r] for _, ys in lists], nd)}" for r in range(n)]
+        terms = [f"{rows.column(xs[:, r].tolist(), nd)} * {rows.column(ys[:, r].tolist(), nd)}"
+                 for r in range(n)]
         return terms[0] if n == 1 else f"({' + '.join(terms)})"
-    X = rows.gather([a for xs, _ in lists for a in xs], steps=False)
-    Y = rows.gather([a for _, ys in lists for a in ys], steps=False)
+    X = rows.gather(xs.ravel().tolist(), steps=False)
+    Y = rows.gather(ys.ravel().tolist(), steps=False)
     if sx == () and sy == ():
         return f"_np.einsum('kn,kn->k', {X}.reshape({(k, n)}), {Y}.reshape({(k, n)}))"
     X = f"{X}.reshape({(k, n) + (1,) * (nd - len(sx)) + sx})"
