@@ -1,7 +1,9 @@
 """The pytree boundary: ``fm.tree.flatten`` / ``unflatten`` / ``map`` on MLP
 parameters as nested tuples of floats (``scale.fm_params``), and the user path
 of ``scale.py`` split into its compiled ``value_and_grad`` call and its
-``fm.tree.map`` update.
+``fm.tree.map`` update, and a jitted adam step on an ``fm.nn.MLP`` (what
+``fit(jit=True)`` compiles) split into the program and the boundary around it
+(matching the arguments, rebuilding the output model and optimizer state).
 
     python benchmarks/pytree.py                 # 337, 4,417, 18,817, 85,002 leaves
     python benchmarks/pytree.py --reps 100
@@ -20,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -63,6 +66,56 @@ def user_calls(row: scale.Row) -> dict[str, Callable[[], object]]:
             "map": lambda: fm.tree.map(lambda a, d: a - scale.LR * d, params, grads)}
 
 
+MODEL_ROWS = ((2, 16, 16, 1, 100), (2, 64, 64, 1, 200), (16, 128, 128, 1, 1000))
+
+
+def model_calls(sizes: tuple) -> tuple[int, dict[str, Callable[[], object]]]:
+    """A jitted adam step on an ``fm.nn.MLP`` fed its own outputs, and its
+    compiled program alone on the same input vector."""
+    from fmicrograd.compiler.compile import _inputs
+
+    *widths, n = sizes
+    x, y, _ = scale.data(scale.Row(tuple(widths), n))
+    model = fm.nn.MLP.init(widths[0], list(widths[1:]), key=fm.random.key(0))
+    opt = fm.optim.adam(0.01)
+
+    def loss(m: Any, xs: Any, ys: Any) -> Any:
+        hinge = fm.vmap(lambda v, t: fm.relu(1.0 - t * m(v)))(xs, ys)
+        return fm.mean(hinge) + 1e-4 * fm.losses.l2(m)
+
+    vg = fm.value_and_grad(loss)
+
+    @fm.jit
+    def step(p: Any, s: Any) -> tuple:
+        value, g = vg(p, x, y)
+        u, s = opt.update(g, s, p)
+        return value, fm.optim.apply_updates(p, u), s
+
+    state = list(step(model, opt.init(model))[1:])
+
+    def whole() -> None:
+        _, state[0], state[1] = step(*state)
+
+    whole()
+    entry = step._entries.order[0]  # the compiled program, for the split
+    run, _, vector, _ = entry.variants[0]
+    flat = _inputs(*entry.match(tuple(state), {}))
+    return fm.nn.count_params(model), {
+        "step": whole, "program": lambda: run(flat if vector else flat.tolist())}
+
+
+def model_step(reps: int) -> None:
+    print("\n| fm.nn.MLP, batch | params | jitted adam step | program | boundary |\n"
+          "|---|---|---|---|---|")
+    for sizes in MODEL_ROWS:
+        n, calls = model_calls(sizes)
+        found = cpu_ms(calls, reps)
+        (lo, mid), (plo, pmid) = found["step"], found["program"]
+        name = "-".join(map(str, sizes[:-1])) + f" x{sizes[-1]}"
+        print(f"| {name} | {n:,} | {lo:.3f} / {mid:.3f} ms | {plo:.3f} / {pmid:.3f} ms | "
+              f"{mid - pmid:.3f} ms |", flush=True)
+
+
 def tree_ops(reps: int) -> None:
     print("| leaves | flatten | unflatten | map (2 trees) |\n|---|---|---|---|")
     for sizes in SIZES:
@@ -86,6 +139,7 @@ def main() -> None:
     print("CPU time per call, min / median\n")
     tree_ops(args.reps)
     user_path(args.reps)
+    model_step(args.reps)
 
 
 if __name__ == "__main__":

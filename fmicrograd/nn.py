@@ -310,23 +310,28 @@ def count_params(params: Any) -> int:
     return len(tree.leaves(params))
 
 
-def _new(cls: type, **fields: Any) -> Any:
-    # Rebuild without __post_init__: leaves may be gradients or graph nodes.
+def _new(cls: type, fields: dict) -> Any:
+    # Rebuild without __init__ and __post_init__ (leaves may be gradients or
+    # graph nodes): the fields go straight into the frozen instance's dict.
     obj: Any = object.__new__(cls)
-    for name, value in fields.items():
-        object.__setattr__(obj, name, value)
+    obj.__dict__.update(fields)
     return obj
 
 
-# children named for paths in messages: .layers[1].neurons[0].w[1]
-tree.register(Neuron, lambda n: ((n.w, n.b), n.activation),
-              lambda act, ch: _new(Neuron, w=ch[0], b=ch[1], activation=act),
-              lambda _, n: (".w", ".b"))
+def _neuron(act: Any, ch: tuple) -> Neuron:
+    return _new(Neuron, {"w": ch[0], "b": ch[1], "activation": act})
+
+
+# children named for paths in messages: .layers[1].neurons[0].w[1]; the classes
+# are frozen dataclasses, so fm.jit may recognise one it returned (immutable=True)
+tree.register(Neuron, lambda n: ((n.w, n.b), n.activation), _neuron,
+              lambda _, n: (".w", ".b"), immutable=True)
 tree.register(Layer, lambda layer: (layer.neurons, None),
-              lambda _, ch: _new(Layer, neurons=tuple(ch)),
-              lambda _, n: [f".neurons[{i}]" for i in range(n)])
-tree.register(MLP, lambda m: (m.layers, None), lambda _, ch: _new(MLP, layers=tuple(ch)),
-              lambda _, n: [f".layers[{i}]" for i in range(n)])
+              lambda _, ch: _new(Layer, {"neurons": tuple(ch)}),
+              lambda _, n: [f".neurons[{i}]" for i in range(n)], immutable=True)
+tree.register(MLP, lambda m: (m.layers, None),
+              lambda _, ch: _new(MLP, {"layers": tuple(ch)}),
+              lambda _, n: [f".layers[{i}]" for i in range(n)], immutable=True)
 
 
 # micrograd's idioms on a model, each answered by an error naming the fmicrograd way

@@ -57,15 +57,22 @@ LEAF = TreeDef(None, None, ())
 # cls -> (flatten(x) -> (children, meta), unflatten(meta, children) -> x,
 #         names(meta, n) -> an accessor per child, or None for "[i]")
 _registry: dict[type, tuple[Callable, Callable, Callable | None]] = {}
+_immutable: set[type] = set()  # registered with immutable=True
 
 
 def register(cls: type, flatten: Callable[[Any], tuple[Iterable, Any]],
              unflatten: Callable[[Any, tuple], Any],
-             names: Callable[[Any, int], Iterable[str]] | None = None) -> type:
+             names: Callable[[Any, int], Iterable[str]] | None = None, *,
+             immutable: bool = False) -> type:
     """Make ``cls`` a pytree node: ``flatten(x) -> (children, meta)`` and
     ``unflatten(meta, children) -> x``. ``names(meta, n)``, if given, returns
     each child's accessor (``".a"``, ``".items[0]"``) for paths in messages;
     otherwise children show as ``[0]``, ``[1]``, ... Returns ``cls``.
+
+    ``immutable=True`` promises that an instance never changes once built
+    and that ``flatten`` reads nothing else (a frozen dataclass whose
+    children are its fields): ``fm.jit`` may then recognise one it returned
+    by identity, without walking it again, when it comes back as an argument.
 
     >>> class Pair:
     ...     def __init__(self, a, b): self.a, self.b = a, b
@@ -78,6 +85,10 @@ def register(cls: type, flatten: Callable[[Any], tuple[Iterable, Any]],
     """
     _registry[cls] = (flatten, unflatten, names)
     _LEAF_TYPES.discard(cls)
+    if immutable:
+        _immutable.add(cls)
+    else:
+        _immutable.discard(cls)
     return cls
 
 

@@ -132,3 +132,69 @@ def test_integer_and_other_leaves_still_match():
     assert f(np.float64(2.0), 4.0) == 8.0
     with pytest.raises(TypeError):
         f("2", 3.0)
+
+
+def _counted_box(immutable):
+    """A frozen dataclass registered as a pytree node whose flatten counts
+    its calls (how often fm.jit walks an instance)."""
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Box:
+        v: tuple
+
+    calls = []
+
+    def flatten(b):
+        calls.append(1)
+        return (b.v,), None
+
+    fm.tree.register(Box, flatten, lambda _, ch: Box(ch[0]), immutable=immutable)
+    return Box, calls
+
+
+def test_a_registered_immutable_node_jit_returned_is_not_walked_again():
+    Box, calls = _counted_box(immutable=True)
+    f = fm.jit(lambda b, k: Box(tuple(x * k for x in b.v)))
+    out = f(Box((1.0, 2.0)), 2.0)
+    before = len(calls)
+    again = f(out, 2.0)  # recognised by identity: its floats are the program's own
+    assert again == Box((4.0, 8.0)) and len(calls) == before
+    assert f(Box((1.0, 2.0)), 3.0) == Box((3.0, 6.0)) and len(calls) > before
+
+
+def test_a_registered_node_not_declared_immutable_is_read_again():
+    Box, calls = _counted_box(immutable=False)
+    f = fm.jit(lambda b, k: Box(tuple(x * k for x in b.v)))
+    out = f(Box((1.0, 2.0)), 2.0)
+    object.__setattr__(out, "v", (5.0, 6.0))  # changed behind the frozen front
+    before = len(calls)
+    assert f(out, 2.0) == Box((10.0, 12.0)) and len(calls) > before
+
+
+def test_an_mlp_and_its_adam_state_round_trip_through_a_jitted_step():
+    xs, ys = fm.datasets.moons(40, 0.1, seed=0)
+    model = fm.nn.MLP.init(2, [8, 8, 1], key=fm.random.key(0))
+    opt = fm.optim.adam(0.01)
+
+    def loss(m, batch):
+        return fm.losses.hinge([m(x) for x in batch[0]], batch[1]) + 1e-4 * fm.losses.l2(m)
+
+    def step(p, s, batch):
+        v, g = fm.value_and_grad(loss)(p, batch)
+        u, s = opt.update(g, s, p)
+        return v, fm.optim.apply_updates(p, u), s
+
+    jitted = fm.jit(step)
+    p, s = model, opt.init(model)
+    q, t = model, opt.init(model)
+    for _ in range(4):  # from the second step on, p and s are the ones jit returned
+        v, p, s = jitted(p, s, (xs, ys))
+        w, q, t = step(q, t, (xs, ys))
+        assert abs(v - w) <= 1e-12 * max(1.0, abs(w))
+        for a, b in zip(fm.tree.leaves((p, s)), fm.tree.leaves((q, t))):
+            assert abs(a - b) <= 1e-12 * max(1.0, abs(b))
+    assert type(p) is fm.nn.MLP and type(p.layers[0].neurons[0]) is fm.nn.Neuron
+    assert p.layers[0].neurons[0].activation == model.layers[0].neurons[0].activation
+    known = jitted._entries.order[0].known
+    assert known[0][0] is p and known[1][0] is s  # kept in the compiled layout

@@ -98,7 +98,8 @@ def _depth(td: tr.TreeDef) -> int:
 
 def immutable(td: tr.TreeDef) -> bool:
     """Whether every container of structure ``td`` is immutable (tuples,
-    NamedTuples, frozen dataclasses, ``PMap``, ``PVector``): then an object of
+    NamedTuples, frozen dataclasses, ``PMap``, ``PVector``, pytree nodes
+    registered with ``immutable=True`` such as ``fm.nn``'s): then an object of
     that structure that ``fm.jit`` built itself still holds the leaves it was
     built with, whenever it comes back.
 
@@ -109,7 +110,7 @@ def immutable(td: tr.TreeDef) -> bool:
     if kind is None or kind is type(None):
         return True
     if kind in tr._registry:
-        return False
+        return kind in tr._immutable and all(immutable(c) for c in td.children)
     params = getattr(kind, "__dataclass_params__", None)
     ok = kind in (tuple, PMap, PVector) or issubclass(kind, tuple) or (
         params is not None and params.frozen)
@@ -300,6 +301,9 @@ def _expr(src: Source, td: tr.TreeDef, counter: Any) -> str:
         return "[" + ", ".join(parts) + "]"
     if kind is dict:
         return "{" + ", ".join(f"{src.name(k)}: {p}" for k, p in zip(td.meta, parts)) + "}"
+    if kind in tr._registry:  # the node's own unflatten, called directly
+        args = "".join(p + ", " for p in parts)
+        return f"{src.name(tr._registry[kind][1])}({src.name(td.meta)}, ({args}))"
     return f"_rebuild({src.name(kind)}, {src.name(td.meta)}, [{', '.join(parts)}])"
 
 
