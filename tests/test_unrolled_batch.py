@@ -44,6 +44,10 @@ def test_an_unrolled_mlp_batch_has_matrix_products_and_the_scalar_graphs_numbers
     # program gathered (width * width, batch + 2) operands twice)
     assert "einsum" not in text
     assert max(reshapes(text)) < batch * width * width
+    # each bias gradient: the examples' terms read from where they live and summed,
+    # the L2 terms added (not all batch + 2 terms concatenated and permuted first)
+    sums = [line for line in lines if f"reshape(({width}, {batch})).sum(1) + " in line]
+    assert len(sums) == 2 and not any("_cat" in line for line in sums)
     params, eager = model, model
     for _ in range(3):  # the parameters jit returned come back as the next input
         value, params = jitted(params, xs, ys)

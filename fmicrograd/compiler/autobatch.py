@@ -255,13 +255,33 @@ class _Emitter:
                 parts = self.rows.reads([[p.args[m][pos] for m in members] for pos in positions])
                 text = " + ".join(parts) if len(parts) == 1 else f"({' + '.join(parts)})"
             else:
-                ids = [p.args[m][pos] for m in members for pos in positions]
-                text = self.gather(ids, steps=False)
-                text = f"{text}.reshape({(len(members), len(positions)) + shape}).sum(1)"
+                text = self._many(members, positions, shape)
             if len(shape) < nd:
                 text = f"{text}.reshape({(len(members),) + (1,) * (nd - len(shape)) + shape})"
             terms.append(text)
         return " + ".join(terms)
+
+    def _many(self, members: list, positions: list, shape: tuple) -> str:
+        """The sum of many terms per member: one gather of them all, summed
+        per row; but when all save a few live in one array (an unrolled
+        batch's bias gradient: the examples' cotangents, plus an L2 term or
+        two), one gather from there, summed, plus the few added."""
+        p, k = self.p, len(members)
+        ids = np.array([[p.args[m][pos] for pos in positions] for m in members], dtype=np.intp)
+        where = self.rows.var_of[ids]
+        main = np.flatnonzero(np.all(where == where[0], axis=0) & (where[0] >= 0))
+        if len(main):  # the columns living in the array most of them live in
+            arrays, counts = np.unique(where[0, main], return_counts=True)
+            main = main[where[0, main] == arrays[np.argmax(counts)]]
+        rest = np.setdiff1d(np.arange(len(positions)), main)
+        if len(main) <= _FEW or not 0 < len(rest) <= _FEW:
+            main, rest = np.arange(len(positions)), rest[:0]
+        text = self.gather(ids[:, main].ravel().tolist(), steps=False)
+        text = f"{text}.reshape({(k, len(main)) + shape}).sum(1)"
+        if len(rest):
+            parts = self.rows.reads([ids[:, r].tolist() for r in rest])
+            text = f"({text} + {' + '.join(parts)})"
+        return text
 
     def _dot(self, members: list) -> tuple[list, str]:
         p = self.p
