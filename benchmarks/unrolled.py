@@ -29,7 +29,7 @@ import numpy as np
 
 import fmicrograd as fm
 
-ROWS = ("16x100", "64x200", "64x1000")
+ROWS = ("16x100", "64x200", "16x1000")
 
 
 def make_step(width: int, n: int, unrolled: bool) -> tuple[Callable, tuple]:

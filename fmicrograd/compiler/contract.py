@@ -96,9 +96,9 @@ def contract(rows: Rows, members: list, xs: np.ndarray, ys: np.ndarray, sx: tupl
     xo, yo, xr, yr = xs[:, outer], ys[:, outer], xs[:, rest], ys[:, rest]
     x_major = False
     if sy == () and len(rest):  # the entries in the order that reads the rest cheapest
-        costs = []
+        costs, layout = [], _layout(rows, xo, yo)
         for major in (False, True):
-            at = _at(*_layout(rows, xo, yo, sy, major), major)
+            at = _at(*layout, major)
             full = _full(at, len(members))
             costs.append(0.0 if full is None else sum(
                 rows.cost(ids[full].tolist()) for ids in (*xr.T, *yr.T)))
@@ -122,18 +122,18 @@ def _number(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.unique(label, return_index=True)[1], label
 
 
-def _layout(rows: Rows, xs: np.ndarray, ys: np.ndarray, sy: tuple,
-            x_major: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _layout(rows: Rows, xs: np.ndarray,
+            ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(xfirst, yfirst, xi, yj)``: a member holding each distinct row of
     ``xs`` and of ``ys`` in the product's order, and each member's row
-    numbers (a product's left operand, and the batch of a 3-d one, in the
-    order where its rows live: that changes no bit and makes reads cheap)."""
+    numbers. With views, both operands' rows are numbered in the order where
+    their first nodes live (reads become views and slices); that permutes
+    the rows and columns of the product, each entry the same dot product of
+    the same rows, which numpy's BLAS computes to the same bits."""
     (xfirst, xi), (yfirst, yj) = _number(xs), _number(ys)
     if rows.views:
-        if not x_major:
-            yfirst, yj = _sorted(rows, ys, yfirst, yj)
-        if x_major or sy != ():
-            xfirst, xi = _sorted(rows, xs, xfirst, xi)
+        xfirst, xi = _sorted(rows, xs, xfirst, xi)
+        yfirst, yj = _sorted(rows, ys, yfirst, yj)
     return xfirst, yfirst, xi, yj
 
 
@@ -168,7 +168,7 @@ def _grid(rows: Rows, members: list, xs: np.ndarray, ys: np.ndarray, sx: tuple, 
     ``x_major`` (scalar ``y`` only)."""
     if sx != ():
         return None
-    xfirst, yfirst, xi, yj = _layout(rows, xs, ys, sy, x_major)
+    xfirst, yfirst, xi, yj = _layout(rows, xs, ys)
     k, n, ni, nj, views = len(members), xs.shape[1], len(xfirst), len(yfirst), rows.views
     if ni * nj > _GRID * k:
         return None
