@@ -44,6 +44,11 @@ def test_an_unrolled_mlp_batch_has_matrix_products_and_the_scalar_graphs_numbers
     # program gathered (width * width, batch + 2) operands twice)
     assert "einsum" not in text
     assert max(reshapes(text)) < batch * width * width
+    # a hidden layer's bias added in each example, and the output cotangent times
+    # each output weight, broadcast from a row or a column: not gathered
+    assert sum(f".reshape((1, {width}))).reshape(-1)" in line for line in lines) >= 2
+    assert any(re.search(rf"\.reshape\(\((1, {batch}|{batch}, 1)\)\) \* ", line)
+               for line in lines)
     # each bias gradient: the examples' terms read from where they live and summed,
     # the L2 terms added (not all batch + 2 terms concatenated and permuted first)
     sums = [line for line in lines if f"reshape(({width}, {batch})).sum(1) + " in line]
@@ -125,3 +130,18 @@ def test_the_outer_columns_are_those_that_follow_a_row_and_a_column():
     # every column a member's own: nothing to share
     own = np.arange(48)[:, None] + np.zeros(5, dtype=int)
     assert outer_columns(own, own + 100) is None
+
+
+def test_arguments_that_repeat_with_a_period_or_in_runs_are_broadcast():
+    def f(a, b):
+        return [fm.tanh(x * y + x) for x in a for y in b]
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=40).tolist(), rng.normal(size=30).tolist()
+    jitted = fm.jit(f)
+    text = jitted.lower(a, b).as_text()
+    # x * y: a in runs of 30 as a column, b repeating every 30 as a row; then + x
+    assert "I[0:40].reshape((40, 1)) * I[40:70].reshape((1, 30))" in text
+    assert "[i" not in text  # no index gathers: each operand read once
+    for got, want in zip(jitted(a, b), f(a, b)):
+        assert abs(got - want) <= 1e-12 * max(1.0, abs(want))

@@ -193,6 +193,10 @@ class _Emitter:
         if op in _NP or op in ("select", "sum", "bsum") or (
                 op == "factor" and p.params[m0] in _FACTORS):  # rows in any order
             members = self.rows.order(members, list(range(len(p.args[m0]))))
+        if op in _NP and nd == 0:
+            found = self._outer(list(zip(*map(p.args.__getitem__, members))))
+            if found is not None:
+                return members, f"({_NP[op].format(*found)}).reshape(-1)"
         if op in _NP or op == "select" or (op == "factor" and p.params[m0] in _FACTORS):
             # the members' arguments by position, in one pass
             args = [self.arg(members, a, nd, column) for a, column in
@@ -251,8 +255,18 @@ class _Emitter:
             classes.setdefault(p.shapes[p.args[members[0]][pos]], []).append(pos)
         terms = []
         for shape, positions in classes.items():
-            if len(positions) <= _FEW:  # one gather per position, added
-                parts = self.rows.reads([[p.args[m][pos] for m in members] for pos in positions])
+            columns = [[p.args[m][pos] for m in members] for pos in positions]
+            found = self._outer(columns) if nd == 0 and shape == () and len(positions) <= _FEW \
+                else None
+            if found is not None:
+                text = f"({' + '.join(found)}).reshape(-1)"
+            elif len(positions) <= _FEW:  # one gather per position, added
+                # a column of one node is one row (unless all are: the sum's rows)
+                shared = [len(c) > 1 and c.count(c[0]) == len(c) for c in columns]
+                shared = shared if not all(shared) else [False] * len(columns)
+                reads = iter(self.rows.reads([c for c, one in zip(columns, shared) if not one]))
+                parts = [self.rows.column(c[:2], 0) if one else next(reads)
+                         for c, one in zip(columns, shared)]
                 text = " + ".join(parts) if len(parts) == 1 else f"({' + '.join(parts)})"
             else:
                 text = self._many(members, positions, shape)
@@ -260,6 +274,49 @@ class _Emitter:
                 text = f"{text}.reshape({(len(members),) + (1,) * (nd - len(shape)) + shape})"
             terms.append(text)
         return " + ".join(terms)
+
+    def _outer(self, columns: list) -> list | None:
+        """The scalar argument columns of a group (``k`` rows each) as ``(q,
+        p)`` grids that broadcast, when some repeat with a period ``p`` (a
+        bias added in each of ``q`` examples: ``(1, p)``) or in runs of ``p``
+        (an example's value for each of ``p`` neurons: ``(q, 1)``), and the
+        others (``(q, p)``) fill the grid; else None. The operation then
+        reads ``p`` or ``q`` values for such a column, not ``k``."""
+        k = len(columns[0])
+        if k < 4:
+            return None
+        ids = [np.asarray(c, dtype=np.intp) for c in columns]
+        period = 0
+        for a in ids:  # the first column that repeats gives the period
+            at = np.flatnonzero((a[1:] != a[0]) if a[1] == a[0] else (a[1:] == a[0]))
+            if len(at):  # where a run of the first value ends, or where it comes again
+                period = int(at[0]) + 1
+                break
+        if period < 2 or k % period or period == k:
+            return None
+        q, kinds = k // period, []
+        for a in ids:
+            grid = a.reshape(q, period)
+            if np.all(grid == grid[0]):
+                kinds.append("row" if np.any(grid[0] != grid[0, 0]) else "one")
+            elif np.all(grid == grid[:, :1]):
+                kinds.append("column")
+            else:
+                kinds.append("full")
+        if not ({"row", "full"} & set(kinds) and {"column", "full"} & set(kinds)) or (
+                "row" not in kinds and "column" not in kinds):
+            return None
+        texts = []
+        for a, kind in zip(ids, kinds):
+            if kind == "one":
+                texts.append(self.rows.column(a[:2].tolist(), 0))
+            elif kind == "row":
+                texts.append(f"{self.gather(a[:period].tolist())}.reshape((1, {period}))")
+            elif kind == "column":
+                texts.append(f"{self.gather(a[::period].tolist())}.reshape(({q}, 1))")
+            else:
+                texts.append(f"{self.gather(a.tolist())}.reshape(({q}, {period}))")
+        return texts
 
     def _many(self, members: list, positions: list, shape: tuple) -> str:
         """The sum of many terms per member: one gather of them all, summed
