@@ -77,6 +77,7 @@ def _sigmoid(np: Any, x: Any) -> Any:
 
 
 _FEW = 4  # sums of up to this many terms add one gathered array per term
+_SAMPLE = 16  # a group's row order is judged by the reads of this many arguments at most
 
 
 def worth_it(p: Program) -> bool:
@@ -192,7 +193,10 @@ class _Emitter:
         k, nd = len(members), len(p.shapes[m0])
         if op in _NP or op in ("select", "sum", "bsum") or (
                 op == "factor" and p.params[m0] in _FACTORS):  # rows in any order
-            members = self.rows.order(members, list(range(len(p.args[m0]))))
+            n = len(p.args[m0])  # (judged by at most _SAMPLE of its arguments, spread out)
+            positions = list(range(n)) if n <= _SAMPLE else \
+                sorted(set(np.linspace(0, n - 1, _SAMPLE).astype(int).tolist()))
+            members = self.rows.order(members, positions)
         if op in _NP and nd == 0:
             found = self._outer(list(zip(*map(p.args.__getitem__, members))))
             if found is not None:
