@@ -18,6 +18,7 @@ examples, become one group.
 from __future__ import annotations
 
 import itertools
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,11 @@ def groups(p: Program) -> list[list[int]]:
             lv = level[i] = (lx if lx > ly else ly) + 1
             key = (lv, op, param if param is None else param_key(op, param), shapes[i],
                    (shapes[x], shapes[y]))
+        elif len(a) > 2:  # one C-level pass per list (an unrolled batch's dots have ~400)
+            read = itemgetter(*a)
+            lv = level[i] = max(read(level)) + 1
+            key = (lv, op, param if param is None else param_key(op, param), shapes[i],
+                   read(shapes))
         else:
             lv = level[i] = max(map(level_of, a)) + 1 if a else 0  # sources are at -1
             key = (lv, op, param if param is None else param_key(op, param), shapes[i],
