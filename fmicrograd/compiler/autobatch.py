@@ -28,6 +28,7 @@ import numpy as np
 
 from ..core import numeric as num
 from .codegen import Source
+from .contract import contract, contract_rows
 from .gather import Rows
 from .ir import Program, lower  # noqa: F401 -- doctests use lower
 from .schedule import batched_cost, groups, merge_later, scalar_cost
@@ -69,20 +70,14 @@ NUMPY = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.
 NUMPY.update({f"_op_{op}": getattr(num, op) for op in CALLED_OPS})
 
 
-def _sort(index: dict, keys: np.ndarray) -> dict:
-    """``index`` (item -> position) renumbered in the order of ``keys``, one per item."""
-    items = list(index)
-    return {items[k]: pos for pos, k in enumerate(np.argsort(keys, kind="stable"))}
-
-
 def _sigmoid(np: Any, x: Any) -> Any:
     """``scalar.sigmoid``'s formula on arrays, so both backends round alike."""
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-_GRID = 2  # a grid product may compute up to this many times the needed entries
 _FEW = 4  # sums of up to this many terms add one gathered array per term
+_SAMPLE = 16  # a group's row order is judged by the reads of this many arguments at most
 
 
 def worth_it(p: Program) -> bool:
@@ -134,20 +129,8 @@ class _Emitter:
         """Argument ``pos`` of every member, shaped to broadcast against ``ndim``
         trailing axes (a shared argument is one broadcast row); ``column``:
         those arguments, if known."""
-        p = self.p
-        ids = [p.args[m][pos] for m in members] if column is None else list(column)
-        shape = p.shapes[ids[0]]
-        if all(i == ids[0] for i in ids) and len(ids) > 1:
-            i = ids[0]
-            if p.ops[i] == "const" and isinstance(p.params[i], float):
-                return self.src.literal(p.params[i])
-            text = self.gather([i])
-            rows = 1
-        else:
-            text, rows = self.gather(ids), len(ids)
-        if len(shape) < ndim:
-            text = f"{text}.reshape({(rows,) + (1,) * (ndim - len(shape)) + shape})"
-        return text
+        ids = [self.p.args[m][pos] for m in members] if column is None else list(column)
+        return self.rows.column(ids, ndim)
 
     # groups -------------------------------------------------------------------
     def build(self, namespace: dict, constant: Callable | None) -> Callable:
@@ -210,7 +193,14 @@ class _Emitter:
         k, nd = len(members), len(p.shapes[m0])
         if op in _NP or op in ("select", "sum", "bsum") or (
                 op == "factor" and p.params[m0] in _FACTORS):  # rows in any order
-            members = self.rows.order(members, list(range(len(p.args[m0]))))
+            n = len(p.args[m0])  # (judged by at most _SAMPLE of its arguments, spread out)
+            positions = list(range(n)) if n <= _SAMPLE else \
+                sorted(set(np.linspace(0, n - 1, _SAMPLE).astype(int).tolist()))
+            members = self.rows.order(members, positions)
+        if op in _NP and nd == 0:
+            found = self._outer(list(zip(*map(p.args.__getitem__, members))))
+            if found is not None:
+                return members, f"({_NP[op].format(*found)}).reshape(-1)"
         if op in _NP or op == "select" or (op == "factor" and p.params[m0] in _FACTORS):
             # the members' arguments by position, in one pass
             args = [self.arg(members, a, nd, column) for a, column in
@@ -269,17 +259,90 @@ class _Emitter:
             classes.setdefault(p.shapes[p.args[members[0]][pos]], []).append(pos)
         terms = []
         for shape, positions in classes.items():
-            if len(positions) <= _FEW:  # one gather per position, added
-                parts = self.rows.reads([[p.args[m][pos] for m in members] for pos in positions])
+            columns = [[p.args[m][pos] for m in members] for pos in positions]
+            found = self._outer(columns) if nd == 0 and shape == () and len(positions) <= _FEW \
+                else None
+            if found is not None:
+                text = f"({' + '.join(found)}).reshape(-1)"
+            elif len(positions) <= _FEW:  # one gather per position, added
+                # a column of one node is one row (unless all are: the sum's rows)
+                shared = [len(c) > 1 and c.count(c[0]) == len(c) for c in columns]
+                shared = shared if not all(shared) else [False] * len(columns)
+                reads = iter(self.rows.reads([c for c, one in zip(columns, shared) if not one]))
+                parts = [self.rows.column(c[:2], 0) if one else next(reads)
+                         for c, one in zip(columns, shared)]
                 text = " + ".join(parts) if len(parts) == 1 else f"({' + '.join(parts)})"
             else:
-                ids = [p.args[m][pos] for m in members for pos in positions]
-                text = self.gather(ids, steps=False)
-                text = f"{text}.reshape({(len(members), len(positions)) + shape}).sum(1)"
+                text = self._many(members, positions, shape)
             if len(shape) < nd:
                 text = f"{text}.reshape({(len(members),) + (1,) * (nd - len(shape)) + shape})"
             terms.append(text)
         return " + ".join(terms)
+
+    def _outer(self, columns: list) -> list | None:
+        """The scalar argument columns of a group (``k`` rows each) as ``(q,
+        p)`` grids that broadcast, when some repeat with a period ``p`` (a
+        bias added in each of ``q`` examples: ``(1, p)``) or in runs of ``p``
+        (an example's value for each of ``p`` neurons: ``(q, 1)``), and the
+        others (``(q, p)``) fill the grid; else None. The operation then
+        reads ``p`` or ``q`` values for such a column, not ``k``."""
+        k = len(columns[0])
+        if k < 4:
+            return None
+        ids = [np.asarray(c, dtype=np.intp) for c in columns]
+        period = 0
+        for a in ids:  # the first column that repeats gives the period
+            at = np.flatnonzero((a[1:] != a[0]) if a[1] == a[0] else (a[1:] == a[0]))
+            if len(at):  # where a run of the first value ends, or where it comes again
+                period = int(at[0]) + 1
+                break
+        if period < 2 or k % period or period == k:
+            return None
+        q, kinds = k // period, []
+        for a in ids:
+            grid = a.reshape(q, period)
+            if np.all(grid == grid[0]):
+                kinds.append("row" if np.any(grid[0] != grid[0, 0]) else "one")
+            elif np.all(grid == grid[:, :1]):
+                kinds.append("column")
+            else:
+                kinds.append("full")
+        if not ({"row", "full"} & set(kinds) and {"column", "full"} & set(kinds)) or (
+                "row" not in kinds and "column" not in kinds):
+            return None
+        texts = []
+        for a, kind in zip(ids, kinds):
+            if kind == "one":
+                texts.append(self.rows.column(a[:2].tolist(), 0))
+            elif kind == "row":
+                texts.append(f"{self.gather(a[:period].tolist())}.reshape((1, {period}))")
+            elif kind == "column":
+                texts.append(f"{self.gather(a[::period].tolist())}.reshape(({q}, 1))")
+            else:
+                texts.append(f"{self.gather(a.tolist())}.reshape(({q}, {period}))")
+        return texts
+
+    def _many(self, members: list, positions: list, shape: tuple) -> str:
+        """The sum of many terms per member: one gather of them all, summed
+        per row; but when all save a few live in one array (an unrolled
+        batch's bias gradient: the examples' cotangents, plus an L2 term or
+        two), one gather from there, summed, plus the few added."""
+        p, k = self.p, len(members)
+        ids = np.array([[p.args[m][pos] for pos in positions] for m in members], dtype=np.intp)
+        where = self.rows.var_of[ids]
+        main = np.flatnonzero(np.all(where == where[0], axis=0) & (where[0] >= 0))
+        if len(main):  # the columns living in the array most of them live in
+            arrays, counts = np.unique(where[0, main], return_counts=True)
+            main = main[where[0, main] == arrays[np.argmax(counts)]]
+        rest = np.setdiff1d(np.arange(len(positions)), main)
+        if len(main) <= _FEW or not 0 < len(rest) <= _FEW:
+            main, rest = np.arange(len(positions)), rest[:0]
+        text = self.gather(ids[:, main].ravel().tolist(), steps=False)
+        text = f"{text}.reshape({(k, len(main)) + shape}).sum(1)"
+        if len(rest):
+            parts = self.rows.reads([ids[:, r].tolist() for r in rest])
+            text = f"({text} + {' + '.join(parts)})"
+        return text
 
     def _dot(self, members: list) -> tuple[list, str]:
         p = self.p
@@ -289,59 +352,11 @@ class _Emitter:
         sx, sy = shapes[0], shapes[n]
         if any(s != sx for s in shapes[:n]) or any(s != sy for s in shapes[n:]):
             return members, self._dot_terms(members)
-        lists = [(p.args[m][:n], p.args[m][n:]) for m in members]
+        ids = np.array([p.args[m] for m in members], dtype=np.intp)
+        xs, ys = ids[:, :n], ids[:, n:]
         if sx != () and sy == ():  # keep the scalar operand first
-            lists = [(b, a) for a, b in lists]
-            sx, sy = sy, sx
-        return self._contract(members, lists, sx, sy, n, p.shapes[m0])
-
-    def _contract(self, members: list, lists: list, sx: tuple, sy: tuple, n: int,
-                  out: tuple) -> tuple[list, str]:
-        """``sum_r x[r] * y[r]`` per member, for operand lists ``(xs, ys)``."""
-        k = len(members)
-        xs_of: dict = {}
-        ys_of: dict = {}
-        for xs, ys in lists:
-            xs_of.setdefault(xs, len(xs_of))
-            ys_of.setdefault(ys, len(ys_of))
-        ni, nj = len(xs_of), len(ys_of)
-        if sx == () and ni * nj <= _GRID * k:
-            keys = self.rows.keys
-            # the rows of a product's left operand (and the batch of a 3-d one) may
-            # come in any order without changing a bit: they follow where they live
-            if self.views:
-                ys_of = _sort(ys_of, keys([ys[0] for ys in ys_of]))
-            flat = int(np.prod(sy, dtype=int))
-            if sy == ():
-                X = self.rows.matrix([a for xs in xs_of for a in xs], (ni, n), ())
-                Y = self.rows.matrix([a for ys in ys_of for a in ys], (nj, n), ())
-                text = f"({Y} @ {X}.T).reshape(-1)"
-            else:
-                if self.views:
-                    xs_of = _sort(xs_of, keys([xs[0] for xs in xs_of]))
-                X = self.rows.matrix([a for xs in xs_of for a in xs], (ni, n), ())
-                Y = self.rows.matrix([a for ys in ys_of for a in ys],
-                                     (nj, n)[nj == 1 and self.views:], (flat,))
-                if nj > 1 or not self.views:
-                    text = f"_np.matmul({X}, {Y}).reshape({(nj * ni,) + sy})"
-                elif len(sy) > 1:
-                    text = f"({X} @ {Y}).reshape({(ni,) + sy})"
-                else:
-                    text = f"{X} @ {Y}"
-            cell = {(xs_of[xs], ys_of[ys]): m for m, (xs, ys) in zip(members, lists)}
-            if len(cell) == ni * nj:  # a full grid: rows in (y, x) order need no gather
-                return [cell[(i, j)] for j in range(nj) for i in range(ni)], text
-            rows = [ys_of[ys] * ni + xs_of[xs] for xs, ys in lists]
-            return members, f"{text}[{self.src.name(np.array(rows, dtype=np.intp), 'i')}]"
-        X = self.gather([a for xs, _ in lists for a in xs], steps=False)
-        Y = self.gather([a for _, ys in lists for a in ys], steps=False)
-        if sx == () and sy == ():
-            return members, f"_np.einsum('kn,kn->k', {X}.reshape({(k, n)}), " \
-                            f"{Y}.reshape({(k, n)}))"
-        nd = len(out)
-        X = f"{X}.reshape({(k, n) + (1,) * (nd - len(sx)) + sx})"
-        Y = f"{Y}.reshape({(k, n) + (1,) * (nd - len(sy)) + sy})"
-        return members, f"({X} * {Y}).sum(1)"
+            xs, ys, sx, sy = ys, xs, sy, sx
+        return contract(self.rows, members, xs, ys, sx, sy, p.shapes[m0])
 
     def _dot_terms(self, members: list) -> str:
         p = self.p
@@ -361,42 +376,8 @@ class _Emitter:
             flat = int(np.prod(sa, dtype=int))
             lists = [((p.args[m][0],), (p.args[m][1],)) for m in members]
             # a full contraction is a dot over the flattened batch entries
-            return self._contract_rows(members, lists, flat)
+            return contract_rows(self.rows, members, lists, flat)
         nd = max(len(sa), len(sb))
         A = self.arg(members, 0, nd)
         B = self.arg(members, 1, nd)
         return members, f"({A} * {B}).sum(axis={tuple(a + 1 for a in axes)})"
-
-    def _contract_rows(self, members: list, lists: list, flat: int) -> tuple[list, str]:
-        k = len(members)
-        as_of: dict = {}
-        bs_of: dict = {}
-        for (a,), (b,) in lists:
-            as_of.setdefault(a, len(as_of))
-            bs_of.setdefault(b, len(bs_of))
-        ni, nj = len(as_of), len(bs_of)
-        if ni * nj > _GRID * k:
-            A = self.gather([a for (a,), _ in lists], steps=False)
-            B = self.gather([b for _, (b,) in lists], steps=False)
-            return members, f"_np.einsum('kb,kb->k', {A}.reshape({(k, flat)}), " \
-                            f"{B}.reshape({(k, flat)}))"
-        if self.views:  # rows in any order: those that make reads cheap
-            as_of = _sort(as_of, self.rows.keys(list(as_of)))
-            bs_of = _sort(bs_of, self.rows.keys(list(bs_of)))
-        A = self.rows.matrix(list(as_of), (ni,), (flat,))
-        B = self.rows.matrix(list(bs_of), (nj,), (flat,))
-        cell = {(as_of[a], bs_of[b]): m for m, ((a,), (b,)) in zip(members, lists)}
-        if self.views:
-            # a-major: for a weight gradient, a neuron's cotangent times each of its
-            # inputs, in the order the weights are laid out (the product may round
-            # differently from the b-major one; both are within rounding of the graph)
-            text = f"({A} @ {B}.T).reshape(-1)"
-            order = [cell.get((i, j)) for i in range(ni) for j in range(nj)]
-            rows = [as_of[a] * nj + bs_of[b] for (a,), (b,) in lists]
-        else:  # b-major, as the graph gives them
-            text = f"({B} @ {A}.T).reshape(-1)"
-            order = [cell.get((i, j)) for j in range(nj) for i in range(ni)]
-            rows = [bs_of[b] * ni + as_of[a] for (a,), (b,) in lists]
-        if len(cell) == ni * nj:
-            return order, text
-        return members, f"{text}[{self.src.name(np.array(rows, dtype=np.intp), 'i')}]"

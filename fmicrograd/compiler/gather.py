@@ -184,6 +184,31 @@ class Rows:
         perm[order] = np.arange(len(order))
         return f"{text}[{self.src.name(perm, 'i')}]"
 
+    def column(self, ids: list, ndim: int) -> str:
+        """Source text for the values of nodes ``ids`` shaped to broadcast
+        against ``ndim`` trailing axes: one broadcast row (a literal for a
+        float constant) when they are all one node, else ``gather(ids)``.
+
+        >>> p = Program()
+        >>> p.n_inputs = len([p.add("in", (), k, ()) for k in range(3)])
+        >>> c = p.add("const", (), 2.0, ())
+        >>> rows = Rows(p, Source())
+        >>> rows.column([c, c], 0), rows.column([2, 1], 1)
+        ('(2.0)', '_rev(I[1:3]).reshape((2, 1))')
+        """
+        p = self.p
+        shape = p.shapes[ids[0]]
+        if len(ids) > 1 and ids.count(ids[0]) == len(ids):
+            i = ids[0]
+            if p.ops[i] == "const" and isinstance(p.params[i], float):
+                return self.src.literal(p.params[i])
+            text, k = self.gather([i]), 1
+        else:
+            text, k = self.gather(ids), len(ids)
+        if len(shape) < ndim:
+            text = f"{text}.reshape({(k,) + (1,) * (ndim - len(shape)) + shape})"
+        return text
+
     def reads(self, lists: list) -> list:
         """``gather`` of each list, an identical one read once (named by ``:=``)."""
         seen: dict = {}

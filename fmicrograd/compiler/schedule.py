@@ -17,6 +17,7 @@ examples, become one group.
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,10 @@ def groups(p: Program) -> list[list[int]]:
             lx, ly = level[x], level[y]
             lv = level[i] = (lx if lx > ly else ly) + 1
             key: tuple = (lv, op, param, shape, shapes[x], shapes[y])
+        elif len(a) > 2:  # one C-level pass per list (an unrolled batch's dots have ~400)
+            read = itemgetter(*a)
+            lv = level[i] = max(read(level)) + 1
+            key = (lv, op, param, shape, *read(shapes))
         else:
             lv = level[i] = max(map(level_of, a)) + 1 if a else 0  # sources are at -1
             key = (lv, op, param, shape, *map(shape_of, a))
