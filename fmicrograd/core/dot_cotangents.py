@@ -144,10 +144,10 @@ def batch_values(gv: Any, others: list, last: list | None = None) -> Any:
     """The values of ``batch_dot(g, o, (0,))`` for each node ``o`` of ``others``
     (an iterator of floats), computed in one array operation, or None unless
     ``gv`` (``g``'s value) and every other value are float64 vectors of one
-    length. The same bits as one ``batch_dot`` each: a row's products, then
-    its sum along the contiguous axis (numpy's pairwise sum, as for one
-    vector). ``last`` keeps ``[ids, others, their stacked values, a buffer]`` between calls:
-    a layer's neurons share their inputs, stacked once.
+    length. The same bits as one ``batch_dot`` each: a row's products (``g``
+    first), then its sum along the contiguous axis (numpy's pairwise sum, as
+    for one vector). ``last`` keeps ``[ids, others, their stacked values, a
+    buffer]`` between calls: a layer's neurons share their inputs, stacked once.
 
     >>> import numpy as np
     >>> from fmicrograd.core.expr import const
@@ -172,7 +172,7 @@ def batch_values(gv: Any, others: list, last: list | None = None) -> Any:
         products = np.empty_like(stacked)  # reused: no fresh pages per neuron
         if last is not None:
             last[:] = [key, others, stacked, products]
-    return iter(np.multiply(stacked, gv, out=products).sum(axis=1).tolist())
+    return iter(np.multiply(gv, stacked, out=products).sum(axis=1).tolist())
 
 
 _FEW = 8  # fewer fused contractions than this are computed one by one
