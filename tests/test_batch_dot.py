@@ -267,16 +267,18 @@ def test_batch_values_are_each_batch_dot_bit_for_bit(k, batch, seed):
     assert batch_values(g.value[None], others) is None  # not one batch axis: one by one
 
 
-@pytest.mark.parametrize("stack", ["grad", "jit_grad", "grad_of_grad"])
+@pytest.mark.parametrize("stack", ["jit_grad", "grad_jit", "jvp_grad", "grad_of_grad"])
 def test_wide_layers_same_bits_with_and_without_batch_values(stack, monkeypatch):
+    # the stacks whose sweeps build cotangent graphs under vmap (plain grad sweeps floats)
     from fmicrograd.core import dot_cotangents
 
     rng = np.random.default_rng(3)
     p = random_params(rng, (9, 10, 1))
     xs = rng.normal(size=(37, 9))
+    tangent = random_params(np.random.default_rng(4), (9, 10, 1))
 
     def bits():
-        out = run_stack(stack, fused, fm.tanh, p, xs, None, False)
+        out = run_stack(stack, fused, fm.tanh, p, xs, tangent, False)
         return np.array(fm.tree.leaves(out), dtype=float).tobytes()
 
     together = bits()
