@@ -125,11 +125,11 @@ class _Emitter:
         self.elem = self.rows.elem
         self.ready = [-1] * p.size
 
-    def arg(self, members: list, pos: int, ndim: int, column: tuple | None = None) -> str:
+    def arg(self, members: list, pos: int, ndim: int, column: list | None = None) -> str:
         """Argument ``pos`` of every member, shaped to broadcast against ``ndim``
         trailing axes (a shared argument is one broadcast row); ``column``:
         those arguments, if known."""
-        ids = [self.p.args[m][pos] for m in members] if column is None else list(column)
+        ids = [self.p.args[m][pos] for m in members] if column is None else column
         return self.rows.column(ids, ndim)
 
     # groups -------------------------------------------------------------------
@@ -197,14 +197,13 @@ class _Emitter:
             positions = list(range(n)) if n <= _SAMPLE else \
                 sorted(set(np.linspace(0, n - 1, _SAMPLE).astype(int).tolist()))
             members = self.rows.order(members, positions)
-        if op in _NP and nd == 0:
-            found = self._outer(list(zip(*map(p.args.__getitem__, members))))
-            if found is not None:
-                return members, f"({_NP[op].format(*found)}).reshape(-1)"
         if op in _NP or op == "select" or (op == "factor" and p.params[m0] in _FACTORS):
-            # the members' arguments by position, in one pass
-            args = [self.arg(members, a, nd, column) for a, column in
-                    enumerate(zip(*map(p.args.__getitem__, members)))]
+            grid = self.rows.arg_grid(members)  # the members' arguments by position
+            if op in _NP and nd == 0:
+                found = self._outer(list(grid.T))
+                if found is not None:
+                    return members, f"({_NP[op].format(*found)}).reshape(-1)"
+            args = [self.arg(members, a, nd, column.tolist()) for a, column in enumerate(grid.T)]
         if op in _NP:
             return members, _NP[op].format(*args)
         if op == "factor" and p.params[m0] in _FACTORS:
@@ -374,9 +373,9 @@ class _Emitter:
         sa, sb, out = p.shapes[a0], p.shapes[b0], p.shapes[m0]
         if sa == sb and out == () and axes == tuple(range(len(sa))):
             flat = int(np.prod(sa, dtype=int))
-            lists = [((p.args[m][0],), (p.args[m][1],)) for m in members]
+            grid = self.rows.arg_grid(members)
             # a full contraction is a dot over the flattened batch entries
-            return contract_rows(self.rows, members, lists, flat)
+            return contract_rows(self.rows, members, grid[:, 0], grid[:, 1], flat)
         nd = max(len(sa), len(sb))
         A = self.arg(members, 0, nd)
         B = self.arg(members, 1, nd)

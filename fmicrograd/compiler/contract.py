@@ -45,12 +45,6 @@ _GRID = 2  # a grid product may compute up to this many times the needed entries
 _FEW = 4  # a leftover of up to this many columns is a sum of column products
 
 
-def _sort(index: dict, keys: np.ndarray) -> dict:
-    """``index`` (item -> position) renumbered in the order of ``keys``, one per item."""
-    items = list(index)
-    return {items[k]: pos for pos, k in enumerate(np.argsort(keys, kind="stable"))}
-
-
 def _follows(ids: np.ndarray, label: np.ndarray) -> np.ndarray:
     """For each column of ``ids`` (members x columns), whether its entry is the
     same for every two members with the same ``label``."""
@@ -210,38 +204,47 @@ def _dense(rows: Rows, xs: np.ndarray, ys: np.ndarray, sx: tuple, sy: tuple,
     return f"({X} * {Y}).sum(1)"
 
 
-def contract_rows(rows: Rows, members: list, lists: list, flat: int) -> tuple[list, str]:
+def contract_rows(rows: Rows, members: list, a: np.ndarray, b: np.ndarray,
+                  flat: int) -> tuple[list, str]:
     """``contract`` for full contractions of batch arrays of ``flat``
-    entries, operand lists ``((a,), (b,))``: ``A @ B.T`` over their rows."""
+    entries, member ``m`` contracting ``a[m]`` with ``b[m]``: ``A @ B.T``
+    over their distinct rows (in order of first use, or where they live)."""
     k = len(members)
-    as_of: dict = {}
-    bs_of: dict = {}
-    for (a,), (b,) in lists:
-        as_of.setdefault(a, len(as_of))
-        bs_of.setdefault(b, len(bs_of))
-    ni, nj = len(as_of), len(bs_of)
+    ia, A_ids = _distinct(rows, a)
+    ib, B_ids = _distinct(rows, b)
+    ni, nj = len(A_ids), len(B_ids)
     if ni * nj > _GRID * k:
-        A = rows.gather([a for (a,), _ in lists], steps=False)
-        B = rows.gather([b for _, (b,) in lists], steps=False)
+        A = rows.gather(a.tolist(), steps=False)
+        B = rows.gather(b.tolist(), steps=False)
         return members, f"_np.einsum('kb,kb->k', {A}.reshape({(k, flat)}), " \
                         f"{B}.reshape({(k, flat)}))"
-    if rows.views:  # rows in any order: those that make reads cheap
-        as_of = _sort(as_of, rows.keys(list(as_of)))
-        bs_of = _sort(bs_of, rows.keys(list(bs_of)))
-    A = rows.matrix(list(as_of), (ni,), (flat,))
-    B = rows.matrix(list(bs_of), (nj,), (flat,))
-    cell = {(as_of[a], bs_of[b]): m for m, ((a,), (b,)) in zip(members, lists)}
+    A = rows.matrix(A_ids, (ni,), (flat,))
+    B = rows.matrix(B_ids, (nj,), (flat,))
     if rows.views:
         # a-major: for a weight gradient, a neuron's cotangent times each of its
         # inputs, in the order the weights are laid out (the product may round
         # differently from the b-major one; both are within rounding of the graph)
         text = f"({A} @ {B}.T).reshape(-1)"
-        order = [cell.get((i, j)) for i in range(ni) for j in range(nj)]
-        at = [as_of[a] * nj + bs_of[b] for (a,), (b,) in lists]
+        at = ia * nj + ib
     else:  # b-major, as the graph gives them
         text = f"({B} @ {A}.T).reshape(-1)"
-        order = [cell.get((i, j)) for j in range(nj) for i in range(ni)]
-        at = [bs_of[b] * ni + as_of[a] for (a,), (b,) in lists]
-    if len(cell) == ni * nj and len(cell) == k:
-        return order, text
-    return members, f"{text}[{rows.src.name(np.array(at, dtype=np.intp), 'i')}]"
+        at = ib * ni + ia
+    if k == ni * nj:  # every cell once: the rows in the product's order
+        order = np.full(k, -1, dtype=np.intp)
+        order[at] = members
+        if np.all(order >= 0):
+            return order.tolist(), text
+    return members, f"{text}[{rows.src.name(at, 'i')}]"
+
+
+def _distinct(rows: Rows, ids: np.ndarray) -> tuple[np.ndarray, list]:
+    """``(position, distinct)``: the distinct node numbers of ``ids`` in order
+    of first appearance (sorted by where they live if ``rows.views``), and
+    the position of each entry of ``ids`` among them."""
+    unique, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    seen = np.argsort(first)  # unique positions in order of first appearance
+    if rows.views:
+        seen = seen[np.argsort(rows.keys(unique[seen]), kind="stable")]
+    rank = np.empty(len(seen), dtype=np.intp)
+    rank[seen] = np.arange(len(seen))
+    return rank[inverse.reshape(-1)], unique[seen].tolist()

@@ -25,6 +25,7 @@ same bits either way.
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -140,8 +141,11 @@ class Rows:
         ``(var, rows, kind, step)`` (one per array, in order of first use), the
         positions of constants, and the position of each row of the
         concatenated pieces (constants last)."""
-        var = self.var_of[np.asarray(ids, dtype=np.intp)]
-        row = self.row_of[np.asarray(ids, dtype=np.intp)]
+        at_ = np.asarray(ids, dtype=np.intp)
+        var, row = self.var_of[at_], self.row_of[at_]
+        if len(var) and var[0] >= 0 and np.all(var == var[0]):  # one array: no sort
+            v = int(var[0])
+            return [(v, row, *self._kind(v, row, steps))], at_[:0], np.arange(len(var))
         consts = np.flatnonzero(var < 0)
         used, first = np.unique(var[var >= 0], return_index=True)
         pieces, order = [], []
@@ -238,14 +242,17 @@ class Rows:
             return members
         args = self.p.args
         reads: dict = {}
-        columns = list(zip(*map(args.__getitem__, members))) if len(positions) > 1 else None
+        grid = self.arg_grid(members) if len(positions) > 1 else None
         for pos in positions:
-            ids = tuple([args[m][pos] for m in members]) if columns is None else columns[pos]
-            if ids not in reads and ids.count(ids[0]) != len(ids):
-                reads[ids] = np.array(ids, dtype=np.intp)
+            ids = np.array([args[m][pos] for m in members], dtype=np.intp) if grid is None \
+                else grid[:, pos]
+            key = ids.tobytes()
+            if key not in reads and np.any(ids != ids[0]):
+                reads[key] = ids
         candidates = [np.argsort(self.keys(ids), kind="stable")
                       for ids in list(reads.values())[:4]]
-        where = self.demand[np.asarray(members, dtype=np.intp)]
+        nodes = np.asarray(members, dtype=np.intp)
+        where = self.demand[nodes]
         if where.max() >= 0:
             last = where.max() + 1
             candidates.append(np.argsort(np.where(where < 0, last, where), kind="stable"))
@@ -258,7 +265,25 @@ class Rows:
                 total += _COST[_INDEX]  # an index, here or where the outputs are read
             if least is None or total < least:
                 best, least = perm, total
-        return [members[i] for i in best]  # type: ignore[union-attr]  # set on the first turn
+        assert best is not None  # set on the first turn
+        return nodes[best].tolist()
+
+    def arg_grid(self, members: list) -> np.ndarray:
+        """The arguments of ``members`` (nodes of one arity) as a ``(k, n)``
+        array of node numbers, read in one C-level pass.
+
+        >>> p = Program()
+        >>> x, y = p.add("in", (), 0, ()), p.add("in", (), 1, ())
+        >>> p.n_inputs = 2
+        >>> a, b = p.add("*", (x, y), None, ()), p.add("*", (y, y), None, ())
+        >>> Rows(p, Source()).arg_grid([a, b]).tolist()
+        [[0, 1], [1, 1]]
+        """
+        args = self.p.args
+        n = len(args[members[0]])
+        flat = np.fromiter(chain.from_iterable(map(args.__getitem__, members)),
+                           dtype=np.intp, count=len(members) * n)
+        return flat.reshape(len(members), n)
 
     # matrix operands ------------------------------------------------------------------
     def matrix(self, ids: list, lead: tuple, tail: tuple) -> str:
