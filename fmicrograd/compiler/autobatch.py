@@ -196,9 +196,9 @@ class _Emitter:
             n = len(p.args[m0])  # (judged by at most _SAMPLE of its arguments, spread out)
             positions = list(range(n)) if n <= _SAMPLE else \
                 sorted(set(np.linspace(0, n - 1, _SAMPLE).astype(int).tolist()))
-            members = self.rows.order(members, positions)
+            # the members' arguments by position, their rows permuted with them
+            members, grid = self.rows.arrange(members, positions, self.rows.arg_grid(members))
         if op in _NP or op == "select" or (op == "factor" and p.params[m0] in _FACTORS):
-            grid = self.rows.arg_grid(members)  # the members' arguments by position
             if op in _NP and nd == 0:
                 found = self._outer(list(grid.T))
                 if found is not None:
@@ -213,11 +213,10 @@ class _Emitter:
             text = f"_np.where({pred}({', '.join(args[:-2])}), {args[-2]}, {args[-1]})"
             return members, text
         if op == "sum":
-            return members, self._sum(members, nd)
+            return members, self._sum(members, nd, grid)
         if op == "bsum":
             axes = tuple(a + 1 for a in p.params[m0])
-            ids = [p.args[m][0] for m in members]
-            return members, f"{self.gather(ids, steps=False)}.sum(axis={axes})"
+            return members, f"{self.gather(grid[:, 0].tolist(), steps=False)}.sum(axis={axes})"
         if op == "dot":
             return self._dot(members)
         if op == "bdot":
@@ -250,7 +249,7 @@ class _Emitter:
                 raise ValueError(f"fm.jit: no array form for node op {p.ops[m]!r}")
         return f"_stack([{', '.join(calls)}])"
 
-    def _sum(self, members: list, nd: int) -> str:
+    def _sum(self, members: list, nd: int, grid: np.ndarray) -> str:
         p = self.p
         n = len(p.args[members[0]])
         classes: dict[tuple, list] = {}
@@ -258,25 +257,26 @@ class _Emitter:
             classes.setdefault(p.shapes[p.args[members[0]][pos]], []).append(pos)
         terms = []
         for shape, positions in classes.items():
-            columns = [[p.args[m][pos] for m in members] for pos in positions]
-            found = self._outer(columns) if nd == 0 and shape == () and len(positions) <= _FEW \
-                else None
-            if found is not None:
-                text = f"({' + '.join(found)}).reshape(-1)"
-            elif len(positions) <= _FEW:  # one gather per position, added
-                # a column of one node is one row (unless all are: the sum's rows)
-                shared = [len(c) > 1 and c.count(c[0]) == len(c) for c in columns]
-                shared = shared if not all(shared) else [False] * len(columns)
-                reads = iter(self.rows.reads([c for c, one in zip(columns, shared) if not one]))
-                parts = [self.rows.column(c[:2], 0) if one else next(reads)
-                         for c, one in zip(columns, shared)]
-                text = " + ".join(parts) if len(parts) == 1 else f"({' + '.join(parts)})"
-            else:
-                text = self._many(members, positions, shape)
+            text = self._many(grid[:, positions], shape) if len(positions) > _FEW else \
+                self._few([grid[:, pos].tolist() for pos in positions], nd == 0 and shape == ())
             if len(shape) < nd:
                 text = f"{text}.reshape({(len(members),) + (1,) * (nd - len(shape)) + shape})"
             terms.append(text)
         return " + ".join(terms)
+
+    def _few(self, columns: list, scalar: bool) -> str:
+        """The sum of a few argument columns: broadcast grids (``_outer``) for
+        ``scalar`` ones if they repeat, else one gather per column, added."""
+        found = self._outer(columns) if scalar else None
+        if found is not None:
+            return f"({' + '.join(found)}).reshape(-1)"
+        # a column of one node is one row (unless all are: the sum's rows)
+        shared = [len(c) > 1 and c.count(c[0]) == len(c) for c in columns]
+        shared = shared if not all(shared) else [False] * len(columns)
+        reads = iter(self.rows.reads([c for c, one in zip(columns, shared) if not one]))
+        parts = [self.rows.column(c[:2], 0) if one else next(reads)
+                 for c, one in zip(columns, shared)]
+        return " + ".join(parts) if len(parts) == 1 else f"({' + '.join(parts)})"
 
     def _outer(self, columns: list) -> list | None:
         """The scalar argument columns of a group (``k`` rows each) as ``(q,
@@ -321,21 +321,20 @@ class _Emitter:
                 texts.append(f"{self.gather(a.tolist())}.reshape(({q}, {period}))")
         return texts
 
-    def _many(self, members: list, positions: list, shape: tuple) -> str:
+    def _many(self, ids: np.ndarray, shape: tuple) -> str:
         """The sum of many terms per member: one gather of them all, summed
         per row; but when all save a few live in one array (an unrolled
         batch's bias gradient: the examples' cotangents, plus an L2 term or
         two), one gather from there, summed, plus the few added."""
-        p, k = self.p, len(members)
-        ids = np.array([[p.args[m][pos] for pos in positions] for m in members], dtype=np.intp)
+        k, n = ids.shape
         where = self.rows.var_of[ids]
         main = np.flatnonzero(np.all(where == where[0], axis=0) & (where[0] >= 0))
         if len(main):  # the columns living in the array most of them live in
             arrays, counts = np.unique(where[0, main], return_counts=True)
             main = main[where[0, main] == arrays[np.argmax(counts)]]
-        rest = np.setdiff1d(np.arange(len(positions)), main)
+        rest = np.setdiff1d(np.arange(n), main)
         if len(main) <= _FEW or not 0 < len(rest) <= _FEW:
-            main, rest = np.arange(len(positions)), rest[:0]
+            main, rest = np.arange(n), rest[:0]
         text = self.gather(ids[:, main].ravel().tolist(), steps=False)
         text = f"{text}.reshape({(k, len(main)) + shape}).sum(1)"
         if len(rest):

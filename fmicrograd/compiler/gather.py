@@ -240,12 +240,16 @@ class Rows:
         inputs)."""
         if len(members) < 2:
             return members
-        args = self.p.args
+        return self.arrange(members, positions, self.arg_grid(members))[0]
+
+    def arrange(self, members: list, positions: list, grid: np.ndarray) -> tuple:
+        """``(order(members, positions), grid)`` for ``grid = arg_grid(members)``,
+        the grid's rows permuted alike."""
+        if len(members) < 2:
+            return members, grid
         reads: dict = {}
-        grid = self.arg_grid(members) if len(positions) > 1 else None
         for pos in positions:
-            ids = np.array([args[m][pos] for m in members], dtype=np.intp) if grid is None \
-                else grid[:, pos]
+            ids = grid[:, pos]
             key = ids.tobytes()
             if key not in reads and np.any(ids != ids[0]):
                 reads[key] = ids
@@ -266,7 +270,7 @@ class Rows:
             if least is None or total < least:
                 best, least = perm, total
         assert best is not None  # set on the first turn
-        return nodes[best].tolist()
+        return nodes[best].tolist(), grid[best]
 
     def arg_grid(self, members: list) -> np.ndarray:
         """The arguments of ``members`` (nodes of one arity) as a ``(k, n)``
