@@ -125,7 +125,7 @@ class _Emitter:
         self.elem = self.rows.elem
         self.ready = [-1] * p.size
 
-    def arg(self, members: list, pos: int, ndim: int, column: list | None = None) -> str:
+    def arg(self, members: list, pos: int, ndim: int, column: Any = None) -> str:
         """Argument ``pos`` of every member, shaped to broadcast against ``ndim``
         trailing axes (a shared argument is one broadcast row); ``column``:
         those arguments, if known."""
@@ -203,7 +203,7 @@ class _Emitter:
                 found = self._outer(list(grid.T))
                 if found is not None:
                     return members, f"({_NP[op].format(*found)}).reshape(-1)"
-            args = [self.arg(members, a, nd, column.tolist()) for a, column in enumerate(grid.T)]
+            args = [self.arg(members, a, nd, column) for a, column in enumerate(grid.T)]
         if op in _NP:
             return members, _NP[op].format(*args)
         if op == "factor" and p.params[m0] in _FACTORS:
@@ -258,7 +258,7 @@ class _Emitter:
         terms = []
         for shape, positions in classes.items():
             text = self._many(grid[:, positions], shape) if len(positions) > _FEW else \
-                self._few([grid[:, pos].tolist() for pos in positions], nd == 0 and shape == ())
+                self._few([grid[:, pos] for pos in positions], nd == 0 and shape == ())
             if len(shape) < nd:
                 text = f"{text}.reshape({(len(members),) + (1,) * (nd - len(shape)) + shape})"
             terms.append(text)
@@ -271,7 +271,7 @@ class _Emitter:
         if found is not None:
             return f"({' + '.join(found)}).reshape(-1)"
         # a column of one node is one row (unless all are: the sum's rows)
-        shared = [len(c) > 1 and c.count(c[0]) == len(c) for c in columns]
+        shared = [len(c) > 1 and bool(np.all(c == c[0])) for c in columns]
         shared = shared if not all(shared) else [False] * len(columns)
         reads = iter(self.rows.reads([c for c, one in zip(columns, shared) if not one]))
         parts = [self.rows.column(c[:2], 0) if one else next(reads)
@@ -338,7 +338,7 @@ class _Emitter:
         text = self.gather(ids[:, main].ravel().tolist(), steps=False)
         text = f"{text}.reshape({(k, len(main)) + shape}).sum(1)"
         if len(rest):
-            parts = self.rows.reads([ids[:, r].tolist() for r in rest])
+            parts = self.rows.reads([ids[:, r] for r in rest])
             text = f"({text} + {' + '.join(parts)})"
         return text
 

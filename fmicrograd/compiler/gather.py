@@ -25,7 +25,6 @@ same bits either way.
 
 from __future__ import annotations
 
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -87,6 +86,8 @@ class Rows:
             for c, shape in enumerate(self.inputs):
                 self.place(f"I{c}", [i for i in range(p.n_inputs) if p.shapes[i] == shape])
         self.demand = _demand(p, through)
+        counts, self.flat = p.edges()
+        self.starts = np.cumsum(counts) - counts  # where each node's arguments begin in flat
         self.reused = 0
 
     def place(self, var: str, order: list) -> None:
@@ -136,7 +137,7 @@ class Rows:
             return f"_rev({name}[{a + (k - 1) * s}:{a + 1}{'' if s == -1 else f':{-s}'}])"
         return f"{name}[{self.src.name(np.array(rows, dtype=np.intp), 'i')}]"
 
-    def _pieces(self, ids: list, steps: bool) -> tuple[list, np.ndarray, np.ndarray]:
+    def _pieces(self, ids: Any, steps: bool) -> tuple[list, np.ndarray, np.ndarray]:
         """The reads of ``ids``: ``(pieces, consts, order)`` with pieces
         ``(var, rows, kind, step)`` (one per array, in order of first use), the
         positions of constants, and the position of each row of the
@@ -156,7 +157,7 @@ class Rows:
             order.append(at)
         return pieces, consts, np.concatenate(order + [consts])
 
-    def cost(self, ids: list) -> float:
+    def cost(self, ids: Any) -> float:
         """Rough microseconds that ``gather(ids)`` spends reading."""
         pieces, consts, order = self._pieces(ids, True)
         if not pieces:
@@ -168,10 +169,11 @@ class Rows:
                 total += _JOIN
         return total
 
-    def gather(self, ids: list, steps: bool = True) -> str:
-        """Source text for the values of nodes ``ids`` stacked on a new first
-        axis (a strided or reversed view where one reads them, unless not
-        ``steps``: then a whole array, a unit-step slice or a copy)."""
+    def gather(self, ids: Any, steps: bool = True) -> str:
+        """Source text for the values of nodes ``ids`` (a list or an integer
+        array) stacked on a new first axis (a strided or reversed view where
+        one reads them, unless not ``steps``: then a whole array, a unit-step
+        slice or a copy)."""
         p = self.p
         pieces, consts, order = self._pieces(ids, steps)
         if not pieces:
@@ -188,10 +190,11 @@ class Rows:
         perm[order] = np.arange(len(order))
         return f"{text}[{self.src.name(perm, 'i')}]"
 
-    def column(self, ids: list, ndim: int) -> str:
+    def column(self, ids: Any, ndim: int) -> str:
         """Source text for the values of nodes ``ids`` shaped to broadcast
         against ``ndim`` trailing axes: one broadcast row (a literal for a
-        float constant) when they are all one node, else ``gather(ids)``.
+        float constant) when they are all one node, else ``gather(ids)``
+        (``ids``: a list or an integer array).
 
         >>> p = Program()
         >>> p.n_inputs = len([p.add("in", (), k, ()) for k in range(3)])
@@ -201,9 +204,10 @@ class Rows:
         ('(2.0)', '_rev(I[1:3]).reshape((2, 1))')
         """
         p = self.p
-        shape = p.shapes[ids[0]]
-        if len(ids) > 1 and ids.count(ids[0]) == len(ids):
-            i = ids[0]
+        ids = np.asarray(ids, dtype=np.intp)
+        i = int(ids[0])
+        shape = p.shapes[i]
+        if len(ids) > 1 and np.all(ids == i):
             if p.ops[i] == "const" and isinstance(p.params[i], float):
                 return self.src.literal(p.params[i])
             text, k = self.gather([i]), 1
@@ -214,11 +218,13 @@ class Rows:
         return text
 
     def reads(self, lists: list) -> list:
-        """``gather`` of each list, an identical one read once (named by ``:=``)."""
+        """``gather`` of each list (or integer array), an identical one read
+        once (named by ``:=``)."""
         seen: dict = {}
         texts: list[str] = []
         for ids in lists:
-            t = tuple(ids)
+            ids = np.asarray(ids, dtype=np.intp)
+            t = ids.tobytes()
             if t in seen:
                 first, name = seen[t]
                 if name is None:
@@ -274,7 +280,7 @@ class Rows:
 
     def arg_grid(self, members: list) -> np.ndarray:
         """The arguments of ``members`` (nodes of one arity) as a ``(k, n)``
-        array of node numbers, read in one C-level pass.
+        array of node numbers, read from the program's edge arrays.
 
         >>> p = Program()
         >>> x, y = p.add("in", (), 0, ()), p.add("in", (), 1, ())
@@ -283,11 +289,9 @@ class Rows:
         >>> Rows(p, Source()).arg_grid([a, b]).tolist()
         [[0, 1], [1, 1]]
         """
-        args = self.p.args
-        n = len(args[members[0]])
-        flat = np.fromiter(chain.from_iterable(map(args.__getitem__, members)),
-                           dtype=np.intp, count=len(members) * n)
-        return flat.reshape(len(members), n)
+        n = len(self.p.args[members[0]])
+        at = self.starts[np.asarray(members, dtype=np.intp)]
+        return self.flat[at[:, None] + np.arange(n)]
 
     # matrix operands ------------------------------------------------------------------
     def matrix(self, ids: list, lead: tuple, tail: tuple) -> str:
