@@ -190,3 +190,91 @@ def test_reversed_and_strided_outputs_are_views_and_export_agrees():
     assert jitted(xs) == pytest.approx(f(xs), rel=1e-12, abs=0)
     one = fm.to_torch(lambda x: f(list(x)), in_axes=None)(torch.tensor(xs, dtype=torch.float64))
     assert [float(v) for v in one] == pytest.approx(f(xs), rel=1e-12, abs=0)
+
+
+def _contract_rows_by_dicts(rows, members, lists, flat):
+    """``contract.contract_rows`` as it was written first (dicts of first
+    uses, a dict of cells): the array version must give the same program."""
+    k = len(members)
+    as_of, bs_of = {}, {}
+    for (a,), (b,) in lists:
+        as_of.setdefault(a, len(as_of))
+        bs_of.setdefault(b, len(bs_of))
+    ni, nj = len(as_of), len(bs_of)
+    if ni * nj > 2 * k:
+        A = rows.gather([a for (a,), _ in lists], steps=False)
+        B = rows.gather([b for _, (b,) in lists], steps=False)
+        return members, f"_np.einsum('kb,kb->k', {A}.reshape({(k, flat)}), " \
+                        f"{B}.reshape({(k, flat)}))"
+
+    def by_keys(index):
+        items = list(index)
+        return {items[j]: pos for pos, j in enumerate(
+            np.argsort(rows.keys(items), kind="stable"))}
+
+    if rows.views:
+        as_of, bs_of = by_keys(as_of), by_keys(bs_of)
+    A = rows.matrix(list(as_of), (ni,), (flat,))
+    B = rows.matrix(list(bs_of), (nj,), (flat,))
+    cell = {(as_of[a], bs_of[b]): m for m, ((a,), (b,)) in zip(members, lists)}
+    if rows.views:
+        text = f"({A} @ {B}.T).reshape(-1)"
+        order = [cell.get((i, j)) for i in range(ni) for j in range(nj)]
+        at = [as_of[a] * nj + bs_of[b] for (a,), (b,) in lists]
+    else:
+        text = f"({B} @ {A}.T).reshape(-1)"
+        order = [cell.get((i, j)) for j in range(nj) for i in range(ni)]
+        at = [bs_of[b] * ni + as_of[a] for (a,), (b,) in lists]
+    if len(cell) == ni * nj and len(cell) == k:
+        return order, text
+    return members, f"{text}[{rows.src.name(np.array(at, dtype=np.intp), 'i')}]"
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2**16), st.integers(1, 4), st.integers(1, 4),
+       st.sampled_from(["grid", "part", "twice", "any"]), st.booleans())
+def test_contract_rows_reads_each_row_once_and_computes_each_members_product(
+        seed, na, nb, kind, views):
+    from fmicrograd.compiler.contract import contract_rows
+    rng = np.random.default_rng(seed)
+    made = [setup((3,), seed) for _ in range(2)]
+    nodes = [i for _, i in var_rows(made[0][0], "g0")] + list(range(N_INPUTS))
+    picked = rng.choice(nodes, na + nb, replace=False).tolist()
+    pairs = [(a, b) for a in picked[:na] for b in picked[na:]]
+    if kind == "part" and len(pairs) > 1:
+        pairs = pairs[:-1]
+    elif kind == "twice":
+        pairs.append(pairs[0])
+    elif kind == "any":
+        pairs = [(int(rng.choice(picked[:na])), int(rng.choice(picked[na:])))
+                 for _ in range(int(rng.integers(1, 8)))]
+    pairs = [pairs[j] for j in rng.permutation(len(pairs))]
+    members = list(range(1000, 1000 + len(pairs)))
+    (rows, arrays, value, _), (old_rows, _, _, _) = made
+    rows.views = old_rows.views = views
+    a, b = np.array(pairs, dtype=np.intp).T
+    order, text = contract_rows(rows, members, a, b, 3)
+    want = _contract_rows_by_dicts(old_rows, members, [((x,), (y,)) for x, y in pairs], 3)
+    assert (order, text) == want
+    assert sorted(order) == members
+    got = run(rows, arrays, text)
+    product = {m: value[x] @ value[y] for m, (x, y) in zip(members, pairs)}
+    np.testing.assert_allclose(got, [product[m] for m in order], rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**16), st.integers(2, 12))
+def test_a_groups_argument_grid_follows_its_rows_when_they_are_reordered(seed, k):
+    rng = np.random.default_rng(seed)
+    rows, _, _, consts = setup((), seed)
+    p = rows.p
+    inputs = list(range(N_INPUTS))
+    members = [p.add("*", (int(rng.choice(inputs)), int(rng.choice(inputs + consts))), None, ())
+               for _ in range(k)]
+    members = list(dict.fromkeys(members))  # identical nodes merge
+    rows = Rows(p, Source())  # over the grown program
+    grid = rows.arg_grid(members)
+    assert grid.tolist() == [list(p.args[m]) for m in members]
+    order, moved = rows.arrange(members, [0, 1], grid)
+    assert order == rows.order(members, [0, 1]) and sorted(order) == sorted(members)
+    assert moved.tolist() == [list(p.args[m]) for m in order]
