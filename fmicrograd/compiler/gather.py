@@ -290,9 +290,6 @@ class Rows:
         [[0, 1], [1, 1]]
         """
         n = len(self.p.args[members[0]])
-        if len(self.starts) != self.p.size:  # the program grew since (built by hand)
-            counts, self.flat = self.p.edges()
-            self.starts = np.cumsum(counts) - counts
         at = self.starts[np.asarray(members, dtype=np.intp)]
         return self.flat[at[:, None] + np.arange(n)]
 
