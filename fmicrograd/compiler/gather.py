@@ -356,8 +356,10 @@ def _demand(p: Program, through: frozenset) -> np.ndarray:
     ops, args, shapes = p.ops, p.args, p.shapes
     for i in range(p.size - 1, -1, -1):
         d = demand[i]
-        if d >= 0 and ops[i] in through:
-            for a in args[i]:
-                if demand[a] < 0 and shapes[a] == shapes[i]:
-                    demand[a] = d
+        if d < 0 or ops[i] not in through:
+            continue
+        shape = shapes[i]
+        for a in args[i]:
+            if demand[a] < 0 and shapes[a] == shape:
+                demand[a] = d
     return np.array(demand, dtype=np.intp)
