@@ -155,3 +155,34 @@ def test_a_training_step_is_optimized_without_the_pass(monkeypatch):
     assert "+" in p.ops and skipped.waits.any() and (skipped.used == 0).any()
     assert skipped.as_is() is not None
     assert _program(q) == _program(_the_pass(p)) and _same_edges(q)
+
+
+def _groups_by_definition(p):
+    """``schedule.groups`` by its definition: a node's level is one more than
+    its deepest argument's (sources at -1), and a group is the nodes of one
+    level, op, parameter, shape and argument shapes, groups by level."""
+    level, found = {}, {}
+    for i in range(p.size):
+        if p.ops[i] in ("in", "const"):
+            level[i] = -1
+            continue
+        level[i] = max((level[a] for a in p.args[i]), default=-1) + 1
+        key = (level[i], p.ops[i], schedule.param_key(p.ops[i], p.params[i]), p.shapes[i],
+               *(p.shapes[a] for a in p.args[i]))
+        found.setdefault(key, []).append(i)
+    return [members for _, members in sorted(found.items(), key=lambda kv: kv[0][0])]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.lists(st.integers(0, 10**6), min_size=5,
+                                                       max_size=5)), min_size=1, max_size=40))
+def test_groups_level_each_node_after_its_deepest_argument_whatever_its_arity(spec):
+    p = ir.Program()
+    nodes = [p.add("in", (), k, ()) for k in range(3)]
+    p.n_inputs = 3
+    nodes.append(p.const(2.0))
+    for arity, picks in spec:
+        args = tuple(nodes[r % len(nodes)] for r in picks[:arity])
+        op = "*" if arity == 2 and picks[4] % 2 else "sum"
+        nodes.append(p.add(op, args, None, ()))
+    assert schedule.groups(p) == _groups_by_definition(p)

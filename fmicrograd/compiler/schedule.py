@@ -71,7 +71,13 @@ def groups(p: Program) -> list[list[int]]:
             lx, ly = level[x], level[y]
             lv = level[i] = (lx if lx > ly else ly) + 1
             key: tuple = (lv, op, param, shape, shapes[x], shapes[y])
-        elif len(a) > 2:  # one C-level pass per list (an unrolled batch's dots have ~400)
+        elif len(a) == 3:  # a gradient's usual sum (cotangent terms and a decay term)
+            x, y, z = a
+            lx, ly, lz = level[x], level[y], level[z]
+            lx = lx if lx > ly else ly
+            lv = level[i] = (lx if lx > lz else lz) + 1
+            key = (lv, op, param, shape, shapes[x], shapes[y], shapes[z])
+        elif len(a) > 3:  # one C-level pass per list (an unrolled batch's dots have ~400)
             read = itemgetter(*a)
             lv = level[i] = max(read(level)) + 1
             key = (lv, op, param, shape, *read(shapes))
