@@ -133,8 +133,6 @@ def _const_key(value: Any) -> Any:
     return ("obj", id(value))
 
 
-
-
 def _shape(value: Any) -> tuple:
     return getattr(value, "shape", ())
 

@@ -178,31 +178,22 @@ class _Rewrite:
             if deferred[i]:
                 continue
             a = args[i]
+            param = params[i]
             if op == "+" or op == "sum":
                 t: tuple = tuple([new[k] for k in a])
                 if None in t or len(t) < 2:  # a term to absorb (a deferred node has no number)
                     new[i] = self._sum(i)
                     continue
-                key: tuple = ("sum", t, None)  # nothing to absorb: the sum as it is
-                j = memo.get(key)
-                if j is None:
-                    j = memo[key] = len(q_ops)
-                    q_ops.append("sum")
-                    q_args.append(t)
-                    q_params.append(None)
-                    q_shapes.append(shapes[i])
-                else:
-                    self.merge()
-                new[i] = j
-                continue
-            if op == "bsum" and deferred[a[0]]:
+                op, param = "sum", None  # nothing to absorb: the sum as it is
+                key: tuple = (op, t, param)
+            elif op == "bsum" and deferred[a[0]]:
                 x, y = map(self.get, args[a[0]])
-                new[i] = self.add("bdot", (x, y), params[i], shapes[i])
+                new[i] = self.add("bdot", (x, y), param, shapes[i])
                 continue
-            if op == "const":  # the inlined ``q.add`` below, with a constant's key
+            elif op == "const":  # the inlined ``q.add`` below, with a constant's key
                 if not self.uses[i]:  # folded away: ``_prune`` would drop it again
                     continue
-                key = ("const", _const_key(params[i]))
+                key = ("const", _const_key(param))
                 t = ()
             else:
                 t = tuple([new[k] for k in a])
@@ -212,16 +203,16 @@ class _Rewrite:
                     new[i] = len(q_ops)
                     q_ops.append(op)
                     q_args.append(t)
-                    q_params.append(params[i])
+                    q_params.append(param)
                     q_shapes.append(shapes[i])
                     continue
-                key = (op, t, params[i])
+                key = (op, t, param)
             j = memo.get(key)
             if j is None:
                 j = memo[key] = len(q_ops)
                 q_ops.append(op)
                 q_args.append(t)
-                q_params.append(params[i])
+                q_params.append(param)
                 q_shapes.append(shapes[i])
             else:
                 self.merge()

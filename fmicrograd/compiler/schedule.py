@@ -28,7 +28,6 @@ from .ir import Program
 __all__ = ["groups", "merge_later", "param_key", "scalar_cost", "batched_cost"]
 
 
-
 def param_key(op: str, param: Any) -> Any:
     """What of a node's parameter must agree for nodes to share a group
     (``take`` nodes share a group whatever index they take).

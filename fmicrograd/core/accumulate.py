@@ -40,7 +40,6 @@ __all__ = ["Parts", "add_product", "float_valued", "total"]
 Parts = list  # a node's contributions: terms (floats, nodes, arrays) and (ct, y) pairs
 
 
-
 def add_product(parts: Parts, ct: Any, y: Any) -> None:
     """Record the contribution ``ct * y``: as the pair ``(ct, y)`` when both
     are float-valued and one is a node, so that it is built later, in a

@@ -45,12 +45,12 @@ class at_depth:  # noqa: N801 -- used as a function: ``with at_depth(depth):``
             DEPTH.reset(self.token)
 
 
-def extra_axes(ndim: int, like: Any) -> tuple:
+def _extra_axes(ndim: int, like: Any) -> tuple:
     """The leading axes of a value with ``ndim`` axes that ``like`` (a value)
     does not have, the per-example axes of an enclosing ``vmap`` kept.
 
     >>> import numpy as np
-    >>> extra_axes(2, np.zeros(3)), extra_axes(1, 0.0), extra_axes(0, 0.0)
+    >>> _extra_axes(2, np.zeros(3)), _extra_axes(1, 0.0), _extra_axes(0, 0.0)
     ((0,), (0,), ())
     """
     extra = ndim - max(getattr(like, "ndim", 0), DEPTH.get())
@@ -65,11 +65,11 @@ def reduce_to(ct: Any, like: Any) -> Any:
     [3.0, 3.0]
     """
     if isinstance(ct, Expr):
-        axes = extra_axes(getattr(ct.value, "ndim", 0), like)
+        axes = _extra_axes(getattr(ct.value, "ndim", 0), like)
         if not axes:
             return ct
         return prim("batch_sum", _sum_axes(ct.value, axes), (ct,), axes)
-    axes = extra_axes(getattr(ct, "ndim", 0), like)
+    axes = _extra_axes(getattr(ct, "ndim", 0), like)
     if not axes:
         return ct
     return _sum_axes(ct, axes)

@@ -166,8 +166,6 @@ def _dot(ct: Any, out: Any, *args: Any) -> tuple:
     return (*(ct * y for y in args[n:]), *(ct * x for x in args[:n]))
 
 
-
-
 def _sum(ct: Any, out: Any, *args: Any) -> tuple:
     return (ct,) * len(args)
 

@@ -221,8 +221,6 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
     return out
 
 
-
-
 def _vjp(n: Expr, g: Any, kids: tuple, on_graph: bool) -> Sequence[Any]:
     if n.__class__ is Prim:
         args = kids if on_graph else [c.value for c in kids]

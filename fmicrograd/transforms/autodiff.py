@@ -81,8 +81,6 @@ def make_inputs(arg: Any, level: int, who: str, where: str) -> tuple[tr.TreeDef,
     return treedef, out
 
 
-
-
 def lower(x: Any, on_graph: bool) -> Any:
     """Node leaves to their values, unless the result must stay a graph.
 
