@@ -31,6 +31,7 @@ from .codegen import Source
 from .contract import contract, contract_rows
 from .gather import Rows
 from .ir import Program, lower  # noqa: F401 -- doctests use lower
+from .reuse import reuse
 from .schedule import batched_cost, groups, merge_later, scalar_cost
 
 __all__ = ["batched_program", "worth_it", "NUMPY", "CALLED_OPS"]
@@ -95,7 +96,8 @@ def worth_it(p: Program) -> bool:
 
 
 def batched_program(p: Program, namespace: dict = NUMPY,
-                    constant: Callable | None = None, views: bool = True) -> Callable:
+                    constant: Callable | None = None, views: bool = True,
+                    in_place: bool = True) -> Callable:
     """``run(I) -> output list`` (None when a guard fails) for input vector ``I``
     (a tuple of arrays when the inputs have several shapes, see ``gather``).
 
@@ -104,7 +106,9 @@ def batched_program(p: Program, namespace: dict = NUMPY,
     ``views``: matrix products read strided views and take their rows in the
     order that makes reads cheap (numpy's BLAS gives the same bits for those;
     torch's kernels may not, so ``export`` passes False: contiguous operands
-    in the graph's order, as 3-d ``matmul``).
+    in the graph's order, as 3-d ``matmul``). ``in_place``: numpy operations
+    write into arrays no later line reads, and ReLU masks stay boolean (see
+    ``reuse``; off for ``export``, whose tensors torch's autograd keeps).
 
     >>> from fmicrograd.core.expr import variable, next_level
     >>> lv = next_level()
@@ -112,12 +116,14 @@ def batched_program(p: Program, namespace: dict = NUMPY,
     >>> batched_program(lower([fm.exp(x) * 0.0 for x in xs], xs, [], lv))(np.zeros(3))
     [0.0, 0.0, 0.0]
     """
-    return _Emitter(p, views).build(namespace, constant)
+    return _Emitter(p, views, in_place).build(namespace, constant)
 
 
 class _Emitter:
-    def __init__(self, p: Program, views: bool = True) -> None:
+    def __init__(self, p: Program, views: bool = True, in_place: bool = True) -> None:
         self.p = p
+        self.in_place = in_place
+        self.plan: tuple = (None, None)  # the last group's row-wise op and argument texts
         self.src = Source()
         self.views = views
         self.rows = Rows(p, self.src, views, _ROWWISE)
@@ -140,15 +146,21 @@ class _Emitter:
             self.src.emit(f"{', '.join(f'I{c}' for c in range(len(self.rows.inputs)))}, = I")
         pending = list(p.guards)
         pending = self._guards(pending, -1)
+        plans, shapes = [], []
         for j, members in enumerate(found):
             var = f"g{j}"
+            self.plan = (None, None)
             order, text = self._group(members)
+            plans.append((len(self.src.lines), *self.plan))
+            shapes.append((len(order),) + p.shapes[order[0]])
             self.src.emit(f"{var} = {text}")
             self.rows.place(var, order)
             for m in order:
                 self.ready[m] = j
             pending = self._guards(pending, j)
         self._outputs()
+        if self.in_place:
+            reuse(self.src.lines, plans, shapes, self.src.names)
         body = self.src.lines
         self.src.lines = ["    with _errstate(all='ignore'):"] + ["    " + x for x in body]
         if constant is not None:
@@ -205,8 +217,11 @@ class _Emitter:
                     return members, f"({_NP[op].format(*found)}).reshape(-1)"
             args = [self.arg(members, a, nd, column) for a, column in enumerate(grid.T)]
         if op in _NP:
+            self.plan = (op, args)
             return members, _NP[op].format(*args)
         if op == "factor" and p.params[m0] in _FACTORS:
+            if p.params[m0] is num.step:
+                self.plan = ("step", args)
             return members, _FACTORS[p.params[m0]].format(*args)
         if op == "select":
             pred = self.src.name(p.params[m0], "f")
@@ -262,6 +277,8 @@ class _Emitter:
             if len(shape) < nd:
                 text = f"{text}.reshape({(len(members),) + (1,) * (nd - len(shape)) + shape})"
             terms.append(text)
+        if len(terms) == 2:
+            self.plan = ("+", terms)
         return " + ".join(terms)
 
     def _few(self, columns: list, scalar: bool) -> str:

@@ -188,7 +188,7 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
                          "fm.maximum, fm.minimum, fm.relu, fm.clip) instead")
     constant = functools.partial(_constant, torch, dtype, device)
     run = autobatch.batched_program(ir.optimize(program), _namespace(torch, dtype), constant,
-                                    views=False)
+                                    views=False, in_place=False)
     return run, out_def
 
 

@@ -1,0 +1,156 @@
+"""Compiled array code writes into arrays nothing reads again, with the same bits.
+
+``compiler/reuse.py`` rewrites ``g9 = g8 + b`` as ``_np.add(g8, b, out=g8)``
+when ``g8`` is dead after that line, and keeps ReLU masks boolean when only
+products read them. Each test compares the rewritten program with the one
+``in_place=False`` builds (the code before the rewrite), bit for bit, and
+checks that the input vector is never written."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fmicrograd as fm
+from fmicrograd.compiler import autobatch
+from fmicrograd.compiler.compile import _inputs
+from fmicrograd.compiler.reuse import reuse
+from fmicrograd.testing import programs
+
+
+def _jitted(fn, args, in_place):
+    """``fn`` jitted and called on ``args`` with the rewrite on or off; its
+    output, its program's source and a check that the program leaves its
+    input vector as it found it."""
+    real = autobatch.batched_program
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(autobatch, "batched_program",
+                  lambda p, *a, **k: real(p, *a, **k, in_place=in_place))
+        f = fm.jit(fn)
+        out = f(*args)
+    entry = f._entries.order[0]
+    run, _, vector, _ = entry.variants[0]
+    assert vector, "expected batched array code"
+    inputs = _inputs(*entry.match(args, {}))
+    kept = [np.copy(a) for a in (inputs if isinstance(inputs, tuple) else (inputs,))]
+    run(inputs)
+    now = inputs if isinstance(inputs, tuple) else (inputs,)
+    untouched = all(np.array_equal(a, b, equal_nan=True) for a, b in zip(kept, now))
+    return out, run.__fm_source__, untouched
+
+
+def _bits(tree):
+    leaves = fm.tree.leaves(tree)
+    return [np.asarray(x, dtype=np.float64).view(np.int64).tolist() for x in leaves]
+
+
+def _mlp_step(p, xs, ys):
+    def per_example(p, x, y):
+        for i, layer in enumerate(p):
+            x = [fm.dot(w, x) + b for w, b in layer]
+            if i < len(p) - 1:
+                x = [fm.relu(v) for v in x]
+        return fm.relu(1.0 - y * x[0])
+
+    def loss(p):
+        return fm.mean(fm.vmap(per_example, in_axes=(None, 0, 0))(p, xs, ys)) \
+            + 1e-4 * fm.losses.l2(p)
+
+    value, g = fm.value_and_grad(loss)(p)
+    return value, fm.tree.map(lambda a, d: a - 0.01 * d, p, g)
+
+
+def _params(sizes, seed):
+    rng = np.random.default_rng(seed)
+    return tuple(tuple((tuple(rng.normal(size=a).tolist()), float(rng.normal()))
+                       for _ in range(b)) for a, b in zip(sizes, sizes[1:]))
+
+
+def test_a_relu_step_writes_in_place_and_keeps_its_bits():
+    rng = np.random.default_rng(0)
+    xs, ys = rng.normal(size=(40, 3)), np.where(rng.random(40) < 0.5, -1.0, 1.0)
+    args = (_params((3, 8, 8, 1), 1), xs, ys)
+    new, text, untouched = _jitted(_mlp_step, args, True)
+    old, old_text, _ = _jitted(_mlp_step, args, False)
+    assert "out=" in text and "_tofloat" not in text  # the masks are boolean
+    assert "out=" not in old_text and "_tofloat" in old_text
+    assert untouched and _bits(new) == _bits(old)
+    eager = fm.tree.leaves(_mlp_step(*args))  # eager sums in another order: 1e-12
+    np.testing.assert_allclose(fm.tree.leaves(new), eager, rtol=1e-12, atol=1e-15)
+
+
+@settings(max_examples=40, deadline=None)
+@given(programs(max_inputs=3, max_steps=8, ops=("+", "-", "*", "/", "relu", "tanh", "exp",
+                                                 "maximum", "abs")),
+       st.integers(2, 30), st.integers(0, 2**31))
+def test_random_per_example_gradients_keep_their_bits(fn, batch, seed):
+    # per-example values and gradients under vmap: groups of (k, batch) arrays,
+    # many dead after one use, and relu masks read by products and sums alike
+    n = fn.n_inputs
+    cols = tuple(np.random.default_rng(seed).uniform(-2, 2, size=(n, batch)))
+
+    def per_example(*x):
+        v, g = fm.value_and_grad(fn, argnums=tuple(range(n)))(*x)
+        return (v, *g)
+
+    def f(*c):
+        return fm.vmap(per_example)(*c)
+
+    new, _, untouched = _jitted(f, cols, True)
+    old, _, _ = _jitted(f, cols, False)
+    assert untouched
+    assert [np.asarray(x).dtype for x in new] == [np.asarray(x).dtype for x in old]
+    assert _bits(new) == _bits(old)
+
+
+def test_a_mask_the_caller_sees_stays_float():
+    # relu's derivative as an output (and summed): not a product, so it stays 0.0/1.0
+    def f(xs):
+        d = fm.vmap(fm.grad(fm.relu))(xs)
+        return d, fm.sum(d * xs)
+
+    xs = np.array([-1.5, 0.0, 2.0, 3.0, -0.5])
+    (new, total), text, untouched = _jitted(f, (xs,), True)
+    assert untouched and np.asarray(new).dtype == np.float64
+    assert np.asarray(new).tolist() == [0.0, 0.0, 1.0, 1.0, 0.0] and total == 5.0
+
+
+def test_the_rewrite_keeps_a_line_whose_array_is_read_later():
+    lines = ["    g0 = I[0:4] * (2.0)", "    g1 = g0 + (1.0)", "    g2 = g1 * g0",
+             "    return _tolist(g2)"]
+    plans = [(0, "*", ["I[0:4]", "(2.0)"]), (1, "+", ["g0", "(1.0)"]),
+             (2, "*", ["g1", "g0"])]
+    reuse(lines, plans, [(4,)] * 3, {})
+    # g0 is read again by g2: g1 may not overwrite it; g2 may overwrite g1
+    assert lines[1] == "    g1 = g0 + (1.0)"
+    assert lines[2] == "    g2 = _np.multiply(g1, g0, out=g1)"
+
+
+def test_the_input_vector_and_views_are_never_targets():
+    lines = ["    g0 = I[0:4].reshape((2, 2))", "    g1 = g0 + (1.0)", "    g2 = I[i0]",
+             "    g3 = g2 * (2.0)", "    return _tolist(g3)"]
+    plans = [(0, None, None), (1, "+", ["g0", "(1.0)"]), (2, None, None),
+             (3, "*", ["g2", "(2.0)"])]
+    before = list(lines)
+    reuse(lines, plans, [(2, 2), (2, 2), (4,), (4,)], {"i0": np.arange(4)})
+    assert lines == before
+
+
+@pytest.mark.parametrize("constant", [np.array([1.0, 2.0], dtype=np.longdouble),
+                                      np.array([1j, 2.0])])
+def test_wider_than_float64_constants_turn_the_rewrite_off(constant):
+    lines = ["    g0 = I[0:2] * c0", "    g1 = g0 + (1.0)", "    return _tolist(g1)"]
+    plans = [(0, "*", ["I[0:2]", "c0"]), (1, "+", ["g0", "(1.0)"])]
+    before = list(lines)
+    reuse(lines, plans, [(2,), (2,)], {"c0": constant})
+    assert lines == before
+
+
+def test_a_product_of_two_masks_keeps_them_float():
+    # True * True is True, not 1.0: a mask is boolean only if each product has a float side
+    lines = ["    g0 = _tofloat(I[0:3] > 0)", "    g1 = _tofloat(I[3:6] > 0)",
+             "    g2 = g0 * g1", "    g3 = g2 * I[0:3]", "    return _tolist(g3)"]
+    plans = [(0, "step", ["I[0:3]"]), (1, "step", ["I[3:6]"]), (2, "*", ["g0", "g1"]),
+             (3, "*", ["g2", "I[0:3]"])]
+    reuse(lines, plans, [(3,)] * 4, {})
+    assert lines[:2] == ["    g0 = _tofloat(I[0:3] > 0)", "    g1 = _tofloat(I[3:6] > 0)"]
