@@ -117,7 +117,7 @@ def test_a_mask_the_caller_sees_stays_float():
 
 def test_the_rewrite_keeps_a_line_whose_array_is_read_later():
     lines = ["    g0 = I[0:4] * (2.0)", "    g1 = g0 + (1.0)", "    g2 = g1 * g0",
-             "    return _tolist(g2)"]
+             "    return _out(g2)"]
     plans = [(0, "*", ["I[0:4]", "(2.0)"]), (1, "+", ["g0", "(1.0)"]),
              (2, "*", ["g1", "g0"])]
     reuse(lines, plans, [(4,)] * 3, {})
@@ -128,7 +128,7 @@ def test_the_rewrite_keeps_a_line_whose_array_is_read_later():
 
 def test_the_input_vector_and_views_are_never_targets():
     lines = ["    g0 = I[0:4].reshape((2, 2))", "    g1 = g0 + (1.0)", "    g2 = I[i0]",
-             "    g3 = g2 * (2.0)", "    return _tolist(g3)"]
+             "    g3 = g2 * (2.0)", "    return _out(g3)"]
     plans = [(0, None, None), (1, "+", ["g0", "(1.0)"]), (2, None, None),
              (3, "*", ["g2", "(2.0)"])]
     before = list(lines)
@@ -139,7 +139,7 @@ def test_the_input_vector_and_views_are_never_targets():
 @pytest.mark.parametrize("constant", [np.array([1.0, 2.0], dtype=np.longdouble),
                                       np.array([1j, 2.0])])
 def test_wider_than_float64_constants_turn_the_rewrite_off(constant):
-    lines = ["    g0 = I[0:2] * c0", "    g1 = g0 + (1.0)", "    return _tolist(g1)"]
+    lines = ["    g0 = I[0:2] * c0", "    g1 = g0 + (1.0)", "    return _out(g1)"]
     plans = [(0, "*", ["I[0:2]", "c0"]), (1, "+", ["g0", "(1.0)"])]
     before = list(lines)
     reuse(lines, plans, [(2,), (2,)], {"c0": constant})
@@ -149,7 +149,7 @@ def test_wider_than_float64_constants_turn_the_rewrite_off(constant):
 def test_a_product_of_two_masks_keeps_them_float():
     # True * True is True, not 1.0: a mask is boolean only if each product has a float side
     lines = ["    g0 = _tofloat(I[0:3] > 0)", "    g1 = _tofloat(I[3:6] > 0)",
-             "    g2 = g0 * g1", "    g3 = g2 * I[0:3]", "    return _tolist(g3)"]
+             "    g2 = g0 * g1", "    g3 = g2 * I[0:3]", "    return _out(g3)"]
     plans = [(0, "step", ["I[0:3]"]), (1, "step", ["I[3:6]"]), (2, "*", ["g0", "g1"]),
              (3, "*", ["g2", "I[0:3]"])]
     reuse(lines, plans, [(3,)] * 4, {})

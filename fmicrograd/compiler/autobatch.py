@@ -65,6 +65,7 @@ _FACTORS = {num.step: "_tofloat({0} > 0)", num.sign: "_op_sign({0})",
 NUMPY = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.errstate,
          "_sigmoid": lambda x: _sigmoid(np, x), "_share": num._ARRAY_FUNCS["share"](np),
          "_tofloat": lambda b: b.astype(float), "_tolist": lambda a: a.tolist(),
+         "_out": lambda a: a.tolist(),
          "_copy": np.array, "_fwd": lambda param, *args: param.forward(*args),
          "_call": lambda fn, *args: fn(*args), "_relu": lambda x: np.maximum(x, 0.0),
          "_rev": lambda a: a[::-1]}
@@ -182,11 +183,11 @@ class _Emitter:
     def _outputs(self) -> None:
         p = self.p
         scalars = [o for o in p.outputs if p.ops[o] != "const" and p.shapes[o] == ()]
+        if scalars == p.outputs:  # ``_out``: the list of floats (or, for ``fm.jit``, the vector)
+            self.src.emit(f"return _out({self.gather(scalars)})")
+            return
         if scalars:
             self.src.emit(f"_s = _tolist({self.gather(scalars)})")
-            if scalars == p.outputs:
-                self.src.emit("return _s")
-                return
         place = {o: k for k, o in enumerate(scalars)}
         items = []
         for o in p.outputs:

@@ -328,11 +328,15 @@ def _carry(entry: _Entry, out_def: tr.TreeDef, p: ir.Program) -> list:
     return out
 
 
-def _finish(entry: _Entry, build: Callable, carry: list, out: list) -> Any:
-    """The output pytree; its parts listed in ``carry`` are remembered."""
+def _finish(entry: _Entry, build: Callable, carry: list, out: Any) -> Any:
+    """The output pytree; its parts listed in ``carry`` are remembered.
+    ``out``: the program's outputs, a list, or the vector of a batched
+    program's all-scalar outputs."""
+    values: np.ndarray | None = getattr(out, "array", None)
+    if isinstance(out, np.ndarray):  # its floats made once, not copied into a list subclass
+        values, out = out, out.tolist()
     result = build(out)
     if carry:
-        values = getattr(out, "array", None)
         for k, pos, a, b in carry:
             part = result if k is None else result[k]
             entry.known[pos] = (part, values[a:b] if values is not None else
@@ -383,4 +387,5 @@ def _floats(a: np.ndarray) -> _Floats:
     return out
 
 
-_NAMESPACE = dict(autobatch.NUMPY, _tolist=_floats)
+# a batched program's all-scalar outputs come back as their vector (see ``_finish``)
+_NAMESPACE = dict(autobatch.NUMPY, _tolist=_floats, _out=lambda a: a)

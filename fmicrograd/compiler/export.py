@@ -223,7 +223,8 @@ def _namespace(torch: Any, dtype: Any) -> dict:
             "_sigmoid": lambda a: TORCH["sigmoid"](torch, a),
             "_relu": lambda a: TORCH["relu"](torch, a), "_share": share,
             "_tofloat": lambda b: b.to(dtype),
-            "_tolist": lambda a: list(a.unbind(0)), "_copy": lambda a: a,
+            "_tolist": lambda a: list(a.unbind(0)), "_out": lambda a: list(a.unbind(0)),
+            "_copy": lambda a: a,
             "_rev": lambda a: torch.flip(a, (0,)),
             "_fwd": lambda param, *args: param.torch(torch, *args), "_call": call,
             **{f"_op_{op}": _torch_op(TORCH[op], torch, t) for op in autobatch.CALLED_OPS}}

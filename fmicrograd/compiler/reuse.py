@@ -20,7 +20,7 @@ torch's autograd), and only when every baked constant is a float, integer or
 boolean value of at most 64 bits, so that every array is float64.
 
 >>> lines = ["    g0 = I[0:4] * (2.0)", "    g1 = _tofloat(g0 > 0)", "    g2 = g0 * g1",
-...          "    g3 = g2 + I[4:8]", "    return _tolist(g3)"]
+...          "    g3 = g2 + I[4:8]", "    return _out(g3)"]
 >>> plans = [(0, "*", ["I[0:4]", "(2.0)"]), (1, "step", ["g0"]), (2, "*", ["g0", "g1"]),
 ...          (3, "+", ["g2", "I[4:8]"])]
 >>> reuse(lines, plans, [(4,)] * 4, {})
