@@ -1,8 +1,7 @@
 """Compiled array code writes into arrays nothing reads again, with the same bits.
 
 ``compiler/reuse.py`` rewrites ``g9 = g8 + b`` as ``_np.add(g8, b, out=g8)``
-when ``g8`` is dead after that line, and keeps ReLU masks boolean when only
-products read them. Each test compares the rewritten program with the one
+when ``g8`` is dead after that line. Each test compares the rewritten program with the one
 ``in_place=False`` builds (the code before the rewrite), bit for bit, and
 checks that the input vector is never written."""
 
@@ -72,8 +71,7 @@ def test_a_relu_step_writes_in_place_and_keeps_its_bits():
     args = (_params((3, 8, 8, 1), 1), xs, ys)
     new, text, untouched = _jitted(_mlp_step, args, True)
     old, old_text, _ = _jitted(_mlp_step, args, False)
-    assert "out=" in text and "_tofloat" not in text  # the masks are boolean
-    assert "out=" not in old_text and "_tofloat" in old_text
+    assert "out=" in text and "out=" not in old_text
     assert untouched and _bits(new) == _bits(old)
     eager = fm.tree.leaves(_mlp_step(*args))  # eager sums in another order: 1e-12
     np.testing.assert_allclose(fm.tree.leaves(new), eager, rtol=1e-12, atol=1e-15)
@@ -85,7 +83,7 @@ def test_a_relu_step_writes_in_place_and_keeps_its_bits():
        st.integers(2, 30), st.integers(0, 2**31))
 def test_random_per_example_gradients_keep_their_bits(fn, batch, seed):
     # per-example values and gradients under vmap: groups of (k, batch) arrays,
-    # many dead after one use, and relu masks read by products and sums alike
+    # many dead after one use
     n = fn.n_inputs
     cols = tuple(np.random.default_rng(seed).uniform(-2, 2, size=(n, batch)))
 
@@ -103,8 +101,8 @@ def test_random_per_example_gradients_keep_their_bits(fn, batch, seed):
     assert _bits(new) == _bits(old)
 
 
-def test_a_mask_the_caller_sees_stays_float():
-    # relu's derivative as an output (and summed): not a product, so it stays 0.0/1.0
+def test_a_mask_the_caller_sees_is_float():
+    # relu's derivative (a 0/1 mask) as an output and summed: floats, never written over
     def f(xs):
         d = fm.vmap(fm.grad(fm.relu))(xs)
         return d, fm.sum(d * xs)
@@ -145,12 +143,3 @@ def test_wider_than_float64_constants_turn_the_rewrite_off(constant):
     reuse(lines, plans, [(2,), (2,)], {"c0": constant})
     assert lines == before
 
-
-def test_a_product_of_two_masks_keeps_them_float():
-    # True * True is True, not 1.0: a mask is boolean only if each product has a float side
-    lines = ["    g0 = _tofloat(I[0:3] > 0)", "    g1 = _tofloat(I[3:6] > 0)",
-             "    g2 = g0 * g1", "    g3 = g2 * I[0:3]", "    return _out(g3)"]
-    plans = [(0, "step", ["I[0:3]"]), (1, "step", ["I[3:6]"]), (2, "*", ["g0", "g1"]),
-             (3, "*", ["g2", "I[0:3]"])]
-    reuse(lines, plans, [(3,)] * 4, {})
-    assert lines[:2] == ["    g0 = _tofloat(I[0:3] > 0)", "    g1 = _tofloat(I[3:6] > 0)"]

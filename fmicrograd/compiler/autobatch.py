@@ -108,8 +108,8 @@ def batched_program(p: Program, namespace: dict = NUMPY,
     order that makes reads cheap (numpy's BLAS gives the same bits for those;
     torch's kernels may not, so ``export`` passes False: contiguous operands
     in the graph's order, as 3-d ``matmul``). ``in_place``: numpy operations
-    write into arrays no later line reads, and ReLU masks stay boolean (see
-    ``reuse``; off for ``export``, whose tensors torch's autograd keeps).
+    write into arrays no later line reads (see ``reuse``; off for ``export``,
+    whose tensors torch's autograd keeps).
 
     >>> from fmicrograd.core.expr import variable, next_level
     >>> lv = next_level()
@@ -221,8 +221,6 @@ class _Emitter:
             self.plan = (op, args)
             return members, _NP[op].format(*args)
         if op == "factor" and p.params[m0] in _FACTORS:
-            if p.params[m0] is num.step:
-                self.plan = ("step", args)
             return members, _FACTORS[p.params[m0]].format(*args)
         if op == "select":
             pred = self.src.name(p.params[m0], "f")
