@@ -231,14 +231,23 @@ def fm_grad_step(row: Row) -> tuple[Callable, float, float]:
     return step, value0, compile_s
 
 
-def cpu_per_step(step: Callable, seconds: float) -> float:
+def cpu_per_step(step: Callable, seconds: float) -> tuple[float, float]:
     """Mean CPU seconds (this process, all threads) per call: unlike wall time,
-    it does not count the time a loaded machine keeps the process waiting."""
-    n, start, cpu = 0, time.perf_counter(), time.process_time()
+    it does not count the time a loaded machine keeps the process waiting; and
+    the minor page faults per call (NaN where ``resource`` is missing)."""
+    n, start, cpu, faults = 0, time.perf_counter(), time.process_time(), _faults()
     while n < 5 or time.perf_counter() - start < seconds:
         step()
         n += 1
-    return (time.process_time() - cpu) / n
+    return (time.process_time() - cpu) / n, (_faults() - faults) / n
+
+
+def _faults() -> float:
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return float("nan")
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
 
 
 def peak_bytes(step: Callable) -> int:
@@ -288,7 +297,7 @@ def measure(row: Row, budget: float, systems: tuple = SYSTEMS) -> dict:
             t = median_step(step, 20, budget / ROUNDS)
             best[name] = min(t, best.get(name, t))
     for name, (step, compile_s) in steps.items():
-        out[name] = (best[name], compile_s, cpu_per_step(step, budget / 2))
+        out[name] = (best[name], compile_s, *cpu_per_step(step, budget / 2))
         if name == "fm jit+vmap":
             out["fm peak"] = peak_bytes(step)
     return out
@@ -342,7 +351,7 @@ def sweep(rows: tuple, budget: float, user_path: bool, loaded: bool) -> None:
         systems += (("fm jit(vg) + tree.map", fm_grad_step),)
     for row in rows:
         r = measure(row, budget, systems)
-        fm_t, fm_c, fm_cpu = r["fm jit+vmap"]
+        fm_t, fm_c, fm_cpu, _ = r["fm jit+vmap"]
         cells = [row.name, f"{row.params:,}", fmt_time(fm_t), f"{fm_c:.2f} s",
                  f"{r['fm peak'] / 1e6:.1f} MB"]
         for name in ("torch eager", "jax.jit"):
@@ -350,8 +359,12 @@ def sweep(rows: tuple, budget: float, user_path: bool, loaded: bool) -> None:
         cells.append(f"{r['jax.jit'][1]:.2f} s" if not isinstance(r["jax.jit"], str) else "-")
         print("| " + " | ".join(cells + ratios(r, fm_t, 0) + ratios(r, fm_cpu, 2)) + " |",
               flush=True)
+        faults = r["fm jit+vmap"][3]
+        if faults >= 10:  # glibc returning the heap's top to the OS and faulting it back in
+            print(f"|   fm step: {faults:.0f} page faults per step | | | | | | | | | | | |",
+                  flush=True)
         if user_path:
-            t, c, cpu = r["fm jit(vg) + tree.map"]
+            t, c, cpu, _ = r["fm jit(vg) + tree.map"]
             print(f"|   jit(value_and_grad) + tree.map update | | {fmt_time(t)} | {c:.2f} s | "
                   "| | | | " + " | ".join(ratios(r, t, 0) + ratios(r, cpu, 2)) + " |",
                   flush=True)
