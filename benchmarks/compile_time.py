@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import scale  # noqa: E402
+from checkout import HERE, last_floats  # noqa: E402
 
 ONE_ROW = """
 import sys, time
@@ -34,18 +36,7 @@ print(time.perf_counter() - wall, time.process_time() - cpu)
 """
 
 
-def first_call(root: Path, row: str) -> tuple[float, float]:
-    """``(wall, cpu)`` seconds of the first call of ``row``'s step in ``root``."""
-    out = subprocess.run([sys.executable, "-c", ONE_ROW, row], cwd=root, check=True,
-                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(root)))
-    wall, cpu = map(float, out.stdout.split()[-2:])
-    return wall, cpu
-
-
 def main() -> None:
-    sys.path.insert(0, str(HERE / "benchmarks"))
-    import scale
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", nargs="*", help="row names (default: all)")
     parser.add_argument("--repeat", type=int, default=2, help="best of this many runs")
@@ -62,7 +53,7 @@ def main() -> None:
         best: dict = {tag: (float("inf"), float("inf")) for tag in roots}
         for _ in range(args.repeat):
             for tag, root in roots.items():
-                wall, cpu = first_call(root, row)
+                wall, cpu = last_floats(root, ONE_ROW, row)
                 best[tag] = (min(best[tag][0], wall), min(best[tag][1], cpu))
         cells = [f"{best[tag][k]:.2f}" for tag in roots for k in (1, 0)]
         if len(roots) == 2:

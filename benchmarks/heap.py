@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from checkout import HERE, run_in  # noqa: E402
 
 # 2-64-64-1 x1000 twice: in the commit before the in-place rewrite, its second
 # compile in such a process left its step at ~590 faults and ~4 ms instead of 1.6-2.0
@@ -54,9 +55,8 @@ for name in sys.argv[1:]:
 
 def run_sequence(root: Path, rows: list) -> list:
     """``(row, ms per step, faults per step)`` for each row, in one process."""
-    out = subprocess.run([sys.executable, "-c", SEQUENCE, *rows], cwd=root, check=True,
-                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(root)))
-    return [line.split("|") for line in out.stdout.splitlines() if line.count("|") == 2]
+    out = run_in(root, SEQUENCE, *rows)
+    return [line.split("|") for line in out.splitlines() if line.count("|") == 2]
 
 
 def main() -> None:

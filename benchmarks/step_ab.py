@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import scale  # noqa: E402
+from checkout import HERE, last_floats  # noqa: E402
 
 ONE_ROW = """
 import sys
@@ -45,18 +47,7 @@ print(step_s, program_s)
 """
 
 
-def one_row(root: Path, row: str) -> tuple[float, float]:
-    """``(step, program)`` median seconds of ``row`` in checkout ``root``."""
-    out = subprocess.run([sys.executable, "-c", ONE_ROW, row], cwd=root, check=True,
-                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(root)))
-    step, program = map(float, out.stdout.split()[-2:])
-    return step, program
-
-
 def main() -> None:
-    sys.path.insert(0, str(HERE / "benchmarks"))
-    import scale
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", nargs="*", help="row names (default: all)")
     parser.add_argument("--repeat", type=int, default=3, help="processes per row and checkout")
@@ -72,7 +63,7 @@ def main() -> None:
         seen: dict = {tag: [] for tag in roots}
         for _ in range(args.repeat):
             for tag, root in roots.items():
-                seen[tag].append(one_row(root, row))
+                seen[tag].append(last_floats(root, ONE_ROW, row))  # step, program
         cells = []
         for k in (0, 1):
             for tag in roots:

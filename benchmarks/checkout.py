@@ -1,0 +1,25 @@
+"""Python run in a checkout of fmicrograd, so that two versions can be timed
+alternately in fresh processes (``compile_time.py``, ``step_ab.py``,
+``heap.py``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent  # this checkout
+
+
+def run_in(root: Path, code: str, *args: str) -> str:
+    """The standard output of ``python -c code *args`` in checkout ``root``,
+    with that checkout's ``fmicrograd`` and ``benchmarks/`` on the path."""
+    out = subprocess.run([sys.executable, "-c", code, *args], cwd=root, check=True,
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(root)))
+    return out.stdout
+
+
+def last_floats(root: Path, code: str, *args: str) -> list[float]:
+    """The numbers on the last line ``code`` prints in checkout ``root``."""
+    return [float(x) for x in run_in(root, code, *args).splitlines()[-1].split()]
