@@ -243,6 +243,43 @@ def test_guard_takes_the_right_branch_on_both_sides():
     assert (g(3.0), g(-3.0)) == (2.0, 6.0)
 
 
+def _branch_on_computed_values(i, j, offset):
+    def f(xs):  # big enough for array code; the guard compares two computed values
+        ys = [x * 2.0 for x in xs]
+        zs = [fm.tanh(y) + 1.0 for y in ys]
+        if ys[i] > zs[j] + offset:
+            return [z * 3.0 for z in zs]
+        return [y - 1.0 for y in ys]
+
+    return f
+
+
+def test_a_guard_in_array_code_is_checked_once_its_values_exist():
+    # it used to be emitted before its operands' arrays and read the input vector instead
+    f = _branch_on_computed_values(0, 1, -0.5)
+    jf = fm.jit(f)
+    xs = tuple(np.linspace(-1.0, 1.0, 300).tolist())
+    close(jf(xs), f(xs))
+    assert jf.lower(xs).backend == "batched"
+    flipped = (5.0,) + xs[1:]
+    close(jf(flipped), f(flipped))
+    close(jf(xs), f(xs))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 299), st.integers(0, 299), st.floats(-1.0, 1.0),
+       st.lists(st.floats(-2.0, 2.0), min_size=3, max_size=3))
+def test_guards_on_computed_values_in_array_code_follow_each_call(i, j, offset, firsts):
+    f = _branch_on_computed_values(i, j, offset)
+    jf = fm.jit(f)
+    base = np.linspace(-1.0, 1.0, 300)
+    for v in firsts:
+        xs = base.copy()
+        xs[i] = v
+        args = tuple(xs.tolist())
+        close(jf(args), f(args))
+
+
 def test_data_dependent_loop_retraces_when_the_trip_count_changes():
     def halve_until_small(x):
         while x > 1.0:

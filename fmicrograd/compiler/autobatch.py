@@ -130,7 +130,9 @@ class _Emitter:
         self.rows = Rows(p, self.src, views, _ROWWISE)
         self.gather = self.rows.gather
         self.elem = self.rows.elem
-        self.ready = [-1] * p.size
+        # the group after which each node exists: -1 for inputs and constants, and
+        # "not yet" (p.size) for the others until their group is emitted
+        self.ready = [-1 if op in ("in", "const") else p.size for op in p.ops]
 
     def arg(self, members: list, pos: int, ndim: int, column: Any = None) -> str:
         """Argument ``pos`` of every member, shaped to broadcast against ``ndim``
@@ -159,6 +161,8 @@ class _Emitter:
             for m in order:
                 self.ready[m] = j
             pending = self._guards(pending, j)
+        if pending:  # every node is computed by now: a guard left over would be dropped
+            raise RuntimeError(f"fm.jit: guards {pending} were never checked (a compiler bug)")
         self._outputs()
         if self.in_place:
             reuse(self.src.lines, plans, shapes, self.src.names)

@@ -110,6 +110,9 @@ class Rows:
         if self.p.ops[i] == "const":
             v = self.p.params[i]
             return self.src.literal(v) if isinstance(v, float) else self.src.name(v, "c")
+        if self.var_of[i] < 0:  # read before its group exists: never a name that happens to fit
+            raise RuntimeError(f"fm.jit: node {i} ({self.p.ops[i]}) is read before it is "
+                               "computed (a compiler bug)")
         return f"{self.names[self.var_of[i]]}[{self.row_of[i]}]"
 
     # reads -----------------------------------------------------------------------
