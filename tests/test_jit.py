@@ -13,7 +13,7 @@ from pyrsistent import PMap
 import fmicrograd as fm
 from fmicrograd.compiler import autobatch, codegen, ir, rewrite
 from fmicrograd.core.expr import Expr, next_level, variable
-from fmicrograd.testing import dags
+from fmicrograd.testing import dags, programs
 from fmicrograd.testing.strategies import Dag, Program
 
 TOL = 1e-12
@@ -278,6 +278,38 @@ def test_guards_on_computed_values_in_array_code_follow_each_call(i, j, offset, 
         xs[i] = v
         args = tuple(xs.tolist())
         close(jf(args), f(args))
+
+
+_GUARD_OPS = ("+", "-", "*", "/", "relu", "tanh", "exp", "maximum", "abs", "sin")
+
+
+@settings(max_examples=40, deadline=None)
+@given(programs(min_inputs=2, max_inputs=3, max_steps=6, ops=_GUARD_OPS),
+       st.floats(-1.0, 1.0), st.integers(0, 2**31),
+       st.sampled_from(["jit", "grad of jit", "jit of grad", "vmap of jit"]))
+def test_branches_on_shared_scalars_beside_vmapped_arrays(fn, offset, seed, mode):
+    # array code (a vmap over 40 examples) with a Python branch on a computed scalar
+    n = fn.n_inputs
+
+    def f(w, xs):
+        s = fn(*w, w[0] * 0.5)
+        per = fm.vmap(lambda x: fn(*w[:-1], x, x * 0.3) if n == 3 else fn(w[0], x))(xs)
+        return fm.sum(per) * 2.0 + s if s > offset else fm.sum(per) - s * s
+
+    rng = np.random.default_rng(seed)
+    for _ in range(4):
+        w = tuple(rng.uniform(-2.0, 2.0, n - 1).tolist())
+        xs = rng.uniform(-2.0, 2.0, 40)
+        if mode == "jit":
+            close(fm.jit(f)(w, xs), f(w, xs))
+        elif mode == "grad of jit":
+            close(fm.grad(fm.jit(f))(w, xs), fm.grad(f)(w, xs))
+        elif mode == "jit of grad":
+            close(fm.jit(fm.grad(f))(w, xs), fm.grad(f)(w, xs))
+        else:
+            batches = rng.uniform(-2.0, 2.0, (5, 40))
+            close(fm.vmap(fm.jit(f), in_axes=(None, 0))(w, batches),
+                  fm.vmap(f, in_axes=(None, 0))(w, batches))
 
 
 def test_data_dependent_loop_retraces_when_the_trip_count_changes():
