@@ -1,5 +1,7 @@
 """fm.vmap: the same values as a Python loop, composed with grad, jit and itself."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
@@ -188,3 +190,13 @@ def test_gradient_with_respect_to_mapped_data():
     assert picked == (0.0, 40.0, 0.0)
     assert fm.jit(fm.grad(lambda xs: fm.vmap(lambda x: x * x)(xs)[1] * 10.0))(
         (1.0, 2.0, 3.0)) == (0.0, 40.0, 0.0)
+
+
+def test_squares_of_zeros_under_vmap_and_grad_raise_no_warning():
+    # x ** 2 where x == 0: the exponent's masked partial 0 * log(0) used to warn
+    xs = np.linspace(-1.0, 1.0, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        g = fm.grad(lambda w: fm.mean(fm.vmap(lambda x: fm.relu(w * x) ** 2)(xs)))(0.5)
+        h = fm.grad(lambda w: fm.mean(fm.vmap(lambda x: (w - x) ** 2)(xs)))(0.5)
+    assert g == pytest.approx(0.25, rel=1e-15) and h == pytest.approx(1.0, rel=1e-15)

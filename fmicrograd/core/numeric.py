@@ -174,6 +174,18 @@ clip = _ternary("clip")
 where = _ternary("where")
 
 
+def quiet() -> Any:
+    """numpy's floating-point warnings off, as a context manager: for array
+    arithmetic whose NaN or inf a ``select`` then masks out.
+
+    >>> import numpy as np
+    >>> with quiet():
+    ...     select(np.array([0.0]) == 0.0, 0.0, np.array([0.0]) * -np.inf).tolist()
+    [0.0]
+    """
+    return _np().errstate(all="ignore")
+
+
 def select(cond: Any, a: Any, b: Any) -> Any:
     """``a`` where ``cond`` else ``b``; ``cond`` a bool or a boolean array.
 
@@ -187,7 +199,7 @@ def select(cond: Any, a: Any, b: Any) -> Any:
 
 
 __all__ = ["exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos", "relu", "step",
-           "sign", "div", "power", "maximum", "minimum", "share", "select", "math",
+           "sign", "div", "power", "maximum", "minimum", "share", "select", "quiet", "math",
            "tan", "sinh", "cosh", "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh",
            "erf", "erfc", "log1p", "expm1", "log2", "log10", "softplus", "log_sigmoid",
            "hypot", "clip", "where", "greater", "greater_equal"]
