@@ -332,9 +332,11 @@ def _finish(entry: _Entry, build: Callable, carry: list, out: Any) -> Any:
     """The output pytree; its parts listed in ``carry`` are remembered.
     ``out``: the program's outputs, a list, or the vector of a batched
     program's all-scalar outputs."""
-    values: np.ndarray | None = getattr(out, "array", None)
+    values: np.ndarray | None
     if isinstance(out, np.ndarray):  # its floats made once, not copied into a list subclass
         values, out = out, out.tolist()
+    else:
+        values = getattr(out, "array", None)
     result = build(out)
     if carry:
         for k, pos, a, b in carry:

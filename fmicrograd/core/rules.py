@@ -66,15 +66,18 @@ def _zero_base(a: Any, b: Any) -> Any:
     return (a == 0) & (b >= 0)
 
 
+def _pow_values(ct: Any, out: Any, a: Any, b: Any) -> tuple:
+    da = num.select(_zero_both(a, b), 0.0, ct * (b * F.power(a, b - 1.0)))
+    db = num.select(_zero_base(a, b), 0.0, ct * (out * F.log(a)))
+    return da, db
+
+
 def _pow(ct: Any, out: Any, a: Any, b: Any) -> tuple:
     if not (isinstance(a, Expr) or isinstance(b, Expr)):
-        da = num.select(_zero_both(a, b), 0.0, ct * (b * F.power(a, b - 1.0)))
         if a.__class__ is float:
-            db = num.select(_zero_base(a, b), 0.0, ct * (out * F.log(a)))
-        else:  # arrays (vmap): 0 * log(0) where the base is 0, masked, warns
-            with num.quiet():
-                db = num.select(_zero_base(a, b), 0.0, ct * (out * F.log(a)))
-        return da, db
+            return _pow_values(ct, out, a, b)
+        with num.quiet():  # arrays (vmap): 0 * log(0) at a zero base warns, then is masked
+            return _pow_values(ct, out, a, b)
     if _constant(b) and b.value != 0:  # x ** 2.0: no mask can apply, and the exponent,
         # a constant leaf, needs no cotangent (no sweep asks a leaf for one)
         return ct * (b * F.power(a, const(b.value - 1.0))), 0.0
