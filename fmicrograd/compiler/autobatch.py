@@ -98,7 +98,7 @@ def worth_it(p: Program) -> bool:
 
 def batched_program(p: Program, namespace: dict = NUMPY,
                     constant: Callable | None = None, views: bool = True,
-                    in_place: bool = True) -> Callable:
+                    in_place: bool = True, any_order: bool = False) -> Callable:
     """``run(I) -> output list`` (None when a guard fails) for input vector ``I``
     (a tuple of arrays when the inputs have several shapes, see ``gather``).
 
@@ -109,7 +109,9 @@ def batched_program(p: Program, namespace: dict = NUMPY,
     torch's kernels may not, so ``export`` passes False: contiguous operands
     in the graph's order, as 3-d ``matmul``). ``in_place``: numpy operations
     write into arrays no later line reads (see ``reuse``; off for ``export``,
-    whose tensors torch's autograd keeps).
+    whose tensors torch's autograd keeps). ``any_order``: for all-scalar
+    outputs, return them in the order they are cheapest to read (``split``'s
+    batch sums): ``run.__fm_order__`` lists their positions in ``p.outputs``.
 
     >>> from fmicrograd.core.expr import variable, next_level
     >>> lv = next_level()
@@ -117,17 +119,20 @@ def batched_program(p: Program, namespace: dict = NUMPY,
     >>> batched_program(lower([fm.exp(x) * 0.0 for x in xs], xs, [], lv))(np.zeros(3))
     [0.0, 0.0, 0.0]
     """
-    return _Emitter(p, views, in_place).build(namespace, constant)
+    return _Emitter(p, views, in_place, any_order).build(namespace, constant)
 
 
 class _Emitter:
-    def __init__(self, p: Program, views: bool = True, in_place: bool = True) -> None:
+    def __init__(self, p: Program, views: bool = True, in_place: bool = True,
+                 any_order: bool = False) -> None:
         self.p = p
         self.in_place = in_place
+        self.any_order = any_order
+        self.order: list | None = None
         self.plan: tuple = (None, None)  # the last group's row-wise op and argument texts
         self.src = Source()
         self.views = views
-        self.rows = Rows(p, self.src, views, _ROWWISE)
+        self.rows = Rows(p, self.src, views, _ROWWISE, any_order)
         self.gather = self.rows.gather
         self.elem = self.rows.elem
         # the group after which each node exists: -1 for inputs and constants, and
@@ -171,7 +176,10 @@ class _Emitter:
         if constant is not None:
             self.src.names = {k: constant(v) if isinstance(v, np.ndarray) else v
                               for k, v in self.src.names.items()}
-        return self.src.build("I", namespace)
+        run = self.src.build("I", namespace)
+        if self.order is not None:
+            run.__fm_order__ = self.order  # type: ignore[attr-defined]
+        return run
 
     def _guards(self, pending: list, j: int) -> list:
         left = []
@@ -188,6 +196,9 @@ class _Emitter:
         p = self.p
         scalars = [o for o in p.outputs if p.ops[o] != "const" and p.shapes[o] == ()]
         if scalars == p.outputs:  # ``_out``: the list of floats (or, for ``fm.jit``, the vector)
+            if self.any_order:
+                self.order = np.argsort(self.rows.keys(scalars), kind="stable").tolist()
+                scalars = [scalars[k] for k in self.order]
             self.src.emit(f"return _out({self.gather(scalars)})")
             return
         if scalars:

@@ -49,11 +49,11 @@ from .. import tree as tr
 from ..core.batch_axes import DEPTH
 from ..core.control import running
 from ..core.expr import GUARDS, next_level, traced_variable
-from . import autobatch, codegen, ir
+from . import autobatch, codegen, ir, split
 from .batched_call import MISS, BatchedCalls, NotBatchable
 from .jit_io import EXPR, SCALAR, Structures, builder, classify, immutable, matcher, variables
 from .lowered import Lowered
-from .threads import single_thread
+from .threads import CORES, single_thread
 from .through import NotThrough, plan, seen_through, under_trace
 
 __all__ = ["jit", "MAX_STRUCTURES", "MAX_VARIANTS"]
@@ -372,6 +372,10 @@ def _compile(p: ir.Program) -> tuple[Callable, bool]:
     """The fastest backend for ``p``: ``(run, takes_an_array)``."""
     if codegen.supports(p) and not autobatch.worth_it(p):
         return codegen.scalar_program(p), False
+    if CORES > 1:
+        run = split.split(p, _NAMESPACE)
+        if run is not None:
+            return run, True
     return autobatch.batched_program(p, _NAMESPACE), True
 
 

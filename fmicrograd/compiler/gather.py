@@ -70,7 +70,7 @@ class Rows:
     """
 
     def __init__(self, p: Program, src: Source, views: bool = True,
-                 through: frozenset = frozenset()) -> None:
+                 through: frozenset = frozenset(), any_order: bool = False) -> None:
         self.p = p
         self.src = src
         self.views = views
@@ -85,7 +85,8 @@ class Rows:
         if len(self.inputs) > 1:  # jit under vmap: ``I`` is one array per input shape
             for c, shape in enumerate(self.inputs):
                 self.place(f"I{c}", [i for i in range(p.n_inputs) if p.shapes[i] == shape])
-        self.demand = _demand(p, through)
+        # with ``any_order`` the outputs ask for no order of the rows that lead to them
+        self.demand = np.full(p.size, -1, dtype=np.intp) if any_order else _demand(p, through)
         counts, self.flat = p.edges()
         self.starts = np.cumsum(counts) - counts  # where each node's arguments begin in flat
         self.reused = 0

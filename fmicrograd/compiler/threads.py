@@ -40,15 +40,18 @@ core saves, so it was not kept.
 
 from __future__ import annotations
 
+import _thread
 import ctypes
 import glob
 import os
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["single_thread"]
+__all__ = ["single_thread", "both", "CORES"]
 
 
 def _local_setter() -> Callable[[int], int] | None:
@@ -69,6 +72,8 @@ def _local_setter() -> Callable[[int], int] | None:
 
 
 _SET = _local_setter()
+# the cores this process may run on (``split`` cuts programs in two only with two or more)
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def single_thread(fn: Callable, arg: Any) -> Any:
@@ -84,3 +89,74 @@ def single_thread(fn: Callable, arg: Any) -> Any:
         return fn(arg)
     finally:
         _SET(before)
+
+
+class _Helper:
+    """One daemon thread that runs a task handed to it (one BLAS thread)."""
+
+    def __init__(self) -> None:
+        self.go = _thread.allocate_lock()  # released to hand over ``task``
+        self.go.acquire()
+        self.task: list | None = None  # [fn, arg, result, error, done lock]
+        self.mutex = _thread.allocate_lock()  # guards ``task``
+        self.busy = _thread.allocate_lock()  # one caller of ``both`` at a time
+        threading.Thread(target=self._loop, name="fmicrograd-helper", daemon=True).start()
+
+    def _loop(self) -> None:
+        if _SET is not None:
+            _SET(1)
+        while True:
+            self.go.acquire()
+            with self.mutex:
+                task, self.task = self.task, None
+            if task is None:  # taken back by the caller before this thread woke
+                continue
+            try:
+                task[2] = task[0](task[1])
+            except BaseException as e:  # handed to the caller
+                task[3] = e
+            task[4].release()
+
+
+_HELPER: list = []  # the helper of this process (started on first use, again after fork)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_HELPER.clear)
+
+
+def both(fn: Callable, a: Any, b: Any) -> tuple:
+    """``(fn(a), fn(b))``, ``fn(b)`` on a helper thread while the caller
+    computes ``fn(a)``. A ``b`` the helper has not started when ``fn(a)`` is
+    done is computed by the caller, and so is one the helper is still on after
+    as long again as ``fn(a)`` took (its thread kept from a core by other
+    processes): the result never waits on a descheduled thread for long, and
+    ``fn`` must give the same result on either thread.
+
+    >>> both(lambda v: v * 2, 1, 3)
+    (2, 6)
+    """
+    if not _HELPER:
+        _HELPER.append(_Helper())
+    h = _HELPER[0]
+    if not h.busy.acquire(False):  # another thread is using the helper
+        return fn(a), fn(b)
+    try:
+        done = _thread.allocate_lock()
+        done.acquire()
+        task = [fn, b, None, None, done]
+        with h.mutex:
+            h.task = task
+        if h.go.locked():
+            h.go.release()
+        start = time.perf_counter()
+        first = fn(a)
+        with h.mutex:
+            mine = h.task is task
+            if mine:
+                h.task = None
+        if mine or not done.acquire(True, max(time.perf_counter() - start, 0.001)):
+            return first, fn(b)
+        if task[3] is not None:
+            raise task[3]
+        return first, task[2]
+    finally:
+        h.busy.release()

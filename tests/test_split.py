@@ -1,0 +1,230 @@
+"""A batched program cut in two batch halves run on two threads (``compiler/split.py``).
+
+Each test compiles the same function cut (``split.MIN_WORK = 0``) and uncut
+(out of reach) and checks what the cut must keep: the values, to the rounding
+a change of summation order allows (the halves' batch sums are added); the
+same bits on every call, whichever thread computed a half; the inputs as they
+were; and programs it must not cut are left whole."""
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fmicrograd as fm
+from fmicrograd.compiler import split, threads
+from fmicrograd.compiler.compile import _inputs
+from fmicrograd.testing import programs
+
+EPS = np.finfo(float).eps
+
+
+def _compiled(fn, args, cut):
+    """``fm.jit(fn)`` compiled cut or uncut, its first output and its program."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(split, "MIN_WORK", 0 if cut else 10**18)
+        f = fm.jit(fn)
+        out = f(*args)
+    run = f._entries.order[0].variants[0][0]
+    return f, out, run
+
+
+def _step(p, xs, ys):
+    def per_example(p, x, y):
+        for i, layer in enumerate(p):
+            x = [fm.dot(w, x) + b for w, b in layer]
+            if i < len(p) - 1:
+                x = [fm.relu(v) for v in x]
+        return fm.relu(1.0 - y * x[0])
+
+    def loss(p):
+        return fm.mean(fm.vmap(per_example, in_axes=(None, 0, 0))(p, xs, ys)) \
+            + 1e-4 * fm.losses.l2(p)
+
+    value, g = fm.value_and_grad(loss)(p)
+    return value, fm.tree.map(lambda a, d: a - 0.01 * d, p, g)
+
+
+def _params(sizes, seed):
+    rng = np.random.default_rng(seed)
+    return tuple(tuple((tuple(rng.normal(size=a).tolist()), float(rng.normal()))
+                       for _ in range(b)) for a, b in zip(sizes, sizes[1:]))
+
+
+def _data(batch, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(batch, 3)), np.where(rng.random(batch) < 0.5, -1.0, 1.0)
+
+
+def test_a_training_step_is_cut_and_keeps_its_values():
+    xs, ys = _data(200)
+    args = (_params((3, 8, 8, 1), 1), xs, ys)
+    f, cut, run = _compiled(_step, args, True)
+    _, whole, _ = _compiled(_step, args, False)
+    text = f.lower(*args).as_text()
+    assert "two halves of 100 examples" in text and "def half(" in text
+    np.testing.assert_allclose(fm.tree.leaves(cut), fm.tree.leaves(whole), rtol=1e-12,
+                               atol=1e-15)
+    eager = fm.tree.leaves(_step(*args))
+    np.testing.assert_allclose(fm.tree.leaves(cut), eager, rtol=1e-12, atol=1e-15)
+    # the same bits on every call, and the input vector as it was
+    inputs = _inputs(*f._entries.order[0].match(args, {}))
+    kept = inputs.copy()
+    first = run(inputs).tobytes()
+    assert all(run(inputs).tobytes() == first for _ in range(20))
+    assert np.array_equal(inputs, kept)
+
+
+def test_each_half_gives_the_same_bits_on_either_thread(monkeypatch):
+    # the caller computes both halves (the helper busy elsewhere): the same bits
+    xs, ys = _data(200)
+    args = (_params((3, 8, 8, 1), 2), xs, ys)
+    f, _, run = _compiled(_step, args, True)
+    inputs = _inputs(*f._entries.order[0].match(args, {}))
+    shared = run(inputs).tobytes()
+    monkeypatch.setattr(threads, "both", lambda fn, a, b: (fn(a), fn(b)))
+    monkeypatch.setattr(split, "both", lambda fn, a, b: (fn(a), fn(b)))
+    assert run(inputs).tobytes() == shared
+
+
+@settings(max_examples=30, deadline=None)
+@given(programs(min_inputs=2, max_inputs=3, max_steps=8,
+                ops=("+", "-", "*", "relu", "tanh", "maximum", "abs", "sin")),
+       st.sampled_from([128, 130, 256]), st.integers(0, 2**31))
+def test_random_batch_sums_agree_cut_and_uncut(fn, batch, seed):
+    # fn's first input per example, the others shared: the loss is a batch mean,
+    # the gradients of the shared inputs batch sums (the cut's ``bsum``/``bdot``)
+    rng = np.random.default_rng(seed)
+    col = rng.uniform(-2, 2, size=batch)
+    shared = tuple(rng.uniform(-2, 2, size=fn.n_inputs - 1).tolist())
+    per_example = fm.value_and_grad(fn, argnums=tuple(range(1, fn.n_inputs)))
+
+    def step(ps, xs):
+        def loss(*ps):
+            return fm.mean(fm.vmap(lambda x: fn(x, *ps))(xs))
+        return fm.value_and_grad(loss, argnums=tuple(range(len(ps))))(*ps)
+
+    _, cut, _ = _compiled(step, (shared, col), True)
+    _, whole, _ = _compiled(step, (shared, col), False)
+    # the terms summed: each example's value and gradients; a sum of n terms in
+    # another order moves by at most about n * eps * the sum of their sizes
+    terms = [per_example(x, *shared) for x in col.tolist()]
+    sizes = [np.mean([abs(v) for v, _ in terms])] + [
+        np.mean([abs(g[k]) for _, g in terms]) for k in range(fn.n_inputs - 1)]
+    got = [cut[0], *cut[1]]
+    want = [whole[0], *whole[1]]
+    for a, b, size in zip(got, want, sizes):
+        assert abs(a - b) <= 2 * batch * EPS * size + 1e-300
+
+
+def test_a_closed_over_batched_constant_is_cut_too():
+    # the examples are constants of the program (closed over), not inputs
+    xs = np.linspace(-3.0, 3.0, 256)
+
+    def loss(w, b):
+        return fm.mean(fm.vmap(lambda x: fm.tanh(w * x + b) ** 2)(xs))
+
+    step = fm.value_and_grad(loss, argnums=(0, 1))
+    f, cut, _ = _compiled(step, (0.7, -0.2), True)
+    _, whole, _ = _compiled(step, (0.7, -0.2), False)
+    assert "two halves" in f.lower(0.7, -0.2).as_text()
+    np.testing.assert_allclose([cut[0], *cut[1]], [whole[0], *whole[1]], rtol=1e-13)
+
+
+@pytest.mark.parametrize("batch", [129, 64])
+def test_odd_and_small_batches_are_not_cut(batch):
+    xs, ys = _data(batch)
+    args = (_params((3, 4, 1), 0), xs, ys)
+    f, _, _ = _compiled(_step, args, True)
+    assert "two halves" not in f.lower(*args).as_text()
+
+
+def test_a_value_that_needs_the_whole_batch_first_is_not_cut():
+    # centering by the batch mean: per-example nodes read a batch sum
+    xs = np.linspace(-1.0, 2.0, 200)
+
+    def loss(w):
+        ys = fm.vmap(lambda x: w * x)(xs)
+        mean = fm.mean(ys)
+        return fm.mean(fm.vmap(lambda y: (y - mean) ** 2)(ys))
+
+    f, cut, _ = _compiled(fm.value_and_grad(loss), (1.5,), True)
+    assert "two halves" not in f.lower(1.5).as_text()
+    value, g = fm.value_and_grad(loss)(1.5)
+    assert cut[0] == pytest.approx(value, rel=1e-12) and cut[1] == pytest.approx(g, rel=1e-12)
+
+
+def test_per_example_outputs_are_not_cut():
+    xs = np.linspace(-1.0, 1.0, 200)
+    f, out, _ = _compiled(lambda w: fm.vmap(lambda x: fm.relu(w * x))(xs), (2.0,), True)
+    assert "two halves" not in f.lower(2.0).as_text()
+    np.testing.assert_array_equal(out, np.maximum(2.0 * xs, 0.0))
+
+
+# threads.both ---------------------------------------------------------------------------
+
+
+def test_both_runs_the_second_call_on_the_helper_thread():
+    seen = []
+    a, b = threads.both(lambda v: seen.append(threading.get_ident()) or v * 10, 1, 2)
+    assert (a, b) == (10, 20)
+    assert seen[0] == threading.get_ident() or seen[1] == threading.get_ident()
+
+
+def test_both_takes_back_a_call_the_helper_is_late_on():
+    # the helper's call stalls (as a thread kept from a core): the caller computes it
+    # itself after as long again as its own call took, and returns
+    slow = threading.Event()
+
+    def fn(v):
+        if threading.current_thread().name == "fmicrograd-helper":
+            slow.wait(2.0)
+        return v + 1
+
+    start = time.perf_counter()
+    assert threads.both(fn, 1, 2) == (2, 3)
+    assert time.perf_counter() - start < 1.0
+    slow.set()
+
+
+def test_both_hands_the_helpers_error_to_the_caller():
+    def fn(v):
+        if threading.current_thread().name == "fmicrograd-helper":
+            raise ValueError(f"bad {v}")
+        time.sleep(0.05)  # the helper is done first
+        return v
+
+    with pytest.raises(ValueError, match="bad 2"):
+        threads.both(fn, 1, 2)
+    assert threads.both(lambda v: -v, 3, 4) == (-3, -4)  # and still works after
+
+
+def test_both_from_two_threads_at_once():
+    results = {}
+
+    def call(k):
+        results[k] = [threads.both(lambda v: v * v, k, k + 1) for _ in range(50)]
+
+    workers = [threading.Thread(target=call, args=(k,)) for k in (3, 7)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(10)
+    assert results == {3: [(9, 16)] * 50, 7: [(49, 64)] * 50}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_both_works_in_a_forked_child():
+    threads.both(abs, -1, -2)  # the parent's helper exists
+    pid = os.fork()
+    if pid == 0:  # the child: a fresh helper, since the parent's thread is not here
+        try:
+            os._exit(0 if threads.both(abs, -1, -2) == (1, 2) else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
