@@ -102,7 +102,8 @@ def _cut(p: Program, min_work: int) -> tuple | None:
     """``(cuts, sources, rows, consts)``: the batch sums; the per-example
     inputs of the half program (each ``stack`` of inputs and batched
     constant); and for each, its ``B`` entries as positions in ``I`` followed
-    by ``consts``. None when ``p`` is not cut."""
+    by ``consts``. None when ``p`` is not cut. The unbatched nodes (most of a
+    training step's: the update) are judged with array operations."""
     shapes, ops, args, params = p.shapes, p.ops, p.args, p.params
     batch = next((s for s in shapes if s != ()), None)
     if batch is None or len(batch) != 1 or batch[0] % 2 or batch[0] < MIN_BATCH:
@@ -111,22 +112,22 @@ def _cut(p: Program, min_work: int) -> tuple | None:
             any(s != () for s in shapes[:p.n_inputs]):
         return None
     size = batch[0]
-    after = bytearray(p.size)  # depends on a batch sum
-    cuts: list = []
-    work = 0
-    for i in range(p.n_inputs, p.size):
+    batched = np.fromiter(map(bool, shapes), dtype=bool, count=p.size)
+    counts, flat = p.edges()
+    owner = np.repeat(np.arange(p.size), counts)
+    reads = np.zeros(p.size, dtype=bool)
+    reads[owner[batched[flat]]] = True
+    cut = np.flatnonzero(reads & ~batched)
+    cuts = cut.tolist()
+    if not cuts or not {ops[i] for i in cuts} <= {"bsum", "bdot"} or \
+            {params[i] for i in cuts} != {(0,)}:
+        return None
+    if _reach(p, cuts)[cuts].any():  # a batch sum feeds a per-example value
+        return None
+    work = int(counts[cut].sum()) * size
+    for i in np.flatnonzero(batched).tolist():
         op, a = ops[i], args[i]
-        if shapes[i] == ():
-            if any(shapes[k] != () for k in a):
-                if op not in ("bsum", "bdot") or params[i] != (0,):
-                    return None
-                cuts.append(i)
-                after[i] = 1
-                work += len(a) * size
-            elif any(after[k] for k in a):
-                after[i] = 1
-            continue
-        if shapes[i] != batch or any(after[k] for k in a):
+        if shapes[i] != batch:
             return None
         if op not in _EXAMPLEWISE and not (op == "factor" and params[i] in _FACTORS):
             return None
@@ -134,12 +135,12 @@ def _cut(p: Program, min_work: int) -> tuple | None:
             return None
         if op not in ("stack", "const"):
             work += len(a) * size
-    if not cuts or work < min_work:
+    if work < min_work:
         return None
     consts: list = []
     rows, sources = [], []
-    for i in range(p.n_inputs, p.size):
-        if shapes[i] == () or ops[i] not in ("stack", "const"):
+    for i in np.flatnonzero(batched).tolist():
+        if ops[i] not in ("stack", "const"):
             continue
         sources.append(i)
         if ops[i] == "stack":
@@ -158,74 +159,95 @@ def _cut(p: Program, min_work: int) -> tuple | None:
     return cuts, sources, np.array(rows, dtype=np.intp).reshape(len(rows), size), consts
 
 
-def _new(p: Program) -> Program:
-    """A program with ``p``'s inputs, each at its position."""
+def _reach(p: Program, roots: list, stop: np.ndarray | None = None) -> np.ndarray:
+    """Which nodes the arguments of ``roots`` reach, through arguments, not
+    past a node in ``stop`` (a mask): one array step per level of the graph."""
+    counts, flat = p.edges()
+    starts = np.cumsum(counts) - counts
+    seen = np.zeros(p.size, dtype=bool)
+    frontier = np.asarray(roots, dtype=np.intp)
+    if stop is not None:
+        frontier = frontier[~stop[frontier]]
+    fresh = np.zeros(p.size, dtype=bool)
+    while len(frontier):
+        c = counts[frontier]
+        # the argument positions of the frontier's nodes, one range per node
+        at = np.repeat(starts[frontier] - np.cumsum(c) + c, c) + np.arange(int(c.sum()))
+        fresh[:] = False
+        fresh[flat[at]] = True
+        fresh &= ~seen
+        seen |= fresh
+        if stop is not None:
+            fresh &= ~stop
+        frontier = np.flatnonzero(fresh)
+    return seen
+
+
+def _new(p: Program, extra: list, shape: tuple) -> tuple[Program, np.ndarray]:
+    """A program with ``p``'s inputs, each at its position, then one input of
+    ``shape`` standing for each node of ``extra``; and the numbering of ``p``'s
+    nodes in it so far (-1: not there)."""
     q = Program()
-    q.ops = ["in"] * p.n_inputs
-    q.args = [()] * p.n_inputs
-    q.params = list(range(p.n_inputs))
-    q.shapes = [()] * p.n_inputs
-    return q
-
-
-def _needed(p: Program, roots: list, stop: frozenset) -> bytearray:
-    """Nodes ``roots`` reach through their arguments, not past ``stop``."""
-    need = bytearray(p.size)
-    for r in roots:
-        need[r] = 1
-    args = p.args
-    for i in range(p.size - 1, p.n_inputs - 1, -1):
-        if need[i] and i not in stop:
-            for k in args[i]:
-                need[k] = 1
-    return need
+    q.ops = ["in"] * (p.n_inputs + len(extra))
+    q.args = [()] * len(q.ops)
+    q.params = list(range(len(q.ops)))
+    q.shapes = [()] * p.n_inputs + [shape] * len(extra)
+    q.n_inputs = len(q.ops)
+    number = np.full(p.size, -1, dtype=np.intp)
+    number[:p.n_inputs] = np.arange(p.n_inputs)
+    number[np.asarray(extra, dtype=np.intp)] = np.arange(p.n_inputs, q.n_inputs)
+    return q, number
 
 
 def _half(p: Program, cuts: list, sources: list, half: int) -> Program:
     """The per-example part on ``half`` examples: ``p``'s inputs, then one
     input of shape ``(half,)`` per node of ``sources``; the batch sums are its
     outputs."""
-    q = _new(p)
-    number = list(range(p.n_inputs)) + [-1] * (p.size - p.n_inputs)
-    for k, i in enumerate(sources):
-        number[i] = len(q.ops)
-        q.ops.append("in")
-        q.args.append(())
-        q.params.append(p.n_inputs + k)
-        q.shapes.append((half,))
-    q.n_inputs = len(q.ops)
-    need = _needed(p, cuts, frozenset(sources))
+    q, number = _new(p, sources, (half,))
+    need = _reach(p, cuts)
+    need[cuts] = True
     _copy(p, q, need, number, (half,))
-    q.outputs = [number[c] for c in cuts]
+    q.outputs = number[cuts].tolist()
     return q
 
 
 def _post(p: Program, cuts: list) -> Program:
     """What comes after the batch sums: ``p``'s inputs, then the sums as
     inputs, then the nodes ``p``'s outputs need."""
-    q = _new(p)
-    number = list(range(p.n_inputs)) + [-1] * (p.size - p.n_inputs)
-    for k, c in enumerate(cuts):
-        number[c] = len(q.ops)
-        q.ops.append("in")
-        q.args.append(())
-        q.params.append(p.n_inputs + k)
-        q.shapes.append(())
-    q.n_inputs = len(q.ops)
-    need = _needed(p, list(p.outputs), frozenset(cuts))
+    q, number = _new(p, cuts, ())
+    stop = np.zeros(p.size, dtype=bool)
+    stop[cuts] = True
+    need = _reach(p, p.outputs, stop)
+    need[p.outputs] = True
     _copy(p, q, need, number, ())
-    q.outputs = [number[o] for o in p.outputs]
+    q.outputs = number[p.outputs].tolist()
     return q
 
 
-def _copy(p: Program, q: Program, need: bytearray, number: list, batch: tuple) -> None:
+def _copy(p: Program, q: Program, need: np.ndarray, number: np.ndarray, batch: tuple) -> None:
     """Append ``p``'s needed nodes not numbered yet to ``q`` in order, batched
-    ones with shape ``batch``."""
-    for i in range(p.n_inputs, p.size):
-        if not need[i] or number[i] >= 0:
-            continue
-        number[i] = len(q.ops)
-        q.ops.append(p.ops[i])
-        q.args.append(tuple(number[k] for k in p.args[i]))
-        q.params.append(p.params[i])
-        q.shapes.append(batch if p.shapes[i] != () else ())
+    ones with shape ``batch``; ``number`` is updated."""
+    take = np.flatnonzero(need & (number < 0))
+    number[take] = len(q.ops) + np.arange(len(take))
+    counts, flat = p.edges()
+    c = counts[take]
+    at = np.repeat((np.cumsum(counts) - counts)[take] - np.cumsum(c) + c, c) + \
+        np.arange(int(c.sum()))
+    new = number[flat[at]]
+    begins = np.cumsum(c) - c
+    # the argument tuples of the nodes of each arity, column by column where
+    # there are more nodes than arguments each (the many binary ones)
+    made = {}
+    for k in np.unique(c).tolist():
+        first = begins[c == k]
+        if len(first) >= k:
+            made[k] = iter(zip(*(new[first + j].tolist() for j in range(k))) if k else
+                           [()] * len(first))
+        else:
+            made[k] = iter([tuple(new[b:b + k].tolist()) for b in first.tolist()])
+    ids = take.tolist()
+    ops, params, shapes = p.ops, p.params, p.shapes
+    q.ops += [ops[i] for i in ids]
+    q.params += [params[i] for i in ids]
+    q.shapes += [batch if shapes[i] else () for i in ids]
+    q.args += [next(made[k]) for k in c.tolist()]
