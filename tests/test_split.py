@@ -228,3 +228,16 @@ def test_both_works_in_a_forked_child():
             os._exit(2)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float32, np.longdouble])
+def test_examples_closed_over_in_other_dtypes_agree_with_eager(dtype):
+    # vmap reads them as float64 values: cut or not, the numbers eager gives
+    xs = np.arange(-128, 128).astype(dtype) / (1 if dtype is np.int64 else 64)
+
+    def loss(w):
+        return fm.mean(fm.vmap(lambda x: fm.relu(w * x) * x)(xs))
+
+    _, cut, _ = _compiled(fm.value_and_grad(loss), (0.5,), True)
+    value, g = fm.value_and_grad(loss)(0.5)
+    assert cut[0] == pytest.approx(value, rel=1e-13) and cut[1] == pytest.approx(g, rel=1e-13)

@@ -249,8 +249,9 @@ class _Jitted:
             for run, _, vector, _ in entry.variants:
                 if single_thread(run, inputs if vector else inputs.tolist()) is not None:
                     source = run.__fm_source__
+                    skip = ("with ", "return ", "def ", "#")  # not array operations
                     lines = [x for x in source.splitlines()[1:]
-                             if x.strip() and not x.strip().startswith(("with ", "return "))]
+                             if x.strip() and not x.strip().startswith(skip)]
                     n_out = len(run(inputs if vector else inputs.tolist()))
                     return Lowered(name, "batched" if vector else "scalar", len(inputs),
                                    n_out, len(lines) - (0 if vector else 1), source)

@@ -131,8 +131,11 @@ def _cut(p: Program, min_work: int) -> tuple | None:
             return None
         if op not in _EXAMPLEWISE and not (op == "factor" and params[i] in _FACTORS):
             return None
-        if op == "stack" and any(shapes[k] != () or ops[k] not in ("in", "const") for k in a):
+        if op == "stack" and any(shapes[k] != () or not (
+                ops[k] == "in" or (ops[k] == "const" and type(params[k]) is float)) for k in a):
             return None
+        if op == "const" and np.asarray(params[i]).dtype != np.float64:
+            return None  # the halves read their examples from one float64 array
         if op not in ("stack", "const"):
             work += len(a) * size
     if work < min_work:
