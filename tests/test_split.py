@@ -241,3 +241,28 @@ def test_examples_closed_over_in_other_dtypes_agree_with_eager(dtype):
     _, cut, _ = _compiled(fm.value_and_grad(loss), (0.5,), True)
     value, g = fm.value_and_grad(loss)(0.5)
     assert cut[0] == pytest.approx(value, rel=1e-13) and cut[1] == pytest.approx(g, rel=1e-13)
+
+
+def test_fit_with_jit_follows_eager_when_its_step_is_cut(monkeypatch):
+    # the whole compiled step (adam's update included, in the part after the
+    # batch sums) on 200 examples over vmap: eager's trajectory
+    xs, ys = fm.datasets.moons(200, 0.1, seed=3)
+    model = fm.nn.MLP.init(2, [8, 1], key=fm.random.key(5))
+
+    def loss(m, batch):
+        bx, by = batch
+        per = fm.vmap(lambda x, y: fm.relu(1.0 - y * m(x)))(np.array(bx), np.array(by))
+        return fm.mean(per) + 1e-4 * fm.losses.l2(m)
+
+    monkeypatch.setattr(split, "MIN_WORK", 0)
+    cuts = []
+    real = split.split
+    monkeypatch.setattr(split, "split", lambda p, *a, **k: cuts.append(real(p, *a, **k))
+                        or cuts[-1])
+    plain, h1 = fm.train.fit(loss, model, fm.optim.adam(0.05), [(xs, ys)], epochs=6)
+    compiled, h2 = fm.train.fit(loss, model, fm.optim.adam(0.05), [(xs, ys)], epochs=6,
+                                jit=True)
+    assert any(c is not None for c in cuts)
+    np.testing.assert_allclose(fm.tree.leaves(compiled), fm.tree.leaves(plain), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(list(h2["loss"]), list(h1["loss"]), rtol=1e-12)
