@@ -266,3 +266,12 @@ def test_fit_with_jit_follows_eager_when_its_step_is_cut(monkeypatch):
     np.testing.assert_allclose(fm.tree.leaves(compiled), fm.tree.leaves(plain), rtol=1e-12,
                                atol=1e-12)
     np.testing.assert_allclose(list(h2["loss"]), list(h1["loss"]), rtol=1e-12)
+
+
+def test_a_thread_count_in_the_environment_caps_the_cores():
+    # torchrun sets OMP_NUM_THREADS=1 for each of several processes: no helper then
+    assert threads.cores({"OMP_NUM_THREADS": "1"}) == 1
+    assert threads.cores({"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "8"}) == 1
+    mine = threads.cores({})
+    assert mine >= 1 and threads.cores({"OMP_NUM_THREADS": "nonsense"}) == mine
+    assert threads.cores({"OMP_NUM_THREADS": "64"}) == mine

@@ -21,7 +21,8 @@ function is traced once per structure with the batch's values and compiled to
 array code over the whole batch (see ``batched_call``), a compiled node
 again when a batched argument is differentiated (``grad`` of a ``vmap``).
 
-The program runs with one BLAS thread (``threads``); a parameter pytree that
+The program runs with one BLAS thread (``threads``), a large training step as
+two batch halves on two threads (``split``); a parameter pytree that
 the function returned and gets back is not walked again (``jit_io.matcher``);
 ``jit(f).lower(*args).as_text()`` shows the program (``lowered``).
 
