@@ -168,20 +168,38 @@ def test_per_example_outputs_are_not_cut():
 # threads.both ---------------------------------------------------------------------------
 
 
-def test_both_runs_the_second_call_on_the_helper_thread():
-    seen = []
-    a, b = threads.both(lambda v: seen.append(threading.get_ident()) or v * 10, 1, 2)
-    assert (a, b) == (10, 20)
-    assert seen[0] == threading.get_ident() or seen[1] == threading.get_ident()
+@pytest.fixture
+def helper():
+    """The process's helper, with no pause left over from an earlier call."""
+    threads.both(abs, 1, 2)
+    h = threads._HELPER[0]
+    h.skip = h.backoff = 0
+    return h
 
 
-def test_both_takes_back_a_call_the_helper_is_late_on():
+def _on_helper():
+    return threading.current_thread().name == "fmicrograd-helper"
+
+
+def test_both_runs_the_second_call_on_the_helper_thread(helper):
+    seen = {}
+
+    def fn(v):
+        time.sleep(0.1)  # long enough for the helper to wake and take its call
+        seen[v] = _on_helper()
+        return v * 10
+
+    assert threads.both(fn, 1, 2) == (10, 20)
+    assert seen == {1: False, 2: True} and helper.skip == 0
+
+
+def test_both_takes_back_a_call_the_helper_is_late_on(helper):
     # the helper's call stalls (as a thread kept from a core): the caller computes it
     # itself after as long again as its own call took, and returns
     slow = threading.Event()
 
     def fn(v):
-        if threading.current_thread().name == "fmicrograd-helper":
+        if _on_helper():
             slow.wait(2.0)
         return v + 1
 
@@ -189,11 +207,21 @@ def test_both_takes_back_a_call_the_helper_is_late_on():
     assert threads.both(fn, 1, 2) == (2, 3)
     assert time.perf_counter() - start < 1.0
     slow.set()
+    # the helper did not pay: the next call runs on the caller alone, then it is tried
+    # again, and a second miss pauses it for two calls
+    assert helper.skip == helper.backoff == 1
+    seen = []
+    assert threads.both(lambda v: seen.append(_on_helper()) or v, 1, 2) == (1, 2)
+    assert seen == [False, False] and helper.skip == 0
+    slow.clear()
+    assert threads.both(fn, 1, 2) == (2, 3)
+    slow.set()
+    assert helper.skip == helper.backoff == 2
 
 
-def test_both_hands_the_helpers_error_to_the_caller():
+def test_both_hands_the_helpers_error_to_the_caller(helper):
     def fn(v):
-        if threading.current_thread().name == "fmicrograd-helper":
+        if _on_helper():
             raise ValueError(f"bad {v}")
         time.sleep(0.05)  # the helper is done first
         return v

@@ -128,6 +128,8 @@ class _Helper:
         self.task: list | None = None  # [fn, arg, result, error, done lock]
         self.mutex = _thread.allocate_lock()  # guards ``task``
         self.busy = _thread.allocate_lock()  # one caller of ``both`` at a time
+        self.skip = 0  # calls left to run on the caller alone (the helper did not pay)
+        self.backoff = 0  # the next pause's length
         threading.Thread(target=self._loop, name="fmicrograd-helper", daemon=True).start()
 
     def _loop(self) -> None:
@@ -146,6 +148,7 @@ class _Helper:
             task[4].release()
 
 
+PAUSE = 64  # calls at most on the caller alone before the helper is tried again
 _HELPER: list = []  # the helper of this process (started on first use, again after fork)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_HELPER.clear)
@@ -157,7 +160,10 @@ def both(fn: Callable, a: Any, b: Any) -> tuple:
     done is computed by the caller, and so is one the helper is still on after
     as long again as ``fn(a)`` took (its thread kept from a core by other
     processes): the result never waits on a descheduled thread for long, and
-    ``fn`` must give the same result on either thread.
+    ``fn`` must give the same result on either thread. When the helper did
+    not pay (late, or the pair took 1.6x ``fn(a)``'s time or more: the second
+    core is busy), the next calls run on the caller alone, 1, 2, 4 ... up to
+    ``PAUSE`` of them, before the helper is tried again.
 
     >>> both(lambda v: v * 2, 1, 3)
     (2, 6)
@@ -168,6 +174,9 @@ def both(fn: Callable, a: Any, b: Any) -> tuple:
     if not h.busy.acquire(False):  # another thread is using the helper
         return fn(a), fn(b)
     try:
+        if h.skip:
+            h.skip -= 1
+            return fn(a), fn(b)
         done = _thread.allocate_lock()
         done.acquire()
         task = [fn, b, None, None, done]
@@ -177,14 +186,22 @@ def both(fn: Callable, a: Any, b: Any) -> tuple:
             h.go.release()
         start = time.perf_counter()
         first = fn(a)
+        took = time.perf_counter() - start
         with h.mutex:
             mine = h.task is task
             if mine:
                 h.task = None
-        if mine or not done.acquire(True, max(time.perf_counter() - start, 0.001)):
+        if mine or not done.acquire(True, max(took, 0.001)):
+            h.backoff = min(2 * h.backoff or 1, PAUSE)
+            h.skip = h.backoff
             return first, fn(b)
         if task[3] is not None:
             raise task[3]
+        if time.perf_counter() - start >= 1.6 * took:
+            h.backoff = min(2 * h.backoff or 1, PAUSE)
+            h.skip = h.backoff
+        else:
+            h.backoff = 0
         return first, task[2]
     finally:
         h.busy.release()
