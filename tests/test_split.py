@@ -303,3 +303,23 @@ def test_a_thread_count_in_the_environment_caps_the_cores():
     mine = threads.cores({})
     assert mine >= 1 and threads.cores({"OMP_NUM_THREADS": "nonsense"}) == mine
     assert threads.cores({"OMP_NUM_THREADS": "64"}) == mine
+
+
+def test_overflowing_half_sums_add_up_silently_as_uncut():
+    # each half's sum is finite, their sum overflows: inf, as the uncut program
+    # gives, and the compiled calls warn of nothing (the trace's own eager sum may)
+    import warnings
+
+    xs = np.full(200, 1e306)
+
+    def loss(w):
+        return fm.sum(fm.vmap(lambda x: w * x)(xs))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f_cut, _, _ = _compiled(fm.value_and_grad(loss), (1.0,), True)
+        f_whole, _, _ = _compiled(fm.value_and_grad(loss), (1.0,), False)
+    assert "two halves" in f_cut.lower(1.0).as_text()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert f_cut(1.0) == f_whole(1.0) == (np.inf, np.inf)

@@ -82,7 +82,9 @@ def split(p: Program, namespace: dict = NUMPY, min_work: int | None = None) -> C
         base = inputs if not len(extra) else np.concatenate((inputs, extra))
         data = base[idx]
         a, b = both(half, (inputs, data[0]), (inputs, data[1]))
-        return post(np.concatenate((inputs, a + b)))
+        with np.errstate(all="ignore"):  # as inside the programs: inf + -inf is nan, silently
+            np.add(a, b, out=a)
+        return post(np.concatenate((inputs, a)))
 
     run.__fm_source__ = "\n".join((  # type: ignore[attr-defined]
         f"# two halves of {size} examples at once (one on a helper thread), then the rest",
@@ -90,7 +92,7 @@ def split(p: Program, namespace: dict = NUMPY, min_work: int | None = None) -> C
         post.__fm_source__.replace("def run(", "def post(", 1),
         "def run(I):", "    data = I[idx]  # each half's examples: data[0], data[1]",
         "    a, b = _both(half, (I, data[0]), (I, data[1]))",
-        "    return post(_cat((I, a + b)))"))
+        "    return post(_cat((I, a + b)))  # the batch sums of the whole batch"))
     return run
 
 
