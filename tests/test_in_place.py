@@ -7,6 +7,7 @@ checks that the input vector is never written."""
 
 import numpy as np
 import pytest
+from helpers import mlp_params, relu_mlp_step
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,37 +44,15 @@ def _bits(tree):
     return [np.asarray(x, dtype=np.float64).view(np.int64).tolist() for x in leaves]
 
 
-def _mlp_step(p, xs, ys):
-    def per_example(p, x, y):
-        for i, layer in enumerate(p):
-            x = [fm.dot(w, x) + b for w, b in layer]
-            if i < len(p) - 1:
-                x = [fm.relu(v) for v in x]
-        return fm.relu(1.0 - y * x[0])
-
-    def loss(p):
-        return fm.mean(fm.vmap(per_example, in_axes=(None, 0, 0))(p, xs, ys)) \
-            + 1e-4 * fm.losses.l2(p)
-
-    value, g = fm.value_and_grad(loss)(p)
-    return value, fm.tree.map(lambda a, d: a - 0.01 * d, p, g)
-
-
-def _params(sizes, seed):
-    rng = np.random.default_rng(seed)
-    return tuple(tuple((tuple(rng.normal(size=a).tolist()), float(rng.normal()))
-                       for _ in range(b)) for a, b in zip(sizes, sizes[1:]))
-
-
 def test_a_relu_step_writes_in_place_and_keeps_its_bits():
     rng = np.random.default_rng(0)
     xs, ys = rng.normal(size=(40, 3)), np.where(rng.random(40) < 0.5, -1.0, 1.0)
-    args = (_params((3, 8, 8, 1), 1), xs, ys)
-    new, text, untouched = _jitted(_mlp_step, args, True)
-    old, old_text, _ = _jitted(_mlp_step, args, False)
+    args = (mlp_params((3, 8, 8, 1), 1), xs, ys)
+    new, text, untouched = _jitted(relu_mlp_step, args, True)
+    old, old_text, _ = _jitted(relu_mlp_step, args, False)
     assert "out=" in text and "out=" not in old_text
     assert untouched and _bits(new) == _bits(old)
-    eager = fm.tree.leaves(_mlp_step(*args))  # eager sums in another order: 1e-12
+    eager = fm.tree.leaves(relu_mlp_step(*args))  # eager sums in another order: 1e-12
     np.testing.assert_allclose(fm.tree.leaves(new), eager, rtol=1e-12, atol=1e-15)
 
 

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import mlp_params, relu_mlp_step
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,28 +34,6 @@ def _compiled(fn, args, cut):
     return f, out, run
 
 
-def _step(p, xs, ys):
-    def per_example(p, x, y):
-        for i, layer in enumerate(p):
-            x = [fm.dot(w, x) + b for w, b in layer]
-            if i < len(p) - 1:
-                x = [fm.relu(v) for v in x]
-        return fm.relu(1.0 - y * x[0])
-
-    def loss(p):
-        return fm.mean(fm.vmap(per_example, in_axes=(None, 0, 0))(p, xs, ys)) \
-            + 1e-4 * fm.losses.l2(p)
-
-    value, g = fm.value_and_grad(loss)(p)
-    return value, fm.tree.map(lambda a, d: a - 0.01 * d, p, g)
-
-
-def _params(sizes, seed):
-    rng = np.random.default_rng(seed)
-    return tuple(tuple((tuple(rng.normal(size=a).tolist()), float(rng.normal()))
-                       for _ in range(b)) for a, b in zip(sizes, sizes[1:]))
-
-
 def _data(batch, seed=0):
     rng = np.random.default_rng(seed)
     return rng.normal(size=(batch, 3)), np.where(rng.random(batch) < 0.5, -1.0, 1.0)
@@ -62,14 +41,14 @@ def _data(batch, seed=0):
 
 def test_a_training_step_is_cut_and_keeps_its_values():
     xs, ys = _data(200)
-    args = (_params((3, 8, 8, 1), 1), xs, ys)
-    f, cut, run = _compiled(_step, args, True)
-    _, whole, _ = _compiled(_step, args, False)
+    args = (mlp_params((3, 8, 8, 1), 1), xs, ys)
+    f, cut, run = _compiled(relu_mlp_step, args, True)
+    _, whole, _ = _compiled(relu_mlp_step, args, False)
     text = f.lower(*args).as_text()
     assert "two halves of 100 examples" in text and "def half(" in text
     np.testing.assert_allclose(fm.tree.leaves(cut), fm.tree.leaves(whole), rtol=1e-12,
                                atol=1e-15)
-    eager = fm.tree.leaves(_step(*args))
+    eager = fm.tree.leaves(relu_mlp_step(*args))
     np.testing.assert_allclose(fm.tree.leaves(cut), eager, rtol=1e-12, atol=1e-15)
     # the same bits on every call, and the input vector as it was
     inputs = _inputs(*f._entries.order[0].match(args, {}))
@@ -82,8 +61,8 @@ def test_a_training_step_is_cut_and_keeps_its_values():
 def test_each_half_gives_the_same_bits_on_either_thread(monkeypatch):
     # the caller computes both halves (the helper busy elsewhere): the same bits
     xs, ys = _data(200)
-    args = (_params((3, 8, 8, 1), 2), xs, ys)
-    f, _, run = _compiled(_step, args, True)
+    args = (mlp_params((3, 8, 8, 1), 2), xs, ys)
+    f, _, run = _compiled(relu_mlp_step, args, True)
     inputs = _inputs(*f._entries.order[0].match(args, {}))
     shared = run(inputs).tobytes()
     monkeypatch.setattr(threads, "both", lambda fn, a, b: (fn(a), fn(b)))
@@ -138,8 +117,8 @@ def test_a_closed_over_batched_constant_is_cut_too():
 @pytest.mark.parametrize("batch", [129, 64])
 def test_odd_and_small_batches_are_not_cut(batch):
     xs, ys = _data(batch)
-    args = (_params((3, 4, 1), 0), xs, ys)
-    f, _, _ = _compiled(_step, args, True)
+    args = (mlp_params((3, 4, 1), 0), xs, ys)
+    f, _, _ = _compiled(relu_mlp_step, args, True)
     assert "two halves" not in f.lower(*args).as_text()
 
 
