@@ -302,3 +302,24 @@ def test_overflowing_half_sums_add_up_silently_as_uncut():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert f_cut(1.0) == f_whole(1.0) == (np.inf, np.inf)
+
+
+def test_a_cut_step_called_from_several_threads_at_once_keeps_its_bits():
+    # the helper serves one caller at a time; the others compute both halves
+    # themselves: every call, on every thread, the same bits
+    xs, ys = _data(200)
+    args = (mlp_params((3, 8, 8, 1), 4), xs, ys)
+    f, out, _ = _compiled(relu_mlp_step, args, True)
+    want = [np.float64(v).tobytes() for v in fm.tree.leaves(out)]
+    seen = []
+
+    def call():
+        for _ in range(20):
+            seen.append([np.float64(v).tobytes() for v in fm.tree.leaves(f(*args))])
+
+    workers = [threading.Thread(target=call) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(30)
+    assert len(seen) == 80 and all(s == want for s in seen)
