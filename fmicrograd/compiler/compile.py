@@ -87,10 +87,12 @@ class _Entry:
     immutable pytrees it returned last that may come back as arguments
     (``known``: argument position -> (object, its leaves as a vector))."""
 
-    __slots__ = ("match", "variants", "inline", "known", "treedef", "kinds", "positions")
+    __slots__ = ("match", "variants", "inline", "known", "treedef", "kinds", "positions",
+                 "items")
 
     def __init__(self, treedef: tr.TreeDef, kinds: list, static: dict, nargs: int) -> None:
         self.known: dict = {}
+        self.items: dict = {}  # a variant's build -> its output items' builders and ranges
         self.match = matcher(treedef, kinds, static, nargs, self.known)
         self.variants: list = []  # (run, build, vector, carry)
         self.inline = False
@@ -116,6 +118,30 @@ class _Jitted:
             if found is not None:
                 return self._run(entry, found, args, kwargs)
         return self._slow(args, kwargs)
+
+    def deferred(self, *args: Any) -> Any:
+        """Call with the output's items that can come back as arguments (a
+        training step's parameters and optimizer state) left in the
+        program's flat layout, as ``Deferred`` objects: passed back to this
+        function they are not built at all; ``Deferred.get()`` builds one.
+        The same numbers as a plain call (``fit(jit=True)`` uses it); items
+        of scalar programs, and of a call that traces, are built as usual.
+
+        >>> xs = np.linspace(0.0, 2.0, 201)
+        >>> def step(p, xs):
+        ...     g = fm.grad(lambda w: fm.mean(fm.vmap(lambda x: (w[0] * x - w[1]) ** 2)(xs)))(p)
+        ...     return tuple(a - 0.1 * d for a, d in zip(p, g)), g[0]
+        >>> f = jit(step)
+        >>> p, _ = f.deferred((1.0, 0.0), xs)  # traced and compiled: built
+        >>> p, g = f.deferred(p, xs)
+        >>> p, [round(v, 9) for v in p.get()]
+        (Deferred(2 numbers), [0.576800444, 0.306533333])
+        """
+        for entry in self._entries.order:
+            found = entry.match(args, {})
+            if found is not None:
+                return self._run(entry, found, args, {}, lazy=True)
+        return self._slow(tuple(a.get() if a.__class__ is Deferred else a for a in args), {})
 
     def _static(self, nargs: int) -> list:
         out = []
@@ -170,7 +196,8 @@ class _Jitted:
         except (NotThrough, NotBatchable):
             return self.f(*args)
 
-    def _run(self, entry: _Entry, found: tuple, args: tuple, kwargs: dict) -> Any:
+    def _run(self, entry: _Entry, found: tuple, args: tuple, kwargs: dict,
+             lazy: bool = False) -> Any:
         if entry.inline:
             return self.f(*args, **kwargs)
         scalars, arrays = found
@@ -183,7 +210,7 @@ class _Jitted:
                     with self._lock:
                         if k < len(variants) and variants[k][0] is run:
                             variants.insert(0, variants.pop(k))
-                return _finish(entry, build, carry, out)
+                return _finish(entry, build, carry, out, lazy)
         return self._trace(entry, scalars, arrays, args, kwargs)
 
     def _trace(self, entry: _Entry, scalars: list, arrays: list, args: tuple,
@@ -219,6 +246,10 @@ class _Jitted:
         run, vector = _compile(optimized)
         build = builder(out_def)
         carry = _carry(entry, out_def, optimized)
+        if vector and carry and out_def.kind is tuple:  # for ``deferred``: item by item
+            ends = np.cumsum([c.num_leaves for c in out_def.children]).tolist()
+            entry.items[build] = ([builder(c) for c in out_def.children],
+                                  list(zip([0] + ends[:-1], ends)))
         with self._lock:
             entry.variants.insert(0, (run, build, vector, carry))
             del entry.variants[MAX_VARIANTS:]
@@ -330,10 +361,24 @@ def _carry(entry: _Entry, out_def: tr.TreeDef, p: ir.Program) -> list:
     return out
 
 
-def _finish(entry: _Entry, build: Callable, carry: list, out: Any) -> Any:
+def _finish(entry: _Entry, build: Callable, carry: list, out: Any, lazy: bool = False) -> Any:
     """The output pytree; its parts listed in ``carry`` are remembered.
     ``out``: the program's outputs, a list, or the vector of a batched
-    program's all-scalar outputs."""
+    program's all-scalar outputs. ``lazy``: the carried items of an output
+    tuple stay ``Deferred`` (see ``_Jitted.deferred``)."""
+    items = entry.items.get(build) if lazy and isinstance(out, np.ndarray) else None
+    if items is not None:
+        carried = {k: pos for k, pos, _, _ in carry}
+        result = []
+        for k, (make, (a, b)) in enumerate(zip(*items)):
+            pos = carried.get(k)
+            if pos is None:
+                result.append(make(out[a:b].tolist()))
+            else:
+                part = Deferred(out[a:b], make, entry.known, pos)
+                entry.known[pos] = (part, part.vector)
+                result.append(part)
+        return tuple(result)
     values: np.ndarray | None
     if isinstance(out, np.ndarray):  # its floats made once, not copied into a list subclass
         values, out = out, out.tolist()
@@ -387,6 +432,41 @@ class _Floats(list):
 
     __slots__ = ("array",)
     array: np.ndarray
+
+
+class Deferred:
+    """An item of a jitted call's output kept as the program's flat vector
+    (``_Jitted.deferred``). Passed back to the same function, it is matched
+    by identity and not built; ``get()`` builds the pytree once, and the
+    function then recognises that pytree in its place."""
+
+    __slots__ = ("vector", "_make", "_tree", "_known", "_pos")
+
+    def __init__(self, vector: np.ndarray, make: Callable, known: dict, pos: int) -> None:
+        self.vector = vector
+        self._make, self._known, self._pos = make, known, pos
+        self._tree: Any = None
+
+    def get(self) -> Any:
+        """The pytree, built on the first call."""
+        if self._tree is None:
+            self._tree = self._make(self.vector.tolist())
+            k = self._known.get(self._pos)
+            if k is not None and k[0] is self:
+                self._known[self._pos] = (self._tree, self.vector)
+        return self._tree
+
+    def __repr__(self) -> str:
+        return f"Deferred({len(self.vector)} numbers)"
+
+
+def built(x: Any) -> Any:
+    """``x``, or the pytree ``x`` stands for if it is a ``Deferred``.
+
+    >>> built((1.0, 2.0))
+    (1.0, 2.0)
+    """
+    return x.get() if x.__class__ is Deferred else x
 
 
 def _floats(a: np.ndarray) -> _Floats:

@@ -137,25 +137,30 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     opt = inject_lr_scale(optimizer) if on_instability == "rollback" else optimizer
     names = groups_of(params) if monitor else ()
     step = make_step(loss_fn, opt, len(names))
+    call, built = step, _same
     if jit:
+        from ..compiler.compile import built
         from ..compiler.compile import jit as compile_fn
 
-        step = compile_fn(step)
+        # parameters and optimizer state stay in the program's flat layout from one
+        # step to the next; the pytrees are built at the epoch's end (``built``)
+        jitted: Any = compile_fn(step)
+        step, call = jitted, jitted.deferred
     vg = value_and_grad(loss_fn)
     writer = True
     if data_parallel:  # shard, gradient, all-reduce: fmicrograd/distributed.py; rank 0 writes
         from ..distributed import all_ranks_gradient, is_writer
 
-        step = make_step(loss_fn, opt, len(names),
-                         all_ranks_gradient(compile_fn(vg) if jit else vg))
+        step = call = make_step(loss_fn, opt, len(names),
+                                all_ranks_gradient(compile_fn(vg) if jit else vg))
         writer = is_writer()
     bar = Progress(epochs, sys.stderr) if progress and writer else None
 
     def train_step(acc: tuple, batch: Any) -> tuple:
         p, opt_state, sums, extra = acc
-        new, opt_state, stats = step(p, opt_state, batch)
-        sums = sums.add(stats, lambda: count_nonfinite(vg(p, batch)[1]))
-        extra = tuple(t + float(fn(p, batch)) for t, fn in zip(extra, metrics.values()))
+        new, opt_state, stats = call(p, opt_state, batch)
+        sums = sums.add(stats, lambda: count_nonfinite(vg(built(p), batch)[1]))
+        extra = tuple(t + float(fn(built(p), batch)) for t, fn in zip(extra, metrics.values()))
         return new, opt_state, sums, extra
 
     def watch(fold: _Fold, p: Any, opt_state: Any, history: PMap) -> _Fold:
@@ -204,6 +209,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         todo = epoch_batches(epoch)
         start = (fold.params, fold.opt_state, Epoch(), (0.0,) * len(metrics))
         p, opt_state, sums, extra = functools.reduce(train_step, todo, start)
+        p, opt_state = built(p), built(opt_state)
         row = sums.row(p, names, monitor)
         row.update((k, t / len(todo)) for k, t in zip(metrics, extra))
         if val_data is not None:
@@ -280,3 +286,7 @@ def _start(params: Any, opt: GradientTransformation, monitor: bool, key: fr.Key 
                          f"{key!r}; resume with the same key (it orders the data)")
     del state["key"]
     return _Fold(**state)
+
+
+def _same(x: Any) -> Any:
+    return x
