@@ -124,3 +124,22 @@ def test_fit_metrics_see_built_parameters():
 @pytest.mark.parametrize("value", [(1.0, 2.0), 3.0])
 def test_built_passes_anything_else_through(value):
     assert C.built(value) is value
+
+
+def test_item_builders_go_with_their_variant():
+    # a branch on a parameter: each new side is a new variant; the oldest are
+    # dropped past MAX_VARIANTS, and their item builders with them
+    def step(p, xs):
+        new, value = _step(p, xs)
+        k = sum(1 for t in np.arange(-4.5, 5.0) if p[0] > t)
+        return (new[0] * 1.0, new[1] + float(k)), value
+
+    f = fm.jit(step)
+    for start in np.arange(-5.0, 5.5).tolist():
+        p, _ = f.deferred((start, 0.1), XS)
+        q, _ = f.deferred(p, XS)
+        assert q.get()[1] == pytest.approx(step(step((start, 0.1), XS)[0], XS)[0][1],
+                                          rel=1e-12)
+    entry = f._entries.order[0]
+    assert len(entry.variants) == C.MAX_VARIANTS
+    assert set(entry.items) == {v[1] for v in entry.variants}

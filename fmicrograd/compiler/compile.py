@@ -252,6 +252,8 @@ class _Jitted:
                                   list(zip([0] + ends[:-1], ends)))
         with self._lock:
             entry.variants.insert(0, (run, build, vector, carry))
+            for _, old, _, _ in entry.variants[MAX_VARIANTS:]:
+                entry.items.pop(old, None)
             del entry.variants[MAX_VARIANTS:]
         flat = _inputs(scalars, arrays)
         result = single_thread(run, flat if vector else flat.tolist())
