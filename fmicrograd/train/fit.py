@@ -100,7 +100,9 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     seen rather than the last. ``callback(epoch, params, metrics)`` runs after
     each epoch (its result is ignored); ``progress=True`` reports on stderr.
     ``jit=True`` compiles the whole step (gradient, optimizer update and
-    statistics) with ``fm.jit``: same numbers, many times faster per step.
+    statistics) with ``fm.jit``: same numbers, many times faster per step;
+    parameters and optimizer state stay in the compiled layout from one step
+    to the next and are built at each epoch's end (``jitted.deferred``).
 
     ``checkpoint_dir`` receives a checkpoint before the first epoch, then
     every ``checkpoint_every`` epochs and after the last; ``resume`` (that
