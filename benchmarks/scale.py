@@ -4,6 +4,8 @@
     python benchmarks/scale.py --quick             # shorter timing budget per row
     python benchmarks/scale.py --rows 2-16-16-1x100 12-160-160-1x300
     python benchmarks/scale.py --quick --load      # with one core kept busy meanwhile
+    python benchmarks/scale.py --quick --user-path # also jit(value_and_grad) + tree.map,
+                                                   # and the step as fit(jit=True) runs it
 
 Each row is one training step (value_and_grad + SGD update, float64, full
 batch) from the same data and weights in three systems, in this one process:
@@ -210,6 +212,25 @@ def fm_step(row: Row) -> tuple[Callable, float, float]:
     return step, value0, compile_s
 
 
+def fm_fit_step(row: Row) -> tuple[Callable, float, float]:
+    """The step as ``fit(jit=True)`` runs it: the same jitted update, called
+    through ``.deferred``, so the parameters stay the program's flat vector
+    from one step to the next (built only when a user asks)."""
+    x, y, layers = data(row)
+    update = fm_update(row)
+    params = fm_params(layers)
+    start = time.perf_counter()
+    value0, _ = update.deferred(params, x, y)
+    compile_s = time.perf_counter() - start
+    state = [params]
+
+    def step() -> float:
+        value, state[0] = update.deferred(state[0], x, y)
+        return value
+
+    return step, value0, compile_s
+
+
 def fm_grad_step(row: Row) -> tuple[Callable, float, float]:
     """The other user path: ``fm.jit(fm.value_and_grad(loss))``, the SGD
     update outside with ``fm.tree.map``."""
@@ -311,7 +332,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter timing budget per row")
     parser.add_argument("--user-path", action="store_true",
-                        help="also time jit(value_and_grad) with the update outside")
+                        help="also time jit(value_and_grad) with the update outside, and the "
+                        "step as fit(jit=True) runs it")
     parser.add_argument("--load", action="store_true",
                         help="keep one core busy with another process while timing (to see "
                         "how the ratios move under load)")
@@ -348,7 +370,7 @@ def sweep(rows: tuple, budget: float, user_path: bool, loaded: bool) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     systems = SYSTEMS
     if user_path:
-        systems += (("fm jit(vg) + tree.map", fm_grad_step),)
+        systems += (("fm jit(vg) + tree.map", fm_grad_step), ("fm fit's step", fm_fit_step))
     for row in rows:
         r = measure(row, budget, systems)
         fm_t, fm_c, fm_cpu, _ = r["fm jit+vmap"]
@@ -368,6 +390,10 @@ def sweep(rows: tuple, budget: float, user_path: bool, loaded: bool) -> None:
             print(f"|   jit(value_and_grad) + tree.map update | | {fmt_time(t)} | {c:.2f} s | "
                   "| | | | " + " | ".join(ratios(r, t, 0) + ratios(r, cpu, 2)) + " |",
                   flush=True)
+            t, c, cpu, _ = r["fm fit's step"]
+            print(f"|   the step as fit(jit=True) runs it (.deferred) | | {fmt_time(t)} | "
+                  f"{c:.2f} s | | | | | " + " | ".join(ratios(r, t, 0) + ratios(r, cpu, 2))
+                  + " |", flush=True)
 
 
 def ratios(r: dict, t: float, k: int) -> list:
