@@ -196,39 +196,29 @@ def fm_params(layers: list) -> tuple:
                  for w, b in layers)
 
 
-def fm_step(row: Row) -> tuple[Callable, float, float]:
+def fm_step(row: Row, deferred: bool = False) -> tuple[Callable, float, float]:
+    """fm's row: the jitted update, the parameter pytree in and out; with
+    ``deferred``, called through ``.deferred`` as ``fit(jit=True)`` does."""
     x, y, layers = data(row)
     update = fm_update(row)
+    call = update.deferred if deferred else update
     params = fm_params(layers)
     start = time.perf_counter()
-    value0, _ = update(params, x, y)
+    value0, _ = call(params, x, y)
     compile_s = time.perf_counter() - start
     state = [params]
 
     def step() -> float:
-        value, state[0] = update(state[0], x, y)
+        value, state[0] = call(state[0], x, y)
         return value
 
     return step, value0, compile_s
 
 
 def fm_fit_step(row: Row) -> tuple[Callable, float, float]:
-    """The step as ``fit(jit=True)`` runs it: the same jitted update, called
-    through ``.deferred``, so the parameters stay the program's flat vector
-    from one step to the next (built only when a user asks)."""
-    x, y, layers = data(row)
-    update = fm_update(row)
-    params = fm_params(layers)
-    start = time.perf_counter()
-    value0, _ = update.deferred(params, x, y)
-    compile_s = time.perf_counter() - start
-    state = [params]
-
-    def step() -> float:
-        value, state[0] = update.deferred(state[0], x, y)
-        return value
-
-    return step, value0, compile_s
+    """The step as ``fit(jit=True)`` runs it: the parameters stay the
+    program's flat vector from one step to the next."""
+    return fm_step(row, deferred=True)
 
 
 def fm_grad_step(row: Row) -> tuple[Callable, float, float]:

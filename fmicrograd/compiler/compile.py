@@ -92,7 +92,7 @@ class _Entry:
 
     def __init__(self, treedef: tr.TreeDef, kinds: list, static: dict, nargs: int) -> None:
         self.known: dict = {}
-        self.items: dict = {}  # a variant's build -> its output items' builders and ranges
+        self.items: dict = {}  # a variant's build -> (builder, start, stop, carried to) per item
         self.match = matcher(treedef, kinds, static, nargs, self.known)
         self.variants: list = []  # (run, build, vector, carry)
         self.inline = False
@@ -248,8 +248,9 @@ class _Jitted:
         carry = _carry(entry, out_def, optimized)
         if vector and carry and out_def.kind is tuple:  # for ``deferred``: item by item
             ends = np.cumsum([c.num_leaves for c in out_def.children]).tolist()
-            entry.items[build] = ([builder(c) for c in out_def.children],
-                                  list(zip([0] + ends[:-1], ends)))
+            carried = {k: pos for k, pos, _, _ in carry}
+            entry.items[build] = [(builder(c), a, b, carried.get(k)) for k, (c, a, b) in
+                                  enumerate(zip(out_def.children, [0] + ends[:-1], ends))]
         with self._lock:
             entry.variants.insert(0, (run, build, vector, carry))
             for _, old, _, _ in entry.variants[MAX_VARIANTS:]:
@@ -370,10 +371,8 @@ def _finish(entry: _Entry, build: Callable, carry: list, out: Any, lazy: bool = 
     tuple stay ``Deferred`` (see ``_Jitted.deferred``)."""
     items = entry.items.get(build) if lazy and isinstance(out, np.ndarray) else None
     if items is not None:
-        carried = {k: pos for k, pos, _, _ in carry}
         result = []
-        for k, (make, (a, b)) in enumerate(zip(*items)):
-            pos = carried.get(k)
+        for make, a, b, pos in items:
             if pos is None:
                 result.append(make(out[a:b].tolist()))
             else:

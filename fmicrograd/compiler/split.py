@@ -75,7 +75,7 @@ def split(p: Program, namespace: dict = NUMPY, min_work: int | None = None) -> C
     # the half returns the sums in the order it computes them
     post: Any = batched_program(_post(p, [cuts[k] for k in half.__fm_order__]), namespace)
     # where each half's per-example inputs come from: [half, input row, example]
-    idx = np.stack([rows[:, : rows.shape[1] // 2], rows[:, rows.shape[1] // 2:]])
+    idx = np.stack([rows[:, :size], rows[:, size:]])
     extra = np.asarray(consts, dtype=float)
 
     def run(inputs: Any) -> Any:
@@ -127,6 +127,7 @@ def _cut(p: Program, min_work: int) -> tuple | None:
     if _reach(p, cuts)[cuts].any():  # a batch sum feeds a per-example value
         return None
     work = int(counts[cut].sum()) * size
+    sources = []
     for i in np.flatnonzero(batched).tolist():
         op, a = ops[i], args[i]
         if shapes[i] != batch:
@@ -138,16 +139,15 @@ def _cut(p: Program, min_work: int) -> tuple | None:
             return None
         if op == "const" and np.asarray(params[i]).dtype != np.float64:
             return None  # the halves read their examples from one float64 array
-        if op not in ("stack", "const"):
+        if op in ("stack", "const"):
+            sources.append(i)
+        else:
             work += len(a) * size
     if work < min_work:
         return None
     consts: list = []
-    rows, sources = [], []
-    for i in np.flatnonzero(batched).tolist():
-        if ops[i] not in ("stack", "const"):
-            continue
-        sources.append(i)
+    rows = []
+    for i in sources:
         if ops[i] == "stack":
             row = []
             for k in args[i]:

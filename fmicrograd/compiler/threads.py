@@ -132,6 +132,12 @@ class _Helper:
         self.backoff = 0  # the next pause's length
         threading.Thread(target=self._loop, name="fmicrograd-helper", daemon=True).start()
 
+    def pause(self) -> None:
+        """The helper did not pay: the next calls (twice as many as last time,
+        at most ``PAUSE``) run on the caller alone."""
+        self.backoff = min(2 * self.backoff or 1, PAUSE)
+        self.skip = self.backoff
+
     def _loop(self) -> None:
         if _SET is not None:
             _SET(1)
@@ -192,14 +198,12 @@ def both(fn: Callable, a: Any, b: Any) -> tuple:
             if mine:
                 h.task = None
         if mine or not done.acquire(True, max(took, 0.001)):
-            h.backoff = min(2 * h.backoff or 1, PAUSE)
-            h.skip = h.backoff
+            h.pause()
             return first, fn(b)
         if task[3] is not None:
             raise task[3]
         if time.perf_counter() - start >= 1.6 * took:
-            h.backoff = min(2 * h.backoff or 1, PAUSE)
-            h.skip = h.backoff
+            h.pause()
         else:
             h.backoff = 0
         return first, task[2]

@@ -28,7 +28,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from pyrsistent import PMap, pmap, pvector
 
@@ -138,23 +138,21 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     epoch_batches = batcher(data, batch_size, key)
     opt = inject_lr_scale(optimizer) if on_instability == "rollback" else optimizer
     names = groups_of(params) if monitor else ()
-    step = make_step(loss_fn, opt, len(names))
-    call, built = step, _same
+    call, built = make_step(loss_fn, opt, len(names)), _same
     if jit:
         from ..compiler.compile import built
         from ..compiler.compile import jit as compile_fn
 
         # parameters and optimizer state stay in the program's flat layout from one
         # step to the next; the pytrees are built at the epoch's end (``built``)
-        jitted: Any = compile_fn(step)
-        step, call = jitted, jitted.deferred
+        call = cast(Any, compile_fn(call)).deferred
     vg = value_and_grad(loss_fn)
     writer = True
     if data_parallel:  # shard, gradient, all-reduce: fmicrograd/distributed.py; rank 0 writes
         from ..distributed import all_ranks_gradient, is_writer
 
-        step = call = make_step(loss_fn, opt, len(names),
-                                all_ranks_gradient(compile_fn(vg) if jit else vg))
+        call = make_step(loss_fn, opt, len(names),
+                         all_ranks_gradient(compile_fn(vg) if jit else vg))
         writer = is_writer()
     bar = Progress(epochs, sys.stderr) if progress and writer else None
 
