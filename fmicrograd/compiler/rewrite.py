@@ -2,7 +2,9 @@
 
 ``+`` chains become n-ary sums, a sum of single-use products a ``dot``, and a
 batch sum of a product a ``bdot`` (a contraction over batch axes), so the
-batched backend can find matrix products; nodes nothing needs are dropped.
+batched backend can find matrix products; nodes nothing needs are dropped
+(constants stay where they are: they cost nothing, and dropping one would
+renumber every node after it).
 
 >>> from fmicrograd.core.expr import variable, next_level
 >>> from fmicrograd.compiler.ir import lower
@@ -83,11 +85,11 @@ class _Rewrite:
         """``run``'s result without the pass, or None. When every deferred node
         is a product alone in its sum (so not absorbed, and emitted just before
         that sum), every sum has two terms or more and no ``+`` is a copy of
-        another sum, the pass would only rename ``+`` to ``sum``, move those
-        products and drop the constants nothing uses; and when every other
-        node is used, ``_prune`` has nothing to drop (a node with a use has a
-        user; the last node of a dead chain has none). That is the usual case
-        of a traced training step: its sums come from the sweep, gathered."""
+        another sum, the pass would only rename ``+`` to ``sum`` and move those
+        products; and when every node but the constants is used, ``_prune``
+        has nothing to drop (a node with a use has a user; the last node of a
+        dead chain has none). That is the usual case of a traced training
+        step: its sums come from the sweep, gathered."""
         p, counts = self.p, self.counts
         ops, args, size = p.ops, p.args, p.size
         before: dict = {}  # a sum -> the deferred product it is emitted after
@@ -107,13 +109,10 @@ class _Rewrite:
         pairs = [args[i] for i in np.flatnonzero(sums & (counts == 2)).tolist()]
         if plus and len(set(pairs)) < len(pairs):
             return None  # a + and a sum over the same terms: one node after the pass
-        unused = np.flatnonzero(self.used == 0).tolist()
-        skip = set(before.values())
-        for i in unused:
-            if ops[i] == "const":
-                skip.add(i)
-            elif ops[i] != "in":
+        for i in np.flatnonzero(self.used == 0).tolist():
+            if ops[i] != "const" and ops[i] != "in":
                 return None  # nothing uses it: ``_prune``'s case
+        skip = set(before.values())
         runs = []  # the new order, as runs of old numbers [a, b)
         done = 0
         for i in sorted(skip | before.keys()):
@@ -191,8 +190,6 @@ class _Rewrite:
                 new[i] = self.add("bdot", (x, y), param, shapes[i])
                 continue
             elif op == "const":  # the inlined ``q.add`` below, with a constant's key
-                if not self.uses[i]:  # folded away: ``_prune`` would drop it again
-                    continue
                 key = ("const", _const_key(param))
                 t = ()
             else:
@@ -325,8 +322,9 @@ def _renumbered(p: Program, runs: list, r: _Rewrite) -> tuple[Program, np.ndarra
 
 
 def _prune(p: Program) -> Program:
-    """``p`` without nodes that no output or guard needs (inputs are kept)."""
-    live = [False] * p.size
+    """``p`` without nodes that no output or guard needs (inputs and
+    constants are kept)."""
+    live = [op == "const" for op in p.ops]  # constants cost nothing: kept in place
     for i in range(p.n_inputs):
         live[i] = True
     for i in p.outputs:

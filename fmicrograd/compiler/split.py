@@ -251,8 +251,11 @@ def _copy(p: Program, q: Program, need: np.ndarray, number: np.ndarray, batch: t
         else:
             made[k] = iter([tuple(new[b:b + k].tolist()) for b in first.tolist()])
     ids = take.tolist()
+    counts0, flat0 = q.edges()  # of the nodes so far (inputs: cheap)
     ops, params, shapes = p.ops, p.params, p.shapes
     q.ops += [ops[i] for i in ids]
     q.params += [params[i] for i in ids]
     q.shapes += [batch if shapes[i] else () for i in ids]
     q.args += [next(made[k]) for k in c.tolist()]
+    # its edges are known already: not counted again from the tuples (``Program.edges``)
+    q._edges = (np.concatenate((counts0, c)), np.concatenate((flat0, new)))

@@ -125,13 +125,19 @@ def total(parts: Parts, consts: dict | None = None) -> Any:
     if isinstance(parts[0], Expr):  # no product in front: a sum of nodes, the usual case
         nodes: list = []
         acc: Any = None
+        last: Any = None  # the last product built, and its pair
         for p in parts:
             if p.__class__ is tuple:
                 ct, y = p
-                if not (isinstance(ct, Expr) and isinstance(y, Expr)):
-                    break
-                v = _value(ct) * _value(y)
-                nodes.append(node("*", v, p))  # ``ct * y``, inlined
+                if last is not None and ct is last[1] and y is last[2]:
+                    nodes.append(last[0])  # the same product again (``x`` in ``dot(x, x)``)
+                    v = last[0].value
+                else:
+                    if not (isinstance(ct, Expr) and isinstance(y, Expr)):
+                        break
+                    v = _value(ct) * _value(y)
+                    last = (node("*", v, p), ct, y)  # ``ct * y``, inlined
+                    nodes.append(last[0])
             elif isinstance(p, Expr):
                 nodes.append(p)
                 v = _value(p)
