@@ -135,9 +135,10 @@ class _Emitter:
         self.rows = Rows(p, self.src, views, _ROWWISE, any_order)
         self.gather = self.rows.gather
         self.elem = self.rows.elem
-        # the group after which each node exists: -1 for inputs and constants, and
-        # "not yet" (p.size) for the others until their group is emitted
-        self.ready = [-1 if op in ("in", "const") else p.size for op in p.ops]
+        # for guards, the group after which each node exists: -1 for inputs and
+        # constants, and "not yet" (p.size) for the others until their group is emitted
+        self.ready = np.array([-1 if op in ("in", "const") else p.size for op in p.ops]
+                              if p.guards else [], dtype=np.intp)
 
     def arg(self, members: list, pos: int, ndim: int, column: Any = None) -> str:
         """Argument ``pos`` of every member, shaped to broadcast against ``ndim``
@@ -163,9 +164,9 @@ class _Emitter:
             shapes.append((len(order),) + p.shapes[order[0]])
             self.src.emit(f"{var} = {text}")
             self.rows.place(var, order)
-            for m in order:
-                self.ready[m] = j
-            pending = self._guards(pending, j)
+            if pending:
+                self.ready[order] = j
+                pending = self._guards(pending, j)
         if pending:  # every node is computed by now: a guard left over would be dropped
             raise RuntimeError(f"fm.jit: guards {pending} were never checked (a compiler bug)")
         self._outputs()
