@@ -49,7 +49,7 @@ import numpy as np
 from .. import tree as tr
 from ..core.batch_axes import DEPTH
 from ..core.control import running
-from ..core.expr import GUARDS, next_level, traced_variable
+from ..core.expr import GUARDS, next_level, traced_variables
 from . import autobatch, codegen, ir, split
 from .batched_call import MISS, BatchedCalls, NotBatchable
 from .jit_io import EXPR, SCALAR, Structures, builder, classify, immutable, matcher, variables
@@ -221,7 +221,7 @@ class _Jitted:
     def _compile_and_run(self, entry: _Entry, scalars: list, arrays: list, args: tuple,
                          kwargs: dict) -> Any:
         level = next_level()
-        inputs = [traced_variable(x, level) for seg in scalars for x in seg.tolist()]
+        inputs = traced_variables([x for seg in scalars for x in seg.tolist()], level)
         traced_arrays = [variables(a, level, inputs) for a in arrays]
         new_args, new_kwargs = _substitute(args, kwargs, self._static(len(args)), inputs,
                                            traced_arrays)

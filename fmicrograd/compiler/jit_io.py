@@ -32,7 +32,7 @@ import numpy as np
 from pyrsistent import PMap, PVector
 
 from .. import tree as tr
-from ..core.expr import Expr, traced_variable
+from ..core.expr import Expr, traced_variables
 from .codegen import Source
 
 __all__ = ["classify", "matcher", "builder", "variables", "immutable", "Structures", "SCALAR",
@@ -82,12 +82,11 @@ def variables(value: Any, level: int, inputs: list) -> np.ndarray:
     >>> a.shape, a[0, 1].value, len(inputs)
     ((1, 2), 2.0, 2)
     """
-    obj = np.empty(np.shape(value), dtype=object)
-    flat = obj.reshape(-1)
-    for j, x in enumerate(np.asarray(value).reshape(-1).tolist()):
-        flat[j] = traced_variable(float(x), level)
-        inputs.append(flat[j])
-    return obj
+    made = traced_variables([float(x) for x in np.asarray(value).reshape(-1).tolist()], level)
+    inputs += made
+    obj = np.empty(len(made), dtype=object)
+    obj[:] = made
+    return obj.reshape(np.shape(value))
 
 
 def _depth(td: tr.TreeDef) -> int:
