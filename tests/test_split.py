@@ -323,3 +323,22 @@ def test_a_cut_step_called_from_several_threads_at_once_keeps_its_bits():
     for w in workers:
         w.join(30)
     assert len(seen) == 80 and all(s == want for s in seen)
+
+
+def test_the_halves_carry_the_edges_of_their_arguments(monkeypatch):
+    # ``_copy`` hands each new program the edge arrays it computed anyway (not
+    # counted again from 170k argument tuples): they must be those of its arguments
+    made = []
+    real = split.batched_program
+    monkeypatch.setattr(split, "batched_program", lambda q, *a, **k: made.append(q) or
+                        real(q, *a, **k))
+    xs, ys = _data(200)
+    _compiled(relu_mlp_step, (mlp_params((3, 8, 8, 1), 1), xs, ys), True)
+    assert len(made) == 2
+    for q in made:
+        assert q._edges is not None and len(q._edges[0]) == q.size  # carried, not stale
+        carried = q.edges()
+        q._edges = None
+        counted = q.edges()
+        assert carried[0].dtype == counted[0].dtype and carried[1].dtype == counted[1].dtype
+        assert all(np.array_equal(a, b) for a, b in zip(carried, counted))

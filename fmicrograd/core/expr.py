@@ -381,7 +381,7 @@ def traced_variables(values: list, level: int) -> list:
     >>> [v.value for v in traced_variables([1.5, 2.5], next_level())]
     [1.5, 2.5]
     """
-    out = []
+    out: list = []
     new, append = _new, out.append
     set_value, set_op, set_children, set_name, set_level = \
         _set_value, _set_op, _set_children, _set_name, _set_level
