@@ -18,7 +18,7 @@ renumber every node after it).
 from __future__ import annotations
 
 from itertools import compress
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -83,48 +83,55 @@ class _Rewrite:
 
     def as_is(self) -> Program | None:
         """``run``'s result without the pass, or None. When every deferred node
-        is a product alone in its sum (so not absorbed, and emitted just before
-        that sum), every sum has two terms or more and no ``+`` is a copy of
-        another sum, the pass would only rename ``+`` to ``sum`` and move those
-        products; and when every node but the constants is used, ``_prune``
-        has nothing to drop (a node with a use has a user; the last node of a
-        dead chain has none). That is the usual case of a traced training
-        step: its sums come from the sweep, gathered."""
+        is a product in a sum (so not flattened, nor absorbed by a batch sum),
+        every sum has two terms or more and every node but the constants is
+        used, the pass only renames ``+`` to ``sum`` and, at each sum with
+        deferred products, emits them just before it, or, when there are two
+        or more with the same shapes, one ``dot`` of them instead (and the sum
+        over that ``dot`` and its other terms). ``_prune`` then has nothing to
+        drop (a node with a use has a user; the last node of a dead chain has
+        none). That is the usual case of a traced training step: its sums come
+        from the sweep, gathered. None too when a node made here equals
+        another (the pass would merge them)."""
         p, counts = self.p, self.counts
-        ops, args, size = p.ops, p.args, p.size
-        before: dict = {}  # a sum -> the deferred product it is emitted after
+        ops, args = p.ops, p.args
         deferred = np.flatnonzero(self.waits)
         if len(deferred) > _FEW_MOVES:
             return None
+        products: dict = {}  # a sum -> its deferred products
         for m in deferred.tolist():
             (at,) = np.flatnonzero(self.edges == m)  # its one use
             user = int(np.searchsorted(self.ends, at, side="right"))
-            if ops[m] != "*" or ops[user] not in _ADDS or user in before:
-                return None  # flattened, or absorbed (a batch sum's; two in one sum)
-            before[user] = m
-        sums = self.has(_ADDS)
-        if (counts[sums] < 2).any():
+            if ops[m] != "*" or ops[user] not in _ADDS:
+                return None  # flattened, or absorbed by a batch sum
+            products.setdefault(user, set()).add(m)
+        if (counts[self.has(_ADDS)] < 2).any():
             return None  # a sum of one term is that term
-        plus = np.flatnonzero(self.has(_PLUS)).tolist()
-        pairs = [args[i] for i in np.flatnonzero(sums & (counts == 2)).tolist()]
-        if plus and len(set(pairs)) < len(pairs):
-            return None  # a + and a sum over the same terms: one node after the pass
         for i in np.flatnonzero(self.used == 0).tolist():
             if ops[i] != "const" and ops[i] != "in":
                 return None  # nothing uses it: ``_prune``'s case
-        skip = set(before.values())
-        runs = []  # the new order, as runs of old numbers [a, b)
-        done = 0
-        for i in sorted(skip | before.keys()):
-            runs.append((done, i))
-            if i in before:
-                runs += [(before[i], before[i] + 1), (i, i + 1)]
-            done = i + 1
-        runs.append((done, size))
-        q, number = _renumbered(p, [(a, b) for a, b in runs if a < b], self)
-        for i in plus:
+        big = _Changed(p)
+        before: dict = {}  # a sum -> what is emitted just before it (numbers in ``big``)
+        for u, ms in products.items():
+            prods = [t for t in args[u] if t in ms]  # in the order of the terms
+            if len(prods) < 2 or len({(p.shapes[args[t][0]], p.shapes[args[t][1]])
+                                      for t in prods}) > 1:
+                before[u] = prods  # each emitted as it is
+                continue
+            dot = (tuple(args[t][0] for t in prods) + tuple(args[t][1] for t in prods))
+            rest = tuple(t for t in args[u] if t not in ms)
+            if rest:
+                before[u] = [big.add("dot", dot, _broadcast(p, prods))]
+                big.change(u, "sum", (before[u][0], *rest), p.shapes[u])
+            else:  # the sum is that dot
+                big.change(u, "dot", dot, _broadcast(p, prods))
+        q, number = big.renumbered(before, deferred.tolist(), self)
+        plus = [i for i in np.flatnonzero(self.has(_PLUS)).tolist() if i not in big.changed]
+        for i in plus:  # (a changed node has its op already)
             q.ops[int(number[i])] = "sum"
-        return q
+        suspects = number[plus + list(big.changed)].tolist() + \
+            number[p.size:p.size + len(big.added)].tolist()
+        return None if _duplicated(q, suspects) else q
 
     def has(self, kinds: frozenset) -> np.ndarray:
         """Which nodes have an op in ``kinds`` (a boolean array)."""
@@ -259,6 +266,88 @@ _FEW_MOVES = 64  # more deferred products than this: the pass itself
 _MADE = frozenset(("sum", "dot", "bdot"))  # the kinds of node ``_Rewrite`` makes
 
 
+class _Changed:
+    """``as_is``'s program: ``p`` with a few nodes changed and a few appended
+    (numbered from ``p.size`` on), then put in order by ``_renumbered``."""
+
+    def __init__(self, p: Program) -> None:
+        self.p = p
+        self.changed: dict = {}  # node -> (op, args, shape)
+        self.added: list = []  # (op, args, shape)
+
+    def add(self, op: str, args: tuple, shape: tuple) -> int:
+        """The number of a new node."""
+        self.added.append((op, args, shape))
+        return self.p.size + len(self.added) - 1
+
+    def change(self, i: int, op: str, args: tuple, shape: tuple) -> None:
+        """Node ``i`` becomes ``op(args)``."""
+        self.changed[i] = (op, args, shape)
+
+    def renumbered(self, before: dict, skip: list, r: _Rewrite) -> tuple[Program, np.ndarray]:
+        """The program in order, each node of ``skip`` emitted at the sum that
+        lists it in ``before`` (with the new nodes), and the map from numbers
+        to new numbers (see ``_renumbered``)."""
+        p, big = self.p, self.p
+        edges: _Rewrite | _Edges = r
+        if self.changed or self.added:
+            big = Program()
+            big.ops, big.args, big.params, big.shapes = (list(p.ops), list(p.args),
+                                                         list(p.params), list(p.shapes))
+            big.n_inputs, big.outputs, big.guards = p.n_inputs, p.outputs, p.guards
+            for i, (op, a, shape) in self.changed.items():
+                big.ops[i], big.args[i], big.params[i], big.shapes[i] = op, a, None, shape
+            for op, a, shape in self.added:
+                big.ops.append(op)
+                big.args.append(a)
+                big.params.append(None)
+                big.shapes.append(shape)
+            # the edges: p's, with the changed nodes' and the new ones' spliced in
+            counts, pieces, at = r.counts.copy(), [], 0
+            for i in sorted(self.changed):
+                pieces += [r.edges[at:r.ends[i] - counts[i]], np.asarray(big.args[i], np.intp)]
+                at = r.ends[i]
+                counts[i] = len(big.args[i])
+            pieces.append(r.edges[at:])
+            pieces += [np.asarray(a, dtype=np.intp) for _, a, _ in self.added]
+            counts = np.concatenate((counts, np.asarray([len(a) for _, a, _ in self.added],
+                                                        dtype=np.intp)))
+            big._edges = (counts, np.concatenate(pieces))
+            edges = _Edges(counts, np.cumsum(counts), big._edges[1])
+        runs, done = [], 0  # the new order, as runs of numbers [a, b)
+        gone = set(skip)
+        for i in sorted(gone | before.keys()):
+            runs.append((done, i))
+            runs += [(b, b + 1) for b in before.get(i, ())]
+            if i not in gone:
+                runs.append((i, i + 1))
+            done = i + 1
+        runs.append((done, p.size))
+        return _renumbered(big, [(a, b) for a, b in runs if a < b], edges)
+
+
+def _duplicated(q: Program, suspects: list) -> bool:
+    """Whether a node of ``suspects`` has the op and arguments of another
+    node: a renamed ``+`` or a node ``as_is`` made (the others are all
+    different: ``lower`` merged them, and renumbering keeps them apart)."""
+    if not suspects:
+        return False
+    counts = q.edges()[0]
+    for op, k in {(q.ops[i], len(q.args[i])) for i in suspects}:
+        same = [q.args[i] for i in np.flatnonzero(counts == k).tolist() if q.ops[i] == op]
+        if len(set(same)) < len(same):
+            return True
+    return False
+
+
+class _Edges(NamedTuple):
+    """A program's edge arrays as ``_renumbered`` reads them (``_Rewrite`` has them too)."""
+
+    counts: np.ndarray
+    ends: np.ndarray  # node i's arguments: edges[ends[i] - counts[i]:ends[i]]
+    edges: np.ndarray
+
+
 def _broadcast(p: Program, nodes: list) -> tuple:
     shapes = p.shapes
     first = shapes[nodes[0]]
@@ -274,7 +363,7 @@ def _uses(p: Program, edges: np.ndarray) -> np.ndarray:
     return uses
 
 
-def _renumbered(p: Program, runs: list, r: _Rewrite) -> tuple[Program, np.ndarray]:
+def _renumbered(p: Program, runs: list, r: _Rewrite | _Edges) -> tuple[Program, np.ndarray]:
     """A copy of ``p`` with its nodes in the order of ``runs`` (ranges ``[a,
     b)`` of old numbers; the others dropped), arguments renumbered. The lists
     are joined from slices; from the first node that moves on, the arguments
