@@ -251,3 +251,15 @@ def test_sums_of_products_are_optimized_as_the_pass_does(make):
     p = ir.lower(make(x, y), [x, y], [], lv)
     q = ir.optimize(p)
     assert _program(q) == _program(_the_pass(p)) and _same_edges(q)
+
+
+def test_many_sums_of_products_take_the_fast_path():
+    # 200 deferred products (the old limit was 64), each use found in one array pass
+    lv = next_level()
+    x = variable(0.5, lv)
+    ys = [variable(float(k), lv) for k in range(100)]
+    p = ir.lower([fm.sum([x * y, y * y, x]) for y in ys], [x, *ys], [], lv)
+    r = rewrite._Rewrite(p)
+    assert r.waits.sum() == 200 and r.as_is() is not None
+    q = ir.optimize(p)
+    assert _program(q) == _program(_the_pass(p)) and _same_edges(q)

@@ -99,9 +99,9 @@ class _Rewrite:
         if len(deferred) > _FEW_MOVES:
             return None
         products: dict = {}  # a sum -> its deferred products
-        for m in deferred.tolist():
-            (at,) = np.flatnonzero(self.edges == m)  # its one use
-            user = int(np.searchsorted(self.ends, at, side="right"))
+        at = np.flatnonzero(self.waits[self.edges])  # each deferred node's one use
+        users = np.searchsorted(self.ends, at, side="right")
+        for m, user in zip(self.edges[at].tolist(), users.tolist()):
             if ops[m] != "*" or ops[user] not in _ADDS:
                 return None  # flattened, or absorbed by a batch sum
             products.setdefault(user, set()).add(m)
@@ -262,7 +262,7 @@ class _Rewrite:
 _SUMS = frozenset(("+", "sum", "bsum"))  # the consumers that may absorb a single-use node
 _ADDS = frozenset(("+", "sum"))
 _PLUS, _TIMES, _BSUM = frozenset(("+",)), frozenset(("*",)), frozenset(("bsum",))
-_FEW_MOVES = 64  # more deferred products than this: the pass itself
+_FEW_MOVES = 100_000  # more deferred nodes than this: the pass itself (a bound on as_is's loops)
 _MADE = frozenset(("sum", "dot", "bdot"))  # the kinds of node ``_Rewrite`` makes
 
 
