@@ -342,3 +342,26 @@ def test_the_halves_carry_the_edges_of_their_arguments(monkeypatch):
         counted = q.edges()
         assert carried[0].dtype == counted[0].dtype and carried[1].dtype == counted[1].dtype
         assert all(np.array_equal(a, b) for a, b in zip(carried, counted))
+
+
+def test_constants_left_over_from_folding_are_not_half_inputs(monkeypatch):
+    # ``0.0 * k`` folds the examples ``k`` into a new constant; ``optimize`` keeps the
+    # old one in place, unused, and the halves must not gather its rows on every call
+    seen = []
+    real = split.batched_program
+    monkeypatch.setattr(split, "batched_program", lambda q, *a, **k: seen.append(q) or
+                        real(q, *a, **k))
+    xs, ks = np.linspace(-3.0, 3.0, 256), np.arange(256.0)
+
+    def loss(w, b):
+        return fm.mean(fm.vmap(lambda x, k: fm.tanh(w * x + b) ** 2 + 0.0 * k)(xs, ks))
+
+    step = fm.value_and_grad(loss, argnums=(0, 1))
+    f, cut, _ = _compiled(step, (0.7, -0.2), True)
+    assert "two halves" in f.lower(0.7, -0.2).as_text()
+    np.testing.assert_allclose([cut[0], *cut[1]], [*fm.tree.leaves(step(0.7, -0.2))],
+                               rtol=1e-13)
+    half = seen[0]
+    used = {a for args in half.args for a in args}
+    batched_inputs = [i for i in range(half.n_inputs) if half.shapes[i] != ()]
+    assert batched_inputs and all(i in used for i in batched_inputs)

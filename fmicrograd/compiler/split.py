@@ -128,8 +128,12 @@ def _cut(p: Program, min_work: int) -> tuple | None:
         return None
     work = int(counts[cut].sum()) * size
     sources = []
+    used = np.zeros(p.size, dtype=bool)
+    used[flat] = True
     for i in np.flatnonzero(batched).tolist():
         op, a = ops[i], args[i]
+        if op == "const" and not used[i]:
+            continue  # left over from folding (``optimize`` keeps constants): not an input
         if shapes[i] != batch:
             return None
         if op not in _EXAMPLEWISE and not (op == "factor" and params[i] in _FACTORS):
