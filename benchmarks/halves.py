@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -96,11 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = [r for r in scale.ROWS if not args.rows or r.name in args.rows
             or r.name.split()[0] in args.rows]
-    busy = None
-    if args.load:
-        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-        time.sleep(1.0)
-    try:
+    with scale.one_core_busy(args.load) as busy:
         print(f"load average {os.getloadavg()[0]:.2f}"
               f"{' (one core kept busy)' if busy else ''}; ms per step, best-worst of "
               f"{args.rounds} rounds; CPU: best round, all threads; first call in s")
@@ -109,10 +104,6 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|")
         for row in rows:
             print(row_result(row, args.rounds, args.budget), flush=True)
-    finally:
-        if busy is not None:
-            busy.kill()
-            busy.wait()
 
 
 if __name__ == "__main__":

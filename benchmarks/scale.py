@@ -26,13 +26,14 @@ loss (1e-9) before they are timed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -337,16 +338,24 @@ def main() -> None:
         if not rows:
             parser.error(f"no row named {args.rows}; rows: {[r.name for r in ROWS]}")
     budget = 0.5 if args.quick else 1.5
-    busy = None
-    if args.load:
-        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-        time.sleep(1.0)
+    with one_core_busy(args.load) as loaded:
+        sweep(rows, budget, args.user_path, loaded)
+
+
+@contextlib.contextmanager
+def one_core_busy(on: bool = True) -> Iterator[bool]:
+    """Another process spinning on one core meanwhile (``--load``), if ``on``;
+    yields whether one does."""
+    if not on:
+        yield False
+        return
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    time.sleep(1.0)
     try:
-        sweep(rows, budget, args.user_path, busy is not None)
+        yield True
     finally:
-        if busy is not None:
-            busy.kill()
-            busy.wait()
+        busy.kill()
+        busy.wait()
 
 
 def sweep(rows: tuple, budget: float, user_path: bool, loaded: bool) -> None:

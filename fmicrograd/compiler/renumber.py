@@ -15,14 +15,14 @@ rest copied a slice at a time, never node by node where it can be helped.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 if TYPE_CHECKING:  # ``ir`` imports ``rewrite``, which imports this module
     from .ir import Program
 
-__all__ = ["Changed", "Edges", "duplicated", "renumbered"]
+__all__ = ["Changed", "Edges", "arg_tuples", "duplicated", "renumbered"]
 
 
 class Changed:
@@ -150,23 +150,34 @@ def renumbered(p: Program, runs: list, r: Edges) -> tuple[Program, np.ndarray]:
     tail = order[first:]
     cnt = counts[tail]
     starts = ends[tail] - cnt
-    built = np.empty(len(tail), dtype=object)
-    for k in np.flatnonzero(np.bincount(cnt)).tolist():  # (``np.unique`` imports numpy.ma)
-        rows = np.flatnonzero(cnt == k)
-        if k > len(rows):  # few nodes with many arguments: one slice each
-            each = [tuple(mapped[a:a + k].tolist()) for a in starts[rows].tolist()]
-            built[rows] = np.fromiter(each, dtype=object, count=len(rows))
-            continue
-        columns = [mapped[starts[rows] + c].tolist() for c in range(k)]
-        built[rows] = np.fromiter(zip(*columns) if k else ((),) * len(rows), dtype=object,
-                                  count=len(rows))
-    q.args = p.args[:first] + built.tolist()
+    q.args = p.args[:first] + arg_tuples(mapped, starts, cnt)
     # the new program's edges, taken along: the runs' slices of the mapped ones
     q._edges = (counts[order], np.concatenate(
         [mapped[ends[a] - counts[a]:ends[b - 1]] for a, b in runs]) if runs else mapped[:0])
     q.outputs = number[p.outputs].tolist() if p.outputs else []
     q.guards = [(op, int(number[a]), int(number[b]), e) for op, a, b, e in p.guards]
     return q, number
+
+
+def arg_tuples(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> list:
+    """``[tuple(values[s:s + k]) for s, k in zip(starts, counts)]``, made a
+    column at a time for each number of arguments (the many binary nodes of a
+    program in one ``zip``), a slice each only where few nodes have many.
+
+    >>> arg_tuples(np.array([3, 4, 5]), np.array([0, 2, 3]), np.array([2, 1, 0]))
+    [(3, 4), (5,), ()]
+    """
+    out = np.empty(len(counts), dtype=object)
+    for k in np.flatnonzero(np.bincount(counts)).tolist():  # (``np.unique`` imports numpy.ma)
+        rows = np.flatnonzero(counts == k)
+        at = starts[rows]
+        if k > len(rows):  # few nodes with many arguments: one slice each
+            each: Any = [tuple(values[a:a + k].tolist()) for a in at.tolist()]
+        else:
+            each = zip(*(values[at + c].tolist() for c in range(k))) if k else \
+                ((),) * len(rows)
+        out[rows] = np.fromiter(each, dtype=object, count=len(rows))
+    return out.tolist()
 
 
 def _program() -> Program:

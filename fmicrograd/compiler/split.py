@@ -46,6 +46,7 @@ import numpy as np
 
 from .autobatch import _FACTORS, _ROWWISE, NUMPY, batched_program
 from .ir import Program
+from .renumber import arg_tuples
 from .threads import both
 
 __all__ = ["split", "MIN_BATCH", "MIN_WORK"]
@@ -243,23 +244,12 @@ def _copy(p: Program, q: Program, need: np.ndarray, number: np.ndarray, batch: t
     at = np.repeat((np.cumsum(counts) - counts)[take] - np.cumsum(c) + c, c) + \
         np.arange(int(c.sum()))
     new = number[flat[at]]
-    begins = np.cumsum(c) - c
-    # the argument tuples of the nodes of each arity, column by column where
-    # there are more nodes than arguments each (the many binary ones)
-    made = {}
-    for k in np.unique(c).tolist():
-        first = begins[c == k]
-        if len(first) >= k:
-            made[k] = iter(zip(*(new[first + j].tolist() for j in range(k))) if k else
-                           [()] * len(first))
-        else:
-            made[k] = iter([tuple(new[b:b + k].tolist()) for b in first.tolist()])
     ids = take.tolist()
     counts0, flat0 = q.edges()  # of the nodes so far (inputs: cheap)
     ops, params, shapes = p.ops, p.params, p.shapes
     q.ops += [ops[i] for i in ids]
     q.params += [params[i] for i in ids]
     q.shapes += [batch if shapes[i] else () for i in ids]
-    q.args += [next(made[k]) for k in c.tolist()]
+    q.args += arg_tuples(new, np.cumsum(c) - c, c)
     # its edges are known already: not counted again from the tuples (``Program.edges``)
     q._edges = (np.concatenate((counts0, c)), np.concatenate((flat0, new)))

@@ -156,8 +156,18 @@ class _Helper:
 
 PAUSE = 64  # calls at most on the caller alone before the helper is tried again
 _HELPER: list = []  # the helper of this process (started on first use, again after fork)
+_STARTING = _thread.allocate_lock()  # two first callers start one helper
+
+
+def _after_fork() -> None:
+    """A forked child has no helper thread, and a fresh start lock."""
+    global _STARTING
+    _HELPER.clear()
+    _STARTING = _thread.allocate_lock()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_HELPER.clear)
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def both(fn: Callable, a: Any, b: Any) -> tuple:
@@ -175,7 +185,9 @@ def both(fn: Callable, a: Any, b: Any) -> tuple:
     (2, 6)
     """
     if not _HELPER:
-        _HELPER.append(_Helper())
+        with _STARTING:
+            if not _HELPER:
+                _HELPER.append(_Helper())
     h = _HELPER[0]
     if not h.busy.acquire(False):  # another thread is using the helper
         return fn(a), fn(b)
