@@ -166,8 +166,10 @@ def _grid(rows: Rows, members: list, xs: np.ndarray, ys: np.ndarray, sx: tuple, 
     k, n, ni, nj, views = len(members), xs.shape[1], len(xfirst), len(yfirst), rows.views
     if ni * nj > _GRID * k:
         return None
+    # X is the left operand of a matrix product (not a matrix-vector one) when
+    # the other operand is a batch of at least two entries
     flat = int(np.prod(sy, dtype=int))
-    X = rows.matrix(xs[xfirst].ravel().tolist(), (ni, n), ())
+    X = rows.matrix(xs[xfirst].ravel().tolist(), (ni, n), (), flipped=sy != () and flat > 1)
     if sy == ():
         Y = rows.matrix(ys[yfirst].ravel().tolist(), (nj, n), ())
         text = f"({X} @ {Y}.T).reshape(-1)" if x_major else f"({Y} @ {X}.T).reshape(-1)"

@@ -298,23 +298,37 @@ class Rows:
         return self.flat[at[:, None] + np.arange(n)]
 
     # matrix operands ------------------------------------------------------------------
-    def matrix(self, ids: list, lead: tuple, tail: tuple) -> str:
+    def matrix(self, ids: list, lead: tuple, tail: tuple, flipped: bool = False) -> str:
         """Source text for an array of shape ``lead + tail`` whose rows (over
         ``lead``) are the values of ``ids``, laid out for BLAS as a copy would
         be: a view when the rows are a grid of one array's rows with positive
         steps and unit inner stride (and ``views`` is on), else a copy.
+
+        ``flipped``: a matrix (``tail`` empty) may also be the transpose of
+        such a view (a weight matrix read column by column, as a layer's
+        backward pass reads it). Only for the left operand of a product whose
+        other sizes are at least 2: BLAS's ``gemm`` packs a transposed
+        operand into the blocks a copy gives, so the bits are the same, which
+        its matrix-vector kernels do not promise.
 
         >>> p = Program()
         >>> p.n_inputs = len([p.add("in", (), k, ()) for k in range(10)])
         >>> rows = Rows(p, Source())
         >>> rows.matrix([0, 2, 4, 6], (2, 2), ()), rows.matrix([0, 1, 2, 3], (2, 2), ())
         ('I[i0].reshape((2, 2))', 'I[0:4].reshape((2, 2))')
+        >>> rows.matrix([0, 3, 1, 4, 2, 5], (3, 2), (), flipped=True)
+        'I[0:6].reshape((2, 3)).T'
         """
         shape = lead + tail
-        var = self.var_of[np.asarray(ids, dtype=np.intp)]
+        at = np.asarray(ids, dtype=np.intp)
+        var = self.var_of[at]
         if self.views and var[0] >= 0 and np.all(var == var[0]):
-            view = self._view(int(var[0]), self.row_of[np.asarray(ids, dtype=np.intp)], lead,
-                              tail)
+            rows = self.row_of[at]
+            view = self._view(int(var[0]), rows, lead, tail)
+            if view is None and flipped and not tail and len(lead) == 2:
+                view = self._view(int(var[0]), rows.reshape(lead).T.ravel(), lead[::-1], ())
+                if view is not None:
+                    view += ".T"
             if view is not None:
                 return view
         return f"{self.gather(ids, steps=False)}.reshape({shape})"

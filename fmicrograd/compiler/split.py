@@ -150,6 +150,9 @@ def _cut(p: Program, min_work: int) -> tuple | None:
             work += len(a) * size
     if work < min_work:
         return None
+    # the halves' example rows in the order of the inputs they hold (a data matrix's
+    # columns in order): a layer then reads them as a slice, not through an index
+    sources.sort(key=lambda i: _first_input(p, i))
     consts: list = []
     rows = []
     for i in sources:
@@ -167,6 +170,15 @@ def _cut(p: Program, min_work: int) -> tuple | None:
             consts.extend(np.asarray(params[i], dtype=float).tolist())
             rows.append(list(range(start, start + size)))
     return cuts, sources, np.array(rows, dtype=np.intp).reshape(len(rows), size), consts
+
+
+def _first_input(p: Program, i: int) -> int:
+    """Where the first input that batched node ``i`` stacks sits in the input
+    vector (after every input for a node that stacks none)."""
+    for k in p.args[i] if p.ops[i] == "stack" else ():
+        if p.ops[k] == "in":
+            return p.params[k]
+    return p.n_inputs
 
 
 def _reach(p: Program, roots: list, stop: np.ndarray | None = None) -> np.ndarray:
