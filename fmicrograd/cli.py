@@ -345,6 +345,14 @@ def _info(out: IO[str]) -> int:
     dot = shutil.which("dot")
     print(f"  {'dot':<11} {('yes ' + dot) if dot else 'no  (Graphviz binary, to render)':<40} "
           "rendering fm.viz graphs", file=out)
+    from .compiler.threads import CORES, blas
+    b = blas()
+    name = " ".join(v for v in (b["name"] or "not OpenBLAS", b["version"]) if v)
+    kernels = f" ({b['core']} kernels)" if b["core"] else ""
+    print(f"numpy's BLAS: {name}{kernels}; compiled steps use {CORES} "
+          f"core{'s' if CORES > 1 else ''}", file=out)
+    if b["advice"]:
+        print(f"  note: {b['advice']}", file=out)
     return 0
 
 

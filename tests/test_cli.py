@@ -176,6 +176,23 @@ def test_info():
     for name in ("numpy", "matplotlib", "graphviz", "torch", "dot"):
         assert re.search(rf"^  {name} +(yes|no)", r.stdout, re.M)
     assert re.search(r"^  matplotlib +yes", r.stdout, re.M)  # installed for the tests
+    from fmicrograd.compiler.threads import CORES, blas
+    b = blas()
+    line = re.search(r"^numpy's BLAS: (.*)$", r.stdout, re.M)
+    assert line and f"use {CORES} core" in line.group(1)
+    if b["name"] == "OpenBLAS":  # numpy's wheels: its version and the kernels it picked
+        assert b["version"] and b["core"] and f"({b['core']} kernels)" in line.group(1)
+    assert ("note: " in r.stdout) == bool(b["advice"])
+
+
+def test_blas_advice_names_the_variable_only_for_avx512_cpus_on_other_kernels():
+    from fmicrograd.compiler.threads import advice
+    zen5 = frozenset("avx2 avx512f avx512dq avx512vl avx512bw avx512cd avx512_bf16".split())
+    assert "OPENBLAS_CORETYPE=SkylakeX" in advice("Haswell", zen5)
+    assert "Zen kernels" in advice("Zen", zen5)
+    assert advice("SkylakeX", zen5) == advice("Cooperlake", zen5) == ""
+    assert advice("Haswell", frozenset({"avx2", "fma"})) == ""  # no AVX-512 to use
+    assert advice("", zen5) == ""  # not OpenBLAS
 
 
 def test_interrupt_exits_130_without_a_traceback(monkeypatch):

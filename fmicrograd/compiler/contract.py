@@ -27,8 +27,11 @@ gathered into ``(k, n)`` arrays and contracted row by row.
 >>> outer_columns(xs, ys)
 (array([0, 1, 2]), array([3]))
 >>> order, text = contract(Rows(p, Source()), list(range(9)), xs, ys, (), (), ())
->>> text  # rows (i, j) in i-major order: the leftover I[9 + 3 i + j] is a slice
-'(I[i0].reshape((3, 3)) @ I[i1].reshape((3, 3)).T).reshape(-1) + (0.5) * I[9:18]'
+>>> # rows (i, j) in i-major order: the leftover I[9 + 3 i + j] is a slice; the columns
+>>> # of I[0:9].reshape((3, 3)) are read as a copy of their transpose
+>>> for term in text.split(" + "): print(term)
+(I[0:9].reshape((3, 3)).T.copy() @ I[0:9].reshape((3, 3)).T.copy().T).reshape(-1)
+(0.5) * I[9:18]
 >>> order == list(range(9))
 True
 """
@@ -166,10 +169,8 @@ def _grid(rows: Rows, members: list, xs: np.ndarray, ys: np.ndarray, sx: tuple, 
     k, n, ni, nj, views = len(members), xs.shape[1], len(xfirst), len(yfirst), rows.views
     if ni * nj > _GRID * k:
         return None
-    # X is the left operand of a matrix product (not a matrix-vector one) when
-    # the other operand is a batch of at least two entries
     flat = int(np.prod(sy, dtype=int))
-    X = rows.matrix(xs[xfirst].ravel().tolist(), (ni, n), (), flipped=sy != () and flat > 1)
+    X = rows.matrix(xs[xfirst].ravel().tolist(), (ni, n), ())
     if sy == ():
         Y = rows.matrix(ys[yfirst].ravel().tolist(), (nj, n), ())
         text = f"({X} @ {Y}.T).reshape(-1)" if x_major else f"({Y} @ {X}.T).reshape(-1)"

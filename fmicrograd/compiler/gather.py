@@ -298,26 +298,26 @@ class Rows:
         return self.flat[at[:, None] + np.arange(n)]
 
     # matrix operands ------------------------------------------------------------------
-    def matrix(self, ids: list, lead: tuple, tail: tuple, flipped: bool = False) -> str:
+    def matrix(self, ids: list, lead: tuple, tail: tuple) -> str:
         """Source text for an array of shape ``lead + tail`` whose rows (over
         ``lead``) are the values of ``ids``, laid out for BLAS as a copy would
         be: a view when the rows are a grid of one array's rows with positive
         steps and unit inner stride (and ``views`` is on), else a copy.
 
-        ``flipped``: a matrix (``tail`` empty) may also be the transpose of
-        such a view (a weight matrix read column by column, as a layer's
-        backward pass reads it). Only for the left operand of a product whose
-        other sizes are at least 2: BLAS's ``gemm`` packs a transposed
-        operand into the blocks a copy gives, so the bits are the same, which
-        its matrix-vector kernels do not promise.
+        A matrix (``tail`` empty) that is the transpose of such a view (a
+        weight matrix read column by column, as a layer's backward pass reads
+        it) is copied from that view: the copy an index read would make, in
+        a third of its time. (The transposed view itself, read by BLAS
+        directly, was 10% faster again, but OpenBLAS's AVX-512 kernels round
+        some such products differently from a copy's.)
 
         >>> p = Program()
         >>> p.n_inputs = len([p.add("in", (), k, ()) for k in range(10)])
         >>> rows = Rows(p, Source())
         >>> rows.matrix([0, 2, 4, 6], (2, 2), ()), rows.matrix([0, 1, 2, 3], (2, 2), ())
         ('I[i0].reshape((2, 2))', 'I[0:4].reshape((2, 2))')
-        >>> rows.matrix([0, 3, 1, 4, 2, 5], (3, 2), (), flipped=True)
-        'I[0:6].reshape((2, 3)).T'
+        >>> rows.matrix([0, 3, 1, 4, 2, 5], (3, 2), ())
+        'I[0:6].reshape((2, 3)).T.copy()'
         """
         shape = lead + tail
         at = np.asarray(ids, dtype=np.intp)
@@ -325,10 +325,10 @@ class Rows:
         if self.views and var[0] >= 0 and np.all(var == var[0]):
             rows = self.row_of[at]
             view = self._view(int(var[0]), rows, lead, tail)
-            if view is None and flipped and not tail and len(lead) == 2:
+            if view is None and not tail and len(lead) == 2:
                 view = self._view(int(var[0]), rows.reshape(lead).T.ravel(), lead[::-1], ())
                 if view is not None:
-                    view += ".T"
+                    view += ".T.copy()"
             if view is not None:
                 return view
         return f"{self.gather(ids, steps=False)}.reshape({shape})"

@@ -61,27 +61,97 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["single_thread", "both", "cores", "CORES"]
+__all__ = ["single_thread", "both", "cores", "CORES", "blas"]
 
 
-def _local_setter() -> Callable[[int], int] | None:
-    """OpenBLAS's ``openblas_set_num_threads_local`` from the library numpy
-    loaded, or None."""
+def _openblas() -> Any:
+    """The OpenBLAS library numpy loaded (a ``ctypes.CDLL``), or None."""
     here = os.path.dirname(np.__file__)
     paths = glob.glob(os.path.join(here, "..", "numpy.libs", "*openblas*"))
     paths += glob.glob(os.path.join(here, ".dylibs", "*openblas*"))
     for path in paths:
         try:
-            fn = ctypes.CDLL(path).openblas_set_num_threads_local
+            lib = ctypes.CDLL(path)
+            lib.openblas_set_num_threads_local  # noqa: B018 -- present since 0.3.20
         except (OSError, AttributeError):
             continue
-        fn.restype = ctypes.c_int
-        fn.argtypes = [ctypes.c_int]
-        return fn
+        return lib
     return None
 
 
+def _local_setter() -> Callable[[int], int] | None:
+    """OpenBLAS's ``openblas_set_num_threads_local`` from the library numpy
+    loaded, or None."""
+    if _LIB is None:
+        return None
+    fn = _LIB.openblas_set_num_threads_local
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_int]
+    return fn
+
+
+_LIB = _openblas()
 _SET = _local_setter()
+# AVX-512 kernels OpenBLAS has for x86-64 (``OPENBLAS_CORETYPE`` names)
+_AVX512_CORES = frozenset(("skylakex", "cooperlake", "sapphirerapids"))
+
+
+def blas(cpu_flags: frozenset | None = None) -> dict:
+    """What numpy's BLAS is, for ``python -m fmicrograd info`` and the
+    benchmarks: ``{"name", "version", "core", "advice"}`` (empty strings where
+    unknown). ``advice`` is set when the CPU has AVX-512 (``cpu_flags``, read
+    from ``/proc/cpuinfo`` by default) but OpenBLAS picked kernels without it:
+    OpenBLAS 0.3.31, which numpy 2.4 ships, does not know AMD's Zen 5
+    (CPU family 26) and falls back to its Haswell kernels there, whose
+    matrix products are 1.6x slower than its AVX-512 ones (the compiled
+    steps of wide MLPs 1.1-1.25x). The environment variable
+    ``OPENBLAS_CORETYPE=SkylakeX``, set before numpy is imported, picks them.
+
+    >>> sorted(blas())
+    ['advice', 'core', 'name', 'version']
+    """
+    out = {"name": "", "version": "", "core": "", "advice": ""}
+    if _LIB is None:
+        return out
+    out["name"] = "OpenBLAS"
+    for key, fn in (("config", "get_config"), ("core", "get_corename")):
+        # numpy's wheels name them ``scipy_openblas_get_config64_``
+        for name in (f"openblas_{fn}", f"scipy_openblas_{fn}64_", f"openblas_{fn}64_"):
+            f = getattr(_LIB, name, None)
+            if f is not None:
+                f.restype = ctypes.c_char_p
+                out[key] = (f() or b"").decode(errors="replace").strip()
+                break
+    config = out.pop("config").split()  # "OpenBLAS 0.3.31.188.0 USE64BITINT ... Haswell ..."
+    out["version"] = config[1] if len(config) > 1 and config[0] == "OpenBLAS" else ""
+    out["advice"] = advice(out["core"], _cpu_flags() if cpu_flags is None else cpu_flags)
+    return out
+
+
+def advice(core: str, cpu_flags: frozenset) -> str:
+    """What to set when OpenBLAS runs kernels (``core``) without AVX-512 on
+    a CPU that has it (see ``blas``), else "".
+
+    >>> advice("SkylakeX", frozenset()), advice("Haswell", frozenset({"avx2"}))
+    ('', '')
+    """
+    wanted = {"avx512f", "avx512dq", "avx512vl", "avx512bw", "avx512cd"}
+    if not core or not wanted <= cpu_flags or core.lower() in _AVX512_CORES:
+        return ""
+    return (f"this CPU has AVX-512 but OpenBLAS runs its {core} kernels; "
+            "OPENBLAS_CORETYPE=SkylakeX (set before numpy is imported) picks "
+            "its AVX-512 ones, whose matrix products can be 1.6x faster")
+
+
+def _cpu_flags() -> frozenset:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
 
 
 def cores(environ: Any = os.environ) -> int:
