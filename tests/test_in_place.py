@@ -122,3 +122,27 @@ def test_wider_than_float64_constants_turn_the_rewrite_off(constant):
     reuse(lines, plans, [(2,), (2,)], {"c0": constant})
     assert lines == before
 
+
+
+def test_relu_against_an_array_of_zeros_keeps_maximums_bits():
+    special = [np.nan, -0.0, 0.0, -1.0, 2.0, np.inf, -np.inf, 5e-324, -5e-324]
+    for shape in [(9,), (3, 3), (128, 7), (2, 5, 9)]:
+        rng = np.random.default_rng(len(shape))
+        x = rng.normal(size=shape)
+        x.reshape(-1)[:9] = special
+        want = np.maximum(x, 0.0)
+        got = autobatch._relu(x)
+        assert got.dtype == want.dtype and np.array_equal(got.view(np.int64), want.view(np.int64))
+        assert autobatch._relu(x) is not got  # a new array each call, never the cached zeros
+    x32 = np.array([-1.0, 3.0], dtype=np.float32)
+    assert autobatch._relu(x32).dtype == np.maximum(x32, 0.0).dtype == np.float32
+    assert autobatch._relu(-2.5) == 0.0
+    assert all(not z.flags.writeable and not z.any() for z in autobatch._ZEROS.values())
+
+
+def test_a_comparisons_booleans_become_the_same_floats_through_their_bytes():
+    x = np.random.default_rng(0).normal(size=(64, 33))
+    x[0, :4] = [np.nan, -0.0, 0.0, np.inf]
+    for b in (x > 0, x[:, ::2] > 0, x.T > 0, np.float64(2.0) > 0):
+        got = autobatch._tofloat(b)
+        assert got.dtype == np.float64 and np.array_equal(got, b.astype(float))

@@ -61,13 +61,50 @@ _ROWWISE = frozenset(_NP) | {"sum", "select", "factor"}
 CALLED_OPS = tuple(op for op, text in _NP.items() if text.startswith("_op_"))
 _FACTORS = {num.step: "_tofloat({0} > 0)", num.sign: "_op_sign({0})",
             num.share: "_share({0}, {1})"}
+_ZEROS: dict = {}  # (shape, dtype) -> a read-only array of zeros (see ``_relu``)
+
+
+def _relu(x: Any) -> Any:
+    """``max(x, 0)``, against an array of zeros of ``x``'s shape: numpy 2.4
+    runs ``maximum`` of two arrays in SIMD code, and against the scalar 0.0
+    element by element, 2.4x slower on a 128 x 500 layer. The same bits (NaN
+    stays NaN, -0.0 becomes 0.0, either way).
+
+    >>> _relu(np.array([-1.0, 2.0, -0.0])).tolist()
+    [0.0, 2.0, 0.0]
+    """
+    shape = getattr(x, "shape", ())
+    if not shape:
+        return np.maximum(x, 0.0)
+    key = (shape, x.dtype)
+    z = _ZEROS.get(key)
+    if z is None:
+        if len(_ZEROS) >= 32:  # the shapes of the latest programs only
+            _ZEROS.clear()
+        z = np.zeros(shape, dtype=x.dtype)
+        z.flags.writeable = False
+        _ZEROS[key] = z
+    return np.maximum(x, z)
+
+
+def _tofloat(b: Any) -> Any:
+    """A comparison's booleans as 0.0 and 1.0: read as bytes, which numpy 2.4
+    converts in SIMD code, 1.6x faster than from booleans (a comparison's
+    booleans are the bytes 0 and 1).
+
+    >>> _tofloat(np.array([1.0, -1.0]) > 0).tolist()
+    [1.0, 0.0]
+    """
+    return b.view(np.uint8).astype(float) if b.ndim else b.astype(float)
+
+
 # The names generated code uses; ``export`` binds the same names to torch.
 NUMPY = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.errstate,
          "_sigmoid": lambda x: _sigmoid(np, x), "_share": num._ARRAY_FUNCS["share"](np),
-         "_tofloat": lambda b: b.astype(float), "_tolist": lambda a: a.tolist(),
+         "_tofloat": _tofloat, "_tolist": lambda a: a.tolist(),
          "_out": lambda a: a.tolist(),
          "_copy": np.array, "_fwd": lambda param, *args: param.forward(*args),
-         "_call": lambda fn, *args: fn(*args), "_relu": lambda x: np.maximum(x, 0.0),
+         "_call": lambda fn, *args: fn(*args), "_relu": _relu,
          "_rev": lambda a: a[::-1]}
 NUMPY.update({f"_op_{op}": getattr(num, op) for op in CALLED_OPS})
 
