@@ -12,14 +12,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent.parent  # this checkout
 
 
-def run_in(root: Path, code: str, *args: str) -> str:
+def run_in(root: Path, code: str, *args: str, env: dict | None = None) -> str:
     """The standard output of ``python -c code *args`` in checkout ``root``,
-    with that checkout's ``fmicrograd`` and ``benchmarks/`` on the path."""
+    with that checkout's ``fmicrograd`` and ``benchmarks/`` on the path (and
+    the environment variables ``env`` set)."""
     out = subprocess.run([sys.executable, "-c", code, *args], cwd=root, check=True,
-                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(root)))
+                         capture_output=True, text=True,
+                         env=dict(os.environ, **(env or {}), PYTHONPATH=str(root)))
     return out.stdout
 
 
-def last_floats(root: Path, code: str, *args: str) -> list[float]:
+def last_floats(root: Path, code: str, *args: str, env: dict | None = None) -> list[float]:
     """The numbers on the last line ``code`` prints in checkout ``root``."""
-    return [float(x) for x in run_in(root, code, *args).splitlines()[-1].split()]
+    return [float(x) for x in run_in(root, code, *args, env=env).splitlines()[-1].split()]

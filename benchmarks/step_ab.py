@@ -4,6 +4,8 @@ same machine load.
 
     python benchmarks/step_ab.py --against /path/to/other/checkout
     python benchmarks/step_ab.py --against ../old --rows 16-128-128-1x1000 --repeat 5
+    python benchmarks/step_ab.py --against . --env OPENBLAS_CORETYPE=SkylakeX
+        # this checkout against itself, the "new" processes with that variable set
 
 Each process times the step of ``scale.fm_step`` (the jitted SGD step, the
 parameter pytree in and out) and its compiled program alone (``run`` on the
@@ -52,10 +54,14 @@ def main() -> None:
     parser.add_argument("--rows", nargs="*", help="row names (default: all)")
     parser.add_argument("--repeat", type=int, default=3, help="processes per row and checkout")
     parser.add_argument("--against", type=Path, required=True, help="the other checkout")
+    parser.add_argument("--env", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="environment variables for this checkout's processes only")
     args = parser.parse_args()
+    env = dict(item.split("=", 1) for item in args.env)
     rows = args.rows or [r.name for r in scale.ROWS]
     roots = {"old": args.against, "new": HERE}
-    print(f"load average {os.getloadavg()[0]:.2f}; ms, best-worst of {args.repeat} processes")
+    print(f"load average {os.getloadavg()[0]:.2f}; ms, best-worst of {args.repeat} processes"
+          + "".join(f"; new: {k}={v}" for k, v in env.items()))
     print("| row | old step | new step | old program | new program | new / old step "
           "| new / old program |")
     print("|---" * 7 + "|")
@@ -63,7 +69,8 @@ def main() -> None:
         seen: dict = {tag: [] for tag in roots}
         for _ in range(args.repeat):
             for tag, root in roots.items():
-                seen[tag].append(last_floats(root, ONE_ROW, row))  # step, program
+                seen[tag].append(last_floats(root, ONE_ROW, row,  # step, program
+                                             env=env if tag == "new" else None))
         cells = []
         for k in (0, 1):
             for tag in roots:
