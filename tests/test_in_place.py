@@ -137,6 +137,8 @@ def test_relu_against_an_array_of_zeros_keeps_maximums_bits():
     x32 = np.array([-1.0, 3.0], dtype=np.float32)
     assert autobatch._relu(x32).dtype == np.maximum(x32, 0.0).dtype == np.float32
     assert autobatch._relu(-2.5) == 0.0
+    big = np.full(autobatch._MOST_ZEROS + 1, -1.0)  # past the cache's size: the scalar path
+    assert not autobatch._relu(big).any() and big.shape not in {k[0] for k in autobatch._ZEROS}
     assert all(not z.flags.writeable and not z.any() for z in autobatch._ZEROS.values())
 
 

@@ -62,6 +62,7 @@ CALLED_OPS = tuple(op for op, text in _NP.items() if text.startswith("_op_"))
 _FACTORS = {num.step: "_tofloat({0} > 0)", num.sign: "_op_sign({0})",
             num.share: "_share({0}, {1})"}
 _ZEROS: dict = {}  # (shape, dtype) -> a read-only array of zeros (see ``_relu``)
+_MOST_ZEROS = 1 << 20  # entries: larger arrays take the scalar path (no 8 MB+ cache)
 
 
 def _relu(x: Any) -> Any:
@@ -74,7 +75,7 @@ def _relu(x: Any) -> Any:
     [0.0, 2.0, 0.0]
     """
     shape = getattr(x, "shape", ())
-    if not shape:
+    if not shape or x.size > _MOST_ZEROS:
         return np.maximum(x, 0.0)
     key = (shape, x.dtype)
     z = _ZEROS.get(key)

@@ -71,20 +71,18 @@ def _openblas() -> Any:
     paths += glob.glob(os.path.join(here, ".dylibs", "*openblas*"))
     for path in paths:
         try:
-            lib = ctypes.CDLL(path)
-            lib.openblas_set_num_threads_local  # noqa: B018 -- present since 0.3.20
-        except (OSError, AttributeError):
+            return ctypes.CDLL(path)
+        except OSError:
             continue
-        return lib
     return None
 
 
 def _local_setter() -> Callable[[int], int] | None:
-    """OpenBLAS's ``openblas_set_num_threads_local`` from the library numpy
-    loaded, or None."""
-    if _LIB is None:
+    """OpenBLAS's ``openblas_set_num_threads_local`` (0.3.20 and later) from
+    the library numpy loaded, or None."""
+    fn = getattr(_LIB, "openblas_set_num_threads_local", None)
+    if fn is None:
         return None
-    fn = _LIB.openblas_set_num_threads_local
     fn.restype = ctypes.c_int
     fn.argtypes = [ctypes.c_int]
     return fn
