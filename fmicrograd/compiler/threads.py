@@ -1,4 +1,5 @@
-"""One BLAS thread while a compiled program runs, and a helper thread for a second core.
+"""One BLAS thread while a compiled program runs, a helper thread for a second core,
+and what numpy's BLAS is (``blas``, for ``python -m fmicrograd info``).
 
 A compiled step is many small array operations. With OpenBLAS's default of
 one thread per core, each matrix product hands its few microseconds of work
@@ -101,9 +102,11 @@ def blas(cpu_flags: frozenset | None = None) -> dict:
     from ``/proc/cpuinfo`` by default) but OpenBLAS picked kernels without it:
     OpenBLAS 0.3.31, which numpy 2.4 ships, does not know AMD's Zen 5
     (CPU family 26) and falls back to its Haswell kernels there, whose
-    matrix products are 1.6x slower than its AVX-512 ones (the compiled
-    steps of wide MLPs 1.1-1.25x). The environment variable
-    ``OPENBLAS_CORETYPE=SkylakeX``, set before numpy is imported, picks them.
+    matrix products are 1.6x slower than its AVX-512 ones (wide MLPs'
+    compiled steps take 1.05-1.3x the time, ``benchmarks/step_ab.py --env``).
+    The environment variable ``OPENBLAS_CORETYPE=SkylakeX``, set before numpy
+    is imported, picks them; fm leaves it to the user (it is numpy's, for the
+    whole process).
 
     >>> sorted(blas())
     ['advice', 'core', 'name', 'version']
