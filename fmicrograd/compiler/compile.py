@@ -141,7 +141,7 @@ class _Jitted:
             found = entry.match(args, {})
             if found is not None:
                 return self._run(entry, found, args, {}, lazy=True)
-        return self._slow(tuple(a.get() if a.__class__ is Deferred else a for a in args), {})
+        return self._slow(tuple(map(built, args)), {})
 
     def _static(self, nargs: int) -> list:
         out = []

@@ -111,22 +111,25 @@ def blas(cpu_flags: frozenset | None = None) -> dict:
     >>> sorted(blas())
     ['advice', 'core', 'name', 'version']
     """
-    out = {"name": "", "version": "", "core": "", "advice": ""}
     if _LIB is None:
-        return out
-    out["name"] = "OpenBLAS"
-    for key, fn in (("config", "get_config"), ("core", "get_corename")):
-        # numpy's wheels name them ``scipy_openblas_get_config64_``
-        for name in (f"openblas_{fn}", f"scipy_openblas_{fn}64_", f"openblas_{fn}64_"):
-            f = getattr(_LIB, name, None)
-            if f is not None:
-                f.restype = ctypes.c_char_p
-                out[key] = (f() or b"").decode(errors="replace").strip()
-                break
-    config = out.pop("config").split()  # "OpenBLAS 0.3.31.188.0 USE64BITINT ... Haswell ..."
-    out["version"] = config[1] if len(config) > 1 and config[0] == "OpenBLAS" else ""
-    out["advice"] = advice(out["core"], _cpu_flags() if cpu_flags is None else cpu_flags)
-    return out
+        return {"name": "", "version": "", "core": "", "advice": ""}
+    config = _text("get_config").split()  # "OpenBLAS 0.3.31.188.0 USE64BITINT ... Haswell ..."
+    core = _text("get_corename")
+    return {"name": "OpenBLAS",
+            "version": config[1] if len(config) > 1 and config[0] == "OpenBLAS" else "",
+            "core": core,
+            "advice": advice(core, _cpu_flags() if cpu_flags is None else cpu_flags)}
+
+
+def _text(fn: str) -> str:
+    """What OpenBLAS's ``openblas_<fn>`` returns, or "" (numpy's wheels name
+    it ``scipy_openblas_<fn>64_``)."""
+    for name in (f"openblas_{fn}", f"scipy_openblas_{fn}64_", f"openblas_{fn}64_"):
+        f = getattr(_LIB, name, None)
+        if f is not None:
+            f.restype = ctypes.c_char_p
+            return (f() or b"").decode(errors="replace").strip()
+    return ""
 
 
 def advice(core: str, cpu_flags: frozenset) -> str:
