@@ -184,7 +184,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     args = parser.parse_args()
-    print(f"Python {sys.version.split()[0]}; micrograd demo step (100 moons points, "
+    from fmicrograd.compiler.threads import cpu
+
+    print(f"{cpu()}; Python {sys.version.split()[0]}; micrograd demo step (100 moons points, "
           "2-16-16-1 ReLU MLP, hinge + 1e-4 L2, SGD), median per step, best of 3 "
           "alternating rounds\n")
     rows, extra = measure_steps(args.quick)

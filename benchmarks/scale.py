@@ -363,11 +363,11 @@ def one_core_busy(on: bool = True) -> Iterator[bool]:
 
 def sweep(rows: tuple, budget: float, user_path: bool, loaded: bool) -> None:
     """Time every row and print the table."""
-    from fmicrograd.compiler.threads import blas
+    from fmicrograd.compiler.threads import blas, cpu
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     b = blas()
-    print(f"Python {sys.version.split()[0]}, load average {load:.2f}"
+    print(f"{cpu()}; Python {sys.version.split()[0]}, load average {load:.2f}"
           f"{' (one core kept busy by another process)' if loaded else ''}; whole SGD step, "
           "float64, median per step (best of 3 alternating rounds); numpy's BLAS: "
           f"{b['name'] or 'not OpenBLAS'} {b['version']} ({b['core'] or '?'} kernels)\n")

@@ -345,7 +345,8 @@ def _info(out: IO[str]) -> int:
     dot = shutil.which("dot")
     print(f"  {'dot':<11} {('yes ' + dot) if dot else 'no  (Graphviz binary, to render)':<40} "
           "rendering fm.viz graphs", file=out)
-    from .compiler.threads import CORES, blas
+    from .compiler.threads import CORES, blas, cpu
+    print(f"CPU: {cpu()}", file=out)
     b = blas()
     name = " ".join(v for v in (b["name"] or "not OpenBLAS", b["version"]) if v)
     kernels = f" ({b['core']} kernels)" if b["core"] else ""

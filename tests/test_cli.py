@@ -183,6 +183,20 @@ def test_info():
     if b["name"] == "OpenBLAS":  # numpy's wheels: its version and the kernels it picked
         assert b["version"] and b["core"] and f"({b['core']} kernels)" in line.group(1)
     assert ("note: " in r.stdout) == bool(b["advice"])
+    from fmicrograd.compiler.threads import cpu
+    assert re.search(r"^CPU: (.+)$", r.stdout, re.M).group(1) == cpu()
+
+
+def test_cpu_names_the_model_and_its_family_from_proc_cpuinfo_fields():
+    from fmicrograd.compiler.threads import _cpuinfo, cpu
+    fields = {"model name": "AMD EPYC 9R45", "cpu family": "26", "model": "2"}
+    assert cpu(fields) == "AMD EPYC 9R45 (family 26, model 2)"
+    assert cpu({"model name": "Some CPU"}) == "Some CPU"  # no family: the name alone
+    assert cpu({}) != ""  # no /proc/cpuinfo: platform's name, or "unknown CPU"
+    here = _cpuinfo()
+    if here.get("model name"):  # Linux: this machine's own first processor
+        assert cpu().startswith(here["model name"])
+        assert f"family {here['cpu family']}" in cpu()
 
 
 def test_blas_advice_names_the_variable_only_for_avx512_cpus_on_other_kernels():

@@ -55,6 +55,7 @@ import _thread
 import ctypes
 import glob
 import os
+import platform
 import threading
 import time
 from collections.abc import Callable
@@ -62,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["single_thread", "both", "cores", "CORES", "blas"]
+__all__ = ["single_thread", "both", "cores", "CORES", "blas", "cpu"]
 
 
 def _openblas() -> Any:
@@ -147,15 +148,39 @@ def advice(core: str, cpu_flags: frozenset) -> str:
             "its AVX-512 ones, whose matrix products can be 1.6x faster")
 
 
-def _cpu_flags() -> frozenset:
+def _cpuinfo() -> dict:
+    """The first processor's fields in ``/proc/cpuinfo`` ({} where there is none)."""
+    fields: dict = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
+                if not line.strip():
+                    break  # the end of the first processor's block
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return frozenset()
+    return fields
+
+
+def _cpu_flags() -> frozenset:
+    return frozenset(_cpuinfo().get("flags", "").split())
+
+
+def cpu(fields: dict | None = None) -> str:
+    """This machine's CPU as ``/proc/cpuinfo`` names it, with its family and
+    model numbers (which tell AMD's Zen generations apart: family 25 is Zen 3
+    and 4, family 26 Zen 5), or ``platform.processor()`` elsewhere; for
+    ``python -m fmicrograd info`` and the benchmarks' header lines.
+
+    >>> cpu({"model name": "AMD EPYC", "cpu family": "25", "model": "17"})
+    'AMD EPYC (family 25, model 17)'
+    """
+    fields = _cpuinfo() if fields is None else fields
+    name = fields.get("model name", "") or platform.processor() or "unknown CPU"
+    if fields.get("cpu family") and fields.get("model"):
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def cores(environ: Any = os.environ) -> int:
