@@ -163,6 +163,26 @@ def test_a_registered_immutable_node_jit_returned_is_not_walked_again():
     assert f(Box((1.0, 2.0)), 3.0) == Box((3.0, 6.0)) and len(calls) > before
 
 
+def test_an_immutable_argument_passed_again_is_not_walked_again():
+    Box, calls = _counted_box(immutable=True)
+    f = fm.jit(lambda k, data: sum(x * k for x in data.v))  # data is never returned
+    data = Box((1.0, 2.0, 3.0))
+    assert f(2.0, data) == 12.0  # traced
+    assert f(3.0, data) == 18.0  # matched: walked once, and remembered
+    before = len(calls)
+    assert f(4.0, data) == 24.0 and len(calls) == before  # the same object: not walked
+    assert f(1.0, Box((1.0, 1.0, 1.0))) == 3.0 and len(calls) > before  # another one is
+    assert f(1.0, data) == 6.0  # and the first again after it
+
+
+def test_a_list_argument_changed_in_place_is_read_again():
+    f = fm.jit(lambda k, data: sum(x * k for x in data))
+    data = [1.0, 2.0]
+    assert f(1.0, data) == 3.0 and f(1.0, data) == 3.0
+    data[0] = 10.0  # a list may change between calls: never taken on trust
+    assert f(1.0, data) == 12.0
+
+
 def test_a_registered_node_not_declared_immutable_is_read_again():
     Box, calls = _counted_box(immutable=False)
     f = fm.jit(lambda b, k: Box(tuple(x * k for x in b.v)))

@@ -22,8 +22,10 @@ array code over the whole batch (see ``batched_call``), a compiled node
 again when a batched argument is differentiated (``grad`` of a ``vmap``).
 
 The program runs with one BLAS thread (``threads``), a large training step as
-two batch halves on two threads (``split``); a parameter pytree that
-the function returned and gets back is not walked again (``jit_io.matcher``);
+two batch halves on two threads (``split``); an immutable pytree of
+numbers that the function returned and gets back (the parameters), or that
+was passed before and comes again (a dataset of tuples), is not walked again
+(``jit_io.matcher``);
 ``jit(f).lower(*args).as_text()`` shows the program (``lowered``).
 
 Caches hold only generated code and constants, never graphs, and are
@@ -84,8 +86,9 @@ def jit(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Callable:
 
 class _Entry:
     """One input structure: its matcher, its compiled variants, and the
-    immutable pytrees it returned last that may come back as arguments
-    (``known``: argument position -> (object, its leaves as a vector))."""
+    immutable pytrees it returned last that may come back as arguments, or
+    was passed last (``known``: argument position -> (object, its leaves as a
+    vector))."""
 
     __slots__ = ("match", "variants", "inline", "known", "treedef", "kinds", "positions",
                  "items")

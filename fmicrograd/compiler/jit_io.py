@@ -125,8 +125,11 @@ def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
     leaves come as float64 vectors, one per argument that has any.
 
     ``known`` maps an argument position to ``(obj, vector)``: an immutable
-    pytree ``fm.jit`` returned earlier and its leaves. An argument that *is*
-    that object is not walked again (the training loop's parameters).
+    pytree of numbers (tuples, NamedTuples, frozen dataclasses, ``fm.nn``
+    models) that ``fm.jit`` returned earlier or that was last passed at that
+    position, and its leaves. An argument that *is* that object is not walked
+    again: a training loop's parameters, and a dataset of tuples passed on
+    every step. (The last such argument at each position stays referenced.)
 
     >>> leaves, td = fm.tree.flatten(((1.0,), {}))
     >>> match = matcher(td, ["scalar"], {1: "x"}, 2)
@@ -196,6 +199,8 @@ def _argument(src: Source, td: tr.TreeDef, var: str, pos: int | None, kinds: Any
     src.emit(f"    {seg} = k[1]")
     src.emit("else:")
     src.lines += ["    " + line for line in inner.lines]
+    # walked once: the same object, passed again, is not (its leaves cannot change)
+    src.emit(f"    _K[{pos}] = ({var}, {seg})")
 
 
 def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, arrays: list,
