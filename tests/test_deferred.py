@@ -143,3 +143,37 @@ def test_item_builders_go_with_their_variant():
     entry = f._entries.order[0]
     assert len(entry.variants) == C.MAX_VARIANTS
     assert set(entry.items) == {v[1] for v in entry.variants}
+
+
+def _moons_fit(monkeypatch=None, **kw):
+    xs, ys = fm.datasets.moons(60, 0.1, seed=4)
+    model = fm.nn.MLP.init(2, [6, 6, 1], key=fm.random.key(6))
+
+    def loss(m, batch):
+        bx, by = batch
+        return fm.losses.hinge([m(x) for x in bx], by) + 1e-4 * fm.losses.l2(m)
+
+    return fm.train.fit(loss, model, fm.optim.adam(0.05), [(xs, ys)], jit=True, **kw)
+
+
+def test_fit_builds_the_pytrees_only_where_they_are_read(monkeypatch):
+    # one step per epoch: parameters and adam's state stay deferred from epoch to
+    # epoch, and only the result is built, with the plain calls' bits
+    gets = []
+    real = C.Deferred.get
+    monkeypatch.setattr(C.Deferred, "get", lambda self: gets.append(1) or real(self))
+    lazy, h1 = _moons_fit(epochs=12)
+    assert isinstance(lazy, fm.nn.MLP) and len(gets) <= 2  # the result (its best, its last)
+    monkeypatch.setattr(C._Jitted, "deferred", C._Jitted.__call__)
+    plain, h2 = _moons_fit(epochs=12)
+    assert _bits(lazy) == _bits(plain) and list(h1["loss"]) == list(h2["loss"])
+    seen = []
+    _moons_fit(epochs=3, callback=lambda e, p, row: seen.append(p))
+    assert len(seen) == 3 and all(isinstance(p, fm.nn.MLP) for p in seen)
+
+
+def test_fit_under_jit_resumes_from_its_checkpoints_bit_for_bit(tmp_path):
+    whole, h1 = _moons_fit(epochs=6, checkpoint_dir=tmp_path / "a", checkpoint_every=2)
+    _moons_fit(epochs=3, checkpoint_dir=tmp_path / "b")  # stopped after 3 epochs
+    resumed, h2 = _moons_fit(epochs=6, checkpoint_dir=tmp_path / "b", resume=tmp_path / "b")
+    assert _bits(resumed) == _bits(whole) and list(h1["loss"]) == list(h2["loss"])

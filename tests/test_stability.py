@@ -1,13 +1,17 @@
 """fit watches itself: detectors, on_instability policies, diagnose."""
 
+import importlib
 import math
 import warnings
 
 import pytest
-from pyrsistent import PMap, PVector
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyrsistent import PMap, PVector, pvector
 
 import fmicrograd as fm
 from fmicrograd.train import InstabilityError, InstabilityWarning, Thresholds
+from fmicrograd.train.detectors import detect, running_min
 
 XS = tuple(i / 10 for i in range(10))
 YS = tuple(2.0 * x - 1.0 for x in XS)
@@ -119,6 +123,50 @@ def test_healthy_runs_fire_nothing():
         _, h = fm.train.fit(line_loss, {"w": 0.0, "b": 0.0}, fm.optim.sgd(0.5), [(XS, YS)],
                             epochs=60)
         assert list(h["events"]) == []
+
+
+_LOSS = st.one_of(st.floats(0.0, 10.0), st.sampled_from([math.nan, math.inf, -math.inf]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_LOSS, min_size=1, max_size=60), st.data())
+def test_detect_with_running_minima_fires_as_from_the_whole_history(losses, data):
+    n = len(losses)
+    grads = data.draw(st.lists(st.floats(0.0, 1e4), min_size=n, max_size=n))
+    history = {"loss": pvector(losses), "grad_norm": pvector(grads)}
+    since = data.draw(st.integers(0, n - 1))
+    t = Thresholds(plateau_window=5, oscillation_window=6, explosion_window=3)
+    e = n - 1
+    plain = detect(history, e, t, since)
+    fast = detect(history, e, t, since, running_min(history["loss"], start=since))
+    # the reference: the history from ``since`` on, copied, as the detectors saw it before
+    copied = detect({k: list(v[since:]) for k, v in history.items()}, e - since, t)
+    assert plain == fast
+    assert [dict(ev, epoch=None) for ev in fast] == [dict(ev, epoch=None) for ev in copied]
+
+
+def test_running_min_extends_and_skips_non_finite_losses():
+    mins = running_min([2.0, math.nan, 3.0])
+    assert list(mins) == [2.0, 2.0, 2.0]
+    assert list(running_min([2.0, math.nan, 3.0, 1.0, -math.inf], mins)) == [2.0] * 3 + [1.0] * 2
+    assert list(running_min([5.0, math.nan, 4.0], start=1)) == [math.inf, 4.0]
+    assert list(mins) == [2.0, 2.0, 2.0]  # persistent: extended, not changed
+
+
+def test_fit_passes_the_running_minima_since_the_last_rollback(monkeypatch):
+    fit_module = importlib.import_module("fmicrograd.train.fit")
+    seen = []
+    real = fit_module.detect
+
+    def spy(history, epoch, thresholds, since=0, best=None):
+        seen.append((since, list(best), list(running_min(history["loss"], start=since))))
+        return real(history, epoch, thresholds, since, best)
+
+    monkeypatch.setattr(fit_module, "detect", spy)
+    run(sqrt_loss, {"w": 1.0}, fm.optim.sgd(2.0), 30, data=[None],
+        on_instability="rollback", max_rollbacks=3, rollback_lr_factor=0.5)
+    assert seen and all(best == want for _, best, want in seen)
+    assert any(since > 0 for since, _, _ in seen)  # a rollback moved the start
 
 
 # ------------------------------------------------------------------ policies

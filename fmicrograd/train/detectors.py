@@ -53,9 +53,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from pyrsistent import PMap, pmap
+from pyrsistent import PMap, PVector, pmap, pvector
 
-__all__ = ["Thresholds", "detect", "DETECTORS", "INSTABILITIES", "KINDS"]
+__all__ = ["Thresholds", "detect", "running_min", "DETECTORS", "INSTABILITIES", "KINDS"]
 
 INSTABILITIES = ("nan", "explosion", "exploding_grad", "oscillation")
 KINDS = ("nan", "explosion", "exploding_grad", "oscillation", "plateau", "vanishing_grad")
@@ -112,12 +112,21 @@ def _nan(h: History, e: int, t: Thresholds) -> Found:
     return {**values, "message": f"not finite: {', '.join(dict.fromkeys(bad))}"}
 
 
+def _best(h: History, k: int) -> float:
+    """The lowest finite loss of epochs ``0..k`` (inf if none): from the running
+    minima ``fit`` passes (``detect``'s ``best``), else computed."""
+    mins = h.get(_BEST)
+    if mins is not None:
+        return mins[k]
+    return min(_finite(h["loss"][:k + 1]), default=math.inf)
+
+
 def _explosion(h: History, e: int, t: Thresholds) -> Found:
     loss = h["loss"][e]
-    before = _finite(h["loss"][:e])
-    if not before or not math.isfinite(loss):
+    best = _best(h, e - 1) if e else math.inf
+    if best == math.inf or not math.isfinite(loss):
         return None
-    best, first = min(before), h["loss"][0]
+    first = h["loss"][0]
     if loss > t.explosion_factor * best and loss > first and best >= 0:
         return {"loss": loss, "best": best, "factor": t.explosion_factor,
                 "message": f"loss {loss:.4g} is over {t.explosion_factor:g}x the best "
@@ -175,10 +184,10 @@ def _plateau(h: History, e: int, t: Thresholds) -> Found:
     w = t.plateau_window
     if e < w:
         return None
-    before, recent = _finite(h["loss"][:e + 1 - w]), _finite(h["loss"][e + 1 - w:e + 1])
-    if not before or len(recent) < w:
+    old, recent = _best(h, e - w), _finite(h["loss"][e + 1 - w:e + 1])
+    if old == math.inf or len(recent) < w:
         return None
-    old, new = min(before), min(recent)
+    new = min(recent)
     first = h["loss"][0]
     high = not math.isfinite(first) or new > t.plateau_above * first  # else: converged
     if high and new > t.converged_loss and old - new <= t.plateau_rtol * abs(old):
@@ -220,13 +229,55 @@ DETECTORS: dict[str, Callable[[History, int, Thresholds], Found]] = {
 }
 
 
+_BEST = "\0best"  # detect's running minima of the loss, beside the history's lists
+_NONE: PVector = pvector()
+
+
+class _Tail(Sequence):
+    """``v[offset:]`` without copying it (a history from ``since`` on)."""
+
+    def __init__(self, v: Sequence[float], offset: int) -> None:
+        self.v, self.offset = v, offset
+
+    def __len__(self) -> int:
+        return len(self.v) - self.offset
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            start, stop, step = i.indices(len(self))
+            return self.v[self.offset + start:self.offset + stop:step]
+        return self.v[self.offset + (i if i >= 0 else i + len(self))]
+
+
+def running_min(losses: Sequence[float], mins: PVector = _NONE, start: int = 0) -> PVector:
+    """``mins`` extended to ``losses[start:]``: entry ``k`` is the lowest finite
+    loss of ``losses[start:start + k + 1]`` (inf while there is none). ``fit``
+    keeps it from epoch to epoch and passes it to ``detect``, so that the
+    detectors that compare with the best loss so far cost the same at every
+    epoch.
+
+    >>> list(running_min([3.0, float("nan"), 1.0, 2.0]))
+    [3.0, 3.0, 1.0, 1.0]
+    """
+    grown = mins.evolver()
+    m = mins[-1] if len(mins) else math.inf
+    for x in losses[start + len(mins):]:
+        if x < m and math.isfinite(x):  # the first of equal values, as min() keeps
+            m = x
+        grown.append(m)
+    return grown.persistent()
+
+
 def detect(history: History, epoch: int, thresholds: Thresholds,
-           since: int = 0) -> tuple[PMap, ...]:
+           since: int = 0, best: Sequence[float] | None = None) -> tuple[PMap, ...]:
     """The events at ``epoch`` (an index into the history's lists): one ``PMap``
     per detector that fires, with ``epoch``, ``kind``, ``message`` and the
     numbers that triggered it. A nan silences the other detectors. The
     detectors see the history from epoch ``since`` on (after a rollback, the
-    epochs before it belong to a trajectory that was abandoned).
+    epochs before it belong to a trajectory that was abandoned). ``best``, if
+    given, is ``running_min`` of the losses from ``since`` on, up to ``epoch``
+    at least: without it, the lowest loss so far is found again by a pass
+    over the whole history.
 
     >>> h = {"loss": [1.0, float("nan")], "grad_norm": [1.0, 2.0]}
     >>> [sorted(e.items()) for e in detect(h, 1, Thresholds())]  # doctest: +NORMALIZE_WHITESPACE
@@ -234,7 +285,9 @@ def detect(history: History, epoch: int, thresholds: Thresholds,
       ('message', 'not finite: loss')]]
     """
     # a dict: a persistent map's lookups cost a microsecond each (its vectors index fast)
-    history = {k: v[since:] if since else v for k, v in history.items()}
+    history = {k: _Tail(v, since) if since else v for k, v in history.items()}
+    if best is not None:
+        history[_BEST] = best
     events = []
     for kind, detector in DETECTORS.items():
         found = detector(history, epoch - since, thresholds)

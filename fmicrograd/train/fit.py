@@ -37,7 +37,7 @@ from ..optim import GradientTransformation, inject_lr_scale, scale_lr
 from ..transforms.autodiff import value_and_grad
 from . import checkpoint
 from .data import batcher
-from .detectors import INSTABILITIES, Thresholds, detect
+from .detectors import INSTABILITIES, Thresholds, detect, running_min
 from .monitor import Epoch, count_nonfinite, groups_of, make_step
 from .progress import Progress
 from .recovery import InstabilityError, InstabilityWarning, check_policy, decide
@@ -102,7 +102,8 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     ``jit=True`` compiles the whole step (gradient, optimizer update and
     statistics) with ``fm.jit``: same numbers, many times faster per step;
     parameters and optimizer state stay in the compiled layout from one step
-    to the next and are built at each epoch's end (``jitted.deferred``).
+    to the next (``jitted.deferred``) and are built where something reads
+    them: the callback, ``val_data``, a checkpoint, a rollback, the result.
 
     ``checkpoint_dir`` receives a checkpoint before the first epoch, then
     every ``checkpoint_every`` epochs and after the last; ``resume`` (that
@@ -144,7 +145,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         from ..compiler.compile import jit as compile_fn
 
         # parameters and optimizer state stay in the program's flat layout from one
-        # step to the next; the pytrees are built at the epoch's end (``built``)
+        # step to the next; the pytrees are built only where read (``built``)
         call = cast(Any, compile_fn(call)).deferred
     vg = value_and_grad(loss_fn)
     writer = True
@@ -163,9 +164,16 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         extra = tuple(t + float(fn(built(p), batch)) for t, fn in zip(extra, metrics.values()))
         return new, opt_state, sums, extra
 
+    # the running minima of the loss since the last rollback, extended epoch by epoch
+    # (derived from the history: found again from it after a resume)
+    best: dict = {"since": -1, "mins": None}
+
     def watch(fold: _Fold, p: Any, opt_state: Any, history: PMap) -> _Fold:
         e = len(history["loss"]) - 1
-        found = detect(history, e, thresholds, fold.since)
+        if best["since"] != fold.since:
+            best.update(since=fold.since, mins=running_min(()))
+        best["mins"] = running_min(history["loss"], best["mins"], fold.since)
+        found = detect(history, e, thresholds, fold.since, best["mins"])
         kinds = tuple(ev["kind"] for ev in found)
         new = [ev for ev in found if ev["kind"] not in fold.active]
         action = decide(on_instability, [ev["kind"] for ev in new], rollbacks=fold.rollbacks,
@@ -173,7 +181,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         new = [ev.set("action", action if on_instability == "warn"
                       or ev["kind"] in INSTABILITIES else "none") for ev in new]
         if action == "rollback":  # the learning rate, as a fraction of the first, from now on
-            scale = opt_state.lr_scale * rollback_lr_factor
+            scale = built(opt_state).lr_scale * rollback_lr_factor
             new = [ev.set("lr_scale", scale) if ev["action"] == "rollback" else ev for ev in new]
         if new:
             history = history.set("events", history["events"].extend(new))
@@ -197,7 +205,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
             return fold._replace(params=fold.good_params, opt_state=fold.good_opt_state,
                                  stopped=True)
         if action == "rollback":
-            back = fold.good_opt_state._replace(lr_scale=opt_state.lr_scale)
+            back = built(fold.good_opt_state)._replace(lr_scale=built(opt_state).lr_scale)
             return fold._replace(params=fold.good_params,
                                  opt_state=scale_lr(back, rollback_lr_factor),
                                  rollbacks=fold.rollbacks + 1, active=(), since=e + 1)
@@ -209,8 +217,12 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         todo = epoch_batches(epoch)
         start = (fold.params, fold.opt_state, Epoch(), (0.0,) * len(metrics))
         p, opt_state, sums, extra = functools.reduce(train_step, todo, start)
-        p, opt_state = built(p), built(opt_state)
-        row = sums.row(p, names, monitor)
+        # under jit, p and opt_state may still be the program's flat vectors: a
+        # pytree is built only where it is read (and building it makes the next
+        # step recognise the pytree instead)
+        if callback is not None or val_data is not None:
+            p = built(p)
+        row = sums.row(p, names, monitor, built)
         row.update((k, t / len(todo)) for k, t in zip(metrics, extra))
         if val_data is not None:
             row["val_loss"] = float(loss_fn(p, val_data))
@@ -232,6 +244,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
             bar.update(epoch + 1, row)
         if checkpoint_dir is not None and writer and (fold.epoch % checkpoint_every == 0
                                            or fold.epoch == epochs or fold.stopped):
+            fold = fold._replace(**{k: built(getattr(fold, k)) for k in _STRUCTURED})
             _save(checkpoint_dir, fold, key)
         return fold
 
@@ -241,7 +254,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     end = functools.reduce(epoch_step, range(start.epoch, epochs), start)
     if bar is not None:
         bar.close()
-    return (end.best_params if restore_best else end.params), end.history
+    return built(end.best_params if restore_best else end.params), end.history
 
 
 def _append(history: PMap, row: Mapping[str, Any]) -> PMap:

@@ -114,8 +114,11 @@ class Epoch(NamedTuple):
                      self.nonfinite_grads + (0 if math.isfinite(total) else recount()),
                      float(param_sq))
 
-    def row(self, params: Any, names: tuple[str, ...], monitor: bool) -> dict[str, Any]:
-        """The history row: means over the steps, norms and counts at the end."""
+    def row(self, params: Any, names: tuple[str, ...], monitor: bool,
+            read: Callable[[Any], Any] = lambda x: x) -> dict[str, Any]:
+        """The history row: means over the steps, norms and counts at the end
+        (``read(params)`` is the parameters' pytree, needed only when their
+        norm is not finite)."""
         n = self.steps
         row: dict[str, Any] = {"loss": self.loss / n, "grad_norm": self.grad_norm / n}
         if not monitor:
@@ -125,5 +128,5 @@ class Epoch(NamedTuple):
         row["param_norm"] = param_norm
         row.update((f"grad_norm.{name}", v / n) for name, v in zip(names, self.layers))
         row["nonfinite_grads"] = self.nonfinite_grads
-        row["nonfinite_params"] = 0 if math.isfinite(param_norm) else count_nonfinite(params)
+        row["nonfinite_params"] = 0 if math.isfinite(param_norm) else count_nonfinite(read(params))
         return row
