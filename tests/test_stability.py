@@ -219,6 +219,26 @@ def test_rollback_works_for_every_optimizer_under_jit():
             assert a == pytest.approx(b, rel=1e-12, abs=1e-12)
 
 
+def test_rollback_of_a_model_under_jit_restarts_from_its_deferred_parameters():
+    # an fm.nn model under jit stays the program's flat vector between epochs; a
+    # rollback hands the step an older one, which it builds and runs from
+    xs, ys = fm.datasets.moons(40, 0.1, seed=0)
+    model = fm.nn.MLP.init(2, [8, 8, 1], key=fm.random.key(0))
+
+    def loss(m, batch):
+        bx, by = batch
+        return fm.losses.hinge([m(x) for x in bx], by) + 1e-4 * fm.losses.l2(m)
+
+    eager, compiled = (run(loss, model, fm.optim.sgd(30.0), 25, data=[(xs, ys)],
+                           on_instability="rollback", max_rollbacks=4, jit=jit)
+                       for jit in (False, True))
+    assert kinds(eager[1]) == kinds(compiled[1]) and "explosion" in kinds(eager[1])
+    assert [e["action"] for e in compiled[1]["events"]][0] == "rollback"
+    assert type(compiled[0]) is fm.nn.MLP
+    for a, b in zip(fm.tree.leaves(eager[0]), fm.tree.leaves(compiled[0])):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-12)
+
+
 def test_policy_arguments_are_checked():
     args = (line_loss, {"w": 0.0, "b": 0.0}, fm.optim.sgd(0.1), [(XS, YS)])
     with pytest.raises(ValueError, match="on_instability must be one of"):
