@@ -166,12 +166,12 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
 
     # the running minima of the loss since the last rollback, extended epoch by epoch
     # (derived from the history: found again from it after a resume)
-    best: dict = {"since": -1, "mins": None}
+    best: dict = {"since": None, "mins": None}
 
     def watch(fold: _Fold, p: Any, opt_state: Any, history: PMap) -> _Fold:
         e = len(history["loss"]) - 1
-        if best["since"] != fold.since:
-            best.update(since=fold.since, mins=running_min(()))
+        if best["since"] != fold.since:  # the first epoch, or a rollback moved the start
+            best.update(since=fold.since, mins=_EMPTY)
         best["mins"] = running_min(history["loss"], best["mins"], fold.since)
         found = detect(history, e, thresholds, fold.since, best["mins"])
         kinds = tuple(ev["kind"] for ev in found)
