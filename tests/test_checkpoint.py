@@ -101,3 +101,10 @@ def test_a_run_killed_at_any_point_resumes_bit_identically(tmp_path, reference, 
     # whose floats fm.io reads back bit for bit
     got, want = fm.io.load(out), fm.io.load(reference)
     assert got == want and len(want["history"]["loss"]) == 8
+
+
+def test_resuming_with_fewer_epochs_than_done_is_an_error(tmp_path):
+    fit(5, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="5 epochs done, more than epochs=3"):
+        fit(3, resume=tmp_path)
+    assert fit(5, resume=tmp_path) == fit(5)  # as many: the run as it was

@@ -265,3 +265,71 @@ def test_where_takes_a_comparison_whose_vmap_examples_disagree():
     assert list(fm.jit(fm.vmap(f))(np.array([1.0, -2.0]))) == [1.0, 2.0]
     g = lambda x: fm.where(x == 1.0, 10.0 * x, x)
     assert fm.vmap(fm.grad(g))((1.0, -2.0)) == (10.0, 1.0)
+
+
+# --- found by the round-11 review ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bound, x", [(2**53 + 1, 2.0**53), (np.float32(0.1), 0.1)])
+def test_a_guard_compares_with_a_constant_as_python_does(bound, x):
+    # an int a float64 cannot hold, a float32 (numpy compares in float32): not a float64 guard
+    def f(v):
+        return v * 2.0 if v < bound else v * 3.0
+
+    jf = fm.jit(f)
+    for arg in (2.0 * x if x > 1 else 0.5 * x, x):  # the first call compiles the other branch
+        assert jf(arg) == f(fm.Var(arg)).value
+    assert fm.jit(lambda v: v * 2.0 if v == 2**53 + 1 else v * 3.0)(2.0**53) == 3.0 * 2.0**53
+
+
+def test_a_bool_among_floats_is_not_read_as_a_number_by_the_compiled_match():
+    jf = fm.jit(lambda p: p[0] * p[1])
+    assert jf((2.0, 3.0)) == 6.0
+    with pytest.raises(TypeError, match="bool"):  # as eager and a fresh jit say
+        jf((2.0, True))
+    fresh = fm.jit(lambda p: p[0] * p[1])((2.0, np.True_))  # a static leaf, as numpy's 1
+    assert jf((2.0, np.True_)) == fresh == 2.0
+    jg = fm.jit(lambda x, y: x * y)
+    assert jg(3.0, 2.0) == 6.0
+    with pytest.raises(TypeError, match="ndarray"):  # a 0-d array: as a fresh call
+        jg(3.0, np.array(4.0))
+    assert jg(3, 2.0) == 6.0  # an int is a number
+
+
+def test_static_zeros_of_either_sign_are_different_arguments():
+    f = fm.jit(lambda x, c: fm.atan2(c, x), static_argnums=1)
+    assert (f(-1.0, 0.0), f(-1.0, -0.0)) == (math.pi, -math.pi)
+    g = fm.jit(lambda x, cfg: fm.atan2(cfg[0], x), static_argnums=1)
+    assert (g(-1.0, (0.0, "a")), g(-1.0, (-0.0, "a")), g(-1.0, (0.0, "a"))) == \
+        (math.pi, -math.pi, math.pi)
+
+
+def test_an_older_deferred_passed_back_or_elsewhere_is_its_pytree():
+    xs = np.linspace(0.0, 2.0, 201)
+
+    def step(p, xs):
+        g = fm.grad(lambda w: fm.mean(fm.vmap(lambda x: (w[0] * x - w[1]) ** 2)(xs)))(p)
+        return tuple(a - 0.1 * d for a, d in zip(p, g))
+
+    f = fm.jit(lambda p, xs: (step(p, xs), p[0] * 2.0))
+    p1, _ = f.deferred((1.0, 0.0), xs)
+    p2, _ = f.deferred(p1, xs)
+    p3, _ = f.deferred(p2, xs)
+    assert type(p2).__name__ == type(p3).__name__ == "Deferred"
+    assert f(p2, xs)[0] == pytest.approx(step(p2.get(), xs), rel=1e-13, abs=0)
+    assert fm.jit(lambda p: p[0] + p[1])(p3) == sum(p3.get())
+    with pytest.raises(TypeError, match=r"\.get\(\)"):
+        fm.grad(lambda p: p[0])(p3)
+
+
+def test_vmap_of_a_custom_vjp_whose_fwd_calls_the_function():
+    @fm.custom_vjp
+    def h(x):
+        return x * 3.0
+
+    h.defvjp(lambda x: (h(x), None), lambda r, g: (5.0 * g,))  # JAX's usual form
+    xs = np.array([2.0, 1.0])
+    assert fm.vmap(h)(xs) == (6.0, 3.0)
+    assert fm.vmap(fm.grad(h))(xs) == (5.0, 5.0)
+    loss = lambda w: fm.sum(fm.vmap(lambda x: h(w * x))(xs))
+    assert fm.grad(loss)(1.0) == fm.jit(fm.grad(loss))(1.0) == 15.0

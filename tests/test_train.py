@@ -270,3 +270,22 @@ def test_history_prints_in_a_stable_order():
     assert text.splitlines()[0] == (f"loss              first {history['loss'][0]:.6g}  min "
                                     f"{min(history['loss']):.6g}  last "
                                     f"{history['loss'][-1]:.6g}  (3 epochs)")
+
+
+def test_restore_best_without_validation_returns_the_parameters_its_loss_was_taken_at():
+    loss = lambda p, batch: (p["w"] - 1.0) ** 2
+    for jit in (False, True):
+        p, h = train.fit(loss, {"w": 0.0}, optim.sgd(1.5), [None], epochs=10, patience=2,
+                         restore_best=True, monitor=False, jit=jit)
+        assert list(h["loss"]) == [1.0, 4.0, 16.0]
+        assert p == {"w": 0.0} and loss(p, None) == min(h["loss"])
+
+
+def test_patience_and_min_delta_are_checked():
+    args = (line_loss, {"w": [0.0], "b": 0.0}, optim.sgd(0.1), [(XS, YS)])
+    for bad in (0, -1, "3", 2.0, True):
+        with pytest.raises(ValueError, match="patience"):
+            train.fit(*args, epochs=2, patience=bad)
+    for bad in (float("nan"), -0.1, float("inf"), "0"):
+        with pytest.raises(ValueError, match="min_delta"):
+            train.fit(*args, epochs=2, min_delta=bad)

@@ -52,7 +52,7 @@ from .. import tree as tr
 from ..core.batch_axes import DEPTH
 from ..core.control import running
 from ..core.expr import GUARDS, next_level, traced_variables
-from . import autobatch, codegen, ir, split
+from . import autobatch, codegen, ir, jit_io, split
 from .batched_call import MISS, BatchedCalls, NotBatchable
 from .jit_io import EXPR, SCALAR, Structures, builder, classify, immutable, matcher, variables
 from .lowered import Lowered
@@ -120,7 +120,8 @@ class _Jitted:
             found = entry.match(args, kwargs)
             if found is not None:
                 return self._run(entry, found, args, kwargs)
-        return self._slow(args, kwargs)
+        # a ``Deferred`` not recognised (an older one, or another function's): its pytree
+        return self._slow(tuple(map(built, args)), {k: built(v) for k, v in kwargs.items()})
 
     def deferred(self, *args: Any) -> Any:
         """Call with the output's items that can come back as arguments (a
@@ -175,7 +176,7 @@ class _Jitted:
         if EXPR in kinds:  # inside another transform: one compiled node if possible
             return self._under_transform(args, kwargs, tuple(static_pos))
         key = (treedef, tuple(map(_kind_key, kinds)), len(args),
-               tuple((i, type(v), v) for i, v in static.items()))
+               tuple((i, type(v), jit_io.static_key(v)) for i, v in static.items()))
         entry = self._entries.entry(key, lambda: _Entry(treedef, kinds, static, len(args)))
         scalars = [np.array([float(x) for x, k in zip(leaves, kinds) if k == SCALAR])]
         arrays = [x for x, k in zip(leaves, kinds) if k != SCALAR and k[0] == "array"]

@@ -183,7 +183,20 @@ def lower(outputs: list, inputs: list, guards: list, level: int) -> Program:
 
 
 def _float(x: Any) -> Any:
-    return float(x) if isinstance(x, (int, float, np.floating)) else x
+    """A comparison's constant as the float64 the compiled guard compares
+    with; NotCompilable where that would compare differently from Python (an
+    int a float64 cannot hold, a float32: numpy compares in float32)."""
+    if x.__class__ is float:
+        return x
+    if isinstance(x, (int, np.integer)):
+        f = float(x)
+        if f != f or abs(f) == float("inf") or int(f) != int(x):
+            raise NotCompilable(f"a comparison with the integer {x!r}, which a float64 "
+                                "cannot hold exactly")
+        return f
+    if isinstance(x, np.floating) and x.dtype != np.float64:
+        raise NotCompilable(f"a comparison with a {x.dtype} constant")
+    return float(x) if isinstance(x, (float, np.floating)) else x
 
 
 def _describe(n: Expr) -> str:

@@ -36,7 +36,7 @@ from ..core.expr import Expr, traced_variables
 from .codegen import Source
 
 __all__ = ["classify", "matcher", "builder", "variables", "immutable", "Structures", "SCALAR",
-           "EXPR"]
+           "EXPR", "static_key"]
 
 SCALAR = "scalar"
 EXPR = "expr"
@@ -70,6 +70,32 @@ def classify(leaf: Any) -> Any:
                         "a number, a numeric array nor hashable; non-numeric leaves are part "
                         "of the compiled function's key and must be hashable") from None
     return ("static", type(leaf), leaf)
+
+
+def static_key(value: Any) -> Any:
+    """``value`` as a compiled function's key: equal keys for equal static
+    arguments, except that floats are told apart by their bits (``0.0`` and
+    ``-0.0`` may give different results; a NaN equals itself), in tuples too.
+
+    >>> static_key(-0.0) == static_key(0.0), static_key((1, float("nan"))) == (1, ("f", "nan"))
+    (False, True)
+    """
+    if value.__class__ is float:
+        return ("f", value.hex())
+    if isinstance(value, tuple):
+        return (type(value), tuple(map(static_key, value)))
+    return value
+
+
+def _has_float(value: Any) -> bool:
+    return value.__class__ is float or (isinstance(value, tuple) and any(map(_has_float, value)))
+
+
+def _odd(leaves: list) -> bool:
+    """Whether a leaf among these numbers is one ``classify`` does not call a
+    scalar (a bool, a numpy bool, an array), though numpy would read it as one."""
+    return any(t is bool or t is np.bool_ or issubclass(t, np.ndarray)
+               for t in set(map(type, leaves)))
 
 
 def variables(value: Any, level: int, inputs: list) -> np.ndarray:
@@ -148,6 +174,10 @@ def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
     body._ids = src._ids
     body.emit(f"if len(args) != {nargs}: return None")
     for i, value in static.items():
+        if _has_float(value):  # by bits: 0.0 is not -0.0, a NaN is itself
+            body.emit(f"if args[{i}].__class__ is not {src.name(type(value))} or "
+                      f"_key(args[{i}]) != {src.name(static_key(value))}: return None")
+            continue
         body.emit(f"if args[{i}].__class__ is not {src.name(type(value))} or "
                   f"args[{i}] != {src.name(value)}: return None")
     dyn, kw = treedef.children
@@ -167,7 +197,9 @@ def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
     src.emit("    return None")
     src.emit(f"return [{', '.join(segments)}], [{', '.join(arrays)}]")
     return src.build("args, kwargs", {"_K": known if known is not None else {},
-                                      "_array": np.array, "_f64": np.dtype(float)})
+                                      "_array": np.array, "_f64": np.dtype(float),
+                                      "_key": static_key, "_type": type, "_float": float,
+                                      "_odd": _odd})
 
 
 def _argument(src: Source, td: tr.TreeDef, var: str, pos: int | None, kinds: Any,
@@ -187,7 +219,11 @@ def _argument(src: Source, td: tr.TreeDef, var: str, pos: int | None, kinds: Any
         return
     seg = f"s{next(counter)}"
     segments.append(seg)
-    inner.emit(f"{seg} = _array([{', '.join(scalars)}])")
+    inner.emit(f"{seg} = [{', '.join(scalars)}]")
+    # numpy reads a bool or a 0-d array among floats as a float; a fresh call would not
+    inner.emit(f"if [*map(_type, {seg})].count(_float) != len({seg}) and _odd({seg}): "
+               "return None")
+    inner.emit(f"{seg} = _array({seg})")
     inner.emit(f"if {seg}.dtype != _f64 or {seg}.ndim != 1:")
     inner.emit(f"    if {seg}.dtype.kind not in 'iu' or {seg}.ndim != 1: return None")
     inner.emit(f"    {seg} = {seg}.astype(_f64)")
@@ -259,7 +295,8 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
 def _generic_matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int) -> Callable:
     def match(args: tuple, kwargs: dict) -> Any:
         if len(args) != nargs or any(
-                type(args[i]) is not type(v) or args[i] != v for i, v in static.items()):
+                type(args[i]) is not type(v) or static_key(args[i]) != static_key(v)
+                for i, v in static.items()):
             return None
         dyn = tuple(a for i, a in enumerate(args) if i not in static)
         leaves, td = tr.flatten((dyn, kwargs))

@@ -96,14 +96,20 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
 
     ``patience`` stops after that many epochs without the monitored value
     (``val_loss`` if there is validation data, else ``loss``) improving by
-    more than ``min_delta``; ``restore_best`` returns the best parameters
-    seen rather than the last. ``callback(epoch, params, metrics)`` runs after
-    each epoch (its result is ignored); ``progress=True`` reports on stderr.
+    more than ``min_delta``; ``restore_best`` returns the parameters the best
+    value was taken at rather than the last: with ``val_data`` those at the
+    end of the best epoch, else those it started from (its training loss is
+    taken before each step; exactly theirs with one batch per epoch).
+    ``callback(epoch, params, metrics)`` runs after each epoch (its result is
+    ignored); ``progress=True`` reports on stderr.
     ``jit=True`` compiles the whole step (gradient, optimizer update and
     statistics) with ``fm.jit``: same numbers, many times faster per step;
     parameters and optimizer state stay in the compiled layout from one step
     to the next (``jitted.deferred``) and are built where something reads
     them: the callback, ``val_data``, a checkpoint, a rollback, the result.
+    As under ``fm.jit``, values the loss reads from its closure are frozen
+    at the first step: pass what changes (an annealed coefficient) in the
+    batch, or train with ``jit=False``.
 
     ``checkpoint_dir`` receives a checkpoint before the first epoch, then
     every ``checkpoint_every`` epochs and after the last; ``resume`` (that
@@ -131,6 +137,13 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         raise ValueError("fit: metric names must not be 'loss' or 'events' or start with "
                          f"'val_' or 'grad_norm' (got {sorted(metrics)})")
     check_policy(on_instability, rollback_lr_factor, max_rollbacks)
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int)
+                                 or patience < 1):
+        raise ValueError(f"fit: patience must be None or a positive int (the epochs to wait "
+                         f"for an improvement), got {patience!r}")
+    if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) \
+            or not 0.0 <= min_delta < math.inf:
+        raise ValueError(f"fit: min_delta must be a finite number >= 0, got {min_delta!r}")
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
             or checkpoint_every < 1:
         raise ValueError(f"fit: checkpoint_every must be a positive int, got "
@@ -231,8 +244,11 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         improved = watched < fold.best - min_delta
         wait = 0 if improved else fold.wait + 1
         history = _append(fold.history, row)
+        # the parameters the watched value was taken at: the epoch's end for val_data,
+        # else its start (the training loss is taken before each step)
+        at = p if val_data is not None else fold.params
         fold = fold._replace(epoch=fold.epoch + 1, best=watched if improved else fold.best,
-                             best_params=p if improved else fold.best_params, wait=wait,
+                             best_params=at if improved else fold.best_params, wait=wait,
                              stopped=patience is not None and wait >= patience)
         if monitor:
             fold = watch(fold, p, opt_state, history)
@@ -249,6 +265,10 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         return fold
 
     start = _start(params, opt, monitor, key, checkpoint_dir, resume)
+    if start.epoch > epochs:
+        raise ValueError(f"fit: the checkpoint resumed from has {start.epoch} epochs done, more "
+                         f"than epochs={epochs} (epochs counts the whole run); pass "
+                         f"epochs >= {start.epoch}, or a new checkpoint_dir to start afresh")
     if checkpoint_dir is not None and writer and start.epoch == 0:
         _save(checkpoint_dir, start, key)
     end = functools.reduce(epoch_step, range(start.epoch, epochs), start)

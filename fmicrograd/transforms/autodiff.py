@@ -76,8 +76,11 @@ def make_inputs(arg: Any, level: int, who: str, where: str) -> tuple[tr.TreeDef,
             out.append(variable(float(leaf), level))
         else:  # the paths only now: building them for every leaf costs more than the rest
             path = tr.flatten_with_paths(arg)[1][j]
+            hint = (" (a jitted function's .deferred output: pass its .get())"
+                    if type(leaf).__name__ == "Deferred" else "")
             raise TypeError(f"{who}: {where} has a leaf at {tr.keystr(path)} that is "
-                            f"{type(leaf).__name__} {leaf!r}; expected a float or an fm.Expr")
+                            f"{type(leaf).__name__} {leaf!r}{hint}; expected a float or an "
+                            "fm.Expr")
     return treedef, out
 
 

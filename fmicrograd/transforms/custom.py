@@ -49,7 +49,7 @@ import numpy as np
 from .. import tree as tr
 from ..core.batch_axes import DEPTH, at_depth
 from ..core.control import dependent, reaches_variable
-from ..core.expr import Expr, const, lift, prim
+from ..core.expr import Const, Expr, const, lift, prim
 
 __all__ = ["custom_vjp", "CustomRule"]
 
@@ -115,7 +115,9 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         values, nodes_in, bad = [], False, None
         for leaf in leaves:  # one pass: the values fwd sees, graph nodes, a bad leaf
             if isinstance(leaf, Expr):
-                nodes_in = True
+                # constants (what vmap hands a function, and fwd: fwd may call the
+                # function itself, as in JAX) need no rule: nothing differentiates them
+                nodes_in = nodes_in or leaf.__class__ is not Const
                 values.append(_batched(leaf.value))
             else:
                 if bad is None and leaf.__class__ is not float and _bad_argument(leaf):
