@@ -17,7 +17,7 @@ logits of +-1000, including at 0 where a ``max``-based shift would have a kink.
 
 from __future__ import annotations
 
-import functools
+import math
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,6 +25,7 @@ from typing import Any
 from . import tree
 from .core import functions as F
 from .core.expr import Expr
+from .core.softmax import logsumexp
 
 __all__ = ["mse", "hinge", "binary_cross_entropy_with_logits", "softmax_cross_entropy",
            "l2", "log_sum_exp"]
@@ -109,9 +110,7 @@ def log_sum_exp(xs: Sequence) -> Any:
     >>> round(log_sum_exp([1000.0, 1000.0]), 6)
     1000.693147
     """
-    xs = tuple(xs)
-    m = F.stop_gradient(functools.reduce(F.maximum, xs))
-    return m + F.log(F.sum([F.exp(x - m) for x in xs]))
+    return logsumexp(xs)  # -inf for all -inf, inf with an inf: as torch
 
 
 def _softmax_ce(logits: Any, label: Any) -> Any:
@@ -122,15 +121,29 @@ def _softmax_ce(logits: Any, label: Any) -> Any:
             raise ValueError(f"softmax_cross_entropy: class index {label} is out of range for "
                              f"{len(zs)} logits")
         return lse - zs[label]
+    if isinstance(label, Expr):  # a class index jit traces or vmap maps: selected, not indexed
+        return _picked(zs, lse, label)
     if not _is_seq(label) or len(label) != len(zs):
         raise ValueError("softmax_cross_entropy: a label must be a class index (int) or "
                          f"{len(zs)} class probabilities, got {label!r}")
     return F.dot(tuple(label), tuple(lse - z for z in zs))
 
 
+def _picked(zs: tuple, lse: Any, label: Expr) -> Any:
+    """``lse - zs[label]`` for a class index only known as a node's value,
+    and NaN (not an error: the value may only be known when a compiled
+    program runs) unless it is one of ``0 .. len(zs) - 1``."""
+    hits = [F.greater_equal(label, float(k)) * F.less_equal(label, float(k))
+            for k in range(len(zs))]
+    picked = F.sum([F.where(h, z, 0.0) for h, z in zip(hits, zs)])
+    return F.where(F.sum(hits), lse - picked, math.nan)
+
+
 def softmax_cross_entropy(logits: Sequence, labels: Any, reduction: str = "mean") -> Any:
     """Cross-entropy of ``softmax(logits)`` against a class index or a vector
-    of class probabilities, as ``torch.nn.functional.cross_entropy``.
+    of class probabilities, as ``torch.nn.functional.cross_entropy``. A class
+    index that ``jit`` traces or ``vmap`` maps (a node) is selected by
+    comparisons; one that is not an index in range gives NaN there.
     ``logits`` is one example's K scores, or a sequence of such examples with
     one label each.
 

@@ -130,3 +130,18 @@ def test_million_node_chain():
     assert hash(out) == hash(out) and out == out and out != out.children[0]
     assert fm.tree.leaves([out]) == [out]
     del out  # deallocation of a deep chain must not overflow the C stack
+
+
+def test_a_node_as_an_index_and_modulo_are_clear():
+    assert [0, 1, 2][fm.Var(1.0)] == 1 and list(range(fm.Var(2.0))) == [0, 1]
+    with pytest.raises(TypeError, match="not a whole number"):
+        [0, 1][fm.Var(0.5)]
+    with pytest.raises(TypeError, match="fm.jit is tracing"):  # a schedule's traced step count
+        fm.jit(lambda k: [0.1, 0.2][k] * k)(1.0)
+    for op in (lambda k: k % 2, lambda k: 7 // k, lambda k: divmod(k, 2)):
+        with pytest.raises(TypeError, match="no % or //"):
+            op(fm.Var(3.0))
+    loss = lambda p, b: (p["w"] - 1.0) ** 2
+    with pytest.raises(TypeError, match="schedule"):
+        fm.train.fit(loss, {"w": 0.0}, fm.optim.sgd(lambda k: 0.1 * 0.5 ** (k // 3)), [None],
+                     epochs=2, jit=True)

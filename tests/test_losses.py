@@ -166,3 +166,28 @@ def test_errors():
         losses.softmax_cross_entropy((1.0, 2.0), 2)
     with pytest.raises(ValueError, match="class index"):
         losses.softmax_cross_entropy((1.0, 2.0), (1.0,))
+
+
+def test_log_sum_exp_of_infinities_is_torchs():
+    assert fm.losses.log_sum_exp((-math.inf, -math.inf)) == -math.inf
+    assert fm.losses.log_sum_exp((math.inf, 0.0)) == math.inf
+
+
+def test_softmax_cross_entropy_with_class_indices_under_jit_and_vmap():
+    import numpy as np
+    xs = [(0.5, -1.0), (1.0, 2.0), (-0.3, 0.2)]
+    ys = [0, 2, 1]
+    model = fm.nn.MLP.init(2, [4, 3], key=fm.random.key(0))
+    loss = lambda m, b: fm.losses.softmax_cross_entropy([m(x) for x in b[0]], b[1])
+    eager, grads = fm.value_and_grad(loss)(model, (xs, ys))
+    traced, traced_grads = fm.jit(fm.value_and_grad(loss))(model, (xs, ys))
+    assert traced == eager
+    assert fm.tree.leaves(traced_grads) == pytest.approx(fm.tree.leaves(grads), abs=1e-15)
+    per = lambda m, x, y: fm.losses.softmax_cross_entropy(m(x), y)
+    mapped = fm.mean(fm.vmap(per, in_axes=(None, 0, 0))(model, np.array(xs), np.array(ys)))
+    assert mapped == pytest.approx(eager, rel=1e-15)
+    for bad in ([0, 2, 3], [0, 2, 0.5]):  # known only when the program runs: NaN, not a class
+        assert math.isnan(fm.jit(loss)(model, (xs, bad)))
+    _, h1 = fm.train.fit(loss, model, fm.optim.adam(0.05), [(xs, ys)], epochs=5)
+    _, h2 = fm.train.fit(loss, model, fm.optim.adam(0.05), [(xs, ys)], epochs=5, jit=True)
+    assert list(h2["loss"]) == pytest.approx(list(h1["loss"]), rel=1e-12)

@@ -4,6 +4,7 @@ import copy
 import functools
 import io
 
+import numpy as np
 import pytest
 from pyrsistent import PMap, PVector
 
@@ -289,3 +290,24 @@ def test_patience_and_min_delta_are_checked():
     for bad in (float("nan"), -0.1, float("inf"), "0"):
         with pytest.raises(ValueError, match="min_delta"):
             train.fit(*args, epochs=2, min_delta=bad)
+
+
+def test_a_dataset_of_arrays_is_cut_into_array_batches():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(10, 2)), np.where(rng.normal(size=10) > 0, 1.0, -1.0)
+    model = fm.nn.MLP.init(2, [4, 1], key=fm.random.key(0))
+
+    def loss(m, batch):
+        xs, ys = batch
+        return fm.mean(fm.vmap(lambda x, y: fm.relu(1.0 - y * m(x)))(xs, ys))
+
+    key = fm.random.key(1)
+    arrays = train.fit(loss, model, optim.sgd(0.1), (X, Y), epochs=5, batch_size=4, key=key)
+    tuples = train.fit(loss, model, optim.sgd(0.1), (tuple(map(tuple, X.tolist())),
+                       tuple(Y.tolist())), epochs=5, batch_size=4, key=key)
+    compiled = train.fit(loss, model, optim.sgd(0.1), (X, Y), epochs=5, batch_size=4, key=key,
+                         jit=True)
+    assert list(arrays[1]["loss"]) == list(tuples[1]["loss"])
+    assert list(compiled[1]["loss"]) == pytest.approx(list(arrays[1]["loss"]), rel=1e-12)
+    with pytest.raises(TypeError, match="looks like a dataset"):  # arrays without batch_size
+        train.fit(loss, model, optim.sgd(0.1), (X, Y), epochs=1)

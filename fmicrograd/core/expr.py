@@ -185,6 +185,20 @@ class Expr:
     def __int__(self) -> int:
         return int(escape(self, "int()"))
 
+    def __index__(self) -> int:
+        """A node as an index (``lst[x]``, ``range(x)``): its value if it is a
+        whole number no transform depends on, else a ``TypeError``."""
+        value = escape(self, "using a node as an index (lst[x], range(x))")
+        if value != int(value):
+            raise TypeError(f"a node of value {value!r} is not a whole number: it cannot be "
+                            "an index")
+        return int(value)
+
+    def __mod__(self, other: Any) -> Any:
+        raise TypeError(_NO_MOD)
+
+    __rmod__ = __floordiv__ = __rfloordiv__ = __divmod__ = __rdivmod__ = __mod__
+
     def __round__(self, ndigits: int | None = None) -> Any:
         return round(escape(self, "round()"), ndigits)
 
@@ -443,6 +457,12 @@ def _check_number(value: Any, who: str) -> Any:
         raise TypeError(f"{who}(value): expected a number, got {type(value).__name__} {value!r}")
     return float(value) if isinstance(value, numbers.Real) else value
 
+
+_NO_MOD = ("fm nodes have no % or // (no derivative rule reproduces Python's float "
+           "rounding of them). If this is a schedule's step count under fit(jit=True) or "
+           "fm.jit (it is traced there): branch with comparisons (0.1 if k < 100 else 0.01, "
+           "guarded), use fm.optim's schedules (exponential_decay(..., staircase=True)), or "
+           "train with jit=False")
 
 # micrograd's names on a node. fmicrograd's nodes hold no gradient, so each of
 # these raises an error naming the fmicrograd way. Added after the class (not

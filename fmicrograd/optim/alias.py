@@ -50,8 +50,10 @@ def adam(lr: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
 
 def adamw(lr: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
           weight_decay: float = 1e-4) -> GradientTransformation:
-    """Adam with decoupled weight decay, as ``torch.optim.AdamW``; ``update``
-    needs the parameters.
+    """Adam with decoupled weight decay, as ``torch.optim.AdamW`` and
+    ``optax.adamw``; ``update`` needs the parameters. The default
+    ``weight_decay`` is optax's (1e-4); torch's is 1e-2: pass it to match
+    ``torch.optim.AdamW(lr=lr)``.
 
     >>> opt = adamw(0.1, weight_decay=0.5)
     >>> round(opt.update((5.0,), opt.init((2.0,)), (2.0,))[0][0], 6)  # -0.1 * (1 + 0.5 * 2)

@@ -6,8 +6,10 @@
   tuple, iterated once per epoch), each handed to ``loss_fn`` as it is. For
   full-batch training pass ``[(xs, ys)]``.
 - ``batch_size=n``: a dataset, a *tuple* of equal-length sequences such as
-  ``(xs, ys)`` from ``fm.datasets``; each epoch it is cut into batches of
-  ``n`` examples (see ``batches``), shuffled first when a ``key`` is given.
+  ``(xs, ys)`` from ``fm.datasets``, or of numpy arrays (examples along the
+  first axis; a batch's columns are then arrays); each epoch it is cut into
+  batches of ``n`` examples (see ``batches``), shuffled first when a ``key``
+  is given.
 
 A bare ``(xs, ys)`` without ``batch_size``, or ``[(xs, ys)]`` with it, is the
 other form by mistake: both are a ``TypeError`` that shows the two forms.
@@ -26,6 +28,8 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import numpy as np
 
 from .. import random as fr
 
@@ -52,15 +56,29 @@ def batches(dataset: Sequence[Sequence], batch_size: int, *, key: fr.Key | None 
     order = fr.permutation(key, n) if key is not None else range(n)
     stop = n - n % batch_size if drop_last else n
     cuts = [order[i:i + batch_size] for i in range(0, stop, batch_size)]
-    return tuple(tuple(tuple(col[i] for i in idx) for col in columns) for idx in cuts)
+    return tuple(tuple(_take(col, idx) for col in columns) for idx in cuts)
+
+
+def _take(col: Any, idx: Sequence[int]) -> Any:
+    """Examples ``idx`` of one column: a tuple, or an array for an array."""
+    if isinstance(col, np.ndarray):
+        return col[np.fromiter(idx, dtype=np.intp, count=len(idx))]
+    return tuple(col[i] for i in idx)
+
+
+def _is_column(c: Any) -> bool:
+    return (isinstance(c, Sequence) and not isinstance(c, str)) or (
+        isinstance(c, np.ndarray) and c.ndim >= 1)
 
 
 def _columns(dataset: Any) -> tuple:
-    if not isinstance(dataset, tuple) or not dataset or not all(
-            isinstance(c, Sequence) and not isinstance(c, str) for c in dataset):
+    if not isinstance(dataset, tuple) or not dataset or not all(map(_is_column, dataset)):
+        got = type(dataset).__name__
+        if isinstance(dataset, tuple) and dataset:
+            got += " of " + ", ".join(type(c).__name__ for c in dataset)
         raise TypeError(f"fit: with batch_size, data must be a dataset: a tuple of "
-                        f"equal-length sequences such as (xs, ys), got "
-                        f"{type(dataset).__name__}. The two forms are\n  {FORMS}")
+                        f"equal-length sequences or arrays such as (xs, ys), got {got}. "
+                        f"The two forms are\n  {FORMS}")
     lengths = {len(c) for c in dataset}
     if len(lengths) != 1:
         raise ValueError(f"the dataset's sequences differ in length: {[len(c) for c in dataset]}")
@@ -70,12 +88,12 @@ def _columns(dataset: Any) -> tuple:
 def _looks_like_dataset(data: Any) -> bool:
     """A tuple of >= 2 equal-length sequences, one of them of plain numbers
     (labels): ``(xs, ys)``, not a collection of batches."""
-    if not isinstance(data, tuple) or len(data) < 2 or not all(
-            isinstance(c, Sequence) and not isinstance(c, str) for c in data):
+    if not isinstance(data, tuple) or len(data) < 2 or not all(map(_is_column, data)):
         return False
     if len({len(c) for c in data}) != 1 or len(data[0]) < 2:
         return False
-    return any(all(isinstance(v, numbers.Number) for v in c) for c in data)
+    return any((isinstance(c, np.ndarray) and c.ndim == 1 and c.dtype.kind in "fiub") or
+               all(isinstance(v, numbers.Number) for v in c) for c in data)
 
 
 def batcher(data: Any, batch_size: int | None, key: fr.Key | None) -> Callable[[int], tuple]:
