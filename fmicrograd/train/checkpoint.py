@@ -18,16 +18,18 @@ continues exactly as the uninterrupted run would have.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 import re
+import reprlib
 from pathlib import Path
 from typing import Any
 
-from pyrsistent import pmap
+from pyrsistent import PMap, PVector, pmap
 
 from .. import io, tree
 
-__all__ = ["save", "latest", "load", "FORMAT", "VERSION"]
+__all__ = ["save", "latest", "load", "check_fields", "FORMAT", "VERSION"]
 
 FORMAT = "fmicrograd-checkpoint"
 VERSION = 1
@@ -83,7 +85,7 @@ def load(path: str | os.PathLike, like: dict[str, Any],
     if doc.get("version") != VERSION:
         raise ValueError(f"fm.train.fit: {path} is a checkpoint of version "
                          f"{doc.get('version')!r}; this fmicrograd reads version {VERSION}")
-    missing = sorted(set(like) - set(doc))
+    missing = sorted({*like, "epoch"} - set(doc))
     if missing:
         raise ValueError(f"fm.train.fit: {path} lacks {missing}; the file is incomplete")
     state = {}
@@ -102,3 +104,55 @@ def load(path: str | os.PathLike, like: dict[str, Any],
         state[name] = got
     state["epoch"] = doc["epoch"]
     return state
+
+
+def _count(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def check_fields(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Check the entries of a ``load``-ed training state that ``load`` takes
+    as they are (the fold's counters, flags and history): a value of the wrong
+    type or out of range is a ``ValueError`` naming the file and the entry.
+
+    >>> from pyrsistent import pvector
+    >>> history = pmap({"loss": pvector([0.5]), "grad_norm": pvector([1.0])})
+    >>> state = {"epoch": 1, "history": history, "best": 0.5, "wait": 0, "stopped": False,
+    ...          "rollbacks": 0, "active": (), "since": 0}
+    >>> check_fields("epoch-000001.json", state)
+    >>> check_fields("epoch-000001.json", {**state, "since": 2})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: fm.train.fit: epoch-000001.json is corrupt: its since is 2, expected an int ...
+    """
+    def bad(name: str, got: str, expected: str) -> ValueError:
+        return ValueError(f"fm.train.fit: {path} is corrupt: its {name} {got}, expected "
+                          f"{expected}; resume from an earlier checkpoint, or start a new "
+                          "checkpoint_dir")
+
+    epoch = state["epoch"]
+    checks = {"epoch": (_count, "an int >= 0"), "best": (_number, "a number"),
+              "wait": (_count, "an int >= 0"), "rollbacks": (_count, "an int >= 0"),
+              "stopped": (lambda x: isinstance(x, bool), "true or false"),
+              "active": (lambda x: isinstance(x, (tuple, list))
+                         and all(isinstance(k, str) for k in x), "a tuple of strings"),
+              "since": (lambda x: _count(x) and x <= epoch, f"an int from 0 to its epoch, {epoch}")}
+    for name, (ok, expected) in checks.items():
+        if not ok(state[name]):
+            raise bad(name, f"is {reprlib.repr(state[name])}", expected)
+    history = state["history"]  # fit extends it: a PMap of PVectors, as fit writes it
+    if not isinstance(history, PMap) or not {"loss", "grad_norm"} <= history.keys():
+        raise bad("history", f"is {reprlib.repr(history)}",
+                  'a pmap with at least "loss" and "grad_norm"')
+    for name in ("loss", "grad_norm", *(k for k in history if k not in ("loss", "grad_norm"))):
+        column = history[name]
+        if not isinstance(column, PVector):
+            raise bad(f"history[{name!r}]", f"is {reprlib.repr(column)}", "a pvector")
+        if name != "events" and len(column) != epoch:
+            raise bad(f"history[{name!r}]", f"holds {len(column)} values",
+                      f"one per epoch done (its epoch is {epoch})")
+        if name in ("loss", "grad_norm") and not all(map(_number, column)):
+            raise bad(f"history[{name!r}]", f"is {reprlib.repr(column)}", "numbers")

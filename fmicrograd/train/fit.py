@@ -28,41 +28,21 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from pyrsistent import PMap, pmap, pvector
 
 from .. import random as fr
 from ..optim import GradientTransformation, inject_lr_scale, scale_lr
 from ..transforms.autodiff import value_and_grad
-from . import checkpoint
 from .data import batcher
 from .detectors import INSTABILITIES, Thresholds, detect, running_min
 from .monitor import Epoch, count_nonfinite, groups_of, make_step
 from .progress import Progress
 from .recovery import InstabilityError, InstabilityWarning, check_policy, decide
+from .resume import STRUCTURED, Fold, same_options, save, start_fold
 
 __all__ = ["fit"]
-
-
-class _Fold(NamedTuple):
-    epoch: int            # epochs done
-    params: Any
-    opt_state: Any
-    history: PMap
-    best: float           # early stopping: the best watched value, its parameters,
-    best_params: Any      # and the epochs since it improved
-    wait: int
-    stopped: bool
-    good_params: Any      # recovery: the last state at which no instability was seen (the
-                          # start of the last epoch whose statistics raised no alarm)
-    good_opt_state: Any
-    rollbacks: int
-    active: tuple         # kinds detected at the last epoch (an event fires when one starts)
-    since: int            # the detectors look at the history from here (the last rollback)
-
-
-_STRUCTURED = ("params", "opt_state", "best_params", "good_params", "good_opt_state")
 
 
 def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTransformation,
@@ -181,7 +161,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     # (derived from the history: found again from it after a resume)
     best: dict = {"since": None, "mins": None}
 
-    def watch(fold: _Fold, p: Any, opt_state: Any, history: PMap) -> _Fold:
+    def watch(fold: Fold, p: Any, opt_state: Any, history: PMap) -> Fold:
         e = len(history["loss"]) - 1
         if best["since"] != fold.since:  # the first epoch, or a rollback moved the start
             best.update(since=fold.since, mins=_EMPTY)
@@ -224,7 +204,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
                                  rollbacks=fold.rollbacks + 1, active=(), since=e + 1)
         return fold._replace(params=p, opt_state=opt_state)
 
-    def epoch_step(fold: _Fold, epoch: int) -> _Fold:
+    def epoch_step(fold: Fold, epoch: int) -> Fold:
         if fold.stopped:
             return fold
         todo = epoch_batches(epoch)
@@ -260,17 +240,18 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
             bar.update(epoch + 1, row)
         if checkpoint_dir is not None and writer and (fold.epoch % checkpoint_every == 0
                                            or fold.epoch == epochs or fold.stopped):
-            fold = fold._replace(**{k: built(getattr(fold, k)) for k in _STRUCTURED})
-            _save(checkpoint_dir, fold, key)
+            fold = fold._replace(**{k: built(getattr(fold, k)) for k in STRUCTURED})
+            save(checkpoint_dir, fold, key)
         return fold
 
-    start = _start(params, opt, monitor, key, checkpoint_dir, resume)
+    start = start_fold(params, opt, monitor, key, checkpoint_dir, resume)
     if start.epoch > epochs:
         raise ValueError(f"fit: the checkpoint resumed from has {start.epoch} epochs done, more "
                          f"than epochs={epochs} (epochs counts the whole run); pass "
                          f"epochs >= {start.epoch}, or a new checkpoint_dir to start afresh")
+    same_options(start.history, start.epoch, monitor, val_data is not None, metrics)
     if checkpoint_dir is not None and writer and start.epoch == 0:
-        _save(checkpoint_dir, start, key)
+        save(checkpoint_dir, start, key)
     end = functools.reduce(epoch_step, range(start.epoch, epochs), start)
     if bar is not None:
         bar.close()
@@ -285,40 +266,6 @@ def _append(history: PMap, row: Mapping[str, Any]) -> PMap:
 
 
 _EMPTY: Any = pvector()
-
-
-def _save(directory: str | Path, fold: _Fold, key: fr.Key | None) -> None:
-    state = fold._asdict()
-    epoch = state.pop("epoch")
-    checkpoint.save(directory, epoch, {**state, "key": key})
-
-
-def _start(params: Any, opt: GradientTransformation, monitor: bool, key: fr.Key | None,
-           checkpoint_dir: Any, resume: Any) -> _Fold:
-    """The fold's first state: a fresh one, or the latest checkpoint's."""
-    opt_state = opt.init(params)
-    history: Any = pmap({"loss": pvector(), "grad_norm": pvector(),
-                    **({"events": pvector()} if monitor else {})})
-    fresh = _Fold(0, params, opt_state, history, math.inf, params, 0, False, params, opt_state,
-                  0, (), 0)
-    if resume is None:
-        return fresh
-    path = checkpoint.latest(resume)
-    if path is None:
-        if checkpoint_dir is not None and Path(resume).absolute() == Path(
-                checkpoint_dir).absolute():
-            return fresh
-        raise ValueError(f"fit: resume={str(resume)!r} holds no checkpoint (epoch-*.json); "
-                         "pass the checkpoint_dir of an earlier run, or resume=checkpoint_dir "
-                         "to resume when possible and start afresh otherwise")
-    like = {**fresh._asdict(), "key": key}
-    del like["epoch"]
-    state = checkpoint.load(path, like, free=tuple(k for k in like if k not in _STRUCTURED))
-    if state["key"] != key:
-        raise ValueError(f"fit: {path} was written by a run with key {state['key']!r}, not "
-                         f"{key!r}; resume with the same key (it orders the data)")
-    del state["key"]
-    return _Fold(**state)
 
 
 def _same(x: Any) -> Any:

@@ -1,0 +1,102 @@
+"""The state ``fit``'s fold carries between epochs, and resuming it.
+
+``Fold`` is everything an epoch hands the next: written whole to a
+checkpoint after an epoch (``save``), read back and checked by ``start_fold``
+(the file's bookkeeping by ``checkpoint.check_fields``, the run's options
+against the history's columns by ``same_options``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pyrsistent import PMap, pmap, pvector
+
+from .. import random as fr
+from ..optim import GradientTransformation
+from . import checkpoint
+
+__all__ = ["Fold", "STRUCTURED", "save", "start_fold", "same_options"]
+
+
+class Fold(NamedTuple):
+    epoch: int            # epochs done
+    params: Any
+    opt_state: Any
+    history: PMap
+    best: float           # early stopping: the best watched value, its parameters,
+    best_params: Any      # and the epochs since it improved
+    wait: int
+    stopped: bool
+    good_params: Any      # recovery: the last state at which no instability was seen (the
+                          # start of the last epoch whose statistics raised no alarm)
+    good_opt_state: Any
+    rollbacks: int
+    active: tuple         # kinds detected at the last epoch (an event fires when one starts)
+    since: int            # the detectors look at the history from here (the last rollback)
+
+
+STRUCTURED = ("params", "opt_state", "best_params", "good_params", "good_opt_state")
+
+
+def save(directory: str | Path, fold: Fold, key: fr.Key | None) -> None:
+    state = fold._asdict()
+    epoch = state.pop("epoch")
+    checkpoint.save(directory, epoch, {**state, "key": key})
+
+
+def start_fold(params: Any, opt: GradientTransformation, monitor: bool, key: fr.Key | None,
+           checkpoint_dir: Any, resume: Any) -> Fold:
+    """The fold's first state: a fresh one, or the latest checkpoint's."""
+    opt_state = opt.init(params)
+    history: Any = pmap({"loss": pvector(), "grad_norm": pvector(),
+                    **({"events": pvector()} if monitor else {})})
+    fresh = Fold(0, params, opt_state, history, math.inf, params, 0, False, params, opt_state,
+                  0, (), 0)
+    if resume is None:
+        return fresh
+    path = checkpoint.latest(resume)
+    if path is None:
+        if checkpoint_dir is not None and Path(resume).absolute() == Path(
+                checkpoint_dir).absolute():
+            return fresh
+        raise ValueError(f"fit: resume={str(resume)!r} holds no checkpoint (epoch-*.json); "
+                         "pass the checkpoint_dir of an earlier run, or resume=checkpoint_dir "
+                         "to resume when possible and start afresh otherwise")
+    like = {**fresh._asdict(), "key": key}
+    del like["epoch"]
+    state = checkpoint.load(path, like, free=tuple(k for k in like if k not in STRUCTURED))
+    checkpoint.check_fields(path, state)
+    if state["key"] != key:
+        raise ValueError(f"fit: {path} was written by a run with key {state['key']!r}, not "
+                         f"{key!r}; resume with the same key (it orders the data)")
+    del state["key"]
+    return Fold(**state)
+
+
+def same_options(history: PMap, epochs_done: int, monitor: bool, validating: bool,
+                  metrics: Mapping) -> None:
+    """A resumed history must have this run's columns (``monitor``'s events,
+    ``val_data``'s, the metrics'): its options decide what the run records."""
+    columns = set(history)
+    wanted = {"events": monitor, "val_loss": validating and epochs_done > 0,
+              **{name: epochs_done > 0 for name in metrics}}
+    for column, expected in wanted.items():
+        if (column in columns) != expected and (expected or column in ("events", "val_loss")):
+            raise ValueError(f"fit: the checkpoint resumed from was written by a run "
+                             f"{'without' if expected else 'with'} its {column!r} column; "
+                             "resume with the monitor, val_data and metrics options of the "
+                             "run that wrote it")
+    extra = sorted(c for c in columns - set(metrics) if c not in _OWN and not c.startswith(
+        ("grad_norm", "val_")))
+    if extra:
+        raise ValueError(f"fit: the checkpoint resumed from was written by a run with metrics "
+                         f"{extra}; resume with the monitor, val_data and metrics options of "
+                         "the run that wrote it")
+
+
+_OWN = frozenset(("loss", "events", "update_norm", "param_norm", "nonfinite_grads",
+                  "nonfinite_params"))  # fit's columns besides grad_norm* and val_*

@@ -1,0 +1,113 @@
+"""A checkpoint whose counters, flags or history were hand-edited or corrupted is
+a ValueError naming the file and the entry, and the file is left as it was."""
+
+import json
+
+import pytest
+
+import fmicrograd as fm
+
+XS = tuple(i / 10 for i in range(10))
+YS = tuple(2.0 * x - 1.0 for x in XS)
+NAME = "epoch-000002.json"
+DROP = object()
+
+
+def line_loss(p, batch):
+    xs, ys = batch
+    return fm.mean([(p["w"] * x + p["b"] - y) ** 2 for x, y in zip(xs, ys)])
+
+
+def fit(epochs, **kw):
+    return fm.train.fit(line_loss, {"w": 0.0, "b": 0.0}, fm.optim.adam(0.1), (XS, YS),
+                        epochs=epochs, batch_size=3, key=fm.random.key(0), **kw)
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    path = tmp_path_factory.mktemp("written")
+    fit(2, checkpoint_dir=path)
+    return json.loads((path / NAME).read_text())
+
+
+def _set(items, name, value):
+    """The [name, value] pairs ``items`` with ``name`` set to ``value`` (or dropped)."""
+    kept = [[k, v] for k, v in items if k != name]
+    return kept if value is DROP else [*kept, [name, value]]
+
+
+def _tuple(*items):
+    return {"type": "tuple", "items": list(items)}
+
+
+def _history(doc, name, value):
+    history = dict(doc["tree"]["items"])["history"]
+    return {**history, "items": _set(history["items"], name, value)}
+
+
+BAD = [("epoch", DROP, r"lacks \['epoch'\]"),
+       ("epoch", "x", "its epoch is 'x', expected an int >= 0"),
+       ("epoch", 2.5, "its epoch is 2.5"),
+       ("epoch", True, "its epoch is True"),
+       ("epoch", -2, "its epoch is -2"),
+       ("epoch", 10**6, r"history\[.*holds 2 values, .*its epoch is 1000000"),
+       ("epoch", 1, r"history\[.*holds 2 values, .*its epoch is 1\)"),
+       ("history", 3, "its history is 3, expected a pmap"),
+       ("history", lambda doc: _history(doc, "loss", DROP), "its history is pmap"),
+       ("history", lambda doc: _history(doc, "loss", [0.5, 0.25]),
+        r"its history\['loss'\] is \[0.5, 0.25\], expected a pvector"),
+       ("history", lambda doc: _history(doc, "grad_norm", {"type": "pvector", "items": [1.0]}),
+        r"its history\['grad_norm'\] holds 1 values"),
+       ("history", lambda doc: _history(doc, "loss", {"type": "pvector", "items": [0.5, "x"]}),
+        r"its history\['loss'\] is pvector.*expected numbers"),
+       ("history", lambda doc: _history(doc, "param_norm", {"type": "pvector", "items": []}),
+        r"its history\['param_norm'\] holds 0 values"),
+       ("history", lambda doc: _history(doc, "events", 3), r"its history\['events'\] is 3"),
+       ("best", "x", "its best is 'x', expected a number"),
+       ("best", None, "its best is None"),
+       ("since", 1000, "its since is 1000, expected an int from 0 to its epoch, 2"),
+       ("since", -1, "its since is -1"),
+       ("wait", -1, "its wait is -1, expected an int >= 0"),
+       ("wait", 0.5, "its wait is 0.5"),
+       ("rollbacks", "2", "its rollbacks is '2'"),
+       ("rollbacks", False, "its rollbacks is False"),
+       ("stopped", 1, "its stopped is 1, expected true or false"),
+       ("stopped", "no", "its stopped is 'no'"),
+       ("active", 3, "its active is 3, expected a tuple of strings"),
+       ("active", _tuple("nan_loss", 1), r"its active is \('nan_loss', 1\)")]
+
+
+IDS = [f"{n}-edit{i}" if callable(v) else f"{n}={v!r:.20}" for i, (n, v, _) in enumerate(BAD)]
+
+
+@pytest.mark.parametrize("name,value,match", BAD, ids=IDS)
+def test_bad_entries_are_value_errors_naming_file_and_entry(tmp_path, written, name, value,
+                                                            match):
+    value = value(written) if callable(value) else value
+    doc = {**written, "tree": {**written["tree"],
+                               "items": _set(written["tree"]["items"], name, value)}}
+    path = tmp_path / NAME
+    path.write_text(json.dumps(doc))
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=NAME) as err:
+        fit(4, checkpoint_dir=tmp_path, resume=tmp_path)
+    assert err.match(match)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [NAME]
+
+
+def test_an_unedited_round_trip_still_resumes(tmp_path, written):
+    (tmp_path / NAME).write_text(json.dumps(written))
+    assert fit(4, resume=tmp_path) == fit(4)
+
+
+@pytest.mark.parametrize("wrote, resumed, match", [
+    ({"monitor": False}, {}, "without its 'events'"),
+    ({}, {"monitor": False}, "with its 'events'"),
+    ({}, {"val_data": (XS, YS)}, "without its 'val_loss'"),
+    ({"val_data": (XS, YS)}, {}, "with its 'val_loss'"),
+    ({"metrics": {"m": line_loss}}, {}, r"with metrics \['m'\]"),
+    ({}, {"metrics": {"m": line_loss}}, "without its 'm'")])
+def test_resuming_with_other_options_is_an_error(tmp_path, wrote, resumed, match):
+    fit(2, checkpoint_dir=tmp_path, **wrote)
+    with pytest.raises(ValueError, match=match):
+        fit(4, resume=tmp_path, **resumed)
