@@ -96,7 +96,11 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     directory, or one checkpoint file) continues from the latest one, and
     the result is bit for bit the uninterrupted run's (``epochs`` counts the
     whole run). Resuming from ``checkpoint_dir`` itself before anything was
-    written starts from the beginning.
+    written starts from the beginning. A resumed run continues from the
+    checkpoint's parameters (``params`` then only gives their structure) and
+    takes the optimizer, ``loss_fn`` and data as passed: give it the ones the
+    run used (a checkpoint stores no hyperparameters; other options of the
+    history's columns are an error).
 
     ``data_parallel=True`` splits every batch over the ranks of an initialized
     ``torch.distributed`` process group (see ``fm.distributed``: batches are
