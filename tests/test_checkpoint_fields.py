@@ -4,23 +4,10 @@ a ValueError naming the file and the entry, and the file is left as it was."""
 import json
 
 import pytest
+from test_checkpoint import XS, YS, fit, line_loss  # noqa: F401 -- the same run
 
-import fmicrograd as fm
-
-XS = tuple(i / 10 for i in range(10))
-YS = tuple(2.0 * x - 1.0 for x in XS)
 NAME = "epoch-000002.json"
 DROP = object()
-
-
-def line_loss(p, batch):
-    xs, ys = batch
-    return fm.mean([(p["w"] * x + p["b"] - y) ** 2 for x, y in zip(xs, ys)])
-
-
-def fit(epochs, **kw):
-    return fm.train.fit(line_loss, {"w": 0.0, "b": 0.0}, fm.optim.adam(0.1), (XS, YS),
-                        epochs=epochs, batch_size=3, key=fm.random.key(0), **kw)
 
 
 @pytest.fixture(scope="module")
