@@ -38,8 +38,13 @@ def _check_n(n: int, who: str) -> int:
 
 
 def _finish(points: Sequence[tuple[float, ...]], labels: Sequence, noise: float,
-            key: fr.Key, shuffle: bool) -> tuple[Points, tuple]:
+            key: fr.Key, shuffle: bool, who: str) -> tuple[Points, tuple]:
     """Shuffle (as scikit-learn does, before the noise) and add Gaussian noise."""
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) \
+            or not 0.0 <= noise < math.inf:
+        name = "std" if who == "blobs" else "noise"
+        raise ValueError(f"fm.datasets.{who}: {name} must be a finite number >= 0, "
+                         f"got {noise!r}")
     k_order, k_noise = fr.split(key)
     order = fr.permutation(k_order, len(points)) if shuffle else range(len(points))
     dims = len(points[0])
@@ -62,7 +67,8 @@ def moons(n: int = 100, noise: float = 0.1, *, seed: int = 0,
     n_in = n - n_out
     outer = [(math.cos(t), math.sin(t)) for t in _linspace(0.0, math.pi, n_out)]
     inner = [(1.0 - math.cos(t), 1.0 - math.sin(t) - 0.5) for t in _linspace(0.0, math.pi, n_in)]
-    return _finish(outer + inner, (-1.0,) * n_out + (1.0,) * n_in, noise, fr.key(seed), shuffle)
+    return _finish(outer + inner, (-1.0,) * n_out + (1.0,) * n_in, noise, fr.key(seed), shuffle,
+                   "moons")
 
 
 def circles(n: int = 100, noise: float = 0.05, *, factor: float = 0.8, seed: int = 0,
@@ -81,7 +87,8 @@ def circles(n: int = 100, noise: float = 0.05, *, factor: float = 0.8, seed: int
              for t in _linspace(0.0, 2 * math.pi, n_out, endpoint=False)]
     inner = [(factor * math.cos(t), factor * math.sin(t))
              for t in _linspace(0.0, 2 * math.pi, n_in, endpoint=False)]
-    return _finish(outer + inner, (-1.0,) * n_out + (1.0,) * n_in, noise, fr.key(seed), shuffle)
+    return _finish(outer + inner, (-1.0,) * n_out + (1.0,) * n_in, noise, fr.key(seed), shuffle,
+                   "circles")
 
 
 def xor() -> tuple[Points, tuple[float, ...]]:
@@ -122,4 +129,4 @@ def blobs(n: int = 100, centers: int | Sequence[Sequence[float]] = 2, *, std: fl
     points = [c for c, m in zip(cs, counts) for _ in range(m)]
     names = (-1.0, 1.0) if k == 2 else tuple(range(k))
     labels = tuple(names[i] for i, m in enumerate(counts) for _ in range(m))
-    return _finish(points, labels, std, k_rest, shuffle)
+    return _finish(points, labels, std, k_rest, shuffle, "blobs")

@@ -53,8 +53,17 @@ def _figure(**kwargs: Any) -> Any:
 
 
 def _save(fig: Any, path: str | os.PathLike | None, dpi: int) -> Any:
+    """Write ``fig`` to ``path`` in the format its suffix names (PNG without
+    one), whole or not at all."""
     if path is not None:
-        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+        suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+        kinds = fig.canvas.get_supported_filetypes()
+        if suffix and suffix not in kinds:
+            raise ValueError(f"fm.plot: cannot write {os.fspath(path)!r}: matplotlib has no "
+                             f"'.{suffix}' format; use one of "
+                             f"{', '.join('.' + k for k in sorted(kinds))}")
+        kind = suffix or "png"
+        atomic_write(path, lambda f: fig.savefig(f, format=kind, dpi=dpi))
     return fig
 
 

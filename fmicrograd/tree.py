@@ -15,6 +15,7 @@ in sorted order, as in JAX.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -259,7 +260,10 @@ def flatten(tree: Any) -> tuple[list, TreeDef]:
     [1.0, 2.0]
     """
     out: list = []
-    return out, _flatten_into(tree, out, None, ())
+    try:
+        return out, _flatten_into(tree, out, None, ())
+    except RecursionError:
+        raise _too_deep(tree) from None
 
 
 def flatten_with_paths(tree: Any) -> tuple[list, list, TreeDef]:
@@ -271,7 +275,43 @@ def flatten_with_paths(tree: Any) -> tuple[list, list, TreeDef]:
     """
     out: list = []
     paths: list = []
-    return out, paths, _flatten_into(tree, out, paths, ())
+    try:
+        return out, paths, _flatten_into(tree, out, paths, ())
+    except RecursionError:
+        raise _too_deep(tree) from None
+
+
+def _too_deep(tree: Any) -> ValueError:
+    """The error for a tree flatten could not walk: a container holding
+    itself (its path named), or nesting deeper than Python's recursion limit."""
+    stack: list = [(tree, ())]
+    on_path: dict = {}  # id -> path of the containers above the one being walked
+    seen: set = set()
+    while stack:
+        x, path = stack.pop()
+        if x is _EXIT:
+            on_path.pop(path, None)
+            continue
+        node = _node_of(x)
+        if node is None:
+            continue
+        if id(x) in on_path:
+            return ValueError(f"fm.tree: the tree contains itself: {keystr(path)} is the "
+                              f"container at {keystr(on_path[id(x)])}")
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        on_path[id(x)] = path
+        stack.append((_EXIT, id(x)))
+        kind, children, meta = node
+        keys = _child_keys(kind, meta, len(children))
+        stack.extend((c, path + (k,)) for c, k in zip(children, keys))
+    return ValueError(f"fm.tree: the tree is nested deeper than Python's recursion limit "
+                      f"({sys.getrecursionlimit()}); keep long sequences flat (a tuple of "
+                      "items, not a chain of one-item containers)")
+
+
+_EXIT = object()  # _too_deep's stack marker: the container below it is done
 
 
 def unflatten(treedef: TreeDef, leaves: Iterable) -> Any:
@@ -280,6 +320,10 @@ def unflatten(treedef: TreeDef, leaves: Iterable) -> Any:
     >>> unflatten(structure((1.0, 2.0)), [3.0, 4.0])
     (3.0, 4.0)
     """
+    if not isinstance(treedef, TreeDef):
+        raise TypeError(f"unflatten(treedef, leaves): the first argument must be a TreeDef "
+                        f"(from fm.tree.structure or fm.tree.flatten), got "
+                        f"{type(treedef).__name__}; the leaves come second")
     items = leaves if leaves.__class__ is list else list(leaves)
     try:
         tree, used = _build(treedef, items, 0)

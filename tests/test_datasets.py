@@ -104,3 +104,16 @@ def test_blobs_random_centres_lie_in_the_box():
 def test_bad_sizes_are_value_errors(bad):
     with pytest.raises(ValueError, match="n must be"):
         datasets.moons(bad)
+
+
+@pytest.mark.parametrize("make, name", [(datasets.moons, "moons.*noise"),
+                                        (datasets.circles, "circles.*noise")])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -0.1, "0.1", True])
+def test_bad_noise_is_a_value_error(make, name, bad):
+    with pytest.raises(ValueError, match=name):
+        make(10, bad)
+
+
+def test_bad_blob_spread_is_a_value_error():
+    with pytest.raises(ValueError, match="blobs: std must be a finite number"):
+        datasets.blobs(10, std=float("nan"))

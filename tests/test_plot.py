@@ -125,3 +125,16 @@ def test_plots_return_the_figure_and_draw_into_given_axes(tmp_path):
     assert (a.get_ylabel(), b.get_ylabel(), a.get_yscale()) == ("loss", "acc", "log")
     with pytest.raises(ValueError, match="3 axes for 2 metrics"):
         fm.plot.loss_curve({"loss": [3.0, 1.0], "acc": [0.1, 0.9]}, ax=[a, b, a])
+
+
+@pytest.mark.parametrize("name, magic", [("c.jpg", b"\xff\xd8\xff"), ("c.svg", b"<?xml"),
+                                         ("c.pdf", b"%PDF"), ("c.PNG", PNG), ("c", PNG)])
+def test_the_suffix_picks_the_format(tmp_path, name, magic):
+    fm.plot.loss_curve({"loss": [3.0, 2.0, 1.0]}, tmp_path / name, dpi=30)
+    assert (tmp_path / name).read_bytes().startswith(magic)
+
+
+def test_an_unknown_suffix_writes_nothing(tmp_path):
+    with pytest.raises(ValueError, match=r"no '\.xyz' format; use one of .*\.png"):
+        fm.plot.loss_curve({"loss": [3.0, 2.0]}, tmp_path / "c.xyz")
+    assert list(tmp_path.iterdir()) == []

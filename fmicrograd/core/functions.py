@@ -100,7 +100,7 @@ softplus = _unary("softplus", "``log(1 + exp(x))``, exactly ``x`` above 20 (torc
                   "fm.grad(softplus)(1000.0)\n(1000.0, 1.0)")
 log_sigmoid = _unary("log_sigmoid", "``log(sigmoid(x))``, stable at both tails.\n\n"
                      ">>> log_sigmoid(-1000.0)\n-1000.0")
-sign = _unary("sign", "-1, 0 or 1 (nan for nan); derivative 0 everywhere, as torch.\n\n"
+sign = _unary("sign", "-1, 0 or 1 (0 for nan); derivative 0 everywhere, as torch.\n\n"
               ">>> sign(-2.0), fm.grad(sign)(0.5)\n(-1.0, 0.0)")
 
 

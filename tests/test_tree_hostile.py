@@ -1,0 +1,40 @@
+"""Trees fm.tree cannot walk give errors that say why and where."""
+
+import pytest
+
+import fmicrograd as fm
+
+
+def _cyclic():
+    a = [1.0, {"k": (2.0,)}]
+    a[1]["k"] = (2.0, a)
+    return a
+
+
+@pytest.mark.parametrize("walk", [fm.tree.leaves, fm.tree.structure, fm.tree.flatten,
+                                  fm.tree.flatten_with_paths,
+                                  lambda t: fm.tree.map(lambda x: x, t)])
+def test_a_tree_holding_itself_names_the_path(walk):
+    with pytest.raises(ValueError, match=r"contains itself: \[1\]\['k'\]\[1\] is the "
+                                         r"container at <root>"):
+        walk(_cyclic())
+
+
+def test_a_tree_deeper_than_the_recursion_limit():
+    deep = 1.0
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(ValueError, match="nested deeper than Python's recursion limit"):
+        fm.tree.leaves(deep)
+
+
+def test_a_shared_subtree_is_not_a_cycle():
+    shared = (1.0, 2.0)
+    assert fm.tree.leaves([shared, shared]) == [1.0, 2.0, 1.0, 2.0]
+
+
+def test_unflatten_with_its_arguments_swapped():
+    td = fm.tree.structure((1.0, 2.0))
+    with pytest.raises(TypeError, match="first argument must be a TreeDef.*got list"):
+        fm.tree.unflatten([3.0, 4.0], td)
+    assert fm.tree.unflatten(td, [3.0, 4.0]) == (3.0, 4.0)
