@@ -15,6 +15,7 @@ under ``TYPE_CHECKING`` (a test checks the two agree).
 """
 
 import importlib
+import sys as _sys
 from typing import TYPE_CHECKING, Any
 
 # _interrupts first: run as the command line, Ctrl-C exits quietly even mid-import
@@ -146,12 +147,28 @@ _MICROGRAD = {
 }
 
 
+def _importing_from(frame: Any) -> bool:
+    """Whether ``frame`` is running ``from fmicrograd import ...`` (its current
+    instruction is IMPORT_FROM), where Python drops an AttributeError's message."""
+    import opcode
+
+    try:
+        return frame.f_code.co_code[frame.f_lasti] == opcode.opmap["IMPORT_FROM"]
+    except Exception:  # an interpreter without these details: the plain AttributeError
+        return False
+
+
 if not TYPE_CHECKING:  # hidden from type checkers, so a misspelt name is an error there too
     def __getattr__(name: str) -> Any:
         if name in _LAZY:
             module = importlib.import_module(f".{_LAZY[name]}", __name__)
             return module if _LAZY[name] == name else getattr(module, name)
         if name in _MICROGRAD:
+            if _importing_from(_sys._getframe(1)):
+                # `from fmicrograd import Value` would replace an AttributeError's
+                # message with its own "cannot import name": raise the ImportError
+                raise ImportError(f"cannot import name {name!r} from 'fmicrograd': "
+                                  f"{_MICROGRAD[name]}", name=__name__, path=__file__)
             raise AttributeError(_MICROGRAD[name])
         raise AttributeError(f"module 'fmicrograd' has no attribute {name!r}")
 

@@ -21,7 +21,8 @@ import functools
 import math
 import numbers
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from operator import mul
 from typing import TYPE_CHECKING, Any
@@ -257,9 +258,12 @@ class MLP:
 
 def _forward(neurons: tuple, x: Any, who: str, index: int | None = None) -> tuple:
     """Outputs of ``neurons`` on input ``x``: the hot path of training."""
-    if isinstance(x, Expr) or isinstance(x, numbers.Number) or not hasattr(x, "__len__"):
-        raise TypeError(f"{who}.apply: expected a sequence of {neurons[0].nin} inputs, got "
-                        f"{type(x).__name__} {x!r}; wrap a single input as (x,)")
+    if x.__class__ is not tuple and x.__class__ is not list:
+        _check_container(neurons, x, who)
+    if not index:  # the model's own input (later layers read the previous layer's outputs)
+        for item in x:
+            if item.__class__ not in _INPUT_TYPES:
+                _check_item(neurons, x, who, item)
     nin = len(neurons[0].w)
     if len(x) != nin:
         where = f" layer {index}" if index else ""
@@ -276,6 +280,59 @@ def _forward(neurons: tuple, x: Any, who: str, index: int | None = None) -> tupl
         return tuple(acts[n.activation](sum(map(mul, n.w, x), 0.0) + n.b) for n in neurons)
     dot = F.dot
     return tuple(acts[n.activation](dot(n.w, x) + n.b) for n in neurons)
+
+
+# Classes whose every instance is a valid input entry: a type joins on its first
+# valid instance (numpy scalars, Expr subclasses), so the check is a set lookup.
+_INPUT_TYPES: set[type] = {float, int}
+_BATCH_HINT = ("to run the model on each example of a batch X (one row per example), "
+               "use fm.vmap(model)(X)")
+
+
+def _expected(neurons: tuple, who: str) -> str:
+    return f"{who}.apply: expected {len(neurons[0].w)} scalar inputs (a tuple, list or 1-D array)"
+
+
+def _check_container(neurons: tuple, x: Any, who: str) -> None:
+    """Raise unless ``x`` (not a tuple or list) is an ordered sequence of inputs:
+    a 2-D array, a dict or a set would be read row by row, key by key."""
+    if isinstance(x, Expr) or isinstance(x, numbers.Number) or not hasattr(x, "__len__"):
+        fix = "pass tuple(x)" if hasattr(x, "__iter__") and not isinstance(x, Expr) else \
+            "wrap a single input as (x,)"
+        raise TypeError(f"{who}.apply: expected a sequence of {neurons[0].nin} inputs, got "
+                        f"{type(x).__name__} {x!r:.80}; {fix}")
+    shape = getattr(x, "shape", None)
+    if isinstance(shape, tuple) and len(shape) != 1:
+        hint = "; " + _BATCH_HINT if len(shape) > 1 else "; wrap a single input as (x,)"
+        kind = "" if type(x).__name__ == "ndarray" else f" ({type(x).__name__})"
+        raise TypeError(f"{_expected(neurons, who)}, got a {len(shape)}-D array{kind} of shape "
+                        f"{shape}{hint}")
+    if isinstance(x, str | bytes):
+        raise TypeError(f"{_expected(neurons, who)}, got {type(x).__name__} {x!r:.80}")
+    if isinstance(x, Mapping):
+        raise TypeError(f"{_expected(neurons, who)}, got a {type(x).__name__} (its keys would "
+                        f"be read as the inputs); pass the values in the model's input order, "
+                        f"e.g. tuple(d[k] for k in names)")
+    if isinstance(x, AbstractSet):
+        raise TypeError(f"{_expected(neurons, who)}, got a {type(x).__name__}, which has no "
+                        f"order; pass a tuple in the model's input order")
+
+
+def _check_item(neurons: tuple, x: Any, who: str, item: Any) -> None:
+    """Raise unless ``item`` of ``x`` is a number or a node; learn its type."""
+    cls = item.__class__
+    if isinstance(item, Expr) or (isinstance(item, numbers.Real) and cls is not bool):
+        _INPUT_TYPES.add(cls)
+        return
+    if getattr(item, "ndim", None) == 0 and hasattr(item, "__float__"):
+        return  # a 0-d array: a number, but its class also holds arrays
+    i = next(i for i, v in enumerate(x) if v is item)
+    what = f"{_expected(neurons, who)}, but input {i} is {cls.__name__} {item!r:.80}"
+    if isinstance(item, bool):
+        raise TypeError(f"{what}: a bool is not an input here (nor in fm.Var); pass 1.0 or 0.0")
+    if (hasattr(item, "__len__") or hasattr(item, "shape")) and not isinstance(item, str | bytes):
+        raise TypeError(f"{what}: a nested sequence; {_BATCH_HINT}")
+    raise TypeError(f"{what}: each input must be a number or an fm.Expr")
 
 
 def apply(model: Neuron | Layer | MLP, x: Sequence) -> Any:

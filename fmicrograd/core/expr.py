@@ -18,7 +18,7 @@ import itertools
 import math
 import numbers
 import sys
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass
 from typing import Any
 
 from . import numeric as num
@@ -464,6 +464,15 @@ _NO_MOD = ("fm nodes have no % or // (no derivative rule reproduces Python's flo
            "guarded), use fm.optim's schedules (exponential_decay(..., staircase=True)), or "
            "train with jit=False")
 
+# Assignment to a node (micrograd's ``p.data -= lr * p.grad``, ``p.grad = 0``) is a
+# FrozenInstanceError naming the functional update. The dataclass's own __setattr__
+# fails with "super(type, obj)" for names that are not fields (slots=True rebuilds
+# the class it names); these replace it. Nodes are built through the slots'
+# setters (``_set_value`` ...), so construction never calls them.
+_UPDATE_WAY = ("build a new node (fm.Var(3.0)), or update parameters functionally: "
+               "params = fm.tree.map(lambda p, g: p - lr * g, params, grads) (or "
+               "fm.optim.sgd(lr) with fm.optim.apply_updates)")
+
 # micrograd's names on a node. fmicrograd's nodes hold no gradient, so each of
 # these raises an error naming the fmicrograd way. Added after the class (not
 # as fields, and unseen by type checkers, which report them as unknown).
@@ -472,7 +481,8 @@ _GRAD_WAY = ("write the computation as a function f and take fm.grad(f)(x) (or "
              "already built, as micrograd's backward() leaves in .grad, use "
              "fm.viz.node_grads(out)[node]")
 MICROGRAD_HINTS = {
-    "data": "fm.Expr has no .data (micrograd's name): a node's forward value is node.value",
+    "data": "fm.Expr has no .data (micrograd's name): a node's forward value is node.value, "
+            "and nodes are immutable; for micrograd's p.data -= lr * p.grad, " + _UPDATE_WAY,
     "grad": "fm.Expr has no .grad: nodes are immutable and store no gradient; " + _GRAD_WAY,
     "backward": "fm.Expr has no .backward(): nothing is written into nodes; " + _GRAD_WAY,
     "zero_grad": "fm.Expr has no .zero_grad(): nodes store no gradient, so there is none "
@@ -489,3 +499,31 @@ def _hint(message: str) -> property:
 
 for _name, _message in MICROGRAD_HINTS.items():
     setattr(Expr, _name, _hint(_message))
+
+
+ASSIGN_HINTS = {
+    "data": "x.data = ... is micrograd's in-place update; here a node's number is .value and "
+            "never changes: " + _UPDATE_WAY,
+    "grad": "x.grad = ... is micrograd's (zero_grad); nodes store no gradient, so there is "
+            "none to set or reset: fm.grad(f)(x) returns a fresh gradient each call",
+}
+
+
+def _assign_message(node: Any, name: str, verb: str) -> str:
+    kind = "field " if name in node.__dataclass_fields__ else ""
+    hint = ASSIGN_HINTS.get(name, _UPDATE_WAY)
+    return (f"cannot {verb} {kind}{name!r}: fm nodes (here a {type(node).__name__}) are "
+            f"immutable, frozen dataclasses never changed after construction; {hint}")
+
+
+def _frozen_setattr(self: Any, name: str, value: Any) -> None:
+    raise FrozenInstanceError(_assign_message(self, name, "assign to"))
+
+
+def _frozen_delattr(self: Any, name: str) -> None:
+    raise FrozenInstanceError(_assign_message(self, name, "delete"))
+
+
+for _cls in (Expr, Var, Const, Prim):  # TracedVar inherits Var's
+    _cls.__setattr__ = _frozen_setattr  # type: ignore[method-assign]
+    _cls.__delattr__ = _frozen_delattr  # type: ignore[method-assign]
