@@ -35,6 +35,7 @@ import fmicrograd as fm
 from fmicrograd import _interrupts
 from fmicrograd.cli_steps import accuracy, accuracy_metric, batched, compiled, loss
 from fmicrograd.cli_validation import validate
+from fmicrograd.train.resume import foreign_checkpoint
 
 __all__ = ["main", "build_parser", "accuracy"]
 
@@ -235,13 +236,30 @@ class _Reporter:
 
 
 def _checkpoint_problem(args: argparse.Namespace) -> str | None:
-    """Why --resume cannot work, found before training (an unwritable
-    --checkpoint-dir is refused by ``cli_validation.validate``)."""
+    """Why --resume cannot work, or why --checkpoint-dir would mix two runs
+    (it holds another run's checkpoints), found before training (an
+    unwritable --checkpoint-dir is refused by ``cli_validation.validate``)."""
     if args.resume is True and args.checkpoint_dir is None:
         return "argument --resume: give a PATH, or a --checkpoint-dir to resume from"
     if args.resume not in (None, True) and not Path(args.resume).exists():
         return f"argument --resume: {args.resume!r} does not exist"
+    resume = _resume_path(args)
+    found = foreign_checkpoint(args.checkpoint_dir, resume)
+    if found is not None and resume is None:
+        return (f"argument --checkpoint-dir: {args.checkpoint_dir!r} already holds the "
+                f"checkpoints of an earlier run (the latest is {found.name}); add --resume to "
+                "continue it, or give a new or empty directory (or delete the old "
+                "checkpoints) to start afresh")
+    if found is not None:
+        return (f"argument --checkpoint-dir: {args.checkpoint_dir!r} holds the checkpoints of "
+                f"another run (the latest is {found.name}) than --resume {resume!r}; give a "
+                "new or empty --checkpoint-dir for the resumed run")
     return None
+
+
+def _resume_path(args: argparse.Namespace) -> str | None:
+    """What fit resumes from: --resume's PATH, or the --checkpoint-dir for a bare --resume."""
+    return args.checkpoint_dir if args.resume is True else args.resume
 
 
 def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
@@ -261,7 +279,7 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         data = {"data": (xs, ys), "batch_size": args.batch_size, "key": key_batches}
     start = time.perf_counter()
     reporter = _Reporter(args, out, err)
-    resume = args.checkpoint_dir if args.resume is True else args.resume
+    resume = _resume_path(args)
     try:
         with warnings.catch_warnings():  # the reporter prints the events itself
             warnings.simplefilter("ignore", fm.train.InstabilityWarning)

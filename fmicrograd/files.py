@@ -42,7 +42,7 @@ def check_writable(path: _Path) -> Path:
     ValueError: /dev/null is a character device, not a regular file; ...
     """
     target = _target(path)[0]
-    fd, tmp = _new_temp(target.parent)
+    fd, tmp = _temp_beside(target, path)
     os.close(fd)
     os.unlink(tmp)
     return target
@@ -84,7 +84,7 @@ def atomic_write(path: _Path, write: Callable[[IO[bytes]], Any]) -> Path:
     b'hi'
     """
     target, old = _target(path)
-    fd, tmp = _new_temp(target.parent)
+    fd, tmp = _temp_beside(target, path)
     try:
         with os.fdopen(fd, "wb") as f:
             if old is not None:
@@ -104,14 +104,19 @@ def atomic_write(path: _Path, write: Callable[[IO[bytes]], Any]) -> Path:
 def _target(path: _Path) -> tuple[Path, os.stat_result | None]:
     """The file a write to ``path`` replaces (through symlinks) and its status,
     ``None`` if it does not exist yet."""
+    if not os.fsdecode(path):  # Path("") would be ".", the current directory
+        raise ValueError("the path is empty; pass a file name, such as 'model.json'")
     path = Path(os.fsdecode(path))
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
         status = os.stat(target)
     except FileNotFoundError:
         return target, None
+    except NotADirectoryError as e:
+        raise _unwritable(e, path, target.parent) from None
     if stat.S_ISDIR(status.st_mode):
-        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(path))
+        raise IsADirectoryError(errno.EISDIR, f"{path} is a directory; pass the path of a file "
+                                "(a new name, or a file to replace)")
     if not stat.S_ISREG(status.st_mode):
         raise ValueError(f"{path} is {_kind(status.st_mode)}, not a regular file; fmicrograd "
                          f"writes only regular files: choose another path")
@@ -123,6 +128,28 @@ def _kind(mode: int) -> str:
              (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
              (stat.S_ISDIR, "a directory"))
     return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def _temp_beside(target: Path, path: _Path) -> tuple[int, Path]:
+    """A new temporary file in ``target``'s directory, or the ``OSError`` of
+    ``_unwritable``."""
+    try:
+        return _new_temp(target.parent)
+    except OSError as e:
+        raise _unwritable(e, path, target.parent) from None
+
+
+def _unwritable(e: OSError, path: _Path, directory: Path) -> OSError:
+    """``e`` (raised on a file in ``directory``) as an ``OSError`` of the same
+    kind that names ``path``, the user's (not a temporary file's), and says
+    what is wrong with its directory."""
+    if e.errno == errno.ENOENT and not os.path.isdir(directory):
+        why = "does not exist; create it first, or choose another directory"
+    elif e.errno == errno.ENOTDIR:
+        why = "is not a directory (a part of that path is a file, not a directory)"
+    else:
+        why = f"takes no new file ({e.strerror or e})"
+    return OSError(e.errno, f"cannot write {os.fsdecode(path)}: its directory {directory} {why}")
 
 
 def _new_temp(directory: Path) -> tuple[int, Path]:
@@ -159,20 +186,33 @@ def _keep_owner_and_mode(fd: int, old: os.stat_result) -> None:
 
 
 def read_regular(path: _Path, who: str) -> bytes:
-    """The bytes of the regular file ``path``; a FIFO or device is a
-    ``ValueError`` that starts with ``who`` (opened without blocking, so a
-    FIFO never hangs).
+    """The bytes of the regular file ``path``; a FIFO or device (or an empty
+    path) is a ``ValueError`` and a directory an ``IsADirectoryError``, each
+    starting with ``who`` (opened without blocking, so a FIFO never hangs).
 
     >>> read_regular("/dev/null", "fm.io.load")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ValueError: fm.io.load: /dev/null is a character device, not a regular file; ...
     """
-    fd = os.open(os.fsdecode(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
+    name = os.fsdecode(path)
+    if not name:
+        raise ValueError(f"{who}: the path is empty; pass a file written by fm.io.save")
+    directory = IsADirectoryError(errno.EISDIR, f"{who}: {name} is a directory; pass a file "
+                                  "written by fm.io.save")
+    try:
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except IsADirectoryError:  # where a directory cannot even be opened
+        raise directory from None
+    try:
+        mode = os.fstat(fd).st_mode  # before os.fdopen, which fails on a directory
         if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", os.fsdecode(path))
+            raise directory
         if not stat.S_ISREG(mode):
-            raise ValueError(f"{who}: {os.fsdecode(path)} is {_kind(mode)}, not a regular file; "
-                             f"it is not an fmicrograd parameter file")
+            raise ValueError(f"{who}: {name} is {_kind(mode)}, not a regular file; it is not "
+                             f"an fmicrograd parameter file")
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
         return f.read()

@@ -11,7 +11,10 @@ and those the caller passes in ``classes``, can be built. Files are written
 atomically: a save that fails leaves any old file as it was, a save never
 replaces a FIFO or a device, and an existing file keeps its permission bits.
 Any file, however crafted, loads or is a ``ValueError`` that names it; trees
-nest at most ``MAX_DEPTH`` containers deep, on save as on load.
+nest at most ``MAX_DEPTH`` containers deep, on save as on load. ``save``
+writes only what ``load`` reads back: it checks the tree as ``load`` does
+(an ``fm.nn`` model changed by ``fm.tree.map`` into one its constructor
+refuses, say) before it touches the disk.
 
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "params.json"
@@ -90,13 +93,19 @@ def _is_namedtuple_class(cls: type) -> bool:
     return issubclass(cls, tuple) and hasattr(cls, "_fields")
 
 
-def _class_name(cls: type, names: dict[type, str]) -> str:
-    return names.get(cls) or f"{cls.__module__}.{cls.__qualname__}"
+def _class_name(cls: type, names: dict[type, str], written: dict[str, type]) -> str:
+    """The name a file gives ``cls``; ``written`` (the encoding's own) learns
+    which class each name stands for, so the tree can be read back to check it."""
+    name = names.get(cls) or f"{cls.__module__}.{cls.__qualname__}"
+    written[name] = cls
+    return name
 
 
 # ---------------------------------------------------------------- encoding
-def _encode(x: Any, where: str, names: dict[type, str], open_ids: frozenset = frozenset()) -> Any:
-    """The JSON form of ``x``; ``open_ids`` are the containers ``x`` is inside."""
+def _encode(x: Any, where: str, names: dict[type, str], written: dict[str, type],
+            open_ids: frozenset = frozenset()) -> Any:
+    """The JSON form of ``x``; ``open_ids`` are the containers ``x`` is inside,
+    ``written`` the classes named so far (see ``_class_name``)."""
     if x is None or isinstance(x, bool | str):
         return x
     if isinstance(x, numbers.Integral):
@@ -124,7 +133,7 @@ def _encode(x: Any, where: str, names: dict[type, str], open_ids: frozenset = fr
     inside = open_ids | {id(x)}
 
     def each(items: Iterable, key: Callable[[int], str]) -> list:
-        return [_encode(v, where + key(i), names, inside) for i, v in enumerate(items)]
+        return [_encode(v, where + key(i), names, written, inside) for i, v in enumerate(items)]
 
     t = type(x)
     if t is list:
@@ -134,29 +143,48 @@ def _encode(x: Any, where: str, names: dict[type, str], open_ids: frozenset = fr
     if isinstance(x, PVector):
         return {"type": "pvector", "items": each(x, lambda i: f"[{i}]")}
     if t is dict or isinstance(x, PMap):
-        items = [[_encode(k, f"{where} (a key)", names, inside),
-                  _encode(v, f"{where}[{k!r}]", names, inside)] for k, v in x.items()]
+        items = [[_encode(k, f"{where} (a key)", names, written, inside),
+                  _encode(v, f"{where}[{k!r}]", names, written, inside)] for k, v in x.items()]
         return {"type": "dict" if t is dict else "pmap", "items": items}
     if isinstance(x, tuple) and hasattr(x, "_fields"):
-        fields = {f: _encode(getattr(x, f), f"{where}.{f}", names, inside) for f in x._fields}
-        return {"type": "namedtuple", "class": _class_name(t, names), "fields": fields}
+        fields = {f: _encode(getattr(x, f), f"{where}.{f}", names, written, inside)
+                  for f in x._fields}
+        return {"type": "namedtuple", "class": _class_name(t, names, written), "fields": fields}
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        fields = {f.name: _encode(getattr(x, f.name), f"{where}.{f.name}", names, inside)
-                  for f in dataclasses.fields(x)}
-        return {"type": "dataclass", "class": _class_name(t, names), "fields": fields}
+        fields = {f.name: _encode(getattr(x, f.name), f"{where}.{f.name}", names, written,
+                                  inside) for f in dataclasses.fields(x)}
+        return {"type": "dataclass", "class": _class_name(t, names, written), "fields": fields}
     raise TypeError(f"fm.io.save: cannot save {t.__name__} {reprlib.repr(x)} at {where}; a file "
                     f"holds numbers, strings, None, tuples, lists, dicts, PMaps, PVectors, "
                     f"NamedTuples and dataclasses")
 
 
 def dumps(tree: Any) -> str:
-    """``tree`` as the JSON text ``save`` writes.
+    """``tree`` as the JSON text ``save`` writes, checked as ``save`` checks it.
 
     >>> import json
     >>> json.loads(dumps((1.5, None)))
     {'format': 'fmicrograd-tree', 'version': 1, 'tree': {'type': 'tuple', 'items': [1.5, None]}}
     """
-    body = _encode(tree, "<root>", _own_classes()[1])
+    return _dumps(tree, "fm.io.dumps: the tree was not written")
+
+
+def _dumps(tree: Any, refused: str) -> str:
+    """The JSON text of ``tree``, once it is known to load back: it is decoded
+    in memory with ``load``'s own checks (every dataclass and NamedTuple
+    through its constructor), and a tree ``load`` would refuse is a
+    ``ValueError`` that starts with ``refused`` and names where it is wrong."""
+    by_name, names = _own_classes()
+    written: dict[str, type] = {}
+    body = _encode(tree, "<root>", names, written)
+    try:
+        _decode(body, "<root>", {**by_name, **written})
+    except _Bad as e:
+        raise ValueError(f"{refused}: fm.io.load would refuse it, at {e}. Fix the tree at "
+                         "that place (a model made by fm.tree.map, fm.tree.at or "
+                         "fm.tree.unflatten skips its constructor's checks; fm.nn.MLP(layers), "
+                         "fm.nn.Layer(neurons) and fm.nn.Neuron(w, b, activation) make "
+                         "them)") from None
     return json.dumps({"format": FORMAT, "version": VERSION, "tree": body}, allow_nan=False,
                       indent=1)
 
@@ -164,12 +192,18 @@ def dumps(tree: Any) -> str:
 def save(path: _Path, tree: Any) -> Path:
     """Write the pytree ``tree`` to ``path`` as JSON, atomically. Returns the path.
 
+    The tree is checked first as ``load`` will check it (every dataclass and
+    NamedTuple, such as an ``fm.nn`` model, rebuilt in memory through its
+    constructor): what ``load`` would refuse is a ``ValueError`` naming the
+    path in the tree, and nothing is written.
+
     >>> import tempfile, pathlib
     >>> p = save(pathlib.Path(tempfile.mkdtemp()) / "k.json", {"key": fm.random.key(7)})
     >>> load(p)["key"] == fm.random.key(7)
     True
     """
-    text = dumps(tree)  # before touching the disk: a failure here writes nothing
+    # before touching the disk: a failure here writes nothing
+    text = _dumps(tree, f"fm.io.save: {os.fsdecode(path)} was not written")
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
@@ -259,7 +293,7 @@ def _decode_class(x: dict, kind: str, where: str, classes: dict[str, type], dept
             object.__setattr__(obj, f, values[f])
         return obj
     except Exception as e:  # noqa: BLE001 - whatever the class says, the file is bad
-        raise _Bad(f"{where}: {name} rejects the file's fields: {type(e).__name__}: "
+        raise _Bad(f"{where}: {name} rejects its fields: {type(e).__name__}: "
                    f"{str(e)[:300]}") from e
 
 

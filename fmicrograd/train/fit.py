@@ -40,7 +40,7 @@ from .detectors import INSTABILITIES, Thresholds, detect, running_min
 from .monitor import Epoch, count_nonfinite, groups_of, make_step
 from .progress import Progress
 from .recovery import InstabilityError, InstabilityWarning, check_policy, decide
-from .resume import STRUCTURED, Fold, same_options, save, start_fold
+from .resume import STRUCTURED, Fold, check_run_dir, same_options, save, start_fold
 
 __all__ = ["fit"]
 
@@ -96,7 +96,10 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     directory, or one checkpoint file) continues from the latest one, and
     the result is bit for bit the uninterrupted run's (``epochs`` counts the
     whole run). Resuming from ``checkpoint_dir`` itself before anything was
-    written starts from the beginning. A resumed run continues from the
+    written starts from the beginning. One directory holds one run: a new
+    run into a ``checkpoint_dir`` that holds checkpoints already, or a run
+    resumed from elsewhere into it, is a ``ValueError`` (resume from it, or
+    write to a new directory). A resumed run continues from the
     checkpoint's parameters (``params`` then only gives their structure) and
     takes the optimizer, ``loss_fn`` and data as passed: give it the ones the
     run used (a checkpoint stores no hyperparameters; other options of the
@@ -248,6 +251,8 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
             save(checkpoint_dir, fold, key)
         return fold
 
+    if writer:  # the others write nothing (and would race with its first checkpoint)
+        check_run_dir(checkpoint_dir, resume)
     start = start_fold(params, opt, monitor, key, checkpoint_dir, resume)
     if start.epoch > epochs:
         raise ValueError(f"fit: the checkpoint resumed from has {start.epoch} epochs done, more "

@@ -3,12 +3,16 @@
 ``Fold`` is everything an epoch hands the next: written whole to a
 checkpoint after an epoch (``save``), read back and checked by ``start_fold``
 (the file's bookkeeping by ``checkpoint.check_fields``, the run's options
-against the history's columns by ``same_options``).
+against the history's columns by ``same_options``). A run writes only into a
+``checkpoint_dir`` that holds no other run's checkpoints (``check_run_dir``):
+one directory, one run, so that resuming from it continues that run and no
+other.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,7 +23,8 @@ from .. import random as fr
 from ..optim import GradientTransformation
 from . import checkpoint
 
-__all__ = ["Fold", "STRUCTURED", "save", "start_fold", "same_options"]
+__all__ = ["Fold", "STRUCTURED", "save", "start_fold", "same_options", "check_run_dir",
+           "foreign_checkpoint"]
 
 
 class Fold(NamedTuple):
@@ -60,8 +65,7 @@ def start_fold(params: Any, opt: GradientTransformation, monitor: bool, key: fr.
         return fresh
     path = checkpoint.latest(resume)
     if path is None:
-        if checkpoint_dir is not None and Path(resume).absolute() == Path(
-                checkpoint_dir).absolute():
+        if checkpoint_dir is not None and _same_place(resume, checkpoint_dir):
             return fresh
         raise ValueError(f"fit: resume={str(resume)!r} holds no checkpoint (epoch-*.json); "
                          "pass the checkpoint_dir of an earlier run, or resume=checkpoint_dir "
@@ -75,6 +79,61 @@ def start_fold(params: Any, opt: GradientTransformation, monitor: bool, key: fr.
                          f"{key!r}; resume with the same key (it orders the data)")
     del state["key"]
     return Fold(**state)
+
+
+def check_run_dir(checkpoint_dir: Any, resume: Any) -> None:
+    """Refuse (``ValueError``) to write a run's checkpoints among another run's:
+    a new run into a ``checkpoint_dir`` that holds checkpoints, or a run
+    resumed from elsewhere into one (see ``foreign_checkpoint``)."""
+    found = foreign_checkpoint(checkpoint_dir, resume)
+    if found is not None and resume is None:
+        raise ValueError(f"fit: checkpoint_dir={str(checkpoint_dir)!r} already holds the "
+                         f"checkpoints of an earlier run (the latest is {found.name}); a new run "
+                         f"would overwrite and mix with them. Pass resume="
+                         f"{str(checkpoint_dir)!r} to continue that run, or start afresh in a "
+                         "new or empty checkpoint_dir (or delete the old checkpoints first)")
+    if found is not None:
+        raise ValueError(f"fit: checkpoint_dir={str(checkpoint_dir)!r} holds the checkpoints "
+                         f"of another run (the latest is {found.name}) than "
+                         f"resume={str(resume)!r}; the resumed run would overwrite and mix with "
+                         "them. Continue it in a new or empty checkpoint_dir, or in its own: "
+                         f"checkpoint_dir={str(_directory(resume))!r}")
+
+
+def foreign_checkpoint(checkpoint_dir: Any, resume: Any) -> Path | None:
+    """The latest checkpoint in directory ``checkpoint_dir`` if a run that
+    resumes from ``resume`` (None: a new run) would write among another run's
+    checkpoints there: the directory holds some, and ``resume`` is neither it
+    nor one of its files. None if writing there is safe.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> foreign_checkpoint(d, None) is None  # empty: a new run may start here
+    True
+    >>> _ = checkpoint.save(d, 0, {"params": (1.0,)})
+    >>> foreign_checkpoint(d, None).name, foreign_checkpoint(d, d)
+    ('epoch-000000.json', None)
+    """
+    if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
+        return None
+    found = checkpoint.latest(checkpoint_dir)
+    if found is None or (resume is not None and _same_place(_directory(resume),
+                                                            checkpoint_dir)):
+        return None
+    return found
+
+
+def _directory(resume: Any) -> Path:
+    """The directory ``resume`` names: itself, or the one holding the file."""
+    path = Path(resume)
+    return path.parent if path.is_file() else path
+
+
+def _same_place(a: Any, b: Any) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one does not exist (yet): compare the names
+        return Path(a).absolute() == Path(b).absolute()
 
 
 def same_options(history: PMap, epochs_done: int, monitor: bool, validating: bool,
