@@ -1,7 +1,7 @@
 """The command line: ``python -m fmicrograd train ...`` (or ``fmicrograd train``).
 
 ``train`` fits an MLP classifier to a 2-D toy dataset and can save the model
-(``fm.io`` JSON) and pictures (``fm.plot`` PNGs); the defaults are
+(``fm.io`` JSON) and pictures (``fm.plot``: PNG, or the suffix's format); the defaults are
 micrograd's demo: 100 moons points with noise 0.1, a 2-16-16-1 ReLU network,
 hinge loss + 1e-4 L2, 100 full-batch SGD steps with learning rate
 ``1.0 - 0.9 * k / steps``, which reaches 100% training accuracy. SGD steps
@@ -163,8 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "--checkpoint-dir); the result is the uninterrupted run's, bit for bit")
     out = t.add_argument_group("output")
     out.add_argument("--save", metavar="PATH", help="save the trained model as JSON (fm.io)")
-    out.add_argument("--plot", metavar="PATH", help="save the decision boundary as PNG")
-    out.add_argument("--loss-plot", metavar="PATH", help="save loss and accuracy curves as PNG")
+    out.add_argument("--plot", metavar="PATH",
+                     help="save the decision boundary (PNG, or .jpg, .svg, .pdf ...)")
+    out.add_argument("--loss-plot", metavar="PATH",
+                     help="save loss and accuracy curves (PNG, or .jpg, .svg, .pdf ...)")
     out.add_argument("--log-every", type=_at_least(int, 1), default=10, metavar="K",
                      help="print loss and accuracy every K epochs, and the first and last "
                      "(default: %(default)s)")

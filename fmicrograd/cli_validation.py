@@ -10,7 +10,7 @@ import argparse
 import os
 
 import fmicrograd as fm
-from fmicrograd.files import check_directory
+from fmicrograd.files import check_directory, image_format
 
 __all__ = ["validate", "LIMITS"]
 
@@ -55,6 +55,13 @@ def validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             real = os.path.realpath(fm.io.check_writable(path))
         except (OSError, ValueError) as e:
             parser.error(f"argument {option}: cannot write {path!r}: {_reason(e, path)}")
+        if flag != "save":
+            try:
+                image_format(path)
+            except ValueError as e:
+                parser.error(f"argument {option}: {str(e).removeprefix('fm.plot: ')}")
+            except ImportError:  # said when the picture is drawn, after training
+                pass
         if real in targets:
             parser.error(f"argument {option}: {path!r} is also the {targets[real]} file; give "
                          f"each output its own path")

@@ -22,7 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "check_writable", "check_directory", "read_regular"]
+__all__ = ["atomic_write", "check_writable", "check_directory", "read_regular",
+           "image_format"]
 
 _Path = str | os.PathLike
 
@@ -216,3 +217,23 @@ def read_regular(path: _Path, who: str) -> bytes:
         raise
     with f:
         return f.read()
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """The image format ``fm.plot`` writes ``path`` in: its suffix's (PNG without
+    one); a ``ValueError`` for a suffix matplotlib cannot write.
+
+    >>> image_format("moons.svg"), image_format("curve")
+    ('svg', 'png')
+    """
+    suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+    except ImportError as e:
+        raise ImportError("fm.plot needs matplotlib: pip install 'fmicrograd[plot]'") from e
+    kinds = FigureCanvasAgg.get_supported_filetypes()
+    if suffix and suffix not in kinds:
+        raise ValueError(f"fm.plot: cannot write {os.fspath(path)!r}: matplotlib has no "
+                         f"'.{suffix}' format; use one of "
+                         f"{', '.join('.' + k for k in sorted(kinds))}")
+    return suffix or "png"

@@ -23,12 +23,13 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .files import image_format
 from .io import atomic_write
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["decision_boundary", "loss_curve", "layer_stats"]
+__all__ = ["decision_boundary", "loss_curve", "layer_stats", "image_format"]
 
 _PLOT_HINT = "fm.plot needs matplotlib: pip install 'fmicrograd[plot]'"
 
@@ -56,13 +57,7 @@ def _save(fig: Any, path: str | os.PathLike | None, dpi: int) -> Any:
     """Write ``fig`` to ``path`` in the format its suffix names (PNG without
     one), whole or not at all."""
     if path is not None:
-        suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
-        kinds = fig.canvas.get_supported_filetypes()
-        if suffix and suffix not in kinds:
-            raise ValueError(f"fm.plot: cannot write {os.fspath(path)!r}: matplotlib has no "
-                             f"'.{suffix}' format; use one of "
-                             f"{', '.join('.' + k for k in sorted(kinds))}")
-        kind = suffix or "png"
+        kind = image_format(path)
         atomic_write(path, lambda f: fig.savefig(f, format=kind, dpi=dpi))
     return fig
 

@@ -94,6 +94,8 @@ def test_console_script():
     (["train", "--n", "1"], "expected an int >= 2"),
     (["train", "--save", "no/such/dir/m.json"], "--save: cannot write .* no such directory"),
     (["train", "--plot", "."], "--plot: cannot write '\\.': it is a directory"),
+    (["train", "--loss-plot", "curve.xyz"], "--loss-plot: cannot write 'curve.xyz': matplotlib "
+                                            "has no '.xyz' format"),
     (["train", "--noise", "-0.1"], "expected a number >= 0"),
     (["train", "--optimizer", "lbfgs"], "invalid choice"),
     (["train", "--bogus"], "unrecognized arguments"),
