@@ -81,6 +81,7 @@ class Take:
     """
 
     linear = True  # forward mode applies the op to tangents (sweep.forward)
+    selects = True  # its derivative reaches one example of its input (core.reach)
 
     index: int
     lead: int
@@ -112,6 +113,7 @@ class Put:
     """
 
     linear = True  # forward mode applies the op to tangents (sweep.forward)
+    selects = True  # its tangent lives on one example of its output (core.reach)
 
     index: int
     lead: int

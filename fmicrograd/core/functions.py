@@ -17,7 +17,8 @@ from typing import Any, Protocol, TypeVar, overload
 
 from . import numeric as num
 from .control import Mask
-from .expr import Expr, lift, node
+from .expr import Expr, const, lift, node
+from .reach import choice
 
 __all__ = ["exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "maximum",
            "minimum", "sum", "mean", "dot", "div", "power", "stop_gradient", "where_value",
@@ -152,8 +153,18 @@ def less_equal(a: Any, b: Any) -> Any:
     return greater_equal(b, a)
 
 
+def _equal(a: Any, b: Any) -> Any:
+    """1.0 where ``a == b``, else 0.0 (nan: 0.0), as a node for ``where``."""
+    return greater_equal(a, b) * greater_equal(b, a)
+
+
+def _not_equal(a: Any, b: Any) -> Any:
+    return 1.0 - _equal(a, b)
+
+
 _COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
-    ">": greater, ">=": greater_equal, "<": less, "<=": less_equal}
+    ">": greater, ">=": greater_equal, "<": less, "<=": less_equal,
+    "==": _equal, "!=": _not_equal}
 
 
 def square(x: Any) -> Any:
@@ -196,15 +207,17 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     >>> fm.vmap(lambda x: where(x > 0.0, x, 0.0))((1.0, -2.0))  # a comparison per example
     (1.0, 0.0)
     """
-    if isinstance(cond, Mask):  # a comparison whose examples disagree under vmap
-        make = _COMPARISONS.get(cond.op)
-        cond = make(cond.left, cond.right) if make else lift(cond.value)
+    if isinstance(cond, Mask):  # a comparison whose examples disagree under vmap: a choice
+        # per example, as the loop's bools make it (its condition a node that jit recomputes)
+        return choice(_COMPARISONS[cond.op](cond.left, cond.right), lift(a), lift(b))
     if isinstance(cond, Expr):
         a, b = lift(a), lift(b)
         return node("where", num.where(cond.value, a.value, b.value), (cond, a, b))
     if getattr(cond, "ndim", 0) > 0:  # an array of per-example truth values
         if isinstance(a, Expr) or isinstance(b, Expr):
-            return where(lift(cond), a, b)
+            import numpy as np
+
+            return choice(const(np.asarray(cond, dtype=float)), lift(a), lift(b))
         return num.where(cond, a, b)
     return _float(a) if cond else _float(b)
 

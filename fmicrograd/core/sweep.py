@@ -26,11 +26,15 @@ import heapq
 from collections.abc import Sequence
 from typing import Any
 
+from . import numeric as num
 from .accumulate import add_product, float_valued, total
 from .batch_axes import linear_tangent, reduce_to
+from .control import RUNNING
 from .dot_cotangents import batch_dot_tangent, dot_cotangents
-from .expr import Expr, Prim, Var
+from .expr import Expr, Prim, Var, const, node
 from .expr import stored_value as _value
+from .numeric import quiet
+from .reach import FILL, GATED, Choice, GraphLanes, Lanes, dead_edges, empty, where_graph
 from .rules import PARAM_VJP, VJP
 
 _FINISH = object()  # stack marker: the node below it has all children done
@@ -54,6 +58,7 @@ def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bo
     """
     level = min((x.level for x in inputs), default=0)
     on_graph = any(x.children and x.children[0].op != "const" for x in inputs)
+    older = on_graph  # an enclosing transform's variable met (checked again at the end)
     relevant: dict = dict.fromkeys(inputs, True)
     nodes: list = []
     stack: list[Any] = [o for o in outputs if isinstance(o, Expr)]
@@ -73,9 +78,9 @@ def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bo
         if n in relevant:
             continue
         kids = n.children
-        if not on_graph and n.op == "var" and n.level < level:
-            on_graph = True  # an enclosing transform's variable (one holding a node too:
-            #                  a vmap batch, or a graph at higher order)
+        if not older and n.op == "var" and n.level < level:
+            older = True  # an enclosing transform's variable (one holding a node too:
+            #               a vmap batch, or a graph at higher order)
         if not kids:
             relevant[n] = False
             continue
@@ -84,7 +89,34 @@ def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bo
         for c in kids:
             if c not in relevant:
                 push(c)
+    if older and not on_graph:
+        on_graph = _differentiable_older(outputs, level)
     return nodes, relevant, on_graph
+
+
+def _differentiable_older(outputs: Sequence[Any], level: int) -> bool:
+    """Whether an enclosing transform's variable (older than ``level``) reaches
+    the outputs through edges that carry a derivative, or is one that ``jit``
+    traces (its value changes from run to run, even behind ``stop_gradient``):
+    then the derivative must be built as a graph. A variable seen only behind
+    ``stop_gradient``, a comparison or ``where``'s condition leaves the
+    derivative a plain number."""
+    traced = {lv for lv, _, traces in RUNNING.get() if traces}
+    stack: list[tuple[Any, bool]] = [(o, False) for o in outputs if isinstance(o, Expr)]
+    seen: set = set()
+    while stack:
+        n, behind = stack.pop()
+        if n.op == "var" and n.level < level and (not behind or n.level in traced):
+            return True
+        kids = n.children
+        dead = dead_edges(n) if n.op in GATED else (True,) if n.op == "stop_gradient" else None
+        for i, c in enumerate(kids):
+            state = behind or (dead is not None and dead[i])
+            key = (id(c), state)
+            if key not in seen:
+                seen.add(key)
+                stack.append((c, state))
+    return False
 
 
 def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
@@ -107,23 +139,86 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
     for o, s in zip(outputs, seeds):
         if isinstance(o, Expr) and relevant.get(o):
             cts[o] = cts[o] + s if o in cts else s
+    reach: dict = {}  # the nodes reached on some lanes only (see ``reach``), and those lanes
     start = len(nodes)
     if plan is not None and cts:  # one row of a Jacobian may touch few of the plan's nodes
-        start = _sparse_head(cts, nodes, relevant, start // 8)
+        start = _sparse_head(cts, nodes, relevant, start // 8, reach)
     for n in reversed(nodes) if start == len(nodes) else reversed(nodes[:start]):
         g = cts.pop(n, None)
         if g is None:
             continue
         kids = n.children
+        if n.op in GATED or (reach and n in reach) or n.op == "custom" and _selects(n):
+            _gated(n, g, kids, relevant, cts, reach, None)
+            continue
         for c, cg in zip(kids, _vjp(n, g, kids, False)):
             if relevant[c]:
                 if cg.__class__ is not float:  # a batched contribution to an unbatched
                     cg = _fit(cg, c.value)     # node is summed before it meets others
-                cts[c] = cts[c] + cg if c in cts else cg
+                if c in cts:
+                    cts[c] = cts[c] + cg
+                    if reach:  # reached on every lane now
+                        reach.pop(c, None)
+                else:
+                    cts[c] = cg
+    if reach:
+        return [_fit(Lanes.finish(cts.get(x, 0.0), reach.get(x)), x.value) for x in inputs], False
     return [_fit(cts.get(x, 0.0), x.value) for x in inputs], False
 
 
-def _sparse_head(cts: dict, nodes: list, relevant: dict, budget: int) -> int:
+def _gated(n: Expr, g: Any, kids: tuple, relevant: dict, cts: dict, reach: dict,
+           new: Any) -> None:
+    """Send ``n``'s cotangent on to its children when an edge is dead (a
+    comparison's inputs, ``where``'s condition), ``n`` is a per-example
+    ``Choice``, ``n`` moves examples (taking one) or ``n`` is reached on some
+    lanes only: each child gets the contribution on the lanes it is reached
+    by, nothing (``-0.0``) elsewhere (see ``reach``). ``new`` is called with
+    each child that had no cotangent yet."""
+    r = reach.pop(n, None)
+    edges = Lanes.edge(n, kids)
+    sent = Lanes.through(n, r, kids, g)
+    cgs: Any = None
+    for i, c in enumerate(kids):
+        e = edges[i]
+        if e is False or not relevant[c]:
+            continue
+        m = Lanes.both(sent[i], e)
+        if m is False:
+            continue
+        if cgs is None:
+            if r is None:
+                cgs = _vjp(n, g, kids, False)
+            else:
+                with quiet():  # the rule's nan on unreached lanes is dropped below
+                    cgs = _vjp(n, g, kids, False)
+        cg = cgs[i]
+        if m is not None:
+            cg, m = Lanes.mask(cg, m, n)
+            if m is False:
+                continue
+        if cg.__class__ is not float:
+            fitted = _fit(cg, c.value)
+            if m is not None and fitted is not cg:
+                m = Lanes.fit(m, cg, fitted)
+            cg = fitted
+        if c in cts:
+            cts[c] = cts[c] + cg
+            if c in reach:
+                both = Lanes.either(reach[c], m)
+                if both is None:
+                    del reach[c]
+                else:
+                    reach[c] = both
+        else:
+            cts[c] = cg
+            if m is not None:
+                reach[c] = m
+            if new is not None:
+                new(c)
+
+
+def _sparse_head(cts: dict, nodes: list, relevant: dict, budget: int,
+                 reach: dict | None = None) -> int:
     """Sweep the nodes that have a cotangent in order of position (a heap), not
     by scanning the whole plan; after ``budget`` nodes, return the position
     the scan must go on from (0 when the sweep is done). Rows of a Jacobian
@@ -138,9 +233,16 @@ def _sparse_head(cts: dict, nodes: list, relevant: dict, budget: int) -> int:
     >>> _sparse_head(cts, plan[0], plan[1], 10), cts[x], y in cts
     (0, 3.0, False)
     """
+    if reach is None:
+        reach = {}
     heap = [-relevant[o] for o in cts if relevant[o] is not True]
     heapq.heapify(heap)
     push, pop = heapq.heappush, heapq.heappop
+
+    def new(c: Any) -> None:
+        if relevant[c] is not True:
+            push(heap, -relevant[c])
+
     while heap:
         p = -pop(heap)
         if budget == 0:
@@ -149,6 +251,9 @@ def _sparse_head(cts: dict, nodes: list, relevant: dict, budget: int) -> int:
         n = nodes[p - 1]
         g = cts.pop(n)
         kids = n.children
+        if n.op in GATED or (reach and n in reach) or n.op == "custom" and _selects(n):
+            _gated(n, g, kids, relevant, cts, reach, new)
+            continue
         for c, cg in zip(kids, _vjp(n, g, kids, False)):
             r = relevant[c]
             if r:
@@ -156,6 +261,8 @@ def _sparse_head(cts: dict, nodes: list, relevant: dict, budget: int) -> int:
                     cg = _fit(cg, c.value)
                 if c in cts:
                     cts[c] = cts[c] + cg
+                    if reach:
+                        reach.pop(c, None)
                 else:
                     cts[c] = cg
                     if r is not True:  # an inner node: sweep it in its turn
@@ -171,6 +278,8 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
     becomes one ``dot`` node."""
     parts: dict = {}
     last: list = []  # ``dot_cotangents``'s factors stacked last
+    reach: dict = {}  # the nodes reached on some lanes only, as formulas (see ``reach``)
+    lanes: GraphLanes | None = None
     for o, s in zip(outputs, seeds):
         if isinstance(o, Expr) and relevant.get(o):
             parts.setdefault(o, []).append(s)
@@ -181,6 +290,14 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
         g = got[0] if len(got) == 1 and got[0].__class__ is not tuple else total(got)
         kids = n.children
         op = n.op
+        if op in GATED or (reach and n in reach) or op == "custom" and _selects(n):
+            if lanes is None:
+                lanes = GraphLanes()
+            _gated_graph(n, g, kids, relevant, parts, reach, lanes)
+            continue
+        if reach:  # every contribution below reaches every lane of its child
+            for c in kids:
+                reach.pop(c, None)
         if op == "dot" and isinstance(g, Expr) and _value(g).__class__ is not float:
             dot_cotangents(n, g, relevant, parts, last)  # vmap: no batch-sized product per factor
             continue
@@ -217,8 +334,57 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
         if ct.__class__ is not float and not (ct.__class__ is Expr and
                                               _value(ct).__class__ is float):
             ct = _fit(ct, _value(x))  # a scalar needs no fit (``_fit``'s first test)
+        if lanes is not None and x in reach:
+            ct = lanes.finish(ct, reach[x])
         out.append(ct)
     return out
+
+
+def _gated_graph(n: Expr, g: Any, kids: tuple, relevant: dict, parts: dict, reach: dict,
+                 lanes: GraphLanes) -> None:
+    """``_gated`` for the sweep that builds a graph: the lanes are formulas
+    over the conditions' nodes and the masks are ``where`` nodes."""
+    r = reach.pop(n, None)
+    edges = lanes.edge(n, kids)
+    sent = lanes.through(n, r, kids, g)
+    cgs: Any = None
+    direct = n.__class__ is Choice and r is None and kids[0].op != "const"
+    for i, c in enumerate(kids):
+        e = edges[i]
+        if (e is not None and not e) or not relevant[c]:
+            continue
+        m = lanes.both(sent[i], e)
+        if m is not None and not m:
+            continue
+        if direct:  # the branch's cotangent on its own lanes, nothing elsewhere: one node
+            cg = where_graph(kids[0], g, FILL) if i == 1 else where_graph(kids[0], FILL, g)
+        else:
+            if cgs is None:
+                cgs = _vjp(n, g, kids, True)
+            cg = cgs[i]
+            if m is not None:
+                cg, m = lanes.mask(cg, m, n)
+                if m is not None and not m:
+                    continue
+        if cg.__class__ is not float and not (cg.__class__ is Expr and
+                                              _value(cg).__class__ is float):
+            fitted = _fit(cg, c.value)
+            if m is not None and fitted is not cg:
+                m = lanes.fit(m, cg, fitted)
+            cg = fitted
+        pending = parts.get(c)
+        if pending is None:
+            parts[c] = [cg]
+            if m is not None:
+                reach[c] = m
+        else:
+            pending.append(cg)
+            if c in reach:
+                both = lanes.either(reach[c], m)
+                if both is None:
+                    del reach[c]
+                else:
+                    reach[c] = both
 
 
 def _vjp(n: Expr, g: Any, kids: tuple, on_graph: bool) -> Sequence[Any]:
@@ -255,15 +421,29 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
     tans: dict[Any, Any] = dict(zip(inputs, tangents))
     has, get = tans.__contains__, tans.get
     consts: dict = {}  # one constant leaf per float factor (an input's tangent)
+    pres: dict = {}  # the nodes whose tangent exists on some lanes only (see ``reach``)
+    lanes: Any = None
     for n in nodes:
         kids = n.children
         if not any(map(has, kids)):
             continue  # depends on an input, but not on one with a tangent here
+        partial = bool(pres) and any(c in pres for c in kids)
         if n.__class__ is Prim and _moves_batch(n):
             tans[n] = linear_tangent(n, [tans.get(c) for c in kids])
+            if partial or n.op == "custom" and (_selects(n) or not all(map(has, kids))):
+                # examples without a tangent (a Jacobian's column, a stacked input
+                # without one) have none after the move either
+                lanes = lanes or (GraphLanes() if on_graph else Lanes)
+                m = lanes.moved(n, [_presence(c, tans, pres, lanes) for c in kids])
+                if m is not None:
+                    pres[n] = m
             continue
-        if n.op == "batch_dot":
+        if n.op == "batch_dot":  # (a sum over the batch: every lane of its result has one)
             tans[n] = batch_dot_tangent(n, tans.get(kids[0]), tans.get(kids[1]), on_graph)
+            continue
+        if partial or n.op in GATED:
+            lanes = lanes or (GraphLanes() if on_graph else Lanes)
+            _gated_forward(n, kids, tans, pres, lanes, on_graph)
             continue
         if on_graph:  # the tangent as one sum (or dot) node, see ``accumulate``
             parts: list = []
@@ -293,7 +473,100 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
                 acc = p * t if acc is None else acc + p * t
         if acc is not None:
             tans[n] = acc
+    if pres:
+        return [lanes.finish(tans[o], pres[o]) if isinstance(o, Expr) and o in pres
+                else tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
     return [tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
+
+
+def _presence(c: Expr, tans: dict, pres: dict, lanes: Any) -> Any:
+    """The lanes on which ``c`` has a tangent: None (all), ``lanes.none``, a mask."""
+    if c not in tans:
+        return lanes.none
+    return pres.get(c)
+
+
+def _gated_forward(n: Expr, kids: tuple, tans: dict, pres: dict, lanes: Any,
+                   on_graph: bool) -> None:
+    """``n``'s tangent when an edge is dead, ``n`` is a ``where`` (the tangent
+    of the branch taken, lane by lane: a select) or a child has a tangent on
+    some lanes only (a term is nothing, ``-0.0``, on the lanes its child's
+    tangent does not exist, even where the partial is infinite)."""
+    edges = lanes.edge(n, kids)
+    if n.op == "where":
+        c, a, b = kids
+        pa = lanes.both(edges[1], _presence(a, tans, pres, lanes))
+        pb = lanes.both(edges[2], _presence(b, tans, pres, lanes))
+        m = lanes.either(pa, pb)
+        if empty(m):
+            return  # the branches taken have no tangent
+        ta = None if empty(pa) else tans.get(a)
+        tb = None if empty(pb) else tans.get(b)
+        # a Choice's branch without a tangent has none on its lanes; a plain where's
+        # has a zero one, as in torch (``where(c, ta, 0)``)
+        choice = n.__class__ is Choice
+        absent = FILL if choice else 0.0
+        tans[n] = _pick(c, absent if ta is None else ta, absent if tb is None else tb, on_graph,
+                        choice)
+        if m is not None:
+            pres[n] = m
+        return
+    partials: Any = None
+    terms: list = []
+    m = lanes.none
+    for i, c in enumerate(kids):
+        e = edges[i]
+        t = tans.get(c)
+        if t is None or empty(e):
+            continue
+        if partials is None:
+            partials = _vjp(n, 1.0, kids, on_graph)
+        pc = pres.get(c)
+        if pc is None:
+            term = partials[i] * t
+        else:
+            with quiet():  # an infinite partial times an absent (-0.0) tangent: dropped
+                term = partials[i] * t
+            term, pc = lanes.mask(term, pc)
+            if empty(pc):
+                continue
+        terms.append(term)
+        m = lanes.either(m, pc)
+    if not terms:
+        return
+    acc = terms[0]
+    for term in terms[1:]:
+        acc = acc + term
+    tans[n] = acc
+    if m is not None:
+        pres[n] = m
+
+
+def _pick(c: Expr, a: Any, b: Any, on_graph: bool, choice: bool) -> Any:
+    """``a`` on the lanes where ``c`` holds, else ``b``: as a node on a graph
+    (a ``Choice`` for a ``Choice``'s tangent, a plain ``where`` for a plain
+    one's, so that higher orders keep each rule)."""
+    if on_graph or isinstance(a, Expr) or isinstance(b, Expr):
+        cond = c if on_graph else const(_value(c))
+        if choice:
+            return where_graph(cond, a, b)
+        a, b = _as_node(a), _as_node(b)
+        return node("where", num.where(_value(cond), _value(a), _value(b)), (cond, a, b))
+    cv = _value(c)
+    if cv.__class__ is float:
+        return a if cv else b
+    return num.where(cv, a, b)
+
+
+def _as_node(x: Any) -> Expr:
+    return x if isinstance(x, Expr) else const(float(x) if isinstance(x, (int, float)) else x)
+
+
+def _selects(n: Any) -> bool:
+    """Whether ``n`` is ``vmap``'s data-movement op whose derivative reaches
+    some examples of its input only (taking one example reaches that one):
+    the sweeps then track the lanes reached, as for ``where``."""
+    return getattr(n.param, "selects", False)
 
 
 def _moves_batch(n: Prim) -> bool:

@@ -237,15 +237,19 @@ class CustomRule:
     def __call__(self, ct: Any, out: Any, *leaves: Any) -> list:
         seeds = [0.0] * self.n_outputs
         seeds[self.index] = ct
+        on_graph = any(isinstance(leaf, Expr) for leaf in leaves)
         with self._at_call_depth():
-            if any(isinstance(leaf, Expr) for leaf in leaves):
+            if on_graph:
                 diff = tr.unflatten(self.arg_def, leaves)
                 _, residuals = self.fn._run_fwd(self.fn._merge(self.args, diff))
             else:
                 residuals = self.residuals
             cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
                               tr.unflatten(self.out_def, seeds))
-        return self._flat_cotangents(cts)
+        flat = self._flat_cotangents(cts)
+        if on_graph:
+            return flat
+        return [_settled(x) if isinstance(x, Expr) else x for x in flat]
 
     def _at_call_depth(self) -> at_depth:
         """Run ``fwd`` and ``bwd`` at the ``vmap`` depth of the call, not at
@@ -287,6 +291,22 @@ class CustomRule:
                                     "a number, an fm.Expr or None")
             flat.extend(leaves)
         return flat
+
+
+def _settled(x: Expr) -> Any:
+    """A cotangent node that ``bwd`` returned to a sweep running on numbers
+    (first order): it came from a closure (``bwd``, or ``fwd``'s residuals,
+    closing over graph values, or ``checkpoint`` rerunning a function that
+    does). Nothing running depends on it (a value behind ``stop_gradient``, a
+    finished transform's variable: that of the very sweep that asks, whose
+    derivative is being taken now): its value, as the sweep expects. Else it
+    stays a node, for the enclosing transform that differentiates or traces
+    it.
+
+    >>> _settled(fm.stop_gradient(fm.Var(2.0)) * 3.0)
+    6.0
+    """
+    return x if dependent(x) else x.value
 
 
 def _bad_argument(leaf: Any) -> bool:

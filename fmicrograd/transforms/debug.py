@@ -36,6 +36,7 @@ from typing import Any
 
 from .. import tree as tr
 from ..core.expr import Expr, Prim, next_level, variable
+from ..core.reach import Choice, Lanes, where_masks
 from .autodiff import CHECK_VALUES, lower
 
 __all__ = ["debug_nans"]
@@ -109,8 +110,13 @@ def _array_of_variables(a: Any, level: int, name: str, inputs: set) -> Any:
 
 
 def _check(out: Any, inputs: set, where: str = "the output") -> None:
-    """Raise on the first node (children first) that makes a NaN from non-NaN inputs."""
+    """Raise on the first node (children first) that makes a NaN from non-NaN
+    inputs, on an example (lane) whose value reaches the output: under
+    ``vmap`` the branch a ``where`` does not take on a lane is not part of
+    that example's computation, as in a Python loop."""
     leaves, paths, _ = tr.flatten_with_paths(out)
+    roots = [x for x in leaves if isinstance(x, Expr) and x not in inputs]
+    lanes = _reached_lanes(roots, inputs)
     done: set = set(inputs)  # the wrapper's variables stand for the caller's values
     for root, path in zip(leaves, paths):
         if not isinstance(root, Expr) or root in done:
@@ -122,12 +128,105 @@ def _check(out: Any, inputs: set, where: str = "the output") -> None:
                 continue
             if expanded or not n.children:
                 done.add(n)
-                if n.children and _has_nan(n.value) and \
+                if n.children and _has_nan_on(n.value, lanes.get(n)) and \
                         not any(_has_nan(c.value) for c in n.children):
                     _raise(n, path, where)
                 continue
             stack.append((n, True))
             stack.extend((c, False) for c in reversed(n.children) if c not in done)
+
+
+def _reached_lanes(roots: list, inputs: set) -> dict:
+    """For each node under ``roots`` that only some lanes (examples, under
+    ``vmap``) reach the roots from, those lanes (``False`` for none); a node
+    absent from the result is reached on every lane. A ``where`` passes on
+    the lanes of the branch taken only; ``vmap``'s moves of values between
+    lanes move the lanes too."""
+    post: list = []  # children first
+    seen: set = set(inputs)
+    stack = [(r, False) for r in roots]
+    while stack:
+        n, expanded = stack.pop()
+        if expanded:
+            post.append(n)
+            continue
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.append((n, True))
+        stack.extend((c, False) for c in n.children if c not in seen)
+    reach: dict = {}
+    got: set = set(roots)
+    for n in reversed(post):  # parents first
+        if n not in got:
+            continue
+        r = reach.get(n)
+        if r is False:
+            continue
+        kids = n.children
+        sent = Lanes.through(n, r, kids, n.value)
+        edges = [None] * len(kids)
+        if n.__class__ is Choice:
+            edges[1], edges[2] = where_masks(n.children[0].value)
+        shape = getattr(n.value, "shape", ())
+        for i, c in enumerate(kids):
+            m = Lanes.both(sent[i], edges[i])
+            if m is not None and m is not False:
+                m = _to_shape(m, shape, getattr(c.value, "shape", ()))
+            if c in got:
+                old = reach.get(c)
+                m = Lanes.either(old, m) if c in reach else None
+            got.add(c)
+            if m is None:
+                reach.pop(c, None)
+            else:
+                reach[c] = m
+    for n in post:
+        if n not in got:  # below branches that no lane takes
+            reach[n] = False
+    return reach
+
+
+def _to_shape(m: Any, shape: tuple, want: tuple) -> Any:
+    """Lane mask ``m`` of a value shaped ``shape``, for an input shaped ``want``
+    (broadcast into it: a lane of the input counts when any lane it fed does);
+    None (every lane) when the shapes do not line up."""
+    import numpy as np
+
+    try:
+        if np.broadcast_shapes(want, m.shape) == want:
+            return m
+        full = np.broadcast_to(m, np.broadcast_shapes(shape, m.shape))
+    except ValueError:
+        return None
+    extra = full.ndim - len(want)
+    if extra < 0:
+        return None
+    axes = list(range(extra))
+    for i, size in enumerate(want):
+        if size == 1 and full.shape[extra + i] != 1:
+            axes.append(extra + i)
+        elif size != full.shape[extra + i]:
+            return None
+    out = np.any(full, axis=tuple(axes), keepdims=True).reshape(want) if axes else full
+    return None if out.all() else (False if not out.any() else out)
+
+
+def _has_nan_on(value: Any, lanes: Any) -> bool:
+    """Whether ``value`` has a NaN on ``lanes`` (None: anywhere)."""
+    if lanes is None:
+        return _has_nan(value)
+    if lanes is False:
+        return False
+    import numpy as np
+
+    v = np.asarray(value)
+    try:
+        if np.broadcast_shapes(v.shape, lanes.shape) != v.shape:
+            return _has_nan(value)
+    except ValueError:
+        return _has_nan(value)
+    return bool(np.any(np.isnan(v) & lanes))
 
 
 def _has_nan(value: Any) -> bool:

@@ -1,0 +1,620 @@
+"""Which examples of a node a sweep reaches: ``where`` under ``vmap`` as the loop.
+
+In a Python loop over a batch, ``fm.where(x > 0.0, fm.sqrt(x), 0.0)`` picks
+its branch per example with a plain bool: the branch not taken is not part of
+that example's graph, so no derivative ever flows through it, and its
+infinite slope (``sqrt'(0)``) cannot turn into ``0 * inf = nan``. Under
+``vmap`` a comparison whose examples disagree makes ``where`` one ``Choice``
+node over the whole batch, whose cotangent is ``0`` on the lanes (examples)
+of the branch not taken; multiplied by that branch's infinite slope, that
+zero would be NaN. So the sweeps track, per node, the lanes that a
+derivative actually reaches, and a lane that is not reached contributes
+nothing at all (not a zero: nothing), exactly as in the loop:
+
+- a ``Choice`` reaches its first branch on the lanes where its condition
+  holds and its second branch on the others;
+- a node's reach is the union of what its uses send it; what a node sends on
+  is its own reach, and its contributions are replaced by nothing (``-0.0``,
+  the exact zero of IEEE addition) outside that reach, after its rule ran
+  (the rule's NaN on an unreached lane is dropped, never added);
+- ``vmap``'s moves between lanes move the reach too (a Jacobian row of
+  ``vmap(f)`` reaches its own example only: examples never mix);
+- an input lane that nothing reaches gets ``0.0``, as an input the loop's
+  graph never reaches.
+
+Edges that carry no derivative by construction are dead on every lane, for
+every node: ``where``'s condition, a comparison's inputs (``greater``: in the
+loop, a comparison is a plain bool), and a rule's masks (``factor``,
+``select``'s conditions). A node reached only through dead edges is never
+swept. (``stop_gradient`` still hands its input a zero cotangent, so that
+``0 * inf`` there is NaN, in a loop and under ``vmap`` alike.)
+
+A ``where`` whose condition is a node the user built (``fm.greater(x, 0.0)``)
+is a plain ``where`` node, with torch's and JAX's rule: the branch not taken
+gets a zero cotangent, and ``0 * inf`` is NaN there, in a loop as under
+``vmap`` (the "double where" guards the input: docs/sharp-bits.md). An
+ordinary ``0.0 * fm.sqrt(x)`` at ``x = 0`` is NaN everywhere too.
+
+The forward sweep does the same with tangents: ``where``'s tangent is the
+selected branch's tangent (a select, as torch's and JAX's forward mode); a
+``Choice``'s branch without a tangent has none on its lanes, and dead edges
+carry none.
+
+Two representations, one per sweep mode: on values (floats, numpy arrays) a
+reach is ``None`` (every lane), ``False`` (none) or a boolean array; when the
+sweep builds a graph (inside ``jit``, at higher order) the lanes are only
+known when the graph runs, so a reach is a formula over the conditions'
+nodes (``Formula``), and masking builds ``where`` nodes that the compiled
+code evaluates at run time.
+
+>>> import fmicrograd as fm, numpy as np
+>>> f = lambda x: fm.where(x > 0.0, fm.sqrt(x), 0.0)
+>>> fm.vmap(fm.grad(f))((0.0, 4.0)), [fm.grad(f)(x) for x in (0.0, 4.0)]
+((0.0, 0.25), [0.0, 0.25])
+>>> fm.grad(lambda x: 0.0 * fm.sqrt(x))(0.0)
+nan
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import numeric as num
+from .batch_axes import reduce_to
+from .expr import Expr, Prim, const, node, prim
+from .expr import stored_value as _value
+
+
+class _Numpy:
+    """numpy, imported on first use: importing fmicrograd and plain ``grad``
+    on floats need no numpy (only arrays, under ``vmap``, bring it in)."""
+
+    def __getattr__(self, name: str) -> Any:
+        import numpy
+
+        globals()["np"] = numpy
+        return getattr(numpy, name)
+
+
+np: Any = _Numpy()
+
+
+def _ndarray() -> Any:
+    return np.ndarray
+
+
+def _np_where(m: Any, a: Any, b: Any) -> Any:
+    return np.where(m, a, b)
+
+__all__ = ["Choice", "choice", "GATED", "FILL", "empty", "dead_edges", "where_masks", "Lanes",
+           "GraphLanes", "Formula", "where_graph"]
+
+
+class Choice(Expr):
+    """A ``where`` node that chooses per example as a Python loop would: built
+    by ``fm.where`` from a comparison whose ``vmap`` examples disagree (or an
+    array of per-example truth values). Its op is ``"where"``: it computes,
+    prints and compiles as one; only the sweeps tell it apart, and give the
+    branch not taken on an example no derivative at all there.
+
+    >>> c = choice(fm.Const(np.array([1.0, 0.0])), fm.Var(2.0), fm.Const(3.0))
+    >>> c.op, c.value.tolist(), isinstance(c, Expr)
+    ('where', [2.0, 3.0], True)
+    """
+
+    __slots__ = ()
+
+
+_set_value = Expr.__dict__["value"].__set__
+_set_op = Expr.__dict__["op"].__set__
+_set_children = Expr.__dict__["children"].__set__
+
+
+def choice(cond: Expr, a: Expr, b: Expr) -> Choice:
+    """The ``Choice`` of ``a`` where ``cond`` is nonzero, else ``b`` (nodes)."""
+    n = object.__new__(Choice)
+    _set_value(n, num.where(_value(cond), _value(a), _value(b)))
+    _set_op(n, "where")
+    _set_children(n, (cond, a, b))
+    return n
+
+# ops with an edge that carries no derivative (or, for ``where``, per lane)
+GATED = frozenset({"where", "greater", "greater_equal", "factor", "select"})
+
+FILL = -0.0  # what an unreached lane adds: x + -0.0 == x for every x, -0.0 included
+
+
+def dead_edges(n: Expr) -> tuple:
+    """For each child of ``n``, whether its edge carries no derivative at all.
+
+    >>> from fmicrograd.core.expr import Var
+    >>> x = Var(1.0)
+    >>> dead_edges(fm.where(fm.greater(x, 0.0), x, 2.0)), dead_edges(x * 2.0)
+    ((True, False, False), (False, False))
+    """
+    op, k = n.op, len(n.children)
+    if op in ("greater", "greater_equal", "factor"):
+        return (True,) * k
+    if op == "where":
+        return (True, False, False)
+    if op == "select" and n.__class__ is Prim:
+        return (True,) * (k - 2) + (False, False)
+    return (False,) * k
+
+
+def where_masks(cond: Any) -> tuple:
+    """The lanes that take ``where``'s first and second branch, for a
+    condition value (a float: one of them is ``None``, every lane, and the
+    other ``False``, none).
+
+    >>> where_masks(1.0), where_masks(0.0)
+    ((None, False), (False, None))
+    >>> [m.tolist() for m in where_masks(np.array([1.0, 0.0]))]
+    [[True, False], [False, True]]
+    """
+    if cond.__class__ is float or getattr(cond, "ndim", 0) == 0:
+        taken = bool(cond != 0) or cond != cond  # nan is true, as ``where``'s forward value
+        return (None, False) if taken else (False, None)
+    yes = np.not_equal(cond, 0)
+    return _norm(yes), _norm(~yes)
+
+
+def empty(m: Any) -> bool:
+    """Whether reach ``m`` (either representation) holds no lane.
+
+    >>> empty(None), empty(False), empty(frozenset()), empty(np.array([True]))
+    (False, True, True, False)
+    """
+    return m is False or (m.__class__ is frozenset and not m)
+
+
+def _norm(m: Any) -> Any:
+    """A boolean array as ``None`` (all lanes), ``False`` (none) or itself."""
+    if m is None or m is False:
+        return m
+    if m is True:
+        return None
+    if m.all():
+        return None
+    if not m.any():
+        return False
+    return m
+
+
+def _reduce_mask(m: Any, shape: tuple) -> Any:
+    """Boolean ``m`` reduced (any) to trailing ``shape``, the inverse of
+    broadcasting ``shape`` up to ``m``'s shape; None when the shapes do not line
+    up that way."""
+    mshape = np.shape(m)
+    extra = len(mshape) - len(shape)
+    if extra < 0:
+        return None
+    axes = list(range(extra))
+    for i, size in enumerate(shape):
+        have = mshape[extra + i]
+        if size == 1 and have != 1:
+            axes.append(extra + i)
+        elif size != have and have != 1:
+            return None
+    out = np.any(m, axis=tuple(axes), keepdims=True) if axes else m
+    return out.reshape(out.shape[extra:])
+
+
+class Lanes:
+    """Reaches on values (the sweeps that run on floats and numpy arrays)."""
+
+    full = None
+    none = False
+
+    @staticmethod
+    def edge(n: Expr, kids: tuple) -> list:
+        """Each child's edge mask (``None`` live on every lane, ``False`` dead)."""
+        dead = dead_edges(n)
+        edges = [False if d else None for d in dead]
+        if n.__class__ is Choice:
+            edges[1], edges[2] = where_masks(_value(kids[0]))
+        return edges
+
+    @staticmethod
+    def both(r: Any, e: Any) -> Any:
+        if r is None:
+            return e
+        if e is None:
+            return r
+        if r is False or e is False:
+            return False
+        return _norm(np.logical_and(r, e))
+
+    @staticmethod
+    def either(r: Any, e: Any) -> Any:
+        if r is None or e is None:
+            return None
+        if r is False:
+            return e
+        if e is False:
+            return r
+        m = np.logical_or(r, e)
+        return None if m.all() else m  # never empty: neither is
+
+    @staticmethod
+    def through(n: Expr, r: Any, kids: tuple, g: Any) -> list:
+        """The reach ``n`` sends each child: its own, moved along the batch
+        axes by ``vmap``'s data-movement ops (the op's rule applied to the
+        mask, shaped as the cotangent ``g``): taking one example reaches that
+        example only."""
+        if r is False or not (n.__class__ is Prim and getattr(n.param, "linear", False)):
+            return [r] * len(kids)
+        shape = np.shape(_value(g) if isinstance(g, Expr) else g)
+        ones = np.ones(shape) if r is None else np.broadcast_to(r, shape).astype(float)
+        moved = n.param(ones, _value(n), *[_value(c) for c in kids])
+        return [_norm(np.asarray(_value(m) if isinstance(m, Expr) else m) != 0)
+                for m in moved]
+
+    @staticmethod
+    def moved(n: Expr, masks: list) -> Any:
+        """Forward mode: the lanes of ``vmap``'s data-movement node ``n`` that
+        have a tangent, from its children's (the op applied to the masks)."""
+        from .batch_axes import linear_tangent
+
+        floats = [None if m is False else 1.0 if m is None else m.astype(float) for m in masks]
+        out = linear_tangent(n, floats)
+        return _norm(np.asarray(_value(out) if isinstance(out, Expr) else out) != 0)
+
+    @staticmethod
+    def mask(cg: Any, m: Any, n: Expr | None = None) -> tuple:
+        """``cg`` with its unreached lanes replaced by nothing (``-0.0``), and
+        the mask lined up with it; ``(None, False)`` when no lane is left.
+        ``n`` is the node whose rule gave ``cg``, for an error."""
+        value = _value(cg) if isinstance(cg, Expr) else cg
+        if value.__class__ is _ndarray() and value.shape == m.shape:  # the usual case
+            if cg is value:
+                return _np_where(m, value, FILL), m
+            return choice(const(m.astype(float)), cg, const(FILL)), m
+        shape = np.shape(value)
+        # a plain 0.0 is a rule's zero for every lane (a rule is linear in its
+        # array cotangent, so any other number did not come from one lane each)
+        if not (value.__class__ is float and value == 0.0) and not _lines_up(shape, m.shape):
+            # a rule that summed over the examples itself (fm.jit's compiled
+            # derivative of a call under vmap, a custom rule): its unreached
+            # examples gave -0.0 * (a finite partial), nothing, unless a partial
+            # was not finite there, which a non-finite sum shows
+            reduced = _reduce_mask(m, shape)
+            if reduced is not None:
+                reduced = _norm(reduced)
+                if reduced is False:
+                    return None, False
+            if not np.all(np.isfinite(value)):
+                raise ValueError(_summed_message(n))
+            if reduced is None:
+                return cg, None
+            m = reduced
+        if isinstance(cg, Expr):
+            return choice(const(m.astype(float)), cg, const(FILL)), m
+        return np.where(m, cg, FILL), m
+
+    @staticmethod
+    def fit(m: Any, before: Any, after: Any) -> Any:
+        """The mask of a contribution summed from shape ``before`` to ``after``
+        over its leading (batch) axes."""
+        a = np.shape(_value(after) if isinstance(after, Expr) else after)
+        if not a:  # summed over every lane: one lane reached (m is not empty) is enough
+            return None
+        b = np.shape(_value(before) if isinstance(before, Expr) else before)
+        if a == b:
+            return m
+        if m.shape != b:
+            m = np.broadcast_to(m, b)
+        return _norm(np.any(m, axis=tuple(range(len(b) - len(a)))) if len(b) > len(a) else m)
+
+    @staticmethod
+    def finish(ct: Any, m: Any) -> Any:
+        """An input's cotangent with the lanes nothing reached set to ``0.0``."""
+        if m is None:
+            return ct
+        if m is False:
+            return 0.0
+        value = _value(ct) if isinstance(ct, Expr) else ct
+        if not _lines_up(np.shape(value), m.shape):
+            return ct
+        if isinstance(ct, Expr):
+            return choice(const(m.astype(float)), ct, const(0.0))
+        return np.where(m, ct, 0.0)
+
+
+# --- reaches as formulas over condition nodes (sweeps that build graphs) -------------------
+
+Formula = Any  # None: every lane; frozenset(): none; else a frozenset of terms (OR), each a
+#                frozenset of literals (AND), a literal ``(cond_node, polarity)``
+
+_MAX_TERMS = 8
+
+
+def _simplify(terms: set) -> Formula:
+    """Absorption (``t`` or ``t and u`` is ``t``) and resolution (``t and c`` or
+    ``t and not c`` is ``t``), so a node reached through both branches of a
+    ``where`` is reached on every lane."""
+    changed = True
+    while changed:
+        changed = False
+        for t in list(terms):
+            if any(u < t for u in terms):
+                terms.discard(t)
+        for t in list(terms):
+            if t not in terms:
+                continue
+            for lit in t:
+                other = (t - {lit}) | {(lit[0], not lit[1])}
+                if other in terms:
+                    terms.discard(t)
+                    terms.discard(other)
+                    terms.add(t - {lit})
+                    changed = True
+                    break
+            if changed:
+                break
+    if frozenset() in terms:
+        return None
+    return frozenset(terms)
+
+
+class GraphLanes:
+    """Reaches as formulas, masks as nodes (one instance per sweep: it keeps
+    the mask nodes it built, so each is built once)."""
+
+    full = None
+    none: Formula = frozenset()
+
+    def __init__(self) -> None:
+        self._masks: dict = {}
+        self._rank: dict = {}
+
+    def edge(self, n: Expr, kids: tuple) -> list:
+        dead = dead_edges(n)
+        edges: list = [self.none if d else None for d in dead]
+        if n.__class__ is Choice:
+            c = kids[0]
+            if c.op == "const":  # a fixed choice: its lanes are known now
+                a, b = where_masks(_value(c))
+                edges[1], edges[2] = self._fixed(c, a), self._fixed(c, b)
+            else:
+                self._rank.setdefault(c, len(self._rank))
+                edges[1] = frozenset({frozenset({(c, True)})})
+                edges[2] = frozenset({frozenset({(c, False)})})
+        return edges
+
+    def _fixed(self, c: Any, m: Any) -> Formula:
+        """Lanes known now (a mask of values) as a formula: one constant literal."""
+        if m is None:
+            return None
+        if m is False:
+            return self.none
+        lit = const(m.astype(float))
+        self._rank.setdefault(lit, len(self._rank))
+        return frozenset({frozenset({(lit, True)})})
+
+    def known(self, f: Formula) -> Any:
+        """The lanes of ``f`` as a value mask (``Lanes``'s form) when every
+        condition in it is a constant (a choice fixed now, or ``vmap``'s take
+        of one example), else ``NotImplemented``."""
+        if f is None:
+            return None
+        if not f:
+            return False
+        acc: Any = None
+        for term in f:
+            t: Any = None
+            for c, pol in term:
+                if c.op != "const":
+                    return NotImplemented
+                v = np.not_equal(_value(c), 0)
+                v = v if pol else np.logical_not(v)
+                t = v if t is None else np.logical_and(t, v)
+            acc = t if acc is None else np.logical_or(acc, t)
+        return _norm(np.asarray(acc))
+
+    def both(self, r: Formula, e: Formula) -> Formula:
+        if r is None:
+            return e
+        if e is None:
+            return r
+        kr, ke = self.known(r), self.known(e)
+        if kr is not NotImplemented and ke is not NotImplemented:
+            return self._fixed(None, Lanes.both(kr, ke))
+        terms = set()
+        for t in r:
+            for u in e:
+                v = t | u
+                if not any((c, not p) in v for c, p in v):
+                    terms.add(v)
+        return self._bounded(_simplify(terms))
+
+    def either(self, r: Formula, e: Formula) -> Formula:
+        if r is None or e is None:
+            return None
+        kr, ke = self.known(r), self.known(e)
+        if kr is not NotImplemented and ke is not NotImplemented:
+            return self._fixed(None, Lanes.either(kr, ke))
+        return self._bounded(_simplify(set(r) | set(e)))
+
+    def _bounded(self, f: Formula) -> Formula:
+        """A formula too large to combine cheaply, as one literal: its mask node."""
+        if f is None or len(f) <= _MAX_TERMS:
+            return f
+        return self._literal(self._mask01(f))
+
+    def _literal(self, m: Expr) -> Formula:
+        self._rank.setdefault(m, len(self._rank))
+        return frozenset({frozenset({(m, True)})})
+
+    def _mask01(self, f: Formula) -> Expr:
+        """A node that is 1.0 on the lanes of ``f`` and 0.0 elsewhere."""
+        hit = self._masks.get(f)
+        if hit is not None:
+            return hit
+        key = self._rank.__getitem__
+        acc: Any = None
+        for term in sorted(f, key=lambda t: sorted(key(c) for c, _ in t)):
+            t: Any = 1.0
+            for c, pol in sorted(term, key=lambda lit: key(lit[0]), reverse=True):
+                t = _where(c, t, 0.0) if pol else _where(c, 0.0, t)
+            acc = t if acc is None else _where(acc, 1.0, t)
+        out = _node(acc)
+        self._masks[f] = out
+        return out
+
+    def through(self, n: Expr, r: Formula, kids: tuple, g: Any) -> list:
+        if (r is not None and not r) or not (n.__class__ is Prim and
+                                             getattr(n.param, "linear", False)):
+            return [r] * len(kids)
+        k = self.known(r)
+        if k is not NotImplemented:  # moved now, on values
+            return [self._fixed(None, m) for m in Lanes.through(n, k, kids, g)]
+        shape = np.shape(_value(g) if isinstance(g, Expr) else g)
+        mask = self._mask01(r)
+        if np.shape(_value(mask)) != shape:
+            zeros = np.zeros(shape)
+            mask = node("+", _value(mask) + zeros, (mask, const(zeros)))
+        out = []
+        for m in n.param(mask, n, *kids):
+            m = _node(m)
+            out.append(self._literal(m) if m.op != "const" else
+                       self._fixed(m, _norm(np.asarray(_value(m)) != 0)))
+        return out
+
+    def moved(self, n: Expr, masks: list) -> Formula:
+        known = [self.known(m) for m in masks]
+        if NotImplemented not in known:
+            return self._fixed(None, Lanes.moved(n, known))
+        from .batch_axes import linear_tangent
+
+        floats = [None if empty(m) else 1.0 if m is None else self._mask01(m) for m in masks]
+        out = _node(linear_tangent(n, floats))
+        if out.op == "const":
+            return self._fixed(out, _norm(np.asarray(_value(out)) != 0))
+        return self._literal(out)
+
+    def mask(self, cg: Any, f: Formula, n: Expr | None = None) -> tuple:
+        """``cg`` as nothing (``-0.0``) outside the lanes of ``f``, as a node
+        (as a value, for a value and lanes known now)."""
+        k = self.known(f)
+        if k is not NotImplemented:
+            if k is None:
+                return cg, None
+            if k is False:
+                return None, self.none
+            cg, m = Lanes.mask(cg, k, n)
+            return cg, self._fixed(None, m)
+        shape = np.shape(_value(cg) if isinstance(cg, Expr) else cg)
+        if len(f) == 1:
+            (term,) = f
+            if len(term) == 1:
+                ((c, pol),) = term
+                if _lines_up(shape, np.shape(_value(c))):
+                    return (_where(c, cg, FILL) if pol else _where(c, FILL, cg)), f
+        m = self._mask01(f)
+        mshape = np.shape(_value(m))
+        if not _lines_up(shape, mshape):
+            reduced = self._reduced(m, shape)
+            if reduced is None:
+                return cg, None  # cannot line the lanes up: every lane (as before)
+            m, f = reduced
+        return _where(m, cg, FILL), f
+
+    def _reduced(self, m: Expr, shape: tuple) -> tuple | None:
+        """Mask node ``m`` reduced (any) over its leading axes to ``shape``."""
+        mshape = np.shape(_value(m))
+        extra = len(mshape) - len(shape)
+        if extra <= 0 or not _lines_up(shape, mshape[extra:]):
+            return None
+        axes = tuple(range(extra))
+        total = prim("batch_sum", _value(m).sum(axis=axes), (m,), axes)
+        hit = _greater(total, 0.0)
+        return hit, self._literal(hit)
+
+    def fit(self, f: Formula, before: Any, after: Any) -> Formula:
+        b = np.shape(_value(before) if isinstance(before, Expr) else before)
+        a = np.shape(_value(after) if isinstance(after, Expr) else after)
+        if a == b or f is None or not f:
+            return f
+        if not a:  # summed over every lane: one lane reached (f is not empty) is enough
+            return None
+        k = self.known(f)
+        if k is not NotImplemented:
+            return self._fixed(None, Lanes.fit(k, before, after))
+        m = self._mask01(f)
+        if np.shape(_value(m)) != b:
+            zeros = np.zeros(b)
+            m = node("+", _value(m) + zeros, (m, const(zeros)))
+        total = reduce_to(m, _value(after) if isinstance(after, Expr) else after)
+        if not isinstance(total, Expr):
+            return f
+        return self._literal(_greater(total, 0.0))
+
+    def finish(self, ct: Any, f: Formula) -> Any:
+        """An input's cotangent with the lanes nothing reached set to ``0.0``."""
+        if f is None:
+            return ct
+        if not f:
+            return 0.0
+        k = self.known(f)
+        if k is not NotImplemented:
+            return Lanes.finish(ct, k)
+        shape = np.shape(_value(ct) if isinstance(ct, Expr) else ct)
+        if len(f) == 1:
+            (term,) = f
+            if len(term) == 1:
+                ((c, pol),) = term
+                if _lines_up(shape, np.shape(_value(c))):
+                    return _where(c, ct, 0.0) if pol else _where(c, 0.0, ct)
+        m = self._mask01(f)
+        if _lines_up(shape, np.shape(_value(m))):
+            return _where(m, ct, 0.0)
+        return ct
+
+
+def _summed_message(n: Expr | None) -> str:
+    param = getattr(n, "param", None)
+    fn = getattr(param, "fn", None)
+    if getattr(fn, "sets_depth", False):
+        who = "a jitted function called inside fm.vmap"
+        fix = ("apply fm.jit outside fm.vmap (fm.jit(fm.vmap(f))), or put the fm.where inside "
+               "the jitted function")
+    else:
+        who = f"custom_vjp {getattr(param, 'name', '?')}" if fn is not None else "a custom rule"
+        fix = "put the fm.where inside it, or give its bwd one cotangent per example"
+    return (f"fm.vmap: {who} sums its derivative over the examples itself, and that sum is "
+            "not finite: the nan or inf may come from examples on which an fm.where took the "
+            "other branch, which a Python loop over the examples would not differentiate "
+            f"at all; {fix}")
+
+
+def _lines_up(shape: tuple, mshape: tuple) -> bool:
+    """Whether a mask shaped ``mshape`` applies lane by lane to a value shaped
+    ``shape`` without broadcasting the value up."""
+    try:
+        return np.broadcast_shapes(shape, mshape) == shape
+    except ValueError:
+        return False
+
+
+def _node(x: Any) -> Expr:
+    """``x`` as a node: a constant for a number or an array (never read as
+    the user's array inside ``vmap``: these are the sweep's own values)."""
+    if isinstance(x, Expr):
+        return x
+    return const(float(x) if isinstance(x, (int, float)) else x)
+
+
+def _where(c: Any, a: Any, b: Any) -> Expr:
+    """A mask applied: a ``Choice`` node, so that the sweeps of higher orders
+    keep the lanes apart too."""
+    return choice(_node(c), _node(a), _node(b))
+
+
+def _greater(a: Expr, b: float) -> Expr:
+    v = _value(a)
+    out = float(v > b) if v.__class__ is float or np.ndim(v) == 0 else (v > b).astype(float)
+    return node("greater", out, (a, const(b)))
+
+
+where_graph = _where
