@@ -333,3 +333,19 @@ def test_vmap_of_a_custom_vjp_whose_fwd_calls_the_function():
     assert fm.vmap(fm.grad(h))(xs) == (5.0, 5.0)
     loss = lambda w: fm.sum(fm.vmap(lambda x: h(w * x))(xs))
     assert fm.grad(loss)(1.0) == fm.jit(fm.grad(loss))(1.0) == 15.0
+
+
+@pytest.mark.parametrize("transform", [
+    lambda f: fm.grad(f), lambda f: fm.jit(fm.grad(f)), lambda f: fm.grad(fm.jit(f)),
+    lambda f: (lambda x: fm.jvp(f, (x,), (1.0,))[1]),
+    lambda f: (lambda x: fm.vmap(fm.grad(f))((x, x))[0]),
+])
+def test_no_derivative_reaches_below_stop_gradient(transform):
+    # torch's detach and JAX's stop_gradient cut the graph: sqrt's infinite slope at 0
+    # never meets the zero, so the derivative is 1, not 0 * inf = nan
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
+    (x.sqrt().detach() + x).backward()
+    f = lambda x: fm.stop_gradient(fm.sqrt(x)) + x  # noqa: E731
+    assert transform(f)(0.0) == x.grad.item() == 1.0
+    assert fm.hessian(lambda x: fm.stop_gradient(fm.log(x)) * x * x)(0.0) == -math.inf

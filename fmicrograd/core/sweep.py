@@ -67,6 +67,9 @@ def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bo
         n = pop()
         if n is _FINISH:
             n = pop()
+            if n.op == "stop_gradient":  # no derivative reaches below it, not even a zero
+                relevant[n] = False      # (0 * inf would be NaN; torch and JAX cut here)
+                continue
             for c in n.children:
                 if relevant[c]:
                     nodes.append(n)
