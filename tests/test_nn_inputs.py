@@ -234,3 +234,15 @@ def test_value_as_an_attribute_stays_an_attribute_error():
     assert getattr(fm, "Value", None) is None
     with pytest.raises(ImportError, match=r"^cannot import name 'Nope' from 'fmicrograd' \("):
         exec("from fmicrograd import Nope", {})
+
+
+def test_micrograds_engine_module_path_shows_the_hint():
+    # micrograd's own import line, with the package renamed
+    with pytest.raises(ImportError, match=r"from 'fmicrograd\.engine': .*fm\.Var\(2\.0"):
+        exec("from fmicrograd.engine import Value", {})
+    from fmicrograd import engine
+
+    with pytest.raises(AttributeError, match=r"fm\.grad\(f\)\(x\)"):
+        engine.Value(2.0)
+    with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+        engine.Nope  # noqa: B018
