@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "--checkpoint-every epochs and at the end")
     watch.add_argument("--checkpoint-every", type=_at_least(int, 1), default=1, metavar="K",
                        help="epochs between checkpoints (default: %(default)s)")
+    watch.add_argument("--checkpoint-keep", type=_at_least(int, 1), default=None, metavar="N",
+                       help="keep only the N latest checkpoints (default: all)")
     watch.add_argument("--resume", nargs="?", const=True, default=None, metavar="PATH",
                        help="continue from the latest checkpoint in PATH (default: the "
                        "--checkpoint-dir); the result is the uninterrupted run's, bit for bit")
@@ -292,6 +294,7 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 jit=compiled(args), on_instability=args.on_instability,
                 on_event=reporter.event, checkpoint_dir=args.checkpoint_dir,
                 checkpoint_every=args.checkpoint_every, resume=resume,
+                checkpoint_keep=args.checkpoint_keep,
                 data_parallel=args.data_parallel, **data)
     except fm.train.InstabilityError as e:
         reporter.close()

@@ -33,6 +33,20 @@ def test_checkpoints_are_written_before_and_every_n_epochs(tmp_path):
     assert doc["epoch"] == 4 and len(doc["history"]["loss"]) == 4 and "opt_state" in doc
 
 
+def test_only_the_latest_checkpoints_are_kept(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    whole = fit(7)
+    fit(4, checkpoint_dir=tmp_path, checkpoint_keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "epoch-000003.json", "epoch-000004.json", "notes.txt"]
+    resumed = fit(7, checkpoint_dir=tmp_path, resume=tmp_path, checkpoint_keep=1)
+    assert resumed == whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-000007.json", "notes.txt"]
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(ValueError, match="checkpoint_keep must be None"):
+            fit(2, checkpoint_keep=bad)
+
+
 def test_resume_is_bit_identical_in_process(tmp_path):
     whole = fit(7)
     fit(3, checkpoint_dir=tmp_path)  # an earlier, shorter run

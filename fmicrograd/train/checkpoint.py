@@ -29,7 +29,7 @@ from pyrsistent import PMap, PVector, pmap
 
 from .. import io, tree
 
-__all__ = ["save", "latest", "load", "check_fields", "FORMAT", "VERSION"]
+__all__ = ["save", "latest", "prune", "load", "check_fields", "FORMAT", "VERSION"]
 
 FORMAT = "fmicrograd-checkpoint"
 VERSION = 1
@@ -55,6 +55,26 @@ def latest(path: str | os.PathLike) -> Path | None:
         return None
     found = [(int(m.group(1)), p) for p in path.iterdir() if (m := _NAME.fullmatch(p.name))]
     return max(found)[1] if found else None
+
+
+def prune(directory: str | os.PathLike, keep: int) -> list[Path]:
+    """Delete all but the ``keep`` latest checkpoints in ``directory`` (the
+    files named ``epoch-*.json``; nothing else is touched); returns the
+    deleted paths, oldest first.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> for epoch in range(4):
+    ...     _ = save(d, epoch, {"params": (float(epoch),)})
+    >>> [p.name for p in prune(d, 2)], latest(d).name
+    (['epoch-000000.json', 'epoch-000001.json'], 'epoch-000003.json')
+    """
+    found = sorted((int(m.group(1)), p) for p in Path(directory).iterdir()
+                   if (m := _NAME.fullmatch(p.name)))
+    old = [p for _, p in found[:max(len(found) - keep, 0)]]
+    for p in old:
+        p.unlink(missing_ok=True)
+    return old
 
 
 def _classes(t: Any) -> set[type]:

@@ -35,6 +35,7 @@ from pyrsistent import PMap, pmap, pvector
 from .. import random as fr
 from ..optim import GradientTransformation, inject_lr_scale, scale_lr
 from ..transforms.autodiff import value_and_grad
+from .checkpoint import prune
 from .data import batcher
 from .detectors import INSTABILITIES, Thresholds, detect, running_min
 from .monitor import Epoch, count_nonfinite, groups_of, make_step
@@ -55,7 +56,8 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         on_instability: str = "warn", rollback_lr_factor: float = 0.1, max_rollbacks: int = 3,
         thresholds: Thresholds | None = None, on_event: Callable[[PMap], Any] | None = None,
         checkpoint_dir: str | Path | None = None, checkpoint_every: int = 1,
-        resume: str | Path | None = None, data_parallel: bool = False) -> tuple[Any, PMap]:
+        resume: str | Path | None = None, data_parallel: bool = False,
+        checkpoint_keep: int | None = None) -> tuple[Any, PMap]:
     """Train ``params`` for ``epochs`` epochs; returns ``(final_params, history)``.
 
     Each epoch records the mean over its batches of ``loss`` and of each of
@@ -92,7 +94,10 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     batch, or train with ``jit=False``.
 
     ``checkpoint_dir`` receives a checkpoint before the first epoch, then
-    every ``checkpoint_every`` epochs and after the last; ``resume`` (that
+    every ``checkpoint_every`` epochs and after the last, keeping the
+    ``checkpoint_keep`` latest (all with ``None``; each holds the history so
+    far, so a long run with every checkpoint kept grows as the square of its
+    epochs); ``resume`` (that
     directory, or one checkpoint file) continues from the latest one, and
     the result is bit for bit the uninterrupted run's (``epochs`` counts the
     whole run). Resuming from ``checkpoint_dir`` itself before anything was
@@ -135,6 +140,10 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
             or checkpoint_every < 1:
         raise ValueError(f"fit: checkpoint_every must be a positive int, got "
                          f"{checkpoint_every!r}")
+    if checkpoint_keep is not None and (isinstance(checkpoint_keep, bool) or not isinstance(
+            checkpoint_keep, int) or checkpoint_keep < 1):
+        raise ValueError(f"fit: checkpoint_keep must be None (keep all) or a positive int, got "
+                         f"{checkpoint_keep!r}")
     thresholds = Thresholds() if thresholds is None else thresholds
     epoch_batches = batcher(data, batch_size, key)
     opt = inject_lr_scale(optimizer) if on_instability == "rollback" else optimizer
@@ -249,6 +258,8 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
                                            or fold.epoch == epochs or fold.stopped):
             fold = fold._replace(**{k: built(getattr(fold, k)) for k in STRUCTURED})
             save(checkpoint_dir, fold, key)
+            if checkpoint_keep is not None:
+                prune(checkpoint_dir, checkpoint_keep)
         return fold
 
     if writer:  # the others write nothing (and would race with its first checkpoint)
