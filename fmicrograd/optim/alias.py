@@ -66,6 +66,8 @@ def adamw(lr: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float =
 def rmsprop(lr: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e-8,
             momentum: float = 0.0, nesterov: bool = False) -> GradientTransformation:
     """RMSprop, as ``torch.optim.RMSprop(lr, alpha=decay, eps=eps, momentum=momentum)``.
+    The default ``decay`` is optax's (0.9); torch's ``alpha`` is 0.99: pass it to
+    match ``torch.optim.RMSprop(lr=lr)``.
 
     >>> opt = rmsprop(0.01, decay=0.0)
     >>> round(opt.update((4.0,), opt.init((0.0,)))[0][0], 6)
