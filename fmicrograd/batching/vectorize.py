@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import tree as tr
 from ..core.batch_axes import DEPTH
-from ..core.control import reaches_variable
+from ..core.control import Mask, reaches_variable
 from ..core.expr import Expr, const, prim
 from .vmap_ops import MoveAxis, Reshape, Stack, Take, apply
 
@@ -113,6 +113,8 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
         if arg.ndim == 0:
             raise ValueError(f"fm.vmap: {where} is mapped but is a 0-d array; map a sequence "
                              f"or use in_axes=None for it")
+        if arg.dtype.kind in "iu" and arg.size and (arg.max() > 2 ** 53 or arg.min() < -2 ** 53):
+            _inexact_error(where)
         return len(arg), _columns(np.asarray(arg, dtype=float), depth)
     if isinstance(arg, (Expr, numbers.Number, str, bytes, dict)) or not hasattr(arg, "__len__"):
         raise ValueError(f"fm.vmap: {where} is mapped (in_axes 0) but is "
@@ -170,6 +172,9 @@ def _dense(items: list) -> np.ndarray | None:
     kinds = set(map(type, arr.ravel()))
     if arr.ndim == 0 or not kinds <= {float, int, np.float64}:
         return None
+    if int in kinds and any(x.__class__ is int and not -2 ** 53 <= x <= 2 ** 53
+                            for x in arr.ravel()):
+        return None  # ``_stack`` names it
     if any(type(x) is not tuple for x in _containers(items[0])):
         return None
     return arr.astype(float)
@@ -198,10 +203,17 @@ def _stack(column: list, rank: int, depth: int, where: str) -> Any:
         if isinstance(leaf, bool) or not (isinstance(leaf, (Expr, numbers.Real, np.ndarray))):
             raise TypeError(f"fm.vmap: {where} has a leaf that is {type(leaf).__name__} "
                             f"{leaf!r}; expected numbers or fm.Expr")
+        if isinstance(leaf, (int, np.integer)) and not -2 ** 53 <= leaf <= 2 ** 53:
+            _inexact_error(where)
     stacked = apply(Stack(depth + rank), *column)
     if not isinstance(stacked, Expr):  # plain numbers: a constant node, as for tuples
         stacked = const(stacked)
     return _move(stacked, 0, rank) if rank else stacked
+
+
+def _inexact_error(where: str) -> None:
+    raise ValueError(f"fm.vmap: {where} has an integer beyond 2**53, which the float64 "
+                     "batch would round; pass it unmapped (in_axes None) or as a float")
 
 
 def _move(x: Any, src: int, dst: int) -> Any:
@@ -237,6 +249,18 @@ def _ranks(treedef: tr.TreeDef) -> list:
 
 def _collect(out: Any, size: int, depth: int) -> Any:
     leaves, treedef = tr.flatten(out)
+    for j, leaf in enumerate(leaves):
+        if not isinstance(leaf, (Expr, numbers.Real, np.ndarray)) or (
+                isinstance(leaf, np.ndarray) and leaf.dtype.kind not in "fiub"):
+            if _has_mask(out):
+                raise TypeError("fm.vmap: the mapped function returns a comparison whose "
+                                "examples disagree (a per-example bool); return a number per "
+                                "example instead, e.g. fm.where(x > 0.0, 1.0, 0.0)")
+            path = tr.flatten_with_paths(out)[1][j]
+            raise TypeError(f"fm.vmap: the mapped function's output has a leaf at "
+                            f"{tr.keystr(path)} that is {type(leaf).__name__} {leaf!r}; every "
+                            "output leaf must be a number, a numeric array or an fm.Expr "
+                            "(return other values outside the mapped function)")
     if depth == 0 and not any(reaches_variable(x) for x in leaves):
         values = [_whole(x.value if isinstance(x, Expr) else x, size, r)
                   for x, r in zip(leaves, _ranks(treedef))]
@@ -244,6 +268,13 @@ def _collect(out: Any, size: int, depth: int) -> Any:
     batched = [_batch_first(x, size, r, depth) for x, r in zip(leaves, _ranks(treedef))]
     return Batched(tuple(batched), treedef, size)
 
+
+
+def _has_mask(tree: Any) -> bool:
+    if isinstance(tree, Mask):
+        return True
+    node = tr._node_of(tree)
+    return node is not None and any(map(_has_mask, node[1]))
 
 
 def _whole(value: Any, size: int, rank: int) -> Any:

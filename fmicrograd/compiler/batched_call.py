@@ -42,7 +42,7 @@ from ..core.control import running
 from ..core.expr import GUARDS, Expr, const, next_level, traced_variable
 from . import autobatch, ir
 from .gather import input_shapes
-from .jit_io import SCALAR, Structures, builder, classify, matcher, variables
+from .jit_io import SCALAR, Structures, builder, classify, matcher, static_key, variables
 from .threads import single_thread
 from .through import has_variable
 
@@ -61,7 +61,8 @@ class _Entry:
 
     def __init__(self, args: tuple, static: tuple, depth: int) -> None:
         self.nargs, self.depth = len(args), depth
-        self.static = tuple((i, args[i]) for i in static)
+        # static values by ``static_key``, as ``jit`` keys them: 0.0 is not -0.0, (0,) not (0.0,)
+        self.static = tuple((i, args[i], static_key(args[i])) for i in static)
         self.plain: list = []  # positions without nodes, matched by generated code
         self.nodes: list = []  # (position, treedef, leaf kinds) of those with nodes
         plain_leaves: list = []
@@ -78,7 +79,7 @@ class _Entry:
         treedef = tr.structure((dyn, {}))
         self.plain_kinds = [classify(x) for x in plain_leaves]
         self.match_plain = matcher(treedef, self.plain_kinds, {}, len(dyn))
-        self.key = (self.nargs, depth, tuple((i, type(v), v) for i, v in self.static),
+        self.key = (self.nargs, depth, tuple((i, type(v), k) for i, v, k in self.static),
                     treedef, tuple(map(_kind_key, self.plain_kinds)), tuple(self.nodes))
         self.inline = False
         self.variants: list = []
@@ -88,8 +89,8 @@ class _Entry:
         """``(scalars, arrays, node leaves)`` of a call of this structure, else None."""
         if len(args) != self.nargs or DEPTH.get() != self.depth:
             return None
-        for i, v in self.static:
-            if args[i].__class__ is not v.__class__ or args[i] != v:
+        for i, v, k in self.static:
+            if args[i].__class__ is not v.__class__ or static_key(args[i]) != k:
                 return None
         found = self.match_plain(tuple(args[i] for i in self.plain), {})
         if found is None:

@@ -51,7 +51,7 @@ import numpy as np
 from .. import tree as tr
 from ..core.batch_axes import DEPTH
 from ..core.control import running
-from ..core.expr import GUARDS, next_level, traced_variables
+from ..core.expr import GUARDS, Expr, next_level, traced_variables
 from . import autobatch, codegen, ir, jit_io, split
 from .batched_call import MISS, BatchedCalls, NotBatchable
 from .jit_io import EXPR, SCALAR, Structures, builder, classify, immutable, matcher, variables
@@ -152,7 +152,8 @@ class _Jitted:
         for i in self.static_argnums:
             if not -nargs <= i < nargs:
                 raise ValueError(f"fm.jit: static_argnums {i} is out of range for a call with "
-                                 f"{nargs} positional arguments")
+                                 f"{nargs} positional arguments (pass static arguments by "
+                                 f"position, not by keyword)")
             out.append(i % nargs)
         return sorted(set(out))
 
@@ -236,7 +237,7 @@ class _Jitted:
                 out = self.f(*new_args, **new_kwargs)
         finally:
             GUARDS.reset(token)
-        outs, out_def = tr.flatten(out)
+        outs, out_def = tr.flatten(_node_arrays(out))
         try:
             program = ir.lower(outs, inputs, log, level)
         except ir.NotCompilable:
@@ -299,6 +300,33 @@ class _Jitted:
 
     def __repr__(self) -> str:
         return f"jit({getattr(self.f, '__name__', self.f)!r})"
+
+
+class _NodeArray:
+    """An output leaf that is a numpy object array holding traced nodes (an
+    array argument's entries, or arithmetic on them): its entries are the
+    compiled program's outputs, rebuilt as the float array ``f`` returns
+    (a constant array would freeze the first call's values)."""
+
+    __slots__ = ("items", "shape")
+
+    def __init__(self, items: list, shape: tuple) -> None:
+        self.items, self.shape = items, shape
+
+
+tr.register(_NodeArray, lambda a: (a.items, a.shape),
+            lambda shape, items: np.array(list(items), dtype=float).reshape(shape))
+
+
+def _node_arrays(out: Any) -> Any:
+    """``out`` with every object array of nodes in it made a ``_NodeArray``."""
+    def wrap(leaf: Any) -> Any:
+        if isinstance(leaf, np.ndarray) and leaf.dtype == object and \
+                any(isinstance(x, Expr) for x in leaf.flat):
+            return _NodeArray(leaf.reshape(-1).tolist(), leaf.shape)
+        return leaf
+
+    return tr.map(wrap, out)
 
 
 @contextlib.contextmanager

@@ -165,6 +165,9 @@ def lower(outputs: list, inputs: list, guards: list, level: int) -> Program:
     for _op, a, b, _ in guards:
         roots += [x for x in (a, b) if isinstance(x, Expr)]
     _walk(p, roots, number, level)
+    for o in outputs:
+        if o.__class__ is np.ndarray and o.dtype == object:  # a constant would freeze it
+            raise NotCompilable("an output is an object array (of nodes)")
     p.outputs = [number[o] if isinstance(o, Expr) else p.const(o) for o in outputs]
     for op, a, b, expected in guards:
         ia = number[a]
@@ -234,6 +237,10 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
                         i = floats[value] = p.const(value)
                     number[n] = i
                 else:
+                    if value.__class__ is np.ndarray and value.dtype == object:
+                        # nodes (an array argument's entries) frozen into a constant
+                        # by ``node * array``: the function runs as it is
+                        raise NotCompilable("a constant holds an object array (of nodes)")
                     number[n] = p.const(value)
                 continue
             if n.op == "var":  # a transform's variable standing for its one child

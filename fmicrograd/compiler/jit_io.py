@@ -57,9 +57,15 @@ def classify(leaf: Any) -> Any:
         return SCALAR
     if isinstance(leaf, Expr):
         return EXPR
+    if isinstance(leaf, (int, np.integer)) and not isinstance(leaf, bool) and _inexact(leaf):
+        return ("static", type(leaf), leaf)  # a float64 would round it: the exact value
     if isinstance(leaf, numbers.Real) and not isinstance(leaf, bool):
         return SCALAR
     if isinstance(leaf, np.ndarray) and leaf.dtype.kind in "fiu" and leaf.ndim > 0:
+        if _big(leaf):
+            raise TypeError("fm.jit: an integer array argument has an entry beyond 2**53, "
+                            "which the compiled float64 code would round; pass a tuple of "
+                            "ints (exact, part of the compiled function's key) instead")
         return ("array", leaf.shape, leaf.dtype)
     if isinstance(leaf, np.ndarray) and leaf.dtype == object and \
             any(isinstance(x, Expr) for x in leaf.flat):  # nodes (debug_nans): not compiled
@@ -83,8 +89,9 @@ def static_key(value: Any) -> Any:
     """
     if value.__class__ is float:
         return ("f", value.hex())
-    if isinstance(value, tuple):
-        return (type(value), tuple(map(static_key, value)))
+    if isinstance(value, tuple):  # items by type too: (0,) == (0.0,) == (False,) in Python
+        return (type(value), tuple(x if isinstance(x, tuple) or x.__class__ is float
+                                   else (type(x), x) for x in map(static_key, value)))
     return value
 
 
@@ -92,11 +99,26 @@ def _has_float(value: Any) -> bool:
     return value.__class__ is float or (isinstance(value, tuple) and any(map(_has_float, value)))
 
 
+def _big(a: np.ndarray) -> bool:
+    """Whether an integer array has an entry a float64 cannot hold exactly."""
+    return a.dtype.kind in "iu" and bool(a.size) and bool(
+        a.max() > 2 ** 53 or a.min() < -2 ** 53)
+
+
+def _inexact(n: Any) -> bool:
+    """Whether the integer ``n`` is one a float64 cannot hold exactly."""
+    return not -2 ** 53 <= n <= 2 ** 53
+
+
 def _odd(leaves: list) -> bool:
     """Whether a leaf among these numbers is one ``classify`` does not call a
-    scalar (a bool, a numpy bool, an array), though numpy would read it as one."""
-    return any(t is bool or t is np.bool_ or issubclass(t, np.ndarray)
-               for t in set(map(type, leaves)))
+    scalar (a bool, a numpy bool, an array, an integer a float64 would
+    round), though numpy would read it as one."""
+    types = set(map(type, leaves))
+    if any(t is bool or t is np.bool_ or issubclass(t, np.ndarray) for t in types):
+        return True
+    return any(issubclass(t, (int, np.integer)) for t in types) and any(
+        isinstance(x, (int, np.integer)) and _inexact(x) for x in leaves)
 
 
 def variables(value: Any, level: int, inputs: list) -> np.ndarray:
@@ -175,7 +197,7 @@ def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
     body._ids = src._ids
     body.emit(f"if len(args) != {nargs}: return None")
     for i, value in static.items():
-        if _has_float(value):  # by bits: 0.0 is not -0.0, a NaN is itself
+        if isinstance(value, tuple) or _has_float(value):  # by bits and item types
             body.emit(f"if args[{i}].__class__ is not {src.name(type(value))} or "
                       f"_key(args[{i}]) != {src.name(static_key(value))}: return None")
             continue
@@ -250,6 +272,9 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
         elif leaf[0] == "array":
             src.emit(f"if {var}.__class__ is not _ndarray or {var}.shape != {leaf[1]!r} or "
                      f"{var}.dtype != {src.name(leaf[2])}: return None")
+            if leaf[2].kind in "iu":  # entries a float64 would round: classify says why
+                src.emit(f"if _big({var}): return None")
+                src.names["_big"] = _big
             src.names["_ndarray"] = np.ndarray
             arrays.append(var)
         else:

@@ -192,7 +192,8 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
             leaves, out_def = tr.flatten(out)
             batch = _batch_shape(args)
             if not all(isinstance(x, (Expr, float, np.ndarray)) and
-                       np.shape(_value(x)) == batch for x in leaves):
+                       np.shape(_value(x)) == batch and
+                       not (isinstance(x, np.ndarray) and x.dtype.kind == "O") for x in leaves):
                 raise NotThrough  # an output that is not a number, or not one per example
                 # of the arguments' batch (a vmap inside, an unbatched output): its partials
                 # would not be the VJP at 1 that forward mode takes (see _per_example)

@@ -146,7 +146,10 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
                                 f"(primal_out, tangent_out), got {type(result).__name__}")
             return result[1]
 
-        _, transpose = vjp(tangent_out, *tr.map(zeros_like, primals))
+        t_out, transpose = vjp(tangent_out, *tr.map(zeros_like, primals))
+        tr.check_same(tr.structure(ct), tr.structure(t_out),
+                      f"custom_jvp: {self.name}'s rule must return a tangent_out shaped like "
+                      f"{self.name}'s output (first tree: the output, other: tangent_out)")
         return transpose(ct)
 
     def __repr__(self) -> str:
