@@ -206,12 +206,7 @@ def _gated(n: Expr, g: Any, kids: tuple, relevant: dict, cts: dict, reach: dict,
             cg = fitted
         if c in cts:
             cts[c] = cts[c] + cg
-            if c in reach:
-                both = Lanes.either(reach[c], m)
-                if both is None:
-                    del reach[c]
-                else:
-                    reach[c] = both
+            _widen(reach, c, m, Lanes)
         else:
             cts[c] = cg
             if m is not None:
@@ -382,12 +377,18 @@ def _gated_graph(n: Expr, g: Any, kids: tuple, relevant: dict, parts: dict, reac
                 reach[c] = m
         else:
             pending.append(cg)
-            if c in reach:
-                both = lanes.either(reach[c], m)
-                if both is None:
-                    del reach[c]
-                else:
-                    reach[c] = both
+            _widen(reach, c, m, lanes)
+
+
+def _widen(reach: dict, c: Expr, m: Any, lanes: Any) -> None:
+    """``c``, reached on lanes ``reach[c]`` before, is now reached on ``m`` too
+    (None: every lane, and ``c`` leaves ``reach``)."""
+    if c in reach:
+        both = lanes.either(reach[c], m)
+        if both is None:
+            del reach[c]
+        else:
+            reach[c] = both
 
 
 def _vjp(n: Expr, g: Any, kids: tuple, on_graph: bool) -> Sequence[Any]:
