@@ -34,7 +34,8 @@ from .dot_cotangents import batch_dot_tangent, dot_cotangents
 from .expr import Expr, Prim, Var, const, node
 from .expr import stored_value as _value
 from .numeric import quiet
-from .reach import FILL, GATED, Choice, GraphLanes, Lanes, dead_edges, empty, where_graph
+from .reach import FILL, GATED, Choice, Lanes, dead_edges, empty
+from .reach_graph import GraphLanes, where_graph
 from .rules import PARAM_VJP, VJP
 
 _FINISH = object()  # stack marker: the node below it has all children done
