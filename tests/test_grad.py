@@ -184,3 +184,11 @@ def test_trace_pytree_output():
 def test_grad_through_ieee_infinities_is_not_an_exception():
     assert fm.grad(fm.log)(0.0) == math.inf
     assert math.isnan(fm.grad(lambda x: fm.sqrt(x) * 0.0)(0.0))
+
+
+def test_an_array_valued_result_names_the_item_by_item_fix():
+    import numpy as np
+
+    with pytest.raises(TypeError, match=r"fm\.sum\(\[x \* a for a in arr\.tolist\(\)\]\)"):
+        fm.grad(lambda x: x * np.array([2.0, 3.0]))(1.0)
+    assert fm.grad(lambda x: fm.sum([x * a for a in np.array([2.0, 3.0]).tolist()]))(1.0) == 5.0

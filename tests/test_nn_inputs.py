@@ -246,3 +246,4 @@ def test_micrograds_engine_module_path_shows_the_hint():
         engine.Value(2.0)
     with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
         engine.Nope  # noqa: B018
+

@@ -119,7 +119,9 @@ def _scalar(out: Any, who: str) -> Any:
             return out
         raise TypeError(f"{who}: the function must return a scalar, got an fm.Expr holding an "
                         f"array of shape {out.value.shape} (a numpy array entered the "
-                        "computation); reduce it first, e.g. with fm.sum, or map with fm.vmap")
+                        "computation, e.g. x * arr); fmicrograd is scalar-valued: combine item "
+                        "by item and reduce, fm.sum([x * a for a in arr.tolist()]), or map "
+                        "with fm.vmap")
     if isinstance(out, numbers.Real) and not isinstance(out, bool):
         return out
     raise TypeError(f"{who}: the function must return a scalar (a float or an fm.Expr), "
