@@ -36,7 +36,7 @@ from typing import Any
 
 from .. import tree as tr
 from ..core.expr import Expr, Prim, next_level, variable
-from ..core.reach import Choice, Lanes, where_masks
+from ..core.reach import Choice, Lanes, _norm, _reduce_mask, where_masks
 from .autodiff import CHECK_VALUES, lower
 
 __all__ = ["debug_nans"]
@@ -199,17 +199,8 @@ def _to_shape(m: Any, shape: tuple, want: tuple) -> Any:
         full = np.broadcast_to(m, np.broadcast_shapes(shape, m.shape))
     except ValueError:
         return None
-    extra = full.ndim - len(want)
-    if extra < 0:
-        return None
-    axes = list(range(extra))
-    for i, size in enumerate(want):
-        if size == 1 and full.shape[extra + i] != 1:
-            axes.append(extra + i)
-        elif size != full.shape[extra + i]:
-            return None
-    out = np.any(full, axis=tuple(axes), keepdims=True).reshape(want) if axes else full
-    return None if out.all() else (False if not out.any() else out)
+    out = _reduce_mask(full, want)
+    return None if out is None else _norm(out)
 
 
 def _has_nan_on(value: Any, lanes: Any) -> bool:
