@@ -282,9 +282,8 @@ def _forward(neurons: tuple, x: Any, who: str, index: int | None = None) -> tupl
     return tuple(acts[n.activation](dot(n.w, x) + n.b) for n in neurons)
 
 
-# Classes whose every instance is a valid input entry: a type joins on its first
-# valid instance (numpy scalars, Expr subclasses), so the check is a set lookup.
-_INPUT_TYPES: set[type] = {float, int}
+# Input entries of these classes need no check (the common case: one set lookup).
+_INPUT_TYPES = frozenset({float, int})
 _BATCH_HINT = ("to run the model on each example of a batch X (one row per example), "
                "use fm.vmap(model)(X)")
 
@@ -319,10 +318,9 @@ def _check_container(neurons: tuple, x: Any, who: str) -> None:
 
 
 def _check_item(neurons: tuple, x: Any, who: str, item: Any) -> None:
-    """Raise unless ``item`` of ``x`` is a number or a node; learn its type."""
+    """Raise unless ``item`` of ``x`` is a number or a node."""
     cls = item.__class__
     if isinstance(item, Expr) or (isinstance(item, numbers.Real) and cls is not bool):
-        _INPUT_TYPES.add(cls)
         return
     if getattr(item, "ndim", None) == 0 and hasattr(item, "__float__"):
         return  # a 0-d array: a number, but its class also holds arrays
