@@ -32,6 +32,7 @@ from .. import tree as tr
 from ..core.batch_axes import DEPTH
 from ..core.control import Mask, reaches_variable
 from ..core.expr import Expr, const, prim
+from ..core.numeric import inexact_int, inexact_ints
 from .vmap_ops import MoveAxis, Reshape, Stack, Take, apply
 
 __all__ = ["vmap", "Batched"]
@@ -113,7 +114,7 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
         if arg.ndim == 0:
             raise ValueError(f"fm.vmap: {where} is mapped but is a 0-d array; map a sequence "
                              f"or use in_axes=None for it")
-        if arg.dtype.kind in "iu" and arg.size and (arg.max() > 2 ** 53 or arg.min() < -2 ** 53):
+        if inexact_ints(arg):
             _inexact_error(where)
         return len(arg), _columns(np.asarray(arg, dtype=float), depth)
     if isinstance(arg, (Expr, numbers.Number, str, bytes, dict)) or not hasattr(arg, "__len__"):
@@ -172,8 +173,7 @@ def _dense(items: list) -> np.ndarray | None:
     kinds = set(map(type, arr.ravel()))
     if arr.ndim == 0 or not kinds <= {float, int, np.float64}:
         return None
-    if int in kinds and any(x.__class__ is int and not -2 ** 53 <= x <= 2 ** 53
-                            for x in arr.ravel()):
+    if int in kinds and any(x.__class__ is int and inexact_int(x) for x in arr.ravel()):
         return None  # ``_stack`` names it
     if any(type(x) is not tuple for x in _containers(items[0])):
         return None
@@ -203,7 +203,7 @@ def _stack(column: list, rank: int, depth: int, where: str) -> Any:
         if isinstance(leaf, bool) or not (isinstance(leaf, (Expr, numbers.Real, np.ndarray))):
             raise TypeError(f"fm.vmap: {where} has a leaf that is {type(leaf).__name__} "
                             f"{leaf!r}; expected numbers or fm.Expr")
-        if isinstance(leaf, (int, np.integer)) and not -2 ** 53 <= leaf <= 2 ** 53:
+        if isinstance(leaf, (int, np.integer)) and inexact_int(leaf):
             _inexact_error(where)
     stacked = apply(Stack(depth + rank), *column)
     if not isinstance(stacked, Expr):  # plain numbers: a constant node, as for tuples

@@ -34,6 +34,7 @@ from pyrsistent import PMap, PVector
 
 from .. import tree as tr
 from ..core.expr import Expr, traced_variables
+from ..core.numeric import inexact_int, inexact_ints
 from .codegen import Source
 
 __all__ = ["classify", "matcher", "builder", "variables", "immutable", "Structures", "SCALAR",
@@ -57,12 +58,12 @@ def classify(leaf: Any) -> Any:
         return SCALAR
     if isinstance(leaf, Expr):
         return EXPR
-    if isinstance(leaf, (int, np.integer)) and not isinstance(leaf, bool) and _inexact(leaf):
+    if isinstance(leaf, (int, np.integer)) and not isinstance(leaf, bool) and inexact_int(leaf):
         return ("static", type(leaf), leaf)  # a float64 would round it: the exact value
     if isinstance(leaf, numbers.Real) and not isinstance(leaf, bool):
         return SCALAR
     if isinstance(leaf, np.ndarray) and leaf.dtype.kind in "fiu" and leaf.ndim > 0:
-        if _big(leaf):
+        if inexact_ints(leaf):
             raise TypeError("fm.jit: an integer array argument has an entry beyond 2**53, "
                             "which the compiled float64 code would round; pass a tuple of "
                             "ints (exact, part of the compiled function's key) instead")
@@ -99,17 +100,6 @@ def _has_float(value: Any) -> bool:
     return value.__class__ is float or (isinstance(value, tuple) and any(map(_has_float, value)))
 
 
-def _big(a: np.ndarray) -> bool:
-    """Whether an integer array has an entry a float64 cannot hold exactly."""
-    return a.dtype.kind in "iu" and bool(a.size) and bool(
-        a.max() > 2 ** 53 or a.min() < -2 ** 53)
-
-
-def _inexact(n: Any) -> bool:
-    """Whether the integer ``n`` is one a float64 cannot hold exactly."""
-    return not -2 ** 53 <= n <= 2 ** 53
-
-
 def _odd(leaves: list) -> bool:
     """Whether a leaf among these numbers is one ``classify`` does not call a
     scalar (a bool, a numpy bool, an array, an integer a float64 would
@@ -118,7 +108,7 @@ def _odd(leaves: list) -> bool:
     if any(t is bool or t is np.bool_ or issubclass(t, np.ndarray) for t in types):
         return True
     return any(issubclass(t, (int, np.integer)) for t in types) and any(
-        isinstance(x, (int, np.integer)) and _inexact(x) for x in leaves)
+        isinstance(x, (int, np.integer)) and inexact_int(x) for x in leaves)
 
 
 def variables(value: Any, level: int, inputs: list) -> np.ndarray:
@@ -274,7 +264,7 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
                      f"{var}.dtype != {src.name(leaf[2])}: return None")
             if leaf[2].kind in "iu":  # entries a float64 would round: classify says why
                 src.emit(f"if _big({var}): return None")
-                src.names["_big"] = _big
+                src.names["_big"] = inexact_ints
             src.names["_ndarray"] = np.ndarray
             arrays.append(var)
         else:

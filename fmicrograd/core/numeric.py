@@ -19,6 +19,21 @@ from . import scalar
 _NUMBER = (float, int)
 
 
+def inexact_int(n: Any) -> bool:
+    """Whether integer ``n`` lies beyond 2**53, where a float64 may round it.
+
+    >>> inexact_int(2 ** 53), inexact_int(-2 ** 53 - 1)
+    (False, True)
+    """
+    return not -2 ** 53 <= n <= 2 ** 53
+
+
+def inexact_ints(a: Any) -> bool:
+    """Whether numpy array ``a`` holds an integer beyond 2**53 (see ``inexact_int``)."""
+    return a.dtype.kind in "iu" and bool(a.size) and bool(
+        a.max() > 2 ** 53 or a.min() < -2 ** 53)
+
+
 def _np() -> Any:
     import numpy
 
@@ -202,4 +217,4 @@ __all__ = ["exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos", "relu", "step"
            "sign", "div", "power", "maximum", "minimum", "share", "select", "quiet", "math",
            "tan", "sinh", "cosh", "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh",
            "erf", "erfc", "log1p", "expm1", "log2", "log10", "softplus", "log_sigmoid",
-           "hypot", "clip", "where", "greater", "greater_equal"]
+           "hypot", "clip", "where", "greater", "greater_equal", "inexact_int", "inexact_ints"]
