@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as tF
@@ -191,3 +192,39 @@ def test_softmax_cross_entropy_with_class_indices_under_jit_and_vmap():
     _, h1 = fm.train.fit(loss, model, fm.optim.adam(0.05), [(xs, ys)], epochs=5)
     _, h2 = fm.train.fit(loss, model, fm.optim.adam(0.05), [(xs, ys)], epochs=5, jit=True)
     assert list(h2["loss"]) == pytest.approx(list(h1["loss"]), rel=1e-12)
+
+
+def _softplus_exact(u):
+    return u + math.log1p(math.exp(-u)) if u > 0 else math.log1p(math.exp(u))
+
+
+def _sigmoid_exact(u):
+    return 1.0 / (1.0 + math.exp(-u)) if u >= 0 else math.exp(u) / (1.0 + math.exp(u))
+
+
+@pytest.mark.parametrize("z", [-700.0, -40.0, -37.0, -20.5, -1.0, 1.0, 20.5, 37.0, 40.0, 700.0])
+@pytest.mark.parametrize("y", [0.0, 1.0])
+def test_binary_cross_entropy_keeps_the_tails_that_cancellation_loses(z, y):
+    # softplus(z) - z * y gave 0.0 at z = 40, y = 1, where the loss is 4.2e-18
+    value, grad = fm.value_and_grad(lambda z: losses.binary_cross_entropy_with_logits(z, y))(z)
+    assert value == pytest.approx(y * _softplus_exact(-z) + (1 - y) * _softplus_exact(z),
+                                  rel=1e-14, abs=0.0)
+    assert grad == pytest.approx(-y * _sigmoid_exact(-z) + (1 - y) * _sigmoid_exact(z),
+                                 rel=1e-14, abs=0.0)
+
+
+def test_binary_cross_entropy_compiled_gives_the_eager_bits():
+    zs = [-40.0, -3.0, 0.0, 2.5, 40.0, 700.0]
+    ys = [0.0, 1.0, 0.3, 1.0, 1.0, 0.0]
+
+    def loss(w):
+        return losses.binary_cross_entropy_with_logits([w * z for z in zs], ys)
+
+    def per_example(w, z, y):
+        return losses.binary_cross_entropy_with_logits(w * z, y)
+
+    eager = fm.value_and_grad(loss)(1.0)
+    assert fm.jit(fm.value_and_grad(loss))(1.0) == eager
+    mapped = fm.jit(fm.grad(lambda w: fm.sum(fm.vmap(per_example, in_axes=(None, 0, 0))(
+        w, np.array(zs), np.array(ys)))))(1.0)
+    assert mapped == pytest.approx(eager[1] * len(zs), rel=1e-15)
