@@ -199,3 +199,35 @@ def test_errors_teach():
         optim.sgd("0.1")
     with pytest.raises(ValueError, match="apply_updates"):
         optim.apply_updates({"a": 1.0}, {"b": 1.0})
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: optim.sgd(-0.1), "lr must be a number >= 0"),  # silently climbed the gradient
+    (lambda: optim.sgd(float("nan")), "lr must be"),
+    (lambda: optim.sgd(0.1, momentum=-0.5), "momentum must be a number >= 0"),
+    (lambda: optim.sgd(0.1, nesterov=True), "nesterov=True needs a momentum > 0"),
+    (lambda: optim.rmsprop(0.1, nesterov=True), "nesterov=True needs a momentum > 0"),
+    (lambda: optim.adam(0.1, b1=1.0), r"b1 must be a number in \[0.0, 1.0\)"),  # ZeroDivision
+    (lambda: optim.adam(0.1, b2=1.5), r"b2 must be a number in \[0.0, 1.0\)"),
+    (lambda: optim.adam(0.1, eps=-1e-8), "eps must be a number >= 0"),
+    (lambda: optim.adamw(0.1, weight_decay=-1.0), "weight_decay must be a number >= 0"),
+    (lambda: optim.rmsprop(0.1, decay=1.0), r"decay must be a number in \[0.0, 1.0\)"),
+])
+def test_hyper_parameters_out_of_range_are_refused_as_torch_does(make, words):
+    with pytest.raises(ValueError, match=words):
+        make()
+
+
+def test_hyper_parameter_of_the_wrong_type_is_a_type_error():
+    with pytest.raises(TypeError, match="b1 must be a number, got str"):
+        optim.adam(0.1, b1="0.9")
+
+
+def test_a_differentiated_hyper_parameter_is_not_checked_by_value():
+    # a learning rate being differentiated is a node: its updates stay differentiable in it
+    def after_one_step(lr):
+        opt = optim.sgd(lr, momentum=0.5, nesterov=True)
+        u, _ = opt.update((2.0,), opt.init((1.0,)))
+        return optim.apply_updates((1.0,), u)[0]
+
+    assert fm.grad(after_one_step)(0.1) == pytest.approx(-3.0, rel=1e-15)  # -(2 + 0.5 * 2)

@@ -249,6 +249,19 @@ def test_policy_arguments_are_checked():
         fm.train.fit(*args, epochs=1, max_rollbacks=-1)
 
 
+@pytest.mark.parametrize("asked", [{"on_instability": "raise"}, {"on_instability": "rollback"},
+                                   {"on_instability": "stop"}, {"on_event": print},
+                                   {"thresholds": fm.train.Thresholds()}])
+def test_monitor_off_refuses_what_acts_on_its_events(asked):
+    # monitor=False used to drop on_instability="raise" silently: a NaN run went on to the end
+    nan_run = (lambda p, b: fm.sqrt(p["w"]) * b, {"w": 1.0}, fm.optim.sgd(10.0), [1.0])
+    with pytest.raises(ValueError, match=f"{next(iter(asked))}=.* needs monitoring.*monitor=True"):
+        fm.train.fit(*nan_run, epochs=3, monitor=False, **asked)
+    if asked.get("on_instability") == "raise":  # what the user asked for, with monitoring
+        with pytest.raises(fm.train.InstabilityError):
+            fm.train.fit(*nan_run, epochs=3, **asked)
+
+
 # ------------------------------------------------------------------ diagnose
 def test_diagnose_explains_and_advises():
     _, h = TRIGGERS["explosion"]()

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from ..core.expr import Expr
 from .base import GradientTransformation, apply_updates, chain, identity
 from .schedules import ScalarOrSchedule
 from .transforms import (
@@ -33,6 +34,7 @@ def sgd(lr: ScalarOrSchedule, momentum: float = 0.0,
     >>> u, opt.update((1.0,), s)[0]
     ((-0.5,), (-0.95,))
     """
+    _nesterov("sgd", momentum, nesterov)
     first = trace(momentum, nesterov) if momentum or nesterov else identity()
     return chain(first, scale_by_learning_rate(lr))
 
@@ -73,5 +75,12 @@ def rmsprop(lr: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e-8,
     >>> round(opt.update((4.0,), opt.init((0.0,)))[0][0], 6)
     -0.01
     """
+    _nesterov("rmsprop", momentum, nesterov)
     last = trace(momentum, nesterov) if momentum or nesterov else identity()
     return chain(scale_by_rms(decay, eps), last, scale_by_learning_rate(lr))
+
+
+def _nesterov(who: str, momentum: float, nesterov: bool) -> None:
+    if nesterov and not (isinstance(momentum, Expr) or momentum > 0):
+        raise ValueError(f"{who}: nesterov=True needs a momentum > 0 (as torch.optim), got "
+                         f"momentum={momentum!r}")

@@ -41,6 +41,24 @@ def _map(f: Callable[..., Any], updates: Any, *rest: Any) -> Any:
     return tree.unflatten(td, out)
 
 
+def check_number(who: str, name: str, value: Any, lo: float, hi: float | None = None) -> None:
+    """Refuse a hyper-parameter that is not a number in ``[lo, hi)`` (``hi``
+    None: no upper bound), as torch.optim does. A node (a hyper-parameter
+    being differentiated) is not checked.
+
+    >>> check_number("adam", "b1", 1.0, 0.0, 1.0)
+    Traceback (most recent call last):
+    ValueError: adam: b1 must be a number in [0.0, 1.0), got 1.0
+    """
+    if isinstance(value, Expr):
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{who}: {name} must be a number, got {type(value).__name__} {value!r}")
+    if not (lo <= value and (hi is None or value < hi)):  # NaN fails both
+        where = f"in [{lo}, {hi})" if hi is not None else f">= {lo}"
+        raise ValueError(f"{who}: {name} must be a number {where}, got {value!r}")
+
+
 # scale ------------------------------------------------------------------------
 
 def _scale_update(updates: Any, state: EmptyState, params: Any = None, *,
@@ -97,6 +115,7 @@ def scale_by_learning_rate(lr: ScalarOrSchedule) -> GradientTransformation:
     if isinstance(lr, bool) or not isinstance(lr, (numbers.Real, Expr)):
         raise TypeError(f"learning rate must be a number or a schedule (step -> number), "
                         f"got {type(lr).__name__} {lr!r}")
+    check_number("optimizer", "lr", lr, 0.0)  # the step is -lr * update
     return scale(-lr)  # an Expr learning rate makes the step differentiable in it
 
 
@@ -131,6 +150,7 @@ def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
     >>> opt.update((1.0,), s)[0]
     (1.5,)
     """
+    check_number("optimizer", "momentum", decay, 0.0)
     return GradientTransformation(
         _trace_init, functools.partial(_trace_update, decay=decay, nesterov=nesterov))
 
@@ -172,6 +192,9 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
     >>> opt.update((3.0,), opt.init((0.0,)))[0]
     (0.9999999966666667,)
     """
+    check_number("adam", "b1", b1, 0.0, 1.0)
+    check_number("adam", "b2", b2, 0.0, 1.0)
+    check_number("adam", "eps", eps, 0.0)
     return GradientTransformation(_adam_init,
                                   functools.partial(_adam_update, b1=b1, b2=b2, eps=eps))
 
@@ -204,6 +227,8 @@ def scale_by_rms(decay: float = 0.9, eps: float = 1e-8) -> GradientTransformatio
     >>> round(opt.update((1.0,), opt.init((0.0,)))[0][0], 6)  # 1 / sqrt(0.25)
     2.0
     """
+    check_number("rmsprop", "decay", decay, 0.0, 1.0)  # 1: the mean never moves from 0
+    check_number("rmsprop", "eps", eps, 0.0)
     return GradientTransformation(_rms_init,
                                   functools.partial(_rms_update, decay=decay, eps=eps))
 
@@ -224,6 +249,7 @@ def add_decayed_weights(weight_decay: float) -> GradientTransformation:
     >>> add_decayed_weights(0.1).update((1.0,), EmptyState(), (2.0,))[0]
     (1.2,)
     """
+    check_number("add_decayed_weights", "weight_decay", weight_decay, 0.0)
     return _stateless(_decay_update, weight_decay=weight_decay)
 
 

@@ -129,6 +129,15 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         raise ValueError("fit: metric names must not be 'loss' or 'events' or start with "
                          f"'val_' or 'grad_norm' (got {sorted(metrics)})")
     check_policy(on_instability, rollback_lr_factor, max_rollbacks)
+    if not monitor:  # they act on monitoring's events, which monitor=False turns off
+        asked = [f"{name}={value!r}" for name, value, default in (
+            ("on_instability", on_instability, "warn"), ("thresholds", thresholds, None),
+            ("on_event", on_event, None)) if value != default]
+        if asked:
+            one = len(asked) == 1
+            raise ValueError(f"fit: {', '.join(asked)} {'needs' if one else 'need'} monitoring, "
+                             "which monitor=False turns off: pass monitor=True (the default) "
+                             f"or leave {'it' if one else 'them'} out")
     if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int)
                                  or patience < 1):
         raise ValueError(f"fit: patience must be None or a positive int (the epochs to wait "
