@@ -84,10 +84,16 @@ def hinge(scores: Any, labels: Any, reduction: str = "mean") -> Any:
 
 
 def _bce(z: Any, y: Any) -> Any:
-    # -y log(sigmoid(z)) - (1 - y) log(sigmoid(-z)), each term exact in the tails:
-    # ``softplus(z) - z * y`` cancels to 0.0 at z = 40, y = 1 (the loss is 4.2e-18)
-    # (fm.softplus is torch's, linear above 20: log_sigmoid has no threshold)
-    return -(y * F.log_sigmoid(z)) - (1.0 - y) * F.log_sigmoid(-z)
+    # -y log(sigmoid(z)) - (1 - y) log(sigmoid(-z)), each term exact in the tails
+    # (``softplus(z) - z * y`` cancels to 0.0 at z = 40, y = 1, where the loss is
+    # 4.2e-18; fm.softplus is torch's, linear above 20: log_sigmoid is exact)
+    if not isinstance(y, Expr):
+        return -(y * F.log_sigmoid(z)) - (1.0 - y) * F.log_sigmoid(-z)
+    # a label being differentiated: the loss's slope in it is -z, which the form
+    # above computes as log_sigmoid(-z) - log_sigmoid(z), inexactly near z = 0.
+    # The value comes from that form, the slope in y from (y - y0) * -z, exact
+    y0 = F.stop_gradient(y)
+    return -(y0 * F.log_sigmoid(z)) - (1.0 - y0) * F.log_sigmoid(-z) + (y - y0) * -z
 
 
 def binary_cross_entropy_with_logits(logits: Any, labels: Any, reduction: str = "mean") -> Any:

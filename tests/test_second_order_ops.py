@@ -4,6 +4,7 @@ and third-order spot checks against torch. First order is tests/test_ops.py."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import assume, given, settings
@@ -149,3 +150,25 @@ def test_third_derivatives_match_torch_spot_check(op):
     if n == 1:
         third = fm.grad(fm.grad(fm.grad(case.call)))(*args)
         assert _close(third, want[0][0][0])
+
+
+@pytest.mark.parametrize("a", [5e-324, 1e-310, 1e-200, 1e-160, -1e-200, float("nan"), 3.0])
+def test_power_with_a_zero_exponent_has_no_nan_derivatives_at_tiny_bases(a):
+    # b * a ** (b - 1) was 0 * inf below a ~ 1e-308, and its derivative below ~1e-154
+    assert fm.grad(lambda x: x ** 0.0)(a) == 0.0  # torch: 0
+    assert fm.grad(fm.grad(lambda x: x ** 0.0))(a) == 0.0
+    assert fm.grad(fm.grad(lambda x: x ** 1.0))(a) == 0.0
+    assert fm.hessian(lambda x: 3.0 * x ** 0.0 + x ** 2.0)(a) == 2.0
+    assert fm.grad(lambda x, p: x ** p)(a, 0.0) == 0.0
+    assert fm.jit(fm.grad(lambda x, p: x ** p))(a, 0.0) == 0.0
+    mapped = fm.vmap(fm.grad(lambda x: x ** 0.0))(np.array([a, 2.0]))
+    assert mapped == (0.0, 0.0)
+
+
+def test_power_derivatives_in_the_exponent_stay_exact_at_a_zero_exponent():
+    for a in (0.5, 2.0, 1e-200):
+        h = fm.hessian(lambda a, b: a ** b, argnums=(0, 1))(a, 0.0)
+        assert h[0][0] == 0.0 and h[0][1] == h[1][0] == pytest.approx(1 / a, rel=1e-15)
+        d3 = fm.grad(fm.grad(fm.grad(lambda a, b: a ** b, argnums=1), argnums=1))(a, 0.0)
+        assert d3 == pytest.approx(2 * math.log(a) / a, rel=1e-14)  # d3 / da db db
+    assert fm.hessian(lambda a, b: a ** b, argnums=(0, 1))(5e-324, 0.0)[0] == (0.0, math.inf)

@@ -56,9 +56,8 @@ def _select_vjp(ct: Any, out: Any, pred: Callable, *args: Any) -> tuple:
 
 
 def _zero_both(a: Any, b: Any) -> Any:
-    # torch masks d/da wherever b == 0; masking only at 0 ** 0 gives the same
-    # first derivative (b * a ** (b - 1) is 0 there anyway) and keeps its
-    # dependence on b, so higher derivatives (and the Hessian) are right
+    # torch masks d/da wherever b == 0, which loses its dependence on b (an
+    # asymmetric Hessian); on nodes fm masks only 0 ** 0 (see ``_pow``)
     return (a == 0) & (b == 0)
 
 
@@ -67,7 +66,9 @@ def _zero_base(a: Any, b: Any) -> Any:
 
 
 def _pow_values(ct: Any, out: Any, a: Any, b: Any) -> tuple:
-    da = num.select(_zero_both(a, b), 0.0, ct * (b * F.power(a, b - 1.0)))
+    # numbers (a first-order sweep): masked wherever b == 0, as torch, since
+    # b * a ** (b - 1) is 0 * inf there when a is below ~1e-308
+    da = num.select(b == 0, 0.0, ct * (b * F.power(a, b - 1.0)))
     db = num.select(_zero_base(a, b), 0.0, ct * (out * F.log(a)))
     return da, db
 
@@ -78,18 +79,39 @@ def _pow(ct: Any, out: Any, a: Any, b: Any) -> tuple:
             return _pow_values(ct, out, a, b)
         with num.quiet():  # arrays (vmap): 0 * log(0) at a zero base warns, then is masked
             return _pow_values(ct, out, a, b)
-    if _constant(b) and b.value != 0:  # x ** 2.0: no mask can apply, and the exponent,
-        # a constant leaf, needs no cotangent (no sweep asks a leaf for one)
+    if _constant(b):  # x ** 2.0: no mask can apply, and the exponent, a constant
+        # leaf, needs no cotangent (no sweep asks a leaf for one); x ** 0.0 is
+        # constant in x (b * a ** -1 would be 0 * inf below a ~ 1e-308, and its
+        # derivatives NaN below 1e-154)
+        if b.value == 0:
+            return 0.0, 0.0
         return ct * (b * F.power(a, const(b.value - 1.0))), 0.0
     if _constant(a) and a.value != 0:  # 2.0 ** x: likewise for the base
         return 0.0, ct * (out * const(num.log(a.value)))
-    # on nodes, a masked branch reads a safe base (1.0) where it is masked, so its
-    # own derivatives stay finite instead of 0 * inf (the "double where" trick)
-    a1 = _select(_zero_both, (a, b), 1.0, a)
+    # on nodes, a masked branch reads safe values where it is masked, so its own
+    # derivatives stay finite instead of 0 * inf (the "double where" trick). Where
+    # b == 0, d/da = b * a ** (b - 1) is written (b / a) * a ** b: the same value
+    # (0), the same derivatives in b at every order (1 / a in the Hessian, 2 log(a)
+    # / a at the third), and no 0 * inf where a ** -1 overflows (a below ~1e-308;
+    # a ** -2, in the second derivative, below ~1e-154)
+    a1 = _select(_zero_exponent, (a, b), 1.0, a)
     a2 = _select(_zero_base, (a, b), 1.0, a)
-    da = _select(_zero_both, (a, b), 0.0, ct * (b * F.power(a1, b - 1.0)))
+    a3 = _select(_zero_or_nan, (a,), 1.0, a)  # 0 / nan would be nan, torch's d/da is 0
+    b0 = _select(_zero_exponent, (a, b), b, 0.0)
+    out0 = _select(_zero_exponent, (a, b), out, 1.0)
+    general = ct * (b * F.power(a1, b - 1.0))
+    da = _select(_zero_both, (a, b), 0.0,
+                 _select(_zero_exponent, (a, b), ct * (F.div(b0, a3) * out0), general))
     db = _select(_zero_base, (a, b), 0.0, ct * (out * F.log(a2)))
     return da, db
+
+
+def _zero_exponent(a: Any, b: Any) -> Any:
+    return b == 0
+
+
+def _zero_or_nan(a: Any) -> Any:
+    return (a == 0) | (a != a)
 
 
 def _constant(x: Any) -> bool:
