@@ -82,3 +82,17 @@ def test_sigmoid_slope_keeps_its_digits_in_the_saturated_tail(z):
     assert fm.grad(fm.sigmoid)(z) == pytest.approx(slope, rel=4e-15, abs=0.0)
     assert fm.grad(fm.grad(fm.sigmoid))(z) == pytest.approx(
         -math.tanh(z / 2.0) * slope, rel=1e-14, abs=0.0)
+
+
+def test_plain_numpy_scalars_and_huge_ints_are_computed_in_float64():
+    # numpy kept a float32 a float32 (exp(100) was inf); math.exp(-10 ** 400) overflowed to inf
+    import numpy as np
+
+    got = fm.exp(np.float32(100.0))
+    assert type(got) is float and got == math.exp(100.0)
+    assert fm.log(np.float32(0.1)) == math.log(float(np.float32(0.1)))
+    assert type(fm.maximum(np.float32(0.5), 0.0)) is float
+    assert fm.exp(np.int64(2)) == math.exp(2.0)
+    assert (fm.exp(-10 ** 400), fm.sigmoid(-10 ** 400), fm.softplus(-10 ** 400)) == (0.0,) * 3
+    assert fm.log_sigmoid(10 ** 400) == 0.0 and fm.exp(10 ** 400) == math.inf
+    assert fm.atan2(1.0, 10 ** 400) == 0.0

@@ -10,7 +10,8 @@ with these, so one rule serves floats, graphs (higher order) and arrays.
 
 from __future__ import annotations
 
-import math  # noqa: F401 -- doctests use it
+import math
+import sys
 from collections.abc import Callable, Iterable
 from operator import mul
 from typing import Any, Protocol, TypeVar, overload
@@ -61,11 +62,35 @@ def _unary(op: str, doc: str) -> Unary:
     def f(x: Any) -> Any:
         if isinstance(x, Expr):
             return node(op, forward(x.value), (x,))
+        if x.__class__ is not float:
+            x = _widened(x)
         return forward(x)
 
     f.__name__ = op
     f.__doc__ = doc
     return f
+
+
+def _widened(x: Any) -> Any:
+    """``x`` as a function of plain numbers computes it in float64: a numpy
+    scalar as a Python number (numpy would keep a float32 a float32), an int
+    beyond float64's range as +-inf (``math.exp(-10 ** 400)`` overflows);
+    anything else (an array under ``vmap``) as it is.
+
+    >>> import numpy as np
+    >>> _widened(np.float32(0.5)), _widened(-10 ** 400), _widened(3)
+    (0.5, -inf, 3)
+    """
+    if isinstance(x, int):
+        return x if -_HUGE_INT < x < _HUGE_INT else (math.inf if x > 0 else -math.inf)
+    np = sys.modules.get("numpy")  # no numpy scalar exists before numpy is imported
+    if np is not None and isinstance(x, np.generic) and isinstance(x, (np.floating,
+                                                                       np.integer)):
+        return _widened(x.item())
+    return x
+
+
+_HUGE_INT = 2 ** 1024
 
 
 exp = _unary("exp", "``e ** x``; ``exp(1000.0) == inf``.\n\n>>> exp(0.0)\n1.0")
@@ -112,6 +137,10 @@ def _binary(op: str, doc: str) -> Binary:
         if isinstance(a, Expr) or isinstance(b, Expr):
             a, b = lift(a), lift(b)
             return node(op, forward(a.value, b.value), (a, b))
+        if a.__class__ is not float:
+            a = _widened(a)
+        if b.__class__ is not float:
+            b = _widened(b)
         return forward(a, b)
 
     f.__name__ = op
