@@ -167,9 +167,11 @@ def test_composes_with_custom_vjp():
     # by 10; inside, it clips the 10 the rule's transpose made
     assert fm.grad(lambda x: clip_gradient(f(x)))(0.0) == 10.0
     assert fm.grad(lambda x: f(clip_gradient(x)))(0.0) == 1.0
-    # forward mode multiplies the partial derivatives each rule gives (clip_gradient's
-    # is its bwd at cotangent 1: 1)
-    assert fm.jvp(lambda x: f(clip_gradient(x)), (0.0,), (1.0,)) == (0.0, 10.0)
+    # forward mode reads a custom_vjp's partials from bwd at cotangent 1, which a
+    # clipping bwd does not give (jvp said 10.0 here, and jit's compiled VJP another
+    # number): an error naming the reverse-mode transforms, as JAX refuses jvp of it
+    with pytest.raises(TypeError, match="clip_gradient: forward mode .* not -2 times it"):
+        fm.jvp(lambda x: f(clip_gradient(x)), (0.0,), (1.0,))
 
 
 def test_stable_rule_gives_finite_derivatives():  # the JAX docs' log1pexp
@@ -240,3 +242,39 @@ def test_kwargs():  # JAX: test_kwargs
     f = lambda x, y: fm.square(my_fun(x, y, c=2.0))
     assert f(10.0, 5.0) == 900.0
     assert fm.jvp(f, (10.0, 5.0), (1.0, 1.0)) == (900.0, 0.0)  # the rule: only c moves it
+
+
+def _clipped():  # JAX's own custom_vjp example: a bwd that is not linear in the cotangent
+    @fm.custom_vjp
+    def clip_gradient(x):
+        return x
+
+    clip_gradient.defvjp(lambda x: (x, None), lambda _, g: (fm.clip(g, -1.0, 1.0),))
+    return lambda x: clip_gradient(3.0 * x) * 2.0
+
+
+@pytest.mark.parametrize("forward", [
+    lambda f: fm.jvp(f, (0.5,), (1.0,)), lambda f: fm.jacfwd(f)(0.5),
+    lambda f: fm.linearize(f, 0.5)[1](1.0), lambda f: fm.jvp(fm.jit(f), (0.5,), (1.0,)),
+    lambda f: fm.jacfwd(fm.jit(f))(0.5), lambda f: fm.jit(lambda x: fm.jvp(f, (x,), (1.0,)))(0.5),
+    lambda f: fm.vmap(lambda x: fm.jvp(f, (x,), (1.0,))[1])(np.array([0.5, 1.0]))])
+def test_forward_mode_refuses_a_custom_vjp_whose_bwd_is_not_linear(forward):
+    # jvp gave 6.0 (bwd read at cotangent 1) and jvp(jit(f)) 3.0 (the compiled VJP at the
+    # real cotangent): a number that depended on jit. Reverse mode is the rule's meaning
+    f = _clipped()
+    assert fm.grad(f)(0.5) == fm.jit(fm.grad(f))(0.5) == fm.grad(fm.jit(f))(0.5) == 3.0
+    with pytest.raises(TypeError, match=r"forward mode .* bwd linear in the cotangent.*fm\.grad"):
+        forward(f)
+
+
+def test_forward_mode_takes_a_linear_custom_vjp_with_and_without_jit():
+    @fm.custom_vjp
+    def straight_through(x):
+        return fm.relu(x)
+
+    straight_through.defvjp(lambda x: (fm.relu(x), None), lambda _, g: (2.0 * g,))
+    f = lambda x: straight_through(x) * fm.sin(x)
+    eager = fm.jvp(f, (-0.5,), (1.0,))
+    assert fm.jvp(fm.jit(f), (-0.5,), (1.0,)) == pytest.approx(eager, rel=1e-15)
+    assert eager[1] == pytest.approx(2.0 * math.sin(-0.5), rel=1e-15)  # relu(-0.5) = 0
+    assert fm.jacfwd(f)(-0.5) == pytest.approx(fm.grad(f)(-0.5), rel=1e-15)

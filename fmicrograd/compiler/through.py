@@ -229,6 +229,7 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
 
     node = custom_vjp(plain, nondiff_argnums=nondiff)
     node.sets_depth = True  # bwd takes the sweep's depth, back runs f at the call's
+    node.source = jitted  # type: ignore[attr-defined]  # (see CustomRule.check_linear)
     node.defvjp(fwd, bwd)
     if not batched:
         return node

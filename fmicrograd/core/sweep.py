@@ -458,7 +458,7 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
                     if t is not None:
                         add_product(parts, y, t)
             else:
-                for c, p in zip(kids, _vjp(n, 1.0, kids, True)):
+                for c, p in zip(kids, _partials(n, kids, True)):
                     t = tans.get(c)
                     if t is not None:
                         add_product(parts, p, t)
@@ -472,7 +472,7 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
                     acc = _value(y) * t if acc is None else acc + _value(y) * t
             tans[n] = acc
             continue
-        for c, p in zip(kids, _vjp(n, 1.0, kids, False)):
+        for c, p in zip(kids, _partials(n, kids, False)):
             t = tans.get(c)
             if t is not None:
                 acc = p * t if acc is None else acc + p * t
@@ -482,6 +482,17 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
         return [lanes.finish(tans[o], pres[o]) if isinstance(o, Expr) and o in pres
                 else tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
     return [tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
+
+
+def _partials(n: Expr, kids: tuple, on_graph: bool) -> Sequence[Any]:
+    """``n``'s partial derivatives for forward mode: its VJP at a unit
+    cotangent. A rule that asks (a user's ``custom_vjp``) checks that it is
+    linear in the cotangent, which that reading needs."""
+    partials = _vjp(n, 1.0, kids, on_graph)
+    check = getattr(n.param, "check_linear", None) if n.__class__ is Prim else None
+    if check is not None:
+        check(partials, lambda: _vjp(n, -2.0, kids, on_graph))
+    return partials
 
 
 def _presence(c: Expr, tans: dict, pres: dict, lanes: Any) -> Any:
@@ -525,7 +536,7 @@ def _gated_forward(n: Expr, kids: tuple, tans: dict, pres: dict, lanes: Any,
         if t is None or empty(e):
             continue
         if partials is None:
-            partials = _vjp(n, 1.0, kids, on_graph)
+            partials = _partials(n, kids, on_graph)
         pc = pres.get(c)
         if pc is None:
             term = partials[i] * t

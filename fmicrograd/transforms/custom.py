@@ -19,7 +19,10 @@ the node calls the rule, which calls ``bwd`` with the output's cotangent (the
 other output leaves get ``0.0``: a VJP is linear in its cotangent). With plain
 numbers ``f`` is just called. Because every output leaf is its own node, the
 forward sweep gets true partials from the rule, so ``jvp`` and ``jacfwd`` work
-on custom functions too (JAX refuses them).
+on custom functions too (JAX refuses them), as long as ``bwd`` is linear in the
+cotangent, as a VJP is: forward mode checks that (``bwd`` at -2.0 must give -2
+times its result at 1.0) and refuses a rule that is not (a clipped gradient),
+which only reverse mode gives a meaning to.
 
 Higher order: when the sweep itself builds a graph (inside another
 transform), the rule reruns ``fwd`` on the argument nodes so the residuals
@@ -40,7 +43,7 @@ from __future__ import annotations
 import functools
 import inspect
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +128,8 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                 values.append(leaf)
         if not nodes_in:
             return self.fun(*args)
+        if self.who == "custom_vjp" and not self.sets_depth:
+            USER_RULES[0] += 1  # (``jit`` notes it: see ``CustomRule.check_linear``)
         if bad is not None:
             raise TypeError(f"{self.who}: {self.name}'s differentiable arguments have a "
                             f"leaf at {_path_of(diff, _bad_argument)} that is "
@@ -251,6 +256,34 @@ class CustomRule:
             return flat
         return [_settled(x) if isinstance(x, Expr) else x for x in flat]
 
+    def check_linear(self, partials: Sequence[Any], again: Callable[[], Sequence[Any]]) -> None:
+        """For forward mode, which reads the partials from ``bwd`` at a unit
+        cotangent (``partials``): a TypeError unless ``bwd`` at -2.0
+        (``again()``) gives -2 times them, as a VJP does. A rule clipping
+        its cotangent would give one number under ``jvp`` and another under
+        ``jit`` or ``grad`` (JAX refuses forward mode through ``custom_vjp``).
+        A compiled call seen through (``jvp(jit(f))``) is checked when ``f``
+        called a ``custom_vjp`` while it was traced."""
+        if self.fn.who != "custom_vjp" or self.fn.sets_depth and not getattr(
+                getattr(self.fn, "source", None), "calls_rules", False):
+            return  # checkpoint, and compiled calls whose functions call no custom_vjp
+        scaled = again()
+        for i, (p, q) in enumerate(zip(partials, scaled)):
+            p, q = _plain(p), _plain(q)
+            with np.errstate(all="ignore"):
+                same = np.all((-2.0 * np.asarray(p) == q) | ((p != p) & (q != q)))
+            if not same:
+                source = getattr(self.fn, "source", None)
+                what = f"custom_vjp {self.name}" if source is None else (
+                    f"fm.jit({getattr(source.f, '__name__', 'f')}), which calls a custom_vjp,")
+                raise TypeError(
+                    f"{what}: forward mode (jvp, jacfwd, linearize) reads its "
+                    f"derivative from bwd at a cotangent of 1.0, which needs bwd linear in the "
+                    f"cotangent; here cotangent 1.0 gives {p!r} for argument leaf {i} and -2.0 "
+                    f"gives {q!r}, not -2 times it (a clipped or normalized gradient). Use "
+                    "fm.grad / fm.jacrev, which call bwd with the true cotangent, or define the "
+                    "derivative with fm.custom_jvp")
+
     def _at_call_depth(self) -> at_depth:
         """Run ``fwd`` and ``bwd`` at the ``vmap`` depth of the call, not at
         the (lower) depth of the sweep that reaches the node (``grad`` of a
@@ -291,6 +324,15 @@ class CustomRule:
                                     "a number, an fm.Expr or None")
             flat.extend(leaves)
         return flat
+
+
+# how many times a user's custom_vjp built nodes: ``jit`` compares it before and
+# after a trace, so that forward mode checks the compiled call's rule too
+USER_RULES = [0]
+
+
+def _plain(x: Any) -> Any:
+    return x.value if isinstance(x, Expr) else x
 
 
 def _settled(x: Expr) -> Any:
