@@ -88,6 +88,50 @@ def test_bad_checkpoints_are_value_errors(tmp_path):
         fit(4, resume=tmp_path)
 
 
+def _edited(doc, entry, change):
+    """``doc`` (a checkpoint's JSON) with ``change`` applied to its entry ``entry``."""
+    items = doc["tree"]["items"]
+    for item in items:
+        if item[0] == entry:
+            item[1] = change(item[1])
+    return doc
+
+
+def _count_of(value):
+    def change(state):  # adam's step count, in the chain's first state
+        state["items"][0]["fields"]["count"] = value
+        return state
+    return change
+
+
+@pytest.mark.parametrize("entry, change, words", [
+    ("opt_state", _count_of(2.5), r"2\.5 at opt_state"),
+    ("opt_state", _count_of(-3), "an int >= 0"),
+    ("opt_state", _count_of("x"), "step count"),
+    ("params", lambda p: {**p, "items": [["b", "abc"], p["items"][1]]}, r"params\['b'\]"),
+    ("params", lambda p: {**p, "items": [["b", True], p["items"][1]]}, "bool True"),
+])
+def test_a_changed_leaf_in_a_checkpoint_is_a_value_error_naming_it(tmp_path, entry, change,
+                                                                   words):
+    # an edited step count (2.5: a wrong bias correction, -3: ZeroDivisionError) or a
+    # parameter set to a string or a bool was used, or failed deep inside training
+    fit(2, checkpoint_dir=tmp_path)
+    latest = tmp_path / "epoch-000002.json"
+    latest.write_text(json.dumps(_edited(json.loads(latest.read_text()), entry, change)))
+    with pytest.raises(ValueError, match=f"epoch-000002.json holds .*{words}"):
+        fit(4, resume=tmp_path)
+
+
+def test_a_checkpoint_of_a_run_whose_int_parameter_became_a_float_resumes(tmp_path):
+    start = {"w": 0, "b": 0.0}  # an int parameter: a float after the first update
+    run = dict(epochs=2, batch_size=3, key=fm.random.key(0))
+    fm.train.fit(line_loss, start, fm.optim.adam(0.1), (XS, YS), checkpoint_dir=tmp_path, **run)
+    resumed = fm.train.fit(line_loss, start, fm.optim.adam(0.1), (XS, YS), resume=tmp_path,
+                           **{**run, "epochs": 3})
+    whole = fm.train.fit(line_loss, start, fm.optim.adam(0.1), (XS, YS), **{**run, "epochs": 3})
+    assert resumed[0] == whole[0]
+
+
 def _run(mode, k, directory, out):
     return subprocess.run([sys.executable, str(RUN), mode, str(k), str(directory), str(out)],
                           timeout=120, capture_output=True, text=True, env=os.environ.copy())

@@ -54,7 +54,8 @@ def check_number(who: str, name: str, value: Any, lo: float, hi: float | None = 
         return
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{who}: {name} must be a number, got {type(value).__name__} {value!r}")
-    if not (lo <= value and (hi is None or value < hi)):  # NaN fails both
+    number: Any = value  # a Real: compared as it is (an int beyond float range too)
+    if not (lo <= number and (hi is None or number < hi)):  # NaN fails both
         where = f"in [{lo}, {hi})" if hi is not None else f">= {lo}"
         raise ValueError(f"{who}: {name} must be a number {where}, got {value!r}")
 

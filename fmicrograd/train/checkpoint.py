@@ -121,9 +121,31 @@ def load(path: str | os.PathLike, like: dict[str, Any],
             raise ValueError(f"fm.train.fit: {path} does not belong to this run: its {name} "
                              f"differ from this run's ({e}); resume with the same model, "
                              f"optimizer and options, or start a new checkpoint_dir") from None
+        _check_leaves(path, name, expected, got)
         state[name] = got
     state["epoch"] = doc["epoch"]
     return state
+
+
+def _check_leaves(path: Any, name: str, expected: Any, got: Any) -> None:
+    """A ``ValueError`` naming the entry and path of the first leaf of ``got``
+    that cannot stand where ``expected`` (a fresh run's state) has its leaf:
+    a number for a number (a parameter set to "abc" or true), and in an
+    optimizer state an int >= 0 for an int (a step count of 2.5 or -3)."""
+    want, _ = tree.flatten(expected)
+    leaves, paths, _ = tree.flatten_with_paths(got)
+    counters = name.endswith("opt_state")
+    for e, g, where in zip(want, leaves, paths):
+        if _number(e):
+            need = "an int >= 0 (a step count)" if counters and isinstance(e, int) else "a number"
+            ok = _count(g) if need != "a number" else _number(g)
+        else:
+            need, ok = f"a {type(e).__name__}", type(g) is type(e)
+        if not ok:
+            raise ValueError(f"fm.train.fit: {path} holds {type(g).__name__} {g!r} at {name}"
+                             f"{tree.keystr(where)}, where this run has {need}; the file was "
+                             "changed or is not this run's: resume from an unchanged checkpoint "
+                             "or start a new checkpoint_dir")
 
 
 def _count(x: Any) -> bool:
