@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import io
+import json
 import math
 import os
 import shutil
@@ -162,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="keep only the N latest checkpoints (default: all)")
     watch.add_argument("--resume", nargs="?", const=True, default=None, metavar="PATH",
                        help="continue from the latest checkpoint in PATH (default: the "
-                       "--checkpoint-dir); the result is the uninterrupted run's, bit for bit")
+                       "--checkpoint-dir) with the same options, as the run's cli-run.json "
+                       "there records them; the result is the uninterrupted run's, bit for bit")
     out = t.add_argument_group("output")
     out.add_argument("--save", metavar="PATH", help="save the trained model as JSON (fm.io)")
     out.add_argument("--plot", metavar="PATH",
@@ -258,7 +260,59 @@ def _checkpoint_problem(args: argparse.Namespace) -> str | None:
         return (f"argument --checkpoint-dir: {args.checkpoint_dir!r} holds the checkpoints of "
                 f"another run (the latest is {found.name}) than --resume {resume!r}; give a "
                 "new or empty --checkpoint-dir for the resumed run")
-    return None
+    return _run_file_problem(args)
+
+
+RUN_FILE = "cli-run.json"  # beside the checkpoints: the options that fix the run's numbers
+
+
+def run_options(args: argparse.Namespace) -> dict:
+    """The options that decide a run's numbers, as ``--resume`` must repeat
+    them: the data, model, loss, optimizer, engine, batching and policy
+    (``--steps`` too where the default SGD schedule reads it)."""
+    names = ("dataset", "n", "noise", "seed", "hidden", "activation", "loss", "l2", "optimizer",
+             "lr", "batch_size", "data_parallel", "on_instability")
+    options = {name: getattr(args, name) for name in names}
+    options["hidden"] = list(options["hidden"])
+    options["jit"] = compiled(args)
+    if args.optimizer == "sgd" and args.lr is None:
+        options["steps"] = args.steps
+    return options
+
+
+def _run_file_problem(args: argparse.Namespace) -> str | None:
+    """Why ``--resume`` would not continue the same run: its checkpoints'
+    ``cli-run.json`` names other options (None when they agree, or when the
+    checkpoints came from ``fm.train.fit`` or an older fmicrograd)."""
+    resume = _resume_path(args)
+    if resume is None:
+        return None
+    folder = Path(resume) if Path(resume).is_dir() else Path(resume).parent
+    try:
+        saved = json.loads((folder / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    now = run_options(args)
+    changed = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
+    if not changed:
+        return None
+    said = ", ".join(f"{k} {saved.get(k)!r} (now {now.get(k)!r})" for k in changed)
+    return (f"argument --resume: the checkpoints in {str(folder)!r} are of a run with {said}; "
+            "resume with the same options (the result is then the uninterrupted run's, bit for "
+            "bit), or start a new run in a new --checkpoint-dir")
+
+
+def _write_run_file(args: argparse.Namespace) -> None:
+    if args.checkpoint_dir is None:
+        return
+    folder = Path(args.checkpoint_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / RUN_FILE
+    if target.exists():  # resumed into its own directory: the same options, checked
+        return
+    part = folder / (RUN_FILE + ".part")
+    part.write_text(json.dumps(run_options(args), indent=1, sort_keys=True) + "\n")
+    os.replace(part, target)
 
 
 def _resume_path(args: argparse.Namespace) -> str | None:
@@ -284,6 +338,7 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     start = time.perf_counter()
     reporter = _Reporter(args, out, err)
     resume = _resume_path(args)
+    _write_run_file(args)
     try:
         with warnings.catch_warnings():  # the reporter prints the events itself
             warnings.simplefilter("ignore", fm.train.InstabilityWarning)

@@ -106,7 +106,7 @@ def _count_of(value):
 
 @pytest.mark.parametrize("entry, change, words", [
     ("opt_state", _count_of(2.5), r"2\.5 at opt_state"),
-    ("opt_state", _count_of(-3), "an int >= 0"),
+    ("opt_state", _count_of(-3), "a whole number >= 0"),
     ("opt_state", _count_of("x"), "step count"),
     ("params", lambda p: {**p, "items": [["b", "abc"], p["items"][1]]}, r"params\['b'\]"),
     ("params", lambda p: {**p, "items": [["b", True], p["items"][1]]}, "bool True"),

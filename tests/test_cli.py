@@ -273,7 +273,7 @@ def test_checkpoint_dir_and_resume(tmp_path):
     code, _ = call(*args[:6], "4", *args[7:], "--checkpoint-dir", str(tmp_path),
                    "--checkpoint-every", "2")
     assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == [
-        "epoch-000000.json", "epoch-000002.json", "epoch-000004.json"]
+        "cli-run.json", "epoch-000000.json", "epoch-000002.json", "epoch-000004.json"]
     code, resumed = call(*args, "--checkpoint-dir", str(tmp_path), "--resume")
     assert code == 0 and resumed == whole
     assert call(*args, "--resume", str(tmp_path / "epoch-000002.json"))[1] == whole
@@ -281,6 +281,23 @@ def test_checkpoint_dir_and_resume(tmp_path):
     err = io.StringIO()
     code, _ = call(*args, "--resume", str(tmp_path), err=err)
     assert code == 2 and "epoch-000006.json" in err.getvalue()
+
+
+def test_resume_with_other_options_is_refused_before_training(tmp_path, capsys):
+    # it went on with the new options, and the result was neither run's
+    args = ("train", "--dataset", "xor", "--hidden", "4", "--steps", "4", "--quiet")
+    assert call(*args, "--checkpoint-dir", str(tmp_path))[0] == 0
+    for extra, said in [(("--l2", "0.5"), "l2 0.0001 (now 0.5)"),
+                        (("--loss", "mse"), "loss 'hinge' (now 'mse')"),
+                        (("--steps", "8"), "steps 4 (now 8)"),  # the default schedule reads it
+                        (("--eager",), "jit True (now False)"), (("--seed", "1"), "seed 0")]:
+        with pytest.raises(SystemExit) as info:
+            call(*args, *extra, "--checkpoint-dir", str(tmp_path), "--resume")
+        captured = capsys.readouterr()
+        assert info.value.code == 2 and captured.out == ""
+        assert f"checkpoints in {str(tmp_path)!r} are of a run with" in captured.err
+        assert said in captured.err
+    assert call(*args, "--checkpoint-dir", str(tmp_path), "--resume")[0] == 0  # the same: runs
 
 
 def test_checkpoint_arguments_fail_before_training(tmp_path, capsys):
