@@ -109,3 +109,35 @@ def test_memory_of_a_hessian_shrinks():
     plain = _peak(lambda: fm.hessian(f, argnums=(0, 1))(0.3, 1.2))
     remat = _peak(lambda: fm.hessian(g, argnums=(0, 1))(0.3, 1.2))
     assert remat < 0.5 * plain, (remat, plain)
+
+
+def test_a_numpy_data_argument_reaches_the_rerun_as_it_was_passed():
+    # it came back as a variable holding the whole array: 'Var' object is not iterable
+    import numpy as np
+
+    data = np.array([1.0, 2.0, 3.0])
+    f = lambda w, a: w * w * fm.sum(tuple(a))
+    g = fm.checkpoint(f)
+    assert fm.grad(g)(2.0, data) == fm.jit(fm.grad(g))(2.0, data) == fm.grad(f)(2.0, data) == 24.0
+    assert fm.hessian(g)(2.0, data) == fm.jit(fm.hessian(g))(2.0, data) == 12.0
+    assert data.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_a_custom_jvp_with_a_numpy_data_argument_composes():
+    import numpy as np
+
+    data = np.array([1.0, 2.0, 3.0])
+
+    @fm.custom_jvp
+    def scaled(w, a):
+        return w * fm.sum(tuple(a))
+
+    @scaled.defjvp
+    def _(primals, tangents):
+        (w, a), (tw, ta) = primals, tangents
+        return scaled(w, a), tw * fm.sum(tuple(a)) + w * fm.sum(tuple(ta))
+
+    h = lambda w: scaled(w, data) * w  # 6 w ** 2
+    assert fm.grad(h)(2.0) == fm.jit(fm.grad(h))(2.0) == 24.0
+    assert fm.hessian(h)(2.0) == fm.jit(fm.hessian(h))(2.0) == 12.0
+    assert fm.jvp(h, (2.0,), (1.0,))[1] == 24.0

@@ -32,7 +32,7 @@ from ..core.control import dependent
 from ..core.expr import Expr
 from .autodiff import vjp
 from .custom import custom_vjp
-from .custom_jvp import as_primal
+from .custom_jvp import as_primal, data_arguments, with_data
 
 __all__ = ["checkpoint", "remat"]
 
@@ -63,8 +63,13 @@ def checkpoint(f: Callable, static_argnums: tuple[int, ...] = ()) -> Callable:
 
         def backward(*diff_and_ct: Any) -> tuple:
             *primals, cotangent = diff_and_ct
-            _, back = vjp(rerun, *tr.map(as_primal, tuple(primals)))
-            return back(cotangent)
+            data = data_arguments(tuple(primals))  # numpy data: rerun with it as it is
+            arrays = tuple(p for p, d in zip(primals, data) if d)
+            kept = tuple(p for p, d in zip(primals, data) if not d)
+            _, back = vjp(lambda *xs: rerun(*with_data(xs, arrays, data)),
+                          *tr.map(as_primal, kept))
+            cts = iter(back(cotangent))
+            return tuple(None if d else next(cts) for d in data)
 
         if any(isinstance(leaf, Expr) and dependent(leaf, differentiating=True)
                for leaf in tr.leaves((diff, ct))):

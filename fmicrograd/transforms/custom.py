@@ -233,7 +233,9 @@ class CustomRule:
         return self._forward
 
     def _forward(self, *leaves: Any) -> Any:
-        diff = tr.unflatten(self.arg_def, [_batched(x) for x in leaves])
+        # (an array outside vmap is data: as it was passed)
+        diff = tr.unflatten(self.arg_def, [_batched(x) for x in leaves] if self.depth
+                            else list(leaves))
         with self._at_call_depth():
             out, _ = self.fn._run_fwd(self.fn._merge(self.args, diff))
         leaf = tr.leaves(out)[self.index]
@@ -245,6 +247,9 @@ class CustomRule:
         on_graph = any(isinstance(leaf, Expr) for leaf in leaves)
         with self._at_call_depth():
             if on_graph:
+                if not self.depth:  # a numpy array outside vmap is data: as it was passed
+                    leaves = tuple(x.value if x.__class__ is Const and
+                                   x.value.__class__ is np.ndarray else x for x in leaves)
                 diff = tr.unflatten(self.arg_def, leaves)
                 _, residuals = self.fn._run_fwd(self.fn._merge(self.args, diff))
             else:

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import tree as tr
+from ..core.batch_axes import DEPTH
 from ..core.expr import Expr, const
 from .autodiff import vjp
 from .custom import custom_vjp
@@ -51,6 +52,37 @@ def zeros_like(x: Any) -> Any:
     if getattr(value, "ndim", 0):
         return const(value * 0.0)
     return 0.0
+
+
+def data_arguments(primals: tuple) -> list[bool]:
+    """Which arguments are data that nothing differentiates: numpy arrays
+    (not nodes) when no ``vmap`` runs, where an array cannot be one value per
+    example. A rerun (``checkpoint``) or a rule's transpose (``custom_jvp``)
+    gets them as they are, not as a variable holding the whole array.
+
+    >>> import numpy as np
+    >>> data_arguments((1.0, np.ones(3)))
+    [False, True]
+    """
+    if DEPTH.get():
+        return [False] * len(primals)
+    return [x.__class__ is _ndarray() for x in primals]
+
+
+def _ndarray() -> type:
+    import numpy as np
+
+    return np.ndarray
+
+
+def with_data(xs: tuple, fills: tuple, data: list) -> tuple:
+    """The arguments in order: ``fills`` at the data positions, ``xs`` at the others.
+
+    >>> with_data((1.0, 2.0), ("A",), [False, True, False])
+    (1.0, 'A', 2.0)
+    """
+    it, fill = iter(xs), iter(fills)
+    return tuple(next(fill) if d else next(it) for d in data)
 
 
 def as_primal(x: Any) -> Any:
@@ -139,18 +171,24 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         rule = self.jvp_rule
         assert rule is not None  # defjvp set it before defvjp made this the bwd
 
+        data = data_arguments(primals)  # their tangents: zero arrays, not variables
+        zeros = tuple(p * 0.0 for p, d in zip(primals, data) if d)
+
         def tangent_out(*tangents: Any) -> Any:
-            result = rule(*static, primals, tangents)
+            result = rule(*static, primals, with_data(tangents, zeros, data) if any(data)
+                          else tangents)
             if not (isinstance(result, (tuple, list)) and len(result) == 2):
                 raise TypeError(f"custom_jvp: {self.name}'s rule must return a pair "
                                 f"(primal_out, tangent_out), got {type(result).__name__}")
             return result[1]
 
-        t_out, transpose = vjp(tangent_out, *tr.map(zeros_like, primals))
+        kept = tuple(p for p, d in zip(primals, data) if not d)
+        t_out, transpose = vjp(tangent_out, *tr.map(zeros_like, kept))
         tr.check_same(tr.structure(ct), tr.structure(t_out),
                       f"custom_jvp: {self.name}'s rule must return a tangent_out shaped like "
                       f"{self.name}'s output (first tree: the output, other: tangent_out)")
-        return transpose(ct)
+        cts = iter(transpose(ct))
+        return tuple(None if d else next(cts) for d in data)
 
     def __repr__(self) -> str:
         return f"custom_jvp({self.name})"
