@@ -96,3 +96,17 @@ def test_plain_numpy_scalars_and_huge_ints_are_computed_in_float64():
     assert (fm.exp(-10 ** 400), fm.sigmoid(-10 ** 400), fm.softplus(-10 ** 400)) == (0.0,) * 3
     assert fm.log_sigmoid(10 ** 400) == 0.0 and fm.exp(10 ** 400) == math.inf
     assert fm.atan2(1.0, 10 ** 400) == 0.0
+
+
+def test_power_one_half_is_the_square_root_eager_compiled_and_mapped():
+    # C's pow gave inf at -inf and 0.0 at -0.0 eager, numpy's (vmap) and torch's nan and -0.0
+    import numpy as np
+
+    xs = np.array([-np.inf, -0.0, 4.0, np.inf, 0.0, -1.0])
+    f = lambda x: x ** 0.5
+    eager = [f(fm.Var(float(v))).value for v in xs]
+    want = torch.tensor(xs).pow(0.5).tolist()
+    assert list(map(repr, eager)) == list(map(repr, want))
+    assert list(map(repr, fm.vmap(f)(xs))) == list(map(repr, want))
+    assert list(map(repr, fm.jit(fm.vmap(f))(xs))) == list(map(repr, want))
+    assert [repr(fm.jit(f)(float(v))) for v in xs] == list(map(repr, want))

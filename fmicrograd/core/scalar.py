@@ -31,11 +31,16 @@ def div(a: float, b: float) -> float:
 
 
 def power(a: float, b: float) -> float:
-    """``a ** b`` as C's ``pow``: nan, not complex, for a negative base.
+    """``a ** b`` as C's ``pow``: nan, not complex, for a negative base;
+    ``a ** 0.5`` as ``sqrt(a)``, as numpy (``vmap``'s arrays) and torch
+    compute it (``-inf ** 0.5`` is nan, ``-0.0 ** 0.5`` is -0.0; C's pow
+    gives inf and 0.0).
 
-    >>> power(-8.0, 1 / 3), power(0.0, -1.0), power(2.0, 10.0)
-    (nan, inf, 1024.0)
+    >>> power(-8.0, 1 / 3), power(0.0, -1.0), power(2.0, 10.0), power(-0.0, 0.5)
+    (nan, inf, 1024.0, -0.0)
     """
+    if b == 0.5:
+        return math.sqrt(a) if a >= 0 else nan  # (-0.0 >= 0: sqrt keeps its sign)
     try:
         r = math.pow(a, b)
     except ZeroDivisionError:
