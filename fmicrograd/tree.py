@@ -96,8 +96,14 @@ def register(cls: type, flatten: Callable[[Any], tuple[Iterable, Any]],
 def _sorted_keys(d: Any) -> list:
     try:
         return sorted(d)
-    except TypeError:  # keys of mixed types: keep the mapping's own order
-        return list(d)
+    except TypeError:  # keys of mixed types: by type, then text, whatever the insertion
+        # order (a dict and the PMap a gradient returns for it then have one structure)
+        return sorted(d, key=_key_order)
+
+
+def _key_order(k: Any) -> tuple:
+    t = type(k)
+    return (t.__module__, t.__qualname__, repr(k))
 
 
 def _dataclass_flatten(x: Any) -> tuple[list, tuple]:

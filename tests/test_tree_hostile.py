@@ -38,3 +38,13 @@ def test_unflatten_with_its_arguments_swapped():
     with pytest.raises(TypeError, match="first argument must be a TreeDef.*got list"):
         fm.tree.unflatten([3.0, 4.0], td)
     assert fm.tree.unflatten(td, [3.0, 4.0]) == (3.0, 4.0)
+
+
+def test_keys_of_mixed_types_have_one_order_whatever_the_insertion_order():
+    # a dict's own order was kept: the PMap grad returns for {1: ., "a": .} iterates
+    # ("a", 1), and updating the parameters was "tree structures differ"
+    params = {1: 1.0, "a": 2.0}
+    grads = fm.grad(lambda p: p[1] * p["a"])(params)
+    assert fm.optim.apply_updates(params, grads) == {1: 3.0, "a": 3.0}
+    assert fm.tree.structure({1: 0.0, "a": 0.0}) == fm.tree.structure({"a": 0.0, 1: 0.0})
+    assert fm.tree.leaves({"a": 2.0, 1: 1.0}) == fm.tree.leaves(params) == [1.0, 2.0]
