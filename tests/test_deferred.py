@@ -177,3 +177,38 @@ def test_fit_under_jit_resumes_from_its_checkpoints_bit_for_bit(tmp_path):
     _moons_fit(epochs=3, checkpoint_dir=tmp_path / "b")  # stopped after 3 epochs
     resumed, h2 = _moons_fit(epochs=6, checkpoint_dir=tmp_path / "b", resume=tmp_path / "b")
     assert _bits(resumed) == _bits(whole) and list(h1["loss"]) == list(h2["loss"])
+
+
+def test_a_deferred_argument_meeting_a_new_branch_is_traced_as_its_pytree():
+    # it was taken for a static leaf: every later number went to the wrong input, and the
+    # variant compiled so was kept for plain calls too
+    xs = np.linspace(0.0, 2.0, 201)
+
+    def f(a, b, xs):
+        s = fm.mean(fm.vmap(lambda x: x * b[0])(xs))
+        if b[0] > 0.0:
+            return tuple(ai - 0.1 for ai in a), s
+        return (s, s), s
+
+    jf = fm.jit(f)
+    a = (-1.0, -2.0)
+    for _ in range(3):
+        a, _ = jf.deferred(a, (1.0, 5.0, 7.0), xs)
+    got = jf(a, (-3.0, 5.0, 7.0), xs)
+    assert fm.tree.leaves(got) == pytest.approx([-3.0] * 3, rel=1e-15)
+    assert fm.tree.leaves(jf((-0.5, 0.5), (-3.0, 5.0, 7.0), xs)) == pytest.approx([-3.0] * 3,
+                                                                                   rel=1e-15)
+
+
+def test_fit_compiled_with_a_schedule_whose_branch_flips_matches_eager():
+    # TypeError: value_and_grad: argument 0 has a leaf ... that is Deferred
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 2))
+    y = np.sign(x[:, 0])
+    loss = lambda m, b: fm.mean(fm.vmap(lambda x, y: (m(x) - y) ** 2)(*b))
+    model = fm.nn.MLP.init(2, [8, 1], key=fm.random.key(0))
+    runs = [fm.train.fit(loss, model, fm.optim.sgd(fm.optim.linear_schedule(0.1, 0.01, 3)),
+                         [(x, y)], epochs=6, jit=jit) for jit in (True, False)]
+    assert list(runs[0][1]["loss"]) == pytest.approx(list(runs[1][1]["loss"]), rel=1e-12)
+    assert fm.tree.leaves(runs[0][0]) == pytest.approx(fm.tree.leaves(runs[1][0]), rel=1e-12,
+                                                        abs=1e-15)

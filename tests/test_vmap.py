@@ -200,3 +200,39 @@ def test_squares_of_zeros_under_vmap_and_grad_raise_no_warning():
         g = fm.grad(lambda w: fm.mean(fm.vmap(lambda x: fm.relu(w * x) ** 2)(xs)))(0.5)
         h = fm.grad(lambda w: fm.mean(fm.vmap(lambda x: (w - x) ** 2)(xs)))(0.5)
     assert g == pytest.approx(0.25, rel=1e-15) and h == pytest.approx(1.0, rel=1e-15)
+
+
+XS_MASK = (1.0, 3.0, -1.0, 0.0, 2.0)
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: fm.where((x > 0) == (x > 2), x, -x),  # == of two masks was identity: one bool
+    lambda x: fm.where((x > 0) != (x > 2), x, -x),
+    lambda x: fm.where((x > 0) == True, x, -x),  # noqa: E712 -- as a user writes it
+    lambda x: fm.where((x > 0) & (x < 2), x, -x),
+    lambda x: fm.where((x > 2) | (x < 0), x, -x),
+    lambda x: fm.where((x > 0) ^ (x > 2), x, -x),
+    lambda x: (x > 0) * 1.0 + x,  # a bool is 0 / 1 in arithmetic
+    lambda x: 1.0 - (x > 0),
+    lambda x: (x > 0) + (x > 2),
+    lambda x: fm.where(((x > 0) * 2.0) > 1.0, x, 0.5 * x),
+])
+def test_combined_comparisons_inside_vmap_answer_as_the_loop(f):
+    loop = tuple(f(x) for x in XS_MASK)
+    assert fm.vmap(f)(XS_MASK) == loop
+    assert fm.jit(fm.vmap(f))(XS_MASK) == loop
+    assert fm.vmap(fm.grad(f))(XS_MASK) == tuple(fm.grad(f)(x) for x in XS_MASK)
+
+
+def test_a_mask_refuses_what_has_no_per_example_meaning():
+    with pytest.raises(TypeError, match="~ of a comparison"):
+        fm.vmap(lambda x: fm.where(~(x > 0), x, -x))(XS_MASK)
+    with pytest.raises(TypeError, match="float\\(\\) of a comparison"):
+        fm.vmap(lambda x: float(x > 0))(XS_MASK)
+
+
+def test_jit_of_jacfwd_of_a_function_that_maps_the_differentiated_argument():
+    # ValueError: the truth value of an array ... (reach_graph's lanes held numpy arrays)
+    f = lambda ws: fm.vmap(lambda w: w * w)(ws)
+    assert fm.jit(fm.jacfwd(f))((1.0, 2.0)) == fm.jacfwd(f)((1.0, 2.0)) == ((2.0, 0.0),
+                                                                         (0.0, 4.0))

@@ -205,8 +205,8 @@ class _Jitted:
 
     def _run(self, entry: _Entry, found: tuple, args: tuple, kwargs: dict,
              lazy: bool = False) -> Any:
-        if entry.inline:
-            return self.f(*args, **kwargs)
+        if entry.inline:  # (a Deferred the match took by identity: f gets its pytree)
+            return self.f(*map(built, args), **{k: built(v) for k, v in kwargs.items()})
         scalars, arrays = found
         variants = entry.variants
         inputs = _inputs(scalars, arrays)
@@ -218,7 +218,10 @@ class _Jitted:
                         if k < len(variants) and variants[k][0] is run:
                             variants.insert(0, variants.pop(k))
                 return _finish(entry, build, carry, out, lazy)
-        return self._trace(entry, scalars, arrays, args, kwargs)
+        # a new branch: traced with the pytrees of Deferred arguments (as static leaves
+        # they would have shifted every later number onto the wrong input)
+        return self._trace(entry, scalars, arrays, tuple(map(built, args)),
+                           {k: built(v) for k, v in kwargs.items()})
 
     def _trace(self, entry: _Entry, scalars: list, arrays: list, args: tuple,
                kwargs: dict) -> Any:

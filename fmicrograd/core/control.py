@@ -166,7 +166,7 @@ class Mask:
 fm.where(x > 0.0, x, 0.0), or fm.maximum / fm.minimum / fm.relu
     """
 
-    op: str
+    op: str  # a comparison's, or "node": ``left`` is the truth as a 0/1 node
     left: Any
     right: Any
     value: Any
@@ -176,6 +176,126 @@ fm.where(x > 0.0, x, 0.0), or fm.maximum / fm.minimum / fm.relu
                          "per-example value (here the examples disagree); choose per example "
                          "with fm.where(cond, a, b), e.g. fm.where(x > 0.0, x, 0.0), or "
                          "fm.maximum / fm.minimum / fm.relu")
+
+    # As the loop's bools combine, per example: ``==``, ``!=``, ``&``, ``|``, ``^``
+    # and ``~`` give the masks of the combined truths (``==`` was identity: a
+    # plain bool that picked one branch for the whole batch); arithmetic takes
+    # the truths as 0.0 / 1.0, as Python takes a bool as 0 / 1.
+
+    def as_node(self) -> Any:
+        """The per-example truths as a node of 0.0 / 1.0 (what ``fm.where`` chooses by).
+
+        >>> import fmicrograd as fm
+        >>> fm.vmap(lambda x: (x > 0.0).as_node() if not isinstance(x > 0.0, bool)
+        ...         else 0.0)((1.0, -1.0))
+        (1.0, 0.0)
+        """
+        if self.op == "node":
+            return self.left
+        from .functions import _COMPARISONS
+
+        return _COMPARISONS[self.op](self.left, self.right)
+
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return _combined(self, other, lambda a, b: 1.0 - abs(a - b), "==")
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return _combined(self, other, lambda a, b: abs(a - b), "!=")
+
+    __hash__ = object.__hash__  # still by identity
+
+    def __and__(self, other: Any) -> Any:
+        return _combined(self, other, lambda a, b: a * b, "&")
+
+    def __or__(self, other: Any) -> Any:
+        return _combined(self, other, lambda a, b: a + b - a * b, "|")
+
+    def __xor__(self, other: Any) -> Any:
+        return _combined(self, other, lambda a, b: abs(a - b), "^")
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __invert__(self) -> Any:
+        # on the loop's bools ~ gives -2 and -1, both true: no mask can mean that
+        raise TypeError(f"~ of a comparison (`{self.op}`) inside fm.vmap: on a Python bool ~ "
+                        "gives -2 or -1 (both true), not its negation; write `not` as the "
+                        "opposite comparison (x <= 0 for not x > 0), or swap fm.where's branches")
+
+    def __add__(self, other: Any) -> Any:
+        return self.as_node() + _truth(other)
+
+    def __radd__(self, other: Any) -> Any:
+        return _truth(other) + self.as_node()
+
+    def __sub__(self, other: Any) -> Any:
+        return self.as_node() - _truth(other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return _truth(other) - self.as_node()
+
+    def __mul__(self, other: Any) -> Any:
+        return self.as_node() * _truth(other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return _truth(other) * self.as_node()
+
+    def __truediv__(self, other: Any) -> Any:
+        return self.as_node() / _truth(other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return _truth(other) / self.as_node()
+
+    def __neg__(self) -> Any:
+        return -self.as_node()
+
+    def __abs__(self) -> Any:
+        return self.as_node()
+
+    def __lt__(self, other: Any) -> Any:
+        return self.as_node() < _truth(other)
+
+    def __le__(self, other: Any) -> Any:
+        return self.as_node() <= _truth(other)
+
+    def __gt__(self, other: Any) -> Any:
+        return self.as_node() > _truth(other)
+
+    def __ge__(self, other: Any) -> Any:
+        return self.as_node() >= _truth(other)
+
+    def __float__(self) -> float:
+        raise TypeError(f"float() of a comparison (`{self.op}`) inside fm.vmap whose examples "
+                        "disagree: one number cannot stand for every example; compute with it "
+                        "(mask * 1.0 is 0.0 / 1.0 per example) or choose with fm.where")
+
+    __int__ = __index__ = __float__
+
+
+def _truth(x: Any) -> Any:
+    """An operand next to a mask: a mask as its 0/1 node, a bool as 0.0 / 1.0."""
+    if isinstance(x, Mask):
+        return x.as_node()
+    if isinstance(x, bool):
+        return 1.0 if x else 0.0
+    return x
+
+
+def _combined(m: Mask, other: Any, f: Any, what: str) -> Any:
+    """The mask of ``f`` of the two truths (0/1 nodes), or a plain bool (its
+    comparison guarded) where every example agrees, as ``compare`` gives."""
+    if not isinstance(other, (Mask, bool)):
+        if what in ("==", "!="):  # a mask against a number: the truth as 0/1 against it
+            return compare(what, m.as_node(), other, other)
+        return NotImplemented
+    node = f(m.as_node(), _truth(other))
+    value = node.value != 0
+    if value.all() or not value.any():
+        r = bool(value.all())
+        log = GUARDS.get()
+        if log is not None:  # (a guard on per-example values: jit runs the function as is)
+            log.append(("!=", node, 0.0, r))
+        return r
+    return Mask("node", node, None, value)
 
 
 def compare(op: str, a: Any, b: Any, b_value: Any) -> Any:

@@ -238,7 +238,7 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     """
     if isinstance(cond, Mask):  # a comparison whose examples disagree under vmap: a choice
         # per example, as the loop's bools make it (its condition a node that jit recomputes)
-        return choice(_COMPARISONS[cond.op](cond.left, cond.right), lift(a), lift(b))
+        return choice(cond.as_node(), lift(a), lift(b))
     if isinstance(cond, Expr):
         a, b = lift(a), lift(b)
         return node("where", num.where(cond.value, a.value, b.value), (cond, a, b))

@@ -189,7 +189,7 @@ class GraphLanes:
 
     def moved(self, n: Expr, masks: list) -> Formula:
         known = [self.known(m) for m in masks]
-        if NotImplemented not in known:
+        if not any(k is NotImplemented for k in known):  # (``in`` would compare arrays)
             return self._fixed(None, Lanes.moved(n, known))
         from .batch_axes import linear_tangent
 
