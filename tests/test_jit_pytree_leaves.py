@@ -165,3 +165,31 @@ def test_jit_static_argnums_given_by_keyword_says_to_pass_it_by_position():
     assert f(2.0, "id") == 2.0
     with pytest.raises(ValueError, match="by position"):
         f(2.0, mode="neg")
+
+
+def test_static_values_equal_in_python_but_not_alike_compile_apart():
+    # a variant compiled for Cfg(0.0) served Cfg(-0.0), frozenset({-0.0}), pmap({"k": -0.0}),
+    # np.float64(-0.0), complex(-0.0, 1), and Cfg(1) served Cfg(True)
+    import dataclasses
+    import math
+
+    from pyrsistent import pmap
+
+    @dataclasses.dataclass(frozen=True)
+    class Cfg:
+        c: float
+
+    sign = lambda s: math.copysign(1.0, s)
+    cases = [
+        (lambda c: c.c, Cfg(0.0), Cfg(-0.0)),
+        (lambda s: next(iter(s)), frozenset({0.0}), frozenset({-0.0})),
+        (lambda s: s["k"], pmap({"k": 0.0}), pmap({"k": -0.0})),
+        (lambda s: s, np.float64(0.0), np.float64(-0.0)),
+    ]
+    for pick, plus, minus in cases:
+        f = fm.jit(lambda x, s, pick=pick: x + sign(pick(s)), static_argnums=1)
+        assert (f(1.0, plus), f(1.0, minus)) == (2.0, 0.0)
+    leaf = fm.jit(lambda x, z: x + sign(z.real))  # a static leaf inside the arguments
+    assert (leaf(1.0, complex(0.0, 1.0)), leaf(1.0, complex(-0.0, 1.0))) == (2.0, 0.0)
+    kind = fm.jit(lambda x, c: x * 2.0 if type(c.c) is int else x * 3.0, static_argnums=1)
+    assert (kind(1.0, Cfg(1.0)), kind(1.0, Cfg(1)), kind(1.0, Cfg(True))) == (3.0, 2.0, 3.0)

@@ -360,7 +360,7 @@ def _kind_key(kind: Any) -> Any:
         return kind
     if kind[0] == "array":
         return ("array", kind[1], str(kind[2]))
-    return kind
+    return (kind[0], kind[1], jit_io.static_key(kind[2]))  # a static leaf
 
 
 def _inputs(scalars: list, arrays: list) -> np.ndarray:

@@ -83,21 +83,42 @@ def classify(leaf: Any) -> Any:
 def static_key(value: Any) -> Any:
     """``value`` as a compiled function's key: equal keys for equal static
     arguments, except that floats are told apart by their bits (``0.0`` and
-    ``-0.0`` may give different results; a NaN equals itself), in tuples too.
+    ``-0.0`` may give different results; a NaN equals itself) and numbers by
+    their types (``1``, ``1.0`` and ``True`` are equal in Python), inside
+    tuples, frozensets, mappings and frozen dataclasses too.
 
     >>> static_key(-0.0) == static_key(0.0), static_key((float("nan"),)) == static_key((math.nan,))
     (False, True)
     """
     if value.__class__ is float:
         return ("f", value.hex())
+    if exact(value):
+        return value
+    if isinstance(value, (float, np.floating)):
+        return ("f", type(value), float(value).hex())
+    if isinstance(value, complex):
+        return ("c", value.real.hex(), value.imag.hex())
     if isinstance(value, tuple):  # items by type too: (0,) == (0.0,) == (False,) in Python
-        return (type(value), tuple(x if isinstance(x, tuple) or x.__class__ is float
-                                   else (type(x), x) for x in map(static_key, value)))
+        return (type(value), tuple(map(_typed_key, value)))
+    if isinstance(value, frozenset):
+        return (type(value), frozenset(map(_typed_key, value)))
+    if isinstance(value, PMap):
+        return (type(value), frozenset((_typed_key(k), _typed_key(v)) for k, v in value.items()))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value), tuple(_typed_key(getattr(value, f.name))
+                                   for f in dataclasses.fields(value)))
     return value
 
 
-def _has_float(value: Any) -> bool:
-    return value.__class__ is float or (isinstance(value, tuple) and any(map(_has_float, value)))
+def _typed_key(x: Any) -> Any:
+    key = static_key(x)
+    return key if isinstance(key, tuple) else (type(x), key)
+
+
+def exact(value: Any) -> bool:
+    """Whether ``==`` with a class check tells ``value`` from every other
+    static value (a str, an int, a bool, None): otherwise ``static_key``."""
+    return value is None or value.__class__ in (str, int, bool, bytes)
 
 
 def _odd(leaves: list) -> bool:
@@ -187,7 +208,7 @@ def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
     body._ids = src._ids
     body.emit(f"if len(args) != {nargs}: return None")
     for i, value in static.items():
-        if isinstance(value, tuple) or _has_float(value):  # by bits and item types
+        if not exact(value):  # by bits and item types (static_key)
             body.emit(f"if args[{i}].__class__ is not {src.name(type(value))} or "
                       f"_key(args[{i}]) != {src.name(static_key(value))}: return None")
             continue
@@ -269,9 +290,12 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
                 src.names["_big"] = inexact_ints
             src.names["_ndarray"] = np.ndarray
             arrays.append(var)
-        else:
+        elif exact(leaf[2]):
             src.emit(f"if {var}.__class__ is not {src.name(leaf[1])} or "
                      f"{var} != {src.name(leaf[2])}: return None")
+        else:  # told apart by static_key (a -0.0 inside, 1 against True)
+            src.emit(f"if {var}.__class__ is not {src.name(leaf[1])} or "
+                     f"_key({var}) != {src.name(static_key(leaf[2]))}: return None")
         return
     if kind is type(None):
         src.emit(f"if {var} is not None: return None")
