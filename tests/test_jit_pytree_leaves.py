@@ -193,3 +193,21 @@ def test_static_values_equal_in_python_but_not_alike_compile_apart():
     assert (leaf(1.0, complex(0.0, 1.0)), leaf(1.0, complex(-0.0, 1.0))) == (2.0, 0.0)
     kind = fm.jit(lambda x, c: x * 2.0 if type(c.c) is int else x * 3.0, static_argnums=1)
     assert (kind(1.0, Cfg(1.0)), kind(1.0, Cfg(1)), kind(1.0, Cfg(True))) == (3.0, 2.0, 3.0)
+
+
+def test_an_int_enum_argument_is_static_and_an_array_subclass_is_refused(tmp_path):
+    # Mode.A was traced as the float 1.0: `m is Mode.A` was False under jit
+    import enum
+
+    class Mode(enum.IntEnum):
+        A = 1
+        B = 2
+
+    f = fm.jit(lambda x, m: x * 2.0 if m is Mode.A else x * 3.0)
+    assert (f(1.0, Mode.A), f(1.0, Mode.B), f(1.0, Mode.A)) == (2.0, 3.0, 2.0)
+    masked = np.ma.masked_array([1.0, 2.0], mask=[False, True])  # its masked entry was read
+    with pytest.raises(TypeError, match="MaskedArray.*np.asarray"):
+        fm.jit(lambda a: fm.sum(a.tolist()))(masked)
+    mapped = np.memmap(tmp_path / "data", dtype=float, mode="w+", shape=(2,))
+    mapped[:] = [1.0, 2.0]
+    assert fm.jit(lambda a: fm.sum([v for v in a]))(mapped) == 3.0  # a memmap is an array

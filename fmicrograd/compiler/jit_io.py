@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math  # noqa: F401 -- a doctest uses it
 import numbers
 import threading
@@ -58,6 +59,12 @@ def classify(leaf: Any) -> Any:
         return SCALAR
     if isinstance(leaf, Expr):
         return EXPR
+    if isinstance(leaf, enum.Enum):  # an IntEnum is an int, but code asks `m is Mode.A`
+        return ("static", type(leaf), leaf)
+    if isinstance(leaf, np.ndarray) and leaf.__class__ not in (np.ndarray, np.memmap):
+        raise TypeError(f"fm.jit: an argument leaf is a {type(leaf).__name__}, a numpy array "
+                        "subclass whose meaning (a mask, a unit) the compiled code would drop; "
+                        "pass np.asarray(x) (or x.filled(...) for a masked array)")
     if isinstance(leaf, (int, np.integer)) and not isinstance(leaf, bool) and inexact_int(leaf):
         return ("static", type(leaf), leaf)  # a float64 would round it: the exact value
     if isinstance(leaf, numbers.Real) and not isinstance(leaf, bool):
