@@ -196,10 +196,10 @@ fm.where(x > 0.0, x, 0.0), or fm.maximum / fm.minimum / fm.relu
 
         return _COMPARISONS[self.op](self.left, self.right)
 
-    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+    def __eq__(self, other: Any) -> Any:
         return _combined(self, other, lambda a, b: 1.0 - abs(a - b), "==")
 
-    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+    def __ne__(self, other: Any) -> Any:
         return _combined(self, other, lambda a, b: abs(a - b), "!=")
 
     __hash__ = object.__hash__  # still by identity
