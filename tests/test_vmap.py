@@ -236,3 +236,20 @@ def test_jit_of_jacfwd_of_a_function_that_maps_the_differentiated_argument():
     f = lambda ws: fm.vmap(lambda w: w * w)(ws)
     assert fm.jit(fm.jacfwd(f))((1.0, 2.0)) == fm.jacfwd(f)((1.0, 2.0)) == ((2.0, 0.0),
                                                                          (0.0, 4.0))
+
+
+def test_inner_transform_results_inside_vmap_stay_per_example_for_numpy_code():
+    # fm.grad inside a plain vmap returned numpy arrays of the whole batch: np.sum over a
+    # gradient's leaves added the examples together (DP-SGD's per-example norm, a log-det)
+    loss = lambda p, x: (p["w"] * x + p["b"]) ** 2
+    total = lambda p, x: np.sum(fm.tree.leaves(fm.grad(loss)(p, x)))
+    params, xs = {"w": 0.5, "b": 0.1}, (0.1, 3.0)
+    loop = tuple(total(params, x) for x in xs)
+    assert fm.vmap(total, in_axes=(None, 0))(params, xs) == pytest.approx(loop, rel=1e-15)
+    clip = lambda p, x: fm.where(fm.optim.global_norm(fm.grad(loss)(p, x)) > 1.0, 1.0, 0.0)
+    assert fm.vmap(clip, in_axes=(None, 0))(params, xs) == (0.0, 1.0)
+    with pytest.raises(TypeError):  # numpy cannot take them whole: an error, not a mixture
+        fm.vmap(lambda p, x: np.linalg.norm(fm.tree.leaves(fm.grad(loss)(p, x))),
+                in_axes=(None, 0))(params, xs)
+    assert fm.vmap(fm.grad(loss), in_axes=(None, 0))(params, xs)[1] == {"w": 9.600000000000001,
+                                                                       "b": 3.2}

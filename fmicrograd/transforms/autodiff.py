@@ -22,7 +22,7 @@ from .. import tree as tr
 from ..core import sweep
 from ..core.batch_axes import DEPTH
 from ..core.control import running
-from ..core.expr import Expr, next_level, variable
+from ..core.expr import Expr, const, next_level, variable
 from ..core.expr import stored_value as _stored
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "trace", "lower"]
@@ -92,7 +92,28 @@ def lower(x: Any, on_graph: bool) -> Any:
     """
     if on_graph:
         return x
-    return tr.map(lambda leaf: leaf.value if isinstance(leaf, Expr) else leaf, x)
+    return tr.map(escaped, x)
+
+
+def escaped(leaf: Any) -> Any:
+    """A result leaf as the transform returns it: a node's value; under
+    ``vmap`` a value with one entry per example stays a (constant) node, so
+    that numpy code on it (``np.sum(leaves)``, ``np.linalg.norm``) cannot
+    reduce across the examples: it works example by example or fails.
+
+    >>> escaped(Var(2.0)), escaped(3.0)
+    (2.0, 3.0)
+    """
+    value = leaf.value if isinstance(leaf, Expr) else leaf
+    if DEPTH.get() and value.__class__ is _ndarray():
+        return const(value)
+    return value
+
+
+def _ndarray() -> type:
+    import numpy as np
+
+    return np.ndarray
 
 
 def per_example(tree: Any) -> Any:
@@ -193,8 +214,10 @@ def _value_and_grad(f: Callable, argnums: Any, has_aux: bool, who: str) -> Calla
         out = _checked(_scalar(out, who))
         flat_inputs = [x for xs in groups for x in xs]
         cts, on_graph = sweep.reverse([out], [1.0], flat_inputs)
+        if not on_graph and DEPTH.get():  # one per example under vmap: nodes (see escaped)
+            cts = [escaped(c) for c in cts]
         grads = _rebuild(defs, groups, cts)
-        value = out.value if isinstance(out, Expr) and not on_graph else out
+        value = escaped(out) if not on_graph else out
         result = grads[0] if single else tuple(grads)
         if has_aux:
             return (value, lower(aux, on_graph)), result
