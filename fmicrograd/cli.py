@@ -494,17 +494,13 @@ def _train_on_ranks(parser: argparse.ArgumentParser, args: argparse.Namespace, o
     started = False
     try:
         started = fm.distributed.init_from_env()
-        world = fm.distributed.group("--data-parallel")[1]
+        fm.distributed.group("--data-parallel")  # a RuntimeError without a process group
     except ImportError as e:
         parser.error(f"argument --data-parallel: {e}")
     except RuntimeError:
         parser.error("argument --data-parallel: start one process per rank with torchrun, "
                      "e.g. torchrun --nproc-per-node 2 -m fmicrograd train --data-parallel")
     try:
-        size = min(args.batch_size or _count(args), _count(args))
-        if (_count(args) % size or size) < world:  # the last, smallest batch
-            parser.error(f"argument --data-parallel: every batch needs at least {world} "
-                         f"examples, one for each of the {world} processes")
         if not fm.distributed.is_writer():
             out = err = io.StringIO()
             args.save = args.plot = args.loss_plot = None

@@ -7,7 +7,12 @@ its own shard, and sums ONE flat float64 vector (loss and gradient, weighted
 by ``shard size / batch size``) over the ranks with
 ``torch.distributed.all_reduce``. Every rank then applies the same update, so
 all of them hold the same parameters and history, equal to a one-process run
-on whole batches up to rounding (1e-12 and below).
+on whole batches up to rounding (1e-12 and below). One exception, as between
+``jit`` and eager: Adam and RMSprop divide by the gradient's own size, so a
+gradient entry that is 0 up to rounding (terms that cancel, say a bias with
+balanced labels) and comes out 0.0 in one order and 3e-17 in the other moves
+the parameters by about 1e-9. A last batch with fewer examples than ranks
+leaves the extra ranks out (they add zeros).
 
 The weighting is exact when the loss is a mean of per-example terms plus
 terms that depend on the parameters only (such as an L2 penalty): the
@@ -183,14 +188,17 @@ def all_ranks_gradient(value_and_grad_fn: Callable[[Any, Any], tuple]) -> Callab
     def gradient(params: Any, batch: Any) -> tuple[float, Any]:
         columns = _columns(batch)
         n = len(columns[0])
-        if n < world:
-            raise ValueError(f"fit(data_parallel=True): a batch of {n} examples cannot give "
-                             f"each of the {world} ranks at least one; use batches of at "
-                             f"least {world} examples (batch_size >= {world})")
+        if n == 0:
+            raise ValueError("fit(data_parallel=True): a batch of 0 examples")
         if not checked:
             _check_same(params, columns, rank, world)
             checked.append(True)
         part = shard(columns, rank, world)
+        if not len(part[0]):  # fewer examples than ranks (a last batch): this rank adds 0
+            _, grads = value_and_grad_fn(params, tuple(c[:1] for c in columns))  # the shape
+            leaves, treedef = tree.flatten(grads)
+            total = all_reduce_sum([0.0] * (1 + len(leaves)))
+            return total[0], tree.unflatten(treedef, total[1:])
         loss, grads = value_and_grad_fn(params, part)
         leaves, treedef = tree.flatten(grads)
         weight = len(part[0]) / n

@@ -75,6 +75,8 @@ def assert_close(a, b, tol=1e-12):
 @pytest.mark.parametrize("world, config", [
     (2, {"batch_size": None, "epochs": 4, "jit": False}),  # full batch, eager
     (3, {"batch_size": 32, "epochs": 2, "jit": True}),  # shards of 10/11 and 1/1/2, jit
+    # a last batch of 1 for 2 ranks: the second adds nothing (it raised a ValueError)
+    (2, {"batch_size": 33, "epochs": 1, "jit": False}),
 ])
 def test_every_rank_ends_where_one_process_does(world, config, tmp_path):
     ranks = run_ranks(world, config, tmp_path)
