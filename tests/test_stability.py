@@ -321,3 +321,13 @@ def test_layer_stats_plot_returns_a_figure_and_accepts_ax(tmp_path):
     assert fm.plot.layer_stats(report, ax=ax) is mine and ax.get_yscale() == "log"
     with pytest.raises(TypeError, match="inspect"):
         fm.plot.layer_stats({"loss": [1.0]})
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_a_one_layer_mlp_has_its_layer_column_too(jit):
+    # the per-layer columns were written only for two layers or more
+    model = fm.nn.MLP.init(2, [1], key=fm.random.key(0))
+    loss = lambda m, b: fm.mean([(m(x) - y) ** 2 for x, y in zip(*b)])
+    _, h = fm.train.fit(loss, model, fm.optim.sgd(0.1), [(((1.0, 2.0), (0.5, -1.0)), (1.0, 0.0))],
+                        epochs=2, jit=jit)
+    assert list(h["grad_norm.layers[0]"]) == list(h["grad_norm"])

@@ -106,7 +106,7 @@ class Epoch(NamedTuple):
         non-finite gradient entries, called only when the norm is not finite."""
         loss, squares, update_sq, param_sq = stats
         total = math.fsum(squares) if all(map(math.isfinite, squares)) else sum(squares)
-        layers = tuple(map(_sqrt, squares)) if len(squares) > 1 else ()
+        layers = tuple(map(_sqrt, squares))  # (row() names them for an MLP only)
         return Epoch(self.steps + 1, self.loss + float(loss), self.grad_norm + _sqrt(total),
                      self.update_norm + _sqrt(update_sq),
                      tuple(a + b for a, b in zip(self.layers, layers)) if self.layers
