@@ -259,7 +259,7 @@ def test_unstable_runs_warn_raise_or_stop():
     code, out = call("train", "--dataset", "moons", "--n", "30", "--lr", "50", "--steps", "6",
                      "--on-instability", "raise", err=err)
     assert code == 1 and "Traceback" not in err.getvalue()
-    assert err.getvalue().startswith("fmicrograd: error: fit: epoch 1: explosion")
+    assert err.getvalue().startswith("fmicrograd: error: fit: epoch 2: explosion")
     assert "advice:" in err.getvalue()
     code, out = call("train", "--dataset", "moons", "--n", "30", "--lr", "50", "--steps", "6",
                      "--on-instability", "stop", "--log-every", "1")

@@ -171,18 +171,20 @@ def test_fit_passes_the_running_minima_since_the_last_rollback(monkeypatch):
 
 # ------------------------------------------------------------------ policies
 def test_warn_records_warns_and_goes_on():
-    with pytest.warns(InstabilityWarning, match="epoch 1: nan"):
+    with pytest.warns(InstabilityWarning, match="epoch 2: nan"):
         _, h = fm.train.fit(sqrt_loss, {"w": 1.0}, fm.optim.sgd(2.0), [None], epochs=4)
     assert len(h["loss"]) == 4 and kinds(h) == ["nan"] and h["events"][0]["action"] == "warn"
     assert h["nonfinite_params"][-1] == 1
 
 
 def test_raise_carries_the_events_and_history():
-    with pytest.raises(InstabilityError, match="epoch 1: nan") as info:
+    with pytest.raises(InstabilityError, match="epoch 2: nan") as info:
         fm.train.fit(sqrt_loss, {"w": 1.0}, fm.optim.sgd(2.0), [None], epochs=4,
                      on_instability="raise")
     assert info.value.events[0]["kind"] == "nan" and len(info.value.history["loss"]) == 2
     assert "lower the learning rate" in str(fm.train.diagnose(info.value.history))
+    # the message counts epochs from 1, as the command line and diagnose do (it said 1)
+    assert "(epoch 2)" in str(fm.train.diagnose(info.value.history))
 
 
 def test_stop_returns_the_last_good_parameters():

@@ -207,7 +207,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
             if on_event is not None:
                 on_event(ev)
             if action == "warn":
-                warnings.warn(f"fit: epoch {e}: {ev['kind']}: {ev['message']}",
+                warnings.warn(f"fit: epoch {e + 1}: {ev['kind']}: {ev['message']}",
                               InstabilityWarning, stacklevel=4)
         healthy = not any(k in INSTABILITIES for k in kinds)
         fold = fold._replace(history=history, active=kinds)
@@ -216,7 +216,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
                                  good_opt_state=fold.opt_state)
         if action == "raise":
             first = next(ev for ev in new if ev["kind"] in INSTABILITIES)
-            raise InstabilityError(f"fit: epoch {e}: {first['kind']}: {first['message']} "
+            raise InstabilityError(f"fit: epoch {e + 1}: {first['kind']}: {first['message']} "
                                    f"(fm.train.diagnose(err.history) says what to change)",
                                    new, history)
         if action == "stop":
