@@ -253,3 +253,12 @@ def test_inner_transform_results_inside_vmap_stay_per_example_for_numpy_code():
                 in_axes=(None, 0))(params, xs)
     assert fm.vmap(fm.grad(loss), in_axes=(None, 0))(params, xs)[1] == {"w": 9.600000000000001,
                                                                        "b": 3.2}
+
+
+def test_an_empty_batch_is_the_same_clear_error_eager_and_compiled():
+    # an empty array gave () eagerly and an error under jit
+    double = lambda x: x * 2.0
+    for call in (lambda: fm.vmap(double)(np.zeros(0)), lambda: fm.vmap(double)(()),
+                 lambda: fm.jit(fm.vmap(double))(np.zeros(0))):
+        with pytest.raises(ValueError, match="no examples to map over"):
+            call()

@@ -114,6 +114,8 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
         if arg.ndim == 0:
             raise ValueError(f"fm.vmap: {where} is mapped but is a 0-d array; map a sequence "
                              f"or use in_axes=None for it")
+        if not len(arg):  # as an empty tuple (it gave () here, and an error under jit)
+            raise ValueError(f"fm.vmap: {where} is an empty array: no examples to map over")
         if inexact_ints(arg):
             _inexact_error(where)
         return len(arg), _columns(np.asarray(arg, dtype=float), depth)
