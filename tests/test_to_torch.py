@@ -103,3 +103,34 @@ def test_an_infinite_cotangent_through_a_kink_gives_fms_derivative(f, x):
     fm.to_torch(f)(xt).sum().backward()
     assert np.isnan(want)
     assert_close(xt.grad, [want])
+
+
+def _torch_slope(f, x):
+    t = t64([x], grad=True)
+    (d,) = torch.autograd.grad(fm.to_torch(f)(t).sum(), t)
+    return d.item()
+
+
+@pytest.mark.parametrize("f, x", [
+    (lambda x: (x - fm.stop_gradient(2.0 * x)) ** 2, 1.0),  # torch gave 2.0, fm -2.0
+    (lambda x: x + fm.stop_gradient(fm.sign(x) - x), 0.3),  # straight-through: 0.0 vs 1.0
+    (lambda x: fm.stop_gradient(x) * x, 1.5),
+])
+def test_stop_gradient_reaches_torchs_autograd(f, x):
+    assert _torch_slope(f, x) == fm.grad(f)(x)
+
+
+def test_a_constant_half_power_is_the_square_root_as_in_eager_fm():
+    xs = [-np.inf, -0.0, 4.0, 0.0]  # C's pow gave inf at -inf
+    got = fm.to_torch(lambda x: x ** 0.5)(t64(xs)).tolist()
+    assert list(map(repr, got)) == [repr((fm.Var(v) ** 0.5).value) for v in xs]
+
+
+def test_a_custom_rule_inside_is_a_clear_error():
+    @fm.custom_vjp
+    def ident(x):
+        return x
+
+    ident.defvjp(lambda x: (x, None), lambda _, g: (g,))
+    with pytest.raises(NotImplementedError, match="cannot export a custom_vjp"):
+        fm.to_torch(lambda x: ident(x) * 2.0)(t64([1.0]))

@@ -39,6 +39,7 @@ __all__ = ["batched_program", "worth_it", "NUMPY", "CALLED_OPS"]
 _NP = {
     "+": "{0} + {1}", "-": "{0} - {1}", "*": "{0} * {1}", "/": "{0} / {1}",
     "**": "_np.power({0}, {1})", "neg": "-{0}", "abs": "_np.abs({0})", "exp": "_np.exp({0})",
+    "stop_gradient": "_detach({0})",  # (kept by to_torch's program only: see ir.lower)
     "log": "_np.log({0})", "sqrt": "_np.sqrt({0})", "tanh": "_np.tanh({0})",
     "sigmoid": "_sigmoid({0})", "relu": "_relu({0})", "sin": "_np.sin({0})",
     "cos": "_np.cos({0})", "maximum": "_np.maximum({0}, {1})",
@@ -106,7 +107,7 @@ NUMPY = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.
          "_out": lambda a: a.tolist(),
          "_copy": np.array, "_fwd": lambda param, *args: param.forward(*args),
          "_call": lambda fn, *args: fn(*args), "_relu": _relu,
-         "_rev": lambda a: a[::-1]}
+         "_rev": lambda a: a[::-1], "_detach": lambda a: a}
 NUMPY.update({f"_op_{op}": getattr(num, op) for op in CALLED_OPS})
 
 

@@ -178,7 +178,7 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
     else:
         outs, out_def = tr.flatten(out)
     try:
-        program = ir.lower(outs, inputs, log, level)
+        program = ir.lower(outs, inputs, log, level, detach=True)  # torch differentiates it
     except ir.NotCompilable as e:
         raise NotImplementedError(f"fm.to_torch cannot lower this function: {e}") from None
     if program.guards:
@@ -206,8 +206,14 @@ def _namespace(torch: Any, dtype: Any) -> dict:
         return torch.where(a > b, 1.0, torch.where(a == b, 0.5, 0.0)).to(dtype)
 
     factors = {num.step: lambda x: (x > 0).to(dtype), num.sign: torch.sign, num.share: share}
+    def power(a: Any, b: Any) -> Any:  # a constant exponent as a number: torch.pow then
+        # computes ** 0.5 as sqrt, as eager fm and numpy do (a tensor one takes C's pow)
+        if isinstance(b, torch.Tensor) and not b.requires_grad and b.numel() == 1:
+            return torch.pow(a, b.item())
+        return torch.pow(a, b)
+
     shim = SimpleNamespace(
-        power=torch.pow, abs=torch.abs, exp=torch.exp, log=torch.log, sqrt=torch.sqrt,
+        power=power, abs=torch.abs, exp=torch.exp, log=torch.log, sqrt=torch.sqrt,
         tanh=torch.tanh, sin=torch.sin, cos=torch.cos, sign=torch.sign, matmul=torch.matmul,
         einsum=torch.einsum, where=torch.where,
         maximum=lambda a, b: TORCH["maximum"](torch, t(a), t(b)),
@@ -226,8 +232,23 @@ def _namespace(torch: Any, dtype: Any) -> dict:
             "_tolist": lambda a: list(a.unbind(0)), "_out": lambda a: list(a.unbind(0)),
             "_copy": lambda a: a,
             "_rev": lambda a: torch.flip(a, (0,)),
-            "_fwd": lambda param, *args: param.torch(torch, *args), "_call": call,
+            "_detach": lambda a: a.detach() if isinstance(a, torch.Tensor) else a,
+            "_fwd": functools.partial(_forward, torch), "_call": call,
             **{f"_op_{op}": _torch_op(TORCH[op], torch, t) for op in autobatch.CALLED_OPS}}
+
+
+def _forward(torch: Any, param: Any, *args: Any) -> Any:
+    """A node with its own rule, run by torch: an op of ``vmap`` (its ``torch``
+    form); a ``custom_vjp``, ``custom_jvp``, ``checkpoint`` or inner ``jit``
+    has none."""
+    method = getattr(param, "torch", None)
+    if method is None:
+        name = getattr(getattr(param, "fn", None), "who", type(param).__name__)
+        raise NotImplementedError(f"fm.to_torch cannot export a {name} inside the function "
+                                  "(its rule is Python code that torch's autograd cannot "
+                                  "follow); export the function without it, or call fm.grad "
+                                  "yourself")
+    return method(torch, *args)
 
 
 def _torch_op(fn: Callable, torch: Any, t: Callable) -> Callable:

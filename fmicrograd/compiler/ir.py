@@ -76,6 +76,7 @@ class Program:
         self.n_inputs = 0
         self._memo: dict = {}
         self._edges: tuple | None = None
+        self.detach = False  # stop_gradient kept as an operation (see ``lower``)
 
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
         """``(counts, flat)``: each node's number of arguments, and all the
@@ -137,11 +138,14 @@ def _shape(value: Any) -> tuple:
     return getattr(value, "shape", ())
 
 
-def lower(outputs: list, inputs: list, guards: list, level: int) -> Program:
+def lower(outputs: list, inputs: list, guards: list, level: int,
+          detach: bool = False) -> Program:
     """The program computing ``outputs`` (nodes or plain values) from
     ``inputs`` (the trace's variables, at ``level``). ``guards`` is the trace's
     comparison log. Raises ``NotCompilable`` when the graph reaches a variable
     of an enclosing transform or a custom node without a ``forward``.
+    ``detach``: keep ``stop_gradient`` as an operation (``to_torch``, whose
+    program torch's autograd differentiates); ``jit``'s forward code drops it.
 
     >>> lv = next_level()
     >>> x = variable(3.0, lv)
@@ -153,6 +157,7 @@ def lower(outputs: list, inputs: list, guards: list, level: int) -> Program:
         # a comparison on per-example values (jit of vmap): run the function itself
         raise NotCompilable("a guard compares per-example values")
     p = Program()
+    p.detach = detach
     number: dict = {}
     # inputs are never merged (each has its own position): no memo entries
     p.ops = ["in"] * len(inputs)
@@ -278,7 +283,7 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
             continue
         op = n.op
         if n.__class__ is not Expr or op in _SPECIAL:
-            if op == "var" or op == "stop_gradient":  # as ``_lower_node``, inlined
+            if op == "var" or op == "stop_gradient" and not p.detach:  # as ``_lower_node``
                 number[n] = kids[0]
                 continue
             if op == "batch_dot" and n.__class__ is Prim:  # as ``_lower_node``, inlined
@@ -320,7 +325,7 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
 def _lower_node(p: Program, n: Expr, kids: tuple) -> int:
     op = n.op
     shape = _shape(n.value)
-    if op in ("var", "stop_gradient"):
+    if op == "var" or op == "stop_gradient" and not p.detach:
         return kids[0]
     if op == "mean":
         total = p.add("sum", kids, None, shape)
