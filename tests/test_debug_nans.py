@@ -104,3 +104,19 @@ def test_a_forward_nan_that_grad_drops_is_still_reported():
     with pytest.raises(FloatingPointError, match="'log'"):
         fm.debug_nans(lambda x: fm.jvp(fm.log, (x,), (1.0,))[1])(-1.0)
     assert fm.debug_nans(fm.grad(fm.log))(2.0) == 0.5
+
+
+def test_int_arguments_stay_ints_and_the_numbers_do_not_change():
+    # every int became a float variable: x + (n + 1 - n) at n = 10**17 gave 2.0, not 3.0
+    f = lambda x, n: x + (n + 1 - n)
+    assert fm.debug_nans(f)(2.0, 10 ** 17) == fm.debug_nans(fm.jit(f))(2.0, 10 ** 17) == 3.0
+    assert fm.debug_nans(fm.grad(lambda x, n: x * (n + 1 - n)))(2.0, 10 ** 17) == 1.0
+    assert fm.debug_nans(lambda x, n: x * 2.0 if isinstance(n, int) else x * 3.0)(2.0, 4) == 4.0
+    assert fm.debug_nans(lambda x, n: x * (n % 3))(2.0, 5) == 4.0  # % on an fm node: an error
+
+
+def test_keyword_arguments_are_watched_too():
+    with pytest.raises(FloatingPointError, match="log\\(kwargs\\['x'\\]\\) = nan"):
+        fm.debug_nans(lambda x: fm.log(x) * 2.0)(x=-1.0)
+    with pytest.raises(FloatingPointError, match="kwargs\\['y'\\]"):
+        fm.debug_nans(lambda x, y=1.0: fm.log(y) * x)(1.0, y=-1.0)

@@ -141,3 +141,8 @@ def test_a_custom_jvp_with_a_numpy_data_argument_composes():
     assert fm.grad(h)(2.0) == fm.jit(fm.grad(h))(2.0) == 24.0
     assert fm.hessian(h)(2.0) == fm.jit(fm.hessian(h))(2.0) == 12.0
     assert fm.jvp(h, (2.0,), (1.0,))[1] == 24.0
+
+
+def test_static_argnums_may_be_an_int_as_for_jit():
+    f = fm.checkpoint(lambda x, n: x ** n, static_argnums=1)
+    assert fm.grad(f)(2.0, 3) == 12.0

@@ -37,7 +37,7 @@ from .custom_jvp import as_primal, data_arguments, with_data
 __all__ = ["checkpoint", "remat"]
 
 
-def checkpoint(f: Callable, static_argnums: tuple[int, ...] = ()) -> Callable:
+def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Callable:
     """``f`` with the same values and derivatives, whose inner nodes the
     reverse sweep recomputes instead of keeping.
 
@@ -47,7 +47,8 @@ def checkpoint(f: Callable, static_argnums: tuple[int, ...] = ()) -> Callable:
     >>> abs(fm.hessian(g)(0.5, 3.0) - -3.0 * fm.sin(0.5)) < 1e-15
     True
     """
-    static_argnums = tuple(static_argnums)
+    static_argnums = (static_argnums,) if isinstance(static_argnums, int) else \
+        tuple(static_argnums)  # an int too, as jit and JAX take it
 
     def fwd(*args: Any) -> tuple:
         diff = tuple(a for i, a in enumerate(args) if i not in static_argnums)

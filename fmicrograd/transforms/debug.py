@@ -62,27 +62,35 @@ def debug_nans(f: Callable) -> Callable:
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         level = next_level()
-        new_args, inputs, outer = [], set(), False
-        for i, arg in enumerate(args):
+        inputs: set = set()
+        state = [False]  # an argument is an enclosing transform's node
+
+        def watched(arg: Any, where: str) -> Any:
             leaves, paths, treedef = tr.flatten_with_paths(arg)
             new = []
             for leaf, path in zip(leaves, paths):
-                name = f"args[{i}]" + tr.keystr(path).replace("<root>", "")
+                name = where + tr.keystr(path).replace("<root>", "")
                 if isinstance(leaf, Expr):
-                    outer = True
+                    state[0] = True
                     leaf = variable(leaf.value, level, source=leaf, name=name)
                     inputs.add(leaf)
-                elif isinstance(leaf, numbers.Real) and not isinstance(leaf, bool):
+                elif isinstance(leaf, float) or (isinstance(leaf, numbers.Real) and not
+                                                 isinstance(leaf, (bool, numbers.Integral))):
+                    # (ints stay ints: code may count, index or format with them)
                     leaf = variable(float(leaf), level, name=name)
                     inputs.add(leaf)
                 elif _numeric_array(leaf):  # an array of examples (vmap) or inputs (jit)
                     leaf = _array_of_variables(leaf, level, name, inputs)
                 new.append(leaf)
-            new_args.append(tr.unflatten(treedef, new))
+            return tr.unflatten(treedef, new)
+
+        new_args = [watched(arg, f"args[{i}]") for i, arg in enumerate(args)]
+        new_kwargs = {k: watched(v, f"kwargs[{k!r}]") for k, v in kwargs.items()}
+        outer = state[0]
         inner = "the function value of an inner transform"
         token = CHECK_VALUES.set(functools.partial(_check, inputs=inputs, where=inner))
         try:
-            out = f(*new_args, **kwargs)
+            out = f(*new_args, **new_kwargs)
         finally:
             CHECK_VALUES.reset(token)
         _check(out, inputs)
@@ -91,9 +99,9 @@ def debug_nans(f: Callable) -> Callable:
     return wrapped
 
 
-def _numeric_array(x: Any) -> bool:
+def _numeric_array(x: Any) -> bool:  # (float arrays: ints stay as they are, as int leaves)
     return type(x).__name__ == "ndarray" and getattr(x, "dtype", None) is not None \
-        and x.dtype.kind in "fiu"
+        and x.dtype.kind == "f"
 
 
 def _array_of_variables(a: Any, level: int, name: str, inputs: set) -> Any:
