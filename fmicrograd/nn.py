@@ -276,7 +276,10 @@ def _forward(neurons: tuple, x: Any, who: str, index: int | None = None) -> tupl
             x = tuple(map(lift, x))  # lift once per layer, not once per neuron
     elif not isinstance(x[0], Expr):
         # plain numbers (predictions, metrics, plots): the float sum fm.dot would
-        # compute, without its per-call checks for nodes
+        # compute, without its per-call checks for nodes; numpy scalars as floats (a
+        # float32 row would keep numpy's float32 arithmetic)
+        if not all(v.__class__ is float for v in x):
+            x = tuple(v if isinstance(v, Expr) else float(v) for v in x)
         return tuple(acts[n.activation](sum(map(mul, n.w, x), 0.0) + n.b) for n in neurons)
     dot = F.dot
     return tuple(acts[n.activation](dot(n.w, x) + n.b) for n in neurons)

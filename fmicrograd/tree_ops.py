@@ -87,6 +87,12 @@ def at(where: Callable[[Any], Any], tree: Any, replace: Any = _NOTHING, *,
             raise ValueError(f"tree.at: where(tree) returned {type(part).__name__} (part {k}), "
                              "which is not a node of the tree; return leaves or subtrees "
                              "reached by attribute and index access, e.g. lambda m: m.layers[0]")
+        if where_is[id(part)] is None:
+            raise ValueError(f"tree.at: where(tree) returned {part!r} (part {k}), an object that "
+                             "stands at several places in the tree (as None and () do), so "
+                             "which one was meant cannot be told; pick its parent and replace "
+                             "that, e.g. lambda s: s (with replace_fn=lambda s: "
+                             "s._replace(count=3)) for a NamedTuple")
         paths.append(where_is[id(part)])
     if replace is not _NOTHING:
         news = [replace] if len(parts) == 1 and parts[0] is chosen else list(replace)
@@ -114,12 +120,15 @@ class _Constant:
 
 
 def _node_paths(marked: Any) -> dict:
-    """id(node) -> (path of child positions, key path) for every node of a tree."""
+    """id(node) -> (path of child positions, key path) for every node of a tree
+    (None for an object found at several places)."""
     found: dict = {}
     stack: list = [(marked, (), ())]
     while stack:
         x, pos, keys = stack.pop()
-        found[id(x)] = (pos, keys)
+        # the same object at two places (None, (): one object each): which one was picked
+        # cannot be told, so it maps to None (``at`` refuses it)
+        found[id(x)] = None if id(x) in found else (pos, keys)
         node = None if isinstance(x, _Mark) else _node_of(x)
         if node is not None:
             kind, children, meta = node

@@ -67,3 +67,32 @@ def test_model_methods_name_the_fmicrograd_way(attr, fix):
     assert len(fm.nn.parameters(model)) == 13
     g = fm.grad(lambda m: m((1.0, 2.0)))(model)
     assert type(g) is fm.nn.MLP
+
+
+def test_copies_of_a_node_are_the_node_and_pickling_one_under_a_transform_is_refused():
+    # a copy was another leaf: grad(x * copy(x)) gave 1.3, not 2.6
+    import copy
+    import pickle
+
+    assert fm.grad(lambda x: x * copy.copy(x))(1.3) == 2.6
+    assert fm.grad(lambda p: copy.deepcopy(p)["w"] * 2.0)({"w": 1.3})["w"] == 2.0
+    assert fm.jit(fm.grad(lambda x: fm.sin(copy.copy(x))))(1.3) == fm.grad(fm.sin)(1.3)
+    with pytest.raises(TypeError, match="pickle of an fm.Expr"):
+        fm.grad(lambda x: pickle.loads(pickle.dumps(x * x)))(1.3)
+    assert pickle.loads(pickle.dumps(fm.Var(2.0))).value == 2.0  # outside a transform: fine
+
+
+def test_a_node_wrapped_in_a_0d_numpy_array_keeps_its_derivative():
+    # np.array(x) became a constant holding the node: its derivative was dropped
+    import numpy as np
+
+    assert fm.grad(lambda x: x * np.where(x > 0, x, 0.0))(1.3) == 2.6
+    assert fm.grad(lambda x: np.array(x) + x)(1.3) == 2.0
+    assert fm.jit(fm.grad(lambda x: x + np.array(x * 2.0)))(3.0) == 3.0
+
+
+def test_a_comparison_multiplies_as_a_bool_does():
+    # bool * node raised "cannot combine an fm.Expr with bool" (in vmap only when examples agreed)
+    assert fm.grad(lambda x: (x > 0) * x)(1.3) == 1.0
+    assert fm.jit(fm.grad(lambda x: (x > 0) * x))(-1.3) == 0.0
+    assert fm.vmap(lambda x: (x > 0) * x)((1.0, 2.0)) == (1.0, 2.0)

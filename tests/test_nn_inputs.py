@@ -247,3 +247,14 @@ def test_micrograds_engine_module_path_shows_the_hint():
     with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
         engine.Nope  # noqa: B018
 
+
+
+def test_a_float32_row_is_computed_in_float64_as_vmap_and_jit_do():
+    # numpy kept float32 arithmetic: 6e-8 relative off, and an np.float32 came back
+    import numpy as np
+
+    model = fm.nn.MLP.init(2, [3, 1], key=fm.random.key(0), activation="tanh")
+    row = np.array([0.1, 0.7], dtype=np.float32)
+    got = model(row)
+    assert type(got) is float and got == model(tuple(map(float, row)))
+    assert got == pytest.approx(fm.vmap(model)(row[None, :])[0], rel=1e-15)  # last bits: sums

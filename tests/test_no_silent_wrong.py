@@ -285,8 +285,10 @@ def test_a_guard_compares_with_a_constant_as_python_does(bound, x):
 def test_a_bool_among_floats_is_not_read_as_a_number_by_the_compiled_match():
     jf = fm.jit(lambda p: p[0] * p[1])
     assert jf((2.0, 3.0)) == 6.0
-    with pytest.raises(TypeError, match="bool"):  # as eager and a fresh jit say
-        jf((2.0, True))
+    # a bool is a static leaf (not matched as the float input 1.0), and combines with a
+    # node as Python's bool does with a float
+    assert jf((2.0, True)) == fm.jit(lambda p: p[0] * p[1])((2.0, True)) == 2.0 * True
+    assert jf((2.0, False)) == 0.0
     fresh = fm.jit(lambda p: p[0] * p[1])((2.0, np.True_))  # a static leaf, as numpy's 1
     assert jf((2.0, np.True_)) == fresh == 2.0
     jg = fm.jit(lambda x, y: x * y)

@@ -113,3 +113,15 @@ def test_contract_names_still_work():
     assert tree.structure([1.0]) == td.__class__(list, None, (td.children[0].children[0],))
     assert tree.leaves(MODEL) == list(fm.nn.parameters(MODEL))
     assert callable(tree.register) and callable(tree.map)
+
+
+def test_at_refuses_an_object_that_stands_at_several_places():
+    # None and () are one object each: the first one visited was replaced, not the one picked
+    from collections import namedtuple
+
+    State = namedtuple("State", "mu count")
+    with pytest.raises(ValueError, match="stands at several places"):
+        fm.tree.at(lambda s: s.count, State(None, None), 3)
+    with pytest.raises(ValueError, match="stands at several places"):
+        fm.tree.at(lambda t: t[1], (None, None, 1.0), 5.0)
+    assert fm.tree.at(lambda s: s.mu, State(None, 2.0), 3.0) == State(3.0, 2.0)  # only one None

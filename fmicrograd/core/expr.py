@@ -434,10 +434,30 @@ def lift(x: Any) -> Expr:
         return x
     if x.__class__ is float:
         return const(x)
-    if isinstance(x, bool) or not _is_value(x):
+    if not _is_value(x):
         raise TypeError(f"cannot combine an fm.Expr with {type(x).__name__} {x!r}; "
                         "expected a number or an Expr")
-    return const(float(x) if isinstance(x, numbers.Real) else x)
+    if getattr(x, "ndim", None) == 0 and getattr(getattr(x, "dtype", None), "kind", "") == "O":
+        # np.array(x), np.where(c, x, 0.0) of a node: the node, not a constant holding it
+        # (whose derivative would be 0)
+        return lift(x.item())
+    return const(float(x) if isinstance(x, numbers.Real) else x)  # (a bool as 0.0 / 1.0)
+
+
+def _same(self: Expr, memo: Any = None) -> Expr:
+    """``copy.copy`` and ``copy.deepcopy`` of a node: the node itself (it is
+    immutable; a copy would be another leaf to the sweeps, and drop its
+    derivative)."""
+    return self
+
+
+def _no_pickle(self: Expr, protocol: Any) -> Any:
+    if dependent(self):
+        raise TypeError("pickle of an fm.Expr that a running transform depends on: the copy "
+                        "would be another node, cut from the graph (its derivative dropped). "
+                        "Keep the node itself, or pickle plain numbers (x.value) outside the "
+                        "transform")
+    return object.__reduce_ex__(self, protocol)
 
 
 def _is_value(x: Any) -> bool:
@@ -527,3 +547,8 @@ def _frozen_delattr(self: Any, name: str) -> None:
 for _cls in (Expr, Var, Const, Prim):  # TracedVar inherits Var's
     _cls.__setattr__ = _frozen_setattr  # type: ignore[method-assign]
     _cls.__delattr__ = _frozen_delattr  # type: ignore[method-assign]
+
+
+Expr.__copy__ = _same  # type: ignore[attr-defined]
+Expr.__deepcopy__ = _same  # type: ignore[attr-defined]
+Expr.__reduce_ex__ = _no_pickle  # type: ignore[method-assign, assignment]
