@@ -140,5 +140,11 @@ def from_torch_module(module: torch.nn.Module, *, like: Any) -> Any:
             if got != want:
                 raise ValueError(f"fm.nn.from_torch_module: layers.{i}.{name} has shape {got} "
                                  f"but the model passed as like needs {want}")
+    structure = tree.structure(like)
+    if module.treedef != structure:  # the same shapes, another activation: another function
+        raise ValueError("fm.nn.from_torch_module: the module computes another model than the "
+                         "one passed as like (the same shapes, but another activation or kind "
+                         f"of layer): module {module.treedef!r}, like {structure!r}; pass the "
+                         "model the module was made from")
     values = module.flat().detach().cpu().double().tolist()
-    return tree.unflatten(tree.structure(like), values)
+    return tree.unflatten(structure, values)

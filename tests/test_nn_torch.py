@@ -104,3 +104,13 @@ def test_misuse_is_a_clear_error():
 def test_importing_fm_nn_does_not_import_torch():
     code = "import sys, fmicrograd.nn; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_from_torch_module_refuses_a_model_of_another_activation():
+    # the shapes matched, so a relu model came back holding a tanh module's weights
+    tanh = fm.nn.MLP.init(2, [3, 2], key=fm.random.key(0), activation="tanh")
+    relu = fm.nn.MLP.init(2, [3, 2], key=fm.random.key(0), activation="relu")
+    module = fm.nn.to_torch_module(tanh)
+    assert fm.nn.from_torch_module(module, like=tanh) == tanh
+    with pytest.raises(ValueError, match="another model than the one passed as like"):
+        fm.nn.from_torch_module(module, like=relu)
