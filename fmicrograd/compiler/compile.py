@@ -52,7 +52,7 @@ from .. import tree as tr
 from ..core.batch_axes import DEPTH
 from ..core.control import running
 from ..core.expr import GUARDS, Expr, next_level, traced_variables
-from ..transforms.custom import USER_RULES
+from ..transforms.custom import checks_linearity
 from . import autobatch, codegen, ir, jit_io, split
 from .batched_call import MISS, BatchedCalls, NotBatchable
 from .jit_io import EXPR, SCALAR, Structures, builder, classify, immutable, matcher, variables
@@ -115,7 +115,7 @@ class _Jitted:
         self._lock = threading.Lock()
         self._through: dict = {}  # (nargs, static positions) -> custom_vjp (see ``through``)
         self._batched = BatchedCalls(f, MAX_STRUCTURES, MAX_VARIANTS)  # under vmap
-        self.calls_rules = False  # f called a user's custom_vjp when traced
+        self.calls_rules = False  # a trace of f holds a user's custom_vjp (checks_linearity)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         for entry in self._entries.order:  # a snapshot: threads may add
@@ -237,20 +237,21 @@ class _Jitted:
                                            traced_arrays)
         log: list = []
         token = GUARDS.set(log)
-        rules = USER_RULES[0]
         try:
             with running(level, "fm.jit", traces=True):
                 out = self.f(*new_args, **new_kwargs)
         finally:
             GUARDS.reset(token)
-        if USER_RULES[0] != rules:  # f called a custom_vjp: forward mode through this
-            self.calls_rules = True  # function seen through checks its rule is linear
         outs, out_def = tr.flatten(_node_arrays(out))
         try:
             program = ir.lower(outs, inputs, log, level)
         except ir.NotCompilable:
             entry.inline = True
             return self.f(*args, **kwargs)
+        if not self.calls_rules and "custom" in program.ops:  # f calls a custom_vjp: forward
+            self.calls_rules = any(  # mode through this function checks its rule is linear
+                op == "custom" and checks_linearity(getattr(q, "fn", None))
+                for op, q in zip(program.ops, program.params))
         # the traced graph and the unoptimized program are dropped as soon as
         # they are used, so they do not sit in memory beside what comes next
         del out, outs, inputs, traced_arrays, new_args, new_kwargs, log

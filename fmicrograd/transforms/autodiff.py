@@ -24,6 +24,7 @@ from ..core.batch_axes import DEPTH
 from ..core.control import running
 from ..core.expr import Expr, const, next_level, variable
 from ..core.expr import stored_value as _stored
+from ..core.numeric import _np  # (numpy, imported when first needed)
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "trace", "lower"]
 
@@ -105,15 +106,10 @@ def escaped(leaf: Any) -> Any:
     (2.0, 3.0)
     """
     value = leaf.value if isinstance(leaf, Expr) else leaf
-    if DEPTH.get() and value.__class__ is _ndarray():
+    if DEPTH.get() and value.__class__ is _np().ndarray:
         return const(value)
     return value
 
-
-def _ndarray() -> type:
-    import numpy as np
-
-    return np.ndarray
 
 
 def per_example(tree: Any) -> Any:

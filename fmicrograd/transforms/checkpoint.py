@@ -30,9 +30,8 @@ from typing import Any
 from .. import tree as tr
 from ..core.control import dependent
 from ..core.expr import Expr
-from .autodiff import vjp
 from .custom import custom_vjp
-from .custom_jvp import as_primal, data_arguments, with_data
+from .custom_jvp import as_primal, vjp_over_values
 
 __all__ = ["checkpoint", "remat"]
 
@@ -64,13 +63,10 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
 
         def backward(*diff_and_ct: Any) -> tuple:
             *primals, cotangent = diff_and_ct
-            data = data_arguments(tuple(primals))  # numpy data: rerun with it as it is
-            arrays = tuple(p for p, d in zip(primals, data) if d)
-            kept = tuple(p for p, d in zip(primals, data) if not d)
-            _, back = vjp(lambda *xs: rerun(*with_data(xs, arrays, data)),
-                          *tr.map(as_primal, kept))
-            cts = iter(back(cotangent))
-            return tuple(None if d else next(cts) for d in data)
+            # (numpy data: the rerun gets it as it is)
+            _, back = vjp_over_values(rerun, tuple(primals), lambda a: a,
+                                      lambda p: tr.map(as_primal, p))
+            return back(cotangent)
 
         if any(isinstance(leaf, Expr) and dependent(leaf, differentiating=True)
                for leaf in tr.leaves((diff, ct))):

@@ -128,8 +128,6 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                 values.append(leaf)
         if not nodes_in:
             return self.fun(*args)
-        if self.who == "custom_vjp" and not self.sets_depth:
-            USER_RULES[0] += 1  # (``jit`` notes it: see ``CustomRule.check_linear``)
         if bad is not None:
             raise TypeError(f"{self.who}: {self.name}'s differentiable arguments have a "
                             f"leaf at {_path_of(diff, _bad_argument)} that is "
@@ -269,8 +267,7 @@ class CustomRule:
         ``jit`` or ``grad`` (JAX refuses forward mode through ``custom_vjp``).
         A compiled call seen through (``jvp(jit(f))``) is checked when ``f``
         called a ``custom_vjp`` while it was traced."""
-        if self.fn.who != "custom_vjp" or self.fn.sets_depth and not getattr(
-                getattr(self.fn, "source", None), "calls_rules", False):
+        if not checks_linearity(self.fn):
             return  # checkpoint, and compiled calls whose functions call no custom_vjp
         scaled = again()
         for i, (p, q) in enumerate(zip(partials, scaled)):
@@ -332,9 +329,13 @@ class CustomRule:
         return flat
 
 
-# how many times a user's custom_vjp built nodes: ``jit`` compares it before and
-# after a trace, so that forward mode checks the compiled call's rule too
-USER_RULES = [0]
+def checks_linearity(fn: Any) -> bool:
+    """Whether forward mode checks the rule of ``fn`` (a ``custom_vjp``, or
+    None) for linearity: a user's, or a compiled call (``jit`` seen through)
+    whose function calls one (see ``CustomRule.check_linear``)."""
+    if fn is None or fn.who != "custom_vjp":
+        return False
+    return not fn.sets_depth or getattr(getattr(fn, "source", None), "calls_rules", False)
 
 
 def _plain(x: Any) -> Any:

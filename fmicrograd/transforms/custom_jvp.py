@@ -36,6 +36,7 @@ from typing import Any
 from .. import tree as tr
 from ..core.batch_axes import DEPTH
 from ..core.expr import Expr, const
+from ..core.numeric import _np  # (numpy, imported when first needed)
 from .autodiff import vjp
 from .custom import custom_vjp
 
@@ -54,35 +55,37 @@ def zeros_like(x: Any) -> Any:
     return 0.0
 
 
-def data_arguments(primals: tuple) -> list[bool]:
-    """Which arguments are data that nothing differentiates: numpy arrays
-    (not nodes) when no ``vmap`` runs, where an array cannot be one value per
-    example. A rerun (``checkpoint``) or a rule's transpose (``custom_jvp``)
-    gets them as they are, not as a variable holding the whole array.
+def vjp_over_values(fn: Callable, args: tuple, fills: Callable[[Any], Any],
+                    start: Callable[[Any], Any]) -> tuple[Any, Callable]:
+    """``vjp(fn, ...)`` over the arguments that are values, each started from
+    ``start(arg)``; numpy arrays outside ``vmap`` (data: nothing differentiates
+    them, and an array cannot be one value per example there) are not made
+    variables holding the whole array: ``fn`` gets ``fills(array)`` in their
+    place, and the VJP gives None for them. A rerun (``checkpoint``) fills
+    the array itself, a rule's transpose (``custom_jvp``) its zero tangent.
 
     >>> import numpy as np
-    >>> data_arguments((1.0, np.ones(3)))
-    [False, True]
+    >>> out, back = vjp_over_values(lambda x, a: x * float(a.sum()), (2.0, np.ones(3)),
+    ...                             lambda a: a, lambda x: x)
+    >>> out, back(1.0)
+    (6.0, (3.0, None))
     """
-    if DEPTH.get():
-        return [False] * len(primals)
-    return [x.__class__ is _ndarray() for x in primals]
+    data = [False] * len(args) if DEPTH.get() else \
+        [a.__class__ is _np().ndarray for a in args]
+    if not any(data):
+        return vjp(fn, *map(start, args))
 
+    def with_data(*xs: Any) -> Any:
+        it = iter(xs)
+        return fn(*[fills(a) if d else next(it) for a, d in zip(args, data)])
 
-def _ndarray() -> type:
-    import numpy as np
+    out, back = vjp(with_data, *[start(a) for a, d in zip(args, data) if not d])
 
-    return np.ndarray
+    def scattered(ct: Any) -> tuple:
+        cts = iter(back(ct))
+        return tuple(None if d else next(cts) for d in data)
 
-
-def with_data(xs: tuple, fills: tuple, data: list) -> tuple:
-    """The arguments in order: ``fills`` at the data positions, ``xs`` at the others.
-
-    >>> with_data((1.0, 2.0), ("A",), [False, True, False])
-    (1.0, 'A', 2.0)
-    """
-    it, fill = iter(xs), iter(fills)
-    return tuple(next(fill) if d else next(it) for d in data)
+    return out, scattered
 
 
 def as_primal(x: Any) -> Any:
@@ -171,24 +174,20 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         rule = self.jvp_rule
         assert rule is not None  # defjvp set it before defvjp made this the bwd
 
-        data = data_arguments(primals)  # their tangents: zero arrays, not variables
-        zeros = tuple(p * 0.0 for p, d in zip(primals, data) if d)
-
         def tangent_out(*tangents: Any) -> Any:
-            result = rule(*static, primals, with_data(tangents, zeros, data) if any(data)
-                          else tangents)
+            result = rule(*static, primals, tangents)
             if not (isinstance(result, (tuple, list)) and len(result) == 2):
                 raise TypeError(f"custom_jvp: {self.name}'s rule must return a pair "
                                 f"(primal_out, tangent_out), got {type(result).__name__}")
             return result[1]
 
-        kept = tuple(p for p, d in zip(primals, data) if not d)
-        t_out, transpose = vjp(tangent_out, *tr.map(zeros_like, kept))
+        # (a numpy data argument's tangent: a zero array, not a variable)
+        t_out, transpose = vjp_over_values(tangent_out, primals, lambda a: a * 0.0,
+                                           lambda p: tr.map(zeros_like, p))
         tr.check_same(tr.structure(ct), tr.structure(t_out),
                       f"custom_jvp: {self.name}'s rule must return a tangent_out shaped like "
                       f"{self.name}'s output (first tree: the output, other: tangent_out)")
-        cts = iter(transpose(ct))
-        return tuple(None if d else next(cts) for d in data)
+        return transpose(ct)
 
     def __repr__(self) -> str:
         return f"custom_jvp({self.name})"
