@@ -105,8 +105,8 @@ def closing_bwd(x, stopped=False):
     return f
 
 
-def torch_closing_bwd(value):
-    x = torch.tensor(value, requires_grad=True)
+def torch_square_whose_backward_scales_by(w):
+    """torch's ``y * y`` whose backward closes over ``w``: ``2 y g w``."""
 
     class F(torch.autograd.Function):
         @staticmethod
@@ -117,8 +117,14 @@ def torch_closing_bwd(value):
         @staticmethod
         def backward(ctx, g):
             (y,) = ctx.saved_tensors
-            return 2.0 * y * g * x
+            return 2.0 * y * g * w
 
+    return F
+
+
+def torch_closing_bwd(value):
+    x = torch.tensor(value, requires_grad=True)
+    F = torch_square_whose_backward_scales_by(x)
     (g1,) = torch.autograd.grad(F.apply(x), x, create_graph=True)
     (g2,) = torch.autograd.grad(g1, x)
     return g1.item(), g2.item()
@@ -148,18 +154,7 @@ def test_custom_vjp_whose_bwd_closes_over_an_outer_value_is_differentiated_throu
     got = fm.grad(lambda w: fm.grad(lambda y: closing_bwd(w)(y))(3.0))(2.0)
     w = torch.tensor(2.0, requires_grad=True)
     y = torch.tensor(3.0, requires_grad=True)
-
-    class F(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, v):
-            ctx.save_for_backward(v)
-            return v * v
-
-        @staticmethod
-        def backward(ctx, g):
-            (v,) = ctx.saved_tensors
-            return 2.0 * v * g * w
-
+    F = torch_square_whose_backward_scales_by(w)
     (inner,) = torch.autograd.grad(F.apply(y), y, create_graph=True)
     (outer,) = torch.autograd.grad(inner, w)
     assert type(got) is float and got == outer.item() == 6.0

@@ -210,13 +210,10 @@ class GraphLanes:
                 return None, self.none
             cg, m = Lanes.mask(cg, k, n)
             return cg, self._fixed(None, m)
+        one = _on_one_condition(f, cg, FILL)
+        if one is not None:
+            return one, f
         shape = reach.np.shape(_value(cg) if isinstance(cg, Expr) else cg)
-        if len(f) == 1:
-            (term,) = f
-            if len(term) == 1:
-                ((c, pol),) = term
-                if _lines_up(shape, reach.np.shape(_value(c))):
-                    return (_where(c, cg, FILL) if pol else _where(c, FILL, cg)), f
         m = self._mask01(f)
         mshape = reach.np.shape(_value(m))
         if not _lines_up(shape, mshape):
@@ -265,13 +262,10 @@ class GraphLanes:
         k = self.known(f)
         if k is not NotImplemented:
             return Lanes.finish(ct, k)
+        one = _on_one_condition(f, ct, 0.0)
+        if one is not None:
+            return one
         shape = reach.np.shape(_value(ct) if isinstance(ct, Expr) else ct)
-        if len(f) == 1:
-            (term,) = f
-            if len(term) == 1:
-                ((c, pol),) = term
-                if _lines_up(shape, reach.np.shape(_value(c))):
-                    return _where(c, ct, 0.0) if pol else _where(c, 0.0, ct)
         m = self._mask01(f)
         if _lines_up(shape, reach.np.shape(_value(m))):
             return _where(m, ct, 0.0)
@@ -284,6 +278,22 @@ def _node(x: Any) -> Expr:
     if isinstance(x, Expr):
         return x
     return const(float(x) if isinstance(x, (int, float)) else x)
+
+
+def _on_one_condition(f: Formula, x: Any, fill: float) -> Expr | None:
+    """``x`` on the lanes of ``f`` and ``fill`` elsewhere, as a ``where`` on
+    the condition itself when ``f`` is one condition lined up with ``x`` (no
+    0/1 mask built); None otherwise."""
+    if len(f) != 1:
+        return None
+    (term,) = f
+    if len(term) != 1:
+        return None
+    ((c, pol),) = term
+    if not _lines_up(reach.np.shape(_value(x) if isinstance(x, Expr) else x),
+                     reach.np.shape(_value(c))):
+        return None
+    return _where(c, x, fill) if pol else _where(c, fill, x)
 
 
 def _where(c: Any, a: Any, b: Any) -> Expr:
