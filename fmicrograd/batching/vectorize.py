@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .. import tree as tr
-from ..core.batch_axes import DEPTH
+from ..core.batch_axes import BATCHES, DEPTH
 from ..core.control import Mask, reaches_variable
 from ..core.expr import Expr, const, prim
 from ..core.numeric import inexact_int, inexact_ints
@@ -70,9 +70,12 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
                                  f"(in_axes={in_axes!r})")
             size, where = n, f"argument {i}"
         token = DEPTH.set(depth + 1)
+        batches = BATCHES.set(BATCHES.get() + (tuple(
+            x for i, ax in enumerate(axes) if ax is not None for x in tr.leaves(new_args[i])),))
         try:
             out = f(*new_args, **kwargs)
         finally:
+            BATCHES.reset(batches)
             DEPTH.reset(token)
         return _collect(out, size, depth)  # type: ignore[arg-type]  # one axis is mapped
 

@@ -292,8 +292,9 @@ class _Jitted:
                 continue
             if entry.inline:
                 return Lowered(name, "python", 0, 0, 0, None,
-                               "it uses a variable of an enclosing transform or an op "
-                               "without a compiled form")
+                               "it uses a variable of an enclosing transform or a "
+                               "per-example value of an enclosing vmap, calls debug_nans, "
+                               "or uses an op without a compiled form")
             inputs = _inputs(*found)
             for run, _, vector, _ in entry.variants:
                 if single_thread(run, inputs if vector else inputs.tolist()) is not None:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..batching import vmap_ops
+from ..core.batch_axes import BATCHES
 from ..core.expr import Expr, Prim, Var, next_level, variable  # noqa: F401 -- doctests use them
 from ..core.expr import stored_value as _stored
 from ..transforms.custom import CustomRule
@@ -153,6 +154,9 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
     >>> p.ops, p.outputs, p.guards
     (['in', '*', 'const', 'const'], [1, 2], [('>', 0, 3, True)])
     """
+    for g in guards:
+        if g[0] == "uncompiled":  # (``UNCOMPILED``): code that runs at every call
+            raise NotCompilable(g[1])
     if any(_shape(x.value) for g in guards for x in g[1:3] if isinstance(x, Expr)):
         # a comparison on per-example values (jit of vmap): run the function itself
         raise NotCompilable("a guard compares per-example values")
@@ -170,6 +174,8 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
     for _op, a, b, _ in guards:
         roots += [x for x in (a, b) if isinstance(x, Expr)]
     _walk(p, roots, number, level)
+    if any(x in number for call in BATCHES.get() for x in call):
+        raise NotCompilable("the function uses a per-example value of an enclosing vmap")
     for o in outputs:
         if o.__class__ is np.ndarray and o.dtype == object:  # a constant would freeze it
             raise NotCompilable("an output is an object array (of nodes)")

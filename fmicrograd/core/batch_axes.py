@@ -20,6 +20,10 @@ from .expr import Expr, prim
 # duration of its call). A sweep that runs inside them keeps their batch axes,
 # the trailing ones: its inputs are per-example values (``vmap(grad(f))``).
 DEPTH: ContextVar[int] = ContextVar("fmicrograd_vmap_depth", default=0)
+# The per-example input leaves of every running ``vmap`` call, one tuple per call: a
+# ``jit`` traced inside one must not compile them in as constants (a function that
+# reads them from a closure runs uncompiled, as with a ``grad``'s variable).
+BATCHES: ContextVar[tuple] = ContextVar("fmicrograd_vmap_batches", default=())
 
 
 class at_depth:  # noqa: N801 -- used as a function: ``with at_depth(depth):``

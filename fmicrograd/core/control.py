@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GUARDS", "RUNNING", "running", "dependent", "escape", "compare", "Mask",
+__all__ = ["GUARDS", "UNCOMPILED", "RUNNING", "running", "dependent", "escape", "compare", "Mask",
            "reaches_variable", "reaches"]
 
 
@@ -30,6 +30,9 @@ __all__ = ["GUARDS", "RUNNING", "running", "dependent", "escape", "compare", "Ma
 # (and ``float()`` calls) on node values, so the compiled code can re-check each
 # one and retrace when a branch flips; outside a trace it is None (one lookup).
 GUARDS: ContextVar = ContextVar("fmicrograd_guards", default=None)
+# An entry of the guard log that keeps the traced function from being compiled: code
+# that must run at every call (``debug_nans``'s check) logs it while ``jit`` traces.
+UNCOMPILED = ("uncompiled", "debug_nans checks every call", None, None)
 
 # The transforms running now, innermost last, as ``(level, who, traces)``:
 # ``who`` names the transform, ``traces`` is True for one that records the

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import tree as tr
+from ..core.control import GUARDS, UNCOMPILED
 from ..core.expr import Expr, Prim, next_level, variable
 from ..core.reach import Choice, Lanes, _norm, _reduce_mask, where_masks
 from .autodiff import CHECK_VALUES, lower
@@ -61,6 +62,9 @@ def debug_nans(f: Callable) -> Callable:
 
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
+        log = GUARDS.get()
+        if log is not None:  # inside jit's trace: the check runs at every call, so the
+            log.append(UNCOMPILED)  # jitted function runs uncompiled, not once at its trace
         level = next_level()
         inputs: set = set()
         state = [False]  # an argument is an enclosing transform's node
