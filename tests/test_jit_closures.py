@@ -73,3 +73,40 @@ def test_debug_nans_inside_jit_under_grad_and_vmap() -> None:
     assert v((2.0, 3.0)) == (2.0, 3.0)
     with pytest.raises(FloatingPointError):
         v((2.0, -1.0))
+
+
+def test_a_jitted_closure_compiled_before_sees_the_transform_node() -> None:
+    """Compiled by a plain call with a float in the cell, then called under
+    grad with the transform's node there: the compiled code held 3.0 and the
+    derivative came out 0.0."""
+    h, cell = _reads_cell()
+    assert h(3.0) == 3.0
+    assert fm.grad(h)(5.0) == 1.0
+    assert fm.jvp(h, (5.0,), (2.0,)) == (5.0, 2.0)
+    assert fm.vmap(h)((7.0, 8.0)) == (7.0, 8.0)
+    assert fm.jit(fm.grad(h))(5.0) == 1.0
+    g = fm.jit(lambda y: cell["x"] * fm.grad(lambda z: cell["x"] * z * z)(y))
+    cell["x"] = 2.0
+    assert g(3.0) == 24.0
+
+    def outer(x):
+        cell["x"] = x
+        return g(3.0)
+
+    assert fm.grad(outer)(2.0) == 24.0  # d/dx of 6 x^2 at 2
+
+
+def test_a_jitted_call_on_constants_under_grad_still_compiles_when_differentiated() -> None:
+    traces = []
+
+    def f(x):
+        traces.append(1)
+        return fm.tanh(x) * x
+
+    j = fm.jit(f)
+    g = fm.grad(j)
+    assert g(0.5) == pytest.approx(fm.grad(f)(0.5), rel=1e-14)
+    n = len(traces)
+    for v in (0.25, 0.75, 1.5):
+        assert g(v) == pytest.approx(fm.grad(f)(v), rel=1e-14)
+    assert len(traces) == n + 3  # only the plain fm.grad(f) reference calls ran f

@@ -50,7 +50,7 @@ import numpy as np
 
 from .. import tree as tr
 from ..core.batch_axes import DEPTH
-from ..core.control import running
+from ..core.control import RUNNING, running
 from ..core.expr import GUARDS, Expr, next_level, traced_variables
 from ..transforms.custom import checks_linearity
 from . import autobatch, codegen, ir, jit_io, split
@@ -118,6 +118,14 @@ class _Jitted:
         self.calls_rules = False  # a trace of f holds a user's custom_vjp (checks_linearity)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if RUNNING.get() or DEPTH.get():  # inside another transform (see ``_slow``)
+            return self._slow(tuple(map(built, args)), {k: built(v) for k, v in kwargs.items()},
+                              inside=True)
+        return self.compiled(*args, **kwargs)
+
+    def compiled(self, *args: Any, **kwargs: Any) -> Any:
+        """The call, from compiled code where there is any (``seen_through``'s
+        calls on the values of a differentiated call)."""
         for entry in self._entries.order:  # a snapshot: threads may add
             found = entry.match(args, kwargs)
             if found is not None:
@@ -159,7 +167,7 @@ class _Jitted:
             out.append(i % nargs)
         return sorted(set(out))
 
-    def _slow(self, args: tuple, kwargs: dict) -> Any:
+    def _slow(self, args: tuple, kwargs: dict, inside: bool = False) -> Any:
         if not kwargs and self._batched.seen:  # under vmap, a structure compiled before
             out = self._batched.lookup(args)
             if out is not MISS:
@@ -178,6 +186,8 @@ class _Jitted:
         kinds = [classify(x) for x in leaves]
         if EXPR in kinds:  # inside another transform: one compiled node if possible
             return self._under_transform(args, kwargs, tuple(static_pos))
+        if inside:  # no node in, yet f may read one (a global, a closure) that compiled
+            return self.f(*args, **kwargs)  # code from an earlier trace would hold frozen
         key = (treedef, tuple(map(_kind_key, kinds)), len(args),
                tuple((i, type(v), jit_io.static_key(v)) for i, v in static.items()))
         entry = self._entries.entry(key, lambda: _Entry(treedef, kinds, static, len(args)))

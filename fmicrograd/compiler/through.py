@@ -187,7 +187,7 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
 
     def plain(*args: Any) -> Any:
         with _at(depth):
-            out = jitted(*args)
+            out = jitted.compiled(*args)
         if batched:  # the leaves (a vmap result inside stays one array per leaf)
             leaves, out_def = tr.flatten(out)
             batch = _batch_shape(args)
@@ -220,11 +220,11 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
 
     def bwd(*rest: Any) -> tuple:
         if not batched:
-            return compiled_back(None, True, *rest)
+            return compiled_back.compiled(None, True, *rest)
         (diff, first), ct = rest[-2], rest[-1]
         # the sweep hands batched cotangents over as arrays, and takes them back
         # so (compiled code returns batched values as constant nodes)
-        cts = compiled_back(DEPTH.get(), first, *rest[:-2], diff, tr.map(_as_node, ct))
+        cts = compiled_back.compiled(DEPTH.get(), first, *rest[:-2], diff, tr.map(_as_node, ct))
         return tr.map(_const_value, cts)
 
     node = custom_vjp(plain, nondiff_argnums=nondiff)
