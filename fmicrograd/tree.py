@@ -333,7 +333,9 @@ def unflatten(treedef: TreeDef, leaves: Iterable) -> Any:
     items = leaves if leaves.__class__ is list else list(leaves)
     try:
         tree, used = _build(treedef, items, 0)
-    except IndexError:  # too few leaves
+    except Exception:  # too few leaves: an IndexError, or a constructor given too few
+        if len(items) == treedef.num_leaves:
+            raise
         used = -1
     if used != len(items):
         raise ValueError(f"unflatten: structure {treedef!r} needs {treedef.num_leaves} "

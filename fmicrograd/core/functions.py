@@ -74,15 +74,16 @@ def _unary(op: str, doc: str) -> Unary:
 def _widened(x: Any) -> Any:
     """``x`` as a function of plain numbers computes it in float64: a numpy
     scalar as a Python number (numpy would keep a float32 a float32), an int
+    as a float (``relu(1)`` is ``1.0``, as the contract's plain float), one
     beyond float64's range as +-inf (``math.exp(-10 ** 400)`` overflows);
     anything else (an array under ``vmap``) as it is.
 
     >>> import numpy as np
     >>> _widened(np.float32(0.5)), _widened(-10 ** 400), _widened(3)
-    (0.5, -inf, 3)
+    (0.5, -inf, 3.0)
     """
     if isinstance(x, int):
-        return x if -_HUGE_INT < x < _HUGE_INT else (math.inf if x > 0 else -math.inf)
+        return float(x) if -_HUGE_INT < x < _HUGE_INT else (math.inf if x > 0 else -math.inf)
     np = sys.modules.get("numpy")  # no numpy scalar exists before numpy is imported
     if np is not None and isinstance(x, np.generic) and isinstance(x, (np.floating,
                                                                        np.integer)):
@@ -199,9 +200,11 @@ _COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
 def square(x: Any) -> Any:
     """``x * x``.
 
-    >>> square(3.0), fm.grad(square)(3.0)
-    (9.0, 6.0)
+    >>> square(3.0), fm.grad(square)(3.0), square(3)
+    (9.0, 6.0, 9.0)
     """
+    if x.__class__ is not float and not isinstance(x, Expr):
+        x = _widened(x)
     return x * x
 
 

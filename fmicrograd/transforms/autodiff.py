@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import reprlib
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 from .. import tree as tr
 from ..core import sweep
 from ..core.batch_axes import DEPTH
-from ..core.control import running
+from ..core.control import RUNNING, running
 from ..core.expr import Expr, const, next_level, variable
 from ..core.expr import stored_value as _stored
 from ..core.numeric import _np  # (numpy, imported when first needed)
@@ -43,12 +44,13 @@ def _checked(out: Any) -> Any:
 
 
 def _argnums(argnums: Any, nargs: int, who: str) -> tuple[tuple[int, ...], bool]:
-    single = isinstance(argnums, int) and not isinstance(argnums, bool)
+    single = isinstance(argnums, numbers.Integral) and not isinstance(argnums, bool)
     nums = (argnums,) if single else argnums
     if not isinstance(nums, tuple) or not nums or not all(
-            isinstance(i, int) and not isinstance(i, bool) for i in nums):
+            isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in nums):
         raise ValueError(f"{who}: argnums must be an int or a non-empty tuple of ints, "
                          f"got {argnums!r}")
+    nums = tuple(int(i) for i in nums)  # (numpy ints too, as JAX takes them)
     for i in nums:
         if not -nargs <= i < nargs:
             raise ValueError(f"{who}: argnums {i} is out of range for a call with {nargs} "
@@ -141,8 +143,55 @@ def _scalar(out: Any, who: str) -> Any:
                         "with fm.vmap")
     if isinstance(out, numbers.Real) and not isinstance(out, bool):
         return out
+    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], (Expr, numbers.Real)):
+        raise TypeError(f"{who}: the function must return a scalar, got a pair; if it "
+                        f"returns (loss, extra), pass has_aux=True: fm.{who}(f, has_aux=True)")
     raise TypeError(f"{who}: the function must return a scalar (a float or an fm.Expr), "
                     f"got {type(out).__name__}; reduce it first, e.g. with fm.sum or fm.mean")
+
+
+def check_callable(f: Any, who: str) -> None:
+    """A ``TypeError`` when ``f`` is not a function (``fm.grad(loss(p))``).
+
+    >>> check_callable(3.0, "grad")
+    Traceback (most recent call last):
+        ...
+    TypeError: fm.grad: expected a function, got float 3.0; pass the function itself, \
+fm.grad(loss)(params), not fm.grad(loss(params))
+    """
+    if not callable(f):
+        raise TypeError(f"fm.{who}: expected a function, got {type(f).__name__} "
+                        f"{reprlib.repr(f)}; pass the function itself, fm.{who}(loss)(params), "
+                        f"not fm.{who}(loss(params))")
+
+
+def _check_not_prebuilt(out: Any, groups: list, who: str) -> None:
+    """At the top level, an output built before the call from a node passed as
+    an argument (micrograd's ``c = a * b`` then ``fm.grad(lambda a: c)(a)``)
+    does not use the function's parameter, so its gradient would be 0: a
+    ``ValueError`` naming the fix. (Inside a transform, a closure over an
+    argument's node is how nested derivatives are written.)"""
+    sources = {id(x.children[0]) for xs in groups for x in xs if x.children}
+    if not sources or not isinstance(out, Expr):
+        return
+    mine = {id(x) for xs in groups for x in xs}
+    stack, seen, hit = [out], set(), False
+    while stack:
+        n = stack.pop()
+        if id(n) in mine:
+            return  # the output uses the parameter
+        hit = hit or id(n) in sources
+        for c in n.children:
+            if id(c) not in seen:
+                seen.add(id(c))
+                stack.append(c)
+    if hit:
+        raise ValueError(
+            f"fm.{who}: the function's output was built before the call from the node passed "
+            "as its argument, so it does not depend on the function's parameter and its "
+            "gradient would be 0 (micrograd's `c = a * b; c.backward()` reads as "
+            "fm.grad(lambda a: a * b)(2.0)). Build the expression inside the function, or "
+            "read a prebuilt graph's gradients with fm.viz.node_grads(c)")
 
 
 def _prepare(f_args: Sequence, nums: tuple, who: str) -> tuple[list, list, list, int]:
@@ -203,11 +252,15 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0,
 def _value_and_grad(f: Callable, argnums: Any, has_aux: bool, who: str) -> Callable:
     """``value_and_grad``, with errors naming the transform the user called."""
 
+    check_callable(f, who)
+
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         nums, single = _argnums(argnums, len(args), who)
         out, aux, defs, groups = call_on_inputs(f, args, kwargs, nums, has_aux, who)
         out = _checked(_scalar(out, who))
+        if not RUNNING.get() and not DEPTH.get():
+            _check_not_prebuilt(out, groups, who)
         flat_inputs = [x for xs in groups for x in xs]
         cts, on_graph = sweep.reverse([out], [1.0], flat_inputs)
         if not on_graph and DEPTH.get():  # one per example under vmap: nodes (see escaped)
@@ -296,10 +349,12 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence,
 
 def trace(f: Callable) -> Callable:
     """``f``'s output graph, with every float leaf of the arguments a ``Var``
-    named by its position.
+    named by its position (int leaves stay ints).
 
     >>> trace(lambda x, y: x * y + 1)(2.0, 3.0).op
     '+'
+    >>> str(trace(lambda x, n: x * n)(2.0, 3))
+    'args[0]*3.0'
     """
 
     @functools.wraps(f)
@@ -309,9 +364,9 @@ def trace(f: Callable) -> Callable:
         for i, arg in enumerate(args):
             leaves, paths, treedef = tr.flatten_with_paths(arg)
             names = [f"args[{i}]" + tr.keystr(p).replace("<root>", "") for p in paths]
-            named = [variable(float(x), level, name=n)
-                     if isinstance(x, numbers.Real) and not isinstance(x, bool) else x
-                     for x, n in zip(leaves, names)]
+            named = [variable(float(x), level, name=n)  # ints stay ints (counts, indices)
+                     if isinstance(x, numbers.Real) and not isinstance(x, numbers.Integral)
+                     else x for x, n in zip(leaves, names)]
             new_args.append(tr.unflatten(treedef, named))
         with running(level, "fm.trace", traces=True):
             return f(*new_args, **kwargs)
