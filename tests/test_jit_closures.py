@@ -110,3 +110,12 @@ def test_a_jitted_call_on_constants_under_grad_still_compiles_when_differentiate
     for v in (0.25, 0.75, 1.5):
         assert g(v) == pytest.approx(fm.grad(f)(v), rel=1e-14)
     assert len(traces) == n + 3  # only the plain fm.grad(f) reference calls ran f
+
+
+@pytest.mark.parametrize("wrap", [lambda f: f, fm.vmap], ids=["call", "vmap"])
+def test_debug_nans_around_jit_names_the_op(wrap) -> None:
+    g = fm.debug_nans(wrap(fm.jit(lambda x: fm.sqrt(x - 10.0))))
+    args = (2.0,) if wrap is not fm.vmap else ((2.0, 12.0),)
+    with pytest.raises(FloatingPointError, match="'sqrt' produced nan"):
+        g(*args)  # was "'custom_vjp plain' produced nan"
+    assert fm.debug_nans(fm.jit(lambda x: fm.sqrt(x - 10.0)))(14.0) == 2.0

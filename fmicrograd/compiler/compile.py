@@ -52,6 +52,7 @@ from .. import tree as tr
 from ..core.batch_axes import DEPTH
 from ..core.control import RUNNING, running
 from ..core.expr import GUARDS, Expr, next_level, traced_variables
+from ..transforms.autodiff import CHECK_VALUES
 from ..transforms.custom import checks_linearity
 from . import autobatch, codegen, ir, jit_io, split
 from .batched_call import MISS, BatchedCalls, NotBatchable
@@ -196,6 +197,8 @@ class _Jitted:
         return self._run(entry, (scalars, arrays), args, kwargs)
 
     def _under_transform(self, args: tuple, kwargs: dict, static: tuple) -> Any:
+        if CHECK_VALUES.get() is not None:  # under debug_nans: f's own ops, so that the
+            return self.f(*args, **kwargs)  # error names the op, not the compiled call
         found = None if kwargs else plan(args, static)
         if found is None or (found[2] is not None and under_trace(found[2])):
             return self.f(*args, **kwargs)  # jit(vmap(jit(f))): the outer trace takes f
