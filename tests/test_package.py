@@ -46,3 +46,22 @@ def test_ruff_is_clean():
     cmd = [ruff] if ruff else [sys.executable, "-m", "ruff"]
     out = subprocess.run(cmd + ["check", "."], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_an_editable_install_is_a_path_that_static_tools_follow():
+    """``pip install -e .`` (the README's commands) writes a ``.pth`` naming the
+    checkout, which mypy and pyright read, not an import hook they cannot
+    follow (``package-dir`` in pyproject.toml picks that)."""
+    import importlib.metadata
+    import json
+
+    dist = importlib.metadata.distribution("fmicrograd")
+    direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    if not direct.get("dir_info", {}).get("editable"):
+        pytest.skip("fmicrograd is installed from a wheel here, not editable")
+    pth = [f for f in dist.files or () if f.name.endswith(".pth")]
+    assert len(pth) == 1, pth
+    lines = Path(dist.locate_file(pth[0])).read_text().split()
+    assert lines and not any(line.startswith("import") for line in lines), lines
+    assert Path(lines[0]).resolve() == ROOT
+    assert not any(name.startswith("__editable__") for name in sys.modules)

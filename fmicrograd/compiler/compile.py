@@ -61,13 +61,13 @@ from .lowered import Lowered
 from .threads import CORES, single_thread
 from .through import NotThrough, plan, seen_through, under_trace
 
-__all__ = ["jit", "MAX_STRUCTURES", "MAX_VARIANTS"]
+__all__ = ["jit", "Jitted", "MAX_STRUCTURES", "MAX_VARIANTS"]
 
 MAX_STRUCTURES = 32
 MAX_VARIANTS = 8
 
 
-def jit(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Callable:
+def jit(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Jitted:
     """``f`` compiled: same results, traced once per input structure.
 
     Arguments listed in ``static_argnums`` are compile-time constants (they
@@ -83,7 +83,9 @@ def jit(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Callable:
                          f"got {static_argnums!r}")
     # updated=(): copying f's __dict__ would overwrite this jit's state with an
     # inner jit's when f is one (or wraps one, as grad(jit(g)) does)
-    return functools.update_wrapper(_Jitted(f, nums), f, updated=())
+    jitted = Jitted(f, nums)
+    functools.update_wrapper(jitted, f, updated=())
+    return jitted
 
 
 class _Entry:
@@ -106,8 +108,9 @@ class _Entry:
         self.positions = [i for i in range(nargs) if i not in static]
 
 
-class _Jitted:
-    """The callable ``jit`` returns (see ``jit``)."""
+class Jitted:
+    """The callable ``jit`` returns (see ``jit``): call it as ``f``; ``lower``
+    shows the compiled program, ``deferred`` keeps outputs in its layout."""
 
     def __init__(self, f: Callable, static_argnums: tuple) -> None:
         self.f = f
@@ -423,7 +426,7 @@ def _finish(entry: _Entry, build: Callable, carry: list, out: Any, lazy: bool = 
     """The output pytree; its parts listed in ``carry`` are remembered.
     ``out``: the program's outputs, a list, or the vector of a batched
     program's all-scalar outputs. ``lazy``: the carried items of an output
-    tuple stay ``Deferred`` (see ``_Jitted.deferred``)."""
+    tuple stay ``Deferred`` (see ``Jitted.deferred``)."""
     items = entry.items.get(build) if lazy and isinstance(out, np.ndarray) else None
     if items is not None:
         result = []
@@ -482,6 +485,9 @@ def _compile(p: ir.Program) -> tuple[Callable, bool]:
     return autobatch.batched_program(p, _NAMESPACE), True
 
 
+_Jitted = Jitted  # (the name tests and older code use)
+
+
 class _Floats(list):
     """The batched program's scalar outputs as a list, with the vector they
     came from (``array``), so a carried part needs no conversion back."""
@@ -492,7 +498,7 @@ class _Floats(list):
 
 class Deferred:
     """An item of a jitted call's output kept as the program's flat vector
-    (``_Jitted.deferred``). Passed back to the same function, it is matched
+    (``Jitted.deferred``). Passed back to the same function, it is matched
     by identity and not built; ``get()`` builds the pytree once, and the
     function then recognises that pytree in its place."""
 
