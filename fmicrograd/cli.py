@@ -9,6 +9,9 @@ are compiled with ``fm.jit`` (the loss over ``fm.vmap``, which compiles in a
 fraction of a second) and follow the eager trajectory to 1e-12; Adam runs
 eager unless ``--jit`` (see ``cli_steps``); ``--eager`` runs the scalar
 graph, to watch it. ``info`` tells which optional extras are installed.
+Beside it: ``cli_validation`` (bad values, refused before training),
+``cli_runs`` (what ``--resume`` checks), ``cli_advice`` (the diagnosis in
+flags) and ``cli_steps``. A bad value is one line on stderr and exit code 2.
 
 >>> main(["train", "--dataset", "xor", "--optimizer", "adam", "--steps", "40", "--quiet"])
 final training accuracy 100.0% (4/4 points), loss 0.0075
@@ -20,7 +23,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import io
-import json
 import math
 import os
 import shutil
@@ -29,19 +31,24 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from importlib import metadata
-from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import fmicrograd as fm
 from fmicrograd import _interrupts
+from fmicrograd.cli_advice import diagnose, unstable
+from fmicrograd.cli_runs import (
+    ADAM_LR,
+    DEFAULT_NOISE,
+    checkpoint_problem,
+    resume_path,
+    write_run_file,
+)
 from fmicrograd.cli_steps import accuracy, accuracy_metric, batched, compiled, loss
 from fmicrograd.cli_validation import validate
-from fmicrograd.train.resume import foreign_checkpoint
 
 __all__ = ["main", "build_parser", "accuracy"]
 
 DATASETS = ("moons", "circles", "xor", "blobs")
-DEFAULT_NOISE = {"moons": 0.1, "circles": 0.05, "blobs": 1.0}
 LOSSES = ("hinge", "logistic", "mse")
 # extra name -> (module, what it enables)
 EXTRAS = (("numpy", "fast", "vmap and arrays"),
@@ -81,13 +88,21 @@ def _at_least(kind: type, low: float, strict: bool = False) -> Callable[[str], A
     return parse
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, with errors on one line and exit code 2: the usage
+    block it prints before them is for ``--help`` (which it keeps)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``fmicrograd`` argument parser (subcommands ``train`` and ``info``).
 
     >>> build_parser().parse_args(["train", "--hidden", "8,4"]).hidden
     (8, 4)
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fmicrograd", description="fmicrograd: purely functional scalar autodiff. "
         "Train a small classifier from the command line, or inspect the installation.",
         epilog="Example: fmicrograd train --dataset moons --plot moons.png --save model.json")
@@ -128,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="optimizer (default: %(default)s)")
     opt.add_argument("--lr", type=_at_least(float, 0.0, strict=True), default=None,
                      help="learning rate; default for sgd is micrograd's schedule "
-                     "1.0 - 0.9*k/steps, for adam 0.05")
+                     f"1.0 - 0.9*k/steps, for adam {ADAM_LR:g}")
     opt.add_argument("--steps", type=_at_least(int, 1), default=100,
                      help="training epochs, one step each with full batches "
                      "(default: %(default)s)")
@@ -193,7 +208,7 @@ def _dataset(args: argparse.Namespace) -> tuple[tuple, tuple]:
 
 def _optimizer(args: argparse.Namespace) -> tuple[Any, str]:
     if args.optimizer == "adam":
-        lr = args.lr if args.lr is not None else 0.05
+        lr = args.lr if args.lr is not None else ADAM_LR
         return fm.optim.adam(lr), f"adam lr {lr:g}"
     if args.lr is not None:
         return fm.optim.sgd(args.lr), f"sgd lr {args.lr:g}"
@@ -241,85 +256,6 @@ class _Reporter:
             self.bar.close()
 
 
-def _checkpoint_problem(args: argparse.Namespace) -> str | None:
-    """Why --resume cannot work, or why --checkpoint-dir would mix two runs
-    (it holds another run's checkpoints), found before training (an
-    unwritable --checkpoint-dir is refused by ``cli_validation.validate``)."""
-    if args.resume is True and args.checkpoint_dir is None:
-        return "argument --resume: give a PATH, or a --checkpoint-dir to resume from"
-    if args.resume not in (None, True) and not Path(args.resume).exists():
-        return f"argument --resume: {args.resume!r} does not exist"
-    resume = _resume_path(args)
-    found = foreign_checkpoint(args.checkpoint_dir, resume)
-    if found is not None and resume is None:
-        return (f"argument --checkpoint-dir: {args.checkpoint_dir!r} already holds the "
-                f"checkpoints of an earlier run (the latest is {found.name}); add --resume to "
-                "continue it, or give a new or empty directory (or delete the old "
-                "checkpoints) to start afresh")
-    if found is not None:
-        return (f"argument --checkpoint-dir: {args.checkpoint_dir!r} holds the checkpoints of "
-                f"another run (the latest is {found.name}) than --resume {resume!r}; give a "
-                "new or empty --checkpoint-dir for the resumed run")
-    return _run_file_problem(args)
-
-
-RUN_FILE = "cli-run.json"  # beside the checkpoints: the options that fix the run's numbers
-
-
-def run_options(args: argparse.Namespace) -> dict:
-    """The options that decide a run's numbers, as ``--resume`` must repeat
-    them: the data, model, loss, optimizer, engine, batching and policy
-    (``--steps`` too where the default SGD schedule reads it)."""
-    names = ("dataset", "n", "noise", "seed", "hidden", "activation", "loss", "l2", "optimizer",
-             "lr", "batch_size", "data_parallel", "on_instability")
-    options = {name: getattr(args, name) for name in names}
-    options["hidden"] = list(options["hidden"])
-    options["jit"] = compiled(args)
-    if args.optimizer == "sgd" and args.lr is None:
-        options["steps"] = args.steps
-    return options
-
-
-def _run_file_problem(args: argparse.Namespace) -> str | None:
-    """Why ``--resume`` would not continue the same run: its checkpoints'
-    ``cli-run.json`` names other options (None when they agree, or when the
-    checkpoints came from ``fm.train.fit`` or an older fmicrograd)."""
-    resume = _resume_path(args)
-    if resume is None:
-        return None
-    folder = Path(resume) if Path(resume).is_dir() else Path(resume).parent
-    try:
-        saved = json.loads((folder / RUN_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    now = run_options(args)
-    changed = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
-    if not changed:
-        return None
-    said = ", ".join(f"{k} {saved.get(k)!r} (now {now.get(k)!r})" for k in changed)
-    return (f"argument --resume: the checkpoints in {str(folder)!r} are of a run with {said}; "
-            "resume with the same options (the result is then the uninterrupted run's, bit for "
-            "bit), or start a new run in a new --checkpoint-dir")
-
-
-def _write_run_file(args: argparse.Namespace) -> None:
-    if args.checkpoint_dir is None:
-        return
-    folder = Path(args.checkpoint_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / RUN_FILE
-    if target.exists():  # resumed into its own directory: the same options, checked
-        return
-    part = folder / (RUN_FILE + ".part")
-    part.write_text(json.dumps(run_options(args), indent=1, sort_keys=True) + "\n")
-    os.replace(part, target)
-
-
-def _resume_path(args: argparse.Namespace) -> str | None:
-    """What fit resumes from: --resume's PATH, or the --checkpoint-dir for a bare --resume."""
-    return args.checkpoint_dir if args.resume is True else args.resume
-
-
 def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     xs, ys = _dataset(args)
     key_model, key_batches = fm.random.split(fm.random.key(args.seed))
@@ -337,8 +273,8 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         data = {"data": (xs, ys), "batch_size": args.batch_size, "key": key_batches}
     start = time.perf_counter()
     reporter = _Reporter(args, out, err)
-    resume = _resume_path(args)
-    _write_run_file(args)
+    resume = resume_path(args)
+    write_run_file(args)
     try:
         with warnings.catch_warnings():  # the reporter prints the events itself
             warnings.simplefilter("ignore", fm.train.InstabilityWarning)
@@ -353,7 +289,9 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 data_parallel=args.data_parallel, **data)
     except fm.train.InstabilityError as e:
         reporter.close()
-        print(f"fmicrograd: error: {e}\n{fm.train.diagnose(e.history)}", file=err)
+        if _traceback_wanted():
+            raise
+        print(unstable(args, e), file=err)
         return 1
     except ValueError as e:  # a checkpoint that is not this run's
         reporter.close()
@@ -369,14 +307,20 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     print(f"final training accuracy {100 * final:.1f}% ({right}/{len(ys)} points), loss "
           f"{final_loss:.4f}" + ("" if args.quiet else f", in {seconds:.1f} s"), file=out,
           flush=True)
-    diagnosis = fm.train.diagnose(history)
+    diagnosis = diagnose(args, history)
     if diagnosis:
         print(f"diagnosis: {diagnosis}", file=out, flush=True)
     if not math.isfinite(final_loss):
         print("fmicrograd: error: training diverged (the final loss is not finite); see the "
-              "diagnosis above, or rerun with --on-instability rollback", file=err)
+              "diagnosis above" + ("" if args.on_instability == "rollback" else
+                                   ", or rerun with --on-instability rollback"), file=err)
         return 1
     return _write_outputs(args, model, history, (xs, ys), out, err)
+
+
+def _traceback_wanted() -> bool:
+    """``FMICROGRAD_TRACEBACK=1``: an error during the run shows its traceback."""
+    return bool(os.environ.get("FMICROGRAD_TRACEBACK"))
 
 
 def _write_outputs(args: argparse.Namespace, model: Any, history: Any, data: tuple,
@@ -385,6 +329,8 @@ def _write_outputs(args: argparse.Namespace, model: Any, history: Any, data: tup
         try:
             fm.io.save(args.save, model)
         except (OSError, ValueError) as e:
+            if _traceback_wanted():
+                raise
             print(f"fmicrograd: error: cannot save the model: {e}", file=err)
             return 1
         if not args.quiet:
@@ -401,6 +347,8 @@ def _write_outputs(args: argparse.Namespace, model: Any, history: Any, data: tup
         try:
             draw(path)
         except (ImportError, OSError, ValueError) as e:
+            if _traceback_wanted():
+                raise
             kept = f" (the model was saved to {args.save})" if args.save else ""
             print(f"fmicrograd: error: cannot save the {what}: {e}{kept}", file=err)
             return 1
@@ -464,7 +412,7 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
         _silence(out, err, sys.stdout, sys.stderr)
         return 141
     except Exception as e:
-        if os.environ.get("FMICROGRAD_TRACEBACK"):
+        if _traceback_wanted():
             raise
         what = "out of memory" if isinstance(e, MemoryError) else f"{type(e).__name__}: {e}"
         _say(err, f"fmicrograd: error: {what} (set FMICROGRAD_TRACEBACK=1 to see where)")
@@ -479,7 +427,7 @@ def _run(argv: Sequence[str] | None, out: IO[str], err: IO[str]) -> int:
     else:
         sub = _subparser(parser, args.command)
         validate(sub, args)
-        problem = _checkpoint_problem(args)
+        problem = checkpoint_problem(args)
         if problem:
             sub.error(problem)
         code = _train_on_ranks(sub, args, out, err) if args.data_parallel else \

@@ -1,54 +1,85 @@
 """``diagnose(history)``: what went wrong in a run and what to change.
 
 Each finding is a ``PMap`` with ``kind`` (a detector's, or ``"recovered"``
-/ ``"loss_scale"``), ``epochs`` (where it was seen: history indices, 0 for the first epoch;
-``str`` counts from 1 as the progress lines do), ``message`` (the first
-event's) and ``advice``; ``str(diagnosis)`` prints them for people.
+/ ``"loss_scale"``), ``epochs`` (where it was seen: history indices, as the
+events' ``"epoch"``, 0 for the first epoch; ``str`` counts from 1 as the
+progress lines and ``fit``'s messages do), ``message`` (the first event's) and
+``advice``; ``str(diagnosis)`` prints them for people.
+
+The advice is a list of remedies (``REMEDIES``), each named by the change it
+makes (``"adam"``, ``"schedule"``, ``"rollback"``, ``"lower_lr"`` ...): the
+changes a run already made (``using=``, and rollbacks, read from the events)
+are left out, and ``say=`` words a change for another audience (the command
+line names its flags) or, with ``None``, leaves it out.
 
 >>> history = {"loss": [1.0, float("nan")], "events": [{"epoch": 1, "kind": "nan",
 ...            "message": "not finite: loss", "action": "stop"}]}
 >>> print(diagnose(history))  # doctest: +ELLIPSIS
 1 problem found:
 - nan (epoch 2): not finite: loss
-  advice: lower the learning rate 10x...
+  advice: lower the learning rate 10x; ...
+>>> osc = {"loss": [1.0], "events": [{"epoch": 0, "kind": "oscillation", "message": "m"}]}
+>>> diagnose(osc, using={"adam"}).findings[0]["advice"]
+'lower the learning rate 2-10x; use a decaying schedule (fm.optim.cosine_decay_schedule)'
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyrsistent import PMap, pmap
 
-__all__ = ["diagnose", "Diagnosis", "ADVICE"]
+__all__ = ["diagnose", "Diagnosis", "ADVICE", "REMEDIES", "Remedy"]
 
-ADVICE = {
-    "nan": "lower the learning rate 10x; add gradient clipping "
-           "(fm.optim.chain(fm.optim.clip_by_global_norm(1.0), opt)); if it happens at once, "
-           "look for log(0), sqrt of a negative or a division by zero in the loss "
-           "(fm.debug_nans(loss_fn) names the first operation that makes a NaN)",
-    "explosion": "lower the learning rate 10x (or use on_instability='rollback', which does it "
-                 "for you), or add gradient clipping with fm.optim.clip_by_global_norm",
-    "exploding_grad": "add gradient clipping (fm.optim.clip_by_global_norm(1.0)) and lower the "
-                      "learning rate; check the initialization scale (init='xavier' or 'he' in "
-                      "fm.nn.MLP.init) and that the loss is a mean, not a sum",
-    "oscillation": "lower the learning rate 2-10x, or use a decaying schedule "
-                   "(fm.optim.cosine_decay_schedule) or adam",
-    "plateau": "raise the learning rate or switch to adam; if the loss is stuck high, check for "
-               "saturated or dead units with fm.train.inspect(model, loss_fn, batch) and try "
-               "another initialization or activation",
-    "vanishing_grad": "if every gradient is zero, check the graph's connectivity: does the loss "
-                      "use the parameters (no fm.stop_gradient, float() or constant in the "
-                      "way)?; otherwise look for saturated tanh/sigmoid or dead ReLU units with "
-                      "fm.train.inspect and try init='he' (ReLU) or 'xavier' (tanh), or a "
-                      "smaller learning rate that does not kill units",
-    "recovered": "start the next run with the learning rate the rollbacks ended at",
-    "loss_scale": "normalize the loss by the number of samples (fm.mean, not fm.sum): a "
-                  "summed loss makes the gradient grow with the data set and the right "
-                  "learning rate shrink with it",
+
+class Remedy(NamedTuple):
+    """One thing to change: ``change`` names it (what ``using=`` and ``say=``
+    of ``diagnose`` refer to), ``text`` says it to a Python user."""
+
+    change: str
+    text: str
+
+
+R = Remedy
+REMEDIES: dict[str, tuple[Remedy, ...]] = {
+    "nan": (R("lower_lr", "lower the learning rate 10x"),
+            R("clipping", "add gradient clipping "
+              "(fm.optim.chain(fm.optim.clip_by_global_norm(1.0), opt))"),
+            R("nan_source", "if it happens at once, look for log(0), sqrt of a negative or a "
+              "division by zero in the loss (fm.debug_nans(loss_fn) names the first operation "
+              "that makes a NaN)")),
+    "explosion": (R("lower_lr", "lower the learning rate 10x"),
+                  R("rollback", "use on_instability='rollback', which does it for you"),
+                  R("clipping", "add gradient clipping with fm.optim.clip_by_global_norm")),
+    "exploding_grad": (R("clipping", "add gradient clipping (fm.optim.clip_by_global_norm(1.0))"),
+                       R("lower_lr", "lower the learning rate 10x"),
+                       R("init", "check the initialization scale (init='xavier' or 'he' in "
+                         "fm.nn.MLP.init)"),
+                       R("mean_loss", "check that the loss is a mean, not a sum")),
+    "oscillation": (R("lower_lr", "lower the learning rate 2-10x"),
+                    R("schedule", "use a decaying schedule (fm.optim.cosine_decay_schedule)"),
+                    R("adam", "use adam")),
+    "plateau": (R("raise_lr", "raise the learning rate"), R("adam", "switch to adam"),
+                R("units", "if the loss is stuck high, check for saturated or dead units with "
+                  "fm.train.inspect(model, loss_fn, batch) and try another initialization or "
+                  "activation")),
+    "vanishing_grad": (R("connectivity", "if every gradient is zero, check the graph's "
+                         "connectivity: does the loss use the parameters (no fm.stop_gradient, "
+                         "float() or constant in the way)?"),
+                       R("units", "look for saturated tanh/sigmoid or dead ReLU units with "
+                         "fm.train.inspect and try init='he' (ReLU) or 'xavier' (tanh)"),
+                       R("lower_lr", "try a smaller learning rate, which kills fewer units")),
+    "recovered": (R("rollback_lr", "start the next run with the learning rate the rollbacks "
+                    "ended at"),),
+    "loss_scale": (R("mean_loss", "normalize the loss by the number of samples (fm.mean, not "
+                     "fm.sum): a summed loss makes the gradient grow with the data set and the "
+                     "right learning rate shrink with it"),),
 }
+del R
+ADVICE = {kind: "; ".join(r.text for r in remedies) for kind, remedies in REMEDIES.items()}
 
 
 @dataclass(frozen=True)
@@ -71,18 +102,24 @@ class Diagnosis:
             where = (f" (epoch{'s' if len(epochs) > 1 else ''} "
                      f"{', '.join(str(e + 1) for e in epochs)})" if epochs else "")
             lines.append(f"- {f['kind']}{where}: {f['message']}")
-            lines.append(f"  advice: {f['advice']}")
+            if f["advice"]:  # empty when every remedy was in use or left out
+                lines.append(f"  advice: {f['advice']}")
         return "\n".join(lines)
 
 
-def _finding(kind: str, epochs: Sequence[int], message: str) -> PMap:
-    return pmap({"kind": kind, "epochs": tuple(epochs), "message": message,
-                 "advice": ADVICE[kind]})
+def _advice(kind: str, using: Collection[str], say: Mapping[str, str | None]) -> str:
+    texts = (say.get(r.change, r.text) for r in REMEDIES[kind] if r.change not in using)
+    return "; ".join(t for t in texts if t)
 
 
-def diagnose(history: Mapping[str, Any]) -> Diagnosis:
+def diagnose(history: Mapping[str, Any], *, using: Collection[str] = (),
+             say: Mapping[str, str | None] | None = None) -> Diagnosis:
     """The problems recorded in ``fit``'s ``history`` (its events), each with
-    advice, in the order they first happened.
+    advice, in the order they first happened. ``using`` names the changes
+    the run made already (``"adam"``, ``"schedule"`` for a decaying learning
+    rate, ``"rollback"``, ``"clipping"``: see ``REMEDIES``), which the advice
+    leaves out (rollbacks are read from the events too); ``say`` maps a
+    change to other words for it, or to ``None`` to leave it out.
 
     >>> diagnose({"loss": [1.0, 0.5], "events": []}).findings
     ()
@@ -91,22 +128,29 @@ def diagnose(history: Mapping[str, Any]) -> Diagnosis:
         raise TypeError(f"diagnose: expected the history fm.train.fit returns (a mapping with "
                         f"'loss'), got {type(history).__name__}")
     events = list(history.get("events", ()))
+    rollbacks = [e for e in events if e.get("action") == "rollback"]
+    using = {*using, *(("rollback",) if rollbacks else ())}
+    say = {} if say is None else say
+
+    def finding(kind: str, epochs: Sequence[int], message: str) -> PMap:
+        return pmap({"kind": kind, "epochs": tuple(epochs), "message": message,
+                     "advice": _advice(kind, using, say)})
+
     findings = []
     seen: dict[str, list] = {}
     for ev in events:
         seen.setdefault(ev["kind"], []).append(ev)
     for kind, evs in seen.items():
-        findings.append(_finding(kind, [e["epoch"] for e in evs], evs[0]["message"]))
-    rollbacks = [e for e in events if e.get("action") == "rollback"]
+        findings.append(finding(kind, [e["epoch"] for e in evs], evs[0]["message"]))
     if rollbacks:
         scale = rollbacks[-1].get("lr_scale")
         end = f"; the learning rate ended at {scale:.3g}x the first" if scale else ""
-        findings.append(_finding("recovered", [e["epoch"] for e in rollbacks],
-                                 f"{len(rollbacks)} rollback(s), each lowering the learning "
-                                 f"rate{end}"))
+        findings.append(finding("recovered", [e["epoch"] for e in rollbacks],
+                                f"{len(rollbacks)} rollback(s), each lowering the learning "
+                                f"rate{end}"))
     grads = [g for g in history.get("grad_norm", ()) if math.isfinite(g)]
     blew_up = {"nan", "explosion", "exploding_grad"} & set(seen)
     if blew_up and grads and grads[0] > 100.0:
-        findings.append(_finding("loss_scale", [0], f"the first epoch's gradient norm is "
-                                 f"{grads[0]:.3g}"))
+        findings.append(finding("loss_scale", [0], f"the first epoch's gradient norm is "
+                                f"{grads[0]:.3g}"))
     return Diagnosis(tuple(findings))

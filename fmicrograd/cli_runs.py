@@ -1,0 +1,165 @@
+"""What ``fmicrograd train`` records of a run beside its checkpoints, and
+checks before ``--resume`` continues one: the options that fix the run's
+numbers (``run_options``, written to ``cli-run.json``), and whether a
+``--checkpoint-dir`` or ``--resume`` would mix two runs (``checkpoint_problem``,
+one line naming the options that really differ, defaults said in words).
+
+>>> old = {"optimizer": "sgd", "lr": None, "steps": 20, "dataset": "xor", "n": 100}
+>>> differences(old, {"optimizer": "sgd", "lr": 0.5, "dataset": "xor", "n": 4})
+["--lr not given (sgd's default schedule 1.0 - 0.9*k/steps with --steps 20), now 0.5"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from fmicrograd.cli_steps import compiled
+from fmicrograd.train.resume import foreign_checkpoint
+
+__all__ = ["RUN_FILE", "DEFAULT_NOISE", "ADAM_LR", "run_options", "checkpoint_problem",
+           "differences", "write_run_file", "resume_path"]
+
+DEFAULT_NOISE = {"moons": 0.1, "circles": 0.05, "blobs": 1.0}
+ADAM_LR = 0.05  # --optimizer adam without --lr
+
+
+def checkpoint_problem(args: argparse.Namespace) -> str | None:
+    """Why --resume cannot work, or why --checkpoint-dir would mix two runs
+    (it holds another run's checkpoints), found before training (an
+    unwritable --checkpoint-dir is refused by ``cli_validation.validate``)."""
+    if args.resume is True and args.checkpoint_dir is None:
+        return "argument --resume: give a PATH, or a --checkpoint-dir to resume from"
+    if args.resume not in (None, True) and not Path(args.resume).exists():
+        return f"argument --resume: {args.resume!r} does not exist"
+    resume = resume_path(args)
+    found = foreign_checkpoint(args.checkpoint_dir, resume)
+    if found is not None and resume is None:
+        return (f"argument --checkpoint-dir: {args.checkpoint_dir!r} already holds the "
+                f"checkpoints of an earlier run (the latest is {found.name}); add --resume to "
+                "continue it, or give a new or empty directory (or delete the old "
+                "checkpoints) to start afresh")
+    if found is not None:
+        return (f"argument --checkpoint-dir: {args.checkpoint_dir!r} holds the checkpoints of "
+                f"another run (the latest is {found.name}) than --resume {resume!r}; give a "
+                "new or empty --checkpoint-dir for the resumed run")
+    return _run_file_problem(args)
+
+
+RUN_FILE = "cli-run.json"  # beside the checkpoints: the options that fix the run's numbers
+
+
+def run_options(args: argparse.Namespace) -> dict:
+    """The options that decide a run's numbers, as ``--resume`` must repeat
+    them: the data, model, loss, optimizer, engine, batching and policy
+    (``--steps`` too where the default SGD schedule reads it)."""
+    names = ("dataset", "n", "noise", "seed", "hidden", "activation", "loss", "l2", "optimizer",
+             "lr", "batch_size", "data_parallel", "on_instability")
+    options = {name: getattr(args, name) for name in names}
+    options["hidden"] = list(options["hidden"])
+    options["jit"] = compiled(args)
+    if args.optimizer == "sgd" and args.lr is None:
+        options["steps"] = args.steps
+    return options
+
+
+def _run_file_problem(args: argparse.Namespace) -> str | None:
+    """Why ``--resume`` would not continue the same run: its checkpoints'
+    ``cli-run.json`` names other options (None when they agree, or when the
+    checkpoints came from ``fm.train.fit`` or an older fmicrograd)."""
+    resume = resume_path(args)
+    if resume is None:
+        return None
+    folder = Path(resume) if Path(resume).is_dir() else Path(resume).parent
+    try:
+        saved = json.loads((folder / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    said = differences(saved, run_options(args))
+    if not said:
+        return None
+    return (f"argument --resume: the checkpoints in {str(folder)!r} are of a run with other "
+            f"options: {'; '.join(said)}. Resume with the same options (the result is then the "
+            "uninterrupted run's, bit for bit), or start a new run in a new --checkpoint-dir")
+
+
+def differences(saved: dict, now: dict) -> list[str]:
+    """The options that really differ between two ``run_options``, for people
+    (``--lr 0.5, now not given (sgd's default schedule ...)``): an option left out
+    and its default value are the same; xor ignores ``--n`` and ``--noise``,
+    and ``--steps`` counts only where both runs take the default SGD schedule
+    (where one does not, their ``--lr`` differs)."""
+    a, b = _effective(saved), _effective(now)
+    names = [k for k in sorted(set(a) | set(b)) if a.get(k, _UNSET) != b.get(k, _UNSET)
+             and (k != "steps" or k in a and k in b)]
+    return [f"{_label(k)}{_shown(k, saved)}, now {_shown(k, now)}" for k in names]
+
+
+_UNSET = object()  # an option an older cli-run.json did not record
+
+
+def _effective(options: dict) -> dict:
+    """``options`` with the defaults filled in, and without what the dataset ignores."""
+    effective = dict(options)
+    if effective.get("optimizer") == "adam" and effective.get("lr") is None:
+        effective["lr"] = ADAM_LR
+    if effective.get("noise") is None:
+        effective["noise"] = DEFAULT_NOISE.get(effective.get("dataset", ""), 0.0)
+    if effective.get("dataset") == "xor":  # always its 4 points, no noise
+        effective.pop("n", None)
+        effective.pop("noise")
+    return effective
+
+
+def _label(name: str) -> str:
+    return "" if name == "jit" else f"--{name.replace('_', '-')} "
+
+
+def _shown(name: str, options: dict) -> str:
+    """The value of option ``name`` in ``options``, as a user would say it."""
+    if name not in options:
+        return "not recorded"
+    value = options[name]
+    if name == "jit":
+        return "compiled steps (--jit)" if value else "eager steps (--eager)"
+    if name == "data_parallel":
+        return "on" if value else "off"
+    if name == "hidden":
+        return ",".join(map(str, value))
+    if value is None:
+        return f"not given ({_default(name, options)})"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _default(name: str, options: dict) -> str:
+    if name == "lr" and options.get("optimizer") == "adam":
+        return f"adam's default {ADAM_LR:g}"
+    if name == "lr":
+        steps = f" with --steps {options['steps']}" if "steps" in options else ""
+        return f"sgd's default schedule 1.0 - 0.9*k/steps{steps}"
+    if name == "noise":
+        dataset = str(options.get("dataset"))
+        return f"{dataset}'s default {DEFAULT_NOISE.get(dataset, 0.0):g}"
+    if name == "batch_size":
+        return "the whole dataset"
+    return "the default"
+
+
+def write_run_file(args: argparse.Namespace) -> None:
+    if args.checkpoint_dir is None:
+        return
+    folder = Path(args.checkpoint_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / RUN_FILE
+    if target.exists():  # resumed into its own directory: the same options, checked
+        return
+    part = folder / (RUN_FILE + ".part")
+    part.write_text(json.dumps(run_options(args), indent=1, sort_keys=True) + "\n")
+    os.replace(part, target)
+
+
+def resume_path(args: argparse.Namespace) -> str | None:
+    """What fit resumes from: --resume's PATH, or the --checkpoint-dir for a bare --resume."""
+    return args.checkpoint_dir if args.resume is True else args.resume
