@@ -174,4 +174,6 @@ if not TYPE_CHECKING:  # hidden from type checkers, so a misspelt name is an err
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    """The public names, lazy ones included, and the module's dunders; not the
+    helpers this file imports (``Any``, ``importlib``) or loaded internals."""
+    return sorted(set(__all__) | {name for name in globals() if name.startswith("__")})

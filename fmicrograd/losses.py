@@ -24,7 +24,7 @@ from typing import Any
 
 from . import tree
 from .core import functions as F
-from .core.expr import Expr
+from .core.expr import Const, Expr
 from .core.softmax import log_softmax, logsumexp
 
 __all__ = ["mse", "hinge", "binary_cross_entropy_with_logits", "softmax_cross_entropy",
@@ -56,6 +56,50 @@ def _elementwise(f: Callable[[Any, Any], Any], preds: Any, targets: Any, reducti
     return _REDUCTIONS[reduction]([f(p, t) for p, t in zip(preds, targets)])
 
 
+def _rejected(y: Any, ok: Callable[[Any], Any]) -> tuple[str, Any] | None:
+    """``("", y)`` if ``ok`` rejects the number ``y``; for a numpy array of
+    numbers (``ok`` runs elementwise) the first rejected entry's place and
+    value; else None. Nested vmap puts the innermost batch axis first: the
+    place is given outermost first, as the user's data is indexed.
+
+    >>> _rejected(0.5, lambda y: y > 1), _rejected(2.0, lambda y: y > 1)
+    (('', 0.5), None)
+    """
+    if isinstance(y, numbers.Real):  # a numpy scalar shown as its Python number
+        return None if ok(y) else ("", getattr(y, "item", lambda: y)())
+    if getattr(getattr(y, "dtype", None), "kind", None) not in ("b", "i", "u", "f"):
+        return None  # not a number: the loss's own arithmetic says what is wrong
+    bad = ~ok(y).T
+    if not bad.any():
+        return None
+    at = tuple(int(ix[0]) for ix in bad.nonzero()) if bad.ndim else ()
+    return (f" at batch index {at[0] if len(at) == 1 else at}" if at else ""), y.T[at].item()
+
+
+def _check_labels(labels: Any, ok: Callable[[Any], Any], who: str, convention: str,
+                  path: str = "labels") -> None:
+    """Raise a ValueError naming the first label that ``ok`` rejects. Numbers,
+    numpy arrays and constants (vmap passes a batch of labels as a ``Const``
+    holding an array) are checked; other nodes are not: jit traces them, and
+    the number one holds while tracing is not the one the compiled program
+    reads.
+
+    >>> _check_labels([1.0, 0.0], lambda y: (y == 1) | (y == -1), "hinge", "-1 or +1")
+    Traceback (most recent call last):
+    ...
+    ValueError: hinge: labels[1] is 0.0, but hinge expects labels -1 or +1
+    """
+    seq = _is_seq(labels)
+    for i, label in enumerate(labels if seq else (labels,)):
+        if label.__class__ is float and ok(label):  # the common case, without the calls below
+            continue
+        found = _rejected(label.value if isinstance(label, Const) else label, ok)
+        if found is not None:
+            where = (f"{path}[{i}]" if seq else "the label") + found[0]
+            raise ValueError(f"{who}: {where} is {found[1]!r}, but {who} expects labels "
+                             f"{convention}")
+
+
 def _squared_error(p: Any, t: Any) -> Any:
     d = p - t
     return d * d
@@ -74,12 +118,20 @@ def _margin(score: Any, label: Any) -> Any:
     return F.relu(1.0 - label * score)
 
 
+def _plus_minus_one(y: Any) -> Any:
+    return (y == 1) | (y == -1)
+
+
 def hinge(scores: Any, labels: Any, reduction: str = "mean") -> Any:
-    """micrograd's max-margin loss ``relu(1 - label * score)``, labels -1 / 1.
+    """micrograd's max-margin loss ``relu(1 - label * score)``, labels -1 / 1
+    (map 0 / 1 labels with ``2*y - 1``; other labels are a ValueError).
 
     >>> hinge(0.25, -1.0)
     1.25
     """
+    _check_labels(labels, _plus_minus_one, "hinge",
+                  "-1 or +1 (micrograd's max-margin); map 0/1 labels with 2*y - 1, "
+                  "e.g. hinge(scores, [2*y - 1 for y in ys])")
     return _elementwise(_margin, scores, labels, reduction, "hinge")
 
 
@@ -96,14 +148,21 @@ def _bce(z: Any, y: Any) -> Any:
     return -(y0 * F.log_sigmoid(z)) - (1.0 - y0) * F.log_sigmoid(-z) + (y - y0) * -z
 
 
+def _zero_to_one(y: Any) -> Any:
+    return (0 <= y) & (y <= 1)  # not 0 <= y <= 1: numpy arrays have no chained comparison
+
+
 def binary_cross_entropy_with_logits(logits: Any, labels: Any, reduction: str = "mean") -> Any:
     """``-y log(sigmoid(z)) - (1 - y) log(1 - sigmoid(z))`` for labels in
-    [0, 1] (map -1 / 1 labels with ``(y + 1) / 2``), as torch's function of
-    the same name.
+    [0, 1] (map -1 / 1 labels with ``(y + 1) / 2``; other labels are a
+    ValueError), as torch's function of the same name.
 
     >>> binary_cross_entropy_with_logits([1000.0, -1000.0], [1.0, 0.0])
     0.0
     """
+    _check_labels(labels, _zero_to_one, "binary_cross_entropy_with_logits",
+                  "in [0, 1] (as torch); map -1/+1 labels with (y + 1) / 2, e.g. "
+                  "binary_cross_entropy_with_logits(logits, [(y + 1) / 2 for y in ys])")
     return _elementwise(_bce, logits, labels, reduction, "binary_cross_entropy_with_logits")
 
 
@@ -144,13 +203,17 @@ def _picked(log_probs: tuple, label: Expr) -> Any:
     return F.where(F.sum(hits), 0.0 - picked, math.nan)
 
 
+_PROBABILITIES = ("that are class indices (ints) or class probabilities in [0, 1]; for a -1/+1 "
+                  "one-hot row pass its class index (row.index(1)) or [(y + 1) / 2 for y in row]")
+
+
 def softmax_cross_entropy(logits: Sequence, labels: Any, reduction: str = "mean") -> Any:
     """Cross-entropy of ``softmax(logits)`` against a class index or a vector
     of class probabilities, as ``torch.nn.functional.cross_entropy``. A class
     index that ``jit`` traces or ``vmap`` maps (a node) is selected by
-    comparisons; one that is not an index in range gives NaN there.
-    ``logits`` is one example's K scores, or a sequence of such examples with
-    one label each.
+    comparisons; one that is not an index in range gives NaN there. A class
+    probability outside [0, 1] is a ValueError. ``logits`` is one example's K
+    scores, or a sequence of such examples with one label each.
 
     >>> round(softmax_cross_entropy([0.0, 0.0], 1), 6)
     0.693147
@@ -160,7 +223,13 @@ def softmax_cross_entropy(logits: Sequence, labels: Any, reduction: str = "mean"
     if not _is_seq(logits) or not len(logits):
         raise ValueError("softmax_cross_entropy: logits must be a non-empty sequence of scores")
     if not _is_seq(logits[0]):
+        if _is_seq(labels):
+            _check_labels(labels, _zero_to_one, "softmax_cross_entropy", _PROBABILITIES)
         return _softmax_ce(logits, labels)
+    for i, label in enumerate(labels if _is_seq(labels) else ()):
+        if _is_seq(label):
+            _check_labels(label, _zero_to_one, "softmax_cross_entropy", _PROBABILITIES,
+                          f"labels[{i}]")
     return _elementwise(_softmax_ce, logits, labels, reduction, "softmax_cross_entropy")
 
 

@@ -23,7 +23,7 @@ import numbers
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass
 from operator import mul
 from typing import TYPE_CHECKING, Any
 
@@ -398,12 +398,35 @@ _PARAMETERS_HINT = ("{cls}.parameters() is micrograd's method; here parameters a
                     "order), and fm.grad(loss)(model) returns gradients shaped like the model")
 _ZERO_GRAD_HINT = ("{cls}.zero_grad() is micrograd's method; models here store no gradient: "
                    "fm.grad(loss)(model) returns a fresh one each call, nothing to reset")
+# a user's likely name for each, and where one sits in an MLP: for the fix an assignment shows
+_SHOWN_AS = {"Neuron": ("neuron", "m.layers[0].neurons[0]"), "Layer": ("layer", "m.layers[0]"),
+             "MLP": ("model", "m")}
+
+
+def _frozen_message(error: FrozenInstanceError, obj: Any, name: str, new: str) -> str:
+    """The dataclass's "cannot assign to field 'b'" with the functional ways
+    to get a changed model: ``fm.tree.at`` and ``dataclasses.replace``."""
+    cls = type(obj).__name__
+    var, path = _SHOWN_AS.get(cls, ("obj", "m"))
+    fields = obj.__dataclass_fields__
+    if name not in fields:
+        return (f"{error} of fm.nn.{cls}: models are frozen dataclasses holding only their "
+                f"fields ({', '.join(fields)}); keep other data beside the model")
+    fix = f"dataclasses.replace({var}, {name}={new})"
+    if name != "activation":  # static structure, not a pytree child: fm.tree.at cannot reach it
+        inside = f" (in a model: fm.tree.at(lambda m: {path}.{name}, model, {new}))" \
+            if path != "m" else ""
+        fix = f"fm.tree.at(lambda m: m.{name}, {var}, {new}){inside} or {fix}"
+    return (f"{error} of fm.nn.{cls}: models are frozen dataclasses, never changed in place; "
+            f"build a changed copy with {fix}")
 
 
 def _teach_micrograd(cls: type) -> None:
     """Wrap ``cls.__init__`` so micrograd's ``cls(nin, ...)`` (ints) names the
-    ``init`` form, and make ``.parameters()`` / ``.zero_grad()`` explain."""
+    ``init`` form, make ``.parameters()`` / ``.zero_grad()`` explain, and make
+    an assignment's ``FrozenInstanceError`` name the functional update."""
     dataclass_init = cls.__dict__["__init__"]
+    frozen_setattr, frozen_delattr = cls.__dict__["__setattr__"], cls.__dict__["__delattr__"]
 
     @functools.wraps(dataclass_init)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -420,7 +443,22 @@ def _teach_micrograd(cls: type) -> None:
 
         return property(fail)
 
+    def __setattr__(self: Any, name: str, value: Any) -> None:
+        try:
+            frozen_setattr(self, name, value)
+        except FrozenInstanceError as e:
+            new = repr(value) if len(repr(value)) <= 40 else "new"
+            raise FrozenInstanceError(_frozen_message(e, self, name, new)) from None
+
+    def __delattr__(self: Any, name: str) -> None:
+        try:
+            frozen_delattr(self, name)
+        except FrozenInstanceError as e:
+            raise FrozenInstanceError(_frozen_message(e, self, name, "new")) from None
+
     cls.__init__ = __init__  # type: ignore[misc]
+    cls.__setattr__ = __setattr__  # type: ignore[assignment]
+    cls.__delattr__ = __delattr__  # type: ignore[assignment]
     cls.parameters = hint(_PARAMETERS_HINT)  # type: ignore[attr-defined]
     cls.zero_grad = hint(_ZERO_GRAD_HINT)  # type: ignore[attr-defined]
 

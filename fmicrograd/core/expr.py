@@ -14,6 +14,7 @@ hashes like a short one.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import numbers
@@ -507,6 +508,12 @@ MICROGRAD_HINTS = {
     "backward": "fm.Expr has no .backward(): nothing is written into nodes; " + _GRAD_WAY,
     "zero_grad": "fm.Expr has no .zero_grad(): nodes store no gradient, so there is none "
                  "to reset; " + _GRAD_WAY,
+    "_prev": "fm.Expr has no ._prev (micrograd's private set of parents): a node's inputs are "
+             "node.children, a tuple in operand order",
+    "_op": "fm.Expr has no ._op (micrograd's private name): a node's operation is node.op "
+           "('+', '*', 'tanh', 'var', ...)",
+    "label": "fm.Expr has no .label (micrograd's name): a variable's name is node.name, given "
+             "when it is built: fm.Var(2.0, name='a')",
 }
 
 
@@ -526,6 +533,8 @@ ASSIGN_HINTS = {
             "never changes: " + _UPDATE_WAY,
     "grad": "x.grad = ... is micrograd's (zero_grad); nodes store no gradient, so there is "
             "none to set or reset: fm.grad(f)(x) returns a fresh gradient each call",
+    "label": "x.label = ... is micrograd's; a variable's name (node.name) is given when it is "
+             "built: fm.Var(2.0, name='a')",
 }
 
 
@@ -549,6 +558,26 @@ for _cls in (Expr, Var, Const, Prim):  # TracedVar inherits Var's
     _cls.__delattr__ = _frozen_delattr  # type: ignore[method-assign]
 
 
+def _teach_var_keywords(var_init: Any) -> Any:
+    """``Var.__init__`` that answers micrograd's ``Value(2.0, label="a")`` (or
+    any other unknown keyword) with a TypeError naming ``name=``. Installed
+    after the class, so type checkers still see only ``(value, name=None)``."""
+
+    @functools.wraps(var_init)
+    def __init__(self: Var, value: Any, name: Any = None, **unknown: Any) -> None:
+        if unknown:
+            shown = ", ".join(f"{k}={v!r}" for k, v in unknown.items())
+            fix = (f"micrograd's label= is name= here: fm.Var({value!r}, "
+                   f"name={unknown['label']!r})" if "label" in unknown else
+                   "nodes with children and an op come from operations (a * b, fm.tanh(a))")
+            raise TypeError(f"fm.Var({value!r}, {shown}): fm.Var takes (value, name=None), no "
+                            f"{', '.join(k + '=' for k in unknown)}; {fix}")
+        var_init(self, value, name)
+
+    return __init__
+
+
+Var.__init__ = _teach_var_keywords(Var.__init__)  # type: ignore[method-assign]
 Expr.__copy__ = _same  # type: ignore[attr-defined]
 Expr.__deepcopy__ = _same  # type: ignore[attr-defined]
 Expr.__reduce_ex__ = _no_pickle  # type: ignore[method-assign, assignment]

@@ -111,12 +111,23 @@ def identity() -> GradientTransformation:
     return GradientTransformation(_identity_init, _identity_update)
 
 
+# ``opt.update(grads)`` (as torch's ``opt.step()``) names the call to make, not the
+# internal function that ``functools.partial`` binds and its missing argument
+UPDATE_WITHOUT_STATE = (
+    "opt.update(grads) without the optimizer state: optimizers are pure and keep no state of "
+    "their own, so pass it and keep the new one: state = opt.init(params) once, then each "
+    "step updates, state = opt.update(grads, state, params) (params may be omitted except "
+    "for adamw's weight decay) and params = fm.optim.apply_updates(params, updates)")
+
+
 def _chain_init(transforms: tuple, params: Any) -> tuple:
     return tuple(t.init(params) for t in transforms)
 
 
-def _chain_update(transforms: tuple, updates: Any, state: tuple,
+def _chain_update(transforms: tuple, updates: Any, state: tuple | None = None,
                   params: Any = None) -> tuple[Any, tuple]:
+    if state is None:
+        raise TypeError(UPDATE_WITHOUT_STATE)
     if not isinstance(state, tuple) or len(state) != len(transforms):
         raise ValueError(f"chain.update: expected the state of {len(transforms)} "
                          f"transformations (from this chain's init), got {state!r}")

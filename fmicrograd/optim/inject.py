@@ -20,7 +20,7 @@ import functools
 import math
 from typing import Any, NamedTuple
 
-from .base import GradientTransformation
+from .base import UPDATE_WITHOUT_STATE, GradientTransformation
 from .transforms import _map
 
 __all__ = ["InjectLrScaleState", "inject_lr_scale", "scale_lr"]
@@ -37,8 +37,10 @@ def _inject_init(params: Any, *, inner: GradientTransformation, lr_scale: float)
     return InjectLrScaleState(lr_scale, inner.init(params))
 
 
-def _inject_update(updates: Any, state: InjectLrScaleState, params: Any = None, *,
-                   inner: GradientTransformation) -> tuple:
+def _inject_update(updates: Any, state: InjectLrScaleState | None = None, params: Any = None,
+                   *, inner: GradientTransformation) -> tuple:
+    if state is None:
+        raise TypeError(UPDATE_WITHOUT_STATE)
     if not isinstance(state, InjectLrScaleState):
         raise TypeError(f"inject_lr_scale: expected the state its init made "
                         f"(InjectLrScaleState), got {type(state).__name__}")

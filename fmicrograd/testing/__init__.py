@@ -31,3 +31,8 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'fmicrograd.testing' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names, the lazy strategies and ``check_op`` included."""
+    return sorted(set(__all__) | {name for name in globals() if name.startswith("__")})

@@ -46,6 +46,20 @@ from .resume import STRUCTURED, Fold, check_run_dir, same_options, save, start_f
 __all__ = ["fit"]
 
 
+def _not_an_optimizer(optimizer: Any) -> str:
+    """fit's error for an ``optimizer`` that is not one (a learning rate, a
+    torch optimizer), naming the ``fm.optim`` call that makes one.
+
+    >>> _not_an_optimizer(0.1)
+    'fit: optimizer must be an fm.optim optimizer, got float 0.1; pass fm.optim.sgd(0.1) (or \
+fm.optim.adam(0.1), ...)'
+    """
+    number = isinstance(optimizer, int | float) and not isinstance(optimizer, bool)
+    lr = repr(optimizer) if number else "0.1"
+    return (f"fit: optimizer must be an fm.optim optimizer, got {type(optimizer).__name__} "
+            f"{optimizer!r:.60}; pass fm.optim.sgd({lr}) (or fm.optim.adam({lr}), ...)")
+
+
 def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTransformation,
         data: Iterable, *, epochs: int, batch_size: int | None = None,
         key: fr.Key | None = None, val_data: Any = None,
@@ -71,7 +85,9 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
 
     Monitoring runs the detectors of ``fm.train.detectors`` (thresholds
     overridable with ``thresholds=``) after each epoch; events go to
-    ``history["events"]`` and to ``on_event(event)``, and ``on_instability``
+    ``history["events"]`` (an event's ``"epoch"`` is its history index, 0 for
+    the first epoch; warnings and errors say "epoch 2 ... (history index 1)")
+    and to ``on_event(event)``, and ``on_instability``
     (``"warn"``, ``"raise"``, ``"stop"`` or ``"rollback"`` with
     ``rollback_lr_factor`` and ``max_rollbacks``, see
     ``fm.train.recovery``) says what happens next.
@@ -121,6 +137,8 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     >>> round(p["w"], 6), h["loss"][0], h["grad_norm"][0]
     (2.0, 20.0, 20.0)
     """
+    if not isinstance(optimizer, GradientTransformation):
+        raise TypeError(_not_an_optimizer(optimizer))
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
     metrics = dict(metrics or {})
@@ -207,8 +225,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
             if on_event is not None:
                 on_event(ev)
             if action == "warn":
-                warnings.warn(f"fit: epoch {e + 1}: {ev['kind']}: {ev['message']}",
-                              InstabilityWarning, stacklevel=4)
+                warnings.warn(_said(e, ev), InstabilityWarning, stacklevel=4)
         healthy = not any(k in INSTABILITIES for k in kinds)
         fold = fold._replace(history=history, active=kinds)
         if healthy:  # the epoch's statistics vouch for the state it started from
@@ -216,9 +233,8 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
                                  good_opt_state=fold.opt_state)
         if action == "raise":
             first = next(ev for ev in new if ev["kind"] in INSTABILITIES)
-            raise InstabilityError(f"fit: epoch {e + 1}: {first['kind']}: {first['message']} "
-                                   f"(fm.train.diagnose(err.history) says what to change)",
-                                   new, history)
+            raise InstabilityError(_said(e, first, "fm.train.diagnose(err.history) says what "
+                                         "to change"), new, history)
         if action == "stop":
             return fold._replace(params=fold.good_params, opt_state=fold.good_opt_state,
                                  stopped=True)
@@ -285,6 +301,18 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     if bar is not None:
         bar.close()
     return built(end.best_params if restore_best else end.params), end.history
+
+
+def _said(index: int, event: Mapping[str, Any], note: str = "") -> str:
+    """An event for people: the epoch counted from 1, as the progress lines
+    and ``diagnose`` count, and the history index that its ``"epoch"`` holds,
+    so that neither is taken for the other.
+
+    >>> _said(1, {"kind": "nan", "message": "not finite: loss"})
+    'fit: epoch 2: nan: not finite: loss (history index 1, its "epoch")'
+    """
+    return (f"fit: epoch {index + 1}: {event['kind']}: {event['message']} (history index "
+            f"{index}, its \"epoch\"{'; ' + note if note else ''})")
 
 
 def _append(history: PMap, row: Mapping[str, Any]) -> PMap:
