@@ -27,6 +27,7 @@ from . import numeric as num
 from .expr import Expr, const, lift, node, prim
 from .expr import stored_value as _value
 from .functions import where_value as v
+from .numeric import _np
 
 Rule = Callable[..., tuple]
 
@@ -46,7 +47,15 @@ def _select(pred: Callable, conds: tuple, yes: Any, no: Any) -> Any:
     """``yes`` where ``pred(*conds)`` holds, else ``no``."""
     if not any(isinstance(a, Expr) for a in (*conds, yes, no)):
         return num.select(pred(*conds), yes, no)
-    value = num.select(pred(*[v(c) for c in conds]), v(yes), v(no))
+    cond, yes_value, no_value = pred(*[v(c) for c in conds]), v(yes), v(no)
+    if cond.__class__ is bool and (yes_value.__class__ is not float
+                                   or no_value.__class__ is not float):
+        # one branch holds a vmap batch: the node has the batch's shape whichever branch
+        # the unbatched condition picks (a plain 0.0 picked would claim one number for
+        # the whole batch, and the compiled code, which broadcasts, would disagree)
+        value = _np().where(cond, yes_value, no_value)
+    else:
+        value = num.select(cond, yes_value, no_value)
     return prim("select", value, tuple(map(lift, (*conds, yes, no))), pred)
 
 
