@@ -81,3 +81,14 @@ def test_closures_over_an_argument_node_that_uses_the_parameter_still_work() -> 
     assert fm.grad(lambda y: fm.grad(lambda x: x * y)(y))(2.0) == 1.0
     assert fm.grad(lambda x: fm.grad(lambda z: z * x * x)(x))(3.0) == 6.0
     assert fm.grad(lambda x: 5.0)(fm.Var(1.0)) == 0.0  # a constant output: no graph
+
+
+def test_vjp_and_linearize_take_has_aux_as_jax() -> None:
+    out, back, aux = fm.vjp(lambda x, y: (x * y, {"x": x}), 2.0, 3.0, has_aux=True)
+    assert (out, back(1.0), aux) == (6.0, (3.0, 2.0), {"x": 2.0})
+    out, f_jvp, aux = fm.linearize(lambda x: (fm.sin(x), x * 2.0), 0.0, has_aux=True)
+    assert (out, f_jvp(1.0), aux) == (0.0, 1.0, 0.0)
+    inner = fm.grad(lambda w: fm.vjp(lambda x: (x * w, w), 3.0, has_aux=True)[1](1.0)[0])
+    assert inner(5.0) == 1.0
+    with pytest.raises(TypeError, match="must return a pair"):
+        fm.vjp(lambda x: x, 1.0, has_aux=True)

@@ -295,17 +295,30 @@ def grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False)
     return wrapped
 
 
-def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
+def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     """``f(*primals)`` and a function mapping an output cotangent to one
-    gradient per primal; the function can be called many times.
+    gradient per primal; the function can be called many times. With
+    ``has_aux``, ``f`` returns ``(output, aux)`` and ``vjp`` returns
+    ``(output, vjp_fn, aux)``, as JAX.
 
     >>> out, back = vjp(lambda x, y: (x * y, x + y), 2.0, 3.0)
     >>> out, back((1.0, 0.0)), back((0.0, 1.0))
     ((6.0, 5.0), (3.0, 2.0), (1.0, 1.0))
+    >>> out, back, aux = vjp(lambda x: (x * x, {"x": x}), 3.0, has_aux=True)
+    >>> out, back(1.0), aux
+    (9.0, (6.0,), {'x': 3.0})
     """
+    check_callable(f, "vjp")
     new_args, defs, groups, level = _prepare(primals, tuple(range(len(primals))), "vjp")
     with running(level, "fm.vjp"):
-        out = per_example(_checked(f(*new_args)))
+        out = f(*new_args)
+    aux = None
+    if has_aux:
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError(f"vjp(has_aux=True): the function must return a pair "
+                            f"(output, aux), got {type(out).__name__}")
+        out, aux = out
+    out = per_example(_checked(out))
     outs, out_def = tr.flatten(out)
     flat_inputs = [x for xs in groups for x in xs]
     plan = sweep.order(outs, flat_inputs)
@@ -317,6 +330,8 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
         cts, _ = sweep.reverse(outs, seeds, flat_inputs, plan)
         return tuple(_rebuild(defs, groups, cts))
 
+    if has_aux:
+        return lower(out, on_graph), vjp_fn, lower(aux, on_graph)
     return lower(out, on_graph), vjp_fn
 
 

@@ -21,17 +21,21 @@ from .autodiff import _checked, call_on_inputs, lower, per_example
 __all__ = ["linearize"]
 
 
-def linearize(f: Callable, *primals: Any) -> tuple[Any, Callable]:
+def linearize(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     """``(f(*primals), f_jvp)`` where ``f_jvp(*tangents)`` is the Jacobian of
     ``f`` at ``primals`` applied to ``tangents`` (one per primal, each shaped
-    like it), as ``jvp(f, primals, tangents)[1]``.
+    like it), as ``jvp(f, primals, tangents)[1]``. With ``has_aux``, ``f``
+    returns ``(output, aux)`` and the result is ``(output, f_jvp, aux)``.
 
     >>> out, f_jvp = linearize(lambda p: fm.sin(p["w"]) * p["b"], {"w": 0.0, "b": 2.0})
     >>> out, f_jvp({"w": 1.0, "b": 0.0})
     (0.0, 2.0)
+    >>> out, f_jvp, aux = linearize(lambda x: (x * x, "seen"), 3.0, has_aux=True)
+    >>> out, f_jvp(1.0), aux
+    (9.0, 6.0, 'seen')
     """
-    out, _, _, groups = call_on_inputs(f, primals, {}, tuple(range(len(primals))), False,
-                                       "linearize")
+    out, aux, _, groups = call_on_inputs(f, primals, {}, tuple(range(len(primals))), has_aux,
+                                         "linearize")
     out = per_example(_checked(out))
     outs, out_def = tr.flatten(out)
     inputs = [x for xs in groups for x in xs]
@@ -44,4 +48,6 @@ def linearize(f: Callable, *primals: Any) -> tuple[Any, Callable]:
         tans, _ = sweep.forward(outs, inputs, tr.leaves(tangents), plan)
         return tr.unflatten(out_def, tans)
 
+    if has_aux:
+        return lower(out, plan[2]), f_jvp, lower(aux, plan[2])
     return lower(out, plan[2]), f_jvp
