@@ -186,6 +186,10 @@ def _softmax_ce(logits: Any, label: Any) -> Any:
                              f"{len(zs)} logits")
         return 0.0 - log_softmax(zs)[label]  # 0.0, not -0.0, at a sure class
     if isinstance(label, Expr):  # a class index jit traces or vmap maps: selected, not indexed
+        if isinstance(label, Const):  # vmap's batch of indices (never traced): checked
+            n = len(zs)
+            _check_labels(label, lambda y: (y >= 0) & (y < n) & (y % 1 == 0),
+                          "softmax_cross_entropy", f"that are class indices 0 .. {n - 1}")
         return _picked(log_softmax(zs), label)
     if not _is_seq(label) or len(label) != len(zs):
         raise ValueError("softmax_cross_entropy: a label must be a class index (int) or "
@@ -210,8 +214,9 @@ _PROBABILITIES = ("that are class indices (ints) or class probabilities in [0, 1
 def softmax_cross_entropy(logits: Sequence, labels: Any, reduction: str = "mean") -> Any:
     """Cross-entropy of ``softmax(logits)`` against a class index or a vector
     of class probabilities, as ``torch.nn.functional.cross_entropy``. A class
-    index that ``jit`` traces or ``vmap`` maps (a node) is selected by
-    comparisons; one that is not an index in range gives NaN there. A class
+    index that ``jit`` traces (a node) is selected by comparisons; one that
+    is not an index in range gives NaN there (one ``vmap`` maps from data is
+    checked: a ValueError naming the example). A class
     probability outside [0, 1] is a ValueError. ``logits`` is one example's K
     scores, or a sequence of such examples with one label each.
 

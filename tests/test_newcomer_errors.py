@@ -170,3 +170,12 @@ def test_dir_fm_testing_lists_the_lazy_exports():
     for lazy in ("check_op", "programs", "dags", "op_args", "Program", "Dag", "SMOOTH_OPS"):
         assert lazy in names
     assert set(fm.testing.__all__) <= set(names) and "importlib" not in names
+
+
+def test_vmapped_class_indices_out_of_range_name_the_example() -> None:
+    f = lambda z, y: fm.losses.softmax_cross_entropy(list(z), y)  # noqa: E731
+    logits = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    assert fm.vmap(f)(logits, np.array([2, 0]))[1] == pytest.approx(np.log(3.0), rel=1e-15)
+    for bad in (5, 0.5, -1):
+        with pytest.raises(ValueError, match="batch index 1 .* class indices 0 .. 2"):
+            fm.vmap(f)(logits, np.array([2, bad]))
