@@ -46,3 +46,58 @@ def test_gradient_of_the_batch_sum_in_the_unmapped_argument(name) -> None:
     assert fm.grad(total)(2.0) == pytest.approx(want, rel=1e-13)
     assert fm.jit(fm.grad(total))(2.0) == pytest.approx(want, rel=1e-13)
     assert fm.grad(fm.jit(total))(2.0) == pytest.approx(want, rel=1e-13)
+
+
+def _tanh_prod(w, x):
+    return fm.tanh(w * x)
+
+
+def _inner_sum(w, xs):
+    return fm.sum(fm.vmap(_tanh_prod, in_axes=(None, 0))(w, xs))
+
+
+def _loop_grad_xs(w, xs):
+    return fm.grad(lambda v, ys: fm.sum([_tanh_prod(v, y) for y in ys]), argnums=1)(w, xs)
+
+
+@pytest.mark.parametrize("ws", [(0.3, -0.7), (0.3,)], ids=["two", "one"])
+def test_gradient_for_an_argument_only_the_inner_vmap_maps(ws) -> None:
+    """One gradient per outer example for the data an inner vmap maps: the
+    cotangent keeps the outer axis that the stacked data lacks (it was a
+    broadcast error, and with one outer example a list per float)."""
+    want = tuple(_loop_grad_xs(w, XS) for w in ws)
+    g = fm.grad(_inner_sum, argnums=1)
+    for stack in (lambda h: fm.vmap(h, in_axes=(0, None)),
+                  lambda h: fm.vmap(fm.jit(h), in_axes=(0, None)),
+                  lambda h: fm.jit(fm.vmap(h, in_axes=(0, None)))):
+        got = stack(g)(ws, XS)
+        assert fm.tree.structure(got) == fm.tree.structure(want)
+        assert fm.tree.leaves(got) == pytest.approx(fm.tree.leaves(want), rel=1e-13)
+
+
+@pytest.mark.parametrize("ws", [(0.3, -0.7), (0.3,)], ids=["two", "one"])
+def test_outer_gradient_through_nested_vmaps_sums_the_outer_examples(ws) -> None:
+    nested = fm.vmap(fm.vmap(_tanh_prod, in_axes=(None, 0)), in_axes=(0, None))
+    total = lambda a, b: fm.sum([fm.sum(list(o)) for o in nested(a, b)])  # noqa: E731
+    want = fm.grad(lambda a, b: fm.sum([_tanh_prod(x, y) for x in a for y in b]),
+                   argnums=1)(ws, XS)
+    for g in (fm.grad(total, argnums=1), fm.jit(fm.grad(total, argnums=1)),
+              fm.grad(fm.jit(total), argnums=1)):
+        got = g(ws, XS)
+        assert fm.tree.structure(got) == fm.tree.structure(want)  # floats, not lists
+        assert got == pytest.approx(want, rel=1e-13)
+
+
+def test_second_order_through_an_inner_vmap_of_jit_under_an_outer_vmap() -> None:
+    """``f`` ignores ``y``: the compiled call's zero cotangent for it was a raw
+    array, which the outer Jacobian refused."""
+    f = lambda x, y: fm.sin(x)  # noqa: E731
+    g = lambda x, y: fm.sum(fm.vmap(fm.jit(f))(x, y))  # noqa: E731
+    plain = lambda x, y: fm.sum(fm.vmap(f)(x, y))  # noqa: E731
+    xs, ys = ((0.1, 0.3), (0.5, 0.7)), ((0.2, 0.4), (0.6, 0.8))
+    for stack in (lambda h: fm.vmap(fm.jacrev(fm.grad(h, argnums=1))),
+                  lambda h: fm.vmap(fm.hessian(h, argnums=(0, 1))),
+                  lambda h: fm.vmap(fm.jacfwd(fm.grad(h, argnums=(0, 1))))):
+        got, want = stack(g)(xs, ys), stack(plain)(xs, ys)
+        assert fm.tree.structure(got) == fm.tree.structure(want)
+        assert fm.tree.leaves(got) == pytest.approx(fm.tree.leaves(want), rel=1e-13, abs=0)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.batch_axes import DEPTH
 from ..core.expr import Expr, const, prim, stored_value
 
 __all__ = ["Take", "Put", "Stack", "Reshape", "MoveAxis", "apply", "sum_to"]
@@ -160,9 +161,20 @@ class Stack:
 
     def __call__(self, ct: Any, out: Any, *xs: Any) -> list:
         lead = _lead(ct, out)
-        full = np.shape(out.value if isinstance(out, Expr) else out)
-        return [apply(Take(i, lead, full, np.shape(x.value if isinstance(x, Expr) else x)), ct)
-                for i, x in enumerate(xs)]
+        # the cotangent may hold one value per example of an enclosing vmap where the
+        # stack (of inputs that vmap does not map) has a unit axis: ``vmap(grad(f))``
+        # with ``f`` stacking an argument the outer vmap leaves alone. Each input's
+        # cotangent then keeps those trailing axes, as ``batching.reduce_to`` does.
+        full = np.broadcast_shapes(np.shape(out.value if isinstance(out, Expr) else out),
+                                   np.shape(ct.value if isinstance(ct, Expr) else ct)[lead:])
+        keep = DEPTH.get()
+        tail = full[len(full) - keep:] if 0 < keep < len(full) else ()
+        takes = []
+        for i, x in enumerate(xs):
+            shape = np.shape(x.value if isinstance(x, Expr) else x)
+            takes.append(apply(Take(i, lead, full, tail if len(shape) < len(tail) else shape),
+                               ct))
+        return takes
 
     def torch(self, t: Any, *xs: Any) -> Any:
         xs = t.broadcast_tensors(*[t.as_tensor(x) for x in xs])

@@ -294,7 +294,8 @@ class _Emitter:
             members = self.rows.order(members, [0])  # rows in the order of their first parts
             ids = [a for m in members for a in p.args[m]]
             return members, f"{self.gather(ids)}.reshape({(k,) + shape})"
-        if op == "take" and p.params[m0].lead == 0 and p.params[m0].shape == shape and all(
+        if op == "take" and p.params[m0].lead == 0 and p.params[m0].shape == shape == \
+                p.params[m0].full[1:] and all(  # (no sum down to ``shape`` after the take)
                 p.shapes[p.args[m][0]] == p.params[m0].full for m in members):
             index = self.src.name(np.array([p.params[m].index for m in members]), "i")
             xs = [p.args[m][0] for m in members]
