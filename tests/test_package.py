@@ -55,7 +55,10 @@ def test_an_editable_install_is_a_path_that_static_tools_follow():
     import importlib.metadata
     import json
 
-    dist = importlib.metadata.distribution("fmicrograd")
+    # (the checkout's own fmicrograd.egg-info, on the path too, has no direct_url.json)
+    installed = [d for d in importlib.metadata.distributions(name="fmicrograd")
+                 if d.read_text("direct_url.json")]
+    dist = installed[0] if installed else importlib.metadata.distribution("fmicrograd")
     direct = json.loads(dist.read_text("direct_url.json") or "{}")
     if not direct.get("dir_info", {}).get("editable"):
         pytest.skip("fmicrograd is installed from a wheel here, not editable")
