@@ -19,6 +19,9 @@ def test_value_names_var_and_grad():
     ("grad", r"fm\.grad\(f\)\(x\).*fm\.viz\.node_grads\(out\)\[node\]"),
     ("backward", r"fm\.grad\(f\)\(x\).*fm\.viz\.node_grads"),
     ("zero_grad", r"store no gradient"),
+    ("_prev", r"node\.children"),
+    ("_op", r"node\.op"),
+    ("label", r"node\.name.*fm\.Var\(2\.0, name='a'\)"),
 ])
 def test_node_attributes_name_the_fmicrograd_way(attr, fix):
     x = fm.Var(2.0, name="x")

@@ -89,21 +89,6 @@ def test_var_with_micrograds_label_keyword_names_name():
     assert fm.Var(2.0, name="a").name == "a" and fm.Var(value=1.0).value == 1.0
 
 
-@pytest.mark.parametrize("attr, fix", [
-    ("_prev", r"node\.children"),
-    ("_op", r"node\.op"),
-    ("label", r"node\.name.*fm\.Var\(2\.0, name='a'\)"),
-])
-def test_micrograds_private_node_attributes_name_the_fmicrograd_ones(attr, fix):
-    a = fm.Var(2.0, name="a")
-    for node in (a, a * a, fm.Const(1.0)):
-        with pytest.raises(AttributeError, match=fix):
-            getattr(node, attr)
-        assert not hasattr(node, attr)
-    c = a * a
-    assert (c.children, c.op, a.name) == ((a, a), "*", "a")
-
-
 @pytest.mark.parametrize("part", ["neuron", "layer", "model"])
 def test_assigning_a_model_field_names_tree_at_and_replace(part):
     model = fm.nn.MLP.init(2, [3, 1], key=fm.random.key(0))

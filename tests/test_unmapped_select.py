@@ -19,6 +19,17 @@ FUNCTIONS = {
 }
 
 
+def _same_under_every_stack(g, args, want) -> None:
+    """``vmap(g, in_axes=(0, None))``, with jit inside and outside, equals the loop's
+    ``want`` in structure (a float per example) and values."""
+    for stack in (lambda h: fm.vmap(h, in_axes=(0, None)),
+                  lambda h: fm.vmap(fm.jit(h), in_axes=(0, None)),
+                  lambda h: fm.jit(fm.vmap(h, in_axes=(0, None)))):
+        got = stack(g)(*args)
+        assert fm.tree.structure(got) == fm.tree.structure(want)
+        assert fm.tree.leaves(got) == pytest.approx(fm.tree.leaves(want), rel=1e-13)
+
+
 def _loop(f, argnums, c):
     return tuple(fm.grad(f, argnums=argnums)(x, c) for x in XS)
 
@@ -30,12 +41,7 @@ def test_per_example_gradients_of_an_unmapped_argument_match_the_loop(name, c) -
     for argnums in (1, (0, 1)):
         want = _loop(f, argnums, c)
         g = fm.grad(f, argnums=argnums)
-        for stack in (lambda h: fm.vmap(h, in_axes=(0, None)),
-                      lambda h: fm.vmap(fm.jit(h), in_axes=(0, None)),
-                      lambda h: fm.jit(fm.vmap(h, in_axes=(0, None)))):
-            got = stack(g)(XS, c)
-            assert fm.tree.structure(got) == fm.tree.structure(want)
-            assert fm.tree.leaves(got) == pytest.approx(fm.tree.leaves(want), rel=1e-13)
+        _same_under_every_stack(g, (XS, c), want)
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -67,12 +73,7 @@ def test_gradient_for_an_argument_only_the_inner_vmap_maps(ws) -> None:
     broadcast error, and with one outer example a list per float)."""
     want = tuple(_loop_grad_xs(w, XS) for w in ws)
     g = fm.grad(_inner_sum, argnums=1)
-    for stack in (lambda h: fm.vmap(h, in_axes=(0, None)),
-                  lambda h: fm.vmap(fm.jit(h), in_axes=(0, None)),
-                  lambda h: fm.jit(fm.vmap(h, in_axes=(0, None)))):
-        got = stack(g)(ws, XS)
-        assert fm.tree.structure(got) == fm.tree.structure(want)
-        assert fm.tree.leaves(got) == pytest.approx(fm.tree.leaves(want), rel=1e-13)
+    _same_under_every_stack(g, (ws, XS), want)
 
 
 @pytest.mark.parametrize("ws", [(0.3, -0.7), (0.3,)], ids=["two", "one"])

@@ -323,15 +323,8 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     (9.0, (6.0,), {'x': 3.0})
     """
     check_callable(f, "vjp")
-    new_args, defs, groups, level = _prepare(primals, tuple(range(len(primals))), "vjp")
-    with running(level, "fm.vjp"):
-        out = f(*new_args)
-    aux = None
-    if has_aux:
-        if not (isinstance(out, tuple) and len(out) == 2):
-            raise TypeError(f"vjp(has_aux=True): the function must return a pair "
-                            f"(output, aux), got {type(out).__name__}")
-        out, aux = out
+    out, aux, defs, groups = call_on_inputs(f, primals, {}, tuple(range(len(primals))), has_aux,
+                                            "vjp")
     out = per_example(_checked(out))
     outs, out_def = tr.flatten(out)
     flat_inputs = [x for xs in groups for x in xs]
