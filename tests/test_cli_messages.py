@@ -14,7 +14,7 @@ import pytest
 
 import fmicrograd as fm
 from fmicrograd.cli import build_parser, main
-from fmicrograd.cli_advice import diagnose
+from fmicrograd.cli.advice import diagnose
 
 UNSTABLE = ("train", "--dataset", "moons", "--n", "30", "--lr", "50", "--steps", "6",
             "--on-instability", "raise")

@@ -16,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from fmicrograd.cli_steps import compiled
+from fmicrograd.cli.steps import compiled
 from fmicrograd.train.resume import foreign_checkpoint
 
 __all__ = ["RUN_FILE", "DEFAULT_NOISE", "ADAM_LR", "run_options", "checkpoint_problem",
@@ -29,7 +29,7 @@ ADAM_LR = 0.05  # --optimizer adam without --lr
 def checkpoint_problem(args: argparse.Namespace) -> str | None:
     """Why --resume cannot work, or why --checkpoint-dir would mix two runs
     (it holds another run's checkpoints), found before training (an
-    unwritable --checkpoint-dir is refused by ``cli_validation.validate``)."""
+    unwritable --checkpoint-dir is refused by ``validation.validate``)."""
     if args.resume is True and args.checkpoint_dir is None:
         return "argument --resume: give a PATH, or a --checkpoint-dir to resume from"
     if args.resume not in (None, True) and not Path(args.resume).exists():

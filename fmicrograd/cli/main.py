@@ -7,11 +7,11 @@ hinge loss + 1e-4 L2, 100 full-batch SGD steps with learning rate
 ``1.0 - 0.9 * k / steps``, which reaches 100% training accuracy. SGD steps
 are compiled with ``fm.jit`` (the loss over ``fm.vmap``, which compiles in a
 fraction of a second) and follow the eager trajectory to 1e-12; Adam runs
-eager unless ``--jit`` (see ``cli_steps``); ``--eager`` runs the scalar
+eager unless ``--jit`` (see ``steps``); ``--eager`` runs the scalar
 graph, to watch it. ``info`` tells which optional extras are installed.
-Beside it: ``cli_validation`` (bad values, refused before training),
-``cli_runs`` (what ``--resume`` checks), ``cli_advice`` (the diagnosis in
-flags) and ``cli_steps``. A bad value is one line on stderr and exit code 2.
+Beside it in this package: ``validation`` (bad values, refused before training),
+``runs`` (what ``--resume`` checks), ``advice`` (the diagnosis in
+flags) and ``steps``. A bad value is one line on stderr and exit code 2.
 
 >>> main(["train", "--dataset", "xor", "--optimizer", "adam", "--steps", "40", "--quiet"])
 final training accuracy 100.0% (4/4 points), loss 0.0075
@@ -35,16 +35,16 @@ from typing import IO, Any, NoReturn
 
 import fmicrograd as fm
 from fmicrograd import _interrupts
-from fmicrograd.cli_advice import diagnose, unstable
-from fmicrograd.cli_runs import (
+from fmicrograd.cli.advice import diagnose, unstable
+from fmicrograd.cli.runs import (
     ADAM_LR,
     DEFAULT_NOISE,
     checkpoint_problem,
     resume_path,
     write_run_file,
 )
-from fmicrograd.cli_steps import accuracy, accuracy_metric, batched, compiled, loss
-from fmicrograd.cli_validation import validate
+from fmicrograd.cli.steps import accuracy, accuracy_metric, batched, compiled, loss
+from fmicrograd.cli.validation import validate
 
 __all__ = ["main", "build_parser", "accuracy"]
 
@@ -371,7 +371,7 @@ def _info(out: IO[str]) -> int:
     dot = shutil.which("dot")
     print(f"  {'dot':<11} {('yes ' + dot) if dot else 'no  (Graphviz binary, to render)':<40} "
           "rendering fm.viz graphs", file=out)
-    from .compiler.threads import CORES, blas, cpu
+    from ..compiler.threads import CORES, blas, cpu
     print(f"CPU: {cpu()}", file=out)
     b = blas()
     name = " ".join(v for v in (b["name"] or "not OpenBLAS", b["version"]) if v)

@@ -17,7 +17,7 @@ import argparse
 from typing import Any
 
 import fmicrograd as fm
-from fmicrograd.cli_runs import ADAM_LR
+from fmicrograd.cli.runs import ADAM_LR
 
 __all__ = ["diagnose", "unstable"]
 
