@@ -102,3 +102,29 @@ def test_second_order_through_an_inner_vmap_of_jit_under_an_outer_vmap() -> None
         got, want = stack(g)(xs, ys), stack(plain)(xs, ys)
         assert fm.tree.structure(got) == fm.tree.structure(want)
         assert fm.tree.leaves(got) == pytest.approx(fm.tree.leaves(want), rel=1e-13, abs=0)
+
+
+def _two_outputs():
+    @fm.custom_vjp
+    def f(u, v):
+        return (v, u * v)
+
+    f.defvjp(lambda u, v: (f(u, v), (u, v)), lambda r, g: (r[1] * g[1], g[0] + r[0] * g[1]))
+    return f
+
+
+@pytest.mark.parametrize("make", [_two_outputs, lambda: fm.checkpoint(lambda u, v: (v, u * v))],
+                         ids=["custom_vjp", "checkpoint"])
+def test_a_custom_output_that_reads_only_unmapped_values_is_not_counted_per_example(make) -> None:
+    """The first output is ``v`` (unmapped), the rule's other output is per
+    example: its summed cotangent was broadcast against the per-example
+    residual and summed again, the gradient B times too large."""
+    f = make()
+    one = lambda a, c: f(c, a)[0]  # noqa: E731  (= a, d/da = 1 per example)
+    mapped = fm.vmap(one, in_axes=(None, 0))
+    assert fm.grad(lambda a, cs: fm.sum(mapped(a, cs)))(0.5, XS) == 3.0
+    assert fm.jit(fm.grad(lambda a, cs: fm.sum(mapped(a, cs))))(0.5, XS) == 3.0
+    assert fm.vjp(mapped, 0.5, XS)[1]((1.0, 1.0, 1.0))[0] == 3.0
+    assert fm.jacrev(mapped)(0.5, XS) == (1.0, 1.0, 1.0)
+    assert fm.jvp(fm.jit(mapped), (0.5, XS), (1.0, (0.0,) * 3))[1] == (1.0, 1.0, 1.0)
+    assert mapped(0.5, XS) == (0.5, 0.5, 0.5)

@@ -139,10 +139,13 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         kids = tuple(lift(leaf) for leaf in leaves)
         static = tuple(args[i] for i in self.nondiff_argnums)
         depth = DEPTH.get()
-        nodes = [prim("custom", _as_value(v.value if isinstance(v, Expr) else v), kids,
+        out_values = [_as_value(v.value if isinstance(v, Expr) else v) for v in outs]
+        if depth:
+            out_values = _spread(out_values, values)
+        nodes = [prim("custom", v, kids,
                       CustomRule(self, k, len(outs), out_def, arg_def, args, residuals, static,
                                  replayable=not closes, depth=depth))
-                 for k, v in enumerate(outs)]
+                 for k, v in enumerate(out_values)]
         return tr.unflatten(out_def, nodes)
 
     def _closed_over(self, outs: list, residuals: Any) -> bool:
@@ -232,12 +235,13 @@ class CustomRule:
 
     def _forward(self, *leaves: Any) -> Any:
         # (an array outside vmap is data: as it was passed)
-        diff = tr.unflatten(self.arg_def, [_batched(x) for x in leaves] if self.depth
-                            else list(leaves))
+        ins = [_batched(x) for x in leaves] if self.depth else list(leaves)
         with self._at_call_depth():
-            out, _ = self.fn._run_fwd(self.fn._merge(self.args, diff))
-        leaf = tr.leaves(out)[self.index]
-        return leaf.value if isinstance(leaf, Expr) else leaf
+            out, _ = self.fn._run_fwd(self.fn._merge(self.args, tr.unflatten(self.arg_def, ins)))
+        values = [x.value if isinstance(x, Expr) else x for x in tr.leaves(out)]
+        if self.depth:
+            values = _spread(values, ins)
+        return values[self.index]
 
     def __call__(self, ct: Any, out: Any, *leaves: Any) -> list:
         seeds = [0.0] * self.n_outputs
@@ -391,6 +395,23 @@ def _batched(value: Any) -> Any:
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, numbers.Real) or hasattr(x, "__array__")
+
+
+def _spread(outs: list, ins: list) -> list:
+    """Under ``vmap``, the outputs of a custom call with the batch shape of the
+    whole call: an output that reads only unmapped values is broadcast, so its
+    cotangent stays one per example. ``bwd`` gets it next to per-example
+    residuals, and a cotangent already summed over the batch would be counted
+    once per example there (``g[0] + u * g[1]`` with ``u`` per example).
+
+    >>> [np.shape(v) for v in _spread([2.0, np.ones(3)], [np.ones(3), 1.0])]
+    [(3,), (3,)]
+    """
+    shape = np.broadcast_shapes(*(np.shape(x.value if isinstance(x, Expr) else x)
+                                  for x in (*ins, *outs)))
+    if not shape:
+        return outs
+    return [v if np.shape(v) == shape else np.broadcast_to(v, shape).copy() for v in outs]
 
 
 def _as_value(v: Any) -> Any:
