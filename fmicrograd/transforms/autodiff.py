@@ -227,19 +227,19 @@ def call_on_inputs(f: Callable, args: Sequence, kwargs: dict, nums: tuple, has_a
     return out, aux, defs, groups
 
 
-def _as_nodes(cts: list) -> list:
-    """Graph-mode cotangents with a per-example array (a zero from a compiled
-    call's rule, for an input it does not read) as a constant node: an outer
-    transform differentiates the result, and takes nodes or floats only.
+def _rebuild(defs: list, groups: list, flat: list, on_graph: bool = False) -> list:
+    """One gradient pytree per differentiated argument from the flat
+    cotangents. In graph mode a per-example array among them (a zero from a
+    compiled call's rule, for an input it does not read) becomes a constant
+    node: an outer transform differentiates the result, and takes nodes or
+    floats only.
 
-    >>> [type(c).__name__ for c in _as_nodes([1.0, _np().zeros(2)])]
-    ['float', 'Const']
+    >>> _rebuild([fm.tree.structure((1.0, 2.0))], [[None, None]], [1.0, _np().zeros(2)], True)
+    [(1.0, Const(array([0., 0.])))]
     """
-    nd = _np().ndarray
-    return [const(c) if c.__class__ is nd else c for c in cts]
-
-
-def _rebuild(defs: list, groups: list, flat: list) -> list:
+    if on_graph:
+        nd = _np().ndarray
+        flat = [const(c) if c.__class__ is nd else c for c in flat]
     out, k = [], 0
     for treedef, xs in zip(defs, groups):
         out.append(tr.unflatten(tr.persistent(treedef), flat[k:k + len(xs)]))
@@ -277,9 +277,7 @@ def _value_and_grad(f: Callable, argnums: Any, has_aux: bool, who: str) -> Calla
         cts, on_graph = sweep.reverse([out], [1.0], flat_inputs)
         if not on_graph and DEPTH.get():  # one per example under vmap: nodes (see escaped)
             cts = [escaped(c) for c in cts]
-        elif on_graph:
-            cts = _as_nodes(cts)
-        grads = _rebuild(defs, groups, cts)
+        grads = _rebuild(defs, groups, cts, on_graph)
         value = escaped(out) if not on_graph else out
         result = grads[0] if single else tuple(grads)
         if has_aux:
@@ -335,7 +333,7 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
         seeds, seed_def = tr.flatten(cotangent)
         tr.check_same(out_def, seed_def, "vjp_fn: the cotangent must match the output")
         cts, _ = sweep.reverse(outs, seeds, flat_inputs, plan)
-        return tuple(_rebuild(defs, groups, _as_nodes(cts) if on_graph else cts))
+        return tuple(_rebuild(defs, groups, cts, on_graph))
 
     if has_aux:
         return lower(out, on_graph), vjp_fn, lower(aux, on_graph)

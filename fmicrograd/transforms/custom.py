@@ -238,7 +238,7 @@ class CustomRule:
         ins = [_batched(x) for x in leaves] if self.depth else list(leaves)
         with self._at_call_depth():
             out, _ = self.fn._run_fwd(self.fn._merge(self.args, tr.unflatten(self.arg_def, ins)))
-        values = [x.value if isinstance(x, Expr) else x for x in tr.leaves(out)]
+        values = [_plain(x) for x in tr.leaves(out)]
         if self.depth:
             values = _spread(values, ins)
         return values[self.index]
@@ -407,8 +407,7 @@ def _spread(outs: list, ins: list) -> list:
     >>> [np.shape(v) for v in _spread([2.0, np.ones(3)], [np.ones(3), 1.0])]
     [(3,), (3,)]
     """
-    shape = np.broadcast_shapes(*(np.shape(x.value if isinstance(x, Expr) else x)
-                                  for x in (*ins, *outs)))
+    shape = np.broadcast_shapes(*(np.shape(_plain(x)) for x in (*ins, *outs)))
     if not shape:
         return outs
     return [v if np.shape(v) == shape else np.broadcast_to(v, shape).copy() for v in outs]

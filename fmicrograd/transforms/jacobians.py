@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from .. import tree as tr
 from ..core import sweep
 from ..core.expr import Expr
-from .autodiff import _argnums, _as_nodes, _rebuild, call_on_inputs, lower, per_example
+from .autodiff import _argnums, _rebuild, call_on_inputs, lower, per_example
 
 __all__ = ["jacrev", "jacfwd", "jacobian", "hessian"]
 
@@ -66,7 +66,7 @@ def _assemble(t: _Traced, rows: list) -> Any:
     """One row (a flat list over the inputs) per output leaf -> the nested Jacobian."""
     per_output = []
     for row in rows:
-        grads = _rebuild(t.defs, t.groups, _as_nodes(row) if t.plan[2] else row)
+        grads = _rebuild(t.defs, t.groups, row, t.plan[2])
         per_output.append(grads[0] if t.single else tuple(grads))
     return tr.unflatten(tr.persistent(t.out_def), per_output)
 
