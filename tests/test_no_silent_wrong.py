@@ -293,8 +293,14 @@ def test_a_bool_among_floats_is_not_read_as_a_number_by_the_compiled_match():
     assert jf((2.0, np.True_)) == fresh == 2.0
     jg = fm.jit(lambda x, y: x * y)
     assert jg(3.0, 2.0) == 6.0
-    with pytest.raises(TypeError, match="ndarray"):  # a 0-d array: as a fresh call
-        jg(3.0, np.array(4.0))
+    # a 0-d numeric array (``tensor.numpy()`` of one number) is a number, read at each call
+    a = np.array(4.0)
+    assert jg(3.0, a) == 12.0
+    a[...] = 5.0
+    assert jg(3.0, a) == 15.0 == fm.jit(lambda x, y: x * y)(3.0, np.array(5.0))
+    assert jf((2.0, np.array(3))) == 6.0
+    with pytest.raises(TypeError, match=r"dtype bool .*astype\(float\).*args\[1\]"):
+        jg(3.0, np.array(True))  # a 0-d bool array: as a bool array, refused with the fix
     assert jg(3, 2.0) == 6.0  # an int is a number
 
 

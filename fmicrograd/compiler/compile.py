@@ -187,7 +187,13 @@ class Jitted:
                                 f"not mark it static") from None
         dyn = tuple(a for i, a in enumerate(args) if i not in static)
         leaves, treedef = tr.flatten((dyn, kwargs))
-        kinds = [classify(x) for x in leaves]
+        kinds = []
+        try:
+            for x in leaves:
+                kinds.append(classify(x))
+        except TypeError as e:  # named by where it is: args[1]['w'][0]
+            where = _leaf_path(dyn, kwargs, static_pos, len(kinds))
+            raise TypeError(f"{e} (the argument at {where})") from None
         if EXPR in kinds:  # inside another transform: one compiled node if possible
             return self._under_transform(args, kwargs, tuple(static_pos))
         if inside:  # no node in, yet f may read one (a global, a closure) that compiled
@@ -371,6 +377,18 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def _leaf_path(dyn: tuple, kwargs: dict, static: list, k: int) -> str:
+    """Where leaf ``k`` of ``(dyn, kwargs)`` (the call's non-static
+    positional arguments, then its keyword arguments) sits in the call, as
+    Python accessors: ``args[1]['w'][0]``, ``kwargs['lr']``."""
+    _, paths, _ = tr.flatten_with_paths((dyn, kwargs))
+    path = paths[k]
+    if path[0][1] == 0:  # a positional argument: its position in the call
+        positions = [i for i in range(len(dyn) + len(static)) if i not in static]
+        return f"args[{positions[path[1][1]]}]{tr.keystr(path[2:]) if path[2:] else ''}"
+    return f"kwargs{tr.keystr(path[1:])}"
 
 
 def _kind_key(kind: Any) -> Any:

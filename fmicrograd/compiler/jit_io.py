@@ -69,15 +69,17 @@ def classify(leaf: Any) -> Any:
         return ("static", type(leaf), leaf)  # a float64 would round it: the exact value
     if isinstance(leaf, numbers.Real) and not isinstance(leaf, bool):
         return SCALAR
-    if isinstance(leaf, np.ndarray) and leaf.dtype.kind in "fiu" and leaf.ndim > 0:
+    if isinstance(leaf, np.ndarray) and leaf.dtype.kind in "fiu":
         if inexact_ints(leaf):
             raise TypeError("fm.jit: an integer array argument has an entry beyond 2**53, "
                             "which the compiled float64 code would round; pass a tuple of "
                             "ints (exact, part of the compiled function's key) instead")
-        return ("array", leaf.shape, leaf.dtype)
+        # a 0-d array (``tensor.numpy()`` of one number) is one number
+        return ("array", leaf.shape, leaf.dtype) if leaf.ndim else SCALAR
     if isinstance(leaf, np.ndarray) and leaf.dtype == object and \
             any(isinstance(x, Expr) for x in leaf.flat):  # nodes (debug_nans): not compiled
         return EXPR
+    _refuse(leaf)
     try:
         hash(leaf)
     except TypeError:
@@ -85,6 +87,30 @@ def classify(leaf: Any) -> Any:
                         "a number, a numeric array nor hashable; non-numeric leaves are part "
                         "of the compiled function's key and must be hashable") from None
     return ("static", type(leaf), leaf)
+
+
+def _refuse(leaf: Any) -> None:
+    """A TypeError naming the fix for a leaf that looks like numbers but that
+    ``fm.jit`` cannot read as inputs: a bool, complex or other non-numeric
+    numpy array, or another library's array (a torch tensor, whose hash is its
+    identity, would become part of the key, its numbers frozen in). A complex
+    number stays a static leaf, as other hashable values do."""
+    if isinstance(leaf, np.ndarray) and leaf.dtype != object:
+        what = f"a numpy array of dtype {leaf.dtype} (shape {leaf.shape})"
+        if leaf.dtype.kind == "b":
+            raise TypeError(f"fm.jit: an argument leaf is {what}; the compiled code computes "
+                            "with float64 numbers: pass mask.astype(float) and select with "
+                            "fm.where(m > 0.5, a, b), or, for a mask that seldom changes, a "
+                            "tuple of bools (tuple(mask.tolist()), part of the key)")
+        raise TypeError(f"fm.jit: an argument leaf is {what}; fm computes with real float64 "
+                        "numbers: pass a float array (a.real, or a.astype(float))")
+    if not isinstance(leaf, (np.ndarray, np.generic)) and (
+            hasattr(leaf, "__array__") or hasattr(leaf, "__dlpack__")):
+        kind = f"{type(leaf).__module__.split('.')[0]}.{type(leaf).__name__}"
+        raise TypeError(f"fm.jit: an argument leaf is a {kind}; fm.jit reads Python numbers "
+                        "and numpy arrays, and would freeze this array's numbers into the "
+                        "compiled code: pass np.asarray(x) (x.numpy() for a torch tensor), or "
+                        "float(x) for one number")
 
 
 def static_key(value: Any) -> Any:
@@ -129,14 +155,18 @@ def exact(value: Any) -> bool:
 
 
 def _odd(leaves: list) -> bool:
-    """Whether a leaf among these numbers is one ``classify`` does not call a
-    scalar (a bool, a numpy bool, an array, an integer a float64 would
-    round), though numpy would read it as one."""
-    types = set(map(type, leaves))
-    if any(t is bool or t is np.bool_ or issubclass(t, np.ndarray) for t in types):
-        return True
-    return any(issubclass(t, (int, np.integer)) for t in types) and any(
-        isinstance(x, (int, np.integer)) and inexact_int(x) for x in leaves)
+    """Whether a leaf among these numbers is one the generated match leaves to
+    a fresh call: a bool, a numpy bool, an array (a 0-d one is a number, but
+    mutable: a match may skip an argument it has seen, see ``matcher``),
+    another library's array, an integer a float64 would round. (Raises
+    ``classify``'s TypeError, which a matcher takes as no match, for a leaf
+    ``fm.jit`` refuses.)
+
+    >>> _odd([1.0, 2, np.float32(3.0)]), _odd([1.0, np.array(2.0)]), _odd([2 ** 60])
+    (False, True, True)
+    """
+    return any(x.__class__ is not float and (isinstance(x, np.ndarray) or
+                                             classify(x) != SCALAR) for x in leaves)
 
 
 def variables(value: Any, level: int, inputs: list) -> np.ndarray:
