@@ -24,7 +24,7 @@ from typing import Any
 
 from . import tree
 from .core import functions as F
-from .core.expr import Const, Expr
+from .core.expr import Expr
 from .core.softmax import log_softmax, logsumexp
 
 __all__ = ["mse", "hinge", "binary_cross_entropy_with_logits", "softmax_cross_entropy",
@@ -79,10 +79,10 @@ def _rejected(y: Any, ok: Callable[[Any], Any]) -> tuple[str, Any] | None:
 def _check_labels(labels: Any, ok: Callable[[Any], Any], who: str, convention: str,
                   path: str = "labels") -> None:
     """Raise a ValueError naming the first label that ``ok`` rejects. Numbers,
-    numpy arrays and constants (vmap passes a batch of labels as a ``Const``
-    holding an array) are checked; other nodes are not: jit traces them, and
-    the number one holds while tracing is not the one the compiled program
-    reads.
+    numpy arrays and nodes (by their values: vmap passes a batch of labels as
+    a node holding an array) are checked. Under ``jit`` the labels are nodes
+    of the trace, checked with the numbers of the call that traces; the
+    compiled program's later calls are not checked again.
 
     >>> _check_labels([1.0, 0.0], lambda y: (y == 1) | (y == -1), "hinge", "-1 or +1")
     Traceback (most recent call last):
@@ -93,7 +93,7 @@ def _check_labels(labels: Any, ok: Callable[[Any], Any], who: str, convention: s
     for i, label in enumerate(labels if seq else (labels,)):
         if label.__class__ is float and ok(label):  # the common case, without the calls below
             continue
-        found = _rejected(label.value if isinstance(label, Const) else label, ok)
+        found = _rejected(label.value if isinstance(label, Expr) else label, ok)
         if found is not None:
             where = (f"{path}[{i}]" if seq else "the label") + found[0]
             raise ValueError(f"{who}: {where} is {found[1]!r}, but {who} expects labels "
@@ -186,10 +186,9 @@ def _softmax_ce(logits: Any, label: Any) -> Any:
                              f"{len(zs)} logits")
         return 0.0 - log_softmax(zs)[label]  # 0.0, not -0.0, at a sure class
     if isinstance(label, Expr):  # a class index jit traces or vmap maps: selected, not indexed
-        if isinstance(label, Const):  # vmap's batch of indices (never traced): checked
-            n = len(zs)
-            _check_labels(label, lambda y: (y >= 0) & (y < n) & (y % 1 == 0),
-                          "softmax_cross_entropy", f"that are class indices 0 .. {n - 1}")
+        n = len(zs)  # checked by its value (under jit: at the call that traces)
+        _check_labels(label, lambda y: (y >= 0) & (y < n) & (y % 1 == 0),
+                      "softmax_cross_entropy", f"that are class indices 0 .. {n - 1}")
         return _picked(log_softmax(zs), label)
     if not _is_seq(label) or len(label) != len(zs):
         raise ValueError("softmax_cross_entropy: a label must be a class index (int) or "
@@ -214,10 +213,10 @@ _PROBABILITIES = ("that are class indices (ints) or class probabilities in [0, 1
 def softmax_cross_entropy(logits: Sequence, labels: Any, reduction: str = "mean") -> Any:
     """Cross-entropy of ``softmax(logits)`` against a class index or a vector
     of class probabilities, as ``torch.nn.functional.cross_entropy``. A class
-    index that ``jit`` traces (a node) is selected by comparisons; one that
-    is not an index in range gives NaN there (one ``vmap`` maps from data is
-    checked: a ValueError naming the example). A class
-    probability outside [0, 1] is a ValueError. ``logits`` is one example's K
+    index that ``jit`` traces (a node) is selected by comparisons; the call
+    that traces checks it (a ValueError, naming the example under ``vmap``),
+    and a later compiled call given one that is not an index in range gives
+    NaN there. A class probability outside [0, 1] is a ValueError. ``logits`` is one example's K
     scores, or a sequence of such examples with one label each.
 
     >>> round(softmax_cross_entropy([0.0, 0.0], 1), 6)

@@ -187,8 +187,12 @@ def test_softmax_cross_entropy_with_class_indices_under_jit_and_vmap():
     per = lambda m, x, y: fm.losses.softmax_cross_entropy(m(x), y)
     mapped = fm.mean(fm.vmap(per, in_axes=(None, 0, 0))(model, np.array(xs), np.array(ys)))
     assert mapped == pytest.approx(eager, rel=1e-15)
-    for bad in ([0, 2, 3], [0, 2, 0.5]):  # known only when the program runs: NaN, not a class
-        assert math.isnan(fm.jit(loss)(model, (xs, bad)))
+    compiled = fm.jit(loss)
+    assert compiled(model, (xs, ys)) == traced
+    for bad in ([0, 2, 3], [0, 2, 0.5]):
+        with pytest.raises(ValueError, match=r"label is (3\.0|0\.5).*class indices 0 \.\. 2"):
+            fm.jit(loss)(model, (xs, bad))  # the call that traces checks its labels
+        assert math.isnan(compiled(model, (xs, bad)))  # later calls: NaN, not a class
     _, h1 = fm.train.fit(loss, model, fm.optim.adam(0.05), [(xs, ys)], epochs=5)
     _, h2 = fm.train.fit(loss, model, fm.optim.adam(0.05), [(xs, ys)], epochs=5, jit=True)
     assert list(h2["loss"]) == pytest.approx(list(h1["loss"]), rel=1e-12)

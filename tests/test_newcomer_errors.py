@@ -58,11 +58,27 @@ def test_softmax_cross_entropy_rejects_probabilities_outside_0_1():
     assert sce([[0.0, 0.0], [0.0, 0.0]], [1, [0.5, 0.5]]) == pytest.approx(0.6931471805599453)
 
 
-def test_labels_that_are_traced_nodes_are_not_checked():
-    # jit traces the label: the number seen while tracing is not the one the program reads
+def test_labels_that_are_nodes_are_checked_by_their_values():
+    # jit traces the label: the call that traces checks it (fit(jit=True) trained on -1/+1
+    # labels given to binary_cross_entropy_with_logits without a word)
     assert fm.jit(losses.hinge)(0.5, 1.0) == 0.5
-    assert fm.grad(losses.hinge, argnums=1)(0.5, 0.0) == -0.5  # a label being differentiated
+    with pytest.raises(ValueError, match="hinge: the label is 0.0"):
+        fm.jit(losses.hinge)(0.5, 0.0)
+    assert fm.grad(losses.hinge, argnums=1)(0.5, 1.0) == -0.5  # a label being differentiated
+    with pytest.raises(ValueError, match="hinge: the label is 0.0"):  # as hinge(0.5, 0.0)
+        fm.grad(losses.hinge, argnums=1)(0.5, 0.0)
     assert fm.jit(fm.vmap(losses.hinge))((0.5, -0.5), (1.0, -1.0)) == (0.5, 0.5)
+    with pytest.raises(ValueError, match="hinge: the label at batch index 1 is 0.0"):
+        fm.jit(fm.vmap(losses.hinge))((0.5, -0.5), (1.0, 0.0))
+    bce = losses.binary_cross_entropy_with_logits
+    with pytest.raises(ValueError, match=r"the label is -1.0.*\(y \+ 1\) / 2"):
+        fm.jit(bce)(0.3, -1.0)
+    xs, ys = fm.datasets.moons(20, noise=0.1, seed=0)  # -1/+1 labels, as micrograd's
+    model = fm.nn.MLP.init(2, [4, 1], key=fm.random.key(0))
+    loss = lambda m, b: fm.mean(fm.vmap(lambda x, y: bce(m(x), y))(*b))
+    with pytest.raises(ValueError, match=r"the label at batch index 0 is -1.0.*\(y \+ 1\) / 2"):
+        fm.train.fit(loss, model, fm.optim.sgd(0.1), [(np.array(xs), np.array(ys))], epochs=1,
+                     jit=True)
 
 
 def test_the_datasets_labels_work_with_hinge_and_mapped_with_binary_cross_entropy():
