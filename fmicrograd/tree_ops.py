@@ -170,9 +170,15 @@ def stack(trees: Iterable) -> Any:
             col.append(x)
     for (path, col) in zip(flatten_with_paths(items[0])[1], columns):
         bad = next((x for x in col if isinstance(x, Expr) or not _is_number(x)), None)
+        if isinstance(bad, Expr):  # (its .value would be frozen into a jitted program)
+            raise TypeError(f"tree.stack: the leaf at {keystr(path)} is a graph node ({bad!r}); "
+                            "stack works on numbers: inside fm.jit / fm.grad / fm.vmap call it "
+                            "on the transform's result instead (fm.tree.stack(jitted(...))): "
+                            "there a node's .value is frozen at the trace or drops its "
+                            "derivative")
         if bad is not None:
             raise TypeError(f"tree.stack: the leaf at {keystr(path)} is {type(bad).__name__} "
-                            f"{bad!r}; stack works on numbers (take .value of graph nodes)")
+                            f"{bad!r}; stack works on numbers")
     return unflatten(td, [np.asarray(col, dtype=float) for col in columns])
 
 

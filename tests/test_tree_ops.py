@@ -101,7 +101,7 @@ def test_stack_checks_structures_and_leaves():
     assert tree.stack([{"a": 1.0}, pmap({"a": 2.0})])["a"].tolist() == [1.0, 2.0]
     with pytest.raises(ValueError, match=r"tree 1 against tree 0.*\['b'\]"):
         tree.stack([{"a": 1.0, "b": (1.0,)}, {"a": 1.0, "b": (1.0, 2.0)}])
-    with pytest.raises(TypeError, match=r"leaf at \['a'\] is Var"):
+    with pytest.raises(TypeError, match=r"leaf at \['a'\] is a graph node \(Var"):
         tree.stack([{"a": fm.Var(1.0)}])
     with pytest.raises(ValueError, match="at least one"):
         tree.stack([])

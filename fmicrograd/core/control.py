@@ -121,6 +121,14 @@ def reaches_variable(x: Any) -> bool:
     return hasattr(x, "children") and reaches(x, _is_variable_leaf)
 
 
+def _vmap_depth() -> int:
+    """How many ``fm.vmap`` calls enclose this point (the leading batch axes
+    of a node's array)."""
+    from .batch_axes import DEPTH  # (batch_axes imports expr, which imports this module)
+
+    return DEPTH.get()
+
+
 def _is_variable_leaf(n: Any) -> bool:
     return not n.children and n.op != "const"
 
@@ -135,6 +143,12 @@ def escape(x: Any, how: str) -> float:
     """
     value = x.value
     if getattr(value, "ndim", 0):
+        if value.ndim > _vmap_depth():  # not (only) a batch: an array entered the graph
+            raise TypeError(f"{how} on an fm.Expr holding an array of shape {value.shape}: "
+                            "a numpy array entered the computation (as in x * arr), and "
+                            "fmicrograd is scalar-valued. Compute per entry (tuple(x * a for "
+                            "a in arr.tolist())) or reduce it with fm.sum / fm.dot; choose "
+                            "per entry with fm.where")
         raise TypeError(f"{how} on an fm.Expr holding one value per example (inside fm.vmap): "
                         "a Python number cannot stand for the whole batch. Compute with fm "
                         "functions (fm.sin(x), not math.sin(x)), and use fm.where for "
@@ -146,7 +160,9 @@ def escape(x: Any, how: str) -> float:
         raise TypeError(f"{how} on a value that {who} is tracing: the compiled code would "
                         "freeze the number seen while tracing. Compute with fm functions "
                         "(fm.sin(x), not math.sin(x)); compare nodes directly (comparisons are "
-                        "guarded); or pass that argument in static_argnums")
+                        "guarded); or pass that argument in static_argnums. (An array "
+                        "argument comes in as an array of such values: np.asarray(a, "
+                        "dtype=float) and a.astype(float) read them; convert before the call)")
     raise TypeError(f"{how} on an fm.Expr that {who} differentiates: the plain number would "
                     "silently drop its derivative. Compute with fm functions (fm.sin(x), not "
                     "math.sin(x); x * y, not float(x) * y), or write fm.stop_gradient(x) where "
@@ -175,6 +191,11 @@ fm.where(x > 0.0, x, 0.0), or fm.maximum / fm.minimum / fm.relu
     value: Any
 
     def __bool__(self) -> bool:
+        if not _vmap_depth():  # the entries of an array that entered the graph (x * arr)
+            raise ValueError(f"`{self.op}` on an fm.Expr holding an array (a numpy array "
+                             "entered the computation, as in x * arr): Python control flow "
+                             "needs one truth, and the entries disagree; choose per entry "
+                             "with fm.where(cond, a, b), or compare scalars")
         raise ValueError(f"`{self.op}` inside fm.vmap: Python control flow cannot depend on a "
                          "per-example value (here the examples disagree); choose per example "
                          "with fm.where(cond, a, b), e.g. fm.where(x > 0.0, x, 0.0), or "

@@ -436,8 +436,10 @@ def lift(x: Any) -> Expr:
     if x.__class__ is float:
         return const(x)
     if not _is_value(x):
+        hint = (" (repeating a list n times needs n to be a Python int: under fm.jit pass "
+                "it in static_argnums)" if isinstance(x, (list, tuple)) else "")
         raise TypeError(f"cannot combine an fm.Expr with {type(x).__name__} {x!r}; "
-                        "expected a number or an Expr")
+                        f"expected a number or an Expr{hint}")
     if getattr(x, "ndim", None) == 0 and getattr(getattr(x, "dtype", None), "kind", "") == "O":
         # np.array(x), np.where(c, x, 0.0) of a node: the node, not a constant holding it
         # (whose derivative would be 0)
