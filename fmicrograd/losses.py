@@ -46,14 +46,23 @@ def _elementwise(f: Callable[[Any, Any], Any], preds: Any, targets: Any, reducti
     if not _is_seq(preds):
         if _is_seq(targets):
             raise ValueError(f"{who}: one prediction but {len(targets)} targets")
-        return f(preds, targets)
+        return f(*_numbers(f, preds, targets, who))
     if not _is_seq(targets) or len(preds) != len(targets):
         got = len(targets) if _is_seq(targets) else "a single"
         raise ValueError(f"{who}: {len(preds)} predictions but {got} targets; "
                          "pass equal-length sequences")
     if not len(preds):
         raise ValueError(f"{who}: no predictions")
-    return _REDUCTIONS[reduction]([f(p, t) for p, t in zip(preds, targets)])
+    return _REDUCTIONS[reduction]([f(*_numbers(f, p, t, who)) for p, t in zip(preds, targets)])
+
+
+def _numbers(f: Callable, p: Any, t: Any, who: str) -> tuple:
+    """A prediction and its target, plain numbers as Python floats (a float32's
+    ``p - t`` rounds in float32); softmax cross-entropy's logits and class
+    indices as they are."""
+    if f is _softmax_ce:
+        return p, t
+    return F._float(p, who), F._float(t, who)
 
 
 def _rejected(y: Any, ok: Callable[[Any], Any]) -> tuple[str, Any] | None:

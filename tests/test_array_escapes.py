@@ -39,3 +39,23 @@ def test_tree_stack_of_nodes_points_at_the_transforms_result():
         fm.jit(lambda p: fm.tree.stack(per(p)))((2.0, 0.5))
     assert [a.tolist() for a in fm.tree.stack(fm.jit(per)((2.0, 0.5)))] == \
         [[4.0, 8.0, 12.0], [1.0, 1.0, 1.0]]
+
+
+def test_numpy_functions_on_a_node_name_fms_and_numpys_operators_are_the_nodes():
+    x = fm.Var(0.5)
+    for call, name in ((lambda: np.sin(x), "fm.sin"), (lambda: np.exp(x), "fm.exp"),
+                       (lambda: np.maximum(x, 0.0), "fm.maximum"),
+                       (lambda: np.arctan2(x, 1.0), "fm.atan2")):
+        with pytest.raises(TypeError, match=rf"on an fm node: .*use {name} instead"):
+            call()
+    with pytest.raises(TypeError, match=r"np\.sin on an fm node"):
+        fm.grad(lambda w: np.sin(w))(0.5)
+    # operators: the node's own, under grad and jit too
+    assert fm.grad(lambda w: np.float64(2.0) * w + np.float32(3.0) / w)(1.0) == 2.0 - 3.0
+    assert fm.jit(fm.grad(lambda w: w * np.float64(2.0) - np.float64(1.0) * w))(1.0) == 1.0
+    assert (np.float64(1.0) < x, np.float64(1.0) > x, np.float64(0.5) == x) == \
+        (False, True, True)
+    assert fm.grad(lambda w: fm.sum(list(np.array([1.0, 2.0]) * np.array([w, w]))))(1.0) == 3.0
+    a = np.array([1.0, 2.0])
+    a += x  # rebinds a to a node, as Python's fallback to x.__radd__ did
+    assert isinstance(a, fm.Expr) and a.value.tolist() == [1.5, 2.5]

@@ -128,3 +128,22 @@ def test_a_custom_output_that_reads_only_unmapped_values_is_not_counted_per_exam
     assert fm.jacrev(mapped)(0.5, XS) == (1.0, 1.0, 1.0)
     assert fm.jvp(fm.jit(mapped), (0.5, XS), (1.0, (0.0,) * 3))[1] == (1.0, 1.0, 1.0)
     assert mapped(0.5, XS) == (0.5, 0.5, 0.5)
+
+
+def test_grouped_selects_whose_condition_reads_only_an_unmapped_value_keep_their_rows() -> None:
+    """Two ``**`` nodes sharing an unmapped exponent: the compiler groups their
+    masks (``b == 0``), whose predicate reads only the exponent, so the
+    group's condition had one row where the group has two, and the program
+    failed to reshape (found by a differential fuzzer)."""
+    def f(x, e):
+        b = fm.tanh(e)
+        return (x * x + 0.5) ** b + ((x + 1.0) * (x + 1.0) + 0.5) ** b
+
+    xs = (-0.36, -1.28, 0.17, -1.53, 1.78)
+    loop = [fm.grad(f, argnums=(0, 1))(x, 1.95) for x in xs]
+    for stack in (lambda g: fm.vmap(fm.jit(g), in_axes=(0, None)),
+                  lambda g: fm.jit(fm.vmap(g, in_axes=(0, None)))):
+        got = stack(fm.grad(f, argnums=(0, 1)))(xs, 1.95)
+        assert len(got) == len(loop)
+        for g, want in zip(got, loop):
+            assert g == pytest.approx(want, rel=1e-13, abs=0)

@@ -278,9 +278,12 @@ class _Emitter:
         if op == "factor" and p.params[m0] in _FACTORS:
             return members, _FACTORS[p.params[m0]].format(*args)
         if op == "select":
+            # the condition at the group's shape: a predicate that reads only its smaller
+            # arguments (b == 0 of an unmapped exponent) would give every row one answer
+            # and the result the shape of the branches it picked (as rules._select says)
             pred = self.src.name(p.params[m0], "f")
-            text = f"_np.where({pred}({', '.join(args[:-2])}), {args[-2]}, {args[-1]})"
-            return members, text
+            cond = f"_np.broadcast_to({pred}({', '.join(args[:-2])}), {(k,) + shape})"
+            return members, f"_np.where({cond}, {args[-2]}, {args[-1]})"
         if op == "sum":
             return members, self._sum(members, nd, grid)
         if op == "bsum":

@@ -180,9 +180,11 @@ class Mask:
     >>> bool(m)
     Traceback (most recent call last):
         ...
-    ValueError: `>` inside fm.vmap: Python control flow cannot depend on a per-example value \
-(here the examples disagree); choose per example with fm.where(cond, a, b), e.g. \
-fm.where(x > 0.0, x, 0.0), or fm.maximum / fm.minimum / fm.relu
+    ValueError: `>` on an fm.Expr holding an array (a numpy array entered the computation, as \
+in x * arr): Python control flow needs one truth, and the entries disagree; choose per entry \
+with fm.where(cond, a, b), or compare scalars
+
+    (inside ``fm.vmap`` the message names the per-example values).
     """
 
     op: str  # a comparison's, or "node": ``left`` is the truth as a 0/1 node

@@ -54,7 +54,11 @@ class Expr:
     op: str
     children: tuple
 
-    __array_ufunc__ = None  # make numpy defer to our reflected operators
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """numpy's operators with a node (``np.float64(2.0) * x``, ``arr < x``)
+        are the node's own; numpy's functions (``np.sin(x)``) are a TypeError
+        naming fm's (see ``numpy_on_node``)."""
+        return numpy_on_node(ufunc, method, inputs, kwargs)
 
     # arithmetic: every operator builds one node
     def __add__(self, other: Any) -> Expr:
@@ -444,6 +448,12 @@ def lift(x: Any) -> Expr:
         # np.array(x), np.where(c, x, 0.0) of a node: the node, not a constant holding it
         # (whose derivative would be 0)
         return lift(x.item())
+    odd = _odd_scalar(x)
+    if odd == "complex":
+        raise TypeError(f"cannot combine an fm.Expr with the complex number {x!r}; fm works on "
+                        "real numbers: pass x.real or abs(x)")
+    if odd == "bool":  # numpy's, as Python's: 0.0 / 1.0
+        return const(float(x))
     return const(float(x) if isinstance(x, numbers.Real) else x)  # (a bool as 0.0 / 1.0)
 
 
@@ -467,6 +477,54 @@ def _is_value(x: Any) -> bool:
     return isinstance(x, numbers.Real) or hasattr(x, "__array__")
 
 
+# numpy's ufuncs that Python operators call, as the node's methods: (when the
+# node is the right operand, when it is the left one)
+_OPERATORS = {
+    "add": ("__radd__", "__add__"), "subtract": ("__rsub__", "__sub__"),
+    "multiply": ("__rmul__", "__mul__"), "divide": ("__rtruediv__", "__truediv__"),
+    "true_divide": ("__rtruediv__", "__truediv__"), "power": ("__rpow__", "__pow__"),
+    "floor_divide": ("__rfloordiv__", "__floordiv__"), "remainder": ("__rmod__", "__mod__"),
+    "less": ("__gt__", "__lt__"), "less_equal": ("__ge__", "__le__"),
+    "greater": ("__lt__", "__gt__"), "greater_equal": ("__le__", "__ge__"),
+    "equal": ("__eq__", "__eq__"), "not_equal": ("__ne__", "__ne__"),
+}
+_FM_NAMES = {"arctan": "atan", "arctan2": "atan2", "absolute": "abs", "fabs": "abs",
+             "arcsinh": "asinh", "arctanh": "atanh", "negative": "-x"}
+
+
+def numpy_on_node(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
+    """A numpy ufunc called with a node among its operands. An operator
+    (``np.float64(2.0) * x``, ``arr < x``, ``arr += x``) is the node's own,
+    as Python's reflected operators would give it; anything else (``np.sin(x)``,
+    ``np.maximum(x, 0.0)``) is a TypeError naming fm's function: numpy cannot
+    differentiate or trace it.
+
+    >>> import numpy as np
+    >>> (np.float64(2.0) * Var(3.0)).value, np.float64(1.0) < Var(3.0)
+    (6.0, True)
+    >>> np.sin(Var(0.5))
+    Traceback (most recent call last):
+    ...
+    TypeError: np.sin on an fm node: numpy cannot differentiate or trace it; use fm.sin \
+instead (fm's functions take nodes and numbers alike)
+    """
+    name = ufunc.__name__
+    ops = _OPERATORS.get(name)
+    out = kwargs.pop("out", None)
+    if ops is not None and method == "__call__" and len(inputs) == 2 and not kwargs and (
+            out is None or (len(out) == 1 and out[0] is inputs[0])):  # ``arr += x``: rebinds
+        a, b = inputs
+        if isinstance(b, Expr) and not isinstance(a, Expr):
+            return getattr(b, ops[0])(a)
+        if isinstance(a, Expr):
+            return getattr(a, ops[1])(b)
+    fm_name = _FM_NAMES.get(name, name)
+    how = f"use fm.{fm_name} instead" if not fm_name.startswith("-") else f"write {fm_name}"
+    call = f"np.{name}" if method == "__call__" else f"np.{name}.{method}"
+    raise TypeError(f"{call} on an fm node: numpy cannot differentiate or trace it; {how} "
+                    "(fm's functions take nodes and numbers alike)")
+
+
 def _compare(op: str, a: Expr, b: Any) -> Any:
     if isinstance(b, Expr):
         return compare(op, a, b, b.value)
@@ -476,9 +534,22 @@ def _compare(op: str, a: Expr, b: Any) -> Any:
 
 
 def _check_number(value: Any, who: str) -> Any:
-    if isinstance(value, bool) or not _is_value(value):
-        raise TypeError(f"{who}(value): expected a number, got {type(value).__name__} {value!r}")
+    odd = _odd_scalar(value) if not isinstance(value, (bool, float)) else None
+    if isinstance(value, bool) or not _is_value(value) or odd is not None:
+        kind = "a real number" if odd == "complex" else "a number"
+        raise TypeError(f"{who}(value): expected {kind}, got {type(value).__name__} {value!r}")
     return float(value) if isinstance(value, numbers.Real) else value
+
+
+def _odd_scalar(x: Any) -> str | None:
+    """``"bool"`` for a numpy bool, ``"complex"`` for a complex number (numpy's
+    too), else None: numbers ``_is_value`` lets through that a node must not
+    hold as they are."""
+    kind = getattr(getattr(x, "dtype", None), "kind", None) if not isinstance(x, complex) \
+        else "c"
+    if getattr(x, "ndim", 0):
+        return None  # (an array: vmap's batch, a constant holding one)
+    return {"b": "bool", "c": "complex"}.get(kind) if kind is not None else None
 
 
 _NO_MOD = ("fm nodes have no % or // (no derivative rule reproduces Python's float "

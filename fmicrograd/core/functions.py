@@ -11,6 +11,7 @@ with these, so one rule serves floats, graphs (higher order) and arrays.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from collections.abc import Callable, Iterable
 from operator import mul
@@ -63,7 +64,7 @@ def _unary(op: str, doc: str) -> Unary:
         if isinstance(x, Expr):
             return node(op, forward(x.value), (x,))
         if x.__class__ is not float:
-            x = _widened(x)
+            x = _widened(x, op)
         return forward(x)
 
     f.__name__ = op
@@ -71,23 +72,38 @@ def _unary(op: str, doc: str) -> Unary:
     return f
 
 
-def _widened(x: Any) -> Any:
+def _widened(x: Any, who: str = "function") -> Any:
     """``x`` as a function of plain numbers computes it in float64: a numpy
-    scalar as a Python number (numpy would keep a float32 a float32), an int
-    as a float (``relu(1)`` is ``1.0``, as the contract's plain float), one
-    beyond float64's range as +-inf (``math.exp(-10 ** 400)`` overflows);
-    anything else (an array under ``vmap``) as it is.
+    scalar as a Python float (numpy would keep a float32 a float32, and a
+    numpy bool is 0.0 or 1.0 as Python's ``True`` is), an int as a float
+    (``relu(1)`` is ``1.0``, as the contract's plain float), one beyond
+    float64's range as +-inf (``math.exp(-10 ** 400)`` overflows), any other
+    real number (``Fraction``, ``Decimal``) as its float; a complex number is
+    a ``TypeError`` naming ``fm.<who>``; anything else (an array under
+    ``vmap``) as it is.
 
     >>> import numpy as np
-    >>> _widened(np.float32(0.5)), _widened(-10 ** 400), _widened(3)
-    (0.5, -inf, 3.0)
+    >>> _widened(np.float32(0.5)), _widened(-10 ** 400), _widened(3), _widened(np.True_)
+    (0.5, -inf, 3.0, 1.0)
     """
-    if isinstance(x, int):
+    if isinstance(x, int):  # (a bool too: True is 1.0)
         return float(x) if -_HUGE_INT < x < _HUGE_INT else (math.inf if x > 0 else -math.inf)
     np = sys.modules.get("numpy")  # no numpy scalar exists before numpy is imported
-    if np is not None and isinstance(x, np.generic) and isinstance(x, (np.floating,
-                                                                       np.integer)):
-        return _widened(x.item())
+    if np is not None:
+        if x.__class__ is np.ndarray:  # vmap's values: as they are, at no further cost
+            return x
+        if isinstance(x, np.floating):  # float(), as .item() keeps a longdouble a longdouble
+            return float(x)
+        if isinstance(x, (np.integer, np.bool_)):
+            return _widened(int(x))
+    if isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real):
+        raise TypeError(f"fm.{who}: got {type(x).__name__} {x!r}; fm works on real numbers "
+                        "only: pass x.real or abs(x)")
+    if isinstance(x, numbers.Real):  # a Fraction
+        return float(x)
+    decimal = sys.modules.get("decimal")
+    if decimal is not None and isinstance(x, decimal.Decimal):  # (not a numbers.Real)
+        return float(x)
     return x
 
 
@@ -136,17 +152,27 @@ def _binary(op: str, doc: str) -> Binary:
 
     def f(a: Any, b: Any) -> Any:
         if isinstance(a, Expr) or isinstance(b, Expr):
-            a, b = lift(a), lift(b)
+            a, b = _lifted(a, op), _lifted(b, op)
             return node(op, forward(a.value, b.value), (a, b))
         if a.__class__ is not float:
-            a = _widened(a)
+            a = _widened(a, op)
         if b.__class__ is not float:
-            b = _widened(b)
+            b = _widened(b, op)
         return forward(a, b)
 
     f.__name__ = op
     f.__doc__ = doc
     return f
+
+
+def _lifted(x: Any, who: str) -> Expr:
+    """``x`` as a node, a plain number widened first (a numpy bool as 0.0 or
+    1.0, a complex number a ``TypeError``), as the number path reads it."""
+    if isinstance(x, Expr):
+        return x
+    if x.__class__ is float:
+        return const(x)
+    return lift(_widened(x, who))
 
 
 maximum = _binary("maximum", "Larger of ``a`` and ``b``; a tie splits the derivative "
@@ -204,7 +230,7 @@ def square(x: Any) -> Any:
     (9.0, 6.0, 9.0)
     """
     if x.__class__ is not float and not isinstance(x, Expr):
-        x = _widened(x)
+        x = _widened(x, "square")
     return x * x
 
 
@@ -216,9 +242,9 @@ def clip(x: Any, lo: Any, hi: Any) -> Any:
     (1.0, 1.0)
     """
     if isinstance(x, Expr) or isinstance(lo, Expr) or isinstance(hi, Expr):
-        x, lo, hi = lift(x), lift(lo), lift(hi)
+        x, lo, hi = _lifted(x, "clip"), _lifted(lo, "clip"), _lifted(hi, "clip")
         return node("clip", num.clip(x.value, lo.value, hi.value), (x, lo, hi))
-    return num.clip(_float(x), _float(lo), _float(hi))
+    return num.clip(_float(x, "clip"), _float(lo, "clip"), _float(hi, "clip"))
 
 
 def where(cond: Any, a: Any, b: Any) -> Any:
@@ -241,22 +267,26 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     """
     if isinstance(cond, Mask):  # a comparison whose examples disagree under vmap: a choice
         # per example, as the loop's bools make it (its condition a node that jit recomputes)
-        return choice(cond.as_node(), lift(a), lift(b))
+        return choice(cond.as_node(), _lifted(a, "where"), _lifted(b, "where"))
     if isinstance(cond, Expr):
-        a, b = lift(a), lift(b)
+        a, b = _lifted(a, "where"), _lifted(b, "where")
         return node("where", num.where(cond.value, a.value, b.value), (cond, a, b))
     if getattr(cond, "ndim", 0) > 0:  # an array of per-example truth values
         if isinstance(a, Expr) or isinstance(b, Expr):
             import numpy as np
 
-            return choice(const(np.asarray(cond, dtype=float)), lift(a), lift(b))
+            return choice(const(np.asarray(cond, dtype=float)), _lifted(a, "where"),
+                          _lifted(b, "where"))
         return num.where(cond, a, b)
-    return _float(a) if cond else _float(b)
+    return _float(a, "where") if cond else _float(b, "where")
 
 
-def _float(x: Any) -> Any:
-    """Plain numbers as floats (the contract's return type); anything else as is."""
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x
+def _float(x: Any, who: str) -> Any:
+    """Plain numbers as floats (the contract's return type, see ``_widened``);
+    nodes and arrays as they are."""
+    if x.__class__ is float or isinstance(x, Expr):
+        return x
+    return _widened(x, who)
 
 
 @overload
@@ -274,8 +304,8 @@ def div(a: Any, b: Any) -> Any:
     inf
     """
     if isinstance(a, Expr) or isinstance(b, Expr):
-        return lift(a) / b
-    return num.div(a, b)
+        return _lifted(a, "div") / b
+    return num.div(_float(a, "div"), _float(b, "div"))
 
 
 @overload
@@ -294,14 +324,44 @@ def power(a: Any, b: Any) -> Any:
     (inf, 8.0)
     """
     if isinstance(a, Expr) or isinstance(b, Expr):
-        return lift(a) ** b
-    return num.power(a, b)
+        return _lifted(a, "power") ** b
+    return num.power(_float(a, "power"), _float(b, "power"))
 
 
 def _items(xs: Iterable, who: str) -> tuple:
     if isinstance(xs, Expr):
         raise TypeError(f"fm.{who} expects a sequence of numbers or Exprs, got one Expr")
     return tuple(xs)
+
+
+def _total(xs: Iterable) -> Any:
+    return _builtin_sum(xs, 0.0)
+
+
+def _dot_total(xs: Iterable, ys: Iterable) -> Any:
+    return _builtin_sum(map(mul, xs, ys), 0.0)
+
+
+def _in_float64(reduce: Callable[..., Any], who: str, *seqs: tuple) -> Any:
+    """``reduce(*seqs)`` over plain numbers, computed in float64 and returned
+    as a Python float, as under ``jit``: as it is when it gives a float (or
+    ``vmap``'s array), else again with every item widened (NumPy 2 keeps a sum
+    that meets one float32 item in float32, and a Python float does not widen
+    it).
+
+    >>> import numpy as np
+    >>> _in_float64(_total, "sum", (np.float32(0.1), 0.2)) == float(np.float32(0.1)) + 0.2
+    True
+    """
+    total: Any
+    try:
+        total = reduce(*seqs)
+    except (TypeError, OverflowError):  # a Decimal, an int beyond float64: widened below
+        total = None
+    if total.__class__ is float or getattr(total, "ndim", 0) > 0:  # (or vmap's arrays)
+        return total
+    return reduce(*([x if x.__class__ is float else _widened(x, who) for x in xs]
+                    for xs in seqs))
 
 
 @overload
@@ -320,9 +380,9 @@ def sum(xs: Any) -> Any:
         return xs.__fm_reduce__("sum")
     items = _items(xs, "sum")
     if any(isinstance(x, Expr) for x in items):
-        kids = tuple(lift(x) for x in items)
+        kids = tuple(_lifted(x, "sum") for x in items)
         return node("sum", _builtin_sum(k.value for k in kids), kids)
-    return _builtin_sum(items, 0.0)
+    return _in_float64(_total, "sum", items)
 
 
 @overload
@@ -343,9 +403,9 @@ def mean(xs: Any) -> Any:
     if not items:
         raise ValueError("fm.mean of an empty sequence")
     if any(isinstance(x, Expr) for x in items):
-        kids = tuple(lift(x) for x in items)
+        kids = tuple(_lifted(x, "mean") for x in items)
         return node("mean", _builtin_sum(k.value for k in kids) / len(kids), kids)
-    return _builtin_sum(items, 0.0) / len(items)
+    return _in_float64(_total, "mean", items) / len(items)
 
 
 @overload
@@ -369,8 +429,8 @@ def dot(xs: Any, ys: Any) -> Any:
         values = [k.value for k in kids]
     except AttributeError:  # some plain numbers (or no nodes at all)
         if not any(isinstance(k, Expr) for k in kids):
-            return _builtin_sum(map(mul, xs, ys), 0.0)
-        kids = tuple(k if isinstance(k, Expr) else lift(k) for k in kids)
+            return _in_float64(_dot_total, "dot", xs, ys)
+        kids = tuple(_lifted(k, "dot") for k in kids)
         values = [k.value for k in kids]
     return node("dot", _builtin_sum(map(mul, values[:n], values[n:]), 0.0), kids)
 

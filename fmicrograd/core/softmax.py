@@ -26,7 +26,8 @@ def _items(xs: Iterable, who: str) -> tuple:
     items = F._items(xs, who)
     if not items:
         raise ValueError(f"fm.{who} of an empty sequence; pass at least one value")
-    return items
+    # numbers in float64 (a float32's ``x - m`` rounds in float32), as Python floats
+    return tuple(x if x.__class__ is float else F._float(x, who) for x in items)
 
 
 def _shifted(items: tuple, finite: bool) -> tuple[tuple, Any]:

@@ -25,6 +25,7 @@ from ..core.batch_axes import DEPTH
 from ..core.control import RUNNING, running
 from ..core.expr import Expr, const, next_level, variable
 from ..core.expr import stored_value as _stored
+from ..core.functions import _widened
 from ..core.numeric import _np  # (numpy, imported when first needed)
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "trace", "lower"]
@@ -78,13 +79,58 @@ def make_inputs(arg: Any, level: int, who: str, where: str) -> tuple[tr.TreeDef,
         elif isinstance(leaf, numbers.Real) and not isinstance(leaf, bool):
             out.append(variable(float(leaf), level))
         else:  # the paths only now: building them for every leaf costs more than the rest
-            path = tr.flatten_with_paths(arg)[1][j]
+            path = tr.keystr(tr.flatten_with_paths(arg)[1][j])
+            if isinstance(leaf, _np().ndarray):
+                mapped = (f"fm.vmap(fm.{who}(f))(x)" if who in _ONE_ARGUMENT_FORM
+                          else "fm.vmap")
+                raise TypeError(f"{who}: {where} has a leaf at {path} that is "
+                                f"{_array_kind(leaf)}; fmicrograd's leaves are numbers: pass "
+                                "tuple(x) or x.tolist() for a derivative per entry, or map "
+                                f"over the examples (rows of x) with {mapped}")
             hint = (" (a jitted function's .deferred output: pass its .get())"
                     if type(leaf).__name__ == "Deferred" else "")
-            raise TypeError(f"{who}: {where} has a leaf at {tr.keystr(path)} that is "
+            raise TypeError(f"{who}: {where} has a leaf at {path} that is "
                             f"{type(leaf).__name__} {leaf!r}{hint}; expected a float or an "
                             "fm.Expr")
     return treedef, out
+
+
+# transforms called as fm.<who>(f)(x), which fm.vmap can map as they are
+_ONE_ARGUMENT_FORM = frozenset({"grad", "value_and_grad", "jacrev", "jacfwd", "hessian"})
+
+
+def _array_kind(a: Any) -> str:
+    """A numpy array as the user knows it: under ``fm.jit`` the array they
+    passed is traced as an object array of variables, which they never made.
+
+    >>> _array_kind(_np().zeros((2, 3), dtype="float32"))
+    'a numpy array of shape (2, 3) and dtype float32'
+    """
+    if a.dtype.kind == "O" and a.size and all(isinstance(x, Expr) for x in a.flat):
+        return (f"a numpy array of shape {a.shape} (fm.jit traces a numpy array argument "
+                "as an array of its traced entries)")
+    return f"a numpy array of shape {a.shape} and dtype {a.dtype}"
+
+
+def widened_leaves(tree: Any, who: str) -> list:
+    """The leaves of a tangent or cotangent, each number as a Python float
+    and each float32 or float16 array as a float64 one, so that a sweep seeded
+    with them computes in float64 (as ``jit``, which traces them as float64)
+    and not in the seed's narrower type; nodes as they are.
+
+    >>> import numpy as np
+    >>> widened_leaves((np.float16(1.0), [2]), "jvp")
+    [1.0, 2.0]
+    """
+    out = tr.leaves(tree)
+    for i, leaf in enumerate(out):
+        if leaf.__class__ is not float and not isinstance(leaf, Expr):
+            if isinstance(leaf, _np().ndarray):
+                if leaf.dtype.kind == "f" and leaf.dtype.itemsize < 8:
+                    out[i] = leaf.astype(float)
+            else:
+                out[i] = _widened(leaf, who)
+    return out
 
 
 def lower(x: Any, on_graph: bool) -> Any:
@@ -330,8 +376,9 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     on_graph = plan[2]
 
     def vjp_fn(cotangent: Any) -> tuple:
-        seeds, seed_def = tr.flatten(cotangent)
-        tr.check_same(out_def, seed_def, "vjp_fn: the cotangent must match the output")
+        tr.check_same(out_def, tr.structure(cotangent),
+                      "vjp_fn: the cotangent must match the output")
+        seeds = widened_leaves(cotangent, "vjp")
         cts, _ = sweep.reverse(outs, seeds, flat_inputs, plan)
         return tuple(_rebuild(defs, groups, cts, on_graph))
 
@@ -361,7 +408,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence,
     out = per_example(_checked(out))
     outs, out_def = tr.flatten(out)
     flat_inputs = [x for xs in groups for x in xs]
-    tans, on_graph = sweep.forward(outs, flat_inputs, tr.leaves(tangents))
+    tans, on_graph = sweep.forward(outs, flat_inputs, widened_leaves(tangents, "jvp"))
     if has_aux:
         return lower(out, on_graph), tr.unflatten(out_def, tans), lower(aux, on_graph)
     return lower(out, on_graph), tr.unflatten(out_def, tans)

@@ -252,7 +252,7 @@ def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = Fals
                 for x, array in zip(t.inputs, arrays)]
         rows = []
         for k, shape in enumerate(t.shapes):
-            back = _reverse_row(t, k) if any(arrays) else None
+            back = _reverse_row(t, k) if any(arrays) else []  # (read where col is None)
             rows.append([back[i] if col is None else
                          col[k] if shape is None else
                          _fill(col[k], shape + tuple(_np().shape(x.value)))

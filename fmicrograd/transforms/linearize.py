@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import tree as tr
 from ..core import sweep
-from .autodiff import _checked, call_on_inputs, lower, per_example
+from .autodiff import _checked, call_on_inputs, lower, per_example, widened_leaves
 
 __all__ = ["linearize"]
 
@@ -45,7 +45,7 @@ def linearize(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     def f_jvp(*tangents: Any) -> Any:
         tr.check_same(primal_def, tr.structure(tuple(tangents)),
                       "linearize: f_jvp's tangents must match the primals")
-        tans, _ = sweep.forward(outs, inputs, tr.leaves(tangents), plan)
+        tans, _ = sweep.forward(outs, inputs, widened_leaves(tangents, "linearize"), plan)
         return tr.unflatten(out_def, tans)
 
     if has_aux:
