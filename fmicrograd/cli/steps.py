@@ -79,8 +79,10 @@ def batched(args: argparse.Namespace, points: int, params: int) -> bool:
     """Whether the compiled step takes the loss over ``fm.vmap`` (compiles in a
     fraction of a second): for SGD, and for Adam (``--jit``) beyond
     ``SCALAR_GRAPH_LIMIT``. Below it, compiled Adam takes the scalar graph, as
-    eager builds it, which so small a program runs in the eager order, bit for
-    bit.
+    eager builds it: the same operations, though the compiler may regroup a
+    sum (a gradient that cancels to 0.0 eager can come out as 1e-18, which
+    Adam's ``g / (|g| + eps)`` turns into a full step), so its trajectory can
+    part from eager's, as ``--eager``'s help says.
 
     >>> args = argparse.Namespace(engine="jit", optimizer="adam")
     >>> batched(args, 30, 105), batched(args, 100, 337)

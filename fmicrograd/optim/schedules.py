@@ -13,6 +13,8 @@ a traced count, so ``fm.jit`` compiles them into a whole training step.
 from __future__ import annotations
 
 import math
+import numbers
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,10 +31,28 @@ Schedule = Callable[[int], float]
 ScalarOrSchedule = float | Schedule
 
 
-def _positive(n: int, who: str, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise ValueError(f"{who}: {what} must be a positive int, got {n!r}")
-    return n
+def _positive(n: int, who: str, what: str, least: int = 1) -> int:
+    """``n`` as a Python int, if it is a whole number (numpy's too) of at least
+    ``least``; else a ValueError."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < least:
+        kind = "a positive int" if least == 1 else f"an int >= {least}"
+        raise ValueError(f"{who}: {what} must be {kind}, got {n!r}")
+    return int(n)
+
+
+def _real(x: Any) -> Any:
+    """A numpy number as a Python float (a float32 ``init_value`` would make
+    every value the schedule gives a float32); anything else as it is."""
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(x, (np.floating, np.integer)):
+        return float(x)
+    return x
+
+
+def _begin(n: int, who: str) -> int:
+    # optax clamps a negative begin to 0 (with a log line); counting from it instead
+    # shifted the whole schedule, so neither is silent here
+    return _positive(n, who, "transition_begin (the step the transition starts at)", 0)
 
 
 def _floor(p: Any) -> Any:
@@ -123,7 +143,7 @@ def constant_schedule(value: float) -> ConstantSchedule:
     >>> constant_schedule(0.1)(1000)
     0.1
     """
-    return ConstantSchedule(value)
+    return ConstantSchedule(_real(value))
 
 
 def linear_schedule(init_value: float, end_value: float, transition_steps: int,
@@ -134,8 +154,9 @@ def linear_schedule(init_value: float, end_value: float, transition_steps: int,
     >>> linear_schedule(1.0, 0.5, 10, transition_begin=5)(10)
     0.75
     """
-    _positive(transition_steps, "linear_schedule", "transition_steps")
-    return LinearSchedule(init_value, end_value, transition_steps, transition_begin)
+    steps = _positive(transition_steps, "linear_schedule", "transition_steps")
+    return LinearSchedule(_real(init_value), _real(end_value), steps,
+                          _begin(transition_begin, "linear_schedule"))
 
 
 def exponential_decay(init_value: float, transition_steps: int, decay_rate: float,
@@ -148,11 +169,14 @@ def exponential_decay(init_value: float, transition_steps: int, decay_rate: floa
     >>> s(0), s(10), s(20)
     (1.0, 0.5, 0.25)
     """
-    _positive(transition_steps, "exponential_decay", "transition_steps")
-    if decay_rate <= 0.0:
+    steps = _positive(transition_steps, "exponential_decay", "transition_steps")
+    if not decay_rate > 0.0:  # (NaN too)
         raise ValueError(f"exponential_decay: decay_rate must be > 0, got {decay_rate!r}")
-    return ExponentialDecay(init_value, transition_steps, decay_rate, transition_begin,
-                            staircase, end_value)
+    if not isinstance(staircase, (bool, numbers.Integral)):  # ("no" would have been True)
+        raise TypeError(f"exponential_decay: staircase must be True or False, got {staircase!r}")
+    return ExponentialDecay(_real(init_value), steps, _real(decay_rate),
+                            _begin(transition_begin, "exponential_decay"), bool(staircase),
+                            _real(end_value))
 
 
 def cosine_decay_schedule(init_value: float, decay_steps: int,
@@ -164,8 +188,8 @@ def cosine_decay_schedule(init_value: float, decay_steps: int,
     >>> s(0), s(50), s(100)
     (1.0, 0.5, 0.0)
     """
-    _positive(decay_steps, "cosine_decay_schedule", "decay_steps")
-    return CosineDecay(init_value, decay_steps, alpha)
+    return CosineDecay(_real(init_value),
+                       _positive(decay_steps, "cosine_decay_schedule", "decay_steps"), _real(alpha))
 
 
 def micrograd_schedule(init_value: float = 1.0, decay: float = 0.9,
@@ -177,5 +201,5 @@ def micrograd_schedule(init_value: float = 1.0, decay: float = 0.9,
     >>> s(0), s(50), s(100) == 1.0 - 0.9 * 100 / 100
     (1.0, 0.55, True)
     """
-    _positive(steps, "micrograd_schedule", "steps")
-    return MicrogradSchedule(init_value, decay, steps)
+    return MicrogradSchedule(_real(init_value), _real(decay),
+                             _positive(steps, "micrograd_schedule", "steps"))

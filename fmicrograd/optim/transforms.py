@@ -13,6 +13,7 @@ runs on float gradients and, inside another transform, on graph nodes
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -20,7 +21,14 @@ from typing import Any, NamedTuple
 from .. import tree
 from ..core import functions as F
 from ..core.expr import Expr
-from .base import EmptyState, GradientTransformation, global_norm, leafwise, zeros_like
+from .base import (
+    EmptyState,
+    GradientTransformation,
+    _identity_update,
+    global_norm,
+    leafwise,
+    zeros_like,
+)
 from .schedules import ScalarOrSchedule
 
 __all__ = ["scale", "scale_by_schedule", "scale_by_learning_rate", "trace", "scale_by_adam",
@@ -41,23 +49,51 @@ def _map(f: Callable[..., Any], updates: Any, *rest: Any) -> Any:
     return tree.unflatten(td, out)
 
 
-def check_number(who: str, name: str, value: Any, lo: float, hi: float | None = None) -> None:
-    """Refuse a hyper-parameter that is not a number in ``[lo, hi)`` (``hi``
-    None: no upper bound), as torch.optim does. A node (a hyper-parameter
-    being differentiated) is not checked.
+def check_number(who: str, name: str, value: Any, lo: float, hi: float | None = None) -> Any:
+    """``value`` as a float64 Python number (a numpy float32 learning rate
+    would make every eager step compute in float32, and differ from the
+    compiled one), after refusing a hyper-parameter that is not a number in
+    ``[lo, hi)`` (``hi`` None: no upper bound), as torch.optim does. A node
+    (a hyper-parameter being differentiated) is not checked.
 
+    >>> import numpy as np
+    >>> check_number("sgd", "lr", np.float32(0.5), 0.0)
+    0.5
     >>> check_number("adam", "b1", 1.0, 0.0, 1.0)
     Traceback (most recent call last):
     ValueError: adam: b1 must be a number in [0.0, 1.0), got 1.0
     """
     if isinstance(value, Expr):
-        return
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{who}: {name} must be a number, got {type(value).__name__} {value!r}")
     number: Any = value  # a Real: compared as it is (an int beyond float range too)
     if not (lo <= number and (hi is None or number < hi)):  # NaN fails both
         where = f"in [{lo}, {hi})" if hi is not None else f">= {lo}"
         raise ValueError(f"{who}: {name} must be a number {where}, got {value!r}")
+    return _float64(value)
+
+
+def _float64(value: Any) -> Any:
+    """A plain real number as a Python float (+-inf beyond float range);
+    a node as it is."""
+    if value.__class__ is float or isinstance(value, Expr):
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _expect(state: Any, kind: type, who: str) -> None:
+    """A TypeError naming the state ``who`` needs, for another optimizer's
+    (a ``ScaleByScheduleState`` taken for an ``EmptyState`` read
+    ``tuple.count``, a method, and failed in the arithmetic)."""
+    if state.__class__ is not kind:
+        raise TypeError(f"{who}: the optimizer state is {type(state).__name__} "
+                        f"{str(state)[:60]}, not the {kind.__name__} this optimizer keeps: "
+                        "pass the state this optimizer's init made (a state saved from, or "
+                        "made by, another optimizer does not carry over; call opt.init(params))")
 
 
 # scale ------------------------------------------------------------------------
@@ -73,6 +109,8 @@ def scale(step_size: float) -> GradientTransformation:
     >>> scale(2.0).update((1.0, 3.0), EmptyState())[0]
     (2.0, 6.0)
     """
+    if not isinstance(step_size, Expr) and isinstance(step_size, numbers.Real):
+        step_size = _float64(step_size)
     return _stateless(_scale_update, step_size=step_size)
 
 
@@ -88,7 +126,8 @@ def _schedule_init(params: Any) -> ScaleByScheduleState:
 
 def _schedule_update(updates: Any, state: ScaleByScheduleState, params: Any = None, *,
                      schedule: Callable[[int], float], sign: float) -> tuple:
-    step_size = sign * schedule(state.count)
+    _expect(state, ScaleByScheduleState, "scale_by_schedule.update")
+    step_size = sign * _float64(schedule(state.count))
     return _map(lambda g: step_size * g, updates), ScaleByScheduleState(state.count + 1)
 
 
@@ -116,7 +155,7 @@ def scale_by_learning_rate(lr: ScalarOrSchedule) -> GradientTransformation:
     if isinstance(lr, bool) or not isinstance(lr, (numbers.Real, Expr)):
         raise TypeError(f"learning rate must be a number or a schedule (step -> number), "
                         f"got {type(lr).__name__} {lr!r}")
-    check_number("optimizer", "lr", lr, 0.0)  # the step is -lr * update
+    lr = check_number("optimizer", "lr", lr, 0.0)  # the step is -lr * update
     return scale(-lr)  # an Expr learning rate makes the step differentiable in it
 
 
@@ -134,6 +173,8 @@ def _trace_init(params: Any) -> TraceState:
 
 def _trace_update(updates: Any, state: TraceState, params: Any = None, *,
                   decay: float, nesterov: bool) -> tuple:
+    _expect(state, TraceState, "trace.update (momentum)")
+
     def step(g: Any, t: Any) -> tuple:
         t = g + decay * t
         return (g + decay * t if nesterov else t), t
@@ -151,7 +192,7 @@ def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
     >>> opt.update((1.0,), s)[0]
     (1.5,)
     """
-    check_number("optimizer", "momentum", decay, 0.0)
+    decay = check_number("optimizer", "momentum", decay, 0.0)
     return GradientTransformation(
         _trace_init, functools.partial(_trace_update, decay=decay, nesterov=nesterov))
 
@@ -172,6 +213,7 @@ def _adam_init(params: Any) -> ScaleByAdamState:
 
 def _adam_update(updates: Any, state: ScaleByAdamState, params: Any = None, *,
                  b1: float, b2: float, eps: float) -> tuple:
+    _expect(state, ScaleByAdamState, "adam.update")
     count = state.count + 1
     c1, c2 = 1.0 - b1 ** count, 1.0 - b2 ** count
 
@@ -193,9 +235,9 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
     >>> opt.update((3.0,), opt.init((0.0,)))[0]
     (0.9999999966666667,)
     """
-    check_number("adam", "b1", b1, 0.0, 1.0)
-    check_number("adam", "b2", b2, 0.0, 1.0)
-    check_number("adam", "eps", eps, 0.0)
+    b1 = check_number("adam", "b1", b1, 0.0, 1.0)
+    b2 = check_number("adam", "b2", b2, 0.0, 1.0)
+    eps = check_number("adam", "eps", eps, 0.0)
     return GradientTransformation(_adam_init,
                                   functools.partial(_adam_update, b1=b1, b2=b2, eps=eps))
 
@@ -212,6 +254,8 @@ def _rms_init(params: Any) -> ScaleByRmsState:
 
 def _rms_update(updates: Any, state: ScaleByRmsState, params: Any = None, *,
                 decay: float, eps: float) -> tuple:
+    _expect(state, ScaleByRmsState, "rmsprop.update")
+
     def step(g: Any, v: Any) -> tuple:
         v = (1.0 - decay) * (g * g) + decay * v
         return F.div(g, F.sqrt(v) + eps), v
@@ -228,8 +272,8 @@ def scale_by_rms(decay: float = 0.9, eps: float = 1e-8) -> GradientTransformatio
     >>> round(opt.update((1.0,), opt.init((0.0,)))[0][0], 6)  # 1 / sqrt(0.25)
     2.0
     """
-    check_number("rmsprop", "decay", decay, 0.0, 1.0)  # 1: the mean never moves from 0
-    check_number("rmsprop", "eps", eps, 0.0)
+    decay = check_number("rmsprop", "decay", decay, 0.0, 1.0)  # 1: the mean never moves from 0
+    eps = check_number("rmsprop", "eps", eps, 0.0)
     return GradientTransformation(_rms_init,
                                   functools.partial(_rms_update, decay=decay, eps=eps))
 
@@ -250,7 +294,7 @@ def add_decayed_weights(weight_decay: float) -> GradientTransformation:
     >>> add_decayed_weights(0.1).update((1.0,), EmptyState(), (2.0,))[0]
     (1.2,)
     """
-    check_number("add_decayed_weights", "weight_decay", weight_decay, 0.0)
+    weight_decay = check_number("add_decayed_weights", "weight_decay", weight_decay, 0.0)
     return _stateless(_decay_update, weight_decay=weight_decay)
 
 
@@ -269,4 +313,6 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     """
     if not max_norm > 0:
         raise ValueError(f"clip_by_global_norm: max_norm must be > 0, got {max_norm!r}")
+    if max_norm == math.inf:  # no clipping (inf / max(norm, inf) would be NaN), as optax
+        return _stateless(_identity_update)
     return _stateless(_clip_update, max_norm=float(max_norm))

@@ -60,6 +60,18 @@ fm.optim.adam(0.1), ...)'
             f"{optimizer!r:.60}; pass fm.optim.sgd({lr}) (or fm.optim.adam({lr}), ...)")
 
 
+def _plain(x: Any) -> Any:
+    """A numpy number as Python's (``epochs=np.int64(5)``, a count read from an
+    array); anything else as it is, for the checks below to judge."""
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(x, np.generic):
+        if isinstance(x, np.integer):
+            return int(x)
+        if isinstance(x, np.floating):
+            return float(x)
+    return x
+
+
 def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTransformation,
         data: Iterable, *, epochs: int, batch_size: int | None = None,
         key: fr.Key | None = None, val_data: Any = None,
@@ -139,6 +151,9 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     """
     if not isinstance(optimizer, GradientTransformation):
         raise TypeError(_not_an_optimizer(optimizer))
+    epochs, batch_size, patience, checkpoint_every, checkpoint_keep, max_rollbacks = map(
+        _plain, (epochs, batch_size, patience, checkpoint_every, checkpoint_keep, max_rollbacks))
+    min_delta, rollback_lr_factor = _plain(min_delta), _plain(rollback_lr_factor)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
     metrics = dict(metrics or {})

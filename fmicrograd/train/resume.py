@@ -84,7 +84,13 @@ def start_fold(params: Any, opt: GradientTransformation, monitor: bool, key: fr.
 def check_run_dir(checkpoint_dir: Any, resume: Any) -> None:
     """Refuse (``ValueError``) to write a run's checkpoints among another run's:
     a new run into a ``checkpoint_dir`` that holds checkpoints, or a run
-    resumed from elsewhere into one (see ``foreign_checkpoint``)."""
+    resumed from elsewhere into one (see ``foreign_checkpoint``); and a
+    ``checkpoint_dir`` that is a file, not a directory."""
+    if checkpoint_dir is not None and Path(checkpoint_dir).exists() and \
+            not Path(checkpoint_dir).is_dir():
+        raise ValueError(f"fit: checkpoint_dir={str(checkpoint_dir)!r} is a file, not a "
+                         "directory: pass a directory for the run's checkpoints (it is made "
+                         "if missing); the file is left as it is")
     found = foreign_checkpoint(checkpoint_dir, resume)
     if found is not None and resume is None:
         raise ValueError(f"fit: checkpoint_dir={str(checkpoint_dir)!r} already holds the "

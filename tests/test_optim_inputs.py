@@ -1,0 +1,91 @@
+"""Optimizer hyper-parameters and states as users hand them in: numpy
+numbers compute in float64 as Python's do, "no clipping" is inf, and a
+state or schedule argument that cannot mean what it says is refused."""
+
+import math
+
+import numpy as np
+import pytest
+
+import fmicrograd as fm
+
+
+def test_clipping_at_inf_leaves_the_updates_as_they_are():
+    c = fm.optim.clip_by_global_norm(math.inf)  # every update was NaN (inf / inf)
+    assert c.update({"w": 3.0, "b": 4.0}, c.init(None))[0] == {"w": 3.0, "b": 4.0}
+    opt = fm.optim.chain(fm.optim.clip_by_global_norm(math.inf), fm.optim.sgd(0.1))
+    plain = fm.optim.sgd(0.1)
+    p, g = {"w": 1.0}, {"w": 2.5}
+    assert fm.optim.apply_updates(p, opt.update(g, opt.init(p), p)[0]) == \
+        fm.optim.apply_updates(p, plain.update(g, plain.init(p), p)[0]) == {"w": 0.75}
+
+
+@pytest.mark.parametrize("make", [
+    lambda h: fm.optim.sgd(h), lambda h: fm.optim.sgd(0.1, momentum=h),
+    lambda h: fm.optim.adam(0.1, b1=h), lambda h: fm.optim.adamw(0.1, weight_decay=h),
+    lambda h: fm.optim.rmsprop(h), lambda h: fm.optim.sgd(fm.optim.exponential_decay(h, 2, 0.5))],
+    ids=["lr", "momentum", "b1", "weight_decay", "rmsprop_lr", "schedule"])
+def test_float32_hyperparameters_compute_in_float64_as_under_jit(make):
+    h = np.float32(0.3)
+
+    def run(opt, steps=5):
+        p = {"w": 1.0, "b": -0.5}
+        state = opt.init(p)
+        for _ in range(steps):
+            g = {"w": p["w"] * 2.0, "b": p["b"] - 1.0}
+            u, state = opt.update(g, state, p)
+            p = fm.optim.apply_updates(p, u)
+        return p
+
+    eager = run(make(h))
+    assert all(type(v) is float for v in eager.values())  # not np.float32 leaves
+    assert eager == run(make(float(h)))  # the float32's exact value, in float64 arithmetic
+    step = fm.jit(lambda p, s: (lambda u, s: (fm.optim.apply_updates(p, u), s))(
+        *make(h).update({"w": p["w"] * 2.0, "b": p["b"] - 1.0}, s, p)))
+    opt = make(h)
+    p, s = {"w": 1.0, "b": -0.5}, opt.init({"w": 1.0, "b": -0.5})
+    for _ in range(5):
+        p, s = step(p, s)
+    assert p["w"] == pytest.approx(eager["w"], rel=1e-14) and \
+        p["b"] == pytest.approx(eager["b"], rel=1e-14)
+
+
+def test_another_optimizers_state_is_named():
+    p = g = {"w": 1.0}
+    with pytest.raises(TypeError, match=r"adam\.update: the optimizer state is EmptyState.*"
+                                        r"ScaleByAdamState.*opt\.init\(params\)"):
+        fm.optim.adam(0.1).update(g, fm.optim.sgd(0.1).init(p), p)
+    scheduled = fm.optim.sgd(fm.optim.cosine_decay_schedule(0.1, 10))
+    with pytest.raises(TypeError, match=r"state is EmptyState.*ScaleByScheduleState"):
+        scheduled.update(g, fm.optim.sgd(0.1).init(p), p)
+    with pytest.raises(TypeError, match=r"state is .*TraceState"):
+        fm.optim.sgd(0.1, momentum=0.9).update(g, fm.optim.adam(0.1).init(p), p)
+
+
+def test_schedules_refuse_a_negative_begin_and_take_numpy_ints():
+    for make in (lambda: fm.optim.linear_schedule(0.1, 0.01, 10, transition_begin=-3),
+                 lambda: fm.optim.exponential_decay(0.1, 3, 0.7, transition_begin=-5)):
+        with pytest.raises(ValueError, match=r"transition_begin .* must be an int >= 0, got -"):
+            make()  # it shifted the schedule (optax clamps it to 0)
+    with pytest.raises(ValueError, match="decay_rate must be > 0, got nan"):
+        fm.optim.exponential_decay(0.1, 3, math.nan)
+    with pytest.raises(TypeError, match="staircase must be True or False"):
+        fm.optim.exponential_decay(0.1, 3, 0.5, staircase="no")
+    s = fm.optim.cosine_decay_schedule(1.0, np.int64(100))
+    assert (s(50), type(s.decay_steps)) == (0.5, int)
+    assert fm.optim.exponential_decay(1.0, np.int64(10), 0.5, np.int32(2))(12) == 0.5
+
+
+def test_fit_takes_numpy_counts_and_refuses_a_file_as_checkpoint_dir(tmp_path):
+    data = (((1.0, 2.0), (2.0, 1.0)), (3.0, 1.0))  # a dataset: (xs, ys)
+    loss = lambda p, b: fm.mean([(p[0] * x[0] + p[1] * x[1] - y) ** 2 for x, y in zip(*b)])
+    a, h1 = fm.train.fit(loss, (0.1, 0.2), fm.optim.sgd(0.05), data, epochs=np.int64(3),
+                         batch_size=np.int64(1), rollback_lr_factor=np.float32(0.5))
+    b, h2 = fm.train.fit(loss, (0.1, 0.2), fm.optim.sgd(0.05), data, epochs=3, batch_size=1)
+    assert len(h1["loss"]) == 3
+    assert a == b and list(h1["loss"]) == list(h2["loss"])
+    f = tmp_path / "run"
+    f.write_text("mine")
+    with pytest.raises(ValueError, match=r"checkpoint_dir=.* is a file, not a directory"):
+        fm.train.fit(loss, (0.1, 0.2), fm.optim.sgd(0.05), [data], epochs=1, checkpoint_dir=f)
+    assert f.read_text() == "mine"
