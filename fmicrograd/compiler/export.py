@@ -216,6 +216,7 @@ def _namespace(torch: Any, dtype: Any) -> dict:
         power=power, abs=torch.abs, exp=torch.exp, log=torch.log, sqrt=torch.sqrt,
         tanh=torch.tanh, sin=torch.sin, cos=torch.cos, sign=torch.sign, matmul=torch.matmul,
         einsum=torch.einsum, where=torch.where,
+        broadcast_to=lambda a, shape: torch.broadcast_to(t(a), shape),
         maximum=lambda a, b: TORCH["maximum"](torch, t(a), t(b)),
         minimum=lambda a, b: TORCH["minimum"](torch, t(a), t(b)))
 
