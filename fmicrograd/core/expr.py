@@ -477,54 +477,6 @@ def _is_value(x: Any) -> bool:
     return isinstance(x, numbers.Real) or hasattr(x, "__array__")
 
 
-# numpy's ufuncs that Python operators call, as the node's methods: (when the
-# node is the right operand, when it is the left one)
-_OPERATORS = {
-    "add": ("__radd__", "__add__"), "subtract": ("__rsub__", "__sub__"),
-    "multiply": ("__rmul__", "__mul__"), "divide": ("__rtruediv__", "__truediv__"),
-    "true_divide": ("__rtruediv__", "__truediv__"), "power": ("__rpow__", "__pow__"),
-    "floor_divide": ("__rfloordiv__", "__floordiv__"), "remainder": ("__rmod__", "__mod__"),
-    "less": ("__gt__", "__lt__"), "less_equal": ("__ge__", "__le__"),
-    "greater": ("__lt__", "__gt__"), "greater_equal": ("__le__", "__ge__"),
-    "equal": ("__eq__", "__eq__"), "not_equal": ("__ne__", "__ne__"),
-}
-_FM_NAMES = {"arctan": "atan", "arctan2": "atan2", "absolute": "abs", "fabs": "abs",
-             "arcsinh": "asinh", "arctanh": "atanh", "negative": "-x"}
-
-
-def numpy_on_node(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
-    """A numpy ufunc called with a node among its operands. An operator
-    (``np.float64(2.0) * x``, ``arr < x``, ``arr += x``) is the node's own,
-    as Python's reflected operators would give it; anything else (``np.sin(x)``,
-    ``np.maximum(x, 0.0)``) is a TypeError naming fm's function: numpy cannot
-    differentiate or trace it.
-
-    >>> import numpy as np
-    >>> (np.float64(2.0) * Var(3.0)).value, np.float64(1.0) < Var(3.0)
-    (6.0, True)
-    >>> np.sin(Var(0.5))
-    Traceback (most recent call last):
-    ...
-    TypeError: np.sin on an fm node: numpy cannot differentiate or trace it; use fm.sin \
-instead (fm's functions take nodes and numbers alike)
-    """
-    name = ufunc.__name__
-    ops = _OPERATORS.get(name)
-    out = kwargs.pop("out", None)
-    if ops is not None and method == "__call__" and len(inputs) == 2 and not kwargs and (
-            out is None or (len(out) == 1 and out[0] is inputs[0])):  # ``arr += x``: rebinds
-        a, b = inputs
-        if isinstance(b, Expr) and not isinstance(a, Expr):
-            return getattr(b, ops[0])(a)
-        if isinstance(a, Expr):
-            return getattr(a, ops[1])(b)
-    fm_name = _FM_NAMES.get(name, name)
-    how = f"use fm.{fm_name} instead" if not fm_name.startswith("-") else f"write {fm_name}"
-    call = f"np.{name}" if method == "__call__" else f"np.{name}.{method}"
-    raise TypeError(f"{call} on an fm node: numpy cannot differentiate or trace it; {how} "
-                    "(fm's functions take nodes and numbers alike)")
-
-
 def _compare(op: str, a: Expr, b: Any) -> Any:
     if isinstance(b, Expr):
         return compare(op, a, b, b.value)
@@ -654,3 +606,5 @@ Var.__init__ = _teach_var_keywords(Var.__init__)  # type: ignore[method-assign]
 Expr.__copy__ = _same  # type: ignore[attr-defined]
 Expr.__deepcopy__ = _same  # type: ignore[attr-defined]
 Expr.__reduce_ex__ = _no_pickle  # type: ignore[method-assign, assignment]
+
+from .numpy_ops import numpy_on_node  # noqa: E402 -- it needs Expr, defined above
