@@ -42,7 +42,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import inspect
 import threading
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -121,6 +123,11 @@ class Jitted:
         self._batched = BatchedCalls(f, MAX_STRUCTURES, MAX_VARIANTS)  # under vmap
         self.calls_rules = False  # a trace of f holds a user's custom_vjp (checks_linearity)
 
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        """On a class, a method: ``obj.f(x)`` calls this with ``(obj, x)``, as a
+        function defined there (and JAX's ``jit``) would."""
+        return self if obj is None else types.MethodType(self, obj)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if RUNNING.get() or DEPTH.get():  # inside another transform (see ``_slow``)
             return self._slow(tuple(map(built, args)), {k: built(v) for k, v in kwargs.items()},
@@ -161,9 +168,11 @@ class Jitted:
                 return self._run(entry, found, args, {}, lazy=True)
         return self._slow(tuple(map(built, args)), {})
 
-    def _static(self, nargs: int) -> list:
+    def _static(self, nargs: int, kwargs: Any = ()) -> list:
         out = []
         for i in self.static_argnums:
+            if i >= nargs and _defaulted(self.f, i, kwargs):  # left out: its default, a constant
+                continue
             if not -nargs <= i < nargs:
                 raise ValueError(f"fm.jit: static_argnums {i} is out of range for a call with "
                                  f"{nargs} positional arguments (pass static arguments by "
@@ -176,7 +185,7 @@ class Jitted:
             out = self._batched.lookup(args)
             if out is not MISS:
                 return out
-        static_pos = self._static(len(args))
+        static_pos = self._static(len(args), kwargs)
         static = {i: args[i] for i in static_pos}
         for i, v in static.items():
             try:
@@ -255,7 +264,7 @@ class Jitted:
         level = next_level()
         inputs = traced_variables([x for seg in scalars for x in seg.tolist()], level)
         traced_arrays = [variables(a, level, inputs) for a in arrays]
-        new_args, new_kwargs = _substitute(args, kwargs, self._static(len(args)), inputs,
+        new_args, new_kwargs = _substitute(args, kwargs, self._static(len(args), kwargs), inputs,
                                            traced_arrays)
         log: list = []
         token = GUARDS.set(log)
@@ -389,6 +398,18 @@ def _leaf_path(dyn: tuple, kwargs: dict, static: list, k: int) -> str:
         positions = [i for i in range(len(dyn) + len(static)) if i not in static]
         return f"args[{positions[path[1][1]]}]{tr.keystr(path[2:]) if path[2:] else ''}"
     return f"kwargs{tr.keystr(path[1:])}"
+
+
+def _defaulted(f: Callable, i: int, kwargs: Any) -> bool:
+    """Whether positional parameter ``i`` of ``f`` has a default and the call
+    left it out (not given by keyword either)."""
+    try:
+        params = [p for p in inspect.signature(f).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return False
+    return i < len(params) and params[i].default is not params[i].empty and \
+        params[i].name not in kwargs
 
 
 def _kind_key(kind: Any) -> Any:

@@ -26,7 +26,10 @@ from ..core.control import RUNNING, running
 from ..core.expr import Expr, const, next_level, variable
 from ..core.expr import stored_value as _stored
 from ..core.functions import _widened
-from ..core.numeric import _np  # (numpy, imported when first needed)
+from ..core.numeric import (
+    _np,  # (numpy, imported when first needed)
+    inexact_int,
+)
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "trace", "lower"]
 
@@ -76,10 +79,16 @@ def make_inputs(arg: Any, level: int, who: str, where: str) -> tuple[tr.TreeDef,
     for j, leaf in enumerate(leaves):
         if isinstance(leaf, Expr):
             out.append(variable(_stored(leaf), level, source=leaf))
-        elif isinstance(leaf, numbers.Real) and not isinstance(leaf, bool):
+        elif isinstance(leaf, numbers.Real) and not isinstance(leaf, bool) and not (
+                isinstance(leaf, numbers.Integral) and inexact_int(leaf)):
             out.append(variable(float(leaf), level))
         else:  # the paths only now: building them for every leaf costs more than the rest
             path = tr.keystr(tr.flatten_with_paths(arg)[1][j])
+            if isinstance(leaf, numbers.Integral) and not isinstance(leaf, bool):
+                raise ValueError(f"{who}: {where} has a leaf at {path} that is the int "
+                                 f"{leaf!r}, beyond 2**53: differentiated, it would be "
+                                 "rounded to a float64. Pass it in an argument that is not "
+                                 "differentiated (argnums), or as a float if rounding is meant")
             if isinstance(leaf, _np().ndarray):
                 mapped = (f"fm.vmap(fm.{who}(f))(x)" if who in _ONE_ARGUMENT_FORM
                           else "fm.vmap")

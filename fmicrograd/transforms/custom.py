@@ -43,6 +43,7 @@ from __future__ import annotations
 import functools
 import inspect
 import numbers
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,11 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         if not (callable(fwd) and callable(bwd)):
             raise TypeError("custom_vjp.defvjp(fwd, bwd): both must be functions")
         self.fwd, self.bwd = fwd, bwd
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        """On a class, a method: ``obj.f(x)`` calls this with ``(obj, x)``, as a
+        function defined there (and JAX's ``jit``) would."""
+        return self if obj is None else types.MethodType(self, obj)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.fwd is None:

@@ -30,6 +30,7 @@ arguments listed in ``nondiff_argnums`` come first in the rule:
 from __future__ import annotations
 
 import functools
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -153,6 +154,11 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         self.jvp_rule = rule
         self._node.defvjp(self._fwd, self._bwd)
         return rule
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        """On a class, a method: ``obj.f(x)`` calls this with ``(obj, x)``, as a
+        function defined there (and JAX's ``jit``) would."""
+        return self if obj is None else types.MethodType(self, obj)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.jvp_rule is None:

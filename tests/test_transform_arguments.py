@@ -1,0 +1,78 @@
+"""How transforms take what users hand them: jitted and custom functions as
+methods, defaulted static arguments, derived dataclass fields, and ints a
+float64 cannot hold."""
+
+import dataclasses
+
+import pytest
+
+import fmicrograd as fm
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    w: float
+
+    @fm.jit
+    def loss(self, x):
+        return (self.w * x) ** 2
+
+    @fm.checkpoint
+    def block(self, x):
+        return fm.sin(self.w * x)
+
+    @fm.custom_jvp
+    def square(self, x):
+        return self.w * x * x
+
+
+Model.square.defjvp(lambda primals, tangents: (
+    primals[0].w * primals[1] * primals[1],
+    tangents[0].w * primals[1] * primals[1] + 2.0 * primals[0].w * primals[1] * tangents[1]))
+
+
+def test_jit_checkpoint_and_custom_jvp_bind_as_methods():
+    # ``M(2.0).loss(3.0)`` was "missing 1 required positional argument"
+    m = Model(2.0)
+    assert m.loss(3.0) == 36.0 == fm.jit(lambda m, x: m.loss(x))(m, 3.0)
+    assert fm.grad(lambda m: m.loss(3.0))(m) == Model(2.0 * 2.0 * 9.0)
+    assert m.block(1.0) == pytest.approx(0.9092974268256817, rel=1e-15)
+    assert fm.grad(lambda m: m.block(1.0))(m).w == pytest.approx(-0.4161468365471424, rel=1e-15)
+    assert m.square(3.0) == 18.0
+    assert fm.grad(lambda m: m.square(3.0))(m) == Model(9.0)
+    assert fm.grad(lambda x: m.square(x))(3.0) == 12.0
+    assert Model.loss is Model.__dict__["loss"]  # on the class: the jitted function itself
+
+
+def test_a_static_argument_left_to_its_default():
+    def f(x, n=3):
+        return x ** n
+
+    g = fm.jit(f, static_argnums=1)
+    assert (g(2.0), g(2.0, 2), g(3.0)) == (8.0, 4.0, 27.0)  # "out of range" before
+    with pytest.raises(ValueError, match="static_argnums 2 is out of range"):
+        fm.jit(f, static_argnums=2)(2.0)
+
+
+def test_a_derived_dataclass_field_is_refused_naming_it():
+    @dataclasses.dataclass(frozen=True)
+    class P:
+        w: float
+        w2: float = dataclasses.field(init=False)
+
+        def __post_init__(self):
+            object.__setattr__(self, "w2", 2.0 * self.w)
+
+    # it was a leaf of its own: d/dw came out 0.0 and d/dw2 carried it all
+    for transform in (fm.grad, lambda f: fm.jit(fm.grad(f))):
+        with pytest.raises(TypeError, match=r"P\.w2 is declared field\(init=False\).*@property"):
+            transform(lambda p: (p.w2 * 2.0) ** 2)(P(3.0))
+
+
+def test_an_int_a_float64_cannot_hold_is_not_differentiated():
+    with pytest.raises(ValueError, match=r"at <root> that is the int 9007199254740993, beyond "
+                                         r"2\*\*53.*argnums"):
+        fm.value_and_grad(lambda x: x - 2 ** 53)(2 ** 53 + 1)  # gave (0.0, 1.0)
+    with pytest.raises(ValueError, match=r"at \['n'\]"):
+        fm.grad(lambda p: p["a"] * p["n"])({"a": 2.0, "n": 2 ** 60})
+    assert fm.grad(lambda p: p["a"] * p["n"])({"a": 2.0, "n": 3}) == {"a": 3.0, "n": 2.0}
