@@ -76,3 +76,21 @@ def test_an_int_a_float64_cannot_hold_is_not_differentiated():
     with pytest.raises(ValueError, match=r"at \['n'\]"):
         fm.grad(lambda p: p["a"] * p["n"])({"a": 2.0, "n": 2 ** 60})
     assert fm.grad(lambda p: p["a"] * p["n"])({"a": 2.0, "n": 3}) == {"a": 3.0, "n": 2.0}
+
+
+def test_rule_argument_positions_counted_from_the_end_are_refused_naming_the_fix():
+    import numpy as np
+
+    def block(x, n):
+        return fm.sum([x] * n)
+
+    # checkpoint's was a bare StopIteration at the call, custom_vjp's a misleading bwd error
+    with pytest.raises(ValueError, match=r"checkpoint: static_argnums holds -1, counted from "
+                                         r"the end.*0 is the first"):
+        fm.checkpoint(block, static_argnums=-1)
+    with pytest.raises(ValueError, match=r"custom_vjp: nondiff_argnums holds -1"):
+        fm.custom_vjp(block, nondiff_argnums=(-1,))
+    with pytest.raises(TypeError, match=r"static_argnums must be ints"):
+        fm.checkpoint(block, static_argnums=("n",))
+    for n in (1, np.int64(1), (1,)):
+        assert fm.grad(fm.checkpoint(block, static_argnums=n))(0.3, 3) == 3.0

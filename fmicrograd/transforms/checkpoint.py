@@ -30,7 +30,7 @@ from typing import Any
 from .. import tree as tr
 from ..core.control import dependent
 from ..core.expr import Expr
-from .custom import custom_vjp
+from .custom import custom_vjp, positions
 from .custom_jvp import as_primal, vjp_over_values
 
 __all__ = ["checkpoint", "remat"]
@@ -46,8 +46,7 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
     >>> abs(fm.hessian(g)(0.5, 3.0) - -3.0 * fm.sin(0.5)) < 1e-15
     True
     """
-    static_argnums = (static_argnums,) if isinstance(static_argnums, int) else \
-        tuple(static_argnums)  # an int too, as jit and JAX take it
+    static_argnums = positions(static_argnums, "checkpoint", "static_argnums")  # an int too
 
     def fwd(*args: Any) -> tuple:
         diff = tuple(a for i, a in enumerate(args) if i not in static_argnums)

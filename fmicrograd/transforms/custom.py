@@ -43,6 +43,7 @@ from __future__ import annotations
 import functools
 import inspect
 import numbers
+import operator
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,27 @@ from ..core.control import dependent, reaches_variable
 from ..core.expr import Const, Expr, const, lift, prim
 
 __all__ = ["custom_vjp", "CustomRule"]
+
+
+def positions(argnums: Any, who: str, name: str) -> tuple[int, ...]:
+    """``argnums`` (an int or a sequence of them, numpy's too) as a tuple of
+    argument positions; a negative one, counted from the end of a call whose
+    length the rule does not know yet, is a ValueError naming the fix.
+
+    >>> positions(1, "checkpoint", "static_argnums"), positions((0, 2), "x", "y")
+    ((1,), (0, 2))
+    """
+    items = (argnums,) if isinstance(argnums, int) or hasattr(argnums, "__index__") \
+        else tuple(argnums)
+    out = []
+    for a in items:
+        if isinstance(a, bool) or not hasattr(a, "__index__"):
+            raise TypeError(f"{who}: {name} must be ints (argument positions), got {a!r}")
+        if operator.index(a) < 0:
+            raise ValueError(f"{who}: {name} holds {a}, counted from the end; pass the "
+                             "argument's position from the start (0 is the first)")
+        out.append(operator.index(a))
+    return tuple(out)
 
 
 class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
@@ -79,7 +101,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
     def __init__(self, fun: Callable, nondiff_argnums: tuple[int, ...] = ()) -> None:
         functools.update_wrapper(self, fun)
         self.fun = fun
-        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.nondiff_argnums = positions(nondiff_argnums, "custom_vjp", "nondiff_argnums")
         self.fwd: Callable | None = None
         self.bwd: Callable | None = None
         self._signature = inspect.signature(fun)
