@@ -38,31 +38,28 @@ def _is_seq(x: Any) -> bool:
 
 
 def _elementwise(f: Callable[[Any, Any], Any], preds: Any, targets: Any, reduction: str,
-                 who: str) -> Any:
-    """``f`` on one pair, or on each pair of two sequences then reduced."""
+                 who: str, numbers_in: bool = True) -> Any:
+    """``f`` on one pair, or on each pair of two sequences then reduced. With
+    ``numbers_in`` (a prediction and a target, not softmax cross-entropy's
+    logits and class index) plain numbers go in as Python floats: a float32's
+    ``p - t`` would round in float32."""
+    def pair(p: Any, t: Any) -> Any:
+        return f(F._float(p, who), F._float(t, who)) if numbers_in else f(p, t)
+
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{who}: reduction must be one of {sorted(_REDUCTIONS)}, "
                          f"got {reduction!r}")
     if not _is_seq(preds):
         if _is_seq(targets):
             raise ValueError(f"{who}: one prediction but {len(targets)} targets")
-        return f(*_numbers(f, preds, targets, who))
+        return pair(preds, targets)
     if not _is_seq(targets) or len(preds) != len(targets):
         got = len(targets) if _is_seq(targets) else "a single"
         raise ValueError(f"{who}: {len(preds)} predictions but {got} targets; "
                          "pass equal-length sequences")
     if not len(preds):
         raise ValueError(f"{who}: no predictions")
-    return _REDUCTIONS[reduction]([f(*_numbers(f, p, t, who)) for p, t in zip(preds, targets)])
-
-
-def _numbers(f: Callable, p: Any, t: Any, who: str) -> tuple:
-    """A prediction and its target, plain numbers as Python floats (a float32's
-    ``p - t`` rounds in float32); softmax cross-entropy's logits and class
-    indices as they are."""
-    if f is _softmax_ce:
-        return p, t
-    return F._float(p, who), F._float(t, who)
+    return _REDUCTIONS[reduction]([pair(p, t) for p, t in zip(preds, targets)])
 
 
 def _rejected(y: Any, ok: Callable[[Any], Any]) -> tuple[str, Any] | None:
@@ -243,7 +240,8 @@ def softmax_cross_entropy(logits: Sequence, labels: Any, reduction: str = "mean"
         if _is_seq(label):
             _check_labels(label, _zero_to_one, "softmax_cross_entropy", _PROBABILITIES,
                           f"labels[{i}]")
-    return _elementwise(_softmax_ce, logits, labels, reduction, "softmax_cross_entropy")
+    return _elementwise(_softmax_ce, logits, labels, reduction, "softmax_cross_entropy",
+                        numbers_in=False)
 
 
 def l2(params: Any) -> Any:

@@ -107,29 +107,23 @@ def _key_order(k: Any) -> tuple:
 
 
 def _dataclass_flatten(x: Any) -> tuple[list, tuple]:
-    names = _FIELDS.get(type(x))
-    if names is None:
-        names = _FIELDS[type(x)] = _field_names(type(x))
+    fields = dataclasses.fields(x)
+    for f in fields:
+        if not f.init:
+            raise TypeError(_derived_field(type(x), f.name))
+    names = tuple(f.name for f in fields)
     return [getattr(x, n) for n in names], names
 
 
-_FIELDS: dict[type, tuple] = {}  # a dataclass -> its fields' names, checked once
-
-
-def _field_names(cls: type) -> tuple:
-    """A dataclass's fields, refusing one declared ``field(init=False)``: it is
-    computed from the others (in ``__post_init__``), so as a leaf of its own its
-    gradient would be independent of theirs, and the others' would miss its
-    part (JAX's ``register_dataclass`` refuses it too)."""
-    fields = dataclasses.fields(cls)
-    derived = [f.name for f in fields if not f.init]
-    if derived:
-        raise TypeError(f"fm.tree: {cls.__name__}.{derived[0]} is declared field(init=False), "
-                        "a value computed from the other fields; as a pytree leaf it would "
-                        "get a gradient of its own and theirs would miss its part. Make it a "
-                        "@property computed from them (or register the class with "
-                        "fm.tree.register, naming its children)")
-    return tuple(f.name for f in fields)
+def _derived_field(cls: type, name: str) -> str:
+    """Why a field declared ``field(init=False)`` is refused: it is computed
+    from the others (in ``__post_init__``), so as a leaf of its own its
+    gradient would be independent of theirs, and theirs would miss its part
+    (JAX's ``register_dataclass`` refuses it too)."""
+    return (f"fm.tree: {cls.__name__}.{name} is declared field(init=False), a value computed "
+            "from the other fields; as a pytree leaf it would get a gradient of its own and "
+            "theirs would miss its part. Make it a @property computed from them (or register "
+            "the class with fm.tree.register, naming its children)")
 
 
 def _dataclass_unflatten(cls: type, names: tuple, children: Iterable) -> Any:

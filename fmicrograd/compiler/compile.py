@@ -44,7 +44,6 @@ import functools
 import gc
 import inspect
 import threading
-import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -55,7 +54,7 @@ from ..core.batch_axes import DEPTH
 from ..core.control import RUNNING, running
 from ..core.expr import GUARDS, Expr, next_level, traced_variables
 from ..transforms.autodiff import CHECK_VALUES
-from ..transforms.custom import checks_linearity
+from ..transforms.custom import bound, checks_linearity
 from . import autobatch, codegen, ir, jit_io, split
 from .batched_call import MISS, BatchedCalls, NotBatchable
 from .jit_io import EXPR, SCALAR, Structures, builder, classify, immutable, matcher, variables
@@ -123,10 +122,7 @@ class Jitted:
         self._batched = BatchedCalls(f, MAX_STRUCTURES, MAX_VARIANTS)  # under vmap
         self.calls_rules = False  # a trace of f holds a user's custom_vjp (checks_linearity)
 
-    def __get__(self, obj: Any, objtype: Any = None) -> Any:
-        """On a class, a method: ``obj.f(x)`` calls this with ``(obj, x)``, as a
-        function defined there (and JAX's ``jit``) would."""
-        return self if obj is None else types.MethodType(self, obj)
+    __get__ = bound  # on a class, a method
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if RUNNING.get() or DEPTH.get():  # inside another transform (see ``_slow``)

@@ -452,9 +452,9 @@ def lift(x: Any) -> Expr:
     if odd == "complex":
         raise TypeError(f"cannot combine an fm.Expr with the complex number {x!r}; fm works on "
                         "real numbers: pass x.real or abs(x)")
-    if odd == "bool":  # numpy's, as Python's: 0.0 / 1.0
+    if odd == "bool" or isinstance(x, numbers.Real):  # a bool (numpy's too) as 0.0 / 1.0
         return const(float(x))
-    return const(float(x) if isinstance(x, numbers.Real) else x)  # (a bool as 0.0 / 1.0)
+    return const(x)
 
 
 def _same(self: Expr, memo: Any = None) -> Expr:
@@ -496,12 +496,11 @@ def _check_number(value: Any, who: str) -> Any:
 def _odd_scalar(x: Any) -> str | None:
     """``"bool"`` for a numpy bool, ``"complex"`` for a complex number (numpy's
     too), else None: numbers ``_is_value`` lets through that a node must not
-    hold as they are."""
-    kind = getattr(getattr(x, "dtype", None), "kind", None) if not isinstance(x, complex) \
-        else "c"
-    if getattr(x, "ndim", 0):
-        return None  # (an array: vmap's batch, a constant holding one)
-    return {"b": "bool", "c": "complex"}.get(kind) if kind is not None else None
+    hold as they are (an array, vmap's batch, is neither)."""
+    kind = "c" if isinstance(x, complex) else getattr(getattr(x, "dtype", None), "kind", "")
+    if kind in ("b", "c") and not getattr(x, "ndim", 0):
+        return "bool" if kind == "b" else "complex"
+    return None
 
 
 _NO_MOD = ("fm nodes have no % or // (no derivative rule reproduces Python's float "

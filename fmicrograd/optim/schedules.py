@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,13 +39,10 @@ def _positive(n: int, who: str, what: str, least: int = 1) -> int:
     return int(n)
 
 
-def _real(x: Any) -> Any:
-    """A numpy number as a Python float (a float32 ``init_value`` would make
-    every value the schedule gives a float32); anything else as it is."""
-    np = sys.modules.get("numpy")
-    if np is not None and isinstance(x, (np.floating, np.integer)):
-        return float(x)
-    return x
+def _widened(x: Any) -> Any:
+    """A schedule's value in float64 (a numpy float32 ``init_value`` would make
+    every value it gives a float32); a node as it is."""
+    return F._widened(x, "schedule")
 
 
 def _begin(n: int, who: str) -> int:
@@ -143,7 +139,7 @@ def constant_schedule(value: float) -> ConstantSchedule:
     >>> constant_schedule(0.1)(1000)
     0.1
     """
-    return ConstantSchedule(_real(value))
+    return ConstantSchedule(_widened(value))
 
 
 def linear_schedule(init_value: float, end_value: float, transition_steps: int,
@@ -155,7 +151,7 @@ def linear_schedule(init_value: float, end_value: float, transition_steps: int,
     0.75
     """
     steps = _positive(transition_steps, "linear_schedule", "transition_steps")
-    return LinearSchedule(_real(init_value), _real(end_value), steps,
+    return LinearSchedule(_widened(init_value), _widened(end_value), steps,
                           _begin(transition_begin, "linear_schedule"))
 
 
@@ -174,9 +170,9 @@ def exponential_decay(init_value: float, transition_steps: int, decay_rate: floa
         raise ValueError(f"exponential_decay: decay_rate must be > 0, got {decay_rate!r}")
     if not isinstance(staircase, (bool, numbers.Integral)):  # ("no" would have been True)
         raise TypeError(f"exponential_decay: staircase must be True or False, got {staircase!r}")
-    return ExponentialDecay(_real(init_value), steps, _real(decay_rate),
+    return ExponentialDecay(_widened(init_value), steps, _widened(decay_rate),
                             _begin(transition_begin, "exponential_decay"), bool(staircase),
-                            _real(end_value))
+                            _widened(end_value))
 
 
 def cosine_decay_schedule(init_value: float, decay_steps: int,
@@ -188,8 +184,8 @@ def cosine_decay_schedule(init_value: float, decay_steps: int,
     >>> s(0), s(50), s(100)
     (1.0, 0.5, 0.0)
     """
-    return CosineDecay(_real(init_value),
-                       _positive(decay_steps, "cosine_decay_schedule", "decay_steps"), _real(alpha))
+    steps = _positive(decay_steps, "cosine_decay_schedule", "decay_steps")
+    return CosineDecay(_widened(init_value), steps, _widened(alpha))
 
 
 def micrograd_schedule(init_value: float = 1.0, decay: float = 0.9,
@@ -201,5 +197,5 @@ def micrograd_schedule(init_value: float = 1.0, decay: float = 0.9,
     >>> s(0), s(50), s(100) == 1.0 - 0.9 * 100 / 100
     (1.0, 0.55, True)
     """
-    return MicrogradSchedule(_real(init_value), _real(decay),
+    return MicrogradSchedule(_widened(init_value), _widened(decay),
                              _positive(steps, "micrograd_schedule", "steps"))

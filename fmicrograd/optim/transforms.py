@@ -71,18 +71,7 @@ def check_number(who: str, name: str, value: Any, lo: float, hi: float | None = 
     if not (lo <= number and (hi is None or number < hi)):  # NaN fails both
         where = f"in [{lo}, {hi})" if hi is not None else f">= {lo}"
         raise ValueError(f"{who}: {name} must be a number {where}, got {value!r}")
-    return _float64(value)
-
-
-def _float64(value: Any) -> Any:
-    """A plain real number as a Python float (+-inf beyond float range);
-    a node as it is."""
-    if value.__class__ is float or isinstance(value, Expr):
-        return value
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
+    return F._widened(value, who)  # (+-inf for an int beyond float range)
 
 
 def _expect(state: Any, kind: type, who: str) -> None:
@@ -109,9 +98,7 @@ def scale(step_size: float) -> GradientTransformation:
     >>> scale(2.0).update((1.0, 3.0), EmptyState())[0]
     (2.0, 6.0)
     """
-    if not isinstance(step_size, Expr) and isinstance(step_size, numbers.Real):
-        step_size = _float64(step_size)
-    return _stateless(_scale_update, step_size=step_size)
+    return _stateless(_scale_update, step_size=F._widened(step_size, "scale"))
 
 
 class ScaleByScheduleState(NamedTuple):
@@ -127,7 +114,7 @@ def _schedule_init(params: Any) -> ScaleByScheduleState:
 def _schedule_update(updates: Any, state: ScaleByScheduleState, params: Any = None, *,
                      schedule: Callable[[int], float], sign: float) -> tuple:
     _expect(state, ScaleByScheduleState, "scale_by_schedule.update")
-    step_size = sign * _float64(schedule(state.count))
+    step_size = sign * F._widened(schedule(state.count), "schedule")
     return _map(lambda g: step_size * g, updates), ScaleByScheduleState(state.count + 1)
 
 

@@ -77,7 +77,9 @@ def make_inputs(arg: Any, level: int, who: str, where: str) -> tuple[tr.TreeDef,
     leaves, treedef = tr.flatten(arg)
     out = []
     for j, leaf in enumerate(leaves):
-        if isinstance(leaf, Expr):
+        if leaf.__class__ is float:  # the usual leaf, without the ABC checks below
+            out.append(variable(leaf, level))
+        elif isinstance(leaf, Expr):
             out.append(variable(_stored(leaf), level, source=leaf))
         elif isinstance(leaf, numbers.Real) and not isinstance(leaf, bool) and not (
                 isinstance(leaf, numbers.Integral) and inexact_int(leaf)):

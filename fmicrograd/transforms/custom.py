@@ -56,7 +56,7 @@ from ..core.batch_axes import DEPTH, at_depth
 from ..core.control import dependent, reaches_variable
 from ..core.expr import Const, Expr, const, lift, prim
 
-__all__ = ["custom_vjp", "CustomRule"]
+__all__ = ["custom_vjp", "CustomRule", "bound"]
 
 
 def positions(argnums: Any, who: str, name: str) -> tuple[int, ...]:
@@ -67,8 +67,7 @@ def positions(argnums: Any, who: str, name: str) -> tuple[int, ...]:
     >>> positions(1, "checkpoint", "static_argnums"), positions((0, 2), "x", "y")
     ((1,), (0, 2))
     """
-    items = (argnums,) if isinstance(argnums, int) or hasattr(argnums, "__index__") \
-        else tuple(argnums)
+    items = (argnums,) if hasattr(argnums, "__index__") else tuple(argnums)
     out = []
     for a in items:
         if isinstance(a, bool) or not hasattr(a, "__index__"):
@@ -78,6 +77,14 @@ def positions(argnums: Any, who: str, name: str) -> tuple[int, ...]:
                              "argument's position from the start (0 is the first)")
         out.append(operator.index(a))
     return tuple(out)
+
+
+def bound(self: Any, obj: Any, objtype: Any = None) -> Any:
+    """``__get__`` for the callables the transforms return (``jit``,
+    ``custom_vjp``, ``custom_jvp``): on a class they are methods, ``obj.f(x)``
+    calling them with ``(obj, x)``, as a function defined there (and JAX's
+    ``jit``) would."""
+    return self if obj is None else types.MethodType(self, obj)
 
 
 class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
@@ -131,10 +138,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
             raise TypeError("custom_vjp.defvjp(fwd, bwd): both must be functions")
         self.fwd, self.bwd = fwd, bwd
 
-    def __get__(self, obj: Any, objtype: Any = None) -> Any:
-        """On a class, a method: ``obj.f(x)`` calls this with ``(obj, x)``, as a
-        function defined there (and JAX's ``jit``) would."""
-        return self if obj is None else types.MethodType(self, obj)
+    __get__ = bound  # on a class, a method
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.fwd is None:

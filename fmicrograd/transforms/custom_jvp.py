@@ -30,7 +30,6 @@ arguments listed in ``nondiff_argnums`` come first in the rule:
 from __future__ import annotations
 
 import functools
-import types
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +38,7 @@ from ..core.batch_axes import DEPTH
 from ..core.expr import Expr, const
 from ..core.numeric import _np  # (numpy, imported when first needed)
 from .autodiff import vjp
-from .custom import custom_vjp
+from .custom import bound, custom_vjp
 
 
 def zeros_like(x: Any) -> Any:
@@ -155,10 +154,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         self._node.defvjp(self._fwd, self._bwd)
         return rule
 
-    def __get__(self, obj: Any, objtype: Any = None) -> Any:
-        """On a class, a method: ``obj.f(x)`` calls this with ``(obj, x)``, as a
-        function defined there (and JAX's ``jit``) would."""
-        return self if obj is None else types.MethodType(self, obj)
+    __get__ = bound  # on a class, a method
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.jvp_rule is None:

@@ -123,7 +123,7 @@ def _fill(entry: Any, shape: tuple) -> Any:
     """
     np = _np()
     if isinstance(entry, Expr):
-        if tuple(_np().shape(entry.value)) == shape:
+        if tuple(np.shape(entry.value)) == shape:
             return entry
         return entry + np.zeros(shape)
     return np.broadcast_to(np.asarray(entry, dtype=float), shape) + 0.0
@@ -251,8 +251,9 @@ def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = Fals
         cols = [None if array else sweep.forward(t.outs, [x], [1.0], t.plan)[0]
                 for x, array in zip(t.inputs, arrays)]
         rows = []
+        some = any(arrays)
         for k, shape in enumerate(t.shapes):
-            back = _reverse_row(t, k) if any(arrays) else []  # (read where col is None)
+            back = _reverse_row(t, k) if some else []  # (read where col is None)
             rows.append([back[i] if col is None else
                          col[k] if shape is None else
                          _fill(col[k], shape + tuple(_np().shape(x.value)))
