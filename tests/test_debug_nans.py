@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 from pyrsistent import PMap
 
@@ -120,3 +121,17 @@ def test_keyword_arguments_are_watched_too():
         fm.debug_nans(lambda x: fm.log(x) * 2.0)(x=-1.0)
     with pytest.raises(FloatingPointError, match="kwargs\\['y'\\]"):
         fm.debug_nans(lambda x, y=1.0: fm.log(y) * x)(1.0, y=-1.0)
+
+
+@pytest.mark.parametrize("c", [2.0, np.array([1.0, 3.0])])
+def test_under_vmap_an_unmapped_argument_gives_what_vmap_of_f_gives(c):
+    # the unmapped argument's variables stand for constants: the result is vmap's
+    # tuple of examples, as without the wrapper, not a lazy batch
+    f = lambda x, c: x * fm.sum(c) if isinstance(c, np.ndarray) else x * c  # noqa: E731
+    xs = np.arange(3.0)
+    got = fm.vmap(fm.debug_nans(f), in_axes=(0, None))(xs, c)
+    assert isinstance(got, tuple) and got == fm.vmap(f, in_axes=(0, None))(xs, c)
+    grads = fm.vmap(fm.grad(fm.debug_nans(lambda x, c: x * c * x)), in_axes=(0, None))(xs, 2.0)
+    assert grads == tuple(4.0 * x for x in xs)
+    with pytest.raises(FloatingPointError, match="'log'"):
+        fm.vmap(fm.debug_nans(lambda x, c: fm.log(x - c)), in_axes=(0, None))(xs, 2.0)

@@ -36,7 +36,7 @@ from typing import Any
 
 from .. import tree as tr
 from ..core.control import GUARDS, UNCOMPILED
-from ..core.expr import Expr, Prim, next_level, variable
+from ..core.expr import Expr, Prim, const, next_level, variable
 from ..core.reach import Choice, Lanes, _norm, _reduce_mask, where_masks
 from .autodiff import CHECK_VALUES, lower
 
@@ -67,7 +67,11 @@ def debug_nans(f: Callable) -> Callable:
             log.append(UNCOMPILED)  # jitted function runs uncompiled, not once at its trace
         level = next_level()
         inputs: set = set()
-        state = [False]  # an argument is an enclosing transform's node
+        # with an enclosing transform's node among the arguments the output stays a
+        # graph; the other arguments' variables then stand for their values as
+        # constants, so the enclosing transform does not take them for a
+        # transform's inputs (``vmap`` with ``in_axes=None``, a closed-over float)
+        outer = any(isinstance(x, Expr) for x in tr.leaves((args, kwargs)))
 
         def watched(arg: Any, where: str) -> Any:
             leaves, paths, treedef = tr.flatten_with_paths(arg)
@@ -75,22 +79,20 @@ def debug_nans(f: Callable) -> Callable:
             for leaf, path in zip(leaves, paths):
                 name = where + tr.keystr(path).replace("<root>", "")
                 if isinstance(leaf, Expr):
-                    state[0] = True
                     leaf = variable(leaf.value, level, source=leaf, name=name)
                     inputs.add(leaf)
                 elif isinstance(leaf, float) or (isinstance(leaf, numbers.Real) and not
                                                  isinstance(leaf, (bool, numbers.Integral))):
                     # (ints stay ints: code may count, index or format with them)
-                    leaf = variable(float(leaf), level, name=name)
+                    leaf = _variable(float(leaf), level, name, outer)
                     inputs.add(leaf)
                 elif _numeric_array(leaf):  # an array of examples (vmap) or inputs (jit)
-                    leaf = _array_of_variables(leaf, level, name, inputs)
+                    leaf = _array_of_variables(leaf, level, name, inputs, outer)
                 new.append(leaf)
             return tr.unflatten(treedef, new)
 
         new_args = [watched(arg, f"args[{i}]") for i, arg in enumerate(args)]
         new_kwargs = {k: watched(v, f"kwargs[{k!r}]") for k, v in kwargs.items()}
-        outer = state[0]
         inner = "the function value of an inner transform"
         token = CHECK_VALUES.set(functools.partial(_check, inputs=inputs, where=inner))
         try:
@@ -108,14 +110,20 @@ def _numeric_array(x: Any) -> bool:  # (float arrays: ints stay as they are, as 
         and x.dtype.kind == "f"
 
 
-def _array_of_variables(a: Any, level: int, name: str, inputs: set) -> Any:
+def _variable(value: float, level: int, name: str, outer: bool) -> Any:
+    """The wrapper's variable for an argument's float; standing for a constant
+    when the output is handed to an enclosing transform (``outer``)."""
+    return variable(value, level, source=const(value) if outer else None, name=name)
+
+
+def _array_of_variables(a: Any, level: int, name: str, inputs: set, outer: bool) -> Any:
     """An object array shaped like ``a`` holding one named variable per entry
     (``vmap`` and ``jit`` take it as they take nested tuples)."""
     import numpy as np
 
     out = np.empty(a.shape, dtype=object)
     for index in np.ndindex(a.shape):
-        v = variable(float(a[index]), level, name=name + "".join(f"[{i}]" for i in index))
+        v = _variable(float(a[index]), level, name + "".join(f"[{i}]" for i in index), outer)
         inputs.add(v)
         out[index] = v
     return out
