@@ -160,11 +160,10 @@ def test_jit_returning_an_object_array_of_nodes_composes_with_vmap_and_grad():
         assert fm.jit(fm.grad(loss))(1.0) == want
 
 
-def test_jit_static_argnums_given_by_keyword_says_to_pass_it_by_position():
+def test_jit_static_argnums_given_by_keyword_is_static_by_its_name():
     f = fm.jit(lambda x, mode: x if mode == "id" else -x, static_argnums=1)
-    assert f(2.0, "id") == 2.0
-    with pytest.raises(ValueError, match="by position"):
-        f(2.0, mode="neg")
+    assert f(2.0, "id") == 2.0 and f(2.0, mode="neg") == -2.0 and f(2.0, mode="id") == 2.0
+    assert f.static_argnames == ("mode",)
 
 
 def test_static_values_equal_in_python_but_not_alike_compile_apart():

@@ -59,6 +59,7 @@ from . import autobatch, codegen, ir, jit_io, split
 from .batched_call import MISS, BatchedCalls, NotBatchable
 from .jit_io import EXPR, SCALAR, Structures, builder, classify, immutable, matcher, variables
 from .lowered import Lowered
+from .static_names import keywords, static_pair, unwrapping
 from .threads import CORES, single_thread
 from .through import NotThrough, plan, seen_through, under_trace
 
@@ -68,23 +69,31 @@ MAX_STRUCTURES = 32
 MAX_VARIANTS = 8
 
 
-def jit(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Jitted:
+def jit(f: Callable, static_argnums: int | tuple[int, ...] = (),
+        static_argnames: str | tuple[str, ...] = ()) -> Jitted:
     """``f`` compiled: same results, traced once per input structure.
 
-    Arguments listed in ``static_argnums`` are compile-time constants (they
-    must be hashable; a new value compiles anew); so are non-numeric leaves.
+    Arguments listed in ``static_argnums`` (by position) or ``static_argnames``
+    (by name) are compile-time constants (they must be hashable; a new value
+    compiles anew); so are non-numeric leaves. As in JAX, a parameter named in
+    one is static when passed the other way too.
 
     >>> step = jit(fm.value_and_grad(lambda w: fm.relu(w) * 3.0))
     >>> step(2.0), step(-1.0)
     ((6.0, 3.0), (0.0, 0.0))
+    >>> times = jit(lambda x, n: fm.sum([x] * n), static_argnames="n")
+    >>> times(2.0, n=3), times(2.0, 4)
+    (6.0, 8.0)
     """
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
     if not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
         raise ValueError(f"fm.jit: static_argnums must be an int or a tuple of ints, "
                          f"got {static_argnums!r}")
+    names = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
+    nums, names = static_pair(f, nums, names)
     # updated=(): copying f's __dict__ would overwrite this jit's state with an
     # inner jit's when f is one (or wraps one, as grad(jit(g)) does)
-    jitted = Jitted(f, nums)
+    jitted = Jitted(f, nums, names)
     functools.update_wrapper(jitted, f, updated=())
     return jitted
 
@@ -113,9 +122,10 @@ class Jitted:
     """The callable ``jit`` returns (see ``jit``): call it as ``f``; ``lower``
     shows the compiled program, ``deferred`` keeps outputs in its layout."""
 
-    def __init__(self, f: Callable, static_argnums: tuple) -> None:
-        self.f = f
+    def __init__(self, f: Callable, static_argnums: tuple, static_argnames: tuple = ()) -> None:
+        self.f = unwrapping(f) if static_argnames else f  # (see ``static_names``)
         self.static_argnums = static_argnums
+        self.static_argnames = static_argnames
         self._entries = Structures(MAX_STRUCTURES)  # one _Entry per input structure
         self._lock = threading.Lock()
         self._through: dict = {}  # (nargs, static positions) -> custom_vjp (see ``through``)
@@ -125,6 +135,8 @@ class Jitted:
     __get__ = bound  # on a class, a method
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.static_argnames:
+            kwargs = keywords(kwargs, self.static_argnames)
         if RUNNING.get() or DEPTH.get():  # inside another transform (see ``_slow``)
             return self._slow(tuple(map(built, args)), {k: built(v) for k, v in kwargs.items()},
                               inside=True)
@@ -133,6 +145,8 @@ class Jitted:
     def compiled(self, *args: Any, **kwargs: Any) -> Any:
         """The call, from compiled code where there is any (``seen_through``'s
         calls on the values of a differentiated call)."""
+        if self.static_argnames:
+            kwargs = keywords(kwargs, self.static_argnames)
         for entry in self._entries.order:  # a snapshot: threads may add
             found = entry.match(args, kwargs)
             if found is not None:
@@ -169,10 +183,12 @@ class Jitted:
         for i in self.static_argnums:
             if i >= nargs and _defaulted(self.f, i, kwargs):  # left out: its default, a constant
                 continue
+            if i >= nargs and _named(self.f, i) in kwargs:  # by keyword: ``static_argnames``
+                continue
             if not -nargs <= i < nargs:
                 raise ValueError(f"fm.jit: static_argnums {i} is out of range for a call with "
                                  f"{nargs} positional arguments (pass static arguments by "
-                                 f"position, not by keyword)")
+                                 f"position, or name them in static_argnames)")
             out.append(i % nargs)
         return sorted(set(out))
 
@@ -311,6 +327,7 @@ class Jitted:
         >>> "_tanh(v0)" in text
         True
         """
+        kwargs = keywords(kwargs, self.static_argnames)
         self(*args, **kwargs)
         name = getattr(self.f, "__name__", repr(self.f))
         for entry in self._entries.order:
@@ -394,6 +411,17 @@ def _leaf_path(dyn: tuple, kwargs: dict, static: list, k: int) -> str:
         positions = [i for i in range(len(dyn) + len(static)) if i not in static]
         return f"args[{positions[path[1][1]]}]{tr.keystr(path[2:]) if path[2:] else ''}"
     return f"kwargs{tr.keystr(path[1:])}"
+
+
+def _named(f: Callable, i: int) -> str | None:
+    """The name of ``f``'s positional parameter ``i``, if it can be passed by keyword."""
+    try:
+        params = [p for p in inspect.signature(f).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return None
+    return params[i].name if i < len(params) and params[i].kind == params[i].POSITIONAL_OR_KEYWORD \
+        else None
 
 
 def _defaulted(f: Callable, i: int, kwargs: Any) -> bool:

@@ -23,6 +23,7 @@ find matrix products (``compiler/rewrite.py``).
 from __future__ import annotations
 
 import dataclasses
+import math
 from itertools import chain
 from typing import Any
 
@@ -187,7 +188,8 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
                 raise TypeError(
                     "fm.jit: float() was called on a value that depends on the jitted "
                     f"function's inputs (a {_describe(a)}); the compiled code would freeze it. "
-                    "Compute with fm functions instead, or pass that argument in static_argnums")
+                    "Compute with fm functions instead, or pass that argument in static_argnums "
+                    "(or static_argnames)")
             continue
         ib = number[b] if isinstance(b, Expr) else p.const(_float(b))
         if not (p.is_const(ia) and p.is_const(ib)):
@@ -307,14 +309,12 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
             continue
         value = n.value
         shape = () if value.__class__ is float else getattr(value, "shape", ())
-        if op == "+" or op == "-":  # ``x + 0``, ``x - 0``, ``0 + x`` are ``x``
+        if op == "+" or op == "-":  # ``x + -0.0``, ``x - 0.0``, ``-0.0 + x`` are ``x``
             a, b = kids
-            if ops[b] == "const" and isinstance(params[b], float) and params[b] == 0.0 \
-                    and shapes[a] == shape:
+            if _identity(p, b, op == "+") and shapes[a] == shape:
                 number[n] = a
                 continue
-            if op == "+" and ops[a] == "const" and isinstance(params[a], float) \
-                    and params[a] == 0.0 and shapes[b] == shape:
+            if op == "+" and _identity(p, a, True) and shapes[b] == shape:
                 number[n] = b
                 continue
         key = (op, kids, None)
@@ -336,9 +336,9 @@ def _lower_node(p: Program, n: Expr, kids: tuple) -> int:
     if op == "mean":
         total = p.add("sum", kids, None, shape)
         return p.add("/", (total, p.const(float(len(kids)))), None, shape)
-    if op in ("+", "-") and _is_zero(p, kids[1]) and p.shapes[kids[0]] == shape:
+    if op in ("+", "-") and _identity(p, kids[1], op == "+") and p.shapes[kids[0]] == shape:
         return kids[0]
-    if op == "+" and _is_zero(p, kids[0]) and p.shapes[kids[1]] == shape:
+    if op == "+" and _identity(p, kids[0], True) and p.shapes[kids[1]] == shape:
         return kids[1]
     if n.__class__ is not Prim:
         return p.add(op, kids, None, shape)
@@ -362,9 +362,21 @@ def _lower_node(p: Program, n: Expr, kids: tuple) -> int:
     raise NotCompilable(f"no compiled form for node op {op!r}")
 
 
-def _is_zero(p: Program, i: int) -> bool:
+def _identity(p: Program, i: int, added: bool) -> bool:
+    """Whether node ``i`` is a float zero that leaves every ``x`` as it is when
+    ``added`` (``-0.0``) or subtracted (``0.0``): ``-0.0 + 0.0`` is ``0.0``, so
+    dropping ``x + 0.0`` would turn ``1 / (x + 0.0)`` at ``x = -0.0`` from
+    ``inf`` into ``-inf`` (and ``atan2``'s angle from pi into -pi).
+
+    >>> p = Program()
+    >>> _identity(p, p.const(-0.0), True), _identity(p, p.const(0.0), True)
+    (True, False)
+    >>> _identity(p, p.const(0.0), False), _identity(p, p.const(-0.0), False)
+    (True, False)
+    """
     v = p.params[i]
-    return p.ops[i] == "const" and isinstance(v, float) and v == 0.0
+    return (p.ops[i] == "const" and isinstance(v, float) and v == 0.0
+            and math.copysign(1.0, v) == (-1.0 if added else 1.0))
 
 
 from .rewrite import optimize  # noqa: E402 -- after Program, which rewrite imports

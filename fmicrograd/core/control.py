@@ -160,8 +160,9 @@ def escape(x: Any, how: str) -> float:
         raise TypeError(f"{how} on a value that {who} is tracing: the compiled code would "
                         "freeze the number seen while tracing. Compute with fm functions "
                         "(fm.sin(x), not math.sin(x)); compare nodes directly (comparisons are "
-                        "guarded); or pass that argument in static_argnums. (An array "
-                        "argument comes in as an array of such values: np.asarray(a, "
+                        "guarded); or pass that argument in static_argnums (or "
+                        "static_argnames). (An array argument comes in as an array of such "
+                        "values: np.asarray(a, "
                         "dtype=float) and a.astype(float) read them; convert before the call)")
     raise TypeError(f"{how} on an fm.Expr that {who} differentiates: the plain number would "
                     "silently drop its derivative. Compute with fm functions (fm.sin(x), not "

@@ -366,7 +366,7 @@ class TracedVar(Var):
     TypeError: x.value on an argument that fm.jit is tracing: it is the number seen while \
 tracing, and the compiled code would freeze it (a branch on it never flips). Compare the node \
 itself (`if x > 0:` is guarded), compute with fm functions, or pass the argument in \
-static_argnums
+static_argnums (or static_argnames)
     >>> (x * 3.0).value
     6.0
     """
@@ -380,7 +380,8 @@ static_argnums
             raise TypeError("x.value on an argument that fm.jit is tracing: it is the number seen "
                             "while tracing, and the compiled code would freeze it (a branch on "
                             "it never flips). Compare the node itself (`if x > 0:` is guarded), "
-                            "compute with fm functions, or pass the argument in static_argnums")
+                            "compute with fm functions, or pass the argument in static_argnums "
+                            "(or static_argnames)")
         return stored_value(self)
 
 
@@ -441,7 +442,7 @@ def lift(x: Any) -> Expr:
         return const(x)
     if not _is_value(x):
         hint = (" (repeating a list n times needs n to be a Python int: under fm.jit pass "
-                "it in static_argnums)" if isinstance(x, (list, tuple)) else "")
+                "it in static_argnums, or static_argnames)" if isinstance(x, (list, tuple)) else "")
         raise TypeError(f"cannot combine an fm.Expr with {type(x).__name__} {x!r}; "
                         f"expected a number or an Expr{hint}")
     if getattr(x, "ndim", None) == 0 and getattr(getattr(x, "dtype", None), "kind", "") == "O":
