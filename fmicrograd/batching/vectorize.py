@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import tree as tr
 from ..core.batch_axes import BATCHES, DEPTH
-from ..core.control import Mask, reaches_variable
+from ..core.control import VMAPS, Mask, reaches_variable
 from ..core.expr import Expr, const, prim
 from ..core.numeric import inexact_int, inexact_ints
 from .vmap_ops import MoveAxis, Reshape, Stack, Take, apply
@@ -72,9 +72,12 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
         token = DEPTH.set(depth + 1)
         batches = BATCHES.set(BATCHES.get() + (tuple(
             x for i, ax in enumerate(axes) if ax is not None for x in tr.leaves(new_args[i])),))
+        key = object()
+        VMAPS[key] = True  # (for errors met in a thread: ``control.thread_hint``)
         try:
             out = f(*new_args, **kwargs)
         finally:
+            del VMAPS[key]
             BATCHES.reset(batches)
             DEPTH.reset(token)
         return _collect(out, size, depth)  # type: ignore[arg-type]  # one axis is mapped

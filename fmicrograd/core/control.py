@@ -39,6 +39,33 @@ UNCOMPILED = ("uncompiled", "debug_nans checks every call", None, None)
 # computation (jit, trace), whose variables even ``stop_gradient`` cannot hide.
 RUNNING: ContextVar[tuple] = ContextVar("fmicrograd_running", default=())
 
+# The same entries for every thread, by level, with how many ``running`` blocks hold
+# each: a thread that the caller started does not inherit its context, so code there
+# would see no transform at all (a comparison jit does not guard, a float() grad does
+# not see). ``foreign`` finds a node of another context's transform; ``TRACING``
+# holds the levels of those that trace (``jit``), for ``compare``'s one test.
+_ANYWHERE: dict = {}
+TRACING: dict = {}
+# ``fm.vmap`` calls running in any thread (a key per call): a batch node met where no
+# vmap runs is then likely one that crossed into a thread (see ``thread_hint``)
+VMAPS: dict = {}
+
+
+def thread_hint() -> str:
+    """For errors about an array-valued node: a note that it may be ``vmap``'s
+    batch in a thread that does not share the caller's context, when a
+    ``vmap`` runs somewhere but not here.
+
+    >>> thread_hint()
+    ''
+    """
+    if not VMAPS or _vmap_depth():
+        return ""
+    return (". If this runs inside fm.vmap, in a thread: Python threads do not inherit "
+            "the caller's context, so vmap's batch looks like an array there; run the "
+            "thread's work in the caller's context, pool.submit(contextvars.copy_context()"
+            ".run, fn, *args)")
+
 
 class running:  # noqa: N801 -- used as a function: ``with running(level, who):``
     """Mark the transform whose variables are at ``level`` as running.
@@ -55,9 +82,20 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
 
     def __enter__(self) -> None:
         self.token = RUNNING.set(RUNNING.get() + (self.entry,))
+        level = self.entry[0]
+        held = _ANYWHERE.get(level)
+        _ANYWHERE[level] = (self.entry, 1 if held is None else held[1] + 1)
+        if self.entry[2]:
+            TRACING[level] = True
 
     def __exit__(self, *exc: Any) -> None:
         RUNNING.reset(self.token)
+        level = self.entry[0]
+        held = _ANYWHERE.pop(level, None)
+        if held is not None and held[1] > 1:
+            _ANYWHERE[level] = (held[0], held[1] - 1)
+        if self.entry[2] and level not in _ANYWHERE:
+            TRACING.pop(level, None)
 
 
 def dependent(x: Any, differentiating: bool = False) -> str | None:
@@ -74,6 +112,37 @@ def dependent(x: Any, differentiating: bool = False) -> str | None:
         return None
     levels = {lv: (who, traces) for lv, who, traces in active
               if not (differentiating and traces)}
+    return _depends(x, levels)
+
+
+def foreign(x: Any, tracing: bool = False) -> str | None:
+    """The name of a transform running in another context (a thread the
+    caller started: threads do not inherit context variables) that ``x``
+    depends on; with ``tracing``, only one that traces (``jit``).
+
+    >>> import threading
+    >>> x, found = Var(1.0), []
+    >>> with running(x.level, "fm.grad"):
+    ...     t = threading.Thread(target=lambda: found.append(foreign(x * 2.0)))
+    ...     t.start(); t.join()
+    >>> found, foreign(x)
+    (['fm.grad'], None)
+    """
+    here = {lv for lv, _, _ in RUNNING.get()}
+    levels = {lv: (who, traces) for lv, ((_, who, traces), _) in list(_ANYWHERE.items())
+              if lv not in here and (traces or not tracing)}
+    return _depends(x, levels) if levels else None
+
+
+_IN_A_THREAD = ("in a thread that does not share the caller's context (Python threads do not "
+                "inherit context variables), where {who} cannot see it: run the thread's work "
+                "in the caller's context, pool.submit(contextvars.copy_context().run, fn, "
+                "*args), or keep the computation on the calling thread")
+
+
+def _depends(x: Any, levels: dict) -> str | None:
+    """The ``who`` of the first of ``levels`` (level -> (who, traces)) whose
+    variable ``x`` reaches; through ``stop_gradient`` only a tracing one."""
     stack, seen = [(x, False)], set()
     while stack:
         n, stopped = stack.pop()
@@ -148,13 +217,17 @@ def escape(x: Any, how: str) -> float:
                             "a numpy array entered the computation (as in x * arr), and "
                             "fmicrograd is scalar-valued. Compute per entry (tuple(x * a for "
                             "a in arr.tolist())) or reduce it with fm.sum / fm.dot; choose "
-                            "per entry with fm.where")
+                            "per entry with fm.where" + thread_hint())
         raise TypeError(f"{how} on an fm.Expr holding one value per example (inside fm.vmap): "
                         "a Python number cannot stand for the whole batch. Compute with fm "
                         "functions (fm.sin(x), not math.sin(x)), and use fm.where for "
                         "per-example choices")
     who = dependent(x)
     if who is None:
+        who = foreign(x) if _ANYWHERE else None
+        if who is not None:
+            raise TypeError(f"{how} on a value that {who} depends on, "
+                            + _IN_A_THREAD.format(who=who))
         return float(value)
     if who in ("fm.jit", "fm.trace"):
         raise TypeError(f"{how} on a value that {who} is tracing: the compiled code would "
@@ -198,7 +271,7 @@ with fm.where(cond, a, b), or compare scalars
             raise ValueError(f"`{self.op}` on an fm.Expr holding an array (a numpy array "
                              "entered the computation, as in x * arr): Python control flow "
                              "needs one truth, and the entries disagree; choose per entry "
-                             "with fm.where(cond, a, b), or compare scalars")
+                             "with fm.where(cond, a, b), or compare scalars" + thread_hint())
         raise ValueError(f"`{self.op}` inside fm.vmap: Python control flow cannot depend on a "
                          "per-example value (here the examples disagree); choose per example "
                          "with fm.where(cond, a, b), e.g. fm.where(x > 0.0, x, 0.0), or "
@@ -345,6 +418,13 @@ def compare(op: str, a: Any, b: Any, b_value: Any) -> Any:
     log = GUARDS.get()
     if log is not None:
         log.append((op, a, b, r))
+    elif TRACING:  # a trace runs somewhere: maybe this comparison is on its values
+        who = foreign(a, tracing=True) or (foreign(b, tracing=True) if hasattr(b, "children")
+                                           else None)
+        if who is not None:
+            raise TypeError(f"`{op}` on a value that {who} is tracing ran "
+                            + _IN_A_THREAD.format(who=who)
+                            + " (the compiled code could not re-check this branch)")
     return r
 
 

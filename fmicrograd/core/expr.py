@@ -23,7 +23,7 @@ from dataclasses import FrozenInstanceError, dataclass
 from typing import Any
 
 from . import numeric as num
-from .control import GUARDS, RUNNING, Mask, compare, dependent, escape, running  # noqa: F401
+from .control import GUARDS, TRACING, Mask, compare, dependent, escape, running  # noqa: F401
 
 Number = float | int
 # Transform invocations are ordered by this counter, like object ids: an inner
@@ -376,7 +376,7 @@ static_argnums (or static_argnames)
     @property
     def value(self) -> Any:
         if not sys._getframe(1).f_globals.get("__name__", "").startswith("fmicrograd") \
-                and any(lv == self.level for lv, _, _ in RUNNING.get()):
+                and self.level in TRACING:  # its trace runs (in this thread or another)
             raise TypeError("x.value on an argument that fm.jit is tracing: it is the number seen "
                             "while tracing, and the compiled code would freeze it (a branch on "
                             "it never flips). Compare the node itself (`if x > 0:` is guarded), "

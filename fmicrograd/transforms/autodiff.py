@@ -22,7 +22,7 @@ from typing import Any
 from .. import tree as tr
 from ..core import sweep
 from ..core.batch_axes import DEPTH
-from ..core.control import RUNNING, running
+from ..core.control import RUNNING, running, thread_hint
 from ..core.expr import Expr, const, next_level, variable
 from ..core.expr import stored_value as _stored
 from ..core.functions import _widened
@@ -197,7 +197,7 @@ def _scalar(out: Any, who: str) -> Any:
                         f"array of shape {out.value.shape} (a numpy array entered the "
                         "computation, e.g. x * arr); fmicrograd is scalar-valued: combine item "
                         "by item and reduce, fm.sum([x * a for a in arr.tolist()]), or map "
-                        "with fm.vmap")
+                        "with fm.vmap" + thread_hint())
     if isinstance(out, numbers.Real) and not isinstance(out, bool):
         return out
     if isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], (Expr, numbers.Real)):

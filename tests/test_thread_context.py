@@ -1,0 +1,104 @@
+"""Code that a transformed function runs in another thread: Python threads do
+not inherit context variables, so a transform cannot see what happens there.
+A comparison jit would not guard, or a float() grad would not see, is an error
+naming the fix (``contextvars.copy_context().run``), never a frozen branch or a
+lost derivative; with the fix the numbers are the eager ones."""
+
+import contextvars
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import fmicrograd as fm
+from fmicrograd.core import control
+
+FIX = r"contextvars\.copy_context\(\)\.run"
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with ThreadPoolExecutor(2) as ex:
+        yield ex
+
+
+def branchy(pool, share):
+    def f(x):
+        work = lambda: x * 2.0 if x > 0 else -x * 3.0  # noqa: E731
+        if share:
+            return pool.submit(contextvars.copy_context().run, work).result()
+        return pool.submit(work).result()
+    return f
+
+
+def test_a_branch_in_a_thread_under_jit_is_an_error_naming_the_fix(pool):
+    # it was compiled with the branch of the first call: jit(f)(-1.0) gave -2.0, not 3.0
+    for g in (fm.jit(branchy(pool, False)), fm.jit(fm.grad(branchy(pool, False)))):
+        with pytest.raises(TypeError, match=r"`>` on a value that fm.jit is tracing.*" + FIX):
+            g(1.0)
+    assert control._ANYWHERE == {} and control.TRACING == {}
+
+
+def test_in_the_callers_context_the_branch_is_guarded(pool):
+    f = branchy(pool, True)
+    jf, jg = fm.jit(f), fm.jit(fm.grad(f))
+    for x in (1.0, -1.0, 2.5, -0.5):
+        assert jf(x) == (x * 2.0 if x > 0 else -x * 3.0)
+        assert jg(x) == (2.0 if x > 0 else -3.0) == fm.grad(f)(x)
+
+
+def test_float_in_a_thread_under_grad_is_an_error_not_a_zero_derivative(pool):
+    lost = lambda x: pool.submit(lambda: float(x) * 2.0).result()  # noqa: E731
+    with pytest.raises(TypeError, match=r"float\(\) on a value that fm.grad depends on.*" + FIX):
+        fm.grad(lost)(1.0)  # was 0.0
+    with pytest.raises(TypeError, match=r"float\(\) on a value that fm.jit depends on"):
+        fm.jit(lost)(1.0)
+    shared = lambda x: pool.submit(contextvars.copy_context().run,  # noqa: E731
+                                   lambda: float(x) * 2.0).result()
+    with pytest.raises(TypeError, match=r"float\(\) on an fm.Expr that fm.grad differentiates"):
+        fm.grad(shared)(1.0)
+
+
+def test_what_a_thread_may_do_without_the_callers_context(pool):
+    # comparisons under grad need no guard, and a thread's own transforms are its own
+    f = branchy(pool, False)
+    assert [fm.grad(f)(x) for x in (1.0, -1.0)] == [2.0, -3.0]
+    own = lambda x: pool.submit(lambda: fm.grad(lambda y: y ** 3)(2.0)).result() * x  # noqa: E731
+    assert fm.grad(own)(3.0) == 12.0
+    assert fm.jit(lambda x: pool.submit(lambda: math.sqrt(4.0)).result() * x)(3.0) == 6.0
+
+
+def test_a_trace_in_one_thread_leaves_other_threads_alone():
+    tracing, checked = threading.Event(), threading.Event()
+    seen = []
+
+    def slow(x):
+        tracing.set()
+        checked.wait(10)
+        return x * 2.0 if x > 0 else x
+
+    def other():
+        tracing.wait(10)
+        v = fm.Var(3.0)  # eager work of this thread's own, while the other traces
+        seen.append((v > 1.0, float(v * 2.0), fm.grad(lambda y: y if y > 0 else -y)(-2.0)))
+        checked.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    assert fm.jit(slow)(1.0) == 2.0
+    t.join(10)
+    assert seen == [(True, 6.0, -1.0)]
+
+
+def test_vmap_in_a_thread_says_so(pool):
+    f = lambda x: pool.submit(lambda: max(x, 0.5)).result()  # noqa: E731
+    with pytest.raises(ValueError, match="in a thread.*" + FIX):
+        fm.vmap(f)((1.0, -2.0))
+    g = lambda x: pool.submit(contextvars.copy_context().run,  # noqa: E731
+                              lambda: fm.where(x > 0.5, x, 0.5)).result()
+    assert fm.vmap(g)((1.0, -2.0)) == (1.0, 0.5)
+    assert control.VMAPS == {}
+    with pytest.raises(ValueError, match="compare scalars$"):  # no vmap running: no hint
+        bool(control.Mask(">", None, 0.0, np.array([True, False])))
