@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -149,9 +150,12 @@ def _bce(z: Any, y: Any) -> Any:
         return -(y * F.log_sigmoid(z)) - (1.0 - y) * F.log_sigmoid(-z)
     # a label being differentiated: the loss's slope in it is -z, which the form
     # above computes as log_sigmoid(-z) - log_sigmoid(z), inexactly near z = 0.
-    # The value comes from that form, the slope in y from (y - y0) * -z, exact
+    # The value comes from that form, the slope in y from (y - y0) * -z, exact; z
+    # clipped to the finite floats, so that the term is 0, not 0 * inf = nan, at
+    # an infinite logit (a label that jit traces takes this path too)
     y0 = F.stop_gradient(y)
-    return -(y0 * F.log_sigmoid(z)) - (1.0 - y0) * F.log_sigmoid(-z) + (y - y0) * -z
+    return (-(y0 * F.log_sigmoid(z)) - (1.0 - y0) * F.log_sigmoid(-z)
+            + (y - y0) * -F.clip(z, -sys.float_info.max, sys.float_info.max))
 
 
 def _zero_to_one(y: Any) -> Any:

@@ -100,9 +100,23 @@ def _tofloat(b: Any) -> Any:
     return b.view(np.uint8).astype(float) if b.ndim else b.astype(float)
 
 
+class _Numpy:
+    """numpy for the generated code, with ``power`` as ``numeric.power_array``
+    (``** 0.5`` as sqrt with an array exponent too, as floats compute it)."""
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(np, name)
+        setattr(self, name, found)  # looked up once
+        return found
+
+    @staticmethod
+    def power(a: Any, b: Any) -> Any:
+        return num.power_array(np, a, b)
+
+
 # The names generated code uses; ``export`` binds the same names to torch.
-NUMPY = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.errstate,
-         "_sigmoid": lambda x: _sigmoid(np, x), "_share": num._ARRAY_FUNCS["share"](np),
+NUMPY = {"_np": _Numpy(), "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.errstate,
+         "_sigmoid": lambda x: num._sigmoid(np, x), "_share": num._ARRAY_FUNCS["share"](np),
          "_tofloat": _tofloat, "_tolist": lambda a: a.tolist(),
          "_out": lambda a: a.tolist(),
          "_copy": np.array, "_fwd": lambda param, *args: param.forward(*args),
@@ -111,10 +125,6 @@ NUMPY = {"_np": np, "_cat": np.concatenate, "_stack": np.stack, "_errstate": np.
 NUMPY.update({f"_op_{op}": getattr(num, op) for op in CALLED_OPS})
 
 
-def _sigmoid(np: Any, x: Any) -> Any:
-    """``scalar.sigmoid``'s formula on arrays, so both backends round alike."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 _FEW = 4  # sums of up to this many terms add one gathered array per term

@@ -108,15 +108,22 @@ def _pow(ct: Any, out: Any, a: Any, b: Any) -> tuple:
     a3 = _select(_zero_or_nan, (a,), 1.0, a)  # 0 / nan would be nan, torch's d/da is 0
     b0 = _select(_zero_exponent, (a, b), b, 0.0)
     out0 = _select(_zero_exponent, (a, b), out, 1.0)
+    # and the masked d/da is 0, as on numbers and in torch, at an infinite or nan
+    # cotangent too (not inf * 0 = nan); its derivatives in b are those at ct = 0 there
+    ct0 = _select(_finite, (ct,), ct, 0.0)
     general = ct * (b * F.power(a1, b - 1.0))
     da = _select(_zero_both, (a, b), 0.0,
-                 _select(_zero_exponent, (a, b), ct * (F.div(b0, a3) * out0), general))
+                 _select(_zero_exponent, (a, b), ct0 * (F.div(b0, a3) * out0), general))
     db = _select(_zero_base, (a, b), 0.0, ct * (out * F.log(a2)))
     return da, db
 
 
 def _zero_exponent(a: Any, b: Any) -> Any:
     return b == 0
+
+
+def _finite(a: Any) -> Any:
+    return abs(a) < math.inf  # (no numpy warning at inf - inf)
 
 
 def _zero_or_nan(a: Any) -> Any:
