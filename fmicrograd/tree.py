@@ -412,7 +412,10 @@ def _first_difference(a: TreeDef, b: TreeDef, path: tuple) -> tuple[tuple, str, 
 
     if (_PERSISTENT.get(a.kind, a.kind) != _PERSISTENT.get(b.kind, b.kind)
             or a.meta != b.meta or len(a.children) != len(b.children)):
-        return path, describe(a), describe(b)
+        da, db = describe(a), describe(b)
+        if da == db:  # alike but for their metadata (a registered node's aux data)
+            da, db = f"{da} and metadata {a.meta!r}", f"{db} and metadata {b.meta!r}"
+        return path, da, db
     keys = _child_keys(a.kind, a.meta, len(a.children)) if a.kind is not None else []
     for ca, cb, k in zip(a.children, b.children, keys):
         found = _first_difference(ca, cb, path + (k,))

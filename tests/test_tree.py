@@ -113,3 +113,16 @@ def test_flatten_is_not_recursive_over_graphs():
 def test_keystr():
     _, paths, _ = tree.flatten_with_paths({"layers": [P(1.0, (2.0,))]})
     assert [tree.keystr(p) for p in paths] == ["['layers'][0].a", "['layers'][0].b[0]"]
+
+
+def test_a_mismatch_in_a_registered_nodes_metadata_is_named():
+    class Tagged:
+        def __init__(self, v, tag):
+            self.v, self.tag = v, tag
+
+    fm.tree.register(Tagged, lambda t: ((t.v,), t.tag), lambda tag, ch: Tagged(ch[0], tag))
+    with pytest.raises(ValueError, match=r"at \[0\]: the first tree has Tagged of 1 children "
+                                         r"and metadata 'x', the other has Tagged of 1 "
+                                         r"children and metadata 'y'"):
+        fm.tree.map(lambda a, b: a + b, (Tagged(1.0, "x"),), (Tagged(2.0, "y"),))
+    assert fm.tree.map(lambda a, b: a + b, Tagged(1.0, "x"), Tagged(2.0, "x")).v == 3.0
