@@ -187,9 +187,81 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
                          "branches: select with fm.where(fm.greater(x, y), a, b) (or "
                          "fm.maximum, fm.minimum, fm.relu, fm.clip) instead")
     constant = functools.partial(_constant, torch, dtype, device)
-    run = autobatch.batched_program(ir.optimize(program), _namespace(torch, dtype), constant,
-                                    views=False, in_place=False)
+    run = autobatch.batched_program(_cut(ir.optimize(program)), _namespace(torch, dtype),
+                                    constant, views=False, in_place=False)
     return run, out_def
+
+
+def _differentiated(op: str, args: tuple) -> tuple:
+    """The arguments of an ``op`` node that torch's autograd differentiates
+    (not a comparison's, a ``where``'s or ``select``'s condition, a rule
+    factor's or what ``stop_gradient`` reads)."""
+    if op in ("stop_gradient", "greater", "greater_equal", "factor"):
+        return ()
+    if op == "where":
+        return args[1:]
+    if op == "select":
+        return args[-2:]
+    return args
+
+
+def _cut(p: ir.Program) -> ir.Program:
+    """``p`` with the arguments of every node no output's derivative needs
+    (one read only by ``stop_gradient``, a comparison or a condition) detached.
+
+    The code computes same-op nodes in one tensor operation, so such a node
+    can share one with a differentiated node; its row then gets a zero
+    cotangent, which its own partials turn into NaN where they are infinite
+    (``0 * inf`` in ``sqrt``'s backward at 0) and pass back to its arguments.
+    fmicrograd never differentiates that node: its derivatives stay finite.
+    """
+    ops, args, shapes = p.ops, p.args, p.shapes
+    needed = [False] * p.size
+    for o in p.outputs:
+        needed[o] = True
+    for i in range(p.size - 1, -1, -1):  # consumers come after what they use
+        if needed[i]:
+            for a in _differentiated(ops[i], args[i]):
+                needed[a] = True
+
+    def cut(i: int) -> bool:  # a computed node no derivative needs
+        return not needed[i] and ops[i] not in ("in", "const", "stop_gradient")
+
+    def attached(a: int) -> bool:  # a value torch differentiates, read by a cut node
+        return not cut(a) and ops[a] not in ("const", "stop_gradient")
+
+    if not any(cut(i) and any(map(attached, args[i])) for i in range(p.size)):
+        return p
+    q = ir.Program()
+    q.n_inputs = p.n_inputs
+    new: list = [0] * p.size
+    detached: dict = {}  # node -> its detached copy in q
+
+    def put(op: str, a: tuple, param: Any, shape: tuple) -> int:
+        q.ops.append(op)
+        q.args.append(a)
+        q.params.append(param)
+        q.shapes.append(shape)
+        return q.size - 1
+
+    for i in range(p.size):
+        kids = args[i]
+        if ops[i] == "stop_gradient" and kids[0] in detached:  # one node per value (the
+            new[i] = detached[kids[0]]  # array code takes two same-op nodes to differ)
+            continue
+        if cut(i):
+            for a in kids:
+                if a not in detached and attached(a):
+                    detached[a] = put("stop_gradient", (new[a],), None, shapes[a])
+            kids = tuple(detached[a] if a in detached else new[a] for a in kids)
+        else:
+            kids = tuple(new[a] for a in kids)
+        new[i] = put(ops[i], kids, p.params[i], shapes[i])
+        if ops[i] == "stop_gradient":
+            detached[args[i][0]] = new[i]
+    q.outputs = [new[o] for o in p.outputs]
+    q.guards = [(op, new[a], new[b], e) for op, a, b, e in p.guards]
+    return q
 
 
 def _constant(torch: Any, dtype: Any, device: Any, value: np.ndarray) -> Any:
@@ -210,6 +282,8 @@ def _namespace(torch: Any, dtype: Any) -> dict:
         # computes ** 0.5 as sqrt, as eager fm and numpy do (a tensor one takes C's pow)
         if isinstance(b, torch.Tensor) and not b.requires_grad and b.numel() == 1:
             return torch.pow(a, b.item())
+        if isinstance(b, torch.Tensor) and b.requires_grad:  # a traced exponent
+            return _pow(torch)(t(a), b)
         return torch.pow(a, b)
 
     shim = SimpleNamespace(
@@ -236,6 +310,66 @@ def _namespace(torch: Any, dtype: Any) -> dict:
             "_detach": lambda a: a.detach() if isinstance(a, torch.Tensor) else a,
             "_fwd": functools.partial(_forward, torch), "_call": call,
             **{f"_op_{op}": _torch_op(TORCH[op], torch, t) for op in autobatch.CALLED_OPS}}
+
+
+_POW: dict = {}  # torch module -> the autograd Function of ``_pow``
+
+
+def _pow(torch: Any) -> Callable:
+    """``a ** b`` for a traced exponent, differentiated by fmicrograd's rule
+    for ``**`` (``core.rules._pow``) at every order, backward and forward.
+
+    torch's ``pow`` backward masks ``d/da`` wherever ``b == 0``, so its
+    derivative in ``b`` there is 0, not ``1 / a``: ``(x * x + 0.5) **
+    tanh(y)`` had an asymmetric Hessian at ``y = 0``, wrong in one corner.
+    The backward is written in torch operations (this function's own among
+    them), so torch differentiates it again.
+    """
+    if torch not in _POW:
+        class Pow(torch.autograd.Function):
+            generate_vmap_rule = True  # so torch.func transforms accept it
+
+            @staticmethod
+            def forward(a: Any, b: Any) -> Any:
+                return torch.pow(a, b)
+
+            @staticmethod
+            def setup_context(ctx: Any, inputs: tuple, output: Any) -> None:
+                ctx.save_for_backward(*inputs)
+                ctx.save_for_forward(*inputs)
+
+            @staticmethod
+            def backward(ctx: Any, g: Any) -> Any:
+                a, b = ctx.saved_tensors
+                return _pow_slopes(torch, a, b, g)
+
+            @staticmethod
+            def jvp(ctx: Any, da: Any, db: Any) -> Any:  # forward mode (torch.func.jvp)
+                a, b = ctx.saved_tensors
+                one = torch.ones_like(torch.pow(a, b))
+                sa, sb = _pow_slopes(torch, a, b, one)
+                terms = [d * s for d, s in ((da, sa), (db, sb)) if d is not None]
+                return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+        _POW.setdefault(torch, Pow.apply)
+    return _POW[torch]
+
+
+def _pow_slopes(torch: Any, a: Any, b: Any, g: Any) -> tuple:
+    """``(d/da, d/db)`` of ``a ** b`` times ``g``, as ``core.rules._pow`` on nodes."""
+    out = _pow(torch)(a, b)
+    zero_b, zero_base = b == 0, (a == 0) & (b >= 0)
+    a1 = torch.where(zero_b, 1.0, a)  # safe values where a branch is masked
+    a2 = torch.where(zero_base, 1.0, a)
+    a3 = torch.where((a == 0) | (a != a), 1.0, a)
+    b0 = torch.where(zero_b, b, 0.0)
+    out0 = torch.where(zero_b, out, 1.0)
+    g0 = torch.where(g.abs() < float("inf"), g, 0.0)
+    general = g * (b * _pow(torch)(a1, b - 1.0))
+    da = torch.where((a == 0) & zero_b, 0.0,
+                     torch.where(zero_b, g0 * (b0 / a3 * out0), general))
+    db = torch.where(zero_base, 0.0, g * (out * torch.log(a2)))
+    return da.sum_to_size(a.shape), db.sum_to_size(b.shape)
 
 
 def _forward(torch: Any, param: Any, *args: Any) -> Any:
