@@ -91,3 +91,15 @@ def test_a_traced_power_works_in_torch_forward_mode():
     g = fm.grad(lambda a, b: (a * a + 0.5) ** fm.tanh(b), argnums=(0, 1))
     want = [sum(g(a, b)) for a, b in zip(x.tolist(), y.tolist())]
     np.testing.assert_allclose(tangent.numpy(), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: fm.div(1.0, fm.relu(x)),  # -inf before
+    lambda x: fm.atan2(x, fm.relu(x)),  # -pi before
+    lambda x: fm.relu(x),
+])
+def test_relu_of_negative_zero_is_positive_zero_as_in_fm(f):
+    xs = [-0.0, 0.0, -1.0, 2.0]
+    got = fm.to_torch(f)(t64(xs)).tolist()
+    assert list(map(repr, got)) == [repr(fm.jit(f)(x)) for x in xs]
+    assert repr(got[0]) == repr(fm.jit(f)(-0.0)) == repr(f(fm.Var(-0.0)).value)

@@ -99,7 +99,7 @@ TORCH: dict[str, Callable[..., Any]] = {
     "tanh":          lambda t, a: t.tanh(a),
     "sigmoid":       _with_slope("sigmoid", lambda t, a: t.sigmoid(a),
                                  lambda t, a: TORCH["sigmoid"](t, a) * TORCH["sigmoid"](t, -a)),
-    "relu":          _with_slope("relu", lambda t, a: t.relu(a),
+    "relu":          _with_slope("relu", lambda t, a: t.relu(a) + 0.0,  # relu(-0.0) is 0.0
                                  lambda t, a: (a > 0).to(a.dtype)),
     "sin":           lambda t, a: t.sin(a),
     "cos":           lambda t, a: t.cos(a),
