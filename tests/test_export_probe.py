@@ -103,3 +103,22 @@ def test_relu_of_negative_zero_is_positive_zero_as_in_fm(f):
     got = fm.to_torch(f)(t64(xs)).tolist()
     assert list(map(repr, got)) == [repr(fm.jit(f)(x)) for x in xs]
     assert repr(got[0]) == repr(fm.jit(f)(-0.0)) == repr(f(fm.Var(-0.0)).value)
+
+
+def test_a_cut_node_equal_to_a_kept_one_is_one_node():
+    # tanh(atan(-y)) is read only by a condition (cut, reading a detached
+    # atan), tanh(stop_gradient(atan(-y))) by a branch: after the cut, two
+    # equal nodes, which the array code must not see (a reshape error before)
+    def f(x, y):
+        v4 = fm.atan(-y)
+        v6 = fm.expm1(fm.tanh(v4))
+        v8 = fm.where(fm.less_equal(v6, -0.77), fm.tanh(fm.stop_gradient(v4)), x)
+        return fm.sqrt(v8 * v8 + 0.3) + fm.maximum(fm.logsumexp([x, y]), v8)
+
+    xs, ys = [0.3, 1.1, -0.7, 0.2, 1.5], [0.7, -0.5, 2.0, 1.9, -1.2]
+    out = fm.to_torch(f)(t64(xs), t64(ys))
+    np.testing.assert_allclose(out.numpy(), [f(x, y) for x, y in zip(xs, ys)], rtol=1e-12)
+    g = fm.grad(f, argnums=(0, 1))
+    got = fm.to_torch(g)(t64(xs), t64(ys))
+    np.testing.assert_allclose(torch.stack(got, 1).numpy(), [g(x, y) for x, y in zip(xs, ys)],
+                               rtol=1e-12, atol=1e-15)

@@ -244,21 +244,32 @@ def _cut(p: ir.Program) -> ir.Program:
         q.shapes.append(shape)
         return q.size - 1
 
+    merged: dict = {}  # (op, arguments, parameter) -> node in q: the array code takes
+    # two same-op nodes to differ, and a cut node reading a detached copy can become
+    # one that exists (tanh(x) read by a condition, tanh(stop_gradient(x)) by a branch)
     for i in range(p.size):
         kids = args[i]
-        if ops[i] == "stop_gradient" and kids[0] in detached:  # one node per value (the
-            new[i] = detached[kids[0]]  # array code takes two same-op nodes to differ)
-            continue
         if cut(i):
             for a in kids:
                 if a not in detached and attached(a):
                     detached[a] = put("stop_gradient", (new[a],), None, shapes[a])
+                    merged[("stop_gradient", (new[a],), None)] = detached[a]
             kids = tuple(detached[a] if a in detached else new[a] for a in kids)
         else:
             kids = tuple(new[a] for a in kids)
+        key = None if ops[i] in ("in", "const") else (ops[i], kids, p.params[i])
+        try:
+            found = merged.get(key) if key is not None else None
+        except TypeError:  # a parameter without a hash: kept as it is
+            found = key = None
+        if found is not None:
+            new[i] = found
+            continue
         new[i] = put(ops[i], kids, p.params[i], shapes[i])
+        if key is not None:
+            merged[key] = new[i]
         if ops[i] == "stop_gradient":
-            detached[args[i][0]] = new[i]
+            detached.setdefault(args[i][0], new[i])
     q.outputs = [new[o] for o in p.outputs]
     q.guards = [(op, new[a], new[b], e) for op, a, b, e in p.guards]
     return q
