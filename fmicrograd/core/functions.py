@@ -334,8 +334,16 @@ def _items(xs: Iterable, who: str) -> tuple:
     return tuple(xs)
 
 
+# Sums start from -0.0, the one number that adds nothing (0.0 + -0.0 is 0.0): as in
+# numpy and the compiled code, which start from the first item, a sum of -0.0s is
+# -0.0 (Python's ``sum`` starts from 0 and gives 0.0). An empty sum is 0.0. (Dots
+# start from 0.0, as BLAS and torch do, which the compiled array code calls.)
+_NOTHING = -0.0
+
+
 def _total(xs: Iterable) -> Any:
-    return _builtin_sum(xs, 0.0)
+    xs = tuple(xs)
+    return _builtin_sum(xs, _NOTHING) if xs else 0.0
 
 
 def _dot_total(xs: Iterable, ys: Iterable) -> Any:
@@ -381,7 +389,7 @@ def sum(xs: Any) -> Any:
     items = _items(xs, "sum")
     if any(isinstance(x, Expr) for x in items):
         kids = tuple(_lifted(x, "sum") for x in items)
-        return node("sum", _builtin_sum(k.value for k in kids), kids)
+        return node("sum", _builtin_sum((k.value for k in kids), _NOTHING), kids)
     return _in_float64(_total, "sum", items)
 
 
@@ -404,7 +412,7 @@ def mean(xs: Any) -> Any:
         raise ValueError("fm.mean of an empty sequence")
     if any(isinstance(x, Expr) for x in items):
         kids = tuple(_lifted(x, "mean") for x in items)
-        return node("mean", _builtin_sum(k.value for k in kids) / len(kids), kids)
+        return node("mean", _builtin_sum((k.value for k in kids), _NOTHING) / len(kids), kids)
     return _in_float64(_total, "mean", items) / len(items)
 
 
@@ -424,6 +432,8 @@ def dot(xs: Any, ys: Any) -> Any:
     n = len(xs)
     if n != len(ys):
         raise ValueError(f"fm.dot: sequences differ in length ({n} vs {len(ys)})")
+    if not n:  # an empty dot is the number 0.0 (as an empty sum), not a node
+        return 0.0
     kids = xs + ys
     try:
         values = [k.value for k in kids]
