@@ -122,3 +122,18 @@ def test_a_cut_node_equal_to_a_kept_one_is_one_node():
     got = fm.to_torch(g)(t64(xs), t64(ys))
     np.testing.assert_allclose(torch.stack(got, 1).numpy(), [g(x, y) for x, y in zip(xs, ys)],
                                rtol=1e-12, atol=1e-15)
+
+
+def test_a_python_comparison_in_where_names_the_node_comparison_whatever_the_batch():
+    f = fm.to_torch(lambda x: fm.where(x > 0.0, x, -x))
+    # examples that agree make x > 0.0 one bool, which a torch graph cannot follow
+    with pytest.raises(ValueError, match=r"fm.where\(fm.greater\(x, y\), a, b\)"):
+        f(torch.tensor([1.0, 2.0], dtype=torch.float64))
+    g = fm.to_torch(lambda x: fm.where(fm.greater(x, 0.0), x, -x))
+    for xs in ([1.0, 2.0], [1.0, -2.0]):
+        assert g(torch.tensor(xs, dtype=torch.float64)).tolist() == [abs(v) for v in xs]
+
+
+def test_an_inner_jit_is_named_as_jit():
+    with pytest.raises(NotImplementedError, match="cannot export a jit inside"):
+        fm.to_torch(fm.jit(lambda x: x * 2.0))(torch.tensor([1.0, 2.0], dtype=torch.float64))

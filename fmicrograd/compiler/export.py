@@ -177,15 +177,19 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
                 for k in range(len(outs))]
     else:
         outs, out_def = tr.flatten(out)
+    branch = ValueError("fm.to_torch: the function branches on a traced value (a comparison "
+                        "in Python control flow, or x > y given to fm.where: where the batch's "
+                        "examples agree it is one bool); a torch graph cannot follow "
+                        "per-example branches: select with fm.where(fm.greater(x, y), a, b) (or "
+                        "fm.maximum, fm.minimum, fm.relu, fm.clip) instead")
     try:
         program = ir.lower(outs, inputs, log, level, detach=True)  # torch differentiates it
     except ir.NotCompilable as e:
+        if str(e) == ir.PER_EXAMPLE_GUARD:
+            raise branch from None
         raise NotImplementedError(f"fm.to_torch cannot lower this function: {e}") from None
     if program.guards:
-        raise ValueError("fm.to_torch: the function branches on a traced value (a comparison "
-                         "in Python control flow); a torch graph cannot follow per-example "
-                         "branches: select with fm.where(fm.greater(x, y), a, b) (or "
-                         "fm.maximum, fm.minimum, fm.relu, fm.clip) instead")
+        raise branch
     constant = functools.partial(_constant, torch, dtype, device)
     run = autobatch.batched_program(_cut(ir.optimize(program)), _namespace(torch, dtype),
                                     constant, views=False, in_place=False)
@@ -389,7 +393,8 @@ def _forward(torch: Any, param: Any, *args: Any) -> Any:
     has none."""
     method = getattr(param, "torch", None)
     if method is None:
-        name = getattr(getattr(param, "fn", None), "who", type(param).__name__)
+        fn = getattr(param, "fn", None)
+        name = "jit" if hasattr(fn, "source") else getattr(fn, "who", type(param).__name__)
         raise NotImplementedError(f"fm.to_torch cannot export a {name} inside the function "
                                   "(its rule is Python code that torch's autograd cannot "
                                   "follow); export the function without it, or call fm.grad "

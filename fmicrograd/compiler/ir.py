@@ -140,6 +140,9 @@ def _shape(value: Any) -> tuple:
     return getattr(value, "shape", ())
 
 
+PER_EXAMPLE_GUARD = "a guard compares per-example values"
+
+
 def lower(outputs: list, inputs: list, guards: list, level: int,
           detach: bool = False) -> Program:
     """The program computing ``outputs`` (nodes or plain values) from
@@ -160,7 +163,7 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
             raise NotCompilable(g[1])
     if any(_shape(x.value) for g in guards for x in g[1:3] if isinstance(x, Expr)):
         # a comparison on per-example values (jit of vmap): run the function itself
-        raise NotCompilable("a guard compares per-example values")
+        raise NotCompilable(PER_EXAMPLE_GUARD)
     p = Program()
     p.detach = detach
     number: dict = {}
