@@ -14,6 +14,7 @@ one another never share a stream. Samplers draw from a local
 from __future__ import annotations
 
 import hashlib
+import numbers
 import random as _random
 from dataclasses import dataclass
 from typing import Any
@@ -68,10 +69,10 @@ def key(seed: int) -> Key:
     >>> key(42) == key(42), key(42) == key(43)
     (True, False)
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):  # numpy ints too
         raise TypeError(f"fm.random.key: the seed must be an int, got {type(seed).__name__} "
                         f"{seed!r}")
-    return Key(_mix("seed", seed))
+    return Key(_mix("seed", int(seed)))
 
 
 def split(k: Key, n: int = 2) -> tuple[Key, ...]:
@@ -82,9 +83,9 @@ def split(k: Key, n: int = 2) -> tuple[Key, ...]:
     3
     """
     _check_key(k, "split")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
         raise ValueError(f"fm.random.split: n must be a non-negative int, got {n!r}")
-    return tuple(Key(_mix("split", k.data, i)) for i in range(n))
+    return tuple(Key(_mix("split", k.data, i)) for i in range(int(n)))
 
 
 def fold_in(k: Key, data: int) -> Key:

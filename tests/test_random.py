@@ -90,3 +90,16 @@ def test_samplers_reject_non_keys():
         fr.split(0)
     with pytest.raises(ValueError, match="non-negative"):
         fr.split(fr.key(0), -1)
+
+
+def test_numpy_ints_are_ints_for_seeds_and_counts():
+    import numpy as np
+
+    k = fm.random.key(0)
+    assert fm.random.key(np.int64(7)) == fm.random.key(7)
+    assert fm.random.split(k, np.int32(3)) == fm.random.split(k, 3)
+    assert fm.random.fold_in(k, np.int64(2)) == fm.random.fold_in(k, 2)
+    with pytest.raises(TypeError, match="the seed must be an int, got bool"):
+        fm.random.key(True)
+    with pytest.raises(TypeError, match="got float64"):
+        fm.random.key(np.float64(1.0))
