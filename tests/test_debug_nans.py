@@ -135,3 +135,141 @@ def test_under_vmap_an_unmapped_argument_gives_what_vmap_of_f_gives(c):
     assert grads == tuple(4.0 * x for x in xs)
     with pytest.raises(FloatingPointError, match="'log'"):
         fm.vmap(fm.debug_nans(lambda x, c: fm.log(x - c)), in_axes=(0, None))(xs, 2.0)
+
+
+# --- a transform applied outside the wrapper ------------------------------------------------
+
+_BACKWARD = r"'/' produced nan from inputs \(0\.0, 0\.0\): .*sqrt\(args\[0\]\).* = nan; " \
+            r"it reaches the derivative of the output at <root>"
+
+
+def test_reverse_transforms_outside_the_wrapper_check_the_backward_pass():
+    f = lambda x: fm.sqrt(x) * 0.0
+    assert math.isnan(fm.grad(f)(0.0))  # the NaN the wrapper must name
+    for outside in (
+        fm.grad(fm.debug_nans(f)),
+        fm.value_and_grad(fm.debug_nans(f)),
+        fm.jacrev(fm.debug_nans(f)),
+        lambda x: fm.vjp(fm.debug_nans(f), x)[1](1.0),
+        fm.jit(fm.grad(fm.debug_nans(f))),
+    ):
+        with pytest.raises(FloatingPointError, match=_BACKWARD):
+            outside(0.0)
+        assert outside(4.0) in (0.0, (0.0, 0.0), (0.0,))  # no NaN: no error, as without
+
+
+def test_a_nan_in_a_second_derivative_taken_outside():
+    h = lambda x: (x * x) ** 1.5  # h and h' are clean at 0, h'' is inf * 0
+    assert fm.grad(fm.debug_nans(h))(0.0) == fm.grad(h)(0.0) == 0.0
+    assert math.isnan(fm.hessian(h)(0.0))
+    for outside in (fm.hessian(fm.debug_nans(h)), fm.grad(fm.grad(fm.debug_nans(h))),
+                    fm.grad(fm.jacrev(fm.debug_nans(h)))):
+        with pytest.raises(FloatingPointError, match=r"'\*' produced nan from inputs \(.*inf"
+                                                     r".*second derivative of the output"):
+            outside(0.0)
+    assert fm.hessian(fm.debug_nans(h))(2.0) == fm.hessian(h)(2.0) == 12.0
+
+
+def test_outside_the_error_names_the_output_whose_derivative_is_nan():
+    f = lambda x: {"ok": x * 2.0, "bad": fm.sqrt(x) * 0.0}
+    assert math.isnan(fm.jacrev(f)(0.0)["bad"])
+    with pytest.raises(FloatingPointError, match=r"derivative of the output at \['bad'\]"):
+        fm.jacrev(fm.debug_nans(f))(0.0)
+    g = lambda x, y: (x * y, fm.sqrt(y) * 0.0)
+    _, back = fm.vjp(fm.debug_nans(g), 2.0, 0.0)
+    with pytest.raises(FloatingPointError, match=r"derivative of the output at \[1\]"):
+        back((0.0, 1.0))
+    with pytest.raises(FloatingPointError, match=r"derivative of the output at \[0\]"):
+        fm.value_and_grad(fm.debug_nans(lambda x: (fm.sqrt(x) * 0.0, {"x": x})),
+                          has_aux=True)(0.0)
+
+
+def test_outside_only_a_nan_that_reaches_the_result_counts():
+    # a comparison's where gives the branch not taken no derivative at all: fm's
+    # derivative is a clean 0.0, so the infinite slope of sqrt at 0 is no error
+    w = lambda x: fm.where(x > 0.0, fm.sqrt(x), 0.0)
+    assert fm.grad(fm.debug_nans(w))(0.0) == fm.grad(w)(0.0) == 0.0
+    assert fm.hessian(fm.debug_nans(w))(0.0) == fm.hessian(w)(0.0) == 0.0
+    xs = (0.0, 4.0)
+    assert fm.vmap(fm.grad(fm.debug_nans(w)))(xs) == fm.vmap(fm.grad(w))(xs) == (0.0, 0.25)
+    # the same where outside the wrapper: the example that does not take f is not blamed
+    f = lambda x: fm.sqrt(x) * 0.0
+    outer = lambda g: fm.vmap(fm.grad(lambda x: fm.where(x > 0.0, g(x), 0.0)))(xs)
+    assert outer(fm.debug_nans(f)) == outer(f) == (0.0, 0.0)
+    closure = lambda g: fm.grad(lambda c: fm.sum(fm.vmap(
+        lambda x: fm.where(x > 0.0, g(lambda y: fm.sqrt(y * c))(x), 0.0))(xs)))(2.0)
+    assert closure(fm.debug_nans) == closure(lambda h: h)
+    # a where on a node the user built follows torch: 0 * inf is the NaN grad returns
+    t = lambda x: fm.where(fm.greater(x, 0.0), fm.sqrt(x), 0.0)
+    assert math.isnan(fm.grad(t)(0.0))
+    with pytest.raises(FloatingPointError, match="'/' produced nan.*derivative of the output"):
+        fm.grad(fm.debug_nans(t))(0.0)
+    safe = lambda x: fm.where(fm.greater(x, 0.0), fm.sqrt(fm.where(fm.greater(x, 0.0), x, 1.0)),
+                              0.0)
+    assert fm.grad(fm.debug_nans(safe))(0.0) == fm.grad(safe)(0.0) == 0.0
+
+
+def test_outside_under_vmap_and_jit():
+    f = lambda x: fm.sqrt(x) * 0.0
+    with pytest.raises(FloatingPointError, match=r"'/' produced nan from inputs \(0\.0, "
+                                                 r"\[0\.0, 4\.0\]\).*derivative"):
+        fm.vmap(fm.grad(fm.debug_nans(f)))((0.0, 4.0))
+    with pytest.raises(FloatingPointError, match="derivative of the output"):
+        fm.grad(lambda x: fm.sum(fm.vmap(fm.debug_nans(f))((x, x + 1.0))))(0.0)
+    with pytest.raises(FloatingPointError, match="second derivative"):
+        fm.vmap(fm.grad(fm.grad(fm.debug_nans(lambda x: (x * x) ** 1.5))))((0.0, 1.0))
+    with pytest.raises(FloatingPointError, match="derivative of the output"):
+        fm.grad(fm.jit(lambda x: fm.debug_nans(f)(x)))(0.0)
+
+
+def _f(x, y):
+    a = fm.tanh(x * y + 0.3) * fm.exp(-x * x) + fm.sin(y) / (1.5 + fm.cos(x * 3.0))
+    b = fm.log(1.0 + a * a) * y + fm.sqrt(x * x + y * y + 0.1)
+    return a * b + fm.sigmoid(a - b) * x
+
+
+@pytest.mark.parametrize("x, y", [(0.3, -1.2), (-1.7, 0.4), (1.1, 1.9), (-0.6, -0.8)])
+def test_outside_without_a_nan_the_numbers_do_not_change(x, y):
+    d = fm.debug_nans(_f)
+    both = (0, 1)
+    assert fm.grad(d, argnums=both)(x, y) == fm.grad(_f, argnums=both)(x, y)
+    assert fm.value_and_grad(d, argnums=both)(x, y) == fm.value_and_grad(_f, argnums=both)(x, y)
+    assert fm.jacrev(d, argnums=both)(x, y) == fm.jacrev(_f, argnums=both)(x, y)
+    assert fm.hessian(d, argnums=both)(x, y) == fm.hessian(_f, argnums=both)(x, y)
+    assert fm.grad(fm.grad(d))(x, y) == fm.grad(fm.grad(_f))(x, y)
+    assert fm.vjp(d, x, y)[1](0.7) == fm.vjp(_f, x, y)[1](0.7)
+    # debug_nans under jit runs the jitted function as Python: Python's numbers
+    assert fm.jit(fm.grad(d, argnums=both))(x, y) == fm.grad(_f, argnums=both)(x, y)
+    xs = np.linspace(-2.0, 2.0, 5) + x
+    g = lambda t: _f(t, y)
+    assert fm.vmap(fm.grad(fm.debug_nans(g)))(xs) == fm.vmap(fm.grad(g))(xs)
+    assert fm.vmap(fm.hessian(fm.debug_nans(g)))(xs) == fm.vmap(fm.hessian(g))(xs)
+    assert fm.jvp(d, (x, y), (1.0, 0.5)) == fm.jvp(_f, (x, y), (1.0, 0.5))  # (not watched)
+
+
+def test_outside_closures_keep_their_derivatives():
+    # a closure over grad's value with only floats passed in: the derivative
+    # through it was dropped (0.0) when the wrapper returned plain values
+    wrap = fm.debug_nans
+    assert fm.grad(lambda x: wrap(lambda y: y * x * x)(3.0))(2.0) == 12.0
+    assert fm.grad(lambda x: wrap(lambda: x * x)())(2.0) == 4.0
+    assert fm.jvp(lambda x: wrap(lambda y: y * x)(3.0), (2.0,), (1.0,)) == (6.0, 3.0)
+    plain = lambda g: g
+    for outer in (lambda w: fm.grad(fm.grad(lambda x: w(lambda y: y * x * x * x)(3.0)))(2.0),
+                  lambda w: fm.hessian(lambda x: w(lambda y: y * fm.sin(x) * y)(x))(2.0),
+                  lambda w: fm.grad(lambda x: fm.grad(w(lambda y: y * y * x))(x))(3.0),
+                  lambda w: fm.vmap(fm.grad(lambda x: w(lambda y: y * x * x)(3.0)))((1.0, 2.0)),
+                  lambda w: fm.grad(lambda p: w(lambda d: fm.tanh(p["w"] * d + p["b"]))(0.5)
+                                    + p["w"] * p["w"])({"w": 0.3, "b": -0.2})):
+        assert outer(fm.debug_nans) == outer(plain)
+    with pytest.raises(FloatingPointError, match="'/' produced nan.*derivative of the output"):
+        fm.grad(lambda x: fm.debug_nans(lambda y: fm.sqrt(y * x) * 0.0)(3.0))(0.0)
+
+
+def test_nested_wrappers_name_the_op_once():
+    f = lambda x: fm.sqrt(x) * 0.0
+    with pytest.raises(FloatingPointError, match=_BACKWARD):
+        fm.debug_nans(fm.grad(fm.debug_nans(f)))(0.0)
+    with pytest.raises(FloatingPointError, match="'/' produced nan.*derivative of the output"):
+        fm.grad(fm.debug_nans(lambda x: fm.debug_nans(f)(x) * 2.0 + x))(0.0)
+    assert fm.grad(fm.debug_nans(lambda x: fm.debug_nans(fm.sqrt)(x) * 2.0 + x))(4.0) == 1.5

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from . import numeric as num
@@ -39,6 +40,12 @@ from .reach_graph import GraphLanes, where_graph
 from .rules import PARAM_VJP, VJP
 
 _FINISH = object()  # stack marker: the node below it has all children done
+
+# While the rule of a node that a sweep reaches on some lanes only runs, and the
+# rule asks (``reach_aware``: ``debug_nans``'s, which sweeps on through the
+# graph it stands for), ``(reach, lanes)``: those lanes and the sweep's
+# ``Lanes`` or ``GraphLanes``. Nothing is set for any other node.
+REACHED: ContextVar = ContextVar("fmicrograd_reached", default=None)
 
 
 def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bool]:
@@ -124,11 +131,13 @@ def _differentiable_older(outputs: Sequence[Any], level: int) -> bool:
 
 
 def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
-            plan: tuple | None = None) -> tuple[list, bool]:
+            plan: tuple | None = None, reached: dict | None = None) -> tuple[list, bool]:
     """Cotangents of ``inputs`` given cotangents ``seeds`` of ``outputs``.
 
     Returns ``(cotangents, on_graph)``; an input that no output depends on
-    gets ``0.0``. ``plan`` is a result of ``order`` to reuse.
+    gets ``0.0``. ``plan`` is a result of ``order`` to reuse; ``reached``
+    maps outputs reached on some lanes only to those lanes (a rule's sweep
+    that continues an enclosing one's, see ``REACHED``).
 
     >>> from fmicrograd.core.expr import variable, next_level
     >>> lv = next_level()
@@ -143,7 +152,8 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
     for o, s in zip(outputs, seeds):
         if isinstance(o, Expr) and relevant.get(o):
             cts[o] = cts[o] + s if o in cts else s
-    reach: dict = {}  # the nodes reached on some lanes only (see ``reach``), and those lanes
+    # the nodes reached on some lanes only (see ``reach``), and those lanes
+    reach: dict = dict(reached) if reached else {}
     start = len(nodes)
     if plan is not None and cts:  # one row of a Jacobian may touch few of the plan's nodes
         start = _sparse_head(cts, nodes, relevant, start // 8, reach)
@@ -194,7 +204,7 @@ def _gated(n: Expr, g: Any, kids: tuple, relevant: dict, cts: dict, reach: dict,
                 cgs = _vjp(n, g, kids, False)
             else:
                 with quiet():  # the rule's nan on unreached lanes is dropped below
-                    cgs = _vjp(n, g, kids, False)
+                    cgs = _vjp_reached(n, g, kids, False, r, Lanes)
         cg = cgs[i]
         if m is not None:
             cg, m = Lanes.mask(cg, m, n)
@@ -270,15 +280,17 @@ def _sparse_head(cts: dict, nodes: list, relevant: dict, budget: int,
 
 
 def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
-                   nodes: list, relevant: dict) -> list:
+                   nodes: list, relevant: dict, reached: dict | None = None,
+                   lanes: GraphLanes | None = None) -> list:
     """``reverse`` building the cotangents as a graph: each node's contributions
     are collected and built once (``accumulate``), and the products that ``*``
     and ``dot`` send down are kept as pairs until then, so a sum of products
-    becomes one ``dot`` node."""
+    becomes one ``dot`` node. ``reached`` is ``reverse``'s, as formulas of
+    ``lanes`` (the ``GraphLanes`` they were made by)."""
     parts: dict = {}
     last: list = []  # ``dot_cotangents``'s factors stacked last
-    reach: dict = {}  # the nodes reached on some lanes only, as formulas (see ``reach``)
-    lanes: GraphLanes | None = None
+    # the nodes reached on some lanes only, as formulas (see ``reach``)
+    reach: dict = dict(reached) if reached else {}
     for o, s in zip(outputs, seeds):
         if isinstance(o, Expr) and relevant.get(o):
             parts.setdefault(o, []).append(s)
@@ -359,7 +371,8 @@ def _gated_graph(n: Expr, g: Any, kids: tuple, relevant: dict, parts: dict, reac
             cg = where_graph(kids[0], g, FILL) if i == 1 else where_graph(kids[0], FILL, g)
         else:
             if cgs is None:
-                cgs = _vjp(n, g, kids, True)
+                cgs = _vjp(n, g, kids, True) if r is None else \
+                    _vjp_reached(n, g, kids, True, r, lanes)
             cg = cgs[i]
             if m is not None:
                 cg, m = lanes.mask(cg, m, n)
@@ -390,6 +403,19 @@ def _widen(reach: dict, c: Expr, m: Any, lanes: Any) -> None:
             del reach[c]
         else:
             reach[c] = both
+
+
+def _vjp_reached(n: Expr, g: Any, kids: tuple, on_graph: bool, r: Any,
+                 lanes: Any) -> Sequence[Any]:
+    """``_vjp`` of a node the sweep reaches on lanes ``r`` only: a rule that
+    asks is told them (``REACHED``)."""
+    if n.__class__ is Prim and getattr(n.param, "reach_aware", False):
+        token = REACHED.set((r, lanes))
+        try:
+            return _vjp(n, g, kids, on_graph)
+        finally:
+            REACHED.reset(token)
+    return _vjp(n, g, kids, on_graph)
 
 
 def _vjp(n: Expr, g: Any, kids: tuple, on_graph: bool) -> Sequence[Any]:
