@@ -1,0 +1,267 @@
+"""``debug_nans`` under a transform that differentiates it from outside in
+reverse mode (``grad(debug_nans(f))``): the output goes back behind a node
+whose rule runs the reverse sweep through ``f``'s part of the graph itself,
+checked as ``debug_nans`` checks the forward pass (see ``_Watch``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import tree as tr
+from ..core import sweep
+from ..core.control import RUNNING
+from ..core.expr import Expr, const, prim
+from ..core.numeric import quiet
+from ..core.reach import GATED, dead_edges
+from ..core.reach_graph import GraphLanes
+from .debug_check import _check, _has_nan
+
+# transforms whose derivative is a forward sweep: the tangents they push through
+# ``f``'s graph are theirs to compute, so the output is not watched for them
+_FORWARD = frozenset({"fm.jvp", "fm.jacfwd", "fm.linearize"})
+
+
+class _Region:
+    """A part of a graph whose reverse sweep ``debug_nans`` runs itself: the
+    nodes of ``f``'s computation (those that depend on the wrapper's
+    variables), or, at ``order`` 2 and up, those and the nodes of a
+    derivative of them that a rule built. ``outs`` are its watched outputs,
+    ``fringe`` the nodes outside it that its nodes use, ``boundary`` those of
+    them a derivative flows into (the watched nodes' children)."""
+
+    __slots__ = ("outs", "nodes", "fringe", "boundary", "order", "_plan")
+
+    def __init__(self, nodes: set, fringe: dict, boundary: dict, order: int) -> None:
+        self.nodes, self.fringe, self.order = nodes, fringe, order
+        self.boundary = tuple(boundary)
+        self.outs: list = []
+        self._plan: tuple | None = None
+
+    def plan(self) -> tuple:
+        """The nodes between the outputs and the boundary, children first, and
+        the sweep's ``relevant`` map: as ``sweep.order`` orders them from the
+        outputs (the last first), so that a sweep of the region adds each
+        node's terms in the order the enclosing sweep would."""
+        if self._plan is None:
+            relevant: dict = dict.fromkeys(self.boundary, True)
+            nodes: list = []
+            stack: list = [(o, False) for o in self.outs]
+            while stack:
+                n, expanded = stack.pop()
+                if expanded:
+                    if n.op != "stop_gradient" and any(relevant[c] for c in n.children):
+                        nodes.append(n)
+                        relevant[n] = len(nodes)
+                    else:
+                        relevant[n] = False
+                    continue
+                if n in relevant:
+                    continue
+                if not n.children:
+                    relevant[n] = False
+                    continue
+                stack.append((n, True))
+                stack.extend((c, False) for c in n.children if c not in relevant)
+            self._plan = (nodes, relevant)
+        return self._plan
+
+
+def _region(roots: list, inputs: dict) -> tuple[set, list]:
+    """The nodes under ``roots`` that depend on the wrapper's variables
+    (``inputs``, included): ``f``'s own computation, whose reverse sweep an
+    enclosing transform runs after the wrapper returned; and the same nodes
+    as a list, children first."""
+    region: set = set()
+    post: list = []
+    seen: set = set()
+    stack: list = [(r, False) for r in reversed(roots)]
+    while stack:
+        n, expanded = stack.pop()
+        if expanded:
+            if any(c in region for c in n.children):
+                region.add(n)
+                post.append(n)
+            continue
+        if n in seen:
+            continue
+        seen.add(n)
+        if n in inputs:
+            region.add(n)
+            post.append(n)
+            continue
+        if n.children:
+            stack.append((n, True))
+            stack.extend((c, False) for c in reversed(n.children) if c not in seen)
+    return region, post
+
+
+def _fringe(nodes: Any, region: set, fringe: dict, boundary: dict) -> None:
+    """Add the children of ``nodes`` (of ``region``) that lie outside it to
+    ``fringe``, and those of them that a derivative flows into (a live edge,
+    not a constant) to ``boundary`` (dicts as ordered sets)."""
+    for n in nodes:
+        kids = n.children
+        if not kids:
+            continue
+        dead = dead_edges(n) if n.op in GATED else None
+        stopped = n.op == "stop_gradient"
+        for i, c in enumerate(kids):
+            if c in region:
+                continue
+            fringe[c] = None
+            if not stopped and not (dead is not None and dead[i]) and c.op != "const":
+                boundary[c] = None
+
+
+def _reverse_levels() -> set:
+    """The levels of the running transforms that differentiate in reverse mode
+    (``grad``, ``vjp``, ``jacrev``, ``hessian``...)."""
+    return {lv for lv, who, traces in RUNNING.get() if not traces and who not in _FORWARD}
+
+
+def _reversed_by_running(nodes: Any) -> bool:
+    """Whether a running transform that differentiates in reverse mode depends
+    on one of ``nodes``: its sweep will pass through the nodes that stand on
+    them."""
+    levels = _reverse_levels()
+    if not levels:
+        return False
+    stack = [n for n in nodes if isinstance(n, Expr)]
+    seen = {id(n) for n in stack}
+    while stack:
+        n = stack.pop()
+        if n.op == "var" and getattr(n, "level", None) in levels:
+            return True
+        if n.op == "stop_gradient":
+            continue
+        for c in n.children:
+            if id(c) not in seen:
+                seen.add(id(c))
+                stack.append(c)
+    return False
+
+
+def _watch(leaves: list, paths: list[str], region: _Region) -> list | None:
+    """``leaves`` with each node of ``region`` replaced by a node of the same
+    value whose children are the region's boundary and whose rule runs the
+    reverse sweep through the region itself, checking it (``_Watch``); None
+    when no reverse-mode transform runs that would sweep it."""
+    kids = region.boundary
+    if not kids or not any(isinstance(x, Expr) and x in region.nodes for x in leaves) or \
+            not _reversed_by_running(kids):
+        return None
+    out = []
+    for leaf, path in zip(leaves, paths):
+        if isinstance(leaf, Expr) and leaf in region.nodes:
+            if not any(o is leaf for o in region.outs):  # (``in`` would compare values)
+                region.outs.append(leaf)
+            leaf = prim("custom", leaf.value, kids, _Watch(region, leaf, path))
+        out.append(leaf)
+    return out
+
+
+def _watch_output(leaves: list, paths: list, inputs: dict) -> list | None:
+    """``_watch`` for the output leaves of ``f``: its region, and a boundary
+    that starts with what the wrapper's variables stand for, in order."""
+    region, post = _region([x for x in leaves if isinstance(x, Expr)], inputs)
+    fringe: dict = {}
+    boundary: dict = {}
+    _fringe([x for x in inputs if x in region], region, fringe, boundary)
+    _fringe(post, region, fringe, boundary)
+    return _watch(leaves, [tr.keystr(p) for p in paths], _Region(region, fringe, boundary, 1))
+
+
+class _Watch:
+    """The ``param`` of a ``"custom"`` node standing for ``out``, an output of
+    ``f`` (or a derivative of one) under ``debug_nans`` while an enclosing
+    transform differentiates it in reverse mode. The node's children are the
+    region's boundary; its rule (``rule(ct, out, *children)``, see
+    ``rules.PARAM_VJP``) runs the reverse sweep from ``out`` down to them,
+    the very sweep the enclosing transform would have run through the
+    region, and raises on the first op of it that makes a NaN. The numbers
+    are that sweep's: on values the rule runs it on values (and rebuilds it
+    as a graph, to name the op, only when a NaN came out); on a graph (inside
+    ``jit``, at higher order) the derivative it returns is watched in turn,
+    for the next order. Under ``vmap`` the sweep tells it the lanes (examples)
+    it reaches the node on (``sweep.REACHED``), and it goes on with them."""
+
+    __slots__ = ("region", "out", "path")
+    name = "debug_nans"  # (how ``fm``'s formulas print the node)
+    reach_aware = True
+    watches = True  # (see ``debug_check._watched``)
+
+    def __init__(self, region: _Region, out: Expr, path: str) -> None:
+        self.region, self.out, self.path = region, out, path
+
+    def __call__(self, ct: Any, out: Any, *leaves: Any) -> list:
+        told = sweep.REACHED.get()
+        if told is None:
+            return self._pull(ct, out, None, None)
+        token = sweep.REACHED.set(None)  # (not for the rules this rule's sweep calls)
+        try:
+            return self._pull(ct, out, {self.out: told[0]}, told[1])
+        finally:
+            sweep.REACHED.reset(token)
+
+    def _pull(self, ct: Any, out: Any, reached: dict | None, lanes: Any) -> list:
+        region = self.region
+        nodes, relevant = region.plan()
+        if not isinstance(out, Expr):  # a sweep on values: the same numbers as without
+            cts, _ = sweep.reverse([self.out], [ct], region.boundary, (nodes, relevant, False),
+                                   reached)
+            if any(_has_nan(c.value if isinstance(c, Expr) else c) for c in cts):
+                # rebuilt as a graph, to find the op that made it (or none: a NaN input)
+                seed = const(ct) if hasattr(ct, "__array__") else ct
+                graph_lanes = GraphLanes()
+                if reached is not None:
+                    reached = {self.out: graph_lanes._fixed(None, reached[self.out])}
+                with quiet():  # (the sweep on values has warned of it)
+                    rebuilt = sweep._reverse_graph([self.out], [seed], region.boundary, nodes,
+                                                   relevant, reached, graph_lanes)
+                self._check(rebuilt, seed)
+            return cts
+        cts = sweep._reverse_graph([self.out], [ct], region.boundary, nodes, relevant, reached,
+                                   lanes)
+        stop = self._check(cts, ct)
+        # the enclosing transform differentiates this derivative in turn: its
+        # reverse sweep (through the nodes just built and the region) is watched too
+        new = _new_nodes(cts, stop)
+        if not new:
+            return cts
+        nodes2 = region.nodes | new
+        fringe, boundary = dict(region.fringe), dict.fromkeys(region.boundary)
+        _fringe(new, nodes2, fringe, boundary)
+        watched = _watch(cts, [self.path] * len(cts),
+                         _Region(nodes2, fringe, boundary, region.order + 1))
+        return cts if watched is None else watched
+
+    def _check(self, cts: list, ct: Any) -> set:
+        """Raise on the first node of the derivative ``cts`` that makes a NaN
+        from non-NaN inputs (on lanes that reach ``cts``); returns the nodes
+        the walk stops at (the region, what it stands on, and ``ct``)."""
+        stop = set(self.region.nodes)
+        stop.update(self.region.fringe)
+        if isinstance(ct, Expr):
+            stop.add(ct)
+        k = self.region.order
+        which = {1: "the derivative", 2: "the second derivative"}.get(k, f"derivative {k}")
+        _check(cts, stop, f"{which} of the output", at=self.path)
+        return stop
+
+
+def _new_nodes(roots: list, stop: set) -> set:
+    """The nodes under ``roots`` that a rule's sweep built (those above ``stop``;
+    not the conditions of its masks, behind edges no derivative crosses)."""
+    new: set = set()
+    stack = [r for r in roots if isinstance(r, Expr) and r not in stop]
+    while stack:
+        n = stack.pop()
+        if n in new:
+            continue
+        new.add(n)
+        dead = dead_edges(n) if n.op in GATED else None
+        stack.extend(c for i, c in enumerate(n.children)
+                     if c not in stop and c not in new and not (dead is not None and dead[i]))
+    return new
+
+
