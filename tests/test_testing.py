@@ -47,7 +47,7 @@ def test_check_grads_fails_on_a_wrong_custom_rule(mode, name):
     assert f"{name} of square disagrees" in msg and "order 1" in msg
     assert "args[0]" in msg  # which input direction
     if mode == "fwd":  # d output / d input: expected 2x = 3, got 3x = 4.5
-        assert "expected 3.0000" in msg and "got 4.5" in msg
+        assert "expected 3.0" in msg and "got 4.5" in msg
 
 
 def test_check_grads_fails_at_second_order_only():
