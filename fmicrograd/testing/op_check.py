@@ -20,6 +20,7 @@ hypothesis (test dependencies).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,7 +39,8 @@ def check_op(fm_fn: Callable, torch_fn: Callable, *, arity: int = 1,
     every argument, or one per argument): values and all derivatives up to
     ``order``. Raises ``AssertionError`` naming the input, the derivative
     (``d/dx0 d/dx1``...) and both numbers at the first mismatch hypothesis
-    finds (shrunk to a simple input).
+    finds (shrunk to a simple input). Equal infinities match (``sqrt'(0)`` is
+    ``inf`` in both), as do NaNs.
 
     >>> import torch
     >>> check_op(lambda x, y: fm.atan2(y, x), lambda x, y: torch.atan2(y, x), arity=2,
@@ -60,9 +62,9 @@ def check_op(fm_fn: Callable, torch_fn: Callable, *, arity: int = 1,
 
 
 def _intervals(domain: Any, arity: int) -> list:
-    if (isinstance(domain, Sequence) and len(domain) == 2
-            and all(isinstance(v, (int, float)) for v in domain)):
-        return [tuple(domain)] * arity
+    if (isinstance(domain, (Sequence, np.ndarray)) and len(domain) == 2
+            and all(isinstance(v, numbers.Real) for v in domain)):
+        return [(float(domain[0]), float(domain[1]))] * arity
     intervals = list(domain)
     if len(intervals) != arity:
         raise ValueError(f"check_op: domain has {len(intervals)} intervals for arity {arity}; "
@@ -120,7 +122,8 @@ def _compare(fm_fn: Callable, torch_fn: Callable, args: tuple, order: int, rtol:
     want = _torch_derivatives(torch_fn, args, order)
     for k, (g, w) in enumerate(zip(got, want)):
         for idx, (a, b) in enumerate(zip(g, w)):
-            if math.isnan(a) and math.isnan(b):
+            a, b = float(a), float(b)
+            if a == b or (math.isnan(a) and math.isnan(b)):  # equal infinities match too
                 continue
             if not abs(a - b) <= atol + rtol * abs(b):
                 raise AssertionError(f"check_op: at inputs {args}, {_label(idx, k, len(args))}"
