@@ -96,7 +96,16 @@ class Take:
 
     def __call__(self, ct: Any, out: Any, x: Any) -> tuple:
         lead = self.lead + _lead(ct, out)
-        return (apply(Put(self.index, lead, self.full), ct),)
+        # the cotangent may hold one value per example of an enclosing vmap where
+        # the example has a unit axis (a vmap result indexed inside a vmap that
+        # leaves it alone): the input's cotangent keeps those axes, as ``Stack``'s
+        tail = np.shape(ct.value if isinstance(ct, Expr) else ct)[lead:]
+        full = self.full
+        try:
+            full = full[:1] + np.broadcast_shapes(full[1:], tail)
+        except ValueError:  # (not broadcastable: ``Put`` names the shapes)
+            pass
+        return (apply(Put(self.index, lead, full), ct),)
 
     def torch(self, t: Any, x: Any) -> Any:
         x = x.expand(tuple(x.shape[:self.lead]) + self.full)
@@ -201,10 +210,45 @@ class Reshape:
         return x.reshape(x.shape[:x.ndim - len(self.before)] + self.after)
 
     def __call__(self, ct: Any, out: Any, x: Any) -> tuple:
-        return (apply(Reshape(self.after, self.before), _whole(ct, self.after)),)
+        ct = _whole(ct, self.after)
+        # the cotangent may hold one value per example of a vmap that a unit axis
+        # of ``after`` stands for (a vmap result mapped again inside a vmap that
+        # leaves it alone): the input is the same on those examples, so its
+        # cotangent is their sum. The last ``DEPTH`` axes (the examples of the
+        # vmaps enclosing the sweep, ``vmap(grad(f))``) stay apart.
+        lead = _lead(ct, out)
+        shape = np.shape(ct.value if isinstance(ct, Expr) else ct)[lead:]
+        keep = len(self.after) - DEPTH.get()
+        axes = [k for k, (n, m) in enumerate(zip(self.after, shape))
+                if n == 1 and m != 1 and k < keep]
+        for k in reversed(axes):
+            ct = _sum_axis(ct, lead + k)
+        after = tuple(m for k, m in enumerate(shape) if k not in axes)
+        # a kept axis where the input has a unit one keeps its values, as ``Stack``'s
+        before = list(self.before)
+        for j in range(1, min(len(self.after) - keep, len(before)) + 1):
+            if before[-j] == 1:
+                before[-j] = after[-j]
+        return (apply(Reshape(after, tuple(before)), ct),)
 
     def torch(self, t: Any, x: Any) -> Any:
         return x.reshape(tuple(x.shape[:x.dim() - len(self.before)]) + self.after)
+
+
+def _sum_axis(ct: Any, axis: int) -> Any:
+    """``ct`` summed over ``axis`` (moved first, so that ``batch_sum``'s rule
+    broadcasts it back).
+
+    >>> _sum_axis(np.ones((2, 3)), 1).tolist()
+    [3.0, 3.0]
+    """
+    if not isinstance(ct, Expr):
+        return _plain(np.asarray(ct).sum(axis=axis))
+    if axis:
+        ct = apply(MoveAxis(axis, 0), ct)
+    if ct.op == "const":
+        return const(_plain(ct.value.sum(axis=0)))
+    return prim("batch_sum", _plain(ct.value.sum(axis=0)), (ct,), (0,))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,81 @@
+"""A ``vmap`` result made outside a ``vmap`` and used inside it (closed over,
+indexed, reduced, or mapped again by a nested ``vmap``): under every transform
+it gives the numbers of the Python loop over the examples. The cotangent that
+reaches it then holds one value per example of the enclosing ``vmap`` (a unit
+axis of the result), which its ``Reshape`` and ``Take`` nodes must sum or keep
+(it was ``ValueError: cannot reshape array`` / ``could not broadcast``)."""
+
+import numpy as np
+import pytest
+
+import fmicrograd as fm
+
+YS = (0.5, 1.5)
+XS = (0.3, -1.2, 2.0)
+ZS = (0.1, 0.4, -0.8, 1.3)
+QS = (0.9, -0.6, 1.7)
+
+
+def _loop_vmap(f):
+    return lambda *args: tuple(f(*a) for a in zip(*args))
+
+
+def _mapped_again(v, p, q):
+    r = v(lambda y: p * y)(YS)
+    return fm.sum(v(lambda x: fm.sum(v(lambda e: e * x * q)(r)))(XS))
+
+
+def _mapped_two_deep(v, p, q):
+    r = v(lambda y: p * fm.exp(y) + q)(YS)
+    return fm.sum(v(lambda x: fm.sum(v(lambda z: fm.sum(v(lambda e: e * x * z)(r)))(ZS)))(XS))
+
+
+def _dict_examples(v, p, q):
+    r = v(lambda y: {"a": p * y, "b": (y, p * p * y)})(YS)
+    return fm.sum(v(lambda x: fm.sum(v(lambda e: e["a"] * x + e["b"][1] * q)(r)))(XS))
+
+
+def _indexed_inside(v, p, q):
+    r = v(lambda y: p * y)(YS)
+    return fm.sum(v(lambda x: fm.sum(v(lambda z: fm.sum(r) * z + r[1] * x)(ZS)))(XS))
+
+
+def _nested_result(v, p, q):
+    r = v(lambda z: v(lambda y: p * y * z)(YS))(ZS)
+    return fm.sum(v(lambda x: fm.sum(v(lambda b: fm.sum(v(lambda e: e * x)(b)))(r)))(XS))
+
+
+PROGRAMS = [_mapped_again, _mapped_two_deep, _dict_examples, _indexed_inside, _nested_result]
+
+TRANSFORMS = {
+    "grad": lambda g: fm.grad(g, argnums=(0, 1))(0.7, 1.1),
+    "hessian": lambda g: fm.hessian(lambda p: g(p, 1.1))(0.7),
+    "jvp": lambda g: fm.jvp(lambda p: g(p, 1.1), (0.7,), (1.0,)),
+    "jit_grad_twice": lambda g: [fm.jit(fm.grad(g, argnums=(0, 1)))(p, 1.1)
+                                 for p in (0.2, 0.7)],
+    "vmap_grad": lambda g: fm.vmap(fm.grad(g), in_axes=(None, 0))(0.7, QS),
+    "vmap_hessian": lambda g: fm.vmap(fm.hessian(g), in_axes=(None, 0))(0.7, QS),
+    "grad_vmap": lambda g: fm.grad(lambda p: fm.sum(fm.vmap(lambda q: g(p, q))(QS)))(0.7),
+    "jit_vmap_grad": lambda g: fm.jit(fm.vmap(fm.grad(g), in_axes=(None, 0)))(0.7, np.array(QS)),
+}
+
+
+@pytest.mark.parametrize("transform", sorted(TRANSFORMS))
+@pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.__name__)
+def test_vmap_result_used_inside_vmap_matches_loop(program, transform):
+    run = TRANSFORMS[transform]
+    got = run(lambda p, q: program(fm.vmap, p, q))
+    want = run(lambda p, q: program(_loop_vmap, p, q))
+    assert fm.tree.structure(got) == fm.tree.structure(want)
+    np.testing.assert_allclose(np.asarray(fm.tree.leaves(got), dtype=float),
+                               np.asarray(fm.tree.leaves(want), dtype=float),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_first_repro():
+    """The minimal case: ``r`` from one vmap, mapped again inside another."""
+    def f(p):
+        r = fm.vmap(lambda y: p * y)(YS)
+        return fm.sum(fm.vmap(lambda x: fm.sum(fm.vmap(lambda e: e * x)(r)))(XS))
+
+    assert fm.grad(f)(0.7) == pytest.approx(sum(YS) * sum(XS), rel=1e-12)
