@@ -79,3 +79,22 @@ def test_first_repro():
         return fm.sum(fm.vmap(lambda x: fm.sum(fm.vmap(lambda e: e * x)(r)))(XS))
 
     assert fm.grad(f)(0.7) == pytest.approx(sum(YS) * sum(XS), rel=1e-12)
+
+
+def _grad_of_result(v, p, q):
+    """``grad`` taken with respect to a vmap result whose examples are dicts,
+    one field unused (its gradient is a zero without the example axis)."""
+    r = v(lambda x: {"u": p * x, "v": x * p * p})(XS)
+    g = fm.grad(lambda r: fm.sum([e["u"] * e["u"] * q for e in r]))(r)
+    return g[0]["u"] * 2.0 + g[2]["v"] + fm.sum([e["v"] + e["u"] for e in g])
+
+
+@pytest.mark.parametrize("transform", ["plain", "jit"] + sorted(TRANSFORMS))
+def test_grad_with_respect_to_vmap_result_matches_loop(transform):
+    run = TRANSFORMS.get(transform) or (
+        lambda g: (fm.jit(g) if transform == "jit" else g)(0.7, 1.1))
+    got = run(lambda p, q: _grad_of_result(fm.vmap, p, q))
+    want = run(lambda p, q: _grad_of_result(lambda f: lambda xs: [f(x) for x in xs], p, q))
+    np.testing.assert_allclose(np.asarray(fm.tree.leaves(got), dtype=float),
+                               np.asarray(fm.tree.leaves(want), dtype=float),
+                               rtol=1e-12, atol=1e-12)

@@ -367,15 +367,21 @@ class Batched:
 
 def _unflatten_batched(meta: tuple, children: tuple) -> Any:
     treedef, size = meta
-    if all(isinstance(c, Expr) for c in children):
-        return Batched(tuple(children), treedef, size)
     if not any(isinstance(c, Expr) for c in children):
         # a Batched leaf holds its own example axis first (see _batch_first)
         values = [np.broadcast_to(np.asarray(c, dtype=float), (size,) + np.shape(c)[1:])
                   for c in children]
         return _materialize(values, treedef, size)
-    return Batched(tuple(c if isinstance(c, Expr) else const(c) for c in children),
-                   treedef, size)
+    # a leaf without the example axis (a gradient's zero for a leaf that the
+    # function does not use: ``grad(g)(r)`` of a vmap result ``r`` of dicts) is
+    # the same on every example: give it the axis, as ``_batch_first`` does
+    return Batched(tuple(_with_examples(c, size) for c in children), treedef, size)
+
+
+def _with_examples(c: Any, size: int) -> Expr:
+    if not isinstance(c, Expr):
+        return const(np.broadcast_to(np.asarray(c, dtype=float), (size,) + np.shape(c)[1:]).copy())
+    return c if np.ndim(c.value) else c + np.zeros(size)
 
 
 tr.register(Batched, lambda b: (b.leaves, (b.treedef, b.size)), _unflatten_batched)
