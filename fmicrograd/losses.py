@@ -249,10 +249,11 @@ def softmax_cross_entropy(logits: Sequence, labels: Any, reduction: str = "mean"
 
 
 def l2(params: Any) -> Any:
-    """Sum of squares of a pytree's leaves (micrograd's regularizer).
+    """Sum of squares of a pytree's leaves (micrograd's regularizer); a ``vmap``
+    result in it counts example by example, as the Python loop's tuple.
 
     >>> l2({"w": (1.0, 2.0), "b": 3.0})
     14.0
     """
-    xs = tree.leaves(params)
+    xs = tree.example_leaves(params)
     return F.dot(xs, xs)

@@ -351,21 +351,22 @@ def apply(model: Neuron | Layer | MLP, x: Sequence) -> Any:
 
 def parameters(params: Any) -> tuple:
     """The leaves of a pytree as a tuple; for an MLP in micrograd's order
-    (layer by layer, neuron by neuron, weights then bias).
+    (layer by layer, neuron by neuron, weights then bias). A ``vmap`` result
+    in it gives its examples' leaves, as the Python loop's tuple.
 
     >>> parameters(Neuron(w=(1.0, 2.0), b=3.0))
     (1.0, 2.0, 3.0)
     """
-    return tuple(tree.leaves(params))
+    return tuple(tree.example_leaves(params))
 
 
 def count_params(params: Any) -> int:
-    """Number of leaves of a pytree.
+    """Number of leaves of a pytree (a ``vmap`` result's counted per example).
 
     >>> count_params(MLP.init(2, [16, 16, 1], key=fm.random.key(0)))
     337
     """
-    return len(tree.leaves(params))
+    return len(tree.example_leaves(params))
 
 
 def _new(cls: type, fields: dict) -> Any:

@@ -393,6 +393,40 @@ def leaves(tree: Any) -> list:
     return flatten(tree)[0]
 
 
+# Bumped by the flatten of a node that holds a batch of examples (vmap's lazy
+# ``Batched``), so that ``example_leaves`` knows, without a second walk of a
+# tree that has none, whether a tree held one.
+EXAMPLE_NODES_FLATTENED = [0]
+
+
+def example_leaves(tree: Any) -> list:
+    """The leaves of ``tree`` with every batch of examples in it (the lazy
+    result of ``fm.vmap`` inside a transform, a ``Batched``) taken as the tuple
+    of its examples: the leaves the Python loop's tuple would have. What the
+    pytree reducers (``fm.losses.l2``, ``fm.optim.global_norm``,
+    ``fm.nn.count_params``) count and sum; ``leaves`` gives a ``Batched``'s own
+    leaves, one array node per output leaf holding every example.
+
+    >>> example_leaves({"a": (1.0, 2.0)})
+    [1.0, 2.0]
+    """
+    seen = EXAMPLE_NODES_FLATTENED[0]
+    xs = flatten(tree)[0]
+    if EXAMPLE_NODES_FLATTENED[0] == seen:
+        return xs
+    return flatten(_per_example(tree))[0]
+
+
+def _per_example(tree: Any) -> Any:
+    if getattr(tree, "__fm_examples__", False):
+        return tuple(_per_example(e) for e in tree)
+    node = _node_of(tree)
+    if node is None:
+        return tree
+    kind, children, meta = node
+    return _rebuild(kind, meta, [_per_example(c) for c in children])
+
+
 def structure(tree: Any) -> TreeDef:
     """The ``TreeDef`` of ``tree``.
 

@@ -98,3 +98,84 @@ def test_grad_with_respect_to_vmap_result_matches_loop(transform):
     np.testing.assert_allclose(np.asarray(fm.tree.leaves(got), dtype=float),
                                np.asarray(fm.tree.leaves(want), dtype=float),
                                rtol=1e-12, atol=1e-12)
+
+
+# The reducers users call on pytrees walk a vmap result example by example,
+# as the Python loop's tuple (a ``Batched``'s own pytree leaves are one array
+# node per output field: ``l2`` gave one number per example, or raised "a
+# numpy array entered the computation").
+
+def _clipped_total(r):
+    clipped, _ = fm.optim.clip_by_global_norm(1.0).update(r, fm.optim.EmptyState())
+    return fm.sum([fm.sum(fm.tree.leaves(e)) for e in clipped])
+
+
+REDUCERS = {
+    "l2": fm.losses.l2,
+    "global_norm": fm.optim.global_norm,
+    "clip_by_global_norm": _clipped_total,
+    "parameters": lambda r: fm.dot(fm.nn.parameters(r), fm.nn.parameters(r)),
+    "count_params": lambda r: fm.nn.count_params(r) * 1.0,
+}
+
+OUTPUTS = {
+    "scalar": lambda p, x: p * x,
+    "dict": lambda p, x: {"a": p * x, "b": (x * x, p * p * x)},
+}
+
+REDUCER_TRANSFORMS = {
+    "grad": lambda g: fm.grad(g)(0.7),
+    "hessian": lambda g: fm.hessian(g)(0.7),
+    "jit": lambda g: fm.jit(g)(0.7),
+    "jit_grad": lambda g: fm.jit(fm.grad(g))(0.7),
+    "vmap_grad": lambda g: fm.vmap(fm.grad(g))(QS),
+    "jvp": lambda g: fm.jvp(g, (0.7,), (1.0,)),
+    "grad_vmap": lambda g: fm.grad(lambda p: fm.sum(fm.vmap(lambda q: g(p * q))(QS)))(0.7),
+}
+
+
+@pytest.mark.parametrize("transform", sorted(REDUCER_TRANSFORMS))
+@pytest.mark.parametrize("output", sorted(OUTPUTS))
+@pytest.mark.parametrize("reducer", sorted(REDUCERS))
+def test_pytree_reducers_of_vmap_result_match_loop(reducer, output, transform):
+    run, reduce, out = REDUCER_TRANSFORMS[transform], REDUCERS[reducer], OUTPUTS[output]
+    got = run(lambda p: reduce(fm.vmap(lambda x: out(p, x))(XS)))
+    want = run(lambda p: reduce(tuple(out(p, x) for x in XS)))
+    assert fm.tree.structure(got) == fm.tree.structure(want)
+    np.testing.assert_allclose(np.asarray(fm.tree.leaves(got), dtype=float),
+                               np.asarray(fm.tree.leaves(want), dtype=float),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_l2_hessian_of_vmap_result_is_the_loops():
+    """The documented example: it gave ``[2, 8, 18]``, one entry per example."""
+    h = fm.hessian(lambda p: fm.losses.l2(fm.vmap(lambda x: p * x)((1.0, 2.0, 3.0))))(1.0)
+    assert h == pytest.approx(28.0, rel=1e-12)
+
+
+def test_reducers_of_a_vmap_result_inside_a_container_match_loop():
+    def f(v):
+        return lambda p: fm.losses.l2({"w": p, "r": v(lambda x: p * x)(XS)})
+
+    loop = _loop_vmap
+    assert fm.grad(f(fm.vmap))(0.7) == pytest.approx(
+        fm.grad(f(lambda g: lambda xs: loop(g)(xs)))(0.7), rel=1e-12)
+
+
+def test_generic_tree_functions_see_one_leaf_per_field():
+    """What docs/sharp-bits.md states: ``fm.tree`` walks a ``Batched`` field by
+    field (one array leaf holding every example); ``tuple(r)`` gives the loop's
+    view, and an elementwise ``fm.tree.map`` the loop's values."""
+    def f(p):
+        r = fm.vmap(lambda x: {"a": p * x, "b": x})(XS)
+        assert len(fm.tree.leaves(r)) == 2
+        assert len(fm.tree.leaves(tuple(r))) == 2 * len(XS)
+        doubled = fm.tree.map(lambda x: 2.0 * x, r)
+        return fm.sum([e["a"] * e["a"] for e in doubled]) + fm.losses.l2(tuple(r))
+
+    def loop(p):
+        r = tuple({"a": p * x, "b": x} for x in XS)
+        doubled = fm.tree.map(lambda x: 2.0 * x, r)
+        return fm.sum([e["a"] * e["a"] for e in doubled]) + fm.losses.l2(r)
+
+    assert fm.grad(f)(0.7) == pytest.approx(fm.grad(loop)(0.7), rel=1e-12)

@@ -85,12 +85,13 @@ def zeros_like(params: Any) -> Any:
 
 
 def global_norm(updates: Any) -> Any:
-    """The Euclidean norm of all leaves together.
+    """The Euclidean norm of all leaves together (a ``vmap`` result in the tree
+    example by example, as the Python loop's tuple).
 
     >>> global_norm({"a": 3.0, "b": (4.0,)})
     5.0
     """
-    xs = tree.leaves(updates)
+    xs = tree.example_leaves(updates)
     return F.sqrt(F.dot(xs, xs))
 
 
