@@ -179,3 +179,23 @@ def test_generic_tree_functions_see_one_leaf_per_field():
         return fm.sum([e["a"] * e["a"] for e in doubled]) + fm.losses.l2(r)
 
     assert fm.grad(f)(0.7) == pytest.approx(fm.grad(loop)(0.7), rel=1e-12)
+
+
+@pytest.mark.parametrize("transform", [
+    fm.grad, lambda f: fm.jit(fm.grad(f)), fm.hessian, lambda f: fm.jit(fm.hessian(f)),
+    lambda f: fm.grad(fm.grad(f)),
+], ids=["grad", "jit(grad)", "hessian", "jit(hessian)", "grad(grad)"])
+def test_checkpoint_of_a_vmap_result_differentiates_as_the_loop(transform):
+    # its rule's cotangent comes back one example at a time, and is laid out as the
+    # vmap result's (it was "bwd cotangent 0 must match argument 0: Batched ... tuple")
+    xs = (1.0, 2.0, 3.0)
+
+    def loss(p):
+        r = fm.vmap(lambda x: {"a": p * x, "b": x * x})(xs)
+        return fm.checkpoint(lambda r: fm.sum([e["a"] ** 3 * e["b"] for e in r]))(r)
+
+    def loop(p):
+        return fm.sum([(p * x) ** 3 * (x * x) for x in xs])
+
+    for p in (1.5, -0.5):
+        assert transform(loss)(p) == pytest.approx(transform(loop)(p), rel=1e-12)

@@ -350,6 +350,12 @@ class CustomRule:
             if ct is None:
                 flat.extend([0.0] * want.num_leaves)
                 continue
+            if getattr(want.kind, "__name__", None) == "Batched" and \
+                    isinstance(ct, (tuple, list)):  # a vmap result's, example by example
+                stacked = _restacked(ct, want)
+                if stacked is not None:
+                    flat.extend(stacked)
+                    continue
             leaves, got = tr.flatten(ct)
             if got != want:
                 tr.check_same(tr.persistent(want), tr.persistent(got),
@@ -363,6 +369,32 @@ class CustomRule:
                                     "a number, an fm.Expr or None")
             flat.extend(leaves)
         return flat
+
+
+def _restacked(ct: Any, want: tr.TreeDef) -> list | None:
+    """The leaves of a cotangent given as one pytree of numbers per example
+    (what a function that iterates over a ``vmap`` result gives back) laid out
+    as that result's (``want``, a ``Batched``'s structure): each the stack of
+    the examples' values (a ``Stack`` node at higher order). None where it
+    does not fit (the caller says why)."""
+    from ..batching.vmap_ops import Stack, apply
+
+    example, size = want.meta
+    if len(ct) != size:
+        return None
+    rows = []
+    for item in ct:
+        leaves, got = tr.flatten(item)
+        if got != example:
+            return None
+        rows.append(leaves)
+    columns = [[r[k] for r in rows] for k in range(example.num_leaves)]
+    if not any(isinstance(x, Expr) for column in columns for x in column):
+        return [np.stack([np.asarray(x, dtype=float) for x in column]) for column in columns]
+    if DEPTH.get() or any(np.ndim(x.value if isinstance(x, Expr) else x)
+                          for column in columns for x in column):
+        return None  # (per-example arrays under an enclosing vmap: not laid out here)
+    return [apply(Stack(0), *column) for column in columns]
 
 
 def checks_linearity(fn: Any) -> bool:
