@@ -14,7 +14,8 @@ constructions follow scikit-learn's ``make_moons``, ``make_circles`` and
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import numbers
+from collections.abc import Iterable, Sequence
 
 from . import random as fr
 
@@ -32,19 +33,25 @@ def _linspace(start: float, stop: float, n: int, endpoint: bool = True) -> list[
 
 
 def _check_n(n: int, who: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+    # numpy ints count (as in fm.random.key); the points are built from a Python int
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2:
         raise ValueError(f"fm.datasets.{who}: n must be an int >= 2, got {n!r}")
-    return n
+    return int(n)
+
+
+def _is_real(x: object) -> bool:
+    """A real number (numpy scalars included), not a bool."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def _finish(points: Sequence[tuple[float, ...]], labels: Sequence, noise: float,
             key: fr.Key, shuffle: bool, who: str) -> tuple[Points, tuple]:
     """Shuffle (as scikit-learn does, before the noise) and add Gaussian noise."""
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) \
-            or not 0.0 <= noise < math.inf:
+    if not _is_real(noise) or not 0.0 <= noise < math.inf:
         name = "std" if who == "blobs" else "noise"
         raise ValueError(f"fm.datasets.{who}: {name} must be a finite number >= 0, "
                          f"got {noise!r}")
+    noise = float(noise)  # a numpy float32 would make every coordinate a float32
     k_order, k_noise = fr.split(key)
     order = fr.permutation(k_order, len(points)) if shuffle else range(len(points))
     dims = len(points[0])
@@ -79,8 +86,10 @@ def circles(n: int = 100, noise: float = 0.05, *, factor: float = 0.8, seed: int
     >>> xs[0], xs[4], ys[0], ys[4]
     ((1.0, 0.0), (0.5, 0.0), -1.0, 1.0)
     """
-    if not 0.0 <= factor < 1.0:
-        raise ValueError(f"fm.datasets.circles: factor must be in [0, 1), got {factor!r}")
+    if not _is_real(factor) or not 0.0 <= factor < 1.0:
+        raise ValueError(f"fm.datasets.circles: factor must be a number in [0, 1), got "
+                         f"{factor!r:.40}")
+    factor = float(factor)  # a numpy float32 would make the inner points float32
     n_out = _check_n(n, "circles") // 2
     n_in = n - n_out
     outer = [(math.cos(t), math.sin(t))
@@ -114,12 +123,15 @@ def blobs(n: int = 100, centers: int | Sequence[Sequence[float]] = 2, *, std: fl
     ((5.0, 5.0), (0, 0, 1, 1, 2, 2))
     """
     k_centers, k_rest = fr.split(fr.key(seed))
-    if isinstance(centers, int) and not isinstance(centers, bool):
+    if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
         if centers < 1:
             raise ValueError(f"fm.datasets.blobs: centers must be >= 1, got {centers}")
-        flat = fr.uniform(k_centers, 2 * centers, *box)
-        centers = [flat[2 * i:2 * i + 2] for i in range(centers)]
-    cs = [tuple(float(c) for c in center) for center in centers]  # type: ignore[union-attr]
+        flat = fr.uniform(k_centers, 2 * int(centers), *box)
+        centers = [flat[2 * i:2 * i + 2] for i in range(int(centers))]
+    elif isinstance(centers, str | bytes) or not isinstance(centers, Iterable):
+        raise ValueError(f"fm.datasets.blobs: centers must be a positive count or a non-empty "
+                         f"sequence of points, got {type(centers).__name__} {centers!r:.40}")
+    cs = [tuple(float(c) for c in center) for center in centers]
     k = len(cs)
     if k == 0 or len({len(c) for c in cs}) != 1:
         raise ValueError("fm.datasets.blobs: centers must be a positive count or a non-empty "

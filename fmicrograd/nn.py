@@ -21,7 +21,7 @@ import functools
 import math
 import numbers
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import FrozenInstanceError, dataclass
 from operator import mul
@@ -90,9 +90,10 @@ def _check_number(x: Any, what: str) -> None:
 
 
 def _size(n: Any, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    # numpy ints (a size read from an array's shape) count, as in fm.random.key
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"{what} must be a positive int, got {n!r}")
-    return n
+    return int(n)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ class Neuron:
         >>> Neuron.init(3, key=fm.random.key(0)).nin
         3
         """
-        _size(nin, "Neuron.init: nin")
+        nin = _size(nin, "Neuron.init: nin")
         return cls(_weights(key, nin, fan_out, init), 0.0, _check_activation(activation))
 
     @property
@@ -170,7 +171,7 @@ class Layer:
         >>> Layer.init(4, 2, key=fm.random.key(0), activation="tanh")
         Layer(4->2, tanh)
         """
-        _size(nout, "Layer.init: nout")
+        nout = _size(nout, "Layer.init: nout")
         return cls(tuple(Neuron.init(nin, key=k, activation=activation, init=init,
                                      fan_out=nout) for k in fr.split(key, nout)))
 
@@ -225,6 +226,11 @@ class MLP:
         >>> MLP.init(3, [4, 4, 1], key=fm.random.key(1)).nouts
         (4, 4, 1)
         """
+        if isinstance(nouts, str | bytes) or not isinstance(nouts, Iterable):
+            one = f"; for one layer of {int(nouts)} outputs write [{int(nouts)}]" \
+                if isinstance(nouts, numbers.Integral) and not isinstance(nouts, bool) else ""
+            raise TypeError(f"MLP.init: nouts must be a sequence of layer sizes, e.g. [16, 1], "
+                            f"got {type(nouts).__name__} {nouts!r:.40}{one}")
         sizes = (_size(nin, "MLP.init: nin"),
                  *(_size(n, "MLP.init: each of nouts") for n in nouts))
         if len(sizes) < 2:
