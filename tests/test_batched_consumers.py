@@ -199,3 +199,20 @@ def test_checkpoint_of_a_vmap_result_differentiates_as_the_loop(transform):
 
     for p in (1.5, -0.5):
         assert transform(loss)(p) == pytest.approx(transform(loop)(p), rel=1e-12)
+
+
+def test_vmap_of_checkpoint_of_an_inner_vmap_result_is_one_number_per_example():
+    # the rule's outputs were broadcast to the inner result's shape: each example
+    # came back as a 3 x 2 array of the right numbers instead of one number
+    xs = (1.0, 2.0, 3.0)
+
+    def loss(p):
+        r = fm.vmap(lambda x: p * x)(xs)
+        return fm.checkpoint(lambda r: fm.sum([e * e * e for e in r]))(r)
+
+    def loop(p):
+        return fm.sum([(p * x) ** 3 for x in xs])
+
+    ps = (1.5, 2.0)
+    assert fm.vmap(loss)(ps) == pytest.approx(fm.vmap(loop)(ps), rel=1e-12)
+    assert fm.jit(fm.vmap(loss))(ps) == pytest.approx(fm.vmap(loop)(ps), rel=1e-12)

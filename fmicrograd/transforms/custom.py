@@ -173,7 +173,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         depth = DEPTH.get()
         out_values = [_as_value(v.value if isinstance(v, Expr) else v) for v in outs]
         if depth:
-            out_values = _spread(out_values, values)
+            out_values = _spread(out_values, values, depth)
         nodes = [prim("custom", v, kids,
                       CustomRule(self, k, len(outs), out_def, arg_def, args, residuals, static,
                                  replayable=not closes, depth=depth))
@@ -272,7 +272,7 @@ class CustomRule:
             out, _ = self.fn._run_fwd(self.fn._merge(self.args, tr.unflatten(self.arg_def, ins)))
         values = [_plain(x) for x in tr.leaves(out)]
         if self.depth:
-            values = _spread(values, ins)
+            values = _spread(values, ins, self.depth)
         return values[self.index]
 
     def __call__(self, ct: Any, out: Any, *leaves: Any) -> list:
@@ -388,7 +388,8 @@ def _restacked(ct: Any, want: tr.TreeDef) -> list | None:
         if got != example:
             return None
         rows.append(leaves)
-    columns = [[r[k] for r in rows] for k in range(example.num_leaves)]
+    columns = [[x.value if x.__class__ is Const else x for x in (r[k] for r in rows)]
+               for k in range(example.num_leaves)]
     if not any(isinstance(x, Expr) for column in columns for x in column):
         return [np.stack([np.asarray(x, dtype=float) for x in column]) for column in columns]
     if DEPTH.get() or any(np.ndim(x.value if isinstance(x, Expr) else x)
@@ -461,17 +462,22 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, numbers.Real) or hasattr(x, "__array__")
 
 
-def _spread(outs: list, ins: list) -> list:
-    """Under ``vmap``, the outputs of a custom call with the batch shape of the
-    whole call: an output that reads only unmapped values is broadcast, so its
-    cotangent stays one per example. ``bwd`` gets it next to per-example
-    residuals, and a cotangent already summed over the batch would be counted
-    once per example there (``g[0] + u * g[1]`` with ``u`` per example).
+def _spread(outs: list, ins: list, depth: int) -> list:
+    """Under ``vmap`` (``depth`` of them), the outputs of a custom call with the
+    batch shape of the whole call: an output that reads only unmapped values
+    is broadcast, so its cotangent stays one per example. ``bwd`` gets it next
+    to per-example residuals, and a cotangent already summed over the batch
+    would be counted once per example there (``g[0] + u * g[1]`` with ``u`` per
+    example). The batch axes are each input's last ``depth``: an inner
+    ``vmap`` result passed in holds its own examples' axis before them.
 
-    >>> [np.shape(v) for v in _spread([2.0, np.ones(3)], [np.ones(3), 1.0])]
+    >>> [np.shape(v) for v in _spread([2.0, np.ones(3)], [np.ones(3), 1.0], 1)]
     [(3,), (3,)]
+    >>> [np.shape(v) for v in _spread([np.ones(2)], [np.ones((3, 2))], 1)]
+    [(2,)]
     """
-    shape = np.broadcast_shapes(*(np.shape(_plain(x)) for x in (*ins, *outs)))
+    shape = np.broadcast_shapes(*(np.shape(_plain(x))[-depth:] for x in ins),
+                                *(np.shape(_plain(x)) for x in outs))
     if not shape:
         return outs
     return [v if np.shape(v) == shape else np.broadcast_to(v, shape).copy() for v in outs]
