@@ -286,9 +286,18 @@ def _forward(neurons: tuple, x: Any, who: str, index: int | None = None) -> tupl
         # float32 row would keep numpy's float32 arithmetic)
         if not all(v.__class__ is float for v in x):
             x = tuple(v if isinstance(v, Expr) else float(v) for v in x)
-        return tuple(acts[n.activation](sum(map(mul, n.w, x), 0.0) + n.b) for n in neurons)
+        return tuple(acts[n.activation](sum(map(mul, n.w, x), 0.0) + n.b)
+                     if n.b.__class__ is float and n.w[0].__class__ is float else
+                     _widened_neuron(acts[n.activation], n, x) for n in neurons)
     dot = F.dot
     return tuple(acts[n.activation](dot(n.w, x) + n.b) for n in neurons)
+
+
+def _widened_neuron(act: Any, n: Any, x: tuple) -> Any:
+    """A neuron whose parameters are not all Python floats (numpy float32
+    scalars, ints) on plain inputs, computed in float64 as under ``fm.jit``,
+    which reads every parameter as a float64."""
+    return act(sum(map(mul, map(float, n.w), x), 0.0) + float(n.b))
 
 
 # Input entries of these classes need no check (the common case: one set lookup).

@@ -60,3 +60,18 @@ def test_blobs_numpy_count_and_bad_centers() -> None:
     for bad in [2.5, True, None, "ab"]:
         with pytest.raises(ValueError, match="blobs: centers must be a positive count"):
             datasets.blobs(10, bad)  # type: ignore[arg-type]
+
+
+def test_a_float32_model_computes_in_float64_as_under_jit():
+    # a model converted with np.float32 computed its plain-number forward pass in
+    # float32 (numpy's arithmetic), while fm.jit reads every parameter as a float64
+    import numpy as np
+
+    model = fm.nn.MLP.init(2, [4, 3, 1], key=fm.random.key(0))
+    for convert in (np.float32, np.float16):
+        small = fm.tree.map(convert, model)
+        for x in [(0.3, -0.7), (1.5, 2.0)]:
+            eager = small(x)
+            assert eager.__class__ is float
+            assert eager == fm.jit(lambda m, x: m(x))(small, x)
+            assert eager == fm.tree.map(float, small)(x)
