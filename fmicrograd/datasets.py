@@ -52,6 +52,10 @@ def _finish(points: Sequence[tuple[float, ...]], labels: Sequence, noise: float,
         raise ValueError(f"fm.datasets.{who}: {name} must be a finite number >= 0, "
                          f"got {noise!r}")
     noise = float(noise)  # a numpy float32 would make every coordinate a float32
+    if shuffle.__class__ is not bool and type(shuffle).__name__ not in ("bool", "bool_"):
+        # (a numpy bool is a bool; "no" or 0.5 would have shuffled, as any truthy value)
+        raise TypeError(f"fm.datasets.{who}: shuffle must be True or False, got "
+                        f"{type(shuffle).__name__} {shuffle!r}")
     k_order, k_noise = fr.split(key)
     order = fr.permutation(k_order, len(points)) if shuffle else range(len(points))
     dims = len(points[0])

@@ -75,3 +75,13 @@ def test_a_float32_model_computes_in_float64_as_under_jit():
             assert eager.__class__ is float
             assert eager == fm.jit(lambda m, x: m(x))(small, x)
             assert eager == fm.tree.map(float, small)(x)
+
+
+def test_dataset_shuffle_must_be_a_bool():
+    import numpy as np
+
+    assert fm.datasets.moons(6, 0.0, shuffle=np.bool_(False)) == fm.datasets.moons(6, 0.0,
+                                                                                    shuffle=False)
+    for bad in ("no", 0, None, 0.5):  # "no" used to shuffle, as any truthy value did
+        with pytest.raises(TypeError, match="shuffle must be True or False"):
+            fm.datasets.moons(6, 0.0, shuffle=bad)
