@@ -42,7 +42,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import inspect
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -59,7 +58,7 @@ from . import autobatch, codegen, ir, jit_io, split
 from .batched_call import MISS, BatchedCalls, NotBatchable
 from .jit_io import EXPR, SCALAR, Structures, builder, classify, immutable, matcher, variables
 from .lowered import Lowered
-from .static_names import keywords, static_pair, unwrapping
+from .static_names import defaulted, keywords, named, static_pair, unwrapping
 from .threads import CORES, single_thread
 from .through import NotThrough, plan, seen_through, under_trace
 
@@ -181,9 +180,9 @@ class Jitted:
     def _static(self, nargs: int, kwargs: Any = ()) -> list:
         out = []
         for i in self.static_argnums:
-            if i >= nargs and _defaulted(self.f, i, kwargs):  # left out: its default, a constant
+            if i >= nargs and defaulted(self.f, i, kwargs):  # left out: its default, a constant
                 continue
-            if i >= nargs and _named(self.f, i) in kwargs:  # by keyword: ``static_argnames``
+            if i >= nargs and named(self.f, i) in kwargs:  # by keyword: ``static_argnames``
                 continue
             if not -nargs <= i < nargs:
                 raise ValueError(f"fm.jit: static_argnums {i} is out of range for a call with "
@@ -411,29 +410,6 @@ def _leaf_path(dyn: tuple, kwargs: dict, static: list, k: int) -> str:
         positions = [i for i in range(len(dyn) + len(static)) if i not in static]
         return f"args[{positions[path[1][1]]}]{tr.keystr(path[2:]) if path[2:] else ''}"
     return f"kwargs{tr.keystr(path[1:])}"
-
-
-def _named(f: Callable, i: int) -> str | None:
-    """The name of ``f``'s positional parameter ``i``, if it can be passed by keyword."""
-    try:
-        params = [p for p in inspect.signature(f).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        return None
-    return params[i].name if i < len(params) and params[i].kind == params[i].POSITIONAL_OR_KEYWORD \
-        else None
-
-
-def _defaulted(f: Callable, i: int, kwargs: Any) -> bool:
-    """Whether positional parameter ``i`` of ``f`` has a default and the call
-    left it out (not given by keyword either)."""
-    try:
-        params = [p for p in inspect.signature(f).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        return False
-    return i < len(params) and params[i].default is not params[i].empty and \
-        params[i].name not in kwargs
 
 
 def _kind_key(kind: Any) -> Any:

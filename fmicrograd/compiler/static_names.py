@@ -24,7 +24,7 @@ from typing import Any
 
 from .jit_io import static_key
 
-__all__ = ["Static", "static_pair", "keywords", "unwrapping"]
+__all__ = ["Static", "static_pair", "keywords", "unwrapping", "named", "defaulted"]
 
 
 class Static:
@@ -101,3 +101,36 @@ def unwrapping(f: Callable) -> Callable:
                            for k, v in kwargs.items()})
 
     return call
+
+
+def _positional(f: Callable) -> list | None:
+    """``f``'s parameters that can be passed by position (None: no signature)."""
+    try:
+        return [p for p in inspect.signature(f).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return None
+
+
+def named(f: Callable, i: int) -> str | None:
+    """The name of ``f``'s positional parameter ``i``, if it can be passed by keyword.
+
+    >>> named(lambda x, n: x, 1), named(lambda x, /: x, 0)
+    ('n', None)
+    """
+    params = _positional(f)
+    if params is None or i >= len(params) or params[i].kind != params[i].POSITIONAL_OR_KEYWORD:
+        return None
+    return params[i].name
+
+
+def defaulted(f: Callable, i: int, kwargs: Any) -> bool:
+    """Whether positional parameter ``i`` of ``f`` has a default and the call
+    left it out (not given by keyword either).
+
+    >>> defaulted(lambda x, n=2: x, 1, {}), defaulted(lambda x, n=2: x, 1, {"n": 3})
+    (True, False)
+    """
+    params = _positional(f)
+    return params is not None and i < len(params) and \
+        params[i].default is not params[i].empty and params[i].name not in kwargs
