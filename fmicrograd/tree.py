@@ -393,12 +393,6 @@ def leaves(tree: Any) -> list:
     return flatten(tree)[0]
 
 
-# Bumped by the flatten of a node that holds a batch of examples (vmap's lazy
-# ``Batched``), so that ``example_leaves`` knows, without a second walk of a
-# tree that has none, whether a tree held one.
-EXAMPLE_NODES_FLATTENED = [0]
-
-
 def example_leaves(tree: Any) -> list:
     """The leaves of ``tree`` with every batch of examples in it (the lazy
     result of ``fm.vmap`` inside a transform, a ``Batched``) taken as the tuple
@@ -410,21 +404,39 @@ def example_leaves(tree: Any) -> list:
     >>> example_leaves({"a": (1.0, 2.0)})
     [1.0, 2.0]
     """
-    seen = EXAMPLE_NODES_FLATTENED[0]
-    xs = flatten(tree)[0]
-    if EXAMPLE_NODES_FLATTENED[0] == seen:
-        return xs
-    return flatten(_per_example(tree))[0]
+    xs, treedef = flatten(tree)
+    return flatten(per_example(tree))[0] if _holds_examples(treedef) else xs
 
 
-def _per_example(tree: Any) -> Any:
+def _holds_examples(treedef: TreeDef) -> bool:
+    """Whether a structure has a batch of examples (``__fm_examples__``) in it;
+    runs of leaves (most of a model's structure) are passed over in C."""
+    stack = [treedef]
+    while stack:
+        t = stack.pop()
+        if getattr(t.kind, "__fm_examples__", False):
+            return True
+        children = t.children
+        if children.count(LEAF) != len(children):
+            stack.extend(c for c in children if c is not LEAF)
+    return False
+
+
+def per_example(tree: Any) -> Any:
+    """``tree`` with every ``vmap`` result in it (a ``Batched``) replaced by the
+    tuple of its examples, so each example is its own leaf, as the Python loop
+    would have it.
+
+    >>> per_example({"a": (1.0, 2.0)})
+    {'a': (1.0, 2.0)}
+    """
     if getattr(tree, "__fm_examples__", False):
-        return tuple(_per_example(e) for e in tree)
+        return tuple(per_example(e) for e in tree)
     node = _node_of(tree)
     if node is None:
         return tree
     kind, children, meta = node
-    return _rebuild(kind, meta, [_per_example(c) for c in children])
+    return _rebuild(kind, meta, [per_example(c) for c in children])
 
 
 def structure(tree: Any) -> TreeDef:

@@ -39,10 +39,10 @@ UNCOMPILED = ("uncompiled", "debug_nans checks every call", None, None)
 # computation (jit, trace), whose variables even ``stop_gradient`` cannot hide.
 RUNNING: ContextVar[tuple] = ContextVar("fmicrograd_running", default=())
 
-# The same entries for every thread, by level, with how many ``running`` blocks hold
-# each: a thread that the caller started does not inherit its context, so code there
-# would see no transform at all (a comparison jit does not guard, a float() grad does
-# not see). ``foreign`` finds a node of another context's transform; ``TRACING``
+# The same entries for every thread, by level (each ``running`` block has a level of
+# its own): a thread that the caller started does not inherit its context, so code
+# there would see no transform at all (a comparison jit does not guard, a float() grad
+# does not see). ``foreign`` finds a node of another context's transform; ``TRACING``
 # holds the levels of those that trace (``jit``), for ``compare``'s one test.
 _ANYWHERE: dict = {}
 TRACING: dict = {}
@@ -82,20 +82,15 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
 
     def __enter__(self) -> None:
         self.token = RUNNING.set(RUNNING.get() + (self.entry,))
-        level = self.entry[0]
-        held = _ANYWHERE.get(level)
-        _ANYWHERE[level] = (self.entry, 1 if held is None else held[1] + 1)
-        if self.entry[2]:
+        level, _, traces = self.entry
+        _ANYWHERE[level] = self.entry
+        if traces:
             TRACING[level] = True
 
     def __exit__(self, *exc: Any) -> None:
         RUNNING.reset(self.token)
-        level = self.entry[0]
-        held = _ANYWHERE.pop(level, None)
-        if held is not None and held[1] > 1:
-            _ANYWHERE[level] = (held[0], held[1] - 1)
-        if self.entry[2] and level not in _ANYWHERE:
-            TRACING.pop(level, None)
+        _ANYWHERE.pop(self.entry[0], None)
+        TRACING.pop(self.entry[0], None)
 
 
 def dependent(x: Any, differentiating: bool = False) -> str | None:
@@ -129,7 +124,7 @@ def foreign(x: Any, tracing: bool = False) -> str | None:
     (['fm.grad'], None)
     """
     here = {lv for lv, _, _ in RUNNING.get()}
-    levels = {lv: (who, traces) for lv, ((_, who, traces), _) in list(_ANYWHERE.items())
+    levels = {lv: (who, traces) for lv, who, traces in list(_ANYWHERE.values())
               if lv not in here and (traces or not tracing)}
     return _depends(x, levels) if levels else None
 

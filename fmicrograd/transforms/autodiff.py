@@ -171,21 +171,7 @@ def escaped(leaf: Any) -> Any:
 
 
 
-def per_example(tree: Any) -> Any:
-    """``tree`` with every ``vmap`` result in it (a ``Batched``) replaced by the
-    tuple of its examples, so each example is its own output leaf and a
-    Jacobian keeps examples apart (block-diagonal), as the Python loop would.
-
-    >>> per_example({"a": (1.0, 2.0)})
-    {'a': (1.0, 2.0)}
-    """
-    if getattr(tree, "__fm_examples__", False):
-        return tuple(per_example(e) for e in tree)
-    node = tr._node_of(tree)
-    if node is None:
-        return tree
-    kind, children, meta = node
-    return tr._rebuild(kind, meta, [per_example(c) for c in children])
+per_example = tr.per_example  # (Jacobians take a vmap result example by example)
 
 
 def _scalar(out: Any, who: str) -> Any:
