@@ -350,7 +350,7 @@ class CustomRule:
             if ct is None:
                 flat.extend([0.0] * want.num_leaves)
                 continue
-            if getattr(want.kind, "__name__", None) == "Batched" and \
+            if getattr(want.kind, "__fm_examples__", False) and \
                     isinstance(ct, (tuple, list)):  # a vmap result's, example by example
                 stacked = _restacked(ct, want)
                 if stacked is not None:
