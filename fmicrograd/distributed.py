@@ -39,7 +39,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import tree
+from .core import pytree as tree
 
 __all__ = ["shard_bounds", "shard", "group", "is_writer", "init_from_env", "all_reduce_sum",
            "all_ranks_gradient", "HOW_TO_START"]

@@ -23,8 +23,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import tree
 from .core import functions as F
+from .core import pytree as tree
 from .core.expr import Expr
 from .core.softmax import log_softmax, logsumexp
 

@@ -28,8 +28,8 @@ from operator import mul
 from typing import TYPE_CHECKING, Any
 
 from . import random as fr
-from . import tree
 from .core import functions as F
+from .core import pytree as tree
 from .core.expr import Expr, lift
 
 __all__ = ["Neuron", "Layer", "MLP", "apply", "parameters", "count_params",

@@ -30,8 +30,8 @@ from typing import Any, cast
 
 import torch
 
-from . import tree
 from .compiler.export import to_torch
+from .core import pytree as tree
 
 __all__ = ["FmModule", "to_torch_module", "from_torch_module"]
 

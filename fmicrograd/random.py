@@ -19,7 +19,7 @@ import random as _random
 from dataclasses import dataclass
 from typing import Any
 
-from . import tree
+from .core import pytree as tree
 
 __all__ = ["Key", "key", "split", "fold_in", "uniform", "normal", "permutation", "shuffle"]
 

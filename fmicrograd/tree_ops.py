@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .core.expr import Expr
-from .tree import (
+from .core.pytree import (
+    _EXAMPLES,
     _child_keys,
     _node_of,
     _rebuild,
@@ -36,10 +37,10 @@ def map_with_path(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     >>> map_with_path(lambda p, x: p, model).layers[0].neurons[0].b
     '.layers[0].neurons[0].b'
     """
-    xs, paths, td = flatten_with_paths(tree)
+    xs, paths, td = flatten_with_paths(tree, examples=True)
     others = []
     for r in rest:
-        ys, rd = flatten(r)
+        ys, rd = flatten(r, examples=True)
         if rd != td:
             check_same(td, rd, "tree.map_with_path")
         others.append(ys)
@@ -75,7 +76,7 @@ def at(where: Callable[[Any], Any], tree: Any, replace: Any = _NOTHING, *,
     """
     if (replace is _NOTHING) == (replace_fn is None):
         raise TypeError("tree.at: pass exactly one of replace=... and replace_fn=...")
-    xs, td = flatten(tree)
+    xs, td = flatten(tree, examples=True)
     marked = unflatten(td, [_Mark(i) for i in range(len(xs))])
     where_is = _node_paths(marked)
     chosen = where(marked)
@@ -142,6 +143,8 @@ def _replaced(x: Any, path: tuple, new: Callable[[Any], Any]) -> Any:
     if not pos:
         return new(x)
     kind, children, meta = _node_of(x)  # type: ignore[misc]  # path leads through nodes
+    if kind in _EXAMPLES:  # a vmap result: its examples (as ``flatten(examples=True)``)
+        kind, children, meta = tuple, list(x), None
     children[pos[0]] = _replaced(children[pos[0]], (pos[1:], keys[1:]), new)
     return _rebuild(kind, meta, children)
 
@@ -160,15 +163,15 @@ def stack(trees: Iterable) -> Any:
     items = list(trees)
     if not items:
         raise ValueError("tree.stack: needs at least one tree")
-    first, td = flatten(items[0])
+    first, td = flatten(items[0], examples=True)
     columns = [[x] for x in first]
     for k, t in enumerate(items[1:], 1):
-        xs, other = flatten(t)
+        xs, other = flatten(t, examples=True)
         if other != td:
             check_same(td, other, f"tree.stack: tree {k} against tree 0")
         for col, x in zip(columns, xs):
             col.append(x)
-    for (path, col) in zip(flatten_with_paths(items[0])[1], columns):
+    for (path, col) in zip(flatten_with_paths(items[0], examples=True)[1], columns):
         bad = next((x for x in col if isinstance(x, Expr) or not _is_number(x)), None)
         if isinstance(bad, Expr):  # (its .value would be frozen into a jitted program)
             raise TypeError(f"tree.stack: the leaf at {keystr(path)} is a graph node ({bad!r}); "

@@ -162,23 +162,62 @@ def test_reducers_of_a_vmap_result_inside_a_container_match_loop():
         fm.grad(f(lambda g: lambda xs: loop(g)(xs)))(0.7), rel=1e-12)
 
 
-def test_generic_tree_functions_see_one_leaf_per_field():
-    """What docs/sharp-bits.md states: ``fm.tree`` walks a ``Batched`` field by
-    field (one array leaf holding every example); ``tuple(r)`` gives the loop's
-    view, and an elementwise ``fm.tree.map`` the loop's values."""
+def _tree_walks(v):
+    """A loss that walks a vmap result (``v`` is fm.vmap, or the loop) with the
+    generic ``fm.tree`` functions, and reduces what they give."""
     def f(p):
-        r = fm.vmap(lambda x: {"a": p * x, "b": x})(XS)
-        assert len(fm.tree.leaves(r)) == 2
-        assert len(fm.tree.leaves(tuple(r))) == 2 * len(XS)
-        doubled = fm.tree.map(lambda x: 2.0 * x, r)
-        return fm.sum([e["a"] * e["a"] for e in doubled]) + fm.losses.l2(tuple(r))
+        r = v(lambda x: {"a": p * x, "b": x * x - p})(XS)
+        xs, td = fm.tree.flatten(r)
+        _, paths, _ = fm.tree.flatten_with_paths(r)
+        assert len(xs) == len(fm.tree.leaves(r)) == td.num_leaves == len(paths) == 2 * len(XS)
+        assert fm.tree.structure(r) == fm.tree.structure(tuple({"a": 0.0, "b": 0.0} for _ in XS))
+        assert [fm.tree.keystr(q) for q in paths][:2] == ["[0]['a']", "[0]['b']"]
+        doubled = fm.tree.map(lambda x: fm.where(x > 0.0, 2.0 * x, x * x), r)
+        paired = fm.tree.map(lambda x, y: x * y, r, doubled)
+        named = fm.tree.map_with_path(lambda q, x: x * (3.0 if "'a'" in q else 1.0), r)
+        rebuilt = fm.tree.unflatten(td, [x * x for x in xs])
+        return (fm.sum(fm.tree.leaves(r)) + fm.sum(fm.tree.leaves(paired))
+                + fm.sum(fm.tree.leaves(named)) + fm.sum([e["b"] for e in rebuilt]))
+
+    return f
+
+
+def _loop_of(g):
+    return lambda xs: tuple(g(x) for x in xs)
+
+
+@pytest.mark.parametrize("transform, points", [
+    (lambda f: f, (0.7, -0.3)), (fm.jit, (0.7, -0.3)), (fm.grad, (0.7, -0.3)),
+    (lambda f: fm.jit(fm.grad(f)), (0.7, -0.3)), (fm.hessian, (0.7, -0.3)),
+    (lambda f: lambda p: fm.jvp(f, (p,), (1.0,))[1], (0.7, -0.3)),
+    (fm.vmap, ((0.7, -0.3),)), (lambda f: fm.jit(fm.vmap(f)), ((0.7, -0.3),)),
+], ids=["eager", "jit", "grad", "jit(grad)", "hessian", "jvp", "vmap", "jit(vmap)"])
+def test_generic_tree_functions_take_a_vmap_result_example_by_example(transform, points):
+    """``fm.tree``'s generic functions see a vmap result inside a transform as
+    the loop's tuple of examples (they saw one array leaf per field: under
+    ``jit``, ``fm.sum(fm.tree.leaves(r))`` was one number per example)."""
+    got, want = transform(_tree_walks(fm.vmap)), transform(_tree_walks(_loop_of))
+    for p in points:
+        np.testing.assert_allclose(np.asarray(got(p), dtype=float),
+                                   np.asarray(want(p), dtype=float), rtol=1e-12, atol=1e-12)
+
+
+def test_generic_tree_functions_keep_plain_trees_and_at_and_stack_take_examples():
+    def f(p):
+        r = fm.vmap(lambda x: (p * x, x))(XS)
+        moved = fm.tree.at(lambda t: t[1][0], r, p * 10.0)
+        stacked_values = fm.tree.leaves(moved)
+        return fm.sum(stacked_values)
 
     def loop(p):
-        r = tuple({"a": p * x, "b": x} for x in XS)
-        doubled = fm.tree.map(lambda x: 2.0 * x, r)
-        return fm.sum([e["a"] * e["a"] for e in doubled]) + fm.losses.l2(r)
+        r = tuple((p * x, x) for x in XS)
+        return fm.sum(fm.tree.leaves(fm.tree.at(lambda t: t[1][0], r, p * 10.0)))
 
-    assert fm.grad(f)(0.7) == pytest.approx(fm.grad(loop)(0.7), rel=1e-12)
+    for t in (fm.jit, fm.grad, lambda g: fm.jit(fm.grad(g))):
+        assert t(f)(0.7) == pytest.approx(t(loop)(0.7), rel=1e-12)
+    # outside any transform a vmap result is the tuple already: stack gives its arrays
+    out = fm.tree.stack(fm.vmap(lambda x: {"a": x, "b": 2.0 * x})(XS))
+    np.testing.assert_array_equal(out["b"], 2.0 * np.asarray(XS))
 
 
 @pytest.mark.parametrize("transform", [

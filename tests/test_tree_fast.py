@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from pyrsistent import pmap, pvector
 
 import fmicrograd as fm
-from fmicrograd import tree, tree_map
+from fmicrograd import tree
+from fmicrograd.core import pytree_map as tree_map
 
 
 @dataclasses.dataclass(frozen=True)

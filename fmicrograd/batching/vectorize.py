@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import tree as tr
+from ..core import pytree as tr
 from ..core.batch_axes import BATCHES, DEPTH
 from ..core.control import VMAPS, Mask, reaches_variable
 from ..core.expr import Expr, const, prim

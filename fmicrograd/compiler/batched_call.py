@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import tree as tr
+from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
 from ..core.control import running
 from ..core.expr import GUARDS, Expr, const, next_level, traced_variable

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import tree as tr
+from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
 from ..core.control import RUNNING, running
 from ..core.expr import GUARDS, Expr, next_level, traced_variables

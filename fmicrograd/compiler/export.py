@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import tree as tr
 from ..batching.vectorize import Batched, vmap
 from ..core import numeric as num
+from ..core import pytree as tr
 from ..core.expr import GUARDS, next_level
 from ..core.torch_ops import TORCH
 from . import autobatch, ir

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from pyrsistent import PMap, PVector
 
-from .. import tree as tr
+from ..core import pytree as tr
 from ..core.expr import Expr, traced_variables
 from ..core.numeric import inexact_int, inexact_ints
 from .codegen import Source

@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np  # noqa: F401 -- doctests use it
 
-from .. import tree as tr
 from ..batching.vectorize import Batched
+from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
 from ..core.batch_axes import at_depth as _at
 from ..core.control import RUNNING, reaches

@@ -460,7 +460,7 @@ def stop_gradient(x: Any) -> Any:
     if callable(x):
         raise TypeError(f"fm.stop_gradient takes a value, got the function {x!r}; to stop the "
                         "derivative of a function's result, write fm.stop_gradient(f(x))")
-    from .. import tree
+    from . import pytree as tree
 
     return tree.map(lambda leaf: stop_gradient(leaf) if isinstance(leaf, Expr) else leaf, x)
 

@@ -19,8 +19,8 @@ import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .. import tree
 from ..core import functions as F
+from ..core import pytree as tree
 
 __all__ = ["GradientTransformation", "EmptyState", "apply_updates", "chain", "identity",
            "global_norm", "zeros_like", "leafwise"]

@@ -18,8 +18,8 @@ import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .. import tree
 from ..core import functions as F
+from ..core import pytree as tree
 from ..core.expr import Expr
 from .base import (
     EmptyState,

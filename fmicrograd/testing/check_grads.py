@@ -26,7 +26,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from .. import tree as tr
+from ..core import pytree as tr
 from ..core.expr import Expr
 from ..transforms import autodiff as T
 

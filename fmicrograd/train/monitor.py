@@ -26,8 +26,8 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .. import tree
 from ..core import functions as F
+from ..core import pytree as tree
 from ..nn import MLP
 from ..optim import GradientTransformation, apply_updates
 from ..transforms.autodiff import value_and_grad

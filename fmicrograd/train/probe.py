@@ -25,8 +25,8 @@ from typing import Any
 
 from pyrsistent import PMap, pmap
 
-from .. import tree
 from ..core import functions as F
+from ..core import pytree as tree
 from ..nn import MLP
 from ..transforms.autodiff import value_and_grad
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from .. import tree as tr
+from ..core import pytree as tr
 from ..core import sweep
 from ..core.batch_axes import DEPTH
 from ..core.control import RUNNING, running, thread_hint

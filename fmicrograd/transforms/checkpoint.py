@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import tree as tr
+from ..core import pytree as tr
 from ..core.control import dependent
 from ..core.expr import Expr
 from .custom import custom_vjp, positions

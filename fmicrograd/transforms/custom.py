@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import tree as tr
+from ..core import pytree as tr
 from ..core.batch_axes import DEPTH, at_depth
 from ..core.control import dependent, reaches_variable
 from ..core.expr import Const, Expr, const, lift, prim

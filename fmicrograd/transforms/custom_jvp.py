@@ -33,7 +33,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from .. import tree as tr
+from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
 from ..core.expr import Expr, const
 from ..core.numeric import _np  # (numpy, imported when first needed)

@@ -63,7 +63,7 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
-from .. import tree as tr
+from ..core import pytree as tr
 from ..core.control import GUARDS, UNCOMPILED, dependent
 from ..core.expr import Expr, const, next_level, variable
 from .autodiff import CHECK_VALUES, lower

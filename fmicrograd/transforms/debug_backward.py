@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import tree as tr
+from ..core import pytree as tr
 from ..core import sweep
 from ..core.control import RUNNING
 from ..core.expr import Expr, const, prim

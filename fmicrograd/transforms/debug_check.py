@@ -8,7 +8,7 @@ import math
 from collections.abc import Collection
 from typing import Any
 
-from .. import tree as tr
+from ..core import pytree as tr
 from ..core.expr import Expr, Prim
 from ..core.reach import Choice, Lanes, _norm, _reduce_mask, where_masks
 

@@ -34,7 +34,7 @@ import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .. import tree as tr
+from ..core import pytree as tr
 from ..core import sweep
 from ..core.batch_axes import DEPTH
 from ..core.expr import Expr

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import tree as tr
+from ..core import pytree as tr
 from ..core import sweep
 from .autodiff import _checked, call_on_inputs, lower, per_example, widened_leaves
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from pyrsistent import PVector
 
-from .tree import (
+from .pytree import (
+    _EXAMPLES,
     _LEAF_TYPES,
     _PERSISTENT,
     _build,
@@ -31,8 +32,9 @@ from .tree import (
 __all__ = ["map_trees"]
 
 
-def map_trees(f: Callable[..., Any], tree: Any, rest: tuple) -> Any:
-    """``fm.tree.map(f, tree, *rest)``.
+def map_trees(f: Callable[..., Any], tree: Any, rest: tuple, examples: bool = False) -> Any:
+    """``fm.tree.map(f, tree, *rest)`` (``examples``: a batch of examples is
+    the tuple of them, see ``flatten``).
 
     >>> map_trees(lambda a, b: a * b, {"w": [1.0, 2.0]}, ({"w": [3.0, 4.0]},))
     {'w': [3.0, 8.0]}
@@ -43,18 +45,19 @@ def map_trees(f: Callable[..., Any], tree: Any, rest: tuple) -> Any:
         pass
     except Exception:
         if rest:  # a structure error is what the flattening map would have raised
-            _flat_map(f, tree, rest, check_only=True)
+            _flat_map(f, tree, rest, check_only=True, examples=examples)
         raise
-    return _flat_map(f, tree, rest)
+    return _flat_map(f, tree, rest, examples=examples)
 
 
-def _flat_map(f: Callable[..., Any], tree: Any, rest: tuple, check_only: bool = False) -> Any:
+def _flat_map(f: Callable[..., Any], tree: Any, rest: tuple, check_only: bool = False,
+              examples: bool = False) -> Any:
     """``map`` by flattening every tree first: raises the structure error that
     names the first differing path."""
-    xs, td = flatten(tree)
+    xs, td = flatten(tree, examples)
     others = []
     for r in rest:
-        ys, rd = flatten(r)
+        ys, rd = flatten(r, examples)
         if rd is not td and rd != td:
             check_same(td, rd)
         others.append(ys)
@@ -95,6 +98,8 @@ def _zip_map(f: Callable[..., Any], x: Any, ys: tuple) -> Any:
                 raise _Mismatch
         return f(x, *ys)
     kind, children, meta = node
+    if kind in _EXAMPLES:  # a batch of examples: its leaves or its examples (_flat_map)
+        raise _Mismatch
     same = _PERSISTENT.get(kind, kind)
     columns = []
     for y in ys:
