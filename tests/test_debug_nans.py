@@ -158,6 +158,33 @@ def test_reverse_transforms_outside_the_wrapper_check_the_backward_pass():
         assert outside(4.0) in (0.0, (0.0, 0.0), (0.0,))  # no NaN: no error, as without
 
 
+_TANGENT = r"'\*' produced nan from inputs \(0\.0, (inf|\[inf, 0\.25\])\): .* = nan; " \
+           r"it reaches the tangent of the output at <root>"
+
+
+def test_forward_transforms_outside_the_wrapper_check_the_tangent():
+    # forward mode pushes the tangent through f's graph: sqrt's slope at 0 is inf,
+    # and the tangent of ``* 0.0`` is 0 * inf (they returned nan unchecked)
+    f = lambda x: fm.sqrt(x) * 0.0
+    assert math.isnan(fm.jvp(f, (0.0,), (1.0,))[1])
+    for outside in (
+        lambda x: fm.jvp(fm.debug_nans(f), (x,), (1.0,)),
+        fm.jacfwd(fm.debug_nans(f)),
+        lambda x: fm.linearize(fm.debug_nans(f), x)[1](1.0),
+        fm.jit(lambda x: fm.jvp(fm.debug_nans(f), (x,), (1.0,))[1]),
+        lambda x: fm.vmap(fm.jacfwd(fm.debug_nans(f)))((x, 4.0)),
+    ):
+        with pytest.raises(FloatingPointError, match=_TANGENT):
+            outside(0.0)
+        outside(4.0)  # no NaN: no error
+    assert fm.jvp(fm.debug_nans(f), (4.0,), (1.0,)) == fm.jvp(f, (4.0,), (1.0,)) == (0.0, 0.0)
+    # a NaN tangent handed in is not an operation of f's
+    assert math.isnan(fm.jvp(fm.debug_nans(lambda x: x * 2.0), (1.0,), (math.nan,))[1])
+    # the branch a comparison's where does not take has no tangent: no error
+    w = lambda x: fm.where(x > 0.0, fm.sqrt(x), 0.0)
+    assert fm.jvp(fm.debug_nans(w), (0.0,), (1.0,)) == fm.jvp(w, (0.0,), (1.0,)) == (0.0, 0.0)
+
+
 def test_a_nan_in_a_second_derivative_taken_outside():
     h = lambda x: (x * x) ** 1.5  # h and h' are clean at 0, h'' is inf * 0
     assert fm.grad(fm.debug_nans(h))(0.0) == fm.grad(h)(0.0) == 0.0
@@ -244,7 +271,17 @@ def test_outside_without_a_nan_the_numbers_do_not_change(x, y):
     g = lambda t: _f(t, y)
     assert fm.vmap(fm.grad(fm.debug_nans(g)))(xs) == fm.vmap(fm.grad(g))(xs)
     assert fm.vmap(fm.hessian(fm.debug_nans(g)))(xs) == fm.vmap(fm.hessian(g))(xs)
-    assert fm.jvp(d, (x, y), (1.0, 0.5)) == fm.jvp(_f, (x, y), (1.0, 0.5))  # (not watched)
+    # forward mode: the wrapper's rule runs the sweep the transform would have run
+    assert fm.jvp(d, (x, y), (1.0, 0.5)) == fm.jvp(_f, (x, y), (1.0, 0.5))
+    assert fm.jacfwd(d, argnums=both)(x, y) == fm.jacfwd(_f, argnums=both)(x, y)
+    assert fm.linearize(d, x, y)[1](0.3, -0.2) == fm.linearize(_f, x, y)[1](0.3, -0.2)
+    assert fm.jacfwd(fm.jacrev(d))(x, y) == fm.jacfwd(fm.jacrev(_f))(x, y)
+    assert fm.jacrev(fm.jacfwd(d))(x, y) == fm.jacrev(fm.jacfwd(_f))(x, y)
+    assert fm.jacfwd(fm.jacfwd(d))(x, y) == fm.jacfwd(fm.jacfwd(_f))(x, y)
+    tangent = lambda h: lambda t: fm.jvp(h, (t, y), (1.0, 0.5))[1]
+    assert fm.grad(tangent(d))(x) == fm.grad(tangent(_f))(x)
+    assert fm.vmap(fm.jacfwd(fm.debug_nans(g)))(xs) == fm.vmap(fm.jacfwd(g))(xs)
+    assert fm.vmap(tangent(d))(xs) == fm.vmap(tangent(_f))(xs)
 
 
 def test_outside_closures_keep_their_derivatives():

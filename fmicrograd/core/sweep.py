@@ -459,6 +459,10 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
         if not any(map(has, kids)):
             continue  # depends on an input, but not on one with a tangent here
         partial = bool(pres) and any(c in pres for c in kids)
+        if n.__class__ is Prim and n.op == "custom" and not partial and \
+                hasattr(n.param, "push"):  # a rule that runs forward mode itself
+            tans[n] = n.param.push([get(c) for c in kids], on_graph)
+            continue
         if n.__class__ is Prim and _moves_batch(n):
             tans[n] = linear_tangent(n, [tans.get(c) for c in kids])
             if partial or n.op == "custom" and (_selects(n) or not all(map(has, kids))):

@@ -10,8 +10,9 @@ none of its inputs is.
 
 A transform applied outside the wrapper (``fm.grad(debug_nans(f))``) sweeps
 ``f``'s graph after the wrapper has returned. So while a transform that
-differentiates in reverse mode (``grad``, ``value_and_grad``, ``vjp``,
-``jacrev``, ``hessian``) runs around the call, every output node that depends
+differentiates (``grad``, ``value_and_grad``, ``vjp``, ``jacrev``,
+``hessian``; in forward mode ``jvp``, ``jacfwd``, ``linearize``) runs around
+the call, every output node that depends
 on the wrapper's variables is handed back behind a ``"custom"`` node of the
 same value (``_Watch``, a rule as ``custom_vjp``'s). Its children are the
 boundary of ``f``'s part of the graph: the enclosing nodes the wrapper's
@@ -25,7 +26,10 @@ checks the derivative it builds and hands it back behind such nodes in turn,
 for the next order. Under ``vmap`` the sweep tells the rule the examples it
 reaches the node on (``sweep.REACHED``), and the rule's sweep goes on with
 them, so an example whose ``where`` does not take ``f`` is not blamed, as in
-a loop. Outside ``debug_nans`` nothing of this runs.
+a loop. In forward mode the node's ``push`` runs the tangent sweep through
+that part in the same way, and checks the tangent it gives (once: a tangent
+built as a graph is not watched again for the next order). Outside
+``debug_nans`` nothing of this runs.
 
 >>> debug_nans(lambda x: fm.log(x) * 2)(1.0)
 0.0
@@ -47,9 +51,7 @@ inside ``f`` (so a forward NaN that ``grad`` drops is still reported: under
 ``grad(log)`` at -1 the derivative ``1/x`` is a clean -1.0, but ``log(-1)``
 is not). A NaN argument is not an operation and is
 not reported. Under ``vmap`` a node counts when it has a NaN and none of its
-inputs has one anywhere in the batch. Transforms outside the wrapper that
-differentiate in forward mode (``jvp``, ``jacfwd``, ``linearize``) push their
-tangents through ``f``'s graph unchecked. A value ``f`` computes from
+inputs has one anywhere in the batch. A value ``f`` computes from
 closed-over values alone lies outside its part of the graph, so its
 derivative is not checked; and when ``f`` closes over a differentiated value
 that is also used outside it, the terms of that value's derivative can be
@@ -67,7 +69,7 @@ from ..core import pytree as tr
 from ..core.control import GUARDS, UNCOMPILED, dependent
 from ..core.expr import Expr, const, next_level, variable
 from .autodiff import CHECK_VALUES, lower
-from .debug_backward import _reverse_levels, _watch_output
+from .debug_backward import _derivative_levels, _watch_output
 from .debug_check import _check
 
 __all__ = ["debug_nans"]
@@ -77,7 +79,7 @@ __all__ = ["debug_nans"]
 def debug_nans(f: Callable) -> Callable:
     """Wrap ``f`` (transformed or not) so that the first operation producing a
     NaN, forward or in a derivative (one taken inside ``f``, or by a
-    reverse-mode transform applied to the wrapper), raises
+    transform applied to the wrapper, in reverse or forward mode), raises
     ``FloatingPointError`` naming the op and its inputs. Otherwise returns
     what ``f`` returns.
 
@@ -135,10 +137,10 @@ def debug_nans(f: Callable) -> Callable:
         if not outer and not any(dependent(x, differentiating=True) for x in leaves
                                  if isinstance(x, Expr)):
             return lower(out, False)  # (closing over a differentiated value keeps the graph)
-        if not _reverse_levels():
+        if not _derivative_levels():
             return out
-        # an enclosing transform differentiates the output in reverse mode, after this
-        # call: its sweep through f's graph goes through nodes that check it
+        # an enclosing transform differentiates the output, after this call: its
+        # sweep through f's graph goes through nodes that check it
         watched_out = _watch_output(leaves, paths, inputs)
         return out if watched_out is None else tr.unflatten(treedef, watched_out)
 

@@ -1,7 +1,8 @@
-"""``debug_nans`` under a transform that differentiates it from outside in
-reverse mode (``grad(debug_nans(f))``): the output goes back behind a node
-whose rule runs the reverse sweep through ``f``'s part of the graph itself,
-checked as ``debug_nans`` checks the forward pass (see ``_Watch``)."""
+"""``debug_nans`` under a transform that differentiates it from outside
+(``grad(debug_nans(f))``, ``jvp(debug_nans(f), ...)``): the output goes back
+behind a node whose rules run the reverse sweep, or the forward (tangent)
+sweep, through ``f``'s part of the graph themselves, checked as
+``debug_nans`` checks the forward pass (see ``_Watch``)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,6 @@ from ..core.numeric import quiet
 from ..core.reach import GATED, dead_edges
 from ..core.reach_graph import GraphLanes
 from .debug_check import _check, _has_nan
-
-# transforms whose derivative is a forward sweep: the tangents they push through
-# ``f``'s graph are theirs to compute, so the output is not watched for them
-_FORWARD = frozenset({"fm.jvp", "fm.jacfwd", "fm.linearize"})
 
 
 class _Region:
@@ -113,17 +110,17 @@ def _fringe(nodes: Any, region: set, fringe: dict, boundary: dict) -> None:
                 boundary[c] = None
 
 
-def _reverse_levels() -> set:
-    """The levels of the running transforms that differentiate in reverse mode
-    (``grad``, ``vjp``, ``jacrev``, ``hessian``...)."""
-    return {lv for lv, who, traces in RUNNING.get() if not traces and who not in _FORWARD}
+def _derivative_levels() -> set:
+    """The levels of the running transforms that differentiate, in reverse mode
+    (``grad``, ``vjp``, ``jacrev``, ``hessian``...) or forward mode (``jvp``,
+    ``jacfwd``, ``linearize``)."""
+    return {lv for lv, who, traces in RUNNING.get() if not traces}
 
 
-def _reversed_by_running(nodes: Any) -> bool:
-    """Whether a running transform that differentiates in reverse mode depends
-    on one of ``nodes``: its sweep will pass through the nodes that stand on
-    them."""
-    levels = _reverse_levels()
+def _differentiated_by_running(nodes: Any) -> bool:
+    """Whether a running transform that differentiates depends on one of
+    ``nodes``: its sweep will pass through the nodes that stand on them."""
+    levels = _derivative_levels()
     if not levels:
         return False
     stack = [n for n in nodes if isinstance(n, Expr)]
@@ -148,7 +145,7 @@ def _watch(leaves: list, paths: list[str], region: _Region) -> list | None:
     when no reverse-mode transform runs that would sweep it."""
     kids = region.boundary
     if not kids or not any(isinstance(x, Expr) and x in region.nodes for x in leaves) or \
-            not _reversed_by_running(kids):
+            not _differentiated_by_running(kids):
         return None
     out = []
     for leaf, path in zip(leaves, paths):
@@ -174,7 +171,7 @@ def _watch_output(leaves: list, paths: list, inputs: dict) -> list | None:
 class _Watch:
     """The ``param`` of a ``"custom"`` node standing for ``out``, an output of
     ``f`` (or a derivative of one) under ``debug_nans`` while an enclosing
-    transform differentiates it in reverse mode. The node's children are the
+    transform differentiates it (in forward mode, see ``push``). The node's children are the
     region's boundary; its rule (``rule(ct, out, *children)``, see
     ``rules.PARAM_VJP``) runs the reverse sweep from ``out`` down to them,
     the very sweep the enclosing transform would have run through the
@@ -235,16 +232,38 @@ class _Watch:
                          _Region(nodes2, fringe, boundary, region.order + 1))
         return cts if watched is None else watched
 
-    def _check(self, cts: list, ct: Any) -> set:
+    def push(self, tangents: list, on_graph: bool) -> Any:
+        """The tangent of ``out`` from those of the node's children (the
+        region's boundary; None where there is none), for an enclosing
+        transform that differentiates in forward mode: the forward sweep it
+        would have run through the region (the same numbers), checked. On
+        values a NaN is traced to its op by the same sweep built as a graph."""
+        region = self.region
+        nodes, _ = region.plan()
+        given = [(b, t) for b, t in zip(region.boundary, tangents) if t is not None]
+        inputs, tans = [b for b, _ in given], [t for _, t in given]
+        (tangent,), _ = sweep.forward([self.out], inputs, tans, (nodes, None, on_graph))
+        if isinstance(tangent, Expr):
+            self._check([tangent], None, "the tangent")
+        elif _has_nan(tangent) and not any(_has_nan(t) for t in tans):
+            seeds = [const(t) for t in tans]
+            with quiet():  # (the sweep on values has warned of it)
+                (rebuilt,), _ = sweep.forward([self.out], inputs, seeds, (nodes, None, True))
+            self._check([rebuilt], None, "the tangent", tuple(seeds))
+        return tangent
+
+    def _check(self, cts: list, ct: Any, what: str = "the derivative",
+               seeds: tuple = ()) -> set:
         """Raise on the first node of the derivative ``cts`` that makes a NaN
         from non-NaN inputs (on lanes that reach ``cts``); returns the nodes
         the walk stops at (the region, what it stands on, and ``ct``)."""
         stop = set(self.region.nodes)
         stop.update(self.region.fringe)
+        stop.update(seeds)
         if isinstance(ct, Expr):
             stop.add(ct)
         k = self.region.order
-        which = {1: "the derivative", 2: "the second derivative"}.get(k, f"derivative {k}")
+        which = {1: what, 2: f"the second {what[4:]}"}.get(k, f"{what[4:]} {k}")
         _check(cts, stop, f"{which} of the output", at=self.path)
         return stop
 
