@@ -27,8 +27,10 @@ for the next order. Under ``vmap`` the sweep tells the rule the examples it
 reaches the node on (``sweep.REACHED``), and the rule's sweep goes on with
 them, so an example whose ``where`` does not take ``f`` is not blamed, as in
 a loop. In forward mode the node's ``push`` runs the tangent sweep through
-that part in the same way, and checks the tangent it gives (once: a tangent
-built as a graph is not watched again for the next order). Outside
+that part in the same way, and checks the tangent it gives (a tangent built
+as a graph is not watched again: a reverse sweep through one region per
+tangent would add its terms in another order than the enclosing sweep, so
+``grad`` of a ``jvp`` is checked at the first order only). Outside
 ``debug_nans`` nothing of this runs.
 
 >>> debug_nans(lambda x: fm.log(x) * 2)(1.0)

@@ -219,9 +219,14 @@ class _Watch:
             return cts
         cts = sweep._reverse_graph([self.out], [ct], region.boundary, nodes, relevant, reached,
                                    lanes)
-        stop = self._check(cts, ct)
-        # the enclosing transform differentiates this derivative in turn: its
-        # reverse sweep (through the nodes just built and the region) is watched too
+        return self._next_order(cts, self._check(cts, ct))
+
+    def _next_order(self, cts: list, stop: set) -> list:
+        """``cts``, a derivative just built as a graph (``stop``: the nodes
+        its check stopped at), each behind a watching node: the enclosing
+        transform differentiates it in turn, and its sweep through the nodes
+        just built and the region is checked too."""
+        region = self.region
         new = _new_nodes(cts, stop)
         if not new:
             return cts
@@ -243,7 +248,9 @@ class _Watch:
         given = [(b, t) for b, t in zip(region.boundary, tangents) if t is not None]
         inputs, tans = [b for b, _ in given], [t for _, t in given]
         (tangent,), _ = sweep.forward([self.out], inputs, tans, (nodes, None, on_graph))
-        if isinstance(tangent, Expr):
+        if isinstance(tangent, Expr):  # built as a graph: checked, not watched in turn
+            # (an enclosing reverse sweep orders a watched region's terms by its own
+            # outputs: one region per tangent would add them in another order)
             self._check([tangent], None, "the tangent")
         elif _has_nan(tangent) and not any(_has_nan(t) for t in tans):
             seeds = [const(t) for t in tans]
