@@ -240,6 +240,54 @@ def test_checkpoint_of_a_vmap_result_differentiates_as_the_loop(transform):
         assert transform(loss)(p) == pytest.approx(transform(loop)(p), rel=1e-12)
 
 
+def _rule_over_a_vmap_result(kind):
+    xs = (1.0, 2.0, 3.0)
+    body = lambda r: fm.sum([e["a"] ** 3 * e["b"] for e in r])
+    if kind == "checkpoint":
+        wrap = fm.checkpoint(body)
+    else:
+        wrap = fm.custom_vjp(body)
+        wrap.defvjp(lambda r: (body(r), r),
+                    lambda r, ct: (tuple({"a": ct * 3.0 * e["a"] ** 2 * e["b"],
+                                          "b": ct * e["a"] ** 3} for e in r),))
+
+    def loss(p):
+        return wrap(fm.vmap(lambda x: {"a": p * x, "b": x * x})(xs))
+
+    return loss, lambda p: fm.sum([(p * x) ** 3 * (x * x) for x in xs])
+
+
+_FORWARD_AND_VMAPPED = {
+    "jacfwd": fm.jacfwd,
+    "jacfwd(grad)": lambda f: fm.jacfwd(fm.grad(f)),
+    "jacfwd(jacfwd)": lambda f: fm.jacfwd(fm.jacfwd(f)),
+    "jvp": lambda f: lambda p: fm.jvp(f, (p,), (0.7,)),
+    "linearize": lambda f: lambda p: fm.linearize(f, p)[1](0.7),
+    "jit(jacfwd)": lambda f: fm.jit(fm.jacfwd(f)),
+    "grad(jvp)": lambda f: fm.grad(lambda p: fm.jvp(f, (p,), (1.0,))[1]),
+    "vmap(jacfwd)": lambda f: fm.vmap(fm.jacfwd(f)),
+    "vmap(hessian)": lambda f: fm.vmap(fm.hessian(f)),
+    "vmap(grad(grad))": lambda f: fm.vmap(fm.grad(fm.grad(f))),
+    "jit(vmap(hessian))": lambda f: fm.jit(fm.vmap(fm.hessian(f))),
+    "vmap(jacfwd(grad))": lambda f: fm.vmap(fm.jacfwd(fm.grad(f))),
+}
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "custom_vjp"])
+@pytest.mark.parametrize("name", list(_FORWARD_AND_VMAPPED))
+def test_forward_mode_and_vmapped_second_order_of_a_rule_over_a_vmap_result(name, kind):
+    # forward mode multiplied the rule's partials by the vmap result's tangents
+    # without summing over its examples: jacfwd(grad(loss))(1.5) was [9, 288, 2187]
+    # (the loop: 2484), vmap(jacfwd(loss)) one array per example; and vmap of a
+    # second derivative raised "bwd cotangent 0 must match argument 0"
+    loss, loop = _rule_over_a_vmap_result(kind)
+    transform = _FORWARD_AND_VMAPPED[name]
+    for p in ((1.5, -0.5),) if "vmap" in name else (1.5, -0.5):
+        got, want = transform(loss)(p), transform(loop)(p)
+        np.testing.assert_allclose(np.asarray(got, dtype=float), np.asarray(want, dtype=float),
+                                   rtol=1e-12)
+
+
 def test_vmap_of_checkpoint_of_an_inner_vmap_result_is_one_number_per_example():
     # the rule's outputs were broadcast to the inner result's shape: each example
     # came back as a 3 x 2 array of the right numbers instead of one number

@@ -492,7 +492,8 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
                     t = tans.get(c)
                     if t is not None:
                         add_product(parts, p, t)
-            tans[n] = total(parts, consts)
+            tans[n] = total(parts, consts) if n.op != "custom" else \
+                reduce_to(total(parts, consts), _value(n))  # (see below)
             continue
         acc = None
         if n.op == "dot" and n.__class__ is Expr:  # partials: the partners' values
@@ -507,7 +508,10 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
             if t is not None:
                 acc = p * t if acc is None else acc + p * t
         if acc is not None:
-            tans[n] = acc
+            # a rule's node (custom_vjp, checkpoint) of a vmap result has children with
+            # an example axis it does not have: their terms are summed over it, as the
+            # reverse sweep sums its cotangents (``_fit``)
+            tans[n] = acc if n.op != "custom" else reduce_to(acc, _value(n))
     if pres:
         return [lanes.finish(tans[o], pres[o]) if isinstance(o, Expr) and o in pres
                 else tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph

@@ -390,12 +390,18 @@ def _restacked(ct: Any, want: tr.TreeDef) -> list | None:
         rows.append(leaves)
     columns = [[x.value if x.__class__ is Const else x for x in (r[k] for r in rows)]
                for k in range(example.num_leaves)]
+    shapes = []
+    for column in columns:  # an example's value and an enclosing vmap's axes (last)
+        found = {np.shape(x.value if isinstance(x, Expr) else x) for x in column} - {()}
+        if len(found) > 1:
+            return None  # (examples of different shapes: not laid out here)
+        shapes.append(found.pop() if found else ())
     if not any(isinstance(x, Expr) for column in columns for x in column):
-        return [np.stack([np.asarray(x, dtype=float) for x in column]) for column in columns]
-    if DEPTH.get() or any(np.ndim(x.value if isinstance(x, Expr) else x)
-                          for column in columns for x in column):
-        return None  # (per-example arrays under an enclosing vmap: not laid out here)
-    return [apply(Stack(0), *column) for column in columns]
+        return [np.stack([np.broadcast_to(np.asarray(x, dtype=float), shape) for x in column])
+                for column, shape in zip(columns, shapes)]
+    return [apply(Stack(0), *[x if np.shape(x.value if isinstance(x, Expr) else x) == shape
+                              else x + np.zeros(shape) for x in column])
+            for column, shape in zip(columns, shapes)]
 
 
 def checks_linearity(fn: Any) -> bool:
