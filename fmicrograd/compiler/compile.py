@@ -111,7 +111,7 @@ class _Entry:
         self.items: dict = {}  # a variant's build -> (builder, start, stop, carried to) per item
         self.match = matcher(treedef, kinds, static, nargs, self.known)
         self.variants: list = []  # (run, build, vector, carry)
-        self.inline = False
+        self.inline: str | bool = False  # True, or why: the call runs f as Python
         self.treedef = treedef
         self.kinds = kinds
         self.positions = [i for i in range(nargs) if i not in static]
@@ -218,12 +218,21 @@ class Jitted:
             return self._under_transform(args, kwargs, tuple(static_pos))
         if inside:  # no node in, yet f may read one (a global, a closure) that compiled
             return self.f(*args, **kwargs)  # code from an earlier trace would hold frozen
-        key = (treedef, tuple(map(_kind_key, kinds)), len(args),
-               tuple((i, type(v), jit_io.static_key(v)) for i, v in static.items()))
+        key = _key(treedef, kinds, len(args), static)
         entry = self._entries.entry(key, lambda: _Entry(treedef, kinds, static, len(args)))
-        scalars = [np.array([float(x) for x, k in zip(leaves, kinds) if k == SCALAR])]
-        arrays = [x for x, k in zip(leaves, kinds) if k != SCALAR and k[0] == "array"]
-        return self._run(entry, (scalars, arrays), args, kwargs)
+        return self._run(entry, _split(leaves, kinds), args, kwargs)
+
+    def _entry_of(self, args: tuple, kwargs: dict) -> tuple | None:
+        """``(entry, inputs)`` of a call compiled before, found as ``_slow``
+        finds it (for ``lower``: the fast match leaves an ``np.float32`` or a
+        0-d array to that path), or None."""
+        static_pos = self._static(len(args), kwargs)
+        static = {i: args[i] for i in static_pos}
+        dyn = tuple(a for i, a in enumerate(args) if i not in static)
+        leaves, treedef = tr.flatten((dyn, kwargs))
+        kinds = [classify(x) for x in leaves]
+        entry = self._entries.get(_key(treedef, kinds, len(args), static))
+        return None if entry is None else (entry, _split(leaves, kinds))
 
     def _under_transform(self, args: tuple, kwargs: dict, static: tuple) -> Any:
         if CHECK_VALUES.get() is not None:  # under debug_nans: f's own ops, so that the
@@ -287,8 +296,8 @@ class Jitted:
         outs, out_def = tr.flatten(_node_arrays(out))
         try:
             program = ir.lower(outs, inputs, log, level)
-        except ir.NotCompilable:
-            entry.inline = True
+        except ir.NotCompilable as e:
+            entry.inline = str(e) or True  # (the reason, for ``lower``)
             return self.f(*args, **kwargs)
         if not self.calls_rules and "custom" in program.ops:  # f calls a custom_vjp: forward
             self.calls_rules = any(  # mode through this function checks its rule is linear
@@ -329,12 +338,15 @@ class Jitted:
         kwargs = keywords(kwargs, self.static_argnames)
         self(*args, **kwargs)
         name = getattr(self.f, "__name__", repr(self.f))
-        for entry in self._entries.order:
-            found = entry.match(args, kwargs)
+        located = [(entry, entry.match(args, kwargs)) for entry in self._entries.order]
+        if all(found is None for _, found in located):
+            located = [self._entry_of(tuple(map(built, args)), kwargs) or (None, None)]
+        for entry, found in located:
             if found is None:
                 continue
             if entry.inline:
                 return Lowered(name, "python", 0, 0, 0, None,
+                               entry.inline if isinstance(entry.inline, str) else
                                "it uses a variable of an enclosing transform or a "
                                "per-example value of an enclosing vmap, calls debug_nans, "
                                "or uses an op without a compiled form")
@@ -410,6 +422,19 @@ def _leaf_path(dyn: tuple, kwargs: dict, static: list, k: int) -> str:
         positions = [i for i in range(len(dyn) + len(static)) if i not in static]
         return f"args[{positions[path[1][1]]}]{tr.keystr(path[2:]) if path[2:] else ''}"
     return f"kwargs{tr.keystr(path[1:])}"
+
+
+def _key(treedef: tr.TreeDef, kinds: list, nargs: int, static: dict) -> tuple:
+    """The cache key of a call's structure: its leaves' kinds, its static values."""
+    return (treedef, tuple(map(_kind_key, kinds)), nargs,
+            tuple((i, type(v), jit_io.static_key(v)) for i, v in static.items()))
+
+
+def _split(leaves: list, kinds: list) -> tuple[list, list]:
+    """A call's inputs from its leaves: the scalars as one vector, the arrays."""
+    scalars = [np.array([float(x) for x, k in zip(leaves, kinds) if k == SCALAR])]
+    arrays = [x for x, k in zip(leaves, kinds) if k != SCALAR and k[0] == "array"]
+    return scalars, arrays
 
 
 def _kind_key(kind: Any) -> Any:

@@ -86,7 +86,32 @@ def classify(leaf: Any) -> Any:
         raise TypeError(f"fm.jit: an argument leaf of type {type(leaf).__name__} is neither "
                         "a number, a numeric array nor hashable; non-numeric leaves are part "
                         "of the compiled function's key and must be hashable") from None
+    if _by_identity(leaf):
+        name = type(leaf).__name__
+        raise TypeError(f"fm.jit: an argument leaf is a {name} object, which Python hashes by "
+                        "identity: the compiled code would be keyed on the object and keep the "
+                        "values it read from its attributes at the trace, even after they "
+                        f"change. Make {name} a dataclass (fm.jit then reads its number fields "
+                        "on every call) or register it with fm.tree.register; or, if it never "
+                        "changes, give it __eq__ and __hash__ over its contents")
     return ("static", type(leaf), leaf)
+
+
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class defined in Python
+
+
+def _by_identity(leaf: Any) -> bool:
+    """Whether ``leaf`` is an instance of a Python class that is hashed by
+    identity and holds attributes (that may change in place): a ``self``, a
+    config or parameter object. Functions, classes, modules, enums and objects
+    with value equality are keyed safely."""
+    t = type(leaf)
+    if t.__hash__ is not object.__hash__ or not t.__flags__ & _HEAPTYPE:
+        return False
+    if getattr(leaf, "__dict__", None):
+        return True
+    return any(hasattr(leaf, name) for k in t.__mro__
+               for name in getattr(k, "__slots__", ()) if name not in ("__dict__", "__weakref__"))
 
 
 def _refuse(leaf: Any) -> None:
@@ -458,6 +483,10 @@ class Structures:
                 self._entries.move_to_end(key)
             self.order = tuple(reversed(self._entries.values()))
         return entry
+
+    def get(self, key: Any) -> Any:
+        """The entry for ``key``, or None (nothing is made or reordered)."""
+        return self._entries.get(key)
 
     def values(self) -> Any:
         return self._entries.values()

@@ -22,8 +22,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GUARDS", "UNCOMPILED", "RUNNING", "running", "dependent", "escape", "compare", "Mask",
-           "reaches_variable", "reaches"]
+__all__ = ["GUARDS", "UNCOMPILED", "FORMATTED", "RUNNING", "running", "dependent", "escape",
+           "compare", "Mask", "reaches_variable", "reaches"]
 
 
 # While ``fm.jit`` traces a function, this holds the trace's log of comparisons
@@ -33,6 +33,10 @@ GUARDS: ContextVar = ContextVar("fmicrograd_guards", default=None)
 # An entry of the guard log that keeps the traced function from being compiled: code
 # that must run at every call (``debug_nans``'s check) logs it while ``jit`` traces.
 UNCOMPILED = ("uncompiled", "debug_nans checks every call", None, None)
+# The same for a function that formats a traced value (``f"{x:.4f}"``): the text,
+# printed or parsed back into a number, must be the call's own, not the trace's.
+FORMATTED = ("uncompiled", "it formats a traced value (f\"{x:.4f}\"), whose text a compiled "
+             "call would freeze", None, None)
 
 # The transforms running now, innermost last, as ``(level, who, traces)``:
 # ``who`` names the transform, ``traces`` is True for one that records the

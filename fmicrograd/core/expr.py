@@ -19,11 +19,21 @@ import itertools
 import math
 import numbers
 import sys
+import warnings
 from dataclasses import FrozenInstanceError, dataclass
 from typing import Any
 
 from . import numeric as num
-from .control import GUARDS, TRACING, Mask, compare, dependent, escape, running  # noqa: F401
+from .control import (  # noqa: F401
+    FORMATTED,
+    GUARDS,
+    TRACING,
+    Mask,
+    compare,
+    dependent,
+    escape,
+    running,
+)
 
 Number = float | int
 # Transform invocations are ordered by this counter, like object ids: an inner
@@ -221,9 +231,18 @@ class Expr:
 
     def __format__(self, spec: str) -> str:
         """``f"{x:.4f}"`` formats the value (the way to print inside a loss);
-        an empty spec gives ``str(x)``."""
+        an empty spec gives ``str(x)``. Under ``jit`` the text of a traced
+        value is the trace's, so the function then runs uncompiled, on every
+        call (see ``FORMATTED``)."""
         if not spec:
             return str(self)
+        log = GUARDS.get()
+        if log is not None and FORMATTED not in log and dependent(self) is not None:
+            log.append(FORMATTED)
+            warnings.warn("fm.jit: the function formats a traced value (f\"{x:.4f}\"), so it "
+                          "runs as Python on every call (the text of a compiled call would be "
+                          "the trace's); print outside the jitted function for compiled speed",
+                          RuntimeWarning, stacklevel=2)
         value = self.value
         if hasattr(value, "ravel"):
             return "[" + ", ".join(format(float(v), spec) for v in value.ravel()) + "]"
