@@ -487,13 +487,18 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
                 for t, y in zip(map(get, kids), kids[half:] + kids[:half]):
                     if t is not None:
                         add_product(parts, y, t)
+            elif n.op == "custom":  # each term summed down to the node's shape (see below)
+                like = _value(n)
+                for c, p in zip(kids, _partials(n, kids, True)):
+                    t = tans.get(c)
+                    if t is not None:
+                        parts.append(reduce_to(p * t, like))
             else:
                 for c, p in zip(kids, _partials(n, kids, True)):
                     t = tans.get(c)
                     if t is not None:
                         add_product(parts, p, t)
-            tans[n] = total(parts, consts) if n.op != "custom" else \
-                reduce_to(total(parts, consts), _value(n))  # (see below)
+            tans[n] = total(parts, consts)
             continue
         acc = None
         if n.op == "dot" and n.__class__ is Expr:  # partials: the partners' values
@@ -503,15 +508,17 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
                     acc = _value(y) * t if acc is None else acc + _value(y) * t
             tans[n] = acc
             continue
+        # a rule's node (custom_vjp, checkpoint) of a vmap result has children with an
+        # example axis it does not have: each one's term is summed over it, as the
+        # reverse sweep sums its cotangents (``_fit``)
+        like = _value(n) if n.op == "custom" else None
         for c, p in zip(kids, _partials(n, kids, False)):
             t = tans.get(c)
             if t is not None:
-                acc = p * t if acc is None else acc + p * t
+                term = p * t if like is None else reduce_to(p * t, like)
+                acc = term if acc is None else acc + term
         if acc is not None:
-            # a rule's node (custom_vjp, checkpoint) of a vmap result has children with
-            # an example axis it does not have: their terms are summed over it, as the
-            # reverse sweep sums its cotangents (``_fit``)
-            tans[n] = acc if n.op != "custom" else reduce_to(acc, _value(n))
+            tans[n] = acc
     if pres:
         return [lanes.finish(tans[o], pres[o]) if isinstance(o, Expr) and o in pres
                 else tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
