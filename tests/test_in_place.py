@@ -103,6 +103,31 @@ def test_the_rewrite_keeps_a_line_whose_array_is_read_later():
     assert lines[2] == "    g2 = _np.multiply(g1, g0, out=g1)"
 
 
+def test_an_array_read_later_through_a_view_is_not_overwritten():
+    # g1 is a view of g0 (a slice, reshaped): writing g2 into g0 changed what g3 read
+    # (jit(vmap(grad(g))) with a one-example inner vmap gave a wrong gradient)
+    lines = ["    g0 = I[0:4] * (2.0)", "    g1 = g0[0:2].reshape((1, 2))", "    g2 = g0 + (1.0)",
+             "    g3 = g1 * (3.0)", "    g4 = g2[2:4] + g3[0]", "    return _out(g4)"]
+    plans = [(0, "*", ["I[0:4]", "(2.0)"]), (1, None, None), (2, "+", ["g0", "(1.0)"]),
+             (3, "*", ["g1", "(3.0)"]), (4, "+", ["g2[2:4]", "g3[0]"])]
+    reuse(lines, plans, [(4,), (1, 2), (4,), (1, 2), (2,)], {})
+    assert lines[2] == "    g2 = g0 + (1.0)"
+    env = {"I": np.arange(4.0), "_np": np}
+    exec("def run(I):\n" + "\n".join(lines[:-1]) + "\n    return g4", env)
+    assert env["run"](np.arange(4.0)).tolist() == [5.0 + 0.0, 7.0 + 6.0]
+
+
+def test_a_compiled_gradient_through_a_one_example_vmap_matches_the_uncompiled_one():
+    ps = (1.332, 0.666)
+
+    def g(th):
+        spec = lambda x: fm.exp(0.3 * x) - (th * 0.8 + 0.1) * x
+        x = th * 0.45 + 0.2
+        return fm.sin(fm.vmap(spec)((x,))[0]) + fm.sin(spec(x) * spec(x))
+
+    assert fm.jit(fm.vmap(fm.grad(g)))(ps) == fm.vmap(fm.grad(g))(ps)
+
+
 def test_the_input_vector_and_views_are_never_targets():
     lines = ["    g0 = I[0:4].reshape((2, 2))", "    g1 = g0 + (1.0)", "    g2 = I[i0]",
              "    g3 = g2 * (2.0)", "    return _out(g3)"]

@@ -57,6 +57,14 @@ def reuse(lines: list, plans: list, shapes: list, names: dict) -> None:
     for at, line in enumerate(lines):
         for v in _NAME.findall(_rhs(line) if at in group_lines else line):
             readers.setdefault(int(v), set()).add(at)
+    # a group whose line allocates nothing may be a view of the groups it reads (a
+    # slice, a reshape, ``.T``): a line that reads it reads their memory too (later
+    # groups first, so that a view of a view passes its readers down the chain)
+    for j in reversed(range(len(plans))):
+        text = _rhs(lines[plans[j][0]])
+        if j in readers and not _allocates(ast.parse(text.strip(), mode="eval").body):
+            for v in set(_NAME.findall(text)) - {str(j)}:
+                readers.setdefault(int(v), set()).update(readers[j])
     fresh = set()
     for j, (at, op, args) in enumerate(plans):
         lhs, text = lines[at].split(" = ", 1)
