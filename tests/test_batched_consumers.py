@@ -307,6 +307,39 @@ def test_forward_over_reverse_through_a_rule_on_a_vmap_result_is_not_doubled(nam
     assert fm.jacfwd(fm.grad(f))(0.5) == pytest.approx(1.28, rel=1e-12)
 
 
+def _returning_a_vmap_result(kind):
+    xs = (1.0, 2.0, 3.0)
+
+    def h(t):
+        r = fm.vmap(lambda x: x * t)(xs)
+        return fm.sum(r), r
+
+    if kind == "checkpoint":
+        return fm.checkpoint(h)
+    if kind == "custom_vjp":
+        wrapped = fm.custom_vjp(h)
+        wrapped.defvjp(lambda t: (h(t), None),
+                       lambda _, ct: (ct[0] * 6.0 + fm.sum([c * x for c, x in zip(ct[1], xs)]),))
+        return wrapped
+    wrapped = fm.custom_jvp(h)
+    wrapped.defjvp(lambda primals, tangents: (h(primals[0]), (tangents[0] * 6.0, tuple(
+        tangents[0] * x for x in xs))))
+    return wrapped
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "custom_vjp", "custom_jvp"])
+def test_a_rule_returning_a_vmap_result_and_a_number_under_vmap(kind):
+    # the number was broadcast to the vmap result's shape, the inner examples' axis
+    # included: vmap gave a 3 x 2 array per example, grad and jit raised
+    h = _returning_a_vmap_result(kind)
+    ss = (0.5, 2.0)
+    assert fm.vmap(lambda s: h(s + 0.0)[0])(ss) == (3.0, 12.0)
+    assert fm.jit(fm.vmap(lambda s: h(s + 0.0)[0]))(ss) == (3.0, 12.0)
+    assert fm.vmap(lambda s: h(s + 0.0)[1][2])(ss) == (1.5, 6.0)
+    assert fm.grad(lambda w: fm.mean(fm.vmap(lambda s: h(s * w)[0])(ss)))(1.0) == 7.5
+    assert fm.vmap(fm.grad(lambda s: h(s * 2.0)[0]))(ss) == (12.0, 12.0)
+
+
 def test_vmap_of_checkpoint_of_an_inner_vmap_result_is_one_number_per_example():
     # the rule's outputs were broadcast to the inner result's shape: each example
     # came back as a 3 x 2 array of the right numbers instead of one number

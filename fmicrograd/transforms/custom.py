@@ -481,12 +481,21 @@ def _spread(outs: list, ins: list, depth: int) -> list:
     [(3,), (3,)]
     >>> [np.shape(v) for v in _spread([np.ones(2)], [np.ones((3, 2))], 1)]
     [(2,)]
+    >>> [np.shape(v) for v in _spread([np.ones(2), np.ones((3, 2)), 1.0], [np.ones(2)], 1)]
+    [(2,), (3, 2), (2,)]
     """
-    shape = np.broadcast_shapes(*(np.shape(_plain(x))[-depth:] for x in ins),
-                                *(np.shape(_plain(x)) for x in outs))
-    if not shape:
+    # an output with more axes than ``depth`` is an inner vmap result: its examples'
+    # axis first, the batch axes last (it does not set the batch shape by its own)
+    batch = np.broadcast_shapes(*(np.shape(_plain(x))[-depth:] for x in ins),
+                                *(np.shape(_plain(x)) for x in outs if np.ndim(_plain(x)) <= depth))
+    if not batch:
         return outs
-    return [v if np.shape(v) == shape else np.broadcast_to(v, shape).copy() for v in outs]
+    spread = []
+    for v in outs:
+        shape = np.shape(v)
+        inner = shape[:-len(batch)] if len(shape) > len(batch) else ()
+        spread.append(v if shape == inner + batch else np.broadcast_to(v, inner + batch).copy())
+    return spread
 
 
 def _as_value(v: Any) -> Any:
