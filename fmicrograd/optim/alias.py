@@ -81,6 +81,8 @@ def rmsprop(lr: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e-8,
 
 
 def _nesterov(who: str, momentum: float, nesterov: bool) -> None:
+    if not isinstance(nesterov, bool):  # ("no" would have turned it on)
+        raise TypeError(f"{who}: nesterov must be True or False, got {nesterov!r}")
     if nesterov and not (isinstance(momentum, Expr) or momentum > 0):
         raise ValueError(f"{who}: nesterov=True needs a momentum > 0 (as torch.optim), got "
                          f"momentum={momentum!r}")

@@ -204,10 +204,14 @@ def _adam_update(updates: Any, state: ScaleByAdamState, params: Any = None, *,
     count = state.count + 1
     c1, c2 = 1.0 - b1 ** count, 1.0 - b2 ** count
 
+    root_c2 = c2 ** 0.5
+
     def step(g: Any, m: Any, v: Any) -> tuple:
+        # in torch's order: (1 - b2) * g * g and sqrt(v) / sqrt(c2) stay finite for
+        # gradients up to ~1e155, where g * g and v / c2 overflow
         m = (1.0 - b1) * g + b1 * m
-        v = (1.0 - b2) * (g * g) + b2 * v
-        return F.div(m / c1, F.sqrt(v / c2) + eps), m, v
+        v = (1.0 - b2) * g * g + b2 * v
+        return F.div(m / c1, F.sqrt(v) / root_c2 + eps), m, v
 
     td, (out, mu, nu) = leafwise(step, 3, updates, state.mu, state.nu, who="adam.update")
     ptd = tree.persistent(td)
@@ -244,7 +248,7 @@ def _rms_update(updates: Any, state: ScaleByRmsState, params: Any = None, *,
     _expect(state, ScaleByRmsState, "rmsprop.update")
 
     def step(g: Any, v: Any) -> tuple:
-        v = (1.0 - decay) * (g * g) + decay * v
+        v = (1.0 - decay) * g * g + decay * v
         return F.div(g, F.sqrt(v) + eps), v
 
     td, (out, nu) = leafwise(step, 2, updates, state.nu, who="rmsprop.update")

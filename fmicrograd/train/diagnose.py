@@ -88,11 +88,15 @@ class Diagnosis:
     ``message``, ``advice``). True when something was found."""
 
     findings: tuple
+    monitored: bool = True  # False: the history has no events (fit(monitor=False))
 
     def __bool__(self) -> bool:
         return bool(self.findings)
 
     def __str__(self) -> str:
+        if not self.findings and not self.monitored:
+            return ("nothing was checked: the run had monitoring off (fit(monitor=False)), so "
+                    "its history has no events; run with monitor=True to have the detectors")
         if not self.findings:
             return "no problems found: no detector fired"
         n = len(self.findings)
@@ -153,4 +157,4 @@ def diagnose(history: Mapping[str, Any], *, using: Collection[str] = (),
     if blew_up and grads and grads[0] > 100.0:
         findings.append(finding("loss_scale", [0], f"the first epoch's gradient norm is "
                                 f"{grads[0]:.3g}"))
-    return Diagnosis(tuple(findings))
+    return Diagnosis(tuple(findings), "events" in history)

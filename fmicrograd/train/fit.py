@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -33,6 +34,7 @@ from typing import Any, cast
 from pyrsistent import PMap, pmap, pvector
 
 from .. import random as fr
+from ..core import pytree
 from ..optim import GradientTransformation, inject_lr_scale, scale_lr
 from ..transforms.autodiff import value_and_grad
 from .checkpoint import prune
@@ -70,6 +72,21 @@ def _plain(x: Any) -> Any:
         if isinstance(x, np.floating):
             return float(x)
     return x
+
+
+def _widened(params: Any) -> Any:
+    """``params`` with numpy float leaves (``np.float32`` too) as Python floats:
+    the step then computes in float64 eager as compiled (``jit=True``), and a
+    checkpoint (JSON floats) resumes the very same run. Others stay as given."""
+    leaves, treedef = pytree.flatten(params)
+    if not any(map(_numpy_float, leaves)):
+        return params
+    return pytree.unflatten(treedef, [float(x) if _numpy_float(x) else x for x in leaves])
+
+
+def _numpy_float(x: Any) -> bool:
+    return type(x).__module__ == "numpy" and isinstance(x, numbers.Real) \
+        and not isinstance(x, numbers.Integral)
 
 
 def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTransformation,
@@ -304,7 +321,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
 
     if writer:  # the others write nothing (and would race with its first checkpoint)
         check_run_dir(checkpoint_dir, resume)
-    start = start_fold(params, opt, monitor, key, checkpoint_dir, resume)
+    start = start_fold(_widened(params), opt, monitor, key, checkpoint_dir, resume)
     if start.epoch > epochs:
         raise ValueError(f"fit: the checkpoint resumed from has {start.epoch} epochs done, more "
                          f"than epochs={epochs} (epochs counts the whole run); pass "

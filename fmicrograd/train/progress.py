@@ -74,11 +74,14 @@ class Progress:
         self.terminal = bool(isatty and isatty())
         self.start = clock()
         self.drawn = False
+        self.first: int | None = None  # the first epoch reported (a resumed run's is > 1)
 
     def line(self, epoch: int, metrics: Mapping[str, Any]) -> str:
         """The bar for ``epoch`` done with these metrics, timings included."""
         elapsed = self.clock() - self.start
-        rate = epoch / elapsed if elapsed > 0 else math.inf
+        if self.first is None:
+            self.first = epoch
+        rate = (epoch - self.first + 1) / elapsed if elapsed > 0 else math.inf
         eta = (self.total - epoch) / rate if rate > 0 else math.inf
         return (f"{progress_bar(epoch, self.total, metrics)}  {_duration(elapsed)} elapsed, "
                 f"{rate:.2f} epoch/s, ETA {_duration(eta)}")

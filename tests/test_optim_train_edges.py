@@ -1,0 +1,79 @@
+"""Edges an outside probe of fm.optim and fm.train found (round 17)."""
+
+import io
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import fmicrograd as fm
+
+_DATA = [(1.0, 2.0), (2.0, 3.5), (-1.0, 0.1)]
+
+
+def _loss(p, b):
+    return (p["w"] * b[0] + p["c"] - b[1]) ** 2
+
+
+def test_float32_parameters_train_in_float64_eager_compiled_and_resumed(tmp_path):
+    # eager steps rounded np.float32 parameters to float32 (p + u stays float32 in
+    # numpy 2), while jit=True computed in float64: 3e-7 apart, and a checkpoint
+    # (JSON floats) resumed a different run
+    p32 = {"w": np.float32(0.1), "c": np.float32(-0.3)}
+    opt = fm.optim.adam(0.01)
+    eager, he = fm.train.fit(_loss, p32, opt, _DATA, epochs=30)
+    compiled, hj = fm.train.fit(_loss, p32, opt, _DATA, epochs=30, jit=True)
+    assert eager == compiled and list(he["loss"]) == list(hj["loss"])
+    assert all(type(v) is float for v in eager.values())
+    assert p32 == {"w": np.float32(0.1), "c": np.float32(-0.3)}  # not changed
+    whole, hw = fm.train.fit(_loss, p32, opt, _DATA, epochs=10, checkpoint_dir=tmp_path / "a")
+    os.mkdir(tmp_path / "b")
+    shutil.copy(sorted((tmp_path / "a").iterdir())[4], tmp_path / "b")
+    resumed, hr = fm.train.fit(_loss, p32, opt, _DATA, epochs=10,
+                               checkpoint_dir=tmp_path / "b", resume=tmp_path / "b")
+    assert resumed == whole and hr == hw
+
+
+@pytest.mark.parametrize("g", [1e155, 3e154, 2.5, 1e-200])
+def test_adam_stays_finite_where_torch_does(g):
+    # (1 - b2) * (g * g) overflowed to inf for |g| ~ 1.3e154..4e155: the update was 0
+    opt = fm.optim.adam(0.1)
+    (u,), _ = opt.update((g,), opt.init((0.0,)))
+    t = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
+    step = torch.optim.Adam([t], lr=0.1)
+    t.grad = torch.tensor(g, dtype=torch.float64)
+    step.step()
+    assert u == pytest.approx(t.item(), rel=1e-15)
+
+
+def test_rmsprop_squares_in_torchs_order():
+    opt = fm.optim.rmsprop(0.01)
+    (u,), _ = opt.update((1e154,), opt.init((0.0,)))
+    t = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
+    step = torch.optim.RMSprop([t], lr=0.01, alpha=0.9, eps=1e-8)
+    t.grad = torch.tensor(1e154, dtype=torch.float64)
+    step.step()
+    assert u == pytest.approx(t.item(), rel=1e-12) and u != 0.0
+
+
+def test_progress_rate_counts_only_this_sessions_epochs():
+    # a resumed run counted the epochs done before it: 20x the true rate
+    times = iter([0.0, 1.0, 2.0])
+    bar = fm.train.Progress(24, io.StringIO(), clock=lambda: next(times))
+    assert "1.00 epoch/s, ETA 3.0s" in bar.line(21, {"loss": 0.5})
+    assert "1.00 epoch/s, ETA 2.0s" in bar.line(22, {"loss": 0.5})
+
+
+def test_diagnose_says_when_nothing_was_monitored():
+    _, h = fm.train.fit(lambda p, b: (p[0] - b) ** 2, (0.0,), fm.optim.sgd(1.5), [1.0],
+                        epochs=3, monitor=False)
+    found = fm.train.diagnose(h)
+    assert not found and not found.monitored and "monitoring off" in str(found)
+    assert str(fm.train.diagnose({"loss": [1.0], "events": []})).startswith("no problems")
+
+
+def test_nesterov_must_be_a_bool():
+    with pytest.raises(TypeError, match="nesterov must be True or False, got 'no'"):
+        fm.optim.sgd(0.1, 0.9, nesterov="no")
