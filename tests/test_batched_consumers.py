@@ -355,3 +355,39 @@ def test_vmap_of_checkpoint_of_an_inner_vmap_result_is_one_number_per_example():
     ps = (1.5, 2.0)
     assert fm.vmap(loss)(ps) == pytest.approx(fm.vmap(loop)(ps), rel=1e-12)
     assert fm.jit(fm.vmap(loss))(ps) == pytest.approx(fm.vmap(loop)(ps), rel=1e-12)
+
+
+@pytest.mark.parametrize("transform", [
+    lambda f: fm.vmap(fm.jacfwd(f)), lambda f: fm.vmap(lambda t: fm.jvp(f, (t,), (1.0,))[1]),
+    lambda f: fm.vmap(lambda t: fm.linearize(f, t)[1](1.0)),
+], ids=["vmap(jacfwd)", "vmap(jvp)", "vmap(linearize)"])
+def test_forward_mode_through_an_example_no_where_branch_takes(transform):
+    # the tangent of r[0] exists on no lane: masking it raised AttributeError
+    # ('bool' object has no attribute 'shape')
+    def f(v):
+        def g(t):
+            r = v(lambda x: fm.where(x > 0.5, x * t, 0.0))((0.2 * t, 0.9 * t))
+            return fm.sin(r[0]) * 2.0 + r[1] + fm.sum(list(r))
+        return g
+
+    ts = (1.0, 2.0)
+    assert transform(f(fm.vmap))(ts) == transform(f(_loop_of))(ts)
+
+
+@pytest.mark.parametrize("make", [lambda: fm.optim.clip_by_global_norm(1.0),
+                                  lambda: fm.optim.adam(0.1), lambda: fm.optim.sgd(0.1, 0.9)],
+                         ids=["clip", "adam", "momentum"])
+def test_optimizers_take_a_vmap_result_example_by_example(make):
+    # clip_by_global_norm returned the lazy batch, and apply_updates then refused it
+    # against the loop's tuple ("tuple of 3 children ... Batched of 2 children")
+    def loss(v):
+        def g(t):
+            opt = make()
+            r = v(lambda x: (x * t, fm.sin(x * t)))((1.0, 2.0, 3.0))
+            u, _ = opt.update(r, opt.init(r))
+            return fm.sum(fm.tree.leaves(fm.optim.apply_updates(((0.0, 0.0),) * 3, u)))
+        return g
+
+    for transform in (fm.grad, lambda f: fm.jit(fm.grad(f))):
+        assert transform(loss(fm.vmap))(0.7) == pytest.approx(transform(loss(_loop_of))(0.7),
+                                                                rel=1e-13)

@@ -576,9 +576,11 @@ def _gated_forward(n: Expr, kids: tuple, tans: dict, pres: dict, lanes: Any,
         t = tans.get(c)
         if t is None or empty(e):
             continue
+        pc = pres.get(c)
+        if pc is not None and empty(pc):  # a tangent on no lane (a where no example takes)
+            continue
         if partials is None:
             partials = _partials(n, kids, on_graph)
-        pc = pres.get(c)
         if pc is None:
             term = partials[i] * t
         else:

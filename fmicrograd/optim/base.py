@@ -63,10 +63,10 @@ def leafwise(f: Callable[..., tuple], n_out: int, first: Any, *rest: Any,
     >>> a, b
     ([4.0, 6.0], [3.0, 8.0])
     """
-    xs, td = tree.flatten(first)
+    xs, td = tree.flatten(first, True)  # (a vmap result: example by example, as the loop)
     columns = [xs]
     for r in rest:
-        ys, rd = tree.flatten(r)
+        ys, rd = tree.flatten(r, True)
         if rd != td:
             tree.check_same(td, rd, who)
         columns.append(ys)
@@ -80,7 +80,7 @@ def zeros_like(params: Any) -> Any:
     >>> zeros_like({"w": [1.0, 2.0]})
     pmap({'w': pvector([0.0, 0.0])})
     """
-    td = tree.persistent(tree.structure(params))
+    td = tree.persistent(tree.structure(params, True))
     return tree.unflatten(td, [0.0] * td.num_leaves)
 
 
