@@ -50,6 +50,13 @@ BAD = [("epoch", DROP, r"lacks \['epoch'\]"),
        ("history", lambda doc: _history(doc, "param_norm", {"type": "pvector", "items": []}),
         r"its history\['param_norm'\] holds 0 values"),
        ("history", lambda doc: _history(doc, "events", 3), r"its history\['events'\] is 3"),
+       # the other columns and the events were taken as they were: a later
+       # format_history or diagnose failed on them
+       ("history", lambda doc: _history(doc, "param_norm", {"type": "pvector",
+                                                            "items": [1.0, "x"]}),
+        r"its history\['param_norm'\] is pvector.*expected numbers"),
+       ("history", lambda doc: _history(doc, "events", {"type": "pvector", "items": [5]}),
+        r"its history\['events'\] holds 5, expected events that are maps"),
        ("best", "x", "its best is 'x', expected a number"),
        ("best", None, "its best is None"),
        ("since", 1000, "its since is 1000, expected an int from 0 to its epoch, 2"),

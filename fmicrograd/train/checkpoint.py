@@ -22,6 +22,7 @@ import numbers
 import os
 import re
 import reprlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -198,5 +199,11 @@ def check_fields(path: str | os.PathLike, state: dict[str, Any]) -> None:
         if name != "events" and len(column) != epoch:
             raise bad(f"history[{name!r}]", f"holds {len(column)} values",
                       f"one per epoch done (its epoch is {epoch})")
-        if name in ("loss", "grad_norm") and not all(map(_number, column)):
+        if name != "events" and not all(map(_number, column)):
             raise bad(f"history[{name!r}]", f"is {reprlib.repr(column)}", "numbers")
+        if name == "events":
+            for event in column:
+                if not (isinstance(event, Mapping) and isinstance(event.get("kind"), str)
+                        and _count(event.get("epoch"))):
+                    raise bad("history['events']", f"holds {reprlib.repr(event)}",
+                              'events that are maps with a "kind" string and an "epoch" int')
