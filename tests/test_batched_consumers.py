@@ -391,3 +391,26 @@ def test_optimizers_take_a_vmap_result_example_by_example(make):
     for transform in (fm.grad, lambda f: fm.jit(fm.grad(f))):
         assert transform(loss(fm.vmap))(0.7) == pytest.approx(transform(loss(_loop_of))(0.7),
                                                                 rel=1e-13)
+
+
+def test_forward_mode_through_a_rule_returning_a_vmap_result_under_vmap():
+    # the rule's unit-cotangent partials added up the result's examples: each
+    # example's tangent was their sum ((0.195, 0.195) where the loop has (0.026, 0.169))
+    def make(v):
+        def g(th):
+            return {"r": v(lambda x: x * th[1])((th[0] * 0.11, th[0] * 0.72))}
+
+        h = fm.custom_jvp(g)
+        h.defjvp(lambda primals, tangents: fm.jvp(g, primals, tangents))
+        return h
+
+    def stacks(h):
+        at = lambda s, th: tuple(t + s for t in th)
+        return (fm.vmap(lambda s, th: fm.linearize(h, at(s, th))[1]((0.3, 0.2)),
+                        in_axes=(0, None))((0.1, -0.2), (0.348, 0.384)),
+                fm.vmap(lambda s, th: fm.jvp(h, (at(s, th),), ((0.3, 0.2),))[1],
+                        in_axes=(0, None))((0.1, -0.2), (0.348, 0.384)))
+
+    got, want = stacks(make(fm.vmap)), stacks(make(_loop_of))
+    np.testing.assert_allclose(np.asarray(fm.tree.leaves(got)), np.asarray(fm.tree.leaves(want)),
+                               rtol=1e-13)

@@ -35,7 +35,7 @@ from .dot_cotangents import batch_dot_tangent, dot_cotangents
 from .expr import Expr, Prim, Var, const, node
 from .expr import stored_value as _value
 from .numeric import quiet
-from .reach import FILL, GATED, Choice, Lanes, dead_edges, empty
+from .reach import FILL, GATED, Choice, Lanes, choice, dead_edges, empty
 from .reach_graph import GraphLanes, where_graph
 from .rules import PARAM_VJP, VJP
 
@@ -489,6 +489,9 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
                         add_product(parts, y, t)
             elif n.op == "custom":  # each term summed down to the node's shape (see below)
                 like = _value(n)
+                if _spreads(like, kids, tans):
+                    tans[n] = _spread_tangent(n, kids, tans, like, consts)
+                    continue
                 for c, p in zip(kids, _partials(n, kids, True)):
                     t = tans.get(c)
                     if t is not None:
@@ -512,6 +515,9 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
         # example axis it does not have: each one's term is summed over it, as the
         # reverse sweep sums its cotangents (``_fit``)
         like = _value(n) if n.op == "custom" else None
+        if like is not None and _spreads(like, kids, tans):
+            tans[n] = _spread_tangent(n, kids, tans, like)
+            continue
         for c, p in zip(kids, _partials(n, kids, False)):
             t = tans.get(c)
             if t is not None:
@@ -523,6 +529,47 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
         return [lanes.finish(tans[o], pres[o]) if isinstance(o, Expr) and o in pres
                 else tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
     return [tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
+
+
+def _spreads(like: Any, kids: tuple, tans: dict) -> bool:
+    """Whether a rule's output has leading axes (a vmap result's examples) that
+    a child with a tangent lacks: its unit-cotangent partials would add them up."""
+    ndim = getattr(like, "ndim", 0)
+    return ndim > 0 and any(
+        getattr(_value(c), "ndim", 0) < ndim for c in kids if tans.get(c) is not None)
+
+
+def _spread_tangent(n: Expr, kids: tuple, tans: dict, like: Any,
+                    consts: dict | None = None) -> Any:
+    """The tangent of a rule's node whose output holds examples a child lacks,
+    one entry of them at a time: the rule's VJP at a cotangent of 1 there and 0
+    elsewhere gives that entry's partial derivatives (on every lane of the
+    enclosing vmaps, the last axes), summed down to the entry's shape. With
+    ``consts`` (a sweep building the tangent as a graph) the entries are put
+    in place by ``where`` nodes."""
+    import numpy as np
+
+    least = min(getattr(_value(c), "ndim", 0) for c in kids if tans.get(c) is not None)
+    shape = np.shape(like)
+    out: Any = np.zeros(shape) if consts is None else const(np.zeros(shape))
+    for index in np.ndindex(*shape[:len(shape) - least]):
+        ct = np.zeros(shape)
+        ct[index] = 1.0
+        if consts is None:
+            for c, p in zip(kids, _vjp(n, ct, kids, False)):
+                t = tans.get(c)
+                if t is not None:
+                    out[index] += reduce_to(p * t, out[index])
+            continue
+        parts: list = []
+        for c, p in zip(kids, _vjp(n, const(ct), kids, True)):
+            t = tans.get(c)
+            if t is not None:
+                parts.append(reduce_to(p * t, like[index]))
+        mask = np.zeros(shape)
+        mask[index] = 1.0
+        out = choice(const(mask), total(parts, consts), out)
+    return out
 
 
 def _partials(n: Expr, kids: tuple, on_graph: bool) -> Sequence[Any]:
