@@ -489,7 +489,7 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
                         add_product(parts, y, t)
             elif n.op == "custom":  # each term summed down to the node's shape (see below)
                 like = _value(n)
-                if _spreads(like, kids, tans):
+                if _spreads(n, like, kids, tans):
                     tans[n] = _spread_tangent(n, kids, tans, like, consts)
                     continue
                 for c, p in zip(kids, _partials(n, kids, True)):
@@ -515,7 +515,7 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
         # example axis it does not have: each one's term is summed over it, as the
         # reverse sweep sums its cotangents (``_fit``)
         like = _value(n) if n.op == "custom" else None
-        if like is not None and _spreads(like, kids, tans):
+        if like is not None and _spreads(n, like, kids, tans):
             tans[n] = _spread_tangent(n, kids, tans, like)
             continue
         for c, p in zip(kids, _partials(n, kids, False)):
@@ -531,11 +531,12 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
     return [tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
 
 
-def _spreads(like: Any, kids: tuple, tans: dict) -> bool:
-    """Whether a rule's output has leading axes (a vmap result's examples) that
-    a child with a tangent lacks: its unit-cotangent partials would add them up."""
+def _spreads(n: Any, like: Any, kids: tuple, tans: dict) -> bool:
+    """Whether a rule's output has leading axes beyond the batch axes of the
+    ``vmap``s around its call (a vmap result's examples) that a child with a
+    tangent lacks: its unit-cotangent partials would add them up."""
     ndim = getattr(like, "ndim", 0)
-    return ndim > 0 and any(
+    return ndim > getattr(n.param, "depth", ndim) and any(
         getattr(_value(c), "ndim", 0) < ndim for c in kids if tans.get(c) is not None)
 
 
