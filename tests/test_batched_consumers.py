@@ -414,3 +414,20 @@ def test_forward_mode_through_a_rule_returning_a_vmap_result_under_vmap():
     got, want = stacks(make(fm.vmap)), stacks(make(_loop_of))
     np.testing.assert_allclose(np.asarray(fm.tree.leaves(got)), np.asarray(fm.tree.leaves(want)),
                                rtol=1e-13)
+
+
+def test_jacfwd_of_a_vmap_result_inside_vmap_is_refused_naming_the_fix():
+    # with one inner example every lane got lane 0's Jacobian; with more, an IndexError
+    def make(v, wrap):
+        def g(th):
+            r = v(lambda x: x * th + 0.2)((th * 0.74, th * 0.3))
+            return fm.sum(fm.tree.leaves(fm.jacfwd(lambda q: fm.tree.map(fm.sin, q))(wrap(r))))
+        return g
+
+    outer = lambda g: fm.vmap(lambda s: g(0.853 * s))((1.0, 0.5, 1.3))
+    with pytest.raises(TypeError, match=r"jacfwd: an argument is a vmap result inside another "
+                                        r"vmap.*pass tuple\(r\)"):
+        outer(make(fm.vmap, lambda r: r))
+    assert outer(make(fm.vmap, tuple)) == pytest.approx(outer(make(_loop_of, tuple)), rel=1e-13)
+    assert make(fm.vmap, lambda r: r)(0.853) == pytest.approx(make(_loop_of, tuple)(0.853),
+                                                              rel=1e-13)  # (no outer vmap)

@@ -247,6 +247,12 @@ def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = Fals
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         t = _trace(f, args, kwargs, argnums, has_aux, "jacfwd")
+        depth = DEPTH.get()
+        if depth and any(getattr(x.value, "ndim", 0) > depth for x in t.inputs):
+            raise TypeError("jacfwd: an argument is a vmap result inside another vmap (each "
+                            "leaf holds its examples besides the enclosing vmap's), whose "
+                            "columns jacfwd cannot take apart yet; pass tuple(r) (one entry per "
+                            "example, as the loop), or use jacrev")
         arrays = [_array_input(x) for x in t.inputs]
         cols = [None if array else sweep.forward(t.outs, [x], [1.0], t.plan)[0]
                 for x, array in zip(t.inputs, arrays)]
