@@ -97,16 +97,13 @@ def classify(leaf: Any) -> Any:
     return ("static", type(leaf), leaf)
 
 
-_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class defined in Python
-
-
 def _by_identity(leaf: Any) -> bool:
     """Whether ``leaf`` is an instance of a Python class that is hashed by
     identity and holds attributes (that may change in place): a ``self``, a
     config or parameter object. Functions, classes, modules, enums and objects
     with value equality are keyed safely."""
     t = type(leaf)
-    if t.__hash__ is not object.__hash__ or not t.__flags__ & _HEAPTYPE:
+    if t.__hash__ is not object.__hash__ or not t.__flags__ & tr._HEAPTYPE:
         return False
     if getattr(leaf, "__dict__", None):
         return True

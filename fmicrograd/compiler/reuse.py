@@ -57,26 +57,24 @@ def reuse(lines: list, plans: list, shapes: list, names: dict) -> None:
     for at, line in enumerate(lines):
         for v in _NAME.findall(_rhs(line) if at in group_lines else line):
             readers.setdefault(int(v), set()).add(at)
+    texts = [_rhs(lines[at]) for at, _, _ in plans]
+    fresh = [_allocates(ast.parse(text.strip(), mode="eval").body) for text in texts]
     # a group whose line allocates nothing may be a view of the groups it reads (a
     # slice, a reshape, ``.T``): a line that reads it reads their memory too (later
     # groups first, so that a view of a view passes its readers down the chain)
     for j in reversed(range(len(plans))):
-        text = _rhs(lines[plans[j][0]])
-        if j in readers and not _allocates(ast.parse(text.strip(), mode="eval").body):
-            for v in set(_NAME.findall(text)) - {str(j)}:
+        if j in readers and not fresh[j]:
+            for v in set(_NAME.findall(texts[j])) - {str(j)}:
                 readers.setdefault(int(v), set()).update(readers[j])
-    fresh = set()
     for j, (at, op, args) in enumerate(plans):
-        lhs, text = lines[at].split(" = ", 1)
         if op in _UFUNCS:
             for a in args:
-                i = _whole(a)
-                if i is not None and i in fresh and max(readers[i]) == at \
+                i = _whole(a)  # (an earlier group: a line reads only those before it)
+                if i is not None and fresh[i] and max(readers[i]) == at \
                         and shapes[i] == shapes[j]:
+                    lhs = lines[at].split(" = ", 1)[0]
                     lines[at] = f"{lhs} = {_UFUNCS[op]}({args[0]}, {args[1]}, out={a})"
                     break
-        if _allocates(ast.parse(text.strip(), mode="eval").body):
-            fresh.add(j)
 
 
 def _rhs(line: str) -> str:

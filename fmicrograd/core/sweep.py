@@ -480,6 +480,11 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
             lanes = lanes or (GraphLanes() if on_graph else Lanes)
             _gated_forward(n, kids, tans, pres, lanes, on_graph)
             continue
+        if n.op == "custom":  # a rule's node (custom_vjp, checkpoint, custom_jvp)
+            t = _rule_tangent(n, kids, tans, on_graph, consts)
+            if t is not None:
+                tans[n] = t
+            continue
         if on_graph:  # the tangent as one sum (or dot) node, see ``accumulate``
             parts: list = []
             if n.op == "dot" and n.__class__ is Expr and _value(n).__class__ is float:
@@ -487,15 +492,6 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
                 for t, y in zip(map(get, kids), kids[half:] + kids[:half]):
                     if t is not None:
                         add_product(parts, y, t)
-            elif n.op == "custom":  # each term summed down to the node's shape (see below)
-                like = _value(n)
-                if _spreads(n, like, kids, tans):
-                    tans[n] = _spread_tangent(n, kids, tans, like, consts)
-                    continue
-                for c, p in zip(kids, _partials(n, kids, True)):
-                    t = tans.get(c)
-                    if t is not None:
-                        parts.append(reduce_to(p * t, like))
             else:
                 for c, p in zip(kids, _partials(n, kids, True)):
                     t = tans.get(c)
@@ -511,24 +507,34 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
                     acc = _value(y) * t if acc is None else acc + _value(y) * t
             tans[n] = acc
             continue
-        # a rule's node (custom_vjp, checkpoint) of a vmap result has children with an
-        # example axis it does not have: each one's term is summed over it, as the
-        # reverse sweep sums its cotangents (``_fit``)
-        like = _value(n) if n.op == "custom" else None
-        if like is not None and _spreads(n, like, kids, tans):
-            tans[n] = _spread_tangent(n, kids, tans, like)
-            continue
         for c, p in zip(kids, _partials(n, kids, False)):
             t = tans.get(c)
             if t is not None:
-                term = p * t if like is None else reduce_to(p * t, like)
-                acc = term if acc is None else acc + term
+                acc = p * t if acc is None else acc + p * t
         if acc is not None:
             tans[n] = acc
     if pres:
         return [lanes.finish(tans[o], pres[o]) if isinstance(o, Expr) and o in pres
                 else tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
     return [tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
+
+
+def _rule_tangent(n: Expr, kids: tuple, tans: dict, on_graph: bool, consts: dict) -> Any:
+    """The tangent of a rule's node from its partials. Of a vmap result its
+    children may have an example axis it does not have: each child's term is
+    summed over it, as the reverse sweep sums its cotangents (``_fit``); and
+    where the output has examples a child lacks, see ``_spread_tangent``."""
+    like = _value(n)
+    if _spreads(n, like, kids, tans):
+        return _spread_tangent(n, kids, tans, like, consts if on_graph else None)
+    terms = [reduce_to(p * t, like) for c, p in zip(kids, _partials(n, kids, on_graph))
+             if (t := tans.get(c)) is not None]
+    if on_graph:
+        return total(terms, consts)
+    acc = None
+    for term in terms:
+        acc = term if acc is None else acc + term
+    return acc
 
 
 def _spreads(n: Any, like: Any, kids: tuple, tans: dict) -> bool:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -78,15 +77,14 @@ def _widened(params: Any) -> Any:
     """``params`` with numpy float leaves (``np.float32`` too) as Python floats:
     the step then computes in float64 eager as compiled (``jit=True``), and a
     checkpoint (JSON floats) resumes the very same run. Others stay as given."""
-    leaves, treedef = pytree.flatten(params)
-    if not any(map(_numpy_float, leaves)):
+    np = sys.modules.get("numpy")  # (no numpy scalar exists before numpy is imported)
+    if np is None:
         return params
-    return pytree.unflatten(treedef, [float(x) if _numpy_float(x) else x for x in leaves])
-
-
-def _numpy_float(x: Any) -> bool:
-    return type(x).__module__ == "numpy" and isinstance(x, numbers.Real) \
-        and not isinstance(x, numbers.Integral)
+    leaves, treedef = pytree.flatten(params)
+    if not any(isinstance(x, np.floating) for x in leaves):
+        return params
+    return pytree.unflatten(treedef, [float(x) if isinstance(x, np.floating) else x
+                                      for x in leaves])
 
 
 def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTransformation,

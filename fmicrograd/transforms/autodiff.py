@@ -373,10 +373,11 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     on_graph = plan[2]
 
     def vjp_fn(cotangent: Any) -> tuple:
-        if tr.structure(cotangent) != out_def:  # a vmap result's: example by example, as
-            cotangent = per_example(cotangent)   # the output (a rule's bwd passes one on)
-        tr.check_same(out_def, tr.structure(cotangent),
-                      "vjp_fn: the cotangent must match the output")
+        got = tr.structure(cotangent)
+        if got != out_def:  # a vmap result's: example by example, as the output (a
+            cotangent = per_example(cotangent)  # rule's bwd passes one on)
+            got = tr.structure(cotangent)
+        tr.check_same(out_def, got, "vjp_fn: the cotangent must match the output")
         seeds = widened_leaves(cotangent, "vjp")
         cts, _ = sweep.reverse(outs, seeds, flat_inputs, plan)
         return tuple(_rebuild(defs, groups, cts, on_graph))

@@ -186,9 +186,11 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         # (a numpy data argument's tangent: a zero array, not a variable)
         t_out, transpose = vjp_over_values(tangent_out, primals, lambda a: a * 0.0,
                                            lambda p: tr.map(zeros_like, p))
-        if tr.structure(ct) != tr.structure(t_out):  # a vmap result's: example by example,
-            ct = tr.per_example(ct)                     # as the rule's jvp gives its tangent
-        tr.check_same(tr.structure(ct), tr.structure(t_out),
+        got, want = tr.structure(ct), tr.structure(t_out)
+        if got != want:  # a vmap result's: example by example, as the rule's jvp gives it
+            ct = tr.per_example(ct)
+            got = tr.structure(ct)
+        tr.check_same(got, want,
                       f"custom_jvp: {self.name}'s rule must return a tangent_out shaped like "
                       f"{self.name}'s output (first tree: the output, other: tangent_out)")
         return transpose(ct)
