@@ -92,3 +92,48 @@ def test_grad_of_jit_with_data_arrays_runs_one_compiled_node():
     second = fm.jacfwd(lambda w: dg(w, X))((0.3, -0.2))  # through the compiled VJP
     close(second, fm.hessian(lambda w: fm.sum([fm.tanh(w[0] * a + w[1] * b)
                                                 for a, b in X.tolist()]))((0.3, -0.2)))
+
+
+# f's own sweep never reaches the outputs a transform does not differentiate; the
+# compiled VJP of a jitted call seeded them with 0.0, and 0.0 times an infinite or
+# NaN partial on their path spread NaN into entries that are finite without jit
+NAN_PATHS = [
+    (lambda a, b: a * a + fm.sqrt(b), (1.0, -1.0)),          # sqrt' of a negative: nan
+    (lambda a, b: a * a + b * b * 1e300 * 1e300, (1.0, 1.0)),  # an overflowing partial
+    (lambda a, b: fm.exp(a) * 2.0 + fm.log(b), (0.5, 0.0)),   # log' at 0: inf
+    (lambda a, b: a * a + fm.sqrt(b), (1.0, 4.0)),           # finite: the common path
+]
+
+
+@pytest.mark.parametrize("f, point", NAN_PATHS)
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")
+def test_second_derivatives_of_jit_keep_unrelated_entries_finite(f, point):
+    both = (0, 1)
+    want = fm.hessian(f, argnums=both)(*point)
+    got = {
+        "hessian(jit)": fm.hessian(fm.jit(f), argnums=both)(*point),
+        "jacrev(jit(grad))": fm.jacrev(fm.jit(fm.grad(f, argnums=both)), argnums=both)(*point),
+        "jacrev(grad(jit))": fm.jacrev(fm.grad(fm.jit(f), argnums=both), argnums=both)(*point),
+        "jacfwd(grad(jit))": fm.jacfwd(fm.grad(fm.jit(f), argnums=both), argnums=both)(*point),
+        "jit(hessian(jit))": fm.jit(fm.hessian(fm.jit(f), argnums=both))(*point),
+    }
+    for name, h in got.items():
+        assert np.allclose(h, want, rtol=1e-12, atol=0.0, equal_nan=True), (name, h, want)
+    cross = fm.grad(lambda b, a: fm.grad(fm.jit(f))(a, b))(point[1], point[0])
+    assert cross == want[0][1]  # 0.0 in each, also where d2/db2 is not finite
+    loop = [fm.hessian(f, argnums=both)(a, b) for a, b in [point, (2.0, 9.0)]]
+    batch = fm.vmap(fm.hessian(fm.jit(f), argnums=both))((point[0], 2.0), (point[1], 9.0))
+    assert np.allclose(batch, loop, rtol=1e-12, atol=0.0, equal_nan=True)
+
+
+def test_hessian_of_jit_traces_the_one_output_vjps_only_where_a_partial_is_not_finite():
+    g, calls = counted(lambda a, b: a * a * b + fm.sqrt(b))
+    h = fm.hessian(fm.jit(g), argnums=(0, 1))
+    h(1.0, 4.0)
+    finite = len(calls)
+    assert h(2.0, 9.0) == fm.hessian(lambda a, b: a * a * b + fm.sqrt(b), argnums=(0, 1))(2.0, 9.0)
+    assert len(calls) == finite  # one VJP program for every output at finite points
+    h(1.0, -1.0)
+    assert finite < len(calls) <= finite + 2  # one program per output seeded alone
+    h(3.0, -2.0)
+    assert len(calls) <= finite + 2

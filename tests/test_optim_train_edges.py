@@ -77,3 +77,34 @@ def test_diagnose_says_when_nothing_was_monitored():
 def test_nesterov_must_be_a_bool():
     with pytest.raises(TypeError, match="nesterov must be True or False, got 'no'"):
         fm.optim.sgd(0.1, 0.9, nesterov="no")
+
+
+@pytest.mark.parametrize("schedule", [
+    fm.optim.linear_schedule(0.1, -0.1, 10),
+    fm.optim.cosine_decay_schedule(-0.1, 10),
+    fm.optim.micrograd_schedule(1.0, decay=1.5),
+    fm.optim.exponential_decay(float("nan"), 10, 0.5),
+    fm.optim.constant_schedule(-1e-3),
+])
+def test_a_built_in_schedule_that_goes_negative_is_refused_when_the_optimizer_is_made(schedule):
+    # a negative number was refused as lr, a schedule reaching one was not: the
+    # steps silently climbed the loss once it crossed 0
+    for make in (fm.optim.sgd, fm.optim.adam, fm.optim.rmsprop):
+        with pytest.raises(ValueError, match="learning rate must be >= 0"):
+            make(schedule)
+
+
+def test_a_schedule_function_giving_a_negative_rate_fails_at_that_step_eager_and_compiled():
+    opt = fm.optim.sgd(lambda k: 1.0 - 0.5 * k)
+
+    def step(p, s):
+        u, s = opt.update((1.0,), s)
+        return fm.optim.apply_updates(p, u), s
+
+    for run in (step, fm.jit(step)):
+        p, s = (1.0,), opt.init((1.0,))
+        for _ in range(3):
+            p, s = run(p, s)
+        assert p == (-0.5,)  # rates 1.0, 0.5, 0.0
+        with pytest.raises(ValueError, match="gave -0.5 at step 3: a learning rate must be >= 0"):
+            run(p, s)

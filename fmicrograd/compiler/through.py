@@ -160,14 +160,16 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
             args[i] = v
         return tuple(args)
 
-    def back(sweep_depth: int | None, reduce: bool, *rest: Any) -> tuple:
+    def back(sweep_depth: int | None, reduce: bool, only: int | None, *rest: Any) -> tuple:
         """The cotangents of the differentiable arguments (the others first,
         then the primals and the output cotangent), for a sweep running at
         ``vmap`` depth ``sweep_depth`` (None: not batched). Under ``vmap`` an
         unbatched argument's cotangent is summed over the batch only with
         ``reduce`` (first order) and a batched cotangent: otherwise each
         example keeps its own, so that the node that computes them at higher
-        order has one output per example too (see ``plain``)."""
+        order has one output per example too (see ``plain``). With ``only``
+        an output's index, the VJP of that output alone (the others' 0.0
+        stand-ins are left out, as ``f``'s own sweep never reaches them)."""
         kept, primals, ct = rest[:len(nondiff)], rest[-2], rest[-1]
         cts = tuple(_unwrapped(c) for c in tr.leaves(ct))
         if batched and not (reduce and any(np.ndim(_value(c)) for c in cts)):
@@ -175,15 +177,27 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
 
         def run(*diff: Any) -> tuple:  # the output's leaves, one per compiled output
             out = f(*merge(kept, diff))
-            return tuple(tr.leaves(out if batched else per_example(out)))
+            leaves = tuple(tr.leaves(out if batched else per_example(out)))
+            return leaves if only is None else (leaves[only],)
 
         with _at(depth):
             _, vjp_fn = vjp(run, *primals)
         with _at(sweep_depth):
-            return vjp_fn(cts)
+            return vjp_fn(cts if only is None else (cts[only],))
 
-    compiled_back = type(jitted)(back, (0, 1) + tuple(k + 2 for k, i in enumerate(nondiff)
-                                                       if i in static))
+    compiled_back = type(jitted)(back, (0, 1, 2) + tuple(k + 3 for k, i in enumerate(nondiff)
+                                                          if i in static))
+
+    def run_back(seeded: int | None, *rest: Any) -> Any:
+        """The compiled VJP for one seeded output: first the VJP of all the
+        outputs, the others seeded with 0.0 (one program for every output);
+        where a cotangent it gives is not finite, a 0.0 seed may have met an
+        infinite or NaN partial that ``f``'s own sweep would never have
+        multiplied (0.0 * nan), so the VJP of that output alone decides."""
+        cts = compiled_back.compiled(*rest[:2], None, *rest[2:])
+        if seeded is None or _all_finite(cts) or len(tr.leaves(rest[-1])) == 1:
+            return cts  # (one output: the VJP of all is the VJP of that one)
+        return compiled_back.compiled(*rest[:2], seeded, *rest[2:])
 
     def plain(*args: Any) -> Any:
         with _at(depth):
@@ -218,16 +232,17 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
         first = not any(isinstance(x, Expr) and x.op != "const" for x in tr.leaves(diff))
         return plain(*args), (diff, first)
 
-    def bwd(*rest: Any) -> tuple:
+    def bwd(*rest: Any, seeded: int | None = None) -> tuple:
         if not batched:
-            return compiled_back.compiled(None, True, *rest)
+            return run_back(seeded, None, True, *rest)
         (diff, first), ct = rest[-2], rest[-1]
         # the sweep hands batched cotangents over as arrays, and takes them back
         # so (compiled code returns batched values as constant nodes)
-        cts = compiled_back.compiled(DEPTH.get(), first, *rest[:-2], diff, tr.map(_as_node, ct))
+        cts = run_back(seeded, DEPTH.get(), first, *rest[:-2], diff, tr.map(_as_node, ct))
         return tr.map(_const_value, cts)
 
     node = custom_vjp(plain, nondiff_argnums=nondiff)
+    node.takes_seeded = True
     node.sets_depth = True  # bwd takes the sweep's depth, back runs f at the call's
     node.source = jitted  # type: ignore[attr-defined]  # (see CustomRule.check_linear)
     node.defvjp(fwd, bwd)
@@ -254,6 +269,18 @@ _OUT_DEF: ContextVar = ContextVar("fmicrograd_through_out_def", default=None)
 
 def _value(x: Any) -> Any:
     return x.value if isinstance(x, Expr) else x
+
+
+def _all_finite(tree: Any) -> bool:
+    """Whether every number in ``tree`` (nodes by their values) is finite."""
+    for x in tr.leaves(tree):
+        v = x.value if isinstance(x, Expr) else x
+        if v.__class__ is float:
+            if v - v != 0.0:  # inf - inf and nan - nan are nan
+                return False
+        elif v is not None and not np.isfinite(v).all():
+            return False
+    return True
 
 
 def _unwrapped(x: Any) -> Any:

@@ -62,6 +62,13 @@ def _floor(p: Any) -> Any:
     return n
 
 
+def _least(*values: Any) -> Any:
+    """The least of a schedule's extreme values, NaN if one is NaN (``min``
+    would pass a NaN by); a node (a traced hyper-parameter) as its value."""
+    plain = [F.where_value(v) for v in values if v is not None]
+    return math.nan if any(v != v for v in plain) else min(plain)
+
+
 @dataclass(frozen=True)
 class ConstantSchedule:
     """See ``constant_schedule``."""
@@ -69,6 +76,10 @@ class ConstantSchedule:
     value: float
 
     def __call__(self, count: int) -> float:
+        return self.value
+
+    def lowest(self) -> float:
+        """The least value this schedule gives (NaN if it gives NaN)."""
         return self.value
 
 
@@ -85,6 +96,10 @@ class LinearSchedule:
         done = min(max(count - self.transition_begin, 0), self.transition_steps)
         frac = 1.0 - done / self.transition_steps
         return (self.init_value - self.end_value) * frac + self.end_value
+
+    def lowest(self) -> float:
+        """The least value this schedule gives (NaN if it gives NaN)."""
+        return _least(self.init_value, self.end_value)
 
 
 @dataclass(frozen=True)
@@ -106,6 +121,12 @@ class ExponentialDecay:
         clip = max if self.decay_rate < 1.0 else min
         return clip(value, self.end_value)
 
+    def lowest(self) -> float:
+        """The lesser of ``init_value`` and ``end_value`` (NaN if either is):
+        with ``init_value >= 0`` the schedule goes below 0 only if
+        ``end_value`` does."""
+        return _least(self.init_value, self.end_value)
+
 
 @dataclass(frozen=True)
 class CosineDecay:
@@ -120,6 +141,10 @@ class CosineDecay:
         cosine = 0.5 * (1.0 + F.cos(math.pi * done / self.decay_steps))
         return self.init_value * ((1.0 - self.alpha) * cosine + self.alpha)
 
+    def lowest(self) -> float:
+        """The least value this schedule gives (NaN if it gives NaN)."""
+        return _least(self.init_value, self.init_value * self.alpha)
+
 
 @dataclass(frozen=True)
 class MicrogradSchedule:
@@ -131,6 +156,10 @@ class MicrogradSchedule:
 
     def __call__(self, count: int) -> float:
         return self.init_value * (1.0 - self.decay * min(count, self.steps) / self.steps)
+
+    def lowest(self) -> float:
+        """The least value this schedule gives (NaN if it gives NaN)."""
+        return _least(self.init_value, self.init_value * (1.0 - self.decay))
 
 
 def constant_schedule(value: float) -> ConstantSchedule:

@@ -29,7 +29,16 @@ from .base import (
     leafwise,
     zeros_like,
 )
-from .schedules import ScalarOrSchedule
+from .schedules import (
+    ConstantSchedule,
+    CosineDecay,
+    ExponentialDecay,
+    LinearSchedule,
+    MicrogradSchedule,
+    ScalarOrSchedule,
+)
+
+_BUILT_IN = (ConstantSchedule, CosineDecay, ExponentialDecay, LinearSchedule, MicrogradSchedule)
 
 __all__ = ["scale", "scale_by_schedule", "scale_by_learning_rate", "trace", "scale_by_adam",
            "scale_by_rms", "add_decayed_weights", "clip_by_global_norm",
@@ -114,7 +123,12 @@ def _schedule_init(params: Any) -> ScaleByScheduleState:
 def _schedule_update(updates: Any, state: ScaleByScheduleState, params: Any = None, *,
                      schedule: Callable[[int], float], sign: float) -> tuple:
     _expect(state, ScaleByScheduleState, "scale_by_schedule.update")
-    step_size = sign * F._widened(schedule(state.count), "schedule")
+    value = F._widened(schedule(state.count), "schedule")
+    if sign < 0.0 and not value >= 0.0:  # a learning rate (NaN fails too; a guard under jit)
+        raise ValueError(f"learning-rate schedule {schedule!r} gave {F.where_value(value)!r} "
+                         f"at step {F.where_value(state.count):g}: a learning rate must be "
+                         ">= 0 (a negative one climbs the loss)")
+    step_size = sign * value
     return _map(lambda g: step_size * g, updates), ScaleByScheduleState(state.count + 1)
 
 
@@ -138,6 +152,10 @@ def scale_by_learning_rate(lr: ScalarOrSchedule) -> GradientTransformation:
     (-0.2,)
     """
     if callable(lr):
+        lowest = getattr(lr, "lowest", None)
+        if isinstance(lr, _BUILT_IN) and not lowest() >= 0.0:  # (NaN too)
+            raise ValueError(f"optimizer: the learning-rate schedule {lr!r} goes down to "
+                             f"{lowest()!r}; a learning rate must be >= 0")
         return scale_by_schedule(lr, -1.0)
     if isinstance(lr, bool) or not isinstance(lr, (numbers.Real, Expr)):
         raise TypeError(f"learning rate must be a number or a schedule (step -> number), "

@@ -104,6 +104,10 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
 
     who = "custom_vjp"  # the decorator the user wrote, for errors (see custom_jvp, checkpoint)
     sets_depth = False  # True: fwd and bwd set the vmap depth themselves (compiler.through)
+    # True: bwd also takes ``seeded=i``, the one output whose cotangent is not a 0.0
+    # stand-in (compiler.through: a jitted call matches f's own sweep, which never
+    # reaches the outputs the sweep did not reach, where 0.0 * nan would be nan)
+    takes_seeded = False
 
     def __init__(self, fun: Callable, nondiff_argnums: tuple[int, ...] = ()) -> None:
         functools.update_wrapper(self, fun)
@@ -288,8 +292,9 @@ class CustomRule:
                 _, residuals = self.fn._run_fwd(self.fn._merge(self.args, diff))
             else:
                 residuals = self.residuals
+            seeded = {"seeded": self.index} if self.fn.takes_seeded else {}
             cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
-                              tr.unflatten(self.out_def, seeds))
+                              tr.unflatten(self.out_def, seeds), **seeded)
         flat = self._flat_cotangents(cts)
         if on_graph:
             return flat
