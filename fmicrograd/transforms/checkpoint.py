@@ -30,7 +30,7 @@ from typing import Any
 from ..core import pytree as tr
 from ..core.control import dependent
 from ..core.expr import Expr
-from .custom import custom_vjp, positions
+from .custom import custom_vjp, only_leaf, positions
 from .custom_jvp import as_primal, vjp_over_values
 
 __all__ = ["checkpoint", "remat"]
@@ -52,13 +52,16 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
         diff = tuple(a for i, a in enumerate(args) if i not in static_argnums)
         return f(*args), diff
 
-    def bwd(*rest: Any) -> tuple:
+    def bwd(*rest: Any, seeded: int | None = None) -> tuple:
         *static, diff, ct = rest
 
         def rerun(*xs: Any) -> Any:
             it, st = iter(xs), iter(static)
             n = len(xs) + len(static)
-            return f(*[next(st) if i in static_argnums else next(it) for i in range(n)])
+            out = f(*[next(st) if i in static_argnums else next(it) for i in range(n)])
+            if seeded is not None and tr.structure(out) == tr.structure(ct):
+                return only_leaf(out, seeded)  # f's own sweep reaches that output only
+            return out  # (a vmap result: its leaves are not the node's outputs)
 
         def backward(*diff_and_ct: Any) -> tuple:
             *primals, cotangent = diff_and_ct
@@ -77,6 +80,7 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
 
     node = custom_vjp(f, nondiff_argnums=static_argnums)
     node.who = "checkpoint"
+    node.takes_seeded = True
     node.defvjp(fwd, bwd)
     return node
 

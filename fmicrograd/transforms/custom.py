@@ -55,6 +55,7 @@ from ..core import pytree as tr
 from ..core.batch_axes import DEPTH, at_depth
 from ..core.control import dependent, reaches_variable
 from ..core.expr import Const, Expr, const, lift, prim
+from ..core.functions import stop_gradient
 
 __all__ = ["custom_vjp", "CustomRule", "bound"]
 
@@ -224,6 +225,23 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
 
     def __repr__(self) -> str:
         return f"custom_vjp({self.name})"
+
+
+def only_leaf(out: Any, index: int | None) -> Any:
+    """``out`` with every leaf but leaf ``index`` cut from the graph
+    (``stop_gradient``), for a ``bwd`` told ``seeded=index``: a VJP of it at
+    the sweep's cotangents (0.0 stand-ins for the outputs it did not reach)
+    then never multiplies a stand-in by an infinite or NaN partial, as the
+    function's own sweep, which never reaches those outputs, does not.
+
+    >>> only_leaf((fm.Var(1.0), fm.Var(2.0)), 1)[0].op
+    'stop_gradient'
+    """
+    if index is None:
+        return out
+    leaves, td = tr.flatten(out)
+    return tr.unflatten(td, [x if k == index or not isinstance(x, Expr)
+                             else stop_gradient(x) for k, x in enumerate(leaves)])
 
 
 @dataclass(frozen=True, eq=False)

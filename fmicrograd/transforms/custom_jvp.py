@@ -38,7 +38,7 @@ from ..core.batch_axes import DEPTH
 from ..core.expr import Expr, const
 from ..core.numeric import _np  # (numpy, imported when first needed)
 from .autodiff import vjp
-from .custom import bound, custom_vjp
+from .custom import bound, custom_vjp, only_leaf
 
 
 def zeros_like(x: Any) -> Any:
@@ -125,6 +125,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         self.nondiff_argnums = tuple(nondiff_argnums)
         self.jvp_rule: Callable | None = None
         self._node = custom_vjp(fun, nondiff_argnums=self.nondiff_argnums)
+        self._node.takes_seeded = True
         self._node.who = "custom_jvp"
 
     @property
@@ -170,8 +171,11 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
     def _fwd(self, *args: Any) -> tuple:
         return self.fun(*args), self._split(args)[1]
 
-    def _bwd(self, *rest: Any) -> tuple:
-        """The transpose of the rule's tangent map at the primals, applied to ``ct``."""
+    def _bwd(self, *rest: Any, seeded: int | None = None) -> tuple:
+        """The transpose of the rule's tangent map at the primals, applied to
+        ``ct``; of output ``seeded``'s tangent alone, when it is given and
+        the tangent is shaped like ``ct`` (the other outputs' cotangents are
+        0.0 stand-ins, and 0.0 times an infinite slope would be NaN)."""
         *static, primals, ct = rest
         rule = self.jvp_rule
         assert rule is not None  # defjvp set it before defvjp made this the bwd
@@ -181,6 +185,8 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
             if not (isinstance(result, (tuple, list)) and len(result) == 2):
                 raise TypeError(f"custom_jvp: {self.name}'s rule must return a pair "
                                 f"(primal_out, tangent_out), got {type(result).__name__}")
+            if seeded is not None and tr.structure(result[1]) == tr.structure(ct):
+                return only_leaf(result[1], seeded)
             return result[1]
 
         # (a numpy data argument's tangent: a zero array, not a variable)

@@ -1,0 +1,65 @@
+"""An output of a wrapped function that the sweep does not reach adds nothing.
+
+``checkpoint``, ``custom_jvp`` and a jitted call become one custom node per
+output; the rule of the output a sweep reaches used to run the VJP of every
+output, the others seeded with 0.0, and 0.0 times an infinite or NaN partial
+on their paths is NaN, where ``f``'s own sweep never goes (round 18).
+"""
+
+import pytest
+
+import fmicrograd as fm
+
+
+def two(a, b):
+    return (a * a, fm.sqrt(b))  # sqrt' of a negative: nan, at 0: inf
+
+
+@fm.custom_jvp
+def two_rule(a, b):
+    return (a * a, fm.sqrt(b))
+
+
+@two_rule.defjvp
+def _two_rule_jvp(primals, tangents):
+    a, b = primals
+    da, db = tangents
+    return two_rule(a, b), (2.0 * a * da, 0.5 * fm.power(b, -0.5) * db)
+
+
+WRAPPED = {"checkpoint": fm.checkpoint(two), "custom_jvp": two_rule, "jit": fm.jit(two)}
+TRANSFORMS = {
+    "grad": lambda f: fm.grad(f, argnums=(0, 1)),
+    "hessian": lambda f: fm.hessian(f, argnums=(0, 1)),
+    "jacfwd": lambda f: fm.jacfwd(f, argnums=(0, 1)),
+    "jacfwd(grad)": lambda f: fm.jacfwd(fm.grad(f, argnums=(0, 1)), argnums=(0, 1)),
+    "jit(grad)": lambda f: fm.jit(fm.grad(f, argnums=(0, 1))),
+}
+
+
+@pytest.mark.parametrize("wrapper", WRAPPED)
+@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("b", [-1.0, 0.0, 4.0])
+def test_an_output_no_sweep_reaches_adds_no_nan(wrapper, transform, b):
+    wrapped = WRAPPED[wrapper]
+    want = TRANSFORMS[transform](lambda a, b: two(a, b)[0] * 3.0)(1.5, b)
+    got = TRANSFORMS[transform](lambda a, b: wrapped(a, b)[0] * 3.0)(1.5, b)
+    assert got == want  # (4.5 * 2, 0.0) and the like: no nan where f has none
+
+
+@pytest.mark.parametrize("wrapper", WRAPPED)
+def test_under_vmap_each_example_gets_its_own_cotangents(wrapper):
+    wrapped = WRAPPED[wrapper]
+    g = fm.grad(lambda a, b: wrapped(a, b)[0], argnums=(0, 1))
+    loop = tuple(fm.grad(lambda a, b: two(a, b)[0], argnums=(0, 1))(a, b)
+                 for a, b in [(1.0, -1.0), (2.0, 4.0)])
+    assert fm.vmap(g)((1.0, 2.0), (-1.0, 4.0)) == loop == ((2.0, 0.0), (4.0, 0.0))
+
+
+@pytest.mark.parametrize("wrapper", WRAPPED)
+def test_a_reached_nan_still_comes_through(wrapper):
+    # the restriction drops stand-ins only: a NaN on the reached output's path stays
+    wrapped = WRAPPED[wrapper]
+    g = fm.grad(lambda a, b: wrapped(a, b)[1] + wrapped(a, b)[0], argnums=(0, 1))
+    out = g(1.0, -1.0)
+    assert out[0] == 2.0 and out[1] != out[1]
