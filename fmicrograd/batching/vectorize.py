@@ -30,7 +30,7 @@ import numpy as np
 
 from ..core import pytree as tr
 from ..core.batch_axes import BATCHES, DEPTH
-from ..core.control import VMAPS, Mask, reaches_variable
+from ..core.control import RAISED, VMAPS, Mask, reaches_variable, settle
 from ..core.expr import Expr, const, prim
 from ..core.numeric import inexact_int, inexact_ints
 from .vmap_ops import MoveAxis, Reshape, Stack, Take, apply
@@ -74,12 +74,16 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
             x for i, ax in enumerate(axes) if ax is not None for x in tr.leaves(new_args[i])),))
         key = object()
         VMAPS[key] = True  # (for errors met in a thread: ``control.thread_hint``)
+        failed = True
         try:
             out = f(*new_args, **kwargs)
+            failed = False
         finally:
             del VMAPS[key]
             BATCHES.reset(batches)
             DEPTH.reset(token)
+            if RAISED.get():  # a branch on disagreeing examples that f caught (see settle)
+                settle(("vmap", depth + 1), failed)
         return _collect(out, size, depth)  # type: ignore[arg-type]  # one axis is mapped
 
     return mapped

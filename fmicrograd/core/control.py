@@ -22,7 +22,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GUARDS", "UNCOMPILED", "FORMATTED", "RUNNING", "running", "dependent", "escape",
+__all__ = ["GUARDS", "UNCOMPILED", "FORMATTED", "RUNNING", "RAISED", "running", "dependent",
+           "escape", "raised", "settle",
            "compare", "Mask", "reaches_variable", "reaches"]
 
 
@@ -35,8 +36,8 @@ GUARDS: ContextVar = ContextVar("fmicrograd_guards", default=None)
 UNCOMPILED = ("uncompiled", "debug_nans checks every call", None, None)
 # The same for a function that formats a traced value (``f"{x:.4f}"``): the text,
 # printed or parsed back into a number, must be the call's own, not the trace's.
-FORMATTED = ("uncompiled", "it formats a traced value (f\"{x:.4f}\"), whose text a compiled "
-             "call would freeze", None, None)
+FORMATTED = ("uncompiled", "it turns a traced value into text (str(x), f\"{x:.4f}\"), which a "
+             "compiled call would freeze", None, None)
 
 # The transforms running now, innermost last, as ``(level, who, traces)``:
 # ``who`` names the transform, ``traces`` is True for one that records the
@@ -71,6 +72,44 @@ def thread_hint() -> str:
             ".run, fn, *args)")
 
 
+# Errors a transform raised inside the function it runs (``float()`` of a value it
+# traces or differentiates, a branch on examples that disagree), as ``(key, error)``
+# with key the transform's level, or ("vmap", depth). Code that catches one and goes
+# on no longer computes what f computes: the transform raises it again when the
+# function returns (``settle``), so a try/except never turns it into a wrong number.
+RAISED: ContextVar[tuple] = ContextVar("fmicrograd_raised", default=())
+
+
+def raised(key: Any, error: Exception) -> Exception:
+    """``error``, noted as raised for the transform ``key`` (see ``RAISED``)."""
+    RAISED.set(RAISED.get() + ((key, error),))
+    return error
+
+
+def settle(key: Any, failed: bool) -> None:
+    """At the end of transform ``key``'s run of the function: forget the
+    errors raised for it, and raise the first again if the function went on
+    past it (``failed`` False: it returned).
+
+    >>> RAISED.set(((7, TypeError("float() on a traced value")),)) and None
+    >>> try:
+    ...     settle(7, failed=False)
+    ... except TypeError as e:
+    ...     print(str(e)[:55])
+    float() on a traced value [the function caught this err
+    """
+    pending = RAISED.get()
+    mine = [e for k, e in pending if k == key]
+    if not mine:
+        return
+    RAISED.set(tuple(p for p in pending if p[0] != key))
+    if not failed:
+        first = mine[0]
+        raise type(first)(f"{first} [the function caught this error (try/except) and went "
+                          "on, so what it computed is not f; let it propagate, or test for "
+                          "the case before the call that raises]") from first
+
+
 class running:  # noqa: N801 -- used as a function: ``with running(level, who):``
     """Mark the transform whose variables are at ``level`` as running.
 
@@ -95,6 +134,8 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
         RUNNING.reset(self.token)
         _ANYWHERE.pop(self.entry[0], None)
         TRACING.pop(self.entry[0], None)
+        if RAISED.get():
+            settle(self.entry[0], exc[0] is not None)
 
 
 def dependent(x: Any, differentiating: bool = False) -> str | None:
@@ -142,13 +183,19 @@ _IN_A_THREAD = ("in a thread that does not share the caller's context (Python th
 def _depends(x: Any, levels: dict) -> str | None:
     """The ``who`` of the first of ``levels`` (level -> (who, traces)) whose
     variable ``x`` reaches; through ``stop_gradient`` only a tracing one."""
+    hit = _depends_on(x, levels)
+    return None if hit is None else hit[0]
+
+
+def _depends_on(x: Any, levels: dict) -> tuple | None:
+    """``(who, level)`` of the transform ``_depends`` finds, or None."""
     stack, seen = [(x, False)], set()
     while stack:
         n, stopped = stack.pop()
         if n.op == "var":
             hit = levels.get(n.level)
             if hit is not None and (hit[1] or not stopped):
-                return hit[0]
+                return hit[0], n.level
         stopped = stopped or n.op == "stop_gradient"
         for c in n.children:
             key = (id(c), stopped)
@@ -217,30 +264,34 @@ def escape(x: Any, how: str) -> float:
                             "fmicrograd is scalar-valued. Compute per entry (tuple(x * a for "
                             "a in arr.tolist())) or reduce it with fm.sum / fm.dot; choose "
                             "per entry with fm.where" + thread_hint())
-        raise TypeError(f"{how} on an fm.Expr holding one value per example (inside fm.vmap): "
-                        "a Python number cannot stand for the whole batch. Compute with fm "
-                        "functions (fm.sin(x), not math.sin(x)), and use fm.where for "
-                        "per-example choices")
-    who = dependent(x)
-    if who is None:
+        raise raised(("vmap", _vmap_depth()), TypeError(
+            f"{how} on an fm.Expr holding one value per example (inside fm.vmap): a Python "
+            "number cannot stand for the whole batch. Compute with fm functions (fm.sin(x), "
+            "not math.sin(x)), and use fm.where for per-example choices"))
+    active = RUNNING.get()
+    hit = _depends_on(x, {lv: (w, t) for lv, w, t in active}) if active else None
+    if hit is None:
         who = foreign(x) if _ANYWHERE else None
         if who is not None:
             raise TypeError(f"{how} on a value that {who} depends on, "
                             + _IN_A_THREAD.format(who=who))
         return float(value)
+    who, level = hit
     if who in ("fm.jit", "fm.trace"):
-        raise TypeError(f"{how} on a value that {who} is tracing: the compiled code would "
+        raise raised(level, TypeError(
+                        f"{how} on a value that {who} is tracing: the compiled code would "
                         "freeze the number seen while tracing. Compute with fm functions "
                         "(fm.sin(x), not math.sin(x)); compare nodes directly (comparisons are "
                         "guarded); or pass that argument in static_argnums (or "
                         "static_argnames). (An array argument comes in as an array of such "
                         "values: np.asarray(a, "
-                        "dtype=float) and a.astype(float) read them; convert before the call)")
-    raise TypeError(f"{how} on an fm.Expr that {who} differentiates: the plain number would "
+                        "dtype=float) and a.astype(float) read them; convert before the call)"))
+    raise raised(level, TypeError(
+                    f"{how} on an fm.Expr that {who} differentiates: the plain number would "
                     "silently drop its derivative. Compute with fm functions (fm.sin(x), not "
                     "math.sin(x); x * y, not float(x) * y), or write fm.stop_gradient(x) where "
                     "dropping the derivative is intended. To print a value inside a loss use "
-                    "f\"{x:.4f}\" or x.value")
+                    "f\"{x:.4f}\" or x.value"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -271,10 +322,10 @@ with fm.where(cond, a, b), or compare scalars
                              "entered the computation, as in x * arr): Python control flow "
                              "needs one truth, and the entries disagree; choose per entry "
                              "with fm.where(cond, a, b), or compare scalars" + thread_hint())
-        raise ValueError(f"`{self.op}` inside fm.vmap: Python control flow cannot depend on a "
-                         "per-example value (here the examples disagree); choose per example "
-                         "with fm.where(cond, a, b), e.g. fm.where(x > 0.0, x, 0.0), or "
-                         "fm.maximum / fm.minimum / fm.relu")
+        raise raised(("vmap", _vmap_depth()), ValueError(
+            f"`{self.op}` inside fm.vmap: Python control flow cannot depend on a per-example "
+            "value (here the examples disagree); choose per example with fm.where(cond, a, "
+            "b), e.g. fm.where(x > 0.0, x, 0.0), or fm.maximum / fm.minimum / fm.relu"))
 
     # As the loop's bools combine, per example: ``==``, ``!=``, ``&``, ``|``, ``^``
     # and ``~`` give the masks of the combined truths (``==`` was identity: a
@@ -362,10 +413,18 @@ with fm.where(cond, a, b), or compare scalars
     def __ge__(self, other: Any) -> Any:
         return self.as_node() >= _truth(other)
 
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        """numpy's functions on a mask (``np.sum(x > arr)``), as on a node."""
+        from .numpy_ops import numpy_function_on_node
+
+        return numpy_function_on_node(func, args, kwargs)
+
     def __float__(self) -> float:
-        raise TypeError(f"float() of a comparison (`{self.op}`) inside fm.vmap whose examples "
-                        "disagree: one number cannot stand for every example; compute with it "
-                        "(mask * 1.0 is 0.0 / 1.0 per example) or choose with fm.where")
+        error = TypeError(f"float() of a comparison (`{self.op}`) inside fm.vmap whose "
+                          "examples disagree: one number cannot stand for every example; "
+                          "compute with it (mask * 1.0 is 0.0 / 1.0 per example) or choose "
+                          "with fm.where")
+        raise raised(("vmap", _vmap_depth()), error) if _vmap_depth() else error
 
     __int__ = __index__ = __float__
 

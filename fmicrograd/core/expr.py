@@ -70,6 +70,12 @@ class Expr:
         naming fm's (see ``numpy_on_node``)."""
         return numpy_on_node(ufunc, method, inputs, kwargs)
 
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        """numpy's other functions with a node (``np.mean(x)``): numpy's own
+        code, except where it would silently do something else than on the
+        float (see ``numpy_function_on_node``)."""
+        return numpy_function_on_node(func, args, kwargs)
+
     # arithmetic: every operator builds one node
     def __add__(self, other: Any) -> Expr:
         o = other if isinstance(other, Expr) else lift(other)
@@ -236,19 +242,14 @@ class Expr:
         call (see ``FORMATTED``)."""
         if not spec:
             return str(self)
-        log = GUARDS.get()
-        if log is not None and FORMATTED not in log and dependent(self) is not None:
-            log.append(FORMATTED)
-            warnings.warn("fm.jit: the function formats a traced value (f\"{x:.4f}\"), so it "
-                          "runs as Python on every call (the text of a compiled call would be "
-                          "the trace's); print outside the jitted function for compiled speed",
-                          RuntimeWarning, stacklevel=2)
+        _formatted(self)
         value = self.value
         if hasattr(value, "ravel"):
             return "[" + ", ".join(format(float(v), spec) for v in value.ravel()) + "]"
         return format(value, spec)
 
     def __repr__(self) -> str:
+        _formatted(self)
         return f"Expr(op={self.op!r}, value={self.value!r}, children={len(self.children)})"
 
     def __str__(self) -> str:
@@ -260,7 +261,22 @@ class Expr:
         """
         from .formula import formula
 
+        _formatted(self)
         return formula(self)
+
+
+def _formatted(x: Expr) -> None:
+    """Under ``jit``, text made from a traced value (``str(x)``, ``repr(x)``,
+    ``f"{x:.4f}"``) holds the trace's number, which compiled calls would
+    freeze (printed, or parsed back into a number): the function then runs
+    as Python on every call, with a warning (see ``FORMATTED``)."""
+    log = GUARDS.get()
+    if log is not None and FORMATTED not in log and dependent(x) is not None:
+        log.append(FORMATTED)
+        warnings.warn("fm.jit: the function turns a traced value into text (str(x), "
+                      "f\"{x:.4f}\", print(x)), so it runs as Python on every call (the text "
+                      "of a compiled call would be the trace's); print outside the jitted "
+                      "function for compiled speed", RuntimeWarning, stacklevel=3)
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False, init=False)
@@ -281,6 +297,7 @@ class Var(Expr):
         _init_var(self, _check_number(value, "Var"), name, next_level(), ())
 
     def __repr__(self) -> str:
+        _formatted(self)
         extra = f", name={self.name!r}" if self.name is not None else ""
         return f"Var({self.value!r}{extra})"
 
@@ -626,4 +643,4 @@ Expr.__copy__ = _same  # type: ignore[attr-defined]
 Expr.__deepcopy__ = _same  # type: ignore[attr-defined]
 Expr.__reduce_ex__ = _no_pickle  # type: ignore[method-assign, assignment]
 
-from .numpy_ops import numpy_on_node  # noqa: E402 -- it needs Expr, defined above
+from .numpy_ops import numpy_function_on_node, numpy_on_node  # noqa: E402 -- needs Expr

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .control import _vmap_depth
 from .expr import Expr, Var  # noqa: F401 -- the doctest uses Var
 
-__all__ = ["numpy_on_node"]
+__all__ = ["numpy_on_node", "numpy_function_on_node"]
 
 # numpy's ufuncs that Python operators call, as the node's methods: (when the
 # node is the right operand, when it is the left one)
@@ -58,3 +59,49 @@ instead (fm's functions take nodes and numbers alike)
     call = f"np.{name}" if method == "__call__" else f"np.{name}.{method}"
     raise TypeError(f"{call} on an fm node: numpy cannot differentiate or trace it; {how} "
                     "(fm's functions take nodes and numbers alike)")
+
+
+# numpy functions whose work depends on the array holding floats: given a node
+# (to numpy an object array of one) they skip it and return the node unchanged
+_FLOAT_ONLY = {"nan_to_num": "fm.where(x != x, 0.0, x) (and fm.clip for infinities)",
+               "real_if_close": "the node itself"}
+
+
+def numpy_function_on_node(func: Any, args: tuple, kwargs: dict) -> Any:
+    """A numpy function (not a ufunc) called with a node as an argument
+    (``Expr.__array_function__``): numpy's own code, which takes the node as
+    an object, unless the node holds an array that entered the computation
+    (``x * arr`` outside ``vmap``: numpy would reduce the one object, not the
+    entries, and a compiled call would return the array) or the function
+    only works on floats (``np.nan_to_num``, ``np.nansum``...); those are a
+    TypeError naming the fix.
+
+    >>> import numpy as np
+    >>> np.mean(Var(2.0) * np.array([1.0, 2.0]))
+    Traceback (most recent call last):
+    ...
+    TypeError: np.mean on an fm.Expr holding an array of shape (2,): a numpy array entered \
+the computation (as in x * arr), and fmicrograd is scalar-valued; compute per entry \
+(tuple(x * a for a in arr.tolist())) and reduce with fm.sum, fm.mean or fm.dot
+    >>> np.mean(Var(2.0)).value
+    2.0
+    """
+    name = getattr(func, "__name__", repr(func))
+    depth = _vmap_depth()
+    for x in (*args, *kwargs.values()):
+        for y in (x if isinstance(x, (list, tuple)) else (x,)):
+            value = getattr(y, "value", None) if not isinstance(y, (list, tuple)) else None
+            if getattr(value, "ndim", 0) > depth and hasattr(y, "op"):
+                raise TypeError(f"np.{name} on an fm.Expr holding an array of shape "
+                                f"{value.shape}: a numpy array entered the computation (as in "
+                                "x * arr), and fmicrograd is scalar-valued; compute per entry "
+                                "(tuple(x * a for a in arr.tolist())) and reduce with fm.sum, "
+                                "fm.mean or fm.dot")
+    if name in _FLOAT_ONLY or name.startswith("nan"):
+        fix = _FLOAT_ONLY.get(name, f"fm.{name[3:]} over the entries, choosing with fm.where")
+        raise TypeError(f"np.{name} on an fm node: numpy takes it as an object, not a float, "
+                        f"and would skip its work; use {fix}")
+    implementation = getattr(func, "_implementation", None)
+    if implementation is None:
+        return NotImplemented
+    return implementation(*args, **kwargs)

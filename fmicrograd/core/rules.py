@@ -107,7 +107,9 @@ def _pow(ct: Any, out: Any, a: Any, b: Any) -> tuple:
     a2 = _select(_zero_base, (a, b), 1.0, a)
     a3 = _select(_zero_or_nan, (a,), 1.0, a)  # 0 / nan would be nan, torch's d/da is 0
     b0 = _select(_zero_exponent, (a, b), b, 0.0)
-    out0 = _select(_zero_exponent, (a, b), out, 1.0)
+    # a ** b where b == 0, else 1 ** b: not ``out`` itself, whose partials (inf where
+    # a ** b overflows) would meet this masked branch's zero cotangent (0 * inf)
+    out0 = F.power(_select(_zero_exponent, (a, b), a, 1.0), b)
     # and the masked d/da is 0, as on numbers and in torch, at an infinite or nan
     # cotangent too (not inf * 0 = nan); its derivatives in b are those at ct = 0 there
     ct0 = _select(_finite, (ct,), ct, 0.0)
