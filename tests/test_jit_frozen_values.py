@@ -73,13 +73,13 @@ def test_formatting_a_traced_value_runs_the_function_as_python_on_every_call():
     f = lambda x: x * float(f"{x:.6f}")
     g = lambda x: x * 2.0 if f"{x:.0f}" == "1" else x * 3.0
     jf, jg = fm.jit(f), fm.jit(g)
-    with pytest.warns(RuntimeWarning, match="formats a traced value"):
+    with pytest.warns(RuntimeWarning, match="turns a traced value into text"):
         assert jf(1.0) == f(1.0)
     assert jf(1.3) == f(1.3) == 1.3 * 1.3
     with pytest.warns(RuntimeWarning):
         assert jg(1.0) == 2.0
     assert jg(2.5) == g(2.5) == 7.5
-    assert "formats a traced value" in jf.lower(1.3).as_text()
+    assert "turns a traced value into text" in jf.lower(1.3).as_text()
     # printing inside a jitted loss now shows every call's value
     seen = []
 

@@ -271,12 +271,24 @@ def _formatted(x: Expr) -> None:
     freeze (printed, or parsed back into a number): the function then runs
     as Python on every call, with a warning (see ``FORMATTED``)."""
     log = GUARDS.get()
-    if log is not None and FORMATTED not in log and dependent(x) is not None:
+    if log is not None and FORMATTED not in log and not _from_fm() and dependent(x) is not None:
         log.append(FORMATTED)
         warnings.warn("fm.jit: the function turns a traced value into text (str(x), "
                       "f\"{x:.4f}\", print(x)), so it runs as Python on every call (the text "
                       "of a compiled call would be the trace's); print outside the jitted "
                       "function for compiled speed", RuntimeWarning, stacklevel=3)
+
+
+def _from_fm() -> bool:
+    """Whether the text is asked for by fmicrograd's own code (an error
+    message naming the node, raised while tracing), not by the function."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_name in _TEXT_METHODS:
+        frame = frame.f_back  # (__format__ calls str: the nodes' own methods)
+    return frame is not None and frame.f_globals.get("__name__", "").startswith("fmicrograd.")
+
+
+_TEXT_METHODS = frozenset({"__str__", "__repr__", "__format__"})
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False, init=False)
