@@ -317,3 +317,19 @@ def test_checkpoint_arguments_fail_before_training(tmp_path, capsys):
         captured = capsys.readouterr()
         assert info.value.code == 2 and message in captured.err and captured.out == ""
         assert captured.err.splitlines()[-1].startswith("fmicrograd train: error:")
+
+
+@pytest.mark.parametrize("content", ["5", "null", '{"hidden": 5}', "[[1, 2]]",
+                                     '{"activation": "relu", "batch_'])
+def test_resume_with_a_damaged_run_file_exits_2_naming_it(tmp_path, content, capsys):
+    # a JSON value that is not the options was an internal error (exit 1), and a
+    # truncated file was taken as no file: a resume with another --lr went on
+    args = ("train", "--dataset", "xor", "--hidden", "4", "--steps", "4", "--quiet")
+    assert call(*args, "--checkpoint-dir", str(tmp_path))[0] == 0
+    (tmp_path / "cli-run.json").write_text(content)
+    with pytest.raises(SystemExit) as info:
+        call(*args, "--lr", "0.5", "--resume", str(tmp_path))
+    captured = capsys.readouterr()
+    assert info.value.code == 2 and captured.out == ""
+    assert "cli-run.json' is not the options file" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1

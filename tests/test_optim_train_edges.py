@@ -108,3 +108,16 @@ def test_a_schedule_function_giving_a_negative_rate_fails_at_that_step_eager_and
         assert p == (-0.5,)  # rates 1.0, 0.5, 0.0
         with pytest.raises(ValueError, match="gave -0.5 at step 3: a learning rate must be >= 0"):
             run(p, s)
+
+
+@pytest.mark.parametrize("kind", ["dir", "dangling_symlink", "symlink_loop"])
+def test_a_checkpoint_entry_that_is_not_a_readable_file_is_a_value_error(tmp_path, kind):
+    # it was a raw IsADirectoryError / FileNotFoundError / OSError (the contract: ValueError)
+    opt = fm.optim.sgd(0.1)
+    fm.train.fit(_loss, {"w": 0.1, "c": 0.0}, opt, _DATA, epochs=2, checkpoint_dir=tmp_path)
+    bad = tmp_path / "epoch-000009.json"
+    {"dir": lambda: bad.mkdir(), "dangling_symlink": lambda: bad.symlink_to("/nonexistent"),
+     "symlink_loop": lambda: bad.symlink_to(bad)}[kind]()
+    with pytest.raises(ValueError, match="epoch-000009.json cannot be read"):
+        fm.train.fit(_loss, {"w": 0.1, "c": 0.0}, opt, _DATA, epochs=4,
+                     checkpoint_dir=tmp_path, resume=tmp_path)

@@ -73,11 +73,22 @@ def _run_file_problem(args: argparse.Namespace) -> str | None:
     if resume is None:
         return None
     folder = Path(resume) if Path(resume).is_dir() else Path(resume).parent
+    path = folder / RUN_FILE
+    foreign = (f"argument --resume: {str(path)!r} is not the options file this command writes "
+               "beside its checkpoints ({}); restore it, or start a new run in a new "
+               "--checkpoint-dir")
     try:
-        saved = json.loads((folder / RUN_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    said = differences(saved, run_options(args))
+        saved = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None  # checkpoints of fm.train.fit, or of an older fmicrograd
+    except (OSError, ValueError) as e:  # (a truncated file was taken as no file)
+        return foreign.format(f"{type(e).__name__}: {e}")
+    if not isinstance(saved, dict):
+        return foreign.format(f"it holds {type(saved).__name__}, not the options")
+    try:
+        said = differences(saved, run_options(args))
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        return foreign.format(f"{type(e).__name__}: {e}")
     if not said:
         return None
     return (f"argument --resume: the checkpoints in {str(folder)!r} are of a run with other "

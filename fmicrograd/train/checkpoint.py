@@ -98,7 +98,12 @@ def load(path: str | os.PathLike, like: dict[str, Any],
     state a fresh run starts from): the same entries and, except for those
     named in ``free``, the same tree structures. A corrupt, foreign or
     mismatched file is a ``ValueError``."""
-    doc = io.load(path, classes=_classes(like))
+    try:
+        doc = io.load(path, classes=_classes(like))
+    except OSError as e:  # a directory, a dangling or looping link named like a checkpoint
+        raise ValueError(f"fm.train.fit: the checkpoint {path} cannot be read "
+                         f"({type(e).__name__}: {e.strerror or e}); remove it, or resume from "
+                         "a directory that fit(checkpoint_dir=...) wrote") from None
     if not hasattr(doc, "get") or doc.get("checkpoint") != FORMAT:
         raise ValueError(f"fm.train.fit: {path} is not a training checkpoint (an fm.io file "
                          f"without \"checkpoint\": \"{FORMAT}\"); resume from the directory "
