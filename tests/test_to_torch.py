@@ -134,3 +134,23 @@ def test_a_custom_rule_inside_is_a_clear_error():
     ident.defvjp(lambda x: (x, None), lambda _, g: (g,))
     with pytest.raises(NotImplementedError, match="cannot export a custom_vjp"):
         fm.to_torch(lambda x: ident(x) * 2.0)(t64([1.0]))
+
+
+@pytest.mark.parametrize("xs", [[5.0, 4.0, 9.0], [1.0], [0.0, 4.0, -1.0], [-2.0, -3.0]])
+def test_where_on_a_comparison_chooses_per_example_whatever_the_batch(xs):
+    # a batch whose examples all took one branch (a batch of one always) was refused as
+    # Python control flow, or worked only after a mixed batch of that shape
+    f = lambda x: fm.where(x > 1.0, 2.0 * x, -x)  # noqa: E731
+    g = fm.to_torch(f)
+    x = torch.tensor(xs, dtype=torch.float64, requires_grad=True)
+    out = g(x)
+    assert out.tolist() == [f(v) for v in xs]
+    (grads,) = torch.autograd.grad(out.sum(), x)
+    assert grads.tolist() == [fm.grad(f)(v) for v in xs]
+
+
+def test_python_control_flow_on_examples_is_an_error_naming_where_whatever_the_batch():
+    g = fm.to_torch(lambda x: x * 2.0 if x > 1.0 else -x)
+    for xs in ([5.0, 4.0], [5.0, -1.0], [3.0]):
+        with pytest.raises(ValueError, match="fm.to_torch.*fm.where"):
+            g(torch.tensor(xs, dtype=torch.float64))

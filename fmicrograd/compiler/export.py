@@ -30,6 +30,7 @@ import numpy as np
 from ..batching.vectorize import Batched, vmap
 from ..core import numeric as num
 from ..core import pytree as tr
+from ..core.control import EVERY_EXAMPLE
 from ..core.expr import GUARDS, next_level
 from ..core.torch_ops import TORCH
 from . import autobatch, ir
@@ -164,10 +165,11 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
             args.append([tr.unflatten(td, [_tuples(o[i]) for o in objs])
                          for i in range(size)])  # type: ignore[arg-type]  # one axis is mapped
     log: list = []
-    token = GUARDS.set(log)
+    token, every = GUARDS.set(log), EVERY_EXAMPLE.set(True)
     try:
         out = vmap(f, in_axes=axes)(*args) if size is not None else f(*args)
     finally:
+        EVERY_EXAMPLE.reset(every)
         GUARDS.reset(token)
     if isinstance(out, Batched):
         outs, out_def = list(out.leaves), out.treedef

@@ -39,6 +39,11 @@ UNCOMPILED = ("uncompiled", "debug_nans checks every call", None, None)
 FORMATTED = ("uncompiled", "it turns a traced value into text (str(x), f\"{x:.4f}\"), which a "
              "compiled call would freeze", None, None)
 
+# True while ``fm.to_torch`` traces: a comparison of per-example values stays a mask
+# even where the traced examples agree (a torch graph is made for every batch, so
+# ``fm.where(x > 0.0, ...)`` must choose per example, and ``if`` cannot be followed).
+EVERY_EXAMPLE: ContextVar[bool] = ContextVar("fmicrograd_every_example", default=False)
+
 # The transforms running now, innermost last, as ``(level, who, traces)``:
 # ``who`` names the transform, ``traces`` is True for one that records the
 # computation (jit, trace), whose variables even ``stop_gradient`` cannot hide.
@@ -317,6 +322,11 @@ with fm.where(cond, a, b), or compare scalars
     value: Any
 
     def __bool__(self) -> bool:
+        if EVERY_EXAMPLE.get():
+            raise ValueError(f"fm.to_torch: `{self.op}` in Python control flow: a torch graph "
+                             "is made for every batch and cannot follow a branch on a "
+                             "per-example value; choose per example with fm.where(cond, a, b) "
+                             "(or fm.maximum, fm.minimum, fm.relu, fm.clip)")
         if not _vmap_depth():  # the entries of an array that entered the graph (x * arr)
             raise ValueError(f"`{self.op}` on an fm.Expr holding an array (a numpy array "
                              "entered the computation, as in x * arr): Python control flow "
@@ -465,6 +475,8 @@ def compare(op: str, a: Any, b: Any, b_value: Any) -> Any:
     """
     result = _OPS[op](a.value, b_value)
     if getattr(result, "ndim", 0):
+        if EVERY_EXAMPLE.get():
+            return Mask(op, a, b, result)
         if result.all():
             r = True
         elif not result.any():
