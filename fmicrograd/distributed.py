@@ -42,6 +42,7 @@ from typing import Any
 from .core import pytree as tree
 
 __all__ = ["shard_bounds", "shard", "group", "is_writer", "init_from_env", "all_reduce_sum",
+           "together",
            "all_ranks_gradient", "HOW_TO_START"]
 
 HOW_TO_START = (
@@ -206,6 +207,34 @@ def all_ranks_gradient(value_and_grad_fn: Callable[[Any, Any], tuple]) -> Callab
         return total[0], tree.unflatten(treedef, total[1:])
 
     return gradient
+
+
+def together(step: Callable[[], Any], who: str) -> Any:
+    """``step()`` on every rank, then one exchange of how it went: if it
+    raised on some rank, it raises on every rank (its own error where it
+    failed, a ``RuntimeError`` naming the failed rank and its error on the
+    others), instead of leaving them waiting in the next collective.
+
+    >>> together(lambda: 1, "fit")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    RuntimeError: fit needs an initialized torch.distributed process group ...
+    """
+    rank, world = group(who)
+    dist = _dist(who)
+    try:
+        result, failure, mine = step(), None, None
+    except Exception as e:  # noqa: BLE001 -- told to every rank, then raised again here
+        result, failure, mine = None, f"{type(e).__name__}: {e}", e
+    everyone: list = [None] * world
+    dist.all_gather_object(everyone, failure)
+    if mine is not None:
+        raise mine
+    failed = [(r, said) for r, said in enumerate(everyone) if said is not None]
+    if failed:
+        r, said = failed[0]
+        raise RuntimeError(f"{who}: rank {r} failed before training ({said}); this is rank "
+                           f"{rank}, which stops with it")
+    return result
 
 
 def _digest(x: Any) -> bytes:

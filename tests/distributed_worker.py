@@ -32,6 +32,8 @@ def train(config: dict, data_parallel: bool, rank: int = 0) -> dict:
     optimizer = fm.optim.sgd(fm.optim.micrograd_schedule(1.0, 0.9, 100), momentum=0.5)
     if config.get("checkpoint"):  # each rank its own directory: only rank 0's may fill
         data["checkpoint_dir"] = f"checkpoints-rank{rank}"
+        if config.get("occupied") and rank == 0:  # an earlier run's: rank 0 alone refuses it
+            fm.train.checkpoint.save(data["checkpoint_dir"], 0, {"params": (1.0,)})
     model, history = fm.train.fit(loss, model, optimizer, epochs=config["epochs"],
                                   metrics={"accuracy": accuracy}, jit=config["jit"],
                                   data_parallel=data_parallel, **data)

@@ -36,9 +36,10 @@ def rank_env(rank: int, world: int, port: int) -> dict:
             "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
 
 
-def run_group(commands: list, envs: list, cwd: Path) -> list:
+def run_group(commands: list, envs: list, cwd: Path, check: bool = True) -> list:
     """Run the processes together in their own sessions; kill them all on a
-    failure or after TIMEOUT seconds."""
+    failure or after TIMEOUT seconds. Their outputs; without ``check``, the
+    pairs (exit code, stderr)."""
     procs = [subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, start_new_session=True)
              for cmd, env in zip(commands, envs)]
@@ -52,6 +53,8 @@ def run_group(commands: list, envs: list, cwd: Path) -> list:
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+    if not check:
+        return [(p.returncode, err) for p, (_, err) in zip(procs, outputs)]
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, f"exit {p.returncode}\n{out}\n{err[-3000:]}"
     return [out for out, _ in outputs]
@@ -109,6 +112,22 @@ def test_ranks_that_start_from_different_models_are_told_so(tmp_path):
                   tmp_path)
     assert "the parameters of rank(s) [1] differ from rank 0's" in str(failed.value)
     assert "build the model from the same key on every rank" in str(failed.value)
+
+
+def test_a_rank_that_fails_before_training_stops_every_rank_at_once(tmp_path):
+    # rank 0 alone checks the checkpoint_dir: the others waited in the first collective
+    # for the process group's timeout (30 minutes), then got a raw gloo error
+    config = {"batch_size": None, "epochs": 1, "jit": False, "checkpoint": True,
+              "occupied": True}
+    port, started = free_port(), time.monotonic()
+    (code0, err0), (code1, err1) = run_group(
+        [[sys.executable, str(HERE / "distributed_worker.py"), json.dumps(config),
+          str(tmp_path / f"rank{r}.json")] for r in range(2)],
+        [rank_env(r, 2, port) for r in range(2)], tmp_path, check=False)
+    assert time.monotonic() - started < TIMEOUT / 2  # not killed at the deadline
+    assert code0 == 1 and "already holds the checkpoints of an earlier run" in err0
+    assert code1 == 1 and "RuntimeError: fit(data_parallel=True): rank 0 failed before " \
+        "training (ValueError: fit: checkpoint_dir=" in err1
 
 
 def test_without_a_process_group_the_error_says_how_to_start_one():

@@ -317,16 +317,25 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
                 prune(checkpoint_dir, checkpoint_keep)
         return fold
 
-    if writer:  # the others write nothing (and would race with its first checkpoint)
-        check_run_dir(checkpoint_dir, resume)
-    start = start_fold(_widened(params), opt, monitor, key, checkpoint_dir, resume)
-    if start.epoch > epochs:
-        raise ValueError(f"fit: the checkpoint resumed from has {start.epoch} epochs done, more "
-                         f"than epochs={epochs} (epochs counts the whole run); pass "
-                         f"epochs >= {start.epoch}, or a new checkpoint_dir to start afresh")
-    same_options(start.history, start.epoch, monitor, val_data is not None, metrics)
-    if checkpoint_dir is not None and writer and start.epoch == 0:
-        save(checkpoint_dir, start, key)
+    def begin() -> Fold:
+        if writer:  # the others write nothing (and would race with its first checkpoint)
+            check_run_dir(checkpoint_dir, resume)
+        start = start_fold(_widened(params), opt, monitor, key, checkpoint_dir, resume)
+        if start.epoch > epochs:
+            raise ValueError(f"fit: the checkpoint resumed from has {start.epoch} epochs done, "
+                             f"more than epochs={epochs} (epochs counts the whole run); pass "
+                             f"epochs >= {start.epoch}, or a new checkpoint_dir to start afresh")
+        same_options(start.history, start.epoch, monitor, val_data is not None, metrics)
+        if checkpoint_dir is not None and writer and start.epoch == 0:
+            save(checkpoint_dir, start, key)
+        return start
+
+    if data_parallel:  # a rank that fails here (rank 0's checks of the checkpoint_dir) must
+        from ..distributed import together  # not leave the others waiting in a collective
+
+        start = together(begin, "fit(data_parallel=True)")
+    else:
+        start = begin()
     end = functools.reduce(epoch_step, range(start.epoch, epochs), start)
     if bar is not None:
         bar.close()
