@@ -126,3 +126,20 @@ def test_functions_that_do_not_make_text_stay_compiled():
         warnings.simplefilter("error")
         assert jf(1.0) == fm.sin(1.0) * 2.0
     assert "not compiled" not in jf.lower(1.0).as_text()
+
+
+def test_keyword_arguments_reach_the_function_in_the_calls_order():
+    # jit passed them sorted, and one compiled version served every order
+    g = fm.jit(lambda **kw: list(kw.values())[0] * 1.0)
+    assert [g(b=1.0, a=2.0), g(a=2.0, b=1.0), g(b=3.0, a=2.0), g(a=5.0, b=1.0)] == \
+        [1.0, 2.0, 3.0, 5.0]
+    h = fm.jit(lambda x, *, a, b: x * a - b)
+    assert h(1.0, a=2.0, b=3.0) == h(1.0, b=3.0, a=2.0) == -1.0
+
+
+def test_a_comparison_with_an_int_beyond_float64_runs_as_python():
+    # a bare OverflowError from the compiler; Python compares the int exactly
+    f = lambda x: x * 2.0 if x < 10 ** 400 else -x  # noqa: E731
+    jf = fm.jit(f)
+    assert (jf(1.0), jf(3.0), fm.grad(jf)(1.0)) == (f(1.0), f(3.0), 2.0)
+    assert "integer of 401 digits" in jf.lower(1.0).as_text()

@@ -63,3 +63,34 @@ def test_a_reached_nan_still_comes_through(wrapper):
     g = fm.grad(lambda a, b: wrapped(a, b)[1] + wrapped(a, b)[0], argnums=(0, 1))
     out = g(1.0, -1.0)
     assert out[0] == 2.0 and out[1] != out[1]
+
+
+def _ident(r):
+    return r
+
+
+_ident_jvp = fm.custom_jvp(_ident)
+_ident_jvp.defjvp(lambda p, t: fm.jvp(_ident, p, t))
+_ident_vjp = fm.custom_vjp(_ident)
+_ident_vjp.defvjp(lambda r: (r, None), lambda res, ct: (ct,))
+RETURNS_A_VMAP_RESULT = {"checkpoint": fm.checkpoint(_ident), "custom_jvp": _ident_jvp,
+                         "custom_vjp": _ident_vjp}
+
+
+@pytest.mark.parametrize("wrapper", RETURNS_A_VMAP_RESULT)
+@pytest.mark.parametrize("transform", [
+    fm.jit, fm.jacfwd, fm.jacrev, lambda f: fm.jit(fm.jacrev(f)),
+    lambda f: fm.hessian(lambda x: fm.sum(f(x))),
+    lambda f: fm.jit(fm.hessian(lambda x: fm.sum(f(x)))),
+])
+def test_a_rule_returning_a_vmap_result_gives_every_example_its_own_numbers(wrapper, transform):
+    # compiled, the rule's forward read the batch's field per example and every example
+    # came out as example 0's ((3, 3, 3) for (3, 5, 4.5)); then the seeds of its
+    # cotangent did (jacfwd and jacrev (2, 0, 0) for (2, 2, 6))
+    wrapped = RETURNS_A_VMAP_RESULT[wrapper]
+
+    def make(w):
+        return lambda x: w(fm.vmap(lambda a: a * 2.0)((x, x + 1.0, x * x)))
+
+    for x in (1.5, -0.5):
+        assert transform(make(wrapped))(x) == transform(make(_ident))(x)

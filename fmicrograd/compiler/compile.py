@@ -106,10 +106,11 @@ class _Entry:
     __slots__ = ("match", "variants", "inline", "known", "treedef", "kinds", "positions",
                  "items")
 
-    def __init__(self, treedef: tr.TreeDef, kinds: list, static: dict, nargs: int) -> None:
+    def __init__(self, treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
+                 order: tuple = ()) -> None:
         self.known: dict = {}
         self.items: dict = {}  # a variant's build -> (builder, start, stop, carried to) per item
-        self.match = matcher(treedef, kinds, static, nargs, self.known)
+        self.match = matcher(treedef, kinds, static, nargs, self.known, order)
         self.variants: list = []  # (run, build, vector, carry)
         self.inline: str | bool = False  # True, or why: the call runs f as Python
         self.treedef = treedef
@@ -218,8 +219,9 @@ class Jitted:
             return self._under_transform(args, kwargs, tuple(static_pos))
         if inside:  # no node in, yet f may read one (a global, a closure) that compiled
             return self.f(*args, **kwargs)  # code from an earlier trace would hold frozen
-        key = _key(treedef, kinds, len(args), static)
-        entry = self._entries.entry(key, lambda: _Entry(treedef, kinds, static, len(args)))
+        key = _key(treedef, kinds, len(args), static, tuple(kwargs))
+        entry = self._entries.entry(key, lambda: _Entry(treedef, kinds, static, len(args),
+                                                        tuple(kwargs)))
         return self._run(entry, _split(leaves, kinds), args, kwargs)
 
     def _entry_of(self, args: tuple, kwargs: dict) -> tuple | None:
@@ -231,7 +233,7 @@ class Jitted:
         dyn = tuple(a for i, a in enumerate(args) if i not in static)
         leaves, treedef = tr.flatten((dyn, kwargs))
         kinds = [classify(x) for x in leaves]
-        entry = self._entries.get(_key(treedef, kinds, len(args), static))
+        entry = self._entries.get(_key(treedef, kinds, len(args), static, tuple(kwargs)))
         return None if entry is None else (entry, _split(leaves, kinds))
 
     def _under_transform(self, args: tuple, kwargs: dict, static: tuple) -> Any:
@@ -424,10 +426,11 @@ def _leaf_path(dyn: tuple, kwargs: dict, static: list, k: int) -> str:
     return f"kwargs{tr.keystr(path[1:])}"
 
 
-def _key(treedef: tr.TreeDef, kinds: list, nargs: int, static: dict) -> tuple:
-    """The cache key of a call's structure: its leaves' kinds, its static values."""
+def _key(treedef: tr.TreeDef, kinds: list, nargs: int, static: dict, order: tuple) -> tuple:
+    """The cache key of a call's structure: its leaves' kinds, its static
+    values, the order of its keyword arguments (``f(**kw)`` may read it)."""
     return (treedef, tuple(map(_kind_key, kinds)), nargs,
-            tuple((i, type(v), jit_io.static_key(v)) for i, v in static.items()))
+            tuple((i, type(v), jit_io.static_key(v)) for i, v in static.items()), order)
 
 
 def _split(leaves: list, kinds: list) -> tuple[list, list]:
@@ -535,7 +538,7 @@ def _substitute(args: tuple, kwargs: dict, static: list, inputs: list,
     new_dyn, new_kwargs = tr.map(swap, (dyn, kwargs))
     it = iter(new_dyn)
     new_args = tuple(a if i in static else next(it) for i, a in enumerate(args))
-    return new_args, new_kwargs
+    return new_args, {k: new_kwargs[k] for k in kwargs}  # in the call's order, not sorted
 
 
 def _compile(p: ir.Program) -> tuple[Callable, bool]:

@@ -208,9 +208,13 @@ def _float(x: Any) -> Any:
     if x.__class__ is float:
         return x
     if isinstance(x, (int, np.integer)):
-        f = float(x)
+        try:
+            f = float(x)
+        except OverflowError:  # (an int beyond float64: Python still compares it exactly)
+            f = float("inf")
         if f != f or abs(f) == float("inf") or int(f) != int(x):
-            raise NotCompilable(f"a comparison with the integer {x!r}, which a float64 "
+            shown = repr(x) if abs(int(x)) < 10 ** 30 else f"of {len(str(abs(int(x))))} digits"
+            raise NotCompilable(f"a comparison with the integer {shown}, which a float64 "
                                 "cannot hold exactly")
         return f
     if isinstance(x, np.floating) and x.dtype != np.float64:

@@ -236,7 +236,7 @@ def immutable(td: tr.TreeDef) -> bool:
 
 
 def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
-            known: dict | None = None) -> Callable:
+            known: dict | None = None, order: tuple | None = None) -> Callable:
     """``match(args, kwargs) -> (scalar segments, array leaves)`` or None, for
     calls whose dynamic part ``(positional args without the static ones,
     kwargs)`` has ``treedef`` with leaves of ``kinds``, ``nargs`` positional
@@ -249,6 +249,8 @@ def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
     position, and its leaves. An argument that *is* that object is not walked
     again: a training loop's parameters, and a dataset of tuples passed on
     every step. (The last such argument at each position stays referenced.)
+    ``order`` is the keyword arguments' names in the order of the call (None:
+    any order).
 
     >>> leaves, td = fm.tree.flatten(((1.0,), {}))
     >>> match = matcher(td, ["scalar"], {1: "x"}, 2)
@@ -256,7 +258,7 @@ def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
     (([array([2.])], []), None)
     """
     if _depth(treedef) > _MAX_DEPTH:
-        return _generic_matcher(treedef, kinds, static, nargs)
+        return _generic_matcher(treedef, kinds, static, nargs, order)
     src = Source()
     segments: list[str] = []
     arrays: list[str] = []
@@ -278,6 +280,8 @@ def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
     for i, td in zip(positions, dyn.children):
         _argument(body, td, f"args[{i}]", i, it, segments, arrays, counter, known)
     if kw.children:
+        if order is not None and len(order) > 1:  # (f(**kw) may read the order)
+            body.emit(f"if tuple(kwargs) != {src.name(order)}: return None")
         body.emit(f"if kwargs.keys() != {src.name(frozenset(kw.meta))}: return None")
         for key, td in zip(kw.meta, kw.children):
             _argument(body, td, f"kwargs[{src.name(key)}]", None, it, segments, arrays,
@@ -393,8 +397,11 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
         _gen(src, child, n, kinds, scalars, arrays, counter)
 
 
-def _generic_matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int) -> Callable:
+def _generic_matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
+                     order: tuple | None = None) -> Callable:
     def match(args: tuple, kwargs: dict) -> Any:
+        if order is not None and len(order) > 1 and tuple(kwargs) != order:
+            return None
         if len(args) != nargs or any(
                 type(args[i]) is not type(v) or static_key(args[i]) != static_key(v)
                 for i, v in static.items()):

@@ -543,7 +543,7 @@ def _spreads(n: Any, like: Any, kids: tuple, tans: dict) -> bool:
     tangent lacks: its unit-cotangent partials would add them up."""
     ndim = getattr(like, "ndim", 0)
     return ndim > getattr(n.param, "depth", ndim) and any(
-        getattr(_value(c), "ndim", 0) < ndim for c in kids if tans.get(c) is not None)
+        tans.get(c) is not None for c in kids)
 
 
 def _spread_tangent(n: Expr, kids: tuple, tans: dict, like: Any,
@@ -556,10 +556,12 @@ def _spread_tangent(n: Expr, kids: tuple, tans: dict, like: Any,
     in place by ``where`` nodes."""
     import numpy as np
 
-    least = min(getattr(_value(c), "ndim", 0) for c in kids if tans.get(c) is not None)
+    # every entry of the examples (not only those a child lacks: a rule may mix them,
+    # and a unit cotangent over all of them gives column sums of its Jacobian)
+    lanes = getattr(n.param, "depth", 0)
     shape = np.shape(like)
     out: Any = np.zeros(shape) if consts is None else const(np.zeros(shape))
-    for index in np.ndindex(*shape[:len(shape) - least]):
+    for index in np.ndindex(*shape[:len(shape) - lanes]):
         ct = np.zeros(shape)
         ct[index] = 1.0
         if consts is None:

@@ -288,8 +288,10 @@ class CustomRule:
         return self._forward
 
     def _forward(self, *leaves: Any) -> Any:
-        # (an array outside vmap is data: as it was passed)
-        ins = [_batched(x) for x in leaves] if self.depth else list(leaves)
+        # (an array outside vmap is data: as it was passed, unless it stands for a field
+        # of a vmap result, as a node: a Batched of bare arrays flattens per example)
+        ins = [_batched(x) for x in leaves] if self.depth or _holds_batch(self.arg_def) \
+            else list(leaves)
         with self._at_call_depth():
             out, _ = self.fn._run_fwd(self.fn._merge(self.args, tr.unflatten(self.arg_def, ins)))
         values = [_plain(x) for x in tr.leaves(out)]
@@ -299,7 +301,7 @@ class CustomRule:
 
     def __call__(self, ct: Any, out: Any, *leaves: Any) -> list:
         seeds = [0.0] * self.n_outputs
-        seeds[self.index] = ct
+        seeds[self.index] = _batched(ct) if _holds_batch(self.out_def) else ct
         on_graph = any(isinstance(leaf, Expr) for leaf in leaves)
         with self._at_call_depth():
             if on_graph:
@@ -434,6 +436,12 @@ def checks_linearity(fn: Any) -> bool:
     if fn is None or fn.who != "custom_vjp":
         return False
     return not fn.sets_depth or getattr(getattr(fn, "source", None), "calls_rules", False)
+
+
+def _holds_batch(td: tr.TreeDef) -> bool:
+    """Whether a structure holds a ``vmap`` result (its fields are leaves)."""
+    return getattr(td.kind, "__name__", "") == "Batched" or any(
+        _holds_batch(c) for c in td.children)
 
 
 def _plain(x: Any) -> Any:
