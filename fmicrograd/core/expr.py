@@ -282,7 +282,7 @@ def _formatted(x: Expr) -> None:
 def _from_fm() -> bool:
     """Whether the text is asked for by fmicrograd's own code (an error
     message naming the node, raised while tracing), not by the function."""
-    frame = sys._getframe(2)
+    frame: Any = sys._getframe(2)
     while frame is not None and frame.f_code.co_name in _TEXT_METHODS:
         frame = frame.f_back  # (__format__ calls str: the nodes' own methods)
     return frame is not None and frame.f_globals.get("__name__", "").startswith("fmicrograd.")

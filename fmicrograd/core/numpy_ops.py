@@ -91,7 +91,7 @@ the computation (as in x * arr), and fmicrograd is scalar-valued; compute per en
     for x in (*args, *kwargs.values()):
         for y in (x if isinstance(x, (list, tuple)) else (x,)):
             value = getattr(y, "value", None) if not isinstance(y, (list, tuple)) else None
-            if getattr(value, "ndim", 0) > depth and hasattr(y, "op"):
+            if value is not None and getattr(value, "ndim", 0) > depth and hasattr(y, "op"):
                 raise TypeError(f"np.{name} on an fm.Expr holding an array of shape "
                                 f"{value.shape}: a numpy array entered the computation (as in "
                                 "x * arr), and fmicrograd is scalar-valued; compute per entry "

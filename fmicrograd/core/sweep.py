@@ -558,7 +558,7 @@ def _spread_tangent(n: Expr, kids: tuple, tans: dict, like: Any,
 
     # every entry of the examples (not only those a child lacks: a rule may mix them,
     # and a unit cotangent over all of them gives column sums of its Jacobian)
-    lanes = getattr(n.param, "depth", 0)
+    lanes = getattr(getattr(n, "param", None), "depth", 0)
     shape = np.shape(like)
     out: Any = np.zeros(shape) if consts is None else const(np.zeros(shape))
     for index in np.ndindex(*shape[:len(shape) - lanes]):

@@ -152,10 +152,9 @@ def scale_by_learning_rate(lr: ScalarOrSchedule) -> GradientTransformation:
     (-0.2,)
     """
     if callable(lr):
-        lowest = getattr(lr, "lowest", None)
-        if isinstance(lr, _BUILT_IN) and not lowest() >= 0.0:  # (NaN too)
+        if isinstance(lr, _BUILT_IN) and not (lowest := lr.lowest()) >= 0.0:  # (NaN too)
             raise ValueError(f"optimizer: the learning-rate schedule {lr!r} goes down to "
-                             f"{lowest()!r}; a learning rate must be >= 0")
+                             f"{lowest!r}; a learning rate must be >= 0")
         return scale_by_schedule(lr, -1.0)
     if isinstance(lr, bool) or not isinstance(lr, (numbers.Real, Expr)):
         raise TypeError(f"learning rate must be a number or a schedule (step -> number), "
