@@ -10,6 +10,7 @@ from typing import Any
 
 from ..core import pytree as tr
 from ..core import sweep
+from ..core.batch_axes import DEPTH
 from ..core.control import RUNNING
 from ..core.expr import Expr, const, prim
 from ..core.numeric import quiet
@@ -228,7 +229,7 @@ class _Watch:
         just built and the region is checked too."""
         region = self.region
         new = _new_nodes(cts, stop)
-        if not new:
+        if not new or _holds_examples(region.nodes | new):
             return cts
         nodes2 = region.nodes | new
         fringe, boundary = dict(region.fringe), dict.fromkeys(region.boundary)
@@ -273,6 +274,18 @@ class _Watch:
         which = {1: what, 2: f"the second {what[4:]}"}.get(k, f"{what[4:]} {k}")
         _check(cts, stop, f"{which} of the output", at=self.path)
         return stop
+
+
+def _holds_examples(nodes: set) -> bool:
+    """Whether a region holds a ``vmap`` result made inside the transforms
+    (values with example axes beyond the lanes of the ``vmap``s around them).
+    Its next-order derivative is not watched: the watching node's sweeps mixed
+    the result's examples (a Hessian through ``debug_nans(lambda r: r[0] *
+    r[1])`` of one had an extra ``outer(grad r0, grad r0)``), so that order
+    goes unchecked there, and keeps the numbers of the function without the
+    wrapper (documented in sharp-bits)."""
+    depth = DEPTH.get()
+    return any(getattr(n.value, "ndim", 0) > depth for n in nodes)
 
 
 def _new_nodes(roots: list, stop: set) -> set:
