@@ -94,3 +94,27 @@ def test_a_rule_returning_a_vmap_result_gives_every_example_its_own_numbers(wrap
 
     for x in (1.5, -0.5):
         assert transform(make(wrapped))(x) == transform(make(_ident))(x)
+
+
+def _reorder(r):  # a new vmap over the examples of one: the rule mixes them
+    return fm.vmap(lambda a: a * 1.0)(tuple(reversed(list(r))))
+
+
+_reorder_jvp = fm.custom_jvp(_reorder)
+_reorder_jvp.defjvp(lambda p, t: fm.jvp(_reorder, p, t))
+
+
+@pytest.mark.parametrize("wrapped", [fm.checkpoint(_reorder), _reorder_jvp],
+                         ids=["checkpoint", "custom_jvp"])
+@pytest.mark.parametrize("transform", [fm.jacfwd, fm.jacrev, fm.grad])
+def test_a_rule_that_maps_over_a_vmap_results_examples_differentiates(wrapped, transform):
+    # the rule's variable for the result stood on a constant node, which the inner vmap
+    # took for no variable at all: it returned plain numbers, and every derivative was 0
+    def make(w):
+        def f(x):
+            out = w(fm.vmap(lambda a: a * 2.0)((x, x + 1.0, x * x)))
+            return fm.sum(out) * out[0] if transform is fm.grad else out
+        return f
+
+    for x in (1.5, -0.5):
+        assert transform(make(wrapped))(x) == transform(make(_reorder))(x)

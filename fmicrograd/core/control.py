@@ -238,7 +238,15 @@ def reaches_variable(x: Any) -> bool:
     >>> reaches_variable(3.0)
     False
     """
-    return hasattr(x, "children") and reaches(x, _is_variable_leaf)
+    if not hasattr(x, "children"):
+        return False
+    running_levels = {lv for lv, _, _ in RUNNING.get()}
+    if not running_levels:
+        return reaches(x, _is_variable_leaf)
+    # a running transform's variable for a node argument stands on that node: a
+    # variable all the same, also where the node is a constant (a vmap result's values)
+    return reaches(x, lambda n: _is_variable_leaf(n) or n.op == "var" and
+                   getattr(n, "level", None) in running_levels)
 
 
 def _vmap_depth() -> int:
