@@ -560,24 +560,29 @@ def _spread_tangent(n: Expr, kids: tuple, tans: dict, like: Any,
     # and a unit cotangent over all of them gives column sums of its Jacobian)
     lanes = getattr(getattr(n, "param", None), "depth", 0)
     shape = np.shape(like)
-    out: Any = np.zeros(shape) if consts is None else const(np.zeros(shape))
+    graph = consts is not None
+    rows = []
     for index in np.ndindex(*shape[:len(shape) - lanes]):
         ct = np.zeros(shape)
         ct[index] = 1.0
-        if consts is None:
-            for c, p in zip(kids, _vjp(n, ct, kids, False)):
-                t = tans.get(c)
-                if t is not None:
-                    out[index] += reduce_to(p * t, out[index])
-            continue
-        parts: list = []
-        for c, p in zip(kids, _vjp(n, const(ct), kids, True)):
-            t = tans.get(c)
-            if t is not None:
-                parts.append(reduce_to(p * t, like[index]))
+        rows.append((index, [reduce_to(p * t, like[index])
+                             for c, p in zip(kids, _vjp(n, const(ct) if graph else ct, kids,
+                                                          graph))
+                             if (t := tans.get(c)) is not None]))
+    if not graph and not any(isinstance(x, Expr) for _, parts in rows for x in parts):
+        out: Any = np.zeros(shape)
+        for index, parts in rows:
+            for x in parts:
+                out[index] += x
+        return out
+    # on a graph, or tangents that are nodes (a transform differentiates them)
+    consts = {} if consts is None else consts
+    out = const(np.zeros(shape))
+    for index, parts in rows:
         mask = np.zeros(shape)
         mask[index] = 1.0
-        out = choice(const(mask), total(parts, consts), out)
+        here = total(parts, consts)
+        out = choice(const(mask), here if isinstance(here, Expr) else const(here), out)
     return out
 
 

@@ -240,6 +240,9 @@ def only_leaf(out: Any, index: int | None) -> Any:
     if index is None:
         return out
     leaves, td = tr.flatten(out)
+    if any(isinstance(x, Expr) and x.value.__class__ is not float for x in leaves):
+        return out  # (batched outputs: their 0.0 stand-ins are left as they were; the sweep
+        # met lanes shaped one way and the cut leaves another)
     return tr.unflatten(td, [x if k == index or not isinstance(x, Expr)
                              else stop_gradient(x) for k, x in enumerate(leaves)])
 
@@ -301,7 +304,7 @@ class CustomRule:
 
     def __call__(self, ct: Any, out: Any, *leaves: Any) -> list:
         seeds = [0.0] * self.n_outputs
-        seeds[self.index] = _batched(ct) if _holds_batch(self.out_def) else ct
+        seeds[self.index] = ct
         on_graph = any(isinstance(leaf, Expr) for leaf in leaves)
         with self._at_call_depth():
             if on_graph:
@@ -312,7 +315,10 @@ class CustomRule:
                 _, residuals = self.fn._run_fwd(self.fn._merge(self.args, diff))
             else:
                 residuals = self.residuals
-            seeded = {"seeded": self.index} if self.fn.takes_seeded else {}
+            # (not for a vmap result's field: its one leaf holds every example, and the
+            # rule's view of the output, example by example, has other leaves)
+            seeded = {"seeded": self.index} if self.fn.takes_seeded and \
+                not _holds_batch(self.out_def) else {}
             cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
                               tr.unflatten(self.out_def, seeds), **seeded)
         flat = self._flat_cotangents(cts)
