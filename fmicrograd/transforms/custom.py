@@ -446,7 +446,7 @@ def checks_linearity(fn: Any) -> bool:
 
 def _holds_batch(td: tr.TreeDef) -> bool:
     """Whether a structure holds a ``vmap`` result (its fields are leaves)."""
-    return getattr(td.kind, "__name__", "") == "Batched" or any(
+    return getattr(td.kind, "__fm_examples__", False) or any(
         _holds_batch(c) for c in td.children)
 
 
