@@ -280,9 +280,10 @@ def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
     for i, td in zip(positions, dyn.children):
         _argument(body, td, f"args[{i}]", i, it, segments, arrays, counter, known)
     if kw.children:
-        if order is not None and len(order) > 1:  # (f(**kw) may read the order)
+        if order is not None:  # the names in the call's order (f(**kw) may read it)
             body.emit(f"if tuple(kwargs) != {src.name(order)}: return None")
-        body.emit(f"if kwargs.keys() != {src.name(frozenset(kw.meta))}: return None")
+        else:
+            body.emit(f"if kwargs.keys() != {src.name(frozenset(kw.meta))}: return None")
         for key, td in zip(kw.meta, kw.children):
             _argument(body, td, f"kwargs[{src.name(key)}]", None, it, segments, arrays,
                       counter, None)

@@ -195,7 +195,7 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
         infinite or NaN partial that ``f``'s own sweep would never have
         multiplied (0.0 * nan), so the VJP of that output alone decides."""
         cts = compiled_back.compiled(*rest[:2], None, *rest[2:])
-        if seeded is None or _all_finite(cts) or len(tr.leaves(rest[-1])) == 1:
+        if seeded is None or len(tr.leaves(rest[-1])) == 1 or _all_finite(cts):
             return cts  # (one output: the VJP of all is the VJP of that one)
         return compiled_back.compiled(*rest[:2], seeded, *rest[2:])
 

@@ -105,10 +105,12 @@ def settle(key: Any, failed: bool) -> None:
     """
     pending = RAISED.get()
     mine = [e for k, e in pending if k == key]
-    if not mine:
-        return
-    RAISED.set(tuple(p for p in pending if p[0] != key))
-    if not failed:
+    rest = tuple(p for p in pending if p[0] != key)
+    if rest and not RUNNING.get() and not _vmap_depth():
+        rest = ()  # outside every transform: nothing would settle them (nor free them)
+    if len(rest) != len(pending):
+        RAISED.set(rest)
+    if mine and not failed:
         first = mine[0]
         raise type(first)(f"{first} [the function caught this error (try/except) and went "
                           "on, so what it computed is not f; let it propagate, or test for "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .control import _vmap_depth
+from .control import Mask, _vmap_depth
 from .expr import Expr, Var  # noqa: F401 -- the doctest uses Var
 
 __all__ = ["numpy_on_node", "numpy_function_on_node"]
@@ -90,10 +90,9 @@ the computation (as in x * arr), and fmicrograd is scalar-valued; compute per en
     depth = _vmap_depth()
     for x in (*args, *kwargs.values()):
         for y in (x if isinstance(x, (list, tuple)) else (x,)):
-            value = getattr(y, "value", None) if not isinstance(y, (list, tuple)) else None
-            if value is not None and getattr(value, "ndim", 0) > depth and hasattr(y, "op"):
+            if isinstance(y, (Expr, Mask)) and getattr(y.value, "ndim", 0) > depth:
                 raise TypeError(f"np.{name} on an fm.Expr holding an array of shape "
-                                f"{value.shape}: a numpy array entered the computation (as in "
+                                f"{y.value.shape}: a numpy array entered the computation (as in "
                                 "x * arr), and fmicrograd is scalar-valued; compute per entry "
                                 "(tuple(x * a for a in arr.tolist())) and reduce with fm.sum, "
                                 "fm.mean or fm.dot")

@@ -523,7 +523,7 @@ def _rule_tangent(n: Expr, kids: tuple, tans: dict, on_graph: bool, consts: dict
     """The tangent of a rule's node from its partials. Of a vmap result its
     children may have an example axis it does not have: each child's term is
     summed over it, as the reverse sweep sums its cotangents (``_fit``); and
-    where the output has examples a child lacks, see ``_spread_tangent``."""
+    where the output has examples of its own, see ``_spread_tangent``."""
     like = _value(n)
     if _spreads(n, like, kids, tans):
         return _spread_tangent(n, kids, tans, like, consts if on_graph else None)
@@ -539,8 +539,8 @@ def _rule_tangent(n: Expr, kids: tuple, tans: dict, on_graph: bool, consts: dict
 
 def _spreads(n: Any, like: Any, kids: tuple, tans: dict) -> bool:
     """Whether a rule's output has leading axes beyond the batch axes of the
-    ``vmap``s around its call (a vmap result's examples) that a child with a
-    tangent lacks: its unit-cotangent partials would add them up."""
+    ``vmap``s around its call (a vmap result's examples) and a child has a
+    tangent: its unit-cotangent partials would add those examples up."""
     ndim = getattr(like, "ndim", 0)
     return ndim > getattr(n.param, "depth", ndim) and any(
         tans.get(c) is not None for c in kids)
@@ -548,7 +548,7 @@ def _spreads(n: Any, like: Any, kids: tuple, tans: dict) -> bool:
 
 def _spread_tangent(n: Expr, kids: tuple, tans: dict, like: Any,
                     consts: dict | None = None) -> Any:
-    """The tangent of a rule's node whose output holds examples a child lacks,
+    """The tangent of a rule's node whose output holds examples (``_spreads``),
     one entry of them at a time: the rule's VJP at a cotangent of 1 there and 0
     elsewhere gives that entry's partial derivatives (on every lane of the
     enclosing vmaps, the last axes), summed down to the entry's shape. With

@@ -227,22 +227,25 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         return f"custom_vjp({self.name})"
 
 
-def only_leaf(out: Any, index: int | None) -> Any:
+def only_leaf(out: Any, index: int | None, ct: Any) -> Any:
     """``out`` with every leaf but leaf ``index`` cut from the graph
     (``stop_gradient``), for a ``bwd`` told ``seeded=index``: a VJP of it at
-    the sweep's cotangents (0.0 stand-ins for the outputs it did not reach)
-    then never multiplies a stand-in by an infinite or NaN partial, as the
-    function's own sweep, which never reaches those outputs, does not.
+    the sweep's cotangents ``ct`` (0.0 stand-ins for the outputs it did not
+    reach) then never multiplies a stand-in by an infinite or NaN partial, as
+    the function's own sweep, which never reaches those outputs, does not.
+    ``out`` as it is where it is not shaped like ``ct`` or holds batched
+    values (their stand-ins are left as they were: the sweep met lanes shaped
+    one way and the cut leaves another).
 
-    >>> only_leaf((fm.Var(1.0), fm.Var(2.0)), 1)[0].op
+    >>> only_leaf((fm.Var(1.0), fm.Var(2.0)), 1, (0.0, 1.0))[0].op
     'stop_gradient'
     """
     if index is None:
         return out
     leaves, td = tr.flatten(out)
-    if any(isinstance(x, Expr) and x.value.__class__ is not float for x in leaves):
-        return out  # (batched outputs: their 0.0 stand-ins are left as they were; the sweep
-        # met lanes shaped one way and the cut leaves another)
+    if td != tr.structure(ct) or any(isinstance(x, Expr) and x.value.__class__ is not float
+                                     for x in leaves):
+        return out
     return tr.unflatten(td, [x if k == index or not isinstance(x, Expr)
                              else stop_gradient(x) for k, x in enumerate(leaves)])
 

@@ -185,9 +185,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
             if not (isinstance(result, (tuple, list)) and len(result) == 2):
                 raise TypeError(f"custom_jvp: {self.name}'s rule must return a pair "
                                 f"(primal_out, tangent_out), got {type(result).__name__}")
-            if seeded is not None and tr.structure(result[1]) == tr.structure(ct):
-                return only_leaf(result[1], seeded)
-            return result[1]
+            return only_leaf(result[1], seeded, ct)
 
         # (a numpy data argument's tangent: a zero array, not a variable)
         t_out, transpose = vjp_over_values(tangent_out, primals, lambda a: a * 0.0,
