@@ -233,9 +233,10 @@ def only_leaf(out: Any, index: int | None, ct: Any) -> Any:
     the sweep's cotangents ``ct`` (0.0 stand-ins for the outputs it did not
     reach) then never multiplies a stand-in by an infinite or NaN partial, as
     the function's own sweep, which never reaches those outputs, does not.
-    ``out`` as it is where it is not shaped like ``ct`` or holds batched
-    values (their stand-ins are left as they were: the sweep met lanes shaped
-    one way and the cut leaves another).
+    Under ``vmap`` the cut is the same for every example (each leaf holds one
+    output of every example). A ``vmap`` result in ``out`` is taken example
+    by example where ``ct`` is (the rule's leaves are then its examples).
+    ``out`` as it is where it is not shaped like ``ct``.
 
     >>> only_leaf((fm.Var(1.0), fm.Var(2.0)), 1, (0.0, 1.0))[0].op
     'stop_gradient'
@@ -243,8 +244,10 @@ def only_leaf(out: Any, index: int | None, ct: Any) -> Any:
     if index is None:
         return out
     leaves, td = tr.flatten(out)
-    if td != tr.structure(ct) or any(isinstance(x, Expr) and x.value.__class__ is not float
-                                     for x in leaves):
+    want = tr.structure(ct)
+    if td != want and _holds_batch(td):  # a vmap result's: example by example, as ``ct``
+        leaves, td = tr.flatten(tr.per_example(out))
+    if td != want:
         return out
     return tr.unflatten(td, [x if k == index or not isinstance(x, Expr)
                              else stop_gradient(x) for k, x in enumerate(leaves)])
@@ -319,7 +322,8 @@ class CustomRule:
             else:
                 residuals = self.residuals
             # (not for a vmap result's field: its one leaf holds every example, and the
-            # rule's view of the output, example by example, has other leaves)
+            # rule's view of the output, example by example, has other leaves; a vmap
+            # result of bare arrays is the rule's examples: ``only_leaf`` takes it so)
             seeded = {"seeded": self.index} if self.fn.takes_seeded and \
                 not _holds_batch(self.out_def) else {}
             cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
