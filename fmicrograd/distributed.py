@@ -24,8 +24,11 @@ are evaluated on whole batches on every rank (same numbers everywhere);
 
 Batches must be a tuple of equal-length columns such as ``(xs, ys)`` (the
 form of ``fm.datasets`` and of ``fit(batch_size=...)``); columns may be
-tuples, lists or arrays. Every rank must start from the same parameters and
-see the same data (same ``key`` for shuffling); the first step checks this.
+tuples, lists or arrays. ``fit`` checks this before it asks the process
+group for anything (``check_data``): a list of examples ``[(x0, y0), (x1, y1),
+...]``, as ``data`` or as a batch, is a ``TypeError`` that says how to make
+columns. Every rank must start from the same parameters and see the same data
+(same ``key`` for shuffling); the first step checks this.
 Only rank 0 should write files (``is_writer``): checkpoints, models, plots.
 
 >>> shard_bounds(10, 0, 3), shard_bounds(10, 1, 3), shard_bounds(10, 2, 3)
@@ -35,14 +38,15 @@ Only rank 0 should write files (``is_writer``): checkpoints, models, plots.
 from __future__ import annotations
 
 import hashlib
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .core import pytree as tree
 
-__all__ = ["shard_bounds", "shard", "group", "is_writer", "init_from_env", "all_reduce_sum",
-           "together",
+__all__ = ["shard_bounds", "shard", "check_data", "group", "is_writer", "init_from_env",
+           "all_reduce_sum", "together",
            "all_ranks_gradient", "HOW_TO_START"]
 
 HOW_TO_START = (
@@ -77,19 +81,87 @@ def shard(batch: Any, rank: int, world: int) -> tuple:
     return tuple(c[start:stop] for c in columns)
 
 
-def _columns(batch: Any) -> tuple:
+def _columns(batch: Any, name: str = "the batch", what: str = "each batch") -> tuple:
+    """``batch`` as a tuple of equal-length columns; ``what`` must be such a
+    tuple and ``name`` is this one, for the error that says how to make them."""
     if not isinstance(batch, (tuple, list)) or not batch or not all(
             hasattr(c, "__len__") and hasattr(c, "__getitem__") and not isinstance(c, str)
             for c in batch):
-        raise TypeError("fit(data_parallel=True): each batch must be a tuple of equal-length "
-                        "columns such as (xs, ys), to be split between ranks; got "
-                        f"{type(batch).__name__}. Pass data=[(xs, ys)] or data=(xs, ys) with "
-                        "batch_size=...")
+        why = (": one example's fields, not columns, so data looks like a list of examples. "
+               "Make columns with xs, ys = zip(*data), then pass" if _record(batch)
+               else ". Pass")
+        raise TypeError(f"fit(data_parallel=True): {what} must be a tuple of equal-length "
+                        f"columns such as (xs, ys), to be split between ranks; {name} is "
+                        f"{_described(batch)}{why} {_FORMS}")
+    row = next((i for i, c in enumerate(batch) if _record(c)), None)
+    if row is not None:
+        raise TypeError(f"fit(data_parallel=True): {what} must be a tuple of equal-length "
+                        f"columns such as (xs, ys), to be split between ranks; {name} is a "
+                        f"{type(batch).__name__} of {len(batch)} examples (rows): its item "
+                        f"[{row}], {_described(batch[row])}, is one example's fields, not a "
+                        f"column. Make columns with xs, ys = zip(*{name}), then pass {_FORMS}")
     lengths = [len(c) for c in batch]
     if len(set(lengths)) != 1:
         raise ValueError(f"fit(data_parallel=True): a batch's columns differ in length: "
                          f"{lengths}")
     return tuple(batch)
+
+
+_FORMS = "data=[(xs, ys)], or data=(xs, ys) with batch_size=..."
+_LOOK = 16  # the entries of a column looked at: one example's fields show in the first few
+
+
+def _record(x: Any) -> bool:
+    """Whether ``x`` holds one example's fields rather than one column: numbers
+    beside sequences, strings or arrays, ``(x, y)`` of ``list(zip(xs, ys))`` (a
+    column holds one kind of value for every example; other values, such as
+    ``None``, count as neither).
+
+    >>> _record(((0.5, -0.2), 1.0)), _record(((0.5, -0.2), (0.1, 0.3))), _record((1.0, -1.0))
+    (True, False, False)
+    """
+    if not isinstance(x, (tuple, list)):
+        return False
+    kinds = {isinstance(v, numbers.Number) for v in x[:_LOOK]
+             if isinstance(v, numbers.Number) or hasattr(v, "__len__")}
+    return len(kinds) == 2
+
+
+def _described(x: Any) -> str:
+    """``x``'s type, and its items' for a tuple or list.
+
+    >>> _described(((0.5, -0.2), 1.0)), _described(3)
+    ('a tuple of (tuple, float)', 'an int')
+    """
+    kind = type(x).__name__
+    article = "an" if kind[:1] in "aeiou" else "a"
+    if not isinstance(x, (tuple, list)):
+        return f"{article} {kind}"
+    items = ", ".join(type(c).__name__ for c in x[:4]) + (", ..." if len(x) > 4 else "")
+    return f"{article} {kind} of ({items})"
+
+
+def check_data(data: Any, batch_size: int | None) -> None:
+    """Check what ``fit(data_parallel=True)`` trains on before any process
+    group work: every batch (``batch_size=None``: each item of ``data``),
+    or the dataset cut into them, must be a tuple of equal-length columns
+    such as ``(xs, ys)``, which split between ranks. A list of examples
+    ``[(x0, y0), (x1, y1), ...]``, as a batch or as ``data``, is a
+    ``TypeError`` that says how to make columns: split by ranks, its rows
+    would reach the loss cut into pieces of examples.
+
+    >>> check_data([[((0.5, -0.2), 1.0), ((0.1, 0.3), -1.0)]], None)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: fit(data_parallel=True): each batch must be a tuple of equal-length columns \
+such as (xs, ys), to be split between ranks; data[0] is a list of 2 examples (rows): its item \
+[0], a tuple of (tuple, float), is one example's fields, not a column. Make columns with ...
+    """
+    if batch_size is not None:
+        _columns(data, "data", "with batch_size, data")
+        return
+    for i, batch in enumerate(data):
+        _columns(batch, f"data[{i}]")
 
 
 def _dist(who: str) -> Any:

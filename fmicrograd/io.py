@@ -14,7 +14,9 @@ Any file, however crafted, loads or is a ``ValueError`` that names it; trees
 nest at most ``MAX_DEPTH`` containers deep, on save as on load. ``save``
 writes only what ``load`` reads back: it checks the tree as ``load`` does
 (an ``fm.nn`` model changed by ``fm.tree.map`` into one its constructor
-refuses, say) before it touches the disk.
+refuses, say) before it touches the disk. Numbers are never rounded: ints
+are written as ints, floats bit for bit, and any other real number as the
+float64 equal to it, or refused (see ``save``).
 
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "params.json"
@@ -34,6 +36,7 @@ import os
 import pkgutil
 import reprlib
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +119,8 @@ def _encode(x: Any, where: str, names: dict[type, str], written: dict[str, type]
             raise ValueError(f"fm.io.save: the int at {where} has too many digits to write "
                              f"({x.bit_length()} bits); save it as a float or a string") from None
         return x
-    if isinstance(x, numbers.Real):
-        x = float(x)
+    if isinstance(x, numbers.Real | Decimal):
+        x = float(x) if isinstance(x, float) else _exact_float(x, where)
         if math.isfinite(x):
             return x
         return {"type": "float", "value": "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")}
@@ -159,6 +162,34 @@ def _encode(x: Any, where: str, names: dict[type, str], written: dict[str, type]
                     f"NamedTuples and dataclasses")
 
 
+def _exact_float(x: Any, where: str) -> float:
+    """The float64 that a file holds for the number ``x`` (not a float): a
+    ``TypeError`` naming ``where`` unless it is ``x`` exactly (a NaN as NaN),
+    as it always is for an ``np.float32`` and is for ``Fraction(1, 2)``, but
+    not for ``Fraction(1, 3)``, ``Decimal("0.1")`` or most ``np.longdouble``s.
+
+    >>> _exact_float(Decimal("0.5"), "<root>")
+    0.5
+    >>> _exact_float(Decimal("0.1"), "<root>['lr']")
+    Traceback (most recent call last):
+    ...
+    TypeError: fm.io.save: the leaf at <root>['lr'] is Decimal('0.1'), which float64 cannot hold exactly (it would be written as 0.1, off by -5.55e-18); fm.io files hold float64 numbers, and save never rounds one silently: if that rounding is meant, convert the leaf first, e.g. float(x), or fm.tree.map(float, tree) for a tree of numbers
+    """  # noqa: E501
+    try:
+        f = float(x)
+        if f != f or type(x)(f) == x:  # (a constructor that takes a float converts exactly)
+            return f
+        off = float(x - type(x)(f))
+        why = ("it is beyond float64's range" if math.isinf(f) else
+               f"it would be written as {f!r}, off by " + (f"{off:.3g}" if off else "a little"))
+    except (ArithmeticError, ValueError, TypeError) as e:  # beyond float64; a signaling NaN
+        why = f"float() refuses it: {e}"
+    raise TypeError(f"fm.io.save: the leaf at {where} is {reprlib.repr(x)}, which float64 "
+                    f"cannot hold exactly ({why}); fm.io files hold float64 numbers, and save "
+                    "never rounds one silently: if that rounding is meant, convert the leaf "
+                    "first, e.g. float(x), or fm.tree.map(float, tree) for a tree of numbers")
+
+
 def dumps(tree: Any) -> str:
     """``tree`` as the JSON text ``save`` writes, checked as ``save`` checks it.
 
@@ -196,6 +227,18 @@ def save(path: _Path, tree: Any) -> Path:
     NamedTuple, such as an ``fm.nn`` model, rebuilt in memory through its
     constructor): what ``load`` would refuse is a ``ValueError`` naming the
     path in the tree, and nothing is written.
+
+    A file holds float64 numbers, and ``save`` never rounds one silently. A
+    leaf that is another kind of real number (``np.float32``,
+    ``fractions.Fraction``, ``decimal.Decimal``, ``np.longdouble``) is written
+    when a float64 equals it exactly (any ``np.float32``, ``Fraction(1, 2)``,
+    ``Decimal("0.5")``; a NaN as NaN) and loads back as that float, as an
+    ``np.float32`` does; one that it would round (``Fraction(1, 3)``,
+    ``Decimal("0.1")``, an ``np.longdouble`` with bits beyond float64, one
+    beyond float64's range) is a ``TypeError`` naming its path in the tree,
+    and nothing is written. The check is on the value, not the type, so that
+    a tree of exact numbers saves whatever their type; convert with
+    ``float(x)`` first where the rounding is meant.
 
     >>> import tempfile, pathlib
     >>> p = save(pathlib.Path(tempfile.mkdtemp()) / "k.json", {"key": fm.random.key(7)})

@@ -21,11 +21,12 @@ import math
 import numbers
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .core import functions as F
 from .core import pytree as tree
-from .core.expr import Expr
+from .core.expr import Expr, lift, prim, stored_value
 from .core.softmax import log_softmax, logsumexp
 
 __all__ = ["mse", "hinge", "binary_cross_entropy_with_logits", "softmax_cross_entropy",
@@ -150,12 +151,51 @@ def _bce(z: Any, y: Any) -> Any:
         return -(y * F.log_sigmoid(z)) - (1.0 - y) * F.log_sigmoid(-z)
     # a label being differentiated: the loss's slope in it is -z, which the form
     # above computes as log_sigmoid(-z) - log_sigmoid(z), inexactly near z = 0.
-    # The value comes from that form, the slope in y from (y - y0) * -z, exact; z
-    # clipped to the finite floats, so that the term is 0, not 0 * inf = nan, at
-    # an infinite logit (a label that jit traces takes this path too)
+    # The value comes from that form, the slope in y from (y - y0) * -z, exact
+    # (a label that jit traces takes this path too)
     y0 = F.stop_gradient(y)
     return (-(y0 * F.log_sigmoid(z)) - (1.0 - y0) * F.log_sigmoid(-z)
-            + (y - y0) * -F.clip(z, -sys.float_info.max, sys.float_info.max))
+            + _label_slope(y - y0, z))
+
+
+@dataclass(frozen=True)
+class LabelSlope:
+    """The term ``d * -z`` of a label's offset ``d = y - stop_gradient(y)`` (0
+    in value) and a logit ``z``: a ``"custom"`` node (see ``rules.PARAM_VJP``)
+    with the product's derivatives, ``-z`` in ``d`` (-inf at ``z = inf``, as
+    torch's ``-z``), ``-d`` in ``z`` and ``-1`` across, at every order. A
+    ``*`` node could not be 0 at an infinite logit (0 * inf is nan), and with
+    ``z`` clipped to the finite floats the slope was -1.8e308 there and the
+    mixed second derivative 0.
+
+    The node's first input is its value, ``stop_gradient(d * -clip(z))``:
+    ``fm.jit`` computes it with those plain ops (``passes_value``), as fast as
+    any; ``torch`` is that form on tensors (``fm.to_torch``, whose autograd
+    differentiates the clipped form).
+
+    >>> LabelSlope()(1.0, 0.0, 0.0, 0.0, math.inf)
+    (0.0, -inf, -0.0)
+    """
+
+    passes_value = True  # its value is its first input's (``compiler.ir``)
+
+    def forward(self, value: Any, d: Any, z: Any) -> Any:
+        return value
+
+    def __call__(self, ct: Any, out: Any, value: Any, d: Any, z: Any) -> tuple:
+        return 0.0, ct * -z, -(ct * d)
+
+    def torch(self, t: Any, value: Any, d: Any, z: Any) -> Any:
+        return d * -t.clamp(z, -sys.float_info.max, sys.float_info.max)
+
+
+_LABEL_SLOPE = LabelSlope()
+
+
+def _label_slope(d: Expr, z: Any) -> Expr:
+    z = lift(z)
+    value = F.stop_gradient(d * -F.clip(z, -sys.float_info.max, sys.float_info.max))
+    return prim("custom", stored_value(value), (value, d, z), _LABEL_SLOPE)
 
 
 def _zero_to_one(y: Any) -> Any:

@@ -177,3 +177,49 @@ def test_the_command_line_says_how_to_start_the_processes(capsys):
     assert exit_.value.code == 2
     assert "torchrun --nproc-per-node 2 -m fmicrograd train --data-parallel" in (
         capsys.readouterr().err)
+
+
+def _moons_rows():
+    xs, ys = fm.datasets.moons(12, 0.1, seed=0)
+    return xs, ys, list(zip(xs, ys))
+
+
+@pytest.mark.parametrize("form", ["examples as data", "examples as a batch",
+                                  "examples as the dataset"])
+def test_a_list_of_examples_is_refused_before_any_process_group_work(form):
+    # a batch of rows [(x0, y0), ...] passed the columns check (each row has a length) and
+    # was cut row by row into "columns" between ranks: the loss failed with "too many values
+    # to unpack"; here no process group exists, so the check comes before any is asked for
+    xs, ys, rows = _moons_rows()
+    data, extra, name, fix = {
+        "examples as data": (rows, {}, r"data\[0\] is a tuple of \(tuple, float\): one "
+                             r"example's fields", r"zip\(\*data\)"),
+        "examples as a batch": ([rows], {}, r"data\[0\] is a list of 12 examples \(rows\): "
+                                r"its item \[0\], a tuple of \(tuple, float\)",
+                                r"zip\(\*data\[0\]\)"),
+        "examples as the dataset": (tuple(rows), {"batch_size": 4},
+                                    r"data is a tuple of 12 examples \(rows\)",
+                                    r"zip\(\*data\)"),
+    }[form]
+    model = fm.nn.MLP.init(2, [4, 1], key=fm.random.key(0))
+    loss = lambda m, b: fm.losses.hinge([m(x) for x in b[0]], b[1])  # noqa: E731
+    message = (r"fit\(data_parallel=True\): .*must be a tuple of equal-length columns such as "
+               r"\(xs, ys\), to be split between ranks; " + name + ".*Make columns with xs, ys "
+               r"= " + fix + r", then pass data=\[\(xs, ys\)\], or data=\(xs, ys\) with "
+               r"batch_size=")
+    with pytest.raises(TypeError, match=message):
+        fm.train.fit(loss, model, fm.optim.sgd(0.1), data, epochs=1, data_parallel=True,
+                     **extra)
+    with pytest.raises(TypeError, match=message):
+        distributed.check_data(data, extra.get("batch_size"))
+
+
+def test_batches_of_columns_pass_the_data_check():
+    np = pytest.importorskip("numpy")
+    xs, ys, rows = _moons_rows()
+    for data, batch_size in [([(xs, ys)], None), ([[xs, ys], (xs[:3], ys[:3])], None),
+                             ((xs, ys), 4), ((np.array(xs), np.array(ys)), 5),
+                             ([(list(xs), [None] + list(ys[1:]))], None)]:
+        distributed.check_data(data, batch_size)
+    with pytest.raises(ValueError, match=r"columns differ in length: \[12, 3\]"):
+        distributed.check_data([(xs, ys[:3])], None)

@@ -6,7 +6,10 @@ import dataclasses
 import os
 import socket
 import stat
+from decimal import Decimal
+from fractions import Fraction
 
+import numpy as np
 import pytest
 
 import fmicrograd as fm
@@ -180,3 +183,57 @@ def test_check_writable_finds_problems_before_any_work(tmp_path):
     with pytest.raises(OSError):  # not writable, even by root
         fm.io.check_writable("/proc/m.json")
     assert listing(tmp_path) == ["file"]
+
+
+# np.longdouble is float64 on some platforms (Windows, macOS arm64): nothing to round there
+_LONG = np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant
+_long_only = pytest.mark.skipif(not _LONG, reason="np.longdouble is float64 here")
+
+
+@pytest.mark.parametrize("leaf, shown, why", [
+    (Fraction(1, 3), r"Fraction\(1, 3\)", r"written as 0\.3333333333333333, off by 1\.85e-17"),
+    (Decimal("0.1"), r"Decimal\('0\.1'\)", r"written as 0\.1, off by -5\.55e-18"),
+    pytest.param(np.longdouble("0.1"), r"np\.longdouble\('0\.1'\)",
+                 r"written as 0\.1, off by -5\.55e-18", marks=_long_only),
+    (Fraction(10 ** 400), r"Fraction\(1000\.\.\.0+, 1\)", "float\\(\\) refuses it"),
+    (Decimal("1e400"), r"Decimal\('1E\+400'\)", "beyond float64's range"),
+    (Decimal("sNaN"), r"Decimal\('sNaN'\)", "float\\(\\) refuses it"),
+], ids=["fraction", "decimal", "longdouble", "huge fraction", "huge decimal", "signaling nan"])
+def test_a_number_float64_would_round_is_a_type_error_naming_it_and_writes_nothing(
+        leaf, shown, why, tmp_path):
+    # these were rounded to float64 without a word (Fraction(1, 3) read back as 0.333...)
+    path = fm.io.save(tmp_path / "model.json", MODEL)
+    before = path.read_bytes()
+    tree = {"model": MODEL, "opt": {"lr": [0.5, leaf]}}
+    where = r"the leaf at <root>\['opt'\]\['lr'\]\[1\] is "
+    message = where + shown + r", which float64 cannot hold exactly \(.*" + why + \
+        r".*convert the leaf first, e\.g\. float\(x\)"
+    with pytest.raises(TypeError, match=message):
+        fm.io.save(path, tree)
+    with pytest.raises(TypeError, match=message):
+        fm.io.dumps(tree)
+    assert path.read_bytes() == before and listing(tmp_path) == ["model.json"]
+
+
+@pytest.mark.parametrize("leaf", [
+    Fraction(1, 2), Fraction(-3, 1024), Decimal("0.5"), Decimal("-Infinity"), Decimal("NaN"),
+    np.longdouble(0.1), np.float32(0.1), np.float16(-2.5)])
+def test_a_number_float64_holds_exactly_is_saved_as_that_float(leaf, tmp_path):
+    loaded = fm.io.load(fm.io.save(tmp_path / "t.json", {"w": (1.0, leaf)}))["w"][1]
+    assert type(loaded) is float
+    assert loaded == float(leaf) or (loaded != loaded and leaf != leaf)
+
+
+def test_a_checkpoint_refuses_a_parameter_float64_would_round_before_training(tmp_path):
+    # fit's checkpoints are fm.io files: a Fraction parameter is refused at the first one,
+    # by its place in the checkpoint (the parameters, or a copy kept for a rollback or
+    # restore_best: the first one met), instead of being saved rounded
+    def loss(params, batch):
+        xs, ys = batch
+        return fm.losses.mse([params["w"] * x for x in xs], ys)
+
+    with pytest.raises(TypeError, match=r"the leaf at <root>\['\w*params'\]\['w'\] is "
+                                        r"Fraction\(1, 3\)"):
+        fm.train.fit(loss, {"w": Fraction(1, 3)}, fm.optim.sgd(0.1),
+                     [((1.0, 2.0), (2.0, 4.0))], epochs=1, checkpoint_dir=tmp_path / "run")
+    assert not list((tmp_path / "run").glob("*"))

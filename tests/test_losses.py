@@ -244,3 +244,59 @@ def test_binary_cross_entropy_slope_in_the_label_is_exactly_minus_the_logit(z):
     assert fm.hessian(bce, argnums=(0, 1))(z, 0.25)[0][1] == -1.0
     value, slope = fm.value_and_grad(bce, argnums=1)(z, 1.0)
     assert value == bce(z, 1.0)  # the label's slope does not move the value
+
+
+def _torch_bce_derivatives(z, y):
+    """torch's (float64) value, gradient in (z, y) and Hessian, flattened."""
+    zt, yt = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (z, y))
+    value = tF.binary_cross_entropy_with_logits(zt, yt)
+    gz, gy = torch.autograd.grad(value, (zt, yt), create_graph=True)
+    rows = [torch.autograd.grad(g, (zt, yt), allow_unused=True, retain_graph=True)
+            for g in (gz, gy)]
+    return [value.item(), gz.item(), gy.item(),
+            *[0.0 if h is None else h.item() for row in rows for h in row]]
+
+
+def _fm_bce_derivatives(run, z, y):
+    bce = losses.binary_cross_entropy_with_logits
+    grads = run(fm.grad(bce, argnums=(0, 1)))(z, y)
+    hess = run(fm.hessian(bce, argnums=(0, 1)))(z, y)
+    return [float(g) for g in (*grads, *hess[0], *hess[1])]
+
+
+def _same_float(a, b):
+    if a != a or b != b:
+        return a != a and b != b
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+def _vmapped(f):
+    return lambda z, y: fm.vmap(f)(np.array([z]), np.array([y]))[0]  # one example's
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # 0 * inf in the value, as torch's nan
+@pytest.mark.parametrize("run", [lambda f: f, fm.jit, _vmapped], ids=["eager", "jit", "vmap"])
+@pytest.mark.parametrize("z", [-math.inf, -800.0, -3.0, 0.0, 0.5, 800.0, math.inf])
+@pytest.mark.parametrize("y", [0.0, 0.3, 1.0])
+def test_binary_cross_entropy_derivatives_in_logit_and_label_are_torchs(run, z, y):
+    # at an infinite logit the slope in the label was -+1.8e308 (the logit clipped to the
+    # finite floats) where torch's is -z = -+inf, and d2/dz dy was 0 where torch's is -1
+    want = _torch_bce_derivatives(z, y)[1:]
+    got = _fm_bce_derivatives(run, z, y)
+    # the label's slope and every second derivative but d2/dz2: torch's formula, bitwise
+    assert all(map(_same_float, got[1:2] + got[3:], want[1:2] + want[3:])), (got, want)
+    # d/dz and d2/dz2: fm's tail-exact form, within rounding of torch's
+    assert got[0] == pytest.approx(want[0], rel=1e-12, abs=0.0)
+    assert got[2] == pytest.approx(want[2], rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.parametrize("z", [-math.inf, math.inf])
+@pytest.mark.parametrize("y", [0.0, 0.3, 1.0])
+def test_binary_cross_entropy_value_at_an_infinite_logit_with_a_differentiated_label(z, y):
+    # torch's value is nan at (-inf, y > 0) ((1 - y) * z - log_sigmoid(z) is inf - inf);
+    # fm keeps the loss's limit there, and the label's slope does not move it
+    bce = losses.binary_cross_entropy_with_logits
+    want = _torch_bce_derivatives(z, y)[0]
+    value, _ = fm.value_and_grad(bce, argnums=(0, 1))(z, y)
+    assert _same_float(value, bce(z, y))
+    assert _same_float(value, want) or (want != want and value == math.inf)

@@ -356,6 +356,8 @@ def _lower_node(p: Program, n: Expr, kids: tuple) -> int:
             return p.add(kind, kids, param, shape)
         if not hasattr(param, "forward"):
             raise NotCompilable("a custom node has no forward function")
+        if getattr(param, "passes_value", False) and not p.detach:
+            return kids[0]  # a node whose value is its first input's (plain ops: fm.losses)
         if isinstance(param, CustomRule):  # keep the rule, not the traced call
             param = dataclasses.replace(param, residuals=None, args=tuple(
                 a if i in param.fn.nondiff_argnums else None for i, a in enumerate(param.args)))

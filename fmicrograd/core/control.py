@@ -16,15 +16,16 @@ True
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["GUARDS", "UNCOMPILED", "FORMATTED", "RUNNING", "RAISED", "running", "dependent",
-           "escape", "raised", "settle",
-           "compare", "Mask", "reaches_variable", "reaches"]
+__all__ = ["GUARDS", "UNCOMPILED", "FORMATTED", "INTEGER_TEST", "RUNNING", "RAISED", "running",
+           "dependent", "escape", "watched", "raised", "settle",
+           "compare", "integer_test", "Mask", "reaches_variable", "reaches"]
 
 
 # While ``fm.jit`` traces a function, this holds the trace's log of comparisons
@@ -36,8 +37,12 @@ GUARDS: ContextVar = ContextVar("fmicrograd_guards", default=None)
 UNCOMPILED = ("uncompiled", "debug_nans checks every call", None, None)
 # The same for a function that formats a traced value (``f"{x:.4f}"``): the text,
 # printed or parsed back into a number, must be the call's own, not the trace's.
-FORMATTED = ("uncompiled", "it turns a traced value into text (str(x), f\"{x:.4f}\"), which a "
-             "compiled call would freeze", None, None)
+FORMATTED = ("uncompiled", "it turns a traced value into text (str(x), f\"{x:.4f}\", "
+             "\"%.4f\" % x), which a compiled call would freeze", None, None)
+# The same for ``x.is_integer()`` of per-example values (``jit`` of ``vmap``): the
+# answer comes from the values in Python, and has no compiled form.
+INTEGER_TEST = ("uncompiled", "it asks x.is_integer() of per-example values, which has no "
+                "compiled form", None, None)
 
 # True while ``fm.to_torch`` traces: a comparison of per-example values stays a mask
 # even where the traced examples agree (a torch graph is made for every batch, so
@@ -263,6 +268,18 @@ def _is_variable_leaf(n: Any) -> bool:
     return not n.children and n.op != "const"
 
 
+def watched(x: Any) -> bool:
+    """Whether ``escape`` of node ``x`` may do more than return its value (a
+    transform runs, in any thread, or ``jit`` traces, or ``x`` holds an
+    array): the cases where how a conversion was asked for matters.
+
+    >>> import numpy as np
+    >>> watched(Var(1.0)), watched(Var(1.0) * np.array([1.0, 2.0]))
+    (False, True)
+    """
+    return bool(_ANYWHERE) or GUARDS.get() is not None or bool(getattr(x.value, "ndim", 0))
+
+
 def escape(x: Any, how: str) -> float:
     """``x``'s value as a float, unless a running transform depends on ``x``
     (its derivative, or its value under ``jit``, would be silently lost):
@@ -330,20 +347,26 @@ with fm.where(cond, a, b), or compare scalars
     left: Any
     right: Any
     value: Any
+    written: str = ""  # the test as the function wrote it (x.is_integer()), for messages
+
+    @property
+    def shown(self) -> str:
+        """The test as error messages name it: as written, else the comparison."""
+        return self.written or self.op
 
     def __bool__(self) -> bool:
         if EVERY_EXAMPLE.get():
-            raise ValueError(f"fm.to_torch: `{self.op}` in Python control flow: a torch graph "
+            raise ValueError(f"fm.to_torch: `{self.shown}` in Python control flow: a torch graph "
                              "is made for every batch and cannot follow a branch on a "
                              "per-example value; choose per example with fm.where(cond, a, b) "
                              "(or fm.maximum, fm.minimum, fm.relu, fm.clip)")
         if not _vmap_depth():  # the entries of an array that entered the graph (x * arr)
-            raise ValueError(f"`{self.op}` on an fm.Expr holding an array (a numpy array "
+            raise ValueError(f"`{self.shown}` on an fm.Expr holding an array (a numpy array "
                              "entered the computation, as in x * arr): Python control flow "
                              "needs one truth, and the entries disagree; choose per entry "
                              "with fm.where(cond, a, b), or compare scalars" + thread_hint())
         raise raised(("vmap", _vmap_depth()), ValueError(
-            f"`{self.op}` inside fm.vmap: Python control flow cannot depend on a per-example "
+            f"`{self.shown}` inside fm.vmap: Python control flow cannot depend on a per-example "
             "value (here the examples disagree); choose per example with fm.where(cond, a, "
             "b), e.g. fm.where(x > 0.0, x, 0.0), or fm.maximum / fm.minimum / fm.relu"))
 
@@ -387,7 +410,7 @@ with fm.where(cond, a, b), or compare scalars
 
     def __invert__(self) -> Any:
         # on the loop's bools ~ gives -2 and -1, both true: no mask can mean that
-        raise TypeError(f"~ of a comparison (`{self.op}`) inside fm.vmap: on a Python bool ~ "
+        raise TypeError(f"~ of a comparison (`{self.shown}`) inside fm.vmap: on a Python bool ~ "
                         "gives -2 or -1 (both true), not its negation; write `not` as the "
                         "opposite comparison (x <= 0 for not x > 0), or swap fm.where's branches")
 
@@ -440,7 +463,7 @@ with fm.where(cond, a, b), or compare scalars
         return numpy_function_on_node(func, args, kwargs)
 
     def __float__(self) -> float:
-        error = TypeError(f"float() of a comparison (`{self.op}`) inside fm.vmap whose "
+        error = TypeError(f"float() of a comparison (`{self.shown}`) inside fm.vmap whose "
                           "examples disagree: one number cannot stand for every example; "
                           "compute with it (mask * 1.0 is 0.0 / 1.0 per example) or choose "
                           "with fm.where")
@@ -506,6 +529,39 @@ def compare(op: str, a: Any, b: Any, b_value: Any) -> Any:
                             + _IN_A_THREAD.format(who=who)
                             + " (the compiled code could not re-check this branch)")
     return r
+
+
+def integer_test(x: Any) -> Any:
+    """``x.is_integer()`` of a node, as its float answers, told by comparisons
+    of ``x`` that ``jit`` guards like any other (a call whose answer differs
+    recompiles): ``x == n`` for a whole value ``n``, ``n < x < n + 1``
+    otherwise, ``x == x`` for NaN, ``x == inf`` for infinities. Under ``vmap``
+    examples that disagree give a ``Mask`` (for ``fm.where``; an error in
+    ``if``), and ``jit`` runs the function as Python (see ``INTEGER_TEST``).
+
+    >>> integer_test(Var(3.0)), integer_test(Var(2.5)), integer_test(Var(-math.inf))
+    (True, False, False)
+    """
+    v = x.value
+    if getattr(v, "ndim", 0):
+        import numpy as np  # only under vmap: importing fmicrograd needs no numpy
+
+        log = GUARDS.get()
+        if log is not None and INTEGER_TEST not in log:
+            log.append(INTEGER_TEST)
+        with np.errstate(invalid="ignore"):
+            whole = np.where(np.isfinite(v), np.floor(v), np.nan)  # NaN: equal to none
+        truth = compare("==", x, whole, whole)
+        return replace(truth, written="x.is_integer()") if isinstance(truth, Mask) else truth
+    if v != v:
+        return compare("==", x, x, v)  # False, as long as x is NaN
+    if v in (math.inf, -math.inf):
+        return not compare("==", x, v, v)
+    n = float(math.floor(v))
+    if v == n:
+        return compare("==", x, n, n)
+    # strictly between two whole numbers: both comparisons hold (they are the guards)
+    return not (compare(">", x, n, n) and compare("<", x, n + 1.0, n + 1.0))
 
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,

@@ -29,11 +29,15 @@ from .control import (  # noqa: F401
     GUARDS,
     TRACING,
     Mask,
+    _vmap_depth,
     compare,
     dependent,
     escape,
+    integer_test,
     running,
+    watched,
 )
+from .percent import percent_formats
 
 Number = float | int
 # Transform invocations are ordered by this counter, like object ids: an inner
@@ -167,6 +171,51 @@ class Expr:
         """Cosine."""
         return node("cos", num.cos(self.value), (self,))
 
+    # numbers.Real's API, as a float answers it
+    @property
+    def real(self) -> Expr:
+        """The real part: the node itself, as ``float.real`` (derivative 1).
+
+        >>> x = Var(2.0)
+        >>> x.real is x, fm.grad(lambda y: y.real * y)(3.0)
+        (True, 6.0)
+        """
+        return self
+
+    @property
+    def imag(self) -> float:
+        """The imaginary part: the plain float ``0.0``, as ``float.imag``. It is
+        the same for every value, so no transform sees it (derivative 0).
+
+        >>> Var(2.0).imag, fm.grad(lambda y: y.imag + y)(3.0)
+        (0.0, 1.0)
+        """
+        return 0.0
+
+    def conjugate(self) -> Expr:
+        """The complex conjugate of a real number: the node itself.
+
+        >>> x = Var(2.0)
+        >>> x.conjugate() is x
+        True
+        """
+        return self
+
+    def is_integer(self) -> Any:
+        """Whether the value is a whole number, as ``float.is_integer``: a
+        bool, read from comparisons of the node, so ``fm.jit`` guards it like
+        ``x > 0`` (a call on the other side recompiles), and under ``fm.vmap``
+        examples that disagree give a per-example truth for ``fm.where`` (in
+        ``if``, an error naming it).
+
+        >>> Var(3.0).is_integer(), Var(2.5).is_integer(), Var(float("inf")).is_integer()
+        (True, False, False)
+        >>> f = fm.jit(lambda x: x * 2.0 if x.is_integer() else x)
+        >>> f(3.0), f(2.5), f(4.0)
+        (6.0, 2.5, 8.0)
+        """
+        return integer_test(self)
+
     # Comparisons and truth tests read values only (they are not differentiable)
     # and answer exactly as the floats would; fm.jit guards each one it sees.
     # The hash stays identity (nodes key the sweeps' dictionaries), as torch's
@@ -196,7 +245,11 @@ class Expr:
 
     # Implicit escapes to a plain number: fine on their own, an error on a node
     # that a running transform differentiates, maps or traces (see ``escape``).
+    # Asked for by %-formatting ("loss %.4f" % x) they make text, as f"{x:.4f}"
+    # does, and follow the f-string's rules instead (see ``_percent_value``).
     def __float__(self) -> float:
+        if watched(self) and percent_formats(sys._getframe().f_back):  # "%.4f" % x: text
+            return float(_percent_value(self, "%-formatting (\"%.4f\" % x)"))
         value = escape(self, "float()")
         log = GUARDS.get()
         if log is not None:
@@ -204,12 +257,18 @@ class Expr:
         return value
 
     def __int__(self) -> int:
+        if watched(self) and percent_formats(sys._getframe().f_back):  # "%d" % x
+            return int(_percent_value(self, "%-formatting (\"%d\" % x)"))
         return int(escape(self, "int()"))
 
     def __index__(self) -> int:
         """A node as an index (``lst[x]``, ``range(x)``): its value if it is a
-        whole number no transform depends on, else a ``TypeError``."""
-        value = escape(self, "using a node as an index (lst[x], range(x))")
+        whole number no transform depends on, else a ``TypeError``. (For
+        ``"%x" % x`` the value is text, as for ``__float__``.)"""
+        if watched(self) and percent_formats(sys._getframe().f_back):  # "%x" % x
+            value = _percent_value(self, "%-formatting (\"%x\" % x)")
+        else:
+            value = escape(self, "using a node as an index (lst[x], range(x))")
         if value != int(value):
             raise TypeError(f"a node of value {value!r} is not a whole number: it cannot be "
                             "an index")
@@ -265,30 +324,51 @@ class Expr:
         return formula(self)
 
 
-def _formatted(x: Expr) -> None:
+def _formatted(x: Expr, stacklevel: int = 3) -> None:
     """Under ``jit``, text made from a traced value (``str(x)``, ``repr(x)``,
-    ``f"{x:.4f}"``) holds the trace's number, which compiled calls would
-    freeze (printed, or parsed back into a number): the function then runs
-    as Python on every call, with a warning (see ``FORMATTED``)."""
+    ``f"{x:.4f}"``, ``"%.4f" % x``) holds the trace's number, which compiled
+    calls would freeze (printed, or parsed back into a number): the function
+    then runs as Python on every call, with a warning (see ``FORMATTED``)."""
     log = GUARDS.get()
     if log is not None and FORMATTED not in log and not _from_fm() and dependent(x) is not None:
         log.append(FORMATTED)
         warnings.warn("fm.jit: the function turns a traced value into text (str(x), "
-                      "f\"{x:.4f}\", print(x)), so it runs as Python on every call (the text "
-                      "of a compiled call would be the trace's); print outside the jitted "
-                      "function for compiled speed", RuntimeWarning, stacklevel=3)
+                      "f\"{x:.4f}\", \"%.4f\" % x, print(x)), so it runs as Python on every "
+                      "call (the text of a compiled call would be the trace's); print outside "
+                      "the jitted function for compiled speed", RuntimeWarning,
+                      stacklevel=stacklevel)
+
+
+def _percent_value(x: Expr, how: str) -> Any:
+    """The value that ``"%.4f" % x`` turns into text (``percent_formats``):
+    text, as ``f"{x:.4f}"`` makes, drops no derivative, so no transform
+    refuses it (``jit`` then runs the function as Python, see ``_formatted``).
+    Only one value per example (``vmap``) is no number for ``%`` to format: a
+    ``ValueError``, as ``if`` on examples that disagree is (a ``TypeError``
+    would be replaced by ``"%d"``'s own message, which names neither)."""
+    value = x.value
+    if getattr(value, "ndim", 0):
+        if value.ndim > _vmap_depth():  # an array that entered the graph: escape's error
+            return escape(x, how)
+        raise ValueError(f"{how} on an fm.Expr holding one value per example (inside "
+                         "fm.vmap): % formats one number, and a Python number cannot stand for "
+                         "the whole batch; f\"{x:.4f}\" (or str(x)) shows every example's")
+    _formatted(x, stacklevel=4)
+    return value
 
 
 def _from_fm() -> bool:
     """Whether the text is asked for by fmicrograd's own code (an error
     message naming the node, raised while tracing), not by the function."""
     frame: Any = sys._getframe(2)
-    while frame is not None and frame.f_code.co_name in _TEXT_METHODS:
+    while frame is not None and frame.f_code.co_name in _TEXT_METHODS \
+            and frame.f_globals is globals():
         frame = frame.f_back  # (__format__ calls str: the nodes' own methods)
     return frame is not None and frame.f_globals.get("__name__", "").startswith("fmicrograd.")
 
 
-_TEXT_METHODS = frozenset({"__str__", "__repr__", "__format__"})
+_TEXT_METHODS = frozenset({"__str__", "__repr__", "__format__", "_percent_value", "__float__",
+                           "__int__", "__index__"})
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False, init=False)

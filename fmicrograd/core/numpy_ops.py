@@ -54,6 +54,9 @@ instead (fm's functions take nodes and numbers alike)
             return getattr(b, ops[0])(a)
         if isinstance(a, Expr):
             return getattr(a, ops[1])(b)
+    if name == "conjugate" and method == "__call__" and len(inputs) == 1 and not kwargs \
+            and out is None:
+        return inputs[0].conjugate()  # of a real number: itself, as x.conjugate()
     fm_name = _FM_NAMES.get(name, name)
     how = f"use fm.{fm_name} instead" if not fm_name.startswith("-") else f"write {fm_name}"
     call = f"np.{name}" if method == "__call__" else f"np.{name}.{method}"
