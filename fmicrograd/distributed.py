@@ -122,9 +122,27 @@ def _record(x: Any) -> bool:
     """
     if not isinstance(x, (tuple, list)):
         return False
-    kinds = {isinstance(v, numbers.Number) for v in x[:_LOOK]
-             if isinstance(v, numbers.Number) or hasattr(v, "__len__")}
+    kinds = {kind for kind in map(_field_kind, x[:_LOOK]) if kind is not None}
     return len(kinds) == 2
+
+
+def _field_kind(v: Any) -> str | None:
+    """``"number"`` (a number, a 0-d array or tensor), ``"sequence"`` (a
+    tuple, list or array with an axis) or None (a string, anything else).
+
+    >>> import numpy as np
+    >>> _field_kind(1.0), _field_kind(np.asarray(2.0)), _field_kind((1.0,)), _field_kind("a")
+    ('number', 'number', 'sequence', None)
+    """
+    if isinstance(v, numbers.Number) or getattr(v, "ndim", None) == 0:
+        return "number"
+    if isinstance(v, (str, bytes)) or not hasattr(v, "__len__"):
+        return None
+    try:
+        len(v)
+    except TypeError:  # (an object whose __len__ refuses: neither)
+        return None
+    return "sequence"
 
 
 def _described(x: Any) -> str:

@@ -219,7 +219,12 @@ def test_batches_of_columns_pass_the_data_check():
     xs, ys, rows = _moons_rows()
     for data, batch_size in [([(xs, ys)], None), ([[xs, ys], (xs[:3], ys[:3])], None),
                              ((xs, ys), 4), ((np.array(xs), np.array(ys)), 5),
-                             ([(list(xs), [None] + list(ys[1:]))], None)]:
+                             ([(list(xs), [None] + list(ys[1:]))], None),
+                             # columns mixing numbers with 0-d arrays or tensors, or labels
+                             # mixing strings and ints: one kind of value each, not records
+                             ([(xs[:3], (1.0, np.asarray(0.0), -1.0))], None),
+                             ([(xs[:2], (torch.tensor(1.0), 2.0))], None),
+                             ([(xs[:3], ("a", 1, "b"))], None)]:
         distributed.check_data(data, batch_size)
     with pytest.raises(ValueError, match=r"columns differ in length: \[12, 3\]"):
         distributed.check_data([(xs, ys[:3])], None)

@@ -37,8 +37,8 @@ GUARDS: ContextVar = ContextVar("fmicrograd_guards", default=None)
 UNCOMPILED = ("uncompiled", "debug_nans checks every call", None, None)
 # The same for a function that formats a traced value (``f"{x:.4f}"``): the text,
 # printed or parsed back into a number, must be the call's own, not the trace's.
-FORMATTED = ("uncompiled", "it turns a traced value into text (str(x), f\"{x:.4f}\", "
-             "\"%.4f\" % x), which a compiled call would freeze", None, None)
+FORMATTED = ("uncompiled", "it turns a traced value into text (str(x), f\"{x:.4f}\"), which a "
+             "compiled call would freeze", None, None)
 # The same for ``x.is_integer()`` of per-example values (``jit`` of ``vmap``): the
 # answer comes from the values in Python, and has no compiled form.
 INTEGER_TEST = ("uncompiled", "it asks x.is_integer() of per-example values, which has no "

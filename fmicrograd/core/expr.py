@@ -37,7 +37,7 @@ from .control import (  # noqa: F401
     running,
     watched,
 )
-from .percent import percent_formats
+from .percent import percent_op
 
 Number = float | int
 # Transform invocations are ordered by this counter, like object ids: an inner
@@ -244,29 +244,28 @@ class Expr:
         return bool(_compare("!=", self, 0.0))
 
     # Implicit escapes to a plain number: fine on their own, an error on a node
-    # that a running transform differentiates, maps or traces (see ``escape``).
-    # Asked for by %-formatting ("loss %.4f" % x) they make text, as f"{x:.4f}"
-    # does, and follow the f-string's rules instead (see ``_percent_value``).
+    # that a running transform differentiates, maps or traces (see ``escape``);
+    # asked for by %-formatting ("loss %.4f" % x), an error naming the f-string.
     def __float__(self) -> float:
-        if watched(self) and percent_formats(sys._getframe().f_back):  # "%.4f" % x: text
-            return float(_percent_value(self, "%-formatting (\"%.4f\" % x)"))
-        value = escape(self, "float()")
+        if watched(self) and percent_op(sys._getframe().f_back):  # "%.4f" % x
+            value = _percent_escape(self, "float()")
+        else:
+            value = escape(self, "float()")
         log = GUARDS.get()
         if log is not None:
             log.append(("float", self, None, value))
         return value
 
     def __int__(self) -> int:
-        if watched(self) and percent_formats(sys._getframe().f_back):  # "%d" % x
-            return int(_percent_value(self, "%-formatting (\"%d\" % x)"))
+        if watched(self) and percent_op(sys._getframe().f_back):  # "%d" % x
+            return int(_percent_escape(self, "int()"))
         return int(escape(self, "int()"))
 
     def __index__(self) -> int:
         """A node as an index (``lst[x]``, ``range(x)``): its value if it is a
-        whole number no transform depends on, else a ``TypeError``. (For
-        ``"%x" % x`` the value is text, as for ``__float__``.)"""
-        if watched(self) and percent_formats(sys._getframe().f_back):  # "%x" % x
-            value = _percent_value(self, "%-formatting (\"%x\" % x)")
+        whole number no transform depends on, else a ``TypeError``."""
+        if watched(self) and percent_op(sys._getframe().f_back):  # "%x" % x
+            value = _percent_escape(self, "an index")
         else:
             value = escape(self, "using a node as an index (lst[x], range(x))")
         if value != int(value):
@@ -324,37 +323,36 @@ class Expr:
         return formula(self)
 
 
-def _formatted(x: Expr, stacklevel: int = 3) -> None:
+def _formatted(x: Expr) -> None:
     """Under ``jit``, text made from a traced value (``str(x)``, ``repr(x)``,
-    ``f"{x:.4f}"``, ``"%.4f" % x``) holds the trace's number, which compiled
-    calls would freeze (printed, or parsed back into a number): the function
-    then runs as Python on every call, with a warning (see ``FORMATTED``)."""
+    ``f"{x:.4f}"``) holds the trace's number, which compiled calls would
+    freeze (printed, or parsed back into a number): the function then runs
+    as Python on every call, with a warning (see ``FORMATTED``)."""
     log = GUARDS.get()
     if log is not None and FORMATTED not in log and not _from_fm() and dependent(x) is not None:
         log.append(FORMATTED)
         warnings.warn("fm.jit: the function turns a traced value into text (str(x), "
-                      "f\"{x:.4f}\", \"%.4f\" % x, print(x)), so it runs as Python on every "
-                      "call (the text of a compiled call would be the trace's); print outside "
-                      "the jitted function for compiled speed", RuntimeWarning,
-                      stacklevel=stacklevel)
+                      "f\"{x:.4f}\", print(x)), so it runs as Python on every call (the text "
+                      "of a compiled call would be the trace's); print outside the jitted "
+                      "function for compiled speed", RuntimeWarning, stacklevel=3)
 
 
-def _percent_value(x: Expr, how: str) -> Any:
-    """The value that ``"%.4f" % x`` turns into text (``percent_formats``):
-    text, as ``f"{x:.4f}"`` makes, drops no derivative, so no transform
-    refuses it (``jit`` then runs the function as Python, see ``_formatted``).
-    Only one value per example (``vmap``) is no number for ``%`` to format: a
-    ``ValueError``, as ``if`` on examples that disagree is (a ``TypeError``
-    would be replaced by ``"%d"``'s own message, which names neither)."""
-    value = x.value
-    if getattr(value, "ndim", 0):
-        if value.ndim > _vmap_depth():  # an array that entered the graph: escape's error
-            return escape(x, how)
-        raise ValueError(f"{how} on an fm.Expr holding one value per example (inside "
-                         "fm.vmap): % formats one number, and a Python number cannot stand for "
-                         "the whole batch; f\"{x:.4f}\" (or str(x)) shows every example's")
-    _formatted(x, stacklevel=4)
-    return value
+def _percent_escape(x: Expr, conversion: str) -> float:
+    """``escape`` of ``x`` for a ``%`` operation (``percent_op``): the value
+    where no transform depends on ``x``, else escape's error naming the
+    f-string, as a ``ValueError`` (``"%d"`` would replace a ``TypeError`` from
+    the conversion with its own message, which names neither).
+
+    >>> _percent_escape(Var(2.5), "float()")
+    2.5
+    """
+    form = {"float()": '"%.4f" % x', "int()": '"%d" % x'}.get(conversion, '"%x" % x')
+    how = (f'%-formatting ({form} converts x with {conversion}; f"{{x:.4f}}" formats a '
+           "node under every transform)")
+    try:
+        return escape(x, how)
+    except TypeError as e:
+        raise ValueError(str(e)) from None
 
 
 def _from_fm() -> bool:
@@ -367,8 +365,7 @@ def _from_fm() -> bool:
     return frame is not None and frame.f_globals.get("__name__", "").startswith("fmicrograd.")
 
 
-_TEXT_METHODS = frozenset({"__str__", "__repr__", "__format__", "_percent_value", "__float__",
-                           "__int__", "__index__"})
+_TEXT_METHODS = frozenset({"__str__", "__repr__", "__format__"})
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False, init=False)
