@@ -6,6 +6,8 @@ output, the others seeded with 0.0, and 0.0 times an infinite or NaN partial
 on their paths is NaN, where ``f``'s own sweep never goes (round 18).
 """
 
+import math
+
 import pytest
 
 import fmicrograd as fm
@@ -169,3 +171,25 @@ def test_an_example_of_a_returned_vmap_result_no_sweep_reaches_adds_no_nan(wrapp
 
 def tr_leaves_finite(tree):
     return all(x == x for x in fm.tree.leaves(tree))
+
+
+def _pairs(a, b):  # a vmap result of two fields: b's sqrt slope is inf at 0
+    return fm.vmap(lambda x: (x * x, fm.sqrt(x)))((a, b))
+
+
+_pairs_jvp = fm.custom_jvp(_pairs)
+_pairs_jvp.defjvp(lambda p, t: (_pairs_jvp(*p), fm.jvp(_pairs, p, t)[1]))
+
+
+@pytest.mark.parametrize("wrapped", [fm.checkpoint(_pairs), _pairs_jvp],
+                         ids=["checkpoint", "custom_jvp"])
+def test_under_vmap_each_field_of_a_returned_vmap_result_is_differentiated_alone(wrapped):
+    # under an outer vmap the rule's outputs are the result's fields: the other field's
+    # 0.0 stand-in met sqrt's infinite slope, nan for inf (round 19)
+    def total(w):
+        return lambda a, b: fm.sum([fm.sum(list(o)) for o in w(a, b)])
+
+    g, want = (fm.grad(total(w), argnums=(0, 1)) for w in (wrapped, _pairs))
+    loop = tuple(want(a, b) for a, b in [(4.0, 0.0), (5.0, 0.0)])
+    assert fm.vmap(g)((4.0, 5.0), (0.0, 0.0)) == loop
+    assert loop[0] == (8.25, math.inf)

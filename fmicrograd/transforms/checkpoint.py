@@ -52,14 +52,14 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
         diff = tuple(a for i, a in enumerate(args) if i not in static_argnums)
         return f(*args), diff
 
-    def bwd(*rest: Any, seeded: int | None = None) -> tuple:
+    def bwd(*rest: Any, seeded: int | None = None, fields: int | None = None) -> tuple:
         *static, diff, ct = rest
 
         def rerun(*xs: Any) -> Any:
             it, st = iter(xs), iter(static)
             n = len(xs) + len(static)
             out = f(*[next(st) if i in static_argnums else next(it) for i in range(n)])
-            return only_leaf(out, seeded, ct)  # f's own sweep reaches that output only
+            return only_leaf(out, seeded, ct, fields)  # f's own sweep reaches that output only
 
         def backward(*diff_and_ct: Any) -> tuple:
             *primals, cotangent = diff_and_ct
@@ -78,7 +78,7 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
 
     node = custom_vjp(f, nondiff_argnums=static_argnums)
     node.who = "checkpoint"
-    node.takes_seeded = True
+    node.takes_seeded = node.takes_fields = True
     node.defvjp(fwd, bwd)
     return node
 

@@ -109,6 +109,9 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
     # stand-in (compiler.through: a jitted call matches f's own sweep, which never
     # reaches the outputs the sweep did not reach, where 0.0 * nan would be nan)
     takes_seeded = False
+    # True: bwd also takes ``seeded=i, fields=n`` where the outputs are the ``n``
+    # fields of a vmap result (``only_leaf``)
+    takes_fields = False
 
     def __init__(self, fun: Callable, nondiff_argnums: tuple[int, ...] = ()) -> None:
         functools.update_wrapper(self, fun)
@@ -227,7 +230,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         return f"custom_vjp({self.name})"
 
 
-def only_leaf(out: Any, index: int | None, ct: Any) -> Any:
+def only_leaf(out: Any, index: int | None, ct: Any, fields: int | None = None) -> Any:
     """``out`` with every leaf but leaf ``index`` cut from the graph
     (``stop_gradient``), for a ``bwd`` told ``seeded=index``: a VJP of it at
     the sweep's cotangents ``ct`` (0.0 stand-ins for the outputs it did not
@@ -235,8 +238,10 @@ def only_leaf(out: Any, index: int | None, ct: Any) -> Any:
     the function's own sweep, which never reaches those outputs, does not.
     Under ``vmap`` the cut is the same for every example (each leaf holds one
     output of every example). A ``vmap`` result in ``out`` is taken example
-    by example where ``ct`` is (the rule's leaves are then its examples).
-    ``out`` as it is where it is not shaped like ``ct``.
+    by example where ``ct`` is (the rule's leaves are then its examples), or
+    field by field when the rule's leaves are its ``fields`` (a count: an
+    enclosing ``vmap`` made them nodes). ``out`` as it is where it is not
+    shaped like ``ct``.
 
     >>> only_leaf((fm.Var(1.0), fm.Var(2.0)), 1, (0.0, 1.0))[0].op
     'stop_gradient'
@@ -244,11 +249,19 @@ def only_leaf(out: Any, index: int | None, ct: Any) -> Any:
     if index is None:
         return out
     leaves, td = tr.flatten(out)
-    want = tr.structure(ct)
-    if td != want and _holds_batch(td):  # a vmap result's: example by example, as ``ct``
-        leaves, td = tr.flatten(tr.per_example(out))
-    if td != want:
-        return out
+    if fields is not None:  # the rule's leaves are a vmap result's fields: so are out's,
+        if not _holds_batch(td) or len(leaves) != fields:  # or its examples', field by field
+            if td != tr.structure(ct) or td.kind is not tuple or \
+                    any(c.num_leaves != fields for c in td.children):
+                return out
+            return tr.unflatten(td, [x if k % fields == index or not isinstance(x, Expr)
+                                     else stop_gradient(x) for k, x in enumerate(leaves)])
+    else:
+        want = tr.structure(ct)
+        if td != want and _holds_batch(td):  # a vmap result's: example by example, as ``ct``
+            leaves, td = tr.flatten(tr.per_example(out))
+        if td != want:
+            return out
     return tr.unflatten(td, [x if k == index or not isinstance(x, Expr)
                              else stop_gradient(x) for k, x in enumerate(leaves)])
 
@@ -324,8 +337,11 @@ class CustomRule:
             # (not for a vmap result's field: its one leaf holds every example, and the
             # rule's view of the output, example by example, has other leaves; a vmap
             # result of bare arrays is the rule's examples: ``only_leaf`` takes it so)
-            seeded = {"seeded": self.index} if self.fn.takes_seeded and \
-                not _holds_batch(self.out_def) else {}
+            seeded: dict = {}
+            if self.fn.takes_seeded and not _holds_batch(self.out_def):
+                seeded = {"seeded": self.index}
+            elif self.fn.takes_fields:  # (checkpoint, custom_jvp: ``only_leaf``)
+                seeded = {"seeded": self.index, "fields": self.n_outputs}
             cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
                               tr.unflatten(self.out_def, seeds), **seeded)
         flat = self._flat_cotangents(cts)
