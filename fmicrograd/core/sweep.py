@@ -650,6 +650,11 @@ def _gated_forward(n: Expr, kids: tuple, tans: dict, pres: dict, lanes: Any,
             term, pc = lanes.mask(term, pc)
             if empty(pc):
                 continue
+        if n.op == "custom":  # a rule's input with examples its output lacks (a vmap
+            fitted = reduce_to(term, _value(n))  # result): summed, as ``_rule_tangent``
+            if fitted is not term:
+                pc = None if pc is None else lanes.fit(pc, term, fitted)
+                term = fitted
         terms.append(term)
         m = lanes.either(m, pc)
     if not terms:
