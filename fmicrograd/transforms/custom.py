@@ -260,6 +260,8 @@ def only_leaf(out: Any, index: int | None, ct: Any, fields: int | None = None) -
         want = tr.structure(ct)
         if td != want and _holds_batch(td):  # a vmap result's: example by example, as ``ct``
             leaves, td = tr.flatten(tr.per_example(out))
+            if any(isinstance(x, Expr) and x.value.__class__ is not float for x in leaves):
+                return out  # (its examples hold an enclosing vmap's lanes: left as it was)
         if td != want:
             return out
     return tr.unflatten(td, [x if k == index or not isinstance(x, Expr)
