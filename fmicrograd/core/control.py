@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = ["GUARDS", "UNCOMPILED", "FORMATTED", "INTEGER_TEST", "RUNNING", "RAISED", "running",
-           "dependent", "escape", "watched", "raised", "settle",
+           "dependent", "escape", "raised", "settle",
            "compare", "integer_test", "Mask", "reaches_variable", "reaches"]
 
 
@@ -266,18 +266,6 @@ def _vmap_depth() -> int:
 
 def _is_variable_leaf(n: Any) -> bool:
     return not n.children and n.op != "const"
-
-
-def watched(x: Any) -> bool:
-    """Whether ``escape`` of node ``x`` may do more than return its value (a
-    transform runs, in any thread, or ``jit`` traces, or ``x`` holds an
-    array): the cases where how a conversion was asked for matters.
-
-    >>> import numpy as np
-    >>> watched(Var(1.0)), watched(Var(1.0) * np.array([1.0, 2.0]))
-    (False, True)
-    """
-    return bool(_ANYWHERE) or GUARDS.get() is not None or bool(getattr(x.value, "ndim", 0))
 
 
 def escape(x: Any, how: str) -> float:

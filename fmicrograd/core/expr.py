@@ -29,13 +29,11 @@ from .control import (  # noqa: F401
     GUARDS,
     TRACING,
     Mask,
-    _vmap_depth,
     compare,
     dependent,
     escape,
     integer_test,
     running,
-    watched,
 )
 from .percent import percent_op
 
@@ -247,27 +245,32 @@ class Expr:
     # that a running transform differentiates, maps or traces (see ``escape``);
     # asked for by %-formatting ("loss %.4f" % x), an error naming the f-string.
     def __float__(self) -> float:
-        if watched(self) and percent_op(sys._getframe().f_back):  # "%.4f" % x
-            value = _percent_escape(self, "float()")
-        else:
+        try:
             value = escape(self, "float()")
+        except TypeError as e:
+            _if_percent(e, "float()", '"%.4f" % x', "float()")
+            raise
         log = GUARDS.get()
         if log is not None:
             log.append(("float", self, None, value))
         return value
 
     def __int__(self) -> int:
-        if watched(self) and percent_op(sys._getframe().f_back):  # "%d" % x
-            return int(_percent_escape(self, "int()"))
-        return int(escape(self, "int()"))
+        try:
+            return int(escape(self, "int()"))
+        except TypeError as e:
+            _if_percent(e, "int()", '"%d" % x', "int()")
+            raise
 
     def __index__(self) -> int:
         """A node as an index (``lst[x]``, ``range(x)``): its value if it is a
         whole number no transform depends on, else a ``TypeError``."""
-        if watched(self) and percent_op(sys._getframe().f_back):  # "%x" % x
-            value = _percent_escape(self, "an index")
-        else:
-            value = escape(self, "using a node as an index (lst[x], range(x))")
+        how = "using a node as an index (lst[x], range(x))"
+        try:
+            value = escape(self, how)
+        except TypeError as e:
+            _if_percent(e, how, '"%x" % x', "an index")
+            raise
         if value != int(value):
             raise TypeError(f"a node of value {value!r} is not a whole number: it cannot be "
                             "an index")
@@ -337,22 +340,22 @@ def _formatted(x: Expr) -> None:
                       "function for compiled speed", RuntimeWarning, stacklevel=3)
 
 
-def _percent_escape(x: Expr, conversion: str) -> float:
-    """``escape`` of ``x`` for a ``%`` operation (``percent_op``): the value
-    where no transform depends on ``x``, else escape's error naming the
-    f-string, as a ``ValueError`` (``"%d"`` would replace a ``TypeError`` from
-    the conversion with its own message, which names neither).
+def _if_percent(error: TypeError, how: str, form: str, conversion: str) -> None:
+    """``escape``'s ``error`` (which begins with ``how``) as a ``ValueError``
+    naming the f-string, raised where the conversion is asked for by a ``%``
+    operation in the function (``percent_op``; ``"%d"`` would replace a
+    ``TypeError`` from it with its own message, which names neither).
 
-    >>> _percent_escape(Var(2.5), "float()")
-    2.5
+    >>> fm.grad(lambda x: len("%.1f" % x) * x)(2.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: %-formatting ("%.4f" % x converts x with float(); f"{x:.4f}" formats a node \
+under every transform) on an fm.Expr that fm.grad differentiates: ...
     """
-    form = {"float()": '"%.4f" % x', "int()": '"%d" % x'}.get(conversion, '"%x" % x')
-    how = (f'%-formatting ({form} converts x with {conversion}; f"{{x:.4f}}" formats a '
-           "node under every transform)")
-    try:
-        return escape(x, how)
-    except TypeError as e:
-        raise ValueError(str(e)) from None
+    if percent_op(sys._getframe(2)):
+        raise ValueError(f'%-formatting ({form} converts x with {conversion}; f"{{x:.4f}}" '
+                         "formats a node under every transform)"
+                         + str(error).removeprefix(how)) from None
 
 
 def _from_fm() -> bool:
