@@ -7,8 +7,10 @@ where they would drop a derivative."""
 # ruff: noqa: UP031 -- %-formatting is the idiom under test
 
 import collections
+import copy
 import functools
 import math
+import pickle
 import warnings
 
 import numpy as np
@@ -228,3 +230,47 @@ def test_rounding_works_on_floats_and_raises_where_it_would_drop_a_derivative(es
 def test_divmod_stays_unsupported():
     with pytest.raises(TypeError, match="no % or //"):
         divmod(fm.Var(2.5), 1.0)
+
+
+# --- a number read back from a node's formatted text -----------------------------------------
+
+SIG_FIGS = lambda x: float(f"{x:.3g}") * x  # noqa: E731 -- the significant-figures idiom
+
+DIFFERENTIATING = {
+    "grad": fm.grad,
+    "jit(grad)": lambda f: fm.jit(fm.grad(f)),
+    "grad(jit)": lambda f: fm.grad(fm.jit(f)),
+    "jvp": lambda f: lambda x: fm.jvp(f, (x,), (1.0,))[1],
+    "hessian": fm.hessian,
+    "jacfwd": fm.jacfwd,
+}
+
+
+@pytest.mark.parametrize("name", DIFFERENTIATING)
+@pytest.mark.parametrize("parse", [float, np.float64, lambda t: np.array([t], dtype=float)[0]])
+def test_a_number_parsed_from_a_differentiated_nodes_text_is_an_error(name, parse):
+    # round 19 gave 1.23 (the derivative of the text's number, a constant, dropped)
+    # for 2.47 under grad, with no error
+    f = lambda x: parse(f"{x:.3g}") * x  # noqa: E731
+    with pytest.raises(TypeError, match=r'float\(\) of f"\{x:\.3g\}" \(the text of an fm\.Expr\) '
+                       r"that fm\.\w+ differentiates.*fm\.stop_gradient"):
+        quiet(DIFFERENTIATING[name](f))(1.234567)  # (jit's warning about text: tested above)
+
+
+def test_the_parsed_text_is_the_number_outside_differentiation():
+    assert SIG_FIGS(1.234567) == 1.23 * 1.234567
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (jit runs it as Python: checked above)
+        jitted = fm.jit(SIG_FIGS)
+        assert [jitted(v) for v in (1.234567, 2.345678)] == [1.23 * 1.234567, 2.35 * 2.345678]
+    assert fm.grad(lambda x: float(f"{fm.stop_gradient(x):.3g}") * x)(1.234567) == 1.23
+
+
+def test_formatted_text_is_a_plain_string_once_the_transform_is_done():
+    kept = []
+    assert fm.grad(lambda x: (kept.append(f"{x:.3g}"), x * x)[1])(1.5) == 3.0
+    assert kept == ["1.5"] and float(kept[0]) == 1.5  # logged, then parsed after grad
+    assert type(copy.deepcopy(kept[0])) is str and pickle.loads(pickle.dumps(kept[0])) == "1.5"
+    assert type(f"{fm.Var(1.5):.3g}") is str  # no transform running: plain text
+    # text only (a length, a print) under grad is untouched
+    assert fm.grad(lambda x: x * len(f"{x:.3g}"))(1.5) == 3.0

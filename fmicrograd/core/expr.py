@@ -35,6 +35,7 @@ from .control import (  # noqa: F401
     integer_test,
     running,
 )
+from .node_text import node_text
 from .percent import percent_op
 
 Number = float | int
@@ -307,7 +308,7 @@ class Expr:
         value = self.value
         if hasattr(value, "ravel"):
             return "[" + ", ".join(format(float(v), spec) for v in value.ravel()) + "]"
-        return format(value, spec)
+        return node_text(format(value, spec), self, spec)  # parsed back: see ``NodeText``
 
     def __repr__(self) -> str:
         _formatted(self)

@@ -1,0 +1,79 @@
+"""The text of a node formatted while a transform runs, ``f"{x:.3g}"``: a
+``str`` that remembers its node, so that reading a number back from it is
+the escape ``float(x)`` is.
+
+Formatting a node is how a loss prints itself (``print(f"loss {x:.4f}")``),
+and it works under every transform. Parsing that text back into a number,
+``float(f"{x:.3g}")`` (the significant-figures idiom), would hand a plain
+float to the rest of the function, without the node's derivative: a silently
+wrong gradient. So ``float()`` (and numpy's float conversions, which call it)
+of such text raises the ``TypeError`` ``float(x)`` raises, naming the fix,
+while a transform that differentiates ``x`` runs; under ``fm.jit`` alone the
+text is the call's own (the function then runs as Python, see
+``FORMATTED``), and outside every transform it is plain text.
+
+Text built from it (``"loss " + t``, ``t.strip()``, a longer f-string) is a
+plain ``str``: only the formatted value itself is watched, the common form.
+
+>>> import fmicrograd as fm
+>>> fm.grad(lambda x: float(f"{x:.3g}") * x)(1.5)  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+    ...
+TypeError: float() of f"{x:.3g}" (the text of an fm.Expr) that fm.grad differentiates: ...
+>>> fm.grad(lambda x: (print(f"{x:.2f}"), x * x)[1])(1.5)
+1.50
+3.0
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .control import RUNNING, _depends_on, raised
+
+__all__ = ["NodeText", "node_text"]
+
+
+class NodeText(str):
+    """``format(node, spec)``'s text while a transform runs (see the module)."""
+
+    __slots__ = ("node", "spec")
+    node: Any
+    spec: str
+
+    def __float__(self) -> float:
+        refuse_parse(self.node, self.spec)
+        return float(str(self))
+
+    def __reduce__(self) -> tuple:  # copied or pickled: the plain text
+        return (str, (str(self),))
+
+
+def node_text(text: str, node: Any, spec: str) -> str:
+    """``text`` (the node's formatted value) as a ``NodeText`` while some
+    transform runs, else as it is.
+
+    >>> from fmicrograd.core.expr import Var
+    >>> type(node_text("1.5", Var(1.5), ".1f")).__name__
+    'str'
+    """
+    if not RUNNING.get():
+        return text
+    out = NodeText(text)
+    out.node, out.spec = node, spec
+    return out
+
+
+def refuse_parse(x: Any, spec: str) -> None:
+    """The ``TypeError`` of ``float(x)`` when a running transform other than
+    a trace (``fm.jit``, ``fm.trace``) depends on node ``x``."""
+    levels = {lv: (who, traces) for lv, who, traces in RUNNING.get() if not traces}
+    hit = _depends_on(x, levels) if levels else None
+    if hit is None:
+        return
+    who, level = hit
+    raise raised(level, TypeError(
+        f'float() of f"{{x:{spec}}}" (the text of an fm.Expr) that {who} differentiates: the '
+        "number read back from the text would silently drop its derivative. Compute with the "
+        "node itself (fm functions, fm.where for choices), or write "
+        "fm.stop_gradient(x) where dropping the derivative is intended"))
