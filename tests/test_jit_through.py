@@ -41,6 +41,34 @@ def test_transform_of_jit_traces_once_and_matches(transform):
     assert first <= 4  # the forward program and the compiled VJPs, each traced once
 
 
+def three_outputs(v):
+    a, b = v
+    return (fm.tanh(a) * b, fm.sin(a + b), a * a)
+
+
+@pytest.mark.parametrize("outer", [False, True])
+def test_hessian_of_jit_of_jvp_of_jit_runs_compiled(outer):
+    # the hessian's sweeps call the compiled VJPs with constant nodes (their seeds):
+    # those calls ran f as Python, each one sweeping it again (round 19: f ran 78
+    # times on the first call and 72 on each later one; the fuzzer's 5-transform
+    # stacks took 20 s where the stack without jit takes 0.03 s)
+    g, calls = counted(three_outputs)
+
+    def stack(wrap, f):
+        inner = wrap(f)
+        pushed = wrap(lambda v: fm.jvp(inner, (v,), ((0.3, 0.4),))) if outer else \
+            (lambda v: fm.jvp(inner, (v,), ((0.3, 0.4),)))
+        return fm.hessian(lambda v: fm.dot(pushed(v)[1], (1.0, 2.0, 3.0)))
+
+    compiled, reference = stack(fm.jit, g), stack(lambda h: h, three_outputs)
+    close(compiled((0.5, -0.7)), reference((0.5, -0.7)))
+    first = len(calls)
+    for point in [(0.6, -0.2), (-1.1, 0.4), (2.0, 1.5)]:
+        close(compiled(point), reference(point))
+    assert len(calls) == first  # every later call runs compiled code only
+    assert first <= 6
+
+
 def test_grad_of_jit_follows_branches():
     g, calls = counted(lambda x: x * x if x > 0.0 else -3.0 * x)
     dg = fm.grad(fm.jit(g))

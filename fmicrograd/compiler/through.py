@@ -43,10 +43,11 @@ from ..core.batch_axes import DEPTH
 from ..core.batch_axes import at_depth as _at
 from ..core.control import RUNNING, reaches
 from ..core.expr import Expr, const
+from ..core.presence import traced_reach
 from ..transforms.autodiff import per_example, vjp
 from ..transforms.custom import custom_vjp
 
-__all__ = ["seen_through", "plan", "under_trace", "NotThrough"]
+__all__ = ["seen_through", "plan", "under_trace", "NotThrough", "constant_nodes"]
 
 
 class NotThrough(Exception):
@@ -108,6 +109,29 @@ def plan(args: tuple, static: tuple) -> tuple | None:
     if len(nondiff) == len(args) and not batched:
         return None
     return tuple(nondiff), batched, probe
+
+
+def constant_nodes(args: tuple, static: tuple) -> bool:
+    """Whether the non-static arguments are float numbers and nodes of float
+    value that reach no variable (constants built as nodes, such as the
+    cotangents a sweep seeds a rule with), at least one a node: the call is
+    the call on their values.
+
+    >>> constant_nodes((fm.Const(1.0) * 2.0, 3.0), ()), constant_nodes((fm.Var(1.0),), ())
+    (True, False)
+    """
+    seen = False
+    for i, a in enumerate(args):
+        if i in static:
+            continue
+        for x in tr.leaves(a):
+            if isinstance(x, Expr):
+                if x.value.__class__ is not float or has_variable(x):
+                    return False
+                seen = True
+            elif x.__class__ is not float:
+                return False
+    return seen
 
 
 def has_variable(x: Expr) -> bool:
@@ -199,6 +223,36 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
             return cts  # (one output: the VJP of all is the VJP of that one)
         return compiled_back.compiled(*rest[:2], seeded, *rest[2:])
 
+    def reach_of(*rest: Any) -> tuple:
+        """For forward mode, the argument leaves each output's graph reaches
+        (``CustomRule.reaches``), as flags (1.0 or 0.0, one per output leaf
+        and argument leaf, row by row): ``f`` traced on fresh variables. It
+        is compiled as ``back`` is (a program of constants, traced once per
+        branch of ``f``)."""
+        kept, primals = rest[:len(nondiff)], rest[-1]
+
+        def run(*diff: Any) -> tuple:
+            out = f(*merge(kept, diff))
+            return tuple(tr.leaves(out if batched else per_example(out)))
+
+        with _at(depth):
+            masks = traced_reach(run, tuple(primals), lambda a: a, lambda p: p)
+        count = len(tr.leaves(primals))
+        return () if masks is None else tuple(
+            1.0 if m >> i & 1 else 0.0 for m in masks for i in range(count))
+
+    compiled_reach = type(jitted)(reach_of, tuple(k for k, i in enumerate(nondiff)
+                                                  if i in static))
+
+    def reach(*rest: Any) -> list[int] | None:
+        primals = rest[-1][0] if batched else rest[-1]
+        flags = compiled_reach.compiled(*rest[:-1], primals)
+        count = len(tr.leaves(primals))
+        if not flags or not count:
+            return None
+        return [sum(1 << i for i in range(count) if flags[k + i])
+                for k in range(0, len(flags), count)]
+
     def plain(*args: Any) -> Any:
         with _at(depth):
             out = jitted.compiled(*args)
@@ -245,6 +299,7 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
     node.takes_seeded = True
     node.sets_depth = True  # bwd takes the sweep's depth, back runs f at the call's
     node.source = jitted  # type: ignore[attr-defined]  # (see CustomRule.check_linear)
+    node.reach = reach
     node.defvjp(fwd, bwd)
     if not batched:
         return node

@@ -35,6 +35,7 @@ from .dot_cotangents import batch_dot_tangent, dot_cotangents
 from .expr import Expr, Prim, Var, const, node
 from .expr import stored_value as _value
 from .numeric import quiet
+from .presence import live_children
 from .reach import FILL, GATED, Choice, Lanes, choice, dead_edges, empty
 from .reach_graph import GraphLanes, where_graph
 from .rules import PARAM_VJP, VJP
@@ -527,8 +528,12 @@ def _rule_tangent(n: Expr, kids: tuple, tans: dict, on_graph: bool, consts: dict
     like = _value(n)
     if _spreads(n, like, kids, tans):
         return _spread_tangent(n, kids, tans, like, consts if on_graph else None)
-    terms = [reduce_to(p * t, like) for c, p in zip(kids, _partials(n, kids, on_graph))
-             if (t := tans.get(c)) is not None]
+    partials = _partials(n, kids, on_graph)
+    live = live_children(n, kids, partials, tans)
+    terms = [reduce_to(p * t, like) for i, (c, p) in enumerate(zip(kids, partials))
+             if (t := tans.get(c)) is not None and (live is None or live[i])]
+    if not terms:
+        return None  # no input with a tangent reaches this output: no tangent (not a 0.0)
     if on_graph:
         return total(terms, consts)
     acc = None
@@ -561,14 +566,19 @@ def _spread_tangent(n: Expr, kids: tuple, tans: dict, like: Any,
     lanes = getattr(getattr(n, "param", None), "depth", 0)
     shape = np.shape(like)
     graph = consts is not None
+    live: Any = None  # (the rule is asked after it has run: it reports errors first)
     rows = []
     for index in np.ndindex(*shape[:len(shape) - lanes]):
         ct = np.zeros(shape)
         ct[index] = 1.0
+        partials = _vjp(n, const(ct) if graph else ct, kids, graph)
+        if live is None:
+            live = live_children(n, kids, partials, tans)
         rows.append((index, [reduce_to(p * t, like[index])
-                             for c, p in zip(kids, _vjp(n, const(ct) if graph else ct, kids,
-                                                          graph))
-                             if (t := tans.get(c)) is not None]))
+                             for i, (c, p) in enumerate(zip(kids, partials))
+                             if (t := tans.get(c)) is not None and (live is None or live[i])]))
+    if not any(parts for _, parts in rows):
+        return None  # no input with a tangent reaches this output
     if not graph and not any(isinstance(x, Expr) for _, parts in rows for x in parts):
         out: Any = np.zeros(shape)
         for index, parts in rows:
@@ -630,6 +640,7 @@ def _gated_forward(n: Expr, kids: tuple, tans: dict, pres: dict, lanes: Any,
             pres[n] = m
         return
     partials: Any = None
+    live: Any = None  # (a rule's: the children its own graph reaches, see ``live_children``)
     terms: list = []
     m = lanes.none
     for i, c in enumerate(kids):
@@ -642,6 +653,10 @@ def _gated_forward(n: Expr, kids: tuple, tans: dict, pres: dict, lanes: Any,
             continue
         if partials is None:
             partials = _partials(n, kids, on_graph)
+            if n.op == "custom":
+                live = live_children(n, kids, partials, tans)
+        if live is not None and not live[i]:
+            continue  # a structural zero: no term at all
         if pc is None:
             term = partials[i] * t
         else:

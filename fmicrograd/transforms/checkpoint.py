@@ -30,6 +30,7 @@ from typing import Any
 from ..core import pytree as tr
 from ..core.control import dependent
 from ..core.expr import Expr
+from ..core.presence import traced_reach
 from .custom import custom_vjp, only_leaf, positions
 from .custom_jvp import as_primal, vjp_over_values
 
@@ -76,9 +77,22 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
             return checkpoint(backward)(*diff, ct)
         return backward(*diff, ct)
 
+    def reach(*rest: Any) -> list[int] | None:
+        """For forward mode, the argument leaves each output's graph reaches
+        (``CustomRule.reaches``): ``f`` rerun on fresh variables."""
+        *static, diff = rest
+
+        def rerun(*xs: Any) -> Any:
+            it, st = iter(xs), iter(static)
+            n = len(xs) + len(static)
+            return f(*[next(st) if i in static_argnums else next(it) for i in range(n)])
+
+        return traced_reach(rerun, tuple(diff), lambda a: a, lambda p: tr.map(as_primal, p))
+
     node = custom_vjp(f, nondiff_argnums=static_argnums)
     node.who = "checkpoint"
     node.takes_seeded = node.takes_fields = True
+    node.reach = reach
     node.defvjp(fwd, bwd)
     return node
 

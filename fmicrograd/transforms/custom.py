@@ -46,7 +46,7 @@ import numbers
 import operator
 import types
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,7 @@ from ..core.batch_axes import DEPTH, at_depth
 from ..core.control import dependent, reaches_variable
 from ..core.expr import Const, Expr, const, lift, prim
 from ..core.functions import stop_gradient
+from ..core.presence import leaf_flags
 
 __all__ = ["custom_vjp", "CustomRule", "bound"]
 
@@ -112,6 +113,11 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
     # True: bwd also takes ``seeded=i, fields=n`` where the outputs are the ``n``
     # fields of a vmap result (``only_leaf``)
     takes_fields = False
+    # For forward mode: ``reach(*nondiff_args, residuals)`` -> for each output leaf, a bit
+    # mask of the argument leaves its own graph reaches (``presence.reached``), or None.
+    # A user's custom_vjp has none: its bwd's zeros are its own (checkpoint, custom_jvp
+    # and a jitted call seen through set one, see ``CustomRule.reaches``).
+    reach: Callable | None = None
 
     def __init__(self, fun: Callable, nondiff_argnums: tuple[int, ...] = ()) -> None:
         functools.update_wrapper(self, fun)
@@ -182,9 +188,10 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         out_values = [_as_value(v.value if isinstance(v, Expr) else v) for v in outs]
         if depth:
             out_values = _spread(out_values, values, depth)
+        shared: dict = {}  # the call's, for every output's rule (``CustomRule.reaches``)
         nodes = [prim("custom", v, kids,
                       CustomRule(self, k, len(outs), out_def, arg_def, args, residuals, static,
-                                 replayable=not closes, depth=depth))
+                                 replayable=not closes, depth=depth, shared=shared))
                  for k, v in enumerate(out_values)]
         return tr.unflatten(out_def, nodes)
 
@@ -289,6 +296,8 @@ class CustomRule:
     static: tuple        # the nondiff arguments, bwd's leading arguments
     replayable: bool = True  # False when fwd closes over traced values (see _closed_over)
     depth: int = 0       # the vmap depth of the call (see _at_call_depth)
+    # what the call's rules share: the reach of every output (see ``reaches``)
+    shared: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -350,6 +359,39 @@ class CustomRule:
         if on_graph:
             return flat
         return [_settled(x) if isinstance(x, Expr) else x for x in flat]
+
+    def reaches(self, kids: Sequence[Any]) -> tuple[bool, ...] | None:
+        """For forward mode: for each argument leaf (``kids``, the node's
+        children), whether the function's own graph reaches it from this
+        output, so that its tangent reaches the output (None: every one, as
+        the rule's partials say). The rule's VJP gives an argument the output
+        does not depend on a partial of 0.0, where the function's own forward
+        sweep gives the output no tangent at all: ``0.0 * t`` would be a
+        tangent of 0.0, and NaN times an infinite partial further on. Asked
+        of a ``checkpoint``, ``custom_jvp`` or jitted call (``fn.reach``),
+        once per call (every output's rule shares the answer); a user's
+        ``custom_vjp``'s zeros are its rule's.
+
+        >>> w = fm.checkpoint(lambda a, b: (a * a, fm.sqrt(b)))
+        >>> out = fm.trace(w)(3.0, 4.0)
+        >>> out[0].param.reaches(out[0].children), out[1].param.reaches(out[1].children)
+        ((True, False), (False, True))
+        """
+        hook = self.fn.reach
+        if hook is None or self.residuals is None:  # (a compiled copy: see ``ir``)
+            return None
+        shared = self.shared
+        masks = shared.get("reach", False)
+        if masks is False:
+            with self._at_call_depth():
+                masks = hook(*self.static, self.residuals)
+            if masks is not None and (len(masks) != self.n_outputs or
+                                      any(m >> len(kids) for m in masks)):
+                masks = None  # (laid out otherwise than the rule's outputs: as the rule says)
+            shared["reach"] = masks
+        if masks is None:
+            return None
+        return leaf_flags(masks[self.index], len(kids))
 
     def check_linear(self, partials: Sequence[Any], again: Callable[[], Sequence[Any]]) -> None:
         """For forward mode, which reads the partials from ``bwd`` at a unit

@@ -37,6 +37,7 @@ from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
 from ..core.expr import Expr, const
 from ..core.numeric import _np  # (numpy, imported when first needed)
+from ..core.presence import traced_reach
 from .autodiff import vjp
 from .custom import bound, custom_vjp, only_leaf
 
@@ -152,6 +153,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
             raise TypeError(f"custom_jvp.defjvp(rule): the rule must be a function, got "
                             f"{type(rule).__name__}")
         self.jvp_rule = rule
+        self._node.reach = self._reach
         self._node.defvjp(self._fwd, self._bwd)
         return rule
 
@@ -198,6 +200,27 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
                       f"custom_jvp: {self.name}'s rule must return a tangent_out shaped like "
                       f"{self.name}'s output (first tree: the output, other: tangent_out)")
         return transpose(ct)
+
+    def _reach(self, *rest: Any) -> list[int] | None:
+        """For forward mode, the tangents each output's tangent reaches in the
+        rule (``CustomRule.reaches``): the rule run on fresh tangent variables.
+        An output whose tangent reaches none (the rule returns a constant,
+        ``0.0``) keeps the rule's tangent, a zero for every input, as JAX
+        instantiates a rule's zero: only the zeros the transposition makes
+        (an input that output's tangent does not read) are dropped."""
+        *static, primals = rest
+        rule = self.jvp_rule
+        assert rule is not None  # (defjvp set the reach with the rule)
+
+        def tangent_out(*tangents: Any) -> Any:
+            return rule(*static, primals, tangents)[1]
+
+        masks = traced_reach(tangent_out, tuple(primals), lambda a: a * 0.0,
+                             lambda p: tr.map(zeros_like, p))
+        if masks is None:
+            return None
+        every = (1 << len(tr.leaves(primals))) - 1
+        return [m or every for m in masks]
 
     def __repr__(self) -> str:
         return f"custom_jvp({self.name})"

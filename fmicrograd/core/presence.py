@@ -1,0 +1,167 @@
+"""Which inputs' tangents the forward sweep carries to each output: structural zeros.
+
+The forward sweep (``sweep.forward``) gives a node a tangent only if one of
+its children has one along an edge that carries a derivative: an output that
+does not depend on an input gets no tangent in its direction at all (not a
+``0.0``), so that a product further on never multiplies an infinite partial
+by it (``0.0 * inf`` would be NaN). A rule's node (``checkpoint``,
+``custom_jvp``, a jitted call seen through) reads its partials from a VJP,
+which gives ``0.0`` for an input the output does not reach: its rule asks
+``reached`` which inputs its own graph reaches from each output, and forward
+mode drops the others' terms (see ``sweep._rule_tangent``).
+
+>>> from fmicrograd.core.expr import variable, next_level
+>>> lv = next_level()
+>>> a, b = variable(2.0, lv), variable(3.0, lv)
+>>> reached([a * a, a * b, fm.stop_gradient(b) * 2.0, 5.0], [a, b])
+[1, 3, 0, 0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import pytree as tr
+from .batch_axes import DEPTH
+from .expr import Expr, Prim
+from .expr import stored_value as _value
+from .reach import GATED, Lanes
+
+__all__ = ["reached", "traced_reach", "leaf_flags", "live_children"]
+
+
+def live_children(n: Expr, kids: tuple, partials: Sequence[Any], tans: dict) -> Any:
+    """For each child of rule node ``n`` (a ``"custom"`` node), whether its
+    tangent reaches ``n`` (None: every child's), for the forward sweep. A
+    rule's partials come from its VJP, which gives 0.0 for an input the
+    output does not depend on; the function's own forward sweep gives that
+    output no tangent in that input's direction, so the term is dropped, not
+    multiplied (``0.0 * t``, then ``0.0 * inf`` is NaN further on). The rule
+    is asked (``reaches``) only where a child with a tangent has a zero
+    partial, after it ran (so its own errors come first).
+
+    >>> w = fm.checkpoint(lambda a, b: (a * a, b))
+    >>> out = fm.trace(w)(3.0, 4.0)[0]
+    >>> a, b = out.children
+    >>> live_children(out, out.children, [6.0, 0.0], {a: 1.0, b: 1.0})
+    (True, False)
+    >>> live_children(out, out.children, [6.0, 0.0], {a: 1.0}) is None
+    True
+    """
+    for c, p in zip(kids, partials):
+        if tans.get(c) is not None and _is_zero(p):
+            hook = getattr(n.param, "reaches", None) if n.__class__ is Prim else None
+            return None if hook is None else hook(kids)
+    return None
+
+
+def _is_zero(p: Any) -> bool:
+    """Whether a partial (a number, an array, a node) is zero everywhere.
+
+    >>> _is_zero(0.0), _is_zero(-0.0), _is_zero(fm.Const(0.0)), _is_zero(2.0)
+    (True, True, True, False)
+    """
+    v = _value(p) if isinstance(p, Expr) else p
+    if v.__class__ is float:
+        return v == 0.0
+    any_ = getattr(v, "any", None)
+    return not any_() if any_ is not None else v == 0
+
+
+def reached(outputs: Sequence[Any], inputs: Sequence[Any]) -> list[int]:
+    """For each output, the inputs whose tangent the forward sweep carries to
+    it, as a bit mask (bit ``i``: ``inputs[i]``). Edges that carry no
+    derivative (a comparison's, ``where``'s condition, a ``Choice``'s branch
+    not taken, everything behind ``stop_gradient``) carry no tangent; a rule's
+    node inside (a nested ``checkpoint``) carries its inputs' tangents to
+    those of its outputs its own graph reaches (``reaches``), every input's
+    to every output where it does not say. A ``Choice`` that takes a branch
+    on some lanes only carries that branch's tangent (on those lanes)."""
+    from .sweep import order  # (the sweep imports this module)
+
+    nodes, _, _ = order(outputs, inputs)
+    bits: dict = {}
+    for i, x in enumerate(inputs):
+        bits[x] = bits.get(x, 0) | 1 << i
+    get = bits.get
+    for n in nodes:
+        kids = n.children
+        live: Any = None
+        if n.op in GATED:
+            live = [e is not False for e in Lanes.edge(n, kids)]
+        elif n.op == "custom" and n.__class__ is Prim:
+            hook = getattr(n.param, "reaches", None)
+            live = hook(kids) if hook is not None else None
+        m = 0
+        for i, c in enumerate(kids):
+            b = get(c)
+            if b and (live is None or live[i]):
+                m |= b
+        if m:
+            bits[n] = m
+    return [get(o, 0) if isinstance(o, Expr) else 0 for o in outputs]
+
+
+def traced_reach(fn: Callable, args: tuple, fills: Callable[[Any], Any],
+                 start: Callable[[Any], Any]) -> list[int] | None:
+    """``reached`` over ``fn``'s graph, traced on fresh variables for the
+    leaves of ``args`` (each started from ``start(arg)``), with a bit per leaf
+    of ``args`` in order. As in ``custom_jvp.vjp_over_values``, a numpy array
+    outside ``vmap`` is data: ``fn`` gets ``fills(array)``, and it reaches no
+    output. None when ``fn``'s output holds a ``vmap`` result (its leaves are
+    not laid out as a rule's outputs are: the rule's partials stand)."""
+    import numpy as np
+
+    from ..transforms.autodiff import call_on_inputs, per_example
+
+    data = [False] * len(args) if DEPTH.get() else [a.__class__ is np.ndarray for a in args]
+    diff = [a for a, d in zip(args, data) if not d]
+
+    def with_data(*xs: Any) -> Any:
+        it = iter(xs)
+        return fn(*[fills(a) if d else next(it) for a, d in zip(args, data)])
+
+    out, _, _, groups = call_on_inputs(with_data, [start(a) for a in diff], {},
+                                       tuple(range(len(diff))), False, "vjp")
+    if _holds_batch(tr.structure(out)):
+        return None
+    outs = tr.leaves(per_example(out))
+    inputs: list = []
+    position: list[int] = []  # each input's bit among the leaves of ``args``
+    k, it = 0, iter(groups)
+    for d in data:
+        if d:
+            k += 1  # (an array is one leaf)
+            continue
+        for x in next(it):
+            inputs.append(x)
+            position.append(k)
+            k += 1
+    masks = reached(outs, inputs)
+    out_masks = []
+    for m in masks:
+        spread = 0
+        i = 0
+        while m:
+            if m & 1:
+                spread |= 1 << position[i]
+            m >>= 1
+            i += 1
+        out_masks.append(spread)
+    return out_masks
+
+
+def leaf_flags(mask: int, count: int) -> tuple[bool, ...]:
+    """A bit mask as one flag per leaf.
+
+    >>> leaf_flags(0b101, 3)
+    (True, False, True)
+    """
+    return tuple(bool(mask >> i & 1) for i in range(count))
+
+
+def _holds_batch(td: tr.TreeDef) -> bool:
+    """Whether a structure holds a ``vmap`` result (its fields are leaves)."""
+    return getattr(td.kind, "__fm_examples__", False) or any(
+        _holds_batch(c) for c in td.children)
