@@ -71,9 +71,22 @@ def rmsprop(lr: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e-8,
     The default ``decay`` is optax's (0.9); torch's ``alpha`` is 0.99: pass it to
     match ``torch.optim.RMSprop(lr=lr)``.
 
+    Two of torch's conventions are followed where ``optax.rmsprop`` differs:
+    ``eps`` is added outside the square root, ``g / (sqrt(v) + eps)``
+    (optax's default ``eps_in_sqrt=True`` divides by ``sqrt(v + eps)``; pass
+    ``eps_in_sqrt=False`` to it to match), and the momentum buffer sums the
+    unscaled steps and is multiplied by the current learning rate (optax
+    applies the learning rate before its ``trace``, which is the same with a
+    constant learning rate but not with a schedule). ``nesterov`` (not in
+    torch's RMSprop) is ``trace``'s, as in ``sgd``.
+
     >>> opt = rmsprop(0.01, decay=0.0)
     >>> round(opt.update((4.0,), opt.init((0.0,)))[0][0], 6)
     -0.01
+    >>> opt = rmsprop(lambda k: 0.1 if k == 0 else 0.01, decay=0.0, eps=0.0, momentum=0.9)
+    >>> _, state = opt.update((1.0,), opt.init((0.0,)))
+    >>> round(opt.update((1.0,), state)[0][0], 12)  # -0.01 * (1 + 0.9), as torch
+    -0.019
     """
     _nesterov("rmsprop", momentum, nesterov)
     last = trace(momentum, nesterov) if momentum or nesterov else identity()

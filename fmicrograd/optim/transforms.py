@@ -274,7 +274,9 @@ def _rms_update(updates: Any, state: ScaleByRmsState, params: Any = None, *,
 
 def scale_by_rms(decay: float = 0.9, eps: float = 1e-8) -> GradientTransformation:
     """``g / (sqrt(v) + eps)`` with ``v`` the running mean of ``g * g``, as
-    ``torch.optim.RMSprop(alpha=decay)`` (eps outside the root).
+    ``torch.optim.RMSprop(alpha=decay)`` (eps outside the root; it is
+    ``optax.scale_by_rms(decay, eps, eps_in_sqrt=False)``, optax's default
+    puts eps inside).
 
     >>> opt = scale_by_rms(decay=0.75)
     >>> round(opt.update((1.0,), opt.init((0.0,)))[0][0], 6)  # 1 / sqrt(0.25)
