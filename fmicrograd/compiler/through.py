@@ -43,9 +43,9 @@ from ..core.batch_axes import DEPTH
 from ..core.batch_axes import at_depth as _at
 from ..core.control import RUNNING, reaches
 from ..core.expr import Expr, const
-from ..core.presence import traced_reach
+from ..core.presence import reached, traced_reach
 from ..transforms.autodiff import per_example, vjp
-from ..transforms.custom import custom_vjp
+from ..transforms.custom import custom_vjp, found_reach
 
 __all__ = ["seen_through", "plan", "under_trace", "NotThrough", "constant_nodes"]
 
@@ -198,16 +198,19 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
         cts = tuple(_unwrapped(c) for c in tr.leaves(ct))
         if batched and not (reduce and any(np.ndim(_value(c)) for c in cts)):
             primals = _per_example(primals, kept)
+        flags: list = []  # the reach of every output, from the graph traced here
 
         def run(*diff: Any) -> tuple:  # the output's leaves, one per compiled output
             out = f(*merge(kept, diff))
             leaves = tuple(tr.leaves(out if batched else per_example(out)))
+            flags.append(_reach_flags(leaves, diff, _batch_shape((diff, kept)) if batched
+                                      else None))
             return leaves if only is None else (leaves[only],)
 
         with _at(depth):
             _, vjp_fn = vjp(run, *primals)
         with _at(sweep_depth):
-            return vjp_fn(cts if only is None else (cts[only],))
+            return vjp_fn(cts if only is None else (cts[only],)), flags[-1]
 
     compiled_back = type(jitted)(back, (0, 1, 2) + tuple(k + 3 for k, i in enumerate(nondiff)
                                                           if i in static))
@@ -218,10 +221,11 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
         where a cotangent it gives is not finite, a 0.0 seed may have met an
         infinite or NaN partial that ``f``'s own sweep would never have
         multiplied (0.0 * nan), so the VJP of that output alone decides."""
-        cts = compiled_back.compiled(*rest[:2], None, *rest[2:])
+        cts, flags = compiled_back.compiled(*rest[:2], None, *rest[2:])
+        found_reach(_masks(flags, len(tr.leaves(rest[-2]))))
         if seeded is None or len(tr.leaves(rest[-1])) == 1 or _all_finite(cts):
             return cts  # (one output: the VJP of all is the VJP of that one)
-        return compiled_back.compiled(*rest[:2], seeded, *rest[2:])
+        return compiled_back.compiled(*rest[:2], seeded, *rest[2:])[0]
 
     def reach_of(*rest: Any) -> tuple:
         """For forward mode, the argument leaves each output's graph reaches
@@ -246,12 +250,7 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
 
     def reach(*rest: Any) -> list[int] | None:
         primals = rest[-1][0] if batched else rest[-1]
-        flags = compiled_reach.compiled(*rest[:-1], primals)
-        count = len(tr.leaves(primals))
-        if not flags or not count:
-            return None
-        return [sum(1 << i for i in range(count) if flags[k + i])
-                for k in range(0, len(flags), count)]
+        return _masks(compiled_reach.compiled(*rest[:-1], primals), len(tr.leaves(primals)))
 
     def plain(*args: Any) -> Any:
         with _at(depth):
@@ -324,6 +323,42 @@ _OUT_DEF: ContextVar = ContextVar("fmicrograd_through_out_def", default=None)
 
 def _value(x: Any) -> Any:
     return x.value if isinstance(x, Expr) else x
+
+
+def _reach_flags(leaves: tuple, diff: tuple, batch: tuple | None = None) -> tuple:
+    """For each output leaf and argument leaf (``diff``, the variables a
+    compiled VJP traces ``f`` on), row by row, 1.0 where the output's graph
+    reaches the argument (``presence.reached``), else 0.0: constants of the
+    compiled VJP, so that a rule's ``reaches`` (``CustomRule.reaches``)
+    needs no trace of its own. Empty where an argument leaf is not a
+    variable (numpy data: ``reach_of`` decides). Under ``vmap`` (``batch``,
+    the batch shape: a batched compiled call's outputs are one per example)
+    each flag is an array of that shape.
+
+    >>> x, y = fm.Var(1.0), fm.Var(2.0)
+    >>> _reach_flags((x * x, y + 1.0), (x, y))
+    (1.0, 0.0, 0.0, 1.0)
+    """
+    inputs = tr.leaves(diff)
+    if not all(isinstance(x, Expr) and x.op == "var" for x in inputs):
+        return ()
+    count = len(inputs)
+    flags = tuple(1.0 if m >> i & 1 else 0.0 for m in reached(list(leaves), inputs)
+                  for i in range(count))
+    return flags if batch is None else tuple(np.full(batch, f) for f in flags)
+
+
+def _masks(flags: Any, count: int) -> list[int] | None:
+    """Flags of ``_reach_flags`` (numbers, or nodes of a compiled call seen
+    through) as one bit mask per output leaf; None where there are none.
+
+    >>> _masks((1.0, 0.0, 0.0, 1.0), 2), _masks((), 2)
+    ([1, 2], None)
+    """
+    if not flags or not count:
+        return None
+    return [sum(1 << i for i in range(count) if np.any(_value(flags[k + i])))
+            for k in range(0, len(flags), count)]
 
 
 def _all_finite(tree: Any) -> bool:

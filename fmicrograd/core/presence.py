@@ -8,7 +8,8 @@ by it (``0.0 * inf`` would be NaN). A rule's node (``checkpoint``,
 ``custom_jvp``, a jitted call seen through) reads its partials from a VJP,
 which gives ``0.0`` for an input the output does not reach: its rule asks
 ``reached`` which inputs its own graph reaches from each output, and forward
-mode drops the others' terms (see ``sweep._rule_tangent``).
+mode drops the others' terms (see ``forward_sweep._rule_tangent``); the reverse
+sweep hands them no cotangent (``reached_cotangents``).
 
 >>> from fmicrograd.core.expr import variable, next_level
 >>> lv = next_level()
@@ -28,7 +29,7 @@ from .expr import Expr, Prim
 from .expr import stored_value as _value
 from .reach import GATED, Lanes
 
-__all__ = ["reached", "traced_reach", "leaf_flags", "live_children"]
+__all__ = ["reached", "traced_reach", "leaf_flags", "live_children", "reached_cotangents"]
 
 
 def live_children(n: Expr, kids: tuple, partials: Sequence[Any], tans: dict) -> Any:
@@ -56,17 +57,47 @@ def live_children(n: Expr, kids: tuple, partials: Sequence[Any], tans: dict) -> 
     return None
 
 
+def reached_cotangents(n: Expr, kids: tuple, cgs: Sequence[Any]) -> Sequence[Any]:
+    """A rule node's cotangents ``cgs`` for its children ``kids``, for the
+    reverse sweep, with None for a child its output's own graph does not
+    reach: the rule's VJP hands such a child an exact 0.0 (or a node of
+    value 0.0 at higher order), where the function's own sweep hands it
+    nothing. Adding that zero turns a ``-0.0`` into ``0.0``, and at higher
+    order the zero node's partials (0.0 times an infinite slope further on)
+    are NaN. The rule is asked (``reaches``) only where a cotangent is zero,
+    after it ran; a cotangent that is not zero is kept whatever it says.
+
+    >>> w = fm.checkpoint(lambda a, b: (a * a, b))
+    >>> out = fm.trace(w)(3.0, 4.0)[0]
+    >>> reached_cotangents(out, out.children, [6.0, 0.0])
+    [6.0, None]
+    >>> reached_cotangents(out, out.children, [6.0, 1.0])
+    [6.0, 1.0]
+    """
+    hook = getattr(n.param, "reaches", None) if n.__class__ is Prim else None
+    if hook is None or not any(map(_is_zero, cgs)):
+        return cgs
+    live = hook(kids)
+    if live is None:
+        return cgs
+    return [cg if keep or not _is_zero(cg) else None for cg, keep in zip(cgs, live)]
+
+
 def _is_zero(p: Any) -> bool:
     """Whether a partial (a number, an array, a node) is zero everywhere.
 
     >>> _is_zero(0.0), _is_zero(-0.0), _is_zero(fm.Const(0.0)), _is_zero(2.0)
     (True, True, True, False)
+    >>> import numpy as np
+    >>> _is_zero(np.zeros(2)), _is_zero(np.array([fm.Var(0.0)], dtype=object))
+    (True, False)
     """
     v = _value(p) if isinstance(p, Expr) else p
     if v.__class__ is float:
         return v == 0.0
-    any_ = getattr(v, "any", None)
-    return not any_() if any_ is not None else v == 0
+    if getattr(v, "dtype", None) is not None:  # an array (or numpy scalar) of numbers;
+        return v.dtype.kind in "fiu" and not v.any()  # one of nodes is not known zero
+    return False
 
 
 def reached(outputs: Sequence[Any], inputs: Sequence[Any]) -> list[int]:

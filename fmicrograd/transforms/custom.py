@@ -46,6 +46,7 @@ import numbers
 import operator
 import types
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +59,24 @@ from ..core.expr import Const, Expr, const, lift, prim
 from ..core.functions import stop_gradient
 from ..core.presence import leaf_flags
 
-__all__ = ["custom_vjp", "CustomRule", "bound"]
+__all__ = ["custom_vjp", "CustomRule", "bound", "found_reach"]
+
+# While a rule's ``bwd`` runs (``CustomRule.__call__``), a list that takes the
+# reach of every output if ``bwd`` finds it on its way (``found_reach``).
+_FOUND: ContextVar = ContextVar("fmicrograd_found_reach", default=None)
+
+
+def found_reach(masks: list[int] | None) -> None:
+    """Called by a ``bwd`` that traced its function anyway (a compiled VJP,
+    ``compiler.through``): for each output leaf, the bit mask of the
+    argument leaves its graph reaches, as ``fn.reach`` would give it; the
+    rule keeps it for ``CustomRule.reaches``, which then traces nothing.
+
+    >>> found_reach([1, 2])  # (outside a bwd: nothing to do)
+    """
+    box = _FOUND.get()
+    if box is not None and masks is not None:
+        box.append(masks)
 
 
 def positions(argnums: Any, who: str, name: str) -> tuple[int, ...]:
@@ -353,9 +371,17 @@ class CustomRule:
                 seeded = {"seeded": self.index}
             elif self.fn.takes_fields:  # (checkpoint, custom_jvp: ``only_leaf``)
                 seeded = {"seeded": self.index, "fields": self.n_outputs}
-            cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
-                              tr.unflatten(self.out_def, seeds), **seeded)
-        flat = self._flat_cotangents(cts)
+            box: list | None = [] if "reach" not in self.shared and \
+                self.fn.reach is not None else None
+            token = _FOUND.set(box)
+            try:
+                cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
+                                  tr.unflatten(self.out_def, seeds), **seeded)
+            finally:
+                _FOUND.reset(token)
+        if box:
+            self.shared["reach"] = self._laid_out(box[-1], len(leaves))
+        flat = self._flat_cotangents(cts, [np.shape(_plain(x)) for x in leaves])
         if on_graph:
             return flat
         return [_settled(x) if isinstance(x, Expr) else x for x in flat]
@@ -384,14 +410,20 @@ class CustomRule:
         masks = shared.get("reach", False)
         if masks is False:
             with self._at_call_depth():
-                masks = hook(*self.static, self.residuals)
-            if masks is not None and (len(masks) != self.n_outputs or
-                                      any(m >> len(kids) for m in masks)):
-                masks = None  # (laid out otherwise than the rule's outputs: as the rule says)
+                masks = self._laid_out(hook(*self.static, self.residuals), len(kids))
             shared["reach"] = masks
         if masks is None:
             return None
         return leaf_flags(masks[self.index], len(kids))
+
+    def _laid_out(self, masks: list[int] | None, count: int) -> list[int] | None:
+        """``masks`` (one per output leaf, over ``count`` argument leaves), or
+        None where they are laid out otherwise than the rule's outputs (then
+        the rule's partials stand)."""
+        if masks is not None and (len(masks) != self.n_outputs or
+                                  any(m >> count for m in masks)):
+            return None
+        return masks
 
     def check_linear(self, partials: Sequence[Any], again: Callable[[], Sequence[Any]]) -> None:
         """For forward mode, which reads the partials from ``bwd`` at a unit
@@ -434,8 +466,11 @@ class CustomRule:
             return at_depth(None)
         return at_depth(depth)
 
-    def _flat_cotangents(self, cts: Any) -> list:
+    def _flat_cotangents(self, cts: Any, shapes: Sequence[tuple] = ()) -> list:
+        """``bwd``'s cotangents as one per argument leaf (``shapes``: those
+        leaves' shapes, where known), checked against the arguments."""
         name, wanted = self.name, self.arg_def.children
+        start = 0  # the first leaf of argument i
         got: Any  # what bwd gave: described in words, then a structure
         if not isinstance(cts, (tuple, list)) or len(cts) != len(wanted):
             got = f"{type(cts).__name__} of {len(cts)}" if isinstance(cts, (tuple, list)) \
@@ -445,12 +480,13 @@ class CustomRule:
                             "argument write `return (g,)`")
         flat: list = []
         for i, (ct, want) in enumerate(zip(cts, wanted)):
+            start, here = start + want.num_leaves, shapes[start:start + want.num_leaves]
             if ct is None:
                 flat.extend([0.0] * want.num_leaves)
                 continue
-            if getattr(want.kind, "__fm_examples__", False) and \
-                    isinstance(ct, (tuple, list)):  # a vmap result's, example by example
-                stacked = _restacked(ct, want)
+            if _holds_batch(want) and isinstance(ct, (tuple, list)):
+                stacked = _examples_restacked(ct, want, here)  # a vmap result's, example
+                # by example (in a tuple or list too)
                 if stacked is not None:
                     flat.extend(stacked)
                     continue
@@ -469,12 +505,45 @@ class CustomRule:
         return flat
 
 
-def _restacked(ct: Any, want: tr.TreeDef) -> list | None:
+def _examples_restacked(ct: Any, want: tr.TreeDef, shapes: Sequence[tuple]) -> list | None:
+    """The leaves of cotangent ``ct`` laid out as ``want``, a structure that
+    holds a ``vmap`` result, where ``ct`` gives that result example by
+    example (``_restacked``), in a tuple or list as ``want`` has it; None
+    where it does not fit.
+
+    >>> _examples_restacked((3.0, 4.0), fm.tree.structure((1.0, 2.0)), ())
+    [3.0, 4.0]
+    """
+    if getattr(want.kind, "__fm_examples__", False):
+        return _restacked(ct, want, shapes) if isinstance(ct, (tuple, list)) else None
+    if not _holds_batch(want):
+        leaves, got = tr.flatten(ct)
+        return leaves if got == want else None
+    if want.kind not in (tuple, list) or not isinstance(ct, (tuple, list)) or \
+            len(ct) != len(want.children):
+        return None
+    flat: list = []
+    start = 0
+    for item, child in zip(ct, want.children):
+        part = _examples_restacked(item, child, shapes[start:start + child.num_leaves])
+        if part is None:
+            return None
+        flat.extend(part)
+        start += child.num_leaves
+    return flat
+
+
+def _restacked(ct: Any, want: tr.TreeDef, shapes: Sequence[tuple] = ()) -> list | None:
     """The leaves of a cotangent given as one pytree of numbers per example
     (what a function that iterates over a ``vmap`` result gives back) laid out
     as that result's (``want``, a ``Batched``'s structure): each the stack of
     the examples' values (a ``Stack`` node at higher order). None where it
-    does not fit (the caller says why)."""
+    does not fit (the caller says why). ``shapes`` are those of the result's
+    leaves (examples first, an enclosing ``vmap``'s axes last), where known:
+    a field whose every example's cotangent is a number (a zero for a field
+    the seeded output does not read) is one per lane of those axes too
+    (``tests/test_vmap_result_rules.py``).
+    """
     from ..batching.vmap_ops import Stack, apply
 
     example, size = want.meta
@@ -488,18 +557,19 @@ def _restacked(ct: Any, want: tr.TreeDef) -> list | None:
         rows.append(leaves)
     columns = [[x.value if x.__class__ is Const else x for x in (r[k] for r in rows)]
                for k in range(example.num_leaves)]
-    shapes = []
-    for column in columns:  # an example's value and an enclosing vmap's axes (last)
+    lanes = []  # each field's shape in one example: an enclosing vmap's axes
+    for k, column in enumerate(columns):
         found = {np.shape(x.value if isinstance(x, Expr) else x) for x in column} - {()}
         if len(found) > 1:
             return None  # (examples of different shapes: not laid out here)
-        shapes.append(found.pop() if found else ())
+        lanes.append(found.pop() if found else
+                     tuple(shapes[k][1:]) if len(shapes) == len(columns) else ())
     if not any(isinstance(x, Expr) for column in columns for x in column):
         return [np.stack([np.broadcast_to(np.asarray(x, dtype=float), shape) for x in column])
-                for column, shape in zip(columns, shapes)]
+                for column, shape in zip(columns, lanes)]
     return [apply(Stack(0), *[x if np.shape(x.value if isinstance(x, Expr) else x) == shape
                               else x + np.zeros(shape) for x in column])
-            for column, shape in zip(columns, shapes)]
+            for column, shape in zip(columns, lanes)]
 
 
 def checks_linearity(fn: Any) -> bool:

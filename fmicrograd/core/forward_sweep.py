@@ -1,0 +1,305 @@
+"""The forward sweep over a graph: tangents (forward mode).
+
+It walks the nodes between a transform's inputs and its outputs in the order
+``sweep.order`` gives (children first), on floats or, when the graph reaches
+an enclosing transform's variable, on nodes (see ``sweep``'s docstring). A
+node gets a tangent only if a child with one reaches it along an edge that
+carries a derivative (structural zeros, see ``presence``). ``sweep`` re-exports
+``forward``.
+
+>>> from fmicrograd.core.expr import variable, next_level
+>>> x = variable(2.0, next_level())
+>>> forward([x * x, 7.0], [x], [1.0])
+([4.0, 0.0], False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from . import numeric as num
+from .accumulate import add_product, total
+from .batch_axes import linear_tangent, reduce_to
+from .dot_cotangents import batch_dot_tangent
+from .expr import Expr, Prim, Var, const, node
+from .expr import stored_value as _value
+from .numeric import quiet
+from .presence import live_children
+from .reach import FILL, GATED, Choice, Lanes, choice, empty
+from .reach_graph import GraphLanes, where_graph
+from .sweep import _selects, _vjp, order
+
+__all__ = ["forward"]
+
+
+def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[Any],
+            plan: tuple | None = None) -> tuple[list, bool]:
+    """Tangents of ``outputs`` given tangents of ``inputs`` (forward mode).
+
+    Returns ``(tangents, on_graph)``; an output independent of the inputs gets
+    ``0.0``.
+
+    >>> from fmicrograd.core.expr import variable, next_level
+    >>> x = variable(2.0, next_level())
+    >>> forward([x * x, 7.0], [x], [1.0])
+    ([4.0, 0.0], False)
+    """
+    nodes, _, on_graph = plan or order(outputs, inputs)
+    tans: dict[Any, Any] = dict(zip(inputs, tangents))
+    has, get = tans.__contains__, tans.get
+    consts: dict = {}  # one constant leaf per float factor (an input's tangent)
+    pres: dict = {}  # the nodes whose tangent exists on some lanes only (see ``reach``)
+    lanes: Any = None
+    for n in nodes:
+        kids = n.children
+        if not any(map(has, kids)):
+            continue  # depends on an input, but not on one with a tangent here
+        partial = bool(pres) and any(c in pres for c in kids)
+        if n.__class__ is Prim and n.op == "custom" and not partial and \
+                hasattr(n.param, "push"):  # a rule that runs forward mode itself
+            tans[n] = n.param.push([get(c) for c in kids], on_graph)
+            continue
+        if n.__class__ is Prim and _moves_batch(n):
+            tans[n] = linear_tangent(n, [tans.get(c) for c in kids])
+            if partial or n.op == "custom" and (_selects(n) or not all(map(has, kids))):
+                # examples without a tangent (a Jacobian's column, a stacked input
+                # without one) have none after the move either
+                lanes = lanes or (GraphLanes() if on_graph else Lanes)
+                m = lanes.moved(n, [_presence(c, tans, pres, lanes) for c in kids])
+                if m is not None:
+                    pres[n] = m
+            continue
+        if n.op == "batch_dot":  # (a sum over the batch: every lane of its result has one)
+            tans[n] = batch_dot_tangent(n, tans.get(kids[0]), tans.get(kids[1]), on_graph)
+            continue
+        if partial or n.op in GATED:
+            lanes = lanes or (GraphLanes() if on_graph else Lanes)
+            _gated_forward(n, kids, tans, pres, lanes, on_graph)
+            continue
+        if n.op == "custom":  # a rule's node (custom_vjp, checkpoint, custom_jvp)
+            t = _rule_tangent(n, kids, tans, on_graph, consts)
+            if t is not None:
+                tans[n] = t
+            continue
+        if on_graph:  # the tangent as one sum (or dot) node, see ``accumulate``
+            parts: list = []
+            if n.op == "dot" and n.__class__ is Expr and _value(n).__class__ is float:
+                half = len(kids) // 2  # partials: the partners themselves
+                for t, y in zip(map(get, kids), kids[half:] + kids[:half]):
+                    if t is not None:
+                        add_product(parts, y, t)
+            else:
+                for c, p in zip(kids, _partials(n, kids, True)):
+                    t = tans.get(c)
+                    if t is not None:
+                        add_product(parts, p, t)
+            tans[n] = total(parts, consts)
+            continue
+        acc = None
+        if n.op == "dot" and n.__class__ is Expr:  # partials: the partners' values
+            half = len(kids) // 2
+            for t, y in zip(map(get, kids), kids[half:] + kids[:half]):
+                if t is not None:
+                    acc = _value(y) * t if acc is None else acc + _value(y) * t
+            tans[n] = acc
+            continue
+        for c, p in zip(kids, _partials(n, kids, False)):
+            t = tans.get(c)
+            if t is not None:
+                acc = p * t if acc is None else acc + p * t
+        if acc is not None:
+            tans[n] = acc
+    if pres:
+        return [lanes.finish(tans[o], pres[o]) if isinstance(o, Expr) and o in pres
+                else tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
+    return [tans.get(o, 0.0) if isinstance(o, Expr) else 0.0 for o in outputs], on_graph
+
+
+def _rule_tangent(n: Expr, kids: tuple, tans: dict, on_graph: bool, consts: dict) -> Any:
+    """The tangent of a rule's node from its partials. Of a vmap result its
+    children may have an example axis it does not have: each child's term is
+    summed over it, as the reverse sweep sums its cotangents (``_fit``); and
+    where the output has examples of its own, see ``_spread_tangent``."""
+    like = _value(n)
+    if _spreads(n, like, kids, tans):
+        return _spread_tangent(n, kids, tans, like, consts if on_graph else None)
+    partials = _partials(n, kids, on_graph)
+    live = live_children(n, kids, partials, tans)
+    terms = [reduce_to(p * t, like) for i, (c, p) in enumerate(zip(kids, partials))
+             if (t := tans.get(c)) is not None and (live is None or live[i])]
+    if not terms:
+        return None  # no input with a tangent reaches this output: no tangent (not a 0.0)
+    if on_graph:
+        return total(terms, consts)
+    acc = None
+    for term in terms:
+        acc = term if acc is None else acc + term
+    return acc
+
+
+def _spreads(n: Any, like: Any, kids: tuple, tans: dict) -> bool:
+    """Whether a rule's output has leading axes beyond the batch axes of the
+    ``vmap``s around its call (a vmap result's examples) and a child has a
+    tangent: its unit-cotangent partials would add those examples up."""
+    ndim = getattr(like, "ndim", 0)
+    return ndim > getattr(n.param, "depth", ndim) and any(
+        tans.get(c) is not None for c in kids)
+
+
+def _spread_tangent(n: Expr, kids: tuple, tans: dict, like: Any,
+                    consts: dict | None = None) -> Any:
+    """The tangent of a rule's node whose output holds examples (``_spreads``),
+    one entry of them at a time: the rule's VJP at a cotangent of 1 there and 0
+    elsewhere gives that entry's partial derivatives (on every lane of the
+    enclosing vmaps, the last axes), summed down to the entry's shape. With
+    ``consts`` (a sweep building the tangent as a graph) the entries are put
+    in place by ``where`` nodes."""
+    import numpy as np
+
+    # every entry of the examples (not only those a child lacks: a rule may mix them,
+    # and a unit cotangent over all of them gives column sums of its Jacobian)
+    lanes = getattr(getattr(n, "param", None), "depth", 0)
+    shape = np.shape(like)
+    graph = consts is not None
+    live: Any = None  # (the rule is asked after it has run: it reports errors first)
+    rows = []
+    for index in np.ndindex(*shape[:len(shape) - lanes]):
+        ct = np.zeros(shape)
+        ct[index] = 1.0
+        partials = _vjp(n, const(ct) if graph else ct, kids, graph)
+        if live is None:
+            live = live_children(n, kids, partials, tans)
+        rows.append((index, [reduce_to(p * t, like[index])
+                             for i, (c, p) in enumerate(zip(kids, partials))
+                             if (t := tans.get(c)) is not None and (live is None or live[i])]))
+    if not any(parts for _, parts in rows):
+        return None  # no input with a tangent reaches this output
+    if not graph and not any(isinstance(x, Expr) for _, parts in rows for x in parts):
+        out: Any = np.zeros(shape)
+        for index, parts in rows:
+            for x in parts:
+                out[index] += x
+        return out
+    # on a graph, or tangents that are nodes (a transform differentiates them)
+    consts = {} if consts is None else consts
+    out = const(np.zeros(shape))
+    for index, parts in rows:
+        mask = np.zeros(shape)
+        mask[index] = 1.0
+        here = total(parts, consts)
+        out = choice(const(mask), here if isinstance(here, Expr) else const(here), out)
+    return out
+
+
+def _partials(n: Expr, kids: tuple, on_graph: bool) -> Sequence[Any]:
+    """``n``'s partial derivatives for forward mode: its VJP at a unit
+    cotangent. A rule that asks (a user's ``custom_vjp``) checks that it is
+    linear in the cotangent, which that reading needs."""
+    partials = _vjp(n, 1.0, kids, on_graph)
+    check = getattr(n.param, "check_linear", None) if n.__class__ is Prim else None
+    if check is not None:
+        check(partials, lambda: _vjp(n, -2.0, kids, on_graph))
+    return partials
+
+
+def _presence(c: Expr, tans: dict, pres: dict, lanes: Any) -> Any:
+    """The lanes on which ``c`` has a tangent: None (all), ``lanes.none``, a mask."""
+    if c not in tans:
+        return lanes.none
+    return pres.get(c)
+
+
+def _gated_forward(n: Expr, kids: tuple, tans: dict, pres: dict, lanes: Any,
+                   on_graph: bool) -> None:
+    """``n``'s tangent when an edge is dead, ``n`` is a ``where`` (the tangent
+    of the branch taken, lane by lane: a select) or a child has a tangent on
+    some lanes only (a term is nothing, ``-0.0``, on the lanes its child's
+    tangent does not exist, even where the partial is infinite)."""
+    edges = lanes.edge(n, kids)
+    if n.op == "where":
+        c, a, b = kids
+        pa = lanes.both(edges[1], _presence(a, tans, pres, lanes))
+        pb = lanes.both(edges[2], _presence(b, tans, pres, lanes))
+        m = lanes.either(pa, pb)
+        if empty(m):
+            return  # the branches taken have no tangent
+        ta = None if empty(pa) else tans.get(a)
+        tb = None if empty(pb) else tans.get(b)
+        # a Choice's branch without a tangent has none on its lanes; a plain where's
+        # has a zero one, as in torch (``where(c, ta, 0)``)
+        choice = n.__class__ is Choice
+        absent = FILL if choice else 0.0
+        tans[n] = _pick(c, absent if ta is None else ta, absent if tb is None else tb, on_graph,
+                        choice)
+        if m is not None:
+            pres[n] = m
+        return
+    partials: Any = None
+    live: Any = None  # (a rule's: the children its own graph reaches, see ``live_children``)
+    terms: list = []
+    m = lanes.none
+    for i, c in enumerate(kids):
+        e = edges[i]
+        t = tans.get(c)
+        if t is None or empty(e):
+            continue
+        pc = pres.get(c)
+        if pc is not None and empty(pc):  # a tangent on no lane (a where no example takes)
+            continue
+        if partials is None:
+            partials = _partials(n, kids, on_graph)
+            if n.op == "custom":
+                live = live_children(n, kids, partials, tans)
+        if live is not None and not live[i]:
+            continue  # a structural zero: no term at all
+        if pc is None:
+            term = partials[i] * t
+        else:
+            with quiet():  # an infinite partial times an absent (-0.0) tangent: dropped
+                term = partials[i] * t
+            term, pc = lanes.mask(term, pc)
+            if empty(pc):
+                continue
+        if n.op == "custom":  # a rule's input with examples its output lacks (a vmap
+            fitted = reduce_to(term, _value(n))  # result): summed, as ``_rule_tangent``
+            if fitted is not term:
+                pc = None if pc is None else lanes.fit(pc, term, fitted)
+                term = fitted
+        terms.append(term)
+        m = lanes.either(m, pc)
+    if not terms:
+        return
+    acc = terms[0]
+    for term in terms[1:]:
+        acc = acc + term
+    tans[n] = acc
+    if m is not None:
+        pres[n] = m
+
+
+def _pick(c: Expr, a: Any, b: Any, on_graph: bool, choice: bool) -> Any:
+    """``a`` on the lanes where ``c`` holds, else ``b``: as a node on a graph
+    (a ``Choice`` for a ``Choice``'s tangent, a plain ``where`` for a plain
+    one's, so that higher orders keep each rule)."""
+    if on_graph or isinstance(a, Expr) or isinstance(b, Expr):
+        cond = c if on_graph else const(_value(c))
+        if choice:
+            return where_graph(cond, a, b)
+        a, b = _as_node(a), _as_node(b)
+        return node("where", num.where(_value(cond), _value(a), _value(b)), (cond, a, b))
+    cv = _value(c)
+    if cv.__class__ is float:
+        return a if cv else b
+    return num.where(cv, a, b)
+
+
+def _as_node(x: Any) -> Expr:
+    return x if isinstance(x, Expr) else const(float(x) if isinstance(x, (int, float)) else x)
+
+
+def _moves_batch(n: Prim) -> bool:
+    """Whether ``n`` moves values between examples (``vmap``'s stack, take,
+    reshape, batch sum): its VJP at 1 is no partial derivative, so forward mode
+    applies the (linear) op itself to the tangents instead."""
+    return n.op == "batch_sum" or getattr(n.param, "linear", False)
