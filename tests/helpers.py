@@ -40,3 +40,20 @@ def mlp_params(sizes, seed):
     rng = np.random.default_rng(seed)
     return tuple(tuple((tuple(rng.normal(size=a).tolist()), float(rng.normal()))
                        for _ in range(b)) for a, b in zip(sizes, sizes[1:]))
+
+
+def same_numbers(got, want, nan_sign=False):
+    """Equal leaf by leaf (numbers or arrays): NaN for NaN, zeros of the same sign,
+    and with ``nan_sign`` NaNs of the same sign too."""
+    import numpy as np
+
+    import fmicrograd as fm
+
+    gl, wl = fm.tree.leaves(got), fm.tree.leaves(want)
+    assert len(gl) == len(wl), (got, want)
+    for g, w in zip(gl, wl):
+        g, w = np.asarray(g, dtype=float), np.asarray(w, dtype=float)
+        assert g.shape == w.shape, (got, want)
+        assert np.array_equal(g, w, equal_nan=True), (got, want)
+        signed = np.ones_like(g, dtype=bool) if nan_sign else (g == 0)
+        assert np.array_equal(np.signbit(g) & signed, np.signbit(w) & signed), (got, want)

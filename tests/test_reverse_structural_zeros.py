@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import same_numbers
 
 import fmicrograd as fm
 
@@ -57,14 +58,7 @@ def product(f):
 
 
 def same(got, want):
-    """Equal leaf by leaf: NaN for NaN, and zeros of the same sign."""
-    gl, wl = fm.tree.leaves(got), fm.tree.leaves(want)
-    assert len(gl) == len(wl), (got, want)
-    for g, w in zip(gl, wl):
-        g, w = np.asarray(g, dtype=float), np.asarray(w, dtype=float)
-        assert g.shape == w.shape, (got, want)
-        assert np.array_equal(g, w, equal_nan=True), (got, want)
-        assert np.array_equal(np.signbit(g) & (g == 0), np.signbit(w) & (w == 0)), (got, want)
+    same_numbers(got, want)
 
 
 def _tangent(f, which):

@@ -11,8 +11,8 @@ wrapper (the "loop"), NaN for NaN and zero for zero of the same sign.
 
 import math
 
-import numpy as np
 import pytest
+from helpers import same_numbers
 
 import fmicrograd as fm
 
@@ -55,14 +55,7 @@ def product(f):
 
 
 def same(got, want):
-    """Equal leaf by leaf: NaN for NaN, and zeros of the same sign."""
-    gl, wl = fm.tree.leaves(got), fm.tree.leaves(want)
-    assert len(gl) == len(wl), (got, want)
-    for g, w in zip(gl, wl):
-        g, w = np.asarray(g, dtype=float), np.asarray(w, dtype=float)
-        assert g.shape == w.shape, (got, want)
-        assert np.array_equal(g, w, equal_nan=True), (got, want)
-        assert np.array_equal(np.signbit(g), np.signbit(w)), (got, want)
+    same_numbers(got, want, nan_sign=True)
 
 
 TRANSFORMS = {
