@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import fmicrograd as fm
 from fmicrograd.compiler import autobatch, ir
+from fmicrograd.compiler import gather as gather_module
 from fmicrograd.compiler.codegen import Source
 from fmicrograd.compiler.gather import Rows
 
@@ -293,3 +294,55 @@ def test_a_groups_argument_grid_follows_its_rows_when_they_are_reordered(seed, k
     order, moved = rows.arrange(members, [0, 1], grid)
     assert order == rows.order(members, [0, 1]) and sorted(order) == sorted(members)
     assert moved.tolist() == [list(p.args[m]) for m in order]
+
+
+def _on_arrays(rows, method, *args):
+    """``rows.method(*args)`` with every read worked out on numpy arrays
+    (``_SMALL`` 0: the path for large reads)."""
+    small = gather_module._SMALL
+    gather_module._SMALL = 0
+    try:
+        return getattr(rows, method)(*args)
+    finally:
+        gather_module._SMALL = small
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**16))
+def test_small_reads_worked_out_on_lists_agree_with_the_array_path(seed):
+    """Small reads and row orders are worked out on Python lists that mirror
+    ``var_of`` and ``row_of`` (``place`` keeps them in step): the same texts,
+    costs and orders as on arrays, group after group."""
+    rng = np.random.default_rng(seed)
+    p = ir.Program()
+    p.n_inputs = len([p.add("in", (), k, ()) for k in range(N_INPUTS)])
+    sources = list(range(N_INPUTS)) + [p.const(v) for v in (0.5, -2.0)]
+    layers = []
+    for _ in range(4):
+        k = int(rng.integers(2, 14))
+        layers.append(list(dict.fromkeys(
+            p.add(str(rng.choice(["*", "+"])), (int(rng.choice(sources)), int(rng.choice(sources))),
+                  None, ()) for _ in range(k))))
+        sources += layers[-1]
+    p.outputs = [int(o) for o in rng.choice(sources[N_INPUTS + 2:], 4)]
+    through = frozenset({"*", "+"})
+    lists, arrays = Rows(p, Source(), True, through), Rows(p, Source(), True, through)
+    for j, members in enumerate(layers):
+        order, grid = lists.arrange(members, [0, 1], lists.arg_grid(members))
+        want, want_grid = _on_arrays(arrays, "arrange", members, [0, 1], arrays.arg_grid(members))
+        assert order == want and np.array_equal(grid, want_grid)
+        placed = [i for i in range(p.size) if lists.var_of[i] >= 0 or p.ops[i] == "const"]
+        for _ in range(6):
+            ids = [int(i) for i in rng.choice(placed, int(rng.integers(1, 9)))]
+            if rng.random() < 0.5:  # a run of rows of one array, maybe reversed or strided
+                var, row = lists.var_list[ids[0]], lists.row_list[ids[0]]
+                by_row = sorted((lists.row_list[i], i) for i in placed if lists.var_list[i] == var)
+                step = int(rng.choice([1, 2, -1]))
+                ids = [i for r, i in by_row[row::step]] or ids
+            assert lists.cost(ids) == _on_arrays(arrays, "cost", ids)
+            for steps in (True, False):
+                assert lists.gather(ids, steps) == _on_arrays(arrays, "gather", ids, steps)
+            assert lists.column(ids, 1) == _on_arrays(arrays, "column", ids, 1)
+        lists.place(f"g{j}", order)
+        arrays.place(f"g{j}", order)
+        assert lists.var_list == lists.var_of.tolist() and lists.row_list == lists.row_of.tolist()

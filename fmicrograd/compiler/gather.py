@@ -25,6 +25,7 @@ same bits either way.
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,9 @@ __all__ = ["Rows", "input_shapes"]
 _WHOLE, _SLICE, _REV, _INDEX = range(4)
 _COST = (0.0, 0.2, 0.4, 1.0)  # rough microseconds of a read of each kind
 _JOIN = 1.0  # a concatenation of reads, or the permutation after it
+# reads of up to this many nodes are worked out on Python lists: numpy's calls on
+# arrays this small cost more than the work (the answers are the same either way)
+_SMALL = 256
 
 
 def input_shapes(p: Program) -> list:
@@ -81,6 +85,9 @@ class Rows:
         self.row_of = np.zeros(p.size, dtype=np.intp)
         self.var_of[:p.n_inputs] = 0
         self.row_of[:p.n_inputs] = np.arange(p.n_inputs)
+        # ``var_of`` and ``row_of`` as lists, for the small reads (``_SMALL``)
+        self.var_list: list[int] = self.var_of.tolist()
+        self.row_list: list[int] = self.row_of.tolist()
         self.inputs = input_shapes(p)
         if len(self.inputs) > 1:  # jit under vmap: ``I`` is one array per input shape
             for c, shape in enumerate(self.inputs):
@@ -95,6 +102,10 @@ class Rows:
         """Record that row ``r`` of array ``var`` holds node ``order[r]``."""
         self.var_of[order] = len(self.names)
         self.row_of[order] = np.arange(len(order))
+        at, var_list, row_list = len(self.names), self.var_list, self.row_list
+        for r, i in enumerate(order):
+            var_list[i] = at
+            row_list[i] = r
         self.names.append(var)
         self.sizes.append(len(order))
         self.shapes.append((len(order),) + self.p.shapes[order[0]])
@@ -161,8 +172,72 @@ class Rows:
             order.append(at)
         return pieces, consts, np.concatenate(order + [consts])
 
+    def _kind_list(self, var: int, rows: list, steps: bool) -> tuple[int, int]:
+        """``_kind`` for ``rows`` as a list of ints."""
+        k, a = len(rows), rows[0]
+        s = rows[1] - a if k > 1 else 1
+        if s == 0 or (s != 1 and not steps) or (
+                k > 2 and rows != list(range(a, a + k * s, s))):
+            return _INDEX, 0
+        if s == 1 and a == 0 and k == self.sizes[var]:
+            return _WHOLE, 1
+        return (_SLICE if s > 0 else _REV), s
+
+    def _pieces_list(self, ids: list, steps: bool) -> tuple[list, list, list]:
+        """``_pieces`` for ``ids`` as a list, with lists for arrays: the rows
+        of each piece, the positions of constants, and the order."""
+        var_list, row_list = self.var_list, self.row_list
+        var = [var_list[i] for i in ids]
+        row = [row_list[i] for i in ids]
+        v = var[0] if var else -1
+        if v >= 0 and var.count(v) == len(var):  # one array
+            return [(v, row, *self._kind_list(v, row, steps))], [], list(range(len(var)))
+        at: dict[int, list] = {}  # each array's positions, in order of first use
+        consts = []
+        for pos, v in enumerate(var):
+            if v < 0:
+                consts.append(pos)
+            elif v in at:
+                at[v].append(pos)
+            else:
+                at[v] = [pos]
+        pieces, order = [], []
+        for v, where in at.items():
+            rows = [row[pos] for pos in where]
+            pieces.append((v, rows, *self._kind_list(v, rows, steps)))
+            order.extend(where)
+        return pieces, consts, order + consts
+
+    def _cost_list(self, var: list, row: list) -> float:
+        """``cost`` of the nodes at arrays ``var`` (-1 for a constant) and rows
+        ``row`` (lists): the same sum, added in the same order."""
+        v = var[0]
+        if v >= 0 and var.count(v) == len(var):  # one array
+            return sum([_COST[self._kind_list(v, row, True)[0]]])
+        at: dict[int, list] = {}  # each array's rows, in order of first use
+        consts = 0
+        for v, r in zip(var, row):
+            if v < 0:
+                consts += 1
+            elif v in at:
+                at[v].append(r)
+            else:
+                at[v] = [r]
+        if not at:
+            return 0.0
+        total = sum([_COST[self._kind_list(v, rows, True)[0]] for v, rows in at.items()])
+        if len(at) + bool(consts) > 1:
+            total += _JOIN
+            if not _runs_in_order(var):
+                total += _JOIN
+        return total
+
     def cost(self, ids: Any) -> float:
         """Rough microseconds that ``gather(ids)`` spends reading."""
+        if 0 < len(ids) <= _SMALL:
+            ids = ids.tolist() if isinstance(ids, np.ndarray) else ids
+            return self._cost_list([self.var_list[i] for i in ids],
+                                   [self.row_list[i] for i in ids])
         pieces, consts, order = self._pieces(ids, True)
         if not pieces:
             return 0.0
@@ -179,16 +254,26 @@ class Rows:
         one reads them, unless not ``steps``: then a whole array, a unit-step
         slice or a copy)."""
         p = self.p
-        pieces, consts, order = self._pieces(ids, steps)
+        small = len(ids) <= _SMALL
+        consts: Any  # positions and order: lists for a small read, else arrays
+        order: Any
+        if small:
+            ids = ids.tolist() if isinstance(ids, np.ndarray) else ids
+            pieces, consts, order = self._pieces_list(ids, steps)
+        else:
+            pieces, consts, order = self._pieces(ids, steps)
         if not pieces:
-            return self.src.name(np.stack([np.asarray(p.params[i], float) for i in ids]), "c")
+            values = [p.params[i] for i in ids]
+            if values and all(v.__class__ is float for v in values):  # (as np.stack, sooner)
+                return self.src.name(np.array(values, dtype=float), "c")
+            return self.src.name(np.stack([np.asarray(v, float) for v in values]), "c")
         texts = [self._text(var, rows, kind, s) for var, rows, kind, s in pieces]
         if len(consts):
             texts.append(self.gather([ids[pos] for pos in consts]))
         if len(texts) == 1:
             return texts[0]
         text = f"_cat(({', '.join(texts)},))"
-        if np.all(order == np.arange(len(ids))):
+        if order == list(range(len(ids))) if small else np.all(order == np.arange(len(ids))):
             return text
         perm = np.empty(len(order), dtype=np.intp)
         perm[order] = np.arange(len(order))
@@ -209,9 +294,15 @@ class Rows:
         """
         p = self.p
         ids = np.asarray(ids, dtype=np.intp)
-        i = int(ids[0])
+        if len(ids) <= _SMALL:
+            ids = ids.tolist()
+            i = ids[0]
+            same = ids.count(i) == len(ids)
+        else:
+            i = int(ids[0])
+            same = bool(np.all(ids == i))
         shape = p.shapes[i]
-        if len(ids) > 1 and np.all(ids == i):
+        if len(ids) > 1 and same:
             if p.ops[i] == "const" and isinstance(p.params[i], float):
                 return self.src.literal(p.params[i])
             text, k = self.gather([i]), 1
@@ -257,6 +348,8 @@ class Rows:
         the grid's rows permuted alike."""
         if len(members) < 2:
             return members, grid
+        if len(members) <= _SMALL:
+            return self._arrange_list(members, positions, grid)
         reads: dict = {}
         for pos in positions:
             ids = grid[:, pos]
@@ -271,7 +364,12 @@ class Rows:
             last = where.max() + 1
             candidates.append(np.argsort(np.where(where < 0, last, where), kind="stable"))
         best, least = None, None
+        tried = set()
         for perm in candidates + [np.arange(len(members))]:
+            key = perm.tobytes()
+            if key in tried:  # the same total again: the earlier one stands
+                continue
+            tried.add(key)
             total = sum(self.cost(ids[perm]) for ids in reads.values())
             at = np.flatnonzero(where[perm] >= 0)  # rows outputs read, in output order
             at = at[np.argsort(where[perm][at], kind="stable")]
@@ -281,6 +379,53 @@ class Rows:
                 best, least = perm, total
         assert best is not None  # set on the first turn
         return nodes[best].tolist(), grid[best]
+
+    def _arrange_list(self, members: list, positions: list, grid: np.ndarray) -> tuple:
+        """``arrange`` worked out on Python lists (for ``_SMALL`` groups): the
+        same candidates, totals added in the same order, the same choice."""
+        n = len(members)
+        var_list, row_list = self.var_list, self.row_list
+        reads: dict = {}  # each distinct read: its nodes' arrays and rows
+        for column in grid[:, positions].T.tolist():
+            key = tuple(column)
+            if key not in reads and column.count(column[0]) != n:
+                var = [var_list[i] for i in column]
+                one = var[0] >= 0 and var.count(var[0]) == n  # all in one array
+                reads[key] = (var, [row_list[i] for i in column], var[0] if one else -1)
+        candidates = []
+        last, size = len(self.names), self.p.size + 1
+        for column, (var, row, _) in list(reads.items())[:4]:
+            keys = [(v * size + r) if v >= 0 else last * size + i
+                    for i, v, r in zip(column, var, row)]
+            candidates.append(sorted(range(n), key=keys.__getitem__))  # stable
+        nodes = np.asarray(members, dtype=np.intp)
+        where = self.demand[nodes].tolist()
+        most = max(where)
+        if most >= 0:
+            wait = [most + 1 if w < 0 else w for w in where]
+            candidates.append(sorted(range(n), key=wait.__getitem__))
+        best, least = None, None
+        tried = set()
+        for perm in candidates + [list(range(n))]:
+            key = tuple(perm)
+            if key in tried:  # the same total again: the earlier one stands
+                continue
+            tried.add(key)
+            get = itemgetter(*perm)  # (a tuple: there are at least two members)
+            total = sum([_COST[self._kind_list(one, list(get(row)), True)[0]] if one >= 0
+                         else self._cost_list(list(get(var)), list(get(row)))
+                         for var, row, one in reads.values()])
+            if most >= 0:
+                moved = [where[j] for j in perm]
+                at = [r for r, w in enumerate(moved) if w >= 0]  # rows outputs read,
+                at.sort(key=moved.__getitem__)  # in output order
+                if at != list(range(at[0], at[0] + len(at))):
+                    total += _COST[_INDEX]  # an index, here or where the outputs are read
+            if least is None or total < least:
+                best, least = perm, total
+        assert best is not None  # set on the first turn
+        order = np.array(best, dtype=np.intp)
+        return nodes[order].tolist(), grid[order]
 
     def arg_grid(self, members: list) -> np.ndarray:
         """The arguments of ``members`` (nodes of one arity) as a ``(k, n)``
@@ -358,6 +503,25 @@ class Rows:
             return None
         cols = f"{off}:{off + width}{'' if s0 == 1 else f':{s0}'}"
         return f"{name}[{start}:{start + nr * s1}].reshape({(nr, s1) + tail})[:, {cols}]"
+
+
+def _runs_in_order(var: list) -> bool:
+    """Whether each array's positions in ``var`` are one run and the
+    constants' (-1) come last: the pieces of a read, concatenated, are then
+    its rows in order.
+
+    >>> _runs_in_order([2, 2, 0, -1]), _runs_in_order([2, 0, 2]), _runs_in_order([-1, 0])
+    (True, False, False)
+    """
+    seen: set = set()
+    last = None
+    for v in var:
+        if v != last:
+            if v in seen or (last is not None and last < 0):
+                return False
+            seen.add(v)
+            last = v
+    return True
 
 
 def _demand(p: Program, through: frozenset) -> np.ndarray:

@@ -17,6 +17,7 @@ examples, become one group.
 
 from __future__ import annotations
 
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -131,19 +132,24 @@ def merge_later(p: Program, found: list, ops: frozenset, most: int = 2048) -> li
     [['sin'], ['exp', 'exp']]
     """
     counts, used = p.edges()
+    kinds: dict = {}
     while True:
-        merged = _merge_once(p, found, ops, most, counts, used)
+        merged = _merge_once(p, found, ops, most, counts, used, kinds)
         if len(merged) == len(found):
             return merged
         found = merged
 
 
 def _merge_once(p: Program, found: list, ops: frozenset, most: int, counts: np.ndarray,
-                used: np.ndarray) -> list:
+                used: np.ndarray, kinds: dict) -> list:
+    """One pass of ``merge_later``; ``kinds`` keeps the kind of each group's
+    first member between passes."""
     n = len(found)
     group_of = np.full(p.size, n, dtype=np.intp)
-    for j, members in enumerate(found):
-        group_of[members] = j
+    if n:
+        sizes = np.fromiter(map(len, found), dtype=np.intp, count=n)
+        group_of[np.fromiter(chain.from_iterable(found), dtype=np.intp, count=int(sizes.sum()))] \
+            = np.repeat(np.arange(n), sizes)
     first = np.full(p.size, n, dtype=np.intp)  # the first group that needs each node
     np.minimum.at(first, used, np.repeat(group_of, counts))
     need = np.full(n + 1, n, dtype=np.intp)
@@ -154,8 +160,10 @@ def _merge_once(p: Program, found: list, ops: frozenset, most: int, counts: np.n
         m = members[0]
         if p.ops[m] not in ops:
             continue
-        kind = (p.ops[m], param_key(p.ops[m], p.params[m]), p.shapes[m],
-                tuple(p.shapes[a] for a in p.args[m]))
+        kind = kinds.get(m)
+        if kind is None:
+            kind = kinds[m] = (p.ops[m], param_key(p.ops[m], p.params[m]), p.shapes[m],
+                               tuple(p.shapes[a] for a in p.args[m]))
         i = open_.get(kind)
         if i is not None and need[i] > j and p.shapes[m] == () and (
                 len(merged[i]) + len(members) <= most):
