@@ -165,10 +165,7 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
         if n.op in GATED or (reach and n in reach) or n.op == "custom" and _selects(n):
             _gated(n, g, kids, relevant, cts, reach, None)
             continue
-        cgs = _vjp(n, g, kids, False)
-        if n.op == "custom":  # a rule's node: nothing for a child its output does not reach
-            cgs = reached_cotangents(n, kids, cgs)
-        for c, cg in zip(kids, cgs):
+        for c, cg in zip(kids, _cotangents(n, g, kids, False)):
             if relevant[c]:
                 if cg.__class__ is not float:  # a batched contribution to an unbatched
                     if cg is None:             # node is summed before it meets others
@@ -272,10 +269,7 @@ def _sparse_head(cts: dict, nodes: list, relevant: dict, budget: int,
         if n.op in GATED or (reach and n in reach) or n.op == "custom" and _selects(n):
             _gated(n, g, kids, relevant, cts, reach, new)
             continue
-        cgs = _vjp(n, g, kids, False)
-        if n.op == "custom":
-            cgs = reached_cotangents(n, kids, cgs)
-        for c, cg in zip(kids, cgs):
+        for c, cg in zip(kids, _cotangents(n, g, kids, False)):
             r = relevant[c]
             if r:
                 if cg.__class__ is not float:
@@ -339,10 +333,7 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
                     else:
                         pending.append(item)
             continue
-        cgs = _vjp(n, g, kids, True)
-        if op == "custom":  # a rule's node: nothing for a child its output does not reach
-            cgs = reached_cotangents(n, kids, cgs)
-        for c, cg in zip(kids, cgs):
+        for c, cg in zip(kids, _cotangents(n, g, kids, True)):
             if relevant[c]:
                 if cg.__class__ is not float and not (
                         cg.__class__ is Expr and _value(cg).__class__ is float):
@@ -426,6 +417,13 @@ def _widen(reach: dict, c: Expr, m: Any, lanes: Any) -> None:
             del reach[c]
         else:
             reach[c] = both
+
+
+def _cotangents(n: Expr, g: Any, kids: tuple, on_graph: bool) -> Sequence[Any]:
+    """``_vjp`` for the reverse sweep: a rule's node gives None (no cotangent)
+    to a child its seeded output does not reach (``reached_cotangents``)."""
+    cgs = _vjp(n, g, kids, on_graph)
+    return reached_cotangents(n, kids, cgs) if n.op == "custom" else cgs
 
 
 def _vjp_reached(n: Expr, g: Any, kids: tuple, on_graph: bool, r: Any,
