@@ -66,7 +66,10 @@ def test_hessian_of_jit_of_jvp_of_jit_runs_compiled(outer):
     for point in [(0.6, -0.2), (-1.1, 0.4), (2.0, 1.5)]:
         close(compiled(point), reference(point))
     assert len(calls) == first  # every later call runs compiled code only
-    assert first <= 6
+    # one trace per program: the function's, and at higher order the VJP of each of
+    # its 3 outputs alone (round 21: the VJP of all three, 0.0-seeded, had NaN
+    # derivatives where the function's own sweep has none), and of theirs in turn
+    assert first <= 16
 
 
 def test_grad_of_jit_follows_branches():

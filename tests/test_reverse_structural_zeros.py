@@ -167,3 +167,45 @@ def test_an_output_reached_through_a_nested_checkpoint():
         for b in (0.0, INF, 4.0):
             want = fm.hessian(product(outer(root_pair)), argnums=(0, 1))(3.0, b)
             same(fm.hessian(product(w), argnums=(0, 1))(3.0, b), want)
+
+
+def power_pair(a, b):
+    return (a * a, abs(b) ** 1.5)  # slope 0.0 at b = 0, second derivative inf there
+
+
+def gap_pair(a, b):
+    return (abs(a - a) ** 1.5 * b, a)  # the same at every point, through a - a
+
+
+# The Jacobian of a function with several outputs at second order: each output
+# is seeded alone. A jitted call's compiled VJP, called with nodes, was that of
+# every output with 0.0 for the others; the value of a 0.0 term was finite
+# (0.0 times a slope of 0.0) but its derivative was 0.0 times an infinite second
+# derivative, NaN (until round 21: ``jacrev(jacrev(jit(f)))``, fuzzer seed 142477).
+PAIRS = dict(FUNCTIONS, power=power_pair, gap=gap_pair)
+JACOBIANS = {
+    "jacrev(jacrev)": lambda f: fm.jacrev(fm.jacrev(f, argnums=(0, 1)), argnums=(0, 1)),
+    "jacfwd(jacrev)": lambda f: fm.jacfwd(fm.jacrev(f, argnums=(0, 1)), argnums=(0, 1)),
+    "jacrev(jacfwd)": lambda f: fm.jacrev(fm.jacfwd(f, argnums=(0, 1)), argnums=(0, 1)),
+    "jacfwd(jacfwd)": lambda f: fm.jacfwd(fm.jacfwd(f, argnums=(0, 1)), argnums=(0, 1)),
+}
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS)
+@pytest.mark.parametrize("jacobian", JACOBIANS)
+@pytest.mark.parametrize("name", PAIRS)
+def test_second_order_jacobian_of_every_output(wrapper, jacobian, name):
+    f = PAIRS[name]
+    w = fm.checkpoint(f) if wrapper == "checkpoint" else fm.jit(f)
+    t = JACOBIANS[jacobian]
+    for a, b in POINTS:
+        same(t(w)(a, b), t(f)(a, b))
+
+
+@pytest.mark.parametrize("name", ["power", "gap"])
+def test_the_second_order_jacobian_under_vmap(name):
+    f, t = PAIRS[name], JACOBIANS["jacrev(jacrev)"]
+    a, bs = (3.0, -1.5, 0.0), (0.0, 4.0, -0.0)
+    loop = tuple(t(f)(x, y) for x, y in zip(a, bs))  # (vmap of tuples: one per example)
+    same(fm.vmap(t(fm.jit(f)))(a, bs), loop)
+    same(fm.vmap(t(fm.jit(f)))(np.array(a), np.array(bs)), loop)

@@ -220,10 +220,20 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
         outputs, the others seeded with 0.0 (one program for every output);
         where a cotangent it gives is not finite, a 0.0 seed may have met an
         infinite or NaN partial that ``f``'s own sweep would never have
-        multiplied (0.0 * nan), so the VJP of that output alone decides."""
+        multiplied (0.0 * nan), so the VJP of that output alone decides.
+        Called with nodes (at higher order: the sweep differentiates the
+        VJP), it is that output's VJP from the start: the derivatives of a
+        0.0 seed's terms can be NaN where their values are finite (0.0 times
+        an infinite second derivative), and the function's own sweep never
+        builds them."""
+        alone = seeded is not None and len(tr.leaves(rest[-1])) > 1
+        if alone and _on_graph(rest[-2]):
+            cts, flags = compiled_back.compiled(*rest[:2], seeded, *rest[2:])
+            found_reach(_masks(flags, len(tr.leaves(rest[-2]))))
+            return cts
         cts, flags = compiled_back.compiled(*rest[:2], None, *rest[2:])
         found_reach(_masks(flags, len(tr.leaves(rest[-2]))))
-        if seeded is None or len(tr.leaves(rest[-1])) == 1 or _all_finite(cts):
+        if not alone or _all_finite(cts):
             return cts  # (one output: the VJP of all is the VJP of that one)
         return compiled_back.compiled(*rest[:2], seeded, *rest[2:])[0]
 
@@ -359,6 +369,15 @@ def _masks(flags: Any, count: int) -> list[int] | None:
         return None
     return [sum(1 << i for i in range(count) if np.any(_value(flags[k + i])))
             for k in range(0, len(flags), count)]
+
+
+def _on_graph(primals: Any) -> bool:
+    """Whether a primal is a node a sweep may differentiate (not a constant).
+
+    >>> _on_graph((1.0, fm.Const(2.0))), _on_graph((fm.Var(1.0),))
+    (False, True)
+    """
+    return any(isinstance(x, Expr) and x.op != "const" for x in tr.leaves(primals))
 
 
 def _all_finite(tree: Any) -> bool:
