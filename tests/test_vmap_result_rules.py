@@ -104,3 +104,156 @@ def test_a_checkpoint_of_a_tuple_holding_a_vmap_result(jit):
     loop = make(lambda r: r, _looped)
     for x in [(-0.32, 0.331), (1.416, 0.536)]:
         close(f(x), loop(x))
+
+
+# Round 21: a rule of a vmap result under an outer ``vmap`` (and ``hessian``, ``jit``).
+
+
+def _vjp_rule(f):
+    g = fm.custom_vjp(f)
+    g.defvjp(lambda r: (f(r), r), lambda r, ct: fm.vjp(f, r)[1](ct))
+    return g
+
+
+RULES = dict(WRAPPERS, custom_vjp=_vjp_rule)
+
+
+def product(x):
+    a0, a1 = x
+    return a0 * a1
+
+
+@pytest.mark.parametrize("wrapper", RULES)
+def test_vmap_of_grad_through_a_rule_of_a_vmap_result(wrapper):
+    # 130604, 112894, 111427, 111334: the rule's cotangent of the vmap result came
+    # back example by example, each example a list over the outer lanes (the
+    # vmap result rebuilt from arrays with those lanes), which fits no structure
+    wrap = RULES[wrapper]
+
+    def f(x, rule):
+        r = fm.vmap(product)((tuple(x), (0.5, 0.7)))
+        return rule(lambda r: r[0] * r[1])(r)
+
+    xs = ((0.3, -0.8), (1.1, 0.2))
+    got = fm.vmap(fm.grad(lambda x: f(x, wrap)))(xs)
+    close(got, tuple(fm.grad(lambda x: f(x, lambda g: g))(x) for x in xs))
+    close(got, tuple((x[1] * 0.35, x[0] * 0.35) for x in xs))
+
+
+def _sqrts(a, b):
+    return fm.vmap(fm.sqrt)((a, b))
+
+
+def _nested_sqrts(a, b):
+    return fm.vmap(lambda x: fm.vmap(fm.sqrt)((x, x * 2.0)))((a, b))
+
+
+def _first(o):
+    x = o[0]
+    return x if isinstance(x, fm.Expr) else x[0]
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS)
+@pytest.mark.parametrize("inner", [_sqrts, _nested_sqrts])
+@pytest.mark.parametrize("point", [(4.0, -1.0), (-1.0, 9.0), (0.0, 0.0)])
+def test_vmap_of_grad_through_a_rule_reads_the_examples_it_reaches(wrapper, inner, point):
+    # p6b: the rule's VJP summed sqrt's NaN slope at the example that is not read
+    # (b < 0) into b's cotangent, where the function's own sweep never reaches
+    # that example: an error ("sums its derivative over the examples itself").
+    # The sweep now tells the rule the lanes it reaches its output on.
+    wrap = WRAPPERS[wrapper](inner)
+    a, b = point
+    outer = ((a, a + 1.0), (b, b))
+    want = fm.vmap(fm.grad(lambda a, b: _first(inner(a, b)), argnums=(0, 1)))(*outer)
+    got = fm.vmap(fm.grad(lambda a, b: _first(wrap(a, b)), argnums=(0, 1)))(*outer)
+    close(got, want)
+    loop = tuple(fm.grad(lambda a, b: _first(inner(a, b)), argnums=(0, 1))(*e)
+                 for e in zip(*outer))
+    close(got, loop)
+
+
+def pair_product(x):
+    return (x[0] * x[1], x[0])
+
+
+def _sums(wrap):
+    def f(x):
+        r = fm.vmap(lambda y, c: pair_product(tuple(yi * c for yi in y)),
+                    in_axes=(None, 0))(x, CS)
+        return wrap(lambda r: r)(r)
+
+    def loss(x):
+        r = fm.vmap(f)((tuple(x), (x[1], x[0] * 0.5)))
+        return fm.sum([v * v for v in fm.tree.leaves(r)])
+
+    return loss
+
+
+def _loop_sums(x):
+    r = [[pair_product(tuple(yi * c for yi in e)) for c in CS]
+         for e in (tuple(x), (x[1], x[0] * 0.5))]
+    return fm.sum([v * v for v in fm.tree.leaves(r)])
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS)
+def test_hessian_through_a_rule_of_a_vmap_result_under_vmap(wrapper):
+    # 100868, 132380: at second order the rule's bwd got the other field's 0.0
+    # stand-in stacked without the outer lanes ((3,) against (3, 2)), a broadcast
+    # error in ``_spread``
+    x = (0.7, -0.4)
+    close(fm.hessian(_sums(WRAPPERS[wrapper]))(x), fm.hessian(_loop_sums)(x))
+
+
+def triple(x):
+    a0, a1, a2 = x
+    return (a0 * a1 * a2, a0 * a0)
+
+
+def _jit_hessian(wrap):
+    def f(x):
+        r = fm.vmap(triple)(split(x))
+        return wrap(_red)(r)
+
+    def g(x):
+        r = fm.vmap(lambda y, c: f(tuple(yi * c for yi in y)), in_axes=(None, 0))(x, CS)
+        return fm.sum(fm.tree.leaves(r))
+
+    return fm.hessian(g)
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS)
+def test_jit_of_hessian_replays_a_rule_of_a_vmap_result(wrapper):
+    # 112101: the compiled replay of the checkpointed backward pass got the vmap
+    # result's cotangent as a vmap result, where the call had it example by
+    # example (an IndexError in ``CustomRule._forward``)
+    x = (1.805, -0.198, 0.916)
+    want = _jit_hessian(lambda f: f)(x)
+    close(fm.jit(_jit_hessian(WRAPPERS[wrapper]))(x), want)
+
+
+def powered(x):
+    a0, a1, a2 = x
+    z0 = (abs(a2) + 0.5) ** fm.tanh(a2)
+    return (z0 * (1.0 + 0.1 * fm.tanh(a0 + a1 + a2)), z0)
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS)
+def test_hessian_of_a_rule_called_under_vmap(wrapper):
+    # 121150: the rerun's VJP was seeded with vmap's constant nodes in a sweep on
+    # values, where numpy's ``array * node`` made object arrays (a float() error)
+    def g(f):
+        def h(x):
+            r = fm.vmap(lambda y, c: f(tuple(yi * c for yi in y)), in_axes=(None, 0))(x, CS)
+            return fm.tree.leaves(r[1])[0] * fm.tree.leaves(r[0])[-1]
+        return fm.hessian(lambda y: _red(h(y)))
+
+    x = (0.3, -0.5, 0.8)
+    close(g(WRAPPERS[wrapper](powered))(x), g(powered)(x))
+
+
+def test_vmap_of_a_vjp_at_mapped_cotangents():
+    # (the root of 121150) a mapped cotangent is a constant node under vmap
+    f = lambda a: (abs(a) + 0.5) ** fm.tanh(a)  # noqa: E731
+    xs, cs = (0.3, 0.8), (1.0, 2.0)
+    got = fm.vmap(lambda x, c: fm.vjp(f, x)[1](c))(xs, cs)
+    close(got, tuple(fm.vjp(f, x)[1](c) for x, c in zip(xs, cs)))

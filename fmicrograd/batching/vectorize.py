@@ -312,7 +312,7 @@ def _batch_first(x: Any, size: int, rank: int, depth: int) -> Expr:
 
 def _materialize(values: list, treedef: tr.TreeDef, size: int) -> tuple:
     if treedef.kind is None:
-        return tuple(values[0].tolist())
+        return tuple(_item(v) for v in values[0])
     return tuple(tr.unflatten(treedef, [_item(v[i]) for v in values]) for i in range(size))
 
 
@@ -377,15 +377,29 @@ def _unflatten_batched(meta: tuple, children: tuple) -> Any:
                   for c in children]
         return _materialize(values, treedef, size)
     # a leaf without the example axis (a gradient's zero for a leaf that the
-    # function does not use: ``grad(g)(r)`` of a vmap result ``r`` of dicts) is
-    # the same on every example: give it the axis, as ``_batch_first`` does
-    return Batched(tuple(_with_examples(c, size) for c in children), treedef, size)
+    # function does not use: ``grad(g)(r)`` of a vmap result ``r`` of dicts, a
+    # rule's 0.0 stand-in for an output it is not asked about) is the same on
+    # every example: give it the axis, as ``_batch_first`` does, and unit axes
+    # for those of an inner vmap result and of the enclosing vmaps (``DEPTH``)
+    axes = [r + DEPTH.get() for r in _ranks(treedef)]
+    return Batched(tuple(_with_examples(c, size, k) for c, k in zip(children, axes)),
+                   treedef, size)
 
 
-def _with_examples(c: Any, size: int) -> Expr:
+def _with_examples(c: Any, size: int, after: int = 0) -> Expr:
+    """Leaf ``c`` of a ``Batched`` of ``size`` examples, with the example axis
+    first: a number (no axes) gets it, and ``after`` unit axes after it.
+
+    >>> _with_examples(0.0, 3, 1).value.shape, _with_examples(np.ones((3, 2)), 3, 1).value.shape
+    ((3, 1), (3, 2))
+    """
+    zeros = np.zeros((size,) + (1,) * after)
     if not isinstance(c, Expr):
-        return const(np.broadcast_to(np.asarray(c, dtype=float), (size,) + np.shape(c)[1:]).copy())
-    return c if np.ndim(c.value) else c + np.zeros(size)
+        if np.ndim(c):
+            return const(np.broadcast_to(np.asarray(c, dtype=float),
+                                         (size,) + np.shape(c)[1:]).copy())
+        return const(zeros + float(c))
+    return c if np.ndim(c.value) else c + zeros
 
 
 tr.register(Batched, lambda b: (b.leaves, (b.treedef, b.size)), _unflatten_batched)

@@ -54,7 +54,7 @@ from ..core.control import RUNNING, running
 from ..core.expr import GUARDS, Expr, next_level, traced_variables
 from ..transforms.autodiff import CHECK_VALUES
 from ..transforms.custom import bound, checks_linearity
-from . import autobatch, codegen, ir, jit_io, split
+from . import autobatch, codegen, guards, ir, jit_io, split
 from .batched_call import MISS, BatchedCalls, NotBatchable
 from .jit_io import EXPR, SCALAR, Structures, builder, classify, immutable, matcher, variables
 from .lowered import Lowered
@@ -315,9 +315,14 @@ class Jitted:
         # the traced graph and the unoptimized program are dropped as soon as
         # they are used, so they do not sit in memory beside what comes next
         del out, outs, inputs, traced_arrays, new_args, new_kwargs, log
+        exact = guards.exact_guards(program)  # (the branches, checked as traced)
+        if exact is not None:
+            program.guards = []
         optimized = ir.optimize(program)
         del program
         run, vector = _compile(optimized)
+        if exact is not None:
+            run = guards.checked(exact, run, vector)
         build = builder(out_def)
         carry = _carry(entry, out_def, optimized)
         if vector and carry and out_def.kind is tuple:  # for ``deferred``: item by item

@@ -44,8 +44,9 @@ from ..core.batch_axes import at_depth as _at
 from ..core.control import RUNNING, reaches
 from ..core.expr import Expr, const
 from ..core.presence import reached, traced_reach
-from ..transforms.autodiff import per_example, vjp
+from ..transforms.autodiff import jvp, per_example, vjp
 from ..transforms.custom import custom_vjp, found_reach
+from ..transforms.pushed import own_tangent, rerun
 
 __all__ = ["seen_through", "plan", "under_trace", "NotThrough", "constant_nodes"]
 
@@ -304,7 +305,29 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
         cts = run_back(seeded, DEPTH.get(), first, *rest[:-2], diff, tr.map(_as_node, ct))
         return tr.map(_const_value, cts)
 
+    def pushed_prog(live: tuple, *rest: Any) -> tuple:
+        """``f``'s forward mode in the directions of the leaves ``live`` of
+        its differentiable arguments (compiled: ``compiled_push``)."""
+        kept, diff, tangents = rest[:len(nondiff)], rest[-2], rest[-1]
+        leaves, diff_def = tr.flatten(diff)
+        run = rerun(f, lambda d: merge(kept, d), diff_def, leaves, live,
+                    (lambda out: out) if batched else per_example)  # (the outputs, as ``back``)
+        return jvp(run, tuple(leaves[i] for i in live), tuple(tangents))[1]
+
+    compiled_push = type(jitted)(pushed_prog, (0,) + tuple(k + 1 for k, i in enumerate(nondiff)
+                                                            if i in static))
+
+    def pushed(rule: Any, leaves: list, live: tuple, tangents: list) -> tuple:
+        if batched:  # (arrays: one value per example)
+            leaves = [_as_node(x) for x in leaves]
+        with _at(depth):
+            return compiled_push.compiled(live, *rule.static,
+                                          tr.unflatten(rule.arg_def, leaves), tuple(tangents))
+
+    pushed.at_depth = True  # type: ignore[attr-defined]
     node = custom_vjp(plain, nondiff_argnums=nondiff)
+    node.own_tangent = lambda rule, kids, tangents, on_graph: own_tangent(  # type: ignore
+        rule, kids, tangents, on_graph, pushed)
     node.takes_seeded = True
     node.sets_depth = True  # bwd takes the sweep's depth, back runs f at the call's
     node.source = jitted  # type: ignore[attr-defined]  # (see CustomRule.check_linear)

@@ -608,10 +608,22 @@ def _is_value(x: Any) -> bool:
 
 
 def _compare(op: str, a: Expr, b: Any) -> Any:
+    """``a op b`` (see ``Expr.__lt__``). A ``Decimal`` is refused, naming the
+    fix: Python compares a float with it exactly, a node could not (under
+    ``jit`` or ``vmap`` it would compare with a float near it).
+
+    >>> from decimal import Decimal
+    >>> fm.Var(0.5) < Decimal("0.1")
+    Traceback (most recent call last):
+    TypeError: `<` between an fm node and a Decimal: compare with Fraction(d) (exact) or float(d)
+    """
     if isinstance(b, Expr):
         return compare(op, a, b, b.value)
     if _is_value(b):
         return compare(op, a, b, b)
+    if b.__class__.__name__ == "Decimal" and isinstance(b, numbers.Number):
+        raise TypeError(f"`{op}` between an fm node and a Decimal: compare with Fraction(d) "
+                        "(exact) or float(d)")
     return NotImplemented  # ``x == "text"`` is False, as for a float
 
 

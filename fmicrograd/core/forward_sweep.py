@@ -30,6 +30,10 @@ from .reach import FILL, GATED, Choice, Lanes, choice, empty
 from .reach_graph import GraphLanes, where_graph
 from .sweep import _selects, _vjp, order
 
+# What a rule's ``own_tangent`` hook returns where it does not apply (the
+# sweep reads the rule's partials; see ``transforms/pushed.py``).
+UNSET_TANGENT = object()
+
 __all__ = ["forward"]
 
 
@@ -78,7 +82,10 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
             _gated_forward(n, kids, tans, pres, lanes, on_graph)
             continue
         if n.op == "custom":  # a rule's node (custom_vjp, checkpoint, custom_jvp)
-            t = _rule_tangent(n, kids, tans, on_graph, consts)
+            own = getattr(getattr(n.param, "fn", None), "own_tangent", None)
+            t = own(n.param, kids, [get(c) for c in kids], on_graph) if own else None
+            if own is None or t is UNSET_TANGENT:  # (checkpoint, jit: the function's own
+                t = _rule_tangent(n, kids, tans, on_graph, consts)  # forward mode)
             if t is not None:
                 tans[n] = t
             continue

@@ -281,8 +281,9 @@ class Lanes:
                 reduced = _norm(reduced)
                 if reduced is False:
                     return None, False
-            if not np.all(np.isfinite(value)):
-                raise ValueError(_summed_message(n))
+            if not np.all(np.isfinite(value)) and \
+                    not getattr(getattr(n, "param", None), "kept_to_reach", False):
+                raise ValueError(_summed_message(n))  # (unless the rule kept to the reach)
             if reduced is None:
                 return cg, None
             m = reduced

@@ -23,7 +23,7 @@ from ..core import pytree as tr
 from ..core import sweep
 from ..core.batch_axes import DEPTH
 from ..core.control import RUNNING, running, thread_hint
-from ..core.expr import Expr, const, next_level, variable
+from ..core.expr import Const, Expr, const, next_level, variable
 from ..core.expr import stored_value as _stored
 from ..core.functions import _widened
 from ..core.numeric import (
@@ -379,6 +379,8 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
             got = tr.structure(cotangent)
         tr.check_same(out_def, got, "vjp_fn: the cotangent must match the output")
         seeds = widened_leaves(cotangent, "vjp")
+        if not on_graph:  # a sweep on values: a mapped cotangent (vmap's constant node)
+            seeds = [s.value if s.__class__ is Const else s for s in seeds]  # as its value
         cts, _ = sweep.reverse(outs, seeds, flat_inputs, plan)
         return tuple(_rebuild(defs, groups, cts, on_graph))
 

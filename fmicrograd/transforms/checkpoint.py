@@ -31,8 +31,10 @@ from ..core import pytree as tr
 from ..core.control import dependent
 from ..core.expr import Expr
 from ..core.presence import traced_reach
+from .autodiff import jvp
 from .custom import custom_vjp, only_leaf, positions
 from .custom_jvp import as_primal, vjp_over_values
+from .pushed import as_laid_out, own_tangent, rerun
 
 __all__ = ["checkpoint", "remat"]
 
@@ -53,14 +55,16 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
         diff = tuple(a for i, a in enumerate(args) if i not in static_argnums)
         return f(*args), diff
 
-    def bwd(*rest: Any, seeded: int | None = None, fields: int | None = None) -> tuple:
+    def bwd(*rest: Any, seeded: int | None = None, fields: int | None = None,
+            lanes: Any = None) -> tuple:
         *static, diff, ct = rest
 
         def rerun(*xs: Any) -> Any:
             it, st = iter(xs), iter(static)
             n = len(xs) + len(static)
             out = f(*[next(st) if i in static_argnums else next(it) for i in range(n)])
-            return only_leaf(out, seeded, ct, fields)  # f's own sweep reaches that output only
+            return only_leaf(out, seeded, ct, fields, lanes)  # f's own sweep reaches that
+            # output only (on the lanes the sweep reaches it on)
 
         def backward(*diff_and_ct: Any) -> tuple:
             *primals, cotangent = diff_and_ct
@@ -93,6 +97,18 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
     node.who = "checkpoint"
     node.takes_seeded = node.takes_fields = True
     node.reach = reach
+
+    def pushed(rule: Any, leaves: list, live: tuple, tangents: list) -> tuple:
+        """``f``'s own forward mode (see ``pushed.own_tangent``)."""
+        if rule.depth:  # (inside vmap, arrays are one value per example: nodes)
+            leaves = [as_primal(x) for x in leaves]
+        run = rerun(f, lambda diff: rule.fn._merge(rule.args, diff), rule.arg_def, leaves, live,
+                    lambda out: as_laid_out(out, rule.out_def))
+        return jvp(run, tuple(leaves[i] for i in live), tuple(tangents))[1]
+
+    pushed.at_depth = True  # type: ignore[attr-defined]
+    node.own_tangent = lambda rule, kids, tangents, on_graph: own_tangent(  # type: ignore
+        rule, kids, tangents, on_graph, pushed)
     node.defvjp(fwd, bwd)
     return node
 

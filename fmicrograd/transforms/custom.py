@@ -58,12 +58,17 @@ from ..core.control import dependent, reaches_variable
 from ..core.expr import Const, Expr, const, lift, prim
 from ..core.functions import stop_gradient
 from ..core.presence import leaf_flags
+from ..core.reach import _reduce_mask, choice
+from ..core.sweep import REACHED
 
 __all__ = ["custom_vjp", "CustomRule", "bound", "found_reach"]
 
 # While a rule's ``bwd`` runs (``CustomRule.__call__``), a list that takes the
 # reach of every output if ``bwd`` finds it on its way (``found_reach``).
 _FOUND: ContextVar = ContextVar("fmicrograd_found_reach", default=None)
+# While a rule's ``bwd`` runs, a list that takes, each time ``within`` cuts an output
+# to the lanes the sweep reaches it on, whether it could
+_CUT: ContextVar = ContextVar("fmicrograd_cut_to_lanes", default=None)
 
 
 def found_reach(masks: list[int] | None) -> None:
@@ -255,7 +260,8 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         return f"custom_vjp({self.name})"
 
 
-def only_leaf(out: Any, index: int | None, ct: Any, fields: int | None = None) -> Any:
+def only_leaf(out: Any, index: int | None, ct: Any, fields: int | None = None,
+              lanes: Any = None) -> Any:
     """``out`` with every leaf but leaf ``index`` cut from the graph
     (``stop_gradient``), for a ``bwd`` told ``seeded=index``: a VJP of it at
     the sweep's cotangents ``ct`` (0.0 stand-ins for the outputs it did not
@@ -265,8 +271,10 @@ def only_leaf(out: Any, index: int | None, ct: Any, fields: int | None = None) -
     output of every example). A ``vmap`` result in ``out`` is taken example
     by example where ``ct`` is (the rule's leaves are then its examples), or
     field by field when the rule's leaves are its ``fields`` (a count: an
-    enclosing ``vmap`` made them nodes). ``out`` as it is where it is not
-    shaped like ``ct``.
+    enclosing ``vmap`` made them nodes); then leaf ``index`` is cut too on
+    the lanes the sweep does not reach it on (``lanes``, see ``told_lanes``):
+    a field holds every example, and the sweep may reach one of them only.
+    ``out`` as it is where it is not shaped like ``ct``.
 
     >>> only_leaf((fm.Var(1.0), fm.Var(2.0)), 1, (0.0, 1.0))[0].op
     'stop_gradient'
@@ -276,21 +284,103 @@ def only_leaf(out: Any, index: int | None, ct: Any, fields: int | None = None) -
     leaves, td = tr.flatten(out)
     if fields is not None:  # the rule's leaves are a vmap result's fields: so are out's,
         if not _holds_batch(td) or len(leaves) != fields:  # or its examples', field by field
-            if td != tr.structure(ct) or td.kind is not tuple or \
-                    any(c.num_leaves != fields for c in td.children):
+            sizes = {c.num_leaves for c in td.children}
+            if td != tr.structure(ct) or td.kind is not tuple or len(sizes) != 1 or \
+                    sizes.pop() % fields:  # (an example may be a vmap result's too)
                 return out
-            return tr.unflatten(td, [x if k % fields == index or not isinstance(x, Expr)
-                                     else stop_gradient(x) for k, x in enumerate(leaves)])
-    else:
-        want = tr.structure(ct)
-        if td != want and _holds_batch(td):  # a vmap result's: example by example, as ``ct``
-            leaves, td = tr.flatten(tr.per_example(out))
-            if any(isinstance(x, Expr) and x.value.__class__ is not float for x in leaves):
-                return out  # (its examples hold an enclosing vmap's lanes: left as it was)
-        if td != want:
-            return out
+            lanes = by_example(lanes, len(leaves) // fields)
+            return tr.unflatten(td, [_reached_part(x, k % fields == index, lanes, k // fields)
+                                     for k, x in enumerate(leaves)])
+        return tr.unflatten(td, [_reached_part(x, k == index, lanes) for k, x in enumerate(leaves)])
+    want = tr.structure(ct)
+    if td != want and _holds_batch(td):  # a vmap result's: example by example, as ``ct``
+        leaves, td = tr.flatten(tr.per_example(out))
+        if any(isinstance(x, Expr) and x.value.__class__ is not float for x in leaves):
+            return out  # (its examples hold an enclosing vmap's lanes: left as it was)
+    if td != want:
+        return out
     return tr.unflatten(td, [x if k == index or not isinstance(x, Expr)
                              else stop_gradient(x) for k, x in enumerate(leaves)])
+
+
+def _reached_part(x: Any, seeded: bool, lanes: Any, example: int | None = None) -> Any:
+    """Leaf ``x`` of a rule's output as ``only_leaf`` cuts it: all of it when
+    it is not the ``seeded`` one, else its lanes outside ``lanes`` (of a
+    field: of its ``example``-th example, where given).
+
+    >>> _reached_part(fm.Var(1.0), False, None).op, _reached_part(2.0, False, None)
+    ('stop_gradient', 2.0)
+    """
+    if not isinstance(x, Expr):
+        return x
+    if not seeded:
+        return stop_gradient(x)
+    if lanes is None:
+        return x
+    if example is not None:
+        lanes = lanes[example] if example < len(lanes) else None
+    return within(x, lanes)
+
+
+def by_example(lanes: Any, count: int) -> Any:
+    """A field's ``lanes`` (its examples' axes first: more than one for a
+    ``vmap`` result of ``vmap`` results) with one leading axis of ``count``
+    examples, in the order ``tr.per_example`` lists them; None where the
+    axes do not make ``count``.
+
+    >>> import numpy as np
+    >>> by_example(np.ones((2, 3, 4), dtype=bool), 6).shape, by_example(np.ones(5), 6)
+    ((6, 4), None)
+    """
+    if lanes is None:
+        return None
+    shape, size = np.shape(lanes), 1
+    for axis, n in enumerate(shape):
+        if size == count:
+            return np.reshape(lanes, (count,) + shape[axis:])
+        size *= n
+    return np.reshape(lanes, (count,)) if size == count else None
+
+
+def within(x: Expr, lanes: Any) -> Expr:
+    """``x`` with its derivative on the lanes ``lanes`` only (a boolean
+    array; a lane of ``x`` that broadcasts to several counts if one of them
+    does): elsewhere it is ``x`` behind ``stop_gradient``, which a sweep
+    does not go through (a ``Choice``, as ``fm.where`` under ``vmap``, whose
+    value is ``x``'s). ``x`` itself where ``lanes`` does not line up with it.
+    A rule's call (``CustomRule.kept_to_reach``) is told whether it did.
+
+    >>> import numpy as np
+    >>> y = within(fm.Var(1.0) * np.ones(2), np.array([True, False]))
+    >>> y.op, y.value.tolist()
+    ('where', [1.0, 1.0])
+    """
+    shape = np.shape(x.value)
+    mask = None if lanes is None else _reduce_mask(lanes, shape)
+    box = _CUT.get()
+    if box is not None:
+        box.append(mask is not None)
+    if mask is None:
+        return x
+    return choice(const(mask.astype(float)), x, stop_gradient(x))
+
+
+def told_lanes() -> Any:
+    """The lanes on which the sweep calling a rule reaches the rule's output
+    (``sweep.REACHED``, set for a ``reach_aware`` rule): a boolean array, or
+    None for every lane (nothing told, or lanes only known when a compiled
+    graph runs).
+
+    >>> told_lanes() is None
+    True
+    """
+    told = REACHED.get()
+    if told is None:
+        return None
+    reach, lanes = told
+    if not isinstance(lanes, type):  # a sweep that builds a graph: its formula, if fixed
+        reach = lanes.known(reach)
+    return reach if isinstance(reach, np.ndarray) else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -316,11 +406,27 @@ class CustomRule:
     depth: int = 0       # the vmap depth of the call (see _at_call_depth)
     # what the call's rules share: the reach of every output (see ``reaches``)
     shared: dict = field(default_factory=dict, compare=False, repr=False)
+    # a sweep that reaches the output on some lanes only says which (``told_lanes``)
+    reach_aware = True
 
     @property
     def name(self) -> str:
         """The custom function's name."""
         return self.fn.name
+
+    @property
+    def kept_to_reach(self) -> bool:
+        """Whether the rule's last call cut its output to the lanes the sweep
+        reaches it on (``told_lanes``, ``within``): its cotangents, summed
+        over the examples of a ``vmap`` result, then hold nothing from the
+        examples the sweep does not reach (``reach.Lanes.mask`` trusts them).
+
+        >>> sq = custom_vjp(lambda x: x * x)
+        >>> sq.defvjp(lambda x: (x * x, x), lambda x, g: (2.0 * x * g,))
+        >>> fm.trace(sq)(3.0).param.kept_to_reach
+        False
+        """
+        return self.shared.get("kept_to_reach", False)
 
     @property
     def forward(self) -> Callable:
@@ -345,7 +451,13 @@ class CustomRule:
             else list(leaves)
         with self._at_call_depth():
             out, _ = self.fn._run_fwd(self.fn._merge(self.args, tr.unflatten(self.arg_def, ins)))
-        values = [_plain(x) for x in tr.leaves(out)]
+        flat, got = tr.flatten(out)
+        if got != self.out_def and _holds_batch(got):  # a vmap result the call had example
+            flat, got = tr.flatten(tr.per_example(out))  # by example (a cotangent, given
+        if got != self.out_def:                            # back as a vmap result now)
+            tr.check_same(self.out_def, got, f"{self.fn.who}: {self.name} replayed gives "
+                                             "another output structure than its call")
+        values = [_plain(x) for x in flat]
         if self.depth:
             values = _spread(values, ins, self.depth)
         return values[self.index]
@@ -370,15 +482,19 @@ class CustomRule:
             if self.fn.takes_seeded and not _holds_batch(self.out_def):
                 seeded = {"seeded": self.index}
             elif self.fn.takes_fields:  # (checkpoint, custom_jvp: ``only_leaf``)
-                seeded = {"seeded": self.index, "fields": self.n_outputs}
+                seeded = {"seeded": self.index, "fields": self.n_outputs,
+                          "lanes": told_lanes()}
             box: list | None = [] if "reach" not in self.shared and \
                 self.fn.reach is not None else None
-            token = _FOUND.set(box)
-            try:
+            cut: list = []
+            tokens = _FOUND.set(box), _CUT.set(cut), REACHED.set(None)  # (told_lanes: not
+            try:                                                        # for bwd's sweep)
                 cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
                                   tr.unflatten(self.out_def, seeds), **seeded)
             finally:
-                _FOUND.reset(token)
+                for var, token in zip((_FOUND, _CUT, REACHED), tokens):
+                    var.reset(token)
+            self.shared["kept_to_reach"] = bool(cut) and all(cut)
         if box:
             self.shared["reach"] = self._laid_out(box[-1], len(leaves))
         flat = self._flat_cotangents(cts, [np.shape(_plain(x)) for x in leaves])

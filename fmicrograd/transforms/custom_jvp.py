@@ -173,7 +173,8 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
     def _fwd(self, *args: Any) -> tuple:
         return self.fun(*args), self._split(args)[1]
 
-    def _bwd(self, *rest: Any, seeded: int | None = None, fields: int | None = None) -> tuple:
+    def _bwd(self, *rest: Any, seeded: int | None = None, fields: int | None = None,
+             lanes: Any = None) -> tuple:
         """The transpose of the rule's tangent map at the primals, applied to
         ``ct``; of output ``seeded``'s tangent alone, when it is given and
         the tangent is shaped like ``ct`` (the other outputs' cotangents are
@@ -187,7 +188,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
             if not (isinstance(result, (tuple, list)) and len(result) == 2):
                 raise TypeError(f"custom_jvp: {self.name}'s rule must return a pair "
                                 f"(primal_out, tangent_out), got {type(result).__name__}")
-            return only_leaf(result[1], seeded, ct, fields)
+            return only_leaf(result[1], seeded, ct, fields, lanes)
 
         # (a numpy data argument's tangent: a zero array, not a variable)
         t_out, transpose = vjp_over_values(tangent_out, primals, lambda a: a * 0.0,

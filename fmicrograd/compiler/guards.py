@@ -1,0 +1,105 @@
+"""Guards checked on the values the trace computed, not on the optimized program's.
+
+A jitted function's branches become guards: the compiled code checks that a
+comparison comes out as it did in the trace, and retraces where it does
+not. ``optimize`` regroups sums (``(a + b) + (c + d)`` runs as one
+left-to-right sum, a sum of products as a ``dot``), so the compiled value
+of a comparison's operand can differ from the traced one in the last bits,
+and at an exact tie the branch flipped: ``(0.1 + 0.2) + (-0.1 + -0.2) > 0.0``
+is False in Python and was True in the compiled program. ``exact_guards``
+makes a separate straight-line program of the guards and what they read,
+from the program as lowered (every operation as the trace did it, with the
+same scalar functions), checked before the optimized program runs without
+guards of its own.
+
+>>> from fmicrograd.core.expr import variable, next_level
+>>> from fmicrograd.compiler.ir import lower
+>>> lv = next_level()
+>>> x, y = variable(0.1, lv), variable(0.2, lv)
+>>> p = lower([x * y], [x, y], [(">", (x + y) + (-x + -y), 0.0, False)], lv)
+>>> check, where = exact_guards(p)
+>>> check([0.1, 0.2]), where.tolist()  # (0.1 + 0.2) + (-0.1 + -0.2) is 0.0
+([], [0, 1])
+>>> check2, _ = exact_guards(lower([x], [x, y], [(">", x + y, 0.25, True)], lv))
+>>> check2([0.1, 0.2]), check2([0.1, 0.1])
+([], None)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import codegen
+from .ir import Program
+
+__all__ = ["exact_guards", "checked", "LIMIT"]
+
+# At most this many nodes behind the guards (a branch on a whole forward pass
+# would run it twice, once as scalar Python): beyond, the optimized program
+# checks its own guards, as before.
+LIMIT = 20_000
+
+
+def exact_guards(p: Program, limit: int = LIMIT) -> tuple[Callable, np.ndarray] | None:
+    """``(check, inputs)``: ``check(values)`` runs ``p``'s guards as a
+    straight-line scalar program (None where one fails, ``[]`` otherwise) on
+    the values of ``p``'s inputs at positions ``inputs``. None when ``p`` has
+    no guards, or what they read holds arrays or more than ``limit`` nodes."""
+    if not p.guards:
+        return None
+    need: set = set()
+    stack = [x for _, a, b, _ in p.guards for x in (a, b)]
+    while stack:
+        i = stack.pop()
+        if i in need:
+            continue
+        need.add(i)
+        if len(need) > limit or p.shapes[i] != ():
+            return None
+        stack.extend(p.args[i])
+    q = Program()
+    number: dict = {}
+    used = sorted(i for i in need if p.ops[i] == "in")
+    for k, i in enumerate(used):
+        number[i] = k
+    q.ops, q.args, q.params, q.shapes = ["in"] * len(used), [()] * len(used), \
+        list(range(len(used))), [()] * len(used)
+    q.n_inputs = len(used)
+    for i in sorted(need):
+        if p.ops[i] == "in":
+            continue
+        number[i] = len(q.ops)
+        q.ops.append(p.ops[i])
+        q.args.append(tuple(number[a] for a in p.args[i]))
+        q.params.append(p.params[i])
+        q.shapes.append(())
+    q.guards = [(op, number[a], number[b], e) for op, a, b, e in p.guards]
+    if not codegen.supports(q):
+        return None
+    return codegen.scalar_program(q), np.array([p.params[i] for i in used], dtype=np.intp)
+
+
+def checked(guards: tuple[Callable, np.ndarray], run: Callable, vector: bool) -> Callable:
+    """``run`` (a compiled program without guards, taking an array of input
+    values if ``vector``, else a list) behind ``guards`` (``exact_guards``):
+    None, as a failed guard, without running it.
+
+    >>> check = lambda values: None if values[0] < 0.0 else []
+    >>> run = checked((check, np.array([0])), lambda values: [2.0 * values[0]], False)
+    >>> run([3.0]), run([-3.0])
+    ([6.0], None)
+    """
+    check, where = guards
+    if vector:
+        def guarded(values: Any) -> Any:
+            return None if check(values[where].tolist()) is None else run(values)
+    else:
+        positions = where.tolist()
+
+        def guarded(values: Any) -> Any:
+            return None if check([values[k] for k in positions]) is None else run(values)
+    guarded.__dict__.update(run.__dict__)  # (its source, for ``lower``)
+    return guarded
