@@ -372,6 +372,10 @@ class Jitted:
                     lines = [x for x in source.splitlines()[1:]
                              if x.strip() and not x.strip().startswith(skip)]
                     n_out = len(run(inputs if vector else inputs.tolist()))
+                    guards_source = getattr(run, "__fm_guards__", None)
+                    if guards_source is not None:  # (checked first, see ``guards``)
+                        source = ("# the branches, checked first on the values as traced:\n"
+                                  f"{guards_source}# then:\n{source}")
                     return Lowered(name, "batched" if vector else "scalar", len(inputs),
                                    n_out, len(lines) - (0 if vector else 1), source)
         return Lowered(name, "python", 0, 0, 0, None,

@@ -102,4 +102,5 @@ def checked(guards: tuple[Callable, np.ndarray], run: Callable, vector: bool) ->
         def guarded(values: Any) -> Any:
             return None if check([values[k] for k in positions]) is None else run(values)
     guarded.__dict__.update(run.__dict__)  # (its source, for ``lower``)
+    guarded.__fm_guards__ = getattr(check, "__fm_source__", "")  # type: ignore[attr-defined]
     return guarded
