@@ -103,3 +103,25 @@ def test_under_vmap(wrapper, name):
         loop = tuple(t(f)(x) for x in points)
         same_numbers(fm.vmap(t(w))(xs), loop)
         same_numbers(fm.vmap(t(w))(tuple(points)), loop)
+
+
+def test_jacfwd_of_a_jitted_function_of_many_inputs_stays_compiled():
+    # one program per direction: 50 of them, more than a function's usual share of
+    # cached structures (within round 21 they evicted each other: 50 traces a call)
+    calls = []
+
+    def f(*xs):
+        calls.append(1)
+        s = 0.0
+        for i, x in enumerate(xs):
+            s = s + fm.tanh(x * (i + 1.0)) * fm.maximum(x, 0.0)
+        return s, s * xs[0]
+
+    xs = tuple(0.1 * i - 2.0 for i in range(50))
+    j = fm.jacfwd(fm.jit(f), argnums=tuple(range(50)))
+    first = j(*xs)
+    traced = len(calls)
+    again = j(*xs)
+    assert len(calls) == traced
+    same_numbers(again, first)
+    same_numbers(first, fm.jacfwd(f, argnums=tuple(range(50)))(*xs))

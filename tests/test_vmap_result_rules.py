@@ -257,3 +257,27 @@ def test_vmap_of_a_vjp_at_mapped_cotangents():
     xs, cs = (0.3, 0.8), (1.0, 2.0)
     got = fm.vmap(lambda x, c: fm.vjp(f, x)[1](c))(xs, cs)
     close(got, tuple(fm.vjp(f, x)[1](c) for x, c in zip(xs, cs)))
+
+
+def test_a_checkpoint_of_a_nested_vmap_result_under_jit_of_value_and_grad():
+    # a rule's 0.0 stand-in has unit axes for the inner examples: taking an inner
+    # example of it is its only entry (round 21, within the round: an IndexError,
+    # fuzzer seed 176719; round 20 gave these numbers)
+    def f(x):
+        a, = x
+        return (fm.sqrt(a * a + 1.0), a * 2.0)
+
+    def nested(x, wrap):
+        inner = fm.vmap(lambda y, c: f(tuple(yi * c for yi in y)), in_axes=(None, 0))
+        r = fm.vmap(lambda y, c: inner(tuple(yi * c for yi in y), (1.0, -0.7, 1.3)),
+                    in_axes=(None, 0))(x, (1.0, -0.7, 1.3))
+        return wrap(r)
+
+    def loss(x, wrap):
+        return fm.sum(tuple(leaf * (1.0 + 0.1 * i)
+                            for i, leaf in enumerate(fm.tree.leaves(nested(x, wrap)))))
+
+    want = fm.value_and_grad(lambda x: loss(x, lambda r: r))((0.3,))
+    got = fm.jit(fm.value_and_grad(lambda x: loss(x, fm.checkpoint(lambda r: r))))((0.3,))
+    assert got[0] == pytest.approx(want[0], rel=1e-12)
+    assert got[1][0] == pytest.approx(want[1][0], rel=1e-12)

@@ -347,8 +347,10 @@ class Batched:
         if not -self.size <= i < self.size:
             raise IndexError(f"Batched index {i} is out of range for {self.size} examples")
         i = int(i) % self.size
-        taken = [apply(Take(i, 0, np.shape(x.value), np.shape(x.value)[1:]), x)
-                 for x in self.leaves]
+        # (a unit example axis is the same for every example: a stand-in's, see
+        # ``_with_examples``)
+        taken = [apply(Take(i if np.shape(x.value)[0] != 1 else 0, 0, np.shape(x.value),
+                            np.shape(x.value)[1:]), x) for x in self.leaves]
         return tr.unflatten(self.treedef, taken)
 
     def __iter__(self) -> Iterator:

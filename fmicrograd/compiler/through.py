@@ -47,8 +47,13 @@ from ..core.presence import reached, traced_reach
 from ..transforms.autodiff import jvp, per_example, vjp
 from ..transforms.custom import custom_vjp, found_reach
 from ..transforms.pushed import own_tangent, rerun
+from .jit_io import Structures
 
 __all__ = ["seen_through", "plan", "under_trace", "NotThrough", "constant_nodes"]
+
+
+# How many sets of directions a jitted function's forward mode keeps compiled.
+PUSHED_STRUCTURES = 1024
 
 
 class NotThrough(Exception):
@@ -316,6 +321,9 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
 
     compiled_push = type(jitted)(pushed_prog, (0,) + tuple(k + 1 for k, i in enumerate(nondiff)
                                                             if i in static))
+    # one program per set of directions: ``jacfwd`` asks for one per argument leaf,
+    # more than a function's usual share of structures (they would evict each other)
+    compiled_push._entries = Structures(PUSHED_STRUCTURES)
 
     def pushed(rule: Any, leaves: list, live: tuple, tangents: list) -> tuple:
         if batched:  # (arrays: one value per example)
