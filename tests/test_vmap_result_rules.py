@@ -281,3 +281,10 @@ def test_a_checkpoint_of_a_nested_vmap_result_under_jit_of_value_and_grad():
     got = fm.jit(fm.value_and_grad(lambda x: loss(x, fm.checkpoint(lambda r: r))))((0.3,))
     assert got[0] == pytest.approx(want[0], rel=1e-12)
     assert got[1][0] == pytest.approx(want[1][0], rel=1e-12)
+    # eagerly, the rule's cotangent comes back example by example of examples
+    # (until round 21: "bwd cotangent 0 must match argument 0"; fuzzer seed 191002)
+    rule = fm.custom_jvp(lambda r: r)
+    rule.defjvp(lambda p, t: fm.jvp(lambda r: r, p, t))
+    for wrap in (fm.checkpoint(lambda r: r), rule):
+        got = fm.value_and_grad(lambda x, wrap=wrap: loss(x, wrap))((0.3,))
+        assert got[0] == want[0] and got[1] == want[1]

@@ -666,9 +666,10 @@ def _restacked(ct: Any, want: tr.TreeDef, shapes: Sequence[tuple] = ()) -> list 
     if len(ct) != size:
         return None
     rows = []
+    inner = [tuple(x[1:]) for x in shapes]  # (one example's)
     for item in ct:
-        leaves, got = tr.flatten(item)
-        if got != example:
+        leaves = _example_leaves(item, example, inner)
+        if leaves is None:
             return None
         rows.append(leaves)
     columns = [[x.value if x.__class__ is Const else x for x in (r[k] for r in rows)]
@@ -686,6 +687,24 @@ def _restacked(ct: Any, want: tr.TreeDef, shapes: Sequence[tuple] = ()) -> list 
     return [apply(Stack(0), *[x if np.shape(x.value if isinstance(x, Expr) else x) == shape
                               else x + np.zeros(shape) for x in column])
             for column, shape in zip(columns, lanes)]
+
+
+def _example_leaves(item: Any, example: tr.TreeDef, shapes: Sequence[tuple] = ()) -> list | None:
+    """The leaves of one example's cotangent ``item`` laid out as ``example``
+    (the structure of one example of a ``vmap`` result; ``shapes``: its
+    leaves' shapes in one example, where known). An example that is itself a
+    ``vmap`` result (a ``vmap`` of a ``vmap`` result), given back example by
+    example, is restacked as one (``_restacked``). None where it does not fit.
+
+    >>> _example_leaves((1.0, 2.0), fm.tree.structure((0.0, 0.0)))
+    [1.0, 2.0]
+    """
+    leaves, got = tr.flatten(item)
+    if got == example:
+        return leaves
+    if getattr(example.kind, "__fm_examples__", False) and isinstance(item, (tuple, list)):
+        return _restacked(item, example, shapes)
+    return None
 
 
 def checks_linearity(fn: Any) -> bool:
