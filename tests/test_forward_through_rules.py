@@ -28,7 +28,9 @@ FUNCTIONS = {
     "sign": (lambda x: fm.sign(x) * x, [INF, 0.0, -2.0]),
     "abs": (lambda x: abs(x) * fm.sqrt(abs(x)), [0.0, -0.0, 2.0]),
 }
-WRAPPERS = {"jit": fm.jit, "checkpoint": fm.checkpoint}
+# (``jit``'s own forward mode is off: ``compiler/through.py`` ``PUSHED``, see
+# ``test_a_branch_under_a_checkpoint_in_a_jitted_function``)
+WRAPPERS = {"checkpoint": fm.checkpoint}
 TRANSFORMS = {
     "jvp": lambda f: lambda x: fm.jvp(f, (x,), (1.0,)),
     "jacfwd": fm.jacfwd,
@@ -58,9 +60,24 @@ def test_forward_mode_through_a_wrapper_is_the_functions(wrapper, transform, nam
 def test_the_probes_example():
     f = FUNCTIONS["safe sqrt"][0]
     assert fm.jvp(f, (0.0,), (1.0,)) == (0.0, 0.0)
-    assert fm.jvp(fm.jit(f), (0.0,), (1.0,)) == (0.0, 0.0)
-    assert math.isnan(fm.grad(fm.jit(f))(0.0))  # reverse mode keeps reverse mode's number
+    assert fm.jvp(fm.checkpoint(f), (0.0,), (1.0,)) == (0.0, 0.0)
+    assert math.isnan(fm.grad(fm.checkpoint(f))(0.0))  # reverse mode keeps its number
     assert math.isnan(fm.grad(f)(0.0))
+
+
+def test_a_branch_under_a_checkpoint_in_a_jitted_function():
+    # a jitted function's own compiled forward mode fixed the branch of a checkpoint
+    # inside it (fuzzer seed 210984, within round 21): jacfwd gave the first call's
+    def f(x):
+        a0, a1, a2 = x
+        v0 = fm.where(a1 > 0.3, fm.sqrt(abs(a1)), a0 * 0.5) * 1.49
+        return (v0 + a2, a1, v0)
+
+    for wrap in (lambda g: fm.jit(fm.checkpoint(g)), lambda g: fm.checkpoint(fm.jit(g)),
+                 lambda g: fm.jit(fm.checkpoint(fm.jit(g)))):
+        j = fm.jacfwd(wrap(f))
+        for x in [(-0.144, 1.718, 0.915), (-1.114, -0.818, 0.84), (-0.144, 1.718, 0.915)]:
+            same_numbers(j(x), fm.jacfwd(f)(x))
 
 
 @pytest.mark.parametrize("wrapper", WRAPPERS)
@@ -103,25 +120,3 @@ def test_under_vmap(wrapper, name):
         loop = tuple(t(f)(x) for x in points)
         same_numbers(fm.vmap(t(w))(xs), loop)
         same_numbers(fm.vmap(t(w))(tuple(points)), loop)
-
-
-def test_jacfwd_of_a_jitted_function_of_many_inputs_stays_compiled():
-    # one program per direction: 50 of them, more than a function's usual share of
-    # cached structures (within round 21 they evicted each other: 50 traces a call)
-    calls = []
-
-    def f(*xs):
-        calls.append(1)
-        s = 0.0
-        for i, x in enumerate(xs):
-            s = s + fm.tanh(x * (i + 1.0)) * fm.maximum(x, 0.0)
-        return s, s * xs[0]
-
-    xs = tuple(0.1 * i - 2.0 for i in range(50))
-    j = fm.jacfwd(fm.jit(f), argnums=tuple(range(50)))
-    first = j(*xs)
-    traced = len(calls)
-    again = j(*xs)
-    assert len(calls) == traced
-    same_numbers(again, first)
-    same_numbers(first, fm.jacfwd(f, argnums=tuple(range(50)))(*xs))
