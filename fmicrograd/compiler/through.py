@@ -315,6 +315,34 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
         cts = run_back(seeded, DEPTH.get(), first, *rest[:-2], diff, tr.map(_as_node, ct))
         return tr.map(_const_value, cts)
 
+    node = custom_vjp(plain, nondiff_argnums=nondiff)
+    if PUSHED:  # (off: nothing of it is built, see ``PUSHED``)
+        node.own_tangent = _own_tangent_rule(jitted, f, nondiff, static, merge,  # type: ignore
+                                             batched, depth)
+    node.takes_seeded = True
+    node.sets_depth = True  # bwd takes the sweep's depth, back runs f at the call's
+    node.source = jitted  # type: ignore[attr-defined]  # (see CustomRule.check_linear)
+    node.reach = reach
+    node.defvjp(fwd, bwd)
+    if not batched:
+        return node
+
+    def call(*args: Any) -> Any:
+        box: list = []
+        token = _OUT_DEF.set(box)
+        try:
+            leaves = node(*args)
+        finally:
+            _OUT_DEF.reset(token)
+        return tr.unflatten(box[-1], list(leaves))  # plain's own entry comes last
+
+    return call
+
+
+def _own_tangent_rule(jitted: Any, f: Callable, nondiff: tuple, static: tuple,
+                      merge: Callable, batched: bool, depth: int | None) -> Callable:
+    """A jitted call's ``own_tangent`` hook (``pushed.own_tangent``): ``f``'s
+    own forward mode, one compiled program per set of directions."""
     def pushed_prog(live: tuple, *rest: Any) -> tuple:
         """``f``'s forward mode in the directions of the leaves ``live`` of
         its differentiable arguments (compiled: ``compiled_push``)."""
@@ -338,28 +366,8 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
                                           tr.unflatten(rule.arg_def, leaves), tuple(tangents))
 
     pushed.at_depth = True  # type: ignore[attr-defined]
-    node = custom_vjp(plain, nondiff_argnums=nondiff)
-    if PUSHED:
-        node.own_tangent = lambda rule, kids, tangents, on_graph: own_tangent(  # type: ignore
-            rule, kids, tangents, on_graph, pushed)
-    node.takes_seeded = True
-    node.sets_depth = True  # bwd takes the sweep's depth, back runs f at the call's
-    node.source = jitted  # type: ignore[attr-defined]  # (see CustomRule.check_linear)
-    node.reach = reach
-    node.defvjp(fwd, bwd)
-    if not batched:
-        return node
-
-    def call(*args: Any) -> Any:
-        box: list = []
-        token = _OUT_DEF.set(box)
-        try:
-            leaves = node(*args)
-        finally:
-            _OUT_DEF.reset(token)
-        return tr.unflatten(box[-1], list(leaves))  # plain's own entry comes last
-
-    return call
+    return lambda rule, kids, tangents, on_graph: own_tangent(rule, kids, tangents,
+                                                               on_graph, pushed)
 
 
 # While a batched node is called, the output structure its function returned
