@@ -28,9 +28,7 @@ FUNCTIONS = {
     "sign": (lambda x: fm.sign(x) * x, [INF, 0.0, -2.0]),
     "abs": (lambda x: abs(x) * fm.sqrt(abs(x)), [0.0, -0.0, 2.0]),
 }
-# (``jit``'s own forward mode is off: ``compiler/through.py`` ``PUSHED``, see
-# ``test_a_branch_under_a_checkpoint_in_a_jitted_function``)
-WRAPPERS = {"checkpoint": fm.checkpoint}
+WRAPPERS = {"jit": fm.jit, "checkpoint": fm.checkpoint}
 TRANSFORMS = {
     "jvp": lambda f: lambda x: fm.jvp(f, (x,), (1.0,)),
     "jacfwd": fm.jacfwd,
@@ -61,7 +59,9 @@ def test_the_probes_example():
     f = FUNCTIONS["safe sqrt"][0]
     assert fm.jvp(f, (0.0,), (1.0,)) == (0.0, 0.0)
     assert fm.jvp(fm.checkpoint(f), (0.0,), (1.0,)) == (0.0, 0.0)
+    assert fm.jvp(fm.jit(f), (0.0,), (1.0,)) == (0.0, 0.0)
     assert math.isnan(fm.grad(fm.checkpoint(f))(0.0))  # reverse mode keeps its number
+    assert math.isnan(fm.grad(fm.jit(f))(0.0))
     assert math.isnan(fm.grad(f)(0.0))
 
 
@@ -73,11 +73,22 @@ def test_a_branch_under_a_checkpoint_in_a_jitted_function():
         v0 = fm.where(a1 > 0.3, fm.sqrt(abs(a1)), a0 * 0.5) * 1.49
         return (v0 + a2, a1, v0)
 
-    for wrap in (lambda g: fm.jit(fm.checkpoint(g)), lambda g: fm.checkpoint(fm.jit(g)),
-                 lambda g: fm.jit(fm.checkpoint(fm.jit(g)))):
-        j = fm.jacfwd(wrap(f))
-        for x in [(-0.144, 1.718, 0.915), (-1.114, -0.818, 0.84), (-0.144, 1.718, 0.915)]:
-            same_numbers(j(x), fm.jacfwd(f)(x))
+    def g(x):  # the same with a Python branch: which inputs reach the outputs changes
+        a0, a1, a2 = x
+        v0 = (fm.sqrt(abs(a1)) if a1 > 0.3 else a0 * 0.5) * 1.49
+        return (v0 + a2, a1, v0)
+
+    points = [(-0.144, 1.718, 0.915), (-1.114, -0.818, 0.84), (-0.144, 1.718, 0.915),
+              (0.0, 0.0, 0.0), (0.5, 4.0, -1.0)]
+    for fn in (f, g):
+        for wrap in (lambda h: fm.jit(fm.checkpoint(h)), lambda h: fm.checkpoint(fm.jit(h)),
+                     lambda h: fm.jit(fm.checkpoint(fm.jit(h)))):
+            w = wrap(fn)
+            j = fm.jacfwd(w)
+            for x in points:
+                same_numbers(j(x), fm.jacfwd(fn)(x))
+                t = ((1.0, 0.5, -0.25),)
+                same_numbers(fm.jvp(w, (x,), t), fm.jvp(fn, (x,), t))
 
 
 @pytest.mark.parametrize("wrapper", WRAPPERS)
@@ -120,3 +131,25 @@ def test_under_vmap(wrapper, name):
         loop = tuple(t(f)(x) for x in points)
         same_numbers(fm.vmap(t(w))(xs), loop)
         same_numbers(fm.vmap(t(w))(tuple(points)), loop)
+
+
+def test_jacfwd_of_a_jitted_function_of_many_inputs_stays_compiled():
+    # one program per direction: 50 of them, more than a function's usual share of
+    # cached structures (within round 21 they evicted each other: 50 traces a call)
+    calls = []
+
+    def f(*xs):
+        calls.append(1)
+        s = 0.0
+        for i, x in enumerate(xs):
+            s = s + fm.tanh(x * (i + 1.0)) * fm.maximum(x, 0.0)
+        return s, s * xs[0]
+
+    xs = tuple(0.1 * i - 2.0 for i in range(50))
+    j = fm.jacfwd(fm.jit(f), argnums=tuple(range(50)))
+    first = j(*xs)
+    traced = len(calls)
+    again = j(*xs)
+    assert len(calls) == traced
+    same_numbers(again, first)
+    same_numbers(first, fm.jacfwd(f, argnums=tuple(range(50)))(*xs))

@@ -55,10 +55,11 @@ __all__ = ["seen_through", "plan", "under_trace", "NotThrough", "constant_nodes"
 # How many sets of directions a jitted function's forward mode keeps compiled.
 PUSHED_STRUCTURES = 1024
 # Whether forward mode through a jitted call runs the function's own compiled
-# JVP (``pushed``). Off: a checkpoint inside the function left its branches
-# fixed in that program (found at the end of round 21; the call reads its
-# VJP's partials, as before, until that is fixed).
-PUSHED = False
+# JVP (``pushed``); off, the call reads its VJP's partials (reverse mode's
+# number where fm's two modes differ). On since round 22, when a rule's reach
+# inside a trace became guarded (``CustomRule.reaches``): before, a checkpoint
+# inside the function left the reach of its first call's branch fixed.
+PUSHED = True
 
 
 class NotThrough(Exception):
@@ -323,6 +324,7 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
     node.sets_depth = True  # bwd takes the sweep's depth, back runs f at the call's
     node.source = jitted  # type: ignore[attr-defined]  # (see CustomRule.check_linear)
     node.reach = reach
+    node.reach_on_nodes = not batched  # type: ignore[attr-defined]  # (CustomRule.reaches)
     node.defvjp(fwd, bwd)
     if not batched:
         return node
@@ -412,8 +414,16 @@ def _masks(flags: Any, count: int) -> list[int] | None:
     """
     if not flags or not count:
         return None
-    return [sum(1 << i for i in range(count) if np.any(_value(flags[k + i])))
+    return [sum(1 << i for i in range(count) if _flag(flags[k + i]))
             for k in range(0, len(flags), count)]
+
+
+def _flag(x: Any) -> bool:
+    """A reach flag as a bool; a node's (a compiled reach seen through inside
+    ``jit``) through a comparison, a guard of the enclosing compiled code."""
+    if isinstance(x, Expr) and x.value.__class__ is float:
+        return bool(x != 0.0)
+    return bool(np.any(_value(x)))
 
 
 def _on_graph(primals: Any) -> bool:
