@@ -242,6 +242,8 @@ def _gated_forward(n: Expr, kids: tuple, tans: dict, pres: dict, lanes: Any,
         if m is not None:
             pres[n] = m
         return
+    if n.op == "custom" and _own_on_lanes(n, kids, edges, tans, pres, lanes, on_graph):
+        return
     partials: Any = None
     live: Any = None  # (a rule's: the children its own graph reaches, see ``live_children``)
     terms: list = []
@@ -283,6 +285,42 @@ def _gated_forward(n: Expr, kids: tuple, tans: dict, pres: dict, lanes: Any,
     tans[n] = acc
     if m is not None:
         pres[n] = m
+
+
+def _own_on_lanes(n: Expr, kids: tuple, edges: list, tans: dict, pres: dict, lanes: Any,
+                  on_graph: bool) -> bool:
+    """A rule's node (``checkpoint``, a jitted call) whose children have a
+    tangent on some lanes only: its function's own forward mode
+    (``own_tangent``), run on every lane, kept on the lanes where a child the
+    output reaches has a tangent (the others get nothing, as in
+    ``_gated_forward``: a 0.0 stand-in there may meet an infinite slope).
+    False where the rule has none, or it does not apply (``UNSET_TANGENT``)."""
+    rule: Any = getattr(n, "param", None)
+    own = getattr(getattr(rule, "fn", None), "own_tangent", None)
+    if own is None:
+        return False
+    given: list = []
+    for c, e in zip(kids, edges):
+        t, pc = tans.get(c), pres.get(c)
+        given.append(None if t is None or empty(e) or pc is not None and empty(pc) else t)
+    with quiet():  # (the lanes without a tangent may compute NaN: dropped below)
+        t = own(rule, kids, given, on_graph)
+    if t is UNSET_TANGENT:
+        return False
+    if t is None:
+        return True  # no child with a tangent reaches this output: no tangent
+    reach = rule.reaches(kids)
+    m = lanes.none
+    for i, (c, g) in enumerate(zip(kids, given)):
+        if g is not None and (reach is None or reach[i]):
+            m = lanes.either(m, pres.get(c))
+    if m is not None:
+        t, m = lanes.mask(t, m, n)
+        if empty(m):
+            return True
+        pres[n] = m
+    tans[n] = t
+    return True
 
 
 def _pick(c: Expr, a: Any, b: Any, on_graph: bool, choice: bool) -> Any:

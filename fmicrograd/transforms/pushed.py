@@ -8,9 +8,9 @@ while forward mode gives that branch no tangent at all), ``jvp`` through
 such a node gave reverse mode's number. ``checkpoint`` and a jitted call
 seen through stand for their function, so their node runs that function's
 forward mode instead (``own_tangent``), as JAX's remat and jit primitives
-have a JVP rule of their own, under ``vmap`` too. Where only some examples of
-a ``vmap`` have a tangent, or the call is of a ``vmap`` result, the node
-still reads partials.
+have a JVP rule of their own, under ``vmap`` too (where only some examples
+have a tangent, the others keep none: ``forward_sweep._own_on_lanes``). A
+call of a ``vmap`` result still reads partials.
 
 >>> f = lambda x: fm.where(fm.greater(x, 0.0), fm.sqrt(x), 0.0)
 >>> fm.jvp(f, (0.0,), (1.0,)), fm.jvp(fm.checkpoint(f), (0.0,), (1.0,))
