@@ -317,6 +317,7 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
         return tr.map(_const_value, cts)
 
     node = custom_vjp(plain, nondiff_argnums=nondiff)
+    node.checks_data = False  # (under vmap, its arrays are the examples)
     if PUSHED:  # (off: nothing of it is built, see ``PUSHED``)
         node.own_tangent = _own_tangent_rule(jitted, f, nondiff, static, merge,  # type: ignore
                                              batched, depth)

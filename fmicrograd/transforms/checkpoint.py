@@ -78,7 +78,9 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
             # inside another transform the cotangents are a graph that the enclosing
             # sweep differentiates: checkpoint it too, or it would keep every
             # recomputed inner node (a Hessian would save nothing)
-            return checkpoint(backward)(*diff, ct)
+            inner = checkpoint(backward)
+            inner.checks_data = False  # type: ignore[attr-defined]  # (arrays: examples)
+            return inner(*diff, ct)
         return backward(*diff, ct)
 
     def reach(*rest: Any) -> list[int] | None:

@@ -141,6 +141,9 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
     # A user's custom_vjp has none: its bwd's zeros are its own (checkpoint, custom_jvp
     # and a jitted call seen through set one, see ``CustomRule.reaches``).
     reach: Callable | None = None
+    # Whether a numpy array among the differentiable arguments under ``vmap`` is an
+    # error (a user's call: data; fmicrograd's own calls pass the examples so)
+    checks_data: bool = True
 
     def __init__(self, fun: Callable, nondiff_argnums: tuple[int, ...] = ()) -> None:
         functools.update_wrapper(self, fun)
@@ -202,6 +205,8 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                             f"leaf at {_path_of(diff, _bad_argument)} that is "
                             f"{type(bad).__name__} {bad!r}; list non-float arguments in "
                             "nondiff_argnums")
+        if self.checks_data and DEPTH.get() and any(x.__class__ is np.ndarray for x in leaves):
+            raise TypeError(self._data_under_vmap(args, diff))
         out, residuals = self._run_fwd(self._merge(args, tr.unflatten(arg_def, values)))
         outs, out_def = tr.flatten(out)
         closes = self._closed_over(outs, residuals)
@@ -217,6 +222,21 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                                  replayable=not closes, depth=depth, shared=shared))
                  for k, v in enumerate(out_values)]
         return tr.unflatten(out_def, nodes)
+
+    def _data_under_vmap(self, args: tuple, diff: tuple) -> str:
+        """The error for a numpy array among the differentiable arguments
+        under ``vmap``: there an array is the examples of a batch, so the
+        rule could not tell data from them."""
+        def is_array(x: Any) -> bool:
+            return x.__class__ is np.ndarray
+
+        where = f"{_path_of(diff, is_array)}"
+        shape = next(x.shape for x in tr.leaves(diff) if is_array(x))
+        names = "static_argnums" if self.who == "checkpoint" else "nondiff_argnums"
+        return (f"{self.who}: {self.name}'s differentiable arguments have a numpy array at "
+                f"{where} (shape {shape}) under vmap, where fmicrograd reads an array as the "
+                f"examples of a batch, so the rule cannot tell data from them; list that "
+                f"argument in {names}, or close over the array")
 
     def _closed_over(self, outs: list, residuals: Any) -> bool:
         """Whether ``fwd``, run on plain values, still returned graph nodes: it
