@@ -291,10 +291,13 @@ def _own_on_lanes(n: Expr, kids: tuple, edges: list, tans: dict, pres: dict, lan
                   on_graph: bool) -> bool:
     """A rule's node (``checkpoint``, a jitted call) whose children have a
     tangent on some lanes only: its function's own forward mode
-    (``own_tangent``), run on every lane, kept on the lanes where a child the
-    output reaches has a tangent (the others get nothing, as in
-    ``_gated_forward``: a 0.0 stand-in there may meet an infinite slope).
-    False where the rule has none, or it does not apply (``UNSET_TANGENT``)."""
+    (``own_tangent``), run on every lane in the directions of the children
+    that have a tangent there, kept on those lanes (the others get nothing,
+    as in ``_gated_forward``: a 0.0 stand-in for a missing tangent may meet an
+    infinite slope). Children with a tangent on different lanes: one run per
+    set of children that lanes share (on values; on a graph, the rule's
+    partials decide, as before). False where the rule has none, or it does
+    not apply (``UNSET_TANGENT``): the caller reads partials."""
     rule: Any = getattr(n, "param", None)
     own = getattr(getattr(rule, "fn", None), "own_tangent", None)
     if own is None:
@@ -303,17 +306,66 @@ def _own_on_lanes(n: Expr, kids: tuple, edges: list, tans: dict, pres: dict, lan
     for c, e in zip(kids, edges):
         t, pc = tans.get(c), pres.get(c)
         given.append(None if t is None or empty(e) or pc is not None and empty(pc) else t)
-    with quiet():  # (the lanes without a tangent may compute NaN: dropped below)
-        t = own(rule, kids, given, on_graph)
-    if t is UNSET_TANGENT:
-        return False
-    if t is None:
-        return True  # no child with a tangent reaches this output: no tangent
     reach = rule.reaches(kids)
-    m = lanes.none
-    for i, (c, g) in enumerate(zip(kids, given)):
-        if g is not None and (reach is None or reach[i]):
-            m = lanes.either(m, pres.get(c))
+    live = [i for i, g in enumerate(given) if g is not None and (reach is None or reach[i])]
+    masks = [pres.get(kids[i]) for i in live]
+    if all(_same_lanes(m, masks[0]) for m in masks[1:]):
+        with quiet():  # (the lanes without a tangent may compute NaN: dropped below)
+            t = own(rule, kids, given, on_graph)
+        if t is UNSET_TANGENT:
+            return False
+        return _keep(n, t, masks[0] if masks else lanes.none, tans, pres, lanes)
+    known = masks if lanes is Lanes else [lanes.known(m) for m in masks]
+    if any(m is NotImplemented for m in known):
+        return False  # (lanes told by a condition a graph computes: partials decide)
+    import numpy as np
+
+    shape = np.broadcast_shapes(*(np.shape(m) for m in known if m is not None))
+    rows = np.stack([np.ones(shape, bool) if m is None else np.broadcast_to(m, shape)
+                     for m in known])
+    out: Any = None
+    for pattern in np.unique(rows.reshape(len(live), -1).T, axis=0):
+        if not pattern.any():
+            continue
+        on = np.all(rows == pattern.reshape((-1,) + (1,) * len(shape)), axis=0)
+        chosen = {i for i, k in zip(live, pattern) if k}
+        with quiet():
+            t = own(rule, kids, [g if i in chosen else None for i, g in enumerate(given)],
+                    on_graph)
+        if t is UNSET_TANGENT:
+            return False
+        if t is None:
+            continue
+        rest = FILL if out is None else out
+        if isinstance(t, Expr) or isinstance(rest, Expr):
+            out = choice(const(on.astype(float)), _node_of(t), _node_of(rest))
+        else:
+            out = np.where(on, t, rest)
+    union = masks[0]
+    for m in masks[1:]:
+        union = lanes.either(union, m)
+    return _keep(n, out, union, tans, pres, lanes)
+
+
+def _node_of(x: Any) -> Expr:
+    return x if isinstance(x, Expr) else const(x)
+
+
+def _same_lanes(a: Any, b: Any) -> bool:
+    """Whether two presence masks are the same lanes (None: every lane)."""
+    if a is None or b is None or a is False or b is False:
+        return a is b
+    import numpy as np
+
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a.shape == b.shape and bool(np.array_equal(a, b))
+    return bool(a == b)
+
+
+def _keep(n: Expr, t: Any, m: Any, tans: dict, pres: dict, lanes: Any) -> bool:
+    """``n``'s tangent ``t`` kept on the lanes ``m`` (None: every lane)."""
+    if t is None or m is not None and empty(m):
+        return True  # no child with a tangent reaches this output: no tangent
     if m is not None:
         t, m = lanes.mask(t, m, n)
         if empty(m):
