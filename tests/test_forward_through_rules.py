@@ -28,7 +28,14 @@ FUNCTIONS = {
     "sign": (lambda x: fm.sign(x) * x, [INF, 0.0, -2.0]),
     "abs": (lambda x: abs(x) * fm.sqrt(abs(x)), [0.0, -0.0, 2.0]),
 }
-WRAPPERS = {"jit": fm.jit, "checkpoint": fm.checkpoint}
+def _own_rule(f):
+    """``f`` as a ``custom_jvp`` whose rule is ``f``'s own forward mode."""
+    g = fm.custom_jvp(f)
+    g.defjvp(lambda primals, tangents: fm.jvp(f, primals, tangents))
+    return g
+
+
+WRAPPERS = {"jit": fm.jit, "checkpoint": fm.checkpoint, "custom_jvp": _own_rule}
 TRANSFORMS = {
     "jvp": lambda f: lambda x: fm.jvp(f, (x,), (1.0,)),
     "jacfwd": fm.jacfwd,

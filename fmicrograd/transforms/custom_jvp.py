@@ -13,10 +13,12 @@
 How it works: a call with graph nodes becomes a ``custom_vjp`` node (one per
 output leaf) whose value is ``f`` at the argument values. Its derivative is
 the rule's linear part, obtained by running the rule on the primals with
-tangent variables: the sweeps get the partial derivatives by transposing that
-linear map (one reverse sweep over the tangent graph). Forward mode
-(``jvp``, ``jacfwd``) uses those partials, reverse mode (``grad``) the
-transpose; when the primals are graph nodes the rule runs on them, so a rule
+tangent variables. Forward mode (``jvp``, ``jacfwd``, ``linearize``) runs
+that linear map forward from the tangents it has (since round 22: an input
+without a tangent adds no term, and a tangent the rule gives as 0.0 stays
+0.0); reverse mode (``grad``) transposes it (one reverse sweep over the
+tangent graph), as do the rare forward sweeps that read partials (a rule
+of a ``vmap`` result). When the primals are graph nodes the rule runs on them, so a rule
 written with fmicrograd operations is differentiable again (``hessian``,
 ``grad`` of ``grad``). The node composes with ``jit``, ``vmap`` and
 ``custom_vjp`` like any ``custom_vjp`` node.
@@ -38,8 +40,9 @@ from ..core.batch_axes import DEPTH
 from ..core.expr import Expr, const
 from ..core.numeric import _np  # (numpy, imported when first needed)
 from ..core.presence import traced_reach
-from .autodiff import vjp
+from .autodiff import jvp, vjp
 from .custom import bound, custom_vjp, only_leaf
+from .pushed import as_laid_out, own_tangent
 
 
 def zeros_like(x: Any) -> Any:
@@ -155,6 +158,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         self.jvp_rule = rule
         self._node.reach = self._reach
         self._node.reach_on_nodes = True  # type: ignore[attr-defined]  # (CustomRule.reaches)
+        self._node.own_tangent = self._own_tangent  # type: ignore[attr-defined]
         self._node.defvjp(self._fwd, self._bwd)
         return rule
 
@@ -202,6 +206,39 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
                       f"custom_jvp: {self.name}'s rule must return a tangent_out shaped like "
                       f"{self.name}'s output (first tree: the output, other: tangent_out)")
         return transpose(ct)
+
+    def _own_tangent(self, rule: Any, kids: Any, tangents: list, on_graph: bool) -> Any:
+        """Forward mode: the rule itself (``pushed.own_tangent``, ``_pushed``)."""
+        return own_tangent(rule, kids, tangents, on_graph, self._pushed)
+
+    def _pushed(self, rule: Any, leaves: list, live: tuple, tangents: list) -> tuple:
+        """The rule's ``tangent_out`` at the argument leaves ``leaves`` (of a
+        call, ``rule``) in the directions of the leaves ``live``, laid out as
+        the call's outputs: the forward sweep of the rule's linear map from
+        those tangents, so a leaf without one adds no term (a zero in its
+        place could meet an infinite factor: ``0.0 * inf``), and a tangent the
+        rule gives as 0.0 stays 0.0 (read off the transposed rule, as before
+        round 22, it could come out as NaN)."""
+        jvp_rule = self.jvp_rule
+        assert jvp_rule is not None  # (defjvp set this with the rule)
+        if rule.depth:  # (inside vmap, arrays are one value per example: nodes)
+            leaves = [as_primal(x) for x in leaves]
+        zeros = [x * 0.0 if x.__class__ is _np().ndarray else zeros_like(x) for x in leaves]
+        primals = tr.unflatten(rule.arg_def, leaves)
+
+        def tangent_out(*live_tangents: Any) -> tuple:
+            full = list(zeros)
+            for i, t in zip(live, live_tangents):
+                full[i] = t
+            result = jvp_rule(*rule.static, primals, tr.unflatten(rule.arg_def, full))
+            if not (isinstance(result, (tuple, list)) and len(result) == 2):
+                raise TypeError(f"custom_jvp: {self.name}'s rule must return a pair "
+                                f"(primal_out, tangent_out), got {type(result).__name__}")
+            return tuple(tr.leaves(as_laid_out(result[1], rule.out_def)))
+
+        return jvp(tangent_out, tuple(zeros[i] for i in live), tuple(tangents))[1]
+
+    _pushed.at_depth = True  # type: ignore[attr-defined]  # (it runs at the call's vmap depth)
 
     def _reach(self, *rest: Any) -> list[int] | None:
         """For forward mode, the tangents each output's tangent reaches in the
