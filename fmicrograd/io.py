@@ -2,7 +2,8 @@
 
 A file is one JSON object ``{"format": "fmicrograd-tree", "version": 1,
 "tree": ...}``. Floats are written with ``repr`` (so they read back bit for
-bit) and ``inf``/``nan`` as tagged strings; containers are tagged, so a load
+bit) and ``inf``/``nan`` as tagged strings (a NaN other than ``math.nan``
+with its bits, so its sign and payload read back too); containers are tagged, so a load
 gives back the very types that were saved: tuple, list, dict, ``None``,
 ``PMap``, ``PVector``, NamedTuples and frozen dataclasses, such as an
 ``fm.nn.MLP`` with its static fields (``activation``). A file names classes,
@@ -35,6 +36,7 @@ import numbers
 import os
 import pkgutil
 import reprlib
+import struct
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -54,6 +56,33 @@ MAX_DEPTH = 100  # containers inside containers: far beyond any model, far below
 # fmicrograd's modules whose classes a file may name (never what a file says)
 _OWN_MODULES = ("nn", "random", "optim", "train")
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+_QUIET_NAN = 0x7FF8000000000000  # the bits of ``math.nan``, written as plain "nan"
+
+
+def _nan_text(x: float) -> str:
+    """A NaN as its tagged text: ``"nan"`` for ``math.nan``'s bits, else
+    ``"nan:"`` and its 16 hex digits, so the sign and payload read back
+    (``-math.nan``, a NaN that ``inf - inf`` made on x86).
+
+    >>> _nan_text(math.nan), _nan_text(-math.nan)
+    ('nan', 'nan:fff8000000000000')
+    """
+    bits = struct.unpack("<Q", struct.pack("<d", x))[0]
+    return "nan" if bits == _QUIET_NAN else f"nan:{bits:016x}"
+
+
+def _nan_of(text: str) -> float | None:
+    """The NaN ``_nan_text`` wrote as ``"nan:"`` and 16 hex digits, or None
+    when the text is not one (it is then refused as a tagged float).
+
+    >>> math.copysign(1.0, _nan_of("nan:fff8000000000000")), _nan_of("nan:0000000000000000")
+    (-1.0, None)
+    """
+    digits = text[4:]
+    if len(digits) != 16 or any(c not in "0123456789abcdef" for c in digits):
+        return None
+    x = struct.unpack("<d", struct.pack("<Q", int(digits, 16)))[0]
+    return x if math.isnan(x) else None
 _Path = str | os.PathLike
 
 
@@ -123,7 +152,8 @@ def _encode(x: Any, where: str, names: dict[type, str], written: dict[str, type]
         x = float(x) if isinstance(x, float) else _exact_float(x, where)
         if math.isfinite(x):
             return x
-        return {"type": "float", "value": "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")}
+        return {"type": "float", "value": _nan_text(x) if math.isnan(x) else
+                ("inf" if x > 0 else "-inf")}
     if isinstance(x, Expr):
         raise TypeError(f"fm.io.save: the leaf at {where} is a graph node ({x!r}); save "
                         f"values, e.g. fm.tree.map(float, tree)")
@@ -279,9 +309,12 @@ def _decode(x: Any, where: str, classes: dict[str, type], depth: int = 0) -> Any
                    f"adds {sorted(set(x) - _TAG_KEYS[kind])}")
     if kind == "float":
         value = x.get("value")
+        nan = _nan_of(value) if isinstance(value, str) and value.startswith("nan:") else None
+        if nan is not None:
+            return nan
         if not isinstance(value, str) or value not in _NON_FINITE:
-            raise _Bad(f"{where}: a tagged float must be 'inf', '-inf' or 'nan', "
-                       f"got {reprlib.repr(value)}")
+            raise _Bad(f"{where}: a tagged float must be 'inf', '-inf', 'nan' or 'nan:' and "
+                       f"the 16 hex digits of a NaN's bits, got {reprlib.repr(value)}")
         return _NON_FINITE[value]
     if kind in ("namedtuple", "dataclass"):
         return _decode_class(x, kind, where, classes, depth)

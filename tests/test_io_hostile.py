@@ -108,8 +108,8 @@ def test_load_deep_inside_a_recursion_is_still_a_value_error(tmp_path):
 @pytest.mark.parametrize("tree, match", [
     ('{"type": [1], "items": []}', "tagged object"),
     ('{"type": {"a": 1}, "items": []}', "tagged object"),
-    ('{"type": "float", "value": [1]}', "'inf', '-inf' or 'nan'"),
-    ('{"type": "float", "value": {"x": 1}}', "'inf', '-inf' or 'nan'"),
+    ('{"type": "float", "value": [1]}', "'inf', '-inf', 'nan' or 'nan:'"),
+    ('{"type": "float", "value": {"x": 1}}', "'inf', '-inf', 'nan' or 'nan:'"),
     ('{"type": "dataclass", "class": ["fmicrograd.nn.MLP"], "fields": {}}', "'class' name"),
     ('{"type": "dict", "items": [[[1, 2], 3]]}', "key must be"),
     ('{"type": "dict", "items": [[{"type": "tuple", "items": [[1]]}, 3]]}', "key must be"),
