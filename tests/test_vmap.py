@@ -262,3 +262,16 @@ def test_an_empty_batch_is_the_same_clear_error_eager_and_compiled():
                  lambda: fm.jit(fm.vmap(double))(np.zeros(0))):
         with pytest.raises(ValueError, match="no examples to map over"):
             call()
+
+
+def test_an_unbatched_output_keeps_a_negative_zero():
+    # broadcast to the batch by adding zeros, -0.0 became 0.0 (until round 22) where
+    # the loop keeps it: sqrt(-0.0) is -0.0, and 1 / it is -inf
+    f = lambda x, y: (x, fm.sqrt(y), fm.power(fm.sqrt(y), -1.0))  # noqa: E731
+    g = lambda c: fm.vmap(f, in_axes=(0, None))([c, 0.25], -0.0)  # noqa: E731
+    loop = lambda c: tuple(f(x, -0.0) for x in (c, 0.25))  # noqa: E731
+    got, want = fm.jvp(g, (0.5,), (1.0,)), fm.jvp(loop, (0.5,), (1.0,))
+    assert repr(got) == repr(want)
+    assert repr(fm.jit(lambda c: fm.jvp(g, (c,), (1.0,)))(0.5)) == repr(want)
+    assert repr(fm.vmap(lambda x: (x, fm.sqrt(-0.0) + x * 0.0))([-1.0, 2.0])) == \
+        "((-1.0, -0.0), (2.0, 0.0))"

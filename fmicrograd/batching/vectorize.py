@@ -304,10 +304,16 @@ def _batch_first(x: Any, size: int, rank: int, depth: int) -> Expr:
     shape = np.shape(x.value)
     if len(shape) - rank == depth + 1:  # has this vmap's axis, maybe broadcast (size 1)
         x = _move(x, rank, 0)
-        return x if shape[rank] == size else x + np.zeros((size,) + (1,) * (len(shape) - 1))
+        return x if shape[rank] == size else x + _minus_zeros((size,) + (1,) * (len(shape) - 1))
     if rank == 0:
-        return x + np.zeros((size,) + (1,) * depth)
-    return x + np.zeros((size,) + (1,) * len(shape))
+        return x + _minus_zeros((size,) + (1,) * depth)
+    return x + _minus_zeros((size,) + (1,) * len(shape))
+
+
+def _minus_zeros(shape: tuple) -> np.ndarray:
+    """``-0.0`` in ``shape``: added to a value, it broadcasts it without
+    changing it (``-0.0 + 0.0`` is ``0.0``, which would drop a ``-0.0``)."""
+    return np.full(shape, -0.0)
 
 
 def _materialize(values: list, treedef: tr.TreeDef, size: int) -> tuple:
