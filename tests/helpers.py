@@ -52,6 +52,8 @@ def same_numbers(got, want, nan_sign=False):
     gl, wl = fm.tree.leaves(got), fm.tree.leaves(want)
     assert len(gl) == len(wl), (got, want)
     for g, w in zip(gl, wl):
+        # a graph node where the other has a number (a constant leaking out of a transform)
+        assert isinstance(g, fm.Expr) == isinstance(w, fm.Expr), (got, want)
         g, w = np.asarray(g, dtype=float), np.asarray(w, dtype=float)
         assert g.shape == w.shape, (got, want)
         assert np.array_equal(g, w, equal_nan=True), (got, want)

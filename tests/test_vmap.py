@@ -275,3 +275,15 @@ def test_an_unbatched_output_keeps_a_negative_zero():
     assert repr(fm.jit(lambda c: fm.jvp(g, (c,), (1.0,)))(0.5)) == repr(want)
     assert repr(fm.vmap(lambda x: (x, fm.sqrt(-0.0) + x * 0.0))([-1.0, 2.0])) == \
         "((-1.0, -0.0), (2.0, 0.0))"
+
+
+def test_a_branch_without_a_tangent_on_an_example_gives_that_example_zero():
+    # a plain where's branch taken on an example where it has no tangent gives a zero
+    # tangent there, as in the loop (it gave the -0.0 that stands for "no tangent")
+    def f(x, y):
+        c = fm.less(abs(x), 1.0)
+        return fm.where(c, fm.sqrt(1.0 - x * x), 0.0), fm.where(c, y, fm.log(x))
+
+    got = fm.jvp(lambda c: fm.vmap(f)([c, 1.0], [0.0, c]), (1.0,), (1.0,))
+    want = fm.jvp(lambda c: (f(c, 0.0), f(1.0, c)), (1.0,), (1.0,))
+    assert repr(got) == repr(want)

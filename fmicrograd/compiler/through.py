@@ -365,8 +365,10 @@ def _own_tangent_rule(jitted: Any, f: Callable, nondiff: tuple, static: tuple,
         if batched:  # (arrays: one value per example)
             leaves = [_as_node(x) for x in leaves]
         with _at(depth):
-            return compiled_push.compiled(live, *rule.static,
+            outs = compiled_push.compiled(live, *rule.static,
                                           tr.unflatten(rule.arg_def, leaves), tuple(tangents))
+        # (batched compiled code returns arrays as constant nodes: the sweep's are arrays)
+        return tuple(map(_const_value, outs)) if batched else outs
 
     pushed.at_depth = True  # type: ignore[attr-defined]
     return lambda rule, kids, tangents, on_graph: own_tangent(rule, kids, tangents,

@@ -237,6 +237,11 @@ def _gated_forward(n: Expr, kids: tuple, tans: dict, pres: dict, lanes: Any,
         # has a zero one, as in torch (``where(c, ta, 0)``)
         choice = n.__class__ is Choice
         absent = FILL if choice else 0.0
+        if not choice:  # (a branch's lanes without a tangent: that zero too, not -0.0)
+            if ta is not None and pa is not None:
+                ta = lanes.finish(ta, pa)
+            if tb is not None and pb is not None:
+                tb = lanes.finish(tb, pb)
         tans[n] = _pick(c, absent if ta is None else ta, absent if tb is None else tb, on_graph,
                         choice)
         if m is not None:
