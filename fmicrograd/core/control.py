@@ -53,6 +53,9 @@ EVERY_EXAMPLE: ContextVar[bool] = ContextVar("fmicrograd_every_example", default
 # ``who`` names the transform, ``traces`` is True for one that records the
 # computation (jit, trace), whose variables even ``stop_gradient`` cannot hide.
 RUNNING: ContextVar[tuple] = ContextVar("fmicrograd_running", default=())
+# While set (a list), every comparison of a node appends its two operands (a
+# ``custom_jvp`` rule's transpose checks it does not branch on a tangent).
+COMPARED: ContextVar = ContextVar("fmicrograd_compared", default=None)
 
 # The same entries for every thread, by level (each ``running`` block has a level of
 # its own): a thread that the caller started does not inherit its context, so code
@@ -522,6 +525,9 @@ def compare(op: str, a: Any, b: Any, b_value: Any) -> Any:
             return Mask(op, a, b, result)
     else:
         r = bool(result)
+    compared = COMPARED.get()
+    if compared is not None:
+        compared.append((op, a, b))
     log = GUARDS.get()
     if log is not None:
         log.append((op, a, b, r))

@@ -37,6 +37,7 @@ from typing import Any
 
 from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
+from ..core.control import COMPARED, reaches
 from ..core.expr import Expr, const
 from ..core.numeric import _np  # (numpy, imported when first needed)
 from ..core.presence import traced_reach
@@ -189,7 +190,14 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         assert rule is not None  # defjvp set it before defvjp made this the bwd
 
         def tangent_out(*tangents: Any) -> Any:
-            result = rule(*static, primals, tangents)
+            compared: list = []
+            token = COMPARED.set(compared)
+            try:
+                result = rule(*static, primals, tangents)
+            finally:
+                COMPARED.reset(token)
+            if compared:
+                self._check_no_tangent_branch(compared, tangents)
             if not (isinstance(result, (tuple, list)) and len(result) == 2):
                 raise TypeError(f"custom_jvp: {self.name}'s rule must return a pair "
                                 f"(primal_out, tangent_out), got {type(result).__name__}")
@@ -206,6 +214,21 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
                       f"custom_jvp: {self.name}'s rule must return a tangent_out shaped like "
                       f"{self.name}'s output (first tree: the output, other: tangent_out)")
         return transpose(ct)
+
+    def _check_no_tangent_branch(self, compared: list, tangents: tuple) -> None:
+        """Reverse mode transposes the rule from tangents of 0.0: a Python
+        branch on a tangent's value (``if t == 0.0``) would be answered for
+        0.0, whatever the tangent. Raise, naming the fix, where a comparison
+        the rule made reads a tangent."""
+        mine = {id(x) for x in tr.leaves(tangents) if isinstance(x, Expr)}
+        for op, a, b in compared:
+            for x in (a, b):
+                if isinstance(x, Expr) and reaches(x, lambda n: id(n) in mine):
+                    raise TypeError(
+                        f"custom_jvp: {self.name}'s rule compares a tangent (`{op}`): a rule "
+                        "must be linear in the tangents, without branches on their values "
+                        "(reverse mode transposes it from tangents of 0.0); branch on the "
+                        "primals, or drop the branch (0.0 * t is a zero tangent)")
 
     def _own_tangent(self, rule: Any, kids: Any, tangents: list, on_graph: bool) -> Any:
         """Forward mode: the rule itself (``pushed.own_tangent``, ``_pushed``)."""
@@ -234,9 +257,16 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
             if not (isinstance(result, (tuple, list)) and len(result) == 2):
                 raise TypeError(f"custom_jvp: {self.name}'s rule must return a pair "
                                 f"(primal_out, tangent_out), got {type(result).__name__}")
-            return tuple(tr.leaves(as_laid_out(result[1], rule.out_def)))
+            out = as_laid_out(result[1], rule.out_def)
+            tr.check_same(tr.structure(out), rule.out_def,
+                          f"custom_jvp: {self.name}'s rule must return a tangent_out shaped "
+                          f"like {self.name}'s output (first tree: tangent_out, other: the "
+                          "output)")
+            return tuple(tr.leaves(out))
 
-        return jvp(tangent_out, tuple(zeros[i] for i in live), tuple(tangents))[1]
+        # (the map is linear: taken at the tangents themselves, a rule that tests a
+        # tangent's value, ``if t == 0.0``, sees the tangent it is given)
+        return jvp(tangent_out, tuple(map(as_primal, tangents)), tuple(tangents))[1]
 
     _pushed.at_depth = True  # type: ignore[attr-defined]  # (it runs at the call's vmap depth)
 
