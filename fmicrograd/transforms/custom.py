@@ -214,6 +214,11 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         static = tuple(args[i] for i in self.nondiff_argnums)
         depth = DEPTH.get()
         out_values = [_as_value(v.value if isinstance(v, Expr) else v) for v in outs]
+        if any(v.__class__ is complex for v in out_values):
+            raise TypeError(f"{self.who}: {self.name} gave a complex number from the argument "
+                            "values (Python's float arithmetic: (-1.0) ** 0.5 is complex); "
+                            "compute with fm functions, e.g. fm.power(x, y), which give NaN "
+                            "as on nodes")
         if depth:
             out_values = _spread(out_values, values, depth)
         shared: dict = {}  # the call's, for every output's rule (``CustomRule.reaches``)

@@ -1,4 +1,5 @@
-"""A numpy array passed to a rule (checkpoint, custom_jvp, custom_vjp) under ``vmap``.
+"""What a rule (checkpoint, custom_jvp, custom_vjp) is handed: a numpy array
+under ``vmap``, and its arguments' values as Python floats.
 
 Outside ``vmap`` an array argument of a rule is data. Inside, fmicrograd
 holds every example's value in an array, so the rule cannot tell data from
@@ -73,3 +74,17 @@ def test_vmap_alone_still_calls_the_function():
     # nothing differentiates: the rule is not used, and the array is the function's
     g = fm.checkpoint(f)
     same_numbers(fm.vmap(lambda w: g(w, DATA))(XS), tuple(f(x, DATA) for x in XS))
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "custom_jvp"])
+def test_a_complex_value_from_float_arithmetic_is_refused(kind):
+    # a rule computes its value from the argument values, where Python's (-1.0) ** 0.5
+    # is complex: it was handed on silently as the primal (until round 22)
+    f = lambda x, y: x ** y  # noqa: E731
+    g = fm.checkpoint(f) if kind == "checkpoint" else fm.custom_jvp(f)
+    if kind == "custom_jvp":
+        g.defjvp(lambda p, t: (f(*p), t[0] * p[1] * p[0] ** (p[1] - 1.0)))
+    with pytest.raises(TypeError, match=r"complex number from the argument values.*fm.power"):
+        fm.jvp(g, (-1.0, 0.5), (1.0, 0.0))
+    h = fm.checkpoint(lambda x, y: fm.power(x, y))
+    same_numbers(fm.jvp(h, (-1.0, 0.5), (1.0, 0.0)), fm.jvp(f, (-1.0, 0.5), (1.0, 0.0)))
