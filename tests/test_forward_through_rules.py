@@ -35,7 +35,9 @@ def _own_rule(f):
     return g
 
 
-WRAPPERS = {"jit": fm.jit, "checkpoint": fm.checkpoint, "custom_jvp": _own_rule}
+# (``jit``'s own forward mode is off: ``compiler/through.py`` ``PUSHED``, see
+# ``test_a_branch_under_a_checkpoint_in_a_jitted_function``)
+WRAPPERS = {"checkpoint": fm.checkpoint, "custom_jvp": _own_rule}
 TRANSFORMS = {
     "jvp": lambda f: lambda x: fm.jvp(f, (x,), (1.0,)),
     "jacfwd": fm.jacfwd,
@@ -66,9 +68,7 @@ def test_the_probes_example():
     f = FUNCTIONS["safe sqrt"][0]
     assert fm.jvp(f, (0.0,), (1.0,)) == (0.0, 0.0)
     assert fm.jvp(fm.checkpoint(f), (0.0,), (1.0,)) == (0.0, 0.0)
-    assert fm.jvp(fm.jit(f), (0.0,), (1.0,)) == (0.0, 0.0)
     assert math.isnan(fm.grad(fm.checkpoint(f))(0.0))  # reverse mode keeps its number
-    assert math.isnan(fm.grad(fm.jit(f))(0.0))
     assert math.isnan(fm.grad(f)(0.0))
 
 
@@ -140,28 +140,6 @@ def test_under_vmap(wrapper, name):
         same_numbers(fm.vmap(t(w))(tuple(points)), loop)
 
 
-def test_jacfwd_of_a_jitted_function_of_many_inputs_stays_compiled():
-    # one program per direction: 50 of them, more than a function's usual share of
-    # cached structures (within round 21 they evicted each other: 50 traces a call)
-    calls = []
-
-    def f(*xs):
-        calls.append(1)
-        s = 0.0
-        for i, x in enumerate(xs):
-            s = s + fm.tanh(x * (i + 1.0)) * fm.maximum(x, 0.0)
-        return s, s * xs[0]
-
-    xs = tuple(0.1 * i - 2.0 for i in range(50))
-    j = fm.jacfwd(fm.jit(f), argnums=tuple(range(50)))
-    first = j(*xs)
-    traced = len(calls)
-    again = j(*xs)
-    assert len(calls) == traced
-    same_numbers(again, first)
-    same_numbers(first, fm.jacfwd(f, argnums=tuple(range(50)))(*xs))
-
-
 LANES = {  # c differentiated; the vmap's examples mix lanes with a tangent and without
     "jvp": lambda w, q: lambda c: fm.jvp(lambda c: fm.vmap(w)([c, q, c * 2.0]), (c,), (1.0,)),
     "jacfwd(jacfwd)": lambda w, q: fm.jacfwd(fm.jacfwd(lambda c: fm.vmap(w)([c, q]))),
@@ -225,3 +203,4 @@ def test_an_unmapped_argument_with_the_tangent(wrapper):
         got = fm.jvp(g(WRAPPERS[wrapper](f)), (q,), (1.0,))[1]
         same_numbers(got, fm.jvp(g(f), (q,), (1.0,))[1])
         assert all(type(t) is float for t in got)
+

@@ -56,10 +56,11 @@ __all__ = ["seen_through", "plan", "under_trace", "NotThrough", "constant_nodes"
 PUSHED_STRUCTURES = 1024
 # Whether forward mode through a jitted call runs the function's own compiled
 # JVP (``pushed``); off, the call reads its VJP's partials (reverse mode's
-# number where fm's two modes differ). On since round 22, when a rule's reach
-# inside a trace became guarded (``CustomRule.reaches``): before, a checkpoint
-# inside the function left the reach of its first call's branch fixed.
-PUSHED = True
+# number where fm's two modes differ). It needs a rule's reach inside a trace
+# to be guarded (``custom.REACH_ON_NODES``): without, a checkpoint inside the
+# function left the reach of its first call's branch fixed (seed 210984). Off
+# with it, since round 22 (see ``REACH_ON_NODES``).
+PUSHED = False
 
 
 class NotThrough(Exception):

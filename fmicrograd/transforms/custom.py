@@ -71,6 +71,15 @@ _FOUND: ContextVar = ContextVar("fmicrograd_found_reach", default=None)
 _CUT: ContextVar = ContextVar("fmicrograd_cut_to_lanes", default=None)
 
 
+# Whether a rule's reach inside a ``jit`` trace is asked of the traced nodes
+# (so the branches it depends on become guards; ``jit``'s own forward mode,
+# ``through.PUSHED``, needs it). Off: within round 22 the fuzzer found
+# ``jit(hessian(checkpoint(f)))``, ``f`` a ``vmap`` of a ``jvp`` with a branch,
+# reusing the first call's program at a point that takes the other branch
+# (seed 270197), which asking the values does not do.
+REACH_ON_NODES = False
+
+
 def found_reach(masks: list[int] | None) -> None:
     """Called by a ``bwd`` that traced its function anyway (a compiled VJP,
     ``compiler.through``): for each output leaf, the bit mask of the
@@ -551,7 +560,8 @@ class CustomRule:
         masks = shared.get("reach", False)
         if masks is False:
             residuals = self.residuals
-            if getattr(self.fn, "reach_on_nodes", False) and not self.depth and \
+            if REACH_ON_NODES and getattr(self.fn, "reach_on_nodes", False) and \
+                    not self.depth and \
                     any(isinstance(k, Expr) and traced(k) for k in kids):
                 # under ``jit`` the reach is asked of the traced nodes, not their
                 # values: a branch it depends on is a guard of the compiled code

@@ -8,7 +8,8 @@ while forward mode gives that branch no tangent at all), ``jvp`` through
 such a node gave reverse mode's number. ``checkpoint`` and a jitted call
 seen through stand for their function, so their node runs that function's
 forward mode instead (``own_tangent``), as JAX's remat and jit primitives
-have a JVP rule of their own, under ``vmap`` too (where only some examples
+have a JVP rule of their own (a jitted call's is switched off:
+``compiler/through.py`` ``PUSHED``), under ``vmap`` too (where only some examples
 have a tangent, the others keep none: ``forward_sweep._own_on_lanes``). A
 call of a ``vmap`` result still reads partials.
 
