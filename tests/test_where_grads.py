@@ -160,21 +160,6 @@ def test_a_node_condition_follows_torch_and_the_double_where_fixes_it():
     assert fm.jvp(node_cond, (-1.0,), (1.0,))[1] == 0.0
 
 
-def test_a_node_condition_on_values_nothing_differentiates_chooses_as_the_loop():
-    # fm.greater of a float is a float, so where picks a branch; the same value traced
-    # by jit or mapped by vmap is a node, and gave torch's NaN (until round 22)
-    h = lambda p, t: fm.where(fm.greater(p, 0.0), t * fm.power(p, -1.0), 0.0 * t)  # noqa: E731
-    g = fm.grad(h, argnums=1)
-    assert g(0.0, 1.0) == 0.0 and g(2.0, 1.0) == 0.5
-    assert fm.jit(g)(0.0, 1.0) == 0.0 and fm.jit(g)(2.0, 1.0) == 0.5
-    assert fm.grad(fm.jit(h), argnums=1)(0.0, 1.0) == 0.0
-    assert fm.vmap(g)([0.0, 2.0], [1.0, 1.0]) == (0.0, 0.5)
-    assert fm.jacfwd(lambda t: fm.vmap(h, in_axes=(0, None))([0.0, 2.0], t))(1.0) == (0.0, 0.5)
-    assert fm.jit(fm.vmap(g))(np.array([0.0, 2.0]), np.array([1.0, 1.0])) == (0.0, 0.5)
-    # a condition on the differentiated value itself still follows torch
-    assert math.isnan(fm.grad(lambda p: h(p, 1.0))(0.0))
-
-
 def test_zero_times_an_infinite_slope_is_still_nan():
     f = lambda x: 0.0 * fm.sqrt(x)  # noqa: E731
     t = torch.tensor(0.0, requires_grad=True)

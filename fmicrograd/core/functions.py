@@ -18,7 +18,7 @@ from operator import mul
 from typing import Any, Protocol, TypeVar, overload
 
 from . import numeric as num
-from .control import RUNNING, Mask, dependent
+from .control import Mask
 from .expr import Expr, const, lift, node
 from .reach import choice
 
@@ -270,10 +270,6 @@ def where(cond: Any, a: Any, b: Any) -> Any:
         return choice(cond.as_node(), _lifted(a, "where"), _lifted(b, "where"))
     if isinstance(cond, Expr):
         a, b = _lifted(a, "where"), _lifted(b, "where")
-        if RUNNING.get() and dependent(cond, differentiating=True) is None:
-            # nothing differentiated decides it (a value jit traces, vmap's examples):
-            # a choice, as the float the condition is without them picks one branch
-            return choice(cond, a, b)
         return node("where", num.where(cond.value, a.value, b.value), (cond, a, b))
     if getattr(cond, "ndim", 0) > 0:  # an array of per-example truth values
         if isinstance(a, Expr) or isinstance(b, Expr):
