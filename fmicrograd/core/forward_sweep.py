@@ -343,17 +343,13 @@ def _own_on_lanes(n: Expr, kids: tuple, edges: list, tans: dict, pres: dict, lan
             continue
         rest = FILL if out is None else out
         if isinstance(t, Expr) or isinstance(rest, Expr):
-            out = choice(const(on.astype(float)), _node_of(t), _node_of(rest))
+            out = choice(const(on.astype(float)), _as_node(t), _as_node(rest))
         else:
             out = np.where(on, t, rest)
     union = masks[0]
     for m in masks[1:]:
         union = lanes.either(union, m)
     return _keep(n, out, union, tans, pres, lanes)
-
-
-def _node_of(x: Any) -> Expr:
-    return x if isinstance(x, Expr) else const(x)
 
 
 def _same_lanes(a: Any, b: Any) -> bool:
