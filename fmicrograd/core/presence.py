@@ -25,9 +25,16 @@ from typing import Any
 
 from . import pytree as tr
 from .batch_axes import DEPTH
+from .control import GUARDS, reaches_variable
 from .expr import Expr, Prim
 from .expr import stored_value as _value
-from .reach import GATED, Lanes
+from .reach import GATED, Choice, Lanes
+
+# The guard-log entry (``control.UNCOMPILED``'s form) for a rule's reach that a
+# branch decided: see ``reached``.
+BRANCHED_REACH = ("uncompiled", "the derivative through a checkpoint, custom_jvp or jitted call "
+                  "depends on which vmap examples take a where branch, which the compiled code "
+                  "cannot re-check", None, None)
 
 __all__ = ["reached", "traced_reach", "leaf_flags", "live_children", "reached_cotangents"]
 
@@ -83,6 +90,18 @@ def reached_cotangents(n: Expr, kids: tuple, cgs: Sequence[Any]) -> Sequence[Any
     return [cg if keep or not _is_zero(cg) else None for cg, keep in zip(cgs, live)]
 
 
+def _branched(cond: Expr) -> None:
+    """A ``Choice`` whose condition ``cond`` takes a branch on no lane left
+    that branch out of a reach: under ``jit`` the answer holds for the
+    trace's values only, and a compiled call at values that take the branch
+    would keep the trace's structure (no guard can re-check per-example
+    values), so the function runs as Python on every call instead."""
+    log = GUARDS.get()
+    if log is not None and cond.op != "const" and BRANCHED_REACH not in log and \
+            reaches_variable(cond):
+        log.append(BRANCHED_REACH)
+
+
 def _is_zero(p: Any) -> bool:
     """Whether a partial (a number, an array, a node) is zero everywhere.
 
@@ -121,6 +140,8 @@ def reached(outputs: Sequence[Any], inputs: Sequence[Any]) -> list[int]:
         live: Any = None
         if n.op in GATED:
             live = [e is not False for e in Lanes.edge(n, kids)]
+            if n.__class__ is Choice and not all(live[1:]):
+                _branched(kids[0])
         elif n.op == "custom" and n.__class__ is Prim:
             hook = getattr(n.param, "reaches", None)
             live = hook(kids) if hook is not None else None
