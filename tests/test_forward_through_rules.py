@@ -35,9 +35,7 @@ def _own_rule(f):
     return g
 
 
-# (``jit``'s own forward mode is off: ``compiler/through.py`` ``PUSHED``, see
-# ``test_a_branch_under_a_checkpoint_in_a_jitted_function``)
-WRAPPERS = {"checkpoint": fm.checkpoint, "custom_jvp": _own_rule}
+WRAPPERS = {"jit": fm.jit, "checkpoint": fm.checkpoint, "custom_jvp": _own_rule}
 TRANSFORMS = {
     "jvp": lambda f: lambda x: fm.jvp(f, (x,), (1.0,)),
     "jacfwd": fm.jacfwd,

@@ -57,11 +57,10 @@ PUSHED_STRUCTURES = 1024
 # Whether forward mode through a jitted call runs the function's own compiled
 # JVP (``pushed``); off, the call reads its VJP's partials (reverse mode's
 # number where fm's two modes differ). It needs a rule's reach inside a trace
-# to be guarded: without, a checkpoint inside the function keeps the reach of
-# its first call's branch (seed 210984). Round 22 asked that reach of the
-# traced nodes (commit 9b554d8), but then jit(hessian(checkpoint(g))) kept a
-# first call's branch (seed 270197), so both were taken out again.
-PUSHED = False
+# to be guarded (``custom.REACH_ON_NODES``, ``presence.BRANCHED_REACH``):
+# without, a checkpoint inside the function keeps the reach of its first
+# call's branch (seeds 210984, 270197).
+PUSHED = True
 
 
 class NotThrough(Exception):
@@ -327,6 +326,7 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
     node.sets_depth = True  # bwd takes the sweep's depth, back runs f at the call's
     node.source = jitted  # type: ignore[attr-defined]  # (see CustomRule.check_linear)
     node.reach = reach
+    node.reach_on_nodes = not batched  # type: ignore[attr-defined]  # (CustomRule.reaches)
     node.defvjp(fwd, bwd)
     if not batched:
         return node
@@ -418,8 +418,16 @@ def _masks(flags: Any, count: int) -> list[int] | None:
     """
     if not flags or not count:
         return None
-    return [sum(1 << i for i in range(count) if np.any(_value(flags[k + i])))
+    return [sum(1 << i for i in range(count) if _flag(flags[k + i]))
             for k in range(0, len(flags), count)]
+
+
+def _flag(x: Any) -> bool:
+    """A reach flag as a bool; a node's (a compiled reach seen through inside
+    ``jit``) through a comparison, a guard of the enclosing compiled code."""
+    if isinstance(x, Expr) and x.value.__class__ is float:
+        return bool(x != 0.0)
+    return bool(np.any(_value(x)))
 
 
 def _on_graph(primals: Any) -> bool:

@@ -170,6 +170,22 @@ def dependent(x: Any, differentiating: bool = False) -> str | None:
     return _depends(x, levels)
 
 
+def traced(x: Any) -> bool:
+    """Whether ``x`` depends on a variable of a running ``jit`` trace (a
+    comparison on it is then a guard of the compiled program).
+
+    >>> x = Var(1.0)
+    >>> with running(x.level, "fm.jit", traces=True):
+    ...     traced(x * 2.0), traced(Var(3.0))
+    (True, False)
+    """
+    active = RUNNING.get()
+    if not active:
+        return False
+    levels = {lv: (who, traces) for lv, who, traces in active if traces}
+    return bool(levels) and _depends(x, levels) is not None
+
+
 def foreign(x: Any, tracing: bool = False) -> str | None:
     """The name of a transform running in another context (a thread the
     caller started: threads do not inherit context variables) that ``x``

@@ -99,6 +99,7 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
     node.who = "checkpoint"
     node.takes_seeded = node.takes_fields = True
     node.reach = reach
+    node.reach_on_nodes = True  # type: ignore[attr-defined]  # (see CustomRule.reaches)
 
     def pushed(rule: Any, leaves: list, live: tuple, tangents: list) -> tuple:
         """``f``'s own forward mode (see ``pushed.own_tangent``)."""

@@ -54,7 +54,7 @@ import numpy as np
 
 from ..core import pytree as tr
 from ..core.batch_axes import DEPTH, at_depth
-from ..core.control import dependent, reaches_variable
+from ..core.control import dependent, reaches_variable, traced
 from ..core.expr import Const, Expr, const, lift, prim
 from ..core.functions import stop_gradient
 from ..core.presence import leaf_flags
@@ -69,6 +69,14 @@ _FOUND: ContextVar = ContextVar("fmicrograd_found_reach", default=None)
 # While a rule's ``bwd`` runs, a list that takes, each time ``within`` cuts an output
 # to the lanes the sweep reaches it on, whether it could
 _CUT: ContextVar = ContextVar("fmicrograd_cut_to_lanes", default=None)
+
+
+# Whether a rule's reach inside a ``jit`` trace is asked of the traced nodes
+# (so the branches it depends on become guards; ``jit``'s own forward mode,
+# ``through.PUSHED``, needs it: fuzzer seed 210984). A reach that a ``vmap``
+# example's branch decides has no guard: the trace then runs as Python
+# (``presence.BRANCHED_REACH``, fuzzer seed 270197, which kept it off in round 22).
+REACH_ON_NODES = True
 
 
 def found_reach(masks: list[int] | None) -> None:
@@ -550,8 +558,15 @@ class CustomRule:
         shared = self.shared
         masks = shared.get("reach", False)
         if masks is False:
+            residuals = self.residuals
+            if REACH_ON_NODES and getattr(self.fn, "reach_on_nodes", False) and \
+                    not self.depth and \
+                    any(isinstance(k, Expr) and traced(k) for k in kids):
+                # under ``jit`` the reach is asked of the traced nodes, not their
+                # values: a branch it depends on is a guard of the compiled code
+                residuals = tr.unflatten(self.arg_def, [_data_leaf(k) for k in kids])
             with self._at_call_depth():
-                masks = self._laid_out(hook(*self.static, self.residuals), len(kids))
+                masks = self._laid_out(hook(*self.static, residuals), len(kids))
             shared["reach"] = masks
         if masks is None:
             return None
@@ -745,6 +760,11 @@ def _holds_batch(td: tr.TreeDef) -> bool:
     """Whether a structure holds a ``vmap`` result (its fields are leaves)."""
     return getattr(td.kind, "__fm_examples__", False) or any(
         _holds_batch(c) for c in td.children)
+
+
+def _data_leaf(x: Any) -> Any:
+    """An argument node as the call had it: a numpy array (data) unwrapped."""
+    return x.value if x.__class__ is Const and x.value.__class__ is np.ndarray else x
 
 
 def _plain(x: Any) -> Any:

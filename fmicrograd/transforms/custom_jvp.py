@@ -158,6 +158,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
                             f"{type(rule).__name__}")
         self.jvp_rule = rule
         self._node.reach = self._reach
+        self._node.reach_on_nodes = True  # type: ignore[attr-defined]  # (CustomRule.reaches)
         self._node.own_tangent = self._own_tangent  # type: ignore[attr-defined]
         self._node.defvjp(self._fwd, self._bwd)
         return rule
