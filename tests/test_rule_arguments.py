@@ -88,3 +88,20 @@ def test_a_complex_value_from_float_arithmetic_is_refused(kind):
         fm.jvp(g, (-1.0, 0.5), (1.0, 0.0))
     h = fm.checkpoint(lambda x, y: fm.power(x, y))
     same_numbers(fm.jvp(h, (-1.0, 0.5), (1.0, 0.0)), fm.jvp(f, (-1.0, 0.5), (1.0, 0.0)))
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "custom_jvp"])
+@pytest.mark.parametrize("stack", ["jit(jvp)", "jvp(jit)"])
+def test_a_complex_value_in_a_compiled_call_is_refused(kind, stack):
+    # compiled at a point where the value is real, then called where it is complex: the
+    # compiled program replays the rule on the call's values, and handed the complex
+    # number on as the primal (jit(jvp)) or failed in float() (until round 23)
+    f = lambda x, y: x ** y  # noqa: E731
+    g = fm.checkpoint(f) if kind == "checkpoint" else fm.custom_jvp(f)
+    if kind == "custom_jvp":
+        g.defjvp(lambda p, t: (f(*p), t[0] * p[1] * p[0] ** (p[1] - 1.0)))
+    run = {"jit(jvp)": fm.jit(lambda x, y: fm.jvp(g, (x, y), (1.0, 0.0))),
+           "jvp(jit)": lambda x, y: fm.jvp(fm.jit(g), (x, y), (1.0, 0.0))}[stack]
+    run(2.0, 0.5)
+    with pytest.raises(TypeError, match=r"complex number from the argument values.*fm.power"):
+        run(-1.0, 0.5)

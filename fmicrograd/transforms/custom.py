@@ -223,10 +223,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         depth = DEPTH.get()
         out_values = [_as_value(v.value if isinstance(v, Expr) else v) for v in outs]
         if any(v.__class__ is complex for v in out_values):
-            raise TypeError(f"{self.who}: {self.name} gave a complex number from the argument "
-                            "values (Python's float arithmetic: (-1.0) ** 0.5 is complex); "
-                            "compute with fm functions, e.g. fm.power(x, y), which give NaN "
-                            "as on nodes")
+            raise self._complex()
         if depth:
             out_values = _spread(out_values, values, depth)
         shared: dict = {}  # the call's, for every output's rule (``CustomRule.reaches``)
@@ -235,6 +232,14 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                                  replayable=not closes, depth=depth, shared=shared))
                  for k, v in enumerate(out_values)]
         return tr.unflatten(out_def, nodes)
+
+    def _complex(self) -> TypeError:
+        """The error for a value that came out complex from Python's float
+        arithmetic on the argument values (the call's, or a compiled replay's)."""
+        return TypeError(f"{self.who}: {self.name} gave a complex number from the argument "
+                         "values (Python's float arithmetic: (-1.0) ** 0.5 is complex); "
+                         "compute with fm functions, e.g. fm.power(x, y), which give NaN "
+                         "as on nodes")
 
     def _data_under_vmap(self, args: tuple, diff: tuple) -> str:
         """The error for a numpy array among the differentiable arguments
@@ -491,6 +496,8 @@ class CustomRule:
             tr.check_same(self.out_def, got, f"{self.fn.who}: {self.name} replayed gives "
                                              "another output structure than its call")
         values = [_plain(x) for x in flat]
+        if any(v.__class__ is complex for v in values):  # (a compiled call's replay: the
+            raise self.fn._complex()                      # trace's values were real)
         if self.depth:
             values = _spread(values, ins, self.depth)
         return values[self.index]
