@@ -33,7 +33,7 @@ from ..core.expr import Expr
 from ..core.presence import traced_reach
 from .autodiff import jvp
 from .custom import custom_vjp, only_leaf, positions
-from .custom_jvp import as_primal, vjp_over_values
+from .custom_jvp import as_primal, on_values, vjp_over_values
 from .pushed import as_laid_out, own_tangent, rerun
 
 __all__ = ["checkpoint", "remat"]
@@ -53,7 +53,7 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
 
     def fwd(*args: Any) -> tuple:
         diff = tuple(a for i, a in enumerate(args) if i not in static_argnums)
-        return f(*args), diff
+        return on_values(f, args), diff
 
     def bwd(*rest: Any, seeded: int | None = None, fields: int | None = None,
             lanes: Any = None) -> tuple:

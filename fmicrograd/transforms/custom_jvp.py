@@ -93,6 +93,32 @@ def vjp_over_values(fn: Callable, args: tuple, fills: Callable[[Any], Any],
     return out, scattered
 
 
+def on_values(f: Callable, args: tuple) -> Any:
+    """``f(*args)`` on the argument values, as a ``checkpoint`` or ``custom_jvp``
+    computes its output, with the numbers ``f`` gives on nodes: where Python's
+    float arithmetic departs from fm's (``1.0 / 0.0`` raises, ``(-1.0) ** 0.5``
+    is complex, ``math.exp(1000.0)`` overflows), ``f`` runs again on constant
+    nodes, which give IEEE's ``inf`` and NaN as under every transform. The
+    float run is the usual one: it builds no graph.
+
+    >>> on_values(lambda x: 1.0 / x, (0.0,)), on_values(lambda x: x ** 0.5, (-1.0,))
+    (inf, nan)
+    """
+    try:
+        out = f(*args)
+    except (ZeroDivisionError, OverflowError):
+        return _on_constants(f, args)
+    if any(leaf.__class__ is complex for leaf in tr.leaves(out)):
+        return _on_constants(f, args)
+    return out
+
+
+def _on_constants(f: Callable, args: tuple) -> Any:
+    numbers = (float, _np().ndarray)
+    out = f(*tr.map(lambda a: const(a) if isinstance(a, numbers) else a, args))
+    return tr.map(lambda x: x.value if isinstance(x, Expr) else x, out)
+
+
 def as_primal(x: Any) -> Any:
     """``x`` as a transform accepts it: arrays (``vmap``'s values) as constant nodes.
 
@@ -104,7 +130,7 @@ def as_primal(x: Any) -> Any:
         return const(x)
     return x
 
-__all__ = ["custom_jvp", "zeros_like", "as_primal"]
+__all__ = ["custom_jvp", "zeros_like", "as_primal", "on_values"]
 
 
 class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
@@ -177,7 +203,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         return static, primals
 
     def _fwd(self, *args: Any) -> tuple:
-        return self.fun(*args), self._split(args)[1]
+        return on_values(self.fun, args), self._split(args)[1]
 
     def _bwd(self, *rest: Any, seeded: int | None = None, fields: int | None = None,
              lanes: Any = None) -> tuple:
