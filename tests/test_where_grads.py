@@ -160,6 +160,35 @@ def test_a_node_condition_follows_torch_and_the_double_where_fixes_it():
     assert fm.jvp(node_cond, (-1.0,), (1.0,))[1] == 0.0
 
 
+def test_a_node_condition_on_values_nothing_differentiates_chooses_as_the_loop():
+    # fm.greater of a float is a float, so where picks a branch; the same value traced
+    # by jit or mapped by vmap is a node, and gave torch's NaN (until round 23)
+    h = lambda p, t: fm.where(fm.greater(p, 0.0), t * fm.power(p, -1.0), 0.0 * t)  # noqa: E731
+    g = fm.grad(h, argnums=1)
+    assert g(0.0, 1.0) == 0.0 and g(2.0, 1.0) == 0.5
+    assert fm.jit(g)(0.0, 1.0) == 0.0 and fm.jit(g)(2.0, 1.0) == 0.5
+    assert fm.grad(fm.jit(h), argnums=1)(0.0, 1.0) == 0.0
+    assert fm.vmap(g)([0.0, 2.0], [1.0, 1.0]) == (0.0, 0.5)
+    assert fm.jacfwd(lambda t: fm.vmap(h, in_axes=(0, None))([0.0, 2.0], t))(1.0) == (0.0, 0.5)
+    assert fm.jit(fm.vmap(g))(np.array([0.0, 2.0]), np.array([1.0, 1.0])) == (0.0, 0.5)
+    assert fm.jit(fm.hessian(h, argnums=1))(0.0, 1.0) == 0.0
+    # a condition on the differentiated value itself still follows torch, jitted or not
+    assert math.isnan(fm.grad(lambda p: h(p, 1.0))(0.0))
+    assert math.isnan(fm.jit(fm.grad(lambda p: h(p, 1.0)))(0.0))
+    assert same(fm.vmap(fm.grad(lambda p: h(p, 1.0)))([0.0, 2.0]), [math.nan, -0.25])
+
+
+def test_a_node_condition_inside_a_rule_rerun_still_follows_torch():
+    # a checkpoint's rerun runs when the sweep reaches it, after its transform returned:
+    # its condition is on the rerun's own variables, not a value nothing differentiates
+    # (round 22 asked the transforms running and chose there: 0.0 where f gives NaN)
+    f = lambda x: fm.where(fm.greater(x, 0.0), fm.sqrt(x), 0.0)  # noqa: E731
+    for t in (fm.jacfwd(fm.jacrev(fm.checkpoint(f))), fm.jacrev(fm.jacrev(fm.checkpoint(f))),
+              fm.jit(fm.jacfwd(fm.jacrev(fm.checkpoint(f)))), fm.jit(fm.hessian(fm.checkpoint(f)))):
+        assert same([t(0.0), t(4.0)], [fm.hessian(f)(0.0), fm.hessian(f)(4.0)])
+    assert math.isnan(fm.hessian(f)(0.0))
+
+
 def test_zero_times_an_infinite_slope_is_still_nan():
     f = lambda x: 0.0 * fm.sqrt(x)  # noqa: E731
     t = torch.tensor(0.0, requires_grad=True)

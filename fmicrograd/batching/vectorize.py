@@ -30,7 +30,7 @@ import numpy as np
 
 from ..core import pytree as tr
 from ..core.batch_axes import BATCHES, DEPTH
-from ..core.control import RAISED, VMAPS, Mask, reaches_variable, settle
+from ..core.control import FREE_OF_VARIABLES, RAISED, VMAPS, Mask, reaches_variable, settle
 from ..core.expr import Expr, const, prim
 from ..core.numeric import inexact_int, inexact_ints
 from .vmap_ops import MoveAxis, Reshape, Stack, Take, apply
@@ -70,6 +70,7 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
                                  f"(in_axes={in_axes!r})")
             size, where = n, f"argument {i}"
         token = DEPTH.set(depth + 1)
+        memo = FREE_OF_VARIABLES.set({}) if FREE_OF_VARIABLES.get() is None else None
         batches = BATCHES.set(BATCHES.get() + (tuple(
             x for i, ax in enumerate(axes) if ax is not None for x in tr.leaves(new_args[i])),))
         key = object()
@@ -81,6 +82,8 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
         finally:
             del VMAPS[key]
             BATCHES.reset(batches)
+            if memo is not None:
+                FREE_OF_VARIABLES.reset(memo)
             DEPTH.reset(token)
             if RAISED.get():  # a branch on disagreeing examples that f caught (see settle)
                 settle(("vmap", depth + 1), failed)

@@ -57,6 +57,12 @@ RUNNING: ContextVar[tuple] = ContextVar("fmicrograd_running", default=())
 # ``custom_jvp`` rule's transpose checks it does not branch on a tangent).
 COMPARED: ContextVar = ContextVar("fmicrograd_compared", default=None)
 
+# While ``jit`` traces or ``vmap`` maps (the outermost sets it): the nodes found to
+# reach no variable but ``jit``'s, by id (each kept, so an id is not reused), so
+# that ``where``'s test of its condition walks each node once (see
+# ``functions._undifferentiated``); None elsewhere.
+FREE_OF_VARIABLES: ContextVar = ContextVar("fmicrograd_free_of_variables", default=None)
+
 # The same entries for every thread, by level (each ``running`` block has a level of
 # its own): a thread that the caller started does not inherit its context, so code
 # there would see no transform at all (a comparison jit does not guard, a float() grad
@@ -133,7 +139,7 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
     1
     """
 
-    __slots__ = ("entry", "token")
+    __slots__ = ("entry", "token", "memo")
 
     def __init__(self, level: int, who: str, traces: bool = False) -> None:
         self.entry = (level, who, traces)
@@ -142,10 +148,13 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
         self.token = RUNNING.set(RUNNING.get() + (self.entry,))
         level, _, traces = self.entry
         _ANYWHERE[level] = self.entry
+        self.memo = FREE_OF_VARIABLES.set({}) if traces else None
         if traces:
             TRACING[level] = True
 
     def __exit__(self, *exc: Any) -> None:
+        if self.memo is not None:
+            FREE_OF_VARIABLES.reset(self.memo)
         RUNNING.reset(self.token)
         _ANYWHERE.pop(self.entry[0], None)
         TRACING.pop(self.entry[0], None)

@@ -18,8 +18,9 @@ from operator import mul
 from typing import Any, Protocol, TypeVar, overload
 
 from . import numeric as num
-from .control import Mask
-from .expr import Expr, const, lift, node
+from .batch_axes import DEPTH
+from .control import FREE_OF_VARIABLES, RUNNING, Mask
+from .expr import Expr, TracedVar, const, lift, node
 from .reach import choice
 
 __all__ = ["exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "maximum",
@@ -270,6 +271,8 @@ def where(cond: Any, a: Any, b: Any) -> Any:
         return choice(cond.as_node(), _lifted(a, "where"), _lifted(b, "where"))
     if isinstance(cond, Expr):
         a, b = _lifted(a, "where"), _lifted(b, "where")
+        if _undifferentiated(cond):  # a float without jit and vmap: it picks a branch
+            return choice(cond, a, b)
         return node("where", num.where(cond.value, a.value, b.value), (cond, a, b))
     if getattr(cond, "ndim", 0) > 0:  # an array of per-example truth values
         if isinstance(a, Expr) or isinstance(b, Expr):
@@ -279,6 +282,44 @@ def where(cond: Any, a: Any, b: Any) -> Any:
                           _lifted(b, "where"))
         return num.where(cond, a, b)
     return _float(a, "where") if cond else _float(b, "where")
+
+
+def _undifferentiated(cond: Expr) -> bool:
+    """Whether ``where``'s node condition is one that would be a float without
+    ``jit`` and ``vmap``: under either, it reaches no variable but ``jit``'s
+    (a value it traces) and constants (``vmap``'s examples). A variable of any
+    other transform (``grad``'s, ``jvp``'s, a rule's rerun) keeps the ``where``
+    a node, whose branch not taken gets a zero cotangent, as torch's does.
+    Asked of the nodes, not of the transforms now running: a rule's rerun runs
+    when a sweep reaches it, after its transform's call returned.
+
+    >>> from fmicrograd.core.expr import next_level, traced_variable
+    >>> lv = next_level()
+    >>> with fm.core.control.running(lv, "fm.jit", traces=True):
+    ...     p = traced_variable(1.0, lv)
+    ...     _undifferentiated(fm.greater(p, 0.0)), _undifferentiated(fm.greater(Var(1.0), 0.0))
+    (True, False)
+    """
+    if not DEPTH.get() and not any(traces for _, _, traces in RUNNING.get()):
+        return False
+    memo = FREE_OF_VARIABLES.get()
+    if memo is None:
+        memo = {}
+    seen, stack, free = {id(cond)}, [cond], []
+    while stack:
+        n = stack.pop()
+        if id(n) in memo:
+            continue
+        if n.op == "var" and n.__class__ is not TracedVar:
+            return False
+        free.append(n)
+        for c in n.children:
+            if id(c) not in seen:
+                seen.add(id(c))
+                stack.append(c)
+    for n in free:  # (the whole graph under cond: free of variables)
+        memo[id(n)] = n
+    return True
 
 
 def _float(x: Any, who: str) -> Any:
