@@ -189,6 +189,39 @@ def test_a_node_condition_inside_a_rule_rerun_still_follows_torch():
     assert math.isnan(fm.hessian(f)(0.0))
 
 
+def _own_rule(f):
+    g = fm.custom_jvp(f)
+    g.defjvp(lambda p, t: fm.jvp(f, p, t))
+    return g
+
+
+def test_a_branch_summed_over_examples_that_none_takes_gets_no_derivative():
+    # the branch's part that does not depend on the example is one number: its cotangent
+    # is the sum over the examples taking the branch, and a compiled call where none
+    # does (traced where some did) multiplied that -0.0 by its infinite slope: NaN where
+    # the loop gives a number (until round 23, found by an outside probe)
+    body = lambda x, c: fm.where(x * c > 0.0, abs(x) * fm.sqrt(abs(x)), c + 0.0 * x)  # noqa
+    g = lambda x: fm.vmap(lambda c: body(x, c))((1.0, -1.0))  # noqa: E731
+    loop = fm.grad(lambda x: fm.sum([body(x, c) for c in (1.0, -1.0)]))
+    compiled = fm.jit(fm.grad(lambda x: fm.sum(g(x))))
+    for x in (4.0, 0.0, -4.0, 0.0, 2.25):
+        assert same([compiled(x)], [loop(x)]), x
+    h = fm.jit(fm.hessian(lambda x: fm.sum(g(x))))
+    for x in (4.0, 0.0, 1.0):
+        assert same([h(x)], [fm.hessian(lambda x: fm.sum([body(x, c) for c in (1.0, -1.0)]))(x)])
+
+
+@pytest.mark.parametrize("wrap", ["jit", "checkpoint", "custom_jvp"])
+def test_a_wrapped_vmap_of_where_at_an_infinite_point(wrap):
+    body = lambda x, c: fm.where(x * c > 0.0, x * x * c, c)  # noqa: E731
+    g = lambda x: fm.vmap(lambda c: body(x, c))((1.0, -1.0))  # noqa: E731
+    w = {"jit": fm.jit, "checkpoint": fm.checkpoint, "custom_jvp": _own_rule}[wrap](g)
+    loop = fm.grad(lambda x: fm.sum([body(x, c) for c in (1.0, -1.0)]))
+    for t in (fm.grad(lambda x: fm.sum(w(x))), fm.jit(fm.grad(lambda x: fm.sum(w(x))))):
+        for x in (math.inf, 2.0, -math.inf, 0.0):
+            assert same([t(x)], [loop(x)]), (wrap, x)
+
+
 def test_zero_times_an_infinite_slope_is_still_nan():
     f = lambda x: 0.0 * fm.sqrt(x)  # noqa: E731
     t = torch.tensor(0.0, requires_grad=True)

@@ -239,11 +239,13 @@ class GraphLanes:
         a = reach.np.shape(_value(after) if isinstance(after, Expr) else after)
         if a == b or f is None or not f:
             return f
-        if not a:  # summed over every lane: one lane reached (f is not empty) is enough
-            return None
         k = self.known(f)
         if k is not NotImplemented:
             return self._fixed(None, Lanes.fit(k, before, after))
+        # summed over lanes (over every lane when ``after`` is a number): reached where
+        # one lane of f is, which only the compiled values tell (a call whose examples
+        # all take the other branch reaches none: its -0.0 must not meet an infinite
+        # partial, as it does not in the loop)
         m = self._mask01(f)
         if reach.np.shape(_value(m)) != b:
             zeros = reach.np.zeros(b)
