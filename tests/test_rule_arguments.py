@@ -8,6 +8,8 @@ not subscriptable" error deep inside the rule. It is now an error naming the
 argument and the fix, and each fix gives the loop's numbers.
 """
 
+import math
+
 import numpy as np
 import pytest
 from helpers import same_numbers
@@ -94,6 +96,10 @@ FLOAT_ARITHMETIC = {  # where Python's floats depart from fm's nodes
     "complex power": (lambda x, y: x ** y, (-1.0, 0.5)),
     "division by zero": (lambda x, y: x / y + 1.0 / y, (1.0, 0.0)),
     "overflow": (lambda x, y: x ** y * 2.0, (10.0, 400.0)),
+    # no error in Python, another number: inf where fm's power gives NaN, and abs of a
+    # complex number back to a float (outside probe, round 23)
+    "power of -inf": (lambda x, y: x * y ** 0.5, (1.0, -math.inf)),
+    "abs of complex": (lambda x, y: abs(x ** 0.5) + x * y, (-4.0, 1.0)),
 }
 STACKS = {
     "jvp": lambda g: lambda x, y: fm.jvp(g, (x, y), (1.0, 0.5)),
@@ -101,6 +107,9 @@ STACKS = {
     "jit(jvp)": lambda g: fm.jit(lambda x, y: fm.jvp(g, (x, y), (1.0, 0.5))),
     "jvp(jit)": lambda g: lambda x, y: fm.jvp(fm.jit(g), (x, y), (1.0, 0.5)),
     "hessian": lambda g: fm.hessian(g, argnums=(0, 1)),
+    # each column reruns f with the other argument fixed (as a number, until round 23)
+    "jacfwd": lambda g: fm.jacfwd(g, argnums=(0, 1)),
+    "vmap": lambda g: lambda x, y: fm.vmap(g, in_axes=(None, 0))(x, (y, 3.0)),
 }
 
 

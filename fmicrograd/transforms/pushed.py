@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..core import pytree as tr
-from ..core.expr import Const, Expr
+from ..core.expr import Const, Expr, const
 from ..core.forward_sweep import UNSET_TANGENT as UNSET
 
 __all__ = ["own_tangent", "rerun", "as_laid_out", "UNSET"]
@@ -106,17 +106,21 @@ def _data(x: Any) -> Any:
 def rerun(f: Callable, merge: Callable, diff_def: tr.TreeDef, leaves: Sequence[Any],
           live: tuple, flat: Callable = lambda out: out) -> Callable:
     """``f`` as a function of the leaves ``live`` of its differentiable
-    arguments (the others fixed at ``leaves``), giving the leaves of
+    arguments (the others fixed at ``leaves``, a float as a constant node, so
+    that ``f`` computes as under any transform), giving the leaves of
     ``flat(output)``; ``merge(diff)`` puts the differentiable arguments back
     among the others.
 
     >>> g = rerun(lambda x, y: (x * y, y), lambda d: d, fm.tree.structure((1.0, 2.0)),
     ...           [3.0, 4.0], (1,))
-    >>> g(5.0)
-    (15.0, 5.0)
+    >>> [float(v) for v in g(5.0)]  # (the fixed leaves as constant nodes)
+    [15.0, 5.0]
     """
+    fixed = [const(x) if x.__class__ is float else x for x in leaves]  # (as nodes: f's own
+    # numbers under a transform, 1.0 / 0.0 inf, not Python's ZeroDivisionError)
+
     def run(*xs: Any) -> tuple:
-        full = list(leaves)
+        full = list(fixed)
         for i, x in zip(live, xs):
             full[i] = x
         return tuple(tr.leaves(flat(f(*merge(tr.unflatten(diff_def, full))))))
