@@ -95,11 +95,6 @@ def _pow(ct: Any, out: Any, a: Any, b: Any) -> tuple:
         if b.value == 0:
             return 0.0, 0.0
         return ct * (b * F.power(a, const(b.value - 1.0))), 0.0
-    if isinstance(b, Expr) and F._undifferentiated(b):  # x ** y, y a value jit traces or
-        # vmap maps that nothing differentiates: as the float exponent it is without them
-        # (b * a ** (b - 1), and 0.0 where b == 0, read at a safe base there)
-        a1 = _select(_zero_exponent, (a, b), 1.0, a)
-        return _select(_zero_exponent, (a, b), 0.0, ct * (b * F.power(a1, b - 1.0))), 0.0
     if _constant(a) and a.value != 0:  # 2.0 ** x: likewise for the base
         return 0.0, ct * (out * const(num.log(a.value)))
     # on nodes, a masked branch reads safe values where it is masked, so its own
