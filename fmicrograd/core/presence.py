@@ -90,16 +90,20 @@ def reached_cotangents(n: Expr, kids: tuple, cgs: Sequence[Any]) -> Sequence[Any
     return [cg if keep or not _is_zero(cg) else None for cg, keep in zip(cgs, live)]
 
 
-def _branched(cond: Expr) -> None:
-    """A ``Choice`` whose condition ``cond`` takes a branch on no lane left
-    that branch out of a reach: under ``jit`` the answer holds for the
-    trace's values only, and a compiled call at values that take the branch
-    would keep the trace's structure (no guard can re-check per-example
-    values), so the function runs as Python on every call instead."""
+def _decides(conds: list) -> bool:
+    """Whether ``jit`` traces now and a condition in ``conds`` is a value it traces."""
     log = GUARDS.get()
-    if log is not None and cond.op != "const" and BRANCHED_REACH not in log and \
-            reaches_variable(cond):
-        log.append(BRANCHED_REACH)
+    return log is not None and BRANCHED_REACH not in log and any(
+        c.op != "const" and reaches_variable(c) for c in conds)
+
+
+def _branched() -> None:
+    """A ``Choice`` that takes a branch on no lane left that branch out of a
+    reach, and the reach differs with it: under ``jit`` the answer holds for
+    the trace's values only, and a compiled call at values that take the
+    branch would keep the trace's structure (no guard can re-check
+    per-example values), so the function runs as Python on every call."""
+    GUARDS.get().append(BRANCHED_REACH)
 
 
 def _is_zero(p: Any) -> bool:
@@ -131,17 +135,31 @@ def reached(outputs: Sequence[Any], inputs: Sequence[Any]) -> list[int]:
     from .sweep import order  # (the sweep imports this module)
 
     nodes, _, _ = order(outputs, inputs)
+    out, branched = _bits(nodes, outputs, inputs, False)
+    if branched and _decides(branched) and _bits(nodes, outputs, inputs, True)[0] != out:
+        _branched()
+    return out
+
+
+def _bits(nodes: list, outputs: Sequence[Any], inputs: Sequence[Any],
+          every_branch: bool) -> tuple[list[int], list]:
+    """``reached``'s masks over ``nodes`` (``order``'s), and the conditions
+    of the ``Choice`` nodes that took a branch on no lane; with
+    ``every_branch``, a ``Choice`` carries both branches' tangents."""
     bits: dict = {}
     for i, x in enumerate(inputs):
         bits[x] = bits.get(x, 0) | 1 << i
     get = bits.get
+    branched: list = []
     for n in nodes:
         kids = n.children
         live: Any = None
         if n.op in GATED:
             live = [e is not False for e in Lanes.edge(n, kids)]
             if n.__class__ is Choice and not all(live[1:]):
-                _branched(kids[0])
+                branched.append(kids[0])
+                if every_branch:
+                    live[1] = live[2] = True
         elif n.op == "custom" and n.__class__ is Prim:
             hook = getattr(n.param, "reaches", None)
             live = hook(kids) if hook is not None else None
@@ -152,7 +170,7 @@ def reached(outputs: Sequence[Any], inputs: Sequence[Any]) -> list[int]:
                 m |= b
         if m:
             bits[n] = m
-    return [get(o, 0) if isinstance(o, Expr) else 0 for o in outputs]
+    return [get(o, 0) if isinstance(o, Expr) else 0 for o in outputs], branched
 
 
 def traced_reach(fn: Callable, args: tuple, fills: Callable[[Any], Any],
