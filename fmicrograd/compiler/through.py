@@ -57,7 +57,7 @@ PUSHED_STRUCTURES = 1024
 # Whether forward mode through a jitted call runs the function's own compiled
 # JVP (``pushed``); off, the call reads its VJP's partials (reverse mode's
 # number where fm's two modes differ). It needs a rule's reach inside a trace
-# to be guarded (``custom.REACH_ON_NODES``, ``presence.BRANCHED_REACH``):
+# to be guarded (``CustomRule.reaches`` on traced nodes, ``presence.BRANCHED_REACH``):
 # without, a checkpoint inside the function keeps the reach of its first
 # call's branch (seeds 210984, 270197).
 PUSHED = True

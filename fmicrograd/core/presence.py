@@ -97,15 +97,6 @@ def _decides(conds: list) -> bool:
         c.op != "const" and reaches_variable(c) for c in conds)
 
 
-def _branched() -> None:
-    """A ``Choice`` that takes a branch on no lane left that branch out of a
-    reach, and the reach differs with it: under ``jit`` the answer holds for
-    the trace's values only, and a compiled call at values that take the
-    branch would keep the trace's structure (no guard can re-check
-    per-example values), so the function runs as Python on every call."""
-    GUARDS.get().append(BRANCHED_REACH)
-
-
 def _is_zero(p: Any) -> bool:
     """Whether a partial (a number, an array, a node) is zero everywhere.
 
@@ -137,7 +128,9 @@ def reached(outputs: Sequence[Any], inputs: Sequence[Any]) -> list[int]:
     nodes, _, _ = order(outputs, inputs)
     out, branched = _bits(nodes, outputs, inputs, False)
     if branched and _decides(branched) and _bits(nodes, outputs, inputs, True)[0] != out:
-        _branched()
+        # a branch taken on no example decided the reach: it holds for the trace's values
+        # only, and no guard re-checks per-example values, so jit runs f as Python
+        GUARDS.get().append(BRANCHED_REACH)
     return out
 
 

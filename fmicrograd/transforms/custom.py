@@ -71,14 +71,6 @@ _FOUND: ContextVar = ContextVar("fmicrograd_found_reach", default=None)
 _CUT: ContextVar = ContextVar("fmicrograd_cut_to_lanes", default=None)
 
 
-# Whether a rule's reach inside a ``jit`` trace is asked of the traced nodes
-# (so the branches it depends on become guards; ``jit``'s own forward mode,
-# ``through.PUSHED``, needs it: fuzzer seed 210984). A reach that a ``vmap``
-# example's branch decides has no guard: the trace then runs as Python
-# (``presence.BRANCHED_REACH``, fuzzer seed 270197, which kept it off in round 22).
-REACH_ON_NODES = True
-
-
 def found_reach(masks: list[int] | None) -> None:
     """Called by a ``bwd`` that traced its function anyway (a compiled VJP,
     ``compiler.through``): for each output leaf, the bit mask of the
@@ -566,8 +558,7 @@ class CustomRule:
         masks = shared.get("reach", False)
         if masks is False:
             residuals = self.residuals
-            if REACH_ON_NODES and getattr(self.fn, "reach_on_nodes", False) and \
-                    not self.depth and \
+            if getattr(self.fn, "reach_on_nodes", False) and not self.depth and \
                     any(isinstance(k, Expr) and traced(k) for k in kids):
                 # under ``jit`` the reach is asked of the traced nodes, not their
                 # values: a branch it depends on is a guard of the compiled code
