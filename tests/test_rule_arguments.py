@@ -100,6 +100,7 @@ FLOAT_ARITHMETIC = {  # where Python's floats depart from fm's nodes
     # complex number back to a float (outside probe, round 23)
     "power of -inf": (lambda x, y: x * y ** 0.5, (1.0, -math.inf)),
     "abs of complex": (lambda x, y: abs(x ** 0.5) + x * y, (-4.0, 1.0)),
+    "power of -inf, first": (lambda x, y: x ** 0.5 * y, (-math.inf, 1.0)),
 }
 STACKS = {
     "jvp": lambda g: lambda x, y: fm.jvp(g, (x, y), (1.0, 0.5)),
@@ -110,6 +111,11 @@ STACKS = {
     # each column reruns f with the other argument fixed (as a number, until round 23)
     "jacfwd": lambda g: fm.jacfwd(g, argnums=(0, 1)),
     "vmap": lambda g: lambda x, y: fm.vmap(g, in_axes=(None, 0))(x, (y, 3.0)),
+    # the unmapped argument reached the rule as numpy's float64, whose ** is C's (until
+    # round 24: inf for NaN)
+    "jvp(vmap(jit))": lambda g: lambda x, y: fm.jvp(
+        lambda a: fm.vmap(fm.jit(lambda u, v: g(u, v)), in_axes=(None, 0))(a, (y, 3.0)),
+        (x,), (1.0,)),
 }
 
 

@@ -11,6 +11,7 @@ and JAX instead (NaN, and the "double where" fix), in a loop and under
 """
 
 import ast
+import itertools
 import math
 import re
 from pathlib import Path
@@ -187,6 +188,69 @@ def test_a_node_condition_inside_a_rule_rerun_still_follows_torch():
               fm.jit(fm.jacfwd(fm.jacrev(fm.checkpoint(f)))), fm.jit(fm.hessian(fm.checkpoint(f)))):
         assert same([t(0.0), t(4.0)], [fm.hessian(f)(0.0), fm.hessian(f)(4.0)])
     assert math.isnan(fm.hessian(f)(0.0))
+
+
+CONDITIONS = (lambda p: fm.greater(p, 0.0), lambda p: fm.greater(p * p, 1.0), lambda p: p > 0.0)
+BODIES = (lambda c, p, t: fm.where(c, t * fm.power(p, -1.0), 0.0 * t),
+          lambda c, p, t: fm.where(c, fm.log(p) * t + t, fm.sqrt(-p) * t),
+          lambda c, p, t: fm.where(c, fm.where(fm.greater(t, 0.0), fm.sqrt(t) * p, 0.0),
+                                   t * fm.power(p, -1.0)))
+RULE_STACKS = {
+    "checkpoint": lambda t, h: t(fm.checkpoint(h)),
+    "checkpoint of checkpoint": lambda t, h: t(fm.checkpoint(fm.checkpoint(h))),
+    "checkpoint of jit": lambda t, h: t(fm.checkpoint(fm.jit(h))),
+    "jit outside": lambda t, h: fm.jit(t(fm.checkpoint(h))),
+    "jit inside": lambda t, h: t(fm.jit(fm.checkpoint(h))),
+}
+
+
+@pytest.mark.parametrize("stack", RULE_STACKS)
+@pytest.mark.parametrize("argnums", (1, 0))
+def test_a_checkpoint_reruns_an_argument_nothing_differentiates_as_it_was(stack, argnums):
+    # the rerun made every argument a variable, so a node condition on the one not
+    # differentiated became torch's where: NaN where the function gives a number (until
+    # round 24; eagerly too)
+    points = ((0.0, 1.0), (2.0, 1.0), (-1.0, 0.5), (0.5, 0.0), (-0.0, 2.0), (1.0, -1.0))
+    for cond, body in itertools.product(CONDITIONS, BODIES):
+        h = lambda p, t, c=cond, b=body: b(c(p), p, t)  # noqa: E731
+        for t in (lambda f: fm.grad(f, argnums=argnums), lambda f: fm.hessian(f, argnums=argnums)):
+            want, got = t(h), RULE_STACKS[stack](t, h)
+            for p in points:
+                assert same(got(*p), want(*p)), (stack, p)
+    h = lambda p, t: BODIES[0](CONDITIONS[0](p), p, t)  # noqa: E731
+    assert fm.grad(fm.checkpoint(h), argnums=1)(0.0, 1.0) == 0.0
+    # a leaf of an argument that holds both (a pair of the two)
+    k = fm.checkpoint(lambda pt: h(*pt))  # noqa: E731
+    assert fm.grad(lambda t: k((0.0, t)))(1.0) == 0.0
+    assert fm.jit(fm.grad(lambda p, t: k((p, t)), argnums=1))(0.0, 1.0) == 0.0
+    assert fm.grad(lambda p, t: k((p, t)), argnums=(0, 1))(2.0, 1.0) == (-0.25, 0.5)
+
+
+@pytest.mark.parametrize("order", ["jacfwd(jacrev)", "jacrev(jacfwd)", "hessian", "jacrev(jacrev)"])
+def test_forward_mode_through_a_checkpoint_keeps_a_float_argument_a_float(order):
+    # forward mode through a checkpoint reruns it with the arguments without a tangent
+    # fixed: a float the call was given as a constant node made its where a torch where,
+    # NaN from the branch not taken in the second derivative (until round 24)
+    h = lambda p, t: fm.tanh(fm.where(fm.greater(p, 0.0), fm.sqrt(p) * t * t,  # noqa: E731
+                                      fm.exp(t) * p))
+    t2 = {"jacfwd(jacrev)": lambda f: fm.jacfwd(fm.jacrev(f)),
+          "jacrev(jacfwd)": lambda f: fm.jacrev(fm.jacfwd(f)), "hessian": fm.hessian,
+          "jacrev(jacrev)": lambda f: fm.jacrev(fm.jacrev(f))}[order]
+    for p, t in ((-1.0, 0.5), (2.0, 0.5), (0.0, 1.0)):
+        want = t2(lambda u, p=p: h(p, u))(t)
+        assert same(t2(lambda u, p=p: fm.checkpoint(h)(p, u))(t), want)
+        assert same(fm.jit(t2(lambda u, p=p: fm.checkpoint(h)(p, u)))(t), want)
+    assert not math.isnan(t2(lambda u: fm.checkpoint(h)(-1.0, u))(0.5))
+
+
+def test_a_vmapped_checkpoint_reruns_the_examples_not_differentiated_as_the_loop():
+    ps, ts = (0.0, 2.0, -1.0, 0.5, -0.0, 1.0), (1.0, 1.0, 0.5, 0.0, 2.0, -1.0)
+    for cond, body in itertools.product(CONDITIONS, BODIES):
+        h = lambda p, t, c=cond, b=body: b(c(p), p, t)  # noqa: E731
+        g = fm.grad(fm.checkpoint(h), argnums=1)
+        want = tuple(fm.grad(h, argnums=1)(p, t) for p, t in zip(ps, ts))
+        assert same(fm.vmap(g)(np.array(ps), np.array(ts)), want)
+        assert same(fm.jit(fm.vmap(g))(np.array(ps), np.array(ts)), want)
 
 
 def _own_rule(f):

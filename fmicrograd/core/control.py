@@ -60,7 +60,7 @@ COMPARED: ContextVar = ContextVar("fmicrograd_compared", default=None)
 # While ``jit`` traces or ``vmap`` maps (the outermost sets it): the nodes found to
 # reach no variable but ``jit``'s, by id (each kept, so an id is not reused), so
 # that ``where``'s test of its condition walks each node once (see
-# ``functions._undifferentiated``); None elsewhere.
+# ``functions.undifferentiated``); None elsewhere.
 FREE_OF_VARIABLES: ContextVar = ContextVar("fmicrograd_free_of_variables", default=None)
 
 # The same entries for every thread, by level (each ``running`` block has a level of

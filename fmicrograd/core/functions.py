@@ -271,7 +271,7 @@ def where(cond: Any, a: Any, b: Any) -> Any:
         return choice(cond.as_node(), _lifted(a, "where"), _lifted(b, "where"))
     if isinstance(cond, Expr):
         a, b = _lifted(a, "where"), _lifted(b, "where")
-        if _undifferentiated(cond):  # a float without jit and vmap: it picks a branch
+        if undifferentiated(cond):  # a float without jit and vmap: it picks a branch
             return choice(cond, a, b)
         return node("where", num.where(cond.value, a.value, b.value), (cond, a, b))
     if getattr(cond, "ndim", 0) > 0:  # an array of per-example truth values
@@ -284,7 +284,7 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     return _float(a, "where") if cond else _float(b, "where")
 
 
-def _undifferentiated(cond: Expr) -> bool:
+def undifferentiated(cond: Expr) -> bool:
     """Whether ``where``'s node condition is one that would be a float without
     ``jit`` and ``vmap``: under either, it reaches no variable but ``jit``'s
     (a value it traces) and constants (``vmap``'s examples). A variable of any
@@ -297,7 +297,7 @@ def _undifferentiated(cond: Expr) -> bool:
     >>> lv = next_level()
     >>> with fm.core.control.running(lv, "fm.jit", traces=True):
     ...     p = traced_variable(1.0, lv)
-    ...     _undifferentiated(fm.greater(p, 0.0)), _undifferentiated(fm.greater(Var(1.0), 0.0))
+    ...     undifferentiated(fm.greater(p, 0.0)), undifferentiated(fm.greater(Var(1.0), 0.0))
     (True, False)
     """
     if not DEPTH.get() and not any(traces for _, _, traces in RUNNING.get()):

@@ -27,13 +27,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ..core import pytree as tr
+from ..core.batch_axes import DEPTH
 from ..core.control import dependent
 from ..core.expr import Expr
 from ..core.presence import traced_reach
 from .autodiff import jvp
 from .custom import custom_vjp, only_leaf, positions
-from .custom_jvp import as_primal, on_values, vjp_over_values
+from .custom_jvp import as_primal, on_values, vjp_over_values, zeros_like
 from .pushed import as_laid_out, own_tangent, rerun
 
 __all__ = ["checkpoint", "remat"]
@@ -56,7 +59,7 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
         return on_values(f, args), diff
 
     def bwd(*rest: Any, seeded: int | None = None, fields: int | None = None,
-            lanes: Any = None) -> tuple:
+            lanes: Any = None, constants: tuple = ()) -> tuple:
         *static, diff, ct = rest
 
         def rerun(*xs: Any) -> Any:
@@ -69,9 +72,7 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
         def backward(*diff_and_ct: Any) -> tuple:
             *primals, cotangent = diff_and_ct
             # (numpy data: the rerun gets it as it is)
-            _, back = vjp_over_values(rerun, tuple(primals), lambda a: a,
-                                      lambda p: tr.map(as_primal, p))
-            return back(cotangent)
+            return vjp_of_variables(rerun, primals, constants)(cotangent)
 
         if any(isinstance(leaf, Expr) and dependent(leaf, differentiating=True)
                for leaf in tr.leaves((diff, ct))):
@@ -97,7 +98,7 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
 
     node = custom_vjp(f, nondiff_argnums=static_argnums)
     node.who = "checkpoint"
-    node.takes_seeded = node.takes_fields = True
+    node.takes_seeded = node.takes_fields = node.takes_constants = True
     node.reach = reach
     node.reach_on_nodes = True  # type: ignore[attr-defined]  # (see CustomRule.reaches)
 
@@ -106,7 +107,7 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
         if rule.depth:  # (inside vmap, arrays are one value per example: nodes)
             leaves = [as_primal(x) for x in leaves]
         run = rerun(f, lambda diff: rule.fn._merge(rule.args, diff), rule.arg_def, leaves, live,
-                    lambda out: as_laid_out(out, rule.out_def))
+                    lambda out: as_laid_out(out, rule.out_def), rule.shared.get("constants", ()))
         return jvp(run, tuple(leaves[i] for i in live), tuple(tangents))[1]
 
     pushed.at_depth = True  # type: ignore[attr-defined]
@@ -117,3 +118,100 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
 
 
 remat = checkpoint
+
+
+def vjp_of_variables(rerun: Callable, primals: list, constants: tuple) -> Callable:
+    """The VJP function of ``rerun`` at ``primals`` over the argument leaves
+    that were not constants at the call (``constants``, one flag per leaf, see
+    ``custom.constant_leaves``); the others get a zero cotangent (an argument
+    of constants only, None) and reach ``rerun`` as they are, as the function
+    without ``checkpoint`` has them. A branch on such a leaf
+    (``fm.where(fm.greater(p, 0.0), ...)``) is then taken as there, where a
+    variable would make it a differentiated condition (torch's ``where``: NaN
+    from the branch not taken).
+
+    >>> back = vjp_of_variables(lambda p, t: fm.where(fm.greater(p, 0.0), t / p, 0.0 * t),
+    ...                         [0.0, 1.0], (True, False))
+    >>> back(1.0)
+    (None, 0.0)
+    """
+    parts = _arguments_split(primals, constants)
+    if parts is None:
+        _, back = vjp_over_values(rerun, tuple(primals), lambda a: a,
+                                  lambda p: tr.map(as_primal, p))
+        return back
+    live, rebuild, cotangent_of = parts
+
+    def on_live(*xs: Any) -> Any:
+        return rerun(*rebuild(xs))
+
+    _, back = vjp_over_values(on_live, tuple(live), lambda a: a, lambda p: tr.map(as_primal, p))
+    return lambda ct: cotangent_of(back(ct))
+
+
+def _arguments_split(primals: list, constants: tuple) -> tuple | None:
+    """``(live, rebuild, cotangent_of)``: the arguments to differentiate
+    (an argument of variables as it is, the variables of an argument that
+    mixes them with constants as a tuple), ``rebuild(live)`` giving every
+    argument back, and ``cotangent_of(cts)`` each argument's cotangent from
+    the live ones'. None where every leaf is a variable (or the flags do not
+    match the leaves)."""
+    depth = DEPTH.get()
+    groups, start = [], 0
+    for p in primals:
+        leaves, td = tr.flatten(p)
+        flags = constants[start:start + len(leaves)]
+        start += len(leaves)
+        groups.append((leaves, td, flags))
+    if start != len(constants) or not any(constants):
+        return None
+    # (numpy data outside vmap: as it is, as ``vjp_over_values`` has it; an argument
+    # mixing it with constants stays whole)
+    kinds = []  # per argument: "live", "fixed" or "mixed"
+    for leaves, _, flags in groups:
+        if all(flags):
+            kinds.append("fixed")
+        elif not any(flags) or not depth and any(x.__class__ is np.ndarray for x in leaves):
+            kinds.append("live")
+        else:
+            kinds.append("mixed")
+    if all(k == "live" for k in kinds):
+        return None
+
+    def held(x: Any) -> Any:
+        return as_primal(x) if depth else x
+
+    live = []
+    for p, kind, (leaves, _, flags) in zip(primals, kinds, groups):
+        if kind == "live":
+            live.append(p)
+        elif kind == "mixed":
+            live.append(tuple(x for x, c in zip(leaves, flags) if not c))
+
+    def rebuild(xs: tuple) -> list:
+        it, args = iter(xs), []
+        for p, kind, (leaves, td, flags) in zip(primals, kinds, groups):
+            if kind == "live":
+                args.append(next(it))
+            elif kind == "fixed":
+                args.append(tr.map(held, p))
+            else:
+                mine = iter(next(it))
+                args.append(tr.unflatten(td, [held(x) if c else next(mine)
+                                              for x, c in zip(leaves, flags)]))
+        return args
+
+    def cotangent_of(cts: tuple) -> tuple:
+        it, out = iter(cts), []
+        for kind, (leaves, td, flags) in zip(kinds, groups):
+            if kind == "live":
+                out.append(next(it))
+            elif kind == "fixed":
+                out.append(None)
+            else:
+                mine = iter(next(it))
+                out.append(tr.unflatten(td, [zeros_like(x) if c else next(mine)
+                                             for x, c in zip(leaves, flags)]))
+        return tuple(out)
+
+    return live, rebuild, cotangent_of

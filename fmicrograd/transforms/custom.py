@@ -56,7 +56,7 @@ from ..core import pytree as tr
 from ..core.batch_axes import DEPTH, at_depth
 from ..core.control import dependent, reaches_variable, traced
 from ..core.expr import Const, Expr, const, lift, prim
-from ..core.functions import stop_gradient
+from ..core.functions import stop_gradient, undifferentiated
 from ..core.presence import leaf_flags
 from ..core.reach import _reduce_mask, choice
 from ..core.sweep import REACHED
@@ -136,6 +136,10 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
     # True: bwd also takes ``seeded=i, fields=n`` where the outputs are the ``n``
     # fields of a vmap result (``only_leaf``)
     takes_fields = False
+    # True: bwd also takes ``constants``, for each leaf of the differentiable arguments
+    # whether it was a constant at the call (a float, a ``Const``): nothing
+    # differentiates it, so a rerun (``checkpoint``) keeps it a constant
+    takes_constants = False
     # For forward mode: ``reach(*nondiff_args, residuals)`` -> for each output leaf, a bit
     # mask of the argument leaves its own graph reaches (``presence.reached``), or None.
     # A user's custom_vjp has none: its bwd's zeros are its own (checkpoint, custom_jvp
@@ -219,6 +223,8 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         if depth:
             out_values = _spread(out_values, values, depth)
         shared: dict = {}  # the call's, for every output's rule (``CustomRule.reaches``)
+        if self.takes_constants:
+            shared["constants"] = constant_leaves(kids)
         nodes = [prim("custom", v, kids,
                       CustomRule(self, k, len(outs), out_def, arg_def, args, residuals, static,
                                  replayable=not closes, depth=depth, shared=shared))
@@ -288,6 +294,19 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
 
     def __repr__(self) -> str:
         return f"custom_vjp({self.name})"
+
+
+def constant_leaves(kids: Sequence[Any]) -> tuple[bool, ...]:
+    """For each argument leaf of a call (the node's children ``kids``),
+    whether it is a constant: a float or array the call was given (lifted), a
+    ``Const``, or under ``jit`` or ``vmap`` a node that reaches no variable
+    but ``jit``'s (``functions.undifferentiated``: a value that would be a
+    float without them). No transform differentiates those.
+
+    >>> constant_leaves([fm.Var(1.0), lift(2.0)])
+    (False, True)
+    """
+    return tuple(k.__class__ is Const or undifferentiated(k) for k in kids)
 
 
 def only_leaf(out: Any, index: int | None, ct: Any, fields: int | None = None,
@@ -516,6 +535,8 @@ class CustomRule:
             elif self.fn.takes_fields:  # (checkpoint, custom_jvp: ``only_leaf``)
                 seeded = {"seeded": self.index, "fields": self.n_outputs,
                           "lanes": told_lanes()}
+            if "constants" in self.shared:
+                seeded["constants"] = self.shared["constants"]
             box: list | None = [] if "reach" not in self.shared and \
                 self.fn.reach is not None else None
             cut: list = []

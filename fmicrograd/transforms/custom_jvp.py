@@ -105,14 +105,22 @@ def on_values(f: Callable, args: tuple) -> Any:
 
     >>> on_values(lambda x: 1.0 / x, (0.0,)), on_values(lambda x: x ** 0.5, (-math.inf,))
     (inf, nan)
+    >>> import numpy as np
+    >>> on_values(lambda x: x ** 0.5, (np.float64(-math.inf),))
+    nan
     """
-    if any(leaf.__class__ is float for leaf in tr.leaves(args)):
+    if any(leaf.__class__ in _FLOATS for leaf in tr.leaves(args)):
         return _on_constants(f, args)
     return f(*args)
 
 
+# a float, and numpy's float64 scalar (a value taken out of an array), whose own
+# arithmetic is C's: ``np.float64(-inf) ** 0.5`` is ``inf``
+_FLOATS = frozenset((float, _np().float64))
+
+
 def _on_constants(f: Callable, args: tuple) -> Any:
-    out = f(*tr.map(lambda a: const(a) if a.__class__ is float else a, args))
+    out = f(*tr.map(lambda a: const(float(a)) if a.__class__ in _FLOATS else a, args))
     # a value of constants only as its number; a node that reaches a variable (``f``
     # closes over one) as it is, for the caller's check (``custom_vjp._closed_over``)
     return tr.map(lambda x: x.value if isinstance(x, Expr) and not reaches_variable(x) else x,

@@ -103,21 +103,29 @@ def _data(x: Any) -> Any:
     return x.value if x.__class__ is Const and x.value.__class__ is np.ndarray else x
 
 
+_FLOATS = (float, np.float64)  # (numpy's scalar computes as C: np.float64(-inf) ** 0.5 is inf)
+
+
 def rerun(f: Callable, merge: Callable, diff_def: tr.TreeDef, leaves: Sequence[Any],
-          live: tuple, flat: Callable = lambda out: out) -> Callable:
+          live: tuple, flat: Callable = lambda out: out, constants: tuple = ()) -> Callable:
     """``f`` as a function of the leaves ``live`` of its differentiable
     arguments (the others fixed at ``leaves``, a float as a constant node, so
     that ``f`` computes as under any transform), giving the leaves of
     ``flat(output)``; ``merge(diff)`` puts the differentiable arguments back
-    among the others.
+    among the others. A leaf flagged in ``constants`` (a float the call was
+    given, see ``custom.constant_leaves``) is fixed as that float, as the
+    function has it without the rule (a branch on it is taken there).
 
     >>> g = rerun(lambda x, y: (x * y, y), lambda d: d, fm.tree.structure((1.0, 2.0)),
     ...           [3.0, 4.0], (1,))
     >>> [float(v) for v in g(5.0)]  # (the fixed leaves as constant nodes)
     [15.0, 5.0]
     """
-    fixed = [const(x) if x.__class__ is float else x for x in leaves]  # (as nodes: f's own
-    # numbers under a transform, 1.0 / 0.0 inf, not Python's ZeroDivisionError)
+    if len(constants) != len(leaves):
+        constants = (False,) * len(leaves)
+    fixed = [_given(x) if c else const(float(x)) if x.__class__ in _FLOATS else x
+             for x, c in zip(leaves, constants)]  # (as nodes: f's own numbers under a
+    # transform, 1.0 / 0.0 inf, not Python's ZeroDivisionError)
 
     def run(*xs: Any) -> tuple:
         full = list(fixed)
@@ -126,3 +134,10 @@ def rerun(f: Callable, merge: Callable, diff_def: tr.TreeDef, leaves: Sequence[A
         return tuple(tr.leaves(flat(f(*merge(tr.unflatten(diff_def, full))))))
 
     return run
+
+
+def _given(x: Any) -> Any:
+    """A constant leaf as the call was given it: a float stays one."""
+    if x.__class__ is Const:
+        x = x.value
+    return float(x) if x.__class__ in _FLOATS else x
