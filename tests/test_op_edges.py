@@ -158,3 +158,20 @@ def test_the_hessian_of_a_power_is_torchs_where_the_power_overflows(a, b):
         for i in range(2):
             for j in range(2):
                 assert got[i][j] == pytest.approx(want[i][j], rel=1e-12, nan_ok=True), (i, j)
+
+
+@pytest.mark.parametrize("b", [inf, -inf, 3.0, 0.0, -2.5])
+def test_the_second_derivative_of_a_power_with_a_node_exponent_is_the_float_exponents(b):
+    # the masked branch of d/da read ``1 ** b``, whose slope in its base is b: at an
+    # infinite exponent forward mode met inf * 0 there, and a traced or mapped exponent
+    # gave nan for d2/da2 at a = 1 where a float exponent gives inf (until round 24)
+    f = lambda x, y: x ** y  # noqa: E731
+    d2 = lambda g: fm.jacfwd(fm.jacfwd(g))  # noqa: E731
+    for a in (1.0, 2.0, 0.5):
+        want = d2(lambda x: x ** b)(a)  # a float exponent: the constant rule
+        assert _same(fm.jit(d2(f))(a, b), want)
+        assert _same(d2(fm.jit(f))(a, b), want)
+        assert _same(fm.vmap(lambda y, a=a: d2(lambda x: x ** y)(a))(np.array([b, 2.0]))[0], want)
+        # both arguments differentiated: forward over forward is reverse's d2/da2
+        both = fm.jacfwd(fm.jacfwd(f, argnums=(0, 1)), argnums=(0, 1))(a, b)
+        assert _same(both[0][0], fm.hessian(f, argnums=(0, 1))(a, b)[0][0])

@@ -107,9 +107,11 @@ def _pow(ct: Any, out: Any, a: Any, b: Any) -> tuple:
     a2 = _select(_zero_base, (a, b), 1.0, a)
     a3 = _select(_zero_or_nan, (a,), 1.0, a)  # 0 / nan would be nan, torch's d/da is 0
     b0 = _select(_zero_exponent, (a, b), b, 0.0)
-    # a ** b where b == 0, else 1 ** b: not ``out`` itself, whose partials (inf where
-    # a ** b overflows) would meet this masked branch's zero cotangent (0 * inf)
-    out0 = F.power(_select(_zero_exponent, (a, b), a, 1.0), b)
+    # a ** b where b == 0, else 1 ** 0: not ``out`` itself, whose partials (inf where
+    # a ** b overflows) would meet this masked branch's zero cotangent (0 * inf), nor
+    # 1 ** b, whose slope in its base is b (inf * 0 at an infinite exponent, NaN in the
+    # second derivative of forward mode at (1, inf) until round 24)
+    out0 = F.power(_select(_zero_exponent, (a, b), a, 1.0), b0)
     # and the masked d/da is 0, as on numbers and in torch, at an infinite or nan
     # cotangent too (not inf * 0 = nan); its derivatives in b are those at ct = 0 there
     ct0 = _select(_finite, (ct,), ct, 0.0)
