@@ -176,6 +176,8 @@ def dependent(x: Any, differentiating: bool = False) -> str | None:
         return None
     levels = {lv: (who, traces) for lv, who, traces in active
               if not (differentiating and traces)}
+    if not levels:  # (only jit traces: no walk of x's graph, which can be a whole model's)
+        return None
     return _depends(x, levels)
 
 
