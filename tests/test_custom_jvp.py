@@ -310,3 +310,28 @@ def test_a_rule_that_branches_on_a_tangent():
     assert fm.jit(lambda x: fm.jvp(g, (x,), (1.0,))[1])(0.5) == want
     with pytest.raises(TypeError, match=r"rule compares a tangent \(`==`\).*linear in the"):
         fm.grad(g)(0.5)
+
+
+def test_the_documented_fixes_for_a_rule_over_a_where_give_the_functions_numbers():
+    # docs/sharp-bits.md: reverse mode transposes the rule, so a rule that is fm.jvp of a
+    # where with a node condition hands the branch not taken a zero cotangent; a
+    # comparison, or a rule written on the primals, picks the branch in the rule too
+    f = lambda p, t: fm.where(p > 0.0, fm.log(p) * t, fm.sqrt(-p) * t)  # noqa: E731
+    g = fm.custom_jvp(f)
+    g.defjvp(lambda primals, tangents: fm.jvp(f, primals, tangents))
+    h = fm.custom_jvp(lambda p, t: fm.where(fm.greater(p, 0.0), fm.log(p) * t,
+                                            fm.sqrt(-p) * t))
+
+    @h.defjvp
+    def _(primals, tangents):
+        (p, t), (dp, dt) = primals, tangents
+        slope = fm.where(fm.greater(p, 0.0), dp * t / p + fm.log(p) * dt,
+                         -dp * t / (2.0 * fm.sqrt(-p)) + fm.sqrt(-p) * dt)
+        return h(p, t), slope
+
+    for p in (2.0, -4.0):
+        want = fm.grad(f, argnums=1)(p, 1.0)
+        assert not math.isnan(want)
+        for rule in (g, h):
+            assert fm.grad(rule, argnums=1)(p, 1.0) == want
+            assert fm.jit(fm.grad(rule, argnums=1))(p, 1.0) == want
