@@ -335,3 +335,28 @@ def test_the_documented_fixes_for_a_rule_over_a_where_give_the_functions_numbers
         for rule in (g, h):
             assert fm.grad(rule, argnums=1)(p, 1.0) == want
             assert fm.jit(fm.grad(rule, argnums=1))(p, 1.0) == want
+
+
+@pytest.mark.parametrize("transform", ["grad", "jit(grad)", "vmap(grad)", "hessian",
+                                       "jacrev(jacfwd)", "jacfwd(jacrev)", "jvp"])
+def test_a_rule_that_is_fm_jvp_branches_on_an_argument_nothing_differentiates(transform):
+    # reverse mode transposes the rule from tangent variables; the argument nothing
+    # differentiates got one too, so fm.jvp inside the rule made it a variable and the
+    # where a torch where: NaN at an ordinary point (p = 2) where f gives log(2) (until
+    # round 24). It now gets NO_TANGENT, JAX's symbolic zero, and stays as given
+    f = lambda p, t: fm.tanh(fm.where(fm.greater(p, 0.0), fm.log(p) * t * t,  # noqa: E731
+                                      fm.sqrt(-p) * t))
+    g = fm.custom_jvp(f)
+    g.defjvp(lambda primals, tangents: fm.jvp(f, primals, tangents))
+    t2 = {"grad": lambda h: fm.grad(h, argnums=1),
+          "jit(grad)": lambda h: fm.jit(fm.grad(h, argnums=1)),
+          "vmap(grad)": lambda h: lambda p, t: fm.vmap(fm.grad(h, argnums=1), in_axes=(0, None))(
+              np.array([p, -p]), t),
+          "hessian": lambda h: fm.hessian(h, argnums=1),
+          "jacrev(jacfwd)": lambda h: fm.jacrev(fm.jacfwd(h, argnums=1), argnums=1),
+          "jacfwd(jacrev)": lambda h: fm.jacfwd(fm.jacrev(h, argnums=1), argnums=1),
+          "jvp": lambda h: lambda p, t: fm.jvp(lambda u: h(p, u), (t,), (1.0,))}[transform]
+    for p in (2.0, -4.0, 0.0):
+        want = t2(f)(p, 0.5)
+        assert not any(math.isnan(v) for v in fm.tree.leaves(want)) or p == 0.0
+        assert fm.tree.leaves(t2(g)(p, 0.5)) == fm.tree.leaves(want)

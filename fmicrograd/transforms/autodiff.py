@@ -405,6 +405,9 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence,
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     tr.check_same(tr.structure(primals), tr.structure(tangents),
                   "jvp: tangents must match primals")
+    t_leaves = tr.leaves(tangents)
+    if any(t is NO_TANGENT for t in t_leaves):
+        return _jvp_of_the_rest(f, primals, t_leaves, has_aux)
     out, aux, _, groups = call_on_inputs(f, primals, {}, tuple(range(len(primals))), has_aux,
                                          "jvp")
     out = per_example(_checked(out))
@@ -414,6 +417,42 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence,
     if has_aux:
         return lower(out, on_graph), tr.unflatten(out_def, tans), lower(aux, on_graph)
     return lower(out, on_graph), tr.unflatten(out_def, tans)
+
+
+class _NoTangent(float):
+    """The type of ``NO_TANGENT``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "0.0"
+
+
+# The tangent of an argument that nothing differentiates, which a ``custom_jvp``
+# rule gets when reverse mode transposes it (JAX's symbolic zero): 0.0 in
+# arithmetic, and ``jvp`` keeps that argument as it is, not a variable, so a
+# branch on it (``fm.where(fm.greater(p, 0.0), ...)``) is taken as without the rule
+NO_TANGENT = _NoTangent(0.0)
+
+
+def _jvp_of_the_rest(f: Callable, primals: tuple, t_leaves: list, has_aux: bool) -> tuple:
+    """``jvp`` where some tangent leaves are ``NO_TANGENT``: over the other
+    leaves, those primals fixed as they are.
+
+    >>> where = lambda p, t: fm.where(fm.greater(p, 0.0), fm.log(p) * t, fm.sqrt(-p) * t)
+    >>> jvp(where, (2.0, 1.0), (NO_TANGENT, 1.0))[1] == fm.log(2.0)
+    True
+    """
+    leaves, td = tr.flatten(primals)
+    live = [i for i, t in enumerate(t_leaves) if t is not NO_TANGENT]
+
+    def rest(*xs: Any) -> Any:
+        full = list(leaves)
+        for i, x in zip(live, xs):
+            full[i] = x
+        return f(*tr.unflatten(td, full))
+
+    return jvp(rest, tuple(leaves[i] for i in live), tuple(t_leaves[i] for i in live), has_aux)
 
 
 def trace(f: Callable) -> Callable:

@@ -27,8 +27,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
 from ..core.control import dependent
@@ -36,7 +34,7 @@ from ..core.expr import Expr
 from ..core.presence import traced_reach
 from .autodiff import jvp
 from .custom import custom_vjp, only_leaf, positions
-from .custom_jvp import as_primal, on_values, vjp_over_values, zeros_like
+from .custom_jvp import as_primal, on_values, split_constants, vjp_over_values
 from .pushed import as_laid_out, own_tangent, rerun
 
 __all__ = ["checkpoint", "remat"]
@@ -135,7 +133,8 @@ def vjp_of_variables(rerun: Callable, primals: list, constants: tuple) -> Callab
     >>> back(1.0)
     (None, 0.0)
     """
-    parts = _arguments_split(primals, constants)
+    depth = DEPTH.get()  # (under vmap an array is the examples: a constant node)
+    parts = split_constants(primals, constants, (lambda x: as_primal(x)) if depth else None)
     if parts is None:
         _, back = vjp_over_values(rerun, tuple(primals), lambda a: a,
                                   lambda p: tr.map(as_primal, p))
@@ -147,71 +146,3 @@ def vjp_of_variables(rerun: Callable, primals: list, constants: tuple) -> Callab
 
     _, back = vjp_over_values(on_live, tuple(live), lambda a: a, lambda p: tr.map(as_primal, p))
     return lambda ct: cotangent_of(back(ct))
-
-
-def _arguments_split(primals: list, constants: tuple) -> tuple | None:
-    """``(live, rebuild, cotangent_of)``: the arguments to differentiate
-    (an argument of variables as it is, the variables of an argument that
-    mixes them with constants as a tuple), ``rebuild(live)`` giving every
-    argument back, and ``cotangent_of(cts)`` each argument's cotangent from
-    the live ones'. None where every leaf is a variable (or the flags do not
-    match the leaves)."""
-    depth = DEPTH.get()
-    groups, start = [], 0
-    for p in primals:
-        leaves, td = tr.flatten(p)
-        flags = constants[start:start + len(leaves)]
-        start += len(leaves)
-        groups.append((leaves, td, flags))
-    if start != len(constants) or not any(constants):
-        return None
-    # (numpy data outside vmap: as it is, as ``vjp_over_values`` has it; an argument
-    # mixing it with constants stays whole)
-    kinds = []  # per argument: "live", "fixed" or "mixed"
-    for leaves, _, flags in groups:
-        if all(flags):
-            kinds.append("fixed")
-        elif not any(flags) or not depth and any(x.__class__ is np.ndarray for x in leaves):
-            kinds.append("live")
-        else:
-            kinds.append("mixed")
-    if all(k == "live" for k in kinds):
-        return None
-
-    def held(x: Any) -> Any:
-        return as_primal(x) if depth else x
-
-    live = []
-    for p, kind, (leaves, _, flags) in zip(primals, kinds, groups):
-        if kind == "live":
-            live.append(p)
-        elif kind == "mixed":
-            live.append(tuple(x for x, c in zip(leaves, flags) if not c))
-
-    def rebuild(xs: tuple) -> list:
-        it, args = iter(xs), []
-        for p, kind, (leaves, td, flags) in zip(primals, kinds, groups):
-            if kind == "live":
-                args.append(next(it))
-            elif kind == "fixed":
-                args.append(tr.map(held, p))
-            else:
-                mine = iter(next(it))
-                args.append(tr.unflatten(td, [held(x) if c else next(mine)
-                                              for x, c in zip(leaves, flags)]))
-        return args
-
-    def cotangent_of(cts: tuple) -> tuple:
-        it, out = iter(cts), []
-        for kind, (leaves, td, flags) in zip(kinds, groups):
-            if kind == "live":
-                out.append(next(it))
-            elif kind == "fixed":
-                out.append(None)
-            else:
-                mine = iter(next(it))
-                out.append(tr.unflatten(td, [zeros_like(x) if c else next(mine)
-                                             for x, c in zip(leaves, flags)]))
-        return tuple(out)
-
-    return live, rebuild, cotangent_of

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 import math  # noqa: F401 -- the doctests use it
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..core import pytree as tr
@@ -42,9 +42,9 @@ from ..core.control import COMPARED, reaches, reaches_variable
 from ..core.expr import Expr, const
 from ..core.numeric import _np  # (numpy, imported when first needed)
 from ..core.presence import traced_reach
-from .autodiff import jvp, vjp
+from .autodiff import NO_TANGENT, jvp, vjp
 from .custom import bound, custom_vjp, only_leaf
-from .pushed import as_laid_out, own_tangent
+from .pushed import as_laid_out, given, own_tangent
 
 
 def zeros_like(x: Any) -> Any:
@@ -127,6 +127,95 @@ def _on_constants(f: Callable, args: tuple) -> Any:
                   out)
 
 
+def as_given(primals: Sequence, constants: tuple) -> tuple:
+    """``primals`` with each leaf flagged in ``constants`` as the call was
+    given it (``pushed.given``: a constant node of a float, a float), as the
+    function has it without the rule.
+
+    >>> as_given((const(2.0), 3.0), (True, False))
+    (2.0, 3.0)
+    """
+    leaves, td = tr.flatten(tuple(primals))
+    if len(constants) != len(leaves) or not any(constants):
+        return tuple(primals)
+    return tuple(tr.unflatten(td, [given(x) if c else x for x, c in zip(leaves, constants)]))
+
+
+def split_constants(primals: Sequence, constants: tuple,
+                    held: Callable[[Any], Any] | None = None) -> tuple | None:
+    """``(live, rebuild, cotangent_of)`` for a VJP over the argument leaves
+    of ``primals`` not flagged in ``constants`` (one flag per leaf, see
+    ``custom.constant_leaves``): the arguments to differentiate (an argument
+    of variables as it is, the variables of an argument that mixes them with
+    constants as a tuple), ``rebuild(live)`` giving every argument back with
+    each constant leaf as ``held(leaf)`` (as it is by default), and
+    ``cotangent_of(cts)`` each argument's cotangent from the live ones' (None
+    for an argument of constants, a zero for a constant leaf). None where
+    every leaf is a variable (or the flags do not match the leaves).
+
+    >>> live, rebuild, cotangent_of = split_constants([(1.0, 2.0), 3.0], (True, False, True))
+    >>> live, rebuild(((5.0,),)), cotangent_of(((7.0,),))
+    ([(2.0,)], [(1.0, 5.0), 3.0], ((0.0, 7.0), None))
+    """
+    depth = DEPTH.get()
+    hold = held or (lambda x: x)
+    groups, start = [], 0
+    for p in primals:
+        leaves, td = tr.flatten(p)
+        flags = constants[start:start + len(leaves)]
+        start += len(leaves)
+        groups.append((leaves, td, flags))
+    if start != len(constants) or not any(constants):
+        return None
+    # (numpy data outside vmap: as it is, as ``vjp_over_values`` has it; an argument
+    # mixing it with constants stays whole)
+    kinds = []  # per argument: "live", "fixed" or "mixed"
+    for leaves, _, flags in groups:
+        if all(flags):
+            kinds.append("fixed")
+        elif not any(flags) or not depth and any(x.__class__ is _np().ndarray for x in leaves):
+            kinds.append("live")
+        else:
+            kinds.append("mixed")
+    if all(k == "live" for k in kinds):
+        return None
+
+    live = []
+    for p, kind, (leaves, _, flags) in zip(primals, kinds, groups):
+        if kind == "live":
+            live.append(p)
+        elif kind == "mixed":
+            live.append(tuple(x for x, c in zip(leaves, flags) if not c))
+
+    def rebuild(xs: tuple) -> list:
+        it, args = iter(xs), []
+        for p, kind, (leaves, td, flags) in zip(primals, kinds, groups):
+            if kind == "live":
+                args.append(next(it))
+            elif kind == "fixed":
+                args.append(tr.map(hold, p))
+            else:
+                mine = iter(next(it))
+                args.append(tr.unflatten(td, [hold(x) if c else next(mine)
+                                              for x, c in zip(leaves, flags)]))
+        return args
+
+    def cotangent_of(cts: tuple) -> tuple:
+        it, out = iter(cts), []
+        for kind, (leaves, td, flags) in zip(kinds, groups):
+            if kind == "live":
+                out.append(next(it))
+            elif kind == "fixed":
+                out.append(None)
+            else:
+                mine = iter(next(it))
+                out.append(tr.unflatten(td, [zeros_like(x) if c else next(mine)
+                                             for x, c in zip(leaves, flags)]))
+        return tuple(out)
+
+    return live, rebuild, cotangent_of
+
+
 def as_primal(x: Any) -> Any:
     """``x`` as a transform accepts it: arrays (``vmap``'s values) as constant nodes.
 
@@ -164,7 +253,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         self.nondiff_argnums = tuple(nondiff_argnums)
         self.jvp_rule: Callable | None = None
         self._node = custom_vjp(fun, nondiff_argnums=self.nondiff_argnums)
-        self._node.takes_seeded = self._node.takes_fields = True
+        self._node.takes_seeded = self._node.takes_fields = self._node.takes_constants = True
         self._node.who = "custom_jvp"
 
     @property
@@ -214,14 +303,18 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         return on_values(self.fun, args), self._split(args)[1]
 
     def _bwd(self, *rest: Any, seeded: int | None = None, fields: int | None = None,
-             lanes: Any = None) -> tuple:
+             lanes: Any = None, constants: tuple = ()) -> tuple:
         """The transpose of the rule's tangent map at the primals, applied to
         ``ct``; of output ``seeded``'s tangent alone, when it is given and
         the tangent is shaped like ``ct`` (the other outputs' cotangents are
-        0.0 stand-ins, and 0.0 times an infinite slope would be NaN)."""
+        0.0 stand-ins, and 0.0 times an infinite slope would be NaN). An
+        argument leaf that was a constant at the call (``constants``) gets
+        ``NO_TANGENT``, JAX's symbolic zero: no variable, so a rule that is
+        ``fm.jvp`` of the function branches on it as the function does."""
         *static, primals, ct = rest
         rule = self.jvp_rule
         assert rule is not None  # defjvp set it before defvjp made this the bwd
+        primals = as_given(primals, constants)
 
         def tangent_out(*tangents: Any) -> Any:
             compared: list = []
@@ -238,8 +331,17 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
             return only_leaf(result[1], seeded, ct, fields, lanes)
 
         # (a numpy data argument's tangent: a zero array, not a variable)
-        t_out, transpose = vjp_over_values(tangent_out, primals, lambda a: a * 0.0,
-                                           lambda p: tr.map(zeros_like, p))
+        parts = split_constants(primals, constants, lambda x: NO_TANGENT)
+        if parts is None:
+            t_out, transpose = vjp_over_values(tangent_out, primals, lambda a: a * 0.0,
+                                               lambda p: tr.map(zeros_like, p))
+        else:
+            live, rebuild, cotangent_of = parts
+            t_out, back = vjp_over_values(lambda *xs: tangent_out(*rebuild(xs)), tuple(live),
+                                          lambda a: a * 0.0, lambda p: tr.map(zeros_like, p))
+
+            def transpose(ct: Any) -> tuple:
+                return cotangent_of(back(ct))
         got, want = tr.structure(ct), tr.structure(t_out)
         if got != want:  # a vmap result's: example by example, as the rule's jvp gives it
             ct = tr.per_example(ct)
@@ -281,6 +383,12 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         if rule.depth:  # (inside vmap, arrays are one value per example: nodes)
             leaves = [as_primal(x) for x in leaves]
         zeros = [x * 0.0 if x.__class__ is _np().ndarray else zeros_like(x) for x in leaves]
+        constants = rule.shared.get("constants", ())
+        if len(constants) == len(leaves):  # a constant at the call: as given, no tangent
+            zeros = [NO_TANGENT if c and i not in live else z
+                     for i, (z, c) in enumerate(zip(zeros, constants))]
+            leaves = [given(x) if c and i not in live else x
+                      for i, (x, c) in enumerate(zip(leaves, constants))]
         primals = tr.unflatten(rule.arg_def, leaves)
 
         def tangent_out(*live_tangents: Any) -> tuple:

@@ -31,7 +31,7 @@ from ..core import pytree as tr
 from ..core.expr import Const, Expr, const
 from ..core.forward_sweep import UNSET_TANGENT as UNSET
 
-__all__ = ["own_tangent", "rerun", "as_laid_out", "UNSET"]
+__all__ = ["own_tangent", "rerun", "as_laid_out", "given", "UNSET"]
 
 
 def own_tangent(rule: Any, kids: Sequence[Any], tangents: Sequence[Any], on_graph: bool,
@@ -123,7 +123,7 @@ def rerun(f: Callable, merge: Callable, diff_def: tr.TreeDef, leaves: Sequence[A
     """
     if len(constants) != len(leaves):
         constants = (False,) * len(leaves)
-    fixed = [_given(x) if c else const(float(x)) if x.__class__ in _FLOATS else x
+    fixed = [given(x) if c else const(float(x)) if x.__class__ in _FLOATS else x
              for x, c in zip(leaves, constants)]  # (as nodes: f's own numbers under a
     # transform, 1.0 / 0.0 inf, not Python's ZeroDivisionError)
 
@@ -136,10 +136,10 @@ def rerun(f: Callable, merge: Callable, diff_def: tr.TreeDef, leaves: Sequence[A
     return run
 
 
-def _given(x: Any) -> Any:
+def given(x: Any) -> Any:
     """A constant leaf as the call was given it: a float stays one.
 
-    >>> _given(const(2.0)), _given(np.float64(1.5)), _given(const(np.ones(2))).op
+    >>> given(const(2.0)), given(np.float64(1.5)), given(const(np.ones(2))).op
     (2.0, 1.5, 'const')
     """
     value = x.value if x.__class__ is Const else x  # (an array stays a node: under
