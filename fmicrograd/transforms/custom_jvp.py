@@ -127,6 +127,22 @@ def _on_constants(f: Callable, args: tuple) -> Any:
                   out)
 
 
+def no_tangent(x: Any) -> Any:
+    """The tangent of a constant leaf ``x`` in a rule: ``NO_TANGENT`` for a
+    number (under ``vmap``, one per example), so that ``fm.jvp`` keeps it as
+    it is; a numpy data array's zeros, which a rule may take apart, as JAX
+    instantiates a symbolic zero.
+
+    >>> import numpy as np
+    >>> no_tangent(2.0) is NO_TANGENT, no_tangent(np.ones(2)).tolist()
+    (True, [0.0, 0.0])
+    """
+    value = x.value if isinstance(x, Expr) else x
+    if getattr(value, "ndim", 0) and not DEPTH.get():
+        return value * 0.0
+    return NO_TANGENT
+
+
 def as_given(primals: Sequence, constants: tuple) -> tuple:
     """``primals`` with each leaf flagged in ``constants`` as the call was
     given it (``pushed.given``: a constant node of a float, a float), as the
@@ -331,7 +347,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
             return only_leaf(result[1], seeded, ct, fields, lanes)
 
         # (a numpy data argument's tangent: a zero array, not a variable)
-        parts = split_constants(primals, constants, lambda x: NO_TANGENT)
+        parts = split_constants(primals, constants, no_tangent)
         if parts is None:
             t_out, transpose = vjp_over_values(tangent_out, primals, lambda a: a * 0.0,
                                                lambda p: tr.map(zeros_like, p))
@@ -385,8 +401,8 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         zeros = [x * 0.0 if x.__class__ is _np().ndarray else zeros_like(x) for x in leaves]
         constants = rule.shared.get("constants", ())
         if len(constants) == len(leaves):  # a constant at the call: as given, no tangent
-            zeros = [NO_TANGENT if c and i not in live else z
-                     for i, (z, c) in enumerate(zip(zeros, constants))]
+            zeros = [no_tangent(x) if c and i not in live else z
+                     for i, (x, z, c) in enumerate(zip(leaves, zeros, constants))]
             leaves = [given(x) if c and i not in live else x
                       for i, (x, c) in enumerate(zip(leaves, constants))]
         primals = tr.unflatten(rule.arg_def, leaves)
