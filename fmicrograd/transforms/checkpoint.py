@@ -34,7 +34,7 @@ from ..core.expr import Expr
 from ..core.presence import traced_reach
 from .autodiff import jvp
 from .custom import custom_vjp, only_leaf, positions
-from .custom_jvp import as_primal, on_values, split_constants, vjp_over_values
+from .custom_jvp import as_primal, on_values, vjp_over_variables
 from .pushed import as_laid_out, own_tangent, rerun
 
 __all__ = ["checkpoint", "remat"]
@@ -70,7 +70,10 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
         def backward(*diff_and_ct: Any) -> tuple:
             *primals, cotangent = diff_and_ct
             # (numpy data: the rerun gets it as it is)
-            return vjp_of_variables(rerun, primals, constants)(cotangent)
+            held = as_primal if DEPTH.get() else None  # (under vmap an array is the examples)
+            _, back = vjp_over_variables(rerun, primals, constants, lambda a: a,
+                                         lambda p: tr.map(as_primal, p), held)
+            return back(cotangent)
 
         if any(isinstance(leaf, Expr) and dependent(leaf, differentiating=True)
                for leaf in tr.leaves((diff, ct))):
@@ -117,32 +120,3 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
 
 remat = checkpoint
 
-
-def vjp_of_variables(rerun: Callable, primals: list, constants: tuple) -> Callable:
-    """The VJP function of ``rerun`` at ``primals`` over the argument leaves
-    that were not constants at the call (``constants``, one flag per leaf, see
-    ``custom.constant_leaves``); the others get a zero cotangent (an argument
-    of constants only, None) and reach ``rerun`` as they are, as the function
-    without ``checkpoint`` has them. A branch on such a leaf
-    (``fm.where(fm.greater(p, 0.0), ...)``) is then taken as there, where a
-    variable would make it a differentiated condition (torch's ``where``: NaN
-    from the branch not taken).
-
-    >>> back = vjp_of_variables(lambda p, t: fm.where(fm.greater(p, 0.0), t / p, 0.0 * t),
-    ...                         [0.0, 1.0], (True, False))
-    >>> back(1.0)
-    (None, 0.0)
-    """
-    depth = DEPTH.get()  # (under vmap an array is the examples: a constant node)
-    parts = split_constants(primals, constants, (lambda x: as_primal(x)) if depth else None)
-    if parts is None:
-        _, back = vjp_over_values(rerun, tuple(primals), lambda a: a,
-                                  lambda p: tr.map(as_primal, p))
-        return back
-    live, rebuild, cotangent_of = parts
-
-    def on_live(*xs: Any) -> Any:
-        return rerun(*rebuild(xs))
-
-    _, back = vjp_over_values(on_live, tuple(live), lambda a: a, lambda p: tr.map(as_primal, p))
-    return lambda ct: cotangent_of(back(ct))

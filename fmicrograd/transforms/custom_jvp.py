@@ -44,7 +44,7 @@ from ..core.numeric import _np  # (numpy, imported when first needed)
 from ..core.presence import traced_reach
 from .autodiff import NO_TANGENT, jvp, vjp
 from .custom import bound, custom_vjp, only_leaf
-from .pushed import as_laid_out, given, own_tangent
+from .pushed import FLOATS, as_laid_out, given, own_tangent
 
 
 def zeros_like(x: Any) -> Any:
@@ -109,18 +109,13 @@ def on_values(f: Callable, args: tuple) -> Any:
     >>> on_values(lambda x: x ** 0.5, (np.float64(-math.inf),))
     nan
     """
-    if any(leaf.__class__ in _FLOATS for leaf in tr.leaves(args)):
+    if any(leaf.__class__ in FLOATS for leaf in tr.leaves(args)):
         return _on_constants(f, args)
     return f(*args)
 
 
-# a float, and numpy's float64 scalar (a value taken out of an array), whose own
-# arithmetic is C's: ``np.float64(-inf) ** 0.5`` is ``inf``
-_FLOATS = frozenset((float, _np().float64))
-
-
 def _on_constants(f: Callable, args: tuple) -> Any:
-    out = f(*tr.map(lambda a: const(float(a)) if a.__class__ in _FLOATS else a, args))
+    out = f(*tr.map(lambda a: const(float(a)) if a.__class__ in FLOATS else a, args))
     # a value of constants only as its number; a node that reaches a variable (``f``
     # closes over one) as it is, for the caller's check (``custom_vjp._closed_over``)
     return tr.map(lambda x: x.value if isinstance(x, Expr) and not reaches_variable(x) else x,
@@ -157,8 +152,33 @@ def as_given(primals: Sequence, constants: tuple) -> tuple:
     return tuple(tr.unflatten(td, [given(x) if c else x for x, c in zip(leaves, constants)]))
 
 
-def split_constants(primals: Sequence, constants: tuple,
-                    held: Callable[[Any], Any] | None = None) -> tuple | None:
+def vjp_over_variables(fn: Callable, primals: Sequence, constants: tuple,
+                       fills: Callable[[Any], Any], start: Callable[[Any], Any],
+                       held: Callable[[Any], Any] | None = None) -> tuple[Any, Callable]:
+    """``vjp_over_values(fn, primals, fills, start)`` over the argument leaves
+    that were not constants at the call (``constants``, one flag per leaf, see
+    ``custom.constant_leaves``): each constant leaf reaches ``fn`` as
+    ``held(leaf)`` (as it is by default) and gets a zero cotangent (an
+    argument of constants only, None). A branch on such a leaf
+    (``fm.where(fm.greater(p, 0.0), ...)``) is then taken as without the
+    rule, where a variable would make it a differentiated condition (torch's
+    ``where``: NaN from the branch not taken).
+
+    >>> f = lambda p, t: fm.where(fm.greater(p, 0.0), t / p, 0.0 * t)
+    >>> out, back = vjp_over_variables(f, [0.0, 1.0], (True, False), lambda a: a, lambda p: p)
+    >>> out, back(1.0)
+    (0.0, (None, 0.0))
+    """
+    parts = _split_constants(primals, constants, held)
+    if parts is None:
+        return vjp_over_values(fn, tuple(primals), fills, start)
+    live, rebuild, cotangent_of = parts
+    out, back = vjp_over_values(lambda *xs: fn(*rebuild(xs)), tuple(live), fills, start)
+    return out, lambda ct: cotangent_of(back(ct))
+
+
+def _split_constants(primals: Sequence, constants: tuple,
+                     held: Callable[[Any], Any] | None = None) -> tuple | None:
     """``(live, rebuild, cotangent_of)`` for a VJP over the argument leaves
     of ``primals`` not flagged in ``constants`` (one flag per leaf, see
     ``custom.constant_leaves``): the arguments to differentiate (an argument
@@ -169,7 +189,7 @@ def split_constants(primals: Sequence, constants: tuple,
     for an argument of constants, a zero for a constant leaf). None where
     every leaf is a variable (or the flags do not match the leaves).
 
-    >>> live, rebuild, cotangent_of = split_constants([(1.0, 2.0), 3.0], (True, False, True))
+    >>> live, rebuild, cotangent_of = _split_constants([(1.0, 2.0), 3.0], (True, False, True))
     >>> live, rebuild(((5.0,),)), cotangent_of(((7.0,),))
     ([(2.0,)], [(1.0, 5.0), 3.0], ((0.0, 7.0), None))
     """
@@ -347,17 +367,8 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
             return only_leaf(result[1], seeded, ct, fields, lanes)
 
         # (a numpy data argument's tangent: a zero array, not a variable)
-        parts = split_constants(primals, constants, no_tangent)
-        if parts is None:
-            t_out, transpose = vjp_over_values(tangent_out, primals, lambda a: a * 0.0,
-                                               lambda p: tr.map(zeros_like, p))
-        else:
-            live, rebuild, cotangent_of = parts
-            t_out, back = vjp_over_values(lambda *xs: tangent_out(*rebuild(xs)), tuple(live),
-                                          lambda a: a * 0.0, lambda p: tr.map(zeros_like, p))
-
-            def transpose(ct: Any) -> tuple:
-                return cotangent_of(back(ct))
+        t_out, transpose = vjp_over_variables(tangent_out, primals, constants, lambda a: a * 0.0,
+                                              lambda p: tr.map(zeros_like, p), no_tangent)
         got, want = tr.structure(ct), tr.structure(t_out)
         if got != want:  # a vmap result's: example by example, as the rule's jvp gives it
             ct = tr.per_example(ct)

@@ -31,7 +31,7 @@ from ..core import pytree as tr
 from ..core.expr import Const, Expr, const
 from ..core.forward_sweep import UNSET_TANGENT as UNSET
 
-__all__ = ["own_tangent", "rerun", "as_laid_out", "given", "UNSET"]
+__all__ = ["own_tangent", "rerun", "as_laid_out", "given", "FLOATS", "UNSET"]
 
 
 def own_tangent(rule: Any, kids: Sequence[Any], tangents: Sequence[Any], on_graph: bool,
@@ -103,7 +103,9 @@ def _data(x: Any) -> Any:
     return x.value if x.__class__ is Const and x.value.__class__ is np.ndarray else x
 
 
-_FLOATS = (float, np.float64)  # (numpy's scalar computes as C: np.float64(-inf) ** 0.5 is inf)
+# a float, and numpy's float64 scalar (a value taken out of an array), whose own
+# arithmetic is C's: ``np.float64(-inf) ** 0.5`` is ``inf`` where fm gives NaN
+FLOATS = frozenset((float, np.float64))
 
 
 def rerun(f: Callable, merge: Callable, diff_def: tr.TreeDef, leaves: Sequence[Any],
@@ -123,7 +125,7 @@ def rerun(f: Callable, merge: Callable, diff_def: tr.TreeDef, leaves: Sequence[A
     """
     if len(constants) != len(leaves):
         constants = (False,) * len(leaves)
-    fixed = [given(x) if c else const(float(x)) if x.__class__ in _FLOATS else x
+    fixed = [given(x) if c else const(float(x)) if x.__class__ in FLOATS else x
              for x, c in zip(leaves, constants)]  # (as nodes: f's own numbers under a
     # transform, 1.0 / 0.0 inf, not Python's ZeroDivisionError)
 
@@ -143,4 +145,4 @@ def given(x: Any) -> Any:
     (2.0, 1.5, 'const')
     """
     value = x.value if x.__class__ is Const else x  # (an array stays a node: under
-    return float(value) if value.__class__ in _FLOATS else x  # vmap, its examples)
+    return float(value) if value.__class__ in FLOATS else x  # vmap, its examples)
