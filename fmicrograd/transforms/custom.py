@@ -60,6 +60,7 @@ from ..core.functions import stop_gradient, undifferentiated
 from ..core.presence import leaf_flags
 from ..core.reach import _reduce_mask, choice
 from ..core.sweep import REACHED
+from .closures import holds_traced
 
 __all__ = ["custom_vjp", "CustomRule", "bound", "found_reach"]
 
@@ -150,7 +151,9 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
     checks_data: bool = True
 
     def __init__(self, fun: Callable, nondiff_argnums: tuple[int, ...] = ()) -> None:
-        functools.update_wrapper(self, fun)
+        # (its name and doc, not its __dict__: wrapping a checkpoint, another rule's
+        # settings would come along)
+        functools.update_wrapper(self, fun, updated=())
         self.fun = fun
         self.nondiff_argnums = positions(nondiff_argnums, "custom_vjp", "nondiff_argnums")
         self.fwd: Callable | None = None
@@ -213,7 +216,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
             raise TypeError(self._data_under_vmap(args, diff))
         out, residuals = self._run_fwd(self._merge(args, tr.unflatten(arg_def, values)))
         outs, out_def = tr.flatten(out)
-        closes = self._closed_over(outs, residuals)
+        closes = self._closed_over(outs, residuals) or holds_traced(self.fwd)
         kids = tuple(lift(leaf) for leaf in leaves)
         static = tuple(args[i] for i in self.nondiff_argnums)
         depth = DEPTH.get()
@@ -506,6 +509,12 @@ class CustomRule:
         if got != self.out_def:                            # back as a vmap result now)
             tr.check_same(self.out_def, got, f"{self.fn.who}: {self.name} replayed gives "
                                              "another output structure than its call")
+        if any(isinstance(x, Expr) and x.__class__ is not Const and reaches_variable(x)
+               for x in flat):  # a value the function holds, not one of the leaves given
+            raise TypeError(f"{self.fn.who}: {self.name}, replayed on new argument values "
+                            "(fm.jit's compiled call), returned a node it reaches outside its "
+                            "arguments: it holds a value of the trace, which would be stale. "
+                            "Pass that value as an argument")
         values = [_plain(x) for x in flat]
         if any(v.__class__ is complex for v in values):  # (a compiled call's replay: the
             raise self.fn._complex()                      # trace's values were real)

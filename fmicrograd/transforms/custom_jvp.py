@@ -284,7 +284,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
     """
 
     def __init__(self, fun: Callable, nondiff_argnums: tuple[int, ...] = ()) -> None:
-        functools.update_wrapper(self, fun)
+        functools.update_wrapper(self, fun, updated=())  # (not another rule's settings)
         self.fun = fun
         self.nondiff_argnums = tuple(nondiff_argnums)
         self.jvp_rule: Callable | None = None

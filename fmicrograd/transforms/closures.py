@@ -1,0 +1,88 @@
+"""What a rule's function holds: graph nodes of a running ``jit`` trace.
+
+``jit`` compiles a call of a ``checkpoint``, ``custom_jvp`` or ``custom_vjp``
+function as a replay of the function on the call's argument values
+(``CustomRule.forward``). A function that closes over a value ``jit`` traces
+would replay with the value the trace saw, not the call's. Where the traced
+call's branch used that value, its output shows it and the call is not
+replayed (``custom_vjp._closed_over``); where the branch did not, only the
+function's own closure tells, and it is read here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+from collections.abc import Callable
+
+import numpy as np
+
+from ..core.control import RUNNING, traced
+from ..core.expr import Const, Expr
+
+__all__ = ["holds_traced"]
+
+_LIMIT = 100_000  # objects walked at most; a closure larger than that counts as holding one
+
+
+def holds_traced(fn: Callable) -> bool:
+    """Whether ``fn`` holds a graph node that a running ``jit`` trace depends
+    on: in its closure cells and defaults, through the functions, partials,
+    bound methods, containers, object arrays and dataclass fields found there,
+    and the function an fm wrapper (``checkpoint``, ``custom_jvp``,
+    ``custom_vjp``, ``jit``) runs. False when no trace is running.
+
+    >>> from fmicrograd.core.control import running
+    >>> from fmicrograd.core.expr import Var
+    >>> x = Var(1.0)
+    >>> with running(x.level, "fm.jit", traces=True):
+    ...     holds_traced(lambda a: a if a > 0.5 else x), holds_traced(lambda a: 2.0 * a)
+    (True, False)
+    """
+    if not any(traces for _, _, traces in RUNNING.get()):
+        return False
+    stack: list = [fn]
+    seen: set = set()
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or obj is None or obj.__class__ in (float, int, str, bool):
+            continue
+        seen.add(id(obj))
+        if len(seen) > _LIMIT:
+            return True
+        if isinstance(obj, Expr):
+            if obj.__class__ is not Const and traced(obj):
+                return True
+        elif isinstance(obj, types.FunctionType):
+            stack.extend(_cells(obj))
+            stack.extend(obj.__defaults__ or ())
+            stack.extend((obj.__kwdefaults__ or {}).values())
+        elif isinstance(obj, types.MethodType):
+            stack += [obj.__func__, obj.__self__]
+        elif isinstance(obj, functools.partial):
+            stack += [obj.func, *obj.args, *obj.keywords.values()]
+        elif isinstance(obj, (tuple, list, set, frozenset)):
+            stack.extend(obj)
+        elif isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, np.ndarray):
+            if obj.dtype == object:
+                stack.extend(obj.flat)
+        elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            stack.extend(getattr(obj, f.name, None) for f in dataclasses.fields(obj))
+        elif not isinstance(obj, (type, types.ModuleType)):
+            held = getattr(obj, "__dict__", None)  # fm's wrappers: the function they run
+            if isinstance(held, dict):
+                stack += [held.get(name) for name in ("fwd", "fun", "f", "__wrapped__")]
+    return False
+
+
+def _cells(fn: types.FunctionType) -> list:
+    out = []
+    for cell in fn.__closure__ or ():
+        try:
+            out.append(cell.cell_contents)
+        except ValueError:  # a cell not yet filled (a name the function assigns later)
+            pass
+    return out
