@@ -35,9 +35,11 @@ def holds_traced(fn: Callable) -> bool:
 
     >>> from fmicrograd.core.control import running
     >>> from fmicrograd.core.expr import Var
+    >>> def rule(c):
+    ...     return lambda a: a if a > 0.5 else c
     >>> x = Var(1.0)
     >>> with running(x.level, "fm.jit", traces=True):
-    ...     holds_traced(lambda a: a if a > 0.5 else x), holds_traced(lambda a: 2.0 * a)
+    ...     holds_traced(rule(x)), holds_traced(rule(2.0))
     (True, False)
     """
     if not any(traces for _, _, traces in RUNNING.get()):
