@@ -18,12 +18,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..core.control import RUNNING, traced
+from ..core.control import FREE_OF_VARIABLES, RUNNING, traced
 from ..core.expr import Const, Expr
 
 __all__ = ["holds_traced"]
 
 _LIMIT = 100_000  # objects walked at most; a closure larger than that counts as holding one
+_PLAIN = frozenset((float, int, bool, complex, str, bytes, type(None)))
 
 
 def holds_traced(fn: Callable) -> bool:
@@ -44,11 +45,12 @@ def holds_traced(fn: Callable) -> bool:
     """
     if not any(traces for _, _, traces in RUNNING.get()):
         return False
+    memo = FREE_OF_VARIABLES.get()  # the trace's: tuples of plain values seen before
     stack: list = [fn]
     seen: set = set()
     while stack:
         obj = stack.pop()
-        if id(obj) in seen or obj is None or obj.__class__ in (float, int, str, bool):
+        if id(obj) in seen or obj.__class__ in _PLAIN:
             continue
         seen.add(id(obj))
         if len(seen) > _LIMIT:
@@ -65,9 +67,16 @@ def holds_traced(fn: Callable) -> bool:
         elif isinstance(obj, functools.partial):
             stack += [obj.func, *obj.args, *obj.keywords.values()]
         elif isinstance(obj, (tuple, list, set, frozenset)):
+            if memo is not None and ("held", id(obj)) in memo:
+                continue
+            if _PLAIN.issuperset(map(type, obj)):  # (data of many numbers: at C speed)
+                if memo is not None and obj.__class__ is tuple:  # immutable: once a trace
+                    memo["held", id(obj)] = obj  # (kept, so that its id stays its own)
+                continue
             stack.extend(obj)
         elif isinstance(obj, dict):
-            stack.extend(obj.values())
+            if not _PLAIN.issuperset(map(type, obj.values())):
+                stack.extend(obj.values())
         elif isinstance(obj, np.ndarray):
             if obj.dtype == object:
                 stack.extend(obj.flat)
