@@ -159,9 +159,13 @@ def static_key(value: Any) -> Any:
         return (type(value), frozenset(map(_typed_key, value)))
     if isinstance(value, PMap):
         return (type(value), frozenset((_typed_key(k), _typed_key(v)) for k, v in value.items()))
+    if isinstance(value, PVector):
+        return (type(value), tuple(map(_typed_key, value)))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return (type(value), tuple(_typed_key(getattr(value, f.name))
                                    for f in dataclasses.fields(value)))
+    if isinstance(value, numbers.Number):  # another kind of number (Decimal: -0 == 0)
+        return ("n", type(value), repr(value))
     return value
 
 

@@ -570,6 +570,8 @@ def lift(x: Any) -> Expr:
     if x.__class__ is float:
         return const(x)
     if not _is_value(x):
+        if hasattr(x, "as_node"):  # a comparison's per-example answers (``control.Mask``):
+            return x.as_node()     # x * (x > 0) as (x > 0) * x
         hint = (" (repeating a list n times needs n to be a Python int: under fm.jit pass "
                 "it in static_argnums, or static_argnames)" if isinstance(x, (list, tuple)) else "")
         raise TypeError(f"cannot combine an fm.Expr with {type(x).__name__} {x!r}; "

@@ -22,7 +22,7 @@ from typing import Any
 from ..core import pytree as tr
 from ..core import sweep
 from ..core.batch_axes import DEPTH
-from ..core.control import RUNNING, running, thread_hint
+from ..core.control import RUNNING, dependent, running, thread_hint
 from ..core.expr import Const, Expr, const, next_level, variable
 from ..core.expr import stored_value as _stored
 from ..core.functions import _widened
@@ -379,10 +379,17 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
             got = tr.structure(cotangent)
         tr.check_same(out_def, got, "vjp_fn: the cotangent must match the output")
         seeds = widened_leaves(cotangent, "vjp")
+        graph, steps = on_graph, plan
         if not on_graph:  # a sweep on values: a mapped cotangent (vmap's constant node)
             seeds = [s.value if s.__class__ is Const else s for s in seeds]  # as its value
-        cts, _ = sweep.reverse(outs, seeds, flat_inputs, plan)
-        return tuple(_rebuild(defs, groups, cts, on_graph))
+            if any(isinstance(s, Expr) and dependent(s) is not None for s in seeds):
+                # a cotangent that a running transform differentiates or traces (``vjp_fn``
+                # called inside ``jvp``, ``grad``, ``jit``): the sweep builds nodes, as
+                # the rules' derivatives must follow it (on values, a rule's result became
+                # its value, a derivative of 0)
+                graph, steps = True, (plan[0], plan[1], True)
+        cts, _ = sweep.reverse(outs, seeds, flat_inputs, steps)
+        return tuple(_rebuild(defs, groups, cts, graph))
 
     if has_aux:
         return lower(out, on_graph), vjp_fn, lower(aux, on_graph)

@@ -1,0 +1,61 @@
+"""Static arguments told apart as Python would, and comparisons of a node
+with a numpy array (an outside probe: both gave silently wrong numbers)."""
+
+import math
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from pyrsistent import pvector
+
+import fmicrograd as fm
+
+
+def test_a_pvector_static_is_keyed_by_its_items_types_and_bits():
+    sign = fm.jit(lambda x, s: x * math.copysign(1.0, s[0]), static_argnums=1)
+    assert [sign(1.0, pvector([0.0])), sign(1.0, pvector([-0.0]))] == [1.0, -1.0]
+    kind = fm.jit(lambda x, s: x * (2.0 if type(s[0]) is int else 3.0), static_argnames="s")
+    assert [kind(1.0, s=pvector([1])), kind(1.0, s=pvector([1.0]))] == [2.0, 3.0]
+    assert kind(1.0, s=pvector([True])) == 3.0
+    nested = fm.jit(lambda x, s: x * math.copysign(1.0, s[0][0]), static_argnums=1)
+    assert [nested(1.0, (pvector([0.0]),)), nested(1.0, (pvector([-0.0]),))] == [1.0, -1.0]
+
+
+def test_a_decimal_static_keeps_its_sign_of_zero():
+    f = lambda x, s: x * math.copysign(1.0, s)
+    jitted = fm.jit(f, static_argnums=1)
+    got = [jitted(1.0, Decimal("0")), jitted(1.0, Decimal("-0"))]
+    assert got == [f(1.0, Decimal("0")), f(1.0, Decimal("-0"))] == [1.0, -1.0]
+
+
+A = np.array([1.0, 2.0])
+
+
+@pytest.mark.parametrize("transform", ["grad", "value_and_grad", "jit", "jit(grad)", "jvp"])
+@pytest.mark.parametrize("point", [3.0, 1.5, 0.5])
+def test_a_node_against_a_numpy_array_outside_vmap_is_an_error(transform, point):
+    f = lambda x: x * np.sum(A < x)  # counted as one True where every entry agrees
+    run = {"grad": fm.grad(f), "value_and_grad": fm.value_and_grad(f), "jit": fm.jit(f),
+           "jit(grad)": fm.jit(fm.grad(f)), "jvp": lambda x: fm.jvp(f, (x,), (1.0,))}[transform]
+    with pytest.raises(TypeError, match="compare entry by entry"):
+        run(point)
+
+
+def test_entry_by_entry_comparisons_count_as_python_does():
+    f = lambda x: x * sum(1.0 for v in A.tolist() if v < x)
+    assert fm.value_and_grad(f)(3.0) == (6.0, 2.0)
+    assert fm.jit(fm.value_and_grad(f))(3.0) == (6.0, 2.0)
+    assert fm.jit(fm.value_and_grad(f))(1.5) == (1.5, 1.0)
+
+
+def test_an_array_under_vmap_is_still_one_value_per_example():
+    f = lambda x, a: fm.where(x > a, x, 0.0)
+    assert fm.vmap(f)((1.0, 3.0), A) == (0.0, 3.0)
+
+
+@pytest.mark.parametrize("write", ["node first", "mask first"])
+def test_a_node_times_a_comparison_under_vmap(write):
+    f = (lambda x: x * (x > 0)) if write == "node first" else (lambda x: (x > 0) * x)
+    xs = (-1.0, 2.0, 0.5)
+    assert fm.vmap(f)(xs) == tuple(float(x * (x > 0)) for x in xs)
+    assert fm.vmap(fm.grad(f))(xs) == (0.0, 1.0, 1.0)

@@ -1,0 +1,65 @@
+"""``vjp_fn`` called with a cotangent that another running transform
+differentiates, where the function's own graph is on numbers.
+
+The sweep ran on values: a rule's cotangent lost its dependence on the
+enclosing variable (through a ``checkpoint`` under ``vmap``, forward over
+reverse gave a derivative of 0.0), or a rule on arrays met a node (``x ** y``
+under ``vmap``: a ``TypeError`` from ``np.where``). Found by a composition
+fuzzer (seed 5440) as ``jacfwd(jacrev(f))`` disagreeing with ``jacrev(jacfwd(f))``.
+"""
+
+import math
+
+import pytest
+
+import fmicrograd as fm
+
+CS = (0.5, -1.25)
+Y = 0.7
+
+
+def _body(kind):
+    if kind == "power":
+        return lambda a: fm.power(1.5, a)
+    if kind == "rpow_tanh":
+        return lambda a: 1.5 ** fm.tanh(a)
+    return lambda a: fm.exp(a * math.log(1.5))
+
+
+def _slope(kind):
+    """d/dy of sum_c body(y * c) at Y, by hand."""
+    if kind == "rpow_tanh":
+        return sum(c * 1.5 ** math.tanh(Y * c) * math.log(1.5) * (1 - math.tanh(Y * c) ** 2)
+                   for c in CS)
+    return sum(c * 1.5 ** (Y * c) * math.log(1.5) for c in CS)
+
+
+def _wrapped(kind, wrapper):
+    body = _body(kind)
+    return fm.checkpoint(body) if wrapper == "checkpoint" else body
+
+
+@pytest.mark.parametrize("kind", ["power", "rpow_tanh", "exp"])
+@pytest.mark.parametrize("wrapper", ["checkpoint", "none"])
+def test_jvp_of_a_vjp_fn_given_the_tangents_variable(kind, wrapper):
+    b = _wrapped(kind, wrapper)
+    g = lambda y: fm.sum(fm.vmap(lambda c: b(y * c))(CS))
+    back = lambda x: fm.vjp(g, Y)[1](x)[0]
+    value, tangent = fm.jvp(back, (2.0,), (1.0,))
+    assert value == pytest.approx(2.0 * _slope(kind), rel=1e-13)
+    assert tangent == pytest.approx(_slope(kind), rel=1e-13)
+    assert fm.jit(lambda x: fm.jvp(back, (x,), (1.0,)))(2.0)[1] == pytest.approx(
+        _slope(kind), rel=1e-13)
+
+
+@pytest.mark.parametrize("kind", ["power", "rpow_tanh"])
+@pytest.mark.parametrize("wrapper", ["checkpoint", "none"])
+def test_forward_over_reverse_matches_reverse_over_reverse(kind, wrapper):
+    b = _wrapped(kind, wrapper)
+    f = lambda x, y: x * fm.sum(fm.vmap(lambda c: b(y * c))(CS))
+    cross = fm.grad(fm.grad(f, argnums=1), argnums=0)(2.0, Y)
+    assert cross == pytest.approx(_slope(kind), rel=1e-13)
+    assert fm.jacfwd(fm.grad(f, argnums=1), argnums=0)(2.0, Y) == pytest.approx(cross, rel=1e-13)
+    h = fm.jacfwd(fm.jacrev(lambda p: f(p[0], p[1])))((2.0, Y))
+    assert h[1][0] == pytest.approx(h[0][1], rel=1e-13)
+    assert h[0][1] == pytest.approx(cross, rel=1e-13)
