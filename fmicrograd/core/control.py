@@ -531,10 +531,11 @@ def compare(op: str, a: Any, b: Any, b_value: Any) -> Any:
         if not (_vmap_depth() or hasattr(b, "children") or getattr(a.value, "ndim", 0)):
             # a number against an array of the user's, outside vmap: the entries' answers,
             # which one bool cannot stand for (np.sum(arr < x) would count one)
-            raise TypeError(f"`{op}` between an fm node and a numpy array of shape "
-                            f"{result.shape} outside fm.vmap: fmicrograd is scalar-valued and "
-                            "a comparison answers one bool; compare entry by entry, "
-                            f"[x {op} v for v in arr.tolist()], or map the array with fm.vmap")
+            raise TypeError(f"a numpy array entered the computation: `{op}` between an fm node "
+                            f"and a numpy array of shape {result.shape} outside fm.vmap; "
+                            "fmicrograd is scalar-valued and a comparison answers one bool: "
+                            f"compare entry by entry, [x {op} v for v in arr.tolist()], or map "
+                            "the array with fm.vmap")
         if result.all():
             r = True
         elif not result.any():
