@@ -7,6 +7,8 @@ first call did not take, replayed with the first call's value: ``jit(f)``
 gave 10.0 at 0.25 where ``f`` gives 2.5.
 """
 
+import math
+
 import pytest
 
 import fmicrograd as fm
@@ -104,3 +106,20 @@ def test_a_rule_closing_over_nothing_traced_stays_compiled():
     jitted = fm.jit(lambda x: g(x) + x)
     assert [jitted(p) for p in (1.0, 0.25)] == [2.0, 1.0]
     assert "runs as Python" not in jitted.lower(1.0).as_text()
+
+
+@pytest.mark.parametrize("kind", ["custom_jvp", "custom_vjp"])
+def test_a_differentiated_nondiff_argument_is_named_as_such(kind):
+    if kind == "custom_jvp":
+        f = fm.custom_jvp(lambda x, n: fm.sin(x * n), nondiff_argnums=(1,))
+        f.defjvp(lambda n, p, t: (fm.sin(p[0] * n), n * fm.cos(p[0] * n) * t[0]))
+    else:
+        f = fm.custom_vjp(lambda x, n: fm.sin(x * n), nondiff_argnums=(1,))
+        f.defvjp(lambda x, n: (fm.sin(x * n), x), lambda n, x, g: (n * fm.cos(x * n) * g,))
+    h = lambda x, n: f(x, n)
+    for run in (lambda: fm.jit(fm.grad(h, argnums=1))(0.5, 2.0),
+                lambda: fm.jvp(h, (0.5, 2.0), (0.0, 1.0)),
+                lambda: fm.grad(h, argnums=(0, 1))(0.5, 2.0)):
+        with pytest.raises(TypeError, match="argument 1 is in nondiff_argnums"):
+            run()
+    assert fm.jit(fm.grad(h))(0.5, 2.0) == pytest.approx(2.0 * math.cos(1.0), rel=1e-15)

@@ -214,6 +214,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                             "nondiff_argnums")
         if self.checks_data and DEPTH.get() and any(x.__class__ is np.ndarray for x in leaves):
             raise TypeError(self._data_under_vmap(args, diff))
+        self._check_nondiff(args)
         out, residuals = self._run_fwd(self._merge(args, tr.unflatten(arg_def, values)))
         outs, out_def = tr.flatten(out)
         closes = self._closed_over(outs, residuals) or holds_traced(self.fwd)
@@ -256,6 +257,23 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                 f"{where} (shape {shape}) under vmap, where fmicrograd reads an array as the "
                 f"examples of a batch, so the rule cannot tell data from them; list that "
                 f"argument in {names}, or close over the array")
+
+    def _check_nondiff(self, args: tuple) -> None:
+        """A ``nondiff_argnums`` argument that a running transform
+        differentiates is an error that says so (it was reported as a
+        closure): the rule gives no derivative for those arguments."""
+        for i in self.nondiff_argnums:
+            if i >= len(args):
+                continue
+            for leaf in tr.leaves(args[i]) if isinstance(args[i], (tuple, list, dict)) \
+                    else [args[i]]:
+                who = dependent(leaf, differentiating=True) if isinstance(leaf, Expr) else None
+                if who is not None:
+                    raise TypeError(f"{self.who}: {self.name}'s argument {i} is in "
+                                    f"nondiff_argnums, but {who} differentiates it: the rule "
+                                    "gives no derivative for those arguments; take it out of "
+                                    "nondiff_argnums (the rule then gives its derivative), or "
+                                    "pass fm.stop_gradient of it")
 
     def _closed_over(self, outs: list, residuals: Any) -> bool:
         """Whether ``fwd``, run on plain values, still returned graph nodes: it
