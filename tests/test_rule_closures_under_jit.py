@@ -10,20 +10,9 @@ gave 10.0 at 0.25 where ``f`` gives 2.5.
 import math
 
 import pytest
+from test_rule_arguments import _rule  # checkpoint, custom_jvp or custom_vjp of f
 
 import fmicrograd as fm
-
-
-def _rule(kind, h):
-    if kind == "checkpoint":
-        return fm.checkpoint(h)
-    if kind == "custom_jvp":
-        g = fm.custom_jvp(h)
-        g.defjvp(lambda p, t: fm.jvp(h, p, t))
-        return g
-    g = fm.custom_vjp(h)
-    g.defvjp(lambda a: fm.vjp(h, a), lambda vjp_fn, ct: vjp_fn(ct))
-    return g
 
 
 def _closing(kind, branch):
