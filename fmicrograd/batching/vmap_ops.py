@@ -66,6 +66,26 @@ def sum_to(a: Any, lead: int, shape: tuple) -> Any:
     return _plain(a)
 
 
+def _keeping(shape: tuple, tail: tuple) -> tuple:
+    """An input's cotangent shape: its own ``shape`` with its trailing axes
+    (the enclosing vmaps', where a sweep runs inside them) those of ``tail``,
+    one value per example, also where the input has unit axes there (a value
+    those vmaps do not map: summing them would add up the examples).
+
+    >>> _keeping((3, 1), (2,)), _keeping((), (2,)), _keeping((3,), ())
+    ((3, 2), (2,), (3,))
+    """
+    return shape[:len(shape) - len(tail)] + tail if len(shape) >= len(tail) else tail
+
+
+def _per_example(shape: tuple, ct: Any, lead: int) -> tuple:
+    """``_keeping`` for a cotangent ``ct`` (its axes after ``lead``): the
+    trailing axes of the vmaps the sweep runs in (``DEPTH``)."""
+    keep = DEPTH.get()
+    full = np.shape(ct.value if isinstance(ct, Expr) else ct)[lead:]
+    return _keeping(shape, full[len(full) - keep:] if 0 < keep < len(full) else ())
+
+
 def _lead(ct: Any, out: Any) -> int:
     value = ct.value if isinstance(ct, Expr) else ct
     done = out.value if isinstance(out, Expr) else out
@@ -138,7 +158,7 @@ class Put:
     def __call__(self, ct: Any, out: Any, c: Any) -> tuple:
         lead = self.lead + _lead(ct, out)
         shape = np.shape(c.value if isinstance(c, Expr) else c)[self.lead:]
-        return (apply(Take(self.index, lead, self.full, shape), ct),)
+        return (apply(Take(self.index, lead, self.full, _per_example(shape, ct, lead)), ct),)
 
     def torch(self, t: Any, c: Any) -> Any:
         lead_shape = tuple(c.shape[:self.lead])
@@ -181,8 +201,9 @@ class Stack:
         takes = []
         for i, x in enumerate(xs):
             shape = np.shape(x.value if isinstance(x, Expr) else x)
-            takes.append(apply(Take(i, lead, full, tail if len(shape) < len(tail) else shape),
-                               ct))
+            # the enclosing vmaps' axes (trailing) are the cotangent's, example by example,
+            # also where the input has unit axes there (a value those vmaps do not map)
+            takes.append(apply(Take(i, lead, full, _keeping(shape, tail)), ct))
         return takes
 
     def torch(self, t: Any, *xs: Any) -> Any:

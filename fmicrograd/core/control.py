@@ -453,6 +453,12 @@ with fm.where(cond, a, b), or compare scalars
     def __truediv__(self, other: Any) -> Any:
         return self.as_node() / _truth(other)
 
+    def __pow__(self, other: Any) -> Any:
+        return self.as_node() ** _truth(other)
+
+    def __rpow__(self, other: Any) -> Any:
+        return _truth(other) ** self.as_node()
+
     def __rtruediv__(self, other: Any) -> Any:
         return _truth(other) / self.as_node()
 
