@@ -59,3 +59,12 @@ def test_a_node_times_a_comparison_under_vmap(write):
     xs = (-1.0, 2.0, 0.5)
     assert fm.vmap(f)(xs) == tuple(float(x * (x > 0)) for x in xs)
     assert fm.vmap(fm.grad(f))(xs) == (0.0, 1.0, 1.0)
+
+
+def test_vmap_over_random_keys_says_to_map_the_numbers():
+    keys = fm.random.split(fm.random.key(0), 3)
+    with pytest.raises(ValueError, match="vmap cannot map"):
+        fm.vmap(lambda k, x: x * fm.random.normal(k), in_axes=(0, None))(keys, 1.0)
+    draws = tuple(fm.random.normal(k) for k in keys)  # the fix the message names
+    got = fm.vmap(lambda z, x: x * z, in_axes=(0, None))(draws, 2.0)
+    assert got == tuple(2.0 * z for z in draws)

@@ -143,6 +143,11 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
     items = [_tuples(x) for x in arg]
     if not items:
         raise ValueError(f"fm.vmap: {where} is an empty sequence: no examples to map over")
+    if any(type(x).__name__ == "Key" and type(x).__module__.endswith(".random") for x in items):
+        raise ValueError(f"fm.vmap: {where} holds fm.random keys, which vmap cannot map (a key "
+                         "is a pytree with no leaves, only its own structure): draw the "
+                         "numbers first and map them, e.g. fm.random.normal(key, n) for n "
+                         "examples, or a tuple of fm.random.normal(k) for k in the keys")
     dense = _dense(items)
     if dense is not None:
         return len(items), _columns(dense, depth)
