@@ -58,3 +58,10 @@ def test_a_comparison_to_a_power_under_vmap():
     xs = (-1.0, 2.0)
     assert fm.vmap(lambda x: (x > 0.0) ** 2)(xs) == (0.0, 1.0)
     assert fm.vmap(lambda x: 2.0 ** (x > 0.0))(xs) == (1.0, 2.0)
+
+
+def test_hessian_through_a_jitted_call_inside_an_inner_vmap():
+    jitted = fm.jit(lambda w, x: w * w * x)
+    g = lambda w, x: fm.sum(fm.vmap(lambda s: jitted(s, x))((w,)))  # w * w * x
+    got = fm.vmap(fm.hessian(g), in_axes=(None, 0))(1.0, XS)
+    assert got == tuple(fm.hessian(g)(1.0, x) for x in XS) == (6.0, 10.0)

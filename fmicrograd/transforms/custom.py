@@ -885,9 +885,9 @@ def _spread(outs: list, ins: list, depth: int) -> list:
     [(2,), (3, 2), (2,)]
     """
     # an output with more axes than ``depth`` is an inner vmap result: its examples'
-    # axis first, the batch axes last (it does not set the batch shape by its own)
+    # axis first, the batch axes last (those count: an input may hold unit axes there)
     batch = np.broadcast_shapes(*(np.shape(_plain(x))[-depth:] for x in ins),
-                                *(np.shape(_plain(x)) for x in outs if np.ndim(_plain(x)) <= depth))
+                                *(np.shape(_plain(x))[-depth:] for x in outs))
     if not batch:
         return outs
     spread = []
