@@ -112,3 +112,17 @@ def test_a_differentiated_nondiff_argument_is_named_as_such(kind):
         with pytest.raises(TypeError, match="argument 1 is in nondiff_argnums"):
             run()
     assert fm.jit(fm.grad(h))(0.5, 2.0) == pytest.approx(2.0 * math.cos(1.0), rel=1e-15)
+
+
+def test_a_jitted_closure_over_a_differentiated_value_runs_as_the_function():
+    """jit seen through by a transform is a rule of its own; a closure over a
+    value an outer transform differentiates made it raise, naming its
+    internal function (an outside probe): the function runs as it is."""
+    f = lambda x: fm.sum(fm.vmap(lambda z, y: fm.jacfwd(lambda u: fm.jit(lambda v: z * v)(u))(y),
+                                 in_axes=(None, 0))(x, (1.0, 2.0)))
+    assert fm.grad(f)(0.5) == 2.0
+    h = lambda x: fm.jit(lambda v: x * v)(2.0)
+    assert (fm.grad(h)(3.0), fm.jacfwd(h)(3.0), fm.hessian(lambda x: x * h(x))(3.0)) == \
+        (2.0, 2.0, 4.0)
+    with pytest.raises(TypeError, match="checkpoint: <lambda> closes over"):  # a user's rule
+        fm.grad(lambda x: fm.jit(lambda v: fm.checkpoint(lambda a: a * x)(v))(x))(2.0)

@@ -53,7 +53,7 @@ from ..core.batch_axes import DEPTH
 from ..core.control import RUNNING, running
 from ..core.expr import GUARDS, Expr, next_level, traced_variables
 from ..transforms.autodiff import CHECK_VALUES
-from ..transforms.custom import bound, checks_linearity
+from ..transforms.custom import ClosesOver, bound, checks_linearity
 from . import autobatch, codegen, guards, ir, jit_io, split
 from .batched_call import MISS, BatchedCalls, NotBatchable
 from .jit_io import EXPR, SCALAR, Structures, builder, classify, immutable, matcher, variables
@@ -260,8 +260,8 @@ class Jitted:
                 node = self._through.setdefault(
                     key, seen_through(self, static, nondiff, len(args), depth))
             return node(*args)
-        except (NotThrough, NotBatchable):
-            return self.f(*args)
+        except (NotThrough, NotBatchable, ClosesOver):  # (ClosesOver: f closes over a value
+            return self.f(*args)                         # the transform differentiates)
 
     def _run(self, entry: _Entry, found: tuple, args: tuple, kwargs: dict,
              lazy: bool = False) -> Any:

@@ -286,9 +286,9 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         for x in closed:
             who = dependent(x, differentiating=True)
             if who is not None:
-                raise TypeError(f"{self.who}: {self.name} closes over a value that {who} "
-                                "differentiates, but its rule only gives derivatives for its "
-                                "arguments; pass that value as an argument instead")
+                raise ClosesOver(f"{self.who}: {self.name} closes over a value that {who} "
+                                 "differentiates, but its rule only gives derivatives for its "
+                                 "arguments; pass that value as an argument instead")
         return any(reaches_variable(x) for x in closed)
 
     def _positional(self, args: tuple, kwargs: dict) -> tuple:
@@ -315,6 +315,12 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
 
     def __repr__(self) -> str:
         return f"custom_vjp({self.name})"
+
+
+class ClosesOver(TypeError):
+    """A rule's function closes over a value being differentiated (the
+    rule gives derivatives for its arguments only). ``jit`` seen through by
+    a transform catches it and runs its function as it is instead."""
 
 
 def constant_leaves(kids: Sequence[Any]) -> tuple[bool, ...]:
