@@ -63,3 +63,21 @@ def test_forward_over_reverse_matches_reverse_over_reverse(kind, wrapper):
     h = fm.jacfwd(fm.jacrev(lambda p: f(p[0], p[1])))((2.0, Y))
     assert h[1][0] == pytest.approx(h[0][1], rel=1e-13)
     assert h[0][1] == pytest.approx(cross, rel=1e-13)
+
+
+def test_a_cotangent_computed_from_vmaps_examples_is_its_values():
+    """A ``vjp_fn`` cotangent computed from ``vmap``'s examples (a node that
+    no running transform depends on) met ``x ** 2``'s rule on arrays as a
+    node: numpy's ``where`` on it raised (an outside probe, seed 250)."""
+    def f1(x, e):
+        return fm.sum(fm.vmap(lambda z, y: fm.log1p((z * e) ** 2) * fm.log1p(y ** 2),
+                              in_axes=(None, 0))(x, (x * x, -0.02 - x)))
+
+    def f3(x, e):
+        out, back = fm.vjp(lambda y: fm.sum(fm.vmap(lambda v: f1(v, e))((y, 0.5 * y))), x)
+        return out + back(fm.tanh(x) - 0.47)[0]
+
+    x = 1.041
+    ys = (x, 0.47 * x + 0.2, 0.3)
+    got = fm.sum(fm.vmap(lambda y, z: f3(y, z), in_axes=(0, None))(ys, x))
+    assert got == pytest.approx(sum(f3(y, x) for y in ys), rel=1e-14)

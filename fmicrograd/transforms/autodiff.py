@@ -388,6 +388,8 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
                 # the rules' derivatives must follow it (on values, a rule's result became
                 # its value, a derivative of 0)
                 graph, steps = True, (plan[0], plan[1], True)
+            else:  # nodes nothing running depends on (computed from vmap's examples):
+                seeds = [s.value if isinstance(s, Expr) else s for s in seeds]  # values
         cts, _ = sweep.reverse(outs, seeds, flat_inputs, steps)
         return tuple(_rebuild(defs, groups, cts, graph))
 
