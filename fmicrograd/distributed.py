@@ -261,13 +261,16 @@ def all_reduce_sum(vector: Sequence[float]) -> list[float]:
     return total.cpu().tolist()
 
 
-def all_ranks_gradient(value_and_grad_fn: Callable[[Any, Any], tuple]) -> Callable:
+def all_ranks_gradient(value_and_grad_fn: Callable[[Any, Any], tuple],
+                       run: bytes = b"") -> Callable:
     """``value_and_grad_fn(params, batch) -> (loss, grads)`` made data
     parallel: each rank evaluates its shard of the batch, and the
     shard-size-weighted sum over the ranks of the loss and the gradient comes
     back, the same on every rank (one ``all_reduce`` of one float64 vector).
-    The first call checks that all ranks hold the same parameters and batch.
-    This is the hook of ``fit(data_parallel=True)``.
+    The first call checks that all ranks hold the same parameters and batch,
+    and the same ``run`` (``fit``'s fingerprint of the whole dataset and its
+    batch_size, epochs and key, see ``run_digest``). This is the hook of
+    ``fit(data_parallel=True)``.
 
     >>> all_ranks_gradient(fm.value_and_grad(lambda p, b: p))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -282,7 +285,7 @@ def all_ranks_gradient(value_and_grad_fn: Callable[[Any, Any], tuple]) -> Callab
         if n == 0:
             raise ValueError("fit(data_parallel=True): a batch of 0 examples")
         if not checked:
-            _check_same(params, columns, rank, world)
+            _check_same(params, columns, rank, world, run)
             checked.append(True)
         part = shard(columns, rank, world)
         if not len(part[0]):  # fewer examples than ranks (a last batch): this rank adds 0
@@ -348,15 +351,33 @@ def _walk(x: Any) -> Any:
         yield repr(x).encode()
 
 
-def _check_same(params: Any, columns: tuple, rank: int, world: int) -> None:
+def run_digest(data: Any, batch_size: int | None, epochs: int, key: Any) -> bytes:
+    """A fingerprint of what a data-parallel ``fit`` trains on: the whole
+    dataset (a sequence or arrays; b"" for an iterator, which one reading
+    would use up) and the settings that cut it into steps. Ranks that differ
+    in any of them would sum gradients of different batches, or of different
+    steps, without an error (only the first batch is compared otherwise).
+
+    >>> data = ((1.0, 2.0), (3.0, 4.0))
+    >>> run_digest(data, 1, 2, None) == run_digest(data, 2, 2, None)
+    False
+    """
+    readable = isinstance(data, (tuple, list)) or hasattr(data, "tobytes")
+    return _digest(((data if readable else ()), repr((batch_size, epochs, key, readable))))
+
+
+def _check_same(params: Any, columns: tuple, rank: int, world: int, run: bytes = b"") -> None:
     dist = _dist("fit(data_parallel=True)")
-    mine = (_digest(tree.leaves(params)), _digest(columns))
+    mine = (_digest(tree.leaves(params)), _digest(columns), run)
     everyone: list = [None] * world
     dist.all_gather_object(everyone, mine)
     for what, index, fix in (
             ("parameters", 0, "build the model from the same key on every rank"),
             ("first batch", 1, "load the same data on every rank and shuffle it with the same "
-                               "key; each rank takes its own shard")):
+                               "key; each rank takes its own shard"),
+            ("data or settings (the whole dataset, batch_size, epochs, key)", 2,
+             "load the same data on every rank and pass the same batch_size, epochs and key; "
+             "each rank takes its own shard of every batch")):
         differ = [r for r in range(world) if everyone[r][index] != everyone[0][index]]
         if differ:
             raise ValueError(f"fit(data_parallel=True): the {what} of rank(s) {differ} differ "

@@ -14,6 +14,9 @@ import fmicrograd as fm
 
 def train(config: dict, data_parallel: bool, rank: int = 0) -> dict:
     xs, ys = fm.datasets.moons(100, 0.1, seed=0)
+    if "examples_per_rank" in config:  # ranks that load different amounts of data
+        n = config["examples_per_rank"][rank]
+        xs, ys = xs[:n], ys[:n]
     key_model, key_batches = fm.random.split(fm.random.key(rank * config.get("seed_per_rank", 0)))
     model = fm.nn.MLP.init(2, [16, 16, 1], key=key_model)
 
@@ -28,7 +31,8 @@ def train(config: dict, data_parallel: bool, rank: int = 0) -> dict:
     if config["batch_size"] is None:
         data = {"data": [(xs, ys)]}
     else:
-        data = {"data": (xs, ys), "batch_size": config["batch_size"], "key": key_batches}
+        data = {"data": (xs, ys), "batch_size": config["batch_size"],
+                "key": None if config.get("no_key") else key_batches}
     optimizer = fm.optim.sgd(fm.optim.micrograd_schedule(1.0, 0.9, 100), momentum=0.5)
     if config.get("checkpoint"):  # each rank its own directory: only rank 0's may fill
         data["checkpoint_dir"] = f"checkpoints-rank{rank}"

@@ -114,6 +114,17 @@ def test_ranks_that_start_from_different_models_are_told_so(tmp_path):
     assert "build the model from the same key on every rank" in str(failed.value)
 
 
+@pytest.mark.parametrize("examples", [[96, 100], [97, 100]])
+def test_ranks_that_load_different_data_are_told_so(examples, tmp_path):
+    # without a shuffling key the first batches agree; only the later steps differed,
+    # and every rank trained to parameters neither one-process run gives (an outside probe)
+    with pytest.raises(AssertionError) as failed:
+        run_ranks(2, {"batch_size": 8, "epochs": 1, "jit": False, "no_key": True,
+                      "examples_per_rank": examples}, tmp_path)
+    assert "the data or settings (the whole dataset, batch_size, epochs, key) of rank(s) [1] " \
+        "differ from rank 0's" in str(failed.value)
+
+
 def test_a_rank_that_fails_before_training_stops_every_rank_at_once(tmp_path):
     # rank 0 alone checks the checkpoint_dir: the others waited in the first collective
     # for the process group's timeout (30 minutes), then got a raw gloo error
