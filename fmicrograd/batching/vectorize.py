@@ -143,11 +143,6 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
     items = [_tuples(x) for x in arg]
     if not items:
         raise ValueError(f"fm.vmap: {where} is an empty sequence: no examples to map over")
-    if any(type(x).__name__ == "Key" and type(x).__module__.endswith(".random") for x in items):
-        raise ValueError(f"fm.vmap: {where} holds fm.random keys, which vmap cannot map (a key "
-                         "is a pytree with no leaves, only its own structure): draw the "
-                         "numbers first and map them, e.g. fm.random.normal(key, n) for n "
-                         "examples, or a tuple of fm.random.normal(k) for k in the keys")
     dense = _dense(items)
     if dense is not None:
         return len(items), _columns(dense, depth)
@@ -156,6 +151,7 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
     for i, item in enumerate(items[1:], 1):
         leaves, other = tr.flatten(item)
         if other != treedef:
+            _keys_refused(items, where)
             tr.check_same(treedef, other, f"fm.vmap: {where}: example {i} differs from "
                                           f"example 0 in structure")
         for col, leaf in zip(columns, leaves):
@@ -163,6 +159,19 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
     ranks = _ranks(treedef)
     leaves = [_stack(col, r, depth, where) for col, r in zip(columns, ranks)]
     return len(items), tr.unflatten(treedef, leaves)
+
+
+def _keys_refused(items: list, where: str) -> None:
+    """Examples that are ``fm.random`` keys: each a pytree with no leaves
+    whose structure is the key itself, so two keys differ in structure. The
+    error says so, rather than that the examples differ."""
+    from ..random import Key
+
+    if any(isinstance(x, Key) for x in items):
+        raise ValueError(f"fm.vmap: {where} holds fm.random keys, which vmap cannot map (a key "
+                         "is a pytree with no leaves, only its own structure): draw the "
+                         "numbers first and map them, e.g. fm.random.normal(key, n) for n "
+                         "examples, or a tuple of fm.random.normal(k) for k in the keys")
 
 
 def _expr_columns(arr: np.ndarray, depth: int, where: str) -> Any:

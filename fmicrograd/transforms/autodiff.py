@@ -23,7 +23,7 @@ from ..core import pytree as tr
 from ..core import sweep
 from ..core.batch_axes import DEPTH
 from ..core.control import RUNNING, dependent, running, thread_hint
-from ..core.expr import Const, Expr, const, next_level, variable
+from ..core.expr import Expr, const, next_level, variable
 from ..core.expr import stored_value as _stored
 from ..core.functions import _widened
 from ..core.numeric import (
@@ -380,16 +380,15 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
         tr.check_same(out_def, got, "vjp_fn: the cotangent must match the output")
         seeds = widened_leaves(cotangent, "vjp")
         graph, steps = on_graph, plan
-        if not on_graph:  # a sweep on values: a mapped cotangent (vmap's constant node)
-            seeds = [s.value if s.__class__ is Const else s for s in seeds]  # as its value
+        if not on_graph:  # a sweep on values, unless a running transform differentiates or
+            # traces the cotangent (``vjp_fn`` called inside ``jvp``, ``grad``, ``jit``): then
+            # it builds nodes, as the rules' derivatives must follow it (on values, a rule's
+            # result became its value, a derivative of 0)
             if any(isinstance(s, Expr) and dependent(s) is not None for s in seeds):
-                # a cotangent that a running transform differentiates or traces (``vjp_fn``
-                # called inside ``jvp``, ``grad``, ``jit``): the sweep builds nodes, as
-                # the rules' derivatives must follow it (on values, a rule's result became
-                # its value, a derivative of 0)
                 graph, steps = True, (plan[0], plan[1], True)
-            else:  # nodes nothing running depends on (computed from vmap's examples):
-                seeds = [s.value if isinstance(s, Expr) else s for s in seeds]  # values
+            else:  # a node nothing running depends on (vmap's constant node, or one
+                # computed from vmap's examples): its value
+                seeds = [s.value if isinstance(s, Expr) else s for s in seeds]
         cts, _ = sweep.reverse(outs, seeds, flat_inputs, steps)
         return tuple(_rebuild(defs, groups, cts, graph))
 
