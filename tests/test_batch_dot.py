@@ -133,7 +133,7 @@ def _batch_sized_nodes(f, *args, batch):
     counted = {}
     lower = ir.lower
 
-    def spy(outputs, inputs, guards, level):
+    def spy(outputs, inputs, guards, level, **options):
         seen, stack = set(), [o for o in outputs if isinstance(o, Expr)]
         ops, big = set(), 0
         while stack:
@@ -144,7 +144,7 @@ def _batch_sized_nodes(f, *args, batch):
                 big += getattr(n.value, "size", 1) >= batch
                 stack.extend(n.children)
         counted.update(big=big, ops=ops)
-        return lower(outputs, inputs, guards, level)
+        return lower(outputs, inputs, guards, level, **options)
 
     ir.lower = spy
     try:

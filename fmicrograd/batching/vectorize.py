@@ -33,6 +33,7 @@ from ..core.batch_axes import BATCHES, DEPTH
 from ..core.control import FREE_OF_VARIABLES, RAISED, VMAPS, Mask, reaches_variable, settle
 from ..core.expr import Expr, const, prim
 from ..core.numeric import inexact_int, inexact_ints
+from .traced_arrays import TRACED
 from .vmap_ops import MoveAxis, Reshape, Stack, Take, apply
 
 __all__ = ["vmap", "Batched"]
@@ -136,6 +137,11 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
         raise ValueError(f"fm.vmap: {where} is mapped (in_axes 0) but is "
                          f"{type(arg).__name__}, not a sequence of examples; pass a sequence "
                          f"or array, or give it in_axes None")
+    traced = TRACED.get()
+    if traced is not None and arg.__class__ is np.ndarray and arg.dtype == object:
+        columns = traced.columns(arg, depth)  # an array argument of jit's trace
+        if columns is not None:
+            return len(arg), columns
     if isinstance(arg, np.ndarray) and arg.size and all(isinstance(x, Expr) for x in arg.flat):
         # jit's traced array: its columns directly (what the general path below
         # gives for it, without splitting it into one tuple per example first)

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from ..batching.traced_arrays import TRACED, TracedArrays
 from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
 from ..core.control import RUNNING, running
@@ -292,19 +293,25 @@ class Jitted:
                          kwargs: dict) -> Any:
         level = next_level()
         inputs = traced_variables([x for seg in scalars for x in seg.tolist()], level)
-        traced_arrays = [variables(a, level, inputs) for a in arrays]
+        traced = TracedArrays(level)  # (so that vmap maps them column by column)
+        traced_arrays = []
+        for a in arrays:
+            start = len(inputs)
+            traced_arrays.append(variables(a, level, inputs))
+            traced.add(traced_arrays[-1], start, inputs[start:])
         new_args, new_kwargs = _substitute(args, kwargs, self._static(len(args), kwargs), inputs,
                                            traced_arrays)
         log: list = []
-        token = GUARDS.set(log)
+        token, arrays_token = GUARDS.set(log), TRACED.set(traced)
         try:
             with running(level, "fm.jit", traces=True):
                 out = self.f(*new_args, **new_kwargs)
         finally:
+            TRACED.reset(arrays_token)
             GUARDS.reset(token)
         outs, out_def = tr.flatten(_node_arrays(out))
         try:
-            program = ir.lower(outs, inputs, log, level)
+            program = ir.lower(outs, inputs, log, level, columns=traced.lowered)
         except ir.NotCompilable as e:
             entry.inline = str(e) or True  # (the reason, for ``lower``)
             return self.f(*args, **kwargs)
@@ -314,7 +321,7 @@ class Jitted:
                 for op, q in zip(program.ops, program.params))
         # the traced graph and the unoptimized program are dropped as soon as
         # they are used, so they do not sit in memory beside what comes next
-        del out, outs, inputs, traced_arrays, new_args, new_kwargs, log
+        del out, outs, inputs, traced_arrays, traced, new_args, new_kwargs, log
         exact = guards.exact_guards(program)  # (the branches, checked as traced)
         if exact is not None:
             program.guards = []

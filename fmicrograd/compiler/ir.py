@@ -144,13 +144,16 @@ PER_EXAMPLE_GUARD = "a guard compares per-example values"
 
 
 def lower(outputs: list, inputs: list, guards: list, level: int,
-          detach: bool = False) -> Program:
+          detach: bool = False, columns: dict | None = None) -> Program:
     """The program computing ``outputs`` (nodes or plain values) from
     ``inputs`` (the trace's variables, at ``level``). ``guards`` is the trace's
     comparison log. Raises ``NotCompilable`` when the graph reaches a variable
     of an enclosing transform or a custom node without a ``forward``.
     ``detach``: keep ``stop_gradient`` as an operation (``to_torch``, whose
     program torch's autograd differentiates); ``jit``'s forward code drops it.
+    ``columns``: the trace's column variables of array arguments, each the
+    ``(input positions, Stack param, shape)`` of the ``stack`` it stands for
+    (``batching/traced_arrays.py``).
 
     >>> lv = next_level()
     >>> x = variable(3.0, lv)
@@ -177,7 +180,7 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
     roots = [o for o in outputs if isinstance(o, Expr)]
     for _op, a, b, _ in guards:
         roots += [x for x in (a, b) if isinstance(x, Expr)]
-    _walk(p, roots, number, level)
+    _walk(p, roots, number, level, columns or {})
     if any(x in number for call in BATCHES.get() for x in call):
         raise NotCompilable("the function uses a per-example value of an enclosing vmap")
     for o in outputs:
@@ -230,7 +233,7 @@ _DONE = object()  # stack marker: the node below it has all its children numbere
 _SPECIAL = frozenset(("var", "stop_gradient", "mean"))  # plain nodes ``_lower_node`` rewrites
 
 
-def _walk(p: Program, roots: list, number: dict, level: int) -> None:
+def _walk(p: Program, roots: list, number: dict, level: int, columns: dict) -> None:
     """Number every node under ``roots`` (children first, the last child
     first), folding, merging and dropping nodes as ``lower`` says. The common
     cases (a plain node that depends on the inputs, a float constant leaf, a
@@ -248,8 +251,14 @@ def _walk(p: Program, roots: list, number: dict, level: int) -> None:
                 continue
             kids = n.children
             if not kids:
-                if n.op == "var" and n.level < level:
-                    raise NotCompilable("the function uses a variable of an enclosing transform")
+                if n.op == "var":
+                    if n.level < level:
+                        raise NotCompilable("the function uses a variable of an enclosing "
+                                            "transform")
+                    column = columns.get(n)
+                    if column is not None:  # an array argument's column: its inputs stacked
+                        number[n] = p.add("stack", *column)
+                        continue
                 value = n.value
                 if value.__class__ is float and value and value == value:
                     i = floats.get(value)

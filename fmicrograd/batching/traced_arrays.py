@@ -1,0 +1,96 @@
+"""jit's array arguments, mapped by ``vmap`` one column at a time.
+
+``fm.jit`` traces a numpy array argument as an object array of variables,
+one per entry, so that any code can index it. A training step maps its data
+matrix with ``vmap``: each column of a ``(B, F)`` matrix becomes one batched
+node, a ``Stack`` of ``B`` variables. Built that way, the trace and every
+compile pass after it walk ``B * F`` nodes, so a compile grew with the batch.
+
+Here each column of such an argument is instead one variable of the trace
+holding the column's values (``vmap`` reads them through ``TRACED``), and
+``ir.lower`` writes it as the ``stack`` of the column's input positions that
+the ``Stack`` node lowered to: the compiled program is the same, and the
+trace does not depend on the batch size. The variables stand only for jit's
+own inputs, which no transform inside the trace differentiates (a transform
+makes variables of its own for its arguments: a new array, mapped as before).
+
+>>> import numpy as np
+>>> from fmicrograd.core.expr import next_level, traced_variables
+>>> lv = next_level()
+>>> inputs = traced_variables([1.0, 2.0, 3.0, 4.0], lv)
+>>> arr = np.empty(4, dtype=object); arr[:] = inputs; arr = arr.reshape(2, 2)
+>>> traced = TracedArrays(lv)
+>>> traced.add(arr, 0, inputs)
+>>> col = traced.columns(arr, 0)[1]
+>>> col.value.tolist(), traced.lowered[col][0]
+([2.0, 4.0], (1, 3))
+"""
+
+from __future__ import annotations
+
+import operator
+from contextvars import ContextVar
+from typing import Any
+
+import numpy as np
+
+from ..core.expr import stored_value, traced_variable
+from .vmap_ops import Stack
+
+__all__ = ["TracedArrays", "TRACED"]
+
+
+class TracedArrays:
+    """The array arguments of one ``jit`` trace at ``level``, and the column
+    variables ``vmap`` made of them: ``lowered`` maps each to ``(input
+    positions, Stack param, shape)``, what ``ir.lower`` writes for it."""
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+        self._arrays: dict[int, tuple] = {}  # id -> (array, start, its variables)
+        self._made: dict[tuple, Any] = {}  # (id, depth) -> the columns, as vmap takes them
+        self.lowered: dict[Any, tuple] = {}
+
+    def add(self, arr: np.ndarray, start: int, variables: list) -> None:
+        """Record ``arr`` (an object array of ``variables``, the trace's
+        inputs from position ``start`` on, in row-major order)."""
+        if arr.ndim >= 1 and arr.size:
+            self._arrays[id(arr)] = (arr, start, variables)
+
+    def columns(self, arr: Any, depth: int) -> Any:
+        """``arr``'s columns as nested tuples of batched variables at
+        ``depth``, as ``vmap`` maps it, or None when ``arr`` is not an array
+        argument of this trace holding its own variables (a slice, a copy, or
+        one the function changed in place)."""
+        hit = self._arrays.get(id(arr))
+        if hit is None or hit[0] is not arr:
+            return None
+        _, start, variables = hit
+        if not all(map(operator.is_, arr.reshape(-1).tolist(), variables)):
+            return None  # entries replaced by the function: the general path
+        key = (id(arr), depth)
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = self._build(arr.shape, start, variables, depth)
+        return made
+
+    def _build(self, shape: tuple, start: int, variables: list, depth: int) -> Any:
+        values = np.array([stored_value(v) for v in variables], dtype=float).reshape(shape)
+        size, inner = shape[0], int(np.prod(shape[1:], dtype=np.intp))
+        lead = np.arange(size) * inner + start
+        param = Stack(depth)
+
+        def build(index: tuple) -> Any:
+            if len(index) == len(shape) - 1:
+                column = values[(slice(None),) + index].reshape((size,) + (1,) * depth)
+                var = traced_variable(column, self.level)
+                offset = int(np.ravel_multi_index(index, shape[1:])) if index else 0
+                self.lowered[var] = (tuple((lead + offset).tolist()), param, column.shape)
+                return var
+            return tuple(build(index + (j,)) for j in range(shape[len(index) + 1]))
+
+        return build(())
+
+
+# the running trace's array arguments (None outside ``fm.jit``'s trace)
+TRACED: ContextVar[TracedArrays | None] = ContextVar("TRACED", default=None)
