@@ -174,7 +174,7 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
     p.ops = ["in"] * len(inputs)
     p.args = [()] * len(inputs)
     p.params = list(range(len(inputs)))
-    p.shapes = [_shape(_stored(x)) for x in inputs]
+    p.shapes = [() if v.__class__ is float else _shape(v) for v in map(_stored, inputs)]
     number.update(zip(inputs, p.params))
     p.n_inputs = len(inputs)
     roots = [o for o in outputs if isinstance(o, Expr)]

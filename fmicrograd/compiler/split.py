@@ -40,6 +40,7 @@ guards and no batched outputs or inputs. Anything else runs uncut.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -139,7 +140,7 @@ def _cut(p: Program, min_work: int) -> tuple | None:
             return None
         if op not in _EXAMPLEWISE and not (op == "factor" and params[i] in _FACTORS):
             return None
-        if op == "stack" and any(shapes[k] != () or not (
+        if op == "stack" and not _inputs_only(a, p.n_inputs) and any(shapes[k] != () or not (
                 ops[k] == "in" or (ops[k] == "const" and type(params[k]) is float)) for k in a):
             return None
         if op == "const" and np.asarray(params[i]).dtype != np.float64:
@@ -156,7 +157,10 @@ def _cut(p: Program, min_work: int) -> tuple | None:
     consts: list = []
     rows = []
     for i in sources:
-        if ops[i] == "stack":
+        if ops[i] == "stack" and _inputs_only(args[i], p.n_inputs):  # (a data column)
+            rows.append(list(itemgetter(*args[i])(params)) if len(args[i]) > 1 else
+                        [params[args[i][0]]])
+        elif ops[i] == "stack":
             row = []
             for k in args[i]:
                 if ops[k] == "in":
@@ -170,6 +174,13 @@ def _cut(p: Program, min_work: int) -> tuple | None:
             consts.extend(np.asarray(params[i], dtype=float).tolist())
             rows.append(list(range(start, start + size)))
     return cuts, sources, np.array(rows, dtype=np.intp).reshape(len(rows), size), consts
+
+
+def _inputs_only(a: tuple, n_inputs: int) -> bool:
+    """Whether the nodes ``a`` are all inputs (scalars: ``_cut`` takes no
+    batched input), judged on an array: a stack of a data column has one
+    per example."""
+    return len(a) > 0 and int(np.fromiter(a, dtype=np.intp, count=len(a)).max()) < n_inputs
 
 
 def _first_input(p: Program, i: int) -> int:

@@ -30,12 +30,14 @@ others is dropped, where ``x + 0.0`` would have turned a ``-0.0`` into ``0.0``.
 
 from __future__ import annotations
 
+from itertools import chain
+from operator import mul
 from typing import Any
 
 from .expr import Expr, lift, node
 from .expr import stored_value as _value
 
-__all__ = ["Parts", "add_product", "float_valued", "total"]
+__all__ = ["Parts", "add_product", "float_valued", "total", "products_sum"]
 
 Parts = list  # a node's contributions: terms (floats, nodes, arrays) and (ct, y) pairs
 
@@ -84,13 +86,58 @@ def _fold(values: list) -> Any:
 
 
 def _dot(pairs: list, consts: dict | None) -> Expr:
-    try:
-        products = [ct.value * y.value for ct, y in pairs]
-    except AttributeError:  # a float factor (a cotangent, a tangent): a constant leaf
+    if not all(isinstance(ct, Expr) and isinstance(y, Expr) for ct, y in pairs):
+        # a float factor (a cotangent, a tangent): a constant leaf
         pairs = [(_lift(ct, consts), _lift(y, consts)) for ct, y in pairs]
-        products = [ct.value * y.value for ct, y in pairs]
     kids = tuple([ct for ct, _ in pairs] + [y for _, y in pairs])
-    return node("dot", _fold(products), kids)
+    return node("dot", _dot_value([(_value(ct), _value(y)) for ct, y in pairs]), kids)
+
+
+def _dot_value(pairs: list) -> Any:
+    return products_sum([a for a, _ in pairs], [b for _, b in pairs])
+
+
+def products_sum(xs: list, ys: list, start: Any = None) -> Any:
+    """``sum(map(mul, xs, ys), start)`` (``_fold`` of the products when
+    ``start`` is None), on values. Where every product is a float64 array of
+    the first one's shape (a layer over a ``vmap`` batch), each is written
+    into one buffer and added in place: the same roundings in the same order,
+    without a fresh array per product (which, over a large batch, left the
+    cache).
+
+    >>> import numpy as np
+    >>> products_sum([np.array([1.0, 2.0]), 0.5], [3.0, np.array([4.0, 6.0])]).tolist()
+    [5.0, 9.0]
+    >>> products_sum([2.0, 3.0], [4.0, 5.0], 0.0)
+    23.0
+    """
+    acc = xs[0] * ys[0]
+    if acc.__class__ is not float and len(xs) >= 3 and (start is None or start.__class__ is float):
+        fused = _in_place(acc, xs, ys, start)
+        if fused is not None:
+            return fused
+    if start is None:
+        return _fold([a * b for a, b in zip(xs, ys)])
+    return sum(map(mul, xs, ys), start)
+
+
+def _in_place(acc: Any, xs: list, ys: list, start: float | None) -> Any:
+    import numpy as np  # (only here: arrays exist, so numpy is loaded)
+
+    if acc.__class__ is not np.ndarray or acc.dtype != np.float64:
+        return None
+    shape, ndarray, float64 = acc.shape, np.ndarray, acc.dtype
+    for v in chain(xs, ys):
+        if v.__class__ is not float and (v.__class__ is not ndarray or v.shape != shape
+                                         or v.dtype != float64):
+            return None
+    if start is not None:
+        np.add(acc, start, out=acc)
+    buffer, multiply, add = np.empty_like(acc), np.multiply, np.add
+    for a, b in zip(xs[1:], ys[1:]):
+        multiply(a, b, out=buffer)
+        add(acc, buffer, out=acc)
+    return acc
 
 
 def _lift(x: Any, consts: dict | None) -> Expr:

@@ -18,6 +18,7 @@ from operator import mul
 from typing import Any, Protocol, TypeVar, overload
 
 from . import numeric as num
+from .accumulate import products_sum
 from .batch_axes import DEPTH
 from .control import FREE_OF_VARIABLES, RUNNING, Mask
 from .expr import Expr, TracedVar, const, lift, node
@@ -483,7 +484,7 @@ def dot(xs: Any, ys: Any) -> Any:
             return _in_float64(_dot_total, "dot", xs, ys)
         kids = tuple(_lifted(k, "dot") for k in kids)
         values = [k.value for k in kids]
-    return node("dot", _builtin_sum(map(mul, values[:n], values[n:]), 0.0), kids)
+    return node("dot", products_sum(values[:n], values[n:], 0.0), kids)
 
 
 @overload
