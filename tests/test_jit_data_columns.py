@@ -103,6 +103,24 @@ def test_an_array_changed_in_place_by_the_function_is_mapped_as_changed():
         assert fm.grad(fm.jit(f))(w, xs) == pytest.approx(fm.grad(f)(w, xs.copy()), rel=1e-12)
 
 
+def test_an_array_reshaped_in_place_is_mapped_in_its_new_shape():
+    def f(xs):
+        a = fm.vmap(lambda m: m[0][0])(xs)
+        xs.shape = (2, 3, 2)  # the same object, reshaped
+        b = fm.vmap(lambda m: m[1][0])(xs)
+        return fm.sum(a), fm.sum(b)
+
+    def g(xs):
+        a = fm.vmap(lambda x: x[0] * x[1])(xs)
+        xs.shape = (3, 2)
+        return fm.sum(a) + fm.sum(fm.vmap(lambda x: x[0] * x[1])(xs))
+
+    cube = np.arange(12.0).reshape(2, 2, 3)
+    assert fm.jit(f)(cube.copy()) == f(cube.copy()) == (6.0, 10.0)
+    square = np.arange(6.0).reshape(2, 3)
+    assert fm.jit(g)(square.copy()) == g(square.copy()) == 12.0 + 26.0
+
+
 def test_slices_transposes_and_a_second_map_of_the_same_array():
     rng = np.random.default_rng(3)
     xs = rng.normal(size=(6, 3))

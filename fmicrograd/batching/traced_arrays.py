@@ -47,7 +47,7 @@ class TracedArrays:
 
     def __init__(self, level: int) -> None:
         self.level = level
-        self._arrays: dict[int, tuple] = {}  # id -> (array, start, its variables)
+        self._arrays: dict[int, tuple] = {}  # id -> (array, start, its variables, shape)
         self._made: dict[tuple, Any] = {}  # (id, depth) -> the columns, as vmap takes them
         self.lowered: dict[Any, tuple] = {}
 
@@ -55,17 +55,17 @@ class TracedArrays:
         """Record ``arr`` (an object array of ``variables``, the trace's
         inputs from position ``start`` on, in row-major order)."""
         if arr.ndim >= 1 and arr.size:
-            self._arrays[id(arr)] = (arr, start, variables)
+            self._arrays[id(arr)] = (arr, start, variables, arr.shape)
 
     def columns(self, arr: Any, depth: int) -> Any:
         """``arr``'s columns as nested tuples of batched variables at
         ``depth``, as ``vmap`` maps it, or None when ``arr`` is not an array
-        argument of this trace holding its own variables (a slice, a copy, or
-        one the function changed in place)."""
+        argument of this trace holding its own variables in its own shape (a
+        slice, a copy, one the function changed or reshaped in place)."""
         hit = self._arrays.get(id(arr))
-        if hit is None or hit[0] is not arr:
-            return None
-        _, start, variables = hit
+        if hit is None or hit[0] is not arr or arr.shape != hit[3]:
+            return None  # (reshaped in place: the general path)
+        _, start, variables, _ = hit
         if not all(map(operator.is_, arr.reshape(-1).tolist(), variables)):
             return None  # entries replaced by the function: the general path
         key = (id(arr), depth)
