@@ -31,6 +31,14 @@ columns. Every rank must start from the same parameters and see the same data
 (same ``key`` for shuffling); the first step checks this.
 Only rank 0 should write files (``is_writer``): checkpoints, models, plots.
 
+A rank that fails stops the others at once: before training (rank 0's
+checks of ``checkpoint_dir``), every rank hears of it in one exchange
+(``together``); during training (a rank's loss raising, a callback, rank 0's
+checkpoint write, after the last step too), each step's vector carries one
+flag per rank, and the failed rank sets its flag in one last exchange, so
+the others stop with a ``PeerFailed`` naming it (``AllRanksGradient``). A
+rank that dies outright (killed) leaves the others to gloo's own error.
+
 >>> shard_bounds(10, 0, 3), shard_bounds(10, 1, 3), shard_bounds(10, 2, 3)
 ((0, 3), (3, 6), (6, 10))
 """
@@ -47,7 +55,7 @@ from .core import pytree as tree
 
 __all__ = ["shard_bounds", "shard", "check_data", "group", "is_writer", "init_from_env",
            "all_reduce_sum", "together",
-           "all_ranks_gradient", "HOW_TO_START"]
+           "all_ranks_gradient", "AllRanksGradient", "PeerFailed", "HOW_TO_START"]
 
 HOW_TO_START = (
     "start one process per rank with torchrun (e.g. `torchrun --nproc-per-node 2 "
@@ -261,45 +269,97 @@ def all_reduce_sum(vector: Sequence[float]) -> list[float]:
     return total.cpu().tolist()
 
 
-def all_ranks_gradient(value_and_grad_fn: Callable[[Any, Any], tuple],
-                       run: bytes = b"") -> Callable:
+class PeerFailed(RuntimeError):
+    """Another rank failed during ``fit(data_parallel=True)``; this one stops
+    with it (the failed rank raises its own error)."""
+
+
+class AllRanksGradient:
     """``value_and_grad_fn(params, batch) -> (loss, grads)`` made data
     parallel: each rank evaluates its shard of the batch, and the
     shard-size-weighted sum over the ranks of the loss and the gradient comes
     back, the same on every rank (one ``all_reduce`` of one float64 vector).
     The first call checks that all ranks hold the same parameters and batch,
     and the same ``run`` (``fit``'s fingerprint of the whole dataset and its
-    batch_size, epochs and key, see ``run_digest``). This is the hook of
+    batch_size, epochs and key, see ``run_digest``).
+
+    The vector also holds one flag per rank. A rank whose training fails
+    (its loss raises, a callback, its checkpoint write) calls ``abort``: one
+    more ``all_reduce`` with its flag set, which meets the others' next step
+    (or their ``finish``, after the last one), so that every rank stops with
+    a ``PeerFailed`` naming it, at once, instead of waiting for the process
+    group's timeout (30 minutes). This is the hook of
     ``fit(data_parallel=True)``.
+
+    >>> AllRanksGradient(fm.value_and_grad(lambda p, b: p))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    RuntimeError: fit(data_parallel=True) needs an initialized torch.distributed process group ...
+    """
+
+    def __init__(self, value_and_grad_fn: Callable[[Any, Any], tuple], run: bytes = b"") -> None:
+        self.rank, self.world = group()
+        self.value_and_grad_fn, self.run = value_and_grad_fn, run
+        self.checked = False  # the consistency check runs once
+        self.length: int | None = None  # loss and gradient entries, once known
+
+    def __call__(self, params: Any, batch: Any) -> tuple[float, Any]:
+        columns = _columns(batch)
+        n = len(columns[0])
+        if n == 0:
+            raise ValueError("fit(data_parallel=True): a batch of 0 examples")
+        if not self.checked:
+            _check_same(params, columns, self.rank, self.world, self.run)
+            self.checked = True
+        part = shard(columns, self.rank, self.world)
+        if not len(part[0]):  # fewer examples than ranks (a last batch): this rank adds 0
+            _, grads = self.value_and_grad_fn(params, tuple(c[:1] for c in columns))  # shape
+            leaves, treedef = tree.flatten(grads)
+            total = self._sum([0.0] * (1 + len(leaves)))
+            return total[0], tree.unflatten(treedef, total[1:])
+        loss, grads = self.value_and_grad_fn(params, part)
+        leaves, treedef = tree.flatten(grads)
+        weight = len(part[0]) / n
+        total = self._sum([weight * float(x) for x in (loss, *leaves)])
+        return total[0], tree.unflatten(treedef, total[1:])
+
+    def _sum(self, values: list, failed: bool = False) -> list:
+        flags = [0.0] * self.world
+        flags[self.rank] = 1.0 if failed else 0.0
+        total = all_reduce_sum(values + flags)
+        self.length = len(values)
+        others = [r for r in range(self.world) if total[len(values) + r] and r != self.rank]
+        if others and not failed:
+            raise PeerFailed(f"fit(data_parallel=True): rank {others[0]} failed during "
+                             f"training (its error is in its own output); this is rank "
+                             f"{self.rank}, which stops with it")
+        return total[:len(values)]
+
+    def abort(self) -> None:
+        """Tell the other ranks that this one failed (see the class); a no-op
+        before the first step's exchange, or when the group is broken."""
+        if self.length is not None:
+            try:
+                self._sum([0.0] * self.length, failed=True)
+            except Exception:  # noqa: BLE001 -- the group is gone: this rank's error stands
+                pass
+
+    def finish(self) -> None:
+        """The exchange after the last step: a rank that failed after it
+        (its last checkpoint write, a last callback) is heard of here."""
+        if self.length is not None:
+            self._sum([0.0] * self.length)
+
+
+def all_ranks_gradient(value_and_grad_fn: Callable[[Any, Any], tuple],
+                       run: bytes = b"") -> AllRanksGradient:
+    """``AllRanksGradient(value_and_grad_fn, run)``: the data-parallel
+    gradient that ``fit(data_parallel=True)`` steps with.
 
     >>> all_ranks_gradient(fm.value_and_grad(lambda p, b: p))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     RuntimeError: fit(data_parallel=True) needs an initialized torch.distributed process group ...
     """
-    rank, world = group()
-    checked: list = []  # local to this wrapper: the consistency check runs once
-
-    def gradient(params: Any, batch: Any) -> tuple[float, Any]:
-        columns = _columns(batch)
-        n = len(columns[0])
-        if n == 0:
-            raise ValueError("fit(data_parallel=True): a batch of 0 examples")
-        if not checked:
-            _check_same(params, columns, rank, world, run)
-            checked.append(True)
-        part = shard(columns, rank, world)
-        if not len(part[0]):  # fewer examples than ranks (a last batch): this rank adds 0
-            _, grads = value_and_grad_fn(params, tuple(c[:1] for c in columns))  # the shape
-            leaves, treedef = tree.flatten(grads)
-            total = all_reduce_sum([0.0] * (1 + len(leaves)))
-            return total[0], tree.unflatten(treedef, total[1:])
-        loss, grads = value_and_grad_fn(params, part)
-        leaves, treedef = tree.flatten(grads)
-        weight = len(part[0]) / n
-        total = all_reduce_sum([weight * float(x) for x in (loss, *leaves)])
-        return total[0], tree.unflatten(treedef, total[1:])
-
-    return gradient
+    return AllRanksGradient(value_and_grad_fn, run)
 
 
 def together(step: Callable[[], Any], who: str) -> Any:

@@ -20,9 +20,18 @@ def train(config: dict, data_parallel: bool, rank: int = 0) -> dict:
     key_model, key_batches = fm.random.split(fm.random.key(rank * config.get("seed_per_rank", 0)))
     model = fm.nn.MLP.init(2, [16, 16, 1], key=key_model)
 
+    calls = []
+
     def loss(m, batch):  # the README's: mean hinge + 1e-4 L2
         bx, by = batch
+        calls.append(1)
+        if config.get("fail_loss") == [rank, len(calls)]:  # this rank's loss raises, once
+            raise ValueError(f"the loss failed on rank {rank}")
         return fm.losses.hinge([m(x) for x in bx], by) + 1e-4 * fm.losses.l2(m)
+
+    def callback(epoch, m, row):
+        if config.get("fail_callback") == [rank, epoch]:  # this rank's callback raises
+            raise OSError(f"the callback failed on rank {rank} at epoch {epoch}")
 
     def accuracy(m, batch):
         bx, by = batch
@@ -40,7 +49,7 @@ def train(config: dict, data_parallel: bool, rank: int = 0) -> dict:
             fm.train.checkpoint.save(data["checkpoint_dir"], 0, {"params": (1.0,)})
     model, history = fm.train.fit(loss, model, optimizer, epochs=config["epochs"],
                                   metrics={"accuracy": accuracy}, jit=config["jit"],
-                                  data_parallel=data_parallel, **data)
+                                  data_parallel=data_parallel, callback=callback, **data)
     return {"params": fm.nn.parameters(model),
             "history": {k: list(v) for k, v in history.items() if k != "events"},
             "events": [e["kind"] for e in history.get("events", ())]}

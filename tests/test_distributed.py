@@ -141,6 +141,28 @@ def test_a_rank_that_fails_before_training_stops_every_rank_at_once(tmp_path):
         "training (ValueError: fit: checkpoint_dir=" in err1
 
 
+@pytest.mark.parametrize("failure, who", [
+    ({"fail_loss": [1, 3]}, 1),  # rank 1's loss raises at its third step
+    ({"fail_callback": [0, 1]}, 0),  # rank 0's callback raises after epoch 1 (of 3)
+    ({"fail_callback": [1, 2]}, 1),  # after the last epoch: the others had finished
+])
+def test_a_rank_that_fails_during_training_stops_every_rank_at_once(failure, who, tmp_path):
+    # the others waited in their next all_reduce for the process group's timeout
+    # (30 minutes), or finished as if nothing had happened
+    config = {"batch_size": 25, "epochs": 3, "jit": False, **failure}
+    port, started = free_port(), time.monotonic()
+    results = run_group(
+        [[sys.executable, str(HERE / "distributed_worker.py"), json.dumps(config),
+          str(tmp_path / f"rank{r}.json")] for r in range(2)],
+        [rank_env(r, 2, port) for r in range(2)], tmp_path, check=False)
+    assert time.monotonic() - started < TIMEOUT / 2  # not killed at the deadline
+    (code, err), (other_code, other_err) = results[who], results[1 - who]
+    assert code == 1 and "failed on rank" in err
+    assert other_code == 1 and f"PeerFailed: fit(data_parallel=True): rank {who} failed " \
+        f"during training (its error is in its own output); this is rank {1 - who}" in other_err
+    assert not any((tmp_path / f"rank{r}.json").exists() for r in range(2))
+
+
 def test_without_a_process_group_the_error_says_how_to_start_one():
     model = fm.nn.MLP.init(2, [4, 1], key=fm.random.key(0))
     loss = lambda m, b: fm.losses.hinge([m(x) for x in b[0]], b[1])  # noqa: E731

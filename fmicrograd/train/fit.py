@@ -220,9 +220,9 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
 
         # batches of columns, checked before the process group is asked for anything
         check_data(epoch_batches(0) if batch_size is None else data, batch_size)
-        call = make_step(loss_fn, opt, len(names),
-                         all_ranks_gradient(compile_fn(vg) if jit else vg,
-                                            run_digest(data, batch_size, epochs, key)))
+        ranks = all_ranks_gradient(compile_fn(vg) if jit else vg,
+                                   run_digest(data, batch_size, epochs, key))
+        call = make_step(loss_fn, opt, len(names), ranks)
         writer = is_writer()
     bar = Progress(epochs, sys.stderr) if progress and writer else None
 
@@ -339,7 +339,19 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         start = together(begin, "fit(data_parallel=True)")
     else:
         start = begin()
-    end = functools.reduce(epoch_step, range(start.epoch, epochs), start)
+    if data_parallel:  # a rank that fails stops the others at their next exchange
+        from ..distributed import PeerFailed
+
+        try:
+            end = functools.reduce(epoch_step, range(start.epoch, epochs), start)
+            ranks.finish()
+        except PeerFailed:
+            raise
+        except BaseException:
+            ranks.abort()
+            raise
+    else:
+        end = functools.reduce(epoch_step, range(start.epoch, epochs), start)
     if bar is not None:
         bar.close()
     return built(end.best_params if restore_best else end.params), end.history
