@@ -37,7 +37,9 @@ checks of ``checkpoint_dir``), every rank hears of it in one exchange
 checkpoint write, after the last step too), each step's vector carries one
 flag per rank, and the failed rank sets its flag in one last exchange, so
 the others stop with a ``PeerFailed`` naming it (``AllRanksGradient``). A
-rank that dies outright (killed) leaves the others to gloo's own error.
+rank that dies outright (killed) cannot tell: the others stop at their next
+exchange with a ``PeerFailed`` that says so, the process group's error
+attached.
 
 >>> shard_bounds(10, 0, 3), shard_bounds(10, 1, 3), shard_bounds(10, 2, 3)
 ((0, 3), (3, 6), (6, 10))
@@ -325,7 +327,16 @@ class AllRanksGradient:
     def _sum(self, values: list, failed: bool = False) -> list:
         flags = [0.0] * self.world
         flags[self.rank] = 1.0 if failed else 0.0
-        total = all_reduce_sum(values + flags)
+        try:
+            total = all_reduce_sum(values + flags)
+        except RuntimeError as e:  # torch's DistBackendError: a peer's connection is gone
+            if failed:
+                raise
+            raise PeerFailed(f"fit(data_parallel=True): the exchange with the other ranks "
+                             f"failed: a rank stopped without telling (it was killed, or its "
+                             f"process died); this is rank {self.rank}, which stops too. The "
+                             f"process group said: {str(e).splitlines()[0] if str(e) else e!r}"
+                             ) from e
         self.length = len(values)
         others = [r for r in range(self.world) if total[len(values) + r] and r != self.rank]
         if others and not failed:

@@ -7,6 +7,7 @@
 """
 
 import json
+import os
 import sys
 
 import fmicrograd as fm
@@ -32,6 +33,8 @@ def train(config: dict, data_parallel: bool, rank: int = 0) -> dict:
     def callback(epoch, m, row):
         if config.get("fail_callback") == [rank, epoch]:  # this rank's callback raises
             raise OSError(f"the callback failed on rank {rank} at epoch {epoch}")
+        if config.get("exit_callback") == [rank, epoch]:  # this rank's process dies
+            os._exit(3)
 
     def accuracy(m, batch):
         bx, by = batch

@@ -163,6 +163,20 @@ def test_a_rank_that_fails_during_training_stops_every_rank_at_once(failure, who
     assert not any((tmp_path / f"rank{r}.json").exists() for r in range(2))
 
 
+def test_a_rank_whose_process_dies_during_training_is_named_as_such(tmp_path):
+    config = {"batch_size": 25, "epochs": 3, "jit": False, "exit_callback": [1, 0]}
+    port, started = free_port(), time.monotonic()
+    (code0, err0), (code1, _) = run_group(
+        [[sys.executable, str(HERE / "distributed_worker.py"), json.dumps(config),
+          str(tmp_path / f"rank{r}.json")] for r in range(2)],
+        [rank_env(r, 2, port) for r in range(2)], tmp_path, check=False)
+    assert time.monotonic() - started < TIMEOUT / 2
+    assert code1 == 3
+    assert code0 == 1 and "PeerFailed: fit(data_parallel=True): the exchange with the other " \
+        "ranks failed: a rank stopped without telling (it was killed, or its process died); " \
+        "this is rank 0" in err0
+
+
 def test_without_a_process_group_the_error_says_how_to_start_one():
     model = fm.nn.MLP.init(2, [4, 1], key=fm.random.key(0))
     loss = lambda m, b: fm.losses.hinge([m(x) for x in b[0]], b[1])  # noqa: E731
