@@ -155,6 +155,7 @@ def test_a_run_killed_at_any_point_resumes_bit_identically(tmp_path, reference, 
         assert fm.io.load(path)["epoch"] == int(path.stem.split("-")[1])
     resumed = _run("none", 0, directory, out)
     assert resumed.returncode == 0, resumed.stderr
+    assert not list(directory.glob(".*.tmp"))  # a write the kill cut short left its file
     # a PMap's key order follows the process's string hashes: compare the loaded trees,
     # whose floats fm.io reads back bit for bit
     got, want = fm.io.load(out), fm.io.load(reference)

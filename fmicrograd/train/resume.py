@@ -104,6 +104,18 @@ def check_run_dir(checkpoint_dir: Any, resume: Any) -> None:
                          f"resume={str(resume)!r}; the resumed run would overwrite and mix with "
                          "them. Continue it in a new or empty checkpoint_dir, or in its own: "
                          f"checkpoint_dir={str(_directory(resume))!r}")
+    if checkpoint_dir is not None and resume is not None and Path(checkpoint_dir).is_dir() \
+            and _same_place(_directory(resume), checkpoint_dir):
+        _remove_leftovers(Path(checkpoint_dir))
+
+
+def _remove_leftovers(directory: Path) -> None:
+    """Remove the temporary files that a write killed midway (``kill -9``)
+    left in the run's own ``directory`` (``files.atomic_write`` names them
+    ``.fmicrograd-<hex>.tmp``): the run resumed there is its only writer."""
+    for path in directory.glob(".fmicrograd-*.tmp"):
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
 
 
 def foreign_checkpoint(checkpoint_dir: Any, resume: Any) -> Path | None:
