@@ -53,6 +53,9 @@ EVERY_EXAMPLE: ContextVar[bool] = ContextVar("fmicrograd_every_example", default
 # ``who`` names the transform, ``traces`` is True for one that records the
 # computation (jit, trace), whose variables even ``stop_gradient`` cannot hide.
 RUNNING: ContextVar[tuple] = ContextVar("fmicrograd_running", default=())
+# advice that ``fit(jit=True)`` adds to jit's errors while its step is traced (its
+# own jit: there is no static_argnums to pass, and a schedule's step count is traced)
+TRACE_ADVICE: ContextVar[str] = ContextVar("fmicrograd_trace_advice", default="")
 # While set (a list), every comparison of a node appends its two operands (a
 # ``custom_jvp`` rule's transpose checks it does not branch on a tangent).
 COMPARED: ContextVar = ContextVar("fmicrograd_compared", default=None)
@@ -335,7 +338,8 @@ def escape(x: Any, how: str) -> float:
                         "guarded); or pass that argument in static_argnums (or "
                         "static_argnames). (An array argument comes in as an array of such "
                         "values: np.asarray(a, "
-                        "dtype=float) and a.astype(float) read them; convert before the call)"))
+                        "dtype=float) and a.astype(float) read them; convert before the call)"
+                        + TRACE_ADVICE.get()))
     raise raised(level, TypeError(
                     f"{how} on an fm.Expr that {who} differentiates: the plain number would "
                     "silently drop its derivative. Compute with fm functions (fm.sin(x), not "

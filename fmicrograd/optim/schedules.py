@@ -65,8 +65,16 @@ def _floor(p: Any) -> Any:
 def _least(*values: Any) -> Any:
     """The least of a schedule's extreme values, NaN if one is NaN (``min``
     would pass a NaN by); a node (a traced hyper-parameter) as its value."""
-    plain = [F.where_value(v) for v in values if v is not None]
+    plain = [_lowest_of(F.where_value(v)) for v in values if v is not None]
     return math.nan if any(v != v for v in plain) else min(plain)
+
+
+def _lowest_of(value: Any) -> Any:
+    """A value, or the least of a ``vmap``'s per-example values (an array;
+    NaN if one is NaN)."""
+    if getattr(value, "ndim", 0) == 0:
+        return value
+    return math.nan if (value != value).any() else float(value.min())
 
 
 @dataclass(frozen=True)

@@ -321,6 +321,11 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     >>> clip_by_global_norm(1.0).update((3.0, 4.0), EmptyState())[0]
     (0.6000000000000001, 0.8)
     """
+    if isinstance(max_norm, Expr):  # being differentiated (or traced): not checked, as
+        return _stateless(_clip_update, max_norm=max_norm)  # check_number leaves a node
+    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real):
+        raise TypeError(f"clip_by_global_norm: max_norm must be a number, got "
+                        f"{type(max_norm).__name__} {max_norm!r}")
     if not max_norm > 0:
         raise ValueError(f"clip_by_global_norm: max_norm must be > 0, got {max_norm!r}")
     if max_norm == math.inf:  # no clipping (inf / max(norm, inf) would be NaN), as optax

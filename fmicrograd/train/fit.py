@@ -34,6 +34,7 @@ from pyrsistent import PMap, pmap, pvector
 
 from .. import random as fr
 from ..core import pytree
+from ..core.control import TRACE_ADVICE
 from ..optim import GradientTransformation, inject_lr_scale, scale_lr
 from ..transforms.autodiff import value_and_grad
 from .checkpoint import prune
@@ -228,7 +229,14 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
 
     def train_step(acc: tuple, batch: Any) -> tuple:
         p, opt_state, sums, extra = acc
-        new, opt_state, stats = call(p, opt_state, batch)
+        if jit:  # jit's errors while the step is traced name fit's own fixes
+            token = TRACE_ADVICE.set(_JIT_ADVICE)
+            try:
+                new, opt_state, stats = call(p, opt_state, batch)
+            finally:
+                TRACE_ADVICE.reset(token)
+        else:
+            new, opt_state, stats = call(p, opt_state, batch)
         sums = sums.add(stats, lambda: count_nonfinite(vg(built(p), batch)[1]))
         extra = tuple(t + float(fn(built(p), batch)) for t, fn in zip(extra, metrics.values()))
         return new, opt_state, sums, extra
@@ -355,6 +363,12 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     if bar is not None:
         bar.close()
     return built(end.best_params if restore_best else end.params), end.history
+
+
+_JIT_ADVICE = (". Under fit(jit=True) the whole step is compiled (there is no static_argnums"
+               " to pass): a schedule's step count and the loss's values are traced. Branch"
+               " with comparisons (0.1 if k < 100 else 0.01, guarded), use fm.optim's"
+               " schedules, or train with jit=False")
 
 
 def _said(index: int, event: Mapping[str, Any], note: str = "") -> str:
