@@ -59,3 +59,31 @@ def same_numbers(got, want, nan_sign=False):
         assert np.array_equal(g, w, equal_nan=True), (got, want)
         signed = np.ones_like(g, dtype=bool) if nan_sign else (g == 0)
         assert np.array_equal(np.signbit(g) & signed, np.signbit(w) & signed), (got, want)
+
+
+def jit_trace_nodes(f, *args):
+    """The nodes that the jit trace of ``f`` at ``args`` reaches from its
+    outputs (read where ``fm.jit`` lowers the trace)."""
+    import fmicrograd as fm
+    from fmicrograd.compiler import ir
+    from fmicrograd.core.expr import Expr
+
+    found = []
+    lower = ir.lower
+
+    def spy(outputs, inputs, guards, level, **options):
+        seen, stack = {}, [o for o in outputs if isinstance(o, Expr)]
+        while stack:
+            n = stack.pop()
+            if id(n) not in seen:
+                seen[id(n)] = n
+                stack.extend(n.children)
+        found.extend(seen.values())
+        return lower(outputs, inputs, guards, level, **options)
+
+    ir.lower = spy
+    try:
+        fm.jit(f)(*args)
+    finally:
+        ir.lower = lower
+    return found

@@ -11,11 +11,11 @@ trace of a training step keeps no batch-sized node per weight.
 
 import numpy as np
 import pytest
+from helpers import jit_trace_nodes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fmicrograd as fm
-from fmicrograd.compiler import ir
 from fmicrograd.core.expr import Expr
 
 
@@ -130,28 +130,8 @@ def test_hessian_against_finite_differences():
 def _batch_sized_nodes(f, *args, batch):
     """How many nodes of ``f``'s jit trace hold an array with ``batch`` entries
     or more, and the set of ops in the trace."""
-    counted = {}
-    lower = ir.lower
-
-    def spy(outputs, inputs, guards, level, **options):
-        seen, stack = set(), [o for o in outputs if isinstance(o, Expr)]
-        ops, big = set(), 0
-        while stack:
-            n = stack.pop()
-            if id(n) not in seen:
-                seen.add(id(n))
-                ops.add(n.op)
-                big += getattr(n.value, "size", 1) >= batch
-                stack.extend(n.children)
-        counted.update(big=big, ops=ops)
-        return lower(outputs, inputs, guards, level, **options)
-
-    ir.lower = spy
-    try:
-        fm.jit(f)(*args)
-    finally:
-        ir.lower = lower
-    return counted["big"], counted["ops"]
+    nodes = jit_trace_nodes(f, *args)
+    return sum(getattr(n.value, "size", 1) >= batch for n in nodes), {n.op for n in nodes}
 
 
 def test_a_jit_trace_keeps_no_batch_sized_node_per_weight():

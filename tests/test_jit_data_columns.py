@@ -4,33 +4,14 @@ the batch, and the numbers are those of the function run as it is."""
 
 import numpy as np
 import pytest
+from helpers import jit_trace_nodes
 
 import fmicrograd as fm
-from fmicrograd.compiler import ir
-from fmicrograd.core.expr import Expr
 
 
 def _trace_size(f, *args):
     """How many nodes the jit trace of ``f`` at ``args`` reaches from its outputs."""
-    counted = {}
-    lower = ir.lower
-
-    def spy(outputs, inputs, guards, level, **options):
-        seen, stack = set(), [o for o in outputs if isinstance(o, Expr)]
-        while stack:
-            n = stack.pop()
-            if id(n) not in seen:
-                seen.add(id(n))
-                stack.extend(n.children)
-        counted["nodes"] = len(seen)
-        return lower(outputs, inputs, guards, level, **options)
-
-    ir.lower = spy
-    try:
-        fm.jit(f)(*args)
-    finally:
-        ir.lower = lower
-    return counted["nodes"]
+    return len(jit_trace_nodes(f, *args))
 
 
 def _loss(p, xs):
