@@ -1,5 +1,7 @@
 """fm.to_torch: the same function over torch tensors, differentiable by torch autograd."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -154,3 +156,42 @@ def test_python_control_flow_on_examples_is_an_error_naming_where_whatever_the_b
     for xs in ([5.0, 4.0], [5.0, -1.0], [3.0]):
         with pytest.raises(ValueError, match="fm.to_torch.*fm.where"):
             g(torch.tensor(xs, dtype=torch.float64))
+
+
+def test_a_vmap_result_is_returned_as_its_examples():
+    # it came back as numpy arrays, outer and inner axes swapped, without autograd (and an
+    # internal error with gradients on): an outside probe
+    f = lambda v: fm.vmap(lambda a: a * 2.0 + a * a)(list(v))  # noqa: E731
+    x = torch.tensor([[1.0, 2.0], [-1.0, 0.5]], dtype=torch.float64, requires_grad=True)
+    out = fm.to_torch(f)(x)
+    assert isinstance(out, tuple) and len(out) == 2
+    assert [o.tolist() for o in out] == [[f([1.0, 2.0])[0], f([-1.0, 0.5])[0]],
+                                        [f([1.0, 2.0])[1], f([-1.0, 0.5])[1]]]
+    (out[0] * 3.0 + out[1]).sum().backward()
+    assert x.grad.tolist() == [[3.0 * (2.0 + 2.0 * 1.0), 2.0 + 2.0 * 2.0],
+                               [3.0 * (2.0 - 2.0), 2.0 + 2.0 * 0.5]]
+    single = fm.to_torch(f, in_axes=None)(torch.tensor([1.0, 2.0], dtype=torch.float64))
+    assert [o.item() for o in single] == [3.0, 8.0]
+
+
+def test_a_constant_exponent_minus_a_half_gives_fm_values():
+    # as a number torch computes ** -0.5 as rsqrt: -inf at -0.0 and NaN at -inf
+    points = [-0.0, -float("inf"), 1e-310, 3.7, 0.0, float("inf")]
+    got = fm.to_torch(lambda x: x ** -0.5)(torch.tensor(points, dtype=torch.float64))
+    assert got.tolist() == [fm.power(p, -0.5) for p in points] == \
+        [float("inf"), 0.0, fm.power(1e-310, -0.5), 3.7 ** -0.5, float("inf"), 0.0]
+
+
+def test_torch_func_transforms_after_a_first_plain_call():
+    f = fm.to_torch(lambda x: fm.tanh(x) * x)
+    at = torch.tensor(0.3, dtype=torch.float64)
+    with pytest.raises(TypeError, match="call the exported function once on plain tensors"):
+        torch.func.grad(lambda a: f(a[None])[0])(at)
+    f(at[None])
+    assert torch.func.grad(lambda a: f(a[None])[0])(at).item() == \
+        pytest.approx(fm.grad(lambda x: fm.tanh(x) * x)(0.3), rel=1e-15)
+    g = fm.to_torch(lambda x, y: x ** fm.tanh(y), in_axes=None)
+    t = functools.partial(torch.tensor, dtype=torch.float64)
+    g(t(0.1), t(0.2))
+    got = torch.func.vmap(g)(t([0.1, 0.5]), t([0.2, 0.3])).tolist()  # (it called .item())
+    assert got == pytest.approx([0.1 ** fm.tanh(0.2), 0.5 ** fm.tanh(0.3)], rel=1e-15)

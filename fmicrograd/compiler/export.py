@@ -144,8 +144,23 @@ def _dtype(flat: list, torch: Any) -> tuple:
 
 def _values(x: Any) -> Any:
     if hasattr(x, "detach"):
+        import torch
+
+        if _wrapped(torch, x):
+            raise TypeError(
+                "fm.to_torch: the first call for these shapes runs under a torch.func transform "
+                "(torch.func.grad, vmap, jacrev...), whose tensors hold no numbers to trace "
+                "with: call the exported function once on plain tensors of the same shapes "
+                "and dtype first; later calls under torch.func reuse that trace")
         return x.detach().cpu().double().numpy()
     return np.asarray(x, dtype=float)
+
+
+def _wrapped(torch: Any, x: Any) -> bool:
+    """Whether tensor ``x`` is a ``torch.func`` transform's (it has no storage
+    of its own to read)."""
+    functorch = getattr(torch._C, "_functorch", None)
+    return functorch is not None and functorch.is_functorch_wrapped_tensor(x)
 
 
 def _tuples(x: Any) -> Any:
@@ -166,8 +181,12 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
                          for i in range(size)])  # type: ignore[arg-type]  # one axis is mapped
     log: list = []
     token, every = GUARDS.set(log), EVERY_EXAMPLE.set(True)
+
+    def g(*a: Any) -> Any:  # a vmap result f returns: the tuple of its examples (fm.tree's
+        return tr.per_example(f(*a))  # view), each then a tensor over to_torch's batch
+
     try:
-        out = vmap(f, in_axes=axes)(*args) if size is not None else f(*args)
+        out = vmap(g, in_axes=axes)(*args) if size is not None else g(*args)
     finally:
         EVERY_EXAMPLE.reset(every)
         GUARDS.reset(token)
@@ -297,10 +316,14 @@ def _namespace(torch: Any, dtype: Any) -> dict:
     factors = {num.step: lambda x: (x > 0).to(dtype), num.sign: torch.sign, num.share: share}
     def power(a: Any, b: Any) -> Any:  # a constant exponent as a number: torch.pow then
         # computes ** 0.5 as sqrt, as eager fm and numpy do (a tensor one takes C's pow)
-        if isinstance(b, torch.Tensor) and not b.requires_grad and b.numel() == 1:
-            return torch.pow(a, b.item())
         if isinstance(b, torch.Tensor) and b.requires_grad:  # a traced exponent
             return _pow(torch)(t(a), b)
+        if isinstance(b, torch.Tensor) and b.numel() == 1 and not _wrapped(torch, b):
+            b = b.item()
+        if isinstance(b, torch.Tensor):
+            return torch.pow(a, b)
+        if b == -0.5:  # as a number torch takes rsqrt: -inf at -0.0 and NaN at -inf, where
+            return torch.pow(a, torch.tensor(b, dtype=dtype))  # C's pow (fm's) gives inf, 0
         return torch.pow(a, b)
 
     shim = SimpleNamespace(
