@@ -29,6 +29,7 @@ float64 equal to it, or refused (see ``save``).
 from __future__ import annotations
 
 import dataclasses
+import enum
 import importlib
 import json
 import math
@@ -129,7 +130,10 @@ def _class_name(cls: type, names: dict[type, str], written: dict[str, type]) -> 
     """The name a file gives ``cls``; ``written`` (the encoding's own) learns
     which class each name stands for, so the tree can be read back to check it."""
     name = names.get(cls) or f"{cls.__module__}.{cls.__qualname__}"
-    written[name] = cls
+    if written.setdefault(name, cls) is not cls:
+        raise ValueError(f"fm.io.save: the tree holds two different classes named {name} "
+                         f"(made by one function, say); a file names a class, so load could "
+                         f"not tell them apart: give them different names")
     return name
 
 
@@ -140,6 +144,13 @@ def _encode(x: Any, where: str, names: dict[type, str], written: dict[str, type]
     ``written`` the classes named so far (see ``_class_name``)."""
     if x is None or isinstance(x, bool | str):
         return x
+    if isinstance(x, enum.Enum):
+        raise TypeError(f"fm.io.save: the leaf at {where} is the enum member {x!r}, which a "
+                        f"file would hold as its bare value (load gives it back without its "
+                        f"class); save x.value or x.name, and rebuild the member after load")
+    if type(x).__module__ == "numpy" and getattr(getattr(x, "dtype", None), "kind", "") == "b" \
+            and getattr(x, "ndim", None) == 0:
+        return bool(x)  # (a numpy bool, as numpy numbers: as the Python one)
     if isinstance(x, numbers.Integral):
         x = int(x)
         try:
@@ -176,6 +187,10 @@ def _encode(x: Any, where: str, names: dict[type, str], written: dict[str, type]
     if isinstance(x, PVector):
         return {"type": "pvector", "items": each(x, lambda i: f"[{i}]")}
     if t is dict or isinstance(x, PMap):
+        if sum(isinstance(k, float) and k != k for k in x) > 1:
+            raise ValueError(f"fm.io.save: the {'dict' if t is dict else 'PMap'} at {where} has "
+                             f"more than one NaN key; a file holds a NaN as a number, so load "
+                             f"could not tell those keys apart: use other keys")
         items = [[_encode(k, f"{where} (a key)", names, written, inside),
                   _encode(v, f"{where}[{k!r}]", names, written, inside)] for k, v in x.items()]
         return {"type": "dict" if t is dict else "pmap", "items": items}
@@ -239,15 +254,54 @@ def _dumps(tree: Any, refused: str) -> str:
     written: dict[str, type] = {}
     body = _encode(tree, "<root>", names, written)
     try:
-        _decode(body, "<root>", {**by_name, **written})
+        back = _decode(body, "<root>", {**by_name, **written})
     except _Bad as e:
+        hint = (" (a model made by fm.tree.map, fm.tree.at or fm.tree.unflatten skips its "
+                "constructor's checks; fm.nn.MLP(layers), fm.nn.Layer(neurons) and "
+                "fm.nn.Neuron(w, b, activation) make them)" if "rejects its fields" in str(e)
+                else "")
         raise ValueError(f"{refused}: fm.io.load would refuse it, at {e}. Fix the tree at "
-                         "that place (a model made by fm.tree.map, fm.tree.at or "
-                         "fm.tree.unflatten skips its constructor's checks; fm.nn.MLP(layers), "
-                         "fm.nn.Layer(neurons) and fm.nn.Neuron(w, b, activation) make "
-                         "them)") from None
+                         f"that place{hint}") from None
+    # a user's constructor may change the fields it is given (a __post_init__ that computes
+    # them); fmicrograd's own classes only check theirs
+    own = set(by_name.values())
+    users = any(cls not in own for cls in written.values())
+    where = _first_difference(body, _encode(back, "<root>", names, {}), "<root>") \
+        if users else None
+    if where is not None:
+        raise ValueError(f"{refused}: it would load back as a different value, at {where}: "
+                         "load builds each dataclass and NamedTuple through its constructor, "
+                         "and this one changes the fields it is given (a __post_init__ that "
+                         "computes them); save the constructor's arguments instead")
     return json.dumps({"format": FORMAT, "version": VERSION, "tree": body}, allow_nan=False,
                       indent=1)
+
+
+def _first_difference(a: Any, b: Any, where: str) -> str | None:
+    """Where two encoded trees differ (floats by their bits: JSON text), or None.
+
+    >>> _first_difference({"type": "tuple", "items": [1.0, -0.0]},
+    ...                   {"type": "tuple", "items": [1.0, 0.0]}, "<root>")
+    '<root>[1]'
+    """
+    if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+        for k in a:
+            x, y = a[k], b[k]
+            if a.get("type") == "pmap" and k == "items":  # (a PMap's order is its hashes')
+                x, y = (sorted(v, key=lambda kv: json.dumps(kv[0])) for v in (x, y))
+            if k == "fields" and isinstance(x, dict) and isinstance(y, dict) and \
+                    x.keys() == y.keys():
+                found = next((w for f in x if (w := _first_difference(
+                    x[f], y[f], f"{where}.{f}")) is not None), None)
+            else:
+                found = _first_difference(x, y, where)
+            if found is not None:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return next((w for i, (x, y) in enumerate(zip(a, b))
+                     if (w := _first_difference(x, y, f"{where}[{i}]")) is not None), None)
+    return None if type(a) is type(b) and json.dumps(a) == json.dumps(b) else where
 
 
 def save(path: _Path, tree: Any) -> Path:
@@ -414,7 +468,12 @@ def loads(text: str, *, classes: Iterable[type] = (), source: str = "<string>") 
         if not isinstance(c, type) or not (dataclasses.is_dataclass(c) or _is_namedtuple_class(c)):
             raise TypeError(f"fm.io.load: classes must be dataclasses or NamedTuples, got "
                             f"{c!r:.80}")
-        allowed[f"{c.__module__}.{c.__qualname__}"] = c
+        name = f"{c.__module__}.{c.__qualname__}"
+        if allowed.get(name, c) is not c:
+            raise TypeError(f"fm.io.load: classes has two different classes named {name}; a "
+                            f"file names a class, so load cannot tell them apart: give them "
+                            f"different names")
+        allowed[name] = c
     try:
         doc = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
                          object_pairs_hook=_no_duplicate_keys)
