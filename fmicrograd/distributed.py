@@ -57,7 +57,8 @@ from .core import pytree as tree
 
 __all__ = ["shard_bounds", "shard", "check_data", "group", "is_writer", "init_from_env",
            "all_reduce_sum", "together",
-           "all_ranks_gradient", "AllRanksGradient", "PeerFailed", "HOW_TO_START"]
+           "all_ranks_gradient", "AllRanksGradient", "PeerFailed", "optimizer_digest",
+           "run_digest", "HOW_TO_START"]
 
 HOW_TO_START = (
     "start one process per rank with torchrun (e.g. `torchrun --nproc-per-node 2 "
@@ -298,9 +299,10 @@ class AllRanksGradient:
     RuntimeError: fit(data_parallel=True) needs an initialized torch.distributed process group ...
     """
 
-    def __init__(self, value_and_grad_fn: Callable[[Any, Any], tuple], run: bytes = b"") -> None:
+    def __init__(self, value_and_grad_fn: Callable[[Any, Any], tuple], run: bytes = b"",
+                 optimizer: bytes = b"") -> None:
         self.rank, self.world = group()
-        self.value_and_grad_fn, self.run = value_and_grad_fn, run
+        self.value_and_grad_fn, self.run, self.optimizer = value_and_grad_fn, run, optimizer
         self.checked = False  # the consistency check runs once
         self.length: int | None = None  # loss and gradient entries, once known
 
@@ -310,7 +312,7 @@ class AllRanksGradient:
         if n == 0:
             raise ValueError("fit(data_parallel=True): a batch of 0 examples")
         if not self.checked:
-            _check_same(params, columns, self.rank, self.world, self.run)
+            _check_same(params, columns, self.rank, self.world, self.run, self.optimizer)
             self.checked = True
         part = shard(columns, self.rank, self.world)
         if not len(part[0]):  # fewer examples than ranks (a last batch): this rank adds 0
@@ -362,15 +364,17 @@ class AllRanksGradient:
 
 
 def all_ranks_gradient(value_and_grad_fn: Callable[[Any, Any], tuple],
-                       run: bytes = b"") -> AllRanksGradient:
-    """``AllRanksGradient(value_and_grad_fn, run)``: the data-parallel
-    gradient that ``fit(data_parallel=True)`` steps with.
+                       run: bytes = b"", optimizer: bytes = b"") -> AllRanksGradient:
+    """``AllRanksGradient(value_and_grad_fn, run, optimizer)``: the
+    data-parallel gradient that ``fit(data_parallel=True)`` steps with
+    (``optimizer``: ``optimizer_digest``'s fingerprint, compared at the first
+    step as ``run`` is).
 
     >>> all_ranks_gradient(fm.value_and_grad(lambda p, b: p))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     RuntimeError: fit(data_parallel=True) needs an initialized torch.distributed process group ...
     """
-    return AllRanksGradient(value_and_grad_fn, run)
+    return AllRanksGradient(value_and_grad_fn, run, optimizer)
 
 
 def together(step: Callable[[], Any], who: str) -> Any:
@@ -437,9 +441,33 @@ def run_digest(data: Any, batch_size: int | None, epochs: int, key: Any) -> byte
     return _digest(((data if readable else ()), repr((batch_size, epochs, key, readable))))
 
 
-def _check_same(params: Any, columns: tuple, rank: int, world: int, run: bytes = b"") -> None:
+def optimizer_digest(optimizer: Any, params: Any) -> bytes:
+    """A fingerprint of an ``fm.optim`` optimizer: its first two updates of
+    ``params`` for the probe gradients 0.5 and -0.25 everywhere, and the state
+    after them.
+    Ranks given different optimizers (another learning rate, another kind)
+    apply different updates to the same summed gradient, and their parameters
+    part silently after the first step; this tells them apart at the first.
+
+    >>> import fmicrograd as fm
+    >>> a, b = fm.optim.sgd(0.1), fm.optim.sgd(0.2)
+    >>> optimizer_digest(a, (1.0,)) == optimizer_digest(b, (1.0,))
+    False
+    """
+    try:
+        state, seen = optimizer.init(params), []
+        for g in (0.5, -0.25):  # two steps: a momentum shows in the second
+            updates, state = optimizer.update(tree.map(lambda _, g=g: g, params), state, params)
+            seen += tree.leaves(updates)
+    except Exception:  # noqa: BLE001 -- a rule the probe does not suit: not compared
+        return b""
+    return _digest((seen, tree.leaves(state), repr(tree.structure(state))))
+
+
+def _check_same(params: Any, columns: tuple, rank: int, world: int, run: bytes = b"",
+                optimizer: bytes = b"") -> None:
     dist = _dist("fit(data_parallel=True)")
-    mine = (_digest(tree.leaves(params)), _digest(columns), run)
+    mine = (_digest(tree.leaves(params)), _digest(columns), run, optimizer)
     everyone: list = [None] * world
     dist.all_gather_object(everyone, mine)
     for what, index, fix in (
@@ -448,7 +476,9 @@ def _check_same(params: Any, columns: tuple, rank: int, world: int, run: bytes =
                                "key; each rank takes its own shard"),
             ("data or settings (the whole dataset, batch_size, epochs, key)", 2,
              "load the same data on every rank and pass the same batch_size, epochs and key; "
-             "each rank takes its own shard of every batch")):
+             "each rank takes its own shard of every batch"),
+            ("optimizer (its first updates of a probe gradient)", 3,
+             "pass the same optimizer, with the same settings, on every rank")):
         differ = [r for r in range(world) if everyone[r][index] != everyone[0][index]]
         if differ:
             raise ValueError(f"fit(data_parallel=True): the {what} of rank(s) {differ} differ "

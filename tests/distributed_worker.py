@@ -46,6 +46,9 @@ def train(config: dict, data_parallel: bool, rank: int = 0) -> dict:
         data = {"data": (xs, ys), "batch_size": config["batch_size"],
                 "key": None if config.get("no_key") else key_batches}
     optimizer = fm.optim.sgd(fm.optim.micrograd_schedule(1.0, 0.9, 100), momentum=0.5)
+    if config.get("momentum_per_rank"):  # ranks given different optimizer settings
+        optimizer = fm.optim.sgd(fm.optim.micrograd_schedule(1.0, 0.9, 100),
+                                 momentum=config["momentum_per_rank"][rank])
     if config.get("checkpoint"):  # each rank its own directory: only rank 0's may fill
         data["checkpoint_dir"] = f"checkpoints-rank{rank}"
         if config.get("occupied") and rank == 0:  # an earlier run's: rank 0 alone refuses it

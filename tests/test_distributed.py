@@ -125,6 +125,17 @@ def test_ranks_that_load_different_data_are_told_so(examples, tmp_path):
         "differ from rank 0's" in str(failed.value)
 
 
+def test_ranks_given_different_optimizers_are_told_so(tmp_path):
+    # the first step compared parameters and data only: with momentum 0.5 on one rank and
+    # 0.6 on the other, both trained to different parameters without an error
+    with pytest.raises(AssertionError) as failed:
+        run_ranks(2, {"batch_size": None, "epochs": 2, "jit": False,
+                      "momentum_per_rank": [0.5, 0.6]}, tmp_path)
+    assert "the optimizer (its first updates of a probe gradient) of rank(s) [1] differ from " \
+        "rank 0's" in str(failed.value)
+    assert "pass the same optimizer, with the same settings, on every rank" in str(failed.value)
+
+
 def test_a_rank_that_fails_before_training_stops_every_rank_at_once(tmp_path):
     # rank 0 alone checks the checkpoint_dir: the others waited in the first collective
     # for the process group's timeout (30 minutes), then got a raw gloo error

@@ -217,12 +217,19 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     vg = value_and_grad(loss_fn)
     writer = True
     if data_parallel:  # shard, gradient, all-reduce: fmicrograd/distributed.py; rank 0 writes
-        from ..distributed import all_ranks_gradient, check_data, is_writer, run_digest
+        from ..distributed import (
+            all_ranks_gradient,
+            check_data,
+            is_writer,
+            optimizer_digest,
+            run_digest,
+        )
 
         # batches of columns, checked before the process group is asked for anything
         check_data(epoch_batches(0) if batch_size is None else data, batch_size)
         ranks = all_ranks_gradient(compile_fn(vg) if jit else vg,
-                                   run_digest(data, batch_size, epochs, key))
+                                   run_digest(data, batch_size, epochs, key),
+                                   optimizer_digest(opt, _widened(params)))
         call = make_step(loss_fn, opt, len(names), ranks)
         writer = is_writer()
     bar = Progress(epochs, sys.stderr) if progress and writer else None
