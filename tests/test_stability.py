@@ -333,3 +333,26 @@ def test_a_one_layer_mlp_has_its_layer_column_too(jit):
     _, h = fm.train.fit(loss, model, fm.optim.sgd(0.1), [(((1.0, 2.0), (0.5, -1.0)), (1.0, 0.0))],
                         epochs=2, jit=jit)
     assert list(h["grad_norm.layers[0]"]) == list(h["grad_norm"])
+
+
+def test_diagnose_counts_one_rollback_per_epoch_and_says_when_the_run_stopped():
+    # two detectors firing in one epoch asked for one rollback; it counted two (an outside
+    # probe: "6 rollback(s)" for 3, at epochs 2, 2, 4, 4, 6, 6), and called a stopped run
+    # "recovered" without a word about the stop
+    def ev(kind, epoch, action, scale=None):
+        e = {"kind": kind, "epoch": epoch, "action": action, "message": f"{kind} fired"}
+        return e if scale is None else {**e, "lr_scale": scale}
+
+    events = [ev(k, e, "rollback", s) for e, s in ((1, 0.1), (3, 0.01), (5, 0.001))
+              for k in ("explosion", "exploding_grad")]
+    events += [ev(k, 7, "stop") for k in ("explosion", "exploding_grad")]
+    found = fm.train.diagnose({"loss": [1.0] * 8, "events": events})
+    recovered = [f for f in found.findings if f["kind"] == "recovered"][0]
+    assert recovered["epochs"] == (1, 3, 5)
+    assert recovered["message"] == ("3 rollback(s), each lowering the learning rate; the "
+                                    "learning rate ended at 0.001x the first; then no rollback "
+                                    "was left and the run stopped at epoch 8")
+    again = fm.train.diagnose({"loss": [1.0] * 6, "events": events[:6]})
+    assert [f["message"] for f in again.findings if f["kind"] == "recovered"] == [
+        "3 rollback(s), each lowering the learning rate; the learning rate ended at 0.001x "
+        "the first"]

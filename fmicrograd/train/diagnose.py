@@ -146,12 +146,16 @@ def diagnose(history: Mapping[str, Any], *, using: Collection[str] = (),
         seen.setdefault(ev["kind"], []).append(ev)
     for kind, evs in seen.items():
         findings.append(finding(kind, [e["epoch"] for e in evs], evs[0]["message"]))
-    if rollbacks:
+    if rollbacks:  # one per epoch, however many detectors asked for it that epoch
         scale = rollbacks[-1].get("lr_scale")
         end = f"; the learning rate ended at {scale:.3g}x the first" if scale else ""
-        findings.append(finding("recovered", [e["epoch"] for e in rollbacks],
-                                f"{len(rollbacks)} rollback(s), each lowering the learning "
-                                f"rate{end}"))
+        epochs = sorted({e["epoch"] for e in rollbacks})
+        stopped = [e["epoch"] for e in events if e.get("action") in ("stop", "raise")
+                   and e["epoch"] > epochs[-1]]
+        then = (f"; then no rollback was left and the run stopped at epoch {stopped[0] + 1}"
+                if stopped else "")
+        findings.append(finding("recovered", epochs, f"{len(epochs)} rollback(s), each "
+                                f"lowering the learning rate{end}{then}"))
     grads = [g for g in history.get("grad_norm", ()) if math.isfinite(g)]
     blew_up = {"nan", "explosion", "exploding_grad"} & set(seen)
     if blew_up and grads and grads[0] > 100.0:
