@@ -265,3 +265,52 @@ def test_any_flag_values_exit_2_or_reach_training_with_sane_values(pairs):
         for flag, value in dict(pairs).items():  # a repeated flag: the last value counts
             if flag in BOUNDS:
                 assert math.isfinite(float(value)) and 0 <= float(value) <= BOUNDS[flag]
+
+
+@pytest.mark.parametrize("name", ["cli-run.json", "epoch-000003.json"])
+def test_an_output_among_the_checkpoints_is_refused(name, tmp_path, capsys, no_training):
+    # --save replaced the run file (or a checkpoint), and a later --resume failed with a
+    # message of several KB (an outside probe)
+    folder = tmp_path / "ck"
+    line = exits_2(["--checkpoint-dir", str(folder), "--save", str(folder / name)], capsys)
+    assert "is a file of the --checkpoint-dir (a checkpoint, or cli-run.json that --resume " \
+        "reads); write it elsewhere" in line
+    exits_2(["--checkpoint-dir", str(folder), "--plot", str(folder / "epoch-000001.json")],
+            capsys)
+
+
+@pytest.mark.parametrize("flag", ["--checkpoint-every", "--checkpoint-keep"])
+def test_checkpoint_options_without_a_checkpoint_dir_are_refused(flag, capsys, no_training):
+    assert "it needs --checkpoint-dir" in exits_2([flag, "2"], capsys)  # (silently ignored)
+
+
+def test_paths_in_messages_keep_their_case(tmp_path, capsys, no_training):
+    # the reason was lowercased whole, paths included ("ro/model.json"), and said
+    # "cannot write" twice
+    line = exits_2(["--save", str(tmp_path / "Missing" / "Model.json")], capsys)
+    assert "Missing" in line and line.count("cannot write") == 1
+    line = exits_2(["--save", "/proc/Foo.json"], capsys)
+    assert "'/proc/Foo.json': its directory /proc takes no new file" in line
+
+
+def test_a_failed_command_leaves_no_run_file_that_a_fresh_run_keeps(tmp_path, capsys):
+    # a run refused after writing cli-run.json left it; the next fresh run kept the old file,
+    # and a --resume of that run was refused for options it had not changed
+    folder, empty = tmp_path / "ck", tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "--steps", "2", "--quiet", "--checkpoint-dir", str(folder),
+                 "--resume", str(empty)]) != 0
+    assert "holds no checkpoint" in capsys.readouterr().err
+    assert main(["train", "--steps", "2", "--quiet", "--lr", "0.5", "--checkpoint-dir",
+                 str(folder)]) == 0
+    assert main(["train", "--steps", "3", "--quiet", "--lr", "0.5", "--checkpoint-dir",
+                 str(folder), "--resume"]) == 0
+    assert "error" not in capsys.readouterr().err
+
+
+def test_an_output_in_a_checkpoint_dir_made_by_the_run_is_accepted(tmp_path):
+    # the directory does not exist before the run: --save into it said "no such directory"
+    folder = tmp_path / "new"
+    assert main(["train", "--steps", "2", "--quiet", "--checkpoint-dir", str(folder),
+                 "--save", str(folder / "model.json")]) == 0
+    assert (folder / "model.json").exists() and (folder / "epoch-000002.json").exists()

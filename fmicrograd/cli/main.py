@@ -172,8 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--checkpoint-dir", metavar="DIR",
                        help="write a checkpoint (JSON, atomic) to DIR before training, every "
                        "--checkpoint-every epochs and at the end")
-    watch.add_argument("--checkpoint-every", type=_at_least(int, 1), default=1, metavar="K",
-                       help="epochs between checkpoints (default: %(default)s)")
+    watch.add_argument("--checkpoint-every", type=_at_least(int, 1), default=None, metavar="K",
+                       help="epochs between checkpoints (default: 1)")
     watch.add_argument("--checkpoint-keep", type=_at_least(int, 1), default=None, metavar="N",
                        help="keep only the N latest checkpoints (default: all)")
     watch.add_argument("--resume", nargs="?", const=True, default=None, metavar="PATH",
@@ -284,7 +284,7 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 metrics={"accuracy": accuracy_metric(compiled(args))}, callback=reporter,
                 jit=compiled(args), on_instability=args.on_instability,
                 on_event=reporter.event, checkpoint_dir=args.checkpoint_dir,
-                checkpoint_every=args.checkpoint_every, resume=resume,
+                checkpoint_every=args.checkpoint_every or 1, resume=resume,
                 checkpoint_keep=args.checkpoint_keep,
                 data_parallel=args.data_parallel, **data)
     except fm.train.InstabilityError as e:

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from fmicrograd.cli.steps import compiled
+from fmicrograd.train import checkpoint
 from fmicrograd.train.resume import foreign_checkpoint
 
 __all__ = ["RUN_FILE", "DEFAULT_NOISE", "ADAM_LR", "run_options", "checkpoint_problem",
@@ -164,8 +165,9 @@ def write_run_file(args: argparse.Namespace) -> None:
     folder = Path(args.checkpoint_dir)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / RUN_FILE
-    if target.exists():  # resumed into its own directory: the same options, checked
-        return
+    if target.exists() and checkpoint.latest(folder) is not None:
+        return  # resumed into its own directory: the same options, checked
+    # (a file without checkpoints is a failed command's: this run's options replace it)
     part = folder / (RUN_FILE + ".part")
     part.write_text(json.dumps(run_options(args), indent=1, sort_keys=True) + "\n")
     os.replace(part, target)

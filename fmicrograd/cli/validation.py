@@ -10,7 +10,9 @@ import argparse
 import os
 
 import fmicrograd as fm
+from fmicrograd.cli.runs import RUN_FILE
 from fmicrograd.files import check_directory, image_format
+from fmicrograd.train.checkpoint import _NAME as _CHECKPOINT
 
 __all__ = ["validate", "LIMITS"]
 
@@ -19,6 +21,7 @@ __all__ = ["validate", "LIMITS"]
 LIMITS = {"n": 1_000_000, "steps": 10_000_000, "batch_size": 1_000_000, "params": 1_000_000,
           "lr": 1e6, "l2": 1e6, "noise": 1e6}
 OUTPUTS = ("save", "plot", "loss_plot")
+
 
 
 def validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -43,6 +46,7 @@ def validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if params > LIMITS["params"]:
         parser.error(f"argument --hidden: an MLP {'-'.join(map(str, sizes))} has {params:.3g} "
                      f"parameters, at most {LIMITS['params']:,} train here")
+    _check_checkpoint_options(parser, args)
     targets: dict[str, str] = {}
     for flag in OUTPUTS:
         path = getattr(args, flag)
@@ -52,7 +56,8 @@ def validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         try:
             if not path:
                 raise ValueError("the path is empty")
-            real = os.path.realpath(fm.io.check_writable(path))
+            real = os.path.realpath(path if _in_new_checkpoint_dir(args, path) else
+                                    fm.io.check_writable(path))
         except (OSError, ValueError) as e:
             parser.error(f"argument {option}: cannot write {path!r}: {_reason(e, path)}")
         if flag != "save":
@@ -67,6 +72,37 @@ def validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
                          f"each output its own path")
         targets[real] = option
     _check_checkpoint_dir(parser, args)
+
+
+def _check_checkpoint_options(parser: argparse.ArgumentParser, args: argparse.Namespace
+                              ) -> None:
+    path = getattr(args, "checkpoint_dir", None)
+    if path is None:
+        for flag in ("checkpoint_every", "checkpoint_keep"):
+            if getattr(args, flag, None) is not None:
+                parser.error(f"argument --{flag.replace('_', '-')}: it needs --checkpoint-dir "
+                             f"(where the checkpoints go); without it nothing is checkpointed")
+        return
+    for flag in OUTPUTS:  # an output among the checkpoints would replace one, or the run file
+        out = getattr(args, flag, None)
+        if out and _beside(out, path) and (os.path.basename(out) == RUN_FILE or
+                                           _CHECKPOINT.fullmatch(os.path.basename(out))):
+            parser.error(f"argument --{flag.replace('_', '-')}: {out!r} is a file of the "
+                         f"--checkpoint-dir (a checkpoint, or {RUN_FILE} that --resume reads); "
+                         f"write it elsewhere")
+
+
+def _beside(out: str, folder: str) -> bool:
+    """Whether the file ``out`` would be written in directory ``folder``."""
+    return os.path.realpath(os.path.dirname(os.path.abspath(out))) == \
+        os.path.realpath(os.path.abspath(folder))
+
+
+def _in_new_checkpoint_dir(args: argparse.Namespace, out: str) -> bool:
+    """An output in a --checkpoint-dir that does not exist yet: training makes
+    it first (whether it can is checked as the directory's own)."""
+    folder = getattr(args, "checkpoint_dir", None)
+    return bool(folder) and not os.path.exists(folder) and _beside(out, folder)
 
 
 def _check_checkpoint_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -94,4 +130,9 @@ def _reason(e: Exception, path: str) -> str:
     if isinstance(e, NotADirectoryError):
         whole = os.path.exists(path) and not os.path.isdir(path)
         return "it is not a directory" if whole else "a part of the path is not a directory"
-    return e.strerror.lower() if isinstance(e, OSError) and e.strerror else str(e)
+    if not (isinstance(e, OSError) and e.strerror):
+        return str(e)
+    text = e.strerror  # the OS's ("Permission denied") or fmicrograd's, which names paths
+    if text.startswith("cannot write ") and ": " in text:  # (said once, by the caller)
+        text = text.split(": ", 1)[1]
+    return text[:1].lower() + text[1:]
