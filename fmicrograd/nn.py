@@ -83,8 +83,10 @@ def _weights(key: fr.Key, nin: int, fan_out: int, init: str) -> tuple[float, ...
 def _check_number(x: Any, what: str) -> None:
     # numbers, graph nodes and arrays convert to float; strings, None and
     # containers do not, and an int beyond the float range would overflow later
-    if isinstance(x, bool | str | bytes) or not hasattr(x, "__float__"):
-        raise TypeError(f"{what} must be a number, got {type(x).__name__} {x!r:.80}")
+    if isinstance(x, bool | str | bytes) or not hasattr(x, "__float__") or \
+            getattr(x, "ndim", 0) != 0 or getattr(getattr(x, "dtype", None), "kind", "f") in "USb":
+        shape = f" of shape {x.shape}" if getattr(x, "ndim", 0) else ""
+        raise TypeError(f"{what} must be a number, got {type(x).__name__}{shape} {x!r:.80}")
     if isinstance(x, int) and abs(x) > sys.float_info.max:
         raise ValueError(f"{what} is an int beyond the float range ({x.bit_length()} bits)")
 
@@ -130,6 +132,7 @@ class Neuron:
         3
         """
         nin = _size(nin, "Neuron.init: nin")
+        fan_out = _size(fan_out, "Neuron.init: fan_out")
         return cls(_weights(key, nin, fan_out, init), 0.0, _check_activation(activation))
 
     @property
@@ -153,6 +156,10 @@ class Layer:
     neurons: tuple
 
     def __post_init__(self) -> None:
+        if isinstance(self.neurons, Neuron | str | bytes) or \
+                not hasattr(self.neurons, "__iter__"):
+            raise TypeError(f"Layer: neurons must be a sequence of Neurons, got "
+                            f"{type(self.neurons).__name__} (one neuron: Layer((neuron,)))")
         object.__setattr__(self, "neurons", tuple(self.neurons))
         if not self.neurons:
             raise ValueError("Layer: needs at least one neuron")
@@ -207,6 +214,10 @@ class MLP:
     layers: tuple
 
     def __post_init__(self) -> None:
+        if isinstance(self.layers, Layer | Neuron | str | bytes) or \
+                not hasattr(self.layers, "__iter__"):
+            raise TypeError(f"MLP: layers must be a sequence of Layers, got "
+                            f"{type(self.layers).__name__} (one layer: MLP((layer,)))")
         object.__setattr__(self, "layers", tuple(self.layers))
         if not self.layers:
             raise ValueError("MLP: needs at least one layer")
@@ -267,9 +278,10 @@ def _forward(neurons: tuple, x: Any, who: str, index: int | None = None) -> tupl
     if x.__class__ is not tuple and x.__class__ is not list:
         _check_container(neurons, x, who)
     if not index:  # the model's own input (later layers read the previous layer's outputs)
-        for item in x:
-            if item.__class__ not in _INPUT_TYPES:
-                _check_item(neurons, x, who, item)
+        for i, item in enumerate(x):
+            if item.__class__ not in _INPUT_TYPES or item.__class__ is int and \
+                    abs(item) > _FLOAT_MAX:
+                _check_item(neurons, i, who, item)
     nin = len(neurons[0].w)
     if len(x) != nin:
         where = f" layer {index}" if index else ""
@@ -335,16 +347,23 @@ def _check_container(neurons: tuple, x: Any, who: str) -> None:
                         f"order; pass a tuple in the model's input order")
 
 
-def _check_item(neurons: tuple, x: Any, who: str, item: Any) -> None:
-    """Raise unless ``item`` of ``x`` is a number or a node."""
+_FLOAT_MAX = sys.float_info.max
+
+
+def _check_item(neurons: tuple, i: int, who: str, item: Any) -> None:
+    """Raise unless ``item`` (input ``i``) is a number or a node."""
     cls = item.__class__
-    if isinstance(item, Expr) or (isinstance(item, numbers.Real) and cls is not bool):
+    kind = getattr(getattr(item, "dtype", None), "kind", "f")
+    if isinstance(item, Expr) or (isinstance(item, numbers.Real) and cls is not bool and
+                                  kind not in "b" and not (isinstance(item, int) and
+                                                           abs(item) > sys.float_info.max)):
         return
-    if getattr(item, "ndim", None) == 0 and hasattr(item, "__float__"):
+    if getattr(item, "ndim", None) == 0 and hasattr(item, "__float__") and kind not in "USb":
         return  # a 0-d array: a number, but its class also holds arrays
-    i = next(i for i, v in enumerate(x) if v is item)
     what = f"{_expected(neurons, who)}, but input {i} is {cls.__name__} {item!r:.80}"
-    if isinstance(item, bool):
+    if isinstance(item, int) and not isinstance(item, bool) and kind not in "b":
+        raise ValueError(f"{what}: an int beyond the float range ({item.bit_length()} bits)")
+    if isinstance(item, bool) or kind == "b":
         raise TypeError(f"{what}: a bool is not an input here (nor in fm.Var); pass 1.0 or 0.0")
     if (hasattr(item, "__len__") or hasattr(item, "shape")) and not isinstance(item, str | bytes):
         raise TypeError(f"{what}: a nested sequence; {_BATCH_HINT}")
@@ -446,8 +465,9 @@ def _teach_micrograd(cls: type) -> None:
 
     @functools.wraps(dataclass_init)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        if args and isinstance(args[0], int):
-            shown = ", ".join(map(repr, args))
+        if args and isinstance(args[0], numbers.Integral) and not isinstance(args[0], bool):
+            shown = ", ".join(repr(int(a)) if isinstance(a, numbers.Integral) else repr(a)
+                              for a in args)
             raise TypeError(f"fm.nn.{cls.__name__}({shown}) is micrograd's constructor; "
                             f"fmicrograd builds a random model from an explicit key: "
                             f"fm.nn.{cls.__name__}.init({shown}, key=fm.random.key(0))")
