@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from . import random as fr
 
@@ -113,6 +114,30 @@ def xor() -> tuple[Points, tuple[float, ...]]:
     return ((0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)), (-1.0, 1.0, 1.0, -1.0)
 
 
+def _box(box: Any) -> tuple[float, float]:
+    """``(low, high)``, finite with ``low < high``, or a ValueError saying so."""
+    try:
+        low, high = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise ValueError(f"fm.datasets.blobs: box must be two numbers (low, high), got "
+                         f"{box!r:.40}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"fm.datasets.blobs: box must be finite with low < high, got {box!r}")
+    return low, high
+
+
+def _point(center: Any, i: int) -> tuple:
+    """Center ``i`` as a tuple of finite floats, or a ValueError naming it."""
+    try:
+        point = tuple(float(c) for c in center)
+    except (TypeError, ValueError):
+        raise ValueError(f"fm.datasets.blobs: centers[{i}] must be a sequence of numbers, got "
+                         f"{center!r:.40}") from None
+    if not all(math.isfinite(c) for c in point):
+        raise ValueError(f"fm.datasets.blobs: centers[{i}] must be finite, got {point!r}")
+    return point
+
+
 def blobs(n: int = 100, centers: int | Sequence[Sequence[float]] = 2, *, std: float = 1.0,
           seed: int = 0, box: tuple[float, float] = (-10.0, 10.0),
           shuffle: bool = True) -> tuple[Points, tuple]:
@@ -127,20 +152,22 @@ def blobs(n: int = 100, centers: int | Sequence[Sequence[float]] = 2, *, std: fl
     ((5.0, 5.0), (0, 0, 1, 1, 2, 2))
     """
     k_centers, k_rest = fr.split(fr.key(seed))
+    _check_n(n, "blobs")
     if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
-        if centers < 1:
-            raise ValueError(f"fm.datasets.blobs: centers must be >= 1, got {centers}")
-        flat = fr.uniform(k_centers, 2 * int(centers), *box)
+        if not 1 <= centers <= n:
+            raise ValueError(f"fm.datasets.blobs: centers must be a count from 1 to n ({n}), "
+                             f"got {centers}")
+        low, high = _box(box)
+        flat = fr.uniform(k_centers, 2 * int(centers), low, high)
         centers = [flat[2 * i:2 * i + 2] for i in range(int(centers))]
     elif isinstance(centers, str | bytes) or not isinstance(centers, Iterable):
         raise ValueError(f"fm.datasets.blobs: centers must be a positive count or a non-empty "
                          f"sequence of points, got {type(centers).__name__} {centers!r:.40}")
-    cs = [tuple(float(c) for c in center) for center in centers]
+    cs = [_point(center, i) for i, center in enumerate(centers)]
     k = len(cs)
-    if k == 0 or len({len(c) for c in cs}) != 1:
+    if k == 0 or len({len(c) for c in cs}) != 1 or not cs[0]:
         raise ValueError("fm.datasets.blobs: centers must be a positive count or a non-empty "
-                         "sequence of points of one dimension")
-    _check_n(n, "blobs")
+                         "sequence of points of one dimension (at least 1)")
     counts = [n // k + (1 if i < n % k else 0) for i in range(k)]
     points = [c for c, m in zip(cs, counts) for _ in range(m)]
     names = (-1.0, 1.0) if k == 2 else tuple(range(k))

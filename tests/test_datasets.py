@@ -117,3 +117,18 @@ def test_bad_noise_is_a_value_error(make, name, bad):
 def test_bad_blob_spread_is_a_value_error():
     with pytest.raises(ValueError, match="blobs: std must be a finite number"):
         datasets.blobs(10, std=float("nan"))
+
+
+@pytest.mark.parametrize("args, kwargs, message", [
+    ((10,), {"box": None}, r"box must be two numbers \(low, high\), got None"),
+    ((10,), {"box": (1, 2, 3)}, r"box must be two numbers"),
+    ((10,), {"box": (5.0, 1.0)}, r"box must be finite with low < high"),
+    ((10, [("a", "b")]), {}, r"centers\[0\] must be a sequence of numbers"),
+    ((10, [[]]), {}, r"of one dimension \(at least 1\)"),
+    ((10, [(float("nan"), 0.0)]), {}, r"centers\[0\] must be finite"),
+    ((10, 10 ** 20), {}, r"centers must be a count from 1 to n \(10\)"),  # (it drew until OOM)
+])
+def test_blobs_checks_its_box_and_centers(args, kwargs, message):
+    # raw TypeErrors, a float() error, or accepted (empty or NaN centers): an outside probe
+    with pytest.raises(ValueError, match=message):
+        fm.datasets.blobs(*args, **kwargs)
