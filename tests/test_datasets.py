@@ -131,4 +131,4 @@ def test_bad_blob_spread_is_a_value_error():
 def test_blobs_checks_its_box_and_centers(args, kwargs, message):
     # raw TypeErrors, a float() error, or accepted (empty or NaN centers): an outside probe
     with pytest.raises(ValueError, match=message):
-        fm.datasets.blobs(*args, **kwargs)
+        datasets.blobs(*args, **kwargs)
