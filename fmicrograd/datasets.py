@@ -154,7 +154,7 @@ def blobs(n: int = 100, centers: int | Sequence[Sequence[float]] = 2, *, std: fl
     k_centers, k_rest = fr.split(fr.key(seed))
     _check_n(n, "blobs")
     if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
-        if not 1 <= centers <= n:
+        if not 1 <= int(centers) <= n:
             raise ValueError(f"fm.datasets.blobs: centers must be a count from 1 to n ({n}), "
                              f"got {centers}")
         low, high = _box(box)

@@ -102,7 +102,8 @@ def _in_new_checkpoint_dir(args: argparse.Namespace, out: str) -> bool:
     """An output in a --checkpoint-dir that does not exist yet: training makes
     it first (whether it can is checked as the directory's own)."""
     folder = getattr(args, "checkpoint_dir", None)
-    return bool(folder) and not os.path.exists(folder) and _beside(out, folder)
+    return folder is not None and bool(folder) and not os.path.exists(folder) and \
+        _beside(out, folder)
 
 
 def _check_checkpoint_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
