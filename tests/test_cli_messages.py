@@ -6,6 +6,7 @@ epochs are counted the same way in events and in what is printed."""
 
 import io
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -199,3 +200,22 @@ def test_events_are_history_indices_and_messages_say_so():
     assert info.value.events[0]["epoch"] == 1
     assert fm.train.diagnose(history).findings[0]["epochs"] == (1,)
     assert "- nan (epoch 2): " in str(fm.train.diagnose(history))
+
+
+def test_quiet_prints_no_event_lines_and_errors_from_fit_name_the_flags(tmp_path):
+    # --quiet printed every detector's event line; fit's errors named its own parameters
+    # (epochs=, checkpoint_dir) where the command line has flags (an outside probe)
+    code, out, err = call("train", "--lr", "1e6", "--on-instability", "rollback", "--steps",
+                          "30", "--quiet")
+    assert code == 0 and out.startswith("final training accuracy")
+    assert not re.search(r"^\w+ at epoch \d+: ", out, re.M)  # (an event line)
+    assert "diagnosis:" in out and "3 rollback(s)" in out
+    folder = str(tmp_path / "ck")
+    assert call("train", "--steps", "4", "--lr", "0.3", "--checkpoint-dir", folder,
+                "--quiet")[0] == 0
+    code, _, err = call("train", "--steps", "2", "--lr", "0.3", "--checkpoint-dir", folder,
+                        "--resume")
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("fmicrograd train: error: the checkpoint resumed from has 4 epochs "
+                          "done, more than --steps 2 (--steps counts the whole run); pass "
+                          "--steps >= 4, or a new --checkpoint-dir")

@@ -189,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--log-every", type=_at_least(int, 1), default=10, metavar="K",
                      help="print loss and accuracy every K epochs, and the first and last "
                      "(default: %(default)s)")
-    out.add_argument("--quiet", action="store_true", help="print only the final result")
+    out.add_argument("--quiet", action="store_true",
+                     help="print only the final result (and the diagnosis, if a detector fired)")
     sub.add_parser("info", help="show the version and which optional extras are installed",
                    description="Show fmicrograd's version and which optional extras are "
                    "importable.")
@@ -241,7 +242,9 @@ class _Reporter:
             self.bar.update(k, {"loss": row["loss"], "accuracy": row["accuracy"]})
 
     def event(self, event: Any) -> None:
-        """Print a detector's event the moment it fires."""
+        """Print a detector's event the moment it fires (not under --quiet)."""
+        if self.args.quiet:
+            return
         action = {"rollback": f": rolled back, learning rate now {event.get('lr_scale', 0):.3g}x "
                   "the first", "stop": ": stopped"}.get(event["action"], "")
         self.say(f"{event['kind']} at epoch {event['epoch'] + 1}: {event['message']}{action}")
@@ -278,6 +281,9 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     try:
         with warnings.catch_warnings():  # the reporter prints the events itself
             warnings.simplefilter("ignore", fm.train.InstabilityWarning)
+            # (and a diverging run's numpy warnings say nothing the detectors do not)
+            warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) "
+                                    r"encountered", RuntimeWarning)
             model, history = fm.train.fit(
                 loss(args, batched=batched(args, len(xs), fm.nn.count_params(model))),
                 model, optimizer, epochs=args.steps,
@@ -297,7 +303,7 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         reporter.close()
         if args.checkpoint_dir is None and args.resume is None:
             raise
-        print(f"fmicrograd: error: {e}", file=err)
+        print(f"fmicrograd train: error: {_as_flags(str(e))}", file=err)
         return 2
     reporter.close()
     seconds = time.perf_counter() - start
@@ -316,6 +322,25 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                                    ", or rerun with --on-instability rollback"), file=err)
         return 1
     return _write_outputs(args, model, history, (xs, ys), out, err)
+
+
+_FLAGS = (("epochs >= ", "--steps >= "), ("epochs=", "--steps "),
+          ("epochs counts", "--steps counts"), ("resume=checkpoint_dir", "--resume (alone)"),
+          ("checkpoint_dir=", "--checkpoint-dir "), ("checkpoint_dir", "--checkpoint-dir"),
+          ("resume=", "--resume "), ("fit: ", ""))
+
+
+def _as_flags(text: str, most: int = 600) -> str:
+    """A message of ``fit`` for the command line: its options as the flags
+    that set them, on one line, at most ``most`` characters.
+
+    >>> _as_flags("fit: pass epochs >= 20, or a new checkpoint_dir")
+    'pass --steps >= 20, or a new --checkpoint-dir'
+    """
+    for api, flag in _FLAGS:
+        text = text.replace(api, flag)
+    text = " ".join(text.split())
+    return text if len(text) <= most else text[:most - 5] + " ..."
 
 
 def _traceback_wanted() -> bool:
