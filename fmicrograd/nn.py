@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 from . import random as fr
 from .core import functions as F
 from .core import pytree as tree
-from .core.expr import Expr, lift
+from .core.batch_axes import DEPTH
+from .core.expr import Expr, lift, stored_value
 
 __all__ = ["Neuron", "Layer", "MLP", "apply", "parameters", "count_params",
            "ACTIVATIONS", "INITS", "to_torch_module", "from_torch_module"]
@@ -325,6 +326,11 @@ def _expected(neurons: tuple, who: str) -> str:
 def _check_container(neurons: tuple, x: Any, who: str) -> None:
     """Raise unless ``x`` (not a tuple or list) is an ordered sequence of inputs:
     a 2-D array, a dict or a set would be read row by row, key by key."""
+    if isinstance(x, Expr) and getattr(stored_value(x), "ndim", 0) and DEPTH.get():
+        raise TypeError(f"{who}.apply: expected a sequence of {neurons[0].nin} inputs, got one "
+                        f"number per example: fm.vmap mapped a 1-D array, whose examples are "
+                        f"numbers; pass an array with one row of {neurons[0].nin} inputs per "
+                        f"example (shape (batch, {neurons[0].nin}))")
     if isinstance(x, Expr) or isinstance(x, numbers.Number) or not hasattr(x, "__len__"):
         fix = "pass tuple(x)" if hasattr(x, "__iter__") and not isinstance(x, Expr) else \
             "wrap a single input as (x,)"
@@ -366,6 +372,10 @@ def _check_item(neurons: tuple, i: int, who: str, item: Any) -> None:
     if isinstance(item, bool) or kind == "b":
         raise TypeError(f"{what}: a bool is not an input here (nor in fm.Var); pass 1.0 or 0.0")
     if (hasattr(item, "__len__") or hasattr(item, "shape")) and not isinstance(item, str | bytes):
+        if DEPTH.get():  # inside vmap already: the batch has more axes than (batch, inputs)
+            raise TypeError(f"{what}: a nested sequence; fm.vmap gave the model examples that "
+                            f"are themselves nested: pass an array of shape (batch, "
+                            f"{len(neurons[0].w)}), one row of inputs per example")
         raise TypeError(f"{what}: a nested sequence; {_BATCH_HINT}")
     raise TypeError(f"{what}: each input must be a number or an fm.Expr")
 

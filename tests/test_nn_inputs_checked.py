@@ -50,3 +50,17 @@ def test_numbers_of_other_kinds_still_go_in():
     assert model((np.float32(0.5), np.int64(3))) == model(np.array([0.5, 3.0])) == want
     neuron = fm.nn.Neuron(w=np.array([1.0, 2.0]), b=np.float64(0.5))
     assert neuron((1.0, 1.0)) == 3.5 and fm.nn.Neuron(w=(1.0,), b=np.array(0.5))((1.0,)) == 1.5
+
+
+@pytest.mark.parametrize("jitted", [False, True])
+def test_a_model_under_vmap_says_what_shape_the_batch_needs(jitted):
+    # it said "got Const Const(array(...)); wrap a single input as (x,)", and for a 3-D batch
+    # advised fm.vmap(model)(X), which was the call being made (an outside probe)
+    model = fm.nn.MLP.init(2, [3, 1], key=KEY)
+    run = fm.jit(fm.vmap(model)) if jitted else fm.vmap(model)
+    with pytest.raises(TypeError, match=r"got one number per example: fm.vmap mapped a 1-D "
+                                        r"array.*shape \(batch, 2\)"):
+        run(np.ones(4))
+    with pytest.raises(TypeError, match=r"examples that are themselves nested: pass an array of "
+                                        r"shape \(batch, 2\)"):
+        run(np.ones((3, 2, 2)))
