@@ -82,15 +82,19 @@ class FmModule(torch.nn.Module):
                           for d in dense])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"FmModule: expected a torch.Tensor of shape (B, {self.nin}) or "
+                            f"({self.nin},), got {type(x).__name__}; pass torch.as_tensor(x)")
         one = x.dim() == 1
         batch = x[None] if one else x
         if batch.dim() != 2 or batch.shape[1] != self.nin:
             raise ValueError(f"FmModule: expected inputs of shape (B, {self.nin}) or "
                              f"({self.nin},), got {tuple(x.shape)}")
-        out = self.lowered(self.flat(), batch)
+        empty = batch.shape[0] == 0  # (as torch's layers: an empty batch, an empty output)
+        out = self.lowered(self.flat(), batch.new_zeros((1, self.nin)) if empty else batch)
         if isinstance(out, tuple):
             out = torch.stack(out, dim=1)
-        return out[0] if one else out
+        return out[:0] if empty else out[0] if one else out
 
 
 def _layers(model: Any, who: str) -> tuple:

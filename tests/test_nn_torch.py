@@ -114,3 +114,17 @@ def test_from_torch_module_refuses_a_model_of_another_activation():
     assert fm.nn.from_torch_module(module, like=tanh) == tanh
     with pytest.raises(ValueError, match="another model than the one passed as like"):
         fm.nn.from_torch_module(module, like=relu)
+
+
+@pytest.mark.parametrize("outputs", [[3, 1], [3, 2]])
+def test_a_module_takes_an_empty_batch_and_names_a_numpy_input(outputs):
+    # an empty batch raised fm.vmap's "empty sequence"; a numpy array an AttributeError
+    import numpy as np
+
+    module = fm.nn.to_torch_module(fm.nn.MLP.init(2, outputs, key=fm.random.key(0)))
+    full = module(torch.ones(4, 2, dtype=torch.float64))
+    empty = module(torch.ones(0, 2, dtype=torch.float64))
+    assert empty.shape == (0,) + tuple(full.shape[1:])
+    with pytest.raises(TypeError, match="expected a torch.Tensor .* got ndarray; pass "
+                                        "torch.as_tensor"):
+        module(np.ones((3, 2)))
