@@ -156,3 +156,31 @@ def test_assert_trees_close():
         assert_trees_close({"a": [1.0, 2.0]}, {"a": [1.0, 3.0]})
     with pytest.raises(ValueError, match="structures differ"):
         assert_trees_close((1.0, 2.0), (1.0,))
+
+
+def test_a_custom_rule_whose_forward_pass_changes_the_value_is_caught():
+    # fwd returned sin(x) + 1: value_and_grad and jvp gave 1.389 where the function gives
+    # 0.389, and check_grads and check_op passed it (an outside probe); JAX's check_jvp and
+    # check_vjp compare the primal outputs
+    import torch
+
+    from fmicrograd.testing import check_grads, check_op
+
+    @fm.custom_vjp
+    def shifted(x):
+        return fm.sin(x)
+
+    shifted.defvjp(lambda x: (fm.sin(x) + 1.0, x), lambda x, g: (g * fm.cos(x),))
+    for modes in (("fwd",), ("rev",)):
+        with pytest.raises(AssertionError, match="computes the value 1.389.* where the "
+                                                 "function gives 0.389"):
+            check_grads(shifted, (0.4,), order=2, modes=modes)
+    with pytest.raises(AssertionError, match="custom rule's forward pass must return"):
+        check_op(shifted, torch.sin)
+
+    @fm.custom_vjp
+    def right(x):
+        return fm.sin(x)
+
+    right.defvjp(lambda x: (fm.sin(x), x), lambda x, g: (g * fm.cos(x),))
+    check_grads(right, (0.4,), order=2)

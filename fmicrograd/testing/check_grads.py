@@ -104,7 +104,7 @@ def _check(f: Callable, args: tuple, order: int, modes: tuple, tols: tuple, rng:
         return [_number(y, name, "output", tr.keystr(p)) for y, p in zip(ys, out_paths)], \
             out_paths, out_def
 
-    _, out_paths, out_def = call(x)
+    y, out_paths, out_def = call(x)
 
     def numeric(v: list) -> list:
         hi, _, _ = call([a + eps / 2 * b for a, b in zip(x, v)])
@@ -124,7 +124,9 @@ def _check(f: Callable, args: tuple, order: int, modes: tuple, tols: tuple, rng:
     if "fwd" in modes:
         worst = None
         for j, (v, w) in enumerate(zip(dirs, where)):
-            _, tan = T.jvp(f, args, tree(v))
+            primal, tan = T.jvp(f, args, tree(v))
+            if j == 0:  # a custom rule's own value (its fwd, its jvp) must be the function's
+                _same_value(primal, y, out_paths, atol, rtol, "forward mode (jvp)", name, depth)
             got = [float(t) for t in tr.leaves(tan)]
             want = fd[j]
             if any(_score(b, a, atol, rtol)[0] > 1.0 for a, b in zip(want, got)):
@@ -135,7 +137,8 @@ def _check(f: Callable, args: tuple, order: int, modes: tuple, tols: tuple, rng:
         _report(worst, "forward mode (jvp)", name, depth)
     if "rev" in modes:
         u = [rng.gauss(0.0, 1.0) for _ in out_paths]
-        _, back = T.vjp(f, *args)
+        primal, back = T.vjp(f, *args)
+        _same_value(primal, y, out_paths, atol, rtol, "reverse mode (vjp)", name, depth)
         g = [float(c) for c in tr.leaves(back(tr.unflatten(out_def, u)))]
         worst = None
         for j, (v, w) in enumerate(zip(dirs, where)):
@@ -157,6 +160,22 @@ def _check(f: Callable, args: tuple, order: int, modes: tuple, tols: tuple, rng:
             vjp_f = lambda xs, us: T.vjp(f, *xs)[1](us)
             _check(vjp_f, (args, u_tree), order - 1, modes, tols, rng, f"vjp({name})",
                    ("primals", "cotangent"), depth + 1)
+
+
+def _same_value(primal: Any, y: list, paths: list, atol: float, rtol: float, mode: str,
+                name: str, order: int) -> None:
+    """Raise unless the primal output a transform computed (through a custom
+    rule's ``fwd`` or its ``jvp``) is the function's own value ``y``, as JAX's
+    ``check_jvp`` and ``check_vjp`` compare them."""
+    got = [float(p) for p in tr.leaves(primal)]
+    for k, (a, b) in enumerate(zip(y, got)):
+        score, tol = _score(b, a, atol, rtol)
+        if score > 1.0:
+            raise AssertionError(
+                f"check_grads: {mode} of {name} computes the value {b!r} at output "
+                f"{tr.keystr(paths[k])} where the function gives {a!r} (order {order}): a "
+                f"custom rule's forward pass (custom_vjp's fwd, custom_jvp's rule) must return "
+                f"the function's own value")
 
 
 def _ladder(call: Callable[[list], list], x: list, v: list, atol: float, rtol: float) -> list:

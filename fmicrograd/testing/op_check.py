@@ -77,7 +77,13 @@ def _fm_derivatives(fn: Callable, args: tuple, order: int) -> list:
     import fmicrograd as fm
 
     nums = tuple(range(len(args)))
-    out = [np.array([fn(*args)], dtype=float)]
+    plain = fn(*args)
+    value = fm.value_and_grad(fn, argnums=nums)(*args)[0]  # a custom rule's own value
+    if not (float(value) == float(plain) or value != value and plain != plain):
+        raise AssertionError(f"check_op: {getattr(fn, '__name__', fn)} computes the value "
+                             f"{float(value)!r} under fm.grad where it gives {float(plain)!r}: a "
+                             f"custom rule's forward pass must return the function's own value")
+    out = [np.array([plain], dtype=float)]
     g = fn
     for k in range(order):
         g = fm.grad(g, argnums=nums) if k == 0 else fm.jacrev(g, argnums=nums)
