@@ -326,7 +326,7 @@ def _expected(neurons: tuple, who: str) -> str:
 def _check_container(neurons: tuple, x: Any, who: str) -> None:
     """Raise unless ``x`` (not a tuple or list) is an ordered sequence of inputs:
     a 2-D array, a dict or a set would be read row by row, key by key."""
-    if isinstance(x, Expr) and getattr(stored_value(x), "ndim", 0) and DEPTH.get():
+    if isinstance(x, Expr) and getattr(stored_value(x), "ndim", 0) != 0 and DEPTH.get() != 0:
         raise TypeError(f"{who}.apply: expected a sequence of {neurons[0].nin} inputs, got one "
                         f"number per example: fm.vmap mapped a 1-D array, whose examples are "
                         f"numbers; pass an array with one row of {neurons[0].nin} inputs per "

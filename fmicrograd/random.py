@@ -95,6 +95,9 @@ def fold_in(k: Key, data: int) -> Key:
     True
     """
     _check_key(k, "fold_in")
+    if isinstance(data, bool) or not isinstance(data, numbers.Integral):
+        raise TypeError(f"fm.random.fold_in: data must be an int (an epoch, a step number), "
+                        f"got {type(data).__name__} {data!r:.40}")
     return Key(_mix("fold", k.data, int(data)))
 
 
@@ -109,9 +112,25 @@ def uniform(k: Key, n: int | None = None, low: float = 0.0, high: float = 1.0) -
     3
     """
     rng = _rng(k, "uniform")
+    if not low < high:  # (NaN too)
+        raise ValueError(f"fm.random.uniform: needs low < high, got low={low!r}, high={high!r}")
     if n is None:
-        return rng.uniform(low, high)
-    return tuple(rng.uniform(low, high) for _ in range(n))
+        return _below(rng.uniform(low, high), rng, low, high)
+    return tuple(_below(rng.uniform(low, high), rng, low, high)
+                 for _ in range(_count(n, "uniform")))
+
+
+def _below(x: float, rng: _random.Random, low: float, high: float) -> float:
+    """``x``, drawn again while it rounded up to ``high`` (``[low, high)``)."""
+    while x >= high:
+        x = rng.uniform(low, high)
+    return x
+
+
+def _count(n: Any, who: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise ValueError(f"fm.random.{who}: n must be a non-negative int, got {n!r}")
+    return int(n)
 
 
 def normal(k: Key, n: int | None = None, mean: float = 0.0, std: float = 1.0) -> Any:
@@ -122,9 +141,11 @@ def normal(k: Key, n: int | None = None, mean: float = 0.0, std: float = 1.0) ->
     True
     """
     rng = _rng(k, "normal")
+    if not std >= 0.0:
+        raise ValueError(f"fm.random.normal: std must be >= 0, got {std!r}")
     if n is None:
         return rng.gauss(mean, std)
-    return tuple(rng.gauss(mean, std) for _ in range(n))
+    return tuple(rng.gauss(mean, std) for _ in range(_count(n, "normal")))
 
 
 def permutation(k: Key, n: int) -> tuple[int, ...]:
@@ -133,8 +154,13 @@ def permutation(k: Key, n: int) -> tuple[int, ...]:
     >>> sorted(permutation(key(0), 5))
     [0, 1, 2, 3, 4]
     """
-    order = list(range(n))
-    _rng(k, "permutation").shuffle(order)  # a local list: nobody else sees it
+    return _permutation(k, n, "permutation")
+
+
+def _permutation(k: Key, n: Any, who: str) -> tuple[int, ...]:
+    rng = _rng(k, who)
+    order = list(range(_count(n, who)))
+    rng.shuffle(order)  # a local list: nobody else sees it
     return tuple(order)
 
 
@@ -144,5 +170,6 @@ def shuffle(k: Key, items: Any) -> tuple:
     >>> sorted(shuffle(key(0), "abc"))
     ['a', 'b', 'c']
     """
+    _check_key(k, "shuffle")
     seq = tuple(items)
-    return tuple(seq[i] for i in permutation(k, len(seq)))
+    return tuple(seq[i] for i in _permutation(k, len(seq), "shuffle"))

@@ -95,6 +95,14 @@ def at(where: Callable[[Any], Any], tree: Any, replace: Any = _NOTHING, *,
                              "that, e.g. lambda s: s (with replace_fn=lambda s: "
                              "s._replace(count=3)) for a NamedTuple")
         paths.append(where_is[id(part)])
+    if not parts:
+        raise ValueError("tree.at: where(tree) picked no part (it returned an empty sequence); "
+                         "return the leaves or subtrees to replace")
+    seen: dict = {}
+    for k, (pos, keys) in enumerate(paths):
+        if seen.setdefault(pos, k) != k:
+            raise ValueError(f"tree.at: where(tree) picked the same part twice ({keystr(keys)},"
+                             f" parts {seen[pos]} and {k}); pick each part once")
     if replace is not _NOTHING:
         news = [replace] if len(parts) == 1 and parts[0] is chosen else list(replace)
         if len(news) != len(parts):
@@ -158,8 +166,6 @@ def stack(trees: Iterable) -> Any:
     >>> stack(per_example)
     (array([2., 4.]), array([1., 3.]))
     """
-    import numpy as np
-
     items = list(trees)
     if not items:
         raise ValueError("tree.stack: needs at least one tree")
@@ -182,7 +188,24 @@ def stack(trees: Iterable) -> Any:
         if bad is not None:
             raise TypeError(f"tree.stack: the leaf at {keystr(path)} is {type(bad).__name__} "
                             f"{bad!r}; stack works on numbers")
-    return unflatten(td, [np.asarray(col, dtype=float) for col in columns])
+    return unflatten(td, [_stacked(col, path) for col, path in zip(
+        columns, flatten_with_paths(items[0], examples=True)[1])])
+
+
+def _stacked(col: list, path: Any) -> Any:
+    """One leaf's values across the trees as a float array, or an error naming it."""
+    import numpy as np  # (numpy only where stack is used: the package imports without it)
+
+    shapes = {np.shape(x) for x in col}
+    if len(shapes) > 1:
+        raise ValueError(f"tree.stack: the leaf at {keystr(path)} has different shapes in the "
+                         f"trees ({', '.join(map(str, sorted(shapes)))}); stack needs one shape "
+                         f"per leaf")
+    try:
+        return np.asarray(col, dtype=float)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise TypeError(f"tree.stack: the leaf at {keystr(path)} does not convert to float64 "
+                        f"({type(e).__name__}: {e}); stack works on numbers") from None
 
 
 def _is_number(x: Any) -> bool:

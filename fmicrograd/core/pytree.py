@@ -262,7 +262,11 @@ def _run(kind: type, n: int) -> TreeDef:
 def _child_keys(kind: type, meta: Any, n: int) -> list:
     names = _registry[kind][2] if kind in _registry else None
     if names is not None:
-        return [("name", name) for name in names(meta, n)]
+        keys = [("name", name) for name in names(meta, n)]
+        if len(keys) != n:
+            raise ValueError(f"fm.tree.register: the names function of {kind.__name__} gave "
+                             f"{len(keys)} names for its {n} children; give one per child")
+        return keys
     if kind in (dict, PMap):
         return [("key", k) for k in meta]
     if kind not in _registry and dataclasses.is_dataclass(kind):
