@@ -106,3 +106,24 @@ def test_a_decimal_is_refused_naming_the_fix():
         _ = x == Decimal("0.5")
     branch = fm.jit(lambda x: 1.0 if x > Fraction(1, 10) else 2.0)
     assert branch(0.1) == (1.0 if 0.1 > Fraction(1, 10) else 2.0) == 1.0
+
+
+def test_a_branch_on_a_value_computed_over_a_vmap_batch_runs_as_python():
+    # the guard was checked on the compiled program's regrouped sums: the other branch at a
+    # tie (13-25% of random points for such forms), or "a freshly compiled variant rejected
+    # its own inputs" on the first call (an outside probe)
+    def f(xs, w, c, d):
+        s = fm.sum(fm.vmap(lambda x: x * w)(xs))
+        t = (s + (c + d)) - ((s + c) + d)
+        return 1.0 if t > 0.0 else (-1.0 if t < 0.0 else 0.0)
+
+    def g(xs, w, c):
+        s = fm.sum(fm.vmap(lambda x: x * w)(xs))
+        return 1.0 if (s + c) + (-s + -c) > 0.0 else 0.0
+
+    a = ((0.6565719395635656, -0.47123796532097373, 0.3436296977428872),
+         0.008513497928317015, -0.8636500960275071, 0.7748523575994282)
+    assert fm.jit(f)(*a) == f(*a) == 1.0
+    assert fm.jit(g)((0.1, 0.2, 0.3, 0.4), 0.3, 0.1) == g((0.1, 0.2, 0.3, 0.4), 0.3, 0.1)
+    text = fm.jit(f).lower(*a).as_text()
+    assert "runs as Python" in text and "branch on a value computed over a vmap batch" in text

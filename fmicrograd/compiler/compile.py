@@ -322,7 +322,11 @@ class Jitted:
         # the traced graph and the unoptimized program are dropped as soon as
         # they are used, so they do not sit in memory beside what comes next
         del out, outs, inputs, traced_arrays, traced, new_args, new_kwargs, log
-        exact = guards.exact_guards(program)  # (the branches, checked as traced)
+        try:
+            exact = guards.exact_guards(program)  # (the branches, checked as traced)
+        except ir.NotCompilable as e:
+            entry.inline = str(e)
+            return self.f(*args, **kwargs)
         if exact is not None:
             program.guards = []
         optimized = ir.optimize(program)
@@ -344,8 +348,14 @@ class Jitted:
             del entry.variants[MAX_VARIANTS:]
         flat = _inputs(scalars, arrays)
         result = single_thread(run, flat if vector else flat.tolist())
-        if result is None:  # cannot happen: the trace took exactly these branches
-            raise RuntimeError("fm.jit: a freshly compiled variant rejected its own inputs")
+        if result is None:  # a branch on more values than the exact check takes (guards.LIMIT),
+            # whose compiled (regrouped) value falls on the other side of a tie: as Python
+            with self._lock:
+                if entry.variants and entry.variants[0][0] is run:
+                    entry.variants.pop(0)
+            entry.inline = ("a Python branch at a tie that the compiled program's regrouped "
+                            "values decide the other way")
+            return self.f(*args, **kwargs)
         return _finish(entry, build, carry, result)
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:

@@ -33,9 +33,13 @@ from typing import Any
 import numpy as np
 
 from . import codegen
-from .ir import Program
+from .ir import NotCompilable, Program
 
-__all__ = ["exact_guards", "checked", "LIMIT"]
+__all__ = ["exact_guards", "checked", "LIMIT", "BATCHED_BRANCH"]
+
+BATCHED_BRANCH = ("a Python branch on a value computed over a vmap batch (the compiled "
+                  "program's regrouped sums could take the other branch); compute the value in "
+                  "the jitted function and branch outside it, or choose with fm.where")
 
 # At most this many nodes behind the guards (a branch on a whole forward pass
 # would run it twice, once as scalar Python): beyond, the optimized program
@@ -47,19 +51,27 @@ def exact_guards(p: Program, limit: int = LIMIT) -> tuple[Callable, np.ndarray] 
     """``(check, inputs)``: ``check(values)`` runs ``p``'s guards as a
     straight-line scalar program (None where one fails, ``[]`` otherwise) on
     the values of ``p``'s inputs at positions ``inputs``. None when ``p`` has
-    no guards, or what they read holds arrays or more than ``limit`` nodes."""
+    no guards, or what they read has more than ``limit`` nodes. Raises
+    ``NotCompilable`` where they read arrays (values computed over a ``vmap``
+    batch) or operations the scalar backend lacks: the compiled program's
+    regrouped values could take another branch than Python's, so the
+    function runs as Python."""
     if not p.guards:
         return None
     need: set = set()
     stack = [x for _, a, b, _ in p.guards for x in (a, b)]
+    arrays = False
     while stack:
         i = stack.pop()
         if i in need:
             continue
         need.add(i)
-        if len(need) > limit or p.shapes[i] != ():
+        if len(need) > limit:
             return None
+        arrays = arrays or p.shapes[i] != ()
         stack.extend(p.args[i])
+    if arrays:
+        raise NotCompilable(BATCHED_BRANCH)
     q = Program()
     number: dict = {}
     used = sorted(i for i in need if p.ops[i] == "in")
@@ -78,7 +90,8 @@ def exact_guards(p: Program, limit: int = LIMIT) -> tuple[Callable, np.ndarray] 
         q.shapes.append(())
     q.guards = [(op, number[a], number[b], e) for op, a, b, e in p.guards]
     if not codegen.supports(q):
-        return None
+        raise NotCompilable("a branch on a value computed with an operation that the exact "
+                            "check of branches cannot run")
     return codegen.scalar_program(q), np.array([p.params[i] for i in used], dtype=np.intp)
 
 
