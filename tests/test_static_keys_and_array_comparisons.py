@@ -68,3 +68,13 @@ def test_vmap_over_random_keys_says_to_map_the_numbers():
     draws = tuple(fm.random.normal(k) for k in keys)  # the fix the message names
     got = fm.vmap(lambda z, x: x * z, in_axes=(0, None))(draws, 2.0)
     assert got == tuple(2.0 * z for z in draws)
+
+
+def test_a_node_compared_with_a_complex_number_answers_as_its_float():
+    # `x == 1 + 0j` fell back to identity (False) where the float is equal (an outside probe)
+    f = lambda x: x * 2.0 if x == 1 + 0j else x * 3.0  # noqa: E731
+    assert fm.jit(f)(1.0) == f(1.0) == 2.0 and fm.grad(f)(1.0) == 2.0
+    assert fm.jit(f)(2.0) == f(2.0) == 6.0
+    assert (fm.Var(1.0) != 1 + 1j) is True and (fm.Var(1.0) == np.complex128(1.0)) is True
+    with pytest.raises(TypeError, match="complex numbers are not ordered"):
+        fm.Var(1.0) < 1j  # noqa: B015

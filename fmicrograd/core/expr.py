@@ -626,6 +626,13 @@ def _compare(op: str, a: Expr, b: Any) -> Any:
     if b.__class__.__name__ == "Decimal" and isinstance(b, numbers.Number):
         raise TypeError(f"`{op}` between an fm node and a Decimal: compare with Fraction(d) "
                         "(exact) or float(d)")
+    if isinstance(b, numbers.Complex) and not isinstance(b, numbers.Real):
+        if op in ("==", "!="):  # as a float: equal to a complex with its value and no imag
+            if b.imag == 0:
+                return compare(op, a, b.real, b.real)
+            return op == "!="
+        raise TypeError(f"`{op}` between an fm node and the complex number {b!r}: complex "
+                        "numbers are not ordered; compare with its real part")
     return NotImplemented  # ``x == "text"`` is False, as for a float
 
 
