@@ -305,6 +305,7 @@ class AllRanksGradient:
         self.value_and_grad_fn, self.run, self.optimizer = value_and_grad_fn, run, optimizer
         self.checked = False  # the consistency check runs once
         self.length: int | None = None  # loss and gradient entries, once known
+        self.expected: int | None = None  # the same, from the parameters, before the first
 
     def __call__(self, params: Any, batch: Any) -> tuple[float, Any]:
         columns = _columns(batch)
@@ -314,6 +315,8 @@ class AllRanksGradient:
         if not self.checked:
             _check_same(params, columns, self.rank, self.world, self.run, self.optimizer)
             self.checked = True
+        if self.length is None:  # (the exchange's length, should this rank fail before it)
+            self.expected = 1 + len(tree.leaves(params))
         part = shard(columns, self.rank, self.world)
         if not len(part[0]):  # fewer examples than ranks (a last batch): this rank adds 0
             _, grads = self.value_and_grad_fn(params, tuple(c[:1] for c in columns))  # shape
@@ -348,13 +351,21 @@ class AllRanksGradient:
         return total[:len(values)]
 
     def abort(self) -> None:
-        """Tell the other ranks that this one failed (see the class); a no-op
-        before the first step's exchange, or when the group is broken."""
-        if self.length is not None:
-            try:
-                self._sum([0.0] * self.length, failed=True)
-            except Exception:  # noqa: BLE001 -- the group is gone: this rank's error stands
-                pass
+        """Tell the other ranks that this one failed (see the class), in the
+        exchange they wait in: the first step's check (``_check_same``) if this
+        rank has not been through it, else a step's ``all_reduce`` (its length
+        from the parameters before the first); nothing when the group is
+        broken."""
+        try:
+            if not self.checked:
+                dist = _dist("fit(data_parallel=True)")
+                dist.all_gather_object([None] * self.world, (_FAILED, self.rank))
+            else:
+                length = self.length if self.length is not None else self.expected
+                if length is not None:
+                    self._sum([0.0] * length, failed=True)
+        except Exception:  # noqa: BLE001 -- the group is gone: this rank's error stands
+            pass
 
     def finish(self) -> None:
         """The exchange after the last step: a rank that failed after it
@@ -464,12 +475,20 @@ def optimizer_digest(optimizer: Any, params: Any) -> bytes:
     return _digest((seen, tree.leaves(state), repr(tree.structure(state))))
 
 
+_FAILED = "fmicrograd: this rank failed"  # what a failed rank sends to the first step's check
+
+
 def _check_same(params: Any, columns: tuple, rank: int, world: int, run: bytes = b"",
                 optimizer: bytes = b"") -> None:
     dist = _dist("fit(data_parallel=True)")
     mine = (_digest(tree.leaves(params)), _digest(columns), run, optimizer)
     everyone: list = [None] * world
     dist.all_gather_object(everyone, mine)
+    failed = [r for r in range(world) if everyone[r] == (_FAILED, r)]
+    if failed:  # (a rank that failed before this check: see AllRanksGradient.abort)
+        raise PeerFailed(f"fit(data_parallel=True): rank {failed[0]} failed before its first "
+                         f"step (its error is in its own output); this is rank {rank}, which "
+                         f"stops with it")
     for what, index, fix in (
             ("parameters", 0, "build the model from the same key on every rank"),
             ("first batch", 1, "load the same data on every rank and shuffle it with the same "

@@ -153,6 +153,7 @@ def test_a_rank_that_fails_before_training_stops_every_rank_at_once(tmp_path):
 
 
 @pytest.mark.parametrize("failure, who", [
+    ({"fail_loss": [1, 1]}, 1),  # rank 1's loss raises at its first step, before any exchange
     ({"fail_loss": [1, 3]}, 1),  # rank 1's loss raises at its third step
     ({"fail_callback": [0, 1]}, 0),  # rank 0's callback raises after epoch 1 (of 3)
     ({"fail_callback": [1, 2]}, 1),  # after the last epoch: the others had finished
