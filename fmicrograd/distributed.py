@@ -36,7 +36,8 @@ checks of ``checkpoint_dir``), every rank hears of it in one exchange
 (``together``); during training (a rank's loss raising, a callback, rank 0's
 checkpoint write, after the last step too), each step's vector carries one
 flag per rank, and the failed rank sets its flag in one last exchange, so
-the others stop with a ``PeerFailed`` naming it (``AllRanksGradient``). A
+the others stop with a ``PeerFailed`` naming it (``AllRanksGradient``; a rank
+that fails before the first exchange marks the first step's check). A
 rank that dies outright (killed) cannot tell: the others stop at their next
 exchange with a ``PeerFailed`` that says so, the process group's error
 attached.
