@@ -81,3 +81,24 @@ def test_a_cotangent_computed_from_vmaps_examples_is_its_values():
     ys = (x, 0.47 * x + 0.2, 0.3)
     got = fm.sum(fm.vmap(lambda y, z: f3(y, z), in_axes=(0, None))(ys, x))
     assert got == pytest.approx(sum(f3(y, x) for y in ys), rel=1e-14)
+
+
+def test_a_saved_sweep_over_an_inner_vmap_called_under_vmap_is_refused():
+    # linearize's f_jvp and vjp_fn, built outside a vmap over a function with a vmap of its
+    # own and then called under fm.vmap, paired the inner examples with the outer batch's:
+    # (2.956,) * 4 where the loop gives 0.988, 1.975, 2.963, 3.950 (an outside probe)
+    xs = [0.1, 0.2, 0.3, 0.4]
+    f = lambda w: fm.sum(fm.vmap(lambda x: fm.sin(x * w))(xs))  # noqa: E731
+    _, f_jvp = fm.linearize(f, 0.5)
+    _, pull = fm.vjp(f, 0.5)
+    with pytest.raises(TypeError, match="linearize's f_jvp called under fm.vmap, of a function "
+                                        "that runs a vmap of its own"):
+        fm.vmap(f_jvp)([1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(TypeError, match="vjp_fn called under fm.vmap"):
+        fm.vmap(pull)([1.0, 2.0, 3.0])
+    loop = tuple(f_jvp(t) for t in (1.0, 2.0, 3.0))
+    assert fm.vmap(lambda t: fm.jvp(f, (0.5,), (t,))[1])([1.0, 2.0, 3.0]) == \
+        pytest.approx(loop, rel=1e-15)
+    g = lambda w: fm.sin(w) * w  # noqa: E731  (no vmap inside: calls under vmap work)
+    _, g_jvp = fm.linearize(g, 0.5)
+    assert fm.vmap(g_jvp)([1.0, 2.0]) == (g_jvp(1.0), g_jvp(2.0))

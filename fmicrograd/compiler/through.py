@@ -222,8 +222,8 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
 
         with _at(depth):
             _, vjp_fn = vjp(run, *primals)
-        with _at(sweep_depth):
-            return vjp_fn(cts if only is None else (cts[only],)), flags[-1]
+        with _at(sweep_depth):  # (at another depth on purpose: the cotangents' batch)
+            return vjp_fn(cts if only is None else (cts[only],), _any_depth=True), flags[-1]
 
     compiled_back = type(jitted)(back, (0, 1, 2) + tuple(k + 3 for k, i in enumerate(nondiff)
                                                           if i in static))
