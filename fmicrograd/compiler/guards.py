@@ -60,18 +60,16 @@ def exact_guards(p: Program, limit: int = LIMIT) -> tuple[Callable, np.ndarray] 
         return None
     need: set = set()
     stack = [x for _, a, b, _ in p.guards for x in (a, b)]
-    arrays = False
     while stack:
         i = stack.pop()
         if i in need:
             continue
         need.add(i)
+        if p.shapes[i] != ():
+            raise NotCompilable(BATCHED_BRANCH)
         if len(need) > limit:
             return None
-        arrays = arrays or p.shapes[i] != ()
         stack.extend(p.args[i])
-    if arrays:
-        raise NotCompilable(BATCHED_BRANCH)
     q = Program()
     number: dict = {}
     used = sorted(i for i in need if p.ops[i] == "in")

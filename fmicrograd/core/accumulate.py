@@ -90,11 +90,9 @@ def _dot(pairs: list, consts: dict | None) -> Expr:
         # a float factor (a cotangent, a tangent): a constant leaf
         pairs = [(_lift(ct, consts), _lift(y, consts)) for ct, y in pairs]
     kids = tuple([ct for ct, _ in pairs] + [y for _, y in pairs])
-    return node("dot", _dot_value([(_value(ct), _value(y)) for ct, y in pairs]), kids)
-
-
-def _dot_value(pairs: list) -> Any:
-    return products_sum([a for a, _ in pairs], [b for _, b in pairs])
+    half = len(pairs)
+    return node("dot", products_sum(list(map(_value, kids[:half])),
+                                    list(map(_value, kids[half:]))), kids)
 
 
 def products_sum(xs: list, ys: list, start: Any = None) -> Any:
@@ -111,9 +109,9 @@ def products_sum(xs: list, ys: list, start: Any = None) -> Any:
     >>> products_sum([2.0, 3.0], [4.0, 5.0], 0.0)
     23.0
     """
-    acc = xs[0] * ys[0]
-    if acc.__class__ is not float and len(xs) >= 3 and (start is None or start.__class__ is float):
-        fused = _in_place(acc, xs, ys, start)
+    if len(xs) >= 3 and (xs[0].__class__ is not float or ys[0].__class__ is not float) and \
+            (start is None or start.__class__ is float):  # (floats, the usual case: below)
+        fused = _in_place(xs, ys, start)
         if fused is not None:
             return fused
     if start is None:
@@ -121,9 +119,10 @@ def products_sum(xs: list, ys: list, start: Any = None) -> Any:
     return sum(map(mul, xs, ys), start)
 
 
-def _in_place(acc: Any, xs: list, ys: list, start: float | None) -> Any:
+def _in_place(xs: list, ys: list, start: float | None) -> Any:
     import numpy as np  # (only here: arrays exist, so numpy is loaded)
 
+    acc = xs[0] * ys[0]
     if acc.__class__ is not np.ndarray or acc.dtype != np.float64:
         return None
     shape, ndarray, float64 = acc.shape, np.ndarray, acc.dtype

@@ -350,21 +350,17 @@ def grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False)
     return wrapped
 
 
-def holds_batches(nodes: Sequence[Any], outs: Sequence[Any], depth: int) -> bool:
-    """Whether a swept graph, built at ``vmap`` depth ``depth``, holds values
-    over the examples of a ``vmap`` inside the function (more axes than the
-    enclosing ``vmap``s give)."""
-    return any(getattr(_stored(n), "ndim", 0) > depth for n in nodes) or any(
-        isinstance(o, Expr) and getattr(_stored(o), "ndim", 0) > depth for o in outs)
-
-
-def refuse_deeper(built_at: tuple, who: str, fix: str) -> None:
-    """A ``TypeError`` when a saved sweep (``vjp``'s, ``linearize``'s), built at
-    ``vmap`` depth ``built_at[0]`` over a graph that holds a ``vmap``'s
-    batches (``built_at[1]``), is called under more ``vmap``s: its stored
-    values would pair their examples with the new batch's, element by element."""
-    depth, batched = built_at
-    if batched and DEPTH.get() > depth:
+def refuse_deeper(depth: int, nodes: Sequence[Any], outs: Sequence[Any], who: str,
+                  fix: str) -> None:
+    """A ``TypeError`` when a saved sweep (``vjp``'s, ``linearize``'s) over
+    ``nodes`` and ``outs``, built at ``vmap`` depth ``depth``, is called under
+    more ``vmap``s while its graph holds the examples of a ``vmap`` inside the
+    function (values with more axes than the enclosing ``vmap``s give): they
+    would pair with the new batch's, element by element. Read only when
+    called deeper (the graph is not scanned otherwise)."""
+    if DEPTH.get() > depth and (
+            any(getattr(_stored(n), "ndim", 0) > depth for n in nodes) or
+            any(isinstance(o, Expr) and getattr(_stored(o), "ndim", 0) > depth for o in outs)):
         raise TypeError(f"{who} called under fm.vmap, of a function that runs a vmap of its own: "
                         f"its saved values hold that vmap's examples, which would be paired "
                         f"with the new batch's. Make the whole call inside the vmap: {fix}")
@@ -391,11 +387,12 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     flat_inputs = [x for xs in groups for x in xs]
     plan = sweep.order(outs, flat_inputs)
     on_graph = plan[2]
-    built_at = DEPTH.get(), holds_batches(plan[0], outs, DEPTH.get())
+    depth = DEPTH.get()
 
     def vjp_fn(cotangent: Any, *, _any_depth: bool = False) -> tuple:
         if not _any_depth:
-            refuse_deeper(built_at, "vjp_fn", "fm.vmap(lambda c: fm.vjp(f, *primals)[1](c))")
+            refuse_deeper(depth, plan[0], outs, "vjp_fn",
+                          "fm.vmap(lambda c: fm.vjp(f, *primals)[1](c))")
         got = tr.structure(cotangent)
         if got != out_def:  # a vmap result's: example by example, as the output (a
             cotangent = per_example(cotangent)  # rule's bwd passes one on)

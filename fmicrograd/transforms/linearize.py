@@ -20,7 +20,6 @@ from ..core.batch_axes import DEPTH
 from .autodiff import (
     _checked,
     call_on_inputs,
-    holds_batches,
     lower,
     per_example,
     refuse_deeper,
@@ -50,10 +49,10 @@ def linearize(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     inputs = [x for xs in groups for x in xs]
     plan = sweep.order(outs, inputs)
     primal_def = tr.structure(tuple(primals))
-    built_at = DEPTH.get(), holds_batches(plan[0], outs, DEPTH.get())
+    depth = DEPTH.get()
 
     def f_jvp(*tangents: Any) -> Any:
-        refuse_deeper(built_at, "linearize's f_jvp",
+        refuse_deeper(depth, plan[0], outs, "linearize's f_jvp",
                       "fm.vmap(lambda t: fm.jvp(f, primals, (t,))[1])")
         tr.check_same(primal_def, tr.structure(tuple(tangents)),
                       "linearize: f_jvp's tangents must match the primals")
