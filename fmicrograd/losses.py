@@ -26,6 +26,7 @@ from typing import Any
 
 from .core import functions as F
 from .core import pytree as tree
+from .core.control import CHECKS
 from .core.expr import Expr, lift, prim, stored_value
 from .core.softmax import log_softmax, logsumexp
 
@@ -88,9 +89,13 @@ def _check_labels(labels: Any, ok: Callable[[Any], Any], who: str, convention: s
                   path: str = "labels") -> None:
     """Raise a ValueError naming the first label that ``ok`` rejects. Numbers,
     numpy arrays and nodes (by their values: vmap passes a batch of labels as
-    a node holding an array) are checked. Under ``jit`` the labels are nodes
-    of the trace, checked with the numbers of the call that traces; the
-    compiled program's later calls are not checked again.
+    a node holding an array) are checked. Under ``jit`` a label is a node of
+    the trace, checked here with the values of the call that traces; where
+    it is an input of the compiled program (an argument, or a column of one
+    that ``vmap`` maps), the program checks ``ok`` on it at every call, and
+    a call it rejects traces again, so that this raises (``CHECKS``). A
+    label computed from the inputs (``2 * y - 1``) is checked at the trace
+    only (docs/sharp-bits.md).
 
     >>> _check_labels([1.0, 0.0], lambda y: (y == 1) | (y == -1), "hinge", "-1 or +1")
     Traceback (most recent call last):
@@ -101,7 +106,12 @@ def _check_labels(labels: Any, ok: Callable[[Any], Any], who: str, convention: s
     for i, label in enumerate(labels if seq else (labels,)):
         if label.__class__ is float and ok(label):  # the common case, without the calls below
             continue
-        found = _rejected(label.value if isinstance(label, Expr) else label, ok)
+        if isinstance(label, Expr):
+            log = CHECKS.get()
+            if log is not None:  # a node of jit's trace: checked at every compiled call too
+                log.append((label, ok))
+            label = label.value
+        found = _rejected(label, ok)
         if found is not None:
             where = (f"{path}[{i}]" if seq else "the label") + found[0]
             raise ValueError(f"{who}: {where} is {found[1]!r}, but {who} expects labels "

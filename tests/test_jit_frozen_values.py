@@ -104,3 +104,45 @@ def test_lower_shows_the_program_for_numpy_scalars_and_0d_arrays(arg):
     # it said "not compiled ... an argument is a value of an enclosing transform"
     text = fm.jit(lambda x: fm.tanh(x) * 2.0).lower(arg).as_text()
     assert "not compiled" not in text and "_tanh(v0)" in text
+
+
+def test_a_bound_method_of_a_mutable_object_is_refused_naming_the_fix():
+    class Obj:
+        def __init__(self):
+            self.k = 2.0
+
+        def scale(self, x):
+            return self.k * x
+
+    call = fm.jit(lambda x, m: m(x))
+    o = Obj()
+    # it was keyed on (o, scale) and kept k = 2.0: 2.0, 2.0 where Python gives 2.0, 3.0
+    with pytest.raises(TypeError, match=r"bound method Obj\.scale, whose object Python hashes "
+                                        r"by identity.*\(the argument at args\[1\]\)"):
+        call(1.0, o.scale)
+
+    @dataclasses.dataclass(frozen=True)
+    class Frozen:
+        k: float
+
+        def scale(self, x):
+            return self.k * x
+
+    # an object equal by its contents keys the call by them: a new k is a new trace
+    assert call(1.0, Frozen(2.0).scale) == 2.0
+    assert call(1.0, Frozen(3.0).scale) == 3.0
+
+
+def test_a_partial_holding_what_can_change_is_refused_and_numbers_stay_static():
+    import functools
+
+    call = fm.jit(lambda x, m: m(x))
+    a = np.array([2.0])
+    # it was keyed on the partial and kept a[0] = 2.0 after a[0] = 3.0
+    with pytest.raises(TypeError, match=r"functools\.partial holding a numpy array.*"
+                                        r"Pass it as an argument"):
+        call(1.0, functools.partial(lambda v, x: v[0] * x, a))
+    with pytest.raises(TypeError, match="holding a list"):
+        call(1.0, functools.partial(lambda v, x: v[0] * x, [2.0]))
+    assert call(2.0, functools.partial(lambda v, x: v * x, 3.0)) == 6.0
+    assert call(2.0, functools.partial(lambda v, x: v * x, 4.0)) == 8.0

@@ -192,7 +192,9 @@ def test_softmax_cross_entropy_with_class_indices_under_jit_and_vmap():
     for bad in ([0, 2, 3], [0, 2, 0.5]):
         with pytest.raises(ValueError, match=r"label is (3\.0|0\.5).*class indices 0 \.\. 2"):
             fm.jit(loss)(model, (xs, bad))  # the call that traces checks its labels
-        assert math.isnan(compiled(model, (xs, bad)))  # later calls: NaN, not a class
+        # and so do the compiled calls after it (they gave NaN until round 27)
+        with pytest.raises(ValueError, match=r"label is (3\.0|0\.5).*class indices 0 \.\. 2"):
+            compiled(model, (xs, bad))
     _, h1 = fm.train.fit(loss, model, fm.optim.adam(0.05), [(xs, ys)], epochs=5)
     _, h2 = fm.train.fit(loss, model, fm.optim.adam(0.05), [(xs, ys)], epochs=5, jit=True)
     assert list(h2["loss"]) == pytest.approx(list(h1["loss"]), rel=1e-12)
@@ -300,3 +302,38 @@ def test_binary_cross_entropy_value_at_an_infinite_logit_with_a_differentiated_l
     value, _ = fm.value_and_grad(bce, argnums=(0, 1))(z, y)
     assert _same_float(value, bce(z, y))
     assert _same_float(value, want) or (want != want and value == math.inf)
+
+
+def test_labels_that_are_jit_inputs_are_checked_at_every_compiled_call():
+    import numpy as np
+
+    hinge = fm.jit(fm.losses.hinge)
+    assert hinge(2.0, 1.0) == 0.0
+    # a label 3.0 after a first call with 1.0 gave relu(1 - 3 * 2) = 0.0
+    with pytest.raises(ValueError, match=r"hinge: the label is 3\.0, but hinge expects labels -1 "
+                                         r"or \+1"):
+        hinge(2.0, 3.0)
+    assert hinge(0.5, -1.0) == 1.5
+    bce = fm.jit(fm.losses.binary_cross_entropy_with_logits)
+    assert bce(1.0, 1.0) == pytest.approx(0.31326168751822286, rel=1e-15)
+    with pytest.raises(ValueError, match=r"the label is -1\.0, but binary_cross_entropy_with_"):
+        bce(1.0, -1.0)  # it gave 2.313
+    assert bce(1.0, 0.5) == fm.losses.binary_cross_entropy_with_logits(1.0, 0.5)
+
+    # a batch of labels that vmap maps, as an array argument's column or a tuple
+    X, Y = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), np.array([1.0, -1.0, 1.0])
+    per = lambda w, x, y: fm.losses.hinge(w * x[0], y)  # noqa: E731
+    loss = lambda w, X, Y: fm.mean(fm.vmap(per, in_axes=(None, 0, 0))(w, X, Y))  # noqa: E731
+    for eager in (loss, fm.grad(loss)):
+        f = fm.jit(eager)
+        assert f(0.5, X, Y) == pytest.approx(eager(0.5, X, Y), rel=1e-15)
+        bad = Y.copy()
+        bad[1] = 0.0
+        with pytest.raises(ValueError, match=r"label at batch index 1 is 0\.0"):
+            f(0.5, X, bad)
+        assert f(0.5, X, -Y) == pytest.approx(eager(0.5, X, -Y), rel=1e-15)
+    pairs = fm.jit(lambda w, xs, ys: fm.mean(fm.vmap(lambda x, y: fm.losses.hinge(w * x, y))(
+        xs, ys)))
+    assert pairs(0.5, (1.0, 2.0), (1.0, -1.0)) == 1.25
+    with pytest.raises(ValueError, match=r"label at batch index 1 is 2\.0"):
+        pairs(0.5, (1.0, 2.0), (1.0, 2.0))

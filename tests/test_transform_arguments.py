@@ -3,6 +3,7 @@ methods, defaulted static arguments, derived dataclass fields, and ints a
 float64 cannot hold."""
 
 import dataclasses
+import functools
 
 import pytest
 
@@ -67,6 +68,39 @@ def test_a_derived_dataclass_field_is_refused_naming_it():
     for transform in (fm.grad, lambda f: fm.jit(fm.grad(f))):
         with pytest.raises(TypeError, match=r"P\.w2 is declared field\(init=False\).*@property"):
             transform(lambda p: (p.w2 * 2.0) ** 2)(P(3.0))
+
+
+def test_a_dataclass_attribute_outside_its_fields_is_refused_naming_it():
+    @dataclasses.dataclass(frozen=True)
+    class P:
+        w: float
+        scale = 1.0  # a class attribute, not a field
+
+        def __post_init__(self):
+            object.__setattr__(self, "scale", 2.0)
+
+    f = lambda p, x: p.w * p.scale * x  # noqa: E731
+    assert f(P(3.0), 1.0) == 6.0
+    # rebuilt from its fields, the argument read the class's 1.0: jit gave 3.0 and
+    # grad gave P(w=1.0) where d/dw is 2.0
+    for transform in (fm.jit, fm.grad, lambda g: fm.jit(fm.grad(g))):
+        with pytest.raises(TypeError, match=r"a P holds the attribute 'scale', which is not one "
+                                            r"of its dataclass fields \('w',\).*@property"):
+            transform(f)(P(3.0), 1.0)
+    with pytest.raises(TypeError, match="attribute 'scale'"):
+        fm.tree.map(lambda v: v, P(3.0))
+
+    @dataclasses.dataclass(frozen=True)
+    class Q:
+        w: float
+
+        @functools.cached_property
+        def twice(self):
+            return 2.0 * self.w
+
+    q = Q(3.0)
+    assert q.twice == 6.0  # cached in the instance: computed again on the rebuilt one
+    assert fm.grad(lambda p: p.twice * p.w)(q) == Q(12.0)
 
 
 def test_an_int_a_float64_cannot_hold_is_not_differentiated():

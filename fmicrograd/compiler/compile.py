@@ -51,7 +51,7 @@ import numpy as np
 from ..batching.traced_arrays import TRACED, TracedArrays
 from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
-from ..core.control import RUNNING, running
+from ..core.control import CHECKS, RUNNING, running
 from ..core.expr import GUARDS, Expr, next_level, traced_variables
 from ..transforms.autodiff import CHECK_VALUES
 from ..transforms.custom import ClosesOver, bound, checks_linearity
@@ -302,16 +302,19 @@ class Jitted:
         new_args, new_kwargs = _substitute(args, kwargs, self._static(len(args), kwargs), inputs,
                                            traced_arrays)
         log: list = []
+        checks: list = []  # the labels fm.losses checked (``control.CHECKS``)
         token, arrays_token = GUARDS.set(log), TRACED.set(traced)
+        checks_token = CHECKS.set(checks)
         try:
             with running(level, "fm.jit", traces=True):
                 out = self.f(*new_args, **new_kwargs)
         finally:
+            CHECKS.reset(checks_token)
             TRACED.reset(arrays_token)
             GUARDS.reset(token)
         outs, out_def = tr.flatten(_node_arrays(out))
         try:
-            program = ir.lower(outs, inputs, log, level, columns=traced.lowered)
+            program = ir.lower(outs, inputs, log, level, columns=traced.lowered, checks=checks)
         except ir.NotCompilable as e:
             entry.inline = str(e) or True  # (the reason, for ``lower``)
             return self.f(*args, **kwargs)
@@ -321,7 +324,8 @@ class Jitted:
                 for op, q in zip(program.ops, program.params))
         # the traced graph and the unoptimized program are dropped as soon as
         # they are used, so they do not sit in memory beside what comes next
-        del out, outs, inputs, traced_arrays, traced, new_args, new_kwargs, log
+        del out, outs, inputs, traced_arrays, traced, new_args, new_kwargs, log, checks
+        labels = guards.value_checks(program)
         try:
             exact = guards.exact_guards(program)  # (the branches, checked as traced)
         except ir.NotCompilable as e:
@@ -334,6 +338,8 @@ class Jitted:
         run, vector = _compile(optimized)
         if exact is not None:
             run = guards.checked(exact, run, vector)
+        if labels:
+            run = guards.values_checked(labels, run, vector)
         build = builder(out_def)
         carry = _carry(entry, out_def, optimized)
         if vector and carry and out_def.kind is tuple:  # for ``deferred``: item by item

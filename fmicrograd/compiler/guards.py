@@ -35,7 +35,8 @@ import numpy as np
 from . import codegen
 from .ir import NotCompilable, Program
 
-__all__ = ["exact_guards", "checked", "LIMIT", "BATCHED_BRANCH"]
+__all__ = ["exact_guards", "checked", "value_checks", "values_checked", "LIMIT",
+           "BATCHED_BRANCH"]
 
 BATCHED_BRANCH = ("a Python branch on a value computed over a vmap batch (the compiled "
                   "program's regrouped sums could take the other branch); compute the value in "
@@ -114,4 +115,52 @@ def checked(guards: tuple[Callable, np.ndarray], run: Callable, vector: bool) ->
             return None if check([values[k] for k in positions]) is None else run(values)
     guarded.__dict__.update(run.__dict__)  # (its source, for ``lower``)
     guarded.__fm_guards__ = getattr(check, "__fm_source__", "")  # type: ignore[attr-defined]
+    return guarded
+
+
+def value_checks(p: Program) -> list[tuple[np.ndarray, Callable]]:
+    """``(positions, ok)`` for the labels ``fm.losses`` checked in the trace
+    (``p.checks``) that are inputs of ``p``: an argument (an ``in`` node), or
+    a column that ``vmap`` maps (a ``stack`` of inputs). Checks with one
+    ``ok`` are merged. A label computed from the inputs is left out (it was
+    checked at the trace only).
+
+    >>> p = Program()
+    >>> p.n_inputs = len([p.add("in", (), k, ()) for k in range(3)])
+    >>> col = p.add("stack", (1, 2), None, (2,))
+    >>> ok = lambda y: y > 0
+    >>> p.checks = [(0, ok), (col, ok), (p.add("*", (0, 1), None, ()), ok)]
+    >>> [(where.tolist(), f is ok) for where, f in value_checks(p)]
+    [([0, 1, 2], True)]
+    """
+    merged: dict = {}
+    for i, ok in p.checks:
+        if p.ops[i] == "in":
+            where = [p.params[i]]
+        elif p.ops[i] == "stack" and all(a < p.n_inputs and p.ops[a] == "in" for a in p.args[i]):
+            where = [p.params[a] for a in p.args[i]]
+        else:
+            continue
+        merged.setdefault(ok, []).extend(where)
+    return [(np.unique(np.array(where, dtype=np.intp)), ok) for ok, where in merged.items()]
+
+
+def values_checked(checks: list[tuple[np.ndarray, Callable]], run: Callable,
+                   vector: bool) -> Callable:
+    """``run`` behind ``checks`` (``value_checks``): None, as a failed guard,
+    where an ``ok`` rejects an input value, so that the call traces again and
+    the loss raises its error.
+
+    >>> run = values_checked([(np.array([1]), lambda y: y > 0)], lambda v: [v[0]], False)
+    >>> run([5.0, 1.0]), run([5.0, -1.0])
+    ([5.0], None)
+    """
+    def guarded(values: Any) -> Any:
+        array = values if vector else np.asarray(values, dtype=float)
+        for where, ok in checks:
+            if not np.all(ok(array[where])):
+                return None
+        return run(values)
+
+    guarded.__dict__.update(run.__dict__)  # (its source and guards, for ``lower``)
     return guarded

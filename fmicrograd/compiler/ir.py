@@ -75,6 +75,7 @@ class Program:
         self.shapes: list = []
         self.outputs: list = []
         self.guards: list = []
+        self.checks: list = []  # (node number, ok) of labels (see ``lower``)
         self.n_inputs = 0
         self._memo: dict = {}
         self._edges: tuple | None = None
@@ -144,7 +145,8 @@ PER_EXAMPLE_GUARD = "a guard compares per-example values"
 
 
 def lower(outputs: list, inputs: list, guards: list, level: int,
-          detach: bool = False, columns: dict | None = None) -> Program:
+          detach: bool = False, columns: dict | None = None,
+          checks: list | None = None) -> Program:
     """The program computing ``outputs`` (nodes or plain values) from
     ``inputs`` (the trace's variables, at ``level``). ``guards`` is the trace's
     comparison log. Raises ``NotCompilable`` when the graph reaches a variable
@@ -153,7 +155,8 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
     program torch's autograd differentiates); ``jit``'s forward code drops it.
     ``columns``: the trace's column variables of array arguments, each the
     ``(input positions, Stack param, shape)`` of the ``stack`` it stands for
-    (``batching/traced_arrays.py``).
+    (``batching/traced_arrays.py``). ``checks``: ``(node, ok)`` of labels that
+    ``fm.losses`` checks (``control.CHECKS``), as ``p.checks`` ``(number, ok)``.
 
     >>> lv = next_level()
     >>> x = variable(3.0, lv)
@@ -181,6 +184,8 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
     for _op, a, b, _ in guards:
         roots += [x for x in (a, b) if isinstance(x, Expr)]
     _walk(p, roots, number, level, columns or {})
+    # the labels fm.losses checks (``control.CHECKS``) that the program has as nodes
+    p.checks = [(number[n], ok) for n, ok in checks or () if n in number]
     if any(x in number for call in BATCHES.get() for x in call):
         raise NotCompilable("the function uses a per-example value of an enclosing vmap")
     for o in outputs:

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import math  # noqa: F401 -- a doctest uses it
 import numbers
 import threading
+import types
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -94,7 +96,54 @@ def classify(leaf: Any) -> Any:
                         f"change. Make {name} a dataclass (fm.jit then reads its number fields "
                         "on every call) or register it with fm.tree.register; or, if it never "
                         "changes, give it __eq__ and __hash__ over its contents")
+    _check_callable(leaf)
     return ("static", type(leaf), leaf)
+
+
+def _check_callable(leaf: Any) -> None:
+    """A TypeError naming the fix for a bound method or ``functools.partial``
+    whose state could change between calls while its key stays the same: a
+    method of an object hashed by identity (``obj.scale`` reads ``obj.k``),
+    or a partial holding an array, a list, a dict or such an object. Their
+    numbers would stay those of the trace.
+
+    >>> _check_callable(functools.partial(max, 1.0))  # numbers: part of the key
+    >>> _check_callable(functools.partial(max, np.zeros(2)))
+    Traceback (most recent call last):
+    ...
+    TypeError: fm.jit: an argument leaf is a functools.partial holding a numpy array ...
+    """
+    if isinstance(leaf, types.MethodType):
+        owner = leaf.__self__
+        if not isinstance(owner, type) and _by_identity(owner):
+            name, method = type(owner).__name__, leaf.__func__.__name__
+            raise TypeError(f"fm.jit: an argument leaf is the bound method {name}.{method}, "
+                            "whose object Python hashes by identity: the compiled "
+                            "code would keep the values the method read from the object's "
+                            "attributes at the trace, even after they change. Pass the numbers "
+                            "it reads as arguments (the object as a dataclass, which fm.jit "
+                            f"reads on every call), or make {name} hash by its contents")
+        return
+    if isinstance(leaf, functools.partial):
+        for held in (leaf.func, *leaf.args, *leaf.keywords.values()):
+            what = _mutable(held)
+            if what is not None:
+                raise TypeError(f"fm.jit: an argument leaf is a functools.partial holding {what}"
+                                " ..., which can change while the partial stays the same "
+                                "object: the compiled code would keep the numbers of the trace."
+                                " Pass it as an argument of the jitted function instead")
+            _check_callable(held)
+
+
+def _mutable(x: Any) -> str | None:
+    """What a partial holds that can change in place (None: nothing)."""
+    if isinstance(x, np.ndarray):
+        return "a numpy array"
+    if isinstance(x, (list, dict, set, bytearray)):
+        return f"a {type(x).__name__}"
+    if _by_identity(x):
+        return f"a {type(x).__name__} object (hashed by identity)"
+    return None
 
 
 def _by_identity(leaf: Any) -> bool:

@@ -23,8 +23,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["GUARDS", "UNCOMPILED", "FORMATTED", "INTEGER_TEST", "RUNNING", "RAISED", "running",
-           "dependent", "escape", "raised", "settle",
+__all__ = ["GUARDS", "CHECKS", "UNCOMPILED", "FORMATTED", "INTEGER_TEST", "RUNNING", "RAISED",
+           "running", "dependent", "escape", "raised", "settle",
            "compare", "integer_test", "Mask", "reaches_variable", "reaches"]
 
 
@@ -32,6 +32,10 @@ __all__ = ["GUARDS", "UNCOMPILED", "FORMATTED", "INTEGER_TEST", "RUNNING", "RAIS
 # (and ``float()`` calls) on node values, so the compiled code can re-check each
 # one and retrace when a branch flips; outside a trace it is None (one lookup).
 GUARDS: ContextVar = ContextVar("fmicrograd_guards", default=None)
+# While ``fm.jit`` traces, a list: ``fm.losses`` appends ``(label, ok)`` for each label
+# that is a node, so that the compiled code checks ``ok`` on the label's inputs at every
+# call (``guards.value_checks``) as the trace checked its values; None otherwise.
+CHECKS: ContextVar = ContextVar("fmicrograd_checks", default=None)
 # An entry of the guard log that keeps the traced function from being compiled: code
 # that must run at every call (``debug_nans``'s check) logs it while ``jit`` traces.
 UNCOMPILED = ("uncompiled", "debug_nans checks every call", None, None)

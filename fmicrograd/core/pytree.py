@@ -15,6 +15,7 @@ in sorted order, as in JAX.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -117,7 +118,28 @@ def _dataclass_flatten(x: Any) -> tuple[list, tuple]:
         if not f.init:
             raise TypeError(_derived_field(type(x), f.name))
     names = tuple(f.name for f in fields)
+    held = getattr(x, "__dict__", None)
+    if held is not None and len(held) != len(names):
+        _check_attributes(x, held, names)
     return [getattr(x, n) for n in names], names
+
+
+def _check_attributes(x: Any, held: dict, names: tuple) -> None:
+    """A TypeError for a dataclass instance holding attributes besides its
+    fields (set in ``__post_init__`` or later): a pytree is rebuilt from its
+    fields (under ``jit``, ``grad``, ``vmap``, ``fm.tree.map``), without them,
+    so the rebuilt object would read the class's default or fail. A
+    ``functools.cached_property`` value is left out: the rebuilt object
+    computes it again from its own fields."""
+    cls = type(x)
+    extra = [k for k in held if k not in names and not isinstance(
+        getattr(cls, k, None), functools.cached_property)]
+    if extra:
+        raise TypeError(f"fm.tree: a {cls.__name__} holds the attribute {extra[0]!r}, which is "
+                        f"not one of its dataclass fields {names}: fm rebuilds a dataclass from "
+                        "its fields (under jit, grad, vmap and fm.tree.map), so the rebuilt "
+                        f"{cls.__name__} would not have it (or would read a class default). "
+                        "Declare it as a field, or compute it in a @property")
 
 
 def _derived_field(cls: type, name: str) -> str:
