@@ -17,6 +17,7 @@ logits of +-1000, including at 0 where a ``max``-based shift would have a kink.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import sys
@@ -246,14 +247,21 @@ def _softmax_ce(logits: Any, label: Any) -> Any:
                              f"{len(zs)} logits")
         return 0.0 - log_softmax(zs)[label]  # 0.0, not -0.0, at a sure class
     if isinstance(label, Expr):  # a class index jit traces or vmap maps: selected, not indexed
-        n = len(zs)  # checked by its value (under jit: at the call that traces)
-        _check_labels(label, lambda y: (y >= 0) & (y < n) & (y % 1 == 0),
-                      "softmax_cross_entropy", f"that are class indices 0 .. {n - 1}")
+        n = len(zs)  # checked by its value (under jit: at every compiled call)
+        _check_labels(label, _class_index(n), "softmax_cross_entropy",
+                      f"that are class indices 0 .. {n - 1}")
         return _picked(log_softmax(zs), label)
     if not _is_seq(label) or len(label) != len(zs):
         raise ValueError("softmax_cross_entropy: a label must be a class index (int) or "
                          f"{len(zs)} class probabilities, got {label!r}")
     return F.dot(tuple(label), tuple(0.0 - z for z in log_softmax(zs)))
+
+
+@functools.lru_cache(maxsize=64)
+def _class_index(n: int) -> Callable[[Any], Any]:
+    """The test of a class index among ``n`` classes, one function per ``n``
+    (so that the compiled checks of a batch's labels are one, see ``guards``)."""
+    return lambda y: (y >= 0) & (y < n) & (y % 1 == 0)
 
 
 def _picked(log_probs: tuple, label: Expr) -> Any:
@@ -273,11 +281,13 @@ _PROBABILITIES = ("that are class indices (ints) or class probabilities in [0, 1
 def softmax_cross_entropy(logits: Sequence, labels: Any, reduction: str = "mean") -> Any:
     """Cross-entropy of ``softmax(logits)`` against a class index or a vector
     of class probabilities, as ``torch.nn.functional.cross_entropy``. A class
-    index that ``jit`` traces (a node) is selected by comparisons; the call
-    that traces checks it (a ValueError, naming the example under ``vmap``),
-    and a later compiled call given one that is not an index in range gives
-    NaN there. A class probability outside [0, 1] is a ValueError. ``logits`` is one example's K
-    scores, or a sequence of such examples with one label each.
+    index that ``jit`` traces (a node) is selected by comparisons and checked
+    (a ValueError, naming the example under ``vmap``) at the call that traces
+    and, where it is an input of the compiled program, at every later call;
+    one computed inside the function gives NaN at a later call where it is
+    not an index in range. A class probability outside [0, 1] is a ValueError.
+    ``logits`` is one example's K scores, or a sequence of such examples with
+    one label each.
 
     >>> round(softmax_cross_entropy([0.0, 0.0], 1), 6)
     0.693147

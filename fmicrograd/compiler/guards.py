@@ -155,10 +155,14 @@ def values_checked(checks: list[tuple[np.ndarray, Callable]], run: Callable,
     >>> run([5.0, 1.0]), run([5.0, -1.0])
     ([5.0], None)
     """
+    # (a run of positions, the usual layout of a label argument, read as a slice)
+    reads = [(slice(int(w[0]), int(w[-1]) + 1) if len(w) and w[-1] - w[0] == len(w) - 1
+              else w, ok) for w, ok in checks]
+
     def guarded(values: Any) -> Any:
         array = values if vector else np.asarray(values, dtype=float)
-        for where, ok in checks:
-            if not np.all(ok(array[where])):
+        for where, ok in reads:
+            if not ok(array[where]).all():
                 return None
         return run(values)
 
