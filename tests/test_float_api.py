@@ -274,3 +274,19 @@ def test_formatted_text_is_a_plain_string_once_the_transform_is_done():
     assert type(f"{fm.Var(1.5):.3g}") is str  # no transform running: plain text
     # text only (a length, a print) under grad is untouched
     assert fm.grad(lambda x: x * len(f"{x:.3g}"))(1.5) == 3.0
+
+
+def test_as_integer_ratio_is_an_escape_naming_the_fix():
+    import statistics
+
+    from fmicrograd.core.expr import Var
+
+    assert Var(0.75).as_integer_ratio() == (3, 4)
+    # statistics.mean of nodes raised "can't convert type 'TracedVar' to numerator/denominator"
+    f = lambda x: statistics.mean([x, x]) * x  # noqa: E731
+    with pytest.raises(TypeError, match=r"x\.as_integer_ratio\(\) on a value that fm\.jit is "
+                                        r"tracing"):
+        fm.jit(f)(2.0)
+    with pytest.raises(TypeError, match=r"x\.as_integer_ratio\(\) on an fm\.Expr that fm\.grad "
+                                        r"differentiates"):
+        fm.grad(f)(2.0)

@@ -263,6 +263,17 @@ class Expr:
             _if_percent(e, "int()", '"%d" % x', "int()")
             raise
 
+    def as_integer_ratio(self) -> tuple[int, int]:
+        """The value as an exact ratio of ints, as ``float.as_integer_ratio``
+        (``statistics.mean`` asks for it): an escape to plain
+        numbers, as ``float()`` is, so a ``TypeError`` naming the fix on a node
+        that a transform differentiates, maps or traces.
+
+        >>> Var(0.75).as_integer_ratio()
+        (3, 4)
+        """
+        return float(escape(self, "x.as_integer_ratio()")).as_integer_ratio()
+
     def __index__(self) -> int:
         """A node as an index (``lst[x]``, ``range(x)``): its value if it is a
         whole number no transform depends on, else a ``TypeError``."""
