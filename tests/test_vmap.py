@@ -287,3 +287,22 @@ def test_a_branch_without_a_tangent_on_an_example_gives_that_example_zero():
     got = fm.jvp(lambda c: fm.vmap(f)([c, 1.0], [0.0, c]), (1.0,), (1.0,))
     want = fm.jvp(lambda c: (f(c, 0.0), f(1.0, c)), (1.0,), (1.0,))
     assert repr(got) == repr(want)
+
+
+def test_a_keyword_argument_jax_would_map_is_refused_and_others_pass_whole():
+    f = lambda x, y: x * fm.sum(y) if isinstance(y, tuple) else x * y  # noqa: E731
+    xs, ys = (1.0, 2.0, 3.0), (10.0, 20.0, 30.0)
+    # every x met all of ys: (60.0, 120.0, 180.0), where jax.vmap gives (10, 40, 90)
+    for mapped in (fm.vmap(f), fm.jit(fm.vmap(f))):
+        with pytest.raises(TypeError, match=r"keyword argument 'y' is a tuple .*never maps "
+                                            r"keyword arguments.*Pass it positionally"):
+            mapped(xs, y=ys)
+    with pytest.raises(TypeError, match="keyword argument 'y' is an array"):
+        fm.vmap(f)(xs, y=np.array(ys))
+    with pytest.raises(TypeError, match="keyword argument 'y' is a pytree holding arrays"):
+        fm.vmap(lambda x, y: x * y["a"][0])(xs, y={"a": np.array(ys)})
+    assert fm.vmap(f)(xs, ys) == (10.0, 40.0, 90.0)
+    assert fm.vmap(f, in_axes=(0, None))(xs, ys) == (60.0, 120.0, 180.0)
+    assert fm.vmap(lambda x, scale: x * scale)(xs, scale=2.0) == (2.0, 4.0, 6.0)
+    model = fm.nn.MLP.init(1, [2, 1], key=fm.random.key(0))
+    assert fm.vmap(lambda x, m: m((x,)))(xs, m=model) == tuple(model((x,)) for x in xs)

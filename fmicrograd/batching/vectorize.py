@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pyrsistent import PVector
 
 from ..core import pytree as tr
 from ..core.batch_axes import BATCHES, DEPTH
@@ -43,7 +44,8 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
 
     ``in_axes`` is 0 (map every positional argument), None, or a tuple with
     one 0 or None per positional argument (None: passed unchanged to every
-    example; keyword arguments are never mapped). A mapped argument is a
+    example; keyword arguments are never mapped, and one that ``jax.vmap``
+    would map, a sequence or arrays, is a TypeError). A mapped argument is a
     sequence (or numpy array) whose item ``i`` is example ``i``'s input, any
     pytree. The result holds one output per example: a tuple of them when
     nothing is traced, else a ``Batched`` (``len``, indexing, iteration,
@@ -58,6 +60,8 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
 
     @functools.wraps(f)
     def mapped(*args: Any, **kwargs: Any) -> Any:
+        for name, value in kwargs.items():
+            _unmapped_keyword(name, value)
         axes = _axes(in_axes, len(args))
         depth = DEPTH.get()
         size, where, new_args = None, None, list(args)
@@ -91,6 +95,31 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
         return _collect(out, size, depth)  # type: ignore[arg-type]  # one axis is mapped
 
     return mapped
+
+
+def _unmapped_keyword(name: str, value: Any) -> None:
+    """A TypeError for a keyword argument that ``jax.vmap`` would map (a
+    sequence, or an array or a ``vmap`` result in it): ``fm.vmap`` gives every
+    example all of a keyword argument, so a JAX user's ``f(xs, y=ys)`` would
+    pair each ``x`` with every ``y`` silently. Other values (numbers,
+    strings, a model) are passed whole, as before.
+
+    >>> vmap(lambda x, y: x * y)((1.0, 2.0), y=(3.0, 4.0))
+    Traceback (most recent call last):
+    ...
+    TypeError: fm.vmap: keyword argument 'y' is a tuple ...
+    """
+    if isinstance(value, (list, tuple, PVector)):
+        what = f"a {type(value).__name__}"
+    elif any(isinstance(x, Batched) or (isinstance(x, np.ndarray) and x.ndim)
+             for x in tr.leaves(value)):
+        what = "an array" if isinstance(value, np.ndarray) else "a pytree holding arrays"
+    else:
+        return
+    raise TypeError(f"fm.vmap: keyword argument {name!r} is {what} ..., and fm.vmap never maps "
+                    "keyword arguments (jax.vmap maps them along axis 0): every example would "
+                    "get all of it. Pass it positionally, with in_axes 0 to map it or None to "
+                    "give every example all of it (or close over it)")
 
 
 def _axes(in_axes: Any, nargs: int) -> tuple:

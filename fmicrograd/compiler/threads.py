@@ -5,10 +5,12 @@ A compiled step is many small array operations. With OpenBLAS's default of
 one thread per core, each matrix product hands its few microseconds of work
 to a pool of threads; when another process keeps a core busy, every product
 then waits for a descheduled thread and a step slows down 5-30x. So compiled
-programs run with one BLAS thread, set with OpenBLAS's *thread-local* call
-(``openblas_set_num_threads_local``, which returns the previous count): only
-the calling thread is affected, and the count is restored after the call.
-Where numpy's BLAS is not OpenBLAS, ``single_thread`` just runs the function.
+programs run with one BLAS thread, set with OpenBLAS's
+``openblas_set_num_threads_local`` (which returns the previous count). In
+numpy's wheels that count is the whole process's, so it is held at 1 while
+any compiled program runs and the user's count comes back when the last one
+ends (``single_thread``). Where numpy's BLAS is not OpenBLAS,
+``single_thread`` just runs the function.
 
 The rule holds for every program, large products included. Letting products
 of at least 8M multiply-adds (16-128-128 x 1000 and larger layers) run on
@@ -204,18 +206,44 @@ CORES = cores()  # ``split`` cuts programs in two only with two or more
 
 
 def single_thread(fn: Callable, arg: Any) -> Any:
-    """``fn(arg)`` with one BLAS thread in the calling thread.
+    """``fn(arg)`` with one BLAS thread.
+
+    OpenBLAS's ``openblas_set_num_threads_local`` sets the count of the whole
+    process in its pthreads builds (numpy's wheels), not of the calling
+    thread only: two threads each saving and restoring it let one thread's
+    restore give another's running program two BLAS threads, whose products
+    differ in the last bits (a helper's probe, round 27). So the count is
+    held at 1 while any compiled program runs, in any thread: the first to
+    start saves the user's count, the last to finish puts it back.
 
     >>> float(single_thread(lambda a: (a @ a.T)[0, 0], np.ones((2, 3))))
     3.0
     """
     if _SET is None:
         return fn(arg)
-    before = _SET(1)
+    _hold()
     try:
         return fn(arg)
     finally:
-        _SET(before)
+        _release()
+
+
+_COUNT_LOCK = _thread.allocate_lock()
+_RUNNING = [0, 0]  # programs running now, and the BLAS thread count before the first
+
+
+def _hold() -> None:
+    with _COUNT_LOCK:
+        if not _RUNNING[0]:
+            _RUNNING[1] = _SET(1)  # type: ignore[misc]
+        _RUNNING[0] += 1
+
+
+def _release() -> None:
+    with _COUNT_LOCK:
+        _RUNNING[0] -= 1
+        if not _RUNNING[0]:
+            _SET(_RUNNING[1])  # type: ignore[misc]
 
 
 class _Helper:
@@ -238,16 +266,14 @@ class _Helper:
         self.skip = self.backoff
 
     def _loop(self) -> None:
-        if _SET is not None:
-            _SET(1)
         while True:
             self.go.acquire()
             with self.mutex:
                 task, self.task = self.task, None
             if task is None:  # taken back by the caller before this thread woke
                 continue
-            try:
-                task[2] = task[0](task[1])
+            try:  # (one BLAS thread even when the caller has given up on it)
+                task[2] = single_thread(task[0], task[1])
             except BaseException as e:  # handed to the caller
                 task[3] = e
             task[4].release()
