@@ -360,3 +360,24 @@ def test_a_rule_that_is_fm_jvp_branches_on_an_argument_nothing_differentiates(tr
         want = t2(f)(p, 0.5)
         assert not any(math.isnan(v) for v in fm.tree.leaves(want)) or p == 0.0
         assert fm.tree.leaves(t2(g)(p, 0.5)) == fm.tree.leaves(want)
+
+
+@pytest.mark.parametrize("tangent", [
+    lambda p, t: 2.0 * p * t * t,      # gave fm.grad 0.0 (transposed at t = 0)
+    lambda p, t: 2.0 * p * abs(t),
+    lambda p, t: 2.0 * p * t + 1.0,
+    lambda p, t: fm.maximum(t, 2.0 * p * t),
+], ids=["square", "abs", "affine", "max"])
+def test_a_rule_not_linear_in_the_tangents_is_refused_in_reverse_mode(tangent):
+    f = fm.custom_jvp(lambda x: x * x)
+    f.defjvp(lambda p, t: (p[0] * p[0], tangent(p[0], t[0])))
+    for transform, arg in ((fm.grad, 3.0), (fm.jacrev, 3.0),
+                           (lambda g: fm.jit(fm.grad(g)), 3.0),
+                           (lambda g: fm.vmap(fm.grad(g)), (3.0, 4.0))):
+        with pytest.raises(TypeError, match=r"rule is not linear in the tangents .*at tangents "
+                                            r"s and .* at -2 s"):
+            transform(f)(arg)
+    linear = fm.custom_jvp(lambda x, y: x * y)
+    linear.defjvp(lambda p, t: (p[0] * p[1], p[1] * t[0] + p[0] * t[1]))
+    assert fm.grad(linear, argnums=(0, 1))(3.0, 4.0) == (4.0, 3.0)
+    assert fm.hessian(lambda x: linear(x, x))(2.0) == 2.0

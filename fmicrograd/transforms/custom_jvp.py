@@ -23,7 +23,8 @@ written with fmicrograd operations is differentiable again (``hessian``,
 ``grad`` of ``grad``). The node composes with ``jit``, ``vmap`` and
 ``custom_vjp`` like any ``custom_vjp`` node.
 
-As in JAX, ``tangent_out`` must be linear in ``tangents``; ``f`` must not
+As in JAX, ``tangent_out`` must be linear in ``tangents`` (reverse mode checks
+it and raises a TypeError for ``t * t``, which gave 0.0); ``f`` must not
 close over values being differentiated (pass them as arguments), and
 arguments listed in ``nondiff_argnums`` come first in the rule:
 ``rule(*nondiff_args, primals, tangents)``.
@@ -376,7 +377,36 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         tr.check_same(got, want,
                       f"custom_jvp: {self.name}'s rule must return a tangent_out shaped like "
                       f"{self.name}'s output (first tree: the output, other: tangent_out)")
+        self._check_linear(tangent_out, primals, constants)
         return transpose(ct)
+
+    def _check_linear(self, tangent_out: Callable, primals: Sequence, constants: tuple) -> None:
+        """Reverse mode transposes the rule at tangents of 0.0, which is its
+        derivative only if the rule is linear in the tangents: ``t * t`` gave
+        a gradient of 0.0 (JAX refuses to transpose it). A TypeError unless
+        the rule at tangents ``-2 s`` gives ``-2`` times its tangent at ``s``
+        (``s`` distinct powers-of-two fractions, so the scaling is exact for
+        a linear rule; an affine, absolute-value or max rule fails)."""
+        def at(scale: float) -> list:
+            step = iter(range(1 << 30))
+            start = lambda p: tr.map(  # noqa: E731
+                lambda x: zeros_like(x) + scale * (1.0 + next(step) % 16 / 16.0), p)
+            out, _ = vjp_over_variables(tangent_out, primals, constants, lambda a: a * 0.0,
+                                        start, no_tangent)
+            return [x.value if isinstance(x, Expr) else x for x in tr.leaves(out)]
+
+        np = _np()
+        for i, (one, two) in enumerate(zip(at(1.0), at(-2.0))):
+            with np.errstate(all="ignore"):
+                same = np.all(np.isclose(two, -2.0 * np.asarray(one), rtol=1e-12, atol=1e-300,
+                                         equal_nan=True))
+            if not same:
+                raise TypeError(
+                    f"custom_jvp: {self.name}'s rule is not linear in the tangents (tangent_out "
+                    f"leaf {i} is {one!r} at tangents s and {two!r} at -2 s, not -2 times it), "
+                    "and reverse mode (grad, vjp, jacrev) transposes it as a linear map, as JAX "
+                    "does: write tangent_out as a linear function of the tangents (no t * t, "
+                    "abs(t), t + c), with the primals' derivatives as its coefficients")
 
     def _check_no_tangent_branch(self, compared: list, tangents: tuple) -> None:
         """Reverse mode transposes the rule from tangents of 0.0: a Python
