@@ -128,3 +128,30 @@ def test_rule_argument_positions_counted_from_the_end_are_refused_naming_the_fix
         fm.checkpoint(block, static_argnums=("n",))
     for n in (1, np.int64(1), (1,)):
         assert fm.grad(fm.checkpoint(block, static_argnums=n))(0.3, 3) == 3.0
+
+
+def test_inputs_that_failed_with_python_s_own_errors_name_what_is_wrong():
+    # each was a bare "'float' object is not iterable", "can't multiply sequence by
+    # non-int of type 'float'", "unsupported operand type(s) for +" or RecursionError
+    with pytest.raises(TypeError, match=r"jvp: primals must be a tuple or list .*fm\.jvp\(f, "
+                                        r"\(x,\), \(t,\)\)"):
+        fm.jvp(lambda x: x * x, 2.0, 1.0)
+    with pytest.raises(TypeError, match=r"jvp: the tangent at \[0\] is a str \('a'\)"):
+        fm.jvp(lambda x: x * x, (2.0,), ("a",))
+    with pytest.raises(TypeError, match=r"vjp: the cotangent at <root> is a str"):
+        fm.vjp(lambda x: x * 2.0, 2.0)[1]("a")
+    for reduce in (fm.sum, fm.softmax, fm.logsumexp):
+        with pytest.raises(TypeError, match=r"expects a sequence of numbers.*got a dict; for a "
+                                            r"dict's numbers pass fm\.tree\.leaves\(d\)"):
+            reduce({"a": 1.0, "b": 2.0})
+    assert fm.sum(fm.tree.leaves({"a": 1.0, "b": 2.0})) == 3.0
+
+    def nest(x, n=1100):
+        for _ in range(n):
+            x = (x,)
+        return x
+
+    for transform in (lambda f: fm.jvp(f, (2.0,), (1.0,)), lambda f: fm.vjp(f, 2.0),
+                      lambda f: fm.jacrev(f)(2.0)):
+        with pytest.raises(ValueError, match="nested deeper than Python's recursion limit"):
+            transform(nest)

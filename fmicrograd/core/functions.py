@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from operator import mul
 from typing import Any, Protocol, TypeVar, overload
 
@@ -373,6 +373,12 @@ def power(a: Any, b: Any) -> Any:
 def _items(xs: Iterable, who: str) -> tuple:
     if isinstance(xs, Expr):
         raise TypeError(f"fm.{who} expects a sequence of numbers or Exprs, got one Expr")
+    if isinstance(xs, (Mapping, str, bytes)):  # (a dict iterates its keys)
+        kind = type(xs).__name__
+        raise TypeError(f"fm.{who} expects a sequence of numbers or Exprs (a tuple, list or "
+                        f"numpy array), got a {kind}" + (
+                            "; for a dict's numbers pass fm.tree.leaves(d) (or "
+                            "list(d.values()))" if isinstance(xs, Mapping) else ""))
     return tuple(xs)
 
 

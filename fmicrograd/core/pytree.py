@@ -454,13 +454,20 @@ def per_example(tree: Any) -> Any:
     >>> per_example({"a": (1.0, 2.0)})
     {'a': (1.0, 2.0)}
     """
+    try:
+        return _per_example(tree)
+    except RecursionError:
+        raise _too_deep(tree) from None
+
+
+def _per_example(tree: Any) -> Any:
     if getattr(tree, "__fm_examples__", False):
-        return tuple(per_example(e) for e in tree)
+        return tuple(_per_example(e) for e in tree)
     node = _node_of(tree)
     if node is None:
         return tree
     kind, children, meta = node
-    return _rebuild(kind, meta, [per_example(c) for c in children])
+    return _rebuild(kind, meta, [_per_example(c) for c in children])
 
 
 def structure(tree: Any, examples: bool = False) -> TreeDef:

@@ -141,6 +141,12 @@ def widened_leaves(tree: Any, who: str) -> list:
                     out[i] = leaf.astype(float)
             else:
                 out[i] = _widened(leaf, who)
+                if not isinstance(out[i], (numbers.Real, _np().ndarray)):
+                    path = tr.keystr(tr.flatten_with_paths(tree)[1][i])
+                    what = "cotangent" if "vjp" in who else "tangent"
+                    raise TypeError(f"{who}: the {what} at {path} is a {type(leaf).__name__} "
+                                    f"({leaf!r}); {what}s are numbers, one per number of the "
+                                    f"{'output' if what == 'cotangent' else 'primals'}")
     return out
 
 
@@ -428,6 +434,11 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence,
     >>> jvp(lambda x: (x * x, "aux"), (3.0,), (1.0,), has_aux=True)
     (9.0, 6.0, 'aux')
     """
+    for name, given in (("primals", primals), ("tangents", tangents)):
+        if not isinstance(given, (tuple, list)):
+            raise TypeError(f"jvp: {name} must be a tuple or list with one entry per argument "
+                            f"of f, as in JAX (fm.jvp(f, (x,), (t,)) for one argument), got a "
+                            f"{type(given).__name__}")
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
