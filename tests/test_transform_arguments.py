@@ -4,6 +4,7 @@ float64 cannot hold."""
 
 import dataclasses
 import functools
+import sys
 
 import pytest
 
@@ -146,8 +147,8 @@ def test_inputs_that_failed_with_python_s_own_errors_name_what_is_wrong():
             reduce({"a": 1.0, "b": 2.0})
     assert fm.sum(fm.tree.leaves({"a": 1.0, "b": 2.0})) == 3.0
 
-    def nest(x, n=1100):
-        for _ in range(n):
+    def nest(x):
+        for _ in range(sys.getrecursionlimit() + 100):
             x = (x,)
         return x
 
