@@ -149,3 +149,34 @@ def test_nested_maps_over_a_traced_array():
     for w in (0.3, -0.4):
         assert fm.jit(f)(w, xs) == pytest.approx(f(w, xs), rel=1e-12)
         assert fm.jit(fm.grad(f))(w, xs) == pytest.approx(fm.grad(f)(w, xs), rel=1e-12)
+
+
+def test_the_trace_sums_a_layer_over_the_batch_as_matrix_vector_products():
+    from fmicrograd.core import accumulate, control, dot_cotangents
+
+    rng = np.random.default_rng(1)
+    cols = [rng.normal(size=300) for _ in range(12)]
+    weights = rng.normal(size=12).tolist()
+    exact = accumulate.products_sum(weights, cols, 0.0)  # the eager sum, term by term
+    cache = [None]
+    token = control.TRACE_VALUES.set(cache)
+    try:
+        fast = accumulate.products_sum(weights, cols, 0.0)
+        stacked = cache[0][2]
+        again = accumulate.products_sum(cols, weights[::-1])  # the same columns: one stack
+        assert cache[0][2] is stacked
+        g = rng.normal(size=300)
+        sums = list(dot_cotangents.batch_values(g, [fm.core.expr.const(c) for c in cols]))
+    finally:
+        control.TRACE_VALUES.reset(token)
+    np.testing.assert_allclose(fast, exact, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(again, sum(c * w for c, w in zip(cols, weights[::-1])),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sums, [float(g @ c) for c in cols], rtol=1e-12, atol=1e-12)
+    # a layer over a batch the trace sums this way: the compiled numbers are the step's own
+    p = _params(rng, 12, 16)
+    xs = rng.normal(size=(400, 12))
+    value, new = fm.jit(_step)(p, xs)
+    want_value, want = _step(p, xs)
+    assert value == pytest.approx(want_value, rel=1e-12)
+    np.testing.assert_allclose(fm.tree.leaves(new), fm.tree.leaves(want), rtol=1e-12, atol=1e-13)

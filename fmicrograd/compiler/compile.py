@@ -51,7 +51,7 @@ import numpy as np
 from ..batching.traced_arrays import TRACED, TracedArrays
 from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
-from ..core.control import CHECKS, RUNNING, running
+from ..core.control import CHECKS, RUNNING, TRACE_VALUES, running
 from ..core.expr import GUARDS, Expr, next_level, traced_variables
 from ..transforms.autodiff import CHECK_VALUES
 from ..transforms.custom import ClosesOver, bound, checks_linearity
@@ -304,11 +304,12 @@ class Jitted:
         log: list = []
         checks: list = []  # the labels fm.losses checked (``control.CHECKS``)
         token, arrays_token = GUARDS.set(log), TRACED.set(traced)
-        checks_token = CHECKS.set(checks)
+        checks_token, values_token = CHECKS.set(checks), TRACE_VALUES.set([None])
         try:
             with running(level, "fm.jit", traces=True):
                 out = self.f(*new_args, **new_kwargs)
         finally:
+            TRACE_VALUES.reset(values_token)
             CHECKS.reset(checks_token)
             TRACED.reset(arrays_token)
             GUARDS.reset(token)

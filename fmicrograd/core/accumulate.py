@@ -34,6 +34,7 @@ from itertools import chain
 from operator import mul
 from typing import Any
 
+from .control import TRACE_VALUES
 from .expr import Expr, lift, node
 from .expr import stored_value as _value
 
@@ -111,6 +112,11 @@ def products_sum(xs: list, ys: list, start: Any = None) -> Any:
     """
     if len(xs) >= 3 and (xs[0].__class__ is not float or ys[0].__class__ is not float) and \
             (start is None or start.__class__ is float):  # (floats, the usual case: below)
+        cache = TRACE_VALUES.get()
+        if cache is not None and len(xs) >= _MANY:
+            fast = _matrix_vector(xs, ys, start, cache)
+            if fast is not None:
+                return fast
         fused = _in_place(xs, ys, start)
         if fused is not None:
             return fused
@@ -137,6 +143,47 @@ def _in_place(xs: list, ys: list, start: float | None) -> Any:
         multiply(a, b, out=buffer)
         add(acc, buffer, out=acc)
     return acc
+
+
+_MANY = 8  # fewer terms are summed as below even while jit traces
+_LONG = 256  # and so are shorter arrays
+
+
+def _matrix_vector(xs: list, ys: list, start: float | None, cache: list) -> Any:
+    """While ``jit`` traces (``control.TRACE_VALUES``): the sum of products
+    of floats and same-length float64 vectors (a layer's neurons over a
+    ``vmap`` batch, forward or backward) as one BLAS matrix-vector product,
+    the vectors stacked once for every neuron that shares them (``cache``
+    keeps the last stack). Its last bits differ from the eager sum's; a
+    trace's values give no result. None where the terms are of another kind."""
+    import numpy as np
+
+    if xs[0].__class__ is float:
+        floats, arrays = xs, ys
+    else:
+        floats, arrays = ys, xs
+    first = arrays[0]
+    if first.__class__ is not np.ndarray or first.ndim != 1 or len(first) < _LONG or \
+            first.dtype != np.float64:
+        return None
+    key = tuple(map(id, arrays))
+    if cache[0] is not None and cache[0][0] == key:
+        stacked = cache[0][2]
+    else:
+        shape = first.shape
+        for f, a in zip(floats, arrays):
+            if f.__class__ is not float or a.__class__ is not np.ndarray or \
+                    a.shape != shape or a.dtype != np.float64:
+                return None
+        stacked = np.stack(arrays)
+        cache[0] = (key, arrays, stacked)  # (the arrays held, so their ids stay theirs)
+    for f in floats:
+        if f.__class__ is not float:
+            return None
+    out = np.array(floats) @ stacked
+    if start is not None:
+        np.add(out, start, out=out)
+    return out
 
 
 def _lift(x: Any, consts: dict | None) -> Expr:

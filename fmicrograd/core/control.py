@@ -23,8 +23,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["GUARDS", "CHECKS", "UNCOMPILED", "FORMATTED", "INTEGER_TEST", "RUNNING", "RAISED",
-           "running", "dependent", "escape", "raised", "settle",
+__all__ = ["GUARDS", "CHECKS", "TRACE_VALUES", "UNCOMPILED", "FORMATTED", "INTEGER_TEST",
+           "RUNNING", "RAISED", "running", "dependent", "escape", "raised", "settle",
            "compare", "integer_test", "Mask", "reaches_variable", "reaches"]
 
 
@@ -36,6 +36,13 @@ GUARDS: ContextVar = ContextVar("fmicrograd_guards", default=None)
 # that is a node, so that the compiled code checks ``ok`` on the label's inputs at every
 # call (``guards.value_checks``) as the trace checked its values; None otherwise.
 CHECKS: ContextVar = ContextVar("fmicrograd_checks", default=None)
+# While ``fm.jit`` traces, a list (one cache slot): the trace's values of sums of
+# products over a ``vmap`` batch are computed as BLAS matrix-vector products
+# (``accumulate.products_sum``, ``dot_cotangents.batch_values``), whose last bits differ
+# from the eager sums. A trace's values give no result (the compiled program computes
+# every output, and a branch on a value computed over a batch is not compiled); None
+# otherwise, where eager values keep the loop's bits.
+TRACE_VALUES: ContextVar = ContextVar("fmicrograd_trace_values", default=None)
 # An entry of the guard log that keeps the traced function from being compiled: code
 # that must run at every call (``debug_nans``'s check) logs it while ``jit`` traces.
 UNCOMPILED = ("uncompiled", "debug_nans checks every call", None, None)

@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from .batch_axes import DEPTH, sum_tangent
+from .control import TRACE_VALUES
 from .expr import Expr, Prim, prim
 from .expr import stored_value as _value
 
@@ -172,6 +173,8 @@ def batch_values(gv: Any, others: list, last: list | None = None) -> Any:
         products = np.empty_like(stacked)  # reused: no fresh pages per neuron
         if last is not None:
             last[:] = [key, others, stacked, products]
+    if TRACE_VALUES.get() is not None:  # jit's trace: one BLAS product (see control)
+        return iter((stacked @ gv).tolist())
     return iter(np.multiply(gv, stacked, out=products).sum(axis=1).tolist())
 
 
