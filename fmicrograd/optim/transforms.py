@@ -328,6 +328,6 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
                         f"{type(max_norm).__name__} {max_norm!r}")
     if not max_norm > 0:
         raise ValueError(f"clip_by_global_norm: max_norm must be > 0, got {max_norm!r}")
-    if max_norm == math.inf:  # no clipping (inf / max(norm, inf) would be NaN), as optax
+    if max_norm == math.inf:  # no clipping (inf / max(norm, inf) would be NaN; optax's is)
         return _stateless(_identity_update)
     return _stateless(_clip_update, max_norm=float(max_norm))
