@@ -429,7 +429,7 @@ def _walk(x: Any) -> Any:
     if hasattr(x, "tobytes") or hasattr(x, "numpy"):  # numpy array, torch tensor
         array = x.detach().cpu().numpy() if hasattr(x, "detach") else x
         yield str((array.shape, array.dtype)).encode() + array.tobytes()
-    elif isinstance(x, (tuple, list)):
+    elif isinstance(x, Sequence) and not isinstance(x, (str, bytes)):  # (a pvector too)
         yield b"(%d" % len(x)
         for item in x:
             yield from _walk(item)
@@ -438,19 +438,33 @@ def _walk(x: Any) -> Any:
         yield repr(x).encode()
 
 
-def run_digest(data: Any, batch_size: int | None, epochs: int, key: Any) -> bytes:
+def run_digest(data: Any, batch_size: int | None, epochs: int, key: Any,
+               val_data: Any = None, stopping: tuple = ()) -> bytes:
     """A fingerprint of what a data-parallel ``fit`` trains on: the whole
-    dataset (a sequence or arrays; b"" for an iterator, which one reading
-    would use up) and the settings that cut it into steps. Ranks that differ
-    in any of them would sum gradients of different batches, or of different
-    steps, without an error (only the first batch is compared otherwise).
+    dataset (a sequence or arrays, a ``pvector`` too; b"" for an iterator,
+    which one reading would use up), the settings that cut it into steps,
+    the validation data and the settings that stop or roll back a run
+    (``stopping``). Ranks that differ in any of them would sum gradients of
+    different batches or steps, or stop at different epochs (one rank then
+    steps on with the others' gradients missing), without an error (only the
+    first batch is compared otherwise).
 
     >>> data = ((1.0, 2.0), (3.0, 4.0))
     >>> run_digest(data, 1, 2, None) == run_digest(data, 2, 2, None)
     False
+    >>> run_digest(data, 1, 2, None, (1.0,)) == run_digest(data, 1, 2, None, (2.0,))
+    False
     """
-    readable = isinstance(data, (tuple, list)) or hasattr(data, "tobytes")
-    return _digest(((data if readable else ()), repr((batch_size, epochs, key, readable))))
+    readable, val_readable = _readable(data), _readable(val_data)
+    return _digest(((data if readable else ()), (val_data if val_readable else ()),
+                    repr((batch_size, epochs, key, readable, val_readable, stopping))))
+
+
+def _readable(data: Any) -> bool:
+    """Whether ``data`` can be fingerprinted without using it up: a
+    sequence (not text) or an array."""
+    return (isinstance(data, Sequence) and not isinstance(data, (str, bytes))) or \
+        hasattr(data, "tobytes")
 
 
 def optimizer_digest(optimizer: Any, params: Any) -> bytes:
@@ -494,9 +508,11 @@ def _check_same(params: Any, columns: tuple, rank: int, world: int, run: bytes =
             ("parameters", 0, "build the model from the same key on every rank"),
             ("first batch", 1, "load the same data on every rank and shuffle it with the same "
                                "key; each rank takes its own shard"),
-            ("data or settings (the whole dataset, batch_size, epochs, key)", 2,
-             "load the same data on every rank and pass the same batch_size, epochs and key; "
-             "each rank takes its own shard of every batch"),
+            ("data or settings (the whole dataset, batch_size, epochs, key, val_data, and "
+             "the settings that stop or roll back a run)", 2,
+             "load the same data and validation data on every rank and pass the same "
+             "batch_size, epochs, key, patience, restore_best, monitor and on_instability "
+             "settings; each rank takes its own shard of every batch"),
             ("optimizer (its first updates of a probe gradient)", 3,
              "pass the same optimizer, with the same settings, on every rank")):
         differ = [r for r in range(world) if everyone[r][index] != everyone[0][index]]

@@ -45,6 +45,14 @@ def train(config: dict, data_parallel: bool, rank: int = 0) -> dict:
     else:
         data = {"data": (xs, ys), "batch_size": config["batch_size"],
                 "key": None if config.get("no_key") else key_batches}
+    if config.get("pvector"):  # batches of 8 in a pyrsistent vector
+        from pyrsistent import pvector
+        data = {"data": pvector([(xs[i:i + 8], ys[i:i + 8]) for i in range(0, len(xs), 8)])}
+    if "val_per_rank" in config:  # ranks given different validation data
+        n = config["val_per_rank"][rank]
+        data["val_data"] = (xs[:n], ys[:n])
+    if "patience_per_rank" in config:  # ranks given different early stopping
+        data["patience"] = config["patience_per_rank"][rank]
     optimizer = fm.optim.sgd(fm.optim.micrograd_schedule(1.0, 0.9, 100), momentum=0.5)
     if config.get("momentum_per_rank"):  # ranks given different optimizer settings
         optimizer = fm.optim.sgd(fm.optim.micrograd_schedule(1.0, 0.9, 100),

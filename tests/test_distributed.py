@@ -121,8 +121,24 @@ def test_ranks_that_load_different_data_are_told_so(examples, tmp_path):
     with pytest.raises(AssertionError) as failed:
         run_ranks(2, {"batch_size": 8, "epochs": 1, "jit": False, "no_key": True,
                       "examples_per_rank": examples}, tmp_path)
-    assert "the data or settings (the whole dataset, batch_size, epochs, key) of rank(s) [1] " \
-        "differ from rank 0's" in str(failed.value)
+    assert "the data or settings (the whole dataset, batch_size, epochs, key, val_data, and " \
+        "the settings that stop or roll back a run) of rank(s) [1] differ from rank 0's" \
+        in str(failed.value)
+
+
+@pytest.mark.parametrize("config", [{"pvector": True, "examples_per_rank": [96, 100]},
+                                    {"val_per_rank": [10, 20]},
+                                    {"patience_per_rank": [2, 3]}],
+                         ids=["pvector data", "validation data", "patience"])
+def test_ranks_that_differ_in_pvector_data_validation_or_stopping_are_told_so(config, tmp_path):
+    # a pvector's contents were not fingerprinted, and validation data and stopping
+    # settings not at all: rank 0 stopped early while rank 1 stepped on with half the
+    # gradient (a helper's probe)
+    with pytest.raises(AssertionError) as failed:
+        run_ranks(2, {"batch_size": 8, "epochs": 2, "jit": False, "no_key": True, **config},
+                  tmp_path)
+    assert "the data or settings (the whole dataset" in str(failed.value)
+    assert "of rank(s) [1] differ from rank 0's" in str(failed.value)
 
 
 def test_ranks_given_different_optimizers_are_told_so(tmp_path):

@@ -228,7 +228,10 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         # batches of columns, checked before the process group is asked for anything
         check_data(epoch_batches(0) if batch_size is None else data, batch_size)
         ranks = all_ranks_gradient(compile_fn(vg) if jit else vg,
-                                   run_digest(data, batch_size, epochs, key),
+                                   run_digest(data, batch_size, epochs, key, val_data,
+                                              (patience, min_delta, restore_best, monitor,
+                                               on_instability, rollback_lr_factor,
+                                               max_rollbacks, thresholds)),
                                    optimizer_digest(opt, _widened(params)))
         call = make_step(loss_fn, opt, len(names), ranks)
         writer = is_writer()
