@@ -159,3 +159,15 @@ def test_softplus_second_derivative_at_the_threshold_is_torchs():
         (h,) = torch.autograd.grad(g, x)
         assert fm.grad(fm.softplus)(v) == pytest.approx(g.item(), rel=1e-15, abs=0)
         assert fm.hessian(fm.softplus)(v) == pytest.approx(h.item(), rel=1e-7, abs=0)
+
+
+def test_expm1_slope_is_exp_where_out_plus_one_rounds_away():
+    import math
+
+    # torch's (and round 26's) rule, out + 1, is 0.0 at -40: exp(-40) is 4.25e-18
+    for x in (-40.0, -10.0, 0.0, 1e-10, 700.0):
+        assert fm.grad(fm.expm1)(x) == math.exp(x)
+        assert fm.jit(fm.grad(fm.expm1))(x) == math.exp(x)
+        assert fm.jvp(fm.expm1, (x,), (1.0,))[1] == math.exp(x)
+        assert fm.grad(fm.grad(fm.expm1))(x) == math.exp(x)
+    assert fm.vmap(fm.grad(fm.expm1))((-40.0, 1.0)) == (math.exp(-40.0), math.exp(1.0))

@@ -256,7 +256,7 @@ VJP: dict[str, Rule] = {
     "erf":           lambda ct, out, a: (ct * _erf_slope(a),),
     "erfc":          lambda ct, out, a: (-(ct * _erf_slope(a)),),
     "log1p":         lambda ct, out, a: (F.div(ct, a + 1.0),),
-    "expm1":         lambda ct, out, a: (ct * (out + 1.0),),
+    "expm1":         lambda ct, out, a: (ct * F.exp(a),),  # (out + 1 rounds to 0 at -40)
     "log2":          lambda ct, out, a: (F.div(ct, a * _LN2),),
     "log10":         lambda ct, out, a: (F.div(ct, a * _LN10),),
     "softplus":      lambda ct, out, a: (ct * _softplus_slope(a),),
