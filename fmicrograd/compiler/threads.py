@@ -221,29 +221,22 @@ def single_thread(fn: Callable, arg: Any) -> Any:
     """
     if _SET is None:
         return fn(arg)
-    _hold()
+    running = _RUNNING
+    with _COUNT_LOCK:
+        if not running[0]:
+            running[1] = _SET(1)
+        running[0] += 1
     try:
         return fn(arg)
     finally:
-        _release()
+        with _COUNT_LOCK:
+            running[0] -= 1
+            if not running[0]:
+                _SET(running[1])
 
 
 _COUNT_LOCK = _thread.allocate_lock()
 _RUNNING = [0, 0]  # programs running now, and the BLAS thread count before the first
-
-
-def _hold() -> None:
-    with _COUNT_LOCK:
-        if not _RUNNING[0]:
-            _RUNNING[1] = _SET(1)  # type: ignore[misc]
-        _RUNNING[0] += 1
-
-
-def _release() -> None:
-    with _COUNT_LOCK:
-        _RUNNING[0] -= 1
-        if not _RUNNING[0]:
-            _SET(_RUNNING[1])  # type: ignore[misc]
 
 
 class _Helper:
