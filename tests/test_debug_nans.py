@@ -336,3 +336,20 @@ def test_second_derivatives_through_the_wrapper_on_a_vmap_result_are_the_functio
         return r[0] * r[1]
 
     assert second(wrapped)(x) == second(plain)(x)
+
+
+def test_a_nan_in_the_derivative_of_an_argument_nothing_differentiates_is_not_blamed():
+    # d/dx of sqrt(w * x) at w = 0 is 0 * inf = nan, but grad takes d/dw only (inf); under
+    # jit the traced x got a cotangent the sweep drops, and debug_nans raised on it
+    f = lambda w, x: fm.sqrt(w * x)  # noqa: E731
+    for g in (fm.jit(fm.grad(fm.debug_nans(f))), fm.grad(fm.jit(fm.debug_nans(f))),
+              fm.grad(fm.debug_nans(f)), fm.debug_nans(fm.jit(fm.grad(f)))):
+        assert g(0.0, 1.0) == math.inf
+    assert fm.jit(fm.value_and_grad(fm.debug_nans(f)))(0.0, 1.0) == (0.0, math.inf)
+    # the argument differentiated too: the nan reaches the derivative, and is named
+    with pytest.raises(FloatingPointError, match=r"'\*' produced nan .*reaches the derivative"):
+        fm.jit(fm.grad(fm.debug_nans(f), argnums=(0, 1)))(0.0, 1.0)
+    loss = lambda p, batch: fm.sum([fm.sqrt(p["w"] * x) for x, _ in batch])  # noqa: E731
+    with pytest.warns(Warning):  # (fit warns of the infinite gradient; it used to raise)
+        fm.train.fit(fm.debug_nans(loss), {"w": 0.0}, fm.optim.sgd(0.1), [[(1.0, 2.0)]],
+                     epochs=1, jit=True)

@@ -46,6 +46,10 @@ _FINISH = object()  # stack marker: the node below it has all children done
 # graph it stands for), ``(reach, lanes)``: those lanes and the sweep's
 # ``Lanes`` or ``GraphLanes``. Nothing is set for any other node.
 REACHED: ContextVar = ContextVar("fmicrograd_reached", default=None)
+# While a reverse sweep runs: its ``relevant`` (the nodes on a path from its inputs), for a
+# rule that computes every child's cotangent and checks them (``debug_nans``'s watch: a child
+# the sweep does not differentiate gets a cotangent the sweep drops, whose NaN reaches nothing).
+SWEEPING: ContextVar = ContextVar("fmicrograd_sweeping", default=None)
 
 
 def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bool]:
@@ -146,6 +150,16 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
     ([5.0, 2.0], False)
     """
     nodes, relevant, on_graph = plan or order(outputs, inputs)
+    token = SWEEPING.set(relevant)
+    try:
+        return _reverse(outputs, seeds, inputs, plan, reached, nodes, relevant, on_graph)
+    finally:
+        SWEEPING.reset(token)
+
+
+def _reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
+             plan: tuple | None, reached: dict | None, nodes: list, relevant: dict,
+             on_graph: bool) -> tuple[list, bool]:
     if on_graph:
         return _reverse_graph(outputs, seeds, inputs, nodes, relevant), True
     cts: dict = {}

@@ -203,24 +203,39 @@ class _Watch:
 
     def _pull(self, ct: Any, out: Any, reached: dict | None, lanes: Any) -> list:
         region = self.region
+        # the boundary nodes the enclosing sweep differentiates: only their cotangents
+        # reach a derivative (``jit``'s traced ``x`` in ``sqrt(w * x)`` under ``grad`` in
+        # ``w`` gets 0 * inf = nan, which the sweep drops)
+        sweeping = sweep.SWEEPING.get()
+        needed = [sweeping is None or bool(sweeping.get(b)) for b in region.boundary]
         nodes, relevant = region.plan()
         if not isinstance(out, Expr):  # a sweep on values: the same numbers as without
             cts, _ = sweep.reverse([self.out], [ct], region.boundary, (nodes, relevant, False),
                                    reached)
-            if any(_has_nan(c.value if isinstance(c, Expr) else c) for c in cts):
+            if any(_has_nan(c.value if isinstance(c, Expr) else c)
+                   for c, k in zip(cts, needed) if k):
                 # rebuilt as a graph, to find the op that made it (or none: a NaN input)
                 seed = const(ct) if hasattr(ct, "__array__") else ct
                 graph_lanes = GraphLanes()
                 if reached is not None:
                     reached = {self.out: graph_lanes._fixed(None, reached[self.out])}
-                with quiet():  # (the sweep on values has warned of it)
-                    rebuilt = sweep._reverse_graph([self.out], [seed], region.boundary, nodes,
-                                                   relevant, reached, graph_lanes)
-                self._check(rebuilt, seed)
+                token = sweep.SWEEPING.set(relevant)
+                try:
+                    with quiet():  # (the sweep on values has warned of it)
+                        rebuilt = sweep._reverse_graph([self.out], [seed], region.boundary,
+                                                       nodes, relevant, reached, graph_lanes)
+                finally:
+                    sweep.SWEEPING.reset(token)
+                self._check([r for r, k in zip(rebuilt, needed) if k], seed)
             return cts
-        cts = sweep._reverse_graph([self.out], [ct], region.boundary, nodes, relevant, reached,
-                                   lanes)
-        return self._next_order(cts, self._check(cts, ct))
+        token = sweep.SWEEPING.set(relevant)
+        try:
+            cts = sweep._reverse_graph([self.out], [ct], region.boundary, nodes, relevant,
+                                       reached, lanes)
+        finally:
+            sweep.SWEEPING.reset(token)
+        stop = self._check([c for c, k in zip(cts, needed) if k], ct)
+        return self._next_order(cts, stop)
 
     def _next_order(self, cts: list, stop: set) -> list:
         """``cts``, a derivative just built as a graph (``stop``: the nodes
