@@ -160,7 +160,9 @@ def _replaced(x: Any, path: tuple, new: Callable[[Any], Any]) -> Any:
 def stack(trees: Iterable) -> Any:
     """One pytree of numpy arrays from a sequence of pytrees of one structure,
     leaf ``i`` of the result holding leaf ``i`` of every tree (as JAX's ``vmap``
-    returns per-example results, such as ``fm.vmap(fm.grad(f))``'s).
+    returns per-example results, such as ``fm.vmap(fm.grad(f))``'s). Map over
+    the trees themselves, not this: ``fm.vmap`` reads a mapped argument's
+    items as its examples, so a stacked ``(dw, db)`` would be two examples.
 
     >>> per_example = fm.vmap(fm.grad(lambda p: p[0] * p[1]))(((1.0, 2.0), (3.0, 4.0)))
     >>> stack(per_example)

@@ -205,3 +205,9 @@ def test_random_programs_under_vmap_of_jit(prog, data):
     gg = fm.grad(lambda s: fm.sum(fm.tree.leaves(per_example(jitted(*scaled(s))))))(1.0)
     assert (math.isnan(gg) and math.isnan(gw)) or math.isclose(gg, gw, rel_tol=1e-9,
                                                                 abs_tol=1e-9)
+
+
+def test_a_jitted_function_with_no_outputs_under_vmap():
+    # numpy's bare "need at least one array to stack" from the compiled program's gather
+    assert fm.vmap(fm.jit(lambda x: ()))((1.0, 2.0)) == ((), ())
+    assert fm.vmap(fm.jit(lambda x: (x, ())))((1.0, 2.0)) == ((1.0, ()), (2.0, ()))

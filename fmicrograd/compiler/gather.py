@@ -264,7 +264,9 @@ class Rows:
             pieces, consts, order = self._pieces(ids, steps)
         if not pieces:
             values = [p.params[i] for i in ids]
-            if values and all(v.__class__ is float for v in values):  # (as np.stack, sooner)
+            if not values:  # nothing to read (a function with no outputs)
+                return self.src.name(np.zeros(0), "c")
+            if all(v.__class__ is float for v in values):  # (as np.stack, sooner)
                 return self.src.name(np.array(values, dtype=float), "c")
             return self.src.name(np.stack([np.asarray(v, float) for v in values]), "c")
         texts = [self._text(var, rows, kind, s) for var, rows, kind, s in pieces]
