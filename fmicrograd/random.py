@@ -96,8 +96,13 @@ def fold_in(k: Key, data: int) -> Key:
     """
     _check_key(k, "fold_in")
     if isinstance(data, bool) or not isinstance(data, numbers.Integral):
+        hint = ""
+        if getattr(getattr(data, "value", None), "ndim", 0):  # one per example of a vmap
+            hint = ("; under fm.vmap an index is one value per example, and keys are not "
+                    "mapped: draw outside the vmap ([fm.random.uniform(fm.random.fold_in(k, i)) "
+                    "for i in range(n)]) and pass the draws to the mapped function as data")
         raise TypeError(f"fm.random.fold_in: data must be an int (an epoch, a step number), "
-                        f"got {type(data).__name__} {data!r:.40}")
+                        f"got {type(data).__name__} {data!r:.40}{hint}")
     return Key(_mix("fold", k.data, int(data)))
 
 

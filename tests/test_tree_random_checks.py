@@ -70,3 +70,12 @@ def test_uniform_stays_below_high_and_shuffle_names_itself():
     assert max(R.uniform(KEY, 20000, 1.0, high)) < high
     with pytest.raises(TypeError, match="fm.random.shuffle: expected a Key"):
         R.shuffle(0, [1, 2])
+
+
+def test_fold_in_of_an_index_vmap_maps_says_how_to_draw_per_example():
+    import numpy as np
+
+    with pytest.raises(TypeError, match=r"fold_in: data must be an int.*under fm\.vmap an index "
+                                        r"is one value per example.*draw outside the vmap"):
+        fm.vmap(lambda i: fm.random.uniform(fm.random.fold_in(fm.random.key(0), i)))(
+            np.arange(3.0))
