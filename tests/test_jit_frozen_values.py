@@ -146,3 +146,34 @@ def test_a_partial_holding_what_can_change_is_refused_and_numbers_stay_static():
         call(1.0, functools.partial(lambda v, x: v[0] * x, [2.0]))
     assert call(2.0, functools.partial(lambda v, x: v * x, 3.0)) == 6.0
     assert call(2.0, functools.partial(lambda v, x: v * x, 4.0)) == 8.0
+
+
+def test_static_values_that_are_equal_but_compute_differently_get_their_own_entries():
+    import math
+
+    def g(t):
+        while len(t) == 1:
+            t = t[0]
+        x, s = t
+        return x * math.atan2(s.imag, -1.0)
+
+    def nest(x, s, depth):
+        t = (x, s)
+        for _ in range(depth):
+            t = (t,)
+        return t
+
+    minus_zero = complex(0, -0.0)
+    # deeper than the generated matcher goes (60 levels): 0j's entry served -0j
+    deep = fm.jit(g)
+    deep(nest(1.5, 0j, 70))
+    assert deep(nest(1.5, minus_zero, 70)) == g(nest(1.5, minus_zero, 70)) < 0.0
+    # under vmap, beside a mapped value: the same
+    mapped = fm.jit(g)
+    xs = np.array([1.0, 2.0])
+    fm.vmap(lambda x: mapped((x, 0j)))(xs)
+    assert fm.vmap(lambda x: mapped((x, minus_zero)))(xs) == \
+        fm.vmap(lambda x: g((x, minus_zero)))(xs)
+    # range(0) == range(5, 5): both were one entry
+    r = fm.jit(lambda x, r: x * (r.start + 10 * r.step), static_argnums=1)
+    assert [r(1.5, q) for q in (range(0), range(5, 5), range(0, 0, 2))] == [15.0, 22.5, 30.0]

@@ -265,7 +265,14 @@ def _kind(leaf: Any) -> Any:
 
 
 def _kind_key(kind: Any) -> Any:
-    return ("array", kind[1], str(kind[2])) if kind != SCALAR and kind[0] == "array" else kind
+    """A kind as part of the cache key: a static leaf by ``static_key`` (``0j`` and
+    ``-0j``, or ``frozenset({True})`` and ``frozenset({1})``, are ``==`` but compute
+    differently), an array by shape and dtype name."""
+    if kind == SCALAR or kind[0] in ("in",):
+        return kind
+    if kind[0] == "array":
+        return ("array", kind[1], str(kind[2]))
+    return (kind[0], kind[1], static_key(kind[2]))
 
 
 def _builder(out_def: tr.TreeDef) -> Callable:

@@ -198,6 +198,8 @@ def static_key(value: Any) -> Any:
         return ("f", value.hex())
     if exact(value):
         return value
+    if isinstance(value, range):  # range(0) == range(5, 5): equal when empty, not alike
+        return (range, value.start, value.stop, value.step)
     if isinstance(value, (float, np.floating)):
         return ("f", type(value), float(value).hex())
     if isinstance(value, complex):
@@ -451,8 +453,18 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
         _gen(src, child, n, kinds, scalars, arrays, counter)
 
 
+def _keyed(kind: Any) -> Any:
+    """A leaf's kind with a static value by ``static_key`` (``0j`` and ``-0j`` are
+    ``==``), as the generated matcher compares it."""
+    if kind == SCALAR or kind == EXPR or kind[0] != "static":
+        return kind
+    return ("static", kind[1], static_key(kind[2]))
+
+
 def _generic_matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
                      order: tuple | None = None) -> Callable:
+    keyed = [_keyed(k) for k in kinds]
+
     def match(args: tuple, kwargs: dict) -> Any:
         if order is not None and len(order) > 1 and tuple(kwargs) != order:
             return None
@@ -462,7 +474,7 @@ def _generic_matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
             return None
         dyn = tuple(a for i, a in enumerate(args) if i not in static)
         leaves, td = tr.flatten((dyn, kwargs))
-        if td != treedef or [classify(x) for x in leaves] != kinds:
+        if td != treedef or [_keyed(classify(x)) for x in leaves] != keyed:
             return None
         return ([np.array([float(x) for x, k in zip(leaves, kinds) if k == SCALAR])],
                 [x for x, k in zip(leaves, kinds) if k not in (SCALAR, EXPR) and
