@@ -245,13 +245,15 @@ def test_lr_50_rollback_recovers_to_95_percent():
     lines = out.splitlines()
     events = [ln for ln in lines if " at epoch " in ln]
     assert events[0].startswith("explosion at epoch 2: loss 1667 is over 5x the best")
+    # two rollbacks: a third went to an "oscillation" of the converged run's late swings
+    # at a loss of 0.04 (below 0.1x the first epoch's), no longer an instability
     assert [ln.rsplit("learning rate now ", 1)[1] for ln in events] == [
-        "0.1x the first", "0.01x the first", "0.001x the first"]
+        "0.1x the first", "0.01x the first"]
     assert lines.index(events[0]) < lines.index(next(ln for ln in lines if "epoch  50/" in ln))
     pct, right, total, _ = FINAL.search(out).groups()
     assert float(pct) >= 95.0 and int(total) == 100
     assert "diagnosis: " in out and "advice: lower the learning rate 10x" in out
-    assert "recovered" in out and "the learning rate ended at 0.001x the first" in out
+    assert "recovered" in out and "the learning rate ended at 0.01x the first" in out
 
 
 def test_unstable_runs_warn_raise_or_stop():

@@ -134,11 +134,13 @@ def test_resume_takes_a_default_given_explicitly_as_the_same_option(tmp_path, ca
 # ---------------------------------------------------------------- 4. advice
 def test_advice_never_suggests_the_optimizer_in_use():
     # `train --dataset circles --optimizer adam` advised "... or adam"
+    # (at --lr 0.1 for 60 steps the oscillation it showed was a converged run's noise, at
+    # a loss below 0.1x the first epoch's, which the detector no longer takes)
     code, out, _ = call("train", "--dataset", "circles", "--n", "30", "--optimizer", "adam",
-                        "--lr", "0.1", "--steps", "60", "--jit", "--quiet")
+                        "--lr", "0.15", "--steps", "100", "--jit", "--quiet")
     assert code == 0 and "- oscillation (epoch" in out
     advice = out.split("advice: ", 1)[1].splitlines()[0]
-    assert advice == "lower the learning rate 10x (--lr 0.01)"
+    assert advice == "lower the learning rate 10x (--lr 0.015)"
     assert "adam" not in out.split("diagnosis: ", 1)[1]
 
 

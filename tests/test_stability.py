@@ -356,3 +356,36 @@ def test_diagnose_counts_one_rollback_per_epoch_and_says_when_the_run_stopped():
     assert [f["message"] for f in again.findings if f["kind"] == "recovered"] == [
         "3 rollback(s), each lowering the learning rate; the learning rate ended at 0.001x "
         "the first"]
+
+
+def test_detectors_take_no_converged_noise_and_no_divergence_for_a_plateau():
+    from fmicrograd.train.detectors import Thresholds, detect
+
+    t = Thresholds()
+    kinds = lambda h, e: [ev["kind"] for ev in detect(h, e, t)]  # noqa: E731
+    # a loss that jumped far above its best was a "plateau" (with "raise the learning rate")
+    jump = [1.0] + [0.5] * 26 + [5000.0] * 25
+    jump_h = {"loss": jump, "grad_norm": [1.0] * len(jump)}
+    assert "plateau" not in kinds(jump_h, len(jump) - 1)
+    flat = [1.0] + [0.5] * 51
+    assert "plateau" in kinds({"loss": flat, "grad_norm": [1.0] * len(flat)}, len(flat) - 1)
+    # a converged run's rises (0.009 to 0.027, below 0.1x the first epoch's loss) and swings
+    rising = [1.0] + [0.01] * 10 + [0.009, 0.011, 0.014, 0.018, 0.022, 0.027]
+    assert "explosion" not in kinds({"loss": rising, "grad_norm": [1.0] * 17}, 16)
+    high = [1.0] + [0.3] * 10 + [0.3, 0.35, 0.4, 0.5, 0.6, 0.7]  # the same rise while high
+    assert "explosion" in kinds({"loss": high, "grad_norm": [1.0] * 17}, 16)
+    swings = [1.0] + [0.01, 0.03] * 6
+    assert "oscillation" not in kinds({"loss": swings, "grad_norm": [1.0] * 13}, 12)
+    assert "oscillation" in kinds({"loss": [1.0] + [0.3, 0.9] * 6, "grad_norm": [1.0] * 13}, 12)
+    # a gradient norm that overflowed while every entry is finite (1e200): not "nan"
+    over = {"loss": [1.0, 0.9], "grad_norm": [1.0, math.inf], "nonfinite_grads": [0, 0]}
+    assert kinds(over, 1) == ["exploding_grad"]
+    nan = {"loss": [1.0, 0.9], "grad_norm": [1.0, math.inf], "nonfinite_grads": [0, 3]}
+    assert kinds(nan, 1)[0] == "nan"
+
+
+def test_diagnose_names_the_epoch_of_the_first_finite_gradient_norm():
+    h = {"loss": [math.nan, 5.0, 3.0], "grad_norm": [math.nan, 500.0, 1.0],
+         "events": [{"epoch": 0, "kind": "nan", "message": "not finite: loss"}]}
+    text = str(fm.train.diagnose(h))
+    assert "- loss_scale (epoch 2): epoch 2's (the first finite) gradient norm is 500" in text

@@ -9,21 +9,29 @@ thresholds are the fields of ``Thresholds``; override any of them with
 kind                      fires when (defaults)
 ========================  ==================================================
 ``"nan"``                 the loss, a gradient entry or a parameter is nan
-                          or infinite
+                          or infinite (a norm that overflowed with every
+                          entry finite is not)
 ``"explosion"``           the loss is above ``explosion_factor`` (5) times
                           the best loss so far and above the first epoch's,
                           or it rose in each of the last
                           ``explosion_window`` (5) epochs, by
-                          ``explosion_growth`` (2) times in all
+                          ``explosion_growth`` (2) times in all, while
+                          above ``plateau_above`` (0.1) times the first
+                          epoch's (lower, the run has converged, and that
+                          is minibatch noise)
 ``"exploding_grad"``      the gradient norm is above ``exploding_factor``
                           (100) times the median of the previous
-                          ``window`` (10) epochs' norms
+                          ``window`` (10) epochs' norms, or the first
+                          epoch's norm if larger; or it overflowed to inf
+                          while every entry is finite
 ``"oscillation"``         over the last ``oscillation_window`` (10) epochs
                           the loss changed direction at least
                           ``oscillation_flips`` (0.8) of the time, by
                           ``oscillation_rtol`` (25%) of its mean on average,
                           without progress (the second half's lowest loss
-                          is not 1% below the first half's)
+                          is not 1% below the first half's), while its
+                          mean is above ``plateau_above`` (0.1) times the
+                          first epoch's loss
 ``"plateau"``             the best loss of the last ``plateau_window`` (25)
                           epochs is within ``plateau_rtol`` (1e-4) of the
                           best before them, while it is still above
@@ -104,8 +112,13 @@ def _finite(xs: Sequence[float]) -> list[float]:
 def _nan(h: History, e: int, t: Thresholds) -> Found:
     values = {k: h[k][e] for k in ("loss", "grad_norm", "param_norm", "nonfinite_grads",
                                    "nonfinite_params") if k in h}
+    counted = {"grad_norm": "nonfinite_grads", "param_norm": "nonfinite_params"}
+    # a norm that overflowed (entries above about 1e154) while every entry is finite
+    # is not a nan (exploding_grad reports a gradient's)
     bad: list[str] = [k for k in ("loss", "grad_norm", "param_norm") if k in values
-           and not math.isfinite(values[k])]
+                      and not math.isfinite(values[k])
+                      and not (k in counted and values.get(counted[k]) == 0
+                               and values[k] == math.inf)]
     bad += [k for k in ("nonfinite_grads", "nonfinite_params") if values.get(k)]
     if not bad:
         return None
@@ -121,6 +134,13 @@ def _best(h: History, k: int) -> float:
     return min(_finite(h["loss"][:k + 1]), default=math.inf)
 
 
+def _converged(loss: float, first: float, t: Thresholds) -> bool:
+    """Whether ``loss`` is at most ``plateau_above`` times the first epoch's
+    (finite and above 0): the run has converged, and the rises and swings of
+    its minibatch noise (0.009 to 0.027) are no instability."""
+    return math.isfinite(first) and first > 0 and loss <= t.plateau_above * first
+
+
 def _explosion(h: History, e: int, t: Thresholds) -> Found:
     loss = h["loss"][e]
     best = _best(h, e - 1) if e else math.inf
@@ -132,7 +152,7 @@ def _explosion(h: History, e: int, t: Thresholds) -> Found:
                 "message": f"loss {loss:.4g} is over {t.explosion_factor:g}x the best "
                            f"{best:.4g} and above the first epoch's {first:.4g}"}
     w = t.explosion_window
-    recent = h["loss"][e - w:e + 1] if e >= w else []
+    recent = h["loss"][e - w:e + 1] if e >= w and not _converged(loss, first, t) else []
     if (recent and all(math.isfinite(x) and x > 0 for x in recent)
             and all(b > a for a, b in zip(recent, recent[1:]))
             and recent[-1] > t.explosion_growth * recent[0]):
@@ -145,6 +165,9 @@ def _explosion(h: History, e: int, t: Thresholds) -> Found:
 def _exploding_grad(h: History, e: int, t: Thresholds) -> Found:
     g = h["grad_norm"][e]
     before = _finite(h["grad_norm"][max(0, e - t.window):e])
+    if g == math.inf and "nonfinite_grads" in h and h["nonfinite_grads"][e] == 0:
+        return {"grad_norm": g, "message": "the gradient norm overflowed to inf while every "
+                                           "entry is finite (entries above about 1e154)"}
     if not before or not math.isfinite(g):
         return None
     # against the first epoch's norm too: a converged hinge loss has gradients near zero,
@@ -169,6 +192,8 @@ def _oscillation(h: History, e: int, t: Thresholds) -> Found:
     diffs = [b - a for a, b in zip(recent, recent[1:])]
     flips = sum(a * b < 0 for a, b in zip(diffs, diffs[1:]))
     mean = sum(map(abs, recent)) / w
+    if _converged(mean, h["loss"][0], t):  # a converged run's minibatch noise
+        return None
     size = sum(map(abs, diffs)) / len(diffs)
     half = w // 2
     stuck = min(recent[half:]) >= 0.99 * min(recent[:half])  # no new best by 1%
@@ -190,7 +215,9 @@ def _plateau(h: History, e: int, t: Thresholds) -> Found:
     new = min(recent)
     first = h["loss"][0]
     high = not math.isfinite(first) or new > t.plateau_above * first  # else: converged
-    if high and new > t.converged_loss and old - new <= t.plateau_rtol * abs(old):
+    # within plateau_rtol of the earlier best either way: a loss far above it has
+    # diverged (an explosion's business), not stalled
+    if high and new > t.converged_loss and abs(old - new) <= t.plateau_rtol * abs(old):
         return {"loss": h["loss"][e], "best": old, "window": w,
                 "message": f"no improvement over {w} epochs: best loss {new:.6g} against "
                            f"{old:.6g} before"}

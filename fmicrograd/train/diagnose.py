@@ -156,9 +156,12 @@ def diagnose(history: Mapping[str, Any], *, using: Collection[str] = (),
                 if stopped else "")
         findings.append(finding("recovered", epochs, f"{len(epochs)} rollback(s), each "
                                 f"lowering the learning rate{end}{then}"))
-    grads = [g for g in history.get("grad_norm", ()) if math.isfinite(g)]
+    # the first epoch with a finite gradient norm, named as that epoch (not always the first)
+    first = next(((k, g) for k, g in enumerate(history.get("grad_norm", ())) if math.isfinite(g)),
+                 None)
     blew_up = {"nan", "explosion", "exploding_grad"} & set(seen)
-    if blew_up and grads and grads[0] > 100.0:
-        findings.append(finding("loss_scale", [0], f"the first epoch's gradient norm is "
-                                f"{grads[0]:.3g}"))
+    if blew_up and first is not None and first[1] > 100.0:
+        k, g = first
+        which = "the first epoch's" if k == 0 else f"epoch {k + 1}'s (the first finite)"
+        findings.append(finding("loss_scale", [k], f"{which} gradient norm is {g:.3g}"))
     return Diagnosis(tuple(findings), "events" in history)
