@@ -478,9 +478,13 @@ def _teach_micrograd(cls: type) -> None:
         if args and isinstance(args[0], numbers.Integral) and not isinstance(args[0], bool):
             shown = ", ".join(repr(int(a)) if isinstance(a, numbers.Integral) else repr(a)
                               for a in args)
-            raise TypeError(f"fm.nn.{cls.__name__}({shown}) is micrograd's constructor; "
+            given = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+            # micrograd's nonlin=False is a linear layer (a ReLU one without it)
+            then = "".join(', activation="linear"' if k == "nonlin" and not v else
+                           "" if k == "nonlin" else f", {k}={v!r}" for k, v in kwargs.items())
+            raise TypeError(f"fm.nn.{cls.__name__}({shown}{given}) is micrograd's constructor; "
                             f"fmicrograd builds a random model from an explicit key: "
-                            f"fm.nn.{cls.__name__}.init({shown}, key=fm.random.key(0))")
+                            f"fm.nn.{cls.__name__}.init({shown}{then}, key=fm.random.key(0))")
         dataclass_init(self, *args, **kwargs)
 
     def hint(message: str) -> property:

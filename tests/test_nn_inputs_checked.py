@@ -64,3 +64,15 @@ def test_a_model_under_vmap_says_what_shape_the_batch_needs(jitted):
     with pytest.raises(TypeError, match=r"examples that are themselves nested: pass an array of "
                                         r"shape \(batch, 2\)"):
         run(np.ones((3, 2, 2)))
+
+
+def test_micrograd_s_linear_layer_is_named_with_its_activation():
+    # the hint dropped nonlin=False and named Layer.init(2, 3, ...), a ReLU layer
+    with pytest.raises(TypeError, match=r'fm\.nn\.Layer\(2, 3, nonlin=False\) is micrograd.s '
+                                        r'constructor.*fm\.nn\.Layer\.init\(2, 3, '
+                                        r'activation="linear", key='):
+        fm.nn.Layer(2, 3, nonlin=False)
+    with pytest.raises(TypeError, match=r'fm\.nn\.Neuron\.init\(2, key='):
+        fm.nn.Neuron(2, nonlin=True)
+    layer = fm.nn.Layer.init(2, 3, activation="linear", key=fm.random.key(0))
+    assert layer((1.0, 2.0)) == tuple(fm.dot(n.w, (1.0, 2.0)) + n.b for n in layer.neurons)
