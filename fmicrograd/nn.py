@@ -33,6 +33,8 @@ from .core import pytree as tree
 from .core.batch_axes import DEPTH
 from .core.expr import Expr, lift, stored_value
 
+_example_leaves = tree.example_leaves  # (parameters and count_params name their argument tree)
+
 __all__ = ["Neuron", "Layer", "MLP", "apply", "parameters", "count_params",
            "ACTIVATIONS", "INITS", "to_torch_module", "from_torch_module"]
 
@@ -393,7 +395,7 @@ def apply(model: Neuron | Layer | MLP, x: Sequence) -> Any:
     return model(x)
 
 
-def parameters(params: Any) -> tuple:
+def parameters(tree: Any) -> tuple:
     """The leaves of a pytree as a tuple; for an MLP in micrograd's order
     (layer by layer, neuron by neuron, weights then bias). A ``vmap`` result
     in it gives its examples' leaves, as the Python loop's tuple.
@@ -401,16 +403,16 @@ def parameters(params: Any) -> tuple:
     >>> parameters(Neuron(w=(1.0, 2.0), b=3.0))
     (1.0, 2.0, 3.0)
     """
-    return tuple(tree.example_leaves(params))
+    return tuple(_example_leaves(tree))
 
 
-def count_params(params: Any) -> int:
+def count_params(tree: Any) -> int:
     """Number of leaves of a pytree (a ``vmap`` result's counted per example).
 
     >>> count_params(MLP.init(2, [16, 16, 1], key=fm.random.key(0)))
     337
     """
-    return len(tree.example_leaves(params))
+    return len(_example_leaves(tree))
 
 
 def _new(cls: type, fields: dict) -> Any:

@@ -75,17 +75,17 @@ def key(seed: int) -> Key:
     return Key(_mix("seed", int(seed)))
 
 
-def split(k: Key, n: int = 2) -> tuple[Key, ...]:
-    """``n`` new independent keys derived from ``k``.
+def split(key: Key, n: int = 2) -> tuple[Key, ...]:
+    """``n`` new independent keys derived from ``key``.
 
-    >>> a, b, c = split(key(0), 3)
+    >>> a, b, c = split(fm.random.key(0), 3)
     >>> len({a, b, c})
     3
     """
-    _check_key(k, "split")
+    _check_key(key, "split")
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
         raise ValueError(f"fm.random.split: n must be a non-negative int, got {n!r}")
-    return tuple(Key(_mix("split", k.data, i)) for i in range(int(n)))
+    return tuple(Key(_mix("split", key.data, i)) for i in range(int(n)))
 
 
 def fold_in(k: Key, data: int) -> Key:

@@ -156,3 +156,17 @@ def test_inputs_that_failed_with_python_s_own_errors_name_what_is_wrong():
                       lambda f: fm.jacrev(f)(2.0)):
         with pytest.raises(ValueError, match="nested deeper than Python's recursion limit"):
             transform(nest)
+
+
+def test_the_contract_s_argument_names_can_be_given_by_keyword():
+    # CONTRACT.md: fm.random.split(key, n=2), fm.atan2(y, x), update(grads, state, params=None),
+    # fm.nn.parameters(tree), fm.nn.count_params(tree); they were k, (a, b), updates, params
+    k = fm.random.key(0)
+    assert fm.random.split(key=k, n=3) == fm.random.split(k, 3)
+    assert fm.atan2(y=1.0, x=-1.0) == fm.atan2(1.0, -1.0) > 0.0
+    for opt in (fm.optim.sgd(0.1), fm.optim.adam(0.1), fm.optim.clip_by_global_norm(1.0)):
+        state = opt.init((1.0,))
+        assert opt.update(grads=(2.0,), state=state, params=(1.0,)) == \
+            opt.update((2.0,), state, (1.0,))
+    assert fm.nn.parameters(tree=(1.0, (2.0,))) == (1.0, 2.0)
+    assert fm.nn.count_params(tree=(1.0, (2.0,))) == 2

@@ -181,8 +181,16 @@ maximum = _binary("maximum", "Larger of ``a`` and ``b``; a tie splits the deriva
                   "0.5/0.5 as torch.\n\n>>> maximum(1.0, 2.0)\n2.0")
 minimum = _binary("minimum", "Smaller of ``a`` and ``b``; a tie splits the derivative "
                   "0.5/0.5 as torch.\n\n>>> minimum(1.0, 2.0)\n1.0")
-atan2 = _binary("atan2", "Angle of the point ``(x, y)`` for ``atan2(y, x)``, in [-pi, pi]."
-                "\n\n>>> atan2(1.0, 1.0) == math.pi / 4\nTrue")
+_atan2 = _binary("atan2", "")
+
+
+def atan2(y: Any, x: Any) -> Any:
+    """Angle of the point ``(x, y)`` for ``atan2(y, x)``, in [-pi, pi].
+
+    >>> atan2(1.0, 1.0) == math.pi / 4, atan2(y=1.0, x=-1.0) == 3 * math.pi / 4
+    (True, True)
+    """
+    return _atan2(y, x)
 hypot = _binary("hypot", "``sqrt(a * a + b * b)`` without overflow.\n\n>>> hypot(3.0, 4.0)\n"
                 "5.0")
 greater = _binary("greater", "1.0 where ``a > b``, else 0.0: a comparison as data, for "

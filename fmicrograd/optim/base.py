@@ -99,8 +99,8 @@ def _identity_init(params: Any) -> EmptyState:
     return EmptyState()
 
 
-def _identity_update(updates: Any, state: EmptyState, params: Any = None) -> tuple:
-    return updates, state
+def _identity_update(grads: Any, state: EmptyState, params: Any = None) -> tuple:
+    return grads, state
 
 
 def identity() -> GradientTransformation:
@@ -125,14 +125,14 @@ def _chain_init(transforms: tuple, params: Any) -> tuple:
     return tuple(t.init(params) for t in transforms)
 
 
-def _chain_update(transforms: tuple, updates: Any, state: tuple | None = None,
+def _chain_update(transforms: tuple, grads: Any, state: tuple | None = None,
                   params: Any = None) -> tuple[Any, tuple]:
     if state is None:
         raise TypeError(UPDATE_WITHOUT_STATE)
     if not isinstance(state, tuple) or len(state) != len(transforms):
         raise ValueError(f"chain.update: expected the state of {len(transforms)} "
                          f"transformations (from this chain's init), got {state!r}")
-    new_states = []
+    new_states, updates = [], grads
     for t, s in zip(transforms, state):
         updates, s = t.update(updates, s, params)
         new_states.append(s)

@@ -37,14 +37,14 @@ def _inject_init(params: Any, *, inner: GradientTransformation, lr_scale: float)
     return InjectLrScaleState(lr_scale, inner.init(params))
 
 
-def _inject_update(updates: Any, state: InjectLrScaleState | None = None, params: Any = None,
+def _inject_update(grads: Any, state: InjectLrScaleState | None = None, params: Any = None,
                    *, inner: GradientTransformation) -> tuple:
     if state is None:
         raise TypeError(UPDATE_WITHOUT_STATE)
     if not isinstance(state, InjectLrScaleState):
         raise TypeError(f"inject_lr_scale: expected the state its init made "
                         f"(InjectLrScaleState), got {type(state).__name__}")
-    out, inner_state = inner.update(updates, state.inner, params)
+    out, inner_state = inner.update(grads, state.inner, params)
     s = state.lr_scale
     return _map(lambda u: u * s, out), InjectLrScaleState(s, inner_state)
 

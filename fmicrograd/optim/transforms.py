@@ -96,9 +96,9 @@ def _expect(state: Any, kind: type, who: str) -> None:
 
 # scale ------------------------------------------------------------------------
 
-def _scale_update(updates: Any, state: EmptyState, params: Any = None, *,
+def _scale_update(grads: Any, state: EmptyState, params: Any = None, *,
                   step_size: float) -> tuple:
-    return _map(lambda g: step_size * g, updates), state
+    return _map(lambda g: step_size * g, grads), state
 
 
 def scale(step_size: float) -> GradientTransformation:
@@ -120,7 +120,7 @@ def _schedule_init(params: Any) -> ScaleByScheduleState:
     return ScaleByScheduleState(0)
 
 
-def _schedule_update(updates: Any, state: ScaleByScheduleState, params: Any = None, *,
+def _schedule_update(grads: Any, state: ScaleByScheduleState, params: Any = None, *,
                      schedule: Callable[[int], float], sign: float) -> tuple:
     _expect(state, ScaleByScheduleState, "scale_by_schedule.update")
     value = F._widened(schedule(state.count), "schedule")
@@ -129,7 +129,7 @@ def _schedule_update(updates: Any, state: ScaleByScheduleState, params: Any = No
                          f"at step {F.where_value(state.count):g}: a learning rate must be "
                          ">= 0 (a negative one climbs the loss)")
     step_size = sign * value
-    return _map(lambda g: step_size * g, updates), ScaleByScheduleState(state.count + 1)
+    return _map(lambda g: step_size * g, grads), ScaleByScheduleState(state.count + 1)
 
 
 def scale_by_schedule(schedule: Callable[[int], float],
@@ -175,7 +175,7 @@ def _trace_init(params: Any) -> TraceState:
     return TraceState(zeros_like(params))
 
 
-def _trace_update(updates: Any, state: TraceState, params: Any = None, *,
+def _trace_update(grads: Any, state: TraceState, params: Any = None, *,
                   decay: float, nesterov: bool) -> tuple:
     _expect(state, TraceState, "trace.update (momentum)")
 
@@ -183,7 +183,7 @@ def _trace_update(updates: Any, state: TraceState, params: Any = None, *,
         t = g + decay * t
         return (g + decay * t if nesterov else t), t
 
-    td, (out, new) = leafwise(step, 2, updates, state.trace, who="trace.update")
+    td, (out, new) = leafwise(step, 2, grads, state.trace, who="trace.update")
     return tree.unflatten(td, out), TraceState(tree.unflatten(tree.persistent(td), new))
 
 
@@ -215,7 +215,7 @@ def _adam_init(params: Any) -> ScaleByAdamState:
     return ScaleByAdamState(0, zeros_like(params), zeros_like(params))
 
 
-def _adam_update(updates: Any, state: ScaleByAdamState, params: Any = None, *,
+def _adam_update(grads: Any, state: ScaleByAdamState, params: Any = None, *,
                  b1: float, b2: float, eps: float) -> tuple:
     _expect(state, ScaleByAdamState, "adam.update")
     count = state.count + 1
@@ -230,7 +230,7 @@ def _adam_update(updates: Any, state: ScaleByAdamState, params: Any = None, *,
         v = (1.0 - b2) * g * g + b2 * v
         return F.div(m / c1, F.sqrt(v) / root_c2 + eps), m, v
 
-    td, (out, mu, nu) = leafwise(step, 3, updates, state.mu, state.nu, who="adam.update")
+    td, (out, mu, nu) = leafwise(step, 3, grads, state.mu, state.nu, who="adam.update")
     ptd = tree.persistent(td)
     return tree.unflatten(td, out), ScaleByAdamState(count, tree.unflatten(ptd, mu),
                                                      tree.unflatten(ptd, nu))
@@ -260,7 +260,7 @@ def _rms_init(params: Any) -> ScaleByRmsState:
     return ScaleByRmsState(zeros_like(params))
 
 
-def _rms_update(updates: Any, state: ScaleByRmsState, params: Any = None, *,
+def _rms_update(grads: Any, state: ScaleByRmsState, params: Any = None, *,
                 decay: float, eps: float) -> tuple:
     _expect(state, ScaleByRmsState, "rmsprop.update")
 
@@ -268,7 +268,7 @@ def _rms_update(updates: Any, state: ScaleByRmsState, params: Any = None, *,
         v = (1.0 - decay) * g * g + decay * v
         return F.div(g, F.sqrt(v) + eps), v
 
-    td, (out, nu) = leafwise(step, 2, updates, state.nu, who="rmsprop.update")
+    td, (out, nu) = leafwise(step, 2, grads, state.nu, who="rmsprop.update")
     return tree.unflatten(td, out), ScaleByRmsState(tree.unflatten(tree.persistent(td), nu))
 
 
@@ -290,12 +290,12 @@ def scale_by_rms(decay: float = 0.9, eps: float = 1e-8) -> GradientTransformatio
 
 # weight decay and clipping ----------------------------------------------------
 
-def _decay_update(updates: Any, state: EmptyState, params: Any = None, *,
+def _decay_update(grads: Any, state: EmptyState, params: Any = None, *,
                   weight_decay: float) -> tuple:
     if params is None:
         raise ValueError("add_decayed_weights (adamw's weight decay) needs the parameters: "
                          "call opt.update(grads, state, params)")
-    return _map(lambda g, p: g + weight_decay * p, updates, params), state
+    return _map(lambda g, p: g + weight_decay * p, grads, params), state
 
 
 def add_decayed_weights(weight_decay: float) -> GradientTransformation:
@@ -308,11 +308,11 @@ def add_decayed_weights(weight_decay: float) -> GradientTransformation:
     return _stateless(_decay_update, weight_decay=weight_decay)
 
 
-def _clip_update(updates: Any, state: EmptyState, params: Any = None, *,
+def _clip_update(grads: Any, state: EmptyState, params: Any = None, *,
                  max_norm: float) -> tuple:
     # max_norm / max(norm, max_norm) is exactly 1.0 below the threshold: no branch on values
-    factor = F.div(max_norm, F.maximum(global_norm(updates), max_norm))
-    return _map(lambda g: g * factor, updates), state
+    factor = F.div(max_norm, F.maximum(global_norm(grads), max_norm))
+    return _map(lambda g: g * factor, grads), state
 
 
 def clip_by_global_norm(max_norm: float) -> GradientTransformation:
