@@ -170,3 +170,14 @@ def test_the_contract_s_argument_names_can_be_given_by_keyword():
             opt.update((2.0,), state, (1.0,))
     assert fm.nn.parameters(tree=(1.0, (2.0,))) == (1.0, 2.0)
     assert fm.nn.count_params(tree=(1.0, (2.0,))) == 2
+
+
+def test_one_epoch_reads_a_one_shot_iterator_of_batches():
+    # ("%f" % x under grad stays a ValueError: Python's % replaces a TypeError from the
+    # conversion with its own "%d format: a real number is required", naming no fix)
+    # data "an iterable of batches": a generator was refused even for one epoch
+    loss = lambda p, b: p[0] ** 2  # noqa: E731
+    got, _ = fm.train.fit(loss, (1.0,), fm.optim.sgd(0.1), (b for b in [None]), epochs=1)
+    assert got == fm.train.fit(loss, (1.0,), fm.optim.sgd(0.1), [None], epochs=1)[0] == (0.8,)
+    with pytest.raises(TypeError, match=r"one-shot iterator .*or train one epoch"):
+        fm.train.fit(loss, (1.0,), fm.optim.sgd(0.1), (b for b in [None]), epochs=2)

@@ -109,7 +109,8 @@ def batcher(data: Any, batch_size: int | None, key: fr.Key | None) -> Callable[[
                          "data is already a collection of batches")
     if iter(data) is data:
         raise TypeError("fit: data is a one-shot iterator but is read once per epoch; pass a "
-                        "list or tuple of batches (e.g. [(xs, ys)] for full-batch training)")
+                        "list or tuple of batches (e.g. [(xs, ys)] for full-batch training), "
+                        "or train one epoch (epochs=1)")
     if _looks_like_dataset(data):
         raise TypeError(f"fit: data looks like a dataset (xs, ys) of {len(data[0])} examples, "
                         f"but without batch_size data is a collection of batches, and each "

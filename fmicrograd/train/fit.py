@@ -203,6 +203,8 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         raise ValueError(f"fit: checkpoint_keep must be None (keep all) or a positive int, got "
                          f"{checkpoint_keep!r}")
     thresholds = Thresholds() if thresholds is None else thresholds
+    if epochs == 1 and batch_size is None and iter(data) is data:  # (not consumed by iter)
+        data = tuple(data)  # a one-shot iterator of batches is read once: for one epoch, fine
     epoch_batches = batcher(data, batch_size, key)
     opt = inject_lr_scale(optimizer) if on_instability == "rollback" else optimizer
     names = groups_of(params) if monitor else ()
