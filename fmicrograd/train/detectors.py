@@ -47,6 +47,9 @@ kind                      fires when (defaults)
 ``"nan"``, ``"explosion"``, ``"exploding_grad"`` and ``"oscillation"`` are
 instabilities (``INSTABILITIES``): ``fit``'s ``on_instability`` policy acts
 on them. ``"plateau"`` and ``"vanishing_grad"`` are recorded and reported.
+``fit`` records an event when its problem starts: a kind that fires epoch
+after epoch (a loss that stays NaN) is one event, recorded again only after
+an epoch without it or a rollback.
 
 >>> h = {"loss": [1.0, 0.5, 80.0], "grad_norm": [1.0, 1.0, 1.0]}
 >>> [(e["kind"], e["loss"]) for e in detect(h, 2, Thresholds())]
