@@ -180,3 +180,14 @@ def test_vmapped_class_indices_out_of_range_name_the_example() -> None:
     for bad in (5, 0.5, -1):
         with pytest.raises(ValueError, match="batch index 1 .* class indices 0 .. 2"):
             fm.vmap(f)(logits, np.array([2, bad]))
+
+
+def test_a_var_given_micrograd_s_children_says_how_graphs_are_built():
+    a = fm.Var(1.0)
+    # it was accepted, and printing it raised "sequence item 0: expected str instance"
+    with pytest.raises(TypeError, match=r"fm\.Var\(value, name\): name is a str, got tuple; "
+                                        r"micrograd's Value\(data, _children\).*x \* y"):
+        fm.Var(2.0, (a, a))
+    with pytest.raises(TypeError, match=r"name is a str, got int$"):
+        fm.Var(2.0, 3)
+    assert fm.Var(2.0, "x").name == "x"

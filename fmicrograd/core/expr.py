@@ -398,6 +398,12 @@ class Var(Expr):
     level: int
 
     def __init__(self, value: Number, name: str | None = None) -> None:
+        if name is not None and not isinstance(name, str):
+            micrograd = isinstance(name, (tuple, list, set)) or isinstance(name, Expr)
+            raise TypeError(f"fm.Var(value, name): name is a str, got {type(name).__name__}"
+                            + ("; micrograd's Value(data, _children) links nodes by hand, and "
+                               "here operations build the graph: x * y, fm.tanh(x)"
+                               if micrograd else ""))
         _init_var(self, _check_number(value, "Var"), name, next_level(), ())
 
     def __repr__(self) -> str:
