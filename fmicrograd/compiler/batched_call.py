@@ -42,7 +42,16 @@ from ..core.control import running
 from ..core.expr import GUARDS, Expr, const, next_level, traced_variable
 from . import autobatch, ir
 from .gather import input_shapes
-from .jit_io import SCALAR, Structures, builder, classify, matcher, static_key, variables
+from .jit_io import (
+    SCALAR,
+    Structures,
+    builder,
+    classify,
+    kind_key,
+    matcher,
+    static_key,
+    variables,
+)
 from .threads import single_thread
 from .through import has_variable
 
@@ -80,7 +89,7 @@ class _Entry:
         self.plain_kinds = [classify(x) for x in plain_leaves]
         self.match_plain = matcher(treedef, self.plain_kinds, {}, len(dyn))
         self.key = (self.nargs, depth, tuple((i, type(v), k) for i, v, k in self.static),
-                    treedef, tuple(map(_kind_key, self.plain_kinds)), tuple(self.nodes))
+                    treedef, tuple(map(kind_key, self.plain_kinds)), tuple(self.nodes))
         self.inline = False
         self.variants: list = []
         self.classes: list = [()]  # the program's input shapes (see ``_pack``)
@@ -261,18 +270,7 @@ def _kind(leaf: Any) -> Any:
     kind = classify(leaf)
     if kind != SCALAR and kind[0] not in ("array", "static"):
         raise NotBatchable  # nodes in an object array
-    return _kind_key(kind)
-
-
-def _kind_key(kind: Any) -> Any:
-    """A kind as part of the cache key: a static leaf by ``static_key`` (``0j`` and
-    ``-0j``, or ``frozenset({True})`` and ``frozenset({1})``, are ``==`` but compute
-    differently), an array by shape and dtype name."""
-    if kind == SCALAR or kind[0] in ("in",):
-        return kind
-    if kind[0] == "array":
-        return ("array", kind[1], str(kind[2]))
-    return (kind[0], kind[1], static_key(kind[2]))
+    return kind_key(kind)
 
 
 def _builder(out_def: tr.TreeDef) -> Callable:

@@ -474,7 +474,7 @@ def _leaf_path(dyn: tuple, kwargs: dict, static: list, k: int) -> str:
 def _key(treedef: tr.TreeDef, kinds: list, nargs: int, static: dict, order: tuple) -> tuple:
     """The cache key of a call's structure: its leaves' kinds, its static
     values, the order of its keyword arguments (``f(**kw)`` may read it)."""
-    return (treedef, tuple(map(_kind_key, kinds)), nargs,
+    return (treedef, tuple(map(jit_io.kind_key, kinds)), nargs,
             tuple((i, type(v), jit_io.static_key(v)) for i, v in static.items()), order)
 
 
@@ -483,14 +483,6 @@ def _split(leaves: list, kinds: list) -> tuple[list, list]:
     scalars = [np.array([float(x) for x, k in zip(leaves, kinds) if k == SCALAR])]
     arrays = [x for x, k in zip(leaves, kinds) if k != SCALAR and k[0] == "array"]
     return scalars, arrays
-
-
-def _kind_key(kind: Any) -> Any:
-    if kind == SCALAR:
-        return kind
-    if kind[0] == "array":
-        return ("array", kind[1], str(kind[2]))
-    return (kind[0], kind[1], jit_io.static_key(kind[2]))  # a static leaf
 
 
 def _inputs(scalars: list, arrays: list) -> np.ndarray:

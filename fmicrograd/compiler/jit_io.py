@@ -40,8 +40,8 @@ from ..core.expr import Expr, traced_variables
 from ..core.numeric import inexact_int, inexact_ints
 from .codegen import Source
 
-__all__ = ["classify", "matcher", "builder", "variables", "immutable", "Structures", "SCALAR",
-           "EXPR", "static_key"]
+__all__ = ["classify", "kind_key", "matcher", "builder", "variables", "immutable", "Structures",
+           "SCALAR", "EXPR", "static_key"]
 
 SCALAR = "scalar"
 EXPR = "expr"
@@ -453,17 +453,25 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
         _gen(src, child, n, kinds, scalars, arrays, counter)
 
 
-def _keyed(kind: Any) -> Any:
-    """A leaf's kind with a static value by ``static_key`` (``0j`` and ``-0j`` are
-    ``==``), as the generated matcher compares it."""
-    if kind == SCALAR or kind == EXPR or kind[0] != "static":
+def kind_key(kind: Any) -> Any:
+    """A leaf's kind as part of a cache key: a static value by ``static_key``
+    (``0j`` and ``-0j``, ``frozenset({True})`` and ``frozenset({1})`` are ``==``
+    but compute differently), an array by shape and dtype name; other kinds
+    (``SCALAR``, ``EXPR``, ``batched_call``'s ``("in", shape)``) as they are.
+
+    >>> kind_key(classify(-0.0j)) == kind_key(classify(0j)), kind_key(SCALAR)
+    (False, 'scalar')
+    """
+    if kind == SCALAR or kind == EXPR or kind[0] not in ("array", "static"):
         return kind
+    if kind[0] == "array":
+        return ("array", kind[1], str(kind[2]))
     return ("static", kind[1], static_key(kind[2]))
 
 
 def _generic_matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
                      order: tuple | None = None) -> Callable:
-    keyed = [_keyed(k) for k in kinds]
+    keyed = [kind_key(k) for k in kinds]
 
     def match(args: tuple, kwargs: dict) -> Any:
         if order is not None and len(order) > 1 and tuple(kwargs) != order:
@@ -474,7 +482,7 @@ def _generic_matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
             return None
         dyn = tuple(a for i, a in enumerate(args) if i not in static)
         leaves, td = tr.flatten((dyn, kwargs))
-        if td != treedef or [_keyed(classify(x)) for x in leaves] != keyed:
+        if td != treedef or [kind_key(classify(x)) for x in leaves] != keyed:
             return None
         return ([np.array([float(x) for x, k in zip(leaves, kinds) if k == SCALAR])],
                 [x for x, k in zip(leaves, kinds) if k not in (SCALAR, EXPR) and

@@ -166,20 +166,18 @@ def _matrix_vector(xs: list, ys: list, start: float | None, cache: list) -> Any:
     if first.__class__ is not np.ndarray or first.ndim != 1 or len(first) < _LONG or \
             first.dtype != np.float64:
         return None
+    if any(f.__class__ is not float for f in floats):
+        return None
     key = tuple(map(id, arrays))
     if cache[0] is not None and cache[0][0] == key:
         stacked = cache[0][2]
     else:
         shape = first.shape
-        for f, a in zip(floats, arrays):
-            if f.__class__ is not float or a.__class__ is not np.ndarray or \
-                    a.shape != shape or a.dtype != np.float64:
-                return None
+        if any(a.__class__ is not np.ndarray or a.shape != shape or a.dtype != np.float64
+               for a in arrays):
+            return None
         stacked = np.stack(arrays)
         cache[0] = (key, arrays, stacked)  # (the arrays held, so their ids stay theirs)
-    for f in floats:
-        if f.__class__ is not float:
-            return None
     out = np.array(floats) @ stacked
     if start is not None:
         np.add(out, start, out=out)

@@ -170,11 +170,15 @@ def batch_values(gv: Any, others: list, last: list | None = None) -> Any:
             if v.__class__ is not np.ndarray or v.shape != shape or v.dtype != np.float64:
                 return None
         stacked = np.stack(vs)
-        products = np.empty_like(stacked)  # reused: no fresh pages per neuron
+        products = None  # (made when first needed: a trace's BLAS product needs none)
         if last is not None:
             last[:] = [key, others, stacked, products]
     if TRACE_VALUES.get() is not None:  # jit's trace: one BLAS product (see control)
         return iter((stacked @ gv).tolist())
+    if products is None:
+        products = np.empty_like(stacked)  # reused: no fresh pages per neuron
+        if last is not None:
+            last[3] = products
     return iter(np.multiply(gv, stacked, out=products).sum(axis=1).tolist())
 
 

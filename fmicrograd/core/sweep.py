@@ -150,18 +150,18 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
     ([5.0, 2.0], False)
     """
     nodes, relevant, on_graph = plan or order(outputs, inputs)
+    if on_graph:
+        return _reverse_graph(outputs, seeds, inputs, nodes, relevant), True
     token = SWEEPING.set(relevant)
     try:
-        return _reverse(outputs, seeds, inputs, plan, reached, nodes, relevant, on_graph)
+        return _reverse_values(outputs, seeds, inputs, plan, reached, nodes, relevant), False
     finally:
         SWEEPING.reset(token)
 
 
-def _reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
-             plan: tuple | None, reached: dict | None, nodes: list, relevant: dict,
-             on_graph: bool) -> tuple[list, bool]:
-    if on_graph:
-        return _reverse_graph(outputs, seeds, inputs, nodes, relevant), True
+def _reverse_values(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
+                    plan: tuple | None, reached: dict | None, nodes: list,
+                    relevant: dict) -> list:
     cts: dict = {}
     for o, s in zip(outputs, seeds):
         if isinstance(o, Expr) and relevant.get(o):
@@ -192,8 +192,8 @@ def _reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var]
                 else:
                     cts[c] = cg
     if reach:
-        return [_fit(Lanes.finish(cts.get(x, 0.0), reach.get(x)), x.value) for x in inputs], False
-    return [_fit(cts.get(x, 0.0), x.value) for x in inputs], False
+        return [_fit(Lanes.finish(cts.get(x, 0.0), reach.get(x)), x.value) for x in inputs]
+    return [_fit(cts.get(x, 0.0), x.value) for x in inputs]
 
 
 def _gated(n: Expr, g: Any, kids: tuple, relevant: dict, cts: dict, reach: dict,
@@ -309,6 +309,16 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
     and ``dot`` send down are kept as pairs until then, so a sum of products
     becomes one ``dot`` node. ``reached`` is ``reverse``'s, as formulas of
     ``lanes`` (the ``GraphLanes`` they were made by)."""
+    token = SWEEPING.set(relevant)
+    try:
+        return _graph_sweep(outputs, seeds, inputs, nodes, relevant, reached, lanes)
+    finally:
+        SWEEPING.reset(token)
+
+
+def _graph_sweep(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
+                 nodes: list, relevant: dict, reached: dict | None,
+                 lanes: GraphLanes | None) -> list:
     parts: dict = {}
     last: list = []  # ``dot_cotangents``'s factors stacked last
     # the nodes reached on some lanes only, as formulas (see ``reach``)

@@ -219,21 +219,13 @@ class _Watch:
                 graph_lanes = GraphLanes()
                 if reached is not None:
                     reached = {self.out: graph_lanes._fixed(None, reached[self.out])}
-                token = sweep.SWEEPING.set(relevant)
-                try:
-                    with quiet():  # (the sweep on values has warned of it)
-                        rebuilt = sweep._reverse_graph([self.out], [seed], region.boundary,
-                                                       nodes, relevant, reached, graph_lanes)
-                finally:
-                    sweep.SWEEPING.reset(token)
+                with quiet():  # (the sweep on values has warned of it)
+                    rebuilt = sweep._reverse_graph([self.out], [seed], region.boundary, nodes,
+                                                   relevant, reached, graph_lanes)
                 self._check([r for r, k in zip(rebuilt, needed) if k], seed)
             return cts
-        token = sweep.SWEEPING.set(relevant)
-        try:
-            cts = sweep._reverse_graph([self.out], [ct], region.boundary, nodes, relevant,
-                                       reached, lanes)
-        finally:
-            sweep.SWEEPING.reset(token)
+        cts = sweep._reverse_graph([self.out], [ct], region.boundary, nodes, relevant, reached,
+                                   lanes)
         stop = self._check([c for c, k in zip(cts, needed) if k], ct)
         return self._next_order(cts, stop)
 
