@@ -34,6 +34,7 @@ from .core.batch_axes import DEPTH
 from .core.expr import Expr, lift, stored_value
 
 _example_leaves = tree.example_leaves  # (parameters and count_params name their argument tree)
+_FLOAT_MAX = sys.float_info.max
 
 __all__ = ["Neuron", "Layer", "MLP", "apply", "parameters", "count_params",
            "ACTIVATIONS", "INITS", "to_torch_module", "from_torch_module"]
@@ -90,7 +91,7 @@ def _check_number(x: Any, what: str) -> None:
             getattr(x, "ndim", 0) != 0 or getattr(getattr(x, "dtype", None), "kind", "f") in "USb":
         shape = f" of shape {x.shape}" if getattr(x, "ndim", 0) else ""
         raise TypeError(f"{what} must be a number, got {type(x).__name__}{shape} {x!r:.80}")
-    if isinstance(x, int) and abs(x) > sys.float_info.max:
+    if isinstance(x, int) and abs(x) > _FLOAT_MAX:
         raise ValueError(f"{what} is an int beyond the float range ({x.bit_length()} bits)")
 
 
@@ -355,16 +356,13 @@ def _check_container(neurons: tuple, x: Any, who: str) -> None:
                         f"order; pass a tuple in the model's input order")
 
 
-_FLOAT_MAX = sys.float_info.max
-
-
 def _check_item(neurons: tuple, i: int, who: str, item: Any) -> None:
     """Raise unless ``item`` (input ``i``) is a number or a node."""
     cls = item.__class__
     kind = getattr(getattr(item, "dtype", None), "kind", "f")
     if isinstance(item, Expr) or (isinstance(item, numbers.Real) and cls is not bool and
                                   kind not in "b" and not (isinstance(item, int) and
-                                                           abs(item) > sys.float_info.max)):
+                                                           abs(item) > _FLOAT_MAX)):
         return
     if getattr(item, "ndim", None) == 0 and hasattr(item, "__float__") and kind not in "USb":
         return  # a 0-d array: a number, but its class also holds arrays

@@ -83,9 +83,7 @@ def split(key: Key, n: int = 2) -> tuple[Key, ...]:
     3
     """
     _check_key(key, "split")
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-        raise ValueError(f"fm.random.split: n must be a non-negative int, got {n!r}")
-    return tuple(Key(_mix("split", key.data, i)) for i in range(int(n)))
+    return tuple(Key(_mix("split", key.data, i)) for i in range(_count(n, "split")))
 
 
 def fold_in(k: Key, data: int) -> Key:
