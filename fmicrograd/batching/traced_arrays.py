@@ -51,11 +51,15 @@ class TracedArrays:
         self._made: dict[tuple, Any] = {}  # (id, depth) -> the columns, as vmap takes them
         self.lowered: dict[Any, tuple] = {}
 
-    def add(self, arr: np.ndarray, start: int, variables: list) -> None:
+    def add(self, arr: np.ndarray, start: int, variables: list,
+            values: np.ndarray | None = None) -> None:
         """Record ``arr`` (an object array of ``variables``, the trace's
-        inputs from position ``start`` on, in row-major order)."""
+        inputs from position ``start`` on, in row-major order); ``values``,
+        where given, is a float64 array of their values in ``arr``'s shape,
+        which nothing changes (so that ``vmap``'s columns need not read a
+        value from each variable)."""
         if arr.ndim >= 1 and arr.size:
-            self._arrays[id(arr)] = (arr, start, variables, arr.shape)
+            self._arrays[id(arr)] = (arr, start, variables, arr.shape, values)
 
     def columns(self, arr: Any, depth: int) -> Any:
         """``arr``'s columns as nested tuples of batched variables at
@@ -65,17 +69,19 @@ class TracedArrays:
         hit = self._arrays.get(id(arr))
         if hit is None or hit[0] is not arr or arr.shape != hit[3]:
             return None  # (reshaped in place: the general path)
-        _, start, variables, _ = hit
+        _, start, variables, _, values = hit
         if not all(map(operator.is_, arr.reshape(-1).tolist(), variables)):
             return None  # entries replaced by the function: the general path
         key = (id(arr), depth)
         made = self._made.get(key)
         if made is None:
-            made = self._made[key] = self._build(arr.shape, start, variables, depth)
+            made = self._made[key] = self._build(arr.shape, start, variables, depth, values)
         return made
 
-    def _build(self, shape: tuple, start: int, variables: list, depth: int) -> Any:
-        values = np.array([stored_value(v) for v in variables], dtype=float).reshape(shape)
+    def _build(self, shape: tuple, start: int, variables: list, depth: int,
+               values: np.ndarray | None) -> Any:
+        if values is None:
+            values = np.array([stored_value(v) for v in variables], dtype=float).reshape(shape)
         size, inner = shape[0], int(np.prod(shape[1:], dtype=np.intp))
         lead = np.arange(size) * inner + start
         param = Stack(depth)

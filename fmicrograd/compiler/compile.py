@@ -298,7 +298,8 @@ class Jitted:
         for a in arrays:
             start = len(inputs)
             traced_arrays.append(variables(a, level, inputs))
-            traced.add(traced_arrays[-1], start, inputs[start:])
+            traced.add(traced_arrays[-1], start, inputs[start:],
+                       np.array(a, dtype=float))  # (a copy: f may change its argument)
         new_args, new_kwargs = _substitute(args, kwargs, self._static(len(args), kwargs), inputs,
                                            traced_arrays)
         log: list = []

@@ -256,7 +256,9 @@ def variables(value: Any, level: int, inputs: list) -> np.ndarray:
     >>> a.shape, a[0, 1].value, len(inputs)
     ((1, 2), 2.0, 2)
     """
-    made = traced_variables([float(x) for x in np.asarray(value).reshape(-1).tolist()], level)
+    flat = np.asarray(value).reshape(-1)
+    made = traced_variables(flat.tolist() if flat.dtype == np.float64 else  # (floats already)
+                            [float(x) for x in flat.tolist()], level)
     inputs += made
     obj = np.empty(len(made), dtype=object)
     obj[:] = made
