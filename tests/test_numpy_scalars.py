@@ -337,3 +337,56 @@ def test_under_jit_the_array_is_described_as_the_one_passed():
 def test_other_bad_leaves_keep_their_message():
     with pytest.raises(TypeError, match=r"leaf at <root> that is str 'a'; expected a float"):
         fm.grad(lambda v: v)("a")
+
+
+# round 28: numpy scalars mapped by an eager vmap, 0-d arrays closed over, tangents
+
+
+def test_eager_vmap_of_numpy_scalars_computes_in_float64():
+    """A tuple of numpy scalars (``tuple(arr)``) mapped eagerly was stacked in
+    their own dtype: int64 squares wrapped to 0.0, uint8 to 36.0, float16 overflowed."""
+    big = tuple(np.array([2 ** 40, 3]))
+    assert fm.vmap(lambda x: x * x)(big) == (2.0 ** 80, 9.0)
+    assert fm.grad(lambda w: fm.sum(fm.vmap(lambda x: x * x * w)(big)))(1.0) == 2.0 ** 80 + 9.0
+    assert fm.vmap(lambda x: x * x)((np.uint8(250), np.uint8(10))) == (62500.0, 100.0)
+    assert fm.vmap(fm.exp)((np.float16(300.0), np.float16(2.0))) == (math.exp(300.0),
+                                                                       math.exp(2.0))
+    f32 = tuple(np.array([0.1, 0.2], np.float32))
+    assert fm.vmap(lambda x: x * x)(f32) == fm.jit(fm.vmap(lambda x: x * x))(f32)
+    assert fm.vmap(lambda x: x * x)(f32)[0] == float(np.float32(0.1)) ** 2
+    assert fm.vmap(fm.exp)((Fraction(1, 2), 0.5)) == (math.exp(0.5), math.exp(0.5))
+    assert fm.vmap(lambda p: p[0] * p[1])(((np.int8(100), 2.0), (np.int8(3), 4.0))) == (
+        200.0, 12.0)
+
+
+def test_a_closed_over_0d_float16_array_computes_in_float64():
+    c = np.array(0.1, np.float16)
+    g = fm.grad(lambda x: x * x * 70000.0 * c)(1.0)
+    assert type(g) is float and g == 2 * 70000.0 * float(c)
+    h = fm.hessian(lambda x: x * x * np.array(1.0, np.float32))(3.0)
+    assert type(h) is float and h == 2.0
+    f = lambda x: (x * np.array(1.0, np.float32) + 1e-9) - x * np.array(1.0, np.float32)  # noqa
+    assert fm.value_and_grad(f)(0.5)[0] == (0.5 + 1e-9) - 0.5
+    assert fm.vmap(f)((0.5,))[0] == fm.jit(f)(0.5) == (0.5 + 1e-9) - 0.5
+
+
+def test_tangents_that_are_bools_or_inexact_ints_are_refused_and_0d_arrays_are_floats():
+    for t in (True, np.True_):
+        with pytest.raises(TypeError, match=r"tangent at \[0\] is the bool"):
+            fm.jvp(lambda x: 3.0 * x, (1.0,), (t,))
+    with pytest.raises(TypeError, match="cotangent at <root> is the bool"):
+        fm.vjp(lambda x: 3.0 * x, 1.0)[1](True)
+    with pytest.raises(ValueError, match=r"tangent at \[0\] is an int beyond 2\*\*53"):
+        fm.jvp(lambda x: 3.0 * x, (1.0,), (2 ** 60,))
+    out = fm.jvp(lambda x: 3.0 * x, (1.0,), (np.array(2.0),))
+    assert out == (3.0, 6.0) and type(out[1]) is float
+    assert fm.jvp(lambda x: 3.0 * x, (1.0,), (3,)) == (3.0, 9.0)
+
+
+def test_jit_static_argnums_takes_numpy_ints_as_grad_takes_argnums():
+    f = fm.jit(lambda x, n: x * n, static_argnums=np.int64(1))
+    assert f(2.0, 3) == 6.0 and f(2.0, 4) == 8.0
+    assert fm.jit(lambda x, n: x * n, static_argnums=(np.int64(1),))(2.0, 3) == 6.0
+    for bad in (1.0, np.array(1), True, (True,)):
+        with pytest.raises(ValueError, match="static_argnums must be an int or a tuple"):
+            fm.jit(lambda x, n: x * n, static_argnums=bad)

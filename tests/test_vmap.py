@@ -306,3 +306,42 @@ def test_a_keyword_argument_jax_would_map_is_refused_and_others_pass_whole():
     assert fm.vmap(lambda x, scale: x * scale)(xs, scale=2.0) == (2.0, 4.0, 6.0)
     model = fm.nn.MLP.init(1, [2, 1], key=fm.random.key(0))
     assert fm.vmap(lambda x, m: m((x,)))(xs, m=model) == tuple(model((x,)) for x in xs)
+
+
+def test_a_numpy_array_inside_an_example_is_refused_not_mixed_across_examples():
+    """Stacked, an array leaf of an example became a (B, n) value whose axis n
+    was read as another batch: example 0's numbers times example 1's (round 28)."""
+    examples = [(np.array([1.0, 2.0]), 3.0), (np.array([4.0, 5.0]), 6.0)]
+    with pytest.raises(TypeError, match=r"argument 0's examples hold a numpy array of shape "
+                                        r"\(2,\)"):
+        fm.vmap(lambda p: p[0] * p[1])(examples)
+    with pytest.raises(TypeError, match="numpy array of shape"):
+        fm.jit(fm.vmap(lambda p: p[1]))(examples)
+    members = [{"w": np.array([1.0, 2.0]), "b": 0.5}] * 2
+    with pytest.raises(TypeError, match="tuple"):
+        fm.vmap(lambda m, x: m["b"] * x, in_axes=(0, None))(members, 1.0)
+    # the numbers as tuples, or a 0-d array, are examples' numbers as before
+    ok = [(tuple(a.tolist()), b) for a, b in examples]
+    assert fm.vmap(lambda p: p[0][1] * p[1])(ok) == (6.0, 30.0)
+    assert fm.vmap(lambda p: p[0] * p[1])([(np.array(2.0), 3.0)]) == (6.0,)
+
+
+def test_an_array_returned_by_the_mapped_function_is_refused_not_split():
+    """An unmapped array returned from f was split across the examples
+    (``((1, 10), (2, 20), (3, 30))`` for the loop's whole array per example),
+    or a raw numpy broadcast error at another length; jit refused it."""
+    g = fm.vmap(lambda x, a: (x, a), in_axes=(0, None))
+    a = np.array([10.0, 20.0, 30.0])
+    for b in (a, a[:2]):
+        with pytest.raises(TypeError, match=r"returns, at \[1\], the numpy array of shape "
+                                            r"\(\d,\) of an argument it does not map"):
+            g((1.0, 2.0, 3.0), b)
+    with pytest.raises(TypeError):
+        fm.jit(g)((1.0, 2.0, 3.0), a)
+    # an array of another length than the batch: not numpy's broadcast error
+    with pytest.raises(ValueError, match=r"array of shape \(2,\), not one value for each "
+                                         r"of the 3 examples"):
+        fm.vmap(lambda x: np.array([1.0, 2.0]))((1.0, 2.0, 3.0))
+    # numbers, numpy scalars and 0-d arrays are one value for every example, as before
+    assert fm.vmap(lambda x: (x, np.float64(3.0), np.array(4.0)))((1.0, 2.0)) == (
+        (1.0, 3.0, 4.0), (2.0, 3.0, 4.0))

@@ -92,7 +92,9 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
             DEPTH.reset(token)
             if RAISED.get():  # a branch on disagreeing examples that f caught (see settle)
                 settle(("vmap", depth + 1), failed)
-        return _collect(out, size, depth)  # type: ignore[arg-type]  # one axis is mapped
+        unmapped = frozenset(id(x) for i, ax in enumerate(axes) if ax is None
+                             for x in tr.leaves(args[i]) if x.__class__ is np.ndarray)
+        return _collect(out, size, depth, unmapped)  # type: ignore[arg-type]  # one axis
 
     return mapped
 
@@ -267,8 +269,17 @@ def _stack(column: list, rank: int, depth: int, where: str) -> Any:
         if isinstance(leaf, bool) or not (isinstance(leaf, (Expr, numbers.Real, np.ndarray))):
             raise TypeError(f"fm.vmap: {where} has a leaf that is {type(leaf).__name__} "
                             f"{leaf!r}; expected numbers or fm.Expr")
+        if isinstance(leaf, np.ndarray) and leaf.ndim:
+            raise TypeError(f"fm.vmap: {where}'s examples hold a numpy array of shape "
+                            f"{leaf.shape}; stacked, its entries would be read as examples of "
+                            "another batch and mixed. fmicrograd is scalar-valued: give each "
+                            "example its numbers as a tuple (tuple(arr.tolist())), or map the "
+                            "array itself as an argument (a 2-D array is one example per row)")
         if isinstance(leaf, (int, np.integer)) and inexact_int(leaf):
             _inexact_error(where)
+    # numpy scalars (int8, float32, ...) and Fractions as float64, as every transform reads
+    # them: stacked as they are, ints would wrap and float16 overflow in their own dtype
+    column = [x if x.__class__ is float or isinstance(x, Expr) else float(x) for x in column]
     stacked = apply(Stack(depth + rank), *column)
     if not isinstance(stacked, Expr):  # plain numbers: a constant node, as for tuples
         stacked = const(stacked)
@@ -311,7 +322,10 @@ def _ranks(treedef: tr.TreeDef) -> list:
     return out
 
 
-def _collect(out: Any, size: int, depth: int) -> Any:
+def _collect(out: Any, size: int, depth: int, unmapped: frozenset = frozenset()) -> Any:
+    """The outputs of the examples: a tuple of them (nothing traced) or a
+    ``Batched``. ``unmapped``: the ids of the arrays of the arguments not
+    mapped, which the function may not return as they are."""
     leaves, treedef = tr.flatten(out)
     for j, leaf in enumerate(leaves):
         if not isinstance(leaf, (Expr, numbers.Real, np.ndarray)) or (
@@ -325,11 +339,20 @@ def _collect(out: Any, size: int, depth: int) -> Any:
                             f"{tr.keystr(path)} that is {type(leaf).__name__} {leaf!r}; every "
                             "output leaf must be a number, a numeric array or an fm.Expr "
                             "(return other values outside the mapped function)")
+    ranks = _ranks(treedef)
+    for j, (leaf, r) in enumerate(zip(leaves, ranks)):
+        if leaf.__class__ is np.ndarray and leaf.ndim and not r and id(leaf) in unmapped:
+            path = tr.flatten_with_paths(out)[1][j]
+            raise TypeError(f"fm.vmap: the mapped function returns, at {tr.keystr(path)}, "
+                            f"the numpy array of shape {leaf.shape} of an argument it does "
+                            "not map (in_axes None): its entries would be split across the "
+                            "examples, where the loop gives every example the whole array. "
+                            "Return it outside the mapped function (fm.jit refuses it too)")
     if depth == 0 and not any(reaches_variable(x) for x in leaves):
         values = [_whole(x.value if isinstance(x, Expr) else x, size, r)
-                  for x, r in zip(leaves, _ranks(treedef))]
+                  for x, r in zip(leaves, ranks)]
         return _materialize(values, treedef, size)
-    batched = [_batch_first(x, size, r, depth) for x, r in zip(leaves, _ranks(treedef))]
+    batched = [_batch_first(x, size, r, depth) for x, r in zip(leaves, ranks)]
     return Batched(tuple(batched), treedef, size)
 
 
@@ -345,6 +368,11 @@ def _whole(value: Any, size: int, rank: int) -> Any:
     value = np.asarray(value, dtype=float)
     if value.ndim == rank + 1:  # this vmap's axis (maybe broadcast, size 1) after rank ones
         value = value if rank == 0 else np.moveaxis(value, rank, 0)
+        if value.shape[0] not in (1, size):
+            raise ValueError(f"fm.vmap: the mapped function returns an array of shape "
+                             f"{value.shape}, not one value for each of the {size} examples; "
+                             "return numbers or nodes per example, and arrays of your own "
+                             "outside the mapped function")
         return np.broadcast_to(value, (size,) + value.shape[1:])
     return np.broadcast_to(value, (size,) + value.shape)
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import numbers
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -85,10 +86,15 @@ def jit(f: Callable, static_argnums: int | tuple[int, ...] = (),
     >>> times(2.0, n=3), times(2.0, 4)
     (6.0, 8.0)
     """
-    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
-    if not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
+    given: Any = static_argnums
+    try:
+        found = (given,) if isinstance(given, numbers.Integral) else tuple(given)
+    except TypeError:  # (a float, a 0-d array)
+        found = (given,)
+    if not all(isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in found):
         raise ValueError(f"fm.jit: static_argnums must be an int or a tuple of ints, "
                          f"got {static_argnums!r}")
+    nums = tuple(int(i) for i in found)  # (numpy ints too, as ``grad``'s argnums)
     names = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
     nums, names = static_pair(f, nums, names)
     # updated=(): copying f's __dict__ would overwrite this jit's state with an

@@ -603,6 +603,8 @@ def lift(x: Any) -> Expr:
                         "real numbers: pass x.real or abs(x)")
     if odd == "bool" or isinstance(x, numbers.Real):  # a bool (numpy's too) as 0.0 / 1.0
         return const(float(x))
+    if getattr(x, "ndim", None) == 0 and getattr(x.dtype, "kind", "") in "fiub":
+        return const(float(x))  # a 0-d array (float32 too) as float64, as a numpy scalar is
     return const(x)
 
 

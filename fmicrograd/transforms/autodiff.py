@@ -134,16 +134,26 @@ def widened_leaves(tree: Any, who: str) -> list:
     [1.0, 2.0]
     """
     out = tr.leaves(tree)
+    what = "cotangent" if "vjp" in who else "tangent"
     for i, leaf in enumerate(out):
         if leaf.__class__ is not float and not isinstance(leaf, Expr):
+            if isinstance(leaf, (bool, _np().bool_)):
+                path = tr.keystr(tr.flatten_with_paths(tree)[1][i])
+                raise TypeError(f"{who}: the {what} at {path} is the bool {leaf!r}; {what}s "
+                                f"are numbers: pass a float")
+            if isinstance(leaf, numbers.Integral) and inexact_int(leaf):
+                path = tr.keystr(tr.flatten_with_paths(tree)[1][i])
+                raise ValueError(f"{who}: the {what} at {path} is an int beyond 2**53, which "
+                                 f"a float64 would round; pass it as a float")
             if isinstance(leaf, _np().ndarray):
-                if leaf.dtype.kind == "f" and leaf.dtype.itemsize < 8:
+                if leaf.ndim == 0 and leaf.dtype.kind in "fiu":  # a number, as the primals'
+                    out[i] = float(leaf)
+                elif leaf.dtype.kind == "f" and leaf.dtype.itemsize < 8:
                     out[i] = leaf.astype(float)
             else:
                 out[i] = _widened(leaf, who)
                 if not isinstance(out[i], (numbers.Real, _np().ndarray)):
                     path = tr.keystr(tr.flatten_with_paths(tree)[1][i])
-                    what = "cotangent" if "vjp" in who else "tangent"
                     raise TypeError(f"{who}: the {what} at {path} is a {type(leaf).__name__} "
                                     f"({leaf!r}); {what}s are numbers, one per number of the "
                                     f"{'output' if what == 'cotangent' else 'primals'}")
