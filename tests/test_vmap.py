@@ -345,3 +345,10 @@ def test_an_array_returned_by_the_mapped_function_is_refused_not_split():
     # numbers, numpy scalars and 0-d arrays are one value for every example, as before
     assert fm.vmap(lambda x: (x, np.float64(3.0), np.array(4.0)))((1.0, 2.0)) == (
         (1.0, 3.0, 4.0), (2.0, 3.0, 4.0))
+
+
+def test_a_number_mapped_under_jit_is_named_as_a_number_not_an_internal_class():
+    for arg in (0.5, np.array(0.5)):
+        with pytest.raises(ValueError, match=r"is mapped \(in_axes 0\) but is a single "
+                                             r"number \(a node\)"):
+            fm.jit(fm.vmap(fm.exp))(arg)

@@ -165,8 +165,9 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
             _inexact_error(where)
         return len(arg), _columns(np.asarray(arg, dtype=float), depth)
     if isinstance(arg, (Expr, numbers.Number, str, bytes, dict)) or not hasattr(arg, "__len__"):
+        what = "a single number (a node)" if isinstance(arg, Expr) else type(arg).__name__
         raise ValueError(f"fm.vmap: {where} is mapped (in_axes 0) but is "
-                         f"{type(arg).__name__}, not a sequence of examples; pass a sequence "
+                         f"{what}, not a sequence of examples; pass a sequence "
                          f"or array, or give it in_axes None")
     traced = TRACED.get()
     if traced is not None and arg.__class__ is np.ndarray and arg.dtype == object:
