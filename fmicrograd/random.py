@@ -14,8 +14,10 @@ one another never share a stream. Samplers draw from a local
 from __future__ import annotations
 
 import hashlib
+import math
 import numbers
 import random as _random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,16 +119,25 @@ def uniform(k: Key, n: int | None = None, low: float = 0.0, high: float = 1.0) -
     rng = _rng(k, "uniform")
     if not low < high:  # (NaN too)
         raise ValueError(f"fm.random.uniform: needs low < high, got low={low!r}, high={high!r}")
+    if any(isinstance(b, numbers.Real) and math.isinf(b) for b in (low, high)):
+        raise ValueError(f"fm.random.uniform: needs finite bounds, got low={low!r}, "
+                         f"high={high!r}")
+    draw = rng.uniform
+    if isinstance(low, numbers.Real) and isinstance(high, numbers.Real) and \
+            math.isinf(high - low):  # (``uniform``'s width overflows: weigh the bounds)
+        def draw(a: float, b: float) -> float:
+            r = rng.random()
+            return a * (1.0 - r) + b * r
     if n is None:
-        return _below(rng.uniform(low, high), rng, low, high)
-    return tuple(_below(rng.uniform(low, high), rng, low, high)
+        return _below(draw(low, high), draw, low, high)
+    return tuple(_below(draw(low, high), draw, low, high)
                  for _ in range(_count(n, "uniform")))
 
 
-def _below(x: float, rng: _random.Random, low: float, high: float) -> float:
+def _below(x: float, draw: Callable, low: float, high: float) -> float:
     """``x``, drawn again while it rounded up to ``high`` (``[low, high)``)."""
     while x >= high:
-        x = rng.uniform(low, high)
+        x = draw(low, high)
     return x
 
 

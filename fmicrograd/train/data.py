@@ -81,7 +81,11 @@ def _columns(dataset: Any) -> tuple:
                         f"The two forms are\n  {FORMS}")
     lengths = {len(c) for c in dataset}
     if len(lengths) != 1:
-        raise ValueError(f"the dataset's sequences differ in length: {[len(c) for c in dataset]}")
+        raise ValueError(f"fit: the dataset's columns differ in length: "
+                         + ", ".join(f"column {i} has {len(c)}" for i, c in enumerate(dataset))
+                         + " (each column holds one entry per example)")
+    if not lengths.pop():
+        raise ValueError("fit: the dataset holds no examples (its columns are empty)")
     return tuple(dataset)
 
 
@@ -98,6 +102,9 @@ def _looks_like_dataset(data: Any) -> bool:
 
 def batcher(data: Any, batch_size: int | None, key: fr.Key | None) -> Callable[[int], tuple]:
     """``epoch -> tuple of batches`` for either form of ``data`` (see above)."""
+    if key is not None and not isinstance(key, fr.Key):
+        raise TypeError(f"fit: key must be an fm.random key (fm.random.key(seed)), got "
+                        f"{type(key).__name__} {key!r}")
     if batch_size is not None:
         _columns(data)
         if key is None:
