@@ -81,7 +81,7 @@ def _columns(dataset: Any) -> tuple:
                         f"The two forms are\n  {FORMS}")
     lengths = {len(c) for c in dataset}
     if len(lengths) != 1:
-        raise ValueError(f"fit: the dataset's columns differ in length: "
+        raise ValueError("fit: the dataset's columns differ in length: "
                          + ", ".join(f"column {i} has {len(c)}" for i, c in enumerate(dataset))
                          + " (each column holds one entry per example)")
     if not lengths.pop():
