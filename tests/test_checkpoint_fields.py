@@ -50,6 +50,9 @@ BAD = [("epoch", DROP, r"lacks \['epoch'\]"),
        ("history", lambda doc: _history(doc, "param_norm", {"type": "pvector", "items": []}),
         r"its history\['param_norm'\] holds 0 values"),
        ("history", lambda doc: _history(doc, "events", 3), r"its history\['events'\] is 3"),
+       # a column name that is not a string: an AttributeError (startswith) in same_options
+       ("history", lambda doc: _history(doc, 7, {"type": "pvector", "items": [1.0, 2.0]}),
+        "its history has the key 7, expected column names that are strings"),
        # the other columns and the events were taken as they were: a later
        # format_history or diagnose failed on them
        ("history", lambda doc: _history(doc, "param_norm", {"type": "pvector",

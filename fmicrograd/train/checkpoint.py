@@ -197,6 +197,9 @@ def check_fields(path: str | os.PathLike, state: dict[str, Any]) -> None:
     if not isinstance(history, PMap) or not {"loss", "grad_norm"} <= history.keys():
         raise bad("history", f"is {reprlib.repr(history)}",
                   'a pmap with at least "loss" and "grad_norm"')
+    odd = next((k for k in history if not isinstance(k, str)), None)
+    if odd is not None:
+        raise bad("history", f"has the key {reprlib.repr(odd)}", "column names that are strings")
     for name in ("loss", "grad_norm", *(k for k in history if k not in ("loss", "grad_norm"))):
         column = history[name]
         if not isinstance(column, PVector):
