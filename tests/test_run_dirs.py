@@ -144,3 +144,22 @@ def test_the_command_line_refuses_to_mix_runs_before_training(tmp_path, capsys, 
     assert snapshot(tmp_path) == before
     code, resumed, err = call("--checkpoint-dir", ck, "--resume")
     assert code == 0 and resumed == whole and err == ""
+
+
+def test_a_resume_from_an_older_checkpoint_of_the_directory_is_refused(tmp_path):
+    # it overwrote epoch 2 with a new branch and kept the old run's epochs 3 and 4, so
+    # that the next resume from the directory continued the old run (an outside probe)
+    fit(4, checkpoint_dir=tmp_path)
+    before = snapshot(tmp_path)
+    older = tmp_path / "epoch-000001.json"
+    with pytest.raises(ValueError) as err:
+        fit(2, checkpoint_dir=tmp_path, resume=older)
+    message = str(err.value)
+    assert f"resume={str(older)!r} is not the latest checkpoint" in message
+    assert "epoch-000002.json, epoch-000003.json, epoch-000004.json after it" in message
+    assert "another checkpoint_dir" in message and "remove the later checkpoints" in message
+    assert snapshot(tmp_path) == before
+    other = tmp_path / "other"
+    assert fit(5, checkpoint_dir=other, resume=older) == fit(5)  # elsewhere: fine
+    latest = tmp_path / "epoch-000004.json"
+    assert fit(5, checkpoint_dir=tmp_path, resume=latest) == fit(5)  # the latest: fine

@@ -30,7 +30,7 @@ from pyrsistent import PMap, PVector, pmap
 
 from .. import io, tree
 
-__all__ = ["save", "latest", "prune", "load", "check_fields", "FORMAT", "VERSION"]
+__all__ = ["save", "latest", "listed", "prune", "load", "check_fields", "FORMAT", "VERSION"]
 
 FORMAT = "fmicrograd-checkpoint"
 VERSION = 1
@@ -54,8 +54,22 @@ def latest(path: str | os.PathLike) -> Path | None:
         return path
     if not path.is_dir():
         return None
-    found = [(int(m.group(1)), p) for p in path.iterdir() if (m := _NAME.fullmatch(p.name))]
-    return max(found)[1] if found else None
+    found = listed(path)
+    return found[-1][1] if found else None
+
+
+def listed(directory: str | os.PathLike) -> list[tuple[int, Path]]:
+    """The checkpoints in ``directory`` (the files named ``epoch-*.json``) as
+    ``(epochs done, path)`` pairs, oldest first.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> _ = save(d, 2, {}), save(d, 10, {})
+    >>> [(epoch, path.name) for epoch, path in listed(d)]
+    [(2, 'epoch-000002.json'), (10, 'epoch-000010.json')]
+    """
+    return sorted((int(m.group(1)), p) for p in Path(directory).iterdir()
+                  if (m := _NAME.fullmatch(p.name)))
 
 
 def prune(directory: str | os.PathLike, keep: int) -> list[Path]:
@@ -70,8 +84,7 @@ def prune(directory: str | os.PathLike, keep: int) -> list[Path]:
     >>> [p.name for p in prune(d, 2)], latest(d).name
     (['epoch-000000.json', 'epoch-000001.json'], 'epoch-000003.json')
     """
-    found = sorted((int(m.group(1)), p) for p in Path(directory).iterdir()
-                   if (m := _NAME.fullmatch(p.name)))
+    found = listed(directory)
     old = [p for _, p in found[:max(len(found) - keep, 0)]]
     for p in old:
         p.unlink(missing_ok=True)

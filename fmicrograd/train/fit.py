@@ -146,9 +146,10 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     the result is bit for bit the uninterrupted run's (``epochs`` counts the
     whole run). Resuming from ``checkpoint_dir`` itself before anything was
     written starts from the beginning. One directory holds one run: a new
-    run into a ``checkpoint_dir`` that holds checkpoints already, or a run
-    resumed from elsewhere into it, is a ``ValueError`` (resume from it, or
-    write to a new directory). A resumed run continues from the
+    run into a ``checkpoint_dir`` that holds checkpoints already, a run
+    resumed from elsewhere into it, or from one of its files that is not its
+    latest, is a ``ValueError`` (resume from it, or write to a new directory).
+    A resumed run continues from the
     checkpoint's parameters (``params`` then only gives their structure) and
     takes the optimizer, ``loss_fn`` and data as passed: give it the ones the
     run used (a checkpoint stores no hyperparameters; other options of the

@@ -4,9 +4,9 @@
 checkpoint after an epoch (``save``), read back and checked by ``start_fold``
 (the file's bookkeeping by ``checkpoint.check_fields``, the run's options
 against the history's columns by ``same_options``). A run writes only into a
-``checkpoint_dir`` that holds no other run's checkpoints (``check_run_dir``):
-one directory, one run, so that resuming from it continues that run and no
-other.
+``checkpoint_dir`` that holds no other run's checkpoints, and resumes there
+only from its latest (``check_run_dir``): one directory, one run, so that
+resuming from it continues that run and no other.
 """
 
 from __future__ import annotations
@@ -106,7 +106,28 @@ def check_run_dir(checkpoint_dir: Any, resume: Any) -> None:
                          f"checkpoint_dir={str(_directory(resume))!r}")
     if checkpoint_dir is not None and resume is not None and Path(checkpoint_dir).is_dir() \
             and _same_place(_directory(resume), checkpoint_dir):
+        _check_latest(Path(resume), checkpoint_dir)
         _remove_leftovers(Path(checkpoint_dir))
+
+
+def _check_latest(resume: Path, checkpoint_dir: Any) -> None:
+    """Refuse to resume from a checkpoint file of ``checkpoint_dir`` that is not
+    its latest: the resumed run would overwrite some of the later checkpoints
+    and leave the others, and a later resume would continue the old run."""
+    if not resume.is_file():
+        return
+    epoch = checkpoint._NAME.fullmatch(resume.name)
+    later = [p for n, p in checkpoint.listed(checkpoint_dir)
+             if (n > int(epoch.group(1)) if epoch else not _same_place(p, resume))]
+    if not later:
+        return
+    names = ", ".join(p.name for p in later[:3]) + (f" and {len(later) - 3} more"
+                                                    if len(later) > 3 else "")
+    raise ValueError(f"fit: resume={str(resume)!r} is not the latest checkpoint in "
+                     f"checkpoint_dir={str(checkpoint_dir)!r}, which holds {names} after it; "
+                     "the resumed run would overwrite some of them and leave the others, "
+                     "mixing two runs. Continue from that file in another checkpoint_dir, or "
+                     "remove the later checkpoints first (or resume from the latest)")
 
 
 def _remove_leftovers(directory: Path) -> None:
