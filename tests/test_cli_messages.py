@@ -16,6 +16,7 @@ import pytest
 import fmicrograd as fm
 from fmicrograd.cli import build_parser, main
 from fmicrograd.cli.advice import diagnose
+from fmicrograd.cli.main import _as_flags
 
 UNSTABLE = ("train", "--dataset", "moons", "--n", "30", "--lr", "50", "--steps", "6",
             "--on-instability", "raise")
@@ -221,3 +222,28 @@ def test_quiet_prints_no_event_lines_and_errors_from_fit_name_the_flags(tmp_path
     assert err.startswith("fmicrograd train: error: the checkpoint resumed from has 4 epochs "
                           "done, more than --steps 2 (--steps counts the whole run); pass "
                           "--steps >= 4, or a new --checkpoint-dir")
+
+
+def test_fit_messages_keep_their_words_on_the_command_line(tmp_path):
+    # "fit: " and "checkpoint_dir=" were replaced anywhere: "fm.train.m.json is not a training
+    # checkpoint ... resume from the directory fit(--checkpoint-dir ...) wrote", and
+    # "fm.train.the checkpoint P3/epoch-000009.json cannot be read" (an outside probe)
+    args = ("train", "--dataset", "xor", "--hidden", "4", "--optimizer", "adam", "--quiet")
+    folder = tmp_path / "P3"
+    assert call(*args, "--steps", "2", "--checkpoint-dir", str(folder))[0] == 0
+    fm.io.save(folder / "m.json", fm.nn.MLP.init(2, [1], key=fm.random.key(0)))
+    code, _, err = call(*args, "--steps", "2", "--resume", str(folder / "m.json"))
+    assert code == 2 and err == (
+        f"fmicrograd train: error: {folder / 'm.json'} is not a training checkpoint (an fm.io "
+        'file without "checkpoint": "fmicrograd-checkpoint"); resume from the directory a run '
+        "with --checkpoint-dir wrote\n")
+    (folder / "epoch-000009.json").mkdir()
+    code, _, err = call(*args, "--steps", "12", "--checkpoint-dir", str(folder), "--resume")
+    assert code == 2 and err.startswith(
+        f"fmicrograd train: error: the checkpoint {folder / 'epoch-000009.json'} cannot be read "
+        "(IsADirectoryError: fm.io.load: ")
+    assert err.endswith("; remove it, or resume from a directory that a run with "
+                        "--checkpoint-dir wrote\n")
+    assert _as_flags("fm.train.fit: resume='/r/epochs=3/resume=' holds no checkpoint; pass "
+                     "epochs=3 or resume=checkpoint_dir") == (
+        "--resume '/r/epochs=3/resume=' holds no checkpoint; pass --steps 3 or --resume (alone)")

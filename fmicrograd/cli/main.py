@@ -25,6 +25,7 @@ import importlib.util
 import io
 import math
 import os
+import re
 import shutil
 import sys
 import time
@@ -324,21 +325,26 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     return _write_outputs(args, model, history, (xs, ys), out, err)
 
 
-_FLAGS = (("epochs >= ", "--steps >= "), ("epochs=", "--steps "),
-          ("epochs counts", "--steps counts"), ("resume=checkpoint_dir", "--resume (alone)"),
-          ("checkpoint_dir=", "--checkpoint-dir "), ("checkpoint_dir", "--checkpoint-dir"),
-          ("resume=", "--resume "), ("fit: ", ""))
+# fit's parameters as the flags that set them; a parameter is a whole word (not part of
+# a path, a file name or a longer name such as fm.train.fit)
+_FLAGS = tuple((re.compile(rf"(?<![\w./'\"-]){api}"), flag) for api, flag in (
+    (r"fit\(checkpoint_dir=\.\.\.\)", "a run with --checkpoint-dir"),
+    (r"epochs >= ", "--steps >= "), (r"epochs=", "--steps "), (r"epochs counts", "--steps counts"),
+    (r"resume=checkpoint_dir\b", "--resume (alone)"), (r"checkpoint_dir=", "--checkpoint-dir "),
+    (r"checkpoint_dir\b", "--checkpoint-dir"), (r"resume=", "--resume ")))
 
 
 def _as_flags(text: str, most: int = 600) -> str:
     """A message of ``fit`` for the command line: its options as the flags
-    that set them, on one line, at most ``most`` characters.
+    that set them, without its leading ``fit: ``, on one line, at most
+    ``most`` characters.
 
-    >>> _as_flags("fit: pass epochs >= 20, or a new checkpoint_dir")
+    >>> _as_flags("fm.train.fit: pass epochs >= 20, or a new checkpoint_dir")
     'pass --steps >= 20, or a new --checkpoint-dir'
     """
+    text = re.sub(r"^(fm\.train\.)?fit: ", "", text)
     for api, flag in _FLAGS:
-        text = text.replace(api, flag)
+        text = api.sub(flag, text)
     text = " ".join(text.split())
     return text if len(text) <= most else text[:most - 5] + " ..."
 
