@@ -314,3 +314,30 @@ def test_an_output_in_a_checkpoint_dir_made_by_the_run_is_accepted(tmp_path):
     assert main(["train", "--steps", "2", "--quiet", "--checkpoint-dir", str(folder),
                  "--save", str(folder / "model.json")]) == 0
     assert (folder / "model.json").exists() and (folder / "epoch-000002.json").exists()
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_a_run_file_that_is_not_a_regular_file_is_refused_before_training(kind, tmp_path,
+                                                                           capsys, no_training):
+    # a directory named cli-run.json was a raw IsADirectoryError (exit 1), a FIFO was replaced
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    (folder / "cli-run.json").mkdir() if kind == "directory" else os.mkfifo(folder / "cli-run.json")
+    line = exits_2(["--checkpoint-dir", str(folder)], capsys)
+    assert f"argument --checkpoint-dir: cannot write {str(folder / 'cli-run.json')!r}, the " \
+        "run's options that --resume reads: " in line
+    assert os.listdir(folder) == ["cli-run.json"]
+
+
+def test_the_run_file_is_written_only_where_it_belongs(tmp_path):
+    # it was written to a fixed cli-run.json.part: a symlink of that name wrote through
+    # to the file it points to (a FIFO of that name hung the run)
+    folder, outside = tmp_path / "ck", tmp_path / "outside.txt"
+    folder.mkdir()
+    outside.write_text("mine")
+    os.symlink(outside, folder / "cli-run.json.part")
+    assert main(["train", "--dataset", "xor", "--steps", "2", "--quiet", "--checkpoint-dir",
+                 str(folder)], out=io.StringIO()) == 0
+    assert outside.read_text() == "mine" and (folder / "cli-run.json.part").is_symlink()
+    assert '"dataset": "xor"' in (folder / "cli-run.json").read_text()
+    assert not [p for p in os.listdir(folder) if p.endswith(".tmp")]

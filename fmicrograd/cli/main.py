@@ -278,7 +278,11 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     start = time.perf_counter()
     reporter = _Reporter(args, out, err)
     resume = resume_path(args)
-    write_run_file(args)
+    try:
+        write_run_file(args)
+    except ValueError as e:
+        print(f"fmicrograd train: error: {e}", file=err)
+        return 2
     try:
         with warnings.catch_warnings():  # the reporter prints the events itself
             warnings.simplefilter("ignore", fm.train.InstabilityWarning)

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from fmicrograd.cli.steps import compiled
+from fmicrograd.files import atomic_write
 from fmicrograd.train import checkpoint
 from fmicrograd.train.resume import foreign_checkpoint
 
 __all__ = ["RUN_FILE", "DEFAULT_NOISE", "ADAM_LR", "run_options", "checkpoint_problem",
-           "differences", "write_run_file", "resume_path"]
+           "differences", "run_file", "write_run_file", "resume_path"]
 
 DEFAULT_NOISE = {"moons": 0.1, "circles": 0.05, "blobs": 1.0}
 ADAM_LR = 0.05  # --optimizer adam without --lr
@@ -159,18 +159,37 @@ def _default(name: str, options: dict) -> str:
     return "the default"
 
 
-def write_run_file(args: argparse.Namespace) -> None:
+def run_file(args: argparse.Namespace) -> Path | None:
+    """The ``cli-run.json`` that ``write_run_file`` writes for this run; None
+    without a --checkpoint-dir, or for a run resumed in its own directory
+    (its file holds the same options, checked)."""
     if args.checkpoint_dir is None:
-        return
+        return None
     folder = Path(args.checkpoint_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / RUN_FILE
     if target.exists() and checkpoint.latest(folder) is not None:
-        return  # resumed into its own directory: the same options, checked
+        return None
     # (a file without checkpoints is a failed command's: this run's options replace it)
-    part = folder / (RUN_FILE + ".part")
-    part.write_text(json.dumps(run_options(args), indent=1, sort_keys=True) + "\n")
-    os.replace(part, target)
+    return target
+
+
+def write_run_file(args: argparse.Namespace) -> None:
+    """Write ``run_options`` to the run's ``cli-run.json`` (``run_file``) as
+    ``fm.io`` writes its files (``files.atomic_write``: synced, moved into
+    place in one step, never onto a FIFO or device); a file that cannot be
+    written is a ``ValueError`` saying which and why."""
+    target = run_file(args)
+    if target is None:
+        return
+    text = json.dumps(run_options(args), indent=1, sort_keys=True) + "\n"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, lambda f: f.write(text.encode("utf-8")))
+    except (OSError, ValueError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ValueError(f"argument --checkpoint-dir: cannot write {str(target)!r}, the run's "
+                         f"options that --resume reads ({why}); remove or rename it, or give "
+                         "another --checkpoint-dir") from None
 
 
 def resume_path(args: argparse.Namespace) -> str | None:

@@ -10,7 +10,7 @@ import argparse
 import os
 
 import fmicrograd as fm
-from fmicrograd.cli.runs import RUN_FILE
+from fmicrograd.cli.runs import RUN_FILE, run_file
 from fmicrograd.files import check_directory, image_format
 from fmicrograd.train.checkpoint import _NAME as _CHECKPOINT
 
@@ -117,6 +117,14 @@ def _check_checkpoint_dir(parser: argparse.ArgumentParser, args: argparse.Namesp
     except (OSError, ValueError) as e:
         parser.error(f"argument --checkpoint-dir: cannot write checkpoints to {path!r}: "
                      f"{_reason(e, path)}")
+    target = run_file(args)
+    if target is None or not os.path.lexists(target):
+        return
+    try:  # the run's options go there: a directory, FIFO or device of that name is refused
+        fm.io.check_writable(target)
+    except (OSError, ValueError) as e:
+        parser.error(f"argument --checkpoint-dir: cannot write {str(target)!r}, the run's "
+                     f"options that --resume reads: {_reason(e, str(target))}")
 
 
 def _show(x: float) -> str:
