@@ -335,3 +335,30 @@ def test_resume_with_a_damaged_run_file_exits_2_naming_it(tmp_path, content, cap
     assert info.value.code == 2 and captured.out == ""
     assert "cli-run.json' is not the options file" in captured.err
     assert len(captured.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("written_by", ["command", "fit"])
+def test_resume_without_a_run_file_is_refused_before_training(written_by, tmp_path, capsys):
+    # the options could not be checked: --lr 0.5 --seed 3 trained on from the old run's
+    # checkpoint and were then recorded as the run's own (an outside probe)
+    args = ("train", "--dataset", "xor", "--hidden", "4", "--steps", "4", "--quiet",
+            "--optimizer", "adam")
+    if written_by == "command":
+        assert call(*args, "--steps", "2", "--checkpoint-dir", str(tmp_path))[0] == 0
+        (tmp_path / "cli-run.json").unlink()
+    else:
+        model = fm.nn.MLP.init(2, [4, 1], key=fm.random.key(0))
+        fm.train.fit(lambda p, b: fm.mean([(p(x) - y) ** 2 for x, y in zip(*b)]), model,
+                     fm.optim.adam(0.05), [fm.datasets.xor()], epochs=2,
+                     checkpoint_dir=tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for extra in [("--lr", "0.5", "--seed", "3"), ()]:
+        with pytest.raises(SystemExit) as info:
+            call(*args, *extra, "--checkpoint-dir", str(tmp_path), "--resume")
+        captured = capsys.readouterr()
+        assert info.value.code == 2 and captured.out == ""
+        assert f"argument --resume: the options of the run in {str(tmp_path)!r} cannot be " \
+            "checked: it has no cli-run.json" in captured.err
+        assert "Start a new run in another --checkpoint-dir, or resume it with " \
+            "fm.train.fit(..., resume=...) in Python" in captured.err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

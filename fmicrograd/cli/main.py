@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--resume", nargs="?", const=True, default=None, metavar="PATH",
                        help="continue from the latest checkpoint in PATH (default: the "
                        "--checkpoint-dir) with the same options, as the run's cli-run.json "
-                       "there records them; the result is the uninterrupted run's, bit for bit")
+                       "there records them (checkpoints without it are refused); the result is "
+                       "the uninterrupted run's, bit for bit")
     out = t.add_argument_group("output")
     out.add_argument("--save", metavar="PATH", help="save the trained model as JSON (fm.io)")
     out.add_argument("--plot", metavar="PATH",

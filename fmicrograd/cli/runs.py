@@ -68,11 +68,11 @@ def run_options(args: argparse.Namespace) -> dict:
 
 def _run_file_problem(args: argparse.Namespace) -> str | None:
     """Why ``--resume`` would not continue the same run: its checkpoints'
-    ``cli-run.json`` names other options (None when they agree, or when the
-    checkpoints came from ``fm.train.fit`` or an older fmicrograd)."""
+    ``cli-run.json`` names other options, or is missing, so that they cannot
+    be checked (None when they agree, or when there is no checkpoint to resume)."""
     resume = resume_path(args)
-    if resume is None:
-        return None
+    if resume is None or checkpoint.latest(resume) is None:
+        return None  # the run starts afresh (or fit says why it cannot)
     folder = Path(resume) if Path(resume).is_dir() else Path(resume).parent
     path = folder / RUN_FILE
     foreign = (f"argument --resume: {str(path)!r} is not the options file this command writes "
@@ -80,8 +80,12 @@ def _run_file_problem(args: argparse.Namespace) -> str | None:
                "--checkpoint-dir")
     try:
         saved = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None  # checkpoints of fm.train.fit, or of an older fmicrograd
+    except FileNotFoundError:  # checkpoints of fm.train.fit, or the file was deleted
+        return (f"argument --resume: the options of the run in {str(folder)!r} cannot be "
+                f"checked: it has no {RUN_FILE} (the file this command writes beside its "
+                "checkpoints; fm.train.fit writes none), so a resume with other data or "
+                "hyperparameters would go on unnoticed. Start a new run in another "
+                "--checkpoint-dir, or resume it with fm.train.fit(..., resume=...) in Python")
     except (OSError, ValueError) as e:  # (a truncated file was taken as no file)
         return foreign.format(f"{type(e).__name__}: {e}")
     if not isinstance(saved, dict):
