@@ -362,3 +362,21 @@ def test_resume_without_a_run_file_is_refused_before_training(written_by, tmp_pa
         assert "Start a new run in another --checkpoint-dir, or resume it with " \
             "fm.train.fit(..., resume=...) in Python" in captured.err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_refused_resume_writes_no_run_file(tmp_path):
+    # cli-run.json was written before fit checked the checkpoint resumed from: a refused
+    # command left one with its own options (which locked out the right resume)
+    args = ("train", "--dataset", "xor", "--hidden", "4", "--quiet", "--optimizer", "adam")
+    first, other = tmp_path / "first", tmp_path / "other"
+    assert call(*args, "--steps", "4", "--checkpoint-dir", str(first))[0] == 0
+    err = io.StringIO()
+    code, _ = call(*args, "--steps", "2", "--checkpoint-dir", str(other), "--resume",
+                   str(first), err=err)
+    assert code == 2 and "more than --steps 2" in err.getvalue()
+    assert not other.exists()
+    # the resume that fit accepts records the run's options there
+    assert call(*args, "--steps", "6", "--checkpoint-dir", str(other), "--resume",
+                str(first))[0] == 0
+    assert (other / "cli-run.json").read_text() == (first / "cli-run.json").read_text()
+    assert call(*args, "--steps", "8", "--checkpoint-dir", str(other), "--resume")[0] == 0

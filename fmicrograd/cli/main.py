@@ -46,6 +46,7 @@ from fmicrograd.cli.runs import (
 )
 from fmicrograd.cli.steps import accuracy, accuracy_metric, batched, compiled, loss
 from fmicrograd.cli.validation import validate
+from fmicrograd.train.resume import starts_afresh
 
 __all__ = ["main", "build_parser", "accuracy"]
 
@@ -279,11 +280,15 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     start = time.perf_counter()
     reporter = _Reporter(args, out, err)
     resume = resume_path(args)
-    try:
-        write_run_file(args)
-    except ValueError as e:
-        print(f"fmicrograd train: error: {e}", file=err)
-        return 2
+    callback: Callable[[int, Any, Any], None] = reporter
+    if starts_afresh(args.checkpoint_dir, resume):
+        try:
+            write_run_file(args)
+        except ValueError as e:
+            print(f"fmicrograd train: error: {e}", file=err)
+            return 2
+    else:  # only once fit has accepted the checkpoint: a refused resume writes nothing
+        callback = _writing_run_file_first(args, reporter)
     try:
         with warnings.catch_warnings():  # the reporter prints the events itself
             warnings.simplefilter("ignore", fm.train.InstabilityWarning)
@@ -293,7 +298,7 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             model, history = fm.train.fit(
                 loss(args, batched=batched(args, len(xs), fm.nn.count_params(model))),
                 model, optimizer, epochs=args.steps,
-                metrics={"accuracy": accuracy_metric(compiled(args))}, callback=reporter,
+                metrics={"accuracy": accuracy_metric(compiled(args))}, callback=callback,
                 jit=compiled(args), on_instability=args.on_instability,
                 on_event=reporter.event, checkpoint_dir=args.checkpoint_dir,
                 checkpoint_every=args.checkpoint_every or 1, resume=resume,
@@ -328,6 +333,22 @@ def _train(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                                    ", or rerun with --on-instability rollback"), file=err)
         return 1
     return _write_outputs(args, model, history, (xs, ys), out, err)
+
+
+def _writing_run_file_first(args: argparse.Namespace, callback: Callable[[int, Any, Any], None]
+                            ) -> Callable[[int, Any, Any], None]:
+    """``callback``, writing the run's cli-run.json before its first call:
+    ``fit`` makes that call once it has accepted the checkpoint resumed from,
+    and before it writes a checkpoint of its own."""
+    pending = [True]
+
+    def call(epoch: int, params: Any, row: Any) -> None:
+        if pending:
+            write_run_file(args)
+            pending.clear()
+        callback(epoch, params, row)
+
+    return call
 
 
 # fit's parameters as the flags that set them; a parameter is a whole word (not part of

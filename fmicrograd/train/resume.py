@@ -23,8 +23,8 @@ from .. import random as fr
 from ..optim import GradientTransformation
 from . import checkpoint
 
-__all__ = ["Fold", "STRUCTURED", "save", "start_fold", "same_options", "check_run_dir",
-           "foreign_checkpoint"]
+__all__ = ["Fold", "STRUCTURED", "save", "start_fold", "starts_afresh", "same_options",
+           "check_run_dir", "foreign_checkpoint"]
 
 
 class Fold(NamedTuple):
@@ -61,12 +61,10 @@ def start_fold(params: Any, opt: GradientTransformation, monitor: bool, key: fr.
                     **({"events": pvector()} if monitor else {})})
     fresh = Fold(0, params, opt_state, history, math.inf, params, 0, False, params, opt_state,
                   0, (), 0)
-    if resume is None:
+    if starts_afresh(checkpoint_dir, resume):
         return fresh
     path = checkpoint.latest(resume)
     if path is None:
-        if checkpoint_dir is not None and _same_place(resume, checkpoint_dir):
-            return fresh
         raise ValueError(f"fit: resume={str(resume)!r} holds no checkpoint (epoch-*.json); "
                          "pass the checkpoint_dir of an earlier run, or resume=checkpoint_dir "
                          "to resume when possible and start afresh otherwise")
@@ -79,6 +77,20 @@ def start_fold(params: Any, opt: GradientTransformation, monitor: bool, key: fr.
                          f"{key!r}; resume with the same key (it orders the data)")
     del state["key"]
     return Fold(**state)
+
+
+def starts_afresh(checkpoint_dir: Any, resume: Any) -> bool:
+    """Whether ``fit`` starts a new run rather than resume one: without
+    ``resume``, or with ``resume=checkpoint_dir`` before anything was written
+    there (``fit`` refuses a ``resume`` elsewhere that holds no checkpoint).
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> starts_afresh(d, None), starts_afresh(d, d), starts_afresh(None, d)
+    (True, True, False)
+    """
+    return resume is None or (checkpoint.latest(resume) is None and checkpoint_dir is not None
+                              and _same_place(resume, checkpoint_dir))
 
 
 def check_run_dir(checkpoint_dir: Any, resume: Any) -> None:
