@@ -134,6 +134,46 @@ def test_a_python_comparison_in_where_chooses_per_example_whatever_the_batch():
         assert g(torch.tensor(xs, dtype=torch.float64)).tolist() == [abs(v) for v in xs]
 
 
-def test_an_inner_jit_is_named_as_jit():
-    with pytest.raises(NotImplementedError, match="cannot export a jit inside"):
-        fm.to_torch(fm.jit(lambda x: x * 2.0))(torch.tensor([1.0, 2.0], dtype=torch.float64))
+def test_an_inner_jit_is_traced_with_the_function():
+    """Since round 28 ``to_torch`` traces as ``jit`` does, and an inner jitted
+    function is traced with it (as ``jit(jit(f))``); it was a NotImplementedError."""
+    x = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    y = fm.to_torch(fm.jit(lambda v: fm.sin(v) * 2.0))(x)
+    y.sum().backward()
+    assert y.tolist() == [fm.sin(1.0) * 2.0, fm.sin(2.0) * 2.0]
+    assert x.grad.tolist() == [fm.grad(lambda v: fm.sin(v) * 2.0)(v) for v in (1.0, 2.0)]
+    h = fm.to_torch(fm.jit(lambda v: fm.where(v > 0, v, -v)))  # no branch fixed by the trace
+    assert h(torch.tensor([1.0, -2.0], dtype=torch.float64)).tolist() == [1.0, 2.0]
+    assert h(torch.tensor([-3.0, 2.0], dtype=torch.float64)).tolist() == [3.0, 2.0]
+
+
+def _t(values):
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def test_to_torch_refuses_values_its_program_would_freeze():
+    """``x.value`` and text made of a traced value were frozen at the first
+    call's numbers: ``[5, 14]`` for ``[25, 49]`` (round 28)."""
+    for in_axes, arg in ((0, [1.0, 2.0]), (None, 1.0)):
+        with pytest.raises(TypeError, match="x.value on .* fm.to_torch is tracing"):
+            fm.to_torch(lambda a: a * a.value, in_axes=in_axes)(_t(arg))
+    with pytest.raises(NotImplementedError, match="turns a traced value into text"):
+        fm.to_torch(lambda a: a * float(f"{a:.3g}"), in_axes=None)(_t(1.0))
+
+
+def test_to_torch_checks_loss_labels_at_every_call():
+    """A bad label passed on a later call computed silently (a hinge of 1.0
+    for label 0.0, a negative cross-entropy, NaN); the first call's raised."""
+    hinge = fm.to_torch(fm.losses.hinge)
+    assert hinge(_t([0.5, 0.5]), _t([1.0, -1.0])).tolist() == [0.5, 1.5]
+    with pytest.raises(ValueError, match="hinge"):
+        hinge(_t([0.5, 0.5]), _t([3.0, 0.0]))
+    bce = fm.to_torch(fm.losses.binary_cross_entropy_with_logits)
+    bce(_t([0.5, 0.5]), _t([1.0, 0.0]))
+    with pytest.raises(ValueError, match="binary_cross_entropy"):
+        bce(_t([0.5, 0.5]), _t([3.0, -2.0]))
+    ce = fm.to_torch(lambda a, b, c, y: fm.losses.softmax_cross_entropy([a, b, c], y))
+    ce(_t([0.5, 0.1]), _t([1.0, 0.2]), _t([2.0, 0.3]), _t([0.0, 2.0]))
+    with pytest.raises(ValueError, match="softmax_cross_entropy"):
+        ce(_t([0.5, 0.1]), _t([1.0, 0.2]), _t([2.0, 0.3]), _t([5.0, -1.0]))
+    assert hinge(_t([0.5, 0.5]), _t([1.0, -1.0])).tolist() == [0.5, 1.5]  # good ones still run

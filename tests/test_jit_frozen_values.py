@@ -177,3 +177,19 @@ def test_static_values_that_are_equal_but_compute_differently_get_their_own_entr
     # range(0) == range(5, 5): both were one entry
     r = fm.jit(lambda x, r: x * (r.start + 10 * r.step), static_argnums=1)
     assert [r(1.5, q) for q in (range(0), range(5, 5), range(0, 0, 2))] == [15.0, 22.5, 30.0]
+
+
+def test_value_of_a_vmap_example_or_a_grad_variable_under_jit_is_refused():
+    """``x.value`` of a per-example value of ``vmap`` or of ``grad``'s
+    variable inside ``jit`` froze the trace's numbers: ``(5.0, 14.0)`` for
+    ``(25.0, 49.0)`` (round 28; an argument's own ``.value`` was refused)."""
+    f = fm.jit(fm.vmap(lambda x: x * x.value))
+    with pytest.raises(TypeError, match="x.value on a value that fm.jit is tracing"):
+        f((1.0, 2.0))
+    g = fm.jit(fm.grad(lambda a: a * a.value))
+    with pytest.raises(TypeError, match="x.value on a value that fm.jit is tracing"):
+        g(3.0)
+    # outside a trace it is the documented constant, and fm's own code reads values freely
+    assert fm.vmap(lambda x: x * x.value)((1.0, 2.0)) == (1.0, 4.0)
+    assert fm.grad(lambda a: a * a.value)(3.0) == 3.0
+    assert fm.jit(fm.vmap(lambda x: x * x))((5.0, 7.0)) == (25.0, 49.0)

@@ -30,10 +30,10 @@ import numpy as np
 from ..batching.vectorize import Batched, vmap
 from ..core import numeric as num
 from ..core import pytree as tr
-from ..core.control import EVERY_EXAMPLE
+from ..core.control import CHECKS, EVERY_EXAMPLE, running
 from ..core.expr import GUARDS, next_level
 from ..core.torch_ops import TORCH
-from . import autobatch, ir
+from . import autobatch, guards, ir
 from .jit_io import variables
 
 __all__ = ["to_torch"]
@@ -75,8 +75,11 @@ def to_torch(f: Callable, in_axes: Any = 0) -> Callable:
                 cache.popitem(last=False)
         else:
             cache.move_to_end(key)
-        run, out_def = entry
-        return tr.unflatten(out_def, run(_inputs(torch, flat, dtype, device)))
+        run, out_def, labels = entry
+        inputs = _inputs(torch, flat, dtype, device)
+        if labels and not _labels_ok(labels, inputs):  # a bad label: the trace of this
+            _compile(f, flat, axes, size, torch, dtype, device)  # call raises the loss's error
+        return tr.unflatten(out_def, run(inputs))
 
     return lowered
 
@@ -180,14 +183,18 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
             args.append([tr.unflatten(td, [_tuples(o[i]) for o in objs])
                          for i in range(size)])  # type: ignore[arg-type]  # one axis is mapped
     log: list = []
+    checks: list = []  # the labels fm.losses checked: those that are inputs, at every call
     token, every = GUARDS.set(log), EVERY_EXAMPLE.set(True)
+    checks_token = CHECKS.set(checks)
 
     def g(*a: Any) -> Any:  # a vmap result f returns: the tuple of its examples (fm.tree's
         return tr.per_example(f(*a))  # view), each then a tensor over to_torch's batch
 
-    try:
-        out = vmap(g, in_axes=axes)(*args) if size is not None else g(*args)
+    try:  # (as jit traces: x.value and text made of a traced value would freeze the trace's)
+        with running(level, "fm.to_torch", traces=True):
+            out = vmap(g, in_axes=axes)(*args) if size is not None else g(*args)
     finally:
+        CHECKS.reset(checks_token)
         EVERY_EXAMPLE.reset(every)
         GUARDS.reset(token)
     if isinstance(out, Batched):
@@ -204,7 +211,8 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
                         "per-example branches: select with fm.where(fm.greater(x, y), a, b) (or "
                         "fm.maximum, fm.minimum, fm.relu, fm.clip) instead")
     try:
-        program = ir.lower(outs, inputs, log, level, detach=True)  # torch differentiates it
+        program = ir.lower(outs, inputs, log, level, detach=True,  # torch differentiates it
+                           checks=checks)
     except ir.NotCompilable as e:
         if str(e) == ir.PER_EXAMPLE_GUARD:
             raise branch from None
@@ -212,9 +220,16 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
     if program.guards:
         raise branch
     constant = functools.partial(_constant, torch, dtype, device)
+    labels = guards.value_checks(program)
     run = autobatch.batched_program(_cut(ir.optimize(program)), _namespace(torch, dtype),
                                     constant, views=False, in_place=False)
-    return run, out_def
+    return run, out_def, labels
+
+
+def _labels_ok(labels: list, inputs: Any) -> bool:
+    """Whether every label input passes its loss's check (``guards.value_checks``)."""
+    values = inputs.detach().cpu().numpy().astype(float)
+    return all(ok(values[where]).all() for where, ok in labels)
 
 
 def _differentiated(op: str, args: tuple) -> tuple:

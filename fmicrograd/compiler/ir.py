@@ -323,7 +323,7 @@ def _walk(p: Program, roots: list, number: dict, level: int, columns: dict) -> N
                     ops.append("bdot")
                     args.append(kids)
                     params.append(key[2])
-                    shapes.append(_shape(n.value))
+                    shapes.append(_shape(_stored(n)))
                 number[n] = i
                 continue
             number[n] = _lower_node(p, n, kids)
@@ -351,7 +351,7 @@ def _walk(p: Program, roots: list, number: dict, level: int, columns: dict) -> N
 
 def _lower_node(p: Program, n: Expr, kids: tuple) -> int:
     op = n.op
-    shape = _shape(n.value)
+    shape = _shape(_stored(n))
     if op == "var" or op == "stop_gradient" and not p.detach:
         return kids[0]
     if op == "mean":

@@ -164,7 +164,7 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
         _ANYWHERE[level] = self.entry
         self.memo = FREE_OF_VARIABLES.set({}) if traces else None
         if traces:
-            TRACING[level] = True
+            TRACING[level] = self.entry[1]  # (who traces: x.value's error names it)
 
     def __exit__(self, *exc: Any) -> None:
         if self.memo is not None:
@@ -209,6 +209,20 @@ def traced(x: Any) -> bool:
         return False
     levels = {lv: (who, traces) for lv, who, traces in active if traces}
     return bool(levels) and _depends(x, levels) is not None
+
+
+def traced_by(x: Any) -> str | None:
+    """The name of the running trace (``fm.jit``, ``fm.to_torch``) that ``x``
+    depends on, or None.
+
+    >>> x = Var(1.0)
+    >>> with running(x.level, "fm.jit", traces=True):
+    ...     traced_by(x * 2.0), traced_by(Var(3.0))
+    ('fm.jit', None)
+    """
+    active = RUNNING.get()
+    levels = {lv: (who, traces) for lv, who, traces in active if traces} if active else None
+    return _depends(x, levels) if levels else None
 
 
 def foreign(x: Any, tracing: bool = False) -> str | None:

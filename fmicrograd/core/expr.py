@@ -34,6 +34,7 @@ from .control import (  # noqa: F401
     escape,
     integer_test,
     running,
+    traced_by,
 )
 from .node_text import node_text
 from .percent import percent_op
@@ -346,6 +347,8 @@ def _formatted(x: Expr) -> None:
     log = GUARDS.get()
     if log is not None and FORMATTED not in log and not _from_fm() and dependent(x) is not None:
         log.append(FORMATTED)
+        if dependent(x) == "fm.to_torch":
+            return  # (it cannot run as Python: its lowering says so, as an error)
         warnings.warn("fm.jit: the function turns a traced value into text (str(x), "
                       "f\"{x:.4f}\", print(x)), so it runs as Python on every call (the text "
                       "of a compiled call would be the trace's); print outside the jitted "
@@ -490,12 +493,52 @@ def variable(value: Any, level: int, source: Expr | None = None, name: str | Non
     >>> variable(2.0, next_level(), source=outer).children == (outer,)
     True
     """
-    return _init_var(_new(Var), value, name, level, () if source is None else (source,))
+    # (while a trace runs, one whose ``.value`` the user's code may not read: ``CheckedVar``)
+    return _init_var(_new(CheckedVar if TRACING else Var), value, name, level,
+                     () if source is None else (source,))
 
 
 # a node's stored value, read without ``TracedVar``'s check (fmicrograd's own
 # code, on hot paths: the sweeps, the rules, jit's lowering)
 stored_value = Expr.__dict__["value"].__get__
+
+
+def _checked_value(self: Expr) -> Any:
+    """``.value`` of a ``Prim`` node (a ``vmap`` example, a rule's output)
+    or a ``CheckedVar``: read by the user's code while ``jit`` or ``to_torch``
+    traces a function it depends on, a ``TypeError``, as for the traced
+    arguments themselves (the compiled code would freeze the number). Plain
+    nodes computed from them are not checked (reading a slot costs nothing;
+    a check would cost every read): see sharp-bits."""
+    if TRACING and not sys._getframe(1).f_globals.get("__name__", "").startswith("fmicrograd"):
+        who = traced_by(self)
+        if who is not None:
+            raise TypeError(_frozen(who))
+    return stored_value(self)
+
+
+def _frozen(who: str) -> str:
+    if who == "fm.to_torch":
+        return ("x.value on a value that fm.to_torch is tracing: it is the number seen while "
+                "tracing, and the torch program would freeze it. Compute with fm functions on "
+                "the node itself")
+    return ("x.value on a value that fm.jit is tracing: it is the number seen while tracing, "
+            "and the compiled code would freeze it (a branch on it never flips). Compare the "
+            "node itself (`if x > 0:` is guarded), compute with fm functions, or pass the "
+            "argument in static_argnums (or static_argnames)")
+
+
+Prim.value = property(_checked_value)  # type: ignore[misc]
+
+
+class CheckedVar(Var):
+    """A transform's variable made while a ``jit`` or ``to_torch`` trace runs
+    (``grad``'s inside ``jit``): ``.value`` is checked as ``Prim``'s is. A
+    variable made otherwise reads its slot (eager code reads many)."""
+
+    __slots__ = ()
+
+    value = property(_checked_value)
 
 
 class TracedVar(Var):
@@ -521,13 +564,9 @@ static_argnums (or static_argnames)
 
     @property
     def value(self) -> Any:
-        if not sys._getframe(1).f_globals.get("__name__", "").startswith("fmicrograd") \
-                and self.level in TRACING:  # its trace runs (in this thread or another)
-            raise TypeError("x.value on an argument that fm.jit is tracing: it is the number seen "
-                            "while tracing, and the compiled code would freeze it (a branch on "
-                            "it never flips). Compare the node itself (`if x > 0:` is guarded), "
-                            "compute with fm functions, or pass the argument in static_argnums "
-                            "(or static_argnames)")
+        who = TRACING.get(self.level)  # its trace runs (in this thread or another)
+        if who and not sys._getframe(1).f_globals.get("__name__", "").startswith("fmicrograd"):
+            raise TypeError(_frozen(who).replace("a value that", "an argument that"))
         return stored_value(self)
 
 
