@@ -352,3 +352,45 @@ def test_a_number_mapped_under_jit_is_named_as_a_number_not_an_internal_class():
         with pytest.raises(ValueError, match=r"is mapped \(in_axes 0\) but is a single "
                                              r"number \(a node\)"):
             fm.jit(fm.vmap(fm.exp))(arg)
+
+
+_ODD_CONSTANTS = (2 ** 53 + 1, 2 ** 60, -(2 ** 53) - 3, 10 ** 400, np.float32(0.1),
+                  np.float16(0.1), np.float32(3.4028235e38), np.float32(np.inf))
+
+
+@pytest.mark.parametrize("b", _ODD_CONSTANTS, ids=repr)
+def test_comparisons_with_big_ints_and_float32_under_vmap_answer_as_the_floats(b):
+    """Under vmap the examples' float64 values were compared with numpy,
+    which rounds an int beyond 2**53 (or overflows) and compares a float32 in
+    float64: a silent wrong branch, where the plain call compares exactly (an
+    int) or in float32 (NEP 50). Round 28."""
+    near = float(b) if not isinstance(b, int) or abs(b) < 1e308 else 1e308
+    xs = [near, float(np.nextafter(near, np.inf)), float(np.nextafter(near, -np.inf)),
+          float(np.float32(0.1)), 0.1, 1.0, np.inf, np.nan]
+    ops = {"<": lambda x: x < b, "<=": lambda x: x <= b, ">": lambda x: x > b,
+           ">=": lambda x: x >= b, "==": lambda x: x == b, "!=": lambda x: x != b}
+    with np.errstate(over="ignore"):
+        for name, cond in ops.items():
+            want = [2.0 * x if cond(x) else 3.0 * x for x in xs]
+            pick = fm.vmap(lambda x, c=cond: fm.where(c(x), 2.0 * x, 3.0 * x))(np.array(xs))
+            assert np.array_equal(pick, want, equal_nan=True), (name, pick, want)
+            for x in xs[:3]:  # a Python branch, every example the same
+                branch = fm.vmap(lambda v, c=cond: 2.0 * v if c(v) else 3.0 * v)((x, x))
+                assert np.array_equal(branch, [2.0 * x if cond(x) else 3.0 * x] * 2,
+                                      equal_nan=True), (name, x)
+
+
+def test_a_derivative_under_vmap_of_a_value_that_ignores_the_variable_is_zero():
+    """``vmap(grad(hessian(f), argnums=1))`` with ``f`` ignoring ``y``: the
+    inner hessian's per-example value reached grad as an array, a TypeError
+    ("must return a scalar, got ndarray"); the loop gives 0.0 (round 28)."""
+    f = lambda x, y: x * x * x  # noqa: E731
+    xs, ys = [-0.9, 0.3, 0.5], [0.2, 0.1, -0.4]
+    loop = tuple(fm.grad(fm.hessian(f), argnums=1)(x, y) for x, y in zip(xs, ys))
+    assert loop == (0.0, 0.0, 0.0)
+    assert fm.vmap(fm.grad(fm.hessian(f), argnums=1))(xs, ys) == loop
+    assert fm.vmap(fm.jacfwd(fm.hessian(f), argnums=1))(xs, ys) == loop
+    assert fm.vmap(fm.jacfwd(fm.jacrev(fm.grad(f)), argnums=1), in_axes=(0, None))(xs, 0.2) == loop
+    g = lambda x, y: x ** 3 * y  # noqa: E731
+    assert fm.vmap(fm.jacfwd(fm.hessian(g), argnums=1))(xs, ys) == tuple(
+        fm.jacfwd(fm.hessian(g), argnums=1)(x, y) for x, y in zip(xs, ys))

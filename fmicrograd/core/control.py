@@ -434,7 +434,14 @@ with fm.where(cond, a, b), or compare scalars
             return self.left
         from .functions import _COMPARISONS
 
-        return _COMPARISONS[self.op](self.left, self.right)
+        exact = _in_float64(self.op, self.right)
+        if exact is None:
+            return _COMPARISONS[self.op](self.left, self.right)
+        bounds, negated = exact  # (a constant float64 would not answer as Python does)
+        truth: Any = 1.0
+        for op, bound in bounds:
+            truth = truth * _COMPARISONS[op](self.left, bound)
+        return 1.0 - truth if negated else truth
 
     def __eq__(self, other: Any) -> Any:
         return _combined(self, other, lambda a, b: 1.0 - abs(a - b), "==")
@@ -559,7 +566,9 @@ def compare(op: str, a: Any, b: Any, b_value: Any) -> Any:
     >>> compare("<", Var(1.0), 2.0, 2.0), compare("==", Var(1.0), 2.0, 2.0)
     (True, False)
     """
-    result = _OPS[op](a.value, b_value)
+    value = a.value
+    result = _OPS[op](value, b_value) if value.__class__ is float or not getattr(
+        value, "ndim", 0) else _compared(op, value, b_value)
     if getattr(result, "ndim", 0):
         if EVERY_EXAMPLE.get():
             return Mask(op, a, b, result)
@@ -593,6 +602,109 @@ def compare(op: str, a: Any, b: Any, b_value: Any) -> Any:
                             + _IN_A_THREAD.format(who=who)
                             + " (the compiled code could not re-check this branch)")
     return r
+
+
+def _compared(op: str, values: Any, b: Any) -> Any:
+    """``values op b`` for the float64 values of ``vmap``'s examples, as
+    each float would answer: an int beyond 2**53 exactly (numpy would round
+    it to a float64 first, or overflow), a float32 or float16 number in its
+    own type (as numpy compares a Python float with it).
+
+    >>> import numpy as np
+    >>> _compared("<", np.array([2.0 ** 53, 1.0]), 2 ** 53 + 1).tolist()
+    [True, True]
+    >>> _compared("==", np.array([0.1]), np.float32(0.1)).tolist()
+    [True]
+    """
+    import numpy as np
+
+    if b.__class__ is int and not -_EXACT_INT <= b <= _EXACT_INT:
+        try:
+            near = float(b)
+        except OverflowError:
+            near = math.inf if b > 0 else -math.inf
+        # where an entry is not the float nearest b, it compares with b as with that float
+        return np.where(values == near, _OPS[op](near, b), _OPS[op](values, near))
+    if isinstance(b, np.floating) and b.dtype.itemsize < 8:
+        with np.errstate(over="ignore"):  # (beyond its range: inf, as numpy casts a float)
+            return _OPS[op](values.astype(b.dtype), b)
+    return _OPS[op](values, b)
+
+
+_EXACT_INT = 2 ** 53
+
+
+def _in_float64(op: str, b: Any) -> tuple[list[tuple[str, float]], bool] | None:
+    """``x op b`` for float64 ``x`` and a constant ``b`` that a float64
+    comparison would not answer as Python does (an int beyond 2**53, a
+    float32 or float16 number, which numpy compares in its own type), as
+    ``(bounds, negated)``: comparisons with float64 bounds that must all hold
+    (or, ``negated``, not all hold); None for any other ``b``.
+
+    >>> _in_float64("<", 2 ** 53 + 1), _in_float64("<", 2.0)
+    (([('<=', 9007199254740992.0)], False), None)
+    """
+    import numpy as np
+
+    if b.__class__ is int and not -_EXACT_INT <= b <= _EXACT_INT:
+        try:
+            near = float(b)
+        except OverflowError:
+            near = math.inf if b > 0 else -math.inf
+        if op in ("==", "!="):  # equal only at near, and only if near is b itself
+            return ([("==", near)] if near == b else [("<", -math.inf)]), op == "!="
+        at = _OPS[op](near, b)  # the answer at x == near; any other x answers as with near
+        if op in ("<", "<="):
+            return [("<=" if at else "<", near)], False
+        return [(">=" if at else ">", near)], False
+    if isinstance(b, np.floating) and b.dtype.itemsize < 8:
+        if b != b:  # NaN: only != holds
+            return [("<", -math.inf)], op == "!="
+        lo, hi = _rounding_interval(b)  # the float64 x that round to b in b's type
+        if op in ("==", "!="):
+            return [(">=", lo), ("<=", hi)], op == "!="
+        return {"<": [("<", lo)], "<=": [("<=", hi)], ">": [(">", hi)],
+                ">=": [(">=", lo)]}[op], False
+    return None
+
+
+def _rounding_interval(b: Any) -> tuple[float, float]:
+    """The least and greatest float64 that round to the float32 (or float16)
+    ``b``: to nearest, ties to even, and beyond the largest finite number's
+    half step up to inf.
+
+    >>> import numpy as np
+    >>> lo, hi = _rounding_interval(np.float32(1.0))
+    >>> np.float32(lo), np.float32(np.nextafter(lo, -1.0)), np.float32(hi)
+    (np.float32(1.0), np.float32(0.99999994), np.float32(1.0))
+    """
+    import numpy as np
+
+    with np.errstate(over="ignore"):
+        return _interval(b, b.dtype.type)
+
+
+def _interval(b: Any, kind: Any) -> tuple[float, float]:
+    import numpy as np
+
+    top = float(np.finfo(kind).max)
+    overflow = top + (top - float(np.nextafter(kind(top), kind(0)))) / 2  # rounds to inf
+    v = float(b)
+    if v == math.inf:
+        lo, hi = overflow, math.inf
+    elif v == -math.inf:
+        lo, hi = -math.inf, -overflow
+    else:
+        below = float(np.nextafter(b, kind(-np.inf)))
+        above = float(np.nextafter(b, kind(np.inf)))
+        lo = -overflow if below == -math.inf else (below + v) / 2  # (exact in float64)
+        hi = overflow if above == math.inf else (v + above) / 2
+    # a midpoint itself rounds to the even neighbour: step inside where that is not b
+    if math.isfinite(lo) and kind(lo) != b:
+        lo = float(np.nextafter(lo, math.inf))
+    if math.isfinite(hi) and kind(hi) != b:
+        hi = float(np.nextafter(hi, -math.inf))
+    return lo, hi
 
 
 def integer_test(x: Any) -> Any:

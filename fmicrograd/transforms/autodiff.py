@@ -202,6 +202,8 @@ def _scalar(out: Any, who: str) -> Any:
                         "with fm.vmap" + thread_hint())
     if isinstance(out, numbers.Real) and not isinstance(out, bool):
         return out
+    if out.__class__ is _np().ndarray and out.dtype.kind == "f" and 0 < out.ndim <= DEPTH.get():
+        return const(out)  # under vmap, one value per example that reaches no variable here
     if isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], (Expr, numbers.Real)):
         raise TypeError(f"{who}: the function must return a scalar, got a pair; if it "
                         f"returns (loss, extra), pass has_aux=True: fm.{who}(f, has_aux=True)")
