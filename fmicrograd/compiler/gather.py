@@ -90,8 +90,11 @@ class Rows:
         self.row_list: list[int] = self.row_of.tolist()
         self.inputs = input_shapes(p)
         if len(self.inputs) > 1:  # jit under vmap: ``I`` is one array per input shape
-            for c, shape in enumerate(self.inputs):
-                self.place(f"I{c}", [i for i in range(p.n_inputs) if p.shapes[i] == shape])
+            code = {shape: c for c, shape in enumerate(self.inputs)}
+            codes = np.fromiter(map(code.__getitem__, p.shapes[:p.n_inputs]), dtype=np.intp,
+                                count=p.n_inputs)
+            for c in range(len(self.inputs)):
+                self.place(f"I{c}", np.flatnonzero(codes == c).tolist())
         # with ``any_order`` the outputs ask for no order of the rows that lead to them
         self.demand = np.full(p.size, -1, dtype=np.intp) if any_order else _demand(p, through)
         counts, self.flat = p.edges()

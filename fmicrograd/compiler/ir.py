@@ -177,7 +177,9 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
     p.ops = ["in"] * len(inputs)
     p.args = [()] * len(inputs)
     p.params = list(range(len(inputs)))
-    p.shapes = [() if v.__class__ is float else _shape(v) for v in map(_stored, inputs)]
+    values = list(map(_stored, inputs))
+    p.shapes = [()] * len(values) if set(map(type, values)) <= {float} else [
+        () if v.__class__ is float else _shape(v) for v in values]  # (jit's: all floats)
     number.update(zip(inputs, p.params))
     p.n_inputs = len(inputs)
     roots = [o for o in outputs if isinstance(o, Expr)]
