@@ -291,6 +291,8 @@ def _forward(neurons: tuple, x: Any, who: str, index: int | None = None) -> tupl
         where = f" layer {index}" if index else ""
         raise ValueError(f"{who}.apply:{where} expected an input of length {nin}, got length "
                          f"{len(x)}")
+    if len(neurons) > 1 and set(map(len, map(_neuron_w, neurons))) != {nin}:
+        _uneven(neurons, who, index)  # (a model edited with fm.tree.at: zip would truncate)
     first = neurons[0]
     acts = ACTIVATIONS
     if isinstance(first.b, Expr) or isinstance(first.w[0], Expr):
@@ -302,18 +304,42 @@ def _forward(neurons: tuple, x: Any, who: str, index: int | None = None) -> tupl
         # float32 row would keep numpy's float32 arithmetic)
         if not all(v.__class__ is float for v in x):
             x = tuple(v if isinstance(v, Expr) else float(v) for v in x)
-        return tuple(acts[n.activation](sum(map(mul, n.w, x), 0.0) + n.b)
-                     if n.b.__class__ is float and n.w[0].__class__ is float else
-                     _widened_neuron(acts[n.activation], n, x) for n in neurons)
+        return tuple(map(functools.partial(_plain_neuron, acts, x), neurons))
     dot = F.dot
     return tuple(acts[n.activation](dot(n.w, x) + n.b) for n in neurons)
 
 
-def _widened_neuron(act: Any, n: Any, x: tuple) -> Any:
-    """A neuron whose parameters are not all Python floats (numpy float32
-    scalars, ints) on plain inputs, computed in float64 as under ``fm.jit``,
-    which reads every parameter as a float64."""
-    return act(sum(map(mul, map(float, n.w), x), 0.0) + float(n.b))
+def _neuron_w(n: Any) -> Any:
+    return n.w
+
+
+def _uneven(neurons: tuple, who: str, index: int | None) -> None:
+    nin = len(neurons[0].w)
+    k = next(k for k, n in enumerate(neurons) if len(n.w) != nin)
+    raise ValueError(f"{who}.apply: layer {index or 0} neuron {k} has {len(neurons[k].w)} "
+                     f"weights where neuron 0 has {nin} (a layer's neurons take the same "
+                     "inputs: was the model edited with fm.tree.at?)")
+
+
+def _plain_neuron(acts: dict, x: tuple, n: Any) -> Any:
+    """A neuron on plain inputs: the float sum ``fm.dot`` would compute, or,
+    where a parameter is not a Python float, that of ``_widened_neuron``."""
+    total = sum(map(mul, n.w, x), 0.0) + n.b
+    if total.__class__ is not float:
+        total = _widened_neuron(n, x)
+    return acts[n.activation](total)
+
+
+def _widened_neuron(n: Any, x: tuple) -> Any:
+    """The sum of a neuron whose parameters are not all Python floats on
+    plain inputs: numpy scalars (float32) and ints in float64, as under
+    ``fm.jit``, which reads every parameter as a float64; a node (a parameter
+    a transform differentiates, or a ``Var`` put in with ``fm.tree.at``)
+    stays a node."""
+    def widened(v: Any) -> Any:
+        return v if isinstance(v, Expr) else float(v)
+
+    return sum(map(mul, map(widened, n.w), x), 0.0) + widened(n.b)
 
 
 # Input entries of these classes need no check (the common case: one set lookup).

@@ -4,6 +4,7 @@ import dataclasses
 import math
 import statistics
 
+import numpy as np
 import pytest
 
 import fmicrograd as fm
@@ -182,3 +183,39 @@ def test_bad_arguments_are_reported():
         nn.MLP.init(2, [3, 1], key=0)
     with pytest.raises(TypeError, match="Neuron, Layer or MLP"):
         nn.apply({"w": 1.0}, (1.0,))
+
+
+def test_a_later_neuron_holding_a_node_keeps_it_on_plain_inputs():
+    """The plain-input path looked at neuron 0 only: a Var bias of a later
+    neuron went through float() (the graph lost outside a transform, a wrong
+    float() error under grad), and a float32 weight after the first kept
+    float32 arithmetic (round 28)."""
+    v = fm.Var(0.5)
+    layer = fm.nn.Layer((fm.nn.Neuron((1.0, 2.0), 0.0, "linear"),
+                         fm.nn.Neuron((1.0, 2.0), v, "linear")))
+    out = layer((1.0, 1.0))
+    assert out[0] == 3.0 and isinstance(out[1], fm.Expr) and out[1].value == 3.5
+    assert fm.viz.node_grads(out[1])[v] == 1.0
+    m = fm.nn.MLP.init(2, [2, 2], key=fm.random.key(0), activation="tanh")
+
+    def f(b):
+        return fm.tree.at(lambda mm: mm.layers[0].neurons[1].b, m, b)((0.5, -0.3))[1]
+
+    eps = 1e-6
+    assert abs(fm.grad(f)(0.2) - (f(0.2 + eps) - f(0.2 - eps)) / (2 * eps)) < 1e-8
+    assert fm.jit(fm.grad(f))(0.2) == pytest.approx(fm.grad(f)(0.2), rel=1e-12)
+    n = fm.nn.Neuron((1.0, np.float32(0.1)), 0.0, "linear")
+    assert type(n((0.0, 1.0))) is float and n((0.0, 1.0)) == float(np.float32(0.1))
+
+
+def test_neurons_of_a_layer_with_different_widths_are_an_error_not_truncated():
+    """A model edited with fm.tree.at to hold a neuron of another width ran
+    eagerly on the shorter of weights and inputs (zip), where transforms
+    raised fm.dot's error (round 28)."""
+    m = fm.nn.MLP.init(3, [2, 1], key=fm.random.key(0))
+    for w in ((1.0, 2.0), (1.0, 2.0, 3.0, 4.0)):
+        bad = fm.tree.at(lambda mm: mm.layers[0].neurons[1].w, m, w)
+        for call in (bad, fm.jit(bad), lambda x, b=bad: fm.grad(lambda s: b((s, 2.0, 3.0)))(x[0])):
+            with pytest.raises(ValueError, match=r"layer 0 neuron 1 has \d weights where "
+                                                 r"neuron 0 has 3"):
+                call((1.0, 2.0, 3.0))

@@ -64,6 +64,7 @@ _FACTORS = {num.step: "_tofloat({0} > 0)", num.sign: "_op_sign({0})",
             num.share: "_share({0}, {1})"}
 _ZEROS: dict = {}  # (shape, dtype) -> a read-only array of zeros (see ``_relu``)
 _MOST_ZEROS = 1 << 20  # entries: larger arrays take the scalar path (no 8 MB+ cache)
+_ZEROS_BYTES = 1 << 25  # and all the cached zeros hold at most 32 MB (32 shapes of 8 MB: 256)
 
 
 def _relu(x: Any) -> Any:
@@ -81,8 +82,8 @@ def _relu(x: Any) -> Any:
     key = (shape, x.dtype)
     z = _ZEROS.get(key)
     if z is None:
-        if len(_ZEROS) >= 32:  # the shapes of the latest programs only
-            _ZEROS.clear()
+        if len(_ZEROS) >= 32 or sum(a.nbytes for a in _ZEROS.values()) + x.nbytes > _ZEROS_BYTES:
+            _ZEROS.clear()  # the shapes of the latest programs only
         z = np.zeros(shape, dtype=x.dtype)
         z.flags.writeable = False
         _ZEROS[key] = z

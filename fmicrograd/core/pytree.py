@@ -268,16 +268,21 @@ def _flat(x: Any, out: list, examples: bool = False) -> TreeDef:
 
 
 _RUNS: dict[tuple[type, int], TreeDef] = {}  # see _run
+_RUN_LEAVES = [0]  # the leaves the kept runs hold (each kept TreeDef holds n of them)
+_MOST_RUN_LEAVES = 1 << 20  # 8 MB of references: lengths beyond are made each time
 
 
 def _run(kind: type, n: int) -> TreeDef:
     """The TreeDef of a ``kind`` (tuple or list) of ``n`` leaves, one object per
-    length: equal structures share it, so comparing them stops there."""
+    length: equal structures share it, so comparing them stops there. The
+    kept ones hold at most ``_MOST_RUN_LEAVES`` leaves in all (a program
+    that sees many long lengths once kept 0.8 MB for each)."""
     td = _RUNS.get((kind, n))
     if td is None:
         td = TreeDef(kind, None, (LEAF,) * n)
-        if len(_RUNS) < 4096:
+        if len(_RUNS) < 4096 and _RUN_LEAVES[0] + n <= _MOST_RUN_LEAVES:
             _RUNS[kind, n] = td
+            _RUN_LEAVES[0] += n
     return td
 
 
