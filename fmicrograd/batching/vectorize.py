@@ -92,8 +92,7 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
             DEPTH.reset(token)
             if RAISED.get():  # a branch on disagreeing examples that f caught (see settle)
                 settle(("vmap", depth + 1), failed)
-        unmapped = frozenset(id(x) for i, ax in enumerate(axes) if ax is None
-                             for x in tr.leaves(args[i]) if x.__class__ is np.ndarray)
+        unmapped = tuple(args[i] for i, ax in enumerate(axes) if ax is None)
         return _collect(out, size, depth, unmapped)  # type: ignore[arg-type]  # one axis
 
     return mapped
@@ -323,10 +322,10 @@ def _ranks(treedef: tr.TreeDef) -> list:
     return out
 
 
-def _collect(out: Any, size: int, depth: int, unmapped: frozenset = frozenset()) -> Any:
+def _collect(out: Any, size: int, depth: int, unmapped: tuple = ()) -> Any:
     """The outputs of the examples: a tuple of them (nothing traced) or a
-    ``Batched``. ``unmapped``: the ids of the arrays of the arguments not
-    mapped, which the function may not return as they are."""
+    ``Batched``. ``unmapped``: the arguments not mapped, whose arrays the
+    function may not return as they are."""
     leaves, treedef = tr.flatten(out)
     for j, leaf in enumerate(leaves):
         if not isinstance(leaf, (Expr, numbers.Real, np.ndarray)) or (
@@ -342,7 +341,8 @@ def _collect(out: Any, size: int, depth: int, unmapped: frozenset = frozenset())
                             "(return other values outside the mapped function)")
     ranks = _ranks(treedef)
     for j, (leaf, r) in enumerate(zip(leaves, ranks)):
-        if leaf.__class__ is np.ndarray and leaf.ndim and not r and id(leaf) in unmapped:
+        if leaf.__class__ is np.ndarray and leaf.ndim and not r and any(
+                x is leaf for x in tr.leaves(unmapped)):
             path = tr.flatten_with_paths(out)[1][j]
             raise TypeError(f"fm.vmap: the mapped function returns, at {tr.keystr(path)}, "
                             f"the numpy array of shape {leaf.shape} of an argument it does "
