@@ -149,7 +149,7 @@ def test_fwd_runs_on_values_and_rule_reuses_its_residuals_at_first_order():
     assert fm.grad(sq)(3.0) == 6.0
     assert calls == ["float"]  # once, on values; the sweep reused the residuals
     assert fm.grad(fm.grad(sq))(3.0) == 2.0
-    assert "Var" in calls  # higher order: fwd reran on nodes
+    assert any(c.endswith("Var") for c in calls)  # higher order: fwd reran on nodes
 
 
 def test_trace_shows_one_custom_node_per_output():
