@@ -287,12 +287,12 @@ def _forward(neurons: tuple, x: Any, who: str, index: int | None = None) -> tupl
                     abs(item) > _FLOAT_MAX:
                 _check_item(neurons, i, who, item)
     nin = len(neurons[0].w)
+    if len(neurons) > 1 and set(map(len, map(_neuron_w, neurons))) != {nin}:
+        _uneven(neurons, who, index)  # (a model edited with fm.tree.at: zip would truncate)
     if len(x) != nin:
         where = f" layer {index}" if index else ""
         raise ValueError(f"{who}.apply:{where} expected an input of length {nin}, got length "
                          f"{len(x)}")
-    if len(neurons) > 1 and set(map(len, map(_neuron_w, neurons))) != {nin}:
-        _uneven(neurons, who, index)  # (a model edited with fm.tree.at: zip would truncate)
     first = neurons[0]
     acts = ACTIVATIONS
     if isinstance(first.b, Expr) or isinstance(first.w[0], Expr):
@@ -314,11 +314,11 @@ def _neuron_w(n: Any) -> Any:
 
 
 def _uneven(neurons: tuple, who: str, index: int | None) -> None:
-    nin = len(neurons[0].w)
-    k = next(k for k, n in enumerate(neurons) if len(n.w) != nin)
-    raise ValueError(f"{who}.apply: layer {index or 0} neuron {k} has {len(neurons[k].w)} "
-                     f"weights where neuron 0 has {nin} (a layer's neurons take the same "
-                     "inputs: was the model edited with fm.tree.at?)")
+    widths = [len(n.w) for n in neurons]
+    where = f" layer {index or 0}" if who == "MLP" else ""
+    raise ValueError(f"{who}.apply:{where} its neurons have different numbers of weights "
+                     f"({widths}); a layer's neurons take the same inputs (was the model "
+                     "edited with fm.tree.at?)")
 
 
 def _plain_neuron(acts: dict, x: tuple, n: Any) -> Any:

@@ -117,6 +117,7 @@ def uniform(k: Key, n: int | None = None, low: float = 0.0, high: float = 1.0) -
     3
     """
     rng = _rng(k, "uniform")
+    low, high = _as_float(low), _as_float(high)  # (float16 would overflow)
     if not low < high:  # (NaN too)
         raise ValueError(f"fm.random.uniform: needs low < high, got low={low!r}, high={high!r}")
     if any(isinstance(b, numbers.Real) and math.isinf(b) for b in (low, high)):
@@ -124,7 +125,7 @@ def uniform(k: Key, n: int | None = None, low: float = 0.0, high: float = 1.0) -
                          f"high={high!r}")
     draw = rng.uniform
     if isinstance(low, numbers.Real) and isinstance(high, numbers.Real) and \
-            math.isinf(high - low):  # (``uniform``'s width overflows: weigh the bounds)
+            _overflows(low, high):  # (``uniform``'s width overflows: weigh the bounds)
         def draw(a: float, b: float) -> float:
             r = rng.random()
             return a * (1.0 - r) + b * r
@@ -132,6 +133,26 @@ def uniform(k: Key, n: int | None = None, low: float = 0.0, high: float = 1.0) -
         return _below(draw(low, high), draw, low, high)
     return tuple(_below(draw(low, high), draw, low, high)
                  for _ in range(_count(n, "uniform")))
+
+
+def _as_float(b: Any) -> Any:
+    """A plain number bound as a Python float (numpy's float16 or float32
+    would compute the draw in its own type); an int beyond float64 as inf,
+    which the finite-bounds check then names; a node as it is."""
+    if not isinstance(b, numbers.Real) or isinstance(b, float):
+        return b
+    try:
+        return float(b)
+    except OverflowError:
+        return math.inf if b > 0 else -math.inf  # type: ignore[operator]  # (an int)
+
+
+def _overflows(low: numbers.Real, high: numbers.Real) -> bool:
+    """Whether ``high - low`` is beyond float64 (``low``, ``high`` finite)."""
+    try:
+        return math.isinf(float(high) - float(low))
+    except OverflowError:  # (an int bound beyond float64)
+        return True
 
 
 def _below(x: float, draw: Callable, low: float, high: float) -> float:

@@ -341,14 +341,14 @@ def _collect(out: Any, size: int, depth: int, unmapped: tuple = ()) -> Any:
                             "(return other values outside the mapped function)")
     ranks = _ranks(treedef)
     for j, (leaf, r) in enumerate(zip(leaves, ranks)):
-        if leaf.__class__ is np.ndarray and leaf.ndim and not r and any(
+        if leaf.__class__ is np.ndarray and leaf.ndim == 1 and len(leaf) > 1 and not r and any(
                 x is leaf for x in tr.leaves(unmapped)):
             path = tr.flatten_with_paths(out)[1][j]
             raise TypeError(f"fm.vmap: the mapped function returns, at {tr.keystr(path)}, "
                             f"the numpy array of shape {leaf.shape} of an argument it does "
                             "not map (in_axes None): its entries would be split across the "
                             "examples, where the loop gives every example the whole array. "
-                            "Return it outside the mapped function (fm.jit refuses it too)")
+                            "Return it outside the mapped function")
     if depth == 0 and not any(reaches_variable(x) for x in leaves):
         values = [_whole(x.value if isinstance(x, Expr) else x, size, r)
                   for x, r in zip(leaves, ranks)]

@@ -227,9 +227,13 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
 
 
 def _labels_ok(labels: list, inputs: Any) -> bool:
-    """Whether every label input passes its loss's check (``guards.value_checks``)."""
-    values = inputs.detach().cpu().numpy().astype(float)
-    return all(ok(values[where]).all() for where, ok in labels)
+    """Whether every label input passes its loss's check (``guards.value_checks``),
+    reading those entries only (the features may be most of the tensor)."""
+    import torch
+
+    values = inputs.detach()
+    return all(ok(values[torch.from_numpy(where)].cpu().numpy().astype(float)).all()
+               for where, ok in labels)
 
 
 def _differentiated(op: str, args: tuple) -> tuple:

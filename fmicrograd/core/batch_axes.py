@@ -11,6 +11,7 @@ input must be summed over the batch axes it gained.
 
 from __future__ import annotations
 
+import sys
 from contextvars import ContextVar
 from typing import Any
 
@@ -147,3 +148,24 @@ def batch_sum_vjp(ct: Any, out: Any, axes: tuple, a: Any) -> tuple:
     import numpy as np
 
     return (ct + np.zeros(shape),)
+
+
+def batch_valued(x: Any) -> bool:
+    """Whether ``x`` is a float array holding one value per example of the
+    running ``vmap``s (the batch shape of their mapped values): a value an
+    inner transform computed per example without reaching a variable.
+
+    >>> import numpy as np
+    >>> batch_valued(np.zeros(3))
+    False
+    """
+    np = sys.modules.get("numpy")  # (no array exists before numpy is imported)
+    if np is None or x.__class__ is not np.ndarray or x.dtype.kind != "f" or \
+            not 0 < x.ndim <= DEPTH.get():
+        return False
+    shapes = [np.shape(getattr(v, "value", v)) for level in BATCHES.get() for v in level]
+    try:
+        batch = np.broadcast_shapes(*shapes) if shapes else ()
+        return bool(batch) and np.broadcast_shapes(x.shape, batch) == batch
+    except ValueError:  # (shapes that do not broadcast: not the batch's)
+        return False

@@ -618,6 +618,7 @@ def _compared(op: str, values: Any, b: Any) -> Any:
     """
     import numpy as np
 
+    b = _scalar_of(b)
     if b.__class__ is int and not -_EXACT_INT <= b <= _EXACT_INT:
         try:
             near = float(b)
@@ -634,6 +635,14 @@ def _compared(op: str, values: Any, b: Any) -> Any:
 _EXACT_INT = 2 ** 53
 
 
+def _scalar_of(b: Any) -> Any:
+    """A 0-d numpy array as its scalar (numpy hands ``np.float32(0.1) < x`` to
+    the node as one), anything else as it is."""
+    if getattr(b, "ndim", None) == 0 and b.__class__.__name__ == "ndarray":
+        return b[()]
+    return b
+
+
 def _in_float64(op: str, b: Any) -> tuple[list[tuple[str, float]], bool] | None:
     """``x op b`` for float64 ``x`` and a constant ``b`` that a float64
     comparison would not answer as Python does (an int beyond 2**53, a
@@ -646,6 +655,7 @@ def _in_float64(op: str, b: Any) -> tuple[list[tuple[str, float]], bool] | None:
     """
     import numpy as np
 
+    b = _scalar_of(b)
     if b.__class__ is int and not -_EXACT_INT <= b <= _EXACT_INT:
         try:
             near = float(b)

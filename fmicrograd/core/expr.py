@@ -536,7 +536,7 @@ def _frozen(who: str) -> str:
             "argument in static_argnums (or static_argnames)")
 
 
-Prim.value = property(_checked_value)  # type: ignore[misc]
+Prim.value = property(_checked_value, _set_value)  # type: ignore[misc]  # (set: unpickling)
 
 
 class CheckedVar(InnerVar):
@@ -546,7 +546,7 @@ class CheckedVar(InnerVar):
 
     __slots__ = ()
 
-    value = property(_checked_value)
+    value = property(_checked_value, _set_value)  # (set by unpickling; fields are frozen)
 
 
 class TracedVar(InnerVar):
@@ -650,7 +650,8 @@ def lift(x: Any) -> Expr:
                         "real numbers: pass x.real or abs(x)")
     if odd == "bool" or isinstance(x, numbers.Real):  # a bool (numpy's too) as 0.0 / 1.0
         return const(float(x))
-    if getattr(x, "ndim", None) == 0 and getattr(x.dtype, "kind", "") in "fiub":
+    np = sys.modules.get("numpy")
+    if np is not None and x.__class__ is np.ndarray and x.ndim == 0 and x.dtype.kind in "fiub":
         return const(float(x))  # a 0-d array (float32 too) as float64, as a numpy scalar is
     return const(x)
 

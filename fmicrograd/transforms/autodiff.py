@@ -21,7 +21,7 @@ from typing import Any
 
 from ..core import pytree as tr
 from ..core import sweep
-from ..core.batch_axes import DEPTH
+from ..core.batch_axes import DEPTH, batch_valued
 from ..core.control import RUNNING, dependent, running, thread_hint
 from ..core.expr import Expr, const, next_level, variable
 from ..core.expr import stored_value as _stored
@@ -137,6 +137,8 @@ def widened_leaves(tree: Any, who: str) -> list:
     what = "cotangent" if "vjp" in who else "tangent"
     for i, leaf in enumerate(out):
         if leaf.__class__ is not float and not isinstance(leaf, Expr):
+            if isinstance(leaf, _np().ndarray) and leaf.ndim == 0 and leaf.dtype.kind in "biu":
+                leaf = leaf[()]  # (a 0-d array as its number, checked as one)
             if isinstance(leaf, (bool, _np().bool_)):
                 path = tr.keystr(tr.flatten_with_paths(tree)[1][i])
                 raise TypeError(f"{who}: the {what} at {path} is the bool {leaf!r}; {what}s "
@@ -144,7 +146,7 @@ def widened_leaves(tree: Any, who: str) -> list:
             if isinstance(leaf, numbers.Integral) and inexact_int(leaf):
                 path = tr.keystr(tr.flatten_with_paths(tree)[1][i])
                 raise ValueError(f"{who}: the {what} at {path} is an int beyond 2**53, which "
-                                 f"a float64 would round; pass it as a float")
+                                 f"a float64 may not hold exactly; pass it as a float")
             if isinstance(leaf, _np().ndarray):
                 if leaf.ndim == 0 and leaf.dtype.kind in "fiu":  # a number, as the primals'
                     out[i] = float(leaf)
@@ -202,7 +204,7 @@ def _scalar(out: Any, who: str) -> Any:
                         "with fm.vmap" + thread_hint())
     if isinstance(out, numbers.Real) and not isinstance(out, bool):
         return out
-    if out.__class__ is _np().ndarray and out.dtype.kind == "f" and 0 < out.ndim <= DEPTH.get():
+    if batch_valued(out):
         return const(out)  # under vmap, one value per example that reaches no variable here
     if isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], (Expr, numbers.Real)):
         raise TypeError(f"{who}: the function must return a scalar, got a pair; if it "

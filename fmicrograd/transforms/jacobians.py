@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 
 from ..core import pytree as tr
 from ..core import sweep
-from ..core.batch_axes import DEPTH
+from ..core.batch_axes import DEPTH, batch_valued
 from ..core.expr import Expr, const
 from ..core.numeric import _np  # (numpy, imported when first needed)
 from .autodiff import _argnums, _rebuild, call_on_inputs, lower, per_example
@@ -90,9 +90,8 @@ def _trace(f: Callable, args: tuple, kwargs: dict, argnums: Any, has_aux: bool,
     nums, single = _argnums(argnums, len(args), who)
     out, aux, defs, groups = call_on_inputs(f, args, kwargs, nums, has_aux, who)
     outs, paths, out_def = tr.flatten_with_paths(per_example(out))
-    depth = DEPTH.get()
     for k, (leaf, path) in enumerate(zip(outs, paths)):
-        if leaf.__class__ is _np().ndarray and leaf.dtype.kind == "f" and 0 < leaf.ndim <= depth:
+        if batch_valued(leaf):
             outs[k] = const(leaf)  # under vmap, one value per example reaching no variable
             continue
         if not (isinstance(leaf, Expr)
