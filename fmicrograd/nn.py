@@ -287,9 +287,9 @@ def _forward(neurons: tuple, x: Any, who: str, index: int | None = None) -> tupl
                     abs(item) > _FLOAT_MAX:
                 _check_item(neurons, i, who, item)
     nin = len(neurons[0].w)
-    if len(neurons) > 1 and set(map(len, map(_neuron_w, neurons))) != {nin}:
-        _uneven(neurons, who, index)  # (a model edited with fm.tree.at: zip would truncate)
     if len(x) != nin:
+        if len(neurons) > 1 and set(map(len, map(_neuron_w, neurons))) != {nin}:
+            _uneven(neurons, who, index)  # (neuron 0 the odd one: not the input's fault)
         where = f" layer {index}" if index else ""
         raise ValueError(f"{who}.apply:{where} expected an input of length {nin}, got length "
                          f"{len(x)}")
@@ -304,6 +304,9 @@ def _forward(neurons: tuple, x: Any, who: str, index: int | None = None) -> tupl
         # float32 row would keep numpy's float32 arithmetic)
         if not all(v.__class__ is float for v in x):
             x = tuple(v if isinstance(v, Expr) else float(v) for v in x)
+        if len(neurons) > 1 and set(map(len, map(_neuron_w, neurons))) != {nin}:
+            _uneven(neurons, who, index)  # (a model edited with fm.tree.at: zip would truncate;
+            #                               fm.dot below checks the lengths itself)
         return tuple(map(functools.partial(_plain_neuron, acts, x), neurons))
     dot = F.dot
     return tuple(acts[n.activation](dot(n.w, x) + n.b) for n in neurons)
