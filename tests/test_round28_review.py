@@ -73,3 +73,16 @@ def test_uniform_draws_float64_for_narrow_or_int_bounds():
     assert all(math.isfinite(x) for x in xs)
     with pytest.raises(ValueError, match="finite bounds"):
         fm.random.uniform(k, 2, -10 ** 400, 1.0)
+
+
+def test_has_aux_takes_a_two_item_list_as_jax_does():
+    assert fm.grad(lambda x: [x * x, "a"], has_aux=True)(3.0) == (6.0, "a")
+    assert fm.jit(fm.grad(lambda x: [x * x, x + 1.0], has_aux=True))(3.0) == (6.0, 4.0)
+    with pytest.raises(TypeError, match="must return a pair"):
+        fm.grad(lambda x: [x, x, x], has_aux=True)(3.0)
+
+
+def test_a_math_nan_test_under_grad_names_the_node_comparison():
+    with pytest.raises(TypeError, match=r"x != x"):
+        fm.grad(lambda x: 0.0 if math.isnan(x) else x * 2.0)(1.0)
+    assert fm.grad(lambda x: 0.0 if x != x else x * 2.0)(1.0) == 2.0

@@ -360,17 +360,18 @@ def escape(x: Any, how: str) -> float:
                         f"{how} on a value that {who} is tracing: the compiled code would "
                         "freeze the number seen while tracing. Compute with fm functions "
                         "(fm.sin(x), not math.sin(x)); compare nodes directly (comparisons are "
-                        "guarded); or pass that argument in static_argnums (or "
-                        "static_argnames). (An array argument comes in as an array of such "
-                        "values: np.asarray(a, "
-                        "dtype=float) and a.astype(float) read them; convert before the call)"
+                        "guarded, as x != x is for NaN); or pass that argument in "
+                        "static_argnums (or static_argnames). (An array argument comes in as an "
+                        "array of such values: np.asarray(a, dtype=float) and a.astype(float) "
+                        "read them; convert before the call)"
                         + TRACE_ADVICE.get()))
     raise raised(level, TypeError(
                     f"{how} on an fm.Expr that {who} differentiates: the plain number would "
                     "silently drop its derivative. Compute with fm functions (fm.sin(x), not "
                     "math.sin(x); x * y, not float(x) * y), or write fm.stop_gradient(x) where "
                     "dropping the derivative is intended. To print a value inside a loss use "
-                    "f\"{x:.4f}\" or x.value"))
+                    "f\"{x:.4f}\" or x.value; to test for NaN or inf (math.isnan, math.isinf), "
+                    "compare the node itself: x != x, abs(x) == math.inf"))
 
 
 @dataclass(frozen=True, eq=False)

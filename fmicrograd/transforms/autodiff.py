@@ -283,7 +283,7 @@ def call_on_inputs(f: Callable, args: Sequence, kwargs: dict, nums: tuple, has_a
         out = f(*new_args, **kwargs)
     aux = None
     if has_aux:
-        if not (isinstance(out, tuple) and len(out) == 2):
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):  # (a list too, as JAX)
             raise TypeError(f"{who}(has_aux=True): the function must return a pair "
                             f"(output, aux), got {type(out).__name__}")
         out, aux = out
