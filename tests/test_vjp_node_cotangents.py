@@ -102,21 +102,3 @@ def test_a_saved_sweep_over_an_inner_vmap_called_under_vmap_is_refused():
     g = lambda w: fm.sin(w) * w  # noqa: E731  (no vmap inside: calls under vmap work)
     _, g_jvp = fm.linearize(g, 0.5)
     assert fm.vmap(g_jvp)([1.0, 2.0]) == (g_jvp(1.0), g_jvp(2.0))
-
-
-def test_a_saved_vjp_fn_called_inside_a_transform_gives_numbers_not_nodes():
-    """A saved vjp_fn holds its finished transform's variables; a transform of
-    a function calling it built its result as a graph over them and returned
-    nodes (Expr(op='sum', value=12.0), Var(5.0)) where the numbers belong
-    (round 28). A user's own fm.Var still gives a graph, as before."""
-    vfn = fm.vjp(lambda x: x * x * x, 2.0)[1]
-    for result in (fm.grad(lambda c: vfn(c)[0])(1.0), *fm.value_and_grad(lambda c: vfn(c)[0])(1.0),
-                   fm.jit(fm.grad(lambda c: vfn(c * c)[0]))(3.0) / 6.0,
-                   fm.jacrev(lambda c: vfn(c)[0])(1.0), fm.jacfwd(lambda c: vfn(c)[0])(1.0)):
-        assert type(result) is float and result == 12.0
-    assert fm.vmap(fm.grad(lambda c: vfn(c * c)[0]))((1.0, 2.0)) == (24.0, 48.0)
-    assert fm.hessian(lambda c: vfn(c * c * c)[0])(2.0) == 144.0
-    v2 = fm.vjp(lambda x, y: x * y, 2.0, 5.0)[1]
-    assert repr(fm.grad(lambda c: v2(c)[0])(1.0)) == "5.0"
-    a = fm.Var(3.0)
-    assert isinstance(fm.grad(lambda c: c * a)(1.0), fm.Expr)

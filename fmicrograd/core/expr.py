@@ -494,16 +494,8 @@ def variable(value: Any, level: int, source: Expr | None = None, name: str | Non
     True
     """
     # (while a trace runs, one whose ``.value`` the user's code may not read: ``CheckedVar``)
-    return _init_var(_new(CheckedVar if TRACING else InnerVar), value, name, level,
+    return _init_var(_new(CheckedVar if TRACING else Var), value, name, level,
                      () if source is None else (source,))
-
-
-class InnerVar(Var):
-    """A transform's variable (``variable``), as opposed to a user's ``fm.Var``:
-    once its transform has returned (a saved ``vjp_fn`` holds some), nothing
-    differentiates it, and the sweeps read it as a constant (``sweep.order``)."""
-
-    __slots__ = ()
 
 
 # a node's stored value, read without ``TracedVar``'s check (fmicrograd's own
@@ -539,7 +531,7 @@ def _frozen(who: str) -> str:
 Prim.value = property(_checked_value, _set_value)  # type: ignore[misc]  # (set: unpickling)
 
 
-class CheckedVar(InnerVar):
+class CheckedVar(Var):
     """A transform's variable made while a ``jit`` or ``to_torch`` trace runs
     (``grad``'s inside ``jit``): ``.value`` is checked as ``Prim``'s is. A
     variable made otherwise reads its slot (eager code reads many)."""
@@ -549,7 +541,7 @@ class CheckedVar(InnerVar):
     value = property(_checked_value, _set_value)  # (set by unpickling; fields are frozen)
 
 
-class TracedVar(InnerVar):
+class TracedVar(Var):
     """An argument variable of ``fm.jit``'s trace. Reading its ``.value`` from
     the user's code while the trace runs is a ``TypeError``: the compiled
     code would freeze the number (fmicrograd's own code reads it freely).

@@ -29,7 +29,7 @@ from typing import Any
 
 from .accumulate import float_valued, total
 from .batch_axes import reduce_to
-from .control import _ANYWHERE, RUNNING
+from .control import RUNNING
 from .dot_cotangents import dot_cotangents
 from .expr import Expr, Prim, Var
 from .expr import stored_value as _value
@@ -93,12 +93,9 @@ def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bo
         if n in relevant:
             continue
         kids = n.children
-        if not older and n.op == "var" and n.level < level and (
-                kids or n.level in _ANYWHERE or n.__class__ is Var):
+        if not older and n.op == "var" and n.level < level:
             older = True  # an enclosing transform's variable (one holding a node too:
-            #               a vmap batch, or a graph at higher order), or the user's own
-            #               ``fm.Var``; not one of a transform that has returned (a saved
-            #               ``vjp_fn``'s): nothing differentiates it, its value is a constant
+            #               a vmap batch, or a graph at higher order)
         if not kids:
             relevant[n] = False
             continue
