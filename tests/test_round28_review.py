@@ -86,3 +86,20 @@ def test_a_math_nan_test_under_grad_names_the_node_comparison():
     with pytest.raises(TypeError, match=r"x != x"):
         fm.grad(lambda x: 0.0 if math.isnan(x) else x * 2.0)(1.0)
     assert fm.grad(lambda x: 0.0 if x != x else x * 2.0)(1.0) == 2.0
+
+
+def test_derivatives_through_variables_of_a_returned_transform_are_kept():
+    """A change this round (reverted) read a returned transform's variables as
+    constants: these derivatives were dropped (12.0 for 24.0) and debug_nans
+    missed an inner derivative's NaN."""
+    t = fm.trace(lambda x: x)(2.0)
+    g = fm.grad(lambda y: t * y * y)(3.0)
+    assert fm.viz.node_grads(g * t)[t] == 24.0
+
+    class P(fm.Var):
+        pass
+
+    x = P(2.0)
+    assert fm.viz.node_grads(fm.grad(lambda y: x * y * y)(3.0) * x)[x] == 24.0
+    with pytest.raises(FloatingPointError, match="produced nan"):
+        fm.debug_nans(lambda a: fm.grad(lambda y: fm.sqrt(y) * (a * 0.0))(0.0))(1.0)
