@@ -620,11 +620,8 @@ def _compared(op: str, values: Any, b: Any) -> Any:
     import numpy as np
 
     b = _scalar_of(b)
-    if b.__class__ is int and not -_EXACT_INT <= b <= _EXACT_INT:
-        try:
-            near = float(b)
-        except OverflowError:
-            near = math.inf if b > 0 else -math.inf
+    near = _near(b)
+    if near is not None:
         # where an entry is not the float nearest b, it compares with b as with that float
         return np.where(values == near, _OPS[op](near, b), _OPS[op](values, near))
     if isinstance(b, np.floating) and b.dtype.itemsize < 8:
@@ -634,6 +631,17 @@ def _compared(op: str, values: Any, b: Any) -> Any:
 
 
 _EXACT_INT = 2 ** 53
+
+
+def _near(b: Any) -> float | None:
+    """For an int a float64 may not hold (beyond 2**53), the float64 nearest
+    it (+-inf beyond float64's range); None for any other ``b``."""
+    if b.__class__ is not int or -_EXACT_INT <= b <= _EXACT_INT:
+        return None
+    try:
+        return float(b)
+    except OverflowError:
+        return math.inf if b > 0 else -math.inf
 
 
 def _scalar_of(b: Any) -> Any:
@@ -657,11 +665,8 @@ def _in_float64(op: str, b: Any) -> tuple[list[tuple[str, float]], bool] | None:
     import numpy as np
 
     b = _scalar_of(b)
-    if b.__class__ is int and not -_EXACT_INT <= b <= _EXACT_INT:
-        try:
-            near = float(b)
-        except OverflowError:
-            near = math.inf if b > 0 else -math.inf
+    near = _near(b)
+    if near is not None:
         if op in ("==", "!="):  # equal only at near, and only if near is b itself
             return ([("==", near)] if near == b else [("<", -math.inf)]), op == "!="
         at = _OPS[op](near, b)  # the answer at x == near; any other x answers as with near
