@@ -288,8 +288,7 @@ def _forward(neurons: tuple, x: Any, who: str, index: int | None = None) -> tupl
                 _check_item(neurons, i, who, item)
     nin = len(neurons[0].w)
     if len(x) != nin:
-        if len(neurons) > 1 and set(map(len, map(_neuron_w, neurons))) != {nin}:
-            _uneven(neurons, who, index)  # (neuron 0 the odd one: not the input's fault)
+        _check_even(neurons, nin, who, index)  # (neuron 0 the odd one: not the input's fault)
         where = f" layer {index}" if index else ""
         raise ValueError(f"{who}.apply:{where} expected an input of length {nin}, got length "
                          f"{len(x)}")
@@ -304,9 +303,7 @@ def _forward(neurons: tuple, x: Any, who: str, index: int | None = None) -> tupl
         # float32 row would keep numpy's float32 arithmetic)
         if not all(v.__class__ is float for v in x):
             x = tuple(v if isinstance(v, Expr) else float(v) for v in x)
-        if len(neurons) > 1 and set(map(len, map(_neuron_w, neurons))) != {nin}:
-            _uneven(neurons, who, index)  # (a model edited with fm.tree.at: zip would truncate;
-            #                               fm.dot below checks the lengths itself)
+        _check_even(neurons, nin, who, index)  # (zip would truncate; fm.dot below checks)
         return tuple(map(functools.partial(_plain_neuron, acts, x), neurons))
     dot = F.dot
     return tuple(acts[n.activation](dot(n.w, x) + n.b) for n in neurons)
@@ -316,7 +313,11 @@ def _neuron_w(n: Any) -> Any:
     return n.w
 
 
-def _uneven(neurons: tuple, who: str, index: int | None) -> None:
+def _check_even(neurons: tuple, nin: int, who: str, index: int | None) -> None:
+    """Raise unless every neuron has ``nin`` weights, as the constructors
+    check (a model edited with ``fm.tree.at`` skipped them)."""
+    if len(neurons) < 2 or set(map(len, map(_neuron_w, neurons))) == {nin}:
+        return
     widths = [len(n.w) for n in neurons]
     where = f" layer {index or 0}" if who == "MLP" else ""
     raise ValueError(f"{who}.apply:{where} its neurons have different numbers of weights "

@@ -120,13 +120,12 @@ def uniform(k: Key, n: int | None = None, low: float = 0.0, high: float = 1.0) -
     low, high = _as_float(low), _as_float(high)  # (float16 would overflow)
     if not low < high:  # (NaN too)
         raise ValueError(f"fm.random.uniform: needs low < high, got low={low!r}, high={high!r}")
-    if any(isinstance(b, numbers.Real) and math.isinf(b) for b in (low, high)):
+    if any(b.__class__ is float and math.isinf(b) for b in (low, high)):
         raise ValueError(f"fm.random.uniform: needs finite bounds, got low={low!r}, "
                          f"high={high!r}")
     draw = rng.uniform
-    if isinstance(low, numbers.Real) and isinstance(high, numbers.Real) and \
-            _overflows(low, high):  # (``uniform``'s width overflows: weigh the bounds)
-        def draw(a: float, b: float) -> float:
+    if low.__class__ is float and high.__class__ is float and math.isinf(high - low):
+        def draw(a: float, b: float) -> float:  # (``uniform``'s width overflows: weigh them)
             r = rng.random()
             return a * (1.0 - r) + b * r
     if n is None:
@@ -145,14 +144,6 @@ def _as_float(b: Any) -> Any:
         return float(b)
     except OverflowError:
         return math.inf if b > 0 else -math.inf  # type: ignore[operator]  # (an int)
-
-
-def _overflows(low: numbers.Real, high: numbers.Real) -> bool:
-    """Whether ``high - low`` is beyond float64 (``low``, ``high`` finite)."""
-    try:
-        return math.isinf(float(high) - float(low))
-    except OverflowError:  # (an int bound beyond float64)
-        return True
 
 
 def _below(x: float, draw: Callable, low: float, high: float) -> float:

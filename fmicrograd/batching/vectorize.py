@@ -340,9 +340,12 @@ def _collect(out: Any, size: int, depth: int, unmapped: tuple = ()) -> Any:
                             "output leaf must be a number, a numeric array or an fm.Expr "
                             "(return other values outside the mapped function)")
     ranks = _ranks(treedef)
+    given: list | None = None  # the unmapped arguments' leaves, read once if needed
     for j, (leaf, r) in enumerate(zip(leaves, ranks)):
-        if leaf.__class__ is np.ndarray and leaf.ndim == 1 and len(leaf) > 1 and not r and any(
-                x is leaf for x in tr.leaves(unmapped)):
+        if leaf.__class__ is not np.ndarray or leaf.ndim != 1 or len(leaf) < 2 or r:
+            continue
+        given = tr.leaves(unmapped) if given is None else given
+        if any(x is leaf for x in given):
             path = tr.flatten_with_paths(out)[1][j]
             raise TypeError(f"fm.vmap: the mapped function returns, at {tr.keystr(path)}, "
                             f"the numpy array of shape {leaf.shape} of an argument it does "

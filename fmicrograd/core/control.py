@@ -617,17 +617,14 @@ def _compared(op: str, values: Any, b: Any) -> Any:
     >>> _compared("==", np.array([0.1]), np.float32(0.1)).tolist()
     [True]
     """
-    import numpy as np
-
-    b = _scalar_of(b)
-    near = _near(b)
-    if near is not None:
-        # where an entry is not the float nearest b, it compares with b as with that float
-        return np.where(values == near, _OPS[op](near, b), _OPS[op](values, near))
-    if isinstance(b, np.floating) and b.dtype.itemsize < 8:
-        with np.errstate(over="ignore"):  # (beyond its range: inf, as numpy casts a float)
-            return _OPS[op](values.astype(b.dtype), b)
-    return _OPS[op](values, b)
+    exact = _in_float64(op, b)
+    if exact is None:
+        return _OPS[op](values, b)
+    bounds, negated = exact  # (the float64 bounds ``Mask.as_node`` compares with too)
+    truth = _OPS[bounds[0][0]](values, bounds[0][1])
+    for o, bound in bounds[1:]:
+        truth &= _OPS[o](values, bound)
+    return ~truth if negated else truth
 
 
 _EXACT_INT = 2 ** 53
@@ -696,13 +693,7 @@ def _rounding_interval(b: Any) -> tuple[float, float]:
     """
     import numpy as np
 
-    with np.errstate(over="ignore"):
-        return _interval(b, b.dtype.type)
-
-
-def _interval(b: Any, kind: Any) -> tuple[float, float]:
-    import numpy as np
-
+    kind = b.dtype.type
     top = float(np.finfo(kind).max)
     overflow = top + (top - float(np.nextafter(kind(top), kind(0)))) / 2  # rounds to inf
     v = float(b)
@@ -711,15 +702,17 @@ def _interval(b: Any, kind: Any) -> tuple[float, float]:
     elif v == -math.inf:
         lo, hi = -math.inf, -overflow
     else:
-        below = float(np.nextafter(b, kind(-np.inf)))
-        above = float(np.nextafter(b, kind(np.inf)))
+        with np.errstate(over="ignore"):  # (the neighbours of the largest finite: +-inf)
+            below = float(np.nextafter(b, kind(-np.inf)))
+            above = float(np.nextafter(b, kind(np.inf)))
         lo = -overflow if below == -math.inf else (below + v) / 2  # (exact in float64)
         hi = overflow if above == math.inf else (v + above) / 2
     # a midpoint itself rounds to the even neighbour: step inside where that is not b
-    if math.isfinite(lo) and kind(lo) != b:
-        lo = float(np.nextafter(lo, math.inf))
-    if math.isfinite(hi) and kind(hi) != b:
-        hi = float(np.nextafter(hi, -math.inf))
+    with np.errstate(over="ignore"):  # (a bound past the largest finite casts to inf)
+        if math.isfinite(lo) and kind(lo) != b:
+            lo = float(np.nextafter(lo, math.inf))
+        if math.isfinite(hi) and kind(hi) != b:
+            hi = float(np.nextafter(hi, -math.inf))
     return lo, hi
 
 

@@ -345,9 +345,12 @@ def _formatted(x: Expr) -> None:
     freeze (printed, or parsed back into a number): the function then runs
     as Python on every call, with a warning (see ``FORMATTED``)."""
     log = GUARDS.get()
-    if log is not None and FORMATTED not in log and not _from_fm() and dependent(x) is not None:
+    if log is None or FORMATTED in log or _from_fm():
+        return
+    who = dependent(x)
+    if who is not None:
         log.append(FORMATTED)
-        if dependent(x) == "fm.to_torch":
+        if who == "fm.to_torch":
             return  # (it cannot run as Python: its lowering says so, as an error)
         warnings.warn("fm.jit: the function turns a traced value into text (str(x), "
                       "f\"{x:.4f}\", print(x)), so it runs as Python on every call (the text "

@@ -137,8 +137,8 @@ def widened_leaves(tree: Any, who: str) -> list:
     what = "cotangent" if "vjp" in who else "tangent"
     for i, leaf in enumerate(out):
         if leaf.__class__ is not float and not isinstance(leaf, Expr):
-            if isinstance(leaf, _np().ndarray) and leaf.ndim == 0 and leaf.dtype.kind in "biu":
-                leaf = leaf[()]  # (a 0-d array as its number, checked as one)
+            if isinstance(leaf, _np().ndarray) and leaf.ndim == 0 and leaf.dtype.kind in "biuf":
+                leaf = leaf[()]  # (a 0-d array as its number, checked and widened as one)
             if isinstance(leaf, (bool, _np().bool_)):
                 path = tr.keystr(tr.flatten_with_paths(tree)[1][i])
                 raise TypeError(f"{who}: the {what} at {path} is the bool {leaf!r}; {what}s "
@@ -148,9 +148,7 @@ def widened_leaves(tree: Any, who: str) -> list:
                 raise ValueError(f"{who}: the {what} at {path} is an int beyond 2**53, which "
                                  f"a float64 may not hold exactly; pass it as a float")
             if isinstance(leaf, _np().ndarray):
-                if leaf.ndim == 0 and leaf.dtype.kind in "fiu":  # a number, as the primals'
-                    out[i] = float(leaf)
-                elif leaf.dtype.kind == "f" and leaf.dtype.itemsize < 8:
+                if leaf.dtype.kind == "f" and leaf.dtype.itemsize < 8:
                     out[i] = leaf.astype(float)
             else:
                 out[i] = _widened(leaf, who)
