@@ -31,7 +31,7 @@ import numpy as np
 
 from ..batching import vmap_ops
 from ..core.batch_axes import BATCHES
-from ..core.expr import Expr, Prim, Var, next_level, variable  # noqa: F401 -- doctests use them
+from ..core.expr import PLAIN, Expr, Prim, Var, next_level, variable  # noqa: F401 -- doctests use them
 from ..core.expr import stored_value as _stored
 from ..transforms.custom import CustomRule
 
@@ -266,7 +266,7 @@ def _walk(p: Program, roots: list, number: dict, level: int, columns: dict) -> N
                     if column is not None:  # an array argument's column: its inputs stacked
                         number[n] = p.add("stack", *column)
                         continue
-                value = n.value
+                value = _stored(n)
                 if value.__class__ is float and value and value == value:
                     i = floats.get(value)
                     if i is None:
@@ -313,7 +313,7 @@ def _walk(p: Program, roots: list, number: dict, level: int, columns: dict) -> N
                 number[n] = p.const(n.value)
             continue
         op = n.op
-        if n.__class__ is not Expr or op in _SPECIAL:
+        if n.__class__ not in PLAIN or op in _SPECIAL:
             if op == "var" or op == "stop_gradient" and not p.detach:  # as ``_lower_node``
                 number[n] = kids[0]
                 continue
@@ -330,7 +330,7 @@ def _walk(p: Program, roots: list, number: dict, level: int, columns: dict) -> N
                 continue
             number[n] = _lower_node(p, n, kids)
             continue
-        value = n.value
+        value = _stored(n)
         shape = () if value.__class__ is float else getattr(value, "shape", ())
         if op == "+" or op == "-":  # ``x + -0.0``, ``x - 0.0``, ``-0.0 + x`` are ``x``
             a, b = kids

@@ -222,7 +222,7 @@ def total(parts: Parts, consts: dict | None = None) -> Any:
                 ct, y = p
                 if last is not None and ct is last[1] and y is last[2]:
                     nodes.append(last[0])  # the same product again (``x`` in ``dot(x, x)``)
-                    v = last[0].value
+                    v = _value(last[0])
                 else:
                     if not (isinstance(ct, Expr) and isinstance(y, Expr)):
                         break

@@ -467,7 +467,7 @@ def node(op: str, value: Any, children: tuple) -> Expr:
     >>> node("+", 3.0, (Const(1.0), Const(2.0))).value
     3.0
     """
-    n = _new(Expr)
+    n = _new(TracedExpr if TRACING else Expr)
     _set_value(n, value)
     _set_op(n, op)
     _set_children(n, children)
@@ -507,12 +507,12 @@ stored_value = Expr.__dict__["value"].__get__
 
 
 def _checked_value(self: Expr) -> Any:
-    """``.value`` of a ``Prim`` node (a ``vmap`` example, a rule's output)
-    or a ``CheckedVar``: read by the user's code while ``jit`` or ``to_torch``
-    traces a function it depends on, a ``TypeError``, as for the traced
-    arguments themselves (the compiled code would freeze the number). Plain
-    nodes computed from them are not checked (reading a slot costs nothing;
-    a check would cost every read): see sharp-bits."""
+    """``.value`` of a ``Prim`` node (a ``vmap`` example, a rule's output),
+    a ``CheckedVar`` or a ``TracedExpr`` (a node built while a trace runs):
+    read by the user's code while ``jit`` or ``to_torch`` traces a function
+    it depends on, a ``TypeError``, as for the traced arguments themselves
+    (the compiled code would freeze the number). fmicrograd's own code reads
+    freely (its hot paths read the slot: ``stored_value``)."""
     if TRACING and not sys._getframe(1).f_globals.get("__name__", "").startswith("fmicrograd"):
         who = traced_by(self)
         if who is not None:
@@ -532,6 +532,35 @@ def _frozen(who: str) -> str:
 
 
 Prim.value = property(_checked_value, _set_value)  # type: ignore[misc]  # (set: unpickling)
+
+
+class TracedExpr(Expr):
+    """A plain node built while a ``jit`` or ``to_torch`` trace runs: ``.value``
+    is checked as ``Prim``'s is. A node built otherwise reads its slot (eager
+    code reads many); ``PLAIN`` holds both classes.
+
+    >>> lv = next_level()
+    >>> x = traced_variable(2.0, lv)
+    >>> with running(lv, "fm.jit", traces=True):
+    ...     y = x * 3.0
+    ...     eval("y.value", {"y": y})
+    Traceback (most recent call last):
+        ...
+    TypeError: x.value on a value that fm.jit is tracing: it is the number seen while tracing, \
+and the compiled code would freeze it (a branch on it never flips). Compare the node itself \
+(`if x > 0:` is guarded), compute with fm functions, or pass the argument in static_argnums \
+(or static_argnames)
+    >>> y.value  # (the trace has ended)
+    6.0
+    """
+
+    __slots__ = ()
+
+    value = property(_checked_value, _set_value)  # (set by unpickling; fields are frozen)
+
+
+# the classes of plain computed nodes (no rule data, not leaves)
+PLAIN = (Expr, TracedExpr)
 
 
 class CheckedVar(Var):

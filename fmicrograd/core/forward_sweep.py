@@ -22,7 +22,7 @@ from . import numeric as num
 from .accumulate import add_product, total
 from .batch_axes import linear_tangent, reduce_to
 from .dot_cotangents import batch_dot_tangent
-from .expr import Expr, Prim, Var, const, node
+from .expr import PLAIN, Expr, Prim, Var, const, node
 from .expr import stored_value as _value
 from .numeric import quiet
 from .presence import live_children
@@ -91,7 +91,7 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
             continue
         if on_graph:  # the tangent as one sum (or dot) node, see ``accumulate``
             parts: list = []
-            if n.op == "dot" and n.__class__ is Expr and _value(n).__class__ is float:
+            if n.op == "dot" and n.__class__ in PLAIN and _value(n).__class__ is float:
                 half = len(kids) // 2  # partials: the partners themselves
                 for t, y in zip(map(get, kids), kids[half:] + kids[:half]):
                     if t is not None:
@@ -104,7 +104,7 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
             tans[n] = total(parts, consts)
             continue
         acc = None
-        if n.op == "dot" and n.__class__ is Expr:  # partials: the partners' values
+        if n.op == "dot" and n.__class__ in PLAIN:  # partials: the partners' values
             half = len(kids) // 2
             for t, y in zip(map(get, kids), kids[half:] + kids[:half]):
                 if t is not None:

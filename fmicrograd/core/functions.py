@@ -20,8 +20,8 @@ from typing import Any, Protocol, TypeVar, overload
 from . import numeric as num
 from .accumulate import products_sum
 from .batch_axes import DEPTH
-from .control import FREE_OF_VARIABLES, RUNNING, Mask
-from .expr import Expr, TracedVar, const, lift, node
+from .control import FREE_OF_VARIABLES, RUNNING, TRACING, Mask
+from .expr import Expr, TracedVar, const, lift, node, stored_value
 from .reach import choice
 
 __all__ = ["exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "maximum",
@@ -491,13 +491,13 @@ def dot(xs: Any, ys: Any) -> Any:
     if not n:  # an empty dot is the number 0.0 (as an empty sum), not a node
         return 0.0
     kids = xs + ys
-    try:
-        values = [k.value for k in kids]
-    except AttributeError:  # some plain numbers (or no nodes at all)
+    try:  # (while a trace runs, the nodes' ``.value`` is checked: read the slots)
+        values = list(map(stored_value, kids)) if TRACING else [k.value for k in kids]
+    except (AttributeError, TypeError):  # some plain numbers (or no nodes at all)
         if not any(isinstance(k, Expr) for k in kids):
             return _in_float64(_dot_total, "dot", xs, ys)
         kids = tuple(_lifted(k, "dot") for k in kids)
-        values = [k.value for k in kids]
+        values = list(map(stored_value, kids))
     return node("dot", products_sum(values[:n], values[n:], 0.0), kids)
 
 

@@ -31,7 +31,7 @@ from .accumulate import float_valued, total
 from .batch_axes import reduce_to
 from .control import RUNNING
 from .dot_cotangents import dot_cotangents
-from .expr import Expr, Prim, Var
+from .expr import PLAIN, Expr, Prim, Var
 from .expr import stored_value as _value
 from .numeric import quiet
 from .presence import reached_cotangents
@@ -344,7 +344,7 @@ def _graph_sweep(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[
         if op == "dot" and isinstance(g, Expr) and _value(g).__class__ is not float:
             dot_cotangents(n, g, relevant, parts, last)  # vmap: no batch-sized product per factor
             continue
-        if (op == "*" or op == "dot") and n.__class__ is Expr and _value(n).__class__ is float \
+        if (op == "*" or op == "dot") and n.__class__ in PLAIN and _value(n).__class__ is float \
                 and float_valued(g):
             one = g.__class__ is float and g == 1.0  # 1.0 * y is y itself
             half = len(kids) // 2  # a product's partner: y for x, x for y
@@ -360,7 +360,7 @@ def _graph_sweep(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[
         for c, cg in zip(kids, _cotangents(n, g, kids, True)):
             if relevant[c]:
                 if cg.__class__ is not float and not (
-                        cg.__class__ is Expr and _value(cg).__class__ is float):
+                        cg.__class__ in PLAIN and _value(cg).__class__ is float):
                     if cg is None:
                         continue
                     cg = _fit(cg, c.value)  # a batched contribution: summed to c's shape
@@ -376,7 +376,7 @@ def _graph_sweep(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[
             out.append(0.0)
             continue
         ct = total(got)
-        if ct.__class__ is not float and not (ct.__class__ is Expr and
+        if ct.__class__ is not float and not (ct.__class__ in PLAIN and
                                               _value(ct).__class__ is float):
             ct = _fit(ct, _value(x))  # a scalar needs no fit (``_fit``'s first test)
         if lanes is not None and x in reach:
@@ -416,7 +416,7 @@ def _gated_graph(n: Expr, g: Any, kids: tuple, relevant: dict, parts: dict, reac
                 cg, m = lanes.mask(cg, m, n)
                 if m is not None and not m:
                     continue
-        if cg.__class__ is not float and not (cg.__class__ is Expr and
+        if cg.__class__ is not float and not (cg.__class__ in PLAIN and
                                               _value(cg).__class__ is float):
             fitted = _fit(cg, c.value)
             if m is not None and fitted is not cg:
