@@ -67,3 +67,45 @@ def test_compiled_numbers_are_unchanged():
     for x, w in [(0.3, -1.2), (2.0, 0.5), (-1.5, 0.25)]:
         assert jf(x, w) == f(x, w)
         assert jg(x, w) == fm.grad(f, argnums=(0, 1))(x, w)
+
+
+def test_fm_trace_freezes_nothing_so_value_reads():
+    assert fm.trace(lambda x: x * (x * 2.0).value)(3.0).value == 18.0
+
+
+def test_a_thread_the_function_starts_is_checked_too():
+    import threading
+
+    caught = []
+
+    def f(x):
+        y = x * 2.0
+
+        def read():
+            try:
+                caught.append(y.value)
+            except TypeError as e:
+                caught.append(e)
+
+        t = threading.Thread(target=read)
+        t.start()
+        t.join()
+        return x * y
+
+    assert fm.jit(f)(3.0) == 18.0
+    assert len(caught) == 1 and "fm.jit is tracing" in str(caught[0])  # (not the number)
+
+
+def test_value_of_a_per_example_where_under_jit_is_an_error():
+    def f(x):
+        per = fm.vmap(lambda e: e * fm.where(e > 3.5, e, e * 2.0).value)((x, x + 1.0))
+        return fm.sum(per)
+
+    assert f(5.0) == 61.0  # without jit: the numbers of this call
+    with pytest.raises(TypeError, match="fm.jit is tracing"):
+        fm.jit(f)(3.0)
+
+
+def test_the_error_says_how_to_print():
+    with pytest.raises(TypeError, match=r'print\(f"\{x:\.4f\}"\)'):
+        fm.jit(_twice_value_times)(3.0)

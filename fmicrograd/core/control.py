@@ -225,6 +225,21 @@ def traced_by(x: Any) -> str | None:
     return _depends(x, levels) if levels else None
 
 
+def traced_anywhere(x: Any) -> str | None:
+    """The name of a running trace whose compiled code would freeze ``x``'s
+    number (``fm.jit``, ``fm.to_torch``), in this thread or another (a thread
+    the function started), or None. ``fm.trace`` records the graph as it runs
+    and freezes nothing, so it is not counted.
+
+    >>> x = Var(1.0)
+    >>> with running(x.level, "fm.jit", traces=True):
+    ...     traced_anywhere(x * 2.0), traced_anywhere(Var(3.0))
+    ('fm.jit', None)
+    """
+    levels = {lv: (who, True) for lv, who in list(TRACING.items()) if who != "fm.trace"}
+    return _depends(x, levels) if levels else None
+
+
 def foreign(x: Any, tracing: bool = False) -> str | None:
     """The name of a transform running in another context (a thread the
     caller started: threads do not inherit context variables) that ``x``

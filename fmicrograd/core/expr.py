@@ -34,6 +34,7 @@ from .control import (  # noqa: F401
     escape,
     integer_test,
     running,
+    traced_anywhere,
     traced_by,
 )
 from .node_text import node_text
@@ -513,11 +514,14 @@ def _checked_value(self: Expr) -> Any:
     it depends on, a ``TypeError``, as for the traced arguments themselves
     (the compiled code would freeze the number). fmicrograd's own code reads
     freely (its hot paths read the slot: ``stored_value``)."""
-    if TRACING and not sys._getframe(1).f_globals.get("__name__", "").startswith("fmicrograd"):
-        who = traced_by(self)
+    if TRACING and not sys._getframe(1).f_globals.get("__name__", "").startswith("fmicrograd."):
+        who = traced_anywhere(self)  # (a thread the function started reads it too)
         if who is not None:
             raise TypeError(_frozen(who))
     return stored_value(self)
+
+
+checked_value = property(_checked_value, _set_value)  # (set by unpickling; fields are frozen)
 
 
 def _frozen(who: str) -> str:
@@ -528,10 +532,11 @@ def _frozen(who: str) -> str:
     return ("x.value on a value that fm.jit is tracing: it is the number seen while tracing, "
             "and the compiled code would freeze it (a branch on it never flips). Compare the "
             "node itself (`if x > 0:` is guarded), compute with fm functions, or pass the "
-            "argument in static_argnums (or static_argnames)")
+            "argument in static_argnums (or static_argnames). To print it, format the node "
+            "(print(f\"{x:.4f}\")): jit then runs the function as Python")
 
 
-Prim.value = property(_checked_value, _set_value)  # type: ignore[misc]  # (set: unpickling)
+Prim.value = checked_value  # type: ignore[misc]
 
 
 class TracedExpr(Expr):
@@ -549,14 +554,15 @@ class TracedExpr(Expr):
     TypeError: x.value on a value that fm.jit is tracing: it is the number seen while tracing, \
 and the compiled code would freeze it (a branch on it never flips). Compare the node itself \
 (`if x > 0:` is guarded), compute with fm functions, or pass the argument in static_argnums \
-(or static_argnames)
+(or static_argnames). To print it, format the node (print(f"{x:.4f}")): jit then runs the \
+function as Python
     >>> y.value  # (the trace has ended)
     6.0
     """
 
     __slots__ = ()
 
-    value = property(_checked_value, _set_value)  # (set by unpickling; fields are frozen)
+    value = checked_value
 
 
 # the classes of plain computed nodes (no rule data, not leaves)
@@ -570,7 +576,7 @@ class CheckedVar(Var):
 
     __slots__ = ()
 
-    value = property(_checked_value, _set_value)  # (set by unpickling; fields are frozen)
+    value = checked_value
 
 
 class TracedVar(Var):
@@ -587,7 +593,8 @@ class TracedVar(Var):
     TypeError: x.value on an argument that fm.jit is tracing: it is the number seen while \
 tracing, and the compiled code would freeze it (a branch on it never flips). Compare the node \
 itself (`if x > 0:` is guarded), compute with fm functions, or pass the argument in \
-static_argnums (or static_argnames)
+static_argnums (or static_argnames). To print it, format the node (print(f"{x:.4f}")): jit \
+then runs the function as Python
     >>> (x * 3.0).value
     6.0
     """
@@ -597,7 +604,7 @@ static_argnums (or static_argnames)
     @property
     def value(self) -> Any:
         who = TRACING.get(self.level)  # its trace runs (in this thread or another)
-        if who and not sys._getframe(1).f_globals.get("__name__", "").startswith("fmicrograd"):
+        if who and not sys._getframe(1).f_globals.get("__name__", "").startswith("fmicrograd."):
             raise TypeError(_frozen(who).replace("a value that", "an argument that"))
         return stored_value(self)
 

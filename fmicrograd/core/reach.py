@@ -60,7 +60,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import numeric as num
-from .expr import Expr, Prim, const
+from .expr import Expr, Prim, checked_value, const
 from .expr import stored_value as _value
 
 
@@ -98,9 +98,14 @@ class Choice(Expr):
     >>> c = choice(fm.Const(np.array([1.0, 0.0])), fm.Var(2.0), fm.Const(3.0))
     >>> c.op, c.value.tolist(), isinstance(c, Expr)
     ('where', [2.0, 3.0], True)
+
+    Its ``.value`` is checked as ``Prim``'s is (``vmap`` makes one under
+    ``jit`` too).
     """
 
     __slots__ = ()
+
+    value = checked_value
 
 
 _set_value = Expr.__dict__["value"].__set__
