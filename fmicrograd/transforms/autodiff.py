@@ -30,6 +30,7 @@ from ..core.numeric import (
     _np,  # (numpy, imported when first needed)
     inexact_int,
 )
+from .closed import closed
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "trace", "lower"]
 
@@ -417,18 +418,22 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
             got = tr.structure(cotangent)
         tr.check_same(out_def, got, "vjp_fn: the cotangent must match the output")
         seeds = widened_leaves(cotangent, "vjp")
-        graph, steps = on_graph, plan
+        graph, steps, close = on_graph, plan, False
         if not on_graph:  # a sweep on values, unless a running transform differentiates or
             # traces the cotangent (``vjp_fn`` called inside ``jvp``, ``grad``, ``jit``): then
             # it builds nodes, as the rules' derivatives must follow it (on values, a rule's
             # result became its value, a derivative of 0)
             if any(isinstance(s, Expr) and dependent(s) is not None for s in seeds):
-                graph, steps = True, (plan[0], plan[1], True)
+                graph, steps, close = True, (plan[0], plan[1], True), True
             else:  # a node nothing running depends on (vmap's constant node, or one
                 # computed from vmap's examples): its value
                 seeds = [s.value if isinstance(s, Expr) else s for s in seeds]
         cts, _ = sweep.reverse(outs, seeds, flat_inputs, steps)
+        if close:  # the partials: numbers of this vjp's own variables, closed now
+            cts = closed(cts, own)
         return tuple(_rebuild(defs, groups, cts, graph))
+
+    own = {id(v) for v in flat_inputs if not v.children}  # (made from numbers)
 
     if has_aux:
         return lower(out, on_graph), vjp_fn, lower(aux, on_graph)
