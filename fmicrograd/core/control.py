@@ -240,6 +240,20 @@ def traced_anywhere(x: Any) -> str | None:
     return _depends(x, levels) if levels else None
 
 
+def beyond_traces(x: Any) -> bool:
+    """Whether ``x`` reaches a variable that no running ``jit`` or ``to_torch``
+    trace made (a differentiating transform's, ``vmap``'s, or the user's own).
+
+    >>> x = Var(1.0)
+    >>> with running(x.level, "fm.jit", traces=True):
+    ...     beyond_traces(x * 2.0), beyond_traces(Var(3.0) * x)
+    (False, True)
+    """
+    active = RUNNING.get()
+    traced = {lv for lv, _, traces in active if traces} if active else set()
+    return reaches(x, lambda n: n.op == "var" and n.level not in traced)
+
+
 def foreign(x: Any, tracing: bool = False) -> str | None:
     """The name of a transform running in another context (a thread the
     caller started: threads do not inherit context variables) that ``x``

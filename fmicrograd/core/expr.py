@@ -29,6 +29,7 @@ from .control import (  # noqa: F401
     GUARDS,
     TRACING,
     Mask,
+    beyond_traces,
     compare,
     dependent,
     escape,
@@ -684,7 +685,20 @@ def lift(x: Any) -> Expr:
     np = sys.modules.get("numpy")
     if np is not None and x.__class__ is np.ndarray and x.ndim == 0 and x.dtype.kind in "fiub":
         return const(float(x))  # a 0-d array (float32 too) as float64, as a numpy scalar is
+    if np is not None and x.__class__ is np.ndarray and x.dtype.kind == "O" and any(
+            isinstance(e, Expr) and beyond_traces(e) for e in x.flat):
+        # (nodes of jit's trace only, as its array arguments are: the constant reaches the
+        # output, which ``ir.lower`` refuses, and the function runs as Python on numbers)
+        raise TypeError(_NODE_ARRAY.format(shape=x.shape))
     return const(x)
+
+
+_NODE_ARRAY = (
+    "cannot combine an fm.Expr with a numpy array of fm nodes (shape {shape}, as "
+    "np.array([a, b]) makes): fmicrograd is scalar-valued, and the array would be one "
+    "constant whose entries' derivatives are dropped. Compute entry by entry "
+    "([e * x for e in arr.tolist()], fm.dot(arr.tolist(), ws)), or make the array after the "
+    "arithmetic")
 
 
 def _same(self: Expr, memo: Any = None) -> Expr:
