@@ -36,3 +36,32 @@ def test_jit_alone_still_runs_such_a_function_on_numbers():
 def test_a_float_array_with_a_node_is_unchanged():
     x = fm.Var(3.0) * np.array([1.0, 2.0])
     assert x.value.tolist() == [3.0, 6.0]
+
+
+def _array_out(a):
+    return np.array([a * a, 2.0 * a])
+
+
+@pytest.mark.parametrize("call", [
+    lambda: fm.vjp(_array_out, 1.3)[1](np.ones(2)),
+    lambda: fm.jvp(_array_out, (1.3,), (1.0,)),
+    lambda: fm.linearize(_array_out, 1.3)[1](1.0),
+], ids=["vjp", "jvp", "linearize"])
+def test_an_array_of_nodes_as_output_is_an_error(call):
+    # (the sweeps read it as a constant: vjp gave (0.0,) for (4.6,), as jacrev refuses)
+    with pytest.raises(TypeError, match="output has a leaf at <root> that is a numpy array"):
+        call()
+
+
+def test_a_constant_or_variable_of_nodes_is_an_error():
+    a = fm.Var(1.3)
+    with pytest.raises(TypeError, match=r"fm\.Const\(value\): a numpy array of fm nodes"):
+        fm.jacrev(lambda a: fm.Const(np.array([a * a, 2.0 * a])) * a)(1.3)
+    with pytest.raises(TypeError, match=r"fm\.Var\(value\): a numpy array of fm nodes"):
+        fm.Var(np.array([a]))
+    assert fm.Const(np.array([1.0, 2.0])).value.tolist() == [1.0, 2.0]
+
+
+def test_np_sum_of_a_node_names_fm_sum():
+    with pytest.raises(TypeError, match="reduce a sequence of nodes with fm.sum"):
+        np.sum(fm.Var(2.0))

@@ -2,6 +2,8 @@
 numbers, as JAX's does: the ``vjp``'s own variables are closed when it
 returns (until round 29 the result was a graph of them, with the right value)."""
 
+import pytest
+
 import fmicrograd as fm
 
 
@@ -32,3 +34,10 @@ def test_a_users_variable_in_the_function_keeps_its_derivative():
     r = fm.grad(lambda c: vfn(c)[0])(1.0)  # 2 * a * x: a is closed, x is the user's
     assert isinstance(r, fm.Expr) and r.value == 12.0
     assert fm.viz.node_grads(r)[x] == 6.0
+
+
+def test_a_checkpoint_closing_over_a_users_variable_keeps_its_derivative():
+    x = fm.Var(0.7)
+    vfn = fm.vjp(lambda a: fm.checkpoint(lambda u: fm.sin(u * x) * u)(a), 2.0)[1]
+    r = fm.grad(lambda c: vfn(c * c)[0])(1.5)  # the checkpoint's rerun reads x
+    assert fm.viz.node_grads(r)[x] == pytest.approx(-6.238172017100171, rel=1e-12)

@@ -695,8 +695,9 @@ def lift(x: Any) -> Expr:
 
 _NODE_ARRAY = (
     "cannot combine an fm.Expr with a numpy array of fm nodes (shape {shape}, as "
-    "np.array([a, b]) makes): fmicrograd is scalar-valued, and the array would be one "
-    "constant whose entries' derivatives are dropped. Compute entry by entry "
+    "np.array([a, b]) makes, or fm.debug_nans of an array argument): fmicrograd is "
+    "scalar-valued, and the array would be one constant whose entries' derivatives are "
+    "dropped. Compute entry by entry "
     "([e * x for e in arr.tolist()], fm.dot(arr.tolist(), ws)), or make the array after the "
     "arithmetic")
 
@@ -753,6 +754,11 @@ def _check_number(value: Any, who: str) -> Any:
     if isinstance(value, bool) or not _is_value(value) or odd is not None:
         kind = "a real number" if odd == "complex" else "a number"
         raise TypeError(f"{who}(value): expected {kind}, got {type(value).__name__} {value!r}")
+    if getattr(getattr(value, "dtype", None), "kind", "") == "O" and any(
+            isinstance(e, Expr) for e in value.flat):
+        raise TypeError(f"fm.{who}(value): a numpy array of fm nodes (shape {value.shape}) "
+                        "would be one leaf, its entries' derivatives dropped: keep the nodes "
+                        "(a tuple of them) and compute entry by entry")
     return float(value) if isinstance(value, numbers.Real) else value
 
 

@@ -48,6 +48,28 @@ def _checked(out: Any) -> Any:
     return out
 
 
+def refuse_node_arrays(outs: list, out: Any, who: str) -> None:
+    """A numpy array of nodes among the output leaves ``outs`` (of ``out``)
+    is a TypeError: the sweeps would read it as a constant, derivative 0.
+
+    >>> import numpy as np
+    >>> refuse_node_arrays([np.array([fm.Var(1.0)])], None, "vjp")
+    Traceback (most recent call last):
+        ...
+    TypeError: vjp: the function's output has a leaf at <root> that is a numpy array of fm \
+nodes (shape (1,)); fmicrograd is scalar-valued, and the sweeps would read the array as a \
+constant (derivative 0): return tuple(arr.tolist())
+    """
+    for k, leaf in enumerate(outs):
+        if leaf.__class__.__name__ == "ndarray" and leaf.dtype.kind == "O" \
+                and any(isinstance(e, Expr) for e in leaf.flat):
+            where = tr.keystr(tr.flatten_with_paths(out)[1][k]) if out is not None else "<root>"
+            raise TypeError(f"{who}: the function's output has a leaf at {where} that is a "
+                            f"numpy array of fm nodes (shape {leaf.shape}); fmicrograd is "
+                            "scalar-valued, and the sweeps would read the array as a constant "
+                            "(derivative 0): return tuple(arr.tolist())")
+
+
 def _argnums(argnums: Any, nargs: int, who: str) -> tuple[tuple[int, ...], bool]:
     single = isinstance(argnums, numbers.Integral) and not isinstance(argnums, bool)
     nums = (argnums,) if single else argnums
@@ -403,6 +425,7 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
                                             "vjp")
     out = per_example(_checked(out))
     outs, out_def = tr.flatten(out)
+    refuse_node_arrays(outs, out, "vjp")
     flat_inputs = [x for xs in groups for x in xs]
     plan = sweep.order(outs, flat_inputs)
     on_graph = plan[2]
@@ -468,6 +491,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence,
                                          "jvp")
     out = per_example(_checked(out))
     outs, out_def = tr.flatten(out)
+    refuse_node_arrays(outs, out, "jvp")
     flat_inputs = [x for xs in groups for x in xs]
     tans, on_graph = sweep.forward(outs, flat_inputs, widened_leaves(tangents, "jvp"))
     if has_aux:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.expr import PLAIN, Expr, Prim, Var, const, node, prim
+from ..core.expr import PLAIN, Expr, Var, const, node
 from ..core.expr import stored_value as _value
 
 __all__ = ["closed"]
@@ -27,10 +27,10 @@ _DONE = object()  # stack marker: the node below it has all its children done
 
 def closed(roots: list, own: set) -> list:
     """``roots`` with every subgraph that reaches no variable but those in
-    ``own`` (ids of closed variables) a constant. Variables, and nodes of
-    other kinds than plain and ``Prim`` nodes, are kept as they are (their
-    graph then keeps its closed variables: a node where a number belongs,
-    never a dropped derivative).
+    ``own`` (ids of closed variables) a constant. Nodes other than plain ones
+    (variables, and ``Prim`` nodes, whose rules may read what their function
+    closes over) are kept as they are: their graph then keeps its closed
+    variables (a node where a number belongs, never a dropped derivative).
 
     >>> from fmicrograd.core.expr import next_level, variable
     >>> a, c = variable(2.0, next_level()), variable(1.0, next_level())
@@ -60,13 +60,10 @@ def closed(roots: list, own: set) -> list:
 
 def _rebuilt(n: Expr, kids: list) -> tuple:
     """``(replacement, folded)`` of ``n`` from its children's entries."""
-    if isinstance(n, Var) or (n.__class__ not in PLAIN and n.__class__ is not Prim):
-        return n, False  # kept whole (a variable standing for its child keeps it)
+    if n.__class__ not in PLAIN:  # kept whole: a variable standing for its child, and
+        return n, False  # a rule's node (a checkpoint's rerun reads what its function holds)
     if all(k[2] for k in kids):
         return const(_value(n)), True
     if all(k[1] is k[0] for k in kids):
         return n, False
-    children = tuple(k[1] for k in kids)
-    if n.__class__ is Prim:
-        return prim(n.op, _value(n), children, n.param), False
-    return node(n.op, _value(n), children), False
+    return node(n.op, _value(n), tuple(k[1] for k in kids)), False

@@ -23,6 +23,7 @@ from .autodiff import (
     lower,
     per_example,
     refuse_deeper,
+    refuse_node_arrays,
     widened_leaves,
 )
 
@@ -46,6 +47,7 @@ def linearize(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
                                          "linearize")
     out = per_example(_checked(out))
     outs, out_def = tr.flatten(out)
+    refuse_node_arrays(outs, out, "linearize")
     inputs = [x for xs in groups for x in xs]
     plan = sweep.order(outs, inputs)
     primal_def = tr.structure(tuple(primals))
