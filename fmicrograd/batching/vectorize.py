@@ -31,7 +31,16 @@ from pyrsistent import PVector
 
 from ..core import pytree as tr
 from ..core.batch_axes import BATCHES, DEPTH
-from ..core.control import FREE_OF_VARIABLES, RAISED, VMAPS, Mask, reaches_variable, settle
+from ..core.control import (
+    FREE_OF_VARIABLES,
+    RAISED,
+    RAISED_ANYWHERE,
+    VMAP_NOW,
+    VMAPS,
+    Mask,
+    reaches_variable,
+    settle,
+)
 from ..core.expr import Expr, const, prim
 from ..core.numeric import inexact_int, inexact_ints
 from .traced_arrays import TRACED
@@ -80,18 +89,20 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
             x for i, ax in enumerate(axes) if ax is not None for x in tr.leaves(new_args[i])),))
         key = object()
         VMAPS[key] = True  # (for errors met in a thread: ``control.thread_hint``)
+        now = VMAP_NOW.set((depth + 1, key))
         failed = True
         try:
             out = f(*new_args, **kwargs)
             failed = False
         finally:
             del VMAPS[key]
+            VMAP_NOW.reset(now)
             BATCHES.reset(batches)
             if memo is not None:
                 FREE_OF_VARIABLES.reset(memo)
             DEPTH.reset(token)
-            if RAISED.get():  # a branch on disagreeing examples that f caught (see settle)
-                settle(("vmap", depth + 1), failed)
+            if RAISED.get() or RAISED_ANYWHERE:  # a branch on disagreeing examples that f
+                settle(("vmap", depth + 1), failed, key)  # caught (see settle)
         unmapped = tuple(args[i] for i, ax in enumerate(axes) if ax is None)
         return _collect(out, size, depth, unmapped)  # type: ignore[arg-type]  # one axis
 

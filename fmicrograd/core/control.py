@@ -24,7 +24,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = ["GUARDS", "CHECKS", "TRACE_VALUES", "UNCOMPILED", "FORMATTED", "INTEGER_TEST",
-           "RUNNING", "RAISED", "running", "dependent", "escape", "raised", "settle",
+           "RUNNING", "RAISED", "RAISED_ANYWHERE", "VMAP_NOW", "running", "dependent",
+           "escape", "raised", "settle",
            "compare", "integer_test", "Mask", "reaches_variable", "reaches"]
 
 
@@ -111,18 +112,31 @@ def thread_hint() -> str:
 # on no longer computes what f computes: the transform raises it again when the
 # function returns (``settle``), so a try/except never turns it into a wrong number.
 RAISED: ContextVar[tuple] = ContextVar("fmicrograd_raised", default=())
+# The same errors, met in any thread (a worker the function started, whose context is
+# a copy or a fresh one, never flows back): the first per running transform, keyed by
+# its level, or by the running ``vmap``'s own key (``VMAP_NOW``: (depth, key)).
+RAISED_ANYWHERE: dict = {}
+VMAP_NOW: ContextVar[tuple] = ContextVar("fmicrograd_vmap_now", default=())
 
 
 def raised(key: Any, error: Exception) -> Exception:
     """``error``, noted as raised for the transform ``key`` (see ``RAISED``)."""
     RAISED.set(RAISED.get() + ((key, error),))
+    if key.__class__ is int:
+        if key in _ANYWHERE:  # (running: its end settles it)
+            RAISED_ANYWHERE.setdefault(key, error)
+    else:
+        now = VMAP_NOW.get()
+        if now and now[0] == key[1]:
+            RAISED_ANYWHERE.setdefault(now[1], error)
     return error
 
 
-def settle(key: Any, failed: bool) -> None:
+def settle(key: Any, failed: bool, anywhere: Any = None) -> None:
     """At the end of transform ``key``'s run of the function: forget the
     errors raised for it, and raise the first again if the function went on
-    past it (``failed`` False: it returned).
+    past it (``failed`` False: it returned). ``anywhere``: its key in
+    ``RAISED_ANYWHERE``, if not ``key`` (a ``vmap``'s).
 
     >>> RAISED.set(((7, TypeError("float() on a traced value")),)) and None
     >>> try:
@@ -133,6 +147,9 @@ def settle(key: Any, failed: bool) -> None:
     """
     pending = RAISED.get()
     mine = [e for k, e in pending if k == key]
+    elsewhere = RAISED_ANYWHERE.pop(key if anywhere is None else anywhere, None)
+    if not mine and elsewhere is not None:  # (raised in a thread the function started)
+        mine = [elsewhere]
     rest = tuple(p for p in pending if p[0] != key)
     if rest and not RUNNING.get() and not _vmap_depth():
         rest = ()  # outside every transform: nothing would settle them (nor free them)
@@ -172,7 +189,7 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
         RUNNING.reset(self.token)
         _ANYWHERE.pop(self.entry[0], None)
         TRACING.pop(self.entry[0], None)
-        if RAISED.get():
+        if RAISED.get() or RAISED_ANYWHERE:
             settle(self.entry[0], exc[0] is not None)
 
 
@@ -267,10 +284,16 @@ def foreign(x: Any, tracing: bool = False) -> str | None:
     >>> found, foreign(x)
     (['fm.grad'], None)
     """
+    hit = foreign_hit(x, tracing)
+    return None if hit is None else hit[0]
+
+
+def foreign_hit(x: Any, tracing: bool = False) -> tuple | None:
+    """``(who, level)`` of the transform ``foreign`` finds, or None."""
     here = {lv for lv, _, _ in RUNNING.get()}
     levels = {lv: (who, traces) for lv, who, traces in list(_ANYWHERE.values())
               if lv not in here and (traces or not tracing)}
-    return _depends(x, levels) if levels else None
+    return _depends_on(x, levels) if levels else None
 
 
 _IN_A_THREAD = ("in a thread that does not share the caller's context (Python threads do not "
@@ -378,10 +401,10 @@ def escape(x: Any, how: str) -> float:
     active = RUNNING.get()
     hit = _depends_on(x, {lv: (w, t) for lv, w, t in active}) if active else None
     if hit is None:
-        who = foreign(x) if _ANYWHERE else None
-        if who is not None:
-            raise TypeError(f"{how} on a value that {who} depends on, "
-                            + _IN_A_THREAD.format(who=who))
+        there = foreign_hit(x) if _ANYWHERE else None
+        if there is not None:
+            raise raised(there[1], TypeError(f"{how} on a value that {there[0]} depends on, "
+                                             + _IN_A_THREAD.format(who=there[0])))
         return float(value)
     who, level = hit
     if who in ("fm.jit", "fm.trace"):
@@ -625,12 +648,13 @@ def compare(op: str, a: Any, b: Any, b_value: Any) -> Any:
     if log is not None:
         log.append((op, a, b, r))
     elif TRACING:  # a trace runs somewhere: maybe this comparison is on its values
-        who = foreign(a, tracing=True) or (foreign(b, tracing=True) if hasattr(b, "children")
-                                           else None)
-        if who is not None:
-            raise TypeError(f"`{op}` on a value that {who} is tracing ran "
-                            + _IN_A_THREAD.format(who=who)
-                            + " (the compiled code could not re-check this branch)")
+        there = foreign_hit(a, tracing=True) or (
+            foreign_hit(b, tracing=True) if hasattr(b, "children") else None)
+        if there is not None:
+            raise raised(there[1], TypeError(
+                f"`{op}` on a value that {there[0]} is tracing ran "
+                + _IN_A_THREAD.format(who=there[0])
+                + " (the compiled code could not re-check this branch)"))
     return r
 
 
