@@ -67,3 +67,55 @@ def test_workers_that_raise_nothing_are_unchanged():
     assert fm.grad(f)(3.0) == 12.0
     assert fm.jit(f)(3.0) == 18.0
     assert fm.vmap(f)((1.0, 2.0)) == (2.0, 8.0)
+
+
+def test_a_worker_that_outlives_its_vmap_leaves_nothing_noted():
+    import threading
+    import time
+
+    from fmicrograd.core import control
+
+    done = threading.Event()
+
+    def h(x):
+        def late():
+            time.sleep(0.05)
+            try:
+                bool(x > 0.0)
+            except ValueError:
+                pass
+            done.set()
+
+        threading.Thread(target=contextvars.copy_context().run, args=(late,)).start()
+        return x * 2.0
+
+    assert fm.vmap(h)((1.0, -2.0)) == (2.0, -4.0)
+    assert done.wait(5.0)
+    assert control.RAISED_ANYWHERE == {}
+
+
+def test_a_caught_float_of_a_batch_in_a_plain_worker_under_grad_is_raised_again():
+    def sq(v):
+        try:
+            return v * float(v)
+        except TypeError:
+            return v
+
+    def loss(x):
+        return fm.sum(fm.vmap(lambda e: _in_plain_thread(sq, e))((x, 2.0)))
+
+    with pytest.raises(TypeError, match="the function caught this error"):
+        fm.grad(loss)(3.0)
+
+
+def test_a_caught_branch_under_to_torch_is_raised_again():
+    torch = pytest.importorskip("torch")
+
+    def f(x):
+        try:
+            return x * 3.0 if x > 0.0 else -x
+        except ValueError:
+            return x
+
+    with pytest.raises(ValueError, match="the function caught this error"):
+        fm.to_torch(f)(torch.tensor([1.0, -2.0], dtype=torch.float64))

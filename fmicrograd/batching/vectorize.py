@@ -38,6 +38,7 @@ from ..core.control import (
     VMAP_NOW,
     VMAPS,
     Mask,
+    ended,
     reaches_variable,
     settle,
 )
@@ -95,7 +96,7 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
             out = f(*new_args, **kwargs)
             failed = False
         finally:
-            del VMAPS[key]
+            ended(key, VMAPS)
             VMAP_NOW.reset(now)
             BATCHES.reset(batches)
             if memo is not None:

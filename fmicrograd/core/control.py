@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import operator
+import threading
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -25,7 +26,7 @@ from typing import Any
 
 __all__ = ["GUARDS", "CHECKS", "TRACE_VALUES", "UNCOMPILED", "FORMATTED", "INTEGER_TEST",
            "RUNNING", "RAISED", "RAISED_ANYWHERE", "VMAP_NOW", "running", "dependent",
-           "escape", "raised", "settle",
+           "escape", "raised", "settle", "ended",
            "compare", "integer_test", "Mask", "reaches_variable", "reaches"]
 
 
@@ -119,17 +120,27 @@ RAISED_ANYWHERE: dict = {}
 VMAP_NOW: ContextVar[tuple] = ContextVar("fmicrograd_vmap_now", default=())
 
 
+_RAISED_LOCK = threading.Lock()  # a record and the end of its transform, one at a time
+
+
 def raised(key: Any, error: Exception) -> Exception:
     """``error``, noted as raised for the transform ``key`` (see ``RAISED``)."""
     RAISED.set(RAISED.get() + ((key, error),))
-    if key.__class__ is int:
-        if key in _ANYWHERE:  # (running: its end settles it)
-            RAISED_ANYWHERE.setdefault(key, error)
-    else:
+    if key.__class__ is not int:  # a vmap's depth: the running vmap's own key
         now = VMAP_NOW.get()
-        if now and now[0] == key[1]:
-            RAISED_ANYWHERE.setdefault(now[1], error)
+        key = now[1] if now and now[0] == key[1] else None
+    with _RAISED_LOCK:  # (only while it runs: its end settles it, and nothing after it)
+        if key in _ANYWHERE or key in VMAPS:
+            RAISED_ANYWHERE.setdefault(key, error)
     return error
+
+
+def ended(key: Any, running_now: dict) -> None:
+    """Transform ``key`` (a level, or a vmap's key) stops running: out of
+    ``running_now`` (``_ANYWHERE`` or ``VMAPS``), so that no error is noted
+    for it any more (see ``raised``)."""
+    with _RAISED_LOCK:
+        running_now.pop(key, None)
 
 
 def settle(key: Any, failed: bool, anywhere: Any = None) -> None:
@@ -187,7 +198,7 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
         if self.memo is not None:
             FREE_OF_VARIABLES.reset(self.memo)
         RUNNING.reset(self.token)
-        _ANYWHERE.pop(self.entry[0], None)
+        ended(self.entry[0], _ANYWHERE)
         TRACING.pop(self.entry[0], None)
         if RAISED.get() or RAISED_ANYWHERE:
             settle(self.entry[0], exc[0] is not None)
@@ -389,11 +400,13 @@ def escape(x: Any, how: str) -> float:
     value = x.value
     if getattr(value, "ndim", 0):
         if value.ndim > _vmap_depth():  # not (only) a batch: an array entered the graph
-            raise TypeError(f"{how} on an fm.Expr holding an array of shape {value.shape}: "
-                            "a numpy array entered the computation (as in x * arr), and "
-                            "fmicrograd is scalar-valued. Compute per entry (tuple(x * a for "
-                            "a in arr.tolist())) or reduce it with fm.sum / fm.dot; choose "
-                            "per entry with fm.where" + thread_hint())
+            error = TypeError(f"{how} on an fm.Expr holding an array of shape {value.shape}: "
+                              "a numpy array entered the computation (as in x * arr), and "
+                              "fmicrograd is scalar-valued. Compute per entry (tuple(x * a "
+                              "for a in arr.tolist())) or reduce it with fm.sum / fm.dot; "
+                              "choose per entry with fm.where" + thread_hint())
+            there = foreign_hit(x) if _ANYWHERE else None  # (a thread's: noted for its end)
+            raise raised(there[1], error) if there is not None else error
         raise raised(("vmap", _vmap_depth()), TypeError(
             f"{how} on an fm.Expr holding one value per example (inside fm.vmap): a Python "
             "number cannot stand for the whole batch. Compute with fm functions (fm.sin(x), "
@@ -456,10 +469,11 @@ with fm.where(cond, a, b), or compare scalars
 
     def __bool__(self) -> bool:
         if EVERY_EXAMPLE.get():
-            raise ValueError(f"fm.to_torch: `{self.shown}` in Python control flow: a torch graph "
-                             "is made for every batch and cannot follow a branch on a "
-                             "per-example value; choose per example with fm.where(cond, a, b) "
-                             "(or fm.maximum, fm.minimum, fm.relu, fm.clip)")
+            error = ValueError(f"fm.to_torch: `{self.shown}` in Python control flow: a torch "
+                               "graph is made for every batch and cannot follow a branch on a "
+                               "per-example value; choose per example with fm.where(cond, a, "
+                               "b) (or fm.maximum, fm.minimum, fm.relu, fm.clip)")
+            raise raised(("vmap", _vmap_depth()), error) if _vmap_depth() else error
         if not _vmap_depth():  # the entries of an array that entered the graph (x * arr)
             raise ValueError(f"`{self.shown}` on an fm.Expr holding an array (a numpy array "
                              "entered the computation, as in x * arr): Python control flow "
