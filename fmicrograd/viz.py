@@ -23,7 +23,7 @@ import functools
 from typing import Any
 
 from .core.expr import Expr
-from .core.sweep import _vjp
+from .core.sweep import _fit, _vjp
 
 __all__ = ["to_dot", "draw_dot", "node_grads", "topological"]
 
@@ -83,6 +83,10 @@ def node_grads(expr: Expr, nodes: list[Expr] | None = None) -> dict:
         if not kids or g is None:
             continue
         for c, cg in zip(kids, _vjp(n, g, kids, False)):
+            if cg is None:
+                continue
+            if cg.__class__ is not float:  # a batched contribution to an unbatched node
+                cg = _fit(cg, c.value)     # (a vmap's closed-over value): summed first
             grads[c] = grads[c] + cg if c in grads else cg
     return grads
 

@@ -179,3 +179,11 @@ def test_draw_dot_in_a_notebook_is_svg_when_dot_exists(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     shown = fm.viz.draw_dot(fm.Var(1.0, name="x").exp())._repr_mimebundle_()
     assert shown["image/svg+xml"] == "<svg>fm</svg>"
+
+
+def test_node_grads_sums_a_vmaps_closed_over_value_over_its_examples():
+    # (round 29's probe: an unreduced per-example array, [3.87, 5.07] for 5.56)
+    y = fm.Var(1.3, name="y")
+    out = fm.sum(fm.vmap(lambda z: z * z * y)((0.7, y)))
+    truth = fm.grad(lambda y: fm.sum(fm.vmap(lambda z: z * z * y)((0.7, y))))(1.3)
+    assert fm.viz.node_grads(out)[y] == truth == 0.49 + 3 * 1.3 ** 2
