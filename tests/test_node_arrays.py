@@ -65,3 +65,21 @@ def test_a_constant_or_variable_of_nodes_is_an_error():
 def test_np_sum_of_a_node_names_fm_sum():
     with pytest.raises(TypeError, match="reduce a sequence of nodes with fm.sum"):
         np.sum(fm.Var(2.0))
+
+
+def test_fm_trace_records_no_array_of_nodes_as_a_constant():
+    # (round 29's review: fm.trace counted as a jit trace, and node_grads gave 6.0 for 12.0)
+    def h(x):
+        return fm.sum(list((x * np.array([x, 2.0 * x])).value))
+
+    with pytest.raises(TypeError, match="numpy array of fm nodes"):
+        fm.trace(h)(2.0)
+
+
+def test_an_array_of_constant_nodes_is_a_constant():
+    assert fm.Const(np.array([fm.Const(1.0)])).value[0].value == 1.0
+
+
+def test_np_max_of_a_node_names_fm_maximum():
+    with pytest.raises(TypeError, match="use fm.maximum"):
+        np.max(fm.Var(2.0))

@@ -102,8 +102,9 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
             if memo is not None:
                 FREE_OF_VARIABLES.reset(memo)
             DEPTH.reset(token)
-            if RAISED.get() or RAISED_ANYWHERE:  # a branch on disagreeing examples that f
-                settle(("vmap", depth + 1), failed, key)  # caught (see settle)
+            # a branch on disagreeing examples that f caught, here or in a thread (settle)
+            if RAISED.get() or RAISED_ANYWHERE:
+                settle(("vmap", depth + 1), failed, key)
         unmapped = tuple(args[i] for i, ax in enumerate(axes) if ax is None)
         return _collect(out, size, depth, unmapped)  # type: ignore[arg-type]  # one axis
 

@@ -83,7 +83,8 @@ FREE_OF_VARIABLES: ContextVar = ContextVar("fmicrograd_free_of_variables", defau
 # its own): a thread that the caller started does not inherit its context, so code
 # there would see no transform at all (a comparison jit does not guard, a float() grad
 # does not see). ``foreign`` finds a node of another context's transform; ``TRACING``
-# holds the levels of those that trace (``jit``), for ``compare``'s one test.
+# holds the levels of those whose compiled code would freeze a value (``jit``,
+# ``to_torch``; not ``fm.trace``), for ``compare``'s one test and ``.value``'s checks.
 _ANYWHERE: dict = {}
 TRACING: dict = {}
 # ``fm.vmap`` calls running in any thread (a key per call): a batch node met where no
@@ -191,8 +192,8 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
         level, _, traces = self.entry
         _ANYWHERE[level] = self.entry
         self.memo = FREE_OF_VARIABLES.set({}) if traces else None
-        if traces:
-            TRACING[level] = self.entry[1]  # (who traces: x.value's error names it)
+        if traces and self.entry[1] != "fm.trace":  # (fm.trace records the graph as it
+            TRACING[level] = self.entry[1]          # runs: nothing replays a read value)
 
     def __exit__(self, *exc: Any) -> None:
         if self.memo is not None:
@@ -255,16 +256,15 @@ def traced_by(x: Any) -> str | None:
 
 def traced_anywhere(x: Any) -> str | None:
     """The name of a running trace whose compiled code would freeze ``x``'s
-    number (``fm.jit``, ``fm.to_torch``), in this thread or another (a thread
-    the function started), or None. ``fm.trace`` records the graph as it runs
-    and freezes nothing, so it is not counted.
+    number (``fm.jit``, ``fm.to_torch``: those in ``TRACING``), in this thread
+    or another (a thread the function started), or None.
 
     >>> x = Var(1.0)
     >>> with running(x.level, "fm.jit", traces=True):
     ...     traced_anywhere(x * 2.0), traced_anywhere(Var(3.0))
     ('fm.jit', None)
     """
-    levels = {lv: (who, True) for lv, who in list(TRACING.items()) if who != "fm.trace"}
+    levels = {lv: (who, True) for lv, who in list(TRACING.items())}
     return _depends(x, levels) if levels else None
 
 
@@ -278,7 +278,8 @@ def beyond_traces(x: Any) -> bool:
     (False, True)
     """
     active = RUNNING.get()
-    traced = {lv for lv, _, traces in active if traces} if active else set()
+    traced = {lv for lv, who, traces in active if traces and who != "fm.trace"} \
+        if active else set()
     return reaches(x, lambda n: n.op == "var" and n.level not in traced)
 
 

@@ -685,12 +685,24 @@ def lift(x: Any) -> Expr:
     np = sys.modules.get("numpy")
     if np is not None and x.__class__ is np.ndarray and x.ndim == 0 and x.dtype.kind in "fiub":
         return const(float(x))  # a 0-d array (float32 too) as float64, as a numpy scalar is
-    if np is not None and x.__class__ is np.ndarray and x.dtype.kind == "O" and any(
-            isinstance(e, Expr) and beyond_traces(e) for e in x.flat):
-        # (nodes of jit's trace only, as its array arguments are: the constant reaches the
-        # output, which ``ir.lower`` refuses, and the function runs as Python on numbers)
+    if holds_nodes(x):
         raise TypeError(_NODE_ARRAY.format(shape=x.shape))
     return const(x)
+
+
+def holds_nodes(x: Any) -> bool:
+    """Whether ``x`` is a numpy array of nodes that reach a variable, whose
+    derivatives a constant holding them would drop. Nodes of a running
+    ``jit`` or ``to_torch`` trace only (its array arguments are such arrays)
+    do not count: such a constant reaches the output, which ``ir.lower``
+    refuses, and the function runs as Python on numbers.
+
+    >>> import numpy as np
+    >>> holds_nodes(np.array([Var(1.0)])), holds_nodes(np.array([Const(1.0)]))
+    (True, False)
+    """
+    return x.__class__.__name__ == "ndarray" and x.dtype.kind == "O" and any(
+        isinstance(e, Expr) and beyond_traces(e) for e in x.flat)
 
 
 _NODE_ARRAY = (
@@ -754,8 +766,7 @@ def _check_number(value: Any, who: str) -> Any:
     if isinstance(value, bool) or not _is_value(value) or odd is not None:
         kind = "a real number" if odd == "complex" else "a number"
         raise TypeError(f"{who}(value): expected {kind}, got {type(value).__name__} {value!r}")
-    if getattr(getattr(value, "dtype", None), "kind", "") == "O" and any(
-            isinstance(e, Expr) for e in value.flat):
+    if holds_nodes(value):
         raise TypeError(f"fm.{who}(value): a numpy array of fm nodes (shape {value.shape}) "
                         "would be one leaf, its entries' derivatives dropped: keep the nodes "
                         "(a tuple of them) and compute entry by entry")

@@ -59,7 +59,7 @@ instead (fm's functions take nodes and numbers alike)
         return inputs[0].conjugate()  # of a real number: itself, as x.conjugate()
     fm_name = _FM_NAMES.get(name, name)
     how = f"use fm.{fm_name} instead" if not fm_name.startswith("-") else f"write {fm_name}"
-    if method != "__call__":  # np.sum(x) is np.add.reduce(x): fm reduces sequences of nodes
+    if name == "add" and method in ("reduce", "accumulate"):  # np.sum(x), np.cumsum(x)
         how = ("reduce a sequence of nodes with fm.sum, fm.mean or fm.dot (one node is its "
                "own sum)")
     call = f"np.{name}" if method == "__call__" else f"np.{name}.{method}"

@@ -23,7 +23,7 @@ from ..core import pytree as tr
 from ..core import sweep
 from ..core.batch_axes import DEPTH, batch_valued
 from ..core.control import RUNNING, dependent, running, thread_hint
-from ..core.expr import Expr, const, next_level, variable
+from ..core.expr import Expr, const, holds_nodes, next_level, variable
 from ..core.expr import stored_value as _stored
 from ..core.functions import _widened
 from ..core.numeric import (
@@ -61,8 +61,7 @@ nodes (shape (1,)); fmicrograd is scalar-valued, and the sweeps would read the a
 constant (derivative 0): return tuple(arr.tolist())
     """
     for k, leaf in enumerate(outs):
-        if leaf.__class__.__name__ == "ndarray" and leaf.dtype.kind == "O" \
-                and any(isinstance(e, Expr) for e in leaf.flat):
+        if holds_nodes(leaf):
             where = tr.keystr(tr.flatten_with_paths(out)[1][k]) if out is not None else "<root>"
             raise TypeError(f"{who}: the function's output has a leaf at {where} that is a "
                             f"numpy array of fm nodes (shape {leaf.shape}); fmicrograd is "
