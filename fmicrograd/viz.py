@@ -23,7 +23,7 @@ import functools
 from typing import Any
 
 from .core.expr import Expr
-from .core.sweep import _fit, _vjp
+from .core.sweep import every_cotangent
 
 __all__ = ["to_dot", "draw_dot", "node_grads", "topological"]
 
@@ -75,20 +75,9 @@ def node_grads(expr: Expr, nodes: list[Expr] | None = None) -> dict:
     >>> round(g[y], 6), round(g[x], 6)
     (0.001341, 0.005364)
     """
-    nodes = topological(expr) if nodes is None else nodes
-    grads: dict = {expr: 1.0}
-    for n in reversed(nodes):
-        kids = n.children
-        g = grads.get(n)
-        if not kids or g is None:
-            continue
-        for c, cg in zip(kids, _vjp(n, g, kids, False)):
-            if cg is None:
-                continue
-            if cg.__class__ is not float:  # a batched contribution to an unbatched node
-                cg = _fit(cg, c.value)     # (a vmap's closed-over value): summed first
-            grads[c] = grads[c] + cg if c in grads else cg
-    return grads
+    # (the transforms' sweep, keeping every node's cotangent: stop_gradient, the lanes of
+    # a per-example where and a vmap's closed-over values as fm.grad has them)
+    return every_cotangent(expr, topological(expr) if nodes is None else nodes)
 
 
 def _number(x: Any, precision: int | None) -> str:

@@ -187,3 +187,22 @@ def test_node_grads_sums_a_vmaps_closed_over_value_over_its_examples():
     out = fm.sum(fm.vmap(lambda z: z * z * y)((0.7, y)))
     truth = fm.grad(lambda y: fm.sum(fm.vmap(lambda z: z * z * y)((0.7, y))))(1.3)
     assert fm.viz.node_grads(out)[y] == truth == 0.49 + 3 * 1.3 ** 2
+
+
+def test_node_grads_stops_at_stop_gradient():
+    # (round 29's probe: the rule's 0.0 went on below, 0 * inf = nan where fm.grad gives 1.0)
+    x = fm.Var(0.0)
+    out = x + fm.stop_gradient(fm.sqrt(x))
+    assert fm.viz.node_grads(out)[x] == fm.grad(lambda x: x + fm.stop_gradient(fm.sqrt(x)))(0.0)
+
+
+def test_node_grads_follows_a_per_example_where_as_grad_does():
+    # (round 29's probe: the examples a where does not take were nan where fm.grad gives 0.0)
+    a, b, c = fm.Var(0.0), fm.Var(4.0), fm.Var(-1.0)
+
+    def f(*xs):
+        return fm.sum(fm.vmap(lambda x: fm.where(x > 0, fm.sqrt(x), 0.0))(list(xs)))
+
+    g = fm.viz.node_grads(f(a, b, c))
+    assert (g[a], g[b], g[c]) == fm.grad(f, argnums=(0, 1, 2))(0.0, 4.0, -1.0) == (0.0, 0.25, 0.0)
+    assert fm.viz.node_grads(fm.vmap(fm.sqrt)([a, b])[1])[a] == 0.0

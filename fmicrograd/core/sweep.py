@@ -196,6 +196,59 @@ def _reverse_values(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequen
     return [_fit(cts.get(x, 0.0), x.value) for x in inputs]
 
 
+class _Every(dict):
+    """``relevant`` for ``every_cotangent``: each node counts."""
+
+    def __missing__(self, key: Any) -> bool:
+        return True
+
+
+def every_cotangent(expr: Expr, nodes: list) -> dict:
+    """``d expr / d n`` for every node of ``nodes`` (children before parents,
+    ``expr`` last) in one sweep on values: what micrograd's ``backward()``
+    leaves in each ``.grad`` (``fm.viz.node_grads``). As in ``reverse``, no
+    derivative goes below ``stop_gradient``, a per-example branch sends each
+    child the lanes it is taken on (``_gated``), and a batched contribution is
+    summed to its node's shape; a node no derivative reaches gets ``0.0``.
+
+    >>> from fmicrograd.core.expr import Var
+    >>> from fmicrograd.core.functions import sqrt, stop_gradient
+    >>> x = Var(0.0)
+    >>> s = stop_gradient(sqrt(x))
+    >>> out = x + s
+    >>> g = every_cotangent(out, [x, s.children[0], s, out])
+    >>> g[x], g[s.children[0]]
+    (1.0, 0.0)
+    """
+    cts: dict = {expr: 1.0}
+    reach: dict = {}
+    relevant = _Every()
+    for n in reversed(nodes):
+        g = cts.get(n)
+        kids = n.children
+        if g is None or not kids or n.op == "stop_gradient":
+            continue
+        if n.op in GATED or (reach and n in reach) or n.op == "custom" and _selects(n):
+            _gated(n, g, kids, relevant, cts, reach, None)
+            continue
+        for c, cg in zip(kids, _vjp(n, g, kids, False)):
+            if cg.__class__ is not float:
+                if cg is None:  # (a child the rule's output does not reach)
+                    continue
+                cg = _fit(cg, c.value)
+            if c in cts:
+                cts[c] = cts[c] + cg
+                if reach:
+                    reach.pop(c, None)
+            else:
+                cts[c] = cg
+    for n, r in reach.items():
+        cts[n] = Lanes.finish(cts[n], r)
+    for n in nodes:
+        cts.setdefault(n, 0.0)
+    return cts
+
+
 def _gated(n: Expr, g: Any, kids: tuple, relevant: dict, cts: dict, reach: dict,
            new: Any) -> None:
     """Send ``n``'s cotangent on to its children when an edge is dead (a
