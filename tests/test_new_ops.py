@@ -171,3 +171,15 @@ def test_expm1_slope_is_exp_where_out_plus_one_rounds_away():
         assert fm.jvp(fm.expm1, (x,), (1.0,))[1] == math.exp(x)
         assert fm.grad(fm.grad(fm.expm1))(x) == math.exp(x)
     assert fm.vmap(fm.grad(fm.expm1))((-40.0, 1.0)) == (math.exp(-40.0), math.exp(1.0))
+
+
+@pytest.mark.parametrize("y, x, dy, dx", [
+    (1e-200, 1e-200, 5e199, -5e199),   # r ** 2 underflows to 0 (torch's slope: 0)
+    (1e200, 3e200, 3e-201, -1e-201),   # r ** 2 overflows to inf (torch's slope: 0)
+])
+def test_atan2_slopes_at_tiny_and_huge_radii(y, x, dy, dx):
+    # (round 29's probe of the ops against mpmath: (0.0, -0.0) for (5e199, -5e199))
+    g = fm.grad(fm.atan2, argnums=(0, 1))
+    for got in (g(y, x), fm.jit(g)(y, x)):
+        assert got == pytest.approx((dy, dx), rel=1e-15, abs=0.0)
+    assert fm.grad(fm.atan2, argnums=(0, 1))(0.0, 0.0) == (0.0, 0.0)  # torch's 0 at the origin

@@ -191,10 +191,12 @@ def _is_zero(a: Any) -> Any:
 
 
 def _atan2(ct: Any, out: Any, y: Any, x: Any) -> tuple:
-    # torch: the reciprocal of the squared radius, but 0 where the radius is 0
-    d = y * y + x * x
-    r = _select(_is_zero, (d,), 0.0, F.div(1.0, d))
-    return ct * x * r, ct * -y * r
+    # torch's slopes x / r**2 and -y / r**2, 0 at the origin; divided by r = hypot(y, x)
+    # twice, as r**2 underflows to 0 below 1.5e-154 (torch's slope 0 there, not 5e199 at
+    # 1e-200) and overflows above 1.3e154
+    r = F.hypot(y, x)
+    inv = _select(_is_zero, (r,), 0.0, F.div(1.0, r))
+    return ct * (x * inv) * inv, ct * (-y * inv) * inv
 
 
 def _erf_slope(a: Any) -> Any:
