@@ -206,3 +206,16 @@ def test_node_grads_follows_a_per_example_where_as_grad_does():
     g = fm.viz.node_grads(f(a, b, c))
     assert (g[a], g[b], g[c]) == fm.grad(f, argnums=(0, 1, 2))(0.0, 4.0, -1.0) == (0.0, 0.25, 0.0)
     assert fm.viz.node_grads(fm.vmap(fm.sqrt)([a, b])[1])[a] == 0.0
+
+
+def test_node_grads_skips_a_stop_gradient_argument_of_a_jitted_call_under_vmap():
+    # (round 29's review: node_grads raised the vmap(jit) sum check fm.grad never meets)
+    jitted = fm.jit(lambda a, c: fm.sqrt(a) * c + fm.log(c * a))
+
+    def f(x, c):
+        return fm.sum(fm.vmap(lambda z: fm.where(z > 0, jitted(z, fm.stop_gradient(c)), 0.0))(
+            (x, -1.0)))
+
+    x, c = fm.Var(4.0), fm.Var(2.0)
+    g = fm.viz.node_grads(f(x, c))
+    assert (g[x], g[c]) == fm.grad(f, argnums=(0, 1))(4.0, 2.0) == (0.75, 0.0)

@@ -197,10 +197,12 @@ def _reverse_values(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequen
 
 
 class _Every(dict):
-    """``relevant`` for ``every_cotangent``: each node counts."""
+    """``relevant`` for ``every_cotangent``: each node counts but a
+    ``stop_gradient`` (no derivative goes through it, so a per-example
+    branch's checks skip it, as ``order`` marks it for ``reverse``)."""
 
     def __missing__(self, key: Any) -> bool:
-        return True
+        return key.op != "stop_gradient"
 
 
 def every_cotangent(expr: Expr, nodes: list) -> dict:
