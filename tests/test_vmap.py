@@ -394,3 +394,13 @@ def test_a_derivative_under_vmap_of_a_value_that_ignores_the_variable_is_zero():
     g = lambda x, y: x ** 3 * y  # noqa: E731
     assert fm.vmap(fm.jacfwd(fm.hessian(g), argnums=1))(xs, ys) == tuple(
         fm.jacfwd(fm.hessian(g), argnums=1)(x, y) for x, y in zip(xs, ys))
+
+
+def test_vmap_over_jvp_tangents_of_an_indexed_inner_vmap_result():
+    # (round 29's forward-mode probe: numpy's broadcast ValueError from the take's forward)
+    f = lambda x: fm.vmap(lambda a: a * a)([x, 2.0])[0]  # noqa: E731
+    loop = tuple(fm.jvp(f, (3.0,), (t,))[1] for t in (1.0, 2.0))
+    assert loop == (6.0, 12.0)
+    assert fm.vmap(lambda t: fm.jvp(f, (3.0,), (t,))[1])([1.0, 2.0]) == loop
+    assert fm.jit(fm.vmap(lambda t: fm.jvp(f, (3.0,), (t,))[1]))([1.0, 2.0]) == loop
+    assert fm.vmap(lambda t: fm.jvp(fm.jit(f), (3.0,), (t,))[1])([1.0, 2.0]) == loop

@@ -111,8 +111,13 @@ class Take:
 
     def forward(self, x: Any) -> Any:
         x = np.asarray(x)
-        x = np.broadcast_to(x, x.shape[:self.lead] + self.full)
-        return sum_to(x[(slice(None),) * self.lead + (self.index,)], self.lead, self.shape)
+        full, shape = self.full, self.shape
+        wide = np.broadcast_shapes(full[1:], x.shape[self.lead + 1:])
+        if wide != full[1:]:  # more per-example values than the take was built for (the
+            full = full[:1] + wide  # tangents of a vmap over jvp's tangents): kept
+            shape = np.broadcast_shapes(shape, wide)
+        x = np.broadcast_to(x, x.shape[:self.lead] + full)
+        return sum_to(x[(slice(None),) * self.lead + (self.index,)], self.lead, shape)
 
     def __call__(self, ct: Any, out: Any, x: Any) -> tuple:
         lead = self.lead + _lead(ct, out)
