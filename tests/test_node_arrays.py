@@ -83,3 +83,17 @@ def test_an_array_of_constant_nodes_is_a_constant():
 def test_np_max_of_a_node_names_fm_maximum():
     with pytest.raises(TypeError, match="use fm.maximum"):
         np.max(fm.Var(2.0))
+
+
+class _Sub(np.ndarray):
+    pass
+
+
+@pytest.mark.parametrize("wrap", [lambda a: a.view(_Sub), np.asmatrix], ids=["subclass", "matrix"])
+def test_an_ndarray_subclass_of_nodes_is_refused_too(wrap):
+    # (an ndarray subclass slipped past the check: jacrev gave [0, 0] for [1, 2] again)
+    def f(a, b):
+        return wrap(np.array([a, 2.0 * a], dtype=object)) + b
+
+    with pytest.raises(TypeError, match="numpy array of fm nodes"):
+        fm.jacrev(f, argnums=(0, 1))(1.0, 2.0)

@@ -701,7 +701,8 @@ def holds_nodes(x: Any) -> bool:
     >>> holds_nodes(np.array([Var(1.0)])), holds_nodes(np.array([Const(1.0)]))
     (True, False)
     """
-    return x.__class__.__name__ == "ndarray" and x.dtype.kind == "O" and any(
+    np = sys.modules.get("numpy")  # (subclasses too: np.matrix, a user's ndarray subclass)
+    return np is not None and isinstance(x, np.ndarray) and x.dtype.kind == "O" and any(
         isinstance(e, Expr) and beyond_traces(e) for e in x.flat)
 
 
