@@ -240,20 +240,6 @@ def traced(x: Any) -> bool:
     return bool(levels) and _depends(x, levels) is not None
 
 
-def traced_by(x: Any) -> str | None:
-    """The name of the running trace (``fm.jit``, ``fm.to_torch``) that ``x``
-    depends on, or None.
-
-    >>> x = Var(1.0)
-    >>> with running(x.level, "fm.jit", traces=True):
-    ...     traced_by(x * 2.0), traced_by(Var(3.0))
-    ('fm.jit', None)
-    """
-    active = RUNNING.get()
-    levels = {lv: (who, traces) for lv, who, traces in active if traces} if active else None
-    return _depends(x, levels) if levels else None
-
-
 def traced_anywhere(x: Any) -> str | None:
     """The name of a running trace whose compiled code would freeze ``x``'s
     number (``fm.jit``, ``fm.to_torch``: those in ``TRACING``), in this thread
@@ -283,25 +269,19 @@ def beyond_traces(x: Any) -> bool:
     return reaches(x, lambda n: n.op == "var" and n.level not in traced)
 
 
-def foreign(x: Any, tracing: bool = False) -> str | None:
-    """The name of a transform running in another context (a thread the
-    caller started: threads do not inherit context variables) that ``x``
-    depends on; with ``tracing``, only one that traces (``jit``).
+def foreign(x: Any, tracing: bool = False) -> tuple | None:
+    """``(who, level)`` of a transform running in another context (a thread
+    the caller started: threads do not inherit context variables) that ``x``
+    depends on, or None; with ``tracing``, only one that traces (``jit``).
 
     >>> import threading
     >>> x, found = Var(1.0), []
     >>> with running(x.level, "fm.grad"):
-    ...     t = threading.Thread(target=lambda: found.append(foreign(x * 2.0)))
+    ...     t = threading.Thread(target=lambda: found.append(foreign(x * 2.0)[0]))
     ...     t.start(); t.join()
     >>> found, foreign(x)
     (['fm.grad'], None)
     """
-    hit = foreign_hit(x, tracing)
-    return None if hit is None else hit[0]
-
-
-def foreign_hit(x: Any, tracing: bool = False) -> tuple | None:
-    """``(who, level)`` of the transform ``foreign`` finds, or None."""
     here = {lv for lv, _, _ in RUNNING.get()}
     levels = {lv: (who, traces) for lv, who, traces in list(_ANYWHERE.values())
               if lv not in here and (traces or not tracing)}
@@ -406,7 +386,7 @@ def escape(x: Any, how: str) -> float:
                               "fmicrograd is scalar-valued. Compute per entry (tuple(x * a "
                               "for a in arr.tolist())) or reduce it with fm.sum / fm.dot; "
                               "choose per entry with fm.where" + thread_hint())
-            there = foreign_hit(x) if _ANYWHERE else None  # (a thread's: noted for its end)
+            there = foreign(x) if _ANYWHERE else None  # (a thread's: noted for its end)
             raise raised(there[1], error) if there is not None else error
         raise raised(("vmap", _vmap_depth()), TypeError(
             f"{how} on an fm.Expr holding one value per example (inside fm.vmap): a Python "
@@ -415,7 +395,7 @@ def escape(x: Any, how: str) -> float:
     active = RUNNING.get()
     hit = _depends_on(x, {lv: (w, t) for lv, w, t in active}) if active else None
     if hit is None:
-        there = foreign_hit(x) if _ANYWHERE else None
+        there = foreign(x) if _ANYWHERE else None
         if there is not None:
             raise raised(there[1], TypeError(f"{how} on a value that {there[0]} depends on, "
                                              + _IN_A_THREAD.format(who=there[0])))
@@ -663,8 +643,8 @@ def compare(op: str, a: Any, b: Any, b_value: Any) -> Any:
     if log is not None:
         log.append((op, a, b, r))
     elif TRACING:  # a trace runs somewhere: maybe this comparison is on its values
-        there = foreign_hit(a, tracing=True) or (
-            foreign_hit(b, tracing=True) if hasattr(b, "children") else None)
+        there = foreign(a, tracing=True) or (
+            foreign(b, tracing=True) if hasattr(b, "children") else None)
         if there is not None:
             raise raised(there[1], TypeError(
                 f"`{op}` on a value that {there[0]} is tracing ran "

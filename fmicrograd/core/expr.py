@@ -36,7 +36,6 @@ from .control import (  # noqa: F401
     integer_test,
     running,
     traced_anywhere,
-    traced_by,
 )
 from .node_text import node_text
 from .percent import percent_op
