@@ -38,7 +38,8 @@ _REDUCTIONS: dict[str, Callable[[list], Any]] = {"mean": F.mean, "sum": F.sum, "
 
 
 def _is_seq(x: Any) -> bool:
-    return not isinstance(x, (Expr, numbers.Number, str)) and hasattr(x, "__len__")
+    return (not isinstance(x, (Expr, numbers.Number, str)) and hasattr(x, "__len__")
+            and getattr(x, "ndim", 1) != 0)  # (a 0-d array is one number)
 
 
 def _elementwise(f: Callable[[Any, Any], Any], preds: Any, targets: Any, reduction: str,
@@ -47,8 +48,21 @@ def _elementwise(f: Callable[[Any, Any], Any], preds: Any, targets: Any, reducti
     ``numbers_in`` (a prediction and a target, not softmax cross-entropy's
     logits and class index) plain numbers go in as Python floats: a float32's
     ``p - t`` would round in float32."""
-    def pair(p: Any, t: Any) -> Any:
-        return f(F._float(p, who), F._float(t, who)) if numbers_in else f(p, t)
+    def pair(p: Any, t: Any, i: int | None = None) -> Any:
+        if not numbers_in:
+            return f(p, t)
+        for name, v in (("prediction", p), ("target", t)):
+            if isinstance(v, (list, tuple)) or getattr(v, "ndim", 0):
+                # (a (B, K) array's rows would give a per-column array, not one loss)
+                at = "" if i is None else f" {i}"
+                what = (f"an array of shape {v.shape}" if hasattr(v, "shape") else
+                        f"a {type(v).__name__} of length {len(v)}")
+                raise ValueError(
+                    f"{who}: {name}{at} is {what}, not one number; "
+                    "each prediction and target is one number (for several outputs per "
+                    "example, pass them flattened into one sequence, or add up a loss per "
+                    "output)")
+        return f(F._float(p, who), F._float(t, who))
 
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{who}: reduction must be one of {sorted(_REDUCTIONS)}, "
@@ -63,7 +77,7 @@ def _elementwise(f: Callable[[Any, Any], Any], preds: Any, targets: Any, reducti
                          "pass equal-length sequences")
     if not len(preds):
         raise ValueError(f"{who}: no predictions")
-    return _REDUCTIONS[reduction]([pair(p, t) for p, t in zip(preds, targets)])
+    return _REDUCTIONS[reduction]([pair(p, t, i) for i, (p, t) in enumerate(zip(preds, targets))])
 
 
 def _rejected(y: Any, ok: Callable[[Any], Any]) -> tuple[str, Any] | None:

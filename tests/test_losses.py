@@ -337,3 +337,25 @@ def test_labels_that_are_jit_inputs_are_checked_at_every_compiled_call():
     assert pairs(0.5, (1.0, 2.0), (1.0, -1.0)) == 1.25
     with pytest.raises(ValueError, match=r"label at batch index 1 is 2\.0"):
         pairs(0.5, (1.0, 2.0), (1.0, 2.0))
+
+
+@pytest.mark.parametrize("loss", [fm.losses.mse, fm.losses.hinge,
+                                  fm.losses.binary_cross_entropy_with_logits])
+def test_several_numbers_per_example_are_refused(loss):
+    # a (B, K) array's rows went through as arrays: mse gave array([5., 10.]) (one mean
+    # per column) for what torch's mse_loss gives as 7.5, and grad then blamed the
+    # user's arithmetic; tuples per example raised a bare TypeError from `-`
+    with pytest.raises(ValueError, match=r"prediction 0 is an array of shape \(2,\), not one"):
+        loss(np.array([[1.0, 2.0], [3.0, 4.0]]), np.ones((2, 2)))
+    with pytest.raises(ValueError, match="prediction 0 is a tuple of length 2"):
+        loss([(1.0, 2.0)], [1.0])
+    with pytest.raises(ValueError, match="target 1 is a list of length 1"):
+        loss([1.0, 1.0], [1.0, [1.0]])
+
+
+@pytest.mark.parametrize("loss", [fm.losses.mse, fm.losses.hinge,
+                                  fm.losses.binary_cross_entropy_with_logits])
+def test_zero_d_arrays_are_numbers(loss):
+    # a 0-d array counted as a sequence: len() of unsized object
+    assert loss(np.array(0.5), np.array(1.0)) == loss(0.5, 1.0)
+    assert loss([np.array(0.5)], np.array([1.0])) == loss([0.5], [1.0])

@@ -26,7 +26,7 @@ from typing import Any
 
 __all__ = ["GUARDS", "CHECKS", "TRACE_VALUES", "UNCOMPILED", "FORMATTED", "INTEGER_TEST",
            "RUNNING", "RAISED", "RAISED_ANYWHERE", "VMAP_NOW", "running", "dependent",
-           "escape", "raised", "settle", "ended",
+           "escape", "refused", "raised", "settle", "ended",
            "compare", "integer_test", "Mask", "reaches_variable", "reaches"]
 
 
@@ -420,6 +420,25 @@ def escape(x: Any, how: str) -> float:
                     "compare the node itself: x != x, abs(x) == math.inf"))
 
 
+def refused(x: Any, error: Exception) -> Exception:
+    """``error``: fm refusing ``x`` where a float would answer (``x % 2``,
+    ``x < Decimal("0.1")``, ``pickle``), noted as ``escape``'s errors are when a
+    running transform depends on ``x``, so that a try/except around it cannot
+    take a branch the float would not (the transform raises it again).
+
+    >>> isinstance(refused(Var(2.0), TypeError("no")), TypeError)
+    True
+    """
+    depth = _vmap_depth()
+    if depth and 0 < getattr(x.value, "ndim", 0) <= depth:  # vmap's batch
+        return raised(("vmap", depth), error)
+    active = RUNNING.get()
+    hit = _depends_on(x, {lv: (w, t) for lv, w, t in active}) if active else None
+    if hit is None:
+        hit = foreign(x) if _ANYWHERE else None  # (a thread's: noted for its end)
+    return raised(hit[1], error) if hit is not None else error
+
+
 @dataclass(frozen=True, eq=False)
 class Mask:
     """The per-example answers of a comparison under ``fm.vmap`` whose
@@ -623,11 +642,12 @@ def compare(op: str, a: Any, b: Any, b_value: Any) -> Any:
         if not (_vmap_depth() or hasattr(b, "children") or getattr(a.value, "ndim", 0)):
             # a number against an array of the user's, outside vmap: the entries' answers,
             # which one bool cannot stand for (np.sum(arr < x) would count one)
-            raise TypeError(f"a numpy array entered the computation: `{op}` between an fm node "
+            raise refused(a, TypeError(
+                            f"a numpy array entered the computation: `{op}` between an fm node "
                             f"and a numpy array of shape {result.shape} outside fm.vmap; "
                             "fmicrograd is scalar-valued and a comparison answers one bool: "
                             f"compare entry by entry, [x {op} v for v in arr.tolist()], or map "
-                            "the array with fm.vmap")
+                            "the array with fm.vmap"))
         if result.all():
             r = True
         elif not result.any():

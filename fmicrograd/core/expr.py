@@ -34,6 +34,7 @@ from .control import (  # noqa: F401
     dependent,
     escape,
     integer_test,
+    refused,
     running,
     traced_anywhere,
 )
@@ -291,7 +292,7 @@ class Expr:
         return int(value)
 
     def __mod__(self, other: Any) -> Any:
-        raise TypeError(_NO_MOD)
+        raise refused(self, TypeError(_NO_MOD))
 
     __rmod__ = __floordiv__ = __rfloordiv__ = __divmod__ = __rdivmod__ = __mod__
 
@@ -723,10 +724,10 @@ def _same(self: Expr, memo: Any = None) -> Expr:
 
 def _no_pickle(self: Expr, protocol: Any) -> Any:
     if dependent(self):
-        raise TypeError("pickle of an fm.Expr that a running transform depends on: the copy "
-                        "would be another node, cut from the graph (its derivative dropped). "
-                        "Keep the node itself, or pickle plain numbers (x.value) outside the "
-                        "transform")
+        raise refused(self, TypeError(
+            "pickle of an fm.Expr that a running transform depends on: the copy would be "
+            "another node, cut from the graph (its derivative dropped). Keep the node itself, "
+            "or pickle plain numbers (x.value) outside the transform"))
     return object.__reduce_ex__(self, protocol)
 
 
@@ -749,15 +750,15 @@ def _compare(op: str, a: Expr, b: Any) -> Any:
     if _is_value(b):
         return compare(op, a, b, b)
     if b.__class__.__name__ == "Decimal" and isinstance(b, numbers.Number):
-        raise TypeError(f"`{op}` between an fm node and a Decimal: compare with Fraction(d) "
-                        "(exact) or float(d)")
+        raise refused(a, TypeError(f"`{op}` between an fm node and a Decimal: compare with "
+                                   "Fraction(d) (exact) or float(d)"))
     if isinstance(b, numbers.Complex) and not isinstance(b, numbers.Real):
         if op in ("==", "!="):  # as a float: equal to a complex with its value and no imag
             if b.imag == 0:
                 return compare(op, a, b.real, b.real)
             return op == "!="
         raise TypeError(f"`{op}` between an fm node and the complex number {b!r}: complex "
-                        "numbers are not ordered; compare with its real part")
+                        "numbers are not ordered; compare with its real part")  # (as a float's)
     return NotImplemented  # ``x == "text"`` is False, as for a float
 
 

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..core.expr import Expr
 from .base import GradientTransformation, apply_updates, chain, identity
 from .schedules import ScalarOrSchedule
@@ -35,7 +37,7 @@ def sgd(lr: ScalarOrSchedule, momentum: float = 0.0,
     ((-0.5,), (-0.95,))
     """
     _nesterov("sgd", momentum, nesterov)
-    first = trace(momentum, nesterov) if momentum or nesterov else identity()
+    first = trace(momentum, nesterov) if _momentum(momentum, nesterov) else identity()
     return chain(first, scale_by_learning_rate(lr))
 
 
@@ -89,8 +91,15 @@ def rmsprop(lr: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e-8,
     -0.019
     """
     _nesterov("rmsprop", momentum, nesterov)
-    last = trace(momentum, nesterov) if momentum or nesterov else identity()
+    last = trace(momentum, nesterov) if _momentum(momentum, nesterov) else identity()
     return chain(scale_by_rms(decay, eps), last, scale_by_learning_rate(lr))
+
+
+def _momentum(momentum: Any, nesterov: bool) -> bool:
+    """Whether a ``trace`` is needed: a momentum being differentiated, mapped
+    or traced always has one (skipping it at a momentum of 0 would drop its
+    derivative there, and branch on a per-example value under ``vmap``)."""
+    return isinstance(momentum, Expr) or bool(momentum) or nesterov
 
 
 def _nesterov(who: str, momentum: float, nesterov: bool) -> None:
