@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 import threading
 from collections.abc import Callable
@@ -503,7 +504,7 @@ with fm.where(cond, a, b), or compare scalars
 
         exact = _in_float64(self.op, self.right)
         if exact is None:
-            return _COMPARISONS[self.op](self.left, self.right)
+            return _COMPARISONS[self.op](self.left, _scalar_of(self.right))
         bounds, negated = exact  # (a constant float64 would not answer as Python does)
         truth: Any = 1.0
         for op, bound in bounds:
@@ -685,6 +686,7 @@ def _compared(op: str, values: Any, b: Any) -> Any:
     >>> _compared("==", np.array([0.1]), np.float32(0.1)).tolist()
     [True]
     """
+    b = _scalar_of(b)
     exact = _in_float64(op, b)
     if exact is None:
         return _OPS[op](values, b)
@@ -699,9 +701,28 @@ _EXACT_INT = 2 ** 53
 
 
 def _near(b: Any) -> float | None:
-    """For an int a float64 may not hold (beyond 2**53), the float64 nearest
-    it (+-inf beyond float64's range); None for any other ``b``."""
-    if b.__class__ is not int or -_EXACT_INT <= b <= _EXACT_INT:
+    """For a number a float64 may not hold exactly, the float64 nearest it
+    (+-inf beyond float64's range, NaN for a NaN): an int beyond 2**53 (numpy's
+    too), a ``Fraction``, a ``np.longdouble``; None for any other ``b``.
+    Python compares a float with each of them exactly; numpy would round
+    them to a float64 first (or compare as objects, where ``fm.where``'s node
+    could not).
+
+    >>> from fractions import Fraction
+    >>> _near(2 ** 53 + 1), _near(Fraction(1, 3)), _near(2.0)
+    (9007199254740992.0, 0.3333333333333333, None)
+    """
+    import numpy as np
+
+    kind = b.__class__
+    if kind is float:
+        return None
+    if kind is int or isinstance(b, np.integer):
+        if -_EXACT_INT <= b <= _EXACT_INT:
+            return None
+    elif not (isinstance(b, numbers.Rational) and not isinstance(b, (bool, numbers.Integral))
+              or getattr(getattr(b, "dtype", None), "kind", "") == "f" and b.dtype.itemsize > 8
+              and not getattr(b, "ndim", 0)):
         return None
     try:
         return float(b)
@@ -712,8 +733,11 @@ def _near(b: Any) -> float | None:
 def _scalar_of(b: Any) -> Any:
     """A 0-d numpy array as its scalar (numpy hands ``np.float32(0.1) < x`` to
     the node as one), anything else as it is."""
-    if getattr(b, "ndim", None) == 0 and b.__class__.__name__ == "ndarray":
-        return b[()]
+    if getattr(b, "ndim", None) == 0:
+        if b.__class__.__name__ == "ndarray":
+            return b[()]
+        if b.__class__.__name__ == "Tensor":  # a torch number: as its numpy scalar, whose
+            return b.detach().cpu().numpy()[()]  # float32 is compared as Python compares it
     return b
 
 
