@@ -445,9 +445,14 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
         src.emit(f"{''.join(n + ', ' for n in names)}= _ch" if names else
                  "if len(tuple(_ch)): return None")
     elif dataclasses.is_dataclass(kind):
+        if kind.__dictoffset__:  # an attribute besides the fields: not a match
+            # (flattening it again raises the TypeError ``fm.tree`` gives for it)
+            src.emit(f"if len({var}.__dict__) != {len(td.meta)}: return None")
         for n, field in zip(names, td.meta):
             src.emit(f"{n} = {var}.{field}")
     elif names:
+        if kind.__dictoffset__ and hasattr(kind, "_fields"):  # a NamedTuple subclass
+            src.emit(f"if {var}.__dict__: return None")  # (holding an attribute: as above)
         src.emit(f"{''.join(n + ', ' for n in names)}= {var}")
     else:
         src.emit(f"if len({var}): return None")

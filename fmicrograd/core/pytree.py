@@ -135,8 +135,9 @@ def _check_attributes(x: Any, held: dict, names: tuple) -> None:
     extra = [k for k in held if k not in names and not isinstance(
         getattr(cls, k, None), functools.cached_property)]
     if extra:
+        what = "NamedTuple" if isinstance(x, tuple) else "dataclass"
         raise TypeError(f"fm.tree: a {cls.__name__} holds the attribute {extra[0]!r}, which is "
-                        f"not one of its dataclass fields {names}: fm rebuilds a dataclass from "
+                        f"not one of its {what} fields {names}: fm rebuilds a {what} from "
                         "its fields (under jit, grad, vmap and fm.tree.map), so the rebuilt "
                         f"{cls.__name__} would not have it (or would read a class default). "
                         "Declare it as a field, or compute it in a @property")
@@ -181,6 +182,8 @@ def _node_of(x: Any) -> tuple[type, list, Any] | None:
         children, meta = _registry[t][0](x)
         return t, list(children), meta
     if t is tuple or t is list or (isinstance(x, tuple) and hasattr(x, "_fields")):
+        if t.__dictoffset__ and x.__dict__:  # a NamedTuple subclass's instance attribute
+            _check_attributes(x, x.__dict__, x._fields)
         return t, list(x), None
     if isinstance(x, PVector):
         return PVector, list(x), None
