@@ -440,6 +440,18 @@ def refused(x: Any, error: Exception) -> Exception:
     return raised(hit[1], error) if hit is not None else error
 
 
+def _as_bools(node: Any) -> Any:
+    """``node`` (a ``Mask``'s truths), noted as free of variables for
+    ``fm.where`` (``functions.undifferentiated``): in the loop ``vmap`` stands
+    for it is a Python bool, so a condition computed from it, ``(x > 0.0) *
+    1.0``, picks a branch per example as a float would, even where ``x`` is
+    differentiated (its comparison carries no derivative)."""
+    memo = FREE_OF_VARIABLES.get()
+    if memo is not None and hasattr(node, "children"):
+        memo[id(node)] = node  # (held: its id stays its own while the memo lives)
+    return node
+
+
 @dataclass(frozen=True, eq=False)
 class Mask:
     """The per-example answers of a comparison under ``fm.vmap`` whose
@@ -499,17 +511,17 @@ with fm.where(cond, a, b), or compare scalars
         (1.0, 0.0)
         """
         if self.op == "node":
-            return self.left
+            return _as_bools(self.left)
         from .functions import _COMPARISONS
 
         exact = _in_float64(self.op, self.right)
         if exact is None:
-            return _COMPARISONS[self.op](self.left, _scalar_of(self.right))
+            return _as_bools(_COMPARISONS[self.op](self.left, _scalar_of(self.right)))
         bounds, negated = exact  # (a constant float64 would not answer as Python does)
         truth: Any = 1.0
         for op, bound in bounds:
             truth = truth * _COMPARISONS[op](self.left, bound)
-        return 1.0 - truth if negated else truth
+        return _as_bools(1.0 - truth if negated else truth)
 
     def __eq__(self, other: Any) -> Any:
         return _combined(self, other, lambda a, b: 1.0 - abs(a - b), "==")
