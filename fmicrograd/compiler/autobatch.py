@@ -39,6 +39,7 @@ __all__ = ["batched_program", "worth_it", "NUMPY", "CALLED_OPS"]
 _NP = {
     "+": "{0} + {1}", "-": "{0} - {1}", "*": "{0} * {1}", "/": "{0} / {1}",
     "**": "_np.power({0}, {1})", "neg": "-{0}", "abs": "_np.abs({0})", "exp": "_np.exp({0})",
+    "**c": "_np.power({0}, {1})",  # (to_torch's ``**`` of a constant exponent: export._own_pow)
     "stop_gradient": "_detach({0})",  # (kept by to_torch's program only: see ir.lower)
     "log": "_np.log({0})", "sqrt": "_np.sqrt({0})", "tanh": "_np.tanh({0})",
     "sigmoid": "_sigmoid({0})", "relu": "_relu({0})", "sin": "_np.sin({0})",

@@ -221,7 +221,7 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
         raise branch
     constant = functools.partial(_constant, torch, dtype, device)
     labels = guards.value_checks(program)
-    run = autobatch.batched_program(_cut(ir.optimize(program)), _namespace(torch, dtype),
+    run = autobatch.batched_program(_own_pow(_cut(ir.optimize(program))), _namespace(torch, dtype),
                                     constant, views=False, in_place=False)
     return run, out_def, labels
 
@@ -247,6 +247,20 @@ def _differentiated(op: str, args: tuple) -> tuple:
     if op == "select":
         return args[-2:]
     return args
+
+
+def _own_pow(p: ir.Program) -> ir.Program:
+    """``p`` with every ``**`` whose exponent is a constant as an op of its own
+    (``**c``, the same code): in one tensor operation with a traced exponent's
+    ``**``, its rows would take that one's rule, whose ``d/db`` at a negative
+    base is NaN; torch's double backward multiplies that row by its zero
+    cotangent and passes the NaN to the base (``x ** 3.0 + 2.0 ** x`` had a NaN
+    second derivative at ``x = -2.5``)."""
+    ops, args = p.ops, p.args
+    for i, op in enumerate(ops):
+        if op == "**" and ops[args[i][1]] == "const":
+            ops[i] = "**c"
+    return p
 
 
 def _cut(p: ir.Program) -> ir.Program:
@@ -339,8 +353,8 @@ def _namespace(torch: Any, dtype: Any) -> dict:
             return _pow(torch)(t(a), b)
         if isinstance(b, torch.Tensor) and b.numel() == 1 and not _wrapped(torch, b):
             b = b.item()
-        if isinstance(b, torch.Tensor):
-            return torch.pow(a, b)
+        if isinstance(b, torch.Tensor):  # ** 0.5 as sqrt in the rows that have it (as
+            return _half_as_sqrt(torch, a, b, torch.pow(a, b))  # numeric.power_array)
         if b == -0.5:  # as a number torch takes rsqrt: -inf at -0.0 and NaN at -inf, where
             return torch.pow(a, torch.tensor(b, dtype=dtype))  # C's pow (fm's) gives inf, 0
         return torch.pow(a, b)
@@ -390,7 +404,7 @@ def _pow(torch: Any) -> Callable:
 
             @staticmethod
             def forward(a: Any, b: Any) -> Any:
-                return torch.pow(a, b)
+                return _half_as_sqrt(torch, a, b, torch.pow(a, b))
 
             @staticmethod
             def setup_context(ctx: Any, inputs: tuple, output: Any) -> None:
@@ -412,6 +426,19 @@ def _pow(torch: Any) -> Callable:
 
         _POW.setdefault(torch, Pow.apply)
     return _POW[torch]
+
+
+def _half_as_sqrt(torch: Any, a: Any, b: Any, out: Any) -> Any:
+    """``out`` (``a ** b``) with ``sqrt(a)`` where ``b`` is 0.5, as eager fm
+    computes it (C's pow gives ``inf`` at ``-inf`` and ``0.0`` at ``-0.0``);
+    each branch reads safe values where it is not taken, so that neither's
+    derivative is NaN there."""
+    if not isinstance(b, torch.Tensor):
+        return out
+    half = b == 0.5
+    root = torch.sqrt(torch.where(half, a, 1.0))
+    other = torch.pow(torch.where(half, 1.0, a), b) if out.requires_grad else out
+    return torch.where(half, root, other)
 
 
 def _pow_slopes(torch: Any, a: Any, b: Any, g: Any) -> tuple:
