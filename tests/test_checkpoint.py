@@ -183,3 +183,12 @@ def test_forward_mode_keeps_a_constant_array_argument_a_node_under_vmap():
     want = fm.jacfwd(lambda y: fm.vmap(f)(split(y)))((1.79, 0.175))
     for g in (fm.checkpoint(f), fm.jit(fm.checkpoint(f))):
         assert fm.jacfwd(lambda y, g=g: fm.vmap(g)(split(y)))((1.79, 0.175)) == want
+
+
+def test_a_torch_scalar_constant_inside():
+    # its partial (a torch scalar) was asked for a numpy dtype's kind: AttributeError
+    import torch
+
+    c = torch.tensor(2.0, dtype=torch.float64)
+    got = fm.grad(fm.checkpoint(lambda x: x * c))(2.0)
+    assert float(got) == float(fm.grad(lambda x: x * c)(2.0)) == 2.0

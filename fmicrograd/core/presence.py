@@ -110,7 +110,8 @@ def _is_zero(p: Any) -> bool:
     if v.__class__ is float:
         return v == 0.0
     if getattr(v, "dtype", None) is not None:  # an array (or numpy scalar) of numbers;
-        return v.dtype.kind in "fiu" and not v.any()  # one of nodes is not known zero
+        # one of nodes is not known zero, nor another library's number (a torch scalar)
+        return getattr(v.dtype, "kind", "") in ("f", "i", "u") and not v.any()
     return False
 
 
