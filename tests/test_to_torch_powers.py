@@ -1,4 +1,4 @@
-"""``fm.to_torch`` with a constant exponent's ``**`` and a traced exponent's in one
+"""``fm.to_torch``: a constant exponent's ``**`` and a traced exponent's in one
 function: torch's second derivatives are fm's, and ``** 0.5`` is ``sqrt`` (NaN
 at ``-inf``) whichever path computes it.
 
@@ -50,3 +50,27 @@ def test_grouped_constant_exponents_at_minus_infinity():
     t = fm.to_torch(lambda x: x[0] ** 3.0 + x[1] ** 0.5)
     got = t(torch.tensor([[-1.0, -math.inf]], dtype=torch.float64))
     assert math.isnan(got.item())
+
+
+def test_keyword_arguments_are_refused_by_name():
+    def f(x, y=1.0):
+        return x * y
+
+    with pytest.raises(TypeError, match=r"fm.to_torch\(f\): keyword arguments \(y\)"):
+        fm.to_torch(f)(torch.tensor([1.0], dtype=torch.float64), y=2.0)
+
+
+def test_a_closed_over_torch_tensor():
+    x = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    w = torch.tensor(2.0, dtype=torch.float64)
+    # a torch number is a float64, as a numpy scalar is ("x * w" was numpy's TypeError)
+    assert fm.to_torch(lambda v: v * w)(x).tolist() == [2.0, 4.0]
+    assert fm.grad(lambda v: v * w)(3.0) == 2.0
+    # one torch's autograd should see (or an array) is refused, naming the argument way
+    for c in (w.clone().requires_grad_(), torch.ones(3, dtype=torch.float64)):
+        with pytest.raises(TypeError, match="pass the tensor as an argument"):
+            fm.to_torch(lambda v, c=c: v * c)(x)
+    wg = w.clone().requires_grad_()
+    out = fm.to_torch(lambda v, c: v * c, in_axes=(0, None))(x, wg)
+    (dw,) = torch.autograd.grad(out.sum(), wg)
+    assert dw.item() == 3.0

@@ -59,8 +59,13 @@ def to_torch(f: Callable, in_axes: Any = 0) -> Callable:
     cache: OrderedDict = OrderedDict()
 
     @functools.wraps(f)
-    def lowered(*args: Any) -> Any:
+    def lowered(*args: Any, **kwargs: Any) -> Any:
         import torch
+
+        if kwargs:  # (without this, Python's message named f, which does take them)
+            raise TypeError(f"fm.to_torch({getattr(f, '__name__', 'f')}): keyword arguments "
+                            f"({', '.join(sorted(kwargs))}) are not supported; pass every "
+                            "argument positionally (in_axes names how each is mapped)")
 
         axes = _axes(in_axes, len(args))
         flat = [tr.flatten(a) for a in args]

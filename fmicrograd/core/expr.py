@@ -676,6 +676,10 @@ def lift(x: Any) -> Expr:
         # np.array(x), np.where(c, x, 0.0) of a node: the node, not a constant holding it
         # (whose derivative would be 0)
         return lift(x.item())
+    if x.__class__.__name__ == "Tensor":
+        if x.ndim or x.requires_grad:
+            raise TypeError(_TENSOR.format(shape=tuple(x.shape), grad=x.requires_grad))
+        return const(float(x))  # a torch number as a float64, as a numpy scalar is
     odd = _odd_scalar(x)
     if odd == "complex":
         raise TypeError(f"cannot combine an fm.Expr with the complex number {x!r}; fm works on "
@@ -688,6 +692,12 @@ def lift(x: Any) -> Expr:
     if holds_nodes(x):
         raise TypeError(_NODE_ARRAY.format(shape=x.shape))
     return const(x)
+
+
+_TENSOR = ("cannot combine an fm.Expr with a torch tensor of shape {shape} (requires_grad="
+           "{grad}): fm nodes hold numbers, and torch's autograd would not see through fm's "
+           "arithmetic. Under fm.to_torch pass the tensor as an argument (in_axes None for "
+           "parameters); otherwise convert it (t.item(), t.tolist())")
 
 
 def holds_nodes(x: Any) -> bool:
