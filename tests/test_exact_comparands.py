@@ -67,3 +67,13 @@ def test_torch_scalars_compare_as_python_does(dtype):
     want = tuple(p * 2.0 if bool(p == c) else p * 3.0 for p in pts)
     assert fm.vmap(f)(pts) == want
     assert fm.vmap(fm.grad(f))(pts) == tuple(2.0 if bool(p == c) else 3.0 for p in pts)
+
+
+@pytest.mark.parametrize("b", [torch.tensor(2 ** 53 + 1), torch.tensor(True),
+                               torch.tensor(0.1, dtype=torch.bfloat16)],
+                         ids=["int64", "bool", "bfloat16"])
+def test_a_torch_number_torch_rounds_its_own_way_is_refused(b):
+    # torch answers x <= tensor(2**53 + 1) after its own rounding; fm's per-example
+    # comparison would not agree with it: an error naming the conversion
+    with pytest.raises(TypeError, match=r"convert it first \(t.item\(\)"):
+        fm.vmap(lambda x: fm.where(x <= b, 1.0, 0.0))((2.0 ** 53 + 2, 1.0))

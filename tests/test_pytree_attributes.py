@@ -82,3 +82,19 @@ def test_vmap_of_a_gradient_of_a_dict_is_refused():
     g = fm.grad(lambda p: p["a"] ** 2 + p["b"])({"a": 1.0, "b": 2.0})
     with pytest.raises(ValueError, match="PMap, not a sequence of examples"):
         fm.vmap(lambda e: e * 2.0)(g)
+
+
+def test_vmap_maps_over_ordered_dict_views():
+    d = {1.0: 10.0, 2.0: 20.0}  # (a dict's views are in insertion order, as its loop)
+    assert fm.vmap(lambda k: k * 2.0)(d.keys()) == (2.0, 4.0)
+    assert fm.vmap(lambda v: v * 2.0)(d.values()) == (20.0, 40.0)
+    assert fm.vmap(lambda kv: kv[0] * kv[1])(d.items()) == (10.0, 40.0)
+
+
+def test_a_read_cached_property_keeps_the_fast_match():
+    q = Cached(2.0)
+    g = fm.jit(lambda q: q.square + q.w)
+    g(q)
+    q.square  # noqa: B018 -- (now held by q)
+    entry = g._entries.order[0]
+    assert entry.match((q,), {}) is not None  # matched, not sent down the slow path

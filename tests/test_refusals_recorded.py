@@ -73,3 +73,15 @@ def test_without_a_transform_the_function_runs_as_written():
     assert _pickle(3.0) == 3.0
     # and a value no transform depends on is not noted
     assert fm.grad(lambda x: x * _decimal(fm.Var(1.0)))(2.0) == 3.0
+
+
+def test_what_a_float_refuses_too_is_the_functions_own():
+    # 1.5 % None raises for a float as well: the fallback is what the float program does
+    def f(w):
+        try:
+            return w * (w % None)
+        except TypeError:
+            return w * 2.0
+
+    assert fm.grad(f)(1.5) == 2.0
+    assert fm.vmap(f)([1.0, 2.0]) == (2.0, 4.0)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import numbers
-from collections.abc import Callable, Iterator, Mapping, Set
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,8 +176,9 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
         if inexact_ints(arg):
             _inexact_error(where)
         return len(arg), _columns(np.asarray(arg, dtype=float), depth)
-    if isinstance(arg, (Expr, numbers.Number, str, bytes, Mapping, Set)) or not hasattr(
-            arg, "__len__"):  # (a mapping's items are its keys; a set has no order)
+    if isinstance(arg, (Expr, numbers.Number, str, bytes, Mapping)) or not hasattr(
+            arg, "__len__") or isinstance(arg, Set) and not isinstance(
+            arg, (KeysView, ItemsView)):  # (a mapping's items are its keys; a set has no order)
         what = "a single number (a node)" if isinstance(arg, Expr) else type(arg).__name__
         raise ValueError(f"fm.vmap: {where} is mapped (in_axes 0) but is "
                          f"{what}, not a sequence of examples; pass a sequence "

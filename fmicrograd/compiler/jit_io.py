@@ -446,8 +446,11 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
                  "if len(tuple(_ch)): return None")
     elif dataclasses.is_dataclass(kind):
         if kind.__dictoffset__:  # an attribute besides the fields: not a match
-            # (flattening it again raises the TypeError ``fm.tree`` gives for it)
-            src.emit(f"if len({var}.__dict__) != {len(td.meta)}: return None")
+            # (flattening it again raises the TypeError ``fm.tree`` gives for it; a
+            # cached_property's value is one fm.tree takes, and so is the match)
+            src.emit(f"if len({var}.__dict__) != {len(td.meta)} and _extra({var}): "
+                     "return None")
+            src.names["_extra"] = tr.extra_attributes
         for n, field in zip(names, td.meta):
             src.emit(f"{n} = {var}.{field}")
     elif names:

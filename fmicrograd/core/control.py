@@ -749,8 +749,16 @@ def _scalar_of(b: Any) -> Any:
         if b.__class__.__name__ == "ndarray":
             return b[()]
         if b.__class__.__name__ == "Tensor":  # a torch number: as its numpy scalar, whose
-            return b.detach().cpu().numpy()[()]  # float32 is compared as Python compares it
+            if str(b.dtype) not in _TORCH_FLOATS:  # float32 compares as Python compares it
+                raise TypeError(f"a comparison with a {b.dtype} number inside fm.vmap: "
+                                "fm compares per example as Python compares floats, and "
+                                "torch rounds this one its own way; convert it first "
+                                "(t.item(), or float(t))")
+            return b.detach().cpu().numpy()[()]
     return b
+
+
+_TORCH_FLOATS = ("torch.float64", "torch.float32", "torch.float16")
 
 
 def _in_float64(op: str, b: Any) -> tuple[list[tuple[str, float]], bool] | None:

@@ -292,6 +292,8 @@ class Expr:
         return int(value)
 
     def __mod__(self, other: Any) -> Any:
+        if not (isinstance(other, Expr) or _is_value(other)):
+            return NotImplemented  # (x % None: Python's TypeError, as a float's)
         raise refused(self, TypeError(_NO_MOD))
 
     __rmod__ = __floordiv__ = __rfloordiv__ = __divmod__ = __rdivmod__ = __mod__

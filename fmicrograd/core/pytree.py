@@ -124,6 +124,22 @@ def _dataclass_flatten(x: Any) -> tuple[list, tuple]:
     return [getattr(x, n) for n in names], names
 
 
+def extra_attributes(x: Any) -> bool:
+    """Whether dataclass instance ``x`` holds an attribute ``fm.tree`` refuses
+    (``_check_attributes``), for ``fm.jit``'s matcher.
+
+    >>> import dataclasses
+    >>> P = dataclasses.make_dataclass("P", ["w"])
+    >>> p = P(1.0); extra_attributes(p), setattr(p, "s", 2.0), extra_attributes(p)
+    (False, None, True)
+    """
+    try:
+        _check_attributes(x, x.__dict__, tuple(f.name for f in dataclasses.fields(x)))
+    except TypeError:
+        return True
+    return False
+
+
 def _check_attributes(x: Any, held: dict, names: tuple) -> None:
     """A TypeError for a dataclass instance holding attributes besides its
     fields (set in ``__post_init__`` or later): a pytree is rebuilt from its
