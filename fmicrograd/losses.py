@@ -52,7 +52,7 @@ def _elementwise(f: Callable[[Any, Any], Any], preds: Any, targets: Any, reducti
         if not numbers_in:
             return f(p, t)
         for name, v in (("prediction", p), ("target", t)):
-            if isinstance(v, (list, tuple)) or getattr(v, "ndim", 0):
+            if isinstance(v, (list, tuple)) or getattr(v, "ndim", None):
                 # (a (B, K) array's rows would give a per-column array, not one loss)
                 at = "" if i is None else f" {i}"
                 what = (f"an array of shape {v.shape}" if hasattr(v, "shape") else

@@ -212,3 +212,36 @@ def test_fit_compiled_with_a_schedule_whose_branch_flips_matches_eager():
     assert list(runs[0][1]["loss"]) == pytest.approx(list(runs[1][1]["loss"]), rel=1e-12)
     assert fm.tree.leaves(runs[0][0]) == pytest.approx(fm.tree.leaves(runs[1][0]), rel=1e-12,
                                                         abs=1e-15)
+
+
+def test_two_outputs_of_one_structure_come_back_at_their_own_positions():
+    # a step's new parameters and new velocity have the structure of both arguments:
+    # both were remembered for the first one, so neither was known when passed back
+    # (each step walked both again: 3.9 ms for 0.8 ms through .deferred)
+    @fm.jit
+    def step(p, v, xs):
+        g = fm.grad(lambda q: fm.sum(fm.vmap(lambda x: (q[0] * x + q[1]) ** 2)(xs)))(p)
+        v = tuple(0.9 * a + b for a, b in zip(v, g))
+        return fm.sum(g), tuple(a - 0.01 * b for a, b in zip(p, v)), v
+
+    xs = np.linspace(-1.0, 1.0, 8)
+    p, v = (0.5, -0.25), (0.0, 0.0)
+    _, p, v = step(p, v, xs)
+    entry = step._entries.order[0]
+    assert [c[:2] for c in entry.variants[0][3]] == [(1, 0), (2, 1)]
+    assert entry.known[0][0] is p and entry.known[1][0] is v
+
+
+def test_a_deferred_inside_a_container_names_get():
+    xs = np.linspace(0.0, 2.0, 201)
+
+    def step(p, xs):
+        g = fm.grad(lambda w: fm.mean(fm.vmap(lambda x: (w[0] * x - w[1]) ** 2)(xs)))(p)
+        return tuple(a - 0.1 * d for a, d in zip(p, g)), g[0]
+
+    f = fm.jit(step)
+    p, _ = f.deferred((1.0, 0.0), xs)
+    p, _ = f.deferred(p, xs)
+    assert type(p).__name__ == "Deferred"
+    with pytest.raises(TypeError, match=r"\.deferred output inside a container: pass it as a "):
+        fm.jit(lambda state, xs: step(state["p"], xs))({"p": p}, xs)

@@ -524,12 +524,15 @@ def _carry(entry: _Entry, out_def: tr.TreeDef, p: ir.Program) -> list:
         mine = [next(kinds) for _ in range(td.num_leaves)]
         if mine and all(k == SCALAR for k in mine) and immutable(td):
             wanted.append((pos, td))
-    out = []
+    out, used = [], set()
     for index, part, first in parts:
-        for pos, want in wanted:
-            if part == want:
-                out.append((index, pos, first, first + part.num_leaves))
-                break
+        # the first argument of its structure that no earlier part took (a step's new
+        # parameters and new velocity, alike, come back at two positions), else the first
+        same = [pos for pos, want in wanted if part == want]
+        if same:
+            pos = next((q for q in same if q not in used), same[0])
+            used.add(pos)
+            out.append((index, pos, first, first + part.num_leaves))
     return out
 
 

@@ -88,6 +88,9 @@ def classify(leaf: Any) -> Any:
         raise TypeError(f"fm.jit: an argument leaf of type {type(leaf).__name__} is neither "
                         "a number, a numeric array nor hashable; non-numeric leaves are part "
                         "of the compiled function's key and must be hashable") from None
+    if type(leaf).__name__ == "Deferred":  # (one is taken as a whole argument only)
+        raise TypeError("fm.jit: an argument leaf is a jitted function's .deferred output "
+                        "inside a container: pass it as a whole argument, or its .get()")
     if _by_identity(leaf):
         name = type(leaf).__name__
         raise TypeError(f"fm.jit: an argument leaf is a {name} object, which Python hashes by "
@@ -445,7 +448,7 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
         src.emit(f"{''.join(n + ', ' for n in names)}= _ch" if names else
                  "if len(tuple(_ch)): return None")
     elif dataclasses.is_dataclass(kind):
-        if kind.__dictoffset__:  # an attribute besides the fields: not a match
+        if getattr(kind, "__dictoffset__", 0):  # an attribute besides the fields: no match
             # (flattening it again raises the TypeError ``fm.tree`` gives for it; a
             # cached_property's value is one fm.tree takes, and so is the match)
             src.emit(f"if len({var}.__dict__) != {len(td.meta)} and _extra({var}): "
@@ -454,8 +457,8 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
         for n, field in zip(names, td.meta):
             src.emit(f"{n} = {var}.{field}")
     elif names:
-        if kind.__dictoffset__ and hasattr(kind, "_fields"):  # a NamedTuple subclass
-            src.emit(f"if {var}.__dict__: return None")  # (holding an attribute: as above)
+        if getattr(kind, "__dictoffset__", 0) and hasattr(kind, "_fields"):  # a NamedTuple
+            src.emit(f"if {var}.__dict__: return None")  # subclass's attribute: as above
         src.emit(f"{''.join(n + ', ' for n in names)}= {var}")
     else:
         src.emit(f"if len({var}): return None")

@@ -222,17 +222,20 @@ def single_thread(fn: Callable, arg: Any) -> Any:
     if _SET is None:
         return fn(arg)
     running = _RUNNING
-    with _COUNT_LOCK:
-        if not running[0]:
-            running[1] = _SET(1)
-        running[0] += 1
-    try:
+    counted = False
+    try:  # (a KeyboardInterrupt after the count and before ``try`` left it up for good)
+        with _COUNT_LOCK:
+            if not running[0]:
+                running[1] = _SET(1)
+            running[0] += 1
+            counted = True
         return fn(arg)
     finally:
-        with _COUNT_LOCK:
-            running[0] -= 1
-            if not running[0]:
-                _SET(running[1])
+        if counted:
+            with _COUNT_LOCK:
+                running[0] -= 1
+                if not running[0]:
+                    _SET(running[1])
 
 
 _COUNT_LOCK = _thread.allocate_lock()

@@ -678,10 +678,11 @@ def lift(x: Any) -> Expr:
         # np.array(x), np.where(c, x, 0.0) of a node: the node, not a constant holding it
         # (whose derivative would be 0)
         return lift(x.item())
-    if x.__class__.__name__ == "Tensor":
-        if x.ndim or x.requires_grad:
+    if x.__class__.__name__ == "Tensor":  # (eagerly a node may hold one: torch's autograd
+        if not x.ndim and not x.requires_grad:  # then follows the values fm computes)
+            return const(float(x))  # a torch number as a float64, as a numpy scalar is
+        if "fm.to_torch" in TRACING.values():  # its program is numpy's until torch runs it
             raise TypeError(_TENSOR.format(shape=tuple(x.shape), grad=x.requires_grad))
-        return const(float(x))  # a torch number as a float64, as a numpy scalar is
     odd = _odd_scalar(x)
     if odd == "complex":
         raise TypeError(f"cannot combine an fm.Expr with the complex number {x!r}; fm works on "
@@ -696,10 +697,10 @@ def lift(x: Any) -> Expr:
     return const(x)
 
 
-_TENSOR = ("cannot combine an fm.Expr with a torch tensor of shape {shape} (requires_grad="
-           "{grad}): fm nodes hold numbers, and torch's autograd would not see through fm's "
-           "arithmetic. Under fm.to_torch pass the tensor as an argument (in_axes None for "
-           "parameters); otherwise convert it (t.item(), t.tolist())")
+_TENSOR = ("fm.to_torch: the function combines a node with a torch tensor it closes over "
+           "(shape {shape}, requires_grad={grad}), which the exported program cannot read "
+           "(nor torch's autograd follow): pass the tensor as an argument (in_axes None for "
+           "a parameter), or convert it (t.item(), t.tolist())")
 
 
 def holds_nodes(x: Any) -> bool:

@@ -106,6 +106,13 @@ def _widened(x: Any, who: str = "function") -> Any:
     decimal = sys.modules.get("decimal")
     if decimal is not None and isinstance(x, decimal.Decimal):  # (not a numbers.Real)
         return float(x)
+    if isinstance(x, (list, tuple)):  # numpy would broadcast it: softmax of a list of rows
+        raise TypeError(  # normalised down the columns
+            f"fm.{who}: got a {type(x).__name__} of length {len(x)} where a number is "
+            "expected; fmicrograd is scalar-valued: for several rows, apply it to each "
+            f"([fm.{who}(row) for row in rows]) or map it with fm.vmap")
+    if x.__class__.__name__ == "Tensor" and not x.ndim and not x.requires_grad:
+        return float(x)  # a torch number, as a numpy scalar
     return x
 
 
