@@ -398,8 +398,9 @@ def _items(xs: Iterable, who: str) -> tuple:
 
 
 # Sums start from -0.0, the one number that adds nothing (0.0 + -0.0 is 0.0): as in
-# numpy and the compiled code, which start from the first item, a sum of -0.0s is
-# -0.0 (Python's ``sum`` starts from 0 and gives 0.0). An empty sum is 0.0. (Dots
+# the compiled code, which starts from the first item, a sum of -0.0s is -0.0
+# (Python's ``sum``, ``np.sum`` and torch's start from 0 and give 0.0; IEEE's sum
+# of two -0.0 is -0.0). An empty sum is 0.0. (Dots
 # start from 0.0, as BLAS and torch do, which the compiled array code calls.)
 _NOTHING = -0.0
 
