@@ -38,6 +38,7 @@ from ..core.control import (
     VMAP_NOW,
     VMAPS,
     Mask,
+    check_callable,
     ended,
     reaches_variable,
     settle,
@@ -64,6 +65,7 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
     >>> vmap(lambda p, x: fm.dot(p, x), in_axes=(None, 0))((1.0, 2.0), [(3.0, 4.0), (5.0, 6.0)])
     (11.0, 17.0)
     """
+    check_callable(f, "vmap")
     if out_axes != 0:
         raise ValueError(f"fm.vmap: out_axes must be 0 (outputs are batched on their leading "
                          f"axis), got {out_axes!r}")

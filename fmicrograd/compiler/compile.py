@@ -52,7 +52,7 @@ import numpy as np
 from ..batching.traced_arrays import TRACED, TracedArrays
 from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
-from ..core.control import CHECKS, RUNNING, TRACE_VALUES, running
+from ..core.control import CHECKS, RUNNING, TRACE_VALUES, check_callable, running
 from ..core.expr import GUARDS, Expr, next_level, traced_variables
 from ..transforms.autodiff import CHECK_VALUES
 from ..transforms.custom import ClosesOver, bound, checks_linearity
@@ -86,6 +86,7 @@ def jit(f: Callable, static_argnums: int | tuple[int, ...] = (),
     >>> times(2.0, n=3), times(2.0, 4)
     (6.0, 8.0)
     """
+    check_callable(f, "jit")
     given: Any = static_argnums
     try:
         found = (given,) if isinstance(given, numbers.Integral) else tuple(given)

@@ -30,7 +30,7 @@ import numpy as np
 from ..batching.vectorize import Batched, vmap
 from ..core import numeric as num
 from ..core import pytree as tr
-from ..core.control import CHECKS, EVERY_EXAMPLE, running
+from ..core.control import CHECKS, EVERY_EXAMPLE, check_callable, running
 from ..core.expr import GUARDS, next_level
 from ..core.torch_ops import TORCH
 from . import autobatch, guards, ir
@@ -56,6 +56,7 @@ def to_torch(f: Callable, in_axes: Any = 0) -> Callable:
     >>> g(torch.tensor([-1.0, 3.0], dtype=torch.float64)).tolist()
     [0.0, 6.0]
     """
+    check_callable(f, "to_torch")
     cache: OrderedDict = OrderedDict()
 
     @functools.wraps(f)

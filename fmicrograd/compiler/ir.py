@@ -193,6 +193,10 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
     for o in outputs:
         if o.__class__ is np.ndarray and o.dtype == object:  # a constant would freeze it
             raise NotCompilable("an output is an object array (of nodes)")
+        if not isinstance(o, (Expr, float, np.ndarray)) and _holds_node(o):
+            # an OrderedDict, a deque, an object: one leaf to fm.tree, whose nodes a
+            # constant would freeze (the trace's object came back from every call)
+            raise NotCompilable(f"an output leaf, a {type(o).__name__}, holds nodes")
     p.outputs = [number[o] if isinstance(o, Expr) else p.const(o) for o in outputs]
     for op, a, b, expected in guards:
         ia = number[a]
@@ -209,6 +213,38 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
             p.guards.append((op, ia, ib, expected))
     p._memo = {}
     return p
+
+
+def _holds_node(obj: Any, limit: int = 100_000) -> bool:
+    """Whether ``obj`` (an output leaf that is not a number) holds a node in
+    its items, values or attributes (a bounded walk: past ``limit`` objects,
+    say yes, and the function runs as Python).
+
+    >>> import collections
+    >>> _holds_node(collections.OrderedDict(a=Var(1.0))), _holds_node("tag")
+    (True, False)
+    """
+    stack, seen = [obj], set()
+    while stack:
+        x = stack.pop()
+        if isinstance(x, Expr):
+            return True
+        if x is None or x.__class__ in (float, int, bool, str, bytes) or id(x) in seen:
+            continue
+        seen.add(id(x))
+        if len(seen) > limit:
+            return True
+        if isinstance(x, dict):
+            stack.extend(x.values())
+        elif isinstance(x, (list, tuple, set, frozenset)) or x.__class__.__name__ == "deque":
+            stack.extend(x)
+        elif isinstance(x, np.ndarray):
+            if x.dtype == object:
+                stack.extend(x.ravel().tolist())
+        else:
+            stack.extend(getattr(x, "__dict__", {}).values())
+            stack.extend(getattr(x, name, None) for name in getattr(type(x), "__slots__", ()))
+    return False
 
 
 def _float(x: Any) -> Any:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import reprlib
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -27,7 +28,7 @@ from typing import Any
 
 __all__ = ["GUARDS", "CHECKS", "TRACE_VALUES", "UNCOMPILED", "FORMATTED", "INTEGER_TEST",
            "RUNNING", "RAISED", "RAISED_ANYWHERE", "VMAP_NOW", "running", "dependent",
-           "escape", "refused", "raised", "settle", "ended",
+           "escape", "refused", "raised", "settle", "ended", "check_callable",
            "compare", "integer_test", "Mask", "reaches_variable", "reaches"]
 
 
@@ -419,6 +420,21 @@ def escape(x: Any, how: str) -> float:
                     "dropping the derivative is intended. To print a value inside a loss use "
                     "f\"{x:.4f}\" or x.value; to test for NaN or inf (math.isnan, math.isinf), "
                     "compare the node itself: x != x, abs(x) == math.inf"))
+
+
+def check_callable(f: Any, who: str) -> None:
+    """A ``TypeError`` when ``f`` is not a function (``fm.grad(loss(p))``).
+
+    >>> check_callable(3.0, "grad")
+    Traceback (most recent call last):
+        ...
+    TypeError: fm.grad: expected a function, got float 3.0; pass the function itself, \
+fm.grad(loss)(params), not fm.grad(loss(params))
+    """
+    if not callable(f):
+        raise TypeError(f"fm.{who}: expected a function, got {type(f).__name__} "
+                        f"{reprlib.repr(f)}; pass the function itself, fm.{who}(loss)(params), "
+                        f"not fm.{who}(loss(params))")
 
 
 def refused(x: Any, error: Exception) -> Exception:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import numbers
-import reprlib
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 from ..core import pytree as tr
 from ..core import sweep
 from ..core.batch_axes import DEPTH, batch_valued
-from ..core.control import RUNNING, dependent, running, thread_hint
+from ..core.control import RUNNING, check_callable, dependent, running, thread_hint
 from ..core.expr import Expr, const, holds_nodes, next_level, variable
 from ..core.expr import stored_value as _stored
 from ..core.functions import _widened
@@ -231,21 +230,6 @@ def _scalar(out: Any, who: str) -> Any:
                         f"returns (loss, extra), pass has_aux=True: fm.{who}(f, has_aux=True)")
     raise TypeError(f"{who}: the function must return a scalar (a float or an fm.Expr), "
                     f"got {type(out).__name__}; reduce it first, e.g. with fm.sum or fm.mean")
-
-
-def check_callable(f: Any, who: str) -> None:
-    """A ``TypeError`` when ``f`` is not a function (``fm.grad(loss(p))``).
-
-    >>> check_callable(3.0, "grad")
-    Traceback (most recent call last):
-        ...
-    TypeError: fm.grad: expected a function, got float 3.0; pass the function itself, \
-fm.grad(loss)(params), not fm.grad(loss(params))
-    """
-    if not callable(f):
-        raise TypeError(f"fm.{who}: expected a function, got {type(f).__name__} "
-                        f"{reprlib.repr(f)}; pass the function itself, fm.{who}(loss)(params), "
-                        f"not fm.{who}(loss(params))")
 
 
 def _check_not_prebuilt(out: Any, groups: list, who: str) -> None:
@@ -473,6 +457,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence,
     >>> jvp(lambda x: (x * x, "aux"), (3.0,), (1.0,), has_aux=True)
     (9.0, 6.0, 'aux')
     """
+    check_callable(f, "jvp")
     for name, given in (("primals", primals), ("tangents", tangents)):
         if not isinstance(given, (tuple, list)):
             raise TypeError(f"jvp: {name} must be a tuple or list with one entry per argument "
@@ -543,6 +528,7 @@ def trace(f: Callable) -> Callable:
     >>> str(trace(lambda x, n: x * n)(2.0, 3))
     'args[0]*3.0'
     """
+    check_callable(f, "trace")
 
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> Any:

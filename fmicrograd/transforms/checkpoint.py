@@ -29,7 +29,7 @@ from typing import Any
 
 from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
-from ..core.control import dependent
+from ..core.control import check_callable, dependent
 from ..core.expr import Expr
 from ..core.presence import traced_reach
 from .autodiff import jvp
@@ -50,6 +50,7 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
     >>> abs(fm.hessian(g)(0.5, 3.0) - -3.0 * fm.sin(0.5)) < 1e-15
     True
     """
+    check_callable(f, "checkpoint")
     static_argnums = positions(static_argnums, "checkpoint", "static_argnums")  # an int too
 
     def fwd(*args: Any) -> tuple:

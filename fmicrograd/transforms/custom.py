@@ -54,7 +54,7 @@ import numpy as np
 
 from ..core import pytree as tr
 from ..core.batch_axes import DEPTH, at_depth
-from ..core.control import dependent, reaches_variable, traced
+from ..core.control import check_callable, dependent, reaches_variable, traced
 from ..core.expr import Const, Expr, const, lift, prim
 from ..core.functions import stop_gradient, undifferentiated
 from ..core.presence import leaf_flags
@@ -151,6 +151,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
     checks_data: bool = True
 
     def __init__(self, fun: Callable, nondiff_argnums: tuple[int, ...] = ()) -> None:
+        check_callable(fun, type(self).__name__)
         # (its name and doc, not its __dict__: wrapping a checkpoint, another rule's
         # settings would come along)
         functools.update_wrapper(self, fun, updated=())

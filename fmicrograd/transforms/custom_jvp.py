@@ -39,7 +39,7 @@ from typing import Any
 
 from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
-from ..core.control import COMPARED, reaches, reaches_variable
+from ..core.control import COMPARED, check_callable, reaches, reaches_variable
 from ..core.expr import Expr, const
 from ..core.numeric import _np  # (numpy, imported when first needed)
 from ..core.presence import traced_reach
@@ -285,6 +285,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
     """
 
     def __init__(self, fun: Callable, nondiff_argnums: tuple[int, ...] = ()) -> None:
+        check_callable(fun, type(self).__name__)
         functools.update_wrapper(self, fun, updated=())  # (not another rule's settings)
         self.fun = fun
         self.nondiff_argnums = tuple(nondiff_argnums)

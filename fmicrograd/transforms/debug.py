@@ -68,7 +68,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core import pytree as tr
-from ..core.control import GUARDS, UNCOMPILED, dependent
+from ..core.control import GUARDS, UNCOMPILED, check_callable, dependent
 from ..core.expr import Expr, const, next_level, variable
 from .autodiff import CHECK_VALUES, lower
 from .debug_backward import _derivative_levels, _watch_output
@@ -94,6 +94,7 @@ def debug_nans(f: Callable) -> Callable:
     FloatingPointError: debug_nans: '/' produced nan from inputs (0.0, 0.0): \
 0.0 / (2.0 * sqrt(args[0])) = nan; it reaches the output at <root>
     """
+    check_callable(f, "debug_nans")
 
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> Any:

@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 from ..core import pytree as tr
 from ..core import sweep
 from ..core.batch_axes import DEPTH, batch_valued
+from ..core.control import check_callable
 from ..core.expr import Expr, const
 from ..core.numeric import _np  # (numpy, imported when first needed)
 from .autodiff import _argnums, _rebuild, call_on_inputs, lower, per_example
@@ -191,6 +192,7 @@ def jacrev(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = Fals
     >>> jacrev(lambda w: w * np.array([1.0, 2.0, 3.0]))(2.0).tolist()
     [1.0, 2.0, 3.0]
     """
+    check_callable(f, "jacrev")
     return _jacrev(f, argnums, has_aux, "jacrev")
 
 
@@ -246,6 +248,7 @@ def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = Fals
     >>> jac["p"], jac["s"]
     ((3.0, 2.0), (1.0, 1.0))
     """
+    check_callable(f, "jacfwd")
 
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -286,6 +289,7 @@ def hessian(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = Fal
     >>> hessian(lambda x, y: x * x * y, argnums=(0, 1))(1.0, 2.0)
     ((4.0, 2.0), (2.0, 0.0))
     """
+    check_callable(f, "hessian")
     inner = _jacrev(f, argnums, has_aux, "hessian")
     outer = _jacrev(inner, argnums, has_aux, "hessian")
     return functools.wraps(f)(outer)

@@ -17,6 +17,7 @@ from typing import Any
 from ..core import pytree as tr
 from ..core import sweep
 from ..core.batch_axes import DEPTH
+from ..core.control import check_callable
 from .autodiff import (
     _checked,
     call_on_inputs,
@@ -43,6 +44,7 @@ def linearize(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     >>> out, f_jvp(1.0), aux
     (9.0, 6.0, 'seen')
     """
+    check_callable(f, "linearize")
     out, aux, _, groups = call_on_inputs(f, primals, {}, tuple(range(len(primals))), has_aux,
                                          "linearize")
     out = per_example(_checked(out))

@@ -1,0 +1,56 @@
+"""A jitted function whose output holds nodes inside what ``fm.tree`` takes as
+one leaf (an ``OrderedDict``, a ``deque``, an object) runs as Python on every
+call: its results are eager fm's. Every transform refuses a non-function
+when it is applied, naming the fix.
+
+Until round 30 such an output was a constant of the compiled code, the trace's
+own object: ``fm.jit(lambda x: OrderedDict(a=x * 2.0))`` gave 4.0 at 3.0 after a
+first call at 2.0, and ``fm.jit(3)`` was accepted (an error came at the call)."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+import fmicrograd as fm
+
+
+class Box:
+    def __init__(self, v):
+        self.v = v
+
+
+@pytest.mark.parametrize("make", [
+    lambda x: collections.OrderedDict(a=x * 2.0),
+    lambda x: {"a": collections.deque([x * 2.0])},
+    lambda x: Box(x * 2.0),
+], ids=["OrderedDict", "deque", "object"])
+def test_an_output_leaf_holding_nodes_is_not_frozen(make):
+    def read(out):
+        if isinstance(out, Box):
+            return out.v
+        return out["a"] if isinstance(out, collections.OrderedDict) else out["a"][0]
+
+    j = fm.jit(make)
+    assert float(read(j(2.0))) == 4.0
+    assert float(read(j(3.0))) == 6.0
+
+
+def test_other_leaves_stay_constants():
+    assert fm.jit(lambda x: (x * 2.0, "tag", None))(3.0) == (6.0, "tag", None)
+
+
+@pytest.mark.parametrize("name", ["jit", "vmap", "hessian", "jacfwd", "jacrev", "to_torch",
+                                  "trace", "debug_nans", "checkpoint", "custom_jvp",
+                                  "custom_vjp"])
+def test_a_transform_of_a_non_function(name):
+    with pytest.raises(TypeError, match=rf"fm.{name}: expected a function, got int 3"):
+        getattr(fm, name)(3)
+
+
+def test_jvp_and_linearize_of_a_non_function():
+    with pytest.raises(TypeError, match="fm.jvp: expected a function"):
+        fm.jvp(3, (1.0,), (1.0,))
+    with pytest.raises(TypeError, match="fm.linearize: expected a function"):
+        fm.linearize(3, 1.0)
