@@ -192,3 +192,12 @@ def test_a_torch_scalar_constant_inside():
     c = torch.tensor(2.0, dtype=torch.float64)
     got = fm.grad(fm.checkpoint(lambda x: x * c))(2.0)
     assert float(got) == float(fm.grad(lambda x: x * c)(2.0)) == 2.0
+
+
+def test_outputs_that_are_not_numbers_come_back_as_given():
+    # a bool or a str output became a rule node (a bool aux came back as 1.0, grad of a
+    # bool output was 0.0 where fm.grad(f) refuses it, jit crashed on a str)
+    assert fm.jit(fm.checkpoint(lambda x: (x * x, "tag")))(2.0) == (4.0, "tag")
+    assert fm.grad(fm.checkpoint(lambda x: (x * x, True)), has_aux=True)(2.0) == (4.0, True)
+    with pytest.raises(TypeError, match="must return a scalar"):
+        fm.grad(fm.checkpoint(lambda x: x > 1.0))(2.0)

@@ -233,7 +233,8 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         nodes = [prim("custom", v, kids,
                       CustomRule(self, k, len(outs), out_def, arg_def, args, residuals, static,
                                  replayable=not closes, depth=depth, shared=shared))
-                 for k, v in enumerate(out_values)]
+                 if _numeric(o) else o  # (a bool, a str: as the function gave it, as
+                 for k, (v, o) in enumerate(zip(out_values, outs))]  # grad(f) sees it)
         return tr.unflatten(out_def, nodes)
 
     def _complex(self) -> TypeError:
@@ -712,6 +713,23 @@ class CustomRule:
                                     "a number, an fm.Expr or None")
             flat.extend(leaves)
         return flat
+
+
+def _numeric(leaf: Any) -> bool:
+    """Whether an output leaf of a rule's function is a number (a node, a
+    float, an int, a numpy number or numeric array), which the rule's node
+    stands for; a bool, a str or another object comes back as it is.
+
+    >>> _numeric(2.0), _numeric(True), _numeric("tag")
+    (True, False, False)
+    """
+    if isinstance(leaf, (Expr, float)):
+        return True
+    if isinstance(leaf, (bool, np.bool_)):
+        return False
+    if isinstance(leaf, numbers.Real):
+        return True
+    return getattr(getattr(leaf, "dtype", None), "kind", "") in ("f", "i", "u")
 
 
 def _examples_restacked(ct: Any, want: tr.TreeDef, shapes: Sequence[tuple]) -> list | None:
