@@ -54,3 +54,42 @@ def test_jvp_and_linearize_of_a_non_function():
         fm.jvp(3, (1.0,), (1.0,))
     with pytest.raises(TypeError, match="fm.linearize: expected a function"):
         fm.linearize(3, 1.0)
+
+
+class Base:
+    __slots__ = ("v",)
+
+
+class Child(Base):
+    __slots__ = ()
+
+
+def _child(v):
+    c = Child()
+    c.v = v
+    return c
+
+
+@pytest.mark.parametrize("make, read", [
+    (lambda x: (lambda: x * 2.0), lambda out: out()),
+    (lambda x: __import__("functools").partial(lambda a: a, x * 2.0), lambda out: out()),
+    (lambda x: _child(x * 2.0), lambda out: out.v),
+    (lambda x: __import__("types").MappingProxyType({"a": x * 2.0}), lambda out: out["a"]),
+], ids=["closure", "partial", "inherited slot", "mappingproxy"])
+def test_other_holders_of_nodes(make, read):
+    j = fm.jit(make)
+    assert float(read(j(2.0))) == 4.0
+    assert float(read(j(3.0))) == 6.0
+
+
+def test_an_object_holding_a_module_still_compiles():
+    import numpy
+
+    class Cfg:
+        lib = None
+
+    cfg = Cfg()
+    cfg.lib = numpy  # (the walk does not enter modules: they hold constants of their own)
+    j = fm.jit(lambda x: (fm.tanh(x) * 2.0, cfg))
+    assert j(0.0) == (0.0, cfg)
+    assert "def run" in j.lower(0.0).as_text()

@@ -25,7 +25,7 @@ ROWS = [[1.0, 2.0], [3.0, 4.0]]
     lambda: fm.maximum((1.0,), 2.0), lambda: fm.grad(lambda x: fm.logsumexp([x, [1.0]]))(1.0),
 ], ids=["softmax", "log_softmax", "logsumexp", "jit", "exp", "maximum", "grad"])
 def test_a_list_of_rows_is_refused(call):
-    with pytest.raises(TypeError, match=r"for several rows, apply it to each"):
+    with pytest.raises(TypeError, match=r"several rows of scores, \[fm\.\w+\(row\) for row"):
         call()
 
 
@@ -38,3 +38,7 @@ def test_torch_numbers():
     t = torch.tensor([1.0, 2.0], dtype=torch.float64)
     assert fm.logsumexp(t) == pytest.approx(math.log(math.e + math.e ** 2))
     assert fm.sum(t) == 3.0 and type(fm.sum(t)) is float
+
+
+def test_where_of_a_bool_chooses_a_branch_of_several_numbers():
+    assert fm.where(True, (1.0, 2.0), (3.0, 4.0)) == (1.0, 2.0)

@@ -23,7 +23,10 @@ find matrix products (``compiler/rewrite.py``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import types
+from collections.abc import Mapping
 from itertools import chain
 from typing import Any
 
@@ -216,9 +219,10 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
 
 
 def _holds_node(obj: Any, limit: int = 100_000) -> bool:
-    """Whether ``obj`` (an output leaf that is not a number) holds a node in
-    its items, values or attributes (a bounded walk: past ``limit`` objects,
-    say yes, and the function runs as Python).
+    """Whether ``obj`` (an output leaf that is not a number) holds a node that
+    is not a constant, in its items, values, attributes, closure cells or a
+    partial's arguments (a bounded walk: past ``limit`` objects, say yes, and
+    the function runs as Python). Modules and classes are not entered.
 
     >>> import collections
     >>> _holds_node(collections.OrderedDict(a=Var(1.0))), _holds_node("tag")
@@ -228,23 +232,45 @@ def _holds_node(obj: Any, limit: int = 100_000) -> bool:
     while stack:
         x = stack.pop()
         if isinstance(x, Expr):
-            return True
-        if x is None or x.__class__ in (float, int, bool, str, bytes) or id(x) in seen:
+            if x.op != "const":
+                return True
+            continue
+        if (x is None or x.__class__ in (float, int, bool, str, bytes) or id(x) in seen
+                or isinstance(x, (type, types.ModuleType))):
             continue
         seen.add(id(x))
         if len(seen) > limit:
             return True
-        if isinstance(x, dict):
+        if isinstance(x, Mapping):
             stack.extend(x.values())
         elif isinstance(x, (list, tuple, set, frozenset)) or x.__class__.__name__ == "deque":
             stack.extend(x)
         elif isinstance(x, np.ndarray):
             if x.dtype == object:
                 stack.extend(x.ravel().tolist())
+        elif isinstance(x, types.FunctionType):
+            stack.extend(c.cell_contents for c in x.__closure__ or () if _filled(c))
+            stack.extend(x.__defaults__ or ())
+            stack.extend((x.__kwdefaults__ or {}).values())
+        elif isinstance(x, types.MethodType):
+            stack += [x.__self__, x.__func__]
+        elif isinstance(x, functools.partial):
+            stack += [x.func, *x.args, *x.keywords.values()]
         else:
             stack.extend(getattr(x, "__dict__", {}).values())
-            stack.extend(getattr(x, name, None) for name in getattr(type(x), "__slots__", ()))
+            for kind in type(x).__mro__:
+                slots = kind.__dict__.get("__slots__", ())
+                stack.extend(getattr(x, name, None) for name in
+                             ((slots,) if isinstance(slots, str) else slots))
     return False
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 -- (an empty cell raises)
+    except ValueError:
+        return False
+    return True
 
 
 def _float(x: Any) -> Any:

@@ -88,7 +88,7 @@ def classify(leaf: Any) -> Any:
         raise TypeError(f"fm.jit: an argument leaf of type {type(leaf).__name__} is neither "
                         "a number, a numeric array nor hashable; non-numeric leaves are part "
                         "of the compiled function's key and must be hashable") from None
-    if type(leaf).__name__ == "Deferred":  # (one is taken as a whole argument only)
+    if type(leaf).__name__ == "Deferred" and type(leaf).__module__.startswith("fmicrograd."):
         raise TypeError("fm.jit: an argument leaf is a jitted function's .deferred output "
                         "inside a container: pass it as a whole argument, or its .get()")
     if _by_identity(leaf):

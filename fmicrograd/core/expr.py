@@ -27,6 +27,7 @@ from . import numeric as num
 from .control import (  # noqa: F401
     FORMATTED,
     GUARDS,
+    RUNNING,
     TRACING,
     Mask,
     beyond_traces,
@@ -681,7 +682,7 @@ def lift(x: Any) -> Expr:
     if x.__class__.__name__ == "Tensor":  # (eagerly a node may hold one: torch's autograd
         if not x.ndim and not x.requires_grad:  # then follows the values fm computes)
             return const(float(x))  # a torch number as a float64, as a numpy scalar is
-        if "fm.to_torch" in TRACING.values():  # its program is numpy's until torch runs it
+        if TRACING or RUNNING.get() or _in_vmap():  # (a transform's values are numpy's)
             raise TypeError(_TENSOR.format(shape=tuple(x.shape), grad=x.requires_grad))
     odd = _odd_scalar(x)
     if odd == "complex":
@@ -697,10 +698,16 @@ def lift(x: Any) -> Expr:
     return const(x)
 
 
-_TENSOR = ("fm.to_torch: the function combines a node with a torch tensor it closes over "
-           "(shape {shape}, requires_grad={grad}), which the exported program cannot read "
-           "(nor torch's autograd follow): pass the tensor as an argument (in_axes None for "
-           "a parameter), or convert it (t.item(), t.tolist())")
+_TENSOR = ("a node inside an fm transform meets a torch tensor (shape {shape}, "
+           "requires_grad={grad}), which fm's arrays cannot hold (nor torch's autograd "
+           "follow): under fm.to_torch pass the tensor as an argument (in_axes None for a "
+           "parameter); otherwise convert it (t.item(), t.tolist(), t.detach().numpy())")
+
+
+def _in_vmap() -> bool:
+    from .batch_axes import DEPTH  # (batch_axes imports this module)
+
+    return DEPTH.get() > 0
 
 
 def holds_nodes(x: Any) -> bool:

@@ -109,8 +109,8 @@ def _widened(x: Any, who: str = "function") -> Any:
     if isinstance(x, (list, tuple)):  # numpy would broadcast it: softmax of a list of rows
         raise TypeError(  # normalised down the columns
             f"fm.{who}: got a {type(x).__name__} of length {len(x)} where a number is "
-            "expected; fmicrograd is scalar-valued: for several rows, apply it to each "
-            f"([fm.{who}(row) for row in rows]) or map it with fm.vmap")
+            f"expected; fmicrograd is scalar-valued: apply fm.{who} to each number (for "
+            f"several rows of scores, [fm.{who}(row) for row in rows]) or map it with fm.vmap")
     if x.__class__.__name__ == "Tensor" and not x.ndim and not x.requires_grad:
         return float(x)  # a torch number, as a numpy scalar
     return x
@@ -297,7 +297,8 @@ def where(cond: Any, a: Any, b: Any) -> Any:
             return choice(const(np.asarray(cond, dtype=float)), _lifted(a, "where"),
                           _lifted(b, "where"))
         return num.where(cond, a, b)
-    return _float(a, "where") if cond else _float(b, "where")
+    chosen = a if cond else b  # (a branch of several numbers, as a Python conditional)
+    return chosen if isinstance(chosen, (list, tuple)) else _float(chosen, "where")
 
 
 def undifferentiated(cond: Expr) -> bool:

@@ -716,20 +716,15 @@ class CustomRule:
 
 
 def _numeric(leaf: Any) -> bool:
-    """Whether an output leaf of a rule's function is a number (a node, a
-    float, an int, a numpy number or numeric array), which the rule's node
-    stands for; a bool, a str or another object comes back as it is.
+    """Whether an output leaf of a rule's function is one its rule's node
+    stands for: anything but a bool, a str, bytes or None, which come back
+    as the function gave them (an object array of nodes, a torch number, a
+    Decimal are numbers here, as before).
 
-    >>> _numeric(2.0), _numeric(True), _numeric("tag")
-    (True, False, False)
+    >>> _numeric(2.0), _numeric(True), _numeric("tag"), _numeric(np.array([1.0]))
+    (True, False, False, True)
     """
-    if isinstance(leaf, (Expr, float)):
-        return True
-    if isinstance(leaf, (bool, np.bool_)):
-        return False
-    if isinstance(leaf, numbers.Real):
-        return True
-    return getattr(getattr(leaf, "dtype", None), "kind", "") in ("f", "i", "u")
+    return not (leaf is None or isinstance(leaf, (bool, np.bool_, str, bytes)))
 
 
 def _examples_restacked(ct: Any, want: tr.TreeDef, shapes: Sequence[tuple]) -> list | None:
