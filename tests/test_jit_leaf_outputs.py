@@ -93,3 +93,19 @@ def test_an_object_holding_a_module_still_compiles():
     j = fm.jit(lambda x: (fm.tanh(x) * 2.0, cfg))
     assert j(0.0) == (0.0, cfg)
     assert "def run" in j.lower(0.0).as_text()
+
+
+def test_a_node_kept_as_a_function_attribute():
+    def f(x):
+        y = x * 2.0
+
+        def get():
+            return 0.0
+
+        get.cached = y
+        return y, get
+
+    j = fm.jit(f)
+    j(1.0)
+    cached = j(5.0)[1].cached  # (a node or, as the function runs as Python, a float)
+    assert float(getattr(cached, "value", cached)) == 10.0

@@ -25,7 +25,7 @@ ROWS = [[1.0, 2.0], [3.0, 4.0]]
     lambda: fm.maximum((1.0,), 2.0), lambda: fm.grad(lambda x: fm.logsumexp([x, [1.0]]))(1.0),
 ], ids=["softmax", "log_softmax", "logsumexp", "jit", "exp", "maximum", "grad"])
 def test_a_list_of_rows_is_refused(call):
-    with pytest.raises(TypeError, match=r"several rows of scores, \[fm\.\w+\(row\) for row"):
+    with pytest.raises(TypeError, match=r"several rows of scores|apply fm\.\w+ to each item"):
         call()
 
 
@@ -42,3 +42,15 @@ def test_torch_numbers():
 
 def test_where_of_a_bool_chooses_a_branch_of_several_numbers():
     assert fm.where(True, (1.0, 2.0), (3.0, 4.0)) == (1.0, 2.0)
+
+
+def test_the_message_fits_the_function():
+    with pytest.raises(TypeError, match=r"\[fm\.softmax\(row\) for row in rows\]"):
+        fm.softmax(ROWS)
+    with pytest.raises(TypeError, match=r"apply fm\.where to each item"):
+        fm.vmap(lambda x: fm.where(x > 0.0, (x, x), (x, 2.0 * x)))([1.0, -2.0])
+
+
+def test_trace_keeps_a_torch_tensor_as_eager_fm_does():
+    t = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    assert fm.trace(lambda x: x * t)(2.0).value.tolist() == [2.0, 4.0]

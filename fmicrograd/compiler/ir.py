@@ -252,6 +252,12 @@ def _holds_node(obj: Any, limit: int = 100_000) -> bool:
             stack.extend(c.cell_contents for c in x.__closure__ or () if _filled(c))
             stack.extend(x.__defaults__ or ())
             stack.extend((x.__kwdefaults__ or {}).values())
+            stack.extend(x.__dict__.values())  # (an attribute, ``functools.wraps``' __wrapped__)
+        elif isinstance(x, slice):
+            stack += [x.start, x.stop, x.step]
+        elif isinstance(x, BaseException):
+            stack.extend(x.args)
+            stack.extend(x.__dict__.values())
         elif isinstance(x, types.MethodType):
             stack += [x.__self__, x.__func__]
         elif isinstance(x, functools.partial):

@@ -682,7 +682,8 @@ def lift(x: Any) -> Expr:
     if x.__class__.__name__ == "Tensor":  # (eagerly a node may hold one: torch's autograd
         if not x.ndim and not x.requires_grad:  # then follows the values fm computes)
             return const(float(x))  # a torch number as a float64, as a numpy scalar is
-        if TRACING or RUNNING.get() or _in_vmap():  # (a transform's values are numpy's)
+        if TRACING or _in_vmap() or any(who != "fm.trace" for _, who, _ in RUNNING.get()):
+            # (a transform's values are numpy's; fm.trace builds the eager graph)
             raise TypeError(_TENSOR.format(shape=tuple(x.shape), grad=x.requires_grad))
     odd = _odd_scalar(x)
     if odd == "complex":

@@ -109,14 +109,17 @@ def _widened(x: Any, who: str = "function") -> Any:
     if isinstance(x, (list, tuple)):  # numpy would broadcast it: softmax of a list of rows
         raise TypeError(  # normalised down the columns
             f"fm.{who}: got a {type(x).__name__} of length {len(x)} where a number is "
-            f"expected; fmicrograd is scalar-valued: apply fm.{who} to each number (for "
-            f"several rows of scores, [fm.{who}(row) for row in rows]) or map it with fm.vmap")
+            "expected; fmicrograd is scalar-valued: "
+            + (f"for several rows of scores, [fm.{who}(row) for row in rows]"
+               if who in _ROW_FUNCTIONS else f"apply fm.{who} to each item")
+            + ", or map it with fm.vmap")
     if x.__class__.__name__ == "Tensor" and not x.ndim and not x.requires_grad:
         return float(x)  # a torch number, as a numpy scalar
     return x
 
 
 _HUGE_INT = 2 ** 1024
+_ROW_FUNCTIONS = ("softmax", "log_softmax", "logsumexp")  # one row of scores each
 
 
 exp = _unary("exp", "``e ** x``; ``exp(1000.0) == inf``.\n\n>>> exp(0.0)\n1.0")

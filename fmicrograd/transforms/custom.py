@@ -233,8 +233,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         nodes = [prim("custom", v, kids,
                       CustomRule(self, k, len(outs), out_def, arg_def, args, residuals, static,
                                  replayable=not closes, depth=depth, shared=shared))
-                 if _numeric(o) else o  # (a bool, a str: as the function gave it, as
-                 for k, (v, o) in enumerate(zip(out_values, outs))]  # grad(f) sees it)
+                 for k, v in enumerate(out_values)]
         return tr.unflatten(out_def, nodes)
 
     def _complex(self) -> TypeError:
@@ -713,18 +712,6 @@ class CustomRule:
                                     "a number, an fm.Expr or None")
             flat.extend(leaves)
         return flat
-
-
-def _numeric(leaf: Any) -> bool:
-    """Whether an output leaf of a rule's function is one its rule's node
-    stands for: anything but a bool, a str, bytes or None, which come back
-    as the function gave them (an object array of nodes, a torch number, a
-    Decimal are numbers here, as before).
-
-    >>> _numeric(2.0), _numeric(True), _numeric("tag"), _numeric(np.array([1.0]))
-    (True, False, False, True)
-    """
-    return not (leaf is None or isinstance(leaf, (bool, np.bool_, str, bytes)))
 
 
 def _examples_restacked(ct: Any, want: tr.TreeDef, shapes: Sequence[tuple]) -> list | None:
