@@ -109,3 +109,34 @@ def test_a_node_kept_as_a_function_attribute():
     j(1.0)
     cached = j(5.0)[1].cached  # (a node or, as the function runs as Python, a float)
     assert float(getattr(cached, "value", cached)) == 10.0
+
+
+def _caught(x):
+    y = x * 2.0
+    try:
+        try:
+            raise RuntimeError(y)
+        except RuntimeError:
+            raise ValueError("tag")  # noqa: B904 -- (its __context__: the RuntimeError)
+    except ValueError as err:
+        e = err
+    return y, e
+
+
+@pytest.mark.parametrize("make, read", [
+    (_caught, lambda out: out[1].__context__.args[0]),
+    (lambda x: (x * 2.0, [x * 2.0].copy), lambda out: out[1]()[0]),
+], ids=["exception context", "builtin method"])
+def test_nodes_behind_an_exception_or_a_builtin_method(make, read):
+    j = fm.jit(make)
+    j(1.0)
+    got = read(j(5.0))
+    assert float(getattr(got, "value", got)) == 10.0
+
+
+def test_a_module_function_output_still_compiles():
+    import math
+
+    j = fm.jit(lambda x: (x * 2.0, math.sqrt))
+    assert j(1.0) == (2.0, math.sqrt)
+    assert "def run" in j.lower(1.0).as_text()

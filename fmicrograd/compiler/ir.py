@@ -258,6 +258,9 @@ def _holds_node(obj: Any, limit: int = 100_000) -> bool:
         elif isinstance(x, BaseException):
             stack.extend(x.args)
             stack.extend(x.__dict__.values())
+            stack += [x.__cause__, x.__context__]
+        elif isinstance(x, types.BuiltinMethodType):  # ([y].copy; a module's function:
+            stack.append(x.__self__)                   # its module is not entered)
         elif isinstance(x, types.MethodType):
             stack += [x.__self__, x.__func__]
         elif isinstance(x, functools.partial):
