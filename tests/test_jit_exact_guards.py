@@ -127,3 +127,12 @@ def test_a_branch_on_a_value_computed_over_a_vmap_batch_runs_as_python():
     assert fm.jit(g)((0.1, 0.2, 0.3, 0.4), 0.3, 0.1) == g((0.1, 0.2, 0.3, 0.4), 0.3, 0.1)
     text = fm.jit(f).lower(*a).as_text()
     assert "runs as Python" in text and "branch on a value computed over a vmap batch" in text
+
+
+def test_lower_says_which_inputs_a_guard_reads():
+    # the guard's own I is the inputs it reads, which the text did not say: its v0 read
+    # as the program's x where it is y
+    jf = fm.jit(lambda x, y: x * 3.0 if y > 0.0 else x * 5.0)
+    text = jf.lower(-2.0, 1.0).as_text()
+    assert "# (its I is [I[1]] of the program's I)" in text
+    assert (jf(2.0, -1.0), jf(2.0, 1.0)) == (10.0, 6.0)

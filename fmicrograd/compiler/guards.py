@@ -114,7 +114,10 @@ def checked(guards: tuple[Callable, np.ndarray], run: Callable, vector: bool) ->
         def guarded(values: Any) -> Any:
             return None if check([values[k] for k in positions]) is None else run(values)
     guarded.__dict__.update(run.__dict__)  # (its source, for ``lower``)
-    guarded.__fm_guards__ = getattr(check, "__fm_source__", "")  # type: ignore[attr-defined]
+    # (its ``I`` is the inputs at ``where``, not the program's: said in the text)
+    read = ", ".join(f"I[{k}]" for k in where.tolist())
+    guarded.__fm_guards__ = (f"# (its I is [{read}] of the program's I)\n"  # type: ignore[attr-defined]
+                             + getattr(check, "__fm_source__", ""))
     return guarded
 
 
