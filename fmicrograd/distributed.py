@@ -51,8 +51,11 @@ from __future__ import annotations
 import hashlib
 import numbers
 import os
+import pickle
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import numpy as np
 
 from .core import pytree as tree
 
@@ -322,19 +325,22 @@ class AllRanksGradient:
         if not len(part[0]):  # fewer examples than ranks (a last batch): this rank adds 0
             _, grads = self.value_and_grad_fn(params, tuple(c[:1] for c in columns))  # shape
             leaves, treedef = tree.flatten(grads)
-            total = self._sum([0.0] * (1 + len(leaves)))
+            total = self._sum([0.0] * (1 + len(leaves)), params=params)
             return total[0], tree.unflatten(treedef, total[1:])
         loss, grads = self.value_and_grad_fn(params, part)
         leaves, treedef = tree.flatten(grads)
         weight = len(part[0]) / n
-        total = self._sum([weight * float(x) for x in (loss, *leaves)])
+        total = self._sum([weight * float(x) for x in (loss, *leaves)], params=params)
         return total[0], tree.unflatten(treedef, total[1:])
 
-    def _sum(self, values: list, failed: bool = False) -> list:
+    def _sum(self, values: list, failed: bool = False, params: Any = None) -> list:
         flags = [0.0] * self.world
         flags[self.rank] = 1.0 if failed else 0.0
+        checks = [0.0] * self.world  # each rank's fingerprint of the parameters it steps from
+        if params is not None:
+            checks[self.rank] = _fingerprint(params)
         try:
-            total = all_reduce_sum(values + flags)
+            total = all_reduce_sum(values + flags + checks)
         except RuntimeError as e:  # torch's DistBackendError: a peer's connection is gone
             if failed:
                 raise
@@ -349,6 +355,15 @@ class AllRanksGradient:
             raise PeerFailed(f"fit(data_parallel=True): rank {others[0]} failed during "
                              f"training (its error is in its own output); this is rank "
                              f"{self.rank}, which stops with it")
+        seen = total[len(values) + self.world:]
+        if params is not None and any(c != seen[0] for c in seen):
+            differ = [r for r in range(self.world) if seen[r] != seen[0]]
+            raise ValueError(f"fit(data_parallel=True): the parameters of rank(s) {differ} "
+                             f"differ from rank 0's after the same steps (this is rank "
+                             f"{self.rank}): the ranks' optimizers differ where the first "
+                             "step's check cannot see it (a learning-rate schedule, a clipping "
+                             "threshold, a setting of the model): pass the same optimizer and "
+                             "model, with the same settings, on every rank")
         return total[:len(values)]
 
     def abort(self) -> None:
@@ -415,6 +430,17 @@ def together(step: Callable[[], Any], who: str) -> Any:
         raise RuntimeError(f"{who}: rank {r} failed before training ({said}); this is rank "
                            f"{rank}, which stops with it")
     return result
+
+
+def _fingerprint(params: Any) -> float:
+    """The parameters' bits as one float in [1, 2**48], the same on every
+    rank exactly when the parameters are (a sum with zeros keeps it exact).
+
+    >>> _fingerprint((1.0, 2.0)) == _fingerprint((1.0, 2.0)) != _fingerprint((1.0, 2.5))
+    True
+    """
+    digest = hashlib.sha256(np.asarray(tree.leaves(params), dtype=float).tobytes()).digest()
+    return 1.0 + int.from_bytes(digest[:6], "big")
 
 
 def _digest(x: Any) -> bytes:
@@ -493,10 +519,23 @@ def optimizer_digest(optimizer: Any, params: Any) -> bytes:
 _FAILED = "fmicrograd: this rank failed"  # what a failed rank sends to the first step's check
 
 
+def _shape_of(params: Any) -> Any:
+    """The parameters' tree structure (which holds a model's settings, as an
+    ``fm.nn`` MLP's activation), as the exchange can send it: itself, or its
+    text where it does not pickle."""
+    structure = tree.structure(params)
+    try:
+        pickle.dumps(structure)
+    except Exception:  # noqa: BLE001 -- (a lambda in a field)
+        return repr(structure)
+    return structure
+
+
 def _check_same(params: Any, columns: tuple, rank: int, world: int, run: bytes = b"",
                 optimizer: bytes = b"") -> None:
     dist = _dist("fit(data_parallel=True)")
-    mine = (_digest(tree.leaves(params)), _digest(columns), run, optimizer)
+    mine = (_digest(tree.leaves(params)), _digest(columns), run, optimizer,
+            _shape_of(params))
     everyone: list = [None] * world
     dist.all_gather_object(everyone, mine)
     failed = [r for r in range(world) if everyone[r] == (_FAILED, r)]
@@ -514,7 +553,9 @@ def _check_same(params: Any, columns: tuple, rank: int, world: int, run: bytes =
              "batch_size, epochs, key, patience, restore_best, monitor and on_instability "
              "settings; each rank takes its own shard of every batch"),
             ("optimizer (its first updates of a probe gradient)", 3,
-             "pass the same optimizer, with the same settings, on every rank")):
+             "pass the same optimizer, with the same settings, on every rank"),
+            ("model's structure or settings (an fm.nn activation, a field that is not a "
+             "number)", 4, "build the same model, with the same settings, on every rank")):
         differ = [r for r in range(world) if everyone[r][index] != everyone[0][index]]
         if differ:
             raise ValueError(f"fit(data_parallel=True): the {what} of rank(s) {differ} differ "

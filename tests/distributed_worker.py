@@ -19,7 +19,8 @@ def train(config: dict, data_parallel: bool, rank: int = 0) -> dict:
         n = config["examples_per_rank"][rank]
         xs, ys = xs[:n], ys[:n]
     key_model, key_batches = fm.random.split(fm.random.key(rank * config.get("seed_per_rank", 0)))
-    model = fm.nn.MLP.init(2, [16, 16, 1], key=key_model)
+    model = fm.nn.MLP.init(2, [16, 16, 1], key=key_model,
+                           activation=config.get("activation_per_rank", ["relu"] * 8)[rank])
 
     calls = []
 
@@ -54,6 +55,9 @@ def train(config: dict, data_parallel: bool, rank: int = 0) -> dict:
     if "patience_per_rank" in config:  # ranks given different early stopping
         data["patience"] = config["patience_per_rank"][rank]
     optimizer = fm.optim.sgd(fm.optim.micrograd_schedule(1.0, 0.9, 100), momentum=0.5)
+    if config.get("decay_steps_per_rank"):  # schedules that differ after the first steps
+        optimizer = fm.optim.sgd(fm.optim.exponential_decay(
+            0.1, config["decay_steps_per_rank"][rank], 0.1, staircase=True))
     if config.get("momentum_per_rank"):  # ranks given different optimizer settings
         optimizer = fm.optim.sgd(fm.optim.micrograd_schedule(1.0, 0.9, 100),
                                  momentum=config["momentum_per_rank"][rank])

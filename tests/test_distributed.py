@@ -152,6 +152,25 @@ def test_ranks_given_different_optimizers_are_told_so(tmp_path):
     assert "pass the same optimizer, with the same settings, on every rank" in str(failed.value)
 
 
+def test_ranks_whose_optimizers_part_later_are_told_so(tmp_path):
+    # schedules that agree for the first-step probe's two updates and differ after: both
+    # ranks trained on to different parameters with no error (round 30's probe)
+    with pytest.raises(AssertionError) as failed:
+        run_ranks(2, {"batch_size": None, "epochs": 5, "jit": False,
+                      "decay_steps_per_rank": [3, 30]}, tmp_path)
+    assert "the parameters of rank(s) [1] differ from rank 0's after the same steps" \
+        in str(failed.value)
+
+
+def test_ranks_whose_models_differ_in_a_setting_are_told_so(tmp_path):
+    # a relu model on one rank and a tanh one on the other have the same parameters: their
+    # gradients were averaged with no error (round 30's probe)
+    with pytest.raises(AssertionError) as failed:
+        run_ranks(2, {"batch_size": None, "epochs": 1, "jit": False,
+                      "activation_per_rank": ["relu", "tanh"]}, tmp_path)
+    assert "the model's structure or settings (an fm.nn activation" in str(failed.value)
+
+
 def test_a_rank_that_fails_before_training_stops_every_rank_at_once(tmp_path):
     # rank 0 alone checks the checkpoint_dir: the others waited in the first collective
     # for the process group's timeout (30 minutes), then got a raw gloo error
