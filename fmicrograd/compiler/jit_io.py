@@ -269,9 +269,15 @@ def variables(value: Any, level: int, inputs: list) -> np.ndarray:
 
 
 def _depth(td: tr.TreeDef) -> int:
+    """How deeply ``td`` nests (iteratively: a tree deeper than the recursion
+    limit is one the generated matcher leaves to the general path)."""
     # a child without children (a leaf) is 1 deep: not visited (20k leaves in a large MLP)
-    return 1 + max([_depth(c) for c in td.children if c.children], default=1 if td.children
-                   else 0)
+    deepest, stack = 0, [(td, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth + (1 if node.children else 0))
+        stack.extend((c, depth + 1) for c in node.children if c.children)
+    return deepest
 
 
 def immutable(td: tr.TreeDef) -> bool:

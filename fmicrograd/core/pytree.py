@@ -51,7 +51,14 @@ class TreeDef(NamedTuple):
         """How many leaves a tree of this structure holds."""
         if self.kind is None:
             return 1
-        return sum([1 if c.kind is None else c.num_leaves for c in self.children])
+        count, stack = 0, list(self.children)  # (iteratively: any depth flatten takes)
+        while stack:
+            c = stack.pop()
+            if c.kind is None:
+                count += 1
+            else:
+                stack.extend(c.children)
+        return count
 
 
 LEAF = TreeDef(None, None, ())
@@ -557,10 +564,21 @@ def persistent(td: TreeDef) -> TreeDef:
     >>> persistent(structure({"a": [1.0]}))
     PMap{'a': PVector(*)}
     """
+    try:
+        return _persistent(td)
+    except RecursionError:  # (a bare RecursionError named no fix)
+        raise ValueError("fm.tree: a pytree nested deeper than Python's recursion limit "
+                         "allows here; keep long sequences flat (a tuple of items, not "
+                         "items nested in pairs)") from None
+
+
+def _persistent(td: TreeDef) -> TreeDef:
     if td.kind is None:
         return td
-    kind = _PERSISTENT.get(td.kind, td.kind)
-    return TreeDef(kind, td.meta, tuple(persistent(c) for c in td.children))
+    children = []  # (a loop, not a generator: one frame per level)
+    for c in td.children:
+        children.append(_persistent(c))
+    return TreeDef(_PERSISTENT.get(td.kind, td.kind), td.meta, tuple(children))
 
 
 _PERSISTENT: dict = {dict: PMap, list: PVector}
