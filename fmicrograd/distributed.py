@@ -51,7 +51,6 @@ from __future__ import annotations
 import hashlib
 import numbers
 import os
-import pickle
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -521,14 +520,35 @@ _FAILED = "fmicrograd: this rank failed"  # what a failed rank sends to the firs
 
 def _shape_of(params: Any) -> Any:
     """The parameters' tree structure (which holds a model's settings, as an
-    ``fm.nn`` MLP's activation), as the exchange can send it: itself, or its
-    text where it does not pickle."""
-    structure = tree.structure(params)
+    ``fm.nn`` MLP's activation) as plain values that compare equal across
+    processes: each node's class name and its settings where they are
+    numbers, text or tuples of them, else their class name (a
+    ``functools.partial`` or a callable object compares by identity, and no
+    two ranks share one).
+
+    >>> _shape_of({"a": (1.0, 2.0)}) == _shape_of({"a": (3.0, 4.0)})
+    True
+    """
     try:
-        pickle.dumps(structure)
-    except Exception:  # noqa: BLE001 -- (a lambda in a field)
-        return repr(structure)
-    return structure
+        return _structure_plain(tree.structure(params))
+    except RecursionError:  # (a tree flatten takes, nested deeper than this walk)
+        return "deep"
+
+
+def _structure_plain(td: Any) -> Any:
+    kind = td.kind
+    name = None if kind is None else f"{kind.__module__}.{kind.__qualname__}"
+    return (name, _plain(td.meta), tuple(_structure_plain(c) for c in td.children))
+
+
+def _plain(meta: Any) -> Any:
+    if meta is None or isinstance(meta, (str, int, bool)):
+        return meta
+    if isinstance(meta, float):
+        return ("float", repr(meta))  # (NaN equal to NaN)
+    if isinstance(meta, (tuple, list)):
+        return tuple(_plain(m) for m in meta)
+    return ("object", f"{type(meta).__module__}.{type(meta).__qualname__}")
 
 
 def _check_same(params: Any, columns: tuple, rank: int, world: int, run: bytes = b"",

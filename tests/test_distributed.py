@@ -322,3 +322,24 @@ def test_batches_of_columns_pass_the_data_check():
         distributed.check_data(data, batch_size)
     with pytest.raises(ValueError, match=r"columns differ in length: \[12, 3\]"):
         distributed.check_data([(xs, ys[:3])], None)
+
+
+def test_the_structure_check_compares_settings_by_value_not_identity():
+    # the first version compared unpickled copies of the structure: a functools.partial
+    # or a callable object as a model's setting never equalled its own copy, so identical
+    # ranks were refused (a review's catch)
+    import functools
+    import pickle
+
+    from fmicrograd.distributed import _shape_of
+
+    class Dense:
+        def __init__(self, w, act):
+            self.w, self.act = w, act
+
+    fm.tree.register(Dense, lambda d: ((d.w,), d.act), lambda act, c: Dense(c[0], act))
+    model = Dense(0.5, functools.partial(max, 0.0))
+    assert pickle.loads(pickle.dumps(_shape_of(model))) == _shape_of(model)
+    relu = fm.nn.MLP.init(2, [3, 1], key=fm.random.key(0), activation="relu")
+    tanh = fm.nn.MLP.init(2, [3, 1], key=fm.random.key(0), activation="tanh")
+    assert _shape_of(relu) != _shape_of(tanh)
