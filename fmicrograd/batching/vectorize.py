@@ -207,9 +207,7 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
         try:
             differ = other != treedef  # (compared in C, one level of recursion a level)
         except RecursionError:
-            raise ValueError(f"fm.vmap: {where}: the examples are nested deeper than Python's "
-                             "recursion limit allows; keep long sequences flat (a tuple of "
-                             "items, not items nested in pairs)") from None
+            raise tr.too_deep(f"fm.vmap: {where}: the examples are") from None
         if differ:
             _keys_refused(items, where)
             tr.check_same(treedef, other, f"fm.vmap: {where}: example {i} differs from "

@@ -23,10 +23,7 @@ find matrix products (``compiler/rewrite.py``).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-import types
-from collections.abc import Mapping
 from itertools import chain
 from typing import Any
 
@@ -36,6 +33,7 @@ from ..batching import vmap_ops
 from ..core.batch_axes import BATCHES
 from ..core.expr import PLAIN, Expr, Prim, Var, next_level, variable  # noqa: F401 -- doctests use them
 from ..core.expr import stored_value as _stored
+from ..transforms.closures import holds
 from ..transforms.custom import CustomRule
 
 __all__ = ["Program", "lower", "optimize", "NotCompilable"]
@@ -196,7 +194,8 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
     for o in outputs:
         if o.__class__ is np.ndarray and o.dtype == object:  # a constant would freeze it
             raise NotCompilable("an output is an object array (of nodes)")
-        if not isinstance(o, (Expr, float, np.ndarray)) and _holds_node(o):
+        if not isinstance(o, (Expr, float, np.ndarray)) and holds(
+                o, lambda n: n.op != "const", every_attribute=True):
             # an OrderedDict, a deque, an object: one leaf to fm.tree, whose nodes a
             # constant would freeze (the trace's object came back from every call)
             raise NotCompilable(f"an output leaf, a {type(o).__name__}, holds nodes")
@@ -216,70 +215,6 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
             p.guards.append((op, ia, ib, expected))
     p._memo = {}
     return p
-
-
-def _holds_node(obj: Any, limit: int = 100_000) -> bool:
-    """Whether ``obj`` (an output leaf that is not a number) holds a node that
-    is not a constant, in its items, values, attributes, closure cells or a
-    partial's arguments (a bounded walk: past ``limit`` objects, say yes, and
-    the function runs as Python). Modules and classes are not entered.
-
-    >>> import collections
-    >>> _holds_node(collections.OrderedDict(a=Var(1.0))), _holds_node("tag")
-    (True, False)
-    """
-    stack, seen = [obj], set()
-    while stack:
-        x = stack.pop()
-        if isinstance(x, Expr):
-            if x.op != "const":
-                return True
-            continue
-        if (x is None or x.__class__ in (float, int, bool, str, bytes) or id(x) in seen
-                or isinstance(x, (type, types.ModuleType))):
-            continue
-        seen.add(id(x))
-        if len(seen) > limit:
-            return True
-        if isinstance(x, Mapping):
-            stack.extend(x.values())
-        elif isinstance(x, (list, tuple, set, frozenset)) or x.__class__.__name__ == "deque":
-            stack.extend(x)
-        elif isinstance(x, np.ndarray):
-            if x.dtype == object:
-                stack.extend(x.ravel().tolist())
-        elif isinstance(x, types.FunctionType):
-            stack.extend(c.cell_contents for c in x.__closure__ or () if _filled(c))
-            stack.extend(x.__defaults__ or ())
-            stack.extend((x.__kwdefaults__ or {}).values())
-            stack.extend(x.__dict__.values())  # (an attribute, ``functools.wraps``' __wrapped__)
-        elif isinstance(x, slice):
-            stack += [x.start, x.stop, x.step]
-        elif isinstance(x, BaseException):
-            stack.extend(x.args)
-            stack.extend(x.__dict__.values())
-            stack += [x.__cause__, x.__context__]
-        elif isinstance(x, types.BuiltinMethodType):  # ([y].copy; a module's function:
-            stack.append(x.__self__)                   # its module is not entered)
-        elif isinstance(x, types.MethodType):
-            stack += [x.__self__, x.__func__]
-        elif isinstance(x, functools.partial):
-            stack += [x.func, *x.args, *x.keywords.values()]
-        else:
-            stack.extend(getattr(x, "__dict__", {}).values())
-            for kind in type(x).__mro__:
-                slots = kind.__dict__.get("__slots__", ())
-                stack.extend(getattr(x, name, None) for name in
-                             ((slots,) if isinstance(slots, str) else slots))
-    return False
-
-
-def _filled(cell: Any) -> bool:
-    try:
-        cell.cell_contents  # noqa: B018 -- (an empty cell raises)
-    except ValueError:
-        return False
-    return True
 
 
 def _float(x: Any) -> Any:

@@ -748,9 +748,9 @@ def _near(b: Any) -> float | None:
     if kind is int or isinstance(b, np.integer):
         if -_EXACT_INT <= b <= _EXACT_INT:
             return None
-    elif not (isinstance(b, numbers.Rational) and not isinstance(b, (bool, numbers.Integral))
-              or getattr(getattr(b, "dtype", None), "kind", "") == "f" and b.dtype.itemsize > 8
-              and not getattr(b, "ndim", 0)):
+    elif isinstance(b, numbers.Rational) and not isinstance(b, numbers.Integral):
+        pass  # a Fraction
+    elif not (isinstance(b, np.floating) and b.dtype.itemsize > 8):  # a long double
         return None
     try:
         return float(b)

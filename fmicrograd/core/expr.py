@@ -30,6 +30,7 @@ from .control import (  # noqa: F401
     RUNNING,
     TRACING,
     Mask,
+    _vmap_depth,
     beyond_traces,
     compare,
     dependent,
@@ -682,7 +683,7 @@ def lift(x: Any) -> Expr:
     if x.__class__.__name__ == "Tensor":  # (eagerly a node may hold one: torch's autograd
         if not x.ndim and not x.requires_grad:  # then follows the values fm computes)
             return const(float(x))  # a torch number as a float64, as a numpy scalar is
-        if TRACING or _in_vmap() or any(who != "fm.trace" for _, who, _ in RUNNING.get()):
+        if TRACING or _vmap_depth() or any(who != "fm.trace" for _, who, _ in RUNNING.get()):
             # (a transform's values are numpy's; fm.trace builds the eager graph)
             raise TypeError(_TENSOR.format(shape=tuple(x.shape), grad=x.requires_grad))
     odd = _odd_scalar(x)
@@ -703,12 +704,6 @@ _TENSOR = ("a node inside an fm transform meets a torch tensor (shape {shape}, "
            "requires_grad={grad}), which fm's arrays cannot hold (nor torch's autograd "
            "follow): under fm.to_torch pass the tensor as an argument (in_axes None for a "
            "parameter); otherwise convert it (t.item(), t.tolist(), t.detach().numpy())")
-
-
-def _in_vmap() -> bool:
-    from .batch_axes import DEPTH  # (batch_axes imports this module)
-
-    return DEPTH.get() > 0
 
 
 def holds_nodes(x: Any) -> bool:

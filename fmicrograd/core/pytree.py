@@ -204,7 +204,9 @@ def _node_of(x: Any) -> tuple[type, list, Any] | None:
     if t in _registry:
         children, meta = _registry[t][0](x)
         return t, list(children), meta
-    if t is tuple or t is list or (isinstance(x, tuple) and hasattr(x, "_fields")):
+    if t is tuple or t is list:
+        return t, list(x), None
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
         if t.__dictoffset__ and x.__dict__:  # a NamedTuple subclass's instance attribute
             _check_attributes(x, x.__dict__, x._fields)
         return t, list(x), None
@@ -397,7 +399,17 @@ def _too_deep(tree: Any) -> ValueError:
         kind, children, meta = node
         keys = _child_keys(kind, meta, len(children))
         stack.extend((c, path + (k,)) for c, k in zip(children, keys))
-    return ValueError(f"fm.tree: the tree is nested deeper than Python's recursion limit "
+    return too_deep("fm.tree: the tree is")
+
+
+def too_deep(what: str) -> ValueError:
+    """The error for a tree nested deeper than a walk can go (``what``: who
+    and what, as ``"fm.tree: the tree is"``).
+
+    >>> str(too_deep("fm.tree: the tree is")).startswith("fm.tree: the tree is nested deeper")
+    True
+    """
+    return ValueError(f"{what} nested deeper than Python's recursion limit "
                       f"({sys.getrecursionlimit()}); keep long sequences flat (a tuple of "
                       "items, not a chain of one-item containers)")
 
@@ -567,9 +579,7 @@ def persistent(td: TreeDef) -> TreeDef:
     try:
         return _persistent(td)
     except RecursionError:  # (a bare RecursionError named no fix)
-        raise ValueError("fm.tree: a pytree nested deeper than Python's recursion limit "
-                         "allows here; keep long sequences flat (a tuple of items, not "
-                         "items nested in pairs)") from None
+        raise too_deep("fm.tree: the tree is") from None
 
 
 def _persistent(td: TreeDef) -> TreeDef:

@@ -11,17 +11,19 @@ function's own closure tells, and it is read here.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
 from ..core.control import FREE_OF_VARIABLES, RUNNING, traced
 from ..core.expr import Const, Expr
 
-__all__ = ["holds_traced"]
+__all__ = ["holds_traced", "holds"]
 
 _LIMIT = 100_000  # objects walked at most; a closure larger than that counts as holding one
 _PLAIN = frozenset((float, int, bool, complex, str, bytes, type(None)))
@@ -45,8 +47,27 @@ def holds_traced(fn: Callable) -> bool:
     """
     if not any(traces for _, _, traces in RUNNING.get()):
         return False
-    memo = FREE_OF_VARIABLES.get()  # the trace's: tuples of plain values seen before
-    stack: list = [fn]
+    return holds(fn, lambda n: n.__class__ is not Const and traced(n),
+                 FREE_OF_VARIABLES.get())  # (the trace's: tuples of plain values seen before)
+
+
+def holds(root: Any, hit: Callable[[Expr], bool], memo: dict | None = None,
+          every_attribute: bool = False) -> bool:
+    """Whether ``root`` holds a node for which ``hit`` is true: in closure
+    cells, defaults and attributes of functions, through bound methods,
+    partials, containers, mappings, object arrays, dataclass fields,
+    exceptions (their cause and context) and slices; in other objects, the
+    function an fm wrapper runs (``fwd``, ``fun``, ``f``, ``__wrapped__``),
+    or with ``every_attribute`` every attribute and slot. Modules and classes
+    are not entered; past ``_LIMIT`` objects, say yes. ``memo`` keeps the
+    tuples of plain values seen (``id`` -> tuple), walked once.
+
+    >>> import collections
+    >>> from fmicrograd.core.expr import Var
+    >>> holds(collections.OrderedDict(a=Var(1.0)), lambda n: True), holds("tag", bool)
+    (True, False)
+    """
+    stack: list = [root]
     seen: set = set()
     while stack:
         obj = stack.pop()
@@ -56,17 +77,20 @@ def holds_traced(fn: Callable) -> bool:
         if len(seen) > _LIMIT:
             return True
         if isinstance(obj, Expr):
-            if obj.__class__ is not Const and traced(obj):
+            if hit(obj):
                 return True
         elif isinstance(obj, types.FunctionType):
             stack.extend(_cells(obj))
             stack.extend(obj.__defaults__ or ())
             stack.extend((obj.__kwdefaults__ or {}).values())
+            stack.extend(obj.__dict__.values())  # (an attribute, ``functools.wraps``' __wrapped__)
         elif isinstance(obj, types.MethodType):
             stack += [obj.__func__, obj.__self__]
+        elif isinstance(obj, types.BuiltinMethodType):  # ([y].copy; a module's function:
+            stack.append(obj.__self__)                   # its module is not entered)
         elif isinstance(obj, functools.partial):
             stack += [obj.func, *obj.args, *obj.keywords.values()]
-        elif isinstance(obj, (tuple, list, set, frozenset)):
+        elif isinstance(obj, (tuple, list, set, frozenset, collections.deque)):
             if memo is not None and ("held", id(obj)) in memo:
                 continue
             if _PLAIN.issuperset(map(type, obj)):  # (data of many numbers: at C speed)
@@ -74,15 +98,27 @@ def holds_traced(fn: Callable) -> bool:
                     memo["held", id(obj)] = obj  # (kept, so that its id stays its own)
                 continue
             stack.extend(obj)
-        elif isinstance(obj, dict):
+        elif isinstance(obj, Mapping):
             if not _PLAIN.issuperset(map(type, obj.values())):
                 stack.extend(obj.values())
         elif isinstance(obj, np.ndarray):
             if obj.dtype == object:
                 stack.extend(obj.flat)
-        elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        elif isinstance(obj, (type, types.ModuleType)):
+            continue
+        elif isinstance(obj, BaseException):
+            stack += [*obj.args, *obj.__dict__.values(), obj.__cause__, obj.__context__]
+        elif isinstance(obj, slice):
+            stack += [obj.start, obj.stop, obj.step]
+        elif dataclasses.is_dataclass(obj) and not every_attribute:
             stack.extend(getattr(obj, f.name, None) for f in dataclasses.fields(obj))
-        elif not isinstance(obj, (type, types.ModuleType)):
+        elif every_attribute:
+            stack.extend(getattr(obj, "__dict__", {}).values())
+            for kind in type(obj).__mro__:
+                slots = kind.__dict__.get("__slots__", ())
+                stack.extend(getattr(obj, name, None) for name in
+                             ((slots,) if isinstance(slots, str) else slots))
+        else:
             held = getattr(obj, "__dict__", None)  # fm's wrappers: the function they run
             if isinstance(held, dict):
                 stack += [held.get(name) for name in ("fwd", "fun", "f", "__wrapped__")]
