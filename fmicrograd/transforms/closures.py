@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import datetime
 import functools
+import numbers
 import types
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,6 +29,10 @@ __all__ = ["holds_traced", "holds"]
 
 _LIMIT = 100_000  # objects walked at most; a closure larger than that counts as holding one
 _PLAIN = frozenset((float, int, bool, complex, str, bytes, type(None)))
+# objects without attributes that hold no object of the user's: numbers, ranges, dates,
+# numpy's scalars and dtypes (``_opaque``)
+_OPAQUE_OK = (numbers.Number, range, bytearray, datetime.date, datetime.time,
+              datetime.timedelta, np.generic, np.dtype)
 
 
 def holds_traced(fn: Callable) -> bool:
@@ -88,6 +94,10 @@ def holds(root: Any, hit: Callable[[Expr], bool], memo: dict | None = None,
             stack += [obj.__func__, obj.__self__]
         elif isinstance(obj, types.BuiltinMethodType):  # ([y].copy; a module's function:
             stack.append(obj.__self__)                   # its module is not entered)
+        elif isinstance(obj, (staticmethod, classmethod)):
+            stack.append(obj.__func__)
+        elif isinstance(obj, property):
+            stack += [obj.fget, obj.fset, obj.fdel]
         elif isinstance(obj, functools.partial):
             stack += [obj.func, *obj.args, *obj.keywords.values()]
         elif isinstance(obj, (tuple, list, set, frozenset, collections.deque)):
@@ -101,6 +111,7 @@ def holds(root: Any, hit: Callable[[Expr], bool], memo: dict | None = None,
         elif isinstance(obj, Mapping):
             if not _PLAIN.issuperset(map(type, obj.values())):
                 stack.extend(obj.values())
+            stack.append(getattr(obj, "default_factory", None))  # (a defaultdict's)
         elif isinstance(obj, np.ndarray):
             if obj.dtype == object:
                 stack.extend(obj.flat)
@@ -113,6 +124,8 @@ def holds(root: Any, hit: Callable[[Expr], bool], memo: dict | None = None,
         elif dataclasses.is_dataclass(obj) and not every_attribute:
             stack.extend(getattr(obj, f.name, None) for f in dataclasses.fields(obj))
         elif every_attribute:
+            if _opaque(obj):
+                return True  # (a generator, an iterator, a cell, a property, an itemgetter)
             stack.extend(getattr(obj, "__dict__", {}).values())
             for kind in type(obj).__mro__:
                 slots = kind.__dict__.get("__slots__", ())
@@ -123,6 +136,21 @@ def holds(root: Any, hit: Callable[[Expr], bool], memo: dict | None = None,
             if isinstance(held, dict):
                 stack += [held.get(name) for name in ("fwd", "fun", "f", "__wrapped__")]
     return False
+
+
+def _opaque(obj: Any) -> bool:
+    """Whether ``obj`` may hold objects that no attribute shows: it has no
+    ``__dict__`` and no class of it names ``__slots__`` (a C object such as a
+    generator, an iterator, a cell, a ``property``, an ``operator.itemgetter``),
+    and is not one known to hold none (a number, a range, a date, a numpy
+    scalar).
+
+    >>> _opaque(iter([1.0])), _opaque(range(3)), _opaque(types.SimpleNamespace(a=1.0))
+    (True, False, False)
+    """
+    if isinstance(obj, _OPAQUE_OK) or hasattr(obj, "__dict__"):
+        return False
+    return not any("__slots__" in kind.__dict__ for kind in type(obj).__mro__)
 
 
 def _cells(fn: types.FunctionType) -> list:
