@@ -23,6 +23,7 @@ sweeps then walk about one node per node of the function's graph.
 from __future__ import annotations
 
 import heapq
+import sys
 from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
@@ -68,7 +69,8 @@ def order(outputs: Sequence[Any], inputs: Sequence[Var]) -> tuple[list, dict, bo
     >>> [n.op for n in nodes], on_graph
     (['*', '+'], False)
     """
-    level = min((x.level for x in inputs), default=0)
+    # (no inputs, as for an argument without leaves: every variable met is an enclosing one)
+    level = min((x.level for x in inputs), default=sys.maxsize)
     on_graph = any(x.children and x.children[0].op != "const" for x in inputs)
     older = on_graph  # an enclosing transform's variable met (checked again at the end)
     relevant: dict = dict.fromkeys(inputs, True)

@@ -192,6 +192,22 @@ def lower(x: Any, on_graph: bool) -> Any:
     return tr.map(escaped, x)
 
 
+def lower_aux(aux: Any, on_graph: bool, inputs: Sequence) -> Any:
+    """``has_aux``'s extra output as the transform returns it: as ``lower``
+    with the output's ``on_graph``, but kept a graph also where the aux alone
+    depends on an enclosing transform's variable (``fm.grad(lambda a:
+    fm.grad(lambda p, a: (p * 2.0, a * a), has_aux=True)(1.0, a)[1])``: as its
+    value it would be a constant to the outer ``grad``, and frozen by ``jit``).
+
+    >>> lower_aux({"n": Var(2.0)}, False, [])
+    {'n': 2.0}
+    """
+    if not on_graph:
+        nodes = [x for x in tr.leaves(aux) if isinstance(x, Expr)]
+        on_graph = bool(nodes) and sweep.order(nodes, inputs)[2]
+    return lower(aux, on_graph)
+
+
 def escaped(leaf: Any) -> Any:
     """A result leaf as the transform returns it: a node's value; under
     ``vmap`` a value with one entry per example stays a (constant) node, so
@@ -348,7 +364,7 @@ def _value_and_grad(f: Callable, argnums: Any, has_aux: bool, who: str) -> Calla
         value = escaped(out) if not on_graph else out
         result = grads[0] if single else tuple(grads)
         if has_aux:
-            return (value, lower(aux, on_graph)), result
+            return (value, lower_aux(aux, on_graph, flat_inputs)), result
         return value, result
 
     return wrapped
@@ -442,7 +458,7 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     own = {id(v) for v in flat_inputs if not v.children}  # (made from numbers)
 
     if has_aux:
-        return lower(out, on_graph), vjp_fn, lower(aux, on_graph)
+        return lower(out, on_graph), vjp_fn, lower_aux(aux, on_graph, flat_inputs)
     return lower(out, on_graph), vjp_fn
 
 
@@ -479,7 +495,8 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence,
     flat_inputs = [x for xs in groups for x in xs]
     tans, on_graph = sweep.forward(outs, flat_inputs, widened_leaves(tangents, "jvp"))
     if has_aux:
-        return lower(out, on_graph), tr.unflatten(out_def, tans), lower(aux, on_graph)
+        return (lower(out, on_graph), tr.unflatten(out_def, tans),
+                lower_aux(aux, on_graph, flat_inputs))
     return lower(out, on_graph), tr.unflatten(out_def, tans)
 
 

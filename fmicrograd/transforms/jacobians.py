@@ -40,7 +40,7 @@ from ..core.batch_axes import DEPTH, batch_valued
 from ..core.control import check_callable
 from ..core.expr import Expr, const
 from ..core.numeric import _np  # (numpy, imported when first needed)
-from .autodiff import _argnums, _rebuild, call_on_inputs, lower, per_example
+from .autodiff import _argnums, _rebuild, call_on_inputs, lower_aux, per_example
 
 __all__ = ["jacrev", "jacfwd", "jacobian", "hessian"]
 
@@ -174,7 +174,7 @@ def _assemble(t: _Traced, rows: list) -> Any:
 
 def _with_aux(t: _Traced, jac: Any, has_aux: bool) -> Any:
     if has_aux:
-        return jac, lower(t.aux, t.plan[2])
+        return jac, lower_aux(t.aux, t.plan[2], [x for xs in t.groups for x in xs])
     return jac
 
 

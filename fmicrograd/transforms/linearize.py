@@ -22,6 +22,7 @@ from .autodiff import (
     _checked,
     call_on_inputs,
     lower,
+    lower_aux,
     per_example,
     refuse_deeper,
     refuse_node_arrays,
@@ -64,5 +65,5 @@ def linearize(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
         return tr.unflatten(out_def, tans)
 
     if has_aux:
-        return lower(out, plan[2]), f_jvp, lower(aux, plan[2])
+        return lower(out, plan[2]), f_jvp, lower_aux(aux, plan[2], inputs)
     return lower(out, plan[2]), f_jvp
