@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import functools
 import math  # noqa: F401 -- the doctests use it
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
 from ..core.control import COMPARED, check_callable, reaches, reaches_variable
-from ..core.expr import Expr, const
+from ..core.expr import Expr, const, stored_value
 from ..core.numeric import _np  # (numpy, imported when first needed)
 from ..core.presence import traced_reach
 from .autodiff import NO_TANGENT, jvp, vjp
@@ -366,7 +367,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
             if not (isinstance(result, (tuple, list)) and len(result) == 2):
                 raise TypeError(f"custom_jvp: {self.name}'s rule must return a pair "
                                 f"(primal_out, tangent_out), got {type(result).__name__}")
-            return only_leaf(result[1], seeded, ct, fields, lanes)
+            return only_leaf(self._numbers(result[1]), seeded, ct, fields, lanes)
 
         # (a numpy data argument's tangent: a zero array, not a variable)
         t_out, transpose = vjp_over_variables(tangent_out, primals, constants, lambda a: a * 0.0,
@@ -457,7 +458,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
             if not (isinstance(result, (tuple, list)) and len(result) == 2):
                 raise TypeError(f"custom_jvp: {self.name}'s rule must return a pair "
                                 f"(primal_out, tangent_out), got {type(result).__name__}")
-            out = as_laid_out(result[1], rule.out_def)
+            out = as_laid_out(self._numbers(result[1]), rule.out_def)
             tr.check_same(tr.structure(out), rule.out_def,
                           f"custom_jvp: {self.name}'s rule must return a tangent_out shaped "
                           f"like {self.name}'s output (first tree: tangent_out, other: the "
@@ -466,7 +467,43 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
 
         # (the map is linear: taken at the tangents themselves, a rule that tests a
         # tangent's value, ``if t == 0.0``, sees the tangent it is given)
-        return jvp(tangent_out, tuple(map(as_primal, tangents)), tuple(tangents))[1]
+        at, pushed = jvp(tangent_out, tuple(map(as_primal, tangents)), tuple(tangents))
+        self._check_pushed(at, pushed)
+        return pushed
+
+    def _check_pushed(self, at: tuple, pushed: tuple) -> None:
+        """Forward mode pushes the tangents through the rule's map ``L`` as
+        its derivative: ``L'(t) t``, which is the rule's ``L(t)`` only if ``L``
+        is linear (``t * t`` gave 18.0 for 9.0, a constant 1.5 gave 0.0). A
+        TypeError, as reverse mode's ``_check_linear``, where they differ."""
+        np = _np()
+        for i, (a, b) in enumerate(zip(at, pushed)):
+            a, b = (stored_value(x) if isinstance(x, Expr) else x for x in (a, b))
+            with np.errstate(all="ignore"):  # (where either is not finite, the rule at zero
+                # tangents for the other inputs met an infinite slope: 0.0 * inf, which the
+                # sweep, adding no term for them, does not)
+                same = np.all(np.isclose(a, b, rtol=1e-12, atol=1e-300) |
+                              ~np.isfinite(a) | ~np.isfinite(b))
+            if not same:
+                raise TypeError(
+                    f"custom_jvp: {self.name}'s rule is not linear in the tangents (tangent_out "
+                    f"leaf {i} is {a!r} at the tangents given, where its linear part gives "
+                    f"{b!r}); forward mode (jvp, jacfwd, linearize) pushes tangents through "
+                    "it as a linear map: write tangent_out as a linear function of the "
+                    "tangents (no t * t, abs(t), t + c), with the primals' derivatives as its "
+                    "coefficients")
+
+    def _numbers(self, tangent_out: Any) -> Any:
+        """``tangent_out``, after checking that its leaves are numbers, nodes
+        or numeric arrays: a str gave a tangent of 0.0 in forward mode and
+        numpy's ``UFuncTypeError`` in reverse mode."""
+        for i, leaf in enumerate(tr.leaves(tangent_out)):
+            if not (isinstance(leaf, (Expr, numbers.Real)) or
+                    getattr(getattr(leaf, "dtype", None), "kind", "?") in tuple("fiub")):
+                raise TypeError(f"custom_jvp: {self.name}'s rule returned a tangent_out whose "
+                                f"leaf {i} is {type(leaf).__name__} {leaf!r}; tangents are "
+                                "numbers (or fm nodes)")
+        return tangent_out
 
     _pushed.at_depth = True  # type: ignore[attr-defined]  # (it runs at the call's vmap depth)
 
