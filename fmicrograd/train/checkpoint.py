@@ -159,14 +159,26 @@ def _check_leaves(path: Any, name: str, expected: Any, got: Any) -> None:
             need = "a whole number >= 0 (a step count)" if counters and isinstance(e, int) \
                 else "a number"
             # (a compiled step keeps a count as a float64: 3.0 is a count too)
-            ok = _number(g) and (need == "a number" or g >= 0 and float(g).is_integer())
+            ok = _number(g) and _fits(g) and (need == "a number" or
+                                              g >= 0 and float(g).is_integer())
         else:
             need, ok = f"a {type(e).__name__}", type(g) is type(e)
         if not ok:
-            raise ValueError(f"fm.train.fit: {path} holds {type(g).__name__} {g!r} at {name}"
+            raise ValueError(f"fm.train.fit: {path} holds {type(g).__name__} "
+                             f"{reprlib.repr(g)} at {name}"
                              f"{tree.keystr(where)}, where this run has {need}; the file was "
                              "changed or is not this run's: resume from an unchanged checkpoint "
                              "or start a new checkpoint_dir")
+
+
+def _fits(x: Any) -> bool:
+    """Whether the number ``x`` converts to a float64 (an int of 400 digits
+    does not)."""
+    try:
+        float(x)
+    except OverflowError:
+        return False
+    return True
 
 
 def _count(x: Any) -> bool:

@@ -126,8 +126,9 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     value was taken at rather than the last: with ``val_data`` those at the
     end of the best epoch, else those it started from (its training loss is
     taken before each step; exactly theirs with one batch per epoch).
-    ``callback(epoch, params, metrics)`` runs after each epoch (its result is
-    ignored); ``progress=True`` reports on stderr.
+    ``callback(epoch, params, metrics)`` runs after each epoch with the
+    parameters training goes on from (after a rollback or a stop, the ones it
+    went back to; its result is ignored); ``progress=True`` reports on stderr.
     ``jit=True`` compiles the whole step (gradient, optimizer update and
     statistics) with ``fm.jit``: same numbers, many times faster per step;
     parameters and optimizer state stay in the compiled layout from one step
@@ -329,8 +330,8 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
             fold = watch(fold, p, opt_state, history)
         else:
             fold = fold._replace(params=p, opt_state=opt_state, history=history)
-        if callback is not None:
-            callback(epoch, p, pmap(row))
+        if callback is not None:  # (the parameters training goes on from: after a rollback
+            callback(epoch, built(fold.params), pmap(row))  # or a stop, the good ones)
         if bar is not None:
             bar.update(epoch + 1, row)
         if checkpoint_dir is not None and writer and (fold.epoch % checkpoint_every == 0

@@ -98,11 +98,14 @@ def check_run_dir(checkpoint_dir: Any, resume: Any) -> None:
     a new run into a ``checkpoint_dir`` that holds checkpoints, or a run
     resumed from elsewhere into one (see ``foreign_checkpoint``); and a
     ``checkpoint_dir`` that is a file, not a directory."""
-    if checkpoint_dir is not None and Path(checkpoint_dir).exists() and \
-            not Path(checkpoint_dir).is_dir():
-        raise ValueError(f"fit: checkpoint_dir={str(checkpoint_dir)!r} is a file, not a "
-                         "directory: pass a directory for the run's checkpoints (it is made "
-                         "if missing); the file is left as it is")
+    if checkpoint_dir is not None:
+        for place in (Path(checkpoint_dir), *Path(checkpoint_dir).parents):
+            if place.exists() and not place.is_dir():  # (itself or a folder above it)
+                raise ValueError(f"fit: checkpoint_dir={str(checkpoint_dir)!r}: {str(place)!r} "
+                                 "is a file, not a directory: pass a directory for the run's "
+                                 "checkpoints (it is made if missing); the file is left as it is")
+            if place.exists():
+                break
     found = foreign_checkpoint(checkpoint_dir, resume)
     if found is not None and resume is None:
         raise ValueError(f"fit: checkpoint_dir={str(checkpoint_dir)!r} already holds the "
