@@ -272,7 +272,8 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     branch taken only.
 
     ``cond`` is a bool (the branch is chosen now: under ``jit`` the comparison
-    that made it is guarded, under ``vmap`` it must not depend on the example),
+    that made it is guarded; under ``vmap`` a comparison of a per-example
+    value answers per example, and ``where`` picks per example),
     or a node such as ``greater(x, 0.0)`` (nonzero means true): then ``where``
     is a node, an elementwise select per example under ``vmap`` and a select,
     not a guard, under ``jit``.

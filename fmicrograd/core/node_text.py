@@ -31,7 +31,7 @@ from typing import Any
 
 from .control import RUNNING, _depends_on, raised
 
-__all__ = ["NodeText", "node_text"]
+__all__ = ["NodeText", "batch_text", "node_text"]
 
 
 class NodeText(str):
@@ -42,6 +42,12 @@ class NodeText(str):
     spec: str
 
     def __float__(self) -> float:
+        if str.startswith(self, "["):  # (under vmap: one value per example, see ``batch_text``)
+            raise TypeError(
+                f'float() of f"{{x:{self.spec}}}" under fm.vmap (to_torch batches with it): the text holds every '
+                f"example's value ({str(self)[:60]}), not one number per example. Compute with "
+                "the node itself (fm functions, fm.where for choices), or format and parse "
+                "outside the vmap")
         refuse_parse(self.node, self.spec)
         return float(str(self))
 
@@ -59,6 +65,15 @@ def node_text(text: str, node: Any, spec: str) -> str:
     """
     if not RUNNING.get():
         return text
+    out = NodeText(text)
+    out.node, out.spec = node, spec
+    return out
+
+
+def batch_text(text: str, node: Any, spec: str) -> str:
+    """``text`` (a per-example node's values, ``"[1, 2]"``, under ``vmap``)
+    as a ``NodeText`` that ``float()`` refuses with a ``TypeError`` naming the
+    fix (``float("[1, 2]")`` would be a ``ValueError`` about the text)."""
     out = NodeText(text)
     out.node, out.spec = node, spec
     return out
