@@ -53,3 +53,28 @@ def test_linear_rules_still_run(tangent, slope):
     f = _with_rule(tangent)
     assert fm.jvp(f, (2.0,), (3.0,))[1] == 3.0 * slope
     assert fm.jacfwd(f)(2.0) == fm.grad(f)(2.0) == slope
+
+
+def test_a_linear_rule_with_cancellation_is_not_refused():
+    # (a review's catch: a first version compared the rule at the tangents given with the
+    # pushed result, one ulp apart in t / x, relative to a cancelled difference)
+    @fm.custom_jvp
+    def logratio(x, y):
+        return fm.log(x) - fm.log(y)
+
+    @logratio.defjvp
+    def _(p, t):
+        (x, y), (tx, ty) = p, t
+        return logratio(x, y), tx / x - ty / y
+
+    x, y, t = 0.9656508621357078, 0.9656505284441772, 2.0441606237302827
+    assert fm.jvp(logratio, (x, y), (t, t))[1] == pytest.approx(t / x - t / y, rel=1e-8)
+
+
+def test_jit_checks_the_rule_whatever_the_traced_tangent():
+    # (a review's catch: traced at t = 0, where t * t and its linearisation agree, a later
+    # call at t = 3 gave 18.0)
+    f = _with_rule(lambda x, t: t * t)
+    g = fm.jit(lambda x, t: fm.jvp(f, (x,), (t,))[1])
+    with pytest.raises(TypeError, match="not linear in the tangents"):
+        g(2.0, 0.0)

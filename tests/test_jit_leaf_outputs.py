@@ -171,3 +171,43 @@ def test_opaque_plain_outputs_still_compile():
     j = fm.jit(lambda x: (x * 2.0, range(3), datetime.date(2026, 1, 1), 1 + 2j))
     assert j(1.0) == (2.0, range(3), datetime.date(2026, 1, 1), 1 + 2j)
     assert "def run" in j.lower(1.0).as_text()
+
+
+@pytest.mark.parametrize("leaf", [
+    lambda: __import__("numpy").random.default_rng(0), lambda: __import__("re").compile("a"),
+    lambda: __import__("threading").Lock(), object, lambda: Ellipsis, lambda: str.upper,
+], ids=["numpy Generator", "re.Pattern", "Lock", "object()", "Ellipsis", "str.upper"])
+def test_node_free_c_objects_still_compile(leaf):
+    # (a review's catch: a first version ran these as Python, 27x slower)
+    obj = leaf()
+    j = fm.jit(lambda x: (fm.tanh(x) * 2.0, obj))
+    assert j(0.0) == (0.0, obj)
+    assert "def run" in j.lower(0.0).as_text()
+
+
+class _Tagged(list):
+    pass
+
+
+def test_a_list_subclass_leaf_holding_a_node_in_an_attribute():
+    def f(x):
+        out = _Tagged([1.0])
+        out.extra = x * x
+        return x, out
+
+    j = fm.jit(f)
+    j(2.0)
+    extra = j(3.0)[1].extra
+    assert float(getattr(extra, "value", extra)) == 9.0
+
+
+class _AttrDict(dict):
+    __getattr__ = dict.__getitem__
+
+
+def test_a_closure_over_an_attribute_dict_still_compiles():
+    # (a review's catch: reading ``default_factory`` of every mapping raised its KeyError)
+    cfg = _AttrDict(a=1.0)
+    f = fm.custom_vjp(lambda x: x * cfg["a"] * 2.0)
+    f.defvjp(lambda x: (x * cfg["a"] * 2.0, None), lambda r, g: (2.0 * g * cfg["a"],))
+    assert fm.jit(f)(1.0) == 2.0 and fm.jit(fm.grad(f))(1.0) == 2.0

@@ -44,8 +44,9 @@ class NodeText(str):
     def __float__(self) -> float:
         if str.startswith(self, "["):  # (under vmap: one value per example, see ``batch_text``)
             raise TypeError(
-                f'float() of f"{{x:{self.spec}}}" under fm.vmap (to_torch batches with it): the text holds every '
-                f"example's value ({str(self)[:60]}), not one number per example. Compute with "
+                f'float() of f"{{x:{self.spec}}}" under fm.vmap (to_torch batches with it): '
+                f"the text holds every example's value ({str(self)[:60]}), not one number per "
+                "example. Compute with "
                 "the node itself (fm functions, fm.where for choices), or format and parse "
                 "outside the vmap")
         refuse_parse(self.node, self.spec)

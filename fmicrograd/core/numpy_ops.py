@@ -6,6 +6,7 @@ differentiate nor trace them. ``Expr.__array_ufunc__`` calls ``numpy_on_node``.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from .control import Mask, _vmap_depth
@@ -24,8 +25,16 @@ _OPERATORS = {
     "greater": ("__lt__", "__gt__"), "greater_equal": ("__le__", "__ge__"),
     "equal": ("__eq__", "__eq__"), "not_equal": ("__ne__", "__ne__"),
 }
-_FM_NAMES = {"arctan": "atan", "arctan2": "atan2", "absolute": "abs", "fabs": "abs",
-             "arcsinh": "asinh", "arctanh": "atanh", "negative": "-x"}
+_SIGNS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "true_divide": "/",
+          "power": "**", "floor_divide": "//", "remainder": "%"}
+_FM_NAMES = {"arctan": "atan", "arctan2": "atan2", "absolute": "-abs(x)", "fabs": "-abs(x)",
+             "abs": "-abs(x)", "arcsinh": "asinh", "arctanh": "atanh", "negative": "--x",
+             "arcsin": "asin", "arccos": "acos", "arccosh": "acosh", "matmul": "dot",
+             "vecdot": "dot", "isnan": "-x != x", "isinf": "-abs(x) == float('inf')",
+             "isfinite": "-abs(x) < float('inf')", "reciprocal": "-1.0 / x",
+             "logaddexp": "logsumexp", "fmax": "maximum", "fmin": "minimum",
+             "float_power": "power", "pow": "power", "positive": "-+x"}
+# (an entry "-text" means: write text)
 
 
 def numpy_on_node(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
@@ -50,6 +59,8 @@ instead (fm's functions take nodes and numbers alike)
     if ops is not None and method == "__call__" and len(inputs) == 2 and not kwargs and (
             out is None or (len(out) == 1 and out[0] is inputs[0])):  # ``arr += x``: rebinds
         a, b = inputs
+        if out is not None and isinstance(a, np_ndarray()):  # ``arr += x`` in place
+            return _in_place(a, b, ops[0], name)
         if isinstance(b, Expr) and not isinstance(a, Expr):
             return getattr(b, ops[0])(a)
         if isinstance(a, Expr):
@@ -58,13 +69,46 @@ instead (fm's functions take nodes and numbers alike)
             and out is None:
         return inputs[0].conjugate()  # of a real number: itself, as x.conjugate()
     fm_name = _FM_NAMES.get(name, name)
-    how = f"use fm.{fm_name} instead" if not fm_name.startswith("-") else f"write {fm_name}"
+    how = f"use fm.{fm_name} instead" if not fm_name.startswith("-") else \
+        f"write {fm_name[1:]}"
+    if not fm_name.startswith("-") and not hasattr(sys.modules["fmicrograd"], fm_name):
+        how = ("compute it with fm's functions and Python's operators on the node (fm has no "
+               f"{name}; see dir(fm))")
     if name == "add" and method in ("reduce", "accumulate"):  # np.sum(x), np.cumsum(x)
         how = ("reduce a sequence of nodes with fm.sum, fm.mean or fm.dot (one node is its "
                "own sum)")
     call = f"np.{name}" if method == "__call__" else f"np.{name}.{method}"
     raise TypeError(f"{call} on an fm node: numpy cannot differentiate or trace it; {how} "
                     "(fm's functions take nodes and numbers alike)")
+
+
+def np_ndarray() -> type:
+    import numpy
+
+    return numpy.ndarray
+
+
+def _in_place(arr: Any, x: Any, reflected: str, name: str) -> Any:
+    """``arr += x`` (``np.add(arr, x, out=arr)``) with node ``x``: into an
+    array of Python objects, each entry's ``entry + x`` is written in place,
+    as numpy does for objects; a float array cannot hold a node, and handing
+    back a new node instead would leave the caller's array (one a helper
+    function was given) as it was: a TypeError naming the fix."""
+    if arr.dtype == object:
+        flat = arr.reshape(-1)  # (a view: arr is contiguous or reshape copies)
+        if flat.base is None and arr.size > 1:
+            raise TypeError(f"np.{name} in place on a non-contiguous object array with an fm "
+                            "node: make the new array instead (arr = arr + x)")
+        for i, entry in enumerate(flat.tolist()):
+            flat[i] = getattr(x, reflected)(entry)
+        return arr
+    sign = _SIGNS.get(name, "")
+    raise TypeError(f"np.{name} in place (arr {sign}= x, or out=arr) of a numpy {arr.dtype} "
+                    "array with "
+                    "an fm node: the array cannot hold the node, and its numbers would miss x's "
+                    "derivative (and a transform's later values). Make a new value instead: "
+                    f"arr = arr {sign} x (a node under fm.vmap), or keep the entries in a list "
+                    f"([e {sign} x for e in arr.tolist()])")
 
 
 # numpy functions whose work depends on the array holding floats: given a node

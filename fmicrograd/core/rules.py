@@ -194,9 +194,11 @@ def _atan2(ct: Any, out: Any, y: Any, x: Any) -> tuple:
     # torch's slopes x / r**2 and -y / r**2, 0 at the origin; divided by r = hypot(y, x)
     # twice, as r**2 underflows to 0 below 1.5e-154 (torch's slope 0 there, not 5e199 at
     # 1e-200) and overflows above 1.3e154
+    # (x / r / r, not x * (1 / r) ** 2: 1 / r overflows below r = 5.6e-309, where the slope
+    # is finite; 0 * inf made NaN)
     r = F.hypot(y, x)
-    inv = _select(_is_zero, (r,), 0.0, F.div(1.0, r))
-    return ct * (x * inv) * inv, ct * (-y * inv) * inv
+    return (ct * _select(_is_zero, (r,), 0.0, F.div(F.div(x, r), r)),
+            ct * _select(_is_zero, (r,), 0.0, F.div(F.div(-y, r), r)))
 
 
 def _erf_slope(a: Any) -> Any:

@@ -65,7 +65,8 @@ constant (derivative 0): return tuple(arr.tolist())
             raise TypeError(f"{who}: the function's output has a leaf at {where} that is a "
                             f"numpy array of fm nodes (shape {leaf.shape}); fmicrograd is "
                             "scalar-valued, and the sweeps would read the array as a constant "
-                            "(derivative 0): return tuple(arr.tolist())")
+                            "(derivative 0): return " +
+                            ("arr.item()" if leaf.shape == () else "tuple(arr.tolist())"))
 
 
 def _argnums(argnums: Any, nargs: int, who: str) -> tuple[tuple[int, ...], bool]:
@@ -199,8 +200,10 @@ def lower_aux(aux: Any, on_graph: bool, inputs: Sequence) -> Any:
     fm.grad(lambda p, a: (p * 2.0, a * a), has_aux=True)(1.0, a)[1])``: as its
     value it would be a constant to the outer ``grad``, and frozen by ``jit``).
 
-    >>> lower_aux({"n": Var(2.0)}, False, [])
-    {'n': 2.0}
+    >>> from fmicrograd.core.expr import next_level, variable
+    >>> x = variable(2.0, next_level())  # (the transform's own variable)
+    >>> lower_aux({"n": x * 3.0}, False, [x])
+    {'n': 6.0}
     """
     if not on_graph:
         nodes = [x for x in tr.leaves(aux) if isinstance(x, Expr)]
@@ -239,6 +242,8 @@ def _scalar(out: Any, who: str) -> Any:
                         "with fm.vmap" + thread_hint())
     if isinstance(out, numbers.Real) and not isinstance(out, bool):
         return out
+    if getattr(out, "shape", None) == () and getattr(getattr(out, "dtype", None), "kind", "") == "O":
+        return _scalar(out.item(), who)  # (np.where(x > 0, x * x, 0.0) of a node: the node)
     if batch_valued(out):
         return const(out)  # under vmap, one value per example that reaches no variable here
     if isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], (Expr, numbers.Real)):

@@ -15,6 +15,7 @@ import collections
 import dataclasses
 import datetime
 import functools
+import gc
 import numbers
 import types
 from collections.abc import Callable, Mapping
@@ -29,6 +30,8 @@ __all__ = ["holds_traced", "holds"]
 
 _LIMIT = 100_000  # objects walked at most; a closure larger than that counts as holding one
 _PLAIN = frozenset((float, int, bool, complex, str, bytes, type(None)))
+_RUNNING_CODE = (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType,
+                 types.FrameType)
 # objects without attributes that hold no object of the user's: numbers, ranges, dates,
 # numpy's scalars and dtypes (``_opaque``)
 _OPAQUE_OK = (numbers.Number, range, bytearray, datetime.date, datetime.time,
@@ -103,6 +106,8 @@ def holds(root: Any, hit: Callable[[Expr], bool], memo: dict | None = None,
         elif isinstance(obj, (tuple, list, set, frozenset, collections.deque)):
             if memo is not None and ("held", id(obj)) in memo:
                 continue
+            if every_attribute:  # (a list or tuple subclass's attributes)
+                stack.extend(getattr(obj, "__dict__", {}).values())
             if _PLAIN.issuperset(map(type, obj)):  # (data of many numbers: at C speed)
                 if memo is not None and obj.__class__ is tuple:  # immutable: once a trace
                     memo["held", id(obj)] = obj  # (kept, so that its id stays its own)
@@ -111,7 +116,10 @@ def holds(root: Any, hit: Callable[[Expr], bool], memo: dict | None = None,
         elif isinstance(obj, Mapping):
             if not _PLAIN.issuperset(map(type, obj.values())):
                 stack.extend(obj.values())
-            stack.append(getattr(obj, "default_factory", None))  # (a defaultdict's)
+            if isinstance(obj, collections.defaultdict):
+                stack.append(obj.default_factory)
+            if every_attribute:  # (a dict subclass's attributes)
+                stack.extend(getattr(obj, "__dict__", {}).values())
         elif isinstance(obj, np.ndarray):
             if obj.dtype == object:
                 stack.extend(obj.flat)
@@ -124,8 +132,11 @@ def holds(root: Any, hit: Callable[[Expr], bool], memo: dict | None = None,
         elif dataclasses.is_dataclass(obj) and not every_attribute:
             stack.extend(getattr(obj, f.name, None) for f in dataclasses.fields(obj))
         elif every_attribute:
-            if _opaque(obj):
-                return True  # (a generator, an iterator, a cell, a property, an itemgetter)
+            if _opaque(obj):  # (an iterator, a cell, an itemgetter, numpy's Generator: the
+                if isinstance(obj, _RUNNING_CODE):  # objects they hold, as the collector sees
+                    return True  # them; a generator's are its frame's, module globals and all)
+                stack.extend(gc.get_referents(obj))
+                continue
             stack.extend(getattr(obj, "__dict__", {}).values())
             for kind in type(obj).__mro__:
                 slots = kind.__dict__.get("__slots__", ())

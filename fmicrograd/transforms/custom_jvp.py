@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import functools
 import math  # noqa: F401 -- the doctests use it
-import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -467,42 +466,47 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
 
         # (the map is linear: taken at the tangents themselves, a rule that tests a
         # tangent's value, ``if t == 0.0``, sees the tangent it is given)
-        at, pushed = jvp(tangent_out, tuple(map(as_primal, tangents)), tuple(tangents))
-        self._check_pushed(at, pushed)
-        return pushed
+        self._check_pushed(tangent_out, tangents)
+        return jvp(tangent_out, tuple(map(as_primal, tangents)), tuple(tangents))[1]
 
-    def _check_pushed(self, at: tuple, pushed: tuple) -> None:
+    def _check_pushed(self, tangent_out: Callable, tangents: Sequence) -> None:
         """Forward mode pushes the tangents through the rule's map ``L`` as
-        its derivative: ``L'(t) t``, which is the rule's ``L(t)`` only if ``L``
-        is linear (``t * t`` gave 18.0 for 9.0, a constant 1.5 gave 0.0). A
-        TypeError, as reverse mode's ``_check_linear``, where they differ."""
+        its derivative, ``L'(t) t``: the rule's ``L(t)`` only if ``L`` is
+        linear (``t * t`` gave 18.0 for 9.0, a constant 1.5 gave 0.0). A
+        TypeError, as reverse mode's ``_check_linear``, unless ``L(-2 s)`` is
+        ``-2 L(s)`` at tangents ``s`` of distinct powers-of-two fractions (exact
+        for a linear rule, whatever its rounding; and the same at every call:
+        it reads no tangent of the user's, which ``jit`` would not guard)."""
         np = _np()
-        for i, (a, b) in enumerate(zip(at, pushed)):
-            a, b = (stored_value(x) if isinstance(x, Expr) else x for x in (a, b))
-            with np.errstate(all="ignore"):  # (where either is not finite, the rule at zero
-                # tangents for the other inputs met an infinite slope: 0.0 * inf, which the
-                # sweep, adding no term for them, does not)
-                same = np.all(np.isclose(a, b, rtol=1e-12, atol=1e-300) |
-                              ~np.isfinite(a) | ~np.isfinite(b))
+
+        def at(scale: float) -> list:
+            step = iter(range(1 << 30))
+            made = [zeros_like(t) + scale * (1.0 + next(step) % 16 / 16.0) for t in tangents]
+            return [stored_value(x) if isinstance(x, Expr) else x
+                    for x in tangent_out(*map(as_primal, made))]
+
+        for i, (one, two) in enumerate(zip(at(1.0), at(-2.0))):
+            with np.errstate(all="ignore"):
+                same = np.all(np.isclose(two, -2.0 * np.asarray(one), rtol=1e-12, atol=1e-300,
+                                         equal_nan=True))
             if not same:
                 raise TypeError(
                     f"custom_jvp: {self.name}'s rule is not linear in the tangents (tangent_out "
-                    f"leaf {i} is {a!r} at the tangents given, where its linear part gives "
-                    f"{b!r}); forward mode (jvp, jacfwd, linearize) pushes tangents through "
-                    "it as a linear map: write tangent_out as a linear function of the "
-                    "tangents (no t * t, abs(t), t + c), with the primals' derivatives as its "
-                    "coefficients")
+                    f"leaf {i} is {one!r} at tangents s and {two!r} at -2 s, not -2 times it); "
+                    "forward mode (jvp, jacfwd, linearize) pushes tangents through it as a "
+                    "linear map: write tangent_out as a linear function of the tangents (no "
+                    "t * t, abs(t), t + c), with the primals' derivatives as its coefficients")
 
     def _numbers(self, tangent_out: Any) -> Any:
         """``tangent_out``, after checking that its leaves are numbers, nodes
         or numeric arrays: a str gave a tangent of 0.0 in forward mode and
         numpy's ``UFuncTypeError`` in reverse mode."""
         for i, leaf in enumerate(tr.leaves(tangent_out)):
-            if not (isinstance(leaf, (Expr, numbers.Real)) or
+            if not (isinstance(leaf, (Expr, float, int)) or
                     getattr(getattr(leaf, "dtype", None), "kind", "?") in tuple("fiub")):
                 raise TypeError(f"custom_jvp: {self.name}'s rule returned a tangent_out whose "
                                 f"leaf {i} is {type(leaf).__name__} {leaf!r}; tangents are "
-                                "numbers (or fm nodes)")
+                                "floats (or fm nodes, or numpy numbers)")
         return tangent_out
 
     _pushed.at_depth = True  # type: ignore[attr-defined]  # (it runs at the call's vmap depth)
