@@ -242,7 +242,8 @@ def _scalar(out: Any, who: str) -> Any:
                         "with fm.vmap" + thread_hint())
     if isinstance(out, numbers.Real) and not isinstance(out, bool):
         return out
-    if getattr(out, "shape", None) == () and getattr(getattr(out, "dtype", None), "kind", "") == "O":
+    if getattr(out, "shape", None) == () and \
+            getattr(getattr(out, "dtype", None), "kind", "") == "O":
         return _scalar(out.item(), who)  # (np.where(x > 0, x * x, 0.0) of a node: the node)
     if batch_valued(out):
         return const(out)  # under vmap, one value per example that reaches no variable here
