@@ -142,8 +142,10 @@ def worth_it(p: Program) -> bool:
     >>> worth_it(lower([x * x + 1.0], [x], [], lv))
     False
     """
-    if p.size > 20000:
-        return True
+    if p.size > 20000:  # (one line per operation costs ~10 us of Python compile and ~3 KB of
+        # memory each: a long program takes the float code where it is clearly faster, a
+        # long scalar chain, 20x, which array code ran as one numpy call per operation)
+        return batched_cost(p) < 2.0 * scalar_cost(p)
     return batched_cost(p) < scalar_cost(p)
 
 
