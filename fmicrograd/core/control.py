@@ -545,7 +545,12 @@ with fm.where(cond, a, b), or compare scalars
     def __ne__(self, other: Any) -> Any:
         return _combined(self, other, lambda a, b: abs(a - b), "!=")
 
-    __hash__ = object.__hash__  # still by identity
+    def __hash__(self) -> int:
+        """A set or dict lookup (``(x > 1.0) in {True}``, ``table[x > 1.0]``)
+        needs one truth: the ``if`` error (by identity it never matched True,
+        and one branch was taken for the whole batch)."""
+        self.__bool__()  # (raises: a mask's examples disagree)
+        return object.__hash__(self)
 
     def __and__(self, other: Any) -> Any:
         return _combined(self, other, lambda a, b: a * b, "&")

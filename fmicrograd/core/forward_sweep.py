@@ -36,6 +36,8 @@ UNSET_TANGENT = object()
 
 __all__ = ["forward"]
 
+_NO_SLOPE = frozenset(("sign", "greater", "greater_equal"))  # (reverse mode: rules of 0.0)
+
 
 def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[Any],
             plan: tuple | None = None) -> tuple[list, bool]:
@@ -57,8 +59,10 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
     lanes: Any = None
     for n in nodes:
         kids = n.children
-        if not any(map(has, kids)):
-            continue  # depends on an input, but not on one with a tangent here
+        if not any(map(has, kids)) or n.op in _NO_SLOPE:
+            continue  # depends on an input, but not on one with a tangent here (or its
+            #           slope is zero everywhere: no tangent, JAX's symbolic zero, so
+            #           1 / sign(x) at 0 has tangent 0.0, not (-inf) * 0.0)
         partial = bool(pres) and any(c in pres for c in kids)
         if n.__class__ is Prim and n.op == "custom" and not partial and \
                 hasattr(n.param, "push"):  # a rule that runs forward mode itself
@@ -206,7 +210,7 @@ def _partials(n: Expr, kids: tuple, on_graph: bool) -> Sequence[Any]:
     partials = _vjp(n, 1.0, kids, on_graph)
     check = getattr(n.param, "check_linear", None) if n.__class__ is Prim else None
     if check is not None:
-        check(partials, lambda: _vjp(n, -2.0, kids, on_graph))
+        check(partials, lambda scale: _vjp(n, scale, kids, on_graph))
     return partials
 
 

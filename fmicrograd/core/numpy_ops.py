@@ -89,19 +89,18 @@ def np_ndarray() -> type:
 
 
 def _in_place(arr: Any, x: Any, reflected: str, name: str) -> Any:
+    np = sys.modules["numpy"]
     """``arr += x`` (``np.add(arr, x, out=arr)``) with node ``x``: into an
     array of Python objects, each entry's ``entry + x`` is written in place,
     as numpy does for objects; a float array cannot hold a node, and handing
     back a new node instead would leave the caller's array (one a helper
     function was given) as it was: a TypeError naming the fix."""
     if arr.dtype == object:
-        flat = arr.reshape(-1)  # (a view: arr is contiguous or reshape copies)
-        if flat.base is None and arr.size > 1:
-            raise TypeError(f"np.{name} in place on a non-contiguous object array with an fm "
-                            "node: make the new array instead (arr = arr + x)")
-        for i, entry in enumerate(flat.tolist()):
-            flat[i] = getattr(x, reflected)(entry)
+        for index in np.ndindex(arr.shape):  # (each entry itself: a slice or a transpose too)
+            arr[index] = getattr(x, reflected)(arr[index])
         return arr
+    if arr.ndim == 0:  # ``acc = np.zeros(()); acc += x``: the new number, a node (a 0-d
+        return getattr(x, reflected)(arr)  # accumulator, rebound as a float's ``+=`` is)
     sign = _SIGNS.get(name, "")
     raise TypeError(f"np.{name} in place (arr {sign}= x, or out=arr) of a numpy {arr.dtype} "
                     "array with "

@@ -30,6 +30,8 @@ __all__ = ["holds_traced", "holds"]
 
 _LIMIT = 100_000  # objects walked at most; a closure larger than that counts as holding one
 _PLAIN = frozenset((float, int, bool, complex, str, bytes, type(None)))
+_HAS_GC = 1 << 14  # (``Py_TPFLAGS_HAVE_GC``)
+_EMPTY = (object, type(Ellipsis), type(NotImplemented))  # (sentinels: hold nothing)
 _RUNNING_CODE = (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType,
                  types.FrameType)
 # objects without attributes that hold no object of the user's: numbers, ranges, dates,
@@ -133,10 +135,12 @@ def holds(root: Any, hit: Callable[[Expr], bool], memo: dict | None = None,
             stack.extend(getattr(obj, f.name, None) for f in dataclasses.fields(obj))
         elif every_attribute:
             if _opaque(obj):  # (an iterator, a cell, an itemgetter, numpy's Generator: the
-                if isinstance(obj, _RUNNING_CODE):  # objects they hold, as the collector sees
-                    return True  # them; a generator's are its frame's, module globals and all)
-                stack.extend(gc.get_referents(obj))
-                continue
+                if isinstance(obj, _RUNNING_CODE) or not (  # objects they hold, as the
+                        obj.__class__.__flags__ & _HAS_GC or obj.__class__ in _EMPTY or
+                        obj.__class__.__name__ == "PyCapsule"):  # (a C pointer)
+                    return True  # collector sees them; a generator's are its frame's, module
+                stack.extend(gc.get_referents(obj))  # globals and all; an object the
+                continue  # collector does not track, ``arr.flat``, may hold any)
             stack.extend(getattr(obj, "__dict__", {}).values())
             for kind in type(obj).__mro__:
                 slots = kind.__dict__.get("__slots__", ())
@@ -159,7 +163,9 @@ def _opaque(obj: Any) -> bool:
     >>> _opaque(iter([1.0])), _opaque(range(3)), _opaque(types.SimpleNamespace(a=1.0))
     (True, False, False)
     """
-    if isinstance(obj, _OPAQUE_OK) or hasattr(obj, "__dict__"):
+    if isinstance(obj, _OPAQUE_OK) or hasattr(obj, "__dict__") or \
+            obj.__class__.__name__ in ("device", "dtype") and \
+            obj.__class__.__module__ == "torch":  # (torch's settings objects)
         return False
     return not any("__slots__" in kind.__dict__ for kind in type(obj).__mro__)
 

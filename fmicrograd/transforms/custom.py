@@ -337,6 +337,35 @@ def constant_leaves(kids: Sequence[Any]) -> tuple[bool, ...]:
     return tuple(k.__class__ is Const or undifferentiated(k) for k in kids)
 
 
+def first_nonlinear(one: Sequence[Any], at: Callable[[float], Sequence[Any]]) -> tuple | None:
+    """``(leaf, value at 1, value at -2)`` of the first leaf of a rule's map
+    that is not linear, or None: ``one`` its leaves at ``s``, ``at(scale)``
+    at ``scale * s``. Linear means -2 times at ``-2 s`` (a power of two:
+    exact, whatever the rule's rounding; a clip at 1 fails it); where ``-2 s``
+    overflows and ``s`` does not, at ``-s / 2`` instead (a rule with slopes
+    near 1e308, whose terms at ``-2 s`` were inf and NaN).
+
+    >>> first_nonlinear([3.0], lambda k: [3.0 * k]) is None
+    True
+    >>> first_nonlinear([1.0], lambda k: [max(min(k, 1.0), -1.0)])
+    (0, 1.0, -1.0)
+    """
+    two: Sequence[Any] = at(-2.0)
+    half: Sequence[Any] | None = None
+    for i, (p, q) in enumerate(zip(one, two)):
+        with np.errstate(all="ignore"):  # (subnormal results round differently)
+            p_, q_ = np.asarray(p), np.asarray(q)
+            same = np.isclose(q_, -2.0 * p_, rtol=1e-12, atol=1e-300, equal_nan=True)
+            over = ~np.isfinite(q_) & np.isfinite(p_)
+            if np.any(over & ~same):
+                half = at(-0.5) if half is None else half
+                same = same | over & np.isclose(np.asarray(half[i]), -0.5 * p_, rtol=1e-12,
+                                                atol=1e-300, equal_nan=True)
+        if not np.all(same):
+            return i, p, q
+    return None
+
+
 def only_leaf(out: Any, index: int | None, ct: Any, fields: int | None = None,
               lanes: Any = None) -> Any:
     """``out`` with every leaf but leaf ``index`` cut from the graph
@@ -634,33 +663,32 @@ class CustomRule:
             return None
         return masks
 
-    def check_linear(self, partials: Sequence[Any], again: Callable[[], Sequence[Any]]) -> None:
+    def check_linear(self, partials: Sequence[Any],
+                     again: Callable[[float], Sequence[Any]]) -> None:
         """For forward mode, which reads the partials from ``bwd`` at a unit
         cotangent (``partials``): a TypeError unless ``bwd`` at -2.0
-        (``again()``) gives -2 times them, as a VJP does. A rule clipping
+        (``again(-2.0)``) gives -2 times them, as a VJP does (see
+        ``first_nonlinear``). A rule clipping
         its cotangent would give one number under ``jvp`` and another under
         ``jit`` or ``grad`` (JAX refuses forward mode through ``custom_vjp``).
         A compiled call seen through (``jvp(jit(f))``) is checked when ``f``
         called a ``custom_vjp`` while it was traced."""
         if not checks_linearity(self.fn):
             return  # checkpoint, and compiled calls whose functions call no custom_vjp
-        scaled = again()
-        for i, (p, q) in enumerate(zip(partials, scaled)):
-            p, q = _plain(p), _plain(q)
-            with np.errstate(all="ignore"):  # (subnormal results round differently)
-                same = np.all(np.isclose(q, -2.0 * np.asarray(p), rtol=1e-12, atol=1e-300,
-                                         equal_nan=True))
-            if not same:
-                source = getattr(self.fn, "source", None)
-                what = f"custom_vjp {self.name}" if source is None else (
-                    f"fm.jit({getattr(source.f, '__name__', 'f')}), which calls a custom_vjp,")
-                raise TypeError(
-                    f"{what}: forward mode (jvp, jacfwd, linearize) reads its "
-                    f"derivative from bwd at a cotangent of 1.0, which needs bwd linear in the "
-                    f"cotangent; here cotangent 1.0 gives {p!r} for argument leaf {i} and -2.0 "
-                    f"gives {q!r}, not -2 times it (a clipped or normalized gradient). Use "
-                    "fm.grad / fm.jacrev, which call bwd with the true cotangent, or define the "
-                    "derivative with fm.custom_jvp")
+        found = first_nonlinear([_plain(p) for p in partials],
+                                lambda scale: [_plain(q) for q in again(scale)])
+        if found is not None:
+            i, p, q = found
+            source = getattr(self.fn, "source", None)
+            what = f"custom_vjp {self.name}" if source is None else (
+                f"fm.jit({getattr(source.f, '__name__', 'f')}), which calls a custom_vjp,")
+            raise TypeError(
+                f"{what}: forward mode (jvp, jacfwd, linearize) reads its "
+                f"derivative from bwd at a cotangent of 1.0, which needs bwd linear in the "
+                f"cotangent; here cotangent 1.0 gives {p!r} for argument leaf {i} and -2.0 "
+                f"gives {q!r}, not -2 times it (a clipped or normalized gradient). Use "
+                "fm.grad / fm.jacrev, which call bwd with the true cotangent, or define the "
+                "derivative with fm.custom_jvp")
 
     def _at_call_depth(self) -> at_depth:
         """Run ``fwd`` and ``bwd`` at the ``vmap`` depth of the call, not at

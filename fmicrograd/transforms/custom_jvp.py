@@ -44,7 +44,7 @@ from ..core.expr import Expr, const, stored_value
 from ..core.numeric import _np  # (numpy, imported when first needed)
 from ..core.presence import traced_reach
 from .autodiff import NO_TANGENT, jvp, vjp
-from .custom import bound, custom_vjp, only_leaf
+from .custom import bound, custom_vjp, first_nonlinear, only_leaf
 from .pushed import FLOATS, as_laid_out, given, own_tangent
 
 
@@ -387,7 +387,8 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         a gradient of 0.0 (JAX refuses to transpose it). A TypeError unless
         the rule at tangents ``-2 s`` gives ``-2`` times its tangent at ``s``
         (``s`` distinct powers-of-two fractions, so the scaling is exact for
-        a linear rule; an affine, absolute-value or max rule fails)."""
+        a linear rule; an affine, absolute-value or max rule fails; see
+        ``custom.first_nonlinear``)."""
         def at(scale: float) -> list:
             step = iter(range(1 << 30))
             start = lambda p: tr.map(  # noqa: E731
@@ -396,13 +397,10 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
                                         start, no_tangent)
             return [x.value if isinstance(x, Expr) else x for x in tr.leaves(out)]
 
-        np = _np()
-        for i, (one, two) in enumerate(zip(at(1.0), at(-2.0))):
-            with np.errstate(all="ignore"):
-                same = np.all(np.isclose(two, -2.0 * np.asarray(one), rtol=1e-12, atol=1e-300,
-                                         equal_nan=True))
-            if not same:
-                raise TypeError(
+        found = first_nonlinear(at(1.0), at)
+        if found is not None:
+            i, one, two = found
+            raise TypeError(
                     f"custom_jvp: {self.name}'s rule is not linear in the tangents (tangent_out "
                     f"leaf {i} is {one!r} at tangents s and {two!r} at -2 s, not -2 times it), "
                     "and reverse mode (grad, vjp, jacrev) transposes it as a linear map, as JAX "
@@ -481,16 +479,16 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
 
         def at(scale: float) -> list:
             step = iter(range(1 << 30))
-            made = [zeros_like(t) + scale * (1.0 + next(step) % 16 / 16.0) for t in tangents]
-            return [stored_value(x) if isinstance(x, Expr) else x
-                    for x in tangent_out(*map(as_primal, made))]
-
-        for i, (one, two) in enumerate(zip(at(1.0), at(-2.0))):
+            made = [zeros_like(t) + np.float64(scale * (1.0 + next(step) % 16 / 16.0))
+                    for t in tangents]  # (numpy's: t / 0.0 is inf, as on the nodes, not an error)
             with np.errstate(all="ignore"):
-                same = np.all(np.isclose(two, -2.0 * np.asarray(one), rtol=1e-12, atol=1e-300,
-                                         equal_nan=True))
-            if not same:
-                raise TypeError(
+                return [stored_value(x) if isinstance(x, Expr) else x
+                        for x in tangent_out(*map(as_primal, made))]
+
+        found = first_nonlinear(at(1.0), at)
+        if found is not None:
+            i, one, two = found
+            raise TypeError(
                     f"custom_jvp: {self.name}'s rule is not linear in the tangents (tangent_out "
                     f"leaf {i} is {one!r} at tangents s and {two!r} at -2 s, not -2 times it); "
                     "forward mode (jvp, jacfwd, linearize) pushes tangents through it as a "
