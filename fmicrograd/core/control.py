@@ -340,6 +340,22 @@ def reaches(x: Any, hit: Callable[[Any], bool]) -> bool:
     return False
 
 
+def reaches_user_variable(x: Any, own: int | None = None) -> bool:
+    """Whether the graph under node ``x`` reaches a variable of no running
+    transform but ``fm.trace`` (a user's ``fm.Var``, a traced graph's input),
+    other than one at level ``own``: a derivative of the user's eager graph
+    goes through it.
+
+    >>> reaches_user_variable(Var(1.0) * 2.0), reaches_user_variable(3.0)
+    (True, False)
+    """
+    if not hasattr(x, "children"):
+        return False
+    running = {lv for lv, who, _ in RUNNING.get() if who != "fm.trace"}
+    return reaches(x, lambda n: n.op == "var" and not n.children and n.level not in running
+                   and n.level != own)
+
+
 def reaches_variable(x: Any) -> bool:
     """Whether the graph under node ``x`` reaches a leaf that is not a constant
     (a variable of some transform); False for plain values.

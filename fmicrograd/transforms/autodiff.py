@@ -21,7 +21,14 @@ from typing import Any
 from ..core import pytree as tr
 from ..core import sweep
 from ..core.batch_axes import DEPTH, batch_valued
-from ..core.control import RUNNING, check_callable, dependent, running, thread_hint
+from ..core.control import (
+    RUNNING,
+    check_callable,
+    dependent,
+    reaches_user_variable,
+    running,
+    thread_hint,
+)
 from ..core.expr import Expr, const, holds_nodes, next_level, variable
 from ..core.expr import stored_value as _stored
 from ..core.functions import _widened
@@ -278,7 +285,7 @@ def _check_not_prebuilt(out: Any, groups: list, who: str) -> None:
         raise ValueError(
             f"fm.{who}: the function's output was built before the call from the node passed "
             "as its argument, so it does not depend on the function's parameter and its "
-            "gradient would be 0 (micrograd's `c = a * b; c.backward()` reads as "
+            "derivative would be 0 (micrograd's `c = a * b; c.backward()` reads as "
             "fm.grad(lambda a: a * b)(2.0)). Build the expression inside the function, or "
             "read a prebuilt graph's gradients with fm.viz.node_grads(c)")
 
@@ -313,6 +320,9 @@ def call_on_inputs(f: Callable, args: Sequence, kwargs: dict, nums: tuple, has_a
             raise TypeError(f"{who}(has_aux=True): the function must return a pair "
                             f"(output, aux), got {type(out).__name__}")
         out, aux = out
+    if not RUNNING.get() and not DEPTH.get() and any(xs and xs[0].children for xs in groups):
+        for leaf in tr.leaves(out):  # (an argument that is a node: micrograd's prebuilt graph)
+            _check_not_prebuilt(leaf, groups, who)
     return out, aux, defs, groups
 
 
@@ -360,8 +370,6 @@ def _value_and_grad(f: Callable, argnums: Any, has_aux: bool, who: str) -> Calla
         nums, single = _argnums(argnums, len(args), who)
         out, aux, defs, groups = call_on_inputs(f, args, kwargs, nums, has_aux, who)
         out = _checked(_scalar(out, who))
-        if not RUNNING.get() and not DEPTH.get():
-            _check_not_prebuilt(out, groups, who)
         flat_inputs = [x for xs in groups for x in xs]
         cts, on_graph = sweep.reverse([out], [1.0], flat_inputs)
         if not on_graph and DEPTH.get():  # one per example under vmap: nodes (see escaped)
@@ -451,7 +459,8 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
             # traces the cotangent (``vjp_fn`` called inside ``jvp``, ``grad``, ``jit``): then
             # it builds nodes, as the rules' derivatives must follow it (on values, a rule's
             # result became its value, a derivative of 0)
-            if any(isinstance(s, Expr) and dependent(s) is not None for s in seeds):
+            if any(isinstance(s, Expr) and (dependent(s) is not None or
+                                            reaches_user_variable(s)) for s in seeds):
                 graph, steps, close = True, (plan[0], plan[1], True), True
             else:  # a node nothing running depends on (vmap's constant node, or one
                 # computed from vmap's examples): its value

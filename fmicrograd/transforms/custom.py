@@ -54,7 +54,14 @@ import numpy as np
 
 from ..core import pytree as tr
 from ..core.batch_axes import DEPTH, at_depth
-from ..core.control import check_callable, dependent, reaches_variable, traced
+from ..core.control import (
+    RUNNING,
+    check_callable,
+    dependent,
+    reaches_user_variable,
+    reaches_variable,
+    traced,
+)
 from ..core.expr import Const, Expr, const, lift, prim
 from ..core.functions import stop_gradient, undifferentiated
 from ..core.presence import leaf_flags
@@ -286,6 +293,14 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         closed = [x for x in outs + tr.leaves(residuals) if isinstance(x, Expr)]
         for x in closed:
             who = dependent(x, differentiating=True)
+            if who is None and (self.who != "checkpoint" or not any(
+                    name != "fm.trace" for _, name, _ in RUNNING.get())) and \
+                    reaches_user_variable(x):  # (under a transform, a checkpoint's rerun
+                # can carry it: its bwd runs the function again, on nodes where they are)
+                raise ClosesOver(f"{self.who}: {self.name} closes over an fm.Var made outside "
+                                 "it (a node of your graph), but its rule only gives "
+                                 "derivatives for its arguments: fm.viz.node_grads would get "
+                                 "none for that Var through it; pass it as an argument instead")
             if who is not None:
                 raise ClosesOver(f"{self.who}: {self.name} closes over a value that {who} "
                                  "differentiates, but its rule only gives derivatives for its "

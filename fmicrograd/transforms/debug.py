@@ -68,7 +68,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core import pytree as tr
-from ..core.control import GUARDS, UNCOMPILED, check_callable, dependent
+from ..core.control import (
+    GUARDS,
+    UNCOMPILED,
+    check_callable,
+    dependent,
+    reaches_user_variable,
+)
 from ..core.expr import Expr, const, next_level, variable
 from .autodiff import CHECK_VALUES, lower
 from .debug_backward import _derivative_levels, _watch_output
@@ -137,8 +143,9 @@ def debug_nans(f: Callable) -> Callable:
             CHECK_VALUES.reset(token)
         _check(out, inputs)
         leaves, paths, treedef = tr.flatten_with_paths(out)
-        if not outer and not any(dependent(x, differentiating=True) for x in leaves
-                                 if isinstance(x, Expr)):
+        if not outer and not any(dependent(x, differentiating=True) or
+                                 reaches_user_variable(x, level)
+                                 for x in leaves if isinstance(x, Expr)):
             return lower(out, False)  # (closing over a differentiated value keeps the graph)
         if not _derivative_levels():
             return out

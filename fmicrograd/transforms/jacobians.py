@@ -95,6 +95,9 @@ def _trace(f: Callable, args: tuple, kwargs: dict, argnums: Any, has_aux: bool,
         if batch_valued(leaf):
             outs[k] = const(leaf)  # under vmap, one value per example reaching no variable
             continue
+        if getattr(leaf, "shape", None) == () and \
+                getattr(getattr(leaf, "dtype", None), "kind", "") == "O":
+            leaf = outs[k] = leaf.item()  # (np.where of a node: the node, as grad takes it)
         if not (isinstance(leaf, Expr)
                 or (isinstance(leaf, numbers.Real) and not isinstance(leaf, bool))):
             raise TypeError(f"{who}: the function's output has a leaf at {tr.keystr(path)} "
