@@ -75,6 +75,13 @@ def node_grads(expr: Expr, nodes: list[Expr] | None = None) -> dict:
     >>> round(g[y], 6), round(g[x], 6)
     (0.001341, 0.005364)
     """
+    if not isinstance(expr, Expr):
+        hint = (" (a model called on plain numbers computes floats: call it on fm.Var inputs, "
+                "or take derivatives with fm.grad)" if isinstance(expr, (int, float)) else
+                " (one output at a time: node_grads(outs[0]))" if isinstance(expr, (list, tuple))
+                else "")
+        raise TypeError(f"node_grads: expected an fm.Expr, got {type(expr).__name__} "
+                        f"{expr!r:.60}{hint}")
     # (the transforms' sweep, keeping every node's cotangent: stop_gradient, the lanes of
     # a per-example where and a vmap's closed-over values as fm.grad has them)
     return every_cotangent(expr, topological(expr) if nodes is None else nodes)

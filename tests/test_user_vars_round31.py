@@ -59,3 +59,18 @@ def test_a_prebuilt_output_names_the_fix_in_every_transform(call):
     c = a * b
     with pytest.raises(ValueError, match="built before the call from the node passed"):
         call(lambda x: c, a)
+
+
+def test_node_grads_of_a_float_names_the_fix():
+    with pytest.raises(TypeError, match=r"node_grads: expected an fm.Expr, got float 3.0 "
+                                        r"\(a model called on plain numbers"):
+        fm.viz.node_grads(3.0)
+
+
+@pytest.mark.parametrize("value, match", [
+    (__import__("numpy").array([1.0, 2.0]), r"an array of shape \(2,\)"),
+    (10 ** 400, "beyond float64's range"),
+], ids=["array", "huge int"])
+def test_a_var_is_one_float64_number(value, match):
+    with pytest.raises(TypeError, match=match):
+        fm.Var(value)

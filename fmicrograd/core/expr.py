@@ -18,6 +18,7 @@ import functools
 import itertools
 import math
 import numbers
+import reprlib
 import sys
 import warnings
 from dataclasses import FrozenInstanceError, dataclass
@@ -417,7 +418,13 @@ class Var(Expr):
                             + ("; micrograd's Value(data, _children) links nodes by hand, and "
                                "here operations build the graph: x * y, fm.tanh(x)"
                                if micrograd else ""))
-        _init_var(self, _check_number(value, "Var"), name, next_level(), ())
+        value = _check_number(value, "Var")
+        if getattr(value, "ndim", 0):  # (a Var is one number: a node holding an array is
+            raise TypeError(            # vmap's, made for it)
+                f"fm.Var(value): expected a number, got an array of shape "
+                f"{tuple(value.shape)}; fmicrograd is scalar-valued: one Var per entry "
+                "([fm.Var(v) for v in arr.tolist()]), or map with fm.vmap")
+        _init_var(self, value, name, next_level(), ())
 
     def __repr__(self) -> str:
         _formatted(self)
@@ -788,7 +795,13 @@ def _check_number(value: Any, who: str) -> Any:
         raise TypeError(f"fm.{who}(value): a numpy array of fm nodes (shape {value.shape}) "
                         "would be one leaf, its entries' derivatives dropped: keep the nodes "
                         "(a tuple of them) and compute entry by entry")
-    return float(value) if isinstance(value, numbers.Real) else value
+    if isinstance(value, numbers.Real):
+        try:
+            return float(value)
+        except OverflowError:
+            raise TypeError(f"fm.{who}(value): the int {reprlib.repr(value)} is beyond "
+                            "float64's range; fm computes in float64") from None
+    return value
 
 
 def _odd_scalar(x: Any) -> str | None:
