@@ -5,6 +5,8 @@ where float code takes 3 ms, and a first call of 2.8 s where it is 1.0 s)."""
 
 from __future__ import annotations
 
+import pytest
+
 import fmicrograd as fm
 
 
@@ -18,3 +20,33 @@ def test_a_long_chain_takes_the_float_backend_with_eager_numbers():
     j = fm.jit(_chain)
     assert j.lower(0.5).as_text().startswith("# fm.jit(_chain): scalar backend")
     assert j(0.5) == _chain(0.5) and j(0.6) == _chain(0.6)
+
+
+def test_a_sum_of_thousands_of_terms_compiles():
+    # (one ``a + b + ...`` line of 3,000 terms: CPython's compiler raised RecursionError)
+    def f(x):
+        y, s = x, 0.0
+        for _ in range(3000):
+            y = fm.sin(y) * 0.999 + 0.001
+            s = s + y
+        return s
+
+    j = fm.jit(f)
+    assert j(0.3) == f(0.3)
+    assert fm.jit(fm.grad(f))(0.3) == fm.grad(f)(0.3)
+
+
+def test_a_custom_rules_fwd_runs_on_floats_in_array_code():
+    import fmicrograd.compiler.autobatch as autobatch
+
+    f = fm.custom_vjp(lambda x: 1.0 / x)
+    f.defvjp(lambda x: (1.0 / x, x), lambda x, g: (-g / (x * x),))
+    forced = autobatch.worth_it
+    autobatch.worth_it = lambda p: True  # (the array backend, which gave inf)
+    try:
+        j = fm.jit(lambda x: f(x) + x)
+        assert j(2.0) == 2.5
+        with pytest.raises(ZeroDivisionError):
+            j(0.0)
+    finally:
+        autobatch.worth_it = forced

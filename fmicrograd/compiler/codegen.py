@@ -129,12 +129,31 @@ def scalar_program(p: Program) -> Callable:
         op, args = p.ops[i], [names[a] for a in p.args[i]]
         if op == "const":
             names[i] = src.literal(p.params[i])
+        elif op in ("sum", "dot") and len(args) > 2 * _TERMS:
+            _long_sum(src, names[i], op, args)
         elif op != "in":
             src.emit(f"{names[i]} = {_expr(src, op, args, p.params[i])}")
         for op_, a, b, expected in guards_at.get(i, ()):
             src.emit(f"if ({names[a]} {op_} {names[b]}) != {expected}: return None")
     src.emit("return [" + ", ".join(names[o] for o in p.outputs) + "]")
     return src.build("I", _HELPERS)
+
+
+_TERMS = 200  # terms per line of a long sum: CPython's compiler recurses once per ``+``
+
+
+def _long_sum(src: Source, name: str, op: str, args: list) -> None:
+    """A sum or dot of many terms as lines of ``_TERMS`` terms each, added on
+    in the same left-to-right order (the same bits as one line, which made
+    CPython's compiler raise ``RecursionError`` at about 3,000 terms)."""
+    if op == "dot":
+        n = len(args) // 2
+        terms = [f"{x} * {y}" for x, y in zip(args[:n], args[n:])]
+    else:
+        terms = args
+    src.emit(f"{name} = {' + '.join(terms[:_TERMS])}")
+    for k in range(_TERMS, len(terms), _TERMS):
+        src.emit(f"{name} = {name} + {' + '.join(terms[k:k + _TERMS])}")
 
 
 def _expr(src: Source, op: str, args: list, param: Any) -> str:

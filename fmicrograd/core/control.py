@@ -352,8 +352,17 @@ def reaches_user_variable(x: Any, own: int | None = None) -> bool:
     if not hasattr(x, "children"):
         return False
     running = {lv for lv, who, _ in RUNNING.get() if who != "fm.trace"}
-    return reaches(x, lambda n: n.op == "var" and not n.children and n.level not in running
-                   and n.level != own)
+    stack, seen = [x], set()
+    while stack:  # (not below stop_gradient: no derivative goes there)
+        n = stack.pop()
+        if n.op == "var" and not n.children and n.level not in running and n.level != own:
+            return True
+        if n.op != "stop_gradient":
+            for c in n.children:
+                if id(c) not in seen:
+                    seen.add(id(c))
+                    stack.append(c)
+    return False
 
 
 def reaches_variable(x: Any) -> bool:

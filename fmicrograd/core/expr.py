@@ -419,10 +419,11 @@ class Var(Expr):
                                "here operations build the graph: x * y, fm.tanh(x)"
                                if micrograd else ""))
         value = _check_number(value, "Var")
-        if getattr(value, "ndim", 0):  # (a Var is one number: a node holding an array is
+        shape: Any = getattr(value, "shape", ())
+        if shape:  # (a Var is one number: a node holding an array is
             raise TypeError(            # vmap's, made for it)
                 f"fm.Var(value): expected a number, got an array of shape "
-                f"{tuple(value.shape)}; fmicrograd is scalar-valued: one Var per entry "
+                f"{tuple(shape)}; fmicrograd is scalar-valued: one Var per entry "
                 "([fm.Var(v) for v in arr.tolist()]), or map with fm.vmap")
         _init_var(self, value, name, next_level(), ())
 

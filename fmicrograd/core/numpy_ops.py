@@ -99,8 +99,6 @@ def _in_place(arr: Any, x: Any, reflected: str, name: str) -> Any:
         for index in np.ndindex(arr.shape):  # (each entry itself: a slice or a transpose too)
             arr[index] = getattr(x, reflected)(arr[index])
         return arr
-    if arr.ndim == 0:  # ``acc = np.zeros(()); acc += x``: the new number, a node (a 0-d
-        return getattr(x, reflected)(arr)  # accumulator, rebound as a float's ``+=`` is)
     sign = _SIGNS.get(name, "")
     raise TypeError(f"np.{name} in place (arr {sign}= x, or out=arr) of a numpy {arr.dtype} "
                     "array with "

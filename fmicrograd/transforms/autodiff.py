@@ -261,17 +261,19 @@ def _scalar(out: Any, who: str) -> Any:
                     f"got {type(out).__name__}; reduce it first, e.g. with fm.sum or fm.mean")
 
 
-def _check_not_prebuilt(out: Any, groups: list, who: str) -> None:
-    """At the top level, an output built before the call from a node passed as
-    an argument (micrograd's ``c = a * b`` then ``fm.grad(lambda a: c)(a)``)
-    does not use the function's parameter, so its gradient would be 0: a
-    ``ValueError`` naming the fix. (Inside a transform, a closure over an
-    argument's node is how nested derivatives are written.)"""
+def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
+    """At the top level, outputs built before the call from a node passed as
+    an argument (micrograd's ``c = a * b`` then ``fm.grad(lambda a: c)(a)``),
+    none of them using the function's parameter, would have derivatives of 0:
+    a ``ValueError`` naming the fix. (Inside a transform, a closure over an
+    argument's node is how nested derivatives are written; an output leaf
+    beside others that use the parameter is a constant, as in JAX.)"""
     sources = {id(x.children[0]) for xs in groups for x in xs if x.children}
-    if not sources or not isinstance(out, Expr):
+    roots = [o for o in outs if isinstance(o, Expr)]
+    if not sources or not roots:
         return
     mine = {id(x) for xs in groups for x in xs}
-    stack, seen, hit = [out], set(), False
+    stack, seen, hit = roots, set(), False
     while stack:
         n = stack.pop()
         if id(n) in mine:
@@ -320,9 +322,8 @@ def call_on_inputs(f: Callable, args: Sequence, kwargs: dict, nums: tuple, has_a
             raise TypeError(f"{who}(has_aux=True): the function must return a pair "
                             f"(output, aux), got {type(out).__name__}")
         out, aux = out
-    if not RUNNING.get() and not DEPTH.get() and any(xs and xs[0].children for xs in groups):
-        for leaf in tr.leaves(out):  # (an argument that is a node: micrograd's prebuilt graph)
-            _check_not_prebuilt(leaf, groups, who)
+    if not RUNNING.get() and not DEPTH.get() and any(x.children for xs in groups for x in xs):
+        _check_not_prebuilt(tr.leaves(out), groups, who)  # (micrograd's prebuilt graph)
     return out, aux, defs, groups
 
 

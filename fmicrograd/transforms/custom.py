@@ -291,12 +291,16 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         differentiated are an error, as in JAX: the rule gives no derivative
         for them."""
         closed = [x for x in outs + tr.leaves(residuals) if isinstance(x, Expr)]
+        running = [traces for _, name, traces in RUNNING.get() if name != "fm.trace"]
+        # a user's Var behind the rule: at the top level its derivative (fm.viz.node_grads)
+        # would miss it, and under a differentiating transform too, but for a checkpoint, whose
+        # bwd runs the function again, on nodes where they are; under jit alone the function
+        # then runs as Python, where the call's arguments are numbers (no rule node)
+        users = not running if self.who == "checkpoint" else \
+            not running or not all(running)
         for x in closed:
             who = dependent(x, differentiating=True)
-            if who is None and (self.who != "checkpoint" or not any(
-                    name != "fm.trace" for _, name, _ in RUNNING.get())) and \
-                    reaches_user_variable(x):  # (under a transform, a checkpoint's rerun
-                # can carry it: its bwd runs the function again, on nodes where they are)
+            if who is None and users and reaches_user_variable(x):
                 raise ClosesOver(f"{self.who}: {self.name} closes over an fm.Var made outside "
                                  "it (a node of your graph), but its rule only gives "
                                  "derivatives for its arguments: fm.viz.node_grads would get "
