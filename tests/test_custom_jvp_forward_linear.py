@@ -55,9 +55,14 @@ def test_linear_rules_still_run(tangent, slope):
     assert fm.jacfwd(f)(2.0) == fm.grad(f)(2.0) == slope
 
 
-def test_a_linear_rule_with_cancellation_is_not_refused():
-    # (a review's catch: a first version compared the rule at the tangents given with the
-    # pushed result, one ulp apart in t / x, relative to a cancelled difference)
+@pytest.mark.parametrize("x, y, t, rel", [
+    (0.9656508621357078, 0.9656505284441772, 2.0441606237302827, 1e-8),
+    (1e-308, 1.2e-308, 1.0, 1e-12),
+], ids=["cancellation", "slopes near the largest float"])
+def test_a_linear_rule_is_not_refused(x, y, t, rel):
+    # (reviews' catches: a first version compared the rule at the tangents given with the
+    # pushed result, one ulp apart in t / x, relative to a cancelled difference; a second
+    # compared at -2 s only, where these terms overflow)
     @fm.custom_jvp
     def logratio(x, y):
         return fm.log(x) - fm.log(y)
@@ -67,8 +72,7 @@ def test_a_linear_rule_with_cancellation_is_not_refused():
         (x, y), (tx, ty) = p, t
         return logratio(x, y), tx / x - ty / y
 
-    x, y, t = 0.9656508621357078, 0.9656505284441772, 2.0441606237302827
-    assert fm.jvp(logratio, (x, y), (t, t))[1] == pytest.approx(t / x - t / y, rel=1e-8)
+    assert fm.jvp(logratio, (x, y), (t, t))[1] == pytest.approx(t / x - t / y, rel=rel)
 
 
 def test_jit_checks_the_rule_whatever_the_traced_tangent():

@@ -397,15 +397,8 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
                                         start, no_tangent)
             return [x.value if isinstance(x, Expr) else x for x in tr.leaves(out)]
 
-        found = first_nonlinear(at(1.0), at)
-        if found is not None:
-            i, one, two = found
-            raise TypeError(
-                    f"custom_jvp: {self.name}'s rule is not linear in the tangents (tangent_out "
-                    f"leaf {i} is {one!r} at tangents s and {two!r} at -2 s, not -2 times it), "
-                    "and reverse mode (grad, vjp, jacrev) transposes it as a linear map, as JAX "
-                    "does: write tangent_out as a linear function of the tangents (no t * t, "
-                    "abs(t), t + c), with the primals' derivatives as its coefficients")
+        self._refuse_nonlinear(first_nonlinear(at(1.0), at), "and reverse mode (grad, vjp, "
+                               "jacrev) transposes it as a linear map, as JAX does")
 
     def _check_no_tangent_branch(self, compared: list, tangents: tuple) -> None:
         """Reverse mode transposes the rule from tangents of 0.0: a Python
@@ -485,15 +478,19 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
                 return [stored_value(x) if isinstance(x, Expr) else x
                         for x in tangent_out(*map(as_primal, made))]
 
-        found = first_nonlinear(at(1.0), at)
+        self._refuse_nonlinear(first_nonlinear(at(1.0), at), "and forward mode (jvp, "
+                               "jacfwd, linearize) pushes tangents through it as a linear map")
+
+    def _refuse_nonlinear(self, found: tuple | None, mode: str) -> None:
+        """The TypeError for ``first_nonlinear``'s finding, if any; ``mode``
+        says which mode needs the rule linear."""
         if found is not None:
             i, one, two = found
             raise TypeError(
-                    f"custom_jvp: {self.name}'s rule is not linear in the tangents (tangent_out "
-                    f"leaf {i} is {one!r} at tangents s and {two!r} at -2 s, not -2 times it); "
-                    "forward mode (jvp, jacfwd, linearize) pushes tangents through it as a "
-                    "linear map: write tangent_out as a linear function of the tangents (no "
-                    "t * t, abs(t), t + c), with the primals' derivatives as its coefficients")
+                f"custom_jvp: {self.name}'s rule is not linear in the tangents (tangent_out "
+                f"leaf {i} is {one!r} at tangents s and {two!r} at -2 s, not -2 times it), "
+                f"{mode}: write tangent_out as a linear function of the tangents (no t * t, "
+                "abs(t), t + c), with the primals' derivatives as its coefficients")
 
     def _numbers(self, tangent_out: Any) -> Any:
         """``tangent_out``, after checking that its leaves are numbers, nodes
