@@ -115,3 +115,29 @@ def test_thirty_chains_side_by_side_stay_array_code():
     j = fm.jit(f)
     assert "batched backend" in j.lower(0.3).as_text().splitlines()[0]
     assert j(0.3) == pytest.approx(f(0.3), rel=1e-14)
+
+
+def test_two_chains_side_by_side_take_float_code():
+    # (a fourth review: groups of exactly two operations went to array code, 5x slower a call)
+    def f(x):
+        a, b = x, x * 1.5
+        for _ in range(3500):
+            a, b = fm.sin(a) * 0.999 + 0.001, fm.sin(b) * 0.999 + 0.001
+        return a + b
+
+    j = fm.jit(f)
+    assert "scalar backend" in j.lower(0.3).as_text().splitlines()[0]
+    assert j(0.3) == f(0.3)
+
+
+def test_an_interrupt_in_a_jit_trace_under_vmap_leaves_no_guard_log():
+    # (a probe's catch: the log stayed set in the thread, and a later jitted function whose
+    # comparison ran in that thread froze its branch: 4.0 for 2.0)
+    from fmicrograd.core.expr import GUARDS
+
+    def g(x):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fm.vmap(fm.jit(g))(np.array([1.0, 2.0]))
+    assert GUARDS.get() is None

@@ -86,24 +86,30 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
                                  f"{where} has {size} examples but argument {i} has {n} "
                                  f"(in_axes={in_axes!r})")
             size, where = n, f"argument {i}"
-        token = DEPTH.set(depth + 1)
-        memo = FREE_OF_VARIABLES.set({}) if FREE_OF_VARIABLES.get() is None else None
-        batches = BATCHES.set(BATCHES.get() + (tuple(
-            x for i, ax in enumerate(axes) if ax is not None for x in tr.leaves(new_args[i])),))
+        mapped_leaves = tuple(
+            x for i, ax in enumerate(axes) if ax is not None for x in tr.leaves(new_args[i]))
         key = object()
-        VMAPS[key] = True  # (for errors met in a thread: ``control.thread_hint``)
-        now = VMAP_NOW.set((depth + 1, key))
+        token = memo = batches = now = None
         failed = True
-        try:
+        try:  # (the state set inside: a Ctrl-C between two sets still undoes the first)
+            token = DEPTH.set(depth + 1)
+            if FREE_OF_VARIABLES.get() is None:
+                memo = FREE_OF_VARIABLES.set({})
+            batches = BATCHES.set(BATCHES.get() + (mapped_leaves,))
+            VMAPS[key] = True  # (for errors met in a thread: ``control.thread_hint``)
+            now = VMAP_NOW.set((depth + 1, key))
             out = f(*new_args, **kwargs)
             failed = False
         finally:
             ended(key, VMAPS)
-            VMAP_NOW.reset(now)
-            BATCHES.reset(batches)
+            if now is not None:
+                VMAP_NOW.reset(now)
+            if batches is not None:
+                BATCHES.reset(batches)
             if memo is not None:
                 FREE_OF_VARIABLES.reset(memo)
-            DEPTH.reset(token)
+            if token is not None:
+                DEPTH.reset(token)
             # a branch on disagreeing examples that f caught, here or in a thread (settle)
             if RAISED.get() or RAISED_ANYWHERE:
                 settle(("vmap", depth + 1), failed, key)

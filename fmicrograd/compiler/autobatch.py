@@ -83,7 +83,8 @@ def _relu(x: Any) -> Any:
     key = (shape, x.dtype)
     z = _ZEROS.get(key)
     if z is None:
-        if len(_ZEROS) >= 32 or sum(a.nbytes for a in _ZEROS.values()) + x.nbytes > _ZEROS_BYTES:
+        held = list(_ZEROS.values())  # (one C-level copy: other threads add and clear)
+        if len(held) >= 32 or sum(a.nbytes for a in held) + x.nbytes > _ZEROS_BYTES:
             _ZEROS.clear()  # the shapes of the latest programs only
         z = np.zeros(shape, dtype=x.dtype)
         z.flags.writeable = False
@@ -151,10 +152,12 @@ def worth_it(p: Program) -> bool:
     """
     if p.size > 20000:  # (one line per operation costs ~10 us of Python compile and ~3 KB of
         # memory each, where array code has a line per group: a long program takes the
-        # float code only where there is next to nothing to batch, a long scalar chain, which
-        # array code ran as one numpy call per operation: 20x slower; a review measured 30
-        # chains side by side 2x slower as float code, and 3.7x the memory)
-        return 2 * len(groups(p)) <= p.size
+        # float code where groups average under 6 operations, a long scalar chain, which
+        # array code ran as one numpy call per operation: 20x slower; reviews measured 2-6
+        # chains side by side faster as float code, 10 as fast, 30 2x slower, with 3.5x the
+        # memory from 10 on)
+        p.found_groups = groups(p)  # (``batched_program`` takes them)
+        return p.size > 6 * len(p.found_groups)
     return batched_cost(p) < scalar_cost(p)
 
 
@@ -212,7 +215,7 @@ class _Emitter:
     # groups -------------------------------------------------------------------
     def build(self, namespace: dict, constant: Callable | None) -> Callable:
         p = self.p
-        found = merge_later(p, groups(p), _ROWWISE)
+        found = merge_later(p, getattr(p, "found_groups", None) or groups(p), _ROWWISE)
         if len(self.rows.inputs) > 1:
             self.src.emit(f"{', '.join(f'I{c}' for c in range(len(self.rows.inputs)))}, = I")
         pending = list(p.guards)

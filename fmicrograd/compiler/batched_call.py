@@ -229,11 +229,15 @@ class BatchedCalls:
             with running(level, "fm.jit", traces=True):
                 out = self.f(*new_args)
         except Exception:  # noqa: BLE001 -- the function itself answers (or raises) as before
+            failed = True
+        else:
+            failed = False
+        finally:  # (a KeyboardInterrupt too: a log left set made later guards go to it)
             GUARDS.reset(token)
+        if failed:
             result = self.f(*args)
             entry.inline = True  # it ran where the trace could not
             return result
-        GUARDS.reset(token)
         outs, out_def = tr.flatten(out)
         try:
             program = ir.lower(outs, inputs, log, level)

@@ -81,6 +81,7 @@ class Program:
         self._memo: dict = {}
         self._edges: tuple | None = None
         self.detach = False  # stop_gradient kept as an operation (see ``lower``)
+        self.found_groups: list | None = None  # ``schedule.groups``, once computed
 
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
         """``(counts, flat)``: each node's number of arguments, and all the

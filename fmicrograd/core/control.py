@@ -190,19 +190,28 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
         self.entry = (level, who, traces)
 
     def __enter__(self) -> None:
-        self.token = RUNNING.set(RUNNING.get() + (self.entry,))
+        self.token = self.memo = None
         level, _, traces = self.entry
-        _ANYWHERE[level] = self.entry
-        self.memo = FREE_OF_VARIABLES.set({}) if traces else None
-        if traces and self.entry[1] != "fm.trace":  # (fm.trace records the graph as it
-            TRACING[level] = self.entry[1]          # runs: nothing replays a read value)
+        try:  # (a Ctrl-C here would skip __exit__: what was set is undone)
+            self.token = RUNNING.set(RUNNING.get() + (self.entry,))
+            _ANYWHERE[level] = self.entry
+            self.memo = FREE_OF_VARIABLES.set({}) if traces else None
+            if traces and self.entry[1] != "fm.trace":  # (fm.trace records the graph as it
+                TRACING[level] = self.entry[1]          # runs: nothing replays a read value)
+        except BaseException:
+            self._undo()
+            raise
 
-    def __exit__(self, *exc: Any) -> None:
+    def _undo(self) -> None:
         if self.memo is not None:
             FREE_OF_VARIABLES.reset(self.memo)
-        RUNNING.reset(self.token)
+        if self.token is not None:
+            RUNNING.reset(self.token)
         ended(self.entry[0], _ANYWHERE)
         TRACING.pop(self.entry[0], None)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._undo()
         if RAISED.get() or RAISED_ANYWHERE:
             settle(self.entry[0], exc[0] is not None)
 
