@@ -50,3 +50,19 @@ def test_a_custom_rules_fwd_runs_on_floats_in_array_code():
             j(0.0)
     finally:
         autobatch.worth_it = forced
+
+
+def test_a_long_dot_in_array_code_compiles():
+    # (a review's catch: array code wrote a 3,000-term dot of batched and unbatched values
+    # as one ``+`` line, which CPython's parser refused with RecursionError)
+    import numpy as np
+
+    n = 3000
+    ws = [0.001 * k for k in range(n)]
+
+    def f(a, ws):
+        return fm.vmap(lambda t: fm.dot([t * float(k) if k % 2 else ws[k] for k in range(n)],
+                                        list(ws)))(a)
+
+    a = np.array([0.5, 1.5])
+    assert tuple(fm.jit(f)(a, ws)) == tuple(f(a, ws))

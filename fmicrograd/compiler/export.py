@@ -387,6 +387,7 @@ def _namespace(torch: Any, dtype: Any) -> dict:
             "_copy": lambda a: a,
             "_rev": lambda a: torch.flip(a, (0,)),
             "_detach": lambda a: a.detach() if isinstance(a, torch.Tensor) else a,
+            "_adds": autobatch.NUMPY["_adds"],
             "_fwd": functools.partial(_forward, torch), "_call": call,
             **{f"_op_{op}": _torch_op(TORCH[op], torch, t) for op in autobatch.CALLED_OPS}}
 
