@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..core import numeric as num
-from .codegen import Source
+from .codegen import Source, adds, sum_text
 from .contract import contract, contract_rows
 from .gather import Rows
 from .ir import Program, lower  # noqa: F401 -- doctests use lower
@@ -103,16 +103,6 @@ def _tofloat(b: Any) -> Any:
     return b.view(np.uint8).astype(float) if b.ndim else b.astype(float)
 
 
-def _adds(terms: tuple) -> Any:
-    """``terms[0] + terms[1] + ...``, left to right (the same bits): a long
-    sum written as one ``+`` line made CPython's parser recurse once per
-    term (``RecursionError`` at about 3,000)."""
-    total = terms[0] + terms[1]
-    for t in terms[2:]:
-        total = total + t
-    return total
-
-
 def _float_scalar(a: Any) -> Any:
     """A numpy float64 scalar as a Python float, for a custom rule's ``fwd``:
     the user's code then runs as eagerly and in the scalar backend (``1.0 / x``
@@ -141,14 +131,13 @@ NUMPY = {"_np": _Numpy(), "_cat": np.concatenate, "_stack": np.stack, "_errstate
          "_out": lambda a: a.tolist(),
          "_copy": np.array, "_fwd": lambda param, *args: param.forward(*map(_float_scalar, args)),
          "_call": lambda fn, *args: fn(*args), "_relu": _relu,
-         "_rev": lambda a: a[::-1], "_detach": lambda a: a, "_adds": lambda *t: _adds(t)}
+         "_rev": lambda a: a[::-1], "_detach": lambda a: a, "_adds": adds}
 NUMPY.update({f"_op_{op}": getattr(num, op) for op in CALLED_OPS})
 
 
 
 
 _FEW = 4  # sums of up to this many terms add one gathered array per term
-_LONG = 400  # a longer sum of terms is ``_adds(...)``, not one ``+`` line (see ``_adds``)
 _SAMPLE = 16  # a group's row order is judged by the reads of this many arguments at most
 
 
@@ -226,7 +215,7 @@ class _Emitter:
     # groups -------------------------------------------------------------------
     def build(self, namespace: dict, constant: Callable | None) -> Callable:
         p = self.p
-        found = merge_later(p, getattr(p, "found_groups", None) or groups(p), _ROWWISE)
+        found = merge_later(p, p.found_groups or groups(p), _ROWWISE)
         if len(self.rows.inputs) > 1:
             self.src.emit(f"{', '.join(f'I{c}' for c in range(len(self.rows.inputs)))}, = I")
         pending = list(p.guards)
@@ -474,7 +463,7 @@ class _Emitter:
         n, nd = len(p.args[m0]) // 2, len(p.shapes[m0])
         terms = [f"{self.arg(members, r, nd)} * {self.arg(members, n + r, nd)}"
                  for r in range(n)]
-        return " + ".join(terms) if len(terms) <= _LONG else f"_adds({', '.join(terms)})"
+        return sum_text(terms)
 
     def _bdot(self, members: list) -> tuple[list, str]:
         p = self.p

@@ -129,8 +129,6 @@ def scalar_program(p: Program) -> Callable:
         op, args = p.ops[i], [names[a] for a in p.args[i]]
         if op == "const":
             names[i] = src.literal(p.params[i])
-        elif op in ("sum", "dot") and len(args) > 2 * _TERMS:
-            _long_sum(src, names[i], op, args)
         elif op != "in":
             src.emit(f"{names[i]} = {_expr(src, op, args, p.params[i])}")
         for op_, a, b, expected in guards_at.get(i, ()):
@@ -139,31 +137,40 @@ def scalar_program(p: Program) -> Callable:
     return src.build("I", _HELPERS)
 
 
-_TERMS = 200  # terms per line of a long sum: CPython's compiler recurses once per ``+``
+LONG_SUM = 400  # terms of a sum written as ``_adds(...)``, not one ``+`` line (see ``adds``)
 
 
-def _long_sum(src: Source, name: str, op: str, args: list) -> None:
-    """A sum or dot of many terms as lines of ``_TERMS`` terms each, added on
-    in the same left-to-right order (the same bits as one line, which made
-    CPython's compiler raise ``RecursionError`` at about 3,000 terms)."""
-    if op == "dot":
-        n = len(args) // 2
-        terms = [f"{x} * {y}" for x, y in zip(args[:n], args[n:])]
-    else:
-        terms = args
-    src.emit(f"{name} = {' + '.join(terms[:_TERMS])}")
-    for k in range(_TERMS, len(terms), _TERMS):
-        src.emit(f"{name} = {name} + {' + '.join(terms[k:k + _TERMS])}")
+def adds(*terms: Any) -> Any:
+    """``terms[0] + terms[1] + ...``, left to right (the same bits): generated
+    code's form of a sum of more than ``LONG_SUM`` terms, which as one ``+``
+    line made CPython's parser and compiler recurse once per term
+    (``RecursionError`` at about 3,000).
+
+    >>> adds(1.0, 2.0, 3.0)
+    6.0
+    """
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
+
+
+def sum_text(terms: list) -> str:
+    """The source of ``terms``' sum, left to right (see ``adds``)."""
+    return " + ".join(terms) if len(terms) <= LONG_SUM else f"_adds({', '.join(terms)})"
+
+
+_HELPERS["_adds"] = adds
 
 
 def _expr(src: Source, op: str, args: list, param: Any) -> str:
     if op in SCALAR_OPS:
         return SCALAR_OPS[op].format(*args)
     if op == "sum":
-        return " + ".join(args)
+        return sum_text(args)
     if op == "dot":
         n = len(args) // 2
-        return " + ".join(f"{x} * {y}" for x, y in zip(args[:n], args[n:]))
+        return sum_text([f"{x} * {y}" for x, y in zip(args[:n], args[n:])])
     if op == "factor":
         return f"{src.name(param, 'f')}({', '.join(args)})"
     if op == "select":

@@ -33,7 +33,7 @@ from ..core import pytree as tr
 from ..core.control import CHECKS, EVERY_EXAMPLE, check_callable, running
 from ..core.expr import GUARDS, next_level
 from ..core.torch_ops import TORCH
-from . import autobatch, guards, ir
+from . import autobatch, codegen, guards, ir
 from .jit_io import variables
 
 __all__ = ["to_torch"]
@@ -387,7 +387,7 @@ def _namespace(torch: Any, dtype: Any) -> dict:
             "_copy": lambda a: a,
             "_rev": lambda a: torch.flip(a, (0,)),
             "_detach": lambda a: a.detach() if isinstance(a, torch.Tensor) else a,
-            "_adds": autobatch.NUMPY["_adds"],
+            "_adds": codegen.adds,
             "_fwd": functools.partial(_forward, torch), "_call": call,
             **{f"_op_{op}": _torch_op(TORCH[op], torch, t) for op in autobatch.CALLED_OPS}}
 

@@ -349,19 +349,19 @@ def reaches(x: Any, hit: Callable[[Any], bool]) -> bool:
     return False
 
 
-def reaches_user_variable(x: Any, own: int | None = None) -> bool:
-    """Whether the graph under node ``x`` reaches a variable of no running
-    transform but ``fm.trace`` (a user's ``fm.Var``, a traced graph's input),
-    other than one at level ``own``: a derivative of the user's eager graph
-    goes through it.
+def reaches_user_variable(xs: list, own: int | None = None) -> bool:
+    """Whether the graph under the nodes ``xs`` (one walk) reaches a variable
+    of no running transform but ``fm.trace`` (a user's ``fm.Var``, a traced
+    graph's input), other than one at level ``own``: a derivative of the
+    user's eager graph goes through it.
 
-    >>> reaches_user_variable(Var(1.0) * 2.0), reaches_user_variable(3.0)
+    >>> reaches_user_variable([Var(1.0) * 2.0]), reaches_user_variable([])
     (True, False)
     """
-    if not hasattr(x, "children"):
+    if not xs:
         return False
     running = {lv for lv, who, _ in RUNNING.get() if who != "fm.trace"}
-    stack, seen = [x], set()
+    stack, seen = list(xs), set()
     while stack:  # (not below stop_gradient: no derivative goes there)
         n = stack.pop()
         if n.op == "var" and not n.children and n.level not in running and n.level != own:

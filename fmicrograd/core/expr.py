@@ -41,7 +41,7 @@ from .control import (  # noqa: F401
     running,
     traced_anywhere,
 )
-from .node_text import batch_text, node_text
+from .node_text import node_text
 from .percent import percent_op
 
 Number = float | int
@@ -326,8 +326,8 @@ class Expr:
         _formatted(self)
         value = self.value
         if hasattr(value, "ravel"):
-            return batch_text("[" + ", ".join(format(float(v), spec) for v in value.ravel()) +
-                              "]", self, spec)  # (parsed back: a TypeError, see ``NodeText``)
+            return node_text("[" + ", ".join(format(float(v), spec) for v in value.ravel()) +
+                             "]", self, spec)  # (parsed back: a TypeError, see ``NodeText``)
         return node_text(format(value, spec), self, spec)  # parsed back: see ``NodeText``
 
     def __repr__(self) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 
 from .control import RUNNING, _depends_on, raised
 
-__all__ = ["NodeText", "batch_text", "node_text"]
+__all__ = ["NodeText", "node_text"]
 
 
 class NodeText(str):
@@ -64,17 +64,8 @@ def node_text(text: str, node: Any, spec: str) -> str:
     >>> type(node_text("1.5", Var(1.5), ".1f")).__name__
     'str'
     """
-    if not RUNNING.get():
-        return text
-    out = NodeText(text)
-    out.node, out.spec = node, spec
-    return out
-
-
-def batch_text(text: str, node: Any, spec: str) -> str:
-    """``text`` (a per-example node's values, ``"[1, 2]"``, under ``vmap``)
-    as a ``NodeText`` that ``float()`` refuses with a ``TypeError`` naming the
-    fix (``float("[1, 2]")`` would be a ``ValueError`` about the text)."""
+    if not RUNNING.get() and not text.startswith("["):  # ("[1, 2]": a vmap's examples,
+        return text                                     # whose float() is refused)
     out = NodeText(text)
     out.node, out.spec = node, spec
     return out

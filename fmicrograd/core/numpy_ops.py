@@ -11,6 +11,7 @@ from typing import Any
 
 from .control import Mask, _vmap_depth
 from .expr import Expr, Var  # noqa: F401 -- the doctest uses Var
+from .numeric import _np  # (numpy, imported when first needed)
 
 __all__ = ["numpy_on_node", "numpy_function_on_node"]
 
@@ -27,14 +28,13 @@ _OPERATORS = {
 }
 _SIGNS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "true_divide": "/",
           "power": "**", "floor_divide": "//", "remainder": "%"}
-_FM_NAMES = {"arctan": "atan", "arctan2": "atan2", "absolute": "-abs(x)", "fabs": "-abs(x)",
-             "abs": "-abs(x)", "arcsinh": "asinh", "arctanh": "atanh", "negative": "--x",
+_FM_NAMES = {"arctan": "atan", "arctan2": "atan2", "arcsinh": "asinh", "arctanh": "atanh",
              "arcsin": "asin", "arccos": "acos", "arccosh": "acosh", "matmul": "dot",
-             "vecdot": "dot", "isnan": "-x != x", "isinf": "-abs(x) == float('inf')",
-             "isfinite": "-abs(x) < float('inf')", "reciprocal": "-1.0 / x",
-             "logaddexp": "logsumexp", "fmax": "maximum", "fmin": "minimum",
-             "float_power": "power", "pow": "power", "positive": "-+x"}
-# (an entry "-text" means: write text)
+             "vecdot": "dot", "logaddexp": "logsumexp", "fmax": "maximum", "fmin": "minimum",
+             "float_power": "power", "pow": "power"}
+_WRITE = {"absolute": "abs(x)", "fabs": "abs(x)", "abs": "abs(x)", "negative": "-x",
+          "positive": "+x", "isnan": "x != x", "isinf": "abs(x) == float('inf')",
+          "isfinite": "abs(x) < float('inf')", "reciprocal": "1.0 / x"}
 
 
 def numpy_on_node(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
@@ -59,7 +59,7 @@ instead (fm's functions take nodes and numbers alike)
     if ops is not None and method == "__call__" and len(inputs) == 2 and not kwargs and (
             out is None or (len(out) == 1 and out[0] is inputs[0])):  # ``arr += x``: rebinds
         a, b = inputs
-        if out is not None and isinstance(a, np_ndarray()):  # ``arr += x`` in place
+        if out is not None and isinstance(a, _np().ndarray):  # ``arr += x`` in place
             return _in_place(a, b, ops[0], name)
         if isinstance(b, Expr) and not isinstance(a, Expr):
             return getattr(b, ops[0])(a)
@@ -69,9 +69,8 @@ instead (fm's functions take nodes and numbers alike)
             and out is None:
         return inputs[0].conjugate()  # of a real number: itself, as x.conjugate()
     fm_name = _FM_NAMES.get(name, name)
-    how = f"use fm.{fm_name} instead" if not fm_name.startswith("-") else \
-        f"write {fm_name[1:]}"
-    if not fm_name.startswith("-") and not hasattr(sys.modules["fmicrograd"], fm_name):
+    how = f"write {_WRITE[name]}" if name in _WRITE else f"use fm.{fm_name} instead"
+    if name not in _WRITE and not hasattr(sys.modules["fmicrograd"], fm_name):
         how = ("compute it with fm's functions and Python's operators on the node (fm has no "
                f"{name}; see dir(fm))")
     if name == "add" and method in ("reduce", "accumulate"):  # np.sum(x), np.cumsum(x)
@@ -82,28 +81,21 @@ instead (fm's functions take nodes and numbers alike)
                     "(fm's functions take nodes and numbers alike)")
 
 
-def np_ndarray() -> type:
-    import numpy
-
-    return numpy.ndarray
-
-
 def _in_place(arr: Any, x: Any, reflected: str, name: str) -> Any:
-    np = sys.modules["numpy"]
     """``arr += x`` (``np.add(arr, x, out=arr)``) with node ``x``: into an
     array of Python objects, each entry's ``entry + x`` is written in place,
     as numpy does for objects; a float array cannot hold a node, and handing
     back a new node instead would leave the caller's array (one a helper
     function was given) as it was: a TypeError naming the fix."""
     if arr.dtype == object:
-        for index in np.ndindex(arr.shape):  # (each entry itself: a slice or a transpose too)
+        for index in _np().ndindex(arr.shape):  # (each entry itself: a slice or a transpose too)
             arr[index] = getattr(x, reflected)(arr[index])
         return arr
     sign = _SIGNS.get(name, "")
     raise TypeError(f"np.{name} in place (arr {sign}= x, or out=arr) of a numpy {arr.dtype} "
-                    "array with "
-                    "an fm node: the array cannot hold the node, and its numbers would miss x's "
-                    "derivative (and a transform's later values). Make a new value instead: "
+                    "array with an fm node: the array cannot hold the node, and its numbers "
+                    "would miss x's derivative (and a transform's later values). Make a new "
+                    "value instead: "
                     f"arr = arr {sign} x (a node under fm.vmap), or keep the entries in a list "
                     f"([e {sign} x for e in arr.tolist()])")
 

@@ -460,8 +460,8 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
             # traces the cotangent (``vjp_fn`` called inside ``jvp``, ``grad``, ``jit``): then
             # it builds nodes, as the rules' derivatives must follow it (on values, a rule's
             # result became its value, a derivative of 0)
-            if any(isinstance(s, Expr) and (dependent(s) is not None or
-                                            reaches_user_variable(s)) for s in seeds):
+            nodes = [s for s in seeds if isinstance(s, Expr)]
+            if any(dependent(s) is not None for s in nodes) or reaches_user_variable(nodes):
                 graph, steps, close = True, (plan[0], plan[1], True), True
             else:  # a node nothing running depends on (vmap's constant node, or one
                 # computed from vmap's examples): its value

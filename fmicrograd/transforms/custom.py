@@ -300,15 +300,15 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
             not running or not all(running)
         for x in closed:
             who = dependent(x, differentiating=True)
-            if who is None and users and reaches_user_variable(x):
-                raise ClosesOver(f"{self.who}: {self.name} closes over an fm.Var made outside "
-                                 "it (a node of your graph), but its rule only gives "
-                                 "derivatives for its arguments: fm.viz.node_grads would get "
-                                 "none for that Var through it; pass it as an argument instead")
             if who is not None:
                 raise ClosesOver(f"{self.who}: {self.name} closes over a value that {who} "
                                  "differentiates, but its rule only gives derivatives for its "
                                  "arguments; pass that value as an argument instead")
+        if users and reaches_user_variable(closed):
+            raise ClosesOver(f"{self.who}: {self.name} closes over an fm.Var made outside it (a "
+                             "node of your graph), but its rule only gives derivatives for its "
+                             "arguments: fm.viz.node_grads would get none for that Var through "
+                             "it; pass it as an argument instead")
         return any(reaches_variable(x) for x in closed)
 
     def _positional(self, args: tuple, kwargs: dict) -> tuple:

@@ -143,9 +143,9 @@ def debug_nans(f: Callable) -> Callable:
             CHECK_VALUES.reset(token)
         _check(out, inputs)
         leaves, paths, treedef = tr.flatten_with_paths(out)
-        if not outer and not any(dependent(x, differentiating=True) or
-                                 reaches_user_variable(x, level)
-                                 for x in leaves if isinstance(x, Expr)):
+        nodes = [x for x in leaves if isinstance(x, Expr)]
+        if not outer and not any(dependent(x, differentiating=True) for x in nodes) and \
+                not reaches_user_variable(nodes, level):
             return lower(out, False)  # (closing over a differentiated value keeps the graph)
         if not _derivative_levels():
             return out
