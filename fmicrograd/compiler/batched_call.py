@@ -184,7 +184,7 @@ class BatchedCalls:
 
     def _run(self, entry: _Entry, found: tuple, args: tuple) -> Any:
         if entry.inline:
-            return self.f(*args)
+            return self.f(*_as_nodes(args, entry))
         if entry.variants:
             inputs = entry.inputs(found)
             variants = tuple(entry.variants)
@@ -235,7 +235,7 @@ class BatchedCalls:
         finally:  # (a KeyboardInterrupt too: a log left set made later guards go to it)
             GUARDS.reset(token)
         if failed:
-            result = self.f(*args)
+            result = self.f(*_as_nodes(args, entry))
             entry.inline = True  # it ran where the trace could not
             return result
         outs, out_def = tr.flatten(out)
@@ -243,7 +243,7 @@ class BatchedCalls:
             program = ir.lower(outs, inputs, log, level)
         except (ir.NotCompilable, TypeError):  # a per-example guard, float(), outer variables
             entry.inline = True
-            return self.f(*args)
+            return self.f(*_as_nodes(args, entry))
         optimized = ir.optimize(program)
         run = autobatch.batched_program(optimized)
         build = _builder(out_def)
@@ -255,6 +255,22 @@ class BatchedCalls:
         if result is None:  # cannot happen: the trace took exactly these branches
             raise RuntimeError("fm.jit: a freshly compiled batched variant rejected its inputs")
         return build(result)
+
+
+def _as_nodes(args: tuple, entry: _Entry) -> tuple:
+    """``args`` for running ``f`` as Python: its float leaves that the trace
+    took as inputs as constant nodes, so that ``f`` computes as on the
+    nodes it was traced with (a float there may stand for a node of an
+    enclosing transform: ``p / (p - 2.5)`` at 2.5 is inf, not Python's
+    ``ZeroDivisionError``, and ``p.tanh()`` works)."""
+    new = list(args)
+    kinds = iter(entry.plain_kinds)
+    for i in entry.plain:
+        leaves, td = tr.flatten(args[i])
+        ks = [next(kinds) for _ in leaves]
+        new[i] = tr.unflatten(td, [const(x) if k == SCALAR and x.__class__ is float else x
+                                   for x, k in zip(leaves, ks)])
+    return tuple(new)
 
 
 def _value(leaf: Any) -> Any:

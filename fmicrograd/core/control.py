@@ -513,8 +513,8 @@ class Mask:
     Traceback (most recent call last):
         ...
     ValueError: `>` on an fm.Expr holding an array (a numpy array entered the computation, as \
-in x * arr): Python control flow needs one truth, and the entries disagree; choose per entry \
-with fm.where(cond, a, b), or compare scalars
+in x * arr): Python control flow needs one truth, and an array has one per entry; choose per \
+entry with fm.where(cond, a, b), or compare scalars
 
     (inside ``fm.vmap`` the message names the per-example values).
     """
@@ -540,7 +540,7 @@ with fm.where(cond, a, b), or compare scalars
         if not _vmap_depth():  # the entries of an array that entered the graph (x * arr)
             raise ValueError(f"`{self.shown}` on an fm.Expr holding an array (a numpy array "
                              "entered the computation, as in x * arr): Python control flow "
-                             "needs one truth, and the entries disagree; choose per entry "
+                             "needs one truth, and an array has one per entry; choose per entry "
                              "with fm.where(cond, a, b), or compare scalars" + thread_hint())
         raise raised(("vmap", _vmap_depth()), ValueError(
             f"`{self.shown}` inside fm.vmap: Python control flow cannot depend on a per-example "
@@ -706,6 +706,11 @@ def compare(op: str, a: Any, b: Any, b_value: Any) -> Any:
         value, "ndim", 0) else _compared(op, value, b_value)
     if getattr(result, "ndim", 0):
         if EVERY_EXAMPLE.get():
+            return Mask(op, a, b, result)
+        if not _vmap_depth() and (getattr(a.value, "ndim", 0) > 0 or hasattr(b, "children")):
+            # a node holding an array (x * arr) outside vmap: the entries' answers, for
+            # fm.where; an error in `if`, also where they agree (a bool took a branch there,
+            # where the float program raises)
             return Mask(op, a, b, result)
         if not (_vmap_depth() or hasattr(b, "children") or getattr(a.value, "ndim", 0)):
             # a number against an array of the user's, outside vmap: the entries' answers,

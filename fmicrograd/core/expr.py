@@ -87,19 +87,31 @@ class Expr:
 
     # arithmetic: every operator builds one node
     def __add__(self, other: Any) -> Expr:
-        o = other if isinstance(other, Expr) else lift(other)
+        if isinstance(other, Expr):
+            o = other
+        elif (o := operand(other)) is NotImplemented:
+            return o  # (an array of objects: numpy's, entry by entry)
         return node("+", self.value + o.value, (self, o))
 
     def __radd__(self, other: Any) -> Expr:
-        o = other if isinstance(other, Expr) else lift(other)
+        if isinstance(other, Expr):
+            o = other
+        elif (o := operand(other)) is NotImplemented:
+            return o  # (an array of objects: numpy's, entry by entry)
         return node("+", o.value + self.value, (o, self))
 
     def __sub__(self, other: Any) -> Expr:
-        o = other if isinstance(other, Expr) else lift(other)
+        if isinstance(other, Expr):
+            o = other
+        elif (o := operand(other)) is NotImplemented:
+            return o  # (an array of objects: numpy's, entry by entry)
         return node("-", self.value - o.value, (self, o))
 
     def __rsub__(self, other: Any) -> Expr:
-        o = other if isinstance(other, Expr) else lift(other)
+        if isinstance(other, Expr):
+            o = other
+        elif (o := operand(other)) is NotImplemented:
+            return o  # (an array of objects: numpy's, entry by entry)
         return node("-", o.value - self.value, (o, self))
 
     # A product with the float 1.0 is the node itself: the same value bit for
@@ -109,29 +121,47 @@ class Expr:
     def __mul__(self, other: Any) -> Expr:
         if other.__class__ is float and other == 1.0 and self.value.__class__ is float:
             return self
-        o = other if isinstance(other, Expr) else lift(other)
+        if isinstance(other, Expr):
+            o = other
+        elif (o := operand(other)) is NotImplemented:
+            return o  # (an array of objects: numpy's, entry by entry)
         return node("*", self.value * o.value, (self, o))
 
     def __rmul__(self, other: Any) -> Expr:
         if other.__class__ is float and other == 1.0 and self.value.__class__ is float:
             return self
-        o = other if isinstance(other, Expr) else lift(other)
+        if isinstance(other, Expr):
+            o = other
+        elif (o := operand(other)) is NotImplemented:
+            return o  # (an array of objects: numpy's, entry by entry)
         return node("*", o.value * self.value, (o, self))
 
     def __truediv__(self, other: Any) -> Expr:
-        o = other if isinstance(other, Expr) else lift(other)
+        if isinstance(other, Expr):
+            o = other
+        elif (o := operand(other)) is NotImplemented:
+            return o  # (an array of objects: numpy's, entry by entry)
         return node("/", num.div(self.value, o.value), (self, o))
 
     def __rtruediv__(self, other: Any) -> Expr:
-        o = other if isinstance(other, Expr) else lift(other)
+        if isinstance(other, Expr):
+            o = other
+        elif (o := operand(other)) is NotImplemented:
+            return o  # (an array of objects: numpy's, entry by entry)
         return node("/", num.div(o.value, self.value), (o, self))
 
     def __pow__(self, other: Any) -> Expr:
-        o = other if isinstance(other, Expr) else lift(other)
+        if isinstance(other, Expr):
+            o = other
+        elif (o := operand(other)) is NotImplemented:
+            return o  # (an array of objects: numpy's, entry by entry)
         return node("**", num.power(self.value, o.value), (self, o))
 
     def __rpow__(self, other: Any) -> Expr:
-        o = other if isinstance(other, Expr) else lift(other)
+        if isinstance(other, Expr):
+            o = other
+        elif (o := operand(other)) is NotImplemented:
+            return o  # (an array of objects: numpy's, entry by entry)
         return node("**", num.power(o.value, self.value), (o, self))
 
     def __neg__(self) -> Expr:
@@ -665,6 +695,31 @@ def const(value: Any) -> Const:
     _set_op(c, "const")
     _set_children(c, ())
     return c
+
+
+def operand(x: Any) -> Any:
+    """``lift(x)`` for an operator's other operand, but ``NotImplemented``
+    for a numpy array of objects (nodes, as a ``jit`` array argument is)
+    outside ``vmap``: Python then hands the operation to numpy, which applies
+    it entry by entry (``numpy_ops.numpy_on_node``), as for a float on the
+    node's side. (Under ``vmap`` such an array is a batch: one node.)
+
+    >>> import numpy as np
+    >>> operand(np.array([Var(1.0)], dtype=object)) is NotImplemented, operand(2.0)
+    (True, Const(2.0))
+    """
+    if x.__class__ is float:
+        return const(x)
+    if object_entries(x):
+        return NotImplemented
+    return lift(x)
+
+
+def object_entries(x: Any) -> bool:
+    """Whether ``x`` is a numpy array of Python objects (nodes) with entries
+    outside ``vmap``, which operators with a node take entry by entry."""
+    return bool(getattr(x, "ndim", 0)) and getattr(getattr(x, "dtype", None), "kind", "") == "O" \
+        and isinstance(x, sys.modules["numpy"].ndarray) and not _vmap_depth()
 
 
 def lift(x: Any) -> Expr:

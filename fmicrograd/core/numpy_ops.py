@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from .control import Mask, _vmap_depth
-from .expr import Expr, Var  # noqa: F401 -- the doctest uses Var
+from .expr import Expr, Var, object_entries  # noqa: F401 -- the doctest uses Var
 from .numeric import _np  # (numpy, imported when first needed)
 
 __all__ = ["numpy_on_node", "numpy_function_on_node"]
@@ -61,6 +61,8 @@ instead (fm's functions take nodes and numbers alike)
         a, b = inputs
         if out is not None and isinstance(a, _np().ndarray):  # ``arr += x`` in place
             return _in_place(a, b, ops[0], name)
+        if object_entries(a) or object_entries(b):  # (a jit array argument: node entries)
+            return ufunc(*[_boxed(v) for v in inputs])  # numpy's object loop, entry by entry
         if isinstance(b, Expr) and not isinstance(a, Expr):
             return getattr(b, ops[0])(a)
         if isinstance(a, Expr):
@@ -79,6 +81,16 @@ instead (fm's functions take nodes and numbers alike)
     call = f"np.{name}" if method == "__call__" else f"np.{name}.{method}"
     raise TypeError(f"{call} on an fm node: numpy cannot differentiate or trace it; {how} "
                     "(fm's functions take nodes and numbers alike)")
+
+
+def _boxed(v: Any) -> Any:
+    """A node as a 0-d array of objects (numpy then calls Python's operator
+    on each entry with it); anything else as it is."""
+    if not isinstance(v, Expr):
+        return v
+    box = _np().empty((), dtype=object)
+    box[()] = v
+    return box
 
 
 def _in_place(arr: Any, x: Any, reflected: str, name: str) -> Any:
@@ -142,4 +154,17 @@ the computation (as in x * arr), and fmicrograd is scalar-valued; compute per en
     implementation = getattr(func, "_implementation", None)
     if implementation is None:
         return NotImplemented
-    return implementation(*args, **kwargs)
+    try:
+        return implementation(*args, **kwargs)
+    except AttributeError as e:  # numpy's code read a float array's attribute off a node
+        raise TypeError(_FLOAT_CODE.format(name=name, why=e)) from None
+    except TypeError as e:
+        if "does not support item assignment" not in str(e):
+            raise  # (fm's own errors, numpy's about the arguments: as they are)
+        raise TypeError(_FLOAT_CODE.format(name=name, why=e)) from None
+
+
+_FLOAT_CODE = ("np.{name} on an fm node: numpy's code for it needs float arrays ({why}); "
+               "compute it with fm's functions and Python's operators on the nodes (sorted() "
+               "and min()/max() compare nodes), or call it on plain numbers outside the "
+               "transform")

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from ..core import functions as F
 from ..core import pytree as tree
+from ..core.batch_axes import DEPTH
 from ..core.expr import Expr
 from .base import (
     EmptyState,
@@ -123,13 +124,29 @@ def _schedule_init(params: Any) -> ScaleByScheduleState:
 def _schedule_update(grads: Any, state: ScaleByScheduleState, params: Any = None, *,
                      schedule: Callable[[int], float], sign: float) -> tuple:
     _expect(state, ScaleByScheduleState, "scale_by_schedule.update")
-    value = F._widened(schedule(state.count), "schedule")
+    value = F._widened(_scheduled(schedule, state.count), "schedule")
     if sign < 0.0 and not value >= 0.0:  # a learning rate (NaN fails too; a guard under jit)
         raise ValueError(f"learning-rate schedule {schedule!r} gave {F.where_value(value)!r} "
                          f"at step {F.where_value(state.count):g}: a learning rate must be "
                          ">= 0 (a negative one climbs the loss)")
     step_size = sign * value
     return _map(lambda g: step_size * g, grads), ScaleByScheduleState(state.count + 1)
+
+
+def _scheduled(schedule: Callable[[int], float], count: Any) -> Any:
+    """``schedule(count)``, which must be one number (a float, an int, an fm
+    node, a numpy scalar): anything else is a ``TypeError`` naming the
+    schedule and the step (``None`` from a branch that forgot to return
+    failed in a comparison; a 1-entry array made the parameters arrays)."""
+    value = schedule(count)
+    kind = getattr(getattr(value, "dtype", None), "kind", "")
+    if isinstance(value, (numbers.Real, Expr)) or (
+            getattr(value, "ndim", None) == 0 and kind in "fiu") or (
+            getattr(value, "ndim", 0) and DEPTH.get()):  # (under vmap: one per example)
+        return value
+    raise TypeError(f"learning-rate schedule {schedule!r} gave {type(value).__name__} "
+                    f"{value!r} at step {F.where_value(count):g}: a schedule returns one number "
+                    "(a float, or an fm node of the step)")
 
 
 def scale_by_schedule(schedule: Callable[[int], float],

@@ -18,6 +18,7 @@ continues exactly as the uninterrupted run would have.
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import os
 import re
@@ -163,6 +164,9 @@ def _check_leaves(path: Any, name: str, expected: Any, got: Any) -> None:
                                               g >= 0 and float(g).is_integer())
         else:
             need, ok = f"a {type(e).__name__}", type(g) is type(e)
+        if ok and counters and tree.keystr(where).endswith(".lr_scale"):
+            need = "a finite number > 0 (the learning-rate scale of rollbacks)"
+            ok = math.isfinite(g) and g > 0  # (a scale of -1.0 climbed the loss)
         if not ok:
             raise ValueError(f"fm.train.fit: {path} holds {type(g).__name__} "
                              f"{reprlib.repr(g)} at {name}"

@@ -134,9 +134,12 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     parameters and optimizer state stay in the compiled layout from one step
     to the next (``jitted.deferred``) and are built where something reads
     them: the callback, ``val_data``, a checkpoint, a rollback, the result.
-    As under ``fm.jit``, values the loss reads from its closure are frozen
-    at the first step: pass what changes (an annealed coefficient) in the
-    batch, or train with ``jit=False``.
+    As under ``fm.jit``, values the loss, the optimizer's schedules and any
+    function the step calls read from their closures are frozen at the
+    first step (a schedule ``lambda k: box["lr"]`` that a callback changes
+    keeps the first rate): pass what changes (an annealed coefficient) in
+    the batch, write the schedule as a function of the step count, or train
+    with ``jit=False``.
 
     ``checkpoint_dir`` receives a checkpoint before the first epoch, then
     every ``checkpoint_every`` epochs and after the last, keeping the

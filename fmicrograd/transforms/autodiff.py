@@ -262,13 +262,23 @@ def _scalar(out: Any, who: str) -> Any:
 
 
 def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
-    """At the top level, outputs built before the call from a node passed as
-    an argument (micrograd's ``c = a * b`` then ``fm.grad(lambda a: c)(a)``),
-    none of them using the function's parameter, would have derivatives of 0:
-    a ``ValueError`` naming the fix. (Inside a transform, a closure over an
-    argument's node is how nested derivatives are written; an output leaf
-    beside others that use the parameter is a constant, as in JAX.)"""
-    sources = {id(x.children[0]) for xs in groups for x in xs if x.children}
+    """Outputs built before the call from a node the user passed as an
+    argument (micrograd's ``c = a * b`` then ``fm.grad(lambda a: c)(a)``),
+    none of them using a variable of this or an enclosing transform, would
+    have derivatives of 0: a ``ValueError`` naming the fix. Under other
+    transforms (``fm.hessian(lambda a: c)(a)``), the node is the one the
+    outermost transform's argument stands on. (A closure over an enclosing
+    transform's variable is how nested derivatives are written; an output
+    leaf beside others that use a variable is a constant, as in JAX.)"""
+    levels = {lv for lv, _, _ in RUNNING.get()}
+    sources = set()
+    for xs in groups:
+        for x in xs:
+            n = x.children[0] if x.children else None
+            while n is not None and n.op == "var" and getattr(n, "level", None) in levels:
+                n = n.children[0] if n.children else None  # an enclosing transform's
+            if n is not None:
+                sources.add(id(n))
     roots = [o for o in outs if isinstance(o, Expr)]
     if not sources or not roots:
         return
@@ -276,8 +286,8 @@ def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
     stack, seen, hit = roots, set(), False
     while stack:
         n = stack.pop()
-        if id(n) in mine:
-            return  # the output uses the parameter
+        if id(n) in mine or (n.op == "var" and getattr(n, "level", None) in levels):
+            return  # the output uses a variable
         hit = hit or id(n) in sources
         for c in n.children:
             if id(c) not in seen:
@@ -322,7 +332,7 @@ def call_on_inputs(f: Callable, args: Sequence, kwargs: dict, nums: tuple, has_a
             raise TypeError(f"{who}(has_aux=True): the function must return a pair "
                             f"(output, aux), got {type(out).__name__}")
         out, aux = out
-    if not RUNNING.get() and not DEPTH.get() and any(x.children for xs in groups for x in xs):
+    if not DEPTH.get() and any(x.children for xs in groups for x in xs):
         _check_not_prebuilt(tr.leaves(out), groups, who)  # (micrograd's prebuilt graph)
     return out, aux, defs, groups
 

@@ -225,6 +225,11 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         self._check_nondiff(args)
         out, residuals = self._run_fwd(self._merge(args, tr.unflatten(arg_def, values)))
         outs, out_def = tr.flatten(out)
+        if self.who == "checkpoint" and _reaches_user(outs):
+            # f reads a user's fm.Var: its rerun would hide that Var behind a rule node
+            # (a derivative through it lost: 12.0 for 24.0). checkpoint(f) is f, so f runs
+            # as it is, keeping its whole graph (no memory saved, the numbers right)
+            return self.fun(*args)
         closes = self._closed_over(outs, residuals) or holds_traced(self.fwd)
         kids = tuple(lift(leaf) for leaf in leaves)
         static = tuple(args[i] for i in self.nondiff_argnums)
@@ -293,11 +298,10 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         closed = [x for x in outs + tr.leaves(residuals) if isinstance(x, Expr)]
         running = [traces for _, name, traces in RUNNING.get() if name != "fm.trace"]
         # a user's Var behind the rule: at the top level its derivative (fm.viz.node_grads)
-        # would miss it, and under a differentiating transform too, but for a checkpoint, whose
-        # bwd runs the function again, on nodes where they are; under jit alone the function
-        # then runs as Python, where the call's arguments are numbers (no rule node)
-        users = not running if self.who == "checkpoint" else \
-            not running or not all(running)
+        # would miss it, and under a differentiating transform too (a checkpoint runs as
+        # its function then, see ``__call__``); under jit alone the function then runs as
+        # Python, where the call's arguments are numbers (no rule node)
+        users = not running or not all(running)
         for x in closed:
             who = dependent(x, differentiating=True)
             if who is not None:
@@ -335,6 +339,12 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
 
     def __repr__(self) -> str:
         return f"custom_vjp({self.name})"
+
+
+def _reaches_user(outs: list) -> bool:
+    """Whether the output leaves of a rule's ``fwd`` (run on values) reach a
+    variable the user made (``control.reaches_user_variable``)."""
+    return reaches_user_variable([x for x in outs if isinstance(x, Expr)])
 
 
 class ClosesOver(TypeError):

@@ -100,9 +100,12 @@ def _trace(f: Callable, args: tuple, kwargs: dict, argnums: Any, has_aux: bool,
             leaf = outs[k] = leaf.item()  # (np.where of a node: the node, as grad takes it)
         if not (isinstance(leaf, Expr)
                 or (isinstance(leaf, numbers.Real) and not isinstance(leaf, bool))):
+            nodes = getattr(getattr(leaf, "dtype", None), "kind", "") == "O"
             raise TypeError(f"{who}: the function's output has a leaf at {tr.keystr(path)} "
                             f"that is {type(leaf).__name__} {leaf!r}; every output leaf must "
-                            "be a float or an fm.Expr")
+                            "be a float or an fm.Expr" + (
+                                " (a numpy array of fm nodes: return tuple(arr.tolist()))"
+                                if nodes else ""))
     shapes = [_out_shape(leaf, path, who) for leaf, path in zip(outs, paths)]
     inputs = [x for xs in groups for x in xs]
     plan = sweep.order(outs, inputs)
