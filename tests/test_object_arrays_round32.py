@@ -115,3 +115,26 @@ def test_numpy_code_that_needs_floats_names_the_function(f):
         with pytest.raises(TypeError, match=r"np\.sinc on an fm node: numpy's code for it needs "
                                             r"float arrays"):
             t(f)(2.0)
+
+
+def test_a_comparison_with_the_node_on_the_left_is_entry_by_entry_too():
+    # (a review's catch: `a > s` worked, `s < a` raised)
+    jf = fm.jit(lambda a, s: float(np.sum(s < a)) * s)
+    assert jf(A, 2.0) == 4.0 and jf(A, 5.0) == 5.0
+    assert fm.jit(lambda a, s: fm.sum(list(fm.where(s < a, a, 0.0))))(A, 2.0) == 11.0
+    x, o = fm.Var(2.0), np.array([fm.Var(1.0), fm.Var(3.0)], dtype=object)
+    assert (x < o).tolist() == [False, True] and (x == o).tolist() == [False, False]
+
+
+def test_float_of_a_comparison_on_a_node_holding_an_array_says_so():
+    with pytest.raises(TypeError, match=r"float\(\) of a comparison \(`>`\) on an fm\.Expr "
+                                        r"holding an array"):
+        float(fm.Var(1.5) * np.array([1.0, 2.0]) > 0)
+    with pytest.raises(TypeError, match=r"^int\(\) of a comparison"):
+        int(fm.Var(1.5) * np.array([1.0, 2.0]) > 0)
+
+
+def test_a_float_argument_of_a_jit_under_vmap_that_runs_as_python_stays_a_float():
+    # (a review's catch: the fallback's constant nodes refused `n % 3`, which a float answers)
+    f = lambda x, n: x * (n % 3)
+    assert fm.vmap(fm.jit(f), in_axes=(0, None))(np.array([1.0, 2.0]), 4.0) == (1.0, 2.0)

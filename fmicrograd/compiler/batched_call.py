@@ -184,7 +184,7 @@ class BatchedCalls:
 
     def _run(self, entry: _Entry, found: tuple, args: tuple) -> Any:
         if entry.inline:
-            return self.f(*_as_nodes(args, entry))
+            return self._as_python(entry, args)
         if entry.variants:
             inputs = entry.inputs(found)
             variants = tuple(entry.variants)
@@ -198,6 +198,24 @@ class BatchedCalls:
                                 entry.variants.insert(0, variants[k])
                     return build(out)
         return self._trace(entry, found, args)
+
+    def _as_python(self, entry: _Entry, args: tuple) -> Any:
+        """``f`` run as Python on ``args``. A float among them may stand for
+        a node of an enclosing transform (a compiled call seen through):
+        where Python's float arithmetic fails (``p / (p - 2.5)`` at 2.5 is a
+        ``ZeroDivisionError``, ``p.tanh()`` an ``AttributeError``), ``f``
+        runs again on constant nodes, as it was traced (inf, as ``jit(f)``
+        alone gives); otherwise as it is (``n % 3`` of a float works)."""
+        try:
+            return self.f(*args)
+        except (ArithmeticError, AttributeError, TypeError) as e:
+            nodes = _as_nodes(args, entry)
+            if all(a is b for a, b in zip(nodes, args)):
+                raise
+            try:
+                return self.f(*nodes)
+            except Exception:  # noqa: BLE001 -- the float program's error is the one to see
+                raise e from None
 
     def _trace(self, entry: _Entry, found: tuple, args: tuple) -> Any:
         level = next_level()
@@ -235,7 +253,7 @@ class BatchedCalls:
         finally:  # (a KeyboardInterrupt too: a log left set made later guards go to it)
             GUARDS.reset(token)
         if failed:
-            result = self.f(*_as_nodes(args, entry))
+            result = self._as_python(entry, args)
             entry.inline = True  # it ran where the trace could not
             return result
         outs, out_def = tr.flatten(out)
@@ -243,7 +261,7 @@ class BatchedCalls:
             program = ir.lower(outs, inputs, log, level)
         except (ir.NotCompilable, TypeError):  # a per-example guard, float(), outer variables
             entry.inline = True
-            return self.f(*_as_nodes(args, entry))
+            return self._as_python(entry, args)
         optimized = ir.optimize(program)
         run = autobatch.batched_program(optimized)
         build = _builder(out_def)
@@ -258,18 +276,18 @@ class BatchedCalls:
 
 
 def _as_nodes(args: tuple, entry: _Entry) -> tuple:
-    """``args`` for running ``f`` as Python: its float leaves that the trace
-    took as inputs as constant nodes, so that ``f`` computes as on the
-    nodes it was traced with (a float there may stand for a node of an
-    enclosing transform: ``p / (p - 2.5)`` at 2.5 is inf, not Python's
-    ``ZeroDivisionError``, and ``p.tanh()`` works)."""
+    """``args`` with the float leaves that the trace took as inputs as
+    constant nodes (see ``BatchedCalls._as_python``); ``args`` itself
+    where there are none."""
     new = list(args)
     kinds = iter(entry.plain_kinds)
     for i in entry.plain:
         leaves, td = tr.flatten(args[i])
         ks = [next(kinds) for _ in leaves]
-        new[i] = tr.unflatten(td, [const(x) if k == SCALAR and x.__class__ is float else x
-                                   for x, k in zip(leaves, ks)])
+        swapped = [const(x) if k == SCALAR and x.__class__ is float else x
+                   for x, k in zip(leaves, ks)]
+        if any(a is not b for a, b in zip(swapped, leaves)):
+            new[i] = tr.unflatten(td, swapped)
     return tuple(new)
 
 

@@ -657,14 +657,22 @@ entry with fm.where(cond, a, b), or compare scalars
 
         return numpy_function_on_node(func, args, kwargs)
 
-    def __float__(self) -> float:
-        error = TypeError(f"float() of a comparison (`{self.shown}`) inside fm.vmap whose "
-                          "examples disagree: one number cannot stand for every example; "
-                          "compute with it (mask * 1.0 is 0.0 / 1.0 per example) or choose "
-                          "with fm.where")
-        raise raised(("vmap", _vmap_depth()), error) if _vmap_depth() else error
+    def __float__(self, how: str = "float()") -> float:
+        if not _vmap_depth():  # the entries of an array that entered the graph (x * arr)
+            raise TypeError(f"{how} of a comparison (`{self.shown}`) on an fm.Expr holding an "
+                            "array (a numpy array entered the computation, as in x * arr): "
+                            "one number cannot stand for its entries; choose per entry with "
+                            "fm.where(cond, a, b), or compare scalars")
+        raise raised(("vmap", _vmap_depth()), TypeError(
+            f"{how} of a comparison (`{self.shown}`) inside fm.vmap whose examples disagree: "
+            "one number cannot stand for every example; compute with it (mask * 1.0 is 0.0 / "
+            "1.0 per example) or choose with fm.where"))
 
-    __int__ = __index__ = __float__
+    def __int__(self) -> int:
+        return int(self.__float__("int()"))
+
+    def __index__(self) -> int:
+        return int(self.__float__("using it as an index"))
 
 
 def _truth(x: Any) -> Any:

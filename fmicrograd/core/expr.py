@@ -827,6 +827,8 @@ def _compare(op: str, a: Expr, b: Any) -> Any:
     """
     if isinstance(b, Expr):
         return compare(op, a, b, b.value)
+    if object_entries(b):
+        return NotImplemented  # numpy's, entry by entry (``numpy_ops.numpy_on_node``)
     if _is_value(b):
         return compare(op, a, b, b)
     if b.__class__.__name__ == "Decimal" and isinstance(b, numbers.Number):

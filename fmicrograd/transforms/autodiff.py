@@ -277,7 +277,9 @@ def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
             n = x.children[0] if x.children else None
             while n is not None and n.op == "var" and getattr(n, "level", None) in levels:
                 n = n.children[0] if n.children else None  # an enclosing transform's
-            if n is not None:
+            if n is not None and (not levels or n.op == "var"):
+                # (inside a transform, a user's fm.Var only: a computed node, as an unrolled
+                # inner loop's iterate, has a graph the walk would cross at every call)
                 sources.add(id(n))
     roots = [o for o in outs if isinstance(o, Expr)]
     if not sources or not roots:
