@@ -21,7 +21,7 @@ import functools
 import math
 import numbers
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,10 @@ _REDUCTIONS: dict[str, Callable[[list], Any]] = {"mean": F.mean, "sum": F.sum, "
 
 
 def _is_seq(x: Any) -> bool:
+    if isinstance(x, (Mapping, Set)):  # (mse of a dict compared its keys: 0.0 for 30.5)
+        raise TypeError(f"fm.losses: got a {type(x).__name__}, whose order is not the "
+                        "examples' (a dict is read key by key, a set in any order); pass a "
+                        "list or tuple, e.g. list(d.values())")
     return (not isinstance(x, (Expr, numbers.Number, str)) and hasattr(x, "__len__")
             and getattr(x, "ndim", 1) != 0)  # (a 0-d array is one number)
 

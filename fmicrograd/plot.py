@@ -138,7 +138,8 @@ def loss_curve(history: Mapping[str, Sequence[float]], path: str | os.PathLike |
     ['loss', 'accuracy']
     """
     order = sorted(history, key=lambda k: (k != "loss", "loss" not in k, k))  # losses first
-    metrics = {name: [float(v) for v in history[name]] for name in order if len(history[name])}
+    metrics = {name: [float(v) for v in history[name]] for name in order
+               if len(history[name]) and name != "events"}  # (fit's detector events: records)
     if not metrics:
         raise ValueError(f"fm.plot.loss_curve: the history has no values to plot "
                          f"(metrics: {sorted(history)})")
@@ -146,7 +147,8 @@ def loss_curve(history: Mapping[str, Sequence[float]], path: str | os.PathLike |
         fig = _figure(figsize=(4.5 * len(metrics), 3.5), layout="tight")
         axes = list(fig.subplots(1, len(metrics), squeeze=False)[0])
     else:
-        axes = list(ax) if isinstance(ax, Sequence) else [ax] * len(metrics)
+        many = isinstance(ax, Sequence) or getattr(ax, "ndim", 0) > 0  # (plt.subplots' array)
+        axes = list(getattr(ax, "flat", ax)) if many else [ax] * len(metrics)
         if len(axes) != len(metrics):
             raise ValueError(f"fm.plot.loss_curve: got {len(axes)} axes for {len(metrics)} "
                              f"metrics {list(metrics)}; pass one Axes, or one per metric")

@@ -138,3 +138,23 @@ def test_a_float_argument_of_a_jit_under_vmap_that_runs_as_python_stays_a_float(
     # (a review's catch: the fallback's constant nodes refused `n % 3`, which a float answers)
     f = lambda x, n: x * (n % 3)
     assert fm.vmap(fm.jit(f), in_axes=(0, None))(np.array([1.0, 2.0]), 4.0) == (1.0, 2.0)
+
+
+@pytest.mark.parametrize("call", [
+    lambda c: fm.jvp(c, (2.0,), (1.0,)), lambda c: fm.jacfwd(c)(2.0),
+    lambda c: fm.linearize(c, 2.0)[1](1.0),
+    lambda c: fm.jit(lambda x: fm.jvp(c, (x,), (1.0,)))(2.0),
+], ids=["jvp", "jacfwd", "linearize", "jit(jvp)"])
+def test_a_custom_jvp_rule_returning_the_tangent_alone_says_so_in_forward_mode(call):
+    # (a probe's: "'Expr' object is not subscriptable"; grad said it already)
+    c = fm.custom_jvp(lambda x: x * x)
+    c.defjvp(lambda p, t: 2 * p[0] * t[0])
+    with pytest.raises(TypeError, match=r"rule must return a pair \(primal_out, tangent_out\)"):
+        call(c)
+
+
+def test_a_checkpoint_static_argument_that_is_differentiated_names_static_argnums():
+    ck = fm.checkpoint(lambda x, n: x * n, static_argnums=1)
+    with pytest.raises(TypeError, match=r"argument 1 is in static_argnums.*take it out of "
+                                        r"static_argnums"):
+        fm.grad(lambda x: ck(x, x))(2.0)

@@ -282,11 +282,11 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                     else [args[i]]:
                 who = dependent(leaf, differentiating=True) if isinstance(leaf, Expr) else None
                 if who is not None:
-                    raise TypeError(f"{self.who}: {self.name}'s argument {i} is in "
-                                    f"nondiff_argnums, but {who} differentiates it: the rule "
-                                    "gives no derivative for those arguments; take it out of "
-                                    "nondiff_argnums (the rule then gives its derivative), or "
-                                    "pass fm.stop_gradient of it")
+                    names = "static_argnums" if self.who == "checkpoint" else "nondiff_argnums"
+                    raise TypeError(f"{self.who}: {self.name}'s argument {i} is in {names}, "
+                                    f"but {who} differentiates it: the rule gives no derivative "
+                                    f"for those arguments; take it out of {names} (the rule "
+                                    "then gives its derivative), or pass fm.stop_gradient of it")
 
     def _closed_over(self, outs: list, residuals: Any) -> bool:
         """Whether ``fwd``, run on plain values, still returned graph nodes: it

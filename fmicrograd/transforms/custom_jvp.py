@@ -363,10 +363,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
                 COMPARED.reset(token)
             if compared:
                 self._check_no_tangent_branch(compared, tangents)
-            if not (isinstance(result, (tuple, list)) and len(result) == 2):
-                raise TypeError(f"custom_jvp: {self.name}'s rule must return a pair "
-                                f"(primal_out, tangent_out), got {type(result).__name__}")
-            return only_leaf(self._numbers(result[1]), seeded, ct, fields, lanes)
+            return only_leaf(self._numbers(self._tangent_of(result)), seeded, ct, fields, lanes)
 
         # (a numpy data argument's tangent: a zero array, not a variable)
         t_out, transpose = vjp_over_variables(tangent_out, primals, constants, lambda a: a * 0.0,
@@ -445,10 +442,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
             for i, t in zip(live, live_tangents):
                 full[i] = t
             result = jvp_rule(*rule.static, primals, tr.unflatten(rule.arg_def, full))
-            if not (isinstance(result, (tuple, list)) and len(result) == 2):
-                raise TypeError(f"custom_jvp: {self.name}'s rule must return a pair "
-                                f"(primal_out, tangent_out), got {type(result).__name__}")
-            out = as_laid_out(self._numbers(result[1]), rule.out_def)
+            out = as_laid_out(self._numbers(self._tangent_of(result)), rule.out_def)
             tr.check_same(tr.structure(out), rule.out_def,
                           f"custom_jvp: {self.name}'s rule must return a tangent_out shaped "
                           f"like {self.name}'s output (first tree: tangent_out, other: the "
@@ -506,6 +500,15 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
 
     _pushed.at_depth = True  # type: ignore[attr-defined]  # (it runs at the call's vmap depth)
 
+    def _tangent_of(self, result: Any) -> Any:
+        """The rule's ``tangent_out``: a rule must return the pair
+        ``(primal_out, tangent_out)`` (a rule returning the tangent alone is
+        a ``TypeError`` saying so, in forward mode too)."""
+        if not (isinstance(result, (tuple, list)) and len(result) == 2):
+            raise TypeError(f"custom_jvp: {self.name}'s rule must return a pair "
+                            f"(primal_out, tangent_out), got {type(result).__name__}")
+        return result[1]
+
     def _reach(self, *rest: Any) -> list[int] | None:
         """For forward mode, the tangents each output's tangent reaches in the
         rule (``CustomRule.reaches``): the rule run on fresh tangent variables.
@@ -518,7 +521,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         assert rule is not None  # (defjvp set the reach with the rule)
 
         def tangent_out(*tangents: Any) -> Any:
-            return rule(*static, primals, tangents)[1]
+            return self._tangent_of(rule(*static, primals, tangents))
 
         masks = traced_reach(tangent_out, tuple(primals), lambda a: a * 0.0,
                              lambda p: tr.map(zeros_like, p))
