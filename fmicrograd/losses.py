@@ -21,7 +21,7 @@ import functools
 import math
 import numbers
 import sys
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, KeysView, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,8 @@ _REDUCTIONS: dict[str, Callable[[list], Any]] = {"mean": F.mean, "sum": F.sum, "
 
 
 def _is_seq(x: Any) -> bool:
-    if isinstance(x, (Mapping, Set)):  # (mse of a dict compared its keys: 0.0 for 30.5)
+    if isinstance(x, Mapping) or isinstance(x, Set) and not isinstance(x, KeysView):
+        # (mse of a dict compared its keys: 0.0 for 30.5; a keys view keeps its order)
         raise TypeError(f"fm.losses: got a {type(x).__name__}, whose order is not the "
                         "examples' (a dict is read key by key, a set in any order); pass a "
                         "list or tuple, e.g. list(d.values())")

@@ -42,3 +42,9 @@ def test_losses_refuse_dicts_and_sets(call):
     with pytest.raises(TypeError, match=r"fm\.losses: got a (dict|set), whose order is not the "
                                         r"examples'"):
         call()
+
+
+def test_losses_take_a_dicts_keys_and_values_views_in_order():
+    # (a review's catch: a keys view, ordered, was refused as a set)
+    assert fm.losses.mse({1.0: "a", 2.0: "b"}.keys(), [0.0, 0.0]) == 2.5
+    assert fm.losses.mse({"a": 1.0, "b": 2.0}.values(), [0.0, 0.0]) == 2.5

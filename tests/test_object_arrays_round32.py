@@ -158,3 +158,13 @@ def test_a_checkpoint_static_argument_that_is_differentiated_names_static_argnum
     with pytest.raises(TypeError, match=r"argument 1 is in static_argnums.*take it out of "
                                         r"static_argnums"):
         fm.grad(lambda x: ck(x, x))(2.0)
+
+
+def test_an_np_matrix_argument_times_a_node_under_jit_is_entry_by_entry():
+    # np.matrix declines `* node`: the node's reflected operator is numpy's, entry by entry
+    # (until round 32 jit returned [[2. 6.]] where the float program gives 8.0)
+    f = lambda x, a: fm.sum(list(np.asarray(np.asmatrix(a) * x).ravel()))
+    g = lambda x, a: fm.sum(list(np.asarray(x * np.asmatrix(a)).ravel()))
+    for h in (f, g):
+        assert fm.jit(h)(2.0, np.array([1.0, 3.0])) == h(2.0, np.array([1.0, 3.0])) == 8.0
+        assert fm.jit(h)(3.0, np.array([1.0, 3.0])) == 12.0

@@ -205,7 +205,10 @@ class BatchedCalls:
         where Python's float arithmetic fails (``p / (p - 2.5)`` at 2.5 is a
         ``ZeroDivisionError``, ``p.tanh()`` an ``AttributeError``), ``f``
         runs again on constant nodes, as it was traced (inf, as ``jit(f)``
-        alone gives); otherwise as it is (``n % 3`` of a float works)."""
+        alone gives); otherwise as it is (``n % 3`` of a float works). So
+        ``f`` may run three times in such a call (the trace, the floats, the
+        nodes): side effects repeat, and a ``p.value`` the trace refused reads
+        the constant's number there, as eager ``vmap`` does."""
         try:
             return self.f(*args)
         except (ArithmeticError, AttributeError, TypeError) as e:

@@ -97,7 +97,7 @@ class Expr:
         if isinstance(other, Expr):
             o = other
         elif (o := operand(other)) is NotImplemented:
-            return o  # (an array of objects: numpy's, entry by entry)
+            return entrywise("add", other, self)  # (numpy's declined: np.matrix)
         return node("+", o.value + self.value, (o, self))
 
     def __sub__(self, other: Any) -> Expr:
@@ -111,7 +111,7 @@ class Expr:
         if isinstance(other, Expr):
             o = other
         elif (o := operand(other)) is NotImplemented:
-            return o  # (an array of objects: numpy's, entry by entry)
+            return entrywise("subtract", other, self)  # (numpy's declined: np.matrix)
         return node("-", o.value - self.value, (o, self))
 
     # A product with the float 1.0 is the node itself: the same value bit for
@@ -133,7 +133,7 @@ class Expr:
         if isinstance(other, Expr):
             o = other
         elif (o := operand(other)) is NotImplemented:
-            return o  # (an array of objects: numpy's, entry by entry)
+            return entrywise("multiply", other, self)  # (numpy's declined: np.matrix)
         return node("*", o.value * self.value, (o, self))
 
     def __truediv__(self, other: Any) -> Expr:
@@ -147,7 +147,7 @@ class Expr:
         if isinstance(other, Expr):
             o = other
         elif (o := operand(other)) is NotImplemented:
-            return o  # (an array of objects: numpy's, entry by entry)
+            return entrywise("true_divide", other, self)  # (numpy's declined: np.matrix)
         return node("/", num.div(o.value, self.value), (o, self))
 
     def __pow__(self, other: Any) -> Expr:
@@ -161,7 +161,7 @@ class Expr:
         if isinstance(other, Expr):
             o = other
         elif (o := operand(other)) is NotImplemented:
-            return o  # (an array of objects: numpy's, entry by entry)
+            return entrywise("power", other, self)  # (numpy's declined: np.matrix)
         return node("**", num.power(o.value, self.value), (o, self))
 
     def __neg__(self) -> Expr:
@@ -720,6 +720,23 @@ def object_entries(x: Any) -> bool:
     outside ``vmap``, which operators with a node take entry by entry."""
     return bool(getattr(x, "ndim", 0)) and getattr(getattr(x, "dtype", None), "kind", "") == "O" \
         and isinstance(x, sys.modules["numpy"].ndarray) and not _vmap_depth()
+
+
+def boxed(v: Any) -> Any:
+    """A node as a 0-d array of objects (numpy then calls Python's operator
+    on each entry with it); anything else as it is."""
+    if not isinstance(v, Expr):
+        return v
+    box = sys.modules["numpy"].empty((), dtype=object)
+    box[()] = v
+    return box
+
+
+def entrywise(ufunc: str, a: Any, b: Any) -> Any:
+    """numpy's ``ufunc`` of ``a`` and ``b``, one a node and the other an
+    array of objects, entry by entry: what a reflected operator does when
+    the array's own operator declined (``np.matrix`` of nodes ``* x``)."""
+    return getattr(sys.modules["numpy"], ufunc)(boxed(a), boxed(b))
 
 
 def lift(x: Any) -> Expr:

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from .control import Mask, _vmap_depth
-from .expr import Expr, Var, object_entries  # noqa: F401 -- the doctest uses Var
+from .expr import Expr, Var, boxed, object_entries  # noqa: F401 -- the doctest uses Var
 from .numeric import _np  # (numpy, imported when first needed)
 
 __all__ = ["numpy_on_node", "numpy_function_on_node"]
@@ -62,7 +62,7 @@ instead (fm's functions take nodes and numbers alike)
         if out is not None and isinstance(a, _np().ndarray):  # ``arr += x`` in place
             return _in_place(a, b, ops[0], name)
         if object_entries(a) or object_entries(b):  # (a jit array argument: node entries)
-            return ufunc(*[_boxed(v) for v in inputs])  # numpy's object loop, entry by entry
+            return ufunc(*[boxed(v) for v in inputs])  # numpy's object loop, entry by entry
         if isinstance(b, Expr) and not isinstance(a, Expr):
             return getattr(b, ops[0])(a)
         if isinstance(a, Expr):
@@ -81,16 +81,6 @@ instead (fm's functions take nodes and numbers alike)
     call = f"np.{name}" if method == "__call__" else f"np.{name}.{method}"
     raise TypeError(f"{call} on an fm node: numpy cannot differentiate or trace it; {how} "
                     "(fm's functions take nodes and numbers alike)")
-
-
-def _boxed(v: Any) -> Any:
-    """A node as a 0-d array of objects (numpy then calls Python's operator
-    on each entry with it); anything else as it is."""
-    if not isinstance(v, Expr):
-        return v
-    box = _np().empty((), dtype=object)
-    box[()] = v
-    return box
 
 
 def _in_place(arr: Any, x: Any, reflected: str, name: str) -> Any:
