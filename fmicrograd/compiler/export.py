@@ -144,11 +144,16 @@ def _batch_size(flat: list, axes: tuple) -> int | None:
 
 
 def _dtype(flat: list, torch: Any) -> tuple:
+    found = None
     for leaves, _ in flat:
         for x in leaves:
-            if isinstance(x, torch.Tensor) and x.is_floating_point():
-                return x.dtype, x.device
-    return torch.float64, torch.device("cpu")
+            if isinstance(x, torch.Tensor) and x.is_complex():  # (its imaginary part dropped)
+                raise TypeError(f"fm.to_torch: an argument is a complex tensor ({x.dtype}, "
+                                f"shape {tuple(x.shape)}); fm computes with real numbers: pass "
+                                "x.real (or torch.view_as_real(x) for both parts)")
+            if found is None and isinstance(x, torch.Tensor) and x.is_floating_point():
+                found = x.dtype, x.device
+    return found if found is not None else (torch.float64, torch.device("cpu"))
 
 
 def _values(x: Any) -> Any:

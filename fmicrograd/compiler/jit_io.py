@@ -157,10 +157,18 @@ def _by_identity(leaf: Any) -> bool:
     t = type(leaf)
     if t.__hash__ is not object.__hash__ or not t.__flags__ & tr._HEAPTYPE:
         return False
+    return not _stateless(leaf)
+
+
+def _stateless(leaf: Any) -> bool:
+    """Whether ``leaf`` holds no attribute of its own now (an empty
+    ``__dict__``, no slot set): a token, or a ``self`` whose class holds
+    the defaults. It is static while it stays so (``static_key``)."""
+    t = type(leaf)
     if getattr(leaf, "__dict__", None):
-        return True
-    return any(hasattr(leaf, name) for k in t.__mro__
-               for name in getattr(k, "__slots__", ()) if name not in ("__dict__", "__weakref__"))
+        return False
+    return not any(hasattr(leaf, name) for k in t.__mro__ for name in getattr(k, "__slots__", ())
+                   if name not in ("__dict__", "__weakref__"))
 
 
 def _refuse(leaf: Any) -> None:
@@ -220,6 +228,17 @@ def static_key(value: Any) -> Any:
                                    for f in dataclasses.fields(value)))
     if isinstance(value, numbers.Number):  # another kind of number (Decimal: -0 == 0)
         return ("n", type(value), repr(value))
+    if isinstance(value, types.MethodType) and not isinstance(value.__self__, type):
+        return (types.MethodType, value.__func__, static_key(value.__self__))
+    if isinstance(value, functools.partial):  # (hashed by identity: its objects may change)
+        return (functools.partial, value, static_key(value.func),
+                tuple(static_key(a) for a in value.args),
+                tuple((k, static_key(v)) for k, v in value.keywords.items()))
+    t = type(value)
+    if t.__hash__ is object.__hash__ and t.__flags__ & tr._HEAPTYPE and _stateless(value):
+        # equal while it holds no attribute: one set later (self.k shadowing a class
+        # default) makes the call a new one, which classify refuses, naming the fix
+        return (_stateless, value)
     return value
 
 
@@ -296,7 +315,9 @@ def immutable(td: tr.TreeDef) -> bool:
     if kind in tr._registry:
         return kind in tr._immutable and all(immutable(c) for c in td.children)
     params = getattr(kind, "__dataclass_params__", None)
-    ok = kind in (tuple, PMap, PVector) or issubclass(kind, tuple) or (
+    # (a tuple subclass with a __dict__, a NamedTuple's subclass, takes attributes)
+    ok = kind in (tuple, PMap, PVector) or (
+        issubclass(kind, tuple) and not kind.__dictoffset__) or (
         params is not None and params.frozen)
     return ok and all(immutable(c) for c in td.children)
 
