@@ -147,10 +147,10 @@ def _dtype(flat: list, torch: Any) -> tuple:
     found = None
     for leaves, _ in flat:
         for x in leaves:
-            if isinstance(x, torch.Tensor) and x.is_complex():  # (its imaginary part dropped)
-                raise TypeError(f"fm.to_torch: an argument is a complex tensor ({x.dtype}, "
-                                f"shape {tuple(x.shape)}); fm computes with real numbers: pass "
-                                "x.real (or torch.view_as_real(x) for both parts)")
+            if (x.is_complex() if isinstance(x, torch.Tensor) else np.iscomplexobj(x)):
+                raise TypeError(f"fm.to_torch: an argument is complex ({type(x).__name__} of "
+                                f"shape {tuple(np.shape(x))}); fm computes with real numbers: "
+                                "pass x.real (or torch.view_as_real(x) for both parts)")
             if found is None and isinstance(x, torch.Tensor) and x.is_floating_point():
                 found = x.dtype, x.device
     return found if found is not None else (torch.float64, torch.device("cpu"))

@@ -116,12 +116,22 @@ def _check_callable(leaf: Any) -> None:
     ...
     TypeError: fm.jit: an argument leaf is a functools.partial holding a numpy array ...
     """
+    if isinstance(leaf, (types.BuiltinMethodType, types.MethodWrapperType)):
+        what = _mutable(getattr(leaf, "__self__", None))  # (d.get, arr.dot: their object's
+        if what is not None:                               # numbers would stay the trace's)
+            raise TypeError(f"fm.jit: an argument leaf is the method {leaf.__name__} of {what}, "
+                            "which can change while the method stays equal: the compiled code "
+                            "would keep the numbers of the trace. Pass the object itself as "
+                            "an argument instead")
+        return
     if isinstance(leaf, types.MethodType):
         owner = leaf.__self__
-        if not isinstance(owner, type) and _by_identity(owner):
+        if not isinstance(owner, type) and (_by_identity(owner) or type(owner).__hash__ is None):
+            # (an unhashable owner, a plain dataclass: equal by contents that can change)
             name, method = type(owner).__name__, leaf.__func__.__name__
             raise TypeError(f"fm.jit: an argument leaf is the bound method {name}.{method}, "
-                            "whose object Python hashes by identity: the compiled "
+                            "whose object can change while the method stays equal (Python "
+                            "hashes it by identity, or not at all): the compiled "
                             "code would keep the values the method read from the object's "
                             "attributes at the trace, even after they change. Pass the numbers "
                             "it reads as arguments (the object as a dataclass, which fm.jit "
@@ -146,6 +156,8 @@ def _mutable(x: Any) -> str | None:
         return f"a {type(x).__name__}"
     if _by_identity(x):
         return f"a {type(x).__name__} object (hashed by identity)"
+    if type(x).__hash__ is None:
+        return f"a {type(x).__name__} object (unhashable: its contents can change)"
     return None
 
 
@@ -164,11 +176,24 @@ def _stateless(leaf: Any) -> bool:
     """Whether ``leaf`` holds no attribute of its own now (an empty
     ``__dict__``, no slot set): a token, or a ``self`` whose class holds
     the defaults. It is static while it stays so (``static_key``)."""
-    t = type(leaf)
     if getattr(leaf, "__dict__", None):
         return False
-    return not any(hasattr(leaf, name) for k in t.__mro__ for name in getattr(k, "__slots__", ())
-                   if name not in ("__dict__", "__weakref__"))
+    return not any(hasattr(leaf, name) for name in _slot_names(type(leaf)))
+
+
+def _slot_names(t: type) -> list[str]:
+    """The attribute names of ``t``'s slots (a str ``__slots__`` is one name;
+    ``__x`` is stored mangled, ``_Class__x``)."""
+    names = []
+    for k in t.__mro__:
+        slots = getattr(k, "__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if name.startswith("__") and not name.endswith("__"):
+                name = f"_{k.__name__.lstrip('_')}{name}"
+            names.append(name)
+    return names
 
 
 def _refuse(leaf: Any) -> None:
@@ -229,17 +254,42 @@ def static_key(value: Any) -> Any:
     if isinstance(value, numbers.Number):  # another kind of number (Decimal: -0 == 0)
         return ("n", type(value), repr(value))
     if isinstance(value, types.MethodType) and not isinstance(value.__self__, type):
-        return (types.MethodType, value.__func__, static_key(value.__self__))
+        return (types.MethodType, value.__func__, _held(value.__self__))
     if isinstance(value, functools.partial):  # (hashed by identity: its objects may change)
-        return (functools.partial, value, static_key(value.func),
-                tuple(static_key(a) for a in value.args),
-                tuple((k, static_key(v)) for k, v in value.keywords.items()))
-    t = type(value)
-    if t.__hash__ is object.__hash__ and t.__flags__ & tr._HEAPTYPE and _stateless(value):
+        return (functools.partial, _Same(value), tuple(map(_held, value.args)),
+                tuple((k, _held(v)) for k, v in value.keywords.items()))
+    if _empty_by_identity(value):
         # equal while it holds no attribute: one set later (self.k shadowing a class
         # default) makes the call a new one, which classify refuses, naming the fix
         return (_stateless, value)
     return value
+
+
+class _Same:
+    """An object in a key, equal to itself only (O(1), hashable whatever it
+    holds: a bound method's model is not walked or hashed at every call)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
+def _held(x: Any) -> tuple:
+    """What a bound method's or partial's key holds of an object: the object
+    by identity, and whether it is still an empty one (see ``static_key``)."""
+    return (_Same(x), _empty_by_identity(x))
+
+
+def _empty_by_identity(x: Any) -> bool:
+    t = type(x)
+    return t.__hash__ is object.__hash__ and bool(t.__flags__ & tr._HEAPTYPE) and _stateless(x)
 
 
 def _typed_key(x: Any) -> Any:
