@@ -166,10 +166,12 @@ def _by_identity(leaf: Any) -> bool:
     identity and holds attributes (that may change in place): a ``self``, a
     config or parameter object. Functions, classes, modules, enums and objects
     with value equality are keyed safely."""
-    t = type(leaf)
-    if t.__hash__ is not object.__hash__ or not t.__flags__ & tr._HEAPTYPE:
-        return False
-    return not _stateless(leaf)
+    return _identity_type(type(leaf)) and not _stateless(leaf)
+
+
+def _identity_type(t: type) -> bool:
+    """Whether instances of ``t``, a Python class, are hashed by identity."""
+    return t.__hash__ is object.__hash__ and bool(t.__flags__ & tr._HEAPTYPE)
 
 
 def _stateless(leaf: Any) -> bool:
@@ -181,7 +183,7 @@ def _stateless(leaf: Any) -> bool:
     return not any(hasattr(leaf, name) for name in _slot_names(type(leaf)))
 
 
-def _slot_names(t: type) -> list[str]:
+def _slot_names(t: type) -> tuple[str, ...]:
     """The attribute names of ``t``'s slots (a str ``__slots__`` is one name;
     ``__x`` is stored mangled, ``_Class__x``)."""
     names = []
@@ -193,7 +195,7 @@ def _slot_names(t: type) -> list[str]:
             if name.startswith("__") and not name.endswith("__"):
                 name = f"_{k.__name__.lstrip('_')}{name}"
             names.append(name)
-    return names
+    return tuple(names)
 
 
 def _refuse(leaf: Any) -> None:
@@ -288,8 +290,7 @@ def _held(x: Any) -> tuple:
 
 
 def _empty_by_identity(x: Any) -> bool:
-    t = type(x)
-    return t.__hash__ is object.__hash__ and bool(t.__flags__ & tr._HEAPTYPE) and _stateless(x)
+    return _identity_type(type(x)) and _stateless(x)
 
 
 def _typed_key(x: Any) -> Any:

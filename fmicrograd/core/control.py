@@ -715,14 +715,14 @@ def compare(op: str, a: Any, b: Any, b_value: Any) -> Any:
     if getattr(result, "ndim", 0):
         if EVERY_EXAMPLE.get():
             return Mask(op, a, b, result)
-        if not _vmap_depth() and (getattr(a.value, "ndim", 0) > 0 or hasattr(b, "children")):
-            # a node holding an array (x * arr) outside vmap: the entries' answers, for
-            # fm.where; an error in `if`, also where they agree (a bool took a branch there,
-            # where the float program raises)
-            return Mask(op, a, b, result)
-        if not (_vmap_depth() or hasattr(b, "children") or getattr(a.value, "ndim", 0)):
-            # a number against an array of the user's, outside vmap: the entries' answers,
-            # which one bool cannot stand for (np.sum(arr < x) would count one)
+        if not _vmap_depth():
+            if getattr(value, "ndim", 0) or hasattr(b, "children"):
+                # a node holding an array (x * arr): the entries' answers, for fm.where; an
+                # error in `if`, also where they agree (a bool took a branch there, where
+                # the float program raises)
+                return Mask(op, a, b, result)
+            # a number against an array of the user's: the entries' answers, which one
+            # bool cannot stand for (np.sum(arr < x) would count one)
             raise refused(a, TypeError(
                             f"a numpy array entered the computation: `{op}` between an fm node "
                             f"and a numpy array of shape {result.shape} outside fm.vmap; "
