@@ -102,3 +102,33 @@ def test_vmap_in_a_thread_says_so(pool):
     assert control.VMAPS == {}
     with pytest.raises(ValueError, match="compare scalars$"):  # no vmap running: no hint
         bool(control.Mask(">", None, 0.0, np.array([True, False])))
+
+
+def test_a_vmap_in_a_thread_over_another_vmaps_batch_is_an_error_not_a_pairing(pool):
+    # a worker with a fresh context took the outer batch's axis for its own vmap's:
+    # at equal sizes the examples were paired entry by entry, (1.0, 1.0) for (1.5, 0.75)
+    inner = lambda x: fm.sum(fm.vmap(lambda t: t * x)((1.0, 2.0)))  # noqa: E731
+    f = lambda x: pool.submit(inner, x).result()  # noqa: E731
+    loop = tuple(inner(x) for x in (0.5, 0.25))
+    assert loop == (1.5, 0.75)
+    for call in (lambda: fm.vmap(f)((0.5, 0.25)),
+                 lambda: fm.grad(lambda w: fm.sum(fm.vmap(f)((w, 0.25))))(0.5),
+                 lambda: fm.jit(fm.vmap(f))((0.5, 0.25)),
+                 lambda: fm.vmap(lambda x: contextvars.Context().run(inner, x))((0.5, 0.25))):
+        with pytest.raises(ValueError, match="another fm.vmap's batch.*" + FIX):
+            call()
+    with pytest.raises(ValueError, match="broadcast.*" + FIX):  # at other sizes: numpy's, hinted
+        fm.vmap(f)((0.5, 0.25, 1.0))
+    shared = lambda x: pool.submit(contextvars.copy_context().run, inner, x).result()  # noqa: E731
+    assert fm.vmap(shared)((0.5, 0.25)) == loop
+    assert fm.grad(lambda w: fm.sum(fm.vmap(shared)((w, 0.25))))(0.5) == 3.0
+    assert control.VMAPS == {}
+
+
+def test_vmaps_in_several_threads_at_once_each_on_its_own_batch():
+    xs = np.linspace(0.0, 1.0, 50)
+    job = lambda k: fm.vmap(lambda t: fm.sin(t) * k)(xs)  # noqa: E731
+    with ThreadPoolExecutor(4) as ex:
+        outs = list(ex.map(job, range(40)))
+    assert outs == [job(k) for k in range(40)]  # as one at a time
+    assert outs[3] == pytest.approx(tuple(math.sin(x) * 3 for x in xs), rel=1e-15)

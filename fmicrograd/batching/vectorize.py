@@ -89,27 +89,36 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
         mapped_leaves = tuple(
             x for i, ax in enumerate(axes) if ax is not None for x in tr.leaves(new_args[i]))
         key = object()
-        token = memo = batches = now = None
+        elsewhere = bool(VMAPS) and not depth  # another thread's vmap may hand us its batch
+        memo, batches, now = FREE_OF_VARIABLES.get(), BATCHES.get(), VMAP_NOW.get()
         failed = True
-        try:  # (the state set inside: a Ctrl-C between two sets still undoes the first)
-            token = DEPTH.set(depth + 1)
-            if FREE_OF_VARIABLES.get() is None:
-                memo = FREE_OF_VARIABLES.set({})
-            batches = BATCHES.set(BATCHES.get() + (mapped_leaves,))
-            VMAPS[key] = True  # (for errors met in a thread: ``control.thread_hint``)
-            now = VMAP_NOW.set((depth + 1, key))
-            out = f(*new_args, **kwargs)
+        # the state is set inside the try and put back from the values read before it, not
+        # from tokens: a Ctrl-C between a set and the store of its token left it set (vmap
+        # broken in that thread for good)
+        try:
+            DEPTH.set(depth + 1)
+            if memo is None:
+                FREE_OF_VARIABLES.set({})
+            BATCHES.set(batches + (mapped_leaves,))
+            VMAPS[key] = mapped_leaves  # (for a thread's errors: ``control.thread_hint``)
+            VMAP_NOW.set((depth + 1, key))
+            try:
+                out = f(*new_args, **kwargs)
+            except ValueError as e:
+                if elsewhere and "broadcast" in str(e):  # (numpy's): a batch from a thread
+                    raise ValueError(f"{e}{_FOREIGN}") from e
+                raise
+            if elsewhere:
+                _check_not_foreign(out, key)
             failed = False
         finally:
-            ended(key, VMAPS)
-            if now is not None:
-                VMAP_NOW.reset(now)
-            if batches is not None:
-                BATCHES.reset(batches)
-            if memo is not None:
-                FREE_OF_VARIABLES.reset(memo)
-            if token is not None:
-                DEPTH.reset(token)
+            try:  # (two levels: an interrupt that lands between two of these still
+                DEPTH.set(depth)  # leaves the depth as it was and this call out of VMAPS)
+                VMAP_NOW.set(now)
+                BATCHES.set(batches)
+                FREE_OF_VARIABLES.set(memo)
+            finally:
+                ended(key, VMAPS)
             # a branch on disagreeing examples that f caught, here or in a thread (settle)
             if RAISED.get() or RAISED_ANYWHERE:
                 settle(("vmap", depth + 1), failed, key)
@@ -117,6 +126,36 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
         return _collect(out, size, depth, unmapped)  # type: ignore[arg-type]  # one axis
 
     return mapped
+
+
+_FOREIGN = (" (this fm.vmap runs in a thread that does not share the context of another "
+            "fm.vmap running now, and its function uses that vmap's batch, which looks like "
+            "an array here; run the thread's work in the caller's context: "
+            "pool.submit(contextvars.copy_context().run, fn, *args))")
+
+
+def _check_not_foreign(out: Any, key: object) -> None:
+    """A ``ValueError`` when ``out`` (a mapped function's output, computed
+    outside every other ``vmap`` of this context while another runs in some
+    thread) uses that other ``vmap``'s batch: handed to a worker thread with a
+    fresh context, its batch axis was taken for this one's, and examples of
+    both were paired entry by entry (a wrong number at equal sizes)."""
+    mine = {id(x) for x in VMAPS.get(key, ())}  # (a Batched two threads map is both's)
+    foreign = {id(x) for k, leaves in list(VMAPS.items()) if k is not key
+               for x in leaves} - mine
+    if not foreign:
+        return
+    stack = [x for x in tr.leaves(out) if isinstance(x, Expr)]
+    seen: set = set()
+    while stack:
+        n = stack.pop()
+        if id(n) in foreign:
+            raise ValueError("fm.vmap: the mapped function uses a value of another fm.vmap's "
+                             f"batch{_FOREIGN}")
+        for c in n.children:
+            if id(c) not in seen:
+                seen.add(id(c))
+                stack.append(c)
 
 
 def _unmapped_keyword(name: str, value: Any) -> None:

@@ -245,8 +245,9 @@ class BatchedCalls:
                                             for x, k in zip(tr.leaves(args[i]), ks)])
         inputs = scalars + arrays + rest
         log: list = []
-        token = GUARDS.set(log)
+        old = GUARDS.get()  # (set again at the end: see ``control.running``)
         try:
+            GUARDS.set(log)
             with running(level, "fm.jit", traces=True):
                 out = self.f(*new_args)
         except Exception:  # noqa: BLE001 -- the function itself answers (or raises) as before
@@ -254,7 +255,7 @@ class BatchedCalls:
         else:
             failed = False
         finally:  # (a KeyboardInterrupt too: a log left set made later guards go to it)
-            GUARDS.reset(token)
+            GUARDS.set(old)
         if failed:
             result = self._as_python(entry, args)
             entry.inline = True  # it ran where the trace could not

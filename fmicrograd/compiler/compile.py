@@ -311,16 +311,17 @@ class Jitted:
                                            traced_arrays)
         log: list = []
         checks: list = []  # the labels fm.losses checked (``control.CHECKS``)
-        token, arrays_token = GUARDS.set(log), TRACED.set(traced)
-        checks_token, values_token = CHECKS.set(checks), TRACE_VALUES.set([None])
-        try:
+        olds = GUARDS.get(), TRACED.get(), CHECKS.get(), TRACE_VALUES.get()
+        try:  # (set inside, and set again at the end: see ``control.running``)
+            GUARDS.set(log)
+            TRACED.set(traced)
+            CHECKS.set(checks)
+            TRACE_VALUES.set([None])
             with running(level, "fm.jit", traces=True):
                 out = self.f(*new_args, **new_kwargs)
         finally:
-            TRACE_VALUES.reset(values_token)
-            CHECKS.reset(checks_token)
-            TRACED.reset(arrays_token)
-            GUARDS.reset(token)
+            for var, old in zip((GUARDS, TRACED, CHECKS, TRACE_VALUES), olds):
+                var.set(old)
         outs, out_def = tr.flatten(_node_arrays(out))
         try:
             program = ir.lower(outs, inputs, log, level, columns=traced.lowered, checks=checks)
@@ -460,8 +461,8 @@ def _collector_paused() -> Iterator[None]:
     if not gc.isenabled():
         yield
         return
-    gc.disable()
-    try:
+    try:  # (disabled inside: a Ctrl-C right after it left the collector off for good)
+        gc.disable()
         yield
     finally:
         gc.enable()

@@ -195,19 +195,20 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
                          for i in range(size)])  # type: ignore[arg-type]  # one axis is mapped
     log: list = []
     checks: list = []  # the labels fm.losses checked: those that are inputs, at every call
-    token, every = GUARDS.set(log), EVERY_EXAMPLE.set(True)
-    checks_token = CHECKS.set(checks)
+    olds = GUARDS.get(), EVERY_EXAMPLE.get(), CHECKS.get()  # (set again at the end)
 
     def g(*a: Any) -> Any:  # a vmap result f returns: the tuple of its examples (fm.tree's
         return tr.per_example(f(*a))  # view), each then a tensor over to_torch's batch
 
     try:  # (as jit traces: x.value and text made of a traced value would freeze the trace's)
+        GUARDS.set(log)
+        EVERY_EXAMPLE.set(True)
+        CHECKS.set(checks)
         with running(level, "fm.to_torch", traces=True):
             out = vmap(g, in_axes=axes)(*args) if size is not None else g(*args)
     finally:
-        CHECKS.reset(checks_token)
-        EVERY_EXAMPLE.reset(every)
-        GUARDS.reset(token)
+        for var, old in zip((GUARDS, EVERY_EXAMPLE, CHECKS), olds):
+            var.set(old)
     if isinstance(out, Batched):
         outs, out_def = list(out.leaves), out.treedef
     elif size is not None:  # nothing traced: the same constants for every example

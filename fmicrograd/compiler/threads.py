@@ -221,25 +221,34 @@ def single_thread(fn: Callable, arg: Any) -> Any:
     """
     if _SET is None:
         return fn(arg)
-    running = _RUNNING
-    counted = False
-    try:  # (a KeyboardInterrupt after the count and before ``try`` left it up for good)
+    me = object()
+    # a Ctrl-C can land between any two steps (a flag set after the count was raised
+    # left it at 1 for good: the user's own products on one thread): the end reads
+    # whether this call is in ``_PROGRAMS``, and the last one out sets the saved count
+    try:
         with _COUNT_LOCK:
-            if not running[0]:
-                running[1] = _SET(1)
-            running[0] += 1
-            counted = True
+            if not _PROGRAMS:
+                _SAVED[0] = _SET(1)
+            _PROGRAMS.add(me)
         return fn(arg)
     finally:
-        if counted:
-            with _COUNT_LOCK:
-                running[0] -= 1
-                if not running[0]:
-                    _SET(running[1])
+        with _COUNT_LOCK:
+            _PROGRAMS.discard(me)
+            if not _PROGRAMS:
+                _SET(_SAVED[0])
+
+
+def _count_now() -> int:
+    """The BLAS thread count (set to 1 and back)."""
+    count = _SET(1) if _SET is not None else 1
+    if _SET is not None:
+        _SET(count)
+    return count
 
 
 _COUNT_LOCK = _thread.allocate_lock()
-_RUNNING = [0, 0]  # programs running now, and the BLAS thread count before the first
+_PROGRAMS: set = set()  # the calls running a program now, in any thread
+_SAVED = [_count_now()]  # the BLAS thread count before the first of them
 
 
 class _Helper:
@@ -281,10 +290,16 @@ _STARTING = _thread.allocate_lock()  # two first callers start one helper
 
 
 def _after_fork() -> None:
-    """A forked child has no helper thread, and a fresh start lock."""
-    global _STARTING
+    """A forked child has no helper thread, fresh locks, and no program
+    running (a parent's thread may have been running one at the fork)."""
+    global _STARTING, _COUNT_LOCK
     _HELPER.clear()
     _STARTING = _thread.allocate_lock()
+    _COUNT_LOCK = _thread.allocate_lock()
+    if _PROGRAMS:
+        _PROGRAMS.clear()
+        if _SET is not None:
+            _SET(_SAVED[0])
 
 
 if hasattr(os, "register_at_fork"):

@@ -333,11 +333,12 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
 
     def call(*args: Any) -> Any:
         box: list = []
-        token = _OUT_DEF.set(box)
+        old = _OUT_DEF.get()  # (set again at the end: see ``control.running``)
         try:
+            _OUT_DEF.set(box)
             leaves = node(*args)
         finally:
-            _OUT_DEF.reset(token)
+            _OUT_DEF.set(old)
         return tr.unflatten(box[-1], list(leaves))  # plain's own entry comes last
 
     return call

@@ -43,11 +43,16 @@ class at_depth:  # noqa: N801 -- used as a function: ``with at_depth(depth):``
         self.depth = depth
 
     def __enter__(self) -> None:
-        self.token = DEPTH.set(self.depth) if self.depth is not None else None
+        self.token = DEPTH.get()  # (set again at the end: see ``control.running``)
+        if self.depth is not None:
+            try:
+                DEPTH.set(self.depth)
+            except BaseException:
+                DEPTH.set(self.token)
+                raise
 
     def __exit__(self, *exc: Any) -> None:
-        if self.token is not None:
-            DEPTH.reset(self.token)
+        DEPTH.set(self.token)
 
 
 def _extra_axes(ndim: int, like: Any) -> tuple:

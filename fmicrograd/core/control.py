@@ -176,6 +176,9 @@ def settle(key: Any, failed: bool, anywhere: Any = None) -> None:
                           "the case before the call that raises]") from first
 
 
+_UNSET = object()  # (``running``: a context variable it did not set)
+
+
 class running:  # noqa: N801 -- used as a function: ``with running(level, who):``
     """Mark the transform whose variables are at ``level`` as running.
 
@@ -190,12 +193,17 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
         self.entry = (level, who, traces)
 
     def __enter__(self) -> None:
-        self.token = self.memo = None
         level, _, traces = self.entry
-        try:  # (a Ctrl-C here would skip __exit__: what was set is undone)
-            self.token = RUNNING.set(RUNNING.get() + (self.entry,))
+        # the values before, which ``_undo`` sets again (not tokens: a Ctrl-C between a
+        # set and the store of its token left RUNNING set, and every later jit call ran
+        # as Python); a Ctrl-C here would skip __exit__: what was set is undone
+        self.token = RUNNING.get()
+        self.memo = FREE_OF_VARIABLES.get() if traces else _UNSET
+        try:
+            RUNNING.set(self.token + (self.entry,))
             _ANYWHERE[level] = self.entry
-            self.memo = FREE_OF_VARIABLES.set({}) if traces else None
+            if traces:
+                FREE_OF_VARIABLES.set({})
             if traces and self.entry[1] != "fm.trace":  # (fm.trace records the graph as it
                 TRACING[level] = self.entry[1]          # runs: nothing replays a read value)
         except BaseException:
@@ -203,10 +211,9 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
             raise
 
     def _undo(self) -> None:
-        if self.memo is not None:
-            FREE_OF_VARIABLES.reset(self.memo)
-        if self.token is not None:
-            RUNNING.reset(self.token)
+        RUNNING.set(self.token)
+        if self.memo is not _UNSET:
+            FREE_OF_VARIABLES.set(self.memo)
         ended(self.entry[0], _ANYWHERE)
         TRACING.pop(self.entry[0], None)
 

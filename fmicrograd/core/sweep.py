@@ -154,11 +154,12 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
     nodes, relevant, on_graph = plan or order(outputs, inputs)
     if on_graph:
         return _reverse_graph(outputs, seeds, inputs, nodes, relevant), True
-    token = SWEEPING.set(relevant)
+    old = SWEEPING.get()  # (set again at the end, not reset: see ``control.running``)
     try:
+        SWEEPING.set(relevant)
         return _reverse_values(outputs, seeds, inputs, plan, reached, nodes, relevant), False
     finally:
-        SWEEPING.reset(token)
+        SWEEPING.set(old)
 
 
 def _reverse_values(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
@@ -366,11 +367,12 @@ def _reverse_graph(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequenc
     and ``dot`` send down are kept as pairs until then, so a sum of products
     becomes one ``dot`` node. ``reached`` is ``reverse``'s, as formulas of
     ``lanes`` (the ``GraphLanes`` they were made by)."""
-    token = SWEEPING.set(relevant)
+    old = SWEEPING.get()
     try:
+        SWEEPING.set(relevant)
         return _graph_sweep(outputs, seeds, inputs, nodes, relevant, reached, lanes)
     finally:
-        SWEEPING.reset(token)
+        SWEEPING.set(old)
 
 
 def _graph_sweep(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
@@ -512,11 +514,12 @@ def _vjp_reached(n: Expr, g: Any, kids: tuple, on_graph: bool, r: Any,
     """``_vjp`` of a node the sweep reaches on lanes ``r`` only: a rule that
     asks is told them (``REACHED``)."""
     if n.__class__ is Prim and getattr(n.param, "reach_aware", False):
-        token = REACHED.set((r, lanes))
+        old = REACHED.get()
         try:
+            REACHED.set((r, lanes))
             return _vjp(n, g, kids, on_graph)
         finally:
-            REACHED.reset(token)
+            REACHED.set(old)
     return _vjp(n, g, kids, on_graph)
 
 

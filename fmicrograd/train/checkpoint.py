@@ -213,7 +213,8 @@ def check_fields(path: str | os.PathLike, state: dict[str, Any]) -> None:
                           "checkpoint_dir")
 
     epoch = state["epoch"]
-    checks = {"epoch": (_count, "an int >= 0"), "best": (_number, "a number"),
+    checks = {"epoch": (_count, "an int >= 0"),
+              "best": (lambda x: _number(x) and _fits(x), "a number a float64 holds"),
               "wait": (_count, "an int >= 0"), "rollbacks": (_count, "an int >= 0"),
               "stopped": (lambda x: isinstance(x, bool), "true or false"),
               "active": (lambda x: isinstance(x, (tuple, list))
@@ -236,8 +237,9 @@ def check_fields(path: str | os.PathLike, state: dict[str, Any]) -> None:
         if name != "events" and len(column) != epoch:
             raise bad(f"history[{name!r}]", f"holds {len(column)} values",
                       f"one per epoch done (its epoch is {epoch})")
-        if name != "events" and not all(map(_number, column)):
-            raise bad(f"history[{name!r}]", f"is {reprlib.repr(column)}", "numbers")
+        if name != "events" and not all(_number(x) and _fits(x) for x in column):
+            raise bad(f"history[{name!r}]", f"is {reprlib.repr(column)}",
+                      "numbers a float64 holds")
         if name == "events":
             for event in column:
                 if not (isinstance(event, Mapping) and isinstance(event.get("kind"), str)

@@ -247,11 +247,12 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     def train_step(acc: tuple, batch: Any) -> tuple:
         p, opt_state, sums, extra = acc
         if jit:  # jit's errors while the step is traced name fit's own fixes
-            token = TRACE_ADVICE.set(_JIT_ADVICE)
-            try:
+            old = TRACE_ADVICE.get()  # (set again at the end, not reset: a Ctrl-C
+            try:                      # between a set and its token's store left it set)
+                TRACE_ADVICE.set(_JIT_ADVICE)
                 new, opt_state, stats = call(p, opt_state, batch)
             finally:
-                TRACE_ADVICE.reset(token)
+                TRACE_ADVICE.set(old)
         else:
             new, opt_state, stats = call(p, opt_state, batch)
         sums = sums.add(stats, lambda: count_nonfinite(vg(built(p), batch)[1]))

@@ -632,13 +632,16 @@ class CustomRule:
             box: list | None = [] if "reach" not in self.shared and \
                 self.fn.reach is not None else None
             cut: list = []
-            tokens = _FOUND.set(box), _CUT.set(cut), REACHED.set(None)  # (told_lanes: not
-            try:                                                        # for bwd's sweep)
+            olds = _FOUND.get(), _CUT.get(), REACHED.get()  # (set again at the end)
+            try:
+                _FOUND.set(box)
+                _CUT.set(cut)
+                REACHED.set(None)  # (told_lanes: not for bwd's sweep)
                 cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
                                   tr.unflatten(self.out_def, seeds), **seeded)
             finally:
-                for var, token in zip((_FOUND, _CUT, REACHED), tokens):
-                    var.reset(token)
+                for var, old in zip((_FOUND, _CUT, REACHED), olds):
+                    var.set(old)
             self.shared["kept_to_reach"] = bool(cut) and all(cut)
         if box:
             self.shared["reach"] = self._laid_out(box[-1], len(leaves))

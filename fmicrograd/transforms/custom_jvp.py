@@ -356,11 +356,12 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
 
         def tangent_out(*tangents: Any) -> Any:
             compared: list = []
-            token = COMPARED.set(compared)
+            old = COMPARED.get()  # (set again at the end: see ``control.running``)
             try:
+                COMPARED.set(compared)
                 result = rule(*static, primals, tangents)
             finally:
-                COMPARED.reset(token)
+                COMPARED.set(old)
             if compared:
                 self._check_no_tangent_branch(compared, tangents)
             return only_leaf(self._numbers(self._tangent_of(result)), seeded, ct, fields, lanes)

@@ -136,11 +136,12 @@ def debug_nans(f: Callable) -> Callable:
         new_args = [watched(arg, f"args[{i}]") for i, arg in enumerate(args)]
         new_kwargs = {k: watched(v, f"kwargs[{k!r}]") for k, v in kwargs.items()}
         inner = "the function value of an inner transform"
-        token = CHECK_VALUES.set(functools.partial(_check, inputs=inputs, where=inner))
+        old = CHECK_VALUES.get()  # (set again at the end: see ``control.running``)
         try:
+            CHECK_VALUES.set(functools.partial(_check, inputs=inputs, where=inner))
             out = f(*new_args, **new_kwargs)
         finally:
-            CHECK_VALUES.reset(token)
+            CHECK_VALUES.set(old)
         _check(out, inputs)
         leaves, paths, treedef = tr.flatten_with_paths(out)
         nodes = [x for x in leaves if isinstance(x, Expr)]

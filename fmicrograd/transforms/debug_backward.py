@@ -195,11 +195,11 @@ class _Watch:
         told = sweep.REACHED.get()
         if told is None:
             return self._pull(ct, out, None, None)
-        token = sweep.REACHED.set(None)  # (not for the rules this rule's sweep calls)
         try:
+            sweep.REACHED.set(None)  # (not for the rules this rule's sweep calls)
             return self._pull(ct, out, {self.out: told[0]}, told[1])
         finally:
-            sweep.REACHED.reset(token)
+            sweep.REACHED.set(told)
 
     def _pull(self, ct: Any, out: Any, reached: dict | None, lanes: Any) -> list:
         region = self.region
