@@ -41,6 +41,21 @@ def test_another_librarys_array_is_refused_with_the_fix_and_its_place():
         g(1.0, torch.tensor([3.0, 4.0]))
 
 
+def test_vmap_and_grad_name_another_librarys_array_and_the_fix():
+    import torch  # (a test dependency)
+
+    t = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    # vmap iterated the tensor and named one of its items: "a leaf that is Tensor tensor(1.)"
+    with pytest.raises(TypeError, match=r"argument 0 is a torch\.Tensor.*np\.asarray\(x\)"
+                                        r".*fm\.to_torch"):
+        fm.vmap(lambda x: x * 2.0)(t)
+    with pytest.raises(TypeError, match=r"at <root> that is Tensor.*torch\.Tensor: pass "
+                                        r"float\(x\).*fm\.to_torch"):
+        fm.grad(lambda x: x * 2.0)(t[0])
+    assert fm.vmap(lambda x: x * 2.0)(t.numpy()) == (2.0, 4.0)  # the fix
+    assert t.tolist() == [1.0, 2.0]
+
+
 def test_bool_and_complex_arrays_are_refused_naming_the_fix():
     f = fm.jit(lambda x, m: x * 2.0)
     with pytest.raises(TypeError, match=r"dtype bool \(shape \(2,\)\).*astype\(float\)"

@@ -44,7 +44,7 @@ from ..core.control import (
     settle,
 )
 from ..core.expr import Expr, const, prim
-from ..core.numeric import inexact_int, inexact_ints
+from ..core.numeric import foreign_array, inexact_int, inexact_ints
 from .traced_arrays import TRACED
 from .vmap_ops import MoveAxis, Reshape, Stack, Take, apply
 
@@ -223,6 +223,11 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
         if inexact_ints(arg):
             _inexact_error(where)
         return len(arg), _columns(np.asarray(arg, dtype=float), depth)
+    foreign = foreign_array(arg)
+    if foreign:  # (iterated, its items were 0-d tensors: "a leaf that is Tensor tensor(1.)")
+        raise TypeError(f"fm.vmap: {where} is a {foreign}; fm.vmap maps numbers, sequences "
+                        "of examples and numpy arrays: pass np.asarray(x) (x.numpy() for a "
+                        "torch tensor), or run f on torch tensors with fm.to_torch(f)")
     if isinstance(arg, (Expr, numbers.Number, str, bytes, Mapping)) or not hasattr(
             arg, "__len__") or isinstance(arg, Set) and not isinstance(
             arg, (KeysView, ItemsView)):  # (a mapping's items are its keys; a set has no order)

@@ -28,6 +28,19 @@ def inexact_int(n: Any) -> bool:
     return not -2 ** 53 <= n <= 2 ** 53
 
 
+def foreign_array(x: Any) -> str:
+    """``"torch.Tensor"`` for another library's array (one with ``__array__``
+    or ``__dlpack__`` that is not numpy's), else "": for messages.
+
+    >>> foreign_array([1.0]), foreign_array(2.0)
+    ('', '')
+    """
+    if not (hasattr(x, "__array__") or hasattr(x, "__dlpack__")) or \
+            type(x).__module__.split(".")[0] == "numpy":
+        return ""
+    return f"{type(x).__module__.split('.')[0]}.{type(x).__name__}"
+
+
 def inexact_ints(a: Any) -> bool:
     """Whether numpy array ``a`` holds an integer beyond 2**53 (see ``inexact_int``)."""
     return a.dtype.kind in "iu" and bool(a.size) and bool(

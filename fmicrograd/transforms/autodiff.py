@@ -34,6 +34,7 @@ from ..core.expr import stored_value as _stored
 from ..core.functions import _widened
 from ..core.numeric import (
     _np,  # (numpy, imported when first needed)
+    foreign_array,
     inexact_int,
 )
 from .closed import closed
@@ -127,8 +128,11 @@ def make_inputs(arg: Any, level: int, who: str, where: str) -> tuple[tr.TreeDef,
                                 f"{_array_kind(leaf)}; fmicrograd's leaves are numbers: pass "
                                 "tuple(x) or x.tolist() for a derivative per entry, or map "
                                 f"over the examples (rows of x) with {mapped}")
+            foreign = foreign_array(leaf)
             hint = (" (a jitted function's .deferred output: pass its .get())"
-                    if type(leaf).__name__ == "Deferred" else "")
+                    if type(leaf).__name__ == "Deferred" else
+                    f" (a {foreign}: pass float(x) for one number, x.tolist() for several, or "
+                    "run f on torch tensors with fm.to_torch(f))" if foreign else "")
             raise TypeError(f"{who}: {where} has a leaf at {path} that is "
                             f"{type(leaf).__name__} {leaf!r}{hint}; expected a float or an "
                             "fm.Expr")
