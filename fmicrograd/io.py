@@ -330,6 +330,11 @@ def save(path: _Path, tree: Any) -> Path:
     True
     """
     # before touching the disk: a failure here writes nothing
+    if not isinstance(path, (str, bytes, os.PathLike)):  # (os's bare "expected str, bytes
+        raise TypeError(f"fm.io.save(path, tree): path must be a str or a path, got "  # or
+                        f"{type(path).__name__}" + (" (the path comes first: are the "
+                                                    "arguments swapped?)" if isinstance(
+                                                        tree, (str, os.PathLike)) else ""))
     text = _dumps(tree, f"fm.io.save: {os.fsdecode(path)} was not written")
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 

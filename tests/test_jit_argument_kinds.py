@@ -3,6 +3,8 @@ not Python floats: 0-d arrays are numbers read at every call; bool arrays,
 complex arrays and other libraries' arrays are refused, naming the fix and
 where the leaf sits in the call."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -65,3 +67,52 @@ def test_bool_and_complex_arrays_are_refused_naming_the_fix():
         f(1.0, np.array([1 + 2j]))
     # a complex number stays a static leaf (a hashable value, part of the key)
     assert fm.jit(lambda x, z: x * z.real)(2.0, 3 + 1j) == 6.0
+
+
+class _Float32Duck:
+    """Another library's float32 scalar (jax's): numpy reads it through __array__."""
+
+    def __array__(self, dtype=None, copy=None):
+        return np.array(1.0, dtype=np.float32 if dtype is None else dtype)
+
+
+def test_another_librarys_float32_scalar_computes_as_float64():
+    # it stayed float32 inside the node: log(x * jnp.array(1.0)) at 1 + 1e-9 gave 0.0
+    x = 1.0 + 1e-9
+    value, slope = fm.value_and_grad(lambda x: fm.log(x * _Float32Duck()))(x)
+    assert (value, slope) == (math.log(x), 1.0 / x)
+    assert value.__class__ is float
+
+
+def test_jit_returns_an_object_whose_slot_cannot_be_read():
+    class Slotted:
+        __slots__ = ("p",)
+
+    def unreadable(self):
+        raise TypeError("descriptor 'p' does not apply")  # (jax's arrays: '__weakref__')
+
+    Slotted.p = property(unreadable)
+    thing = Slotted()
+    f = fm.jit(lambda x: (x * 2.0, thing))
+    out = f(1.5)
+    assert out[0] == 3.0 and out[1] is thing
+
+
+def test_a_two_dimensional_array_is_not_read_row_by_row_as_examples():
+    a = np.array([[1.0, 2.0], [3.0, 4.0]])
+    # its rows were per-example values: softmax normalised the columns, sum gave [4. 6.]
+    for fn in (fm.softmax, fm.sum, fm.mean, fm.logsumexp):
+        with pytest.raises(TypeError, match=r"shape \(2, 2\).*a\.ravel\(\)"):
+            fn(a)
+    with pytest.raises(TypeError, match=r"fm\.dot.*fm\.dot\(a\.ravel\(\), b\.ravel\(\)\)"):
+        fm.dot(a, a)
+    assert fm.sum(a.ravel()) == 10.0 and fm.jit(lambda m: fm.sum(m.ravel()))(a) == 10.0
+    assert fm.vmap(fm.softmax)(a) == (fm.softmax((1.0, 2.0)), fm.softmax((3.0, 4.0)))
+
+
+@pytest.mark.parametrize("cond", [[True, False], "no", None, (1,)], ids=repr)
+def test_where_refuses_a_condition_whose_truth_is_its_length(cond):
+    # fm.where([True, False], 1.0, 2.0) gave 1.0 (numpy and JAX choose per entry)
+    with pytest.raises(TypeError, match="fm.where: cond is .*np.array\\(cond\\)"):
+        fm.where(cond, 1.0, 2.0)
+    assert fm.where(np.array([True, False]), 1.0, 2.0).tolist() == [1.0, 2.0]

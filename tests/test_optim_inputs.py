@@ -89,3 +89,38 @@ def test_fit_takes_numpy_counts_and_refuses_a_file_as_checkpoint_dir(tmp_path):
     with pytest.raises(ValueError, match=r"checkpoint_dir=.* is a file, not a directory"):
         fm.train.fit(loss, (0.1, 0.2), fm.optim.sgd(0.05), [data], epochs=1, checkpoint_dir=f)
     assert f.read_text() == "mine"
+
+
+def test_the_pytree_reducers_count_every_entry_of_an_array_leaf():
+    # an array leaf was read as a vmap batch: l2 gave array([2., 5.]) for 6.0, global_norm
+    # array([30., 40.]) for 50.0, and clipping turned the other leaves into arrays
+    p = {"w": np.array([1.0, 2.0]), "b": 1.0}
+    assert fm.losses.l2(p) == 6.0
+    assert fm.optim.global_norm({"w": np.array([30.0, 40.0])}) == 50.0
+    assert fm.nn.count_params(p) == 3 and fm.nn.parameters(p) == (1.0, 1.0, 2.0)
+    tx = fm.optim.clip_by_global_norm(1.0)
+    clipped, _ = tx.update({"w": np.array([30.0, 40.0]), "b": 0.0}, tx.init(None))
+    assert clipped["b"] == 0.0 and clipped["b"].__class__ is float
+    assert clipped["w"].tolist() == [0.6, 0.8]
+    # under jit an array argument is an array of traced entries: the same sums
+    assert fm.jit(lambda a: fm.losses.l2({"w": a, "b": 1.0}))(np.array([1.0, 2.0])) == 6.0
+    assert fm.jit(fm.grad(lambda w, a: fm.losses.l2((w, a))))(1.0, np.array([1.0, 2.0])) == 2.0
+    assert p["w"].tolist() == [1.0, 2.0]
+
+
+def test_registering_a_class_fm_tree_handles_itself_is_refused():
+    # registering tuple gave every tuple in the process no leaves, and grad an IndexError
+    for cls in (tuple, list, dict, float, fm.Var):
+        with pytest.raises(TypeError, match=f"{cls.__name__} is one fm.tree handles itself"):
+            fm.tree.register(cls, lambda x: ((), None), lambda meta, children: None)
+    with pytest.raises(TypeError, match="cls must be a class, got str"):
+        fm.tree.register("Pair", lambda x: ((), None), lambda meta, children: None)
+    assert fm.grad(lambda t: t[0] * t[1])((2.0, 3.0)) == (3.0, 2.0)
+
+    class Wrapped:
+        def __init__(self, a):
+            self.a = a
+
+    fm.tree.register(Wrapped, lambda w: w.a, lambda meta, children: Wrapped(*children))
+    with pytest.raises(TypeError, match="registered for Wrapped must return \\(children, meta\\)"):
+        fm.tree.leaves(Wrapped(1.0))  # (a bare "cannot unpack non-iterable float object")

@@ -121,3 +121,28 @@ def test_a_checkpoint_entry_that_is_not_a_readable_file_is_a_value_error(tmp_pat
     with pytest.raises(ValueError, match="epoch-000009.json cannot be read"):
         fm.train.fit(_loss, {"w": 0.1, "c": 0.0}, opt, _DATA, epochs=4,
                      checkpoint_dir=tmp_path, resume=tmp_path)
+
+
+@pytest.mark.parametrize("options,error,match", [
+    # a metric named like monitoring's own column replaced it silently
+    ({"metrics": {"update_norm": lambda p, b: 123.0}}, ValueError, "'update_norm'.*own columns"),
+    ({"metrics": {"nonfinite_grads": lambda p, b: 0.0}}, ValueError, "'nonfinite_'"),
+    # "no" is true: it monitored, and a resume check named a checkpoint there was none of
+    ({"monitor": "no"}, TypeError, "monitor must be True or False, got 'no'"),
+    ({"thresholds": {}}, TypeError, "thresholds must be an fm.train.Thresholds.*got dict"),
+    ({"metrics": {"acc": lambda p, b: "x"}}, TypeError, "metric 'acc' returned str 'x'"),
+    ({"metrics": {3: lambda p, b: 1.0}}, TypeError, r"metrics\[3\] must be a function"),
+    ({"metrics": [lambda p, b: 1.0]}, TypeError, "metrics must be a dict.*got list"),
+    ({"callback": 3}, TypeError, "callback must be a function.*got int"),
+])
+def test_fit_options_are_checked_before_training(options, error, match):
+    calls = []
+
+    def loss(p, b):
+        calls.append(1)
+        return (p["w"] - b) ** 2
+
+    with pytest.raises(error, match=match):
+        fm.train.fit(loss, {"w": 0.0}, fm.optim.sgd(0.1), [1.0], epochs=2, progress=False,
+                     **options)
+    assert calls == [] or "returned str" in match  # (the metric's error: after a step)

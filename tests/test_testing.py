@@ -184,3 +184,23 @@ def test_a_custom_rule_whose_forward_pass_changes_the_value_is_caught():
 
     right.defvjp(lambda x: (fm.sin(x), x), lambda x, g: (g * fm.cos(x),))
     check_grads(right, (0.4,), order=2)
+
+
+def test_an_infinity_matches_only_the_same_infinity():
+    # the tolerance rtol * inf is inf, and inf / inf is NaN, which is not > 1: both passed
+    for got, want in (((1.0,), (math.inf,)), ((-math.inf,), (math.inf,)), ((math.inf,), (1.0,))):
+        with pytest.raises(AssertionError, match=r"trees differ at \[0\]"):
+            assert_trees_close(got, want)
+    assert_trees_close((math.inf, -math.inf), (math.inf, -math.inf))
+
+
+def test_check_grads_refuses_to_check_nothing():
+    with pytest.raises(TypeError, match="returned no number"):  # it passed: nothing compared
+        check_grads(lambda x: None, (1.0,))
+    with pytest.raises(ValueError, match=r"is nan at output <root>.*finite"):  # NaN vs NaN
+        check_grads(lambda x: fm.log(x), (-1.0,))
+    with pytest.raises(ValueError, match="eps must be a finite number > 0, got 0"):
+        check_grads(lambda x: x, (1.0,), eps=0)  # (a ZeroDivisionError)
+    with pytest.raises(ValueError, match="atol must be a finite number >= 0"):
+        check_grads(lambda x: x, (1.0,), atol=-1.0)
+    check_grads(lambda x: fm.log(x), (2.0,))

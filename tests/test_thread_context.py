@@ -132,3 +132,43 @@ def test_vmaps_in_several_threads_at_once_each_on_its_own_batch():
         outs = list(ex.map(job, range(40)))
     assert outs == [job(k) for k in range(40)]  # as one at a time
     assert outs[3] == pytest.approx(tuple(math.sin(x) * 3 for x in xs), rel=1e-15)
+
+
+def _while_a_vmap_runs_elsewhere(over, work):
+    """``work()`` on this thread while another thread is inside ``fm.vmap`` over ``over``."""
+    started, done = threading.Event(), threading.Event()
+
+    def background():
+        fm.vmap(lambda t: (started.set(), done.wait(10), t)[2])(over)
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    try:
+        assert started.wait(10)
+        return work()
+    finally:
+        done.set()
+        thread.join()
+
+
+def test_a_vmap_result_shared_by_threads_is_no_other_vmaps_batch():
+    # a review's catch of this round's check: mapping a Batched that another thread
+    # maps too (or one made from it) was taken for using the other vmap's batch
+    w = fm.Var(2.0)
+    b = fm.vmap(lambda x: w * x)(np.array([1.0, 2.0, 3.0]))
+    c = fm.vmap(lambda t: t * t)(b)
+    got = _while_a_vmap_runs_elsewhere(b, lambda: [
+        [float(e.value) for e in fm.vmap(lambda t: t + 1.0)(c)],
+        [float(e.value) for e in fm.vmap(lambda y: y * b[0])((1.0, 2.0))]])
+    assert got == [[5.0, 17.0, 37.0], [2.0, 4.0]]
+
+
+def test_the_functions_own_value_error_is_not_renamed_while_a_vmap_runs_elsewhere():
+    class MyError(ValueError):
+        pass
+
+    def f(x):
+        raise MyError("cannot broadcast the user's own thing")
+
+    with pytest.raises(MyError, match="own thing$"):
+        _while_a_vmap_runs_elsewhere((1.0, 2.0), lambda: fm.vmap(f)((1.0, 2.0)))

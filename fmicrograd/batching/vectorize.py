@@ -43,7 +43,7 @@ from ..core.control import (
     reaches_variable,
     settle,
 )
-from ..core.expr import Expr, const, prim
+from ..core.expr import Expr, const, prim, stored_value
 from ..core.numeric import foreign_array, inexact_int, inexact_ints
 from .traced_arrays import TRACED
 from .vmap_ops import MoveAxis, Reshape, Stack, Take, apply
@@ -90,6 +90,10 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
             x for i, ax in enumerate(axes) if ax is not None for x in tr.leaves(new_args[i]))
         key = object()
         elsewhere = bool(VMAPS) and not depth  # another thread's vmap may hand us its batch
+        # the leaves this call made (a Batched argument's own leaves, shared by every vmap
+        # that maps it, are not per-example values of this call only)
+        passed = {id(x) for a in args if isinstance(a, Batched) for x in a.leaves}
+        made = frozenset(id(x) for x in mapped_leaves if id(x) not in passed)
         memo, batches, now = FREE_OF_VARIABLES.get(), BATCHES.get(), VMAP_NOW.get()
         failed = True
         # the state is set inside the try and put back from the values read before it, not
@@ -100,16 +104,17 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
             if memo is None:
                 FREE_OF_VARIABLES.set({})
             BATCHES.set(batches + (mapped_leaves,))
-            VMAPS[key] = mapped_leaves  # (for a thread's errors: ``control.thread_hint``)
+            VMAPS[key] = made  # (for a thread's errors: ``control.thread_hint``)
             VMAP_NOW.set((depth + 1, key))
             try:
                 out = f(*new_args, **kwargs)
-            except ValueError as e:
-                if elsewhere and "broadcast" in str(e):  # (numpy's): a batch from a thread
+            except ValueError as e:  # numpy's own (a subclass is the function's)
+                if elsewhere and type(e) is ValueError and str(e).startswith(
+                        "operands could not be broadcast"):  # (a batch from a thread?)
                     raise ValueError(f"{e}{_FOREIGN}") from e
                 raise
             if elsewhere:
-                _check_not_foreign(out, key)
+                _check_not_foreign(out, key, mapped_leaves)
             failed = False
         finally:
             try:  # (two levels: an interrupt that lands between two of these still
@@ -134,26 +139,31 @@ _FOREIGN = (" (this fm.vmap runs in a thread that does not share the context of 
             "pool.submit(contextvars.copy_context().run, fn, *args))")
 
 
-def _check_not_foreign(out: Any, key: object) -> None:
+def _check_not_foreign(out: Any, key: object, mine: tuple) -> None:
     """A ``ValueError`` when ``out`` (a mapped function's output, computed
     outside every other ``vmap`` of this context while another runs in some
-    thread) uses that other ``vmap``'s batch: handed to a worker thread with a
-    fresh context, its batch axis was taken for this one's, and examples of
-    both were paired entry by entry (a wrong number at equal sizes)."""
-    mine = {id(x) for x in VMAPS.get(key, ())}  # (a Batched two threads map is both's)
-    foreign = {id(x) for k, leaves in list(VMAPS.items()) if k is not key
-               for x in leaves} - mine
-    if not foreign:
+    thread) uses a per-example value of that other ``vmap``: handed to a
+    worker thread with a fresh context, its batch axis was taken for this
+    one's, and examples of both were paired entry by entry (a wrong number
+    at equal sizes). The walk follows array values only (a batch is one) and
+    stops at this call's own mapped leaves (``mine``: what lies below them is
+    the caller's)."""
+    others = [ids for k, ids in list(VMAPS.items()) if k is not key and ids]
+    if not others:
         return
+    stop = {id(x) for x in mine}
     stack = [x for x in tr.leaves(out) if isinstance(x, Expr)]
     seen: set = set()
     while stack:
         n = stack.pop()
-        if id(n) in foreign:
+        i = id(n)
+        if any(i in ids for ids in others):
             raise ValueError("fm.vmap: the mapped function uses a value of another fm.vmap's "
                              f"batch{_FOREIGN}")
+        if i in stop:
+            continue
         for c in n.children:
-            if id(c) not in seen:
+            if id(c) not in seen and getattr(stored_value(c), "ndim", None):
                 seen.add(id(c))
                 stack.append(c)
 

@@ -96,6 +96,9 @@ def jit(f: Callable, static_argnums: int | tuple[int, ...] = (),
         raise ValueError(f"fm.jit: static_argnums must be an int or a tuple of ints, "
                          f"got {static_argnums!r}")
     nums = tuple(int(i) for i in found)  # (numpy ints too, as ``grad``'s argnums)
+    if not isinstance(static_argnames, (str, tuple, list)):  # ("'int' object is not iterable")
+        raise ValueError(f"fm.jit: static_argnames must be a str or a tuple of str, got "
+                         f"{static_argnames!r}")
     names = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
     nums, names = static_pair(f, nums, names)
     # updated=(): copying f's __dict__ would overwrite this jit's state with an

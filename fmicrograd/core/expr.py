@@ -767,12 +767,25 @@ def lift(x: Any) -> Expr:
         if TRACING or _vmap_depth() or any(who != "fm.trace" for _, who, _ in RUNNING.get()):
             # (a transform's values are numpy's; fm.trace builds the eager graph)
             raise TypeError(_TENSOR.format(shape=tuple(x.shape), grad=x.requires_grad))
+    if x.__class__.__name__ != "Tensor" and hasattr(x, "__array__") and \
+            x.__class__.__module__.split(".")[0] not in ("numpy", "builtins"):
+        # another library's array (jax's): its numbers as numpy's float64, as fm computes
+        # (a jax float32 scalar stayed one: log(x * jnp.array(1.0)) at 1 + 1e-9 gave 0.0)
+        import numpy
+
+        a = numpy.asarray(x)
+        if a.dtype.kind in "fiub":
+            a = a.astype(float)
+            return lift(a.item() if a.ndim == 0 else a)
     odd = _odd_scalar(x)
     if odd == "complex":
         raise TypeError(f"cannot combine an fm.Expr with the complex number {x!r}; fm works on "
                         "real numbers: pass x.real or abs(x)")
     if odd == "bool" or isinstance(x, numbers.Real):  # a bool (numpy's too) as 0.0 / 1.0
-        return const(float(x))
+        try:
+            return const(float(x))
+        except OverflowError:  # an int beyond float64, as fm.exp(10 ** 400) takes it
+            return const(math.inf if x > 0 else -math.inf)
     np = sys.modules.get("numpy")
     if np is not None and x.__class__ is np.ndarray and x.ndim == 0 and x.dtype.kind in "fiub":
         return const(float(x))  # a 0-d array (float32 too) as float64, as a numpy scalar is

@@ -66,7 +66,7 @@ def _unary(op: str, doc: str) -> Unary:
         if isinstance(x, Expr):
             return node(op, forward(x.value), (x,))
         if x.__class__ is not float:
-            x = _widened(x, op)
+            x = _number_in(x, op)
         return forward(x)
 
     f.__name__ = op
@@ -118,6 +118,21 @@ def _widened(x: Any, who: str = "function") -> Any:
     return x
 
 
+def _number_in(x: Any, who: str) -> Any:
+    """``_widened(x, who)`` for an argument of function ``fm.<who>``, which
+    refuses text and None (numpy's ufunc error, or an AttributeError naming
+    the method it looked for on None).
+
+    >>> _number_in("1.0", "exp")
+    Traceback (most recent call last):
+    TypeError: fm.exp: got str '1.0'; expected a number or an fm.Expr
+    """
+    if x is None or isinstance(x, (str, bytes, dict, set, frozenset)):
+        raise TypeError(f"fm.{who}: got {type(x).__name__} {x!r:.40}; expected a number or an "
+                        "fm.Expr")
+    return _widened(x, who)
+
+
 _HUGE_INT = 2 ** 1024
 _ROW_FUNCTIONS = ("softmax", "log_softmax", "logsumexp")  # one row of scores each
 
@@ -167,9 +182,9 @@ def _binary(op: str, doc: str) -> Binary:
             a, b = _lifted(a, op), _lifted(b, op)
             return node(op, forward(a.value, b.value), (a, b))
         if a.__class__ is not float:
-            a = _widened(a, op)
+            a = _number_in(a, op)
         if b.__class__ is not float:
-            b = _widened(b, op)
+            b = _number_in(b, op)
         return forward(a, b)
 
     f.__name__ = op
@@ -250,7 +265,7 @@ def square(x: Any) -> Any:
     (9.0, 6.0, 9.0)
     """
     if x.__class__ is not float and not isinstance(x, Expr):
-        x = _widened(x, "square")
+        x = _number_in(x, "square")
     return x * x
 
 
@@ -301,6 +316,12 @@ def where(cond: Any, a: Any, b: Any) -> Any:
             return choice(const(np.asarray(cond, dtype=float)), _lifted(a, "where"),
                           _lifted(b, "where"))
         return num.where(cond, a, b)
+    if cond is None or isinstance(cond, (str, bytes, list, tuple, dict, set, frozenset)):
+        # its truth is its length: fm.where([True, False], 1.0, 2.0) gave 1.0 (elementwise
+        # in numpy and JAX), fm.where("no", 1.0, 2.0) too
+        raise TypeError(f"fm.where: cond is {type(cond).__name__} {cond!r:.60}; pass a bool, a "
+                        "comparison (x > 0.0), a node, or an array of truth values per "
+                        "example (np.array(cond))")
     chosen = a if cond else b  # (a branch of several numbers, as a Python conditional)
     return chosen if isinstance(chosen, (list, tuple)) else _float(chosen, "where")
 
@@ -348,7 +369,7 @@ def _float(x: Any, who: str) -> Any:
     nodes and arrays as they are."""
     if x.__class__ is float or isinstance(x, Expr):
         return x
-    return _widened(x, who)
+    return _number_in(x, who)
 
 
 @overload
@@ -399,6 +420,19 @@ def _items(xs: Iterable, who: str) -> tuple:
                         f"numpy array), got a {kind}" + (
                             "; for a dict's numbers pass fm.tree.leaves(d) (or "
                             "list(d.values()))" if isinstance(xs, Mapping) else ""))
+    if isinstance(xs, numbers.Number) or xs is None:  # ("'float' object is not iterable")
+        raise TypeError(f"fm.{who} expects a sequence of numbers or Exprs (a tuple, list or "
+                        f"numpy array), got {type(xs).__name__} {xs!r}")
+    shape = getattr(xs, "shape", ())
+    if len(shape) >= 2 and xs.__class__.__module__ == "numpy":
+        # its rows were the items, each read as one value per example: fm.softmax of a
+        # (2, 2) array normalised its columns, fm.sum summed its rows into an array
+        each = ("fm.dot(a.ravel(), b.ravel()) for the sum over every entry" if who == "dot" else
+                f"a.ravel() for all its entries, or [fm.{who}(row) for row in a] (or map it "
+                "with fm.vmap) for each row")
+        raise TypeError(f"fm.{who}: got a numpy array of shape {shape}, whose rows would be "
+                        "taken as per-example values (one result per column); fmicrograd is "
+                        f"scalar-valued: pass {each}")
     return tuple(xs)
 
 

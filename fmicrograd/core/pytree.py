@@ -67,6 +67,9 @@ LEAF = TreeDef(None, None, ())
 #         names(meta, n) -> an accessor per child, or None for "[i]")
 _registry: dict[type, tuple[Callable, Callable, Callable | None]] = {}
 _immutable: set[type] = set()  # registered with immutable=True
+# what fm.tree reads by itself, which a registration would replace for the whole process
+_BUILTIN = frozenset((tuple, list, dict, type(None), PMap, PVector, float, int, bool, complex,
+                      str, bytes, object, type))
 # registered kinds that hold a batch of examples (``__fm_examples__``: the lazy result
 # of ``fm.vmap`` inside a transform), which ``examples=True`` takes example by example
 _EXAMPLES: set[type] = set()
@@ -95,6 +98,18 @@ def register(cls: type, flatten: Callable[[Any], tuple[Iterable, Any]],
     >>> [keystr(p) for p in flatten_with_paths(Pair(1.0, (2.0,)))[1]]
     ['.a', '.b[0]']
     """
+    if not isinstance(cls, type):
+        raise TypeError(f"fm.tree.register: cls must be a class, got {type(cls).__name__} "
+                        f"{cls!r:.60}")
+    if cls in _BUILTIN or issubclass(cls, Expr):
+        # (registering tuple gave every tuple in the process no leaves: grad then failed)
+        raise TypeError(f"fm.tree.register: {cls.__name__} is one fm.tree handles itself "
+                        "(a built-in container, a number, a node); register a class of your "
+                        "own, e.g. a subclass")
+    if not (callable(flatten) and callable(unflatten)) or (names is not None
+                                                           and not callable(names)):
+        raise TypeError("fm.tree.register: flatten, unflatten (and names, if given) must be "
+                        "functions")
     _registry[cls] = (flatten, unflatten, names)
     if getattr(cls, "__fm_examples__", False):
         _EXAMPLES.add(cls)
@@ -202,8 +217,13 @@ def _node_of(x: Any) -> tuple[type, list, Any] | None:
         _learn_leaf(t, True)
         return None
     if t in _registry:
-        children, meta = _registry[t][0](x)
-        return t, list(children), meta
+        try:
+            children, meta = _registry[t][0](x)
+            return t, list(children), meta
+        except (TypeError, ValueError) as e:  # (a bare "cannot unpack non-iterable float")
+            raise TypeError(f"fm.tree: the flatten function registered for {t.__name__} must "
+                            f"return (children, meta), a sequence and anything; it raised "
+                            f"{type(e).__name__}: {e}") from e
     if t is tuple or t is list:
         return t, list(x), None
     if isinstance(x, tuple) and hasattr(x, "_fields"):
@@ -481,12 +501,22 @@ def example_leaves(tree: Any) -> list:
     of its examples: the leaves the Python loop's tuple would have. What the
     pytree reducers (``fm.losses.l2``, ``fm.optim.global_norm``,
     ``fm.nn.count_params``) count and sum; ``leaves`` gives a ``Batched``'s own
-    leaves, one array node per output leaf holding every example.
+    leaves, one array node per output leaf holding every example. A numpy
+    array leaf (``fm.jit`` traces an array argument as one of nodes) gives its
+    entries: summed as one array, its entries were taken for a ``vmap``
+    batch, and ``l2({"w": np.array([1.0, 2.0]), "b": 1.0})`` was
+    ``array([2., 5.])`` for 6.0.
 
-    >>> example_leaves({"a": (1.0, 2.0)})
-    [1.0, 2.0]
+    >>> import numpy as np
+    >>> example_leaves({"a": (1.0, 2.0), "b": np.array([[3.0], [4.0]])})
+    [1.0, 2.0, 3.0, 4.0]
     """
-    return flatten(tree, True)[0]
+    out = flatten(tree, True)[0]
+    if any(x.__class__.__module__ == "numpy" and getattr(x, "ndim", 0) for x in out):
+        out = [y for x in out for y in (
+            x.reshape(-1).tolist() if x.__class__.__module__ == "numpy" and getattr(x, "ndim", 0)
+            else (x,))]
+    return out
 
 
 def per_example(tree: Any) -> Any:

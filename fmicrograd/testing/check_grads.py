@@ -83,6 +83,11 @@ outputs: expected -4.18..., got -6.28... (|diff| 2.09... > tolerance 5.18...e-06
     if bad or not modes:
         raise ValueError(f"check_grads: modes must be a non-empty subset of ('fwd', 'rev'), "
                          f"got {tuple(modes)!r}")
+    for label, v, low in (("eps", eps, 0.0), ("atol", atol, None), ("rtol", rtol, None)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or \
+                v < 0 or (low is not None and v <= low):
+            raise ValueError(f"check_grads: {label} must be a finite number "
+                             f"{'> 0' if low is not None else '>= 0'}, got {v!r}")
     name = getattr(f, "__name__", None) or getattr(f, "name", None) or repr(f)
     _check(f, tuple(args), order, tuple(modes), (eps, atol, rtol), random.Random(seed),
            name, "args")
@@ -105,6 +110,15 @@ def _check(f: Callable, args: tuple, order: int, modes: tuple, tols: tuple, rng:
             out_paths, out_def
 
     y, out_paths, out_def = call(x)
+    if not y:  # (f returned None: nothing compared, and the check passed)
+        raise TypeError(f"check_grads: {name} returned no number (None, or an empty "
+                        "pytree); it must return a float or a pytree of floats")
+    odd = next((k for k, v in enumerate(y) if not math.isfinite(v)), None)
+    if odd is not None:  # (NaN differences matched NaN derivatives: a check of nothing)
+        raise ValueError(f"check_grads: {name} is {y[odd]!r} at output "
+                         f"{tr.keystr(out_paths[odd])} for these inputs, where no derivative "
+                         "can be checked against differences; check it at a point where it "
+                         "is finite")
 
     def numeric(v: list) -> list:
         hi, _, _ = call([a + eps / 2 * b for a, b in zip(x, v)])
@@ -244,6 +258,8 @@ def _score(got: float, expected: float, atol: float, rtol: float) -> tuple[float
         return (0.0 if math.isnan(got) and math.isnan(expected) else math.inf), tol
     if got == expected:
         return 0.0, tol
+    if math.isinf(got) or math.isinf(expected):  # (a tolerance of inf * rtol passed 1.0
+        return math.inf, tol                      # for inf: inf / inf is NaN, not > 1)
     return (abs(got - expected) / tol if tol > 0 else math.inf), tol
 
 

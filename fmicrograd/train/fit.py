@@ -48,6 +48,17 @@ from .resume import STRUCTURED, Fold, check_run_dir, same_options, save, start_f
 __all__ = ["fit"]
 
 
+def _metric(name: str, fn: Callable, params: Any, batch: Any) -> float:
+    """Metric ``name``'s number on ``batch``; a TypeError naming it where it
+    gives no number (a bare "could not convert string to float")."""
+    value = fn(params, batch)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"fit: metric {name!r} returned {type(value).__name__} {value!r:.60}; "
+                        "a metric returns one number for the batch") from None
+
+
 def _not_an_optimizer(optimizer: Any) -> str:
     """fit's error for an ``optimizer`` that is not one (a learning rate, a
     torch optimizer), naming the ``fm.optim`` call that makes one.
@@ -177,11 +188,26 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     min_delta, rollback_lr_factor = _plain(min_delta), _plain(rollback_lr_factor)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
+    if metrics is not None and not isinstance(metrics, Mapping):
+        raise TypeError(f"fit: metrics must be a dict of name -> fn(params, batch), got "
+                        f"{type(metrics).__name__}; e.g. metrics={{'accuracy': accuracy}}")
     metrics = dict(metrics or {})
-    clash = {"loss", "events"} & set(metrics)
-    if clash or any(k.startswith(("val_", "grad_norm")) for k in metrics):
-        raise ValueError("fit: metric names must not be 'loss' or 'events' or start with "
-                         f"'val_' or 'grad_norm' (got {sorted(metrics)})")
+    odd = next((k for k, fn in metrics.items() if not isinstance(k, str) or not callable(fn)),
+               None)
+    if odd is not None:
+        raise TypeError(f"fit: metrics[{odd!r}] must be a function fn(params, batch) under a "
+                        f"str name, got {type(metrics[odd]).__name__}")
+    # (monitoring's own columns too: a metric named update_norm replaced it silently)
+    clash = {"loss", "events", "update_norm", "param_norm"} & set(metrics)
+    if clash or any(k.startswith(("val_", "grad_norm", "nonfinite_")) for k in metrics):
+        raise ValueError("fit: metric names must not be 'loss', 'events', 'update_norm' or "
+                         "'param_norm', nor start with 'val_', 'grad_norm' or 'nonfinite_' "
+                         f"(fit's own columns; got {sorted(metrics)})")
+    if isinstance(monitor, str) or monitor not in (True, False):  # ("no" is true: it
+        raise TypeError(f"fit: monitor must be True or False, got {monitor!r}")  # monitored)
+    if callback is not None and not callable(callback):  # (found after the first epoch)
+        raise TypeError(f"fit: callback must be a function fn(epoch, params, metrics) or "
+                        f"None, got {type(callback).__name__}")
     check_policy(on_instability, rollback_lr_factor, max_rollbacks)
     if not monitor:  # they act on monitoring's events, which monitor=False turns off
         asked = [f"{name}={value!r}" for name, value, default in (
@@ -207,6 +233,9 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
             checkpoint_keep, int) or checkpoint_keep < 1):
         raise ValueError(f"fit: checkpoint_keep must be None (keep all) or a positive int, got "
                          f"{checkpoint_keep!r}")
+    if thresholds is not None and not isinstance(thresholds, Thresholds):
+        raise TypeError(f"fit: thresholds must be an fm.train.Thresholds (e.g. "
+                        f"Thresholds(explosion=10.0)) or None, got {type(thresholds).__name__}")
     thresholds = Thresholds() if thresholds is None else thresholds
     if epochs == 1 and batch_size is None and iter(data) is data:  # (not consumed by iter)
         data = tuple(data)  # a one-shot iterator of batches is read once: for one epoch, fine
@@ -256,7 +285,8 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         else:
             new, opt_state, stats = call(p, opt_state, batch)
         sums = sums.add(stats, lambda: count_nonfinite(vg(built(p), batch)[1]))
-        extra = tuple(t + float(fn(built(p), batch)) for t, fn in zip(extra, metrics.values()))
+        extra = tuple(t + _metric(name, fn, built(p), batch)
+                      for t, (name, fn) in zip(extra, metrics.items()))
         return new, opt_state, sums, extra
 
     # the running minima of the loss since the last rollback, extended epoch by epoch
@@ -319,7 +349,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         row.update((k, t / len(todo)) for k, t in zip(metrics, extra))
         if val_data is not None:
             row["val_loss"] = float(loss_fn(p, val_data))
-            row.update((f"val_{k}", float(fn(p, val_data))) for k, fn in metrics.items())
+            row.update((f"val_{k}", _metric(k, fn, p, val_data)) for k, fn in metrics.items())
         watched = row["val_loss" if val_data is not None else "loss"]
         improved = watched < fold.best - min_delta
         wait = 0 if improved else fold.wait + 1

@@ -144,8 +144,11 @@ def holds(root: Any, hit: Callable[[Expr], bool], memo: dict | None = None,
             stack.extend(getattr(obj, "__dict__", {}).values())
             for kind in type(obj).__mro__:
                 slots = kind.__dict__.get("__slots__", ())
-                stack.extend(getattr(obj, name, None) for name in
-                             ((slots,) if isinstance(slots, str) else slots))
+                try:
+                    stack.extend(getattr(obj, name, None) for name in
+                                 ((slots,) if isinstance(slots, str) else slots))
+                except TypeError:  # a slot that does not apply to this object (jax's
+                    return True    # arrays, a C class under a Python one): unread, may hold
         else:
             held = getattr(obj, "__dict__", None)  # fm's wrappers: the function they run
             if isinstance(held, dict):

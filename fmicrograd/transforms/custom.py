@@ -225,6 +225,17 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         self._check_nondiff(args)
         out, residuals = self._run_fwd(self._merge(args, tr.unflatten(arg_def, values)))
         outs, out_def = tr.flatten(out)
+        odd = next((k for k, v in enumerate(outs) if _not_a_number(v, self.who)), None)
+        if odd is not None:
+            # a flag, a label, a count made a rule node: ``r[1] == "tag"`` was then False
+            # under every transform and f's caller took its other branch (600.0 for 6.0)
+            if self.who == "checkpoint":
+                return self.fun(*args)  # checkpoint(f) is f: its outputs as f gives them
+            where = tr.keystr(tr.flatten_with_paths(out)[1][odd])
+            raise TypeError(f"{self.who}: {self.name} returned {type(outs[odd]).__name__} "
+                            f"{outs[odd]!r} at {where}; the outputs of a function with a "
+                            "custom rule are numbers (floats or fm nodes): compute other "
+                            "values outside it")
         if self.who == "checkpoint" and _reaches_user(outs):
             # f reads a user's fm.Var: its rerun would hide that Var behind a rule node
             # (a derivative through it lost: 12.0 for 24.0). checkpoint(f) is f, so f runs
@@ -963,6 +974,30 @@ def _spread(outs: list, ins: list, depth: int) -> list:
         inner = shape[:-len(batch)] if len(shape) > len(batch) else ()
         spread.append(v if shape == inner + batch else np.broadcast_to(v, inner + batch).copy())
     return spread
+
+
+def _not_a_number(v: Any, who: str) -> bool:
+    """Whether output leaf ``v`` (of a function run on values) is no number a
+    rule node can stand for: a bool, text, None, an object with no float; for
+    ``checkpoint``, an int too (a count: ``[x] * n`` needs it as it is).
+    Arrays (``vmap``'s, ``jit``'s of nodes) and other libraries' numbers are
+    numbers.
+
+    >>> _not_a_number(True, "custom_vjp"), _not_a_number(3, "custom_vjp")
+    (True, False)
+    >>> _not_a_number(3, "checkpoint")
+    True
+    """
+    if v.__class__ is float or isinstance(v, (Expr, complex)):  # (complex: its own error)
+        return False
+    if isinstance(v, (bool, str, bytes, np.bool_)) or v is None:
+        return True
+    if isinstance(v, np.ndarray):
+        return v.dtype.kind == "b" or (who == "checkpoint" and v.dtype.kind in "iu")
+    if isinstance(v, numbers.Integral):
+        return who == "checkpoint"
+    return not (isinstance(v, numbers.Real) or hasattr(v, "__float__") or
+                hasattr(v, "__array__"))
 
 
 def _as_value(v: Any) -> Any:
