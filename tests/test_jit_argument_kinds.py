@@ -116,3 +116,34 @@ def test_where_refuses_a_condition_whose_truth_is_its_length(cond):
     with pytest.raises(TypeError, match="fm.where: cond is .*np.array\\(cond\\)"):
         fm.where(cond, 1.0, 2.0)
     assert fm.where(np.array([True, False]), 1.0, 2.0).tolist() == [1.0, 2.0]
+
+
+def test_second_review_cases_keep_working():
+    import fractions
+
+    import torch
+
+    # a torch nn.Parameter is a tensor: under grad, fm's error (numpy's RuntimeError)
+    p = torch.nn.Parameter(torch.tensor(2.0, dtype=torch.float64))
+    with pytest.raises(TypeError, match="meets a torch tensor"):
+        fm.grad(lambda x: x * p)(1.5)
+
+    class Column:  # a sequence that numpy reads too (a pandas Series): its items map
+        def __init__(self, items):
+            self.items = items
+
+        def __len__(self):
+            return len(self.items)
+
+        def __getitem__(self, i):
+            return self.items[i]
+
+        def __array__(self, dtype=None, copy=None):
+            return np.array(self.items, dtype=dtype)
+
+    assert fm.vmap(lambda x: x * x)(Column([1.0, 2.0, 3.0])) == (1.0, 4.0, 9.0)
+    assert fm.jit(lambda x, n: x * n, static_argnames={"n"})(2.0, n=3) == 6.0
+    fm.testing.check_grads(fm.tanh, (0.5,), atol=np.finfo(np.float32).eps)
+    fm.testing.check_grads(fm.tanh, (0.5,), eps=fractions.Fraction(1, 1000))
+    assert fm.where(True, {"a": 1.0}, {"a": 2.0}) == {"a": 1.0}
+    assert fm.nn.parameters({"w": np.matrix([[1.0, 2.0]])}) == (1.0, 2.0)

@@ -126,7 +126,7 @@ def test_a_checkpoint_entry_that_is_not_a_readable_file_is_a_value_error(tmp_pat
 @pytest.mark.parametrize("options,error,match", [
     # a metric named like monitoring's own column replaced it silently
     ({"metrics": {"update_norm": lambda p, b: 123.0}}, ValueError, "'update_norm'.*own columns"),
-    ({"metrics": {"nonfinite_grads": lambda p, b: 0.0}}, ValueError, "'nonfinite_'"),
+    ({"metrics": {"nonfinite_grads": lambda p, b: 0.0}}, ValueError, "'nonfinite_grads'"),
     # "no" is true: it monitored, and a resume check named a checkpoint there was none of
     ({"monitor": "no"}, TypeError, "monitor must be True or False, got 'no'"),
     ({"thresholds": {}}, TypeError, "thresholds must be an fm.train.Thresholds.*got dict"),
@@ -146,3 +146,27 @@ def test_fit_options_are_checked_before_training(options, error, match):
         fm.train.fit(loss, {"w": 0.0}, fm.optim.sgd(0.1), [1.0], epochs=2, progress=False,
                      **options)
     assert calls == [] or "returned str" in match  # (the metric's error: after a step)
+
+
+def test_metric_names_clash_only_with_columns_fit_writes():
+    loss = lambda p, b: (p["w"] - b) ** 2  # noqa: E731
+    one = lambda p, b: 1.0  # noqa: E731
+    for name, monitor in (("param_norm", False), ("nonfinite_count", True)):
+        _, h = fm.train.fit(loss, {"w": 0.0}, fm.optim.sgd(0.1), [1.0], epochs=2,
+                            monitor=monitor, metrics={name: one})
+        assert list(h[name]) == [1.0, 1.0]
+    _, h = fm.train.fit(loss, {"w": 0.0}, fm.optim.sgd(0.1), [1.0], epochs=2,
+                        metrics=[("mae", one)])  # (name, fn) pairs, as dict() takes them
+    assert list(h["mae"]) == [1.0, 1.0]
+
+
+def test_a_registered_flattens_own_error_comes_out_as_it_is():
+    class Broken:
+        pass
+
+    def flatten(b):
+        raise ValueError("Broken is not initialised")
+
+    fm.tree.register(Broken, flatten, lambda meta, children: Broken())
+    with pytest.raises(ValueError, match="^Broken is not initialised$"):
+        fm.tree.leaves(Broken())

@@ -172,3 +172,15 @@ def test_the_functions_own_value_error_is_not_renamed_while_a_vmap_runs_elsewher
 
     with pytest.raises(MyError, match="own thing$"):
         _while_a_vmap_runs_elsewhere((1.0, 2.0), lambda: fm.vmap(f)((1.0, 2.0)))
+
+
+def test_a_vmap_in_a_thread_over_a_tuple_of_the_callers_per_example_values(pool):
+    # the second review's catch: the worker's mapped leaf is a stack of the caller's
+    # per-example values, and the check stopped there (three 3x3 arrays, no error)
+    inner = lambda x: fm.sum(fm.vmap(lambda y: y * y)((x, x * 2.0, x * 3.0)))  # noqa: E731
+    xs = np.array([0.5, 1.5, 2.0])
+    assert tuple(inner(float(x)) for x in xs) == (3.5, 31.5, 56.0)
+    with pytest.raises(ValueError, match="another fm.vmap's batch.*" + FIX):
+        fm.vmap(lambda x: pool.submit(inner, x).result())(xs)
+    shared = lambda x: pool.submit(contextvars.copy_context().run, inner, x).result()  # noqa: E731
+    assert fm.vmap(shared)(xs) == (3.5, 31.5, 56.0)

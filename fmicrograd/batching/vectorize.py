@@ -114,7 +114,7 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
                     raise ValueError(f"{e}{_FOREIGN}") from e
                 raise
             if elsewhere:
-                _check_not_foreign(out, key, mapped_leaves)
+                _check_not_foreign(out, key, passed)
             failed = False
         finally:
             try:  # (two levels: an interrupt that lands between two of these still
@@ -139,19 +139,19 @@ _FOREIGN = (" (this fm.vmap runs in a thread that does not share the context of 
             "pool.submit(contextvars.copy_context().run, fn, *args))")
 
 
-def _check_not_foreign(out: Any, key: object, mine: tuple) -> None:
+def _check_not_foreign(out: Any, key: object, passed: set) -> None:
     """A ``ValueError`` when ``out`` (a mapped function's output, computed
     outside every other ``vmap`` of this context while another runs in some
     thread) uses a per-example value of that other ``vmap``: handed to a
     worker thread with a fresh context, its batch axis was taken for this
     one's, and examples of both were paired entry by entry (a wrong number
     at equal sizes). The walk follows array values only (a batch is one) and
-    stops at this call's own mapped leaves (``mine``: what lies below them is
-    the caller's)."""
+    stops at the leaves of a ``Batched`` this call maps (``passed``, ids: what
+    lies below them is how it was made, before); a leaf this call made, such
+    as the stack of a tuple's items, is walked through to the items."""
     others = [ids for k, ids in list(VMAPS.items()) if k is not key and ids]
     if not others:
         return
-    stop = {id(x) for x in mine}
     stack = [x for x in tr.leaves(out) if isinstance(x, Expr)]
     seen: set = set()
     while stack:
@@ -160,7 +160,7 @@ def _check_not_foreign(out: Any, key: object, mine: tuple) -> None:
         if any(i in ids for ids in others):
             raise ValueError("fm.vmap: the mapped function uses a value of another fm.vmap's "
                              f"batch{_FOREIGN}")
-        if i in stop:
+        if i in passed:
             continue
         for c in n.children:
             if id(c) not in seen and getattr(stored_value(c), "ndim", None):
@@ -233,8 +233,8 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
         if inexact_ints(arg):
             _inexact_error(where)
         return len(arg), _columns(np.asarray(arg, dtype=float), depth)
-    foreign = foreign_array(arg)
-    if foreign:  # (iterated, its items were 0-d tensors: "a leaf that is Tensor tensor(1.)")
+    foreign = foreign_array(arg) if hasattr(arg, "__dlpack__") else ""  # (a pandas Series is
+    if foreign:  # a sequence; a tensor's items were 0-d tensors: "a leaf that is Tensor ...")
         raise TypeError(f"fm.vmap: {where} is a {foreign}; fm.vmap maps numbers, sequences "
                         "of examples and numpy arrays: pass np.asarray(x) (x.numpy() for a "
                         "torch tensor), or run f on torch tensors with fm.to_torch(f)")

@@ -750,6 +750,11 @@ def lift(x: Any) -> Expr:
         return x
     if x.__class__ is float:
         return const(x)
+    if x.__class__ is int:  # (before the checks below: ``x * 2``)
+        try:
+            return const(float(x))
+        except OverflowError:  # an int beyond float64, as fm.exp(10 ** 400) takes it
+            return const(math.inf if x > 0 else -math.inf)
     if not _is_value(x):
         if hasattr(x, "as_node"):  # a comparison's per-example answers (``control.Mask``):
             return x.as_node()     # x * (x > 0) as (x > 0) * x
@@ -761,22 +766,14 @@ def lift(x: Any) -> Expr:
         # np.array(x), np.where(c, x, 0.0) of a node: the node, not a constant holding it
         # (whose derivative would be 0)
         return lift(x.item())
-    if x.__class__.__name__ == "Tensor":  # (eagerly a node may hold one: torch's autograd
-        if not x.ndim and not x.requires_grad:  # then follows the values fm computes)
+    if x.__class__.__name__ == "Tensor" or (  # (an nn.Parameter too; eagerly a node may
+            x.__class__.__module__.startswith("torch") and hasattr(x, "requires_grad")):
+        # hold one: torch's autograd then follows the values fm computes)
+        if not x.ndim and not x.requires_grad:
             return const(float(x))  # a torch number as a float64, as a numpy scalar is
         if TRACING or _vmap_depth() or any(who != "fm.trace" for _, who, _ in RUNNING.get()):
             # (a transform's values are numpy's; fm.trace builds the eager graph)
             raise TypeError(_TENSOR.format(shape=tuple(x.shape), grad=x.requires_grad))
-    if x.__class__.__name__ != "Tensor" and hasattr(x, "__array__") and \
-            x.__class__.__module__.split(".")[0] not in ("numpy", "builtins"):
-        # another library's array (jax's): its numbers as numpy's float64, as fm computes
-        # (a jax float32 scalar stayed one: log(x * jnp.array(1.0)) at 1 + 1e-9 gave 0.0)
-        import numpy
-
-        a = numpy.asarray(x)
-        if a.dtype.kind in "fiub":
-            a = a.astype(float)
-            return lift(a.item() if a.ndim == 0 else a)
     odd = _odd_scalar(x)
     if odd == "complex":
         raise TypeError(f"cannot combine an fm.Expr with the complex number {x!r}; fm works on "
@@ -786,6 +783,16 @@ def lift(x: Any) -> Expr:
             return const(float(x))
         except OverflowError:  # an int beyond float64, as fm.exp(10 ** 400) takes it
             return const(math.inf if x > 0 else -math.inf)
+    if hasattr(x, "__array__") and \
+            x.__class__.__module__.split(".")[0] not in ("numpy", "builtins", "torch"):
+        # another library's array (jax's): its numbers as numpy's float64, as fm computes
+        # (a jax float32 scalar stayed one: log(x * jnp.array(1.0)) at 1 + 1e-9 gave 0.0)
+        import numpy
+
+        a = numpy.asarray(x)
+        if a.dtype.kind in "fiub":
+            a = a.astype(float)
+            return lift(a.item() if a.ndim == 0 else a)
     np = sys.modules.get("numpy")
     if np is not None and x.__class__ is np.ndarray and x.ndim == 0 and x.dtype.kind in "fiub":
         return const(float(x))  # a 0-d array (float32 too) as float64, as a numpy scalar is

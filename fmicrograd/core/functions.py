@@ -66,7 +66,7 @@ def _unary(op: str, doc: str) -> Unary:
         if isinstance(x, Expr):
             return node(op, forward(x.value), (x,))
         if x.__class__ is not float:
-            x = _number_in(x, op)
+            x = _widened(x, op, True)
         return forward(x)
 
     f.__name__ = op
@@ -74,7 +74,7 @@ def _unary(op: str, doc: str) -> Unary:
     return f
 
 
-def _widened(x: Any, who: str = "function") -> Any:
+def _widened(x: Any, who: str = "function", strict: bool = False) -> Any:
     """``x`` as a function of plain numbers computes it in float64: a numpy
     scalar as a Python float (numpy would keep a float32 a float32, and a
     numpy bool is 0.0 or 1.0 as Python's ``True`` is), an int as a float
@@ -115,22 +115,12 @@ def _widened(x: Any, who: str = "function") -> Any:
             + ", or map it with fm.vmap")
     if x.__class__.__name__ == "Tensor" and not x.ndim and not x.requires_grad:
         return float(x)  # a torch number, as a numpy scalar
-    return x
-
-
-def _number_in(x: Any, who: str) -> Any:
-    """``_widened(x, who)`` for an argument of function ``fm.<who>``, which
-    refuses text and None (numpy's ufunc error, or an AttributeError naming
-    the method it looked for on None).
-
-    >>> _number_in("1.0", "exp")
-    Traceback (most recent call last):
-    TypeError: fm.exp: got str '1.0'; expected a number or an fm.Expr
-    """
-    if x is None or isinstance(x, (str, bytes, dict, set, frozenset)):
+    if strict and (x is None or isinstance(x, (str, bytes))):
+        # an argument of fm.<who>: numpy's ufunc error, or an AttributeError naming the
+        # method it looked for on None
         raise TypeError(f"fm.{who}: got {type(x).__name__} {x!r:.40}; expected a number or an "
                         "fm.Expr")
-    return _widened(x, who)
+    return x
 
 
 _HUGE_INT = 2 ** 1024
@@ -182,9 +172,9 @@ def _binary(op: str, doc: str) -> Binary:
             a, b = _lifted(a, op), _lifted(b, op)
             return node(op, forward(a.value, b.value), (a, b))
         if a.__class__ is not float:
-            a = _number_in(a, op)
+            a = _widened(a, op, True)
         if b.__class__ is not float:
-            b = _number_in(b, op)
+            b = _widened(b, op, True)
         return forward(a, b)
 
     f.__name__ = op
@@ -265,7 +255,7 @@ def square(x: Any) -> Any:
     (9.0, 6.0, 9.0)
     """
     if x.__class__ is not float and not isinstance(x, Expr):
-        x = _number_in(x, "square")
+        x = _widened(x, "square", True)
     return x * x
 
 
@@ -316,14 +306,17 @@ def where(cond: Any, a: Any, b: Any) -> Any:
             return choice(const(np.asarray(cond, dtype=float)), _lifted(a, "where"),
                           _lifted(b, "where"))
         return num.where(cond, a, b)
-    if cond is None or isinstance(cond, (str, bytes, list, tuple, dict, set, frozenset)):
+    if cond.__class__ is not bool and (cond is None or isinstance(
+            cond, (str, bytes, list, tuple, dict, set, frozenset))):
         # its truth is its length: fm.where([True, False], 1.0, 2.0) gave 1.0 (elementwise
         # in numpy and JAX), fm.where("no", 1.0, 2.0) too
         raise TypeError(f"fm.where: cond is {type(cond).__name__} {cond!r:.60}; pass a bool, a "
                         "comparison (x > 0.0), a node, or an array of truth values per "
                         "example (np.array(cond))")
     chosen = a if cond else b  # (a branch of several numbers, as a Python conditional)
-    return chosen if isinstance(chosen, (list, tuple)) else _float(chosen, "where")
+    if chosen.__class__ is float or isinstance(chosen, (Expr, list, tuple)):
+        return chosen
+    return _widened(chosen, "where")
 
 
 def undifferentiated(cond: Expr) -> bool:
@@ -369,7 +362,7 @@ def _float(x: Any, who: str) -> Any:
     nodes and arrays as they are."""
     if x.__class__ is float or isinstance(x, Expr):
         return x
-    return _number_in(x, who)
+    return _widened(x, who, True)
 
 
 @overload
@@ -412,6 +405,8 @@ def power(a: Any, b: Any) -> Any:
 
 
 def _items(xs: Iterable, who: str) -> tuple:
+    if xs.__class__ is tuple or xs.__class__ is list:  # (the usual case, before the checks)
+        return tuple(xs)
     if isinstance(xs, Expr):
         raise TypeError(f"fm.{who} expects a sequence of numbers or Exprs, got one Expr")
     if isinstance(xs, (Mapping, str, bytes)):  # (a dict iterates its keys)

@@ -217,13 +217,14 @@ def _node_of(x: Any) -> tuple[type, list, Any] | None:
         _learn_leaf(t, True)
         return None
     if t in _registry:
+        result = _registry[t][0](x)  # (its own errors as they are)
         try:
-            children, meta = _registry[t][0](x)
+            children, meta = result
             return t, list(children), meta
         except (TypeError, ValueError) as e:  # (a bare "cannot unpack non-iterable float")
             raise TypeError(f"fm.tree: the flatten function registered for {t.__name__} must "
-                            f"return (children, meta), a sequence and anything; it raised "
-                            f"{type(e).__name__}: {e}") from e
+                            f"return (children, meta), a sequence and anything; it returned "
+                            f"{type(result).__name__} {result!r:.60}") from e
     if t is tuple or t is list:
         return t, list(x), None
     if isinstance(x, tuple) and hasattr(x, "_fields"):
@@ -495,6 +496,9 @@ def leaves(tree: Any, examples: bool = False) -> list:
     return flatten(tree, examples)[0]
 
 
+_FLOATS = {float}
+
+
 def example_leaves(tree: Any) -> list:
     """The leaves of ``tree`` with every batch of examples in it (the lazy
     result of ``fm.vmap`` inside a transform, a ``Batched``) taken as the tuple
@@ -512,10 +516,13 @@ def example_leaves(tree: Any) -> list:
     [1.0, 2.0, 3.0, 4.0]
     """
     out = flatten(tree, True)[0]
-    if any(x.__class__.__module__ == "numpy" and getattr(x, "ndim", 0) for x in out):
+    kinds = set(map(type, out))  # (one pass in C: a model's leaves are all floats)
+    if kinds != _FLOATS and any(c.__module__ == "numpy" for c in kinds):
+        import numpy
+
         out = [y for x in out for y in (
-            x.reshape(-1).tolist() if x.__class__.__module__ == "numpy" and getattr(x, "ndim", 0)
-            else (x,))]
+            numpy.asarray(x).reshape(-1).tolist()  # (an np.matrix's tolist() nests)
+            if x.__class__.__module__ == "numpy" and getattr(x, "ndim", 0) else (x,))]
     return out
 
 

@@ -83,11 +83,15 @@ outputs: expected -4.18..., got -6.28... (|diff| 2.09... > tolerance 5.18...e-06
     if bad or not modes:
         raise ValueError(f"check_grads: modes must be a non-empty subset of ('fwd', 'rev'), "
                          f"got {tuple(modes)!r}")
-    for label, v, low in (("eps", eps, 0.0), ("atol", atol, None), ("rtol", rtol, None)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or \
-                v < 0 or (low is not None and v <= low):
+    for label, v, positive in (("eps", eps, True), ("atol", atol, False), ("rtol", rtol, False)):
+        try:
+            number = float(v)
+        except (TypeError, ValueError):
+            number = math.nan
+        if isinstance(v, bool) or not math.isfinite(number) or number < 0 or (
+                positive and number == 0):
             raise ValueError(f"check_grads: {label} must be a finite number "
-                             f"{'> 0' if low is not None else '>= 0'}, got {v!r}")
+                             f"{'> 0' if positive else '>= 0'}, got {v!r}")
     name = getattr(f, "__name__", None) or getattr(f, "name", None) or repr(f)
     _check(f, tuple(args), order, tuple(modes), (eps, atol, rtol), random.Random(seed),
            name, "args")

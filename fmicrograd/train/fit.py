@@ -188,23 +188,26 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     min_delta, rollback_lr_factor = _plain(min_delta), _plain(rollback_lr_factor)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
-    if metrics is not None and not isinstance(metrics, Mapping):
+    try:
+        metrics = dict(metrics or {})  # (a dict, or its (name, fn) pairs)
+    except (TypeError, ValueError):
         raise TypeError(f"fit: metrics must be a dict of name -> fn(params, batch), got "
-                        f"{type(metrics).__name__}; e.g. metrics={{'accuracy': accuracy}}")
-    metrics = dict(metrics or {})
+                        f"{type(metrics).__name__}; e.g. metrics={{'accuracy': accuracy}}"
+                        ) from None
     odd = next((k for k, fn in metrics.items() if not isinstance(k, str) or not callable(fn)),
                None)
     if odd is not None:
         raise TypeError(f"fit: metrics[{odd!r}] must be a function fn(params, batch) under a "
                         f"str name, got {type(metrics[odd]).__name__}")
-    # (monitoring's own columns too: a metric named update_norm replaced it silently)
-    clash = {"loss", "events", "update_norm", "param_norm"} & set(metrics)
-    if clash or any(k.startswith(("val_", "grad_norm", "nonfinite_")) for k in metrics):
-        raise ValueError("fit: metric names must not be 'loss', 'events', 'update_norm' or "
-                         "'param_norm', nor start with 'val_', 'grad_norm' or 'nonfinite_' "
-                         f"(fit's own columns; got {sorted(metrics)})")
     if isinstance(monitor, str) or monitor not in (True, False):  # ("no" is true: it
         raise TypeError(f"fit: monitor must be True or False, got {monitor!r}")  # monitored)
+    # (monitoring's own columns too: a metric named update_norm replaced it silently)
+    own = {"loss", "events"} | ({"update_norm", "param_norm", "nonfinite_grads",
+                                 "nonfinite_params"} if monitor else set())
+    if own & set(metrics) or any(k.startswith(("val_", "grad_norm")) for k in metrics):
+        raise ValueError(f"fit: metric names must not be {', '.join(map(repr, sorted(own)))}, "
+                         "nor start with 'val_' or 'grad_norm' (fit's own columns; got "
+                         f"{sorted(metrics)})")
     if callback is not None and not callable(callback):  # (found after the first epoch)
         raise TypeError(f"fit: callback must be a function fn(epoch, params, metrics) or "
                         f"None, got {type(callback).__name__}")
