@@ -32,6 +32,7 @@ from pyrsistent import PVector
 from ..core import pytree as tr
 from ..core.batch_axes import BATCHES, DEPTH
 from ..core.control import (
+    _RAISED_LOCK,
     FREE_OF_VARIABLES,
     RAISED,
     RAISED_ANYWHERE,
@@ -39,7 +40,6 @@ from ..core.control import (
     VMAPS,
     Mask,
     check_callable,
-    ended,
     reaches_variable,
     settle,
 )
@@ -123,7 +123,8 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
                 BATCHES.set(batches)
                 FREE_OF_VARIABLES.set(memo)
             finally:
-                ended(key, VMAPS)
+                with _RAISED_LOCK:  # (``ended``, inlined: a call's first bytecode can take
+                    VMAPS.pop(key, None)  # an interrupt, which left the entry for good)
             # a branch on disagreeing examples that f caught, here or in a thread (settle)
             if RAISED.get() or RAISED_ANYWHERE:
                 settle(("vmap", depth + 1), failed, key)
