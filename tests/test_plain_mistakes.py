@@ -36,3 +36,25 @@ def test_jit_static_argnames_and_io_save_arguments_are_checked(tmp_path):
     assert not path.exists()
     fm.io.save(path, {"w": 1.0})
     assert fm.io.load(path) == {"w": 1.0}
+
+
+def test_third_review_cases():
+    import decimal
+
+    import numpy as np
+
+    from fmicrograd.testing import check_grads
+
+    for bad in ({"atol": "1e-5"}, {"eps": decimal.Decimal("0.001")}, {"eps": 10 ** 400},
+                {"atol": np.True_}):
+        with pytest.raises(ValueError, match="must be a finite number"):
+            check_grads(fm.tanh, (0.5,), **bad)  # (a crash inside, or OverflowError)
+    check_grads(fm.tanh, (0.5,), eps=np.array(1e-3))
+    with pytest.raises(ValueError, match="got b'n'"):
+        fm.jit(lambda x: x, static_argnames=b"n")
+    with pytest.raises(TypeError, match="fm.exp: got dict"):
+        fm.exp({"a": 1.0})
+    for metrics in (0, False, ""):  # (accepted as no metrics)
+        with pytest.raises(TypeError, match="metrics must be a dict"):
+            fm.train.fit(lambda p, b: p["w"] ** 2, {"w": 1.0}, fm.optim.sgd(0.1), [1.0],
+                         epochs=1, metrics=metrics)

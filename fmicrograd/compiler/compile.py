@@ -96,7 +96,8 @@ def jit(f: Callable, static_argnums: int | tuple[int, ...] = (),
         raise ValueError(f"fm.jit: static_argnums must be an int or a tuple of ints, "
                          f"got {static_argnums!r}")
     nums = tuple(int(i) for i in found)  # (numpy ints too, as ``grad``'s argnums)
-    if not isinstance(static_argnames, str) and not hasattr(static_argnames, "__iter__"):
+    if isinstance(static_argnames, (bytes, bytearray)) or (
+            not isinstance(static_argnames, str) and not hasattr(static_argnames, "__iter__")):
         # (a bare "'int' object is not iterable")
         raise ValueError(f"fm.jit: static_argnames must be a str or a tuple of str, got "
                          f"{static_argnames!r}")

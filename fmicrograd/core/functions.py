@@ -115,7 +115,7 @@ def _widened(x: Any, who: str = "function", strict: bool = False) -> Any:
             + ", or map it with fm.vmap")
     if x.__class__.__name__ == "Tensor" and not x.ndim and not x.requires_grad:
         return float(x)  # a torch number, as a numpy scalar
-    if strict and (x is None or isinstance(x, (str, bytes))):
+    if strict and (x is None or isinstance(x, (str, bytes, dict, set, frozenset))):
         # an argument of fm.<who>: numpy's ufunc error, or an AttributeError naming the
         # method it looked for on None
         raise TypeError(f"fm.{who}: got {type(x).__name__} {x!r:.40}; expected a number or an "

@@ -84,12 +84,14 @@ outputs: expected -4.18..., got -6.28... (|diff| 2.09... > tolerance 5.18...e-06
         raise ValueError(f"check_grads: modes must be a non-empty subset of ('fwd', 'rev'), "
                          f"got {tuple(modes)!r}")
     for label, v, positive in (("eps", eps, True), ("atol", atol, False), ("rtol", rtol, False)):
+        real = isinstance(v, numbers.Real) or (getattr(v, "ndim", None) == 0 and getattr(
+            getattr(v, "dtype", None), "kind", "") in "fiu")  # (a Fraction, np.float32, 0-d)
         try:
-            number = float(v)
-        except (TypeError, ValueError):
-            number = math.nan
-        if isinstance(v, bool) or not math.isfinite(number) or number < 0 or (
-                positive and number == 0):
+            number = float(v) if real and not isinstance(v, bool) and \
+                type(v).__name__ != "bool_" else math.nan
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number) or number < 0 or (positive and number == 0):
             raise ValueError(f"check_grads: {label} must be a finite number "
                              f"{'> 0' if positive else '>= 0'}, got {v!r}")
     name = getattr(f, "__name__", None) or getattr(f, "name", None) or repr(f)

@@ -188,8 +188,11 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     min_delta, rollback_lr_factor = _plain(min_delta), _plain(rollback_lr_factor)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
-    try:
-        metrics = dict(metrics or {})  # (a dict, or its (name, fn) pairs)
+    try:  # (a dict, or its (name, fn) pairs; a 0, False or "" is no dict of metrics)
+        if metrics is not None and (isinstance(metrics, (str, bytes)) or not hasattr(
+                metrics, "__iter__")):
+            raise TypeError
+        metrics = dict(metrics or {})
     except (TypeError, ValueError):
         raise TypeError(f"fit: metrics must be a dict of name -> fn(params, batch), got "
                         f"{type(metrics).__name__}; e.g. metrics={{'accuracy': accuracy}}"
