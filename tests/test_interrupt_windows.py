@@ -131,3 +131,26 @@ def test_an_interrupt_right_after_the_blas_count_drops_puts_it_back(monkeypatch)
     assert threads._count_now() == before
     assert threads._PROGRAMS == set()
     assert f(a) == 36.0
+
+
+@pytest.mark.skipif(threads._SET is None, reason="numpy's BLAS is not OpenBLAS")
+def test_an_interrupt_before_the_count_is_set_back_is_undone_by_the_next_program(monkeypatch):
+    real = threads._SET
+    before = threads._count_now()
+    f = fm.jit(lambda a: (a @ a.T).sum())
+    a = np.ones((3, 4))
+    assert f(a) == 36.0
+    calls = []
+
+    def interrupt_the_restore(n):
+        calls.append(n)
+        if len(calls) == 2:  # the last one out, about to set the user's count back
+            raise Interrupt
+        return real(n)
+
+    monkeypatch.setattr(threads, "_SET", interrupt_the_restore)
+    with pytest.raises(Interrupt):
+        f(a)
+    monkeypatch.undo()
+    assert f(a) == 36.0  # the next program ends with the user's count, not the 1 it found
+    assert threads._count_now() == before

@@ -228,7 +228,10 @@ def single_thread(fn: Callable, arg: Any) -> Any:
     try:
         with _COUNT_LOCK:
             if not _PROGRAMS:
-                _SAVED[0] = _SET(1)
+                prior = _SET(1)
+                if _SAVED[1]:  # (else the last one out was interrupted before it set the
+                    _SAVED[0] = prior  # count back: the 1 now is not the user's)
+                _SAVED[1] = False
             _PROGRAMS.add(me)
         return fn(arg)
     finally:
@@ -236,6 +239,7 @@ def single_thread(fn: Callable, arg: Any) -> Any:
             _PROGRAMS.discard(me)
             if not _PROGRAMS:
                 _SET(_SAVED[0])
+                _SAVED[1] = True
 
 
 def _count_now() -> int:
@@ -248,7 +252,8 @@ def _count_now() -> int:
 
 _COUNT_LOCK = _thread.allocate_lock()
 _PROGRAMS: set = set()  # the calls running a program now, in any thread
-_SAVED = [_count_now()]  # the BLAS thread count before the first of them
+_SAVED = [_count_now(), True]  # the BLAS thread count before the first of them, and
+# whether it was set back when the last one ended
 
 
 class _Helper:
