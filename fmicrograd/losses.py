@@ -315,6 +315,9 @@ def softmax_cross_entropy(logits: Sequence, labels: Any, reduction: str = "mean"
     """
     if not _is_seq(logits) or not len(logits):
         raise ValueError("softmax_cross_entropy: logits must be a non-empty sequence of scores")
+    if reduction not in _REDUCTIONS:  # (one example's path returned before the check)
+        raise ValueError(f"softmax_cross_entropy: reduction must be one of "
+                         f"{sorted(_REDUCTIONS)}, got {reduction!r}")
     if not _is_seq(logits[0]):
         if _is_seq(labels):
             _check_labels(labels, _zero_to_one, "softmax_cross_entropy", _PROBABILITIES)

@@ -58,3 +58,11 @@ def test_third_review_cases():
         with pytest.raises(TypeError, match="metrics must be a dict"):
             fm.train.fit(lambda p, b: p["w"] ** 2, {"w": 1.0}, fm.optim.sgd(0.1), [1.0],
                          epochs=1, metrics=metrics)
+
+
+def test_one_examples_cross_entropy_checks_its_reduction():
+    # the one-example path returned before the check: "avg" gave 1.313 with no error
+    with pytest.raises(ValueError, match="reduction must be one of .*got 'avg'"):
+        fm.losses.softmax_cross_entropy([1.0, 2.0], 0, reduction="avg")
+    assert fm.losses.softmax_cross_entropy([1.0, 2.0], 0, reduction="sum") == \
+        fm.losses.softmax_cross_entropy([1.0, 2.0], 0)

@@ -117,14 +117,22 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
                 _check_not_foreign(out, key, passed)
             failed = False
         finally:
-            try:  # (two levels: an interrupt that lands between two of these still
-                DEPTH.set(depth)  # leaves the depth as it was and this call out of VMAPS)
-                VMAP_NOW.set(now)
-                BATCHES.set(batches)
-                FREE_OF_VARIABLES.set(memo)
+            # one step per level: an interrupt that lands between two of them still runs
+            # the rest (``ended`` inlined: a call's first bytecode can take one too)
+            try:
+                DEPTH.set(depth)
             finally:
-                with _RAISED_LOCK:  # (``ended``, inlined: a call's first bytecode can take
-                    VMAPS.pop(key, None)  # an interrupt, which left the entry for good)
+                try:
+                    with _RAISED_LOCK:
+                        VMAPS.pop(key, None)
+                finally:
+                    try:
+                        BATCHES.set(batches)
+                    finally:
+                        try:
+                            VMAP_NOW.set(now)
+                        finally:
+                            FREE_OF_VARIABLES.set(memo)
             # a branch on disagreeing examples that f caught, here or in a thread (settle)
             if RAISED.get() or RAISED_ANYWHERE:
                 settle(("vmap", depth + 1), failed, key)

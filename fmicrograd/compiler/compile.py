@@ -324,9 +324,17 @@ class Jitted:
             TRACE_VALUES.set([None])
             with running(level, "fm.jit", traces=True):
                 out = self.f(*new_args, **new_kwargs)
-        finally:
-            for var, old in zip((GUARDS, TRACED, CHECKS, TRACE_VALUES), olds):
-                var.set(old)
+        finally:  # one per level: an interrupt between two still runs the rest (a value
+            try:  # cache left set sent later eager sums to the trace's BLAS path)
+                TRACE_VALUES.set(olds[3])
+            finally:
+                try:
+                    GUARDS.set(olds[0])
+                finally:
+                    try:
+                        TRACED.set(olds[1])
+                    finally:
+                        CHECKS.set(olds[2])
         outs, out_def = tr.flatten(_node_arrays(out))
         try:
             program = ir.lower(outs, inputs, log, level, columns=traced.lowered, checks=checks)

@@ -211,14 +211,34 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
             raise
 
     def _undo(self) -> None:
-        RUNNING.set(self.token)
-        if self.memo is not _UNSET:
-            FREE_OF_VARIABLES.set(self.memo)
-        ended(self.entry[0], _ANYWHERE)
-        TRACING.pop(self.entry[0], None)
+        # one step per level: an interrupt between two of them still runs the rest
+        # (``ended`` inlined: a call's first bytecode can take one too)
+        try:
+            RUNNING.set(self.token)
+        finally:
+            try:
+                if self.memo is not _UNSET:
+                    FREE_OF_VARIABLES.set(self.memo)
+            finally:
+                try:
+                    with _RAISED_LOCK:
+                        _ANYWHERE.pop(self.entry[0], None)
+                finally:
+                    TRACING.pop(self.entry[0], None)
 
     def __exit__(self, *exc: Any) -> None:
-        self._undo()
+        try:  # (``_undo``, inlined: its first bytecode could take an interrupt)
+            RUNNING.set(self.token)
+        finally:
+            try:
+                if self.memo is not _UNSET:
+                    FREE_OF_VARIABLES.set(self.memo)
+            finally:
+                try:
+                    with _RAISED_LOCK:
+                        _ANYWHERE.pop(self.entry[0], None)
+                finally:
+                    TRACING.pop(self.entry[0], None)
         if RAISED.get() or RAISED_ANYWHERE:
             settle(self.entry[0], exc[0] is not None)
 

@@ -650,9 +650,14 @@ class CustomRule:
                 REACHED.set(None)  # (told_lanes: not for bwd's sweep)
                 cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
                                   tr.unflatten(self.out_def, seeds), **seeded)
-            finally:
-                for var, old in zip((_FOUND, _CUT, REACHED), olds):
-                    var.set(old)
+            finally:  # (one per level: an interrupt between two still runs the rest)
+                try:
+                    _FOUND.set(olds[0])
+                finally:
+                    try:
+                        _CUT.set(olds[1])
+                    finally:
+                        REACHED.set(olds[2])
             self.shared["kept_to_reach"] = bool(cut) and all(cut)
         if box:
             self.shared["reach"] = self._laid_out(box[-1], len(leaves))
