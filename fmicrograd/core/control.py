@@ -206,28 +206,14 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
                 FREE_OF_VARIABLES.set({})
             if traces and self.entry[1] != "fm.trace":  # (fm.trace records the graph as it
                 TRACING[level] = self.entry[1]          # runs: nothing replays a read value)
-        except BaseException:
-            self._undo()
+        except BaseException as e:
+            self.__exit__(type(e), e, None)  # (failed: only undoes, raises nothing)
             raise
 
-    def _undo(self) -> None:
+    def __exit__(self, *exc: Any) -> None:
         # one step per level: an interrupt between two of them still runs the rest
         # (``ended`` inlined: a call's first bytecode can take one too)
         try:
-            RUNNING.set(self.token)
-        finally:
-            try:
-                if self.memo is not _UNSET:
-                    FREE_OF_VARIABLES.set(self.memo)
-            finally:
-                try:
-                    with _RAISED_LOCK:
-                        _ANYWHERE.pop(self.entry[0], None)
-                finally:
-                    TRACING.pop(self.entry[0], None)
-
-    def __exit__(self, *exc: Any) -> None:
-        try:  # (``_undo``, inlined: its first bytecode could take an interrupt)
             RUNNING.set(self.token)
         finally:
             try:
