@@ -496,7 +496,7 @@ def leaves(tree: Any, examples: bool = False) -> list:
     return flatten(tree, examples)[0]
 
 
-_FLOATS = {float}
+_FLOATS = frozenset((float,))
 
 
 def example_leaves(tree: Any) -> list:

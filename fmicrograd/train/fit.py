@@ -43,9 +43,32 @@ from .detectors import INSTABILITIES, Thresholds, detect, running_min
 from .monitor import Epoch, count_nonfinite, groups_of, make_step
 from .progress import Progress
 from .recovery import InstabilityError, InstabilityWarning, check_policy, decide
-from .resume import STRUCTURED, Fold, check_run_dir, same_options, save, start_fold
+from .resume import (
+    OWN_COLUMNS,
+    STRUCTURED,
+    Fold,
+    check_run_dir,
+    same_options,
+    save,
+    start_fold,
+)
 
 __all__ = ["fit"]
+
+
+def _metrics_dict(metrics: Any) -> dict:
+    """``metrics`` (None, a dict, or its ``(name, fn)`` pairs) as a dict; a
+    ``TypeError`` for anything else (a 0, False or "" was taken as none)."""
+    if metrics is None:
+        return {}
+    try:
+        if isinstance(metrics, (str, bytes)):
+            raise TypeError
+        return dict(metrics)
+    except (TypeError, ValueError):
+        raise TypeError(f"fit: metrics must be a dict of name -> fn(params, batch), got "
+                        f"{type(metrics).__name__}; e.g. metrics={{'accuracy': accuracy}}"
+                        ) from None
 
 
 def _metric(name: str, fn: Callable, params: Any, batch: Any) -> float:
@@ -188,15 +211,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     min_delta, rollback_lr_factor = _plain(min_delta), _plain(rollback_lr_factor)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
-    try:  # (a dict, or its (name, fn) pairs; a 0, False or "" is no dict of metrics)
-        if metrics is not None and (isinstance(metrics, (str, bytes)) or not hasattr(
-                metrics, "__iter__")):
-            raise TypeError
-        metrics = dict(metrics or {})
-    except (TypeError, ValueError):
-        raise TypeError(f"fit: metrics must be a dict of name -> fn(params, batch), got "
-                        f"{type(metrics).__name__}; e.g. metrics={{'accuracy': accuracy}}"
-                        ) from None
+    metrics = _metrics_dict(metrics)
     odd = next((k for k, fn in metrics.items() if not isinstance(k, str) or not callable(fn)),
                None)
     if odd is not None:
@@ -205,8 +220,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     if isinstance(monitor, str) or monitor not in (True, False):  # ("no" is true: it
         raise TypeError(f"fit: monitor must be True or False, got {monitor!r}")  # monitored)
     # (monitoring's own columns too: a metric named update_norm replaced it silently)
-    own = {"loss", "events"} | ({"update_norm", "param_norm", "nonfinite_grads",
-                                 "nonfinite_params"} if monitor else set())
+    own = OWN_COLUMNS if monitor else {"loss", "events"}
     if own & set(metrics) or any(k.startswith(("val_", "grad_norm")) for k in metrics):
         raise ValueError(f"fit: metric names must not be {', '.join(map(repr, sorted(own)))}, "
                          "nor start with 'val_' or 'grad_norm' (fit's own columns; got "

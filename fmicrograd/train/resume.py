@@ -203,7 +203,7 @@ def same_options(history: PMap, epochs_done: int, monitor: bool, validating: boo
                              f"{'without' if expected else 'with'} its {column!r} column; "
                              "resume with the monitor, val_data and metrics options of the "
                              "run that wrote it")
-    extra = sorted(c for c in columns - set(metrics) if c not in _OWN and not c.startswith(
+    extra = sorted(c for c in columns - set(metrics) if c not in OWN_COLUMNS and not c.startswith(
         ("grad_norm", "val_")))
     if extra:
         raise ValueError(f"fit: the checkpoint resumed from was written by a run with metrics "
@@ -211,5 +211,5 @@ def same_options(history: PMap, epochs_done: int, monitor: bool, validating: boo
                          "the run that wrote it")
 
 
-_OWN = frozenset(("loss", "events", "update_norm", "param_norm", "nonfinite_grads",
+OWN_COLUMNS = frozenset(("loss", "events", "update_norm", "param_norm", "nonfinite_grads",
                   "nonfinite_params"))  # fit's columns besides grad_norm* and val_*
