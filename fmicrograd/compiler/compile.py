@@ -52,11 +52,11 @@ import numpy as np
 from ..batching.traced_arrays import TRACED, TracedArrays
 from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
-from ..core.control import CHECKS, RUNNING, TRACE_VALUES, check_callable, running
+from ..core.control import CHECKS, PREBUILT, RUNNING, TRACE_VALUES, check_callable, running
 from ..core.expr import GUARDS, Expr, next_level, traced_variables
 from ..transforms.autodiff import CHECK_VALUES
 from ..transforms.custom import ClosesOver, bound, checks_linearity
-from . import autobatch, codegen, guards, ir, jit_io, split
+from . import autobatch, codegen, guards, ir, jit_io, prebuilt, split
 from .batched_call import MISS, BatchedCalls, NotBatchable
 from .jit_io import EXPR, SCALAR, Structures, builder, classify, immutable, matcher, variables
 from .lowered import Lowered
@@ -117,7 +117,7 @@ class _Entry:
     vector))."""
 
     __slots__ = ("match", "variants", "inline", "known", "treedef", "kinds", "positions",
-                 "items")
+                 "items", "prebuilt")
 
     def __init__(self, treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
                  order: tuple = ()) -> None:
@@ -129,6 +129,7 @@ class _Entry:
         self.treedef = treedef
         self.kinds = kinds
         self.positions = [i for i in range(nargs) if i not in static]
+        self.prebuilt: list | None = None  # micrograd's prebuilt graphs inside (``prebuilt``)
 
 
 class Jitted:
@@ -272,7 +273,14 @@ class Jitted:
             if node is None:
                 node = self._through.setdefault(
                     key, seen_through(self, static, nondiff, len(args), depth))
-            return node(*args)
+            if batched:
+                return node(*args)
+            old = prebuilt.ARGUMENTS.get()  # (for ``prebuilt.check``: the user's nodes)
+            try:
+                prebuilt.ARGUMENTS.set((self, args, kwargs, not inside and not RUNNING.get()))
+                return node(*args)
+            finally:
+                prebuilt.ARGUMENTS.set(old)
         except (NotThrough, NotBatchable, ClosesOver):  # (ClosesOver: f closes over a value
             return self.f(*args)                         # the transform differentiates)
 
@@ -280,6 +288,8 @@ class Jitted:
              lazy: bool = False) -> Any:
         if entry.inline:  # (a Deferred the match took by identity: f gets its pytree)
             return self.f(*map(built, args), **{k: built(v) for k, v in kwargs.items()})
+        if entry.prebuilt is not None:  # the user's prebuilt graph passed back: an error
+            prebuilt.check(self, entry.prebuilt)
         scalars, arrays = found
         variants = entry.variants
         inputs = _inputs(scalars, arrays)
@@ -316,12 +326,16 @@ class Jitted:
                                            traced_arrays)
         log: list = []
         checks: list = []  # the labels fm.losses checked (``control.CHECKS``)
-        olds = GUARDS.get(), TRACED.get(), CHECKS.get(), TRACE_VALUES.get()
+        record = prebuilt.Record(new_args, new_kwargs)
+        olds = (GUARDS.get(), TRACED.get(), CHECKS.get(), TRACE_VALUES.get(), PREBUILT.get(),
+                prebuilt.ARGUMENTS.get())
         try:  # (set inside, and set again at the end: see ``control.running``)
             GUARDS.set(log)
             TRACED.set(traced)
             CHECKS.set(checks)
             TRACE_VALUES.set([None])
+            PREBUILT.set(record)
+            prebuilt.ARGUMENTS.set(None)  # (not the trace's own calls of this function)
             with running(level, "fm.jit", traces=True):
                 out = self.f(*new_args, **new_kwargs)
         finally:  # one per level: an interrupt between two still runs the rest (a value
@@ -334,7 +348,16 @@ class Jitted:
                     try:
                         TRACED.set(olds[1])
                     finally:
-                        CHECKS.set(olds[2])
+                        try:
+                            CHECKS.set(olds[2])
+                        finally:
+                            try:
+                                PREBUILT.set(olds[4])
+                            finally:
+                                prebuilt.ARGUMENTS.set(olds[5])
+        if record.found:  # kept for every later call (a float call may have traced)
+            entry.prebuilt = (entry.prebuilt or []) + record.found
+            prebuilt.check(self, entry.prebuilt)
         outs, out_def = tr.flatten(_node_arrays(out))
         try:
             program = ir.lower(outs, inputs, log, level, columns=traced.lowered, checks=checks)

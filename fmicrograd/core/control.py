@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = ["GUARDS", "CHECKS", "TRACE_VALUES", "UNCOMPILED", "FORMATTED", "INTEGER_TEST",
-           "RUNNING", "RAISED", "RAISED_ANYWHERE", "VMAP_NOW", "running", "dependent",
+           "RUNNING", "PREBUILT", "RAISED", "RAISED_ANYWHERE", "VMAP_NOW", "running", "dependent",
            "escape", "refused", "raised", "settle", "ended", "check_callable",
            "compare", "integer_test", "Mask", "reaches_variable", "reaches"]
 
@@ -58,6 +58,13 @@ FORMATTED = ("uncompiled", "it turns a traced value into text (str(x), f\"{x:.4f
 # answer comes from the values in Python, and has no compiled form.
 INTEGER_TEST = ("uncompiled", "it asks x.is_integer() of per-example values, which has no "
                 "compiled form", None, None)
+
+# While ``fm.jit`` traces, a ``compiler.prebuilt.Record``: a transform inside whose
+# output was built before the call from nodes only (micrograd's ``c = a * b`` then
+# ``fm.jit(fm.grad(lambda a: c))(a)``) notes which of jit's inputs its variables stand
+# for and the user's ``fm.Var`` leaves the output holds, so that a call passing one of
+# those nodes as that input is the prebuilt-graph error, not a derivative of 0.
+PREBUILT: ContextVar = ContextVar("fmicrograd_prebuilt", default=None)
 
 # True while ``fm.to_torch`` traces: a comparison of per-example values stays a mask
 # even where the traced examples agree (a torch graph is made for every batch, so

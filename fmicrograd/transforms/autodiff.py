@@ -18,10 +18,12 @@ from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
+from ..batching.vmap_ops import Stack
 from ..core import pytree as tr
 from ..core import sweep
 from ..core.batch_axes import DEPTH, batch_valued
 from ..core.control import (
+    PREBUILT,
     RUNNING,
     check_callable,
     dependent,
@@ -275,37 +277,64 @@ def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
     transform's variable is how nested derivatives are written; an output
     leaf beside others that use a variable is a constant, as in JAX.)"""
     levels = {lv for lv, _, _ in RUNNING.get()}
-    sources = set()
+    record = PREBUILT.get()  # (under jit: its inputs stand for the call's arguments)
+    depth = DEPTH.get()
+    sources: set = set()
+    standing = []  # jit's inputs that the variables stand for (``control.PREBUILT``)
     for xs in groups:
         for x in xs:
             n = x.children[0] if x.children else None
             while n is not None and n.op == "var" and getattr(n, "level", None) in levels:
+                if record is not None and not n.children:
+                    standing.append(n)
                 n = n.children[0] if n.children else None  # an enclosing transform's
+            if depth and n is not None and n.op != "var":
+                # under vmap a user's Var only (a per-example value is a node the function
+                # may close over, as over a float in a loop), or the user's Vars that vmap
+                # stacked into this example's value (``fm.vmap(g)((a, b))``)
+                if getattr(n, "param", None).__class__ is Stack:
+                    sources.update(id(k) for k in n.children if k.op == "var" and
+                                   getattr(k, "level", None) not in levels)
+                continue
             if n is not None and (not levels or n.op == "var"):
                 # (inside a transform, a user's fm.Var only: a computed node, as an unrolled
                 # inner loop's iterate, has a graph the walk would cross at every call)
                 sources.add(id(n))
     roots = [o for o in outs if isinstance(o, Expr)]
-    if not sources or not roots:
+    if not (sources or standing) or not roots:
         return
     mine = {id(x) for xs in groups for x in xs}
-    stack, seen, hit = roots, set(), False
+    stack, seen, hit, users = list(roots), set(), False, {}
     while stack:
         n = stack.pop()
         if id(n) in mine or (n.op == "var" and getattr(n, "level", None) in levels):
             return  # the output uses a variable
         hit = hit or id(n) in sources
+        if standing and n.op == "var":  # a user's fm.Var (none of a running transform's)
+            users[id(n)] = n
         for c in n.children:
             if id(c) not in seen:
                 seen.add(id(c))
                 stack.append(c)
     if hit:
-        raise ValueError(
-            f"fm.{who}: the function's output was built before the call from the node passed "
-            "as its argument, so it does not depend on the function's parameter and its "
-            "derivative would be 0 (micrograd's `c = a * b; c.backward()` reads as "
-            "fm.grad(lambda a: a * b)(2.0)). Build the expression inside the function, or "
-            "read a prebuilt graph's gradients with fm.viz.node_grads(c)")
+        raise prebuilt_error(who)
+    if standing:  # which arguments would make it this error: jit checks them at every call
+        record.note(standing, users, roots, who)
+
+
+def prebuilt_error(who: str) -> ValueError:
+    """The error for an output built before the call from the node passed
+    as the argument (micrograd's prebuilt graph).
+
+    >>> str(prebuilt_error("grad")).startswith("fm.grad: the function's output was built")
+    True
+    """
+    return ValueError(
+        f"fm.{who}: the function's output was built before the call from the node passed "
+        "as its argument, so it does not depend on the function's parameter and its "
+        "derivative would be 0 (micrograd's `c = a * b; c.backward()` reads as "
+        "fm.grad(lambda a: a * b)(2.0)). Build the expression inside the function, or "
+        "read a prebuilt graph's gradients with fm.viz.node_grads(c)")
 
 
 def _prepare(f_args: Sequence, nums: tuple, who: str) -> tuple[list, list, list, int]:
@@ -338,7 +367,7 @@ def call_on_inputs(f: Callable, args: Sequence, kwargs: dict, nums: tuple, has_a
             raise TypeError(f"{who}(has_aux=True): the function must return a pair "
                             f"(output, aux), got {type(out).__name__}")
         out, aux = out
-    if not DEPTH.get() and any(x.children for xs in groups for x in xs):
+    if any(x.children for xs in groups for x in xs):
         _check_not_prebuilt(tr.leaves(out), groups, who)  # (micrograd's prebuilt graph)
     return out, aux, defs, groups
 

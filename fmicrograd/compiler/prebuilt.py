@@ -1,0 +1,103 @@
+"""micrograd's prebuilt graph through ``fm.jit``.
+
+A micrograd user writes ``c = a * b`` and then ``fm.grad(lambda a: c)(a)``:
+``c`` was built before the call, so it does not depend on the function's
+parameter, and its derivative would be 0. ``grad`` sees it (its variable
+stands on ``a``, and ``c``'s graph holds ``a``: a ``ValueError`` naming the
+fix). Under ``fm.jit(fm.grad(lambda a: c))(a)`` it did not: ``jit`` traces
+with inputs of its own, standing for the values of the call's arguments, so
+``grad``'s variable stood on jit's input, not on ``a``, and the compiled
+program gave 0.0; a call with a float first compiled that 0.0, which a later
+call with ``a`` reused.
+
+While ``jit`` traces, ``Record`` (``control.PREBUILT``) lets such a check
+note which of jit's inputs its variables stood for and the user's ``fm.Var``
+leaves the output held; the entry keeps the notes, and a call that passes
+one of those nodes at that input (``ARGUMENTS``, set where ``jit`` is called
+with nodes) raises ``grad``'s error, from the trace or from compiled code. At
+the top level, as ``grad`` alone, a computed node the output holds is that
+error too.
+
+>>> import fmicrograd as fm
+>>> a = fm.Var(2.0)
+>>> c = a * a
+>>> f = fm.jit(fm.grad(lambda a: c))
+>>> f(3.0)  # a float: c is a constant, as in JAX
+0.0
+>>> try:
+...     f(a)
+... except ValueError as e:
+...     print(str(e)[:60])
+fm.grad: the function's output was built before the call fro
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any
+
+from ..core import pytree as tr
+from ..core.expr import Expr
+from ..transforms.autodiff import prebuilt_error
+
+__all__ = ["Record", "ARGUMENTS", "check"]
+
+# While a jitted function is called with nodes (``Jitted._under_transform``):
+# ``(the Jitted, its positional arguments, keyword arguments, at the top level)``
+# (the last True where no transform runs); None otherwise.
+ARGUMENTS: ContextVar = ContextVar("fmicrograd_jit_arguments", default=None)
+
+
+class Record:
+    """One trace's notes: ``found`` holds ``(leaf index, {id: user Var},
+    output roots, who)`` for each transform inside whose output was built
+    without its variables (from those ``fm.Var`` nodes, or constants) while
+    its variable stood for the input at that index of ``tr.leaves((args,
+    kwargs))``."""
+
+    def __init__(self, args: tuple, kwargs: dict) -> None:
+        self._tree = (args, kwargs)
+        self._index: dict | None = None
+        self.found: list = []
+
+    def note(self, standing: list, users: dict, roots: list, who: str) -> None:
+        """Called by ``autodiff``'s prebuilt check: ``standing`` are jit's
+        input nodes its variables stood for, ``users`` the Var nodes (by id)
+        its output ``roots`` hold."""
+        if self._index is None:  # (built on the first note only: rare)
+            self._index = {id(x): i for i, x in enumerate(tr.leaves(self._tree))}
+        for n in standing:
+            i = self._index.get(id(n))
+            if i is not None:
+                self.found.append((i, users, tuple(roots), who))
+
+
+def check(jitted: Any, notes: list) -> None:
+    """Raise the prebuilt-graph error when the call now running ``jitted``
+    with nodes (``ARGUMENTS``) passes, at a noted input, one of the noted
+    Vars, or at the top level (no transform running: ``grad`` alone takes
+    any node so) a node the noted output holds."""
+    call = ARGUMENTS.get()
+    if call is None or call[0] is not jitted:
+        return
+    leaves = tr.leaves((call[1], call[2]))
+    for i, users, roots, who in notes:
+        leaf = leaves[i] if i < len(leaves) else None
+        if not isinstance(leaf, Expr):
+            continue
+        if users.get(id(leaf)) is leaf or (call[3] and _holds(roots, leaf)):
+            raise prebuilt_error(who)
+
+
+def _holds(roots: tuple, target: Expr) -> bool:
+    """Whether the graph under ``roots`` holds the node ``target``."""
+    stack, seen = list(roots), set()
+    while stack:
+        n = stack.pop()
+        if n is target:
+            return True
+        for c in n.children:
+            if id(c) not in seen:
+                seen.add(id(c))
+                stack.append(c)
+    return False
