@@ -94,3 +94,77 @@ def test_under_vmap_closing_over_a_per_example_value_is_a_constant_as_in_a_loop(
     w = fm.Var(3.0)
     got = fm.vmap(fm.grad(lambda x: x * w * x))((fm.Var(1.0), fm.Var(2.0)))
     assert [v.value for v in got] == [6.0, 12.0]
+
+
+# the review's cases (round 34)
+
+def test_under_vmap_two_mapped_arguments_sharing_vars_are_not_the_error():
+    vs = [fm.Var(v) for v in (1.0, 2.0, 3.0)]
+    g = fm.grad(lambda x, y: y * y)
+    loop = [g(x, y) for x, y in zip(vs[:-1], vs[1:])]
+    assert loop == [0.0, 0.0]
+    assert list(fm.vmap(g)(tuple(vs[:-1]), tuple(vs[1:]))) == loop
+    a, b = vs[0], vs[1]
+    pairs = ((a, b), (b, a))
+    assert fm.vmap(lambda p: fm.grad(lambda t: p[1] * 2.0)(p[0]))(pairs) == (0.0, 0.0)
+
+
+def test_under_vmap_the_mapped_var_itself_in_the_output_is_the_error():
+    a = fm.Var(2.0)
+
+    def one(x):
+        return fm.grad(lambda t: x * x)(x)
+
+    for run in (lambda: one(a), lambda: fm.vmap(one)((a, a)), lambda: fm.jit(one)(a)):
+        with pytest.raises(ValueError, match=PREBUILT):
+            run()
+    assert fm.jit(one)(3.0) == 0.0 == fm.vmap(one)((1.0, 2.0))[0]
+
+
+def test_a_note_is_checked_only_for_the_branch_that_made_it():
+    a = fm.Var(2.0)
+    c = a * a
+    f = fm.jit(lambda x, s: fm.grad(lambda t: c if s > 0 else t * t)(x))
+    assert f(3.0, 1.0) == 0.0
+    assert f(a, -1.0).value == 4.0  # the other branch: d(t * t)/dt at a
+    with pytest.raises(ValueError, match=PREBUILT):
+        f(a, 1.0)
+    assert f(a, -1.0).value == 4.0
+
+
+@pytest.mark.parametrize("outer", [
+    lambda f, a: fm.grad(f)(a), lambda f, a: fm.hessian(f)(a),
+    lambda f, a: fm.jvp(f, (a,), (1.0,)),
+], ids=["grad", "hessian", "jvp"])
+def test_a_jitted_prebuilt_call_under_another_transform_is_the_error(outer):
+    a = fm.Var(2.0)
+    c = a * a
+    with pytest.raises(ValueError, match=PREBUILT):
+        outer(fm.grad(lambda t: c), a)  # (as without jit)
+    with pytest.raises(ValueError, match=PREBUILT):
+        outer(fm.jit(fm.grad(lambda t: c)), a)
+
+
+def test_a_nested_derivative_closing_over_the_outer_variable_is_not_the_error():
+    def one(x):
+        return fm.grad(lambda t: x * x)(x)
+
+    a = fm.Var(2.0)
+    assert fm.grad(lambda z: one(z))(a) == 0.0  # x is the outer grad's variable
+    assert fm.grad(lambda z: fm.jit(one)(z))(a) == 0.0
+
+
+def test_a_large_prebuilt_output_is_not_kept_by_jit():
+    from fmicrograd.transforms import autodiff
+
+    a = fm.Var(1.0)
+    c = a
+    for _ in range(autodiff._KEPT + 10):
+        c = c * 1.0000001
+    f = fm.jit(fm.grad(lambda t: c))
+    assert f(3.0) == 0.0
+    (entry,) = f._entries.order
+    (notes,) = entry.prebuilt.values()
+    assert [roots for _, _, _, roots, _ in notes] == [None]  # (the Vars only: a)
+    with pytest.raises(ValueError, match=PREBUILT):
+        f(a)

@@ -40,7 +40,7 @@ from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
 from ..core.control import running
 from ..core.expr import GUARDS, Expr, const, next_level, traced_variable
-from . import autobatch, ir
+from . import autobatch, guards, ir
 from .gather import input_shapes
 from .jit_io import (
     SCALAR,
@@ -49,6 +49,7 @@ from .jit_io import (
     classify,
     kind_key,
     matcher,
+    registered_metas,
     static_key,
     variables,
 )
@@ -84,12 +85,15 @@ class _Entry:
             else:
                 self.plain.append(i)
                 plain_leaves += leaves
+        # (registered nodes' aux data by type and bits: ``jit_io.registered_metas``)
+        self.node_metas = tuple(registered_metas(td) for _, td, _ in self.nodes)
         dyn = tuple(args[i] for i in self.plain)
         treedef = tr.structure((dyn, {}))
         self.plain_kinds = [classify(x) for x in plain_leaves]
         self.match_plain = matcher(treedef, self.plain_kinds, {}, len(dyn))
         self.key = (self.nargs, depth, tuple((i, type(v), k) for i, v, k in self.static),
-                    treedef, tuple(map(kind_key, self.plain_kinds)), tuple(self.nodes))
+                    treedef, tuple(map(kind_key, self.plain_kinds)), tuple(self.nodes),
+                    registered_metas(treedef), self.node_metas)
         self.inline = False
         self.variants: list = []
         self.classes: list = [()]  # the program's input shapes (see ``_pack``)
@@ -105,9 +109,10 @@ class _Entry:
         if found is None:
             return None
         node_leaves: list = []
-        for i, td, kinds in self.nodes:
+        for (i, td, kinds), metas in zip(self.nodes, self.node_metas):
             leaves, other = tr.flatten(args[i])
-            if other != td or tuple(map(_kind, leaves)) != kinds:
+            if other != td or tuple(map(_kind, leaves)) != kinds or (
+                    metas and registered_metas(other) != metas):
                 return None
             node_leaves += leaves
         if any(x.op != "const" and has_variable(x) for x in node_leaves
@@ -263,20 +268,47 @@ class BatchedCalls:
         outs, out_def = tr.flatten(out)
         try:
             program = ir.lower(outs, inputs, log, level)
+            # the branches, checked on values computed as the trace did (``guards``): the
+            # optimized program's regrouped sums, numpy's exp, took the other side of a tie
+            exact = guards.exact_guards(program)
         except (ir.NotCompilable, TypeError):  # a per-example guard, float(), outer variables
             entry.inline = True
             return self._as_python(entry, args)
+        if exact is not None:
+            program.guards = []
         optimized = ir.optimize(program)
         run = autobatch.batched_program(optimized)
+        classes = input_shapes(optimized) or [()]
+        if exact is not None:
+            run = _guarded(exact, run, program, classes)
         build = _builder(out_def)
         with self._lock:
-            entry.classes = input_shapes(optimized) or [()]
+            entry.classes = classes
             entry.variants.insert(0, (run, build))
             del entry.variants[self.max_variants:]
         result = single_thread(run, entry.inputs(found))
-        if result is None:  # cannot happen: the trace took exactly these branches
-            raise RuntimeError("fm.jit: a freshly compiled batched variant rejected its inputs")
+        if result is None:  # a branch on more values than the exact check takes (guards.LIMIT),
+            # whose compiled (regrouped) value falls on the other side of a tie: as Python
+            with self._lock:
+                if entry.variants and entry.variants[0][0] is run:
+                    entry.variants.pop(0)
+            entry.inline = True
+            return self._as_python(entry, args)
         return build(result)
+
+
+def _guarded(exact: tuple, run: Callable, p: ir.Program, classes: list) -> Callable:
+    """``run`` behind the exact guards ``exact`` (``guards.exact_guards`` of
+    ``p``), whose positions are ``p``'s inputs: they read numbers only, the
+    part of the inputs of shape ``()`` (``_Entry.inputs``: one array, or one
+    per shape in ``classes``)."""
+    check, where = exact
+    scalar = np.cumsum([s == () for s in p.shapes[:p.n_inputs]]) - 1
+    at = scalar[where]
+    if len(classes) == 1:
+        return lambda values: None if check(values[at].tolist()) is None else run(values)
+    k = classes.index(())
+    return lambda values: None if check(values[k][at].tolist()) is None else run(values)
 
 
 def _as_nodes(args: tuple, entry: _Entry) -> tuple:

@@ -129,7 +129,7 @@ class _Entry:
         self.treedef = treedef
         self.kinds = kinds
         self.positions = [i for i in range(nargs) if i not in static]
-        self.prebuilt: list | None = None  # micrograd's prebuilt graphs inside (``prebuilt``)
+        self.prebuilt: dict | None = None  # a variant's run -> its notes (``prebuilt``)
 
 
 class Jitted:
@@ -153,8 +153,13 @@ class Jitted:
             kwargs = keywords(kwargs, self.static_argnames)
         if RUNNING.get() or DEPTH.get():  # inside another transform (see ``_slow``)
             return self._slow(tuple(map(built, args)), {k: built(v) for k, v in kwargs.items()},
-                              inside=True)
-        return self.compiled(*args, **kwargs)
+                              inside=True, user=True)
+        for entry in self._entries.order:  # a snapshot: threads may add
+            found = entry.match(args, kwargs)
+            if found is not None:
+                return self._run(entry, found, args, kwargs)
+        return self._slow(tuple(map(built, args)), {k: built(v) for k, v in kwargs.items()},
+                          user=True)
 
     def compiled(self, *args: Any, **kwargs: Any) -> Any:
         """The call, from compiled code where there is any (``seen_through``'s
@@ -206,7 +211,7 @@ class Jitted:
             out.append(i % nargs)
         return sorted(set(out))
 
-    def _slow(self, args: tuple, kwargs: dict, inside: bool = False) -> Any:
+    def _slow(self, args: tuple, kwargs: dict, inside: bool = False, user: bool = False) -> Any:
         if not kwargs and self._batched.seen:  # under vmap, a structure compiled before
             out = self._batched.lookup(args)
             if out is not MISS:
@@ -230,7 +235,7 @@ class Jitted:
             where = _leaf_path(dyn, kwargs, static_pos, len(kinds))
             raise TypeError(f"{e} (the argument at {where})") from None
         if EXPR in kinds:  # inside another transform: one compiled node if possible
-            return self._under_transform(args, kwargs, tuple(static_pos), inside)
+            return self._under_transform(args, kwargs, tuple(static_pos), inside, user)
         if inside:  # no node in, yet f may read one (a global, a closure) that compiled
             return self.f(*args, **kwargs)  # code from an earlier trace would hold frozen
         key = _key(treedef, kinds, len(args), static, tuple(kwargs))
@@ -251,7 +256,7 @@ class Jitted:
         return None if entry is None else (entry, _split(leaves, kinds))
 
     def _under_transform(self, args: tuple, kwargs: dict, static: tuple,
-                         inside: bool = False) -> Any:
+                         inside: bool = False, user: bool = False) -> Any:
         if CHECK_VALUES.get() is not None:  # under debug_nans: f's own ops, so that the
             return self.f(*args, **kwargs)  # error names the op, not the compiled call
         found = None if kwargs else plan(args, static)
@@ -273,11 +278,12 @@ class Jitted:
             if node is None:
                 node = self._through.setdefault(
                     key, seen_through(self, static, nondiff, len(args), depth))
-            if batched:
+            if batched or not user:  # (a sweep's call again with nodes: checked at the first)
                 return node(*args)
             old = prebuilt.ARGUMENTS.get()  # (for ``prebuilt.check``: the user's nodes)
             try:
-                prebuilt.ARGUMENTS.set((self, args, kwargs, not inside and not RUNNING.get()))
+                levels = frozenset(lv for lv, _, _ in RUNNING.get())
+                prebuilt.ARGUMENTS.set((self, args, kwargs, levels, not levels and not inside))
                 return node(*args)
             finally:
                 prebuilt.ARGUMENTS.set(old)
@@ -288,14 +294,14 @@ class Jitted:
              lazy: bool = False) -> Any:
         if entry.inline:  # (a Deferred the match took by identity: f gets its pytree)
             return self.f(*map(built, args), **{k: built(v) for k, v in kwargs.items()})
-        if entry.prebuilt is not None:  # the user's prebuilt graph passed back: an error
-            prebuilt.check(self, entry.prebuilt)
         scalars, arrays = found
         variants = entry.variants
         inputs = _inputs(scalars, arrays)
         for k, (run, build, vector, carry) in enumerate(variants):
             out = single_thread(run, inputs if vector else inputs.tolist())
             if out is not None:
+                if entry.prebuilt is not None and run in entry.prebuilt:
+                    prebuilt.check(self, entry.prebuilt[run])  # the user's prebuilt graph
                 if k:  # keep the branch seen last in front
                     with self._lock:
                         if k < len(variants) and variants[k][0] is run:
@@ -326,7 +332,7 @@ class Jitted:
                                            traced_arrays)
         log: list = []
         checks: list = []  # the labels fm.losses checked (``control.CHECKS``)
-        record = prebuilt.Record(new_args, new_kwargs)
+        record = prebuilt.Record(new_args, new_kwargs, level)
         olds = (GUARDS.get(), TRACED.get(), CHECKS.get(), TRACE_VALUES.get(), PREBUILT.get(),
                 prebuilt.ARGUMENTS.get())
         try:  # (set inside, and set again at the end: see ``control.running``)
@@ -355,9 +361,6 @@ class Jitted:
                                 PREBUILT.set(olds[4])
                             finally:
                                 prebuilt.ARGUMENTS.set(olds[5])
-        if record.found:  # kept for every later call (a float call may have traced)
-            entry.prebuilt = (entry.prebuilt or []) + record.found
-            prebuilt.check(self, entry.prebuilt)
         outs, out_def = tr.flatten(_node_arrays(out))
         try:
             program = ir.lower(outs, inputs, log, level, columns=traced.lowered, checks=checks)
@@ -395,9 +398,15 @@ class Jitted:
                                   enumerate(zip(out_def.children, [0] + ends[:-1], ends))]
         with self._lock:
             entry.variants.insert(0, (run, build, vector, carry))
-            for _, old, _, _ in entry.variants[MAX_VARIANTS:]:
+            if record.found:  # (checked at every later call that takes this branch)
+                entry.prebuilt = {**(entry.prebuilt or {}), run: record.found}
+            for old_run, old, _, _ in entry.variants[MAX_VARIANTS:]:
                 entry.items.pop(old, None)
+                if entry.prebuilt:
+                    entry.prebuilt.pop(old_run, None)
             del entry.variants[MAX_VARIANTS:]
+        if record.found:  # the user's prebuilt graph, passed to this call
+            prebuilt.check(self, record.found)
         flat = _inputs(scalars, arrays)
         result = single_thread(run, flat if vector else flat.tolist())
         if result is None:  # a branch on more values than the exact check takes (guards.LIMIT),
@@ -520,7 +529,8 @@ def _key(treedef: tr.TreeDef, kinds: list, nargs: int, static: dict, order: tupl
     """The cache key of a call's structure: its leaves' kinds, its static
     values, the order of its keyword arguments (``f(**kw)`` may read it)."""
     return (treedef, tuple(map(jit_io.kind_key, kinds)), nargs,
-            tuple((i, type(v), jit_io.static_key(v)) for i, v in static.items()), order)
+            tuple((i, type(v), jit_io.static_key(v)) for i, v in static.items()), order,
+            jit_io.registered_metas(treedef))
 
 
 def _split(leaves: list, kinds: list) -> tuple[list, list]:

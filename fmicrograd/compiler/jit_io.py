@@ -522,7 +522,10 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
             src.emit(f"{n} = {var}[{src.name(key)}]")
     elif kind in tr._registry:
         src.emit(f"_ch, _m = {src.name(tr._registry[kind][0])}({var})")
-        src.emit(f"if _m != {src.name(td.meta)}: return None")
+        # (by type and bits, as static values: 1 == True and 0.0 == -0.0 in Python)
+        src.emit(f"if _m != {src.name(td.meta)} or _typed_key(_m) != "
+                 f"{src.name(_typed_key(td.meta))}: return None")
+        src.names["_typed_key"] = _typed_key
         src.emit(f"{''.join(n + ', ' for n in names)}= _ch" if names else
                  "if len(tuple(_ch)): return None")
     elif dataclasses.is_dataclass(kind):
@@ -542,6 +545,23 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
         src.emit(f"if len({var}): return None")
     for n, child in zip(names, td.children):
         _gen(src, child, n, kinds, scalars, arrays, counter)
+
+
+def registered_metas(td: tr.TreeDef) -> tuple:
+    """The aux data of the registered pytree nodes in ``td``, by type and bits
+    (``static_key``), for a cache key: ``TreeDef`` compares them with ``==``,
+    so ``1`` and ``True``, ``0.0`` and ``-0.0`` would share a program.
+
+    >>> registered_metas(fm.tree.structure((1.0, [2.0])))
+    ()
+    """
+    out, stack = [], [td]
+    while stack:
+        n = stack.pop()
+        if n.kind in tr._registry:
+            out.append(_typed_key(n.meta))
+        stack.extend(c for c in n.children if c.children or c.kind in tr._registry)
+    return tuple(out)
 
 
 def kind_key(kind: Any) -> Any:

@@ -43,24 +43,28 @@ from ..transforms.autodiff import prebuilt_error
 __all__ = ["Record", "ARGUMENTS", "check"]
 
 # While a jitted function is called with nodes (``Jitted._under_transform``):
-# ``(the Jitted, its positional arguments, keyword arguments, at the top level)``
-# (the last True where no transform runs); None otherwise.
+# ``(the Jitted, its positional arguments, keyword arguments, the levels of the
+# transforms running around the call, whether it is at the top level: no transform
+# and no vmap)``; None otherwise.
 ARGUMENTS: ContextVar = ContextVar("fmicrograd_jit_arguments", default=None)
 
 
 class Record:
-    """One trace's notes: ``found`` holds ``(leaf index, {id: user Var},
-    output roots, who)`` for each transform inside whose output was built
-    without its variables (from those ``fm.Var`` nodes, or constants) while
-    its variable stood for the input at that index of ``tr.leaves((args,
-    kwargs))``."""
+    """One trace's notes (the trace at ``level``): ``found`` holds ``(leaf
+    index, {id: user Var}, itself, output roots or None, who)`` for each
+    transform inside whose output used none of its variables while its
+    variable stood for jit's input at that index of ``tr.leaves((args,
+    kwargs))``: the user's ``fm.Var`` nodes the output holds, whether it holds
+    that input itself, and (a small output) the output, for a computed node."""
 
-    def __init__(self, args: tuple, kwargs: dict) -> None:
+    def __init__(self, args: tuple, kwargs: dict, level: int) -> None:
         self._tree = (args, kwargs)
+        self.level = level
         self._index: dict | None = None
         self.found: list = []
 
-    def note(self, standing: list, users: dict, roots: list, who: str) -> None:
+    def note(self, standing: list, users: dict, itself: bool, roots: list | None,
+             who: str) -> None:
         """Called by ``autodiff``'s prebuilt check: ``standing`` are jit's
         input nodes its variables stood for, ``users`` the Var nodes (by id)
         its output ``roots`` hold."""
@@ -69,23 +73,37 @@ class Record:
         for n in standing:
             i = self._index.get(id(n))
             if i is not None:
-                self.found.append((i, users, tuple(roots), who))
+                self.found.append((i, users, itself, None if roots is None else tuple(roots),
+                                   who))
 
 
 def check(jitted: Any, notes: list) -> None:
     """Raise the prebuilt-graph error when the call now running ``jitted``
-    with nodes (``ARGUMENTS``) passes, at a noted input, one of the noted
-    Vars, or at the top level (no transform running: ``grad`` alone takes
-    any node so) a node the noted output holds."""
+    with nodes (``ARGUMENTS``) passes, at a noted input, what ``grad``
+    itself refuses: a noted Var (also through the variables of enclosing
+    transforms that stand on it), a user's node the output holds as jit's
+    input itself, or at the top level (no transform running: ``grad`` alone
+    takes any node so) a computed node the noted output holds. (Read the
+    levels of the call's own time: a custom rule's forward runs with none.)"""
     call = ARGUMENTS.get()
     if call is None or call[0] is not jitted:
         return
-    leaves = tr.leaves((call[1], call[2]))
-    for i, users, roots, who in notes:
+    _, args, kwargs, levels, top = call
+    leaves = tr.leaves((args, kwargs))
+    for i, users, itself, roots, who in notes:
         leaf = leaves[i] if i < len(leaves) else None
         if not isinstance(leaf, Expr):
             continue
-        if users.get(id(leaf)) is leaf or (call[3] and _holds(roots, leaf)):
+        n = leaf
+        while n.op == "var" and n.children and getattr(n, "level", None) in levels:
+            n = n.children[0]  # an enclosing transform's variable: the node it stands on
+        if users.get(id(n)) is n:
+            raise prebuilt_error(who)
+        if getattr(leaf, "level", None) in levels:
+            continue  # a transform's variable held as it is: a nested derivative's closure
+        if itself and (leaf.op == "var" or top):
+            raise prebuilt_error(who)
+        if roots is not None and top and leaf.op != "var" and _holds(roots, leaf):
             raise prebuilt_error(who)
 
 

@@ -293,8 +293,10 @@ def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
                 # may close over, as over a float in a loop), or the user's Vars that vmap
                 # stacked into this example's value (``fm.vmap(g)((a, b))``)
                 if getattr(n, "param", None).__class__ is Stack:
-                    sources.update(id(k) for k in n.children if k.op == "var" and
-                                   getattr(k, "level", None) not in levels)
+                    held = {id(k) for k in n.children if k.op == "var" and
+                            getattr(k, "level", None) not in levels}
+                    if held:  # (and that value itself, held by the output: x in x * x)
+                        sources.update(held | {id(n)})
                 continue
             if n is not None and (not levels or n.op == "var"):
                 # (inside a transform, a user's fm.Var only: a computed node, as an unrolled
@@ -304,14 +306,24 @@ def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
     if not (sources or standing) or not roots:
         return
     mine = {id(x) for xs in groups for x in xs}
-    stack, seen, hit, users = list(roots), set(), False, {}
+    jit_level = record.level if standing else None
+    stack, seen, hit, users, itself = list(roots), set(), False, {}, False
     while stack:
         n = stack.pop()
-        if id(n) in mine or (n.op == "var" and getattr(n, "level", None) in levels):
+        if id(n) in mine:
             return  # the output uses a variable
+        if n.op == "var" and getattr(n, "level", None) in levels:
+            if getattr(n, "level", None) != jit_level:
+                return  # the output uses a variable of an enclosing transform
+            # one of jit's inputs, which stand for the call's values: the argument
+            # itself where a variable stands on it (jit(lambda x: grad(lambda t: x)(x)))
+            itself = itself or any(n is s for s in standing)
+            continue
         hit = hit or id(n) in sources
         if standing and n.op == "var":  # a user's fm.Var (none of a running transform's)
             users[id(n)] = n
+        if depth and getattr(n, "param", None).__class__ is Stack:
+            continue  # (an example's values of a mapped argument: not a prebuilt graph)
         for c in n.children:
             if id(c) not in seen:
                 seen.add(id(c))
@@ -319,7 +331,10 @@ def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
     if hit:
         raise prebuilt_error(who)
     if standing:  # which arguments would make it this error: jit checks them at every call
-        record.note(standing, users, roots, who)
+        record.note(standing, users, itself, roots if len(seen) <= _KEPT else None, who)
+
+
+_KEPT = 10_000  # nodes at most in an output jit keeps, to look for a computed node in
 
 
 def prebuilt_error(who: str) -> ValueError:
