@@ -168,3 +168,32 @@ def test_a_large_prebuilt_output_is_not_kept_by_jit():
     assert [roots for _, _, _, roots, _ in notes] == [None]  # (the Vars only: a)
     with pytest.raises(ValueError, match=PREBUILT):
         f(a)
+
+
+def test_a_branch_that_runs_as_python_still_sees_the_prebuilt_graph():
+    # (review 2: the t * c branch holds the user's Var, so the entry ran f as Python on
+    # the call's floats, and the other branch's grad(lambda t: c) gave 0.0 for a)
+    a = fm.Var(2.0)
+    c = a * a
+
+    def body(x, s):
+        return fm.grad(lambda t: c)(x) if s > 0 else fm.grad(lambda t: t * c)(x)
+
+    assert body(a, -1.0).value == 4.0
+    for order in ((-1.0, 1.0), (1.0, -1.0)):
+        f = fm.jit(body)
+        for s in order:
+            if s > 0:
+                with pytest.raises(ValueError, match=PREBUILT):
+                    f(a, s)
+            else:
+                assert f(a, s).value == 4.0
+
+
+def test_deferred_calls_with_a_prebuilt_var_are_the_error():
+    a = fm.Var(2.0)
+    c = a * a
+    f = fm.jit(fm.grad(lambda x: c))
+    with pytest.raises(ValueError, match=PREBUILT):
+        f.deferred(a)
+    assert f.deferred(3.0) == 0.0

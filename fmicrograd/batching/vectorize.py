@@ -284,8 +284,15 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
         for col, leaf in zip(columns, leaves):
             col.append(leaf)
     ranks = _ranks(treedef)
-    leaves = [_stack(col, r, depth, where) for col, r in zip(columns, ranks)]
+
+    leaves = [_stack(col, r, depth, where, items[0], k)
+              for k, (col, r) in enumerate(zip(columns, ranks))]
     return len(items), tr.unflatten(treedef, leaves)
+
+
+def _path_of(example: Any, k: int) -> str:
+    """Where leaf ``k`` sits in ``example`` (for an error)."""
+    return tr.keystr(tr.flatten_with_paths(example)[1][k])
 
 
 def _keys_refused(items: list, where: str) -> None:
@@ -354,11 +361,15 @@ def _columns(arr: np.ndarray, depth: int) -> Any:
     return build(())
 
 
-def _stack(column: list, rank: int, depth: int, where: str) -> Any:
-    for leaf in column:
+def _stack(column: list, rank: int, depth: int, where: str, example: Any = None,
+           k: int = -1) -> Any:
+    """The batched leaf of ``column`` (leaf ``k`` of each example, for an
+    error's path in ``example``, the first)."""
+    for i, leaf in enumerate(column):
         if isinstance(leaf, bool) or not (isinstance(leaf, (Expr, numbers.Real, np.ndarray))):
+            place = f" (example {i}, at {_path_of(example, k)})" if k >= 0 else ""
             raise TypeError(f"fm.vmap: {where} has a leaf that is {type(leaf).__name__} "
-                            f"{leaf!r}; expected numbers or fm.Expr")
+                            f"{leaf!r}{place}; expected numbers or fm.Expr")
         if isinstance(leaf, np.ndarray) and leaf.ndim:
             raise TypeError(f"fm.vmap: {where}'s examples hold a numpy array of shape "
                             f"{leaf.shape}; stacked, its entries would be read as examples of "

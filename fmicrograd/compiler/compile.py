@@ -195,7 +195,7 @@ class Jitted:
             found = entry.match(args, {})
             if found is not None:
                 return self._run(entry, found, args, {}, lazy=True)
-        return self._slow(tuple(map(built, args)), {})
+        return self._slow(tuple(map(built, args)), {}, user=True)
 
     def _static(self, nargs: int, kwargs: Any = ()) -> list:
         out = []
@@ -293,7 +293,8 @@ class Jitted:
     def _run(self, entry: _Entry, found: tuple, args: tuple, kwargs: dict,
              lazy: bool = False) -> Any:
         if entry.inline:  # (a Deferred the match took by identity: f gets its pytree)
-            return self.f(*map(built, args), **{k: built(v) for k, v in kwargs.items()})
+            return self._as_python(tuple(map(built, args)),
+                                   {k: built(v) for k, v in kwargs.items()})
         scalars, arrays = found
         variants = entry.variants
         inputs = _inputs(scalars, arrays)
@@ -366,7 +367,7 @@ class Jitted:
             program = ir.lower(outs, inputs, log, level, columns=traced.lowered, checks=checks)
         except ir.NotCompilable as e:
             entry.inline = str(e) or True  # (the reason, for ``lower``)
-            return self.f(*args, **kwargs)
+            return self._as_python(args, kwargs)
         if not self.calls_rules and "custom" in program.ops:  # f calls a custom_vjp: forward
             self.calls_rules = any(  # mode through this function checks its rule is linear
                 op == "custom" and checks_linearity(getattr(q, "fn", None))
@@ -379,7 +380,7 @@ class Jitted:
             exact = guards.exact_guards(program)  # (the branches, checked as traced)
         except ir.NotCompilable as e:
             entry.inline = str(e)
-            return self.f(*args, **kwargs)
+            return self._as_python(args, kwargs)
         if exact is not None:
             program.guards = []
         optimized = ir.optimize(program)
@@ -416,8 +417,17 @@ class Jitted:
                     entry.variants.pop(0)
             entry.inline = ("a Python branch at a tie that the compiled program's regrouped "
                             "values decide the other way")
-            return self.f(*args, **kwargs)
+            return self._as_python(args, kwargs)
         return _finish(entry, build, carry, result)
+
+    def _as_python(self, args: tuple, kwargs: dict) -> Any:
+        """``f`` run as Python on the call's values, where its trace cannot be
+        compiled; on the user's nodes themselves when the call has them
+        (``NotThrough``: ``_under_transform`` runs it so), whose own checks
+        (micrograd's prebuilt graph) see them."""
+        if prebuilt.calling(self):
+            raise NotThrough
+        return self.f(*args, **kwargs)
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """The program this function runs for these arguments (compiled now

@@ -522,10 +522,15 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
             src.emit(f"{n} = {var}[{src.name(key)}]")
     elif kind in tr._registry:
         src.emit(f"_ch, _m = {src.name(tr._registry[kind][0])}({var})")
-        # (by type and bits, as static values: 1 == True and 0.0 == -0.0 in Python)
-        src.emit(f"if _m != {src.name(td.meta)} or _typed_key(_m) != "
-                 f"{src.name(_typed_key(td.meta))}: return None")
-        src.names["_typed_key"] = _typed_key
+        # (by type and bits, as static values: 1 == True and 0.0 == -0.0 in Python; a str
+        # or None, fm.nn's, by its class: a check per neuron on every call)
+        if exact(td.meta):
+            src.emit(f"if _m.__class__ is not {src.name(td.meta.__class__)} or "
+                     f"_m != {src.name(td.meta)}: return None")
+        else:
+            src.emit(f"if _m != {src.name(td.meta)} or _typed_key(_m) != "
+                     f"{src.name(_typed_key(td.meta))}: return None")
+            src.names["_typed_key"] = _typed_key
         src.emit(f"{''.join(n + ', ' for n in names)}= _ch" if names else
                  "if len(tuple(_ch)): return None")
     elif dataclasses.is_dataclass(kind):
@@ -559,7 +564,16 @@ def registered_metas(td: tr.TreeDef) -> tuple:
     while stack:
         n = stack.pop()
         if n.kind in tr._registry:
-            out.append(_typed_key(n.meta))
+            key = _typed_key(n.meta)
+            try:
+                hash(key)
+            except TypeError:
+                raise TypeError(
+                    f"fm.jit: {n.kind.__name__}'s flatten (fm.tree.register) returned aux "
+                    f"data of type {type(n.meta).__name__}, which is not hashable, and jit "
+                    "keys its compiled programs on it: return a tuple (or another hashable "
+                    "value) as the aux data") from None
+            out.append(key)
         stack.extend(c for c in n.children if c.children or c.kind in tr._registry)
     return tuple(out)
 

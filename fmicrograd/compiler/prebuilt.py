@@ -40,7 +40,7 @@ from ..core import pytree as tr
 from ..core.expr import Expr
 from ..transforms.autodiff import prebuilt_error
 
-__all__ = ["Record", "ARGUMENTS", "check"]
+__all__ = ["Record", "ARGUMENTS", "check", "calling"]
 
 # While a jitted function is called with nodes (``Jitted._under_transform``):
 # ``(the Jitted, its positional arguments, keyword arguments, the levels of the
@@ -75,6 +75,12 @@ class Record:
             if i is not None:
                 self.found.append((i, users, itself, None if roots is None else tuple(roots),
                                    who))
+
+
+def calling(jitted: Any) -> bool:
+    """Whether the user's call of ``jitted`` with nodes is running now."""
+    call = ARGUMENTS.get()
+    return call is not None and call[0] is jitted
 
 
 def check(jitted: Any, notes: list) -> None:

@@ -796,9 +796,24 @@ def lift(x: Any) -> Expr:
     np = sys.modules.get("numpy")
     if np is not None and x.__class__ is np.ndarray and x.ndim == 0 and x.dtype.kind in "fiub":
         return const(float(x))  # a 0-d array (float32 too) as float64, as a numpy scalar is
-    if holds_nodes(x):
+    if holds_nodes(x) or (_vmap_depth() and _holds_examples(x)):
         raise TypeError(_NODE_ARRAY.format(shape=x.shape))
     return const(x)
+
+
+def _holds_examples(x: Any) -> bool:
+    """Whether ``x`` is a numpy array of nodes one of which holds ``vmap``'s
+    per-example values: a constant of it would be read along the batch, its
+    entries taken for examples (``np.array([x, 2.0 * x]) > y`` under
+    ``vmap`` counted one entry per example).
+
+    >>> import numpy as np
+    >>> _holds_examples(np.array([Const(np.array([1.0, 2.0])), 1.0])), _holds_examples(1.0)
+    (True, False)
+    """
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(x, np.ndarray) and x.dtype.kind == "O" and any(
+        isinstance(e, Expr) and stored_value(e).__class__ is np.ndarray for e in x.flat)
 
 
 _TENSOR = ("a node inside an fm transform meets a torch tensor (shape {shape}, "
@@ -866,6 +881,8 @@ def _compare(op: str, a: Expr, b: Any) -> Any:
         return compare(op, a, b, b.value)
     if object_entries(b):
         return NotImplemented  # numpy's, entry by entry (``numpy_ops.numpy_on_node``)
+    if _vmap_depth() and _holds_examples(b):  # (its entries would be taken for examples)
+        raise TypeError(_NODE_ARRAY.format(shape=b.shape))
     if _is_value(b):
         return compare(op, a, b, b)
     if b.__class__.__name__ == "Decimal" and isinstance(b, numbers.Number):

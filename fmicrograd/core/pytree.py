@@ -263,8 +263,8 @@ def _rebuild(kind: type, meta: Any, children: list) -> Any:
         return pmap(dict(zip(meta, children)))
     if kind is type(None):
         return None
-    if issubclass(kind, tuple):  # NamedTuple
-        return kind(*children)
+    if issubclass(kind, tuple):  # NamedTuple: its fields as they were (a __new__ of the
+        return tuple.__new__(kind, children)  # class's own would run again on them)
     return _dataclass_unflatten(kind, meta, children)
 
 

@@ -1,0 +1,71 @@
+"""Round 34's probes of numpy interop and pytrees: each fails on round 33's code."""
+
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+
+import fmicrograd as fm
+
+
+def test_under_vmap_an_array_of_per_example_nodes_is_refused_not_read_along_the_batch():
+    # (np.array([x, 2x]) > y counted one entry per example: (3.0, 3.0) for (6.0, 3.0))
+    def f(x, y):
+        return x * np.sum(np.array([x, 2.0 * x]) > y)
+
+    assert [f(3.0, 2.0), f(3.0, 5.0)] == [6.0, 3.0]
+    for run in (lambda: fm.vmap(f)((3.0, 3.0), (2.0, 5.0)),
+                lambda: fm.jit(fm.vmap(f))((3.0, 3.0), (2.0, 5.0)),
+                lambda: fm.vmap(lambda x: x * np.sum(np.array([x, 10.0]) < x))((12.0, 13.0)),
+                lambda: fm.vmap(lambda x: fm.sum(list(np.array([x, 1.0]) * x)))((1.0, 2.0))):
+        with pytest.raises(TypeError, match="numpy array of fm nodes"):
+            run()
+
+
+def test_under_vmap_an_array_of_floats_or_unmapped_nodes_is_as_before():
+    # (documented: a float array meets per-example values example by example)
+    assert fm.vmap(lambda x: x * np.array([2.0, 3.0]))((1.0, 1.0)) == (2.0, 3.0)
+    w = fm.Var(2.0)
+    out = fm.vmap(lambda x: x * w)((1.0, 2.0))
+    assert [v.value for v in out] == [2.0, 4.0]
+
+
+class _Deg(NamedTuple):
+    rad: float
+
+
+class _Angle(_Deg):
+    __slots__ = ()
+
+    def __new__(cls, deg):
+        return super().__new__(cls, deg * np.pi / 180.0)
+
+
+def test_a_namedtuple_with_its_own_new_is_rebuilt_from_its_fields():
+    a = _Angle(90.0)
+
+    def f(a):
+        return fm.sin(a.rad)
+
+    assert f(a) == 1.0
+    assert fm.jit(f)(a) == 1.0  # (was 0.0274: __new__ ran again on the radians)
+    value, g = fm.value_and_grad(f)(a)
+    assert value == 1.0 and type(g) is _Angle and abs(g.rad) < 1e-15
+    assert fm.vmap(f)([a]) == (1.0,)
+    assert fm.tree.map(lambda x: x, a) == a
+
+
+def test_a_registered_node_with_unhashable_aux_data_names_it_under_jit():
+    class Unhashable:
+        def __init__(self, a):
+            self.a = a
+
+    fm.tree.register(Unhashable, lambda u: ((u.a,), ["m"]), lambda m, c: Unhashable(c[0]))
+    assert fm.grad(lambda u: u.a * 2.0)(Unhashable(3.0)).a == 2.0
+    with pytest.raises(TypeError, match="Unhashable's flatten .* aux data of type list"):
+        fm.jit(lambda u: u.a * 2.0)(Unhashable(3.0))
+
+
+def test_vmap_names_where_a_non_number_leaf_is():
+    with pytest.raises(TypeError, match=r"str 'y' \(example 1, at \[0\]\)"):
+        fm.vmap(lambda p: p[1])([(1.0, 1.0), ("y", 1.0)])
