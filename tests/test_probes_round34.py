@@ -18,7 +18,7 @@ def test_under_vmap_an_array_of_per_example_nodes_is_refused_not_read_along_the_
                 lambda: fm.jit(fm.vmap(f))((3.0, 3.0), (2.0, 5.0)),
                 lambda: fm.vmap(lambda x: x * np.sum(np.array([x, 10.0]) < x))((12.0, 13.0)),
                 lambda: fm.vmap(lambda x: fm.sum(list(np.array([x, 1.0]) * x)))((1.0, 2.0))):
-        with pytest.raises(TypeError, match="numpy array of fm nodes"):
+        with pytest.raises(TypeError, match="numpy array of fm nodes .* inside fm.vmap"):
             run()
 
 
@@ -69,3 +69,21 @@ def test_a_registered_node_with_unhashable_aux_data_names_it_under_jit():
 def test_vmap_names_where_a_non_number_leaf_is():
     with pytest.raises(TypeError, match=r"str 'y' \(example 1, at \[0\]\)"):
         fm.vmap(lambda p: p[1])([(1.0, 1.0), ("y", 1.0)])
+
+
+def test_jit_running_as_python_gets_float64_copies_of_its_array_arguments():
+    # (the arrays probe's: a branch jit cannot compile sent the caller's own array, which
+    # the function wrote into, and a uint8 array wrapped around)
+    def f(xs):
+        xs[0] += 1.0
+        return fm.sum(fm.vmap(lambda r: r * (1.0 if r > 0 else 2.0))(xs))
+
+    xs = np.array([1.0, 2.0, 3.0])
+    jf = fm.jit(f)
+    assert [jf(xs) for _ in range(3)] == [7.0, 7.0, 7.0]
+    assert xs.tolist() == [1.0, 2.0, 3.0]
+
+    def g(xs):
+        return fm.sum(fm.vmap(lambda r: r * (1.0 if r > 0 else 2.0))(xs)) + (xs[0] + xs[1])
+
+    assert fm.jit(g)(np.array([254, 4], dtype=np.uint8)) == 516.0

@@ -422,11 +422,16 @@ class Jitted:
 
     def _as_python(self, args: tuple, kwargs: dict) -> Any:
         """``f`` run as Python on the call's values, where its trace cannot be
-        compiled; on the user's nodes themselves when the call has them
-        (``NotThrough``: ``_under_transform`` runs it so), whose own checks
-        (micrograd's prebuilt graph) see them."""
+        compiled, with float64 copies of its numeric arrays; on the user's
+        nodes themselves when the call has them (``NotThrough``:
+        ``_under_transform`` runs it so), whose own checks (micrograd's
+        prebuilt graph) see them."""
         if prebuilt.calling(self):
             raise NotThrough
+        if any(x.__class__ is np.ndarray for x in tr.leaves((args, kwargs))):
+            # arrays of its own, in float64, as the trace and the compiled code see them
+            # (it wrote into the caller's array, and a uint8 one wrapped around)
+            args, kwargs = _own_arrays(args, kwargs, self._static(len(args), kwargs))
         return self.f(*args, **kwargs)
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
@@ -644,6 +649,21 @@ def _substitute(args: tuple, kwargs: dict, static: list, inputs: list,
     it = iter(new_dyn)
     new_args = tuple(a if i in static else next(it) for i, a in enumerate(args))
     return new_args, {k: new_kwargs[k] for k in kwargs}  # in the call's order, not sorted
+
+
+def _own_arrays(args: tuple, kwargs: dict, static: list) -> tuple:
+    """``args`` and ``kwargs`` with their numeric array leaves (outside the
+    ``static`` positions) as float64 copies."""
+    def own(leaf: Any) -> Any:
+        if leaf.__class__ is np.ndarray and leaf.dtype.kind in "fiub":
+            return np.array(leaf, dtype=float)
+        return leaf
+
+    dyn = tuple(a for i, a in enumerate(args) if i not in static)
+    new_dyn, new_kwargs = tr.map(own, (dyn, kwargs))
+    it = iter(new_dyn)
+    return (tuple(a if i in static else next(it) for i, a in enumerate(args)),
+            {k: new_kwargs[k] for k in kwargs})
 
 
 def _compile(p: ir.Program) -> tuple[Callable, bool]:

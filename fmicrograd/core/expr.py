@@ -796,7 +796,9 @@ def lift(x: Any) -> Expr:
     np = sys.modules.get("numpy")
     if np is not None and x.__class__ is np.ndarray and x.ndim == 0 and x.dtype.kind in "fiub":
         return const(float(x))  # a 0-d array (float32 too) as float64, as a numpy scalar is
-    if holds_nodes(x) or (_vmap_depth() and _holds_examples(x)):
+    if _holds_examples(x) and _vmap_depth():
+        raise TypeError(_EXAMPLES_ARRAY.format(shape=x.shape))
+    if holds_nodes(x):
         raise TypeError(_NODE_ARRAY.format(shape=x.shape))
     return const(x)
 
@@ -847,6 +849,14 @@ _NODE_ARRAY = (
     "arithmetic")
 
 
+_EXAMPLES_ARRAY = (
+    "cannot combine an fm.Expr with a numpy array of fm nodes (shape {shape}) inside fm.vmap: "
+    "its entries hold per-example values (np.array([x, 2.0 * x]) of a mapped x), and as one "
+    "array it would be read along the batch, entry i for example i. Keep the entries in a "
+    "tuple and compute entry by entry ([e * x for e in (x, 2.0 * x)], fm.sum(...)), or make "
+    "the array after the arithmetic")
+
+
 def _same(self: Expr, memo: Any = None) -> Expr:
     """``copy.copy`` and ``copy.deepcopy`` of a node: the node itself (it is
     immutable; a copy would be another leaf to the sweeps, and drop its
@@ -881,8 +891,8 @@ def _compare(op: str, a: Expr, b: Any) -> Any:
         return compare(op, a, b, b.value)
     if object_entries(b):
         return NotImplemented  # numpy's, entry by entry (``numpy_ops.numpy_on_node``)
-    if _vmap_depth() and _holds_examples(b):  # (its entries would be taken for examples)
-        raise TypeError(_NODE_ARRAY.format(shape=b.shape))
+    if b.__class__ is not float and _holds_examples(b) and _vmap_depth():
+        raise TypeError(_EXAMPLES_ARRAY.format(shape=b.shape))  # (entries read as examples)
     if _is_value(b):
         return compare(op, a, b, b)
     if b.__class__.__name__ == "Decimal" and isinstance(b, numbers.Number):
