@@ -87,3 +87,16 @@ def test_jit_running_as_python_gets_float64_copies_of_its_array_arguments():
         return fm.sum(fm.vmap(lambda r: r * (1.0 if r > 0 else 2.0))(xs)) + (xs[0] + xs[1])
 
     assert fm.jit(g)(np.array([254, 4], dtype=np.uint8)) == 516.0
+
+
+def test_jit_names_the_fix_for_an_int_array_argument_used_as_indices():
+    xs, idx = np.array([1.0, 2.0, 3.0]), np.array([2, 0])
+
+    def f(xs, idx):
+        return fm.sum(tuple(xs[idx]))
+
+    assert f(xs, idx) == 4.0
+    with pytest.raises(IndexError, match="pass the indices as a tuple of ints in static_argnums"):
+        fm.jit(f)(xs, idx)
+    g = fm.jit(lambda xs, idx: fm.sum(tuple(xs[list(idx)])), static_argnums=1)
+    assert g(xs, (2, 0)) == 4.0

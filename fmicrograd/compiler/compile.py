@@ -345,6 +345,14 @@ class Jitted:
             prebuilt.ARGUMENTS.set(None)  # (not the trace's own calls of this function)
             with running(level, "fm.jit", traces=True):
                 out = self.f(*new_args, **new_kwargs)
+        except IndexError as e:  # numpy's, for an int or bool array argument used as indices
+            if any(np.asarray(a).dtype.kind in "iub" for a in arrays):
+                raise IndexError(
+                    f"{e} (fm.jit traces every numeric array argument as float variables, "
+                    "one per entry, so an int or bool array argument cannot index: pass the "
+                    "indices as a tuple of ints in static_argnums, or index outside the "
+                    "jitted function)") from e
+            raise
         finally:  # one per level: an interrupt between two still runs the rest (a value
             try:  # cache left set sent later eager sums to the trace's BLAS path)
                 TRACE_VALUES.set(olds[3])
