@@ -100,3 +100,56 @@ def test_jit_names_the_fix_for_an_int_array_argument_used_as_indices():
         fm.jit(f)(xs, idx)
     g = fm.jit(lambda xs, idx: fm.sum(tuple(xs[list(idx)])), static_argnums=1)
     assert g(xs, (2, 0)) == 4.0
+
+
+def _branchy(xs):
+    # a branch on a value computed over a vmap batch: jit runs the function as Python
+    return fm.sum(fm.vmap(lambda r: r * (1.0 if r > 0 else 2.0))(xs))
+
+
+def test_jit_as_python_under_transforms_gets_copies_too():
+    # (review 4: grad(jit(f)) and jit(f) inside grad still wrote into the caller's array)
+    def writes(w, xs):
+        xs[0] += 1.0
+        return w * _branchy(xs)
+
+    xs = np.array([1.0, 2.0, 3.0])
+    jf = fm.jit(writes)
+    for run in (lambda: fm.grad(jf)(1.0, xs), lambda: fm.grad(lambda w: jf(w, xs))(1.0),
+                lambda: fm.grad(lambda w: w * jf(1.0, xs))(1.0)):
+        assert [run() for _ in range(3)] == [7.0, 7.0, 7.0]
+        assert xs.tolist() == [1.0, 2.0, 3.0]
+    u = np.array([254, 4], dtype=np.uint8)
+
+    def g(w, xs):
+        return w * (_branchy(xs) + xs[0] + xs[1])
+
+    assert fm.grad(fm.jit(g))(1.0, u) == 516.0
+    assert fm.vmap(fm.jit(g), in_axes=(0, None))((1.0, 2.0), u) == (516.0, 1032.0)
+
+
+def test_jit_as_python_reads_numpy_numbers_and_memmaps_in_float64(tmp_path):
+    def g(xs, a, b):
+        return _branchy(xs) + (a + b)
+
+    xs = np.array([1.0])
+    assert fm.jit(g)(xs, np.uint8(254), np.uint8(4)) == 259.0
+    assert fm.jit(g)(xs, np.int8(127), np.int8(1)) == 129.0
+    m = np.memmap(tmp_path / "m.bin", dtype=np.uint8, mode="w+", shape=(2,))
+    m[:] = [254, 4]
+
+    def h(m):
+        m[0] += 1
+        return _branchy(np.array([1.0])) + (m[0] + m[1])
+
+    assert [fm.jit(h)(m) for _ in range(2)] == [260.0, 260.0]
+    assert m.tolist() == [254, 4]
+
+
+def test_the_index_hint_is_only_for_int_arrays_used_as_indices():
+    def f(xs, counts):
+        return fm.sum(tuple(xs * counts)) + xs[5]
+
+    with pytest.raises(IndexError) as e:
+        fm.jit(f)(np.array([1.0, 2.0, 3.0]), np.array([1, 2, 3]))
+    assert "out of bounds" in str(e.value) and "static_argnums" not in str(e.value)

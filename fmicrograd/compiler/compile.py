@@ -58,7 +58,18 @@ from ..transforms.autodiff import CHECK_VALUES
 from ..transforms.custom import ClosesOver, bound, checks_linearity
 from . import autobatch, codegen, guards, ir, jit_io, prebuilt, split
 from .batched_call import MISS, BatchedCalls, NotBatchable
-from .jit_io import EXPR, SCALAR, Structures, builder, classify, immutable, matcher, variables
+from .jit_io import (
+    EXPR,
+    NUMPY_TYPES,
+    SCALAR,
+    Structures,
+    builder,
+    classify,
+    immutable,
+    matcher,
+    own_numbers,
+    variables,
+)
 from .lowered import Lowered
 from .static_names import defaulted, keywords, named, static_pair, unwrapping
 from .threads import CORES, single_thread
@@ -237,7 +248,7 @@ class Jitted:
         if EXPR in kinds:  # inside another transform: one compiled node if possible
             return self._under_transform(args, kwargs, tuple(static_pos), inside, user)
         if inside:  # no node in, yet f may read one (a global, a closure) that compiled
-            return self.f(*args, **kwargs)  # code from an earlier trace would hold frozen
+            return self._python(args, kwargs)  # code from an earlier trace would hold frozen
         key = _key(treedef, kinds, len(args), static, tuple(kwargs))
         entry = self._entries.entry(key, lambda: _Entry(treedef, kinds, static, len(args),
                                                         tuple(kwargs)))
@@ -258,7 +269,7 @@ class Jitted:
     def _under_transform(self, args: tuple, kwargs: dict, static: tuple,
                          inside: bool = False, user: bool = False) -> Any:
         if CHECK_VALUES.get() is not None:  # under debug_nans: f's own ops, so that the
-            return self.f(*args, **kwargs)  # error names the op, not the compiled call
+            return self._python(args, kwargs)  # error names the op, not the compiled call
         found = None if kwargs else plan(args, static)
         if found is None and not inside and constant_nodes(args, static):
             # ``seen_through``'s own call with nodes that reach no variable (a higher-order
@@ -267,7 +278,7 @@ class Jitted:
             # jit(f)))) took 20 s for 0.03 s without jit)
             return self._slow(_values(args), {})
         if found is None or (found[2] is not None and under_trace(found[2])):
-            return self.f(*args, **kwargs)  # jit(vmap(jit(f))): the outer trace takes f
+            return self._python(args, kwargs)  # jit(vmap(jit(f))): the outer trace takes f
         nondiff, batched, _ = found
         try:
             if len(nondiff) == len(args):  # under vmap, nothing differentiated
@@ -288,7 +299,7 @@ class Jitted:
             finally:
                 prebuilt.ARGUMENTS.set(old)
         except (NotThrough, NotBatchable, ClosesOver):  # (ClosesOver: f closes over a value
-            return self.f(*args)                         # the transform differentiates)
+            return self._python(args, {})                # the transform differentiates)
 
     def _run(self, entry: _Entry, found: tuple, args: tuple, kwargs: dict,
              lazy: bool = False) -> Any:
@@ -345,13 +356,13 @@ class Jitted:
             prebuilt.ARGUMENTS.set(None)  # (not the trace's own calls of this function)
             with running(level, "fm.jit", traces=True):
                 out = self.f(*new_args, **new_kwargs)
-        except IndexError as e:  # numpy's, for an int or bool array argument used as indices
-            if any(np.asarray(a).dtype.kind in "iub" for a in arrays):
+        except IndexError as e:  # numpy's, for an int array argument used as indices
+            if "used as indices" in str(e) and any(a.dtype.kind in "iu" for a in arrays):
                 raise IndexError(
                     f"{e} (fm.jit traces every numeric array argument as float variables, "
-                    "one per entry, so an int or bool array argument cannot index: pass the "
-                    "indices as a tuple of ints in static_argnums, or index outside the "
-                    "jitted function)") from e
+                    "one per entry, so an int array argument cannot index: pass the indices "
+                    "as a tuple of ints in static_argnums, or index outside the jitted "
+                    "function)") from e
             raise
         finally:  # one per level: an interrupt between two still runs the rest (a value
             try:  # cache left set sent later eager sums to the trace's BLAS path)
@@ -436,10 +447,14 @@ class Jitted:
         prebuilt graph) see them."""
         if prebuilt.calling(self):
             raise NotThrough
-        if any(x.__class__ is np.ndarray for x in tr.leaves((args, kwargs))):
-            # arrays of its own, in float64, as the trace and the compiled code see them
-            # (it wrote into the caller's array, and a uint8 one wrapped around)
-            args, kwargs = _own_arrays(args, kwargs, self._static(len(args), kwargs))
+        return self._python(args, kwargs)
+
+    def _python(self, args: tuple, kwargs: dict) -> Any:
+        """``f`` on the call's arguments, its numeric arrays and numpy numbers
+        as float64 copies, as the trace and the compiled code see them (it
+        wrote into the caller's array, and a uint8 one wrapped around)."""
+        if any(isinstance(x, NUMPY_TYPES) for x in tr.leaves((args, kwargs))):
+            args, kwargs = own_numbers(args, kwargs, self._static(len(args), kwargs))
         return self.f(*args, **kwargs)
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
@@ -657,21 +672,6 @@ def _substitute(args: tuple, kwargs: dict, static: list, inputs: list,
     it = iter(new_dyn)
     new_args = tuple(a if i in static else next(it) for i, a in enumerate(args))
     return new_args, {k: new_kwargs[k] for k in kwargs}  # in the call's order, not sorted
-
-
-def _own_arrays(args: tuple, kwargs: dict, static: list) -> tuple:
-    """``args`` and ``kwargs`` with their numeric array leaves (outside the
-    ``static`` positions) as float64 copies."""
-    def own(leaf: Any) -> Any:
-        if leaf.__class__ is np.ndarray and leaf.dtype.kind in "fiub":
-            return np.array(leaf, dtype=float)
-        return leaf
-
-    dyn = tuple(a for i, a in enumerate(args) if i not in static)
-    new_dyn, new_kwargs = tr.map(own, (dyn, kwargs))
-    it = iter(new_dyn)
-    return (tuple(a if i in static else next(it) for i, a in enumerate(args)),
-            {k: new_kwargs[k] for k in kwargs})
 
 
 def _compile(p: ir.Program) -> tuple[Callable, bool]:

@@ -552,6 +552,30 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
         _gen(src, child, n, kinds, scalars, arrays, counter)
 
 
+NUMPY_TYPES = (np.ndarray, np.generic)  # (what ``own_numbers`` copies)
+
+
+def own_numbers(args: tuple, kwargs: dict, static: Any) -> tuple:
+    """``args`` and ``kwargs`` with their numeric numpy arrays (a memmap too)
+    and numpy numbers, outside the ``static`` positions, as float64 copies
+    and floats.
+
+    >>> a = np.array([254, 4], dtype=np.uint8)
+    >>> own_numbers((a, np.int8(127)), {}, ())
+    ((array([254.,   4.]), 127.0), {})
+    """
+    def own(leaf: Any) -> Any:
+        if isinstance(leaf, NUMPY_TYPES) and leaf.dtype.kind in "fiu":
+            return np.array(leaf, dtype=float) if isinstance(leaf, np.ndarray) else float(leaf)
+        return leaf
+
+    dyn = tuple(a for i, a in enumerate(args) if i not in static)
+    new_dyn, new_kwargs = tr.map(own, (dyn, kwargs))
+    it = iter(new_dyn)
+    return (tuple(a if i in static else next(it) for i, a in enumerate(args)),
+            {k: new_kwargs[k] for k in kwargs})
+
+
 def registered_metas(td: tr.TreeDef) -> tuple:
     """The aux data of the registered pytree nodes in ``td``, by type and bits
     (``static_key``), for a cache key: ``TreeDef`` compares them with ``==``,

@@ -796,10 +796,11 @@ def lift(x: Any) -> Expr:
     np = sys.modules.get("numpy")
     if np is not None and x.__class__ is np.ndarray and x.ndim == 0 and x.dtype.kind in "fiub":
         return const(float(x))  # a 0-d array (float32 too) as float64, as a numpy scalar is
-    if _holds_examples(x) and _vmap_depth():
-        raise TypeError(_EXAMPLES_ARRAY.format(shape=x.shape))
-    if holds_nodes(x):
-        raise TypeError(_NODE_ARRAY.format(shape=x.shape))
+    if getattr(getattr(x, "dtype", None), "kind", "") == "O":  # (an array of nodes?)
+        if _holds_examples(x) and _vmap_depth():
+            raise TypeError(_EXAMPLES_ARRAY.format(shape=x.shape))
+        if holds_nodes(x):
+            raise TypeError(_NODE_ARRAY.format(shape=x.shape))
     return const(x)
 
 
@@ -813,8 +814,9 @@ def _holds_examples(x: Any) -> bool:
     >>> _holds_examples(np.array([Const(np.array([1.0, 2.0])), 1.0])), _holds_examples(1.0)
     (True, False)
     """
-    np = sys.modules.get("numpy")
-    return np is not None and isinstance(x, np.ndarray) and x.dtype.kind == "O" and any(
+    kind = getattr(getattr(x, "dtype", None), "kind", "")  # (cheap for a number: no dtype)
+    np = sys.modules.get("numpy") if kind == "O" else None
+    return np is not None and isinstance(x, np.ndarray) and any(
         isinstance(e, Expr) and stored_value(e).__class__ is np.ndarray for e in x.flat)
 
 
@@ -891,9 +893,10 @@ def _compare(op: str, a: Expr, b: Any) -> Any:
         return compare(op, a, b, b.value)
     if object_entries(b):
         return NotImplemented  # numpy's, entry by entry (``numpy_ops.numpy_on_node``)
-    if b.__class__ is not float and _holds_examples(b) and _vmap_depth():
-        raise TypeError(_EXAMPLES_ARRAY.format(shape=b.shape))  # (entries read as examples)
     if _is_value(b):
+        if b.__class__ is not float and b.__class__ is not int and not isinstance(b, float) \
+                and _holds_examples(b) and _vmap_depth():
+            raise TypeError(_EXAMPLES_ARRAY.format(shape=b.shape))  # (read as examples)
         return compare(op, a, b, b)
     if b.__class__.__name__ == "Decimal" and isinstance(b, numbers.Number):
         raise refused(a, TypeError(f"`{op}` between an fm node and a Decimal: compare with "
