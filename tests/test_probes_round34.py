@@ -153,3 +153,32 @@ def test_the_index_hint_is_only_for_int_arrays_used_as_indices():
     with pytest.raises(IndexError) as e:
         fm.jit(f)(np.array([1.0, 2.0, 3.0]), np.array([1, 2, 3]))
     assert "out of bounds" in str(e.value) and "static_argnums" not in str(e.value)
+
+
+def test_jit_as_python_keeps_ints_as_ints():
+    # (review 5: the first version made every numpy int a float: an int64 beyond 2**53 was
+    # rounded, and an index array or a count that worked as Python no longer did)
+    n = np.int64(2 ** 53 + 1)
+    j = fm.jit(lambda x, n: x * float(n - 2 ** 53))
+    assert j(2.0, n) == 2.0
+    assert fm.grad(lambda x: x * j(2.0, n))(1.0) == 2.0
+    xs, idx = np.array([1.0, 2.0, 3.0]), np.array([2, 0])
+
+    def f(w, xs, idx):
+        return w * fm.sum(tuple(xs[idx]))
+
+    assert fm.vmap(fm.jit(f), in_axes=(0, None, None))((1.0, 2.0), xs, idx) == (4.0, 8.0)
+    assert fm.grad(lambda w: w * fm.jit(f)(2.0, xs, idx))(1.0) == 8.0
+
+    def counted(w, n):
+        return fm.sum(tuple(w * k for k in range(n)))
+
+    assert fm.grad(lambda w: w * fm.jit(counted)(2.0, np.int64(3)))(1.0) == 6.0
+
+
+def test_a_zero_d_object_array_holding_a_per_example_node_still_compares_under_vmap():
+    def f(x):
+        y = np.where(True, 2.0 * x, 0.0)  # a 0-d object array holding the node
+        return fm.where(x > y, 1.0, 0.0) + x * y
+
+    assert fm.vmap(f)(np.array([6.0, 3.0])) == (f(6.0), f(3.0)) == (72.0, 18.0)

@@ -43,11 +43,11 @@ from ..core.expr import GUARDS, Expr, const, next_level, traced_variable
 from . import autobatch, guards, ir
 from .gather import input_shapes
 from .jit_io import (
-    NUMPY_TYPES,
     SCALAR,
     Structures,
     builder,
     classify,
+    has_numpy,
     kind_key,
     matcher,
     own_numbers,
@@ -217,8 +217,8 @@ class BatchedCalls:
         nodes): side effects repeat, and a ``p.value`` the trace refused reads
         the constant's number there, as eager ``vmap`` does."""
         static = [i for i, _, _ in entry.static]
-        if any(isinstance(x, NUMPY_TYPES) for x in tr.leaves(args)):
-            args = own_numbers(args, {}, static)[0]  # (float64 copies, as traced)
+        if has_numpy(args, {}):
+            args = own_numbers(args, {}, static)[0]  # (wide copies: ``own_numbers``)
         try:
             return self.f(*args)
         except (ArithmeticError, AttributeError, TypeError) as e:

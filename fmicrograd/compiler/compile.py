@@ -60,11 +60,11 @@ from . import autobatch, codegen, guards, ir, jit_io, prebuilt, split
 from .batched_call import MISS, BatchedCalls, NotBatchable
 from .jit_io import (
     EXPR,
-    NUMPY_TYPES,
     SCALAR,
     Structures,
     builder,
     classify,
+    has_numpy,
     immutable,
     matcher,
     own_numbers,
@@ -450,10 +450,10 @@ class Jitted:
         return self._python(args, kwargs)
 
     def _python(self, args: tuple, kwargs: dict) -> Any:
-        """``f`` on the call's arguments, its numeric arrays and numpy numbers
-        as float64 copies, as the trace and the compiled code see them (it
-        wrote into the caller's array, and a uint8 one wrapped around)."""
-        if any(isinstance(x, NUMPY_TYPES) for x in tr.leaves((args, kwargs))):
+        """``f`` on the call's arguments, its numpy arrays and numbers as wide
+        copies (``own_numbers``: it wrote into the caller's array, and a uint8
+        one wrapped around where the compiled code computes in float64)."""
+        if has_numpy(args, kwargs):
             args, kwargs = own_numbers(args, kwargs, self._static(len(args), kwargs))
         return self.f(*args, **kwargs)
 

@@ -30,6 +30,7 @@ import threading
 import types
 from collections import OrderedDict
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -555,20 +556,50 @@ def _gen(src: Source, td: tr.TreeDef, var: str, kinds: Any, scalars: list, array
 NUMPY_TYPES = (np.ndarray, np.generic)  # (what ``own_numbers`` copies)
 
 
+def has_numpy(args: tuple, kwargs: dict) -> bool:
+    """Whether ``args`` or ``kwargs`` hold a numpy array or number (numbers
+    and nodes at the top are passed over without a walk).
+
+    >>> has_numpy((1.0, (2.0, np.float64(3.0))), {}), has_numpy((1.0, 2), {})
+    (True, False)
+    """
+    for x in chain(args, kwargs.values()):
+        if x.__class__ is float or x.__class__ is int or isinstance(x, Expr):
+            continue
+        if isinstance(x, NUMPY_TYPES) or any(isinstance(v, NUMPY_TYPES) for v in tr.leaves(x)):
+            return True
+    return False
+
+
 def own_numbers(args: tuple, kwargs: dict, static: Any) -> tuple:
-    """``args`` and ``kwargs`` with their numeric numpy arrays (a memmap too)
-    and numpy numbers, outside the ``static`` positions, as float64 copies
-    and floats.
+    """``args`` and ``kwargs`` with their numpy arrays (a memmap too) as
+    copies and numpy numbers as Python's, outside the ``static`` positions:
+    floats as float64, ints as int64 (``uint64`` as it is) and numpy ints
+    as Python ints, so that nothing wraps around (``uint8``) and a count or
+    an index still is one, where ``jit`` runs the function as Python.
 
     >>> a = np.array([254, 4], dtype=np.uint8)
-    >>> own_numbers((a, np.int8(127)), {}, ())
-    ((array([254.,   4.]), 127.0), {})
+    >>> own_numbers((a, np.int8(127), np.float32(0.5)), {}, ())
+    ((array([254,   4]), 127, 0.5), {})
     """
     def own(leaf: Any) -> Any:
-        if isinstance(leaf, NUMPY_TYPES) and leaf.dtype.kind in "fiu":
-            return np.array(leaf, dtype=float) if isinstance(leaf, np.ndarray) else float(leaf)
-        return leaf
+        if not isinstance(leaf, NUMPY_TYPES):
+            return leaf
+        kind = leaf.dtype.kind
+        if isinstance(leaf, np.ndarray):
+            if kind == "f":
+                return np.array(leaf, dtype=float)
+            if kind == "i" or (kind == "u" and leaf.dtype.itemsize < 8):
+                return np.array(leaf, dtype=np.int64)
+            return np.array(leaf) if kind in "ub" else leaf  # (others: refused before)
+        if kind == "f":
+            return float(leaf)
+        return int(leaf) if kind in "iu" else leaf
 
+    if all(isinstance(x, NUMPY_TYPES) or x.__class__ in (float, int) or isinstance(x, Expr)
+           for x in chain(args, kwargs.values())):  # (leaves only: no walk)
+        return (tuple(a if i in static else own(a) for i, a in enumerate(args)),
+                {k: own(v) for k, v in kwargs.items()})
     dyn = tuple(a for i, a in enumerate(args) if i not in static)
     new_dyn, new_kwargs = tr.map(own, (dyn, kwargs))
     it = iter(new_dyn)

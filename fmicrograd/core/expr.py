@@ -816,7 +816,7 @@ def _holds_examples(x: Any) -> bool:
     """
     kind = getattr(getattr(x, "dtype", None), "kind", "")  # (cheap for a number: no dtype)
     np = sys.modules.get("numpy") if kind == "O" else None
-    return np is not None and isinstance(x, np.ndarray) and any(
+    return np is not None and isinstance(x, np.ndarray) and x.ndim > 0 and any(
         isinstance(e, Expr) and stored_value(e).__class__ is np.ndarray for e in x.flat)
 
 
