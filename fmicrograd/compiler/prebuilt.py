@@ -33,10 +33,13 @@ fm.grad: the function's output was built before the call fro
 
 from __future__ import annotations
 
+import functools
+import operator
 from contextvars import ContextVar
 from typing import Any
 
 from ..core import pytree as tr
+from ..core.control import reaches
 from ..core.expr import Expr
 from ..transforms.autodiff import prebuilt_error
 
@@ -109,19 +112,6 @@ def check(jitted: Any, notes: list) -> None:
             continue  # a transform's variable held as it is: a nested derivative's closure
         if itself and (leaf.op == "var" or top):
             raise prebuilt_error(who)
-        if roots is not None and top and leaf.op != "var" and _holds(roots, leaf):
+        if roots is not None and top and leaf.op != "var" and any(
+                reaches(r, functools.partial(operator.is_, leaf)) for r in roots):
             raise prebuilt_error(who)
-
-
-def _holds(roots: tuple, target: Expr) -> bool:
-    """Whether the graph under ``roots`` holds the node ``target``."""
-    stack, seen = list(roots), set()
-    while stack:
-        n = stack.pop()
-        if n is target:
-            return True
-        for c in n.children:
-            if id(c) not in seen:
-                seen.add(id(c))
-                stack.append(c)
-    return False

@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from ..batching.vmap_ops import Stack
 from ..core import pytree as tr
 from ..core import sweep
 from ..core.batch_axes import DEPTH, batch_valued
@@ -279,6 +278,8 @@ def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
     levels = {lv for lv, _, _ in RUNNING.get()}
     record = PREBUILT.get()  # (under jit: its inputs stand for the call's arguments)
     depth = DEPTH.get()
+    if depth:  # (only here: numpy is loaded under vmap, and ``import fmicrograd`` stays light)
+        from ..batching.vmap_ops import Stack
     sources: set = set()
     standing = []  # jit's inputs that the variables stand for (``control.PREBUILT``)
     for xs in groups:
