@@ -90,3 +90,18 @@ def test_a_registered_nodes_aux_data_keys_jit_by_type_and_bits(box):
     v = fm.vmap(fm.jit(kind))
     assert v([box(1.0, 1), box(2.0, 1)]) == (3.0, 6.0)
     assert v([box(1.0, True), box(2.0, True)]) == (2.0, 4.0)
+
+
+def test_keyword_arguments_reach_a_call_with_constant_nodes():
+    # (review 6: jit dropped the keywords of a top-level call whose nodes reach no variable)
+    c = fm.Const(1.0) * 2.0
+
+    def f(x, y=1.0):
+        return x * y
+
+    assert fm.jit(f)(c, y=3.0).value == f(c, y=3.0).value == 6.0
+
+    def g(x, *, mode="a"):
+        return x * (2.0 if mode == "a" else 3.0)
+
+    assert fm.jit(g, static_argnames=("mode",))(c, mode="b").value == 6.0

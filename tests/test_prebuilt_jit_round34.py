@@ -197,3 +197,33 @@ def test_deferred_calls_with_a_prebuilt_var_are_the_error():
     with pytest.raises(ValueError, match=PREBUILT):
         f.deferred(a)
     assert f.deferred(3.0) == 0.0
+
+
+def test_an_interrupt_as_the_branch_is_cached_keeps_its_prebuilt_check(monkeypatch):
+    # (review 6: the variant was cached before its notes, so a Ctrl-C between the two left
+    # a program that gave 0.0 for the prebuilt graph from then on)
+    from fmicrograd.compiler import compile as jit_compile
+
+    class Interrupted(list):
+        armed = True
+
+        def insert(self, i, x):
+            super().insert(i, x)
+            if Interrupted.armed:
+                Interrupted.armed = False
+                raise KeyboardInterrupt
+
+    init = jit_compile._Entry.__init__
+
+    def interrupted_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.variants = Interrupted()
+
+    monkeypatch.setattr(jit_compile._Entry, "__init__", interrupted_init)
+    a = fm.Var(2.0)
+    c = a * a
+    h = fm.jit(fm.grad(lambda t: c))
+    with pytest.raises(KeyboardInterrupt):
+        h(a)
+    with pytest.raises(ValueError, match=PREBUILT):
+        h(a)

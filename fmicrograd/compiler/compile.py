@@ -271,7 +271,7 @@ class Jitted:
         if CHECK_VALUES.get() is not None:  # under debug_nans: f's own ops, so that the
             return self._python(args, kwargs)  # error names the op, not the compiled call
         found = None if kwargs else plan(args, static)
-        if found is None and not inside and constant_nodes(args, static):
+        if found is None and not inside and not kwargs and constant_nodes(args, static):
             # ``seen_through``'s own call with nodes that reach no variable (a higher-order
             # sweep's constant cotangents): their values, compiled, as its calls with
             # values are; run as Python, each such call swept f again (hessian(jit(jvp(
@@ -417,9 +417,10 @@ class Jitted:
             entry.items[build] = [(builder(c), a, b, carried.get(k)) for k, (c, a, b) in
                                   enumerate(zip(out_def.children, [0] + ends[:-1], ends))]
         with self._lock:
-            entry.variants.insert(0, (run, build, vector, carry))
-            if record.found:  # (checked at every later call that takes this branch)
+            if record.found:  # (checked at every later call that takes this branch; set
+                # before the variant is there to be taken, by a thread or after a Ctrl-C)
                 entry.prebuilt = {**(entry.prebuilt or {}), run: record.found}
+            entry.variants.insert(0, (run, build, vector, carry))
             for old_run, old, _, _ in entry.variants[MAX_VARIANTS:]:
                 entry.items.pop(old, None)
                 if entry.prebuilt:
