@@ -182,3 +182,44 @@ def test_a_zero_d_object_array_holding_a_per_example_node_still_compares_under_v
         return fm.where(x > y, 1.0, 0.0) + x * y
 
     assert fm.vmap(f)(np.array([6.0, 3.0])) == (f(6.0), f(3.0)) == (72.0, 18.0)
+
+
+def test_custom_rules_see_their_defaults_with_or_without_keywords():
+    # (the keywords probe's: defaults were filled only when some keyword was passed, so a
+    # left-out nondiff default was an IndexError and fwd got one argument fewer)
+    from functools import partial
+
+    @partial(fm.custom_vjp, nondiff_argnums=(1,))
+    def g(x, n=2):
+        return fm.sin(x) * n
+
+    g.defvjp(lambda x, n=2: (g(x, n), x), lambda n, x, ct: (fm.cos(x) * n * ct,))
+    want = 2 * np.cos(0.5)
+    assert fm.grad(lambda x: g(x))(0.5) == fm.grad(lambda x: g(x, n=2))(0.5)
+    assert abs(fm.grad(lambda x: g(x))(0.5) - want) < 1e-15
+
+    @fm.custom_vjp
+    def k(x, s=1.0):
+        return fm.sin(x) * s
+
+    k.defvjp(lambda x, s: (k(x, s), (x, s)), lambda r, ct: (fm.cos(r[0]) * r[1] * ct,
+                                                             fm.sin(r[0]) * ct))
+    assert fm.grad(lambda x: k(x))(0.5) == fm.grad(lambda x: k(x, s=1.0))(0.5)
+
+    @fm.custom_jvp
+    def h(x, s=2.0):
+        return fm.sin(x) * s
+
+    h.defjvp(lambda p, t: (h(*p), fm.cos(p[0]) * p[1] * t[0] + fm.sin(p[0]) * t[1]))
+    assert abs(fm.grad(lambda x: h(x))(0.5) - want) < 1e-15
+
+
+def test_checkpoint_leaves_defaults_not_passed_to_the_function():
+    def f(x, y=2.0, n=3):
+        return fm.sum(tuple(fm.sin(x * y) * k for k in range(n)))
+
+    want = fm.grad(lambda x: f(x, y=1.5))(0.7)
+    assert fm.grad(lambda x: fm.checkpoint(f)(x, y=1.5))(0.7) == want  # (n was a node)
+    assert fm.grad(fm.checkpoint(f, static_argnums=2))(0.7) == fm.grad(lambda x: f(x))(0.7)
+    with pytest.raises(ValueError, match="names position 3"):
+        fm.grad(fm.checkpoint(lambda x: x * 2.0, static_argnums=3))(1.0)

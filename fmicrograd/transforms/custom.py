@@ -167,6 +167,13 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         self.fwd: Callable | None = None
         self.bwd: Callable | None = None
         self._signature = inspect.signature(fun)
+        # the positional parameters that have defaults, from the first of them on
+        positional = [q for q in self._signature.parameters.values()
+                      if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)]
+        self._defaults_from = next((k for k, q in enumerate(positional)
+                                    if q.default is not q.empty), len(positional))
+        self._n_positional = len(positional)
+        self._varargs = any(q.kind == q.VAR_POSITIONAL for q in self._signature.parameters.values())
 
     @property
     def name(self) -> str:
@@ -327,10 +334,34 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         return any(reaches_variable(x) for x in closed)
 
     def _positional(self, args: tuple, kwargs: dict) -> tuple:
-        if not kwargs:
+        """The call's arguments, all positional. The rules of ``custom_vjp``
+        and ``custom_jvp`` see every parameter, defaults filled in, as in JAX,
+        whether or not a keyword was passed (a left-out default was an
+        ``IndexError`` at a ``nondiff_argnums`` position, or one argument
+        fewer for ``fwd``); a ``checkpoint`` gets what was passed, defaults
+        filled only before a passed keyword (a default left out is ``f``'s own
+        Python value, not an argument to differentiate), and a static one
+        left out."""
+        checkpointed = self.who == "checkpoint"
+        static = max(self.nondiff_argnums, default=-1)  # (a static default left out: filled)
+        if not kwargs and (self._varargs or (len(args) > static if checkpointed else not (
+                self._defaults_from <= len(args) < self._n_positional))):
             return args
+        if static >= self._n_positional and not self._varargs:
+            raise ValueError(f"{self.who}: {self.name} has {self._n_positional} positional "
+                             f"parameters, but static_argnums (nondiff_argnums) names "
+                             f"position {static}")
         bound = self._signature.bind(*args, **kwargs)
-        bound.apply_defaults()
+        if not checkpointed:
+            bound.apply_defaults()
+        else:  # (the defaults before the last parameter passed, or a static one)
+            params = list(self._signature.parameters.values())[:self._n_positional]
+            last = max([k for k, q in enumerate(params) if q.name in bound.arguments] +
+                       [static])
+            filled = {q.name: bound.arguments[q.name] if q.name in bound.arguments
+                      else q.default for q in params[:last + 1]}
+            bound.arguments = {**filled, **{k: v for k, v in bound.arguments.items()
+                                            if k not in filled}}
         if bound.kwargs:
             raise TypeError(f"{self.who}: {self.name} takes keyword-only arguments "
                             f"{sorted(bound.kwargs)}; make them positional")
