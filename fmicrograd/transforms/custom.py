@@ -174,6 +174,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                                     if q.default is not q.empty), len(positional))
         self._n_positional = len(positional)
         self._varargs = any(q.kind == q.VAR_POSITIONAL for q in self._signature.parameters.values())
+        self._static = max(self.nondiff_argnums, default=-1)  # (see ``_positional``)
 
     @property
     def name(self) -> str:
@@ -343,7 +344,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         Python value, not an argument to differentiate), and a static one
         left out."""
         checkpointed = self.who == "checkpoint"
-        static = max(self.nondiff_argnums, default=-1)  # (a static default left out: filled)
+        static = self._static  # (a static default left out: filled)
         if not kwargs and (self._varargs or (len(args) > static if checkpointed else not (
                 self._defaults_from <= len(args) < self._n_positional))):
             return args
