@@ -167,14 +167,17 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         self.fwd: Callable | None = None
         self.bwd: Callable | None = None
         self._signature = inspect.signature(fun)
-        # the positional parameters that have defaults, from the first of them on
+        # the positional parameters (the defaults ``_positional`` fills)
         positional = [q for q in self._signature.parameters.values()
                       if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)]
-        self._defaults_from = next((k for k, q in enumerate(positional)
-                                    if q.default is not q.empty), len(positional))
         self._n_positional = len(positional)
         self._varargs = any(q.kind == q.VAR_POSITIONAL for q in self._signature.parameters.values())
         self._static = max(self.nondiff_argnums, default=-1)  # (see ``_positional``)
+        if self._static >= self._n_positional and not self._varargs:
+            raise ValueError(f"{type(self).__name__}: {getattr(fun, '__name__', 'the function')} "
+                             f"has {self._n_positional} positional parameters, but "
+                             f"nondiff_argnums (checkpoint's static_argnums) names position "
+                             f"{self._static}")
 
     @property
     def name(self) -> str:
@@ -335,37 +338,33 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         return any(reaches_variable(x) for x in closed)
 
     def _positional(self, args: tuple, kwargs: dict) -> tuple:
-        """The call's arguments, all positional. The rules of ``custom_vjp``
-        and ``custom_jvp`` see every parameter, defaults filled in, as in JAX,
-        whether or not a keyword was passed (a left-out default was an
-        ``IndexError`` at a ``nondiff_argnums`` position, or one argument
-        fewer for ``fwd``); a ``checkpoint`` gets what was passed, defaults
-        filled only before a passed keyword (a default left out is ``f``'s own
-        Python value, not an argument to differentiate), and a static one
-        left out."""
-        checkpointed = self.who == "checkpoint"
-        static = self._static  # (a static default left out: filled)
-        if not kwargs and (self._varargs or (len(args) > static if checkpointed else not (
-                self._defaults_from <= len(args) < self._n_positional))):
+        """The call's arguments, all positional. With keywords, the rules of
+        ``custom_vjp`` and ``custom_jvp`` see every positional parameter,
+        defaults filled in (as before; without keywords, what was passed); a
+        ``checkpoint`` gets what was passed, defaults filled only before a
+        passed keyword (a default left out is ``f``'s own Python value, not an
+        argument to differentiate: ``n=3`` of ``f(x, y=2.0, n=3)`` called as
+        ``f(x, y=1.5)`` was). Either way a ``nondiff_argnums`` (static)
+        position left out is filled with its default (it was an
+        ``IndexError``); keyword-only defaults not passed stay ``f``'s own."""
+        static = self._static
+        if not kwargs and (len(args) > static or self._varargs):
             return args
-        if static >= self._n_positional and not self._varargs:
-            raise ValueError(f"{self.who}: {self.name} has {self._n_positional} positional "
-                             f"parameters, but static_argnums (nondiff_argnums) names "
-                             f"position {static}")
         bound = self._signature.bind(*args, **kwargs)
-        if not checkpointed:
-            bound.apply_defaults()
+        params = list(self._signature.parameters.values())[:self._n_positional]
+        if kwargs and self.who != "checkpoint":
+            last = len(params) - 1  # (every positional default, as before)
         else:  # (the defaults before the last parameter passed, or a static one)
-            params = list(self._signature.parameters.values())[:self._n_positional]
             last = max([k for k, q in enumerate(params) if q.name in bound.arguments] +
                        [static])
-            filled = {q.name: bound.arguments[q.name] if q.name in bound.arguments
-                      else q.default for q in params[:last + 1]}
-            bound.arguments = {**filled, **{k: v for k, v in bound.arguments.items()
-                                            if k not in filled}}
-        if bound.kwargs:
+        filled = {q.name: bound.arguments[q.name] if q.name in bound.arguments
+                  else q.default for q in params[:last + 1]}
+        bound.arguments = {**filled, **{k: v for k, v in bound.arguments.items()
+                                        if k not in filled}}
+        passed = sorted(k for k in bound.kwargs if k in kwargs)
+        if passed:
             raise TypeError(f"{self.who}: {self.name} takes keyword-only arguments "
-                            f"{sorted(bound.kwargs)}; make them positional")
+                            f"{passed}; make them positional")
         return bound.args
 
     def _merge(self, args: tuple, diff: tuple) -> tuple:
