@@ -216,9 +216,8 @@ class BatchedCalls:
         ``f`` may run three times in such a call (the trace, the floats, the
         nodes): side effects repeat, and a ``p.value`` the trace refused reads
         the constant's number there, as eager ``vmap`` does."""
-        static = [i for i, _, _ in entry.static]
-        if has_numpy(args, {}):
-            args = own_numbers(args, {}, static)[0]  # (wide copies: ``own_numbers``)
+        if has_numpy(args, {}):  # (wide copies: ``own_numbers``)
+            args = own_numbers(args, {}, [i for i, _, _ in entry.static])[0]
         try:
             return self.f(*args)
         except (ArithmeticError, AttributeError, TypeError) as e:

@@ -165,24 +165,25 @@ class Jitted:
         if RUNNING.get() or DEPTH.get():  # inside another transform (see ``_slow``)
             return self._slow(tuple(map(built, args)), {k: built(v) for k, v in kwargs.items()},
                               inside=True, user=True)
-        for entry in self._entries.order:  # a snapshot: threads may add
-            found = entry.match(args, kwargs)
-            if found is not None:
-                return self._run(entry, found, args, kwargs)
-        return self._slow(tuple(map(built, args)), {k: built(v) for k, v in kwargs.items()},
-                          user=True)
+        return self._call(args, kwargs, True)
 
     def compiled(self, *args: Any, **kwargs: Any) -> Any:
         """The call, from compiled code where there is any (``seen_through``'s
         calls on the values of a differentiated call)."""
         if self.static_argnames:
             kwargs = keywords(kwargs, self.static_argnames)
+        return self._call(args, kwargs, False)
+
+    def _call(self, args: tuple, kwargs: dict, user: bool) -> Any:
+        """The compiled variant that matches the call, else ``_slow``; ``user``:
+        the user's own call (its nodes are checked for a prebuilt graph)."""
         for entry in self._entries.order:  # a snapshot: threads may add
             found = entry.match(args, kwargs)
             if found is not None:
                 return self._run(entry, found, args, kwargs)
         # a ``Deferred`` not recognised (an older one, or another function's): its pytree
-        return self._slow(tuple(map(built, args)), {k: built(v) for k, v in kwargs.items()})
+        return self._slow(tuple(map(built, args)), {k: built(v) for k, v in kwargs.items()},
+                          user=user)
 
     def deferred(self, *args: Any) -> Any:
         """Call with the output's items that can come back as arguments (a

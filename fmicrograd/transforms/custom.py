@@ -167,15 +167,15 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         self.fwd: Callable | None = None
         self.bwd: Callable | None = None
         self._signature = inspect.signature(fun)
-        # the positional parameters (the defaults ``_positional`` fills)
-        positional = [q for q in self._signature.parameters.values()
-                      if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)]
-        self._n_positional = len(positional)
-        self._varargs = any(q.kind == q.VAR_POSITIONAL for q in self._signature.parameters.values())
+        # the positional parameters (whose defaults ``_positional`` fills)
+        params = self._signature.parameters.values()
+        self._positionals = [q for q in params
+                             if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)]
+        self._varargs = any(q.kind == q.VAR_POSITIONAL for q in params)
         self._static = max(self.nondiff_argnums, default=-1)  # (see ``_positional``)
-        if self._static >= self._n_positional and not self._varargs:
+        if self._static >= len(self._positionals) and not self._varargs:
             raise ValueError(f"{type(self).__name__}: {getattr(fun, '__name__', 'the function')} "
-                             f"has {self._n_positional} positional parameters, but "
+                             f"has {len(self._positionals)} positional parameters, but "
                              f"nondiff_argnums (checkpoint's static_argnums) names position "
                              f"{self._static}")
 
@@ -351,7 +351,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         if not kwargs and (len(args) > static or self._varargs):
             return args
         bound = self._signature.bind(*args, **kwargs)
-        params = list(self._signature.parameters.values())[:self._n_positional]
+        params = self._positionals
         if kwargs and self.who != "checkpoint":
             last = len(params) - 1  # (every positional default, as before)
         else:  # (the defaults before the last parameter passed, or a static one)
