@@ -107,7 +107,8 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
             VMAPS[key] = made  # (for a thread's errors: ``control.thread_hint``)
             VMAP_NOW.set((depth + 1, key))
             try:
-                out = f(*new_args, **kwargs)
+                with np.errstate(all="ignore"):  # (silent as eager and compiled code are)
+                    out = f(*new_args, **kwargs)
             except ValueError as e:  # numpy's own (a subclass is the function's)
                 if elsewhere and type(e) is ValueError and str(e).startswith(
                         "operands could not be broadcast"):  # (a batch from a thread?)

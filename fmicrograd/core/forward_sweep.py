@@ -24,7 +24,7 @@ from .batch_axes import linear_tangent, reduce_to
 from .dot_cotangents import batch_dot_tangent
 from .expr import PLAIN, Expr, Prim, Var, const, node
 from .expr import stored_value as _value
-from .numeric import quiet
+from .numeric import quiet, quiet_arrays
 from .presence import live_children
 from .reach import FILL, GATED, Choice, Lanes, choice, empty
 from .reach_graph import GraphLanes, where_graph
@@ -51,6 +51,12 @@ def forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[An
     >>> forward([x * x, 7.0], [x], [1.0])
     ([4.0, 0.0], False)
     """
+    with quiet_arrays():  # (under vmap the values are arrays: numpy's warnings off)
+        return _forward(outputs, inputs, tangents, plan)
+
+
+def _forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[Any],
+             plan: tuple | None) -> tuple[list, bool]:
     nodes, _, on_graph = plan or order(outputs, inputs)
     tans: dict[Any, Any] = dict(zip(inputs, tangents))
     has, get = tans.__contains__, tans.get

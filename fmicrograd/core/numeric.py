@@ -10,8 +10,10 @@ IEEE semantics; numpy is imported only when an array actually shows up.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import sys
 from typing import Any
 
 from . import scalar
@@ -246,6 +248,22 @@ def quiet() -> Any:
     return _np().errstate(all="ignore")
 
 
+def quiet_arrays() -> Any:
+    """``quiet()`` where numpy is loaded, else a context that does nothing
+    (no array exists then, and ``import fmicrograd`` does not load numpy):
+    for sweeps and traces, whose values are arrays under ``vmap``, silent as
+    eager float code and compiled code are.
+
+    >>> with quiet_arrays():
+    ...     pass
+    """
+    np = sys.modules.get("numpy")
+    return _NOTHING if np is None else np.errstate(all="ignore")
+
+
+_NOTHING = contextlib.nullcontext()
+
+
 def select(cond: Any, a: Any, b: Any) -> Any:
     """``a`` where ``cond`` else ``b``; ``cond`` a bool or a boolean array.
 
@@ -259,7 +277,8 @@ def select(cond: Any, a: Any, b: Any) -> Any:
 
 
 __all__ = ["exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos", "relu", "step",
-           "sign", "div", "power", "maximum", "minimum", "share", "select", "quiet", "math",
+           "sign", "div", "power", "maximum", "minimum", "share", "select", "quiet", "quiet_arrays",
+           "math",
            "tan", "sinh", "cosh", "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh",
            "erf", "erfc", "log1p", "expm1", "log2", "log10", "softplus", "log_sigmoid",
            "hypot", "clip", "where", "greater", "greater_equal", "inexact_int", "inexact_ints",

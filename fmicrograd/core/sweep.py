@@ -34,7 +34,7 @@ from .control import RUNNING
 from .dot_cotangents import dot_cotangents
 from .expr import PLAIN, Expr, Prim, Var
 from .expr import stored_value as _value
-from .numeric import quiet
+from .numeric import quiet, quiet_arrays
 from .presence import reached_cotangents
 from .reach import FILL, GATED, Choice, Lanes, dead_edges
 from .reach_graph import GraphLanes, where_graph
@@ -152,14 +152,15 @@ def reverse(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
     ([5.0, 2.0], False)
     """
     nodes, relevant, on_graph = plan or order(outputs, inputs)
-    if on_graph:
-        return _reverse_graph(outputs, seeds, inputs, nodes, relevant), True
-    old = SWEEPING.get()  # (set again at the end, not reset: see ``control.running``)
-    try:
-        SWEEPING.set(relevant)
-        return _reverse_values(outputs, seeds, inputs, plan, reached, nodes, relevant), False
-    finally:
-        SWEEPING.set(old)
+    with quiet_arrays():  # (under vmap the values are arrays: numpy's warnings off)
+        if on_graph:
+            return _reverse_graph(outputs, seeds, inputs, nodes, relevant), True
+        old = SWEEPING.get()  # (set again at the end, not reset: see ``control.running``)
+        try:
+            SWEEPING.set(relevant)
+            return _reverse_values(outputs, seeds, inputs, plan, reached, nodes, relevant), False
+        finally:
+            SWEEPING.set(old)
 
 
 def _reverse_values(outputs: Sequence[Any], seeds: Sequence[Any], inputs: Sequence[Var],
