@@ -242,7 +242,8 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
             raise ValueError(f"fm.vmap: {where} is an empty array: no examples to map over")
         if inexact_ints(arg):
             _inexact_error(where)
-        return len(arg), _columns(np.asarray(arg, dtype=float), depth)
+        return len(arg), _columns(np.array(arg, dtype=float), depth)  # (a copy: the
+        # sweep reads the columns later, and the user may refill the array before it)
     foreign = foreign_array(arg) if hasattr(arg, "__dlpack__") else ""  # (a pandas Series is
     if foreign:  # a sequence; a tensor's items were 0-d tensors: "a leaf that is Tensor ...")
         raise TypeError(f"fm.vmap: {where} is a {foreign}; fm.vmap maps numbers, sequences "
@@ -486,7 +487,8 @@ def _whole(value: Any, size: int, rank: int) -> Any:
 def _batch_first(x: Any, size: int, rank: int, depth: int) -> Expr:
     """Leaf ``x`` with this ``vmap``'s batch axis first, broadcast if absent."""
     if not isinstance(x, Expr):
-        x = const(np.asarray(x, dtype=float) if not isinstance(x, float) else x)
+        x = const(np.array(x, dtype=float) if not isinstance(x, float) else x)  # (a copy, as
+        # a mapped array's: the user may change theirs before a sweep reads it)
     shape = np.shape(x.value)
     if len(shape) - rank == depth + 1:  # has this vmap's axis, maybe broadcast (size 1)
         x = _move(x, rank, 0)

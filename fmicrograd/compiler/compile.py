@@ -271,6 +271,9 @@ class Jitted:
                          inside: bool = False, user: bool = False) -> Any:
         if CHECK_VALUES.get() is not None:  # under debug_nans: f's own ops, so that the
             return self._python(args, kwargs)  # error names the op, not the compiled call
+        if has_numpy(args, kwargs):  # copies: the node made here keeps its arguments for
+            # the sweep, which ran later on the caller's array as refilled by then
+            args, kwargs = own_numbers(args, kwargs, static)
         found = None if kwargs else plan(args, static)
         if found is None and not inside and not kwargs and constant_nodes(args, static):
             # ``seen_through``'s own call with nodes that reach no variable (a higher-order
@@ -636,7 +639,9 @@ def _finish(entry: _Entry, build: Callable, carry: list, out: Any, lazy: bool = 
             if pos is None:
                 result.append(make(out[a:b].tolist()))
             else:
-                part = Deferred(out[a:b], make, entry.known, pos)
+                vector = out[a:b]
+                vector.flags.writeable = False  # (the pytree ``get`` builds is matched to it)
+                part = Deferred(vector, make, entry.known, pos)
                 entry.known[pos] = (part, part.vector)
                 result.append(part)
         return tuple(result)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import sys
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
@@ -562,6 +563,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence,
     tr.check_same(tr.structure(primals), tr.structure(tangents),
                   "jvp: tangents must match primals")
     t_leaves = tr.leaves(tangents)
+    shaped_like(primals, tangents, "jvp")
     if any(t is NO_TANGENT for t in t_leaves):
         return _jvp_of_the_rest(f, primals, t_leaves, has_aux)
     out, aux, _, groups = call_on_inputs(f, primals, {}, tuple(range(len(primals))), has_aux,
@@ -575,6 +577,31 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence,
         return (lower(out, on_graph), tr.unflatten(out_def, tans),
                 lower_aux(aux, on_graph, flat_inputs))
     return lower(out, on_graph), tr.unflatten(out_def, tans)
+
+
+def shaped_like(primals: Any, tangents: Any, who: str) -> None:
+    """A ``ValueError`` for a numpy array given (at the top level, outside
+    every transform) as the tangent of a number: JAX refuses it, and fm's
+    forward sweep took it as one tangent per entry where a custom rule summed
+    it (``[3., 6., 9.]`` and ``18.0`` for ``x * x`` at 1.5). Under ``vmap``
+    an array is the examples' tangents, as fm's own transforms pass them.
+
+    >>> shaped_like((1.5,), (2.0,), "jvp")
+    """
+    if DEPTH.get() or RUNNING.get():
+        return
+    np = sys.modules.get("numpy")
+    if np is None:
+        return
+    ps, ts = tr.leaves(primals), tr.leaves(tangents)
+    for k, (p, t) in enumerate(zip(ps, ts)):
+        if t.__class__ is np.ndarray and t.ndim and not np.ndim(_stored(p) if isinstance(
+                p, Expr) else p):
+            path = tr.keystr(tr.flatten_with_paths(tangents)[1][k])
+            raise ValueError(
+                f"{who}: the tangent at {path} is an array of shape {t.shape} for a number; "
+                "a tangent has its primal's shape, as in JAX. For several tangents, map "
+                "over them: fm.vmap(lambda t: fm.jvp(f, (x,), (t,))[1])(ts)")
 
 
 class _NoTangent(float):

@@ -58,13 +58,15 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
         return on_values(f, args), diff
 
     def bwd(*rest: Any, seeded: int | None = None, fields: int | None = None,
-            lanes: Any = None, constants: tuple = ()) -> tuple:
+            lanes: Any = None, constants: tuple = (), value: Any = None) -> tuple:
         *static, diff, ct = rest
 
         def rerun(*xs: Any) -> Any:
             it, st = iter(xs), iter(static)
             n = len(xs) + len(static)
             out = f(*[next(st) if i in static_argnums else next(it) for i in range(n)])
+            if seeded is not None and fields is None and value is not None:
+                same_again(out, seeded, *value)
             return only_leaf(out, seeded, ct, fields, lanes)  # f's own sweep reaches that
             # output only (on the lanes the sweep reaches it on)
 
@@ -100,7 +102,7 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
 
     node = custom_vjp(f, nondiff_argnums=static_argnums)
     node.who = "checkpoint"
-    node.takes_seeded = node.takes_fields = node.takes_constants = True
+    node.takes_seeded = node.takes_fields = node.takes_constants = node.takes_value = True
     node.reach = reach
     node.reach_on_nodes = True  # type: ignore[attr-defined]  # (see CustomRule.reaches)
 
@@ -110,7 +112,11 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
             leaves = [as_primal(x) for x in leaves]
         run = rerun(f, lambda diff: rule.fn._merge(rule.args, diff), rule.arg_def, leaves, live,
                     lambda out: as_laid_out(out, rule.out_def), rule.shared.get("constants", ()))
-        return jvp(run, tuple(leaves[i] for i in live), tuple(tangents))[1]
+        values, out_tangents = jvp(run, tuple(leaves[i] for i in live), tuple(tangents))
+        made = rule.shared.get("values", ())
+        for k, value in enumerate(made):
+            same_again(values, k, value, len(made))
+        return out_tangents
 
     pushed.at_depth = True  # type: ignore[attr-defined]
     node.own_tangent = lambda rule, kids, tangents, on_graph: own_tangent(  # type: ignore
@@ -120,4 +126,49 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
 
 
 remat = checkpoint
+
+
+def same_again(out: Any, index: int, value: Any, outputs: int) -> None:
+    """A ``ValueError`` when leaf ``index`` of ``out``, what ``f`` gives when
+    a sweep runs it again, is not ``value``, what it gave when called (as
+    one of ``outputs`` leaves): ``f`` reads something that changed in between
+    (a loop variable it closes over), and its derivatives would be those of
+    another function. Leaves laid out otherwise (a vmap result's) are not
+    compared.
+
+    >>> same_again((1.0, 2.0), 1, 2.0, 2)
+    >>> same_again((1.0, float("nan")), 1, float("nan"), 2)
+    """
+    leaves = tr.leaves(out)
+    if len(leaves) != outputs or index >= outputs:
+        return
+    got = leaves[index]
+    got = got.value if isinstance(got, Expr) else got
+    if got.__class__ is float and value.__class__ is float:
+        if got == value or (got != got and value != value):
+            return
+    elif _all_equal(got, value):
+        return
+    raise ValueError(
+        f"fm.checkpoint: the checkpointed function gave {got!r} when the sweep ran it "
+        f"again, {value!r} when it was called: it reads something that changed in "
+        "between, such as a loop variable it closes over (in a loop, `lambda h: "
+        "fm.tanh(w * h)` sees the last `w` when run again), so its derivatives would be "
+        "another function's. Pass such values as arguments (`fm.checkpoint(lambda h, w: "
+        "fm.tanh(w * h))(x, w)`) or bind them (`lambda h, w=w: ...`)")
+
+
+def _all_equal(a: Any, b: Any) -> bool:
+    """Whether numbers or arrays ``a`` and ``b`` are equal entry by entry
+    (NaN equal to NaN); True where they are not comparable that way."""
+    import numpy as np  # (arrays only here: under vmap)
+
+    try:
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    except (TypeError, ValueError):
+        return True
+    if a.shape != b.shape:  # (an example's view of a vmap result, say)
+        return True
+    with np.errstate(all="ignore"):
+        return bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
 

@@ -26,6 +26,7 @@ from .autodiff import (
     per_example,
     refuse_deeper,
     refuse_node_arrays,
+    shaped_like,
     widened_leaves,
 )
 
@@ -61,6 +62,7 @@ def linearize(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
                       "fm.vmap(lambda t: fm.jvp(f, primals, (t,))[1])")
         tr.check_same(primal_def, tr.structure(tuple(tangents)),
                       "linearize: f_jvp's tangents must match the primals")
+        shaped_like(primals, tangents, "linearize's f_jvp")
         tans, _ = sweep.forward(outs, inputs, widened_leaves(tangents, "linearize"), plan)
         return tr.unflatten(out_def, tans)
 

@@ -1,0 +1,160 @@
+"""Round 35's aliasing probe: results that read a user's array, or a
+checkpointed function's closure, after the call, when the user had changed
+them (silent wrong numbers in round 34's code)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fmicrograd as fm
+
+RNG = np.random.default_rng(0)
+CHUNKS = [RNG.normal(size=4) for _ in range(3)]
+W = 0.3
+VALUE = sum(float(np.sum((W * d - 1.0) ** 2)) for d in CHUNKS)
+SLOPE = sum(float(np.sum(2 * (W * d - 1.0) * d)) for d in CHUNKS)
+
+
+def _refilled(w):
+    """A loss over one buffer refilled per chunk, each chunk mapped by vmap."""
+    buf = np.empty(4)
+    total = 0.0
+    for d in CHUNKS:
+        buf[:] = d
+        total = total + fm.sum(fm.vmap(lambda x: (w * x - 1.0) ** 2)(buf))
+    return total
+
+
+@pytest.mark.parametrize("how", ["grad", "jacfwd", "jit(grad)"])
+def test_a_mapped_buffer_refilled_later(how):
+    # round 34: vmap kept views of the array, read by the sweep after the last refill
+    # (grad 16.096 for 3.044; jit's value 3x the last chunk)
+    t = {"grad": fm.grad, "jacfwd": fm.jacfwd, "jit(grad)": lambda f: fm.jit(fm.grad(f))}[how]
+    assert t(_refilled)(W) == pytest.approx(SLOPE, rel=1e-12)
+
+
+def test_a_mapped_buffer_refilled_later_under_jit():
+    assert fm.jit(_refilled)(W) == pytest.approx(VALUE, rel=1e-12)
+
+
+def test_an_unmapped_array_changed_after_vjp():
+    X = RNG.normal(size=(5, 2))
+    C = X[:, 1].copy()
+    f = lambda w: fm.sum(fm.vmap(lambda x, c: fm.tanh(w * x) * c[0], in_axes=(0, None))(  # noqa: E731
+        X[:, 0], C))
+    _, back = fm.vjp(f, 0.7)
+    before = back(1.0)
+    C[:] = 100.0
+    assert back(1.0) == before
+
+
+def test_a_saved_vjp_and_linearize_after_the_array_changed():
+    X = RNG.normal(size=(5, 2))
+    f = lambda w: fm.sum(fm.vmap(lambda x: fm.tanh(w * x[0]) * x[1])(X))  # noqa: E731
+    _, back = fm.vjp(f, 0.7)
+    _, tangent = fm.linearize(f, 0.7)
+    before = back(1.0), tangent(1.0)
+    truth = float(np.sum((1 - np.tanh(0.7 * X[:, 0]) ** 2) * X[:, 0] * X[:, 1]))
+    assert before[0][0] == pytest.approx(truth, rel=1e-12)
+    X[:] = 100.0  # round 34: 39569.08 after, 1.1655 before
+    assert (back(1.0), tangent(1.0)) == before
+
+
+def test_a_jitted_function_given_a_buffer_under_grad():
+    # round 34: the compiled node's rule read the caller's array when the sweep ran
+    data = [RNG.normal(size=(4, 2)) for _ in range(3)]
+    J = fm.jit(lambda w, X: fm.sum(fm.vmap(lambda x: fm.tanh(w * x[0]) * x[1])(X)))
+
+    def loss(w):
+        buf, t = np.empty((4, 2)), 0.0
+        for d in data:
+            buf[:] = d
+            t = t + J(w, buf)
+        return t
+
+    truth = sum(float(np.sum((1 - np.tanh(W * d[:, 0]) ** 2) * d[:, 0] * d[:, 1]))
+                for d in data)
+    assert fm.grad(loss)(W) == pytest.approx(truth, rel=1e-12)
+    X = data[0].copy()
+    _, back = fm.vjp(lambda w: J(w, X), W)
+    before = back(1.0)
+    X[:] = 100.0  # round 34: 0.0 after, 0.923 before
+    assert back(1.0) == before
+
+
+WS = [0.5, -1.2, 2.0]
+
+
+def _plain(x):
+    for w in WS:
+        x = fm.tanh(w * x)
+    return x
+
+
+def _late(x):  # the loop variable read when a sweep runs the block again: the last one
+    for w in WS:
+        x = fm.checkpoint(lambda h: fm.tanh(w * h))(x)  # noqa: B023
+    return x
+
+
+def _as_argument(x):
+    for w in WS:
+        x = fm.checkpoint(lambda h, v: fm.tanh(v * h))(x, w)
+    return x
+
+
+def _bound(x):
+    for w in WS:
+        x = fm.checkpoint(lambda h, v=w: fm.tanh(v * h))(x)
+    return x
+
+
+TRANSFORMS = {
+    "grad": fm.grad,
+    "jit(grad)": lambda f: fm.jit(fm.grad(f)),
+    "hessian": fm.hessian,
+    "jvp": lambda f: lambda x: fm.jvp(f, (x,), (1.0,))[1],
+    "jacfwd": fm.jacfwd,
+    "vmap(grad)": lambda f: lambda x: fm.vmap(fm.grad(f))([x, x])[1],
+}
+
+
+@pytest.mark.parametrize("how", sorted(TRANSFORMS))
+def test_a_checkpoint_that_reads_a_loop_variable_is_an_error(how):
+    # round 34: 0.6626 for -0.5307 (grad, jvp, jit), hessian -147.2 for -75.25
+    with pytest.raises(ValueError, match="ran it again.*loop variable"):
+        TRANSFORMS[how](_late)(0.7)
+
+
+@pytest.mark.parametrize("how", sorted(TRANSFORMS))
+@pytest.mark.parametrize("f", [_as_argument, _bound], ids=["argument", "default"])
+def test_the_fixes_the_error_names(how, f):
+    t = TRANSFORMS[how]
+    assert t(f)(0.7) == pytest.approx(t(_plain)(0.7), rel=1e-12)
+
+
+def test_a_checkpoint_over_an_array_changed_after_vjp_is_an_error():
+    C = np.array([2.0])
+    _, back = fm.vjp(fm.checkpoint(lambda v: v * v * C[0]), 0.7)
+    assert back(1.0) == (pytest.approx(2.8),)
+    C[0] = 100.0  # round 34: 140.0
+    with pytest.raises(ValueError, match="ran it again"):
+        back(1.0)
+
+
+def test_a_deferred_vector_is_read_only():
+    # round 34: written, the tuple its get() had built was computed from the new numbers
+    xs = np.linspace(0.0, 2.0, 201)
+
+    def step(p, xs):
+        g = fm.grad(lambda w: fm.mean(fm.vmap(lambda x: (w[0] * x - w[1]) ** 2)(xs)))(p)
+        return tuple(a - 0.1 * d for a, d in zip(p, g)), g[0]
+
+    f = fm.jit(step)
+    p, _ = f.deferred((1.0, 0.0), xs)
+    d, _ = f.deferred(p, xs)
+    t = d.get()
+    with pytest.raises(ValueError, match="read-only"):
+        d.vector[0] = 99.0
+    assert f(t, xs)[0] == step(t, xs)[0]
