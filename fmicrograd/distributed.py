@@ -382,11 +382,13 @@ class AllRanksGradient:
         except Exception:  # noqa: BLE001 -- the group is gone: this rank's error stands
             pass
 
-    def finish(self) -> None:
+    def finish(self, params: Any = None) -> None:
         """The exchange after the last step: a rank that failed after it
-        (its last checkpoint write, a last callback) is heard of here."""
+        (its last checkpoint write, a last callback) is heard of here, and
+        ``params``, what each rank returns, are compared (a difference the
+        last step made, which no later step's check sees)."""
         if self.length is not None:
-            self._sum([0.0] * self.length)
+            self._sum([0.0] * self.length, params=params)
 
 
 def all_ranks_gradient(value_and_grad_fn: Callable[[Any, Any], tuple],

@@ -162,6 +162,17 @@ def test_ranks_whose_optimizers_part_later_are_told_so(tmp_path):
         in str(failed.value)
 
 
+def test_ranks_whose_optimizers_part_at_the_last_step_are_told_so(tmp_path):
+    # staircase schedules that first differ at the third and last full-batch step: no
+    # later step's check saw it, and the ranks returned different parameters with no
+    # error (round 35's probe); ``finish`` compares what each rank returns
+    with pytest.raises(AssertionError) as failed:
+        run_ranks(2, {"batch_size": None, "epochs": 3, "jit": False,
+                      "decay_steps_per_rank": [2, 3]}, tmp_path)
+    assert "the parameters of rank(s) [1] differ from rank 0's after the same steps" \
+        in str(failed.value)
+
+
 def test_ranks_whose_models_differ_in_a_setting_are_told_so(tmp_path):
     # a relu model on one rank and a tanh one on the other have the same parameters: their
     # gradients were averaged with no error (round 30's probe)

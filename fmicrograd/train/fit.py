@@ -420,7 +420,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
 
         try:
             end = functools.reduce(epoch_step, range(start.epoch, epochs), start)
-            ranks.finish()
+            ranks.finish(built(end.best_params if restore_best else end.params))
         except PeerFailed:
             raise
         except BaseException:

@@ -24,6 +24,7 @@ arguments (ints, strings, flags) are listed in ``static_argnums``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -133,8 +134,10 @@ def same_again(out: Any, index: int, value: Any, outputs: int) -> None:
     a sweep runs it again, is not ``value``, what it gave when called (as
     one of ``outputs`` leaves): ``f`` reads something that changed in between
     (a loop variable it closes over), and its derivatives would be those of
-    another function. Leaves laid out otherwise (a vmap result's) are not
-    compared.
+    another function. Finite numbers are compared bit for bit; a NaN or an
+    infinity on either side is not compared (a ``where`` on nodes sends an
+    untaken branch's NaN on where constants select around it), nor are
+    leaves laid out otherwise (a vmap result's).
 
     >>> same_again((1.0, 2.0), 1, 2.0, 2)
     >>> same_again((1.0, float("nan")), 1, float("nan"), 2)
@@ -145,7 +148,7 @@ def same_again(out: Any, index: int, value: Any, outputs: int) -> None:
     got = leaves[index]
     got = got.value if isinstance(got, Expr) else got
     if got.__class__ is float and value.__class__ is float:
-        if got == value or (got != got and value != value):
+        if got == value or not (math.isfinite(got) and math.isfinite(value)):
             return
     elif _all_equal(got, value):
         return
@@ -160,7 +163,7 @@ def same_again(out: Any, index: int, value: Any, outputs: int) -> None:
 
 def _all_equal(a: Any, b: Any) -> bool:
     """Whether numbers or arrays ``a`` and ``b`` are equal entry by entry
-    (NaN equal to NaN); True where they are not comparable that way."""
+    where both are finite; True where they are not comparable that way."""
     import numpy as np  # (arrays only here: under vmap)
 
     try:
@@ -170,5 +173,5 @@ def _all_equal(a: Any, b: Any) -> bool:
     if a.shape != b.shape:  # (an example's view of a vmap result, say)
         return True
     with np.errstate(all="ignore"):
-        return bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
+        return bool(np.all((a == b) | ~np.isfinite(a) | ~np.isfinite(b)))
 
