@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .core import pytree as tree
+from .core.expr import Expr
 
 __all__ = ["Key", "key", "split", "fold_in", "uniform", "normal", "permutation", "shuffle"]
 
@@ -120,11 +121,12 @@ def uniform(k: Key, n: int | None = None, low: float = 0.0, high: float = 1.0) -
     low, high = _as_float(low), _as_float(high)  # (float16 would overflow)
     if not low < high:  # (NaN too)
         raise ValueError(f"fm.random.uniform: needs low < high, got low={low!r}, high={high!r}")
-    if any(b.__class__ is float and math.isinf(b) for b in (low, high)):
+    if _infinite(low) or _infinite(high):  # (a node's value too: an infinite bound under
+        # grad or jit made ``_below`` draw forever)
         raise ValueError(f"fm.random.uniform: needs finite bounds, got low={low!r}, "
                          f"high={high!r}")
     draw = rng.uniform
-    if low.__class__ is float and high.__class__ is float and math.isinf(high - low):
+    if _infinite(_number(high) - _number(low)):
         def draw(a: float, b: float) -> float:  # (``uniform``'s width overflows: weigh them)
             r = rng.random()
             return a * (1.0 - r) + b * r
@@ -138,12 +140,29 @@ def _as_float(b: Any) -> Any:
     """A plain number bound as a Python float (numpy's float16 or float32
     would compute the draw in its own type); an int beyond float64 as inf,
     which the finite-bounds check then names; a node as it is."""
-    if not isinstance(b, numbers.Real) or isinstance(b, float):
+    if not isinstance(b, numbers.Real) or b.__class__ is float:
         return b
     try:
         return float(b)
     except OverflowError:
         return math.inf if b > 0 else -math.inf  # type: ignore[operator]  # (an int)
+
+
+def _number(b: Any) -> Any:
+    """A bound's number: a node's value (an array under ``vmap``: 0.0, whose
+    draws ``uniform`` weighs as it always has)."""
+    v = b.value if isinstance(b, Expr) else b
+    return v if isinstance(v, numbers.Real) else 0.0
+
+
+def _infinite(b: Any) -> bool:
+    """Whether a bound (a number, or a node's value: an array under
+    ``vmap``, entry by entry) is infinite."""
+    v = b.value if isinstance(b, Expr) else b
+    if isinstance(v, numbers.Real):
+        return math.isinf(v)
+    ravel = getattr(v, "ravel", None)
+    return ravel is not None and any(map(math.isinf, ravel().tolist()))
 
 
 def _below(x: float, draw: Callable, low: float, high: float) -> float:
@@ -167,6 +186,7 @@ def normal(k: Key, n: int | None = None, mean: float = 0.0, std: float = 1.0) ->
     True
     """
     rng = _rng(k, "normal")
+    mean, std = _as_float(mean), _as_float(std)  # (numpy's float32 drew in float32)
     if not std >= 0.0:
         raise ValueError(f"fm.random.normal: std must be >= 0, got {std!r}")
     if n is None:
