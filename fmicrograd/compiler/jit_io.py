@@ -26,6 +26,7 @@ import enum
 import functools
 import math  # noqa: F401 -- a doctest uses it
 import numbers
+import random
 import threading
 import types
 from collections import OrderedDict
@@ -92,6 +93,13 @@ def classify(leaf: Any) -> Any:
     if type(leaf).__name__ == "Deferred" and type(leaf).__module__.startswith("fmicrograd."):
         raise TypeError("fm.jit: an argument leaf is a jitted function's .deferred output "
                         "inside a container: pass it as a whole argument, or its .get()")
+    if _changes_as_used(leaf):
+        raise TypeError(f"fm.jit: an argument leaf is a {type(leaf).__name__}, an object "
+                        "whose state changes as it is used (a random generator, an iterator, "
+                        "a view of a dict): the compiled code would replay what it gave at "
+                        "the trace on every call. Draw the numbers outside the jitted "
+                        "function and pass them in (a float, an array), or use fm.random "
+                        "keys")
     if _by_identity(leaf):
         name = type(leaf).__name__
         raise TypeError(f"fm.jit: an argument leaf is a {name} object, which Python hashes by "
@@ -168,6 +176,25 @@ def _by_identity(leaf: Any) -> bool:
     config or parameter object. Functions, classes, modules, enums and objects
     with value equality are keyed safely."""
     return _identity_type(type(leaf)) and not _stateless(leaf)
+
+
+def _changes_as_used(leaf: Any) -> bool:
+    """Whether ``leaf`` is an object of a built-in (C) type, hashed by
+    identity, whose state changes as it is used or behind it: an iterator or
+    generator, numpy's random generators, a dict's values view (round 35's
+    probe: ``rng.standard_normal()`` gave the trace's number at every call).
+    A Python class's instances are ``_by_identity``'s."""
+    t = type(leaf)
+    if isinstance(leaf, _RANDOM_STATES):
+        return True
+    if t.__hash__ is not object.__hash__ or t.__flags__ & tr._HEAPTYPE:
+        return False
+    return hasattr(t, "__next__") or t is _VALUES_VIEW
+
+
+_RANDOM_STATES = (np.random.Generator, np.random.RandomState, np.random.BitGenerator,
+                  random.Random)
+_VALUES_VIEW = type({}.values())
 
 
 def _identity_type(t: type) -> bool:
