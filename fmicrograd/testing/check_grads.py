@@ -9,10 +9,14 @@ functions themselves, ``(x, v) -> jvp(f, x, v)`` and ``(x, u) -> vjp(f, x)(u)``,
 so finite differences are only ever taken of exact derivatives one level
 down, and every mix of modes up to ``order`` is exercised. A mismatch at the
 fixed step ``eps`` is re-estimated before it fails: a ladder of steps from a
-quarter of the input's scale down to ~1e-13 of it, Richardson-extrapolated,
-keeping the estimate where neighbouring steps agree best (so a derivative at
-``x = 1e-3`` or ``1e6``, near a kink or on a large constant is not a false
-failure).
+quarter of the input's scale (at least 1) down to ~1e-13 of the smallest
+input moved, Richardson-extrapolated, keeping the estimate where
+neighbouring steps agree best (so a derivative at ``x = 1e-3`` or ``1e6``,
+near a kink or on a large constant is not a false failure). A step with a
+kink inside (its forward and backward differences apart by more than the
+tolerance, a gap that does not shrink with the step) never gives the
+estimate: until round 35 such steps agreed on ``x / h`` for ``|x|`` at
+``x = 1e-8`` and passed a rule that gave 0.0 there.
 
 >>> check_grads(lambda x, y: fm.sin(x) * y, (0.5, 2.0), order=2)
 >>> check_grads(lambda x: x * x, (3.0,), modes=("rev",))
@@ -205,25 +209,45 @@ def _ladder(call: Callable[[list], list], x: list, v: list, atol: float, rtol: f
     Richardson-extrapolated; per output, the estimate that differs least from
     the next one (in units of the tolerance, and never less than its rounding
     noise) wins. Steps where ``call`` raises (``1.0 / 0.0`` on floats) or
-    gives NaN never win."""
-    n = len(call(x))
+    gives NaN, and steps with a kink inside, never win. The steps go on below
+    ``scale / 4**_LEVELS`` to ~1e-13 of the smallest nonzero ``|x_i|`` moved.
+
+    >>> [round(d, 9) for d in _ladder(lambda xs: [1.0 + abs(xs[0])], [1e-8], [1.0], 1e-6, 1e-6)]
+    [1.0]
+    """
+    f0 = call(x)
+    n = len(f0)
     scale = 2.0 ** max([0] + [math.frexp(a)[1] for a, b in zip(x, v) if b])
-    levels = []  # (estimates, rounding noise) per step, largest step first
-    for k in range(1, _LEVELS + 1):
+    # down to ~1e-13 of the smallest nonzero input moved (log at 1e-13 has nothing but
+    # NaN and straddling steps above it), at least to scale / 4**_LEVELS
+    finest = min([1.0] + [abs(a) for a, b in zip(x, v) if b and a]) * 2.0 ** -44
+    levels = []  # (estimates, rounding noise, one-sided gaps) per step, largest step first
+    for k in range(1, 4 * _LEVELS):
         h = scale / 4.0 ** k
+        if k > _LEVELS and h < finest:
+            break
         try:
             fp = call([a + h * b for a, b in zip(x, v)])
             fm_ = call([a - h * b for a, b in zip(x, v)])
         except (ArithmeticError, ValueError):
             fp = fm_ = [math.nan] * n
         levels.append(([(p - m) / (2.0 * h) for p, m in zip(fp, fm_)],
-                       [8.0 * _ULP * max(abs(p), abs(m)) / h for p, m in zip(fp, fm_)]))
+                       [8.0 * _ULP * max(abs(p), abs(m)) / h for p, m in zip(fp, fm_)],
+                       [abs((p - c) - (c - m)) / h for p, m, c in zip(fp, fm_, f0)]))
+    # a kink within the step: the forward and backward differences part by more than
+    # the tolerance and the gap does not shrink with the step, as a smooth function's
+    # (h f'') does; such a step's estimate (x / h for |x| at x << h) never wins
+    kinked = [[gap > atol + rtol * abs(d) and later > gap / 2.0
+               for d, gap, later in zip(d0, g0, g1)]
+              for (d0, _, g0), (_, _, g1) in zip(levels, levels[1:])] + [[False] * n]
     # (16 D(h / 4) - D(h)) / 15 cancels the h**2 term of D(h)'s error
-    rich = [([(16.0 * b - a) / 15.0 for a, b in zip(d0, d1)], n1)
-            for (d0, _), (d1, n1) in zip(levels, levels[1:])]
+    rich = [([(16.0 * b - a) / 15.0 for a, b in zip(d0, d1)], n1, [p or q for p, q in zip(k0, k1)])
+            for (d0, _, _), (d1, n1, _), k0, k1 in zip(levels, levels[1:], kinked, kinked[1:])]
     best = [(math.inf, math.nan)] * n
-    for (r0, _), (r1, n1) in zip(rich, rich[1:]):
+    for (r0, _, k0), (r1, n1, k1) in zip(rich, rich[1:]):
         for i, (a, b, noise) in enumerate(zip(r0, r1, n1)):
+            if k0[i] or k1[i]:
+                continue
             err = max(abs(a - b), noise) / (atol + rtol * abs(b) + 1e-300)
             if err < best[i][0]:  # NaN never wins
                 best[i] = (err, b)
@@ -271,6 +295,13 @@ def _score(got: float, expected: float, atol: float, rtol: float) -> tuple[float
 def _report(worst: _Mismatch | None, mode: str, name: str, order: int) -> None:
     if worst is None or worst.score <= 1.0:
         return
+    if worst.expected != worst.expected and worst.got == worst.got:
+        raise AssertionError(
+            f"check_grads: {mode} of {name} at order {order} gives {worst.got!r} at "
+            f"{worst.where}, and no step of the central differences gave a finite estimate to "
+            "check it against (the function is NaN or raises on one side of the point within "
+            "every step tried, as sqrt at 1e-300): check it at a point farther from the edge "
+            "of its domain")
     raise AssertionError(
         f"check_grads: {mode} of {name} disagrees with central differences at order {order}. "
         f"Worst mismatch: {worst.where}: expected {worst.expected!r}, got {worst.got!r} "

@@ -253,6 +253,16 @@ def _split_constants(primals: Sequence, constants: tuple,
     return live, rebuild, cotangent_of
 
 
+def _values(x: Any) -> Any:
+    """A leaf's number or array (a node's value)."""
+    return stored_value(x) if isinstance(x, Expr) else x
+
+
+def _total(x: Any) -> float:
+    """The sum of a number's or an array's entries, as a float."""
+    return float(_np().sum(x)) if getattr(x, "ndim", 0) else float(x)
+
+
 def as_primal(x: Any) -> Any:
     """``x`` as a transform accepts it: arrays (``vmap``'s values) as constant nodes.
 
@@ -354,7 +364,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         assert rule is not None  # defjvp set it before defvjp made this the bwd
         primals = as_given(primals, constants)
 
-        def tangent_out(*tangents: Any) -> Any:
+        def whole(*tangents: Any) -> Any:
             compared: list = []
             old = COMPARED.get()  # (set again at the end: see ``control.running``)
             try:
@@ -364,7 +374,10 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
                 COMPARED.set(old)
             if compared:
                 self._check_no_tangent_branch(compared, tangents)
-            return only_leaf(self._numbers(self._tangent_of(result)), seeded, ct, fields, lanes)
+            return self._numbers(self._tangent_of(result))
+
+        def tangent_out(*tangents: Any) -> Any:
+            return only_leaf(whole(*tangents), seeded, ct, fields, lanes)
 
         # (a numpy data argument's tangent: a zero array, not a variable)
         t_out, transpose = vjp_over_variables(tangent_out, primals, constants, lambda a: a * 0.0,
@@ -376,7 +389,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         tr.check_same(got, want,
                       f"custom_jvp: {self.name}'s rule must return a tangent_out shaped like "
                       f"{self.name}'s output (first tree: the output, other: tangent_out)")
-        self._check_linear(tangent_out, primals, constants)
+        self._check_linear(whole, primals, constants)
         return transpose(ct)
 
     def _check_linear(self, tangent_out: Callable, primals: Sequence, constants: tuple) -> None:
@@ -387,16 +400,38 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         (``s`` distinct powers-of-two fractions, so the scaling is exact for
         a linear rule; an affine, absolute-value or max rule fails; see
         ``custom.first_nonlinear``)."""
+        made: list = []  # the tangents ``s`` at scale 1
+
         def at(scale: float) -> list:
             step = iter(range(1 << 30))
-            start = lambda p: tr.map(  # noqa: E731
-                lambda x: zeros_like(x) + scale * (1.0 + next(step) % 16 / 16.0), p)
-            out, _ = vjp_over_variables(tangent_out, primals, constants, lambda a: a * 0.0,
-                                        start, no_tangent)
-            return [x.value if isinstance(x, Expr) else x for x in tr.leaves(out)]
 
+            def start(p: Any) -> Any:
+                def one(x: Any) -> Any:
+                    s = zeros_like(x) + scale * (1.0 + next(step) % 16 / 16.0)
+                    if scale == 1.0:
+                        made.append(s)
+                    return s
+                return tr.map(one, p)
+
+            out, back = vjp_over_variables(tangent_out, primals, constants, lambda a: a * 0.0,
+                                           start, no_tangent)
+            values = [x.value if isinstance(x, Expr) else x for x in tr.leaves(out)]
+            if scale == 1.0:
+                kept.append((out, back))
+            return values
+
+        kept: list = []
         self._refuse_nonlinear(first_nonlinear(at(1.0), at), "and reverse mode (grad, vjp, "
                                "jacrev) transposes it as a linear map, as JAX does")
+        out, back = kept[0]  # (the transposed map must be the map's: a dot-product test)
+        ones = tr.map(lambda x: _values(x) * 0.0 + 1.0, out)
+        back_leaves = tr.leaves(back(ones))
+        if len(back_leaves) == len(made):
+            np = _np()
+            with np.errstate(all="ignore"):
+                value = sum(_total(_values(x)) for x in tr.leaves(out))
+                slope = sum(_total(_values(u) * _values(v)) for u, v in zip(back_leaves, made))
+            self._refuse_unseen(value, slope, "reverse mode (grad, vjp, jacrev)")
 
     def _check_no_tangent_branch(self, compared: list, tangents: tuple) -> None:
         """Reverse mode transposes the rule from tangents of 0.0: a Python
@@ -475,6 +510,30 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
 
         self._refuse_nonlinear(first_nonlinear(at(1.0), at), "and forward mode (jvp, "
                                "jacfwd, linearize) pushes tangents through it as a linear map")
+        probe = [zeros_like(t) + np.float64(1.0 + k % 16 / 16.0) for k, t in enumerate(tangents)]
+        with np.errstate(all="ignore"):
+            values, slopes = jvp(tangent_out, tuple(map(as_primal, probe)), tuple(probe))
+            for k, (v, d) in enumerate(zip(values, slopes)):
+                self._refuse_unseen(_total(_values(v)), _total(_values(d)),
+                                    f"forward mode (jvp, jacfwd, linearize), tangent_out leaf {k}")
+
+    def _refuse_unseen(self, value: Any, slope: Any, mode: str) -> None:
+        """A TypeError where the rule's tangent map, as ``mode`` differentiates
+        it, is not the map its values give (``value``, ``slope``: the same
+        number for a rule written with fm operations on the tangents; None:
+        not compared): a ``stop_gradient`` on a tangent made the tangent 0.0
+        (JAX's ``jvp`` reads the rule's value there; its ``grad`` raises)."""
+        if value is None or slope is None or not (math.isfinite(value) and
+                                                   math.isfinite(slope)):
+            return
+        if abs(value - slope) <= 1e-9 * (abs(value) + abs(slope)):
+            return
+        raise TypeError(
+            f"custom_jvp: {self.name}'s rule gives a tangent_out whose derivative in the "
+            f"tangents is not the rule itself ({slope!r} where its value is {value!r}) in "
+            f"{mode}: fm differentiates tangent_out in the tangents, so a stop_gradient (or a "
+            "float()) on a tangent drops it; write tangent_out with fm operations on the "
+            "tangents, and stop gradients on the primals' coefficients instead")
 
     def _refuse_nonlinear(self, found: tuple | None, mode: str) -> None:
         """The TypeError for ``first_nonlinear``'s finding, if any; ``mode``
