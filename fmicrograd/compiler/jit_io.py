@@ -194,7 +194,7 @@ def _changes_as_used(leaf: Any) -> bool:
 
 _RANDOM_STATES = (np.random.Generator, np.random.RandomState, np.random.BitGenerator,
                   random.Random)
-_VALUES_VIEW = type({}.values())
+_VALUES_VIEW: type = type({}.values())
 
 
 def _identity_type(t: type) -> bool:
@@ -627,11 +627,15 @@ def own_numbers(args: tuple, kwargs: dict, static: Any) -> tuple:
            for x in chain(args, kwargs.values())):  # (leaves only: no walk)
         return (tuple(a if i in static else own(a) for i, a in enumerate(args)),
                 {k: own(v) for k, v in kwargs.items()})
-    dyn = tuple(a for i, a in enumerate(args) if i not in static)
-    new_dyn, new_kwargs = tr.map(own, (dyn, kwargs))
-    it = iter(new_dyn)
-    return (tuple(a if i in static else next(it) for i, a in enumerate(args)),
-            {k: new_kwargs[k] for k in kwargs})
+    def owned(x: Any) -> Any:  # (an argument without numpy numbers as it is: not rebuilt)
+        if x.__class__ is float or x.__class__ is int or isinstance(x, Expr):
+            return x
+        if isinstance(x, NUMPY_TYPES):
+            return own(x)
+        return tr.map(own, x) if any(isinstance(v, NUMPY_TYPES) for v in tr.leaves(x)) else x
+
+    return (tuple(a if i in static else owned(a) for i, a in enumerate(args)),
+            {k: owned(v) for k, v in kwargs.items()})
 
 
 def registered_metas(td: tr.TreeDef) -> tuple:

@@ -134,21 +134,29 @@ def same_again(out: Any, index: int, value: Any, outputs: int) -> None:
     a sweep runs it again, is not ``value``, what it gave when called (as
     one of ``outputs`` leaves): ``f`` reads something that changed in between
     (a loop variable it closes over), and its derivatives would be those of
-    another function. Finite numbers are compared bit for bit; a NaN or an
-    infinity on either side is not compared (a ``where`` on nodes sends an
-    untaken branch's NaN on where constants select around it), nor are
-    leaves laid out otherwise (a vmap result's).
+    another function. Finite numbers are compared to ``_RTOL`` (a sum may
+    be grouped otherwise in the rerun: numpy's sum of a vmap result, a
+    compiled program); a NaN or an infinity on either side is not compared
+    (a ``where`` on nodes sends an untaken branch's NaN on where constants
+    select around it), nor are leaves laid out otherwise.
 
     >>> same_again((1.0, 2.0), 1, 2.0, 2)
     >>> same_again((1.0, float("nan")), 1, float("nan"), 2)
     """
-    leaves = tr.leaves(out)
-    if len(leaves) != outputs or index >= outputs:
+    leaves = [x.value if isinstance(x, Expr) else x for x in tr.leaves(out)]
+    if index >= outputs or not leaves:
         return
-    got = leaves[index]
-    got = got.value if isinstance(got, Expr) else got
+    if len(leaves) == outputs:
+        got = leaves[index]
+    else:  # a vmap result whose examples are the outputs: example by example, its fields
+        sizes = {len(x) if getattr(x, "ndim", 0) else None for x in leaves}
+        size = sizes.pop()
+        if sizes or size is None or size * len(leaves) != outputs:
+            return
+        got = float(leaves[index % len(leaves)][index // len(leaves)])
     if got.__class__ is float and value.__class__ is float:
-        if got == value or not (math.isfinite(got) and math.isfinite(value)):
+        if not (math.isfinite(got) and math.isfinite(value)) or \
+                abs(got - value) <= _RTOL * max(abs(got), abs(value)):
             return
     elif _all_equal(got, value):
         return
@@ -162,8 +170,9 @@ def same_again(out: Any, index: int, value: Any, outputs: int) -> None:
 
 
 def _all_equal(a: Any, b: Any) -> bool:
-    """Whether numbers or arrays ``a`` and ``b`` are equal entry by entry
-    where both are finite; True where they are not comparable that way."""
+    """Whether numbers or arrays ``a`` and ``b`` agree to ``_RTOL`` entry
+    by entry where both are finite; True where they are not comparable
+    that way."""
     import numpy as np  # (arrays only here: under vmap)
 
     try:
@@ -173,5 +182,11 @@ def _all_equal(a: Any, b: Any) -> bool:
     if a.shape != b.shape:  # (an example's view of a vmap result, say)
         return True
     with np.errstate(all="ignore"):
-        return bool(np.all((a == b) | ~np.isfinite(a) | ~np.isfinite(b)))
+        close = np.abs(a - b) <= _RTOL * np.maximum(np.abs(a), np.abs(b))
+        return bool(np.all(close | ~np.isfinite(a) | ~np.isfinite(b)))
+
+
+# the rerun's sums may be grouped otherwise than the call's (numpy's sum of a vmap
+# result against one by one, a compiled program's regrouping): last bits apart
+_RTOL = 1e-9
 
