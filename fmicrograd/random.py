@@ -149,10 +149,9 @@ def _as_float(b: Any) -> Any:
 
 
 def _number(b: Any) -> Any:
-    """A bound's number: a node's value (an array under ``vmap``: 0.0, whose
-    draws ``uniform`` weighs as it always has)."""
-    v = b.value if isinstance(b, Expr) else b
-    return v if isinstance(v, numbers.Real) else 0.0
+    """A bound's number: a node's value (an array under ``vmap``, whose
+    width ``_infinite`` reads entry by entry)."""
+    return b.value if isinstance(b, Expr) else b
 
 
 def _infinite(b: Any) -> bool:
@@ -187,6 +186,9 @@ def normal(k: Key, n: int | None = None, mean: float = 0.0, std: float = 1.0) ->
     """
     rng = _rng(k, "normal")
     mean, std = _as_float(mean), _as_float(std)  # (numpy's float32 drew in float32)
+    if _infinite(mean) or _infinite(std):  # (an int beyond float64, or an infinity)
+        raise ValueError(f"fm.random.normal: needs a finite mean and std, got mean={mean!r}, "
+                         f"std={std!r}")
     if not std >= 0.0:
         raise ValueError(f"fm.random.normal: std must be >= 0, got {std!r}")
     if n is None:

@@ -58,3 +58,20 @@ def test_no_finite_difference_is_said_so():
     with pytest.raises(AssertionError, match="no step of the central differences gave a "
                                              "finite estimate"):
         check_grads(fm.sqrt, (1e-300,))
+
+
+# review 2: on a large constant the rounding noise of the one-sided gap was taken for a kink
+
+
+def test_on_a_large_constant_a_wrong_rule_fails_and_the_function_passes():
+    @fm.custom_vjp
+    def g(y):
+        return 3e8 + 1.3 * y
+
+    g.defvjp(lambda y: (g(y), None), lambda _, ct: (0.0 * ct,))
+    for seed in range(5):
+        with pytest.raises(AssertionError):
+            check_grads(g, (0.5,), modes=("rev",), seed=seed)
+    for c in (3e8, 1e9):
+        check_grads(lambda y, c=c: c + 1.3 * y, (0.5,))
+    check_grads(lambda x, y: (3e8 + fm.exp(x) * y, 1e-8 * fm.cos(x)), (0.3, 0.5), order=2)

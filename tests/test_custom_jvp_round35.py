@@ -44,3 +44,50 @@ def test_a_stopped_coefficient_is_fine():
     r.defjvp(lambda p, t: (p[0] * p[0], fm.stop_gradient(2.0 * p[0]) * t[0]))
     assert fm.grad(r)(3.0) == 6.0 and fm.jvp(r, (3.0,), (1.0,))[1] == 6.0
     assert fm.hessian(r)(3.0) == 0.0  # (the coefficient's derivative stopped, as asked)
+
+
+# review 2: the first version's tolerance scaled with the totals, which cancel
+
+
+def test_a_softmax_rule_whose_tangents_cancel_is_taken():
+    import numpy as np
+
+    @fm.custom_jvp
+    def softmax(x):
+        e = [fm.exp(v) for v in x]
+        s = fm.sum(e)
+        return tuple(v / s for v in e)
+
+    @softmax.defjvp
+    def _(p, t):
+        s = softmax(p[0])
+        dot = fm.sum(tuple(a * b for a, b in zip(s, t[0])))
+        return s, tuple(a * (b - dot) for a, b in zip(s, t[0]))
+
+    x = (0.1, -0.4, 0.3, 1.2)
+    jac = fm.jacrev(softmax)(x)
+    e = np.exp(np.array(x))
+    s = e / e.sum()
+    want = np.diag(s) - np.outer(s, s)
+    assert np.allclose(np.array(jac), want, rtol=1e-12, atol=1e-15)
+
+
+def test_a_product_rule_under_vmap_on_centred_data_is_taken():
+    import numpy as np
+
+    mul = fm.custom_jvp(lambda x, y: x * y)
+    mul.defjvp(lambda p, t: (p[0] * p[1], p[1] * t[0] + p[0] * t[1]))
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=50), rng.normal(size=50)
+    X, Y = X - X.mean(), Y - Y.mean()
+    pairs = fm.vmap(fm.grad(mul, argnums=(0, 1)))(X, Y)  # (review 2: refused, 19 seeds of 20)
+    assert [p[0] for p in pairs] == Y.tolist() and [p[1] for p in pairs] == X.tolist()
+
+
+def test_large_and_subnormal_coefficients_are_taken():
+    f = fm.custom_jvp(lambda x, y: (1e17 * x + y, y - 1e17 * x))
+    f.defjvp(lambda p, t: (f(*p), (1e17 * t[0] + t[1], t[1] - 1e17 * t[0])))
+    assert fm.jacrev(f, argnums=(0, 1))(0.3, 0.4) == ((1e17, 1.0), (-1e17, 1.0))
+    g = fm.custom_jvp(lambda x, y, z: fm.exp(x + y + z))
+    g.defjvp(lambda p, t: (g(*p), fm.exp(p[0] + p[1] + p[2]) * (t[0] + t[1] + t[2])))
+    assert fm.grad(g, argnums=(0, 1, 2))(-743.0, 0.0, 0.0) == (fm.exp(-743.0),) * 3

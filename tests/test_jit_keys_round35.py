@@ -49,3 +49,11 @@ def test_functions_classes_and_modules_stay_static():
     assert J(0.5, fm.sin) == fm.sin(0.5)
     assert J(-2.0, abs) == 2.0
     assert fm.jit(lambda x, m: m.sqrt(x))(4.0, fm) == 2.0
+
+
+def test_a_file_to_print_to_stays_static():
+    import io
+
+    out = io.StringIO()
+    J = fm.jit(lambda x, f: (print("traced", file=f), x * 2.0)[1])
+    assert J(1.5, out) == 3.0 and J(2.5, out) == 5.0

@@ -39,3 +39,16 @@ def test_normal_draws_in_float64(kind):
     want = R.normal(K, 3, 0.5, 0.5)
     got = R.normal(K, 3, kind(0.5), kind(0.5))
     assert got == want and all(x.__class__ is float for x in got)
+
+
+def test_per_example_bounds_wider_than_float64_are_weighed():
+    # review 2: under vmap the width check read 0.0 and the draw looped forever
+    lows, highs = np.array([-1e308, -1e308]), np.array([1e308, 1e308])
+    got = fm.vmap(lambda a, b: R.uniform(K, None, a, b))(lows, highs)
+    assert all(math.isfinite(v) and -1e308 <= v < 1e308 for v in got)
+    assert got[0] == R.uniform(K, None, -1e308, 1e308)
+
+
+def test_normal_with_a_mean_beyond_float64_is_an_error():
+    with pytest.raises(ValueError, match="needs a finite mean and std"):
+        R.normal(K, 2, 10 ** 400, 1.0)

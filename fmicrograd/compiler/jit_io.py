@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import io
 import math  # noqa: F401 -- a doctest uses it
 import numbers
 import random
@@ -187,7 +188,8 @@ def _changes_as_used(leaf: Any) -> bool:
     t = type(leaf)
     if isinstance(leaf, _RANDOM_STATES):
         return True
-    if t.__hash__ is not object.__hash__ or t.__flags__ & tr._HEAPTYPE:
+    if t.__hash__ is not object.__hash__ or t.__flags__ & tr._HEAPTYPE or \
+            isinstance(leaf, io.IOBase):  # (a file to print to: static, as before)
         return False
     return hasattr(t, "__next__") or t is _VALUES_VIEW
 

@@ -235,11 +235,12 @@ def _ladder(call: Callable[[list], list], x: list, v: list, atol: float, rtol: f
                        [8.0 * _ULP * max(abs(p), abs(m)) / h for p, m in zip(fp, fm_)],
                        [abs((p - c) - (c - m)) / h for p, m, c in zip(fp, fm_, f0)]))
     # a kink within the step: the forward and backward differences part by more than
-    # the tolerance and the gap does not shrink with the step, as a smooth function's
-    # (h f'') does; such a step's estimate (x / h for |x| at x << h) never wins
-    kinked = [[gap > atol + rtol * abs(d) and later > gap / 2.0
-               for d, gap, later in zip(d0, g0, g1)]
-              for (d0, _, g0), (_, _, g1) in zip(levels, levels[1:])] + [[False] * n]
+    # the tolerance and the rounding noise (a function on a large constant: review 2),
+    # and the gap, less the next step's noise, does not shrink with the step, as a smooth
+    # function's (h f'') does; such a step's estimate (x / h for |x| at x << h) never wins
+    kinked = [[gap > atol + rtol * abs(d) + 4.0 * noise and later - 4.0 * n1 > gap / 2.0
+               for d, gap, later, noise, n1 in zip(d0, g0, g1, z0, z1)]
+              for (d0, z0, g0), (_, z1, g1) in zip(levels, levels[1:])] + [[False] * n]
     # (16 D(h / 4) - D(h)) / 15 cancels the h**2 term of D(h)'s error
     rich = [([(16.0 * b - a) / 15.0 for a, b in zip(d0, d1)], n1, [p or q for p, q in zip(k0, k1)])
             for (d0, _, _), (d1, n1, _), k0, k1 in zip(levels, levels[1:], kinked, kinked[1:])]

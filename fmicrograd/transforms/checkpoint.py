@@ -24,7 +24,7 @@ arguments (ints, strings, flags) are listed in ``static_argnums``.
 
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -59,15 +59,14 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
         return on_values(f, args), diff
 
     def bwd(*rest: Any, seeded: int | None = None, fields: int | None = None,
-            lanes: Any = None, constants: tuple = (), value: Any = None) -> tuple:
+            lanes: Any = None, constants: tuple = (), cells: tuple = ()) -> tuple:
         *static, diff, ct = rest
 
         def rerun(*xs: Any) -> Any:
+            unchanged(f, cells)
             it, st = iter(xs), iter(static)
             n = len(xs) + len(static)
             out = f(*[next(st) if i in static_argnums else next(it) for i in range(n)])
-            if seeded is not None and fields is None and value is not None:
-                same_again(out, seeded, *value)
             return only_leaf(out, seeded, ct, fields, lanes)  # f's own sweep reaches that
             # output only (on the lanes the sweep reaches it on)
 
@@ -103,7 +102,8 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
 
     node = custom_vjp(f, nondiff_argnums=static_argnums)
     node.who = "checkpoint"
-    node.takes_seeded = node.takes_fields = node.takes_constants = node.takes_value = True
+    node.takes_seeded = node.takes_fields = node.takes_constants = True
+    node.cells = lambda: closure_of(f)
     node.reach = reach
     node.reach_on_nodes = True  # type: ignore[attr-defined]  # (see CustomRule.reaches)
 
@@ -113,11 +113,8 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
             leaves = [as_primal(x) for x in leaves]
         run = rerun(f, lambda diff: rule.fn._merge(rule.args, diff), rule.arg_def, leaves, live,
                     lambda out: as_laid_out(out, rule.out_def), rule.shared.get("constants", ()))
-        values, out_tangents = jvp(run, tuple(leaves[i] for i in live), tuple(tangents))
-        made = rule.shared.get("values", ())
-        for k, value in enumerate(made):
-            same_again(values, k, value, len(made))
-        return out_tangents
+        unchanged(f, rule.shared.get("cells", ()))
+        return jvp(run, tuple(leaves[i] for i in live), tuple(tangents))[1]
 
     pushed.at_depth = True  # type: ignore[attr-defined]
     node.own_tangent = lambda rule, kids, tangents, on_graph: own_tangent(  # type: ignore
@@ -129,64 +126,90 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
 remat = checkpoint
 
 
-def same_again(out: Any, index: int, value: Any, outputs: int) -> None:
-    """A ``ValueError`` when leaf ``index`` of ``out``, what ``f`` gives when
-    a sweep runs it again, is not ``value``, what it gave when called (as
-    one of ``outputs`` leaves): ``f`` reads something that changed in between
-    (a loop variable it closes over), and its derivatives would be those of
-    another function. Finite numbers are compared to ``_RTOL`` (a sum may
-    be grouped otherwise in the rerun: numpy's sum of a vmap result, a
-    compiled program); a NaN or an infinity on either side is not compared
-    (a ``where`` on nodes sends an untaken branch's NaN on where constants
-    select around it), nor are leaves laid out otherwise.
+def closure_of(f: Callable) -> tuple:
+    """``(cell, value)`` of every cell ``f`` closes over (through a
+    ``functools.partial`` and a jitted function, to the Python function), as
+    at the call: ``checkpoint``'s rerun must find them again.
 
-    >>> same_again((1.0, 2.0), 1, 2.0, 2)
-    >>> same_again((1.0, float("nan")), 1, float("nan"), 2)
+    >>> w = 2.0
+    >>> [(name, v) for name, _, v in closure_of(lambda h: w * h)]
+    [('w', 2.0)]
     """
-    leaves = [x.value if isinstance(x, Expr) else x for x in tr.leaves(out)]
-    if index >= outputs or not leaves:
-        return
-    if len(leaves) == outputs:
-        got = leaves[index]
-    else:  # a vmap result whose examples are the outputs: example by example, its fields
-        sizes = {len(x) if getattr(x, "ndim", 0) else None for x in leaves}
-        size = sizes.pop()
-        if sizes or size is None or size * len(leaves) != outputs:
-            return
-        got = float(leaves[index % len(leaves)][index // len(leaves)])
-    if got.__class__ is float and value.__class__ is float:
-        if not (math.isfinite(got) and math.isfinite(value)) or \
-                abs(got - value) <= _RTOL * max(abs(got), abs(value)):
-            return
-    elif _all_equal(got, value):
-        return
-    raise ValueError(
-        f"fm.checkpoint: the checkpointed function gave {got!r} when the sweep ran it "
-        f"again, {value!r} when it was called: it reads something that changed in "
-        "between, such as a loop variable it closes over (in a loop, `lambda h: "
-        "fm.tanh(w * h)` sees the last `w` when run again), so its derivatives would be "
-        "another function's. Pass such values as arguments (`fm.checkpoint(lambda h, w: "
-        "fm.tanh(w * h))(x, w)`) or bind them (`lambda h, w=w: ...`)")
+    found, todo, seen = [], [f], set()
+    while todo:
+        g = todo.pop()
+        if id(g) in seen:
+            continue
+        seen.add(id(g))
+        if isinstance(g, functools.partial):
+            todo.append(g.func)
+            continue
+        inner = getattr(g, "f", None)  # a jitted function's own
+        if callable(inner):
+            todo.append(inner)
+        code = getattr(g, "__code__", None)
+        cells = getattr(g, "__closure__", None) or ()
+        for name, cell in zip(getattr(code, "co_freevars", ()), cells):
+            try:
+                found.append((name, cell, cell.cell_contents))
+            except ValueError:  # (not bound yet)
+                continue
+        space = getattr(g, "__globals__", None)  # (a loop at a script's top level)
+        for name in getattr(code, "co_names", ()) if space is not None else ():
+            if name in space:
+                found.append((name, _Global(space, name), space[name]))
+    return tuple(found)
 
 
-def _all_equal(a: Any, b: Any) -> bool:
-    """Whether numbers or arrays ``a`` and ``b`` agree to ``_RTOL`` entry
-    by entry where both are finite; True where they are not comparable
-    that way."""
-    import numpy as np  # (arrays only here: under vmap)
+class _Global:
+    """A module-level name read as a cell is (``cell_contents``)."""
 
-    try:
-        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    except (TypeError, ValueError):
-        return True
-    if a.shape != b.shape:  # (an example's view of a vmap result, say)
-        return True
-    with np.errstate(all="ignore"):
-        close = np.abs(a - b) <= _RTOL * np.maximum(np.abs(a), np.abs(b))
-        return bool(np.all(close | ~np.isfinite(a) | ~np.isfinite(b)))
+    __slots__ = ("space", "name")
+
+    def __init__(self, space: dict, name: str) -> None:
+        self.space, self.name = space, name
+
+    @property
+    def cell_contents(self) -> Any:
+        try:
+            return self.space[self.name]
+        except KeyError:
+            raise ValueError(self.name) from None
 
 
-# the rerun's sums may be grouped otherwise than the call's (numpy's sum of a vmap
-# result against one by one, a compiled program's regrouping): last bits apart
-_RTOL = 1e-9
+def unchanged(f: Callable, cells: tuple) -> None:
+    """A ``ValueError`` when a variable ``f`` closes over holds another
+    value now than at the call (``closure_of``): the rerun would compute
+    another function, and its derivatives would be that one's (a loop
+    variable: ``for w in ws: fm.checkpoint(lambda h: fm.tanh(w * h))(x)``
+    reran every block with the last ``w``). Equal numbers and strings count
+    as the same.
 
+    >>> w = 2.0
+    >>> cells = closure_of(lambda h: w * h)
+    >>> unchanged(None, cells)
+    """
+    for name, cell, value in cells:
+        try:
+            now = cell.cell_contents
+        except ValueError:
+            now = _GONE
+        if now is value or (now.__class__ is value.__class__ and
+                            value.__class__ in _IMMUTABLE and now == value):
+            continue
+        raise ValueError(
+            f"fm.checkpoint: the checkpointed function reads `{name}`, which holds another "
+            f"value now ({_short(now)}) than when it was called ({_short(value)}); the sweep "
+            "runs the function again, so its derivatives would be another function's (in a "
+            "loop, `lambda h: fm.tanh(w * h)` sees the last `w`). Pass such values as "
+            "arguments (`fm.checkpoint(lambda h, w: fm.tanh(w * h))(x, w)`) or bind them "
+            "(`lambda h, w=w: ...`)")
+
+
+_GONE = object()
+_IMMUTABLE = frozenset((float, int, bool, str, bytes, complex, type(None)))
+
+
+def _short(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -148,10 +148,9 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
     # whether it was a constant at the call (a float, a ``Const``): nothing
     # differentiates it, so a rerun (``checkpoint``) keeps it a constant
     takes_constants = False
-    # True: bwd also takes ``value``: the value the call gave the output it is asked
-    # about and how many outputs the call had (``checkpoint``: its rerun must give it
-    # again)
-    takes_value = False
+    # ``checkpoint``'s: ``cells()`` -> what its function closes over at the call, which
+    # bwd (``cells=``) and forward mode (``shared["cells"]``) check again at the rerun
+    cells: Callable[[], tuple] | None = None
     # For forward mode: ``reach(*nondiff_args, residuals)`` -> for each output leaf, a bit
     # mask of the argument leaves its own graph reaches (``presence.reached``), or None.
     # A user's custom_vjp has none: its bwd's zeros are its own (checkpoint, custom_jvp
@@ -268,8 +267,8 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         shared: dict = {}  # the call's, for every output's rule (``CustomRule.reaches``)
         if self.takes_constants:
             shared["constants"] = constant_leaves(kids)
-        if self.takes_value:  # (checkpoint's forward mode compares its rerun with them)
-            shared["values"] = out_values
+        if self.cells is not None:  # (checkpoint: its rerun must read the same closure)
+            shared["cells"] = self.cells()
         nodes = [prim("custom", v, kids,
                       CustomRule(self, k, len(outs), out_def, arg_def, args, residuals, static,
                                  replayable=not closes, depth=depth, shared=shared))
@@ -677,8 +676,8 @@ class CustomRule:
                           "lanes": told_lanes()}
             if "constants" in self.shared:
                 seeded["constants"] = self.shared["constants"]
-            if self.fn.takes_value and "seeded" in seeded:
-                seeded["value"] = (_plain(out), self.n_outputs)
+            if self.fn.cells is not None:
+                seeded["cells"] = self.shared.get("cells", ())
             box: list | None = [] if "reach" not in self.shared and \
                 self.fn.reach is not None else None
             cut: list = []

@@ -429,9 +429,9 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         if len(back_leaves) == len(made):
             np = _np()
             with np.errstate(all="ignore"):
-                value = sum(_total(_values(x)) for x in tr.leaves(out))
-                slope = sum(_total(_values(u) * _values(v)) for u, v in zip(back_leaves, made))
-            self._refuse_unseen(value, slope, "reverse mode (grad, vjp, jacrev)")
+                self._refuse_unseen([_values(x) for x in tr.leaves(out)],
+                                    [_values(u) * _values(v) for u, v in zip(back_leaves, made)],
+                                    "reverse mode (grad, vjp, jacrev)")
 
     def _check_no_tangent_branch(self, compared: list, tangents: tuple) -> None:
         """Reverse mode transposes the rule from tangents of 0.0: a Python
@@ -514,19 +514,24 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         with np.errstate(all="ignore"):
             values, slopes = jvp(tangent_out, tuple(map(as_primal, probe)), tuple(probe))
             for k, (v, d) in enumerate(zip(values, slopes)):
-                self._refuse_unseen(_total(_values(v)), _total(_values(d)),
+                self._refuse_unseen([_values(v)], [_values(d)],
                                     f"forward mode (jvp, jacfwd, linearize), tangent_out leaf {k}")
 
-    def _refuse_unseen(self, value: Any, slope: Any, mode: str) -> None:
+    def _refuse_unseen(self, values: list, slopes: list, mode: str) -> None:
         """A TypeError where the rule's tangent map, as ``mode`` differentiates
-        it, is not the map its values give (``value``, ``slope``: the same
-        number for a rule written with fm operations on the tangents; None:
-        not compared): a ``stop_gradient`` on a tangent made the tangent 0.0
-        (JAX's ``jvp`` reads the rule's value there; its ``grad`` raises)."""
-        if value is None or slope is None or not (math.isfinite(value) and
-                                                   math.isfinite(slope)):
+        it, is not the map its values give: the sums of ``values`` and of
+        ``slopes`` (numbers or arrays) are the same number, to rounding, for a
+        rule written with fm operations on the tangents (the tolerance scales
+        with the sums of their entries' sizes: a softmax's tangents cancel);
+        a ``stop_gradient`` on a tangent made the tangent 0.0 (JAX's ``jvp``
+        reads the rule's value there; its ``grad`` raises)."""
+        np = _np()
+        with np.errstate(all="ignore"):
+            value, slope = sum(map(_total, values)), sum(map(_total, slopes))
+            size = sum(_total(np.abs(x)) for x in values) + sum(_total(np.abs(x)) for x in slopes)
+        if not (math.isfinite(value) and math.isfinite(slope) and math.isfinite(size)):
             return
-        if abs(value - slope) <= 1e-9 * (abs(value) + abs(slope)):
+        if abs(value - slope) <= 1e-9 * size + 1e-300:
             return
         raise TypeError(
             f"custom_jvp: {self.name}'s rule gives a tangent_out whose derivative in the "
