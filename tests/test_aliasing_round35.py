@@ -204,3 +204,19 @@ def test_a_checkpoint_returning_a_vmap_result_that_reads_a_loop_variable_is_an_e
     for t in (fm.grad, fm.hessian):  # (review 1: 3.377 for 0.994, silently)
         with pytest.raises(ValueError, match="holds another value now"):
             t(late)(0.7)
+
+
+def test_equal_immutable_values_rebuilt_in_a_loop_are_the_same():
+    def loss(x):
+        for _ in range(3):
+            cfg = (1.0, (2.0, "tanh"))  # equal, a new tuple each time
+            s = np.float64(0.5) * 1.0  # a new numpy number
+            x = fm.checkpoint(lambda h: fm.tanh(cfg[0] * h * s))(x)  # noqa: B023
+        return x
+
+    def plain(x):
+        for _ in range(3):
+            x = fm.tanh(0.5 * x)
+        return x
+
+    assert fm.grad(loss)(0.3) == pytest.approx(fm.grad(plain)(0.3), rel=1e-15)

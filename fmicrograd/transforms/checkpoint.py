@@ -194,8 +194,7 @@ def unchanged(f: Callable, cells: tuple) -> None:
             now = cell.cell_contents
         except ValueError:
             now = _GONE
-        if now is value or (now.__class__ is value.__class__ and
-                            value.__class__ in _IMMUTABLE and now == value):
+        if _same(now, value):
             continue
         raise ValueError(
             f"fm.checkpoint: the checkpointed function reads `{name}`, which holds another "
@@ -204,6 +203,26 @@ def unchanged(f: Callable, cells: tuple) -> None:
             "loop, `lambda h: fm.tanh(w * h)` sees the last `w`). Pass such values as "
             "arguments (`fm.checkpoint(lambda h, w: fm.tanh(w * h))(x, w)`) or bind them "
             "(`lambda h, w=w: ...`)")
+
+
+def _same(now: Any, value: Any) -> bool:
+    """Whether ``now`` is ``value``, or an equal immutable value: a number, a
+    string, a numpy number, or a tuple or frozenset of them (rebuilt equal in
+    a loop).
+
+    >>> _same((1.0, "a"), (1.0, "a")), _same(2.0, 2.5), _same([1.0], [1.0])
+    (True, False, False)
+    """
+    if now is value:
+        return True
+    kind = value.__class__
+    if now.__class__ is not kind:
+        return False
+    if kind in _IMMUTABLE or (kind.__module__ == "numpy" and getattr(value, "ndim", 1) == 0):
+        return bool(now == value)
+    if kind is tuple:
+        return len(now) == len(value) and all(map(_same, now, value))
+    return kind is frozenset and now == value
 
 
 _GONE = object()
