@@ -220,3 +220,71 @@ def test_equal_immutable_values_rebuilt_in_a_loop_are_the_same():
         return x
 
     assert fm.grad(loss)(0.3) == pytest.approx(fm.grad(plain)(0.3), rel=1e-15)
+
+
+# review 3: false positives of the closure check's first version
+
+
+_CALLS = 0
+
+
+def _counted(h):
+    global _CALLS
+    _CALLS += 1
+    return fm.tanh(1.5 * h)
+
+
+def test_a_function_that_counts_its_calls_is_not_refused():
+    want = fm.grad(lambda x: fm.tanh(1.5 * fm.tanh(1.5 * x)))(0.3)
+    assert fm.grad(lambda x: fm.checkpoint(_counted)(fm.checkpoint(_counted)(x)))(0.3) == want
+    assert fm.hessian(fm.checkpoint(_counted))(0.3) == pytest.approx(
+        fm.hessian(lambda x: fm.tanh(1.5 * x))(0.3), rel=1e-14)
+    calls = 0
+
+    def wrapped(h):
+        nonlocal calls
+        calls += 1
+        return fm.tanh(1.5 * h)
+
+    assert fm.jacfwd(fm.checkpoint(wrapped))(0.3) == pytest.approx(
+        fm.grad(lambda x: fm.tanh(1.5 * x))(0.3), rel=1e-15)
+
+
+def test_a_node_rebuilt_alike_in_a_loop_is_the_same_under_jit_and_vmap():
+    def f(x, temp):
+        for _ in range(3):
+            t = temp * 2.0  # a new node each time under jit and vmap, built alike
+            x = fm.checkpoint(lambda h: fm.tanh(h / t))(x)  # noqa: B023
+        return x
+
+    want = fm.grad(f)(0.3, 0.4)
+    assert fm.jit(fm.grad(f))(0.3, 0.4) == pytest.approx(want, rel=1e-14)
+    assert fm.vmap(fm.grad(f))([0.3, 0.3], [0.4, 0.4])[0] == pytest.approx(want, rel=1e-14)
+
+
+def test_an_attribute_named_like_a_changed_global_is_not_read_as_it():
+    space: dict = {"fm": fm}
+    exec("class Cfg:\n    scale = 1.5\ncfg = Cfg()\nscale = 1.0\n"
+         "def block(h):\n    return fm.tanh(cfg.scale * h)\n", space)
+    _, back = fm.vjp(lambda x: fm.checkpoint(space["block"])(x), 0.3)
+    first = back(1.0)
+    space["scale"] = 0.5  # a global of that name, never read by block
+    assert back(1.0) == first
+
+
+def test_a_proxy_without_code_is_not_walked():
+    from unittest import mock
+
+    f = mock.Mock(side_effect=lambda h: fm.tanh(1.5 * h))
+    assert fm.grad(fm.checkpoint(f))(0.3) == fm.grad(lambda x: fm.tanh(1.5 * x))(0.3)
+
+
+def test_a_name_deleted_before_the_sweep_is_said_so():
+    def loss(x):
+        tmp = 2.0
+        y = fm.checkpoint(lambda h: fm.tanh(tmp * h))(x)  # noqa: F821
+        del tmp
+        return y
+
+    with pytest.raises(ValueError, match="reads `tmp`, which is no longer bound"):
+        fm.grad(loss)(0.3)

@@ -25,6 +25,7 @@ arguments (ints, strings, flags) are listed in ``static_argnums``.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -127,9 +128,11 @@ remat = checkpoint
 
 
 def closure_of(f: Callable) -> tuple:
-    """``(cell, value)`` of every cell ``f`` closes over (through a
-    ``functools.partial`` and a jitted function, to the Python function), as
-    at the call: ``checkpoint``'s rerun must find them again.
+    """``(name, cell, value)`` of every variable ``f`` closes over and every
+    module-level name its code loads, as at the call (through a
+    ``functools.partial`` and fm's jitted function, to the Python function;
+    not names the function assigns itself, a call counter):
+    ``checkpoint``'s rerun must find them again.
 
     >>> w = 2.0
     >>> [(name, v) for name, _, v in closure_of(lambda h: w * h)]
@@ -144,21 +147,43 @@ def closure_of(f: Callable) -> tuple:
         if isinstance(g, functools.partial):
             todo.append(g.func)
             continue
-        inner = getattr(g, "f", None)  # a jitted function's own
-        if callable(inner):
-            todo.append(inner)
+        if type(g).__name__ == "Jitted" and type(g).__module__.startswith("fmicrograd."):
+            # (fm's own jit only: a proxy makes a new ``.f`` at every read)
+            todo.append(g.f)  # type: ignore[attr-defined]
+            continue
         code = getattr(g, "__code__", None)
+        if code is None:
+            continue
+        loads, stores = _names(code)
         cells = getattr(g, "__closure__", None) or ()
-        for name, cell in zip(getattr(code, "co_freevars", ()), cells):
+        for name, cell in zip(code.co_freevars, cells):
+            if name in stores:
+                continue
             try:
                 found.append((name, cell, cell.cell_contents))
             except ValueError:  # (not bound yet)
                 continue
         space = getattr(g, "__globals__", None)  # (a loop at a script's top level)
-        for name in getattr(code, "co_names", ()) if space is not None else ():
-            if name in space:
-                found.append((name, _Global(space, name), space[name]))
+        if isinstance(space, dict):
+            for name in loads:
+                if name in space and name not in stores:
+                    found.append((name, _Global(space, name), space[name]))
     return tuple(found)
+
+
+@functools.lru_cache(maxsize=1024)
+def _names(code: Any) -> tuple[frozenset, frozenset]:
+    """The module-level names ``code`` loads, and the names it assigns
+    (``global`` and ``nonlocal`` ones: a counter), read once per code object."""
+    import dis
+
+    loads, stores = set(), set()
+    for ins in dis.get_instructions(code):
+        if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+            loads.add(ins.argval)
+        elif ins.opname in ("STORE_GLOBAL", "STORE_DEREF", "DELETE_GLOBAL", "DELETE_DEREF"):
+            stores.add(ins.argval)
+    return frozenset(loads), frozenset(stores)
 
 
 class _Global:
@@ -193,7 +218,10 @@ def unchanged(f: Callable, cells: tuple) -> None:
         try:
             now = cell.cell_contents
         except ValueError:
-            now = _GONE
+            raise ValueError(
+                f"fm.checkpoint: the checkpointed function reads `{name}`, which is no longer "
+                "bound; the sweep runs the function again: pass such values as arguments, "
+                "or bind them (`lambda h, w=w: ...`)") from None
         if _same(now, value):
             continue
         raise ValueError(
@@ -218,14 +246,43 @@ def _same(now: Any, value: Any) -> bool:
     kind = value.__class__
     if now.__class__ is not kind:
         return False
+    if kind is float:  # (-0.0 and 0.0 differ: h / w)
+        return now == value and math.copysign(1.0, now) == math.copysign(1.0, value)
     if kind in _IMMUTABLE or (kind.__module__ == "numpy" and getattr(value, "ndim", 1) == 0):
         return bool(now == value)
+    if isinstance(value, Expr):  # a node rebuilt alike (``t = temp * 2.0`` under jit, vmap)
+        return _same_node(now, value, [64])
     if kind is tuple:
         return len(now) == len(value) and all(map(_same, now, value))
     return kind is frozenset and now == value
 
 
-_GONE = object()
+def _same_node(a: Any, b: Any, budget: list) -> bool:
+    """Whether nodes ``a`` and ``b`` are built alike: the same variables, and
+    the same operations on equal constants (a few dozen nodes at most)."""
+    if a is b:
+        return True
+    budget[0] -= 1
+    if budget[0] < 0 or a.__class__ is not b.__class__ or a.op != b.op:
+        return False
+    if not a.children or not b.children:  # (a Var is itself; a constant by its value)
+        return not a.children and not b.children and a.op == "const" and \
+            _same_value(a.value, b.value)
+    if getattr(a, "param", None) != getattr(b, "param", None) or \
+            len(a.children) != len(b.children):
+        return False
+    return all(_same_node(x, y, budget) for x, y in zip(a.children, b.children))
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if a.__class__ is float and b.__class__ is float:
+        return _same(a, b)
+    import numpy as np  # (an array constant: under vmap)
+
+    return a.__class__ is b.__class__ and np.shape(a) == np.shape(b) and \
+        bool(np.array_equal(a, b, equal_nan=True))
+
+
 _IMMUTABLE = frozenset((float, int, bool, str, bytes, complex, type(None)))
 
 
