@@ -268,10 +268,22 @@ def _same_node(a: Any, b: Any, budget: list) -> bool:
     if not a.children or not b.children:  # (a Var is itself; a constant by its value)
         return not a.children and not b.children and a.op == "const" and \
             _same_value(a.value, b.value)
-    if getattr(a, "param", None) != getattr(b, "param", None) or \
-            len(a.children) != len(b.children):
+    if len(a.children) != len(b.children) or not _same_param(getattr(a, "param", None),
+                                                               getattr(b, "param", None)):
         return False
     return all(_same_node(x, y, budget) for x, y in zip(a.children, b.children))
+
+
+def _same_param(a: Any, b: Any) -> bool:
+    """Whether two nodes' params are equal (an array's ``==``, or one that
+    raises, is not)."""
+    if a is b:
+        return True
+    try:
+        same = a == b
+        return same is True or (getattr(same, "shape", None) == () and bool(same))
+    except Exception:  # noqa: BLE001 -- a param's own __eq__: not the same
+        return False
 
 
 def _same_value(a: Any, b: Any) -> bool:
