@@ -231,14 +231,14 @@ _CALLS = 0
 def _counted(h):
     global _CALLS
     _CALLS += 1
-    return fm.tanh(1.5 * h)
+    return fm.tanh(h / _CALLS)  # (the rerun would divide by another count)
 
 
-def test_a_function_that_counts_its_calls_is_not_refused():
-    want = fm.grad(lambda x: fm.tanh(1.5 * fm.tanh(1.5 * x)))(0.3)
-    assert fm.grad(lambda x: fm.checkpoint(_counted)(fm.checkpoint(_counted)(x)))(0.3) == want
-    assert fm.hessian(fm.checkpoint(_counted))(0.3) == pytest.approx(
-        fm.hessian(lambda x: fm.tanh(1.5 * x))(0.3), rel=1e-14)
+def test_a_function_that_keeps_state_is_refused():
+    # review 4: names a function assigns were left out of the check at first, and a count
+    # that feeds the math gave 0.082 for 0.448 silently
+    with pytest.raises(ValueError, match="assigns `_CALLS` itself"):
+        fm.grad(lambda x: fm.checkpoint(_counted)(fm.checkpoint(_counted)(x)))(0.3)
     calls = 0
 
     def wrapped(h):
@@ -246,14 +246,16 @@ def test_a_function_that_counts_its_calls_is_not_refused():
         calls += 1
         return fm.tanh(1.5 * h)
 
-    assert fm.jacfwd(fm.checkpoint(wrapped))(0.3) == pytest.approx(
-        fm.grad(lambda x: fm.tanh(1.5 * x))(0.3), rel=1e-15)
+    with pytest.raises(ValueError, match="assigns `calls` itself"):
+        fm.jacfwd(lambda x: fm.checkpoint(wrapped)(fm.checkpoint(wrapped)(x)))(0.3)
 
 
 def test_a_node_rebuilt_alike_in_a_loop_is_the_same_under_jit_and_vmap():
     def f(x, temp):
         for _ in range(3):
             t = temp * 2.0  # a new node each time under jit and vmap, built alike
+            for _ in range(5):  # (shared children: review 4's budget)
+                t = t * 1.0
             x = fm.checkpoint(lambda h: fm.tanh(h / t))(x)  # noqa: B023
         return x
 

@@ -128,14 +128,14 @@ remat = checkpoint
 
 
 def closure_of(f: Callable) -> tuple:
-    """``(name, cell, value)`` of every variable ``f`` closes over and every
-    module-level name its code loads, as at the call (through a
-    ``functools.partial`` and fm's jitted function, to the Python function;
-    not names the function assigns itself, a call counter):
+    """``(name, cell, value, assigned)`` of every variable ``f`` closes over
+    and every module-level name its code loads or assigns (``assigned``: a
+    counter, a key it advances), as at the call (through a
+    ``functools.partial`` and fm's jitted function, to the Python function):
     ``checkpoint``'s rerun must find them again.
 
     >>> w = 2.0
-    >>> [(name, v) for name, _, v in closure_of(lambda h: w * h)]
+    >>> [(name, v) for name, _, v, _ in closure_of(lambda h: w * h)]
     [('w', 2.0)]
     """
     found, todo, seen = [], [f], set()
@@ -157,17 +157,15 @@ def closure_of(f: Callable) -> tuple:
         loads, stores = _names(code)
         cells = getattr(g, "__closure__", None) or ()
         for name, cell in zip(code.co_freevars, cells):
-            if name in stores:
-                continue
             try:
-                found.append((name, cell, cell.cell_contents))
+                found.append((name, cell, cell.cell_contents, name in stores))
             except ValueError:  # (not bound yet)
                 continue
         space = getattr(g, "__globals__", None)  # (a loop at a script's top level)
         if isinstance(space, dict):
-            for name in loads:
-                if name in space and name not in stores:
-                    found.append((name, _Global(space, name), space[name]))
+            for name in loads | stores:
+                if name in space:
+                    found.append((name, _Global(space, name), space[name], name in stores))
     return tuple(found)
 
 
@@ -214,7 +212,7 @@ def unchanged(f: Callable, cells: tuple) -> None:
     >>> cells = closure_of(lambda h: w * h)
     >>> unchanged(None, cells)
     """
-    for name, cell, value in cells:
+    for name, cell, value, assigned in cells:
         try:
             now = cell.cell_contents
         except ValueError:
@@ -224,6 +222,13 @@ def unchanged(f: Callable, cells: tuple) -> None:
                 "or bind them (`lambda h, w=w: ...`)") from None
         if _same(now, value):
             continue
+        if assigned:
+            raise ValueError(
+                f"fm.checkpoint: the checkpointed function assigns `{name}` itself (a global "
+                f"or nonlocal it keeps: {_short(value)} at the call, {_short(now)} now); the "
+                "sweep runs the function again, so it must keep no state (a call counter, a "
+                "random key it advances would make its derivatives another function's): keep "
+                "such state outside it, and pass keys and values in as arguments")
         raise ValueError(
             f"fm.checkpoint: the checkpointed function reads `{name}`, which holds another "
             f"value now ({_short(now)}) than when it was called ({_short(value)}); the sweep "
@@ -251,8 +256,8 @@ def _same(now: Any, value: Any) -> bool:
     if kind in _IMMUTABLE or (kind.__module__ == "numpy" and getattr(value, "ndim", 1) == 0):
         return bool(now == value)
     if isinstance(value, Expr):  # a node rebuilt alike (``t = temp * 2.0`` under jit, vmap)
-        return _same_node(now, value, [64])
-    if kind is tuple:
+        return _same_node(now, value, [64, set()])
+    if issubclass(kind, tuple):  # (a NamedTuple of numbers too)
         return len(now) == len(value) and all(map(_same, now, value))
     return kind is frozenset and now == value
 
@@ -262,6 +267,10 @@ def _same_node(a: Any, b: Any, budget: list) -> bool:
     the same operations on equal constants (a few dozen nodes at most)."""
     if a is b:
         return True
+    pair = (id(a), id(b))
+    if pair in budget[1]:  # (a node both graphs share below: compared once)
+        return True
+    budget[1].add(pair)
     budget[0] -= 1
     if budget[0] < 0 or a.__class__ is not b.__class__ or a.op != b.op:
         return False
@@ -299,5 +308,10 @@ _IMMUTABLE = frozenset((float, int, bool, str, bytes, complex, type(None)))
 
 
 def _short(x: Any) -> str:
-    text = repr(x)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """``x`` for a message: a number or string as it is, another object by
+    its type (its text could read a traced value: jit's warning)."""
+    if x.__class__ in _IMMUTABLE or isinstance(x, tuple) and all(
+            v.__class__ in _IMMUTABLE for v in x):
+        text = repr(x)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return f"a {type(x).__name__} object"
