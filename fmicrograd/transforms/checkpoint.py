@@ -64,7 +64,7 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
         *static, diff, ct = rest
 
         def rerun(*xs: Any) -> Any:
-            unchanged(f, cells)
+            unchanged(cells)
             it, st = iter(xs), iter(static)
             n = len(xs) + len(static)
             out = f(*[next(st) if i in static_argnums else next(it) for i in range(n)])
@@ -114,7 +114,7 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
             leaves = [as_primal(x) for x in leaves]
         run = rerun(f, lambda diff: rule.fn._merge(rule.args, diff), rule.arg_def, leaves, live,
                     lambda out: as_laid_out(out, rule.out_def), rule.shared.get("constants", ()))
-        unchanged(f, rule.shared.get("cells", ()))
+        unchanged(rule.shared.get("cells", ()))
         return jvp(run, tuple(leaves[i] for i in live), tuple(tangents))[1]
 
     pushed.at_depth = True  # type: ignore[attr-defined]
@@ -200,7 +200,7 @@ class _Global:
             raise ValueError(self.name) from None
 
 
-def unchanged(f: Callable, cells: tuple) -> None:
+def unchanged(cells: tuple) -> None:
     """A ``ValueError`` when a variable ``f`` closes over holds another
     value now than at the call (``closure_of``): the rerun would compute
     another function, and its derivatives would be that one's (a loop
@@ -210,7 +210,7 @@ def unchanged(f: Callable, cells: tuple) -> None:
 
     >>> w = 2.0
     >>> cells = closure_of(lambda h: w * h)
-    >>> unchanged(None, cells)
+    >>> unchanged(cells)
     """
     for name, cell, value, assigned in cells:
         try:
