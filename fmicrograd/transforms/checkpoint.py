@@ -154,34 +154,40 @@ def closure_of(f: Callable) -> tuple:
         code = getattr(g, "__code__", None)
         if code is None:
             continue
-        loads, stores = _names(code)
+        loads, global_stores, cell_stores = _names(code)
         cells = getattr(g, "__closure__", None) or ()
         for name, cell in zip(code.co_freevars, cells):
             try:
-                found.append((name, cell, cell.cell_contents, name in stores))
+                found.append((name, cell, cell.cell_contents, name in cell_stores))
             except ValueError:  # (not bound yet)
                 continue
         space = getattr(g, "__globals__", None)  # (a loop at a script's top level)
         if isinstance(space, dict):
-            for name in loads | stores:
+            for name in loads | global_stores:
                 if name in space:
-                    found.append((name, _Global(space, name), space[name], name in stores))
+                    found.append((name, _Global(space, name), space[name],
+                                  name in global_stores))
     return tuple(found)
 
 
 @functools.lru_cache(maxsize=1024)
-def _names(code: Any) -> tuple[frozenset, frozenset]:
-    """The module-level names ``code`` loads, and the names it assigns
-    (``global`` and ``nonlocal`` ones: a counter), read once per code object."""
+def _names(code: Any) -> tuple[frozenset, frozenset, frozenset]:
+    """The module-level names ``code`` loads, the ones it assigns
+    (``global``), and the variables of enclosing functions it assigns
+    (``nonlocal``: a counter), read once per code object. (Its own locals
+    that an inner function reads are cells it stores to too: not these.)"""
     import dis
 
-    loads, stores = set(), set()
+    loads, global_stores, cell_stores = set(), set(), set()
+    own = set(code.co_cellvars)
     for ins in dis.get_instructions(code):
         if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
             loads.add(ins.argval)
-        elif ins.opname in ("STORE_GLOBAL", "STORE_DEREF", "DELETE_GLOBAL", "DELETE_DEREF"):
-            stores.add(ins.argval)
-    return frozenset(loads), frozenset(stores)
+        elif ins.opname in ("STORE_GLOBAL", "DELETE_GLOBAL"):
+            global_stores.add(ins.argval)
+        elif ins.opname in ("STORE_DEREF", "DELETE_DEREF") and ins.argval not in own:
+            cell_stores.add(ins.argval)
+    return frozenset(loads), frozenset(global_stores), frozenset(cell_stores)
 
 
 class _Global:
@@ -231,7 +237,7 @@ def unchanged(cells: tuple) -> None:
                 "such state outside it, and pass keys and values in as arguments")
         raise ValueError(
             f"fm.checkpoint: the checkpointed function reads `{name}`, which holds another "
-            f"value now ({_short(now)}) than when it was called ({_short(value)}); the sweep "
+            f"object now ({_short(now)}) than when it was called ({_short(value)}); the sweep "
             "runs the function again, so its derivatives would be another function's (in a "
             "loop, `lambda h: fm.tanh(w * h)` sees the last `w`). Pass such values as "
             "arguments (`fm.checkpoint(lambda h, w: fm.tanh(w * h))(x, w)`) or bind them "
@@ -314,4 +320,5 @@ def _short(x: Any) -> str:
             v.__class__ in _IMMUTABLE for v in x):
         text = repr(x)
         return text if len(text) <= 60 else text[:57] + "..."
-    return f"a {type(x).__name__} object"
+    name = type(x).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name} object"
