@@ -157,7 +157,7 @@ def _number(b: Any) -> Any:
 def _infinite(b: Any) -> bool:
     """Whether a bound (a number, or a node's value: an array under
     ``vmap``, entry by entry) is infinite."""
-    v = b.value if isinstance(b, Expr) else b
+    v = _number(b)
     if isinstance(v, numbers.Real):
         return math.isinf(v)
     ravel = getattr(v, "ravel", None)

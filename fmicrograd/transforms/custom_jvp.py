@@ -401,6 +401,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         a linear rule; an affine, absolute-value or max rule fails; see
         ``custom.first_nonlinear``)."""
         made: list = []  # the tangents ``s`` at scale 1
+        kept: list = []  # and the rule's output and transpose there
 
         def at(scale: float) -> list:
             step = iter(range(1 << 30))
@@ -420,7 +421,6 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
                 kept.append((out, back))
             return values
 
-        kept: list = []
         self._refuse_nonlinear(first_nonlinear(at(1.0), at), "and reverse mode (grad, vjp, "
                                "jacrev) transposes it as a linear map, as JAX does")
         out, back = kept[0]  # (the transposed map must be the map's: a dot-product test)
