@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -128,18 +130,23 @@ remat = checkpoint
 
 
 def closure_of(f: Callable) -> tuple:
-    """``(name, cell, value, assigned)`` of every variable ``f`` closes over
-    and every module-level name its code loads or assigns (``assigned``: a
-    counter, a key it advances), as at the call (through a
-    ``functools.partial`` and fm's jitted function, to the Python function):
-    ``checkpoint``'s rerun must find them again.
+    """``(name, cell, value, assigned, contents)`` of every variable ``f``
+    closes over and every module-level name its code loads or assigns
+    (``assigned``: a counter, a key it advances), as at the call, with
+    ``contents`` a numpy array's numbers then (``_contents``): ``checkpoint``'s
+    rerun must find them again. It looks through a ``functools.partial``,
+    fm's jitted function and a wrapper that names what it wraps
+    (``functools.wraps``: ``fm.grad(g)``, ``fm.vmap(g)``), into the functions
+    and comprehensions ``f`` defines, and into the functions of ``f``'s own
+    module that it calls (a helper ``layer(h)`` reading a loop variable).
 
     >>> w = 2.0
-    >>> [(name, v) for name, _, v, _ in closure_of(lambda h: w * h)]
+    >>> [(name, v) for name, _, v, _, _ in closure_of(lambda h: w * h)]
     [('w', 2.0)]
     """
     found, todo, seen = [], [f], set()
-    while todo:
+    home = getattr(f, "__globals__", None)
+    while todo and len(seen) < _FUNCTIONS:
         g = todo.pop()
         if id(g) in seen:
             continue
@@ -152,30 +159,80 @@ def closure_of(f: Callable) -> tuple:
             todo.append(g.f)  # type: ignore[attr-defined]
             continue
         code = getattr(g, "__code__", None)
-        if code is None:
+        if code is None or not isinstance(g, types.FunctionType):
             continue
+        inner = g.__dict__.get("__wrapped__")  # (fm.grad(g), a user's decorator)
+        if inner is not None:
+            todo.append(inner)
         loads, global_stores, cell_stores = _names(code)
-        cells = getattr(g, "__closure__", None) or ()
+        cells = g.__closure__ or ()
         for name, cell in zip(code.co_freevars, cells):
             try:
-                found.append((name, cell, cell.cell_contents, name in cell_stores))
+                value = cell.cell_contents
             except ValueError:  # (not bound yet)
                 continue
-        space = getattr(g, "__globals__", None)  # (a loop at a script's top level)
-        if isinstance(space, dict):
-            for name in loads | global_stores:
-                if name in space:
-                    found.append((name, _Global(space, name), space[name],
-                                  name in global_stores))
+            found.append((name, cell, value, name in cell_stores, _contents(value)))
+            if _callee(value, home):
+                todo.append(value)
+        space = g.__globals__  # (a loop at a script's top level)
+        for name in loads | global_stores:
+            if name in space:
+                value = space[name]
+                found.append((name, _Global(space, name), value, name in global_stores,
+                              _contents(value)))
+                if _callee(value, home):
+                    todo.append(value)
     return tuple(found)
+
+
+_FUNCTIONS = 64  # (the functions closure_of reads at most: a helper's helpers)
+
+
+def _callee(value: Any, home: Any) -> bool:
+    """Whether ``value`` is a function of the checkpointed one's module, one
+    it may call (a helper ``layer(h)`` reading a loop variable)."""
+    return value.__class__ is types.FunctionType and value.__globals__ is home
+
+
+def _contents(value: Any) -> Any:
+    """A numpy array's numbers at the call (a copy; a digest beyond a
+    megabyte), to see it changed in place before the rerun (a buffer
+    refilled: the same object); None for anything else."""
+    np = sys.modules.get("numpy")  # (not loaded: no value is an array)
+    if np is None or not isinstance(value, np.ndarray) or value.dtype.hasobject:
+        return None
+    if value.nbytes <= _COPY_BYTES:
+        return value.copy()
+    return _digest(value)
+
+
+_COPY_BYTES = 1 << 20
+
+
+def _digest(a: Any) -> tuple:
+    import hashlib
+
+    import numpy as np
+
+    return (a.shape, a.dtype.str, hashlib.blake2b(np.ascontiguousarray(a).data).digest())
+
+
+def _same_contents(now: Any, then: Any) -> bool:
+    import numpy as np
+
+    if then.__class__ is tuple:
+        return now.nbytes > _COPY_BYTES and _digest(now) == then
+    return now.shape == then.shape and now.dtype == then.dtype and \
+        np.asarray(now).tobytes() == then.tobytes()  # (bit for bit: NaN, -0.0)
 
 
 @functools.lru_cache(maxsize=1024)
 def _names(code: Any) -> tuple[frozenset, frozenset, frozenset]:
-    """The module-level names ``code`` loads, the ones it assigns
-    (``global``), and the variables of enclosing functions it assigns
-    (``nonlocal``: a counter), read once per code object. (Its own locals
-    that an inner function reads are cells it stores to too: not these.)"""
+    """The module-level names ``code`` and the functions and comprehensions it
+    defines load, the ones they assign (``global``), and the variables of
+    enclosing functions they assign (``nonlocal``: a counter), read once per
+    code object. (Its own locals that an inner function reads are cells it
+    stores to too: not these.)"""
     import dis
 
     loads, global_stores, cell_stores = set(), set(), set()
@@ -187,6 +244,12 @@ def _names(code: Any) -> tuple[frozenset, frozenset, frozenset]:
             global_stores.add(ins.argval)
         elif ins.opname in ("STORE_DEREF", "DELETE_DEREF") and ins.argval not in own:
             cell_stores.add(ins.argval)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            inner_loads, inner_globals, inner_cells = _names(const)
+            loads |= inner_loads
+            global_stores |= inner_globals
+            cell_stores |= inner_cells - own
     return frozenset(loads), frozenset(global_stores), frozenset(cell_stores)
 
 
@@ -218,7 +281,7 @@ def unchanged(cells: tuple) -> None:
     >>> cells = closure_of(lambda h: w * h)
     >>> unchanged(cells)
     """
-    for name, cell, value, assigned in cells:
+    for name, cell, value, assigned, contents in cells:
         try:
             now = cell.cell_contents
         except ValueError:
@@ -227,7 +290,14 @@ def unchanged(cells: tuple) -> None:
                 "bound; the sweep runs the function again: pass such values as arguments, "
                 "or bind them (`lambda h, w=w: ...`)") from None
         if _same(now, value):
-            continue
+            if contents is None or _same_contents(now, contents):
+                continue
+            raise ValueError(
+                f"fm.checkpoint: the checkpointed function reads the array `{name}`, whose "
+                "numbers were changed in place since it was called; the sweep runs the "
+                "function again, so its derivatives would be another function's (a buffer "
+                "refilled in a loop). Pass the array as an argument, or hand the function "
+                "a copy (`lambda h, d=d.copy(): ...`)")
         if assigned:
             raise ValueError(
                 f"fm.checkpoint: the checkpointed function assigns `{name}` itself (a global "

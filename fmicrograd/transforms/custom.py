@@ -229,6 +229,12 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                 values.append(leaf)
         if not nodes_in:
             return self.fun(*args)
+        owned = _own_arrays(args)
+        if owned is not args:  # (a buffer the caller refills before the sweep reruns f)
+            args = owned
+            diff = tuple(a for i, a in enumerate(args) if i not in self.nondiff_argnums)
+            leaves, arg_def = tr.flatten(diff)
+            values = [_batched(x.value) if isinstance(x, Expr) else x for x in leaves]
         if bad is not None:
             raise TypeError(f"{self.who}: {self.name}'s differentiable arguments have a "
                             f"leaf at {_path_of(diff, _bad_argument)} that is "
@@ -964,6 +970,21 @@ def _bad_cotangent(leaf: Any) -> bool:
     if leaf.__class__ is float:
         return False
     return isinstance(leaf, bool) or not (isinstance(leaf, Expr) or _is_number(leaf))
+
+
+def _own_arrays(args: tuple) -> tuple:
+    """``args`` with copies of its numpy arrays (``args`` itself when it has
+    none): a rule node keeps its arguments for ``bwd`` and the rerun, and the
+    caller may refill an array before the sweep (a buffer in a loop).
+
+    >>> a = np.array([1.0]); b = _own_arrays((a, 2.0))
+    >>> b[0] is a, b[0].tolist(), _own_arrays((1.0,)) == (1.0,)
+    (False, [1.0], True)
+    """
+    leaves = tr.leaves(args)
+    if not any(isinstance(x, np.ndarray) for x in leaves):
+        return args
+    return tr.map(lambda x: x.copy() if isinstance(x, np.ndarray) else x, args)
 
 
 def _path_of(tree: Any, bad: Callable) -> str:

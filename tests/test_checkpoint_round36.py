@@ -1,0 +1,157 @@
+"""Round 36: what ``fm.checkpoint``'s rerun reads beyond its closure cells
+(a closed-over array refilled in place, an argument array refilled, a helper
+of the same module, a comprehension, a wrapped function), and a
+``custom_jvp`` rule's array tangent for a number output. Each gave another
+function's derivative, with no error, in round 35's code."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fmicrograd as fm
+
+X = 0.3
+SECH2 = 1.0 - np.tanh(X) ** 2
+HOW = {"grad": fm.grad, "jit(grad)": lambda f: fm.jit(fm.grad(f)), "jacfwd": fm.jacfwd,
+       "hessian": fm.hessian}
+
+
+def _refilled_closure(x, size=2):
+    buf = np.zeros(size)
+    total = 0.0
+    for d in (1.0, 3.0):
+        buf[:] = d
+        total = total + fm.checkpoint(lambda h: fm.tanh(h) * float(np.sum(buf)))(x)
+    return total
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_a_closed_over_array_refilled_in_place_is_an_error(how):
+    # round 35: every rerun read the last fill (grad 5.47 for 7.30)
+    with pytest.raises(ValueError, match="`buf`, whose numbers were changed in place"):
+        HOW[how](_refilled_closure)(X)
+
+
+def test_a_refilled_array_beyond_a_megabyte_is_seen_too():
+    with pytest.raises(ValueError, match="changed in place"):
+        fm.grad(lambda x: _refilled_closure(x, size=200_000))(X)
+
+
+def test_an_array_read_unchanged_is_not_refused():
+    data = np.array([1.0, np.nan, -0.0])
+    f = fm.checkpoint(lambda h: fm.tanh(h) * float(np.nansum(data)))
+    assert fm.grad(lambda x: f(x) + f(2.0 * x))(X) == pytest.approx(
+        SECH2 + 2.0 * (1.0 - np.tanh(2 * X) ** 2), rel=1e-12)
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_an_array_argument_refilled_after_the_call_is_the_calls(how):
+    # round 35: the rule node kept the caller's array (grad 12.81 for 9.15)
+    def loss(x):
+        buf = np.zeros(2)
+        total = 0.0
+        for d in ([1.0, 2.0], [3.0, 4.0]):
+            buf[:] = d
+            total = total + fm.checkpoint(
+                lambda h, b: fm.sum([v * fm.tanh(h) for v in b]))(x, buf)
+        return total
+
+    want = {"grad": 10.0 * SECH2, "jit(grad)": 10.0 * SECH2, "jacfwd": 10.0 * SECH2,
+            "hessian": 10.0 * -2.0 * np.tanh(X) * SECH2}[how]
+    assert HOW[how](loss)(X) == pytest.approx(want, rel=1e-12)
+
+
+def _layer(h):
+    return fm.tanh(W * h)
+
+
+def test_a_helper_of_the_same_module_reading_a_loop_variable_is_an_error():
+    # round 35: the helper's global read at the rerun (grad 2.61, no error)
+    def f(x):
+        global W
+        for W in (0.5, 2.0):  # noqa: B007 -- _layer reads it
+            x = fm.checkpoint(lambda h: _layer(h))(x)
+        return x
+
+    with pytest.raises(ValueError, match="reads `W`"):
+        fm.grad(f)(X)
+
+
+def test_a_helper_reading_an_unchanged_global_is_not_refused():
+    global W
+    W = 0.5
+    f = fm.checkpoint(lambda h: _layer(h))
+    assert fm.grad(lambda x: f(f(x)))(X) == pytest.approx(
+        0.25 * (1 - np.tanh(0.5 * np.tanh(0.5 * X)) ** 2) * (1 - np.tanh(0.5 * X) ** 2),
+        rel=1e-12)
+
+
+W = 0.5
+K = 1.0
+
+
+def test_a_comprehension_reading_a_loop_variable_is_an_error():
+    # round 35: the comprehension's global read at the rerun (7.2 for 4.8)
+    def f(x):
+        global K
+        out = 0.0
+        for K in (1.0, 3.0):
+            out = out + fm.checkpoint(lambda h: fm.sum([K * t for t in (h, h)]))(  # noqa: B023
+                x * x)
+        return out
+
+    with pytest.raises(ValueError, match="reads `K`"):
+        fm.grad(f)(X)
+
+
+def test_a_checkpointed_grad_reading_a_loop_variable_is_an_error():
+    # round 35: fm.grad's wrapper hid the lambda's closure (12.0 for 8.0)
+    def f(x):
+        out = 0.0
+        for c in (1.0, 3.0):
+            out = out + fm.checkpoint(fm.grad(lambda h: c * h * h))(x)  # noqa: B023
+        return out
+
+    with pytest.raises(ValueError, match="reads `c`"):
+        fm.grad(f)(X)
+    g = lambda x: sum(fm.checkpoint(fm.grad(lambda h, c=c: c * h * h))(x)  # noqa: E731
+                      for c in (1.0, 3.0))
+    assert fm.grad(g)(X) == pytest.approx(8.0, rel=1e-12)
+
+
+@fm.custom_jvp
+def _sin(x):
+    return fm.sin(x)
+
+
+@_sin.defjvp
+def _sin_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return fm.sin(x), np.array([1.0, 2.0]) * t * fm.cos(x)
+
+
+@pytest.mark.parametrize("how", ["grad", "jit(grad)", "jacfwd"])
+def test_a_rules_array_tangent_for_a_number_is_an_error(how):
+    # round 35: reverse mode summed it (2.87 for 0.96), jacfwd gave an array
+    with pytest.raises(TypeError, match=r"leaf 0 is an array of shape \(2,\) for an output"):
+        HOW[how](_sin)(X)
+
+
+@fm.custom_jvp
+def _scaled(x):
+    return 2.0 * x
+
+
+@_scaled.defjvp
+def _scaled_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return 2.0 * x, np.float64(2.0) * t
+
+
+def test_rules_with_numpy_numbers_and_under_vmap_are_not_refused():
+    assert fm.grad(_scaled)(X) == 2.0
+    xs = np.array([1.0, 2.0, 3.0])
+    assert list(fm.vmap(fm.grad(_scaled))(xs)) == [2.0, 2.0, 2.0]
+    assert fm.grad(lambda v: fm.sum(fm.vmap(_scaled)(v)))((1.0, 2.0)) == (2.0, 2.0)
+    assert fm.grad(lambda a: fm.sum(fm.vmap(lambda x: _scaled(a * x))(xs)))(X) == 12.0
