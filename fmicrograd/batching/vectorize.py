@@ -230,6 +230,11 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
         leaves = [_pad(_move(leaf, 0, r), r, depth) if r else _pad(leaf, 0, depth)
                   for leaf, r in zip(arg.leaves, _ranks(arg.treedef))]
         return arg.size, tr.unflatten(arg.treedef, leaves)
+    if isinstance(arg, np.ndarray) and arg.__class__ not in (np.ndarray, np.memmap):
+        raise TypeError(f"fm.vmap: {where} is a {type(arg).__name__}, a numpy array subclass "
+                        "whose meaning (a mask, a unit) mapping its numbers would drop (a "
+                        "masked array's hidden entries were mapped); pass np.asarray(x), or "
+                        "x.filled(...) or x.compressed() for a masked array")
     if isinstance(arg, np.ndarray) and arg.dtype != object:
         if arg.dtype.kind not in "fiub":
             raise TypeError(f"fm.vmap: {where} is a numpy array of dtype {arg.dtype}; only real "

@@ -920,7 +920,12 @@ def _check_number(value: Any, who: str) -> Any:
         raise TypeError(f"fm.{who}(value): a numpy array of fm nodes (shape {value.shape}) "
                         "would be one leaf, its entries' derivatives dropped: keep the nodes "
                         "(a tuple of them) and compute entry by entry")
-    if isinstance(value, numbers.Real):
+    if isinstance(value, numbers.Real) or getattr(value, "ndim", None) == 0:
+        # (a 0-d array or tensor too: a float32 one computed the graph in float32)
+        if who == "Var" and isinstance(value, numbers.Integral) and abs(int(value)) > 2 ** 53:
+            raise TypeError(f"fm.Var(value): the int {reprlib.repr(value)} is beyond 2**53, "
+                            "which a float64 cannot hold exactly; fm computes in float64 "
+                            "(pass float(n) to round it)")
         try:
             return float(value)
         except OverflowError:

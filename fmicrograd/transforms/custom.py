@@ -240,6 +240,13 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                             f"leaf at {_path_of(diff, _bad_argument)} that is "
                             f"{type(bad).__name__} {bad!r}; list non-float arguments in "
                             "nondiff_argnums")
+        huge = next((x for x in leaves if _huge_int(x)), None)
+        if huge is not None:  # (lifted to a float node: n - 2**60 was 0, not 1)
+            where = "static_argnums" if self.who == "checkpoint" else "nondiff_argnums"
+            raise TypeError(f"{self.who}: {self.name}'s differentiable arguments have a "
+                            f"leaf at {_path_of(diff, _huge_int)} that is the int {int(huge)}, "
+                            "beyond 2**53: a float64 would round it; list that argument in "
+                            f"{where} to keep it exact")
         if self.checks_data and DEPTH.get() and any(x.__class__ is np.ndarray for x in leaves):
             raise TypeError(self._data_under_vmap(args, diff))
         self._check_nondiff(args)
@@ -388,6 +395,9 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError(f"{self.who}: {self.name}'s fwd must return a pair "
                             f"(output, residuals), got {type(result).__name__}")
+        residuals = result[1]
+        if any(_narrow(x) for x in tr.leaves(residuals)):  # (bwd's ``g * res``: float32)
+            result = result[0], tr.map(lambda x: _as_value(x) if _narrow(x) else x, residuals)
         return result
 
     def __repr__(self) -> str:
@@ -651,7 +661,7 @@ class CustomRule:
                             "(fm.jit's compiled call), returned a node it reaches outside its "
                             "arguments: it holds a value of the trace, which would be stale. "
                             "Pass that value as an argument")
-        values = [_plain(x) for x in flat]
+        values = [_as_value(_plain(x)) for x in flat]
         if any(v.__class__ is complex for v in values):  # (a compiled call's replay: the
             raise self.fn._complex()                      # trace's values were real)
         if self.depth:
@@ -830,7 +840,7 @@ class CustomRule:
                                     f"{leaf!r} as cotangent {i} at "
                                     f"{_path_of(ct, _bad_cotangent)}; every cotangent must be "
                                     "a number, an fm.Expr or None")
-            flat.extend(leaves)
+            flat.extend(map(_as_value, leaves))  # (in float64: a float32 residual's)
         return flat
 
 
@@ -966,6 +976,12 @@ def _bad_argument(leaf: Any) -> bool:
     return not isinstance(leaf, Expr) and (isinstance(leaf, bool) or not _is_number(leaf))
 
 
+def _huge_int(leaf: Any) -> bool:
+    """An int (or numpy int) that a float64 cannot hold: beyond 2**53."""
+    return isinstance(leaf, numbers.Integral) and not isinstance(leaf, bool) and \
+        abs(int(leaf)) > 2 ** 53
+
+
 def _bad_cotangent(leaf: Any) -> bool:
     if leaf.__class__ is float:
         return False
@@ -1064,7 +1080,31 @@ def _not_a_number(v: Any, who: str) -> bool:
                 hasattr(v, "__array__"))
 
 
+def _narrow(x: Any) -> bool:
+    """A numpy float16 or float32 number or array (a residual ``bwd`` would
+    compute in: numpy keeps ``g * np.float32(r)`` float32)."""
+    return isinstance(x, (np.floating, np.ndarray)) and x.dtype.kind == "f" and \
+        x.dtype.itemsize < 8
+
+
 def _as_value(v: Any) -> Any:
+    """A rule's number (an output of ``fwd``, a cotangent of ``bwd``) in
+    float64, as every value of a graph is: a numpy float32 or int8 kept its
+    type, and the rest of the sweep computed in it (``np.float32`` gave
+    1e8 for 100000001.0; two ``np.int8(100)`` summed to -56).
+
+    >>> _as_value(np.float32(0.5)), _as_value(np.int8(100)) + _as_value(np.int8(100))
+    (0.5, 200.0)
+    >>> _as_value(np.array([1, 2], dtype=np.uint8)).dtype
+    dtype('float64')
+    """
+    if v.__class__ is float or isinstance(v, Expr):
+        return v
+    if isinstance(v, np.ndarray):
+        return v.astype(np.float64) if v.dtype.kind in "iufb" and v.dtype != np.float64 else v
     if isinstance(v, numbers.Real) and not isinstance(v, float):
         return float(v)
+    if hasattr(v, "__array__") and not isinstance(v, float):  # (a torch tensor)
+        a = np.asarray(v, dtype=np.float64)
+        return float(a) if a.ndim == 0 else a
     return v
