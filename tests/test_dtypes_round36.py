@@ -74,7 +74,8 @@ def test_a_torch_cotangent_is_a_float():
     assert got == 2.0 and type(got) is float
 
 
-@pytest.mark.parametrize("value", [np.array(0.1, np.float32), torch.tensor(0.1)],
+@pytest.mark.parametrize("value", [np.array(0.1, np.float32),
+                                   torch.tensor(0.1, dtype=torch.float32)],
                          ids=["0-d float32 array", "float32 tensor"])
 def test_a_var_holds_a_float(value):
     # round 35: the Var kept the array or tensor, and the graph computed in float32
