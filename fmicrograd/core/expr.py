@@ -922,7 +922,8 @@ def _check_number(value: Any, who: str) -> Any:
                         "(a tuple of them) and compute entry by entry")
     if isinstance(value, numbers.Real) or getattr(value, "ndim", None) == 0:
         # (a 0-d array or tensor too: a float32 one computed the graph in float32)
-        if who == "Var" and isinstance(value, numbers.Integral) and abs(int(value)) > 2 ** 53:
+        if who == "Var" and isinstance(value, numbers.Integral) and \
+                2 ** 53 < abs(int(value)) <= _FLOAT_MAX:
             raise TypeError(f"fm.Var(value): the int {reprlib.repr(value)} is beyond 2**53, "
                             "which a float64 cannot hold exactly; fm computes in float64 "
                             "(pass float(n) to round it)")
@@ -932,6 +933,9 @@ def _check_number(value: Any, who: str) -> Any:
             raise TypeError(f"fm.{who}(value): the int {reprlib.repr(value)} is beyond "
                             "float64's range; fm computes in float64") from None
     return value
+
+
+_FLOAT_MAX = int(sys.float_info.max)
 
 
 def _odd_scalar(x: Any) -> str | None:

@@ -144,7 +144,9 @@ def closure_of(f: Callable) -> tuple:
     >>> [(name, v) for name, _, v, _, _ in closure_of(lambda h: w * h)]
     [('w', 2.0)]
     """
-    found, todo, seen = [], [f], set()
+    found: list[tuple] = []
+    todo: list = [f]
+    seen: set[int] = set()
     home = getattr(f, "__globals__", None)
     while todo and len(seen) < _FUNCTIONS:
         g = todo.pop()
@@ -156,7 +158,7 @@ def closure_of(f: Callable) -> tuple:
             continue
         if type(g).__name__ == "Jitted" and type(g).__module__.startswith("fmicrograd."):
             # (fm's own jit only: a proxy makes a new ``.f`` at every read)
-            todo.append(g.f)  # type: ignore[attr-defined]
+            todo.append(g.f)
             continue
         code = getattr(g, "__code__", None)
         if code is None or not isinstance(g, types.FunctionType):
