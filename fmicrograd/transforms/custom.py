@@ -229,7 +229,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                 values.append(leaf)
         if not nodes_in:
             return self.fun(*args)
-        owned = _own_arrays(args)
+        owned = _own_arrays(args, leaves, self.nondiff_argnums)
         if owned is not args:  # (a buffer the caller refills before the sweep reruns f)
             args = owned
             diff = tuple(a for i, a in enumerate(args) if i not in self.nondiff_argnums)
@@ -988,17 +988,20 @@ def _bad_cotangent(leaf: Any) -> bool:
     return isinstance(leaf, bool) or not (isinstance(leaf, Expr) or _is_number(leaf))
 
 
-def _own_arrays(args: tuple) -> tuple:
+def _own_arrays(args: tuple, leaves: list, nondiff: Sequence[int]) -> tuple:
     """``args`` with copies of its numpy arrays (``args`` itself when it has
-    none): a rule node keeps its arguments for ``bwd`` and the rerun, and the
-    caller may refill an array before the sweep (a buffer in a loop).
+    none; ``leaves``: those of its differentiable arguments, ``nondiff`` the
+    positions of the others): a rule node keeps its arguments for ``bwd`` and
+    the rerun, and the caller may refill an array before the sweep (a buffer
+    in a loop).
 
-    >>> a = np.array([1.0]); b = _own_arrays((a, 2.0))
-    >>> b[0] is a, b[0].tolist(), _own_arrays((1.0,)) == (1.0,)
+    >>> a = np.array([1.0]); b = _own_arrays((a, 2.0), [a, 2.0], ())
+    >>> b[0] is a, b[0].tolist(), _own_arrays((1.0,), [1.0], ()) == (1.0,)
     (False, [1.0], True)
     """
-    leaves = tr.leaves(args)
-    if not any(isinstance(x, np.ndarray) for x in leaves):
+    if not any(isinstance(x, np.ndarray) for x in leaves) and not any(
+            isinstance(x, np.ndarray) for i in nondiff if i < len(args)
+            for x in tr.leaves(args[i])):
         return args
     return tr.map(lambda x: x.copy() if isinstance(x, np.ndarray) else x, args)
 
