@@ -155,3 +155,20 @@ def test_a_huge_int_listed_as_static_is_exact():
     f = fm.checkpoint(_cv, static_argnums=1)
     assert fm.grad(f)(1.0, 2 ** 60 + 1) == 1.0
     assert fm.jit(fm.grad(f), static_argnums=1)(1.0, 2 ** 60 + 1) == 1.0
+
+
+def test_item_on_a_node_is_a_float_or_names_static_argnums_under_jit():
+    # round 35: AttributeError naming TracedVar
+    f = lambda w, lr: w * lr.item()  # noqa: E731
+    assert fm.grad(f)(3.0, np.float32(0.5)) == 0.5 and fm.Var(0.25).item() == 0.25
+    with pytest.raises(TypeError, match="static_argnums"):
+        fm.jit(f)(3.0, np.float32(0.5))
+    assert fm.jit(f, static_argnums=1)(3.0, np.float32(0.5)) == 1.5
+
+
+def test_jit_names_the_fix_for_a_memoryview_argument():
+    # round 35: "cannot hash writable memoryview object"
+    f = lambda w, xs: fm.sum([w * v for v in xs])  # noqa: E731
+    with pytest.raises(TypeError, match="memoryview; pass np.asarray"):
+        fm.jit(f)(1.0, memoryview(np.array([1.0, 2.0])))
+    assert fm.jit(f)(1.0, np.asarray(memoryview(np.array([1.0, 2.0])))) == 3.0

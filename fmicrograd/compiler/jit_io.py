@@ -70,6 +70,10 @@ def classify(leaf: Any) -> Any:
         raise TypeError(f"fm.jit: an argument leaf is a {type(leaf).__name__}, a numpy array "
                         "subclass whose meaning (a mask, a unit) the compiled code would drop; "
                         "pass np.asarray(x) (or x.filled(...) for a masked array)")
+    if isinstance(leaf, memoryview):  # (static, it was hashed: "cannot hash writable ...")
+        raise TypeError("fm.jit: an argument leaf is a memoryview; pass np.asarray(x) (its "
+                        "numbers are then traced, as an array's are) or bytes(x) for a static "
+                        "value")
     if isinstance(leaf, (int, np.integer)) and not isinstance(leaf, bool) and inexact_int(leaf):
         return ("static", type(leaf), leaf)  # a float64 would round it: the exact value
     if isinstance(leaf, numbers.Real) and not isinstance(leaf, bool):

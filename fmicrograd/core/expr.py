@@ -310,6 +310,18 @@ class Expr:
         """
         return float(escape(self, "x.as_integer_ratio()")).as_integer_ratio()
 
+    def item(self) -> float:
+        """The value as a float, as numpy's ``x.item()`` (code written for a
+        numpy number, a learning rate ``lr.item()``): an escape to a plain
+        number, as ``float()`` is, so a ``TypeError`` naming the fix on a node
+        that a transform differentiates, maps or traces (``jit``'s argument:
+        ``static_argnums``).
+
+        >>> Var(0.5).item()
+        0.5
+        """
+        return float(escape(self, "x.item()"))
+
     def __index__(self) -> int:
         """A node as an index (``lst[x]``, ``range(x)``): its value if it is a
         whole number no transform depends on, else a ``TypeError``."""
