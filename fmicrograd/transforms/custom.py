@@ -396,7 +396,9 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
             raise TypeError(f"{self.who}: {self.name}'s fwd must return a pair "
                             f"(output, residuals), got {type(result).__name__}")
         residuals = result[1]
-        if any(_narrow(x) for x in tr.leaves(residuals)):  # (bwd's ``g * res``: float32)
+        if self.who == "custom_vjp" and any(_narrow(x) for x in tr.leaves(residuals)):
+            # (a user's bwd computing ``g * res`` kept float32; checkpoint's and
+            # custom_jvp's residuals are their arguments)
             result = result[0], tr.map(lambda x: _as_value(x) if _narrow(x) else x, residuals)
         return result
 
