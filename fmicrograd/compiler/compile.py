@@ -675,7 +675,9 @@ def _substitute(args: tuple, kwargs: dict, static: list, inputs: list,
         return leaf
 
     dyn = tuple(a for i, a in enumerate(args) if i not in static)
-    new_dyn, new_kwargs = tr.map(swap, (dyn, kwargs))
+    leaves, td = tr.flatten((dyn, kwargs))  # (swap once per leaf, in order: a map that
+    # fell back from a walk too deep for it ran swap twice on some: IndexError)
+    new_dyn, new_kwargs = tr.unflatten(td, [swap(x) for x in leaves])
     it = iter(new_dyn)
     new_args = tuple(a if i in static else next(it) for i, a in enumerate(args))
     return new_args, {k: new_kwargs[k] for k in kwargs}  # in the call's order, not sorted

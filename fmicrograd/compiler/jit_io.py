@@ -394,17 +394,24 @@ def immutable(td: tr.TreeDef) -> bool:
     >>> immutable(fm.tree.structure((1.0, (2.0,)))), immutable(fm.tree.structure([1.0]))
     (True, False)
     """
-    kind = td.kind
-    if kind is None or kind is type(None):
-        return True
-    if kind in tr._registry:
-        return kind in tr._immutable and all(immutable(c) for c in td.children)
-    params = getattr(kind, "__dataclass_params__", None)
-    # (a tuple subclass with a __dict__, a NamedTuple's subclass, takes attributes)
-    ok = kind in (tuple, PMap, PVector) or (
-        issubclass(kind, tuple) and not kind.__dictoffset__) or (
-        params is not None and params.frozen)
-    return ok and all(immutable(c) for c in td.children)
+    stack = [td]  # (without recursion: a tree nested 500 deep is a RecursionError there)
+    while stack:
+        td = stack.pop()
+        kind = td.kind
+        if kind is None or kind is type(None):
+            continue
+        if kind in tr._registry:
+            ok = kind in tr._immutable
+        else:
+            params = getattr(kind, "__dataclass_params__", None)
+            # (a tuple subclass with a __dict__, a NamedTuple's subclass, takes attributes)
+            ok = kind in (tuple, PMap, PVector) or (
+                issubclass(kind, tuple) and not kind.__dictoffset__) or (
+                params is not None and params.frozen)
+        if not ok:
+            return False
+        stack.extend(td.children)
+    return True
 
 
 def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
@@ -699,7 +706,11 @@ def _generic_matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
             return None
         dyn = tuple(a for i, a in enumerate(args) if i not in static)
         leaves, td = tr.flatten((dyn, kwargs))
-        if td != treedef or [kind_key(classify(x)) for x in leaves] != keyed:
+        try:
+            differ = td != treedef  # (compared in C, one level of recursion a level)
+        except RecursionError:  # (a tree nested about 500 deep: walked without recursion)
+            differ = not tr.same_structure(td, treedef)
+        if differ or [kind_key(classify(x)) for x in leaves] != keyed:
             return None
         return ([np.array([float(x) for x, k in zip(leaves, kinds) if k == SCALAR])],
                 [x for x, k in zip(leaves, kinds) if k not in (SCALAR, EXPR) and

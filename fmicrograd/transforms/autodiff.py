@@ -309,7 +309,8 @@ def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
         return
     mine = {id(x) for xs in groups for x in xs}
     jit_level = record.level if standing else None
-    stack, seen, hit, users, itself = list(roots), set(), False, {}, False
+    stood = {id(s) for s in standing}  # (a set: a scan per input grew as N**2)
+    stack, seen, hit, users, itself, traced = list(roots), set(), False, {}, False, False
     while stack:
         n = stack.pop()
         if id(n) in mine:
@@ -319,7 +320,8 @@ def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
                 return  # the output uses a variable of an enclosing transform
             # one of jit's inputs, which stand for the call's values: the argument
             # itself where a variable stands on it (jit(lambda x: grad(lambda t: x)(x)))
-            itself = itself or any(n is s for s in standing)
+            itself = itself or id(n) in stood
+            traced = True
             continue
         hit = hit or id(n) in sources
         if standing and n.op == "var":  # a user's fm.Var (none of a running transform's)
@@ -333,10 +335,14 @@ def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
     if hit:
         raise prebuilt_error(who)
     if standing:  # which arguments would make it this error: jit checks them at every call
-        record.note(standing, users, itself, roots if len(seen) <= _KEPT else None, who)
+        # (an output built wholly before the call is the user's graph, which the function
+        # holds anyway: kept whatever its size, or its check was lost past the limit and
+        # jit(grad(lambda b: c))(b) gave 0.0 for a 10,000-node c)
+        kept = roots if len(seen) <= _KEPT or not traced else None
+        record.note(standing, users, itself, kept, who)
 
 
-_KEPT = 10_000  # nodes at most in an output jit keeps, to look for a computed node in
+_KEPT = 10_000  # nodes at most in a traced output jit keeps, to look for a computed node in
 
 
 def prebuilt_error(who: str) -> ValueError:

@@ -330,15 +330,18 @@ def _same(now: Any, value: Any) -> bool:
     if kind in _IMMUTABLE or (kind.__module__ == "numpy" and getattr(value, "ndim", 1) == 0):
         return bool(now == value)
     if isinstance(value, Expr):  # a node rebuilt alike (``t = temp * 2.0`` under jit, vmap)
-        return _same_node(now, value, [64, set()])
+        return _same_node(now, value, [_NODES, set()])
     if issubclass(kind, tuple):  # (a NamedTuple of numbers too)
         return len(now) == len(value) and all(map(_same, now, value))
     return kind is frozenset and now == value
 
 
+_NODES = 4096  # (nodes compared at most: a value rebuilt alike by 40 steps was refused at 64)
+
+
 def _same_node(a: Any, b: Any, budget: list) -> bool:
     """Whether nodes ``a`` and ``b`` are built alike: the same variables, and
-    the same operations on equal constants (a few dozen nodes at most)."""
+    the same operations on equal constants (``_NODES`` at most)."""
     if a is b:
         return True
     pair = (id(a), id(b))

@@ -268,7 +268,15 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
             # (a derivative through it lost: 12.0 for 24.0). checkpoint(f) is f, so f runs
             # as it is, keeping its whole graph (no memory saved, the numbers right)
             return self.fun(*args)
-        closes = self._closed_over(outs, residuals) or holds_traced(self.fwd)
+        try:
+            closes = self._closed_over(outs, residuals) or holds_traced(self.fwd)
+        except ClosesOver:
+            if self.who == "checkpoint" and not any(
+                    isinstance(x, Expr) and dependent(x, differentiating=True) for x in leaves):
+                # no argument is differentiated (jit's traced values, vmap's examples):
+                # checkpoint(f) is f, run as it is, as eager grad runs it on floats
+                return self.fun(*args)
+            raise
         kids = tuple(lift(leaf) for leaf in leaves)
         static = tuple(args[i] for i in self.nondiff_argnums)
         depth = DEPTH.get()
