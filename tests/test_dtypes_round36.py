@@ -172,3 +172,46 @@ def test_jit_names_the_fix_for_a_memoryview_argument():
     with pytest.raises(TypeError, match="memoryview; pass np.asarray"):
         fm.jit(f)(1.0, memoryview(np.array([1.0, 2.0])))
     assert fm.jit(f)(1.0, np.asarray(memoryview(np.array([1.0, 2.0])))) == 3.0
+
+
+def test_exact_huge_ints_are_taken_and_int_parameters_stay_ints():
+    assert fm.Var(2 ** 60).value == 2.0 ** 60
+    with pytest.raises(TypeError, match="beyond 2\\*\\*53"):
+        fm.Var(np.array(2 ** 60 + 1))
+    params = {"idx": np.array([0, 1]), "step": np.int64(0), "small": np.int8(100)}
+    out = fm.optim.apply_updates(params, {"idx": np.zeros(2, np.int64), "step": np.int64(1),
+                                          "small": np.int8(100)})
+    assert out["idx"].dtype == np.int64 and out["step"] == 1 and out["small"] == 200
+
+
+@fm.custom_vjp
+def _int_residual(x):
+    return x * 3.0
+
+
+_int_residual.defvjp(lambda x: (x * 3.0, (np.int8(100), np.array([0, 1], np.int32))),
+                     lambda r, g: ((r[0] + r[0]) * g * float(np.ones(2)[r[1]].sum()),))
+
+
+def test_a_narrow_int_residual_does_not_wrap_and_still_indexes():
+    assert fm.grad(_int_residual)(0.5) == 400.0
+
+
+@fm.custom_jvp
+def _sin2(x):
+    return fm.sin(x)
+
+
+@_sin2.defjvp
+def _sin2_jvp(p, t):
+    return _sin2(p[0]), fm.cos(p[0]) * t[0]
+
+
+def test_a_batch_of_tangents_under_vmap_is_not_refused():
+    # (reviews: the array-tangent check refused vmap's tangents)
+    ts = np.array([1.0, 2.0, 3.0])
+    want = tuple(np.cos(0.5) * ts)
+    assert fm.vmap(lambda t: fm.jvp(_sin2, (0.5,), (t,))[1])(ts) == pytest.approx(want)
+    lin = fm.linearize(_sin2, 0.5)[1]
+    assert fm.vmap(lin)(ts) == pytest.approx(want)
+    assert fm.jit(fm.vmap(lambda t: fm.jvp(_sin2, (0.5,), (t,))[1]))(ts) == pytest.approx(want)

@@ -932,12 +932,11 @@ def _check_number(value: Any, who: str) -> Any:
         raise TypeError(f"fm.{who}(value): a numpy array of fm nodes (shape {value.shape}) "
                         "would be one leaf, its entries' derivatives dropped: keep the nodes "
                         "(a tuple of them) and compute entry by entry")
-    if isinstance(value, numbers.Real) or getattr(value, "ndim", None) == 0:
+    if isinstance(value, numbers.Real) or _zero_d(value):
         # (a 0-d array or tensor too: a float32 one computed the graph in float32)
-        if who == "Var" and isinstance(value, numbers.Integral) and \
-                2 ** 53 < abs(int(value)) <= _FLOAT_MAX:
+        if who == "Var" and _inexact(value):
             raise TypeError(f"fm.Var(value): the int {reprlib.repr(value)} is beyond 2**53, "
-                            "which a float64 cannot hold exactly; fm computes in float64 "
+                            "and a float64 cannot hold it exactly; fm computes in float64 "
                             "(pass float(n) to round it)")
         try:
             return float(value)
@@ -947,7 +946,28 @@ def _check_number(value: Any, who: str) -> Any:
     return value
 
 
-_FLOAT_MAX = int(sys.float_info.max)
+def _zero_d(value: Any) -> bool:
+    """A 0-d numeric numpy array (not a subclass: a masked one) or tensor."""
+    if getattr(value, "ndim", None) != 0:
+        return False
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if type(value).__module__ == "numpy":
+        return type(value).__name__ == "ndarray" and kind in ("f", "i", "u")
+    return getattr(value, "is_floating_point", None) is not None  # (a torch tensor)
+
+
+def _inexact(value: Any) -> bool:
+    """An int (Python's, numpy's, a 0-d int array) that a float64 rounds."""
+    if not (isinstance(value, numbers.Integral) or
+            getattr(getattr(value, "dtype", None), "kind", None) in ("i", "u")):
+        return False
+    n = int(value)
+    try:
+        return abs(n) > 2 ** 53 and int(float(n)) != n
+    except OverflowError:
+        return False  # (beyond float64's range: the range error)
+
+
 
 
 def _odd_scalar(x: Any) -> str | None:

@@ -49,15 +49,15 @@ def apply_updates(params: Any, updates: Any) -> Any:
     ...
     ValueError: apply_updates: tree structures differ at <root>: ...
     """
-    td, (new,) = leafwise(lambda p, u: (_wide(p) + u,), 1, params, updates,
+    td, (new,) = leafwise(lambda p, u: (_wide(p) + _wide(u),), 1, params, updates,
                           who="apply_updates")
     return tree.unflatten(td, new)
 
 
 def _wide(p: Any) -> Any:
-    """A parameter as float64: a numpy float32 or float16 one (or a 0-d
-    array) stayed one through ``p + u``, its small steps rounded away (as
-    ``jit`` and ``fit`` do not).
+    """A parameter in float64 (or int64): a numpy float32 or float16 one
+    stayed one through ``p + u``, its small steps rounded away (as ``jit``
+    and ``fit`` do not), and an int8 one wrapped around.
 
     >>> import numpy as np
     >>> _wide(np.float32(0.5)).__class__.__name__, _wide(2.0)
@@ -66,11 +66,11 @@ def _wide(p: Any) -> Any:
     if p.__class__ is float or type(p).__module__ != "numpy":
         return p
     kind = getattr(getattr(p, "dtype", None), "kind", "")
-    if kind not in ("f", "i", "u"):
-        return p
-    if not getattr(p, "ndim", 0):
-        return float(p)
-    return p.astype(float) if p.dtype.itemsize < 8 or kind != "f" else p
+    if kind not in ("f", "i", "u") or p.dtype.itemsize >= 8:
+        return p  # (an int64 step counter or index array stays one)
+    if kind == "f":
+        return p.astype("float64") if getattr(p, "ndim", 0) else float(p)
+    return p.astype("int64") if getattr(p, "ndim", 0) else int(p)  # (int8 wrapped)
 
 
 def leafwise(f: Callable[..., tuple], n_out: int, first: Any, *rest: Any,

@@ -106,7 +106,7 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
     node = custom_vjp(f, nondiff_argnums=static_argnums)
     node.who = "checkpoint"
     node.takes_seeded = node.takes_fields = node.takes_constants = True
-    node.cells = lambda: closure_of(f)
+    node.cells = lambda args, before=None: closure_of(f, args, before)
     node.reach = reach
     node.reach_on_nodes = True  # type: ignore[attr-defined]  # (see CustomRule.reaches)
 
@@ -129,16 +129,22 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
 remat = checkpoint
 
 
-def closure_of(f: Callable) -> tuple:
+def closure_of(f: Callable, args: tuple = (), before: tuple | None = None) -> tuple:
     """``(name, cell, value, assigned, contents)`` of every variable ``f``
     closes over and every module-level name its code loads or assigns
     (``assigned``: a counter, a key it advances), as at the call, with
     ``contents`` a numpy array's numbers then (``_contents``): ``checkpoint``'s
-    rerun must find them again. It looks through a ``functools.partial``,
-    fm's jitted function and a wrapper that names what it wraps
-    (``functools.wraps``: ``fm.grad(g)``, ``fm.vmap(g)``), into the functions
-    and comprehensions ``f`` defines, and into the functions of ``f``'s own
-    module that it calls (a helper ``layer(h)`` reading a loop variable).
+    rerun must find them again; and of the numpy arrays among ``args``, the
+    call's arguments, which the rerun reads as they are.
+
+    It looks through a ``functools.partial``, a bound method, fm's jitted
+    function and a wrapper that names what it wraps (``functools.wraps``:
+    ``fm.grad(g)``, ``fm.vmap(g)``), into the functions and comprehensions a
+    function defines and its defaults, and into the functions of a
+    function's own module that it reads (a helper ``layer(h)`` reading a
+    loop variable), up to ``_FUNCTIONS`` functions. ``before``: the same,
+    taken before ``f`` ran at the call; an array ``f`` itself wrote then (a
+    log, a scratch buffer) is not checked (its numbers are ``f``'s own).
 
     >>> w = 2.0
     >>> [(name, v) for name, _, v, _, _ in closure_of(lambda h: w * h)]
@@ -147,7 +153,6 @@ def closure_of(f: Callable) -> tuple:
     found: list[tuple] = []
     todo: list = [f]
     seen: set[int] = set()
-    home = getattr(f, "__globals__", None)
     while todo and len(seen) < _FUNCTIONS:
         g = todo.pop()
         if id(g) in seen:
@@ -155,62 +160,172 @@ def closure_of(f: Callable) -> tuple:
         seen.add(id(g))
         if isinstance(g, functools.partial):
             todo.append(g.func)
+            found.extend(_held(f"{_name(g.func)}'s bound argument", x)
+                         for x in (*g.args, *g.keywords.values()))
+            continue
+        if isinstance(g, types.MethodType):
+            todo.append(g.__func__)
             continue
         if type(g).__name__ == "Jitted" and type(g).__module__.startswith("fmicrograd."):
             # (fm's own jit only: a proxy makes a new ``.f`` at every read)
             todo.append(g.f)
             continue
-        code = getattr(g, "__code__", None)
-        if code is None or not isinstance(g, types.FunctionType):
+        if not isinstance(g, types.FunctionType):
+            call = next((k.__dict__["__call__"] for k in type(g).__mro__  # (an object
+                         if "__call__" in k.__dict__), None)  # with a __call__ method)
+            if isinstance(call, types.FunctionType) and not _ours(call.__code__):
+                todo.append(call)
             continue
         inner = g.__dict__.get("__wrapped__")  # (fm.grad(g), a user's decorator)
         if inner is not None:
             todo.append(inner)
+        code, cells = g.__code__, g.__closure__ or ()
+        if _ours(code):
+            # fm's own wrapper (grad, vmap, a rule): the user's functions it holds only
+            todo.extend(c.cell_contents for c in cells if _cell_function(c))
+            continue
         loads, global_stores, cell_stores = _names(code)
-        cells = g.__closure__ or ()
+        home = g.__globals__
         for name, cell in zip(code.co_freevars, cells):
             try:
                 value = cell.cell_contents
             except ValueError:  # (not bound yet)
                 continue
             found.append((name, cell, value, name in cell_stores, _contents(value)))
-            if _callee(value, home):
-                todo.append(value)
-        space = g.__globals__  # (a loop at a script's top level)
-        for name in loads | global_stores:
-            if name in space:
-                value = space[name]
-                found.append((name, _Global(space, name), value, name in global_stores,
+            _follow(value, home, todo, found, name)
+        for value in (*(g.__defaults__ or ()), *(g.__kwdefaults__ or {}).values()):
+            found.append(_held(f"{g.__name__}'s default", value))
+        for name in loads | global_stores:  # (a loop at a script's top level)
+            if name in home:
+                value = home[name]
+                found.append((name, _Global(home, name), value, name in global_stores,
                               _contents(value)))
-                if _callee(value, home):
-                    todo.append(value)
+                _follow(value, home, todo, found, name)
+    for i, arg in enumerate(args):
+        found.extend(_held(f"argument {i}", x) for x in _leaves(arg))
+    found = [e for e in found if e is not None]
+    if before is not None:  # arrays f wrote itself at the call: its own, not checked
+        then = {(e[0], id(e[2])): e[4] for e in before if e[4] is not None}
+        found = [e if e[4] is None or (e[0], id(e[2])) not in then or
+                 _same_contents(e[2], then[(e[0], id(e[2]))]) else (*e[:4], None)
+                 for e in found]
     return tuple(found)
 
 
 _FUNCTIONS = 64  # (the functions closure_of reads at most: a helper's helpers)
 
 
-def _callee(value: Any, home: Any) -> bool:
-    """Whether ``value`` is a function of the checkpointed one's module, one
-    it may call (a helper ``layer(h)`` reading a loop variable)."""
-    return value.__class__ is types.FunctionType and value.__globals__ is home
+_PACKAGE = __file__.rsplit("transforms", 1)[0]  # fmicrograd/'s own files
+
+
+def _ours(code: Any) -> bool:
+    """Whether ``code`` is fm's own (a transform's wrapper), by its file."""
+    return code.co_filename.startswith(_PACKAGE)
+
+
+def _name(g: Any) -> str:
+    return getattr(g, "__name__", type(g).__name__)
+
+
+def _cell_function(cell: Any) -> bool:
+    try:
+        value = cell.cell_contents
+    except ValueError:
+        return False
+    return callable(value) and not isinstance(value, type)
+
+
+def _follow(value: Any, home: dict, todo: list, found: list, name: str) -> None:
+    """Queue what a function reads that may run in the rerun: a function of
+    its own module, fm's wrappers (``dg = fm.grad(g)``), partials and bound
+    methods of them; note the arrays a tuple holds (``T = (buf,)``); refuse
+    a random generator (the rerun would draw other numbers)."""
+    kind = value.__class__
+    if kind is types.FunctionType:
+        if value.__globals__ is home or _ours(value.__code__):
+            todo.append(value)
+    elif kind is functools.partial or kind is types.MethodType or (
+            kind.__name__ == "Jitted" and kind.__module__.startswith("fmicrograd.")):
+        todo.append(value)
+    elif kind is tuple:
+        found.extend(_held(f"{name}[{i}]", x) for i, x in enumerate(value)
+                     if _contents(x) is not None)
+    elif _draws(value):
+        raise ValueError(
+            f"fm.checkpoint: the checkpointed function reads `{name}`, a "
+            f"{kind.__name__}, whose state changes as it draws; the sweep runs the function "
+            "again, which would draw other numbers (another dropout mask: another function's "
+            "derivatives). Draw outside the checkpointed function and pass the numbers in as "
+            "arguments (or use fm.random with a key argument)")
+
+
+def _draws(value: Any) -> bool:
+    np = sys.modules.get("numpy")
+    import random
+
+    return isinstance(value, random.Random) or (np is not None and isinstance(
+        value, (np.random.Generator, np.random.RandomState, np.random.BitGenerator)))
+
+
+def _held(name: str, value: Any) -> Any:
+    """An entry for a value held as it is (a default, an argument, a
+    partial's argument): checked for its numbers only, when an array."""
+    contents = _contents(value)
+    return None if contents is None else (name, _Fixed(value), value, False, contents)
+
+
+def _leaves(arg: Any) -> list:
+    from ..core import pytree as tr
+
+    np = sys.modules.get("numpy")
+    if np is None:
+        return []
+    if isinstance(arg, np.ndarray):
+        return [arg]
+    try:
+        return [x for x in tr.leaves(arg) if isinstance(x, np.ndarray)]
+    except Exception:  # noqa: BLE001 -- a static argument fm.tree cannot walk: not an array
+        return []
+
+
+class _Fixed:
+    """A value held as it is, read as a cell is (``cell_contents``)."""
+
+    __slots__ = ("cell_contents",)
+
+    def __init__(self, value: Any) -> None:
+        self.cell_contents = value
 
 
 def _contents(value: Any) -> Any:
     """A numpy array's numbers at the call, to see it changed in place before
-    the rerun (a buffer refilled: the same object): a copy up to a megabyte,
-    beyond that every k-th of its entries (65,536 of them, so that a large
-    dataset closed over costs little per call); None for anything else."""
+    the rerun (a buffer refilled: the same object): a copy up to 64 KB, beyond
+    that every k-th of its entries (4,096 of them, so that a large dataset
+    closed over costs little per call); None for anything else. The last
+    snapshot of an array is reused while its numbers stay the same (a
+    thousand checkpointed layers reading one array keep one copy)."""
     np = sys.modules.get("numpy")  # (not loaded: no value is an array)
     if np is None or not isinstance(value, np.ndarray) or value.dtype.hasobject:
         return None
-    if value.nbytes <= _COPY_BYTES:
-        return value.copy()
-    return _sample(value)
+    last = _LAST.get(id(value))
+    if last is not None and last[0]() is value and _same_contents(value, last[1]):
+        return last[1]
+    snapshot = value.copy() if value.nbytes <= _COPY_BYTES else _sample(value)
+    import weakref
+
+    try:
+        ref = weakref.ref(value)
+    except TypeError:  # (an array subclass without weak references)
+        return snapshot
+    if len(_LAST) >= 256:
+        _LAST.pop(next(iter(_LAST)))
+    _LAST[id(value)] = (ref, snapshot)
+    return snapshot
 
 
-_COPY_BYTES = 1 << 20
-_SAMPLE = 1 << 16
+_LAST: dict[int, tuple] = {}  # id -> (weak reference to the array, its last snapshot)
+_COPY_BYTES = 1 << 16
+_SAMPLE = 1 << 12
 
 
 def _sample(a: Any) -> tuple:
@@ -294,8 +409,8 @@ def unchanged(cells: tuple) -> None:
                 f"fm.checkpoint: the checkpointed function reads the array `{name}`, whose "
                 "numbers were changed in place since it was called; the sweep runs the "
                 "function again, so its derivatives would be another function's (a buffer "
-                "refilled in a loop). Pass the array as an argument, or hand the function "
-                "a copy (`lambda h, d=d.copy(): ...`)")
+                "refilled in a loop). Hand the function a copy of the array (`f(h, "
+                "buf.copy())`, `lambda h, d=d.copy(): ...`)")
         if assigned:
             raise ValueError(
                 f"fm.checkpoint: the checkpointed function assigns `{name}` itself (a global "

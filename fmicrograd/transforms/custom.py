@@ -148,9 +148,10 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
     # whether it was a constant at the call (a float, a ``Const``): nothing
     # differentiates it, so a rerun (``checkpoint``) keeps it a constant
     takes_constants = False
-    # ``checkpoint``'s: ``cells()`` -> what its function closes over at the call, which
-    # bwd (``cells=``) and forward mode (``shared["cells"]``) check again at the rerun
-    cells: Callable[[], tuple] | None = None
+    # ``checkpoint``'s: ``cells(args, before)`` -> what its function closes over at the
+    # call and its argument arrays, which bwd (``cells=``) and forward mode
+    # (``shared["cells"]``) check again at the rerun
+    cells: Callable[..., tuple] | None = None
     # For forward mode: ``reach(*nondiff_args, residuals)`` -> for each output leaf, a bit
     # mask of the argument leaves its own graph reaches (``presence.reached``), or None.
     # A user's custom_vjp has none: its bwd's zeros are its own (checkpoint, custom_jvp
@@ -229,12 +230,6 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
                 values.append(leaf)
         if not nodes_in:
             return self.fun(*args)
-        owned = _own_arrays(args, leaves, self.nondiff_argnums)
-        if owned is not args:  # (a buffer the caller refills before the sweep reruns f)
-            args = owned
-            diff = tuple(a for i, a in enumerate(args) if i not in self.nondiff_argnums)
-            leaves, arg_def = tr.flatten(diff)
-            values = [_batched(x.value) if isinstance(x, Expr) else x for x in leaves]
         if bad is not None:
             raise TypeError(f"{self.who}: {self.name}'s differentiable arguments have a "
                             f"leaf at {_path_of(diff, _bad_argument)} that is "
@@ -250,6 +245,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         if self.checks_data and DEPTH.get() and any(x.__class__ is np.ndarray for x in leaves):
             raise TypeError(self._data_under_vmap(args, diff))
         self._check_nondiff(args)
+        before = self.cells(args) if self.cells is not None else None  # (see closure_of)
         out, residuals = self._run_fwd(self._merge(args, tr.unflatten(arg_def, values)))
         outs, out_def = tr.flatten(out)
         odd = next((k for k, v in enumerate(outs) if _not_a_number(v, self.who)), None)
@@ -289,7 +285,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         if self.takes_constants:
             shared["constants"] = constant_leaves(kids)
         if self.cells is not None:  # (checkpoint: its rerun must read the same closure)
-            shared["cells"] = self.cells()
+            shared["cells"] = self.cells(args, before)
         nodes = [prim("custom", v, kids,
                       CustomRule(self, k, len(outs), out_def, arg_def, args, residuals, static,
                                  replayable=not closes, depth=depth, shared=shared))
@@ -407,7 +403,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         if self.who == "custom_vjp" and any(_narrow(x) for x in tr.leaves(residuals)):
             # (a user's bwd computing ``g * res`` kept float32; checkpoint's and
             # custom_jvp's residuals are their arguments)
-            result = result[0], tr.map(lambda x: _as_value(x) if _narrow(x) else x, residuals)
+            result = result[0], tr.map(lambda x: _widened(x) if _narrow(x) else x, residuals)
         return result
 
     def __repr__(self) -> str:
@@ -987,33 +983,21 @@ def _bad_argument(leaf: Any) -> bool:
 
 
 def _huge_int(leaf: Any) -> bool:
-    """An int (or numpy int) that a float64 cannot hold: beyond 2**53."""
-    return isinstance(leaf, numbers.Integral) and not isinstance(leaf, bool) and \
-        abs(int(leaf)) > 2 ** 53
+    """An int (or numpy int) that a float64 cannot hold exactly (beyond
+    2**53; 2**60 itself it holds)."""
+    if not isinstance(leaf, numbers.Integral) or isinstance(leaf, bool):
+        return False
+    n = int(leaf)
+    try:
+        return abs(n) > 2 ** 53 and int(float(n)) != n
+    except OverflowError:
+        return True
 
 
 def _bad_cotangent(leaf: Any) -> bool:
     if leaf.__class__ is float:
         return False
     return isinstance(leaf, bool) or not (isinstance(leaf, Expr) or _is_number(leaf))
-
-
-def _own_arrays(args: tuple, leaves: list, nondiff: Sequence[int]) -> tuple:
-    """``args`` with copies of its numpy arrays (``args`` itself when it has
-    none; ``leaves``: those of its differentiable arguments, ``nondiff`` the
-    positions of the others): a rule node keeps its arguments for ``bwd`` and
-    the rerun, and the caller may refill an array before the sweep (a buffer
-    in a loop).
-
-    >>> a = np.array([1.0]); b = _own_arrays((a, 2.0), [a, 2.0], ())
-    >>> b[0] is a, b[0].tolist(), _own_arrays((1.0,), [1.0], ()) == (1.0,)
-    (False, [1.0], True)
-    """
-    if not any(isinstance(x, np.ndarray) for x in leaves) and not any(
-            isinstance(x, np.ndarray) for i in nondiff if i < len(args)
-            for x in tr.leaves(args[i])):
-        return args
-    return tr.map(lambda x: x.copy() if isinstance(x, np.ndarray) else x, args)
 
 
 def _path_of(tree: Any, bad: Callable) -> str:
@@ -1094,10 +1078,19 @@ def _not_a_number(v: Any, who: str) -> bool:
 
 
 def _narrow(x: Any) -> bool:
-    """A numpy float16 or float32 number or array (a residual ``bwd`` would
-    compute in: numpy keeps ``g * np.float32(r)`` float32)."""
-    return isinstance(x, (np.floating, np.ndarray)) and x.dtype.kind == "f" and \
-        x.dtype.itemsize < 8
+    """A numpy float16 or float32, or int8 to int32, number or array (a
+    residual ``bwd`` would compute in: numpy keeps ``g * np.float32(r)``
+    float32, and ``r + r`` of ``np.int8(100)`` wraps around)."""
+    return isinstance(x, (np.floating, np.integer, np.ndarray)) and \
+        x.dtype.kind in ("f", "i", "u") and x.dtype.itemsize < 8
+
+
+def _widened(x: Any) -> Any:
+    """A narrow residual (``_narrow``) in float64 or int64, its kind kept (an
+    int array still indexes)."""
+    if x.dtype.kind == "f":
+        return _as_value(x)
+    return int(x) if isinstance(x, np.integer) else x.astype(np.int64)
 
 
 def _as_value(v: Any) -> Any:

@@ -374,7 +374,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
                 COMPARED.set(old)
             if compared:
                 self._check_no_tangent_branch(compared, tangents)
-            return self._numbers(self._tangent_of(result), primals, result)
+            return self._numbers(self._tangent_of(result), (primals, tangents), result)
 
         def tangent_out(*tangents: Any) -> Any:
             return only_leaf(whole(*tangents), seeded, ct, fields, lanes)
@@ -478,7 +478,8 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
             for i, t in zip(live, live_tangents):
                 full[i] = t
             result = jvp_rule(*rule.static, primals, tr.unflatten(rule.arg_def, full))
-            out = as_laid_out(self._numbers(self._tangent_of(result), primals, result),
+            out = as_laid_out(self._numbers(self._tangent_of(result), (primals, full),
+                                            result),
                               rule.out_def)
             tr.check_same(tr.structure(out), rule.out_def,
                           f"custom_jvp: {self.name}'s rule must return a tangent_out shaped "
@@ -552,11 +553,12 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
                 f"{mode}: write tangent_out as a linear function of the tangents (no t * t, "
                 "abs(t), t + c), with the primals' derivatives as its coefficients")
 
-    def _numbers(self, tangent_out: Any, primals: Any, result: Any) -> Any:
+    def _numbers(self, tangent_out: Any, given: Any, result: Any) -> Any:
         """``tangent_out``, after checking that its leaves are numbers, nodes
         or numeric arrays (a str gave a tangent of 0.0 in forward mode and
         numpy's ``UFuncTypeError`` in reverse mode), and, where every primal
-        is one number, that no leaf is an array (reverse mode summed it:
+        and tangent the rule was ``given`` is one number (no vmap's batch of
+        tangents), that no leaf is an array (reverse mode summed it:
         ``(sin(x), np.array([1.0, 2.0]) * t * cos(x))`` gave 2.87 for 0.96)."""
         leaves = tr.leaves(tangent_out)
         for i, leaf in enumerate(leaves):
@@ -565,7 +567,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
                 raise TypeError(f"custom_jvp: {self.name}'s rule returned a tangent_out whose "
                                 f"leaf {i} is {type(leaf).__name__} {leaf!r}; tangents are "
                                 "floats (or fm nodes, or numpy numbers)")
-        if any(_ndim(x) for x in leaves) and not any(_ndim(x) for x in tr.leaves(primals)):
+        if any(_ndim(x) for x in leaves) and not any(_ndim(x) for x in tr.leaves(given)):
             outs = tr.leaves(result[0])
             for i, leaf in enumerate(leaves):
                 if _ndim(leaf) and (i >= len(outs) or not _ndim(outs[i])):
