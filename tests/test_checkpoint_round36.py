@@ -244,10 +244,16 @@ def test_an_array_the_function_writes_itself_is_not_refused():
     assert np.all(acts != 0.0)
 
 
-def test_a_random_generator_read_by_the_function_is_refused():
+def test_a_random_generator_the_function_draws_from_is_refused():
     rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match="`rng`, a Generator, whose state changes"):
+    with pytest.raises(ValueError, match="drew from `rng`, a Generator"):
         fm.grad(lambda x: fm.checkpoint(lambda h: h * float(rng.random()))(x))(X)
+
+    def dropout(h, p):  # (reviews: refused for reading rng, though it drew nothing)
+        return h if p == 0.0 else h * float(rng.random() > p) / (1 - p)
+
+    assert fm.grad(lambda x: fm.checkpoint(lambda h: fm.tanh(dropout(h, 0.0)))(x))(X) == \
+        pytest.approx(SECH2, rel=1e-12)
 
 
 def test_side_effects_through_a_rules_array_argument_reach_the_callers_array():

@@ -70,7 +70,8 @@ def classify(leaf: Any) -> Any:
         raise TypeError(f"fm.jit: an argument leaf is a {type(leaf).__name__}, a numpy array "
                         "subclass whose meaning (a mask, a unit) the compiled code would drop; "
                         "pass np.asarray(x) (or x.filled(...) for a masked array)")
-    if isinstance(leaf, memoryview):  # (static, it was hashed: "cannot hash writable ...")
+    if isinstance(leaf, memoryview) and not leaf.readonly:  # (static, it was hashed: "cannot
+        # hash writable memoryview"; a read-only one is a static value, as bytes are)
         raise TypeError("fm.jit: an argument leaf is a memoryview; pass np.asarray(x) (its "
                         "numbers are then traced, as an array's are) or bytes(x) for a static "
                         "value")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import math
 import sys
+import threading
 import types
 from collections.abc import Callable
 from typing import Any
@@ -150,39 +151,41 @@ def closure_of(f: Callable, args: tuple = (), before: tuple | None = None) -> tu
     >>> [(name, v) for name, _, v, _, _ in closure_of(lambda h: w * h)]
     [('w', 2.0)]
     """
+    if before is not None and not any(e[3] or e[4] is not None for e in before):
+        return before  # (no array, generator or name f assigns: as read before f ran)
     found: list[tuple] = []
-    todo: list = [f]
+    todo: list = [(f, True)]  # (function, whether it is f itself or what f wraps)
     seen: set[int] = set()
     while todo and len(seen) < _FUNCTIONS:
-        g = todo.pop()
+        g, top = todo.pop()
         if id(g) in seen:
             continue
         seen.add(id(g))
         if isinstance(g, functools.partial):
-            todo.append(g.func)
+            todo.append((g.func, top))
             found.extend(_held(f"{_name(g.func)}'s bound argument", x)
                          for x in (*g.args, *g.keywords.values()))
             continue
         if isinstance(g, types.MethodType):
-            todo.append(g.__func__)
+            todo.append((g.__func__, top))
             continue
         if type(g).__name__ == "Jitted" and type(g).__module__.startswith("fmicrograd."):
             # (fm's own jit only: a proxy makes a new ``.f`` at every read)
-            todo.append(g.f)
+            todo.append((g.f, top))
             continue
         if not isinstance(g, types.FunctionType):
             call = next((k.__dict__["__call__"] for k in type(g).__mro__  # (an object
                          if "__call__" in k.__dict__), None)  # with a __call__ method)
             if isinstance(call, types.FunctionType) and not _ours(call.__code__):
-                todo.append(call)
+                todo.append((call, top))
             continue
         inner = g.__dict__.get("__wrapped__")  # (fm.grad(g), a user's decorator)
         if inner is not None:
-            todo.append(inner)
+            todo.append((inner, top))
         code, cells = g.__code__, g.__closure__ or ()
         if _ours(code):
             # fm's own wrapper (grad, vmap, a rule): the user's functions it holds only
-            todo.extend(c.cell_contents for c in cells if _cell_function(c))
+            todo.extend((c.cell_contents, top) for c in cells if _cell_function(c))
             continue
         loads, global_stores, cell_stores = _names(code)
         home = g.__globals__
@@ -191,31 +194,52 @@ def closure_of(f: Callable, args: tuple = (), before: tuple | None = None) -> tu
                 value = cell.cell_contents
             except ValueError:  # (not bound yet)
                 continue
-            found.append((name, cell, value, name in cell_stores, _contents(value)))
+            if top or name not in cell_stores:  # (a helper's own counter: not looked at)
+                found.append((name, cell, value, name in cell_stores, _contents(value)))
             _follow(value, home, todo, found, name)
         for value in (*(g.__defaults__ or ()), *(g.__kwdefaults__ or {}).values()):
             found.append(_held(f"{g.__name__}'s default", value))
         for name in loads | global_stores:  # (a loop at a script's top level)
-            if name in home:
+            if name in home and (top or name not in global_stores):
                 value = home[name]
                 found.append((name, _Global(home, name), value, name in global_stores,
                               _contents(value)))
                 _follow(value, home, todo, found, name)
     for i, arg in enumerate(args):
-        found.extend(_held(f"argument {i}", x) for x in _leaves(arg))
+        found.extend(_held(f"argument {i}" + where, x) for where, x in _arrays_in(arg))
     found = [e for e in found if e is not None]
-    if before is not None:  # arrays f wrote itself at the call: its own, not checked
-        then = {(e[0], id(e[2])): e[4] for e in before if e[4] is not None}
-        found = [e if e[4] is None or (e[0], id(e[2])) not in then or
-                 _same_contents(e[2], then[(e[0], id(e[2]))]) else (*e[:4], None)
-                 for e in found]
+    if before is not None:
+        found = _settled(found, before)
     return tuple(found)
 
 
 _FUNCTIONS = 64  # (the functions closure_of reads at most: a helper's helpers)
-
-
 _PACKAGE = __file__.rsplit("transforms", 1)[0]  # fmicrograd/'s own files
+
+
+def _settled(found: list, before: tuple) -> list:
+    """``found`` after ``f`` ran at the call, against ``before``: an array
+    ``f`` wrote itself (a log, a scratch buffer) is its own, not checked; a
+    random generator it drew from is an error (the rerun would draw other
+    numbers: another dropout mask); one it did not draw from needs no check."""
+    then = {(e[0], id(e[2])): e[4] for e in before if e[4] is not None}
+    out = []
+    for e in found:
+        contents = e[4]
+        was = then.get((e[0], id(e[2])))
+        if contents.__class__ is _State:
+            if was is not None and was != contents:
+                raise ValueError(
+                    f"fm.checkpoint: the checkpointed function drew from `{e[0]}`, a "
+                    f"{type(e[2]).__name__}; the sweep runs the function again, which would "
+                    "draw other numbers (another dropout mask: another function's "
+                    "derivatives). Draw outside the checkpointed function and pass the "
+                    "numbers in as arguments (or use fm.random with a key argument)")
+            e = (*e[:4], None)
+        elif contents is not None and was is not None and not _same_contents(e[2], was):
+            e = (*e[:4], None)  # (written by f itself)
+        out.append(e)
+    return out
 
 
 def _ours(code: Any) -> bool:
@@ -238,33 +262,39 @@ def _cell_function(cell: Any) -> bool:
 def _follow(value: Any, home: dict, todo: list, found: list, name: str) -> None:
     """Queue what a function reads that may run in the rerun: a function of
     its own module, fm's wrappers (``dg = fm.grad(g)``), partials and bound
-    methods of them; note the arrays a tuple holds (``T = (buf,)``); refuse
-    a random generator (the rerun would draw other numbers)."""
+    methods of them; note the arrays a tuple holds (``T = (buf,)``)."""
     kind = value.__class__
     if kind is types.FunctionType:
         if value.__globals__ is home or _ours(value.__code__):
-            todo.append(value)
+            todo.append((value, False))
     elif kind is functools.partial or kind is types.MethodType or (
             kind.__name__ == "Jitted" and kind.__module__.startswith("fmicrograd.")):
-        todo.append(value)
-    elif kind is tuple:
-        found.extend(_held(f"{name}[{i}]", x) for i, x in enumerate(value)
-                     if _contents(x) is not None)
-    elif _draws(value):
-        raise ValueError(
-            f"fm.checkpoint: the checkpointed function reads `{name}`, a "
-            f"{kind.__name__}, whose state changes as it draws; the sweep runs the function "
-            "again, which would draw other numbers (another dropout mask: another function's "
-            "derivatives). Draw outside the checkpointed function and pass the numbers in as "
-            "arguments (or use fm.random with a key argument)")
+        todo.append((value, False))
+    elif isinstance(value, tuple):
+        found.extend(_held(name + where, x) for where, x in _arrays_in(value) if where)
 
 
-def _draws(value: Any) -> bool:
+def _arrays_in(value: Any) -> list:
+    """``(where, array)`` of the numpy arrays ``value`` is or a small tuple or
+    list holds, two levels down, 16 at most (a tuple of thousands of rows
+    would cost every call)."""
     np = sys.modules.get("numpy")
-    import random
-
-    return isinstance(value, random.Random) or (np is not None and isinstance(
-        value, (np.random.Generator, np.random.RandomState, np.random.BitGenerator)))
+    if np is None:
+        return []
+    if isinstance(value, np.ndarray):
+        return [("", value)]
+    out: list = []
+    todo = [("", value, 0)]
+    while todo and len(out) < 16:
+        where, v, depth = todo.pop()
+        if not isinstance(v, (tuple, list)) or len(v) > 16 or depth >= 2:
+            continue
+        for i, x in enumerate(v):
+            if isinstance(x, np.ndarray):
+                out.append((f"{where}[{i}]", x))
+            elif isinstance(x, (tuple, list)):
+                todo.append((f"{where}[{i}]", x, depth + 1))
+    return out[:16]
 
 
 def _held(name: str, value: Any) -> Any:
@@ -272,20 +302,6 @@ def _held(name: str, value: Any) -> Any:
     partial's argument): checked for its numbers only, when an array."""
     contents = _contents(value)
     return None if contents is None else (name, _Fixed(value), value, False, contents)
-
-
-def _leaves(arg: Any) -> list:
-    from ..core import pytree as tr
-
-    np = sys.modules.get("numpy")
-    if np is None:
-        return []
-    if isinstance(arg, np.ndarray):
-        return [arg]
-    try:
-        return [x for x in tr.leaves(arg) if isinstance(x, np.ndarray)]
-    except Exception:  # noqa: BLE001 -- a static argument fm.tree cannot walk: not an array
-        return []
 
 
 class _Fixed:
@@ -297,17 +313,29 @@ class _Fixed:
         self.cell_contents = value
 
 
+class _State(tuple):
+    """A random generator's state, frozen (see ``_settled``)."""
+
+    __slots__ = ()
+
+
 def _contents(value: Any) -> Any:
     """A numpy array's numbers at the call, to see it changed in place before
-    the rerun (a buffer refilled: the same object): a copy up to 64 KB, beyond
-    that every k-th of its entries (4,096 of them, so that a large dataset
-    closed over costs little per call); None for anything else. The last
-    snapshot of an array is reused while its numbers stay the same (a
-    thousand checkpointed layers reading one array keep one copy)."""
+    the rerun (a buffer refilled: the same object): a copy up to 8 KB, beyond
+    that every k-th of its entries (1,024 of them, so that a large dataset
+    closed over costs little per call); a random generator's state (see
+    ``_settled``); None for anything else. The last snapshot of an array is
+    reused while its numbers stay the same (a thousand checkpointed layers
+    reading one array keep one copy)."""
     np = sys.modules.get("numpy")  # (not loaded: no value is an array)
-    if np is None or not isinstance(value, np.ndarray) or value.dtype.hasobject:
+    if np is None:
+        return _state(value) if value.__class__ is _random().Random else None
+    if not isinstance(value, np.ndarray):
+        return _state(value) if _draws(value, np) else None
+    if value.dtype.hasobject:
         return None
-    last = _LAST.get(id(value))
+    key = id(value)
+    last = _LAST.get(key)
     if last is not None and last[0]() is value and _same_contents(value, last[1]):
         return last[1]
     snapshot = value.copy() if value.nbytes <= _COPY_BYTES else _sample(value)
@@ -317,15 +345,46 @@ def _contents(value: Any) -> Any:
         ref = weakref.ref(value)
     except TypeError:  # (an array subclass without weak references)
         return snapshot
-    if len(_LAST) >= 256:
-        _LAST.pop(next(iter(_LAST)))
-    _LAST[id(value)] = (ref, snapshot)
+    with _LAST_LOCK:
+        if len(_LAST) >= 256:
+            _LAST.pop(next(iter(_LAST)), None)
+        _LAST[key] = (ref, snapshot)
     return snapshot
 
 
 _LAST: dict[int, tuple] = {}  # id -> (weak reference to the array, its last snapshot)
-_COPY_BYTES = 1 << 16
-_SAMPLE = 1 << 12
+_LAST_LOCK = threading.Lock()
+_COPY_BYTES = 1 << 13
+_SAMPLE = 1 << 10
+
+
+def _random() -> Any:
+    import random
+
+    return random
+
+
+def _draws(value: Any, np: Any) -> bool:
+    return isinstance(value, (_random().Random, np.random.Generator, np.random.RandomState,
+                              np.random.BitGenerator))
+
+
+def _state(value: Any) -> _State:
+    """A generator's state as a comparable tuple (its arrays as bytes)."""
+    if isinstance(value, _random().Random):
+        return _State(("random", value.getstate()))
+    get = getattr(value, "get_state", None)  # (a RandomState)
+    state = get(legacy=False) if get is not None else getattr(
+        value, "bit_generator", value).state
+    return _State(("numpy", _frozen(state)))
+
+
+def _frozen(x: Any) -> Any:
+    if isinstance(x, dict):
+        return tuple((k, _frozen(v)) for k, v in sorted(x.items()))
+    if hasattr(x, "tobytes"):
+        return (getattr(x, "shape", ()), x.tobytes())
+    return x
 
 
 def _sample(a: Any) -> tuple:
@@ -403,7 +462,8 @@ def unchanged(cells: tuple) -> None:
                 "bound; the sweep runs the function again: pass such values as arguments, "
                 "or bind them (`lambda h, w=w: ...`)") from None
         if _same(now, value):
-            if contents is None or _same_contents(now, contents):
+            if contents is None or contents.__class__ is _State or \
+                    _same_contents(now, contents):  # (a generator: see ``_settled``)
                 continue
             raise ValueError(
                 f"fm.checkpoint: the checkpointed function reads the array `{name}`, whose "
