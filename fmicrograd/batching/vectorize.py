@@ -40,6 +40,7 @@ from ..core.control import (
     VMAPS,
     Mask,
     check_callable,
+    out_of_ended_vmap,
     reaches_variable,
     settle,
 )
@@ -75,6 +76,7 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
         for name, value in kwargs.items():
             _unmapped_keyword(name, value)
         axes = _axes(in_axes, len(args))
+        out_of_ended_vmap()  # (a context copied inside a vmap that has returned)
         depth = DEPTH.get()
         size, where, new_args = None, None, list(args)
         for i, (arg, ax) in enumerate(zip(args, axes)):

@@ -52,7 +52,15 @@ import numpy as np
 from ..batching.traced_arrays import TRACED, TracedArrays
 from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
-from ..core.control import CHECKS, PREBUILT, RUNNING, TRACE_VALUES, check_callable, running
+from ..core.control import (
+    CHECKS,
+    PREBUILT,
+    RUNNING,
+    TRACE_VALUES,
+    check_callable,
+    out_of_ended_vmap,
+    running,
+)
 from ..core.expr import GUARDS, Expr, next_level, traced_variables
 from ..transforms.autodiff import CHECK_VALUES
 from ..transforms.custom import ClosesOver, bound, checks_linearity
@@ -163,8 +171,12 @@ class Jitted:
         if self.static_argnames:
             kwargs = keywords(kwargs, self.static_argnames)
         if RUNNING.get() or DEPTH.get():  # inside another transform (see ``_slow``)
-            return self._slow(tuple(map(built, args)), {k: built(v) for k, v in kwargs.items()},
-                              inside=True, user=True)
+            if DEPTH.get():
+                out_of_ended_vmap()  # (a context copied inside a vmap that has returned)
+            if RUNNING.get() or DEPTH.get():
+                return self._slow(tuple(map(built, args)),
+                                  {k: built(v) for k, v in kwargs.items()},
+                                  inside=True, user=True)
         return self._call(args, kwargs, True)
 
     def compiled(self, *args: Any, **kwargs: Any) -> Any:

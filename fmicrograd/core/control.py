@@ -28,6 +28,7 @@ from typing import Any
 
 __all__ = ["GUARDS", "CHECKS", "TRACE_VALUES", "UNCOMPILED", "FORMATTED", "INTEGER_TEST",
            "RUNNING", "PREBUILT", "RAISED", "RAISED_ANYWHERE", "VMAP_NOW", "running", "dependent",
+           "out_of_ended_vmap",
            "escape", "refused", "raised", "settle", "ended", "check_callable",
            "compare", "integer_test", "Mask", "reaches_variable", "reaches"]
 
@@ -131,6 +132,24 @@ VMAP_NOW: ContextVar[tuple] = ContextVar("fmicrograd_vmap_now", default=())
 
 
 _RAISED_LOCK = threading.Lock()  # a record and the end of its transform, one at a time
+
+
+def out_of_ended_vmap() -> None:
+    """In a context copied while a ``vmap`` ran and used after it returned
+    (an asyncio task created inside the mapped function,
+    ``contextvars.copy_context()``), that ``vmap``'s depth no longer counts:
+    its state is put back to none running, or every later ``vmap`` there
+    returned a ``Batched`` and ``grad`` an array (a transform's entry calls
+    this). A context copied inside a ``vmap`` nested in one still running is
+    put back to none too."""
+    now = VMAP_NOW.get()
+    if now and now[1] not in VMAPS:
+        from .batch_axes import BATCHES, DEPTH
+
+        DEPTH.set(0)
+        BATCHES.set(())
+        VMAP_NOW.set(())
+        FREE_OF_VARIABLES.set(None)
 
 
 def raised(key: Any, error: Exception) -> Exception:

@@ -27,6 +27,7 @@ from ..core.control import (
     RUNNING,
     check_callable,
     dependent,
+    out_of_ended_vmap,
     reaches_user_variable,
     running,
     thread_hint,
@@ -381,6 +382,7 @@ def call_on_inputs(f: Callable, args: Sequence, kwargs: dict, nums: tuple, has_a
     >>> out.value, aux
     (6.0, 'aux')
     """
+    out_of_ended_vmap()  # (a context copied inside a vmap that has returned)
     new_args, defs, groups, level = _prepare(args, nums, who)
     with running(level, f"fm.{who}"):
         out = f(*new_args, **kwargs)
