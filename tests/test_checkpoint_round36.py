@@ -270,3 +270,61 @@ def test_side_effects_through_a_rules_array_argument_reach_the_callers_array():
                                None))
     assert fm.grad(lambda x: tap(x, store))(X) == 3.0 and store[0] == 1.0
     assert fm.grad(lambda x: tap(x, key))(X) == 1.0
+
+
+SCALE = None
+
+
+def _lazy_init():
+    global SCALE
+    if SCALE is None:
+        SCALE = 0.5
+
+
+def test_a_helper_that_binds_a_global_lazily_is_not_refused_and_a_later_change_is():
+    # (review 3: a check read before the function ran refused the first, missed the second)
+    global SCALE
+    SCALE = None
+
+    def block(h):
+        _lazy_init()
+        return fm.tanh(SCALE * h)
+
+    assert fm.grad(lambda x: fm.checkpoint(block)(x))(X) == pytest.approx(
+        0.5 * (1 - np.tanh(0.5 * X) ** 2), rel=1e-12)
+
+    def f(x):
+        global SCALE
+        SCALE = None
+        y = fm.checkpoint(block)(x)
+        SCALE = 2.0
+        return y
+
+    with pytest.raises(ValueError, match="reads `SCALE`"):
+        fm.grad(f)(X)
+
+
+def test_arrays_in_dicts_and_nested_containers_are_checked():
+    d = {"w": np.zeros(1)}
+
+    def f(x):
+        total = 0.0
+        for v in (1.0, 3.0):
+            d["w"][0] = v
+            total = total + fm.checkpoint(lambda h: fm.tanh(h) * float(d["w"][0]))(x)
+        return total
+
+    with pytest.raises(ValueError, match=r"`d\['w'\]`, whose numbers were changed"):
+        fm.grad(f)(X)
+
+
+def test_a_generator_as_an_argument_drawn_from_is_refused_and_systemrandom_is_fine():
+    import random
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="drew from `argument 1`"):
+        fm.grad(lambda x: fm.checkpoint(
+            lambda h, r: h * float(r.random()), static_argnums=1)(x, rng))(X)
+    sysrand = random.SystemRandom()
+    assert fm.grad(lambda x: fm.checkpoint(
+        lambda h: h * (1.0 if sysrand is not None else 2.0))(x))(X) == 1.0

@@ -49,3 +49,13 @@ def test_a_context_copied_inside_a_running_vmap_still_maps_there():
         return contextvars.copy_context().run(lambda: x * 2.0)
 
     assert fm.vmap(per_example)((1.0, 2.0)) == (2.0, 4.0)
+
+
+def test_a_context_copied_in_an_inner_vmap_keeps_the_outer_running_one():
+    # (review 3: it was put back to no vmap at all while the outer one still ran)
+    def outer(x):
+        ctx = []
+        fm.vmap(lambda y: (ctx.append(contextvars.copy_context()), y)[1])((1.0, 2.0))
+        return ctx[0].run(lambda: fm.grad(lambda t: t * x)(3.0))
+
+    assert fm.vmap(outer)((1.0, 2.0)) == (1.0, 2.0)

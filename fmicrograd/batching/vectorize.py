@@ -107,7 +107,7 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
                 FREE_OF_VARIABLES.set({})
             BATCHES.set(batches + (mapped_leaves,))
             VMAPS[key] = made  # (for a thread's errors: ``control.thread_hint``)
-            VMAP_NOW.set((depth + 1, key))
+            VMAP_NOW.set((depth + 1, key, now))  # (now: the enclosing vmap's, or ())
             try:
                 with np.errstate(all="ignore"):  # (silent as eager and compiled code are)
                     out = f(*new_args, **kwargs)

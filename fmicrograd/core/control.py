@@ -126,7 +126,8 @@ def thread_hint() -> str:
 RAISED: ContextVar[tuple] = ContextVar("fmicrograd_raised", default=())
 # The same errors, met in any thread (a worker the function started, whose context is
 # a copy or a fresh one, never flows back): the first per running transform, keyed by
-# its level, or by the running ``vmap``'s own key (``VMAP_NOW``: (depth, key)).
+# its level, or by the running ``vmap``'s own key (``VMAP_NOW``: (depth, key, the
+# enclosing vmap's VMAP_NOW)).
 RAISED_ANYWHERE: dict = {}
 VMAP_NOW: ContextVar[tuple] = ContextVar("fmicrograd_vmap_now", default=())
 
@@ -138,17 +139,21 @@ def out_of_ended_vmap() -> None:
     """In a context copied while a ``vmap`` ran and used after it returned
     (an asyncio task created inside the mapped function,
     ``contextvars.copy_context()``), that ``vmap``'s depth no longer counts:
-    its state is put back to none running, or every later ``vmap`` there
-    returned a ``Batched`` and ``grad`` an array (a transform's entry calls
-    this). A context copied inside a ``vmap`` nested in one still running is
-    put back to none too."""
+    its state is put back to that of the innermost enclosing ``vmap`` still
+    running, or to none, or every later ``vmap`` there returned a
+    ``Batched`` and ``grad`` an array (a transform's entry calls this)."""
     now = VMAP_NOW.get()
-    if now and now[1] not in VMAPS:
-        from .batch_axes import BATCHES, DEPTH
+    if not now or now[1] in VMAPS:
+        return
+    from .batch_axes import BATCHES, DEPTH
 
-        DEPTH.set(0)
-        BATCHES.set(())
-        VMAP_NOW.set(())
+    while now and now[1] not in VMAPS:
+        now = now[2] if len(now) > 2 else ()
+    depth = now[0] if now else 0
+    DEPTH.set(depth)
+    BATCHES.set(BATCHES.get()[:depth])
+    VMAP_NOW.set(now)
+    if not depth:
         FREE_OF_VARIABLES.set(None)
 
 

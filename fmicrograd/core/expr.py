@@ -924,6 +924,8 @@ def _compare(op: str, a: Expr, b: Any) -> Any:
 
 
 def _check_number(value: Any, who: str) -> Any:
+    if value.__class__ is float:  # (the usual value: none of the checks below)
+        return value
     odd = _odd_scalar(value) if not isinstance(value, (bool, float)) else None
     if isinstance(value, bool) or not _is_value(value) or odd is not None:
         kind = "a real number" if odd == "complex" else "a number"
@@ -958,8 +960,11 @@ def _zero_d(value: Any) -> bool:
 
 def _inexact(value: Any) -> bool:
     """An int (Python's, numpy's, a 0-d int array) that a float64 rounds."""
-    if not (isinstance(value, numbers.Integral) or
-            getattr(getattr(value, "dtype", None), "kind", None) in ("i", "u")):
+    if value.__class__ is int:
+        if -2 ** 53 <= value <= 2 ** 53:
+            return False
+    elif not (isinstance(value, numbers.Integral) or
+              getattr(getattr(value, "dtype", None), "kind", None) in ("i", "u")):
         return False
     n = int(value)
     try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+import random
 import sys
 import threading
 import types
@@ -151,11 +152,10 @@ def closure_of(f: Callable, args: tuple = (), before: tuple | None = None) -> tu
     >>> [(name, v) for name, _, v, _, _ in closure_of(lambda h: w * h)]
     [('w', 2.0)]
     """
-    if before is not None and not any(e[3] or e[4] is not None for e in before):
-        return before  # (no array, generator or name f assigns: as read before f ran)
     found: list[tuple] = []
     todo: list = [(f, True)]  # (function, whether it is f itself or what f wraps)
     seen: set[int] = set()
+    read: set = set()  # (a cell or a module's name, read once: helpers share globals)
     while todo and len(seen) < _FUNCTIONS:
         g, top = todo.pop()
         if id(g) in seen:
@@ -163,8 +163,8 @@ def closure_of(f: Callable, args: tuple = (), before: tuple | None = None) -> tu
         seen.add(id(g))
         if isinstance(g, functools.partial):
             todo.append((g.func, top))
-            found.extend(_held(f"{_name(g.func)}'s bound argument", x)
-                         for x in (*g.args, *g.keywords.values()))
+            for x in (*g.args, *g.keywords.values()):
+                found.extend(_held_in(f"{_name(g.func)}'s bound argument", x))
             continue
         if isinstance(g, types.MethodType):
             todo.append((g.__func__, top))
@@ -190,6 +190,9 @@ def closure_of(f: Callable, args: tuple = (), before: tuple | None = None) -> tu
         loads, global_stores, cell_stores = _names(code)
         home = g.__globals__
         for name, cell in zip(code.co_freevars, cells):
+            if id(cell) in read:
+                continue
+            read.add(id(cell))
             try:
                 value = cell.cell_contents
             except ValueError:  # (not bound yet)
@@ -198,15 +201,18 @@ def closure_of(f: Callable, args: tuple = (), before: tuple | None = None) -> tu
                 found.append((name, cell, value, name in cell_stores, _contents(value)))
             _follow(value, home, todo, found, name)
         for value in (*(g.__defaults__ or ()), *(g.__kwdefaults__ or {}).values()):
-            found.append(_held(f"{g.__name__}'s default", value))
+            found.extend(_held_in(f"{g.__name__}'s default", value))
         for name in loads | global_stores:  # (a loop at a script's top level)
+            if (id(home), name) in read:
+                continue
+            read.add((id(home), name))
             if name in home and (top or name not in global_stores):
                 value = home[name]
                 found.append((name, _Global(home, name), value, name in global_stores,
                               _contents(value)))
                 _follow(value, home, todo, found, name)
     for i, arg in enumerate(args):
-        found.extend(_held(f"argument {i}" + where, x) for where, x in _arrays_in(arg))
+        found.extend(_held_in(f"argument {i}", arg))
     found = [e for e in found if e is not None]
     if before is not None:
         found = _settled(found, before)
@@ -270,38 +276,41 @@ def _follow(value: Any, home: dict, todo: list, found: list, name: str) -> None:
     elif kind is functools.partial or kind is types.MethodType or (
             kind.__name__ == "Jitted" and kind.__module__.startswith("fmicrograd.")):
         todo.append((value, False))
-    elif isinstance(value, tuple):
+    elif isinstance(value, (tuple, dict)):
         found.extend(_held(name + where, x) for where, x in _arrays_in(value) if where)
 
 
 def _arrays_in(value: Any) -> list:
-    """``(where, array)`` of the numpy arrays ``value`` is or a small tuple or
-    list holds, two levels down, 16 at most (a tuple of thousands of rows
-    would cost every call)."""
+    """``(where, x)`` of the numpy arrays and random generators ``value`` is
+    or a small tuple, list or dict holds, three levels down, 16 at most (a
+    tuple of thousands of rows would cost every call)."""
     np = sys.modules.get("numpy")
-    if np is None:
-        return []
-    if isinstance(value, np.ndarray):
-        return [("", value)]
     out: list = []
     todo = [("", value, 0)]
     while todo and len(out) < 16:
         where, v, depth = todo.pop()
-        if not isinstance(v, (tuple, list)) or len(v) > 16 or depth >= 2:
+        if (np is not None and isinstance(v, np.ndarray)) or _draws(v):
+            out.append((where, v))
             continue
-        for i, x in enumerate(v):
-            if isinstance(x, np.ndarray):
-                out.append((f"{where}[{i}]", x))
-            elif isinstance(x, (tuple, list)):
-                todo.append((f"{where}[{i}]", x, depth + 1))
+        if depth >= 3 or not isinstance(v, (tuple, list, dict)) or len(v) > 16:
+            continue
+        items = v.items() if isinstance(v, dict) else enumerate(v)
+        todo.extend((f"{where}[{k!r}]", x, depth + 1) for k, x in items)
     return out[:16]
 
 
 def _held(name: str, value: Any) -> Any:
     """An entry for a value held as it is (a default, an argument, a
-    partial's argument): checked for its numbers only, when an array."""
+    partial's argument): checked for its numbers only, when an array (or
+    for its state, a random generator)."""
     contents = _contents(value)
     return None if contents is None else (name, _Fixed(value), value, False, contents)
+
+
+def _held_in(name: str, value: Any) -> list:
+    """``_held`` of ``value`` and of the arrays and generators a small tuple,
+    list or dict of it holds (``_arrays_in``)."""
+    return [_held(name + where, x) for where, x in _arrays_in(value)]
 
 
 class _Fixed:
@@ -328,10 +337,8 @@ def _contents(value: Any) -> Any:
     reused while its numbers stay the same (a thousand checkpointed layers
     reading one array keep one copy)."""
     np = sys.modules.get("numpy")  # (not loaded: no value is an array)
-    if np is None:
-        return _state(value) if value.__class__ is _random().Random else None
-    if not isinstance(value, np.ndarray):
-        return _state(value) if _draws(value, np) else None
+    if np is None or not isinstance(value, np.ndarray):
+        return _state(value) if _draws(value) else None
     if value.dtype.hasobject:
         return None
     key = id(value)
@@ -358,20 +365,30 @@ _COPY_BYTES = 1 << 13
 _SAMPLE = 1 << 10
 
 
-def _random() -> Any:
-    import random
+def _draws(value: Any) -> bool:
+    """Whether ``value`` is a random generator with a state (numpy's
+    ``Generator``, ``RandomState``, a bit generator, ``random.Random``; not
+    ``random.SystemRandom``, which has none)."""
+    kinds = _KINDS[0]
+    if kinds is None or (len(kinds) == 1 and "numpy" in sys.modules):
+        kinds = _KINDS[0] = _generator_kinds()
+    return isinstance(value, kinds) and not isinstance(value, random.SystemRandom)
 
-    return random
+
+def _generator_kinds() -> tuple:
+    np = sys.modules.get("numpy")
+    if np is None:
+        return (random.Random,)
+    return (random.Random, np.random.Generator, np.random.RandomState,
+            np.random.BitGenerator)
 
 
-def _draws(value: Any, np: Any) -> bool:
-    return isinstance(value, (_random().Random, np.random.Generator, np.random.RandomState,
-                              np.random.BitGenerator))
+_KINDS: list = [None]
 
 
 def _state(value: Any) -> _State:
     """A generator's state as a comparable tuple (its arrays as bytes)."""
-    if isinstance(value, _random().Random):
+    if isinstance(value, random.Random):
         return _State(("random", value.getstate()))
     get = getattr(value, "get_state", None)  # (a RandomState)
     state = get(legacy=False) if get is not None else getattr(

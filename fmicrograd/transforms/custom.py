@@ -1087,8 +1087,9 @@ def _narrow(x: Any) -> bool:
 
 
 def _widened(x: Any) -> Any:
-    """A narrow residual (``_narrow``) as a float or an int."""
-    return float(x) if isinstance(x, np.floating) else int(x)
+    """A narrow residual (``_narrow``) as a numpy float64 or int64 (its numpy
+    methods kept: ``r.item()``, ``r.dtype``)."""
+    return np.float64(x) if isinstance(x, np.floating) else np.int64(x)
 
 
 def _as_value(v: Any) -> Any:
@@ -1104,6 +1105,8 @@ def _as_value(v: Any) -> Any:
     """
     if v.__class__ is float or isinstance(v, Expr):
         return v
+    if v.__class__ is np.float64:  # (a float, as the sweep's own numbers are)
+        return float(v)
     if isinstance(v, np.ndarray):
         return v.astype(np.float64) if v.dtype.kind in "iufb" and v.dtype != np.float64 else v
     if isinstance(v, numbers.Real) and not isinstance(v, float):
