@@ -72,6 +72,7 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
             it, st = iter(xs), iter(static)
             n = len(xs) + len(static)
             out = f(*[next(st) if i in static_argnums else next(it) for i in range(n)])
+            unchanged(_assigned(cells))  # (a name f advances again: W = W * 0.5, a count)
             return only_leaf(out, seeded, ct, fields, lanes)  # f's own sweep reaches that
             # output only (on the lanes the sweep reaches it on)
 
@@ -118,8 +119,11 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
             leaves = [as_primal(x) for x in leaves]
         run = rerun(f, lambda diff: rule.fn._merge(rule.args, diff), rule.arg_def, leaves, live,
                     lambda out: as_laid_out(out, rule.out_def), rule.shared.get("constants", ()))
-        unchanged(rule.shared.get("cells", ()))
-        return jvp(run, tuple(leaves[i] for i in live), tuple(tangents))[1]
+        cells = rule.shared.get("cells", ())
+        unchanged(cells)
+        tangent = jvp(run, tuple(leaves[i] for i in live), tuple(tangents))[1]
+        unchanged(_assigned(cells))  # (a name f advances again in the rerun)
+        return tangent
 
     pushed.at_depth = True  # type: ignore[attr-defined]
     node.own_tangent = lambda rule, kids, tangents, on_graph: own_tangent(  # type: ignore
@@ -155,7 +159,8 @@ def closure_of(f: Callable, args: tuple = (), before: tuple | None = None) -> tu
     found: list[tuple] = []
     todo: list = [(f, True)]  # (function, whether it is f itself or what f wraps)
     seen: set[int] = set()
-    read: set = set()  # (a cell or a module's name, read once: helpers share globals)
+    read: set = set()  # (a cell, read once)
+    names_read: dict = {}  # (a module's names, read once: helpers share globals)
     while todo and len(seen) < _FUNCTIONS:
         g, top = todo.pop()
         if id(g) in seen:
@@ -202,10 +207,9 @@ def closure_of(f: Callable, args: tuple = (), before: tuple | None = None) -> tu
             _follow(value, home, todo, found, name)
         for value in (*(g.__defaults__ or ()), *(g.__kwdefaults__ or {}).values()):
             found.extend(_held_in(f"{g.__name__}'s default", value))
-        for name in loads | global_stores:  # (a loop at a script's top level)
-            if (id(home), name) in read:
-                continue
-            read.add((id(home), name))
+        done = names_read.setdefault(id(home), set())
+        for name in (loads | global_stores) - done:  # (a loop at a script's top level)
+            done.add(name)
             if name in home and (top or name not in global_stores):
                 value = home[name]
                 found.append((name, _Global(home, name), value, name in global_stores,
@@ -276,27 +280,39 @@ def _follow(value: Any, home: dict, todo: list, found: list, name: str) -> None:
     elif kind is functools.partial or kind is types.MethodType or (
             kind.__name__ == "Jitted" and kind.__module__.startswith("fmicrograd.")):
         todo.append((value, False))
-    elif isinstance(value, (tuple, dict)):
+    elif isinstance(value, (tuple, list, dict)):
         found.extend(_held(name + where, x) for where, x in _arrays_in(value) if where)
 
 
 def _arrays_in(value: Any) -> list:
     """``(where, x)`` of the numpy arrays and random generators ``value`` is
     or a small tuple, list or dict holds, three levels down, 16 at most (a
-    tuple of thousands of rows would cost every call)."""
+    tuple of thousands of rows would cost every call). Names are made only
+    for what is found, and a dict is read as a dict (a subclass's own
+    ``items`` is not called)."""
     np = sys.modules.get("numpy")
+    array = np.ndarray if np is not None else ()
     out: list = []
-    todo = [("", value, 0)]
+    todo: list = [((), value, 0)]
     while todo and len(out) < 16:
-        where, v, depth = todo.pop()
-        if (np is not None and isinstance(v, np.ndarray)) or _draws(v):
-            out.append((where, v))
+        path, v, depth = todo.pop()
+        if isinstance(v, array) or _draws(v):
+            out.append((path, v))
             continue
         if depth >= 3 or not isinstance(v, (tuple, list, dict)) or len(v) > 16:
             continue
-        items = v.items() if isinstance(v, dict) else enumerate(v)
-        todo.extend((f"{where}[{k!r}]", x, depth + 1) for k, x in items)
-    return out[:16]
+        items = dict.items(v) if isinstance(v, dict) else enumerate(v)
+        for k, x in items:
+            if isinstance(x, (tuple, list, dict)) or isinstance(x, array) or _draws(x):
+                todo.append(((*path, k), x, depth + 1))
+    return [("".join(f"[{_key(k)}]" for k in path), x) for path, x in out[:16]]
+
+
+def _key(k: Any) -> str:
+    """A key for a message: an int or a string as it is, another by type."""
+    if k.__class__ in (int, str):
+        return repr(k)
+    return f"<{type(k).__name__}>"
 
 
 def _held(name: str, value: Any) -> Any:
@@ -456,6 +472,14 @@ class _Global:
             return self.space[self.name]
         except KeyError:
             raise ValueError(self.name) from None
+
+
+def _assigned(cells: tuple) -> tuple:
+    """The entries of names the checkpointed function assigns itself: looked
+    at again after the rerun, which a function that keeps state (``W = W *
+    0.5``, a call counter) changes again, where one that initialises lazily
+    (``if W is None: W = 0.5``) does not."""
+    return tuple(e for e in cells if e[3])
 
 
 def unchanged(cells: tuple) -> None:
