@@ -250,12 +250,13 @@ def test_a_function_that_keeps_state_is_refused():
         fm.jacfwd(lambda x: fm.checkpoint(wrapped)(fm.checkpoint(wrapped)(x)))(0.3)
 
 
-def test_a_node_rebuilt_alike_in_a_loop_is_the_same_under_jit_and_vmap():
+@pytest.mark.parametrize("steps", [5, 40])  # (40: refused past 64 nodes until round 36)
+def test_a_node_rebuilt_alike_in_a_loop_is_the_same_under_jit_and_vmap(steps):
     def f(x, temp):
         for _ in range(3):
             t = temp * 2.0  # a new node each time under jit and vmap, built alike
-            for _ in range(5):  # (shared children: review 4's budget)
-                t = t * 1.0
+            for _ in range(steps):  # (shared children: review 4's budget)
+                t = t * 1.0 + 0.0
             x = fm.checkpoint(lambda h: fm.tanh(h / t))(x)  # noqa: B023
         return x
 

@@ -1,7 +1,8 @@
 """Round 36's depth-and-size probe: jit's prebuilt-graph check past its node
 limit (0.0 with no error in round 35's code), a checkpoint closing over a
-differentiated value under jit, pytrees nested 500 deep through jit, a value
-rebuilt alike by a long computation, and jit(grad) of a long fm.dot."""
+differentiated value under jit, pytrees nested 500 deep through jit, and
+jit(grad) of a long fm.dot (a value rebuilt alike by a long computation: in
+test_aliasing_round35.py)."""
 
 from __future__ import annotations
 
@@ -64,21 +65,6 @@ def test_jit_takes_a_pytree_nested_500_deep_on_every_call(kind):
     t = _nest(500, kind)
     assert f(t) == pytest.approx(50.5, rel=1e-12)
     assert f(_nest(500, kind)) == pytest.approx(50.5, rel=1e-12)
-
-
-def test_a_value_rebuilt_alike_by_a_long_computation_is_the_same():
-    # round 35: refused past 64 nodes under jit(grad) and vmap(grad)
-    def f(x, temp):
-        for _ in range(3):
-            t = temp * 2.0
-            for _ in range(40):
-                t = t * 1.0 + 0.0
-            x = fm.checkpoint(lambda h: fm.tanh(h / t))(x)  # noqa: B023
-        return x
-
-    want = fm.grad(f)(0.3, 0.4)
-    assert fm.jit(fm.grad(f))(0.3, 0.4) == pytest.approx(want, rel=1e-12)
-    assert fm.vmap(fm.grad(f))([0.3, 0.3], [0.4, 0.4])[0] == pytest.approx(want, rel=1e-12)
 
 
 def test_jit_grad_of_a_long_dot_of_two_arguments():
