@@ -378,3 +378,45 @@ def test_an_array_in_a_global_list_refilled_in_place_is_an_error():
 
     with pytest.raises(ValueError, match=r"`LST\[0\]`, whose numbers were changed"):
         fm.grad(f)(X)
+
+
+LASTIN = None
+CACHE: dict = {}
+
+
+def test_names_only_written_or_rebuilt_equal_are_not_refused():
+    # (review 5: the check after the rerun refused a debug store, an empty cache rebuilt)
+    def blk(h):
+        global LASTIN, CACHE
+        LASTIN = h
+        CACHE = CACHE or {}
+        return fm.tanh(h)
+
+    assert fm.grad(lambda x: fm.checkpoint(blk)(x))(X) == pytest.approx(SECH2, rel=1e-12)
+    assert fm.hessian(lambda x: fm.checkpoint(blk)(x))(X) == pytest.approx(
+        -2.0 * np.tanh(X) * SECH2, rel=1e-12)
+
+
+def _deco(fn):
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(h):
+        return fn(h)
+
+    return wrapper
+
+
+@_deco
+def _advancing(h):
+    global ADV
+    ADV = ADV * 0.5
+    return fm.tanh(ADV * h)
+
+
+def test_a_decorated_function_that_advances_its_global_is_refused():
+    # (review 5: reached first as the wrapper's helper, its own store was skipped)
+    global ADV
+    ADV = 1.0
+    with pytest.raises(ValueError, match="assigns `ADV` itself"):
+        fm.grad(lambda x: fm.checkpoint(_advancing)(x))(X)

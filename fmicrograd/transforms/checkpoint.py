@@ -158,14 +158,14 @@ def closure_of(f: Callable, args: tuple = (), before: tuple | None = None) -> tu
     """
     found: list[tuple] = []
     todo: list = [(f, True)]  # (function, whether it is f itself or what f wraps)
-    seen: set[int] = set()
+    seen: set[tuple] = set()
     read: set = set()  # (a cell, read once)
     names_read: dict = {}  # (a module's names, read once: helpers share globals)
     while todo and len(seen) < _FUNCTIONS:
         g, top = todo.pop()
-        if id(g) in seen:
+        if (id(g), top) in seen:  # (reached as f itself after as a helper: read again)
             continue
-        seen.add(id(g))
+        seen.add((id(g), top))
         if isinstance(g, functools.partial):
             todo.append((g.func, top))
             for x in (*g.args, *g.keywords.values()):
@@ -192,28 +192,30 @@ def closure_of(f: Callable, args: tuple = (), before: tuple | None = None) -> tu
             # fm's own wrapper (grad, vmap, a rule): the user's functions it holds only
             todo.extend((c.cell_contents, top) for c in cells if _cell_function(c))
             continue
-        loads, global_stores, cell_stores = _names(code)
+        loads, global_stores, cell_stores, cell_loads = _names(code)
         home = g.__globals__
         for name, cell in zip(code.co_freevars, cells):
-            if id(cell) in read:
+            if (id(cell), top) in read:
                 continue
-            read.add(id(cell))
+            read.add((id(cell), top))
             try:
                 value = cell.cell_contents
             except ValueError:  # (not bound yet)
                 continue
-            if top or name not in cell_stores:  # (a helper's own counter: not looked at)
-                found.append((name, cell, value, name in cell_stores, _contents(value)))
+            stored = _stored(name, cell_stores, cell_loads)
+            if stored != 1 and (top or not stored):  # (a name only written, a helper's
+                found.append((name, cell, value, stored, _contents(value)))  # counter:
+                # not looked at, they cannot change what f computes)
             _follow(value, home, todo, found, name)
         for value in (*(g.__defaults__ or ()), *(g.__kwdefaults__ or {}).values()):
             found.extend(_held_in(f"{g.__name__}'s default", value))
-        done = names_read.setdefault(id(home), set())
+        done = names_read.setdefault((id(home), top), set())
         for name in (loads | global_stores) - done:  # (a loop at a script's top level)
             done.add(name)
-            if name in home and (top or name not in global_stores):
+            stored = _stored(name, global_stores, loads)
+            if name in home and stored != 1 and (top or not stored):
                 value = home[name]
-                found.append((name, _Global(home, name), value, name in global_stores,
-                              _contents(value)))
+                found.append((name, _Global(home, name), value, stored, _contents(value)))
                 _follow(value, home, todo, found, name)
     for i, arg in enumerate(args):
         found.extend(_held_in(f"argument {i}", arg))
@@ -294,15 +296,27 @@ def _arrays_in(value: Any) -> list:
     array = np.ndarray if np is not None else ()
     out: list = []
     todo: list = [((), value, 0)]
-    while todo and len(out) < 16:
+    budget = 256  # (items looked at in all: a 16 x 16 x 16 list cost 2 ms a call)
+    while todo and len(out) < 16 and budget > 0:
         path, v, depth = todo.pop()
         if isinstance(v, array) or _draws(v):
             out.append((path, v))
             continue
-        if depth >= 3 or not isinstance(v, (tuple, list, dict)) or len(v) > 16:
+        if depth >= 3:
             continue
-        items = dict.items(v) if isinstance(v, dict) else enumerate(v)
+        if isinstance(v, dict):  # (the base class's own methods: a subclass's may raise,
+            if dict.__len__(v) > 16:  # or never end)
+                continue
+            items: Any = dict.items(v)
+        elif isinstance(v, (tuple, list)):
+            kind = tuple if isinstance(v, tuple) else list
+            if kind.__len__(v) > 16:
+                continue
+            items = enumerate(kind.__iter__(v))
+        else:
+            continue
         for k, x in items:
+            budget -= 1
             if isinstance(x, (tuple, list, dict)) or isinstance(x, array) or _draws(x):
                 todo.append(((*path, k), x, depth + 1))
     return [("".join(f"[{_key(k)}]" for k in path), x) for path, x in out[:16]]
@@ -432,15 +446,15 @@ def _same_contents(now: Any, then: Any) -> bool:
 
 
 @functools.lru_cache(maxsize=1024)
-def _names(code: Any) -> tuple[frozenset, frozenset, frozenset]:
+def _names(code: Any) -> tuple[frozenset, frozenset, frozenset, frozenset]:
     """The module-level names ``code`` and the functions and comprehensions it
-    defines load, the ones they assign (``global``), and the variables of
-    enclosing functions they assign (``nonlocal``: a counter), read once per
-    code object. (Its own locals that an inner function reads are cells it
-    stores to too: not these.)"""
+    defines load, the ones they assign (``global``), the variables of
+    enclosing functions they assign (``nonlocal``: a counter), and those they
+    read, read once per code object. (Its own locals that an inner function
+    reads are cells it stores to too: not these.)"""
     import dis
 
-    loads, global_stores, cell_stores = set(), set(), set()
+    loads, global_stores, cell_stores, cell_loads = set(), set(), set(), set()
     own = set(code.co_cellvars)
     for ins in dis.get_instructions(code):
         if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
@@ -449,13 +463,17 @@ def _names(code: Any) -> tuple[frozenset, frozenset, frozenset]:
             global_stores.add(ins.argval)
         elif ins.opname in ("STORE_DEREF", "DELETE_DEREF") and ins.argval not in own:
             cell_stores.add(ins.argval)
+        elif ins.opname in ("LOAD_DEREF", "LOAD_CLASSDEREF") and ins.argval not in own:
+            cell_loads.add(ins.argval)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            inner_loads, inner_globals, inner_cells = _names(const)
-            loads |= inner_loads
-            global_stores |= inner_globals
-            cell_stores |= inner_cells - own
-    return frozenset(loads), frozenset(global_stores), frozenset(cell_stores)
+            inner = _names(const)
+            loads |= inner[0]
+            global_stores |= inner[1]
+            cell_stores |= inner[2] - own
+            cell_loads |= inner[3] - own
+    return frozenset(loads), frozenset(global_stores), frozenset(cell_stores), \
+        frozenset(cell_loads)
 
 
 class _Global:
@@ -474,12 +492,47 @@ class _Global:
             raise ValueError(self.name) from None
 
 
+def _stored(name: str, stores: frozenset, loads: frozenset) -> int:
+    """0: a name the function does not assign; 1: one it assigns; 2: one it
+    assigns and reads (state it may advance: ``W = W * 0.5``, ``n += 1``)."""
+    return 0 if name not in stores else 2 if name in loads else 1
+
+
 def _assigned(cells: tuple) -> tuple:
-    """The entries of names the checkpointed function assigns itself: looked
-    at again after the rerun, which a function that keeps state (``W = W *
-    0.5``, a call counter) changes again, where one that initialises lazily
-    (``if W is None: W = 0.5``) does not."""
-    return tuple(e for e in cells if e[3])
+    """The entries of names the checkpointed function assigns and reads:
+    looked at again after the rerun, which a function that advances its
+    state (``W = W * 0.5``, a call counter) changes again, where one that
+    initialises lazily (``if W is None: W = 0.5``) does not; as ``_equal``
+    has it (a new empty cache, an equal array, NaN), their numbers not
+    compared (an array the function fills is its own)."""
+    return tuple(_Again(*e[:4]) for e in cells if e[3] == 2)
+
+
+class _Again(tuple):
+    """An entry looked at after the rerun (see ``_assigned``)."""
+
+    __slots__ = ()
+
+    def __new__(cls, name: str, cell: Any, value: Any, assigned: int) -> _Again:
+        return tuple.__new__(cls, (name, cell, value, assigned, None))
+
+
+def _equal(now: Any, value: Any) -> bool:
+    """``_same``, or an equal list, dict or numpy array, or NaN for NaN."""
+    if _same(now, value):
+        return True
+    if now.__class__ is not value.__class__:
+        return False
+    if now.__class__ is float:
+        return now != now and value != value
+    try:
+        if now.__class__ in (list, dict):
+            return bool(now == value)
+        np = sys.modules.get("numpy")
+        return np is not None and isinstance(now, np.ndarray) and bool(
+            np.array_equal(now, value, equal_nan=now.dtype.kind in "fc"))
+    except Exception:  # noqa: BLE001 -- an element's own __eq__: not equal
+        return False
 
 
 def unchanged(cells: tuple) -> None:
@@ -494,7 +547,8 @@ def unchanged(cells: tuple) -> None:
     >>> cells = closure_of(lambda h: w * h)
     >>> unchanged(cells)
     """
-    for name, cell, value, assigned, contents in cells:
+    for e in cells:
+        name, cell, value, assigned, contents = e
         try:
             now = cell.cell_contents
         except ValueError:
@@ -502,7 +556,7 @@ def unchanged(cells: tuple) -> None:
                 f"fm.checkpoint: the checkpointed function reads `{name}`, which is no longer "
                 "bound; the sweep runs the function again: pass such values as arguments, "
                 "or bind them (`lambda h, w=w: ...`)") from None
-        if _same(now, value):
+        if _same(now, value) or (e.__class__ is _Again and _equal(now, value)):
             if contents is None or contents.__class__ is _State or \
                     _same_contents(now, contents):  # (a generator: see ``_settled``)
                 continue
