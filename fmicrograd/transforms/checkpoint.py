@@ -556,7 +556,7 @@ def unchanged(cells: tuple) -> None:
                 f"fm.checkpoint: the checkpointed function reads `{name}`, which is no longer "
                 "bound; the sweep runs the function again: pass such values as arguments, "
                 "or bind them (`lambda h, w=w: ...`)") from None
-        if _same(now, value) or (e.__class__ is _Again and _equal(now, value)):
+        if _same(now, value) or (assigned == 2 and _equal(now, value)):
             if contents is None or contents.__class__ is _State or \
                     _same_contents(now, contents):  # (a generator: see ``_settled``)
                 continue
