@@ -309,7 +309,7 @@ def _arrays_in(value: Any) -> list:
                 continue
             items: Any = dict.items(v)
         elif isinstance(v, (tuple, list)):
-            kind = tuple if isinstance(v, tuple) else list
+            kind: Any = tuple if isinstance(v, tuple) else list
             if kind.__len__(v) > 16:
                 continue
             items = enumerate(kind.__iter__(v))
