@@ -170,13 +170,11 @@ class Jitted:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.static_argnames:
             kwargs = keywords(kwargs, self.static_argnames)
+        if DEPTH.get():
+            out_of_ended_vmap()  # (a context copied inside a vmap that has returned)
         if RUNNING.get() or DEPTH.get():  # inside another transform (see ``_slow``)
-            if DEPTH.get():
-                out_of_ended_vmap()  # (a context copied inside a vmap that has returned)
-            if RUNNING.get() or DEPTH.get():
-                return self._slow(tuple(map(built, args)),
-                                  {k: built(v) for k, v in kwargs.items()},
-                                  inside=True, user=True)
+            return self._slow(tuple(map(built, args)), {k: built(v) for k, v in kwargs.items()},
+                              inside=True, user=True)
         return self._call(args, kwargs, True)
 
     def compiled(self, *args: Any, **kwargs: Any) -> Any:

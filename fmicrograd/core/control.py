@@ -148,7 +148,7 @@ def out_of_ended_vmap() -> None:
     from .batch_axes import BATCHES, DEPTH
 
     while now and now[1] not in VMAPS:
-        now = now[2] if len(now) > 2 else ()
+        now = now[2]
     depth = now[0] if now else 0
     DEPTH.set(depth)
     BATCHES.set(BATCHES.get()[:depth])

@@ -936,15 +936,16 @@ def _check_number(value: Any, who: str) -> Any:
                         "(a tuple of them) and compute entry by entry")
     if isinstance(value, numbers.Real) or _zero_d(value):
         # (a 0-d array or tensor too: a float32 one computed the graph in float32)
-        if who == "Var" and _inexact(value):
-            raise TypeError(f"fm.Var(value): the int {reprlib.repr(value)} is beyond 2**53, "
-                            "and a float64 cannot hold it exactly; fm computes in float64 "
-                            "(pass float(n) to round it)")
         try:
-            return float(value)
+            number = float(value)
         except OverflowError:
             raise TypeError(f"fm.{who}(value): the int {reprlib.repr(value)} is beyond "
                             "float64's range; fm computes in float64") from None
+        if who == "Var" and _integer(value) and num.rounded_int(value):
+            raise TypeError(f"fm.Var(value): the int {reprlib.repr(value)} is beyond 2**53, "
+                            "and a float64 cannot hold it exactly; fm computes in float64 "
+                            "(pass float(n) to round it)")
+        return number
     return value
 
 
@@ -958,21 +959,10 @@ def _zero_d(value: Any) -> bool:
     return getattr(value, "is_floating_point", None) is not None  # (a torch tensor)
 
 
-def _inexact(value: Any) -> bool:
-    """An int (Python's, numpy's, a 0-d int array) that a float64 rounds."""
-    if value.__class__ is int:
-        if -2 ** 53 <= value <= 2 ** 53:
-            return False
-    elif not (isinstance(value, numbers.Integral) or
-              getattr(getattr(value, "dtype", None), "kind", None) in ("i", "u")):
-        return False
-    n = int(value)
-    try:
-        return abs(n) > 2 ** 53 and int(float(n)) != n
-    except OverflowError:
-        return False  # (beyond float64's range: the range error)
-
-
+def _integer(value: Any) -> bool:
+    """An int: Python's, numpy's, or a 0-d int array."""
+    return value.__class__ is int or isinstance(value, numbers.Integral) or \
+        getattr(getattr(value, "dtype", None), "kind", None) in ("i", "u")
 
 
 def _odd_scalar(x: Any) -> str | None:

@@ -30,6 +30,23 @@ def inexact_int(n: Any) -> bool:
     return not -2 ** 53 <= n <= 2 ** 53
 
 
+def rounded_int(n: Any) -> bool:
+    """Whether int ``n`` (Python's, numpy's, a 0-d int array) is one a
+    float64 cannot hold exactly: beyond 2**53 and not a number a float64
+    holds (``2 ** 60`` it holds), or beyond float64's range.
+
+    >>> rounded_int(2 ** 60), rounded_int(2 ** 60 + 1), rounded_int(10 ** 400)
+    (False, True, True)
+    """
+    n = int(n)
+    if -2 ** 53 <= n <= 2 ** 53:
+        return False
+    try:
+        return int(float(n)) != n
+    except OverflowError:
+        return True
+
+
 def foreign_array(x: Any) -> str:
     """``"torch.Tensor"`` for another library's array (one with ``__array__``
     or ``__dlpack__`` that is not numpy's), else "": for messages.

@@ -64,6 +64,7 @@ from ..core.control import (
 )
 from ..core.expr import Const, Expr, const, lift, prim
 from ..core.functions import stop_gradient, undifferentiated
+from ..core.numeric import rounded_int
 from ..core.presence import leaf_flags
 from ..core.reach import _reduce_mask, choice
 from ..core.sweep import REACHED
@@ -983,15 +984,9 @@ def _bad_argument(leaf: Any) -> bool:
 
 
 def _huge_int(leaf: Any) -> bool:
-    """An int (or numpy int) that a float64 cannot hold exactly (beyond
-    2**53; 2**60 itself it holds)."""
-    if not isinstance(leaf, numbers.Integral) or isinstance(leaf, bool):
-        return False
-    n = int(leaf)
-    try:
-        return abs(n) > 2 ** 53 and int(float(n)) != n
-    except OverflowError:
-        return True
+    """An int (or numpy int) that a float64 cannot hold exactly."""
+    return isinstance(leaf, numbers.Integral) and not isinstance(leaf, bool) and \
+        rounded_int(leaf)
 
 
 def _bad_cotangent(leaf: Any) -> bool:

@@ -573,7 +573,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
                 if _ndim(leaf) and (i >= len(outs) or not _ndim(outs[i])):
                     raise TypeError(
                         f"custom_jvp: {self.name}'s rule returned a tangent_out whose leaf {i} "
-                        f"is an array of shape {_np().shape(_value(leaf))} for an output that "
+                        f"is an array of shape {_np().shape(_values(leaf))} for an output that "
                         "is one number; the tangent of a number is one number: sum or index "
                         "the array in the rule if that is what you mean")
         return tangent_out
@@ -614,10 +614,6 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         return f"custom_jvp({self.name})"
 
 
-def _value(x: Any) -> Any:
-    return x.value if isinstance(x, Expr) else x
-
-
 def _ndim(x: Any) -> int:
     """How many axes a leaf's value has (a number's: 0)."""
-    return getattr(_value(x), "ndim", 0)
+    return getattr(_values(x), "ndim", 0)
