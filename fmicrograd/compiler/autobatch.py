@@ -27,11 +27,13 @@ from typing import Any
 import numpy as np
 
 from ..core import numeric as num
+from . import hoist
 from .codegen import Source, adds, sum_text
 from .contract import contract, contract_rows
 from .gather import Rows
+from .inline import inline
 from .ir import Program, lower  # noqa: F401 -- doctests use lower
-from .reuse import reuse
+from .reuse import plain, reuse
 from .schedule import batched_cost, groups, merge_later, scalar_cost
 
 __all__ = ["batched_program", "worth_it", "NUMPY", "CALLED_OPS"]
@@ -131,7 +133,8 @@ NUMPY = {"_np": _Numpy(), "_cat": np.concatenate, "_stack": np.stack, "_errstate
          "_out": lambda a: a.tolist(),
          "_copy": np.array, "_fwd": lambda param, *args: param.forward(*map(_float_scalar, args)),
          "_call": lambda fn, *args: fn(*args), "_relu": _relu,
-         "_rev": lambda a: a[::-1], "_detach": lambda a: a, "_adds": adds}
+         "_rev": lambda a: a[::-1], "_detach": lambda a: a, "_adds": adds,
+         "_reduce": np.add.reduce}
 NUMPY.update({f"_op_{op}": getattr(num, op) for op in CALLED_OPS})
 
 
@@ -237,14 +240,36 @@ class _Emitter:
         self._outputs()
         if self.in_place:
             reuse(self.src.lines, plans, shapes, self.src.names)
-        body = self.src.lines
+        shown = ["    with _errstate(all='ignore'):"] + ["    " + x for x in self.src.lines]
+        body, texts = self.src.lines, list[str]()
+        if self.in_place:  # (numpy code only: not ``export``'s)
+            if len(self.rows.inputs) <= 1 and 0 < p.n_inputs <= hoist.MOST:
+                body, texts = hoist.hoist(body, p.n_inputs)
+            body = hoist.reshaped(body, self.src.names, lambda a: self.src.name(a, "c"))
+            if all(plain(v) for v in self.src.names.values()):  # (every array float64)
+                body = inline(body, shapes, lambda a: self.src.name(a, "c"))
         self.src.lines = ["    with _errstate(all='ignore'):"] + ["    " + x for x in body]
         if constant is not None:
             self.src.names = {k: constant(v) if isinstance(v, np.ndarray) else v
                               for k, v in self.src.names.items()}
-        run = self.src.build("I", namespace)
+        run: Any = self._held(namespace, texts) if texts else self.src.build("I", namespace)
+        run.__fm_hoisted__ = run.__fm_source__  # what runs; ``lower`` shows the same
+        run.__fm_source__ = "def run(I):\n" + "\n".join(shown) + "\n"  # program inline
         if self.order is not None:
-            run.__fm_order__ = self.order  # type: ignore[attr-defined]
+            run.__fm_order__ = self.order
+        return run
+
+    def _held(self, namespace: dict, texts: list) -> Callable:
+        """``run(I)`` over the body with the views of ``I`` as arguments
+        ``V0, V1, ...`` made once (see ``hoist``)."""
+        names = ", ".join(f"V{k}" for k in range(len(texts)))
+        body: Any = self.src.build(f"I, {names}", namespace)
+        views = Source()
+        views.emit(f"return ({''.join(t + ', ' for t in texts)})")
+        make: Any = views.build("I")
+        run: Any = hoist.held(body, make, self.p.n_inputs)
+        run.__fm_source__ = (make.__fm_source__.replace("def run(", "def views(", 1)
+                             + body.__fm_source__)
         return run
 
     def _guards(self, pending: list, j: int) -> list:

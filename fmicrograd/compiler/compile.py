@@ -322,9 +322,16 @@ class Jitted:
                                    {k: built(v) for k, v in kwargs.items()})
         scalars, arrays = found
         variants = entry.variants
-        inputs = _inputs(scalars, arrays)
+        inputs = None
         for k, (run, build, vector, carry) in enumerate(variants):
-            out = single_thread(run, inputs if vector else inputs.tolist())
+            fill = getattr(run, "fill", None)
+            if fill is not None and fill.owner is run:  # (its buffer filled from the parts:
+                # ``hoist.held``; a guard's wrapper of such a program takes the vector)
+                out = single_thread(fill, scalars + [a.reshape(-1) for a in arrays])
+            else:
+                if inputs is None:
+                    inputs = _inputs(scalars, arrays)
+                out = single_thread(run, inputs if vector else inputs.tolist())
             if out is not None:
                 if entry.prebuilt is not None and run in entry.prebuilt:
                     prebuilt.check(self, entry.prebuilt[run])  # the user's prebuilt graph

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["reuse"]
+__all__ = ["plain", "reuse"]
 
 _NAME = re.compile(r"\bg(\d+)\b")
 _UFUNCS = {"+": "_np.add", "-": "_np.subtract", "*": "_np.multiply", "/": "_np.divide"}
@@ -50,7 +50,7 @@ def reuse(lines: list, plans: list, shapes: list, names: dict) -> None:
     other groups). ``shapes[j]`` is ``g{j}``'s shape and ``names`` the
     constants the code refers to.
     """
-    if not all(_plain(v) for v in names.values()):
+    if not all(plain(v) for v in names.values()):
         return
     group_lines = {line for line, _, _ in plans}
     readers: dict = {}  # group -> the lines that read it
@@ -107,7 +107,7 @@ def _allocates(node: ast.expr) -> bool:
     return False
 
 
-def _plain(value: Any) -> bool:
+def plain(value: Any) -> bool:
     """A constant that keeps float64 arithmetic float64."""
     if isinstance(value, np.ndarray):
         return value.dtype.kind in "biuf" and value.dtype.itemsize <= 8
