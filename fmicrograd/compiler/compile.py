@@ -66,6 +66,7 @@ from ..transforms.autodiff import CHECK_VALUES
 from ..transforms.custom import ClosesOver, bound, checks_linearity
 from . import autobatch, codegen, guards, ir, jit_io, prebuilt, split
 from .batched_call import MISS, BatchedCalls, NotBatchable
+from .heap import steady_heap
 from .jit_io import (
     EXPR,
     SCALAR,
@@ -704,6 +705,7 @@ def _compile(p: ir.Program) -> tuple[Callable, bool]:
     """The fastest backend for ``p``: ``(run, takes_an_array)``."""
     if codegen.supports(p) and not autobatch.worth_it(p):
         return codegen.scalar_program(p), False
+    steady_heap()  # (array code: its arrays' pages kept from one call to the next)
     if CORES > 1:
         run = split.split(p, _NAMESPACE)
         if run is not None:
