@@ -152,3 +152,48 @@ def test_hoist_leaves_copies_and_elements_in_their_lines():
     lines = ["    g0 = I[3]", "    g1 = I[0:4][2]", "    g2 = I[i0]", "    g3 = I[0:4:2] + I[0:2]"]
     body, texts = hoist.hoist(lines, 4)
     assert body[:3] == lines[:3] and texts == ["I[0:4:2]", "I[0:2]"]
+
+
+def test_an_output_that_is_the_whole_input_vector_is_copied_out_of_the_buffer():
+    # (a review's find: ``return _out(I)`` handed back the buffer itself; a guard kept in
+    # the body, with over 20,000 nodes behind it, reads a view of ``I``)
+    def f(p):
+        x = list(p[:32])
+        for _ in range(250):
+            x = [fm.sin(v * 0.999) + v for v in x]
+        if fm.sum(x) > 0.0:
+            return (p,)
+        return (tuple(-v for v in p),)
+
+    jitted = fm.jit(f)
+    a = tuple(float(i) / 64 for i in range(64))
+    b = tuple(float(i) / 64 + 7.0 for i in range(64))
+    jitted(a)
+    da, = jitted.deferred(a)
+    db, = jitted.deferred(b)
+    assert fm.compiler.compile.built(da) == a and fm.compiler.compile.built(db) == b
+    assert jitted(a) == (a,) and jitted(b) == (b,)
+
+
+def test_a_custom_rule_that_keeps_its_argument_keeps_that_calls_numbers():
+    # (a review's find: the rule's argument was a view of the program's buffer)
+    seen = []
+
+    @fm.custom_vjp
+    def tap(x):
+        return x
+
+    def tap_fwd(x):
+        seen.append(x)
+        return x, None
+
+    tap.defvjp(tap_fwd, lambda r, g: (g,))
+
+    def f(p, xs):
+        return fm.mean(fm.vmap(lambda x: fm.relu(p[0] * tap(x) - p[1]))(xs))
+
+    jitted = fm.jit(f)
+    for k in range(3):
+        jitted((0.5, 0.1), np.full(4, float(k + 1)))
+    kept = [np.asarray(getattr(x, "value", x), dtype=float).tolist() for x in seen[-3:]]
+    assert kept == [[1.0] * 4, [2.0] * 4, [3.0] * 4]

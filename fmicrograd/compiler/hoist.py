@@ -34,11 +34,18 @@ MOST = 1 << 13  # entries: a larger input keeps no buffer (a call that hands the
 _VIEW = re.compile(r"(?<![\w.\]])I\[\d+:\d+(?::\d+)?\](?:\.reshape\(\([\d, ]*\)\))?"
                    r"(?:\[[\d:, ]*\])?(?:\.T)?")
 
+_CALLS = re.compile(r"\b(?:_fwd|_call|f\d+)\(")
+
 
 def hoist(lines: list, n: int) -> tuple[list, list]:
     """``lines`` with each view of ``I`` (an input vector of ``n`` entries)
     replaced by a name ``V<k>``, and the views' texts. A text that would not
-    be a view (an element, a copy) stays where it is."""
+    be a view (an element, a copy) stays where it is. A program that calls
+    the user's code (a custom rule's ``_fwd``, a ``_call``, a function
+    constant ``f<k>``) is left as it is: that code may keep an array it is
+    given, and a view of the buffer would change under it at the next call."""
+    if any(_CALLS.search(line) for line in lines):
+        return lines, []
     probe = np.zeros(n)
     texts: dict[str, str] = {}
 
@@ -98,9 +105,10 @@ def held(body: Callable, views: Callable, n: int) -> Callable:
 
     def _own(out: Any) -> Any:
         if out.__class__ is np.ndarray:
-            if out.base is buffer:
-                out = out.copy()
-        elif getattr(out, "array", None) is not None and out.array.base is buffer:
+            if out is buffer or out.base is buffer:  # (``return _out(I)``: the inputs
+                out = out.copy()                      # themselves, in order)
+        elif getattr(out, "array", None) is not None and (
+                out.array is buffer or out.array.base is buffer):
             out.array = out.array.copy()  # (``compile._Floats``: its vector is kept)
         return out
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +31,11 @@ __all__ = ["inline"]
 _RELU = re.compile(r"\b_relu\((g(\d+))\)")
 _STEP = re.compile(r"\b_tofloat\((g(\d+)) > 0\)")
 _SUM = re.compile(r"(?<![\w.)\]])(g(\d+))\.sum\(axis=(\([\d, ]*\))\)")
-MOST_ZEROS = 1 << 20  # entries (as ``autobatch._relu``: larger ReLUs compare with 0.0)
+MOST_ZEROS = 1 << 16  # entries: a larger ReLU calls ``_relu`` (its frame is nothing beside
+# its work, and ``_relu``'s zeros are one cache of at most 32 MB for all programs)
+_SHARED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # shape -> zeros, for
+# every live program (read-only: one array serves them all; it goes with the last of them)
+_LOCK = threading.Lock()
 
 
 def inline(lines: list, shapes: list, name: Callable[[Any], str]) -> list:
@@ -42,9 +48,7 @@ def inline(lines: list, shapes: list, name: Callable[[Any], str]) -> list:
         if not shape or math.prod(shape) > MOST_ZEROS:
             return m.group(0)
         if shape not in zeros:
-            z = np.zeros(shape)
-            z.flags.writeable = False
-            zeros[shape] = name(z)
+            zeros[shape] = name(_zeros(shape))
         return f"_np.maximum({m.group(1)}, {zeros[shape]})"
 
     def step(m: re.Match) -> str:
@@ -56,3 +60,14 @@ def inline(lines: list, shapes: list, name: Callable[[Any], str]) -> list:
         return f"_reduce({m.group(1)}, {m.group(3)})"
 
     return [_SUM.sub(total, _STEP.sub(step, _RELU.sub(relu, line))) for line in lines]
+
+
+def _zeros(shape: tuple) -> np.ndarray:
+    """A read-only float64 array of zeros of ``shape``, shared by the programs alive."""
+    with _LOCK:
+        z = _SHARED.get(shape)
+        if z is None:
+            z = np.zeros(shape)
+            z.flags.writeable = False
+            _SHARED[shape] = z
+        return z
