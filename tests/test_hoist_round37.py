@@ -144,6 +144,11 @@ def test_a_wrong_sized_or_non_array_input_takes_the_plain_path():
     run = hoist.held(lambda v, V0: V0 * 1.0, lambda v: (v[0:2],), 3)
     assert run(np.array([1.0, 2.0])).tolist() == [1.0, 2.0]
     assert run(np.array([1.0, 2.0, 3.0, 4.0])).tolist() == [1.0, 2.0]
+    ints = run(np.array([1, 2, 3]))  # (a vector not of float64: its own arithmetic, as before)
+    assert ints.dtype == np.float64 and ints.tolist() == [1.0, 2.0]
+    halves = hoist.held(lambda v, V0: V0 / 2, lambda v: (v[0:2],), 3)
+    assert halves(np.array([1, 3, 5])).tolist() == [0.5, 1.5]
+    assert halves(np.array([1, 3, 5], dtype=np.int8)).dtype == np.float64
     with pytest.raises(ValueError):
         run.fill([np.array([1.0, 2.0])])  # the parts must fill the buffer
 
