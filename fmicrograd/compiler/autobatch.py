@@ -82,16 +82,27 @@ def _relu(x: Any) -> Any:
     shape = getattr(x, "shape", ())
     if not shape or x.size > _MOST_ZEROS:
         return np.maximum(x, 0.0)
-    key = (shape, x.dtype)
+    return np.maximum(x, zeros(shape, x.dtype))
+
+
+def zeros(shape: tuple, dtype: Any) -> np.ndarray:
+    """A read-only array of zeros of ``shape`` and ``dtype``, from one cache of
+    the latest shapes (``_relu``'s, and the constants ``inline`` bakes in).
+
+    >>> zeros((2,), np.dtype(float)) is zeros((2,), np.dtype(float))
+    True
+    """
+    key = (shape, dtype)
     z = _ZEROS.get(key)
     if z is None:
         held = list(_ZEROS.values())  # (one C-level copy: other threads add and clear)
-        if len(held) >= 32 or sum(a.nbytes for a in held) + x.nbytes > _ZEROS_BYTES:
+        size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        if len(held) >= 32 or sum(a.nbytes for a in held) + size > _ZEROS_BYTES:
             _ZEROS.clear()  # the shapes of the latest programs only
-        z = np.zeros(shape, dtype=x.dtype)
+        z = np.zeros(shape, dtype=dtype)
         z.flags.writeable = False
         _ZEROS[key] = z
-    return np.maximum(x, z)
+    return z
 
 
 def _tofloat(b: Any) -> Any:
@@ -247,7 +258,8 @@ class _Emitter:
                 body, texts = hoist.hoist(body, p.n_inputs)
             body = hoist.reshaped(body, self.src.names, lambda a: self.src.name(a, "c"))
             if all(plain(v) for v in self.src.names.values()):  # (every array float64)
-                body = inline(body, shapes, lambda a: self.src.name(a, "c"))
+                body = inline(body, shapes, lambda shape: self.src.name(
+                    zeros(shape, np.dtype(float)), "c"))
         self.src.lines = ["    with _errstate(all='ignore'):"] + ["    " + x for x in body]
         if constant is not None:
             self.src.names = {k: constant(v) if isinstance(v, np.ndarray) else v

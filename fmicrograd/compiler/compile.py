@@ -327,8 +327,9 @@ class Jitted:
         for k, (run, build, vector, carry) in enumerate(variants):
             fill = getattr(run, "fill", None)
             if fill is not None and fill.owner is run:  # (its buffer filled from the parts:
-                # ``hoist.held``; a guard's wrapper of such a program takes the vector)
-                out = single_thread(fill, scalars + [a.reshape(-1) for a in arrays])
+                # ``hoist.held``; a guard's wrapper, which copies the attributes, is not
+                # its owner: its own call checks the guards first)
+                out = single_thread(fill, _parts(scalars, arrays))
             else:
                 if inputs is None:
                     inputs = _inputs(scalars, arrays)
@@ -605,10 +606,16 @@ def _inputs(scalars: list, arrays: list) -> np.ndarray:
     """The program's input vector: the scalar segments, then the arrays'
     entries (copied: a program's outputs may be views of it, and a user's
     array may change in place later)."""
-    parts = scalars + [a.reshape(-1) for a in arrays]
+    parts = _parts(scalars, arrays)
     if len(parts) == 1 and not arrays:
         return parts[0]
     return np.concatenate(parts, dtype=float) if parts else np.zeros(0)
+
+
+def _parts(scalars: list, arrays: list) -> list:
+    """The input vector's pieces, in order: the scalar segments, then the
+    arrays' entries."""
+    return scalars + [a.reshape(-1) for a in arrays]
 
 
 def _carry(entry: _Entry, out_def: tr.TreeDef, p: ir.Program) -> list:

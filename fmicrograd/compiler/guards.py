@@ -113,7 +113,7 @@ def checked(guards: tuple[Callable, np.ndarray], run: Callable, vector: bool) ->
 
         def guarded(values: Any) -> Any:
             return None if check([values[k] for k in positions]) is None else run(values)
-    guarded.__dict__.update(_shown(run))  # (its source, for ``lower``)
+    guarded.__dict__.update(run.__dict__)  # (its source, for ``lower``)
     # (its ``I`` is the inputs at ``where``, not the program's: said in the text)
     read = ", ".join(f"I[{k}]" for k in where.tolist())
     guarded.__fm_guards__ = (f"# (its I is [{read}] of the program's I)\n"  # type: ignore[attr-defined]
@@ -169,11 +169,5 @@ def values_checked(checks: list[tuple[np.ndarray, Callable]], run: Callable,
                 return None
         return run(values)
 
-    guarded.__dict__.update(_shown(run))  # (its source and guards, for ``lower``)
+    guarded.__dict__.update(run.__dict__)  # (its source and guards, for ``lower``)
     return guarded
-
-
-def _shown(run: Callable) -> dict:
-    """``run``'s attributes but its ``fill`` (``hoist.held``: the program
-    without the guards in front of it)."""
-    return {k: v for k, v in run.__dict__.items() if k != "fill"}

@@ -19,12 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-import threading
-import weakref
 from collections.abc import Callable
-from typing import Any
-
-import numpy as np
 
 __all__ = ["inline"]
 
@@ -32,24 +27,19 @@ _RELU = re.compile(r"\b_relu\((g(\d+))\)")
 _STEP = re.compile(r"\b_tofloat\((g(\d+)) > 0\)")
 _SUM = re.compile(r"(?<![\w.)\]])(g(\d+))\.sum\(axis=(\([\d, ]*\))\)")
 MOST_ZEROS = 1 << 16  # entries: a larger ReLU calls ``_relu`` (its frame is nothing beside
-# its work, and ``_relu``'s zeros are one cache of at most 32 MB for all programs)
-_SHARED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # shape -> zeros, for
-# every live program (read-only: one array serves them all; it goes with the last of them)
-_LOCK = threading.Lock()
+# its work; the zeros a program bakes in stay as long as it does)
 
 
-def inline(lines: list, shapes: list, name: Callable[[Any], str]) -> list:
+def inline(lines: list, shapes: list, zeros: Callable[[tuple], str]) -> list:
     """``lines`` with the helper calls on group arrays ``g<j>`` (of shape
-    ``shapes[j]``, float64) rewritten; ``name(array)`` names a constant."""
-    zeros: dict[tuple, str] = {}
+    ``shapes[j]``, float64) rewritten; ``zeros(shape)`` names a constant of
+    zeros of that shape (``autobatch.zeros``, as ``_relu`` reads)."""
 
     def relu(m: re.Match) -> str:
         shape = shapes[int(m.group(2))]
         if not shape or math.prod(shape) > MOST_ZEROS:
             return m.group(0)
-        if shape not in zeros:
-            zeros[shape] = name(_zeros(shape))
-        return f"_np.maximum({m.group(1)}, {zeros[shape]})"
+        return f"_np.maximum({m.group(1)}, {zeros(shape)})"
 
     def step(m: re.Match) -> str:
         if not shapes[int(m.group(2))]:
@@ -61,13 +51,3 @@ def inline(lines: list, shapes: list, name: Callable[[Any], str]) -> list:
 
     return [_SUM.sub(total, _STEP.sub(step, _RELU.sub(relu, line))) for line in lines]
 
-
-def _zeros(shape: tuple) -> np.ndarray:
-    """A read-only float64 array of zeros of ``shape``, shared by the programs alive."""
-    with _LOCK:
-        z = _SHARED.get(shape)
-        if z is None:
-            z = np.zeros(shape)
-            z.flags.writeable = False
-            _SHARED[shape] = z
-        return z
