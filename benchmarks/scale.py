@@ -6,9 +6,10 @@
     python benchmarks/scale.py --quick --load      # with one core kept busy meanwhile
     python benchmarks/scale.py --quick --user-path # also jit(value_and_grad) + tree.map,
                                                    # and the step as fit(jit=True) runs it
-    OPENBLAS_CORETYPE=SkylakeX python benchmarks/scale.py --quick
-        # numpy's OpenBLAS on its AVX-512 kernels, where it does not pick them itself
-        # (``python -m fmicrograd info`` says so; the header line names the kernels)
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/scale.py --quick
+        # numpy's OpenBLAS on the kernels it picks itself, where the machine's
+        # environment sets others (``python -m fmicrograd info`` says so; the
+        # header line names the kernels and the setting)
 
 Each row is one training step (value_and_grad + SGD update, float64, full
 batch) from the same data and weights in three systems, in this one process:
@@ -370,7 +371,8 @@ def sweep(rows: tuple, budget: float, user_path: bool, loaded: bool) -> None:
     print(f"{cpu()}; Python {sys.version.split()[0]}, load average {load:.2f}"
           f"{' (one core kept busy by another process)' if loaded else ''}; whole SGD step, "
           "float64, median per step (best of 3 alternating rounds); numpy's BLAS: "
-          f"{b['name'] or 'not OpenBLAS'} {b['version']} ({b['core'] or '?'} kernels)\n")
+          f"{b['name'] or 'not OpenBLAS'} {b['version']} ({b['core'] or '?'} kernels"
+          f"{', OPENBLAS_CORETYPE=' + b['forced'] + ' set' if b['forced'] else ''})\n")
     print("| MLP, batch | params | fm jit+vmap | fm compile | fm peak | torch eager | "
           "jax.jit | jax compile | fm / torch | fm / jax | CPU: fm / torch | CPU: fm / jax |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")

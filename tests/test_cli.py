@@ -214,6 +214,20 @@ def test_blas_advice_names_the_variable_only_for_avx512_cpus_on_other_kernels():
     assert advice("", zen5) == ""  # not OpenBLAS
 
 
+def test_blas_advice_names_the_environments_own_setting_when_it_forces_the_kernels():
+    from fmicrograd.compiler.threads import advice, blas
+    zen5 = frozenset("avx2 avx512f avx512dq avx512vl avx512bw avx512cd".split())
+    told = advice("Haswell", zen5, forced="Haswell")
+    assert "OPENBLAS_CORETYPE=Haswell is set in the environment" in told and "unset" in told
+    assert "=SkylakeX" not in told  # (not: set another value on top of it)
+    assert advice("SkylakeX", zen5, forced="SkylakeX") == ""  # AVX-512 kernels: nothing to say
+    assert advice("Haswell", frozenset({"avx2"}), forced="Haswell") == ""
+    b = blas(zen5, environ={"OPENBLAS_CORETYPE": "Haswell"})
+    assert b["forced"] == "Haswell" and blas(zen5, environ={})["forced"] == ""
+    if b["core"] == "Haswell":  # (numpy's OpenBLAS here runs those kernels)
+        assert b["advice"] == told
+
+
 def test_interrupt_exits_130_without_a_traceback(monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

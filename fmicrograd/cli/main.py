@@ -433,6 +433,8 @@ def _info(out: IO[str]) -> int:
     b = blas()
     name = " ".join(v for v in (b["name"] or "not OpenBLAS", b["version"]) if v)
     kernels = f" ({b['core']} kernels)" if b["core"] else ""
+    if b["forced"]:
+        kernels += f", OPENBLAS_CORETYPE={b['forced']} set"
     print(f"numpy's BLAS: {name}{kernels}; compiled steps use {CORES} "
           f"core{'s' if CORES > 1 else ''}", file=out)
     if b["advice"]:

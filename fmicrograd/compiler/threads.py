@@ -94,34 +94,34 @@ def _local_setter() -> Callable[[int], int] | None:
 
 _LIB = _openblas()
 _SET = _local_setter()
-# AVX-512 kernels OpenBLAS has for x86-64 (``OPENBLAS_CORETYPE`` names)
-_AVX512_CORES = frozenset(("skylakex", "cooperlake", "sapphirerapids"))
+# AVX-512 kernels OpenBLAS has for x86-64 (``OPENBLAS_CORETYPE`` names), and the CPU
+# flags (``/proc/cpuinfo``) its SkylakeX kernels need
+AVX512_CORES = frozenset(("skylakex", "cooperlake", "sapphirerapids"))
+AVX512_FLAGS = frozenset(("avx512f", "avx512dq", "avx512vl", "avx512bw", "avx512cd"))
 
 
-def blas(cpu_flags: frozenset | None = None) -> dict:
+def blas(cpu_flags: frozenset | None = None, environ: Any = os.environ) -> dict:
     """What numpy's BLAS is, for ``python -m fmicrograd info`` and the
-    benchmarks: ``{"name", "version", "core", "advice"}`` (empty strings where
-    unknown). ``advice`` is set when the CPU has AVX-512 (``cpu_flags``, read
-    from ``/proc/cpuinfo`` by default) but OpenBLAS picked kernels without it:
-    OpenBLAS 0.3.31, which numpy 2.4 ships, does not know AMD's Zen 5
-    (CPU family 26) and falls back to its Haswell kernels there, whose
-    matrix products are 1.6x slower than its AVX-512 ones (wide MLPs'
-    compiled steps take 1.05-1.3x the time, ``benchmarks/step_ab.py --env``).
-    The environment variable ``OPENBLAS_CORETYPE=SkylakeX``, set before numpy
-    is imported, picks them; fm leaves it to the user (it is numpy's, for the
-    whole process).
+    benchmarks: ``{"name", "version", "core", "forced", "advice"}`` (empty
+    strings where unknown). ``forced`` is ``OPENBLAS_CORETYPE`` where the
+    environment sets it: OpenBLAS then runs the kernels it names instead of
+    picking them from the CPU. ``advice`` is set when the CPU has AVX-512
+    (``cpu_flags``, read from ``/proc/cpuinfo`` by default) but OpenBLAS runs
+    kernels without it, whose matrix products are about 1.6x slower (a wide
+    MLP's compiled step 1.2-1.5x): see ``advice``.
 
     >>> sorted(blas())
-    ['advice', 'core', 'name', 'version']
+    ['advice', 'core', 'forced', 'name', 'version']
     """
+    forced = environ.get("OPENBLAS_CORETYPE", "").strip()
     if _LIB is None:
-        return {"name": "", "version": "", "core": "", "advice": ""}
+        return {"name": "", "version": "", "core": "", "forced": forced, "advice": ""}
     config = _text("get_config").split()  # "OpenBLAS 0.3.31.188.0 USE64BITINT ... Haswell ..."
     core = _text("get_corename")
     return {"name": "OpenBLAS",
             "version": config[1] if len(config) > 1 and config[0] == "OpenBLAS" else "",
-            "core": core,
-            "advice": advice(core, _cpu_flags() if cpu_flags is None else cpu_flags)}
+            "core": core, "forced": forced,
+            "advice": advice(core, _cpu_flags() if cpu_flags is None else cpu_flags, forced)}
 
 
 def _text(fn: str) -> str:
@@ -135,16 +135,24 @@ def _text(fn: str) -> str:
     return ""
 
 
-def advice(core: str, cpu_flags: frozenset) -> str:
-    """What to set when OpenBLAS runs kernels (``core``) without AVX-512 on
-    a CPU that has it (see ``blas``), else "".
+def advice(core: str, cpu_flags: frozenset, forced: str = "") -> str:
+    """What to change when OpenBLAS runs kernels (``core``) without AVX-512
+    on a CPU that has it, else "". ``forced``: the environment's
+    ``OPENBLAS_CORETYPE``, which some machines set for older OpenBLAS builds
+    (numpy 2.4's OpenBLAS 0.3.31 picks its AVX-512 kernels on AMD's Zen 5
+    itself; with ``OPENBLAS_CORETYPE=Haswell`` it runs its AVX2 ones).
 
     >>> advice("SkylakeX", frozenset()), advice("Haswell", frozenset({"avx2"}))
     ('', '')
     """
-    wanted = {"avx512f", "avx512dq", "avx512vl", "avx512bw", "avx512cd"}
-    if not core or not wanted <= cpu_flags or core.lower() in _AVX512_CORES:
+    if not core or not AVX512_FLAGS <= cpu_flags or core.lower() in AVX512_CORES:
         return ""
+    if forced:
+        return (f"OPENBLAS_CORETYPE={forced} is set in the environment, so OpenBLAS runs its "
+                f"{core} kernels although this CPU has AVX-512; where nothing needs it (some "
+                "machines set it, with OPENBLAS_L2_SIZE, for older OpenBLAS builds), unset "
+                "both before numpy is imported and OpenBLAS picks its kernels itself; its "
+                "AVX-512 ones' matrix products can be 1.6x faster")
     return (f"this CPU has AVX-512 but OpenBLAS runs its {core} kernels; "
             "OPENBLAS_CORETYPE=SkylakeX (set before numpy is imported) picks "
             "its AVX-512 ones, whose matrix products can be 1.6x faster")
