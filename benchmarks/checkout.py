@@ -15,10 +15,14 @@ HERE = Path(__file__).resolve().parent.parent  # this checkout
 def run_in(root: Path, code: str, *args: str, env: dict | None = None) -> str:
     """The standard output of ``python -c code *args`` in checkout ``root``,
     with that checkout's ``fmicrograd`` and ``benchmarks/`` on the path (and
-    the environment variables ``env`` set)."""
+    the environment variables ``env`` set; one whose value is None unset)."""
+    environ = dict(os.environ, **{k: v for k, v in (env or {}).items() if v is not None})
+    for k, v in (env or {}).items():
+        if v is None:
+            environ.pop(k, None)
     out = subprocess.run([sys.executable, "-c", code, *args], cwd=root, check=True,
                          capture_output=True, text=True,
-                         env=dict(os.environ, **(env or {}), PYTHONPATH=str(root)))
+                         env=dict(environ, PYTHONPATH=str(root)))
     return out.stdout
 
 

@@ -6,6 +6,9 @@ same machine load.
     python benchmarks/step_ab.py --against ../old --rows 16-128-128-1x1000 --repeat 5
     python benchmarks/step_ab.py --against . --env OPENBLAS_CORETYPE=SkylakeX
         # this checkout against itself, the "new" processes with that variable set
+    python benchmarks/step_ab.py --against . --unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+        # the "new" processes without them: numpy's OpenBLAS on the kernels it picks
+        # itself, where the machine's environment sets others
 
 Each process times the step of ``scale.fm_step`` (the jitted SGD step, the
 parameter pytree in and out) and its compiled program alone (``run`` on the
@@ -56,12 +59,16 @@ def main() -> None:
     parser.add_argument("--against", type=Path, required=True, help="the other checkout")
     parser.add_argument("--env", nargs="*", default=[], metavar="NAME=VALUE",
                         help="environment variables for this checkout's processes only")
+    parser.add_argument("--unset", nargs="*", default=[], metavar="NAME",
+                        help="environment variables this checkout's processes run without")
     args = parser.parse_args()
-    env = dict(item.split("=", 1) for item in args.env)
+    env: dict = dict(item.split("=", 1) for item in args.env)
+    env.update(dict.fromkeys(args.unset))
     rows = args.rows or [r.name for r in scale.ROWS]
     roots = {"old": args.against, "new": HERE}
     print(f"load average {os.getloadavg()[0]:.2f}; ms, best-worst of {args.repeat} processes"
-          + "".join(f"; new: {k}={v}" for k, v in env.items()))
+          + "".join(f"; new: {k}={v}" if v is not None else f"; new: {k} unset"
+                    for k, v in env.items()))
     print("| row | old step | new step | old program | new program | new / old step "
           "| new / old program |")
     print("|---" * 7 + "|")
