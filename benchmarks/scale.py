@@ -373,6 +373,8 @@ def sweep(rows: tuple, budget: float, user_path: bool, loaded: bool) -> None:
           "float64, median per step (best of 3 alternating rounds); numpy's BLAS: "
           f"{b['name'] or 'not OpenBLAS'} {b['version']} ({b['core'] or '?'} kernels"
           f"{', OPENBLAS_CORETYPE=' + b['forced'] + ' set' if b['forced'] else ''})\n")
+    if b["advice"]:  # (the kernels move the wide rows more than anything in fm)
+        print(f"note: {b['advice']}\n")
     print("| MLP, batch | params | fm jit+vmap | fm compile | fm peak | torch eager | "
           "jax.jit | jax compile | fm / torch | fm / jax | CPU: fm / torch | CPU: fm / jax |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
