@@ -16,13 +16,15 @@ def run_in(root: Path, code: str, *args: str, env: dict | None = None) -> str:
     """The standard output of ``python -c code *args`` in checkout ``root``,
     with that checkout's ``fmicrograd`` and ``benchmarks/`` on the path (and
     the environment variables ``env`` set; one whose value is None unset)."""
-    environ = dict(os.environ, **{k: v for k, v in (env or {}).items() if v is not None})
+    environ = dict(os.environ)
     for k, v in (env or {}).items():
         if v is None:
             environ.pop(k, None)
+        else:
+            environ[k] = v
+    environ["PYTHONPATH"] = str(root)
     out = subprocess.run([sys.executable, "-c", code, *args], cwd=root, check=True,
-                         capture_output=True, text=True,
-                         env=dict(environ, PYTHONPATH=str(root)))
+                         capture_output=True, text=True, env=environ)
     return out.stdout
 
 

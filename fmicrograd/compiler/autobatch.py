@@ -252,7 +252,8 @@ class _Emitter:
         if self.in_place:
             reuse(self.src.lines, plans, shapes, self.src.names)
         shown = ["    with _errstate(all='ignore'):"] + ["    " + x for x in self.src.lines]
-        body, texts = self.src.lines, list[str]()
+        body = self.src.lines
+        texts: list[str] = []
         if self.in_place:  # (numpy code only: not ``export``'s)
             if len(self.rows.inputs) <= 1 and 0 < p.n_inputs <= hoist.MOST:
                 body, texts = hoist.hoist(body, p.n_inputs)

@@ -96,8 +96,8 @@ _LIB = _openblas()
 _SET = _local_setter()
 # AVX-512 kernels OpenBLAS has for x86-64 (``OPENBLAS_CORETYPE`` names), and the CPU
 # flags (``/proc/cpuinfo``) its SkylakeX kernels need
-AVX512_CORES = frozenset(("skylakex", "cooperlake", "sapphirerapids"))
-AVX512_FLAGS = frozenset(("avx512f", "avx512dq", "avx512vl", "avx512bw", "avx512cd"))
+_AVX512_CORES = frozenset(("skylakex", "cooperlake", "sapphirerapids"))
+_AVX512_FLAGS = frozenset(("avx512f", "avx512dq", "avx512vl", "avx512bw", "avx512cd"))
 
 
 def blas(cpu_flags: frozenset | None = None, environ: Any = os.environ) -> dict:
@@ -107,8 +107,8 @@ def blas(cpu_flags: frozenset | None = None, environ: Any = os.environ) -> dict:
     environment sets it: OpenBLAS then runs the kernels it names instead of
     picking them from the CPU. ``advice`` is set when the CPU has AVX-512
     (``cpu_flags``, read from ``/proc/cpuinfo`` by default) but OpenBLAS runs
-    kernels without it, whose matrix products are about 1.6x slower (a wide
-    MLP's compiled step 1.2-1.5x): see ``advice``.
+    kernels without it, whose matrix products are 1.4-1.8x slower (a wide
+    MLP's compiled step 1.1-1.6x): see ``advice``.
 
     >>> sorted(blas())
     ['advice', 'core', 'forced', 'name', 'version']
@@ -145,7 +145,7 @@ def advice(core: str, cpu_flags: frozenset, forced: str = "") -> str:
     >>> advice("SkylakeX", frozenset()), advice("Haswell", frozenset({"avx2"}))
     ('', '')
     """
-    if not core or not AVX512_FLAGS <= cpu_flags or core.lower() in AVX512_CORES:
+    if not core or not _AVX512_FLAGS <= cpu_flags or core.lower() in _AVX512_CORES:
         return ""
     if forced:
         return (f"OPENBLAS_CORETYPE={forced} is set in the environment, so OpenBLAS runs its "
