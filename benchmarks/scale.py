@@ -6,6 +6,8 @@
     python benchmarks/scale.py --quick --load      # with one core kept busy meanwhile
     python benchmarks/scale.py --quick --user-path # also jit(value_and_grad) + tree.map,
                                                    # and the step as fit(jit=True) runs it
+    python benchmarks/scale.py --quick --rows 16-128-128-1x1000 --batch 10000 100000
+        # the rows at other batch sizes: the step, and the first call, as the batch grows
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/scale.py --quick
         # numpy's OpenBLAS on the kernels it picks itself, where the machine's
         # environment sets others (``python -m fmicrograd info`` says so; the
@@ -334,6 +336,9 @@ def main() -> None:
                         "how the ratios move under load)")
     parser.add_argument("--rows", nargs="*", help="row names to run (default: all), e.g. "
                         + " ".join(r.name.split()[0] for r in ROWS[:2]))
+    parser.add_argument("--batch", nargs="*", type=int, metavar="N",
+                        help="run the rows at these batch sizes instead (the step and the "
+                        "first call as the batch grows), e.g. --batch 10000 100000")
     args = parser.parse_args()
     rows = ROWS
     if args.rows:
@@ -341,6 +346,10 @@ def main() -> None:
         rows = tuple(r for r in ROWS if r.name in wanted or r.name.split()[0] in wanted)
         if not rows:
             parser.error(f"no row named {args.rows}; rows: {[r.name for r in ROWS]}")
+    if args.batch:
+        if any(n < 1 for n in args.batch):
+            parser.error(f"--batch takes positive batch sizes, not {args.batch}")
+        rows = tuple(r._replace(batch=n) for r in rows for n in args.batch)
     budget = 0.5 if args.quick else 1.5
     with one_core_busy(args.load) as loaded:
         sweep(rows, budget, args.user_path, loaded)
