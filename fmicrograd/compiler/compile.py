@@ -64,7 +64,7 @@ from ..core.control import (
 from ..core.expr import GUARDS, Expr, next_level, traced_variables
 from ..transforms.autodiff import CHECK_VALUES
 from ..transforms.custom import ClosesOver, bound, checks_linearity
-from . import autobatch, codegen, guards, ir, jit_io, prebuilt, split
+from . import autobatch, codegen, guards, ir, jit_io, prebuilt, split, unread
 from .batched_call import MISS, BatchedCalls, NotBatchable
 from .heap import steady_heap
 from .jit_io import (
@@ -137,7 +137,7 @@ class _Entry:
     vector))."""
 
     __slots__ = ("match", "variants", "inline", "known", "treedef", "kinds", "positions",
-                 "items", "prebuilt")
+                 "items", "prebuilt", "reads_entries")
 
     def __init__(self, treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
                  order: tuple = ()) -> None:
@@ -150,6 +150,7 @@ class _Entry:
         self.kinds = kinds
         self.positions = [i for i in range(nargs) if i not in static]
         self.prebuilt: dict | None = None  # a variant's run -> its notes (``prebuilt``)
+        self.reads_entries = False  # f reads entries of a large array (see ``unread``)
 
 
 class Jitted:
@@ -350,17 +351,28 @@ class Jitted:
     def _trace(self, entry: _Entry, scalars: list, arrays: list, args: tuple,
                kwargs: dict) -> Any:
         with _collector_paused():
+            if not entry.reads_entries and any(a.size >= unread.MOST for a in arrays):
+                try:  # large arrays with placeholders first (see ``unread``)
+                    return self._compile_and_run(entry, scalars, arrays, args, kwargs, True)
+                except (unread.EntriesRead, Exception):  # (an error with placeholders:
+                    entry.reads_entries = True  # raised again, or not, with variables)
             return self._compile_and_run(entry, scalars, arrays, args, kwargs)
 
     def _compile_and_run(self, entry: _Entry, scalars: list, arrays: list, args: tuple,
-                         kwargs: dict) -> Any:
+                         kwargs: dict, placeholders: bool = False) -> Any:
         level = next_level()
         inputs = traced_variables([x for seg in scalars for x in seg.tolist()], level)
         traced = TracedArrays(level)  # (so that vmap maps them column by column)
         traced_arrays = []
+        unread_at = []  # (start, stop) of the inputs that have placeholders, no variables
         for a in arrays:
             start = len(inputs)
-            traced_arrays.append(variables(a, level, inputs))
+            if placeholders and a.size >= unread.MOST:
+                traced_arrays.append(unread.placeholders(a))
+                inputs += traced_arrays[-1].reshape(-1).tolist()
+                unread_at.append((start, len(inputs)))
+            else:
+                traced_arrays.append(variables(a, level, inputs))
             traced.add(traced_arrays[-1], start, inputs[start:],
                        np.array(a, dtype=float))  # (a copy: f may change its argument)
         new_args, new_kwargs = _substitute(args, kwargs, self._static(len(args), kwargs), inputs,
@@ -406,8 +418,11 @@ class Jitted:
                                 prebuilt.ARGUMENTS.set(olds[5])
         outs, out_def = tr.flatten(_node_arrays(out))
         try:
-            program = ir.lower(outs, inputs, log, level, columns=traced.lowered, checks=checks)
+            program = ir.lower(outs, inputs, log, level, columns=traced.lowered, checks=checks,
+                               unread=unread_at)
         except ir.NotCompilable as e:
+            if unread_at:  # (with variables, where placeholders were frozen into a constant)
+                raise unread.EntriesRead from e
             entry.inline = str(e) or True  # (the reason, for ``lower``)
             return self._as_python(args, kwargs)
         if not self.calls_rules and "custom" in program.ops:  # f calls a custom_vjp: forward

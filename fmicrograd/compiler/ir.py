@@ -148,7 +148,7 @@ PER_EXAMPLE_GUARD = "a guard compares per-example values"
 
 def lower(outputs: list, inputs: list, guards: list, level: int,
           detach: bool = False, columns: dict | None = None,
-          checks: list | None = None) -> Program:
+          checks: list | None = None, unread: list | None = None) -> Program:
     """The program computing ``outputs`` (nodes or plain values) from
     ``inputs`` (the trace's variables, at ``level``). ``guards`` is the trace's
     comparison log. Raises ``NotCompilable`` when the graph reaches a variable
@@ -159,6 +159,9 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
     ``(input positions, Stack param, shape)`` of the ``stack`` it stands for
     (``batching/traced_arrays.py``). ``checks``: ``(node, ok)`` of labels that
     ``fm.losses`` checks (``control.CHECKS``), as ``p.checks`` ``(number, ok)``.
+    ``unread``: ``(start, stop)`` ranges of ``inputs`` that are placeholders
+    of float entries, not variables (``compiler/unread.py``): numbered as
+    inputs without a lookup entry each (no node can use one).
 
     >>> lv = next_level()
     >>> x = variable(3.0, lv)
@@ -179,10 +182,17 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
     p.ops = ["in"] * len(inputs)
     p.args = [()] * len(inputs)
     p.params = list(range(len(inputs)))
-    values = list(map(_stored, inputs))
-    p.shapes = [()] * len(values) if set(map(type, values)) <= {float} else [
-        () if v.__class__ is float else _shape(v) for v in values]  # (jit's: all floats)
-    number.update(zip(inputs, p.params))
+    if unread:  # (jit's: every input a float)
+        p.shapes = [()] * len(inputs)
+        start = 0
+        for a, b in [*unread, (len(inputs), len(inputs))]:
+            number.update(zip(inputs[start:a], range(start, a)))
+            start = b
+    else:
+        values = list(map(_stored, inputs))
+        p.shapes = [()] * len(values) if set(map(type, values)) <= {float} else [
+            () if v.__class__ is float else _shape(v) for v in values]  # (jit's: all floats)
+        number.update(zip(inputs, p.params))
     p.n_inputs = len(inputs)
     roots = [o for o in outputs if isinstance(o, Expr)]
     for _op, a, b, _ in guards:

@@ -43,6 +43,7 @@ from .control import (  # noqa: F401
 )
 from .node_text import node_text
 from .percent import percent_op
+from .placeholder import mirror, refuse
 
 Number = float | int
 # Transform invocations are ordered by this counter, like object ids: an inner
@@ -768,6 +769,7 @@ def lift(x: Any) -> Expr:
         except OverflowError:  # an int beyond float64, as fm.exp(10 ** 400) takes it
             return const(math.inf if x > 0 else -math.inf)
     if not _is_value(x):
+        refuse(x)  # (a jit placeholder: see ``placeholder``)
         if hasattr(x, "as_node"):  # a comparison's per-example answers (``control.Mask``):
             return x.as_node()     # x * (x > 0) as (x > 0) * x
         hint = (" (repeating a list n times needs n to be a Python int: under fm.jit pass "
@@ -1022,6 +1024,8 @@ def _hint(message: str) -> property:
 
 for _name, _message in MICROGRAD_HINTS.items():
     setattr(Expr, _name, _hint(_message))
+
+mirror(Expr)  # (a jit placeholder refuses each of a node's methods: see ``placeholder``)
 
 
 ASSIGN_HINTS = {

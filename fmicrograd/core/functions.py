@@ -22,6 +22,7 @@ from .accumulate import products_sum
 from .batch_axes import DEPTH
 from .control import FREE_OF_VARIABLES, RUNNING, TRACING, Mask
 from .expr import Expr, TracedVar, const, lift, node, stored_value
+from .placeholder import refuse
 from .reach import choice
 
 __all__ = ["exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "maximum",
@@ -115,6 +116,7 @@ def _widened(x: Any, who: str = "function", strict: bool = False) -> Any:
             + ", or map it with fm.vmap")
     if x.__class__.__name__ == "Tensor" and not x.ndim and not x.requires_grad:
         return float(x)  # a torch number, as a numpy scalar
+    refuse(x)  # (a jit placeholder: see ``placeholder``)
     if strict and (x is None or isinstance(x, (str, bytes, dict, set, frozenset))):
         # an argument of fm.<who>: numpy's ufunc error, or an AttributeError naming the
         # method it looked for on None

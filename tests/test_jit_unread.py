@@ -1,0 +1,178 @@
+"""A large array argument of ``fm.jit`` traced with placeholders until the
+function reads an entry (``compiler/unread.py``): the same numbers either
+way, no variable per entry where only ``vmap`` maps the array, and a second
+trace with variables where the function reads entries itself."""
+
+import numpy as np
+import pytest
+
+import fmicrograd as fm
+from fmicrograd.compiler import compile as jit_compile
+from fmicrograd.compiler import unread
+
+
+@pytest.fixture
+def small_most(monkeypatch):
+    """Placeholders for arrays of 4 entries or more (``MOST`` is 65,536)."""
+    monkeypatch.setattr(unread, "MOST", 4)
+
+
+@pytest.fixture
+def entry_variables(monkeypatch):
+    """How many array arguments got a variable per entry (``jit_io.variables``)."""
+    made = []
+    real = jit_compile.variables
+
+    def counted(a, level, inputs):
+        made.append(a.shape)
+        return real(a, level, inputs)
+
+    monkeypatch.setattr(jit_compile, "variables", counted)
+    return made
+
+
+W = (0.5, -1.25)
+
+
+def _mapped(w, xs):
+    return fm.sum(fm.vmap(lambda x: fm.tanh(fm.dot(w, x)))(xs))
+
+
+def _close(a, b):
+    assert a == pytest.approx(b, rel=1e-12, abs=1e-12)
+
+
+def test_a_function_that_only_maps_the_array_gets_no_variable_per_entry(small_most,
+                                                                         entry_variables):
+    traces = []
+
+    def step(w, xs):
+        traces.append(1)
+        value, g = fm.value_and_grad(_mapped)(w, xs)
+        return value, fm.tree.map(lambda a, d: a - 0.1 * d, w, g)
+
+    f = fm.jit(step)
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # each call's data, one trace
+        xs = rng.normal(size=(6, 2))
+        (v, w), (v0, w0) = f(W, xs), step(W, xs)
+        _close(v, v0)
+        np.testing.assert_allclose(w, w0, rtol=1e-12)
+    assert len(traces) == 1 + 3  # one trace, and the three uncompiled calls
+    assert entry_variables == []
+
+
+def test_below_most_entries_the_array_gets_its_variables(entry_variables):
+    xs = np.arange(12.0).reshape(6, 2)
+    _close(fm.jit(_mapped)(W, xs), _mapped(W, xs))
+    assert entry_variables == [(6, 2)]
+
+
+def test_a_function_reading_an_entry_is_traced_again_with_variables(small_most,
+                                                                    entry_variables):
+    traces = []
+
+    def f(w, xs):
+        traces.append(1)
+        return _mapped(w, xs) + xs[1, 0] * xs[2, 1]
+
+    g = fm.jit(f)
+    xs = np.arange(1.0, 13.0).reshape(6, 2)
+    _close(g(W, xs), _mapped(W, xs) + 3.0 * 6.0)
+    assert len(traces) == 2 and entry_variables == [(6, 2)]  # placeholders, then variables
+    _close(g(W, xs * 2.0), _mapped(W, xs * 2.0) + 6.0 * 12.0)
+    assert len(traces) == 2  # compiled: the structure remembers that f reads entries
+
+
+def _outcome(f, *args):
+    """``f(*args)``, or the type and text of the error it raises."""
+    try:
+        with np.errstate(all="ignore"):
+            return f(*args)
+    except Exception as e:  # noqa: BLE001 -- compared, not handled
+        return type(e), str(e)
+
+
+@pytest.mark.parametrize("read", [
+    lambda xs: float(xs[0, 0]),
+    lambda xs: xs[0, 0] > 0,
+    lambda xs: fm.relu(xs[0, 0]),
+    lambda xs: fm.exp(xs[0, 0]),
+    lambda xs: np.exp(xs[:2]),
+    lambda xs: sum(xs[0]),
+    lambda xs: np.asarray(xs, dtype=float),
+    lambda xs: f"{xs[0, 0]}",
+    lambda xs: xs[0, 0].value,
+    lambda xs: xs[0, 0].op,
+    lambda xs: {xs[0, 0]: 1} == {xs[0, 1]: 1},
+], ids=["float", "compare", "fm-op", "fm-exp", "np-exp", "sum", "asarray", "format", "value",
+        "op", "dict-eq"])
+def test_what_the_function_catches_is_what_it_would_catch_with_variables(monkeypatch, read):
+    def f(w, xs):
+        try:
+            read(xs)
+            caught = 0.0
+        except Exception:  # (not the placeholders' EntriesRead: a BaseException)
+            caught = 1.0
+        return _mapped(w, xs) + caught
+
+    xs = np.arange(1.0, 13.0).reshape(6, 2)
+    monkeypatch.setattr(unread, "MOST", 4)
+    with_placeholders = _outcome(fm.jit(f), W, xs)
+    monkeypatch.setattr(unread, "MOST", 1 << 16)
+    assert with_placeholders == _outcome(fm.jit(f), W, xs)  # as traced with variables
+
+
+_INNER = fm.jit(_mapped)
+
+
+@pytest.mark.parametrize("f", [
+    lambda w, xs: _INNER(w, xs) * 2.0,
+    lambda w, xs: fm.sum(fm.grad(_mapped)(w, xs)),
+    lambda w, xs: _mapped(w, xs[1:4]),
+    lambda w, xs: fm.sum(fm.vmap(lambda c: fm.sum(list(c)))(xs.T)),
+    lambda w, xs: _mapped(w, np.concatenate([xs[:, ::-1], xs])),
+    lambda w, xs: _mapped(w, fm.tree.map(lambda a: a, xs)),
+    lambda w, xs: _mapped(w, xs) * float(len(xs) + xs.shape[1]),
+    lambda w, xs: fm.sum([fm.dot(w, row) for row in xs]),
+    lambda w, xs: fm.sum(fm.vmap(lambda x: fm.where(x[0] > 0, x[1], -x[1]))(xs)),
+], ids=["nested-jit", "grad", "slice", "transpose", "concatenate", "tree-map", "len-shape",
+        "rows", "where"])
+def test_the_same_numbers_as_with_variables_and_as_python(monkeypatch, f):
+    xs = np.linspace(-1.0, 2.0, 12).reshape(6, 2)
+    monkeypatch.setattr(unread, "MOST", 4)
+    with_placeholders = fm.jit(f)(W, xs)
+    monkeypatch.setattr(unread, "MOST", 1 << 16)
+    _close(with_placeholders, fm.jit(f)(W, xs))
+    _close(with_placeholders, f(W, xs))
+
+
+def test_an_entry_replaced_in_place_is_mapped_as_replaced(small_most):
+    def f(w, xs):
+        xs[0, 1] = xs[3, 0]  # no arithmetic: the placeholder moves, the column changes
+        return _mapped(w, xs)
+
+    xs = np.arange(1.0, 13.0).reshape(6, 2)
+    changed = xs.copy()
+    changed[0, 1] = xs[3, 0]
+    _close(fm.jit(f)(W, xs), _mapped(W, changed))
+    assert xs[0, 1] == 2.0  # the caller's array as it was
+
+
+def test_returning_the_array_or_a_slice_gives_its_numbers(small_most):
+    xs = np.arange(1.0, 13.0).reshape(6, 2)
+    out = fm.jit(lambda w, xs: (xs[2:4], _mapped(w, xs)))(W, xs)
+    np.testing.assert_array_equal(np.asarray(out[0], dtype=float), xs[2:4])
+    _close(out[1], _mapped(W, xs))
+
+
+def test_placeholders_refuse_every_read():
+    a = unread.placeholders(np.zeros((2, 2)))
+    x = a[0, 1]
+    for use in (lambda: x + 1.0, lambda: 2.0 * x, lambda: -x, lambda: x < 1.0, lambda: x == x,
+                lambda: bool(x), lambda: float(x), lambda: repr(a), lambda: a.sum(),
+                lambda: fm.exp(x), lambda: np.exp(a), lambda: x.value,
+                lambda: np.asarray(a, dtype=float)):
+        with pytest.raises(unread.EntriesRead):
+            use()
+    assert a[0, 0] is not a[1, 1] and len({a[0, 0], a[1, 1]}) == 2  # one each, as variables
