@@ -106,9 +106,13 @@ class Rows:
         self.var_of[order] = len(self.names)
         self.row_of[order] = np.arange(len(order))
         at, var_list, row_list = len(self.names), self.var_list, self.row_list
-        for r, i in enumerate(order):
-            var_list[i] = at
-            row_list[i] = r
+        if len(order) > len(var_list) // 8:  # (a jit input array's entries: the lists
+            self.var_list = self.var_of.tolist()  # anew, not an item at a time)
+            self.row_list = self.row_of.tolist()
+        else:
+            for r, i in enumerate(order):
+                var_list[i] = at
+                row_list[i] = r
         self.names.append(var)
         self.sizes.append(len(order))
         self.shapes.append((len(order),) + self.p.shapes[order[0]])
@@ -541,7 +545,9 @@ def _demand(p: Program, through: frozenset) -> np.ndarray:
                 demand[o] = k
             k += 1
     ops, args, shapes = p.ops, p.args, p.shapes
-    for i in range(p.size - 1, -1, -1):
+    n = p.n_inputs
+    low = n if ops[:n].count("in") == n else 0  # (an input has no arguments)
+    for i in range(p.size - 1, low - 1, -1):
         d = demand[i]
         if d < 0 or ops[i] not in through:
             continue

@@ -40,6 +40,7 @@ guards and no batched outputs or inputs. Anything else runs uncut.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import islice
 from operator import itemgetter
 from typing import Any
 
@@ -109,11 +110,11 @@ def _cut(p: Program, min_work: int) -> tuple | None:
     by ``consts``. None when ``p`` is not cut. The unbatched nodes (most of a
     training step's: the update) are judged with array operations."""
     shapes, ops, args, params = p.shapes, p.ops, p.args, p.params
-    batch = next((s for s in shapes if s != ()), None)
-    if batch is None or len(batch) != 1 or batch[0] % 2 or batch[0] < MIN_BATCH:
+    n = p.n_inputs  # (a jit input array's entries: a million at a large batch)
+    if p.guards or any(shapes[o] != () for o in p.outputs) or shapes[:n].count(()) != n:
         return None
-    if p.guards or any(shapes[o] != () for o in p.outputs) or \
-            any(s != () for s in shapes[:p.n_inputs]):
+    batch = next((s for s in islice(shapes, n, None) if s != ()), None)
+    if batch is None or len(batch) != 1 or batch[0] % 2 or batch[0] < MIN_BATCH:
         return None
     size = batch[0]
     batched = np.fromiter(map(bool, shapes), dtype=bool, count=p.size)
