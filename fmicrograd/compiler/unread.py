@@ -37,7 +37,11 @@ MOST = 1 << 16  # entries: a smaller array argument gets its variables at once
 
 
 def placeholders(value: np.ndarray) -> np.ndarray:
-    """An object array shaped like ``value`` of fresh ``Unread`` entries."""
+    """An object array shaped like ``value`` of fresh ``Unread`` entries.
+
+    >>> placeholders(np.zeros(2))[1].__class__.__name__
+    'Unread'
+    """
     made = list(map(object.__new__, repeat(Unread, value.size)))
     # (``fromiter`` stores each as it is; assigning the list probes each for protocols)
     return np.fromiter(made, dtype=object, count=value.size).reshape(value.shape)

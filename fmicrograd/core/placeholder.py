@@ -76,6 +76,14 @@ def mirror(cls: type) -> None:
 
 def refuse(x: Any) -> None:
     """Raise ``EntriesRead`` if ``x`` is a placeholder (fm's functions on a
-    value that is neither a node nor a number)."""
+    value that is neither a node nor a number).
+
+    >>> refuse(2.0)
+    >>> try:
+    ...     refuse(object.__new__(Unread))
+    ... except EntriesRead:
+    ...     print("read")
+    read
+    """
     if x.__class__ is Unread:
         raise EntriesRead
