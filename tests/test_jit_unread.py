@@ -3,8 +3,11 @@ function reads an entry (``compiler/unread.py``): the same numbers either
 way, no variable per entry where only ``vmap`` maps the array, and a second
 trace with variables where the function reads entries itself."""
 
+import inspect
+
 import numpy as np
 import pytest
+import test_jit_data_columns as data_columns
 
 import fmicrograd as fm
 from fmicrograd.compiler import compile as jit_compile
@@ -176,3 +179,12 @@ def test_placeholders_refuse_every_read():
         with pytest.raises(unread.EntriesRead):
             use()
     assert a[0, 0] is not a[1, 1] and len({a[0, 0], a[1, 1]}) == 2  # one each, as variables
+
+
+_COLUMN_TESTS = [name for name, f in vars(data_columns).items()
+                 if name.startswith("test_") and not inspect.signature(f).parameters]
+
+
+@pytest.mark.parametrize("name", _COLUMN_TESTS)
+def test_the_data_column_tests_hold_with_placeholders(small_most, name):
+    getattr(data_columns, name)()  # (their arrays, of 4 entries or more, take placeholders)
