@@ -54,10 +54,11 @@ class TracedArrays:
     def add(self, arr: np.ndarray, start: int, variables: list,
             values: np.ndarray | None = None) -> None:
         """Record ``arr`` (an object array of ``variables``, the trace's
-        inputs from position ``start`` on, in row-major order); ``values``,
-        where given, is a float64 array of their values in ``arr``'s shape,
-        which nothing changes (so that ``vmap``'s columns need not read a
-        value from each variable)."""
+        inputs from position ``start`` on, in row-major order, or of the
+        placeholders that stand for them, ``compiler/unread.py``); ``values``,
+        where given (always, for placeholders), is a float64 array of their
+        values in ``arr``'s shape, which nothing changes (so that ``vmap``'s
+        columns need not read a value from each variable)."""
         if arr.ndim >= 1 and arr.size:
             self._arrays[id(arr)] = (arr, start, variables, arr.shape, values)
 
