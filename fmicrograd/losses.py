@@ -29,6 +29,7 @@ from .core import functions as F
 from .core import pytree as tree
 from .core.control import CHECKS
 from .core.expr import Expr, lift, prim, stored_value
+from .core.placeholder import NoNumbers, ValuesRead
 from .core.softmax import log_softmax, logsumexp
 
 __all__ = ["mse", "hinge", "binary_cross_entropy_with_logits", "softmax_cross_entropy",
@@ -130,12 +131,25 @@ def _check_labels(labels: Any, ok: Callable[[Any], Any], who: str, convention: s
             log = CHECKS.get()
             if log is not None:  # a node of jit's trace: checked at every compiled call too
                 log.append((label, ok))
-            label = label.value
+            node, label = label, label.value
+            if isinstance(label, NoNumbers):  # a large batch's trace (``core/shaped.py``)
+                if log is not None and _is_column(node):
+                    continue  # the program checks it at every call, the first one too
+                raise ValuesRead  # (a label computed from the inputs: checked with numbers)
         found = _rejected(label, ok)
         if found is not None:
             where = (f"{path}[{i}]" if seq else "the label") + found[0]
             raise ValueError(f"{who}: {where} is {found[1]!r}, but {who} expects labels "
                              f"{convention}")
+
+
+def _is_column(node: Expr) -> bool:
+    """Whether ``node`` is a column of an array argument of the running
+    ``jit`` trace (``batching/traced_arrays.py``), an input of its program."""
+    from .batching.traced_arrays import TRACED  # (only with values without numbers)
+
+    traced = TRACED.get()
+    return traced is not None and node in traced.lowered
 
 
 def _squared_error(p: Any, t: Any) -> Any:

@@ -52,13 +52,14 @@ class TracedArrays:
         self.lowered: dict[Any, tuple] = {}
 
     def add(self, arr: np.ndarray, start: int, variables: list,
-            values: np.ndarray | None = None) -> None:
+            values: Any = None) -> None:
         """Record ``arr`` (an object array of ``variables``, the trace's
         inputs from position ``start`` on, in row-major order, or of the
         placeholders that stand for them, ``compiler/unread.py``); ``values``,
         where given (always, for placeholders), is a float64 array of their
         values in ``arr``'s shape, which nothing changes (so that ``vmap``'s
-        columns need not read a value from each variable)."""
+        columns need not read a value from each variable), or a ``Shaped``
+        of that shape (``core/shaped.py``): columns without numbers."""
         if arr.ndim >= 1 and arr.size:
             self._arrays[id(arr)] = (arr, start, variables, arr.shape, values)
 

@@ -46,6 +46,7 @@ from ..core.control import (
 )
 from ..core.expr import Expr, const, prim, stored_value
 from ..core.numeric import foreign_array, inexact_int, inexact_ints
+from ..core.placeholder import scalar
 from .traced_arrays import TRACED
 from .vmap_ops import MoveAxis, Reshape, Stack, Take, apply
 
@@ -518,7 +519,7 @@ def _materialize(values: list, treedef: tr.TreeDef, size: int) -> tuple:
 
 
 def _item(v: Any) -> Any:
-    return float(v) if np.ndim(v) == 0 else v
+    return scalar(v) if np.ndim(v) == 0 else v
 
 
 @dataclass(frozen=True, eq=False)
@@ -564,7 +565,7 @@ class Batched:
                             f"e.g. with fm.tree.map")
         (x,) = self.leaves
         total = x.value.sum(axis=0)
-        total = float(total) if total.ndim == 0 else total
+        total = scalar(total) if total.ndim == 0 else total
         s = const(total) if x.op == "const" else prim("batch_sum", total, (x,), (0,))
         return s if kind == "sum" else s / float(self.size)
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..core.batch_axes import DEPTH
 from ..core.expr import Expr, const, prim, stored_value
+from ..core.placeholder import scalar
 
 __all__ = ["Take", "Put", "Stack", "Reshape", "MoveAxis", "apply", "sum_to"]
 
@@ -45,7 +46,7 @@ def apply(param: Any, *xs: Any) -> Any:
 
 
 def _plain(a: Any) -> Any:
-    return float(a) if getattr(a, "ndim", 0) == 0 else a
+    return scalar(a) if getattr(a, "ndim", 0) == 0 else a
 
 
 def sum_to(a: Any, lead: int, shape: tuple) -> Any:

@@ -62,6 +62,7 @@ from ..core.control import (
     running,
 )
 from ..core.expr import GUARDS, Expr, next_level, traced_variables
+from ..core.shaped import Shaped, ValuesRead
 from ..transforms.autodiff import CHECK_VALUES
 from ..transforms.custom import ClosesOver, bound, checks_linearity
 from . import autobatch, codegen, guards, ir, jit_io, prebuilt, split, unread
@@ -137,7 +138,7 @@ class _Entry:
     vector))."""
 
     __slots__ = ("match", "variants", "inline", "known", "treedef", "kinds", "positions",
-                 "items", "prebuilt", "reads_entries")
+                 "items", "prebuilt", "reads_entries", "reads_values")
 
     def __init__(self, treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
                  order: tuple = ()) -> None:
@@ -151,6 +152,7 @@ class _Entry:
         self.positions = [i for i in range(nargs) if i not in static]
         self.prebuilt: dict | None = None  # a variant's run -> its notes (``prebuilt``)
         self.reads_entries = False  # f reads entries of a large array (see ``unread``)
+        self.reads_values = False  # f needs the numbers of values computed from one
 
 
 class Jitted:
@@ -352,14 +354,23 @@ class Jitted:
                kwargs: dict) -> Any:
         with _collector_paused():
             if not entry.reads_entries and any(a.size >= unread.MOST for a in arrays):
-                try:  # large arrays with placeholders first (see ``unread``)
-                    return self._compile_and_run(entry, scalars, arrays, args, kwargs, True)
-                except (unread.EntriesRead, Exception):  # (an error with placeholders:
-                    entry.reads_entries = True  # raised again, or not, with variables)
+                if not entry.reads_values and unread.SHAPED:
+                    try:  # placeholders, and values without numbers (see ``unread``)
+                        return self._compile_and_run(entry, scalars, arrays, args, kwargs,
+                                                     True, True)
+                    except (unread.EntriesRead, Exception) as e:
+                        entry.reads_values = True
+                        if e.__class__ is unread.EntriesRead:
+                            entry.reads_entries = True
+                if not entry.reads_entries:
+                    try:  # large arrays with placeholders first (see ``unread``)
+                        return self._compile_and_run(entry, scalars, arrays, args, kwargs, True)
+                    except (unread.EntriesRead, Exception):  # (an error with placeholders:
+                        entry.reads_entries = True  # raised again, or not, with variables)
             return self._compile_and_run(entry, scalars, arrays, args, kwargs)
 
     def _compile_and_run(self, entry: _Entry, scalars: list, arrays: list, args: tuple,
-                         kwargs: dict, placeholders: bool = False) -> Any:
+                         kwargs: dict, placeholders: bool = False, shaped: bool = False) -> Any:
         level = next_level()
         inputs = traced_variables([x for seg in scalars for x in seg.tolist()], level)
         traced = TracedArrays(level)  # (so that vmap maps them column by column)
@@ -374,6 +385,7 @@ class Jitted:
             else:
                 traced_arrays.append(variables(a, level, inputs))
             traced.add(traced_arrays[-1], start, inputs[start:],
+                       Shaped(a.shape) if shaped and a.size >= unread.MOST else
                        np.array(a, dtype=float))  # (a copy: f may change its argument)
         new_args, new_kwargs = _substitute(args, kwargs, self._static(len(args), kwargs), inputs,
                                            traced_arrays)
@@ -468,6 +480,11 @@ class Jitted:
             prebuilt.check(self, record.found)
         flat = _inputs(scalars, arrays)
         result = single_thread(run, flat if vector else flat.tolist())
+        if result is None and shaped:  # a label the program rejects (``losses``), or a
+            with self._lock:  # guard: traced again with the numbers
+                if entry.variants and entry.variants[0][0] is run:
+                    entry.variants.pop(0)
+            raise ValuesRead
         if result is None:  # a branch on more values than the exact check takes (guards.LIMIT),
             # whose compiled (regrouped) value falls on the other side of a tie: as Python
             with self._lock:

@@ -33,6 +33,7 @@ from ..batching import vmap_ops
 from ..core.batch_axes import BATCHES
 from ..core.expr import PLAIN, Expr, Prim, Var, next_level, variable  # noqa: F401 -- doctests use them
 from ..core.expr import stored_value as _stored
+from ..core.shaped import Shaped, ValuesRead
 from ..transforms.closures import holds
 from ..transforms.custom import CustomRule
 
@@ -125,6 +126,8 @@ class Program:
 
     def const(self, value: Any) -> int:
         """Node number of the constant ``value``."""
+        if value.__class__ is Shaped:  # a value without numbers (``core/shaped.py``) frozen
+            raise ValuesRead
         shape = () if value.__class__ is float else tuple(np.shape(value))
         return self.add("const", (), value, shape)
 

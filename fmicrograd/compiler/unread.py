@@ -17,6 +17,14 @@ reads entries. Such a function runs twice on its first call, side effects
 too (``docs/sharp-bits.md``). What it only passes around (the array, a
 slice, an entry moved to another place) is not a read.
 
+The first trace also gives the columns ``vmap`` maps values without numbers
+(``core/shaped.py``, while ``SHAPED``): the layers' nodes then hold no batch
+of values either, and the trace costs about what a small batch's does. A
+function that needs a number computed from the batch (a branch on the loss,
+``max(loss, c)``, a label it checks that is not a column) raises
+``ValuesRead`` there, and is traced again with the values: three traces on
+the first call of a function that reads an entry.
+
 >>> import numpy as np
 >>> a = placeholders(np.zeros((2, 3)))
 >>> a.shape, a[0, 1] is a[1, 0]
@@ -34,6 +42,7 @@ from ..core.placeholder import EntriesRead, Unread
 __all__ = ["MOST", "EntriesRead", "Unread", "placeholders"]
 
 MOST = 1 << 16  # entries: a smaller array argument gets its variables at once
+SHAPED = True  # first traced with values without numbers (``core/shaped.py``)
 
 
 def placeholders(value: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from .expr import Expr, prim
+from .placeholder import scalar
 
 # How many ``vmap`` calls enclose the running code (set by ``vmap`` for the
 # duration of its call). A sweep that runs inside them keeps their batch axes,
@@ -87,7 +88,7 @@ def reduce_to(ct: Any, like: Any) -> Any:
 
 def _sum_axes(value: Any, axes: tuple) -> Any:
     total = value.sum(axis=axes)
-    return float(total) if getattr(total, "ndim", 0) == 0 else total
+    return scalar(total) if getattr(total, "ndim", 0) == 0 else total
 
 
 def linear_tangent(n: Any, tangents: list) -> Any:

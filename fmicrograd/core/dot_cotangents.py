@@ -37,6 +37,7 @@ from .batch_axes import DEPTH, sum_tangent
 from .control import TRACE_VALUES
 from .expr import Expr, Prim, prim
 from .expr import stored_value as _value
+from .placeholder import NoNumbers, scalar
 
 
 def batch_dot(a: Expr, b: Expr, axes: tuple) -> Prim:
@@ -48,7 +49,7 @@ def batch_dot(a: Expr, b: Expr, axes: tuple) -> Prim:
     [4.0, 4.0, 4.0]
     """
     total = (_value(a) * _value(b)).sum(axis=axes)  # as the batch sum of the product
-    return prim("batch_dot", float(total) if total.ndim == 0 else total, (a, b), axes)
+    return prim("batch_dot", scalar(total) if total.ndim == 0 else total, (a, b), axes)
 
 
 def batch_dot_vjp(ct: Any, out: Any, axes: tuple, a: Any, b: Any) -> tuple:
@@ -158,6 +159,9 @@ def batch_values(gv: Any, others: list, last: list | None = None) -> Any:
     """
     import numpy as np
 
+    if isinstance(gv, NoNumbers):  # (a large batch's trace: the values' shapes alone)
+        from .shaped import shaped_sums
+        return shaped_sums(gv, [_value(o) for o in others])
     if gv.__class__ is not np.ndarray or gv.ndim != 1 or gv.dtype != np.float64:
         return None
     key = tuple(map(id, others))  # identities (``==`` on nodes compares values); ``last``

@@ -43,7 +43,7 @@ from .control import (  # noqa: F401
 )
 from .node_text import node_text
 from .percent import percent_op
-from .placeholder import mirror, refuse
+from .placeholder import is_scalar, mirror, refuse
 
 Number = float | int
 # Transform invocations are ordered by this counter, like object ids: an inner
@@ -120,7 +120,7 @@ class Expr:
     # (``ct * partial`` with the seed 1.0, which + and sum pass on), so a sweep
     # that builds a graph builds no ``1.0 * p`` nodes.
     def __mul__(self, other: Any) -> Expr:
-        if other.__class__ is float and other == 1.0 and self.value.__class__ is float:
+        if other.__class__ is float and other == 1.0 and is_scalar(self.value):
             return self
         if isinstance(other, Expr):
             o = other
@@ -129,7 +129,7 @@ class Expr:
         return node("*", self.value * o.value, (self, o))
 
     def __rmul__(self, other: Any) -> Expr:
-        if other.__class__ is float and other == 1.0 and self.value.__class__ is float:
+        if other.__class__ is float and other == 1.0 and is_scalar(self.value):
             return self
         if isinstance(other, Expr):
             o = other

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-__all__ = ["EntriesRead", "Unread", "mirror", "refuse"]
+__all__ = ["EntriesRead", "Unread", "mirror", "refuse", "ValuesRead", "NoNumbers", "scalar",
+           "is_scalar"]
 
 
 class EntriesRead(BaseException):
@@ -87,3 +88,36 @@ def refuse(x: Any) -> None:
     """
     if x.__class__ is Unread:
         raise EntriesRead
+
+
+class ValuesRead(EntriesRead):
+    """The numbers of a value without numbers (``core/shaped.py``) were
+    needed: the trace starts again with values (a ``BaseException``, as
+    ``EntriesRead`` is, so that the traced function's own ``except
+    Exception`` does not take it)."""
+
+
+class NoNumbers:
+    """Base of ``core/shaped.py``'s ``Shaped``, a value with a ``shape`` and
+    no numbers (here, where importing fmicrograd needs no numpy)."""
+
+    __slots__ = ()
+    shape: tuple
+
+
+def scalar(x: Any) -> Any:
+    """A 0-d value as a float, as fm keeps scalars; one without numbers as it is.
+
+    >>> scalar(True).__class__.__name__
+    'float'
+    """
+    return x if isinstance(x, NoNumbers) else float(x)
+
+
+def is_scalar(x: Any) -> bool:
+    """Whether ``x`` is a float, or a value without numbers standing for one.
+
+    >>> is_scalar(1.0), is_scalar(1)
+    (True, False)
+    """
+    return x.__class__ is float or isinstance(x, NoNumbers) and not x.shape
