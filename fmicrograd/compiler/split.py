@@ -73,10 +73,11 @@ def split(p: Program, namespace: dict = NUMPY, min_work: int | None = None) -> C
         return None
     cuts, sources, rows, consts = cut
     size = rows.shape[1] // 2
-    half: Any = batched_program(_half(p, cuts, sources, size), dict(namespace, _out=_same),
-                                any_order=True)  # the sums as one vector
-    # the half returns the sums in the order it computes them
-    post: Any = batched_program(_post(p, [cuts[k] for k in half.__fm_order__]), namespace)
+    lead = _leading_inputs(p, cuts, sources)
+    half: Any = batched_program(_half(p, cuts, sources, size, lead),
+                                dict(namespace, _out=_same), any_order=True)  # the sums as one
+    # vector, in the order the half computes them
+    post: Any = batched_program(_post(p, [cuts[k] for k in half.__fm_order__], lead), namespace)
     # where each half's per-example inputs come from: [half, input row, example]
     idx = np.stack([rows[:, :size], rows[:, size:]])
     extra = np.asarray(consts, dtype=float)
@@ -84,16 +85,19 @@ def split(p: Program, namespace: dict = NUMPY, min_work: int | None = None) -> C
     def run(inputs: Any) -> Any:
         base = inputs if not len(extra) else np.concatenate((inputs, extra))
         data = base[idx]
-        a, b = both(half, (inputs, data[0]), (inputs, data[1]))
+        own = inputs[:lead]  # (the inputs the halves and the rest read: not the data)
+        a, b = both(half, (own, data[0]), (own, data[1]))
         with np.errstate(all="ignore"):  # as inside the programs: inf + -inf is nan, silently
             np.add(a, b, out=a)
-        return post(np.concatenate((inputs, a)))
+        return post(np.concatenate((own, a)))
 
     run.__fm_source__ = "\n".join((  # type: ignore[attr-defined]
         f"# two halves of {size} examples at once (one on a helper thread), then the rest",
         half.__fm_source__.replace("def run(", "def half(", 1),
         post.__fm_source__.replace("def run(", "def post(", 1),
         "def run(I):", "    data = I[idx]  # each half's examples: data[0], data[1]",
+        *(() if lead == p.n_inputs else (f"    I = I[:{lead}]  # (what the halves read beside "
+                                          "their examples)",)),
         "    a, b = _both(half, (I, data[0]), (I, data[1]))",
         "    return post(_cat((I, a + b)))  # the batch sums of the whole batch"))
     return run
@@ -217,38 +221,57 @@ def _reach(p: Program, roots: list, stop: np.ndarray | None = None) -> np.ndarra
     return seen
 
 
-def _new(p: Program, extra: list, shape: tuple) -> tuple[Program, np.ndarray]:
-    """A program with ``p``'s inputs, each at its position, then one input of
-    ``shape`` standing for each node of ``extra``; and the numbering of ``p``'s
-    nodes in it so far (-1: not there)."""
+def _leading_inputs(p: Program, cuts: list, sources: list) -> int:
+    """How many of ``p``'s first inputs the half and the rest read: up to
+    the last one either reads beside the examples (a data matrix after the
+    parameters in the input vector is read only through the halves' rows)."""
+    n = p.n_inputs
+    stop = np.zeros(p.size, dtype=bool)
+    stop[sources] = True
+    read = _reach(p, cuts, stop)
+    stop[:] = False
+    stop[cuts] = True
+    read |= _reach(p, p.outputs, stop)
+    read[p.outputs] = True
+    used = np.flatnonzero(read[:n])
+    # (one at least: the half's input is then two arrays, ``I0, I1 = I``, as ``run`` passes)
+    return max(int(used[-1]) + 1 if len(used) else 0, min(n, 1))
+
+
+def _new(p: Program, extra: list, shape: tuple, lead: int) -> tuple[Program, np.ndarray]:
+    """A program with ``p``'s first ``lead`` inputs, each at its position,
+    then one input of ``shape`` standing for each node of ``extra``; and the
+    numbering of ``p``'s nodes in it so far (-1: not there)."""
     q = Program()
-    q.ops = ["in"] * (p.n_inputs + len(extra))
+    q.ops = ["in"] * (lead + len(extra))
     q.args = [()] * len(q.ops)
     q.params = list(range(len(q.ops)))
-    q.shapes = [()] * p.n_inputs + [shape] * len(extra)
+    q.shapes = [()] * lead + [shape] * len(extra)
     q.n_inputs = len(q.ops)
     number = np.full(p.size, -1, dtype=np.intp)
-    number[:p.n_inputs] = np.arange(p.n_inputs)
-    number[np.asarray(extra, dtype=np.intp)] = np.arange(p.n_inputs, q.n_inputs)
+    number[:lead] = np.arange(lead)
+    number[np.asarray(extra, dtype=np.intp)] = np.arange(lead, q.n_inputs)
     return q, number
 
 
-def _half(p: Program, cuts: list, sources: list, half: int) -> Program:
-    """The per-example part on ``half`` examples: ``p``'s inputs, then one
-    input of shape ``(half,)`` per node of ``sources``; the batch sums are its
-    outputs."""
-    q, number = _new(p, sources, (half,))
-    need = _reach(p, cuts)
+def _half(p: Program, cuts: list, sources: list, half: int, lead: int) -> Program:
+    """The per-example part on ``half`` examples: ``p``'s first ``lead``
+    inputs, then one input of shape ``(half,)`` per node of ``sources``; the
+    batch sums are its outputs."""
+    q, number = _new(p, sources, (half,), lead)
+    stop = np.zeros(p.size, dtype=bool)
+    stop[sources] = True
+    need = _reach(p, cuts, stop)  # (not the inputs a source stacks: its rows stand for them)
     need[cuts] = True
     _copy(p, q, need, number, (half,))
     q.outputs = number[cuts].tolist()
     return q
 
 
-def _post(p: Program, cuts: list) -> Program:
-    """What comes after the batch sums: ``p``'s inputs, then the sums as
-    inputs, then the nodes ``p``'s outputs need."""
-    q, number = _new(p, cuts, ())
+def _post(p: Program, cuts: list, lead: int) -> Program:
+    """What comes after the batch sums: ``p``'s first ``lead`` inputs, then
+    the sums as inputs, then the nodes ``p``'s outputs need."""
+    q, number = _new(p, cuts, (), lead)
     stop = np.zeros(p.size, dtype=bool)
     stop[cuts] = True
     need = _reach(p, p.outputs, stop)
