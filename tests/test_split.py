@@ -365,3 +365,27 @@ def test_constants_left_over_from_folding_are_not_half_inputs(monkeypatch):
     used = {a for args in half.args for a in args}
     batched_inputs = [i for i in range(half.n_inputs) if half.shapes[i] != ()]
     assert batched_inputs and all(i in used for i in batched_inputs)
+
+
+@pytest.mark.parametrize("data_first", [False, True])
+def test_the_halves_take_the_parameters_without_the_data_behind_them(data_first):
+    # (params, xs, ys): the data follow the parameters in the input vector, and the
+    # halves and the rest read them through the halves' rows only; (xs, ys, params):
+    # the parameters come last, so the whole vector is read
+    xs, ys = _data(200, 3)
+    params = mlp_params((3, 8, 8, 1), 3)
+    n_params = len(fm.tree.leaves(params))
+    if data_first:
+        def step(xs, ys, p):
+            return relu_mlp_step(p, xs, ys)
+        args = (xs, ys, params)
+    else:
+        step, args = relu_mlp_step, (params, xs, ys)
+    f, cut, run = _compiled(step, args, True)
+    _, whole, _ = _compiled(step, args, False)
+    text = f.lower(*args).as_text()
+    assert (f"    I = I[:{n_params}]" in text) != data_first and "two halves" in text
+    np.testing.assert_allclose(fm.tree.leaves(cut), fm.tree.leaves(whole), rtol=1e-12,
+                               atol=1e-15)
+    np.testing.assert_allclose(fm.tree.leaves(cut), fm.tree.leaves(step(*args)), rtol=1e-12,
+                               atol=1e-15)
