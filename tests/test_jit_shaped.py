@@ -74,8 +74,10 @@ def test_each_numpy_operation_gives_the_shape_numpy_gives():
     lambda v: v[np.array([0, 1])], lambda v: np.add(v, 1.0, out=np.zeros(4)),
     lambda v: np.where(v > 0), lambda v: np.multiply.outer(v, v), lambda v: v @ 2.0,
     lambda v: range(4)[v[0]], lambda v: np.float64(1.0) < v[0] or 0,
+    lambda v: v * np.array([object()] * 4), lambda v: v + "a",
 ], ids=["bool", "float", "int", "list", "asarray", "format", "tolist", "item", "argmax",
-        "sort", "fancy", "out", "where1", "outer", "matmul-scalar", "index", "truth"])
+        "sort", "fancy", "out", "where1", "outer", "matmul-scalar", "index", "truth",
+        "object-array", "text"])
 def test_every_look_at_the_numbers_raises(read):
     with pytest.raises(ValuesRead):
         read(Shaped((4,)))

@@ -78,8 +78,10 @@ def _dtype(x: Any) -> Any:
     if x.__class__ is float or x.__class__ is int:
         return x.__class__  # (a Python number: numpy's weak scalar)
     if isinstance(x, _OPERANDS):
-        return np.asarray(x).dtype
-    raise ValuesRead
+        dtype = np.asarray(x).dtype
+        if dtype.kind in "biuf":
+            return dtype
+    raise ValuesRead  # (an object array, of nodes: not shaped here)
 
 
 def _make(shape: tuple, dtype: np.dtype) -> Shaped:
