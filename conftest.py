@@ -5,7 +5,8 @@ import pytest
 import fmicrograd as fm
 
 # typed user scripts: checked by mypy and run by tests/test_typing.py, not imported as modules
-collect_ignore_glob = ["tests/typed_examples/*"]
+collect_ignore_glob = ["tests/typed_examples/*",
+                       "tests/shaped_selfcheck.py"]  # (a plugin that patches jit: run with -p)
 
 
 @pytest.fixture(autouse=True)
