@@ -5,11 +5,14 @@ trace with the values wherever the function needs a number."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fmicrograd as fm
 from fmicrograd.batching import traced_arrays
 from fmicrograd.compiler import ir, unread
 from fmicrograd.core.shaped import Shaped, ValuesRead
+from fmicrograd.testing import programs
 
 
 @pytest.fixture
@@ -267,3 +270,31 @@ def test_what_the_function_catches_is_what_it_catches_with_numbers(monkeypatch, 
         _close(got, want)
     else:
         assert got == want
+
+
+@settings(max_examples=40, deadline=None)
+@given(programs(min_inputs=2, max_inputs=3, max_steps=8), st.integers(0, 2**31))
+def test_random_programs_give_the_program_traced_with_numbers(fn, seed):
+    # every op of fm.testing's table, mapped over a batch and differentiated: traced
+    # without numbers (or again with them, where an op needs them), the program and
+    # its bits are those of the trace with the numbers
+    rng = np.random.default_rng(seed)
+    xs = rng.uniform(-2.0, 2.0, size=64)
+    shared = tuple(rng.uniform(0.25, 2.0, size=fn.n_inputs - 1).tolist())
+
+    def step(ps, xs):
+        def loss(*ps):
+            return fm.mean(fm.vmap(lambda x: fn(x, *ps))(xs))
+        return fm.value_and_grad(loss, argnums=tuple(range(len(ps))))(*ps)
+
+    runs = []
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(unread, "MOST", 4)
+        for shaped in (True, False):
+            m.setattr(unread, "SHAPED", shaped)
+            f = fm.jit(step)
+            with np.errstate(all="ignore"):
+                out = f(shared, xs)
+                runs.append((f.lower(shared, xs).as_text(),
+                             np.array(fm.tree.leaves(out), dtype=float).tobytes()))
+    assert runs[0] == runs[1]
