@@ -73,11 +73,19 @@ def split(p: Program, namespace: dict = NUMPY, min_work: int | None = None) -> C
         return None
     cuts, sources, rows, consts = cut
     size = rows.shape[1] // 2
-    lead = _leading_inputs(p, cuts, sources)
-    half: Any = batched_program(_half(p, cuts, sources, size, lead),
+    # what each part computes: the half up to the sums, not past the sources (its rows
+    # stand for the inputs a source stacks); the rest from the sums on
+    in_half, in_post = _needed(p, cuts, sources), _needed(p, p.outputs, cuts)
+    used = np.flatnonzero((in_half | in_post)[:p.n_inputs])
+    # the inputs both read beside the examples, up to the last (the parameters, which fm's
+    # input vector puts before the arrays); one at least: the half's input is then two
+    # arrays, ``I0, I1 = I``, as ``run`` passes
+    lead = max(int(used[-1]) + 1 if len(used) else 0, min(p.n_inputs, 1))
+    half: Any = batched_program(_half(p, cuts, sources, size, lead, in_half),
                                 dict(namespace, _out=_same), any_order=True)  # the sums as one
     # vector, in the order the half computes them
-    post: Any = batched_program(_post(p, [cuts[k] for k in half.__fm_order__], lead), namespace)
+    post: Any = batched_program(_post(p, [cuts[k] for k in half.__fm_order__], lead, in_post),
+                                namespace)
     # where each half's per-example inputs come from: [half, input row, example]
     idx = np.stack([rows[:, :size], rows[:, size:]])
     extra = np.asarray(consts, dtype=float)
@@ -221,21 +229,14 @@ def _reach(p: Program, roots: list, stop: np.ndarray | None = None) -> np.ndarra
     return seen
 
 
-def _leading_inputs(p: Program, cuts: list, sources: list) -> int:
-    """How many of ``p``'s first inputs the half and the rest read: up to
-    the last one either reads beside the examples (a data matrix after the
-    parameters in the input vector is read only through the halves' rows)."""
-    n = p.n_inputs
-    stop = np.zeros(p.size, dtype=bool)
-    stop[sources] = True
-    read = _reach(p, cuts, stop)
-    stop[:] = False
-    stop[cuts] = True
-    read |= _reach(p, p.outputs, stop)
-    read[p.outputs] = True
-    used = np.flatnonzero(read[:n])
-    # (one at least: the half's input is then two arrays, ``I0, I1 = I``, as ``run`` passes)
-    return max(int(used[-1]) + 1 if len(used) else 0, min(n, 1))
+def _needed(p: Program, roots: list, stop: list) -> np.ndarray:
+    """``roots`` and the nodes their arguments reach, not past a node of
+    ``stop`` (a mask)."""
+    mask = np.zeros(p.size, dtype=bool)
+    mask[stop] = True
+    need = _reach(p, roots, mask)
+    need[roots] = True
+    return need
 
 
 def _new(p: Program, extra: list, shape: tuple, lead: int) -> tuple[Program, np.ndarray]:
@@ -254,28 +255,22 @@ def _new(p: Program, extra: list, shape: tuple, lead: int) -> tuple[Program, np.
     return q, number
 
 
-def _half(p: Program, cuts: list, sources: list, half: int, lead: int) -> Program:
-    """The per-example part on ``half`` examples: ``p``'s first ``lead``
-    inputs, then one input of shape ``(half,)`` per node of ``sources``; the
-    batch sums are its outputs."""
+def _half(p: Program, cuts: list, sources: list, half: int, lead: int,
+          need: np.ndarray) -> Program:
+    """The per-example part on ``half`` examples (the nodes ``need``):
+    ``p``'s first ``lead`` inputs, then one input of shape ``(half,)`` per
+    node of ``sources``; the batch sums are its outputs."""
     q, number = _new(p, sources, (half,), lead)
-    stop = np.zeros(p.size, dtype=bool)
-    stop[sources] = True
-    need = _reach(p, cuts, stop)  # (not the inputs a source stacks: its rows stand for them)
-    need[cuts] = True
     _copy(p, q, need, number, (half,))
     q.outputs = number[cuts].tolist()
     return q
 
 
-def _post(p: Program, cuts: list, lead: int) -> Program:
-    """What comes after the batch sums: ``p``'s first ``lead`` inputs, then
-    the sums as inputs, then the nodes ``p``'s outputs need."""
+def _post(p: Program, cuts: list, lead: int, need: np.ndarray) -> Program:
+    """What comes after the batch sums (the nodes ``need``): ``p``'s first
+    ``lead`` inputs, then the sums as inputs, then the nodes ``p``'s outputs
+    need."""
     q, number = _new(p, cuts, (), lead)
-    stop = np.zeros(p.size, dtype=bool)
-    stop[cuts] = True
-    need = _reach(p, p.outputs, stop)
-    need[p.outputs] = True
     _copy(p, q, need, number, ())
     q.outputs = number[p.outputs].tolist()
     return q

@@ -34,10 +34,10 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from .placeholder import NoNumbers, ValuesRead, is_scalar, scalar
+from .placeholder import NoNumbers, ValuesRead
 
-__all__ = ["Shaped", "ValuesRead", "scalar", "is_scalar", "shaped_sums"]  # (the last three
-# re-exported from ``placeholder``, which needs no numpy)
+__all__ = ["Shaped", "ValuesRead", "shaped_sums"]  # (``ValuesRead`` from ``placeholder``,
+# which needs no numpy)
 
 _F64 = np.dtype(np.float64)
 _ADD: Any = np.add  # (its reduce, typed for arrays only)
@@ -91,12 +91,6 @@ def _make(shape: tuple, dtype: np.dtype) -> Shaped:
     return v
 
 
-# (ufunc, method, each operand's shape or class, the Shaped ones' dtypes) -> (shape,
-# dtype): a layer's arithmetic repeats a few shapes many times over
-_SEEN: dict = {}
-_MOST_SEEN = 4096
-
-
 class Shaped(NoNumbers):
     """A value of ``shape`` and ``dtype`` (float64 by default) without its
     numbers (see the module docstring).
@@ -139,20 +133,7 @@ class Shaped(NoNumbers):
     __hash__ = object.__hash__
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        if kwargs:
-            return _apply(ufunc, method, inputs, kwargs.pop("out", None), kwargs)
-        key = (ufunc, method, *[x.shape if x.__class__ is Shaped else x.__class__
-                                for x in inputs],
-               *[x.dtype for x in inputs if x.__class__ is Shaped])
-        hit = _SEEN.get(key)
-        if hit is not None:
-            return _make(*hit)
-        made = _apply(ufunc, method, inputs, None, {})
-        if all(x.__class__ is Shaped or x.__class__ is float for x in inputs):
-            if len(_SEEN) >= _MOST_SEEN:
-                _SEEN.clear()
-            _SEEN[key] = (made.shape, made.dtype)
-        return made
+        return _apply(ufunc, method, inputs, kwargs.pop("out", None), kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
         rule = _FUNCTIONS.get(func)
