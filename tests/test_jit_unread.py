@@ -188,3 +188,37 @@ _COLUMN_TESTS = [name for name, f in vars(data_columns).items()
 @pytest.mark.parametrize("name", _COLUMN_TESTS)
 def test_the_data_column_tests_hold_with_placeholders(small_most, name):
     getattr(data_columns, name)()  # (their arrays, of 4 entries or more, take placeholders)
+
+
+@pytest.mark.parametrize("shape", [(8,), (8, 2), (8, 2, 3)])
+def test_the_trace_leaves_no_cycle_holding_the_arrays_placeholders(small_most, monkeypatch,
+                                                                   shape):
+    # the collector off, as a compile has it: a cycle through the trace's record of its
+    # array arguments kept it and a million placeholders alive until the next collection
+    import gc
+    import weakref
+
+    made = []
+
+    class Recorded(jit_compile.TracedArrays):
+        def __init__(self, level):
+            super().__init__(level)
+            made.append(weakref.ref(self))
+
+    monkeypatch.setattr(jit_compile, "TracedArrays", Recorded)
+    xs = np.arange(float(np.prod(shape))).reshape(shape) / 10.0
+
+    def loss(xs):
+        each = fm.vmap(lambda x: fm.sum([fm.tanh(v) for v in fm.tree.leaves(x)]))
+        return fm.sum(each(xs))
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        v = fm.jit(loss)(xs)
+        assert made and all(r() is None for r in made)
+        assert not any(type(o) is unread.Unread for o in gc.get_objects())
+    finally:
+        if was:
+            gc.enable()
+    _close(v, loss(xs))

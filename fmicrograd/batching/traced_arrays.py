@@ -87,18 +87,30 @@ class TracedArrays:
         size, inner = shape[0], int(np.prod(shape[1:], dtype=np.intp))
         lead = np.arange(size) * inner + start
         param = Stack(depth)
+        # the column variables in row-major order of their index (a loop: a recursive
+        # closure is a cycle, which kept this object and its arrays' placeholders
+        # alive until the collector's next pass, 1.6 million of them in a large batch)
+        made = []
+        for index in np.ndindex(*shape[1:]):
+            column = values[(slice(None),) + index].reshape((size,) + (1,) * depth)
+            var = traced_variable(column, self.level)
+            offset = int(np.ravel_multi_index(index, shape[1:])) if index else 0
+            self.lowered[var] = (tuple((lead + offset).tolist()), param, column.shape)
+            made.append(var)
+        return _nested(made, shape[1:])
 
-        def build(index: tuple) -> Any:
-            if len(index) == len(shape) - 1:
-                column = values[(slice(None),) + index].reshape((size,) + (1,) * depth)
-                var = traced_variable(column, self.level)
-                offset = int(np.ravel_multi_index(index, shape[1:])) if index else 0
-                self.lowered[var] = (tuple((lead + offset).tolist()), param, column.shape)
-                return var
-            return tuple(build(index + (j,)) for j in range(shape[len(index) + 1]))
 
-        return build(())
+def _nested(items: list, shape: tuple) -> Any:
+    """``items`` (row-major) as nested tuples of ``shape``; the one item where
+    ``shape`` is ``()``.
 
+    >>> _nested([1, 2, 3, 4, 5, 6], (2, 3))
+    ((1, 2, 3), (4, 5, 6))
+    """
+    if not shape:
+        return items[0]
+    step = len(items) // shape[0] if shape[0] else 0
+    return tuple(_nested(items[k * step:(k + 1) * step], shape[1:]) for k in range(shape[0]))
 
 # the running trace's array arguments (None outside ``fm.jit``'s trace)
 TRACED: ContextVar[TracedArrays | None] = ContextVar("TRACED", default=None)

@@ -59,7 +59,10 @@ class _Rewrite:
         self.p = p
         ops, size = p.ops, p.size
         self.kinds = {op: k for k, op in enumerate(set(ops))}  # each op as a small number
-        self.codes = np.fromiter(map(self.kinds.__getitem__, ops), dtype=np.intp, count=size)
+        n = p.leading_inputs()  # (their code at once: a million under a large batch)
+        self.codes = np.full(size, self.kinds.get("in", 0), dtype=np.intp)
+        self.codes[n:] = np.fromiter(map(self.kinds.__getitem__, ops[n:] if n else ops),
+                                     dtype=np.intp, count=size - n)
         self.counts, self.edges = counts, edges = p.edges()
         self.ends = np.cumsum(counts)  # node i's arguments: edges[ends[i] - counts[i]:ends[i]]
         uses = _uses(p, edges)

@@ -129,7 +129,8 @@ def _cut(p: Program, min_work: int) -> tuple | None:
     if batch is None or len(batch) != 1 or batch[0] % 2 or batch[0] < MIN_BATCH:
         return None
     size = batch[0]
-    batched = np.fromiter(map(bool, shapes), dtype=bool, count=p.size)
+    batched = np.zeros(p.size, dtype=bool)  # (the inputs are scalars, checked above)
+    batched[n:] = np.fromiter(map(bool, islice(shapes, n, None)), dtype=bool, count=p.size - n)
     counts, flat = p.edges()
     owner = np.repeat(np.arange(p.size), counts)
     reads = np.zeros(p.size, dtype=bool)
@@ -143,6 +144,7 @@ def _cut(p: Program, min_work: int) -> tuple | None:
         return None
     work = int(counts[cut].sum()) * size
     sources = []
+    columns = set()  # the stacks of inputs only (a data column's)
     used = np.zeros(p.size, dtype=bool)
     used[flat] = True
     for i in np.flatnonzero(batched).tolist():
@@ -153,7 +155,9 @@ def _cut(p: Program, min_work: int) -> tuple | None:
             return None
         if op not in _EXAMPLEWISE and not (op == "factor" and params[i] in _FACTORS):
             return None
-        if op == "stack" and not _inputs_only(a, p.n_inputs) and any(shapes[k] != () or not (
+        if op == "stack" and _inputs_only(a, p.n_inputs):
+            columns.add(i)
+        elif op == "stack" and any(shapes[k] != () or not (
                 ops[k] == "in" or (ops[k] == "const" and type(params[k]) is float)) for k in a):
             return None
         if op == "const" and np.asarray(params[i]).dtype != np.float64:
@@ -170,9 +174,9 @@ def _cut(p: Program, min_work: int) -> tuple | None:
     consts: list = []
     rows = []
     for i in sources:
-        if ops[i] == "stack" and _inputs_only(args[i], p.n_inputs):  # (a data column)
-            rows.append(list(itemgetter(*args[i])(params)) if len(args[i]) > 1 else
-                        [params[args[i][0]]])
+        if i in columns:  # (a data column)
+            rows.append(np.fromiter(itemgetter(*args[i])(params) if len(args[i]) > 1 else
+                                    (params[args[i][0]],), dtype=np.intp, count=size))
         elif ops[i] == "stack":
             row = []
             for k in args[i]:
@@ -181,11 +185,11 @@ def _cut(p: Program, min_work: int) -> tuple | None:
                 else:
                     row.append(p.n_inputs + len(consts))
                     consts.append(float(params[k]))
-            rows.append(row)
+            rows.append(np.array(row, dtype=np.intp))
         else:
             start = p.n_inputs + len(consts)
             consts.extend(np.asarray(params[i], dtype=float).tolist())
-            rows.append(list(range(start, start + size)))
+            rows.append(np.arange(start, start + size))
     return cuts, sources, np.array(rows, dtype=np.intp).reshape(len(rows), size), consts
 
 
