@@ -47,7 +47,8 @@ def _canon(v: Any) -> Any:
 
 def _program(p: ir.Program) -> tuple:
     return (tuple(p.ops), tuple(p.args), tuple(map(_canon, p.shapes)), tuple(p.outputs),
-            _canon(p.guards), _canon(p.checks), p.n_inputs, tuple(map(_canon, p.params)))
+            _canon(p.guards), _canon(p.checks), p.n_inputs, p.extra,
+            tuple(map(_canon, p.params)))
 
 
 _lower = ir.lower

@@ -28,9 +28,9 @@ def traced_with(monkeypatch):
     seen = []
     real = traced_arrays.TracedArrays.add
 
-    def add(self, arr, start, variables, values=None):
+    def add(self, arr, start, variables, values=None, **kw):
         seen.append(type(values).__name__)
-        return real(self, arr, start, variables, values)
+        return real(self, arr, start, variables, values, **kw)
 
     monkeypatch.setattr(traced_arrays.TracedArrays, "add", add)
     return seen

@@ -222,3 +222,54 @@ def test_the_trace_leaves_no_cycle_holding_the_arrays_placeholders(small_most, m
         if was:
             gc.enable()
     _close(v, loss(xs))
+
+
+@pytest.fixture
+def lowered(monkeypatch):
+    """The programs ``fm.jit`` lowers, as ``ir.lower`` returns them."""
+    made = []
+    real = jit_compile.ir.lower
+
+    def keep(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(jit_compile.ir, "lower", keep)
+    return made
+
+
+def test_a_placeholder_arrays_entries_are_not_nodes_of_the_program(small_most, lowered):
+    # a large array's columns are ``col`` nodes reading the input vector: no input node
+    # per entry, so that a compile does not grow with the batch
+    xs = np.arange(12.0).reshape(6, 2) / 7.0
+    v = fm.jit(_mapped)(W, xs)
+    _close(v, _mapped(W, xs))
+    p = lowered[-1]
+    assert (p.n_inputs, p.extra, p.width) == (2, 12, 14)
+    assert p.ops[:2] == ["in", "in"] and "stack" not in p.ops
+    assert sorted(p.params[i][:3] for i, op in enumerate(p.ops) if op == "col") == [
+        (2, 2, 6), (3, 2, 6)]
+
+
+def _three(w, big, small, other):
+    pairs = fm.vmap(lambda x, y: fm.tanh(fm.dot(w, x)) * y)(big, small)
+    return fm.sum(pairs) + fm.sum(fm.vmap(lambda z: z[0] * z[2])(other))
+
+
+@pytest.mark.parametrize("most", [4, 7, 13, 10 ** 9])
+def test_large_arrays_come_after_the_others_in_the_input_vector(monkeypatch, lowered, most):
+    # a large array (placeholders, no input nodes) given before a smaller one: the input
+    # vector puts it after, at every call; with both large, or neither, as they come
+    monkeypatch.setattr(unread, "MOST", most)
+    rng = np.random.default_rng(7)
+    f, g = fm.jit(_three), fm.jit(fm.grad(_three))
+    for _ in range(3):
+        big, small, other = (rng.normal(size=(6, 2)), rng.normal(size=6),
+                             rng.normal(size=(5, 3)))
+        _close(f(W, big, small, other), _three(W, big, small, other))
+        np.testing.assert_allclose(g(W, big, small, other), fm.grad(_three)(W, big, small, other),
+                                   rtol=1e-12)
+    p = lowered[0]
+    # (12, 6 and 15 entries: at 7, the first and last are large, the second not)
+    assert p.n_inputs == {4: 2, 7: 2 + 6, 13: 2 + 12 + 6, 10 ** 9: 2 + 12 + 6 + 15}[most]
+    assert p.width == 2 + 12 + 6 + 15

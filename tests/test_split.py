@@ -405,3 +405,24 @@ def test_a_parameter_array_after_the_data_keeps_the_whole_input_vector():
     assert "two halves" in text and "    I = I[:" not in text
     np.testing.assert_allclose(cut[1], whole[1], rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(cut[1], step(*args)[1], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("most", [100, 300])  # both arrays large; only xs (ys after it)
+def test_a_large_arrays_columns_are_cut_with_the_same_bits(monkeypatch, most):
+    # traced with placeholders (``unread``), the data's columns are ``col`` nodes of
+    # the input vector, not stacks of input nodes: the halves read the same rows
+    from fmicrograd.compiler import unread
+
+    xs, ys = _data(200, 3)
+    args = (mlp_params((3, 8, 8, 1), 2), xs, ys)
+    _, with_nodes, _ = _compiled(relu_mlp_step, args, True)
+    monkeypatch.setattr(unread, "MOST", most)
+    f, cut, run = _compiled(relu_mlp_step, args, True)
+    assert "two halves of 100 examples" in f.lower(*args).as_text()
+    assert fm.tree.leaves(cut) == fm.tree.leaves(with_nodes)  # the same bits
+    _, whole, _ = _compiled(relu_mlp_step, args, False)
+    np.testing.assert_allclose(fm.tree.leaves(whole), fm.tree.leaves(relu_mlp_step(*args)),
+                               rtol=1e-12, atol=1e-15)
+    xs2, ys2 = _data(200, 4)  # the next call's data, read from its own arrays
+    assert fm.tree.leaves(f(args[0], xs2, ys2)) == fm.tree.leaves(
+        _compiled(relu_mlp_step, (args[0], xs2, ys2), True)[1])

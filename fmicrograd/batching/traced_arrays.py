@@ -10,9 +10,13 @@ Here each column of such an argument is instead one variable of the trace
 holding the column's values (``vmap`` reads them through ``TRACED``), and
 ``ir.lower`` writes it as the ``stack`` of the column's input positions that
 the ``Stack`` node lowered to: the compiled program is the same, and the
-trace does not depend on the batch size. The variables stand only for jit's
-own inputs, which no transform inside the trace differentiates (a transform
-makes variables of its own for its arguments: a new array, mapped as before).
+trace does not depend on the batch size. A large array traced with
+placeholders (``compiler/unread.py``) has no input node per entry: its
+columns are ``col`` nodes, ``(start, step, count, depth)`` in the input
+vector, so the compiled program does not grow with the batch either. The
+variables stand only for jit's own inputs, which no transform inside the
+trace differentiates (a transform makes variables of its own for its
+arguments: a new array, mapped as before).
 
 >>> import numpy as np
 >>> from fmicrograd.core.expr import next_level, traced_variables
@@ -22,8 +26,8 @@ makes variables of its own for its arguments: a new array, mapped as before).
 >>> traced = TracedArrays(lv)
 >>> traced.add(arr, 0, inputs)
 >>> col = traced.columns(arr, 0)[1]
->>> col.value.tolist(), traced.lowered[col][0]
-([2.0, 4.0], (1, 3))
+>>> col.value.tolist(), traced.lowered[col][:2]
+([2.0, 4.0], ('stack', (1, 3)))
 """
 
 from __future__ import annotations
@@ -52,16 +56,18 @@ class TracedArrays:
         self.lowered: dict[Any, tuple] = {}
 
     def add(self, arr: np.ndarray, start: int, variables: list,
-            values: Any = None) -> None:
+            values: Any = None, nodes: bool = True) -> None:
         """Record ``arr`` (an object array of ``variables``, the trace's
         inputs from position ``start`` on, in row-major order, or of the
         placeholders that stand for them, ``compiler/unread.py``); ``values``,
         where given (always, for placeholders), is a float64 array of their
         values in ``arr``'s shape, which nothing changes (so that ``vmap``'s
         columns need not read a value from each variable), or a ``Shaped``
-        of that shape (``core/shaped.py``): columns without numbers."""
+        of that shape (``core/shaped.py``): columns without numbers.
+        ``nodes``: whether the entries are input nodes of the program (a
+        column is then their ``stack``), or placeholders (a ``col``)."""
         if arr.ndim >= 1 and arr.size:
-            self._arrays[id(arr)] = (arr, start, variables, arr.shape, values)
+            self._arrays[id(arr)] = (arr, start, variables, arr.shape, values, nodes)
 
     def columns(self, arr: Any, depth: int) -> Any:
         """``arr``'s columns as nested tuples of batched variables at
@@ -71,17 +77,18 @@ class TracedArrays:
         hit = self._arrays.get(id(arr))
         if hit is None or hit[0] is not arr or arr.shape != hit[3]:
             return None  # (reshaped in place: the general path)
-        _, start, variables, _, values = hit
+        _, start, variables, _, values, nodes = hit
         if not all(map(operator.is_, arr.reshape(-1).tolist(), variables)):
             return None  # entries replaced by the function: the general path
         key = (id(arr), depth)
         made = self._made.get(key)
         if made is None:
-            made = self._made[key] = self._build(arr.shape, start, variables, depth, values)
+            made = self._made[key] = self._build(arr.shape, start, variables, depth, values,
+                                                 nodes)
         return made
 
     def _build(self, shape: tuple, start: int, variables: list, depth: int,
-               values: np.ndarray | None) -> Any:
+               values: np.ndarray | None, nodes: bool) -> Any:
         if values is None:
             values = np.array([stored_value(v) for v in variables], dtype=float).reshape(shape)
         size, inner = shape[0], int(np.prod(shape[1:], dtype=np.intp))
@@ -95,7 +102,9 @@ class TracedArrays:
             column = values[(slice(None),) + index].reshape((size,) + (1,) * depth)
             var = traced_variable(column, self.level)
             offset = int(np.ravel_multi_index(index, shape[1:])) if index else 0
-            self.lowered[var] = (tuple((lead + offset).tolist()), param, column.shape)
+            self.lowered[var] = ("stack", tuple((lead + offset).tolist()), param,
+                                 column.shape) if nodes else \
+                ("col", (), (start + offset, inner, size, depth), column.shape)
             made.append(var)
         return _nested(made, shape[1:])
 

@@ -255,8 +255,8 @@ class _Emitter:
         body = self.src.lines
         texts: list[str] = []
         if self.in_place:  # (numpy code only: not ``export``'s)
-            if len(self.rows.inputs) <= 1 and 0 < p.n_inputs <= hoist.MOST:
-                body, texts = hoist.hoist(body, p.n_inputs)
+            if len(self.rows.inputs) <= 1 and 0 < p.width <= hoist.MOST:
+                body, texts = hoist.hoist(body, p.width)
             body = hoist.reshaped(body, self.src.names, lambda a: self.src.name(a, "c"))
             if all(plain(v) for v in self.src.names.values()):  # (every array float64)
                 body = inline(body, shapes, lambda shape: self.src.name(
@@ -280,7 +280,7 @@ class _Emitter:
         views = Source()
         views.emit(f"return ({''.join(t + ', ' for t in texts)})")
         make: Any = views.build("I")
-        run: Any = hoist.held(body, make, self.p.n_inputs)
+        run: Any = hoist.held(body, make, self.p.width)
         run.__fm_source__ = (make.__fm_source__.replace("def run(", "def views(", 1)
                              + body.__fm_source__)
         return run
@@ -357,6 +357,11 @@ class _Emitter:
             return self._dot(members)
         if op == "bdot":
             return self._bdot(members)
+        if op == "col":  # data columns (no node per entry): their entries of ``I``
+            members = sorted(members, key=lambda m: p.params[m][0])  # in the input's order
+            at = np.concatenate([np.arange(a, a + s * c, s) for a, s, c, _ in
+                                 (p.params[m] for m in members)])
+            return members, f"{self.rows.positions(at)}.reshape({(k,) + shape})"
         if op == "stack" and all(p.shapes[a] == shape[1:] for a in p.args[m0]):
             members = self.rows.order(members, [0])  # rows in the order of their first parts
             ids = [a for m in members for a in p.args[m]]

@@ -138,7 +138,7 @@ class _Entry:
     vector))."""
 
     __slots__ = ("match", "variants", "inline", "known", "treedef", "kinds", "positions",
-                 "items", "prebuilt", "reads_entries", "reads_values")
+                 "items", "prebuilt", "reads_entries", "reads_values", "large", "order")
 
     def __init__(self, treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
                  order: tuple = ()) -> None:
@@ -153,6 +153,14 @@ class _Entry:
         self.prebuilt: dict | None = None  # a variant's run -> its notes (``prebuilt``)
         self.reads_entries = False  # f reads entries of a large array (see ``unread``)
         self.reads_values = False  # f needs the numbers of values computed from one
+        # the array arguments of ``unread.MOST`` entries or more (by their number among the
+        # arrays), and the arrays' order in the input vector: those after the others (None:
+        # as they come), so that a large one's entries, without input nodes while it has
+        # placeholders, come after every input node (``ir.Program.width``)
+        sizes = [int(np.prod(k[1])) for k in kinds if k != SCALAR and k[0] == "array"]
+        self.large = frozenset(j for j, n in enumerate(sizes) if n >= unread.MOST)
+        arranged = sorted(range(len(sizes)), key=self.large.__contains__)
+        self.order = None if arranged == sorted(arranged) else arranged
 
 
 class Jitted:
@@ -332,10 +340,10 @@ class Jitted:
             if fill is not None and fill.owner is run:  # (its buffer filled from the parts:
                 # ``hoist.held``; a guard's wrapper, which copies the attributes, is not
                 # its owner: its own call checks the guards first)
-                out = single_thread(fill, _parts(scalars, arrays))
+                out = single_thread(fill, _parts(scalars, arrays, entry.order))
             else:
                 if inputs is None:
-                    inputs = _inputs(scalars, arrays)
+                    inputs = _inputs(scalars, arrays, entry.order)
                 out = single_thread(run, inputs if vector else inputs.tolist())
             if out is not None:
                 if entry.prebuilt is not None and run in entry.prebuilt:
@@ -353,7 +361,7 @@ class Jitted:
     def _trace(self, entry: _Entry, scalars: list, arrays: list, args: tuple,
                kwargs: dict) -> Any:
         with _collector_paused():
-            if not entry.reads_entries and any(a.size >= unread.MOST for a in arrays):
+            if not entry.reads_entries and entry.large:
                 if not entry.reads_values and unread.SHAPED:
                     try:  # placeholders, and values without numbers (see ``unread``)
                         return self._compile_and_run(entry, scalars, arrays, args, kwargs,
@@ -374,19 +382,20 @@ class Jitted:
         level = next_level()
         inputs = traced_variables([x for seg in scalars for x in seg.tolist()], level)
         traced = TracedArrays(level)  # (so that vmap maps them column by column)
-        traced_arrays = []
-        unread_at = []  # (start, stop) of the inputs that have placeholders, no variables
-        for a in arrays:
-            start = len(inputs)
-            if placeholders and a.size >= unread.MOST:
-                traced_arrays.append(unread.placeholders(a))
-                inputs += traced_arrays[-1].reshape(-1).tolist()
-                unread_at.append((start, len(inputs)))
+        traced_arrays: list = [None] * len(arrays)
+        start = len(inputs)  # each array's position in the input vector, in its order there
+        for j in entry.order or range(len(arrays)):
+            a = arrays[j]
+            values = Shaped(a.shape) if shaped and j in entry.large else \
+                np.array(a, dtype=float)  # (a copy: f may change its argument)
+            if placeholders and j in entry.large:  # (after every input node: entry.order)
+                traced_arrays[j] = unread.placeholders(a)
+                traced.add(traced_arrays[j], start, traced_arrays[j].reshape(-1).tolist(),
+                           values, nodes=False)
             else:
-                traced_arrays.append(variables(a, level, inputs))
-            traced.add(traced_arrays[-1], start, inputs[start:],
-                       Shaped(a.shape) if shaped and a.size >= unread.MOST else
-                       np.array(a, dtype=float))  # (a copy: f may change its argument)
+                traced_arrays[j] = variables(a, level, inputs)
+                traced.add(traced_arrays[j], start, inputs[start:], values)
+            start += a.size
         new_args, new_kwargs = _substitute(args, kwargs, self._static(len(args), kwargs), inputs,
                                            traced_arrays)
         log: list = []
@@ -431,9 +440,9 @@ class Jitted:
         outs, out_def = tr.flatten(_node_arrays(out))
         try:
             program = ir.lower(outs, inputs, log, level, columns=traced.lowered, checks=checks,
-                               unread=unread_at)
+                               width=start)
         except ir.NotCompilable as e:
-            if unread_at:  # (with variables, where placeholders were frozen into a constant)
+            if placeholders:  # (with variables, where placeholders were frozen into a constant)
                 raise unread.EntriesRead from e
             entry.inline = str(e) or True  # (the reason, for ``lower``)
             return self._as_python(args, kwargs)
@@ -478,7 +487,7 @@ class Jitted:
             del entry.variants[MAX_VARIANTS:]
         if record.found:  # the user's prebuilt graph, passed to this call
             prebuilt.check(self, record.found)
-        flat = _inputs(scalars, arrays)
+        flat = _inputs(scalars, arrays, entry.order)
         result = single_thread(run, flat if vector else flat.tolist())
         if result is None and shaped:  # a label the program rejects (``losses``), or a
             with self._lock:  # guard: traced again with the numbers
@@ -536,7 +545,7 @@ class Jitted:
                                "it uses a variable of an enclosing transform or a "
                                "per-example value of an enclosing vmap, calls debug_nans, "
                                "or uses an op without a compiled form")
-            inputs = _inputs(*found)
+            inputs = _inputs(found[0], found[1], entry.order)
             for run, _, vector, _ in entry.variants:
                 if single_thread(run, inputs if vector else inputs.tolist()) is not None:
                     source = run.__fm_source__
@@ -634,19 +643,22 @@ def _split(leaves: list, kinds: list) -> tuple[list, list]:
     return scalars, arrays
 
 
-def _inputs(scalars: list, arrays: list) -> np.ndarray:
+def _inputs(scalars: list, arrays: list, order: list | None = None) -> np.ndarray:
     """The program's input vector: the scalar segments, then the arrays'
-    entries (copied: a program's outputs may be views of it, and a user's
-    array may change in place later)."""
-    parts = _parts(scalars, arrays)
+    entries, in ``order`` where given (``_Entry.order``) (copied: a program's
+    outputs may be views of it, and a user's array may change in place
+    later)."""
+    parts = _parts(scalars, arrays, order)
     if len(parts) == 1 and not arrays:
         return parts[0]
     return np.concatenate(parts, dtype=float) if parts else np.zeros(0)
 
 
-def _parts(scalars: list, arrays: list) -> list:
+def _parts(scalars: list, arrays: list, order: list | None = None) -> list:
     """The input vector's pieces, in order: the scalar segments, then the
-    arrays' entries."""
+    arrays' entries (in ``order`` where given)."""
+    if order is not None:
+        arrays = [arrays[j] for j in order]
     return scalars + [a.reshape(-1) for a in arrays]
 
 

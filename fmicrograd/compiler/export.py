@@ -303,7 +303,7 @@ def _cut(p: ir.Program) -> ir.Program:
     if not any(cut(i) and any(map(attached, args[i])) for i in range(p.size)):
         return p
     q = ir.Program()
-    q.n_inputs = p.n_inputs
+    q.n_inputs, q.extra = p.n_inputs, p.extra
     new: list = [0] * p.size
     detached: dict = {}  # node -> its detached copy in q
 

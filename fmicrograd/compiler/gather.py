@@ -79,8 +79,8 @@ class Rows:
         self.src = src
         self.views = views
         self.names: list[str] = ["I"]
-        self.sizes: list[int] = [p.n_inputs]
-        self.shapes: list[tuple] = [(p.n_inputs,)]
+        self.sizes: list[int] = [p.width]  # (``I``: the inputs, then entries read as ``col``)
+        self.shapes: list[tuple] = [(p.width,)]
         self.var_of = np.full(p.size, -1, dtype=np.intp)
         self.row_of = np.zeros(p.size, dtype=np.intp)
         self.var_of[:p.n_inputs] = 0
@@ -254,6 +254,19 @@ class Rows:
             if np.any(order != np.arange(len(ids))):
                 total += _JOIN
         return total
+
+    def positions(self, at: np.ndarray) -> str:
+        """Source text for the entries of ``I`` at positions ``at`` (an
+        integer array): a view where they are a range with a step, else a
+        copy. The ``col`` nodes' entries, which have no node each.
+
+        >>> p = Program()
+        >>> p.n_inputs, p.extra = len([p.add("in", (), k, ()) for k in range(2)]), 6
+        >>> rows = Rows(p, Source())
+        >>> rows.positions(np.arange(2, 8, 2)), rows.positions(np.arange(8))
+        ('I[2:7:2]', 'I')
+        """
+        return self._text(0, at, *self._kind(0, at, True))
 
     def gather(self, ids: Any, steps: bool = True) -> str:
         """Source text for the values of nodes ``ids`` (a list or an integer

@@ -124,7 +124,7 @@ def checked(guards: tuple[Callable, np.ndarray], run: Callable, vector: bool) ->
 def value_checks(p: Program) -> list[tuple[np.ndarray, Callable]]:
     """``(positions, ok)`` for the labels ``fm.losses`` checked in the trace
     (``p.checks``) that are inputs of ``p``: an argument (an ``in`` node), or
-    a column that ``vmap`` maps (a ``stack`` of inputs). Checks with one
+    a column that ``vmap`` maps (a ``stack`` of inputs, a ``col``). Checks with one
     ``ok`` are merged. A label computed from the inputs is left out (it was
     checked at the trace only).
 
@@ -142,6 +142,9 @@ def value_checks(p: Program) -> list[tuple[np.ndarray, Callable]]:
             where = [p.params[i]]
         elif p.ops[i] == "stack" and all(a < p.n_inputs and p.ops[a] == "in" for a in p.args[i]):
             where = [p.params[a] for a in p.args[i]]
+        elif p.ops[i] == "col":  # (a large array's column: no node per entry)
+            start, step, count, _ = p.params[i]
+            where = list(range(start, start + step * count, step))
         else:
             continue
         merged.setdefault(ok, []).extend(where)

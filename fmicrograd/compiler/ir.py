@@ -64,6 +64,13 @@ class Program:
     otherwise); ``outputs`` (node numbers) and ``guards`` ``(op, a, b,
     expected)`` with node numbers ``a`` and ``b``.
 
+    The input vector ``I`` has ``width`` entries: the first ``n_inputs`` are
+    the input nodes ``0..n_inputs-1`` (node ``i`` at position ``i``), the
+    ``extra`` after them have no node each: a large array argument's
+    entries, which the program reads only as ``col`` nodes (a column that
+    ``vmap`` maps: ``I[start::step][:count]``, param ``(start, step, count,
+    depth)``, depth the vmap's, as a ``Stack``'s; ``compiler/unread.py``).
+
     >>> p = Program()
     >>> x = p.add("in", (), 0, ())
     >>> p.add("*", (x, p.const(2.0)), None, ()) == p.add("*", (x, p.const(2.0)), None, ())
@@ -79,6 +86,7 @@ class Program:
         self.guards: list = []
         self.checks: list = []  # (node number, ok) of labels (see ``lower``)
         self.n_inputs = 0
+        self.extra = 0  # entries of ``I`` after the inputs, without a node (``col``)
         self._memo: dict = {}
         self._edges: tuple | None = None
         self.detach = False  # stop_gradient kept as an operation (see ``lower``)
@@ -117,6 +125,11 @@ class Program:
         """
         n = min(self.n_inputs, self.size)
         return n if n and self.ops[:n].count("in") == n else 0
+
+    @property
+    def width(self) -> int:
+        """How many entries the input vector ``I`` has."""
+        return self.n_inputs + self.extra
 
     @property
     def size(self) -> int:
@@ -167,7 +180,7 @@ PER_EXAMPLE_GUARD = "a guard compares per-example values"
 
 def lower(outputs: list, inputs: list, guards: list, level: int,
           detach: bool = False, columns: dict | None = None,
-          checks: list | None = None, unread: list | None = None) -> Program:
+          checks: list | None = None, width: int | None = None) -> Program:
     """The program computing ``outputs`` (nodes or plain values) from
     ``inputs`` (the trace's variables, at ``level``). ``guards`` is the trace's
     comparison log. Raises ``NotCompilable`` when the graph reaches a variable
@@ -175,12 +188,12 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
     ``detach``: keep ``stop_gradient`` as an operation (``to_torch``, whose
     program torch's autograd differentiates); ``jit``'s forward code drops it.
     ``columns``: the trace's column variables of array arguments, each the
-    ``(input positions, Stack param, shape)`` of the ``stack`` it stands for
+    ``(op, args, param, shape)`` of the node it stands for: a ``stack`` of
+    input nodes, or a ``col`` of entries after them
     (``batching/traced_arrays.py``). ``checks``: ``(node, ok)`` of labels that
     ``fm.losses`` checks (``control.CHECKS``), as ``p.checks`` ``(number, ok)``.
-    ``unread``: ``(start, stop)`` ranges of ``inputs`` that are placeholders
-    of float entries, not variables (``compiler/unread.py``): numbered as
-    inputs without a lookup entry each (no node can use one).
+    ``width``: the input vector's length, where entries after ``inputs``
+    (a large array's, ``compiler/unread.py``) are read as ``col`` nodes only.
 
     >>> lv = next_level()
     >>> x = variable(3.0, lv)
@@ -201,18 +214,12 @@ def lower(outputs: list, inputs: list, guards: list, level: int,
     p.ops = ["in"] * len(inputs)
     p.args = [()] * len(inputs)
     p.params = list(range(len(inputs)))
-    if unread:  # (jit's: every input a float)
-        p.shapes = [()] * len(inputs)
-        start = 0
-        for a, b in [*unread, (len(inputs), len(inputs))]:
-            number.update(zip(inputs[start:a], range(start, a)))
-            start = b
-    else:
-        values = list(map(_stored, inputs))
-        p.shapes = [()] * len(values) if set(map(type, values)) <= {float} else [
-            () if v.__class__ is float else _shape(v) for v in values]  # (jit's: all floats)
-        number.update(zip(inputs, p.params))
+    values = list(map(_stored, inputs))
+    p.shapes = [()] * len(values) if set(map(type, values)) <= {float} else [
+        () if v.__class__ is float else _shape(v) for v in values]  # (jit's: all floats)
+    number.update(zip(inputs, p.params))
     p.n_inputs = len(inputs)
+    p.extra = 0 if width is None else width - len(inputs)
     roots = [o for o in outputs if isinstance(o, Expr)]
     for _op, a, b, _ in guards:
         roots += [x for x in (a, b) if isinstance(x, Expr)]
@@ -299,8 +306,8 @@ def _walk(p: Program, roots: list, number: dict, level: int, columns: dict) -> N
                         raise NotCompilable("the function uses a variable of an enclosing "
                                             "transform")
                     column = columns.get(n)
-                    if column is not None:  # an array argument's column: its inputs stacked
-                        number[n] = p.add("stack", *column)
+                    if column is not None:  # an array argument's column (``stack``, ``col``)
+                        number[n] = p.add(*column)
                         continue
                 value = _stored(n)
                 if value.__class__ is float and value and value == value:

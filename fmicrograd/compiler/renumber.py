@@ -61,6 +61,7 @@ class Changed:
             big.ops, big.args, big.params, big.shapes = (list(p.ops), list(p.args),
                                                          list(p.params), list(p.shapes))
             big.n_inputs, big.outputs, big.guards = p.n_inputs, p.outputs, p.guards
+            big.extra = p.extra
             for i, (op, a, shape) in self.changed.items():
                 big.ops[i], big.args[i], big.params[i], big.shapes[i] = op, a, None, shape
             for op, a, shape in self.added:
@@ -130,7 +131,7 @@ def renumbered(p: Program, runs: list, r: Edges) -> tuple[Program, np.ndarray]:
     time, by number of arguments. Returns the program and the map old -> new
     number (an array; -1: dropped). See the module's example."""
     q = _program()
-    q.n_inputs = p.n_inputs
+    q.n_inputs, q.extra = p.n_inputs, p.extra
     for name in ("ops", "params", "shapes"):
         old, kept = getattr(p, name), []
         for a, b in runs:

@@ -79,7 +79,7 @@ class _Rewrite:
                                                    ~self.has(_BSUM)[users])
         self.waits = deferred
         self.q = Program()
-        self.q.n_inputs = p.n_inputs
+        self.q.n_inputs, self.q.extra = p.n_inputs, p.extra
         self.new: list = []
         self.uses: list = []
         self.deferred: list = []
@@ -305,7 +305,7 @@ def _prune(p: Program) -> Program:
         return p
     renum: list = [0] * p.size
     q = Program()
-    q.n_inputs = p.n_inputs
+    q.n_inputs, q.extra = p.n_inputs, p.extra
     for i in compress(range(p.size), live):
         renum[i] = len(q.ops)
         q.ops.append(p.ops[i])

@@ -38,6 +38,8 @@ def param_key(op: str, param: Any) -> Any:
     """
     if isinstance(param, vmap_ops.Take):
         return ("take", param.lead, param.full, param.shape)
+    if op == "col":  # (the columns of a data matrix, wherever they start)
+        return "col"
     if op == "custom":
         return id(param)
     return param
@@ -65,7 +67,8 @@ def groups(p: Program) -> list[list[int]]:
         if op == "const" or op == "in":
             continue
         if param is not None:
-            param = param if param.__class__ is tuple and op != "custom" else param_key(op, param)
+            param = param if param.__class__ is tuple and op != "custom" and op != "col" else \
+                param_key(op, param)
         if len(a) == 2:  # most nodes: without ``map`` and a generator
             x, y = a
             lx, ly = level[x], level[y]

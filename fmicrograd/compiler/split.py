@@ -20,7 +20,7 @@ the sum of two half sums), as any change of summation order does.
 
 Only programs of that shape are cut: every batched node has the one batch
 shape ``(B,)`` with ``B`` even, works example by example (row-wise
-operations, ``dot``, ``stack`` of inputs, constants), and depends on no batch
+operations, ``dot``, ``stack`` of inputs, ``col``, constants), and depends on no batch
 sum; the only nodes reading batched values are full batch sums; there are no
 guards and no batched outputs or inputs. Anything else runs uncut.
 
@@ -60,7 +60,7 @@ MIN_BATCH = 128  # examples: each half has at least 64
 # 2M, runs in 1.8x the time cut) the hand-offs cost more than the second core
 # saves; a 2-64-64-1 x 1000 step (26M) runs in 0.85x, wider ones in 0.6-0.8x.
 MIN_WORK = 10_000_000
-_EXAMPLEWISE = (_ROWWISE | {"dot", "stack", "const"}) - {"factor"}
+_EXAMPLEWISE = (_ROWWISE | {"dot", "stack", "col", "const"}) - {"factor"}
 
 
 def split(p: Program, namespace: dict = NUMPY, min_work: int | None = None) -> Callable | None:
@@ -104,7 +104,7 @@ def split(p: Program, namespace: dict = NUMPY, min_work: int | None = None) -> C
         half.__fm_source__.replace("def run(", "def half(", 1),
         post.__fm_source__.replace("def run(", "def post(", 1),
         "def run(I):", "    data = I[idx]  # each half's examples: data[0], data[1]",
-        *(() if lead == p.n_inputs else (f"    I = I[:{lead}]  # (what the halves read beside "
+        *(() if lead == p.width else (f"    I = I[:{lead}]  # (what the halves read beside "
                                           "their examples)",)),
         "    a, b = _both(half, (I, data[0]), (I, data[1]))",
         "    return post(_cat((I, a + b)))  # the batch sums of the whole batch"))
@@ -117,7 +117,7 @@ def _same(a: Any) -> Any:
 
 def _cut(p: Program, min_work: int) -> tuple | None:
     """``(cuts, sources, rows, consts)``: the batch sums; the per-example
-    inputs of the half program (each ``stack`` of inputs and batched
+    inputs of the half program (each ``stack`` of inputs, ``col`` and batched
     constant); and for each, its ``B`` entries as positions in ``I`` followed
     by ``consts``. None when ``p`` is not cut. The unbatched nodes (most of a
     training step's: the update) are judged with array operations."""
@@ -155,14 +155,14 @@ def _cut(p: Program, min_work: int) -> tuple | None:
             return None
         if op not in _EXAMPLEWISE and not (op == "factor" and params[i] in _FACTORS):
             return None
-        if op == "stack" and _inputs_only(a, p.n_inputs):
+        if op == "col" or op == "stack" and _inputs_only(a, p.n_inputs):
             columns.add(i)
         elif op == "stack" and any(shapes[k] != () or not (
                 ops[k] == "in" or (ops[k] == "const" and type(params[k]) is float)) for k in a):
             return None
         if op == "const" and np.asarray(params[i]).dtype != np.float64:
             return None  # the halves read their examples from one float64 array
-        if op in ("stack", "const"):
+        if op in ("stack", "col", "const"):
             sources.append(i)
         else:
             work += len(a) * size
@@ -174,7 +174,10 @@ def _cut(p: Program, min_work: int) -> tuple | None:
     consts: list = []
     rows = []
     for i in sources:
-        if i in columns:  # (a data column)
+        if ops[i] == "col":  # (a data column without a node per entry)
+            start, step, count, _ = params[i]
+            rows.append(np.arange(start, start + step * count, step))
+        elif i in columns:  # (a data column)
             rows.append(np.fromiter(itemgetter(*args[i])(params) if len(args[i]) > 1 else
                                     (params[args[i][0]],), dtype=np.intp, count=size))
         elif ops[i] == "stack":
@@ -183,11 +186,11 @@ def _cut(p: Program, min_work: int) -> tuple | None:
                 if ops[k] == "in":
                     row.append(params[k])
                 else:
-                    row.append(p.n_inputs + len(consts))
+                    row.append(p.width + len(consts))
                     consts.append(float(params[k]))
             rows.append(np.array(row, dtype=np.intp))
         else:
-            start = p.n_inputs + len(consts)
+            start = p.width + len(consts)
             consts.extend(np.asarray(params[i], dtype=float).tolist())
             rows.append(np.arange(start, start + size))
     return cuts, sources, np.array(rows, dtype=np.intp).reshape(len(rows), size), consts
@@ -203,10 +206,12 @@ def _inputs_only(a: tuple, n_inputs: int) -> bool:
 def _first_input(p: Program, i: int) -> int:
     """Where the first input that batched node ``i`` stacks sits in the input
     vector (after every input for a node that stacks none)."""
+    if p.ops[i] == "col":
+        return p.params[i][0]
     for k in p.args[i] if p.ops[i] == "stack" else ():
         if p.ops[k] == "in":
             return p.params[k]
-    return p.n_inputs
+    return p.width
 
 
 def _reach(p: Program, roots: list, stop: np.ndarray | None = None) -> np.ndarray:

@@ -17,6 +17,13 @@ reads entries. Such a function runs twice on its first call, side effects
 too (``docs/sharp-bits.md``). What it only passes around (the array, a
 slice, an entry moved to another place) is not a read.
 
+Placeholders are not inputs of the compiled program: such an array's
+entries sit in the input vector after every input node (``_Entry.order`` in
+``compiler/compile.py`` puts the large arrays last), and the columns
+``vmap`` maps read them as ``col`` nodes, ``I[start::step][:count]``
+(``ir.Program.width``). The program then has no node per entry, so that its
+compile passes do not grow with the batch either.
+
 The first trace also gives the columns ``vmap`` maps values without numbers
 (``core/shaped.py``, while ``SHAPED``): the layers' nodes then hold no batch
 of values either, and the trace costs about what a small batch's does. A
