@@ -65,8 +65,9 @@ def test_program_is_the_same_size_at_any_batch(small, large, monkeypatch):
     assert l_small.backend == l_large.backend == "batched"
     # the inputs are the parameters plus the batch (x: 3 per example, y: 1)
     n_params = sum(len(w) + 1 for layer in params((3, 6, 5, 1)) for w, _ in layer)
-    assert p_small.n_inputs == n_params + 4 * small
-    assert p_large.n_inputs == n_params + 4 * large
+    # (the input vector's length: a large array's entries, ``unread``, have no node each)
+    assert p_small.width == n_params + 4 * small
+    assert p_large.width == n_params + 4 * large
     # everything else is one node per neuron operation, whatever the batch
     assert p_small.size - p_small.n_inputs == p_large.size - p_large.n_inputs
     assert p_small.ops[p_small.n_inputs:] == p_large.ops[p_large.n_inputs:]
