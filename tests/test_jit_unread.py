@@ -273,3 +273,24 @@ def test_large_arrays_come_after_the_others_in_the_input_vector(monkeypatch, low
     # (12, 6 and 15 entries: at 7, the first and last are large, the second not)
     assert p.n_inputs == {4: 2, 7: 2 + 6, 13: 2 + 12 + 6, 10 ** 9: 2 + 12 + 6 + 15}[most]
     assert p.width == 2 + 12 + 6 + 15
+
+
+def test_variants_traced_with_and_without_placeholders_share_one_input_vector(monkeypatch,
+                                                                             lowered):
+    # one input structure, two branches on a parameter: the first traced with placeholders
+    # (``col`` nodes), the second reads an entry (so with a variable per entry); both read
+    # the large array after the smaller one in the input vector, whichever ran first
+    monkeypatch.setattr(unread, "MOST", 8)  # xs (12 entries) is large, ys (6) is not
+
+    def f(w, xs, ys):
+        mapped = fm.sum(fm.vmap(lambda x, y: fm.tanh(fm.dot(w, x)) * y)(xs, ys))
+        if w[0] > 0:
+            return mapped
+        return mapped + xs[2, 1] * w[1]
+
+    rng = np.random.default_rng(11)
+    jf = fm.jit(f)
+    for w in ((0.5, -1.25), (-0.5, 0.75), (0.25, 2.0), (-1.5, 0.5)):
+        xs, ys = rng.normal(size=(6, 2)), rng.normal(size=6)
+        _close(jf(w, xs, ys), f(w, xs, ys))
+    assert [(p.n_inputs, p.extra) for p in lowered] == [(2 + 6, 12), (2 + 6 + 12, 0)]
