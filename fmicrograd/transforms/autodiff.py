@@ -280,8 +280,12 @@ def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
     levels = {lv for lv, _, _ in RUNNING.get()}
     record = PREBUILT.get()  # (under jit: its inputs stand for the call's arguments)
     depth = DEPTH.get()
+    Stack: Any = None
     if depth:  # (only here: numpy is loaded under vmap, and ``import fmicrograd`` stays light)
         from ..batching.vmap_ops import Stack
+    roots = [o for o in outs if isinstance(o, Expr)]
+    if _uses_a_variable(roots, groups, levels, Stack):
+        return  # the usual case, seen before the arguments' sources are gathered below
     sources: set = set()
     standing = []  # jit's inputs that the variables stand for (``control.PREBUILT``)
     for xs in groups:
@@ -305,7 +309,6 @@ def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
                 # (inside a transform, a user's fm.Var only: a computed node, as an unrolled
                 # inner loop's iterate, has a graph the walk would cross at every call)
                 sources.add(id(n))
-    roots = [o for o in outs if isinstance(o, Expr)]
     if not (sources or standing) or not roots:
         return
     mine = {id(x) for xs in groups for x in xs}
@@ -344,6 +347,33 @@ def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
 
 
 _KEPT = 10_000  # nodes at most in a traced output jit keeps, to look for a computed node in
+_PROBE = 10_000  # nodes at most that ``_uses_a_variable`` takes from its stack
+
+
+def _uses_a_variable(roots: list, groups: list, levels: set, Stack: Any) -> bool:
+    """Whether the outputs reach one of the call's variables within the
+    first ``_PROBE`` nodes of the walk ``_check_not_prebuilt`` makes (which
+    stops there too): then nothing was prebuilt. False means "look further",
+    not "prebuilt"."""
+    mine = {id(x) for xs in groups for x in xs}
+    stack, seen = list(roots), set[int]()
+    for _ in range(_PROBE):
+        if not stack:
+            break
+        n = stack.pop()
+        if id(n) in mine:
+            return True
+        if n.op == "var" and getattr(n, "level", None) in levels:
+            continue  # (a running transform's variable: the walk stops on it)
+        if Stack is not None and getattr(n, "param", None).__class__ is Stack:
+            continue
+        for c in n.children:
+            if id(c) in mine:  # (an L2 term's sum has every parameter as a child)
+                return True
+            if id(c) not in seen:
+                seen.add(id(c))
+                stack.append(c)
+    return False
 
 
 def prebuilt_error(who: str) -> ValueError:
