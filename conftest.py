@@ -6,8 +6,7 @@ import fmicrograd as fm
 
 # typed user scripts: checked by mypy and run by tests/test_typing.py, not imported as modules
 collect_ignore_glob = ["tests/typed_examples/*",
-                       "tests/shaped_selfcheck.py",  # (plugins that patch jit: run with -p)
-                       "tests/col_selfcheck.py"]
+                       "tests/shaped_selfcheck.py"]  # (a plugin that patches jit: run with -p)
 
 
 @pytest.fixture(autouse=True)

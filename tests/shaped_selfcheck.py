@@ -12,6 +12,14 @@ At the end it prints how many traces were compared and names each test whose
 two lowered programs differ (operations, arguments, shapes, constants' bits,
 guards, checks, inputs). Tests that count traces or lowerings fail under it;
 the comparison is what it is for.
+
+With ``FM_CHECK=bits`` it checks instead every trace with placeholders (a
+large array's columns as ``col`` nodes, no input node per entry) against a
+trace of the same call with a variable per entry (its columns as ``stack``
+nodes of input nodes): the two programs' first runs must give the same bits::
+
+    FM_CHECK=bits PYTHONPATH=tests python -m pytest -p shaped_selfcheck \
+        --deselect tests/test_package.py
 """
 
 from __future__ import annotations
@@ -21,13 +29,15 @@ from typing import Any
 
 import numpy as np
 
+import fmicrograd as fm
 from fmicrograd.compiler import compile as jit_compile
 from fmicrograd.compiler import ir, unread
 
 unread.MOST = int(os.environ.get("FM_MOST", "1"))  # (placeholders for every array argument)
 
+_BITS = os.environ.get("FM_CHECK", "programs") == "bits"
 _PROGRAMS: list = []
-_RESULTS: dict = {"equal": 0, "differ": [], "values failed": []}
+_RESULTS: dict = {"equal": 0, "differ": [], "failed": []}
 
 
 def _canon(v: Any) -> Any:
@@ -60,8 +70,39 @@ def _recorded_lower(*args: Any, **kwargs: Any) -> ir.Program:
     return p
 
 
-ir.lower = jit_compile.ir.lower = _recorded_lower  # type: ignore[assignment]
+if not _BITS:
+    ir.lower = jit_compile.ir.lower = _recorded_lower  # type: ignore[assignment]
 _compile_and_run = jit_compile.Jitted._compile_and_run
+
+
+def _bits(out: Any) -> list:
+    leaves = []
+    for v in fm.tree.leaves(out):
+        a = np.asarray(v)
+        leaves.append(repr(a) if a.dtype == object else (a.dtype.str, a.shape, a.tobytes()))
+    return leaves
+
+
+def _against_variables(self: Any, entry: Any, scalars: list, arrays: list, args: tuple,
+                       kwargs: dict, placeholders: bool = False, shaped: bool = False) -> Any:
+    result = _compile_and_run(self, entry, scalars, arrays, args, kwargs, placeholders, shaped)
+    if not placeholders or entry.inline:
+        return result
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?")
+    before = len(entry.variants)
+    try:
+        again = _compile_and_run(self, entry, scalars, arrays, args, kwargs)
+        same = _bits(again) == _bits(result)
+    except BaseException as e:  # noqa: BLE001 -- recorded
+        _RESULTS["failed"].append(f"{test}: {type(e).__name__}: {e}")
+        return result
+    if len(entry.variants) > before:  # (the variables' variant: not kept)
+        entry.variants.pop(0)
+    if same:
+        _RESULTS["equal"] += 1
+    else:
+        _RESULTS["differ"].append(test)
+    return result
 
 
 def _checked(self: Any, entry: Any, scalars: list, arrays: list, args: tuple, kwargs: dict,
@@ -77,7 +118,7 @@ def _checked(self: Any, entry: Any, scalars: list, arrays: list, args: tuple, kw
     try:
         _compile_and_run(self, entry, scalars, arrays, args, kwargs, True, False)
     except BaseException as e:  # noqa: BLE001 -- recorded
-        _RESULTS["values failed"].append(f"{test}: {type(e).__name__}: {e}")
+        _RESULTS["failed"].append(f"{test}: {type(e).__name__}: {e}")
         return result
     if _PROGRAMS[-1] == without:
         _RESULTS["equal"] += 1
@@ -86,15 +127,20 @@ def _checked(self: Any, entry: Any, scalars: list, arrays: list, args: tuple, kw
     return result
 
 
-jit_compile.Jitted._compile_and_run = _checked  # type: ignore[method-assign]
+jit_compile.Jitted._compile_and_run = (  # type: ignore[method-assign]
+    _against_variables if _BITS else _checked)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """How many traces were compared, and where they differed."""
     write = terminalreporter.write_line
-    write(f"shaped_selfcheck: {_RESULTS['equal']} traces without numbers gave the program "
-          f"traced with the values; {len(_RESULTS['differ'])} differed")
+    if _BITS:
+        write(f"shaped_selfcheck: {_RESULTS['equal']} traces with placeholders gave the bits "
+              f"of a variable per entry; {len(_RESULTS['differ'])} differed")
+    else:
+        write(f"shaped_selfcheck: {_RESULTS['equal']} traces without numbers gave the program "
+              f"traced with the values; {len(_RESULTS['differ'])} differed")
     for test in _RESULTS["differ"]:
         write(f"  differs: {test}")
-    for text in _RESULTS["values failed"]:
-        write(f"  the trace with values failed after one without: {text}")
+    for text in _RESULTS["failed"]:
+        write(f"  the second trace failed after the first: {text}")
