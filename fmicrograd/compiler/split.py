@@ -20,9 +20,10 @@ the sum of two half sums), as any change of summation order does.
 
 Only programs of that shape are cut: every batched node has the one batch
 shape ``(B,)`` with ``B`` even, works example by example (row-wise
-operations, ``dot``, ``stack`` of inputs, ``col``, constants), and depends on no batch
-sum; the only nodes reading batched values are full batch sums; there are no
-guards and no batched outputs or inputs. Anything else runs uncut.
+operations, ``dot``, ``stack`` of inputs, ``col``, constants), and depends
+on no batch sum; the only nodes reading batched values are full batch sums;
+there are no guards and no batched outputs or inputs. Anything else runs
+uncut.
 
 >>> import numpy as np, fmicrograd as fm
 >>> from fmicrograd.core.expr import variable, next_level
@@ -144,7 +145,7 @@ def _cut(p: Program, min_work: int) -> tuple | None:
         return None
     work = int(counts[cut].sum()) * size
     sources = []
-    columns = set()  # the stacks of inputs only (a data column's)
+    columns = set()  # the data columns: ``col`` nodes and stacks of inputs only
     used = np.zeros(p.size, dtype=bool)
     used[flat] = True
     for i in np.flatnonzero(batched).tolist():
