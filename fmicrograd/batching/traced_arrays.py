@@ -121,5 +121,6 @@ def _nested(items: list, shape: tuple) -> Any:
     step = len(items) // shape[0] if shape[0] else 0
     return tuple(_nested(items[k * step:(k + 1) * step], shape[1:]) for k in range(shape[0]))
 
+
 # the running trace's array arguments (None outside ``fm.jit``'s trace)
 TRACED: ContextVar[TracedArrays | None] = ContextVar("TRACED", default=None)
