@@ -12,7 +12,7 @@ holding the column's values (``vmap`` reads them through ``TRACED``), and
 the ``Stack`` node lowered to: the compiled program is the same, and the
 trace does not depend on the batch size. A large array traced with
 placeholders (``compiler/unread.py``) has no input node per entry: its
-columns are ``col`` nodes, ``(start, step, count, depth)`` in the input
+columns are ``col`` nodes, ``(start, step, size, depth)`` in the input
 vector, so the compiled program does not grow with the batch either. The
 variables stand only for jit's own inputs, which no transform inside the
 trace differentiates (a transform makes variables of its own for its
@@ -34,14 +34,33 @@ from __future__ import annotations
 
 import operator
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..core.expr import stored_value, traced_variable
 from .vmap_ops import Stack
 
-__all__ = ["TracedArrays", "TRACED"]
+__all__ = ["TracedArrays", "TRACED", "Column"]
+
+
+class Column(NamedTuple):
+    """A ``col`` node's param: the entries ``start, start + step, ...``
+    (``size`` of them) of the input vector, mapped at ``vmap`` depth
+    ``depth`` (which the node's shape shows, as a ``Stack``'s does).
+
+    >>> Column(3, 4, 2, 0).positions().tolist()
+    [3, 7]
+    """
+
+    start: int
+    step: int
+    size: int
+    depth: int
+
+    def positions(self) -> np.ndarray:
+        """The entries' positions in the input vector."""
+        return np.arange(self.start, self.start + self.step * self.size, self.step)
 
 
 class TracedArrays:
@@ -104,7 +123,7 @@ class TracedArrays:
             offset = int(np.ravel_multi_index(index, shape[1:])) if index else 0
             self.lowered[var] = ("stack", tuple((lead + offset).tolist()), param,
                                  column.shape) if nodes else \
-                ("col", (), (start + offset, inner, size, depth), column.shape)
+                ("col", (), Column(start + offset, inner, size, depth), column.shape)
             made.append(var)
         return _nested(made, shape[1:])
 

@@ -358,9 +358,8 @@ class _Emitter:
         if op == "bdot":
             return self._bdot(members)
         if op == "col":  # data columns (no node per entry): their entries of ``I``
-            members = sorted(members, key=lambda m: p.params[m][0])  # in the input's order
-            at = np.concatenate([np.arange(a, a + s * c, s) for a, s, c, _ in
-                                 (p.params[m] for m in members)])
+            members = sorted(members, key=lambda m: p.params[m].start)  # in the input's order
+            at = np.concatenate([p.params[m].positions() for m in members])
             return members, f"{self.rows.positions(at)}.reshape({(k,) + shape})"
         if op == "stack" and all(p.shapes[a] == shape[1:] for a in p.args[m0]):
             members = self.rows.order(members, [0])  # rows in the order of their first parts

@@ -361,20 +361,21 @@ class Jitted:
     def _trace(self, entry: _Entry, scalars: list, arrays: list, args: tuple,
                kwargs: dict) -> Any:
         with _collector_paused():
-            if not entry.reads_entries and entry.large:
-                if not entry.reads_values and unread.SHAPED:
-                    try:  # placeholders, and values without numbers (see ``unread``)
-                        return self._compile_and_run(entry, scalars, arrays, args, kwargs,
-                                                     True, True)
-                    except (unread.EntriesRead, Exception) as e:
-                        entry.reads_values = True
-                        if e.__class__ is unread.EntriesRead:
-                            entry.reads_entries = True
-                if not entry.reads_entries:
-                    try:  # large arrays with placeholders first (see ``unread``)
-                        return self._compile_and_run(entry, scalars, arrays, args, kwargs, True)
-                    except (unread.EntriesRead, Exception):  # (an error with placeholders:
-                        entry.reads_entries = True  # raised again, or not, with variables)
+            # large arrays with placeholders first (see ``unread``): their columns without
+            # numbers, then with the values; a failed tier is not tried again for this
+            # structure (an error there is raised again, or not, by the next)
+            for shaped in (True, False):
+                if entry.reads_entries or not entry.large:
+                    break
+                if shaped and (entry.reads_values or not unread.SHAPED):
+                    continue
+                try:
+                    return self._compile_and_run(entry, scalars, arrays, args, kwargs, True,
+                                                 shaped)
+                except (unread.EntriesRead, Exception) as e:
+                    entry.reads_values = True
+                    if not shaped or e.__class__ is unread.EntriesRead:
+                        entry.reads_entries = True  # (then with a variable per entry)
             return self._compile_and_run(entry, scalars, arrays, args, kwargs)
 
     def _compile_and_run(self, entry: _Entry, scalars: list, arrays: list, args: tuple,
@@ -489,16 +490,14 @@ class Jitted:
             prebuilt.check(self, record.found)
         flat = _inputs(scalars, arrays, entry.order)
         result = single_thread(run, flat if vector else flat.tolist())
-        if result is None and shaped:  # a label the program rejects (``losses``), or a
-            with self._lock:  # guard: traced again with the numbers
+        if result is None:
+            with self._lock:  # (the variant just made: not kept)
                 if entry.variants and entry.variants[0][0] is run:
                     entry.variants.pop(0)
-            raise ValuesRead
-        if result is None:  # a branch on more values than the exact check takes (guards.LIMIT),
-            # whose compiled (regrouped) value falls on the other side of a tie: as Python
-            with self._lock:
-                if entry.variants and entry.variants[0][0] is run:
-                    entry.variants.pop(0)
+            if shaped:  # a label the program rejects (``losses``), or a guard: traced again
+                raise ValuesRead  # with the numbers
+            # a branch on more values than the exact check takes (guards.LIMIT), whose
+            # compiled (regrouped) value falls on the other side of a tie: as Python
             entry.inline = ("a Python branch at a tie that the compiled program's regrouped "
                             "values decide the other way")
             return self._as_python(args, kwargs)

@@ -558,8 +558,7 @@ def _demand(p: Program, through: frozenset) -> np.ndarray:
                 demand[o] = k
             k += 1
     ops, args, shapes = p.ops, p.args, p.shapes
-    n = p.n_inputs
-    low = n if ops[:n].count("in") == n else 0  # (an input has no arguments)
+    low = p.leading_inputs()  # (an input has no arguments)
     for i in range(p.size - 1, low - 1, -1):
         d = demand[i]
         if d < 0 or ops[i] not in through:

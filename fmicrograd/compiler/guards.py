@@ -143,8 +143,7 @@ def value_checks(p: Program) -> list[tuple[np.ndarray, Callable]]:
         elif p.ops[i] == "stack" and all(a < p.n_inputs and p.ops[a] == "in" for a in p.args[i]):
             where = [p.params[a] for a in p.args[i]]
         elif p.ops[i] == "col":  # (a large array's column: no node per entry)
-            start, step, count, _ = p.params[i]
-            where = list(range(start, start + step * count, step))
+            where = p.params[i].positions().tolist()
         else:
             continue
         merged.setdefault(ok, []).extend(where)

@@ -68,7 +68,7 @@ class Program:
     the input nodes ``0..n_inputs-1`` (node ``i`` at position ``i``), the
     ``extra`` after them have no node each: a large array argument's
     entries, which the program reads only as ``col`` nodes (a column that
-    ``vmap`` maps: ``I[start::step][:count]``, param ``(start, step, count,
+    ``vmap`` maps: ``I[start::step][:size]``, param ``(start, step, size,
     depth)``, depth the vmap's, as a ``Stack``'s; ``compiler/unread.py``).
 
     >>> p = Program()
@@ -123,8 +123,8 @@ class Program:
         >>> p.leading_inputs()
         3
         """
-        n = min(self.n_inputs, self.size)
-        return n if n and self.ops[:n].count("in") == n else 0
+        n = self.n_inputs
+        return n if n <= self.size and self.ops[:n].count("in") == n else 0
 
     @property
     def width(self) -> int:

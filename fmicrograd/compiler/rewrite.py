@@ -176,15 +176,12 @@ class _Rewrite:
         p, q, new, deferred = self.p, self.q, self.new, self.deferred
         ops, args, params, shapes = p.ops, p.args, p.params, p.shapes
         q_ops, q_args, q_params, q_shapes, memo = q.ops, q.args, q.params, q.shapes, q._memo
-        start = p.n_inputs
-        if ops[:start] == ["in"] * start:  # the inputs first, as they are (never merged)
-            q_ops += ops[:start]
-            q_args += args[:start]
-            q_params += params[:start]
-            q_shapes += shapes[:start]
-            new[:start] = range(start)
-        else:
-            start = 0
+        start = p.leading_inputs()  # the inputs first, as they are (never merged)
+        q_ops += ops[:start]
+        q_args += args[:start]
+        q_params += params[:start]
+        q_shapes += shapes[:start]
+        new[:start] = range(start)
         for i, op in enumerate(ops[start:], start):
             if deferred[i]:
                 continue

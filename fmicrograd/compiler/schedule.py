@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..batching import vmap_ops
+from ..batching.traced_arrays import Column
 from .ir import Program
 
 __all__ = ["groups", "merge_later", "param_key", "scalar_cost", "batched_cost"]
@@ -38,8 +39,8 @@ def param_key(op: str, param: Any) -> Any:
     """
     if isinstance(param, vmap_ops.Take):
         return ("take", param.lead, param.full, param.shape)
-    if op == "col":  # (the columns of a data matrix, wherever they start)
-        return "col"
+    if isinstance(param, Column):  # (the columns of a data matrix, wherever they start)
+        return ("col", param.depth)
     if op == "custom":
         return id(param)
     return param
@@ -60,15 +61,14 @@ def groups(p: Program) -> list[list[int]]:
     found: dict = {}
     ops, args, shapes, params = p.ops, p.args, p.shapes, p.params
     level_of, shape_of, get = level.__getitem__, shapes.__getitem__, found.get
-    start = p.n_inputs if ops[:p.n_inputs] == ["in"] * p.n_inputs else 0  # sources first
+    start = p.leading_inputs()  # sources first
     # one flat key per node: level, op, parameter, shape, the arguments' shapes
     for i, op, a, param, shape in zip(range(start, p.size), ops[start:], args[start:],
                                       params[start:], shapes[start:]):
         if op == "const" or op == "in":
             continue
         if param is not None:
-            param = param if param.__class__ is tuple and op != "custom" and op != "col" else \
-                param_key(op, param)
+            param = param if param.__class__ is tuple and op != "custom" else param_key(op, param)
         if len(a) == 2:  # most nodes: without ``map`` and a generator
             x, y = a
             lx, ly = level[x], level[y]

@@ -176,8 +176,7 @@ def _cut(p: Program, min_work: int) -> tuple | None:
     rows = []
     for i in sources:
         if ops[i] == "col":  # (a data column without a node per entry)
-            start, step, count, _ = params[i]
-            rows.append(np.arange(start, start + step * count, step))
+            rows.append(params[i].positions())
         elif i in columns:  # (a data column)
             rows.append(np.fromiter(itemgetter(*args[i])(params) if len(args[i]) > 1 else
                                     (params[args[i][0]],), dtype=np.intp, count=size))
@@ -208,7 +207,7 @@ def _first_input(p: Program, i: int) -> int:
     """Where the first input that batched node ``i`` stacks sits in the input
     vector (after every input for a node that stacks none)."""
     if p.ops[i] == "col":
-        return p.params[i][0]
+        return p.params[i].start
     for k in p.args[i] if p.ops[i] == "stack" else ():
         if p.ops[k] == "in":
             return p.params[k]

@@ -20,7 +20,7 @@ slice, an entry moved to another place) is not a read.
 Placeholders are not inputs of the compiled program: such an array's
 entries sit in the input vector after every input node (``_Entry.order`` in
 ``compiler/compile.py`` puts the large arrays last), and the columns
-``vmap`` maps read them as ``col`` nodes, ``I[start::step][:count]``
+``vmap`` maps read them as ``col`` nodes, ``I[start::step][:size]``
 (``ir.Program.width``). The program then has no node per entry, so that its
 compile passes do not grow with the batch either.
 

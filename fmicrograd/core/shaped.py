@@ -291,9 +291,5 @@ def _where(cond: Any, a: Any = None, b: Any = None) -> Shaped:
     return _make(shape, np.result_type(_dtype(a), _dtype(b)))
 
 
-def _sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    return _ADD.reduce(x, axis=axis, keepdims=keepdims)
-
-
 _FUNCTIONS: dict = {np.stack: _stack, np.shape: _shape, np.ndim: lambda x: len(_shape(x)),
-                    np.where: _where, np.sum: _sum, np.matmul: _matmul, np.dot: _matmul}
+                    np.where: _where, np.sum: Shaped.sum, np.matmul: _matmul, np.dot: _matmul}
