@@ -284,7 +284,8 @@ def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
     if depth:  # (only here: numpy is loaded under vmap, and ``import fmicrograd`` stays light)
         from ..batching.vmap_ops import Stack
     roots = [o for o in outs if isinstance(o, Expr)]
-    if _uses_a_variable(roots, groups, levels, Stack):
+    mine = {id(x) for xs in groups for x in xs}
+    if _uses_a_variable(roots, mine, levels, Stack):
         return  # the usual case, seen before the arguments' sources are gathered below
     sources: set = set()
     standing = []  # jit's inputs that the variables stand for (``control.PREBUILT``)
@@ -311,7 +312,6 @@ def _check_not_prebuilt(outs: list, groups: list, who: str) -> None:
                 sources.add(id(n))
     if not (sources or standing) or not roots:
         return
-    mine = {id(x) for xs in groups for x in xs}
     jit_level = record.level if standing else None
     stood = {id(s) for s in standing}  # (a set: a scan per input grew as N**2)
     stack, seen, hit, users, itself, traced = list(roots), set(), False, {}, False, False
@@ -350,12 +350,11 @@ _KEPT = 10_000  # nodes at most in a traced output jit keeps, to look for a comp
 _PROBE = 10_000  # nodes at most that ``_uses_a_variable`` takes from its stack
 
 
-def _uses_a_variable(roots: list, groups: list, levels: set, Stack: Any) -> bool:
-    """Whether the outputs reach one of the call's variables within the
-    first ``_PROBE`` nodes of the walk ``_check_not_prebuilt`` makes (which
+def _uses_a_variable(roots: list, mine: set, levels: set, Stack: Any) -> bool:
+    """Whether the outputs reach one of the call's variables (``mine``, their
+    ids) within the first ``_PROBE`` nodes of the walk ``_check_not_prebuilt`` makes (which
     stops there too): then nothing was prebuilt. False means "look further",
     not "prebuilt"."""
-    mine = {id(x) for xs in groups for x in xs}
     stack, seen = list(roots), set[int]()
     for _ in range(_PROBE):
         if not stack:
