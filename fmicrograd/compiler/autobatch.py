@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..core import numeric as num
-from . import hoist
+from . import hoist, layers
 from .codegen import Source, adds, sum_text
 from .contract import contract, contract_rows
 from .gather import Rows
@@ -145,7 +145,7 @@ NUMPY = {"_np": _Numpy(), "_cat": np.concatenate, "_stack": np.stack, "_errstate
          "_copy": np.array, "_fwd": lambda param, *args: param.forward(*map(_float_scalar, args)),
          "_call": lambda fn, *args: fn(*args), "_relu": _relu,
          "_rev": lambda a: a[::-1], "_detach": lambda a: a, "_adds": adds,
-         "_reduce": np.add.reduce}
+         "_reduce": np.add.reduce, "_ones_below": layers.ones_below}
 NUMPY.update({f"_op_{op}": getattr(num, op) for op in CALLED_OPS})
 
 
@@ -214,6 +214,7 @@ class _Emitter:
         self.rows = Rows(p, self.src, views, _ROWWISE, any_order)
         self.gather = self.rows.gather
         self.elem = self.rows.elem
+        self.augmented: set = set()  # ``Rows``' arrays with a row of ones under their rows
         # for guards, the group after which each node exists: -1 for inputs and
         # constants, and "not yet" (p.size) for the others until their group is emitted
         self.ready = np.array([-1 if op in ("in", "const") else p.size for op in p.ops]
@@ -234,15 +235,27 @@ class _Emitter:
             self.src.emit(f"{', '.join(f'I{c}' for c in range(len(self.rows.inputs)))}, = I")
         pending = list(p.guards)
         pending = self._guards(pending, -1)
-        plans, shapes = [], []
+        plans: list = []
+        shapes: list = []
+        fused = (self.views and self.in_place and layers.plan(p, found)) or layers.Layers()
         for j, members in enumerate(found):
-            var = f"g{j}"
+            if j in fused.skipped:  # (computed with another group: ``layers``)
+                continue
+            var = f"g{len(plans)}"
             self.plan = (None, None)
-            order, text = self._group(members)
+            below = int(j in fused.augmented)  # (a row of ones under its rows)
+            if below:
+                order, text = self._ones_below(fused.augmented[j])
+            elif j in fused.forward:
+                order, text = self._affine(members, fused.forward[j])
+            else:
+                order, text = self._group(members)
             plans.append((len(self.src.lines), *self.plan))
-            shapes.append((len(order),) + p.shapes[order[0]])
+            shapes.append((len(order) + below,) + p.shapes[order[0]])
             self.src.emit(f"{var} = {text}")
-            self.rows.place(var, order)
+            self.rows.place(var, order, below)
+            if below:
+                self.augmented.add(len(self.rows.names) - 1)
             if pending:
                 self.ready[order] = j
                 pending = self._guards(pending, j)
@@ -317,6 +330,50 @@ class _Emitter:
             else:
                 items.append(f"_copy({self.elem(o)})")
         self.src.emit(f"return [{', '.join(items)}]")
+
+    # layers (``layers``) --------------------------------------------------------
+    def _ones_below(self, xs: list) -> tuple[list, str]:
+        """An elementwise group written into an array with a row of ones
+        under it, its rows in the order ``xs`` (a fused layer's inputs)."""
+        p = self.p
+        m0 = xs[0]
+        op, shape = p.ops[m0], p.shapes[m0]
+        k = len(xs)
+        args = [self.arg(xs, a, len(shape)) for a in range(len(p.args[m0]))]
+        full = (k,) + shape
+        z = self.src.name(zeros(full, np.dtype(float)), "c") if op == "relu" and \
+            int(np.prod(full)) <= _MOST_ZEROS else "(0.0)"
+        return list(xs), layers.OUT[op].format(*args, z=z, o=f"_ones_below({full})") + ".base"
+
+    def _with_ones(self, xs: list) -> str:
+        """``[X; 1]`` for inputs ``xs``: their array where it has the row of
+        ones under them in this order, else a concatenation."""
+        rows = self.rows
+        at = np.asarray(xs, dtype=np.intp)
+        var = rows.var_of[at]
+        v = int(var[0])
+        if v in self.augmented and np.all(var == v) and np.array_equal(
+                rows.row_of[at], np.arange(len(xs))):
+            return rows.names[v]
+        shape = self.p.shapes[xs[0]]
+        one = self.src.name(np.ones((1,) + shape), "c")
+        return f"_cat(({rows.matrix(list(xs), (len(xs),), shape)}, {one}))"
+
+    def _affine(self, members: list, xs: list) -> tuple[list, str]:
+        """A layer's products plus biases as one product ``[W | b] @ [X; 1]``."""
+        p = self.p
+        k = len(xs)
+        grid = []  # each neuron's weights (paired with xs, as ``layers.plan`` found), its bias
+        for m in members:
+            dot, bias = p.args[m]
+            args = p.args[dot]
+            grid.append((args[:k] if p.shapes[args[0]] == () else args[k:]) + (bias,))
+        ids = np.array(grid, dtype=np.intp)
+        if self.views:  # (rows in the order the weights live: a view where they are a grid)
+            perm = np.argsort(self.rows.keys(ids[:, 0]), kind="stable")
+            ids, members = ids[perm], [members[r] for r in perm]
+        W = self.rows.matrix(ids.ravel().tolist(), (len(members), k + 1), ())
+        return members, f"{W} @ {self._with_ones(xs)}"
 
     def _group(self, members: list) -> tuple[list, str]:
         p = self.p

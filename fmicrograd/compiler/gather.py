@@ -101,8 +101,9 @@ class Rows:
         self.starts = np.cumsum(counts) - counts  # where each node's arguments begin in flat
         self.reused = 0
 
-    def place(self, var: str, order: list) -> None:
-        """Record that row ``r`` of array ``var`` holds node ``order[r]``."""
+    def place(self, var: str, order: list, below: int = 0) -> None:
+        """Record that row ``r`` of array ``var`` holds node ``order[r]``
+        (and that ``below`` more rows follow them: ``layers.ones_below``)."""
         self.var_of[order] = len(self.names)
         self.row_of[order] = np.arange(len(order))
         at, var_list, row_list = len(self.names), self.var_list, self.row_list
@@ -114,8 +115,8 @@ class Rows:
                 var_list[i] = at
                 row_list[i] = r
         self.names.append(var)
-        self.sizes.append(len(order))
-        self.shapes.append((len(order),) + self.p.shapes[order[0]])
+        self.sizes.append(len(order) + below)
+        self.shapes.append((len(order) + below,) + self.p.shapes[order[0]])
 
     def keys(self, ids: Any) -> np.ndarray:
         """Sort keys of the places of nodes ``ids``: arrays in creation order,
