@@ -124,3 +124,49 @@ def test_export_keeps_the_unfused_program():
     got = g(p, torch.tensor(xs)).tolist()
     want = [float(fm.tanh(mlp(p, x.tolist()))) for x in xs]
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def _both_ways(fn, *args):
+    """``fm.jit(fn)`` fused and unfused, and eager: the three results' leaves."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(layers, "plan", lambda p, found: None)
+        plain = fm.tree.leaves(fm.jit(fn)(*args))
+    f = fm.jit(fn)
+    return fm.tree.leaves(f(*args)), plain, fm.tree.leaves(fn(*args)), f.lower(*args).as_text()
+
+
+@pytest.mark.parametrize("form", ["b + w.x", "x.w + b", "shared", "constant bias", "inf bias"])
+def test_layer_forms_fuse_with_the_unfused_bits(form):
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(20, 4)).tolist()
+    b = rng.normal(size=20).tolist()
+    if form == "inf bias":
+        b[3] = float("inf")
+    xs = rng.normal(size=(40, 4))
+    if form == "inf bias":
+        xs[5, 1] = float("nan")
+
+    def neuron(p, j, x):
+        wj, bj = p[0][j], p[1][j]
+        if form == "b + w.x":
+            return bj + fm.dot(wj, x)
+        if form == "x.w + b":
+            return fm.dot(x, wj) + bj
+        if form == "shared":  # every neuron has neuron 0's weights
+            return fm.dot(p[0][0], x) + bj
+        if form == "constant bias":
+            return fm.dot(wj, x) + 0.25 * (j + 1)
+        return fm.dot(wj, x) + bj
+
+    def f(p, xs):
+        out = fm.vmap(lambda x: [fm.tanh(neuron(p, j, x)) for j in range(20)])(xs)
+        return fm.mean([fm.mean(o) for o in out])
+
+    p = (tuple(map(tuple, w)), tuple(b))
+    fused, plain, eager, text = _both_ways(fm.value_and_grad(f), p, xs)
+    assert fused == plain or np.array_equal(fused, plain, equal_nan=True)
+    np.testing.assert_allclose(fused, eager, rtol=1e-12, atol=1e-12)
+    if form == "shared":  # one product (the same node for every neuron), then the biases
+        assert ".reshape((1, 4)) @ g0" in text and ".reshape((20, 1))" in text
+    else:  # [W | b] gathered (the biases are not beside the weights) against [X; 1]
+        assert ".reshape((20, 5)) @ _cat((g0, c" in text

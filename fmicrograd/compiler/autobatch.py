@@ -365,7 +365,7 @@ class _Emitter:
         k = len(xs)
         grid = []  # each neuron's weights (paired with xs, as ``layers.plan`` found), its bias
         for m in members:
-            dot, bias = p.args[m]
+            dot, bias = p.args[m] if p.ops[p.args[m][0]] == "dot" else p.args[m][::-1]
             args = p.args[dot]
             grid.append((args[:k] if p.shapes[args[0]] == () else args[k:]) + (bias,))
         ids = np.array(grid, dtype=np.intp)

@@ -116,20 +116,22 @@ def plan(p: Program, found: list) -> Layers | None:
 def _layer(p: Program, found: list, s: int, members: list, group_of: np.ndarray,
            uses: np.ndarray, pinned: set) -> tuple[int, list] | None:
     """``(d, xs)`` where group ``s`` adds a scalar bias to each product of
-    a ``dot`` group ``d`` read by nothing else, all over the inputs ``xs``,
-    else None."""
+    a ``dot`` group ``d`` read by nothing else, all over the inputs ``xs``
+    (on either side of the addition: it is commutative, bit for bit), else
+    None."""
     m0 = members[0]
     shape = p.shapes[m0]
     if p.ops[m0] not in ("sum", "+") or not shape or len(p.args[m0]) != 2:
         return None
-    dots = [p.args[m][0] for m in members]
+    at = 0 if p.ops[p.args[m0][0]] == "dot" else 1  # ``x @ w + b`` or ``b + x @ w``
+    dots = [p.args[m][at] for m in members]
     d = int(group_of[dots[0]])
     if d < 0 or d >= s or p.ops[dots[0]] != "dot" or len(found[d]) != len(members) \
             or set(found[d]) != set(dots):
         return None
     xs = None
     for m, dot in zip(members, dots):
-        bias = p.args[m][1]
+        bias = p.args[m][1 - at]
         args = p.args[dot]
         k = len(args) // 2
         if p.shapes[bias] != () or uses[dot] != 1 or dot in pinned or p.shapes[dot] != shape:
