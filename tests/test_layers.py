@@ -170,3 +170,27 @@ def test_layer_forms_fuse_with_the_unfused_bits(form):
         assert ".reshape((1, 4)) @ g0" in text and ".reshape((20, 1))" in text
     else:  # [W | b] gathered (the biases are not beside the weights) against [X; 1]
         assert ".reshape((20, 5)) @ _cat((g0, c" in text
+
+
+def test_a_layer_reading_the_first_rows_of_an_augmented_array_gets_its_own_ones():
+    # ``out`` reads all 16 hidden units (made above a row of ones); ``wide`` reads the
+    # first 8, in order, with 40 neurons: its [X; 1] is the 8 rows and ones, not the array
+    rng = np.random.default_rng(4)
+    first = tuple((tuple(rng.normal(size=2).tolist()), float(rng.normal())) for _ in range(16))
+    out = tuple((tuple(rng.normal(size=16).tolist()), float(rng.normal())) for _ in range(2))
+    wide = tuple((tuple(rng.normal(size=8).tolist()), float(rng.normal())) for _ in range(40))
+    xs = rng.normal(size=(30, 2))
+
+    def f(p, xs):
+        def per(x):
+            h = [fm.relu(fm.dot(w, x) + b) for w, b in p[0]]
+            a = [fm.tanh(fm.dot(w, h) + b) for w, b in p[1]]
+            c = [fm.tanh(b + fm.dot(w, h[:8])) for w, b in p[2]]
+            return fm.dot(a, a) + fm.dot(c, c)
+        return fm.mean(fm.vmap(per)(xs))
+
+    fused, plain, eager, text = _both_ways(fm.value_and_grad(f), (first, out, wide), xs)
+    assert fused == plain
+    np.testing.assert_allclose(fused, eager, rtol=1e-12, atol=1e-12)
+    assert "_ones_below((16, 30))" in text and ".reshape((2, 17)) @ g" in text
+    assert ".reshape((40, 9)) @ _cat((g" in text

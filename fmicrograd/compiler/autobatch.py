@@ -352,8 +352,8 @@ class _Emitter:
         at = np.asarray(xs, dtype=np.intp)
         var = rows.var_of[at]
         v = int(var[0])
-        if v in self.augmented and np.all(var == v) and np.array_equal(
-                rows.row_of[at], np.arange(len(xs))):
+        if v in self.augmented and rows.sizes[v] == len(xs) + 1 and np.all(var == v) and \
+                np.array_equal(rows.row_of[at], np.arange(len(xs))):  # (all its rows)
             return rows.names[v]
         shape = self.p.shapes[xs[0]]
         one = self.src.name(np.ones((1,) + shape), "c")
