@@ -5,6 +5,8 @@ ones, and leave alone what they cannot fuse."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fmicrograd as fm
 from fmicrograd.compiler import layers, split
@@ -194,3 +196,42 @@ def test_a_layer_reading_the_first_rows_of_an_augmented_array_gets_its_own_ones(
     np.testing.assert_allclose(fused, eager, rtol=1e-12, atol=1e-12)
     assert "_ones_below((16, 30))" in text and ".reshape((2, 17)) @ g" in text
     assert ".reshape((40, 9)) @ _cat((g" in text
+
+
+_ACTS = [fm.relu, fm.tanh, lambda v: v * 1.5, lambda v: v + 0.5, fm.exp, lambda v: -v, abs]
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(st.integers(1, 5), st.lists(st.tuples(st.sampled_from([1, 2, 5, 16, 20]),
+                                             st.integers(0, len(_ACTS) - 1),
+                                             st.sampled_from(["all", "prefix", "rev", "skip"]),
+                                             st.booleans()), min_size=1, max_size=3),
+       st.sampled_from([3, 40]))
+def test_random_networks_fused_agree_with_unfused_and_eager(n_in, specs, batch):
+    # layers of random widths and activations reading all, the first half, every other
+    # or the reversed units of the layer before, the bias on either side
+    rng = np.random.default_rng(len(specs) * 100 + n_in)
+    p, width = [], n_in
+    pick = {"all": lambda h: h, "prefix": lambda h: h[:max(1, len(h) // 2)],
+            "rev": lambda h: h[::-1], "skip": lambda h: h[::2]}
+    for w, _, sel, _ in specs:
+        k = len(pick[sel](list(range(width))))
+        p.append(tuple((tuple(rng.normal(size=k).tolist()), float(rng.normal()))
+                       for _ in range(w)))
+        width = w
+
+    def loss(p, xs):
+        def per(x):
+            h, total = list(x), 0.0
+            for (_, act, sel, first), layer in zip(specs, p):
+                src = pick[sel](h)
+                h = [_ACTS[act](fm.dot(w, src) + b if first else b + fm.dot(w, src))
+                     for w, b in layer]
+                total = total + h[0]
+            return total
+        return fm.mean(fm.vmap(per)(xs))
+
+    xs = rng.normal(size=(batch, n_in))
+    fused, plain, eager, _ = _both_ways(fm.value_and_grad(loss), tuple(p), xs)
+    np.testing.assert_allclose(fused, plain, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(fused, eager, rtol=1e-12, atol=1e-12)
