@@ -33,7 +33,7 @@ from .contract import contract, contract_rows
 from .gather import Rows
 from .inline import inline
 from .ir import Program, lower  # noqa: F401 -- doctests use lower
-from .reuse import plain, reuse
+from .reuse import UFUNCS, plain, reuse
 from .schedule import batched_cost, groups, merge_later, scalar_cost
 
 __all__ = ["batched_program", "worth_it", "NUMPY", "CALLED_OPS"]
@@ -63,6 +63,12 @@ _NP = {
 _ROWWISE = frozenset(_NP) | {"sum", "select", "factor"}
 # the ops ``_NP`` calls as ``_op_<name>``
 CALLED_OPS = tuple(op for op, text in _NP.items() if text.startswith("_op_"))
+# row-wise ops as numpy's calls writing into a given array ``{o}`` (``layers``: a layer's
+# inputs above a row of ones); ``{z}``: ReLU's zeros, as ``_relu`` reads
+_INTO = {op: _NP[op][:-1] + ", out={o})"
+         for op in ("tanh", "exp", "sin", "cos", "abs", "maximum", "minimum")}
+_INTO.update({op: f"{call}({{0}}, {{1}}, out={{o}})" for op, call in UFUNCS.items()})
+_INTO["relu"] = "_np.maximum({0}, {z}, out={o})"
 _FACTORS = {num.step: "_tofloat({0} > 0)", num.sign: "_op_sign({0})",
             num.share: "_share({0}, {1})"}
 _ZEROS: dict = {}  # (shape, dtype) -> a read-only array of zeros (see ``_relu``)
@@ -237,7 +243,8 @@ class _Emitter:
         pending = self._guards(pending, -1)
         plans: list = []
         shapes: list = []
-        fused = (self.views and self.in_place and layers.plan(p, found)) or layers.Layers()
+        fused = (self.views and self.in_place and layers.plan(p, found, _INTO)) or \
+            layers.Layers()
         for j, members in enumerate(found):
             if j in fused.skipped:  # (computed with another group: ``layers``)
                 continue
@@ -343,7 +350,7 @@ class _Emitter:
         full = (k,) + shape
         z = self.src.name(zeros(full, np.dtype(float)), "c") if op == "relu" and \
             int(np.prod(full)) <= _MOST_ZEROS else "(0.0)"
-        return list(xs), layers.OUT[op].format(*args, z=z, o=f"_ones_below({full})") + ".base"
+        return list(xs), _INTO[op].format(*args, z=z, o=f"_ones_below({full})") + ".base"
 
     def _with_ones(self, xs: list) -> str:
         """``[X; 1]`` for inputs ``xs``: their array where it has the row of
@@ -359,20 +366,15 @@ class _Emitter:
         one = self.src.name(np.ones((1,) + shape), "c")
         return f"_cat(({rows.matrix(list(xs), (len(xs),), shape)}, {one}))"
 
-    def _affine(self, members: list, xs: list) -> tuple[list, str]:
-        """A layer's products plus biases as one product ``[W | b] @ [X; 1]``."""
-        p = self.p
-        k = len(xs)
-        grid = []  # each neuron's weights (paired with xs, as ``layers.plan`` found), its bias
-        for m in members:
-            dot, bias = p.args[m] if p.ops[p.args[m][0]] == "dot" else p.args[m][::-1]
-            args = p.args[dot]
-            grid.append((args[:k] if p.shapes[args[0]] == () else args[k:]) + (bias,))
+    def _affine(self, members: list, layer: tuple) -> tuple[list, str]:
+        """A layer's products plus biases as one product ``[W | b] @ [X; 1]``
+        (``layer``: its inputs and grid, as ``layers.plan`` found them)."""
+        xs, grid = layer
         ids = np.array(grid, dtype=np.intp)
         if self.views:  # (rows in the order the weights live: a view where they are a grid)
             perm = np.argsort(self.rows.keys(ids[:, 0]), kind="stable")
             ids, members = ids[perm], [members[r] for r in perm]
-        W = self.rows.matrix(ids.ravel().tolist(), (len(members), k + 1), ())
+        W = self.rows.matrix(ids.ravel().tolist(), (len(members), len(xs) + 1), ())
         return members, f"{W} @ {self._with_ones(xs)}"
 
     def _group(self, members: list) -> tuple[list, str]:

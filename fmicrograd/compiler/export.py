@@ -302,8 +302,7 @@ def _cut(p: ir.Program) -> ir.Program:
 
     if not any(cut(i) and any(map(attached, args[i])) for i in range(p.size)):
         return p
-    q = ir.Program()
-    q.n_inputs, q.extra = p.n_inputs, p.extra
+    q = p.blank()
     new: list = [0] * p.size
     detached: dict = {}  # node -> its detached copy in q
 

@@ -131,6 +131,20 @@ class Program:
         """How many entries the input vector ``I`` has."""
         return self.n_inputs + self.extra
 
+    def blank(self) -> Program:
+        """An empty program over this one's input vector (its ``n_inputs``
+        and ``extra``), for a pass to build a copy in.
+
+        >>> p = Program()
+        >>> p.n_inputs, p.extra = 2, 5
+        >>> q = p.blank()
+        >>> q.width, q.size
+        (7, 0)
+        """
+        q = Program()
+        q.n_inputs, q.extra = self.n_inputs, self.extra
+        return q
+
     @property
     def size(self) -> int:
         """How many nodes the program has."""

@@ -28,22 +28,14 @@ into a full step).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from .ir import Program
 
-__all__ = ["Layers", "plan", "ones_below", "OUT"]
+__all__ = ["Layers", "plan", "ones_below"]
 
-# an elementwise group written into a given array (``{o}``); ``{z}``: ReLU's zeros
-OUT = {
-    "relu": "_np.maximum({0}, {z}, out={o})", "tanh": "_np.tanh({0}, out={o})",
-    "exp": "_np.exp({0}, out={o})", "sin": "_np.sin({0}, out={o})",
-    "cos": "_np.cos({0}, out={o})", "abs": "_np.abs({0}, out={o})",
-    "+": "_np.add({0}, {1}, out={o})", "-": "_np.subtract({0}, {1}, out={o})",
-    "*": "_np.multiply({0}, {1}, out={o})",
-    "maximum": "_np.maximum({0}, {1}, out={o})", "minimum": "_np.minimum({0}, {1}, out={o})",
-}
 COPY = 4  # a concatenated [X; 1] is made where X has at most 1/COPY the biased rows
 
 
@@ -62,19 +54,21 @@ def ones_below(shape: tuple) -> np.ndarray:
 
 @dataclass
 class Layers:
-    """What ``plan`` found, by group index: ``forward[s] = xs``: group ``s``
-    adds biases to a ``dot`` group's products over the inputs ``xs`` (that
-    group is in ``skipped``); ``augmented[x] = xs``: group ``x`` is made with
-    a row of ones under it, its rows in the order ``xs``."""
+    """What ``plan`` found, by group index: ``forward[s] = (xs, grid)``:
+    group ``s`` adds biases to a ``dot`` group's products over the inputs
+    ``xs`` (that group is in ``skipped``), ``grid`` each member's weights
+    (paired with ``xs``) and bias; ``augmented[x] = xs``: group ``x`` is made
+    with a row of ones under it, its rows in the order ``xs``."""
 
     forward: dict = field(default_factory=dict)
     augmented: dict = field(default_factory=dict)
     skipped: set = field(default_factory=set)
 
 
-def plan(p: Program, found: list) -> Layers | None:
+def plan(p: Program, found: list, into: Any) -> Layers | None:
     """The layers of ``p`` whose bias goes into the product (``found``: its
-    groups, in the order they are emitted), or None if none.
+    groups, in the order they are emitted), or None if none; ``into``: the
+    ops whose group the code can write into a given array (``autobatch``).
 
     >>> def mlp(p, x):
     ...     for layer in p:
@@ -90,8 +84,7 @@ def plan(p: Program, found: list) -> Layers | None:
     group_of = np.full(p.size, -1, dtype=np.intp)
     for j, members in enumerate(found):
         group_of[members] = j
-    counts, flat = p.edges()
-    uses = np.bincount(flat, minlength=p.size)
+    uses = np.bincount(p.edges()[1], minlength=p.size)
     pinned = set(p.outputs)  # read as themselves: outputs and guard operands
     for _, a, b, _ in p.guards:
         pinned.update((a, b))
@@ -100,25 +93,26 @@ def plan(p: Program, found: list) -> Layers | None:
         layer = _layer(p, found, s, members, group_of, uses, pinned)
         if layer is None:
             continue
-        d, xs = layer
+        d, xs, grid = layer
         x = int(group_of[xs[0]])
         if x >= 0 and len(found[x]) == len(xs) and bool(np.all(group_of[xs] == x)) and \
-                p.ops[found[x][0]] in OUT and x not in layers.forward and \
+                p.ops[found[x][0]] in into and x not in layers.forward and \
                 layers.augmented.get(x, xs) == xs:  # (one order of its rows)
             layers.augmented[x] = xs
         elif COPY * (len(xs) + 1) > len(members):  # the copy would cost the addition
             continue
-        layers.forward[s] = xs
+        layers.forward[s] = (xs, grid)
         layers.skipped.add(d)
     return layers if layers.forward else None
 
 
 def _layer(p: Program, found: list, s: int, members: list, group_of: np.ndarray,
-           uses: np.ndarray, pinned: set) -> tuple[int, list] | None:
-    """``(d, xs)`` where group ``s`` adds a scalar bias to each product of
-    a ``dot`` group ``d`` read by nothing else, all over the inputs ``xs``
-    (on either side of the addition: it is commutative, bit for bit), else
-    None."""
+           uses: np.ndarray, pinned: set) -> tuple[int, list, list] | None:
+    """``(d, xs, grid)`` where group ``s`` adds a scalar bias to each
+    product of a ``dot`` group ``d`` read by nothing else, all over the
+    inputs ``xs`` (on either side of the addition: it is commutative, bit for
+    bit); ``grid``: each member's weights (paired with ``xs``), then its bias.
+    Else None."""
     m0 = members[0]
     shape = p.shapes[m0]
     if p.ops[m0] not in ("sum", "+") or not shape or len(p.args[m0]) != 2:
@@ -129,7 +123,7 @@ def _layer(p: Program, found: list, s: int, members: list, group_of: np.ndarray,
     if d < 0 or d >= s or p.ops[dots[0]] != "dot" or len(found[d]) != len(members) \
             or set(found[d]) != set(dots):
         return None
-    xs = None
+    xs, grid = None, []
     for m, dot in zip(members, dots):
         bias = p.args[m][1 - at]
         args = p.args[dot]
@@ -145,6 +139,7 @@ def _layer(p: Program, found: list, s: int, members: list, group_of: np.ndarray,
             xs = inputs
         elif inputs != xs:
             return None
+        grid.append(ws + (bias,))
     if xs is None or len(set(xs)) != len(xs):
         return None
-    return d, list(xs)
+    return d, list(xs), grid

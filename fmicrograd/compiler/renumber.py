@@ -57,11 +57,10 @@ class Changed:
         p, big = self.p, self.p
         edges = r
         if self.changed or self.added:
-            big = _program()
+            big = p.blank()
             big.ops, big.args, big.params, big.shapes = (list(p.ops), list(p.args),
                                                          list(p.params), list(p.shapes))
-            big.n_inputs, big.outputs, big.guards = p.n_inputs, p.outputs, p.guards
-            big.extra = p.extra
+            big.outputs, big.guards = p.outputs, p.guards
             for i, (op, a, shape) in self.changed.items():
                 big.ops[i], big.args[i], big.params[i], big.shapes[i] = op, a, None, shape
             for op, a, shape in self.added:
@@ -130,8 +129,7 @@ def renumbered(p: Program, runs: list, r: Edges) -> tuple[Program, np.ndarray]:
     are mapped in one array operation and rebuilt as tuples a column at a
     time, by number of arguments. Returns the program and the map old -> new
     number (an array; -1: dropped). See the module's example."""
-    q = _program()
-    q.n_inputs, q.extra = p.n_inputs, p.extra
+    q = p.blank()
     for name in ("ops", "params", "shapes"):
         old, kept = getattr(p, name), []
         for a, b in runs:
@@ -179,9 +177,3 @@ def arg_tuples(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> li
                 ((),) * len(rows)
         out[rows] = np.fromiter(each, dtype=object, count=len(rows))
     return out.tolist()
-
-
-def _program() -> Program:
-    from .ir import Program
-
-    return Program()

@@ -35,10 +35,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plain", "reuse"]
+__all__ = ["UFUNCS", "plain", "reuse"]
 
 _NAME = re.compile(r"\bg(\d+)\b")
-_UFUNCS = {"+": "_np.add", "-": "_np.subtract", "*": "_np.multiply", "/": "_np.divide"}
+UFUNCS = {"+": "_np.add", "-": "_np.subtract", "*": "_np.multiply", "/": "_np.divide"}
 _ALLOCATING = frozenset(("_relu", "_tofloat", "_sigmoid"))  # helpers returning new arrays
 
 
@@ -67,13 +67,13 @@ def reuse(lines: list, plans: list, shapes: list, names: dict) -> None:
             for v in set(_NAME.findall(texts[j])) - {str(j)}:
                 readers.setdefault(int(v), set()).update(readers[j])
     for j, (at, op, args) in enumerate(plans):
-        if op in _UFUNCS:
+        if op in UFUNCS:
             for a in args:
                 i = _whole(a)  # (an earlier group: a line reads only those before it)
                 if i is not None and fresh[i] and max(readers[i]) == at \
                         and shapes[i] == shapes[j]:
                     lhs = lines[at].split(" = ", 1)[0]
-                    lines[at] = f"{lhs} = {_UFUNCS[op]}({args[0]}, {args[1]}, out={a})"
+                    lines[at] = f"{lhs} = {UFUNCS[op]}({args[0]}, {args[1]}, out={a})"
                     break
 
 

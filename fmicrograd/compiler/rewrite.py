@@ -78,8 +78,7 @@ class _Rewrite:
         deferred[args] = self.has(_TIMES)[args] | (self.has(_ADDS)[args] &
                                                    ~self.has(_BSUM)[users])
         self.waits = deferred
-        self.q = Program()
-        self.q.n_inputs, self.q.extra = p.n_inputs, p.extra
+        self.q = p.blank()
         self.new: list = []
         self.uses: list = []
         self.deferred: list = []
@@ -301,8 +300,7 @@ def _prune(p: Program) -> Program:
     if all(live):
         return p
     renum: list = [0] * p.size
-    q = Program()
-    q.n_inputs, q.extra = p.n_inputs, p.extra
+    q = p.blank()
     for i in compress(range(p.size), live):
         renum[i] = len(q.ops)
         q.ops.append(p.ops[i])

@@ -89,6 +89,11 @@ COMPARED: ContextVar = ContextVar("fmicrograd_compared", default=None)
 # ``functions.undifferentiated``); None elsewhere.
 FREE_OF_VARIABLES: ContextVar = ContextVar("fmicrograd_free_of_variables", default=None)
 
+# While a transform traces (``running(..., traces=True)``): the constant leaf of each
+# float operand value its operators met (``expr.operand``: ``p - lr * g`` over every
+# parameter makes one ``Const(lr)``, not one each); None elsewhere.
+TRACE_CONSTS: ContextVar = ContextVar("fmicrograd_trace_consts", default=None)
+
 # The same entries for every thread, by level (each ``running`` block has a level of
 # its own): a thread that the caller started does not inherit its context, so code
 # there would see no transform at all (a comparison jit does not guard, a float() grad
@@ -219,6 +224,7 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
     """
 
     __slots__ = ("entry", "token", "memo")
+    memo: Any  # the trace's scoped values before it (a pair), or _UNSET
 
     def __init__(self, level: int, who: str, traces: bool = False) -> None:
         self.entry = (level, who, traces)
@@ -229,12 +235,13 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
         # set and the store of its token left RUNNING set, and every later jit call ran
         # as Python); a Ctrl-C here would skip __exit__: what was set is undone
         self.token = RUNNING.get()
-        self.memo = FREE_OF_VARIABLES.get() if traces else _UNSET
+        self.memo = (FREE_OF_VARIABLES.get(), TRACE_CONSTS.get()) if traces else _UNSET
         try:
             RUNNING.set(self.token + (self.entry,))
             _ANYWHERE[level] = self.entry
             if traces:
                 FREE_OF_VARIABLES.set({})
+                TRACE_CONSTS.set({})
             if traces and self.entry[1] != "fm.trace":  # (fm.trace records the graph as it
                 TRACING[level] = self.entry[1]          # runs: nothing replays a read value)
         except BaseException as e:
@@ -249,7 +256,10 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
         finally:
             try:
                 if self.memo is not _UNSET:
-                    FREE_OF_VARIABLES.set(self.memo)
+                    try:
+                        FREE_OF_VARIABLES.set(self.memo[0])
+                    finally:
+                        TRACE_CONSTS.set(self.memo[1])
             finally:
                 try:
                     with _RAISED_LOCK:

@@ -29,6 +29,7 @@ from .control import (  # noqa: F401
     FORMATTED,
     GUARDS,
     RUNNING,
+    TRACE_CONSTS,
     TRACING,
     Mask,
     _vmap_depth,
@@ -725,21 +726,17 @@ def operand(x: Any) -> Any:
     (True, Const(2.0))
     """
     if x.__class__ is float:
-        if TRACING and x == x and x:  # a trace's float operands: one leaf per value
-            # (``p - lr * g`` over every parameter; 0.0 and -0.0, and NaNs, each their own)
-            c = _TRACE_CONSTS.get(x)
-            if c is None:
-                if len(_TRACE_CONSTS) >= 256:
-                    _TRACE_CONSTS.clear()
-                c = _TRACE_CONSTS[x] = const(x)
-            return c
+        if TRACING and x == x and x:  # in a trace: one leaf per value (``TRACE_CONSTS``;
+            consts = TRACE_CONSTS.get()  # 0.0 and -0.0, and NaNs, each their own)
+            if consts is not None:
+                c = consts.get(x)
+                if c is None:
+                    c = consts[x] = const(x)
+                return c
         return const(x)
     if object_entries(x):
         return NotImplemented
     return lift(x)
-
-
-_TRACE_CONSTS: dict = {}  # float -> its constant leaf, while a trace runs (``operand``)
 
 
 def object_entries(x: Any) -> bool:
