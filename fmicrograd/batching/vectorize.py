@@ -36,6 +36,7 @@ from ..core.control import (
     FREE_OF_VARIABLES,
     RAISED,
     RAISED_ANYWHERE,
+    TRACE_MAPS,
     VMAP_NOW,
     VMAPS,
     Mask,
@@ -93,6 +94,9 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
             x for i, ax in enumerate(axes) if ax is not None for x in tr.leaves(new_args[i]))
         key = object()
         elsewhere = bool(VMAPS) and not depth  # another thread's vmap may hand us its batch
+        traced = TRACE_MAPS.get()
+        if traced is not None:  # (a trace with array code: see ``control.TRACE_MAPS``)
+            traced[0] = True
         # the leaves this call made (a Batched argument's own leaves, shared by every vmap
         # that maps it, are not per-example values of this call only)
         passed = {id(x) for a in args if isinstance(a, Batched) for x in a.leaves}
@@ -557,6 +561,33 @@ class Batched:
 
     def __iter__(self) -> Iterator:
         return (self[i] for i in range(self.size))
+
+    def unstacked(self) -> list[list]:
+        """Each batched leaf's examples, leaf by leaf: ``[[b[i] leaf k for i],
+        for k]``, the nodes ``b[i]`` holds. A leaf of one number per example
+        (a shape ``(size,)`` array) is taken apart in one pass, without the
+        array operations of ``b[i]`` (``fm.optim``'s updates over a model's
+        leaves, ``optim.base.leafwise``: 0.6 s of an 18,817-parameter step's
+        trace).
+
+        >>> b = vmap(lambda x: (x * Var(2.0), x))((1.0, 2.0))
+        >>> [[e.value for e in leaf] for leaf in b.unstacked()]
+        [[2.0, 4.0], [1.0, 2.0]]
+        """
+        columns: list[list] = []
+        for x in self.leaves:
+            value = stored_value(x)
+            if value.__class__ is np.ndarray and value.shape == (self.size,) \
+                    and value.dtype == np.float64 and self.size != 1:
+                full = (self.size,)
+                if x.op == "const":
+                    columns.append([const(v) for v in value.tolist()])
+                else:  # as ``apply(Take(i, 0, full, ()), x)``, whose value is ``float(value[i])``
+                    columns.append([prim("custom", v, (x,), Take(i, 0, full, ()))
+                                    for i, v in enumerate(value.tolist())])
+            else:
+                columns.append([tr.leaves(self[i])[len(columns)] for i in range(self.size)])
+        return columns
 
     def __fm_reduce__(self, kind: str) -> Expr:
         if self.treedef.kind is not None:

@@ -93,6 +93,10 @@ FREE_OF_VARIABLES: ContextVar = ContextVar("fmicrograd_free_of_variables", defau
 # float operand value its operators met (``expr.operand``: ``p - lr * g`` over every
 # parameter makes one ``Const(lr)``, not one each); None elsewhere.
 TRACE_CONSTS: ContextVar = ContextVar("fmicrograd_trace_consts", default=None)
+# While a transform traces: ``[whether an fm.vmap has run in the trace]``. An
+# optimizer's update over many leaves runs as one ``vmap`` only in a trace with array
+# code already (``optim.base.leafwise``): a program of scalars stays float code.
+TRACE_MAPS: ContextVar = ContextVar("fmicrograd_trace_maps", default=None)
 
 # The same entries for every thread, by level (each ``running`` block has a level of
 # its own): a thread that the caller started does not inherit its context, so code
@@ -235,13 +239,15 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
         # set and the store of its token left RUNNING set, and every later jit call ran
         # as Python); a Ctrl-C here would skip __exit__: what was set is undone
         self.token = RUNNING.get()
-        self.memo = (FREE_OF_VARIABLES.get(), TRACE_CONSTS.get()) if traces else _UNSET
+        self.memo = (FREE_OF_VARIABLES.get(), TRACE_CONSTS.get(), TRACE_MAPS.get()) \
+            if traces else _UNSET
         try:
             RUNNING.set(self.token + (self.entry,))
             _ANYWHERE[level] = self.entry
             if traces:
                 FREE_OF_VARIABLES.set({})
                 TRACE_CONSTS.set({})
+                TRACE_MAPS.set([False])
             if traces and self.entry[1] != "fm.trace":  # (fm.trace records the graph as it
                 TRACING[level] = self.entry[1]          # runs: nothing replays a read value)
         except BaseException as e:
@@ -259,7 +265,10 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
                     try:
                         FREE_OF_VARIABLES.set(self.memo[0])
                     finally:
-                        TRACE_CONSTS.set(self.memo[1])
+                        try:
+                            TRACE_CONSTS.set(self.memo[1])
+                        finally:
+                            TRACE_MAPS.set(self.memo[2])
             finally:
                 try:
                     with _RAISED_LOCK:

@@ -21,9 +21,11 @@ from typing import Any, NamedTuple
 
 from ..core import functions as F
 from ..core import pytree as tree
+from ..core.control import RUNNING, TRACE_MAPS, _vmap_depth
+from ..core.expr import Expr, stored_value
 
 __all__ = ["GradientTransformation", "EmptyState", "apply_updates", "chain", "identity",
-           "global_norm", "zeros_like", "leafwise"]
+           "global_norm", "zeros_like", "leafwise", "MIN_LANES"]
 
 
 class GradientTransformation(NamedTuple):
@@ -74,10 +76,16 @@ def _wide(p: Any) -> Any:
 
 
 def leafwise(f: Callable[..., tuple], n_out: int, first: Any, *rest: Any,
-             who: str = "update") -> tuple[tree.TreeDef, list[list]]:
+             who: str = "update", lanes: bool = False) -> tuple[tree.TreeDef, list[list]]:
     """Run ``f`` on matching leaves of ``first`` and ``rest`` (same structure,
     dict ~ PMap and list ~ PVector) where ``f`` returns ``n_out`` values.
     Returns ``first``'s treedef and ``n_out`` lists of leaves.
+
+    ``lanes``: ``f`` is arithmetic on numbers, the same for every leaf (no
+    branch on a value); while ``fm.jit`` traces a function that maps with
+    ``fm.vmap`` (a loss over a batch), on a tree of ``MIN_LANES`` number
+    leaves or more, ``f`` then runs once over all of them, under ``fm.vmap``
+    (see ``_lanes``).
 
     >>> td, (a, b) = leafwise(lambda x, y: (x + y, x * y), 2, (1.0, 2.0), (3.0, 4.0))
     >>> a, b
@@ -90,8 +98,49 @@ def leafwise(f: Callable[..., tuple], n_out: int, first: Any, *rest: Any,
         if rd != td:
             tree.check_same(td, rd, who)
         columns.append(ys)
+    if lanes and len(xs) >= MIN_LANES and _traced_numbers(columns):
+        return td, _lanes(f, n_out, columns)
     outs = [f(*args) for args in zip(*columns)]
     return td, [list(col) for col in zip(*outs)] if outs else [[] for _ in range(n_out)]
+
+
+# While ``fm.jit`` traces, an optimizer's update of a tree of at least this many number
+# leaves runs its step once under ``fm.vmap``: Adam's step is a dozen operations a
+# leaf, which the trace, the lowering and the compile passes met as a dozen nodes a
+# parameter (21 with the gradient's); under ``vmap`` they are a dozen nodes in all and
+# one per leaf and output takes its number out. ``fit(jit=True)``'s first Adam step
+# of an 18,817-parameter MLP: 1.75 -> 1.06 s.
+MIN_LANES = 64
+
+
+def _traced_numbers(columns: list) -> bool:
+    """Whether ``fm.jit`` is tracing here (not under ``vmap``), in a trace
+    that has mapped with ``fm.vmap`` already (else its program is float code
+    in eager's order, which array code would give up), and every leaf is a
+    number: a float, or a node whose value is one."""
+    mapped = TRACE_MAPS.get()
+    if not mapped or not mapped[0] or _vmap_depth() or \
+            not any(who == "fm.jit" for _, who, _ in RUNNING.get()):
+        return False
+    for col in columns:
+        for x in col:
+            if x.__class__ is not float and (not isinstance(x, Expr) or
+                                             stored_value(x).__class__ is not float):
+                return False
+    return True
+
+
+def _lanes(f: Callable[..., tuple], n_out: int, columns: list) -> list[list]:
+    """``f`` over the leaves of ``columns`` at once: ``fm.vmap(f)`` over them,
+    each output taken apart into one node per leaf. The same operations on
+    the same numbers as ``f`` leaf by leaf, so the same values."""
+    from ..batching.vectorize import Batched, vmap  # (batching imports what imports this)
+
+    out = vmap(lambda *a: tuple(f(*a)))(*map(tuple, columns))
+    if isinstance(out, Batched) and out.treedef.num_leaves == n_out and len(out.leaves) == n_out \
+            and out.treedef.kind is tuple:
+        return out.unstacked()
+    return [list(col) for col in zip(*(tree.leaves(o) for o in out))]
 
 
 def zeros_like(params: Any) -> Any:

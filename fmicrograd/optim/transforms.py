@@ -200,7 +200,8 @@ def _trace_update(grads: Any, state: TraceState, params: Any = None, *,
         t = g + decay * t
         return (g + decay * t if nesterov else t), t
 
-    td, (out, new) = leafwise(step, 2, grads, state.trace, who="trace.update")
+    td, (out, new) = leafwise(step, 2, grads, state.trace, who="trace.update",
+                                lanes=True)
     return tree.unflatten(td, out), TraceState(tree.unflatten(tree.persistent(td), new))
 
 
@@ -247,7 +248,8 @@ def _adam_update(grads: Any, state: ScaleByAdamState, params: Any = None, *,
         v = (1.0 - b2) * g * g + b2 * v
         return F.div(m / c1, F.sqrt(v) / root_c2 + eps), m, v
 
-    td, (out, mu, nu) = leafwise(step, 3, grads, state.mu, state.nu, who="adam.update")
+    td, (out, mu, nu) = leafwise(step, 3, grads, state.mu, state.nu, who="adam.update",
+                                     lanes=True)
     ptd = tree.persistent(td)
     return tree.unflatten(td, out), ScaleByAdamState(count, tree.unflatten(ptd, mu),
                                                      tree.unflatten(ptd, nu))
@@ -285,7 +287,8 @@ def _rms_update(grads: Any, state: ScaleByRmsState, params: Any = None, *,
         v = (1.0 - decay) * g * g + decay * v
         return F.div(g, F.sqrt(v) + eps), v
 
-    td, (out, nu) = leafwise(step, 2, grads, state.nu, who="rmsprop.update")
+    td, (out, nu) = leafwise(step, 2, grads, state.nu, who="rmsprop.update",
+                               lanes=True)
     return tree.unflatten(td, out), ScaleByRmsState(tree.unflatten(tree.persistent(td), nu))
 
 
