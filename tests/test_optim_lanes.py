@@ -195,3 +195,33 @@ def test_fit_with_jit_follows_eager_over_many_parameters(name, lanes_used):
     np.testing.assert_allclose(_flat(compiled), _flat(eager), rtol=1e-12, atol=1e-12)
     assert list(h1["loss"]) == pytest.approx(list(h0["loss"]), rel=1e-12)
     assert lanes_used
+
+
+def test_a_step_with_the_update_under_vmap_is_still_cut_in_two_halves(monkeypatch, lanes_used):
+    # the update's arrays (one entry per parameter) are not the batch (one per example):
+    # the step's examples are still cut in two halves on two threads (compiler.split)
+    from fmicrograd.compiler import split
+
+    monkeypatch.setattr(split, "MIN_WORK", 0)
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(256, 3))
+    y = np.sign(x[:, 0] - x[:, 2] + 0.05)
+    params = (tuple((tuple(rng.normal(size=3).tolist()), 0.1) for _ in range(16)),
+              ((tuple(rng.normal(size=16).tolist()), 0.0),))
+    opt = optim.adam(1e-2)
+    vg = fm.value_and_grad(_mlp_loss)
+
+    def step(p, s, batch):
+        value, g = vg(p, batch)
+        u, s = opt.update(g, s, p)
+        return value, optim.apply_updates(p, u), s
+
+    jitted = fm.jit(step)
+    assert "two halves of 128 examples" in jitted.lower(params, opt.init(params), (x, y)).as_text()
+    a = b = (None, params, opt.init(params))
+    for _ in range(3):
+        a = step(a[1], a[2], (x, y))
+        b = jitted(b[1], b[2], (x, y))
+        assert b[0] == pytest.approx(a[0], rel=1e-12)
+        np.testing.assert_allclose(_flat(b[1:]), _flat(a[1:]), rtol=1e-12, atol=1e-15)
+    assert lanes_used

@@ -22,8 +22,10 @@ Only programs of that shape are cut: every batched node has the one batch
 shape ``(B,)`` with ``B`` even, works example by example (row-wise
 operations, ``dot``, ``stack`` of inputs, ``col``, constants), and depends
 on no batch sum; the only nodes reading batched values are full batch sums;
-there are no guards and no batched outputs or inputs. Anything else runs
-uncut.
+there are no guards and no batched outputs or inputs. Arrays the examples do
+not reach (an optimizer's update over the parameters, run under ``vmap``:
+``optim.base.leafwise``) belong to the rest, whatever their length; the
+batch is then the shape a batch sum sums over. Anything else runs uncut.
 
 >>> import numpy as np, fmicrograd as fm
 >>> from fmicrograd.core.expr import variable, next_level
@@ -72,7 +74,7 @@ def split(p: Program, namespace: dict = NUMPY, min_work: int | None = None) -> C
     cut = _cut(p, MIN_WORK if min_work is None else min_work)
     if cut is None:
         return None
-    cuts, sources, rows, consts = cut
+    cuts, sources, rows, consts, batched = cut
     size = rows.shape[1] // 2
     # what each part computes: the half up to the sums, not past the sources (its rows
     # stand for the inputs a source stacks); the rest from the sums on
@@ -82,7 +84,7 @@ def split(p: Program, namespace: dict = NUMPY, min_work: int | None = None) -> C
     # input vector puts before the arrays); one at least: the half's input is then two
     # arrays, ``I0, I1 = I``, as ``run`` passes
     lead = max(int(used[-1]) + 1 if len(used) else 0, min(p.n_inputs, 1))
-    half: Any = batched_program(_half(p, cuts, sources, size, lead, in_half),
+    half: Any = batched_program(_half(p, cuts, sources, size, lead, in_half, batched),
                                 dict(namespace, _out=_same), any_order=True)  # the sums as one
     # vector, in the order the half computes them
     post: Any = batched_program(_post(p, [cuts[k] for k in half.__fm_order__], lead, in_post),
@@ -127,13 +129,23 @@ def _cut(p: Program, min_work: int) -> tuple | None:
     if p.guards or any(shapes[o] != () for o in p.outputs) or shapes[:n].count(()) != n:
         return None
     batch = next((s for s in islice(shapes, n, None) if s != ()), None)
-    if batch is None or len(batch) != 1 or batch[0] % 2 or batch[0] < MIN_BATCH:
-        return None
-    size = batch[0]
     batched = np.zeros(p.size, dtype=bool)  # (the inputs are scalars, checked above)
     batched[n:] = np.fromiter(map(bool, islice(shapes, n, None)), dtype=bool, count=p.size - n)
     counts, flat = p.edges()
     owner = np.repeat(np.arange(p.size), counts)
+    mixed = any(shapes[i] != batch for i in np.flatnonzero(batched).tolist())
+    if mixed:  # arrays of another length too (an optimizer's update over the leaves, run
+        # under ``vmap``: ``optim.base.leafwise``): the batch is what a batch sum sums
+        first = min((ops.index(op) for op in ("bsum", "bdot") if op in ops), default=None)
+        batch = shapes[args[first][0]] if first is not None else None
+    if batch is None or len(batch) != 1 or batch[0] % 2 or batch[0] < MIN_BATCH:
+        return None
+    size = batch[0]
+    if mixed:  # the nodes of one value per example: what the examples reach
+        reached = _per_example(p, batch, batched, owner, flat)
+        if reached is None:
+            return None
+        batched = reached
     reads = np.zeros(p.size, dtype=bool)
     reads[owner[batched[flat]]] = True
     cut = np.flatnonzero(reads & ~batched)
@@ -193,7 +205,46 @@ def _cut(p: Program, min_work: int) -> tuple | None:
             start = p.width + len(consts)
             consts.extend(np.asarray(params[i], dtype=float).tolist())
             rows.append(np.arange(start, start + size))
-    return cuts, sources, np.array(rows, dtype=np.intp).reshape(len(rows), size), consts
+    return (cuts, sources, np.array(rows, dtype=np.intp).reshape(len(rows), size), consts,
+            batched)
+
+
+def _per_example(p: Program, batch: tuple, wide: np.ndarray, owner: np.ndarray,
+                 flat: np.ndarray) -> np.ndarray | None:
+    """Which nodes hold one value per example: those of shape ``batch``
+    that read the examples (each ``stack``, ``col`` or constant of that
+    shape), and what they reach through nodes of that shape; ``wide`` marks
+    every node that is not a scalar. None when one of them reads an array
+    that is not one (the half would take it for one of its examples'), or
+    when one of that shape is not reached from the examples."""
+    shapes, ops = p.shapes, p.ops
+    ids = np.flatnonzero(wide)
+    same = np.zeros(p.size, dtype=bool)
+    same[ids] = np.fromiter((shapes[i] == batch for i in ids.tolist()), dtype=bool,
+                            count=len(ids))
+    reached = np.zeros(p.size, dtype=bool)
+    for i in np.flatnonzero(same).tolist():
+        if ops[i] in ("stack", "col", "const"):
+            reached[i] = True
+    # the edges between arrays, grouped by the node they read (a few thousand: a
+    # training step's scalars, the many, are left out)
+    between = np.flatnonzero(wide[flat] & wide[owner])
+    order = between[np.argsort(flat[between], kind="stable")]
+    readers, read = owner[order], flat[order]
+    starts = np.searchsorted(read, np.arange(p.size))
+    ends = np.searchsorted(read, np.arange(p.size), side="right")
+    frontier = np.flatnonzero(reached)
+    while len(frontier):
+        k = ends[frontier] - starts[frontier]
+        at = np.repeat(starts[frontier] - np.cumsum(k) + k, k) + np.arange(int(k.sum()))
+        users = readers[at]
+        users = users[~reached[users]]
+        reached[users] = True
+        frontier = np.unique(users)
+    if (same & ~reached).any() or (reached[owner] & wide[flat] & ~reached[flat]).any() \
+            or (reached & ~same).any():
+        return None
+    return reached
 
 
 def _inputs_only(a: tuple, n_inputs: int) -> bool:
@@ -265,12 +316,12 @@ def _new(p: Program, extra: list, shape: tuple, lead: int) -> tuple[Program, np.
 
 
 def _half(p: Program, cuts: list, sources: list, half: int, lead: int,
-          need: np.ndarray) -> Program:
+          need: np.ndarray, batched: np.ndarray) -> Program:
     """The per-example part on ``half`` examples (the nodes ``need``):
     ``p``'s first ``lead`` inputs, then one input of shape ``(half,)`` per
     node of ``sources``; the batch sums are its outputs."""
     q, number = _new(p, sources, (half,), lead)
-    _copy(p, q, need, number, (half,))
+    _copy(p, q, need, number, (half,), batched)
     q.outputs = number[cuts].tolist()
     return q
 
@@ -280,14 +331,16 @@ def _post(p: Program, cuts: list, lead: int, need: np.ndarray) -> Program:
     ``lead`` inputs, then the sums as inputs, then the nodes ``p``'s outputs
     need."""
     q, number = _new(p, cuts, (), lead)
-    _copy(p, q, need, number, ())
+    _copy(p, q, need, number, (), None)
     q.outputs = number[p.outputs].tolist()
     return q
 
 
-def _copy(p: Program, q: Program, need: np.ndarray, number: np.ndarray, batch: tuple) -> None:
-    """Append ``p``'s needed nodes not numbered yet to ``q`` in order, batched
-    ones with shape ``batch``; ``number`` is updated."""
+def _copy(p: Program, q: Program, need: np.ndarray, number: np.ndarray, batch: tuple,
+          batched: np.ndarray | None) -> None:
+    """Append ``p``'s needed nodes not numbered yet to ``q`` in order, those
+    ``batched`` marks (a mask) with shape ``batch``, the others with their
+    own; ``number`` is updated."""
     take = np.flatnonzero(need & (number < 0))
     number[take] = len(q.ops) + np.arange(len(take))
     counts, flat = p.edges()
@@ -300,7 +353,8 @@ def _copy(p: Program, q: Program, need: np.ndarray, number: np.ndarray, batch: t
     ops, params, shapes = p.ops, p.params, p.shapes
     q.ops += [ops[i] for i in ids]
     q.params += [params[i] for i in ids]
-    q.shapes += [batch if shapes[i] else () for i in ids]
+    marks = batched[take].tolist() if batched is not None else [False] * len(ids)
+    q.shapes += [batch if m else shapes[i] for i, m in zip(ids, marks)]
     q.args += arg_tuples(new, np.cumsum(c) - c, c)
     # its edges are known already: not counted again from the tuples (``Program.edges``)
     q._edges = (np.concatenate((counts0, c)), np.concatenate((flat0, new)))
