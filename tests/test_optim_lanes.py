@@ -225,3 +225,34 @@ def test_a_step_with_the_update_under_vmap_is_still_cut_in_two_halves(monkeypatc
         assert b[0] == pytest.approx(a[0], rel=1e-12)
         np.testing.assert_allclose(_flat(b[1:]), _flat(a[1:]), rtol=1e-12, atol=1e-15)
     assert lanes_used
+
+
+def test_a_large_batch_traced_without_its_numbers_is_traced_once(lanes_used):
+    # 65,536 data entries: jit traces with values without numbers (core/shaped.py), and the
+    # update's stack and its outputs take them too, rather than tracing again with the values
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(8192, 8))
+    y = np.sign(rng.normal(size=8192))
+    params = tuple((tuple(rng.normal(size=8).tolist()), 0.0) for _ in range(12))  # 108
+    opt = optim.adam(1e-2)
+
+    def loss(p, xs, ys):
+        def point(xi, yi):
+            return fm.relu(1.0 - yi * fm.tanh(fm.dot(p[0][0], xi) + p[0][1]))
+
+        return fm.mean(fm.vmap(point)(xs, ys)) + 1e-4 * fm.losses.l2(p)
+
+    vg = fm.value_and_grad(loss)
+    runs = []
+
+    def step(p, s, xs, ys):
+        runs.append(1)
+        value, g = vg(p, xs, ys)
+        u, s = opt.update(g, s, p)
+        return value, optim.apply_updates(p, u), s
+
+    got = fm.jit(step)(params, opt.init(params), x, y)
+    assert len(runs) == 1 and lanes_used
+    want = step(params, opt.init(params), x, y)
+    assert got[0] == pytest.approx(want[0], rel=1e-12)
+    np.testing.assert_allclose(_flat(got[1:]), _flat(want[1:]), rtol=1e-12, atol=1e-15)

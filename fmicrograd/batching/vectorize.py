@@ -47,7 +47,7 @@ from ..core.control import (
 )
 from ..core.expr import Expr, const, prim, stored_value
 from ..core.numeric import foreign_array, inexact_int, inexact_ints
-from ..core.placeholder import scalar
+from ..core.placeholder import NoNumbers, scalar
 from .traced_arrays import TRACED
 from .vmap_ops import MoveAxis, Reshape, Stack, Take, apply
 
@@ -577,16 +577,20 @@ class Batched:
         columns: list[list] = []
         for x in self.leaves:
             value = stored_value(x)
-            if value.__class__ is np.ndarray and value.shape == (self.size,) \
-                    and value.dtype == np.float64 and self.size != 1:
+            vector = value.__class__ is np.ndarray or isinstance(value, NoNumbers)
+            if vector and value.shape == (self.size,) and value.dtype == np.float64 and \
+                    self.size != 1 and x.op != "const":
+                # as ``apply(Take(i, 0, full, ()), x)``, whose value is ``float(value[i])``
+                # (a scalar without numbers in a trace without them, ``core/shaped.py``)
                 full = (self.size,)
-                if x.op == "const":
-                    columns.append([const(v) for v in value.tolist()])
-                else:  # as ``apply(Take(i, 0, full, ()), x)``, whose value is ``float(value[i])``
-                    columns.append([prim("custom", v, (x,), Take(i, 0, full, ()))
-                                    for i, v in enumerate(value.tolist())])
-            else:
-                columns.append([tr.leaves(self[i])[len(columns)] for i in range(self.size)])
+                values = value.tolist() if value.__class__ is np.ndarray else \
+                    [value[0]] * self.size
+                columns.append([prim("custom", v, (x,), Take(i, 0, full, ()))
+                                for i, v in enumerate(values)])
+            else:  # as ``b[i]`` takes this leaf (a value without numbers, a unit axis)
+                shape = np.shape(x.value)
+                columns.append([apply(Take(i if shape[0] != 1 else 0, 0, shape, shape[1:]), x)
+                                for i in range(self.size)])
         return columns
 
     def __fm_reduce__(self, kind: str) -> Expr:

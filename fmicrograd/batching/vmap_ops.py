@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core.batch_axes import DEPTH
 from ..core.expr import Expr, const, prim, stored_value
-from ..core.placeholder import scalar
+from ..core.placeholder import NoNumbers, scalar
 
 __all__ = ["Take", "Put", "Stack", "Reshape", "MoveAxis", "apply", "sum_to"]
 
@@ -192,6 +192,11 @@ class Stack:
             return np.array(xs).reshape((len(xs),) + (1,) * self.ndim)
         common = np.broadcast_shapes(*[np.shape(x) for x in xs])
         common = (1,) * (self.ndim - len(common)) + common
+        if any(isinstance(x, NoNumbers) for x in xs):  # (a trace without the batch's
+            # numbers, ``core/shaped.py``: an optimizer's update over its gradients)
+            from ..core.shaped import Shaped
+
+            return Shaped((len(xs),) + common)
         return np.stack([np.broadcast_to(x, common) for x in xs])
 
     def __call__(self, ct: Any, out: Any, *xs: Any) -> list:

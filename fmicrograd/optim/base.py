@@ -23,6 +23,7 @@ from ..core import functions as F
 from ..core import pytree as tree
 from ..core.control import RUNNING, TRACE_MAPS, _vmap_depth
 from ..core.expr import Expr, stored_value
+from ..core.placeholder import is_scalar
 
 __all__ = ["GradientTransformation", "EmptyState", "apply_updates", "chain", "identity",
            "global_norm", "zeros_like", "leafwise", "MIN_LANES"]
@@ -125,7 +126,7 @@ def _traced_numbers(columns: list) -> bool:
     for col in columns:
         for x in col:
             if x.__class__ is not float and (not isinstance(x, Expr) or
-                                             stored_value(x).__class__ is not float):
+                                             not is_scalar(stored_value(x))):
                 return False
     return True
 
