@@ -256,3 +256,24 @@ def test_a_large_batch_traced_without_its_numbers_is_traced_once(lanes_used):
     want = step(params, opt.init(params), x, y)
     assert got[0] == pytest.approx(want[0], rel=1e-12)
     np.testing.assert_allclose(_flat(got[1:]), _flat(want[1:]), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("examples", [256, 16384])  # 16,384 x 4: the data as columns (col)
+def test_a_vmap_over_the_parameters_beside_a_vmap_over_the_batch(monkeypatch, examples):
+    # two array lengths in one step, neither an optimizer's: 130 parameters (a length the
+    # halves could take) and the examples; cut or not, the numbers are eager's
+    from fmicrograd.compiler import split
+
+    monkeypatch.setattr(split, "MIN_WORK", 0)
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(examples, 4))
+    p = tuple(rng.normal(size=130).tolist())
+
+    def loss(p, xs):
+        fit = fm.mean(fm.vmap(lambda xi: (fm.dot(p[:4], xi) - 1.0) ** 2)(xs))
+        return fit + 1e-3 * fm.sum(fm.vmap(lambda w: w * w)(p))
+
+    want = fm.value_and_grad(loss)(p, x)
+    got = fm.jit(fm.value_and_grad(loss))(p, x)
+    assert got[0] == pytest.approx(want[0], rel=1e-12)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-12, atol=1e-15)

@@ -427,10 +427,19 @@ class _Emitter:
         if op == "take" and p.params[m0].lead == 0 and p.params[m0].shape == shape == \
                 p.params[m0].full[1:] and all(  # (no sum down to ``shape`` after the take)
                 p.shapes[p.args[m][0]] == p.params[m0].full for m in members):
-            index = self.src.name(np.array([p.params[m].index for m in members]), "i")
             xs = [p.args[m][0] for m in members]
             if all(x == xs[0] for x in xs):
-                return members, f"{self.gather(xs[:1])}[0][{index}]"
+                # rows in the order of their entries: a vector taken apart whole (an
+                # optimizer's update under ``vmap``, ``optim.base.leafwise``) is read as
+                # it is, or as one slice, not through an index
+                members = sorted(members, key=lambda m: p.params[m].index)
+                entries = [p.params[m].index for m in members]
+                whole = f"{self.gather(xs[:1])}[0]"
+                if entries == list(range(entries[0], entries[0] + k)):
+                    return members, whole if k == p.params[m0].full[0] else \
+                        f"{whole}[{entries[0]}:{entries[0] + k}]"
+                return members, f"{whole}[{self.src.name(np.array(entries), 'i')}]"
+            index = self.src.name(np.array([p.params[m].index for m in members]), "i")
             return members, f"{self.gather(xs)}[{self.src.name(np.arange(k), 'i')}, {index}]"
         return members, self._each(members)
 

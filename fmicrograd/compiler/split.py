@@ -244,6 +244,8 @@ def _per_example(p: Program, batch: tuple, wide: np.ndarray, owner: np.ndarray,
     if (same & ~reached).any() or (reached[owner] & wide[flat] & ~reached[flat]).any() \
             or (reached & ~same).any():
         return None
+    if any(ops[i] == "col" for i in np.flatnonzero(wide & ~reached).tolist()):
+        return None  # data read from past the inputs, which the rest is not given
     return reached
 
 
