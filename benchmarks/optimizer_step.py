@@ -3,6 +3,7 @@ it, per row of ``scale.py``: its first call (trace + compile) and its step.
 
     python benchmarks/optimizer_step.py --rows 16-128-128-1x1000 --optimizers adam sgd
     python benchmarks/optimizer_step.py --against /path/to/other/checkout --repeat 3
+    python benchmarks/optimizer_step.py --rows 16-128-128-1x1000 --optimizers adam --batch 10000
 
 Each row runs in a fresh process: ``value_and_grad`` of the row's loss, the
 optimizer's ``update`` and ``apply_updates``, jitted together and called
@@ -40,6 +41,8 @@ import fmicrograd as fm
 import scale
 from run import median_step
 row = [r for r in scale.ROWS if r.name == sys.argv[1]][0]
+if len(sys.argv) > 3:  # another batch size
+    row = row._replace(batch=int(sys.argv[3]))
 opt = eval(sys.argv[2], {"fm": fm})
 x, y, layers = scale.data(row)
 params = scale.fm_params(layers)
@@ -70,7 +73,9 @@ def main() -> None:
                         choices=sorted(OPTIMIZERS), help="default: sgd adam")
     parser.add_argument("--repeat", type=int, default=2, help="processes per row and checkout")
     parser.add_argument("--against", type=Path, help="another checkout to compare with")
+    parser.add_argument("--batch", type=int, help="run the rows at this batch size instead")
     args = parser.parse_args()
+    batch = () if args.batch is None else (str(args.batch),)
     rows = args.rows or [r.name for r in scale.ROWS]
     roots = {"new": HERE} if args.against is None else {"old": args.against, "new": HERE}
     print(f"load average {os.getloadavg()[0]:.2f}; first call (s) and step (ms), best of "
@@ -84,13 +89,14 @@ def main() -> None:
             best: dict = {tag: [float("inf"), float("inf")] for tag in roots}
             for _ in range(args.repeat):
                 for tag, root in roots.items():
-                    first, step = last_floats(root, ONE_ROW, row, OPTIMIZERS[name])
+                    first, step = last_floats(root, ONE_ROW, row, OPTIMIZERS[name], *batch)
                     best[tag] = [min(best[tag][0], first), min(best[tag][1], step)]
             cells = [f"{best[tag][0]:.2f}" for tag in roots] + \
                 [f"{best[tag][1] * 1e3:.3f}" for tag in roots]
             if len(roots) == 2:
                 cells += [f"{best['new'][k] / best['old'][k]:.2f}" for k in (0, 1)]
-            print(f"| {row} | {name} | " + " | ".join(cells) + " |", flush=True)
+            label = row if not batch else f"{row} at batch {args.batch}"
+            print(f"| {label} | {name} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
