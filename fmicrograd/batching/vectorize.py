@@ -553,11 +553,7 @@ class Batched:
         if not -self.size <= i < self.size:
             raise IndexError(f"Batched index {i} is out of range for {self.size} examples")
         i = int(i) % self.size
-        # (a unit example axis is the same for every example: a stand-in's, see
-        # ``_with_examples``)
-        taken = [apply(Take(i if np.shape(x.value)[0] != 1 else 0, 0, np.shape(x.value),
-                            np.shape(x.value)[1:]), x) for x in self.leaves]
-        return tr.unflatten(self.treedef, taken)
+        return tr.unflatten(self.treedef, [_example(x, i) for x in self.leaves])
 
     def __iter__(self) -> Iterator:
         return (self[i] for i in range(self.size))
@@ -588,9 +584,7 @@ class Batched:
                 columns.append([prim("custom", v, (x,), Take(i, 0, full, ()))
                                 for i, v in enumerate(values)])
             else:  # as ``b[i]`` takes this leaf (a value without numbers, a unit axis)
-                shape = np.shape(x.value)
-                columns.append([apply(Take(i if shape[0] != 1 else 0, 0, shape, shape[1:]), x)
-                                for i in range(self.size)])
+                columns.append([_example(x, i) for i in range(self.size)])
         return columns
 
     def __fm_reduce__(self, kind: str) -> Expr:
@@ -606,6 +600,13 @@ class Batched:
 
     def __repr__(self) -> str:
         return f"Batched(size={self.size}, example={self.treedef!r})"
+
+
+def _example(x: Expr, i: int) -> Any:
+    """Example ``i`` of batched leaf ``x`` (its example axis first; a unit
+    axis is the same for every example: a stand-in's, see ``_with_examples``)."""
+    shape = np.shape(stored_value(x))
+    return apply(Take(i if shape[0] != 1 else 0, 0, shape, shape[1:]), x)
 
 
 def _unflatten_batched(meta: tuple, children: tuple) -> Any:

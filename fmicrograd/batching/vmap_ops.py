@@ -26,6 +26,7 @@ import numpy as np
 from ..core.batch_axes import DEPTH
 from ..core.expr import Expr, const, prim, stored_value
 from ..core.placeholder import NoNumbers, scalar
+from ..core.shaped import Shaped
 
 __all__ = ["Take", "Put", "Stack", "Reshape", "MoveAxis", "apply", "sum_to"]
 
@@ -194,8 +195,6 @@ class Stack:
         common = (1,) * (self.ndim - len(common)) + common
         if any(isinstance(x, NoNumbers) for x in xs):  # (a trace without the batch's
             # numbers, ``core/shaped.py``: an optimizer's update over its gradients)
-            from ..core.shaped import Shaped
-
             return Shaped((len(xs),) + common)
         return np.stack([np.broadcast_to(x, common) for x in xs])
 

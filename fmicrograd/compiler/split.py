@@ -164,8 +164,6 @@ def _cut(p: Program, min_work: int) -> tuple | None:
         op, a = ops[i], args[i]
         if op == "const" and not used[i]:
             continue  # left over from folding (``optimize`` keeps constants): not an input
-        if shapes[i] != batch:
-            return None
         if op not in _EXAMPLEWISE and not (op == "factor" and params[i] in _FACTORS):
             return None
         if op == "col" or op == "stack" and _inputs_only(a, p.n_inputs):

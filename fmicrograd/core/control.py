@@ -228,7 +228,7 @@ class running:  # noqa: N801 -- used as a function: ``with running(level, who):`
     """
 
     __slots__ = ("entry", "token", "memo")
-    memo: Any  # the trace's scoped values before it (a pair), or _UNSET
+    memo: Any  # the trace's scoped values before it (a triple), or _UNSET
 
     def __init__(self, level: int, who: str, traces: bool = False) -> None:
         self.entry = (level, who, traces)
