@@ -56,7 +56,7 @@ from .jit_io import (
     variables,
 )
 from .threads import single_thread
-from .through import has_variable
+from .through import STANDING, NotThrough, has_variable
 
 __all__ = ["BatchedCalls", "NotBatchable", "MISS"]
 
@@ -207,15 +207,19 @@ class BatchedCalls:
         return self._trace(entry, found, args)
 
     def _as_python(self, entry: _Entry, args: tuple) -> Any:
-        """``f`` run as Python on ``args``. A float among them may stand for
-        a node of an enclosing transform (a compiled call seen through):
-        where Python's float arithmetic fails (``p / (p - 2.5)`` at 2.5 is a
-        ``ZeroDivisionError``, ``p.tanh()`` an ``AttributeError``), ``f``
-        runs again on constant nodes, as it was traced (inf, as ``jit(f)``
-        alone gives); otherwise as it is (``n % 3`` of a float works). So
-        ``f`` may run three times in such a call (the trace, the floats, the
-        nodes): side effects repeat, and a ``p.value`` the trace refused reads
-        the constant's number there, as eager ``vmap`` does."""
+        """``f`` run as Python on ``args``. In a compiled call seen through
+        (``through.STANDING``) its floats stand for nodes of an enclosing
+        transform, and ``f`` runs on those nodes instead (``NotThrough``).
+        Otherwise they are the user's: where Python's float arithmetic fails
+        (``p / (p - 2.5)`` at 2.5 is a ``ZeroDivisionError``, ``p.tanh()``
+        an ``AttributeError``), ``f`` runs again on constant nodes, as it
+        was traced (inf, as ``jit(f)`` alone gives); otherwise as it is
+        (``n % 3`` of a float works). So ``f`` may run three times in such a
+        call (the trace, the floats, the nodes): side effects repeat, and a
+        ``p.value`` the trace refused reads the constant's number there, as
+        eager ``vmap`` does."""
+        if STANDING.get() is self.f:
+            raise NotThrough
         if has_numpy(args, {}):  # (wide copies: ``own_numbers``)
             args = own_numbers(args, {}, [i for i, _, _ in entry.static])[0]
         try:
@@ -266,9 +270,8 @@ class BatchedCalls:
         finally:  # (a KeyboardInterrupt too: a log left set made later guards go to it)
             GUARDS.set(old)
         if failed:
-            result = self._as_python(entry, args)
-            entry.inline = True  # it ran where the trace could not
-            return result
+            entry.inline = True  # it runs as Python where the trace could not
+            return self._as_python(entry, args)
         outs, out_def = tr.flatten(out)
         try:
             program = ir.lower(outs, inputs, log, level)

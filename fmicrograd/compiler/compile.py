@@ -83,7 +83,7 @@ from .jit_io import (
 from .lowered import Lowered
 from .static_names import defaulted, keywords, named, static_pair, unwrapping
 from .threads import CORES, single_thread
-from .through import NotThrough, constant_nodes, plan, seen_through, under_trace
+from .through import STANDING, NotThrough, constant_nodes, plan, seen_through, under_trace
 
 __all__ = ["jit", "Jitted", "MAX_STRUCTURES", "MAX_VARIANTS"]
 
@@ -516,7 +516,11 @@ class Jitted:
     def _python(self, args: tuple, kwargs: dict) -> Any:
         """``f`` on the call's arguments, its numpy arrays and numbers as wide
         copies (``own_numbers``: it wrote into the caller's array, and a uint8
-        one wrapped around where the compiled code computes in float64)."""
+        one wrapped around where the compiled code computes in float64).
+        Never on the numbers a compiled call seen through stands for
+        (``through.STANDING``): ``NotThrough``, and ``f`` runs on the nodes."""
+        if STANDING.get() is self.f:
+            raise NotThrough
         if has_numpy(args, kwargs):
             args, kwargs = own_numbers(args, kwargs, self._static(len(args), kwargs))
         return self.f(*args, **kwargs)

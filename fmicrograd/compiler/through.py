@@ -49,7 +49,8 @@ from ..transforms.custom import custom_vjp, found_reach
 from ..transforms.pushed import own_tangent, rerun
 from .jit_io import Structures
 
-__all__ = ["seen_through", "plan", "under_trace", "NotThrough", "constant_nodes"]
+__all__ = ["seen_through", "plan", "under_trace", "NotThrough", "constant_nodes",
+           "STANDING"]
 
 
 # How many sets of directions a jitted function's forward mode keeps compiled.
@@ -276,8 +277,12 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
         return _masks(compiled_reach.compiled(*rest[:-1], primals), len(tr.leaves(primals)))
 
     def plain(*args: Any) -> Any:
-        with _at(depth):
-            out = jitted.compiled(*args)
+        token = STANDING.set(f)  # (its numbers stand for the nodes: see ``STANDING``)
+        try:
+            with _at(depth):
+                out = jitted.compiled(*args)
+        finally:
+            STANDING.reset(token)
         if batched:  # the leaves (a vmap result inside stays one array per leaf)
             leaves, out_def = tr.flatten(out)
             batch = _batch_shape(args)
@@ -375,6 +380,16 @@ def _own_tangent_rule(jitted: Any, f: Callable, nondiff: tuple, static: tuple,
     pushed.at_depth = True  # type: ignore[attr-defined]
     return lambda rule, kids, tangents, on_graph: own_tangent(rule, kids, tangents,
                                                                on_graph, pushed)
+
+
+# While a compiled call seen through runs on the numbers of the nodes it stands
+# for (``seen_through``'s forward), the function it calls. Where that call
+# cannot run compiled code it must not run the function on those floats: a
+# float is not a node (``isinstance``, a dict lookup, ``(-inf) ** 0.5`` is inf
+# where fm's is nan, ``1 / 0.0`` raises), so the value would not be the one
+# its derivative belongs to. It raises ``NotThrough`` instead, and the
+# function runs on the nodes themselves (``Jitted._under_transform``).
+STANDING: ContextVar = ContextVar("fmicrograd_through_standing", default=None)
 
 
 # While a batched node is called, the output structure its function returned

@@ -1,0 +1,82 @@
+"""A jitted call seen through by ``grad``/``jvp`` (``compiler/through.py``)
+runs on the numbers of the nodes it stands for. Where it cannot run compiled
+code (``vmap(jit(f))`` with a comparison on per-example values), ``f`` ran
+as Python on those floats: a float is not a node, so the value came out
+wrong, with no error, beside a right derivative (round 44's fuzzer). It
+runs on the nodes themselves now, as without ``jit``."""
+
+import pytest
+
+import fmicrograd as fm
+
+XS = (0.5, 1.5, 0.3)  # every example on the same side of ``x > 0.0``
+
+
+def _lookup(w, x):  # a node hashes by identity: the lookup misses
+    return ({0.5: 3.0}.get(w, 1.0) * x * w) if x > 0.0 else x
+
+
+def _isinstance(w, x):  # a node is not a float
+    return ((w * w if isinstance(w, float) else w) * x) if x > 0.0 else x
+
+
+def _root(w, x):  # fm's (-inf) ** 0.5 is nan (a square root), Python's is inf
+    return fm.where(x > 0.0, w ** 0.5 * x, x)
+
+
+CASES = [(_lookup, 0.5), (_isinstance, 3.0), (_root, float("-inf"))]
+
+
+def _summed(f):
+    return lambda w: fm.sum(fm.vmap(f, in_axes=(None, 0))(w, XS))
+
+
+TRANSFORMS = {
+    "value_and_grad": fm.value_and_grad,
+    "jvp": lambda g: (lambda w: fm.jvp(g, (w,), (1.0,))),
+    "hessian": fm.hessian,
+    "grad of grad": lambda g: fm.grad(fm.grad(g)),
+    "jvp of grad": lambda g: (lambda w: fm.jvp(fm.grad(g), (w,), (1.0,))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+@pytest.mark.parametrize("f, w", CASES, ids=[f.__name__ for f, _ in CASES])
+def test_vmap_of_jit_under_a_transform_gives_what_vmap_gives(f, w, name):
+    transform = TRANSFORMS[name]
+    want = transform(_summed(f))(w)
+    for _ in range(2):  # the first call traces, the second finds the structure inline
+        assert repr(transform(_summed(fm.jit(f)))(w)) == repr(want)  # (nan, -0.0 too)
+
+
+def test_the_loop_agrees():
+    for f, w in CASES:
+        loop = fm.value_and_grad(lambda w, f=f: fm.sum([f(w, x) for x in XS]))(w)
+        assert repr(fm.value_and_grad(_summed(fm.jit(f)))(w)) == repr(loop)
+
+
+def _sigmoid_method(w, x):
+    s = w.sigmoid()  # a node's method: a float has none
+    return s * x if x > 0.0 else s - x
+
+
+def _reciprocal(w, x):
+    s = 1.0 / (w - 0.5)  # inf on a node at 0.5, a ZeroDivisionError on a float
+    return s * x if x > 0.0 else s - x
+
+
+@pytest.mark.parametrize("f, w", [(_sigmoid_method, 0.7), (_reciprocal, 0.5)])
+def test_examples_that_disagree_raise_vmaps_own_error(f, w):
+    xs = (0.5, -1.5, 0.3)  # the examples disagree on ``x > 0.0``
+    for inner in (f, fm.jit(f)):  # (the float program's AttributeError or
+        # ZeroDivisionError came out of vmap(jit(f)))
+        with pytest.raises(ValueError, match="examples disagree"):
+            fm.grad(lambda w, g=inner: fm.sum(fm.vmap(g, in_axes=(None, 0))(w, xs)))(w)
+
+
+def test_a_users_float_argument_is_still_a_float():
+    # no enclosing transform: vmap(jit(f)) with a plain float runs f on that float,
+    # as vmap(f) does (the lookup hits)
+    out = fm.vmap(fm.jit(_lookup), in_axes=(None, 0))(0.5, XS)
+    assert out == fm.vmap(_lookup, in_axes=(None, 0))(0.5, XS)
+    assert out == tuple(3.0 * x * 0.5 for x in XS)
