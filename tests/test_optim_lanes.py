@@ -172,6 +172,27 @@ def test_to_torch_traces_the_update_leaf_by_leaf(lanes_used):
     assert lanes_used == []
 
 
+def test_debug_nans_inside_jit_names_the_leaf_a_nan_reaches(lanes_used):
+    # sqrt'(0) is inf: Adam's update of leaf 40 is inf / inf. Under vmap the NaN is
+    # one entry of the update's vector, and the error named the first leaf taken
+    # out of it ([1][0], finite); leaf by leaf it names the leaf (round 44's review)
+    opt = optim.adam(0.01)
+
+    def step(p, s, xs):
+        v, g = fm.value_and_grad(lambda p: fm.mean(fm.vmap(lambda x: (x * p[0]) ** 2)(xs))
+                                 + fm.sum(fm.sqrt(w) for w in p))(p)
+        u, s = opt.update(g, s, p)
+        return v, optim.apply_updates(p, u), s
+
+    p = tuple(0.0 if i == 40 else 0.5 for i in range(70))
+    for checked in (fm.debug_nans(step), fm.jit(fm.debug_nans(step))):
+        with pytest.raises(FloatingPointError, match=r"reaches the output at \[1\]\[40\]$"):
+            checked(p, opt.init(p), XS)
+    assert lanes_used == []
+    assert [i for i, v in enumerate(fm.jit(step)(p, opt.init(p), XS)[1]) if v != v] == [40]
+    assert lanes_used == [70]  # (without debug_nans: the update under vmap)
+
+
 def _mlp_loss(p, batch):
     def out(x):
         h = [fm.tanh(fm.dot(w, x) + b) for w, b in p[0]]

@@ -24,6 +24,7 @@ from ..core import pytree as tree
 from ..core.control import RUNNING, TRACE_MAPS, _vmap_depth
 from ..core.expr import Expr, stored_value
 from ..core.placeholder import is_scalar
+from ..transforms.autodiff import CHECK_VALUES
 
 __all__ = ["GradientTransformation", "EmptyState", "apply_updates", "chain", "identity",
            "global_norm", "zeros_like", "leafwise", "MIN_LANES"]
@@ -117,10 +118,12 @@ MIN_LANES = 64
 def _traced_numbers(columns: list) -> bool:
     """Whether ``fm.jit`` is tracing here (not under ``vmap``), in a trace
     that has mapped with ``fm.vmap`` already (else its program is float code
-    in eager's order, which array code would give up), and every leaf is a
-    number: a float, or a node whose value is one."""
+    in eager's order, which array code would give up), not under
+    ``fm.debug_nans`` (whose error names the output a NaN reaches: one leaf's,
+    not the whole vector's), and every leaf is a number: a float, or a node
+    whose value is one."""
     mapped = TRACE_MAPS.get()
-    if not mapped or not mapped[0] or _vmap_depth() or \
+    if not mapped or not mapped[0] or _vmap_depth() or CHECK_VALUES.get() is not None or \
             not any(who == "fm.jit" for _, who, _ in RUNNING.get()):
         return False
     for col in columns:
