@@ -105,9 +105,15 @@ def atomic_write(path: _Path, write: Callable[[IO[bytes]], Any]) -> Path:
 def _target(path: _Path) -> tuple[Path, os.stat_result | None]:
     """The file a write to ``path`` replaces (through symlinks) and its status,
     ``None`` if it does not exist yet."""
-    if not os.fsdecode(path):  # Path("") would be ".", the current directory
+    name = os.fsdecode(path)
+    if not name:  # Path("") would be ".", the current directory
         raise ValueError("the path is empty; pass a file name, such as 'model.json'")
-    path = Path(os.fsdecode(path))
+    if name.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):
+        # (``Path`` drops the separator: "model.json/" wrote, or replaced, model.json)
+        raise IsADirectoryError(errno.EISDIR, f"{name} ends with a path separator, the "
+                                "name of a directory; pass the path of a file (without the "
+                                "trailing separator)")
+    path = Path(name)
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
         status = os.stat(target)

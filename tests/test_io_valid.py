@@ -155,3 +155,17 @@ def test_saving_onto_a_directory_or_an_empty_path(tmp_path, monkeypatch):
         with pytest.raises(ValueError, match="the path is empty"):
             fm.io.check_writable(empty)
     assert listing(tmp_path) == ["d"] and listing(tmp_path / "d") == []
+
+
+def test_a_name_ending_in_a_separator_is_refused_and_replaces_nothing(tmp_path):
+    # (pathlib drops the separator: "old.json/" replaced old.json, "new.json/" wrote
+    # new.json, which load("new.json/") then could not read; round 44's review)
+    fm.io.save(tmp_path / "old.json", {"w": 2.0})
+    before = (tmp_path / "old.json").read_bytes()
+    for name in ("old.json/", "new.json/"):
+        with pytest.raises(IsADirectoryError, match="ends with a path separator"):
+            fm.io.save(f"{tmp_path}/{name}", MODEL)
+        with pytest.raises(IsADirectoryError, match="ends with a path separator"):
+            fm.io.check_writable(f"{tmp_path}/{name}")
+    assert listing(tmp_path) == ["old.json"]
+    assert (tmp_path / "old.json").read_bytes() == before
