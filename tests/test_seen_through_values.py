@@ -80,3 +80,20 @@ def test_a_users_float_argument_is_still_a_float():
     out = fm.vmap(fm.jit(_lookup), in_axes=(None, 0))(0.5, XS)
     assert out == fm.vmap(_lookup, in_axes=(None, 0))(0.5, XS)
     assert out == tuple(3.0 * x * 0.5 for x in XS)
+
+
+@pytest.mark.parametrize("jit", [
+    lambda f: fm.jit(f, static_argnums=2),
+    lambda f: fm.jit(f, static_argnames="n"),
+], ids=["static_argnums", "static_argnames"])
+def test_with_a_static_argument_too(jit):
+    # (a static name wraps the jitted function: the fallback compared the wrong one)
+    def f(w, x, n):
+        return _isinstance(w, x) * n
+
+    def summed(g):
+        return lambda w: fm.sum(fm.vmap(g, in_axes=(None, 0, None))(w, XS, 2))
+
+    for name in ("value_and_grad", "hessian"):
+        transform = TRANSFORMS[name]
+        assert repr(transform(summed(jit(f)))(3.0)) == repr(transform(summed(f))(3.0))

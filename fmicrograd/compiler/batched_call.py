@@ -162,8 +162,10 @@ class BatchedCalls:
     ([4.0, 7.0], [1.0, 4.0])
     """
 
-    def __init__(self, f: Callable, max_structures: int, max_variants: int) -> None:
+    def __init__(self, f: Callable, max_structures: int, max_variants: int,
+                 owner: Any = None) -> None:
         self.f = f
+        self.owner = owner  # the ``Jitted`` these calls are of (``through.STANDING``)
         self.max_variants = max_variants
         self._entries = Structures(max_structures)
         self._lock = threading.Lock()
@@ -218,7 +220,7 @@ class BatchedCalls:
         call (the trace, the floats, the nodes): side effects repeat, and a
         ``p.value`` the trace refused reads the constant's number there, as
         eager ``vmap`` does."""
-        if STANDING.get() is self.f:
+        if STANDING.get() is self.owner and self.owner is not None:
             raise NotThrough
         if has_numpy(args, {}):  # (wide copies: ``own_numbers``)
             args = own_numbers(args, {}, [i for i, _, _ in entry.static])[0]

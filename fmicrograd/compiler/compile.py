@@ -174,7 +174,7 @@ class Jitted:
         self._entries = Structures(MAX_STRUCTURES)  # one _Entry per input structure
         self._lock = threading.Lock()
         self._through: dict = {}  # (nargs, static positions) -> custom_vjp (see ``through``)
-        self._batched = BatchedCalls(f, MAX_STRUCTURES, MAX_VARIANTS)  # under vmap
+        self._batched = BatchedCalls(f, MAX_STRUCTURES, MAX_VARIANTS, self)  # under vmap
         self.calls_rules = False  # a trace of f holds a user's custom_vjp (checks_linearity)
 
     __get__ = bound  # on a class, a method
@@ -519,7 +519,7 @@ class Jitted:
         one wrapped around where the compiled code computes in float64).
         Never on the numbers a compiled call seen through stands for
         (``through.STANDING``): ``NotThrough``, and ``f`` runs on the nodes."""
-        if STANDING.get() is self.f:
+        if STANDING.get() is self:
             raise NotThrough
         if has_numpy(args, kwargs):
             args, kwargs = own_numbers(args, kwargs, self._static(len(args), kwargs))

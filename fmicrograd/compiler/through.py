@@ -277,7 +277,7 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
         return _masks(compiled_reach.compiled(*rest[:-1], primals), len(tr.leaves(primals)))
 
     def plain(*args: Any) -> Any:
-        token = STANDING.set(f)  # (its numbers stand for the nodes: see ``STANDING``)
+        token = STANDING.set(jitted)  # (its numbers stand for the nodes: see ``STANDING``)
         try:
             with _at(depth):
                 out = jitted.compiled(*args)
@@ -383,7 +383,7 @@ def _own_tangent_rule(jitted: Any, f: Callable, nondiff: tuple, static: tuple,
 
 
 # While a compiled call seen through runs on the numbers of the nodes it stands
-# for (``seen_through``'s forward), the function it calls. Where that call
+# for (``seen_through``'s forward), the jitted function it calls. Where that call
 # cannot run compiled code it must not run the function on those floats: a
 # float is not a node (``isinstance``, a dict lookup, ``(-inf) ** 0.5`` is inf
 # where fm's is nan, ``1 / 0.0`` raises), so the value would not be the one
