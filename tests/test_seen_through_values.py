@@ -97,3 +97,14 @@ def test_with_a_static_argument_too(jit):
     for name in ("value_and_grad", "hessian"):
         transform = TRANSFORMS[name]
         assert repr(transform(summed(jit(f)))(3.0)) == repr(transform(summed(f))(3.0))
+
+
+@pytest.mark.parametrize("f", [lambda w, x: fm.sqrt(w) * x, lambda w, x: fm.log(w) * x])
+def test_an_unmapped_negative_zero_keeps_its_sign_through_grad_of_jit(f):
+    # (its VJP's primal was widened to the batch by adding 0.0: -0.0 + 0.0 is 0.0, and
+    # sqrt's derivative at it came out +inf for -inf)
+    for g in (fm.grad(fm.jit(f)), fm.jit(fm.grad(f))):
+        got = fm.vmap(g, in_axes=(None, 0))(-0.0, (0.5, 1.5))
+        assert repr(got) == repr(fm.vmap(fm.grad(f), in_axes=(None, 0))(-0.0, (0.5, 1.5)))
+    assert repr(fm.vmap(fm.grad(fm.jit(f)), in_axes=(None, 0))(-0.0, (0.5, 1.5))) == \
+        repr(tuple(fm.grad(f)(-0.0, x) for x in (0.5, 1.5)))

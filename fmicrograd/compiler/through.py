@@ -499,8 +499,8 @@ def _per_example(primals: tuple, kept: tuple) -> tuple:
     def widen(x: Any) -> Any:
         if np.shape(_value(x)) == batch:
             return x
-        if isinstance(x, Expr) and x.op != "const":
-            return x + np.zeros(batch)
+        if isinstance(x, Expr) and x.op != "const":  # (-0.0: 0.0 would turn a -0.0 into
+            return x + np.full(batch, -0.0)            # 0.0, and 1 / x, sqrt' from -inf to inf)
         return const(np.broadcast_to(_value(x), batch).copy())  # a value stays a value
 
     return tr.map(widen, primals)
