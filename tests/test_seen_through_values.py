@@ -108,3 +108,18 @@ def test_an_unmapped_negative_zero_keeps_its_sign_through_grad_of_jit(f):
         assert repr(got) == repr(fm.vmap(fm.grad(f), in_axes=(None, 0))(-0.0, (0.5, 1.5)))
     assert repr(fm.vmap(fm.grad(fm.jit(f)), in_axes=(None, 0))(-0.0, (0.5, 1.5))) == \
         repr(tuple(fm.grad(f)(-0.0, x) for x in (0.5, 1.5)))
+
+
+@pytest.mark.parametrize("jit", [
+    lambda f: fm.jit(f, static_argnums=1),
+    lambda f: fm.jit(f, static_argnames="n"),
+], ids=["static_argnums", "static_argnames"])
+def test_a_static_argument_that_an_enclosing_transform_differentiates(jit):
+    # checkpoint differentiates every argument, the static one too: the call runs f
+    # (it was a TypeError about custom_vjp's nondiff_argnums, naming no fix)
+    def f(w, n):
+        return w * w * n
+
+    for n in (2, 2.0):
+        assert fm.grad(lambda w: fm.checkpoint(jit(f))(w, n))(3.0) == 12.0
+    assert fm.grad(lambda w: fm.checkpoint(jit(f), static_argnums=1)(w, 2))(3.0) == 12.0

@@ -83,7 +83,8 @@ def plan(args: tuple, static: tuple) -> tuple | None:
     batch (a ``vmap`` value, see ``batched_call``), and the first node that
     reaches a variable (None if none does). None when the call cannot be
     compiled: an argument mixes differentiated nodes with leaves that are not
-    numbers, or nothing is differentiated nor batched.
+    numbers, a static argument holds a differentiated node, or nothing is
+    differentiated nor batched.
 
     >>> plan((fm.Var(1.0), np.zeros(3), "relu"), (2,))[:2]
     ((1, 2), False)
@@ -97,6 +98,9 @@ def plan(args: tuple, static: tuple) -> tuple | None:
     probe = None
     for i, a in enumerate(args):
         if i in static:
+            if any(isinstance(x, Expr) and has_variable(x) for x in tr.leaves(a)):
+                return None  # a value a transform differentiates (``checkpoint``
+                # differentiates every argument) where jit takes a static one: f runs
             nondiff.append(i)
             continue
         diff, numbers_only = False, True
