@@ -121,5 +121,5 @@ def test_a_static_argument_that_an_enclosing_transform_differentiates(jit):
         return w * w * n
 
     for n in (2, 2.0):
-        assert fm.grad(lambda w: fm.checkpoint(jit(f))(w, n))(3.0) == 12.0
+        assert fm.grad(lambda w, n=n: fm.checkpoint(jit(f))(w, n))(3.0) == 12.0
     assert fm.grad(lambda w: fm.checkpoint(jit(f), static_argnums=1)(w, 2))(3.0) == 12.0
