@@ -393,8 +393,10 @@ def test_a_jitted_call_that_sums_over_examples_is_an_error_when_not_finite():
     assert want == 5.0
     message = ("fm.vmap: a jitted function called inside fm.vmap sums its derivative over the "
                "examples itself, and that sum is not finite: the nan or inf may come from "
-               "examples on which an fm.where took the other branch, which a Python loop over "
-               "the examples would not differentiate at all; apply fm.jit outside fm.vmap "
+               "examples this derivative does not reach (on which an fm.where took the other "
+               "branch, or whose outputs it does not seed, as jacrev seeds one output at a "
+               "time), which a Python loop over the examples would not differentiate at all; "
+               "apply fm.jit outside fm.vmap "
                "(fm.jit(fm.vmap(f))), or put the fm.where inside the jitted function")
     with pytest.raises(ValueError, match=re.escape(message)):
         fm.grad(loss)(2.0, (-1.0, 4.0, 9.0))
@@ -405,6 +407,18 @@ def test_a_jitted_call_that_sums_over_examples_is_an_error_when_not_finite():
         2.0) == want
     # a finite sum is the loop's: the examples not taken added exact zeros
     assert fm.grad(loss)(2.0, (1.0, 4.0, 9.0)) == 6.0
+
+
+def test_jacrev_of_per_example_outputs_through_a_jitted_call_names_the_fix():
+    # jacrev seeds one example's output at a time: a non-finite sum over the examples
+    # cannot tell whose it is (no fm.where anywhere); jit outside vmap gives the numbers
+    f = lambda w, x: w * w * x  # noqa: E731
+    want = fm.jacrev(lambda w: tuple(fm.vmap(f, in_axes=(None, 0))(w, (0.5, 1.5))))(np.nan)
+    with pytest.raises(ValueError, match="whose outputs it does not seed, as jacrev seeds"):
+        fm.jacrev(lambda w: tuple(fm.vmap(fm.jit(f), in_axes=(None, 0))(w, (0.5, 1.5))))(np.nan)
+    got = fm.jacrev(lambda w: tuple(fm.jit(fm.vmap(f, in_axes=(None, 0)))(w, (0.5, 1.5))))(
+        np.nan)
+    assert repr(got) == repr(want) == "(nan, nan)"
 
 
 def test_sharp_bits_examples_run_as_documented():

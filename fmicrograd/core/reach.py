@@ -336,9 +336,10 @@ def _summed_message(n: Expr | None) -> str:
         who = f"custom_vjp {getattr(param, 'name', '?')}" if fn is not None else "a custom rule"
         fix = "put the fm.where inside it, or give its bwd one cotangent per example"
     return (f"fm.vmap: {who} sums its derivative over the examples itself, and that sum is "
-            "not finite: the nan or inf may come from examples on which an fm.where took the "
-            "other branch, which a Python loop over the examples would not differentiate "
-            f"at all; {fix}")
+            "not finite: the nan or inf may come from examples this derivative does not "
+            "reach (on which an fm.where took the other branch, or whose outputs it does not "
+            "seed, as jacrev seeds one output at a time), which a Python loop over the "
+            f"examples would not differentiate at all; {fix}")
 
 
 def _lines_up(shape: tuple, mshape: tuple) -> bool:
