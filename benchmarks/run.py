@@ -6,15 +6,18 @@
 Prints one table: median time per training step (each system timed in three
 alternating rounds, its best round's median), and ratios against
 micrograd (as shipped, cyclic GC on), torch eager and jax.jit; then the jit
-compile time, a million-node chain, and bytes per graph node. A framework that
-is not installed is marked skipped.
+compile time, jax.jit and fmicrograd on one CPU (``one_core``), a million-node
+chain, and bytes per graph node. A framework that is not installed is marked
+skipped.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -165,6 +168,43 @@ def bytes_per_node(n: int = 100_000) -> str:
     return out
 
 
+_ONE_CORE = """
+import os, sys
+os.sched_setaffinity(0, {{min(os.sched_getaffinity(0))}})
+sys.path.insert(0, {here!r})
+import run, workload as w
+step = w.{factory}[0]
+print(min(run.median_step(step, 50, {budget}) for _ in range(3)))
+"""
+
+
+def one_core(quick: bool) -> str:
+    """jax.jit's and fmicrograd's demo step, each in a child process pinned
+    to one CPU before it imports anything. XLA sizes its thread pool from the
+    CPUs a process may use: on one it runs a step on the calling thread, on
+    two it hands each step to a worker thread, whose wake-up (on a machine
+    that halts idle cores at once) costs more than the step (round 44:
+    0.031 ms against 0.055 ms). fmicrograd's demo program is one thread
+    either way. Both figures are reported, so that jax.jit's faster mode is
+    not a matter of chance."""
+    if not hasattr(os, "sched_setaffinity"):
+        return "skipped (no sched_setaffinity here)"
+    here = str(Path(__file__).resolve().parent)
+    found = []
+    for name, factory in (("jax.jit", "jax_step()"), ("fmicrograd jit+vmap", "fm_jit_step(True)")):
+        code = _ONE_CORE.format(here=here, factory=factory, budget=1.0 if quick else 3.0)
+        try:
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  timeout=600)
+            found.append((name, float(done.stdout.split()[-1])))
+        except (subprocess.TimeoutExpired, ValueError, IndexError):
+            found.append((name, None))
+    shown = ", ".join(f"{name} {t * 1e3:.3f} ms" if t else f"{name} failed" for name, t in found)
+    if all(t for _, t in found):
+        shown += f" (fmicrograd / jax.jit {found[1][1] / found[0][1]:.2f})"
+    return shown
+
+
 def table(rows: dict) -> str:
     refs = {k: rows.get(k) for k in ("micrograd (GC on, as shipped)", "torch eager", "jax.jit")}
     head = ("| system | per step | x micrograd (shipped) | x torch eager | x jax.jit |\n"
@@ -194,6 +234,7 @@ def main() -> None:
     print()
     for k, v in extra.items():
         print(f"- {k}: {v}")
+    print(f"- on one CPU (child processes pinned to it): {one_core(args.quick)}")
     print(f"- deep chain: {deep_chain()}")
     print(f"- memory: {bytes_per_node()}")
 
