@@ -180,13 +180,13 @@ print(min(run.median_step(step, 50, {budget}) for _ in range(3)))
 
 def one_core(quick: bool) -> str:
     """jax.jit's and fmicrograd's demo step, each in a child process pinned
-    to one CPU before it imports anything. XLA sizes its thread pool from the
-    CPUs a process may use: on one it runs a step on the calling thread, on
-    two it hands each step to a worker thread, whose wake-up (on a machine
-    that halts idle cores at once) costs more than the step (round 44:
-    0.031 ms against 0.055 ms). fmicrograd's demo program is one thread
-    either way. Both figures are reported, so that jax.jit's faster mode is
-    not a matter of chance."""
+    to one CPU before it imports anything. jax.jit's step passes between
+    threads (about two thread switches a step): on one CPU a switch on the
+    same core, on two a wake-up of a thread on the other core, which costs
+    more than the step where idle cores halt at once (round 44: 0.029 ms
+    against 0.051-0.057 ms). fmicrograd's demo program is one thread either
+    way. Both figures are reported, so that jax.jit's faster mode is not a
+    matter of chance."""
     if not hasattr(os, "sched_setaffinity"):
         return "skipped (no sched_setaffinity here)"
     here = str(Path(__file__).resolve().parent)
