@@ -326,15 +326,12 @@ class Lanes:
 
 
 def _summed_message(n: Expr | None) -> str:
+    # (a jitted call's own rule, ``compiler/through.py``, computes such a sum again
+    # example by example instead: only a user's rule gets here)
     param = getattr(n, "param", None)
     fn = getattr(param, "fn", None)
-    if getattr(fn, "sets_depth", False):
-        who = "a jitted function called inside fm.vmap"
-        fix = ("apply fm.jit outside fm.vmap (fm.jit(fm.vmap(f))), or put the fm.where inside "
-               "the jitted function")
-    else:
-        who = f"custom_vjp {getattr(param, 'name', '?')}" if fn is not None else "a custom rule"
-        fix = "put the fm.where inside it, or give its bwd one cotangent per example"
+    who = f"custom_vjp {getattr(param, 'name', '?')}" if fn is not None else "a custom rule"
+    fix = "put the fm.where inside it, or give its bwd one cotangent per example"
     return (f"fm.vmap: {who} sums its derivative over the examples itself, and that sum is "
             "not finite: the nan or inf may come from examples this derivative does not "
             "reach (on which an fm.where took the other branch, or whose outputs it does not "
