@@ -55,6 +55,21 @@ def test_stable_reductions_with_large_inputs():
         fm.softmax(())
 
 
+@pytest.mark.parametrize("xs", [(inf, 1000.0), (inf, 1.0, -inf), (-inf, -inf), (inf, inf),
+                                (710.0, inf, -1000.0), (inf, math.nan)])
+def test_logsumexp_at_infinite_and_overflowing_entries_is_torchs(xs):
+    # a finite entry beside +inf weighs exp(x - inf) = 0 in the derivative; with the
+    # infinite maximum replaced by 0, exp(1000.0) overflowed and inf / inf was nan
+    t = torch.tensor(xs, dtype=torch.float64, requires_grad=True)
+    value = torch.logsumexp(t, 0)
+    want = [value.item()] + torch.autograd.grad(value, t)[0].tolist()
+    f = lambda *a: fm.logsumexp(a)  # noqa: E731
+    argnums = tuple(range(len(xs)))
+    for g in (fm.value_and_grad(f, argnums), fm.jit(fm.value_and_grad(f, argnums))):
+        v, d = g(*xs)
+        assert repr([v, *d]) == repr(want)
+
+
 def test_kink_conventions_like_torch():
     assert fm.grad(fm.sign)(0.0) == 0.0 and fm.grad(fm.sign)(3.0) == 0.0
     clip = lambda x: fm.clip(x, -1.0, 1.0)

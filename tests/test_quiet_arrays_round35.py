@@ -34,6 +34,9 @@ CASES = {
         (1.0, math.nan)),
     "hessian of vmap": (lambda: fm.hessian(
         lambda w: fm.sum(fm.vmap(lambda x: fm.sqrt(w * x))(ZERO_ONE)))(1.0), math.nan),
+    # round 44: the sum of a vmap result over inf and -inf (fm.sum's own batch sum)
+    "grad of a sum over inf and -inf": (lambda: fm.grad(
+        lambda a: fm.sum(fm.vmap(lambda x: x * 2.0)(a)))((math.inf, -math.inf)), (2.0, 2.0)),
 }
 
 

@@ -593,7 +593,8 @@ class Batched:
                             f"example here is {self.treedef!r}: reduce each leaf yourself, "
                             f"e.g. with fm.tree.map")
         (x,) = self.leaves
-        total = x.value.sum(axis=0)
+        with np.errstate(all="ignore"):  # (inf + -inf is nan, silently, as in the sweeps)
+            total = x.value.sum(axis=0)
         total = scalar(total) if total.ndim == 0 else total
         s = const(total) if x.op == "const" else prim("batch_sum", total, (x,), (0,))
         return s if kind == "sum" else s / float(self.size)

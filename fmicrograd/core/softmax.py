@@ -32,14 +32,22 @@ def _items(xs: Iterable, who: str) -> tuple:
 
 def _shifted(items: tuple, finite: bool) -> tuple[tuple, Any]:
     """``items`` minus their maximum ``m`` (without derivative), and ``m``. With
-    ``finite``, an infinite ``m`` is replaced by 0, as torch's logsumexp does (its
-    softmax does not: an infinite input gives nan there)."""
+    ``finite``, an infinite ``m`` is not subtracted, as in torch's logsumexp
+    (its softmax does: an infinite input gives nan there): a ``-inf`` one
+    (every item ``-inf``) is replaced by 0, a ``+inf`` one by the largest
+    finite item (0 if there is none), so that a finite item's weight in the
+    derivative is ``exp(x - big) / inf``, 0, as torch's ``exp(x - inf)`` (with
+    0 for it, ``exp(1000.0)`` overflowed: ``inf / inf`` was nan)."""
     m = items[0]
     for x in items[1:]:
         m = F.maximum(m, x)
     m = F.stop_gradient(m)
     if finite:
-        m = F.where(F.greater_equal(abs(m), math.inf), 0.0, m)
+        big: Any = -math.inf  # the largest finite item
+        for x in items:
+            big = F.maximum(big, F.where(F.less(abs(x), math.inf), x, -math.inf))
+        big = F.stop_gradient(F.where(F.less(abs(big), math.inf), big, 0.0))
+        m = F.where(F.greater_equal(abs(m), math.inf), F.where(F.greater(m, 0.0), big, 0.0), m)
     return tuple(x - m for x in items), m
 
 
