@@ -195,3 +195,13 @@ def test_torch_func_transforms_after_a_first_plain_call():
     g(t(0.1), t(0.2))
     got = torch.func.vmap(g)(t([0.1, 0.5]), t([0.2, 0.3])).tolist()  # (it called .item())
     assert got == pytest.approx([0.1 ** fm.tanh(0.2), 0.5 ** fm.tanh(0.3)], rel=1e-15)
+
+
+def test_an_output_that_reads_no_input_is_a_tensor_too():
+    # (in_axes None: it came back as the Python float of the program's constant)
+    out = fm.to_torch(lambda x: fm.grad(lambda y: 1.5 * y)(x), in_axes=None)(
+        torch.tensor(2.0, dtype=torch.float64))
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float64 and out.item() == 1.5
+    pair = fm.to_torch(lambda x: (x * 2.0, fm.Const(1.5)), in_axes=None)(
+        torch.tensor(2.0, dtype=torch.float64))
+    assert [type(t) for t in pair] == [torch.Tensor] * 2 and pair[1].item() == 1.5

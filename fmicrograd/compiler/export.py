@@ -85,7 +85,10 @@ def to_torch(f: Callable, in_axes: Any = 0) -> Callable:
         inputs = _inputs(torch, flat, dtype, device)
         if labels and not _labels_ok(labels, inputs):  # a bad label: the trace of this
             _compile(f, flat, axes, size, torch, dtype, device)  # call raises the loss's error
-        return tr.unflatten(out_def, run(inputs))
+        outs = [torch.as_tensor(o, dtype=dtype, device=device)  # (an output that reads no
+                if isinstance(o, (float, np.floating, np.ndarray)) else o  # input: a constant)
+                for o in run(inputs)]
+        return tr.unflatten(out_def, outs)
 
     return lowered
 
