@@ -205,3 +205,10 @@ def test_an_output_that_reads_no_input_is_a_tensor_too():
     pair = fm.to_torch(lambda x: (x * 2.0, fm.Const(1.5)), in_axes=None)(
         torch.tensor(2.0, dtype=torch.float64))
     assert [type(t) for t in pair] == [torch.Tensor] * 2 and pair[1].item() == 1.5
+
+
+def test_a_function_that_treats_an_example_tuple_as_a_number_is_told_what_it_got():
+    with pytest.raises(TypeError, match="can't multiply sequence") as err:
+        fm.to_torch(lambda x: x * 2.0)(torch.ones(3, 2, dtype=torch.float64))
+    assert "a tensor of shape (B, n) under in_axes 0 is B examples, each a tuple of n" in \
+        str(err.value)

@@ -209,6 +209,16 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
         CHECKS.set(checks)
         with running(level, "fm.to_torch", traces=True):
             out = vmap(g, in_axes=axes)(*args) if size is not None else g(*args)
+    except TypeError as e:  # (Python's own, from f: say what f was handed)
+        held = [i for i, ((leaves, _), ax) in enumerate(zip(flat, axes))
+                if any(len(getattr(x, "shape", ())) > (ax is not None) for x in leaves)]
+        if held:
+            raise TypeError(f"{e} (fm.to_torch handed f argument {held[0]} as tuples of "
+                            "numbers: a tensor of shape (B, n) under in_axes 0 is B examples, "
+                            "each a tuple of n numbers (fm computes with scalars), and one of "
+                            "shape (n,) under in_axes None is a tuple of n numbers; index them "
+                            "(x[0]) or reduce them with fm functions (fm.dot, fm.sum))") from e
+        raise
     finally:
         for var, old in zip((GUARDS, EVERY_EXAMPLE, CHECKS), olds):
             var.set(old)
