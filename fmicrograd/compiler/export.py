@@ -212,7 +212,7 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
     except TypeError as e:  # (Python's own, from f: say what f was handed)
         held = [i for i, ((leaves, _), ax) in enumerate(zip(flat, axes))
                 if any(len(getattr(x, "shape", ())) > (ax is not None) for x in leaves)]
-        if held:
+        if held and ("sequence" in str(e) or "tuple" in str(e)):
             raise TypeError(f"{e} (fm.to_torch handed f argument {held[0]} as tuples of "
                             "numbers: a tensor of shape (B, n) under in_axes 0 is B examples, "
                             "each a tuple of n numbers (fm computes with scalars), and one of "

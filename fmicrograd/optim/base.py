@@ -117,8 +117,8 @@ MIN_LANES = 64
 
 def _traced_numbers(columns: list) -> bool:
     """Whether ``fm.jit`` is tracing here (not under ``vmap``), in a trace
-    that has mapped with ``fm.vmap`` already (else its program is float code
-    in eager's order, which array code would give up), not under
+    that has mapped with ``fm.vmap`` already (else its program is float code,
+    operation by operation as eager's, which array code would give up), not under
     ``fm.debug_nans`` (whose error names the output a NaN reaches: one leaf's,
     not the whole vector's), and every leaf is a number: a float, or a node
     whose value is one."""
