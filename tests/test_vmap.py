@@ -171,6 +171,10 @@ def test_clear_errors():
         fm.vmap(lambda a: a[0])([(1.0, 2.0), (1.0,)])
     with pytest.raises(ValueError, match="out_axes must be 0"):
         fm.vmap(lambda a: a, out_axes=1)
+    for axis in (0.0, False, None):  # (0.0 was taken for 0, as in_axes does not)
+        with pytest.raises(ValueError, match="out_axes must be 0"):
+            fm.vmap(lambda a: a, out_axes=axis)
+    assert fm.vmap(lambda a: a, out_axes=np.int64(0))((1.0, 2.0)) == (1.0, 2.0)
     with pytest.raises(ValueError, match="control flow cannot depend on a per-example value"):
         fm.vmap(lambda a: a if a > 0 else -a)((1.0, -1.0))
 
@@ -404,3 +408,20 @@ def test_vmap_over_jvp_tangents_of_an_indexed_inner_vmap_result():
     assert fm.vmap(lambda t: fm.jvp(f, (3.0,), (t,))[1])([1.0, 2.0]) == loop
     assert fm.jit(fm.vmap(lambda t: fm.jvp(f, (3.0,), (t,))[1]))([1.0, 2.0]) == loop
     assert fm.vmap(lambda t: fm.jvp(fm.jit(f), (3.0,), (t,))[1])([1.0, 2.0]) == loop
+
+
+def test_a_bool_array_is_refused_with_the_fix_as_jit_does():
+    # (it was read as 0.0 and 1.0: True + True gave 2.0 where the loop's numpy bools give
+    # True, and -True gave -1.0 where the loop raises; jit(vmap(f)) refused it already)
+    mask = np.array([True, False, True])
+    for f in (fm.vmap(lambda m: m + m), fm.jit(fm.vmap(lambda m: m + m))):
+        with pytest.raises(TypeError, match=r"dtype bool.*mask\.astype\(float\)"):
+            f(mask)
+    assert fm.vmap(lambda m: m + m)(mask.astype(float)) == (2.0, 0.0, 2.0)
+
+
+def test_a_row_taken_for_a_number_is_told_what_it_is():
+    rows = np.array([[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(TypeError, match=r"can't multiply sequence.*each row of a 2-d array"):
+        fm.vmap(lambda x: x * 2.0)(rows)
+    assert fm.vmap(lambda x: fm.sum(x) * 2.0)(rows) == (6.0, 14.0)

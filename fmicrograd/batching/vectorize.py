@@ -69,7 +69,8 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
     (11.0, 17.0)
     """
     check_callable(f, "vmap")
-    if out_axes != 0:
+    if isinstance(out_axes, bool) or not isinstance(out_axes, (int, np.integer)) or \
+            out_axes != 0:  # (0.0 and False are not axes)
         raise ValueError(f"fm.vmap: out_axes must be 0 (outputs are batched on their leading "
                          f"axis), got {out_axes!r}")
 
@@ -120,6 +121,14 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
                 if elsewhere and type(e) is ValueError and str(e).startswith(
                         "operands could not be broadcast"):  # (a batch from a thread?)
                     raise ValueError(f"{e}{_FOREIGN}") from e
+                raise
+            except TypeError as e:  # Python's, where f took an example's row for a number
+                if type(e) is TypeError and ("sequence" in str(e) or "tuple" in str(e)) and any(
+                        ax is not None and getattr(a, "ndim", 0) > 1
+                        for a, ax in zip(args, axes)):
+                    raise TypeError(f"{e} (fm.vmap hands f each row of a 2-d array as a tuple "
+                                    "of numbers: fm computes with scalars; index it (x[0]) or "
+                                    "reduce it with fm functions (fm.dot, fm.sum))") from e
                 raise
             if elsewhere:
                 _check_not_foreign(out, key, passed)
@@ -243,7 +252,12 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
                         "masked array's hidden entries were mapped); pass np.asarray(x), or "
                         "x.filled(...) or x.compressed() for a masked array")
     if isinstance(arg, np.ndarray) and arg.dtype != object:
-        if arg.dtype.kind not in "fiub":
+        if arg.dtype.kind == "b":  # (read as 0.0 and 1.0, True + True was 2.0 where the
+            # loop's numpy bools give True, and -True -1.0 where the loop raises)
+            raise TypeError(f"fm.vmap: {where} is a numpy array of dtype bool; fm computes "
+                            "with float64 numbers: pass mask.astype(float) and select with "
+                            "fm.where(m > 0.5, a, b), as fm.jit asks")
+        if arg.dtype.kind not in "fiu":
             raise TypeError(f"fm.vmap: {where} is a numpy array of dtype {arg.dtype}; only real "
                             "numbers are supported (complex and text are not): pass "
                             "floats, e.g. the real and imaginary parts as separate arguments")
