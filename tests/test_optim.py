@@ -204,6 +204,7 @@ def test_errors_teach():
 @pytest.mark.parametrize("make, words", [
     (lambda: optim.sgd(-0.1), "lr must be a number >= 0"),  # silently climbed the gradient
     (lambda: optim.sgd(float("nan")), "lr must be"),
+    (lambda: optim.adam(float("inf")), "lr must be a finite number"),  # a first step of -inf
     (lambda: optim.sgd(0.1, momentum=-0.5), "momentum must be a number >= 0"),
     (lambda: optim.sgd(0.1, nesterov=True), "nesterov=True needs a momentum > 0"),
     (lambda: optim.rmsprop(0.1, nesterov=True), "nesterov=True needs a momentum > 0"),

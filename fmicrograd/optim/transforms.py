@@ -177,6 +177,8 @@ def scale_by_learning_rate(lr: ScalarOrSchedule) -> GradientTransformation:
         raise TypeError(f"learning rate must be a number or a schedule (step -> number), "
                         f"got {type(lr).__name__} {lr!r}")
     lr = check_number("optimizer", "lr", lr, 0.0)  # the step is -lr * update
+    if lr.__class__ is float and lr == math.inf:  # (the first step: -inf and nan, silently)
+        raise ValueError("optimizer: lr must be a finite number >= 0.0, got inf")
     return scale(-lr)  # an Expr learning rate makes the step differentiable in it
 
 
