@@ -199,6 +199,11 @@ def test_errors_teach():
         optim.sgd("0.1")
     with pytest.raises(ValueError, match="apply_updates"):
         optim.apply_updates({"a": 1.0}, {"b": 1.0})
+    # a leaf that is not a number is named by its path ("x" + "y" was "xy", silently)
+    with pytest.raises(TypeError, match=r"the leaf of params at \['a'\] is str 'x'"):
+        optim.apply_updates({"a": "x"}, {"a": "y"})
+    with pytest.raises(TypeError, match=r"the leaf of updates at \['a'\]\[1\] is str"):
+        optim.apply_updates({"a": [1.0, 2.0]}, {"a": [0.1, "z"]})
 
 
 @pytest.mark.parametrize("make, words", [

@@ -16,6 +16,7 @@ Hyperparameters are bound with ``functools.partial`` so they stay visible
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -53,9 +54,37 @@ def apply_updates(params: Any, updates: Any) -> Any:
     ...
     ValueError: apply_updates: tree structures differ at <root>: ...
     """
-    td, (new,) = leafwise(lambda p, u: (_wide(p) + _wide(u),), 1, params, updates,
-                          who="apply_updates")
+    try:
+        td, (new,) = leafwise(_sum, 1, params, updates, who="apply_updates")
+    except _NotANumber as e:  # (named by its path: found again, off the hot path)
+        for name, t in (("params", params), ("updates", updates)):
+            leaves, paths, _ = tree.flatten_with_paths(t, True)
+            for x, path in zip(leaves, paths):
+                if not _number(x):
+                    raise TypeError(f"apply_updates: the leaf of {name} at "
+                                    f"{tree.keystr(path)} is {type(x).__name__} {x!r:.60}; "
+                                    "parameters and updates are numbers") from None
+        raise TypeError(f"apply_updates: {e}") from None
     return tree.unflatten(td, new)
+
+
+class _NotANumber(Exception):
+    pass
+
+
+def _number(x: Any) -> bool:
+    if x.__class__ is float or isinstance(x, Expr):
+        return True
+    kind = getattr(getattr(x, "dtype", None), "kind", None)
+    if kind is not None:  # a numpy array or number
+        return kind in "fiu"
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _sum(p: Any, u: Any) -> tuple:
+    if not (_number(p) and _number(u)):  # ("x" + "y" was "xy")
+        raise _NotANumber(f"{p!r:.40} + {u!r:.40}")
+    return (_wide(p) + _wide(u),)
 
 
 def _wide(p: Any) -> Any:
