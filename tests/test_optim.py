@@ -199,6 +199,15 @@ def test_errors_teach():
         optim.sgd("0.1")
     with pytest.raises(ValueError, match="apply_updates"):
         optim.apply_updates({"a": 1.0}, {"b": 1.0})
+    # the two trees are named (round 44's review: "the first tree ... the other")
+    opt = optim.adam(0.1)
+    with pytest.raises(ValueError, match=r"adam.update: tree structures differ at \['w'\]: the "
+                                         r"gradient tree has list of 2 children, the optimizer "
+                                         r"state \(as opt.init made it"):
+        opt.update({"w": [1.0, 2.0]}, opt.init({"w": [1.0]}))
+    with pytest.raises(ValueError, match=r"the parameter tree has list of 2 children, the "
+                                         r"update tree has list of 1"):
+        optim.apply_updates({"w": [1.0, 2.0]}, {"w": [1.0]})
     # a leaf that is not a number is named by its path ("x" + "y" was "xy", silently)
     with pytest.raises(TypeError, match=r"the leaf of params at \['a'\] is str 'x'"):
         optim.apply_updates({"a": "x"}, {"a": "y"})

@@ -599,9 +599,11 @@ def _first_difference(a: TreeDef, b: TreeDef, path: tuple) -> tuple[tuple, str, 
     return None
 
 
-def check_same(first: TreeDef, other: TreeDef, what: str = "tree.map") -> None:
+def check_same(first: TreeDef, other: TreeDef, what: str = "tree.map",
+               names: tuple[str, str] = ("the first tree", "the other")) -> None:
     """Raise ``ValueError`` naming the first path where two structures differ
-    (a dict matches a ``PMap`` and a list a ``PVector``).
+    (a dict matches a ``PMap`` and a list a ``PVector``); ``names`` say what
+    the two trees are.
 
     >>> check_same(structure((1.0, 2.0)), structure((3.0,)))
     Traceback (most recent call last):
@@ -610,8 +612,9 @@ def check_same(first: TreeDef, other: TreeDef, what: str = "tree.map") -> None:
     found = _first_difference(first, other, ())
     if found is not None:
         path, da, db = found
-        raise ValueError(f"{what}: tree structures differ at {keystr(path)}: the first tree "
-                         f"has {da}, the other has {db}.\n  first:  {first!r}\n  other:  {other!r}")
+        raise ValueError(f"{what}: tree structures differ at {keystr(path)}: {names[0]} "
+                         f"has {da}, {names[1]} has {db}.\n  first:  {first!r}\n  other:  "
+                         f"{other!r}")
 
 
 def map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:

@@ -55,7 +55,8 @@ def apply_updates(params: Any, updates: Any) -> Any:
     ValueError: apply_updates: tree structures differ at <root>: ...
     """
     try:
-        td, (new,) = leafwise(_sum, 1, params, updates, who="apply_updates")
+        td, (new,) = leafwise(_sum, 1, params, updates, who="apply_updates",
+                              names=("the parameter tree", "the update tree"))
     except _NotANumber as e:  # (named by its path: found again, off the hot path)
         for name, t in (("params", params), ("updates", updates)):
             leaves, paths, _ = tree.flatten_with_paths(t, True)
@@ -107,7 +108,10 @@ def _wide(p: Any) -> Any:
 
 
 def leafwise(f: Callable[..., tuple], n_out: int, first: Any, *rest: Any,
-             who: str = "update", lanes: bool = False) -> tuple[tree.TreeDef, list[list]]:
+             who: str = "update", lanes: bool = False,
+             names: tuple[str, str] = ("the gradient tree", "the optimizer state (as opt.init "
+                                       "made it from the parameters)")
+             ) -> tuple[tree.TreeDef, list[list]]:
     """Run ``f`` on matching leaves of ``first`` and ``rest`` (same structure,
     dict ~ PMap and list ~ PVector) where ``f`` returns ``n_out`` values.
     Returns ``first``'s treedef and ``n_out`` lists of leaves.
@@ -127,7 +131,7 @@ def leafwise(f: Callable[..., tuple], n_out: int, first: Any, *rest: Any,
     for r in rest:
         ys, rd = tree.flatten(r, True)
         if rd != td:
-            tree.check_same(td, rd, who)
+            tree.check_same(td, rd, who, names)
         columns.append(ys)
     if lanes and len(xs) >= MIN_LANES and _traced_numbers(columns):
         return td, _lanes(f, n_out, columns)

@@ -55,7 +55,8 @@ def _empty_init(params: Any) -> EmptyState:
 
 
 def _map(f: Callable[..., Any], updates: Any, *rest: Any) -> Any:
-    td, (out,) = leafwise(lambda *a: (f(*a),), 1, updates, *rest)
+    td, (out,) = leafwise(lambda *a: (f(*a),), 1, updates, *rest,
+                          names=("the gradient tree", "the parameter tree"))
     return tree.unflatten(td, out)
 
 
