@@ -95,6 +95,19 @@ def _check_number(x: Any, what: str) -> None:
         raise ValueError(f"{what} is an int beyond the float range ({x.bit_length()} bits)")
 
 
+def _key(key: Any, who: str) -> fr.Key:
+    """``key``, checked where the user passed it (not in ``fm.random.split``).
+
+    >>> _key(0, "MLP.init")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    TypeError: MLP.init: key must be a Key from fm.random.key(seed), ...; got int 0
+    """
+    if not isinstance(key, fr.Key):
+        raise TypeError(f"{who}: key must be a Key from fm.random.key(seed), e.g. "
+                        f"key=fm.random.key(0); got {type(key).__name__} {key!r:.40}")
+    return key
+
+
 def _size(n: Any, what: str) -> int:
     # numpy ints (a size read from an array's shape) count, as in fm.random.key
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
@@ -137,6 +150,7 @@ class Neuron:
         """
         nin = _size(nin, "Neuron.init: nin")
         fan_out = _size(fan_out, "Neuron.init: fan_out")
+        _key(key, "Neuron.init")
         return cls(_weights(key, nin, fan_out, init), 0.0, _check_activation(activation))
 
     @property
@@ -182,7 +196,8 @@ class Layer:
         >>> Layer.init(4, 2, key=fm.random.key(0), activation="tanh")
         Layer(4->2, tanh)
         """
-        nout = _size(nout, "Layer.init: nout")
+        nin, nout = _size(nin, "Layer.init: nin"), _size(nout, "Layer.init: nout")
+        _key(key, "Layer.init")
         return cls(tuple(Neuron.init(nin, key=k, activation=activation, init=init,
                                      fan_out=nout) for k in fr.split(key, nout)))
 
@@ -251,7 +266,7 @@ class MLP:
         if len(sizes) < 2:
             raise ValueError("MLP.init: nouts must name at least one layer size, e.g. [16, 1]")
         _check_activation(activation)
-        keys = fr.split(key, len(sizes) - 1)
+        keys = fr.split(_key(key, "MLP.init"), len(sizes) - 1)
         last = len(sizes) - 2
         return cls(tuple(
             Layer.init(sizes[i], sizes[i + 1], key=keys[i], init=init,

@@ -179,8 +179,12 @@ def test_bad_arguments_are_reported():
         nn.MLP.init(2, [], key=KEY)
     with pytest.raises(ValueError, match="positive int"):
         nn.MLP.init(2, [0, 1], key=KEY)
-    with pytest.raises(TypeError, match="expected a Key"):
-        nn.MLP.init(2, [3, 1], key=0)
+    with pytest.raises(TypeError, match=r"MLP.init: key must be a Key from fm.random.key\(seed\)"):
+        nn.MLP.init(2, [3, 1], key=0)  # (named by fm.random.split before, round 44's review)
+    with pytest.raises(TypeError, match="Layer.init: key must be a Key"):
+        nn.Layer.init(2, 3, key="a")
+    with pytest.raises(ValueError, match="Layer.init: nin must be a positive int"):
+        nn.Layer.init(0, 3, key=KEY)  # (it said Neuron.init)
     with pytest.raises(TypeError, match="Neuron, Layer or MLP"):
         nn.apply({"w": 1.0}, (1.0,))
 
