@@ -378,6 +378,20 @@ def test_resume_without_a_run_file_is_refused_before_training(written_by, tmp_pa
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
+def test_resume_from_a_saved_model_says_it_is_not_a_checkpoint(tmp_path):
+    # (it was told its folder had no cli-run.json; round 44's review)
+    args = ("train", "--dataset", "xor", "--hidden", "4", "--steps", "2", "--quiet")
+    model = tmp_path / "model.json"
+    assert call(*args, "--save", str(model))[0] == 0
+    before = model.read_bytes()
+    err = io.StringIO()
+    code, _ = call(*args, "--resume", str(model), err=err)
+    assert code == 2 and f"{model} is not a training checkpoint" in err.getvalue()
+    assert "cli-run.json" not in err.getvalue()
+    assert model.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == \
+        ["model.json"]
+
+
 def test_a_refused_resume_writes_no_run_file(tmp_path):
     # cli-run.json was written before fit checked the checkpoint resumed from: a refused
     # command left one with its own options (which locked out the right resume)

@@ -66,6 +66,17 @@ def run_options(args: argparse.Namespace) -> dict:
     return options
 
 
+def _checkpoint_file(path: Path) -> bool:
+    """Whether ``path`` holds a JSON object marked as a training checkpoint
+    (what ``checkpoint.load`` checks first); a file that cannot be read as
+    JSON counts as one (``checkpoint.load`` names what is wrong with it)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return True
+    return isinstance(doc, dict) and doc.get("checkpoint") == checkpoint.FORMAT
+
+
 def _run_file_problem(args: argparse.Namespace) -> str | None:
     """Why ``--resume`` would not continue the same run: its checkpoints'
     ``cli-run.json`` names other options, or is missing, so that they cannot
@@ -73,6 +84,9 @@ def _run_file_problem(args: argparse.Namespace) -> str | None:
     resume = resume_path(args)
     if resume is None or checkpoint.latest(resume) is None:
         return None  # the run starts afresh (or fit says why it cannot)
+    if Path(resume).is_file() and not _checkpoint_file(Path(resume)):
+        return None  # (a saved model, say: fit's own error says it is not a checkpoint,
+        # where this one said that its folder had no cli-run.json)
     folder = Path(resume) if Path(resume).is_dir() else Path(resume).parent
     path = folder / RUN_FILE
     foreign = (f"argument --resume: {str(path)!r} is not the options file this command writes "
