@@ -219,6 +219,8 @@ def test_errors_teach():
     (lambda: optim.sgd(-0.1), "lr must be a number >= 0"),  # silently climbed the gradient
     (lambda: optim.sgd(float("nan")), "lr must be"),
     (lambda: optim.adam(float("inf")), "lr must be a finite number"),  # a first step of -inf
+    (lambda: optim.sgd(0.1, momentum=float("inf")), "momentum must be a finite number"),
+    (lambda: optim.adam(0.1, eps=float("inf")), "eps must be a finite number"),  # steps of 0
     (lambda: optim.sgd(0.1, momentum=-0.5), "momentum must be a number >= 0"),
     (lambda: optim.sgd(0.1, nesterov=True), "nesterov=True needs a momentum > 0"),
     (lambda: optim.rmsprop(0.1, nesterov=True), "nesterov=True needs a momentum > 0"),

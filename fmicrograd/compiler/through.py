@@ -323,13 +323,13 @@ def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,
         (diff, first), ct = rest[-2], rest[-1]
         # the sweep hands batched cotangents over as arrays, and takes them back
         # so (compiled code returns batched values as constant nodes)
-        cts = run_back(seeded, DEPTH.get(), first, *rest[:-2], diff, tr.map(_as_node, ct))
+        args = (*rest[:-2], diff, tr.map(_as_node, ct))
+        cts = run_back(seeded, DEPTH.get(), first, *args)
         if first and not _all_finite(cts):  # a sum over the examples that is not finite
             # cannot tell the examples the sweep reaches from the others (an fm.where's
             # other branch, an output jacrev does not seed): each example's own, which
             # the sweep keeps or drops lane by lane
-            cts = run_back(seeded, DEPTH.get(), False, *rest[:-2], diff,
-                           tr.map(_as_node, ct))
+            cts = run_back(seeded, DEPTH.get(), False, *args)
         return tr.map(_const_value, cts)
 
     node = custom_vjp(plain, nondiff_argnums=nondiff)

@@ -64,8 +64,10 @@ def check_number(who: str, name: str, value: Any, lo: float, hi: float | None = 
     """``value`` as a float64 Python number (a numpy float32 learning rate
     would make every eager step compute in float32, and differ from the
     compiled one), after refusing a hyper-parameter that is not a number in
-    ``[lo, hi)`` (``hi`` None: no upper bound), as torch.optim does. A node
-    (a hyper-parameter being differentiated) is not checked.
+    ``[lo, hi)`` (``hi`` None: no upper bound, but finite: an infinite
+    learning rate, momentum, eps or decay made every step -inf, nan or 0,
+    silently), as torch.optim does. A node (a hyper-parameter being
+    differentiated) is not checked.
 
     >>> import numpy as np
     >>> check_number("sgd", "lr", np.float32(0.5), 0.0)
@@ -82,7 +84,10 @@ def check_number(who: str, name: str, value: Any, lo: float, hi: float | None = 
     if not (lo <= number and (hi is None or number < hi)):  # NaN fails both
         where = f"in [{lo}, {hi})" if hi is not None else f">= {lo}"
         raise ValueError(f"{who}: {name} must be a number {where}, got {value!r}")
-    return F._widened(value, who)  # (+-inf for an int beyond float range)
+    wide = F._widened(value, who)  # (+-inf for an int beyond float range)
+    if wide == math.inf:
+        raise ValueError(f"{who}: {name} must be a finite number >= {lo}, got {value!r:.40}")
+    return wide
 
 
 def _expect(state: Any, kind: type, who: str) -> None:
@@ -178,8 +183,6 @@ def scale_by_learning_rate(lr: ScalarOrSchedule) -> GradientTransformation:
         raise TypeError(f"learning rate must be a number or a schedule (step -> number), "
                         f"got {type(lr).__name__} {lr!r}")
     lr = check_number("optimizer", "lr", lr, 0.0)  # the step is -lr * update
-    if lr.__class__ is float and lr == math.inf:  # (the first step: -inf and nan, silently)
-        raise ValueError("optimizer: lr must be a finite number >= 0.0, got inf")
     return scale(-lr)  # an Expr learning rate makes the step differentiable in it
 
 
