@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -115,6 +116,30 @@ def _size(n: Any, what: str) -> int:
     return int(n)
 
 
+_BYTES_PER_PARAMETER = 32  # a float object and its slot in the tuple of weights
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # (no sysconf on Windows)
+        return None
+
+
+def _fits(sizes: Sequence[int], what: str) -> None:
+    """Refuse, before building anything, a model whose weights alone (a Python
+    float each) would not fit in this machine's memory: built one float at a
+    time, it would run for minutes before failing."""
+    count = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    memory = _physical_memory()
+    if memory and count * _BYTES_PER_PARAMETER > memory:
+        raise MemoryError(
+            f"{what}: layer sizes {list(sizes)} make {count:,} parameters, about "
+            f"{count * _BYTES_PER_PARAMETER / 2**30:,.0f} GiB as Python floats, more than this "
+            f"machine's {memory / 2**30:,.0f} GiB of memory; fmicrograd's parameters are "
+            "scalars, for models of up to about a million of them")
+
+
 @dataclass(frozen=True)
 class Neuron:
     """``activation(w . x + b)``: a weight per input and a bias.
@@ -150,6 +175,7 @@ class Neuron:
         """
         nin = _size(nin, "Neuron.init: nin")
         fan_out = _size(fan_out, "Neuron.init: fan_out")
+        _fits((nin, 1), "Neuron.init")
         _key(key, "Neuron.init")
         return cls(_weights(key, nin, fan_out, init), 0.0, _check_activation(activation))
 
@@ -197,6 +223,7 @@ class Layer:
         Layer(4->2, tanh)
         """
         nin, nout = _size(nin, "Layer.init: nin"), _size(nout, "Layer.init: nout")
+        _fits((nin, nout), "Layer.init")
         _key(key, "Layer.init")
         return cls(tuple(Neuron.init(nin, key=k, activation=activation, init=init,
                                      fan_out=nout) for k in fr.split(key, nout)))
@@ -266,6 +293,7 @@ class MLP:
         if len(sizes) < 2:
             raise ValueError("MLP.init: nouts must name at least one layer size, e.g. [16, 1]")
         _check_activation(activation)
+        _fits(sizes, "MLP.init")
         keys = fr.split(_key(key, "MLP.init"), len(sizes) - 1)
         last = len(sizes) - 2
         return cls(tuple(

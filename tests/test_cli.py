@@ -336,7 +336,8 @@ def test_checkpoint_arguments_fail_before_training(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content", ["5", "null", '{"hidden": 5}', "[[1, 2]]",
-                                     '{"activation": "relu", "batch_'])
+                                     '{"activation": "relu", "batch_',
+                                     '{"format": "fmicrograd-tree", "version": 1, "tree": 1.0}'])
 def test_resume_with_a_damaged_run_file_exits_2_naming_it(tmp_path, content, capsys):
     # a JSON value that is not the options was an internal error (exit 1), and a
     # truncated file was taken as no file: a resume with another --lr went on
@@ -349,6 +350,9 @@ def test_resume_with_a_damaged_run_file_exits_2_naming_it(tmp_path, content, cap
     assert info.value.code == 2 and captured.out == ""
     assert "cli-run.json' is not the options file" in captured.err
     assert len(captured.err.strip().splitlines()) == 1
+    if "tree" in content:  # another program's file: its keys were listed as options
+        assert "holds 'format', 'tree', 'version', which are no options" in captured.err
+        assert "--tree" not in captured.err
 
 
 @pytest.mark.parametrize("written_by", ["command", "fit"])

@@ -189,6 +189,20 @@ def test_bad_arguments_are_reported():
         nn.apply({"w": 1.0}, (1.0,))
 
 
+def test_a_model_larger_than_memory_is_refused_before_it_is_built(monkeypatch):
+    # MLP.init(2, [10**9, 1]) made floats for minutes before failing (round 44's review)
+    monkeypatch.setattr(nn, "_physical_memory", lambda: 2**30)  # a machine of 1 GiB
+    for build, where in [(lambda: nn.MLP.init(2, [25 * 10**6, 1], key=KEY), "MLP.init"),
+                         (lambda: nn.Layer.init(10**4, 10**4, key=KEY), "Layer.init"),
+                         (lambda: nn.Neuron.init(10**8, key=KEY), "Neuron.init")]:
+        with pytest.raises(MemoryError, match=rf"{where}: layer sizes .* about 3 GiB as "
+                                              r"Python floats, more than this machine's 1 GiB"):
+            build()
+    assert nn.count_params(nn.MLP.init(2, [1000, 1], key=KEY)) == 4001  # what fits is built
+    monkeypatch.setattr(nn, "_physical_memory", lambda: None)  # (memory unknown: no guard)
+    assert nn.count_params(nn.MLP.init(2, [1000, 1], key=KEY)) == 4001
+
+
 def test_a_later_neuron_holding_a_node_keeps_it_on_plain_inputs():
     """The plain-input path looked at neuron 0 only: a Var bias of a later
     neuron went through float() (the graph lost outside a transform, a wrong

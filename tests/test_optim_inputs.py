@@ -2,6 +2,7 @@
 numbers compute in float64 as Python's do, "no clipping" is inf, and a
 state or schedule argument that cannot mean what it says is refused."""
 
+import functools
 import math
 
 import numpy as np
@@ -74,6 +75,24 @@ def test_schedules_refuse_a_negative_begin_and_take_numpy_ints():
     s = fm.optim.cosine_decay_schedule(1.0, np.int64(100))
     assert (s(50), type(s.decay_steps)) == (0.5, int)
     assert fm.optim.exponential_decay(1.0, np.int64(10), 0.5, np.int32(2))(12) == 0.5
+
+
+@pytest.mark.parametrize("schedule, said", [
+    (lambda: 0.1, "too many positional arguments"),
+    (lambda k, total: 0.1, "missing a required argument: 'total'"),
+    (lambda k, *, warmup: 0.1, "missing a required argument: 'warmup'")])
+def test_a_schedule_that_cannot_take_the_step_is_refused_where_the_optimizer_is_made(
+        schedule, said):
+    # Python's "<lambda>() takes 0 positional arguments" came at the first update
+    for make in (fm.optim.sgd, fm.optim.adam, lambda s: fm.optim.scale_by_schedule(s)):
+        with pytest.raises(TypeError, match=rf"schedule .* cannot be called as schedule\(step\): "
+                                            rf"{said}; a schedule takes the number of updates"):
+            make(schedule)
+    # what can be called with the step alone is taken (defaults, *args, a partial, built-ins)
+    for fine in (lambda k, a=0.5: a, lambda *ks: 0.5, functools.partial(lambda a, k: a, 0.5)):
+        opt = fm.optim.sgd(fine)
+        assert opt.update((1.0,), opt.init((0.0,)))[0] == (-0.5,)
+    assert fm.optim.sgd(abs).update((1.0,), fm.optim.sgd(abs).init((0.0,)))[0] == (-0.0,)
 
 
 def test_fit_takes_numpy_counts_and_refuses_a_file_as_checkpoint_dir(tmp_path):

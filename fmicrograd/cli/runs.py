@@ -104,6 +104,11 @@ def _run_file_problem(args: argparse.Namespace) -> str | None:
         return foreign.format(f"{type(e).__name__}: {e}")
     if not isinstance(saved, dict):
         return foreign.format(f"it holds {type(saved).__name__}, not the options")
+    unknown = sorted(map(str, set(saved) - set(run_options(args)) - {"steps"}))
+    if unknown:  # (another program's file: its keys are no options of a run)
+        return foreign.format(f"it holds {', '.join(map(repr, unknown[:4]))}"
+                              f"{', ...' if len(unknown) > 4 else ''}, which are no options of "
+                              "fmicrograd train")
     try:
         said = differences(saved, run_options(args))
     except (TypeError, ValueError, KeyError, AttributeError) as e:

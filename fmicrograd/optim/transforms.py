@@ -13,6 +13,7 @@ runs on float gradients and, inside another transform, on graph nodes
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import numbers
 from collections.abc import Callable
@@ -164,8 +165,26 @@ def scale_by_schedule(schedule: Callable[[int], float],
     >>> u, opt.update((1.0,), s)[0]
     ((1.0,), (0.1,))
     """
+    _takes_the_step(schedule)
     return GradientTransformation(
         _schedule_init, functools.partial(_schedule_update, schedule=schedule, sign=sign))
+
+
+def _takes_the_step(schedule: Callable) -> None:
+    """Refuse, where the optimizer is made, a schedule that cannot be called
+    with the step alone (Python's own error came at the first update, naming
+    ``<lambda>()`` and not the schedule's role)."""
+    try:
+        signature = inspect.signature(schedule)
+    except (TypeError, ValueError):  # (some built-ins have none: they are tried when called)
+        return
+    try:
+        signature.bind(0)
+    except TypeError as e:
+        raise TypeError(f"learning-rate schedule {schedule!r} cannot be called as "
+                        f"schedule(step): {e}; a schedule takes the number of updates so far "
+                        "and returns the learning rate, e.g. lambda k: 0.1 * 0.99 ** k"
+                        ) from None
 
 
 def scale_by_learning_rate(lr: ScalarOrSchedule) -> GradientTransformation:
