@@ -60,7 +60,8 @@ def _checked(out: Any) -> Any:
 
 def refuse_node_arrays(outs: list, out: Any, who: str) -> None:
     """A numpy array of nodes among the output leaves ``outs`` (of ``out``)
-    is a TypeError: the sweeps would read it as a constant, derivative 0.
+    is a TypeError: the sweeps would read it as a constant, derivative 0; so
+    is a leaf that is no number (a str, a bool, ``NotImplemented``).
 
     >>> import numpy as np
     >>> refuse_node_arrays([np.array([fm.Var(1.0)])], None, "vjp")
@@ -71,6 +72,13 @@ nodes (shape (1,)); fmicrograd is scalar-valued, and the sweeps would read the a
 constant (derivative 0): return tuple(arr.tolist())
     """
     for k, leaf in enumerate(outs):
+        if isinstance(leaf, (str, bytes, bool)) or not isinstance(
+                leaf, (Expr, numbers.Number)) and not hasattr(leaf, "dtype"):
+            # (a tangent or cotangent of 0.0 was paired with it, as if a constant number)
+            where = tr.keystr(tr.flatten_with_paths(out)[1][k]) if out is not None else "<root>"
+            raise TypeError(f"{who}: the function's output has a leaf at {where} that is "
+                            f"{type(leaf).__name__} {leaf!r:.60}; every output leaf must be a "
+                            "number or an fm.Expr (return other values as aux: has_aux=True)")
         if holds_nodes(leaf):
             where = tr.keystr(tr.flatten_with_paths(out)[1][k]) if out is not None else "<root>"
             raise TypeError(f"{who}: the function's output has a leaf at {where} that is a "
