@@ -396,6 +396,27 @@ def test_resume_from_a_saved_model_says_it_is_not_a_checkpoint(tmp_path):
         ["model.json"]
 
 
+@pytest.mark.parametrize("other", [("--seed", "3"), ("--steps", "6")])
+def test_resume_from_a_checkpoint_file_checks_the_options_as_from_its_folder(tmp_path, other,
+                                                                                capsys):
+    # round 44 looked for the checkpoint mark at the top of the file, where fm.io keeps it
+    # in its tree: every checkpoint file was taken for something else and skipped the
+    # check, so --seed 3 trained on from the seed-0 run and recorded seed 3 as its own
+    args = ["train", "--dataset", "xor", "--hidden", "4", "--steps", "4", "--quiet"]
+    run = tmp_path / "run"
+    assert call(*args, "--checkpoint-dir", str(run))[0] == 0
+    with pytest.raises(SystemExit) as info:  # (argparse: the last --steps counts)
+        call(*args, *other, "--resume", str(run / "epoch-000002.json"),
+             "--checkpoint-dir", str(tmp_path / "next"))
+    captured = capsys.readouterr()
+    assert info.value.code == 2 and captured.out == ""
+    assert f"the checkpoints in {str(run)!r} are of a run with other options: " \
+        f"{other[0]} " in captured.err
+    assert not (tmp_path / "next").exists()
+    assert call(*args, "--resume", str(run / "epoch-000002.json"),
+                "--checkpoint-dir", str(tmp_path / "same"))[0] == 0  # the same options go on
+
+
 def test_a_refused_resume_writes_no_run_file(tmp_path):
     # cli-run.json was written before fit checked the checkpoint resumed from: a refused
     # command left one with its own options (which locked out the right resume)
