@@ -50,6 +50,12 @@ BAD = [("epoch", DROP, r"lacks \['epoch'\]"),
        ("history", lambda doc: _history(doc, "param_norm", {"type": "pvector", "items": []}),
         r"its history\['param_norm'\] holds 0 values"),
        ("history", lambda doc: _history(doc, "events", 3), r"its history\['events'\] is 3"),
+       # a monitored run's column dropped: fit went on, and an epoch later an IndexError
+       ("history", lambda doc: _history(doc, "param_norm", DROP),
+        r"its history lacks 'param_norm', expected the columns a monitored run"),
+       ("history", lambda doc: {**_history(doc, "update_norm", DROP), "items": _set(
+           _history(doc, "update_norm", DROP)["items"], "nonfinite_grads", DROP)},
+        "its history lacks 'nonfinite_grads', 'update_norm'"),
        # a column name that is not a string: an AttributeError (startswith) in same_options
        ("history", lambda doc: _history(doc, 7, {"type": "pvector", "items": [1.0, 2.0]}),
         "its history has the key 7, expected column names that are strings"),
@@ -112,3 +118,25 @@ def test_resuming_with_other_options_is_an_error(tmp_path, wrote, resumed, match
     fit(2, checkpoint_dir=tmp_path, **wrote)
     with pytest.raises(ValueError, match=match):
         fit(4, resume=tmp_path, **resumed)
+
+
+def test_a_monitored_mlp_run_without_a_layer_column_is_refused(tmp_path):
+    # the per-layer grad_norm.layers[i] columns: an IndexError an epoch after the resume
+    import fmicrograd as fm
+
+    model = fm.nn.MLP.init(1, [3, 1], key=fm.random.key(0))
+
+    def run(epochs, **kw):
+        return fm.train.fit(lambda m, b: fm.mean([(m((x,)) - y) ** 2 for x, y in zip(*b)]),
+                            model, fm.optim.sgd(0.1), [(XS, YS)], epochs=epochs, **kw)
+
+    run(2, checkpoint_dir=tmp_path)
+    path = tmp_path / NAME
+    doc = json.loads(path.read_text())
+    items = dict(doc["tree"]["items"])
+    assert "grad_norm.layers[1]" in dict(items["history"]["items"])
+    doc["tree"]["items"] = _set(doc["tree"]["items"], "history",
+                                _history(doc, "grad_norm.layers[1]", DROP))
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"lacks the monitor's 'grad_norm.layers\[1\]' column"):
+        run(4, resume=tmp_path)

@@ -193,6 +193,9 @@ def _number(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
+_MONITORED = frozenset(("update_norm", "param_norm", "nonfinite_grads", "nonfinite_params"))
+
+
 def check_fields(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """Check the entries of a ``load``-ed training state that ``load`` takes
     as they are (the fold's counters, flags and history): a value of the wrong
@@ -227,6 +230,10 @@ def check_fields(path: str | os.PathLike, state: dict[str, Any]) -> None:
     if not isinstance(history, PMap) or not {"loss", "grad_norm"} <= history.keys():
         raise bad("history", f"is {reprlib.repr(history)}",
                   'a pmap with at least "loss" and "grad_norm"')
+    lost = sorted(_MONITORED.difference(history)) if "events" in history and epoch else []
+    if lost:  # (a monitored run's: fit went on, and failed an epoch later with an IndexError)
+        raise bad("history", f"lacks {', '.join(map(repr, lost))}",
+                  "the columns a monitored run (its \"events\") writes every epoch")
     odd = next((k for k in history if not isinstance(k, str)), None)
     if odd is not None:
         raise bad("history", f"has the key {reprlib.repr(odd)}", "column names that are strings")

@@ -404,7 +404,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
             raise ValueError(f"fit: the checkpoint resumed from has {start.epoch} epochs done, "
                              f"more than epochs={epochs} (epochs counts the whole run); pass "
                              f"epochs >= {start.epoch}, or a new checkpoint_dir to start afresh")
-        same_options(start.history, start.epoch, monitor, val_data is not None, metrics)
+        same_options(start.history, start.epoch, monitor, val_data is not None, metrics, names)
         if checkpoint_dir is not None and writer and start.epoch == 0:
             save(checkpoint_dir, start, key)
         return start

@@ -191,10 +191,20 @@ def _same_place(a: Any, b: Any) -> bool:
 
 
 def same_options(history: PMap, epochs_done: int, monitor: bool, validating: bool,
-                  metrics: Mapping) -> None:
+                  metrics: Mapping, groups: tuple = ()) -> None:
     """A resumed history must have this run's columns (``monitor``'s events,
-    ``val_data``'s, the metrics'): its options decide what the run records."""
+    ``val_data``'s, the metrics'): its options decide what the run records;
+    and ``monitor``'s columns of every epoch (``groups``: the parameters'
+    groups it names ``grad_norm.<group>``)."""
     columns = set(history)
+    if monitor and epochs_done > 0 and "events" in columns:
+        lost = sorted({f"grad_norm.{g}" for g in groups} - columns)
+        if lost:  # (fit went on, and failed an epoch later with an IndexError)
+            raise ValueError(f"fit: the checkpoint resumed from lacks the monitor's "
+                             f"{', '.join(map(repr, lost))} column{'s' * (len(lost) > 1)}, "
+                             "which a monitored run of these parameters writes every epoch; "
+                             "resume with the parameters of the run that wrote it, or from "
+                             "an earlier checkpoint")
     wanted = {"events": monitor, "val_loss": validating and epochs_done > 0,
               **{name: epochs_done > 0 for name in metrics}}
     for column, expected in wanted.items():
