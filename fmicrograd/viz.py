@@ -22,11 +22,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from .core.control import refuse_watched
 from .core.expr import Expr
 from .core.sweep import every_cotangent
 
 __all__ = ["to_dot", "draw_dot", "node_grads", "topological"]
 
+_OUTSIDE = ("draw or read the graph outside the transform, on fm.trace(f)(*args) or on "
+            "Var inputs; inside it, compute with the graph's nodes themselves")
 _VIZ_HINT = "fm.viz.draw_dot needs the graphviz package: pip install 'fmicrograd[viz]'"
 DOT_HINT = ("the Graphviz program `dot` is not installed (the graphviz Python package only "
             "calls it): apt install graphviz, brew install graphviz, or conda install -c "
@@ -82,6 +85,7 @@ def node_grads(expr: Expr, nodes: list[Expr] | None = None) -> dict:
                 else "")
         raise TypeError(f"node_grads: expected an fm.Expr, got {type(expr).__name__} "
                         f"{expr!r:.60}{hint}")
+    refuse_watched(expr, "fm.viz.node_grads", _OUTSIDE)
     # (the transforms' sweep, keeping every node's cotangent: stop_gradient, the lanes of
     # a per-example where and a vmap's closed-over values as fm.grad has them)
     return every_cotangent(expr, topological(expr) if nodes is None else nodes)
@@ -107,6 +111,7 @@ def _statements(expr: Expr, precision: int | None) -> list[str]:
     if not isinstance(expr, Expr):
         raise TypeError(f"fm.viz: expected an fm.Expr to draw, got {type(expr).__name__} "
                         f"{expr!r}; build one with Var(...) or fm.trace(f)(*args)")
+    refuse_watched(expr, "fm.viz.to_dot", _OUTSIDE)
     nodes = topological(expr)
     grads = node_grads(expr, nodes)
     ids = {n: f"n{i}" for i, n in enumerate(nodes)}

@@ -219,3 +219,20 @@ def test_node_grads_skips_a_stop_gradient_argument_of_a_jitted_call_under_vmap()
     x, c = fm.Var(4.0), fm.Var(2.0)
     g = fm.viz.node_grads(f(x, c))
     assert (g[x], g[c]) == fm.grad(f, argnums=(0, 1))(4.0, 2.0) == (0.75, 0.0)
+
+
+@pytest.mark.parametrize("read, outside", [
+    (lambda x: x * fm.viz.node_grads(x * x)[x], 2 * 2.5 ** 2),  # 2 x**2 as a float program
+    (lambda x: x * float(re.findall(r"data ([-0-9.]+)", fm.viz.to_dot(x + 0.0))[-1]), 2.5 ** 2)])
+def test_the_graph_of_a_running_transform_is_not_read_as_numbers(read, outside):
+    # the numbers were the trace's under jit (jit(f)(2.7) after a call at 1.3 gave 7.02 for
+    # 14.58) and lost their derivative under grad (5.4 for 10.8): an outside probe
+    for transform, name in [(fm.jit, "fm.jit is tracing"), (fm.grad, "fm.grad differentiates"),
+                            (lambda f: lambda x: fm.jvp(f, (x,), (1.0,)), "fm.jvp differentiates"),
+                            (fm.vmap, "one value per example")]:
+        with pytest.raises(TypeError, match=rf"fm.viz.(node_grads|to_dot) of a graph .*{name}.* "
+                                            "draw or read the graph outside the transform"):
+            transform(read)((1.3, 2.7) if transform is fm.vmap else 1.3)
+    assert read(fm.Var(2.5)).value == outside  # outside every transform: the graph's numbers
+    g = fm.trace(lambda x: x * x * 3.0)(2.0)
+    assert fm.viz.node_grads(g)[g.children[0]] == 3.0 and "data 12.0000" in fm.viz.to_dot(g)

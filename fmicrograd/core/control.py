@@ -29,7 +29,7 @@ from typing import Any
 __all__ = ["GUARDS", "CHECKS", "TRACE_VALUES", "UNCOMPILED", "FORMATTED", "INTEGER_TEST",
            "RUNNING", "PREBUILT", "RAISED", "RAISED_ANYWHERE", "VMAP_NOW", "running", "dependent",
            "out_of_ended_vmap",
-           "escape", "refused", "raised", "settle", "ended", "check_callable",
+           "escape", "refused", "refuse_watched", "raised", "settle", "ended", "check_callable",
            "compare", "integer_test", "Mask", "reaches_variable", "reaches"]
 
 
@@ -517,6 +517,30 @@ def escape(x: Any, how: str) -> float:
                     "dropping the derivative is intended. To print a value inside a loss use "
                     "f\"{x:.4f}\" or x.value; to test for NaN or inf (math.isnan, math.isinf), "
                     "compare the node itself: x != x, abs(x) == math.inf"))
+
+
+def refuse_watched(x: Any, how: str, fix: str) -> None:
+    """A ``TypeError`` (noted for the transform, as ``escape``'s) when a
+    running transform differentiates, traces or maps node ``x``: a tool that
+    reads the graph's numbers (``fm.viz``) would hand out plain numbers the
+    transform cannot follow. Nothing outside a transform.
+
+    >>> refuse_watched(Var(2.0), "fm.viz.to_dot", "call it outside the transform")
+    """
+    depth = _vmap_depth()
+    if depth and 0 < getattr(x.value, "ndim", 0) <= depth:
+        raise raised(("vmap", depth), TypeError(
+            f"{how} of a graph holding one value per example (inside fm.vmap): {fix}"))
+    active = RUNNING.get()
+    hit = _depends_on(x, {lv: (w, t) for lv, w, t in active}) if active else None
+    if hit is None:
+        hit = foreign(x) if _ANYWHERE else None
+    if hit is not None:
+        who, level = hit
+        doing = "is tracing" if who in ("fm.jit", "fm.trace") else "differentiates"
+        raise raised(level, TypeError(
+            f"{how} of a graph that {who} {doing}: the numbers it reads would be frozen at "
+            f"the trace or lose their derivatives; {fix}"))
 
 
 def check_callable(f: Any, who: str) -> None:
