@@ -673,6 +673,16 @@ entry with fm.where(cond, a, b), or compare scalars
         self.__bool__()  # (raises: a mask's examples disagree)
         return object.__hash__(self)
 
+    def __str__(self) -> str:
+        """Text needs one truth too (``str(x > 1.0) == "True"`` took one branch for
+        the whole batch): the ``if`` error; ``repr`` shows the mask."""
+        self.__bool__()  # (raises: a mask's examples disagree)
+        return repr(self)
+
+    def __format__(self, spec: str) -> str:
+        self.__bool__()
+        return format(repr(self), spec)
+
     def __and__(self, other: Any) -> Any:
         return _combined(self, other, lambda a, b: a * b, "&")
 
