@@ -148,7 +148,16 @@ def from_torch_module(module: torch.nn.Module, *, like: Any) -> Any:
     if module.treedef != structure:  # the same shapes, another activation: another function
         raise ValueError("fm.nn.from_torch_module: the module computes another model than the "
                          "one passed as like (the same shapes, but another activation or kind "
-                         f"of layer): module {module.treedef!r}, like {structure!r}; pass the "
-                         "model the module was made from")
+                         f"of layer): module {_shown(module.treedef)}, like {_shown(structure)}; "
+                         "pass the model the module was made from")
     values = module.flat().detach().cpu().double().tolist()
     return tree.unflatten(structure, values)
+
+
+def _shown(structure: Any) -> str:
+    """A model's structure as its own repr shows it (``MLP(Layer(2->4, tanh),
+    ...)``, with the activations a treedef's repr leaves out)."""
+    try:
+        return f"{tree.unflatten(structure, [0.0] * structure.num_leaves)!r:.300}"
+    except Exception:  # (a structure that cannot be rebuilt: the treedef's own text)
+        return f"{structure!r:.300}"

@@ -114,6 +114,9 @@ def test_from_torch_module_refuses_a_model_of_another_activation():
     assert fm.nn.from_torch_module(module, like=tanh) == tanh
     with pytest.raises(ValueError, match="another model than the one passed as like"):
         fm.nn.from_torch_module(module, like=relu)
+    with pytest.raises(ValueError, match=r"module MLP\(Layer\(2->3, tanh\), Layer\(3->2, "
+                                         r"linear\)\), like MLP\(Layer\(2->3, relu\), "):
+        fm.nn.from_torch_module(module, like=relu)  # (the treedefs' text showed no activation)
 
 
 @pytest.mark.parametrize("outputs", [[3, 1], [3, 2]])

@@ -212,3 +212,23 @@ def test_a_function_that_treats_an_example_tuple_as_a_number_is_told_what_it_got
         fm.to_torch(lambda x: x * 2.0)(torch.ones(3, 2, dtype=torch.float64))
     assert "a tensor of shape (B, n) under in_axes 0 is B examples, each a tuple of n" in \
         str(err.value)
+
+
+@pytest.mark.parametrize("f", [lambda x: x, lambda x: fm.stop_gradient(x), lambda x: (x, x * 2.0)])
+def test_an_output_that_is_an_input_does_not_share_the_callers_memory(f):
+    # with one tensor argument the program's input was that tensor's own memory, and
+    # y.mul_(100) changed the caller's x (and x.add_(5) the result): an outside probe
+    x = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    y = fm.to_torch(f)(x)
+    y = y[0] if isinstance(y, tuple) else y
+    y.mul_(100.0)
+    assert x.tolist() == [1.0, 2.0]
+    y2 = fm.to_torch(f)(x)
+    x.add_(5.0)
+    assert (y2[0] if isinstance(y2, tuple) else y2).tolist() == [1.0, 2.0]
+    w = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    out = fm.to_torch(f)(w)
+    out = out[0] if isinstance(out, tuple) else out
+    if out.requires_grad:  # (the copy is differentiable; stop_gradient's output is not)
+        out.sum().backward()
+        assert w.grad.tolist() == [1.0, 1.0]

@@ -88,9 +88,22 @@ def to_torch(f: Callable, in_axes: Any = 0) -> Callable:
         outs = [torch.as_tensor(o, dtype=dtype, device=device)  # (an output that reads no
                 if isinstance(o, (float, np.floating, np.ndarray)) else o  # input: a constant)
                 for o in run(inputs)]
-        return tr.unflatten(out_def, outs)
+        return tr.unflatten(out_def, _own(torch, outs, inputs))
 
     return lowered
+
+
+def _own(torch: Any, outs: list, inputs: Any) -> list:
+    """``outs`` with a copy of each output that is a view of ``inputs``: with
+    one tensor argument ``inputs`` is that tensor's own memory (a reshape), and
+    an output returning an input (``lambda x: x``) let an in-place change of
+    the result change the caller's tensor, and the other way round."""
+    try:
+        base = inputs.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):  # (a torch.func transform's wrapped tensor)
+        return outs
+    return [o.clone() if isinstance(o, torch.Tensor) and not _wrapped(torch, o)
+            and o.untyped_storage().data_ptr() == base else o for o in outs]
 
 
 def _inputs(torch: Any, flat: list, dtype: Any, device: Any) -> Any:
