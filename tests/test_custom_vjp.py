@@ -227,3 +227,36 @@ def test_nondiff_argnums_take_any_python_value_under_every_transform():
     assert fm.hessian(lambda x: ap(sq, 3.0, x))(2.0) == 6.0
     assert fm.jit(fm.grad(lambda x: ap(sq, 3.0, x)))(2.0) == 12.0
     assert fm.vmap(fm.grad(lambda x: ap(sq, 3.0, x)))((1.0, 2.0)) == (6.0, 12.0)
+
+
+def _scaled_by(x):
+    """A custom_vjp whose bwd closes over ``x``: ``x * grad(h)(0.5)`` is ``x ** 2``."""
+    @fm.custom_vjp
+    def h(y):
+        return y * y
+
+    h.defvjp(lambda y: (y * y, y), lambda y, g: (g * 2.0 * y * x,))
+    return h
+
+
+@pytest.mark.parametrize("inner", [lambda h: fm.grad(h)(0.5),
+                                   lambda h: fm.value_and_grad(h)(0.5)[1],
+                                   lambda h: fm.vjp(h, 0.5)[1](1.0)[0]],
+                         ids=["grad", "value_and_grad", "vjp"])
+@pytest.mark.parametrize("outer_t", [fm.grad, fm.hessian, fm.jacfwd,
+                                     lambda f: fm.jit(fm.grad(f))], ids=["grad", "hessian",
+                                                                         "jacfwd", "jit-grad"])
+def test_a_bwd_closing_over_a_differentiated_value_under_vmap_is_the_loops(inner, outer_t):
+    # under vmap the inner grad's cotangent, a node of the outer variable through bwd's
+    # closure, was replaced by its values: vmap(grad(f)) gave (1.7, 1.0) for the loop's
+    # (3.4, 2.0) and vmap(hessian) 0.0 for 2.0, silently (an outside probe, round 45)
+    def f(x):
+        return x * inner(_scaled_by(x))
+
+    xs = [1.7, 1.0]
+    loop = tuple(outer_t(f)(x) for x in xs)
+    assert loop == ((3.4, 2.0) if outer_t is not fm.hessian else (2.0, 2.0))
+    assert fm.vmap(outer_t(f))(xs) == loop
+    assert fm.vmap(outer_t(f))([1.7]) == loop[:1]
+    unmapped = fm.vmap(lambda d, x: outer_t(f)(x) + 0.0 * d, in_axes=(0, None))([0.0, 1.0], 1.7)
+    assert unmapped == (loop[0], loop[0])
