@@ -381,3 +381,63 @@ def test_a_rule_not_linear_in_the_tangents_is_refused_in_reverse_mode(tangent):
     linear.defjvp(lambda p, t: (p[0] * p[1], p[1] * t[0] + p[0] * t[1]))
     assert fm.grad(linear, argnums=(0, 1))(3.0, 4.0) == (4.0, 3.0)
     assert fm.hessian(lambda x: linear(x, x))(2.0) == 2.0
+
+
+def _mul():
+    @fm.custom_jvp
+    def mul(x, y):
+        return x * y
+
+    @mul.defjvp
+    def _(p, t):
+        (x, y), (tx, ty) = p, t
+        return x * y, tx * y + x * ty
+    return mul
+
+
+def _two():
+    @fm.custom_jvp
+    def two(x, y):
+        return (x * y, x + y)
+
+    @two.defjvp
+    def _(p, t):
+        (x, y), (tx, ty) = p, t
+        return (x * y, x + y), (tx * y + x * ty, tx + ty)
+    return two
+
+
+def test_a_rule_under_vmap_with_an_unmapped_argument_is_not_taken_for_a_wrong_one():
+    # the check that a rule's tangent map is its own counted a tangent the same on every
+    # example once against the values of every example: "1.5 where its value is 4.5" for a
+    # correct rule (an outside probe, round 45), in forward and in reverse mode
+    g = lambda b: _mul()(b, 1.5)  # noqa: E731
+    xs = [0.3, 0.4, 0.5]
+    assert fm.vmap(lambda b: fm.jvp(g, (b,), (1.0,))[1])(xs) == (1.5, 1.5, 1.5)
+    assert fm.vmap(fm.jacfwd(g))(xs) == (1.5, 1.5, 1.5)
+    assert fm.vmap(fm.jit(lambda b: fm.jvp(g, (b,), (1.0,))[1]))(xs) == (1.5, 1.5, 1.5)
+    h = lambda a, b: _two()(a, b)[0] * b  # noqa: E731  (a * b * b, shared b)
+    a = [0.3, -0.5, 1.1]
+    loop = [fm.grad(h, 1)(x, 0.7) for x in a]
+    assert fm.vmap(fm.grad(h, 1), in_axes=(0, None))(a, 0.7) == tuple(loop)
+    assert fm.grad(lambda b: fm.sum(fm.vmap(h, in_axes=(0, None))(a, b)))(0.7) == \
+        pytest.approx(sum(loop), rel=1e-15)
+    assert fm.hessian(lambda b: fm.sum(fm.vmap(h, in_axes=(0, None))(a, b)))(0.7) == \
+        pytest.approx(sum(2.0 * x for x in a), rel=1e-15)
+
+
+def test_a_rule_closing_over_a_mapped_value_gives_one_tangent_per_example():
+    # its tangent holds one value per example, which was refused as "an array for an
+    # output that is one number" (an outside probe, round 45)
+    def inner(x):
+        @fm.custom_jvp
+        def h(y):
+            return y * y
+        h.defjvp(lambda p, t: (p[0] * p[0], 2.0 * p[0] * x * t[0]))
+        return fm.grad(h)(0.5)  # = x
+
+    xs = [1.7, 1.0]
+    assert fm.vmap(inner)(xs) == (1.7, 1.0)
+    f = lambda x: x * inner(x)  # noqa: E731
+    for transform in (fm.grad, fm.jacfwd, fm.hessian):
+        assert fm.vmap(transform(f))(xs) == tuple(transform(f)(x) for x in xs)

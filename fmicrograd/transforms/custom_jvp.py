@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..core import pytree as tr
-from ..core.batch_axes import DEPTH
+from ..core.batch_axes import DEPTH, batch_valued
 from ..core.control import COMPARED, check_callable, reaches, reaches_variable
 from ..core.expr import Expr, const, stored_value
 from ..core.numeric import _np  # (numpy, imported when first needed)
@@ -528,6 +528,13 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         a ``stop_gradient`` on a tangent made the tangent 0.0 (JAX's ``jvp``
         reads the rule's value there; its ``grad`` raises)."""
         np = _np()
+        try:  # under vmap, per lane: a leaf the same on every lane (a tangent that vmap does
+            # not map) counts once per lane (it counted once: 1.5 against 4.5 for three)
+            shape = np.broadcast_shapes(*(np.shape(x) for x in (*values, *slopes)))
+            values = [np.broadcast_to(x, shape) for x in values]
+            slopes = [np.broadcast_to(x, shape) for x in slopes]
+        except ValueError:  # (shapes that do not broadcast: taken as they are)
+            pass
         with np.errstate(all="ignore"):
             value, slope = sum(map(_total, values)), sum(map(_total, slopes))
             size = sum(_total(np.abs(x)) for x in values) + sum(_total(np.abs(x)) for x in slopes)
@@ -570,7 +577,9 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         if any(_ndim(x) for x in leaves) and not any(_ndim(x) for x in tr.leaves(given)):
             outs = tr.leaves(result[0])
             for i, leaf in enumerate(leaves):
-                if _ndim(leaf) and (i >= len(outs) or not _ndim(outs[i])):
+                if _ndim(leaf) and (i >= len(outs) or not _ndim(outs[i])) and not \
+                        batch_valued(_values(leaf)):  # (one per example: a rule closing
+                    # over a value vmap maps, as the loop's rule reads that example's)
                     raise TypeError(
                         f"custom_jvp: {self.name}'s rule returned a tangent_out whose leaf {i} "
                         f"is an array of shape {_np().shape(_values(leaf))} for an output that "
