@@ -529,10 +529,13 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         reads the rule's value there; its ``grad`` raises)."""
         np = _np()
         try:  # under vmap, per lane: a leaf the same on every lane (a tangent that vmap does
-            # not map) counts once per lane (it counted once: 1.5 against 4.5 for three)
+            # not map) counts once per lane (it counted once: 1.5 against 4.5 for three);
+            # not where an axis is a vmap result's examples (a rule of it: there one
+            # number for all of them is their sum)
             shape = np.broadcast_shapes(*(np.shape(x) for x in (*values, *slopes)))
-            values = [np.broadcast_to(x, shape) for x in values]
-            slopes = [np.broadcast_to(x, shape) for x in slopes]
+            if 0 < len(shape) <= DEPTH.get():
+                values = [np.broadcast_to(x, shape) for x in values]
+                slopes = [np.broadcast_to(x, shape) for x in slopes]
         except ValueError:  # (shapes that do not broadcast: taken as they are)
             pass
         with np.errstate(all="ignore"):
