@@ -277,6 +277,17 @@ class Expr:
 
     __hash__ = object.__hash__
 
+    def _bitwise(self, *_: Any) -> Any:
+        """``&``, ``|``, ``^``, ``<<``, ``>>``, ``~``: an int's operators, which a
+        float (and so a node) lacks; under ``jit`` an int argument is a node."""
+        raise refused(self, TypeError(
+            "a bitwise operator (& | ^ << >> ~) on an fm node, which holds a float (under "
+            "fm.jit an int argument is traced as a float64): pass the argument in "
+            "static_argnums, or test bits with comparisons (n % 2 needs static_argnums too)"))
+
+    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = _bitwise
+    __lshift__ = __rlshift__ = __rshift__ = __rrshift__ = __invert__ = _bitwise
+
     def __bool__(self) -> bool:
         return bool(_compare("!=", self, 0.0))
 
@@ -367,6 +378,11 @@ class Expr:
         call (see ``FORMATTED``)."""
         if not spec:
             return str(self)
+        if spec[-1] in "bcdoxXn" and spec[-1] != "n":  # an int's presentation: no float's
+            raise refused(self, TypeError(
+                f"format spec {spec!r} is for an int, and an fm node holds a float (under "
+                "fm.jit an int argument is traced as a float64): pass the argument in "
+                "static_argnums, or format with a float spec (f\"{x:.0f}\")"))
         _formatted(self)
         value = self.value
         if hasattr(value, "ravel"):
@@ -922,7 +938,13 @@ def _compare(op: str, a: Expr, b: Any) -> Any:
         if b.__class__ is not float and b.__class__ is not int and not isinstance(b, float) \
                 and _holds_examples(b) and _vmap_depth():
             raise TypeError(_EXAMPLES_ARRAY.format(shape=b.shape))  # (read as examples)
-        return compare(op, a, b, b)
+        r = compare(op, a, b, b)
+        if r.__class__ is bool and b.__class__ is not float and b.__class__ is not int:
+            np = sys.modules.get("numpy")  # a numpy number answers with numpy's bool, as
+            if np is not None and isinstance(b, (np.generic, np.ndarray)):  # against a
+                return np.bool_(r)  # float (its arithmetic differs: np.True_ + np.True_
+                # is True; a 0-d array too, as numpy hands a scalar on the left)
+        return r
     if b.__class__.__name__ == "Decimal" and isinstance(b, numbers.Number):
         raise refused(a, TypeError(f"`{op}` between an fm node and a Decimal: compare with "
                                    "Fraction(d) (exact) or float(d)"))
