@@ -46,7 +46,7 @@ def numpy_on_node(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
 
     >>> import numpy as np
     >>> (np.float64(2.0) * Var(3.0)).value, np.float64(1.0) < Var(3.0)
-    (6.0, True)
+    (6.0, np.True_)
     >>> np.sin(Var(0.5))
     Traceback (most recent call last):
     ...
