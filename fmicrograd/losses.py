@@ -115,8 +115,9 @@ def _check_labels(labels: Any, ok: Callable[[Any], Any], who: str, convention: s
     it is an input of the compiled program (an argument, or a column of one
     that ``vmap`` maps), the program checks ``ok`` on it at every call, and
     a call it rejects traces again, so that this raises (``CHECKS``). A
-    label computed from the inputs (``2 * y - 1``) is checked at the trace
-    only (docs/sharp-bits.md).
+    label computed from the inputs (``2 * y - 1``) is computed again and
+    checked at every call (``guards.derived_labels``; under ``fm.to_torch``
+    at the trace only, docs/sharp-bits.md).
 
     >>> _check_labels([1.0, 0.0], lambda y: (y == 1) | (y == -1), "hinge", "-1 or +1")
     Traceback (most recent call last):

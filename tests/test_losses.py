@@ -359,3 +359,32 @@ def test_zero_d_arrays_are_numbers(loss):
     # a 0-d array counted as a sequence: len() of unsized object
     assert loss(np.array(0.5), np.array(1.0)) == loss(0.5, 1.0)
     assert loss([np.array(0.5)], np.array([1.0])) == loss([0.5], [1.0])
+
+
+@pytest.mark.parametrize("loss, good, bad, said", [
+    (lambda s, y: losses.hinge(s, 2.0 * y - 1.0), (1.0, 0.0), (0.5, 0.0), "hinge expects"),
+    (lambda s, y: losses.binary_cross_entropy_with_logits(s, (y + 1.0) / 2.0), (1.0, -1.0),
+     (3.0, -1.0), "binary_cross_entropy_with_logits expects"),
+])
+def test_a_label_computed_in_a_jitted_function_is_checked_at_every_call(loss, good, bad, said):
+    # it was checked at the trace only: a later call with a label of 0 gave hinge's
+    # number, where the function raises (an outside probe, round 45)
+    import numpy as np
+
+    scores = (0.3, -2.0)
+    plain = lambda s, y: fm.sum([loss(a, b) for a, b in zip(s, y)])  # noqa: E731
+    mapped = lambda s, y: fm.sum(fm.vmap(loss)(s, y))  # noqa: E731
+    for f, args in [(plain, lambda y: (scores, y)),
+                    (mapped, lambda y: (np.array(scores), np.array(y)))]:
+        compiled = fm.jit(f)
+        assert compiled(*args(good)) == pytest.approx(f(*args(good)), rel=1e-15)
+        with pytest.raises(ValueError, match=said):
+            f(*args(bad))
+        with pytest.raises(ValueError, match=said):
+            compiled(*args(bad))
+        assert compiled(*args(good)) == pytest.approx(f(*args(good)), rel=1e-15)
+        step = fm.jit(fm.value_and_grad(lambda w, s, y: f(s * w, y)))  # (a derivative too)
+        s, y = args(good)
+        step(0.5, np.array(s), y)
+        with pytest.raises(ValueError, match=said):
+            step(0.5, np.array(s), args(bad)[1])

@@ -455,6 +455,7 @@ class Jitted:
         # they are used, so they do not sit in memory beside what comes next
         del out, outs, inputs, traced_arrays, traced, new_args, new_kwargs, log, checks
         labels = guards.value_checks(program)
+        derived = guards.derived_labels(program)
         try:
             exact = guards.exact_guards(program)  # (the branches, checked as traced)
         except ir.NotCompilable as e:
@@ -469,6 +470,9 @@ class Jitted:
             run = guards.checked(exact, run, vector)
         if labels:
             run = guards.values_checked(labels, run, vector)
+        if derived is not None:  # (labels the program computes: computed again to check)
+            run = guards.derived_checked(*_compile(ir.optimize(derived[0])), derived[1], run,
+                                         vector)
         build = builder(out_def)
         carry = _carry(entry, out_def, optimized)
         if vector and carry and out_def.kind is tuple:  # for ``deferred``: item by item

@@ -125,8 +125,8 @@ def value_checks(p: Program) -> list[tuple[np.ndarray, Callable]]:
     """``(positions, ok)`` for the labels ``fm.losses`` checked in the trace
     (``p.checks``) that are inputs of ``p``: an argument (an ``in`` node), or
     a column that ``vmap`` maps (a ``stack`` of inputs, a ``col``). Checks with one
-    ``ok`` are merged. A label computed from the inputs is left out (it was
-    checked at the trace only).
+    ``ok`` are merged. A label computed from the inputs is left out
+    (``derived_labels`` checks those).
 
     >>> p = Program()
     >>> p.n_inputs = len([p.add("in", (), k, ()) for k in range(3)])
@@ -138,16 +138,71 @@ def value_checks(p: Program) -> list[tuple[np.ndarray, Callable]]:
     """
     merged: dict = {}
     for i, ok in p.checks:
-        if p.ops[i] == "in":
-            where = [p.params[i]]
-        elif p.ops[i] == "stack" and all(a < p.n_inputs and p.ops[a] == "in" for a in p.args[i]):
-            where = [p.params[a] for a in p.args[i]]
-        elif p.ops[i] == "col":  # (a large array's column: no node per entry)
-            where = p.params[i].positions().tolist()
-        else:
-            continue
-        merged.setdefault(ok, []).extend(where)
+        where = _read_at(p, i)
+        if where is not None:
+            merged.setdefault(ok, []).extend(where)
     return [(np.unique(np.array(where, dtype=np.intp)), ok) for ok, where in merged.items()]
+
+
+def _read_at(p: Program, i: int) -> list | None:
+    """The input positions node ``i`` reads as it is (an input, a stack of
+    inputs, a column), or None for a value computed from them."""
+    if p.ops[i] == "in":
+        return [p.params[i]]
+    if p.ops[i] == "stack" and all(a < p.n_inputs and p.ops[a] == "in" for a in p.args[i]):
+        return [p.params[a] for a in p.args[i]]
+    if p.ops[i] == "col":  # (a large array's column: no node per entry)
+        return p.params[i].positions().tolist()
+    return None
+
+
+def derived_labels(p: Program) -> tuple[Program, list] | None:
+    """The labels ``fm.losses`` checked in the trace that ``p`` computes from
+    its inputs (``hinge(s, 2 * y - 1)``): a program of ``p``'s nodes with
+    those labels as its outputs, and their checks; None where there are none.
+    (Until round 45 they were checked at the trace only: a later call with
+    a label of 0 gave hinge's number, where the function raises.)
+
+    >>> p = Program()
+    >>> p.n_inputs = len([p.add("in", (), k, ()) for k in range(2)])
+    >>> ok = lambda y: y > 0
+    >>> p.checks = [(0, ok), (p.add("*", (0, 1), None, ()), ok)]
+    >>> q, oks = derived_labels(p)
+    >>> q.outputs, oks == [ok]
+    ([2], True)
+    """
+    found = [(i, ok) for i, ok in p.checks if _read_at(p, i) is None]
+    if not found:
+        return None
+    q = Program()
+    q.ops, q.args, q.params, q.shapes = list(p.ops), list(p.args), list(p.params), list(p.shapes)
+    q.n_inputs, q.extra = p.n_inputs, p.extra
+    q.outputs = [i for i, _ in found]
+    return q, [ok for _, ok in found]
+
+
+def derived_checked(labels: Callable, takes_array: bool, oks: list, run: Callable,
+                    vector: bool) -> Callable:
+    """``run`` behind the checks of labels computed from the inputs:
+    ``labels`` (compiled from ``derived_labels``'s program, taking an array
+    if ``takes_array``) computes them from the values ``run`` takes; None,
+    as a failed guard, where an ``ok`` rejects one, so that the call traces
+    again and the loss raises its error.
+
+    >>> run = derived_checked(lambda v: [2.0 * v[0] - 1.0], False, [lambda y: y > 0],
+    ...                       lambda v: [v[0]], False)
+    >>> run([1.0]), run([0.25])
+    ([1.0], None)
+    """
+    def guarded(values: Any) -> Any:
+        given = np.asarray(values, dtype=float) if takes_array and not vector else values
+        for label, ok in zip(labels(given), oks):
+            if not np.all(ok(np.asarray(label, dtype=float))):
+                return None
+        return run(values)
+
+    guarded.__dict__.update(run.__dict__)  # (its source and guards, for ``lower``)
+    return guarded
 
 
 def values_checked(checks: list[tuple[np.ndarray, Callable]], run: Callable,
