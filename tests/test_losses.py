@@ -383,7 +383,7 @@ def test_a_label_computed_in_a_jitted_function_is_checked_at_every_call(loss, go
         with pytest.raises(ValueError, match=said):
             compiled(*args(bad))
         assert compiled(*args(good)) == pytest.approx(f(*args(good)), rel=1e-15)
-        step = fm.jit(fm.value_and_grad(lambda w, s, y: f(s * w, y)))  # (a derivative too)
+        step = fm.jit(fm.value_and_grad(lambda w, s, y, f=f: f(s * w, y)))  # (a derivative too)
         s, y = args(good)
         step(0.5, np.array(s), y)
         with pytest.raises(ValueError, match=said):
