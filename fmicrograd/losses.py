@@ -116,8 +116,8 @@ def _check_labels(labels: Any, ok: Callable[[Any], Any], who: str, convention: s
     that ``vmap`` maps), the program checks ``ok`` on it at every call, and
     a call it rejects traces again, so that this raises (``CHECKS``). A
     label computed from the inputs (``2 * y - 1``) is computed again and
-    checked at every call (``guards.derived_labels``; under ``fm.to_torch``
-    at the trace only, docs/sharp-bits.md).
+    checked at every call (``guards.derived_labels``), under ``fm.to_torch``
+    too.
 
     >>> _check_labels([1.0, 0.0], lambda y: (y == 1) | (y == -1), "hinge", "-1 or +1")
     Traceback (most recent call last):

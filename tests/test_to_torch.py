@@ -232,3 +232,20 @@ def test_an_output_that_is_an_input_does_not_share_the_callers_memory(f):
     if out.requires_grad:  # (the copy is differentiable; stop_gradient's output is not)
         out.sum().backward()
         assert w.grad.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("loss, good, bad, said", [
+    (lambda s, y: fm.losses.hinge(s, 2.0 * y - 1.0), [1.0, 0.0], [0.5, 0.0], "hinge expects"),
+    (lambda s, y: fm.losses.binary_cross_entropy_with_logits(s, (y + 1.0) / 2.0), [1.0, -1.0],
+     [3.0, -1.0], "binary_cross_entropy_with_logits expects"),
+])
+def test_a_label_computed_from_the_inputs_is_checked_at_every_call(loss, good, bad, said):
+    # it was checked at the trace only: a later label of 0 gave hinge's number where the
+    # function raises (an outside probe, round 45)
+    f = fm.to_torch(loss)
+    s = torch.tensor([0.3, -2.0], dtype=torch.float64)
+    expected = [loss(a, b) for a, b in zip(s.tolist(), good)]
+    assert f(s, torch.tensor(good, dtype=torch.float64)).tolist() == pytest.approx(expected)
+    with pytest.raises(ValueError, match=said):
+        f(s, torch.tensor(bad, dtype=torch.float64))
+    assert f(s, torch.tensor(good, dtype=torch.float64)).tolist() == pytest.approx(expected)

@@ -258,7 +258,12 @@ def _compile(f: Callable, flat: list, axes: tuple, size: int | None, torch: Any,
     if program.guards:
         raise branch
     constant = functools.partial(_constant, torch, dtype, device)
-    labels = guards.value_checks(program)
+    labels: list = guards.value_checks(program)
+    derived = guards.derived_labels(program)
+    if derived is not None:  # labels computed from the inputs: numpy code computes them
+        from .compile import _compile as numpy_program  # (again at every call, as jit's)
+
+        labels.append((numpy_program(ir.optimize(derived[0]))[0], derived[1]))
     run = autobatch.batched_program(_own_pow(_cut(ir.optimize(program))), _namespace(torch, dtype),
                                     constant, views=False, in_place=False)
     return run, out_def, labels
@@ -270,8 +275,14 @@ def _labels_ok(labels: list, inputs: Any) -> bool:
     import torch
 
     values = inputs.detach()
-    return all(ok(values[torch.from_numpy(where)].cpu().numpy().astype(float)).all()
-               for where, ok in labels)
+    for where, ok in labels:
+        if callable(where):  # (computed from the inputs: ``guards.derived_labels``)
+            found = where(values.cpu().numpy().astype(float))
+            if not all(np.all(o(np.asarray(v, dtype=float))) for v, o in zip(found, ok)):
+                return False
+        elif not ok(values[torch.from_numpy(where)].cpu().numpy().astype(float)).all():
+            return False
+    return True
 
 
 def _differentiated(op: str, args: tuple) -> tuple:
