@@ -441,3 +441,19 @@ def test_a_rule_closing_over_a_mapped_value_gives_one_tangent_per_example():
     f = lambda x: x * inner(x)  # noqa: E731
     for transform in (fm.grad, fm.jacfwd, fm.hessian):
         assert fm.vmap(transform(f))(xs) == tuple(transform(f)(x) for x in xs)
+
+
+def test_a_constant_array_of_the_batchs_length_in_a_rule_is_still_refused_under_vmap():
+    # round 45's first version took any array of the batch's shape for one tangent per
+    # example (a re-review): a user's constant array is refused there as in the loop
+    w = np.array([1.0, 3.0])
+
+    @fm.custom_jvp
+    def h(y):
+        return fm.sin(y)
+
+    h.defjvp(lambda p, t: (fm.sin(p[0]), w * t[0] * fm.cos(p[0])))
+    with pytest.raises(TypeError, match="the tangent of a number is one number"):
+        fm.grad(h)(0.5)
+    with pytest.raises(TypeError, match="the tangent of a number is one number"):
+        fm.vmap(lambda d: d * fm.grad(h)(0.5))([1.0, 2.0])

@@ -249,3 +249,14 @@ def test_a_label_computed_from_the_inputs_is_checked_at_every_call(loss, good, b
     with pytest.raises(ValueError, match=said):
         f(s, torch.tensor(bad, dtype=torch.float64))
     assert f(s, torch.tensor(good, dtype=torch.float64)).tolist() == pytest.approx(expected)
+
+
+def test_a_computed_label_under_a_torch_func_transform_after_a_plain_call():
+    # the derived labels' check read the numbers of torch.func's wrapped tensors, which
+    # have none: a RuntimeError where the gradient is due (a re-review of round 45)
+    f = fm.to_torch(lambda s, y: fm.losses.hinge(s, 2.0 * y - 1.0))
+    s = torch.tensor([0.3, 0.2, 0.5], dtype=torch.float64)
+    y = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)
+    f(s, y)
+    g = torch.func.grad(lambda s: f(s, y).sum())(s)
+    assert g.tolist() == [-1.0, 1.0, -1.0]

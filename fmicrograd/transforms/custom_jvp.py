@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..core import pytree as tr
-from ..core.batch_axes import DEPTH, batch_valued
+from ..core.batch_axes import BATCHES, DEPTH, batch_valued
 from ..core.control import COMPARED, check_callable, reaches, reaches_variable
 from ..core.expr import Expr, const, stored_value
 from ..core.numeric import _np  # (numpy, imported when first needed)
@@ -256,6 +256,13 @@ def _split_constants(primals: Sequence, constants: tuple,
 def _values(x: Any) -> Any:
     """A leaf's number or array (a node's value)."""
     return stored_value(x) if isinstance(x, Expr) else x
+
+
+def _from_examples(x: Any) -> bool:
+    """Whether node ``x`` is computed from a running ``vmap``'s examples (its
+    mapped input leaves, ``BATCHES``)."""
+    mapped = {id(v) for call in BATCHES.get() for v in call}
+    return isinstance(x, Expr) and bool(mapped) and reaches(x, lambda n: id(n) in mapped)
 
 
 def _total(x: Any) -> float:
@@ -580,9 +587,10 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         if any(_ndim(x) for x in leaves) and not any(_ndim(x) for x in tr.leaves(given)):
             outs = tr.leaves(result[0])
             for i, leaf in enumerate(leaves):
-                if _ndim(leaf) and (i >= len(outs) or not _ndim(outs[i])) and not \
-                        batch_valued(_values(leaf)):  # (one per example: a rule closing
-                    # over a value vmap maps, as the loop's rule reads that example's)
+                if _ndim(leaf) and (i >= len(outs) or not _ndim(outs[i])) and not (
+                        batch_valued(_values(leaf)) and _from_examples(leaf)):  # (one per
+                    # example: a rule closing over a value vmap maps, as the loop's rule
+                    # reads that example's; not a constant array of the batch's length)
                     raise TypeError(
                         f"custom_jvp: {self.name}'s rule returned a tangent_out whose leaf {i} "
                         f"is an array of shape {_np().shape(_values(leaf))} for an output that "
