@@ -388,3 +388,20 @@ def test_a_label_computed_in_a_jitted_function_is_checked_at_every_call(loss, go
         step(0.5, np.array(s), y)
         with pytest.raises(ValueError, match=said):
             step(0.5, np.array(s), args(bad)[1])
+
+
+@pytest.mark.parametrize("label", [lambda y: 2.0 * y - 1.0, lambda y: y])
+def test_labels_under_vmap_of_a_jitted_function_are_checked_at_every_call(label):
+    # vmap(jit(f)) checked them at the trace only: a later label of 0 gave hinge's
+    # numbers where the loop raises (a re-review of round 45)
+    import numpy as np
+
+    f = fm.vmap(fm.jit(lambda w, s, y: losses.hinge(w * s, label(y))), in_axes=(None, 0, 0))
+    s = np.array([0.3, -2.0, 0.5])
+    good = np.array([1.0, 0.0, 1.0]) if label(0.0) == -1.0 else np.array([1.0, -1.0, 1.0])
+    bad = np.array([1.0, 0.5, 1.0]) if label(0.0) == -1.0 else np.array([1.0, 0.0, 1.0])
+    expected = tuple(losses.hinge(0.5 * a, label(b)) for a, b in zip(s, good))
+    assert f(0.5, s, good) == pytest.approx(expected, rel=1e-15)
+    with pytest.raises(ValueError, match="hinge expects labels -1 or"):
+        f(0.5, s, bad)
+    assert f(0.5, s, good) == pytest.approx(expected, rel=1e-15)

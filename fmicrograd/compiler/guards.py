@@ -156,10 +156,12 @@ def _read_at(p: Program, i: int) -> list | None:
     return None
 
 
-def derived_labels(p: Program) -> tuple[Program, list] | None:
+def derived_labels(p: Program, every: bool = False) -> tuple[Program, list] | None:
     """The labels ``fm.losses`` checked in the trace that ``p`` computes from
     its inputs (``hinge(s, 2 * y - 1)``): a program of ``p``'s nodes with
     those labels as its outputs, and their checks; None where there are none.
+    With ``every``, the labels that are inputs too (``vmap`` of a jitted
+    function checks them all this way).
     (Until round 45 they were checked at the trace only: a later call with
     a label of 0 gave hinge's number, where the function raises.)
 
@@ -171,7 +173,7 @@ def derived_labels(p: Program) -> tuple[Program, list] | None:
     >>> q.outputs, oks == [ok]
     ([2], True)
     """
-    found = [(i, ok) for i, ok in p.checks if _read_at(p, i) is None]
+    found = [(i, ok) for i, ok in p.checks if every or _read_at(p, i) is None]
     if not found:
         return None
     q = Program()
