@@ -36,3 +36,14 @@ def test_int_operations_on_a_traced_int_name_static_argnums(f):
     assert fm.jit(f, static_argnums=1)(1.5, 3) == f(1.5, 3)
     with pytest.raises(TypeError, match="holds a float"):
         f(1.5, fm.Var(3.0))  # (a float has none of them either)
+
+
+def test_numpys_bool_as_an_output_is_a_bool():
+    # round 45's np.bool_ answers met two checks that took only Python's bool: vmap refused
+    # x > np.float64(0) as an output (it gave (1.0, 1.0)), and jvp paired it with a
+    # tangent of 0.0 where a bool output is refused (a re-review)
+    assert fm.vmap(lambda x: x > np.float64(0))([1.0, 2.0]) == (1.0, 1.0)
+    for out in (lambda x: x > np.float64(0), lambda x: 1j * 1.0, lambda x: np.array(["a"])):
+        with pytest.raises(TypeError, match="every output leaf must be a number"):
+            fm.jvp(out, (1.0,), (1.0,))
+    assert fm.jvp(lambda x: np.float64(2.0) * x, (1.0,), (1.0,)) == (2.0, 2.0)

@@ -457,7 +457,7 @@ def _collect(out: Any, size: int, depth: int, unmapped: tuple = ()) -> Any:
     function may not return as they are."""
     leaves, treedef = tr.flatten(out)
     for j, leaf in enumerate(leaves):
-        if not isinstance(leaf, (Expr, numbers.Real, np.ndarray)) or (
+        if not isinstance(leaf, (Expr, numbers.Real, np.ndarray, np.bool_)) or (
                 isinstance(leaf, np.ndarray) and leaf.dtype.kind not in "fiub"):
             if _has_mask(out):
                 raise TypeError("fm.vmap: the mapped function returns a comparison whose "

@@ -697,8 +697,10 @@ entry with fm.where(cond, a, b), or compare scalars
     def __invert__(self) -> Any:
         # on the loop's bools ~ gives -2 and -1, both true: no mask can mean that
         raise TypeError(f"~ of a comparison (`{self.shown}`) inside fm.vmap: on a Python bool ~ "
-                        "gives -2 or -1 (both true), not its negation; write `not` as the "
-                        "opposite comparison (x <= 0 for not x > 0), or swap fm.where's branches")
+                        "gives -2 or -1 (both true), on numpy's bool its negation, and a mask "
+                        "of per-example truths cannot tell which the loop has; write `not` as "
+                        "the opposite comparison (x <= 0 for not x > 0), or swap fm.where's "
+                        "branches")
 
     def __add__(self, other: Any) -> Any:
         return self.as_node() + _truth(other)

@@ -72,8 +72,9 @@ nodes (shape (1,)); fmicrograd is scalar-valued, and the sweeps would read the a
 constant (derivative 0): return tuple(arr.tolist())
     """
     for k, leaf in enumerate(outs):
-        if isinstance(leaf, (str, bytes, bool)) or not isinstance(
-                leaf, (Expr, numbers.Number)) and not hasattr(leaf, "dtype"):
+        kind = getattr(getattr(leaf, "dtype", None), "kind", None)
+        if isinstance(leaf, (str, bytes, bool)) or kind in ("b", "U", "S", "c", "M", "m", "V") \
+                or kind is None and not isinstance(leaf, (Expr, numbers.Real)):
             # (a tangent or cotangent of 0.0 was paired with it, as if a constant number)
             where = tr.keystr(tr.flatten_with_paths(out)[1][k]) if out is not None else "<root>"
             raise TypeError(f"{who}: the function's output has a leaf at {where} that is "
