@@ -260,3 +260,15 @@ def test_a_computed_label_under_a_torch_func_transform_after_a_plain_call():
     f(s, y)
     g = torch.func.grad(lambda s: f(s, y).sum())(s)
     assert g.tolist() == [-1.0, 1.0, -1.0]
+
+
+def test_an_empty_batch_gives_an_empty_result_as_torch_does():
+    # it raised fm.vmap's "empty sequence" (an outside probe, round 45); FmModule took it
+    e = torch.zeros(0, dtype=torch.float64)
+    assert fm.to_torch(lambda x: x * 2.0)(e).shape == (0,)
+    both = fm.to_torch(lambda s, y: (fm.losses.hinge(s, y), s * 2.0))(e, e)
+    assert [t.shape for t in both] == [(0,), (0,)]
+    g = fm.to_torch(lambda w, x: fm.dot(w, x), in_axes=(None, 0))
+    w = torch.ones(2, dtype=torch.float64)
+    assert g(w, torch.zeros(0, 2, dtype=torch.float64)).shape == (0,)
+    assert g(w, torch.ones(3, 2, dtype=torch.float64)).tolist() == [2.0, 2.0, 2.0]

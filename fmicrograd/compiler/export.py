@@ -71,6 +71,8 @@ def to_torch(f: Callable, in_axes: Any = 0) -> Callable:
         axes = _axes(in_axes, len(args))
         flat = [tr.flatten(a) for a in args]
         size = _batch_size(flat, axes)
+        if size == 0:  # as torch's own functions: an empty batch, an empty result
+            return _empty(lowered, args, flat, axes)
         dtype, device = _dtype(flat, torch)
         key = (tuple((td, tuple(_leaf_key(x) for x in leaves), ax)
                      for (leaves, td), ax in zip(flat, axes)), str(dtype), str(device))
@@ -91,6 +93,18 @@ def to_torch(f: Callable, in_axes: Any = 0) -> Callable:
         return tr.unflatten(out_def, _own(torch, outs, inputs))
 
     return lowered
+
+
+def _empty(call: Callable, args: tuple, flat: list, axes: tuple) -> Any:
+    """``call``'s result on a batch of no examples: run on one example of
+    ones (a label a loss checks passes as 1) and cut to none, as
+    ``FmModule`` does."""
+    import torch
+
+    one = [tr.unflatten(td, [(x.new_ones if isinstance(x, torch.Tensor) else np.ones)(
+        (1, *x.shape[1:])) for x in leaves]) if ax is not None else a
+        for a, (leaves, td), ax in zip(args, flat, axes)]
+    return tr.map(lambda o: o[:0], call(*one))
 
 
 def _own(torch: Any, outs: list, inputs: Any) -> list:
