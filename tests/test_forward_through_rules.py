@@ -202,3 +202,15 @@ def test_an_unmapped_argument_with_the_tangent(wrapper):
         same_numbers(got, fm.jvp(g(f), (q,), (1.0,))[1])
         assert all(type(t) is float for t in got)
 
+
+
+@pytest.mark.parametrize("f, x", [(fm.log, 1e-310), (fm.log2, 5e-324), (fm.log10, 0.0),
+                                  (fm.log1p, -1.0)])
+def test_a_zero_tangent_through_an_infinite_partial_of_one_input_is_zero(f, x):
+    # the tangent was the partial times it, 0 * inf = nan, where torch's forward mode
+    # computes the rule at the tangent (t / x): 0.0 (an outside probe, round 45)
+    assert fm.jvp(f, (x,), (0.0,))[1] == 0.0
+    g = lambda a, b: f(a) * b  # noqa: E731
+    assert fm.jvp(g, (x, 0.5), (0.0, 1.0))[1] == f(x)  # the other direction alone
+    assert fm.jit(lambda a, b: fm.jvp(g, (a, b), (0.0, 1.0))[1])(x, 0.5) == f(x)
+    assert fm.vmap(lambda a: fm.jvp(g, (a, 0.5), (0.0, 1.0))[1])([x, x]) == (f(x), f(x))

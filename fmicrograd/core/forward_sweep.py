@@ -99,6 +99,12 @@ def _forward(outputs: Sequence[Any], inputs: Sequence[Var], tangents: Sequence[A
             if t is not None:
                 tans[n] = t
             continue
+        if len(kids) == 1 and n.__class__ in PLAIN and (t := tans.get(kids[0])) is not None:
+            # one input: the rule at the tangent itself (``t / x`` for log, as torch's forward
+            # mode), not the partial times it (``t * (1 / x)``: 0 * inf = nan at a zero
+            # tangent where the partial overflows, a subnormal x)
+            tans[n] = _vjp(n, t, kids, on_graph)[0]
+            continue
         if on_graph:  # the tangent as one sum (or dot) node, see ``accumulate``
             parts: list = []
             if n.op == "dot" and n.__class__ in PLAIN and _value(n).__class__ is float:
