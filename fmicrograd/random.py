@@ -186,7 +186,8 @@ def normal(k: Key, n: int | None = None, mean: float = 0.0, std: float = 1.0) ->
     """
     rng = _rng(k, "normal")
     mean, std = _as_float(mean), _as_float(std)  # (numpy's float32 drew in float32)
-    if _infinite(mean) or _infinite(std):  # (an int beyond float64, or an infinity)
+    if _infinite(mean) or _infinite(std) or mean != mean:  # (an int beyond float64, an
+        # infinity, or a NaN mean: NaN draws, where a NaN std was refused)
         raise ValueError(f"fm.random.normal: needs a finite mean and std, got mean={mean!r}, "
                          f"std={std!r}")
     if not std >= 0.0:

@@ -132,10 +132,11 @@ def _schedule_update(grads: Any, state: ScaleByScheduleState, params: Any = None
                      schedule: Callable[[int], float], sign: float) -> tuple:
     _expect(state, ScaleByScheduleState, "scale_by_schedule.update")
     value = F._widened(_scheduled(schedule, state.count), "schedule")
-    if sign < 0.0 and not value >= 0.0:  # a learning rate (NaN fails too; a guard under jit)
+    if sign < 0.0 and not 0.0 <= value < math.inf:  # a learning rate (NaN fails too; a
+        # guard under jit; inf made every update -inf, as adam(inf) is refused)
         raise ValueError(f"learning-rate schedule {schedule!r} gave {F.where_value(value)!r} "
                          f"at step {F.where_value(state.count):g}: a learning rate must be "
-                         ">= 0 (a negative one climbs the loss)")
+                         "finite and >= 0 (a negative one climbs the loss)")
     step_size = sign * value
     return _map(lambda g: step_size * g, grads), ScaleByScheduleState(state.count + 1)
 
@@ -240,6 +241,8 @@ def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
     (1.5,)
     """
     decay = check_number("optimizer", "momentum", decay, 0.0)
+    if not isinstance(nesterov, bool):  # ("no" would have turned it on, as in sgd)
+        raise TypeError(f"trace: nesterov must be True or False, got {nesterov!r}")
     return GradientTransformation(
         _trace_init, functools.partial(_trace_update, decay=decay, nesterov=nesterov))
 

@@ -217,8 +217,16 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     if odd is not None:
         raise TypeError(f"fit: metrics[{odd!r}] must be a function fn(params, batch) under a "
                         f"str name, got {type(metrics[odd]).__name__}")
-    if isinstance(monitor, str) or monitor not in (True, False):  # ("no" is true: it
-        raise TypeError(f"fit: monitor must be True or False, got {monitor!r}")  # monitored)
+    for name, flag in (("monitor", monitor), ("restore_best", restore_best), ("jit", jit),
+                       ("progress", progress), ("data_parallel", data_parallel)):
+        if isinstance(flag, str) or flag not in (True, False):  # ("no" is true: it turned
+            raise TypeError(f"fit: {name} must be True or False, got {flag!r}")  # it on)
+    if checkpoint_dir is not None and str(checkpoint_dir) == "":  # (it wrote into the
+        raise ValueError("fit: checkpoint_dir is an empty path; name a directory, e.g. "  # cwd)
+                         "checkpoint_dir='checkpoints', or leave it None")
+    if on_event is not None and not callable(on_event):  # (found at the first event)
+        raise TypeError(f"fit: on_event must be a function fn(event) or None, got "
+                        f"{type(on_event).__name__}")
     # (monitoring's own columns too: a metric named update_norm replaced it silently)
     own = OWN_COLUMNS if monitor else {"loss", "events"}
     if own & set(metrics) or any(k.startswith(("val_", "grad_norm")) for k in metrics):
@@ -254,8 +262,8 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
         raise ValueError(f"fit: checkpoint_keep must be None (keep all) or a positive int, got "
                          f"{checkpoint_keep!r}")
     if thresholds is not None and not isinstance(thresholds, Thresholds):
-        raise TypeError(f"fit: thresholds must be an fm.train.Thresholds (e.g. "
-                        f"Thresholds(explosion=10.0)) or None, got {type(thresholds).__name__}")
+        raise TypeError(f"fit: thresholds must be an fm.train.Thresholds (e.g. Thresholds("
+                        f"explosion_factor=10.0)) or None, got {type(thresholds).__name__}")
     thresholds = Thresholds() if thresholds is None else thresholds
     if epochs == 1 and batch_size is None and iter(data) is data:  # (not consumed by iter)
         data = tuple(data)  # a one-shot iterator of batches is read once: for one epoch, fine
