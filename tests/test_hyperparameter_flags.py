@@ -54,3 +54,16 @@ def test_trace_refuses_a_nesterov_that_is_not_a_bool_and_normal_a_nan_mean():
         fm.optim.trace(0.5, nesterov="no")
     with pytest.raises(ValueError, match="needs a finite mean and std, got mean=nan"):
         fm.random.normal(fm.random.key(0), 3, mean=math.nan)
+
+
+def test_a_callback_that_changes_the_parameters_it_is_handed_does_not_change_the_run():
+    # it was handed fit's own containers: params["w"][0] = 1000.0 trained on from 1000
+    loss = lambda p, b: (p["w"][0] - 1.0) ** 2  # noqa: E731
+    clean, _ = fm.train.fit(loss, {"w": [0.0]}, fm.optim.sgd(0.1), [None], epochs=2)
+
+    def scribble(epoch, params, metrics):
+        params["w"][0] = 1000.0
+
+    got, _ = fm.train.fit(loss, {"w": [0.0]}, fm.optim.sgd(0.1), [None], epochs=2,
+                          callback=scribble)
+    assert got == clean == {"w": [0.36000000000000004]}
