@@ -106,7 +106,8 @@ def test_a_schedule_function_giving_a_negative_rate_fails_at_that_step_eager_and
         for _ in range(3):
             p, s = run(p, s)
         assert p == (-0.5,)  # rates 1.0, 0.5, 0.0
-        with pytest.raises(ValueError, match="gave -0.5 at step 3: a learning rate must be >= 0"):
+        with pytest.raises(ValueError, match="gave -0.5 at step 3: a learning rate must be "
+                                             "finite and >= 0"):
             run(p, s)
 
 
