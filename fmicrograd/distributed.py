@@ -84,6 +84,8 @@ def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
     """
     if not 0 <= rank < world:
         raise ValueError(f"shard_bounds: rank {rank} is not in range(0, {world})")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:  # ((0, -1) for n = -1)
+        raise ValueError(f"shard_bounds: n must be an int >= 0 (the examples), got {n!r}")
     return n * rank // world, n * (rank + 1) // world
 
 

@@ -140,8 +140,13 @@ def _as_float(b: Any) -> Any:
     """A plain number bound as a Python float (numpy's float16 or float32
     would compute the draw in its own type); an int beyond float64 as inf,
     which the finite-bounds check then names; a node as it is."""
-    if not isinstance(b, numbers.Real) or b.__class__ is float:
+    if b.__class__ is float:
         return b
+    if not isinstance(b, numbers.Real):
+        if hasattr(b, "children"):  # (a node: as it is)
+            return b
+        raise TypeError(f"fm.random: a bound, mean or std must be a number, got "
+                        f"{type(b).__name__} {b!r}")
     try:
         return float(b)
     except OverflowError:

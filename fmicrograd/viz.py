@@ -138,6 +138,10 @@ def to_dot(expr: Expr, *, precision: int | None = 4) -> str:
     >>> '{ w | data -3.0 | grad ' in dot and 'label="tanh"' in dot
     True
     """
+    if precision is not None and (isinstance(precision, bool) or not isinstance(
+            precision, int) or precision < 0):  # (-1 and "x" were taken, shown as repr)
+        raise ValueError(f"fm.viz.to_dot: precision must be None or an int >= 0 (decimals "
+                         f"shown), got {precision!r}")
     body = "".join(f"\t{s}\n" for s in _statements(expr, precision))
     return f"digraph fm {{\n{body}}}\n"
 

@@ -26,7 +26,7 @@ def test_a_flag_of_fit_that_is_not_a_bool_is_refused(flag):
 def test_fit_refuses_an_empty_checkpoint_dir_and_an_on_event_that_is_no_function(tmp_path,
                                                                                  monkeypatch):
     monkeypatch.chdir(tmp_path)  # (it wrote epoch-*.json into the working directory)
-    with pytest.raises(ValueError, match="checkpoint_dir is an empty path"):
+    with pytest.raises(ValueError, match="checkpoint_dir is .., not a usable path"):
         fm.train.fit(_loss, {"w": 0.0}, fm.optim.sgd(0.01), DATA, epochs=2, checkpoint_dir="")
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(TypeError, match="on_event must be a function"):
@@ -67,3 +67,33 @@ def test_a_callback_that_changes_the_parameters_it_is_handed_does_not_change_the
     got, _ = fm.train.fit(loss, {"w": [0.0]}, fm.optim.sgd(0.1), [None], epochs=2,
                           callback=scribble)
     assert got == clean == {"w": [0.36000000000000004]}
+
+
+def test_messages_that_name_the_argument():
+    # each was Python's or the os module's bare message (round 45's review)
+    import numpy as np
+
+    for kw, err, said in [({"checkpoint_dir": 3}, TypeError, "checkpoint_dir must be a path"),
+                          ({"resume": 3}, TypeError, "resume must be a path"),
+                          ({"checkpoint_dir": "a\0b"}, ValueError, "not a usable path")]:
+        with pytest.raises(err, match=said):
+            fm.train.fit(_loss, {"w": 0.0}, fm.optim.sgd(0.01), DATA, epochs=1, **kw)
+    with pytest.raises(TypeError, match="fit: data must be a list of batches"):
+        fm.train.fit(_loss, {"w": 0.0}, fm.optim.sgd(0.01), None, epochs=1)
+    with pytest.raises(TypeError, match="schedule: a value must be a number, got str"):
+        fm.optim.sgd(fm.optim.constant_schedule("a"))
+    with pytest.raises(TypeError, match="scale: step_size must be a number"):
+        fm.optim.scale("a")
+    with pytest.raises(ValueError, match="max_norm is an int beyond float64"):
+        fm.optim.clip_by_global_norm(10**400)
+    opt = fm.optim.inject_lr_scale(fm.optim.sgd(1.0), np.float32(0.5))  # (it was refused)
+    assert opt.update((1.0,), opt.init((0.0,)))[0] == (-0.5,)
+    state = fm.optim.scale_lr(opt.init((0.0,)), 1e308)
+    with pytest.raises(ValueError, match="the product must stay a finite number > 0"):
+        fm.optim.scale_lr(fm.optim.scale_lr(state, 1e308), 1e308)
+    with pytest.raises(TypeError, match="fm.random: a bound, mean or std must be a number"):
+        fm.random.uniform(fm.random.key(0), 2, "0", 1)
+    with pytest.raises(ValueError, match="precision must be None or an int >= 0"):
+        fm.viz.to_dot(fm.Var(1.0) * 2.0, precision=-1)
+    with pytest.raises(ValueError, match="n must be an int >= 0"):
+        fm.distributed.shard_bounds(-1, 0, 3)

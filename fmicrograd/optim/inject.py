@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from typing import Any, NamedTuple
 
 from .base import UPDATE_WITHOUT_STATE, GradientTransformation
@@ -78,10 +79,15 @@ def scale_lr(state: InjectLrScaleState, factor: float) -> InjectLrScaleState:
         raise TypeError(f"scale_lr: expected the state of an inject_lr_scale optimizer, got "
                         f"{type(state).__name__}; wrap the optimizer with "
                         "fm.optim.inject_lr_scale(opt)")
-    _check_factor(factor, "scale_lr: factor")
-    return state._replace(lr_scale=state.lr_scale * factor)
+    scaled = state.lr_scale * _check_factor(factor, "scale_lr: factor")
+    if scaled.__class__ is float and not 0.0 < scaled < math.inf:  # (each factor was
+        raise ValueError(f"scale_lr: the learning-rate scale {state.lr_scale!r} times "  # checked,
+                         f"{factor!r} is {scaled!r}: the product must stay a finite number > 0")
+    return state._replace(lr_scale=scaled)  # not their product: an inf scale made -inf steps
 
 
-def _check_factor(x: Any, what: str) -> None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x <= 0:
+def _check_factor(x: Any, what: str) -> float:
+    # (numpy's numbers too: np.float32(0.5) is a finite number > 0, which this said it was not)
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x) or x <= 0:
         raise ValueError(f"{what} must be a finite number > 0, got {x!r}")
+    return float(x)

@@ -115,6 +115,10 @@ def scale(step_size: float) -> GradientTransformation:
     >>> scale(2.0).update((1.0, 3.0), EmptyState())[0]
     (2.0, 6.0)
     """
+    if not isinstance(step_size, Expr) and (isinstance(step_size, bool) or not isinstance(
+            step_size, numbers.Real)):  # (a str failed at the first update, unnamed)
+        raise TypeError(f"scale: step_size must be a number, got {type(step_size).__name__} "
+                        f"{step_size!r}")
     return _stateless(_scale_update, step_size=F._widened(step_size, "scale"))
 
 
@@ -378,4 +382,9 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
         raise ValueError(f"clip_by_global_norm: max_norm must be > 0, got {max_norm!r}")
     if max_norm == math.inf:  # no clipping (inf / max(norm, inf) would be NaN; optax's is)
         return _stateless(_identity_update)
-    return _stateless(_clip_update, max_norm=float(max_norm))
+    try:
+        max_norm = float(max_norm)
+    except OverflowError:  # (an int beyond float64: Python's bare OverflowError)
+        raise ValueError("clip_by_global_norm: max_norm is an int beyond float64; "
+                         "pass math.inf for no clipping") from None
+    return _stateless(_clip_update, max_norm=max_norm)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -221,9 +222,18 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
                        ("progress", progress), ("data_parallel", data_parallel)):
         if isinstance(flag, str) or flag not in (True, False):  # ("no" is true: it turned
             raise TypeError(f"fit: {name} must be True or False, got {flag!r}")  # it on)
-    if checkpoint_dir is not None and str(checkpoint_dir) == "":  # (it wrote into the
-        raise ValueError("fit: checkpoint_dir is an empty path; name a directory, e.g. "  # cwd)
-                         "checkpoint_dir='checkpoints', or leave it None")
+    for name, path in (("checkpoint_dir", checkpoint_dir), ("resume", resume)):
+        if path is None:
+            continue
+        if not isinstance(path, (str, os.PathLike)):  # (os's bare "expected str, bytes ...")
+            raise TypeError(f"fit: {name} must be a path (a str or pathlib.Path) or None, got "
+                            f"{type(path).__name__} {path!r:.40}")
+        if "\0" in os.fspath(path) or os.fspath(path) == "":  # (an empty one wrote into the
+            raise ValueError(f"fit: {name} is {os.fspath(path)!r}, not a usable path; name a "
+                             "directory, e.g. 'checkpoints', or leave it None")  # cwd)
+    if data is None or isinstance(data, (str, bytes)):  # ('NoneType' is not iterable)
+        raise TypeError(f"fit: data must be a list of batches or an (inputs, labels) pair of "
+                        f"sequences (with batch_size), got {type(data).__name__}")
     if on_event is not None and not callable(on_event):  # (found at the first event)
         raise TypeError(f"fit: on_event must be a function fn(event) or None, got "
                         f"{type(on_event).__name__}")
