@@ -43,7 +43,8 @@ def _widened(x: Any) -> Any:
     """A schedule's value in float64 (a numpy float32 ``init_value`` would make
     every value it gives a float32); a node as it is. Anything else is a
     ``TypeError`` (a str failed at the first update, in a comparison)."""
-    if not isinstance(x, Expr) and (isinstance(x, bool) or not isinstance(x, numbers.Real)):
+    if x is not None and not isinstance(x, Expr) and (  # (None: an optional bound not given)
+            isinstance(x, bool) or not isinstance(x, numbers.Real)):
         raise TypeError(f"schedule: a value must be a number, got {type(x).__name__} {x!r}")
     return F._widened(x, "schedule")
 
