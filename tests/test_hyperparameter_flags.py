@@ -97,3 +97,28 @@ def test_messages_that_name_the_argument():
         fm.viz.to_dot(fm.Var(1.0) * 2.0, precision=-1)
     with pytest.raises(ValueError, match="n must be an int >= 0"):
         fm.distributed.shard_bounds(-1, 0, 3)
+
+
+def test_flags_that_worked_before_still_work():
+    # round 45's first check refused None for fit's flags and 1 / numpy's bools for trace's
+    # nesterov, which trained as False / True before (a re-review)
+    import numpy as np
+
+    plain, _ = fm.train.fit(_loss, {"w": 0.0}, fm.optim.sgd(0.01), DATA, epochs=2)
+    for flag in ("progress", "jit", "restore_best", "data_parallel"):
+        got, _ = fm.train.fit(_loss, {"w": 0.0}, fm.optim.sgd(0.01), DATA, epochs=2,
+                              **{flag: None})
+        assert got == plain
+    for on in (True, np.True_, 1):
+        opt = fm.optim.trace(0.9, nesterov=on)
+        s = opt.init((0.0,))
+        assert opt.update((1.0,), opt.update((1.0,), s)[1])[0] == (2.71,)
+
+
+def test_to_torch_of_an_empty_batch_has_an_empty_gradient():
+    import torch
+
+    x = torch.zeros(0, dtype=torch.float64, requires_grad=True)
+    out = fm.to_torch(lambda a: fm.log(a + 1.0))(x)
+    out.sum().backward()
+    assert out.shape == (0,) and x.grad is not None and x.grad.shape == (0,)

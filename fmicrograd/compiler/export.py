@@ -101,9 +101,13 @@ def _empty(call: Callable, args: tuple, flat: list, axes: tuple) -> Any:
     ``FmModule`` does."""
     import torch
 
-    one = [tr.unflatten(td, [(x.new_ones if isinstance(x, torch.Tensor) else np.ones)(
-        (1, *x.shape[1:])) for x in leaves]) if ax is not None else a
-        for a, (leaves, td), ax in zip(args, flat, axes)]
+    def one_example(x: Any) -> Any:  # (a tensor's joined to it: its empty gradient flows)
+        if isinstance(x, torch.Tensor):
+            return torch.cat((x, x.new_ones((1, *x.shape[1:])).detach()))
+        return np.ones((1, *x.shape[1:]))
+
+    one = [tr.unflatten(td, [one_example(x) for x in leaves]) if ax is not None else a
+           for a, (leaves, td), ax in zip(args, flat, axes)]
     return tr.map(lambda o: o[:0], call(*one))
 
 

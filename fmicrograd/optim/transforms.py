@@ -245,10 +245,10 @@ def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
     (1.5,)
     """
     decay = check_number("optimizer", "momentum", decay, 0.0)
-    if not isinstance(nesterov, bool):  # ("no" would have turned it on, as in sgd)
-        raise TypeError(f"trace: nesterov must be True or False, got {nesterov!r}")
-    return GradientTransformation(
-        _trace_init, functools.partial(_trace_update, decay=decay, nesterov=nesterov))
+    if isinstance(nesterov, str) or nesterov not in (True, False):  # ("no" turned it on;
+        raise TypeError(f"trace: nesterov must be True or False, got {nesterov!r}")  # 1 and
+    return GradientTransformation(  # numpy's bools are taken, as fit's flags)
+        _trace_init, functools.partial(_trace_update, decay=decay, nesterov=bool(nesterov)))
 
 
 # adaptive scalings ------------------------------------------------------------

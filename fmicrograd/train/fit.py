@@ -220,8 +220,9 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
                         f"str name, got {type(metrics[odd]).__name__}")
     for name, flag in (("monitor", monitor), ("restore_best", restore_best), ("jit", jit),
                        ("progress", progress), ("data_parallel", data_parallel)):
-        if isinstance(flag, str) or flag not in (True, False):  # ("no" is true: it turned
-            raise TypeError(f"fit: {name} must be True or False, got {flag!r}")  # it on)
+        if isinstance(flag, str) or flag not in (True, False) and not (  # ("no" is true:
+                flag is None and name != "monitor"):  # it turned it on; None is off, as
+            raise TypeError(f"fit: {name} must be True or False, got {flag!r}")  # before)
     for name, path in (("checkpoint_dir", checkpoint_dir), ("resume", resume)):
         if path is None:
             continue
