@@ -45,6 +45,15 @@ def _is_real(x: object) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
+def _seeded(seed: Any, who: str) -> fr.Key:
+    """``fm.random.key(seed)``, its error naming the dataset's ``seed``."""
+    try:
+        return fr.key(seed)
+    except (TypeError, ValueError) as e:  # (it named fm.random.key, which the user never called)
+        raise type(e)(f"fm.datasets.{who}: seed={seed!r} is not a seed: "
+                      f"{str(e).split(': ', 1)[-1]}") from None
+
+
 def _finish(points: Sequence[tuple[float, ...]], labels: Sequence, noise: float,
             key: fr.Key, shuffle: bool, who: str) -> tuple[Points, tuple]:
     """Shuffle (as scikit-learn does, before the noise) and add Gaussian noise."""
@@ -79,8 +88,8 @@ def moons(n: int = 100, noise: float = 0.1, *, seed: int = 0,
     n_in = n - n_out
     outer = [(math.cos(t), math.sin(t)) for t in _linspace(0.0, math.pi, n_out)]
     inner = [(1.0 - math.cos(t), 1.0 - math.sin(t) - 0.5) for t in _linspace(0.0, math.pi, n_in)]
-    return _finish(outer + inner, (-1.0,) * n_out + (1.0,) * n_in, noise, fr.key(seed), shuffle,
-                   "moons")
+    return _finish(outer + inner, (-1.0,) * n_out + (1.0,) * n_in, noise, _seeded(seed, "moons"),
+                   shuffle, "moons")
 
 
 def circles(n: int = 100, noise: float = 0.05, *, factor: float = 0.8, seed: int = 0,
@@ -101,8 +110,8 @@ def circles(n: int = 100, noise: float = 0.05, *, factor: float = 0.8, seed: int
              for t in _linspace(0.0, 2 * math.pi, n_out, endpoint=False)]
     inner = [(factor * math.cos(t), factor * math.sin(t))
              for t in _linspace(0.0, 2 * math.pi, n_in, endpoint=False)]
-    return _finish(outer + inner, (-1.0,) * n_out + (1.0,) * n_in, noise, fr.key(seed), shuffle,
-                   "circles")
+    return _finish(outer + inner, (-1.0,) * n_out + (1.0,) * n_in, noise, _seeded(seed, "circles"),
+                   shuffle, "circles")
 
 
 def xor() -> tuple[Points, tuple[float, ...]]:
@@ -151,7 +160,7 @@ def blobs(n: int = 100, centers: int | Sequence[Sequence[float]] = 2, *, std: fl
     >>> xs[2], ys
     ((5.0, 5.0), (0, 0, 1, 1, 2, 2))
     """
-    k_centers, k_rest = fr.split(fr.key(seed))
+    k_centers, k_rest = fr.split(_seeded(seed, "blobs"))
     _check_n(n, "blobs")
     if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
         if not 1 <= int(centers) <= n:

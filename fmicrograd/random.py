@@ -17,7 +17,7 @@ import hashlib
 import math
 import numbers
 import random as _random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,5 +225,8 @@ def shuffle(k: Key, items: Any) -> tuple:
     ['a', 'b', 'c']
     """
     _check_key(k, "shuffle")
+    if not isinstance(items, Iterable):  # (None: Python's bare "not iterable")
+        raise TypeError(f"fm.random.shuffle: items must be a sequence, got "
+                        f"{type(items).__name__} {items!r:.40}")
     seq = tuple(items)
     return tuple(seq[i] for i in _permutation(k, len(seq), "shuffle"))

@@ -122,3 +122,13 @@ def test_to_torch_of_an_empty_batch_has_an_empty_gradient():
     out = fm.to_torch(lambda a: fm.log(a + 1.0))(x)
     out.sum().backward()
     assert out.shape == (0,) and x.grad is not None and x.grad.shape == (0,)
+
+
+def test_a_datasets_seed_and_shuffles_items_are_named():
+    # the seed's error named fm.random.key, None's was Python's "not iterable"
+    with pytest.raises(TypeError, match=r"fm.datasets.moons: seed=1.5 is not a seed: the seed "
+                                        r"must be an int"):
+        fm.datasets.moons(10, seed=1.5)
+    with pytest.raises(TypeError, match="fm.random.shuffle: items must be a sequence"):
+        fm.random.shuffle(fm.random.key(0), None)
+    assert sorted(fm.random.shuffle(fm.random.key(0), "abc")) == ["a", "b", "c"]
