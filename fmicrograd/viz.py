@@ -113,7 +113,7 @@ def _statements(expr: Expr, precision: int | None) -> list[str]:
                         f"{expr!r}; build one with Var(...) or fm.trace(f)(*args)")
     refuse_watched(expr, "fm.viz.to_dot", _OUTSIDE)
     nodes = topological(expr)
-    grads = node_grads(expr, nodes)
+    grads = every_cotangent(expr, nodes)  # (node_grads' sweep, its checks made above)
     ids = {n: f"n{i}" for i, n in enumerate(nodes)}
     lines = ["rankdir=LR"]
     for n in nodes:

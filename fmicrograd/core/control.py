@@ -527,20 +527,28 @@ def refuse_watched(x: Any, how: str, fix: str) -> None:
 
     >>> refuse_watched(Var(2.0), "fm.viz.to_dot", "call it outside the transform")
     """
+    hit = _watcher(x)
+    if hit is None:
+        return
+    who, key = hit
+    doing = ("holding one value per example (inside fm.vmap)" if who == "fm.vmap" else
+             f"that {who} {'is tracing' if who in ('fm.jit', 'fm.trace') else 'differentiates'}"
+             ": the numbers it reads would be frozen at the trace or lose their derivatives")
+    raise raised(key, TypeError(f"{how} of a graph {doing}; {fix}"))
+
+
+def _watcher(x: Any) -> tuple[str, Any] | None:
+    """``(who, key)`` of the running transform that maps (a ``vmap``'s batch),
+    differentiates or traces node ``x``, the key its errors are noted under
+    (``raised``); None where none does."""
     depth = _vmap_depth()
-    if depth and 0 < getattr(x.value, "ndim", 0) <= depth:
-        raise raised(("vmap", depth), TypeError(
-            f"{how} of a graph holding one value per example (inside fm.vmap): {fix}"))
+    if depth and 0 < getattr(x.value, "ndim", 0) <= depth:  # vmap's batch
+        return "fm.vmap", ("vmap", depth)
     active = RUNNING.get()
     hit = _depends_on(x, {lv: (w, t) for lv, w, t in active}) if active else None
     if hit is None:
-        hit = foreign(x) if _ANYWHERE else None
-    if hit is not None:
-        who, level = hit
-        doing = "is tracing" if who in ("fm.jit", "fm.trace") else "differentiates"
-        raise raised(level, TypeError(
-            f"{how} of a graph that {who} {doing}: the numbers it reads would be frozen at "
-            f"the trace or lose their derivatives; {fix}"))
+        hit = foreign(x) if _ANYWHERE else None  # (a thread's: noted for its end)
+    return hit
 
 
 def check_callable(f: Any, who: str) -> None:
@@ -567,13 +575,7 @@ def refused(x: Any, error: Exception) -> Exception:
     >>> isinstance(refused(Var(2.0), TypeError("no")), TypeError)
     True
     """
-    depth = _vmap_depth()
-    if depth and 0 < getattr(x.value, "ndim", 0) <= depth:  # vmap's batch
-        return raised(("vmap", depth), error)
-    active = RUNNING.get()
-    hit = _depends_on(x, {lv: (w, t) for lv, w, t in active}) if active else None
-    if hit is None:
-        hit = foreign(x) if _ANYWHERE else None  # (a thread's: noted for its end)
+    hit = _watcher(x)
     return raised(hit[1], error) if hit is not None else error
 
 

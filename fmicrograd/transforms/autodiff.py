@@ -72,6 +72,8 @@ nodes (shape (1,)); fmicrograd is scalar-valued, and the sweeps would read the a
 constant (derivative 0): return tuple(arr.tolist())
     """
     for k, leaf in enumerate(outs):
+        if leaf.__class__ is float or isinstance(leaf, Expr):
+            continue  # (the usual leaves: neither check below applies)
         kind = getattr(getattr(leaf, "dtype", None), "kind", None)
         if isinstance(leaf, (str, bytes, bool)) or kind in ("b", "U", "S", "c", "M", "m", "V") \
                 or kind is None and not isinstance(leaf, (Expr, numbers.Real)):
