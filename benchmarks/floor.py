@@ -65,12 +65,13 @@ def compile_row(row: scale.Row) -> tuple[dict, object, object]:
     found: dict = {}
     walk, single = ir._walk, C.single_thread
 
-    def counting_walk(p, roots, number, level):  # type: ignore[no-untyped-def]
+    def counting_walk(p, roots, *rest):  # type: ignore[no-untyped-def]
         found["walk_s"], found["nodes"], found["edges"] = bare_walk(roots)
-        return walk(p, roots, number, level)
+        return walk(p, roots, *rest)
 
     def capture(run, flat):  # type: ignore[no-untyped-def]
-        found["run"], found["inputs"] = run, flat
+        if hasattr(run, "__fm_source__"):  # (a later call may run ``run.fill``)
+            found["run"], found["inputs"] = run, flat
         return single(run, flat)
 
     ir._walk, C.single_thread, before = counting_walk, capture, split.MIN_WORK
@@ -96,7 +97,13 @@ def line_times(run: object, inputs: object, calls: int) -> tuple[dict, float]:
     timed = ["def timed(I, T, clock):", "    with _errstate(all='ignore'):"]
     for k, line in enumerate(body):
         timed += ["        t = clock()", "        " + line, f"        T[{k}] += clock() - t"]
-    namespace = dict(run.__globals__)  # type: ignore[attr-defined]
+    from fmicrograd.compiler.autobatch import NUMPY
+
+    namespace = NUMPY | dict(run.__globals__)  # type: ignore[attr-defined]
+    for cell in getattr(run, "__closure__", None) or ():  # (``hoist.held``: the body's names)
+        body_fn = cell.cell_contents
+        if callable(body_fn) and "_np" in getattr(body_fn, "__globals__", {}):
+            namespace |= body_fn.__globals__
     exec("\n".join(timed), namespace)
     from fmicrograd.compiler.threads import single_thread  # (one BLAS thread, as compiled)
 
