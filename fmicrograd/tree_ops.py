@@ -204,10 +204,37 @@ def _stacked(col: list, path: Any) -> Any:
                          f"trees ({', '.join(map(str, sorted(shapes)))}); stack needs one shape "
                          f"per leaf")
     try:
-        return np.asarray(col, dtype=float)
+        stacked = np.asarray(col, dtype=float)
     except (TypeError, ValueError, OverflowError) as e:
         raise TypeError(f"tree.stack: the leaf at {keystr(path)} does not convert to float64 "
                         f"({type(e).__name__}: {e}); stack works on numbers") from None
+    inexact = next((x for x in col if not _fits_float(x, np)), None)
+    if inexact is not None:
+        raise ValueError(f"tree.stack: the leaf at {keystr(path)} holds the integer "
+                         f"{_an_inexact(inexact, np)}, which float64 cannot hold exactly (above "
+                         f"2**53); stack makes float64 arrays: stack such leaves yourself "
+                         f"(np.array(values, dtype=np.int64))")
+    return stacked
+
+
+def _fits_float(x: Any, np: Any) -> bool:
+    """Whether an integer leaf (or integer array) is exact in float64."""
+    if isinstance(x, numbers.Integral):
+        return isinstance(x, bool) or -(2 ** 53) <= int(x) <= 2 ** 53 or float(x) == int(x)
+    return not _inexact_entries(x, np)
+
+
+def _inexact_entries(x: Any, np: Any) -> list:
+    """An integer array's entries that float64 does not hold exactly."""
+    if getattr(getattr(x, "dtype", None), "kind", "") not in "iu":
+        return []
+    a = np.ravel(x)
+    big = a[(a > 2 ** 53) | (a < -(2 ** 53))]  # (only these can be inexact)
+    return [int(v) for v in big.tolist() if float(v) != int(v)]
+
+
+def _an_inexact(x: Any, np: Any) -> int:
+    return int(x) if isinstance(x, numbers.Integral) else _inexact_entries(x, np)[0]
 
 
 def _is_number(x: Any) -> bool:

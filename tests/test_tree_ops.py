@@ -125,3 +125,17 @@ def test_at_refuses_an_object_that_stands_at_several_places():
     with pytest.raises(ValueError, match="stands at several places"):
         fm.tree.at(lambda t: t[1], (None, None, 1.0), 5.0)
     assert fm.tree.at(lambda s: s.mu, State(None, 2.0), 3.0) == State(3.0, 2.0)  # only one None
+
+
+def test_stack_refuses_integers_float64_cannot_hold():
+    # 2**53 + 1 became 2**53 in the float64 array, silently (round 45's open list)
+    with pytest.raises(ValueError, match=r"leaf at \['n'\].*9007199254740993.*2\*\*53"):
+        tree.stack([{"n": 2 ** 53 + 1}, {"n": 1}])
+    with pytest.raises(ValueError, match=r"leaf at \[0\].*4611686018427387905"):
+        tree.stack([(np.array([1, 2 ** 62 + 1]),), (np.array([1, 2]),)])
+    with pytest.raises(ValueError, match="18446744073709551615"):
+        tree.stack([(np.array([2 ** 64 - 1], dtype=np.uint64),), (np.zeros(1, np.uint64),)])
+    # integers float64 holds exactly stack as before, big powers of two included
+    out = tree.stack([{"n": 2 ** 53, "m": np.array([-(2 ** 63)])}, {"n": 3, "m": np.array([5])}])
+    assert out["n"].tolist() == [2.0 ** 53, 3.0] and out["m"].tolist() == [[-(2.0 ** 63)], [5.0]]
+    assert tree.stack([(True,), (np.bool_(False),)])[0].tolist() == [1.0, 0.0]
