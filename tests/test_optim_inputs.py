@@ -143,3 +143,20 @@ def test_registering_a_class_fm_tree_handles_itself_is_refused():
     fm.tree.register(Wrapped, lambda w: w.a, lambda meta, children: Wrapped(*children))
     with pytest.raises(TypeError, match="registered for Wrapped must return \\(children, meta\\)"):
         fm.tree.leaves(Wrapped(1.0))  # (a bare "cannot unpack non-iterable float object")
+
+
+@pytest.mark.parametrize("make, who", [
+    (lambda: fm.optim.adam(0.1), "adam.update"),
+    (lambda: fm.optim.sgd(0.1), "scale.update"),
+    (lambda: fm.optim.sgd(0.1, momentum=0.9), "trace.update"),
+    (lambda: fm.optim.sgd(fm.optim.constant_schedule(0.1)), "scale_by_schedule.update"),
+    (lambda: fm.optim.chain(fm.optim.clip_by_global_norm(1.0), fm.optim.sgd(0.1)),
+     "clip_by_global_norm.update"),
+    (lambda: fm.optim.adamw(0.1), "adam.update"),
+])
+def test_a_gradient_leaf_that_is_no_number_is_named_by_its_path(make, who):
+    # it was Python's bare "can't multiply sequence by non-int of type 'float'"
+    opt, params = make(), {"a": 1.0, "b": (2.0,)}
+    with pytest.raises(TypeError, match=rf"{who}: the leaf of the gradient tree at "
+                                        r"\['b'\]\[0\] is str 'x'"):
+        opt.update({"a": 1.0, "b": ("x",)}, opt.init(params), params)

@@ -135,8 +135,22 @@ def leafwise(f: Callable[..., tuple], n_out: int, first: Any, *rest: Any,
         columns.append(ys)
     if lanes and len(xs) >= MIN_LANES and _traced_numbers(columns):
         return td, _lanes(f, n_out, columns)
-    outs = [f(*args) for args in zip(*columns)]
+    try:
+        outs = [f(*args) for args in zip(*columns)]
+    except TypeError:  # (Python's "can't multiply sequence by non-int": the leaf named)
+        _name_a_leaf(who, names, first, rest)
+        raise
     return td, [list(col) for col in zip(*outs)] if outs else [[] for _ in range(n_out)]
+
+
+def _name_a_leaf(who: str, names: tuple[str, str], first: Any, rest: tuple) -> None:
+    """Raise a ``TypeError`` naming the first leaf that is no number, if any."""
+    for name, t in ((names[0], first), *((names[1], r) for r in rest)):
+        leaves, paths, _ = tree.flatten_with_paths(t, True)
+        for x, path in zip(leaves, paths):
+            if not (_number(x) or isinstance(x, bool) or getattr(x, "dtype", None) is not None):
+                raise TypeError(f"{who}: the leaf of {name} at {tree.keystr(path)} is "
+                                f"{type(x).__name__} {x!r:.60}; it takes numbers") from None
 
 
 # While ``fm.jit`` traces, an optimizer's update of a tree of at least this many number

@@ -27,6 +27,7 @@ from .base import (
     EmptyState,
     GradientTransformation,
     _identity_update,
+    _name_a_leaf,
     global_norm,
     leafwise,
     zeros_like,
@@ -55,8 +56,8 @@ def _empty_init(params: Any) -> EmptyState:
     return EmptyState()
 
 
-def _map(f: Callable[..., Any], updates: Any, *rest: Any) -> Any:
-    td, (out,) = leafwise(lambda *a: (f(*a),), 1, updates, *rest,
+def _map(f: Callable[..., Any], updates: Any, *rest: Any, who: str = "update") -> Any:
+    td, (out,) = leafwise(lambda *a: (f(*a),), 1, updates, *rest, who=who,
                           names=("the gradient tree", "the parameter tree"))
     return tree.unflatten(td, out)
 
@@ -106,7 +107,7 @@ def _expect(state: Any, kind: type, who: str) -> None:
 
 def _scale_update(grads: Any, state: EmptyState, params: Any = None, *,
                   step_size: float) -> tuple:
-    return _map(lambda g: step_size * g, grads), state
+    return _map(lambda g: step_size * g, grads, who="scale.update"), state
 
 
 def scale(step_size: float) -> GradientTransformation:
@@ -142,7 +143,8 @@ def _schedule_update(grads: Any, state: ScaleByScheduleState, params: Any = None
                          f"at step {F.where_value(state.count):g}: a learning rate must be "
                          "finite and >= 0 (a negative one climbs the loss)")
     step_size = sign * value
-    return _map(lambda g: step_size * g, grads), ScaleByScheduleState(state.count + 1)
+    return _map(lambda g: step_size * g, grads, who="scale_by_schedule.update"), \
+        ScaleByScheduleState(state.count + 1)
 
 
 def _scheduled(schedule: Callable[[int], float], count: Any) -> Any:
@@ -347,7 +349,8 @@ def _decay_update(grads: Any, state: EmptyState, params: Any = None, *,
     if params is None:
         raise ValueError("add_decayed_weights (adamw's weight decay) needs the parameters: "
                          "call opt.update(grads, state, params)")
-    return _map(lambda g, p: g + weight_decay * p, grads, params), state
+    return _map(lambda g, p: g + weight_decay * p, grads, params,
+                who="add_decayed_weights.update"), state
 
 
 def add_decayed_weights(weight_decay: float) -> GradientTransformation:
@@ -363,8 +366,13 @@ def add_decayed_weights(weight_decay: float) -> GradientTransformation:
 def _clip_update(grads: Any, state: EmptyState, params: Any = None, *,
                  max_norm: float) -> tuple:
     # max_norm / max(norm, max_norm) is exactly 1.0 below the threshold: no branch on values
-    factor = F.div(max_norm, F.maximum(global_norm(grads), max_norm))
-    return _map(lambda g: g * factor, grads), state
+    try:
+        norm = global_norm(grads)
+    except TypeError:  # (Python's own "can't multiply sequence": the leaf named)
+        _name_a_leaf("clip_by_global_norm.update", ("the gradient tree", ""), grads, ())
+        raise
+    factor = F.div(max_norm, F.maximum(norm, max_norm))
+    return _map(lambda g: g * factor, grads, who="clip_by_global_norm.update"), state
 
 
 def clip_by_global_norm(max_norm: float) -> GradientTransformation:
