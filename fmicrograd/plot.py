@@ -62,6 +62,25 @@ def _save(fig: Any, path: str | os.PathLike | None, dpi: int) -> Any:
     return fig
 
 
+def _check_axes(ax: Any, who: str) -> Any:
+    """``ax`` if it is a matplotlib Axes (something with a figure to draw on)."""
+    if getattr(ax, "figure", None) is None or not hasattr(ax, "plot"):
+        raise TypeError(f"fm.plot.{who}: ax must be a matplotlib Axes (fig.add_subplot(), "
+                        f"plt.subplots()'s), got {type(ax).__name__} {ax!r:.60}")
+    return ax
+
+
+def _floats(values: Sequence, what: str, who: str) -> list[float]:
+    out = []
+    for i, v in enumerate(values):
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            raise TypeError(f"fm.plot.{who}: {what}[{i}] is {type(v).__name__} {v!r:.60}, "
+                            "not a number") from None
+    return out
+
+
 def _label_of(score: Any) -> Any:
     """Class of a prediction: the sign of one score, the argmax of several."""
     if isinstance(score, Sequence):
@@ -105,10 +124,15 @@ def decision_boundary(predict: Callable[[tuple[float, float]], Any], xs: Sequenc
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
         raise ValueError(f"fm.plot.decision_boundary: resolution must be an int >= 2, "
                          f"got {resolution!r}")
-    fig = _figure(figsize=(5.5, 5.0)) if ax is None else ax.figure
+    fig = _figure(figsize=(5.5, 5.0)) if ax is None else \
+        _check_axes(ax, "decision_boundary").figure
     import numpy as np
 
-    pts = np.asarray(xs, dtype=float)
+    pts = np.array([_floats(x, f"xs[{i}]", "decision_boundary") for i, x in enumerate(xs)])
+    bad = np.flatnonzero(~np.isfinite(pts).all(axis=1))
+    if len(bad):
+        raise ValueError(f"fm.plot.decision_boundary: point xs[{bad[0]}] = {tuple(xs[bad[0]])} "
+                         "is not finite; the plot's extent comes from the points")
     lo, hi = pts.min(axis=0) - 1.0, pts.max(axis=0) + 1.0
     gx, gy = np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
     zs = np.array([[_label_of(predict((float(a), float(b)))) for a in gx] for b in gy],
@@ -138,7 +162,7 @@ def loss_curve(history: Mapping[str, Sequence[float]], path: str | os.PathLike |
     ['loss', 'accuracy']
     """
     order = sorted(history, key=lambda k: (k != "loss", "loss" not in k, k))  # losses first
-    metrics = {name: [float(v) for v in history[name]] for name in order
+    metrics = {name: _floats(history[name], f"history[{name!r}]", "loss_curve") for name in order
                if len(history[name]) and name != "events"}  # (fit's detector events: records)
     if not metrics:
         raise ValueError(f"fm.plot.loss_curve: the history has no values to plot "
@@ -148,7 +172,8 @@ def loss_curve(history: Mapping[str, Sequence[float]], path: str | os.PathLike |
         axes = list(fig.subplots(1, len(metrics), squeeze=False)[0])
     else:
         many = isinstance(ax, Sequence) or getattr(ax, "ndim", 0) > 0  # (plt.subplots' array)
-        axes = list(getattr(ax, "flat", ax)) if many else [ax] * len(metrics)
+        axes = [_check_axes(a, "loss_curve") for a in getattr(ax, "flat", ax)] if many \
+            else [_check_axes(ax, "loss_curve")] * len(metrics)
         if len(axes) != len(metrics):
             raise ValueError(f"fm.plot.loss_curve: got {len(axes)} axes for {len(metrics)} "
                              f"metrics {list(metrics)}; pass one Axes, or one per metric")
@@ -194,7 +219,7 @@ def layer_stats(inspection: Any, path: str | os.PathLike | None = None, *, ax: A
     if ax is None:
         fig = _figure(figsize=(1.6 * len(rows) + 3.0, 3.5), layout="tight")
         ax = fig.add_subplot()
-    fig = ax.figure
+    fig = _check_axes(ax, "layer_stats").figure
     names = [r["name"] for r in rows]
     where = list(range(len(rows)))
     norms = [max(float(r["grad_norm"]), 1e-300) for r in rows]

@@ -1,6 +1,7 @@
 """fm.plot: real PNG files, the right colours on each side of a boundary,
 atomic writes, and a clear error without matplotlib."""
 
+import math
 import struct
 import sys
 
@@ -138,3 +139,23 @@ def test_an_unknown_suffix_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match=r"no '\.xyz' format; use one of .*\.png"):
         fm.plot.loss_curve({"loss": [3.0, 2.0]}, tmp_path / "c.xyz")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_axes_points_and_values_are_named():
+    # they were "'int' object has no attribute 'figure'", matplotlib's "Axis limits cannot
+    # be NaN or Inf" and "could not convert string to float"
+    history = {"loss": [1.0, 0.5], "accuracy": [0.5, 1.0]}
+    with pytest.raises(TypeError, match="loss_curve: ax must be a matplotlib Axes.*int 3"):
+        fm.plot.loss_curve(history, ax=3)
+    with pytest.raises(TypeError, match="loss_curve: ax must be a matplotlib Axes.*int 4"):
+        fm.plot.loss_curve(history, ax=[fm.plot._figure().add_subplot(), 4])
+    with pytest.raises(TypeError, match=r"loss_curve: history\['loss'\]\[1\] is str 'b'"):
+        fm.plot.loss_curve({"loss": [1.0, "b"]})
+    with pytest.raises(TypeError, match="decision_boundary: ax must be a matplotlib Axes"):
+        fm.plot.decision_boundary(lambda x: x[0], [(0.0, 0.0), (1.0, 1.0)], [1.0, -1.0], ax=3)
+    with pytest.raises(ValueError, match=r"point xs\[1\] = \(nan, 1.0\) is not finite"):
+        fm.plot.decision_boundary(lambda x: x[0], [(0.0, 0.0), (math.nan, 1.0)], [1.0, -1.0])
+    with pytest.raises(TypeError, match=r"xs\[1\]\[0\] is str 'a'"):
+        fm.plot.decision_boundary(lambda x: x[0], [(0.0, 0.0), ("a", 1.0)], [1.0, -1.0])
+    # a diverged run's NaN losses are still drawn
+    assert fm.plot.loss_curve({"loss": [1.0, math.nan]}).axes[0].get_ylabel() == "loss"
