@@ -131,8 +131,9 @@ def decision_boundary(predict: Callable[[tuple[float, float]], Any], xs: Sequenc
     pts = np.array([_floats(x, f"xs[{i}]", "decision_boundary") for i, x in enumerate(xs)])
     bad = np.flatnonzero(~np.isfinite(pts).all(axis=1))
     if len(bad):
-        raise ValueError(f"fm.plot.decision_boundary: point xs[{bad[0]}] = {tuple(pts[bad[0]].tolist())} "
-                         "is not finite; the plot's extent comes from the points")
+        point = tuple(pts[bad[0]].tolist())
+        raise ValueError(f"fm.plot.decision_boundary: point xs[{bad[0]}] = {point} is not "
+                         "finite; the plot's extent comes from the points")
     lo, hi = pts.min(axis=0) - 1.0, pts.max(axis=0) + 1.0
     gx, gy = np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
     zs = np.array([[_label_of(predict((float(a), float(b)))) for a in gx] for b in gy],
