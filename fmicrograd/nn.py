@@ -548,16 +548,19 @@ def _teach_micrograd(cls: type) -> None:
 
     @functools.wraps(dataclass_init)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        if args and isinstance(args[0], numbers.Integral) and not isinstance(args[0], bool):
+        if args and isinstance(args[0], numbers.Integral) and not isinstance(args[0], bool) \
+                or not args and "nin" in kwargs:  # (micrograd's keyword form: nin=2)
             shown = ", ".join(repr(int(a)) if isinstance(a, numbers.Integral) else repr(a)
                               for a in args)
-            given = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+            given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
             # micrograd's nonlin=False is a linear layer (a ReLU one without it)
-            then = "".join(', activation="linear"' if k == "nonlin" and not v else
-                           "" if k == "nonlin" else f", {k}={v!r}" for k, v in kwargs.items())
-            raise TypeError(f"fm.nn.{cls.__name__}({shown}{given}) is micrograd's constructor; "
+            then = ", ".join('activation="linear"' if k == "nonlin" and not v else
+                             f"{k}={v!r}" for k, v in kwargs.items() if k != "nonlin" or not v)
+            call = ", ".join(x for x in (shown, given) if x)
+            made = ", ".join(x for x in (shown, then) if x)
+            raise TypeError(f"fm.nn.{cls.__name__}({call}) is micrograd's constructor; "
                             f"fmicrograd builds a random model from an explicit key: "
-                            f"fm.nn.{cls.__name__}.init({shown}{then}, key=fm.random.key(0))")
+                            f"fm.nn.{cls.__name__}.init({made}, key=fm.random.key(0))")
         dataclass_init(self, *args, **kwargs)
 
     def hint(message: str) -> property:

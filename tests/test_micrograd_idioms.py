@@ -99,3 +99,17 @@ def test_a_comparison_multiplies_as_a_bool_does():
     assert fm.grad(lambda x: (x > 0) * x)(1.3) == 1.0
     assert fm.jit(fm.grad(lambda x: (x > 0) * x))(-1.3) == 0.0
     assert fm.vmap(lambda x: (x > 0) * x)((1.0, 2.0)) == (1.0, 2.0)
+
+
+@pytest.mark.parametrize("make, shown", [
+    (lambda: fm.nn.MLP(nin=2, nouts=[16, 1]),
+     "fm.nn.MLP.init(nin=2, nouts=[16, 1], key=fm.random.key(0))"),
+    (lambda: fm.nn.Neuron(nin=2, nonlin=False),
+     'fm.nn.Neuron.init(nin=2, activation="linear", key=fm.random.key(0))'),
+])
+def test_micrograds_keyword_constructor_names_init(make, shown):
+    # the keyword form was dataclasses' bare "unexpected keyword argument 'nin'"
+    with pytest.raises(TypeError, match="is micrograd's constructor") as e:
+        make()
+    assert shown in str(e.value)
+    assert fm.nn.count_params(eval(shown, {"fm": fm})) > 0  # the form it names works
