@@ -353,3 +353,16 @@ def test_a_nan_in_the_derivative_of_an_argument_nothing_differentiates_is_not_bl
     with pytest.warns(Warning):  # (fit warns of the infinite gradient; it used to raise)
         fm.train.fit(fm.debug_nans(loss), {"w": 0.0}, fm.optim.sgd(0.1), [[(1.0, 2.0)]],
                      epochs=1, jit=True)
+
+
+def test_atan2s_own_rule_at_the_origin_is_not_blamed():
+    # the rule divided 0 / 0 and masked the NaN to torch's 0: debug_nans reported the
+    # division though no result carried a NaN (a helper's fuzzing, round 46)
+    f = lambda y, x: fm.atan2(y, x)  # noqa: E731
+    g = fm.grad(f, argnums=(0, 1))
+    assert fm.debug_nans(g)(0.0, 0.0) == g(0.0, 0.0) == (0.0, 0.0)
+    assert fm.debug_nans(fm.jit(g))(0.0, 0.0) == (0.0, 0.0)
+    per_example = fm.vmap(lambda y: fm.grad(f)(y, y))
+    assert fm.debug_nans(per_example)((0.0, 1.0)) == per_example((0.0, 1.0))
+    assert per_example((0.0, 1.0))[0] == 0.0
+    assert fm.debug_nans(lambda y, x: fm.jvp(f, (y, x), (1.0, 1.0)))(0.0, 0.0) == (0.0, 0.0)

@@ -196,9 +196,12 @@ def _atan2(ct: Any, out: Any, y: Any, x: Any) -> tuple:
     # 1e-200) and overflows above 1.3e154
     # (x / r / r, not x * (1 / r) ** 2: 1 / r overflows below r = 5.6e-309, where the slope
     # is finite; 0 * inf made NaN)
+    # (divided by 1 at the origin, whose slope the select drops: 0 / 0 there was a NaN
+    # that debug_nans reported, though no result carried it)
     r = F.hypot(y, x)
-    return (ct * _select(_is_zero, (r,), 0.0, F.div(F.div(x, r), r)),
-            ct * _select(_is_zero, (r,), 0.0, F.div(F.div(-y, r), r)))
+    d = _select(_is_zero, (r,), 1.0, r)
+    return (ct * _select(_is_zero, (r,), 0.0, F.div(F.div(x, d), d)),
+            ct * _select(_is_zero, (r,), 0.0, F.div(F.div(-y, d), d)))
 
 
 def _erf_slope(a: Any) -> Any:
