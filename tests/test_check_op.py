@@ -63,3 +63,30 @@ def test_strategies_accept_a_users_ops(prog):
     want = prog(*[torch.tensor(x, dtype=torch.float64) for x in xs]).item()
     assert prog(*xs) == pytest.approx(want, rel=1e-12, abs=1e-12)
     assert "cube" not in OPS  # nothing global changed
+
+
+def _sin_with(bwd):
+    @fm.custom_vjp
+    def s(x):
+        return fm.sin(x)
+
+    s.defvjp(lambda x: (fm.sin(x), x), bwd)
+    return s
+
+
+@pytest.mark.parametrize("bwd, shown", [
+    (lambda x, g: (fm.cos(x),), "fm.vjp at a cotangent of -1.5"),  # forgets g
+    (lambda x, g: (g * g * fm.cos(x),), "fm.vjp at a cotangent of -1.5"),  # not linear in g
+    (lambda x, g: (g * fm.cos(x) * (1.0 if isinstance(x, float) else 2.0),),
+     "fm.vmap\\(fm.grad\\)"),  # wrong under vmap only
+])
+def test_a_rule_right_only_at_a_cotangent_of_one_is_caught(bwd, shown):
+    # check_op passed these (it called fm.grad and fm.jacrev only, so bwd saw g = 1.0),
+    # while fm.grad(lambda x: 3.0 * s(x)) was wrong (a helper's mutation test, round 46)
+    s = _sin_with(bwd)
+    with pytest.raises(AssertionError, match=shown):
+        check_op(s, torch.sin, order=1, max_examples=5)
+
+
+def test_a_right_rule_passes_the_chain_rule_checks():
+    check_op(_sin_with(lambda x, g: (g * fm.cos(x),)), torch.sin, max_examples=10)

@@ -40,7 +40,11 @@ def check_op(fm_fn: Callable, torch_fn: Callable, *, arity: int = 1,
     ``order``. Raises ``AssertionError`` naming the input, the derivative
     (``d/dx0 d/dx1``...) and both numbers at the first mismatch hypothesis
     finds (shrunk to a simple input). Equal infinities match (``sqrt'(0)`` is
-    ``inf`` in both), as do NaNs.
+    ``inf`` in both), as do NaNs. With ``order >= 1`` the gradient must also be
+    what the other modes use: ``fm.vjp`` at a cotangent of -1.5 gives -1.5
+    times it (a ``custom_vjp`` whose ``bwd`` forgets its cotangent is right
+    under ``fm.grad`` alone), ``fm.jvp`` its dot with a tangent, and
+    ``fm.vmap(fm.grad)`` the same per example.
 
     >>> import torch
     >>> check_op(lambda x, y: fm.atan2(y, x), lambda x, y: torch.atan2(y, x), arity=2,
@@ -122,6 +126,10 @@ def _label(index: int, k: int, n: int) -> str:
     return " ".join(reversed(parts))
 
 
+def _close(a: float, b: float, rtol: float, atol: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b)) or abs(a - b) <= atol + rtol * abs(b)
+
+
 def _compare(fm_fn: Callable, torch_fn: Callable, args: tuple, order: int, rtol: float,
              atol: float) -> None:
     got = _fm_derivatives(fm_fn, args, order)
@@ -129,9 +137,47 @@ def _compare(fm_fn: Callable, torch_fn: Callable, args: tuple, order: int, rtol:
     for k, (g, w) in enumerate(zip(got, want)):
         for idx, (a, b) in enumerate(zip(g, w)):
             a, b = float(a), float(b)
-            if a == b or (math.isnan(a) and math.isnan(b)):  # equal infinities match too
-                continue
-            if not abs(a - b) <= atol + rtol * abs(b):
+            if not _close(a, b, rtol, atol):  # (equal infinities match, and NaNs)
                 raise AssertionError(f"check_op: at inputs {args}, {_label(idx, k, len(args))}"
                                      f" is {a!r} in fmicrograd but {b!r} in torch "
                                      f"(rtol={rtol}, atol={atol})")
+    if order >= 1:
+        _chain_rule(fm_fn, args, [float(v) for v in got[1]], rtol, atol)
+
+
+COTANGENT, TANGENT_SCALE = -1.5, 0.75  # (not 1.0: a rule that ignores them shows)
+
+
+def _chain_rule(fn: Callable, args: tuple, grad: list, rtol: float, atol: float) -> None:
+    """The gradient is what every mode uses: ``fm.vjp`` at a cotangent of -1.5
+    gives -1.5 times it, ``fm.jvp`` along a tangent its dot with the tangent,
+    and ``fm.vmap(fm.grad)`` gives it per example. ``grad`` alone calls a
+    custom rule at a cotangent of 1.0, where a ``bwd`` that forgets ``g``
+    (``cos(x)`` for ``g * cos(x)``) is right, and wrong in every chain rule."""
+    import fmicrograd as fm
+
+    where = f"check_op: at inputs {args}"
+    _, pull = fm.vjp(fn, *args)
+    for i, (a, g) in enumerate(zip(pull(COTANGENT), grad)):
+        if not _close(float(a), COTANGENT * g, rtol, atol):
+            raise AssertionError(f"{where}, fm.vjp at a cotangent of {COTANGENT} gives "
+                                 f"{float(a)!r} for d/dx{i}, not {COTANGENT} times the "
+                                 f"gradient's {g!r}: a custom_vjp's bwd must multiply by its "
+                                 f"cotangent g")
+    tangents = tuple(TANGENT_SCALE * (i + 1) for i in range(len(args)))
+    try:
+        _, t = fm.jvp(fn, args, tangents)
+    except TypeError as e:  # (fm's own check that a rule is linear in its tangent)
+        raise AssertionError(f"{where}, fm.jvp: {e}") from None
+    want = sum(g * v for g, v in zip(grad, tangents))
+    if not _close(float(t), want, rtol, atol + rtol * sum(abs(g * v) for g, v in
+                                                          zip(grad, tangents))):
+        raise AssertionError(f"{where}, fm.jvp along {tangents} gives {float(t)!r}, not the "
+                             f"gradient's dot with the tangent, {want!r}")
+    per_example = fm.vmap(fm.grad(fn, argnums=tuple(range(len(args)))))(
+        *[(a, a) for a in args])
+    for e, example in enumerate(per_example):
+        for i, (a, g) in enumerate(zip(example, grad)):
+            if not _close(float(a), g, rtol, atol):
+                raise AssertionError(f"{where}, fm.vmap(fm.grad) gives {float(a)!r} for d/dx{i} "
+                                     f"of example {e}, where fm.grad gives {g!r}")
