@@ -55,7 +55,11 @@ def test_round_trip_is_exact_and_the_module_computes_the_model(model):
         assert out.shape == (len(XS),)
         assert_close(out.tolist(), want)
     one = module(torch.tensor(XS[0], dtype=torch.float64))
-    assert one.shape == out[0].shape and torch.equal(one, out[0])
+    # one example is a batch of one through torch's matmul, whose BLAS (MKL on Intel
+    # CPUs) picks another kernel for one row than for eight: the last bits may differ,
+    # as torch.nn.Linear's do; equal to the model's numbers, as the batch
+    assert one.shape == out[0].shape
+    assert_close(one.reshape(-1).tolist(), out[0].reshape(-1).tolist())
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])

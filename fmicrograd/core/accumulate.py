@@ -16,8 +16,10 @@ Both are exact: the node's value is the left-to-right sum of the same
 floats in the same order as the chain of ``+`` it replaces (products are
 commutative in IEEE arithmetic), and ``dot`` and ``sum`` have the derivatives
 of the chain at every order. Only the node count changes (the enclosing
-sweeps then visit fewer nodes). One liberty: a plain ``0.0`` term next to
-others is dropped, where ``x + 0.0`` would have turned a ``-0.0`` into ``0.0``.
+sweeps then visit fewer nodes). A plain ``-0.0`` term next to others is
+dropped (it changes no sum); a ``0.0`` is kept, as it turns a ``-0.0`` sum
+into ``0.0`` (a zero slope, such as ``sign``'s, beside a ``-0.0`` one: torch's
+and the float sweep's ``0.0``).
 
 >>> from fmicrograd.core.expr import Var
 >>> x, y, g = Var(2.0), Var(3.0), Var(0.5)
@@ -30,6 +32,7 @@ others is dropped, where ``x + 0.0`` would have turned a ``-0.0`` into ``0.0``.
 
 from __future__ import annotations
 
+import math
 from itertools import chain
 from operator import mul
 from typing import Any
@@ -204,8 +207,8 @@ def total(parts: Parts, consts: dict | None = None) -> Any:
     ``consts`` (a dict a sweep keeps), so that its uses share one leaf.
 
     >>> x = Var(1.5)
-    >>> total([x]) is x, total([x, 0.0]) is x
-    (True, True)
+    >>> total([x]) is x, total([x, -0.0]) is x, total([x, 0.0]).op
+    (True, True, 'sum')
     >>> s = total([x, 2.0, x])
     >>> s.op, s.value
     ('sum', 5.0)
@@ -250,8 +253,8 @@ def total(parts: Parts, consts: dict | None = None) -> Any:
                 terms.append(node("*", _value(ct) * _value(y), p))
             else:
                 terms.append(_product(ct, y))
-        elif not (p.__class__ is float and p == 0.0):
-            terms.append(p)
+        elif not (p.__class__ is float and p == 0.0 and math.copysign(1.0, p) < 0):
+            terms.append(p)  # (a -0.0 is the identity; a 0.0 turns a -0.0 sum into 0.0)
     if not terms:
         return 0.0
     if len(terms) == 1:

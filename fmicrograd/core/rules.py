@@ -116,8 +116,9 @@ def _pow(ct: Any, out: Any, a: Any, b: Any) -> tuple:
     # cotangent too (not inf * 0 = nan); its derivatives in b are those at ct = 0 there
     ct0 = _select(_finite, (ct,), ct, 0.0)
     general = ct * (b * F.power(a1, b - 1.0))
+    # (+ 0.0: at b = -0.0 the masked slope is torch's 0.0, as on numbers, not -0.0)
     da = _select(_zero_both, (a, b), 0.0,
-                 _select(_zero_exponent, (a, b), ct0 * (F.div(b0, a3) * out0), general))
+                 _select(_zero_exponent, (a, b), ct0 * (F.div(b0, a3) * out0) + 0.0, general))
     db = _select(_zero_base, (a, b), 0.0, ct * (out * F.log(a2)))
     return da, db
 

@@ -176,8 +176,8 @@ def _chain_rule(fn: Callable, args: tuple, grad: list, rtol: float, atol: float)
                              f"gradient's dot with the tangent, {want!r}")
     per_example = fm.vmap(fm.grad(fn, argnums=tuple(range(len(args)))))(
         *[(a, a) for a in args])
-    for e, example in enumerate(per_example):
+    for k, example in enumerate(per_example):
         for i, (a, g) in enumerate(zip(example, grad)):
             if not _close(float(a), g, rtol, atol):
                 raise AssertionError(f"{where}, fm.vmap(fm.grad) gives {float(a)!r} for d/dx{i} "
-                                     f"of example {e}, where fm.grad gives {g!r}")
+                                     f"of example {k}, where fm.grad gives {g!r}")
