@@ -45,7 +45,8 @@ rank that dies outright (killed) cannot tell: the others stop at their next
 exchange with a ``PeerFailed`` that says so, the process group's error
 attached.
 
->>> shard_bounds(10, 0, 3), shard_bounds(10, 1, 3), shard_bounds(10, 2, 3)
+>>> (fm.distributed.shard_bounds(10, 0, 3), fm.distributed.shard_bounds(10, 1, 3),
+...  fm.distributed.shard_bounds(10, 2, 3))
 ((0, 3), (3, 6), (6, 10))
 """
 
