@@ -125,9 +125,9 @@ def from_torch_module(module: torch.nn.Module, *, like: Any) -> Any:
     """The fm model shaped like ``like`` holding ``module``'s current values
     (a module from ``to_torch_module``, perhaps trained in torch).
 
+    >>> import torch
     >>> model = fm.nn.Neuron.init(2, key=fm.random.key(0))
     >>> module = fm.nn.to_torch_module(model)
-    >>> import torch
     >>> with torch.no_grad():
     ...     _ = module.layers[0].bias.fill_(0.25)
     >>> fm.nn.from_torch_module(module, like=model).b

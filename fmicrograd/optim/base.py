@@ -262,8 +262,7 @@ def _chain_update(transforms: tuple, grads: Any, state: tuple | None = None,
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
     """Apply transformations in order; the state is a tuple of their states.
 
-    >>> from fmicrograd.optim import clip_by_global_norm, sgd
-    >>> opt = fm.optim.chain(clip_by_global_norm(1.0), sgd(0.1))
+    >>> opt = fm.optim.chain(fm.optim.clip_by_global_norm(1.0), fm.optim.sgd(0.1))
     >>> opt.update((3.0, 4.0), opt.init((0.0, 0.0)))[0]
     (-0.06000000000000001, -0.08000000000000002)
     """
