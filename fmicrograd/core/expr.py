@@ -397,7 +397,7 @@ class Expr:
     def __str__(self) -> str:
         """The node as a readable formula (abbreviated for large graphs).
 
-        >>> w, x = Var(0.5, name="w"), Var(2.0, name="x")
+        >>> w, x = fm.Var(0.5, name="w"), fm.Var(2.0, name="x")
         >>> str(fm.tanh(w * x + 1.0))
         'tanh(w*x + 1.0)'
         """
