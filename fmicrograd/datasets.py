@@ -6,7 +6,7 @@ constructions follow scikit-learn's ``make_moons``, ``make_circles`` and
 ``make_blobs`` (which is not needed); the random numbers come from
 ``fm.random``, so the points differ from scikit-learn's for the same seed.
 
->>> xs, ys = moons(100, 0.1, seed=0)
+>>> xs, ys = fm.datasets.moons(100, 0.1, seed=0)
 >>> len(xs), len(xs[0]), sorted(set(ys))
 (100, 2, [-1.0, 1.0])
 """
@@ -80,7 +80,7 @@ def moons(n: int = 100, noise: float = 0.1, *, seed: int = 0,
     """Two interleaving half circles: ``n // 2`` labelled -1 (the upper
     moon), the rest 1, with Gaussian noise of standard deviation ``noise``.
 
-    >>> xs, ys = moons(4, 0.0, shuffle=False)
+    >>> xs, ys = fm.datasets.moons(4, 0.0, shuffle=False)
     >>> xs[0], ys
     ((1.0, 0.0), (-1.0, -1.0, 1.0, 1.0))
     """
@@ -96,7 +96,7 @@ def circles(n: int = 100, noise: float = 0.05, *, factor: float = 0.8, seed: int
             shuffle: bool = True) -> tuple[Points, tuple[float, ...]]:
     """A circle of radius 1 (label -1) around one of radius ``factor`` (label 1).
 
-    >>> xs, ys = circles(8, 0.0, factor=0.5, shuffle=False)
+    >>> xs, ys = fm.datasets.circles(8, 0.0, factor=0.5, shuffle=False)
     >>> xs[0], xs[4], ys[0], ys[4]
     ((1.0, 0.0), (0.5, 0.0), -1.0, 1.0)
     """
@@ -117,7 +117,7 @@ def circles(n: int = 100, noise: float = 0.05, *, factor: float = 0.8, seed: int
 def xor() -> tuple[Points, tuple[float, ...]]:
     """The four corners of the unit square, labelled by exclusive or.
 
-    >>> xor()
+    >>> fm.datasets.xor()
     (((0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)), (-1.0, 1.0, 1.0, -1.0))
     """
     return ((0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)), (-1.0, 1.0, 1.0, -1.0)
@@ -156,7 +156,7 @@ def blobs(n: int = 100, centers: int | Sequence[Sequence[float]] = 2, *, std: fl
     ``fm.losses.softmax_cross_entropy``). Cluster ``i`` gets ``n // k`` points,
     one more for the first ``n % k``.
 
-    >>> xs, ys = blobs(6, [(0.0, 0.0), (5.0, 5.0), (9.0, 0.0)], std=0.0, shuffle=False)
+    >>> xs, ys = fm.datasets.blobs(6, [(0.0, 0.0), (5.0, 5.0), (9.0, 0.0)], std=0.0, shuffle=False)
     >>> xs[2], ys
     ((5.0, 5.0), (0, 0, 1, 1, 2, 2))
     """

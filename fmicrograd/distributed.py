@@ -45,7 +45,8 @@ rank that dies outright (killed) cannot tell: the others stop at their next
 exchange with a ``PeerFailed`` that says so, the process group's error
 attached.
 
->>> shard_bounds(10, 0, 3), shard_bounds(10, 1, 3), shard_bounds(10, 2, 3)
+>>> (fm.distributed.shard_bounds(10, 0, 3), fm.distributed.shard_bounds(10, 1, 3),
+...  fm.distributed.shard_bounds(10, 2, 3))
 ((0, 3), (3, 6), (6, 10))
 """
 
@@ -79,7 +80,7 @@ def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
     """``(start, stop)`` of rank ``rank``'s contiguous shard of ``n`` examples
     split over ``world`` ranks; shard sizes differ by at most one.
 
-    >>> [shard_bounds(5, r, 2) for r in range(2)]
+    >>> [fm.distributed.shard_bounds(5, r, 2) for r in range(2)]
     [(0, 2), (2, 5)]
     """
     if not 0 <= rank < world:
@@ -92,7 +93,7 @@ def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
 def shard(batch: Any, rank: int, world: int) -> tuple:
     """Rank ``rank``'s part of ``batch``, a tuple of equal-length columns.
 
-    >>> shard(((1.0, 2.0, 3.0), (-1.0, 1.0, 1.0)), 1, 2)
+    >>> fm.distributed.shard(((1.0, 2.0, 3.0), (-1.0, 1.0, 1.0)), 1, 2)
     ((2.0, 3.0), (1.0, 1.0))
     """
     columns = _columns(batch)
@@ -187,7 +188,8 @@ def check_data(data: Any, batch_size: int | None) -> None:
     ``TypeError`` that says how to make columns: split by ranks, its rows
     would reach the loss cut into pieces of examples.
 
-    >>> check_data([[((0.5, -0.2), 1.0), ((0.1, 0.3), -1.0)]], None)  # doctest: +ELLIPSIS
+    >>> fm.distributed.check_data([[((0.5, -0.2), 1.0), ((0.1, 0.3), -1.0)]],
+    ...                           None)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     TypeError: fit(data_parallel=True): each batch must be a tuple of equal-length columns \
@@ -214,7 +216,7 @@ def group(who: str = "fit(data_parallel=True)") -> tuple[int, int]:
     """``(rank, world_size)`` of the initialized process group; a clear
     ``RuntimeError`` saying how to start one if there is none.
 
-    >>> group()  # doctest: +ELLIPSIS
+    >>> fm.distributed.group()  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     RuntimeError: fit(data_parallel=True) needs an initialized torch.distributed process group ...
     """
@@ -229,7 +231,7 @@ def is_writer() -> bool:
     """True in the process that should write files: rank 0 of an initialized
     process group, or any process when there is no group.
 
-    >>> is_writer()
+    >>> fm.distributed.is_writer()
     True
     """
     try:
@@ -246,7 +248,7 @@ def init_from_env(backend: str = "gloo") -> bool:
     variables it is a ``RuntimeError`` saying how to launch with torchrun.
 
     >>> import os
-    >>> "RANK" in os.environ or init_from_env()  # doctest: +ELLIPSIS
+    >>> "RANK" in os.environ or fm.distributed.init_from_env()  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     RuntimeError: init_from_env: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT are not set, ...
     """
@@ -265,7 +267,7 @@ def all_reduce_sum(vector: Sequence[float]) -> list[float]:
     """The elementwise sum of ``vector`` over all ranks, in float64, as one
     ``all_reduce`` (every rank gets the same bits).
 
-    >>> all_reduce_sum([1.0])  # doctest: +ELLIPSIS
+    >>> fm.distributed.all_reduce_sum([1.0])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     RuntimeError: all_reduce_sum needs an initialized torch.distributed process group ...
     """
@@ -302,7 +304,7 @@ class AllRanksGradient:
     group's timeout (30 minutes). This is the hook of
     ``fit(data_parallel=True)``.
 
-    >>> AllRanksGradient(fm.value_and_grad(lambda p, b: p))  # doctest: +ELLIPSIS
+    >>> fm.distributed.AllRanksGradient(fm.value_and_grad(lambda p, b: p))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     RuntimeError: fit(data_parallel=True) needs an initialized torch.distributed process group ...
     """
@@ -403,7 +405,7 @@ def all_ranks_gradient(value_and_grad_fn: Callable[[Any, Any], tuple],
     (``optimizer``: ``optimizer_digest``'s fingerprint, compared at the first
     step as ``run`` is).
 
-    >>> all_ranks_gradient(fm.value_and_grad(lambda p, b: p))  # doctest: +ELLIPSIS
+    >>> fm.distributed.all_ranks_gradient(fm.value_and_grad(lambda p, b: p))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     RuntimeError: fit(data_parallel=True) needs an initialized torch.distributed process group ...
     """
@@ -416,7 +418,7 @@ def together(step: Callable[[], Any], who: str) -> Any:
     failed, a ``RuntimeError`` naming the failed rank and its error on the
     others), instead of leaving them waiting in the next collective.
 
-    >>> together(lambda: 1, "fit")  # doctest: +ELLIPSIS
+    >>> fm.distributed.together(lambda: 1, "fit")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     RuntimeError: fit needs an initialized torch.distributed process group ...
     """
@@ -482,9 +484,10 @@ def run_digest(data: Any, batch_size: int | None, epochs: int, key: Any,
     first batch is compared otherwise).
 
     >>> data = ((1.0, 2.0), (3.0, 4.0))
-    >>> run_digest(data, 1, 2, None) == run_digest(data, 2, 2, None)
+    >>> fm.distributed.run_digest(data, 1, 2, None) == fm.distributed.run_digest(data, 2, 2, None)
     False
-    >>> run_digest(data, 1, 2, None, (1.0,)) == run_digest(data, 1, 2, None, (2.0,))
+    >>> (fm.distributed.run_digest(data, 1, 2, None, (1.0,))
+    ...  == fm.distributed.run_digest(data, 1, 2, None, (2.0,)))
     False
     """
     readable, val_readable = _readable(data), _readable(val_data)
@@ -509,7 +512,7 @@ def optimizer_digest(optimizer: Any, params: Any) -> bytes:
 
     >>> import fmicrograd as fm
     >>> a, b = fm.optim.sgd(0.1), fm.optim.sgd(0.2)
-    >>> optimizer_digest(a, (1.0,)) == optimizer_digest(b, (1.0,))
+    >>> fm.distributed.optimizer_digest(a, (1.0,)) == fm.distributed.optimizer_digest(b, (1.0,))
     False
     """
     try:

@@ -36,9 +36,9 @@ def check_writable(path: _Path) -> Path:
     returns the file that a write replaces.
 
     >>> import tempfile, pathlib
-    >>> check_writable(pathlib.Path(tempfile.mkdtemp()) / "new.json").name
+    >>> fm.io.check_writable(pathlib.Path(tempfile.mkdtemp()) / "new.json").name
     'new.json'
-    >>> check_writable("/dev/null")  # doctest: +ELLIPSIS
+    >>> fm.io.check_writable("/dev/null")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ValueError: /dev/null is a character device, not a regular file; ...
     """
@@ -80,7 +80,7 @@ def atomic_write(path: _Path, write: Callable[[IO[bytes]], Any]) -> Path:
     never replaced (``ValueError``).
 
     >>> import tempfile, pathlib
-    >>> p = atomic_write(pathlib.Path(tempfile.mkdtemp()) / "a.txt", lambda f: f.write(b"hi"))
+    >>> p = fm.io.atomic_write(pathlib.Path(tempfile.mkdtemp()) / "a.txt", lambda f: f.write(b"hi"))
     >>> p.read_bytes()
     b'hi'
     """
@@ -229,7 +229,7 @@ def image_format(path: str | os.PathLike) -> str:
     """The image format ``fm.plot`` writes ``path`` in: its suffix's (PNG without
     one); a ``ValueError`` for a suffix matplotlib cannot write.
 
-    >>> image_format("moons.svg"), image_format("curve")
+    >>> fm.plot.image_format("moons.svg"), fm.plot.image_format("curve")
     ('svg', 'png')
     """
     suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")

@@ -21,8 +21,8 @@ float64 equal to it, or refused (see ``save``).
 
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "params.json"
->>> _ = save(path, {"w": (0.1, float("inf")), "b": [None, 2]})
->>> load(path)
+>>> _ = fm.io.save(path, {"w": (0.1, float("inf")), "b": [None, 2]})
+>>> fm.io.load(path)
 {'w': (0.1, inf), 'b': [None, 2]}
 """
 
@@ -239,7 +239,7 @@ def dumps(tree: Any) -> str:
     """``tree`` as the JSON text ``save`` writes, checked as ``save`` checks it.
 
     >>> import json
-    >>> json.loads(dumps((1.5, None)))
+    >>> json.loads(fm.io.dumps((1.5, None)))
     {'format': 'fmicrograd-tree', 'version': 1, 'tree': {'type': 'tuple', 'items': [1.5, None]}}
     """
     return _dumps(tree, "fm.io.dumps: the tree was not written")
@@ -325,8 +325,8 @@ def save(path: _Path, tree: Any) -> Path:
     ``float(x)`` first where the rounding is meant.
 
     >>> import tempfile, pathlib
-    >>> p = save(pathlib.Path(tempfile.mkdtemp()) / "k.json", {"key": fm.random.key(7)})
-    >>> load(p)["key"] == fm.random.key(7)
+    >>> p = fm.io.save(pathlib.Path(tempfile.mkdtemp()) / "k.json", {"key": fm.random.key(7)})
+    >>> fm.io.load(p)["key"] == fm.random.key(7)
     True
     """
     # before touching the disk: a failure here writes nothing
@@ -465,7 +465,7 @@ def loads(text: str, *, classes: Iterable[type] = (), source: str = "<string>") 
     """The pytree in the JSON ``text`` (see ``load``); ``source`` names the
     text in error messages.
 
-    >>> loads(dumps({"a": (1.0, -0.0)}))
+    >>> fm.io.loads(fm.io.dumps({"a": (1.0, -0.0)}))
     {'a': (1.0, -0.0)}
     """
     allowed = dict(_own_classes()[0])
@@ -523,8 +523,8 @@ def load(path: _Path, *, classes: Iterable[type] = ()) -> Any:
     fmicrograd's are always allowed.
 
     >>> import tempfile, pathlib
-    >>> p = save(pathlib.Path(tempfile.mkdtemp()) / "t.json", [1.0, (2.0,)])
-    >>> load(p)
+    >>> p = fm.io.save(pathlib.Path(tempfile.mkdtemp()) / "t.json", [1.0, (2.0,)])
+    >>> fm.io.load(p)
     [1.0, (2.0,)]
     """
     data = read_regular(path, "fm.io.load")

@@ -7,11 +7,11 @@ sequences) and, for sequences, reduces the per-example losses with
 ``stop_gradient`` shift, so values and gradients stay finite and exact at
 logits of +-1000, including at 0 where a ``max``-based shift would have a kink.
 
->>> mse([1.0, 2.0], [1.0, 4.0])
+>>> fm.losses.mse([1.0, 2.0], [1.0, 4.0])
 2.0
->>> hinge([2.0, -0.5], [1.0, 1.0])
+>>> fm.losses.hinge([2.0, -0.5], [1.0, 1.0])
 0.75
->>> round(binary_cross_entropy_with_logits(0.0, 1.0), 6)
+>>> round(fm.losses.binary_cross_entropy_with_logits(0.0, 1.0), 6)
 0.693147
 """
 
@@ -161,7 +161,7 @@ def _squared_error(p: Any, t: Any) -> Any:
 def mse(preds: Any, targets: Any, reduction: str = "mean") -> Any:
     """Mean squared error, as ``torch.nn.functional.mse_loss``.
 
-    >>> mse(3.0, 1.0), mse([0.0, 1.0], [1.0, 1.0], reduction="none")
+    >>> fm.losses.mse(3.0, 1.0), fm.losses.mse([0.0, 1.0], [1.0, 1.0], reduction="none")
     (4.0, (1.0, 0.0))
     """
     return _elementwise(_squared_error, preds, targets, reduction, "mse")
@@ -179,7 +179,7 @@ def hinge(scores: Any, labels: Any, reduction: str = "mean") -> Any:
     """micrograd's max-margin loss ``relu(1 - label * score)``, labels -1 / 1
     (map 0 / 1 labels with ``2*y - 1``; other labels are a ValueError).
 
-    >>> hinge(0.25, -1.0)
+    >>> fm.losses.hinge(0.25, -1.0)
     1.25
     """
     _check_labels(labels, _plus_minus_one, "hinge",
@@ -252,7 +252,7 @@ def binary_cross_entropy_with_logits(logits: Any, labels: Any, reduction: str = 
     [0, 1] (map -1 / 1 labels with ``(y + 1) / 2``; other labels are a
     ValueError), as torch's function of the same name.
 
-    >>> binary_cross_entropy_with_logits([1000.0, -1000.0], [1.0, 0.0])
+    >>> fm.losses.binary_cross_entropy_with_logits([1000.0, -1000.0], [1.0, 0.0])
     0.0
     """
     _check_labels(labels, _zero_to_one, "binary_cross_entropy_with_logits",
@@ -264,7 +264,7 @@ def binary_cross_entropy_with_logits(logits: Any, labels: Any, reduction: str = 
 def log_sum_exp(xs: Sequence) -> Any:
     """``log(sum(exp(x)))`` without overflow; its gradient is ``softmax(xs)``.
 
-    >>> round(log_sum_exp([1000.0, 1000.0]), 6)
+    >>> round(fm.losses.log_sum_exp([1000.0, 1000.0]), 6)
     1000.693147
     """
     return logsumexp(xs)  # -inf for all -inf, inf with an inf: as torch
@@ -323,9 +323,9 @@ def softmax_cross_entropy(logits: Sequence, labels: Any, reduction: str = "mean"
     ``logits`` is one example's K scores, or a sequence of such examples with
     one label each.
 
-    >>> round(softmax_cross_entropy([0.0, 0.0], 1), 6)
+    >>> round(fm.losses.softmax_cross_entropy([0.0, 0.0], 1), 6)
     0.693147
-    >>> softmax_cross_entropy([[1000.0, -1000.0], [0.0, 0.0]], [0, [0.5, 0.5]], "none")
+    >>> fm.losses.softmax_cross_entropy([[1000.0, -1000.0], [0.0, 0.0]], [0, [0.5, 0.5]], "none")
     (0.0, 0.6931471805599453)
     """
     if not _is_seq(logits) or not len(logits):
@@ -349,7 +349,7 @@ def l2(params: Any) -> Any:
     """Sum of squares of a pytree's leaves (micrograd's regularizer); a ``vmap``
     result in it counts example by example, as the Python loop's tuple.
 
-    >>> l2({"w": (1.0, 2.0), "b": 3.0})
+    >>> fm.losses.l2({"w": (1.0, 2.0), "b": 3.0})
     14.0
     """
     xs = tree.example_leaves(params)

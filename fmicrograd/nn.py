@@ -5,13 +5,13 @@ the activation name is static structure, so ``fm.grad`` of a loss returns an
 ``MLP`` of gradients and an optimizer maps over the model like any pytree.
 The forward pass is a pure function of the model and the input.
 
->>> model = MLP.init(2, [4, 1], key=fm.random.key(0))
->>> count_params(model)
+>>> model = fm.nn.MLP.init(2, [4, 1], key=fm.random.key(0))
+>>> fm.nn.count_params(model)
 17
 >>> isinstance(model((1.0, -1.0)), float)
 True
 >>> g = fm.grad(lambda m: m((1.0, -1.0)) ** 2)(model)
->>> type(g).__name__, count_params(g)
+>>> type(g).__name__, fm.nn.count_params(g)
 ('MLP', 17)
 """
 
@@ -144,7 +144,7 @@ def _fits(sizes: Sequence[int], what: str) -> None:
 class Neuron:
     """``activation(w . x + b)``: a weight per input and a bias.
 
-    >>> n = Neuron(w=(1.0, -2.0), b=0.5, activation="linear")
+    >>> n = fm.nn.Neuron(w=(1.0, -2.0), b=0.5, activation="linear")
     >>> n((3.0, 1.0))
     1.5
     """
@@ -170,7 +170,7 @@ class Neuron:
              fan_out: int = 1) -> Neuron:
         """A neuron with ``nin`` random weights (see ``INITS``) and bias 0.
 
-        >>> Neuron.init(3, key=fm.random.key(0)).nin
+        >>> fm.nn.Neuron.init(3, key=fm.random.key(0)).nin
         3
         """
         nin = _size(nin, "Neuron.init: nin")
@@ -192,7 +192,7 @@ class Neuron:
 class Layer:
     """A tuple of neurons that read the same input.
 
-    >>> layer = Layer.init(2, 3, key=fm.random.key(0))
+    >>> layer = fm.nn.Layer.init(2, 3, key=fm.random.key(0))
     >>> layer, len(layer((1.0, 2.0)))
     (Layer(2->3, relu), 3)
     """
@@ -219,7 +219,7 @@ class Layer:
              init: str = "uniform") -> Layer:
         """``nout`` neurons of ``nin`` inputs, each from its own split of ``key``.
 
-        >>> Layer.init(4, 2, key=fm.random.key(0), activation="tanh")
+        >>> fm.nn.Layer.init(4, 2, key=fm.random.key(0), activation="tanh")
         Layer(4->2, tanh)
         """
         nin, nout = _size(nin, "Layer.init: nin"), _size(nout, "Layer.init: nout")
@@ -252,7 +252,7 @@ class MLP:
     """Layers applied in turn: hidden layers use one activation, the last is
     linear, as in micrograd.
 
-    >>> model = MLP.init(2, [16, 16, 1], key=fm.random.key(0))
+    >>> model = fm.nn.MLP.init(2, [16, 16, 1], key=fm.random.key(0))
     >>> model
     MLP(Layer(2->16, relu), Layer(16->16, relu), Layer(16->1, linear))
     """
@@ -280,7 +280,7 @@ class MLP:
         """An MLP with ``nin`` inputs and layers of sizes ``nouts``; ``init``
         picks the weight distribution (``"uniform"``, ``"xavier"``, ``"he"``).
 
-        >>> MLP.init(3, [4, 4, 1], key=fm.random.key(1)).nouts
+        >>> fm.nn.MLP.init(3, [4, 4, 1], key=fm.random.key(1)).nouts
         (4, 4, 1)
         """
         if isinstance(nouts, str | bytes) or not isinstance(nouts, Iterable):
@@ -456,8 +456,8 @@ def _check_item(neurons: tuple, i: int, who: str, item: Any) -> None:
 def apply(model: Neuron | Layer | MLP, x: Sequence) -> Any:
     """The model's output on input ``x``: a scalar for one output, else a tuple.
 
-    >>> model = MLP.init(2, [3, 2], key=fm.random.key(0))
-    >>> len(apply(model, (0.5, -0.5)))
+    >>> model = fm.nn.MLP.init(2, [3, 2], key=fm.random.key(0))
+    >>> len(fm.nn.apply(model, (0.5, -0.5)))
     2
     """
     if not isinstance(model, (Neuron, Layer, MLP)):
@@ -471,7 +471,7 @@ def parameters(tree: Any) -> tuple:
     (layer by layer, neuron by neuron, weights then bias). A ``vmap`` result
     in it gives its examples' leaves, as the Python loop's tuple.
 
-    >>> parameters(Neuron(w=(1.0, 2.0), b=3.0))
+    >>> fm.nn.parameters(fm.nn.Neuron(w=(1.0, 2.0), b=3.0))
     (1.0, 2.0, 3.0)
     """
     return tuple(_example_leaves(tree))
@@ -480,7 +480,7 @@ def parameters(tree: Any) -> tuple:
 def count_params(tree: Any) -> int:
     """Number of leaves of a pytree (a ``vmap`` result's counted per example).
 
-    >>> count_params(MLP.init(2, [16, 16, 1], key=fm.random.key(0)))
+    >>> fm.nn.count_params(fm.nn.MLP.init(2, [16, 16, 1], key=fm.random.key(0)))
     337
     """
     return len(_example_leaves(tree))

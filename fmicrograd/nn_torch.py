@@ -114,7 +114,7 @@ def to_torch_module(model: Any) -> FmModule:
     """A ``torch.nn.Module`` computing ``model``'s function, batched, with
     ``torch.nn.Parameter``s (float64) initialized from the model.
 
-    >>> module = to_torch_module(fm.nn.MLP.init(2, [8, 1], key=fm.random.key(0)))
+    >>> module = fm.nn.to_torch_module(fm.nn.MLP.init(2, [8, 1], key=fm.random.key(0)))
     >>> sum(p.numel() for p in module.parameters())
     33
     """
@@ -125,11 +125,12 @@ def from_torch_module(module: torch.nn.Module, *, like: Any) -> Any:
     """The fm model shaped like ``like`` holding ``module``'s current values
     (a module from ``to_torch_module``, perhaps trained in torch).
 
+    >>> import torch
     >>> model = fm.nn.Neuron.init(2, key=fm.random.key(0))
-    >>> module = to_torch_module(model)
+    >>> module = fm.nn.to_torch_module(model)
     >>> with torch.no_grad():
     ...     _ = module.layers[0].bias.fill_(0.25)
-    >>> from_torch_module(module, like=model).b
+    >>> fm.nn.from_torch_module(module, like=model).b
     0.25
     """
     layers = _layers(like, "from_torch_module")

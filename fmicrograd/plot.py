@@ -11,7 +11,7 @@ no global state (a notebook's backend, open figures) and needs no display.
 >>> import tempfile, pathlib
 >>> out = pathlib.Path(tempfile.mkdtemp())
 >>> xs, ys = fm.datasets.xor()
->>> fig = decision_boundary(lambda p: p[0] - p[1], xs, ys, out / "b.png", resolution=20)
+>>> fig = fm.plot.decision_boundary(lambda p: p[0] - p[1], xs, ys, out / "b.png", resolution=20)
 >>> type(fig).__name__, (out / "b.png").exists()
 ('Figure', True)
 """
@@ -114,7 +114,7 @@ def decision_boundary(predict: Callable[[tuple[float, float]], Any], xs: Sequenc
 
     >>> xs, ys = fm.datasets.moons(40, 0.1, seed=0)
     >>> model = fm.nn.MLP.init(2, [8, 1], key=fm.random.key(0))
-    >>> fig = decision_boundary(model, xs, ys, resolution=30, title="untrained")
+    >>> fig = fm.plot.decision_boundary(model, xs, ys, resolution=30, title="untrained")
     >>> fig.axes[0].get_title()
     'untrained'
     """
@@ -158,7 +158,7 @@ def loss_curve(history: Mapping[str, Sequence[float]], path: str | os.PathLike |
     or one Axes for all metrics as labelled lines. Writes a PNG to ``path``
     if given and returns the Figure.
 
-    >>> fig = loss_curve({"loss": [1.0, 0.5, 0.2], "accuracy": [0.5, 0.8, 1.0]})
+    >>> fig = fm.plot.loss_curve({"loss": [1.0, 0.5, 0.2], "accuracy": [0.5, 0.8, 1.0]})
     >>> [a.get_ylabel() for a in fig.axes]
     ['loss', 'accuracy']
     """
@@ -209,7 +209,7 @@ def layer_stats(inspection: Any, path: str | os.PathLike | None = None, *, ax: A
     >>> model = fm.nn.MLP.init(2, [4, 4, 1], key=fm.random.key(0))
     >>> report = fm.train.inspect(model, lambda m, b: fm.losses.mse([m(x) for x in b[0]], b[1]),
     ...                           (xs, ys))
-    >>> fig = layer_stats(report, title="xor")
+    >>> fig = fm.plot.layer_stats(report, title="xor")
     >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
     ['layers[0]', 'layers[1]', 'layers[2]']
     """

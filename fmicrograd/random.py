@@ -5,9 +5,9 @@ hashing, so the same key always gives the same numbers, and keys split from
 one another never share a stream. Samplers draw from a local
 ``random.Random`` seeded with the key; nothing outside the call changes.
 
->>> k = key(0)
->>> a, b = split(k)
->>> uniform(a) == uniform(a), uniform(a) == uniform(b)
+>>> k = fm.random.key(0)
+>>> a, b = fm.random.split(k)
+>>> fm.random.uniform(a) == fm.random.uniform(a), fm.random.uniform(a) == fm.random.uniform(b)
 (True, False)
 """
 
@@ -35,7 +35,7 @@ class Key:
     two purposes. It is a pytree with no leaves, so it can sit inside a
     structure that a transform walks.
 
-    >>> key(1)  # doctest: +ELLIPSIS
+    >>> fm.random.key(1)  # doctest: +ELLIPSIS
     Key(data=0x...)
     """
 
@@ -69,7 +69,7 @@ def _check_key(k: Any, who: str) -> Key:
 def key(seed: int) -> Key:
     """A key from an integer seed (any size, negative included).
 
-    >>> key(42) == key(42), key(42) == key(43)
+    >>> fm.random.key(42) == fm.random.key(42), fm.random.key(42) == fm.random.key(43)
     (True, False)
     """
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):  # numpy ints too
@@ -81,7 +81,7 @@ def key(seed: int) -> Key:
 def split(key: Key, n: int = 2) -> tuple[Key, ...]:
     """``n`` new independent keys derived from ``key``.
 
-    >>> a, b, c = split(fm.random.key(0), 3)
+    >>> a, b, c = fm.random.split(fm.random.key(0), 3)
     >>> len({a, b, c})
     3
     """
@@ -92,7 +92,8 @@ def split(key: Key, n: int = 2) -> tuple[Key, ...]:
 def fold_in(k: Key, data: int) -> Key:
     """A new key from ``k`` and an integer (an epoch, a step number...).
 
-    >>> fold_in(key(0), 3) == fold_in(key(0), 3) != fold_in(key(0), 4)
+    >>> k = fm.random.key(0)
+    >>> fm.random.fold_in(k, 3) == fm.random.fold_in(k, 3) != fm.random.fold_in(k, 4)
     True
     """
     _check_key(k, "fold_in")
@@ -114,7 +115,7 @@ def _rng(k: Key, who: str) -> _random.Random:
 def uniform(k: Key, n: int | None = None, low: float = 0.0, high: float = 1.0) -> Any:
     """One float in ``[low, high)``, or a tuple of ``n`` of them.
 
-    >>> len(uniform(key(0), 3, -1.0, 1.0))
+    >>> len(fm.random.uniform(fm.random.key(0), 3, -1.0, 1.0))
     3
     """
     rng = _rng(k, "uniform")
@@ -185,7 +186,7 @@ def _count(n: Any, who: str) -> int:
 def normal(k: Key, n: int | None = None, mean: float = 0.0, std: float = 1.0) -> Any:
     """One float from a normal distribution, or a tuple of ``n`` of them.
 
-    >>> x = normal(key(0), 2000)
+    >>> x = fm.random.normal(fm.random.key(0), 2000)
     >>> abs(sum(x) / len(x)) < 0.1
     True
     """
@@ -205,7 +206,7 @@ def normal(k: Key, n: int | None = None, mean: float = 0.0, std: float = 1.0) ->
 def permutation(k: Key, n: int) -> tuple[int, ...]:
     """A random ordering of ``range(n)``.
 
-    >>> sorted(permutation(key(0), 5))
+    >>> sorted(fm.random.permutation(fm.random.key(0), 5))
     [0, 1, 2, 3, 4]
     """
     return _permutation(k, n, "permutation")
@@ -221,7 +222,7 @@ def _permutation(k: Key, n: Any, who: str) -> tuple[int, ...]:
 def shuffle(k: Key, items: Any) -> tuple:
     """The items of a sequence in a random order, as a new tuple.
 
-    >>> sorted(shuffle(key(0), "abc"))
+    >>> sorted(fm.random.shuffle(fm.random.key(0), "abc"))
     ['a', 'b', 'c']
     """
     _check_key(k, "shuffle")

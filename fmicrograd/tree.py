@@ -12,10 +12,10 @@ same leaves under ``jit`` or ``grad`` as without. The machinery, and the
 transforms' own view of such a batch (one array node per field), is in
 ``core.pytree``.
 
->>> leaves, treedef = flatten({"b": (1.0, 2.0), "a": [3.0]})
+>>> leaves, treedef = fm.tree.flatten({"b": (1.0, 2.0), "a": [3.0]})
 >>> leaves
 [3.0, 1.0, 2.0]
->>> unflatten(treedef, [x * 10 for x in leaves])
+>>> fm.tree.unflatten(treedef, [x * 10 for x in leaves])
 {'a': [30.0], 'b': (10.0, 20.0)}
 """
 
@@ -44,7 +44,7 @@ __all__ = ["map", "leaves", "flatten", "unflatten", "structure", "register",
 def flatten(tree: Any) -> tuple[list, TreeDef]:
     """Leaves in a fixed order, and the structure to rebuild the tree.
 
-    >>> flatten((1.0, [2.0, None]))[0]
+    >>> fm.tree.flatten((1.0, [2.0, None]))[0]
     [1.0, 2.0]
     """
     return _core.flatten(tree, True)
@@ -53,8 +53,8 @@ def flatten(tree: Any) -> tuple[list, TreeDef]:
 def flatten_with_paths(tree: Any) -> tuple[list, list, TreeDef]:
     """Like ``flatten`` but also returns each leaf's key path (see ``keystr``).
 
-    >>> _, paths, _ = flatten_with_paths({"w": (1.0, 2.0)})
-    >>> [keystr(p) for p in paths]
+    >>> _, paths, _ = fm.tree.flatten_with_paths({"w": (1.0, 2.0)})
+    >>> [fm.tree.keystr(p) for p in paths]
     ["['w'][0]", "['w'][1]"]
     """
     return _core.flatten_with_paths(tree, True)
@@ -63,7 +63,7 @@ def flatten_with_paths(tree: Any) -> tuple[list, list, TreeDef]:
 def leaves(tree: Any) -> list:
     """The leaves of ``tree``, in flatten order.
 
-    >>> leaves({"a": 1.0, "b": (2.0, 3.0)})
+    >>> fm.tree.leaves({"a": 1.0, "b": (2.0, 3.0)})
     [1.0, 2.0, 3.0]
     """
     return _core.flatten(tree, True)[0]
@@ -72,7 +72,7 @@ def leaves(tree: Any) -> list:
 def structure(tree: Any) -> TreeDef:
     """The ``TreeDef`` of ``tree``.
 
-    >>> structure((1.0, {"a": 2.0}))
+    >>> fm.tree.structure((1.0, {"a": 2.0}))
     tuple(*, dict{'a': *})
     """
     return _core.flatten(tree, True)[1]
@@ -83,7 +83,7 @@ def map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     (a dict matches a ``PMap`` and a list a ``PVector``, so parameters combine
     with their persistent gradients). The result has ``tree``'s types.
 
-    >>> map(lambda a, b: a + b, (1.0, [2.0]), (10.0, [20.0]))
+    >>> fm.tree.map(lambda a, b: a + b, (1.0, [2.0]), (10.0, [20.0]))
     (11.0, [22.0])
     """
     return _map(f, tree, rest, True)

@@ -34,7 +34,7 @@ def map_with_path(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     as a string (``".layers[0].neurons[1].b"``, ``"['w'][0]"``).
 
     >>> model = fm.nn.MLP.init(2, [1], key=fm.random.key(0))
-    >>> map_with_path(lambda p, x: p, model).layers[0].neurons[0].b
+    >>> fm.tree.map_with_path(lambda p, x: p, model).layers[0].neurons[0].b
     '.layers[0].neurons[0].b'
     """
     xs, paths, td = flatten_with_paths(tree, examples=True)
@@ -68,10 +68,11 @@ def at(where: Callable[[Any], Any], tree: Any, replace: Any = _NOTHING, *,
     is never changed.
 
     >>> model = fm.nn.MLP.init(2, [3, 1], key=fm.random.key(0))
-    >>> zeroed = at(lambda m: m.layers[1].neurons[0].b, model, 5.0)
+    >>> zeroed = fm.tree.at(lambda m: m.layers[1].neurons[0].b, model, 5.0)
     >>> zeroed.layers[1].neurons[0].b, model.layers[1].neurons[0].b
     (5.0, 0.0)
-    >>> at(lambda t: (t["a"], t["b"][1]), {"a": 1.0, "b": [2.0, 3.0]}, replace_fn=lambda x: -x)
+    >>> fm.tree.at(lambda t: (t["a"], t["b"][1]), {"a": 1.0, "b": [2.0, 3.0]},
+    ...            replace_fn=lambda x: -x)
     {'a': -1.0, 'b': [2.0, -3.0]}
     """
     if (replace is _NOTHING) == (replace_fn is None):
@@ -165,7 +166,7 @@ def stack(trees: Iterable) -> Any:
     items as its examples, so a stacked ``(dw, db)`` would be two examples.
 
     >>> per_example = fm.vmap(fm.grad(lambda p: p[0] * p[1]))(((1.0, 2.0), (3.0, 4.0)))
-    >>> stack(per_example)
+    >>> fm.tree.stack(per_example)
     (array([2., 4.]), array([1., 3.]))
     """
     items = list(trees)

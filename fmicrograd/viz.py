@@ -8,8 +8,8 @@ wraps the same text in a ``graphviz.Digraph`` (``pip install
 that keeps every node's cotangent, and nothing here recurses, so a graph of a
 million nodes is drawn like a small one.
 
->>> x = Var(3.0, name="x")
->>> for line in to_dot(x * x + 1.0).splitlines()[2:6]:
+>>> x = fm.Var(3.0, name="x")
+>>> for line in fm.viz.to_dot(x * x + 1.0).splitlines()[2:6]:
 ...     print(line.strip())
 n0 [label="{ x | data 3.0000 | grad 6.0000 }" shape=record]
 n1 [label="{ * | data 9.0000 | grad 1.0000 }" shape=record]
@@ -45,8 +45,8 @@ def topological(expr: Expr) -> list[Expr]:
     Iterative (no recursion), and the order is fixed by the graph alone
     (children in their given order), never by object ids.
 
-    >>> a = Var(1.0, name="a")
-    >>> [n.op for n in topological((a + 2.0).exp())]
+    >>> a = fm.Var(1.0, name="a")
+    >>> [n.op for n in fm.viz.topological((a + 2.0).exp())]
     ['var', 'const', '+', 'exp']
     """
     done: dict = {}
@@ -72,9 +72,9 @@ def node_grads(expr: Expr, nodes: list[Expr] | None = None) -> dict:
     one keeps every node's: what micrograd's ``backward()`` leaves in each
     ``.grad``. Returns a fresh dict keyed by node (identity).
 
-    >>> x = Var(2.0)
+    >>> x = fm.Var(2.0)
     >>> y = x * x
-    >>> g = node_grads(y.tanh())
+    >>> g = fm.viz.node_grads(y.tanh())
     >>> round(g[y], 6), round(g[x], 6)
     (0.001341, 0.005364)
     """
@@ -133,8 +133,8 @@ def to_dot(expr: Expr, *, precision: int | None = 4) -> str:
     and its gradient ``d expr / d node``. ``precision`` is the number of
     decimals shown (micrograd's ``%.4f``); ``None`` shows exact ``repr``s.
 
-    >>> w = Var(-3.0, name="w")
-    >>> dot = to_dot((w * 2.0).tanh(), precision=None)
+    >>> w = fm.Var(-3.0, name="w")
+    >>> dot = fm.viz.to_dot((w * 2.0).tanh(), precision=None)
     >>> '{ w | data -3.0 | grad ' in dot and 'label="tanh"' in dot
     True
     """
@@ -150,8 +150,8 @@ def draw_dot(expr: Expr, *, precision: int | None = 4) -> Any:
     """``to_dot``'s graph as a ``graphviz.Digraph`` (same source text), ready
     for ``.render()`` or display in a notebook.
 
-    >>> g = draw_dot(Var(1.0, name="x").exp())
-    >>> g.source == to_dot(Var(1.0, name="x").exp())
+    >>> g = fm.viz.draw_dot(fm.Var(1.0, name="x").exp())
+    >>> g.source == fm.viz.to_dot(fm.Var(1.0, name="x").exp())
     True
     """
     try:

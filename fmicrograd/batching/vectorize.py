@@ -65,7 +65,7 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: int = 0) -> Callable:
     nothing is traced, else a ``Batched`` (``len``, indexing, iteration,
     ``fm.sum``, ``fm.mean``, and another ``vmap``).
 
-    >>> vmap(lambda p, x: fm.dot(p, x), in_axes=(None, 0))((1.0, 2.0), [(3.0, 4.0), (5.0, 6.0)])
+    >>> fm.vmap(lambda p, x: fm.dot(p, x), in_axes=(None, 0))((1.0, 2.0), [(3.0, 4.0), (5.0, 6.0)])
     (11.0, 17.0)
     """
     check_callable(f, "vmap")

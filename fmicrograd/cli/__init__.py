@@ -3,7 +3,7 @@ parses and runs it (``cli.main``); beside it ``validation`` (bad values,
 refused before training), ``steps`` (the training step each option gives),
 ``runs`` (what ``--resume`` checks) and ``advice`` (the diagnosis as flags).
 
->>> build_parser().prog
+>>> fm.cli.build_parser().prog
 'fmicrograd'
 """
 

@@ -101,7 +101,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The ``fmicrograd`` argument parser (subcommands ``train`` and ``info``).
 
-    >>> build_parser().parse_args(["train", "--hidden", "8,4"]).hidden
+    >>> fm.cli.build_parser().parse_args(["train", "--hidden", "8,4"]).hidden
     (8, 4)
     """
     parser = _Parser(
@@ -456,7 +456,7 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
     training; Ctrl-C gives 130 and output cut short by a closed pipe (``| head``)
     141, as for a program killed by SIGPIPE; no traceback reaches the user.
 
-    >>> main(["info"], out=open(__import__("os").devnull, "w"))
+    >>> fm.cli.main(["info"], out=open(__import__("os").devnull, "w"))
     0
     """
     _interrupts.raise_on_interrupt()

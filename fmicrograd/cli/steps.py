@@ -25,7 +25,7 @@ __all__ = ["accuracy", "loss", "compiled", "batched", "accuracy_metric", "SCALAR
 def accuracy(model: Any, batch: tuple) -> float:
     """Fraction of points whose score has the sign of their -1 / 1 label.
 
-    >>> accuracy(lambda x: x[0], (((1.0,), (-2.0,), (3.0,)), (1.0, 1.0, 1.0)))
+    >>> fm.cli.accuracy(lambda x: x[0], (((1.0,), (-2.0,), (3.0,)), (1.0, 1.0, 1.0)))
     0.6666666666666666
     """
     xs, ys = batch

@@ -100,10 +100,10 @@ def jit(f: Callable, static_argnums: int | tuple[int, ...] = (),
     compiles anew); so are non-numeric leaves. As in JAX, a parameter named in
     one is static when passed the other way too.
 
-    >>> step = jit(fm.value_and_grad(lambda w: fm.relu(w) * 3.0))
+    >>> step = fm.jit(fm.value_and_grad(lambda w: fm.relu(w) * 3.0))
     >>> step(2.0), step(-1.0)
     ((6.0, 3.0), (0.0, 0.0))
-    >>> times = jit(lambda x, n: fm.sum([x] * n), static_argnames="n")
+    >>> times = fm.jit(lambda x, n: fm.sum([x] * n), static_argnames="n")
     >>> times(2.0, n=3), times(2.0, 4)
     (6.0, 8.0)
     """

@@ -52,7 +52,7 @@ def to_torch(f: Callable, in_axes: Any = 0) -> Callable:
     Python control flow on values cannot be lowered and is an error.
 
     >>> import torch
-    >>> g = to_torch(lambda x: fm.relu(x) * 2.0)
+    >>> g = fm.to_torch(lambda x: fm.relu(x) * 2.0)
     >>> g(torch.tensor([-1.0, 3.0], dtype=torch.float64)).tolist()
     [0.0, 6.0]
     """

@@ -66,7 +66,7 @@ def next_level() -> int:
 class Expr:
     """Base of every graph node: ``value``, ``op`` and ``children``.
 
-    >>> x = Var(0.5)
+    >>> x = fm.Var(0.5)
     >>> (x.tanh().op, x.exp().children == (x,))
     ('tanh', True)
     """
@@ -213,7 +213,7 @@ class Expr:
     def real(self) -> Expr:
         """The real part: the node itself, as ``float.real`` (derivative 1).
 
-        >>> x = Var(2.0)
+        >>> x = fm.Var(2.0)
         >>> x.real is x, fm.grad(lambda y: y.real * y)(3.0)
         (True, 6.0)
         """
@@ -224,7 +224,7 @@ class Expr:
         """The imaginary part: the plain float ``0.0``, as ``float.imag``. It is
         the same for every value, so no transform sees it (derivative 0).
 
-        >>> Var(2.0).imag, fm.grad(lambda y: y.imag + y)(3.0)
+        >>> fm.Var(2.0).imag, fm.grad(lambda y: y.imag + y)(3.0)
         (0.0, 1.0)
         """
         return 0.0
@@ -232,7 +232,7 @@ class Expr:
     def conjugate(self) -> Expr:
         """The complex conjugate of a real number: the node itself.
 
-        >>> x = Var(2.0)
+        >>> x = fm.Var(2.0)
         >>> x.conjugate() is x
         True
         """
@@ -245,7 +245,7 @@ class Expr:
         examples that disagree give a per-example truth for ``fm.where`` (in
         ``if``, an error naming it).
 
-        >>> Var(3.0).is_integer(), Var(2.5).is_integer(), Var(float("inf")).is_integer()
+        >>> fm.Var(3.0).is_integer(), fm.Var(2.5).is_integer(), fm.Var(float("inf")).is_integer()
         (True, False, False)
         >>> f = fm.jit(lambda x: x * 2.0 if x.is_integer() else x)
         >>> f(3.0), f(2.5), f(4.0)
@@ -318,7 +318,7 @@ class Expr:
         numbers, as ``float()`` is, so a ``TypeError`` naming the fix on a node
         that a transform differentiates, maps or traces.
 
-        >>> Var(0.75).as_integer_ratio()
+        >>> fm.Var(0.75).as_integer_ratio()
         (3, 4)
         """
         return float(escape(self, "x.as_integer_ratio()")).as_integer_ratio()
@@ -330,7 +330,7 @@ class Expr:
         that a transform differentiates, maps or traces (``jit``'s argument:
         ``static_argnums``).
 
-        >>> Var(0.5).item()
+        >>> fm.Var(0.5).item()
         0.5
         """
         return float(escape(self, "x.item()"))
@@ -397,7 +397,7 @@ class Expr:
     def __str__(self) -> str:
         """The node as a readable formula (abbreviated for large graphs).
 
-        >>> w, x = Var(0.5, name="w"), Var(2.0, name="x")
+        >>> w, x = fm.Var(0.5, name="w"), fm.Var(2.0, name="x")
         >>> str(fm.tanh(w * x + 1.0))
         'tanh(w*x + 1.0)'
         """
@@ -464,7 +464,7 @@ class Var(Expr):
     expression as its one child (derivative 1), so enclosing transforms see
     through it.
 
-    >>> Var(3.0, name="x")
+    >>> fm.Var(3.0, name="x")
     Var(3.0, name='x')
     """
 
@@ -497,7 +497,7 @@ class Var(Expr):
 class Const(Expr):
     """A constant leaf: its derivative is zero.
 
-    >>> Const(2.0) * 3
+    >>> fm.Const(2.0) * 3
     Expr(op='*', value=6.0, children=2)
     """
 

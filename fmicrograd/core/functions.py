@@ -129,41 +129,41 @@ _HUGE_INT = 2 ** 1024
 _ROW_FUNCTIONS = ("softmax", "log_softmax", "logsumexp")  # one row of scores each
 
 
-exp = _unary("exp", "``e ** x``; ``exp(1000.0) == inf``.\n\n>>> exp(0.0)\n1.0")
-log = _unary("log", "Natural log; ``log(0.0) == -inf``.\n\n>>> log(1.0)\n0.0")
-sqrt = _unary("sqrt", "Square root; nan below 0.\n\n>>> sqrt(4.0)\n2.0")
-tanh = _unary("tanh", "Hyperbolic tangent.\n\n>>> tanh(0.0)\n0.0")
-sigmoid = _unary("sigmoid", "Logistic function.\n\n>>> sigmoid(0.0)\n0.5")
-relu = _unary("relu", "``max(x, 0)``.\n\n>>> relu(-2.0), relu(Var(3.0)).value\n(0.0, 3.0)")
-sin = _unary("sin", "Sine.\n\n>>> sin(0.0)\n0.0")
-cos = _unary("cos", "Cosine.\n\n>>> cos(0.0)\n1.0")
-tan = _unary("tan", "Tangent.\n\n>>> tan(0.0), tan(Var(0.0)).op\n(0.0, 'tan')")
-sinh = _unary("sinh", "Hyperbolic sine.\n\n>>> sinh(0.0)\n0.0")
-cosh = _unary("cosh", "Hyperbolic cosine.\n\n>>> cosh(0.0)\n1.0")
-asin = _unary("asin", "Inverse sine; nan outside [-1, 1].\n\n>>> asin(0.0), asin(2.0)\n"
+exp = _unary("exp", "``e ** x``; ``exp(1000.0) == inf``.\n\n>>> fm.exp(0.0)\n1.0")
+log = _unary("log", "Natural log; ``log(0.0) == -inf``.\n\n>>> fm.log(1.0)\n0.0")
+sqrt = _unary("sqrt", "Square root; nan below 0.\n\n>>> fm.sqrt(4.0)\n2.0")
+tanh = _unary("tanh", "Hyperbolic tangent.\n\n>>> fm.tanh(0.0)\n0.0")
+sigmoid = _unary("sigmoid", "Logistic function.\n\n>>> fm.sigmoid(0.0)\n0.5")
+relu = _unary("relu", "``max(x, 0)``.\n\n>>> fm.relu(-2.0), fm.relu(fm.Var(3.0)).value\n(0.0, 3.0)")
+sin = _unary("sin", "Sine.\n\n>>> fm.sin(0.0)\n0.0")
+cos = _unary("cos", "Cosine.\n\n>>> fm.cos(0.0)\n1.0")
+tan = _unary("tan", "Tangent.\n\n>>> fm.tan(0.0), fm.tan(fm.Var(0.0)).op\n(0.0, 'tan')")
+sinh = _unary("sinh", "Hyperbolic sine.\n\n>>> fm.sinh(0.0)\n0.0")
+cosh = _unary("cosh", "Hyperbolic cosine.\n\n>>> fm.cosh(0.0)\n1.0")
+asin = _unary("asin", "Inverse sine; nan outside [-1, 1].\n\n>>> fm.asin(0.0), fm.asin(2.0)\n"
               "(0.0, nan)")
-acos = _unary("acos", "Inverse cosine; nan outside [-1, 1].\n\n>>> acos(1.0)\n0.0")
-atan = _unary("atan", "Inverse tangent.\n\n>>> atan(0.0)\n0.0")
-asinh = _unary("asinh", "Inverse hyperbolic sine.\n\n>>> asinh(0.0)\n0.0")
-acosh = _unary("acosh", "Inverse hyperbolic cosine; nan below 1.\n\n>>> acosh(1.0)\n0.0")
+acos = _unary("acos", "Inverse cosine; nan outside [-1, 1].\n\n>>> fm.acos(1.0)\n0.0")
+atan = _unary("atan", "Inverse tangent.\n\n>>> fm.atan(0.0)\n0.0")
+asinh = _unary("asinh", "Inverse hyperbolic sine.\n\n>>> fm.asinh(0.0)\n0.0")
+acosh = _unary("acosh", "Inverse hyperbolic cosine; nan below 1.\n\n>>> fm.acosh(1.0)\n0.0")
 atanh = _unary("atanh", "Inverse hyperbolic tangent; ``atanh(1.0) == inf``.\n\n"
-               ">>> atanh(0.0), atanh(1.0)\n(0.0, inf)")
-erf = _unary("erf", "Error function; ``erf(inf) == 1``.\n\n>>> erf(0.0), erf(float('inf'))\n"
+               ">>> fm.atanh(0.0), fm.atanh(1.0)\n(0.0, inf)")
+erf = _unary("erf", "Error function; ``erf(inf) == 1``.\n\n>>> fm.erf(0.0), fm.erf(float('inf'))\n"
              "(0.0, 1.0)")
 erfc = _unary("erfc", "``1 - erf(x)``, accurate where erf(x) is close to 1.\n\n"
-              ">>> erfc(0.0), erfc(30.0) > 0.0\n(1.0, False)")
+              ">>> fm.erfc(0.0), fm.erfc(30.0) > 0.0\n(1.0, False)")
 log1p = _unary("log1p", "``log(1 + x)``, accurate near 0; ``log1p(-1.0) == -inf``.\n\n"
-               ">>> log1p(0.0), log1p(-1.0)\n(0.0, -inf)")
-expm1 = _unary("expm1", "``exp(x) - 1``, accurate near 0.\n\n>>> expm1(0.0)\n0.0")
-log2 = _unary("log2", "Base-2 logarithm.\n\n>>> log2(8.0)\n3.0")
-log10 = _unary("log10", "Base-10 logarithm.\n\n>>> log10(1000.0)\n3.0")
+               ">>> fm.log1p(0.0), fm.log1p(-1.0)\n(0.0, -inf)")
+expm1 = _unary("expm1", "``exp(x) - 1``, accurate near 0.\n\n>>> fm.expm1(0.0)\n0.0")
+log2 = _unary("log2", "Base-2 logarithm.\n\n>>> fm.log2(8.0)\n3.0")
+log10 = _unary("log10", "Base-10 logarithm.\n\n>>> fm.log10(1000.0)\n3.0")
 softplus = _unary("softplus", "``log(1 + exp(x))``, exactly ``x`` above 20 (torch's "
-                  "threshold, derivative 1 there).\n\n>>> softplus(1000.0), "
-                  "fm.grad(softplus)(1000.0)\n(1000.0, 1.0)")
+                  "threshold, derivative 1 there).\n\n>>> fm.softplus(1000.0), "
+                  "fm.grad(fm.softplus)(1000.0)\n(1000.0, 1.0)")
 log_sigmoid = _unary("log_sigmoid", "``log(sigmoid(x))``, stable at both tails.\n\n"
-                     ">>> log_sigmoid(-1000.0)\n-1000.0")
+                     ">>> fm.log_sigmoid(-1000.0)\n-1000.0")
 sign = _unary("sign", "-1, 0 or 1 (0 for nan); derivative 0 everywhere, as torch.\n\n"
-              ">>> sign(-2.0), fm.grad(sign)(0.5)\n(-1.0, 0.0)")
+              ">>> fm.sign(-2.0), fm.grad(fm.sign)(0.5)\n(-1.0, 0.0)")
 
 
 def _binary(op: str, doc: str) -> Binary:
@@ -195,33 +195,34 @@ def _lifted(x: Any, who: str) -> Expr:
 
 
 maximum = _binary("maximum", "Larger of ``a`` and ``b``; a tie splits the derivative "
-                  "0.5/0.5 as torch.\n\n>>> maximum(1.0, 2.0)\n2.0")
+                  "0.5/0.5 as torch.\n\n>>> fm.maximum(1.0, 2.0)\n2.0")
 minimum = _binary("minimum", "Smaller of ``a`` and ``b``; a tie splits the derivative "
-                  "0.5/0.5 as torch.\n\n>>> minimum(1.0, 2.0)\n1.0")
+                  "0.5/0.5 as torch.\n\n>>> fm.minimum(1.0, 2.0)\n1.0")
 _atan2 = _binary("atan2", "")
 
 
 def atan2(y: Any, x: Any) -> Any:
     """Angle of the point ``(x, y)`` for ``atan2(y, x)``, in [-pi, pi].
 
-    >>> atan2(1.0, 1.0) == math.pi / 4, atan2(y=1.0, x=-1.0) == 3 * math.pi / 4
+    >>> import math
+    >>> fm.atan2(1.0, 1.0) == math.pi / 4, fm.atan2(y=1.0, x=-1.0) == 3 * math.pi / 4
     (True, True)
     """
     return _atan2(y, x)
-hypot = _binary("hypot", "``sqrt(a * a + b * b)`` without overflow.\n\n>>> hypot(3.0, 4.0)\n"
+hypot = _binary("hypot", "``sqrt(a * a + b * b)`` without overflow.\n\n>>> fm.hypot(3.0, 4.0)\n"
                 "5.0")
 greater = _binary("greater", "1.0 where ``a > b``, else 0.0: a comparison as data, for "
                   "``where``\n(derivative 0; per example under ``vmap``, a select under "
-                  "``jit``).\n\n>>> greater(2.0, 1.0), greater(Var(1.0), 1.0).value\n"
+                  "``jit``).\n\n>>> fm.greater(2.0, 1.0), fm.greater(fm.Var(1.0), 1.0).value\n"
                   "(1.0, 0.0)")
 greater_equal = _binary("greater_equal", "1.0 where ``a >= b``, else 0.0 (see ``greater``)."
-                        "\n\n>>> greater_equal(1.0, 1.0)\n1.0")
+                        "\n\n>>> fm.greater_equal(1.0, 1.0)\n1.0")
 
 
 def less(a: Any, b: Any) -> Any:
     """1.0 where ``a < b``, else 0.0 (see ``greater``).
 
-    >>> less(1.0, 2.0), less(Var(2.0), 1.0).op
+    >>> fm.less(1.0, 2.0), fm.less(fm.Var(2.0), 1.0).op
     (1.0, 'greater')
     """
     return greater(b, a)
@@ -230,7 +231,7 @@ def less(a: Any, b: Any) -> Any:
 def less_equal(a: Any, b: Any) -> Any:
     """1.0 where ``a <= b``, else 0.0 (see ``greater``).
 
-    >>> less_equal(2.0, 2.0)
+    >>> fm.less_equal(2.0, 2.0)
     1.0
     """
     return greater_equal(b, a)
@@ -253,7 +254,7 @@ _COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
 def square(x: Any) -> Any:
     """``x * x``.
 
-    >>> square(3.0), fm.grad(square)(3.0), square(3)
+    >>> fm.square(3.0), fm.grad(fm.square)(3.0), fm.square(3)
     (9.0, 6.0, 9.0)
     """
     if x.__class__ is not float and not isinstance(x, Expr):
@@ -265,7 +266,7 @@ def clip(x: Any, lo: Any, hi: Any) -> Any:
     """``x`` clamped to ``[lo, hi]`` as ``torch.clamp``: derivative 1 inside the
     closed interval (bounds included), 0 outside; ``hi`` wins if ``lo > hi``.
 
-    >>> clip(5.0, 0.0, 1.0), fm.grad(lambda x: clip(x, 0.0, 1.0))(1.0)
+    >>> fm.clip(5.0, 0.0, 1.0), fm.grad(lambda x: fm.clip(x, 0.0, 1.0))(1.0)
     (1.0, 1.0)
     """
     if isinstance(x, Expr) or isinstance(lo, Expr) or isinstance(hi, Expr):
@@ -285,12 +286,12 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     is a node, an elementwise select per example under ``vmap`` and a select,
     not a guard, under ``jit``.
 
-    >>> huber = lambda x: where(less(abs(x), 1.0), 0.5 * x * x, abs(x) - 0.5)
+    >>> huber = lambda x: fm.where(fm.less(abs(x), 1.0), 0.5 * x * x, abs(x) - 0.5)
     >>> fm.grad(huber)(0.5), fm.grad(huber)(-3.0)
     (0.5, -1.0)
     >>> fm.vmap(huber)((0.5, -3.0))
     (0.125, 2.5)
-    >>> fm.vmap(lambda x: where(x > 0.0, x, 0.0))((1.0, -2.0))  # a comparison per example
+    >>> fm.vmap(lambda x: fm.where(x > 0.0, x, 0.0))((1.0, -2.0))  # a comparison per example
     (1.0, 0.0)
     """
     if isinstance(cond, Mask):  # a comparison whose examples disagree under vmap: a choice
@@ -378,7 +379,7 @@ def div(a: Any, b: Any) -> Any: ...
 def div(a: Any, b: Any) -> Any:
     """``a / b`` with IEEE results at 0 for numbers; a node for ``Expr``.
 
-    >>> div(1.0, 0.0)
+    >>> fm.div(1.0, 0.0)
     inf
     """
     if isinstance(a, Expr) or isinstance(b, Expr):
@@ -398,7 +399,7 @@ def power(a: Any, b: Any) -> Any:
     """``a ** b`` as C's ``pow`` for numbers (nan, not complex, for a negative
     base and fractional exponent); a node for ``Expr``.
 
-    >>> power(0.0, -1.0), power(2.0, 3.0)
+    >>> fm.power(0.0, -1.0), fm.power(2.0, 3.0)
     (inf, 8.0)
     """
     if isinstance(a, Expr) or isinstance(b, Expr):
@@ -481,7 +482,7 @@ def sum(xs: Any) -> Any: ...
 def sum(xs: Any) -> Any:
     """Sum of a sequence as one n-ary node (a plain float for numbers).
 
-    >>> sum([1.0, 2.0, 3.0]), sum([Var(1.0), 2.0]).op
+    >>> fm.sum([1.0, 2.0, 3.0]), fm.sum([fm.Var(1.0), 2.0]).op
     (6.0, 'sum')
     """
     if hasattr(xs, "__fm_reduce__"):  # a vmap result reduces over its batch axis
@@ -502,7 +503,7 @@ def mean(xs: Any) -> Any: ...
 def mean(xs: Any) -> Any:
     """Mean of a non-empty sequence as one n-ary node.
 
-    >>> mean([1.0, 2.0, 3.0])
+    >>> fm.mean([1.0, 2.0, 3.0])
     2.0
     """
     if hasattr(xs, "__fm_reduce__"):
@@ -525,7 +526,7 @@ def dot(xs: Any, ys: Any) -> Any: ...
 def dot(xs: Any, ys: Any) -> Any:
     """``sum(x * y)`` over two equal-length sequences, as one node.
 
-    >>> dot([1.0, 2.0], [3.0, 4.0])
+    >>> fm.dot([1.0, 2.0], [3.0, 4.0])
     11.0
     """
     xs, ys = _items(xs, "dot"), _items(ys, "dot")
@@ -552,7 +553,7 @@ def stop_gradient(x: T) -> T: ...
 def stop_gradient(x: Any) -> Any:
     """The value of ``x`` with derivative zero (numbers pass through).
 
-    >>> stop_gradient(Var(2.0)).value
+    >>> fm.stop_gradient(fm.Var(2.0)).value
     2.0
     """
     if isinstance(x, Expr):

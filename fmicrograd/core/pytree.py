@@ -91,11 +91,11 @@ def register(cls: type, flatten: Callable[[Any], tuple[Iterable, Any]],
 
     >>> class Pair:
     ...     def __init__(self, a, b): self.a, self.b = a, b
-    >>> _ = register(Pair, lambda p: ((p.a, p.b), None), lambda m, c: Pair(*c),
+    >>> _ = fm.tree.register(Pair, lambda p: ((p.a, p.b), None), lambda m, c: Pair(*c),
     ...              names=lambda meta, n: (".a", ".b"))
-    >>> leaves(Pair(1.0, (2.0,)))
+    >>> fm.tree.leaves(Pair(1.0, (2.0,)))
     [1.0, 2.0]
-    >>> [keystr(p) for p in flatten_with_paths(Pair(1.0, (2.0,)))[1]]
+    >>> [fm.tree.keystr(p) for p in fm.tree.flatten_with_paths(Pair(1.0, (2.0,)))[1]]
     ['.a', '.b[0]']
     """
     if not isinstance(cls, type):
@@ -355,7 +355,7 @@ def _child_keys(kind: type, meta: Any, n: int) -> list:
 def keystr(path: tuple) -> str:
     """Render a key path as Python-like accessors.
 
-    >>> keystr((("key", "layers"), ("index", 0), ("attr", "w")))
+    >>> fm.tree.keystr((("key", "layers"), ("index", 0), ("attr", "w")))
     "['layers'][0].w"
     """
     parts = []
@@ -459,7 +459,7 @@ _EXIT = object()  # _too_deep's stack marker: the container below it is done
 def unflatten(treedef: TreeDef, leaves: Iterable) -> Any:
     """Rebuild a tree of ``treedef``'s structure from ``leaves`` in order.
 
-    >>> unflatten(structure((1.0, 2.0)), [3.0, 4.0])
+    >>> fm.tree.unflatten(fm.tree.structure((1.0, 2.0)), [3.0, 4.0])
     (3.0, 4.0)
     """
     if not isinstance(treedef, TreeDef):

@@ -54,7 +54,8 @@ def _shifted(items: tuple, finite: bool) -> tuple[tuple, Any]:
 def logsumexp(xs: Iterable) -> Any:
     """``log(sum(exp(x) for x in xs))`` without overflow; derivative ``softmax(xs)``.
 
-    >>> logsumexp([0.0, 0.0]) == math.log(2.0), logsumexp([1e308, 1e308]) < math.inf
+    >>> import math
+    >>> fm.logsumexp([0.0, 0.0]) == math.log(2.0), fm.logsumexp([1e308, 1e308]) < math.inf
     (True, True)
     """
     shifted, m = _shifted(_items(xs, "logsumexp"), finite=True)
@@ -64,7 +65,7 @@ def logsumexp(xs: Iterable) -> Any:
 def softmax(xs: Iterable) -> tuple:
     """``exp(x) / sum(exp(x))`` for each item, as a tuple, without overflow.
 
-    >>> softmax([1000.0, 1000.0])
+    >>> fm.softmax([1000.0, 1000.0])
     (0.5, 0.5)
     """
     shifted, _ = _shifted(_items(xs, "softmax"), finite=False)
@@ -76,7 +77,8 @@ def softmax(xs: Iterable) -> tuple:
 def log_softmax(xs: Iterable) -> tuple:
     """``x - logsumexp(xs)`` for each item, as a tuple, computed stably.
 
-    >>> [round(v, 6) for v in log_softmax([0.0, 0.0])] == [round(-math.log(2.0), 6)] * 2
+    >>> import math
+    >>> [round(v, 6) for v in fm.log_softmax([0.0, 0.0])] == [round(-math.log(2.0), 6)] * 2
     True
     """
     shifted, _ = _shifted(_items(xs, "log_softmax"), finite=False)

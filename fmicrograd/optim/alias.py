@@ -31,7 +31,7 @@ def sgd(lr: ScalarOrSchedule, momentum: float = 0.0,
     """Stochastic gradient descent, with optional (Nesterov) momentum, as
     ``torch.optim.SGD(lr=lr, momentum=momentum, nesterov=nesterov)``.
 
-    >>> opt = sgd(0.5, momentum=0.9)
+    >>> opt = fm.optim.sgd(0.5, momentum=0.9)
     >>> u, s = opt.update((1.0,), opt.init((0.0,)))
     >>> u, opt.update((1.0,), s)[0]
     ((-0.5,), (-0.95,))
@@ -45,7 +45,7 @@ def adam(lr: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
          eps: float = 1e-8) -> GradientTransformation:
     """Adam (Kingma and Ba), as ``torch.optim.Adam(lr, betas=(b1, b2), eps=eps)``.
 
-    >>> opt = adam(0.1)
+    >>> opt = fm.optim.adam(0.1)
     >>> round(opt.update((5.0,), opt.init((0.0,)))[0][0], 6)  # the first step is lr * -sign(g)
     -0.1
     """
@@ -59,7 +59,7 @@ def adamw(lr: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float =
     ``weight_decay`` is optax's (1e-4); torch's is 1e-2: pass it to match
     ``torch.optim.AdamW(lr=lr)``.
 
-    >>> opt = adamw(0.1, weight_decay=0.5)
+    >>> opt = fm.optim.adamw(0.1, weight_decay=0.5)
     >>> round(opt.update((5.0,), opt.init((2.0,)), (2.0,))[0][0], 6)  # -0.1 * (1 + 0.5 * 2)
     -0.2
     """
@@ -82,10 +82,10 @@ def rmsprop(lr: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e-8,
     constant learning rate but not with a schedule). ``nesterov`` (not in
     torch's RMSprop) is ``trace``'s, as in ``sgd``.
 
-    >>> opt = rmsprop(0.01, decay=0.0)
+    >>> opt = fm.optim.rmsprop(0.01, decay=0.0)
     >>> round(opt.update((4.0,), opt.init((0.0,)))[0][0], 6)
     -0.01
-    >>> opt = rmsprop(lambda k: 0.1 if k == 0 else 0.01, decay=0.0, eps=0.0, momentum=0.9)
+    >>> opt = fm.optim.rmsprop(lambda k: 0.1 if k == 0 else 0.01, decay=0.0, eps=0.0, momentum=0.9)
     >>> _, state = opt.update((1.0,), opt.init((0.0,)))
     >>> round(opt.update((1.0,), state)[0][0], 12)  # -0.01 * (1 + 0.9), as torch
     -0.019

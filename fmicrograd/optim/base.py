@@ -47,9 +47,9 @@ def apply_updates(params: Any, updates: Any) -> Any:
     dict when the updates come as a ``PMap``).
 
     >>> from pyrsistent import pmap, pvector
-    >>> apply_updates({"w": 1.0, "b": [2.0]}, pmap({"w": 0.5, "b": pvector([1.0])}))
+    >>> fm.optim.apply_updates({"w": 1.0, "b": [2.0]}, pmap({"w": 0.5, "b": pvector([1.0])}))
     {'b': [3.0], 'w': 1.5}
-    >>> apply_updates((1.0, 2.0), (0.5,))  # doctest: +ELLIPSIS
+    >>> fm.optim.apply_updates((1.0, 2.0), (0.5,))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     ValueError: apply_updates: tree structures differ at <root>: ...
@@ -208,7 +208,7 @@ def global_norm(updates: Any) -> Any:
     """The Euclidean norm of all leaves together (a ``vmap`` result in the tree
     example by example, as the Python loop's tuple).
 
-    >>> global_norm({"a": 3.0, "b": (4.0,)})
+    >>> fm.optim.global_norm({"a": 3.0, "b": (4.0,)})
     5.0
     """
     xs = tree.example_leaves(updates)
@@ -226,7 +226,7 @@ def _identity_update(grads: Any, state: EmptyState, params: Any = None) -> tuple
 def identity() -> GradientTransformation:
     """Leaves updates unchanged.
 
-    >>> identity().update((1.0,), EmptyState())
+    >>> fm.optim.identity().update((1.0,), fm.optim.EmptyState())
     ((1.0,), EmptyState())
     """
     return GradientTransformation(_identity_init, _identity_update)
@@ -262,8 +262,7 @@ def _chain_update(transforms: tuple, grads: Any, state: tuple | None = None,
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
     """Apply transformations in order; the state is a tuple of their states.
 
-    >>> from fmicrograd.optim import clip_by_global_norm, sgd
-    >>> opt = chain(clip_by_global_norm(1.0), sgd(0.1))
+    >>> opt = fm.optim.chain(fm.optim.clip_by_global_norm(1.0), fm.optim.sgd(0.1))
     >>> opt.update((3.0, 4.0), opt.init((0.0, 0.0)))[0]
     (-0.06000000000000001, -0.08000000000000002)
     """

@@ -56,7 +56,7 @@ def inject_lr_scale(optimizer: GradientTransformation,
     ``lr_scale``); change it between steps with ``scale_lr``. With the scale
     at 1.0 the updates are bit for bit ``optimizer``'s.
 
-    >>> opt = inject_lr_scale(fm.optim.adam(0.1), 0.5)
+    >>> opt = fm.optim.inject_lr_scale(fm.optim.adam(0.1), 0.5)
     >>> round(opt.update((3.0,), opt.init((0.0,)))[0][0], 6)
     -0.05
     """
@@ -72,7 +72,7 @@ def inject_lr_scale(optimizer: GradientTransformation,
 def scale_lr(state: InjectLrScaleState, factor: float) -> InjectLrScaleState:
     """A new state whose learning rate is ``factor`` times ``state``'s.
 
-    >>> scale_lr(InjectLrScaleState(1.0, ()), 0.1)
+    >>> fm.optim.scale_lr(fm.optim.InjectLrScaleState(1.0, ()), 0.1)
     InjectLrScaleState(lr_scale=0.1, inner=())
     """
     if not isinstance(state, InjectLrScaleState):

@@ -177,7 +177,7 @@ class MicrogradSchedule:
 def constant_schedule(value: float) -> ConstantSchedule:
     """Always ``value``.
 
-    >>> constant_schedule(0.1)(1000)
+    >>> fm.optim.constant_schedule(0.1)(1000)
     0.1
     """
     return ConstantSchedule(_widened(value))
@@ -188,7 +188,7 @@ def linear_schedule(init_value: float, end_value: float, transition_steps: int,
     """``init_value`` until ``transition_begin``, then a straight line to
     ``end_value`` over ``transition_steps`` steps, then ``end_value``.
 
-    >>> linear_schedule(1.0, 0.5, 10, transition_begin=5)(10)
+    >>> fm.optim.linear_schedule(1.0, 0.5, 10, transition_begin=5)(10)
     0.75
     """
     steps = _positive(transition_steps, "linear_schedule", "transition_steps")
@@ -202,7 +202,7 @@ def exponential_decay(init_value: float, transition_steps: int, decay_rate: floa
     """``init_value * decay_rate ** ((step - transition_begin) / transition_steps)``,
     in whole steps with ``staircase``, never past ``end_value``.
 
-    >>> s = exponential_decay(1.0, 10, 0.5)
+    >>> s = fm.optim.exponential_decay(1.0, 10, 0.5)
     >>> s(0), s(10), s(20)
     (1.0, 0.5, 0.25)
     """
@@ -221,7 +221,7 @@ def cosine_decay_schedule(init_value: float, decay_steps: int,
     """Half a cosine from ``init_value`` down to ``alpha * init_value`` over
     ``decay_steps`` steps, then flat.
 
-    >>> s = cosine_decay_schedule(1.0, 100)
+    >>> s = fm.optim.cosine_decay_schedule(1.0, 100)
     >>> s(0), s(50), s(100)
     (1.0, 0.5, 0.0)
     """
@@ -234,7 +234,7 @@ def micrograd_schedule(init_value: float = 1.0, decay: float = 0.9,
     """micrograd demo's ``1.0 - 0.9 * k / 100`` (times ``init_value``),
     held at its last value after ``steps`` steps.
 
-    >>> s = micrograd_schedule()
+    >>> s = fm.optim.micrograd_schedule()
     >>> s(0), s(50), s(100) == 1.0 - 0.9 * 100 / 100
     (1.0, 0.55, True)
     """

@@ -113,7 +113,7 @@ def _scale_update(grads: Any, state: EmptyState, params: Any = None, *,
 def scale(step_size: float) -> GradientTransformation:
     """Multiply updates by a fixed ``step_size``.
 
-    >>> scale(2.0).update((1.0, 3.0), EmptyState())[0]
+    >>> fm.optim.scale(2.0).update((1.0, 3.0), fm.optim.EmptyState())[0]
     (2.0, 6.0)
     """
     if not isinstance(step_size, Expr) and (isinstance(step_size, bool) or not isinstance(
@@ -167,7 +167,7 @@ def scale_by_schedule(schedule: Callable[[int], float],
                       sign: float = 1.0) -> GradientTransformation:
     """Multiply updates by ``sign * schedule(count)``, count = updates so far.
 
-    >>> opt = scale_by_schedule(lambda k: 10.0 ** -k)
+    >>> opt = fm.optim.scale_by_schedule(lambda k: 10.0 ** -k)
     >>> u, s = opt.update((1.0,), opt.init((0.0,)))
     >>> u, opt.update((1.0,), s)[0]
     ((1.0,), (0.1,))
@@ -197,7 +197,7 @@ def _takes_the_step(schedule: Callable) -> None:
 def scale_by_learning_rate(lr: ScalarOrSchedule) -> GradientTransformation:
     """Multiply by ``-lr`` (a number or a schedule): the descent direction.
 
-    >>> scale_by_learning_rate(0.1).update((2.0,), EmptyState())[0]
+    >>> fm.optim.scale_by_learning_rate(0.1).update((2.0,), fm.optim.EmptyState())[0]
     (-0.2,)
     """
     if callable(lr):
@@ -241,7 +241,7 @@ def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
     """Momentum: ``t = g + decay * t``, update ``t`` (or ``g + decay * t``
     with ``nesterov``), as ``torch.optim.SGD``.
 
-    >>> opt = trace(0.5)
+    >>> opt = fm.optim.trace(0.5)
     >>> u, s = opt.update((1.0,), opt.init((0.0,)))
     >>> opt.update((1.0,), s)[0]
     (1.5,)
@@ -292,7 +292,7 @@ def _adam_update(grads: Any, state: ScaleByAdamState, params: Any = None, *,
 def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> GradientTransformation:
     """Adam's bias-corrected ``m / (sqrt(v) + eps)``.
 
-    >>> opt = scale_by_adam()
+    >>> opt = fm.optim.scale_by_adam()
     >>> opt.update((3.0,), opt.init((0.0,)))[0]
     (0.9999999966666667,)
     """
@@ -332,7 +332,7 @@ def scale_by_rms(decay: float = 0.9, eps: float = 1e-8) -> GradientTransformatio
     ``optax.scale_by_rms(decay, eps, eps_in_sqrt=False)``, optax's default
     puts eps inside).
 
-    >>> opt = scale_by_rms(decay=0.75)
+    >>> opt = fm.optim.scale_by_rms(decay=0.75)
     >>> round(opt.update((1.0,), opt.init((0.0,)))[0][0], 6)  # 1 / sqrt(0.25)
     2.0
     """
@@ -356,7 +356,7 @@ def _decay_update(grads: Any, state: EmptyState, params: Any = None, *,
 def add_decayed_weights(weight_decay: float) -> GradientTransformation:
     """Add ``weight_decay * params`` to the updates (decoupled weight decay).
 
-    >>> add_decayed_weights(0.1).update((1.0,), EmptyState(), (2.0,))[0]
+    >>> fm.optim.add_decayed_weights(0.1).update((1.0,), fm.optim.EmptyState(), (2.0,))[0]
     (1.2,)
     """
     weight_decay = check_number("add_decayed_weights", "weight_decay", weight_decay, 0.0)
@@ -378,7 +378,7 @@ def _clip_update(grads: Any, state: EmptyState, params: Any = None, *,
 def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     """Scale updates down so that their global norm is at most ``max_norm``.
 
-    >>> clip_by_global_norm(1.0).update((3.0, 4.0), EmptyState())[0]
+    >>> fm.optim.clip_by_global_norm(1.0).update((3.0, 4.0), fm.optim.EmptyState())[0]
     (0.6000000000000001, 0.8)
     """
     if isinstance(max_norm, Expr):  # being differentiated (or traced): not checked, as

@@ -10,7 +10,7 @@
 - ``check_op(fm_fn, torch_fn, arity=..., domain=..., order=...)``: your own op
   or rule against torch float64, values and derivatives, on hypothesis inputs.
 
->>> check_grads(fm.tanh, (0.3,), order=3)
+>>> fm.testing.check_grads(fm.tanh, (0.3,), order=3)
 """
 
 import importlib

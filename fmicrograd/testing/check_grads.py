@@ -71,7 +71,7 @@ def check_grads(f: Callable, args: Sequence, order: int = 1,
     ... def square(x):
     ...     return x * x
     >>> square.defvjp(lambda x: (x * x, x), lambda x, g: (3.0 * x * g,))  # wrong: 2x
-    >>> check_grads(square, (1.5,), modes=("rev",))  # doctest: +ELLIPSIS
+    >>> fm.testing.check_grads(square, (1.5,), modes=("rev",))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
         ...
     AssertionError: check_grads: reverse mode (vjp) of square disagrees with central \
@@ -315,7 +315,7 @@ def assert_trees_close(actual: Any, expected: Any, rtol: float = 1e-12,
     and ``|a - e| <= atol + rtol * |e|`` at every leaf; NaNs must match NaNs.
     ``Expr`` leaves compare by value. The error names the worst leaf's path.
 
-    >>> assert_trees_close(fm.grad(lambda p: p["w"] ** 2)({"w": 3.0}), {"w": 6.0})
+    >>> fm.testing.assert_trees_close(fm.grad(lambda p: p["w"] ** 2)({"w": 3.0}), {"w": 6.0})
     """
     got, got_paths, got_def = tr.flatten_with_paths(actual)
     want, _, want_def = tr.flatten_with_paths(expected)

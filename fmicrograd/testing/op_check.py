@@ -47,7 +47,7 @@ def check_op(fm_fn: Callable, torch_fn: Callable, *, arity: int = 1,
     ``fm.vmap(fm.grad)`` the same per example.
 
     >>> import torch
-    >>> check_op(lambda x, y: fm.atan2(y, x), lambda x, y: torch.atan2(y, x), arity=2,
+    >>> fm.testing.check_op(lambda x, y: fm.atan2(y, x), lambda x, y: torch.atan2(y, x), arity=2,
     ...          domain=[(0.5, 2.0), (-2.0, 2.0)], order=3, max_examples=10)
     """
     from hypothesis import given, settings

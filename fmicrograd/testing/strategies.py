@@ -54,7 +54,7 @@ class Program:
     (the ``n_inputs`` inputs first, then one value per step); ``outputs``:
     value indices, one output or a tuple of several.
 
-    >>> p = Program(2, (("*", (0, 1)), ("log", (2,))), (3,))
+    >>> p = fm.testing.Program(2, (("*", (0, 1)), ("log", (2,))), (3,))
     >>> p
     Program(n_inputs=2): v2 = v0 * v1; v3 = log(into(v2, 0.05, 20.0)); out = v3
     >>> round(p(1.0, 2.0), 12) == round(fm.log(fm.sigmoid(2.0) * 19.95 + 0.05), 12)
@@ -135,11 +135,12 @@ def programs(draw: Callable, min_inputs: int = 1, max_inputs: int = 3, max_steps
     (``n_outputs > 1``) are drawn values.
 
     >>> from hypothesis import find
-    >>> p = find(programs(ops=("tanh", "*")), lambda p: len(p.steps) >= 3)
+    >>> p = find(fm.testing.programs(ops=("tanh", "*")), lambda p: len(p.steps) >= 3)
     >>> {op for op, _ in p.steps} <= {"tanh", "*", "sum"}, isinstance(p(0.5), float)
     (True, True)
-    >>> mine = {"cube": OpCase("cube", lambda x: x * x * x, lambda t, x: x ** 3, ((-2.0, 2.0),))}
-    >>> p = find(programs(ops=mine), lambda p: len(p.steps) >= 2)
+    >>> cube = fm.testing.OpCase("cube", lambda x: x * x * x, lambda t, x: x ** 3, ((-2.0, 2.0),))
+    >>> mine = {"cube": cube}
+    >>> p = find(fm.testing.programs(ops=mine), lambda p: len(p.steps) >= 2)
     >>> import torch
     >>> half = torch.tensor(0.5, dtype=torch.float64)
     >>> {op for op, _ in p.steps} <= {"cube", "sum"}, p(0.5) == p(half).item()
@@ -175,7 +176,7 @@ def dags(draw: Callable, min_inputs: int = 1, max_inputs: int = 3, max_steps: in
     """A random ``Program`` (see ``programs``) with inputs drawn in ``[low, high]``.
 
     >>> from hypothesis import find
-    >>> fn, n, xs = find(dags(), lambda d: d.n_inputs == 2)
+    >>> fn, n, xs = find(fm.testing.dags(), lambda d: d.n_inputs == 2)
     >>> xs
     (0.0, 0.0)
     """
@@ -188,7 +189,7 @@ def op_args(op: str, table: Mapping[str, OpCase] = OPS) -> st.SearchStrategy[tup
     """Arguments for ``OPS[op]`` drawn inside its smooth domain.
 
     >>> from hypothesis import find
-    >>> xs = find(op_args("log"), lambda xs: xs[0] < 1.0)
+    >>> xs = find(fm.testing.op_args("log"), lambda xs: xs[0] < 1.0)
     >>> 0.05 <= xs[0] < 1.0
     True
     """

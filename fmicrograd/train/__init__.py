@@ -7,7 +7,7 @@ The folder reads like the loop: ``data`` (what an epoch iterates),
 ``recovery`` (what to do then), ``checkpoint`` (exact resume), ``fit`` (the
 fold tying them together), ``diagnose`` and ``probe`` (reports), ``progress``.
 
->>> [n for n in ("fit", "diagnose", "inspect", "InstabilityError") if n not in __all__]
+>>> [n for n in ("fit", "diagnose", "inspect", "InstabilityError") if n not in fm.train.__all__]
 []
 """
 

@@ -46,7 +46,7 @@ def batches(dataset: Sequence[Sequence], batch_size: int, *, key: fr.Key | None 
     ``batch_size`` examples, each a tuple of the same columns; shuffled by
     ``key`` if given. The last batch may be smaller unless ``drop_last``.
 
-    >>> batches(((1.0, 2.0, 3.0), (-1.0, 1.0, 1.0)), 2)
+    >>> fm.train.batches(((1.0, 2.0, 3.0), (-1.0, 1.0, 1.0)), 2)
     (((1.0, 2.0), (-1.0, 1.0)), ((3.0,), (1.0,)))
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

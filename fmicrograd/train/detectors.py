@@ -76,7 +76,7 @@ KINDS = ("nan", "explosion", "exploding_grad", "oscillation", "plateau", "vanish
 class Thresholds:
     """The detectors' thresholds (see the module docstring for each one).
 
-    >>> Thresholds(plateau_window=50).plateau_window
+    >>> fm.train.Thresholds(plateau_window=50).plateau_window
     50
     """
 

@@ -125,7 +125,7 @@ def diagnose(history: Mapping[str, Any], *, using: Collection[str] = (),
     leaves out (rollbacks are read from the events too); ``say`` maps a
     change to other words for it, or to ``None`` to leave it out.
 
-    >>> diagnose({"loss": [1.0, 0.5], "events": []}).findings
+    >>> fm.train.diagnose({"loss": [1.0, 0.5], "events": []}).findings
     ()
     """
     if not isinstance(history, Mapping) or "loss" not in history:

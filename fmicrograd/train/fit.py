@@ -201,7 +201,8 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     only rank 0 writes checkpoints and draws progress.
 
     >>> loss = lambda p, batch: sum((p["w"] * x - y) ** 2 for x, y in batch)
-    >>> p, h = fit(loss, {"w": 0.0}, fm.optim.sgd(0.05), [[(1.0, 2.0), (2.0, 4.0)]], epochs=50)
+    >>> p, h = fm.train.fit(loss, {"w": 0.0}, fm.optim.sgd(0.05), [[(1.0, 2.0), (2.0, 4.0)]],
+    ...                     epochs=50)
     >>> round(p["w"], 6), h["loss"][0], h["grad_norm"][0]
     (2.0, 20.0, 20.0)
     """

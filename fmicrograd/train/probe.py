@@ -86,7 +86,8 @@ def inspect(model: MLP, loss_fn: Callable[[MLP, Any], Any], batch: Any) -> Inspe
 
     >>> xs, ys = fm.datasets.xor()
     >>> model = fm.nn.MLP.init(2, [4, 1], key=fm.random.key(1), activation="tanh")
-    >>> r = inspect(model, lambda m, b: fm.losses.mse([m(x) for x in b[0]], b[1]), (xs, ys))
+    >>> loss = lambda m, b: fm.losses.mse([m(x) for x in b[0]], b[1])
+    >>> r = fm.train.inspect(model, loss, (xs, ys))
     >>> r.layers[0]["units"], 0.0 <= r.layers[0]["saturated"] <= 1.0, r.layers[1]["grad_norm"] > 0
     (4, True, True)
     """

@@ -40,7 +40,7 @@ def format_metrics(metrics: Mapping[str, Any]) -> str:
 def progress_bar(epoch: int, epochs: int, metrics: Mapping[str, float], width: int = 24) -> str:
     """One line of the text progress bar ``fit`` draws with ``progress=True``.
 
-    >>> progress_bar(3, 4, {"loss": 0.25})
+    >>> fm.train.progress_bar(3, 4, {"loss": 0.25})
     'epoch 3/4 [##################------] loss 0.2500'
     """
     filled = width * epoch // max(epochs, 1)
@@ -63,7 +63,7 @@ class Progress:
     epochs, and the first and last). ``clock`` is for tests.
 
     >>> import io
-    >>> Progress(3, io.StringIO()).terminal
+    >>> fm.train.Progress(3, io.StringIO()).terminal
     False
     """
 
@@ -120,7 +120,7 @@ def history_order(names: Any) -> list[str]:
     ``loss``, the norms, per-layer norms, counts, the user's metrics, then
     the validation ones, each group sorted; ``events`` last.
 
-    >>> history_order(["val_loss", "accuracy", "events", "grad_norm", "loss"])
+    >>> fm.train.history_order(["val_loss", "accuracy", "events", "grad_norm", "loss"])
     ['loss', 'grad_norm', 'accuracy', 'val_loss', 'events']
     """
     def rank(k: str) -> tuple:
@@ -137,7 +137,7 @@ def format_history(history: Mapping[str, Any]) -> str:
     """``fit``'s history as text in a stable order (see ``history_order``):
     per metric its first, best (lowest) and last value; then the events.
 
-    >>> print(format_history({"accuracy": [0.5, 1.0], "loss": [0.8, 0.1], "events": []}))
+    >>> print(fm.train.format_history({"accuracy": [0.5, 1.0], "loss": [0.8, 0.1], "events": []}))
     loss      first 0.8  min 0.1  last 0.1  (2 epochs)
     accuracy  first 0.5  min 0.5  last 1  (2 epochs)
     events    none

@@ -470,7 +470,7 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0,
     The gradient mirrors the differentiated argument (dicts as ``PMap``, lists
     as ``PVector``); a tuple ``argnums`` gives a tuple of them.
 
-    >>> value_and_grad(lambda x, y: x * y, argnums=(0, 1))(2.0, 5.0)
+    >>> fm.value_and_grad(lambda x, y: x * y, argnums=(0, 1))(2.0, 5.0)
     (10.0, (5.0, 2.0))
     """
     return _value_and_grad(f, argnums, has_aux, "value_and_grad")
@@ -506,9 +506,9 @@ def _value_and_grad(f: Callable, argnums: Any, has_aux: bool, who: str) -> Calla
 def grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False) -> Callable:
     """Gradient of a scalar-valued ``f`` with respect to argument ``argnums``.
 
-    >>> grad(lambda x: x ** 3)(2.0)
+    >>> fm.grad(lambda x: x ** 3)(2.0)
     12.0
-    >>> grad(grad(lambda x: x ** 3))(2.0)
+    >>> fm.grad(fm.grad(lambda x: x ** 3))(2.0)
     12.0
     """
     vg = _value_and_grad(f, argnums, has_aux, "grad")
@@ -545,10 +545,10 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     ``has_aux``, ``f`` returns ``(output, aux)`` and ``vjp`` returns
     ``(output, vjp_fn, aux)``, as JAX.
 
-    >>> out, back = vjp(lambda x, y: (x * y, x + y), 2.0, 3.0)
+    >>> out, back = fm.vjp(lambda x, y: (x * y, x + y), 2.0, 3.0)
     >>> out, back((1.0, 0.0)), back((0.0, 1.0))
     ((6.0, 5.0), (3.0, 2.0), (1.0, 1.0))
-    >>> out, back, aux = vjp(lambda x: (x * x, {"x": x}), 3.0, has_aux=True)
+    >>> out, back, aux = fm.vjp(lambda x: (x * x, {"x": x}), 3.0, has_aux=True)
     >>> out, back(1.0), aux
     (9.0, (6.0,), {'x': 3.0})
     """
@@ -602,9 +602,9 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence,
     ``has_aux``, ``f`` returns ``(output, aux)`` and ``jvp`` returns
     ``(output, tangent_out, aux)``, as JAX.
 
-    >>> jvp(lambda x, y: x * y, (2.0, 3.0), (1.0, 0.0))
+    >>> fm.jvp(lambda x, y: x * y, (2.0, 3.0), (1.0, 0.0))
     (6.0, 3.0)
-    >>> jvp(lambda x: (x * x, "aux"), (3.0,), (1.0,), has_aux=True)
+    >>> fm.jvp(lambda x: (x * x, "aux"), (3.0,), (1.0,), has_aux=True)
     (9.0, 6.0, 'aux')
     """
     check_callable(f, "jvp")
@@ -700,9 +700,9 @@ def trace(f: Callable) -> Callable:
     """``f``'s output graph, with every float leaf of the arguments a ``Var``
     named by its position (int leaves stay ints).
 
-    >>> trace(lambda x, y: x * y + 1)(2.0, 3.0).op
+    >>> fm.trace(lambda x, y: x * y + 1)(2.0, 3.0).op
     '+'
-    >>> str(trace(lambda x, n: x * n)(2.0, 3))
+    >>> str(fm.trace(lambda x, n: x * n)(2.0, 3))
     'args[0]*3.0'
     """
     check_callable(f, "trace")

@@ -45,7 +45,7 @@ def checkpoint(f: Callable, static_argnums: int | tuple[int, ...] = ()) -> Calla
     """``f`` with the same values and derivatives, whose inner nodes the
     reverse sweep recomputes instead of keeping.
 
-    >>> g = checkpoint(lambda x, y: fm.sin(x) * y)
+    >>> g = fm.checkpoint(lambda x, y: fm.sin(x) * y)
     >>> fm.grad(g, argnums=(0, 1))(0.0, 3.0)
     (3.0, 0.0)
     >>> abs(fm.hessian(g)(0.5, 3.0) - -3.0 * fm.sin(0.5)) < 1e-15

@@ -127,7 +127,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
     cotangent per argument``. The rule is set once; the result composes with
     every transform.
 
-    >>> @custom_vjp
+    >>> @fm.custom_vjp
     ... def clip_gradient(x):
     ...     return x
     >>> clip_gradient.defvjp(lambda x: (x, None),
@@ -188,7 +188,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
     def name(self) -> str:
         """The wrapped function's name (shown by ``debug_nans`` and errors).
 
-        >>> custom_vjp(fm.tanh).name
+        >>> fm.custom_vjp(fm.tanh).name
         'tanh'
         """
         return getattr(self.fun, "__name__", repr(self.fun))
@@ -197,7 +197,7 @@ class custom_vjp:  # noqa: N801 -- a decorator, named as in JAX
         """Set the rule: ``fwd(*args) -> (out, residuals)``, ``bwd(*nondiff,
         residuals, ct) -> cotangents``. Allowed once per function.
 
-        >>> double = custom_vjp(lambda x: 2.0 * x)
+        >>> double = fm.custom_vjp(lambda x: 2.0 * x)
         >>> double.defvjp(lambda x: (2.0 * x, None), lambda res, g: (2.0 * g,))
         >>> fm.grad(double)(5.0)
         2.0

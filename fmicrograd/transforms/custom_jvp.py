@@ -290,7 +290,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
     ``tangents`` tuples of the arguments and their tangents. The result
     composes with every transform, reverse mode and higher order included.
 
-    >>> @custom_jvp
+    >>> @fm.custom_jvp
     ... def log1pexp(x):
     ...     return fm.log(1.0 + fm.exp(x))
     >>> @log1pexp.defjvp
@@ -315,7 +315,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
     def name(self) -> str:
         """The wrapped function's name.
 
-        >>> custom_jvp(fm.tanh).name
+        >>> fm.custom_jvp(fm.tanh).name
         'tanh'
         """
         return getattr(self.fun, "__name__", repr(self.fun))
@@ -323,7 +323,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
     def defjvp(self, rule: Callable) -> Callable:
         """Set the rule (once); returns it, so it can decorate the rule.
 
-        >>> double = custom_jvp(lambda x: 2.0 * x)
+        >>> double = fm.custom_jvp(lambda x: 2.0 * x)
         >>> _ = double.defjvp(lambda primals, tangents: (double(*primals), 2.0 * tangents[0]))
         >>> fm.grad(double)(5.0)
         2.0

@@ -91,7 +91,7 @@ def debug_nans(f: Callable) -> Callable:
     ``FloatingPointError`` naming the op and its inputs. Otherwise returns
     what ``f`` returns.
 
-    >>> g = debug_nans(fm.grad(lambda x: fm.sqrt(x) * 0.0))
+    >>> g = fm.debug_nans(fm.grad(lambda x: fm.sqrt(x) * 0.0))
     >>> g(4.0)
     0.0
     >>> g(0.0)

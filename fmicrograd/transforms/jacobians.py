@@ -192,10 +192,10 @@ def jacrev(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = Fals
     ``(jacobian, aux)``. An output node holding an array (``w * arr``) gives
     one row per entry, the array's shape leading, as ``jacfwd`` and JAX.
 
-    >>> jacrev(lambda x: (x[0] * x[1], x[0] + x[1], x[1] ** 2))((2.0, 3.0))
+    >>> fm.jacrev(lambda x: (x[0] * x[1], x[0] + x[1], x[1] ** 2))((2.0, 3.0))
     ((3.0, 2.0), (1.0, 1.0), (0.0, 6.0))
     >>> import numpy as np
-    >>> jacrev(lambda w: w * np.array([1.0, 2.0, 3.0]))(2.0).tolist()
+    >>> fm.jacrev(lambda w: w * np.array([1.0, 2.0, 3.0]))(2.0).tolist()
     [1.0, 2.0, 3.0]
     """
     check_callable(f, "jacrev")
@@ -247,10 +247,10 @@ def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = Fals
     sweep seeded with 1.0 would add up its columns.
 
     >>> import numpy as np
-    >>> jacfwd(lambda w: w * np.array([1.0, 2.0, 3.0]))(2.0).tolist()
+    >>> fm.jacfwd(lambda w: w * np.array([1.0, 2.0, 3.0]))(2.0).tolist()
     [1.0, 2.0, 3.0]
 
-    >>> jac = jacfwd(lambda x: {"s": x[0] + x[1], "p": x[0] * x[1]})((2.0, 3.0))
+    >>> jac = fm.jacfwd(lambda x: {"s": x[0] + x[1], "p": x[0] * x[1]})((2.0, 3.0))
     >>> jac["p"], jac["s"]
     ((3.0, 2.0), (1.0, 1.0))
     """
@@ -292,7 +292,7 @@ def hessian(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = Fal
     tuples for n floats); with a tuple ``argnums`` each level holds a tuple
     over the arguments, nested exactly as ``jax.hessian`` nests it.
 
-    >>> hessian(lambda x, y: x * x * y, argnums=(0, 1))(1.0, 2.0)
+    >>> fm.hessian(lambda x, y: x * x * y, argnums=(0, 1))(1.0, 2.0)
     ((4.0, 2.0), (2.0, 0.0))
     """
     check_callable(f, "hessian")

@@ -39,10 +39,10 @@ def linearize(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     like it), as ``jvp(f, primals, tangents)[1]``. With ``has_aux``, ``f``
     returns ``(output, aux)`` and the result is ``(output, f_jvp, aux)``.
 
-    >>> out, f_jvp = linearize(lambda p: fm.sin(p["w"]) * p["b"], {"w": 0.0, "b": 2.0})
+    >>> out, f_jvp = fm.linearize(lambda p: fm.sin(p["w"]) * p["b"], {"w": 0.0, "b": 2.0})
     >>> out, f_jvp({"w": 1.0, "b": 0.0})
     (0.0, 2.0)
-    >>> out, f_jvp, aux = linearize(lambda x: (x * x, "seen"), 3.0, has_aux=True)
+    >>> out, f_jvp, aux = fm.linearize(lambda x: (x * x, "seen"), 3.0, has_aux=True)
     >>> out, f_jvp(1.0), aux
     (9.0, 6.0, 'seen')
     """
