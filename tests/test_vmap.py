@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from pyrsistent import PVector
 
 import fmicrograd as fm
 from fmicrograd.batching.vectorize import Batched
@@ -425,3 +426,21 @@ def test_a_row_taken_for_a_number_is_told_what_it_is():
     with pytest.raises(TypeError, match=r"can't multiply sequence.*each row of a 2-d array"):
         fm.vmap(lambda x: x * 2.0)(rows)
     assert fm.vmap(lambda x: fm.sum(x) * 2.0)(rows) == (6.0, 14.0)
+
+
+def test_lists_in_examples_reach_f_as_lists_and_mixed_containers_are_refused():
+    # examples of equal-length lists of numbers were read as rows of one array and came to
+    # f as tuples: vmap(grad) gave tuples where the loop (and jit(vmap)) give pvectors; and
+    # a tuple example beside a list one passed (a helper's fuzzing against JAX, round 46)
+    f = lambda x: x[0][0] * x[0][1]  # noqa: E731
+    xs = [([1.0, 2.0],), ([3.0, 4.0],)]
+    assert fm.vmap(fm.grad(f))(xs) == tuple(fm.grad(f)(x) for x in xs) \
+        == fm.jit(fm.vmap(fm.grad(f)))(xs)
+    assert isinstance(fm.vmap(fm.grad(f))(xs)[0][0], PVector)
+    assert fm.vmap(lambda x: 1.0 if isinstance(x[1], list) else 0.0)(
+        [((1.0, 2.0), [5.0, 6.0]), ((3.0, 4.0), [7.0, 8.0])]) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="example 1 differs from example 0 in structure"):
+        fm.vmap(fm.grad(lambda x: x[0] * x[1]))([(1.0, 2.0), [3.0, 4.0]])
+    # plain tuples of numbers still take the one-array path
+    assert fm.vmap(lambda x: x[1][0] * x[0][1])(
+        [((1.0, 2.0), (5.0, 6.0)), ((3.0, 4.0), (7.0, 8.0))]) == (10.0, 28.0)

@@ -24,6 +24,7 @@ import functools
 import numbers
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Set
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -366,16 +367,12 @@ def _dense(items: list) -> np.ndarray | None:
         return None
     if int in kinds and any(x.__class__ is int and inexact_int(x) for x in arr.ravel()):
         return None  # ``_stack`` names it
-    if any(type(x) is not tuple for x in _containers(items[0])):
-        return None
+    level = items  # every container of every example a plain tuple (a list in any of
+    for _ in range(arr.ndim - 1):  # them, read as a row of numbers, came to f as a tuple)
+        if set(map(type, level)) != {tuple}:
+            return None
+        level = list(chain.from_iterable(level))
     return arr.astype(float)
-
-
-def _containers(x: Any) -> Iterator:
-    if isinstance(x, tuple):
-        yield x
-        for c in x:
-            yield from _containers(c)
 
 
 def _columns(arr: np.ndarray, depth: int) -> Any:
