@@ -539,6 +539,9 @@ def _frozen_message(error: FrozenInstanceError, obj: Any, name: str, new: str) -
             f"build a changed copy with {fix}")
 
 
+_MICROGRAD_ARGS = frozenset(("nin", "nouts", "nout", "nonlin"))  # its constructors' names
+
+
 def _teach_micrograd(cls: type) -> None:
     """Wrap ``cls.__init__`` so micrograd's ``cls(nin, ...)`` (ints) names the
     ``init`` form, make ``.parameters()`` / ``.zero_grad()`` explain, and make
@@ -549,7 +552,8 @@ def _teach_micrograd(cls: type) -> None:
     @functools.wraps(dataclass_init)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         if args and isinstance(args[0], numbers.Integral) and not isinstance(args[0], bool) \
-                or not args and "nin" in kwargs:  # (micrograd's keyword form: nin=2)
+                or not args and "nin" in kwargs and set(kwargs) <= _MICROGRAD_ARGS:
+            # (micrograd's keyword form: nin=2, nouts=[16, 1])
             shown = ", ".join(repr(int(a)) if isinstance(a, numbers.Integral) else repr(a)
                               for a in args)
             given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())

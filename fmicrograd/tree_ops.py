@@ -209,7 +209,8 @@ def _stacked(col: list, path: Any) -> Any:
     except (TypeError, ValueError, OverflowError) as e:
         raise TypeError(f"tree.stack: the leaf at {keystr(path)} does not convert to float64 "
                         f"({type(e).__name__}: {e}); stack works on numbers") from None
-    inexact = next((x for x in col if not _fits_float(x, np)), None)
+    inexact = next((x for x in col if x.__class__ is not float and not _fits_float(x, np)),
+                   None)
     if inexact is not None:
         raise ValueError(f"tree.stack: the leaf at {keystr(path)} holds the integer "
                          f"{_an_inexact(inexact, np)}, which float64 cannot hold exactly (above "
@@ -227,8 +228,8 @@ def _fits_float(x: Any, np: Any) -> bool:
 
 def _inexact_entries(x: Any, np: Any) -> list:
     """An integer array's entries that float64 does not hold exactly."""
-    if getattr(getattr(x, "dtype", None), "kind", "") not in "iu":
-        return []
+    if getattr(getattr(x, "dtype", None), "kind", None) not in ("i", "u"):
+        return []  # (floats, float arrays and tensors: nothing to lose)
     a = np.ravel(x)
     big = a[(a > 2 ** 53) | (a < -(2 ** 53))]  # (only these can be inexact)
     return [int(v) for v in big.tolist() if float(v) != int(v)]

@@ -49,6 +49,12 @@ def train(config: dict, data_parallel: bool, rank: int = 0) -> dict:
     if config.get("pvector"):  # batches of 8 in a pyrsistent vector
         from pyrsistent import pvector
         data = {"data": pvector([(xs[i:i + 8], ys[i:i + 8]) for i in range(0, len(xs), 8)])}
+    if config.get("values_view"):  # batches of 8 as a dict's values (an iterable, re-read)
+        data = {"data": {i: (xs[i:i + 8], ys[i:i + 8]) for i in range(0, len(xs), 8)}.values()}
+    if config.get("bad_patience_rank") == rank:  # this rank alone fails fit's own checks
+        data["patience"] = 0
+    if config.get("resume_rank") == rank:  # this rank alone resumes (from an empty directory)
+        data["checkpoint_dir"] = data["resume"] = f"checkpoints-rank{rank}"
     if "val_per_rank" in config:  # ranks given different validation data
         n = config["val_per_rank"][rank]
         data["val_data"] = (xs[:n], ys[:n])

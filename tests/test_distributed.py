@@ -121,19 +121,24 @@ def test_ranks_that_load_different_data_are_told_so(examples, tmp_path):
     with pytest.raises(AssertionError) as failed:
         run_ranks(2, {"batch_size": 8, "epochs": 1, "jit": False, "no_key": True,
                       "examples_per_rank": examples}, tmp_path)
-    assert "the data or settings (the whole dataset, batch_size, epochs, key, val_data, and " \
-        "the settings that stop or roll back a run) of rank(s) [1] differ from rank 0's" \
-        in str(failed.value)
+    assert "the data or settings (the whole dataset, batch_size, epochs, key, val_data, " \
+        "resume, and the settings that stop or roll back a run) of rank(s) [1] differ from " \
+        "rank 0's" in str(failed.value)
 
 
 @pytest.mark.parametrize("config", [{"pvector": True, "examples_per_rank": [96, 100]},
+                                    {"values_view": True, "examples_per_rank": [96, 100]},
                                     {"val_per_rank": [10, 20]},
-                                    {"patience_per_rank": [2, 3]}],
-                         ids=["pvector data", "validation data", "patience"])
+                                    {"patience_per_rank": [2, 3]},
+                                    {"resume_rank": 1}],
+                         ids=["pvector data", "dict.values() data", "validation data", "patience",
+                              "one rank resumes"])
 def test_ranks_that_differ_in_pvector_data_validation_or_stopping_are_told_so(config, tmp_path):
     # a pvector's contents were not fingerprinted, and validation data and stopping
     # settings not at all: rank 0 stopped early while rank 1 stepped on with half the
-    # gradient (a helper's probe)
+    # gradient (a helper's probe); data given as dict.values() were not read either, and
+    # every rank trained on rank 1's (round 46); a rank that resumed beside one that did not
+    # was told to build the model from the same key
     with pytest.raises(AssertionError) as failed:
         run_ranks(2, {"batch_size": 8, "epochs": 2, "jit": False, "no_key": True, **config},
                   tmp_path)
@@ -196,6 +201,22 @@ def test_a_rank_that_fails_before_training_stops_every_rank_at_once(tmp_path):
     assert code0 == 1 and "already holds the checkpoints of an earlier run" in err0
     assert code1 == 1 and "RuntimeError: fit(data_parallel=True): rank 0 failed before " \
         "training (ValueError: fit: checkpoint_dir=" in err1
+
+
+def test_a_rank_that_fails_fits_own_checks_stops_every_rank_at_once(tmp_path):
+    # patience=0 on rank 1 alone: rank 0 waited in the first exchange until rank 1's
+    # process ended (or the process group's 30-minute timeout), then got gloo's "Connection
+    # closed by peer" (a helper's probe, round 46)
+    config = {"batch_size": None, "epochs": 1, "jit": False, "bad_patience_rank": 1}
+    port, started = free_port(), time.monotonic()
+    (code0, err0), (code1, err1) = run_group(
+        [[sys.executable, str(HERE / "distributed_worker.py"), json.dumps(config),
+          str(tmp_path / f"rank{r}.json")] for r in range(2)],
+        [rank_env(r, 2, port) for r in range(2)], tmp_path, check=False)
+    assert time.monotonic() - started < TIMEOUT / 2  # not killed at the deadline
+    assert code1 == 1 and "ValueError: fit: patience must be None or a positive int" in err1
+    assert code0 == 1 and "RuntimeError: fit(data_parallel=True): rank 1 failed before " \
+        "training (ValueError: fit: patience must be" in err0
 
 
 @pytest.mark.parametrize("failure, who", [

@@ -1,6 +1,8 @@
 """Readable pytree paths, the user's container kinds in messages, and
 tree.map_with_path / tree.at / tree.stack."""
 
+import math
+
 import numpy as np
 import pytest
 from pyrsistent import PMap, pmap
@@ -139,3 +141,14 @@ def test_stack_refuses_integers_float64_cannot_hold():
     out = tree.stack([{"n": 2 ** 53, "m": np.array([-(2 ** 63)])}, {"n": 3, "m": np.array([5])}])
     assert out["n"].tolist() == [2.0 ** 53, 3.0] and out["m"].tolist() == [[-(2.0 ** 63)], [5.0]]
     assert tree.stack([(True,), (np.bool_(False),)])[0].tolist() == [1.0, 0.0]
+
+
+def test_stack_keeps_infinities_and_float_arrays():
+    # the integer check read every float leaf as an array of integers: an infinity was
+    # int(inf), an OverflowError (the round's own review)
+    import torch
+
+    out = tree.stack([(math.inf, np.array([-math.inf, 1.0])), (1.0, np.array([2.0, 3.0]))])
+    assert out[0].tolist() == [math.inf, 1.0] and out[1].tolist() == [[-math.inf, 1.0], [2.0, 3.0]]
+    assert tree.stack([(torch.tensor(math.inf),), (1,)])[0].tolist() == [math.inf, 1.0]
+    assert tree.stack(fm.vmap(fm.grad(fm.sqrt))((0.0, 1.0))).tolist() == [math.inf, 0.5]

@@ -36,6 +36,7 @@ from pyrsistent import PMap, pmap, pvector
 from .. import random as fr
 from ..core import pytree
 from ..core.control import TRACE_ADVICE
+from ..distributed import tells_peers
 from ..optim import GradientTransformation, inject_lr_scale, scale_lr
 from ..transforms.autodiff import value_and_grad
 from .checkpoint import prune
@@ -123,6 +124,7 @@ def _widened(params: Any) -> Any:
                                       for x in leaves])
 
 
+@tells_peers  # (data_parallel=True: a rank whose arguments fail a check tells the others)
 def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTransformation,
         data: Iterable, *, epochs: int, batch_size: int | None = None,
         key: fr.Key | None = None, val_data: Any = None,
@@ -307,7 +309,8 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
                                    run_digest(data, batch_size, epochs, key, val_data,
                                               (patience, min_delta, restore_best, monitor,
                                                on_instability, rollback_lr_factor,
-                                               max_rollbacks, thresholds)),
+                                               max_rollbacks, thresholds,
+                                               ("resume", resume is not None))),
                                    optimizer_digest(opt, _widened(params)))
         call = make_step(loss_fn, opt, len(names), ranks)
         writer = is_writer()
