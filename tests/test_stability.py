@@ -389,3 +389,16 @@ def test_diagnose_names_the_epoch_of_the_first_finite_gradient_norm():
          "events": [{"epoch": 0, "kind": "nan", "message": "not finite: loss"}]}
     text = str(fm.train.diagnose(h))
     assert "- loss_scale (epoch 2): epoch 2's (the first finite) gradient norm is 500" in text
+
+
+def test_an_instability_warning_points_at_the_call_of_fit():
+    # fit's data-parallel wrapper (distributed.tells_peers) added a frame: the warning
+    # named distributed.py as where it came from (the round's own suite showed it)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        fm.train.fit(lambda p, b: (p["w"] * 3.0) ** 2, {"w": 1.0}, fm.optim.sgd(1.0), [None],
+                     epochs=4)
+    found = [w for w in seen if issubclass(w.category, fm.train.InstabilityWarning)]
+    assert found and all(w.filename == __file__ for w in found), [w.filename for w in found]

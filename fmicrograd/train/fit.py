@@ -357,7 +357,7 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
             if on_event is not None:
                 on_event(ev)
             if action == "warn":
-                warnings.warn(_said(e, ev), InstabilityWarning, stacklevel=4)
+                warnings.warn(_said(e, ev), InstabilityWarning, stacklevel=5)  # (the caller of fit)
         healthy = not any(k in INSTABILITIES for k in kinds)
         fold = fold._replace(history=history, active=kinds)
         if healthy:  # the epoch's statistics vouch for the state it started from
