@@ -61,6 +61,23 @@ def test_float_in_a_thread_under_grad_is_an_error_not_a_zero_derivative(pool):
         fm.grad(shared)(1.0)
 
 
+def test_formatting_in_a_thread_under_a_transform_is_an_error_not_a_frozen_number(pool):
+    # the text was the trace's number: jit(f) at -3.0 gave -6.0 for 9.0, and grad 0.7 for
+    # 1.4 with the number parsed back (a helper's thread fuzzing, round 46)
+    parsed = lambda x: x * pool.submit(lambda: float(f"{x:.17g}")).result()  # noqa: E731
+    for g, who in ((fm.jit(parsed), "fm.jit"), (fm.grad(parsed), "fm.grad")):
+        with pytest.raises(TypeError, match=rf'f"{{x:.17g}}" \(format\) on a value that '
+                                            rf"{who} depends on.*" + FIX):
+            g(0.7)
+    with pytest.raises(TypeError, match="fm.jit depends on"):
+        fm.jit(lambda x: x * pool.submit(lambda: len(format(x, ".3f"))).result())(2.0)
+    shared = lambda x: x * pool.submit(contextvars.copy_context().run,  # noqa: E731
+                                       lambda: len(f"{x:.3f}")).result()
+    with pytest.warns(RuntimeWarning, match="runs as Python"):
+        assert fm.jit(shared)(2.0) == 10.0  # in the caller's context: it runs as Python
+    assert pool.submit(lambda: f"{fm.Var(2.0):.1f}").result() == "2.0"  # no transform
+
+
 def test_what_a_thread_may_do_without_the_callers_context(pool):
     # comparisons under grad need no guard, and a thread's own transforms are its own
     f = branchy(pool, False)

@@ -236,10 +236,12 @@ def single_thread(fn: Callable, arg: Any) -> Any:
     try:
         with _COUNT_LOCK:
             if not _PROGRAMS:
+                fresh, _SAVED[1] = _SAVED[1], False  # (marked first: a Ctrl-C after the
+                # count was set to 1 and before it was saved let another thread save that 1
+                # as the user's, for good; now the count saved before is restored)
                 prior = _SET(1)
-                if _SAVED[1]:  # (else the last one out was interrupted before it set the
+                if fresh:  # (else the last one out was interrupted before it set the
                     _SAVED[0] = prior  # count back: the 1 now is not the user's)
-                _SAVED[1] = False
             _PROGRAMS.add(me)
         return fn(arg)
     finally:

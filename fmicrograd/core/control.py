@@ -362,6 +362,20 @@ def foreign(x: Any, tracing: bool = False) -> tuple | None:
     return _depends_on(x, levels) if levels else None
 
 
+def refuse_foreign(x: Any, how: str) -> None:
+    """A ``TypeError`` when a transform running in another context (a thread
+    the caller started) depends on ``x``: text made from it there (``f"{x:.6f}"``)
+    is the trace's number under ``jit`` and, parsed back, carries no
+    derivative, and that transform cannot see it to guard or refuse it.
+
+    >>> refuse_foreign(Var(1.0), "formatting")
+    """
+    there = foreign(x) if _ANYWHERE else None
+    if there is not None:
+        raise raised(there[1], TypeError(f"{how} a value that {there[0]} depends on, "
+                                         + _IN_A_THREAD.format(who=there[0])))
+
+
 _IN_A_THREAD = ("in a thread that does not share the caller's context (Python threads do not "
                 "inherit context variables), where {who} cannot see it: run the thread's work "
                 "in the caller's context, pool.submit(contextvars.copy_context().run, fn, "

@@ -38,6 +38,7 @@ from .control import (  # noqa: F401
     dependent,
     escape,
     integer_test,
+    refuse_foreign,
     refused,
     running,
     traced_anywhere,
@@ -383,6 +384,7 @@ class Expr:
                 f"format spec {spec!r} is for an int, and an fm node holds a float (under "
                 "fm.jit an int argument is traced as a float64): pass the argument in "
                 "static_argnums, or format with a float spec (f\"{x:.0f}\")"))
+        refuse_foreign(self, f"f\"{{x:{spec}}}\" (format) on")  # (a worker thread's text)
         _formatted(self)
         value = self.value
         if hasattr(value, "ravel"):
