@@ -187,36 +187,29 @@ def test_ranks_whose_models_differ_in_a_setting_are_told_so(tmp_path):
     assert "the model's structure or settings (an fm.nn activation" in str(failed.value)
 
 
-def test_a_rank_that_fails_before_training_stops_every_rank_at_once(tmp_path):
+@pytest.mark.parametrize("config, failed, error", [
     # rank 0 alone checks the checkpoint_dir: the others waited in the first collective
     # for the process group's timeout (30 minutes), then got a raw gloo error
-    config = {"batch_size": None, "epochs": 1, "jit": False, "checkpoint": True,
-              "occupied": True}
+    ({"checkpoint": True, "occupied": True}, 0,
+     "ValueError: fit: checkpoint_dir="),
+    # patience=0 on rank 1 alone, refused by fit's own checks before any exchange: rank 0
+    # waited until rank 1's process ended, then got gloo's "Connection closed by peer"
+    # (a helper's probe, round 46)
+    ({"bad_patience_rank": 1}, 1, "ValueError: fit: patience must be None or a positive int"),
+], ids=["rank 0's checkpoint_dir", "rank 1's patience"])
+def test_a_rank_that_fails_before_training_stops_every_rank_at_once(config, failed, error,
+                                                                     tmp_path):
+    config = {"batch_size": None, "epochs": 1, "jit": False, **config}
     port, started = free_port(), time.monotonic()
-    (code0, err0), (code1, err1) = run_group(
+    results = run_group(
         [[sys.executable, str(HERE / "distributed_worker.py"), json.dumps(config),
           str(tmp_path / f"rank{r}.json")] for r in range(2)],
         [rank_env(r, 2, port) for r in range(2)], tmp_path, check=False)
     assert time.monotonic() - started < TIMEOUT / 2  # not killed at the deadline
-    assert code0 == 1 and "already holds the checkpoints of an earlier run" in err0
-    assert code1 == 1 and "RuntimeError: fit(data_parallel=True): rank 0 failed before " \
-        "training (ValueError: fit: checkpoint_dir=" in err1
-
-
-def test_a_rank_that_fails_fits_own_checks_stops_every_rank_at_once(tmp_path):
-    # patience=0 on rank 1 alone: rank 0 waited in the first exchange until rank 1's
-    # process ended (or the process group's 30-minute timeout), then got gloo's "Connection
-    # closed by peer" (a helper's probe, round 46)
-    config = {"batch_size": None, "epochs": 1, "jit": False, "bad_patience_rank": 1}
-    port, started = free_port(), time.monotonic()
-    (code0, err0), (code1, err1) = run_group(
-        [[sys.executable, str(HERE / "distributed_worker.py"), json.dumps(config),
-          str(tmp_path / f"rank{r}.json")] for r in range(2)],
-        [rank_env(r, 2, port) for r in range(2)], tmp_path, check=False)
-    assert time.monotonic() - started < TIMEOUT / 2  # not killed at the deadline
-    assert code1 == 1 and "ValueError: fit: patience must be None or a positive int" in err1
-    assert code0 == 1 and "RuntimeError: fit(data_parallel=True): rank 1 failed before " \
-        "training (ValueError: fit: patience must be" in err0
+    (code_failed, err_failed), (code_other, err_other) = results[failed], results[1 - failed]
+    assert code_failed == 1 and error in err_failed
+    assert code_other == 1 and f"RuntimeError: fit(data_parallel=True): rank {failed} failed " \
+        f"before training ({error}" in err_other
 
 
 @pytest.mark.parametrize("failure, who", [
