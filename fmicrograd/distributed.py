@@ -439,19 +439,27 @@ def tells_peers(f: Callable[_P, _R]) -> Callable[_P, _R]:
     2
     """
     @functools.wraps(f)
-    def wrapped(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+    def wrapped(*args: _P.args, **kwargs: _P.kwargs) -> _R:  # (data_parallel: keyword-only)
         reached = [False]
         token = _BEFORE_EXCHANGE.set(reached)
         try:
             return f(*args, **kwargs)
         except Exception as e:
-            if kwargs.get("data_parallel") is True and not reached[0]:
+            if _on(kwargs.get("data_parallel")) and not reached[0]:
                 _tell(e)
             raise
         finally:
             _BEFORE_EXCHANGE.reset(token)
 
     return wrapped
+
+
+def _on(flag: Any) -> bool:
+    """Whether ``fit`` takes ``flag`` for True (1 and numpy's True too)."""
+    try:
+        return not isinstance(flag, str) and bool(flag == True)  # noqa: E712
+    except Exception:  # noqa: BLE001 -- (an array: fit refuses it)
+        return False
 
 
 def _tell(error: BaseException) -> None:

@@ -227,9 +227,20 @@ def _fits_float(x: Any, np: Any) -> bool:
 
 
 def _inexact_entries(x: Any, np: Any) -> list:
-    """An integer array's entries that float64 does not hold exactly."""
-    if getattr(getattr(x, "dtype", None), "kind", None) not in ("i", "u"):
-        return []  # (floats, float arrays and tensors: nothing to lose)
+    """An integer array's (or tensor's, or object array's) entries that
+    float64 does not hold exactly."""
+    kind = getattr(getattr(x, "dtype", None), "kind", None)
+    if kind is None and getattr(x, "dtype", None) is not None:  # (a torch tensor: no kind)
+        if getattr(x, "is_floating_point", lambda: True)() or getattr(x, "is_complex",
+                                                                     lambda: False)():
+            return []
+        x = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+        kind = x.dtype.kind
+    if kind == "O":  # (Python ints in an object array)
+        return [int(v) for v in np.ravel(x).tolist() if isinstance(v, numbers.Integral)
+                and not isinstance(v, bool) and not _fits_float(v, np)]
+    if kind not in ("i", "u"):
+        return []  # (floats and float arrays: nothing to lose)
     a = np.ravel(x)
     big = a[(a > 2 ** 53) | (a < -(2 ** 53))]  # (only these can be inexact)
     return [int(v) for v in big.tolist() if float(v) != int(v)]

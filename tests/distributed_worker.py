@@ -73,7 +73,8 @@ def train(config: dict, data_parallel: bool, rank: int = 0) -> dict:
             fm.train.checkpoint.save(data["checkpoint_dir"], 0, {"params": (1.0,)})
     model, history = fm.train.fit(loss, model, optimizer, epochs=config["epochs"],
                                   metrics={"accuracy": accuracy}, jit=config["jit"],
-                                  data_parallel=data_parallel, callback=callback, **data)
+                                  data_parallel=1 if data_parallel and config.get("dp_as_one")
+                                  else data_parallel, callback=callback, **data)
     return {"params": fm.nn.parameters(model),
             "history": {k: list(v) for k, v in history.items() if k != "events"},
             "events": [e["kind"] for e in history.get("events", ())]}

@@ -113,3 +113,9 @@ def test_correct_functions_pass_the_mode_checks_at_their_edges(fm_fn, torch_fn, 
     # torch's vjp and jvp give the same numbers as fm's (the round's review)
     arity = 2 if fm_fn is fm.hypot else 1
     check_op(fm_fn, torch_fn, arity=arity, domain=domain, order=1, max_examples=60)
+
+
+def test_a_tangent_dot_that_overflows_is_no_error():
+    # math.fsum of finite products whose sum overflows raised OverflowError (the review)
+    check_op(lambda x, y: x * y, lambda x, y: x * y, arity=2, domain=(1e307, 1e308), order=1,
+             max_examples=10)

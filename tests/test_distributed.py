@@ -196,7 +196,8 @@ def test_ranks_whose_models_differ_in_a_setting_are_told_so(tmp_path):
     # waited until rank 1's process ended, then got gloo's "Connection closed by peer"
     # (a helper's probe, round 46)
     ({"bad_patience_rank": 1}, 1, "ValueError: fit: patience must be None or a positive int"),
-], ids=["rank 0's checkpoint_dir", "rank 1's patience"])
+    ({"bad_patience_rank": 1, "dp_as_one": True}, 1, "ValueError: fit: patience must be"),
+], ids=["rank 0's checkpoint_dir", "rank 1's patience", "data_parallel=1"])
 def test_a_rank_that_fails_before_training_stops_every_rank_at_once(config, failed, error,
                                                                      tmp_path):
     config = {"batch_size": None, "epochs": 1, "jit": False, **config}

@@ -71,6 +71,9 @@ def test_formatting_in_a_thread_under_a_transform_is_an_error_not_a_frozen_numbe
             g(0.7)
     with pytest.raises(TypeError, match="fm.jit depends on"):
         fm.jit(lambda x: x * pool.submit(lambda: len(format(x, ".3f"))).result())(2.0)
+    for text in (str, repr, lambda v: f"{v}"):  # (the value is in each: parsed back, frozen)
+        with pytest.raises(TypeError, match=r"str\(\) or repr\(\) on a value that fm.jit"):
+            fm.jit(lambda x, t=text: x * pool.submit(lambda: len(t(x * 2.0))).result())(1.0)
     shared = lambda x: x * pool.submit(contextvars.copy_context().run,  # noqa: E731
                                        lambda: len(f"{x:.3f}")).result()
     with pytest.warns(RuntimeWarning, match="runs as Python"):

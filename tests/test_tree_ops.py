@@ -135,6 +135,12 @@ def test_stack_refuses_integers_float64_cannot_hold():
         tree.stack([{"n": 2 ** 53 + 1}, {"n": 1}])
     with pytest.raises(ValueError, match=r"leaf at \[0\].*4611686018427387905"):
         tree.stack([(np.array([1, 2 ** 62 + 1]),), (np.array([1, 2]),)])
+    import torch
+
+    with pytest.raises(ValueError, match="9007199254740993"):  # (a torch dtype has no kind)
+        tree.stack([(torch.tensor([2 ** 53 + 1]),), (torch.tensor([1]),)])
+    with pytest.raises(ValueError, match="9007199254740993"):
+        tree.stack([(np.array([2 ** 53 + 1], dtype=object),), (np.array([1], dtype=object),)])
     with pytest.raises(ValueError, match="18446744073709551615"):
         tree.stack([(np.array([2 ** 64 - 1], dtype=np.uint64),), (np.zeros(1, np.uint64),)])
     # integers float64 holds exactly stack as before, big powers of two included

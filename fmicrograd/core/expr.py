@@ -384,8 +384,7 @@ class Expr:
                 f"format spec {spec!r} is for an int, and an fm node holds a float (under "
                 "fm.jit an int argument is traced as a float64): pass the argument in "
                 "static_argnums, or format with a float spec (f\"{x:.0f}\")"))
-        refuse_foreign(self, f"f\"{{x:{spec}}}\" (format) on")  # (a worker thread's text)
-        _formatted(self)
+        _formatted(self, f"f\"{{x:{spec}}}\" (format) on")
         value = self.value
         if hasattr(value, "ravel"):
             return node_text("[" + ", ".join(format(float(v), spec) for v in value.ravel()) +
@@ -409,11 +408,14 @@ class Expr:
         return formula(self)
 
 
-def _formatted(x: Expr) -> None:
+def _formatted(x: Expr, how: str = "str() or repr() on") -> None:
     """Under ``jit``, text made from a traced value (``str(x)``, ``repr(x)``,
     ``f"{x:.4f}"``) holds the trace's number, which compiled calls would
     freeze (printed, or parsed back into a number): the function then runs
-    as Python on every call, with a warning (see ``FORMATTED``)."""
+    as Python on every call, with a warning (see ``FORMATTED``). In a thread
+    without the caller's context, where that transform cannot see it, a
+    ``TypeError`` naming the fix (``control.refuse_foreign``)."""
+    refuse_foreign(x, how)
     log = GUARDS.get()
     if log is None or FORMATTED in log or _from_fm():
         return

@@ -27,7 +27,7 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -281,6 +281,9 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
     thresholds = Thresholds() if thresholds is None else thresholds
     if epochs == 1 and batch_size is None and iter(data) is data:  # (not consumed by iter)
         data = tuple(data)  # a one-shot iterator of batches is read once: for one epoch, fine
+    if data_parallel and batch_size is None and not isinstance(data, Sequence) and \
+            iter(data) is not data:  # a collection such as dict.values(): read once, here,
+        data = tuple(data)  # for the batches and the ranks' fingerprint of them alike
     epoch_batches = batcher(data, batch_size, key)
     opt = inject_lr_scale(optimizer) if on_instability == "rollback" else optimizer
     names = groups_of(params) if monitor else ()
