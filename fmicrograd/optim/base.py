@@ -58,13 +58,7 @@ def apply_updates(params: Any, updates: Any) -> Any:
         td, (new,) = leafwise(_sum, 1, params, updates, who="apply_updates",
                               names=("the parameter tree", "the update tree"))
     except _NotANumber as e:  # (named by its path: found again, off the hot path)
-        for name, t in (("params", params), ("updates", updates)):
-            leaves, paths, _ = tree.flatten_with_paths(t, True)
-            for x, path in zip(leaves, paths):
-                if not _number(x):
-                    raise TypeError(f"apply_updates: the leaf of {name} at "
-                                    f"{tree.keystr(path)} is {type(x).__name__} {x!r:.60}; "
-                                    "parameters and updates are numbers") from None
+        _name_a_leaf("apply_updates", ("params", "updates"), (params, updates), _number)
         raise TypeError(f"apply_updates: {e}") from None
     return tree.unflatten(td, new)
 
@@ -138,17 +132,21 @@ def leafwise(f: Callable[..., tuple], n_out: int, first: Any, *rest: Any,
     try:
         outs = [f(*args) for args in zip(*columns)]
     except TypeError:  # (Python's "can't multiply sequence by non-int": the leaf named)
-        _name_a_leaf(who, names, first, rest)
+        _name_a_leaf(who, (names[0],) + (names[1],) * len(rest), (first, *rest))
         raise
     return td, [list(col) for col in zip(*outs)] if outs else [[] for _ in range(n_out)]
 
 
-def _name_a_leaf(who: str, names: tuple[str, str], first: Any, rest: tuple) -> None:
-    """Raise a ``TypeError`` naming the first leaf that is no number, if any."""
-    for name, t in ((names[0], first), *((names[1], r) for r in rest)):
+def _name_a_leaf(who: str, names: tuple, trees: tuple,
+                 number: Callable[[Any], bool] | None = None) -> None:
+    """Raise a ``TypeError`` naming the first leaf of ``trees`` (called
+    ``names``) that is no ``number`` (by default: a number, a bool or
+    anything with a dtype), if any."""
+    for name, t in zip(names, trees):
         leaves, paths, _ = tree.flatten_with_paths(t, True)
         for x, path in zip(leaves, paths):
-            if not (_number(x) or isinstance(x, bool) or getattr(x, "dtype", None) is not None):
+            if not (number(x) if number is not None else _number(x) or isinstance(x, bool)
+                    or getattr(x, "dtype", None) is not None):
                 raise TypeError(f"{who}: the leaf of {name} at {tree.keystr(path)} is "
                                 f"{type(x).__name__} {x!r:.60}; it takes numbers") from None
 

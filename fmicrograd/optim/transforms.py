@@ -369,7 +369,7 @@ def _clip_update(grads: Any, state: EmptyState, params: Any = None, *,
     try:
         norm = global_norm(grads)
     except TypeError:  # (Python's own "can't multiply sequence": the leaf named)
-        _name_a_leaf("clip_by_global_norm.update", ("the gradient tree", ""), grads, ())
+        _name_a_leaf("clip_by_global_norm.update", ("the gradient tree",), (grads,))
         raise
     factor = F.div(max_norm, F.maximum(norm, max_norm))
     return _map(lambda g: g * factor, grads, who="clip_by_global_norm.update"), state
