@@ -209,45 +209,37 @@ def _stacked(col: list, path: Any) -> Any:
     except (TypeError, ValueError, OverflowError) as e:
         raise TypeError(f"tree.stack: the leaf at {keystr(path)} does not convert to float64 "
                         f"({type(e).__name__}: {e}); stack works on numbers") from None
-    inexact = next((x for x in col if x.__class__ is not float and not _fits_float(x, np)),
-                   None)
+    inexact = next((b for x in col if x.__class__ is not float
+                    and (b := _inexact(x, np)) is not None), None)
     if inexact is not None:
         raise ValueError(f"tree.stack: the leaf at {keystr(path)} holds the integer "
-                         f"{_an_inexact(inexact, np)}, which float64 cannot hold exactly (above "
+                         f"{inexact}, which float64 cannot hold exactly (above "
                          f"2**53); stack makes float64 arrays: stack such leaves yourself "
                          f"(np.array(values, dtype=np.int64))")
     return stacked
 
 
-def _fits_float(x: Any, np: Any) -> bool:
-    """Whether an integer leaf (or integer array) is exact in float64."""
+def _inexact(x: Any, np: Any) -> int | None:
+    """The first integer of a leaf (an int, an integer array or tensor, an
+    object array of ints) that float64 does not hold exactly, or None."""
     if isinstance(x, numbers.Integral):
-        return isinstance(x, bool) or -(2 ** 53) <= int(x) <= 2 ** 53 or float(x) == int(x)
-    return not _inexact_entries(x, np)
-
-
-def _inexact_entries(x: Any, np: Any) -> list:
-    """An integer array's (or tensor's, or object array's) entries that
-    float64 does not hold exactly."""
+        n = int(x)
+        return None if isinstance(x, bool) or -(2 ** 53) <= n <= 2 ** 53 or float(n) == n else n
     kind = getattr(getattr(x, "dtype", None), "kind", None)
     if kind is None and getattr(x, "dtype", None) is not None:  # (a torch tensor: no kind)
         if getattr(x, "is_floating_point", lambda: True)() or getattr(x, "is_complex",
                                                                      lambda: False)():
-            return []
+            return None
         x = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
         kind = x.dtype.kind
     if kind == "O":  # (Python ints in an object array)
-        return [int(v) for v in np.ravel(x).tolist() if isinstance(v, numbers.Integral)
-                and not isinstance(v, bool) and not _fits_float(v, np)]
+        return next((b for v in np.ravel(x).tolist() if isinstance(v, numbers.Integral)
+                     and (b := _inexact(v, np)) is not None), None)
     if kind not in ("i", "u"):
-        return []  # (floats and float arrays: nothing to lose)
+        return None  # (floats and float arrays: nothing to lose)
     a = np.ravel(x)
     big = a[(a > 2 ** 53) | (a < -(2 ** 53))]  # (only these can be inexact)
-    return [int(v) for v in big.tolist() if float(v) != int(v)]
-
-
-def _an_inexact(x: Any, np: Any) -> int:
-    return int(x) if isinstance(x, numbers.Integral) else _inexact_entries(x, np)[0]
+    return next((int(v) for v in big.tolist() if float(v) != int(v)), None)
 
 
 def _is_number(x: Any) -> bool:

@@ -368,11 +368,11 @@ def refuse_foreign(x: Any, how: str) -> None:
     is the trace's number under ``jit`` and, parsed back, carries no
     derivative, and that transform cannot see it to guard or refuse it.
 
-    >>> refuse_foreign(Var(1.0), "formatting")
+    >>> refuse_foreign(Var(1.0), "str()")
     """
     there = foreign(x) if _ANYWHERE else None
     if there is not None:
-        raise raised(there[1], TypeError(f"{how} a value that {there[0]} depends on, "
+        raise raised(there[1], TypeError(f"{how} on a value that {there[0]} depends on, "
                                          + _IN_A_THREAD.format(who=there[0])))
 
 
@@ -508,10 +508,7 @@ def escape(x: Any, how: str) -> float:
     active = RUNNING.get()
     hit = _depends_on(x, {lv: (w, t) for lv, w, t in active}) if active else None
     if hit is None:
-        there = foreign(x) if _ANYWHERE else None
-        if there is not None:
-            raise raised(there[1], TypeError(f"{how} on a value that {there[0]} depends on, "
-                                             + _IN_A_THREAD.format(who=there[0])))
+        refuse_foreign(x, how)
         return float(value)
     who, level = hit
     if who in ("fm.jit", "fm.trace"):

@@ -384,7 +384,7 @@ class Expr:
                 f"format spec {spec!r} is for an int, and an fm node holds a float (under "
                 "fm.jit an int argument is traced as a float64): pass the argument in "
                 "static_argnums, or format with a float spec (f\"{x:.0f}\")"))
-        _formatted(self, f"f\"{{x:{spec}}}\" (format) on")
+        _formatted(self, f"f\"{{x:{spec}}}\" (format)")
         value = self.value
         if hasattr(value, "ravel"):
             return node_text("[" + ", ".join(format(float(v), spec) for v in value.ravel()) +
@@ -408,7 +408,7 @@ class Expr:
         return formula(self)
 
 
-def _formatted(x: Expr, how: str = "str() or repr() on") -> None:
+def _formatted(x: Expr, how: str = "str() or repr()") -> None:
     """Under ``jit``, text made from a traced value (``str(x)``, ``repr(x)``,
     ``f"{x:.4f}"``) holds the trace's number, which compiled calls would
     freeze (printed, or parsed back into a number): the function then runs
