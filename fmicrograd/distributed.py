@@ -557,27 +557,26 @@ def run_digest(data: Any, batch_size: int | None, epochs: int, key: Any,
     ...  == fm.distributed.run_digest(data, 1, 2, None, (2.0,)))
     False
     """
-    readable, val_readable = _readable(data), _readable(val_data)
-    return _digest(((_read(data) if readable else ()), (_read(val_data) if val_readable else ()),
-                    repr((batch_size, epochs, key, readable, val_readable, stopping))))
+    contents, val_contents = _contents(data), _contents(val_data)
+    return _digest(((() if contents is None else contents),
+                    (() if val_contents is None else val_contents),
+                    repr((batch_size, epochs, key, contents is not None,
+                          val_contents is not None, stopping))))
 
 
-def _readable(data: Any) -> bool:
-    """Whether ``data`` can be fingerprinted without using it up: a
-    sequence (not text), an array, or a collection that gives a new iterator
-    each time (``dict.values()``: fit reads it every epoch), not an iterator."""
+def _contents(data: Any) -> Any:
+    """What of ``data`` can be fingerprinted without using it up, or None:
+    a sequence (not text) or an array as it is, a collection that gives a
+    new iterator each time (``dict.values()``: fit reads it every epoch) as
+    a tuple; not an iterator."""
     if isinstance(data, (str, bytes)):
-        return False
+        return None
     if isinstance(data, Sequence) or hasattr(data, "tobytes"):
-        return True
+        return data
     try:
-        return isinstance(data, Iterable) and iter(data) is not data
+        return tuple(data) if isinstance(data, Iterable) and iter(data) is not data else None
     except Exception:  # noqa: BLE001 -- an odd object: not read (first batch compared)
-        return False
-
-
-def _read(data: Any) -> Any:
-    return data if isinstance(data, Sequence) or hasattr(data, "tobytes") else tuple(data)
+        return None
 
 
 def optimizer_digest(optimizer: Any, params: Any) -> bytes:
