@@ -183,17 +183,8 @@ def derived_labels(p: Program, every: bool = False) -> tuple[Program, list] | No
         if i not in need and i >= p.n_inputs:
             need.add(i)
             stack.extend(p.args[i])
-    q = Program()  # every input kept, at its position: the same input vector as ``p``'s
-    number = {i: i for i in range(p.n_inputs)}
-    q.ops, q.args = p.ops[:p.n_inputs], p.args[:p.n_inputs]
-    q.params, q.shapes = p.params[:p.n_inputs], p.shapes[:p.n_inputs]
-    for i in sorted(need):
-        number[i] = len(q.ops)
-        q.ops.append(p.ops[i])
-        q.args.append(tuple(number[a] for a in p.args[i]))
-        q.params.append(p.params[i])
-        q.shapes.append(p.shapes[i])
-    q.n_inputs, q.extra = p.n_inputs, p.extra
+    # every input kept, at its position: the same input vector as ``p``'s
+    q, number = p.taking([*range(p.n_inputs), *sorted(need)])
     q.outputs = [number[i] for i, _ in found]
     return q, [ok for _, ok in found]
 

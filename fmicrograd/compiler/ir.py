@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from itertools import chain
 from typing import Any
 
@@ -144,6 +145,28 @@ class Program:
         q = Program()
         q.n_inputs, q.extra = self.n_inputs, self.extra
         return q
+
+    def taking(self, nodes: Iterable[int]) -> tuple[Program, list]:
+        """A copy of this program's ``nodes`` (in increasing order, with the
+        nodes their arguments read among them) over the same input vector, and
+        each kept node's new number by its old one.
+
+        >>> p = Program()
+        >>> p.n_inputs = len([p.add("in", (), k, ()) for k in range(2)])
+        >>> q, renum = p.taking([0, 1, p.add("*", (0, 1), None, ())])
+        >>> q.ops, q.args, renum[2]
+        (['in', 'in', '*'], [(), (), (0, 1)], 2)
+        """
+        renum: list = [0] * self.size
+        q = self.blank()
+        ops, args, params, shapes = self.ops, self.args, self.params, self.shapes
+        for i in nodes:
+            renum[i] = len(q.ops)
+            q.ops.append(ops[i])
+            q.args.append(tuple([renum[a] for a in args[i]]))
+            q.params.append(params[i])
+            q.shapes.append(shapes[i])
+        return q, renum
 
     @property
     def size(self) -> int:

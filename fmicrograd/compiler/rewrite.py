@@ -299,14 +299,7 @@ def _prune(p: Program) -> Program:
                 live[a] = True
     if all(live):
         return p
-    renum: list = [0] * p.size
-    q = p.blank()
-    for i in compress(range(p.size), live):
-        renum[i] = len(q.ops)
-        q.ops.append(p.ops[i])
-        q.args.append(tuple([renum[a] for a in args[i]]))
-        q.params.append(p.params[i])
-        q.shapes.append(p.shapes[i])
+    q, renum = p.taking(compress(range(p.size), live))
     q.outputs = [renum[o] for o in p.outputs]
     q.guards = [(op, renum[a], renum[b], e) for op, a, b, e in p.guards]
     return q
