@@ -65,8 +65,8 @@ def test_each_half_gives_the_same_bits_on_either_thread(monkeypatch):
     f, _, run = _compiled(relu_mlp_step, args, True)
     inputs = _inputs(*f._entries.order[0].match(args, {}))
     shared = run(inputs).tobytes()
-    monkeypatch.setattr(threads, "both", lambda fn, a, b: (fn(a), fn(b)))
-    monkeypatch.setattr(split, "both", lambda fn, a, b: (fn(a), fn(b)))
+    monkeypatch.setattr(threads, "both", lambda fn, a, b, *pace: (fn(a), fn(b)))
+    monkeypatch.setattr(split, "both", lambda fn, a, b, *pace: (fn(a), fn(b)))
     assert run(inputs).tobytes() == shared
 
 
@@ -222,6 +222,66 @@ def test_both_from_two_threads_at_once():
     for w in workers:
         w.join(10)
     assert results == {3: [(9, 16)] * 50, 7: [(49, 64)] * 50}
+
+
+def test_pace_takes_the_faster_way_and_tries_the_other_now_and_then():
+    pace = threads.Pace()
+    assert not pace.share()  # the first call: the halves alone, to time them
+    pace.record(False, 2.0e-3)
+    assert pace.share()
+    pace.record(True, 2.5e-3)  # slower shared: 1 call alone, then tried again
+    assert (pace.skip, pace.backoff) == (1, 1)
+    assert [pace.share(), pace.share()] == [False, True]
+    pace.record(True, 3.0e-3)  # lost again: twice as long a pause
+    assert (pace.skip, pace.backoff) == (2, 2)
+    assert [pace.share() for _ in range(3)] == [False, False, True]
+    pace.record(True, 1.0e-3)  # faster shared: kept, the pause forgotten
+    assert (pace.skip, pace.backoff) == (0, 0)
+    shared = [pace.share() for _ in range(threads.REFRESH - 1)]
+    for _ in shared:
+        pace.record(True, 1.0e-3)
+    # after REFRESH calls shared in a row, one alone measures the halves again
+    assert all(shared) and not pace.share() and pace.share()
+    for _ in range(20):  # the pause never grows past PAUSE calls
+        pace.record(True, 9.0)
+    assert pace.backoff == threads.PAUSE
+
+
+def test_both_runs_alone_where_the_pace_says_so(helper):
+    seen = []
+    pace = threads.Pace()  # (its first call: alone)
+    assert threads.both(lambda v: seen.append(_on_helper()) or v + 1, 1, 2, pace) == (2, 3)
+    assert seen == [False, False] and pace.alone > 0.0 and pace.shared == 0.0
+
+
+def test_both_times_a_shared_pair_for_the_pace(helper):
+    seen = {}
+
+    def fn(v):
+        time.sleep(0.05)  # long enough for the helper to wake and take its call
+        seen[v] = _on_helper()
+        return v * 10
+
+    pace = threads.Pace()
+    pace.skip, pace.alone = 0, 10.0  # the halves alone took 10 s: sharing pays
+    assert threads.both(fn, 1, 2, pace) == (10, 20)
+    assert seen == {1: False, 2: True}
+    assert 0.05 <= pace.shared < 10.0 and pace.skip == pace.backoff == 0
+
+
+def test_a_cut_program_gives_the_same_bits_alone_and_shared(monkeypatch):
+    # the pace decides by timing which way the halves run: never the numbers
+    xs, ys = _data(256, seed=3)
+    args = (mlp_params((3, 8, 8, 1), 3), xs, ys)
+    f, _, run = _compiled(relu_mlp_step, args, True)
+    inputs = _inputs(*f._entries.order[0].match(args, {}))
+    pace = dict(zip(run.__code__.co_freevars, run.__closure__))["pace"].cell_contents
+    outs = set()
+    for alone in (True, False, True, False):
+        monkeypatch.setattr(pace, "skip", 1 if alone else 0)
+        monkeypatch.setattr(pace, "alone", 10.0)  # (shared always pays when tried)
+        outs.add(run(inputs).tobytes())
+    assert len(outs) == 1
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")

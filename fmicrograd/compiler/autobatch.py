@@ -45,8 +45,9 @@ _NP = {
     "stop_gradient": "_detach({0})",  # (kept by to_torch's program only: see ir.lower)
     "log": "_np.log({0})", "sqrt": "_np.sqrt({0})", "tanh": "_np.tanh({0})",
     "sigmoid": "_sigmoid({0})", "relu": "_relu({0})", "sin": "_np.sin({0})",
-    "cos": "_np.cos({0})", "maximum": "_np.maximum({0}, {1})",
-    "minimum": "_np.minimum({0}, {1})",
+    "cos": "_np.cos({0})", "maximum": "_np.maximum({1}, {0})",  # (the first argument
+    "minimum": "_np.minimum({1}, {0})",  # at a tie of 0.0 and -0.0, as eager: numpy's ufunc
+    # gives its second)
     # each a call of its array function, ``_op_<name>`` (numeric's here, torch's in export)
     "tan": "_op_tan({0})", "sinh": "_op_sinh({0})", "cosh": "_op_cosh({0})",
     "asin": "_op_asin({0})", "acos": "_op_acos({0})", "atan": "_op_atan({0})",

@@ -52,7 +52,7 @@ import numpy as np
 from .autobatch import _FACTORS, _ROWWISE, NUMPY, batched_program
 from .ir import Program
 from .renumber import arg_tuples
-from .threads import both
+from .threads import Pace, both
 
 __all__ = ["split", "MIN_BATCH", "MIN_WORK"]
 
@@ -92,12 +92,13 @@ def split(p: Program, namespace: dict = NUMPY, min_work: int | None = None) -> C
     # where each half's per-example inputs come from: [half, input row, example]
     idx = np.stack([rows[:, :size], rows[:, size:]])
     extra = np.asarray(consts, dtype=float)
+    pace = Pace()  # (whether the helper thread pays for this program: ``threads.Pace``)
 
     def run(inputs: Any) -> Any:
         base = inputs if not len(extra) else np.concatenate((inputs, extra))
         data = base[idx]
         own = inputs[:lead]  # (the inputs the halves and the rest read: not the data)
-        a, b = both(half, (own, data[0]), (own, data[1]))
+        a, b = both(half, (own, data[0]), (own, data[1]), pace)
         with np.errstate(all="ignore"):  # as inside the programs: inf + -inf is nan, silently
             np.add(a, b, out=a)
         return post(np.concatenate((own, a)))
@@ -109,7 +110,7 @@ def split(p: Program, namespace: dict = NUMPY, min_work: int | None = None) -> C
         "def run(I):", "    data = I[idx]  # each half's examples: data[0], data[1]",
         *(() if lead == p.width else (f"    I = I[:{lead}]  # (what the halves read beside "
                                           "their examples)",)),
-        "    a, b = _both(half, (I, data[0]), (I, data[1]))",
+        "    a, b = _both(half, (I, data[0]), (I, data[1]), pace)",
         "    return post(_cat((I, a + b)))  # the batch sums of the whole batch"))
     return run
 

@@ -47,6 +47,16 @@ has not started when the caller is done with its own, or is still on after as
 long again, is computed by the caller, so a thread kept from a core by other
 processes delays a step by at most about one half.
 
+Whether the second thread pays is measured, per program (``Pace``): the two
+halves one after the other on the caller against the two side by side, and
+the faster way is taken, tried the other way now and then. On a machine whose
+two vCPUs give about one CPU's throughput when both run (round 47's virtual
+machine, at times), or whose GIL hand-overs cost more than the second core
+saves, the halves run one after the other, which is also faster than the
+uncut program (each half's arrays stay in the cache). Either way the halves
+are the same code on the same numbers, added in the same order: the bits do
+not depend on which way was taken.
+
 >>> single_thread(sum, [1.0, 2.0])
 3.0
 """
@@ -65,7 +75,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["single_thread", "both", "cores", "CORES", "blas", "cpu"]
+__all__ = ["single_thread", "both", "Pace", "cores", "CORES", "blas", "cpu"]
 
 
 def _openblas() -> Any:
@@ -321,7 +331,67 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
-def both(fn: Callable, a: Any, b: Any) -> tuple:
+class Pace:
+    """How long one program's two halves take one after the other on the
+    caller (``alone``) and side by side with the helper (``shared``), as
+    running averages of recent calls, and how many calls are left before
+    sharing is tried again (``skip``). ``both`` takes the faster way.
+
+    >>> pace = Pace()
+    >>> pace.record(False, 2.0e-3); pace.record(True, 2.4e-3)  # sharing lost
+    >>> pace.skip, pace.share()  # one call alone, then tried again
+    (1, False)
+    """
+
+    __slots__ = ("alone", "shared", "skip", "backoff", "streak")
+
+    def __init__(self) -> None:
+        self.alone = 0.0  # seconds (0.0: not measured yet)
+        self.shared = 0.0
+        self.skip = 1  # the first call measures the halves alone
+        self.backoff = 0
+        self.streak = 0  # calls shared in a row since ``alone`` was measured
+
+    def share(self) -> bool:
+        """Whether this call should try the helper (counts a call alone)."""
+        if self.skip:
+            self.skip -= 1
+            return False
+        if self.streak >= REFRESH:  # measure the halves alone again now and then: the
+            self.streak = 0  # machine's load changes
+            return False
+        return True
+
+    def record(self, shared: bool, seconds: float) -> None:
+        """Note a call's time, taken ``shared`` or alone; after a shared
+        call, pause sharing (1, 2, 4 ... up to ``PAUSE`` calls) where it
+        was no faster than alone."""
+        if not shared:
+            self.alone = seconds if not self.alone else _AVERAGE * seconds + \
+                (1 - _AVERAGE) * self.alone
+            return
+        self.shared = seconds if not self.shared else _AVERAGE * seconds + \
+            (1 - _AVERAGE) * self.shared
+        self.streak += 1
+        if self.alone and self.shared >= self.alone:
+            self.pause()
+        else:
+            self.backoff = 0
+
+    def pause(self) -> None:
+        """Sharing did not pay: the next calls run alone, twice as many as
+        last time, at most ``PAUSE``."""
+        self.backoff = min(2 * self.backoff or 1, PAUSE)
+        self.skip = self.backoff
+        self.shared = 0.0  # (measured afresh when tried again)
+        self.streak = 0
+
+
+REFRESH = 64  # calls shared in a row before the halves are timed alone again
+_AVERAGE = 0.25  # the weight of the newest call in ``Pace``'s running averages
+
+
+def both(fn: Callable, a: Any, b: Any, pace: Pace | None = None) -> tuple:
     """``(fn(a), fn(b))``, ``fn(b)`` on a helper thread while the caller
     computes ``fn(a)``. A ``b`` the helper has not started when ``fn(a)`` is
     done is computed by the caller, and so is one the helper is still on after
@@ -330,7 +400,9 @@ def both(fn: Callable, a: Any, b: Any) -> tuple:
     ``fn`` must give the same result on either thread. When the helper did
     not pay (late, or the pair took 1.6x ``fn(a)``'s time or more: the second
     core is busy), the next calls run on the caller alone, 1, 2, 4 ... up to
-    ``PAUSE`` of them, before the helper is tried again.
+    ``PAUSE`` of them, before the helper is tried again. With a ``pace``
+    (one per program), the pair is timed both ways, and the helper is paused
+    where the pair took as long with it as without (see ``Pace``).
 
     >>> both(lambda v: v * 2, 1, 3)
     (2, 6)
@@ -340,6 +412,11 @@ def both(fn: Callable, a: Any, b: Any) -> tuple:
             if not _HELPER:
                 _HELPER.append(_Helper())
     h = _HELPER[0]
+    if pace is not None and not pace.share():
+        start = time.perf_counter()
+        out = fn(a), fn(b)
+        pace.record(False, time.perf_counter() - start)
+        return out
     if not h.busy.acquire(False):  # another thread is using the helper
         return fn(a), fn(b)
     try:
@@ -365,10 +442,13 @@ def both(fn: Callable, a: Any, b: Any) -> tuple:
             return first, fn(b)
         if task[3] is not None:
             raise task[3]
-        if time.perf_counter() - start >= 1.6 * took:
+        total = time.perf_counter() - start
+        if total >= 1.6 * took:
             h.pause()
         else:
             h.backoff = 0
+        if pace is not None:
+            pace.record(True, total)
         return first, task[2]
     finally:
         h.busy.release()

@@ -437,8 +437,10 @@ def _items(xs: Iterable, who: str) -> tuple:
 # Sums start from -0.0, the one number that adds nothing (0.0 + -0.0 is 0.0): as in
 # the compiled code, which starts from the first item, a sum of -0.0s is -0.0
 # (Python's ``sum``, ``np.sum`` and torch's start from 0 and give 0.0; IEEE's sum
-# of two -0.0 is -0.0). An empty sum is 0.0. (Dots
-# start from 0.0, as BLAS and torch do, which the compiled array code calls.)
+# of two -0.0 is -0.0). An empty sum is 0.0. Dots too, from their first product, as
+# ``jit``'s code, ``vmap`` and ``fm.to_torch`` compute them (torch's own dot starts from
+# 0.0: a dot of -0.0 products is 0.0 there; eager fm's was until round 47, so a jitted
+# ``if 1 / fm.dot(w, x) < 0`` could take the other branch than eager).
 _NOTHING = -0.0
 
 
@@ -448,7 +450,7 @@ def _total(xs: Iterable) -> Any:
 
 
 def _dot_total(xs: Iterable, ys: Iterable) -> Any:
-    return _builtin_sum(map(mul, xs, ys), 0.0)
+    return _builtin_sum(map(mul, xs, ys), _NOTHING)
 
 
 def _in_float64(reduce: Callable[..., Any], who: str, *seqs: tuple) -> Any:
@@ -543,7 +545,7 @@ def dot(xs: Any, ys: Any) -> Any:
             return _in_float64(_dot_total, "dot", xs, ys)
         kids = tuple(_lifted(k, "dot") for k in kids)
         values = list(map(stored_value, kids))
-    return node("dot", products_sum(values[:n], values[n:], 0.0), kids)
+    return node("dot", products_sum(values[:n], values[n:]), kids)
 
 
 @overload

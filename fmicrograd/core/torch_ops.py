@@ -103,9 +103,9 @@ TORCH: dict[str, Callable[..., Any]] = {
                                  lambda t, a: (a > 0).to(a.dtype)),
     "sin":           lambda t, a: t.sin(a),
     "cos":           lambda t, a: t.cos(a),
-    "maximum":       _with_slope("maximum", lambda t, a, b: t.maximum(a, b),
+    "maximum":       _with_slope("maximum", lambda t, a, b: t.maximum(b, a),  # (as numeric's)
                                  lambda t, a, b: _share(t, a, b), lambda t, a, b: _share(t, b, a)),
-    "minimum":       _with_slope("minimum", lambda t, a, b: t.minimum(a, b),
+    "minimum":       _with_slope("minimum", lambda t, a, b: t.minimum(b, a),
                                  lambda t, a, b: _share(t, b, a), lambda t, a, b: _share(t, a, b)),
     "tan":           lambda t, a: t.tan(a),
     "sinh":          lambda t, a: t.sinh(a),

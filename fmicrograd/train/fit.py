@@ -412,9 +412,10 @@ def fit(loss_fn: Callable[[Any, Any], Any], params: Any, optimizer: GradientTran
             fold = fold._replace(params=p, opt_state=opt_state, history=history)
         if callback is not None:  # (the parameters training goes on from: after a rollback
             # or a stop, the good ones; a copy of their containers, which a callback may
-            # change in place without changing the run, as compiled steps build them anew)
-            shown = built(fold.params)
-            callback(epoch, pytree.map(_same, shown) if built is _same else shown, pmap(row))
+            # change in place without changing the run or the caller's pytree: a compiled
+            # step's are its own, or the caller's after a stop, or a ``Deferred``'s, which a
+            # checkpoint then writes)
+            callback(epoch, pytree.map(_same, built(fold.params)), pmap(row))
         if bar is not None:
             bar.update(epoch + 1, row)
         if checkpoint_dir is not None and writer and (fold.epoch % checkpoint_every == 0
