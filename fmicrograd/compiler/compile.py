@@ -225,6 +225,10 @@ class Jitted:
         >>> p, [round(v, 9) for v in p.get()]
         (Deferred(2 numbers), [0.576800444, 0.306533333])
         """
+        if DEPTH.get():
+            out_of_ended_vmap()
+        if RUNNING.get() or DEPTH.get():  # inside another transform: as a plain call there
+            return self._slow(tuple(map(built, args)), {}, inside=True, user=True)
         for entry in self._entries.order:
             found = entry.match(args, {})
             if found is not None:
@@ -695,12 +699,24 @@ def _carry(entry: _Entry, out_def: tr.TreeDef, p: ir.Program) -> list:
     for index, part, first in parts:
         # the first argument of its structure that no earlier part took (a step's new
         # parameters and new velocity, alike, come back at two positions), else the first
-        same = [pos for pos, want in wanted if part == want]
+        same = [pos for pos, want in wanted if _alike(part, want)]
         if same:
             pos = next((q for q in same if q not in used), same[0])
             used.add(pos)
             out.append((index, pos, first, first + part.num_leaves))
     return out
+
+
+def _alike(a: tr.TreeDef, b: tr.TreeDef) -> bool:
+    """Whether an output part of structure ``a`` can stand for an argument of
+    structure ``b`` (``_carry``): the same structure, with registered nodes'
+    aux data of the same types and bits (``TreeDef``'s ``==`` takes ``1`` for
+    ``True`` and ``0.0`` for ``-0.0``, which key different programs)."""
+    try:
+        same = a == b  # (compared in C, one level of recursion a level)
+    except RecursionError:  # (a tree nested about 500 deep: walked without recursion)
+        same = tr.same_structure(a, b)
+    return same and jit_io.registered_metas(a) == jit_io.registered_metas(b)
 
 
 def _finish(entry: _Entry, build: Callable, carry: list, out: Any, lazy: bool = False) -> Any:
