@@ -63,7 +63,16 @@ class Source:
         """Compile ``def run(signature): <lines>`` and return ``run``."""
         text = f"def run({signature}):\n" + "\n".join(self.lines or ["    pass"]) + "\n"
         namespace = dict(self.names, **(extra or {}))
-        exec(compile(text, "<fm.jit>", "exec"), namespace)  # noqa: S102 -- generated code
+        try:
+            code = compile(text, "<fm.jit>", "exec")
+        except MemoryError:  # (CPython's compiler holds the whole function's tree)
+            raise MemoryError(
+                f"fm.jit: the generated code ({len(self.lines):,} lines) is too large for "
+                "Python to compile in this process's memory: a function traced into very "
+                "many scalar operations (a long scalar chain, or very many outputs). Run it "
+                "without jit, or jit one step of it and loop in Python (docs/sharp-bits.md, "
+                "\"A first jit call of a long scalar chain is costly\")") from None
+        exec(code, namespace)  # noqa: S102 -- generated code
         run = namespace["run"]
         run.__fm_source__ = text
         return run
