@@ -371,7 +371,7 @@ def _check_even(neurons: tuple, nin: int, who: str, index: int | None) -> None:
 def _plain_neuron(acts: dict, x: tuple, n: Any) -> Any:
     """A neuron on plain inputs: the float sum ``fm.dot`` would compute, or,
     where a parameter is not a Python float, that of ``_widened_neuron``."""
-    total = sum(map(mul, n.w, x), 0.0) + n.b
+    total = sum(map(mul, n.w, x), -0.0) + n.b  # (from the first product: -0.0 adds nothing)
     if total.__class__ is not float:
         total = _widened_neuron(n, x)
     return acts[n.activation](total)
@@ -386,7 +386,7 @@ def _widened_neuron(n: Any, x: tuple) -> Any:
     def widened(v: Any) -> Any:
         return v if isinstance(v, Expr) else float(v)
 
-    return sum(map(mul, map(widened, n.w), x), 0.0) + widened(n.b)
+    return sum(map(mul, map(widened, n.w), x), -0.0) + widened(n.b)
 
 
 # Input entries of these classes need no check (the common case: one set lookup).

@@ -60,3 +60,9 @@ def test_deferred_inside_a_transform_runs_as_the_plain_call_does():
         assert fm.value_and_grad(_via(call, cell))(5.0) == (5.0, 1.0)
         assert fm.vmap(_via(call, cell))(xs) == (1.0, 2.0, 3.0)
         assert fm.jit(_via(call, cell))(7.0) == 7.0
+
+
+def test_an_output_whose_aux_data_compares_by_raising_is_not_carried():
+    # np.float64(1.0) == (1, 2) raises numpy's "truth value ... is ambiguous"
+    f = fm.jit(lambda s: Scaled(s.v * 2.0, (1, 2)))
+    assert f(Scaled(1.0, np.float64(1.0))) == Scaled(2.0, (1, 2))

@@ -70,13 +70,16 @@ def test_a_tie_of_zeros_gives_eagers_zero_on_every_path(name, a, b):
     f = FUNCS[name]
     want = sign(f(fm.Var(a), fm.Var(b)).value)
     assert sign(f(a, b)) == want
-    xs, ys = np.array([a, a, 2.0]), np.array([b, b, 3.0])
+    # (20 examples: torch's kernels take 8-wide vector blocks, and give the second
+    # argument there, the first in their scalar loops and tails)
+    xs, ys = np.array([a] * 19 + [2.0]), np.array([b] * 19 + [3.0])
     got = {
         "jit": fm.jit(f)(a, b),
         "vmap": fm.vmap(f)(xs, ys)[0],
         "jit(vmap)": fm.jit(fm.vmap(f))(xs, ys)[0],
-        "to_torch": fm.to_torch(f, in_axes=(0, 0))(torch.tensor(xs), torch.tensor(ys))[0],
     }
+    exported = fm.to_torch(f, in_axes=(0, 0))(torch.tensor(xs), torch.tensor(ys))
+    got.update({f"to_torch[{i}]": exported[i] for i in range(19)})
     assert {k: sign(v) for k, v in got.items()} == dict.fromkeys(got, want)
 
 
@@ -86,3 +89,21 @@ def test_vmap_of_a_slope_through_maximum_at_a_tie_is_the_loops():
     loop = [g(x) for x in (-0.0, 0.0, 1.5)]
     assert [sign(v) for v in fm.vmap(g)(np.array([-0.0, 0.0, 1.5]))] == [sign(v) for v in loop]
     assert sign(loop[0]) == -1.0  # (torch's too)
+
+
+def test_a_neuron_on_floats_sums_as_fm_dot_does():
+    n = fm.nn.Neuron(w=(1.0, 2.0), b=-0.0, activation="linear")
+    x = (-0.0, -0.0)
+    assert sign(n(x)) == sign(n(tuple(map(fm.Var, x))).value) == sign(fm.jit(n)(x)) == -1.0
+    assert sign(fm.dot(n.w, x) + n.b) == -1.0
+
+
+def test_torchs_table_gives_eagers_maximum_on_zero_d_tensors():
+    from fmicrograd.core.torch_ops import TORCH
+
+    zero, minus = torch.tensor(0.0, dtype=torch.float64), torch.tensor(-0.0, dtype=torch.float64)
+    assert sign(TORCH["maximum"](torch, zero, minus)) == sign(fm.maximum(0.0, -0.0)) == 1.0
+    assert sign(TORCH["minimum"](torch, minus, zero)) == sign(fm.minimum(-0.0, 0.0)) == -1.0
+    nan = torch.tensor(float("nan"), dtype=torch.float64)
+    assert math.isnan(TORCH["maximum"](torch, zero, nan)) and \
+        math.isnan(TORCH["minimum"](torch, nan, zero))

@@ -716,7 +716,9 @@ def _alike(a: tr.TreeDef, b: tr.TreeDef) -> bool:
         same = a == b  # (compared in C, one level of recursion a level)
     except RecursionError:  # (a tree nested about 500 deep: walked without recursion)
         same = tr.same_structure(a, b)
-    return same and jit_io.registered_metas(a) == jit_io.registered_metas(b)
+    except (ValueError, TypeError):  # aux data whose ``==`` raises (a numpy scalar against
+        return False  # a tuple: numpy's "truth value ... is ambiguous"): not alike
+    return bool(same) and jit_io.registered_metas(a) == jit_io.registered_metas(b)
 
 
 def _finish(entry: _Entry, build: Callable, carry: list, out: Any, lazy: bool = False) -> Any:

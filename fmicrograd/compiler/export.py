@@ -432,8 +432,10 @@ def _namespace(torch: Any, dtype: Any) -> dict:
         tanh=torch.tanh, sin=torch.sin, cos=torch.cos, sign=torch.sign, matmul=torch.matmul,
         einsum=torch.einsum, where=torch.where,
         broadcast_to=lambda a, shape: torch.broadcast_to(t(a), shape),
-        maximum=lambda a, b: TORCH["maximum"](torch, t(a), t(b)),
-        minimum=lambda a, b: TORCH["minimum"](torch, t(a), t(b)))
+        # (the array code calls numpy's ``maximum(b, a)``, which gives its second argument
+        # at a tie of 0.0 and -0.0: fm's ``maximum(a, b)``, which gives its first)
+        maximum=lambda b, a: TORCH["maximum"](torch, t(a), t(b)),
+        minimum=lambda b, a: TORCH["minimum"](torch, t(a), t(b)))
 
     def call(fn: Callable, *args: Any) -> Any:
         if fn not in factors:

@@ -354,7 +354,7 @@ class Pace:
 
     def share(self) -> bool:
         """Whether this call should try the helper (counts a call alone)."""
-        if self.skip:
+        if self.skip > 0:  # (> 0: two threads may both have taken the last one)
             self.skip -= 1
             return False
         if self.streak >= REFRESH:  # measure the halves alone again now and then: the

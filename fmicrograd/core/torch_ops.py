@@ -67,6 +67,21 @@ def _with_slope(name: str, forward: Callable, *slopes: Callable) -> Callable:
     return op
 
 
+def _first(t: Any, keep: Any, a: Any, b: Any) -> Any:
+    """``a`` where ``keep`` or where ``a`` is NaN, else ``b``: maximum and
+    minimum as eager fm computes them, the first argument at a tie of 0.0 and
+    -0.0 (torch's own kernels give the first in their scalar loops and the
+    second in their 8-wide vector blocks), NaN if either is NaN."""
+    return t.where(keep | (a != a), a, b)
+
+
+def _clamped(t: Any, x: Any, y: Any) -> Any:
+    """``torch.clamp``'s ``y`` of ``x``, but ``x`` itself where they are equal:
+    at a tie of 0.0 and -0.0 with a bound, eager fm's ``clip`` keeps ``x``'s
+    zero (torch's kernels give either); the gradient is clamp's."""
+    return t.where(y == x, x, y)
+
+
 def _share(t: Any, a: Any, b: Any) -> Any:
     """maximum's slope in ``a`` (as ``numeric.share``): 1, 0.5 at a tie, 0."""
     one = t.ones_like(a + b)
@@ -103,9 +118,9 @@ TORCH: dict[str, Callable[..., Any]] = {
                                  lambda t, a: (a > 0).to(a.dtype)),
     "sin":           lambda t, a: t.sin(a),
     "cos":           lambda t, a: t.cos(a),
-    "maximum":       _with_slope("maximum", lambda t, a, b: t.maximum(b, a),  # (as numeric's)
+    "maximum":       _with_slope("maximum", lambda t, a, b: _first(t, a >= b, a, b),
                                  lambda t, a, b: _share(t, a, b), lambda t, a, b: _share(t, b, a)),
-    "minimum":       _with_slope("minimum", lambda t, a, b: t.minimum(b, a),
+    "minimum":       _with_slope("minimum", lambda t, a, b: _first(t, a <= b, a, b),
                                  lambda t, a, b: _share(t, b, a), lambda t, a, b: _share(t, a, b)),
     "tan":           lambda t, a: t.tan(a),
     "sinh":          lambda t, a: t.sinh(a),
@@ -130,7 +145,7 @@ TORCH: dict[str, Callable[..., Any]] = {
     "sign":          lambda t, a: t.sign(a),
     "square":        lambda t, a: t.square(a),
     "hypot":         lambda t, a, b: t.hypot(a, b),
-    "clip":          lambda t, x, lo, hi: t.clamp(x, lo, hi),
+    "clip":          lambda t, x, lo, hi: _clamped(t, x, t.clamp(x, lo, hi)),
     "where":         lambda t, c, a, b: t.where(c != 0, a, b),
     "greater":       lambda t, a, b: t.gt(a, b).to(t.result_type(a, b)),
     "greater_equal": lambda t, a, b: t.ge(a, b).to(t.result_type(a, b)),
