@@ -4,10 +4,76 @@ library between 250 and 500 levels); a tree too deep fails fast, with an
 error that says so; str() of a node with a huge fan-in builds only what it
 prints."""
 
+import numpy as np
 import pytest
 
 import fmicrograd as fm
 from fmicrograd.core import formula
+
+
+def nest(depth, leaf=1.0):
+    t = leaf
+    for i in range(depth):
+        t = (t, float(i))
+    return t
+
+
+def innermost(t):
+    while isinstance(t, tuple):
+        t = t[0]
+    return t
+
+
+def test_the_text_of_a_deep_structure():
+    # TreeDef.__repr__ recursed: a RecursionError at about 250 levels
+    assert str(fm.tree.structure(nest(600))) == "tuple(" * 600 + "*" + ", *)" * 600
+    # (ordinary structures read as before)
+    assert repr(fm.tree.structure({"b": (1.0, [2.0, None]), "a": {}})) == \
+        "dict{'a': dict{}, 'b': tuple(*, list(*, NoneType()))}"
+
+
+def test_map_over_deep_trees_that_differ_is_the_structure_error():
+    # the mismatch message printed both structures: a RecursionError, not the ValueError
+    with pytest.raises(ValueError, match=r"tree.map: tree structures differ at (\[0\]){300}: "
+                                         r"the first tree has a leaf, the other has tuple"):
+        fm.tree.map(lambda a, b: a + b, nest(300), nest(300, leaf=(1.0, 2.0)))
+
+
+def test_map_and_stack_of_a_tree_600_deep_with_itself():
+    # _flat_map's and stack's rd != td compared the structures recursively in C
+    t = nest(600)
+    doubled = fm.tree.map(lambda a, b: a + b, t, t)
+    assert fm.tree.leaves(doubled) == [2 * x for x in fm.tree.leaves(t)]
+    assert fm.tree.map_with_path(lambda p, a, b: a - b, t, t) == fm.tree.map(lambda a: 0.0, t)
+    stacked = fm.tree.stack([t, doubled])
+    assert np.array_equal(innermost(stacked), [1.0, 2.0]) and np.array_equal(stacked[1],
+                                                                             [599.0, 1198.0])
+
+
+def test_paths_of_a_tree_600_deep():
+    # flatten_with_paths took two frames a level: "deeper than Python's recursion limit
+    # (1000)" at 500 levels
+    leaves, paths, _ = fm.tree.flatten_with_paths(nest(600))
+    assert leaves[0] == 1.0 and fm.tree.keystr(paths[0]) == "[0]" * 600
+    assert fm.tree.keystr(paths[-1]) == "[1]"
+
+
+def total(t):
+    return fm.sum(fm.tree.leaves(t))
+
+
+def test_grad_of_a_checkpoint_on_a_tree_600_deep():
+    # custom.py's _holds_batch recursed (a RecursionError from 330 levels), and its
+    # structure comparisons recursed in C (from about 500)
+    g = fm.grad(fm.checkpoint(total))(nest(600))
+    assert fm.tree.leaves(g) == [1.0] * 601
+    assert str(fm.tree.structure(g)) == str(fm.tree.structure(nest(600)))
+
+
+def test_vmap_over_examples_600_deep():
+    # their structures compared in C: refused as too deep from about 500 levels
+    t = nest(600)
+    assert fm.vmap(total)([t, fm.tree.map(lambda x: 2 * x, t)]) == (total(t), 2 * total(t))
 
 
 class _Counted(tuple):

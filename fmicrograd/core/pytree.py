@@ -38,13 +38,26 @@ class TreeDef(NamedTuple):
     children: tuple    # TreeDefs of the children
 
     def __repr__(self) -> str:
-        if self.kind is None:
-            return "*"
-        inner = ", ".join(_builtin_map(repr, self.children))
-        if self.kind in (dict, PMap):
-            inner = ", ".join(f"{k!r}: {c!r}" for k, c in zip(self.meta, self.children))
-            return f"{self.kind.__name__}{{{inner}}}"
-        return f"{self.kind.__name__}({inner})"
+        out: list[str] = []  # (iteratively: a recursive repr failed at about 250 levels)
+        stack: list = [self]
+        while stack:
+            td = stack.pop()
+            if td.__class__ is str:
+                out.append(td)
+            elif td.kind is None:
+                out.append("*")
+            else:
+                keyed = td.kind in (dict, PMap)
+                out.append(f"{td.kind.__name__}{'{' if keyed else '('}")
+                items: list = ["}" if keyed else ")"]
+                for i in range(len(td.children) - 1, -1, -1):
+                    items.append(td.children[i])
+                    if keyed:
+                        items.append(f"{td.meta[i]!r}: ")
+                    if i:
+                        items.append(", ")
+                stack.extend(items)
+        return "".join(out)
 
     @property
     def num_leaves(self) -> int:
@@ -281,8 +294,10 @@ def _flatten_into(x: Any, out: list, paths: list | None, path: tuple,
     if examples and kind in _EXAMPLES:
         kind, children, meta = tuple, list(x), None
     keys = _child_keys(kind, meta, len(children))
-    return TreeDef(kind, meta, tuple(_flatten_into(c, out, paths, path + (k,), examples)
-                                     for c, k in zip(children, keys)))
+    subs = []  # (a loop, not a generator: one frame per level, as _flat's)
+    for c, k in zip(children, keys):
+        subs.append(_flatten_into(c, out, paths, path + (k,), examples))
+    return TreeDef(kind, meta, tuple(subs))
 
 
 def _flat(x: Any, out: list, examples: bool = False) -> TreeDef:
@@ -421,6 +436,22 @@ def _too_deep(tree: Any) -> ValueError:
         keys = _child_keys(kind, meta, len(children))
         stack.extend((c, path + (k,)) for c, k in zip(children, keys))
     return too_deep("fm.tree: the tree is")
+
+
+def equal(a: TreeDef, b: TreeDef) -> bool:
+    """``a == b``, in C where it can, else by ``same_structure``: the
+    comparison recurses, two levels of Python's recursion a tree level (a
+    ``RecursionError`` at about 500 levels, fewer inside a transform).
+
+    >>> equal(structure((1.0, [2.0])), structure((3.0, [4.0])))
+    True
+    """
+    if a is b:
+        return True
+    try:
+        return a == b
+    except RecursionError:
+        return same_structure(a, b)
 
 
 def same_structure(a: TreeDef, b: TreeDef) -> bool:
@@ -585,17 +616,19 @@ def _first_difference(a: TreeDef, b: TreeDef, path: tuple) -> tuple[tuple, str, 
             return f"{t.kind.__name__} with keys {list(t.meta)}"
         return f"{t.kind.__name__} of {len(t.children)} children"
 
-    if (_PERSISTENT.get(a.kind, a.kind) != _PERSISTENT.get(b.kind, b.kind)
-            or a.meta != b.meta or len(a.children) != len(b.children)):
-        da, db = describe(a), describe(b)
-        if da == db:  # alike but for their metadata (a registered node's aux data)
-            da, db = f"{da} and metadata {a.meta!r}", f"{db} and metadata {b.meta!r}"
-        return path, da, db
-    keys = _child_keys(a.kind, a.meta, len(a.children)) if a.kind is not None else []
-    for ca, cb, k in zip(a.children, b.children, keys):
-        found = _first_difference(ca, cb, path + (k,))
-        if found:
-            return found
+    stack = [(a, b, path)]  # (iteratively: any depth flatten takes)
+    while stack:
+        a, b, path = stack.pop()
+        if (_PERSISTENT.get(a.kind, a.kind) != _PERSISTENT.get(b.kind, b.kind)
+                or a.meta != b.meta or len(a.children) != len(b.children)):
+            da, db = describe(a), describe(b)
+            if da == db:  # alike but for their metadata (a registered node's aux data)
+                da, db = f"{da} and metadata {a.meta!r}", f"{db} and metadata {b.meta!r}"
+            return path, da, db
+        if a.kind is not None:
+            keys = _child_keys(a.kind, a.meta, len(a.children))
+            stack.extend((ca, cb, path + (k,)) for ca, cb, k in
+                         reversed(list(zip(a.children, b.children, keys))))
     return None
 
 
