@@ -4,6 +4,8 @@ library between 250 and 500 levels); a tree too deep fails fast, with an
 error that says so; str() of a node with a huge fan-in builds only what it
 prints."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -74,6 +76,35 @@ def test_vmap_over_examples_600_deep():
     # their structures compared in C: refused as too deep from about 500 levels
     t = nest(600)
     assert fm.vmap(total)([t, fm.tree.map(lambda x: 2 * x, t)]) == (total(t), 2 * total(t))
+
+
+def test_a_tree_too_deep_says_how_deep_without_a_wrong_limit():
+    with pytest.raises(ValueError) as e:
+        fm.tree.flatten_with_paths(nest(1500))
+    text = str(e.value)
+    assert text.startswith("fm.tree: the tree is nested deeper than fm can walk (at least "
+                           "1500 levels;") and "keep long sequences flat" in text
+    assert "recursion limit (" not in text  # (it said "(1000)" for trees 500 deep)
+
+
+def test_a_very_deep_tree_is_refused_in_linear_time():
+    # _too_deep built a path tuple per level: 12,000 levels took 2.5 s (40,000 a MemoryError)
+    t = nest(12_000)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="at least 12000 levels"):
+        fm.tree.leaves(t)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_a_deep_tree_holding_itself_names_both_paths():
+    inner = [1.0]
+    t = inner
+    for _ in range(3000):
+        t = [t]
+    inner.append(t)  # the innermost list holds the outermost
+    with pytest.raises(ValueError, match=r"contains itself: (\[0\]){3000}\[1\] is the "
+                                         r"container at <root>$"):
+        fm.tree.leaves(t)
 
 
 class _Counted(tuple):
