@@ -48,6 +48,9 @@ class TreeDef(NamedTuple):
                 out.append("*")
             else:
                 keyed = td.kind in (dict, PMap)
+                if not keyed and td.children.count(LEAF) == len(td.children):  # a run of
+                    out.append(f"{td.kind.__name__}({', '.join('*' * len(td.children))})")
+                    continue                                                     # leaves
                 out.append(f"{td.kind.__name__}{'{' if keyed else '('}")
                 items: list = ["}" if keyed else ")"]
                 for i in range(len(td.children) - 1, -1, -1):
