@@ -20,6 +20,7 @@ from .core.pytree import (
     _node_of,
     _rebuild,
     check_same,
+    equal,
     flatten,
     flatten_with_paths,
     keystr,
@@ -41,7 +42,7 @@ def map_with_path(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     others = []
     for r in rest:
         ys, rd = flatten(r, examples=True)
-        if rd != td:
+        if not equal(rd, td):  # (not rd != td: that recurses, at about 500 levels)
             check_same(td, rd, "tree.map_with_path")
         others.append(ys)
     return unflatten(td, [f(keystr(p), *args) for p, *args in zip(paths, xs, *others)])
@@ -176,7 +177,7 @@ def stack(trees: Iterable) -> Any:
     columns = [[x] for x in first]
     for k, t in enumerate(items[1:], 1):
         xs, other = flatten(t, examples=True)
-        if other != td:
+        if not equal(other, td):
             check_same(td, other, f"tree.stack: tree {k} against tree 0")
         for col, x in zip(columns, xs):
             col.append(x)

@@ -302,11 +302,7 @@ def _split(arg: Any, depth: int, where: str) -> tuple[int, Any]:
     columns = [[leaf] for leaf in first]
     for i, item in enumerate(items[1:], 1):
         leaves, other = tr.flatten(item)
-        try:
-            differ = other != treedef  # (compared in C, one level of recursion a level)
-        except RecursionError:
-            raise tr.too_deep(f"fm.vmap: {where}: the examples are") from None
-        if differ:
+        if not tr.equal(other, treedef):  # (in C, else iteratively: any depth flatten takes)
             _keys_refused(items, where)
             tr.check_same(treedef, other, f"fm.vmap: {where}: example {i} differs from "
                                           f"example 0 in structure")

@@ -71,14 +71,17 @@ def _precedence(n: Expr) -> int:
     return _ATOM
 
 
-def _terms(items: list, sep: str) -> list:
-    if len(items) <= MAX_TERMS:
-        out: list = []
-        for i, item in enumerate(items):
-            out += [sep, item] if i else [item]
-        return out
-    head = _terms(items[:MAX_TERMS - 1], sep)
-    return head + [sep, "…", sep, items[-1]]
+def _terms(make: Any, n: int, sep: str) -> list:
+    """Items ``make(0)``, ..., ``make(n - 1)`` joined by ``sep``, past ``MAX_TERMS``
+    the first ``MAX_TERMS - 1``, ``…`` and the last (only those are made: a
+    million-term sum printed its 237 characters in 0.5 s)."""
+    shown: Any = range(n) if n <= MAX_TERMS else [*range(MAX_TERMS - 1), None, n - 1]
+    out: list = []
+    for j, i in enumerate(shown):
+        if j:
+            out.append(sep)
+        out.append("…" if i is None else make(i))
+    return out
 
 
 def _pieces(n: Expr, depth: int) -> list:
@@ -90,15 +93,14 @@ def _pieces(n: Expr, depth: int) -> list:
     if n.op == "neg":
         return ["-", (kids[0], _UNARY_MINUS, d)]
     if n.op == "sum":
-        return _terms([(k, 2, d) for k in kids], " + ")
+        return _terms(lambda i: (kids[i], 2, d), len(kids), " + ")
     if n.op == "dot":
         half = len(kids) // 2
-        products = [[(kids[i], 3, d), "*", (kids[half + i], 3, d)] for i in range(half)]
-        return [p for group in _terms(products, " + ")
-                for p in (group if isinstance(group, list) else [group])]
+        products = _terms(lambda i: [(kids[i], 3, d), "*", (kids[half + i], 3, d)], half, " + ")
+        return [p for group in products for p in (group if isinstance(group, list) else [group])]
     if n.op == "abs":
         return ["abs(", (kids[0], 0, d), ")"]
-    args = _terms([(k, 0, d) for k in kids], ", ")
+    args = _terms(lambda i: (kids[i], 0, d), len(kids), ", ")
     return [f"{_name(n)}("] + args + [")"]
 
 

@@ -26,6 +26,7 @@ from .pytree import (
     _rebuild,
     _registry,
     check_same,
+    equal,
     flatten,
 )
 
@@ -58,7 +59,7 @@ def _flat_map(f: Callable[..., Any], tree: Any, rest: tuple, check_only: bool = 
     others = []
     for r in rest:
         ys, rd = flatten(r, examples)
-        if rd is not td and rd != td:
+        if not equal(rd, td):  # (not rd != td: that recurses, at about 500 levels)
             check_same(td, rd)
         others.append(ys)
     if check_only:

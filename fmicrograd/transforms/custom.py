@@ -490,7 +490,7 @@ def only_leaf(out: Any, index: int | None, ct: Any, fields: int | None = None,
     if fields is not None:  # the rule's leaves are a vmap result's fields: so are out's,
         if not _holds_batch(td) or len(leaves) != fields:  # or its examples', field by field
             sizes = {c.num_leaves for c in td.children}
-            if td != tr.structure(ct) or td.kind is not tuple or len(sizes) != 1 or \
+            if not tr.equal(td, tr.structure(ct)) or td.kind is not tuple or len(sizes) != 1 or \
                     sizes.pop() % fields:  # (an example may be a vmap result's too)
                 return out
             lanes = by_example(lanes, len(leaves) // fields)
@@ -498,11 +498,12 @@ def only_leaf(out: Any, index: int | None, ct: Any, fields: int | None = None,
                                      for k, x in enumerate(leaves)])
         return tr.unflatten(td, [_reached_part(x, k == index, lanes) for k, x in enumerate(leaves)])
     want = tr.structure(ct)
-    if td != want and _holds_batch(td):  # a vmap result's: example by example, as ``ct``
+    if not tr.equal(td, want) and _holds_batch(td):  # a vmap result's: example by example,
+        # as ``ct``
         leaves, td = tr.flatten(tr.per_example(out))
         if any(isinstance(x, Expr) and x.value.__class__ is not float for x in leaves):
             return out  # (its examples hold an enclosing vmap's lanes: left as it was)
-    if td != want:
+    if not tr.equal(td, want):
         return out
     return tr.unflatten(td, [x if k == index or not isinstance(x, Expr)
                              else stop_gradient(x) for k, x in enumerate(leaves)])
@@ -657,9 +658,9 @@ class CustomRule:
         with self._at_call_depth():
             out, _ = self.fn._run_fwd(self.fn._merge(self.args, tr.unflatten(self.arg_def, ins)))
         flat, got = tr.flatten(out)
-        if got != self.out_def and _holds_batch(got):  # a vmap result the call had example
-            flat, got = tr.flatten(tr.per_example(out))  # by example (a cotangent, given
-        if got != self.out_def:                            # back as a vmap result now)
+        if not tr.equal(got, self.out_def) and _holds_batch(got):  # a vmap result the call
+            flat, got = tr.flatten(tr.per_example(out))  # had example by example (a cotangent,
+        if not tr.equal(got, self.out_def):              # given back as a vmap result now)
             tr.check_same(self.out_def, got, f"{self.fn.who}: {self.name} replayed gives "
                                              "another output structure than its call")
         if any(isinstance(x, Expr) and x.__class__ is not Const and reaches_variable(x)
@@ -837,7 +838,7 @@ class CustomRule:
                     flat.extend(stacked)
                     continue
             leaves, got = tr.flatten(ct)
-            if got != want:
+            if not tr.equal(got, want):  # (not got != want: that recurses in C)
                 tr.check_same(tr.persistent(want), tr.persistent(got),
                               f"{self.fn.who}: {name}'s bwd cotangent {i} must match argument "
                               f"{i}")
@@ -948,8 +949,13 @@ def checks_linearity(fn: Any) -> bool:
 
 def _holds_batch(td: tr.TreeDef) -> bool:
     """Whether a structure holds a ``vmap`` result (its fields are leaves)."""
-    return getattr(td.kind, "__fm_examples__", False) or any(
-        _holds_batch(c) for c in td.children)
+    stack = [td]  # (iteratively: a recursion failed at about 330 levels under grad)
+    while stack:
+        td = stack.pop()
+        if getattr(td.kind, "__fm_examples__", False):
+            return True
+        stack.extend(td.children)
+    return False
 
 
 def _data_leaf(x: Any) -> Any:

@@ -390,7 +390,8 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         t_out, transpose = vjp_over_variables(tangent_out, primals, constants, lambda a: a * 0.0,
                                               lambda p: tr.map(zeros_like, p), no_tangent)
         got, want = tr.structure(ct), tr.structure(t_out)
-        if got != want:  # a vmap result's: example by example, as the rule's jvp gives it
+        if not tr.equal(got, want):  # a vmap result's: example by example, as the rule's jvp
+            # gives it
             ct = tr.per_example(ct)
             got = tr.structure(ct)
         tr.check_same(got, want,
