@@ -160,15 +160,18 @@ def _on_helper():
     return threading.current_thread().name == "fmicrograd-helper"
 
 
-def test_both_runs_the_second_call_on_the_helper_thread(helper):
-    seen = {}
-
+def _noting(seen):
+    """``v * 10``, noting in ``seen`` whether ``v``'s call ran on the helper."""
     def fn(v):
         time.sleep(0.1)  # long enough for the helper to wake and take its call
         seen[v] = _on_helper()
         return v * 10
+    return fn
 
-    assert threads.both(fn, 1, 2) == (10, 20)
+
+def test_both_runs_the_second_call_on_the_helper_thread(helper):
+    seen = {}
+    assert threads.both(_noting(seen), 1, 2) == (10, 20)
     assert seen == {1: False, 2: True} and helper.skip == 0
 
 
@@ -256,17 +259,11 @@ def test_both_runs_alone_where_the_pace_says_so(helper):
 
 def test_both_times_a_shared_pair_for_the_pace(helper):
     seen = {}
-
-    def fn(v):
-        time.sleep(0.05)  # long enough for the helper to wake and take its call
-        seen[v] = _on_helper()
-        return v * 10
-
     pace = threads.Pace()
     pace.skip, pace.alone = 0, 10.0  # the halves alone took 10 s: sharing pays
-    assert threads.both(fn, 1, 2, pace) == (10, 20)
+    assert threads.both(_noting(seen), 1, 2, pace) == (10, 20)
     assert seen == {1: False, 2: True}
-    assert 0.05 <= pace.shared < 10.0 and pace.skip == pace.backoff == 0
+    assert 0.1 <= pace.shared < 10.0 and pace.skip == pace.backoff == 0
 
 
 def test_a_cut_program_gives_the_same_bits_alone_and_shared(monkeypatch):
