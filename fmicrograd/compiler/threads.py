@@ -51,9 +51,9 @@ Whether the second thread pays is measured, per program (``Pace``): the two
 halves one after the other on the caller against the two side by side, and
 the faster way is taken, tried the other way now and then. On a machine whose
 two vCPUs give about one CPU's throughput when both run (round 47's virtual
-machine, at times), or whose GIL hand-overs cost more than the second core
-saves, the halves run one after the other, which is also faster than the
-uncut program (each half's arrays stay in the cache). Either way the halves
+machine while other processes ran), or whose GIL hand-overs cost more than
+the second core saves, the halves run one after the other (within a few
+percent of the uncut program: ``benchmarks/pace.py``). Either way the halves
 are the same code on the same numbers, added in the same order: the bits do
 not depend on which way was taken.
 
