@@ -545,7 +545,8 @@ def dot(xs: Any, ys: Any) -> Any:
             return _in_float64(_dot_total, "dot", xs, ys)
         kids = tuple(_lifted(k, "dot") for k in kids)
         values = list(map(stored_value, kids))
-    return node("dot", products_sum(values[:n], values[n:]), kids)
+    return node("dot", products_sum(values[:n], values[n:], _NOTHING), kids)  # (from the first
+    # product: -0.0 adds nothing, and ``sum`` from it runs in C)
 
 
 @overload
