@@ -139,7 +139,7 @@ def _in_place(xs: list, ys: list, start: float | None) -> Any:
         if v.__class__ is not float and (v.__class__ is not ndarray or v.shape != shape
                                          or v.dtype != float64):
             return None
-    if _adds_something(start):
+    if start is not None and _adds_something(start):
         np.add(acc, start, out=acc)
     buffer, multiply, add = np.empty_like(acc), np.multiply, np.add
     for a, b in zip(xs[1:], ys[1:]):
@@ -182,19 +182,19 @@ def _matrix_vector(xs: list, ys: list, start: float | None, cache: list) -> Any:
         stacked = np.stack(arrays)
         cache[0] = (key, arrays, stacked)  # (the arrays held, so their ids stay theirs)
     out = np.array(floats) @ stacked
-    if _adds_something(start):
+    if start is not None and _adds_something(start):
         np.add(out, start, out=out)
     return out
 
 
-def _adds_something(start: float | None) -> bool:
-    """Whether a sum's ``start`` changes it: not None, and not -0.0 (``x +
-    -0.0`` is ``x``, bit for bit: ``fm.dot`` sums from it).
+def _adds_something(start: float) -> bool:
+    """Whether a sum's ``start`` changes it: not -0.0 (``x + -0.0`` is ``x``,
+    bit for bit: ``fm.dot`` sums from it).
 
-    >>> _adds_something(-0.0), _adds_something(0.0), _adds_something(None)
-    (False, True, False)
+    >>> _adds_something(-0.0), _adds_something(0.0)
+    (False, True)
     """
-    return start is not None and (start != 0.0 or math.copysign(1.0, start) > 0.0)
+    return start != 0.0 or math.copysign(1.0, start) > 0.0
 
 
 def _lift(x: Any, consts: dict | None) -> Expr:
