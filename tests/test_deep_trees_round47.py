@@ -136,3 +136,14 @@ def test_str_of_a_huge_fan_in_reads_only_the_terms_it_prints(op):
     assert before.endswith({"sum": "Var(6.0) + … + Var(3999.0)",
                             "dot": "Var(6.0)*Var(6.0) + … + Var(3999.0)*Var(3999.0)",
                             "call": "Var(6.0), …, Var(3999.0))"}[op])
+
+
+def test_an_optimizer_updates_a_tree_600_deep():
+    t = 1.5
+    for _ in range(600):
+        t = (t, 2.0)
+    opt = fm.optim.adam(0.1)
+    updates, _ = opt.update(t, opt.init(t), t)
+    leaves = fm.tree.leaves(fm.optim.apply_updates(t, updates))
+    assert len(leaves) == 601 and all(abs(v - w + 0.1) < 1e-9 for v, w in
+                                      zip(leaves, fm.tree.leaves(t)))

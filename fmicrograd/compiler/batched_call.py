@@ -113,7 +113,7 @@ class _Entry:
         node_leaves: list = []
         for (i, td, kinds), metas in zip(self.nodes, self.node_metas):
             leaves, other = tr.flatten(args[i])
-            if other != td or tuple(map(_kind, leaves)) != kinds or (
+            if not tr.equal(other, td) or tuple(map(_kind, leaves)) != kinds or (
                     metas and registered_metas(other) != metas):
                 return None
             node_leaves += leaves

@@ -124,7 +124,7 @@ def leafwise(f: Callable[..., tuple], n_out: int, first: Any, *rest: Any,
     columns = [xs]
     for r in rest:
         ys, rd = tree.flatten(r, True)
-        if rd != td:
+        if not tree.equal(rd, td):  # (in C, else without recursion: a tree 500 deep)
             tree.check_same(td, rd, who, names)
         columns.append(ys)
     if lanes and len(xs) >= MIN_LANES and _traced_numbers(columns):

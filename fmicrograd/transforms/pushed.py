@@ -83,7 +83,7 @@ def as_laid_out(out: Any, out_def: tr.TreeDef) -> Any:
     (1.0, 2.0)
     """
     td = tr.structure(out)
-    if td != out_def and _holds(td):
+    if not tr.equal(td, out_def) and _holds(td):
         return tr.per_example(out)
     return out
 
