@@ -713,9 +713,7 @@ def _alike(a: tr.TreeDef, b: tr.TreeDef) -> bool:
     aux data of the same types and bits (``TreeDef``'s ``==`` takes ``1`` for
     ``True`` and ``0.0`` for ``-0.0``, which key different programs)."""
     try:
-        same = a == b  # (compared in C, one level of recursion a level)
-    except RecursionError:  # (a tree nested about 500 deep: walked without recursion)
-        same = tr.same_structure(a, b)
+        same = tr.equal(a, b)
     except (ValueError, TypeError):  # aux data whose ``==`` raises (a numpy scalar against
         return False  # a tuple: numpy's "truth value ... is ambiguous"): not alike
     return bool(same) and jit_io.registered_metas(a) == jit_io.registered_metas(b)

@@ -743,11 +743,7 @@ def _generic_matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
             return None
         dyn = tuple(a for i, a in enumerate(args) if i not in static)
         leaves, td = tr.flatten((dyn, kwargs))
-        try:
-            differ = td != treedef  # (compared in C, one level of recursion a level)
-        except RecursionError:  # (a tree nested about 500 deep: walked without recursion)
-            differ = not tr.same_structure(td, treedef)
-        if differ or [kind_key(classify(x)) for x in leaves] != keyed:
+        if not tr.equal(td, treedef) or [kind_key(classify(x)) for x in leaves] != keyed:
             return None
         return ([np.array([float(x) for x, k in zip(leaves, kinds) if k == SCALAR])],
                 [x for x, k in zip(leaves, kinds) if k not in (SCALAR, EXPR) and

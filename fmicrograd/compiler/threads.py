@@ -367,11 +367,9 @@ class Pace:
         call, pause sharing (1, 2, 4 ... up to ``PAUSE`` calls) where it
         was no faster than alone."""
         if not shared:
-            self.alone = seconds if not self.alone else _AVERAGE * seconds + \
-                (1 - _AVERAGE) * self.alone
+            self.alone = _averaged(self.alone, seconds)
             return
-        self.shared = seconds if not self.shared else _AVERAGE * seconds + \
-            (1 - _AVERAGE) * self.shared
+        self.shared = _averaged(self.shared, seconds)
         self.streak += 1
         if self.alone and self.shared >= self.alone:
             self.pause()
@@ -389,6 +387,12 @@ class Pace:
 
 REFRESH = 64  # calls shared in a row before the halves are timed alone again
 _AVERAGE = 0.25  # the weight of the newest call in ``Pace``'s running averages
+
+
+def _averaged(average: float, seconds: float) -> float:
+    """``Pace``'s running average with a new call's ``seconds`` (the first
+    call's own where nothing was measured yet: ``average`` 0.0)."""
+    return _AVERAGE * seconds + (1 - _AVERAGE) * average if average else seconds
 
 
 def both(fn: Callable, a: Any, b: Any, pace: Pace | None = None) -> tuple:
