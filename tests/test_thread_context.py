@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import fmicrograd as fm
-from fmicrograd.core import control
+from fmicrograd.core import comparisons, control
 
 FIX = r"contextvars\.copy_context\(\)\.run"
 
@@ -121,7 +121,7 @@ def test_vmap_in_a_thread_says_so(pool):
     assert fm.vmap(g)((1.0, -2.0)) == (1.0, 0.5)
     assert control.VMAPS == {}
     with pytest.raises(ValueError, match="compare scalars$"):  # no vmap running: no hint
-        bool(control.Mask(">", None, 0.0, np.array([True, False])))
+        bool(comparisons.Mask(">", None, 0.0, np.array([True, False])))
 
 
 def test_a_vmap_in_a_thread_over_another_vmaps_batch_is_an_error_not_a_pairing(pool):

@@ -32,6 +32,7 @@ from pyrsistent import PVector
 
 from ..core import pytree as tr
 from ..core.batch_axes import BATCHES, DEPTH
+from ..core.comparisons import Mask
 from ..core.control import (
     _RAISED_LOCK,
     FREE_OF_VARIABLES,
@@ -40,7 +41,6 @@ from ..core.control import (
     TRACE_MAPS,
     VMAP_NOW,
     VMAPS,
-    Mask,
     check_callable,
     out_of_ended_vmap,
     reaches_variable,

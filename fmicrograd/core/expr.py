@@ -14,35 +14,33 @@ hashes like a short one.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import numbers
 import reprlib
 import sys
 import warnings
-from dataclasses import FrozenInstanceError, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from . import numeric as num
+from .comparisons import Mask, compare, integer_test  # noqa: F401
 from .control import (  # noqa: F401
     FORMATTED,
     GUARDS,
     RUNNING,
     TRACE_CONSTS,
     TRACING,
-    Mask,
     _vmap_depth,
     beyond_traces,
-    compare,
     dependent,
     escape,
-    integer_test,
     refuse_foreign,
     refused,
     running,
     traced_anywhere,
 )
+from .micrograd_names import install as install_micrograd_names
 from .node_text import node_text
 from .percent import percent_op
 from .placeholder import is_scalar, mirror, refuse
@@ -801,7 +799,7 @@ def lift(x: Any) -> Expr:
             return const(math.inf if x > 0 else -math.inf)
     if not _is_value(x):
         refuse(x)  # (a jit placeholder: see ``placeholder``)
-        if hasattr(x, "as_node"):  # a comparison's per-example answers (``control.Mask``):
+        if hasattr(x, "as_node"):  # a comparison's per-example answers (``comparisons.Mask``):
             return x.as_node()     # x * (x > 0) as (x > 0) * x
         hint = (" (repeating a list n times needs n to be a Python int: under fm.jit pass "
                 "it in static_argnums, or static_argnames)" if isinstance(x, (list, tuple)) else "")
@@ -1020,101 +1018,12 @@ _NO_MOD = ("fm nodes have no % or // (no derivative rule reproduces Python's flo
            "guarded), use fm.optim's schedules (exponential_decay(..., staircase=True)), or "
            "train with jit=False")
 
-# Assignment to a node (micrograd's ``p.data -= lr * p.grad``, ``p.grad = 0``) is a
-# FrozenInstanceError naming the functional update. The dataclass's own __setattr__
-# fails with "super(type, obj)" for names that are not fields (slots=True rebuilds
-# the class it names); these replace it. Nodes are built through the slots'
-# setters (``_set_value`` ...), so construction never calls them.
-_UPDATE_WAY = ("build a new node (fm.Var(3.0)), or update parameters functionally: "
-               "params = fm.tree.map(lambda p, g: p - lr * g, params, grads) (or "
-               "fm.optim.sgd(lr) with fm.optim.apply_updates)")
-
-# micrograd's names on a node. fmicrograd's nodes hold no gradient, so each of
-# these raises an error naming the fmicrograd way. Added after the class (not
-# as fields, and unseen by type checkers, which report them as unknown).
-_GRAD_WAY = ("write the computation as a function f and take fm.grad(f)(x) (or "
-             "fm.value_and_grad(f)(x)); to see d out / d node for every node of a graph "
-             "already built, as micrograd's backward() leaves in .grad, use "
-             "fm.viz.node_grads(out)[node]")
-MICROGRAD_HINTS = {
-    "data": "fm.Expr has no .data (micrograd's name): a node's forward value is node.value, "
-            "and nodes are immutable; for micrograd's p.data -= lr * p.grad, " + _UPDATE_WAY,
-    "grad": "fm.Expr has no .grad: nodes are immutable and store no gradient; " + _GRAD_WAY,
-    "backward": "fm.Expr has no .backward(): nothing is written into nodes; " + _GRAD_WAY,
-    "zero_grad": "fm.Expr has no .zero_grad(): nodes store no gradient, so there is none "
-                 "to reset; " + _GRAD_WAY,
-    "_prev": "fm.Expr has no ._prev (micrograd's private set of parents): a node's inputs are "
-             "node.children, a tuple in operand order",
-    "_op": "fm.Expr has no ._op (micrograd's private name): a node's operation is node.op "
-           "('+', '*', 'tanh', 'var', ...)",
-    "label": "fm.Expr has no .label (micrograd's name): a variable's name is node.name, given "
-             "when it is built: fm.Var(2.0, name='a')",
-}
-
-
-def _hint(message: str) -> property:
-    def fail(self: Expr) -> Any:
-        raise AttributeError(message)
-
-    return property(fail)
-
-
-for _name, _message in MICROGRAD_HINTS.items():
-    setattr(Expr, _name, _hint(_message))
-
+# micrograd's names (x.data, x.grad, x.backward(), p.data -= ...) as errors naming the
+# fmicrograd way, before ``mirror`` copies the node's attributes for placeholders
+install_micrograd_names(Expr, Var, Const, Prim)
 mirror(Expr)  # (a jit placeholder refuses each of a node's methods: see ``placeholder``)
 
 
-ASSIGN_HINTS = {
-    "data": "x.data = ... is micrograd's in-place update; here a node's number is .value and "
-            "never changes: " + _UPDATE_WAY,
-    "grad": "x.grad = ... is micrograd's (zero_grad); nodes store no gradient, so there is "
-            "none to set or reset: fm.grad(f)(x) returns a fresh gradient each call",
-    "label": "x.label = ... is micrograd's; a variable's name (node.name) is given when it is "
-             "built: fm.Var(2.0, name='a')",
-}
-
-
-def _assign_message(node: Any, name: str, verb: str) -> str:
-    kind = "field " if name in node.__dataclass_fields__ else ""
-    hint = ASSIGN_HINTS.get(name, _UPDATE_WAY)
-    return (f"cannot {verb} {kind}{name!r}: fm nodes (here a {type(node).__name__}) are "
-            f"immutable, frozen dataclasses never changed after construction; {hint}")
-
-
-def _frozen_setattr(self: Any, name: str, value: Any) -> None:
-    raise FrozenInstanceError(_assign_message(self, name, "assign to"))
-
-
-def _frozen_delattr(self: Any, name: str) -> None:
-    raise FrozenInstanceError(_assign_message(self, name, "delete"))
-
-
-for _cls in (Expr, Var, Const, Prim):  # TracedVar inherits Var's
-    _cls.__setattr__ = _frozen_setattr  # type: ignore[method-assign]
-    _cls.__delattr__ = _frozen_delattr  # type: ignore[method-assign]
-
-
-def _teach_var_keywords(var_init: Any) -> Any:
-    """``Var.__init__`` that answers micrograd's ``Value(2.0, label="a")`` (or
-    any other unknown keyword) with a TypeError naming ``name=``. Installed
-    after the class, so type checkers still see only ``(value, name=None)``."""
-
-    @functools.wraps(var_init)
-    def __init__(self: Var, value: Any, name: Any = None, **unknown: Any) -> None:
-        if unknown:
-            shown = ", ".join(f"{k}={v!r}" for k, v in unknown.items())
-            fix = (f"micrograd's label= is name= here: fm.Var({value!r}, "
-                   f"name={unknown['label']!r})" if "label" in unknown else
-                   "nodes with children and an op come from operations (a * b, fm.tanh(a))")
-            raise TypeError(f"fm.Var({value!r}, {shown}): fm.Var takes (value, name=None), no "
-                            f"{', '.join(k + '=' for k in unknown)}; {fix}")
-        var_init(self, value, name)
-
-    return __init__
-
-
-Var.__init__ = _teach_var_keywords(Var.__init__)  # type: ignore[method-assign]
 Expr.__copy__ = _same  # type: ignore[attr-defined]
 Expr.__deepcopy__ = _same  # type: ignore[attr-defined]
 Expr.__reduce_ex__ = _no_pickle  # type: ignore[method-assign, assignment]

@@ -20,7 +20,8 @@ from typing import Any, Protocol, TypeVar, overload
 from . import numeric as num
 from .accumulate import products_sum
 from .batch_axes import DEPTH
-from .control import FREE_OF_VARIABLES, RUNNING, TRACING, Mask
+from .comparisons import Mask
+from .control import FREE_OF_VARIABLES, RUNNING, TRACING
 from .expr import Expr, TracedVar, const, lift, node, stored_value
 from .placeholder import refuse
 from .reach import choice

@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .control import Mask, _vmap_depth
+from .comparisons import Mask
+from .control import _vmap_depth
 from .expr import Expr, Var, boxed, object_entries  # noqa: F401 -- the doctest uses Var
 from .numeric import _np  # (numpy, imported when first needed)
 
