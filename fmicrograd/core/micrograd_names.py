@@ -105,7 +105,7 @@ def _teach_var_keywords(var_init: Any) -> Any:
     return __init__
 
 
-def install(expr: type, var: type, *others: type) -> None:
+def install(expr: Any, var: Any, *others: Any) -> None:
     """Give the node classes micrograd's names as errors: ``expr`` the base
     class (its attributes), ``var`` the variable class (its keywords), then
     every class whose assignments are refused (``expr`` and ``var`` too).
@@ -121,7 +121,7 @@ g, params, grads) (or fm.optim.sgd(lr) with fm.optim.apply_updates)
     """
     for name, message in MICROGRAD_HINTS.items():
         setattr(expr, name, _hint(message))
-    var.__init__ = _teach_var_keywords(var.__init__)  # type: ignore[method-assign]
+    var.__init__ = _teach_var_keywords(var.__init__)
     for cls in (expr, var, *others):  # (subclasses inherit theirs)
-        cls.__setattr__ = _frozen_setattr  # type: ignore[method-assign]
-        cls.__delattr__ = _frozen_delattr  # type: ignore[method-assign]
+        cls.__setattr__ = _frozen_setattr
+        cls.__delattr__ = _frozen_delattr
