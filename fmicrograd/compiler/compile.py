@@ -64,7 +64,8 @@ from ..core.control import (
 from ..core.expr import GUARDS, Expr, next_level, traced_variables
 from ..core.shaped import Shaped, ValuesRead
 from ..transforms.autodiff import CHECK_VALUES
-from ..transforms.custom import ClosesOver, bound, checks_linearity
+from ..transforms.custom import ClosesOver, bound
+from ..transforms.custom_rule import checks_linearity
 from . import autobatch, codegen, guards, ir, jit_io, prebuilt, split, unread
 from .batched_call import MISS, BatchedCalls, NotBatchable
 from .heap import steady_heap

@@ -36,7 +36,7 @@ from ..core.expr import PLAIN, Expr, Prim, Var, next_level, variable  # noqa: F4
 from ..core.expr import stored_value as _stored
 from ..core.shaped import Shaped, ValuesRead
 from ..transforms.closures import holds
-from ..transforms.custom import CustomRule
+from ..transforms.custom_rule import CustomRule
 
 __all__ = ["Program", "lower", "optimize", "NotCompilable"]
 

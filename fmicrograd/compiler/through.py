@@ -45,7 +45,8 @@ from ..core.control import RUNNING, reaches
 from ..core.expr import Expr, const
 from ..core.presence import reached, traced_reach
 from ..transforms.autodiff import jvp, per_example, vjp
-from ..transforms.custom import custom_vjp, found_reach
+from ..transforms.custom import custom_vjp
+from ..transforms.custom_rule import found_reach
 from ..transforms.pushed import own_tangent, rerun
 from .jit_io import Structures
 

@@ -33,8 +33,9 @@ from ..core.control import check_callable, dependent
 from ..core.expr import Expr
 from ..core.presence import traced_reach
 from .autodiff import jvp
-from .custom import custom_vjp, only_leaf, positions
+from .custom import custom_vjp, positions
 from .custom_jvp import as_primal, on_values, vjp_over_variables
+from .custom_rule import only_leaf
 from .pushed import as_laid_out, own_tangent, rerun
 from .rerun_check import assigned_again, closure_of, unchanged
 

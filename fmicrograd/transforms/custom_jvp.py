@@ -44,7 +44,8 @@ from ..core.expr import Expr, const, stored_value
 from ..core.numeric import _np  # (numpy, imported when first needed)
 from ..core.presence import traced_reach
 from .autodiff import NO_TANGENT, jvp, vjp
-from .custom import bound, custom_vjp, first_nonlinear, only_leaf
+from .custom import bound, custom_vjp
+from .custom_rule import first_nonlinear, only_leaf
 from .pushed import FLOATS, as_laid_out, given, own_tangent
 
 
@@ -407,7 +408,7 @@ class custom_jvp:  # noqa: N801 -- a decorator, named as in JAX
         the rule at tangents ``-2 s`` gives ``-2`` times its tangent at ``s``
         (``s`` distinct powers-of-two fractions, so the scaling is exact for
         a linear rule; an affine, absolute-value or max rule fails; see
-        ``custom.first_nonlinear``)."""
+        ``custom_rule.first_nonlinear``)."""
         made: list = []  # the tangents ``s`` at scale 1
         kept: list = []  # and the rule's output and transpose there
 

@@ -51,7 +51,7 @@ def own_tangent(rule: Any, kids: Sequence[Any], tangents: Sequence[Any], on_grap
     >>> fm.jvp(lambda a: w(a, 4.0)[1], (3.0,), (1.0,))
     (4.0, 0.0)
     """
-    from .custom import _holds_batch
+    from .custom_rule import _holds_batch
 
     if _holds_batch(rule.arg_def) or _holds_batch(rule.out_def) or \
             rule.depth and not getattr(jvp_of, "at_depth", False):
@@ -89,7 +89,7 @@ def as_laid_out(out: Any, out_def: tr.TreeDef) -> Any:
 
 
 def _holds(td: tr.TreeDef) -> bool:
-    from .custom import _holds_batch
+    from .custom_rule import _holds_batch
 
     return _holds_batch(td)
 
