@@ -449,6 +449,7 @@ def _collect(out: Any, size: int, depth: int, unmapped: tuple = ()) -> Any:
     ``Batched``. ``unmapped``: the arguments not mapped, whose arrays the
     function may not return as they are."""
     leaves, treedef = tr.flatten(out)
+    given: list | None = None  # the unmapped arguments' leaves, read once if needed
     for j, leaf in enumerate(leaves):
         if not isinstance(leaf, (Expr, numbers.Real, np.ndarray, np.bool_)) or (
                 isinstance(leaf, np.ndarray) and leaf.dtype.kind not in "fiub"):
@@ -456,31 +457,45 @@ def _collect(out: Any, size: int, depth: int, unmapped: tuple = ()) -> Any:
                 raise TypeError("fm.vmap: the mapped function returns a comparison whose "
                                 "examples disagree (a per-example bool); return a number per "
                                 "example instead, e.g. fm.where(x > 0.0, 1.0, 0.0)")
+            given = tr.leaves(unmapped) if given is None else given
+            if leaf.__class__ is np.ndarray and any(x is leaf for x in given):
+                # (an array argument that fm.jit traces, one node per entry)
+                _returns_unmapped(out, j, leaf, "as fm.jit traces it (a node per entry)")
             path = tr.flatten_with_paths(out)[1][j]
             raise TypeError(f"fm.vmap: the mapped function's output has a leaf at "
                             f"{tr.keystr(path)} that is {type(leaf).__name__} {leaf!r}; every "
                             "output leaf must be a number, a numeric array or an fm.Expr "
                             "(return other values outside the mapped function)")
     ranks = _ranks(treedef)
-    given: list | None = None  # the unmapped arguments' leaves, read once if needed
+    plain = depth == 0 and not any(reaches_variable(x) for x in leaves)
     for j, (leaf, r) in enumerate(zip(leaves, ranks)):
-        if leaf.__class__ is not np.ndarray or leaf.ndim != 1 or len(leaf) < 2 or r:
+        # an unmapped argument's array, returned as it is: the loop gives every example
+        # the whole array, where the batched values would read its first axis (its last
+        # ones under an enclosing vmap) as the examples'; only the plain values of one
+        # vmap (nothing traced) give each example the whole of an array of 2+ axes
+        if leaf.__class__ is not np.ndarray or r or leaf.ndim == 0 or \
+                (leaf.ndim == 1 and len(leaf) < 2) or (leaf.ndim > 1 and plain):
             continue
         given = tr.leaves(unmapped) if given is None else given
         if any(x is leaf for x in given):
-            path = tr.flatten_with_paths(out)[1][j]
-            raise TypeError(f"fm.vmap: the mapped function returns, at {tr.keystr(path)}, "
-                            f"the numpy array of shape {leaf.shape} of an argument it does "
-                            "not map (in_axes None): its entries would be split across the "
-                            "examples, where the loop gives every example the whole array. "
-                            "Return it outside the mapped function")
-    if depth == 0 and not any(reaches_variable(x) for x in leaves):
+            _returns_unmapped(out, j, leaf, "")
+    if plain:
         values = [_whole(x.value if isinstance(x, Expr) else x, size, r)
                   for x, r in zip(leaves, ranks)]
         return _materialize(values, treedef, size)
     batched = [_batch_first(x, size, r, depth) for x, r in zip(leaves, ranks)]
     return Batched(tuple(batched), treedef, size)
 
+
+
+def _returns_unmapped(out: Any, j: int, leaf: np.ndarray, how: str) -> None:
+    """The error for output leaf ``j``, the array of an argument not mapped."""
+    path = tr.flatten_with_paths(out)[1][j]
+    raise TypeError(f"fm.vmap: the mapped function returns, at {tr.keystr(path)}, "
+                    f"the numpy array of shape {leaf.shape} of an argument it does "
+                    f"not map (in_axes None){', ' + how if how else ''}: its entries would be "
+                    "split across the examples, where the loop gives every example the whole "
+                    "array. Return it outside the mapped function")
 
 
 def _has_mask(tree: Any) -> bool:

@@ -115,8 +115,9 @@ def _layer(p: Program, found: list, s: int, members: list, group_of: np.ndarray,
     Else None."""
     m0 = members[0]
     shape = p.shapes[m0]
-    if p.ops[m0] not in ("sum", "+") or not shape or len(p.args[m0]) != 2:
-        return None
+    if p.ops[m0] not in ("sum", "+") or len(shape) != 1 or len(p.args[m0]) != 2:
+        return None  # (a batch of one axis: under nested vmap ``W @ [X; 1]`` would read
+        # the (rows, inner, outer) array as a stack of matrices and mix the examples)
     at = 0 if p.ops[p.args[m0][0]] == "dot" else 1  # ``x @ w + b`` or ``b + x @ w``
     dots = [p.args[m][at] for m in members]
     d = int(group_of[dots[0]])

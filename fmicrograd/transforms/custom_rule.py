@@ -18,7 +18,7 @@ import numbers
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -34,9 +34,6 @@ from ..core.functions import stop_gradient
 from ..core.presence import leaf_flags
 from ..core.reach import _reduce_mask, choice
 from ..core.sweep import REACHED
-
-if TYPE_CHECKING:
-    from .custom import custom_vjp
 
 __all__ = ["CustomRule", "found_reach", "checks_linearity", "only_leaf", "first_nonlinear"]
 
@@ -227,7 +224,7 @@ class CustomRule:
     for tools that replay graphs.
     """
 
-    fn: custom_vjp
+    fn: Any  # the ``custom_vjp`` called (``custom.py``, which imports this module)
     index: int
     n_outputs: int
     out_def: tr.TreeDef
