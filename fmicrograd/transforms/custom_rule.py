@@ -334,7 +334,7 @@ class CustomRule:
                 _FOUND.set(box)
                 _CUT.set(cut)
                 REACHED.set(None)  # (told_lanes: not for bwd's sweep)
-                cts = self.fn.bwd(*self.static, residuals,  # type: ignore[misc]
+                cts = self.fn.bwd(*self.static, residuals,
                                   tr.unflatten(self.out_def, seeds), **seeded)
             finally:  # (one per level: an interrupt between two still runs the rest)
                 try:
