@@ -69,3 +69,17 @@ def test_an_unmapped_matrix_returned_where_values_are_batched_is_refused(where):
         else:
             fm.jit(one)((1.0, 2.0), U)
     assert U.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_vmap_of_a_jitted_loss_that_maps_a_layer_is_the_loop():
+    """(A second helper's finding, the same fusion: 0.0 for every example.)"""
+    def loss(p, xs, ys, lr):
+        w1, b1, w2, b2 = p
+        per = lambda x, y: y * (fm.dot((w2,), [fm.relu(w1 * x + b1)]) + b2)  # noqa: E731
+        return fm.mean(fm.vmap(per)(xs, ys)) * lr
+
+    p, xs, ys = (0.3, 0.1, 0.7, 0.2), np.array([0.5, -1.0]), np.array([1.0, -1.0])
+    lrs = np.array([0.5, 1.0])
+    want = tuple(loss(p, xs, ys, lr) for lr in lrs.tolist())
+    np.testing.assert_allclose(want, (0.04375, 0.0875), rtol=1e-14)
+    assert fm.vmap(lambda lr: fm.jit(loss)(p, xs, ys, lr))(lrs) == pytest.approx(want, rel=1e-14)

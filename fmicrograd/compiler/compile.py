@@ -59,6 +59,7 @@ from ..core.control import (
     TRACE_VALUES,
     check_callable,
     out_of_ended_vmap,
+    refuse_foreign,
     running,
 )
 from ..core.expr import GUARDS, Expr, next_level, traced_variables
@@ -274,6 +275,10 @@ class Jitted:
             where = _leaf_path(dyn, kwargs, static_pos, len(kinds))
             raise TypeError(f"{e} (the argument at {where})") from None
         if EXPR in kinds:  # inside another transform: one compiled node if possible
+            if not RUNNING.get():  # none here: a node of a trace in another thread (its
+                for x, kind in zip(leaves, kinds):  # seen-through call would run f on its
+                    if kind == EXPR:  # nodes there, where no trace runs); grad's work
+                        refuse_foreign(x, f"{self!r} called", tracing=True)
             return self._under_transform(args, kwargs, tuple(static_pos), inside, user)
         if inside:  # no node in, yet f may read one (a global, a closure) that compiled
             return self._python(args, kwargs)  # code from an earlier trace would hold frozen

@@ -358,15 +358,16 @@ def foreign(x: Any, tracing: bool = False) -> tuple | None:
     return _depends_on(x, levels) if levels else None
 
 
-def refuse_foreign(x: Any, how: str) -> None:
+def refuse_foreign(x: Any, how: str, tracing: bool = False) -> None:
     """A ``TypeError`` when a transform running in another context (a thread
     the caller started) depends on ``x``: text made from it there (``f"{x:.6f}"``)
     is the trace's number under ``jit`` and, parsed back, carries no
-    derivative, and that transform cannot see it to guard or refuse it.
+    derivative, and that transform cannot see it to guard or refuse it. With
+    ``tracing``, only a transform that traces (``jit``) counts.
 
     >>> refuse_foreign(Var(1.0), "str()")
     """
-    there = foreign(x) if _ANYWHERE else None
+    there = foreign(x, tracing) if _ANYWHERE else None
     if there is not None:
         raise raised(there[1], TypeError(f"{how} on a value that {there[0]} depends on, "
                                          + _IN_A_THREAD.format(who=there[0])))
