@@ -83,3 +83,25 @@ def test_vmap_of_a_jitted_loss_that_maps_a_layer_is_the_loop():
     want = tuple(loss(p, xs, ys, lr) for lr in lrs.tolist())
     np.testing.assert_allclose(want, (0.04375, 0.0875), rtol=1e-14)
     assert fm.vmap(lambda lr: fm.jit(loss)(p, xs, ys, lr))(lrs) == pytest.approx(want, rel=1e-14)
+
+
+def test_an_unmapped_matrix_returned_as_grads_aux_under_nested_vmap_is_refused():
+    """(A review of the fix: grad wrapped the returned array in a constant node
+    under vmap, so the check did not see whose it was, and it was split.)"""
+    g = fm.grad(lambda x, u: (x * x, u), has_aux=True)
+    one = fm.vmap(g, in_axes=(0, None))
+    out = one([0.5, 1.5], U)
+    assert [o[0] for o in out] == [1.0, 3.0] and all(o[1].tolist() == U.tolist() for o in out)
+    with pytest.raises(TypeError, match=r"the numpy array of shape \(2, 2\)"):
+        fm.vmap(one, in_axes=(0, None))([[0.5, 1.5], [2.5, 3.5]], U)
+
+
+@pytest.mark.parametrize("u", [np.array([5.0]), np.array([[5.0]])], ids=["(1,)", "(1, 1)"])
+def test_a_one_number_array_is_every_examples_number(u):
+    """(A review of the fix: a 1 x 1 array was refused; one number is never split.)"""
+    g = lambda x, v: (x * 2.0, v)  # noqa: E731
+    one = fm.vmap(g, in_axes=(0, None))
+    out = fm.vmap(one, in_axes=(0, None))([[0.5, 1.5], [2.5, 3.5]], u)
+    assert [[b for _, b in row] for row in out] == [[5.0, 5.0], [5.0, 5.0]]
+    total = fm.grad(lambda s: fm.sum([a for a, _ in one([0.5 * s, 1.5 * s], u)]))(1.0)
+    assert total == 4.0

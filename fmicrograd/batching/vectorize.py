@@ -473,8 +473,8 @@ def _collect(out: Any, size: int, depth: int, unmapped: tuple = ()) -> Any:
         # the whole array, where the batched values would read its first axis (its last
         # ones under an enclosing vmap) as the examples'; only the plain values of one
         # vmap (nothing traced) give each example the whole of an array of 2+ axes
-        if leaf.__class__ is not np.ndarray or r or leaf.ndim == 0 or \
-                (leaf.ndim == 1 and len(leaf) < 2) or (leaf.ndim > 1 and plain):
+        if leaf.__class__ is not np.ndarray or r or leaf.size < 2 or \
+                (leaf.ndim > 1 and plain):  # (one number broadcasts: never split)
             continue
         given = tr.leaves(unmapped) if given is None else given
         if any(x is leaf for x in given):

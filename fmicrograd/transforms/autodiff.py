@@ -233,7 +233,12 @@ def lower_aux(aux: Any, on_graph: bool, inputs: Sequence) -> Any:
     if not on_graph:
         nodes = [x for x in tr.leaves(aux) if isinstance(x, Expr)]
         on_graph = bool(nodes) and sweep.order(nodes, inputs)[2]
-    return lower(aux, on_graph)
+    if on_graph:
+        return aux
+    # a numpy array the function returned as it is stays that array (not a constant
+    # node, as a node's per-example value under vmap is), so that an enclosing vmap
+    # sees whose it is: an unmapped argument's, returned under nested vmap, was split
+    return tr.map(lambda x: x if x.__class__ is _np().ndarray else escaped(x), aux)
 
 
 def _followed(x: Expr) -> bool:
