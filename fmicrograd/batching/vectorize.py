@@ -472,9 +472,9 @@ def _collect(out: Any, size: int, depth: int, unmapped: tuple = ()) -> Any:
         # an unmapped argument's array, returned as it is: the loop gives every example
         # the whole array, where the batched values would read its first axis (its last
         # ones under an enclosing vmap) as the examples'; only the plain values of one
-        # vmap (nothing traced) give each example the whole of an array of 2+ axes
-        if leaf.__class__ is not np.ndarray or r or leaf.size < 2 or \
-                (leaf.ndim > 1 and plain):  # (one number broadcasts: never split)
+        # vmap (nothing traced) give each example the whole of an array of 2+ axes, and
+        # one number broadcasts to every example (never split)
+        if leaf.__class__ is not np.ndarray or r or leaf.size < 2 or (leaf.ndim > 1 and plain):
             continue
         given = tr.leaves(unmapped) if given is None else given
         if any(x is leaf for x in given):
