@@ -275,9 +275,11 @@ class Jitted:
             where = _leaf_path(dyn, kwargs, static_pos, len(kinds))
             raise TypeError(f"{e} (the argument at {where})") from None
         if EXPR in kinds:  # inside another transform: one compiled node if possible
-            if not RUNNING.get():  # none here: a node of a trace in another thread (its
-                for x, kind in zip(leaves, kinds):  # seen-through call would run f on its
-                    if kind == EXPR:  # nodes there, where no trace runs); grad's work
+            # no transform runs here: a node of a trace running in another thread would be
+            # seen through for a trace this thread cannot see (under grad alone it works)
+            if not RUNNING.get():
+                for x, kind in zip(leaves, kinds):
+                    if kind == EXPR:
                         refuse_foreign(x, f"{self!r} called", tracing=True)
             return self._under_transform(args, kwargs, tuple(static_pos), inside, user)
         if inside:  # no node in, yet f may read one (a global, a closure) that compiled

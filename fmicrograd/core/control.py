@@ -361,10 +361,7 @@ def foreign(x: Any, tracing: bool = False) -> tuple | None:
               if lv not in here and (traces or not tracing)}
     if not levels:
         return None
-    known = _CLEAR.get(frozenset(levels.items()))
-    if known is None:
-        known = _CLEAR.setdefault(frozenset(levels.items()), {})
-    return _depends_on(x, levels, known)
+    return _depends_on(x, levels, _CLEAR.setdefault(frozenset(levels.items()), {}))
 
 
 # The graphs known to reach no variable of a set of transforms running in other
@@ -408,12 +405,10 @@ def _depends_on(x: Any, levels: dict, known: dict | None = None) -> tuple | None
     """``(who, level)`` of the transform ``_depends`` finds, or None.
     ``known``: the ``(id(node), stopped)`` pairs found before to reach none of
     ``levels`` (not walked again), which a walk that finds none adds to."""
-    if known is not None:
-        if (id(x), False) in known:
-            return None
-        seen: Any = {(id(x), False): x}
-    else:
-        seen = set()
+    done = {} if known is None else known
+    if (id(x), False) in done:
+        return None
+    seen = {(id(x), False): x}  # (each node held: its id stays its own for ``known``)
     stack = [(x, False)]
     while stack:
         n, stopped = stack.pop()
@@ -424,13 +419,8 @@ def _depends_on(x: Any, levels: dict, known: dict | None = None) -> tuple | None
         stopped = stopped or n.op == "stop_gradient"
         for c in n.children:
             key = (id(c), stopped)
-            if key not in seen:
-                if known is None:
-                    seen.add(key)
-                elif key in known:
-                    continue
-                else:
-                    seen[key] = c
+            if key not in seen and key not in done:
+                seen[key] = c
                 stack.append((c, stopped))
     if known is not None:
         known.update(seen)
