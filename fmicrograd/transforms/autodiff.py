@@ -125,10 +125,11 @@ def make_inputs(arg: Any, level: int, who: str, where: str) -> tuple[tr.TreeDef,
             out.append(variable(leaf, level))
         elif isinstance(leaf, Expr):
             out.append(variable(_stored(leaf), level, source=leaf))
-        elif isinstance(leaf, numbers.Real) and not isinstance(leaf, bool) and not (
-                isinstance(leaf, numbers.Integral) and inexact_int(leaf)):
+        elif _number(leaf):
             out.append(variable(float(leaf), level))
         else:  # the paths only now: building them for every leaf costs more than the rest
+            if isinstance(leaf, _np().ndarray) and leaf.ndim == 0:
+                leaf = leaf[()]  # (a 0-d array as its number, for the errors below)
             path = tr.keystr(tr.flatten_with_paths(arg)[1][j])
             if isinstance(leaf, numbers.Integral) and not isinstance(leaf, bool):
                 raise ValueError(f"{who}: {where} has a leaf at {path} that is the int "
@@ -168,6 +169,23 @@ def _array_kind(a: Any) -> str:
         return (f"a numpy array of shape {a.shape} (fm.jit traces a numpy array argument "
                 "as an array of its traced entries)")
     return f"a numpy array of shape {a.shape} and dtype {a.dtype}"
+
+
+def _number(leaf: Any) -> bool:
+    """Whether ``leaf`` is a real number that a float64 holds (an int up to
+    2**53, not a bool), or a 0-d numpy array of one, which ``fm.jit`` reads
+    as its number too.
+
+    >>> import numpy as np
+    >>> _number(2), _number(np.array(2.5)), _number(True), _number(np.zeros(2))
+    (True, True, False, False)
+    """
+    if isinstance(leaf, _np().ndarray):
+        if leaf.ndim or leaf.dtype.kind not in "iuf":
+            return False
+        leaf = leaf[()]
+    return isinstance(leaf, numbers.Real) and not isinstance(leaf, (bool, _np().bool_)) and not (
+        isinstance(leaf, numbers.Integral) and inexact_int(leaf))
 
 
 def widened_leaves(tree: Any, who: str) -> list:
