@@ -596,6 +596,8 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
             got = tr.structure(cotangent)
         tr.check_same(out_def, got, "vjp_fn: the cotangent must match the output")
         seeds = widened_leaves(cotangent, "vjp")
+        if not _any_depth and not DEPTH.get():
+            _refuse_array_seeds(seeds, outs, cotangent)
         graph, steps, close = on_graph, plan, False
         if not on_graph:  # a sweep on values, unless a running transform differentiates or
             # traces the cotangent (``vjp_fn`` called inside ``jvp``, ``grad``, ``jit``): then
@@ -617,6 +619,21 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     if has_aux:
         return lower(out, on_graph), vjp_fn, lower_aux(aux, on_graph, flat_inputs)
     return lower(out, on_graph), vjp_fn
+
+
+def _refuse_array_seeds(seeds: list, outs: list, cotangent: Any) -> None:
+    """A ``TypeError`` for an array of several entries given as the cotangent
+    of a number output outside ``vmap``: the sweep read it as one cotangent per
+    example and summed their slopes (``vjp_fn(np.array([1.0, 2.0]))`` of
+    ``x * x`` at 3.0 gave 18.0), where JAX refuses it."""
+    np = _np()
+    for i, (seed, out) in enumerate(zip(seeds, outs)):
+        if seed.__class__ is np.ndarray and seed.ndim and out.__class__ is not np.ndarray:
+            path = tr.keystr(tr.flatten_with_paths(cotangent)[1][i])
+            raise TypeError(f"vjp_fn: the cotangent at {path} is a numpy array of shape "
+                            f"{seed.shape} for an output that is one number; pass one "
+                            "number per output number (float(c) for a one-entry array), "
+                            "or map over several cotangents with fm.vmap(vjp_fn)(cts)")
 
 
 def jvp(f: Callable, primals: Sequence, tangents: Sequence,

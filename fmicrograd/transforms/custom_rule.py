@@ -466,12 +466,20 @@ class CustomRule:
                 tr.check_same(tr.persistent(want), tr.persistent(got),
                               f"{self.fn.who}: {name}'s bwd cotangent {i} must match argument "
                               f"{i}")
-            for leaf in leaves:
+            for k, leaf in enumerate(leaves):
                 if leaf.__class__ not in _PLAIN and _bad_cotangent(leaf):
                     raise TypeError(f"{self.fn.who}: {name}'s bwd returned {type(leaf).__name__} "
                                     f"{leaf!r} as cotangent {i} at "
                                     f"{_path_of(ct, _bad_cotangent)}; every cotangent must be "
                                     "a number, an fm.Expr or None")
+                if leaf.__class__ is np.ndarray and leaf.ndim and k < len(here) and \
+                        here[k] == () and not (self.depth or DEPTH.get()):  # (vmap: per example)
+                    path = tr.keystr(tr.flatten_with_paths(ct)[1][k])
+                    raise TypeError(f"{self.fn.who}: {name}'s bwd returned a numpy array of "
+                                    f"shape {leaf.shape} as cotangent {i} at {path}, for an "
+                                    "argument that is one number (outside vmap, where it was "
+                                    "summed as if per example); return one number per number "
+                                    "of the argument")
             flat.extend(map(_as_value, leaves))  # (in float64: a float32 residual's)
         return flat
 
