@@ -181,8 +181,8 @@ def _number(leaf: Any) -> bool:
     (True, True, False, False)
     """
     if isinstance(leaf, _np().ndarray):
-        if leaf.ndim or leaf.dtype.kind not in "iuf":
-            return False
+        if leaf.__class__ is not _np().ndarray or leaf.ndim or leaf.dtype.kind not in "iuf":
+            return False  # (a subclass, a masked array's, carries more than its number)
         leaf = leaf[()]
     return isinstance(leaf, numbers.Real) and not isinstance(leaf, (bool, _np().bool_)) and not (
         isinstance(leaf, numbers.Integral) and inexact_int(leaf))
