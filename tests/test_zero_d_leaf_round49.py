@@ -37,7 +37,9 @@ def test_an_int_array_counts_as_an_int_and_bools_complex_stay_refused():
     assert fm.grad(lambda a: a * a)(np.array(4)) == 8.0
     with pytest.raises(ValueError, match=r"beyond 2\*\*53"):
         fm.grad(lambda a: a * a)(np.array(2**60))
-    for bad in (np.array(True), np.array(1 + 0j), np.ma.array(2.0, mask=True)):
+    with pytest.raises(TypeError, match="masked array"):
+        fm.grad(lambda a: a * a)(np.ma.array(2.0, mask=True))
+    for bad in (np.array(True), np.array(1 + 0j)):
         with pytest.raises(TypeError, match="expected a float"):
             fm.grad(lambda a: a * a)(bad)
     with pytest.raises(TypeError, match="numpy array of shape"):

@@ -128,9 +128,13 @@ def make_inputs(arg: Any, level: int, who: str, where: str) -> tuple[tr.TreeDef,
         elif _number(leaf):
             out.append(variable(float(leaf), level))
         else:  # the paths only now: building them for every leaf costs more than the rest
+            path = tr.keystr(tr.flatten_with_paths(arg)[1][j])
+            if isinstance(leaf, _np().ma.MaskedArray):
+                raise TypeError(f"{who}: {where} has a leaf at {path} that is a numpy masked "
+                                "array, whose mask fm would drop: fill it first "
+                                "(x.filled(value)), or pass the numbers you mean")
             if isinstance(leaf, _np().ndarray) and leaf.ndim == 0:
                 leaf = leaf[()]  # (a 0-d array as its number, for the errors below)
-            path = tr.keystr(tr.flatten_with_paths(arg)[1][j])
             if isinstance(leaf, numbers.Integral) and not isinstance(leaf, bool):
                 raise ValueError(f"{who}: {where} has a leaf at {path} that is the int "
                                  f"{leaf!r}, beyond 2**53: differentiated, it would be "
