@@ -21,7 +21,7 @@ import reprlib
 import sys
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, SupportsFloat
 
 from . import numeric as num
 from .comparisons import Mask, compare, integer_test  # noqa: F401
@@ -473,7 +473,7 @@ class Var(Expr):
     name: str | None
     level: int
 
-    def __init__(self, value: Number, name: str | None = None) -> None:
+    def __init__(self, value: SupportsFloat, name: str | None = None) -> None:
         if name is not None and not isinstance(name, str):
             micrograd = isinstance(name, (tuple, list, set)) or isinstance(name, Expr)
             raise TypeError(f"fm.Var(value, name): name is a str, got {type(name).__name__}"
