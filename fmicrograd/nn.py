@@ -49,6 +49,12 @@ def __getattr__(name: str) -> Any:  # torch models (fmicrograd/nn_torch.py) load
         from . import nn_torch
 
         return getattr(nn_torch, name)
+    if name == "Module":  # micrograd's base class (``from micrograd.nn import Module``)
+        raise AttributeError(
+            "module 'fmicrograd.nn' has no attribute 'Module' (micrograd's base class): models "
+            "here are frozen dataclasses and pytrees, with no parameters() or zero_grad(); "
+            "write yours as a @dataclasses.dataclass(frozen=True) (a pytree as it is: its "
+            "fields are its children), or compose fm.nn.Neuron, Layer and MLP")
     raise AttributeError(f"module 'fmicrograd.nn' has no attribute {name!r}")
 
 
@@ -516,6 +522,8 @@ _PARAMETERS_HINT = ("{cls}.parameters() is micrograd's method; here parameters a
                     "order), and fm.grad(loss)(model) returns gradients shaped like the model")
 _ZERO_GRAD_HINT = ("{cls}.zero_grad() is micrograd's method; models here store no gradient: "
                    "fm.grad(loss)(model) returns a fresh one each call, nothing to reset")
+_NONLIN_HINT = ("{cls}.nonlin is micrograd's flag; here each neuron names its activation: "
+                ".activation ('relu', 'tanh', 'sigmoid' or 'linear', micrograd's nonlin=False)")
 # a user's likely name for each, and where one sits in an MLP: for the fix an assignment shows
 _SHOWN_AS = {"Neuron": ("neuron", "m.layers[0].neurons[0]"), "Layer": ("layer", "m.layers[0]"),
              "MLP": ("model", "m")}
@@ -589,8 +597,20 @@ def _teach_micrograd(cls: type) -> None:
     cls.__init__ = __init__  # type: ignore[misc]
     cls.__setattr__ = __setattr__  # type: ignore[assignment]
     cls.__delattr__ = __delattr__  # type: ignore[assignment]
+    plain_init = cls.__dict__["init"].__func__
+
+    @functools.wraps(plain_init)
+    def init(klass: type, *args: Any, **kwargs: Any) -> Any:
+        if "nonlin" in kwargs:  # micrograd's flag: nonlin=False is a linear layer
+            kind = '"relu"' if kwargs["nonlin"] else '"linear"'
+            raise TypeError(f"{cls.__name__}.init takes activation=, not micrograd's nonlin=: "
+                            f"nonlin={kwargs['nonlin']!r} is activation={kind}")
+        return plain_init(klass, *args, **kwargs)
+
+    cls.init = classmethod(init)  # type: ignore[attr-defined]
     cls.parameters = hint(_PARAMETERS_HINT)  # type: ignore[attr-defined]
     cls.zero_grad = hint(_ZERO_GRAD_HINT)  # type: ignore[attr-defined]
+    cls.nonlin = hint(_NONLIN_HINT)  # type: ignore[attr-defined]
 
 
 for _cls in (Neuron, Layer, MLP):

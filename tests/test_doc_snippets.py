@@ -2,9 +2,10 @@
 
 Module doctests run through ``--doctest-modules`` and ``tests/test_docs.py``
 builds the site; this file runs the code of the hand-written pages: README.md
-and docs/*.md (docs/api/ holds only mkdocstrings directives, whose examples
-are the docstrings' doctests). One test per file: its blocks run in order in
-one shared namespace, in a fresh temporary directory (blocks may write files).
+and docs/*.md, and docs/api/*.md, which hold mostly mkdocstrings directives
+(whose examples are the docstrings' doctests) and a few fences. One test per
+file: its blocks run in order in one shared namespace, in a fresh temporary
+directory (blocks may write files).
 
 The convention every page follows:
 
@@ -65,7 +66,8 @@ import pytest
 import fmicrograd as fm
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]  # not docs/api/
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+         *sorted((ROOT / "docs" / "api").glob("*.md"))]  # (api: directives, few fences)
 
 PYTHON = {"python", "py", "python3"}
 PYCON = {"pycon"}

@@ -181,6 +181,18 @@ class Jitted:
 
     __get__ = bound  # on a class, a method
 
+    def __copy__(self) -> Jitted:  # copied as a function is: the same one (copy.deepcopy
+        return self  # of a model or config that holds it; its lock cannot be copied)
+
+    def __deepcopy__(self, memo: dict) -> Jitted:
+        return self
+
+    def __reduce__(self) -> tuple:
+        """Pickled as the jit of its function (pickled by reference, as
+        functions are): unpickled, a fresh ``jit`` that compiles on its first call."""
+        return (jit, (getattr(self, "__wrapped__", self.f), self.static_argnums,
+                      self.static_argnames))
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.static_argnames:
             kwargs = keywords(kwargs, self.static_argnames)

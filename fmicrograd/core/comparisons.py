@@ -170,10 +170,10 @@ entry with fm.where(cond, a, b), or compare scalars
         return _truth(other) - self.as_node()
 
     def __mul__(self, other: Any) -> Any:
-        return self.as_node() * _truth(other)
+        return _unsigned(self.as_node() * _truth(other), other)
 
     def __rmul__(self, other: Any) -> Any:
-        return _truth(other) * self.as_node()
+        return _unsigned(_truth(other) * self.as_node(), other)
 
     def __truediv__(self, other: Any) -> Any:
         return self.as_node() / _truth(other)
@@ -185,12 +185,25 @@ entry with fm.where(cond, a, b), or compare scalars
         return _truth(other) ** self.as_node()
 
     def __rtruediv__(self, other: Any) -> Any:
-        return _truth(other) / self.as_node()
+        node = self.as_node()
+        if not node.value.all():  # (the loop divides by a False on those examples)
+            raise ZeroDivisionError(f"division by a comparison (`{self.shown}`) that is False "
+                                    "on some examples of fm.vmap, as a Python loop's False "
+                                    "(0) would be: choose with fm.where instead")
+        return _truth(other) / node
 
     def __neg__(self) -> Any:
-        return -self.as_node()
+        # (0.0 - truth: the loop's -False is the int 0, where -0.0 turned an atan2's or a
+        # division's sign on the examples where it is False)
+        return 0.0 - self.as_node()
+
+    def __pos__(self) -> Any:
+        return self.as_node()
 
     def __abs__(self) -> Any:
+        return self.as_node()
+
+    def __round__(self, ndigits: int | None = None) -> Any:
         return self.as_node()
 
     def __lt__(self, other: Any) -> Any:
@@ -227,6 +240,16 @@ entry with fm.where(cond, a, b), or compare scalars
 
     def __index__(self) -> int:
         return int(self.__float__("using it as an index"))
+
+
+def _unsigned(node: Any, other: Any) -> Any:
+    """``node``, a mask times ``other``, as the loop's product of a bool and an
+    int (or a bool) is: ``False * -2`` is the int 0 there, and ``0.0 * -2``
+    is -0.0 (with a float ``other`` the loop's product is a float, -0.0 too)."""
+    if isinstance(other, numbers.Integral) or getattr(other, "dtype", None) is not None \
+            and getattr(other.dtype, "kind", "") in "biu" and not getattr(other, "ndim", 0):
+        return node + 0.0
+    return node
 
 
 def _truth(x: Any) -> Any:

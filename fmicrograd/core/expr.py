@@ -21,7 +21,7 @@ import reprlib
 import sys
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, SupportsFloat
 
 from . import numeric as num
 from .comparisons import Mask, compare, integer_test  # noqa: F401
@@ -473,7 +473,7 @@ class Var(Expr):
     name: str | None
     level: int
 
-    def __init__(self, value: Number, name: str | None = None) -> None:
+    def __init__(self, value: SupportsFloat, name: str | None = None) -> None:
         if name is not None and not isinstance(name, str):
             micrograd = isinstance(name, (tuple, list, set)) or isinstance(name, Expr)
             raise TypeError(f"fm.Var(value, name): name is a str, got {type(name).__name__}"
@@ -817,6 +817,8 @@ def lift(x: Any) -> Expr:
         if TRACING or _vmap_depth() or any(who != "fm.trace" for _, who, _ in RUNNING.get()):
             # (a transform's values are numpy's; fm.trace builds the eager graph)
             raise TypeError(_TENSOR.format(shape=tuple(x.shape), grad=x.requires_grad))
+    if _masked(x):
+        raise TypeError(_MASKED.format(what="cannot combine an fm.Expr with"))
     odd = _odd_scalar(x)
     if odd == "complex":
         raise TypeError(f"cannot combine an fm.Expr with the complex number {x!r}; fm works on "
@@ -963,6 +965,8 @@ def _compare(op: str, a: Expr, b: Any) -> Any:
 def _check_number(value: Any, who: str) -> Any:
     if value.__class__ is float:  # (the usual value: none of the checks below)
         return value
+    if _masked(value):
+        raise TypeError(_MASKED.format(what=f"fm.{who}(value): got"))
     odd = _odd_scalar(value) if not isinstance(value, (bool, float)) else None
     if isinstance(value, bool) or not _is_value(value) or odd is not None:
         kind = "a real number" if odd == "complex" else "a number"
@@ -984,6 +988,18 @@ def _check_number(value: Any, who: str) -> Any:
                             "(pass float(n) to round it)")
         return number
     return value
+
+
+_MASKED = ("{what} a numpy masked array (np.ma.masked, or an array with a mask): fm computes "
+           "with its numbers and would drop the mask (the masked constant's number, or a hidden "
+           "entry, came back as a value); fill it first (x.filled(value)), or choose with "
+           "fm.where")
+
+
+def _masked(x: Any) -> bool:
+    """Whether ``x`` is a numpy masked array (``np.ma.masked`` too)."""
+    ma = sys.modules.get("numpy.ma")
+    return ma is not None and isinstance(x, ma.MaskedArray)
 
 
 def _zero_d(value: Any) -> bool:

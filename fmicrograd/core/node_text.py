@@ -31,7 +31,7 @@ from typing import Any
 
 from .control import RUNNING, _depends_on, raised
 
-__all__ = ["NodeText", "node_text"]
+__all__ = ["NodeText", "BatchText", "node_text"]
 
 
 class NodeText(str):
@@ -56,6 +56,38 @@ class NodeText(str):
         return (str, (str(self),))
 
 
+def _refuse_reading(name: str) -> Any:
+    def refused(self: BatchText, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f'{name} of f"{{x:{self.spec}}}" under fm.vmap: the text holds every example\'s '
+            f"value ({str(self)[:60]}), so one answer would stand for the whole batch where a "
+            "loop gives one per example. Compute with the node itself (fm.where for choices), "
+            "or format outside the vmap; printing the text is fine")
+    refused.__name__ = name
+    return refused
+
+
+class BatchText(NodeText):
+    """``format(node, spec)``'s text under ``vmap``, ``"[1.30, 1.70]"``: one
+    text for every example. It prints as it is; reading it (its length, a
+    prefix, a comparison, an item) would give the whole batch one answer
+    where a loop over the examples reads each example's own text (``if
+    f"{x:.2f}".startswith("1")`` took one branch for all), so those raise."""
+
+    __slots__ = ()
+    __hash__ = str.__hash__
+
+
+for _name in ("__len__", "__getitem__", "__iter__", "__contains__", "__eq__", "__ne__",
+              "__lt__", "__le__", "__gt__", "__ge__", "startswith", "endswith", "find",
+              "rfind", "index", "rindex", "count", "split", "rsplit", "partition",
+              "rpartition", "isdigit", "isnumeric", "isdecimal", "isalpha", "isalnum"):
+    setattr(BatchText, _name, _refuse_reading(
+        {"__len__": "len()", "__getitem__": "indexing", "__iter__": "iterating",
+         "__contains__": "`in`"}.get(_name, "comparing" if _name.startswith("__") else
+                                     f".{_name}()")))
+
+
 def node_text(text: str, node: Any, spec: str) -> str:
     """``text`` (the node's formatted value) as a ``NodeText`` while some
     transform runs, else as it is.
@@ -66,7 +98,7 @@ def node_text(text: str, node: Any, spec: str) -> str:
     """
     if not RUNNING.get() and not text.startswith("["):  # ("[1, 2]": a vmap's examples,
         return text                                     # whose float() is refused)
-    out = NodeText(text)
+    out = (BatchText if text.startswith("[") else NodeText)(text)
     out.node, out.spec = node, spec
     return out
 

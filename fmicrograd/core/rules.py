@@ -205,6 +205,13 @@ def _atan2(ct: Any, out: Any, y: Any, x: Any) -> tuple:
             ct * _select(_is_zero, (r,), 0.0, F.div(F.div(-y, d), d)))
 
 
+def _one_minus_square_root(a: Any) -> Any:
+    # sqrt(1 - a*a) as sqrt((1 - a)(1 + a)): 1 - a is exact near 1, where 1 - a * a lost
+    # digits (asin' at 0.99999999 off by 1e-9); as acosh's (a - 1)(a + 1), which also
+    # keeps a * a from overflowing above 1.3e154 (and asinh's hypot(a, 1): slope 0 there)
+    return F.sqrt((1.0 - a) * (1.0 + a))
+
+
 def _erf_slope(a: Any) -> Any:
     return _TWO_OVER_SQRT_PI * F.exp(-(a * a))
 
@@ -254,13 +261,13 @@ VJP: dict[str, Rule] = {
     "tan":           lambda ct, out, a: (ct * (1.0 + out * out),),
     "sinh":          lambda ct, out, a: (ct * F.cosh(a),),
     "cosh":          lambda ct, out, a: (ct * F.sinh(a),),
-    "asin":          lambda ct, out, a: (F.div(ct, F.sqrt(1.0 - a * a)),),
-    "acos":          lambda ct, out, a: (-F.div(ct, F.sqrt(1.0 - a * a)),),
+    "asin":          lambda ct, out, a: (F.div(ct, _one_minus_square_root(a)),),
+    "acos":          lambda ct, out, a: (-F.div(ct, _one_minus_square_root(a)),),
     "atan":          lambda ct, out, a: (F.div(ct, a * a + 1.0),),
     "atan2":         _atan2,
-    "asinh":         lambda ct, out, a: (F.div(ct, F.sqrt(a * a + 1.0)),),
-    "acosh":         lambda ct, out, a: (F.div(ct, F.sqrt(a * a - 1.0)),),
-    "atanh":         lambda ct, out, a: (F.div(ct, 1.0 - a * a),),
+    "asinh":         lambda ct, out, a: (F.div(ct, F.hypot(a, 1.0)),),  # (a * a overflows)
+    "acosh":         lambda ct, out, a: (F.div(ct, F.sqrt(a - 1.0) * F.sqrt(a + 1.0)),),
+    "atanh":         lambda ct, out, a: (F.div(ct, (1.0 - a) * (1.0 + a)),),
     "erf":           lambda ct, out, a: (ct * _erf_slope(a),),
     "erfc":          lambda ct, out, a: (-(ct * _erf_slope(a)),),
     "log1p":         lambda ct, out, a: (F.div(ct, a + 1.0),),

@@ -95,6 +95,14 @@ def _softplus_slope(t: Any, x: Any) -> Any:
     return t.where(x > 20.0, t.ones_like(x), TORCH["sigmoid"](t, at))
 
 
+def _atan2_slope(t: Any, y: Any, x: Any, top: Any) -> Any:
+    # fmicrograd's rule: top / r / r with r = hypot(y, x) (torch's top / (y*y + x*x)
+    # underflows to inf below r = 1.5e-154 and to 0 above 1.3e154), 0 at the origin
+    r = t.hypot(y, x)
+    d = t.where(r == 0, t.ones_like(r), r)
+    return t.where(r == 0, t.zeros_like(r), top / d / d)
+
+
 def _dot(t: Any, *xs: Any) -> Any:
     n = len(xs) // 2
     return _sum(t, *[xs[i] * xs[n + i] for i in range(n)])
@@ -125,17 +133,25 @@ TORCH: dict[str, Callable[..., Any]] = {
     "tan":           lambda t, a: t.tan(a),
     "sinh":          lambda t, a: t.sinh(a),
     "cosh":          lambda t, a: t.cosh(a),
-    "asin":          lambda t, a: t.asin(a),
-    "acos":          lambda t, a: t.acos(a),
+    "asin":          _with_slope("asin", lambda t, a: t.asin(a),
+                                 lambda t, a: 1.0 / t.sqrt((1.0 - a) * (1.0 + a))),
+    "acos":          _with_slope("acos", lambda t, a: t.acos(a),
+                                 lambda t, a: -1.0 / t.sqrt((1.0 - a) * (1.0 + a))),
     "atan":          lambda t, a: t.atan(a),
-    "atan2":         lambda t, a, b: t.atan2(a, b),
-    "asinh":         lambda t, a: t.asinh(a),
-    "acosh":         lambda t, a: t.acosh(a),
-    "atanh":         lambda t, a: t.atanh(a),
+    "atan2":         _with_slope("atan2", lambda t, a, b: t.atan2(a, b),
+                                 lambda t, a, b: _atan2_slope(t, a, b, b),
+                                 lambda t, a, b: _atan2_slope(t, a, b, -a)),
+    "asinh":         _with_slope("asinh", lambda t, a: t.asinh(a),
+                                 lambda t, a: 1.0 / t.hypot(a, t.ones_like(a))),
+    "acosh":         _with_slope("acosh", lambda t, a: t.acosh(a),
+                                 lambda t, a: 1.0 / (t.sqrt(a - 1.0) * t.sqrt(a + 1.0))),
+    "atanh":         _with_slope("atanh", lambda t, a: t.atanh(a),
+                                 lambda t, a: 1.0 / ((1.0 - a) * (1.0 + a))),
     "erf":           lambda t, a: t.erf(a),
     "erfc":          lambda t, a: t.erfc(a),
     "log1p":         lambda t, a: t.log1p(a),
-    "expm1":         lambda t, a: t.expm1(a),
+    "expm1":         _with_slope("expm1", lambda t, a: t.expm1(a),  # (torch's out + 1: 0
+                                 lambda t, a: t.exp(a)),            # at -40, exp(-40) here)
     "log2":          lambda t, a: t.log2(a),
     "log10":         lambda t, a: t.log10(a),
     "softplus":      _with_slope("softplus", lambda t, a: t.nn.functional.softplus(a),
