@@ -97,3 +97,10 @@ def test_a_jitted_function_copies_as_a_function_and_pickles_as_its_jit():
     assert again is not jitted and again.static_argnums == (1,) and again(2.0, 3) == 12.0
     named = pickle.loads(pickle.dumps(fm.jit(_step, static_argnames="n")))
     assert named(2.0, n=4) == 16.0 and named.__name__ == "_step"
+
+
+def test_np_round_of_a_node_names_the_fix():
+    # numpy's own "loop of ufunc does not support ... rint method" before
+    for call in (lambda: np.round(fm.Var(1.5), 1), lambda: np.around(fm.Var(1.5))):
+        with pytest.raises(TypeError, match="np.(round|around) on an fm node"):
+            call()

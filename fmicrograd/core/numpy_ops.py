@@ -150,7 +150,8 @@ the computation (as in x * arr), and fmicrograd is scalar-valued; compute per en
     except AttributeError as e:  # numpy's code read a float array's attribute off a node
         raise TypeError(_FLOAT_CODE.format(name=name, why=e)) from None
     except TypeError as e:
-        if "does not support item assignment" not in str(e):
+        if "does not support item assignment" not in str(e) and \
+                "loop of ufunc does not support" not in str(e):  # (np.round: rint on objects)
             raise  # (fm's own errors, numpy's about the arguments: as they are)
         raise TypeError(_FLOAT_CODE.format(name=name, why=e)) from None
 
