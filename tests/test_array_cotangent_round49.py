@@ -76,3 +76,29 @@ def test_custom_jvp_rule_with_array_data_reduced_in_the_rule_is_fine():
     d = np.array([1.0, 3.0])
     assert fm.grad(lambda x: f(x, d))(3.0) == 4.0
     assert fm.jvp(lambda x: f(x, d), (3.0,), (1.0,)) == (12.0, 4.0)
+
+
+A = np.array([1.0, 2.0, 3.0])
+
+
+def test_an_output_holding_a_data_array_takes_an_array_cotangent():
+    # (the first version of the refusal took these for number outputs: a review's find)
+    assert fm.vjp(lambda w: w * A, 2.0)[1](A) == (14.0,)
+    assert list(fm.jacrev(fm.checkpoint(lambda w: w * A))(2.0)) == [1.0, 2.0, 3.0]
+
+    @fm.custom_jvp
+    def scaled(w):
+        return w * A
+
+    @scaled.defjvp
+    def _(primals, tangents):
+        return scaled(primals[0]), tangents[0] * A
+
+    assert list(fm.jacrev(scaled)(2.0)) == [1.0, 2.0, 3.0]
+
+    @fm.custom_vjp
+    def square_scaled(x):
+        return x * x * A[:2]
+
+    square_scaled.defvjp(lambda x: (square_scaled(x), x), lambda x, g: (2.0 * x * A[:2] * g,))
+    assert list(fm.jacrev(square_scaled)(0.5)) == [1.0, 2.0]

@@ -48,12 +48,37 @@ def test_a_float_times_a_comparison_keeps_the_float_products_sign():
     assert fm.vmap(f)(XS) == _loop(f) and _loop(f)[0] == -math.pi
 
 
+@pytest.mark.parametrize("f", [
+    lambda x: fm.atan2(-(+(x > 1.0)), -1.0) + x * 0.0,   # +True is the int 1
+    lambda x: fm.atan2(round(x > 1.0) * -2, -1.0) + x * 0.0,
+    lambda x: fm.atan2(x > 1.0, -1.0) + fm.hypot(x > 1.0, 1.0) + fm.exp(x > 1.0) + x * 0.0,
+])
+def test_a_comparison_through_pos_round_and_fm_functions_follows_the_loop(f):
+    # (atan2, hypot, exp of a disagreeing comparison: a bare AttributeError before)
+    assert fm.vmap(f)(XS) == _loop(f)
+
+
+def test_numpys_numbers_divided_by_a_comparison_give_inf_as_in_the_loop():
+    f = lambda x: fm.atan2(np.float64(2.0) / (x > 1.0), 1.0) + x * 0.0  # noqa: E731
+    with np.errstate(divide="ignore"):
+        assert fm.vmap(f)(XS) == _loop(f) == (math.pi / 2, math.atan(2.0))
+
+
+def test_a_fill_character_is_not_a_batch():
+    # "[" as the fill: read as vmap's text, refused with no vmap running
+    assert len(f"{fm.Var(1.3):[>8.2f}") == 8
+    assert fm.grad(lambda x: x * len(f"{x:[>8.2f}"))(1.3) == 8.0
+
+
 def test_dividing_by_a_comparison_false_on_some_examples_raises_as_the_loop_does():
     with pytest.raises(ZeroDivisionError):
         fm.Var(0.7) and 1.0 / (fm.Var(0.7) > 1.0)
     with pytest.raises(ZeroDivisionError, match="False on some examples"):
         fm.vmap(lambda x: 1.0 / (x > 1.0))(XS)  # gave (inf, 1.0)
     assert fm.vmap(lambda x: 2.0 / (x > 0.5))((0.7, 2.6)) == (2.0, 2.0)
+    for f in (lambda x: (x > 0.0) / (x > 1.0), lambda x: (x > 1.0) / 0):
+        with pytest.raises(ZeroDivisionError):
+            fm.vmap(f)(XS)
 
 
 @pytest.mark.parametrize("f", [
@@ -85,6 +110,29 @@ def test_a_masked_array_operand_is_refused(masked):
     assert (fm.Var(1.0) * np.ma.array(2.0).filled(0.0)).value == 2.0
 
 
+@fm.jit
+def _decorated(x):
+    return x * x
+
+
+class _Scaler:
+    def __init__(self, w):
+        self.w = w
+        self.f = fm.jit(self.g)
+
+    def g(self, x):
+        return self.w * x
+
+
+def test_a_deep_copy_of_an_object_holding_a_jitted_method_is_bound_to_the_copy():
+    original = _Scaler(2.0)
+    assert original.f(3.0) == 6.0
+    twin = copy.deepcopy(original)
+    twin.w = 5.0
+    assert twin.f(3.0) == 15.0 == twin.g(3.0)  # (6.0: the copy's f ran on the original)
+    assert original.f(3.0) == 6.0
+
+
 def _step(x, n):
     return fm.sum([x * x] * n)
 
@@ -93,6 +141,8 @@ def test_a_jitted_function_copies_as_a_function_and_pickles_as_its_jit():
     jitted = fm.jit(_step, static_argnums=1)
     assert jitted(2.0, 3) == 12.0
     assert copy.copy(jitted) is jitted and copy.deepcopy({"step": jitted})["step"] is jitted
+    assert pickle.loads(pickle.dumps(_decorated)) is _decorated  # (by name: its global)
+    assert pickle.loads(pickle.dumps(_decorated))(3.0) == 9.0
     again = pickle.loads(pickle.dumps(jitted))
     assert again is not jitted and again.static_argnums == (1,) and again(2.0, 3) == 12.0
     named = pickle.loads(pickle.dumps(fm.jit(_step, static_argnames="n")))

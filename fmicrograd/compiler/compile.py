@@ -40,9 +40,11 @@ recently used first out), ``MAX_VARIANTS`` branch variants per structure.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import gc
 import numbers
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -133,6 +135,12 @@ def jit(f: Callable, static_argnums: int | tuple[int, ...] = (),
     return jitted
 
 
+def _attribute(obj: Any, dotted: str) -> Any:
+    for part in dotted.split(".") if dotted else ():
+        obj = getattr(obj, part, None)
+    return obj if dotted else None
+
+
 class _Entry:
     """One input structure: its matcher, its compiled variants, and the
     immutable pytrees it returned last that may come back as arguments, or
@@ -181,15 +189,26 @@ class Jitted:
 
     __get__ = bound  # on a class, a method
 
-    def __copy__(self) -> Jitted:  # copied as a function is: the same one (copy.deepcopy
-        return self  # of a model or config that holds it; its lock cannot be copied)
-
-    def __deepcopy__(self, memo: dict) -> Jitted:
+    def __copy__(self) -> Jitted:  # copied as a function is: the same one
         return self
 
-    def __reduce__(self) -> tuple:
-        """Pickled as the jit of its function (pickled by reference, as
-        functions are): unpickled, a fresh ``jit`` that compiles on its first call."""
+    def __deepcopy__(self, memo: dict) -> Jitted:
+        """Itself where its function deep-copies as itself (a plain function);
+        else the jit of the copy (a bound method of an object being copied:
+        bound to the copy, as a method is), compiling on its first call."""
+        f = getattr(self, "__wrapped__", self.f)
+        copied = copy.deepcopy(f, memo)
+        return self if copied is f else jit(copied, self.static_argnums, self.static_argnames)
+
+    def __reduce__(self) -> tuple | str:
+        """Pickled by name where it is its module's global (``@fm.jit`` on a
+        module-level function), else as the jit of its function (pickled by
+        reference, as functions are): unpickled, a ``jit`` that compiles on
+        its first call."""
+        name = getattr(self, "__qualname__", "")
+        module = sys.modules.get(getattr(self, "__module__", "") or "")
+        if "<" not in name and _attribute(module, name) is self:
+            return name
         return (jit, (getattr(self, "__wrapped__", self.f), self.static_argnums,
                       self.static_argnames))
 

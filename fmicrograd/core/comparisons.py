@@ -176,6 +176,11 @@ entry with fm.where(cond, a, b), or compare scalars
         return _unsigned(_truth(other) * self.as_node(), other)
 
     def __truediv__(self, other: Any) -> Any:
+        if other.__class__ in (int, float, bool) and other == 0 or \
+                isinstance(other, Mask) and not other.as_node().value.all():
+            raise ZeroDivisionError(f"division of a comparison (`{self.shown}`) by zero on "
+                                    "some examples of fm.vmap, as a Python loop's bool by 0 "
+                                    "would be: choose with fm.where instead")
         return self.as_node() / _truth(other)
 
     def __pow__(self, other: Any) -> Any:
@@ -186,7 +191,8 @@ entry with fm.where(cond, a, b), or compare scalars
 
     def __rtruediv__(self, other: Any) -> Any:
         node = self.as_node()
-        if not node.value.all():  # (the loop divides by a False on those examples)
+        if other.__class__ in (int, float, bool) and not node.value.all():  # (the loop
+            # divides a Python number by a False there; numpy's numbers give inf, as here)
             raise ZeroDivisionError(f"division by a comparison (`{self.shown}`) that is False "
                                     "on some examples of fm.vmap, as a Python loop's False "
                                     "(0) would be: choose with fm.where instead")
@@ -198,13 +204,13 @@ entry with fm.where(cond, a, b), or compare scalars
         return 0.0 - self.as_node()
 
     def __pos__(self) -> Any:
-        return self.as_node()
+        return self  # (the loop's +True is the int 1: still the truths, signless)
 
     def __abs__(self) -> Any:
         return self.as_node()
 
     def __round__(self, ndigits: int | None = None) -> Any:
-        return self.as_node()
+        return self
 
     def __lt__(self, other: Any) -> Any:
         return self.as_node() < _truth(other)
@@ -217,6 +223,22 @@ entry with fm.where(cond, a, b), or compare scalars
 
     def __ge__(self, other: Any) -> Any:
         return self.as_node() >= _truth(other)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """numpy's operators with a mask (``np.float64(2.0) / (x > 0)``) are the
+        mask's own, with numpy's number (numpy's object loop handed it a Python
+        float, which divides by a False as the loop's Python number does, where
+        numpy's gives inf); numpy's functions as on its 0/1 node."""
+        from .numpy_ops import _OPERATORS, numpy_on_node
+
+        names = _OPERATORS.get(ufunc.__name__)
+        if names is not None and method == "__call__" and len(inputs) == 2 and not kwargs:
+            a, b = inputs
+            own = getattr(self, names[1] if a is self else names[0], None)
+            if own is not None:
+                return own(b if a is self else a)
+        return numpy_on_node(ufunc, method, tuple(x.as_node() if isinstance(x, Mask) else x
+                                                  for x in inputs), kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
         """numpy's functions on a mask (``np.sum(x > arr)``), as on a node."""

@@ -386,7 +386,7 @@ class Expr:
         value = self.value
         if hasattr(value, "ravel"):
             return node_text("[" + ", ".join(format(float(v), spec) for v in value.ravel()) +
-                             "]", self, spec)  # (parsed back: a TypeError, see ``NodeText``)
+                             "]", self, spec, True)  # (parsed back, read: see ``BatchText``)
         return node_text(format(value, spec), self, spec)  # parsed back: see ``NodeText``
 
     def __repr__(self) -> str:

@@ -68,6 +68,8 @@ def _unary(op: str, doc: str) -> Unary:
         if isinstance(x, Expr):
             return node(op, forward(x.value), (x,))
         if x.__class__ is not float:
+            if hasattr(x, "as_node"):  # a comparison under vmap (``Mask``): its 0/1 node
+                return f(x.as_node())
             x = _widened(x, op, True)
         return forward(x)
 
@@ -175,8 +177,12 @@ def _binary(op: str, doc: str) -> Binary:
             a, b = _lifted(a, op), _lifted(b, op)
             return node(op, forward(a.value, b.value), (a, b))
         if a.__class__ is not float:
+            if hasattr(a, "as_node"):  # a comparison under vmap (``Mask``): its 0/1 node
+                return f(a.as_node(), b)
             a = _widened(a, op, True)
         if b.__class__ is not float:
+            if hasattr(b, "as_node"):
+                return f(a, b.as_node())
             b = _widened(b, op, True)
         return forward(a, b)
 

@@ -42,7 +42,7 @@ class NodeText(str):
     spec: str
 
     def __float__(self) -> float:
-        if str.startswith(self, "["):  # (under vmap: one value per example, see ``batch_text``)
+        if self.__class__ is BatchText:  # (under vmap: one value per example)
             raise TypeError(
                 f'float() of f"{{x:{self.spec}}}" under fm.vmap (to_torch batches with it): '
                 f"the text holds every example's value ({str(self)[:60]}), not one number per "
@@ -88,7 +88,7 @@ for _name in ("__len__", "__getitem__", "__iter__", "__contains__", "__eq__", "_
                                      f".{_name}()")))
 
 
-def node_text(text: str, node: Any, spec: str) -> str:
+def node_text(text: str, node: Any, spec: str, batch: bool = False) -> str:
     """``text`` (the node's formatted value) as a ``NodeText`` while some
     transform runs, else as it is.
 
@@ -96,9 +96,9 @@ def node_text(text: str, node: Any, spec: str) -> str:
     >>> type(node_text("1.5", Var(1.5), ".1f")).__name__
     'str'
     """
-    if not RUNNING.get() and not text.startswith("["):  # ("[1, 2]": a vmap's examples,
-        return text                                     # whose float() is refused)
-    out = (BatchText if text.startswith("[") else NodeText)(text)
+    if not RUNNING.get() and not batch:  # (``batch``: "[1.30, 1.70]", a vmap's examples,
+        return text                      # whose float() and reading are refused)
+    out = (BatchText if batch else NodeText)(text)
     out.node, out.spec = node, spec
     return out
 

@@ -205,11 +205,35 @@ def _atan2(ct: Any, out: Any, y: Any, x: Any) -> tuple:
             ct * _select(_is_zero, (r,), 0.0, F.div(F.div(-y, d), d)))
 
 
+def _one_minus_square(a: Any) -> Any:
+    # 1 - a * a as (1 - a)(1 + a) from |a| = 0.5 on: 1 - a is exact near 1, where 1 - a * a
+    # lost digits (asin' at 0.999999997 off by 7.5e-10, atanh' by 1.5e-9); below, 1 - a * a,
+    # whose derivative -2a keeps its digits (that of (1 - a)(1 + a), -(1 + a) + (1 - a),
+    # cancels: asin'' at 1e-20 was 0.0). As acosh's sqrt(a - 1) sqrt(a + 1), which also keeps
+    # a * a from overflowing above 1.3e154 (and asinh's hypot(a, 1): slope 0 there)
+    return _select(_below_half, (a,), 1.0 - a * a, (1.0 - a) * (1.0 + a))
+
+
+def _below_half(a: Any) -> Any:
+    return abs(a) < 0.5
+
+
 def _one_minus_square_root(a: Any) -> Any:
-    # sqrt(1 - a*a) as sqrt((1 - a)(1 + a)): 1 - a is exact near 1, where 1 - a * a lost
-    # digits (asin' at 0.99999999 off by 1e-9); as acosh's (a - 1)(a + 1), which also
-    # keeps a * a from overflowing above 1.3e154 (and asinh's hypot(a, 1): slope 0 there)
-    return F.sqrt((1.0 - a) * (1.0 + a))
+    return F.sqrt(_one_minus_square(a))
+
+
+def _square_minus_one_root(a: Any) -> Any:
+    # sqrt(a * a - 1) as sqrt(a - 1) sqrt(a + 1) from 1 on (a * a - 1 lost digits near 1 and
+    # overflowed above 1.3e154); below 1, outside acosh's domain, a * a - 1 as torch takes it
+    # (inf at -1); the first branch's argument is 2.0 there, so that its slope, which the
+    # select multiplies by 0, stays finite (sqrt(0)'s would make 0 * inf a NaN)
+    safe = _select(_at_least_one, (a,), a, 2.0)
+    return _select(_at_least_one, (a,), F.sqrt(safe - 1.0) * F.sqrt(safe + 1.0),
+                   F.sqrt(a * a - 1.0))
+
+
+def _at_least_one(a: Any) -> Any:
+    return a >= 1.0
 
 
 def _erf_slope(a: Any) -> Any:
@@ -266,8 +290,8 @@ VJP: dict[str, Rule] = {
     "atan":          lambda ct, out, a: (F.div(ct, a * a + 1.0),),
     "atan2":         _atan2,
     "asinh":         lambda ct, out, a: (F.div(ct, F.hypot(a, 1.0)),),  # (a * a overflows)
-    "acosh":         lambda ct, out, a: (F.div(ct, F.sqrt(a - 1.0) * F.sqrt(a + 1.0)),),
-    "atanh":         lambda ct, out, a: (F.div(ct, (1.0 - a) * (1.0 + a)),),
+    "acosh":         lambda ct, out, a: (F.div(ct, _square_minus_one_root(a)),),
+    "atanh":         lambda ct, out, a: (F.div(ct, _one_minus_square(a)),),
     "erf":           lambda ct, out, a: (ct * _erf_slope(a),),
     "erfc":          lambda ct, out, a: (-(ct * _erf_slope(a)),),
     "log1p":         lambda ct, out, a: (F.div(ct, a + 1.0),),

@@ -95,12 +95,36 @@ def _softplus_slope(t: Any, x: Any) -> Any:
     return t.where(x > 20.0, t.ones_like(x), TORCH["sigmoid"](t, at))
 
 
-def _atan2_slope(t: Any, y: Any, x: Any, top: Any) -> Any:
-    # fmicrograd's rule: top / r / r with r = hypot(y, x) (torch's top / (y*y + x*x)
-    # underflows to inf below r = 1.5e-154 and to 0 above 1.3e154), 0 at the origin
-    r = t.hypot(y, x)
-    d = t.where(r == 0, t.ones_like(r), r)
-    return t.where(r == 0, t.zeros_like(r), top / d / d)
+def _same_value(t: Any, value: Any, slope_path: Any) -> Any:
+    """``value``, differentiated (at every order, forward mode and torch.func
+    included) as ``slope_path``, a function equal to it computed another way:
+    ``value - (path - path)``, the path's difference exactly 0 where finite
+    (and -0.0 kept: x - 0.0 is x)."""
+    return value.detach() - (slope_path.detach() - slope_path)
+
+
+def _expm1(t: Any, a: Any) -> Any:
+    # torch's backward of expm1 is g * (out + 1), which cancels below -1 (0 at -40, where
+    # the slope is 4.2e-18): there the slope follows exp(a) - 1, as fm's rule; plain torch
+    # ops, so torch.func's forward-over-forward differentiates it too (a custom
+    # autograd.Function's forward rule is not, see ``_with_slope``)
+    low = a < -1.0
+    tail = t.exp(t.where(low, a, t.full_like(a, -1.0))) - 1.0
+    head = t.expm1(t.where(low, t.full_like(a, -1.0), a))
+    return t.where(low, _same_value(t, t.expm1(a), tail), head)
+
+
+def _atan2(t: Any, y: Any, x: Any) -> Any:
+    # torch's slopes x / (y*y + x*x) under/overflow (inf at radius 1e-160, 0 at 1e160): the
+    # slopes follow atan2(y / s, x / s), s = max(|y|, |x|) held constant (the same function
+    # at every order), as fm's rule divides by r twice; at the origin or an infinite or NaN
+    # argument torch's own
+    s = t.maximum(y.abs(), x.abs()).detach()
+    ok = t.isfinite(s) & (s > 0)
+    s = t.where(ok, s, t.ones_like(s))
+    scaled = t.atan2(t.where(ok, y, t.zeros_like(y)) / s, t.where(ok, x, t.ones_like(x)) / s)
+    plain = t.atan2(t.where(ok, y.detach(), y), t.where(ok, x.detach(), x))
+    return t.where(ok, _same_value(t, plain, scaled), plain)
 
 
 def _dot(t: Any, *xs: Any) -> Any:
@@ -133,25 +157,17 @@ TORCH: dict[str, Callable[..., Any]] = {
     "tan":           lambda t, a: t.tan(a),
     "sinh":          lambda t, a: t.sinh(a),
     "cosh":          lambda t, a: t.cosh(a),
-    "asin":          _with_slope("asin", lambda t, a: t.asin(a),
-                                 lambda t, a: 1.0 / t.sqrt((1.0 - a) * (1.0 + a))),
-    "acos":          _with_slope("acos", lambda t, a: t.acos(a),
-                                 lambda t, a: -1.0 / t.sqrt((1.0 - a) * (1.0 + a))),
+    "asin":          lambda t, a: t.asin(a),
+    "acos":          lambda t, a: t.acos(a),
     "atan":          lambda t, a: t.atan(a),
-    "atan2":         _with_slope("atan2", lambda t, a, b: t.atan2(a, b),
-                                 lambda t, a, b: _atan2_slope(t, a, b, b),
-                                 lambda t, a, b: _atan2_slope(t, a, b, -a)),
-    "asinh":         _with_slope("asinh", lambda t, a: t.asinh(a),
-                                 lambda t, a: 1.0 / t.hypot(a, t.ones_like(a))),
-    "acosh":         _with_slope("acosh", lambda t, a: t.acosh(a),
-                                 lambda t, a: 1.0 / (t.sqrt(a - 1.0) * t.sqrt(a + 1.0))),
-    "atanh":         _with_slope("atanh", lambda t, a: t.atanh(a),
-                                 lambda t, a: 1.0 / ((1.0 - a) * (1.0 + a))),
+    "atan2":         lambda t, a, b: _atan2(t, a, b),
+    "asinh":         lambda t, a: t.asinh(a),
+    "acosh":         lambda t, a: t.acosh(a),
+    "atanh":         lambda t, a: t.atanh(a),
     "erf":           lambda t, a: t.erf(a),
     "erfc":          lambda t, a: t.erfc(a),
     "log1p":         lambda t, a: t.log1p(a),
-    "expm1":         _with_slope("expm1", lambda t, a: t.expm1(a),  # (torch's out + 1: 0
-                                 lambda t, a: t.exp(a)),            # at -40, exp(-40) here)
+    "expm1":         lambda t, a: _expm1(t, a),
     "log2":          lambda t, a: t.log2(a),
     "log10":         lambda t, a: t.log10(a),
     "softplus":      _with_slope("softplus", lambda t, a: t.nn.functional.softplus(a),

@@ -133,7 +133,7 @@ def make_inputs(arg: Any, level: int, who: str, where: str) -> tuple[tr.TreeDef,
                 raise TypeError(f"{who}: {where} has a leaf at {path} that is a numpy masked "
                                 "array, whose mask fm would drop: fill it first "
                                 "(x.filled(value)), or pass the numbers you mean")
-            if isinstance(leaf, _np().ndarray) and leaf.ndim == 0:
+            if isinstance(leaf, _np().ndarray) and leaf.ndim == 0 and leaf.dtype.kind in "biufc":
                 leaf = leaf[()]  # (a 0-d array as its number, for the errors below)
             if isinstance(leaf, numbers.Integral) and not isinstance(leaf, bool):
                 raise ValueError(f"{who}: {where} has a leaf at {path} that is the int "
@@ -632,7 +632,9 @@ def _refuse_array_seeds(seeds: list, outs: list, cotangent: Any) -> None:
     ``x * x`` at 3.0 gave 18.0), where JAX refuses it."""
     np = _np()
     for i, (seed, out) in enumerate(zip(seeds, outs)):
-        if seed.__class__ is np.ndarray and seed.ndim and out.__class__ is not np.ndarray:
+        if seed.__class__ is np.ndarray and seed.ndim and \
+                not getattr(out.value if isinstance(out, Expr) else out, "ndim", 0):
+            # (an output holding an array, w * A of a data array A: its cotangent is one)
             path = tr.keystr(tr.flatten_with_paths(cotangent)[1][i])
             raise TypeError(f"vjp_fn: the cotangent at {path} is a numpy array of shape "
                             f"{seed.shape} for an output that is one number; pass one "

@@ -347,7 +347,8 @@ class CustomRule:
             self.shared["kept_to_reach"] = bool(cut) and all(cut)
         if box:
             self.shared["reach"] = self._laid_out(box[-1], len(leaves))
-        flat = self._flat_cotangents(cts, [np.shape(_plain(x)) for x in leaves])
+        flat = self._flat_cotangents(cts, [np.shape(_plain(x)) for x in leaves],
+                                     bool(np.ndim(_plain(out)) or np.ndim(_plain(ct))))
         if on_graph:
             return flat
         return [_settled(x) if isinstance(x, Expr) else x for x in flat]
@@ -437,9 +438,12 @@ class CustomRule:
             return at_depth(None)
         return at_depth(depth)
 
-    def _flat_cotangents(self, cts: Any, shapes: Sequence[tuple] = ()) -> list:
+    def _flat_cotangents(self, cts: Any, shapes: Sequence[tuple] = (),
+                         array_out: bool = False) -> list:
         """``bwd``'s cotangents as one per argument leaf (``shapes``: those
-        leaves' shapes, where known), checked against the arguments."""
+        leaves' shapes, where known), checked against the arguments;
+        ``array_out``: the output holds an array (data times a number), whose
+        cotangent ``bwd`` may pass on to a number argument entry by entry."""
         name, wanted = self.name, self.arg_def.children
         start = 0  # the first leaf of argument i
         got: Any  # what bwd gave: described in words, then a structure
@@ -473,13 +477,15 @@ class CustomRule:
                                     f"{_path_of(ct, _bad_cotangent)}; every cotangent must be "
                                     "a number, an fm.Expr or None")
                 if leaf.__class__ is np.ndarray and leaf.ndim and k < len(here) and \
-                        here[k] == () and not (self.depth or DEPTH.get()):  # (vmap: per example)
+                        here[k] == () and not (self.depth or DEPTH.get() or array_out):
                     path = tr.keystr(tr.flatten_with_paths(ct)[1][k])
+                    # (under vmap: one per example; for an output holding an array: its
+                    # entries' parts, summed)
                     raise TypeError(f"{self.fn.who}: {name}'s bwd returned a numpy array of "
                                     f"shape {leaf.shape} as cotangent {i} at {path}, for an "
-                                    "argument that is one number (outside vmap, where it was "
-                                    "summed as if per example); return one number per number "
-                                    "of the argument")
+                                    "argument that is one number, of an output that is one "
+                                    "number (outside vmap, where it was summed as if per "
+                                    "example); return one number per number of the argument")
             flat.extend(map(_as_value, leaves))  # (in float64: a float32 residual's)
         return flat
 
