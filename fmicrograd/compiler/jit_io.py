@@ -131,6 +131,14 @@ def immutable(td: tr.TreeDef) -> bool:
     return True
 
 
+def _plain_items(value: Any) -> bool:
+    """Whether static ``value`` is a tuple or frozenset of plain numbers and
+    strings, which the same object always keys alike (the matcher then skips
+    building its key for it: 9 ms a call for a tuple of 10,000 indices)."""
+    return value.__class__ in (tuple, frozenset) and \
+        all(v.__class__ in (int, float, str, bool) for v in value)
+
+
 def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
             known: dict | None = None, order: tuple | None = None) -> Callable:
     """``match(args, kwargs) -> (scalar segments, array leaves)`` or None, for
@@ -166,8 +174,9 @@ def matcher(treedef: tr.TreeDef, kinds: list, static: dict, nargs: int,
     body.emit(f"if len(args) != {nargs}: return None")
     for i, value in static.items():
         if not exact(value):  # by bits and item types (static_key)
-            body.emit(f"if args[{i}].__class__ is not {src.name(type(value))} or "
-                      f"_key(args[{i}]) != {src.name(static_key(value))}: return None")
+            same = f"args[{i}] is not {src.name(value)} and (" if _plain_items(value) else "("
+            body.emit(f"if {same}args[{i}].__class__ is not {src.name(type(value))} or "
+                      f"_key(args[{i}]) != {src.name(static_key(value))}): return None")
             continue
         body.emit(f"if args[{i}].__class__ is not {src.name(type(value))} or "
                   f"args[{i}] != {src.name(value)}: return None")

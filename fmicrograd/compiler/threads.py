@@ -307,6 +307,7 @@ class _Helper:
             except BaseException as e:  # handed to the caller
                 task[3] = e
             task[4].release()
+            del task  # (not held until the next split call: its program and input)
 
 
 PAUSE = 64  # calls at most on the caller alone before the helper is tried again

@@ -163,8 +163,13 @@ def out_of_ended_vmap() -> None:
 
 
 def raised(key: Any, error: Exception) -> Exception:
-    """``error``, noted as raised for the transform ``key`` (see ``RAISED``)."""
-    RAISED.set(RAISED.get() + ((key, error),))
+    """``error``, noted as raised for the transform ``key`` (see ``RAISED``):
+    in this context while a transform runs in it (a context that runs none,
+    a thread the transform's caller started, would keep every error it caught
+    and its traceback's frames for good: nothing there settles them), and in
+    ``RAISED_ANYWHERE`` for a transform running in another context."""
+    if RUNNING.get() or _vmap_depth():
+        RAISED.set(RAISED.get() + ((key, error),))
     if key.__class__ is not int:  # a vmap's depth: the running vmap's own key
         now = VMAP_NOW.get()
         key = now[1] if now and now[0] == key[1] else None
@@ -361,7 +366,13 @@ def foreign(x: Any, tracing: bool = False) -> tuple | None:
               if lv not in here and (traces or not tracing)}
     if not levels:
         return None
-    return _depends_on(x, levels, _CLEAR.setdefault(frozenset(levels.items()), {}))
+    known = _CLEAR.setdefault(frozenset(levels.items()), {})
+    if len(known) > KNOWN_MOST:  # (each node held: without a bound, every graph walked
+        known.clear()            # while the other thread's transform runs stays alive)
+    return _depends_on(x, levels, known)
+
+
+KNOWN_MOST = 20_000  # nodes ``foreign`` remembers per set of transforms, at most
 
 
 # The graphs known to reach no variable of a set of transforms running in other
