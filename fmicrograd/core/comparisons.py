@@ -207,7 +207,7 @@ entry with fm.where(cond, a, b), or compare scalars
         return self  # (the loop's +True is the int 1: still the truths, signless)
 
     def __abs__(self) -> Any:
-        return self.as_node()
+        return self  # (the loop's abs(True) is the int 1)
 
     def __round__(self, ndigits: int | None = None) -> Any:
         return self
@@ -231,12 +231,24 @@ entry with fm.where(cond, a, b), or compare scalars
         numpy's gives inf); numpy's functions as on its 0/1 node."""
         from .numpy_ops import _OPERATORS, numpy_on_node
 
-        names = _OPERATORS.get(ufunc.__name__)
+        name = ufunc.__name__
+        names = _OPERATORS.get(name)
+        if method == "__call__" and len(inputs) == 2 and not kwargs and \
+                all(_boolean(x) for x in inputs) and name in _NUMPY_BOOLS:
+            # numpy's arithmetic of bools: + is or, * is and (np.add(True, True) is True)
+            if name == "subtract":
+                raise TypeError("numpy boolean subtract, the `-` operator, is not supported, "
+                                "use the bitwise_xor, the `^` operator, or the logical_xor "
+                                "function instead")
+            other = inputs[1] if inputs[0] is self else inputs[0]
+            return getattr(self, _NUMPY_BOOLS[name])(
+                other if isinstance(other, Mask) else bool(other))
         if names is not None and method == "__call__" and len(inputs) == 2 and not kwargs:
             a, b = inputs
-            own = getattr(self, names[1] if a is self else names[0], None)
-            if own is not None:
-                return own(b if a is self else a)
+            if name not in _NUMPY_DIVISIONS:  # (numpy divides by a False: inf and nan,
+                own = getattr(self, names[1] if a is self else names[0], None)  # as
+                if own is not None:  # on its node; Python's numbers raise, as the loop's)
+                    return own(b if a is self else a)
         return numpy_on_node(ufunc, method, tuple(x.as_node() if isinstance(x, Mask) else x
                                                   for x in inputs), kwargs)
 
@@ -262,6 +274,18 @@ entry with fm.where(cond, a, b), or compare scalars
 
     def __index__(self) -> int:
         return int(self.__float__("using it as an index"))
+
+
+_NUMPY_DIVISIONS = frozenset(("divide", "true_divide", "floor_divide", "remainder", "power"))
+_NUMPY_BOOLS = {"add": "__or__", "multiply": "__and__", "subtract": "", "bitwise_or": "__or__",
+                "bitwise_and": "__and__", "bitwise_xor": "__xor__", "logical_or": "__or__",
+                "logical_and": "__and__", "logical_xor": "__xor__"}
+
+
+def _boolean(x: Any) -> bool:
+    """A mask, a bool, or numpy's bool (a 0-d bool array too)."""
+    return isinstance(x, (Mask, bool)) or (getattr(getattr(x, "dtype", None), "kind", "") == "b"
+                                           and not getattr(x, "ndim", 0))
 
 
 def _unsigned(node: Any, other: Any) -> Any:

@@ -936,6 +936,9 @@ def _compare(op: str, a: Expr, b: Any) -> Any:
     """
     if isinstance(b, Expr):
         return compare(op, a, b, b.value)
+    if b.__class__.__name__ == "Mask" and hasattr(b, "as_node"):  # a comparison under vmap:
+        b = b.as_node()  # its truths as 0/1, as the loop's bool compares (x == (x > 0))
+        return compare(op, a, b, b.value)
     if object_entries(b):
         return NotImplemented  # numpy's, entry by entry (``numpy_ops.numpy_on_node``)
     if _is_value(b):

@@ -205,35 +205,20 @@ def _atan2(ct: Any, out: Any, y: Any, x: Any) -> tuple:
             ct * _select(_is_zero, (r,), 0.0, F.div(F.div(-y, d), d)))
 
 
-def _one_minus_square(a: Any) -> Any:
-    # 1 - a * a as (1 - a)(1 + a) from |a| = 0.5 on: 1 - a is exact near 1, where 1 - a * a
-    # lost digits (asin' at 0.999999997 off by 7.5e-10, atanh' by 1.5e-9); below, 1 - a * a,
-    # whose derivative -2a keeps its digits (that of (1 - a)(1 + a), -(1 + a) + (1 - a),
-    # cancels: asin'' at 1e-20 was 0.0). As acosh's sqrt(a - 1) sqrt(a + 1), which also keeps
-    # a * a from overflowing above 1.3e154 (and asinh's hypot(a, 1): slope 0 there)
-    return _select(_below_half, (a,), 1.0 - a * a, (1.0 - a) * (1.0 + a))
-
-
-def _below_half(a: Any) -> Any:
-    return abs(a) < 0.5
-
-
-def _one_minus_square_root(a: Any) -> Any:
-    return F.sqrt(_one_minus_square(a))
-
-
 def _square_minus_one_root(a: Any) -> Any:
-    # sqrt(a * a - 1) as sqrt(a - 1) sqrt(a + 1) from 1 on (a * a - 1 lost digits near 1 and
-    # overflowed above 1.3e154); below 1, outside acosh's domain, a * a - 1 as torch takes it
-    # (inf at -1); the first branch's argument is 2.0 there, so that its slope, which the
-    # select multiplies by 0, stays finite (sqrt(0)'s would make 0 * inf a NaN)
-    safe = _select(_at_least_one, (a,), a, 2.0)
-    return _select(_at_least_one, (a,), F.sqrt(safe - 1.0) * F.sqrt(safe + 1.0),
+    # sqrt(a * a - 1) as sqrt(a - 1) sqrt(a + 1) from 2 on (a * a overflowed above 1.3e154:
+    # a slope of 0 for 1e-155); below, as torch (inf at 1, and its second derivative); the
+    # first branch's argument is 2.0 there, so that its slope, which the select multiplies
+    # by 0, stays finite. (The same split near 1, or of asin's 1 - a * a into
+    # (1 - a)(1 + a), which keeps digits there, made 0 * inf a NaN at 1 and lost the sign
+    # of a zero second derivative at 0: a review's finds.)
+    safe = _select(_at_least_two, (a,), a, 2.0)
+    return _select(_at_least_two, (a,), F.sqrt(safe - 1.0) * F.sqrt(safe + 1.0),
                    F.sqrt(a * a - 1.0))
 
 
-def _at_least_one(a: Any) -> Any:
-    return a >= 1.0
+def _at_least_two(a: Any) -> Any:
+    return a >= 2.0
 
 
 def _erf_slope(a: Any) -> Any:
@@ -285,13 +270,13 @@ VJP: dict[str, Rule] = {
     "tan":           lambda ct, out, a: (ct * (1.0 + out * out),),
     "sinh":          lambda ct, out, a: (ct * F.cosh(a),),
     "cosh":          lambda ct, out, a: (ct * F.sinh(a),),
-    "asin":          lambda ct, out, a: (F.div(ct, _one_minus_square_root(a)),),
-    "acos":          lambda ct, out, a: (-F.div(ct, _one_minus_square_root(a)),),
+    "asin":          lambda ct, out, a: (F.div(ct, F.sqrt(1.0 - a * a)),),
+    "acos":          lambda ct, out, a: (-F.div(ct, F.sqrt(1.0 - a * a)),),
     "atan":          lambda ct, out, a: (F.div(ct, a * a + 1.0),),
     "atan2":         _atan2,
     "asinh":         lambda ct, out, a: (F.div(ct, F.hypot(a, 1.0)),),  # (a * a overflows)
     "acosh":         lambda ct, out, a: (F.div(ct, _square_minus_one_root(a)),),
-    "atanh":         lambda ct, out, a: (F.div(ct, _one_minus_square(a)),),
+    "atanh":         lambda ct, out, a: (F.div(ct, 1.0 - a * a),),
     "erf":           lambda ct, out, a: (ct * _erf_slope(a),),
     "erfc":          lambda ct, out, a: (-(ct * _erf_slope(a)),),
     "log1p":         lambda ct, out, a: (F.div(ct, a + 1.0),),
