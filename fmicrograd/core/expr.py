@@ -936,9 +936,6 @@ def _compare(op: str, a: Expr, b: Any) -> Any:
     """
     if isinstance(b, Expr):
         return compare(op, a, b, b.value)
-    if b.__class__.__name__ == "Mask" and hasattr(b, "as_node"):  # a comparison under vmap:
-        b = b.as_node()  # its truths as 0/1, as the loop's bool compares (x == (x > 0))
-        return compare(op, a, b, b.value)
     if object_entries(b):
         return NotImplemented  # numpy's, entry by entry (``numpy_ops.numpy_on_node``)
     if _is_value(b):
@@ -952,6 +949,9 @@ def _compare(op: str, a: Expr, b: Any) -> Any:
                 return np.bool_(r)  # float (its arithmetic differs: np.True_ + np.True_
                 # is True; a 0-d array too, as numpy hands a scalar on the left)
         return r
+    if b.__class__.__name__ == "Mask" and hasattr(b, "as_node"):  # a comparison under vmap:
+        b = b.as_node()  # its truths as 0/1, as the loop's bool compares (x == (x > 0))
+        return compare(op, a, b, b.value)
     if b.__class__.__name__ == "Decimal" and isinstance(b, numbers.Number):
         raise refused(a, TypeError(f"`{op}` between an fm node and a Decimal: compare with "
                                    "Fraction(d) (exact) or float(d)"))
