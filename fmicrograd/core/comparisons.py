@@ -225,10 +225,11 @@ entry with fm.where(cond, a, b), or compare scalars
         return self.as_node() >= _truth(other)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        """numpy's operators with a mask (``np.float64(2.0) / (x > 0)``) are the
-        mask's own, with numpy's number (numpy's object loop handed it a Python
-        float, which divides by a False as the loop's Python number does, where
-        numpy's gives inf); numpy's functions as on its 0/1 node."""
+        """numpy's operators with a mask (``np.int64(-3) * (x > 0)``) are the
+        mask's own, as the loop's numpy numbers and bools give them, but for
+        numpy's arithmetic of two bools (``np.add`` is their or, ``np.multiply``
+        their and) and numpy's divisions (by a False lane inf or nan, where
+        Python's numbers raise); numpy's functions are as on its 0/1 node."""
         from .numpy_ops import _OPERATORS, numpy_on_node
 
         name = ufunc.__name__
