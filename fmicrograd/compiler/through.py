@@ -41,7 +41,7 @@ from ..batching.vectorize import Batched
 from ..core import pytree as tr
 from ..core.batch_axes import DEPTH
 from ..core.batch_axes import at_depth as _at
-from ..core.control import RUNNING, reaches
+from ..core.control import RUNNING, reaches_known
 from ..core.expr import Expr, const
 from ..core.presence import reached, traced_reach
 from ..transforms.autodiff import jvp, per_example, vjp
@@ -160,7 +160,7 @@ def has_variable(x: Expr) -> bool:
     >>> has_variable(fm.Const(1.0) * 2.0), has_variable(fm.Var(1.0) * 2.0)
     (False, True)
     """
-    return reaches(x, lambda n: n.op == "var")
+    return reaches_known(x, _is_var, "has_variable")
 
 
 def under_trace(x: Expr) -> bool:
@@ -172,9 +172,14 @@ def under_trace(x: Expr) -> bool:
     >>> under_trace(fm.Var(1.0))
     False
     """
-    traced = {lv for lv, _, traces in RUNNING.get() if traces}
-    return bool(traced) and reaches(
-        x, lambda n: n.op == "var" and getattr(n, "level", None) in traced)
+    traced = frozenset(lv for lv, _, traces in RUNNING.get() if traces)
+    return bool(traced) and reaches_known(
+        x, lambda n: n.op == "var" and getattr(n, "level", None) in traced,
+        ("under_trace", traced))
+
+
+def _is_var(n: Expr) -> bool:
+    return n.op == "var"
 
 
 def seen_through(jitted: Any, static: tuple, nondiff: tuple, nargs: int,

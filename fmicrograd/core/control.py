@@ -26,7 +26,7 @@ __all__ = ["GUARDS", "CHECKS", "TRACE_VALUES", "UNCOMPILED", "FORMATTED", "INTEG
            "RUNNING", "PREBUILT", "RAISED", "RAISED_ANYWHERE", "VMAP_NOW", "running", "dependent",
            "out_of_ended_vmap",
            "escape", "refused", "refuse_watched", "raised", "settle", "ended", "check_callable",
-           "reaches_variable", "reaches"]
+           "reaches_variable", "reaches", "reaches_known"]
 
 
 # While ``fm.jit`` traces a function, this holds the trace's log of comparisons
@@ -452,6 +452,38 @@ def reaches(x: Any, hit: Callable[[Any], bool]) -> bool:
             return True
         for c in n.children:
             if id(c) not in seen:
+                seen.add(id(c))
+                stack.append(c)
+    return False
+
+
+def reaches_known(x: Any, hit: Callable[[Any], bool], key: Any) -> bool:
+    """``reaches(x, hit)``, remembering the nodes found to reach (a fact of an
+    immutable graph) under ``key`` (which names ``hit``) until a transform
+    starts or ends anywhere, as ``foreign`` remembers the others: a loop that
+    calls a jitted step under ``grad`` asks it of each step's arguments, whose
+    graph holds the last step's (4,000 steps: 3.5 s for 0.06 s, walking it all).
+
+    >>> y = Var(1.0) * 2.0
+    >>> reaches_known(y, lambda n: n.op == "var", "doc"), reaches_known(y * 3.0, bool, "doc")
+    (True, True)
+    """
+    known = _CLEAR.setdefault(key, {})
+    if id(x) in known:
+        return True
+    if len(known) > KNOWN_MOST:
+        known.clear()
+    stack, seen = [x], set()
+    while stack:
+        n = stack.pop()
+        if hit(n):
+            known[id(x)] = x  # (held: its id stays its own)
+            return True
+        for c in n.children:
+            if id(c) not in seen:
+                if id(c) in known:  # (as it is met: a walk into a sibling first took it all)
+                    known[id(x)] = x
+                    return True
                 seen.add(id(c))
                 stack.append(c)
     return False
