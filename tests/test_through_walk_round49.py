@@ -49,3 +49,19 @@ def test_a_rollout_of_a_jitted_step_differentiates_as_the_plain_one(transform):
     got = transform(rollout(jitted))((0.8, -0.3))
     want = transform(rollout(step))((0.8, -0.3))
     assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_nothing_is_remembered_once_the_transform_has_ended():
+    # (a sweep that runs after grad's own block, on the graph of a user's Var, replays the
+    # seen-through steps: the first version of the memo kept the rollout's graph, 4 MB)
+    jitted = fm.jit(lambda x, v: (x + 0.1 * v, v - 0.1 * fm.sin(x)))
+    w = fm.Var(0.5)
+
+    def rollout(x):
+        v = w * 1.0
+        for _ in range(200):
+            x, v = jitted(x, v)
+        return x * x + v
+
+    fm.grad(rollout)(0.3)
+    assert not control._CLEAR
