@@ -380,7 +380,9 @@ KNOWN_MOST = 20_000  # nodes ``foreign`` remembers per set of transforms, at mos
 # stays its own). Immutable graphs keep the answer, so ``foreign`` walks only what
 # was built since: an eager loop that calls ``float()`` on a chain it keeps growing,
 # while another thread runs ``fm.grad``, walked the whole chain every time (2,000
-# steps: 7 s for 0.01 s). Emptied whenever a transform starts or ends anywhere.
+# steps: 7 s for 0.01 s). Also, under a name (``reaches_known``'s key), the nodes
+# known to reach what that name asks. Emptied whenever a transform starts or ends
+# anywhere; each memo holds at most about ``KNOWN_MOST`` nodes.
 _CLEAR: dict = {}
 
 
