@@ -136,9 +136,10 @@ def jit(f: Callable, static_argnums: int | tuple[int, ...] = (),
 
 
 def _attribute(obj: Any, dotted: str) -> Any:
-    for part in dotted.split(".") if dotted else ():
+    """``obj.a.b`` for ``dotted`` ``"a.b"``, or None."""
+    for part in dotted.split("."):
         obj = getattr(obj, part, None)
-    return obj if dotted else None
+    return obj
 
 
 class _Entry:

@@ -447,13 +447,14 @@ def reaches(x: Any, hit: Callable[[Any], bool]) -> bool:
     >>> reaches(Var(1.0) * 2.0, lambda n: n.op == "var")
     True
     """
+    if hit(x):
+        return True
     stack, seen = [x], set()
     while stack:
-        n = stack.pop()
-        if hit(n):
-            return True
-        for c in n.children:
+        for c in stack.pop().children:
             if id(c) not in seen:
+                if hit(c):  # (as it is met: not after a walk into its siblings' graphs)
+                    return True
                 seen.add(id(c))
                 stack.append(c)
     return False
@@ -468,7 +469,8 @@ def reaches_known(x: Any, hit: Callable[[Any], bool], key: Any) -> bool:
 
     >>> y = Var(1.0) * 2.0
     >>> with running(10 ** 9 + 1, "fm.grad"):
-    ...     reaches_known(y, lambda n: n.op == "var", "doc"), reaches_known(y * 3.0, bool, "doc")
+    ...     (reaches_known(y, lambda n: n.op == "var", "doc"),
+    ...      reaches_known(y * 3.0, lambda n: False, "doc"))  # (y is known to)
     (True, True)
     """
     if not RUNNING.get() and not _vmap_depth():  # (nothing would empty the memo: a sweep
@@ -478,20 +480,10 @@ def reaches_known(x: Any, hit: Callable[[Any], bool], key: Any) -> bool:
         return True
     if len(known) > KNOWN_MOST:
         known.clear()
-    stack, seen = [x], set()
-    while stack:
-        n = stack.pop()
-        if hit(n):
-            known[id(x)] = x  # (held: its id stays its own)
-            return True
-        for c in n.children:
-            if id(c) not in seen:
-                if id(c) in known:  # (as it is met: a walk into a sibling first took it all)
-                    known[id(x)] = x
-                    return True
-                seen.add(id(c))
-                stack.append(c)
-    return False
+    if not reaches(x, lambda n: id(n) in known or hit(n)):
+        return False
+    known[id(x)] = x  # (held: its id stays its own)
+    return True
 
 
 def reaches_user_variable(xs: list, own: int | None = None) -> bool:

@@ -108,10 +108,11 @@ def _expm1(t: Any, a: Any) -> Any:
     # the slope is 4.2e-18): there the slope follows exp(a) - 1, as fm's rule; plain torch
     # ops, so torch.func's forward-over-forward differentiates it too (a custom
     # autograd.Function's forward rule is not, see ``_with_slope``)
+    # (torch's own slope, finite everywhere, is where's unselected branch below -1)
     low = a < -1.0
     tail = t.exp(t.where(low, a, t.full_like(a, -1.0))) - 1.0
-    head = t.expm1(t.where(low, t.full_like(a, -1.0), a))
-    return t.where(low, _same_value(t, t.expm1(a), tail), head)
+    out = t.expm1(a)
+    return t.where(low, _same_value(t, out, tail), out)
 
 
 def _atan2(t: Any, y: Any, x: Any) -> Any:

@@ -633,7 +633,7 @@ def _refuse_array_seeds(seeds: list, outs: list, cotangent: Any) -> None:
     np = _np()
     for i, (seed, out) in enumerate(zip(seeds, outs)):
         if seed.__class__ is np.ndarray and seed.ndim and \
-                not getattr(out.value if isinstance(out, Expr) else out, "ndim", 0):
+                not getattr(_stored(out) if isinstance(out, Expr) else out, "ndim", 0):
             # (an output holding an array, w * A of a data array A: its cotangent is one)
             path = tr.keystr(tr.flatten_with_paths(cotangent)[1][i])
             raise TypeError(f"vjp_fn: the cotangent at {path} is a numpy array of shape "

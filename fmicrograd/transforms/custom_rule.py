@@ -347,8 +347,7 @@ class CustomRule:
             self.shared["kept_to_reach"] = bool(cut) and all(cut)
         if box:
             self.shared["reach"] = self._laid_out(box[-1], len(leaves))
-        flat = self._flat_cotangents(cts, [np.shape(_plain(x)) for x in leaves],
-                                     bool(np.ndim(_plain(out)) or np.ndim(_plain(ct))))
+        flat = self._flat_cotangents(cts, [np.shape(_plain(x)) for x in leaves], (out, ct))
         if on_graph:
             return flat
         return [_settled(x) if isinstance(x, Expr) else x for x in flat]
@@ -439,11 +438,12 @@ class CustomRule:
         return at_depth(depth)
 
     def _flat_cotangents(self, cts: Any, shapes: Sequence[tuple] = (),
-                         array_out: bool = False) -> list:
+                         seeded: tuple = ()) -> list:
         """``bwd``'s cotangents as one per argument leaf (``shapes``: those
         leaves' shapes, where known), checked against the arguments;
-        ``array_out``: the output holds an array (data times a number), whose
-        cotangent ``bwd`` may pass on to a number argument entry by entry."""
+        ``seeded``: the output and its cotangent, where either holds an array
+        (data times a number) ``bwd`` may pass it on to a number argument
+        entry by entry."""
         name, wanted = self.name, self.arg_def.children
         start = 0  # the first leaf of argument i
         got: Any  # what bwd gave: described in words, then a structure
@@ -477,7 +477,8 @@ class CustomRule:
                                     f"{_path_of(ct, _bad_cotangent)}; every cotangent must be "
                                     "a number, an fm.Expr or None")
                 if leaf.__class__ is np.ndarray and leaf.ndim and k < len(here) and \
-                        here[k] == () and not (self.depth or DEPTH.get() or array_out):
+                        here[k] == () and not (self.depth or DEPTH.get() or
+                                               any(np.ndim(_plain(x)) for x in seeded)):
                     path = tr.keystr(tr.flatten_with_paths(ct)[1][k])
                     # (under vmap: one per example; for an output holding an array: its
                     # entries' parts, summed)
